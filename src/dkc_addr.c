@@ -1,0 +1,1 @@
+/* dkc_addr.c -- placeholder until the module lands. */

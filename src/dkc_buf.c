@@ -1,0 +1,1 @@
+/* dkc_buf.c -- placeholder until the module lands. */

@@ -1,0 +1,1 @@
+/* dkc_client.c -- placeholder until the module lands. */

@@ -1,0 +1,1 @@
+/* dkc_config.c -- placeholder until the module lands. */

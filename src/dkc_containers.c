@@ -1,0 +1,1 @@
+/* dkc_containers.c -- placeholder until the module lands. */

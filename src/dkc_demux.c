@@ -1,0 +1,1 @@
+/* dkc_demux.c -- placeholder until the module lands. */

@@ -1,0 +1,1 @@
+/* dkc_error.c -- placeholder until the module lands. */

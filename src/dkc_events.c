@@ -1,0 +1,1 @@
+/* dkc_events.c -- placeholder until the module lands. */

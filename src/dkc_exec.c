@@ -1,0 +1,1 @@
+/* dkc_exec.c -- placeholder until the module lands. */

@@ -1,0 +1,1 @@
+/* dkc_http.c -- placeholder until the module lands. */

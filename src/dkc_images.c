@@ -1,0 +1,1 @@
+/* dkc_images.c -- placeholder until the module lands. */

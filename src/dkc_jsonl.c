@@ -1,0 +1,1 @@
+/* dkc_jsonl.c -- placeholder until the module lands. */

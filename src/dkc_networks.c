@@ -1,0 +1,1 @@
+/* dkc_networks.c -- placeholder until the module lands. */

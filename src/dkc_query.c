@@ -1,0 +1,1 @@
+/* dkc_query.c -- placeholder until the module lands. */

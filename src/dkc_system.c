@@ -1,0 +1,1 @@
+/* dkc_system.c -- placeholder until the module lands. */

@@ -1,0 +1,1 @@
+/* dkc_volumes.c -- placeholder until the module lands. */
