@@ -102,7 +102,7 @@ typedef struct dkc_addr {
     dkc_addr_kind kind;
     char path[108]; /* unix: socket path */
     char host[256]; /* tcp: host name or address (IPv6 without brackets) */
-    int port;       /* tcp: port */
+    int port;       /* tcp: port; 0 when not given (2375, or 2376 with TLS) */
     bool tls;       /* https:// given explicitly */
 } dkc_addr;
 
@@ -140,8 +140,9 @@ typedef struct dkc_client dkc_client;
 /* Creates a handle.  Does not contact the daemon: the API version is
  * negotiated on the first request (or by dkc_client_negotiate()).  Returns
  * 0 and sets *out, or DKC_EINVAL, DKC_EADDR, DKC_ETLS (missing cert files),
- * DKC_ENOMEM.  *out is freed with dkc_client_free(). */
-int dkc_client_new(const dkc_options *opts, dkc_client **out);
+ * DKC_ENOMEM; then a human reason is written to errbuf (may be NULL).
+ * opts may be NULL (all defaults).  *out is freed with dkc_client_free(). */
+int dkc_client_new(const dkc_options *opts, dkc_client **out, char *errbuf, size_t errlen);
 
 /* Frees a handle.  NULL is accepted. */
 void dkc_client_free(dkc_client *c);
@@ -161,8 +162,9 @@ const char *dkc_client_host(const dkc_client *c);
 const dkc_error_info *dkc_client_last_error(const dkc_client *c);
 
 /* Asks a blocking call on c to stop at its next chance; it returns
- * DKC_ECANCELED.  Safe from any thread and from signal handlers.  The flag is
- * cleared when the next call starts. */
+ * DKC_ECANCELED.  Safe from any thread and from signal handlers.  A cancel is
+ * never lost: if no call is running, the next call on c returns
+ * DKC_ECANCELED at once.  The request is consumed by the call it stops. */
 void dkc_client_cancel(dkc_client *c);
 
 /* ------------------------------------------------------------------------

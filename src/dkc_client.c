@@ -1,1 +1,422 @@
-/* dkc_client.c -- placeholder until the module lands. */
+/*
+ * dkc_client.c -- the client handle: configuration from options and the
+ * environment, API version negotiation, and the request path every API call
+ * goes through (version prefix, status mapping, error recording).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "dkc_internal.h"
+
+#define DEFAULT_SOCKET       "unix:///var/run/docker.sock"
+#define DEFAULT_CONNECT_MS   5000L
+#define DEFAULT_REQUEST_MS   120000L
+#define DEFAULT_MAX_RESPONSE (64u * 1024u * 1024u)
+#define ERROR_MESSAGE_MAX    1024
+
+struct dkc_client {
+    dkc__transport tr;
+    char host[400];       /* normalised address, for messages */
+    char api_version[32]; /* "" until negotiated */
+    bool forced_version;
+    size_t max_response;
+    _Atomic int cancel;
+    dkc_error_info err;
+    char err_message[ERROR_MESSAGE_MAX];
+};
+
+int dkc_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : DKC_ENOMEM;
+}
+
+void dkc_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
+void dkc_options_init(dkc_options *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->tls_verify = -1;
+}
+
+/* Parses "1.41" into a comparable number (1 * 1000 + 41).  -1 if malformed. */
+static int version_number(const char *v)
+{
+    char *end;
+    long major = strtol(v, &end, 10);
+    if (end == v || *end != '.' || major < 0 || major > 99)
+        return -1;
+    const char *p = end + 1;
+    long minor = strtol(p, &end, 10);
+    if (end == p || *end != '\0' || minor < 0 || minor > 999)
+        return -1;
+    return (int)(major * 1000 + minor);
+}
+
+static bool env_true(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
+}
+
+/* Resolves one certificate file: explicit path, else <dir>/<name>. */
+static int cert_file(const char *explicit_path, const char *dir, const char *name, bool required,
+                     char **out, char *errbuf, size_t errlen)
+{
+    char path[4096];
+    *out = NULL;
+    if (explicit_path != NULL)
+        snprintf(path, sizeof path, "%s", explicit_path);
+    else
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (access(path, R_OK) != 0) {
+        if (!required && explicit_path == NULL)
+            return 0;
+        snprintf(errbuf, errlen, "TLS file %s cannot be read", path);
+        return DKC_ETLS;
+    }
+    *out = strdup(path);
+    return *out ? 0 : DKC_ENOMEM;
+}
+
+int dkc_client_new(const dkc_options *opts, dkc_client **out, char *errbuf, size_t errlen)
+{
+    char dummy[8];
+    dkc_options defaults;
+    dkc__http_conf hc;
+    dkc_client *c = NULL;
+    int rc;
+
+    if (errbuf == NULL || errlen == 0) {
+        errbuf = dummy;
+        errlen = sizeof dummy;
+    }
+    errbuf[0] = '\0';
+    if (out == NULL)
+        return DKC_EINVAL;
+    *out = NULL;
+    if (opts == NULL) {
+        dkc_options_init(&defaults);
+        opts = &defaults;
+    }
+    memset(&hc, 0, sizeof hc);
+
+    const char *host = opts->host;
+    if (host == NULL || host[0] == '\0')
+        host = getenv("DOCKER_HOST");
+    if (host == NULL || host[0] == '\0')
+        host = DEFAULT_SOCKET;
+    rc = dkc_addr_parse(host, &hc.addr);
+    if (rc != 0) {
+        snprintf(errbuf, errlen, "cannot parse Docker address \"%.200s\"", host);
+        goto out;
+    }
+    bool verify = opts->tls_verify < 0 ? env_true("DOCKER_TLS_VERIFY") : opts->tls_verify > 0;
+    hc.tls = hc.addr.kind == DKC_ADDR_TCP && (verify || hc.addr.tls);
+    if (hc.addr.kind == DKC_ADDR_TCP && hc.addr.port == 0)
+        hc.addr.port = hc.tls ? 2376 : 2375;
+
+    if (hc.tls) {
+        char dir[4096];
+        const char *cp = opts->cert_path;
+        if (cp == NULL || cp[0] == '\0')
+            cp = getenv("DOCKER_CERT_PATH");
+        if (cp == NULL || cp[0] == '\0') {
+            const char *home = getenv("HOME");
+            snprintf(dir, sizeof dir, "%s/.docker", home ? home : "");
+        } else {
+            snprintf(dir, sizeof dir, "%s", cp);
+        }
+        /* With verification, all three files are required, as docker does. */
+        if ((rc = cert_file(opts->ca_file, dir, "ca.pem", verify, &hc.ca_file, errbuf, errlen)) ||
+            (rc = cert_file(opts->cert_file, dir, "cert.pem", verify, &hc.cert_file, errbuf,
+                            errlen)) ||
+            (rc = cert_file(opts->key_file, dir, "key.pem", verify, &hc.key_file, errbuf, errlen)))
+            goto out;
+    }
+
+    c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        rc = DKC_ENOMEM;
+        goto out;
+    }
+    c->err.message = c->err_message;
+    c->max_response = opts->max_response ? opts->max_response : DEFAULT_MAX_RESPONSE;
+    atomic_init(&c->cancel, 0);
+    if (hc.addr.kind == DKC_ADDR_UNIX) {
+        snprintf(c->host, sizeof c->host, "unix://%s", hc.addr.path);
+    } else {
+        bool v6 = strchr(hc.addr.host, ':') != NULL;
+        snprintf(c->host, sizeof c->host, "tcp://%s%s%s:%d", v6 ? "[" : "", hc.addr.host,
+                 v6 ? "]" : "", hc.addr.port);
+    }
+    if (opts->api_version != NULL) {
+        if (version_number(opts->api_version) < 0) {
+            snprintf(errbuf, errlen, "malformed API version \"%.32s\"", opts->api_version);
+            rc = DKC_EINVAL;
+            goto out;
+        }
+        snprintf(c->api_version, sizeof c->api_version, "%s", opts->api_version);
+        c->forced_version = true;
+    }
+    hc.connect_timeout_ms =
+        opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : DEFAULT_CONNECT_MS;
+    hc.request_timeout_ms =
+        opts->request_timeout_ms == 0 ? DEFAULT_REQUEST_MS : opts->request_timeout_ms;
+    hc.cancel_flag = &c->cancel;
+    rc = dkc__http_transport_new(&hc, &c->tr, errbuf, errlen);
+    if (rc != 0)
+        goto out;
+    *out = c;
+    c = NULL;
+out:
+    free(hc.ca_file);
+    free(hc.cert_file);
+    free(hc.key_file);
+    free(c);
+    return rc;
+}
+
+void dkc_client_free(dkc_client *c)
+{
+    if (c == NULL)
+        return;
+    if (c->tr.free)
+        c->tr.free(c->tr.impl);
+    free(c);
+}
+
+void dkc__client_set_transport(dkc_client *c, const dkc__transport *t)
+{
+    if (c->tr.free)
+        c->tr.free(c->tr.impl);
+    c->tr = *t;
+}
+
+const char *dkc_client_api_version(const dkc_client *c)
+{
+    return c->api_version;
+}
+
+const char *dkc_client_host(const dkc_client *c)
+{
+    return c->host;
+}
+
+const dkc_error_info *dkc_client_last_error(const dkc_client *c)
+{
+    return &c->err;
+}
+
+void dkc_client_cancel(dkc_client *c)
+{
+    if (c != NULL)
+        atomic_store(&c->cancel, 1);
+}
+
+int dkc__client_fail(dkc_client *c, int code, long http_status, const char *fmt, ...)
+{
+    c->err.code = code;
+    c->err.http_status = http_status;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err_message, sizeof c->err_message, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static void clear_error(dkc_client *c)
+{
+    c->err.code = 0;
+    c->err.http_status = 0;
+    c->err_message[0] = '\0';
+}
+
+int dkc__status_to_err(long status)
+{
+    if (status >= 200 && status < 300)
+        return 0;
+    switch (status) {
+    case 304:
+        return DKC_ENOTMODIFIED;
+    case 400:
+        return DKC_EBADREQUEST;
+    case 401:
+    case 403:
+        return DKC_EAUTH;
+    case 404:
+        return DKC_ENOTFOUND;
+    case 409:
+        return DKC_ECONFLICT;
+    default:
+        return status >= 500 && status < 600 ? DKC_ESERVER : DKC_EHTTP;
+    }
+}
+
+void dkc__resp_init(dkc__resp *r, size_t max_body)
+{
+    memset(r, 0, sizeof *r);
+    dkc__buf_init(&r->body, max_body);
+}
+
+void dkc__resp_cleanup(dkc__resp *r)
+{
+    if (r == NULL)
+        return;
+    dkc__buf_cleanup(&r->body);
+    free(r->path_stat);
+    r->path_stat = NULL;
+}
+
+void dkc__client_resp_init(const dkc_client *c, dkc__resp *resp)
+{
+    dkc__resp_init(resp, c->max_response);
+}
+
+/* Records Docker's message for a failed status: {"message": "..."} when the
+ * body is JSON, else the (printable part of the) body text. */
+static void record_status_error(dkc_client *c, int code, const dkc__resp *resp)
+{
+    const char *text = "";
+    json_t *j = NULL;
+    if (resp->body.len > 0) {
+        j = json_loadb(resp->body.data, resp->body.len, 0, NULL);
+        json_t *m = j ? json_object_get(j, "message") : NULL;
+        text = json_is_string(m) ? json_string_value(m) : resp->body.data;
+    }
+    char clean[ERROR_MESSAGE_MAX];
+    size_t n = 0;
+    for (const char *p = text; *p && n + 1 < sizeof clean; p++)
+        clean[n++] = (*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p;
+    while (n > 0 && clean[n - 1] == ' ')
+        n--;
+    clean[n] = '\0';
+    if (n == 0)
+        snprintf(clean, sizeof clean, "HTTP status %ld", resp->status);
+    dkc__client_fail(c, code, resp->status, "%s", clean);
+    json_decref(j);
+}
+
+/* Takes a pending cancel request: true if there was one. */
+static bool take_cancel(dkc_client *c)
+{
+    return atomic_exchange(&c->cancel, 0) != 0;
+}
+
+static int perform(dkc_client *c, const dkc__req *req, dkc__resp *resp)
+{
+    char errbuf[CURL_ERROR_SIZE + 64] = "";
+    dkc__buf path;
+    int rc;
+
+    dkc__buf_init(&path, 0);
+    if (req->unversioned)
+        rc = dkc__buf_printf(&path, "%s", req->path);
+    else
+        rc = dkc__buf_printf(&path, "/v%s%s", c->api_version, req->path);
+    if (rc != 0) {
+        dkc__buf_cleanup(&path);
+        return dkc__client_fail(c, rc, 0, "out of memory building the request");
+    }
+    rc = c->tr.perform(c->tr.impl, req, path.data, resp, errbuf, sizeof errbuf);
+    dkc__buf_cleanup(&path);
+    if (rc == DKC_ECANCELED)
+        take_cancel(c);
+    if (rc != 0) {
+        if (rc == DKC_ECANCELED && errbuf[0] == '\0')
+            snprintf(errbuf, sizeof errbuf, "canceled");
+        return dkc__client_fail(c, rc, resp->status, "%s: %s", c->host, errbuf);
+    }
+    rc = dkc__status_to_err(resp->status);
+    if (rc != 0)
+        record_status_error(c, rc, resp);
+    return rc;
+}
+
+int dkc_client_negotiate(dkc_client *c)
+{
+    if (c == NULL)
+        return DKC_EINVAL;
+    if (c->forced_version)
+        return 0;
+    dkc__req req = {.method = "GET", .path = "/_ping", .unversioned = true};
+    dkc__resp resp;
+    dkc__resp_init(&resp, 4096);
+    int rc = perform(c, &req, &resp);
+    if (rc != 0)
+        goto out;
+    int offered = version_number(resp.api_version);
+    if (offered < 0) {
+        rc = dkc__client_fail(c, DKC_EVERSION, resp.status,
+                              "%s sent no usable API-Version header: daemon too old (this "
+                              "client needs API %s or newer)",
+                              c->host, DKC_API_MIN);
+        goto out;
+    }
+    if (offered < version_number(DKC_API_MIN)) {
+        rc = dkc__client_fail(c, DKC_EVERSION, resp.status,
+                              "%s speaks Docker API %s, older than the minimum %s this client "
+                              "supports",
+                              c->host, resp.api_version, DKC_API_MIN);
+        goto out;
+    }
+    snprintf(c->api_version, sizeof c->api_version, "%s",
+             offered > version_number(DKC_API_MAX) ? DKC_API_MAX : resp.api_version);
+out:
+    dkc__resp_cleanup(&resp);
+    return rc;
+}
+
+int dkc__client_do(dkc_client *c, const dkc__req *req, dkc__resp *resp)
+{
+    clear_error(c);
+    if (take_cancel(c))
+        return dkc__client_fail(c, DKC_ECANCELED, 0, "canceled before the request started");
+    if (!req->unversioned && c->api_version[0] == '\0') {
+        int rc = dkc_client_negotiate(c);
+        if (rc != 0)
+            return rc;
+    }
+    return perform(c, req, resp);
+}
+
+int dkc__client_json(dkc_client *c, const char *method, const char *path, json_t *body,
+                     json_t **out)
+{
+    char *text = NULL;
+    dkc__resp resp;
+    int rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (body != NULL) {
+        text = json_dumps(body, JSON_COMPACT);
+        if (text == NULL)
+            return dkc__client_fail(c, DKC_EINVAL, 0, "request body cannot be encoded");
+    }
+    dkc__req req = {
+        .method = method, .path = path, .body = text, .body_len = text ? strlen(text) : 0};
+    dkc__client_resp_init(c, &resp);
+    rc = dkc__client_do(c, &req, &resp);
+    if (rc != 0 || out == NULL)
+        goto out;
+    if (resp.body.len == 0) {
+        *out = json_null();
+        goto out;
+    }
+    json_error_t jerr;
+    *out = json_loadb(resp.body.data, resp.body.len, JSON_DECODE_ANY, &jerr);
+    if (*out == NULL)
+        rc = dkc__client_fail(c, DKC_EPROTO, resp.status, "%s %s: response is not JSON: %s", method,
+                              path, jerr.text);
+out:
+    dkc__resp_cleanup(&resp);
+    free(text);
+    return rc;
+}

@@ -12,6 +12,7 @@
 #include "dkc.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 
 /* ---- bounded dynamic buffer (dkc_buf.c) ------------------------------ */
 
@@ -126,7 +127,7 @@ typedef struct dkc__http_conf {
     char *ca_file, *cert_file, *key_file; /* borrowed for the call */
     long connect_timeout_ms;
     long request_timeout_ms;              /* < 0: none */
-    volatile int *cancel_flag;            /* polled during transfers */
+    _Atomic int *cancel_flag;             /* polled during transfers */
 } dkc__http_conf;
 
 int dkc__http_transport_new(const dkc__http_conf *conf, dkc__transport *out, char *errbuf,

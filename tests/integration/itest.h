@@ -39,9 +39,10 @@ static inline dkc_client *itest_client(void)
     dkc_options o;
     dkc_client *c = NULL;
     dkc_options_init(&o);
-    int rc = dkc_client_new(&o, &c);
+    char why[256] = "";
+    int rc = dkc_client_new(&o, &c, why, sizeof why);
     if (rc != 0) {
-        fprintf(stderr, "itest: dkc_client_new: %s\n", dkc_strerror(rc));
+        fprintf(stderr, "itest: dkc_client_new: %s: %s\n", dkc_strerror(rc), why);
         return NULL;
     }
     rc = dkc_client_negotiate(c);
