@@ -1,0 +1,1135 @@
+/*
+ * test_broker.c -- the broker module against a real RabbitMQ
+ * ($DD_AMQP_URL, default amqp://guest:guest@127.0.0.1:5672/).
+ *
+ * Every test works on its own queue base name "dd-test-<pid>-<n>" and
+ * deletes what it declared.  Checks that RabbitMQ does not expose over AMQP
+ * (queue types and arguments, connection names) use rabbitmqctl, which
+ * talks to the local node only.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker.h"
+
+#define PASSWORD "guest"
+
+static const char *amqp_url(void)
+{
+    const char *u = getenv("DD_AMQP_URL");
+    return (u && *u) ? u : "amqp://guest:" PASSWORD "@127.0.0.1:5672/";
+}
+
+/* A unique queue base name, in a static ring. */
+static const char *uniq(void)
+{
+    static char ring[8][64];
+    static unsigned n;
+    char *b = ring[n % 8];
+    snprintf(b, sizeof ring[0], "dd-test-%ld-%u", (long)getpid(), n);
+    n++;
+    return b;
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void conf_for(broker_conf *c, const char *q, broker_role role)
+{
+    broker_conf_init(c);
+    c->url = amqp_url();
+    c->queue = q;
+    c->role = role;
+    c->node = "n1";
+    c->heartbeat = 10;
+    c->confirm_timeout_ms = 5000;
+    c->reconnect_min_ms = 50;
+    c->reconnect_max_ms = 400;
+}
+
+/* Opens a handle or fails the test, printing why. */
+static broker *open_or_fail(const broker_conf *c)
+{
+    broker *b = NULL;
+    char *cause = NULL;
+    int rc = broker_open(c, &b, &cause);
+    if (rc != 0)
+        fprintf(stderr, "broker_open(%s): %s: %s\n", c->queue, broker_strerror(rc),
+                cause ? cause : "");
+    free(cause);
+    assert_int_equal(rc, 0);
+    assert_non_null(b);
+    return b;
+}
+
+static broker *open_node(const char *q)
+{
+    broker_conf c;
+    conf_for(&c, q, BROKER_ROLE_NODE);
+    return open_or_fail(&c);
+}
+
+static broker *open_client(const char *q)
+{
+    broker_conf c;
+    conf_for(&c, q, BROKER_ROLE_CLIENT);
+    return open_or_fail(&c);
+}
+
+/* Deletes q's topology through a fresh client handle (works whatever state
+ * the test's own handles are in). */
+static void cleanup_topology(const char *q)
+{
+    broker *c = open_client(q);
+    int rc = broker_topology_delete(c);
+    if (rc != 0)
+        fprintf(stderr, "cleanup %s: %s\n", q, broker_error(c));
+    assert_int_equal(rc, 0);
+    broker_free(c);
+}
+
+static int poll_one(broker *b, int timeout_ms, broker_delivery *d)
+{
+    int rc = broker_poll(b, timeout_ms, d);
+    if (rc < 0)
+        fprintf(stderr, "broker_poll: %s: %s\n", broker_strerror(rc), broker_error(b));
+    return rc;
+}
+
+static void publish_ok(broker *b, const char *rk, const char *body, const broker_props *p)
+{
+    int rc = broker_publish(b, "", rk, p, body, strlen(body), 0);
+    if (rc != 0)
+        fprintf(stderr, "broker_publish: %s: %s\n", broker_strerror(rc), broker_error(b));
+    assert_int_equal(rc, 0);
+}
+
+/* Waits up to timeout_ms for queue's ready count to become want; returns
+ * the last count seen (or -1 if the queue is missing). */
+static long wait_count(broker *b, const char *queue, uint32_t want, int timeout_ms)
+{
+    long long until = mono_ms() + timeout_ms;
+    uint32_t m = 0;
+    for (;;) {
+        int rc = broker_queue_counts(b, queue, &m, NULL);
+        if (rc != 0)
+            return -1;
+        if (m == want || mono_ms() >= until)
+            return (long)m;
+        sleep_ms(50);
+    }
+}
+
+/* Runs a rabbitmqctl command line and returns its output (caller frees). */
+static char *rabbitmqctl(const char *args)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rabbitmqctl -q %s 2>&1", args);
+    FILE *f = popen(cmd, "r");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 20, len = 0;
+    char *out = malloc(cap);
+    if (!out) {
+        pclose(f);
+        return NULL;
+    }
+    size_t n;
+    while (len + 1 < cap && (n = fread(out + len, 1, cap - 1 - len, f)) > 0)
+        len += n;
+    out[len] = '\0';
+    pclose(f);
+    return out;
+}
+
+/* The line of out that starts with "name\t" (copied into line). */
+static int find_line(const char *out, const char *name, char *line, size_t cap)
+{
+    size_t nl = strlen(name);
+    for (const char *p = out; p && *p;) {
+        const char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '\t') {
+            snprintf(line, cap, "%.*s", (int)len, p);
+            return 1;
+        }
+        p = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void topology_is_declared_with_its_arguments(void **state)
+{
+    const char *q = uniq();
+    broker_conf c;
+    conf_for(&c, q, BROKER_ROLE_NODE);
+    c.delivery_limit = 3;
+    broker *b = open_or_fail(&c);
+    char name[128], line[2048];
+    uint32_t m = 99, cons = 99;
+
+    assert_string_equal(broker_name_work(b), q);
+    snprintf(name, sizeof name, "%s.node.n1", q);
+    assert_string_equal(broker_name_node(b), name);
+
+    assert_int_equal(broker_queue_counts(b, q, &m, &cons), 0);
+    assert_int_equal(m, 0);
+    assert_int_equal(cons, 1);
+    assert_int_equal(broker_queue_counts(b, name, &m, &cons), 0);
+    assert_int_equal(cons, 1);
+    assert_int_equal(broker_queue_counts(b, broker_name_dead(b), &m, &cons), 0);
+    assert_int_equal(cons, 0);
+
+    char *out = rabbitmqctl("list_queues name type durable arguments");
+    assert_non_null(out);
+    assert_true(find_line(out, q, line, sizeof line));
+    assert_non_null(strstr(line, "\tquorum\ttrue\t"));
+    assert_non_null(strstr(line, "x-delivery-limit"));
+    assert_non_null(strstr(line, "x-dead-letter-strategy"));
+    assert_non_null(strstr(line, broker_name_dlx(b)));
+    assert_true(find_line(out, name, line, sizeof line));
+    assert_non_null(strstr(line, "\tquorum\ttrue\t"));
+    assert_non_null(strstr(line, broker_name_dlx(b)));
+    assert_true(find_line(out, broker_name_dead(b), line, sizeof line));
+    assert_non_null(strstr(line, "\tclassic\ttrue\t"));
+    free(out);
+
+    out = rabbitmqctl("list_exchanges name type durable");
+    assert_non_null(out);
+    assert_true(find_line(out, broker_name_dlx(b), line, sizeof line));
+    assert_non_null(strstr(line, "\tfanout\ttrue"));
+    assert_true(find_line(out, broker_name_events(b), line, sizeof line));
+    assert_non_null(strstr(line, "\ttopic\ttrue"));
+    free(out);
+
+    out = rabbitmqctl("list_bindings source_name destination_name");
+    assert_non_null(out);
+    assert_true(find_line(out, broker_name_dlx(b), line, sizeof line));
+    assert_non_null(strstr(line, broker_name_dead(b)));
+    free(out);
+
+    assert_int_equal(broker_topology_delete(b), 0);
+    assert_int_equal(broker_queue_counts(b, q, &m, &cons), BROKER_ENOTFOUND);
+    broker_free(b);
+}
+
+static void publish_confirm_poll_ack(void **state)
+{
+    const char *q = uniq();
+    broker *b = open_node(q);
+    broker_header h[] = {{"x-a", "1"}, {"x-b", "two"}};
+    broker_props p = {.content_type = "application/json",
+                      .correlation_id = "corr-1",
+                      .message_id = "msg-1",
+                      .reply_to = "somewhere",
+                      .type = "run",
+                      .persistent = 1,
+                      .headers = h,
+                      .n_headers = 2};
+    broker_delivery d;
+
+    publish_ok(b, q, "{\"Dockercmd\":\"run\"}", &p);
+    assert_int_equal(poll_one(b, 5000, &d), 1);
+    assert_string_equal((char *)d.body, "{\"Dockercmd\":\"run\"}");
+    assert_int_equal(d.len, strlen("{\"Dockercmd\":\"run\"}"));
+    assert_string_equal(d.content_type, "application/json");
+    assert_string_equal(d.correlation_id, "corr-1");
+    assert_string_equal(d.message_id, "msg-1");
+    assert_string_equal(d.reply_to, "somewhere");
+    assert_string_equal(d.type, "run");
+    assert_string_equal(d.exchange, "");
+    assert_string_equal(d.routing_key, q);
+    assert_string_equal(broker_delivery_header(&d, "x-a"), "1");
+    assert_string_equal(broker_delivery_header(&d, "x-b"), "two");
+    assert_null(broker_delivery_header(&d, "x-c"));
+    assert_int_equal(d.persistent, 1);
+    assert_int_equal(d.redelivered, 0);
+    assert_int_equal(d.source, BROKER_SRC_WORK);
+    assert_int_equal(d.oversize, 0);
+    assert_int_equal(d.generation, broker_generation(b));
+    assert_true(d.tag != 0);
+    assert_int_equal(broker_ack(b, d.tag), 0);
+    broker_delivery_cleanup(&d);
+
+    /* a second message left unacked comes back after the connection
+     * closes; the acked one does not */
+    p.message_id = "msg-2";
+    publish_ok(b, q, "second", &p);
+    assert_int_equal(poll_one(b, 5000, &d), 1);
+    assert_string_equal(d.message_id, "msg-2");
+    broker_delivery_cleanup(&d);
+    broker_free(b);
+
+    b = open_node(q);
+    assert_int_equal(poll_one(b, 5000, &d), 1);
+    assert_string_equal(d.message_id, "msg-2");
+    assert_int_equal(d.redelivered, 1);
+    assert_int_equal(broker_ack(b, d.tag), 0);
+    broker_delivery_cleanup(&d);
+    assert_int_equal(poll_one(b, 700, &d), 0);
+    assert_int_equal(broker_topology_delete(b), 0);
+    broker_free(b);
+}
+
+static void node_queue_delivers_with_its_source(void **state)
+{
+    const char *q = uniq();
+    broker *b = open_node(q);
+    broker_delivery d;
+    publish_ok(b, broker_name_node(b), "for n1", NULL);
+    assert_int_equal(poll_one(b, 5000, &d), 1);
+    assert_int_equal(d.source, BROKER_SRC_NODE);
+    assert_string_equal((char *)d.body, "for n1");
+    assert_int_equal(d.persistent, 0);
+    assert_null(d.content_type);
+    assert_int_equal(broker_ack(b, d.tag), 0);
+    broker_delivery_cleanup(&d);
+    assert_int_equal(broker_topology_delete(b), 0);
+    broker_free(b);
+}
+
+static void poll_times_out(void **state)
+{
+    const char *q = uniq();
+    broker *b = open_node(q);
+    broker_delivery d;
+    long long t0 = mono_ms();
+    assert_int_equal(poll_one(b, 300, &d), 0);
+    long long took = mono_ms() - t0;
+    assert_in_range(took, 250, 2000);
+    assert_int_equal(poll_one(b, 0, &d), 0);
+    assert_int_equal(broker_topology_delete(b), 0);
+    broker_free(b);
+}
+
+static void nack_requeue_redelivers(void **state)
+{
+    const char *q = uniq();
+    broker *b = open_node(q);
+    broker_props p = {.message_id = "again"};
+    broker_delivery d;
+
+    publish_ok(b, q, "payload", &p);
+    assert_int_equal(poll_one(b, 5000, &d), 1);
+    assert_int_equal(d.redelivered, 0);
+    assert_int_equal(d.delivery_count, -1);
+    assert_int_equal(broker_nack(b, d.tag, 1), 0);
+    broker_delivery_cleanup(&d);
+
+    assert_int_equal(poll_one(b, 5000, &d), 1);
+    assert_string_equal(d.message_id, "again");
+    assert_string_equal((char *)d.body, "payload");
+    assert_int_equal(d.redelivered, 1);
+    assert_int_equal(d.delivery_count, 1);
+    assert_int_equal(broker_ack(b, d.tag), 0);
+    broker_delivery_cleanup(&d);
+    assert_int_equal(broker_topology_delete(b), 0);
+    broker_free(b);
+}
+
+static void dead_letter_moves_a_copy_with_the_reason(void **state)
+{
+    const char *q = uniq();
+    broker *b = open_node(q);
+    broker_props p = {.message_id = "bad-1",
+                      .correlation_id = "c-bad",
+                      .reply_to = "back",
+                      .content_type = "application/json"};
+    broker_delivery d, g;
+
+    publish_ok(b, q, "{not json", &p);
+    assert_int_equal(poll_one(b, 5000, &d), 1);
+    int rc = broker_dead_letter(b, &d, "bad_request: unexpected token");
+    if (rc != 0)
+        fprintf(stderr, "dead_letter: %s\n", broker_error(b));
+    assert_int_equal(rc, 0);
+    broker_delivery_cleanup(&d);
+
+    assert_int_equal(broker_get(b, broker_name_dead(b), &g), 1);
+    assert_int_equal(g.source, BROKER_SRC_GET);
+    assert_string_equal((char *)g.body, "{not json");
+    assert_string_equal(broker_delivery_header(&g, "x-dd-reason"), "bad_request: unexpected token");
+    assert_string_equal(broker_delivery_header(&g, "x-dd-original-routing-key"), q);
+    assert_string_equal(broker_delivery_header(&g, "x-dd-original-exchange"), "");
+    assert_string_equal(broker_delivery_header(&g, "x-dd-original-reply-to"), "back");
+    assert_string_equal(broker_delivery_header(&g, "x-dd-node"), "n1");
+    assert_string_equal(g.message_id, "bad-1");
+    assert_string_equal(g.correlation_id, "c-bad");
+    assert_string_equal(g.content_type, "application/json");
+    assert_int_equal(g.persistent, 1);
+    broker_delivery_cleanup(&g);
+    assert_int_equal(broker_get(b, broker_name_dead(b), &g), 0);
+
+    /* the original was acked: a new connection finds nothing */
+    broker_free(b);
+    b = open_node(q);
+    assert_int_equal(poll_one(b, 700, &d), 0);
+    assert_int_equal(broker_topology_delete(b), 0);
+    broker_free(b);
+}
+
+static void dead_letter_failure_requeues_the_original(void **state)
+{
+    const char *q = uniq();
+    broker *b = open_node(q);
+    broker *c = open_client(q);
+    broker_delivery d;
+
+    publish_ok(b, q, "keep me", NULL);
+    assert_int_equal(poll_one(b, 5000, &d), 1);
+    /* no dead-letter queue: the copy is unroutable */
+    assert_int_equal(broker_queue_delete(c, broker_name_dead(c)), 0);
+    int rc = broker_dead_letter(b, &d, "test");
+    assert_int_equal(rc, BROKER_EUNROUTABLE);
+    assert_non_null(strstr(broker_error(b), "requeued"));
+    broker_delivery_cleanup(&d);
+    assert_int_equal(poll_one(b, 5000, &d), 1);
+    assert_string_equal((char *)d.body, "keep me");
+    assert_int_equal(d.redelivered, 1);
+    assert_int_equal(broker_ack(b, d.tag), 0);
+    broker_delivery_cleanup(&d);
+    broker_free(c);
+    assert_int_equal(broker_topology_delete(b), 0);
+    broker_free(b);
+}
+
+static void mandatory_unroutable_and_missing_exchange(void **state)
+{
+    const char *q = uniq();
+    broker *c = open_client(q);
+    char rk[96];
+    snprintf(rk, sizeof rk, "%s-nosuchqueue", q);
+
+    int rc = broker_publish(c, "", rk, NULL, "x", 1, BROKER_PUBLISH_MANDATORY);
+    assert_int_equal(rc, BROKER_EUNROUTABLE);
+    assert_non_null(strstr(broker_error(c), "NO_ROUTE"));
+    /* without mandatory the broker drops it and still confirms */
+    assert_int_equal(broker_publish(c, "", rk, NULL, "x", 1, 0), 0);
+
+    uint32_t gen = broker_generation(c);
+    char ex[96];
+    snprintf(ex, sizeof ex, "%s-nosuchexchange", q);
+    rc = broker_publish(c, ex, "k", NULL, "x", 1, 0);
+    assert_int_equal(rc, BROKER_ENOTFOUND);
+    assert_non_null(strstr(broker_error(c), "NOT_FOUND"));
+    /* the channel was reopened: the handle keeps working */
+    assert_int_equal(broker_connected(c), 1);
+    assert_true(broker_generation(c) != gen);
+    assert_int_equal(broker_publish(c, "", rk, NULL, "x", 1, 0), 0);
+    broker_free(c);
+}
+
+static void wrong_password_is_an_auth_error_without_the_password(void **state)
+{
+    broker_conf c;
+    broker *b = NULL;
+    char *cause = NULL;
+    char url[128];
+    const char *secret = "wrong-Secret-4711";
+    snprintf(url, sizeof url, "amqp://guest:%s@127.0.0.1:5672/", secret);
+    conf_for(&c, uniq(), BROKER_ROLE_CLIENT);
+    c.url = url;
+    int rc = broker_open(&c, &b, &cause);
+    assert_int_equal(rc, BROKER_EAUTH);
+    assert_null(b);
+    assert_non_null(cause);
+    fprintf(stderr, "# cause: %s\n", cause);
+    assert_null(strstr(cause, secret));
+    assert_null(strstr(cause, "4711"));
+    assert_non_null(strstr(cause, "amqp://guest:***@127.0.0.1:5672/"));
+    assert_non_null(strstr(cause, "authentication refused"));
+    free(cause);
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static void unreachable_port_is_reported_as_such(void **state)
+{
+    broker_conf c;
+    broker *b = NULL;
+    char *cause = NULL;
+    char url[128], where[64];
+    int port = free_port();
+    snprintf(url, sizeof url, "amqp://guest:guest@127.0.0.1:%d/", port);
+    snprintf(where, sizeof where, "127.0.0.1:%d", port);
+    conf_for(&c, uniq(), BROKER_ROLE_CLIENT);
+    c.url = url;
+    int rc = broker_open(&c, &b, &cause);
+    assert_int_equal(rc, BROKER_EUNREACHABLE);
+    assert_non_null(cause);
+    fprintf(stderr, "# cause: %s\n", cause);
+    assert_non_null(strstr(cause, where));
+    assert_null(strstr(cause, ":guest@"));
+    free(cause);
+}
+
+static void unknown_vhost_is_reported_as_such(void **state)
+{
+    broker_conf c;
+    broker *b = NULL;
+    char *cause = NULL;
+    char url[128];
+    snprintf(url, sizeof url, "amqp://guest:guest@127.0.0.1:5672/dd-no-vhost-%ld", (long)getpid());
+    conf_for(&c, uniq(), BROKER_ROLE_CLIENT);
+    c.url = url;
+    int rc = broker_open(&c, &b, &cause);
+    assert_int_equal(rc, BROKER_EVHOST);
+    assert_non_null(cause);
+    fprintf(stderr, "# cause: %s\n", cause);
+    assert_non_null(strstr(cause, "dd-no-vhost-"));
+    free(cause);
+}
+
+static void tls_to_a_plain_port_is_a_tls_error(void **state)
+{
+    broker_conf c;
+    broker *b = NULL;
+    char *cause = NULL;
+    conf_for(&c, uniq(), BROKER_ROLE_CLIENT);
+    c.url = "amqps://guest:guest@127.0.0.1:5672/";
+    c.connect_timeout_ms = 3000;
+    int rc = broker_open(&c, &b, &cause);
+    assert_int_equal(rc, BROKER_ETLS);
+    assert_non_null(cause);
+    fprintf(stderr, "# cause: %s\n", cause);
+    assert_non_null(strstr(cause, "amqps://guest:***@127.0.0.1:5672/"));
+    free(cause);
+
+    c.tls_ca_file = "/nonexistent/ca.pem";
+    rc = broker_open(&c, &b, &cause);
+    assert_int_equal(rc, BROKER_ETLS);
+    assert_non_null(strstr(cause, "/nonexistent/ca.pem"));
+    free(cause);
+}
+
+static void bad_configuration_is_refused(void **state)
+{
+    broker_conf c;
+    broker *b = NULL;
+    char *cause = NULL;
+
+    conf_for(&c, uniq(), BROKER_ROLE_CLIENT);
+    c.url = "http://guest:" PASSWORD "@127.0.0.1/";
+    assert_int_equal(broker_new(&c, &b, &cause), BROKER_EURL);
+    assert_null(b);
+    assert_non_null(cause);
+    free(cause);
+
+    conf_for(&c, uniq(), BROKER_ROLE_NODE);
+    c.node = NULL;
+    assert_int_equal(broker_new(&c, &b, &cause), BROKER_EINVAL);
+    assert_non_null(strstr(cause, "node name"));
+    free(cause);
+
+    conf_for(&c, uniq(), BROKER_ROLE_NODE);
+    c.prefetch = 0;
+    assert_int_equal(broker_new(&c, &b, NULL), BROKER_EINVAL);
+
+    /* the URL forms people write */
+    conf_for(&c, uniq(), BROKER_ROLE_CLIENT);
+    c.url = "amqp://guest:" PASSWORD "@localhost:5672";
+    assert_int_equal(broker_new(&c, &b, NULL), 0);
+    assert_string_equal(broker_url_redacted(b), "amqp://guest:***@localhost:5672/");
+    assert_int_equal(broker_connected(b), 0);
+    broker_delivery d;
+    assert_int_equal(broker_poll(b, 0, &d), BROKER_ENOTCONN);
+    broker_free(b);
+    c.url = "amqps://u:p@example.test/my%2fvhost";
+    assert_int_equal(broker_new(&c, &b, NULL), 0);
+    assert_string_equal(broker_url_redacted(b), "amqps://u:***@example.test:5671/my%2Fvhost");
+    broker_free(b);
+}
+
+static void direct_reply_to_round_trip(void **state)
+{
+    const char *q = uniq();
+    broker *n = open_node(q);
+    broker *c = open_client(q);
+    broker_delivery d, r;
+
+    assert_int_equal(broker_rpc_begin(c), 0);
+    broker_props p = {.reply_to = BROKER_REPLY_TO, .correlation_id = "rpc-1"};
+    publish_ok(c, q, "ping", &p);
+
+    assert_int_equal(poll_one(n, 5000, &d), 1);
+    assert_non_null(d.reply_to);
+    assert_memory_equal(d.reply_to, BROKER_REPLY_TO ".", strlen(BROKER_REPLY_TO) + 1);
+    broker_props rp = {.correlation_id = d.correlation_id};
+    publish_ok(n, d.reply_to, "pong", &rp);
+    assert_int_equal(broker_ack(n, d.tag), 0);
+    broker_delivery_cleanup(&d);
+
+    assert_int_equal(poll_one(c, 5000, &r), 1);
+    assert_int_equal(r.source, BROKER_SRC_REPLY);
+    assert_true(r.tag == 0);
+    assert_string_equal(r.correlation_id, "rpc-1");
+    assert_string_equal((char *)r.body, "pong");
+    assert_int_equal(broker_ack(c, r.tag), 0); /* a no-op */
+    broker_delivery_cleanup(&r);
+
+    broker_free(c);
+    assert_int_equal(broker_topology_delete(n), 0);
+    broker_free(n);
+}
+
+struct responder {
+    const char *q;
+    int answered;
+    int rc;
+};
+
+/* A node on its own thread (its own handle) that answers one request. */
+static void *respond_once(void *arg)
+{
+    struct responder *r = arg;
+    broker_conf c;
+    broker *n = NULL;
+    conf_for(&c, r->q, BROKER_ROLE_NODE);
+    c.node = "n2";
+    r->rc = broker_open(&c, &n, NULL);
+    if (r->rc != 0)
+        return NULL;
+    broker_delivery d;
+    for (int i = 0; i < 50 && !r->answered; i++) {
+        int rc = broker_poll(n, 200, &d);
+        if (rc < 0) {
+            r->rc = rc;
+            break;
+        }
+        if (rc == 0)
+            continue;
+        broker_props p = {.correlation_id = d.correlation_id};
+        char body[300];
+        snprintf(body, sizeof body, "re:%s", (char *)d.body);
+        r->rc = broker_publish(n, "", d.reply_to, &p, body, strlen(body), 0);
+        broker_ack(n, d.tag);
+        broker_delivery_cleanup(&d);
+        r->answered = 1;
+    }
+    broker_topology_delete(n);
+    broker_free(n);
+    return NULL;
+}
+
+static void call_waits_for_its_reply(void **state)
+{
+    const char *q = uniq();
+    struct responder r = {.q = q};
+    pthread_t t;
+    broker *c = open_client(q);
+    broker_delivery reply;
+
+    /* the work queue does not exist yet: unroutable */
+    assert_int_equal(broker_call(c, "", q, NULL, "x", 1, 500, &reply), BROKER_EUNROUTABLE);
+
+    assert_int_equal(pthread_create(&t, NULL, respond_once, &r), 0);
+    /* wait until the responder consumes */
+    uint32_t cons = 0;
+    for (int i = 0; i < 100 && cons == 0; i++) {
+        broker_queue_counts(c, q, NULL, &cons);
+        if (cons == 0)
+            sleep_ms(50);
+    }
+    assert_int_equal(cons, 1);
+    broker_props p = {.message_id = "call-1"};
+    int rc = broker_call(c, "", q, &p, "hello", 5, 5000, &reply);
+    if (rc != 0)
+        fprintf(stderr, "broker_call: %s\n", broker_error(c));
+    assert_int_equal(rc, 0);
+    assert_string_equal((char *)reply.body, "re:hello");
+    assert_int_equal(reply.source, BROKER_SRC_REPLY);
+    assert_non_null(reply.correlation_id);
+    broker_delivery_cleanup(&reply);
+    pthread_join(t, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.answered, 1);
+    broker_free(c);
+}
+
+static void call_times_out_without_an_answer(void **state)
+{
+    const char *q = uniq();
+    broker *n = open_node(q);
+    broker *c = open_client(q);
+    broker_delivery reply;
+    long long t0 = mono_ms();
+    assert_int_equal(broker_call(c, "", q, NULL, "nobody", 6, 400, &reply), BROKER_ETIMEOUT);
+    assert_in_range(mono_ms() - t0, 350, 3000);
+    broker_free(c);
+    assert_int_equal(broker_topology_delete(n), 0);
+    broker_free(n);
+}
+
+static void queue_type_mismatch_is_explained(void **state)
+{
+    const char *q = uniq();
+    broker_conf c;
+    broker *b = NULL;
+    char *cause = NULL;
+
+    conf_for(&c, q, BROKER_ROLE_NODE);
+    c.queue_type = BROKER_QUEUE_CLASSIC;
+    b = open_or_fail(&c);
+    broker_free(b);
+
+    c.queue_type = BROKER_QUEUE_QUORUM;
+    int rc = broker_open(&c, &b, &cause);
+    assert_int_equal(rc, BROKER_ETOPOLOGY);
+    assert_null(b);
+    fprintf(stderr, "# cause: %s\n", cause);
+    assert_non_null(strstr(cause, "exists as classic"));
+    assert_non_null(strstr(cause, "--queue-type classic"));
+    assert_non_null(strstr(cause, q));
+    free(cause);
+    cleanup_topology(q);
+
+    /* and the other way round */
+    q = uniq();
+    conf_for(&c, q, BROKER_ROLE_NODE);
+    b = open_or_fail(&c);
+    broker_free(b);
+    c.queue_type = BROKER_QUEUE_CLASSIC;
+    rc = broker_open(&c, &b, &cause);
+    assert_int_equal(rc, BROKER_ETOPOLOGY);
+    fprintf(stderr, "# cause: %s\n", cause);
+    assert_non_null(strstr(cause, "exists as quorum"));
+    assert_non_null(strstr(cause, "--queue-type quorum"));
+    free(cause);
+
+    /* a different delivery limit is another argument mismatch */
+    c.queue_type = BROKER_QUEUE_QUORUM;
+    c.delivery_limit = 9;
+    rc = broker_open(&c, &b, &cause);
+    fprintf(stderr, "# cause: %s\n", cause ? cause : "(none)");
+    assert_int_equal(rc, BROKER_ETOPOLOGY);
+    assert_non_null(strstr(cause, "x-delivery-limit"));
+    free(cause);
+    cleanup_topology(q);
+}
+
+/* The pid of the connection named name, from rabbitmqctl (copied into pid). */
+static int connection_pid(const char *name, char *pid, size_t cap)
+{
+    for (int tries = 0; tries < 20; tries++) {
+        char *out = rabbitmqctl("list_connections pid client_properties");
+        if (!out)
+            return 0;
+        char *p = out;
+        while (p && *p) {
+            char *e = strchr(p, '\n');
+            if (e)
+                *e = '\0';
+            if (strstr(p, name) && p[0] == '<') {
+                size_t n = strcspn(p, "\t");
+                snprintf(pid, cap, "%.*s", (int)n, p);
+                free(out);
+                return 1;
+            }
+            p = e ? e + 1 : NULL;
+        }
+        free(out);
+        sleep_ms(200);
+    }
+    return 0;
+}
+
+static unsigned retries_seen;
+
+static void count_retry(void *arg, unsigned attempt, int err, const char *cause, unsigned delay)
+{
+    retries_seen++;
+}
+
+static void reconnects_after_the_broker_closes_the_connection(void **state)
+{
+    const char *q = uniq();
+    char name[96], pid[128], cmd[512];
+    broker_conf c;
+    broker_delivery d;
+
+    snprintf(name, sizeof name, "dd-test-conn-%ld-%s", (long)getpid(), q);
+    conf_for(&c, q, BROKER_ROLE_NODE);
+    c.connection_name = name;
+    c.on_retry = count_retry;
+    broker *b = open_or_fail(&c);
+    uint32_t gen = broker_generation(b);
+
+    broker_props p = {.message_id = "survivor"};
+    publish_ok(b, q, "work", &p);
+    assert_int_equal(poll_one(b, 5000, &d), 1);
+    assert_int_equal(d.redelivered, 0);
+
+    assert_true(connection_pid(name, pid, sizeof pid));
+    snprintf(cmd, sizeof cmd, "close_connection '%s' 'dd-test forced close'", pid);
+    free(rabbitmqctl(cmd));
+
+    broker_delivery x;
+    int rc = 0;
+    long long until = mono_ms() + 10000;
+    while (rc >= 0 && mono_ms() < until) {
+        rc = broker_poll(b, 500, &x);
+        if (rc == 1)
+            broker_delivery_cleanup(&x);
+    }
+    assert_int_equal(rc, BROKER_ECONNLOST);
+    fprintf(stderr, "# error: %s\n", broker_error(b));
+    assert_non_null(strstr(broker_error(b), "CONNECTION_FORCED"));
+    assert_int_equal(broker_connected(b), 0);
+    assert_int_equal(broker_ack(b, d.tag), BROKER_ESTALE);
+    assert_int_equal(broker_publish(b, "", q, NULL, "x", 1, 0), BROKER_ENOTCONN);
+
+    volatile int stop = 0;
+    assert_int_equal(broker_reconnect(b, &stop), 0);
+    assert_int_equal(broker_connected(b), 1);
+    assert_true(broker_generation(b) != gen);
+    /* an old tag stays harmless after the reconnect too */
+    assert_int_equal(broker_ack(b, d.tag), BROKER_ESTALE);
+    broker_delivery_cleanup(&d);
+
+    assert_int_equal(poll_one(b, 5000, &d), 1);
+    assert_string_equal(d.message_id, "survivor");
+    assert_int_equal(d.redelivered, 1);
+    assert_int_equal(broker_ack(b, d.tag), 0);
+    broker_delivery_cleanup(&d);
+    assert_int_equal(broker_topology_delete(b), 0);
+    broker_free(b);
+}
+
+static void reconnect_retries_and_can_be_stopped(void **state)
+{
+    broker_conf c;
+    broker *b = NULL;
+    char url[128];
+    snprintf(url, sizeof url, "amqp://guest:guest@127.0.0.1:%d/", free_port());
+    conf_for(&c, uniq(), BROKER_ROLE_CLIENT);
+    c.url = url;
+    c.on_retry = count_retry;
+    assert_int_equal(broker_new(&c, &b, NULL), 0);
+    retries_seen = 0;
+
+    /* stop after a few attempts from another thread's point of view: here
+     * the flag is already set, so it returns at once */
+    volatile int stop = 1;
+    assert_int_equal(broker_reconnect(b, &stop), BROKER_ESTOPPED);
+    assert_int_equal(retries_seen, 0);
+    broker_free(b);
+}
+
+struct stopper {
+    volatile int stop;
+    int after_ms;
+};
+
+static void *stop_later(void *arg)
+{
+    struct stopper *s = arg;
+    sleep_ms(s->after_ms);
+    s->stop = 1;
+    return NULL;
+}
+
+static void reconnect_backs_off_until_stopped(void **state)
+{
+    broker_conf c;
+    broker *b = NULL;
+    char url[128];
+    struct stopper s = {.stop = 0, .after_ms = 1500};
+    pthread_t t;
+
+    snprintf(url, sizeof url, "amqp://guest:guest@127.0.0.1:%d/", free_port());
+    conf_for(&c, uniq(), BROKER_ROLE_CLIENT);
+    c.url = url;
+    c.on_retry = count_retry;
+    assert_int_equal(broker_new(&c, &b, NULL), 0);
+    retries_seen = 0;
+    assert_int_equal(pthread_create(&t, NULL, stop_later, &s), 0);
+    long long t0 = mono_ms();
+    assert_int_equal(broker_reconnect(b, &s.stop), BROKER_ESTOPPED);
+    long long took = mono_ms() - t0;
+    pthread_join(t, NULL);
+    assert_in_range(took, 1400, 3000);
+    /* 50 ms doubling to 400 ms with full jitter: several attempts, but far
+     * fewer than a busy loop would make */
+    assert_in_range(retries_seen, 3, 200);
+    broker_free(b);
+}
+
+static void delivery_limit_ends_in_the_dead_letter_queue(void **state)
+{
+    const char *q = uniq();
+    broker_conf c;
+    broker_delivery d;
+    conf_for(&c, q, BROKER_ROLE_NODE);
+    c.delivery_limit = 2;
+    broker *b = open_or_fail(&c);
+
+    broker_props p = {.message_id = "poison"};
+    publish_ok(b, q, "crash", &p);
+    int deliveries = 0, rc;
+    while ((rc = poll_one(b, 1500, &d)) == 1) {
+        deliveries++;
+        assert_string_equal(d.message_id, "poison");
+        assert_int_equal(broker_nack(b, d.tag, 1), 0);
+        broker_delivery_cleanup(&d);
+        assert_true(deliveries < 10);
+    }
+    assert_int_equal(rc, 0);
+    /* delivered once, then redelivered up to the limit */
+    assert_int_equal(deliveries, 3);
+    assert_int_equal(wait_count(b, broker_name_dead(b), 1, 5000), 1);
+    assert_int_equal(broker_get(b, broker_name_dead(b), &d), 1);
+    assert_string_equal((char *)d.body, "crash");
+    assert_string_equal(d.message_id, "poison");
+    assert_string_equal(broker_delivery_header(&d, "x-first-death-reason"), "delivery_limit");
+    assert_int_equal(d.death_count, 1);
+    broker_delivery_cleanup(&d);
+    assert_int_equal(broker_topology_delete(b), 0);
+    broker_free(b);
+}
+
+static void nack_without_requeue_dead_letters_through_the_dlx(void **state)
+{
+    const char *q = uniq();
+    broker *b = open_node(q);
+    broker_delivery d;
+    publish_ok(b, q, "reject me", NULL);
+    assert_int_equal(poll_one(b, 5000, &d), 1);
+    assert_int_equal(broker_nack(b, d.tag, 0), 0);
+    broker_delivery_cleanup(&d);
+    assert_int_equal(wait_count(b, broker_name_dead(b), 1, 5000), 1);
+    assert_int_equal(broker_get(b, broker_name_dead(b), &d), 1);
+    assert_string_equal(broker_delivery_header(&d, "x-first-death-reason"), "rejected");
+    broker_delivery_cleanup(&d);
+    assert_int_equal(broker_topology_delete(b), 0);
+    broker_free(b);
+}
+
+static void pause_and_resume(void **state)
+{
+    const char *q = uniq();
+    broker *b = open_node(q);
+    broker_delivery d;
+    uint32_t m = 0, cons = 9;
+
+    assert_int_equal(broker_consume_pause(b), 0);
+    assert_int_equal(broker_consume_paused(b), 1);
+    publish_ok(b, q, "wait for me", NULL);
+    assert_int_equal(wait_count(b, q, 1, 3000), 1);
+    assert_int_equal(broker_queue_counts(b, q, &m, &cons), 0);
+    assert_int_equal(cons, 0);
+    assert_int_equal(poll_one(b, 300, &d), 0);
+
+    assert_int_equal(broker_consume_resume(b), 0);
+    assert_int_equal(poll_one(b, 5000, &d), 1);
+    assert_string_equal((char *)d.body, "wait for me");
+    assert_int_equal(broker_ack(b, d.tag), 0);
+    broker_delivery_cleanup(&d);
+    assert_int_equal(broker_queue_counts(b, q, &m, &cons), 0);
+    assert_int_equal(cons, 1);
+    assert_int_equal(broker_topology_delete(b), 0);
+    broker_free(b);
+}
+
+static void deleted_work_queue_is_redeclared_and_consumed(void **state)
+{
+    const char *q = uniq();
+    broker *b = open_node(q);
+    broker *c = open_client(q);
+    broker_delivery d;
+    uint32_t cons = 0;
+
+    assert_int_equal(broker_queue_delete(c, q), 0);
+    /* the node hears basic.cancel, declares the queue again, consumes */
+    assert_int_equal(poll_one(b, 1000, &d), 0);
+    assert_int_equal(broker_queue_counts(c, q, NULL, &cons), 0);
+    assert_int_equal(cons, 1);
+    publish_ok(c, q, "after delete", NULL);
+    assert_int_equal(poll_one(b, 5000, &d), 1);
+    assert_string_equal((char *)d.body, "after delete");
+    assert_int_equal(broker_ack(b, d.tag), 0);
+    broker_delivery_cleanup(&d);
+    broker_free(c);
+    assert_int_equal(broker_topology_delete(b), 0);
+    broker_free(b);
+}
+
+static void oversize_body_is_not_read_and_goes_to_dead(void **state)
+{
+    const char *q = uniq();
+    broker_conf c;
+    broker_delivery d;
+    char big[1000];
+    conf_for(&c, q, BROKER_ROLE_NODE);
+    c.max_body = 64;
+    broker *b = open_or_fail(&c);
+
+    memset(big, 'z', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    broker_props p = {.message_id = "huge", .reply_to = "answer-here"};
+    publish_ok(b, q, big, &p);
+    assert_int_equal(poll_one(b, 5000, &d), 1);
+    assert_int_equal(d.oversize, 1);
+    assert_int_equal(d.len, 0);
+    assert_null(d.body);
+    assert_true(d.body_size == sizeof big - 1);
+    assert_true(d.tag == 0);
+    assert_string_equal(d.reply_to, "answer-here");
+    assert_string_equal(d.message_id, "huge");
+    broker_delivery_cleanup(&d);
+    assert_int_equal(wait_count(b, broker_name_dead(b), 1, 5000), 1);
+    /* broker_get leaves a message it cannot hold in the queue */
+    assert_int_equal(broker_get(b, broker_name_dead(b), &d), BROKER_ETOOBIG);
+    assert_int_equal(wait_count(b, broker_name_dead(b), 1, 5000), 1);
+    assert_int_equal(broker_topology_delete(b), 0);
+    broker_free(b);
+}
+
+static void channel_error_is_recovered(void **state)
+{
+    const char *q = uniq();
+    broker *b = open_node(q);
+    broker_delivery d;
+
+    publish_ok(b, q, "one", NULL);
+    assert_int_equal(poll_one(b, 5000, &d), 1);
+    uint32_t gen = broker_generation(b);
+    /* acking twice is a caller bug the broker punishes by closing the
+     * channel (PRECONDITION_FAILED - unknown delivery tag) */
+    assert_int_equal(broker_ack(b, d.tag), 0);
+    assert_int_equal(broker_ack(b, d.tag), 0);
+    broker_delivery_cleanup(&d);
+    int rc = broker_poll(b, 3000, &d);
+    assert_int_equal(rc, BROKER_ECHANNEL);
+    assert_non_null(strstr(broker_error(b), "unknown delivery tag"));
+    assert_int_equal(broker_connected(b), 1);
+    assert_true(broker_generation(b) != gen);
+
+    publish_ok(b, q, "two", NULL);
+    assert_int_equal(poll_one(b, 5000, &d), 1);
+    assert_string_equal((char *)d.body, "two");
+    assert_int_equal(broker_ack(b, d.tag), 0);
+    broker_delivery_cleanup(&d);
+    assert_int_equal(broker_topology_delete(b), 0);
+    broker_free(b);
+}
+
+static void missing_queue_inspection_leaves_consumers_alone(void **state)
+{
+    const char *q = uniq();
+    broker *b = open_node(q);
+    broker_delivery d;
+    char missing[96];
+    snprintf(missing, sizeof missing, "%s-missing", q);
+    assert_int_equal(broker_queue_counts(b, missing, NULL, NULL), BROKER_ENOTFOUND);
+    assert_non_null(strstr(broker_error(b), "NOT_FOUND"));
+    assert_int_equal(broker_connected(b), 1);
+    uint32_t gen = broker_generation(b);
+    publish_ok(b, q, "still here", NULL);
+    assert_int_equal(poll_one(b, 5000, &d), 1);
+    assert_int_equal(d.generation, gen);
+    assert_int_equal(broker_ack(b, d.tag), 0);
+    broker_delivery_cleanup(&d);
+    assert_int_equal(broker_queue_counts(b, missing, NULL, NULL), BROKER_ENOTFOUND);
+    assert_int_equal(broker_queue_delete(b, missing), 0);
+    assert_int_equal(broker_topology_delete(b), 0);
+    broker_free(b);
+}
+
+static void deliveries_during_a_publish_wait_are_kept(void **state)
+{
+    const char *q = uniq();
+    broker *b = open_node(q);
+    broker *c = open_client(q);
+    broker_delivery d;
+    char other[96];
+    snprintf(other, sizeof other, "%s-other", q);
+
+    /* three messages for b arrive while b itself publishes and waits */
+    for (int i = 0; i < 3; i++)
+        publish_ok(c, q, "queued", NULL);
+    sleep_ms(200);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(broker_publish(b, "", other, NULL, "x", 1, 0), 0);
+    int got = 0;
+    while (poll_one(b, 1000, &d) == 1) {
+        assert_string_equal((char *)d.body, "queued");
+        assert_int_equal(broker_ack(b, d.tag), 0);
+        broker_delivery_cleanup(&d);
+        got++;
+    }
+    assert_int_equal(got, 3);
+    broker_free(c);
+    assert_int_equal(broker_topology_delete(b), 0);
+    broker_free(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(topology_is_declared_with_its_arguments),
+        cmocka_unit_test(publish_confirm_poll_ack),
+        cmocka_unit_test(node_queue_delivers_with_its_source),
+        cmocka_unit_test(poll_times_out),
+        cmocka_unit_test(nack_requeue_redelivers),
+        cmocka_unit_test(dead_letter_moves_a_copy_with_the_reason),
+        cmocka_unit_test(dead_letter_failure_requeues_the_original),
+        cmocka_unit_test(mandatory_unroutable_and_missing_exchange),
+        cmocka_unit_test(wrong_password_is_an_auth_error_without_the_password),
+        cmocka_unit_test(unreachable_port_is_reported_as_such),
+        cmocka_unit_test(unknown_vhost_is_reported_as_such),
+        cmocka_unit_test(tls_to_a_plain_port_is_a_tls_error),
+        cmocka_unit_test(bad_configuration_is_refused),
+        cmocka_unit_test(direct_reply_to_round_trip),
+        cmocka_unit_test(call_waits_for_its_reply),
+        cmocka_unit_test(call_times_out_without_an_answer),
+        cmocka_unit_test(queue_type_mismatch_is_explained),
+        cmocka_unit_test(reconnects_after_the_broker_closes_the_connection),
+        cmocka_unit_test(reconnect_retries_and_can_be_stopped),
+        cmocka_unit_test(reconnect_backs_off_until_stopped),
+        cmocka_unit_test(delivery_limit_ends_in_the_dead_letter_queue),
+        cmocka_unit_test(nack_without_requeue_dead_letters_through_the_dlx),
+        cmocka_unit_test(pause_and_resume),
+        cmocka_unit_test(deleted_work_queue_is_redeclared_and_consumed),
+        cmocka_unit_test(oversize_body_is_not_read_and_goes_to_dead),
+        cmocka_unit_test(channel_error_is_recovered),
+        cmocka_unit_test(missing_queue_inspection_leaves_consumers_alone),
+        cmocka_unit_test(deliveries_during_a_publish_wait_are_kept),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
