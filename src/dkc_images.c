@@ -230,14 +230,17 @@ static void wipe_buf(dkc__buf *b)
 
 /* ---- references ------------------------------------------------------------ */
 
-/* A tag: 1..128 of [A-Za-z0-9_.-]; a digest "algorithm:hex" is accepted in
- * the same place, as the Engine API does for fromImage. */
+/* A tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}, Docker's rule.  With digest_ok,
+ * a digest "algorithm:hex" is accepted in the same place, as the Engine
+ * API does for fromImage. */
 static bool valid_tag(const char *tag, bool digest_ok)
 {
-    if (tag == NULL || tag[0] == '\0' || strlen(tag) > TAG_MAX + 64)
+    if (tag == NULL || tag[0] == '\0' || tag[0] == '.' || tag[0] == '-')
         return false;
-    if (digest_ok && strchr(tag, ':') != NULL)
-        return dkc__check_ref(tag, true) == 0 && strchr(tag, '/') == NULL &&
+    const char *colon = strchr(tag, ':');
+    if (digest_ok && colon != NULL)
+        return colon[1] != '\0' && strchr(colon + 1, ':') == NULL &&
+               dkc__check_ref(tag, true) == 0 && strchr(tag, '/') == NULL &&
                strchr(tag, '@') == NULL;
     return strlen(tag) <= TAG_MAX && dkc__check_ref(tag, false) == 0;
 }
