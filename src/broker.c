@@ -86,8 +86,9 @@ struct broker {
 
     int paused, rpc_wanted;
     int work_on, node_on, reply_on;
-    int resubscribe; /* the broker cancelled a consumer of ours */
-    int blocked;     /* connection.blocked (resource alarm) */
+    int resubscribe;   /* the broker cancelled a consumer of ours */
+    int blocked;       /* connection.blocked (resource alarm) */
+    int64_t last_wait; /* when the library last waited for frames (heartbeats) */
 
     uint64_t pub_seq; /* sequence number of the last publish on ch */
     uint64_t wait_seq;
@@ -100,12 +101,14 @@ struct broker {
 
     broker_delivery *dq;
     size_t dq_len, dq_cap;
-    unsigned long dropped;
 
     uint64_t rng;
     unsigned long corr_seq;
     char err[BROKER_ERRMAX];
 };
+
+static int ensure_side(broker *b);
+static int maintain(broker *b);
 
 /* ------------------------------------------------------------------------
  * Small helpers
@@ -177,6 +180,7 @@ void broker_conf_init(broker_conf *c)
     c->max_body = BROKER_DEFAULT_MAX_BODY;
 }
 
+/* Milliseconds on the monotonic clock. */
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -269,6 +273,8 @@ static uint64_t rng_next(broker *b)
     return x * UINT64_C(2685821657736338717);
 }
 
+/* Starts a new generation (skipping the one whose low bits are 0, so that
+ * a tag is never 0). */
 static uint32_t next_generation(broker *b)
 {
     b->generation++;
@@ -277,6 +283,7 @@ static uint32_t next_generation(broker *b)
     return b->generation;
 }
 
+/* The opaque tag for the broker's delivery tag on the current channel. */
 static uint64_t tag_encode(const broker *b, uint64_t server_tag)
 {
     return ((uint64_t)(b->generation & GEN_MASK) << TAG_BITS) | (server_tag & TAG_MASK);
@@ -521,6 +528,7 @@ static void teardown(broker *b)
     conn_lost(b);
 }
 
+/* rabbitmq-c's text for a status code (static). */
 static const char *lib_error(int status)
 {
     return amqp_error_string2(status);
@@ -541,6 +549,7 @@ static int lib_failed(broker *b, const char *what, int status)
     return BROKER_ECONNLOST;
 }
 
+/* Our error for the reply code of a channel.close. */
 static int map_close_code(int code)
 {
     switch (code) {
@@ -595,12 +604,11 @@ static int on_channel_close(broker *b, amqp_channel_t ch, const char *what,
     return map_close_code(m->reply_code);
 }
 
-/* Interprets the result of the synchronous method just made on channel ch
- * ("what" names it in messages).  Returns 0, a mapped channel error (the
+/* Interprets reply r of a synchronous method on channel ch ("what" names
+ * it in messages).  Returns 0, a mapped channel error (the
  * channel is then closed), or BROKER_ECONNLOST. */
-static int rpc_result(broker *b, amqp_channel_t ch, const char *what)
+static int rpc_check(broker *b, amqp_rpc_reply_t r, amqp_channel_t ch, const char *what)
 {
-    amqp_rpc_reply_t r = amqp_get_rpc_reply(b->conn);
     switch (r.reply_type) {
     case AMQP_RESPONSE_NORMAL:
         return 0;
@@ -619,6 +627,12 @@ static int rpc_result(broker *b, amqp_channel_t ch, const char *what)
         conn_lost(b);
         return BROKER_EPROTO;
     }
+}
+
+/* rpc_check() on the reply the library keeps for the last method. */
+static int rpc_result(broker *b, amqp_channel_t ch, const char *what)
+{
+    return rpc_check(b, amqp_get_rpc_reply(b->conn), ch, what);
 }
 
 /* The next free channel number for this connection. */
@@ -695,11 +709,22 @@ static int next_frame(broker *b, amqp_frame_t *f, int64_t deadline)
         tv.tv_usec = (suseconds_t)((left % 1000) * 1000);
         tvp = &tv;
     }
+    int64_t away = now_ms() - b->last_wait;
     int st = amqp_simple_wait_frame_noblock(b->conn, f, tvp);
+    b->last_wait = now_ms();
     if (st == AMQP_STATUS_TIMEOUT)
         return 0;
-    if (st != AMQP_STATUS_OK)
-        return lib_failed(b, "waiting for the broker", st);
+    if (st != AMQP_STATUS_OK) {
+        char what[384];
+        if (b->conf.heartbeat > 0 && away > (int64_t)b->conf.heartbeat * 500)
+            snprintf(what, sizeof what,
+                     "connection to %s broke after %lld ms without a call into the broker "
+                     "module (heartbeats need one every %d ms)",
+                     b->redacted, (long long)away, b->conf.heartbeat * 500);
+        else
+            snprintf(what, sizeof what, "connection to %s broke", b->redacted);
+        return lib_failed(b, what, st);
+    }
     return 1;
 }
 
@@ -710,7 +735,7 @@ static int handle_ch0(broker *b, const amqp_frame_t *f)
         return 0;
     switch (f->payload.method.id) {
     case AMQP_CONNECTION_CLOSE_METHOD:
-        return on_connection_close(b, "connection", f->payload.method.decoded);
+        return on_connection_close(b, b->redacted, f->payload.method.decoded);
     case AMQP_CONNECTION_BLOCKED_METHOD:
         b->blocked = 1;
         return 0;
@@ -818,14 +843,12 @@ static int read_content(broker *b, amqp_channel_t ch, broker_delivery *d, int ke
 /* Queues a received delivery (moved from *d) for broker_poll().  When the
  * queue is at its cap -- only possible if the broker ignored the prefetch
  * window -- an acked delivery goes back to the broker (nack + requeue) and
- * a reply is dropped and counted. */
+ * a reply is dropped. */
 static int dq_push(broker *b, broker_delivery *d)
 {
     if (b->dq_len == b->dq_cap) {
         if (d->tag != 0 && b->ch)
             amqp_basic_nack(b->conn, b->ch, d->tag & TAG_MASK, 0, 1);
-        else
-            b->dropped++;
         broker_delivery_cleanup(d);
         return 0;
     }
@@ -834,6 +857,7 @@ static int dq_push(broker *b, broker_delivery *d)
     return 0;
 }
 
+/* Which of our consumers a consumer tag names. */
 static broker_source source_of(amqp_bytes_t consumer_tag)
 {
     if (bytes_is(consumer_tag, CT_NODE))
@@ -1037,8 +1061,6 @@ static const char *type_name(broker_queue_type t)
     return t == BROKER_QUEUE_CLASSIC ? "classic" : "quorum";
 }
 
-static int ensure_side(broker *b);
-
 /* Fills e (room for 6) with the arguments of a queue of type t: the work
  * and node queues when typed, else the classic dead-letter queue.  Returns
  * the number of entries. */
@@ -1115,6 +1137,8 @@ static int declare_queue(broker *b, const char *name, int typed)
     return BROKER_ETOPOLOGY;
 }
 
+/* Declares a durable exchange of type on the main channel;
+ * BROKER_ETOPOLOGY with advice if it exists with another type. */
 static int declare_exchange(broker *b, const char *name, const char *type)
 {
     char what[MAX_NAME + 32];
@@ -1157,6 +1181,7 @@ static int declare_topology(broker *b)
     return declare_exchange(b, b->n_events, "topic");
 }
 
+/* basic.consume on the main channel with our consumer tag. */
 static int consume(broker *b, const char *queue, const char *tag, int no_ack)
 {
     char what[MAX_NAME + 32];
@@ -1166,6 +1191,7 @@ static int consume(broker *b, const char *queue, const char *tag, int no_ack)
     return rpc_result(b, b->ch, what);
 }
 
+/* basic.cancel of one of our consumers on the main channel. */
 static int cancel(broker *b, const char *tag)
 {
     char what[64];
@@ -1314,6 +1340,7 @@ static void url_escape(char *buf, size_t cap, const char *s)
     buf[o] = '\0';
 }
 
+/* a, b and c concatenated, malloc'd (caller frees); NULL without memory. */
 static char *join3(const char *a, const char *b, const char *c)
 {
     size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
@@ -1584,6 +1611,10 @@ static int login_failed(broker *b, amqp_rpc_reply_t r)
     return BROKER_EPROTO;
 }
 
+/* Connect sequence: socket (TLS), login with our client properties
+ * (connection_name, capabilities so that the broker sends basic.cancel,
+ * basic.nack and connection.blocked), then open_main().  Any failure tears
+ * the connection down and keeps the reason. */
 int broker_connect(broker *b)
 {
     amqp_socket_t *sock;
@@ -1680,6 +1711,7 @@ int broker_connect(broker *b)
         goto fail;
     }
     b->up = 1;
+    b->last_wait = now_ms();
     b->last_ch = 0;
     b->blocked = 0;
     b->close_code = 0;
@@ -1764,6 +1796,11 @@ int broker_connected(const broker *b)
     return b && b->up && b->ch;
 }
 
+int broker_blocked(const broker *b)
+{
+    return b ? b->blocked : 0;
+}
+
 uint32_t broker_generation(const broker *b)
 {
     return b ? b->generation : 0;
@@ -1798,6 +1835,8 @@ const char *broker_name_events(const broker *b)
  * Consuming
  * ------------------------------------------------------------------------ */
 
+/* Queued deliveries first; then frames until a delivery is queued or the
+ * deadline passes.  Channel losses are repaired before returning. */
 int broker_poll(broker *b, int timeout_ms, broker_delivery *out)
 {
     int64_t deadline;
@@ -1929,6 +1968,27 @@ int broker_rpc_begin(broker *b)
  * Publishing
  * ------------------------------------------------------------------------ */
 
+/* Closes the main channel from our side.  Used after a confirm timeout:
+ * confirms and returns carry no trace of the publish they belong to beyond
+ * the channel's sequence, so a late one must not meet the next publish.
+ * The channel's unacked deliveries go back to their queues (new
+ * generation); maintain() opens the next channel. */
+static int retire_main(broker *b)
+{
+    amqp_channel_t old = b->ch;
+    int rc;
+    if (!b->up || !old)
+        return 0;
+    rc = rpc_check(b, amqp_channel_close(b->conn, old, AMQP_REPLY_SUCCESS), old,
+                   "closing the channel after a confirm timeout");
+    if (rc == BROKER_ECONNLOST || rc == BROKER_EPROTO)
+        return rc;
+    b->ch = 0;
+    b->work_on = b->node_on = b->reply_on = 0;
+    dq_drop_acked(b);
+    return maintain(b);
+}
+
 /* Waits for the confirm of publish b->wait_seq.  0 once acked. */
 static int wait_confirm(broker *b, const char *what)
 {
@@ -1948,11 +2008,16 @@ static int wait_confirm(broker *b, const char *what)
             return rc;
         }
         if (rc == 0 && b->wait_state == CONFIRM_PENDING) {
+            int blocked = b->blocked;
             b->wait_seq = 0;
             b->wait_state = CONFIRM_NONE;
-            set_err(b, "%s: no confirm from the broker within %d ms%s (outcome unknown)", what,
-                    b->conf.confirm_timeout_ms,
-                    b->blocked ? "; the broker has blocked publishers (resource alarm)" : "");
+            if ((rc = retire_main(b)) < 0)
+                return rc;
+            set_err(b,
+                    "%s: no confirm from the broker within %d ms%s (outcome unknown; the "
+                    "channel was reopened)",
+                    what, b->conf.confirm_timeout_ms,
+                    blocked ? "; the broker has blocked publishers (resource alarm)" : "");
             return BROKER_ETIMEOUT;
         }
     }
@@ -1970,6 +2035,8 @@ static int wait_confirm(broker *b, const char *what)
     return 0;
 }
 
+/* Builds the properties (borrowing the caller's strings), publishes with
+ * the next confirm sequence number and waits for its confirm. */
 int broker_publish(broker *b, const char *exchange, const char *routing_key,
                    const broker_props *props, const void *body, size_t len, unsigned flags)
 {
@@ -2079,6 +2146,7 @@ out:
     return rc;
 }
 
+/* Copy, confirm, then ack; on any failure of the copy, nack with requeue. */
 int broker_dead_letter(broker *b, const broker_delivery *d, const char *reason)
 {
     broker_header h[5];
@@ -2127,6 +2195,7 @@ int broker_dead_letter(broker *b, const broker_delivery *d, const char *reason)
     return rc;
 }
 
+/* Publish with direct reply-to, then pump until the matching reply. */
 int broker_call(broker *b, const char *exchange, const char *routing_key, const broker_props *props,
                 const void *body, size_t len, int timeout_ms, broker_delivery *reply)
 {
@@ -2195,6 +2264,9 @@ int broker_call(broker *b, const char *exchange, const char *routing_key, const 
  * Reconnecting
  * ------------------------------------------------------------------------ */
 
+/* Backoff: attempt n waits a uniformly random time in [0, ceiling], the
+ * ceiling doubling from reconnect_min_ms up to reconnect_max_ms ("full
+ * jitter": nodes that lost the broker together do not return together). */
 int broker_reconnect(broker *b, const volatile int *stop)
 {
     unsigned attempt = 0;
@@ -2307,6 +2379,8 @@ int broker_topology_delete(broker *b)
     return rc;
 }
 
+/* basic.get on the side channel; the content is read with frames of the
+ * main channel set aside; ack (or reject with requeue when over the cap). */
 int broker_get(broker *b, const char *queue, broker_delivery *out)
 {
     char what[MAX_NAME + 48];

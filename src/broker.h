@@ -259,6 +259,10 @@ const char *broker_url_redacted(const broker *b);
 /* 1 if the connection and main channel are up. */
 int broker_connected(const broker *b);
 
+/* 1 while the broker has blocked this connection's publishers
+ * (connection.blocked: a memory or disk alarm); publishes then time out. */
+int broker_blocked(const broker *b);
+
 /* The current connection generation (see above). */
 uint32_t broker_generation(const broker *b);
 
@@ -290,10 +294,14 @@ int broker_nack(broker *b, uint64_t tag, int requeue);
 
 /* Publishes body (len bytes, copied) to exchange ("" = default exchange)
  * with routing_key and props, flags BROKER_PUBLISH_*, and waits for the
- * broker's confirm.  Returns 0 once acked; BROKER_ENACKED, BROKER_ETIMEOUT
- * (outcome unknown), BROKER_EUNROUTABLE (mandatory and no queue took it),
- * BROKER_ENOTFOUND (no such exchange), BROKER_ECONNLOST...  Deliveries
- * arriving while waiting are kept for later broker_poll() calls. */
+ * broker's confirm.  Returns 0 once acked; BROKER_ENACKED,
+ * BROKER_EUNROUTABLE (mandatory and no queue took it), BROKER_ENOTFOUND (no
+ * such exchange; the channel is reopened), BROKER_ECONNLOST..., or
+ * BROKER_ETIMEOUT after conf.confirm_timeout_ms: the outcome is unknown,
+ * and the handle reopens its channel so that a late confirm or return
+ * cannot be taken for the next publish's (unacked deliveries are requeued;
+ * new generation).  Deliveries arriving while waiting are kept for later
+ * broker_poll() calls. */
 int broker_publish(broker *b, const char *exchange, const char *routing_key,
                    const broker_props *props, const void *body, size_t len, unsigned flags);
 

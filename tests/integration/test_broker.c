@@ -1099,6 +1099,80 @@ static void deliveries_during_a_publish_wait_are_kept(void **state)
     broker_free(b);
 }
 
+static void long_poll_is_kept_alive_by_heartbeats(void **state)
+{
+    const char *q = uniq();
+    broker_conf c;
+    broker_delivery d;
+    conf_for(&c, q, BROKER_ROLE_NODE);
+    c.heartbeat = 1;
+    broker *b = open_or_fail(&c);
+    /* one call four times as long as the heartbeat: the library answers
+     * heartbeats while it waits */
+    assert_int_equal(poll_one(b, 4000, &d), 0);
+    assert_int_equal(broker_connected(b), 1);
+    publish_ok(b, q, "alive", NULL);
+    assert_int_equal(poll_one(b, 5000, &d), 1);
+    assert_int_equal(broker_ack(b, d.tag), 0);
+    broker_delivery_cleanup(&d);
+    assert_int_equal(broker_topology_delete(b), 0);
+    broker_free(b);
+}
+
+static void neglected_connection_is_lost(void **state)
+{
+    const char *q = uniq();
+    broker_conf c;
+    broker_delivery d;
+    conf_for(&c, q, BROKER_ROLE_NODE);
+    c.heartbeat = 1;
+    broker *b = open_or_fail(&c);
+    /* away from the library far longer than the heartbeat allows */
+    sleep_ms(5000);
+    int rc = 0;
+    long long until = mono_ms() + 5000;
+    while (rc >= 0 && mono_ms() < until)
+        if ((rc = broker_poll(b, 500, &d)) == 1)
+            broker_delivery_cleanup(&d);
+    fprintf(stderr, "# error: %s\n", broker_error(b));
+    assert_int_equal(rc, BROKER_ECONNLOST);
+    assert_non_null(strstr(broker_error(b), "heartbeats need one every 500 ms"));
+    assert_int_equal(broker_connected(b), 0);
+    volatile int stop = 0;
+    assert_int_equal(broker_reconnect(b, &stop), 0);
+    assert_int_equal(broker_topology_delete(b), 0);
+    broker_free(b);
+}
+
+static void refused_publish_is_nacked(void **state)
+{
+    const char *q = uniq();
+    char cmd[512], pol[96];
+    snprintf(pol, sizeof pol, "dd-test-policy-%ld", (long)getpid());
+    /* a policy on this test's queue only: no room, refuse new messages */
+    snprintf(cmd, sizeof cmd,
+             "set_policy --apply-to queues --priority 100 '%s' '^%s$' "
+             "'{\"max-length\":0,\"overflow\":\"reject-publish\"}'",
+             pol, q);
+    free(rabbitmqctl(cmd));
+    broker *b = open_node(q);
+    int rc = 0;
+    /* policies reach the queue asynchronously */
+    for (int i = 0; i < 50; i++) {
+        rc = broker_publish(b, "", q, NULL, "no room", 7, 0);
+        if (rc != 0)
+            break;
+        sleep_ms(100);
+    }
+    snprintf(cmd, sizeof cmd, "clear_policy '%s'", pol);
+    free(rabbitmqctl(cmd));
+    fprintf(stderr, "# error: %s\n", broker_error(b));
+    assert_int_equal(rc, BROKER_ENACKED);
+    assert_int_equal(broker_connected(b), 1);
+    assert_int_equal(broker_topology_delete(b), 0);
+    broker_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1130,6 +1204,9 @@ int main(void)
         cmocka_unit_test(channel_error_is_recovered),
         cmocka_unit_test(missing_queue_inspection_leaves_consumers_alone),
         cmocka_unit_test(deliveries_during_a_publish_wait_are_kept),
+        cmocka_unit_test(long_poll_is_kept_alive_by_heartbeats),
+        cmocka_unit_test(neglected_connection_is_lost),
+        cmocka_unit_test(refused_publish_is_nacked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
