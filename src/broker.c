@@ -64,6 +64,7 @@
 #define MAX_PENDING_FRAMES 4096 /* frames set aside while reading side-channel content */
 #define MAX_REASON         1024 /* x-dd-reason bytes kept */
 #define FRAME_MAX          131072
+#define SYSTEM_CA_BUNDLE   "/etc/ssl/certs/ca-certificates.crt" /* Debian's */
 
 enum confirm_state { CONFIRM_NONE, CONFIRM_PENDING, CONFIRM_ACKED, CONFIRM_NACKED };
 
@@ -116,51 +117,32 @@ static int maintain(broker *b);
 
 const char *broker_strerror(int err)
 {
-    switch (err) {
-    case BROKER_OK:
-        return "success";
-    case BROKER_EINVAL:
-        return "invalid argument";
-    case BROKER_ENOMEM:
-        return "out of memory";
-    case BROKER_EURL:
-        return "bad AMQP URL";
-    case BROKER_EUNREACHABLE:
-        return "broker unreachable";
-    case BROKER_EAUTH:
-        return "authentication refused";
-    case BROKER_EVHOST:
-        return "virtual host not allowed";
-    case BROKER_ETLS:
-        return "TLS failure";
-    case BROKER_ETOPOLOGY:
-        return "queue or exchange exists with other arguments";
-    case BROKER_ECONNLOST:
-        return "connection lost";
-    case BROKER_ENOTCONN:
-        return "not connected";
-    case BROKER_ECHANNEL:
-        return "channel closed by the broker";
-    case BROKER_ENOTFOUND:
-        return "no such queue or exchange";
-    case BROKER_EACCESS:
-        return "access refused";
-    case BROKER_ETIMEOUT:
-        return "timed out";
-    case BROKER_ENACKED:
-        return "publish refused by the broker";
-    case BROKER_EUNROUTABLE:
-        return "message unroutable";
-    case BROKER_ESTALE:
-        return "delivery tag of an older connection";
-    case BROKER_ETOOBIG:
-        return "limit exceeded";
-    case BROKER_EPROTO:
-        return "protocol error";
-    case BROKER_ESTOPPED:
-        return "stopped";
-    }
-    return "unknown error";
+    static const char *const text[] = {
+        [0] = "success",
+        [-BROKER_EINVAL] = "invalid argument",
+        [-BROKER_ENOMEM] = "out of memory",
+        [-BROKER_EURL] = "bad AMQP URL",
+        [-BROKER_EUNREACHABLE] = "broker unreachable",
+        [-BROKER_EAUTH] = "authentication refused",
+        [-BROKER_EVHOST] = "virtual host not allowed",
+        [-BROKER_ETLS] = "TLS failure",
+        [-BROKER_ETOPOLOGY] = "queue or exchange exists with other arguments",
+        [-BROKER_ECONNLOST] = "connection lost",
+        [-BROKER_ENOTCONN] = "not connected",
+        [-BROKER_ECHANNEL] = "channel closed by the broker",
+        [-BROKER_ENOTFOUND] = "no such queue or exchange",
+        [-BROKER_EACCESS] = "access refused",
+        [-BROKER_ETIMEOUT] = "timed out",
+        [-BROKER_ENACKED] = "publish refused by the broker",
+        [-BROKER_EUNROUTABLE] = "message unroutable",
+        [-BROKER_ESTALE] = "delivery tag of an older connection",
+        [-BROKER_ETOOBIG] = "limit exceeded",
+        [-BROKER_EPROTO] = "protocol error",
+        [-BROKER_ESTOPPED] = "stopped",
+    };
+    if (err > 0 || -err >= (int)(sizeof text / sizeof text[0]) || !text[-err])
+        return "unknown error";
+    return text[-err];
 }
 
 void broker_conf_init(broker_conf *c)
@@ -526,6 +508,16 @@ static void teardown(broker *b)
     }
     b->pend_len = 0;
     conn_lost(b);
+}
+
+/* teardown() that keeps the reason in b->err (the polite close in it may
+ * fail and overwrite it). */
+static void teardown_keep_reason(broker *b)
+{
+    char keep[BROKER_ERRMAX];
+    snprintf(keep, sizeof keep, "%s", b->err);
+    teardown(b);
+    snprintf(b->err, sizeof b->err, "%s", keep);
 }
 
 /* rabbitmq-c's text for a status code (static). */
@@ -1255,13 +1247,8 @@ static int open_main(broker *b, int with_topology)
     if ((rc = subscribe(b)) < 0)
         goto fail;
     return 0;
-fail : {
-    /* keep the reason: the polite close below must not overwrite it */
-    char keep[BROKER_ERRMAX];
-    snprintf(keep, sizeof keep, "%s", b->err);
-    teardown(b);
-    snprintf(b->err, sizeof b->err, "%s", keep);
-}
+fail:
+    teardown_keep_reason(b);
     return rc;
 }
 
@@ -1294,12 +1281,7 @@ static int maintain(broker *b)
     }
     return 0;
 fail:
-    if (b->up) {
-        char keep[BROKER_ERRMAX];
-        snprintf(keep, sizeof keep, "%s", b->err);
-        teardown(b);
-        snprintf(b->err, sizeof b->err, "%s", keep);
-    }
+    teardown_keep_reason(b);
     return rc;
 }
 
@@ -1623,7 +1605,7 @@ int broker_connect(broker *b)
 
     if (!b)
         return BROKER_EINVAL;
-    if (b->up)
+    if (b->up && b->ch)
         return 0;
     teardown(b);
     b->err[0] = '\0';
@@ -1644,9 +1626,13 @@ int broker_connect(broker *b)
             rc = BROKER_ETLS;
             goto fail;
         }
-        if (b->conf.tls_ca_file &&
-            (st = amqp_ssl_socket_set_cacert(sock, b->conf.tls_ca_file)) != AMQP_STATUS_OK) {
-            set_err(b, "cannot load TLS CA file '%s': %s", b->conf.tls_ca_file, lib_error(st));
+        /* rabbitmq-c loads no trust store by itself: without a CA file,
+         * verify against the system's bundle */
+        const char *ca = b->conf.tls_ca_file;
+        if (!ca && !b->conf.tls_no_verify_peer && access(SYSTEM_CA_BUNDLE, R_OK) == 0)
+            ca = SYSTEM_CA_BUNDLE;
+        if (ca && (st = amqp_ssl_socket_set_cacert(sock, ca)) != AMQP_STATUS_OK) {
+            set_err(b, "cannot load TLS CA file '%s': %s", ca, lib_error(st));
             rc = BROKER_ETLS;
             goto fail;
         }
@@ -1722,12 +1708,7 @@ int broker_connect(broker *b)
     return 0;
 fail:
     b->up = 0;
-    {
-        char keep[BROKER_ERRMAX];
-        snprintf(keep, sizeof keep, "%s", b->err);
-        teardown(b);
-        snprintf(b->err, sizeof b->err, "%s", keep);
-    }
+    teardown_keep_reason(b);
     return rc;
 }
 
@@ -2342,6 +2323,8 @@ int broker_queue_delete(broker *b, const char *queue)
     snprintf(what, sizeof what, "deleting queue '%s'", queue);
     amqp_queue_delete(b->conn, b->side, amqp_cstring_bytes(queue), 0, 0);
     rc = rpc_result(b, b->side, what);
+    if (rc == 0)
+        release_channel(b, b->side);
     return rc == BROKER_ENOTFOUND ? 0 : rc;
 }
 
@@ -2356,6 +2339,8 @@ int broker_exchange_delete(broker *b, const char *exchange)
     snprintf(what, sizeof what, "deleting exchange '%s'", exchange);
     amqp_exchange_delete(b->conn, b->side, amqp_cstring_bytes(exchange), 0);
     rc = rpc_result(b, b->side, what);
+    if (rc == 0)
+        release_channel(b, b->side);
     return rc == BROKER_ENOTFOUND ? 0 : rc;
 }
 

@@ -138,7 +138,8 @@ typedef struct broker_conf {
     const char *connection_name;  /* client property; default "docker-dispatch <node>" */
     broker_role role;             /* default node */
     /* amqps:// only */
-    const char *tls_ca_file;   /* PEM CA bundle for verifying the broker */
+    const char *tls_ca_file;   /* PEM CA bundle for verifying the broker; default:
+                                  the system bundle /etc/ssl/certs/ca-certificates.crt */
     const char *tls_cert_file; /* client certificate (PEM), with tls_key_file */
     const char *tls_key_file;
     int tls_no_verify_peer;     /* 1: skip certificate verification (testing only) */
