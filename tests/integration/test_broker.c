@@ -34,14 +34,20 @@ static const char *amqp_url(void)
     return (u && *u) ? u : "amqp://guest:" PASSWORD "@127.0.0.1:5672/";
 }
 
-/* A unique queue base name, in a static ring. */
+#define MAX_NAMES 128
+
+/* Every base name handed out, so that the group teardown can delete what a
+ * failed test left behind. */
+static char names[MAX_NAMES][64];
+static unsigned n_names;
+
+/* A unique queue base name "dd-test-<pid>-<n>". */
 static const char *uniq(void)
 {
-    static char ring[8][64];
-    static unsigned n;
-    char *b = ring[n % 8];
-    snprintf(b, sizeof ring[0], "dd-test-%ld-%u", (long)getpid(), n);
-    n++;
+    assert_true(n_names < MAX_NAMES);
+    char *b = names[n_names];
+    snprintf(b, sizeof names[0], "dd-test-%ld-%u", (long)getpid(), n_names);
+    n_names++;
     return b;
 }
 
@@ -1173,6 +1179,31 @@ static void refused_publish_is_nacked(void **state)
     broker_free(b);
 }
 
+/* Deletes the topology of every name this run used (node names n1 and n2),
+ * whether or not its test got to clean up. */
+static int delete_everything(void **state)
+{
+    const char *nodes[] = {"n1", "n2"};
+    for (unsigned i = 0; i < n_names; i++) {
+        for (size_t k = 0; k < 2; k++) {
+            broker_conf c;
+            broker *b = NULL;
+            broker_conf_init(&c);
+            c.url = amqp_url();
+            c.queue = names[i];
+            c.role = BROKER_ROLE_CLIENT;
+            c.node = nodes[k];
+            if (broker_open(&c, &b, NULL) != 0)
+                return -1;
+            int rc = broker_topology_delete(b);
+            broker_free(b);
+            if (rc != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1208,5 +1239,5 @@ int main(void)
         cmocka_unit_test(neglected_connection_is_lost),
         cmocka_unit_test(refused_publish_is_nacked),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, delete_everything);
 }
