@@ -473,7 +473,12 @@ static void unsafe_references_never_reach_the_daemon(void **state)
 
 static void lifecycle_requests(void **state)
 {
-    fake f = {.answers = {{204}, {204}, {204}, {204}, {204}, {204}}};
+    fake f = {.answers = {{.status = 204},
+                          {.status = 204},
+                          {.status = 204},
+                          {.status = 204},
+                          {.status = 204},
+                          {.status = 204}}};
     dkc_client *c = fake_client(&f);
 
     assert_int_equal(dkc_container_stop(c, "abc", 5), 0);
@@ -498,7 +503,7 @@ static void lifecycle_requests(void **state)
     assert_string_equal(f.req[5].path, "/v1.41/containers/abc?force=1&v=0");
     dkc_client_free(c);
 
-    fake g = {.answers = {{204}, {204}, {204}}};
+    fake g = {.answers = {{.status = 204}, {.status = 204}, {.status = 204}}};
     c = fake_client(&g);
     assert_int_equal(dkc_container_start(c, "abc"), 0);
     assert_int_equal(dkc_container_pause(c, "abc"), 0);
@@ -512,7 +517,8 @@ static void lifecycle_requests(void **state)
 
 static void statuses_pass_through(void **state)
 {
-    fake f = {.answers = {{304}, {404, "{\"message\":\"No such container: abc\"}"}}};
+    fake f = {.answers = {{.status = 304},
+                          {.status = 404, .body = "{\"message\":\"No such container: abc\"}"}}};
     dkc_client *c = fake_client(&f);
     assert_int_equal(dkc_container_start(c, "abc"), DKC_ENOTMODIFIED);
     assert_int_equal(dkc_client_last_error(c)->http_status, 304);
@@ -525,7 +531,8 @@ static void statuses_pass_through(void **state)
 
 static void create_sends_the_body(void **state)
 {
-    fake f = {.answers = {{201, "{\"Id\":\"0123abc\",\"Warnings\":[\"careful\"]}"}}};
+    fake f = {
+        .answers = {{.status = 201, .body = "{\"Id\":\"0123abc\",\"Warnings\":[\"careful\"]}"}}};
     dkc_client *c = fake_client(&f);
     const char *cmd[] = {"true", NULL};
     dkc_container_config cfg = {.image = "busybox", .cmd = cmd, .network_mode = "none"};
@@ -554,7 +561,7 @@ static void create_sends_the_body(void **state)
     dkc_client_free(c);
 
     /* A 201 without an Id is a protocol error. */
-    fake g = {.answers = {{201, "{\"Warnings\":null}"}}};
+    fake g = {.answers = {{.status = 201, .body = "{\"Warnings\":null}"}}};
     c = fake_client(&g);
     assert_int_equal(dkc_container_create(c, NULL, &cfg, &id, NULL), DKC_EPROTO);
     assert_null(id);
@@ -563,7 +570,7 @@ static void create_sends_the_body(void **state)
 
 static void list_query(void **state)
 {
-    fake f = {.answers = {{200, "[]"}, {200, "[]"}}};
+    fake f = {.answers = {{.status = 200, .body = "[]"}, {.status = 200, .body = "[]"}}};
     dkc_client *c = fake_client(&f);
     json_t *filters = json_loads("{\"label\":[\"a=b\"]}", 0, NULL);
     dkc_list_opts o = {.all = true, .size = true, .limit = 3, .filters = filters};
@@ -582,9 +589,10 @@ static void list_query(void **state)
 
 static void wait_reports_code_and_message(void **state)
 {
-    fake f = {.answers = {{200, "{\"StatusCode\":3,\"Error\":{\"Message\":\"oops\"}}"},
-                          {200, "{\"StatusCode\":0,\"Error\":null}"},
-                          {200, "{\"Error\":null}"}}};
+    fake f = {
+        .answers = {{.status = 200, .body = "{\"StatusCode\":3,\"Error\":{\"Message\":\"oops\"}}"},
+                    {.status = 200, .body = "{\"StatusCode\":0,\"Error\":null}"},
+                    {.status = 200, .body = "{\"Error\":null}"}}};
     dkc_client *c = fake_client(&f);
     int64_t code = -1;
     char *msg = NULL;
@@ -610,8 +618,11 @@ static const char frames[] = "\x01\x00\x00\x00\x00\x00\x00\x04out\n"
 
 static void logs_are_demultiplexed(void **state)
 {
-    fake f = {.answers = {{200, "{\"Config\":{\"Tty\":false}}"},
-                          {200, frames, FRAMES_LEN, 1 /* byte by byte */}}};
+    fake f = {.answers = {{.status = 200, .body = "{\"Config\":{\"Tty\":false}}"},
+                          {.status = 200,
+                           .body = frames,
+                           .body_len = FRAMES_LEN,
+                           .chunk = 1 /* byte by byte */}}};
     dkc_client *c = fake_client(&f);
     collected o = {0};
     dkc_logs_opts lo = {.timestamps = true, .since = 100, .until = 200, .tail = 5};
@@ -625,7 +636,8 @@ static void logs_are_demultiplexed(void **state)
     dkc_client_free(c);
 
     /* Only stderr, following. */
-    fake g = {.answers = {{200, "{\"Config\":{\"Tty\":false}}"}, {200, ""}}};
+    fake g = {.answers = {{.status = 200, .body = "{\"Config\":{\"Tty\":false}}"},
+                          {.status = 200, .body = ""}}};
     c = fake_client(&g);
     dkc_logs_opts only_err = {.stderr_ = true, .follow = true};
     assert_int_equal(dkc_container_logs(c, "abc", &only_err, collect, &o), 0);
@@ -635,7 +647,8 @@ static void logs_are_demultiplexed(void **state)
 
 static void tty_output_is_raw(void **state)
 {
-    fake f = {.answers = {{200, "{\"Config\":{\"Tty\":true}}"}, {200, frames, FRAMES_LEN}}};
+    fake f = {.answers = {{.status = 200, .body = "{\"Config\":{\"Tty\":true}}"},
+                          {.status = 200, .body = frames, .body_len = FRAMES_LEN}}};
     dkc_client *c = fake_client(&f);
     collected o = {0};
     assert_int_equal(dkc_container_logs(c, "abc", NULL, collect, &o), 0);
@@ -648,7 +661,8 @@ static void tty_output_is_raw(void **state)
 static void truncated_stream_is_a_protocol_error(void **state)
 {
     /* The stream ends 2 bytes into the second frame's payload. */
-    fake f = {.answers = {{200, "{\"Config\":{\"Tty\":false}}"}, {200, frames, FRAMES_LEN - 2}}};
+    fake f = {.answers = {{.status = 200, .body = "{\"Config\":{\"Tty\":false}}"},
+                          {.status = 200, .body = frames, .body_len = FRAMES_LEN - 2}}};
     dkc_client *c = fake_client(&f);
     collected o = {0};
     assert_int_equal(dkc_container_attach(c, "abc", true, collect, &o), DKC_EPROTO);
@@ -660,8 +674,9 @@ static void truncated_stream_is_a_protocol_error(void **state)
     dkc_client_free(c);
 
     /* A bad stream byte. */
-    fake g = {.answers = {{200, "{\"Config\":{\"Tty\":false}}"},
-                          {200, "\x07\x00\x00\x00\x00\x00\x00\x01x", 9}}};
+    fake g = {
+        .answers = {{.status = 200, .body = "{\"Config\":{\"Tty\":false}}"},
+                    {.status = 200, .body = "\x07\x00\x00\x00\x00\x00\x00\x01x", .body_len = 9}}};
     c = fake_client(&g);
     assert_int_equal(dkc_container_attach(c, "abc", false, collect, &o), DKC_EPROTO);
     assert_string_equal(g.req[1].path,
@@ -671,7 +686,8 @@ static void truncated_stream_is_a_protocol_error(void **state)
 
 static void callback_can_stop_output(void **state)
 {
-    fake f = {.answers = {{200, "{\"Config\":{\"Tty\":false}}"}, {200, frames, FRAMES_LEN}}};
+    fake f = {.answers = {{.status = 200, .body = "{\"Config\":{\"Tty\":false}}"},
+                          {.status = 200, .body = frames, .body_len = FRAMES_LEN}}};
     dkc_client *c = fake_client(&f);
     collected o = {.stop_after = 1};
     assert_int_equal(dkc_container_logs(c, "abc", NULL, collect, &o), DKC_ECANCELED);
@@ -696,7 +712,10 @@ static int count_stats(void *ud, json_t *obj)
 static void stats_requests(void **state)
 {
     const char *lines = "{\"n\":1}\n{\"n\":2}\n{\"n\":3}";
-    fake f = {.answers = {{200, "{\"n\":0}"}, {200, lines, 0, 5}, {200, lines}, {200, "{bad\n"}}};
+    fake f = {.answers = {{.status = 200, .body = "{\"n\":0}"},
+                          {.status = 200, .body = lines, .body_len = 0, .chunk = 5},
+                          {.status = 200, .body = lines},
+                          {.status = 200, .body = "{bad\n"}}};
     dkc_client *c = fake_client(&f);
     json_t *one = NULL;
     assert_int_equal(dkc_container_stats(c, "abc", &one), 0);
@@ -737,12 +756,23 @@ static int keep_bytes(void *ud, const char *data, size_t len)
 
 static void archive_requests(void **state)
 {
-    /* base64 of {"name":"a b","size":5} -- 23 bytes, so one '=' of padding. */
-    fake f = {.answers = {{200, "TARBYTES", 0, 3, "eyJuYW1lIjoiYSBiIiwic2l6ZSI6NX0="},
-                          {200, "x", 0, 0, "eyJuYW1lIjoiYSBiIiwic2l6ZSI6NX0"},
-                          {200, "x", 0, 0, "!!notbase64"},
-                          {200, "x", 0, 0, "WzFd"}, /* [1]: JSON but not an object */
-                          {200}}};
+    /* base64 of {"name":"a b","size":5} -- 23 bytes, so one '=' of padding;
+     * "WzFd" is [1]: JSON but not an object. */
+    fake f = {
+        .answers = {
+            {.status = 200,
+             .body = "TARBYTES",
+             .body_len = 0,
+             .chunk = 3,
+             .path_stat = "eyJuYW1lIjoiYSBiIiwic2l6ZSI6NX0="},
+            {.status = 200,
+             .body = "x",
+             .body_len = 0,
+             .chunk = 0,
+             .path_stat = "eyJuYW1lIjoiYSBiIiwic2l6ZSI6NX0"},
+            {.status = 200, .body = "x", .body_len = 0, .chunk = 0, .path_stat = "!!notbase64"},
+            {.status = 200, .body = "x", .body_len = 0, .chunk = 0, .path_stat = "WzFd"},
+            {.status = 200}}};
     dkc_client *c = fake_client(&f);
     sink_buf b = {0};
     json_t *stat = NULL;
@@ -777,7 +807,8 @@ static void archive_requests(void **state)
 
 static void commit_request(void **state)
 {
-    fake f = {.answers = {{201, "{\"Id\":\"sha256:feed\"}"}, {201, "{\"Id\":\"sha256:beef\"}"}}};
+    fake f = {.answers = {{.status = 201, .body = "{\"Id\":\"sha256:feed\"}"},
+                          {.status = 201, .body = "{\"Id\":\"sha256:beef\"}"}}};
     dkc_client *c = fake_client(&f);
     json_t *cfg = json_loads("{\"Cmd\":[\"true\"]}", 0, NULL);
     dkc_commit_opts o = {.repo = "localhost:5000/x/y",
@@ -803,10 +834,10 @@ static void commit_request(void **state)
 
 static void exec_requests(void **state)
 {
-    fake f = {.answers = {{201, "{\"Id\":\"e1\"}"},
-                          {200, frames, FRAMES_LEN, 2},
-                          {200, "{\"Running\":true,\"ExitCode\":null}"},
-                          {200, "{\"Running\":false,\"ExitCode\":7}"}}};
+    fake f = {.answers = {{.status = 201, .body = "{\"Id\":\"e1\"}"},
+                          {.status = 200, .body = frames, .body_len = FRAMES_LEN, .chunk = 2},
+                          {.status = 200, .body = "{\"Running\":true,\"ExitCode\":null}"},
+                          {.status = 200, .body = "{\"Running\":false,\"ExitCode\":7}"}}};
     dkc_client *c = fake_client(&f);
     const char *cmd[] = {"sh", "-c", "exit 7", NULL};
     const char *env[] = {"X=1", NULL};
@@ -831,7 +862,7 @@ static void exec_requests(void **state)
     dkc_client_free(c);
 
     /* TTY exec: raw bytes as stdout, the start body says so. */
-    fake g = {.answers = {{200, "raw\r\n"}}};
+    fake g = {.answers = {{.status = 200, .body = "raw\r\n"}}};
     c = fake_client(&g);
     collected t = {0};
     assert_int_equal(dkc_exec_start(c, "e2", true, collect, &t), 0);
@@ -840,7 +871,7 @@ static void exec_requests(void **state)
     dkc_client_free(c);
 
     /* Only stderr attached. */
-    fake h = {.answers = {{201, "{\"Id\":\"e3\"}"}}};
+    fake h = {.answers = {{.status = 201, .body = "{\"Id\":\"e3\"}"}}};
     c = fake_client(&h);
     dkc_exec_config only = {.cmd = cmd, .attach_stderr = true};
     char *id = NULL;
@@ -856,10 +887,10 @@ static void exec_requests(void **state)
 
 static void tty_lookup(void **state)
 {
-    fake f = {.answers = {{200, "{\"Config\":{\"Tty\":true}}"},
-                          {200, "{\"Config\":{}}"},
-                          {200, "{\"Config\":{\"Tty\":\"yes\"}}"},
-                          {404, "{\"message\":\"No such container: abc\"}"}}};
+    fake f = {.answers = {{.status = 200, .body = "{\"Config\":{\"Tty\":true}}"},
+                          {.status = 200, .body = "{\"Config\":{}}"},
+                          {.status = 200, .body = "{\"Config\":{\"Tty\":\"yes\"}}"},
+                          {.status = 404, .body = "{\"message\":\"No such container: abc\"}"}}};
     dkc_client *c = fake_client(&f);
     bool tty = false;
     assert_int_equal(dkc__container_is_tty(c, "abc", &tty), 0);
@@ -875,7 +906,9 @@ static void tty_lookup(void **state)
 
 static void top_and_changes(void **state)
 {
-    fake f = {.answers = {{200, "{\"Titles\":[],\"Processes\":[]}"}, {200, "{}"}, {200, "[]"}}};
+    fake f = {.answers = {{.status = 200, .body = "{\"Titles\":[],\"Processes\":[]}"},
+                          {.status = 200, .body = "{}"},
+                          {.status = 200, .body = "[]"}}};
     dkc_client *c = fake_client(&f);
     json_t *j = NULL;
     assert_int_equal(dkc_container_top(c, "abc", "-o pid,args", &j), 0);
