@@ -1,0 +1,2018 @@
+/*
+ * protocol_parse.c -- a queued JSON message in, a validated proto_cmd out.
+ *
+ * Three tables drive everything:
+ *   - field_specs: every field of both dialects: its spelling, where it lives
+ *     (top level or inside "Options"), its value type and range, and, when
+ *     its meaning is the same for every command, the proto_cmd slot it fills;
+ *   - command_specs: every command: name, alias, dialect, kind, the fields it
+ *     accepts (marked REQ when required) and a mapper for what the field
+ *     table cannot say (building the Docker create body, exec argv, ...);
+ *   - kind_names: the canonical name of each proto_kind.
+ * Adding a command is adding a command_specs entry (and a mapper if the
+ * generic field slots are not enough).
+ *
+ * Parsing goes: size cap, nesting pre-scan, jansson, dialect and command
+ * lookup, then every key in document order (unknown key, key the command does
+ * not take, value check), required fields, generic slots, the mapper.  The
+ * first problem found is reported.  Pure: no I/O, no global state.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol.h"
+
+/* ------------------------------------------------------------------------
+ * Tables
+ * ------------------------------------------------------------------------ */
+
+enum field_id {
+    F_NONE = 0,
+    /* docker-dispatch, top level */
+    F_IMAGE,
+    F_CMD,
+    F_CONTAINER,
+    F_VOLUME,
+    /* docker-dispatch, inside Options */
+    F_NAME,
+    F_NEWNAME,
+    F_ENTRYPOINT,
+    F_ATTACH,
+    F_REMOVE,
+    F_TIME,
+    F_VOLUMES,
+    F_FORCE,
+    F_ENV,
+    F_LABELS,
+    F_WORKINGDIR,
+    F_USER,
+    F_TTY,
+    F_HOSTNAME,
+    F_TIMEOUT,
+    F_MEMORY,
+    F_CPUS,
+    F_PIDSLIMIT,
+    F_NETWORKMODE,
+    F_BINDS,
+    F_PORTS,
+    F_RESTARTPOLICY,
+    F_OUTPUTLIMIT,
+    F_HOSTCONFIG,
+    F_SIGNAL,
+    F_ALL,
+    F_FILTERS,
+    F_LIMIT,
+    F_CLUSTER,
+    F_TAIL,
+    F_SINCE,
+    F_UNTIL,
+    F_TIMESTAMPS,
+    F_STDOUT,
+    F_STDERR,
+    F_PSARGS,
+    F_TAG,
+    F_REPO,
+    F_NOPRUNE,
+    F_DRIVER,
+    F_CONDITION,
+    /* DockerMod, all top level */
+    F_DM_ID,
+    F_DM_IMAGE,
+    F_DM_TEMPLATE,
+    F_DM_INSTANCES,
+    F_DM_NAME,
+    F_DM_CMD,
+    F_DM_ENV,
+    F_DM_ALL,
+    F_DM_BODY,
+    F_DM_HOSTNAME,
+    F_DM_FORCE,
+    F_DM_VOLUMES,
+    F_DM_TIME,
+    F__COUNT
+};
+
+typedef enum field_loc { LOC_TOP, LOC_OPTIONS } field_loc;
+
+/* What a value must look like. */
+typedef enum vtype {
+    V_REF,       /* container / volume / template reference */
+    V_NAME,      /* name for a new container: like V_REF, at least 2 chars */
+    V_IMAGE,     /* image reference */
+    V_TAG,       /* image tag */
+    V_HOST,      /* host name */
+    V_SIGNAL,    /* signal name or number */
+    V_USER,      /* user[:group] */
+    V_PATH,      /* absolute path */
+    V_NETMODE,   /* bridge, none, host, container:<id>, a network name */
+    V_PSARGS,    /* ps arguments */
+    V_DRIVER,    /* volume driver (may be a plugin reference) */
+    V_CONDITION, /* wait condition */
+    V_RESTART,   /* restart policy */
+    V_BOOL,
+    V_INT,  /* integer in [min, max] (an integral real is accepted) */
+    V_CPUS, /* number in (0, max] */
+    V_ARGV, /* array of strings, at most max */
+    V_ARGV_OR_STR,
+    V_ENV,     /* ["K=V", ...] or {"K":"V"} */
+    V_LABELS,  /* {"k":"v"} */
+    V_FILTERS, /* Docker filters: {"key":["v",...]} or {"key":{"v":true}} */
+    V_ATTACH,  /* ["STDIN","STDOUT","STDERR"] */
+    V_BINDS,   /* ["src:dst[:opts]", ...] */
+    V_PORTS,   /* ["[ip:][hostPort:]containerPort[/proto]", ...] */
+    V_RAW,     /* a raw Docker object, passed through */
+} vtype;
+
+/* Where a field's value goes when its meaning is the same for every command
+ * that takes it; S_NONE fields are read by the command's mapper. */
+typedef enum store_kind { S_NONE, S_STR, S_BOOL, S_INT, S_I64, S_TIME, S_JSON } store_kind;
+
+/* max == OUTPUT_MAX: the limit comes from proto_limits.max_output. */
+#define OUTPUT_MAX (-2)
+
+typedef struct field_spec {
+    const char *name; /* canonical spelling, used in error paths */
+    proto_dialect dialect;
+    field_loc loc;
+    vtype type;
+    int64_t min, max; /* V_INT range; strings: length; arrays: max items */
+    store_kind store;
+    size_t off; /* offset in proto_cmd for store != S_NONE */
+} field_spec;
+
+#define D     PROTO_DIALECT_DISPATCH
+#define M     PROTO_DIALECT_DOCKERMOD
+#define TOP   LOC_TOP
+#define OPT   LOC_OPTIONS
+#define AT(m) offsetof(proto_cmd, m)
+
+#define MAX_ITEMS 4096
+#define MAX_ARG   65536 /* one argv / env / label value */
+#define MAX_I64   INT64_MAX
+#define YEAR_S    31536000
+#define DAY_S     86400
+
+static const field_spec field_specs[F__COUNT] = {
+    [F_IMAGE] = {"Image", D, TOP, V_IMAGE, 1, 512, S_STR, AT(image)},
+    [F_CMD] = {"Cmd", D, TOP, V_ARGV, 0, MAX_ITEMS, S_NONE, 0},
+    [F_CONTAINER] = {"Container", D, TOP, V_REF, 1, 128, S_STR, AT(container)},
+    [F_VOLUME] = {"Volume", D, TOP, V_REF, 1, 255, S_STR, AT(volume)},
+    [F_NAME] = {"Name", D, OPT, V_NAME, 2, 128, S_STR, AT(name)},
+    [F_NEWNAME] = {"NewName", D, OPT, V_NAME, 2, 128, S_STR, AT(new_name)},
+    [F_ENTRYPOINT] = {"Entrypoint", D, OPT, V_ARGV_OR_STR, 0, MAX_ITEMS, S_NONE, 0},
+    [F_ATTACH] = {"Attach", D, OPT, V_ATTACH, 0, 8, S_NONE, 0},
+    [F_REMOVE] = {"Remove", D, OPT, V_BOOL, 0, 0, S_BOOL, AT(remove)},
+    [F_TIME] = {"Time", D, OPT, V_INT, 0, DAY_S, S_TIME, AT(time_s)},
+    [F_VOLUMES] = {"Volumes", D, OPT, V_BOOL, 0, 0, S_BOOL, AT(volumes)},
+    [F_FORCE] = {"Force", D, OPT, V_BOOL, 0, 0, S_BOOL, AT(force)},
+    [F_ENV] = {"Env", D, OPT, V_ENV, 0, MAX_ITEMS, S_NONE, 0},
+    [F_LABELS] = {"Labels", D, OPT, V_LABELS, 0, MAX_ITEMS, S_NONE, 0},
+    [F_WORKINGDIR] = {"WorkingDir", D, OPT, V_PATH, 1, 4096, S_NONE, 0},
+    [F_USER] = {"User", D, OPT, V_USER, 1, 256, S_NONE, 0},
+    [F_TTY] = {"Tty", D, OPT, V_BOOL, 0, 0, S_NONE, 0},
+    [F_HOSTNAME] = {"Hostname", D, OPT, V_HOST, 1, 253, S_NONE, 0},
+    [F_TIMEOUT] = {"Timeout", D, OPT, V_INT, 1, YEAR_S, S_I64, AT(timeout_s)},
+    [F_MEMORY] = {"Memory", D, OPT, V_INT, 0, MAX_I64, S_NONE, 0},
+    [F_CPUS] = {"Cpus", D, OPT, V_CPUS, 0, 1024, S_NONE, 0},
+    [F_PIDSLIMIT] = {"PidsLimit", D, OPT, V_INT, -1, MAX_I64, S_NONE, 0},
+    [F_NETWORKMODE] = {"NetworkMode", D, OPT, V_NETMODE, 1, 256, S_NONE, 0},
+    [F_BINDS] = {"Binds", D, OPT, V_BINDS, 0, 256, S_NONE, 0},
+    [F_PORTS] = {"Ports", D, OPT, V_PORTS, 0, 256, S_NONE, 0},
+    [F_RESTARTPOLICY] = {"RestartPolicy", D, OPT, V_RESTART, 1, 32, S_NONE, 0},
+    [F_OUTPUTLIMIT] = {"OutputLimit", D, OPT, V_INT, 0, OUTPUT_MAX, S_I64, AT(output_limit)},
+    [F_HOSTCONFIG] = {"HostConfig", D, OPT, V_RAW, 0, 0, S_NONE, 0},
+    [F_SIGNAL] = {"Signal", D, OPT, V_SIGNAL, 1, 32, S_STR, AT(signal)},
+    [F_ALL] = {"All", D, OPT, V_BOOL, 0, 0, S_BOOL, AT(all)},
+    [F_FILTERS] = {"Filters", D, OPT, V_FILTERS, 0, 64, S_JSON, AT(filters)},
+    [F_LIMIT] = {"Limit", D, OPT, V_INT, 0, 100000, S_INT, AT(limit)},
+    [F_CLUSTER] = {"Cluster", D, OPT, V_BOOL, 0, 0, S_BOOL, AT(cluster)},
+    [F_TAIL] = {"Tail", D, OPT, V_INT, 0, 1000000, S_INT, AT(logs_tail)},
+    [F_SINCE] = {"Since", D, OPT, V_INT, 0, MAX_I64, S_I64, AT(logs_since)},
+    [F_UNTIL] = {"Until", D, OPT, V_INT, 0, MAX_I64, S_I64, AT(logs_until)},
+    [F_TIMESTAMPS] = {"Timestamps", D, OPT, V_BOOL, 0, 0, S_BOOL, AT(logs_timestamps)},
+    [F_STDOUT] = {"Stdout", D, OPT, V_BOOL, 0, 0, S_NONE, 0},
+    [F_STDERR] = {"Stderr", D, OPT, V_BOOL, 0, 0, S_NONE, 0},
+    [F_PSARGS] = {"PsArgs", D, OPT, V_PSARGS, 1, 256, S_STR, AT(ps_args)},
+    [F_TAG] = {"Tag", D, OPT, V_TAG, 1, 128, S_STR, AT(tag)},
+    [F_REPO] = {"Repo", D, OPT, V_IMAGE, 1, 512, S_STR, AT(repo)},
+    [F_NOPRUNE] = {"NoPrune", D, OPT, V_BOOL, 0, 0, S_BOOL, AT(noprune)},
+    [F_DRIVER] = {"Driver", D, OPT, V_DRIVER, 1, 256, S_STR, AT(driver)},
+    [F_CONDITION] = {"Condition", D, OPT, V_CONDITION, 1, 16, S_STR, AT(condition)},
+
+    [F_DM_ID] = {"id", M, TOP, V_REF, 1, 128, S_STR, AT(container)},
+    [F_DM_IMAGE] = {"image", M, TOP, V_IMAGE, 1, 512, S_STR, AT(image)},
+    [F_DM_TEMPLATE] = {"template", M, TOP, V_REF, 1, 128, S_STR, AT(template_name)},
+    [F_DM_INSTANCES] = {"instances", M, TOP, V_INT, 1, 1000, S_INT, AT(instances)},
+    [F_DM_NAME] = {"name", M, TOP, V_NAME, 2, 128, S_STR, AT(name)},
+    [F_DM_CMD] = {"cmd", M, TOP, V_ARGV, 0, MAX_ITEMS, S_NONE, 0},
+    [F_DM_ENV] = {"env", M, TOP, V_ENV, 0, MAX_ITEMS, S_NONE, 0},
+    [F_DM_ALL] = {"all", M, TOP, V_BOOL, 0, 0, S_BOOL, AT(cluster)},
+    [F_DM_BODY] = {"body", M, TOP, V_RAW, 0, 0, S_NONE, 0},
+    [F_DM_HOSTNAME] = {"hostname", M, TOP, V_HOST, 1, 253, S_STR, AT(hostname)},
+    [F_DM_FORCE] = {"force", M, TOP, V_BOOL, 0, 0, S_BOOL, AT(force)},
+    [F_DM_VOLUMES] = {"volumes", M, TOP, V_BOOL, 0, 0, S_BOOL, AT(volumes)},
+    [F_DM_TIME] = {"time", M, TOP, V_INT, 0, DAY_S, S_TIME, AT(time_s)},
+};
+
+typedef struct parse_ctx parse_ctx;
+typedef int (*mapper_fn)(parse_ctx *c);
+
+#define REQ       0x1000 /* or-ed into a field id: the command requires it */
+#define FIELD_MAX 32
+
+typedef struct command_spec {
+    const char *name;
+    const char *alias; /* NULL: none */
+    proto_dialect dialect;
+    proto_kind kind;
+    mapper_fn map;           /* NULL: the generic slots say it all */
+    short fields[FIELD_MAX]; /* accepted fields, REQ when required; 0 ends */
+} command_spec;
+
+static int map_run(parse_ctx *c);
+static int map_create(parse_ctx *c);
+static int map_rename(parse_ctx *c);
+static int map_logs(parse_ctx *c);
+static int map_exec(parse_ctx *c);
+static int map_pull(parse_ctx *c);
+static int map_volume_create(parse_ctx *c);
+static int map_dm_create(parse_ctx *c);
+static int map_dm_raw(parse_ctx *c);
+static int map_dm_list(parse_ctx *c);
+
+/* Fields that shape a new container (run, create). */
+#define CONFIG_FIELDS                                                                              \
+    F_CMD, F_NAME, F_ENTRYPOINT, F_ENV, F_LABELS, F_WORKINGDIR, F_USER, F_TTY, F_HOSTNAME,         \
+        F_MEMORY, F_CPUS, F_PIDSLIMIT, F_NETWORKMODE, F_BINDS, F_PORTS, F_RESTARTPOLICY,           \
+        F_HOSTCONFIG
+
+static const command_spec command_specs[] = {
+    /* docker-dispatch dialect */
+    {"run",
+     NULL,
+     D,
+     PROTO_CMD_RUN,
+     map_run,
+     {REQ | F_IMAGE, CONFIG_FIELDS, F_ATTACH, F_REMOVE, F_TIMEOUT, F_OUTPUTLIMIT}},
+    {"create", NULL, D, PROTO_CMD_CREATE, map_create, {REQ | F_IMAGE, CONFIG_FIELDS}},
+    {"start", NULL, D, PROTO_CMD_START, NULL, {REQ | F_CONTAINER}},
+    {"stop", NULL, D, PROTO_CMD_STOP, NULL, {REQ | F_CONTAINER, F_TIME}},
+    {"restart", NULL, D, PROTO_CMD_RESTART, NULL, {REQ | F_CONTAINER, F_TIME}},
+    {"kill", NULL, D, PROTO_CMD_KILL, NULL, {REQ | F_CONTAINER, F_SIGNAL}},
+    {"pause", NULL, D, PROTO_CMD_PAUSE, NULL, {REQ | F_CONTAINER}},
+    {"unpause", NULL, D, PROTO_CMD_UNPAUSE, NULL, {REQ | F_CONTAINER}},
+    {"rename", NULL, D, PROTO_CMD_RENAME, map_rename, {REQ | F_CONTAINER, F_NAME, F_NEWNAME}},
+    {"remove", "rm", D, PROTO_CMD_REMOVE, NULL, {REQ | F_CONTAINER, F_VOLUMES, F_FORCE}},
+    {"wait", NULL, D, PROTO_CMD_WAIT, NULL, {REQ | F_CONTAINER, F_CONDITION, F_TIMEOUT}},
+    {"inspect", NULL, D, PROTO_CMD_INSPECT, NULL, {REQ | F_CONTAINER}},
+    {"list", "ps", D, PROTO_CMD_LIST, NULL, {F_ALL, F_FILTERS, F_LIMIT, F_CLUSTER}},
+    {"logs",
+     NULL,
+     D,
+     PROTO_CMD_LOGS,
+     map_logs,
+     {REQ | F_CONTAINER, F_TAIL, F_SINCE, F_UNTIL, F_TIMESTAMPS, F_STDOUT, F_STDERR,
+      F_OUTPUTLIMIT}},
+    {"top", NULL, D, PROTO_CMD_TOP, NULL, {REQ | F_CONTAINER, F_PSARGS}},
+    {"changes", NULL, D, PROTO_CMD_CHANGES, NULL, {REQ | F_CONTAINER}},
+    {"exec",
+     NULL,
+     D,
+     PROTO_CMD_EXEC,
+     map_exec,
+     {REQ | F_CONTAINER, REQ | F_CMD, F_ENV, F_USER, F_WORKINGDIR, F_TTY, F_TIMEOUT,
+      F_OUTPUTLIMIT}},
+    {"pull", NULL, D, PROTO_CMD_PULL, map_pull, {REQ | F_IMAGE, F_TAG}},
+    {"images", NULL, D, PROTO_CMD_IMAGES, NULL, {F_ALL, F_FILTERS}},
+    {"image-inspect", NULL, D, PROTO_CMD_IMAGE_INSPECT, NULL, {REQ | F_IMAGE}},
+    {"image-tag", NULL, D, PROTO_CMD_IMAGE_TAG, NULL, {REQ | F_IMAGE, REQ | F_REPO, F_TAG}},
+    {"image-remove", "rmi", D, PROTO_CMD_IMAGE_REMOVE, NULL, {REQ | F_IMAGE, F_FORCE, F_NOPRUNE}},
+    {"volume-create",
+     NULL,
+     D,
+     PROTO_CMD_VOLUME_CREATE,
+     map_volume_create,
+     {F_VOLUME, F_DRIVER, F_LABELS}},
+    {"volume-list", NULL, D, PROTO_CMD_VOLUME_LIST, NULL, {F_FILTERS}},
+    {"volume-inspect", NULL, D, PROTO_CMD_VOLUME_INSPECT, NULL, {REQ | F_VOLUME}},
+    {"volume-remove", NULL, D, PROTO_CMD_VOLUME_REMOVE, NULL, {REQ | F_VOLUME, F_FORCE}},
+    {"info", NULL, D, PROTO_CMD_INFO, NULL, {0}},
+    {"version", NULL, D, PROTO_CMD_VERSION, NULL, {0}},
+    {"ping", NULL, D, PROTO_CMD_PING, NULL, {0}},
+    {"nodes", NULL, D, PROTO_CMD_NODES, NULL, {0}},
+
+    /* DockerMod dialect */
+    {"create-container",
+     NULL,
+     M,
+     PROTO_CMD_CREATE,
+     map_dm_create,
+     {F_DM_IMAGE, F_DM_TEMPLATE, F_DM_INSTANCES, F_DM_NAME, F_DM_CMD, F_DM_ENV}},
+    {"start-container", NULL, M, PROTO_CMD_START, NULL, {REQ | F_DM_ID}},
+    {"stop-container", NULL, M, PROTO_CMD_STOP, NULL, {REQ | F_DM_ID, F_DM_TIME}},
+    {"restart-container", NULL, M, PROTO_CMD_RESTART, NULL, {REQ | F_DM_ID, F_DM_TIME}},
+    {"delete-container",
+     NULL,
+     M,
+     PROTO_CMD_REMOVE,
+     NULL,
+     {REQ | F_DM_ID, F_DM_FORCE, F_DM_VOLUMES}},
+    {"inspect-container", NULL, M, PROTO_CMD_INSPECT, NULL, {REQ | F_DM_ID}},
+    {"list-containers", NULL, M, PROTO_CMD_LIST, map_dm_list, {F_DM_ALL}},
+    {"list-images", NULL, M, PROTO_CMD_IMAGES, NULL, {0}},
+    {"create-raw-container",
+     NULL,
+     M,
+     PROTO_CMD_CREATE,
+     map_dm_raw,
+     {REQ | F_DM_BODY, F_DM_NAME, F_DM_INSTANCES}},
+    {"register", NULL, M, PROTO_CMD_REGISTER, NULL, {REQ | F_DM_HOSTNAME}},
+    {"unregister", NULL, M, PROTO_CMD_UNREGISTER, NULL, {REQ | F_DM_HOSTNAME}},
+};
+
+#define N_COMMANDS (sizeof command_specs / sizeof command_specs[0])
+
+static const char *const kind_names[PROTO_CMD__COUNT] = {
+    [PROTO_CMD_NONE] = "",
+    [PROTO_CMD_RUN] = "run",
+    [PROTO_CMD_CREATE] = "create",
+    [PROTO_CMD_START] = "start",
+    [PROTO_CMD_STOP] = "stop",
+    [PROTO_CMD_RESTART] = "restart",
+    [PROTO_CMD_KILL] = "kill",
+    [PROTO_CMD_PAUSE] = "pause",
+    [PROTO_CMD_UNPAUSE] = "unpause",
+    [PROTO_CMD_RENAME] = "rename",
+    [PROTO_CMD_REMOVE] = "remove",
+    [PROTO_CMD_WAIT] = "wait",
+    [PROTO_CMD_INSPECT] = "inspect",
+    [PROTO_CMD_LIST] = "list",
+    [PROTO_CMD_LOGS] = "logs",
+    [PROTO_CMD_TOP] = "top",
+    [PROTO_CMD_CHANGES] = "changes",
+    [PROTO_CMD_EXEC] = "exec",
+    [PROTO_CMD_PULL] = "pull",
+    [PROTO_CMD_IMAGES] = "images",
+    [PROTO_CMD_IMAGE_INSPECT] = "image-inspect",
+    [PROTO_CMD_IMAGE_TAG] = "image-tag",
+    [PROTO_CMD_IMAGE_REMOVE] = "image-remove",
+    [PROTO_CMD_VOLUME_CREATE] = "volume-create",
+    [PROTO_CMD_VOLUME_LIST] = "volume-list",
+    [PROTO_CMD_VOLUME_INSPECT] = "volume-inspect",
+    [PROTO_CMD_VOLUME_REMOVE] = "volume-remove",
+    [PROTO_CMD_INFO] = "info",
+    [PROTO_CMD_VERSION] = "version",
+    [PROTO_CMD_PING] = "ping",
+    [PROTO_CMD_NODES] = "nodes",
+    [PROTO_CMD_REGISTER] = "register",
+    [PROTO_CMD_UNREGISTER] = "unregister",
+};
+
+/* ------------------------------------------------------------------------
+ * Small helpers
+ * ------------------------------------------------------------------------ */
+
+struct parse_ctx {
+    proto_limits lim;
+    proto_error *err;
+    proto_cmd *cmd;
+    const command_spec *spec;
+    json_t *val[F__COUNT]; /* borrowed from the parsed message; validated */
+};
+
+/* snprintf into a fixed buffer where cutting the text short is intended
+ * (error paths and messages are bounded on purpose). */
+static void bfmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void bfmt(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+}
+
+const char *proto_kind_name(proto_kind kind)
+{
+    if ((int)kind < 0 || kind >= PROTO_CMD__COUNT || kind_names[kind] == NULL)
+        return "";
+    return kind_names[kind];
+}
+
+const char *proto_cmd_name(const proto_cmd *cmd)
+{
+    return cmd == NULL ? "" : proto_kind_name(cmd->kind);
+}
+
+const char *proto_dialect_name(proto_dialect d)
+{
+    switch (d) {
+    case PROTO_DIALECT_DISPATCH:
+        return "docker-dispatch";
+    case PROTO_DIALECT_DOCKERMOD:
+        return "dockermod";
+    default:
+        return "none";
+    }
+}
+
+void proto_limits_init(proto_limits *lim)
+{
+    if (lim == NULL)
+        return;
+    lim->max_body = PROTO_DEFAULT_MAX_BODY;
+    lim->max_depth = PROTO_DEFAULT_MAX_DEPTH;
+    lim->default_output = PROTO_DEFAULT_OUTPUT_LIMIT;
+    lim->max_output = PROTO_DEFAULT_MAX_OUTPUT;
+}
+
+void proto_error_clear(proto_error *err)
+{
+    if (err == NULL)
+        return;
+    memset(err, 0, sizeof *err);
+    err->code = PROTO_OK;
+    err->code_name = proto_code_name(PROTO_OK);
+}
+
+static void strv_free(char **v)
+{
+    if (v == NULL)
+        return;
+    for (char **p = v; *p != NULL; p++)
+        free(*p);
+    free(v);
+}
+
+void proto_cmd_free(proto_cmd *cmd)
+{
+    if (cmd == NULL)
+        return;
+    free(cmd->container);
+    free(cmd->image);
+    free(cmd->name);
+    json_decref(cmd->create_body);
+    free(cmd->signal);
+    free(cmd->new_name);
+    json_decref(cmd->filters);
+    free(cmd->ps_args);
+    strv_free(cmd->exec_argv);
+    strv_free(cmd->exec_env);
+    free(cmd->exec_user);
+    free(cmd->exec_workdir);
+    free(cmd->condition);
+    free(cmd->tag);
+    free(cmd->repo);
+    free(cmd->volume);
+    free(cmd->driver);
+    json_decref(cmd->volume_labels);
+    free(cmd->template_name);
+    free(cmd->hostname);
+    free(cmd);
+}
+
+static int ascii_ieq(const char *a, const char *b)
+{
+    for (; *a != '\0' && *b != '\0'; a++, b++) {
+        if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
+            return 0;
+    }
+    return *a == *b;
+}
+
+static int ascii_icmp(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        int x = tolower((unsigned char)*a), y = tolower((unsigned char)*b);
+        if (x != y || x == 0)
+            return x - y;
+    }
+}
+
+/* Quotes and escapes an untrusted string for a message (short). */
+static const char *q(char *buf, size_t len, const char *s)
+{
+    char tmp[96];
+    size_t n = strlen(s);
+    /* Always quoted, so the reader sees where the value starts and ends. */
+    proto_escape(tmp, sizeof tmp, s, n, 40);
+    if (tmp[0] == '"')
+        bfmt(buf, len, "%s", tmp);
+    else
+        bfmt(buf, len, "\"%s\"", tmp);
+    return buf;
+}
+
+/* Short description of a JSON value for messages: strings quoted and
+ * escaped, numbers as written, containers by kind. */
+static const char *describe(char *buf, size_t len, const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        return q(buf, len, json_string_value(v));
+    case JSON_INTEGER:
+        bfmt(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return buf;
+    case JSON_REAL:
+        bfmt(buf, len, "%.17g", json_real_value(v));
+        return buf;
+    case JSON_TRUE:
+        return "true";
+    case JSON_FALSE:
+        return "false";
+    case JSON_NULL:
+        return "null";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    }
+    return "a value";
+}
+
+/* Records the failure in c->err and returns code.  fmt must not contain
+ * untrusted text except through q() / describe(). */
+static int fail(parse_ctx *c, int code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(parse_ctx *c, int code, const char *field, const char *fmt, ...)
+{
+    proto_error *e = c->err;
+    char reason[PROTO_MESSAGE_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    e->code = code;
+    e->code_name = proto_code_name(code);
+    bfmt(e->field, sizeof e->field, "%s", field != NULL ? field : "");
+    if (field != NULL && field[0] != '\0')
+        bfmt(e->message, sizeof e->message, "%s: %s", field, reason);
+    else
+        bfmt(e->message, sizeof e->message, "%s", reason);
+    return code;
+}
+
+static int oom(parse_ctx *c)
+{
+    return fail(c, PROTO_EINTERNAL, NULL, "out of memory");
+}
+
+/* The path of a field as errors name it: "Image", "Options.Time", "id". */
+static void field_path(const field_spec *f, char *buf, size_t len)
+{
+    if (f->loc == LOC_OPTIONS)
+        bfmt(buf, len, "Options.%s", f->name);
+    else
+        bfmt(buf, len, "%s", f->name);
+}
+
+/* parent + "." + an untrusted key, escaped and truncated. */
+static void key_path(char *buf, size_t len, const char *parent, const char *key)
+{
+    char ek[64];
+    proto_escape(ek, sizeof ek, key, strlen(key), 40);
+    if (parent == NULL || parent[0] == '\0')
+        bfmt(buf, len, "%s", ek);
+    else
+        bfmt(buf, len, "%s.%s", parent, ek);
+}
+
+/* ------------------------------------------------------------------------
+ * Keys: duplicates ignoring case, and raw Docker bodies
+ * ------------------------------------------------------------------------ */
+
+typedef struct key_ref {
+    const char *key;
+    size_t index; /* document order */
+} key_ref;
+
+static int key_ref_cmp(const void *a, const void *b)
+{
+    const key_ref *x = a, *y = b;
+    int r = ascii_icmp(x->key, y->key);
+    if (r != 0)
+        return r;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Finds two keys of obj equal ignoring ASCII case.  Returns 0 when there are
+ * none, 1 with *first / *second set (document order), -1 when out of memory.
+ * O(n log n), so a message with many keys cannot make it quadratic. */
+static int find_ci_duplicate(const json_t *obj, const char **first, const char **second)
+{
+    size_t n = json_object_size(obj), i = 0;
+    key_ref *refs;
+    const char *key;
+    json_t *v;
+    int found = 0;
+
+    if (n < 2)
+        return 0;
+    refs = malloc(n * sizeof *refs);
+    if (refs == NULL)
+        return -1;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        refs[i].key = key;
+        refs[i].index = i;
+        i++;
+    }
+    qsort(refs, n, sizeof *refs, key_ref_cmp);
+    for (i = 0; i + 1 < n; i++) {
+        if (ascii_icmp(refs[i].key, refs[i + 1].key) == 0) {
+            *first = refs[i].key;
+            *second = refs[i + 1].key;
+            found = 1;
+            break;
+        }
+    }
+    free(refs);
+    return found;
+}
+
+/* Fails with bad_request when obj holds keys equal ignoring case. */
+static int check_ci_duplicates(parse_ctx *c, const json_t *obj, const char *path)
+{
+    const char *a = NULL, *b = NULL;
+    char p[PROTO_FIELD_MAX], qa[64], qb[64];
+    int r = find_ci_duplicate(obj, &a, &b);
+
+    if (r < 0)
+        return oom(c);
+    if (r == 0)
+        return 0;
+    key_path(p, sizeof p, path, b);
+    return fail(c, PROTO_EBADREQUEST, p, "duplicate key: %s and %s (keys match ignoring case)",
+                q(qa, sizeof qa, a), q(qb, sizeof qb, b));
+}
+
+json_t *proto_json_get_ci(const json_t *obj, const char *key)
+{
+    const char *k;
+    json_t *v;
+
+    if (!json_is_object(obj) || key == NULL)
+        return NULL;
+    v = json_object_get(obj, key);
+    if (v != NULL)
+        return v;
+    json_object_foreach((json_t *)obj, k, v)
+    {
+        if (ascii_ieq(k, key))
+            return v;
+    }
+    return NULL;
+}
+
+/* True when a label key is under the dispatcher's reserved prefix. */
+static int reserved_label(const char *key)
+{
+    size_t n = strlen(PROTO_RESERVED_LABEL_PREFIX);
+    return strncasecmp(key, PROTO_RESERVED_LABEL_PREFIX, n) == 0;
+}
+
+static int raw_walk(parse_ctx *c, const json_t *v, const char *path, int depth, int max_depth)
+{
+    char p[PROTO_FIELD_MAX];
+    int rc;
+
+    if (depth > max_depth)
+        return fail(c, PROTO_EBADREQUEST, path, "nested deeper than %d levels", max_depth);
+    if (json_is_object(v)) {
+        const char *key;
+        json_t *child;
+        rc = check_ci_duplicates(c, v, path);
+        if (rc != 0)
+            return rc;
+        json_object_foreach((json_t *)v, key, child)
+        {
+            size_t klen = strlen(key);
+            for (size_t i = 0; i < klen; i++) {
+                unsigned char ch = (unsigned char)key[i];
+                if (ch < 0x20 || ch > 0x7e) {
+                    key_path(p, sizeof p, path, key);
+                    return fail(c, PROTO_EBADREQUEST, p, "key has a byte outside printable ASCII");
+                }
+            }
+            key_path(p, sizeof p, path, key);
+            rc = raw_walk(c, child, p, depth + 1, max_depth);
+            if (rc != 0)
+                return rc;
+        }
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *child;
+        json_array_foreach(v, i, child)
+        {
+            bfmt(p, sizeof p, "%s[%zu]", path, i);
+            rc = raw_walk(c, child, p, depth + 1, max_depth);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* Checks a raw Docker object: see proto_raw_check(). */
+static int raw_check(parse_ctx *c, const json_t *body, const char *path, int max_depth)
+{
+    json_t *labels;
+    int rc;
+
+    if (!json_is_object(body)) {
+        char d[64];
+        return fail(c, PROTO_EBADREQUEST, path, "must be an object, got %s",
+                    describe(d, sizeof d, body));
+    }
+    rc = raw_walk(c, body, path, 1, max_depth);
+    if (rc != 0)
+        return rc;
+    labels = proto_json_get_ci(body, "Labels");
+    if (json_is_object(labels)) {
+        const char *key;
+        json_t *lv;
+        json_object_foreach(labels, key, lv)
+        {
+            if (reserved_label(key)) {
+                char p[PROTO_FIELD_MAX], lp[PROTO_FIELD_MAX];
+                bfmt(lp, sizeof lp, "%s.Labels", path);
+                key_path(p, sizeof p, lp, key);
+                return fail(c, PROTO_EBADREQUEST, p,
+                            "labels under \"" PROTO_RESERVED_LABEL_PREFIX
+                            "\" are reserved for the dispatcher");
+            }
+        }
+    }
+    return 0;
+}
+
+int proto_raw_check(const json_t *body, const char *path, int max_depth, proto_error *err)
+{
+    proto_error scratch;
+    parse_ctx c;
+
+    memset(&c, 0, sizeof c);
+    c.err = err != NULL ? err : &scratch;
+    proto_error_clear(c.err);
+    if (max_depth <= 0)
+        max_depth = PROTO_DEFAULT_MAX_DEPTH;
+    if (max_depth > JSON_PARSER_MAX_DEPTH)
+        max_depth = JSON_PARSER_MAX_DEPTH;
+    return raw_check(&c, body, path != NULL ? path : "", max_depth);
+}
+
+/* ------------------------------------------------------------------------
+ * Value checks
+ * ------------------------------------------------------------------------ */
+
+static int is_alnum(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+}
+
+/* Per-type character sets: first byte, then the rest. */
+static int char_ok(vtype t, unsigned char ch, int first)
+{
+    if (is_alnum(ch))
+        return 1;
+    switch (t) {
+    case V_REF:
+    case V_NAME:
+        return !first && (ch == '_' || ch == '.' || ch == '-');
+    case V_IMAGE:
+    case V_DRIVER:
+        return !first &&
+               (ch == '_' || ch == '.' || ch == ':' || ch == '/' || ch == '@' || ch == '-');
+    case V_TAG:
+        return ch == '_' || (!first && (ch == '.' || ch == '-'));
+    case V_HOST:
+        return !first && (ch == '.' || ch == '-');
+    case V_SIGNAL:
+        return !first && (ch == '+' || ch == '-');
+    case V_USER:
+        return ch == '_' || (!first && (ch == '.' || ch == ':' || ch == '-'));
+    case V_NETMODE:
+        return !first && (ch == '_' || ch == '.' || ch == ':' || ch == '-');
+    case V_PSARGS:
+        return ch == ' ' || ch == ',' || ch == '=' || ch == '-';
+    default:
+        return 0;
+    }
+}
+
+static const char *charset_text(vtype t)
+{
+    switch (t) {
+    case V_REF:
+    case V_NAME:
+        return "a letter or digit, then [A-Za-z0-9_.-]";
+    case V_IMAGE:
+    case V_DRIVER:
+        return "a letter or digit, then [A-Za-z0-9_.:/@-]";
+    case V_TAG:
+        return "[A-Za-z0-9_], then [A-Za-z0-9_.-]";
+    case V_HOST:
+        return "a letter or digit, then [A-Za-z0-9.-]";
+    case V_SIGNAL:
+        return "a letter or digit, then [A-Za-z0-9+-]";
+    case V_USER:
+        return "[A-Za-z0-9_], then [A-Za-z0-9_.:-]";
+    case V_NETMODE:
+        return "a letter or digit, then [A-Za-z0-9_.:-]";
+    case V_PSARGS:
+        return "[A-Za-z0-9 ,=-]";
+    default:
+        return "valid characters";
+    }
+}
+
+/* No control bytes (text that is not a reference, e.g. a path). */
+static int has_control(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x20 || ch == 0x7f)
+            return 1;
+    }
+    return 0;
+}
+
+static int check_string(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
+{
+    char d[96];
+    const char *s;
+    size_t n;
+
+    if (!json_is_string(v))
+        return fail(c, PROTO_EBADREQUEST, path, "must be a string, got %s",
+                    describe(d, sizeof d, v));
+    s = json_string_value(v);
+    n = json_string_length(v);
+    if (n < (size_t)f->min || n > (size_t)f->max) {
+        if (n == 0)
+            return fail(c, PROTO_EBADREQUEST, path, "must not be empty");
+        return fail(c, PROTO_EBADREQUEST, path,
+                    "must be %" PRId64 " to %" PRId64 " characters long, got %zu", f->min, f->max,
+                    n);
+    }
+    if (strlen(s) != n)
+        return fail(c, PROTO_EBADREQUEST, path, "must not contain NUL");
+
+    switch (f->type) {
+    case V_PATH:
+        if (s[0] != '/' || has_control(s, n))
+            return fail(c, PROTO_EBADREQUEST, path,
+                        "must be an absolute path without control characters, got %s",
+                        q(d, sizeof d, s));
+        return 0;
+    case V_CONDITION:
+        if (strcmp(s, "not-running") != 0 && strcmp(s, "next-exit") != 0 &&
+            strcmp(s, "removed") != 0)
+            return fail(c, PROTO_EBADREQUEST, path,
+                        "must be \"not-running\", \"next-exit\" or \"removed\", got %s",
+                        q(d, sizeof d, s));
+        return 0;
+    case V_RESTART: {
+        const char *colon = strchr(s, ':');
+        if (strcmp(s, "no") == 0 || strcmp(s, "always") == 0 || strcmp(s, "unless-stopped") == 0 ||
+            strcmp(s, "on-failure") == 0)
+            return 0;
+        if (colon != NULL && (size_t)(colon - s) == strlen("on-failure") &&
+            strncmp(s, "on-failure", (size_t)(colon - s)) == 0) {
+            char *end;
+            long r;
+            if (colon[1] >= '0' && colon[1] <= '9') {
+                r = strtol(colon + 1, &end, 10);
+                if (*end == '\0' && r >= 0 && r <= 1000)
+                    return 0;
+            }
+        }
+        return fail(c, PROTO_EBADREQUEST, path,
+                    "must be \"no\", \"always\", \"unless-stopped\", \"on-failure\" or "
+                    "\"on-failure:N\" (N 0..1000), got %s",
+                    q(d, sizeof d, s));
+    }
+    default:
+        break;
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        if (!char_ok(f->type, (unsigned char)s[i], i == 0))
+            return fail(c, PROTO_EBADREQUEST, path, "must be %s, got %s", charset_text(f->type),
+                        q(d, sizeof d, s));
+    }
+    if (f->type == V_IMAGE || f->type == V_DRIVER) {
+        /* No empty, "." or ".." path segments: an image name ends up in a
+         * URL path, where they would walk out of /images/. */
+        if (strstr(s, "/.") != NULL || strstr(s, "//") != NULL || s[n - 1] == '/')
+            return fail(c, PROTO_EBADREQUEST, path, "has an empty or dot path segment: %s",
+                        q(d, sizeof d, s));
+    }
+    return 0;
+}
+
+/* Reads an integer (or an integral real) into *out. */
+static int get_int(const json_t *v, int64_t *out)
+{
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return 1;
+    }
+    if (json_is_real(v)) {
+        double r = json_real_value(v);
+        if (r >= -9.2e18 && r <= 9.2e18 && r == floor(r)) {
+            *out = (int64_t)r;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int check_int(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
+{
+    char d[96];
+    int64_t x, max = f->max == OUTPUT_MAX ? c->lim.max_output : f->max;
+
+    if (!get_int(v, &x))
+        return fail(c, PROTO_EBADREQUEST, path, "must be an integer, got %s",
+                    describe(d, sizeof d, v));
+    if (x < f->min || x > max)
+        return fail(c, PROTO_EBADREQUEST, path,
+                    "must be from %" PRId64 " to %" PRId64 ", got %" PRId64, f->min, max, x);
+    return 0;
+}
+
+static int check_strings(parse_ctx *c, const char *path, const json_t *v, int64_t max_items,
+                         size_t max_len)
+{
+    char d[96], p[PROTO_FIELD_MAX];
+    size_t i;
+    json_t *e;
+
+    if (!json_is_array(v))
+        return fail(c, PROTO_EBADREQUEST, path, "must be an array of strings, got %s",
+                    describe(d, sizeof d, v));
+    if (json_array_size(v) > (size_t)max_items)
+        return fail(c, PROTO_EBADREQUEST, path, "has %zu items, at most %" PRId64 " allowed",
+                    json_array_size(v), max_items);
+    json_array_foreach(v, i, e)
+    {
+        bfmt(p, sizeof p, "%s[%zu]", path, i);
+        if (!json_is_string(e))
+            return fail(c, PROTO_EBADREQUEST, p, "must be a string, got %s",
+                        describe(d, sizeof d, e));
+        if (json_string_length(e) > max_len)
+            return fail(c, PROTO_EBADREQUEST, p, "longer than %zu bytes", max_len);
+        if (strlen(json_string_value(e)) != json_string_length(e))
+            return fail(c, PROTO_EBADREQUEST, p, "must not contain NUL");
+    }
+    return 0;
+}
+
+/* An environment variable name: printable ASCII, no '=' or space. */
+static int env_key_ok(const char *k, size_t n)
+{
+    if (n == 0 || n > 1024)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)k[i];
+        if (ch <= 0x20 || ch >= 0x7f || ch == '=')
+            return 0;
+    }
+    return 1;
+}
+
+static int check_env(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
+{
+    char d[96], p[PROTO_FIELD_MAX];
+
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        int rc = check_strings(c, path, v, f->max, MAX_ARG);
+        if (rc != 0)
+            return rc;
+        json_array_foreach(v, i, e)
+        {
+            const char *s = json_string_value(e);
+            const char *eq = strchr(s, '=');
+            if (eq == NULL || !env_key_ok(s, (size_t)(eq - s))) {
+                bfmt(p, sizeof p, "%s[%zu]", path, i);
+                return fail(c, PROTO_EBADREQUEST, p, "must be \"NAME=value\", got %s",
+                            q(d, sizeof d, s));
+            }
+        }
+        return 0;
+    }
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *e;
+        if (json_object_size(v) > (size_t)f->max)
+            return fail(c, PROTO_EBADREQUEST, path, "more than %" PRId64 " variables", f->max);
+        json_object_foreach((json_t *)v, k, e)
+        {
+            key_path(p, sizeof p, path, k);
+            if (!env_key_ok(k, strlen(k)))
+                return fail(c, PROTO_EBADREQUEST, p,
+                            "variable name must be printable ASCII without '=' or spaces");
+            if (!json_is_string(e))
+                return fail(c, PROTO_EBADREQUEST, p, "must be a string, got %s",
+                            describe(d, sizeof d, e));
+            if (json_string_length(e) > MAX_ARG ||
+                strlen(json_string_value(e)) != json_string_length(e))
+                return fail(c, PROTO_EBADREQUEST, p, "longer than %d bytes or contains NUL",
+                            MAX_ARG);
+        }
+        return 0;
+    }
+    return fail(c, PROTO_EBADREQUEST, path,
+                "must be an array of \"NAME=value\" strings or an object, got %s",
+                describe(d, sizeof d, v));
+}
+
+static int check_labels(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
+{
+    char d[96], p[PROTO_FIELD_MAX];
+    const char *k;
+    json_t *e;
+
+    if (!json_is_object(v))
+        return fail(c, PROTO_EBADREQUEST, path, "must be an object of strings, got %s",
+                    describe(d, sizeof d, v));
+    if (json_object_size(v) > (size_t)f->max)
+        return fail(c, PROTO_EBADREQUEST, path, "more than %" PRId64 " labels", f->max);
+    json_object_foreach((json_t *)v, k, e)
+    {
+        size_t kn = strlen(k);
+        key_path(p, sizeof p, path, k);
+        if (kn == 0 || kn > 1024 || has_control(k, kn))
+            return fail(c, PROTO_EBADREQUEST, p,
+                        "label key must be 1 to 1024 bytes without control characters");
+        if (reserved_label(k))
+            return fail(c, PROTO_EBADREQUEST, p,
+                        "labels under \"" PROTO_RESERVED_LABEL_PREFIX
+                        "\" are reserved for the dispatcher");
+        if (!json_is_string(e))
+            return fail(c, PROTO_EBADREQUEST, p, "must be a string, got %s",
+                        describe(d, sizeof d, e));
+        if (json_string_length(e) > MAX_ARG ||
+            strlen(json_string_value(e)) != json_string_length(e))
+            return fail(c, PROTO_EBADREQUEST, p, "longer than %d bytes or contains NUL", MAX_ARG);
+    }
+    return 0;
+}
+
+static int check_filters(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
+{
+    char d[96], p[PROTO_FIELD_MAX], p2[PROTO_FIELD_MAX];
+    const char *k;
+    json_t *e;
+
+    if (!json_is_object(v))
+        return fail(c, PROTO_EBADREQUEST, path, "must be an object, got %s",
+                    describe(d, sizeof d, v));
+    if (json_object_size(v) > (size_t)f->max)
+        return fail(c, PROTO_EBADREQUEST, path, "more than %" PRId64 " filters", f->max);
+    json_object_foreach((json_t *)v, k, e)
+    {
+        size_t kn = strlen(k);
+        key_path(p, sizeof p, path, k);
+        if (kn == 0 || kn > 64)
+            return fail(c, PROTO_EBADREQUEST, p, "filter name must be 1 to 64 characters");
+        for (size_t i = 0; i < kn; i++) {
+            if (!char_ok(V_REF, (unsigned char)k[i], 0))
+                return fail(c, PROTO_EBADREQUEST, p, "filter name must be [A-Za-z0-9_.-]");
+        }
+        if (json_is_array(e)) {
+            int rc = check_strings(c, p, e, 256, 1024);
+            if (rc != 0)
+                return rc;
+        } else if (json_is_object(e)) {
+            /* Docker's older form: {"label":{"a=b":true}} */
+            const char *vk;
+            json_t *vv;
+            if (json_object_size(e) > 256)
+                return fail(c, PROTO_EBADREQUEST, p, "more than 256 values");
+            json_object_foreach(e, vk, vv)
+            {
+                key_path(p2, sizeof p2, p, vk);
+                if (strlen(vk) > 1024)
+                    return fail(c, PROTO_EBADREQUEST, p2, "longer than 1024 bytes");
+                if (!json_is_boolean(vv))
+                    return fail(c, PROTO_EBADREQUEST, p2, "must be true or false, got %s",
+                                describe(d, sizeof d, vv));
+            }
+        } else {
+            return fail(c, PROTO_EBADREQUEST, p, "must be an array of strings, got %s",
+                        describe(d, sizeof d, e));
+        }
+    }
+    return 0;
+}
+
+static int check_attach(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
+{
+    char d[96], p[PROTO_FIELD_MAX];
+    size_t i;
+    json_t *e;
+    int rc = check_strings(c, path, v, f->max, 16);
+
+    if (rc != 0)
+        return rc;
+    json_array_foreach(v, i, e)
+    {
+        const char *s = json_string_value(e);
+        if (!ascii_ieq(s, "STDIN") && !ascii_ieq(s, "STDOUT") && !ascii_ieq(s, "STDERR")) {
+            bfmt(p, sizeof p, "%s[%zu]", path, i);
+            return fail(c, PROTO_EBADREQUEST, p,
+                        "must be \"STDIN\", \"STDOUT\" or \"STDERR\", got %s", q(d, sizeof d, s));
+        }
+    }
+    return 0;
+}
+
+static int check_binds(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
+{
+    char d[96], p[PROTO_FIELD_MAX];
+    size_t i;
+    json_t *e;
+    int rc = check_strings(c, path, v, f->max, 4096);
+
+    if (rc != 0)
+        return rc;
+    json_array_foreach(v, i, e)
+    {
+        const char *s = json_string_value(e);
+        const char *colon = strchr(s, ':');
+        bfmt(p, sizeof p, "%s[%zu]", path, i);
+        if (colon == NULL || colon == s || colon[1] != '/' || has_control(s, strlen(s)))
+            return fail(c, PROTO_EBADREQUEST, p,
+                        "must be \"source:/container/path[:options]\", got %s", q(d, sizeof d, s));
+    }
+    return 0;
+}
+
+/* A decimal port 1..65535 of exactly n bytes. */
+static int parse_port(const char *s, size_t n, long *out)
+{
+    long x = 0;
+    if (n == 0 || n > 5)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        x = x * 10 + (s[i] - '0');
+    }
+    if (x < 1 || x > 65535)
+        return 0;
+    *out = x;
+    return 1;
+}
+
+typedef struct port_spec {
+    char host_ip[48];
+    char host_port[8];  /* "" : any */
+    char container[16]; /* "80/tcp" */
+} port_spec;
+
+/* Parses "[ip:][hostPort:]containerPort[/proto]"; ip may be "[v6]". */
+static int parse_port_spec(const char *s, port_spec *ps)
+{
+    char buf[128];
+    char *proto, *cport, *rest;
+    long port;
+    size_t n = strlen(s);
+
+    memset(ps, 0, sizeof *ps);
+    if (n == 0 || n >= sizeof buf)
+        return 0;
+    memcpy(buf, s, n + 1);
+    proto = strchr(buf, '/');
+    if (proto != NULL) {
+        *proto++ = '\0';
+        if (strcmp(proto, "tcp") != 0 && strcmp(proto, "udp") != 0 && strcmp(proto, "sctp") != 0)
+            return 0;
+    } else {
+        proto = "tcp";
+    }
+    cport = strrchr(buf, ':');
+    if (cport == NULL) {
+        cport = buf;
+        rest = NULL;
+    } else {
+        *cport++ = '\0';
+        rest = buf;
+    }
+    if (!parse_port(cport, strlen(cport), &port))
+        return 0;
+    bfmt(ps->container, sizeof ps->container, "%ld/%s", port, proto);
+    if (rest == NULL)
+        return 1;
+
+    /* rest is "hostPort", "ip:hostPort" or "ip:" (any port) */
+    char *hp = NULL, *ip = NULL;
+    if (rest[0] == '[') {
+        char *close = strchr(rest, ']');
+        if (close == NULL || close[1] != ':')
+            return 0;
+        *close = '\0';
+        ip = rest + 1;
+        hp = close + 2;
+    } else {
+        char *colon = strrchr(rest, ':');
+        if (colon != NULL) {
+            *colon = '\0';
+            ip = rest;
+            hp = colon + 1;
+        } else {
+            hp = rest;
+        }
+    }
+    if (ip != NULL) {
+        size_t in = strlen(ip);
+        if (in == 0 || in >= sizeof ps->host_ip)
+            return 0;
+        for (size_t i = 0; i < in; i++) {
+            unsigned char ch = (unsigned char)ip[i];
+            if (!isxdigit(ch) && ch != '.' && ch != ':')
+                return 0;
+        }
+        memcpy(ps->host_ip, ip, in + 1);
+    }
+    if (hp[0] != '\0') {
+        if (!parse_port(hp, strlen(hp), &port))
+            return 0;
+        bfmt(ps->host_port, sizeof ps->host_port, "%ld", port);
+    } else if (ip == NULL) {
+        return 0; /* ":80" */
+    }
+    return 1;
+}
+
+static int check_ports(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
+{
+    char d[96], p[PROTO_FIELD_MAX];
+    size_t i;
+    json_t *e;
+    port_spec ps;
+    int rc = check_strings(c, path, v, f->max, 100);
+
+    if (rc != 0)
+        return rc;
+    json_array_foreach(v, i, e)
+    {
+        if (!parse_port_spec(json_string_value(e), &ps)) {
+            bfmt(p, sizeof p, "%s[%zu]", path, i);
+            return fail(c, PROTO_EBADREQUEST, p,
+                        "must be \"[ip:][hostPort:]containerPort[/tcp|udp|sctp]\", got %s",
+                        q(d, sizeof d, json_string_value(e)));
+        }
+    }
+    return 0;
+}
+
+/* Validates one field value.  Returns 0 or a failure recorded in c->err. */
+static int check_value(parse_ctx *c, int fid, const char *path, json_t *v)
+{
+    const field_spec *f = &field_specs[fid];
+    char d[96];
+
+    switch (f->type) {
+    case V_BOOL:
+        if (!json_is_boolean(v))
+            return fail(c, PROTO_EBADREQUEST, path, "must be true or false, got %s",
+                        describe(d, sizeof d, v));
+        return 0;
+    case V_INT:
+        return check_int(c, f, path, v);
+    case V_CPUS: {
+        double x;
+        if (!json_is_number(v))
+            return fail(c, PROTO_EBADREQUEST, path, "must be a number, got %s",
+                        describe(d, sizeof d, v));
+        x = json_number_value(v);
+        if (!(x > 0.0) || x > (double)f->max || llround(x * 1e9) < 1)
+            return fail(c, PROTO_EBADREQUEST, path,
+                        "must be a number above 0 and at most %" PRId64 ", got %s", f->max,
+                        describe(d, sizeof d, v));
+        return 0;
+    }
+    case V_ARGV:
+        return check_strings(c, path, v, f->max, MAX_ARG);
+    case V_ARGV_OR_STR:
+        if (json_is_string(v)) {
+            if (json_string_length(v) > MAX_ARG ||
+                strlen(json_string_value(v)) != json_string_length(v))
+                return fail(c, PROTO_EBADREQUEST, path, "longer than %d bytes or contains NUL",
+                            MAX_ARG);
+            return 0;
+        }
+        if (!json_is_array(v))
+            return fail(c, PROTO_EBADREQUEST, path,
+                        "must be a string or an array of strings, "
+                        "got %s",
+                        describe(d, sizeof d, v));
+        return check_strings(c, path, v, f->max, MAX_ARG);
+    case V_ENV:
+        return check_env(c, f, path, v);
+    case V_LABELS:
+        return check_labels(c, f, path, v);
+    case V_FILTERS:
+        return check_filters(c, f, path, v);
+    case V_ATTACH:
+        return check_attach(c, f, path, v);
+    case V_BINDS:
+        return check_binds(c, f, path, v);
+    case V_PORTS:
+        return check_ports(c, f, path, v);
+    case V_RAW:
+        return raw_check(c, v, path, c->lim.max_depth);
+    default:
+        return check_string(c, f, path, v);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Generic slots
+ * ------------------------------------------------------------------------ */
+
+static int spec_accepts(const command_spec *s, int fid, int *required)
+{
+    for (int i = 0; i < FIELD_MAX && s->fields[i] != 0; i++) {
+        if ((s->fields[i] & ~REQ) == fid) {
+            if (required != NULL)
+                *required = (s->fields[i] & REQ) != 0;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int store_fields(parse_ctx *c)
+{
+    char *base = (char *)c->cmd;
+
+    for (int fid = 1; fid < F__COUNT; fid++) {
+        const field_spec *f = &field_specs[fid];
+        json_t *v = c->val[fid];
+        int64_t x = 0;
+        if (v == NULL || f->store == S_NONE)
+            continue;
+        switch (f->store) {
+        case S_STR: {
+            char **slot = (char **)(base + f->off);
+            free(*slot);
+            *slot = strdup(json_string_value(v));
+            if (*slot == NULL)
+                return oom(c);
+            break;
+        }
+        case S_BOOL:
+            *(bool *)(base + f->off) = json_is_true(v);
+            break;
+        case S_INT:
+            get_int(v, &x);
+            *(int *)(base + f->off) = (int)x;
+            break;
+        case S_I64:
+            get_int(v, &x);
+            *(int64_t *)(base + f->off) = x;
+            break;
+        case S_TIME:
+            get_int(v, &x);
+            *(int *)(base + f->off) = (int)x;
+            c->cmd->has_time = true;
+            break;
+        case S_JSON: {
+            json_t **slot = (json_t **)(base + f->off);
+            json_decref(*slot);
+            *slot = json_deep_copy(v);
+            if (*slot == NULL)
+                return oom(c);
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Mappers
+ * ------------------------------------------------------------------------ */
+
+/* The first present value among two fields (one per dialect). */
+static json_t *either(parse_ctx *c, int a, int b)
+{
+    return c->val[a] != NULL ? c->val[a] : c->val[b];
+}
+
+/* An Env value (array or object, checked) as a new array of "K=V". */
+static json_t *env_array(const json_t *v)
+{
+    json_t *out;
+
+    if (json_is_array(v))
+        return json_deep_copy(v);
+    out = json_array();
+    if (out == NULL)
+        return NULL;
+    const char *k;
+    json_t *e;
+    json_object_foreach((json_t *)v, k, e)
+    {
+        size_t kn = strlen(k), vn = json_string_length(e);
+        char *s = malloc(kn + vn + 2);
+        if (s == NULL)
+            goto fail;
+        memcpy(s, k, kn);
+        s[kn] = '=';
+        memcpy(s + kn + 1, json_string_value(e), vn + 1);
+        if (json_array_append_new(out, json_string(s)) != 0) {
+            free(s);
+            goto fail;
+        }
+        free(s);
+    }
+    return out;
+fail:
+    json_decref(out);
+    return NULL;
+}
+
+/* A checked array of strings as a NULL-terminated list (strv_free()). */
+static char **strv_from(const json_t *arr)
+{
+    size_t n = json_array_size(arr);
+    char **v = calloc(n + 1, sizeof *v);
+
+    if (v == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = strdup(json_string_value(json_array_get(arr, i)));
+        if (v[i] == NULL) {
+            strv_free(v);
+            return NULL;
+        }
+    }
+    return v;
+}
+
+/* Sets key in hc unless the HostConfig passthrough already spells it (in
+ * any case): then both say it, and neither silently wins.  Steals val. */
+static int hc_set(parse_ctx *c, json_t *hc, const char *key, int fid, json_t *val)
+{
+    char p[PROTO_FIELD_MAX], fp[PROTO_FIELD_MAX];
+
+    if (val == NULL)
+        return oom(c);
+    if (proto_json_get_ci(hc, key) != NULL) {
+        json_decref(val);
+        field_path(&field_specs[fid], fp, sizeof fp);
+        bfmt(p, sizeof p, "Options.HostConfig.%s", key);
+        return fail(c, PROTO_EBADREQUEST, p, "also set by %s; give it once", fp);
+    }
+    if (json_object_set_new(hc, key, val) != 0)
+        return oom(c);
+    return 0;
+}
+
+static int body_set(parse_ctx *c, json_t *body, const char *key, json_t *val)
+{
+    if (val == NULL || json_object_set_new(body, key, val) != 0)
+        return oom(c);
+    return 0;
+}
+
+/* Builds cmd->create_body from the config fields present (both dialects). */
+static int build_create_body(parse_ctx *c)
+{
+    json_t *body = json_object(), *hc = NULL, *v;
+    int rc = 0;
+
+    if (body == NULL)
+        return oom(c);
+    if (c->cmd->image != NULL && (rc = body_set(c, body, "Image", json_string(c->cmd->image))))
+        goto out;
+    if ((v = either(c, F_CMD, F_DM_CMD)) != NULL &&
+        (rc = body_set(c, body, "Cmd", json_deep_copy(v))))
+        goto out;
+    if ((v = c->val[F_ENTRYPOINT]) != NULL) {
+        json_t *ep = json_is_string(v) ? json_pack("[O]", v) : json_deep_copy(v);
+        if ((rc = body_set(c, body, "Entrypoint", ep)))
+            goto out;
+    }
+    if ((v = either(c, F_ENV, F_DM_ENV)) != NULL && (rc = body_set(c, body, "Env", env_array(v))))
+        goto out;
+    if ((v = c->val[F_LABELS]) != NULL && (rc = body_set(c, body, "Labels", json_deep_copy(v))))
+        goto out;
+    if ((v = c->val[F_WORKINGDIR]) != NULL &&
+        (rc = body_set(c, body, "WorkingDir", json_deep_copy(v))))
+        goto out;
+    if ((v = c->val[F_USER]) != NULL && (rc = body_set(c, body, "User", json_deep_copy(v))))
+        goto out;
+    if ((v = c->val[F_TTY]) != NULL && (rc = body_set(c, body, "Tty", json_deep_copy(v))))
+        goto out;
+    if ((v = c->val[F_HOSTNAME]) != NULL && (rc = body_set(c, body, "Hostname", json_deep_copy(v))))
+        goto out;
+    if (c->cmd->attach_stdin && (rc = body_set(c, body, "AttachStdin", json_true())))
+        goto out;
+    if (c->cmd->attach_stdout && (rc = body_set(c, body, "AttachStdout", json_true())))
+        goto out;
+    if (c->cmd->attach_stderr && (rc = body_set(c, body, "AttachStderr", json_true())))
+        goto out;
+
+    hc = c->val[F_HOSTCONFIG] != NULL ? json_deep_copy(c->val[F_HOSTCONFIG]) : json_object();
+    if (hc == NULL) {
+        rc = oom(c);
+        goto out;
+    }
+    if ((v = c->val[F_MEMORY]) != NULL) {
+        int64_t x = 0;
+        get_int(v, &x);
+        if ((rc = hc_set(c, hc, "Memory", F_MEMORY, json_integer(x))))
+            goto out;
+    }
+    if ((v = c->val[F_CPUS]) != NULL &&
+        (rc = hc_set(c, hc, "NanoCpus", F_CPUS, json_integer(llround(json_number_value(v) * 1e9)))))
+        goto out;
+    if ((v = c->val[F_PIDSLIMIT]) != NULL) {
+        int64_t x = 0;
+        get_int(v, &x);
+        if ((rc = hc_set(c, hc, "PidsLimit", F_PIDSLIMIT, json_integer(x))))
+            goto out;
+    }
+    if ((v = c->val[F_NETWORKMODE]) != NULL &&
+        (rc = hc_set(c, hc, "NetworkMode", F_NETWORKMODE, json_deep_copy(v))))
+        goto out;
+    if ((v = c->val[F_BINDS]) != NULL && (rc = hc_set(c, hc, "Binds", F_BINDS, json_deep_copy(v))))
+        goto out;
+    if ((v = c->val[F_RESTARTPOLICY]) != NULL) {
+        const char *s = json_string_value(v);
+        const char *colon = strchr(s, ':');
+        long retries = colon != NULL ? strtol(colon + 1, NULL, 10) : 0;
+        json_t *rp =
+            json_pack("{s:s%,s:i}", "Name", s, colon != NULL ? (size_t)(colon - s) : strlen(s),
+                      "MaximumRetryCount", (int)retries);
+        if ((rc = hc_set(c, hc, "RestartPolicy", F_RESTARTPOLICY, rp)))
+            goto out;
+    }
+    if ((v = c->val[F_PORTS]) != NULL) {
+        json_t *exposed = json_object(), *bindings = json_object(), *e;
+        size_t i;
+        port_spec ps;
+        if (exposed == NULL || bindings == NULL) {
+            json_decref(exposed);
+            json_decref(bindings);
+            rc = oom(c);
+            goto out;
+        }
+        json_array_foreach(v, i, e)
+        {
+            json_t *list, *b;
+            parse_port_spec(json_string_value(e), &ps); /* checked already */
+            list = json_object_get(bindings, ps.container);
+            if (list == NULL) {
+                list = json_array();
+                if (json_object_set_new(bindings, ps.container, list) != 0)
+                    list = NULL;
+            }
+            b = json_pack("{s:s,s:s}", "HostIp", ps.host_ip, "HostPort", ps.host_port);
+            if (list == NULL || b == NULL || json_array_append_new(list, b) != 0 ||
+                json_object_set_new(exposed, ps.container, json_object()) != 0) {
+                json_decref(exposed);
+                json_decref(bindings);
+                rc = oom(c);
+                goto out;
+            }
+        }
+        if ((rc = body_set(c, body, "ExposedPorts", exposed))) {
+            json_decref(bindings);
+            goto out;
+        }
+        if ((rc = hc_set(c, hc, "PortBindings", F_PORTS, bindings)))
+            goto out;
+    }
+    if (json_object_size(hc) > 0) {
+        rc = body_set(c, body, "HostConfig", hc);
+        hc = NULL;
+        if (rc != 0)
+            goto out;
+    }
+    json_decref(c->cmd->create_body);
+    c->cmd->create_body = body;
+    body = NULL;
+out:
+    json_decref(hc);
+    json_decref(body);
+    return rc;
+}
+
+static int map_create(parse_ctx *c)
+{
+    return build_create_body(c);
+}
+
+static int map_run(parse_ctx *c)
+{
+    json_t *v = c->val[F_ATTACH];
+
+    if (v != NULL) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e)
+        {
+            const char *s = json_string_value(e);
+            if (ascii_ieq(s, "STDIN"))
+                c->cmd->attach_stdin = true;
+            else if (ascii_ieq(s, "STDOUT"))
+                c->cmd->attach_stdout = true;
+            else
+                c->cmd->attach_stderr = true;
+        }
+    }
+    v = c->val[F_RESTARTPOLICY];
+    if (c->cmd->remove && v != NULL && strcmp(json_string_value(v), "no") != 0)
+        return fail(c, PROTO_EBADREQUEST, "Options.RestartPolicy",
+                    "a restart policy cannot be combined with Remove");
+    return build_create_body(c);
+}
+
+static int map_rename(parse_ctx *c)
+{
+    if (c->cmd->name != NULL && c->cmd->new_name != NULL)
+        return fail(c, PROTO_EBADREQUEST, "Options.Name",
+                    "give the new name once, as NewName or as Name");
+    if (c->cmd->new_name == NULL) {
+        if (c->cmd->name == NULL)
+            return fail(c, PROTO_EBADREQUEST, "Options.NewName", "required by \"rename\"");
+        c->cmd->new_name = c->cmd->name;
+        c->cmd->name = NULL;
+    }
+    return 0;
+}
+
+static int map_logs(parse_ctx *c)
+{
+    c->cmd->logs_stdout = c->val[F_STDOUT] == NULL || json_is_true(c->val[F_STDOUT]);
+    c->cmd->logs_stderr = c->val[F_STDERR] == NULL || json_is_true(c->val[F_STDERR]);
+    if (!c->cmd->logs_stdout && !c->cmd->logs_stderr)
+        return fail(c, PROTO_EBADREQUEST, "Options.Stdout",
+                    "Stdout and Stderr cannot both be false");
+    if (c->cmd->logs_until != 0 && c->cmd->logs_until < c->cmd->logs_since)
+        return fail(c, PROTO_EBADREQUEST, "Options.Until", "is before Since");
+    return 0;
+}
+
+static int map_exec(parse_ctx *c)
+{
+    json_t *argv = c->val[F_CMD], *v;
+    proto_cmd *cmd = c->cmd;
+
+    if (json_array_size(argv) == 0 || json_string_length(json_array_get(argv, 0)) == 0)
+        return fail(c, PROTO_EBADREQUEST, "Cmd", "must name a program to run");
+    cmd->exec_argv = strv_from(argv);
+    if (cmd->exec_argv == NULL)
+        return oom(c);
+    if ((v = c->val[F_ENV]) != NULL) {
+        json_t *arr = env_array(v);
+        if (arr == NULL)
+            return oom(c);
+        cmd->exec_env = strv_from(arr);
+        json_decref(arr);
+        if (cmd->exec_env == NULL)
+            return oom(c);
+    }
+    if ((v = c->val[F_USER]) != NULL && (cmd->exec_user = strdup(json_string_value(v))) == NULL)
+        return oom(c);
+    if ((v = c->val[F_WORKINGDIR]) != NULL &&
+        (cmd->exec_workdir = strdup(json_string_value(v))) == NULL)
+        return oom(c);
+    cmd->exec_tty = json_is_true(c->val[F_TTY]);
+    return 0;
+}
+
+/* True when an image reference already names a tag or a digest. */
+static int image_has_tag(const char *ref)
+{
+    const char *slash = strrchr(ref, '/');
+    return strchr(ref, '@') != NULL || strchr(slash != NULL ? slash : ref, ':') != NULL;
+}
+
+static int map_pull(parse_ctx *c)
+{
+    if (c->cmd->tag != NULL && image_has_tag(c->cmd->image))
+        return fail(c, PROTO_EBADREQUEST, "Options.Tag", "Image already names a tag or digest");
+    return 0;
+}
+
+static int map_volume_create(parse_ctx *c)
+{
+    if (c->val[F_LABELS] != NULL) {
+        c->cmd->volume_labels = json_deep_copy(c->val[F_LABELS]);
+        if (c->cmd->volume_labels == NULL)
+            return oom(c);
+    }
+    return 0;
+}
+
+static int map_dm_create(parse_ctx *c)
+{
+    if (c->cmd->image == NULL && c->cmd->template_name == NULL)
+        return fail(c, PROTO_EBADREQUEST, "image", "\"image\" or \"template\" is required");
+    if (c->cmd->name != NULL && c->cmd->instances > 1)
+        return fail(c, PROTO_EBADREQUEST, "name", "cannot name more than one instance");
+    return build_create_body(c);
+}
+
+static int map_dm_raw(parse_ctx *c)
+{
+    json_t *body = c->val[F_DM_BODY];
+    json_t *image = proto_json_get_ci(body, "Image");
+    parse_ctx sub = *c;
+    int rc;
+
+    if (image == NULL || json_is_null(image))
+        return fail(c, PROTO_EBADREQUEST, "body.Image", "required in a raw create body");
+    rc = check_string(&sub, &field_specs[F_DM_IMAGE], "body.Image", image);
+    if (rc != 0)
+        return rc;
+    if (c->cmd->name != NULL && c->cmd->instances > 1)
+        return fail(c, PROTO_EBADREQUEST, "name", "cannot name more than one instance");
+    c->cmd->image = strdup(json_string_value(image));
+    c->cmd->create_body = json_deep_copy(body);
+    if (c->cmd->image == NULL || c->cmd->create_body == NULL)
+        return oom(c);
+    c->cmd->raw_body = true;
+    return 0;
+}
+
+static int map_dm_list(parse_ctx *c)
+{
+    /* DockerMod lists running and stopped containers; "all" widens the
+     * query to the whole cluster. */
+    c->cmd->all = true;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The message
+ * ------------------------------------------------------------------------ */
+
+/* Deepest nesting of [] / {} in raw JSON text, counted outside strings;
+ * stops counting past limit.  Keeps hostile nesting away from the parser. */
+static int nesting_depth(const char *s, size_t n, int limit)
+{
+    int depth = 0, max = 0, in_str = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (in_str) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_str = 0;
+        } else if (ch == '"') {
+            in_str = 1;
+        } else if (ch == '[' || ch == '{') {
+            if (++depth > max) {
+                max = depth;
+                if (max > limit)
+                    return max;
+            }
+        } else if (ch == ']' || ch == '}') {
+            depth--;
+        }
+    }
+    return max;
+}
+
+static const field_spec *find_field(proto_dialect d, field_loc loc, const char *key, int *fid)
+{
+    for (int i = 1; i < F__COUNT; i++) {
+        const field_spec *f = &field_specs[i];
+        if (f->dialect == d && f->loc == loc && ascii_ieq(f->name, key)) {
+            *fid = i;
+            return f;
+        }
+    }
+    return NULL;
+}
+
+static const command_spec *find_command(proto_dialect d, const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        const command_spec *s = &command_specs[i];
+        if (s->dialect != d)
+            continue;
+        if (ascii_ieq(s->name, name) || (s->alias != NULL && ascii_ieq(s->alias, name)))
+            return s;
+    }
+    return NULL;
+}
+
+/* Takes one key of our schema: known, accepted by the command, valid. */
+static int take_key(parse_ctx *c, field_loc loc, const char *parent, const char *key, json_t *v)
+{
+    char p[PROTO_FIELD_MAX], name[64];
+    int fid = 0;
+    const field_spec *f = find_field(c->spec->dialect, loc, key, &fid);
+
+    if (f == NULL) {
+        key_path(p, sizeof p, parent, key);
+        return fail(c, PROTO_EBADREQUEST, p, "unknown field");
+    }
+    field_path(f, p, sizeof p);
+    if (!spec_accepts(c->spec, fid, NULL)) {
+        q(name, sizeof name, c->spec->name);
+        return fail(c, PROTO_EBADREQUEST, p, "not accepted by %s", name);
+    }
+    if (json_is_null(v))
+        return 0; /* null is "not given", as with the Go decoder */
+    c->val[fid] = v;
+    return check_value(c, fid, p, v);
+}
+
+static int parse_options(parse_ctx *c, json_t *opts)
+{
+    const char *key;
+    json_t *v;
+    char d[96];
+    int rc;
+
+    if (json_is_null(opts))
+        return 0;
+    if (!json_is_object(opts))
+        return fail(c, PROTO_EBADREQUEST, "Options", "must be an object, got %s",
+                    describe(d, sizeof d, opts));
+    rc = check_ci_duplicates(c, opts, "Options");
+    if (rc != 0)
+        return rc;
+    json_object_foreach(opts, key, v)
+    {
+        rc = take_key(c, LOC_OPTIONS, "Options", key, v);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int parse_root(parse_ctx *c, json_t *root)
+{
+    const char *key, *cmd_key = NULL, *cmd_field = NULL;
+    json_t *v, *cmd_val = NULL;
+    proto_dialect dialect = PROTO_DIALECT_NONE;
+    char d[96];
+    int rc;
+
+    rc = check_ci_duplicates(c, root, "");
+    if (rc != 0)
+        return rc;
+
+    /* The dialect is told by its command key. */
+    json_object_foreach(root, key, v)
+    {
+        proto_dialect kd = PROTO_DIALECT_NONE;
+        if (ascii_ieq(key, "Dockercmd"))
+            kd = PROTO_DIALECT_DISPATCH;
+        else if (ascii_ieq(key, "action"))
+            kd = PROTO_DIALECT_DOCKERMOD;
+        if (kd == PROTO_DIALECT_NONE)
+            continue;
+        if (dialect != PROTO_DIALECT_NONE)
+            return fail(c, PROTO_EBADREQUEST, "action",
+                        "a message has either Dockercmd (docker-dispatch) or action "
+                        "(DockerMod), not both");
+        dialect = kd;
+        cmd_key = key;
+        cmd_val = v;
+    }
+    if (dialect == PROTO_DIALECT_NONE)
+        return fail(c, PROTO_EBADREQUEST, "Dockercmd",
+                    "missing: a message names its command in \"Dockercmd\" "
+                    "(or \"action\" for DockerMod)");
+    c->err->dialect = dialect;
+    cmd_field = dialect == PROTO_DIALECT_DISPATCH ? "Dockercmd" : "action";
+    if (!json_is_string(cmd_val))
+        return fail(c, PROTO_EBADREQUEST, cmd_field, "must be a string, got %s",
+                    describe(d, sizeof d, cmd_val));
+    c->spec = find_command(dialect, json_string_value(cmd_val));
+    if (c->spec == NULL)
+        return fail(c, PROTO_EUNKNOWNCMD, cmd_field, "unknown command %s",
+                    q(d, sizeof d, json_string_value(cmd_val)));
+    bfmt(c->err->command, sizeof c->err->command, "%s", proto_kind_name(c->spec->kind));
+
+    json_object_foreach(root, key, v)
+    {
+        if (key == cmd_key)
+            continue;
+        if (dialect == PROTO_DIALECT_DISPATCH && ascii_ieq(key, "Options"))
+            rc = parse_options(c, v);
+        else
+            rc = take_key(c, LOC_TOP, "", key, v);
+        if (rc != 0)
+            return rc;
+    }
+
+    for (int i = 0; i < FIELD_MAX && c->spec->fields[i] != 0; i++) {
+        int fid = c->spec->fields[i] & ~REQ;
+        if ((c->spec->fields[i] & REQ) && c->val[fid] == NULL) {
+            char p[PROTO_FIELD_MAX], name[64];
+            field_path(&field_specs[fid], p, sizeof p);
+            return fail(c, PROTO_EBADREQUEST, p, "required by %s",
+                        q(name, sizeof name, c->spec->name));
+        }
+    }
+
+    c->cmd = calloc(1, sizeof *c->cmd);
+    if (c->cmd == NULL)
+        return oom(c);
+    c->cmd->dialect = dialect;
+    c->cmd->kind = c->spec->kind;
+    c->cmd->verb = c->spec->name;
+    c->cmd->logs_tail = -1;
+    if (spec_accepts(c->spec, F_OUTPUTLIMIT, NULL))
+        c->cmd->output_limit = c->lim.default_output;
+    rc = store_fields(c);
+    if (rc == 0 && c->spec->map != NULL)
+        rc = c->spec->map(c);
+    return rc;
+}
+
+int proto_parse(const char *body, size_t len, const proto_limits *lim, proto_cmd **out,
+                proto_error *err)
+{
+    proto_error scratch;
+    parse_ctx c;
+    json_t *root = NULL;
+    json_error_t jerr;
+    char d[96];
+    int rc, depth;
+
+    memset(&c, 0, sizeof c);
+    c.err = err != NULL ? err : &scratch;
+    proto_error_clear(c.err);
+    proto_limits_init(&c.lim);
+    if (lim != NULL) {
+        if (lim->max_body > 0)
+            c.lim.max_body = lim->max_body;
+        if (lim->max_depth > 0)
+            c.lim.max_depth = lim->max_depth;
+        if (lim->default_output > 0)
+            c.lim.default_output = lim->default_output;
+        if (lim->max_output > 0)
+            c.lim.max_output = lim->max_output;
+    }
+    if (c.lim.max_depth > JSON_PARSER_MAX_DEPTH)
+        c.lim.max_depth = JSON_PARSER_MAX_DEPTH;
+    if (c.lim.default_output > c.lim.max_output)
+        c.lim.default_output = c.lim.max_output;
+    if (out == NULL)
+        return fail(&c, PROTO_EINTERNAL, NULL, "no place for the result");
+    *out = NULL;
+    if (body == NULL)
+        len = 0;
+
+    if (len > c.lim.max_body)
+        return fail(&c, PROTO_ETOOLARGE, NULL, "message is %zu bytes, the limit is %zu", len,
+                    c.lim.max_body);
+    if (len == 0)
+        return fail(&c, PROTO_EBADREQUEST, NULL, "empty message");
+    depth = nesting_depth(body, len, c.lim.max_depth);
+    if (depth > c.lim.max_depth)
+        return fail(&c, PROTO_EBADREQUEST, NULL, "JSON nested deeper than %d levels",
+                    c.lim.max_depth);
+
+    root = json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        if (json_error_code(&jerr) == json_error_out_of_memory)
+            return fail(&c, PROTO_EINTERNAL, NULL, "out of memory");
+        proto_escape(d, sizeof d, jerr.text, strlen(jerr.text), 80);
+        return fail(&c, PROTO_EBADREQUEST, NULL, "invalid JSON at line %d column %d: %s", jerr.line,
+                    jerr.column, d);
+    }
+    if (!json_is_object(root)) {
+        rc = fail(&c, PROTO_EBADREQUEST, NULL, "message must be a JSON object, got %s",
+                  describe(d, sizeof d, root));
+        goto out;
+    }
+    rc = parse_root(&c, root);
+    if (rc == 0) {
+        *out = c.cmd;
+        c.cmd = NULL;
+    }
+out:
+    proto_cmd_free(c.cmd);
+    json_decref(root);
+    return rc;
+}
