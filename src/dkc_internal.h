@@ -45,6 +45,7 @@ typedef int (*dkc__jsonl_cb)(void *ud, json_t *value); /* value borrowed */
 
 typedef struct dkc__jsonl {
     dkc__buf line;
+    int err; /* sticky: the first error returned, 0 while healthy */
 } dkc__jsonl;
 
 void dkc__jsonl_init(dkc__jsonl *j);
