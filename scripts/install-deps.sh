@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# install-deps.sh -- installs the Debian 12 packages needed to build, test and
+# run docker-dispatch (compiler and libraries, Docker Engine, RabbitMQ, a local
+# registry, test and analysis tools).
+#
+# Idempotent: asks dpkg-query which packages are missing and only then runs
+# apt-get update + apt-get install.  Must run as root (or via sudo).  Installing
+# docker.io or rabbitmq-server does not start them here: without an init system
+# invoke-rc.d finds no runlevel and skips the init scripts; scripts/services.sh
+# starts the services itself.
+set -euo pipefail
+
+cd "$(dirname "$(readlink -f "$0")")/.."
+
+PACKAGES=(
+    # build
+    gcc libc6-dev meson ninja-build pkg-config python3
+    librabbitmq-dev libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev
+    # tests and analysis (valgrind reads libc6-dbg for glibc's symbols)
+    libcmocka-dev clang-14 libclang-rt-14-dev valgrind libc6-dbg
+    # services used by the integration tests (docker.io brings iptables,
+    # containerd, runc and tini)
+    docker.io rabbitmq-server docker-registry busybox-static
+    # helpers used by the scripts
+    openssl curl iproute2
+)
+
+# Prints the packages from the list that are not fully installed.
+missing_packages() {
+    local installed
+    installed=$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${PACKAGES[@]}" \
+        2>/dev/null | awk '$2 == "installed" { print $1 }' || true)
+    local p
+    for p in "${PACKAGES[@]}"; do
+        if ! grep -qxF -- "$p" <<<"$installed"; then
+            printf '%s\n' "$p"
+        fi
+    done
+}
+
+mapfile -t missing < <(missing_packages)
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "install-deps: all ${#PACKAGES[@]} packages already installed"
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages: ${missing[*]}" >&2
+    echo "install-deps: run as root to install them" >&2
+    exit 1
+fi
+
+echo "install-deps: installing ${#missing[@]} missing package(s): ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+start=$(date +%s)
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+still=$(missing_packages | tr '\n' ' ')
+if [ -n "$still" ]; then
+    echo "install-deps: FAILED, still missing: $still" >&2
+    exit 1
+fi
+echo "install-deps: done in $(($(date +%s) - start)) s"

@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# private-dockerd.sh -- runs extra Docker daemons next to the main one, for
+# tests over TCP, TCP+TLS, or several "hosts" on one machine.
+#
+# Usage:
+#   private-dockerd.sh start NAME [--tcp 127.0.0.1:PORT] [--tls CERTDIR]
+#   private-dockerd.sh stop NAME
+#   private-dockerd.sh status NAME
+#   private-dockerd.sh host NAME       prints unix://<socket> of NAME
+#
+# Each daemon NAME keeps everything under $DD_STATE_DIR/p/NAME (default
+# /var/tmp/docker-dispatch/p/NAME): data root, exec root, its own containerd,
+# pid file, identity key, log (dockerd.log) and the socket docker.sock.  It
+# runs with --iptables=false --ip-masq=false --ip-forward=false on a bridge
+# of its own ("ddp" + 8 hex digits, a /24 in 10.231.0.0/16, made here and
+# removed by stop), so containers there have no way out: tests use
+# NetworkMode "none".  (--bridge=none is not used: dockerd then deletes the
+# host's docker0, breaking the main daemon's default network.)
+# --tcp also listens on a loopback TCP address; --tls
+# (needs --tcp) requires client certificates signed by CERTDIR/ca.pem and
+# serves CERTDIR/server-cert.pem (see gen-certs.sh).  start is idempotent
+# and loads busybox:latest from the main daemon when missing; stop only ever
+# signals the pids recorded by start.  Needs root.
+set -euo pipefail
+
+cd "$(dirname "$(readlink -f "$0")")/.."
+
+STATE_DIR=${DD_STATE_DIR:-/var/tmp/docker-dispatch}
+MAIN_HOST=unix:///var/run/docker.sock
+IMAGE=busybox:latest
+unset DOCKER_HOST DOCKER_TLS_VERIFY DOCKER_CERT_PATH DOCKER_CONTEXT
+
+usage() {
+    sed -n '5,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+say() { echo "private-dockerd: $NAME: $*"; }
+die() {
+    echo "private-dockerd: $NAME: FAILED: $*" >&2
+    exit 1
+}
+
+# True when PID is alive and its command name is NAME.
+pid_is() {
+    local pid=$1 name=$2 comm
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
+    [ "$comm" = "$name" ]
+}
+
+# Prints the recorded dockerd pid of this daemon if that process is alive.
+running_pid() {
+    local pid
+    pid=$(cat "$D/started.pid" 2>/dev/null || true)
+    if pid_is "$pid" dockerd; then
+        echo "$pid"
+    fi
+}
+
+dk() { docker -H "unix://$SOCK" "$@"; }
+
+answers() { timeout 10 docker -H "unix://$SOCK" version --format '{{.Server.Version}}' \
+    >/dev/null 2>&1; }
+
+# Checks the TCP listener, with the client certificate when TLS is on.
+tcp_answers() {
+    if [ -n "$TLSDIR" ]; then
+        timeout 10 docker --tlsverify --tlscacert "$TLSDIR/ca.pem" --tlscert "$TLSDIR/cert.pem" \
+            --tlskey "$TLSDIR/key.pem" -H "tcp://$TCP" version >/dev/null 2>&1
+    else
+        timeout 10 docker -H "tcp://$TCP" version >/dev/null 2>&1
+    fi
+}
+
+# Prints the end of the log of the last start, to stderr.
+show_log() {
+    if [ -f "$D/dockerd.log" ]; then
+        echo "---- last lines of $D/dockerd.log ----" >&2
+        awk '/^==== / { n = 0 } { line[n++] = $0 } END { for (i = (n > 30 ? n - 30 : 0); i < n; i++) print line[i] }' \
+            "$D/dockerd.log" >&2 || true
+        echo "----" >&2
+    fi
+}
+
+# Makes sure the daemon holds the same busybox:latest as the main daemon.
+ensure_image() {
+    local want have
+    if ! want=$(docker -H "$MAIN_HOST" image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null); then
+        say "warning: the main daemon has no $IMAGE to copy (run scripts/services.sh up)"
+        return 0
+    fi
+    have=$(dk image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)
+    if [ "$want" = "$have" ]; then
+        return 0
+    fi
+    if ! docker -H "$MAIN_HOST" save "$IMAGE" | dk load >/dev/null; then
+        die "could not load $IMAGE from the main daemon"
+    fi
+    say "loaded $IMAGE"
+}
+
+# Prints this daemon's bridge name: "ddp" and a hash of NAME (at most 15
+# characters, the kernel's limit).
+bridge_name() { printf 'ddp%08x\n' "$(printf '%s' "$NAME" | cksum | cut -d' ' -f1)"; }
+
+# Creates the daemon's own bridge with a free /24 from 10.231.0.0/16 unless
+# it already exists.
+make_bridge() {
+    local br n i x
+    br=$(bridge_name)
+    if ip link show "$br" >/dev/null 2>&1; then
+        return 0
+    fi
+    n=$(printf '%s' "$NAME" | cksum | cut -d' ' -f1)
+    for ((i = 0; i < 250; i++)); do
+        x=$(((n + i) % 250 + 1))
+        if [ -z "$(ip -4 route show 10.231.$x.0/24)" ] &&
+            [ -z "$(ip -4 addr show to "10.231.$x.0/24")" ]; then
+            break
+        fi
+        x=
+    done
+    [ -n "$x" ] || die "no free /24 left in 10.231.0.0/16 for the bridge"
+    ip link add "$br" type bridge || die "cannot create bridge $br"
+    ip addr add "10.231.$x.1/24" dev "$br"
+    ip link set "$br" up
+    echo "$br" >"$D/bridge"
+}
+
+# Removes the bridge made by make_bridge (only the one recorded for NAME).
+remove_bridge() {
+    local br
+    br=$(cat "$D/bridge" 2>/dev/null || true)
+    if [ -n "$br" ] && [ "$br" = "$(bridge_name)" ] && ip link show "$br" >/dev/null 2>&1; then
+        ip link del "$br" 2>/dev/null || say "warning: could not remove bridge $br"
+    fi
+    rm -f "$D/bridge"
+}
+
+# Stops this daemon (dockerd, then its own containerd if it outlived it).
+stop_daemon() {
+    local pid cpid i
+    pid=$(running_pid)
+    if [ -n "$pid" ]; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < 300; i++)); do
+            pid_is "$pid" dockerd || break
+            sleep 0.1
+        done
+        if pid_is "$pid" dockerd; then
+            say "dockerd (pid $pid) still running after 30 s, killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+            sleep 0.5
+        fi
+        say "stopped (pid $pid)"
+    else
+        say "not running"
+    fi
+    # The containerd this daemon started: only when its command line names
+    # our exec root, so another daemon's containerd is never touched.
+    cpid=$(cat "$D/x/containerd/containerd.pid" 2>/dev/null || true)
+    if pid_is "$cpid" containerd &&
+        tr '\0' ' ' <"/proc/$cpid/cmdline" 2>/dev/null | grep -qF "$D/x/containerd/"; then
+        kill -TERM "$cpid" 2>/dev/null || true
+        for ((i = 0; i < 100; i++)); do
+            pid_is "$cpid" containerd || break
+            sleep 0.1
+        done
+        pid_is "$cpid" containerd && kill -KILL "$cpid" 2>/dev/null || true
+        say "stopped its containerd (pid $cpid)"
+    fi
+    remove_bridge
+    rm -f "$D/started.pid" "$D/args"
+}
+
+start_daemon() {
+    local args pid start port host
+    args="tcp=$TCP tls=$TLSDIR"
+    pid=$(running_pid)
+    if [ -n "$pid" ]; then
+        if [ "$(cat "$D/args" 2>/dev/null || true)" = "$args" ] && answers; then
+            ensure_image
+            say "already running (pid $pid, unix://$SOCK${TCP:+, tcp://$TCP}${TLSDIR:+ with TLS})"
+            return 0
+        fi
+        say "running with other settings, restarting"
+        stop_daemon
+    fi
+
+    if [ -n "$TCP" ]; then
+        port=${TCP##*:}
+        if [ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]; then
+            die "TCP port $port is already in use"
+        fi
+    fi
+
+    mkdir -p "$D/data" "$D/x"
+    rm -f "$D/dockerd.pid" "$SOCK"
+    # Own config file (the host's /etc/docker/daemon.json is not read) and
+    # own identity key, so "docker info" shows a different ID per daemon.
+    printf '{"deprecated-key-path": "%s"}\n' "$D/key.json" >"$D/daemon.json"
+    make_bridge
+    local cmd=(dockerd --config-file "$D/daemon.json" --data-root "$D/data" --exec-root "$D/x"
+        --pidfile "$D/dockerd.pid" -H "unix://$SOCK"
+        --bridge "$(bridge_name)" --iptables=false --ip-masq=false --ip-forward=false)
+    if [ -n "$TCP" ]; then
+        cmd+=(-H "tcp://$TCP")
+    fi
+    if [ -n "$TLSDIR" ]; then
+        cmd+=(--tlsverify --tlscacert "$TLSDIR/ca.pem" --tlscert "$TLSDIR/server-cert.pem"
+            --tlskey "$TLSDIR/server-key.pem")
+    fi
+    {
+        echo "==== $(date '+%F %T') ${cmd[*]}"
+    } >>"$D/dockerd.log"
+    setsid "${cmd[@]}" >>"$D/dockerd.log" 2>&1 </dev/null &
+    pid=$!
+    echo "$pid" >"$D/started.pid"
+    echo "$args" >"$D/args"
+
+    start=$SECONDS
+    until answers && { [ -z "$TCP" ] || tcp_answers; }; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            show_log
+            remove_bridge
+            rm -f "$D/started.pid" "$D/args"
+            die "dockerd (pid $pid) exited, see $D/dockerd.log"
+        fi
+        if [ $((SECONDS - start)) -ge 60 ]; then
+            show_log
+            stop_daemon
+            die "no answer after 60 s, see $D/dockerd.log"
+        fi
+        sleep 0.3
+    done
+    ensure_image
+    say "started (pid $pid, unix://$SOCK${TCP:+, tcp://$TCP}${TLSDIR:+ with TLS}) in $((SECONDS - start)) s"
+}
+
+# ---- arguments --------------------------------------------------------------
+
+[ $# -ge 2 ] || usage
+CMD=$1
+NAME=$2
+shift 2
+if ! [[ "$NAME" =~ ^[a-z0-9][a-z0-9_-]{0,19}$ ]]; then
+    echo "private-dockerd: bad NAME '$NAME' (a-z 0-9 _ -, at most 20)" >&2
+    exit 2
+fi
+D=$STATE_DIR/p/$NAME
+SOCK=$D/docker.sock
+TCP=
+TLSDIR=
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --tcp)
+        [ $# -ge 2 ] || usage
+        TCP=$2
+        shift 2
+        ;;
+    --tls)
+        [ $# -ge 2 ] || usage
+        TLSDIR=$(readlink -f "$2")
+        shift 2
+        ;;
+    *) usage ;;
+    esac
+done
+
+if [ "$CMD" = start ]; then
+    if [ -n "$TCP" ] && ! [[ "$TCP" =~ ^(127\.[0-9]+\.[0-9]+\.[0-9]+|localhost):[0-9]{1,5}$ ]]; then
+        die "--tcp must be a loopback address with a port, e.g. 127.0.0.1:42375"
+    fi
+    if [ -n "$TLSDIR" ]; then
+        [ -n "$TCP" ] || die "--tls needs --tcp"
+        for f in ca.pem server-cert.pem server-key.pem cert.pem key.pem; do
+            [ -s "$TLSDIR/$f" ] || die "$TLSDIR/$f missing (make it with scripts/gen-certs.sh)"
+        done
+    fi
+    if [ ${#SOCK} -ge 100 ]; then
+        die "socket path $SOCK is too long for a unix socket"
+    fi
+fi
+if [ "$CMD" != host ] && [ "$(id -u)" -ne 0 ]; then
+    echo "private-dockerd: must run as root" >&2
+    exit 1
+fi
+
+case "$CMD" in
+start) start_daemon ;;
+stop) stop_daemon ;;
+status)
+    pid=$(running_pid)
+    if [ -n "$pid" ] && answers; then
+        say "running (pid $pid, unix://$SOCK $(cat "$D/args" 2>/dev/null || true))"
+    else
+        say "not running"
+        exit 1
+    fi
+    ;;
+host) echo "unix://$SOCK" ;;
+*) usage ;;
+esac
