@@ -74,7 +74,11 @@ static int deliver(const char *p, size_t n, dkc__jsonl_cb cb, void *ud)
     if (is_blank(p, n))
         return 0;
 
+    /* jansson 2.14 flags only some of its allocation failures as such,
+     * reports others as syntax errors, and on some paths sets no error at
+     * all (hence the zeroing): DKC_ENOMEM is best effort. */
     json_error_t jerr;
+    memset(&jerr, 0, sizeof jerr);
     json_t *v = json_loadb(p, n, 0, &jerr);
     if (v == NULL)
         return json_error_code(&jerr) == json_error_out_of_memory ? DKC_ENOMEM : DKC_EPROTO;

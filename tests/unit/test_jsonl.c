@@ -475,6 +475,9 @@ static void jsonl_splitter_is_reusable_after_finish(void **state)
     assert_int_equal(dkc__jsonl_finish(&j, on_value, &r), 0);
     assert_int_equal(dkc__jsonl_feed(&j, "{\"b\":2}\n{\"c\"", 12, on_value, &r), 0);
     assert_int_equal(dkc__jsonl_finish(&j, on_value, &r), DKC_EPROTO);
+    /* An error found by finish is as sticky as one found by feed. */
+    assert_int_equal(dkc__jsonl_feed(&j, "{\"d\":4}\n", 8, on_value, &r), DKC_EPROTO);
+    assert_int_equal(dkc__jsonl_finish(&j, on_value, &r), DKC_EPROTO);
     assert_string_equal(rec_text(&r), "{\"a\":1}\n{\"b\":2}\n");
     dkc__jsonl_cleanup(&j);
     rec_cleanup(&r);
@@ -492,6 +495,47 @@ static void jsonl_cleanup_releases_partial_line(void **state)
     assert_null(j.line.data);
     dkc__jsonl_cleanup(&j); /* twice is harmless */
     dkc__jsonl_cleanup(NULL);
+}
+
+static size_t allocs_left;
+
+static void *failing_malloc(size_t n)
+{
+    if (allocs_left == 0)
+        return NULL;
+    allocs_left--;
+    return malloc(n);
+}
+
+/* jansson running out of memory at any allocation while decoding a line
+ * fails that line cleanly: an error, no value, nothing leaked (valgrind and
+ * ASan runs).  jansson 2.14 reports most allocation failures as syntax
+ * errors, so either DKC_ENOMEM or DKC_EPROTO is accepted. */
+static void jsonl_decoder_out_of_memory_fails_cleanly(void **state)
+{
+    static const char line[] = "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":1}}\n";
+    size_t failures = 0;
+    for (size_t k = 0; k < 64; k++) {
+        dkc__jsonl j;
+        rec r;
+        rec_init(&r);
+        dkc__jsonl_init(&j);
+        allocs_left = k;
+        json_set_alloc_funcs(failing_malloc, free);
+        int rc = dkc__jsonl_feed(&j, line, sizeof line - 1, keep_value, &r);
+        json_set_alloc_funcs(malloc, free);
+        if (rc == 0) {
+            assert_int_equal(r.calls, 1);
+        } else {
+            if (rc != DKC_ENOMEM)
+                assert_int_equal(rc, DKC_EPROTO);
+            assert_int_equal(r.calls, 0);
+            failures++;
+        }
+        dkc__jsonl_cleanup(&j);
+        rec_cleanup(&r);
+    }
+    assert_true(failures > 0);
 }
 
 static void jsonl_rejects_null_arguments(void **state)
@@ -530,6 +574,7 @@ int main(void)
         cmocka_unit_test(jsonl_null_callback_validates_and_drops),
         cmocka_unit_test(jsonl_splitter_is_reusable_after_finish),
         cmocka_unit_test(jsonl_cleanup_releases_partial_line),
+        cmocka_unit_test(jsonl_decoder_out_of_memory_fails_cleanly),
         cmocka_unit_test(jsonl_rejects_null_arguments),
     };
     return cmocka_run_group_tests_name("jsonl", tests, NULL, NULL);
