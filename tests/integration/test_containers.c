@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -112,6 +113,63 @@ static void sleep_ms(long ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
+}
+
+/* A bound on calls that could otherwise block for ever (attach to a
+ * container that has already exited waits for its next start; next-exit
+ * waits for the next exit): after ms milliseconds the watchdog cancels the
+ * client's call, which then fails with DKC_ECANCELED instead of hanging. */
+typedef struct watchdog {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    dkc_client *c;
+    long ms;
+    bool disarmed;
+} watchdog;
+
+static void *watchdog_main(void *ud)
+{
+    watchdog *w = ud;
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += w->ms / 1000;
+    deadline.tv_nsec += (w->ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&w->mu);
+    int rc = 0;
+    while (!w->disarmed && rc == 0)
+        rc = pthread_cond_timedwait(&w->cv, &w->mu, &deadline);
+    if (!w->disarmed) {
+        fprintf(stderr, "itest: watchdog: canceling the running call after %ld ms\n", w->ms);
+        dkc_client_cancel(w->c);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static void watchdog_arm(watchdog *w, dkc_client *c, long ms)
+{
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->c = c;
+    w->ms = ms;
+    w->disarmed = false;
+    assert_int_equal(pthread_create(&w->thread, NULL, watchdog_main, w), 0);
+}
+
+static void watchdog_disarm(watchdog *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->disarmed = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
 }
 
 /* Creates a container from cfg (network mode filled in), records its id
@@ -533,10 +591,14 @@ static void wait_conditions(void **state)
     assert_null(msg);
 
     /* next-exit on a running container returns only when it exits. */
-    const char *later[] = {"sh", "-c", "sleep 1; exit 4", NULL};
+    const char *later[] = {"sh", "-c", "sleep 2; exit 4", NULL};
     const char *l = container(f, later, true);
     int64_t t0 = now_ms();
-    assert_ok(f->c, dkc_container_wait(f->c, l, "next-exit", &code, NULL));
+    watchdog w;
+    watchdog_arm(&w, f->c, 20000);
+    int rc = dkc_container_wait(f->c, l, "next-exit", &code, NULL);
+    watchdog_disarm(&w);
+    assert_ok(f->c, rc);
     assert_int_equal(code, 4);
     assert_true(now_ms() - t0 >= 300);
 
@@ -606,7 +668,11 @@ static void logs_follow_and_tty(void **state)
     const char *id = container(f, cmd, true);
     output o = {0};
     dkc_logs_opts follow = {.follow = true};
-    assert_ok(f->c, dkc_container_logs(f->c, id, &follow, collect, &o));
+    watchdog w;
+    watchdog_arm(&w, f->c, 20000);
+    int rc = dkc_container_logs(f->c, id, &follow, collect, &o);
+    watchdog_disarm(&w);
+    assert_ok(f->c, rc);
     /* Returned only because the container exited, with everything. */
     assert_string_equal(o.out, "a\n");
     assert_string_equal(o.err, "b\n");
@@ -634,7 +700,11 @@ static void attach_to_running(void **state)
     const char *cmd[] = {"sh", "-c", "sleep 2; echo hi; echo ho >&2", NULL};
     const char *id = container(f, cmd, true);
     output o = {0};
-    assert_ok(f->c, dkc_container_attach(f->c, id, false, collect, &o));
+    watchdog w;
+    watchdog_arm(&w, f->c, 20000);
+    int rc = dkc_container_attach(f->c, id, false, collect, &o);
+    watchdog_disarm(&w);
+    assert_ok(f->c, rc);
     assert_string_equal(o.out, "hi\n");
     assert_string_equal(o.err, "ho\n");
 
@@ -643,8 +713,26 @@ static void attach_to_running(void **state)
     const char *id2 = container(f, cmd2, true);
     wait_for_output(f, id2, "early");
     output o2 = {0};
-    assert_ok(f->c, dkc_container_attach(f->c, id2, true, collect, &o2));
+    watchdog_arm(&w, f->c, 20000);
+    rc = dkc_container_attach(f->c, id2, true, collect, &o2);
+    watchdog_disarm(&w);
+    assert_ok(f->c, rc);
     assert_string_equal(o2.out, "early\nlate\n");
+
+    /* Attaching to a container that is not running waits for it to start:
+     * dkc_client_cancel() from another thread ends the call. */
+    const char *idle = container(f, SLEEPER, false);
+    output o3 = {0};
+    int64_t t0 = now_ms();
+    watchdog_arm(&w, f->c, 1000);
+    rc = dkc_container_attach(f->c, idle, false, collect, &o3);
+    watchdog_disarm(&w);
+    assert_int_equal(rc, DKC_ECANCELED);
+    assert_true(now_ms() - t0 >= 900);
+    assert_int_equal(o3.out_len + o3.err_len, 0);
+    json_t *info = inspect(f, idle); /* the handle still works */
+    assert_string_equal(str_at(info, "State.Status"), "created");
+    json_decref(info);
 }
 
 static void top_changes_stats(void **state)
@@ -713,8 +801,12 @@ static void stats_stream_stops_on_request(void **state)
     fx *f = *state;
     const char *id = container(f, SLEEPER, true);
     stats_count n = {.seen = 0, .all_objects = true};
-    assert_int_equal(dkc_container_stats_stream(f->c, id, count_stats, &n), DKC_ECANCELED);
-    assert_int_equal(n.seen, 2);
+    watchdog w;
+    watchdog_arm(&w, f->c, 20000);
+    int rc = dkc_container_stats_stream(f->c, id, count_stats, &n);
+    watchdog_disarm(&w);
+    assert_int_equal(rc, DKC_ECANCELED);
+    assert_int_equal(n.seen, 2); /* stopped by the callback, not the watchdog */
     assert_true(n.all_objects);
     /* The handle is usable afterwards. */
     json_t *info = inspect(f, id);
