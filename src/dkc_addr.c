@@ -67,7 +67,7 @@ static int parse_hostport(const char *s, dkc_addr *out)
             return DKC_EADDR;
         out->port = (int)v;
     }
-    snprintf(out->host, sizeof out->host, "%s", host);
+    snprintf(out->host, sizeof out->host, "%.*s", (int)sizeof out->host - 1, host);
     out->kind = DKC_ADDR_TCP;
     return 0;
 }

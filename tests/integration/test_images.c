@@ -380,7 +380,7 @@ static size_t make_tar(char *buf, size_t cap, const char *name, const char *cont
     snprintf(h + 100, 8, "%07o", 0644);
     snprintf(h + 108, 8, "%07o", 0);
     snprintf(h + 116, 8, "%07o", 0);
-    snprintf(h + 124, 12, "%011zo", len);
+    snprintf(h + 124, 12, "%011o", (unsigned)len);
     snprintf(h + 136, 12, "%011o", 1700000000);
     h[156] = '0';
     memcpy(h + 257, "ustar", 6);
