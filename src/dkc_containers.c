@@ -382,11 +382,14 @@ typedef struct output_state {
     int rc;
 } output_state;
 
+/* The output callback used when the caller passes none. */
 static int discard_output(void *ud, int stream, const char *data, size_t len)
 {
     return 0;
 }
 
+/* Request sink for output streams: non-zero stops the transfer (the
+ * caller's callback asked to, or st->rc holds a stream error). */
 static int output_sink(void *ud, const char *data, size_t len)
 {
     output_state *st = ud;
@@ -518,12 +521,14 @@ typedef struct stats_state {
     int rc; /* error found in the stream itself */
 } stats_state;
 
+/* Hands one decoded stats object (borrowed) to the caller. */
 static int stats_value(void *ud, json_t *v)
 {
     stats_state *st = ud;
     return st->cb(st->ud, v) != 0;
 }
 
+/* Request sink for the stats stream: splits it into JSON values. */
 static int stats_sink(void *ud, const char *data, size_t len)
 {
     stats_state *st = ud;
@@ -658,6 +663,7 @@ typedef struct data_state {
     void *ud;
 } data_state;
 
+/* Request sink for archive bytes: straight to the caller's callback. */
 static int data_sink(void *ud, const char *data, size_t len)
 {
     data_state *st = ud;

@@ -17,6 +17,7 @@
 #define EXIT_POLL_TRIES 250
 #define EXIT_POLL_NS    20000000L /* 20 ms */
 
+/* Records a bad-argument failure found before any request. */
 static int fail_arg(dkc_client *c, const char *what)
 {
     return dkc__client_fail(c, DKC_EINVAL, 0, "invalid argument: %s", what);
@@ -123,11 +124,13 @@ typedef struct exec_output {
     int rc;
 } exec_output;
 
+/* The output callback used when the caller passes none. */
 static int discard_output(void *ud, int stream, const char *data, size_t len)
 {
     return 0;
 }
 
+/* Request sink for the exec's output: non-zero stops the transfer. */
 static int exec_sink(void *ud, const char *data, size_t len)
 {
     exec_output *st = ud;
