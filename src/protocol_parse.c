@@ -846,6 +846,8 @@ static int has_control(const char *s, size_t n)
     return 0;
 }
 
+/* Checks a string field: type, length, NUL, then its type's character set
+ * or vocabulary.  Returns 0 or a bad_request recorded in c->err. */
 static int check_string(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
 {
     char d[96];
@@ -937,6 +939,8 @@ static int get_int(const json_t *v, int64_t *out)
     return 0;
 }
 
+/* Checks an integer field against [min, max] (OUTPUT_MAX: the limit in
+ * c->lim).  Returns 0 or a bad_request. */
 static int check_int(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
 {
     char d[96];
@@ -951,6 +955,8 @@ static int check_int(parse_ctx *c, const field_spec *f, const char *path, const 
     return 0;
 }
 
+/* Checks an array of at most max_items strings of at most max_len bytes
+ * each, naming the offending item ("Cmd[2]").  Returns 0 or a bad_request. */
 static int check_strings(parse_ctx *c, const char *path, const json_t *v, int64_t max_items,
                          size_t max_len)
 {
@@ -991,6 +997,8 @@ static int env_key_ok(const char *k, size_t n)
     return 1;
 }
 
+/* Checks Env: ["NAME=value", ...] or {"NAME":"value"}.  Returns 0 or a
+ * bad_request naming the entry. */
 static int check_env(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
 {
     char d[96], p[PROTO_FIELD_MAX];
@@ -1039,6 +1047,8 @@ static int check_env(parse_ctx *c, const field_spec *f, const char *path, const 
                 describe(d, sizeof d, v));
 }
 
+/* Checks Labels: an object of strings with sane keys, none reserved.
+ * Returns 0 or a bad_request naming the label. */
 static int check_labels(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
 {
     char d[96], p[PROTO_FIELD_MAX];
@@ -1071,6 +1081,8 @@ static int check_labels(parse_ctx *c, const field_spec *f, const char *path, con
     return 0;
 }
 
+/* Checks a Docker filter object in either of Docker's two forms.  Returns
+ * 0 or a bad_request naming the filter. */
 static int check_filters(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
 {
     char d[96], p[PROTO_FIELD_MAX], p2[PROTO_FIELD_MAX];
@@ -1119,6 +1131,7 @@ static int check_filters(parse_ctx *c, const field_spec *f, const char *path, co
     return 0;
 }
 
+/* Checks Attach: stream names, any case.  Returns 0 or a bad_request. */
 static int check_attach(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
 {
     char d[96], p[PROTO_FIELD_MAX];
@@ -1140,6 +1153,8 @@ static int check_attach(parse_ctx *c, const field_spec *f, const char *path, con
     return 0;
 }
 
+/* Checks Binds for the "source:/target[:opts]" shape only; which sources
+ * are allowed is the security policy's call.  Returns 0 or a bad_request. */
 static int check_binds(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
 {
     char d[96], p[PROTO_FIELD_MAX];
@@ -1258,6 +1273,8 @@ static int parse_port_spec(const char *s, port_spec *ps)
     return 1;
 }
 
+/* Checks every Ports entry with parse_port_spec().  Returns 0 or a
+ * bad_request naming the entry. */
 static int check_ports(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
 {
     char d[96], p[PROTO_FIELD_MAX];
@@ -1357,6 +1374,9 @@ static int spec_accepts(const command_spec *s, int fid, int *required)
     return 0;
 }
 
+/* Copies every given field with a generic slot into c->cmd (strings are
+ * duplicated, JSON deep-copied: the command owns them).  Returns 0 or an
+ * out-of-memory failure. */
 static int store_fields(parse_ctx *c)
 {
     char *base = (char *)c->cmd;
@@ -1618,11 +1638,13 @@ out:
     return rc;
 }
 
+/* create: the create body. */
 static int map_create(parse_ctx *c)
 {
     return build_create_body(c);
 }
 
+/* run: attach flags, the Remove/RestartPolicy conflict, the create body. */
 static int map_run(parse_ctx *c)
 {
     json_t *v = c->val[F_ATTACH];
@@ -1648,6 +1670,7 @@ static int map_run(parse_ctx *c)
     return build_create_body(c);
 }
 
+/* rename: the new name comes as NewName or Name, exactly once. */
 static int map_rename(parse_ctx *c)
 {
     if (c->cmd->name != NULL && c->cmd->new_name != NULL)
@@ -1662,6 +1685,7 @@ static int map_rename(parse_ctx *c)
     return 0;
 }
 
+/* logs: both streams unless told otherwise, never neither; Until >= Since. */
 static int map_logs(parse_ctx *c)
 {
     c->cmd->logs_stdout = c->val[F_STDOUT] == NULL || json_is_true(c->val[F_STDOUT]);
@@ -1674,6 +1698,8 @@ static int map_logs(parse_ctx *c)
     return 0;
 }
 
+/* exec: argv, env, user, working dir and tty as NULL-terminated lists and
+ * strings owned by the command. */
 static int map_exec(parse_ctx *c)
 {
     json_t *argv = c->val[F_CMD], *v;
@@ -1709,6 +1735,7 @@ static int image_has_tag(const char *ref)
     return strchr(ref, '@') != NULL || strchr(slash != NULL ? slash : ref, ':') != NULL;
 }
 
+/* pull: a tag may come in Image or in Tag, not both. */
 static int map_pull(parse_ctx *c)
 {
     if (c->cmd->tag != NULL && image_has_tag(c->cmd->image))
@@ -1716,6 +1743,7 @@ static int map_pull(parse_ctx *c)
     return 0;
 }
 
+/* volume-create: labels (owned copy). */
 static int map_volume_create(parse_ctx *c)
 {
     if (c->val[F_LABELS] != NULL) {
@@ -1726,6 +1754,8 @@ static int map_volume_create(parse_ctx *c)
     return 0;
 }
 
+/* DockerMod create-container: image or template, a name only for one
+ * instance, and the create body (only the overrides when templated). */
 static int map_dm_create(parse_ctx *c)
 {
     if (c->cmd->image == NULL && c->cmd->template_name == NULL)
@@ -1735,6 +1765,8 @@ static int map_dm_create(parse_ctx *c)
     return build_create_body(c);
 }
 
+/* DockerMod create-raw-container: the body (already raw-checked) is the
+ * create body as it is; its Image must be a valid reference. */
 static int map_dm_raw(parse_ctx *c)
 {
     json_t *body = c->val[F_DM_BODY];
@@ -1797,6 +1829,7 @@ static int nesting_depth(const char *s, size_t n, int limit)
     return max;
 }
 
+/* The field of dialect d at loc spelled key (ignoring case), or NULL. */
 static const field_spec *find_field(proto_dialect d, field_loc loc, const char *key, int *fid)
 {
     for (int i = 1; i < F__COUNT; i++) {
@@ -1809,6 +1842,7 @@ static const field_spec *find_field(proto_dialect d, field_loc loc, const char *
     return NULL;
 }
 
+/* The command of dialect d named name or its alias (ignoring case). */
 static const command_spec *find_command(proto_dialect d, const char *name)
 {
     for (size_t i = 0; i < N_COMMANDS; i++) {
@@ -1843,6 +1877,7 @@ static int take_key(parse_ctx *c, field_loc loc, const char *parent, const char 
     return check_value(c, fid, p, v);
 }
 
+/* Takes the keys of the docker-dispatch "Options" object. */
 static int parse_options(parse_ctx *c, json_t *opts)
 {
     const char *key;
@@ -1867,6 +1902,10 @@ static int parse_options(parse_ctx *c, json_t *opts)
     return 0;
 }
 
+/* The message object: dialect, command, every key in document order,
+ * required fields, then a new c->cmd filled by the generic slots and the
+ * command's mapper.  On failure c->cmd may hold a partial command, which
+ * the caller frees. */
 static int parse_root(parse_ctx *c, json_t *root)
 {
     const char *key, *cmd_key = NULL, *cmd_field = NULL;

@@ -369,6 +369,21 @@ static json_t *dm_piece(const json_t *piece)
     return out;
 }
 
+/* DockerMod's "Response" for a success: "" when there is no result (as its
+ * 204 answers had), Docker's {"Id","Warnings"} for a single create (our
+ * result says {"id","name","warnings"}), else {"Body": result}. */
+static json_t *dm_response(const char *command, json_t *result)
+{
+    json_t *id = json_object_get(result, "id");
+
+    if (result == NULL || json_is_null(result))
+        return json_string("");
+    if (command != NULL && strcmp(command, "create") == 0 && json_is_string(id))
+        return json_pack("{s:{s:O,s:O?}}", "Body", "Id", id, "Warnings",
+                         json_object_get(result, "warnings"));
+    return json_pack("{s:O}", "Body", result);
+}
+
 /* Adds DockerMod's fields to a reply.  Returns false when out of memory. */
 static bool dm_compat(json_t *r, const proto_reply_info *ri, long status, json_t *response)
 {
@@ -394,9 +409,7 @@ json_t *proto_reply_ok(const proto_reply_info *ri, json_t *result)
     put(r, "result", result != NULL ? json_incref(result) : json_null(), &ok);
     if (ok && ri->dialect == PROTO_DIALECT_DOCKERMOD) {
         long status = ri->http_status > 0 ? ri->http_status : dm_ok_status(ri->command);
-        json_t *resp = (result == NULL || json_is_null(result))
-                           ? json_string("")
-                           : json_pack("{s:O}", "Body", result);
+        json_t *resp = dm_response(ri->command, result);
         json_t *pieces = json_object_get(result, "containers");
         ok = dm_compat(r, ri, status, resp);
         if (ok && json_is_array(pieces) && ri->command != NULL &&
@@ -748,7 +761,33 @@ json_t *proto_summary_reply_json(const json_t *reply, int64_t duration_ms)
 
 char *proto_summary_dumps(const json_t *line_obj)
 {
+    char *text, *out;
+    size_t n, dels = 0, o = 0;
+
     if (line_obj == NULL)
         return NULL;
-    return json_dumps(line_obj, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+    text = json_dumps(line_obj, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+    if (text == NULL)
+        return NULL;
+    /* JSON lets DEL through unescaped; a log line should not.  It can only
+     * sit inside a string here, where \u007f means the same. */
+    n = strlen(text);
+    for (size_t i = 0; i < n; i++)
+        dels += text[i] == 0x7f;
+    if (dels == 0)
+        return text;
+    out = malloc(n + dels * 5 + 1);
+    if (out != NULL) {
+        for (size_t i = 0; i < n; i++) {
+            if (text[i] == 0x7f) {
+                memcpy(out + o, "\\u007f", 6);
+                o += 6;
+            } else {
+                out[o++] = text[i];
+            }
+        }
+        out[o] = '\0';
+    }
+    free(text);
+    return out;
 }

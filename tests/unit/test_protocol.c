@@ -1223,11 +1223,11 @@ static void t_nul_bytes(void **state)
 static void t_mutations(void **state)
 {
     static const char *const bodies[] = {
-        "{'Dockercmd':'run','Options':{'Name':'hello_world','Attach':['STDOUT','STDERR'],"
-        "'Remove':true,'HostConfig':{'Binds':['/a:/b']},'Ports':['1.2.3.4:80:80/udp']},"
-        "'Image':'debian:jessie','Cmd':['echo','hello world!']}",
-        "{'action':'create-raw-container','body':{'Image':'a1','Labels':{'k':'v'}},"
-        "'instances':3}",
+        ("{'Dockercmd':'run','Options':{'Name':'hello_world','Attach':['STDOUT','STDERR'],"
+         "'Remove':true,'HostConfig':{'Binds':['/a:/b']},'Ports':['1.2.3.4:80:80/udp']},"
+         "'Image':'debian:jessie','Cmd':['echo','hello world!']}"),
+        ("{'action':'create-raw-container','body':{'Image':'a1','Labels':{'k':'v'}},"
+         "'instances':3}"),
         "{'Dockercmd':'logs','Container':'c1','Options':{'Tail':5,'Since':1}}",
         "{'Dockercmd':'ps','Options':{'Filters':{'label':['a=b']},'All':true}}",
     };
@@ -1420,14 +1420,27 @@ static void t_reply_dockermod(void **state)
     json_t *result, *reply, *back;
 
     proto_reply_info_init(&ri, cmd, NULL, "host-a", "c-1");
-    result = json_pack("{s:s,s:n}", "Id", "949c89ef", "Warnings");
+    result = json_pack("{s:s,s:n,s:n}", "id", "949c89ef", "name", "warnings");
     reply = proto_reply_ok(&ri, result);
     back = round_trip(reply);
     assert_json_eq(back, "{'schema':1,'ok':true,'node':'host-a','command':'create',"
-                         "'request_id':'c-1','result':{'Id':'949c89ef','Warnings':null},"
+                         "'request_id':'c-1','result':{'id':'949c89ef','name':null,"
+                         "'warnings':null},"
                          "'statusCode':201,'dockerInstance':'host-a',"
                          "'Response':{'Body':{'Id':'949c89ef','Warnings':null}}}");
     json_decref(back);
+    json_decref(reply);
+    json_decref(result);
+    proto_cmd_free(cmd);
+
+    /* any other result is the Body as it is (inspect: Docker's object) */
+    cmd = parse_ok("{'action':'inspect-container','id':'b276fbe'}");
+    proto_reply_info_init(&ri, cmd, NULL, "host-a", "c-2");
+    result = json_pack("{s:s,s:{s:b}}", "Id", "b276fbe", "State", "Running", 1);
+    reply = proto_reply_ok(&ri, result);
+    assert_int_equal(json_integer_value(json_object_get(reply, "statusCode")), 200);
+    assert_json_eq(json_object_get(reply, "Response"),
+                   "{'Body':{'Id':'b276fbe','State':{'Running':true}}}");
     json_decref(reply);
     json_decref(result);
     proto_cmd_free(cmd);
@@ -1519,18 +1532,18 @@ static void t_reply_untrusted_text(void **state)
     json_t *reply, *back;
     char line[1024];
 
-    proto_reply_info_init(&ri, NULL, NULL, "n\x01", "id\xff\"\n");
+    proto_reply_info_init(&ri, NULL, NULL, "n\x01", "id\xff\"\n\x7f");
     ri.command = "run";
     reply = proto_reply_error(&ri, PROTO_EDOCKER, "bad \xc0\xaf byte\n\"x\"", "f\x02", 500);
     assert_non_null(reply);
     back = round_trip(reply);
     assert_string_equal(json_string_value(json_object_get(back, "request_id")),
-                        "id\xef\xbf\xbd\"\n");
+                        "id\xef\xbf\xbd\"\n\x7f");
     json_decref(back);
 
     proto_summary_reply(reply, 0, line, sizeof line);
     assert_printable(line);
-    assert_non_null(strstr(line, "id=\"id\\xef\\xbf\\xbd\\\"\\n\""));
+    assert_non_null(strstr(line, "id=\"id\\xef\\xbf\\xbd\\\"\\n\\x7f\""));
     assert_non_null(strstr(line, "node=\"n\\x01\""));
 
     json_t *lj = proto_summary_reply_json(reply, 0);
@@ -1538,6 +1551,9 @@ static void t_reply_untrusted_text(void **state)
     assert_non_null(t);
     assert_printable(t);
     assert_null(strchr(t, '\n'));
+    if (strstr(t, "\"id\":\"id\\uFFFD\\\"\\n\\u007f\"") == NULL)
+        print_error("%s\n", t);
+    assert_non_null(strstr(t, "\"id\":\"id\\uFFFD\\\"\\n\\u007f\""));
     free(t);
     json_decref(lj);
     json_decref(reply);
