@@ -12,13 +12,18 @@
 # Output is TAP: a plan, then one line per target, e.g.
 #   ok 1 - fuzz fuzz_demux (123456 runs)
 # with the tail of the fuzzer's log as "# " comments when a target fails.
-# Exits 1 when a target crashed or could not be built, else 0.
+# Every fuzz/fuzz_*.c is a target.  Exits 1 when a target crashed or could
+# not be built, else 0.
 set -u
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-${FUZZ_SECONDS:-20}}
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
-targets=(fuzz_demux fuzz_response)
+# Every fuzz/fuzz_*.c is a target (fuzz/meson.build must list it too).
+targets=()
+for f in "$root"/fuzz/fuzz_*.c; do
+    [ -e "$f" ] && targets+=("$(basename "$f" .c)")
+done
 
 case $secs in
 '' | *[!0-9]*)
@@ -53,15 +58,6 @@ elif ! meson introspect "$build" --buildoptions 2>/dev/null |
         fail_all "configure failed"
     fi
 fi
-ninja_targets=()
-for t in "${targets[@]}"; do
-    ninja_targets+=("fuzz/$t")
-done
-if ! ninja -C "$build" "${ninja_targets[@]}" >"$log" 2>&1; then
-    sed 's/^/# /' "$log" | tail -20
-    rm -f "$log"
-    fail_all "build failed"
-fi
 rm -f "$log"
 
 work=$(mktemp -d)
@@ -71,6 +67,13 @@ status=0
 i=1
 for t in "${targets[@]}"; do
     mkdir -p "$work/$t/corpus" "$work/$t/artifacts"
+    if ! ninja -C "$build" "fuzz/$t" >"$work/$t/log" 2>&1; then
+        status=1
+        echo "not ok $i - fuzz $t (build failed)"
+        tail -20 "$work/$t/log" | sed 's/^/# /'
+        i=$((i + 1))
+        continue
+    fi
     if [ -d "$root/fuzz/corpus/$t" ]; then
         cp "$root/fuzz/corpus/$t/." "$work/$t/corpus/" -r
     fi
