@@ -214,7 +214,7 @@ start_daemon() {
     {
         echo "==== $(date '+%F %T') ${cmd[*]}"
     } >>"$D/dockerd.log"
-    setsid "${cmd[@]}" >>"$D/dockerd.log" 2>&1 </dev/null &
+    (cd / && exec setsid "${cmd[@]}" >>"$D/dockerd.log" 2>&1 </dev/null) &
     pid=$!
     echo "$pid" >"$D/started.pid"
     echo "$args" >"$D/args"

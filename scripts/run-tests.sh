@@ -90,17 +90,24 @@ fail_case() {
 # Prints a file's lines with a [TAG] prefix.
 prefixed() { awk -v p="[$1] " '{ print p $0; fflush() }' "${2:--}"; }
 
-# Stops the private daemons this run started.
+# Stops the test program still running (on interruption) and the private
+# daemons this run started.
 cleanup() {
-    local n
+    local n pid
+    pid=$(cat "$CUR_PIDFILE" 2>/dev/null || true)
+    if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = timeout ]; then
+        kill -TERM "$pid" 2>/dev/null || true
+    fi
+    rm -f "$CUR_PIDFILE"
     for n in "${STARTED_PRIVATE[@]}"; do
         "$REPO/scripts/private-dockerd.sh" stop "$n" 2>&1 | prefixed private || true
     done
     STARTED_PRIVATE=()
 }
+CUR_PIDFILE=$(mktemp)
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'echo "run-tests: interrupted" >&2; exit 130' INT
+trap 'echo "run-tests: terminated" >&2; exit 143' TERM
 
 # build DIR LABEL [meson options...]: configures DIR once, then runs ninja.
 # Returns 1 (after counting a failure) when the build fails.
@@ -190,11 +197,14 @@ count_tap() {
     note "$tag: $p passed, $f failed, $s skipped ($secs s)"
 }
 
-# run_tap TAG LOG TIMEOUT CWD [VAR=value...] -- COMMAND...: runs one program
-# with line-buffered output, shows it prefixed, keeps it in LOG, counts TAP.
-run_tap() {
-    local tag=$1 log=$2 tmo=$3 cwd=$4 rc start=$SECONDS
-    shift 4
+# run_logged TAG LOG TIMEOUT CWD SHOW [VAR=value...] -- COMMAND...: runs one
+# program under timeout with line-buffered output kept in LOG, and shown
+# with a [TAG] prefix when SHOW is 1.  Sets RC to its exit status.  The
+# program runs in the background so that a signal to this script is handled
+# at once (cleanup() then stops the program through timeout's pid).
+run_logged() {
+    local tag=$1 log=$2 tmo=$3 cwd=$4 show=$5
+    shift 5
     local envs=()
     while [ $# -gt 0 ] && [ "$1" != "--" ]; do
         envs+=("$1")
@@ -203,11 +213,27 @@ run_tap() {
     shift
     mkdir -p "$(dirname "$log")"
     set +e
-    (cd "$cwd" && exec timeout -k 10 "$tmo" env "${envs[@]}" stdbuf -oL -eL "$@") \
-        </dev/null 2>&1 | tee "$log" | prefixed "$tag"
-    rc=${PIPESTATUS[0]}
+    if [ "$show" -eq 1 ]; then
+        (cd "$cwd" && echo "$BASHPID" >"$CUR_PIDFILE" &&
+            exec timeout -k 10 "$tmo" env "${envs[@]}" stdbuf -oL -eL "$@") \
+            </dev/null 2>&1 | tee "$log" | prefixed "$tag" &
+    else
+        (cd "$cwd" && echo "$BASHPID" >"$CUR_PIDFILE" &&
+            exec timeout -k 10 "$tmo" env "${envs[@]}" "$@") </dev/null >"$log" 2>&1 &
+    fi
+    wait $!
+    RC=$?
     set -e
-    count_tap "$tag" "$log" "$rc" $((SECONDS - start))
+    : >"$CUR_PIDFILE"
+}
+
+# run_tap TAG LOG TIMEOUT CWD [VAR=value...] -- COMMAND...: runs one program
+# (see run_logged) and counts its TAP lines.
+run_tap() {
+    local tag=$1 log=$2 tmo=$3 cwd=$4 start=$SECONDS
+    shift 4
+    run_logged "$tag" "$log" "$tmo" "$cwd" 1 "$@"
+    count_tap "$tag" "$log" "$RC" $((SECONDS - start))
 }
 
 # Common environment of every test program.
@@ -240,7 +266,8 @@ start_private() {
     local name=$1
     shift
     STARTED_PRIVATE+=("$name")
-    "$REPO/scripts/private-dockerd.sh" start "$name" "$@" 2>&1 | prefixed private
+    # (fd 9, the run lock, must not stay open in the daemon)
+    "$REPO/scripts/private-dockerd.sh" start "$name" "$@" 9>&- 2>&1 | prefixed private
     return "${PIPESTATUS[0]}"
 }
 
@@ -316,13 +343,11 @@ if [ "$want_valgrind" -eq 1 ]; then
             [ "$tmo" -gt 0 ] || tmo=180
             log=$LOG_DIR/valgrind-$name.log
             vstart=$SECONDS
-            set +e
-            (cd "${wd:-$PLAIN_DIR}" && exec timeout -k 10 "$((tmo * 20))" \
-                env "${tenv[@]}" CMOCKA_MESSAGE_OUTPUT=TAP \
+            run_logged "valgrind $name" "$log" "$((tmo * 20))" "${wd:-$PLAIN_DIR}" 0 \
+                "${tenv[@]}" CMOCKA_MESSAGE_OUTPUT=TAP -- \
                 valgrind --leak-check=full --errors-for-leak-kinds=definite \
-                --error-exitcode=1 "${cmd[@]}") </dev/null >"$log" 2>&1
-            rc=$?
-            set -e
+                --error-exitcode=1 "${cmd[@]}"
+            rc=$RC
             if [ "$rc" -eq 0 ]; then
                 PASS=$((PASS + 1))
                 echo "[valgrind $name] ok - valgrind $name ($((SECONDS - vstart)) s)"

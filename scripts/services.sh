@@ -110,7 +110,7 @@ dockerd_up() {
         pid=
     fi
     if [ -z "$pid" ]; then
-        setsid dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
+        (cd / && exec setsid dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null) &
         pid=$!
         echo "$pid" >"$STATE_DIR/dockerd.pid"
     fi
@@ -218,7 +218,8 @@ storage:
   delete: {enabled: true}
 http: {addr: $REGISTRY_ADDR}
 EOF
-        setsid docker-registry serve "$STATE_DIR/registry.yml" >>"$REGISTRY_LOG" 2>&1 </dev/null &
+        (cd / && exec setsid docker-registry serve "$STATE_DIR/registry.yml" \
+            >>"$REGISTRY_LOG" 2>&1 </dev/null) &
         pid=$!
         echo "$pid" >"$STATE_DIR/registry.pid"
         start=$SECONDS
@@ -276,14 +277,14 @@ rabbitmq_up() {
         return 0
     fi
     # Erlang distribution needs the short host name to resolve.
-    host=$(hostname -s)
+    host=$(hostname -s 2>/dev/null || uname -n | cut -d. -f1)
     if ! getent hosts "$host" >/dev/null; then
         say rabbitmq "host name '$host' does not resolve, adding it to /etc/hosts"
         printf '127.0.1.1\t%s\n' "$host" >>/etc/hosts
     fi
     # Stop Erlang's schedulers busy-waiting: these machines have 2 cores.
-    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none" \
-        setsid rabbitmq-server >>"$RABBITMQ_LOG" 2>&1 </dev/null &
+    (cd / && RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none" \
+        exec setsid rabbitmq-server >>"$RABBITMQ_LOG" 2>&1 </dev/null) &
     pid=$!
     mkdir -p "$STATE_DIR"
     echo "$pid" >"$STATE_DIR/rabbitmq.pid"
