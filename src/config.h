@@ -1,0 +1,43 @@
+/*
+ * config.h -- the dispatcher's settings, from flags, environment and a JSON
+ * config file, in that order of precedence (flags win).
+ */
+#ifndef DD_CONFIG_H
+#define DD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct dd_config {
+    char *docker_host; /* NULL: $DOCKER_HOST / the default socket */
+    int docker_tls;    /* -1: from $DOCKER_TLS_VERIFY */
+    char *docker_cert_path;
+    char *amqp_url; /* amqp://user:pass@host:port/vhost or amqps:// */
+    char *amqp_cacert, *amqp_cert, *amqp_key;
+    bool amqp_noverify;  /* amqps without peer verification (tests only) */
+    char *queue;         /* base queue name (-q) */
+    char *node;          /* node name; default: the host name */
+    bool classic_queue;  /* classic instead of quorum work queue */
+    int delivery_limit;  /* quorum x-delivery-limit */
+    int prefetch;        /* unacked deliveries in flight */
+    int workers;         /* worker threads */
+    int heartbeat;       /* AMQP heartbeat seconds */
+    size_t max_body;     /* largest accepted message */
+    size_t output_limit; /* default captured output per run */
+    int max_run_seconds; /* upper bound on any run's time limit; 0: none */
+    bool json_logs;
+    bool verbose;
+    char *config_file;
+} dd_config;
+
+/* Fills defaults, then the config file ($DISPATCH_CONFIG or --config), then
+ * the environment, then argv.  Returns 0, 1 when --help / --version was
+ * printed (exit 0), or -1 with a message in *cause (malloc'd) for a usage
+ * error (exit 2).  The password in amqp_url is never copied into *cause. */
+int cfg_load(dd_config *cfg, int argc, char **argv, char **cause);
+void cfg_cleanup(dd_config *cfg);
+
+/* The AMQP URL with its password replaced by "***" (malloc'd). */
+char *cfg_redact_url(const char *url);
+
+#endif

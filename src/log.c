@@ -1,0 +1,122 @@
+/*
+ * log.c -- line-at-a-time output for the dispatcher.  See log.h.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static bool json_mode;
+static log_level min_level = LOG_INFO;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void log_setup(bool json, log_level min)
+{
+    json_mode = json;
+    min_level = min;
+}
+
+bool log_is_json(void)
+{
+    return json_mode;
+}
+
+static void timestamp(char *buf, size_t cap)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, cap - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+void log_escape(char *dst, size_t cap, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    if (cap == 0)
+        return;
+    if (s == NULL)
+        s = "";
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        char tmp[5];
+        size_t k = 0;
+        if (ch == '"' || ch == '\\') {
+            tmp[k++] = '\\';
+            tmp[k++] = (char)ch;
+        } else if (ch < 0x20 || ch == 0x7f) {
+            tmp[k++] = '\\';
+            tmp[k++] = 'x';
+            tmp[k++] = hex[ch >> 4];
+            tmp[k++] = hex[ch & 15];
+        } else {
+            tmp[k++] = (char)ch;
+        }
+        if (n + k + 4 > cap) { /* room for "..." and NUL */
+            if (cap >= 4) {
+                memcpy(dst + (n > cap - 4 ? cap - 4 : n), "...", 3);
+                n = (n > cap - 4 ? cap - 4 : n) + 3;
+            }
+            break;
+        }
+        memcpy(dst + n, tmp, k);
+        n += k;
+    }
+    dst[n < cap ? n : cap - 1] = '\0';
+}
+
+void log_msg(log_level level, const char *fmt, ...)
+{
+    if (level < min_level)
+        return;
+    char text[2048];
+    char ts[40];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    timestamp(ts, sizeof ts);
+    pthread_mutex_lock(&lock);
+    if (json_mode) {
+        json_t *o =
+            json_pack("{s:s, s:s, s:s}", "ts", ts, "level", level_names[level], "msg", text);
+        char *line = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+        if (line != NULL)
+            fprintf(stderr, "%s\n", line);
+        free(line);
+        json_decref(o);
+    } else {
+        fprintf(stderr, "%s %-5s %s\n", ts, level_names[level], text);
+    }
+    fflush(stderr);
+    pthread_mutex_unlock(&lock);
+}
+
+void log_record(const char *text, json_t *obj)
+{
+    char ts[40];
+    timestamp(ts, sizeof ts);
+    pthread_mutex_lock(&lock);
+    if (json_mode && obj != NULL) {
+        json_t *copy = json_copy(obj);
+        if (copy != NULL)
+            json_object_set_new(copy, "ts", json_string(ts));
+        char *line = copy ? json_dumps(copy, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+        if (line != NULL)
+            fprintf(stdout, "%s\n", line);
+        free(line);
+        json_decref(copy);
+    } else {
+        fprintf(stdout, "%s %s\n", ts, text ? text : "");
+    }
+    fflush(stdout);
+    pthread_mutex_unlock(&lock);
+}
