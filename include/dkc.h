@@ -67,7 +67,7 @@ typedef enum dkc_err {
     DKC_ETOOBIG = -8,       /* a network-fed buffer hit its cap */
     DKC_EVERSION = -9,      /* daemon API older than DKC_API_MIN */
     DKC_EBADREQUEST = -10,  /* HTTP 400 */
-    DKC_EAUTH = -11,        /* HTTP 401 / 403 */
+    DKC_EAUTH = -11,        /* HTTP 401 */
     DKC_ENOTFOUND = -12,    /* HTTP 404 */
     DKC_ENOTMODIFIED = -13, /* HTTP 304: already started / already stopped */
     DKC_ECONFLICT = -14,    /* HTTP 409 */
@@ -76,6 +76,8 @@ typedef enum dkc_err {
     DKC_ESTREAM = -17,      /* an error reported inside a progress stream */
     DKC_EIO = -18,          /* local I/O: a read callback failed, a file */
     DKC_EHTTP = -19,        /* any other unexpected HTTP status */
+    DKC_EFORBIDDEN = -20,   /* HTTP 403: not allowed in the current state
+                               (e.g. a network with active endpoints) */
 } dkc_err;
 
 /* Returns a static, human-readable name for a dkc_err code.  Never NULL. */
@@ -85,8 +87,8 @@ const char *dkc_strerror(int err);
  * same handle.  message is Docker's own message when the daemon sent one,
  * otherwise the transport's reason; never NULL ("" when none). */
 typedef struct dkc_error_info {
-    int code;           /* dkc_err */
-    long http_status;   /* 0 when no HTTP response was received */
+    int code;         /* dkc_err */
+    long http_status; /* 0 when no HTTP response was received */
     const char *message;
 } dkc_error_info;
 
@@ -118,18 +120,18 @@ int dkc_global_init(void);
 void dkc_global_cleanup(void);
 
 typedef struct dkc_options {
-    const char *host;          /* NULL: $DOCKER_HOST, else unix:///var/run/docker.sock */
-    int tls_verify;            /* -1: from $DOCKER_TLS_VERIFY (set and not "" / "0");
-                                  0: no TLS (unless the address says https://);
-                                  1: TLS with client cert, verify the server */
-    const char *cert_path;     /* NULL: $DOCKER_CERT_PATH, else ~/.docker */
-    const char *ca_file;       /* NULL: <cert_path>/ca.pem */
-    const char *cert_file;     /* NULL: <cert_path>/cert.pem */
-    const char *key_file;      /* NULL: <cert_path>/key.pem */
-    long connect_timeout_ms;   /* 0: 5000 */
-    long request_timeout_ms;   /* 0: 120000; negative: none.  Streams have none. */
-    size_t max_response;       /* 0: 64 MiB, cap for any buffered response body */
-    const char *api_version;   /* NULL: negotiate against /_ping */
+    const char *host;        /* NULL: $DOCKER_HOST, else unix:///var/run/docker.sock */
+    int tls_verify;          /* -1: from $DOCKER_TLS_VERIFY (set and not "" / "0");
+                                0: no TLS (unless the address says https://);
+                                1: TLS with client cert, verify the server */
+    const char *cert_path;   /* NULL: $DOCKER_CERT_PATH, else ~/.docker */
+    const char *ca_file;     /* NULL: <cert_path>/ca.pem */
+    const char *cert_file;   /* NULL: <cert_path>/cert.pem */
+    const char *key_file;    /* NULL: <cert_path>/key.pem */
+    long connect_timeout_ms; /* 0: 5000 */
+    long request_timeout_ms; /* 0: 120000; negative: none.  Streams have none. */
+    size_t max_response;     /* 0: 64 MiB, cap for any buffered response body */
+    const char *api_version; /* NULL: negotiate against /_ping */
 } dkc_options;
 
 /* Fills *opts with defaults (all zero / NULL, tls_verify = -1). */
@@ -351,12 +353,12 @@ int dkc_container_archive_put(dkc_client *c, const char *id, const char *path, d
                               void *ud);
 
 typedef struct dkc_commit_opts {
-    const char *repo;    /* may be NULL */
-    const char *tag;     /* may be NULL */
+    const char *repo; /* may be NULL */
+    const char *tag;  /* may be NULL */
     const char *comment;
     const char *author;
-    bool pause;          /* pause during commit (Docker's default is true) */
-    json_t *config;      /* borrowed container config to apply, may be NULL */
+    bool pause;     /* pause during commit (Docker's default is true) */
+    json_t *config; /* borrowed container config to apply, may be NULL */
 } dkc_commit_opts;
 
 /* POST /commit.  *image_id: new string (free()). */
@@ -386,18 +388,18 @@ int dkc_exec_start(dkc_client *c, const char *exec_id, bool tty, dkc_output_cb c
 int dkc_exec_inspect(dkc_client *c, const char *exec_id, json_t **out);
 /* create + start + inspect: runs cmd in the container and reports its exit
  * code. */
-int dkc_exec_run(dkc_client *c, const char *container, const dkc_exec_config *cfg,
-                 dkc_output_cb cb, void *ud, int64_t *exit_code);
+int dkc_exec_run(dkc_client *c, const char *container, const dkc_exec_config *cfg, dkc_output_cb cb,
+                 void *ud, int64_t *exit_code);
 
 /* ------------------------------------------------------------------------
  * Images
  * ------------------------------------------------------------------------ */
 typedef struct dkc_progress {
-    const char *status;   /* "Pulling fs layer", "Downloading", ... ("" if none) */
-    const char *id;       /* layer id ("" if none) */
-    int64_t current;      /* bytes, 0 if unknown */
-    int64_t total;        /* bytes, 0 if unknown */
-    json_t *raw;          /* the whole message (borrowed) */
+    const char *status; /* "Pulling fs layer", "Downloading", ... ("" if none) */
+    const char *id;     /* layer id ("" if none) */
+    int64_t current;    /* bytes, 0 if unknown */
+    int64_t total;      /* bytes, 0 if unknown */
+    json_t *raw;        /* the whole message (borrowed) */
 } dkc_progress;
 
 typedef int (*dkc_progress_cb)(void *ud, const dkc_progress *p);
@@ -469,9 +471,9 @@ int dkc_network_disconnect(dkc_client *c, const char *network, const char *conta
  * ------------------------------------------------------------------------ */
 typedef struct dkc_demux {
     unsigned char hdr[8];
-    size_t hdr_len;    /* header bytes collected so far */
-    size_t remaining;  /* payload bytes still expected in the current frame */
-    int stream;        /* stream of the current frame */
+    size_t hdr_len;   /* header bytes collected so far */
+    size_t remaining; /* payload bytes still expected in the current frame */
+    int stream;       /* stream of the current frame */
 } dkc_demux;
 
 void dkc_demux_init(dkc_demux *d);

@@ -248,8 +248,9 @@ int dkc__status_to_err(long status)
     case 400:
         return DKC_EBADREQUEST;
     case 401:
-    case 403:
         return DKC_EAUTH;
+    case 403:
+        return DKC_EFORBIDDEN;
     case 404:
         return DKC_ENOTFOUND;
     case 409:

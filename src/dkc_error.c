@@ -25,6 +25,7 @@ static const char *const names[] = {
     [17] = "error reported in the response stream",
     [18] = "local I/O error",
     [19] = "unexpected HTTP status",
+    [20] = "forbidden by the Docker daemon",
 };
 
 const char *dkc_strerror(int err)

@@ -99,6 +99,7 @@ int proto_code_from_dkc(int err)
     case DKC_ENOTMODIFIED:
         return PROTO_ENOTMODIFIED;
     case DKC_ECONFLICT:
+    case DKC_EFORBIDDEN: /* 403: not allowed in the current state */
         return PROTO_ECONFLICT;
     case DKC_ECANCELED:
         return PROTO_ECANCELED;

@@ -355,16 +355,15 @@ static void network_connect_and_disconnect(void **state)
     assert_non_null(json_object_get(nets, home_name));
     json_decref(ci);
 
-    /* Twice: Docker refuses with 403 Forbidden, which the status mapping
-     * reports as DKC_EAUTH. */
+    /* Twice: Docker refuses with 403 Forbidden (DKC_EFORBIDDEN). */
     int rc = dkc_network_connect(f->c, other, ctr);
-    expect_rc(f->c, rc, DKC_EAUTH);
+    expect_rc(f->c, rc, DKC_EFORBIDDEN);
     assert_int_equal(dkc_client_last_error(f->c)->http_status, 403);
     assert_non_null(strstr(dkc_client_last_error(f->c)->message, "already exists"));
 
     /* A network with an endpoint in use cannot go (403 again). */
     rc = dkc_network_remove(f->c, other);
-    expect_rc(f->c, rc, DKC_EAUTH);
+    expect_rc(f->c, rc, DKC_EFORBIDDEN);
     assert_non_null(strstr(dkc_client_last_error(f->c)->message, "active endpoints"));
 
     expect_rc(f->c, dkc_network_disconnect(f->c, other, ctr, false), 0);

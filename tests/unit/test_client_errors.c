@@ -80,7 +80,7 @@ static void statuses_map_to_the_error_vocabulary(void **state)
         {304, DKC_ENOTMODIFIED},
         {400, DKC_EBADREQUEST},
         {401, DKC_EAUTH},
-        {403, DKC_EAUTH},
+        {403, DKC_EFORBIDDEN},
         {404, DKC_ENOTFOUND},
         {409, DKC_ECONFLICT},
         {418, DKC_EHTTP},
