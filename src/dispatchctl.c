@@ -1,0 +1,1094 @@
+/*
+ * dispatchctl.c -- the command-line client of docker-dispatch.
+ *
+ * Builds one JSON command from its command line (or takes one verbatim with
+ * `send`), publishes it to the dispatcher's work queue <q> (or a node's
+ * queue <q>.node.<name>) with direct reply-to, waits for the one reply and
+ * renders it: readable by default, the raw reply on one line with --json.
+ *
+ * Commands are rows of a table (name, usage, builder); renderers are rows
+ * of a second table keyed by the canonical command name of the reply, so
+ * that `send` renders the commands it knows like the built ones.
+ *
+ * Exit status: 0 success; 1 the dispatcher (or the local check) refused the
+ * request; 2 the broker cannot be used (unreachable, login refused, no such
+ * queue); 3 no reply in time; 64 usage.  `run` that waited for its container
+ * exits with the container's exit code.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "broker.h"
+#include "config.h"
+#include "protocol.h"
+
+#define EXIT_REFUSED 1
+#define EXIT_BROKER  2
+#define EXIT_NOREPLY 3
+#define EXIT_USAGE   64
+
+#define DEFAULT_URL     "amqp://guest:guest@127.0.0.1:5672/"
+#define DEFAULT_QUEUE   "dispatch"
+#define DEFAULT_TIMEOUT 60
+#define MAX_TIMEOUT     2000000     /* seconds; keeps milliseconds in an int */
+#define MAX_REPLY       (64u << 20) /* largest reply read into memory */
+#define RUN_GRACE       30          /* seconds of reply wait beyond a run limit */
+#define NAME_MAX_LEN    200         /* queue and node names */
+
+/* Global settings from flags and environment. */
+typedef struct ctl_opts {
+    const char *url;
+    const char *queue;
+    const char *node;
+    int timeout_s;
+    bool timeout_set;
+    bool json;
+} ctl_opts;
+
+/* What a builder tells the rest about its request. */
+typedef struct ctl_req {
+    json_t *msg;      /* the message (owned) */
+    const char *echo; /* printed on success when the result is null */
+    int min_wait_s;   /* reply wait this command needs at least; 0: none */
+    bool local_check; /* run proto_parse() on it before publishing */
+    const char *raw;  /* send: the body exactly as given (borrowed) */
+    size_t raw_len;
+} ctl_req;
+
+/* Builds a request from argv (argv[0] is the command name).  Returns 0, or
+ * -1 after printing a usage message for this command. */
+typedef int (*ctl_build_fn)(int argc, char **argv, ctl_req *req);
+
+typedef struct ctl_cmd {
+    const char *name;
+    const char *args;
+    ctl_build_fn build;
+} ctl_cmd;
+
+/* Renders a successful reply's result; returns the exit status. */
+typedef int (*ctl_render_fn)(const json_t *result, const ctl_req *req);
+
+typedef struct ctl_render {
+    const char *command; /* canonical name as the reply carries it */
+    ctl_render_fn render;
+} ctl_render;
+
+static const ctl_cmd *find_cmd(const char *name);
+static void usage(FILE *f);
+
+/* ------------------------------------------------------------------------
+ * Small helpers
+ * ------------------------------------------------------------------------ */
+
+/* Writes s to f with control bytes (and DEL) as \xNN, so that text from the
+ * network cannot drive the terminal.  UTF-8 passes through. */
+static void put_safe(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f)
+            fprintf(f, "\\x%02x", c);
+        else
+            fputc(c, f);
+    }
+}
+
+/* Parses a decimal integer in [lo, hi] from s.  Returns 0 or -1. */
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* 1 if s is a usable queue or node name: 1..NAME_MAX_LEN of [A-Za-z0-9_.-]. */
+static int name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > NAME_MAX_LEN)
+        return 0;
+    for (; *s; s++)
+        if (!(*s == '-' || *s == '_' || *s == '.' || (*s >= '0' && *s <= '9') ||
+              (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+            return 0;
+    return 1;
+}
+
+/* Fills buf (at least 2 * nbytes + 1 bytes) with nbytes random bytes from
+ * /dev/urandom in hex.  Returns 0, or -1 when the device cannot be read. */
+static int random_hex(char *buf, size_t nbytes)
+{
+    unsigned char raw[32];
+    size_t got = 0;
+    int rc = -1;
+    int fd;
+
+    if (nbytes > sizeof raw)
+        return -1;
+    fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    while (got < nbytes) {
+        ssize_t r = read(fd, raw + got, nbytes - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            goto out;
+        got += (size_t)r;
+    }
+    for (size_t i = 0; i < nbytes; i++)
+        snprintf(buf + 2 * i, 3, "%02x", raw[i]);
+    rc = 0;
+out:
+    close(fd);
+    return rc;
+}
+
+/* Prints the usage line of one command and returns -1 (for builders). */
+static int cmd_usage(const char *name)
+{
+    const ctl_cmd *c = find_cmd(name);
+    const char *args = c ? c->args : "";
+    fprintf(stderr, "usage: dispatchctl [OPTIONS] %s%s%s\n", name, args[0] ? " " : "", args);
+    return -1;
+}
+
+/* A new message {"Dockercmd": verb}.  Never NULL (out of memory aborts: a
+ * command-line tool has nothing better to do). */
+static json_t *msg_new(const char *verb)
+{
+    json_t *m = json_pack("{s:s}", "Dockercmd", verb);
+    if (m == NULL)
+        abort();
+    return m;
+}
+
+/* Sets msg.Options.key to v (stolen), creating Options on first use. */
+static void opt_set(json_t *msg, const char *key, json_t *v)
+{
+    json_t *o = json_object_get(msg, "Options");
+    if (o == NULL) {
+        o = json_object();
+        if (o == NULL || json_object_set_new(msg, "Options", o) < 0)
+            abort();
+    }
+    if (v == NULL || json_object_set_new(o, key, v) < 0)
+        abort();
+}
+
+/* Sets msg.key to the string s. */
+static void top_set(json_t *msg, const char *key, const char *s)
+{
+    json_t *v = json_string(s);
+    if (v == NULL || json_object_set_new(msg, key, v) < 0) {
+        /* json_string() refuses invalid UTF-8: the local check reports it */
+        json_object_set_new(msg, key, json_null());
+    }
+}
+
+/* Resets getopt for a command's own argv. */
+static void getopt_reset(void)
+{
+    optind = 0;
+    opterr = 1;
+}
+
+/* ------------------------------------------------------------------------
+ * Builders, one per command
+ * ------------------------------------------------------------------------ */
+
+/* Commands that take exactly one operand (CONTAINER or IMAGE) in key, or
+ * none (key NULL), and no options. */
+static int build_simple(int argc, char **argv, ctl_req *req, const char *verb, const char *key)
+{
+    int want = key ? 2 : 1;
+    if (argc != want || (argc > 1 && argv[1][0] == '-' && argv[1][1] != '\0'))
+        return cmd_usage(argv[0]);
+    req->msg = msg_new(verb);
+    if (key) {
+        top_set(req->msg, key, argv[1]);
+        req->echo = argv[1];
+    }
+    req->local_check = true;
+    return 0;
+}
+
+static int build_inspect(int argc, char **argv, ctl_req *req)
+{
+    return build_simple(argc, argv, req, "inspect", "Container");
+}
+
+static int build_logs(int argc, char **argv, ctl_req *req)
+{
+    return build_simple(argc, argv, req, "logs", "Container");
+}
+
+static int build_pull(int argc, char **argv, ctl_req *req)
+{
+    return build_simple(argc, argv, req, "pull", "Image");
+}
+
+static int build_images(int argc, char **argv, ctl_req *req)
+{
+    return build_simple(argc, argv, req, "images", NULL);
+}
+
+static int build_ping(int argc, char **argv, ctl_req *req)
+{
+    return build_simple(argc, argv, req, "ping", NULL);
+}
+
+static int build_info(int argc, char **argv, ctl_req *req)
+{
+    return build_simple(argc, argv, req, "info", NULL);
+}
+
+static int build_version(int argc, char **argv, ctl_req *req)
+{
+    return build_simple(argc, argv, req, "version", NULL);
+}
+
+/* stop [-t SECONDS] CONTAINER */
+static int build_stop(int argc, char **argv, ctl_req *req)
+{
+    static const struct option lo[] = {{"time", required_argument, NULL, 't'}, {0}};
+    long t = -1;
+    int c;
+
+    getopt_reset();
+    while ((c = getopt_long(argc, argv, "+t:", lo, NULL)) != -1) {
+        if (c != 't' || parse_int(optarg, 0, 86400, &t) < 0) {
+            if (c == 't')
+                fprintf(stderr, "dispatchctl: stop: -t takes 0..86400 seconds\n");
+            return cmd_usage(argv[0]);
+        }
+    }
+    if (argc - optind != 1)
+        return cmd_usage(argv[0]);
+    req->msg = msg_new("stop");
+    top_set(req->msg, "Container", argv[optind]);
+    if (t >= 0)
+        opt_set(req->msg, "Time", json_integer(t));
+    req->echo = argv[optind];
+    req->local_check = true;
+    if (t >= 0)
+        req->min_wait_s = (int)t + RUN_GRACE;
+    return 0;
+}
+
+/* rm [-f] [-v] CONTAINER */
+static int build_rm(int argc, char **argv, ctl_req *req)
+{
+    static const struct option lo[] = {
+        {"force", no_argument, NULL, 'f'}, {"volumes", no_argument, NULL, 'v'}, {0}};
+    bool force = false, volumes = false;
+    int c;
+
+    getopt_reset();
+    while ((c = getopt_long(argc, argv, "+fv", lo, NULL)) != -1) {
+        if (c == 'f')
+            force = true;
+        else if (c == 'v')
+            volumes = true;
+        else
+            return cmd_usage(argv[0]);
+    }
+    if (argc - optind != 1)
+        return cmd_usage(argv[0]);
+    req->msg = msg_new("rm");
+    top_set(req->msg, "Container", argv[optind]);
+    if (force)
+        opt_set(req->msg, "Force", json_true());
+    if (volumes)
+        opt_set(req->msg, "Volumes", json_true());
+    req->echo = argv[optind];
+    req->local_check = true;
+    return 0;
+}
+
+/* ps [-a] */
+static int build_ps(int argc, char **argv, ctl_req *req)
+{
+    static const struct option lo[] = {{"all", no_argument, NULL, 'a'}, {0}};
+    bool all = false;
+    int c;
+
+    getopt_reset();
+    while ((c = getopt_long(argc, argv, "+a", lo, NULL)) != -1) {
+        if (c != 'a')
+            return cmd_usage(argv[0]);
+        all = true;
+    }
+    if (argc != optind)
+        return cmd_usage(argv[0]);
+    req->msg = msg_new("ps");
+    if (all)
+        opt_set(req->msg, "All", json_true());
+    req->local_check = true;
+    return 0;
+}
+
+/* run [--rm] [--attach] [--name N] [--timeout S] IMAGE [CMD...] */
+static int build_run(int argc, char **argv, ctl_req *req)
+{
+    static const struct option lo[] = {{"rm", no_argument, NULL, 'r'},
+                                       {"attach", no_argument, NULL, 'a'},
+                                       {"name", required_argument, NULL, 'n'},
+                                       {"timeout", required_argument, NULL, 't'},
+                                       {0}};
+    bool rm = false, attach = false;
+    const char *name = NULL;
+    long timeout = 0;
+    json_t *cmd;
+    int c;
+
+    getopt_reset();
+    while ((c = getopt_long(argc, argv, "+a", lo, NULL)) != -1) {
+        switch (c) {
+        case 'r':
+            rm = true;
+            break;
+        case 'a':
+            attach = true;
+            break;
+        case 'n':
+            name = optarg;
+            break;
+        case 't':
+            if (parse_int(optarg, 1, 31536000, &timeout) < 0) {
+                fprintf(stderr, "dispatchctl: run: --timeout takes 1..31536000 seconds\n");
+                return cmd_usage(argv[0]);
+            }
+            break;
+        default:
+            return cmd_usage(argv[0]);
+        }
+    }
+    if (argc - optind < 1)
+        return cmd_usage(argv[0]);
+    req->msg = msg_new("run");
+    top_set(req->msg, "Image", argv[optind]);
+    if (argc - optind > 1) {
+        cmd = json_array();
+        if (cmd == NULL || json_object_set_new(req->msg, "Cmd", cmd) < 0)
+            abort();
+        for (int i = optind + 1; i < argc; i++) {
+            json_t *s = json_string(argv[i]);
+            json_array_append_new(cmd, s ? s : json_null());
+        }
+    }
+    if (name) {
+        json_t *n = json_string(name); /* NULL for invalid UTF-8: the check refuses it */
+        opt_set(req->msg, "Name", n ? n : json_null());
+    }
+    if (attach)
+        opt_set(req->msg, "Attach", json_pack("[ss]", "STDOUT", "STDERR"));
+    if (rm)
+        opt_set(req->msg, "Remove", json_true());
+    if (timeout > 0) {
+        opt_set(req->msg, "Timeout", json_integer(timeout));
+        req->min_wait_s = (int)timeout + RUN_GRACE;
+    }
+    req->local_check = true;
+    return 0;
+}
+
+/* send JSON | send - : the body exactly as given, checked locally for being
+ * one JSON object within the size cap. */
+static int build_send(int argc, char **argv, ctl_req *req)
+{
+    if (argc != 2)
+        return cmd_usage(argv[0]);
+    req->raw = argv[1];
+    req->raw_len = strlen(argv[1]);
+    return 0;
+}
+
+static const ctl_cmd commands[] = {
+    {"send", "JSON|-", build_send},
+    {"run", "[--rm] [--attach] [--name NAME] [--timeout SECONDS] IMAGE [CMD...]", build_run},
+    {"stop", "[-t SECONDS] CONTAINER", build_stop},
+    {"rm", "[-f] [-v] CONTAINER", build_rm},
+    {"ps", "[-a]", build_ps},
+    {"inspect", "CONTAINER", build_inspect},
+    {"logs", "CONTAINER", build_logs},
+    {"images", "", build_images},
+    {"pull", "IMAGE", build_pull},
+    {"ping", "", build_ping},
+    {"info", "", build_info},
+    {"version", "", build_version},
+};
+
+/* The table row of a command name, or NULL. */
+static const ctl_cmd *find_cmd(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Renderers
+ * ------------------------------------------------------------------------ */
+
+/* Writes a JSON string's bytes (may hold anything the container wrote) to
+ * f as they are. */
+static void put_raw(FILE *f, const json_t *s)
+{
+    if (json_is_string(s))
+        fwrite(json_string_value(s), 1, json_string_length(s), f);
+}
+
+/* run, exec, logs: the captured output on our stdout/stderr; the exit code
+ * of the container when it was waited for, else its id. */
+static int render_output(const json_t *r, const ctl_req *req)
+{
+    const json_t *code = json_object_get(r, "exit_code");
+    const json_t *ctr = json_object_get(r, "container");
+    int status = 0;
+
+    put_raw(stdout, json_object_get(r, "stdout"));
+    fflush(stdout);
+    put_raw(stderr, json_object_get(r, "stderr"));
+    if (json_is_true(json_object_get(r, "truncated")))
+        fprintf(stderr, "dispatchctl: output truncated at the output limit\n");
+    if (json_is_true(json_object_get(r, "timed_out")))
+        fprintf(stderr, "dispatchctl: killed at the run time limit\n");
+    if (json_is_string(json_object_get(r, "error"))) {
+        fprintf(stderr, "dispatchctl: ");
+        put_safe(stderr, json_string_value(json_object_get(r, "error")));
+        fputc('\n', stderr);
+    }
+    if (json_is_integer(code)) {
+        json_int_t v = json_integer_value(code);
+        status = v < 0 || v > 255 ? 255 : (int)v;
+    } else if (json_is_object(ctr)) {
+        /* started, not waited for: say which container, like `docker run -d` */
+        put_safe(stdout, json_string_value(json_object_get(ctr, "id")));
+        fputc('\n', stdout);
+    }
+    (void)req;
+    return status;
+}
+
+/* A small text table: rows of at most TABLE_COLS cells, columns padded to
+ * their widest cell.  Cells are copied. */
+#define TABLE_COLS 6
+typedef struct table {
+    size_t ncols, nrows, cap;
+    char **cells; /* nrows * ncols */
+} table;
+
+/* Appends a row of t->ncols cells (NULL prints as ""); aborts when out of
+ * memory. */
+static void table_add(table *t, const char *const *row)
+{
+    if (t->nrows == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 16;
+        char **n = realloc(t->cells, cap * t->ncols * sizeof *n);
+        if (n == NULL)
+            abort();
+        t->cells = n;
+        t->cap = cap;
+    }
+    for (size_t i = 0; i < t->ncols; i++) {
+        char *s = strdup(row[i] ? row[i] : "");
+        if (s == NULL)
+            abort();
+        for (char *p = s; *p; p++) /* keep the table on its lines */
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = '?';
+        t->cells[t->nrows * t->ncols + i] = s;
+    }
+    t->nrows++;
+}
+
+/* Prints t to stdout and frees its cells. */
+static void table_flush(table *t)
+{
+    size_t w[TABLE_COLS] = {0};
+    for (size_t r = 0; r < t->nrows; r++)
+        for (size_t c = 0; c < t->ncols; c++) {
+            size_t l = strlen(t->cells[r * t->ncols + c]);
+            if (l > w[c])
+                w[c] = l;
+        }
+    for (size_t r = 0; r < t->nrows; r++) {
+        for (size_t c = 0; c < t->ncols; c++) {
+            const char *s = t->cells[r * t->ncols + c];
+            if (c + 1 < t->ncols)
+                printf("%-*s   ", (int)w[c], s);
+            else
+                printf("%s\n", s);
+        }
+    }
+    for (size_t i = 0; i < t->nrows * t->ncols; i++)
+        free(t->cells[i]);
+    free(t->cells);
+    t->cells = NULL;
+    t->nrows = t->cap = 0;
+}
+
+/* The first 12 hex digits of a Docker id, without "sha256:". */
+static void short_id(const char *id, char *buf, size_t len)
+{
+    if (id == NULL)
+        id = "";
+    if (strncmp(id, "sha256:", 7) == 0)
+        id += 7;
+    snprintf(buf, len, "%.12s", id);
+}
+
+/* ps: Docker's container summaries as a table. */
+static int render_ps(const json_t *r, const ctl_req *req)
+{
+    const json_t *list = json_is_object(r) ? json_object_get(r, "containers") : r;
+    table t = {.ncols = 5};
+    size_t i;
+    const json_t *c;
+
+    (void)req;
+    if (!json_is_array(list)) {
+        fprintf(stderr, "dispatchctl: unexpected result for ps\n");
+        return EXIT_REFUSED;
+    }
+    table_add(&t, (const char *const[]){"CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "NAMES"});
+    json_array_foreach(list, i, c)
+    {
+        char id[16], cmd[40], names[256] = "";
+        const json_t *n;
+        size_t j, used = 0;
+        short_id(json_string_value(json_object_get(c, "Id")), id, sizeof id);
+        const char *command = json_string_value(json_object_get(c, "Command"));
+        if (command && strlen(command) > 22)
+            snprintf(cmd, sizeof cmd, "\"%.19s...\"", command);
+        else
+            snprintf(cmd, sizeof cmd, "\"%s\"", command ? command : "");
+        json_array_foreach(json_object_get(c, "Names"), j, n)
+        {
+            const char *s = json_string_value(n);
+            if (s == NULL)
+                continue;
+            if (*s == '/')
+                s++;
+            int k = snprintf(names + used, sizeof names - used, "%s%s", used ? "," : "", s);
+            if (k < 0 || (size_t)k >= sizeof names - used)
+                break;
+            used += (size_t)k;
+        }
+        table_add(&t,
+                  (const char *const[]){id, json_string_value(json_object_get(c, "Image")), cmd,
+                                        json_string_value(json_object_get(c, "Status")), names});
+    }
+    table_flush(&t);
+    return 0;
+}
+
+/* Docker's sizes the way `docker images` prints them (powers of 1000). */
+static void human_size(json_int_t n, char *buf, size_t len)
+{
+    static const char *const unit[] = {"B", "kB", "MB", "GB", "TB"};
+    double v = (double)n;
+    size_t u = 0;
+    while (v >= 1000.0 && u + 1 < sizeof unit / sizeof unit[0]) {
+        v /= 1000.0;
+        u++;
+    }
+    snprintf(buf, len, u ? "%.3g%s" : "%.0f%s", v, unit[u]);
+}
+
+/* images: Docker's image summaries as a table, one row per tag. */
+static int render_images(const json_t *r, const ctl_req *req)
+{
+    table t = {.ncols = 4};
+    size_t i, j;
+    const json_t *img, *tag;
+
+    (void)req;
+    if (!json_is_array(r)) {
+        fprintf(stderr, "dispatchctl: unexpected result for images\n");
+        return EXIT_REFUSED;
+    }
+    table_add(&t, (const char *const[]){"REPOSITORY", "TAG", "IMAGE ID", "SIZE"});
+    json_array_foreach(r, i, img)
+    {
+        char id[16], size[32], repo[512];
+        const json_t *tags = json_object_get(img, "RepoTags");
+        short_id(json_string_value(json_object_get(img, "Id")), id, sizeof id);
+        human_size(json_integer_value(json_object_get(img, "Size")), size, sizeof size);
+        if (json_array_size(tags) == 0) {
+            table_add(&t, (const char *const[]){"<none>", "<none>", id, size});
+            continue;
+        }
+        json_array_foreach(tags, j, tag)
+        {
+            const char *s = json_string_value(tag);
+            const char *colon = s ? strrchr(s, ':') : NULL;
+            if (colon && strchr(colon, '/'))
+                colon = NULL; /* a registry port, not a tag */
+            if (s == NULL)
+                s = "<none>";
+            size_t n = colon ? (size_t)(colon - s) : strlen(s);
+            if (n >= sizeof repo)
+                n = sizeof repo - 1;
+            memcpy(repo, s, n);
+            repo[n] = '\0';
+            table_add(&t, (const char *const[]){repo, colon ? colon + 1 : "<none>", id, size});
+        }
+    }
+    table_flush(&t);
+    return 0;
+}
+
+/* pull: the last status line and the reference. */
+static int render_pull(const json_t *r, const ctl_req *req)
+{
+    const char *status = json_string_value(json_object_get(r, "status"));
+    const char *image = json_string_value(json_object_get(r, "image"));
+    (void)req;
+    if (status) {
+        put_safe(stdout, status);
+        fputc('\n', stdout);
+    }
+    if (image) {
+        put_safe(stdout, image);
+        fputc('\n', stdout);
+    }
+    return 0;
+}
+
+/* ping: one line. */
+static int render_ping(const json_t *r, const ctl_req *req)
+{
+    const char *api = json_string_value(json_object_get(r, "api_version"));
+    (void)req;
+    printf("OK");
+    if (api) {
+        printf(" (Docker API ");
+        put_safe(stdout, api);
+        printf(")");
+    }
+    printf("\n");
+    return 0;
+}
+
+static const ctl_render renderers[] = {
+    {"run", render_output}, {"exec", render_output},   {"logs", render_output},
+    {"list", render_ps},    {"images", render_images}, {"pull", render_pull},
+    {"ping", render_ping},
+};
+
+/* Default rendering: the echo (container name) for a null result, else the
+ * result as indented JSON. */
+static int render_default(const json_t *r, const ctl_req *req)
+{
+    if (r == NULL || json_is_null(r)) {
+        if (req->echo) {
+            put_safe(stdout, req->echo);
+            fputc('\n', stdout);
+        }
+        return 0;
+    }
+    if (json_dumpf(r, stdout, JSON_INDENT(2)) < 0)
+        return EXIT_REFUSED;
+    fputc('\n', stdout);
+    return 0;
+}
+
+/* Prints an error reply's error on stderr. */
+static void print_error(const json_t *reply)
+{
+    const json_t *e = json_object_get(reply, "error");
+    const char *code = json_string_value(json_object_get(e, "code"));
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    const char *field = json_string_value(json_object_get(e, "field"));
+
+    fputs("error: ", stderr);
+    put_safe(stderr, code ? code : "unknown");
+    fputs(": ", stderr);
+    put_safe(stderr, msg ? msg : "(no message)");
+    if (field && (msg == NULL || strstr(msg, field) == NULL)) {
+        fputs(" (field ", stderr);
+        put_safe(stderr, field);
+        fputc(')', stderr);
+    }
+    fputc('\n', stderr);
+}
+
+/* Turns a reply body into output and an exit status. */
+static int handle_reply(const ctl_opts *o, const ctl_req *req, const broker_delivery *d)
+{
+    json_error_t jerr;
+    json_t *reply;
+    int status;
+
+    if (d->oversize) {
+        fprintf(stderr, "dispatchctl: the reply (%" PRIu64 " bytes) is over %u bytes\n",
+                d->body_size, MAX_REPLY);
+        return EXIT_REFUSED;
+    }
+    reply = json_loadb((const char *)d->body, d->len, 0, &jerr);
+    if (!json_is_object(reply)) {
+        fprintf(stderr, "dispatchctl: the reply is not a JSON object: ");
+        put_safe(stderr, reply ? "other JSON" : jerr.text);
+        fputc('\n', stderr);
+        json_decref(reply);
+        return EXIT_REFUSED;
+    }
+    bool ok = json_is_true(json_object_get(reply, "ok"));
+    const json_t *result = json_object_get(reply, "result");
+    if (o->json) {
+        if (memchr(d->body, '\n', d->len) == NULL) {
+            fwrite(d->body, 1, d->len, stdout);
+        } else {
+            json_dumpf(reply, stdout, JSON_COMPACT);
+        }
+        fputc('\n', stdout);
+        status = ok ? 0 : EXIT_REFUSED;
+        const json_t *code = json_object_get(result, "exit_code");
+        if (ok && json_is_integer(code)) {
+            json_int_t v = json_integer_value(code);
+            status = v < 0 || v > 255 ? 255 : (int)v;
+        }
+    } else if (!ok) {
+        print_error(reply);
+        status = EXIT_REFUSED;
+    } else {
+        const char *command = json_string_value(json_object_get(reply, "command"));
+        ctl_render_fn fn = render_default;
+        for (size_t i = 0; command && i < sizeof renderers / sizeof renderers[0]; i++)
+            if (strcmp(renderers[i].command, command) == 0)
+                fn = renderers[i].render;
+        status = fn(result, req);
+    }
+    json_decref(reply);
+    return status;
+}
+
+/* ------------------------------------------------------------------------
+ * Main
+ * ------------------------------------------------------------------------ */
+
+/* Reads all of stdin, at most PROTO_DEFAULT_MAX_BODY bytes.  Returns a
+ * malloc'd NUL-terminated buffer and its length, or NULL after printing why. */
+static char *read_stdin(size_t *len)
+{
+    size_t cap = PROTO_DEFAULT_MAX_BODY + 1, n = 0;
+    char *buf = malloc(cap + 1);
+    if (buf == NULL)
+        abort();
+    while (n < cap) {
+        size_t r = fread(buf + n, 1, cap - n, stdin);
+        if (r == 0)
+            break;
+        n += r;
+    }
+    if (ferror(stdin)) {
+        fprintf(stderr, "dispatchctl: send: cannot read standard input: %s\n", strerror(errno));
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* The local checks before anything is published.  For `send`: one JSON
+ * object within the size cap.  For built commands: proto_parse(), the
+ * dispatcher's own validation.  Returns 0, or prints the refusal in the
+ * reply's error format and returns EXIT_REFUSED. */
+static int check_local(ctl_req *req, const char *body, size_t len)
+{
+    if (req->raw) {
+        json_error_t jerr;
+        json_t *v;
+        if (len > PROTO_DEFAULT_MAX_BODY) {
+            fprintf(stderr, "error: too_large: the message is %zu bytes, over %u (not sent)\n", len,
+                    PROTO_DEFAULT_MAX_BODY);
+            return EXIT_REFUSED;
+        }
+        v = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (v == NULL) {
+            fprintf(stderr, "error: bad_request: invalid JSON at line %d column %d: ", jerr.line,
+                    jerr.column);
+            put_safe(stderr, jerr.text);
+            fprintf(stderr, " (not sent)\n");
+            return EXIT_REFUSED;
+        }
+        int is_obj = json_is_object(v);
+        json_decref(v);
+        if (!is_obj) {
+            fprintf(stderr, "error: bad_request: the message must be a JSON object (not sent)\n");
+            return EXIT_REFUSED;
+        }
+        return 0;
+    }
+    if (req->local_check) {
+        proto_cmd *cmd = NULL;
+        proto_error perr;
+        if (proto_parse(body, len, NULL, &cmd, &perr) < 0) {
+            fprintf(stderr, "error: %s: ", perr.code_name);
+            put_safe(stderr, perr.message);
+            if (perr.field[0] && strstr(perr.message, perr.field) == NULL) {
+                fputs(" (field ", stderr);
+                put_safe(stderr, perr.field);
+                fputc(')', stderr);
+            }
+            fprintf(stderr, " (not sent)\n");
+            return EXIT_REFUSED;
+        }
+        proto_cmd_free(cmd);
+    }
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: dispatchctl [--amqp URL] [-q QUEUE] [--node NAME] [--timeout SECONDS]\n"
+               "                   [--json] COMMAND [ARGS...]\n"
+               "\n"
+               "Publishes one command to docker-dispatch over RabbitMQ and prints the reply.\n"
+               "\n"
+               "options:\n"
+               "  --amqp URL          broker [DISPATCH_AMQP_URL; " DEFAULT_URL "]\n"
+               "  -q, --queue QUEUE   base queue name [DISPATCH_QUEUE; " DEFAULT_QUEUE "]\n"
+               "  --node NAME         send to QUEUE.node.NAME instead of the work queue\n"
+               "  --timeout SECONDS   wait this long for the reply [60]\n"
+               "  --json              print the raw reply on one line\n"
+               "  -h, --help          this text\n"
+               "\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %s%s%s\n", commands[i].name, commands[i].args[0] ? " " : "",
+                commands[i].args);
+    fprintf(f, "\nexit status: 0 ok, 1 refused, 2 broker or queue unusable, 3 no reply in time,\n"
+               "64 usage; run that waited exits with the container's exit code.\n");
+}
+
+/* Parses the global options into *o; returns the index of the command in
+ * argv, or -1 (usage printed; *help set for --help). */
+static int parse_globals(int argc, char **argv, ctl_opts *o, bool *help)
+{
+    static const struct option lo[] = {{"amqp", required_argument, NULL, 'A'},
+                                       {"queue", required_argument, NULL, 'q'},
+                                       {"node", required_argument, NULL, 'N'},
+                                       {"timeout", required_argument, NULL, 'T'},
+                                       {"json", no_argument, NULL, 'J'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {0}};
+    long t;
+    int c;
+
+    *help = false;
+    o->url = getenv("DISPATCH_AMQP_URL");
+    if (o->url == NULL || o->url[0] == '\0')
+        o->url = DEFAULT_URL;
+    o->queue = getenv("DISPATCH_QUEUE");
+    if (o->queue == NULL || o->queue[0] == '\0')
+        o->queue = DEFAULT_QUEUE;
+    o->timeout_s = DEFAULT_TIMEOUT;
+
+    getopt_reset();
+    while ((c = getopt_long(argc, argv, "+q:h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'A':
+            o->url = optarg;
+            break;
+        case 'q':
+            o->queue = optarg;
+            break;
+        case 'N':
+            o->node = optarg;
+            break;
+        case 'T':
+            if (parse_int(optarg, 1, MAX_TIMEOUT, &t) < 0) {
+                fprintf(stderr, "dispatchctl: --timeout takes 1..%d seconds\n", MAX_TIMEOUT);
+                return -1;
+            }
+            o->timeout_s = (int)t;
+            o->timeout_set = true;
+            break;
+        case 'J':
+            o->json = true;
+            break;
+        case 'h':
+            *help = true;
+            return -1;
+        default:
+            return -1;
+        }
+    }
+    if (!name_ok(o->queue)) {
+        fprintf(stderr, "dispatchctl: queue name may only hold letters, digits, '-', '_' and "
+                        "'.'\n");
+        return -1;
+    }
+    if (o->node && !name_ok(o->node)) {
+        fprintf(stderr, "dispatchctl: node name may only hold letters, digits, '-', '_' and "
+                        "'.'\n");
+        return -1;
+    }
+    if (strncmp(o->url, "amqp://", 7) != 0 && strncmp(o->url, "amqps://", 8) != 0) {
+        char *red = cfg_redact_url(o->url);
+        fprintf(stderr, "dispatchctl: AMQP address \"");
+        put_safe(stderr, red ? red : "?");
+        fprintf(stderr, "\" must start with amqp:// or amqps://\n");
+        free(red);
+        return -1;
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "dispatchctl: no command given\n");
+        return -1;
+    }
+    return optind;
+}
+
+/* Publishes the request and handles the reply; returns the exit status. */
+static int call(const ctl_opts *o, ctl_req *req, const char *body, size_t len)
+{
+    char msg_id[4 + 32 + 1] = "ctl-", corr[32 + 1], route[2 * NAME_MAX_LEN + 8];
+    broker_conf conf;
+    broker *b = NULL;
+    char *cause = NULL;
+    broker_delivery reply = {0};
+    int status = EXIT_BROKER;
+    int rc;
+
+    if (random_hex(msg_id + 4, 16) < 0 || random_hex(corr, 16) < 0) {
+        fprintf(stderr, "dispatchctl: cannot read /dev/urandom: %s\n", strerror(errno));
+        return EXIT_REFUSED;
+    }
+    if (o->node)
+        snprintf(route, sizeof route, "%s.node.%s", o->queue, o->node);
+    else
+        snprintf(route, sizeof route, "%s", o->queue);
+
+    broker_conf_init(&conf);
+    conf.url = o->url;
+    conf.queue = o->queue;
+    conf.role = BROKER_ROLE_CLIENT;
+    conf.connection_name = "dispatchctl";
+    conf.max_body = MAX_REPLY;
+    conf.tls_ca_file = getenv("DISPATCH_AMQP_CACERT");
+    conf.tls_cert_file = getenv("DISPATCH_AMQP_CERT");
+    conf.tls_key_file = getenv("DISPATCH_AMQP_KEY");
+    rc = broker_open(&conf, &b, &cause);
+    if (rc < 0) {
+        fprintf(stderr, "dispatchctl: cannot connect to the broker: ");
+        put_safe(stderr, cause ? cause : broker_strerror(rc));
+        fputc('\n', stderr);
+        status = rc == BROKER_EURL || rc == BROKER_EINVAL ? EXIT_USAGE : EXIT_BROKER;
+        goto out;
+    }
+
+    int wait_s = o->timeout_s;
+    if (!o->timeout_set && req->min_wait_s > wait_s)
+        wait_s = req->min_wait_s;
+    broker_props props = {
+        .content_type = "application/json",
+        .correlation_id = corr,
+        .message_id = msg_id,
+        .persistent = 1,
+    };
+    rc = broker_call(b, "", route, &props, body, len, wait_s * 1000, &reply);
+    switch (rc) {
+    case 0:
+        status = handle_reply(o, req, &reply);
+        break;
+    case BROKER_EUNROUTABLE:
+        fprintf(stderr, "dispatchctl: queue %s does not exist: is docker-dispatch running?\n",
+                route);
+        status = EXIT_BROKER;
+        break;
+    case BROKER_ETIMEOUT:
+        fprintf(stderr,
+                "dispatchctl: no reply from queue %s within %d s (request id %s); the command "
+                "may still be carried out\n",
+                route, wait_s, msg_id);
+        status = EXIT_NOREPLY;
+        break;
+    default:
+        fprintf(stderr, "dispatchctl: request to queue %s failed: ", route);
+        put_safe(stderr, broker_error(b)[0] ? broker_error(b) : broker_strerror(rc));
+        fputc('\n', stderr);
+        status = EXIT_BROKER;
+        break;
+    }
+out:
+    broker_delivery_cleanup(&reply);
+    broker_free(b);
+    free(cause);
+    return status;
+}
+
+#ifndef DISPATCHCTL_NO_MAIN
+int main(int argc, char **argv)
+{
+    ctl_opts o = {0};
+    ctl_req req = {0};
+    const ctl_cmd *cmd;
+    char *body = NULL, *in = NULL;
+    size_t len = 0;
+    bool help;
+    int status = EXIT_USAGE;
+    int at;
+
+    at = parse_globals(argc, argv, &o, &help);
+    if (at < 0) {
+        usage(help ? stdout : stderr);
+        return help ? 0 : EXIT_USAGE;
+    }
+    cmd = find_cmd(argv[at]);
+    if (cmd == NULL) {
+        fprintf(stderr, "dispatchctl: unknown command \"");
+        put_safe(stderr, argv[at]);
+        fprintf(stderr, "\"\n");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (cmd->build(argc - at, argv + at, &req) < 0)
+        goto out;
+
+    if (req.raw) {
+        if (strcmp(req.raw, "-") == 0) {
+            in = read_stdin(&len);
+            if (in == NULL) {
+                status = EXIT_REFUSED;
+                goto out;
+            }
+            req.raw = in;
+            req.raw_len = len;
+        }
+        body = NULL;
+        len = req.raw_len;
+    } else {
+        body = json_dumps(req.msg, JSON_COMPACT);
+        if (body == NULL)
+            abort();
+        len = strlen(body);
+    }
+    const char *text = body ? body : req.raw;
+    status = check_local(&req, text, len);
+    if (status == 0)
+        status = call(&o, &req, text, len);
+out:
+    free(body);
+    free(in);
+    json_decref(req.msg);
+    return status;
+}
+#endif
