@@ -1,0 +1,1333 @@
+/*
+ * engine.c -- job queue, workers, supervision and the command table of the
+ * dispatcher (see engine.h).
+ *
+ * Out of memory: the daemon aborts through the small x-allocators below
+ * rather than threading ENOMEM through every path; this is daemon code, not
+ * library code.
+ *
+ * Supervision is driven by Docker's own state: every container a run
+ * creates carries labels (io.docker-dispatch.*) naming the node, the
+ * request, where the final reply goes and its deadline.  The supervisor
+ * lists this node's containers a few times a second; an exited container
+ * that still owes a final reply becomes a FINISH job, a running one past
+ * its deadline is killed.  Because the state lives in Docker, a restarted
+ * dispatcher re-adopts what the previous one left running.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "protocol.h"
+
+#define LBL                 PROTO_RESERVED_LABEL_PREFIX
+#define SUPERVISE_PERIOD_MS 200
+#define MAX_CLAIMED         4096
+
+/* ---- x-allocators: abort on out-of-memory (daemon only) ---- */
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (p == NULL) {
+        log_msg(LOG_ERROR, "out of memory");
+        abort();
+    }
+    return p;
+}
+
+static void *xcalloc(size_t n, size_t sz)
+{
+    void *p = calloc(n ? n : 1, sz ? sz : 1);
+    if (p == NULL) {
+        log_msg(LOG_ERROR, "out of memory");
+        abort();
+    }
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *p = xmalloc(n);
+    memcpy(p, s, n);
+    return p;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- jobs ---- */
+typedef enum job_kind { JOB_MSG, JOB_FINISH, JOB_AFTER } job_kind;
+
+typedef struct job {
+    struct job *next;
+    job_kind kind;
+    broker_delivery d; /* MSG */
+    char *id;          /* FINISH / AFTER: container id */
+} job;
+
+/* A `wait` request answered when its container stops. */
+typedef struct waiter {
+    struct waiter *next;
+    char *container;
+    char *condition;
+    char *reply_to, *correlation_id, *request_id;
+    proto_dialect dialect;
+    int64_t deadline_ms; /* 0: none */
+    int64_t t0;
+} waiter;
+
+struct engine {
+    const dd_config *cfg;
+    const dkc_options *dopt;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    job *jhead, *jtail;
+    int busy;
+    int draining;
+    int stop_workers;
+    engine_out *ohead, *otail;
+    waiter *waiters;
+    char *claimed[MAX_CLAIMED]; /* container ids with a FINISH queued/done */
+    size_t n_claimed;
+    int docker_down;
+    pthread_t *workers;
+    int n_workers;
+    pthread_t sup;
+    int sup_started;
+    volatile int sup_stop;
+    dkc_client *sup_cli;
+};
+
+/* Frees one outbox item and what it owns. */
+void engine_out_free(engine_out *o)
+{
+    if (o == NULL)
+        return;
+    free(o->reply_to);
+    free(o->correlation_id);
+    free(o->body);
+    if (o->dl) {
+        broker_delivery_cleanup(o->dl);
+        free(o->dl);
+    }
+    free(o->reason);
+    free(o->after_remove);
+    free(o);
+}
+
+/* Appends o to the outbox (takes ownership). */
+static void post(engine *e, engine_out *o)
+{
+    o->next = NULL;
+    pthread_mutex_lock(&e->mu);
+    if (e->otail)
+        e->otail->next = o;
+    else
+        e->ohead = o;
+    e->otail = o;
+    pthread_mutex_unlock(&e->mu);
+}
+
+static void post_simple(engine *e, engine_out_kind k, uint64_t tag, int requeue)
+{
+    engine_out *o = xcalloc(1, sizeof *o);
+    o->kind = k;
+    o->tag = tag;
+    o->requeue = requeue;
+    post(e, o);
+}
+
+engine_out *engine_take_outbox(engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    engine_out *l = e->ohead;
+    e->ohead = e->otail = NULL;
+    pthread_mutex_unlock(&e->mu);
+    return l;
+}
+
+void engine_requeue_outbox(engine *e, engine_out *list)
+{
+    if (list == NULL)
+        return;
+    engine_out *last = list;
+    while (last->next)
+        last = last->next;
+    pthread_mutex_lock(&e->mu);
+    last->next = e->ohead;
+    e->ohead = list;
+    if (e->otail == NULL)
+        e->otail = last;
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Queues a job (takes ownership). */
+static void push_job(engine *e, job *j)
+{
+    j->next = NULL;
+    pthread_mutex_lock(&e->mu);
+    if (e->jtail)
+        e->jtail->next = j;
+    else
+        e->jhead = j;
+    e->jtail = j;
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+void engine_submit(engine *e, broker_delivery *d)
+{
+    job *j = xcalloc(1, sizeof *j);
+    j->kind = JOB_MSG;
+    j->d = *d;
+    memset(d, 0, sizeof *d);
+    push_job(e, j);
+}
+
+void engine_after(engine *e, const char *container_id)
+{
+    job *j = xcalloc(1, sizeof *j);
+    j->kind = JOB_AFTER;
+    j->id = xstrdup(container_id);
+    push_job(e, j);
+}
+
+int engine_idle(engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    int idle = e->jhead == NULL && e->busy == 0 && e->ohead == NULL;
+    pthread_mutex_unlock(&e->mu);
+    return idle;
+}
+
+/* Claim set: 1 if id was newly claimed, 0 if it already was. */
+static int claim(engine *e, const char *id)
+{
+    int fresh = 1;
+    pthread_mutex_lock(&e->mu);
+    for (size_t i = 0; i < e->n_claimed; i++)
+        if (!strcmp(e->claimed[i], id)) {
+            fresh = 0;
+            break;
+        }
+    if (fresh) {
+        if (e->n_claimed == MAX_CLAIMED) {
+            free(e->claimed[0]);
+            memmove(e->claimed, e->claimed + 1, (MAX_CLAIMED - 1) * sizeof e->claimed[0]);
+            e->n_claimed--;
+        }
+        e->claimed[e->n_claimed++] = xstrdup(id);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return fresh;
+}
+
+static void unclaim(engine *e, const char *id)
+{
+    pthread_mutex_lock(&e->mu);
+    for (size_t i = 0; i < e->n_claimed; i++)
+        if (!strcmp(e->claimed[i], id)) {
+            free(e->claimed[i]);
+            e->claimed[i] = e->claimed[--e->n_claimed];
+            break;
+        }
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Docker unreachable: say so once and stop consuming until it is back. */
+static void docker_down(engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    int was = e->docker_down;
+    e->docker_down = 1;
+    pthread_mutex_unlock(&e->mu);
+    if (!was) {
+        log_msg(LOG_WARN, "Docker is unreachable: pausing consumption until it answers");
+        post_simple(e, ENGINE_OUT_PAUSE, 0, 0);
+    }
+}
+
+/* ---- replies ---- */
+
+/* Logs the outcome line and posts a REPLY item.  reply is consumed.  dl
+ * (moved when not NULL) is dead-lettered with reason after the reply;
+ * otherwise tag is acked. */
+static void post_reply(engine *e, json_t *reply, int64_t t0, const char *reply_to, const char *corr,
+                       uint64_t tag, broker_delivery *dl, const char *reason,
+                       const char *after_remove)
+{
+    char line[1024];
+    int64_t dur = t0 > 0 ? now_ms() - t0 : -1;
+    proto_summary_reply(reply, dur, line, sizeof line);
+    json_t *lj = proto_summary_reply_json(reply, dur);
+    log_record(line, lj);
+    json_decref(lj);
+
+    engine_out *o = xcalloc(1, sizeof *o);
+    o->kind = ENGINE_OUT_REPLY;
+    o->tag = tag;
+    o->reply_to = xstrdup(reply_to);
+    o->correlation_id = xstrdup(corr);
+    o->body = proto_reply_dumps(reply);
+    if (o->body == NULL) {
+        log_msg(LOG_ERROR, "out of memory");
+        abort();
+    }
+    if (dl) {
+        o->dl = xmalloc(sizeof *o->dl);
+        *o->dl = *dl;
+        memset(dl, 0, sizeof *dl);
+        o->reason = xstrdup(reason);
+    }
+    o->after_remove = xstrdup(after_remove);
+    json_decref(reply);
+    post(e, o);
+}
+
+/* ---- per-message context ---- */
+typedef enum hres { H_OK, H_ERR, H_TRANSIENT, H_DONE } hres;
+
+typedef struct jctx {
+    engine *e;
+    dkc_client *cli;
+    broker_delivery *d;
+    proto_cmd *cmd;
+    const char *request_id;
+    int64_t t0;
+    /* outcome */
+    json_t *result;
+    int code;
+    char msg[PROTO_MESSAGE_MAX];
+    long http;
+} jctx;
+
+static hres fail(jctx *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Records an error outcome. */
+static hres fail(jctx *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->msg, sizeof c->msg, fmt, ap);
+    va_end(ap);
+    c->code = code;
+    return H_ERR;
+}
+
+/* Turns a dkc failure into an outcome: transient for an unreachable or
+ * timing-out Engine, else an error with Docker's message and status. */
+static hres dfail(jctx *c, int rc)
+{
+    if (rc == DKC_EUNAVAILABLE || rc == DKC_ETIMEOUT)
+        return H_TRANSIENT;
+    const dkc_error_info *ei = dkc_client_last_error(c->cli);
+    c->http = ei->http_status;
+    return fail(c, proto_code_from_dkc(rc), "%s",
+                ei->message && *ei->message ? ei->message : dkc_strerror(rc));
+}
+
+/* ---- bounded output capture ---- */
+typedef struct capbuf {
+    char *data;
+    size_t len, cap;
+} capbuf;
+
+typedef struct capture {
+    capbuf out, err;
+    size_t limit; /* total bytes kept */
+    bool truncated;
+} capture;
+
+static void cap_add(capbuf *b, const char *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap : 256;
+        while (nc < b->len + n + 1)
+            nc *= 2;
+        char *nd = realloc(b->data, nc);
+        if (nd == NULL) {
+            log_msg(LOG_ERROR, "out of memory");
+            abort();
+        }
+        b->data = nd;
+        b->cap = nc;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+/* dkc_output_cb: keeps at most limit bytes in total, then sets truncated
+ * and keeps reading (so the call ends normally). */
+static int capture_cb(void *ud, int stream, const char *data, size_t len)
+{
+    capture *c = ud;
+    size_t used = c->out.len + c->err.len;
+    size_t room = used < c->limit ? c->limit - used : 0;
+    if (len > room) {
+        c->truncated = true;
+        len = room;
+    }
+    if (len > 0)
+        cap_add(stream == 2 ? &c->err : &c->out, data, len);
+    return 0;
+}
+
+static void capture_free(capture *c)
+{
+    free(c->out.data);
+    free(c->err.data);
+}
+
+/* ---- small JSON helpers ---- */
+static const char *jstr(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static const char *label(json_t *labels, const char *suffix)
+{
+    char k[128];
+    snprintf(k, sizeof k, LBL "%s", suffix);
+    return json_string_value(json_object_get(labels, k));
+}
+
+/* "2024-05-01T10:00:00.123Z" -> unix seconds; 0 when unparseable. */
+static int64_t rfc3339_secs(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (s == NULL || strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
+        return 0;
+    return (int64_t)timegm(&tm);
+}
+
+/* A filter object {"label":[l1, l2?]}.  New reference. */
+static json_t *label_filter(const char *l1, const char *l2)
+{
+    json_t *arr = json_array();
+    json_array_append_new(arr, json_string(l1));
+    if (l2)
+        json_array_append_new(arr, json_string(l2));
+    json_t *f = json_object();
+    json_object_set_new(f, "label", arr);
+    return f;
+}
+
+/* The container's name without Docker's leading '/'. */
+static const char *cname(json_t *inspect)
+{
+    const char *n = jstr(inspect, "Name");
+    if (n && n[0] == '/')
+        n++;
+    return n;
+}
+
+/* ---- run ---- */
+
+static bool owes_final(const proto_cmd *cmd)
+{
+    return cmd->attach_stdout || cmd->attach_stderr || cmd->remove;
+}
+
+/* Replies "running" for a run without Attach/Remove, from an inspect. */
+static hres run_started_reply(jctx *c, const char *id)
+{
+    json_t *ins = NULL;
+    int rc = dkc_container_inspect(c->cli, id, &ins);
+    if (rc != 0)
+        return dfail(c, rc);
+    proto_run_result r = {.container_id = id, .container_name = cname(ins)};
+    c->result = proto_result_run(&r);
+    if (c->result)
+        json_object_set_new(c->result, "status", json_string("running"));
+    json_decref(ins);
+    return H_OK;
+}
+
+/* A redelivered run whose container exists already (found by its request
+ * label): start it if it never started, then behave as if just started. */
+static hres run_adopt(jctx *c, json_t *summary)
+{
+    const char *id = jstr(summary, "Id");
+    const char *state = jstr(summary, "State");
+    log_msg(LOG_INFO, "request already has container %.12s (%s): not creating another",
+            id ? id : "?", state ? state : "?");
+    if (id == NULL)
+        return fail(c, PROTO_EINTERNAL, "container summary without Id");
+    if (state && !strcmp(state, "created")) {
+        int rc = dkc_container_start(c->cli, id);
+        if (rc != 0 && rc != DKC_ENOTMODIFIED)
+            return dfail(c, rc);
+    }
+    if (owes_final(c->cmd)) {
+        post_simple(c->e, ENGINE_OUT_ACK, c->d->tag, 0);
+        return H_DONE; /* the supervisor sends the final reply */
+    }
+    return run_started_reply(c, id);
+}
+
+/* run: create with our labels, start; reply now (no Attach/Remove) or ack
+ * and let supervision send the final reply. */
+static hres h_run(jctx *c)
+{
+    const engine *e = c->e;
+    proto_cmd *cmd = c->cmd;
+    hres res = H_OK;
+    json_t *body = NULL, *warnings = NULL, *found = NULL;
+    char *id = NULL;
+    int rc;
+
+    if (c->request_id) {
+        char l[600];
+        snprintf(l, sizeof l, LBL "request=%s", c->request_id);
+        dkc_list_opts lo = {.all = true, .filters = label_filter(l, NULL)};
+        rc = dkc_container_list(c->cli, &lo, &found);
+        json_decref(lo.filters);
+        if (rc != 0) {
+            res = dfail(c, rc);
+            goto out;
+        }
+        if (json_array_size(found) > 0) {
+            res = run_adopt(c, json_array_get(found, 0));
+            goto out;
+        }
+    }
+
+    body = json_deep_copy(cmd->create_body);
+    if (body == NULL) {
+        res = fail(c, PROTO_EINTERNAL, "no create body");
+        goto out;
+    }
+    json_t *labels = json_object_get(body, "Labels");
+    if (!json_is_object(labels)) {
+        labels = json_object();
+        json_object_set_new(body, "Labels", labels);
+    }
+    json_object_set_new(labels, LBL "node", json_string(e->cfg->node));
+    if (c->request_id)
+        json_object_set_new(labels, LBL "request", json_string(c->request_id));
+    if (c->d->reply_to)
+        json_object_set_new(labels, LBL "reply-to", json_string(c->d->reply_to));
+    if (c->d->correlation_id)
+        json_object_set_new(labels, LBL "correlation-id", json_string(c->d->correlation_id));
+    json_object_set_new(labels, LBL "dialect", json_string(proto_dialect_name(cmd->dialect)));
+    if (owes_final(cmd)) {
+        char att[32] = "";
+        if (cmd->attach_stdout)
+            strcat(att, "stdout");
+        if (cmd->attach_stderr)
+            strcat(att, att[0] ? ",stderr" : "stderr");
+        json_object_set_new(labels, LBL "final", json_string("1"));
+        json_object_set_new(labels, LBL "attach", json_string(att));
+        if (cmd->remove)
+            json_object_set_new(labels, LBL "remove", json_string("1"));
+    }
+    int64_t tmo = cmd->timeout_s;
+    if (e->cfg->max_run_seconds > 0 && (tmo == 0 || tmo > e->cfg->max_run_seconds))
+        tmo = e->cfg->max_run_seconds;
+    char num[32];
+    if (tmo > 0) {
+        snprintf(num, sizeof num, "%lld", (long long)(time(NULL) + tmo));
+        json_object_set_new(labels, LBL "deadline", json_string(num));
+    }
+    snprintf(num, sizeof num, "%lld", (long long)cmd->output_limit);
+    json_object_set_new(labels, LBL "output-limit", json_string(num));
+
+    rc = dkc_container_create_json(c->cli, cmd->name, body, &id, &warnings);
+    if (rc != 0) {
+        res = dfail(c, rc);
+        goto out;
+    }
+    rc = dkc_container_start(c->cli, id);
+    if (rc != 0) {
+        res = dfail(c, rc);
+        int rrc = dkc_container_remove(c->cli, id, true, true);
+        if (rrc != 0)
+            log_msg(LOG_WARN, "removing container %.12s after a failed start: %s", id,
+                    dkc_strerror(rrc));
+        goto out;
+    }
+    if (owes_final(cmd)) {
+        post_simple(c->e, ENGINE_OUT_ACK, c->d->tag, 0);
+        res = H_DONE;
+        goto out;
+    }
+    res = run_started_reply(c, id);
+out:
+    json_decref(body);
+    json_decref(warnings);
+    json_decref(found);
+    free(id);
+    return res;
+}
+
+/* FINISH: a supervised container exited and owes its final reply. */
+static void finish_job(engine *e, dkc_client *cli, const char *id)
+{
+    json_t *ins = NULL;
+    capture cap = {0};
+    int rc = dkc_container_inspect(cli, id, &ins);
+    if (rc != 0) {
+        if (rc == DKC_EUNAVAILABLE || rc == DKC_ETIMEOUT)
+            docker_down(e);
+        if (rc != DKC_ENOTFOUND)
+            unclaim(e, id); /* try again on a later pass */
+        goto out;
+    }
+    json_t *state = json_object_get(ins, "State");
+    if (json_is_true(json_object_get(state, "Running"))) {
+        unclaim(e, id);
+        goto out;
+    }
+    json_t *labels = json_object_get(json_object_get(ins, "Config"), "Labels");
+    const char *att = label(labels, "attach");
+    const char *dl = label(labels, "deadline");
+    const char *ol = label(labels, "output-limit");
+    const char *dialect = label(labels, "dialect");
+    bool remove = label(labels, "remove") != NULL;
+    bool captured = att && *att;
+    cap.limit = ol ? (size_t)strtoull(ol, NULL, 10) : (size_t)e->cfg->output_limit;
+    if (captured) {
+        dkc_logs_opts lo = {.stdout_ = strstr(att, "stdout") != NULL,
+                            .stderr_ = strstr(att, "stderr") != NULL};
+        rc = dkc_container_logs(cli, id, &lo, capture_cb, &cap);
+        if (rc != 0) {
+            log_msg(LOG_WARN, "logs of %.12s: %s", id, dkc_strerror(rc));
+            if (rc == DKC_EUNAVAILABLE || rc == DKC_ETIMEOUT) {
+                docker_down(e);
+                unclaim(e, id);
+                goto out;
+            }
+        }
+    }
+    const char *fin = jstr(state, "FinishedAt");
+    int64_t deadline = dl ? strtoll(dl, NULL, 10) : 0;
+    proto_run_result r = {
+        .container_id = id,
+        .container_name = cname(ins),
+        .waited = true,
+        .exit_code = json_integer_value(json_object_get(state, "ExitCode")),
+        .captured = captured,
+        .out = cap.out.data ? cap.out.data : "",
+        .out_len = cap.out.len,
+        .err = cap.err.data ? cap.err.data : "",
+        .err_len = cap.err.len,
+        .truncated = cap.truncated,
+        .timed_out = deadline > 0 && rfc3339_secs(fin) >= deadline,
+        .removed = remove,
+        .started_at = jstr(state, "StartedAt"),
+        .finished_at = fin,
+    };
+    const char *err = jstr(state, "Error");
+    if (err && *err)
+        r.error = err;
+    json_t *result = proto_result_run(&r);
+    proto_reply_info ri;
+    proto_reply_info_init(&ri, NULL, NULL, e->cfg->node, label(labels, "request"));
+    ri.dialect =
+        dialect && !strcmp(dialect, "dockermod") ? PROTO_DIALECT_DOCKERMOD : PROTO_DIALECT_DISPATCH;
+    ri.command = "run";
+    json_t *reply = proto_reply_ok(&ri, result);
+    json_decref(result);
+    if (reply == NULL) {
+        log_msg(LOG_ERROR, "out of memory");
+        abort();
+    }
+    post_reply(e, reply, -1, label(labels, "reply-to"), label(labels, "correlation-id"), 0, NULL,
+               NULL, remove ? id : NULL);
+out:
+    json_decref(ins);
+    capture_free(&cap);
+}
+
+/* ---- the 1:1 commands ---- */
+
+static hres h_create(jctx *c)
+{
+    proto_cmd *cmd = c->cmd;
+    if (cmd->template_name || cmd->instances > 1)
+        return fail(c, PROTO_EUNSUPPORTED, "templates and instances are not supported here");
+    if (json_object_get(cmd->create_body, "Image") == NULL &&
+        proto_json_get_ci(cmd->create_body, "Image") == NULL)
+        return fail(c, PROTO_EUNSUPPORTED, "a create without an image needs a template");
+    json_t *body = json_deep_copy(cmd->create_body);
+    json_t *labels = json_object_get(body, "Labels");
+    if (!json_is_object(labels)) {
+        labels = json_object();
+        json_object_set_new(body, "Labels", labels);
+    }
+    json_object_set_new(labels, LBL "node", json_string(c->e->cfg->node));
+    if (c->request_id)
+        json_object_set_new(labels, LBL "request", json_string(c->request_id));
+    char *id = NULL;
+    json_t *warn = NULL;
+    int rc = dkc_container_create_json(c->cli, cmd->name, body, &id, &warn);
+    json_decref(body);
+    if (rc != 0)
+        return dfail(c, rc);
+    c->result = json_pack("{s:s, s:s?, s:O?}", "id", id, "name", cmd->name, "warnings",
+                          warn ? warn : json_null());
+    free(id);
+    json_decref(warn);
+    return H_OK;
+}
+
+/* Simple container verbs: the result is null. */
+static hres h_simple(jctx *c)
+{
+    proto_cmd *cmd = c->cmd;
+    const char *id = cmd->container;
+    int rc;
+    switch (cmd->kind) {
+    case PROTO_CMD_START:
+        rc = dkc_container_start(c->cli, id);
+        break;
+    case PROTO_CMD_STOP:
+        rc = dkc_container_stop(c->cli, id, cmd->has_time ? cmd->time_s : -1);
+        break;
+    case PROTO_CMD_RESTART:
+        rc = dkc_container_restart(c->cli, id, cmd->has_time ? cmd->time_s : -1);
+        break;
+    case PROTO_CMD_KILL:
+        rc = dkc_container_kill(c->cli, id, cmd->signal);
+        break;
+    case PROTO_CMD_PAUSE:
+        rc = dkc_container_pause(c->cli, id);
+        break;
+    case PROTO_CMD_UNPAUSE:
+        rc = dkc_container_unpause(c->cli, id);
+        break;
+    case PROTO_CMD_RENAME:
+        rc = dkc_container_rename(c->cli, id, cmd->new_name);
+        break;
+    case PROTO_CMD_REMOVE:
+        rc = dkc_container_remove(c->cli, id, cmd->force, cmd->volumes);
+        break;
+    case PROTO_CMD_IMAGE_TAG:
+        rc = dkc_image_tag(c->cli, cmd->image, cmd->repo, cmd->tag);
+        break;
+    case PROTO_CMD_VOLUME_REMOVE:
+        rc = dkc_volume_remove(c->cli, cmd->volume, cmd->force);
+        break;
+    default:
+        return fail(c, PROTO_EINTERNAL, "no handler");
+    }
+    if (rc != 0)
+        return dfail(c, rc);
+    c->result = json_null();
+    return H_OK;
+}
+
+/* Commands whose result is Docker's JSON as it comes. */
+static hres h_json(jctx *c)
+{
+    proto_cmd *cmd = c->cmd;
+    json_t *out = NULL;
+    int rc;
+    switch (cmd->kind) {
+    case PROTO_CMD_INSPECT:
+        rc = dkc_container_inspect(c->cli, cmd->container, &out);
+        break;
+    case PROTO_CMD_LIST: {
+        dkc_list_opts lo = {.all = cmd->all, .limit = cmd->limit, .filters = cmd->filters};
+        rc = dkc_container_list(c->cli, &lo, &out);
+        break;
+    }
+    case PROTO_CMD_TOP:
+        rc = dkc_container_top(c->cli, cmd->container, cmd->ps_args, &out);
+        break;
+    case PROTO_CMD_CHANGES:
+        rc = dkc_container_changes(c->cli, cmd->container, &out);
+        break;
+    case PROTO_CMD_IMAGES:
+        rc = dkc_image_list(c->cli, cmd->all, cmd->filters, &out);
+        break;
+    case PROTO_CMD_IMAGE_INSPECT:
+        rc = dkc_image_inspect(c->cli, cmd->image, &out);
+        break;
+    case PROTO_CMD_IMAGE_REMOVE:
+        rc = dkc_image_remove(c->cli, cmd->image, cmd->force, cmd->noprune, &out);
+        break;
+    case PROTO_CMD_VOLUME_LIST:
+        rc = dkc_volume_list(c->cli, cmd->filters, &out);
+        break;
+    case PROTO_CMD_VOLUME_INSPECT:
+        rc = dkc_volume_inspect(c->cli, cmd->volume, &out);
+        break;
+    case PROTO_CMD_INFO:
+        rc = dkc_info(c->cli, &out);
+        break;
+    case PROTO_CMD_VERSION:
+        rc = dkc_version(c->cli, &out);
+        break;
+    default:
+        return fail(c, PROTO_EINTERNAL, "no handler");
+    }
+    if (rc != 0) {
+        json_decref(out);
+        return dfail(c, rc);
+    }
+    c->result = out ? out : json_null();
+    return H_OK;
+}
+
+static hres h_volume_create(jctx *c)
+{
+    proto_cmd *cmd = c->cmd;
+    size_t n = json_object_size(cmd->volume_labels);
+    char **labels = xcalloc(n + 1, sizeof *labels);
+    size_t i = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(cmd->volume_labels, k, v)
+    {
+        const char *s = json_string_value(v);
+        size_t len = strlen(k) + (s ? strlen(s) : 0) + 2;
+        labels[i] = xmalloc(len);
+        snprintf(labels[i], len, "%s=%s", k, s ? s : "");
+        i++;
+    }
+    json_t *out = NULL;
+    int rc = dkc_volume_create(c->cli, cmd->volume, cmd->driver,
+                               n ? (const char *const *)labels : NULL, &out);
+    for (i = 0; i < n; i++)
+        free(labels[i]);
+    free(labels);
+    if (rc != 0)
+        return dfail(c, rc);
+    c->result = out ? out : json_null();
+    return H_OK;
+}
+
+static hres h_logs(jctx *c)
+{
+    proto_cmd *cmd = c->cmd;
+    capture cap = {.limit = (size_t)cmd->output_limit};
+    dkc_logs_opts lo = {.stdout_ = cmd->logs_stdout,
+                        .stderr_ = cmd->logs_stderr,
+                        .timestamps = cmd->logs_timestamps,
+                        .since = cmd->logs_since,
+                        .until = cmd->logs_until,
+                        .tail = cmd->logs_tail < 0 ? 0 : cmd->logs_tail};
+    hres res = H_OK;
+    if (cmd->logs_tail == 0) {
+        lo.tail = 0; /* dkc: <= 0 means all; Tail 0 means none */
+        goto build;
+    }
+    int rc = dkc_container_logs(c->cli, cmd->container, &lo, capture_cb, &cap);
+    if (rc != 0) {
+        res = dfail(c, rc);
+        goto out;
+    }
+build:;
+    proto_run_result r = {.captured = true,
+                          .out = cap.out.data ? cap.out.data : "",
+                          .out_len = cap.out.len,
+                          .err = cap.err.data ? cap.err.data : "",
+                          .err_len = cap.err.len,
+                          .truncated = cap.truncated};
+    c->result = proto_result_logs(&r);
+out:
+    capture_free(&cap);
+    return res;
+}
+
+static hres h_exec(jctx *c)
+{
+    proto_cmd *cmd = c->cmd;
+    capture cap = {.limit = (size_t)cmd->output_limit};
+    dkc_exec_config ec = {.cmd = (const char *const *)cmd->exec_argv,
+                          .env = (const char *const *)cmd->exec_env,
+                          .user = cmd->exec_user,
+                          .working_dir = cmd->exec_workdir,
+                          .tty = cmd->exec_tty};
+    int64_t code = 0;
+    hres res = H_OK;
+    int rc = dkc_exec_run(c->cli, cmd->container, &ec, capture_cb, &cap, &code);
+    if (rc != 0) {
+        res = dfail(c, rc);
+        goto out;
+    }
+    proto_run_result r = {.waited = true,
+                          .exit_code = code,
+                          .captured = true,
+                          .out = cap.out.data ? cap.out.data : "",
+                          .out_len = cap.out.len,
+                          .err = cap.err.data ? cap.err.data : "",
+                          .err_len = cap.err.len,
+                          .truncated = cap.truncated};
+    c->result = proto_result_exec(&r);
+out:
+    capture_free(&cap);
+    return res;
+}
+
+typedef struct pull_state {
+    char status[256];
+} pull_state;
+
+static int pull_cb(void *ud, const dkc_progress *p)
+{
+    pull_state *ps = ud;
+    if (p->status && *p->status)
+        snprintf(ps->status, sizeof ps->status, "%s", p->status);
+    return 0;
+}
+
+static hres h_pull(jctx *c)
+{
+    proto_cmd *cmd = c->cmd;
+    pull_state ps = {""};
+    int rc = dkc_image_pull(c->cli, cmd->image, cmd->tag, NULL, pull_cb, &ps);
+    if (rc != 0)
+        return dfail(c, rc);
+    char ref[700];
+    if (cmd->tag)
+        snprintf(ref, sizeof ref, "%s:%s", cmd->image, cmd->tag);
+    else
+        snprintf(ref, sizeof ref, "%s", cmd->image);
+    c->result = json_pack("{s:s, s:s}", "image", ref, "status", ps.status);
+    return H_OK;
+}
+
+static hres h_ping(jctx *c)
+{
+    int rc = dkc_ping(c->cli);
+    if (rc != 0)
+        return dfail(c, rc);
+    c->result = json_pack("{s:s}", "api_version", dkc_client_api_version(c->cli));
+    return H_OK;
+}
+
+static hres h_nodes(jctx *c)
+{
+    c->result = json_pack("[{s:s, s:b}]", "name", c->e->cfg->node, "self", 1);
+    return H_OK;
+}
+
+static hres h_unsupported(jctx *c)
+{
+    return fail(c, PROTO_EUNSUPPORTED, "%s is not supported by this node", proto_cmd_name(c->cmd));
+}
+
+/* wait: answer at once when the container is not running, else register a
+ * waiter that the supervisor answers. */
+static hres h_wait(jctx *c)
+{
+    proto_cmd *cmd = c->cmd;
+    json_t *ins = NULL;
+    int rc = dkc_container_inspect(c->cli, cmd->container, &ins);
+    if (rc == DKC_ENOTFOUND && cmd->condition && !strcmp(cmd->condition, "removed")) {
+        c->result = json_pack("{s:i, s:n}", "exit_code", 0, "error");
+        return H_OK;
+    }
+    if (rc != 0)
+        return dfail(c, rc);
+    json_t *state = json_object_get(ins, "State");
+    bool running = json_is_true(json_object_get(state, "Running"));
+    bool want_removed = cmd->condition && !strcmp(cmd->condition, "removed");
+    if (!running && !want_removed) {
+        c->result =
+            json_pack("{s:I, s:n}", "exit_code",
+                      (json_int_t)json_integer_value(json_object_get(state, "ExitCode")), "error");
+        json_decref(ins);
+        return H_OK;
+    }
+    json_decref(ins);
+    waiter *w = xcalloc(1, sizeof *w);
+    w->container = xstrdup(cmd->container);
+    w->condition = xstrdup(cmd->condition);
+    w->reply_to = xstrdup(c->d->reply_to);
+    w->correlation_id = xstrdup(c->d->correlation_id);
+    w->request_id = xstrdup(c->request_id);
+    w->dialect = cmd->dialect;
+    w->t0 = c->t0;
+    w->deadline_ms = cmd->timeout_s > 0 ? now_ms() + cmd->timeout_s * 1000 : 0;
+    pthread_mutex_lock(&c->e->mu);
+    w->next = c->e->waiters;
+    c->e->waiters = w;
+    pthread_mutex_unlock(&c->e->mu);
+    post_simple(c->e, ENGINE_OUT_ACK, c->d->tag, 0);
+    return H_DONE;
+}
+
+typedef hres (*handler)(jctx *);
+
+/* The command table: kind -> handler. */
+static const handler handlers[PROTO_CMD__COUNT] = {
+    [PROTO_CMD_RUN] = h_run,
+    [PROTO_CMD_CREATE] = h_create,
+    [PROTO_CMD_START] = h_simple,
+    [PROTO_CMD_STOP] = h_simple,
+    [PROTO_CMD_RESTART] = h_simple,
+    [PROTO_CMD_KILL] = h_simple,
+    [PROTO_CMD_PAUSE] = h_simple,
+    [PROTO_CMD_UNPAUSE] = h_simple,
+    [PROTO_CMD_RENAME] = h_simple,
+    [PROTO_CMD_REMOVE] = h_simple,
+    [PROTO_CMD_WAIT] = h_wait,
+    [PROTO_CMD_INSPECT] = h_json,
+    [PROTO_CMD_LIST] = h_json,
+    [PROTO_CMD_LOGS] = h_logs,
+    [PROTO_CMD_TOP] = h_json,
+    [PROTO_CMD_CHANGES] = h_json,
+    [PROTO_CMD_EXEC] = h_exec,
+    [PROTO_CMD_PULL] = h_pull,
+    [PROTO_CMD_IMAGES] = h_json,
+    [PROTO_CMD_IMAGE_INSPECT] = h_json,
+    [PROTO_CMD_IMAGE_TAG] = h_simple,
+    [PROTO_CMD_IMAGE_REMOVE] = h_json,
+    [PROTO_CMD_VOLUME_CREATE] = h_volume_create,
+    [PROTO_CMD_VOLUME_LIST] = h_json,
+    [PROTO_CMD_VOLUME_INSPECT] = h_json,
+    [PROTO_CMD_VOLUME_REMOVE] = h_simple,
+    [PROTO_CMD_INFO] = h_json,
+    [PROTO_CMD_VERSION] = h_json,
+    [PROTO_CMD_PING] = h_ping,
+    [PROTO_CMD_NODES] = h_nodes,
+    [PROTO_CMD_REGISTER] = h_unsupported,
+    [PROTO_CMD_UNREGISTER] = h_unsupported,
+};
+
+/* MSG: parse, log, run the handler, post the outcome. */
+static void msg_job(engine *e, dkc_client *cli, broker_delivery *d)
+{
+    int64_t t0 = now_ms();
+    const char *rid = d->message_id ? d->message_id : d->correlation_id;
+    proto_cmd *cmd = NULL;
+    proto_error perr;
+    proto_reply_info ri;
+    char line[1024];
+
+    if (d->oversize) {
+        proto_reply_info_init(&ri, NULL, NULL, e->cfg->node, rid);
+        json_t *r =
+            proto_reply_error(&ri, PROTO_ETOOLARGE, "message body over the size cap", NULL, 0);
+        post_reply(e, r, t0, d->reply_to, d->correlation_id, 0, NULL, NULL, NULL);
+        return;
+    }
+    proto_limits lim;
+    proto_limits_init(&lim);
+    lim.max_body = e->cfg->max_body;
+    if (e->cfg->output_limit > 0)
+        lim.default_output = (int64_t)e->cfg->output_limit;
+    int rc = proto_parse((const char *)d->body, d->len, &lim, &cmd, &perr);
+    proto_summary_request(cmd, rid, line, sizeof line);
+    json_t *lj = proto_summary_request_json(cmd, rid);
+    log_record(line, lj);
+    json_decref(lj);
+    if (rc != 0) {
+        char reason[PROTO_MESSAGE_MAX + 64];
+        snprintf(reason, sizeof reason, "%s: %s", perr.code_name, perr.message);
+        proto_reply_info_init(&ri, NULL, &perr, e->cfg->node, rid);
+        json_t *r = proto_reply_parse_error(&ri, &perr);
+        post_reply(e, r, t0, d->reply_to, d->correlation_id, d->tag, d, reason, NULL);
+        return;
+    }
+    jctx c = {.e = e, .cli = cli, .d = d, .cmd = cmd, .request_id = rid, .t0 = t0};
+    handler h = handlers[cmd->kind];
+    hres res = h ? h(&c) : h_unsupported(&c);
+    switch (res) {
+    case H_TRANSIENT:
+        log_msg(LOG_WARN, "Docker unavailable for request %s: requeued",
+                rid ? "with id" : "without id");
+        post_simple(e, ENGINE_OUT_NACK, d->tag, 1);
+        docker_down(e);
+        break;
+    case H_DONE:
+        break;
+    case H_OK:
+    case H_ERR: {
+        proto_reply_info_init(&ri, cmd, NULL, e->cfg->node, rid);
+        if (res == H_ERR)
+            ri.http_status = c.http;
+        json_t *r = res == H_OK ? proto_reply_ok(&ri, c.result)
+                                : proto_reply_error(&ri, c.code, c.msg, NULL, c.http);
+        if (r == NULL) {
+            log_msg(LOG_ERROR, "out of memory");
+            abort();
+        }
+        post_reply(e, r, t0, d->reply_to, d->correlation_id, d->tag, NULL, NULL, NULL);
+        break;
+    }
+    }
+    json_decref(c.result);
+    proto_cmd_free(cmd);
+}
+
+/* ---- threads ---- */
+
+static void *worker_main(void *arg)
+{
+    engine *e = arg;
+    dkc_client *cli = NULL;
+    char why[256] = "";
+    if (dkc_client_new(e->dopt, &cli, why, sizeof why) != 0) {
+        log_msg(LOG_ERROR, "worker: Docker client: %s", why);
+        return NULL;
+    }
+    pthread_mutex_lock(&e->mu);
+    for (;;) {
+        while (e->jhead == NULL && !e->stop_workers)
+            pthread_cond_wait(&e->cv, &e->mu);
+        if (e->jhead == NULL && e->stop_workers)
+            break;
+        job *j = e->jhead;
+        e->jhead = j->next;
+        if (e->jhead == NULL)
+            e->jtail = NULL;
+        int draining = e->draining;
+        e->busy++;
+        pthread_mutex_unlock(&e->mu);
+
+        if (j->kind == JOB_MSG) {
+            if (draining)
+                post_simple(e, ENGINE_OUT_NACK, j->d.tag, 1);
+            else
+                msg_job(e, cli, &j->d);
+            broker_delivery_cleanup(&j->d);
+        } else if (j->kind == JOB_FINISH) {
+            finish_job(e, cli, j->id);
+        } else if (j->kind == JOB_AFTER) {
+            int rc = dkc_container_remove(cli, j->id, true, false);
+            if (rc != 0 && rc != DKC_ENOTFOUND)
+                log_msg(LOG_WARN, "removing container %.12s: %s", j->id, dkc_strerror(rc));
+        }
+        free(j->id);
+        free(j);
+        pthread_mutex_lock(&e->mu);
+        e->busy--;
+    }
+    pthread_mutex_unlock(&e->mu);
+    dkc_client_free(cli);
+    return NULL;
+}
+
+/* Answers waiters whose container stopped (or vanished, or timed out). */
+static void check_waiters(engine *e, dkc_client *cli)
+{
+    pthread_mutex_lock(&e->mu);
+    waiter *list = e->waiters;
+    e->waiters = NULL;
+    pthread_mutex_unlock(&e->mu);
+    waiter *keep = NULL;
+    while (list) {
+        waiter *w = list;
+        list = w->next;
+        json_t *ins = NULL;
+        json_t *reply = NULL;
+        proto_reply_info ri;
+        proto_reply_info_init(&ri, NULL, NULL, e->cfg->node, w->request_id);
+        ri.dialect = w->dialect;
+        ri.command = "wait";
+        int rc = dkc_container_inspect(cli, w->container, &ins);
+        bool want_removed = w->condition && !strcmp(w->condition, "removed");
+        if (rc == DKC_ENOTFOUND) {
+            if (want_removed) {
+                json_t *res = json_pack("{s:i, s:n}", "exit_code", 0, "error");
+                reply = proto_reply_ok(&ri, res);
+                json_decref(res);
+            } else {
+                reply = proto_reply_error(&ri, PROTO_ENOTFOUND, "container disappeared", NULL, 404);
+            }
+        } else if (rc == 0) {
+            json_t *state = json_object_get(ins, "State");
+            if (!want_removed && !json_is_true(json_object_get(state, "Running"))) {
+                json_t *res = json_pack(
+                    "{s:I, s:n}", "exit_code",
+                    (json_int_t)json_integer_value(json_object_get(state, "ExitCode")), "error");
+                reply = proto_reply_ok(&ri, res);
+                json_decref(res);
+            }
+        }
+        if (reply == NULL && w->deadline_ms && now_ms() >= w->deadline_ms)
+            reply = proto_reply_error(&ri, PROTO_ETIMEOUT, "wait timed out", NULL, 0);
+        json_decref(ins);
+        if (reply) {
+            post_reply(e, reply, w->t0, w->reply_to, w->correlation_id, 0, NULL, NULL, NULL);
+            free(w->container);
+            free(w->condition);
+            free(w->reply_to);
+            free(w->correlation_id);
+            free(w->request_id);
+            free(w);
+        } else {
+            w->next = keep;
+            keep = w;
+        }
+    }
+    pthread_mutex_lock(&e->mu);
+    while (keep) {
+        waiter *w = keep;
+        keep = w->next;
+        w->next = e->waiters;
+        e->waiters = w;
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* One supervision pass: reconcile this node's labelled containers. */
+static void supervise_once(engine *e, dkc_client *cli)
+{
+    char l[300];
+    snprintf(l, sizeof l, LBL "node=%s", e->cfg->node);
+    dkc_list_opts lo = {.all = true, .filters = label_filter(l, NULL)};
+    json_t *arr = NULL;
+    int rc = dkc_container_list(cli, &lo, &arr);
+    json_decref(lo.filters);
+    if (rc != 0) {
+        if (rc == DKC_EUNAVAILABLE || rc == DKC_ETIMEOUT)
+            docker_down(e);
+        else if (rc != DKC_ECANCELED)
+            log_msg(LOG_WARN, "supervision: listing containers: %s", dkc_strerror(rc));
+        return;
+    }
+    pthread_mutex_lock(&e->mu);
+    int was_down = e->docker_down;
+    e->docker_down = 0;
+    pthread_mutex_unlock(&e->mu);
+    if (was_down) {
+        log_msg(LOG_INFO, "Docker answers again: resuming consumption");
+        post_simple(e, ENGINE_OUT_RESUME, 0, 0);
+    }
+    int64_t now = time(NULL);
+    size_t i;
+    json_t *c;
+    json_array_foreach(arr, i, c)
+    {
+        const char *id = jstr(c, "Id");
+        const char *state = jstr(c, "State");
+        json_t *labels = json_object_get(c, "Labels");
+        if (id == NULL || state == NULL)
+            continue;
+        const char *dl = label(labels, "deadline");
+        if (!strcmp(state, "running") || !strcmp(state, "paused")) {
+            if (dl && now >= strtoll(dl, NULL, 10)) {
+                log_msg(LOG_INFO, "container %.12s reached its deadline: killing", id);
+                int krc = dkc_container_kill(cli, id, NULL);
+                if (krc != 0 && krc != DKC_ECONFLICT && krc != DKC_ENOTFOUND)
+                    log_msg(LOG_WARN, "killing %.12s: %s", id, dkc_strerror(krc));
+            }
+            continue;
+        }
+        if ((!strcmp(state, "exited") || !strcmp(state, "dead")) && label(labels, "final") &&
+            claim(e, id)) {
+            job *j = xcalloc(1, sizeof *j);
+            j->kind = JOB_FINISH;
+            j->id = xstrdup(id);
+            push_job(e, j);
+        }
+    }
+    json_decref(arr);
+    check_waiters(e, cli);
+}
+
+static void *sup_main(void *arg)
+{
+    engine *e = arg;
+    while (!e->sup_stop) {
+        supervise_once(e, e->sup_cli);
+        for (int t = 0; t < SUPERVISE_PERIOD_MS / 20 && !e->sup_stop; t++)
+            usleep(20 * 1000);
+    }
+    return NULL;
+}
+
+engine *engine_start(const dd_config *cfg, const dkc_options *dopt, char *errbuf, size_t errlen)
+{
+    engine *e = xcalloc(1, sizeof *e);
+    e->cfg = cfg;
+    e->dopt = dopt;
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    if (dkc_client_new(dopt, &e->sup_cli, errbuf, errlen) != 0) {
+        pthread_mutex_destroy(&e->mu);
+        pthread_cond_destroy(&e->cv);
+        free(e);
+        return NULL;
+    }
+    e->n_workers = cfg->workers > 0 ? cfg->workers : 1;
+    e->workers = xcalloc((size_t)e->n_workers, sizeof *e->workers);
+    for (int i = 0; i < e->n_workers; i++)
+        if (pthread_create(&e->workers[i], NULL, worker_main, e) != 0) {
+            log_msg(LOG_ERROR, "cannot start worker thread: %s", strerror(errno));
+            abort();
+        }
+    if (pthread_create(&e->sup, NULL, sup_main, e) != 0) {
+        log_msg(LOG_ERROR, "cannot start supervisor thread: %s", strerror(errno));
+        abort();
+    }
+    e->sup_started = 1;
+    return e;
+}
+
+void engine_begin_shutdown(engine *e)
+{
+    if (e->sup_started) {
+        e->sup_stop = 1;
+        dkc_client_cancel(e->sup_cli);
+        pthread_join(e->sup, NULL);
+        e->sup_started = 0;
+    }
+    pthread_mutex_lock(&e->mu);
+    e->draining = 1;
+    pthread_mutex_unlock(&e->mu);
+}
+
+void engine_free(engine *e)
+{
+    if (e == NULL)
+        return;
+    engine_begin_shutdown(e);
+    pthread_mutex_lock(&e->mu);
+    e->stop_workers = 1;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    for (int i = 0; i < e->n_workers; i++)
+        pthread_join(e->workers[i], NULL);
+    free(e->workers);
+    dkc_client_free(e->sup_cli);
+    while (e->jhead) {
+        job *j = e->jhead;
+        e->jhead = j->next;
+        broker_delivery_cleanup(&j->d);
+        free(j->id);
+        free(j);
+    }
+    while (e->ohead) {
+        engine_out *o = e->ohead;
+        e->ohead = o->next;
+        engine_out_free(o);
+    }
+    while (e->waiters) {
+        waiter *w = e->waiters;
+        e->waiters = w->next;
+        free(w->container);
+        free(w->condition);
+        free(w->reply_to);
+        free(w->correlation_id);
+        free(w->request_id);
+        free(w);
+    }
+    for (size_t i = 0; i < e->n_claimed; i++)
+        free(e->claimed[i]);
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->cv);
+    free(e);
+}

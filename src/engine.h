@@ -1,0 +1,89 @@
+/*
+ * engine.h -- the dispatcher's engine: turns deliveries into Docker work.
+ *
+ * Threads.  The caller's thread owns the broker (main loop); the engine
+ * never touches it.  Deliveries go in with engine_submit(); what must be
+ * done on the broker comes back as an outbox list (engine_take_outbox()),
+ * which the caller carries out in order and then frees.  Inside, worker
+ * threads (each with its own dkc_client) take jobs from one queue, and a
+ * supervisor thread (its own dkc_client) watches the containers labelled
+ * with this node: owed final replies, run deadlines, `wait` waiters, and
+ * Docker coming back after an outage.
+ *
+ * Memory.  The daemon aborts on out-of-memory (small x-allocators in
+ * engine.c); nothing here returns ENOMEM.
+ */
+#ifndef DD_ENGINE_H
+#define DD_ENGINE_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "broker.h"
+#include "config.h"
+#include "dkc.h"
+
+typedef enum engine_out_kind {
+    ENGINE_OUT_ACK = 0,    /* broker_ack(tag) */
+    ENGINE_OUT_NACK,       /* broker_nack(tag, requeue) */
+    ENGINE_OUT_REPLY,      /* publish body to reply_to, then settle / follow up */
+    ENGINE_OUT_DEADLETTER, /* broker_dead_letter(dl, reason) */
+    ENGINE_OUT_PAUSE,      /* Docker is down: stop consuming */
+    ENGINE_OUT_RESUME,     /* Docker is back: consume again */
+} engine_out_kind;
+
+/* One thing for the broker thread to do.  Every pointer is owned by the
+ * item and freed by engine_out_free(). */
+typedef struct engine_out {
+    struct engine_out *next;
+    engine_out_kind kind;
+    uint64_t tag; /* delivery to settle (0: none) */
+    int requeue;  /* NACK */
+    /* REPLY */
+    char *reply_to; /* NULL: nobody to tell */
+    char *correlation_id;
+    char *body; /* reply JSON text */
+    /* REPLY / DEADLETTER: after the reply, dead-letter this delivery with
+     * reason (instead of acking tag) */
+    broker_delivery *dl;
+    char *reason;
+    /* REPLY: once the reply is out, remove this container (Remove) */
+    char *after_remove;
+} engine_out;
+
+typedef struct engine engine;
+
+/* Makes an engine for cfg (borrowed; must outlive the engine) talking to
+ * Docker with dopt (strings borrowed likewise).  Starts cfg->workers
+ * workers and the supervisor.  Returns NULL with a reason in errbuf if a
+ * Docker client could not be made. */
+engine *engine_start(const dd_config *cfg, const dkc_options *dopt, char *errbuf, size_t errlen);
+
+/* Hands a delivery to the engine: *d is moved (zeroed here). */
+void engine_submit(engine *e, broker_delivery *d);
+
+/* Takes the whole outbox (FIFO list, NULL if empty). */
+engine_out *engine_take_outbox(engine *e);
+
+/* Puts items back at the head of the outbox (a publish that must wait for a
+ * reconnect). */
+void engine_requeue_outbox(engine *e, engine_out *list);
+
+/* A reply was published: queue the follow-up (remove container id). */
+void engine_after(engine *e, const char *container_id);
+
+/* Frees one item (not its successors). */
+void engine_out_free(engine_out *o);
+
+/* Shutdown, step 1: stops the supervisor and hands out no more deliveries
+ * (those queued are answered with NACK requeue).  Running jobs finish. */
+void engine_begin_shutdown(engine *e);
+
+/* 1 when no job is queued or running and the outbox is empty. */
+int engine_idle(engine *e);
+
+/* Shutdown, step 2: joins the workers and frees everything.  NULL is fine. */
+void engine_free(engine *e);
+
+#endif

@@ -1,0 +1,294 @@
+/*
+ * main.c -- docker-dispatch: consumes JSON commands from RabbitMQ and
+ * carries them out on a Docker daemon.
+ *
+ * The main thread owns the broker connection: it polls for deliveries,
+ * hands them to the engine, and carries out the engine's outbox (acks,
+ * replies, dead letters, pause/resume).  It never calls Docker except for
+ * the one ping at start-up.
+ *
+ * Exit status: 0 after SIGTERM/SIGINT (or --help), 1 when Docker or
+ * RabbitMQ cannot be used at start, 2 on a usage error.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "config.h"
+#include "dkc.h"
+#include "engine.h"
+#include "log.h"
+
+#define POLL_MS 10
+
+static volatile int g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+/* Publishes the reply of item o; an unroutable reply (its queue is gone)
+ * goes to <q>.dead with the reason so that nothing is dropped silently.
+ * Returns 0 or BROKER_ECONNLOST/ENOTCONN (retry after reconnect). */
+static int publish_reply(broker *b, const engine_out *o)
+{
+    if (o->reply_to == NULL)
+        return 0;
+    broker_props p = {.correlation_id = o->correlation_id, .content_type = "application/json"};
+    int rc =
+        broker_publish(b, "", o->reply_to, &p, o->body, strlen(o->body), BROKER_PUBLISH_MANDATORY);
+    if (rc == BROKER_EUNROUTABLE) {
+        broker_header h = {"x-dd-reason", "reply_to queue does not exist: reply not delivered"};
+        broker_props dp = {.correlation_id = o->correlation_id,
+                           .content_type = "application/json",
+                           .persistent = 1,
+                           .headers = &h,
+                           .n_headers = 1};
+        log_msg(LOG_WARN, "reply unroutable: kept in %s", broker_name_dead(b));
+        rc = broker_publish(b, "", broker_name_dead(b), &dp, o->body, strlen(o->body), 0);
+    }
+    if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
+        return rc;
+    if (rc != 0)
+        log_msg(LOG_WARN, "publishing a reply: %s: %s", broker_strerror(rc), broker_error(b));
+    return 0;
+}
+
+/* Carries out one outbox item.  Returns 0, or a connection error when the
+ * item must be kept for after the reconnect. */
+static int do_item(broker *b, engine *e, engine_out *o)
+{
+    int rc = 0;
+    switch (o->kind) {
+    case ENGINE_OUT_ACK:
+        rc = broker_ack(b, o->tag);
+        break;
+    case ENGINE_OUT_NACK:
+        rc = broker_nack(b, o->tag, o->requeue);
+        break;
+    case ENGINE_OUT_PAUSE:
+        rc = broker_consume_pause(b);
+        break;
+    case ENGINE_OUT_RESUME:
+        if (!g_stop)
+            rc = broker_consume_resume(b);
+        break;
+    case ENGINE_OUT_DEADLETTER:
+        if (o->dl)
+            rc = broker_dead_letter(b, o->dl, o->reason ? o->reason : "rejected");
+        break;
+    case ENGINE_OUT_REPLY:
+        rc = publish_reply(b, o);
+        if (rc != 0)
+            return rc;
+        if (o->after_remove)
+            engine_after(e, o->after_remove);
+        if (o->dl)
+            rc = broker_dead_letter(b, o->dl, o->reason ? o->reason : "rejected");
+        else
+            rc = broker_ack(b, o->tag);
+        if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
+            rc = 0; /* stale now: the broker requeued the message */
+        break;
+    }
+    if (rc == BROKER_ESTALE)
+        rc = 0;
+    if (rc != 0 && rc != BROKER_ECONNLOST && rc != BROKER_ENOTCONN) {
+        log_msg(LOG_WARN, "broker: %s: %s", broker_strerror(rc), broker_error(b));
+        rc = 0;
+    }
+    return rc;
+}
+
+/* Drains the outbox.  Returns 0, or a connection error (the rest of the
+ * outbox was put back). */
+static int drain_outbox(broker *b, engine *e)
+{
+    engine_out *l = engine_take_outbox(e);
+    while (l) {
+        engine_out *o = l;
+        int rc = do_item(b, e, o);
+        if (rc != 0) {
+            /* acks/nacks of this generation are stale after a reconnect */
+            engine_requeue_outbox(e, l);
+            return rc;
+        }
+        l = o->next;
+        engine_out_free(o);
+    }
+    return 0;
+}
+
+static void on_retry(void *arg, unsigned attempt, int err, const char *cause, unsigned delay_ms)
+{
+    (void)arg;
+    log_msg(LOG_WARN, "RabbitMQ reconnect attempt %u failed: %s (%s); next in %u ms", attempt,
+            broker_strerror(err), cause ? cause : "", delay_ms);
+}
+
+/* Reconnects after a lost connection; 0 or -1 when stopped meanwhile. */
+static int reconnect(broker *b)
+{
+    log_msg(LOG_WARN, "RabbitMQ connection lost (%s): reconnecting", broker_error(b));
+    int rc = broker_reconnect(b, &g_stop);
+    if (rc != 0)
+        return -1;
+    log_msg(LOG_INFO, "RabbitMQ connection restored");
+    return 0;
+}
+
+/* Checks Docker once at start: 0 or -1 with a clear message. */
+static int check_docker(const dkc_options *o)
+{
+    dkc_client *c = NULL;
+    char why[256] = "";
+    int rc = dkc_client_new(o, &c, why, sizeof why);
+    if (rc != 0) {
+        log_msg(LOG_ERROR, "Docker address: %s: %s", dkc_strerror(rc), why);
+        return -1;
+    }
+    rc = dkc_ping(c);
+    if (rc != 0) {
+        char msg[256];
+        log_escape(msg, sizeof msg, dkc_client_last_error(c)->message);
+        log_msg(LOG_ERROR, "Docker at %s is unreachable: %s: %s", dkc_client_host(c),
+                dkc_strerror(rc), msg);
+        dkc_client_free(c);
+        return -1;
+    }
+    log_msg(LOG_INFO, "Docker at %s answers (API %s)", dkc_client_host(c),
+            dkc_client_api_version(c));
+    dkc_client_free(c);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    dd_config cfg;
+    char *cause = NULL;
+    broker *b = NULL;
+    engine *e = NULL;
+    int status = 1;
+    memset(&cfg, 0, sizeof cfg);
+    int lr = cfg_load(&cfg, argc, argv, &cause);
+    if (lr != 0) {
+        if (lr < 0)
+            fprintf(stderr, "docker-dispatch: %s\n", cause ? cause : "bad usage");
+        free(cause);
+        cfg_cleanup(&cfg);
+        return lr < 0 ? 2 : 0;
+    }
+    log_setup(cfg.json_logs, cfg.verbose ? LOG_DEBUG : LOG_INFO);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (dkc_global_init() != 0) {
+        log_msg(LOG_ERROR, "cannot initialise the HTTP library");
+        goto out;
+    }
+    dkc_options dopt;
+    dkc_options_init(&dopt);
+    dopt.host = cfg.docker_host;
+    dopt.tls_verify = cfg.docker_tls;
+    dopt.cert_path = cfg.docker_cert_path;
+    if (check_docker(&dopt) != 0)
+        goto out;
+
+    broker_conf bc;
+    broker_conf_init(&bc);
+    bc.url = cfg.amqp_url;
+    bc.queue = cfg.queue;
+    bc.node = cfg.node;
+    bc.queue_type = cfg.classic_queue ? BROKER_QUEUE_CLASSIC : BROKER_QUEUE_QUORUM;
+    if (cfg.delivery_limit > 0)
+        bc.delivery_limit = cfg.delivery_limit;
+    if (cfg.prefetch > 0)
+        bc.prefetch = cfg.prefetch;
+    if (cfg.heartbeat > 0)
+        bc.heartbeat = cfg.heartbeat;
+    if (cfg.max_body > 0)
+        bc.max_body = cfg.max_body;
+    bc.tls_ca_file = cfg.amqp_cacert;
+    bc.tls_cert_file = cfg.amqp_cert;
+    bc.tls_key_file = cfg.amqp_key;
+    bc.tls_no_verify_peer = cfg.amqp_noverify;
+    bc.tls_no_verify_hostname = cfg.amqp_noverify;
+    bc.on_retry = on_retry;
+    int rc = broker_open(&bc, &b, &cause);
+    if (rc != 0) {
+        char *red = cfg_redact_url(cfg.amqp_url);
+        const char *what = rc == BROKER_EAUTH          ? "refused the credentials"
+                           : rc == BROKER_EUNREACHABLE ? "is unreachable"
+                           : rc == BROKER_EVHOST       ? "refused the virtual host"
+                                                       : "cannot be used";
+        log_msg(LOG_ERROR, "RabbitMQ at %s %s: %s", red ? red : "?", what,
+                cause ? cause : broker_strerror(rc));
+        free(red);
+        goto out;
+    }
+    log_msg(LOG_INFO, "consuming %s and %s as node %s (%d workers)", broker_name_work(b),
+            broker_name_node(b), cfg.node, cfg.workers);
+
+    char why[256] = "";
+    e = engine_start(&cfg, &dopt, why, sizeof why);
+    if (e == NULL) {
+        log_msg(LOG_ERROR, "engine: %s", why);
+        goto out;
+    }
+
+    while (!g_stop) {
+        broker_delivery d;
+        memset(&d, 0, sizeof d);
+        int pr = broker_poll(b, POLL_MS, &d);
+        if (pr == 1) {
+            engine_submit(e, &d);
+        } else if (pr == BROKER_ECONNLOST || pr == BROKER_ENOTCONN) {
+            if (reconnect(b) != 0)
+                break;
+            continue;
+        } else if (pr < 0 && pr != BROKER_ECHANNEL) {
+            log_msg(LOG_WARN, "broker: %s: %s", broker_strerror(pr), broker_error(b));
+        }
+        broker_delivery_cleanup(&d);
+        if (drain_outbox(b, e) != 0 && reconnect(b) != 0)
+            break;
+    }
+
+    /* Shutdown: stop taking work, hand back what has not started, let
+     * running jobs finish and publish their replies. */
+    log_msg(LOG_INFO, "stopping: no new work; finishing what is in flight");
+    if (broker_connected(b))
+        broker_consume_pause(b);
+    engine_begin_shutdown(e);
+    for (int spins = 0; spins < 60 * 1000 / POLL_MS; spins++) {
+        broker_delivery d;
+        memset(&d, 0, sizeof d);
+        int pr = broker_poll(b, POLL_MS, &d);
+        if (pr == 1)
+            broker_nack(b, d.tag, 1);
+        broker_delivery_cleanup(&d);
+        if (!broker_connected(b))
+            break;
+        drain_outbox(b, e);
+        if (engine_idle(e))
+            break;
+    }
+    status = 0;
+out:
+    engine_free(e);
+    broker_free(b);
+    free(cause);
+    cfg_cleanup(&cfg);
+    dkc_global_cleanup();
+    return status;
+}
