@@ -710,7 +710,7 @@ static int render_default(const json_t *r, const ctl_req *req)
 }
 
 /* Prints an error reply's error on stderr. */
-static void print_error(const json_t *reply)
+static void print_reply_error(const json_t *reply)
 {
     const json_t *e = json_object_get(reply, "error");
     const char *code = json_string_value(json_object_get(e, "code"));
@@ -765,7 +765,7 @@ static int handle_reply(const ctl_opts *o, const ctl_req *req, const broker_deli
             status = v < 0 || v > 255 ? 255 : (int)v;
         }
     } else if (!ok) {
-        print_error(reply);
+        print_reply_error(reply);
         status = EXIT_REFUSED;
     } else {
         const char *command = json_string_value(json_object_get(reply, "command"));
