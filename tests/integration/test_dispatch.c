@@ -1,0 +1,543 @@
+/*
+ * test_dispatch.c -- the docker-dispatch daemon end to end, against the real
+ * RabbitMQ (amqp://guest:guest@127.0.0.1:5672/) and the real Docker daemon.
+ *
+ * The daemon under test is the built program ($DISPATCH_BIN), started as a
+ * child with a queue and node name unique to this run; the test talks to it
+ * as a client would (publish to <q>, replies through direct reply-to) and
+ * stops it by pid.  Every container the daemon makes for this run carries
+ * the node label, so teardown removes exactly those, and the topology is
+ * deleted afterwards.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "broker.h"
+#include "dkc.h"
+#include "itest.h"
+
+#define AMQP_URL "amqp://guest:guest@127.0.0.1:5672/"
+
+static char g_queue[64], g_node[64], g_log[128];
+static pid_t g_pid;
+static broker *g_cli;
+static dkc_client *g_dkc;
+static int g_seq;
+
+/* Stashed replies that arrived while waiting for another one. */
+#define MAX_STASH 64
+static struct {
+    char *corr;
+    char *body;
+} g_stash[MAX_STASH];
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Starts the daemon; waits until it consumes the work queue. */
+static int start_daemon(void)
+{
+    const char *bin = getenv("DISPATCH_BIN");
+    if (bin == NULL) {
+        fprintf(stderr, "DISPATCH_BIN is not set\n");
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        FILE *f = fopen(g_log, "a");
+        if (f) {
+            dup2(fileno(f), 1);
+            dup2(fileno(f), 2);
+        }
+        execl(bin, bin, "-q", g_queue, "--node", g_node, "--workers", "6", "--queue-type",
+              "classic", "unix:///var/run/docker.sock", AMQP_URL, (char *)NULL);
+        _exit(127);
+    }
+    g_pid = pid;
+    for (int i = 0; i < 200; i++) {
+        uint32_t consumers = 0;
+        if (broker_queue_counts(g_cli, g_queue, NULL, &consumers) == 0 && consumers >= 1)
+            return 0;
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            g_pid = 0;
+            fprintf(stderr, "daemon exited early; see %s\n", g_log);
+            return -1;
+        }
+        usleep(50 * 1000);
+    }
+    return -1;
+}
+
+/* Sends sig to the daemon and waits for it; returns its wait status. */
+static int stop_daemon(int sig)
+{
+    int st = -1;
+    if (g_pid <= 0)
+        return -1;
+    kill(g_pid, sig);
+    for (int i = 0; i < 300; i++) {
+        if (waitpid(g_pid, &st, WNOHANG) == g_pid) {
+            g_pid = 0;
+            return st;
+        }
+        usleep(50 * 1000);
+    }
+    kill(g_pid, SIGKILL);
+    waitpid(g_pid, &st, 0);
+    g_pid = 0;
+    return st;
+}
+
+/* Publishes body to the work queue with message_id = correlation_id = id
+ * (a new one written to idbuf). */
+static void send_msg(const char *body, char *idbuf, size_t idlen)
+{
+    snprintf(idbuf, idlen, "r-%ld-%d", (long)getpid(), ++g_seq);
+    broker_props p = {.reply_to = BROKER_REPLY_TO,
+                      .correlation_id = idbuf,
+                      .message_id = idbuf,
+                      .content_type = "application/json"};
+    assert_int_equal(broker_publish(g_cli, "", g_queue, &p, body, strlen(body), 0), 0);
+}
+
+/* Waits up to timeout_ms for the reply with correlation id; returns the
+ * parsed reply (json_decref) or NULL. */
+static json_t *recv_reply(const char *id, int timeout_ms)
+{
+    for (int i = 0; i < MAX_STASH; i++)
+        if (g_stash[i].corr && !strcmp(g_stash[i].corr, id)) {
+            json_t *j = json_loads(g_stash[i].body, 0, NULL);
+            free(g_stash[i].corr);
+            free(g_stash[i].body);
+            g_stash[i].corr = g_stash[i].body = NULL;
+            return j;
+        }
+    int64_t end = now_ms() + timeout_ms;
+    while (now_ms() < end) {
+        broker_delivery d;
+        memset(&d, 0, sizeof d);
+        int rc = broker_poll(g_cli, 100, &d);
+        if (rc == 1 && d.correlation_id) {
+            if (!strcmp(d.correlation_id, id)) {
+                json_t *j = json_loadb((const char *)d.body, d.len, 0, NULL);
+                broker_delivery_cleanup(&d);
+                return j;
+            }
+            for (int i = 0; i < MAX_STASH; i++)
+                if (g_stash[i].corr == NULL) {
+                    g_stash[i].corr = strdup(d.correlation_id);
+                    g_stash[i].body = strndup((const char *)d.body, d.len);
+                    break;
+                }
+        }
+        broker_delivery_cleanup(&d);
+    }
+    return NULL;
+}
+
+static json_t *call(const char *body, int timeout_ms)
+{
+    char id[64];
+    send_msg(body, id, sizeof id);
+    return recv_reply(id, timeout_ms);
+}
+
+/* Containers with label key=value (all states). */
+static size_t count_label(const char *key, const char *value)
+{
+    char l[256];
+    snprintf(l, sizeof l, "%s=%s", key, value);
+    json_t *f = json_pack("{s:[s]}", "label", l);
+    dkc_list_opts lo = {.all = true, .filters = f};
+    json_t *arr = NULL;
+    int rc = dkc_container_list(g_dkc, &lo, &arr);
+    json_decref(f);
+    assert_int_equal(rc, 0);
+    size_t n = json_array_size(arr);
+    json_decref(arr);
+    return n;
+}
+
+static const char *err_code(json_t *r)
+{
+    return json_string_value(json_object_get(json_object_get(r, "error"), "code"));
+}
+
+static json_t *result(json_t *r)
+{
+    return json_object_get(r, "result");
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(g_queue, sizeof g_queue, "dd-itest-%ld", (long)getpid());
+    snprintf(g_node, sizeof g_node, "itest-node-%ld", (long)getpid());
+    snprintf(g_log, sizeof g_log, "/tmp/dd-itest-%ld.log", (long)getpid());
+    broker_conf c;
+    broker_conf_init(&c);
+    c.url = AMQP_URL;
+    c.role = BROKER_ROLE_CLIENT;
+    c.queue = g_queue;
+    char *cause = NULL;
+    if (broker_open(&c, &g_cli, &cause) != 0) {
+        fprintf(stderr, "broker: %s\n", cause ? cause : "?");
+        free(cause);
+        return -1;
+    }
+    if (broker_rpc_begin(g_cli) != 0)
+        return -1;
+    g_dkc = itest_client();
+    if (g_dkc == NULL)
+        return -1;
+    return start_daemon();
+}
+
+/* Removes this run's containers (by node label), stops the daemon, deletes
+ * the topology through a node-role handle of the same names. */
+static int teardown(void **state)
+{
+    (void)state;
+    stop_daemon(SIGTERM);
+    if (g_dkc) {
+        char l[128];
+        snprintf(l, sizeof l, "io.docker-dispatch.node=%s", g_node);
+        json_t *f = json_pack("{s:[s]}", "label", l);
+        dkc_list_opts lo = {.all = true, .filters = f};
+        json_t *arr = NULL;
+        if (dkc_container_list(g_dkc, &lo, &arr) == 0) {
+            size_t i;
+            json_t *c;
+            json_array_foreach(arr, i, c) dkc_container_remove(
+                g_dkc, json_string_value(json_object_get(c, "Id")), true, true);
+        }
+        json_decref(arr);
+        json_decref(f);
+        dkc_client_free(g_dkc);
+    }
+    broker_conf c;
+    broker_conf_init(&c);
+    c.url = AMQP_URL;
+    c.queue = g_queue;
+    c.node = g_node;
+    c.queue_type = BROKER_QUEUE_CLASSIC;
+    broker *nb = NULL;
+    if (broker_open(&c, &nb, NULL) == 0) {
+        broker_topology_delete(nb);
+        broker_free(nb);
+    }
+    broker_free(g_cli);
+    for (int i = 0; i < MAX_STASH; i++) {
+        free(g_stash[i].corr);
+        free(g_stash[i].body);
+    }
+    return 0;
+}
+
+/* Seed run with Attach and Remove: exit code, stdout, container gone. */
+static void test_run_attach_remove(void **state)
+{
+    (void)state;
+    char id[64];
+    send_msg("{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\",\"STDERR\"],"
+             "\"Remove\":true,\"HostConfig\":{\"NetworkMode\":\"none\"}},"
+             "\"Image\":\"busybox:latest\",\"Cmd\":[\"echo\",\"hello world!\"]}",
+             id, sizeof id);
+    json_t *r = recv_reply(id, 30000);
+    assert_non_null(r);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    assert_int_equal(json_integer_value(json_object_get(result(r), "exit_code")), 0);
+    assert_string_equal(json_string_value(json_object_get(result(r), "stdout")), "hello world!\n");
+    assert_true(json_is_true(json_object_get(result(r), "removed")));
+    assert_string_equal(json_string_value(json_object_get(r, "request_id")), id);
+    json_decref(r);
+    size_t n = 1;
+    for (int i = 0; i < 50 && n; i++) {
+        n = count_label("io.docker-dispatch.request", id);
+        if (n)
+            usleep(100 * 1000);
+    }
+    assert_int_equal(n, 0);
+}
+
+static void test_run_exit_code_stderr(void **state)
+{
+    (void)state;
+    json_t *r = call("{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\",\"STDERR\"],"
+                     "\"Remove\":true,\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","
+                     "\"Cmd\":[\"sh\",\"-c\",\"echo oops >&2; exit 3\"]}",
+                     30000);
+    assert_non_null(r);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    assert_int_equal(json_integer_value(json_object_get(result(r), "exit_code")), 3);
+    assert_string_equal(json_string_value(json_object_get(result(r), "stderr")), "oops\n");
+    assert_string_equal(json_string_value(json_object_get(result(r), "stdout")), "");
+    json_decref(r);
+}
+
+/* Seed run without Attach (reply on start), then seed stop and remove. */
+static void test_run_stop_remove(void **state)
+{
+    (void)state;
+    char name[64], body[512];
+    snprintf(name, sizeof name, "dd-itest-%ld-hello", (long)getpid());
+    snprintf(body, sizeof body,
+             "{\"Dockercmd\":\"run\",\"Options\":{\"Name\":\"%s\",\"NetworkMode\":\"none\"},"
+             "\"Image\":\"busybox:latest\",\"Cmd\":[\"sleep\",\"60\"]}",
+             name);
+    json_t *r = call(body, 30000);
+    assert_non_null(r);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    assert_string_equal(json_string_value(json_object_get(result(r), "status")), "running");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(result(r), "container"), "name")), name);
+    json_decref(r);
+
+    snprintf(body, sizeof body,
+             "{\"Dockercmd\":\"stop\",\"Options\":{\"Time\":1},\"Container\":\"%s\"}", name);
+    r = call(body, 30000);
+    assert_non_null(r);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+
+    snprintf(body, sizeof body, "{\"Dockercmd\":\"remove\",\"Container\":\"%s\"}", name);
+    r = call(body, 30000);
+    assert_non_null(r);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    json_t *ins = NULL;
+    assert_int_equal(dkc_container_inspect(g_dkc, name, &ins), DKC_ENOTFOUND);
+}
+
+static void test_run_timeout(void **state)
+{
+    (void)state;
+    int64_t t0 = now_ms();
+    json_t *r = call("{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],\"Remove\":true,"
+                     "\"Timeout\":2,\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","
+                     "\"Cmd\":[\"sleep\",\"60\"]}",
+                     30000);
+    assert_non_null(r);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    assert_true(json_is_true(json_object_get(result(r), "timed_out")));
+    assert_int_equal(json_integer_value(json_object_get(result(r), "exit_code")), 137);
+    assert_true(now_ms() - t0 < 15000);
+    json_decref(r);
+}
+
+/* Looks for a dead letter whose body equals body; returns its reason. */
+static char *find_dead(const char *body)
+{
+    char dead[96];
+    snprintf(dead, sizeof dead, "%s.dead", g_queue);
+    char *reason = NULL;
+    for (int i = 0; i < 50 && reason == NULL; i++) {
+        broker_delivery d;
+        memset(&d, 0, sizeof d);
+        int rc = broker_get(g_cli, dead, &d);
+        if (rc == 1) {
+            if (d.len == strlen(body) && !memcmp(d.body, body, d.len)) {
+                const char *h = broker_delivery_header(&d, "x-dd-reason");
+                reason = strdup(h ? h : "");
+            }
+        } else {
+            usleep(100 * 1000);
+        }
+        broker_delivery_cleanup(&d);
+    }
+    return reason;
+}
+
+static void expect_error(const char *body, const char *code, int dead)
+{
+    json_t *r = call(body, 30000);
+    assert_non_null(r);
+    assert_false(json_is_true(json_object_get(r, "ok")));
+    assert_string_equal(err_code(r), code);
+    json_decref(r);
+    if (dead) {
+        char *reason = find_dead(body);
+        assert_non_null(reason);
+        assert_true(strncmp(reason, code, strlen(code)) == 0);
+        free(reason);
+    }
+}
+
+static void test_bad_messages(void **state)
+{
+    (void)state;
+    expect_error("{Dockercmd: \"run\"}", "bad_request", 1);
+    expect_error("{\"Dockercmd\":\"explode\"}", "unknown_command", 1);
+    expect_error("{\"Dockercmd\":\"stop\",\"Container\":\"x1\",\"Options\":{\"Time\":\"5\"}}",
+                 "bad_request", 1);
+    expect_error("{\"Dockercmd\":\"run\",\"Image\":\"dd-itest-no-such-image:none\","
+                 "\"Options\":{\"NetworkMode\":\"none\"}}",
+                 "not_found", 0);
+    expect_error("{\"Dockercmd\":\"stop\",\"Container\":\"dd-itest-no-such-container\"}",
+                 "not_found", 0);
+}
+
+/* A long run does not hold up a quick one sent after it. */
+static void test_no_head_of_line_blocking(void **state)
+{
+    (void)state;
+    char slow[64], quick[64];
+    send_msg("{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],\"Remove\":true,"
+             "\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\",\"Cmd\":[\"sleep\",\"5\"]}",
+             slow, sizeof slow);
+    send_msg("{\"Dockercmd\":\"ping\"}", quick, sizeof quick);
+    /* poll both: the first to arrive must be the quick one */
+    json_t *q = recv_reply(quick, 4000);
+    assert_non_null(q);
+    assert_true(json_is_true(json_object_get(q, "ok")));
+    json_decref(q);
+    json_t *s = recv_reply(slow, 30000);
+    assert_non_null(s);
+    assert_true(json_is_true(json_object_get(s, "ok")));
+    json_decref(s);
+}
+
+/* kill -9 with runs in flight; after a restart every request gets exactly
+ * one final reply and exactly one container. */
+static void test_crash_recovery(void **state)
+{
+    (void)state;
+    char ids[3][64];
+    for (int i = 0; i < 3; i++)
+        send_msg("{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],"
+                 "\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","
+                 "\"Cmd\":[\"sh\",\"-c\",\"sleep 3; echo done\"]}",
+                 ids[i], sizeof ids[i]);
+    /* wait until all three exist */
+    for (int t = 0; t < 100; t++) {
+        size_t n = 0;
+        for (int i = 0; i < 3; i++)
+            n += count_label("io.docker-dispatch.request", ids[i]);
+        if (n == 3)
+            break;
+        usleep(50 * 1000);
+    }
+    stop_daemon(SIGKILL);
+    assert_int_equal(start_daemon(), 0);
+    for (int i = 0; i < 3; i++) {
+        json_t *r = recv_reply(ids[i], 30000);
+        assert_non_null(r);
+        assert_true(json_is_true(json_object_get(r, "ok")));
+        assert_string_equal(json_string_value(json_object_get(result(r), "stdout")), "done\n");
+        json_decref(r);
+        assert_int_equal(count_label("io.docker-dispatch.request", ids[i]), 1);
+    }
+    /* no second reply for any of them */
+    for (int i = 0; i < 3; i++)
+        assert_null(recv_reply(ids[i], i == 0 ? 1500 : 10));
+}
+
+/* SIGTERM: exit 0, the container keeps running, the next start adopts it
+ * and delivers its final reply. */
+static void test_sigterm_readopt(void **state)
+{
+    (void)state;
+    char id[64];
+    send_msg("{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],\"Remove\":true,"
+             "\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","
+             "\"Cmd\":[\"sh\",\"-c\",\"sleep 3; echo adopted\"]}",
+             id, sizeof id);
+    char l[128];
+    snprintf(l, sizeof l, "io.docker-dispatch.request=%s", id);
+    json_t *f = json_pack("{s:[s], s:[s]}", "label", l, "status", "running");
+    int running = 0;
+    for (int t = 0; t < 100 && !running; t++) {
+        json_t *arr = NULL;
+        dkc_list_opts lo = {.all = false, .filters = f};
+        if (dkc_container_list(g_dkc, &lo, &arr) == 0)
+            running = json_array_size(arr) == 1;
+        json_decref(arr);
+        if (!running)
+            usleep(50 * 1000);
+    }
+    assert_true(running);
+    int st = stop_daemon(SIGTERM);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    json_t *arr = NULL;
+    dkc_list_opts lo = {.all = false, .filters = f};
+    assert_int_equal(dkc_container_list(g_dkc, &lo, &arr), 0);
+    assert_int_equal(json_array_size(arr), 1);
+    json_decref(arr);
+    json_decref(f);
+    assert_int_equal(start_daemon(), 0);
+    json_t *r = recv_reply(id, 30000);
+    assert_non_null(r);
+    assert_string_equal(json_string_value(json_object_get(result(r), "stdout")), "adopted\n");
+    json_decref(r);
+}
+
+static void test_dockermod(void **state)
+{
+    (void)state;
+    json_t *r = call("{\"action\":\"create-container\",\"image\":\"busybox:latest\","
+                     "\"cmd\":[\"sleep\",\"30\"]}",
+                     30000);
+    assert_non_null(r);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    const char *cid = json_string_value(json_object_get(result(r), "id"));
+    assert_non_null(cid);
+    char id[80], body[256];
+    snprintf(id, sizeof id, "%s", cid);
+    json_decref(r);
+    snprintf(body, sizeof body, "{\"action\":\"start-container\",\"id\":\"%s\"}", id);
+    r = call(body, 30000);
+    assert_non_null(r);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    snprintf(body, sizeof body, "{\"action\":\"inspect-container\",\"id\":\"%s\"}", id);
+    r = call(body, 30000);
+    assert_non_null(r);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    assert_true(json_is_true(json_object_get(json_object_get(result(r), "State"), "Running")));
+    json_decref(r);
+    snprintf(body, sizeof body, "{\"action\":\"delete-container\",\"id\":\"%s\",\"force\":true}",
+             id);
+    r = call(body, 30000);
+    assert_non_null(r);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    json_t *ins = NULL;
+    assert_int_equal(dkc_container_inspect(g_dkc, id, &ins), DKC_ENOTFOUND);
+}
+
+int main(void)
+{
+    dkc_global_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_run_attach_remove), cmocka_unit_test(test_run_exit_code_stderr),
+        cmocka_unit_test(test_run_stop_remove),   cmocka_unit_test(test_run_timeout),
+        cmocka_unit_test(test_bad_messages),      cmocka_unit_test(test_no_head_of_line_blocking),
+        cmocka_unit_test(test_dockermod),         cmocka_unit_test(test_crash_recovery),
+        cmocka_unit_test(test_sigterm_readopt),
+    };
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    dkc_global_cleanup();
+    return rc;
+}
