@@ -18,6 +18,8 @@
 #                dockerd and RabbitMQ
 #   valgrind     the unit programs of a plain build (build-plain) under
 #                valgrind memcheck: one test case per program
+#   tsan         integration (unix socket) and dispatch programs of a
+#                ThreadSanitizer build (build-tsan)
 #   fuzz         scripts/fuzz.sh, when present (prints TAP)
 #   all          all of the above
 #
@@ -51,7 +53,7 @@ STARTED_PRIVATE=()
 
 # ---- suites -----------------------------------------------------------------
 
-want_unit=0 want_integration=0 want_dispatch=0 want_valgrind=0 want_fuzz=0
+want_unit=0 want_integration=0 want_dispatch=0 want_valgrind=0 want_fuzz=0 want_tsan=0
 [ $# -gt 0 ] || set -- all
 for s in "$@"; do
     case "$s" in
@@ -59,14 +61,15 @@ for s in "$@"; do
     integration) want_integration=1 ;;
     dispatch) want_dispatch=1 ;;
     valgrind) want_valgrind=1 ;;
+    tsan) want_tsan=1 ;;
     fuzz) want_fuzz=1 ;;
-    all) want_unit=1 want_integration=1 want_dispatch=1 want_valgrind=1 want_fuzz=1 ;;
+    all) want_unit=1 want_integration=1 want_dispatch=1 want_valgrind=1 want_fuzz=1 want_tsan=1 ;;
     -h | --help)
         sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
         exit 0
         ;;
     *)
-        echo "run-tests: unknown suite '$s' (unit integration dispatch valgrind fuzz all)" >&2
+        echo "run-tests: unknown suite '$s' (unit integration dispatch valgrind tsan fuzz all)" >&2
         exit 2
         ;;
     esac
@@ -357,6 +360,25 @@ if [ "$want_valgrind" -eq 1 ]; then
                 fail_case "valgrind $name (exit status $rc, log: ${log#"$REPO"/})" "valgrind $name"
             fi
         done < <(list_tests "$PLAIN_DIR" unit)
+    fi
+fi
+
+if [ "$want_tsan" -eq 1 ]; then
+    # The threaded parts under ThreadSanitizer: the library's cross-thread
+    # cancel (integration, unix socket) and the dispatcher (suite dispatch).
+    note "== tsan (ThreadSanitizer build: integration over unix://, dispatch)"
+    if build "$REPO/build-tsan" tsan -Dbuildtype=debug -Db_sanitize=thread -Db_lundef=false; then
+        TSAN_ENV=("TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1" "CMOCKA_MESSAGE_OUTPUT=TAP")
+        for suite in integration dispatch; do
+            while IFS=$'\x1f' read -r name tmo wd qcmd qenv; do
+                eval "cmd=($qcmd)"
+                eval "tenv=($qenv)"
+                [ "$tmo" -gt 0 ] || tmo=1800
+                run_tap "tsan $name" "$LOG_DIR/tsan-$name.log" "$((tmo * 2))" \
+                    "${wd:-$REPO/build-tsan}" "${tenv[@]}" "${TSAN_ENV[@]}" \
+                    "DOCKER_HOST=$MAIN_DOCKER" ITEST_NETWORK_MODE=bridge ITEST_MODE=unix -- "${cmd[@]}"
+            done < <(list_tests "$REPO/build-tsan" "$suite")
+        done
     fi
 fi
 

@@ -2248,6 +2248,12 @@ int broker_call(broker *b, const char *exchange, const char *routing_key, const 
 /* Backoff: attempt n waits a uniformly random time in [0, ceiling], the
  * ceiling doubling from reconnect_min_ms up to reconnect_max_ms ("full
  * jitter": nodes that lost the broker together do not return together). */
+/* The stop flag may be set by another thread: read it atomically. */
+static int stop_requested(const volatile int *stop)
+{
+    return stop != NULL && __atomic_load_n(stop, __ATOMIC_ACQUIRE) != 0;
+}
+
 int broker_reconnect(broker *b, const volatile int *stop)
 {
     unsigned attempt = 0;
@@ -2259,7 +2265,7 @@ int broker_reconnect(broker *b, const volatile int *stop)
     teardown(b);
     ceiling = b->conf.reconnect_min_ms;
     for (;;) {
-        if (stop && *stop) {
+        if (stop_requested(stop)) {
             set_err(b, "reconnecting to %s stopped", b->redacted);
             return BROKER_ESTOPPED;
         }
@@ -2271,7 +2277,7 @@ int broker_reconnect(broker *b, const volatile int *stop)
         if (b->conf.on_retry)
             b->conf.on_retry(b->conf.on_retry_arg, attempt, rc, b->err, delay);
         int64_t until = now_ms() + delay;
-        while (!(stop && *stop)) {
+        while (!stop_requested(stop)) {
             int64_t left = until - now_ms();
             if (left <= 0)
                 break;

@@ -866,7 +866,7 @@ static void *stop_later(void *arg)
 {
     struct stopper *s = arg;
     sleep_ms(s->after_ms);
-    s->stop = 1;
+    __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
     return NULL;
 }
 
