@@ -71,10 +71,15 @@ static int cert_file(const char *explicit_path, const char *dir, const char *nam
 {
     char path[4096];
     *out = NULL;
+    int n;
     if (explicit_path != NULL)
-        snprintf(path, sizeof path, "%s", explicit_path);
+        n = snprintf(path, sizeof path, "%s", explicit_path);
     else
-        snprintf(path, sizeof path, "%s/%s", dir, name);
+        n = snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= sizeof path) {
+        snprintf(errbuf, errlen, "TLS file path for %s is too long", name);
+        return DKC_ETLS;
+    }
     if (access(path, R_OK) != 0) {
         if (!required && explicit_path == NULL)
             return 0;
