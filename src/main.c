@@ -39,8 +39,14 @@ static int publish_reply(broker *b, const engine_out *o)
     if (o->reply_to == NULL)
         return 0;
     broker_props p = {.correlation_id = o->correlation_id, .content_type = "application/json"};
-    int rc =
-        broker_publish(b, "", o->reply_to, &p, o->body, strlen(o->body), BROKER_PUBLISH_MANDATORY);
+    /* RabbitMQ 3.10 answers a mandatory publish to a direct reply-to name
+     * (amq.rabbitmq.reply-to.*) with basic.return even when it delivered the
+     * reply, so the mandatory check only works for real queues.  A direct
+     * reply whose requester has gone is dropped by the broker. */
+    unsigned flags = strncmp(o->reply_to, BROKER_REPLY_TO, strlen(BROKER_REPLY_TO)) == 0
+                         ? 0
+                         : BROKER_PUBLISH_MANDATORY;
+    int rc = broker_publish(b, "", o->reply_to, &p, o->body, strlen(o->body), flags);
     if (rc == BROKER_EUNROUTABLE) {
         broker_header h = {"x-dd-reason", "reply_to queue does not exist: reply not delivered"};
         broker_props dp = {.correlation_id = o->correlation_id,
