@@ -109,7 +109,7 @@ struct engine {
     int n_workers;
     pthread_t sup;
     int sup_started;
-    volatile int sup_stop;
+    _Atomic int sup_stop; /* set by the main thread, read by the supervisor */
     dkc_client *sup_cli;
 };
 
