@@ -78,6 +78,7 @@ typedef struct job {
     job_kind kind;
     broker_delivery d; /* MSG */
     char *id;          /* FINISH / AFTER: container id */
+    int mark;          /* AFTER: mark answered instead of removing */
 } job;
 
 /* A `wait` request answered when its container stops. */
@@ -199,11 +200,12 @@ void engine_submit(engine *e, broker_delivery *d)
     push_job(e, j);
 }
 
-void engine_after(engine *e, const char *container_id)
+void engine_after(engine *e, const char *container_id, int remove)
 {
     job *j = xcalloc(1, sizeof *j);
     j->kind = JOB_AFTER;
     j->id = xstrdup(container_id);
+    j->mark = !remove;
     push_job(e, j);
 }
 
@@ -269,7 +271,7 @@ static void docker_down(engine *e)
  * otherwise tag is acked. */
 static void post_reply(engine *e, json_t *reply, int64_t t0, const char *reply_to, const char *corr,
                        uint64_t tag, broker_delivery *dl, const char *reason,
-                       const char *after_remove)
+                       const char *after_remove, int after_mark)
 {
     char line[1024];
     int64_t dur = t0 > 0 ? now_ms() - t0 : -1;
@@ -295,6 +297,7 @@ static void post_reply(engine *e, json_t *reply, int64_t t0, const char *reply_t
         o->reason = xstrdup(reason);
     }
     o->after_remove = xstrdup(after_remove);
+    o->after_mark = after_mark;
     json_decref(reply);
     post(e, o);
 }
@@ -577,6 +580,60 @@ out:
     return res;
 }
 
+/*
+ * The "answered" marker.  A run with Attach but without Remove leaves its
+ * exited container behind, and container labels cannot change after
+ * creation, so the fact that its final reply went out is kept in the
+ * container itself: once the reply is confirmed, a small file MARKER_PATH
+ * is put into its filesystem (PUT /containers/{id}/archive works on stopped
+ * containers).  A restarted node checks for it before answering again.  A
+ * container with a read-only root filesystem cannot be marked: the warning
+ * says that its reply may be sent again after a restart.  The tar is built
+ * here by hand because it is one fixed 512-byte header: no tar library is
+ * worth a dependency for that.
+ */
+#define MARKER_PATH "/.docker-dispatch-answered"
+
+static void mark_answered(dkc_client *cli, const char *id)
+{
+    static const char content[] = "answered\n";
+    char tar[2048];
+    memset(tar, 0, sizeof tar);
+    snprintf(tar, 100, "%s", MARKER_PATH + 1);
+    snprintf(tar + 100, 8, "%07o", 0644u);
+    snprintf(tar + 108, 8, "%07o", 0u);
+    snprintf(tar + 116, 8, "%07o", 0u);
+    snprintf(tar + 124, 12, "%011o", (unsigned)(sizeof content - 1));
+    snprintf(tar + 136, 12, "%011o", (unsigned)time(NULL) & 07777777777u);
+    tar[156] = '0';
+    memcpy(tar + 257, "ustar", 6);
+    memcpy(tar + 263, "00", 2);
+    memset(tar + 148, ' ', 8); /* the checksum counts its own field as spaces */
+    unsigned sum = 0;
+    for (int i = 0; i < 512; i++)
+        sum += (unsigned char)tar[i];
+    snprintf(tar + 148, 8, "%06o", sum & 0777777u);
+    memcpy(tar + 512, content, sizeof content - 1);
+    dkc_membuf_reader rd = {.data = tar, .len = sizeof tar, .pos = 0};
+    int rc = dkc_container_archive_put(cli, id, "/", dkc_membuf_read, &rd);
+    if (rc != 0)
+        log_msg(LOG_WARN,
+                "cannot mark container %.12s as answered (%s): a restarted node may send its "
+                "final reply again",
+                id, dkc_strerror(rc));
+}
+
+static int discard(void *ud, const char *data, size_t len)
+{
+    return 0;
+}
+
+/* 1 if the container carries the answered marker. */
+static int is_answered(dkc_client *cli, const char *id)
+{
+    return dkc_container_archive_get(cli, id, MARKER_PATH, discard, NULL, NULL) == 0;
+}
+
 /* FINISH: a supervised container exited and owes its final reply. */
 static void finish_job(engine *e, dkc_client *cli, const char *id)
 {
@@ -602,6 +659,8 @@ static void finish_job(engine *e, dkc_client *cli, const char *id)
     const char *dialect = label(labels, "dialect");
     bool remove = label(labels, "remove") != NULL;
     bool captured = att && *att;
+    if (!remove && is_answered(cli, id))
+        goto out; /* answered before a restart: stays claimed, never again */
     cap.limit = ol ? (size_t)strtoull(ol, NULL, 10) : (size_t)e->cfg->output_limit;
     if (captured) {
         dkc_logs_opts lo = {.stdout_ = strstr(att, "stdout") != NULL,
@@ -650,7 +709,7 @@ static void finish_job(engine *e, dkc_client *cli, const char *id)
         abort();
     }
     post_reply(e, reply, -1, label(labels, "reply-to"), label(labels, "correlation-id"), 0, NULL,
-               NULL, remove ? id : NULL);
+               NULL, id, !remove);
 out:
     json_decref(ins);
     capture_free(&cap);
@@ -1019,7 +1078,7 @@ static void msg_job(engine *e, dkc_client *cli, broker_delivery *d)
         proto_reply_info_init(&ri, NULL, NULL, e->cfg->node, rid);
         json_t *r =
             proto_reply_error(&ri, PROTO_ETOOLARGE, "message body over the size cap", NULL, 0);
-        post_reply(e, r, t0, d->reply_to, d->correlation_id, 0, NULL, NULL, NULL);
+        post_reply(e, r, t0, d->reply_to, d->correlation_id, 0, NULL, NULL, NULL, 0);
         return;
     }
     proto_limits lim;
@@ -1037,7 +1096,7 @@ static void msg_job(engine *e, dkc_client *cli, broker_delivery *d)
         snprintf(reason, sizeof reason, "%s: %s", perr.code_name, perr.message);
         proto_reply_info_init(&ri, NULL, &perr, e->cfg->node, rid);
         json_t *r = proto_reply_parse_error(&ri, &perr);
-        post_reply(e, r, t0, d->reply_to, d->correlation_id, d->tag, d, reason, NULL);
+        post_reply(e, r, t0, d->reply_to, d->correlation_id, d->tag, d, reason, NULL, 0);
         return;
     }
     jctx c = {.e = e, .cli = cli, .d = d, .cmd = cmd, .request_id = rid, .t0 = t0};
@@ -1063,7 +1122,7 @@ static void msg_job(engine *e, dkc_client *cli, broker_delivery *d)
             log_msg(LOG_ERROR, "out of memory");
             abort();
         }
-        post_reply(e, r, t0, d->reply_to, d->correlation_id, d->tag, NULL, NULL, NULL);
+        post_reply(e, r, t0, d->reply_to, d->correlation_id, d->tag, NULL, NULL, NULL, 0);
         break;
     }
     }
@@ -1104,6 +1163,8 @@ static void *worker_main(void *arg)
             broker_delivery_cleanup(&j->d);
         } else if (j->kind == JOB_FINISH) {
             finish_job(e, cli, j->id);
+        } else if (j->kind == JOB_AFTER && j->mark) {
+            mark_answered(cli, j->id);
         } else if (j->kind == JOB_AFTER) {
             int rc = dkc_container_remove(cli, j->id, true, false);
             if (rc != 0 && rc != DKC_ENOTFOUND)
@@ -1160,7 +1221,7 @@ static void check_waiters(engine *e, dkc_client *cli)
             reply = proto_reply_error(&ri, PROTO_ETIMEOUT, "wait timed out", NULL, 0);
         json_decref(ins);
         if (reply) {
-            post_reply(e, reply, w->t0, w->reply_to, w->correlation_id, 0, NULL, NULL, NULL);
+            post_reply(e, reply, w->t0, w->reply_to, w->correlation_id, 0, NULL, NULL, NULL, 0);
             free(w->container);
             free(w->condition);
             free(w->reply_to);

@@ -48,8 +48,10 @@ typedef struct engine_out {
      * reason (instead of acking tag) */
     broker_delivery *dl;
     char *reason;
-    /* REPLY: once the reply is out, remove this container (Remove) */
+    /* REPLY: once the reply is out, remove this container (Remove), or,
+     * when after_mark is set, mark it as answered (see engine.c) */
     char *after_remove;
+    int after_mark;
 } engine_out;
 
 typedef struct engine engine;
@@ -70,8 +72,9 @@ engine_out *engine_take_outbox(engine *e);
  * reconnect). */
 void engine_requeue_outbox(engine *e, engine_out *list);
 
-/* A reply was published: queue the follow-up (remove container id). */
-void engine_after(engine *e, const char *container_id);
+/* A reply was published: queue the follow-up for container id: remove it
+ * (remove non-zero) or mark it as answered. */
+void engine_after(engine *e, const char *container_id, int remove);
 
 /* Frees one item (not its successors). */
 void engine_out_free(engine_out *o);

@@ -92,7 +92,7 @@ static int do_item(broker *b, engine *e, engine_out *o)
         if (rc != 0)
             return rc;
         if (o->after_remove)
-            engine_after(e, o->after_remove);
+            engine_after(e, o->after_remove, !o->after_mark);
         if (o->dl)
             rc = broker_dead_letter(b, o->dl, o->reason ? o->reason : "rejected");
         else

@@ -493,6 +493,38 @@ static void test_sigterm_readopt(void **state)
     json_decref(r);
 }
 
+/* A run with Attach but no Remove leaves its container; restarts of the
+ * node (clean or kill -9) must not answer it a second time. */
+static void test_answered_once_across_restarts(void **state)
+{
+    (void)state;
+    char id[64];
+    send_msg("{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],"
+             "\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","
+             "\"Cmd\":[\"echo\",\"kept\"]}",
+             id, sizeof id);
+    json_t *r = recv_reply(id, 30000);
+    assert_non_null(r);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    assert_false(json_is_true(json_object_get(result(r), "removed")));
+    json_decref(r);
+    usleep(500 * 1000); /* the marker is written once the reply is confirmed */
+    int sigs[] = {SIGTERM, SIGKILL};
+    for (int k = 0; k < 2; k++) {
+        stop_daemon(sigs[k]);
+        assert_int_equal(start_daemon(), 0);
+        /* Several supervision passes: a second answer would arrive here. */
+        json_t *again = recv_reply(id, 2000);
+        if (again != NULL) {
+            char *t = json_dumps(again, 0);
+            fprintf(stderr, "answered again after restart %d: %s\n", k, t);
+            free(t);
+        }
+        assert_null(again);
+    }
+    assert_int_equal(count_label("io.docker-dispatch.request", id), 1);
+}
+
 static void test_dockermod(void **state)
 {
     (void)state;
@@ -531,11 +563,16 @@ int main(void)
 {
     dkc_global_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_run_attach_remove), cmocka_unit_test(test_run_exit_code_stderr),
-        cmocka_unit_test(test_run_stop_remove),   cmocka_unit_test(test_run_timeout),
-        cmocka_unit_test(test_bad_messages),      cmocka_unit_test(test_no_head_of_line_blocking),
-        cmocka_unit_test(test_dockermod),         cmocka_unit_test(test_crash_recovery),
+        cmocka_unit_test(test_run_attach_remove),
+        cmocka_unit_test(test_run_exit_code_stderr),
+        cmocka_unit_test(test_run_stop_remove),
+        cmocka_unit_test(test_run_timeout),
+        cmocka_unit_test(test_bad_messages),
+        cmocka_unit_test(test_no_head_of_line_blocking),
+        cmocka_unit_test(test_dockermod),
+        cmocka_unit_test(test_crash_recovery),
         cmocka_unit_test(test_sigterm_readopt),
+        cmocka_unit_test(test_answered_once_across_restarts),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     dkc_global_cleanup();
