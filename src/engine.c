@@ -9,7 +9,8 @@
  * Supervision is driven by Docker's own state: every container a run
  * creates carries labels (io.docker-dispatch.*) naming the node, the
  * request, where the final reply goes and its deadline.  The supervisor
- * lists this node's containers a few times a second; an exited container
+ * lists this node's containers after every `die` event of one of them (and
+ * at least once a second); an exited container
  * that still owes a final reply becomes a FINISH job, a running one past
  * its deadline is killed.  Because the state lives in Docker, a restarted
  * dispatcher re-adopts what the previous one left running.
@@ -1299,14 +1300,46 @@ static void supervise_once(engine *e, dkc_client *cli)
     check_waiters(e, cli);
 }
 
+/* Stops the event wait at the first `die` newer than the last one seen
+ * (the window is replayed from a whole second back, so older ones repeat). */
+static int on_die(void *ud, const dkc_event *ev)
+{
+    int64_t *last = ud;
+    if (ev->time_nano <= *last)
+        return 0;
+    *last = ev->time_nano;
+    return 1;
+}
+
+/* The supervisor: a pass over this node's containers, then a wait on
+ * Docker's event stream for the next `die` of one of them, at most about a
+ * second (SUPERVISE_PERIOD_MS when Docker is not answering), so that a final
+ * reply leaves as soon as its container exits and deadlines and waiters are
+ * still checked every second. */
 static void *sup_main(void *arg)
 {
     engine *e = arg;
+    char lab[320];
+    snprintf(lab, sizeof lab, LBL "node=%s", e->cfg->node);
+    json_t *filters =
+        json_pack("{s:[s], s:[s], s:[s]}", "type", "container", "event", "die", "label", lab);
+    if (filters == NULL)
+        abort(); /* out of memory at start-up */
+    int64_t last = (int64_t)time(NULL) * 1000000000LL;
     while (!e->sup_stop) {
         supervise_once(e, e->sup_cli);
-        for (int t = 0; t < SUPERVISE_PERIOD_MS / 20 && !e->sup_stop; t++)
-            usleep(20 * 1000);
+        if (e->sup_stop)
+            break;
+        int64_t now = (int64_t)time(NULL);
+        /* Only a trigger: correctness rests on the passes, which read the
+         * containers' state, so a short replay window is enough. */
+        dkc_events_opts o = {.since = now - 1, .until = now + 1, .filters = filters};
+        int rc = dkc_events(e->sup_cli, &o, on_die, &last);
+        if (rc != 0 && rc != DKC_ECANCELED)
+            for (int t = 0; t < SUPERVISE_PERIOD_MS / 20 && !e->sup_stop; t++)
+                usleep(20 * 1000);
     }
+    json_decref(filters);
     return NULL;
 }
 
