@@ -90,21 +90,21 @@ typedef struct dkc__req {
     const char *content_type; /* for the body; NULL: application/json if body */
     const char *body;         /* may be NULL */
     size_t body_len;
-    dkc_read_cb reader;       /* streamed upload instead of body */
+    dkc_read_cb reader; /* streamed upload instead of body */
     void *reader_ud;
     const char *extra_header; /* one "Name: value" header line, e.g. X-Registry-Auth */
     dkc__sink_fn sink;        /* NULL: the body is buffered in resp->body */
     void *sink_ud;
-    bool stream;              /* no request timeout (logs follow, events, wait) */
-    bool unversioned;         /* only /_ping during negotiation */
+    bool stream;      /* no request timeout (logs follow, events, wait) */
+    bool unversioned; /* only /_ping during negotiation */
 } dkc__req;
 
 typedef struct dkc__resp {
     long status;
-    dkc__buf body;              /* buffered body when no sink, capped */
+    dkc__buf body; /* buffered body when no sink, capped */
     char content_type[128];
-    char api_version[32];       /* API-Version header */
-    char *path_stat;            /* X-Docker-Container-Path-Stat (malloc) */
+    char api_version[32]; /* API-Version header */
+    char *path_stat;      /* X-Docker-Container-Path-Stat (malloc) */
 } dkc__resp;
 
 void dkc__resp_init(dkc__resp *r, size_t max_body);
@@ -115,8 +115,8 @@ void dkc__resp_cleanup(dkc__resp *r);
  * copied into errbuf.  The default is libcurl (dkc_http.c); unit tests
  * install fakes to drive error paths. */
 typedef struct dkc__transport {
-    int (*perform)(void *impl, const dkc__req *req, const char *versioned_path,
-                   dkc__resp *resp, char *errbuf, size_t errlen);
+    int (*perform)(void *impl, const dkc__req *req, const char *versioned_path, dkc__resp *resp,
+                   char *errbuf, size_t errlen);
     void (*free)(void *impl);
     void *impl;
 } dkc__transport;
@@ -127,8 +127,8 @@ typedef struct dkc__http_conf {
     bool tls;
     char *ca_file, *cert_file, *key_file; /* borrowed for the call */
     long connect_timeout_ms;
-    long request_timeout_ms;              /* < 0: none */
-    _Atomic int *cancel_flag;             /* polled during transfers */
+    long request_timeout_ms;  /* < 0: none */
+    _Atomic int *cancel_flag; /* polled during transfers */
 } dkc__http_conf;
 
 int dkc__http_transport_new(const dkc__http_conf *conf, dkc__transport *out, char *errbuf,

@@ -47,8 +47,8 @@ static inline dkc_client *itest_client(void)
     }
     rc = dkc_client_negotiate(c);
     if (rc != 0) {
-        fprintf(stderr, "itest: negotiate with %s: %s: %s\n", dkc_client_host(c),
-                dkc_strerror(rc), dkc_client_last_error(c)->message);
+        fprintf(stderr, "itest: negotiate with %s: %s: %s\n", dkc_client_host(c), dkc_strerror(rc),
+                dkc_client_last_error(c)->message);
         dkc_client_free(c);
         return NULL;
     }
@@ -70,8 +70,8 @@ static inline const char *itest_name(const char *tag)
 static inline void itest_explain(dkc_client *c, int rc)
 {
     const dkc_error_info *e = dkc_client_last_error(c);
-    fprintf(stderr, "itest: rc=%d (%s) http=%ld message=%s\n", rc, dkc_strerror(rc),
-            e->http_status, e->message);
+    fprintf(stderr, "itest: rc=%d (%s) http=%ld message=%s\n", rc, dkc_strerror(rc), e->http_status,
+            e->message);
 }
 
 #endif
