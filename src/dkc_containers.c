@@ -401,18 +401,21 @@ static int output_sink(void *ud, const char *data, size_t len)
     return rc != 0;
 }
 
-/* Performs a request whose 2xx body is container output (path built by the
- * caller), delivering it to cb.  A stream that ends inside a frame is
- * DKC_EPROTO; a callback that stops the stream gives DKC_ECANCELED. */
-static int output_request(dkc_client *c, const char *method, const char *path, bool tty,
-                          dkc_output_cb cb, void *ud)
+/* See dkc_internal.h.  Shared by logs, attach and exec start. */
+int dkc__output_request(dkc_client *c, const char *method, const char *path, const char *body,
+                        size_t body_len, bool tty, dkc_output_cb cb, void *ud)
 {
     output_state st = {.tty = tty, .cb = cb ? cb : discard_output, .ud = ud, .rc = 0};
     dkc__resp resp;
     dkc_demux_init(&st.demux);
     dkc__client_resp_init(c, &resp);
-    dkc__req req = {
-        .method = method, .path = path, .sink = output_sink, .sink_ud = &st, .stream = true};
+    dkc__req req = {.method = method,
+                    .path = path,
+                    .body = body,
+                    .body_len = body_len,
+                    .sink = output_sink,
+                    .sink_ud = &st,
+                    .stream = true};
     int rc = dkc__client_do(c, &req, &resp);
     if (rc == DKC_ECANCELED && st.rc != 0)
         rc = dkc__client_fail(c, st.rc, resp.status, "malformed output stream: %s",
@@ -458,7 +461,7 @@ int dkc_container_logs(dkc_client *c, const char *id, const dkc_logs_opts *opts,
     }
     if ((rc = dkc__container_is_tty(c, id, &tty)) != 0)
         goto out;
-    rc = output_request(c, "GET", path.data, tty, cb, ud);
+    rc = dkc__output_request(c, "GET", path.data, NULL, 0, tty, cb, ud);
 out:
     dkc__buf_cleanup(&path);
     return rc;
@@ -491,7 +494,7 @@ int dkc_container_attach(dkc_client *c, const char *id, bool logs, dkc_output_cb
     /* Docker answers attach by taking over the connection and writing the
      * output until the container exits, then closing it: to libcurl that is
      * an ordinary response body read to the end. */
-    rc = output_request(c, "POST", path.data, tty, cb, ud);
+    rc = dkc__output_request(c, "POST", path.data, NULL, 0, tty, cb, ud);
 out:
     dkc__buf_cleanup(&path);
     return rc;

@@ -114,39 +114,9 @@ out:
     return rc;
 }
 
-/* Where the exec's output goes: raw to cb (TTY) or demultiplexed.  rc
- * keeps an error found in the stream itself. */
-typedef struct exec_output {
-    dkc_demux demux;
-    bool tty;
-    dkc_output_cb cb;
-    void *ud;
-    int rc;
-} exec_output;
-
-/* The output callback used when the caller passes none. */
-static int discard_output(void *ud, int stream, const char *data, size_t len)
-{
-    return 0;
-}
-
-/* Request sink for the exec's output: non-zero stops the transfer. */
-static int exec_sink(void *ud, const char *data, size_t len)
-{
-    exec_output *st = ud;
-    if (st->tty)
-        return st->cb(st->ud, 1, data, len) != 0;
-    int rc = dkc_demux_feed(&st->demux, data, len, st->cb, st->ud);
-    if (rc != 0 && rc != DKC_ECANCELED)
-        st->rc = rc;
-    return rc != 0;
-}
-
 int dkc_exec_start(dkc_client *c, const char *exec_id, bool tty, dkc_output_cb cb, void *ud)
 {
-    exec_output st = {.tty = tty, .cb = cb ? cb : discard_output, .ud = ud, .rc = 0};
     dkc__buf path;
-    dkc__resp resp;
     char body[48];
     int rc;
 
@@ -155,28 +125,13 @@ int dkc_exec_start(dkc_client *c, const char *exec_id, bool tty, dkc_output_cb c
     if (dkc__check_ref(exec_id, false) != 0)
         return fail_arg(c, "exec id");
     dkc__buf_init(&path, 0);
-    dkc__client_resp_init(c, &resp);
-    dkc_demux_init(&st.demux);
     if ((rc = dkc__buf_printf(&path, "/exec/%s/start", exec_id)) != 0) {
         rc = dkc__client_fail(c, rc, 0, "cannot build the request");
         goto out;
     }
     int n = snprintf(body, sizeof body, "{\"Detach\":false,\"Tty\":%s}", tty ? "true" : "false");
-    dkc__req req = {.method = "POST",
-                    .path = path.data,
-                    .body = body,
-                    .body_len = (size_t)n,
-                    .sink = exec_sink,
-                    .sink_ud = &st,
-                    .stream = true};
-    rc = dkc__client_do(c, &req, &resp);
-    if (rc == DKC_ECANCELED && st.rc != 0)
-        rc = dkc__client_fail(c, st.rc, resp.status, "malformed exec output: %s",
-                              dkc_strerror(st.rc));
-    else if (rc == 0 && !tty && !dkc_demux_at_boundary(&st.demux))
-        rc = dkc__client_fail(c, DKC_EPROTO, resp.status, "exec output ended inside a frame");
+    rc = dkc__output_request(c, "POST", path.data, body, (size_t)n, tty, cb, ud);
 out:
-    dkc__resp_cleanup(&resp);
     dkc__buf_cleanup(&path);
     return rc;
 }

@@ -157,6 +157,13 @@ int dkc__client_fail(dkc_client *c, int code, long http_status, const char *fmt,
 /* Maps an HTTP status to a dkc_err (2xx -> 0). */
 int dkc__status_to_err(long status);
 
+/* Performs a request whose 2xx body is container output (logs, attach,
+ * exec start), delivering it to cb (NULL: discarded) raw when tty, else
+ * demultiplexed.  body may be NULL.  A stream that ends inside a frame is
+ * DKC_EPROTO; a callback that stops the stream gives DKC_ECANCELED. */
+int dkc__output_request(dkc_client *c, const char *method, const char *path, const char *body,
+                        size_t body_len, bool tty, dkc_output_cb cb, void *ud);
+
 /* True if the container was created with a TTY (inspect Config.Tty). */
 int dkc__container_is_tty(dkc_client *c, const char *id, bool *tty);
 
