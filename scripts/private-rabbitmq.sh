@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# private-rabbitmq.sh -- runs a RabbitMQ node of its own next to the main
+# one, for tests that stop and restart the broker.
+#
+# Usage:
+#   private-rabbitmq.sh start NAME PORT   starts node NAME on 127.0.0.1:PORT
+#   private-rabbitmq.sh stop NAME
+#
+# Node NAME is the Erlang node dd<NAME>@<short hostname>; it keeps
+# everything under $DD_STATE_DIR/r/NAME (default /var/tmp/docker-dispatch/r/
+# NAME): its database (m/), logs (l/), enabled plugins file (none), HOME
+# with the node's own .erlang.cookie (0400) and the port it was started
+# with.  Its distribution port is PORT + 20000.  start is idempotent (an
+# answering node is left alone) and the same NAME keeps its data across
+# stop and start; stop only ever stops that node, by its own name.  Only
+# the guest user exists, and it may log in from localhost.
+set -euo pipefail
+
+STATE_DIR=${DD_STATE_DIR:-/var/tmp/docker-dispatch}
+RMQ=/usr/lib/rabbitmq/bin
+
+usage() {
+    sed -n '5,7p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+[ $# -ge 2 ] || usage
+CMD=$1
+NAME=$2
+if ! [[ "$NAME" =~ ^[a-z0-9][a-z0-9_-]{0,19}$ ]]; then
+    echo "private-rabbitmq: bad NAME '$NAME' (a-z 0-9 _ -, at most 20)" >&2
+    exit 2
+fi
+D=$STATE_DIR/r/$NAME
+NODE=dd$NAME@$(hostname -s)
+
+# Environment shared by the server and rabbitmqctl for this node.
+node_env() {
+    export HOME=$D/home
+    export RABBITMQ_NODENAME=$NODE
+    export RABBITMQ_MNESIA_BASE=$D/m
+    export RABBITMQ_LOG_BASE=$D/l
+    export RABBITMQ_ENABLED_PLUGINS_FILE=$D/enabled_plugins
+    export RABBITMQ_PID_FILE=$D/rabbit.pid
+    export RABBITMQ_CONFIG_FILE=$D/rabbitmq
+    export RABBITMQ_ADVANCED_CONFIG_FILE=$D/advanced.config
+    export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none"
+    unset RABBITMQ_CONF_ENV_FILE || true
+}
+
+ctl() { timeout 60 "$RMQ/rabbitmqctl" -n "$NODE" "$@"; }
+
+answers() { ctl -q status >/dev/null 2>&1; }
+
+start_node() {
+    local port=$1 start
+    [[ "$port" =~ ^[0-9]{1,5}$ ]] || usage
+    mkdir -p "$D/home" "$D/m" "$D/l"
+    node_env
+    if [ ! -f "$D/home/.erlang.cookie" ]; then
+        head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$D/home/.erlang.cookie"
+        chmod 0400 "$D/home/.erlang.cookie"
+    fi
+    echo "[]." >"$D/enabled_plugins"
+    printf 'listeners.tcp.1 = 127.0.0.1:%s\nloopback_users.guest = true\n' "$port" >"$D/rabbitmq.conf"
+    echo "[]." >"$D/advanced.config"
+    if answers; then
+        echo "private-rabbitmq: $NAME: already running ($NODE)"
+        return 0
+    fi
+    if [ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]; then
+        echo "private-rabbitmq: $NAME: FAILED: port $port is already in use" >&2
+        exit 1
+    fi
+    echo "$port" >"$D/port"
+    export RABBITMQ_NODE_PORT=$port
+    export RABBITMQ_DIST_PORT=$((port + 20000))
+    "$RMQ/rabbitmq-server" -detached >>"$D/start.log" 2>&1
+    start=$SECONDS
+    until ctl -q await_startup >/dev/null 2>&1; do
+        if [ $((SECONDS - start)) -ge 90 ]; then
+            echo "private-rabbitmq: $NAME: FAILED: no answer after 90 s, see $D/l" >&2
+            exit 1
+        fi
+        sleep 1
+    done
+    echo "private-rabbitmq: $NAME: started ($NODE on 127.0.0.1:$port) in $((SECONDS - start)) s"
+}
+
+stop_node() {
+    [ -d "$D" ] || {
+        echo "private-rabbitmq: $NAME: not running"
+        return 0
+    }
+    node_env
+    if answers; then
+        ctl stop >/dev/null 2>&1 || true
+        echo "private-rabbitmq: $NAME: stopped ($NODE)"
+    else
+        echo "private-rabbitmq: $NAME: not running"
+    fi
+}
+
+case "$CMD" in
+start)
+    [ $# -eq 3 ] || usage
+    start_node "$3"
+    ;;
+stop) stop_node ;;
+*) usage ;;
+esac

@@ -1,0 +1,593 @@
+/*
+ * test_faults.c -- the docker-dispatch daemon under injected faults: its
+ * Docker daemon stops and comes back, its RabbitMQ node stops and comes
+ * back.  Both services are private ones started here
+ * (scripts/private-dockerd.sh, scripts/private-rabbitmq.sh), never the
+ * shared ones, and are stopped by their own names at the end.
+ *
+ * The daemon under test is the built program ($DISPATCH_BIN), started as a
+ * child with a queue and node name unique to each case and stopped by pid.
+ * Scripts are found in $DD_SCRIPTS (meson sets it), else ./scripts.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+#include <jansson.h>
+
+#include "broker.h"
+#include "dkc.h"
+
+#define SHARED_AMQP_URL "amqp://guest:guest@127.0.0.1:5672/"
+#define SHARED_DOCKER   "unix:///var/run/docker.sock"
+#define STATE_DIR       "/var/tmp/docker-dispatch"
+#define RUN_ECHO_REMOVE                                                                            \
+    "{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\",\"STDERR\"],"                      \
+    "\"Remove\":true,\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","                      \
+    "\"Cmd\":[\"echo\",\"%s\"]}"
+#define RUN_SLEEP_REMOVE                                                                           \
+    "{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\",\"STDERR\"],"                      \
+    "\"Remove\":true,\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","                      \
+    "\"Cmd\":[\"sh\",\"-c\",\"sleep 4; echo done\"]}"
+
+/* One daemon under test and what it talks to. */
+typedef struct fx {
+    char queue[64], node[64], log[128];
+    char docker_host[160]; /* unix://... */
+    char amqp_url[96];
+    pid_t pid;
+    broker *cli;     /* client-role handle on the daemon's broker */
+    dkc_client *dkc; /* client of the daemon's Docker */
+} fx;
+
+static char g_dockerd_name[32]; /* private dockerd, "" when not started */
+static char g_rabbit_name[32];  /* private RabbitMQ node, "" when not started */
+static char g_scripts[512];
+static int g_seq;
+static fx g_fx; /* the current case; its teardown cleans up */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs scripts/<script> <cmd> <name> [port]; returns its exit status (0
+ * success), -1 when it could not run. */
+static int run_script(const char *script, const char *cmd, const char *name, int port)
+{
+    char line[1024];
+    if (port > 0)
+        snprintf(line, sizeof line, "%s/%s %s %s %d >&2", g_scripts, script, cmd, name, port);
+    else
+        snprintf(line, sizeof line, "%s/%s %s %s >&2", g_scripts, script, cmd, name);
+    int st = system(line);
+    if (st == -1 || !WIFEXITED(st))
+        return -1;
+    return WEXITSTATUS(st);
+}
+
+/* A new Docker client for host, negotiated; NULL if it does not answer. */
+static dkc_client *docker_client(const char *host)
+{
+    dkc_options o;
+    dkc_options_init(&o);
+    o.host = host;
+    o.tls_verify = 0;
+    dkc_client *c = NULL;
+    char why[256] = "";
+    if (dkc_client_new(&o, &c, why, sizeof why) != 0) {
+        fprintf(stderr, "dkc_client_new(%s): %s\n", host, why);
+        return NULL;
+    }
+    if (dkc_client_negotiate(c) != 0) {
+        fprintf(stderr, "negotiate with %s: %s\n", host, dkc_client_last_error(c)->message);
+        dkc_client_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Opens a client-role handle on url for queue; NULL on failure. */
+static broker *client_open(const char *url, const char *queue)
+{
+    broker_conf c;
+    broker_conf_init(&c);
+    c.url = url;
+    c.role = BROKER_ROLE_CLIENT;
+    c.queue = queue;
+    c.connect_timeout_ms = 3000;
+    broker *b = NULL;
+    char *cause = NULL;
+    if (broker_open(&c, &b, &cause) != 0) {
+        fprintf(stderr, "broker %s: %s\n", url, cause ? cause : "?");
+        free(cause);
+        return NULL;
+    }
+    return b;
+}
+
+/* Starts the daemon of f; waits until it consumes its work queue.
+ * Returns 0 or -1 (the daemon is stopped then). */
+static int daemon_start(fx *f)
+{
+    const char *bin = getenv("DISPATCH_BIN");
+    if (bin == NULL) {
+        fprintf(stderr, "DISPATCH_BIN is not set\n");
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        FILE *lf = fopen(f->log, "a");
+        if (lf) {
+            dup2(fileno(lf), 1);
+            dup2(fileno(lf), 2);
+        }
+        execl(bin, bin, "-q", f->queue, "--node", f->node, "--workers", "4", "--queue-type",
+              "classic", f->docker_host, f->amqp_url, (char *)NULL);
+        _exit(127);
+    }
+    f->pid = pid;
+    for (int i = 0; i < 300; i++) {
+        uint32_t consumers = 0;
+        if (broker_queue_counts(f->cli, f->queue, NULL, &consumers) == 0 && consumers >= 1)
+            return 0;
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            f->pid = 0;
+            fprintf(stderr, "daemon exited early; see %s\n", f->log);
+            return -1;
+        }
+        usleep(50 * 1000);
+    }
+    fprintf(stderr, "daemon does not consume %s; see %s\n", f->queue, f->log);
+    return -1;
+}
+
+/* 1 while the daemon of f runs. */
+static int daemon_alive(fx *f)
+{
+    int st;
+    if (f->pid <= 0)
+        return 0;
+    if (waitpid(f->pid, &st, WNOHANG) == f->pid) {
+        f->pid = 0;
+        return 0;
+    }
+    return 1;
+}
+
+/* SIGTERM to the daemon of f, SIGKILL after 15 s; reaps it. */
+static void daemon_stop(fx *f)
+{
+    int st;
+    if (f->pid <= 0)
+        return;
+    kill(f->pid, SIGTERM);
+    for (int i = 0; i < 300; i++) {
+        if (waitpid(f->pid, &st, WNOHANG) == f->pid) {
+            f->pid = 0;
+            return;
+        }
+        usleep(50 * 1000);
+    }
+    kill(f->pid, SIGKILL);
+    waitpid(f->pid, &st, 0);
+    f->pid = 0;
+}
+
+/* Fills the names of a case; tag makes them unique within the run. */
+static void fx_init(fx *f, const char *tag, const char *docker_host, const char *amqp_url)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->queue, sizeof f->queue, "dd-ftest-%s-%ld", tag, (long)getpid());
+    snprintf(f->node, sizeof f->node, "ftest-%s-%ld", tag, (long)getpid());
+    snprintf(f->log, sizeof f->log, "/tmp/dd-ftest-%s-%ld.log", tag, (long)getpid());
+    snprintf(f->docker_host, sizeof f->docker_host, "%s", docker_host);
+    snprintf(f->amqp_url, sizeof f->amqp_url, "%s", amqp_url);
+}
+
+/* Stops the daemon, removes its containers (by node label) and, if the
+ * broker answers, its topology; frees the handles. */
+static void fx_cleanup(fx *f)
+{
+    daemon_stop(f);
+    if (f->dkc) {
+        char l[128];
+        snprintf(l, sizeof l, "io.docker-dispatch.node=%s", f->node);
+        json_t *flt = json_pack("{s:[s]}", "label", l);
+        dkc_list_opts lo = {.all = true, .filters = flt};
+        json_t *arr = NULL;
+        if (dkc_container_list(f->dkc, &lo, &arr) == 0) {
+            size_t i;
+            json_t *c;
+            json_array_foreach(arr, i, c) dkc_container_remove(
+                f->dkc, json_string_value(json_object_get(c, "Id")), true, true);
+        }
+        json_decref(arr);
+        json_decref(flt);
+        dkc_client_free(f->dkc);
+        f->dkc = NULL;
+    }
+    broker_free(f->cli);
+    f->cli = NULL;
+    broker_conf c;
+    broker_conf_init(&c);
+    c.url = f->amqp_url;
+    c.queue = f->queue;
+    c.node = f->node;
+    c.queue_type = BROKER_QUEUE_CLASSIC;
+    c.connect_timeout_ms = 3000;
+    broker *nb = NULL;
+    if (broker_open(&c, &nb, NULL) == 0) {
+        char rq[96];
+        snprintf(rq, sizeof rq, "%.63s.replies", f->queue);
+        broker_queue_delete(nb, rq);
+        broker_topology_delete(nb);
+        broker_free(nb);
+    }
+}
+
+/* Publishes body to f's work queue with message_id = correlation_id = a
+ * new id (written to idbuf) and reply_to. */
+static void send_msg(fx *f, const char *reply_to, const char *body, char *idbuf, size_t idlen)
+{
+    snprintf(idbuf, idlen, "f-%ld-%d", (long)getpid(), ++g_seq);
+    broker_props p = {.reply_to = reply_to,
+                      .correlation_id = idbuf,
+                      .message_id = idbuf,
+                      .content_type = "application/json"};
+    assert_int_equal(broker_publish(f->cli, "", f->queue, &p, body, strlen(body), 0), 0);
+}
+
+/* Waits up to timeout_ms for direct replies to ids[0..n-1]; stores each
+ * parsed reply in out[i] (NULL when none came; the first one per id is
+ * kept, a second one counts in *dups). */
+static void recv_replies(fx *f, char ids[][64], json_t **out, size_t n, int timeout_ms, int *dups)
+{
+    int64_t end = now_ms() + timeout_ms;
+    size_t got = 0;
+    while (now_ms() < end && got < n) {
+        broker_delivery d;
+        memset(&d, 0, sizeof d);
+        if (broker_poll(f->cli, 100, &d) == 1 && d.correlation_id) {
+            for (size_t i = 0; i < n; i++) {
+                if (strcmp(d.correlation_id, ids[i]) != 0)
+                    continue;
+                if (out[i] == NULL) {
+                    out[i] = json_loadb((const char *)d.body, d.len, 0, NULL);
+                    got++;
+                } else if (dups) {
+                    (*dups)++;
+                }
+            }
+        }
+        broker_delivery_cleanup(&d);
+    }
+}
+
+/* Event callback: counts the events it sees in *(int *)ud. */
+static int count_cb(void *ud, const dkc_event *ev)
+{
+    (void)ev;
+    (*(int *)ud)++;
+    return 0;
+}
+
+/* Counts "create" events of containers labelled with request id on f's
+ * Docker since since_s (unix seconds) up to now. */
+static int count_creates(fx *f, const char *id, int64_t since_s)
+{
+    char l[160];
+    snprintf(l, sizeof l, "io.docker-dispatch.request=%s", id);
+    json_t *flt =
+        json_pack("{s:[s], s:[s], s:[s]}", "type", "container", "event", "create", "label", l);
+    dkc_events_opts eo = {.since = since_s, .until = (int64_t)time(NULL) + 1, .filters = flt};
+    int count = 0;
+    int rc = dkc_events(f->dkc, &eo, count_cb, &count);
+    json_decref(flt);
+    assert_int_equal(rc, 0);
+    return count;
+}
+
+/* Declares a durable classic queue name on the broker at 127.0.0.1:port as
+ * guest (a plain AMQP connection of its own, closed again).  0 or -1. */
+static int declare_durable_queue(int port, const char *name)
+{
+    int ret = -1;
+    amqp_connection_state_t conn = amqp_new_connection();
+    if (conn == NULL)
+        return -1;
+    amqp_socket_t *sock = amqp_tcp_socket_new(conn);
+    struct timeval tv = {.tv_sec = 5};
+    if (sock == NULL || amqp_socket_open_noblock(sock, "127.0.0.1", port, &tv) != AMQP_STATUS_OK)
+        goto out;
+    amqp_rpc_reply_t r =
+        amqp_login(conn, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest");
+    if (r.reply_type != AMQP_RESPONSE_NORMAL)
+        goto out;
+    amqp_channel_open(conn, 1);
+    if (amqp_get_rpc_reply(conn).reply_type != AMQP_RESPONSE_NORMAL)
+        goto out;
+    amqp_queue_declare(conn, 1, amqp_cstring_bytes(name), 0, 1, 0, 0, amqp_empty_table);
+    if (amqp_get_rpc_reply(conn).reply_type == AMQP_RESPONSE_NORMAL)
+        ret = 0;
+    amqp_channel_close(conn, 1, AMQP_REPLY_SUCCESS);
+    amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
+out:
+    amqp_destroy_connection(conn);
+    return ret;
+}
+
+/* 1 if nothing listens on 127.0.0.1:port (a bind succeeds). */
+static int port_free(int port)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0)
+        return 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = bind(s, (struct sockaddr *)&a, sizeof a) == 0;
+    close(s);
+    return ok;
+}
+
+/* Waits up to timeout_ms until a container of request id is running on
+ * f's Docker; 1 if it is. */
+static int wait_running(fx *f, const char *id, int timeout_ms)
+{
+    char l[160];
+    snprintf(l, sizeof l, "io.docker-dispatch.request=%s", id);
+    json_t *flt = json_pack("{s:[s], s:[s]}", "label", l, "status", "running");
+    int running = 0;
+    int64_t end = now_ms() + timeout_ms;
+    while (!running && now_ms() < end) {
+        json_t *arr = NULL;
+        dkc_list_opts lo = {.all = false, .filters = flt};
+        if (dkc_container_list(f->dkc, &lo, &arr) == 0)
+            running = json_array_size(arr) == 1;
+        json_decref(arr);
+        if (!running)
+            usleep(50 * 1000);
+    }
+    json_decref(flt);
+    return running;
+}
+
+/* Fails the test unless r is an ok run reply with exit code 0 and that
+ * stdout (the reply is printed when it is not ok). */
+static void assert_run_ok(json_t *r, const char *stdout_text)
+{
+    assert_non_null(r);
+    if (!json_is_true(json_object_get(r, "ok"))) {
+        char *t = json_dumps(r, 0);
+        fprintf(stderr, "reply not ok: %s\n", t ? t : "?");
+        free(t);
+    }
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_t *res = json_object_get(r, "result");
+    assert_int_equal(json_integer_value(json_object_get(res, "exit_code")), 0);
+    assert_string_equal(json_string_value(json_object_get(res, "stdout")), stdout_text);
+}
+
+/* Docker stops under the daemon: runs wait in the queue, the daemon lives,
+ * and once Docker is back each gets exactly one container and one reply. */
+static void test_docker_stopped(void **state)
+{
+    (void)state;
+    fx *f = &g_fx;
+    char host[160];
+    snprintf(host, sizeof host, "unix://" STATE_DIR "/p/%s/docker.sock", g_dockerd_name);
+    fx_init(f, "dk", host, SHARED_AMQP_URL);
+    assert_int_equal(run_script("private-dockerd.sh", "start", g_dockerd_name, 0), 0);
+    f->dkc = docker_client(host);
+    assert_non_null(f->dkc);
+    f->cli = client_open(f->amqp_url, f->queue);
+    assert_non_null(f->cli);
+    assert_int_equal(broker_rpc_begin(f->cli), 0);
+    assert_int_equal(daemon_start(f), 0);
+
+    /* a run works */
+    char ids[3][64], body[512];
+    json_t *r[3] = {NULL, NULL, NULL};
+    snprintf(body, sizeof body, RUN_ECHO_REMOVE, "before");
+    send_msg(f, BROKER_REPLY_TO, body, ids[0], sizeof ids[0]);
+    recv_replies(f, ids, r, 1, 30000, NULL);
+    assert_run_ok(r[0], "before\n");
+    json_decref(r[0]);
+    r[0] = NULL;
+
+    /* Docker goes away; two runs come in */
+    assert_int_equal(run_script("private-dockerd.sh", "stop", g_dockerd_name, 0), 0);
+    for (int i = 1; i <= 2; i++) {
+        char word[32];
+        snprintf(word, sizeof word, "fault-%d", i);
+        snprintf(body, sizeof body, RUN_ECHO_REMOVE, word);
+        send_msg(f, BROKER_REPLY_TO, body, ids[i], sizeof ids[i]);
+    }
+    recv_replies(f, ids + 1, r + 1, 2, 3000, NULL);
+    assert_null(r[1]);
+    assert_null(r[2]);
+    assert_true(daemon_alive(f));
+    /* they wait in the queue (nacked back, consumption paused) */
+    uint32_t messages = 0;
+    for (int i = 0; i < 100 && messages < 2; i++) {
+        assert_int_equal(broker_queue_counts(f->cli, f->queue, &messages, NULL), 0);
+        if (messages < 2)
+            usleep(100 * 1000);
+    }
+    assert_int_equal(messages, 2);
+    assert_true(daemon_alive(f));
+
+    /* Docker comes back (same data): both runs are answered */
+    int64_t back = (int64_t)time(NULL) - 1;
+    assert_int_equal(run_script("private-dockerd.sh", "start", g_dockerd_name, 0), 0);
+    int dups = 0;
+    recv_replies(f, ids + 1, r + 1, 2, 30000, &dups);
+    assert_run_ok(r[1], "fault-1\n");
+    assert_run_ok(r[2], "fault-2\n");
+    json_decref(r[1]);
+    json_decref(r[2]);
+    /* no second reply, and exactly one container per request */
+    json_t *late[2] = {NULL, NULL};
+    recv_replies(f, ids + 1, late, 2, 1500, &dups);
+    assert_null(late[0]);
+    assert_null(late[1]);
+    assert_int_equal(dups, 0);
+    assert_int_equal(count_creates(f, ids[1], back), 1);
+    assert_int_equal(count_creates(f, ids[2], back), 1);
+    assert_true(daemon_alive(f));
+}
+
+/* Takes the message with correlation id from queue rq, waiting up to
+ * timeout_ms; the parsed body or NULL.  Other messages are counted in
+ * *others. */
+static json_t *get_reply(fx *f, const char *rq, const char *id, int timeout_ms, int *others)
+{
+    int64_t end = now_ms() + timeout_ms;
+    while (now_ms() < end) {
+        broker_delivery d;
+        memset(&d, 0, sizeof d);
+        int rc = broker_get(f->cli, rq, &d);
+        if (rc == 1) {
+            json_t *j = NULL;
+            if (d.correlation_id && !strcmp(d.correlation_id, id))
+                j = json_loadb((const char *)d.body, d.len, 0, NULL);
+            else
+                (*others)++;
+            broker_delivery_cleanup(&d);
+            if (j)
+                return j;
+            continue;
+        }
+        broker_delivery_cleanup(&d);
+        usleep(200 * 1000);
+    }
+    return NULL;
+}
+
+/* RabbitMQ stops and starts while a run is in flight: the daemon
+ * reconnects and the reply lands in the durable reply queue, once. */
+static void test_rabbit_restarted(void **state)
+{
+    (void)state;
+    int port = 0;
+    for (int p = 5682; p < 5700 && port == 0; p++)
+        if (port_free(p) && port_free(p + 20000))
+            port = p;
+    assert_true(port != 0);
+    char url[96];
+    snprintf(url, sizeof url, "amqp://guest:guest@127.0.0.1:%d/", port);
+    fx *f = &g_fx;
+    fx_init(f, "mq", SHARED_DOCKER, url);
+    assert_int_equal(run_script("private-rabbitmq.sh", "start", g_rabbit_name, port), 0);
+    f->dkc = docker_client(SHARED_DOCKER);
+    assert_non_null(f->dkc);
+    f->cli = client_open(url, f->queue);
+    assert_non_null(f->cli);
+    char rq[96];
+    snprintf(rq, sizeof rq, "%.63s.replies", f->queue);
+    assert_int_equal(declare_durable_queue(port, rq), 0);
+    assert_int_equal(daemon_start(f), 0);
+
+    int64_t t0 = (int64_t)time(NULL) - 1;
+    char id[64];
+    send_msg(f, rq, RUN_SLEEP_REMOVE, id, sizeof id);
+    assert_true(wait_running(f, id, 20000));
+
+    /* the broker goes away and comes back while the container runs */
+    broker_free(f->cli);
+    f->cli = NULL;
+    assert_int_equal(run_script("private-rabbitmq.sh", "stop", g_rabbit_name, 0), 0);
+    assert_true(daemon_alive(f));
+    assert_int_equal(run_script("private-rabbitmq.sh", "start", g_rabbit_name, port), 0);
+    f->cli = client_open(url, f->queue);
+    assert_non_null(f->cli);
+
+    int others = 0;
+    json_t *r = get_reply(f, rq, id, 60000, &others);
+    if (r == NULL)
+        fprintf(stderr, "no reply in %s; see %s\n", rq, f->log);
+    assert_run_ok(r, "done\n");
+    assert_true(json_is_true(json_object_get(json_object_get(r, "result"), "removed")));
+    json_decref(r);
+    /* the daemon is back on the work queue, no second reply, one container */
+    uint32_t consumers = 0;
+    for (int i = 0; i < 100 && consumers < 1; i++) {
+        assert_int_equal(broker_queue_counts(f->cli, f->queue, NULL, &consumers), 0);
+        if (consumers < 1)
+            usleep(100 * 1000);
+    }
+    assert_int_equal(consumers, 1);
+    assert_null(get_reply(f, rq, id, 1500, &others));
+    assert_int_equal(others, 0);
+    assert_int_equal(count_creates(f, id, t0), 1);
+    assert_true(daemon_alive(f));
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    const char *s = getenv("DD_SCRIPTS");
+    snprintf(g_scripts, sizeof g_scripts, "%s", (s && *s) ? s : "scripts");
+    snprintf(g_dockerd_name, sizeof g_dockerd_name, "ft%ld", (long)getpid());
+    snprintf(g_rabbit_name, sizeof g_rabbit_name, "ft%ld", (long)getpid());
+    return 0;
+}
+
+/* Per case: stops its daemon, removes its containers and topology. */
+static int case_teardown(void **state)
+{
+    (void)state;
+    fx_cleanup(&g_fx);
+    return 0;
+}
+
+/* Stops the private services by their names (a no-op for those that are
+ * not running) and removes their state. */
+static int group_teardown(void **state)
+{
+    (void)state;
+    run_script("private-rabbitmq.sh", "stop", g_rabbit_name, 0);
+    run_script("private-dockerd.sh", "stop", g_dockerd_name, 0);
+    /* their state, once nothing is mounted below it any more */
+    char line[512];
+    snprintf(line, sizeof line,
+             "rm -rf " STATE_DIR "/r/%s; grep -q ' " STATE_DIR "/p/%s/' /proc/mounts || "
+             "rm -rf " STATE_DIR "/p/%s",
+             g_rabbit_name, g_dockerd_name, g_dockerd_name);
+    if (system(line) != 0)
+        fprintf(stderr, "could not remove the private services' state\n");
+    return 0;
+}
+
+int main(void)
+{
+    dkc_global_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_docker_stopped, case_teardown),
+        cmocka_unit_test_teardown(test_rabbit_restarted, case_teardown),
+    };
+    int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
+    dkc_global_cleanup();
+    return rc;
+}
