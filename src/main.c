@@ -38,7 +38,8 @@ static int publish_reply(broker *b, const engine_out *o)
 {
     if (o->reply_to == NULL)
         return 0;
-    broker_props p = {.correlation_id = o->correlation_id, .content_type = "application/json"};
+    broker_props p = {
+        .correlation_id = o->correlation_id, .content_type = "application/json", .persistent = 1};
     /* RabbitMQ 3.10 answers a mandatory publish to a direct reply-to name
      * (amq.rabbitmq.reply-to.*) with basic.return even when it delivered the
      * reply, so the mandatory check only works for real queues.  A direct
