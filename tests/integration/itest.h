@@ -24,8 +24,9 @@
 /* The same image in the local registry, for pulls. */
 #define ITEST_REGISTRY_IMAGE "localhost:5000/busybox"
 
-/* Network mode for test containers: private daemons run with
- * --bridge=none, so containers there must use "none". */
+/* Network mode for test containers: the private daemons of the TCP and TLS
+ * runs have a bridge of their own that tests do not rely on, so containers
+ * there use "none". */
 static inline const char *itest_network_mode(void)
 {
     const char *m = getenv("ITEST_NETWORK_MODE");

@@ -3,7 +3,7 @@
  * (whatever $DOCKER_HOST says): create, list with filters, inspect, use
  * from containers, remove, and the error codes of each.
  *
- * Private test daemons run with --bridge=none, so nothing here relies on
+ * Private test daemons have their own bridge, so nothing here relies on
  * docker0: containers use itest_network_mode() or a bridge network the test
  * creates itself.  Every test runs with a fixture that records what it
  * creates and removes it by id in the teardown (containers first, then
