@@ -532,11 +532,10 @@ static hres h_run(jctx *c)
         json_object_set_new(labels, LBL "correlation-id", json_string(c->d->correlation_id));
     json_object_set_new(labels, LBL "dialect", json_string(proto_dialect_name(cmd->dialect)));
     if (owes_final(cmd)) {
-        char att[32] = "";
-        if (cmd->attach_stdout)
-            strcat(att, "stdout");
-        if (cmd->attach_stderr)
-            strcat(att, att[0] ? ",stderr" : "stderr");
+        const char *att = cmd->attach_stdout && cmd->attach_stderr ? "stdout,stderr"
+                          : cmd->attach_stdout                     ? "stdout"
+                          : cmd->attach_stderr                     ? "stderr"
+                                                                   : "";
         json_object_set_new(labels, LBL "final", json_string("1"));
         json_object_set_new(labels, LBL "attach", json_string(att));
         if (cmd->remove)
