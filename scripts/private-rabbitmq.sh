@@ -5,6 +5,8 @@
 # Usage:
 #   private-rabbitmq.sh start NAME PORT   starts node NAME on 127.0.0.1:PORT
 #   private-rabbitmq.sh stop NAME
+#   private-rabbitmq.sh set NAME KEY N    sets the rabbit setting KEY (a
+#                                         number) on the running node
 #
 # Node NAME is the Erlang node dd<NAME>@<short hostname>; it keeps
 # everything under $DD_STATE_DIR/r/NAME (default /var/tmp/docker-dispatch/r/
@@ -13,14 +15,16 @@
 # with.  Its distribution port is PORT + 20000.  start is idempotent (an
 # answering node is left alone) and the same NAME keeps its data across
 # stop and start; stop only ever stops that node, by its own name.  Only
-# the guest user exists, and it may log in from localhost.
+# the guest user exists, and it may log in from localhost.  set changes
+# the running node only (a restart forgets it); channels opened after it
+# see the new value, e.g. consumer_timeout or channel_tick_interval.
 set -euo pipefail
 
 STATE_DIR=${DD_STATE_DIR:-/var/tmp/docker-dispatch}
 RMQ=/usr/lib/rabbitmq/bin
 
 usage() {
-    sed -n '5,7p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '5,9p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -101,11 +105,27 @@ stop_node() {
     fi
 }
 
+set_key() {
+    local key=$1 value=$2
+    [[ "$key" =~ ^[a-z][a-z_]{0,40}$ && "$value" =~ ^[0-9]{1,9}$ ]] || usage
+    node_env
+    answers || {
+        echo "private-rabbitmq: $NAME: FAILED: not running" >&2
+        exit 1
+    }
+    ctl -q eval "application:set_env(rabbit, $key, $value)." >/dev/null
+    echo "private-rabbitmq: $NAME: $key = $value"
+}
+
 case "$CMD" in
 start)
     [ $# -eq 3 ] || usage
     start_node "$3"
     ;;
 stop) stop_node ;;
+set)
+    [ $# -eq 4 ] || usage
+    set_key "$3" "$4"
+    ;;
 *) usage ;;
 esac

@@ -1,9 +1,10 @@
 /*
  * test_faults.c -- the docker-dispatch daemon under injected faults: its
  * Docker daemon stops and comes back, its RabbitMQ node stops and comes
- * back.  Both services are private ones started here
- * (scripts/private-dockerd.sh, scripts/private-rabbitmq.sh), never the
- * shared ones, and are stopped by their own names at the end.
+ * back, a run outlives the broker's consumer timeout.  Both services are
+ * private ones started here (scripts/private-dockerd.sh,
+ * scripts/private-rabbitmq.sh), never the shared ones, and are stopped by
+ * their own names at the end.
  *
  * The daemon under test is the built program ($DISPATCH_BIN), started as a
  * child with a queue and node name unique to each case and stopped by pid.
@@ -45,6 +46,15 @@
     "{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\",\"STDERR\"],"                      \
     "\"Remove\":true,\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","                      \
     "\"Cmd\":[\"sh\",\"-c\",\"sleep 4; echo done\"]}"
+#define RUN_LONG_REMOVE                                                                            \
+    "{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\",\"STDERR\"],"                      \
+    "\"Remove\":true,\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","                      \
+    "\"Cmd\":[\"sh\",\"-c\",\"sleep 12; echo done\"]}"
+/* The broker's consumer timeout in the consumer-timeout case, and how
+ * often its channels check it (both ms; RabbitMQ's defaults are 30 min and
+ * 60 s, too slow for a test). */
+#define CONSUMER_TIMEOUT_MS 3000
+#define CHANNEL_TICK_MS     500
 
 /* One daemon under test and what it talks to. */
 typedef struct fx {
@@ -338,6 +348,77 @@ out:
     return ret;
 }
 
+/* Sets rabbit's key to value on the private node (scripts/
+ * private-rabbitmq.sh set); 0 or the script's failure. */
+static int rabbit_set(const char *key, int value)
+{
+    char line[1024];
+    snprintf(line, sizeof line, "%s/private-rabbitmq.sh set %s %s %d >&2", g_scripts, g_rabbit_name,
+             key, value);
+    int st = system(line);
+    return (st != -1 && WIFEXITED(st)) ? WEXITSTATUS(st) : -1;
+}
+
+/* The control for the consumer timeout: a consumer of its own on the broker
+ * at 127.0.0.1:port takes one message and never acks it.  Returns 1 when
+ * the broker closes its channel with PRECONDITION_FAILED (the timeout is in
+ * force) within timeout_ms, 0 when it does not, -1 on a setup failure. */
+static int unacked_consumer_is_cut_off(int port, const char *queue, int timeout_ms)
+{
+    int ret = -1;
+    amqp_connection_state_t conn = amqp_new_connection();
+    if (conn == NULL)
+        return -1;
+    amqp_socket_t *sock = amqp_tcp_socket_new(conn);
+    struct timeval tv = {.tv_sec = 5};
+    if (sock == NULL || amqp_socket_open_noblock(sock, "127.0.0.1", port, &tv) != AMQP_STATUS_OK)
+        goto out;
+    if (amqp_login(conn, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest").reply_type !=
+        AMQP_RESPONSE_NORMAL)
+        goto out;
+    amqp_channel_open(conn, 1);
+    if (amqp_get_rpc_reply(conn).reply_type != AMQP_RESPONSE_NORMAL)
+        goto out;
+    amqp_queue_declare(conn, 1, amqp_cstring_bytes(queue), 0, 0, 1, 1, amqp_empty_table);
+    if (amqp_get_rpc_reply(conn).reply_type != AMQP_RESPONSE_NORMAL)
+        goto out;
+    if (amqp_basic_publish(conn, 1, amqp_empty_bytes, amqp_cstring_bytes(queue), 0, 0, NULL,
+                           amqp_cstring_bytes("held")) != AMQP_STATUS_OK)
+        goto out;
+    amqp_basic_consume(conn, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 1,
+                       amqp_empty_table);
+    if (amqp_get_rpc_reply(conn).reply_type != AMQP_RESPONSE_NORMAL)
+        goto out;
+    amqp_envelope_t env;
+    struct timeval wait = {.tv_sec = 5};
+    if (amqp_consume_message(conn, &env, &wait, 0).reply_type != AMQP_RESPONSE_NORMAL)
+        goto out;
+    amqp_destroy_envelope(&env);
+    /* held, never acked: wait for the broker to close the channel */
+    ret = 0;
+    int64_t end = now_ms() + timeout_ms;
+    while (ret == 0 && now_ms() < end) {
+        amqp_frame_t fr;
+        struct timeval slice = {.tv_usec = 200 * 1000};
+        int rc = amqp_simple_wait_frame_noblock(conn, &fr, &slice);
+        if (rc == AMQP_STATUS_TIMEOUT)
+            continue;
+        if (rc != AMQP_STATUS_OK)
+            break;
+        if (fr.frame_type == AMQP_FRAME_METHOD && fr.channel == 1 &&
+            fr.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD) {
+            amqp_channel_close_t *cl = fr.payload.method.decoded;
+            ret = cl->reply_code == AMQP_PRECONDITION_FAILED ? 1 : -1;
+            amqp_channel_close_ok_t ok = {0};
+            amqp_send_method(conn, 1, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+        }
+    }
+    amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
+out:
+    amqp_destroy_connection(conn);
+    return ret;
+}
+
 /* 1 if nothing listens on 127.0.0.1:port (a bind succeeds). */
 static int port_free(int port)
 {
@@ -349,6 +430,18 @@ static int port_free(int port)
     int ok = bind(s, (struct sockaddr *)&a, sizeof a) == 0;
     close(s);
     return ok;
+}
+
+/* The port of the private RabbitMQ node: chosen free (with its
+ * distribution port) at the first call, the same for every later case since
+ * the node keeps running between them.  0 when none is free. */
+static int rabbit_port(void)
+{
+    static int port;
+    for (int p = 5682; p < 5700 && port == 0; p++)
+        if (port_free(p) && port_free(p + 20000))
+            port = p;
+    return port;
 }
 
 /* Waits up to timeout_ms until a container of request id is running on
@@ -490,10 +583,7 @@ static json_t *get_reply(fx *f, const char *rq, const char *id, int timeout_ms, 
 static void test_rabbit_restarted(void **state)
 {
     (void)state;
-    int port = 0;
-    for (int p = 5682; p < 5700 && port == 0; p++)
-        if (port_free(p) && port_free(p + 20000))
-            port = p;
+    int port = rabbit_port();
     assert_true(port != 0);
     char url[96];
     snprintf(url, sizeof url, "amqp://guest:guest@127.0.0.1:%d/", port);
@@ -544,6 +634,89 @@ static void test_rabbit_restarted(void **state)
     assert_true(daemon_alive(f));
 }
 
+/* Counts the lines of f's log that contain text. */
+static int log_count(fx *f, const char *text)
+{
+    FILE *lf = fopen(f->log, "r");
+    if (lf == NULL)
+        return 0;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, lf))
+        n += strstr(line, text) != NULL;
+    fclose(lf);
+    return n;
+}
+
+/* A run outlives RabbitMQ's consumer timeout (set low on the private node,
+ * with a control consumer showing it is in force): the daemon acked the
+ * message when the container started, so its channel stays open, other
+ * work flows meanwhile, and the run ends with exactly one reply and one
+ * container. */
+static void test_consumer_timeout(void **state)
+{
+    (void)state;
+    int port = rabbit_port();
+    assert_true(port != 0);
+    char url[96];
+    snprintf(url, sizeof url, "amqp://guest:guest@127.0.0.1:%d/", port);
+    fx *f = &g_fx;
+    fx_init(f, "ct", SHARED_DOCKER, url);
+    assert_int_equal(run_script("private-rabbitmq.sh", "start", g_rabbit_name, port), 0);
+    assert_int_equal(rabbit_set("consumer_timeout", CONSUMER_TIMEOUT_MS), 0);
+    assert_int_equal(rabbit_set("channel_tick_interval", CHANNEL_TICK_MS), 0);
+
+    /* the control: a consumer that holds a message is cut off */
+    char held[96];
+    snprintf(held, sizeof held, "%.63s.held", f->queue);
+    int64_t t = now_ms();
+    assert_int_equal(unacked_consumer_is_cut_off(port, held, 4 * CONSUMER_TIMEOUT_MS), 1);
+    fprintf(stderr, "# unacked consumer cut off after %lld ms\n", (long long)(now_ms() - t));
+
+    f->dkc = docker_client(SHARED_DOCKER);
+    assert_non_null(f->dkc);
+    f->cli = client_open(url, f->queue);
+    assert_non_null(f->cli);
+    char rq[96];
+    snprintf(rq, sizeof rq, "%.63s.replies", f->queue);
+    assert_int_equal(declare_durable_queue(port, rq), 0);
+    assert_int_equal(daemon_start(f), 0);
+
+    int64_t t0 = (int64_t)time(NULL) - 1;
+    char id[64], quick[64], body[512];
+    send_msg(f, rq, RUN_LONG_REMOVE, id, sizeof id);
+    assert_true(wait_running(f, id, 20000));
+    int64_t started = now_ms();
+
+    /* past the timeout and a few checks, the daemon still takes work */
+    usleep((CONSUMER_TIMEOUT_MS + 4 * CHANNEL_TICK_MS + 1000) * 1000);
+    snprintf(body, sizeof body, RUN_ECHO_REMOVE, "meanwhile");
+    send_msg(f, rq, body, quick, sizeof quick);
+    int others = 0;
+    json_t *r = get_reply(f, rq, quick, 30000, &others);
+    assert_run_ok(r, "meanwhile\n");
+    json_decref(r);
+    assert_int_equal(others, 0);
+
+    /* the long run ends with its one reply */
+    r = get_reply(f, rq, id, 60000, &others);
+    if (r == NULL)
+        fprintf(stderr, "no reply in %s; see %s\n", rq, f->log);
+    assert_run_ok(r, "done\n");
+    assert_true(now_ms() - started > CONSUMER_TIMEOUT_MS + 4 * CHANNEL_TICK_MS);
+    json_decref(r);
+    assert_null(get_reply(f, rq, id, 1500, &others));
+    assert_int_equal(others, 0);
+    assert_int_equal(count_creates(f, id, t0), 1);
+    /* the daemon kept its connection and its consumer throughout */
+    assert_int_equal(log_count(f, "connection lost"), 0);
+    uint32_t consumers = 0, messages = 0;
+    assert_int_equal(broker_queue_counts(f->cli, f->queue, &messages, &consumers), 0);
+    assert_int_equal(consumers, 1);
+    assert_int_equal(messages, 0);
+    assert_true(daemon_alive(f));
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -586,6 +759,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_docker_stopped, case_teardown),
         cmocka_unit_test_teardown(test_rabbit_restarted, case_teardown),
+        cmocka_unit_test_teardown(test_consumer_timeout, case_teardown),
     };
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
     dkc_global_cleanup();
