@@ -59,6 +59,7 @@
 #define CT_WORK  "dd-work"
 #define CT_NODE  "dd-node"
 #define CT_REPLY "dd-reply"
+#define CT_WATCH "dd-watch"
 
 #define MAX_NAME           255  /* AMQP short string */
 #define MAX_PENDING_FRAMES 4096 /* frames set aside while reading side-channel content */
@@ -86,10 +87,11 @@ struct broker {
     int close_code; /* reply code of the last channel.close from the broker */
 
     int paused, rpc_wanted;
-    int work_on, node_on, reply_on;
-    int resubscribe;   /* the broker cancelled a consumer of ours */
-    int blocked;       /* connection.blocked (resource alarm) */
-    int64_t last_wait; /* when the library last waited for frames (heartbeats) */
+    int work_on, node_on, reply_on, watch_on;
+    char *watch_pattern; /* broker_watch(): binding key on <q>.events; NULL: none */
+    int resubscribe;     /* the broker cancelled a consumer of ours */
+    int blocked;         /* connection.blocked (resource alarm) */
+    int64_t last_wait;   /* when the library last waited for frames (heartbeats) */
 
     uint64_t pub_seq; /* sequence number of the last publish on ch */
     uint64_t wait_seq;
@@ -467,7 +469,8 @@ static void dq_drop_acked(broker *b)
 {
     size_t o = 0;
     for (size_t i = 0; i < b->dq_len; i++) {
-        if (b->dq[i].tag != 0 && b->dq[i].source != BROKER_SRC_REPLY)
+        if (b->dq[i].tag != 0 && b->dq[i].source != BROKER_SRC_REPLY &&
+            b->dq[i].source != BROKER_SRC_EVENT)
             broker_delivery_cleanup(&b->dq[i]);
         else
             b->dq[o++] = b->dq[i];
@@ -486,7 +489,7 @@ static void conn_lost(broker *b)
     b->up = 0;
     b->ch = 0;
     b->side = 0;
-    b->work_on = b->node_on = b->reply_on = 0;
+    b->work_on = b->node_on = b->reply_on = b->watch_on = 0;
     if (b->wait_state == CONFIRM_PENDING)
         b->wait_state = CONFIRM_NONE;
     b->wait_seq = 0;
@@ -581,7 +584,7 @@ static int on_channel_close(broker *b, amqp_channel_t ch, const char *what,
     set_err(b, "%s: %s", what, server_text(b, m->reply_text, txt, sizeof txt));
     if (ch == b->ch) {
         b->ch = 0;
-        b->work_on = b->node_on = b->reply_on = 0;
+        b->work_on = b->node_on = b->reply_on = b->watch_on = 0;
         if (b->wait_state == CONFIRM_PENDING)
             b->wait_state = CONFIRM_NONE;
         b->wait_seq = 0;
@@ -833,9 +836,10 @@ static int read_content(broker *b, amqp_channel_t ch, broker_delivery *d, int ke
 }
 
 /* Queues a received delivery (moved from *d) for broker_poll().  When the
- * queue is at its cap -- only possible if the broker ignored the prefetch
- * window -- an acked delivery goes back to the broker (nack + requeue) and
- * a reply is dropped. */
+ * queue is at its cap -- for acked deliveries only possible if the broker
+ * ignored the prefetch window; replies and events (no-ack) are not bounded
+ * by it -- an acked delivery goes back to the broker (nack + requeue) and a
+ * reply or event is dropped. */
 static int dq_push(broker *b, broker_delivery *d)
 {
     if (b->dq_len == b->dq_cap) {
@@ -856,6 +860,8 @@ static broker_source source_of(amqp_bytes_t consumer_tag)
         return BROKER_SRC_NODE;
     if (bytes_is(consumer_tag, CT_REPLY))
         return BROKER_SRC_REPLY;
+    if (bytes_is(consumer_tag, CT_WATCH))
+        return BROKER_SRC_EVENT;
     return BROKER_SRC_WORK;
 }
 
@@ -885,7 +891,7 @@ static int on_deliver(broker *b, const amqp_basic_deliver_t *m)
         broker_delivery_cleanup(&d);
         return rc;
     }
-    if (d.source != BROKER_SRC_REPLY) {
+    if (d.source != BROKER_SRC_REPLY && d.source != BROKER_SRC_EVENT) {
         d.tag = tag_encode(b, d.delivery_tag);
         if (d.oversize) {
             /* not read into memory: the queue dead-letters it as it is */
@@ -943,6 +949,8 @@ static int on_cancel(broker *b, const amqp_basic_cancel_t *m)
         b->node_on = 0;
     else if (bytes_is(m->consumer_tag, CT_REPLY))
         b->reply_on = 0;
+    else if (bytes_is(m->consumer_tag, CT_WATCH))
+        b->watch_on = 0;
     else
         return 0;
     b->resubscribe = 1;
@@ -1192,6 +1200,32 @@ static int cancel(broker *b, const char *tag)
     return rpc_result(b, b->ch, what);
 }
 
+/* The watch consumer: a server-named, exclusive, auto-delete queue bound
+ * to <q>.events with the watch pattern, consumed without acks.  A new queue
+ * each time (the old one went with its channel or connection). */
+static int watch_subscribe(broker *b)
+{
+    amqp_queue_declare_ok_t *ok =
+        amqp_queue_declare(b->conn, b->ch, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
+    int rc = rpc_result(b, b->ch, "declaring the watch queue");
+    if (rc < 0)
+        return rc;
+    if (ok == NULL || ok->queue.len == 0 || ok->queue.len > MAX_NAME) {
+        set_err(b, "the broker named no watch queue");
+        return BROKER_EPROTO;
+    }
+    char name[MAX_NAME + 1];
+    memcpy(name, ok->queue.bytes, ok->queue.len);
+    name[ok->queue.len] = '\0';
+    amqp_queue_bind(b->conn, b->ch, amqp_cstring_bytes(name), amqp_cstring_bytes(b->n_events),
+                    amqp_cstring_bytes(b->watch_pattern), amqp_empty_table);
+    char what[MAX_NAME + 64];
+    snprintf(what, sizeof what, "binding the watch queue to '%s'", b->n_events);
+    if ((rc = rpc_result(b, b->ch, what)) < 0)
+        return rc;
+    return consume(b, name, CT_WATCH, 1);
+}
+
 /* Starts whichever consumers should run and do not. */
 static int subscribe(broker *b)
 {
@@ -1213,6 +1247,11 @@ static int subscribe(broker *b)
             return rc;
         b->reply_on = 1;
     }
+    if (b->watch_pattern && !b->watch_on) {
+        if ((rc = watch_subscribe(b)) < 0)
+            return rc;
+        b->watch_on = 1;
+    }
     return 0;
 }
 
@@ -1232,7 +1271,7 @@ static int open_main(broker *b, int with_topology)
     b->pub_seq = 0;
     b->wait_seq = 0;
     b->wait_state = CONFIRM_NONE;
-    b->work_on = b->node_on = b->reply_on = 0;
+    b->work_on = b->node_on = b->reply_on = b->watch_on = 0;
     amqp_confirm_select(b->conn, ch);
     if ((rc = rpc_result(b, ch, "enabling publisher confirms")) < 0)
         goto fail;
@@ -1759,6 +1798,7 @@ void broker_free(broker *b)
     free(b->n_dlx);
     free(b->n_node);
     free(b->n_events);
+    free(b->watch_pattern);
     free(b);
 }
 
@@ -1945,6 +1985,33 @@ int broker_rpc_begin(broker *b)
     return subscribe(b);
 }
 
+int broker_watch(broker *b, const char *pattern)
+{
+    int rc;
+    if (!b || !pattern || strlen(pattern) > MAX_NAME)
+        return BROKER_EINVAL;
+    if (b->watch_pattern == NULL || strcmp(b->watch_pattern, pattern) != 0) {
+        if (b->watch_on) {
+            set_err(b, "already watching '%s'", b->watch_pattern);
+            return BROKER_EINVAL;
+        }
+        char *p = strdup(pattern);
+        if (p == NULL) {
+            set_err(b, "out of memory");
+            return BROKER_ENOMEM;
+        }
+        free(b->watch_pattern);
+        b->watch_pattern = p;
+    }
+    if (!b->up) {
+        set_err(b, "not connected to %s", b->redacted);
+        return BROKER_ENOTCONN;
+    }
+    if ((rc = maintain(b)) < 0)
+        return rc;
+    return subscribe(b);
+}
+
 /* ------------------------------------------------------------------------
  * Publishing
  * ------------------------------------------------------------------------ */
@@ -1965,7 +2032,7 @@ static int retire_main(broker *b)
     if (rc == BROKER_ECONNLOST || rc == BROKER_EPROTO)
         return rc;
     b->ch = 0;
-    b->work_on = b->node_on = b->reply_on = 0;
+    b->work_on = b->node_on = b->reply_on = b->watch_on = 0;
     dq_drop_acked(b);
     return maintain(b);
 }

@@ -190,6 +190,7 @@ typedef enum broker_source {
     BROKER_SRC_NODE = 1,  /* this node's queue <q>.node.<node> */
     BROKER_SRC_REPLY = 2, /* direct reply-to (no ack needed; tag is 0) */
     BROKER_SRC_GET = 3,   /* broker_get() (already removed; tag is 0) */
+    BROKER_SRC_EVENT = 4, /* broker_watch() (no ack needed; tag is 0) */
 } broker_source;
 
 /* One received message.  Every pointer is owned by the delivery and freed
@@ -331,6 +332,14 @@ int broker_consume_paused(const broker *b);
  * Idempotent; renewed on reconnect (replies to requests sent on an older
  * connection are lost). */
 int broker_rpc_begin(broker *b);
+
+/* Watches <q>.events: binds a queue of this connection's own (exclusive,
+ * server-named, deleted with the connection) with binding key pattern
+ * (topic syntax, e.g. "#" or "container.exited.*") and consumes it without
+ * acks; events arrive through broker_poll() with source BROKER_SRC_EVENT.
+ * Renewed on reconnect (events published meanwhile are missed).  One
+ * pattern per handle: another one while watching is BROKER_EINVAL. */
+int broker_watch(broker *b, const char *pattern);
 
 /* Request/reply for dispatchctl: begins direct reply-to if needed,
  * publishes (mandatory, confirmed) with reply_to BROKER_REPLY_TO and the

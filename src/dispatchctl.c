@@ -430,6 +430,7 @@ static const ctl_cmd commands[] = {
     {"ping", "", build_ping},
     {"info", "", build_info},
     {"version", "", build_version},
+    {"events", "[-n COUNT] [PATTERN]", NULL}, /* not a request: watch() */
 };
 
 /* The table row of a command name, or NULL. */
@@ -957,13 +958,161 @@ static int parse_globals(int argc, char **argv, ctl_opts *o, bool *help)
     return optind;
 }
 
+/* Connects to the broker as a client of o->queue.  Sets *out and returns
+ * EXIT_BROKER (the status should a later step fail), or leaves *out NULL
+ * and returns the exit status after saying why. */
+static int open_broker(const ctl_opts *o, broker **out)
+{
+    broker_conf conf;
+    char *cause = NULL;
+    broker_conf_init(&conf);
+    conf.url = o->url;
+    conf.queue = o->queue;
+    conf.role = BROKER_ROLE_CLIENT;
+    conf.connection_name = "dispatchctl";
+    conf.max_body = MAX_REPLY;
+    conf.tls_ca_file = getenv("DISPATCH_AMQP_CACERT");
+    conf.tls_cert_file = getenv("DISPATCH_AMQP_CERT");
+    conf.tls_key_file = getenv("DISPATCH_AMQP_KEY");
+    *out = NULL;
+    int rc = broker_open(&conf, out, &cause);
+    if (rc < 0) {
+        fprintf(stderr, "dispatchctl: cannot connect to the broker: ");
+        put_safe(stderr, cause ? cause : broker_strerror(rc));
+        fputc('\n', stderr);
+        free(cause);
+        *out = NULL;
+        return rc == BROKER_EURL || rc == BROKER_EINVAL ? EXIT_USAGE : EXIT_BROKER;
+    }
+    free(cause);
+    return EXIT_BROKER;
+}
+
+/* One event as a line: "TIME EVENT node=N [container=ID name=.. image=..
+ * request=.. exit=..]"; anything that is not an event object is shown
+ * as it came, made safe for the terminal. */
+static void print_event(FILE *f, const broker_delivery *d)
+{
+    json_t *ev = json_loadb((const char *)d->body, d->len, 0, NULL);
+    const char *name = json_string_value(json_object_get(ev, "event"));
+    if (name == NULL) {
+        fputs("(not an event) ", f);
+        put_safe(f, (const char *)d->body);
+        fputc('\n', f);
+        json_decref(ev);
+        return;
+    }
+    static const char *const top[] = {"time", "event"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = json_string_value(json_object_get(ev, top[i]));
+        put_safe(f, v ? v : "-");
+        fputc(' ', f);
+    }
+    fputs("node=", f);
+    put_safe(f, json_string_value(json_object_get(ev, "node")));
+    json_t *c = json_object_get(ev, "container");
+    static const char *const ckeys[] = {"name", "image"};
+    const char *id = json_string_value(json_object_get(c, "id"));
+    if (id) {
+        fprintf(f, " container=%.12s", id);
+        for (size_t i = 0; i < 2; i++) {
+            const char *v = json_string_value(json_object_get(c, ckeys[i]));
+            if (v) {
+                fprintf(f, " %s=", ckeys[i]);
+                put_safe(f, v);
+            }
+        }
+    }
+    const char *req = json_string_value(json_object_get(ev, "request_id"));
+    if (req) {
+        fputs(" request=", f);
+        put_safe(f, req);
+    }
+    json_t *code = json_object_get(ev, "exit_code");
+    if (json_is_integer(code))
+        fprintf(f, " exit=%" JSON_INTEGER_FORMAT, json_integer_value(code));
+    fputc('\n', f);
+    json_decref(ev);
+}
+
+/* events [-n COUNT] [PATTERN]: prints the events published on <q>.events
+ * that match PATTERN (topic syntax; default every one) as they come.
+ * Stops after COUNT events, or after --timeout seconds when it was given
+ * (exit 3 if COUNT events did not come by then).  Returns the exit
+ * status. */
+static int watch(const ctl_opts *o, int argc, char **argv)
+{
+    long count = 0;
+    int c;
+    getopt_reset();
+    while ((c = getopt_long(argc, argv, "+n:", NULL, NULL)) != -1) {
+        if (c != 'n' || parse_int(optarg, 1, 1000000000L, &count) < 0) {
+            if (c == 'n')
+                fprintf(stderr, "dispatchctl: events: -n takes a count of 1 or more\n");
+            return (cmd_usage(argv[0]), EXIT_USAGE);
+        }
+    }
+    if (argc - optind > 1)
+        return (cmd_usage(argv[0]), EXIT_USAGE);
+    const char *pattern = argc - optind == 1 ? argv[optind] : "#";
+    if (strlen(pattern) > 255) {
+        fprintf(stderr, "dispatchctl: events: the pattern is longer than 255 bytes\n");
+        return EXIT_USAGE;
+    }
+    broker *b = NULL;
+    int status = open_broker(o, &b);
+    if (b == NULL)
+        return status;
+    int rc = broker_watch(b, pattern);
+    if (rc < 0) {
+        fprintf(stderr, "dispatchctl: cannot watch %s.events: ", o->queue);
+        put_safe(stderr, broker_error(b)[0] ? broker_error(b) : broker_strerror(rc));
+        fprintf(stderr, "%s\n",
+                rc == BROKER_ENOTFOUND ? " (is docker-dispatch running on that queue?)" : "");
+        broker_free(b);
+        return EXIT_BROKER;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    long seen = 0;
+    long waited_ms = 0;
+    status = 0;
+    while (count == 0 || seen < count) {
+        if (o->timeout_set && waited_ms >= (long)o->timeout_s * 1000) {
+            status = count ? EXIT_NOREPLY : 0;
+            break;
+        }
+        broker_delivery d = {0};
+        rc = broker_poll(b, 200, &d);
+        waited_ms += 200; /* an upper bound is enough for a give-up time */
+        if (rc == 1 && d.source == BROKER_SRC_EVENT) {
+            if (o->json) {
+                put_safe(stdout, (const char *)d.body);
+                fputc('\n', stdout);
+            } else {
+                print_event(stdout, &d);
+            }
+            seen++;
+        } else if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN) {
+            static const volatile int no_stop;
+            fprintf(stderr, "dispatchctl: connection lost; reconnecting (events meanwhile are "
+                            "missed)\n");
+            if (broker_reconnect(b, &no_stop) != 0) {
+                status = EXIT_BROKER;
+                broker_delivery_cleanup(&d);
+                break;
+            }
+        }
+        broker_delivery_cleanup(&d);
+    }
+    broker_free(b);
+    return status;
+}
+
 /* Publishes the request and handles the reply; returns the exit status. */
 static int call(const ctl_opts *o, ctl_req *req, const char *body, size_t len)
 {
     char msg_id[4 + 32 + 1] = "ctl-", corr[32 + 1], route[2 * NAME_MAX_LEN + 8];
-    broker_conf conf;
     broker *b = NULL;
-    char *cause = NULL;
     broker_delivery reply = {0};
     int status = EXIT_BROKER;
     int rc;
@@ -977,23 +1126,9 @@ static int call(const ctl_opts *o, ctl_req *req, const char *body, size_t len)
     else
         snprintf(route, sizeof route, "%s", o->queue);
 
-    broker_conf_init(&conf);
-    conf.url = o->url;
-    conf.queue = o->queue;
-    conf.role = BROKER_ROLE_CLIENT;
-    conf.connection_name = "dispatchctl";
-    conf.max_body = MAX_REPLY;
-    conf.tls_ca_file = getenv("DISPATCH_AMQP_CACERT");
-    conf.tls_cert_file = getenv("DISPATCH_AMQP_CERT");
-    conf.tls_key_file = getenv("DISPATCH_AMQP_KEY");
-    rc = broker_open(&conf, &b, &cause);
-    if (rc < 0) {
-        fprintf(stderr, "dispatchctl: cannot connect to the broker: ");
-        put_safe(stderr, cause ? cause : broker_strerror(rc));
-        fputc('\n', stderr);
-        status = rc == BROKER_EURL || rc == BROKER_EINVAL ? EXIT_USAGE : EXIT_BROKER;
+    status = open_broker(o, &b);
+    if (b == NULL)
         goto out;
-    }
 
     int wait_s = o->timeout_s;
     if (!o->timeout_set && req->min_wait_s > wait_s)
@@ -1031,7 +1166,6 @@ static int call(const ctl_opts *o, ctl_req *req, const char *body, size_t len)
 out:
     broker_delivery_cleanup(&reply);
     broker_free(b);
-    free(cause);
     return status;
 }
 
@@ -1053,6 +1187,8 @@ int main(int argc, char **argv)
         return help ? 0 : EXIT_USAGE;
     }
     cmd = find_cmd(argv[at]);
+    if (cmd && cmd->build == NULL)
+        return watch(&o, argc - at, argv + at);
     if (cmd == NULL) {
         fprintf(stderr, "dispatchctl: unknown command \"");
         put_safe(stderr, argv[at]);

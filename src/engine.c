@@ -113,6 +113,13 @@ struct engine {
     int sup_started;
     _Atomic int sup_stop; /* set by the main thread, read by the supervisor */
     dkc_client *sup_cli;
+    /* the event watcher */
+    pthread_t watch;
+    int watch_started;
+    _Atomic int watch_stop; /* set by the main thread, read by the watcher */
+    dkc_client *watch_cli;
+    size_t n_events;      /* EVENT items in the outbox */
+    uint64_t events_lost; /* dropped because n_events was at its cap */
 };
 
 /* Frees one outbox item and what it owns. */
@@ -129,6 +136,7 @@ void engine_out_free(engine_out *o)
     }
     free(o->reason);
     free(o->after_remove);
+    free(o->key);
     free(o);
 }
 
@@ -154,11 +162,53 @@ static void post_simple(engine *e, engine_out_kind k, uint64_t tag, int requeue)
     post(e, o);
 }
 
+/* Queues a state-change event for the broker thread, unless
+ * ENGINE_MAX_PENDING_EVENTS already wait (then it is dropped and counted).
+ * Takes ownership of ev. */
+static void post_event(engine *e, json_t *ev)
+{
+    char key[320];
+    proto_event_key(ev, key, sizeof key);
+    char *body = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(ev);
+    if (body == NULL) {
+        log_msg(LOG_ERROR, "out of memory");
+        abort();
+    }
+    pthread_mutex_lock(&e->mu);
+    if (e->n_events >= ENGINE_MAX_PENDING_EVENTS) {
+        uint64_t lost = ++e->events_lost;
+        pthread_mutex_unlock(&e->mu);
+        if ((lost & (lost - 1)) == 0) /* 1, 2, 4, ...: a line, not a flood */
+            log_msg(LOG_WARN, "%d events wait for RabbitMQ: %llu dropped so far",
+                    ENGINE_MAX_PENDING_EVENTS, (unsigned long long)lost);
+        free(body);
+        return;
+    }
+    e->n_events++;
+    pthread_mutex_unlock(&e->mu);
+    engine_out *o = xcalloc(1, sizeof *o);
+    o->kind = ENGINE_OUT_EVENT;
+    o->key = xstrdup(key);
+    o->body = body;
+    post(e, o);
+}
+
+/* Number of EVENT items in list. */
+static size_t count_events(const engine_out *l)
+{
+    size_t n = 0;
+    for (; l; l = l->next)
+        n += l->kind == ENGINE_OUT_EVENT;
+    return n;
+}
+
 engine_out *engine_take_outbox(engine *e)
 {
     pthread_mutex_lock(&e->mu);
     engine_out *l = e->ohead;
     e->ohead = e->otail = NULL;
+    e->n_events = 0;
     pthread_mutex_unlock(&e->mu);
     return l;
 }
@@ -170,7 +220,9 @@ void engine_requeue_outbox(engine *e, engine_out *list)
     engine_out *last = list;
     while (last->next)
         last = last->next;
+    size_t n = count_events(list);
     pthread_mutex_lock(&e->mu);
+    e->n_events += n;
     last->next = e->ohead;
     e->ohead = list;
     if (e->otail == NULL)
@@ -1342,6 +1394,64 @@ static void *sup_main(void *arg)
     return NULL;
 }
 
+/* The watcher's place in Docker's event stream. */
+typedef struct watch_state {
+    engine *e;
+    int64_t last; /* time_nano of the last event turned into ours */
+} watch_state;
+
+static int on_watched(void *ud, const dkc_event *ev)
+{
+    watch_state *ws = ud;
+    /* a resumed stream replays from a whole second back */
+    if (ev->time_nano <= ws->last)
+        return 0;
+    ws->last = ev->time_nano;
+    json_t *out =
+        proto_event_container(ws->e->cfg->node, ev->action, ev->id, ev->time_nano, ev->attributes);
+    if (out)
+        post_event(ws->e, out);
+    return 0;
+}
+
+/* The watcher: follows Docker's event stream for this node's containers
+ * (start, die, destroy) from the engine's start on, and publishes each as
+ * our event.  When the stream breaks (Docker restarted or away) it resumes
+ * from the second of the last event it turned, skipping those it has. */
+static void *watch_main(void *arg)
+{
+    engine *e = arg;
+    char lab[320];
+    snprintf(lab, sizeof lab, LBL "node=%s", e->cfg->node);
+    json_t *filters = json_pack("{s:[s], s:[s,s,s], s:[s]}", "type", "container", "event", "start",
+                                "die", "destroy", "label", lab);
+    if (filters == NULL)
+        abort(); /* out of memory at start-up */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    watch_state ws = {.e = e, .last = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec};
+    while (!e->watch_stop) {
+        dkc_events_opts o = {.since = ws.last / 1000000000LL, .filters = filters};
+        int rc = dkc_events(e->watch_cli, &o, on_watched, &ws);
+        if (rc != 0 && rc != DKC_ECANCELED)
+            log_msg(LOG_DEBUG, "Docker event stream: %s; resuming", dkc_strerror(rc));
+        for (int t = 0; t < SUPERVISE_PERIOD_MS / 20 && !e->watch_stop; t++)
+            usleep(20 * 1000);
+    }
+    json_decref(filters);
+    return NULL;
+}
+
+static void stop_watcher(engine *e)
+{
+    if (!e->watch_started)
+        return;
+    e->watch_stop = 1;
+    dkc_client_cancel(e->watch_cli);
+    pthread_join(e->watch, NULL);
+    e->watch_started = 0;
+}
+
 engine *engine_start(const dd_config *cfg, const dkc_options *dopt, char *errbuf, size_t errlen)
 {
     engine *e = xcalloc(1, sizeof *e);
@@ -1349,7 +1459,9 @@ engine *engine_start(const dd_config *cfg, const dkc_options *dopt, char *errbuf
     e->dopt = dopt;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
-    if (dkc_client_new(dopt, &e->sup_cli, errbuf, errlen) != 0) {
+    if (dkc_client_new(dopt, &e->sup_cli, errbuf, errlen) != 0 ||
+        dkc_client_new(dopt, &e->watch_cli, errbuf, errlen) != 0) {
+        dkc_client_free(e->sup_cli);
         pthread_mutex_destroy(&e->mu);
         pthread_cond_destroy(&e->cv);
         free(e);
@@ -1367,6 +1479,11 @@ engine *engine_start(const dd_config *cfg, const dkc_options *dopt, char *errbuf
         abort();
     }
     e->sup_started = 1;
+    if (pthread_create(&e->watch, NULL, watch_main, e) != 0) {
+        log_msg(LOG_ERROR, "cannot start event watcher thread: %s", strerror(errno));
+        abort();
+    }
+    e->watch_started = 1;
     return e;
 }
 
@@ -1388,6 +1505,7 @@ void engine_free(engine *e)
     if (e == NULL)
         return;
     engine_begin_shutdown(e);
+    stop_watcher(e);
     pthread_mutex_lock(&e->mu);
     e->stop_workers = 1;
     pthread_cond_broadcast(&e->cv);
@@ -1396,6 +1514,7 @@ void engine_free(engine *e)
         pthread_join(e->workers[i], NULL);
     free(e->workers);
     dkc_client_free(e->sup_cli);
+    dkc_client_free(e->watch_cli);
     while (e->jhead) {
         job *j = e->jhead;
         e->jhead = j->next;

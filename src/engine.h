@@ -8,7 +8,12 @@
  * threads (each with its own dkc_client) take jobs from one queue, and a
  * supervisor thread (its own dkc_client) watches the containers labelled
  * with this node: owed final replies, run deadlines, `wait` waiters, and
- * Docker coming back after an outage.
+ * Docker coming back after an outage.  A watcher thread (its own
+ * dkc_client) follows Docker's event stream for those containers and turns
+ * their starts, exits and removals into ENGINE_OUT_EVENT items; at most
+ * ENGINE_MAX_PENDING_EVENTS wait in the outbox (while RabbitMQ is away),
+ * later ones are dropped and counted: events are a live feed, replies are
+ * the record.
  *
  * Memory.  The daemon aborts on out-of-memory (small x-allocators in
  * engine.c); nothing here returns ENOMEM.
@@ -24,6 +29,8 @@
 #include "config.h"
 #include "dkc.h"
 
+#define ENGINE_MAX_PENDING_EVENTS 1024
+
 typedef enum engine_out_kind {
     ENGINE_OUT_ACK = 0,    /* broker_ack(tag) */
     ENGINE_OUT_NACK,       /* broker_nack(tag, requeue) */
@@ -31,6 +38,7 @@ typedef enum engine_out_kind {
     ENGINE_OUT_DEADLETTER, /* broker_dead_letter(dl, reason) */
     ENGINE_OUT_PAUSE,      /* Docker is down: stop consuming */
     ENGINE_OUT_RESUME,     /* Docker is back: consume again */
+    ENGINE_OUT_EVENT,      /* publish body on <q>.events with routing key `key` */
 } engine_out_kind;
 
 /* One thing for the broker thread to do.  Every pointer is owned by the
@@ -52,6 +60,8 @@ typedef struct engine_out {
      * when after_mark is set, mark it as answered (see engine.c) */
     char *after_remove;
     int after_mark;
+    /* EVENT: routing key (body is the event JSON) */
+    char *key;
 } engine_out;
 
 typedef struct engine engine;

@@ -14,12 +14,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <jansson.h>
 
 #include "broker.h"
 #include "config.h"
 #include "dkc.h"
 #include "engine.h"
 #include "log.h"
+#include "protocol.h"
 
 #define POLL_MS 10
 
@@ -65,6 +69,36 @@ static int publish_reply(broker *b, const engine_out *o)
     return 0;
 }
 
+/* Publishes a state-change event (JSON text body) on <q>.events.  Events
+ * are not persistent: they are a live feed for whoever is bound at the
+ * moment.  Returns 0 or BROKER_ECONNLOST/ENOTCONN (retry after reconnect);
+ * other failures are logged and the event is dropped. */
+static int publish_event(broker *b, const char *key, const char *body)
+{
+    broker_props p = {.content_type = "application/json", .type = "event"};
+    int rc = broker_publish(b, broker_name_events(b), key, &p, body, strlen(body), 0);
+    if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
+        return rc;
+    if (rc != 0)
+        log_msg(LOG_WARN, "publishing event %s: %s: %s", key, broker_strerror(rc), broker_error(b));
+    return 0;
+}
+
+/* Publishes node.<state> for this node (up after start, down at exit). */
+static void publish_node_event(broker *b, const char *node, const char *state)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    json_t *ev = proto_event_node(node, state, (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+    char key[320];
+    proto_event_key(ev, key, sizeof key);
+    char *body = ev ? json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (body)
+        publish_event(b, key, body);
+    free(body);
+    json_decref(ev);
+}
+
 /* Carries out one outbox item.  Returns 0, or a connection error when the
  * item must be kept for after the reconnect. */
 static int do_item(broker *b, engine *e, engine_out *o)
@@ -83,6 +117,9 @@ static int do_item(broker *b, engine *e, engine_out *o)
     case ENGINE_OUT_RESUME:
         if (!g_stop)
             rc = broker_consume_resume(b);
+        break;
+    case ENGINE_OUT_EVENT:
+        rc = publish_event(b, o->key, o->body);
         break;
     case ENGINE_OUT_DEADLETTER:
         if (o->dl)
@@ -252,6 +289,7 @@ int main(int argc, char **argv)
         log_msg(LOG_ERROR, "engine: %s", why);
         goto out;
     }
+    publish_node_event(b, cfg.node, "up");
 
     while (!g_stop) {
         broker_delivery d;
@@ -290,6 +328,8 @@ int main(int argc, char **argv)
         if (engine_idle(e))
             break;
     }
+    if (broker_connected(b))
+        publish_node_event(b, cfg.node, "down");
     status = 0;
 out:
     engine_free(e);

@@ -367,6 +367,31 @@ json_t *proto_result_logs(const proto_run_result *r);
 json_t *proto_json_text(const char *data, size_t len);
 
 /* ------------------------------------------------------------------------
+ * State-change events (published on <q>.events; docs/protocol.md "Events").
+ * ------------------------------------------------------------------------ */
+
+/* Our state for a Docker container event action: "start" -> "started",
+ * "die" -> "exited", "destroy" -> "removed"; NULL for any other action. */
+const char *proto_event_container_state(const char *docker_action);
+
+/* {"schema","event":"container.<state>","node","time","time_nano",
+ *  "container":{"id","name","image"},"request_id"[,"exit_code"]} from one
+ * Docker container event (attributes borrowed: name, image, exitCode and
+ * the container's labels).  NULL for an action without a state (see above),
+ * a NULL id, or out of memory. */
+json_t *proto_event_container(const char *node, const char *docker_action, const char *id,
+                              int64_t time_nano, const json_t *attributes);
+
+/* {"schema","event":"node.<state>","node","time","time_nano"}; state is
+ * "up" or "down" (anything else: NULL). */
+json_t *proto_event_node(const char *node, const char *state, int64_t time_nano);
+
+/* The routing key of an event built above, "<event>.<node>" (e.g.
+ * "container.exited.node1"), into buf (always NUL-terminated when len > 0).
+ * Returns strlen(buf). */
+size_t proto_event_key(const json_t *event, char *buf, size_t len);
+
+/* ------------------------------------------------------------------------
  * One-line summaries for stdout.
  * ------------------------------------------------------------------------ */
 

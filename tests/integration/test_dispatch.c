@@ -572,6 +572,96 @@ static void test_dockermod(void **state)
     assert_int_equal(dkc_container_inspect(g_dkc, id, &ins), DKC_ENOTFOUND);
 }
 
+/* Takes events from watcher w for up to timeout_ms, keeping (appended to
+ * the array got) those of request id (NULL: node events) until one named
+ * last arrives. */
+static void collect_events(broker *w, const char *id, const char *last, json_t *got, int timeout_ms)
+{
+    int64_t end = now_ms() + timeout_ms;
+    while (now_ms() < end) {
+        broker_delivery d;
+        memset(&d, 0, sizeof d);
+        int rc = broker_poll(w, 100, &d);
+        json_t *ev = NULL;
+        if (rc == 1 && d.source == BROKER_SRC_EVENT)
+            ev = json_loadb((const char *)d.body, d.len, 0, NULL);
+        broker_delivery_cleanup(&d);
+        if (ev == NULL)
+            continue;
+        const char *req = json_string_value(json_object_get(ev, "request_id"));
+        int mine = id ? (req && !strcmp(req, id)) : json_object_get(ev, "container") == NULL;
+        const char *name = json_string_value(json_object_get(ev, "event"));
+        int done = mine && name && !strcmp(name, last);
+        if (mine)
+            json_array_append(got, ev);
+        json_decref(ev);
+        if (done)
+            return;
+    }
+}
+
+/* State changes are published on <q>.events: a run's container started,
+ * exited (with its code) and removed, once each, in that order; the node
+ * going down and coming up. */
+static void test_events(void **state)
+{
+    (void)state;
+    broker_conf c;
+    broker_conf_init(&c);
+    c.url = AMQP_URL;
+    c.role = BROKER_ROLE_CLIENT;
+    c.queue = g_queue;
+    broker *w = NULL;
+    assert_int_equal(broker_open(&c, &w, NULL), 0);
+    assert_int_equal(broker_watch(w, "#"), 0);
+
+    char id[64];
+    send_msg("{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],\"Remove\":true,"
+             "\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","
+             "\"Cmd\":[\"sh\",\"-c\",\"exit 3\"]}",
+             id, sizeof id);
+    json_t *r = recv_reply(id, 30000);
+    assert_non_null(r);
+    const char *cid =
+        json_string_value(json_object_get(json_object_get(result(r), "container"), "id"));
+    assert_non_null(cid);
+    json_t *got = json_array();
+    collect_events(w, id, "container.removed", got, 15000);
+    static const char *const want[] = {"container.started", "container.exited",
+                                       "container.removed"};
+    if (json_array_size(got) != 3) {
+        char *t = json_dumps(got, 0);
+        fprintf(stderr, "events: %s\n", t ? t : "?");
+        free(t);
+    }
+    assert_int_equal(json_array_size(got), 3);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *ev = json_array_get(got, i);
+        assert_string_equal(json_string_value(json_object_get(ev, "event")), want[i]);
+        assert_string_equal(json_string_value(json_object_get(ev, "node")), g_node);
+        assert_int_equal(json_integer_value(json_object_get(ev, "schema")), 1);
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(ev, "container"), "id")), cid);
+    }
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(got, 1), "exit_code")), 3);
+    json_decref(r);
+    json_array_clear(got);
+
+    /* the node goes down and comes back */
+    int st = stop_daemon(SIGTERM);
+    assert_true(WIFEXITED(st));
+    collect_events(w, NULL, "node.down", got, 5000);
+    assert_int_equal(start_daemon(), 0);
+    collect_events(w, NULL, "node.up", got, 5000);
+    assert_int_equal(json_array_size(got), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(got, 0), "event")),
+                        "node.down");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(got, 1), "event")),
+                        "node.up");
+    json_decref(got);
+    broker_free(w);
+}
+
 int main(void)
 {
     dkc_global_init();
@@ -583,6 +673,7 @@ int main(void)
         cmocka_unit_test(test_bad_messages),
         cmocka_unit_test(test_no_head_of_line_blocking),
         cmocka_unit_test(test_dockermod),
+        cmocka_unit_test(test_events),
         cmocka_unit_test(test_crash_recovery),
         cmocka_unit_test(test_sigterm_readopt),
         cmocka_unit_test(test_answered_once_across_restarts),

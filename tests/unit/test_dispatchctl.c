@@ -283,16 +283,70 @@ static void test_helpers(void **state)
     assert_string_not_equal(a, b);
 }
 
+/* Renders body with print_event() into a string (caller frees). */
+static char *render_event(const char *body)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    broker_delivery d = {0};
+    d.body = (unsigned char *)(uintptr_t)body;
+    d.len = strlen(body);
+    print_event(f, &d);
+    fclose(f);
+    return text;
+}
+
+static void test_events_rendering(void **state)
+{
+    char *t = render_event(
+        "{\"schema\":1,\"event\":\"container.exited\",\"node\":\"n1\",\"time\":"
+        "\"2026-11-23T10:00:00.000000001Z\",\"time_nano\":1,\"container\":{\"id\":"
+        "\"0123456789abcdef0123\",\"name\":\"web\",\"image\":\"busybox\"},\"request_id\":"
+        "\"r1\",\"exit_code\":3}");
+    assert_string_equal(t, "2026-11-23T10:00:00.000000001Z container.exited node=n1 "
+                           "container=0123456789ab name=web image=busybox request=r1 exit=3\n");
+    free(t);
+    t = render_event("{\"event\":\"node.up\",\"node\":\"n1\",\"time\":\"T\"}");
+    assert_string_equal(t, "T node.up node=n1\n");
+    free(t);
+    /* anyone may publish on the exchange: terminal control bytes are shown
+     * escaped, and what is not an event is shown as such */
+    t = render_event("{\"event\":\"x\\u001b[2J\",\"node\":\"\\u0007\"}");
+    assert_string_equal(t, "- x\\x1b[2J node=\\x07\n");
+    free(t);
+    t = render_event("not json \x1b");
+    assert_string_equal(t, "(not an event) not json \\x1b\n");
+    free(t);
+}
+
+/* events refuses bad arguments before it connects anywhere. */
+static void test_events_usage(void **state)
+{
+    ctl_opts o = {.url = "amqp://127.0.0.1:1/", .queue = "q"};
+    char *n0[] = {"events", "-n", "0", NULL};
+    char *nx[] = {"events", "-n", "x", NULL};
+    char *two[] = {"events", "a", "b", NULL};
+    assert_int_equal(watch(&o, 3, n0), EXIT_USAGE);
+    assert_int_equal(watch(&o, 3, nx), EXIT_USAGE);
+    assert_int_equal(watch(&o, 3, two), EXIT_USAGE);
+    const ctl_cmd *c = find_cmd("events");
+    assert_non_null(c);
+    assert_null(c->build);
+}
+
 int main(void)
 {
     (void)call; /* the parts that need a broker are tested by hand and in the dispatch suite */
     (void)read_stdin;
     (void)usage;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_run_message),    cmocka_unit_test(test_run_options_after_image),
-        cmocka_unit_test(test_usage_errors),   cmocka_unit_test(test_stop_rm_ps_messages),
-        cmocka_unit_test(test_local_refusals), cmocka_unit_test(test_globals),
-        cmocka_unit_test(test_reply_status),   cmocka_unit_test(test_helpers),
+        cmocka_unit_test(test_run_message),      cmocka_unit_test(test_run_options_after_image),
+        cmocka_unit_test(test_usage_errors),     cmocka_unit_test(test_stop_rm_ps_messages),
+        cmocka_unit_test(test_local_refusals),   cmocka_unit_test(test_globals),
+        cmocka_unit_test(test_reply_status),     cmocka_unit_test(test_helpers),
+        cmocka_unit_test(test_events_rendering), cmocka_unit_test(test_events_usage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1800,6 +1800,68 @@ static void t_raw_check(void **state)
     assert_null(proto_json_get_ci(NULL, "x"));
 }
 
+/* State-change events: built from Docker's event attributes alone. */
+static void t_events(void **state)
+{
+    (void)state;
+    json_t *attrs = json_pack("{s:s, s:s, s:s, s:s}", "name", "web", "image", "busybox:latest",
+                              "exitCode", "137", PROTO_RESERVED_LABEL_PREFIX "request", "r-9");
+    assert_string_equal(proto_event_container_state("start"), "started");
+    assert_string_equal(proto_event_container_state("die"), "exited");
+    assert_string_equal(proto_event_container_state("destroy"), "removed");
+    assert_null(proto_event_container_state("create"));
+    assert_null(proto_event_container_state(NULL));
+
+    json_t *ev = proto_event_container("n1", "die", "abc", 1795428000123456789LL, attrs);
+    assert_non_null(ev);
+    char *t = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    assert_string_equal(t, "{\"schema\":1,\"event\":\"container.exited\",\"node\":\"n1\","
+                           "\"time\":\"2026-11-23T10:00:00.123456789Z\",\"time_nano\":"
+                           "1795428000123456789,\"container\":{\"id\":\"abc\",\"name\":"
+                           "\"web\",\"image\":\"busybox:latest\"},\"request_id\":\"r-9\","
+                           "\"exit_code\":137}");
+    free(t);
+    char key[64];
+    assert_int_equal(proto_event_key(ev, key, sizeof key), strlen("container.exited.n1"));
+    assert_string_equal(key, "container.exited.n1");
+    assert_int_equal(proto_event_key(ev, key, 10), 9);
+    assert_string_equal(key, "container");
+    json_decref(ev);
+
+    /* started: no exit code; a container without our request label */
+    json_object_del(attrs, PROTO_RESERVED_LABEL_PREFIX "request");
+    ev = proto_event_container("n1", "start", "abc", 0, attrs);
+    assert_non_null(ev);
+    assert_string_equal(json_string_value(json_object_get(ev, "time")),
+                        "1970-01-01T00:00:00.000000000Z");
+    assert_true(json_is_null(json_object_get(ev, "request_id")));
+    assert_null(json_object_get(ev, "exit_code"));
+    json_decref(ev);
+
+    /* an exit code Docker did not give as a number is null */
+    json_object_set_new(attrs, "exitCode", json_string("x1"));
+    ev = proto_event_container("n1", "die", "abc", 0, attrs);
+    assert_true(json_is_null(json_object_get(ev, "exit_code")));
+    json_decref(ev);
+    ev = proto_event_container("n1", "die", "abc", 0, NULL);
+    assert_non_null(ev);
+    assert_true(json_is_null(json_object_get(json_object_get(ev, "container"), "name")));
+    json_decref(ev);
+
+    assert_null(proto_event_container("n1", "create", "abc", 0, attrs));
+    assert_null(proto_event_container("n1", "die", NULL, 0, attrs));
+    json_decref(attrs);
+
+    ev = proto_event_node("n1", "up", 1000000000LL);
+    assert_string_equal(json_string_value(json_object_get(ev, "event")), "node.up");
+    assert_string_equal(json_string_value(json_object_get(ev, "time")),
+                        "1970-01-01T00:00:01.000000000Z");
+    assert_int_equal(proto_event_key(ev, key, sizeof key), strlen("node.up.n1"));
+    json_decref(ev);
+    assert_null(proto_event_node("n1", "sideways", 0));
+    assert_null(proto_event_node("n1", NULL, 0));
+}
+
 /* ------------------------------------------------------------------------
  * Runner: the table rows and the tests above in one group (one TAP plan).
  * ------------------------------------------------------------------------ */
@@ -1834,6 +1896,7 @@ int main(void)
         cmocka_unit_test(t_summary_request),
         cmocka_unit_test(t_codes),
         cmocka_unit_test(t_raw_check),
+        cmocka_unit_test(t_events),
     };
     size_t n = N_OF(fixed) + N_OF(ok_cases) + N_OF(err_cases) + N_OF(utf8_cases) + N_OF(esc_cases);
     struct CMUnitTest *tests = calloc(n, sizeof *tests);
