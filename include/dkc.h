@@ -169,6 +169,15 @@ const dkc_error_info *dkc_client_last_error(const dkc_client *c);
  * DKC_ECANCELED at once.  The request is consumed by the call it stops. */
 void dkc_client_cancel(dkc_client *c);
 
+/* Gives every call on c that runs in the next timeout_ms milliseconds,
+ * streams included, that moment as its deadline: a call still running then
+ * stops with DKC_ETIMEOUT (what a stream delivered so far has gone to its
+ * callback), a call started after it fails with DKC_ETIMEOUT at once.
+ * timeout_ms <= 0 clears it (plain requests keep request_timeout_ms either
+ * way; the earlier of the two applies).  Set it between calls, from the
+ * thread that makes them. */
+void dkc_client_set_deadline(dkc_client *c, long timeout_ms);
+
 /* ------------------------------------------------------------------------
  * Callbacks shared by streaming calls.  Returning non-zero from a callback
  * stops the call, which then returns DKC_ECANCELED.

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -25,6 +26,7 @@ struct dkc_client {
     bool forced_version;
     size_t max_response;
     _Atomic int cancel;
+    int64_t deadline; /* dkc_client_set_deadline(); monotonic ms, 0: none */
     dkc_error_info err;
     char err_message[ERROR_MESSAGE_MAX];
 };
@@ -175,6 +177,7 @@ int dkc_client_new(const dkc_options *opts, dkc_client **out, char *errbuf, size
     hc.request_timeout_ms =
         opts->request_timeout_ms == 0 ? DEFAULT_REQUEST_MS : opts->request_timeout_ms;
     hc.cancel_flag = &c->cancel;
+    hc.deadline = &c->deadline;
     rc = dkc__http_transport_new(&hc, &c->tr, errbuf, errlen);
     if (rc != 0)
         goto out;
@@ -223,6 +226,19 @@ void dkc_client_cancel(dkc_client *c)
 {
     if (c != NULL)
         atomic_store(&c->cancel, 1);
+}
+
+void dkc_client_set_deadline(dkc_client *c, long timeout_ms)
+{
+    if (c == NULL)
+        return;
+    if (timeout_ms <= 0) {
+        c->deadline = 0;
+        return;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    c->deadline = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + timeout_ms;
 }
 
 int dkc__client_fail(dkc_client *c, int code, long http_status, const char *fmt, ...)

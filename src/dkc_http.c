@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -28,6 +29,7 @@ typedef struct http {
     long connect_timeout_ms;
     long request_timeout_ms;
     _Atomic int *cancel_flag;
+    const int64_t *deadline;
 } http;
 
 /* Per-exchange state shared with the curl callbacks. */
@@ -189,8 +191,21 @@ static int http_perform(void *impl, const dkc__req *req, const char *path, dkc__
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, h->tls ? "https" : "http");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
-    if (!req->stream && h->request_timeout_ms > 0)
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->request_timeout_ms);
+    long limit = !req->stream && h->request_timeout_ms > 0 ? h->request_timeout_ms : 0;
+    if (h->deadline != NULL && *h->deadline != 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t left = *h->deadline - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+        if (left <= 0) {
+            rc = DKC_ETIMEOUT;
+            snprintf(errbuf, errlen, "the call's deadline has passed");
+            goto out;
+        }
+        if (limit == 0 || left < limit)
+            limit = (long)left;
+    }
+    if (limit > 0)
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, limit);
     if (h->addr.kind == DKC_ADDR_UNIX)
         curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, h->addr.path);
     if (h->tls) {
@@ -301,6 +316,7 @@ int dkc__http_transport_new(const dkc__http_conf *conf, dkc__transport *out, cha
     h->connect_timeout_ms = conf->connect_timeout_ms;
     h->request_timeout_ms = conf->request_timeout_ms;
     h->cancel_flag = conf->cancel_flag;
+    h->deadline = conf->deadline;
     h->ca_file = dup_or_null(conf->ca_file, &rc);
     h->cert_file = dup_or_null(conf->cert_file, &rc);
     h->key_file = dup_or_null(conf->key_file, &rc);

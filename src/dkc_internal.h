@@ -129,6 +129,7 @@ typedef struct dkc__http_conf {
     long connect_timeout_ms;
     long request_timeout_ms;  /* < 0: none */
     _Atomic int *cancel_flag; /* polled during transfers */
+    const int64_t *deadline;  /* CLOCK_MONOTONIC ms; *deadline == 0: none */
 } dkc__http_conf;
 
 int dkc__http_transport_new(const dkc__http_conf *conf, dkc__transport *out, char *errbuf,

@@ -87,11 +87,23 @@ typedef struct waiter {
     struct waiter *next;
     char *container;
     char *condition;
+    char *finished_at; /* next-exit: State.FinishedAt when the wait began */
     char *reply_to, *correlation_id, *request_id;
     proto_dialect dialect;
     int64_t deadline_ms; /* 0: none */
     int64_t t0;
 } waiter;
+
+static void waiter_free(waiter *w)
+{
+    free(w->container);
+    free(w->condition);
+    free(w->finished_at);
+    free(w->reply_to);
+    free(w->correlation_id);
+    free(w->request_id);
+    free(w);
+}
 
 struct engine {
     const dd_config *cfg;
@@ -970,12 +982,26 @@ static hres h_exec(jctx *c)
                           .tty = cmd->exec_tty};
     int64_t code = 0;
     hres res = H_OK;
+    /* Docker has no call that stops an exec'd process: at the deadline the
+     * dispatcher stops waiting and says so; the process runs on inside the
+     * container until it ends or the container stops. */
+    int64_t deadline = now_ms() + cmd->timeout_s * 1000;
+    dkc_client_set_deadline(c->cli, (long)(cmd->timeout_s * 1000));
     int rc = dkc_exec_run(c->cli, cmd->container, &ec, capture_cb, &cap, &code);
-    if (rc != 0) {
+    dkc_client_set_deadline(c->cli, 0);
+    bool timed_out = rc == DKC_ETIMEOUT && now_ms() >= deadline;
+    if (rc != 0 && !timed_out) {
         res = dfail(c, rc);
         goto out;
     }
-    proto_run_result r = {.waited = true,
+    if (timed_out) {
+        char who[160];
+        log_escape(who, sizeof who, cmd->container);
+        log_msg(LOG_WARN, "exec in %s: no end after %lld s; stopped waiting (it may still run)",
+                who, (long long)cmd->timeout_s);
+    }
+    proto_run_result r = {.waited = !timed_out,
+                          .timed_out = timed_out,
                           .exit_code = code,
                           .captured = true,
                           .out = cap.out.data ? cap.out.data : "",
@@ -1037,8 +1063,12 @@ static hres h_unsupported(jctx *c)
     return fail(c, PROTO_EUNSUPPORTED, "%s is not supported by this node", proto_cmd_name(c->cmd));
 }
 
-/* wait: answer at once when the container is not running, else register a
- * waiter that the supervisor answers. */
+/* wait: answer at once when the container is not running (condition
+ * not-running), else register a waiter that the supervisor answers.
+ * next-exit waits for an exit after this moment: a FinishedAt other than
+ * the one seen now (the supervisor's pass is at most a second apart; a
+ * container that starts and exits again within it still shows a new
+ * FinishedAt). */
 static hres h_wait(jctx *c)
 {
     proto_cmd *cmd = c->cmd;
@@ -1053,15 +1083,17 @@ static hres h_wait(jctx *c)
     json_t *state = json_object_get(ins, "State");
     bool running = json_is_true(json_object_get(state, "Running"));
     bool want_removed = cmd->condition && !strcmp(cmd->condition, "removed");
-    if (!running && !want_removed) {
+    bool next_exit = cmd->condition && !strcmp(cmd->condition, "next-exit");
+    if (!running && !want_removed && !next_exit) {
         c->result =
             json_pack("{s:I, s:n}", "exit_code",
                       (json_int_t)json_integer_value(json_object_get(state, "ExitCode")), "error");
         json_decref(ins);
         return H_OK;
     }
-    json_decref(ins);
     waiter *w = xcalloc(1, sizeof *w);
+    w->finished_at = xstrdup(jstr(state, "FinishedAt"));
+    json_decref(ins);
     w->container = xstrdup(cmd->container);
     w->condition = xstrdup(cmd->condition);
     w->reply_to = xstrdup(c->d->reply_to);
@@ -1251,6 +1283,7 @@ static void check_waiters(engine *e, dkc_client *cli)
         ri.command = "wait";
         int rc = dkc_container_inspect(cli, w->container, &ins);
         bool want_removed = w->condition && !strcmp(w->condition, "removed");
+        bool next_exit = w->condition && !strcmp(w->condition, "next-exit");
         if (rc == DKC_ENOTFOUND) {
             if (want_removed) {
                 json_t *res = json_pack("{s:i, s:n}", "exit_code", 0, "error");
@@ -1261,7 +1294,10 @@ static void check_waiters(engine *e, dkc_client *cli)
             }
         } else if (rc == 0) {
             json_t *state = json_object_get(ins, "State");
-            if (!want_removed && !json_is_true(json_object_get(state, "Running"))) {
+            const char *fin = jstr(state, "FinishedAt");
+            bool exited_since =
+                !next_exit || (fin && (w->finished_at == NULL || strcmp(fin, w->finished_at) != 0));
+            if (!want_removed && exited_since && !json_is_true(json_object_get(state, "Running"))) {
                 json_t *res = json_pack(
                     "{s:I, s:n}", "exit_code",
                     (json_int_t)json_integer_value(json_object_get(state, "ExitCode")), "error");
@@ -1274,12 +1310,7 @@ static void check_waiters(engine *e, dkc_client *cli)
         json_decref(ins);
         if (reply) {
             post_reply(e, reply, w->t0, w->reply_to, w->correlation_id, 0, NULL, NULL, NULL, 0);
-            free(w->container);
-            free(w->condition);
-            free(w->reply_to);
-            free(w->correlation_id);
-            free(w->request_id);
-            free(w);
+            waiter_free(w);
         } else {
             w->next = keep;
             keep = w;
@@ -1530,12 +1561,7 @@ void engine_free(engine *e)
     while (e->waiters) {
         waiter *w = e->waiters;
         e->waiters = w->next;
-        free(w->container);
-        free(w->condition);
-        free(w->reply_to);
-        free(w->correlation_id);
-        free(w->request_id);
-        free(w);
+        waiter_free(w);
     }
     for (size_t i = 0; i < e->n_claimed; i++)
         free(e->claimed[i]);

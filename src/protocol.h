@@ -35,6 +35,11 @@ extern "C" {
 #define PROTO_DEFAULT_MAX_DEPTH    32                   /* nesting of [] and {} */
 #define PROTO_DEFAULT_OUTPUT_LIMIT (1 * 1024 * 1024)    /* captured output */
 #define PROTO_DEFAULT_MAX_OUTPUT   (16 * 1024 * 1024)   /* largest OutputLimit */
+/* exec holds its message unacknowledged while it runs (it is not repeatable
+ * the way a labelled container is), so it must end well within RabbitMQ's
+ * consumer timeout (30 min by default): its Timeout defaults to and may not
+ * exceed this many seconds.  Longer work belongs in a run. */
+#define PROTO_EXEC_MAX_TIMEOUT 1200
 
 /* Labels under this prefix belong to the dispatcher (request tracking,
  * ownership).  Requests may not set them, so nobody can forge the label that

@@ -1725,6 +1725,12 @@ static int map_exec(parse_ctx *c)
         (cmd->exec_workdir = strdup(json_string_value(v))) == NULL)
         return oom(c);
     cmd->exec_tty = json_is_true(c->val[F_TTY]);
+    if (cmd->timeout_s > PROTO_EXEC_MAX_TIMEOUT)
+        return fail(c, PROTO_EBADREQUEST, "Options.Timeout",
+                    "exec may take at most %d s (got %" PRId64 "); longer work belongs in a run",
+                    PROTO_EXEC_MAX_TIMEOUT, cmd->timeout_s);
+    if (cmd->timeout_s == 0)
+        cmd->timeout_s = PROTO_EXEC_MAX_TIMEOUT;
     return 0;
 }
 

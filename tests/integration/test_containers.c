@@ -1085,6 +1085,39 @@ static void commit_and_run_image(void **state)
     assert_string_equal(out.out, "committed\n");
 }
 
+/* A deadline ends a silent exec stream with DKC_ETIMEOUT, keeps what it
+ * delivered, fails later calls at once until cleared, and leaves the
+ * handle usable. */
+static void exec_deadline(void **state)
+{
+    fx *f = *state;
+    const char *id = container(f, SLEEPER, true);
+    const char *cmd[] = {"sh", "-c", "echo early; sleep 30", NULL};
+    dkc_exec_config ec = {.cmd = cmd};
+    output o = {0};
+    int64_t code = -1;
+    int64_t t0 = now_ms();
+    dkc_client_set_deadline(f->c, 1500);
+    int rc = dkc_exec_run(f->c, id, &ec, collect, &o, &code);
+    int64_t took = now_ms() - t0;
+    assert_int_equal(rc, DKC_ETIMEOUT);
+    assert_true(took >= 1400 && took < 10000);
+    assert_string_equal(o.out, "early\n");
+    assert_int_equal(dkc_ping(f->c), DKC_ETIMEOUT); /* the deadline has passed */
+    dkc_client_set_deadline(f->c, 0);
+    assert_ok(f->c, dkc_ping(f->c));
+
+    /* a deadline that is not reached changes nothing */
+    const char *quick[] = {"sh", "-c", "echo fine; exit 4", NULL};
+    dkc_exec_config qc = {.cmd = quick};
+    output q = {0};
+    dkc_client_set_deadline(f->c, 20000);
+    assert_ok(f->c, dkc_exec_run(f->c, id, &qc, collect, &q, &code));
+    dkc_client_set_deadline(f->c, 0);
+    assert_int_equal(code, 4);
+    assert_string_equal(q.out, "fine\n");
+}
+
 /* ---- remove ---------------------------------------------------------- */
 
 static void remove_force_and_volumes(void **state)
@@ -1198,6 +1231,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(top_changes_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(stats_stream_stops_on_request, setup, teardown),
         cmocka_unit_test_setup_teardown(exec_output_and_exit_code, setup, teardown),
+        cmocka_unit_test_setup_teardown(exec_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(archive_put_and_get, setup, teardown),
         cmocka_unit_test_setup_teardown(commit_and_run_image, setup, teardown),
         cmocka_unit_test_setup_teardown(remove_force_and_volumes, setup, teardown),

@@ -572,6 +572,132 @@ static void test_dockermod(void **state)
     assert_int_equal(dkc_container_inspect(g_dkc, id, &ins), DKC_ENOTFOUND);
 }
 
+/* Builds a message from fmt (every %s is the container name) and calls. */
+static json_t *callf(int timeout_ms, const char *fmt, const char *name)
+{
+    char body[1024];
+    snprintf(body, sizeof body, fmt, name, name);
+    return call(body, timeout_ms);
+}
+
+static void assert_ok_reply(json_t *r)
+{
+    assert_non_null(r);
+    if (!json_is_true(json_object_get(r, "ok"))) {
+        char *t = json_dumps(r, 0);
+        fprintf(stderr, "reply not ok: %s\n", t ? t : "?");
+        free(t);
+    }
+    assert_true(json_is_true(json_object_get(r, "ok")));
+}
+
+/* The container commands on one detached container: exec (output, exit
+ * code, a Timeout that ends the wait), wait with each condition, kill,
+ * start, logs, remove. */
+static void test_container_commands(void **state)
+{
+    (void)state;
+    char name[64];
+    snprintf(name, sizeof name, "dd-cmds-%ld", (long)getpid());
+    json_t *r = callf(30000,
+                      "{\"Dockercmd\":\"run\",\"Options\":{\"Name\":\"%s\",\"NetworkMode\":"
+                      "\"none\"},\"Image\":\"busybox:latest\",\"Cmd\":[\"sh\",\"-c\","
+                      "\"echo hello; exec sleep 300\"]}",
+                      name);
+    assert_ok_reply(r);
+    json_decref(r);
+
+    /* exec: output and exit code */
+    r = callf(30000,
+              "{\"Dockercmd\":\"exec\",\"Container\":\"%s\",\"Cmd\":[\"sh\",\"-c\","
+              "\"echo in; echo err >&2; exit 5\"]}",
+              name);
+    assert_ok_reply(r);
+    assert_int_equal(json_integer_value(json_object_get(result(r), "exit_code")), 5);
+    assert_string_equal(json_string_value(json_object_get(result(r), "stdout")), "in\n");
+    assert_string_equal(json_string_value(json_object_get(result(r), "stderr")), "err\n");
+    assert_false(json_is_true(json_object_get(result(r), "timed_out")));
+    json_decref(r);
+
+    /* exec with Timeout: the wait ends at the deadline with what came */
+    int64_t t0 = now_ms();
+    r = callf(30000,
+              "{\"Dockercmd\":\"exec\",\"Container\":\"%s\",\"Cmd\":[\"sh\",\"-c\","
+              "\"echo started; sleep 60\"],\"Options\":{\"Timeout\":1}}",
+              name);
+    int64_t took = now_ms() - t0;
+    assert_ok_reply(r);
+    assert_true(json_is_true(json_object_get(result(r), "timed_out")));
+    assert_true(json_is_null(json_object_get(result(r), "exit_code")));
+    assert_string_equal(json_string_value(json_object_get(result(r), "stdout")), "started\n");
+    assert_true(took >= 900 && took < 15000);
+    json_decref(r);
+
+    /* wait (not-running) while it runs: answered when it is killed */
+    char wid[64];
+    char body[512];
+    snprintf(body, sizeof body, "{\"Dockercmd\":\"wait\",\"Container\":\"%s\"}", name);
+    send_msg(body, wid, sizeof wid);
+    assert_null(recv_reply(wid, 1500));
+    r = callf(30000, "{\"Dockercmd\":\"kill\",\"Container\":\"%s\"}", name);
+    assert_ok_reply(r);
+    json_decref(r);
+    r = recv_reply(wid, 15000);
+    assert_ok_reply(r);
+    assert_int_equal(json_integer_value(json_object_get(result(r), "exit_code")), 137);
+    json_decref(r);
+
+    /* stopped: not-running answers at once, next-exit waits for the next
+     * exit (after a start), removed for the removal */
+    r = callf(10000, "{\"Dockercmd\":\"wait\",\"Container\":\"%s\"}", name);
+    assert_ok_reply(r);
+    assert_int_equal(json_integer_value(json_object_get(result(r), "exit_code")), 137);
+    json_decref(r);
+    char nid[64], rid[64];
+    snprintf(body, sizeof body,
+             "{\"Dockercmd\":\"wait\",\"Container\":\"%s\",\"Options\":{\"Condition\":"
+             "\"next-exit\"}}",
+             name);
+    send_msg(body, nid, sizeof nid);
+    snprintf(body, sizeof body,
+             "{\"Dockercmd\":\"wait\",\"Container\":\"%s\",\"Options\":{\"Condition\":"
+             "\"removed\"}}",
+             name);
+    send_msg(body, rid, sizeof rid);
+    assert_null(recv_reply(nid, 2500));
+    r = callf(30000, "{\"Dockercmd\":\"start\",\"Container\":\"%s\"}", name);
+    assert_ok_reply(r);
+    json_decref(r);
+    assert_null(recv_reply(nid, 1500));
+    /* (SIGKILL: sleep as the container's pid 1 ignores SIGTERM) */
+    r = callf(30000, "{\"Dockercmd\":\"kill\",\"Container\":\"%s\"}", name);
+    assert_ok_reply(r);
+    json_decref(r);
+    r = recv_reply(nid, 15000);
+    assert_ok_reply(r);
+    assert_int_equal(json_integer_value(json_object_get(result(r), "exit_code")), 137);
+    json_decref(r);
+
+    /* logs: both runs said hello */
+    r = callf(30000, "{\"Dockercmd\":\"logs\",\"Container\":\"%s\"}", name);
+    assert_ok_reply(r);
+    assert_string_equal(json_string_value(json_object_get(result(r), "stdout")), "hello\nhello\n");
+    json_decref(r);
+
+    /* remove: the removed-waiter is answered too */
+    assert_null(recv_reply(rid, 100));
+    r = callf(30000, "{\"Dockercmd\":\"remove\",\"Container\":\"%s\"}", name);
+    assert_ok_reply(r);
+    json_decref(r);
+    r = recv_reply(rid, 15000);
+    assert_ok_reply(r);
+    json_decref(r);
+    r = callf(10000, "{\"Dockercmd\":\"inspect\",\"Container\":\"%s\"}", name);
+    assert_non_null(r);
+    assert_string_equal(err_code(r), "not_found");
+    json_decref(r);
+}
+
 /* Takes events from watcher w for up to timeout_ms, keeping (appended to
  * the array got) those of request id (NULL: node events) until one named
  * last arrives. */
@@ -674,6 +800,7 @@ int main(void)
         cmocka_unit_test(test_no_head_of_line_blocking),
         cmocka_unit_test(test_dockermod),
         cmocka_unit_test(test_events),
+        cmocka_unit_test(test_container_commands),
         cmocka_unit_test(test_crash_recovery),
         cmocka_unit_test(test_sigterm_readopt),
         cmocka_unit_test(test_answered_once_across_restarts),

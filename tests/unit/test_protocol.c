@@ -306,6 +306,9 @@ static const err_case err_cases[] = {
      "{'Dockercmd': 'stop', 'Options': {'Time': 5} 'Container': 'hello_world'}", BAD, "",
      "invalid JSON"},
     {"array body", "[]", BAD, "", "must be a JSON object, got an array"},
+    {"exec timeout over its maximum",
+     "{'Dockercmd':'exec','Container':'c1','Cmd':['true'],'Options':{'Timeout':1201}}", BAD,
+     "Options.Timeout", "exec may take at most 1200 s (got 1201); longer work belongs in a run"},
     {"string body", "'run'", BAD, "", "got \"run\""},
     {"number body", "42", BAD, "", "got 42"},
     {"null body", "null", BAD, "", "got null"},
@@ -875,6 +878,8 @@ static void t_exec_model(void **state)
     assert_null(cmd->exec_env[1]);
     assert_false(cmd->exec_tty);
     assert_null(cmd->exec_user);
+    /* no Timeout: the longest an exec may take */
+    assert_int_equal(cmd->timeout_s, PROTO_EXEC_MAX_TIMEOUT);
     proto_cmd_free(cmd);
 }
 
