@@ -2,17 +2,21 @@
  * bench_dispatch.c -- the dispatcher against the raw Engine API, in one run
  * on one Docker daemon.
  *
- *   bench_dispatch DISPATCHER_BIN [N [CONCURRENCY]]
+ *   bench_dispatch DISPATCHER_BIN [N [CONCURRENCY [ROUNDS]]]
  *
- * Phase 1 (raw): CONCURRENCY threads, each with its own client, do N
- * container lifecycles in all (create, start, wait, remove) of a busybox
- * `true` container straight against the Engine API.
- * Phase 2 (dispatch): starts DISPATCHER_BIN on a private queue, keeps
- * CONCURRENCY `run` messages (Remove: true) in flight until N replies came
- * back, over one AMQP connection with direct reply-to.
- * Prints both times, their ratio, the dispatcher's added time per message,
- * its resident memory idle and its peak under load, and checks that every
- * container it created was removed.
+ * Raw: CONCURRENCY threads, each with its own client, do container
+ * lifecycles (create, start, wait, remove) of a busybox `true` container
+ * straight against the Engine API.
+ * Dispatch: DISPATCHER_BIN, started once on a private queue, gets `run`
+ * messages (Remove: true), CONCURRENCY in flight at a time, over one AMQP
+ * connection with direct reply-to.
+ * N is split into ROUNDS (default 5) of both phases; the order alternates
+ * from round to round, so that the drift of a shared machine (the daemon
+ * warming up, neighbours) falls on both sides alike.
+ * Prints each round's ratio, both total times, their ratio, the median
+ * round ratio, the dispatcher's added time per message, its resident
+ * memory idle and its peak under load, and checks that every container it
+ * created was removed.
  *
  * Environment: DOCKER_HOST (default socket), BENCH_AMQP_URL (default
  * amqp://guest:guest@127.0.0.1:5672/), BENCH_IMAGE (default busybox:latest).
@@ -101,38 +105,90 @@ static int publish_run(broker *b, const char *queue, int seq)
     return broker_publish(b, "", queue, &p, body, strlen(body), BROKER_PUBLISH_MANDATORY);
 }
 
-int main(int argc, char **argv)
+/* Runs count raw lifecycles on conc threads; returns the seconds taken. */
+static double raw_phase(int count, int conc)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: bench_dispatch DISPATCHER_BIN [N [CONCURRENCY]]\n");
-        return 64;
-    }
-    const char *bin = argv[1];
-    int n = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 100;
-    int conc = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 4;
-    const char *amqp = getenv("BENCH_AMQP_URL");
-    image = getenv("BENCH_IMAGE") ? getenv("BENCH_IMAGE") : "busybox:latest";
-    if (amqp == NULL)
-        amqp = "amqp://guest:guest@127.0.0.1:5672/";
-    if (n < 1 || conc < 1 || conc > 256) {
-        fprintf(stderr,
-                "bench_dispatch: N and CONCURRENCY must be positive (CONCURRENCY <= 256)\n");
-        return 64;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    dkc_global_init();
-
-    /* Phase 1: the raw Engine API. */
     pthread_t th[256];
-    atomic_store(&raw_left, n);
+    atomic_store(&raw_left, count);
     double t0 = now_s();
     for (int i = 0; i < conc; i++)
         pthread_create(&th[i], NULL, raw_worker, NULL);
     for (int i = 0; i < conc; i++)
         pthread_join(th[i], NULL);
-    double raw = now_s() - t0;
+    return now_s() - t0;
+}
 
-    /* Phase 2: the dispatcher on a private queue. */
+/* Sends count run messages through the dispatcher, conc in flight; adds to
+ * *got and *failed, advances *seq.  Returns the seconds taken, or -1 when
+ * the broker failed. */
+static double dispatch_phase(broker *b, const char *queue, int count, int conc, int *seq, int *got,
+                             int *failed)
+{
+    int sent = 0, done = 0;
+    double t0 = now_s();
+    while (sent < conc && sent < count) {
+        sent++;
+        if (publish_run(b, queue, (*seq)++) != 0)
+            (*failed)++;
+    }
+    while (done < count && now_s() - t0 < 600) {
+        broker_delivery d = {0};
+        int rc = broker_poll(b, 1000, &d);
+        if (rc < 0) {
+            fprintf(stderr, "bench_dispatch: %s\n", broker_error(b));
+            return -1;
+        }
+        if (rc == 0)
+            continue;
+        if (d.source == BROKER_SRC_REPLY) {
+            done++;
+            (*got)++;
+            if (d.body == NULL || strstr((const char *)d.body, "\"ok\":true") == NULL) {
+                (*failed)++;
+                if (*failed <= 3)
+                    fprintf(stderr, "bench_dispatch: reply: %.300s\n",
+                            d.body ? (const char *)d.body : "");
+            }
+            if (sent < count) {
+                sent++;
+                if (publish_run(b, queue, (*seq)++) != 0)
+                    (*failed)++;
+            }
+        }
+        broker_delivery_cleanup(&d);
+    }
+    return now_s() - t0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_dispatch DISPATCHER_BIN [N [CONCURRENCY [ROUNDS]]]\n");
+        return 64;
+    }
+    const char *bin = argv[1];
+    int n = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 100;
+    int conc = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 4;
+    int rounds = argc > 4 ? (int)strtol(argv[4], NULL, 10) : 5;
+    const char *amqp = getenv("BENCH_AMQP_URL");
+    image = getenv("BENCH_IMAGE") ? getenv("BENCH_IMAGE") : "busybox:latest";
+    if (amqp == NULL)
+        amqp = "amqp://guest:guest@127.0.0.1:5672/";
+    if (n < 1 || conc < 1 || conc > 256 || rounds < 1 || rounds > 100 || rounds > n) {
+        fprintf(stderr, "bench_dispatch: N, CONCURRENCY and ROUNDS must be positive "
+                        "(CONCURRENCY <= 256, ROUNDS <= 100 and <= N)\n");
+        return 64;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    dkc_global_init();
+
+    /* The dispatcher on a private queue, idle at first. */
     char queue[64], node[64], conc_s[16];
     snprintf(queue, sizeof queue, "bench-%d", (int)getpid());
     snprintf(node, sizeof node, "bench-node-%d", (int)getpid());
@@ -173,36 +229,29 @@ int main(int argc, char **argv)
     sleep(1);
     long idle_rss, idle_hwm;
     rss_of(pid, &idle_rss, &idle_hwm);
-
     broker_rpc_begin(b);
-    int sent = 0, got = 0, failed = 0;
-    t0 = now_s();
-    while (sent < conc && sent < n)
-        if (publish_run(b, queue, sent++) != 0)
-            failed++;
-    while (got < n && now_s() - t0 < 600) {
-        broker_delivery d = {0};
-        rc = broker_poll(b, 1000, &d);
-        if (rc < 0) {
-            fprintf(stderr, "bench_dispatch: %s\n", broker_error(b));
+
+    printf("messages: %d, concurrency: %d, rounds: %d, image: %s\n", n, conc, rounds, image);
+    double raw = 0, disp = 0, ratios[100];
+    int seq = 0, got = 0, failed = 0;
+    for (int r = 0; r < rounds; r++) {
+        int count = n / rounds + (r < n % rounds);
+        double tr = 0, td = 0;
+        if (r % 2 == 0) {
+            tr = raw_phase(count, conc);
+            td = dispatch_phase(b, queue, count, conc, &seq, &got, &failed);
+        } else {
+            td = dispatch_phase(b, queue, count, conc, &seq, &got, &failed);
+            tr = raw_phase(count, conc);
+        }
+        if (td < 0)
             break;
-        }
-        if (rc == 0)
-            continue;
-        if (d.source == BROKER_SRC_REPLY) {
-            got++;
-            if (d.body == NULL || strstr((const char *)d.body, "\"ok\":true") == NULL) {
-                failed++;
-                if (failed <= 3)
-                    fprintf(stderr, "bench_dispatch: reply: %.300s\n",
-                            d.body ? (const char *)d.body : "");
-            }
-            if (sent < n && publish_run(b, queue, sent++) != 0)
-                failed++;
-        }
-        broker_delivery_cleanup(&d);
+        raw += tr;
+        disp += td;
+        ratios[r] = td / tr;
+        printf("round %d (%d each, %s first): raw %.2f s, dispatcher %.2f s, ratio %.3f\n", r + 1,
+               count, r % 2 == 0 ? "raw" : "dispatcher", tr, td, ratios[r]);
     }
-    double disp = now_s() - t0;
     long load_rss, load_hwm;
     rss_of(pid, &load_rss, &load_hwm);
 
@@ -234,12 +283,15 @@ int main(int argc, char **argv)
     broker_queue_delete(b, nodeq);
     broker_free(b);
 
-    printf("messages: %d, concurrency: %d, image: %s\n", n, conc, image);
+    qsort(ratios, (size_t)rounds, sizeof ratios[0], cmp_double);
+    double median =
+        rounds % 2 ? ratios[rounds / 2] : (ratios[rounds / 2 - 1] + ratios[rounds / 2]) / 2;
     printf("raw Engine API:  %.2f s  (%.1f ms per lifecycle, %d failed)\n", raw, raw * 1000 / n,
            atomic_load(&raw_failed));
     printf("via dispatcher:  %.2f s  (%.1f ms per message, %d replies, %d failed)\n", disp,
            disp * 1000 / n, got, failed);
-    printf("ratio dispatcher/raw: %.3f\n", disp / raw);
+    printf("ratio dispatcher/raw: %.3f (median of the rounds %.3f, range %.3f-%.3f)\n", disp / raw,
+           median, ratios[0], ratios[rounds - 1]);
     printf("dispatcher overhead per message: %.1f ms\n", (disp - raw) * 1000 / n);
     printf("dispatcher RSS idle: %.1f MB, peak under load: %.1f MB\n", idle_rss / 1024.0,
            load_hwm / 1024.0);

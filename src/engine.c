@@ -1326,6 +1326,17 @@ static void check_waiters(engine *e, dkc_client *cli)
     pthread_mutex_unlock(&e->mu);
 }
 
+/* Queues the final reply of container id unless it is claimed already. */
+static void queue_finish(engine *e, const char *id)
+{
+    if (!claim(e, id))
+        return;
+    job *j = xcalloc(1, sizeof *j);
+    j->kind = JOB_FINISH;
+    j->id = xstrdup(id);
+    push_job(e, j);
+}
+
 /* One supervision pass: reconcile this node's labelled containers. */
 static void supervise_once(engine *e, dkc_client *cli)
 {
@@ -1370,26 +1381,33 @@ static void supervise_once(engine *e, dkc_client *cli)
             }
             continue;
         }
-        if ((!strcmp(state, "exited") || !strcmp(state, "dead")) && label(labels, "final") &&
-            claim(e, id)) {
-            job *j = xcalloc(1, sizeof *j);
-            j->kind = JOB_FINISH;
-            j->id = xstrdup(id);
-            push_job(e, j);
-        }
+        if ((!strcmp(state, "exited") || !strcmp(state, "dead")) && label(labels, "final"))
+            queue_finish(e, id);
     }
     json_decref(arr);
     check_waiters(e, cli);
 }
 
+typedef struct die_state {
+    engine *e;
+    int64_t last; /* time_nano of the last `die` acted on */
+} die_state;
+
 /* Stops the event wait at the first `die` newer than the last one seen
- * (the window is replayed from a whole second back, so older ones repeat). */
+ * (the window is replayed from a whole second back, so older ones repeat).
+ * A container that owes a final reply gets its FINISH job right here:
+ * Docker sends `die` before its container list shows the container as
+ * exited (the list is a copy brought up to date after the event), so the
+ * pass that follows may still see it running, while inspect (which
+ * finish_job uses) waits for the container's own state. */
 static int on_die(void *ud, const dkc_event *ev)
 {
-    int64_t *last = ud;
-    if (ev->time_nano <= *last)
+    die_state *ds = ud;
+    if (ev->time_nano <= ds->last)
         return 0;
-    *last = ev->time_nano;
+    ds->last = ev->time_nano;
+    if (ev->id[0] != '\0' && json_object_get(ev->attributes, LBL "final") != NULL)
+        queue_finish(ds->e, ev->id);
     return 1;
 }
 
@@ -1407,7 +1425,7 @@ static void *sup_main(void *arg)
         json_pack("{s:[s], s:[s], s:[s]}", "type", "container", "event", "die", "label", lab);
     if (filters == NULL)
         abort(); /* out of memory at start-up */
-    int64_t last = (int64_t)time(NULL) * 1000000000LL;
+    die_state ds = {.e = e, .last = (int64_t)time(NULL) * 1000000000LL};
     while (!e->sup_stop) {
         supervise_once(e, e->sup_cli);
         if (e->sup_stop)
@@ -1416,7 +1434,7 @@ static void *sup_main(void *arg)
         /* Only a trigger: correctness rests on the passes, which read the
          * containers' state, so a short replay window is enough. */
         dkc_events_opts o = {.since = now - 1, .until = now + 1, .filters = filters};
-        int rc = dkc_events(e->sup_cli, &o, on_die, &last);
+        int rc = dkc_events(e->sup_cli, &o, on_die, &ds);
         if (rc != 0 && rc != DKC_ECANCELED)
             for (int t = 0; t < SUPERVISE_PERIOD_MS / 20 && !e->sup_stop; t++)
                 usleep(20 * 1000);
