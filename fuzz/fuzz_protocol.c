@@ -9,13 +9,18 @@
  *   - a command has a canonical name, and a raw create body still passes
  *     proto_raw_check();
  *   - every reply renders to text that reads back as equal JSON;
- *   - summary lines are printable ASCII.
+ *   - summary lines are printable ASCII;
+ *   - the security policy (defaults, and with maxima) answers every create
+ *     body with allow, policy_denied or bad_request; a body it allows asks
+ *     for nothing privileged and stays within the maxima it filled in.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "policy.h"
 #include "protocol.h"
 
 static void check(int ok, const char *what)
@@ -30,6 +35,36 @@ static void check_printable(const char *s, const char *what)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
         check(*p >= 0x20 && *p <= 0x7e, what);
+}
+
+/* Runs the policy over a copy of body; checks its verdict. */
+static void police(const dd_policy *pol, const json_t *body, const proto_reply_info *ri)
+{
+    json_t *b = json_deep_copy(body);
+    proto_error err;
+    proto_error_clear(&err);
+    int rc = policy_check_create(pol, b, &err);
+    check(rc == 0 || rc == PROTO_EPOLICY || rc == PROTO_EBADREQUEST, "policy verdict");
+    if (rc != 0) {
+        check(err.code == rc && err.message[0] != '\0' && err.field[0] != '\0',
+              "policy refusal named");
+        json_t *reply = proto_reply_error(ri, rc, err.message, err.field, 0);
+        check(reply != NULL, "policy reply built");
+        json_decref(reply);
+    } else {
+        json_t *hc = proto_json_get_ci(b, "HostConfig");
+        check(json_is_object(hc), "allowed body has a HostConfig");
+        check(!json_is_true(proto_json_get_ci(hc, "Privileged")), "allowed body unprivileged");
+        const char *net = json_string_value(proto_json_get_ci(hc, "NetworkMode"));
+        check(net == NULL || strcasecmp(net, "host") != 0, "allowed body off the host network");
+        if (pol->max_memory > 0) {
+            json_t *m = proto_json_get_ci(hc, "Memory");
+            check(json_is_integer(m) && json_integer_value(m) > 0 &&
+                      json_integer_value(m) <= pol->max_memory,
+                  "allowed body within max_memory");
+        }
+    }
+    json_decref(b);
 }
 
 /* Renders a reply, reads it back, writes both summary lines. */
@@ -96,6 +131,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (cmd->raw_body)
             check(proto_raw_check(cmd->create_body, "body", 0, NULL) == 0,
                   "raw body still passes the raw check");
+        if (cmd->create_body != NULL) {
+            dd_policy pol;
+            policy_init(&pol);
+            police(&pol, cmd->create_body, &ri);
+            pol.max_memory = 1 << 30;
+            pol.max_nano_cpus = 2000000000;
+            pol.max_pids = 100;
+            police(&pol, cmd->create_body, &ri);
+        }
         memset(&rr, 0, sizeof rr);
         rr.container_id = cmd->container != NULL ? cmd->container : "0123456789ab";
         rr.container_name = cmd->name;

@@ -205,6 +205,12 @@ static int load_file(dd_config *cfg, const char *path, char **cause)
     json_t *val;
     json_object_foreach(root, key, val)
     {
+        if (strcmp(key, "policy") == 0) {
+            /* checked by policy_from_json() when the daemon starts */
+            json_decref(cfg->policy);
+            cfg->policy = json_incref(val);
+            continue;
+        }
         const setting *s = NULL;
         for (size_t i = 0; i < N_SETTINGS; i++)
             if (strcmp(settings[i].key, key) == 0)
@@ -392,5 +398,6 @@ void cfg_cleanup(dd_config *cfg)
     free(cfg->queue);
     free(cfg->node);
     free(cfg->config_file);
+    json_decref(cfg->policy);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 typedef struct dd_config {
     char *docker_host; /* NULL: $DOCKER_HOST / the default socket */
     int docker_tls;    /* -1: from $DOCKER_TLS_VERIFY */
@@ -28,6 +30,7 @@ typedef struct dd_config {
     bool json_logs;
     bool verbose;
     char *config_file;
+    json_t *policy; /* the config file's "policy" object (see policy.h); NULL: defaults */
 } dd_config;
 
 /* Fills defaults, then the config file ($DISPATCH_CONFIG or --config), then

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "policy.h"
 #include "protocol.h"
 
 #define LBL                 PROTO_RESERVED_LABEL_PREFIX
@@ -107,6 +108,7 @@ static void waiter_free(waiter *w)
 
 struct engine {
     const dd_config *cfg;
+    const dd_policy *policy;
     const dkc_options *dopt;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -381,6 +383,7 @@ typedef struct jctx {
     json_t *result;
     int code;
     char msg[PROTO_MESSAGE_MAX];
+    char field[PROTO_FIELD_MAX]; /* the refused field, "" when none */
     long http;
 } jctx;
 
@@ -550,6 +553,39 @@ static hres run_adopt(jctx *c, json_t *summary)
     return run_started_reply(c, id);
 }
 
+/* The policy's verdict on a create body (completed in place with its
+ * defaults), and on how many containers this node has: H_OK to go on, or
+ * the refusal recorded in c. */
+static hres admit(jctx *c, json_t *body)
+{
+    proto_error perr;
+    proto_error_clear(&perr);
+    int rc = policy_check_create(c->e->policy, body, &perr);
+    if (rc != 0) {
+        snprintf(c->field, sizeof c->field, "%s", perr.field);
+        return fail(c, rc, "%s", perr.message);
+    }
+    int max = c->e->policy->max_containers;
+    if (max > 0) {
+        char l[320];
+        snprintf(l, sizeof l, LBL "node=%s", c->e->cfg->node);
+        json_t *arr = NULL;
+        dkc_list_opts lo = {.all = true, .filters = label_filter(l, NULL)};
+        rc = dkc_container_list(c->cli, &lo, &arr);
+        json_decref(lo.filters);
+        size_t n = json_array_size(arr);
+        json_decref(arr);
+        if (rc != 0)
+            return dfail(c, rc);
+        if (n >= (size_t)max)
+            return fail(c, PROTO_EPOLICY,
+                        "this node has %zu containers, the most it may have (policy "
+                        "max_containers)",
+                        n);
+    }
+    return H_OK;
+}
+
 /* run: create with our labels, start; reply now (no Attach/Remove) or ack
  * and let supervision send the final reply. */
 static hres h_run(jctx *c)
@@ -616,6 +652,8 @@ static hres h_run(jctx *c)
     snprintf(num, sizeof num, "%lld", (long long)cmd->output_limit);
     json_object_set_new(labels, LBL "output-limit", json_string(num));
 
+    if ((res = admit(c, body)) != H_OK)
+        goto out;
     rc = dkc_container_create_json(c->cli, cmd->name, body, &id, &warnings);
     if (rc != 0) {
         res = dfail(c, rc);
@@ -663,7 +701,7 @@ static void mark_answered(dkc_client *cli, const char *id)
     static const char content[] = "answered\n";
     char tar[2048];
     memset(tar, 0, sizeof tar);
-    snprintf(tar, 100, "%s", MARKER_PATH + 1);
+    snprintf(tar, 100, "%s", &MARKER_PATH[1]); /* without the leading slash */
     snprintf(tar + 100, 8, "%07o", 0644u);
     snprintf(tar + 108, 8, "%07o", 0u);
     snprintf(tar + 116, 8, "%07o", 0u);
@@ -800,6 +838,11 @@ static hres h_create(jctx *c)
         json_object_set_new(labels, LBL "request", json_string(c->request_id));
     char *id = NULL;
     json_t *warn = NULL;
+    hres res = admit(c, body);
+    if (res != H_OK) {
+        json_decref(body);
+        return res;
+    }
     int rc = dkc_container_create_json(c->cli, cmd->name, body, &id, &warn);
     json_decref(body);
     if (rc != 0)
@@ -1031,6 +1074,15 @@ static hres h_pull(jctx *c)
 {
     proto_cmd *cmd = c->cmd;
     pull_state ps = {""};
+    char want[700];
+    snprintf(want, sizeof want, "%s%s%s", cmd->image, cmd->tag ? ":" : "",
+             cmd->tag ? cmd->tag : "");
+    proto_error perr;
+    proto_error_clear(&perr);
+    if (policy_check_image(c->e->policy, want, &perr) != 0) {
+        snprintf(c->field, sizeof c->field, "%s", perr.field);
+        return fail(c, perr.code, "%s", perr.message);
+    }
     int rc = dkc_image_pull(c->cli, cmd->image, cmd->tag, NULL, pull_cb, &ps);
     if (rc != 0)
         return dfail(c, rc);
@@ -1201,7 +1253,8 @@ static void msg_job(engine *e, dkc_client *cli, broker_delivery *d)
         if (res == H_ERR)
             ri.http_status = c.http;
         json_t *r = res == H_OK ? proto_reply_ok(&ri, c.result)
-                                : proto_reply_error(&ri, c.code, c.msg, NULL, c.http);
+                                : proto_reply_error(&ri, c.code, c.msg, c.field[0] ? c.field : NULL,
+                                                    c.http);
         if (r == NULL) {
             log_msg(LOG_ERROR, "out of memory");
             abort();
@@ -1501,10 +1554,12 @@ static void stop_watcher(engine *e)
     e->watch_started = 0;
 }
 
-engine *engine_start(const dd_config *cfg, const dkc_options *dopt, char *errbuf, size_t errlen)
+engine *engine_start(const dd_config *cfg, const dd_policy *policy, const dkc_options *dopt,
+                     char *errbuf, size_t errlen)
 {
     engine *e = xcalloc(1, sizeof *e);
     e->cfg = cfg;
+    e->policy = policy;
     e->dopt = dopt;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);

@@ -28,6 +28,7 @@
 #include "broker.h"
 #include "config.h"
 #include "dkc.h"
+#include "policy.h"
 
 #define ENGINE_MAX_PENDING_EVENTS 1024
 
@@ -66,11 +67,13 @@ typedef struct engine_out {
 
 typedef struct engine engine;
 
-/* Makes an engine for cfg (borrowed; must outlive the engine) talking to
+/* Makes an engine for cfg and policy (borrowed; must outlive the engine:
+ * every create body passes the policy just before it is sent) talking to
  * Docker with dopt (strings borrowed likewise).  Starts cfg->workers
  * workers and the supervisor.  Returns NULL with a reason in errbuf if a
  * Docker client could not be made. */
-engine *engine_start(const dd_config *cfg, const dkc_options *dopt, char *errbuf, size_t errlen);
+engine *engine_start(const dd_config *cfg, const dd_policy *policy, const dkc_options *dopt,
+                     char *errbuf, size_t errlen);
 
 /* Hands a delivery to the engine: *d is moved (zeroed here). */
 void engine_submit(engine *e, broker_delivery *d);

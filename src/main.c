@@ -23,6 +23,7 @@
 #include "dkc.h"
 #include "engine.h"
 #include "log.h"
+#include "policy.h"
 #include "protocol.h"
 
 #define POLL_MS 10
@@ -216,6 +217,8 @@ int main(int argc, char **argv)
     char *cause = NULL;
     broker *b = NULL;
     engine *e = NULL;
+    dd_policy policy;
+    policy_init(&policy);
     int status = 1;
     memset(&cfg, 0, sizeof cfg);
     int lr = cfg_load(&cfg, argc, argv, &cause);
@@ -236,6 +239,12 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    char perr[256] = "";
+    if (policy_from_json(&policy, cfg.policy, perr, sizeof perr) != 0) {
+        log_msg(LOG_ERROR, "config file %s: %s", cfg.config_file ? cfg.config_file : "?", perr);
+        status = 2;
+        goto out;
+    }
     if (dkc_global_init() != 0) {
         log_msg(LOG_ERROR, "cannot initialise the HTTP library");
         goto out;
@@ -284,7 +293,7 @@ int main(int argc, char **argv)
             broker_name_node(b), cfg.node, cfg.workers);
 
     char why[256] = "";
-    e = engine_start(&cfg, &dopt, why, sizeof why);
+    e = engine_start(&cfg, &policy, &dopt, why, sizeof why);
     if (e == NULL) {
         log_msg(LOG_ERROR, "engine: %s", why);
         goto out;
@@ -333,6 +342,7 @@ int main(int argc, char **argv)
     status = 0;
 out:
     engine_free(e);
+    policy_free(&policy);
     broker_free(b);
     free(cause);
     cfg_cleanup(&cfg);

@@ -32,11 +32,13 @@
 
 #define AMQP_URL "amqp://guest:guest@127.0.0.1:5672/"
 
-static char g_queue[64], g_node[64], g_log[128];
+static char g_queue[64], g_node[64], g_log[128], g_cfg[128];
 static pid_t g_pid;
 static broker *g_cli;
 static dkc_client *g_dkc;
 static int g_seq;
+
+#define POLICY_MAX_MEMORY (256 * 1024 * 1024)
 
 /* Stashed replies that arrived while waiting for another one. */
 #define MAX_STASH 64
@@ -70,7 +72,7 @@ static int start_daemon(void)
             dup2(fileno(f), 2);
         }
         execl(bin, bin, "-q", g_queue, "--node", g_node, "--workers", "6", "--queue-type",
-              "classic", "unix:///var/run/docker.sock", AMQP_URL, (char *)NULL);
+              "classic", "--config", g_cfg, "unix:///var/run/docker.sock", AMQP_URL, (char *)NULL);
         _exit(127);
     }
     g_pid = pid;
@@ -195,6 +197,16 @@ static int setup(void **state)
     snprintf(g_queue, sizeof g_queue, "dd-itest-%ld", (long)getpid());
     snprintf(g_node, sizeof g_node, "itest-node-%ld", (long)getpid());
     snprintf(g_log, sizeof g_log, "/tmp/dd-itest-%ld.log", (long)getpid());
+    /* the daemon's config file: a policy on top of the secure defaults */
+    snprintf(g_cfg, sizeof g_cfg, "/tmp/dd-itest-%ld.json", (long)getpid());
+    FILE *cf = fopen(g_cfg, "w");
+    if (cf == NULL)
+        return -1;
+    fprintf(cf,
+            "{\"policy\": {\"images\": [\"busybox:*\"], \"max_memory\": %d,"
+            " \"default_pids\": 256, \"max_pids\": 512}}\n",
+            POLICY_MAX_MEMORY);
+    fclose(cf);
     broker_conf c;
     broker_conf_init(&c);
     c.url = AMQP_URL;
@@ -248,6 +260,7 @@ static int teardown(void **state)
         broker_free(nb);
     }
     broker_free(g_cli);
+    unlink(g_cfg);
     for (int i = 0; i < MAX_STASH; i++) {
         free(g_stash[i].corr);
         free(g_stash[i].body);
@@ -394,7 +407,7 @@ static void test_bad_messages(void **state)
     expect_error("{\"Dockercmd\":\"explode\"}", "unknown_command", 1);
     expect_error("{\"Dockercmd\":\"stop\",\"Container\":\"x1\",\"Options\":{\"Time\":\"5\"}}",
                  "bad_request", 1);
-    expect_error("{\"Dockercmd\":\"run\",\"Image\":\"dd-itest-no-such-image:none\","
+    expect_error("{\"Dockercmd\":\"run\",\"Image\":\"busybox:dd-itest-no-such-tag\","
                  "\"Options\":{\"NetworkMode\":\"none\"}}",
                  "not_found", 0);
     expect_error("{\"Dockercmd\":\"stop\",\"Container\":\"dd-itest-no-such-container\"}",
@@ -698,6 +711,74 @@ static void test_container_commands(void **state)
     json_decref(r);
 }
 
+/* The security policy: the host is refused whatever the dialect or
+ * spelling, images and resources follow the config file's policy, and a
+ * refused request creates nothing. */
+static void test_policy(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body, *field;
+    } denied[] = {
+        {"{\"Dockercmd\":\"run\",\"Options\":{\"Remove\":true,\"HostConfig\":{"
+         "\"Privileged\":true}},\"Image\":\"busybox:latest\",\"Cmd\":[\"true\"]}",
+         "HostConfig.Privileged"},
+        {"{\"Dockercmd\":\"run\",\"Options\":{\"Binds\":[\"/:/host\"]},\"Image\":"
+         "\"busybox:latest\",\"Cmd\":[\"true\"]}",
+         "HostConfig.Binds[0]"},
+        {"{\"Dockercmd\":\"create\",\"Options\":{\"NetworkMode\":\"host\"},\"Image\":"
+         "\"busybox:latest\"}",
+         "HostConfig.NetworkMode"},
+        {"{\"action\":\"create-raw-container\",\"body\":{\"Image\":\"busybox:latest\","
+         "\"hostconfig\":{\"pidmode\":\"host\"}}}",
+         "HostConfig.PidMode"},
+        {"{\"Dockercmd\":\"run\",\"Image\":\"localhost:5000/busybox:latest\",\"Cmd\":"
+         "[\"true\"]}",
+         "Image"},
+        {"{\"Dockercmd\":\"run\",\"Options\":{\"Memory\":300000000},\"Image\":"
+         "\"busybox:latest\",\"Cmd\":[\"true\"]}",
+         "HostConfig.Memory"},
+        {"{\"Dockercmd\":\"pull\",\"Image\":\"localhost:5000/busybox\"}", "Image"},
+    };
+    for (size_t i = 0; i < sizeof denied / sizeof denied[0]; i++) {
+        char id[64];
+        send_msg(denied[i].body, id, sizeof id);
+        json_t *r = recv_reply(id, 30000);
+        assert_non_null(r);
+        const char *code = err_code(r);
+        if (code == NULL || strcmp(code, "policy_denied") != 0) {
+            char *t = json_dumps(r, 0);
+            fprintf(stderr, "case %zu: %s\n", i, t ? t : "?");
+            free(t);
+        }
+        /* DockerMod replies carry the code in their own shape */
+        json_t *err = json_object_get(r, "error");
+        assert_string_equal(json_string_value(json_object_get(err, "code")), "policy_denied");
+        assert_string_equal(json_string_value(json_object_get(err, "field")), denied[i].field);
+        assert_int_equal(count_label("io.docker-dispatch.request", id), 0);
+        json_decref(r);
+    }
+
+    /* allowed: the policy's defaults and maxima reach Docker */
+    char id[64];
+    send_msg("{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],\"NetworkMode\":"
+             "\"none\"},\"Image\":\"busybox\",\"Cmd\":[\"echo\",\"ok\"]}",
+             id, sizeof id);
+    json_t *r = recv_reply(id, 30000);
+    assert_ok_reply(r);
+    const char *cid =
+        json_string_value(json_object_get(json_object_get(result(r), "container"), "id"));
+    assert_non_null(cid);
+    json_t *ins = NULL;
+    assert_int_equal(dkc_container_inspect(g_dkc, cid, &ins), 0);
+    json_t *hc = json_object_get(ins, "HostConfig");
+    assert_int_equal(json_integer_value(json_object_get(hc, "Memory")), POLICY_MAX_MEMORY);
+    assert_int_equal(json_integer_value(json_object_get(hc, "PidsLimit")), 256);
+    assert_false(json_is_true(json_object_get(hc, "Privileged")));
+    json_decref(ins);
+    json_decref(r);
+}
+
 /* Takes events from watcher w for up to timeout_ms, keeping (appended to
  * the array got) those of request id (NULL: node events) until one named
  * last arrives. */
@@ -801,6 +882,7 @@ int main(void)
         cmocka_unit_test(test_dockermod),
         cmocka_unit_test(test_events),
         cmocka_unit_test(test_container_commands),
+        cmocka_unit_test(test_policy),
         cmocka_unit_test(test_crash_recovery),
         cmocka_unit_test(test_sigterm_readopt),
         cmocka_unit_test(test_answered_once_across_restarts),

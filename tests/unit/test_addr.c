@@ -56,8 +56,8 @@ static const char *const bad[] = {
     "npipe:////./pipe/docker_engine",
     "tcp://a b:1",
     "tcp://host?x=1",
-    "unix:///a/very/long/path/that/goes/on/and/on/and/on/and/on/and/on/and/on/and/on/and/on/"
-    "and/on/and/on/and/on/and/on/and/on/and/on/and/on/docker.sock",
+    ("unix:///a/very/long/path/that/goes/on/and/on/and/on/and/on/and/on/and/on/and/on/and/on/"
+     "and/on/and/on/and/on/and/on/and/on/and/on/and/on/docker.sock"),
 };
 
 static void accepted_forms(void **state)

@@ -1,0 +1,563 @@
+/*
+ * policy.c -- the security policy (see policy.h).
+ *
+ * One function per rule, each reading the body the way Docker will: keys
+ * case-insensitively, values of the type Docker's decoder expects (anything
+ * else is refused here rather than guessed at).  Rules are named after the
+ * policy key that relaxes them, so a refusal says what to change.
+ */
+#include <ctype.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+
+#define NANO_PER_CPU 1000000000LL
+#define MAX_LIST     256 /* entries of a policy list */
+
+/* ------------------------------------------------------------------------
+ * Building and freeing
+ * ------------------------------------------------------------------------ */
+
+void policy_init(dd_policy *p)
+{
+    memset(p, 0, sizeof *p);
+}
+
+static void strv_free(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+void policy_free(dd_policy *p)
+{
+    if (p == NULL)
+        return;
+    strv_free(p->images);
+    strv_free(p->bind_prefixes);
+    strv_free(p->capabilities);
+    policy_init(p);
+}
+
+/* Capability name as Docker compares it: upper case, without "CAP_". */
+static void cap_norm(const char *in, char *out, size_t len)
+{
+    if (strncasecmp(in, "CAP_", 4) == 0)
+        in += 4;
+    size_t i = 0;
+    for (; in[i] && i + 1 < len; i++)
+        out[i] = (char)toupper((unsigned char)in[i]);
+    out[i] = '\0';
+}
+
+/* A list of non-empty strings into a NULL-terminated array; kind says how
+ * each is checked.  0 or -1 with errbuf. */
+enum list_kind { L_IMAGE, L_PREFIX, L_CAP };
+
+static int read_list(const json_t *v, const char *key, enum list_kind kind, char ***out,
+                     char *errbuf, size_t errlen)
+{
+    if (!json_is_array(v) || json_array_size(v) > MAX_LIST) {
+        snprintf(errbuf, errlen, "policy.%s must be an array of at most %d strings", key, MAX_LIST);
+        return -1;
+    }
+    char **arr = calloc(json_array_size(v) + 1, sizeof *arr);
+    if (arr == NULL) {
+        snprintf(errbuf, errlen, "out of memory");
+        return -1;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item)
+    {
+        const char *s = json_string_value(item);
+        if (s == NULL || *s == '\0' || strlen(s) > 512) {
+            snprintf(errbuf, errlen, "policy.%s[%zu] must be a non-empty string", key, i);
+            goto fail;
+        }
+        char buf[520];
+        snprintf(buf, sizeof buf, "%s", s);
+        if (kind == L_PREFIX) {
+            size_t n = strlen(buf);
+            if (buf[0] != '/' || strstr(buf, "/../") || (n >= 3 && !strcmp(buf + n - 3, "/.."))) {
+                snprintf(errbuf, errlen, "policy.%s[%zu] must be an absolute path without \"..\"",
+                         key, i);
+                goto fail;
+            }
+            while (n > 1 && buf[n - 1] == '/')
+                buf[--n] = '\0'; /* "/srv/" and "/srv" mean the same */
+        } else if (kind == L_CAP) {
+            cap_norm(s, buf, sizeof buf);
+        }
+        if ((arr[i] = strdup(buf)) == NULL) {
+            snprintf(errbuf, errlen, "out of memory");
+            goto fail;
+        }
+    }
+    *out = arr;
+    return 0;
+fail:
+    strv_free(arr);
+    return -1;
+}
+
+/* A non-negative integer (or, for CPUs, a number of CPUs) into *out. */
+static int read_amount(const json_t *v, const char *key, bool cpus, int64_t *out, char *errbuf,
+                       size_t errlen)
+{
+    if (cpus && json_is_number(v) && json_number_value(v) >= 0 && json_number_value(v) <= 1024) {
+        *out = (int64_t)(json_number_value(v) * (double)NANO_PER_CPU + 0.5);
+        return 0;
+    }
+    if (!cpus && json_is_integer(v) && json_integer_value(v) >= 0) {
+        *out = json_integer_value(v);
+        return 0;
+    }
+    snprintf(errbuf, errlen, "policy.%s must be %s", key,
+             cpus ? "a number of CPUs from 0 to 1024" : "a non-negative integer");
+    return -1;
+}
+
+int policy_from_json(dd_policy *p, const json_t *obj, char *errbuf, size_t errlen)
+{
+    policy_init(p);
+    if (obj == NULL)
+        return 0;
+    if (!json_is_object(obj)) {
+        snprintf(errbuf, errlen, "policy must be a JSON object");
+        return -1;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        int rc = 0;
+        if (!strcmp(key, "images"))
+            rc = read_list(v, key, L_IMAGE, &p->images, errbuf, errlen);
+        else if (!strcmp(key, "bind_prefixes"))
+            rc = read_list(v, key, L_PREFIX, &p->bind_prefixes, errbuf, errlen);
+        else if (!strcmp(key, "capabilities"))
+            rc = read_list(v, key, L_CAP, &p->capabilities, errbuf, errlen);
+        else if (!strcmp(key, "allow_privileged") || !strcmp(key, "allow_host_namespaces") ||
+                 !strcmp(key, "allow_devices")) {
+            if (!json_is_boolean(v)) {
+                snprintf(errbuf, errlen, "policy.%s must be true or false", key);
+                rc = -1;
+            } else if (!strcmp(key, "allow_privileged")) {
+                p->allow_privileged = json_is_true(v);
+            } else if (!strcmp(key, "allow_host_namespaces")) {
+                p->allow_host_namespaces = json_is_true(v);
+            } else {
+                p->allow_devices = json_is_true(v);
+            }
+        } else if (!strcmp(key, "default_memory"))
+            rc = read_amount(v, key, false, &p->default_memory, errbuf, errlen);
+        else if (!strcmp(key, "max_memory"))
+            rc = read_amount(v, key, false, &p->max_memory, errbuf, errlen);
+        else if (!strcmp(key, "default_cpus"))
+            rc = read_amount(v, key, true, &p->default_nano_cpus, errbuf, errlen);
+        else if (!strcmp(key, "max_cpus"))
+            rc = read_amount(v, key, true, &p->max_nano_cpus, errbuf, errlen);
+        else if (!strcmp(key, "default_pids"))
+            rc = read_amount(v, key, false, &p->default_pids, errbuf, errlen);
+        else if (!strcmp(key, "max_pids"))
+            rc = read_amount(v, key, false, &p->max_pids, errbuf, errlen);
+        else if (!strcmp(key, "max_containers")) {
+            int64_t n = 0;
+            rc = read_amount(v, key, false, &n, errbuf, errlen);
+            if (rc == 0 && n > 1000000) {
+                snprintf(errbuf, errlen, "policy.max_containers must be at most 1000000");
+                rc = -1;
+            }
+            p->max_containers = (int)n;
+        } else {
+            snprintf(errbuf, errlen, "policy: unknown key \"%.60s\"", key);
+            rc = -1;
+        }
+        if (rc != 0) {
+            policy_free(p);
+            return -1;
+        }
+    }
+    const struct {
+        int64_t def, max;
+        const char *name;
+    } pairs[] = {{p->default_memory, p->max_memory, "memory"},
+                 {p->default_nano_cpus, p->max_nano_cpus, "cpus"},
+                 {p->default_pids, p->max_pids, "pids"}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
+        if (pairs[i].max > 0 && pairs[i].def > pairs[i].max) {
+            snprintf(errbuf, errlen, "policy.default_%s is above policy.max_%s", pairs[i].name,
+                     pairs[i].name);
+            policy_free(p);
+            return -1;
+        }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Checking
+ * ------------------------------------------------------------------------ */
+
+static int deny(proto_error *err, int code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int deny(proto_error *err, int code, const char *field, const char *fmt, ...)
+{
+    char reason[PROTO_MESSAGE_MAX - PROTO_FIELD_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    if (err != NULL) {
+        err->code = code;
+        err->code_name = proto_code_name(code);
+        snprintf(err->field, sizeof err->field, "%s", field);
+        snprintf(err->message, sizeof err->message, "%s: %s", field, reason);
+    }
+    return code;
+}
+
+/* Docker's image reference with the implied ":latest" made explicit, so
+ * that "busybox:*" covers "busybox".  A digest reference stays as it is. */
+static void image_norm(const char *image, char *out, size_t len)
+{
+    const char *slash = strrchr(image, '/');
+    const char *last = slash ? slash + 1 : image;
+    if (strchr(last, ':') || strchr(image, '@'))
+        snprintf(out, len, "%s", image);
+    else
+        snprintf(out, len, "%s:latest", image);
+}
+
+int policy_check_image(const dd_policy *p, const char *image, proto_error *err)
+{
+    if (p->images == NULL)
+        return 0;
+    if (image == NULL || *image == '\0')
+        return deny(err, PROTO_EPOLICY, "Image", "an image is required (policy images)");
+    char ref[600];
+    image_norm(image, ref, sizeof ref);
+    for (size_t i = 0; p->images[i]; i++)
+        if (fnmatch(p->images[i], ref, 0) == 0 || fnmatch(p->images[i], image, 0) == 0)
+            return 0;
+    return deny(err, PROTO_EPOLICY, "Image", "image %.200s is not allowed (policy images)", ref);
+}
+
+/* 1 if path (absolute) lies in one of the allowed directories.  Paths
+ * with ".." components are never allowed (they could climb out). */
+static bool bind_allowed(const dd_policy *p, const char *path)
+{
+    if (p->bind_prefixes == NULL || path[0] != '/')
+        return false;
+    for (const char *s = path; (s = strstr(s, "..")) != NULL; s += 2) {
+        bool starts = s == path || s[-1] == '/';
+        bool ends = s[2] == '\0' || s[2] == '/';
+        if (starts && ends)
+            return false;
+    }
+    for (size_t i = 0; p->bind_prefixes[i]; i++) {
+        const char *pre = p->bind_prefixes[i];
+        size_t n = strlen(pre);
+        if (strcmp(pre, "/") == 0)
+            return true;
+        if (strncmp(path, pre, n) == 0 && (path[n] == '\0' || path[n] == '/'))
+            return true;
+    }
+    return false;
+}
+
+/* HostConfig.Binds: "source:target[:options]"; a source starting with "/"
+ * is a host path, anything else a named volume. */
+static int check_binds(const dd_policy *p, const json_t *binds, proto_error *err)
+{
+    if (binds == NULL || json_is_null(binds))
+        return 0;
+    if (!json_is_array(binds))
+        return deny(err, PROTO_EBADREQUEST, "HostConfig.Binds", "must be an array of strings");
+    size_t i;
+    json_t *b;
+    json_array_foreach(binds, i, b)
+    {
+        char field[64];
+        snprintf(field, sizeof field, "HostConfig.Binds[%zu]", i);
+        const char *s = json_string_value(b);
+        if (s == NULL)
+            return deny(err, PROTO_EBADREQUEST, field, "must be a string");
+        const char *colon = strchr(s, ':');
+        size_t n = colon ? (size_t)(colon - s) : strlen(s);
+        char src[1024];
+        if (n >= sizeof src)
+            return deny(err, PROTO_EBADREQUEST, field, "is too long");
+        memcpy(src, s, n);
+        src[n] = '\0';
+        if (src[0] == '/' && !bind_allowed(p, src))
+            return deny(err, PROTO_EPOLICY, field,
+                        "host path %.200s may not be mounted (policy bind_prefixes)", src);
+    }
+    return 0;
+}
+
+/* HostConfig.Mounts: bind sources as for Binds; a volume with driver
+ * options could be a bind in disguise (type=none,o=bind,device=/). */
+static int check_mounts(const dd_policy *p, const json_t *mounts, proto_error *err)
+{
+    if (mounts == NULL || json_is_null(mounts))
+        return 0;
+    if (!json_is_array(mounts))
+        return deny(err, PROTO_EBADREQUEST, "HostConfig.Mounts", "must be an array of objects");
+    size_t i;
+    json_t *m;
+    json_array_foreach(mounts, i, m)
+    {
+        char field[64];
+        snprintf(field, sizeof field, "HostConfig.Mounts[%zu]", i);
+        if (!json_is_object(m))
+            return deny(err, PROTO_EBADREQUEST, field, "must be an object");
+        const char *type = json_string_value(proto_json_get_ci(m, "Type"));
+        const char *src = json_string_value(proto_json_get_ci(m, "Source"));
+        if (type == NULL)
+            return deny(err, PROTO_EBADREQUEST, field, "needs a Type");
+        if (strcmp(type, "bind") == 0) {
+            if (src == NULL || !bind_allowed(p, src))
+                return deny(err, PROTO_EPOLICY, field,
+                            "host path %.200s may not be mounted (policy bind_prefixes)",
+                            src ? src : "(none)");
+        } else if (strcmp(type, "volume") == 0) {
+            const json_t *vo = proto_json_get_ci(m, "VolumeOptions");
+            const json_t *dc = vo ? proto_json_get_ci(vo, "DriverConfig") : NULL;
+            if (dc != NULL && !json_is_null(dc))
+                return deny(err, PROTO_EPOLICY, field,
+                            "volume driver options are not allowed (they can mount host paths)");
+        } else if (strcmp(type, "tmpfs") != 0) {
+            return deny(err, PROTO_EPOLICY, field, "mount type %.40s is not allowed", type);
+        }
+    }
+    return 0;
+}
+
+/* A present, non-empty array or object (a value that asks for something). */
+static bool asks(const json_t *v)
+{
+    if (v == NULL || json_is_null(v) || json_is_false(v))
+        return false;
+    if (json_is_array(v))
+        return json_array_size(v) > 0;
+    if (json_is_object(v))
+        return json_object_size(v) > 0;
+    if (json_is_string(v))
+        return json_string_length(v) > 0;
+    return true;
+}
+
+static int check_caps(const dd_policy *p, const json_t *caps, proto_error *err)
+{
+    if (caps == NULL || json_is_null(caps))
+        return 0;
+    if (!json_is_array(caps))
+        return deny(err, PROTO_EBADREQUEST, "HostConfig.CapAdd", "must be an array of strings");
+    size_t i;
+    json_t *c;
+    json_array_foreach(caps, i, c)
+    {
+        char field[64], name[64];
+        snprintf(field, sizeof field, "HostConfig.CapAdd[%zu]", i);
+        const char *s = json_string_value(c);
+        if (s == NULL)
+            return deny(err, PROTO_EBADREQUEST, field, "must be a string");
+        cap_norm(s, name, sizeof name);
+        bool ok = false;
+        for (size_t k = 0; p->capabilities && p->capabilities[k] && !ok; k++)
+            ok = !strcmp(p->capabilities[k], name) || !strcmp(p->capabilities[k], "ALL");
+        if (!ok)
+            return deny(err, PROTO_EPOLICY, field,
+                        "capability %.60s is not allowed (policy capabilities)", name);
+    }
+    return 0;
+}
+
+static int check_security_opt(const json_t *opts, proto_error *err)
+{
+    if (opts == NULL || json_is_null(opts))
+        return 0;
+    if (!json_is_array(opts))
+        return deny(err, PROTO_EBADREQUEST, "HostConfig.SecurityOpt",
+                    "must be an array of strings");
+    size_t i;
+    json_t *o;
+    json_array_foreach(opts, i, o)
+    {
+        char field[64];
+        snprintf(field, sizeof field, "HostConfig.SecurityOpt[%zu]", i);
+        const char *s = json_string_value(o);
+        if (s == NULL)
+            return deny(err, PROTO_EBADREQUEST, field, "must be a string");
+        if (strcmp(s, "no-new-privileges") && strcmp(s, "no-new-privileges:true") &&
+            strcmp(s, "no-new-privileges=true"))
+            return deny(err, PROTO_EPOLICY, field,
+                        "only no-new-privileges may be set (seccomp, AppArmor and SELinux "
+                        "options could lift confinement)");
+    }
+    return 0;
+}
+
+/* The namespace modes that join the host's. */
+static int check_namespaces(const dd_policy *p, const json_t *hc, proto_error *err)
+{
+    static const char *const modes[] = {"NetworkMode", "PidMode",    "IpcMode",
+                                        "UTSMode",     "UsernsMode", "CgroupnsMode"};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        const json_t *v = proto_json_get_ci(hc, modes[i]);
+        char field[64];
+        snprintf(field, sizeof field, "HostConfig.%s", modes[i]);
+        if (v == NULL || json_is_null(v))
+            continue;
+        if (!json_is_string(v))
+            return deny(err, PROTO_EBADREQUEST, field, "must be a string");
+        if (!p->allow_host_namespaces && strcasecmp(json_string_value(v), "host") == 0)
+            return deny(err, PROTO_EPOLICY, field,
+                        "the host's namespaces are not allowed (policy allow_host_namespaces)");
+    }
+    return 0;
+}
+
+/* An integer field of hc (absent: 0).  -1 when it is there but not one. */
+static int get_int(const json_t *hc, const char *key, int64_t *out)
+{
+    const json_t *v = proto_json_get_ci(hc, key);
+    *out = 0;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v))
+        return -1;
+    *out = json_integer_value(v);
+    return 0;
+}
+
+/* Sets hc's key (the spelling already there, else key) to v. */
+static void set_int(json_t *hc, const char *key, int64_t v)
+{
+    const char *k;
+    json_t *val;
+    json_object_foreach(hc, k, val)
+    {
+        if (strcasecmp(k, key) == 0) {
+            json_object_set_new(hc, k, json_integer(v));
+            return;
+        }
+    }
+    json_object_set_new(hc, key, json_integer(v));
+}
+
+/* Memory, CPUs and pids: a default where the body has none, a maximum
+ * that an explicit value (or "unlimited") may not pass. */
+static int check_resources(const dd_policy *p, json_t *hc, proto_error *err)
+{
+    int64_t mem, nano, quota, period, pids;
+    if (get_int(hc, "Memory", &mem) || get_int(hc, "NanoCpus", &nano) ||
+        get_int(hc, "CpuQuota", &quota) || get_int(hc, "CpuPeriod", &period) ||
+        get_int(hc, "PidsLimit", &pids))
+        return deny(err, PROTO_EBADREQUEST, "HostConfig",
+                    "Memory, NanoCpus, CpuQuota, CpuPeriod and PidsLimit must be integers");
+
+    if (mem <= 0 && (p->default_memory > 0 || p->max_memory > 0))
+        set_int(hc, "Memory", mem = p->default_memory > 0 ? p->default_memory : p->max_memory);
+    if (p->max_memory > 0 && mem > p->max_memory)
+        return deny(err, PROTO_EPOLICY, "HostConfig.Memory",
+                    "%" PRId64 " bytes is above the maximum of %" PRId64 " (policy max_memory)",
+                    mem, p->max_memory);
+
+    /* CpuQuota/CpuPeriod is the other way to say NanoCpus */
+    int64_t cpus = nano;
+    if (quota > 0)
+        cpus = quota * (NANO_PER_CPU / 1000) / ((period > 0 ? period : 100000) / 1000);
+    if (cpus <= 0 && (p->default_nano_cpus > 0 || p->max_nano_cpus > 0))
+        set_int(hc, "NanoCpus",
+                cpus = p->default_nano_cpus > 0 ? p->default_nano_cpus : p->max_nano_cpus);
+    if (p->max_nano_cpus > 0 && cpus > p->max_nano_cpus)
+        return deny(err, PROTO_EPOLICY, quota > 0 ? "HostConfig.CpuQuota" : "HostConfig.NanoCpus",
+                    "%.3f CPUs is above the maximum of %.3f (policy max_cpus)",
+                    (double)cpus / NANO_PER_CPU, (double)p->max_nano_cpus / NANO_PER_CPU);
+
+    if (pids <= 0 && proto_json_get_ci(hc, "PidsLimit") != NULL &&
+        !json_is_null(proto_json_get_ci(hc, "PidsLimit")) && p->max_pids > 0)
+        return deny(err, PROTO_EPOLICY, "HostConfig.PidsLimit",
+                    "an unlimited pids limit is not allowed (policy max_pids)");
+    if (pids <= 0 && (p->default_pids > 0 || p->max_pids > 0))
+        set_int(hc, "PidsLimit", pids = p->default_pids > 0 ? p->default_pids : p->max_pids);
+    if (p->max_pids > 0 && pids > p->max_pids)
+        return deny(err, PROTO_EPOLICY, "HostConfig.PidsLimit",
+                    "%" PRId64 " is above the maximum of %" PRId64 " (policy max_pids)", pids,
+                    p->max_pids);
+    return 0;
+}
+
+int policy_check_create(const dd_policy *p, json_t *body, proto_error *err)
+{
+    int rc;
+    if (!json_is_object(body))
+        return deny(err, PROTO_EBADREQUEST, "body", "must be an object");
+    const json_t *img = proto_json_get_ci(body, "Image");
+    if (img != NULL && !json_is_string(img))
+        return deny(err, PROTO_EBADREQUEST, "Image", "must be a string");
+    if ((rc = policy_check_image(p, json_string_value(img), err)) != 0)
+        return rc;
+
+    json_t *hc = proto_json_get_ci(body, "HostConfig");
+    if (hc == NULL || json_is_null(hc)) {
+        hc = json_object();
+        if (hc == NULL || json_object_set_new(body, "HostConfig", hc) != 0)
+            return deny(err, PROTO_EINTERNAL, "HostConfig", "out of memory");
+    }
+    if (!json_is_object(hc))
+        return deny(err, PROTO_EBADREQUEST, "HostConfig", "must be an object");
+
+    const json_t *priv = proto_json_get_ci(hc, "Privileged");
+    if (priv != NULL && !json_is_boolean(priv) && !json_is_null(priv))
+        return deny(err, PROTO_EBADREQUEST, "HostConfig.Privileged", "must be true or false");
+    if (json_is_true(priv) && !p->allow_privileged)
+        return deny(err, PROTO_EPOLICY, "HostConfig.Privileged",
+                    "privileged containers are not allowed (policy allow_privileged)");
+    if ((rc = check_namespaces(p, hc, err)) != 0)
+        return rc;
+    static const char *const devices[] = {"Devices", "DeviceRequests", "DeviceCgroupRules"};
+    for (size_t i = 0; i < 3; i++)
+        if (!p->allow_devices && asks(proto_json_get_ci(hc, devices[i]))) {
+            char field[64];
+            snprintf(field, sizeof field, "HostConfig.%s", devices[i]);
+            return deny(err, PROTO_EPOLICY, field,
+                        "host devices are not allowed (policy allow_devices)");
+        }
+    if ((rc = check_binds(p, proto_json_get_ci(hc, "Binds"), err)) != 0 ||
+        (rc = check_mounts(p, proto_json_get_ci(hc, "Mounts"), err)) != 0 ||
+        (rc = check_caps(p, proto_json_get_ci(hc, "CapAdd"), err)) != 0 ||
+        (rc = check_security_opt(proto_json_get_ci(hc, "SecurityOpt"), err)) != 0)
+        return rc;
+    /* Each of these lifts isolation in a way no rule above covers; none has
+     * a policy key to allow it. */
+    static const struct {
+        const char *key, *why;
+    } never[] = {
+        {"VolumesFrom", "would inherit another container's mounts"},
+        {"Sysctls", "would change kernel settings"},
+        {"CgroupParent", "would move the container out of Docker's cgroup"},
+        {"OomKillDisable", "would let the container hold memory the host needs"},
+        {"Runtime", "would choose another container runtime"},
+    };
+    for (size_t i = 0; i < sizeof never / sizeof never[0]; i++) {
+        const json_t *v = proto_json_get_ci(hc, never[i].key);
+        if (asks(v) && !(json_is_string(v) && !strcmp(never[i].key, "Runtime") &&
+                         !strcmp(json_string_value(v), "runc"))) {
+            char field[64];
+            snprintf(field, sizeof field, "HostConfig.%s", never[i].key);
+            return deny(err, PROTO_EPOLICY, field, "is not allowed: it %s", never[i].why);
+        }
+    }
+    return check_resources(p, hc, err);
+}

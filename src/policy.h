@@ -1,0 +1,77 @@
+/*
+ * policy.h -- the security policy: what a create body may ask of Docker.
+ *
+ * Whoever can publish to the work queue can create containers, which on
+ * most hosts means root on the host.  Every create body (run, create,
+ * DockerMod's raw bodies, passthrough HostConfig alike) goes through
+ * policy_check_create() just before it is sent, so the check sees exactly
+ * what Docker will see; images named by pull go through
+ * policy_check_image().  A refusal is PROTO_EPOLICY with the field and the
+ * rule's name in the message, e.g. `HostConfig.Privileged: privileged
+ * containers are not allowed (policy allow_privileged)`.
+ *
+ * Docker reads the body's keys case-insensitively (Go's decoder), so every
+ * key here is looked up that way; proto_raw_check() has already refused
+ * bodies whose keys differ only in case.
+ *
+ * The defaults (policy_init) deny everything that hands out the host:
+ * privileged, host namespaces, devices, host bind mounts, added
+ * capabilities, security options other than no-new-privileges, sysctls,
+ * other runtimes, cgroup parents, volumes-from, volume driver options.
+ * Images and resources are open until configured.  Pure: no I/O.
+ */
+#ifndef DD_POLICY_H
+#define DD_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "protocol.h"
+
+typedef struct dd_policy {
+    char **images;              /* fnmatch patterns over "name:tag"; NULL: any image */
+    char **bind_prefixes;       /* host directories bind mounts may come from; NULL: none */
+    char **capabilities;        /* CapAdd allow-list ("NET_ADMIN"; "ALL"); NULL: none */
+    bool allow_privileged;      /* HostConfig.Privileged */
+    bool allow_host_namespaces; /* NetworkMode/PidMode/IpcMode/UTSMode/UsernsMode/CgroupnsMode host
+                                 */
+    bool allow_devices;         /* Devices, DeviceRequests, DeviceCgroupRules */
+    int64_t default_memory;     /* bytes when the body sets none; 0: none */
+    int64_t max_memory;         /* 0: no maximum */
+    int64_t default_nano_cpus;  /* 1e9 = one CPU */
+    int64_t max_nano_cpus;
+    int64_t default_pids; /* PidsLimit */
+    int64_t max_pids;
+    int max_containers; /* this node's containers at a time; 0: no maximum */
+} dd_policy;
+
+/* The defaults described above. */
+void policy_init(dd_policy *p);
+
+/* Reads a policy object (the config file's "policy"):
+ *   {"images": ["busybox:*", "localhost:5000/jobs-*"], "bind_prefixes": ["/srv/jobs"],
+ *    "capabilities": ["NET_ADMIN"], "allow_privileged": false,
+ *    "allow_host_namespaces": false, "allow_devices": false,
+ *    "default_memory": 268435456, "max_memory": 1073741824,
+ *    "default_cpus": 1, "max_cpus": 2, "default_pids": 256, "max_pids": 1024,
+ *    "max_containers": 50}
+ * Every key is optional (absent: the default); unknown keys and wrong types
+ * are refused.  Returns 0, or -1 with the reason in errbuf (*p is then
+ * left at its defaults). */
+int policy_from_json(dd_policy *p, const json_t *obj, char *errbuf, size_t errlen);
+
+void policy_free(dd_policy *p);
+
+/* Checks create body (a Docker create body, as sent) against p and fills
+ * in the resource defaults.  Returns 0, or PROTO_EPOLICY / PROTO_EBADREQUEST
+ * (a value Docker could not read either) with *err filled. */
+int policy_check_create(const dd_policy *p, json_t *body, proto_error *err);
+
+/* Checks an image reference ("busybox", "busybox:1.36", "host:5000/x@sha256:..")
+ * against p->images.  0 or PROTO_EPOLICY with *err filled. */
+int policy_check_image(const dd_policy *p, const char *image, proto_error *err);
+
+#endif

@@ -1,0 +1,322 @@
+/*
+ * test_policy.c -- the security policy: reading it from the config file,
+ * and its verdict on create bodies as Docker would read them (keys in any
+ * case), with the defaults it fills in.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+
+/* JSON from text with ' for " (as the protocol tests write it). */
+static json_t *J(const char *text)
+{
+    char *s = strdup(text);
+    assert_non_null(s);
+    for (char *p = s; *p; p++)
+        if (*p == '\'')
+            *p = '"';
+    json_error_t e;
+    json_t *j = json_loads(s, 0, &e);
+    if (j == NULL)
+        fail_msg("bad test JSON: %s: %s", e.text, s);
+    free(s);
+    return j;
+}
+
+static dd_policy load(const char *text)
+{
+    dd_policy p;
+    char why[256] = "";
+    json_t *j = J(text);
+    if (policy_from_json(&p, j, why, sizeof why) != 0)
+        fail_msg("policy refused: %s", why);
+    json_decref(j);
+    return p;
+}
+
+/* The policy's verdict on body; *err gets the refusal. */
+static int check(const dd_policy *p, const char *body, proto_error *err)
+{
+    json_t *b = J(body);
+    proto_error_clear(err);
+    int rc = policy_check_create(p, b, err);
+    json_decref(b);
+    return rc;
+}
+
+static void assert_denied(const dd_policy *p, const char *body, const char *field, const char *rule)
+{
+    proto_error err;
+    int rc = check(p, body, &err);
+    if (rc != PROTO_EPOLICY)
+        fail_msg("not denied (%d): %s", rc, body);
+    assert_string_equal(err.field, field);
+    assert_string_equal(err.code_name, "policy_denied");
+    if (strstr(err.message, rule) == NULL)
+        fail_msg("message \"%s\" does not name \"%s\"", err.message, rule);
+}
+
+static void assert_allowed(const dd_policy *p, const char *body)
+{
+    proto_error err;
+    int rc = check(p, body, &err);
+    if (rc != 0)
+        fail_msg("denied: %s (%s)", err.message, body);
+}
+
+static void t_reading(void **state)
+{
+    (void)state;
+    dd_policy p;
+    char why[256];
+    assert_int_equal(policy_from_json(&p, NULL, why, sizeof why), 0);
+    assert_null(p.images);
+    assert_false(p.allow_privileged);
+    assert_int_equal(p.max_memory, 0);
+
+    p = load("{'images':['busybox:*'],'bind_prefixes':['/srv/jobs/'],'capabilities':"
+             "['cap_net_admin'],'allow_privileged':true,'allow_host_namespaces':true,"
+             "'allow_devices':true,'default_memory':1000,'max_memory':2000,'default_cpus':0.5,"
+             "'max_cpus':2,'default_pids':10,'max_pids':20,'max_containers':7}");
+    assert_string_equal(p.images[0], "busybox:*");
+    assert_null(p.images[1]);
+    assert_string_equal(p.bind_prefixes[0], "/srv/jobs"); /* trailing slash dropped */
+    assert_string_equal(p.capabilities[0], "NET_ADMIN");  /* Docker's spelling */
+    assert_true(p.allow_privileged && p.allow_host_namespaces && p.allow_devices);
+    assert_int_equal(p.default_nano_cpus, 500000000);
+    assert_int_equal(p.max_nano_cpus, 2000000000);
+    assert_int_equal(p.max_containers, 7);
+    policy_free(&p);
+
+    static const struct {
+        const char *text, *why;
+    } bad[] = {
+        {"[]", "policy must be a JSON object"},
+        {"{'imagez':[]}", "unknown key \"imagez\""},
+        {"{'images':'busybox'}", "policy.images must be an array"},
+        {"{'images':['']}", "policy.images[0] must be a non-empty string"},
+        {"{'bind_prefixes':['srv']}", "must be an absolute path"},
+        {"{'bind_prefixes':['/srv/../etc']}", "without \"..\""},
+        {"{'allow_privileged':1}", "policy.allow_privileged must be true or false"},
+        {"{'max_memory':-1}", "policy.max_memory must be a non-negative integer"},
+        {"{'max_cpus':'2'}", "policy.max_cpus must be a number of CPUs"},
+        {"{'default_pids':30,'max_pids':20}", "default_pids is above policy.max_pids"},
+        {"{'max_containers':2000000}", "at most 1000000"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *j = J(bad[i].text);
+        why[0] = '\0';
+        assert_int_equal(policy_from_json(&p, j, why, sizeof why), -1);
+        if (strstr(why, bad[i].why) == NULL)
+            fail_msg("%s: \"%s\" lacks \"%s\"", bad[i].text, why, bad[i].why);
+        assert_null(p.images); /* left at the defaults */
+        json_decref(j);
+    }
+}
+
+/* The defaults refuse everything that hands out the host. */
+static void t_defaults_deny_the_host(void **state)
+{
+    (void)state;
+    dd_policy p;
+    policy_init(&p);
+    assert_allowed(&p, "{'Image':'busybox','Cmd':['true']}");
+    assert_allowed(&p, "{'Image':'busybox','HostConfig':{'Privileged':false,'NetworkMode':"
+                       "'none','Binds':['data:/data','cache:/c:ro'],'Mounts':[{'Type':'tmpfs',"
+                       "'Target':'/t'},{'Type':'volume','Source':'v','Target':'/v'}],"
+                       "'SecurityOpt':['no-new-privileges'],'Runtime':'runc',"
+                       "'OomKillDisable':false,'Devices':[],'CapDrop':['ALL']}}");
+    assert_denied(&p, "{'Image':'busybox','HostConfig':{'Privileged':true}}",
+                  "HostConfig.Privileged", "allow_privileged");
+    /* Docker reads keys in any case, so does the policy */
+    assert_denied(&p, "{'image':'busybox','hostconfig':{'PRIVILEGED':true}}",
+                  "HostConfig.Privileged", "allow_privileged");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'NetworkMode':'HOST'}}", "HostConfig.NetworkMode",
+                  "allow_host_namespaces");
+    static const char *const modes[] = {"PidMode", "IpcMode", "UTSMode", "UsernsMode",
+                                        "CgroupnsMode"};
+    for (size_t i = 0; i < 5; i++) {
+        char body[128], field[64];
+        snprintf(body, sizeof body, "{'Image':'x','HostConfig':{'%s':'host'}}", modes[i]);
+        snprintf(field, sizeof field, "HostConfig.%s", modes[i]);
+        assert_denied(&p, body, field, "allow_host_namespaces");
+    }
+    assert_denied(&p, "{'Image':'x','HostConfig':{'Devices':[{'PathOnHost':'/dev/sda'}]}}",
+                  "HostConfig.Devices", "allow_devices");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'DeviceRequests':[{'Count':-1}]}}",
+                  "HostConfig.DeviceRequests", "allow_devices");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'DeviceCgroupRules':['c 1:3 mr']}}",
+                  "HostConfig.DeviceCgroupRules", "allow_devices");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'Binds':['/:/host']}}", "HostConfig.Binds[0]",
+                  "bind_prefixes");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'Binds':['v:/v','/etc:/e:ro']}}",
+                  "HostConfig.Binds[1]", "bind_prefixes");
+    assert_denied(&p,
+                  "{'Image':'x','HostConfig':{'Mounts':[{'Type':'bind','Source':'/var/run/"
+                  "docker.sock','Target':'/s'}]}}",
+                  "HostConfig.Mounts[0]", "bind_prefixes");
+    assert_denied(&p,
+                  "{'Image':'x','HostConfig':{'Mounts':[{'type':'volume','source':'v','target':"
+                  "'/v','volumeoptions':{'driverconfig':{'Name':'local','Options':{'type':'none',"
+                  "'o':'bind','device':'/'}}}}]}}",
+                  "HostConfig.Mounts[0]", "volume driver options");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'Mounts':[{'Type':'npipe','Source':'a'}]}}",
+                  "HostConfig.Mounts[0]", "mount type npipe");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'CapAdd':['SYS_ADMIN']}}", "HostConfig.CapAdd[0]",
+                  "capabilities");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'SecurityOpt':['seccomp=unconfined']}}",
+                  "HostConfig.SecurityOpt[0]", "no-new-privileges");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'SecurityOpt':['apparmor:unconfined']}}",
+                  "HostConfig.SecurityOpt[0]", "no-new-privileges");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'VolumesFrom':['other']}}",
+                  "HostConfig.VolumesFrom", "another container's mounts");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'Sysctls':{'net.ipv4.ip_forward':'1'}}}",
+                  "HostConfig.Sysctls", "kernel settings");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'CgroupParent':'/'}}", "HostConfig.CgroupParent",
+                  "cgroup");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'OomKillDisable':true}}",
+                  "HostConfig.OomKillDisable", "memory");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'Runtime':'sysbox'}}", "HostConfig.Runtime",
+                  "runtime");
+
+    /* values Docker could not read either */
+    proto_error err;
+    assert_int_equal(check(&p, "{'Image':'x','HostConfig':{'Privileged':'yes'}}", &err),
+                     PROTO_EBADREQUEST);
+    assert_string_equal(err.field, "HostConfig.Privileged");
+    assert_int_equal(check(&p, "{'Image':'x','HostConfig':[]}", &err), PROTO_EBADREQUEST);
+    assert_int_equal(check(&p, "{'Image':'x','HostConfig':{'Binds':'/:/h'}}", &err),
+                     PROTO_EBADREQUEST);
+    assert_int_equal(check(&p, "{'Image':'x','HostConfig':{'Binds':[7]}}", &err),
+                     PROTO_EBADREQUEST);
+    assert_int_equal(check(&p, "{'Image':'x','HostConfig':{'NetworkMode':1}}", &err),
+                     PROTO_EBADREQUEST);
+    assert_int_equal(check(&p, "{'Image':'x','HostConfig':{'Mounts':[{'Source':'/'}]}}", &err),
+                     PROTO_EBADREQUEST);
+    assert_int_equal(check(&p, "{'Image':7}", &err), PROTO_EBADREQUEST);
+    assert_int_equal(check(&p, "[]", &err), PROTO_EBADREQUEST);
+}
+
+static void t_binds_and_caps_allowed(void **state)
+{
+    (void)state;
+    dd_policy p = load("{'bind_prefixes':['/srv/jobs','/tmp/x'],'capabilities':['NET_ADMIN']}");
+    assert_allowed(&p, "{'Image':'x','HostConfig':{'Binds':['/srv/jobs:/j','/srv/jobs/a/b:/b:ro',"
+                       "'/tmp/x/..data:/d'],'Mounts':[{'Type':'bind','Source':'/tmp/x/y',"
+                       "'Target':'/y'}],'CapAdd':['net_admin','CAP_NET_ADMIN']}}");
+    /* a sibling with the same beginning, a climb out, the root */
+    assert_denied(&p, "{'Image':'x','HostConfig':{'Binds':['/srv/jobsX:/j']}}",
+                  "HostConfig.Binds[0]", "bind_prefixes");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'Binds':['/srv/jobs/../../etc:/e']}}",
+                  "HostConfig.Binds[0]", "bind_prefixes");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'Binds':['/srv/jobs/..:/e']}}",
+                  "HostConfig.Binds[0]", "bind_prefixes");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'Binds':['/srv:/e']}}", "HostConfig.Binds[0]",
+                  "bind_prefixes");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'CapAdd':['NET_ADMIN','SYS_PTRACE']}}",
+                  "HostConfig.CapAdd[1]", "SYS_PTRACE");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'CapAdd':['ALL']}}", "HostConfig.CapAdd[0]",
+                  "capabilities");
+    policy_free(&p);
+
+    p = load("{'capabilities':['ALL'],'allow_privileged':true,'allow_host_namespaces':true,"
+             "'allow_devices':true}");
+    assert_allowed(&p, "{'Image':'x','HostConfig':{'CapAdd':['SYS_ADMIN'],'Privileged':true,"
+                       "'NetworkMode':'host','PidMode':'host','Devices':[{'PathOnHost':"
+                       "'/dev/null'}]}}");
+    policy_free(&p);
+}
+
+/* Resource defaults are filled in (in the body's own spelling), maxima
+ * refuse larger or unlimited requests. */
+static void t_resources(void **state)
+{
+    (void)state;
+    dd_policy p = load("{'default_memory':1000,'max_memory':2000,'max_cpus':1,"
+                       "'default_pids':50,'max_pids':100}");
+    json_t *b = J("{'Image':'x'}");
+    proto_error err;
+    assert_int_equal(policy_check_create(&p, b, &err), 0);
+    json_t *hc = json_object_get(b, "HostConfig");
+    assert_int_equal(json_integer_value(json_object_get(hc, "Memory")), 1000);
+    assert_int_equal(json_integer_value(json_object_get(hc, "NanoCpus")), 1000000000);
+    assert_int_equal(json_integer_value(json_object_get(hc, "PidsLimit")), 50);
+    json_decref(b);
+
+    b = J("{'Image':'x','hostconfig':{'memory':0,'nanocpus':500000000,'pidslimit':80}}");
+    assert_int_equal(policy_check_create(&p, b, &err), 0);
+    hc = json_object_get(b, "hostconfig");
+    assert_int_equal(json_object_size(hc), 3); /* no second spelling added */
+    assert_int_equal(json_integer_value(json_object_get(hc, "memory")), 1000);
+    assert_int_equal(json_integer_value(json_object_get(hc, "nanocpus")), 500000000);
+    assert_int_equal(json_integer_value(json_object_get(hc, "pidslimit")), 80);
+    json_decref(b);
+
+    assert_denied(&p, "{'Image':'x','HostConfig':{'Memory':2001}}", "HostConfig.Memory",
+                  "max_memory");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'NanoCpus':1500000000}}", "HostConfig.NanoCpus",
+                  "1.500 CPUs");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'CpuQuota':200000,'CpuPeriod':100000}}",
+                  "HostConfig.CpuQuota", "2.000 CPUs");
+    assert_allowed(&p, "{'Image':'x','HostConfig':{'CpuQuota':50000}}");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'PidsLimit':-1}}", "HostConfig.PidsLimit",
+                  "unlimited");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'PidsLimit':101}}", "HostConfig.PidsLimit",
+                  "max_pids");
+    assert_int_equal(check(&p, "{'Image':'x','HostConfig':{'Memory':'1g'}}", &err),
+                     PROTO_EBADREQUEST);
+    policy_free(&p);
+
+    /* only a maximum: it is also the default */
+    p = load("{'max_memory':4096}");
+    b = J("{'Image':'x'}");
+    assert_int_equal(policy_check_create(&p, b, &err), 0);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(b, "HostConfig"), "Memory")), 4096);
+    json_decref(b);
+    policy_free(&p);
+}
+
+static void t_images(void **state)
+{
+    (void)state;
+    dd_policy p = load("{'images':['busybox:*','localhost:5000/jobs/*']}");
+    proto_error err;
+    assert_int_equal(policy_check_image(&p, "busybox", &err), 0); /* busybox:latest */
+    assert_int_equal(policy_check_image(&p, "busybox:1.36", &err), 0);
+    assert_int_equal(policy_check_image(&p, "localhost:5000/jobs/build:3", &err), 0);
+    assert_int_equal(policy_check_image(&p, "localhost:5000/jobs/build", &err), 0);
+    assert_int_equal(policy_check_image(&p, "debian", &err), PROTO_EPOLICY);
+    assert_string_equal(err.field, "Image");
+    assert_non_null(strstr(err.message, "image debian:latest is not allowed (policy images)"));
+    assert_int_equal(policy_check_image(&p, "localhost:5000/other", &err), PROTO_EPOLICY);
+    assert_int_equal(policy_check_image(&p, "evil/busybox", &err), PROTO_EPOLICY);
+    assert_int_equal(policy_check_image(&p, NULL, &err), PROTO_EPOLICY);
+    assert_denied(&p, "{'Image':'alpine','Cmd':['sh']}", "Image", "policy images");
+    assert_allowed(&p, "{'image':'busybox:musl'}");
+    policy_free(&p);
+
+    policy_init(&p); /* no list: any image */
+    assert_int_equal(policy_check_image(&p, "anything/at:all", &err), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(t_reading),
+        cmocka_unit_test(t_defaults_deny_the_host),
+        cmocka_unit_test(t_binds_and_caps_allowed),
+        cmocka_unit_test(t_resources),
+        cmocka_unit_test(t_images),
+    };
+    return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
+}
