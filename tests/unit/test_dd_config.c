@@ -1,0 +1,213 @@
+/*
+ * test_dd_config.c -- the daemon's settings: defaults, the seed's command
+ * line, the config file, the environment and flags in that order of
+ * precedence, and the refusals (never echoing a password).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char g_file[64];
+
+/* Every variable cfg_load reads, cleared before each case. */
+static const char *const env_vars[] = {
+    "DISPATCH_CONFIG",         "DISPATCH_DOCKER_HOST",  "DISPATCH_AMQP_URL", "DISPATCH_QUEUE",
+    "DISPATCH_NODE",           "DISPATCH_QUEUE_TYPE",   "DISPATCH_PREFETCH", "DISPATCH_WORKERS",
+    "DISPATCH_DELIVERY_LIMIT", "DISPATCH_MAX_RUN_TIME", "DISPATCH_VERBOSE",
+};
+
+static int clear_env(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof env_vars / sizeof env_vars[0]; i++)
+        unsetenv(env_vars[i]);
+    snprintf(g_file, sizeof g_file, "/tmp/dd-cfgtest-%ld.json", (long)getpid());
+    return 0;
+}
+
+static int remove_file(void **state)
+{
+    (void)state;
+    unlink(g_file);
+    return 0;
+}
+
+static void write_file(const char *text)
+{
+    FILE *f = fopen(g_file, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* cfg_load over a NULL-terminated argument list; the status. */
+static int load(dd_config *cfg, char **cause, ...)
+{
+    char *argv[32];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, cause);
+    argv[argc++] = "docker-dispatch";
+    for (char *a; argc < 31 && (a = va_arg(ap, char *)) != NULL;)
+        argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+    return cfg_load(cfg, argc, argv, cause);
+}
+
+static void seed_command_line(void **state)
+{
+    (void)state;
+    dd_config c;
+    char *cause = NULL;
+    /* the seed's form: docker-dispatch -q queue dockerHostAddr amqpAddr */
+    assert_int_equal(
+        load(&c, &cause, "-q", "jobs", "127.0.0.1:2375", "amqp://u:p@mq.example:5672/vh", NULL), 0);
+    assert_string_equal(c.queue, "jobs");
+    assert_string_equal(c.docker_host, "127.0.0.1:2375");
+    assert_string_equal(c.amqp_url, "amqp://u:p@mq.example:5672/vh");
+    cfg_cleanup(&c);
+
+    /* only the broker: defaults for the rest */
+    assert_int_equal(load(&c, &cause, "amqps://mq.example/", NULL), 0);
+    assert_string_equal(c.amqp_url, "amqps://mq.example/");
+    assert_null(c.docker_host);
+    assert_string_equal(c.queue, "dispatch");
+    assert_non_null(c.node);
+    assert_int_equal(c.prefetch, 16);
+    assert_int_equal(c.workers, 16); /* as many as the prefetch */
+    assert_false(c.classic_queue);
+    assert_null(c.policy);
+    cfg_cleanup(&c);
+
+    /* nothing: the local broker */
+    assert_int_equal(load(&c, &cause, NULL), 0);
+    assert_string_equal(c.amqp_url, "amqp://guest:guest@127.0.0.1:5672/");
+    cfg_cleanup(&c);
+}
+
+/* The file, then the environment, then flags. */
+static void precedence(void **state)
+{
+    (void)state;
+    write_file("{\"queue\": \"from-file\", \"node\": \"file-node\", \"prefetch\": 4,"
+               " \"queue_type\": \"classic\", \"max_run_time\": 60,"
+               " \"policy\": {\"max_memory\": 1024}}");
+    dd_config c;
+    char *cause = NULL;
+    assert_int_equal(load(&c, &cause, "--config", g_file, NULL), 0);
+    assert_string_equal(c.queue, "from-file");
+    assert_string_equal(c.node, "file-node");
+    assert_int_equal(c.prefetch, 4);
+    assert_true(c.classic_queue);
+    assert_int_equal(c.max_run_seconds, 60);
+    assert_int_equal(json_integer_value(json_object_get(c.policy, "max_memory")), 1024);
+    assert_string_equal(c.config_file, g_file);
+    cfg_cleanup(&c);
+
+    setenv("DISPATCH_CONFIG", g_file, 1);
+    setenv("DISPATCH_QUEUE", "from-env", 1);
+    setenv("DISPATCH_PREFETCH", "8", 1);
+    assert_int_equal(load(&c, &cause, NULL), 0);
+    assert_string_equal(c.queue, "from-env");
+    assert_string_equal(c.node, "file-node");
+    assert_int_equal(c.prefetch, 8);
+    cfg_cleanup(&c);
+
+    assert_int_equal(load(&c, &cause, "-q", "from-flag", "--prefetch", "2", "--node", "n2",
+                          "--queue-type", "quorum", NULL),
+                     0);
+    assert_string_equal(c.queue, "from-flag");
+    assert_string_equal(c.node, "n2");
+    assert_int_equal(c.prefetch, 2);
+    assert_false(c.classic_queue);
+    assert_int_equal(c.max_run_seconds, 60); /* still the file's */
+    cfg_cleanup(&c);
+}
+
+/* What cannot be used is refused with the reason, the password never in it. */
+static void refusals(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *file; /* NULL: no file */
+        const char *arg1, *arg2;
+        const char *why;
+    } cases[] = {
+        {"{\"queue\": [1]}", NULL, NULL, "\"queue\" has the wrong type"},
+        {"{\"queu\": \"x\"}", NULL, NULL, "unknown key \"queu\""},
+        {"{\"prefetch\": 0}", NULL, NULL, "prefetch must be an integer from 1"},
+        {"[1]", NULL, NULL, "must hold a JSON object"},
+        {"{\"queue\": \"a\",", NULL, NULL, "line 1"},
+        {NULL, "--prefetch", "lots", "prefetch must be an integer"},
+        {NULL, "--queue-type", "stream", "queue type must be quorum or classic"},
+        {NULL, "-q", "bad/name", "queue name may only hold"},
+        {NULL, "--node", "a b", "node name may only hold"},
+        {NULL, "--frob", NULL, "unknown or incomplete option \"--frob\""},
+        {NULL, "--amqp", "http://u:secret@h/", "must start with amqp:// or amqps://"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        dd_config c;
+        char *cause = NULL;
+        int rc;
+        if (cases[i].file) {
+            write_file(cases[i].file);
+            rc = load(&c, &cause, "-c", g_file, NULL);
+        } else {
+            rc = load(&c, &cause, cases[i].arg1, cases[i].arg2, NULL);
+        }
+        if (rc != -1)
+            fail_msg("case %zu: accepted", i);
+        assert_non_null(cause);
+        if (strstr(cause, cases[i].why) == NULL)
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, cause, cases[i].why);
+        assert_null(strstr(cause, "secret"));
+        free(cause);
+        cfg_cleanup(&c);
+    }
+    dd_config c;
+    char *cause = NULL;
+    assert_int_equal(load(&c, &cause, "a", "b", "amqp://x/", NULL), -1);
+    assert_non_null(strstr(cause, "too many arguments"));
+    free(cause);
+    cfg_cleanup(&c);
+    assert_int_equal(load(&c, &cause, "-c", "/nonexistent/dd.json", NULL), -1);
+    assert_non_null(strstr(cause, "/nonexistent/dd.json"));
+    free(cause);
+    cfg_cleanup(&c);
+}
+
+static void redaction(void **state)
+{
+    (void)state;
+    char *r = cfg_redact_url("amqp://user:s3cret@host:5672/vh");
+    assert_string_equal(r, "amqp://user:***@host:5672/vh");
+    free(r);
+    r = cfg_redact_url("amqps://host/");
+    assert_string_equal(r, "amqps://host/");
+    free(r);
+    r = cfg_redact_url("amqp://user:p@ss:w@rd@host/");
+    assert_null(strstr(r, "ss:w"));
+    free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(seed_command_line, clear_env, remove_file),
+        cmocka_unit_test_setup_teardown(precedence, clear_env, remove_file),
+        cmocka_unit_test_setup_teardown(refusals, clear_env, remove_file),
+        cmocka_unit_test_setup_teardown(redaction, clear_env, remove_file),
+    };
+    return cmocka_run_group_tests_name("daemon settings", tests, NULL, NULL);
+}
