@@ -779,6 +779,89 @@ static void test_policy(void **state)
     json_decref(r);
 }
 
+/* max_containers: a second daemon of its own (queue, node, config file)
+ * that may hold one container; the second run is refused until the first
+ * container is gone. */
+static void test_policy_max_containers(void **state)
+{
+    (void)state;
+    char queue[64], node[64], cfg[96], log[96];
+    snprintf(queue, sizeof queue, "dd-itest-max-%ld", (long)getpid());
+    snprintf(node, sizeof node, "itest-max-%ld", (long)getpid());
+    snprintf(cfg, sizeof cfg, "/tmp/dd-itest-max-%ld.json", (long)getpid());
+    snprintf(log, sizeof log, "/tmp/dd-itest-max-%ld.log", (long)getpid());
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fputs("{\"policy\": {\"max_containers\": 1}}\n", f);
+    fclose(f);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        FILE *lf = fopen(log, "a");
+        if (lf) {
+            dup2(fileno(lf), 1);
+            dup2(fileno(lf), 2);
+        }
+        execl(getenv("DISPATCH_BIN"), "docker-dispatch", "-q", queue, "--node", node,
+              "--queue-type", "classic", "--config", cfg, "unix:///var/run/docker.sock", AMQP_URL,
+              (char *)NULL);
+        _exit(127);
+    }
+    uint32_t consumers = 0;
+    for (int i = 0; i < 200 && consumers == 0; i++)
+        if (broker_queue_counts(g_cli, queue, NULL, &consumers) != 0 || consumers == 0)
+            usleep(50 * 1000);
+    assert_int_equal(consumers, 1);
+
+    static const char run[] =
+        "{\"Dockercmd\":\"run\",\"Options\":{\"NetworkMode\":\"none\"},\"Image\":"
+        "\"busybox:latest\",\"Cmd\":[\"sleep\",\"60\"]}";
+    json_t *r[3];
+    for (int i = 0; i < 2; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "max-%ld-%d", (long)getpid(), i);
+        broker_props p = {.reply_to = BROKER_REPLY_TO, .correlation_id = id, .message_id = id};
+        assert_int_equal(broker_publish(g_cli, "", queue, &p, run, strlen(run), 0), 0);
+        r[i] = recv_reply(id, 30000);
+        assert_non_null(r[i]);
+    }
+    assert_ok_reply(r[0]);
+    assert_string_equal(err_code(r[1]), "policy_denied");
+    assert_non_null(
+        strstr(json_string_value(json_object_get(json_object_get(r[1], "error"), "message")),
+               "max_containers"));
+    /* once the first one is removed, there is room again */
+    const char *cid =
+        json_string_value(json_object_get(json_object_get(result(r[0]), "container"), "id"));
+    assert_int_equal(dkc_container_remove(g_dkc, cid, true, false), 0);
+    char id[64];
+    snprintf(id, sizeof id, "max-%ld-2", (long)getpid());
+    broker_props p = {.reply_to = BROKER_REPLY_TO, .correlation_id = id, .message_id = id};
+    assert_int_equal(broker_publish(g_cli, "", queue, &p, run, strlen(run), 0), 0);
+    r[2] = recv_reply(id, 30000);
+    assert_ok_reply(r[2]);
+    cid = json_string_value(json_object_get(json_object_get(result(r[2]), "container"), "id"));
+    assert_int_equal(dkc_container_remove(g_dkc, cid, true, false), 0);
+    for (int i = 0; i < 3; i++)
+        json_decref(r[i]);
+
+    int st;
+    kill(pid, SIGTERM);
+    waitpid(pid, &st, 0);
+    broker_conf c;
+    broker_conf_init(&c);
+    c.url = AMQP_URL;
+    c.queue = queue;
+    c.node = node;
+    c.queue_type = BROKER_QUEUE_CLASSIC;
+    broker *nb = NULL;
+    if (broker_open(&c, &nb, NULL) == 0) {
+        broker_topology_delete(nb);
+        broker_free(nb);
+    }
+    unlink(cfg);
+}
+
 /* Takes events from watcher w for up to timeout_ms, keeping (appended to
  * the array got) those of request id (NULL: node events) until one named
  * last arrives. */
@@ -883,6 +966,7 @@ int main(void)
         cmocka_unit_test(test_events),
         cmocka_unit_test(test_container_commands),
         cmocka_unit_test(test_policy),
+        cmocka_unit_test(test_policy_max_containers),
         cmocka_unit_test(test_crash_recovery),
         cmocka_unit_test(test_sigterm_readopt),
         cmocka_unit_test(test_answered_once_across_restarts),
