@@ -1970,12 +1970,11 @@ int broker_consume_paused(const broker *b)
     return b ? b->paused : 0;
 }
 
-int broker_rpc_begin(broker *b)
+/* Starts the consumers just asked for now, if connected (else on the
+ * next connect). */
+static int subscribe_now(broker *b)
 {
     int rc;
-    if (!b)
-        return BROKER_EINVAL;
-    b->rpc_wanted = 1;
     if (!b->up) {
         set_err(b, "not connected to %s", b->redacted);
         return BROKER_ENOTCONN;
@@ -1985,9 +1984,16 @@ int broker_rpc_begin(broker *b)
     return subscribe(b);
 }
 
+int broker_rpc_begin(broker *b)
+{
+    if (!b)
+        return BROKER_EINVAL;
+    b->rpc_wanted = 1;
+    return subscribe_now(b);
+}
+
 int broker_watch(broker *b, const char *pattern)
 {
-    int rc;
     if (!b || !pattern || strlen(pattern) > MAX_NAME)
         return BROKER_EINVAL;
     if (b->watch_pattern == NULL || strcmp(b->watch_pattern, pattern) != 0) {
@@ -2003,13 +2009,7 @@ int broker_watch(broker *b, const char *pattern)
         free(b->watch_pattern);
         b->watch_pattern = p;
     }
-    if (!b->up) {
-        set_err(b, "not connected to %s", b->redacted);
-        return BROKER_ENOTCONN;
-    }
-    if ((rc = maintain(b)) < 0)
-        return rc;
-    return subscribe(b);
+    return subscribe_now(b);
 }
 
 /* ------------------------------------------------------------------------

@@ -604,6 +604,23 @@ static void assert_ok_reply(json_t *r)
     assert_true(json_is_true(json_object_get(r, "ok")));
 }
 
+/* A command on container name that must succeed (its result unused). */
+static void verb_ok(const char *fmt, const char *name)
+{
+    json_t *r = callf(30000, fmt, name);
+    assert_ok_reply(r);
+    json_decref(r);
+}
+
+/* The reply to request id (within timeout_ms) is ok with exit_code code. */
+static void expect_exit(const char *id, int timeout_ms, int code)
+{
+    json_t *r = recv_reply(id, timeout_ms);
+    assert_ok_reply(r);
+    assert_int_equal(json_integer_value(json_object_get(result(r), "exit_code")), code);
+    json_decref(r);
+}
+
 /* The container commands on one detached container: exec (output, exit
  * code, a Timeout that ends the wait), wait with each condition, kill,
  * start, logs, remove. */
@@ -652,13 +669,8 @@ static void test_container_commands(void **state)
     snprintf(body, sizeof body, "{\"Dockercmd\":\"wait\",\"Container\":\"%s\"}", name);
     send_msg(body, wid, sizeof wid);
     assert_null(recv_reply(wid, 1500));
-    r = callf(30000, "{\"Dockercmd\":\"kill\",\"Container\":\"%s\"}", name);
-    assert_ok_reply(r);
-    json_decref(r);
-    r = recv_reply(wid, 15000);
-    assert_ok_reply(r);
-    assert_int_equal(json_integer_value(json_object_get(result(r), "exit_code")), 137);
-    json_decref(r);
+    verb_ok("{\"Dockercmd\":\"kill\",\"Container\":\"%s\"}", name);
+    expect_exit(wid, 15000, 137);
 
     /* stopped: not-running answers at once, next-exit waits for the next
      * exit (after a start), removed for the removal */
@@ -678,18 +690,11 @@ static void test_container_commands(void **state)
              name);
     send_msg(body, rid, sizeof rid);
     assert_null(recv_reply(nid, 2500));
-    r = callf(30000, "{\"Dockercmd\":\"start\",\"Container\":\"%s\"}", name);
-    assert_ok_reply(r);
-    json_decref(r);
+    verb_ok("{\"Dockercmd\":\"start\",\"Container\":\"%s\"}", name);
     assert_null(recv_reply(nid, 1500));
     /* (SIGKILL: sleep as the container's pid 1 ignores SIGTERM) */
-    r = callf(30000, "{\"Dockercmd\":\"kill\",\"Container\":\"%s\"}", name);
-    assert_ok_reply(r);
-    json_decref(r);
-    r = recv_reply(nid, 15000);
-    assert_ok_reply(r);
-    assert_int_equal(json_integer_value(json_object_get(result(r), "exit_code")), 137);
-    json_decref(r);
+    verb_ok("{\"Dockercmd\":\"kill\",\"Container\":\"%s\"}", name);
+    expect_exit(nid, 15000, 137);
 
     /* logs: both runs said hello */
     r = callf(30000, "{\"Dockercmd\":\"logs\",\"Container\":\"%s\"}", name);
@@ -699,9 +704,7 @@ static void test_container_commands(void **state)
 
     /* remove: the removed-waiter is answered too */
     assert_null(recv_reply(rid, 100));
-    r = callf(30000, "{\"Dockercmd\":\"remove\",\"Container\":\"%s\"}", name);
-    assert_ok_reply(r);
-    json_decref(r);
+    verb_ok("{\"Dockercmd\":\"remove\",\"Container\":\"%s\"}", name);
     r = recv_reply(rid, 15000);
     assert_ok_reply(r);
     json_decref(r);

@@ -578,25 +578,35 @@ static json_t *get_reply(fx *f, const char *rq, const char *id, int timeout_ms, 
     return NULL;
 }
 
-/* RabbitMQ stops and starts while a run is in flight: the daemon
- * reconnects and the reply lands in the durable reply queue, once. */
-static void test_rabbit_restarted(void **state)
+/* Sets up a case on the private RabbitMQ node (started if it is not) and
+ * the shared Docker: f's names and handles, and the durable reply queue
+ * (its name into rq).  Returns the node's port. */
+static int rabbit_case(fx *f, const char *tag, char *rq, size_t rqlen)
 {
-    (void)state;
     int port = rabbit_port();
     assert_true(port != 0);
     char url[96];
     snprintf(url, sizeof url, "amqp://guest:guest@127.0.0.1:%d/", port);
-    fx *f = &g_fx;
-    fx_init(f, "mq", SHARED_DOCKER, url);
+    fx_init(f, tag, SHARED_DOCKER, url);
     assert_int_equal(run_script("private-rabbitmq.sh", "start", g_rabbit_name, port), 0);
     f->dkc = docker_client(SHARED_DOCKER);
     assert_non_null(f->dkc);
     f->cli = client_open(url, f->queue);
     assert_non_null(f->cli);
-    char rq[96];
-    snprintf(rq, sizeof rq, "%.63s.replies", f->queue);
+    snprintf(rq, rqlen, "%.63s.replies", f->queue);
     assert_int_equal(declare_durable_queue(port, rq), 0);
+    return port;
+}
+
+/* RabbitMQ stops and starts while a run is in flight: the daemon
+ * reconnects and the reply lands in the durable reply queue, once. */
+static void test_rabbit_restarted(void **state)
+{
+    (void)state;
+    fx *f = &g_fx;
+    char rq[96];
+    int port = rabbit_case(f, "mq", rq, sizeof rq);
+    const char *url = f->amqp_url;
     assert_int_equal(daemon_start(f), 0);
 
     int64_t t0 = (int64_t)time(NULL) - 1;
@@ -656,13 +666,9 @@ static int log_count(fx *f, const char *text)
 static void test_consumer_timeout(void **state)
 {
     (void)state;
-    int port = rabbit_port();
-    assert_true(port != 0);
-    char url[96];
-    snprintf(url, sizeof url, "amqp://guest:guest@127.0.0.1:%d/", port);
     fx *f = &g_fx;
-    fx_init(f, "ct", SHARED_DOCKER, url);
-    assert_int_equal(run_script("private-rabbitmq.sh", "start", g_rabbit_name, port), 0);
+    char rq[96];
+    int port = rabbit_case(f, "ct", rq, sizeof rq);
     assert_int_equal(rabbit_set("consumer_timeout", CONSUMER_TIMEOUT_MS), 0);
     assert_int_equal(rabbit_set("channel_tick_interval", CHANNEL_TICK_MS), 0);
 
@@ -673,13 +679,6 @@ static void test_consumer_timeout(void **state)
     assert_int_equal(unacked_consumer_is_cut_off(port, held, 4 * CONSUMER_TIMEOUT_MS), 1);
     fprintf(stderr, "# unacked consumer cut off after %lld ms\n", (long long)(now_ms() - t));
 
-    f->dkc = docker_client(SHARED_DOCKER);
-    assert_non_null(f->dkc);
-    f->cli = client_open(url, f->queue);
-    assert_non_null(f->cli);
-    char rq[96];
-    snprintf(rq, sizeof rq, "%.63s.replies", f->queue);
-    assert_int_equal(declare_durable_queue(port, rq), 0);
     assert_int_equal(daemon_start(f), 0);
 
     int64_t t0 = (int64_t)time(NULL) - 1;
