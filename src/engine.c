@@ -132,6 +132,7 @@ struct engine {
     int watch_started;
     _Atomic int watch_stop; /* set by the main thread, read by the watcher */
     dkc_client *watch_cli;
+    int creating;         /* creates admitted and not yet answered by Docker */
     size_t n_events;      /* EVENT items in the outbox */
     uint64_t events_lost; /* dropped because n_events was at its cap */
 };
@@ -385,6 +386,7 @@ typedef struct jctx {
     char msg[PROTO_MESSAGE_MAX];
     char field[PROTO_FIELD_MAX]; /* the refused field, "" when none */
     long http;
+    bool reserved; /* holds one of e->creating (max_containers) */
 } jctx;
 
 static hres fail(jctx *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -577,13 +579,36 @@ static hres admit(jctx *c, json_t *body)
         json_decref(arr);
         if (rc != 0)
             return dfail(c, rc);
-        if (n >= (size_t)max)
+        /* Creates admitted on other workers but not yet made count too, so
+         * that concurrent requests cannot overshoot together (a container
+         * just made and not yet released counts twice for a moment: a
+         * refusal near the limit, never one too many). */
+        pthread_mutex_lock(&c->e->mu);
+        size_t pending = (size_t)c->e->creating;
+        bool room = n + pending < (size_t)max;
+        if (room)
+            c->e->creating++;
+        pthread_mutex_unlock(&c->e->mu);
+        if (!room)
             return fail(c, PROTO_EPOLICY,
-                        "this node has %zu containers, the most it may have (policy "
-                        "max_containers)",
-                        n);
+                        "this node has %zu containers (%zu more being made), the most it may "
+                        "have (policy max_containers)",
+                        n, pending);
+        c->reserved = true;
     }
     return H_OK;
+}
+
+/* Gives back the create slot admit() reserved, once Docker has answered
+ * the create (the container is then in its list, or was not made). */
+static void release(jctx *c)
+{
+    if (!c->reserved)
+        return;
+    pthread_mutex_lock(&c->e->mu);
+    c->e->creating--;
+    pthread_mutex_unlock(&c->e->mu);
+    c->reserved = false;
 }
 
 /* run: create with our labels, start; reply now (no Attach/Remove) or ack
@@ -655,6 +680,7 @@ static hres h_run(jctx *c)
     if ((res = admit(c, body)) != H_OK)
         goto out;
     rc = dkc_container_create_json(c->cli, cmd->name, body, &id, &warnings);
+    release(c);
     if (rc != 0) {
         res = dfail(c, rc);
         goto out;
@@ -844,6 +870,7 @@ static hres h_create(jctx *c)
         return res;
     }
     int rc = dkc_container_create_json(c->cli, cmd->name, body, &id, &warn);
+    release(c);
     json_decref(body);
     if (rc != 0)
         return dfail(c, rc);
@@ -1238,6 +1265,7 @@ static void msg_job(engine *e, dkc_client *cli, broker_delivery *d)
     jctx c = {.e = e, .cli = cli, .d = d, .cmd = cmd, .request_id = rid, .t0 = t0};
     handler h = handlers[cmd->kind];
     hres res = h ? h(&c) : h_unsupported(&c);
+    release(&c);
     switch (res) {
     case H_TRANSIENT:
         log_msg(LOG_WARN, "Docker unavailable for request %s: requeued",
