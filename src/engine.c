@@ -127,12 +127,16 @@ struct engine {
     int sup_started;
     _Atomic int sup_stop; /* set by the main thread, read by the supervisor */
     dkc_client *sup_cli;
+    pthread_cond_t sup_cv; /* wakes the supervisor for its next pass (with mu) */
+    int sup_wake;          /* a pass is wanted now (under mu) */
+    char node_label[320];  /* LBL "node=<node>": the filter for this node's containers */
     /* the event watcher */
     pthread_t watch;
     int watch_started;
     _Atomic int watch_stop; /* set by the main thread, read by the watcher */
     dkc_client *watch_cli;
-    int creating;         /* creates admitted and not yet answered by Docker */
+    int creating;         /* max_containers: creates admitted, Docker not answered yet */
+    uint64_t created;     /* max_containers: creates Docker has answered, ever */
     size_t n_events;      /* EVENT items in the outbox */
     uint64_t events_lost; /* dropped because n_events was at its cap */
 };
@@ -155,16 +159,22 @@ void engine_out_free(engine_out *o)
     free(o);
 }
 
-/* Appends o to the outbox (takes ownership). */
-static void post(engine *e, engine_out *o)
+/* Appends o to the outbox; the caller holds e->mu. */
+static void append_locked(engine *e, engine_out *o)
 {
     o->next = NULL;
-    pthread_mutex_lock(&e->mu);
     if (e->otail)
         e->otail->next = o;
     else
         e->ohead = o;
     e->otail = o;
+}
+
+/* Appends o to the outbox (takes ownership). */
+static void post(engine *e, engine_out *o)
+{
+    pthread_mutex_lock(&e->mu);
+    append_locked(e, o);
     pthread_mutex_unlock(&e->mu);
 }
 
@@ -184,29 +194,31 @@ static void post_event(engine *e, json_t *ev)
 {
     char key[320];
     proto_event_key(ev, key, sizeof key);
-    char *body = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    engine_out *o = xcalloc(1, sizeof *o);
+    o->kind = ENGINE_OUT_EVENT;
+    o->key = xstrdup(key);
+    o->body = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(ev);
-    if (body == NULL) {
+    if (o->body == NULL) {
         log_msg(LOG_ERROR, "out of memory");
         abort();
     }
     pthread_mutex_lock(&e->mu);
+    uint64_t lost = 0;
     if (e->n_events >= ENGINE_MAX_PENDING_EVENTS) {
-        uint64_t lost = ++e->events_lost;
-        pthread_mutex_unlock(&e->mu);
+        lost = ++e->events_lost;
+    } else {
+        e->n_events++;
+        append_locked(e, o);
+        o = NULL;
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (o != NULL) {
+        engine_out_free(o);
         if ((lost & (lost - 1)) == 0) /* 1, 2, 4, ...: a line, not a flood */
             log_msg(LOG_WARN, "%d events wait for RabbitMQ: %llu dropped so far",
                     ENGINE_MAX_PENDING_EVENTS, (unsigned long long)lost);
-        free(body);
-        return;
     }
-    e->n_events++;
-    pthread_mutex_unlock(&e->mu);
-    engine_out *o = xcalloc(1, sizeof *o);
-    o->kind = ENGINE_OUT_EVENT;
-    o->key = xstrdup(key);
-    o->body = body;
-    post(e, o);
 }
 
 /* Number of EVENT items in list. */
@@ -341,10 +353,13 @@ static void post_reply(engine *e, json_t *reply, int64_t t0, const char *reply_t
                        uint64_t tag, broker_delivery *dl, const char *reason,
                        const char *after_remove, int after_mark)
 {
-    char line[1024];
+    char line[1024] = "";
     int64_t dur = t0 > 0 ? now_ms() - t0 : -1;
-    proto_summary_reply(reply, dur, line, sizeof line);
-    json_t *lj = proto_summary_reply_json(reply, dur);
+    json_t *lj = NULL;
+    if (log_is_json())
+        lj = proto_summary_reply_json(reply, dur);
+    else
+        proto_summary_reply(reply, dur, line, sizeof line);
     log_record(line, lj);
     json_decref(lj);
 
@@ -386,7 +401,6 @@ typedef struct jctx {
     char msg[PROTO_MESSAGE_MAX];
     char field[PROTO_FIELD_MAX]; /* the refused field, "" when none */
     long http;
-    bool reserved; /* holds one of e->creating (max_containers) */
 } jctx;
 
 static hres fail(jctx *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -555,60 +569,78 @@ static hres run_adopt(jctx *c, json_t *summary)
     return run_started_reply(c, id);
 }
 
-/* The policy's verdict on a create body (completed in place with its
- * defaults), and on how many containers this node has: H_OK to go on, or
- * the refusal recorded in c. */
-static hres admit(jctx *c, json_t *body)
+/* A copy of cmd's create body carrying the labels every container of this
+ * node has (node, and the request when there is one); *labels is its
+ * Labels object, for more.  NULL when the command has no body. */
+static json_t *labelled_body(jctx *c, json_t **labels)
 {
+    json_t *body = json_deep_copy(c->cmd->create_body);
+    if (body == NULL)
+        return NULL;
+    json_t *l = json_object_get(body, "Labels");
+    if (!json_is_object(l)) {
+        l = json_object();
+        json_object_set_new(body, "Labels", l);
+    }
+    json_object_set_new(l, LBL "node", json_string(c->e->cfg->node));
+    if (c->request_id)
+        json_object_set_new(l, LBL "request", json_string(c->request_id));
+    *labels = l;
+    return body;
+}
+
+/* Creates body if the policy admits it (completing it with the policy's
+ * defaults) and, under max_containers, if the node has room: H_OK with
+ * *id and *warnings, or the outcome recorded in c.
+ *
+ * Room is the node's labelled containers as Docker lists them plus the
+ * creates other workers have in flight.  A create that Docker answers
+ * while this one lists may be missing from the list, so those (counted
+ * by `created`) count as well: near the limit a request may be refused a
+ * moment early, never admitted one too many. */
+static hres create_admitted(jctx *c, json_t *body, char **id, json_t **warnings)
+{
+    engine *e = c->e;
     proto_error perr;
     proto_error_clear(&perr);
-    int rc = policy_check_create(c->e->policy, body, &perr);
+    int rc = policy_check_create(e->policy, body, &perr);
     if (rc != 0) {
         snprintf(c->field, sizeof c->field, "%s", perr.field);
         return fail(c, rc, "%s", perr.message);
     }
-    int max = c->e->policy->max_containers;
+    int max = e->policy->max_containers;
     if (max > 0) {
-        char l[320];
-        snprintf(l, sizeof l, LBL "node=%s", c->e->cfg->node);
+        pthread_mutex_lock(&e->mu);
+        uint64_t created_before = e->created;
+        pthread_mutex_unlock(&e->mu);
         json_t *arr = NULL;
-        dkc_list_opts lo = {.all = true, .filters = label_filter(l, NULL)};
+        dkc_list_opts lo = {.all = true, .filters = label_filter(e->node_label, NULL)};
         rc = dkc_container_list(c->cli, &lo, &arr);
         json_decref(lo.filters);
         size_t n = json_array_size(arr);
         json_decref(arr);
         if (rc != 0)
             return dfail(c, rc);
-        /* Creates admitted on other workers but not yet made count too, so
-         * that concurrent requests cannot overshoot together (a container
-         * just made and not yet released counts twice for a moment: a
-         * refusal near the limit, never one too many). */
-        pthread_mutex_lock(&c->e->mu);
-        size_t pending = (size_t)c->e->creating;
+        pthread_mutex_lock(&e->mu);
+        size_t pending = (size_t)e->creating + (size_t)(e->created - created_before);
         bool room = n + pending < (size_t)max;
         if (room)
-            c->e->creating++;
-        pthread_mutex_unlock(&c->e->mu);
+            e->creating++;
+        pthread_mutex_unlock(&e->mu);
         if (!room)
             return fail(c, PROTO_EPOLICY,
                         "this node has %zu containers (%zu more being made), the most it may "
                         "have (policy max_containers)",
                         n, pending);
-        c->reserved = true;
     }
-    return H_OK;
-}
-
-/* Gives back the create slot admit() reserved, once Docker has answered
- * the create (the container is then in its list, or was not made). */
-static void release(jctx *c)
-{
-    if (!c->reserved)
-        return;
-    pthread_mutex_lock(&c->e->mu);
-    c->e->creating--;
-    pthread_mutex_unlock(&c->e->mu);
-    c->reserved = false;
+    rc = dkc_container_create_json(c->cli, c->cmd->name, body, id, warnings);
+    if (max > 0) {
+        pthread_mutex_lock(&e->mu);
+        e->creating--;
+        e->created++;
+        pthread_mutex_unlock(&e->mu);
+    }
+    return rc == 0 ? H_OK : dfail(c, rc);
 }
 
 /* run: create with our labels, start; reply now (no Attach/Remove) or ack
@@ -638,19 +670,12 @@ static hres h_run(jctx *c)
         }
     }
 
-    body = json_deep_copy(cmd->create_body);
+    json_t *labels = NULL;
+    body = labelled_body(c, &labels);
     if (body == NULL) {
         res = fail(c, PROTO_EINTERNAL, "no create body");
         goto out;
     }
-    json_t *labels = json_object_get(body, "Labels");
-    if (!json_is_object(labels)) {
-        labels = json_object();
-        json_object_set_new(body, "Labels", labels);
-    }
-    json_object_set_new(labels, LBL "node", json_string(e->cfg->node));
-    if (c->request_id)
-        json_object_set_new(labels, LBL "request", json_string(c->request_id));
     if (c->d->reply_to)
         json_object_set_new(labels, LBL "reply-to", json_string(c->d->reply_to));
     if (c->d->correlation_id)
@@ -677,14 +702,8 @@ static hres h_run(jctx *c)
     snprintf(num, sizeof num, "%lld", (long long)cmd->output_limit);
     json_object_set_new(labels, LBL "output-limit", json_string(num));
 
-    if ((res = admit(c, body)) != H_OK)
+    if ((res = create_admitted(c, body, &id, &warnings)) != H_OK)
         goto out;
-    rc = dkc_container_create_json(c->cli, cmd->name, body, &id, &warnings);
-    release(c);
-    if (rc != 0) {
-        res = dfail(c, rc);
-        goto out;
-    }
     rc = dkc_container_start(c->cli, id);
     if (rc != 0) {
         res = dfail(c, rc);
@@ -827,8 +846,9 @@ static void finish_job(engine *e, dkc_client *cli, const char *id)
     json_t *result = proto_result_run(&r);
     proto_reply_info ri;
     proto_reply_info_init(&ri, NULL, NULL, e->cfg->node, label(labels, "request"));
-    ri.dialect =
-        dialect && !strcmp(dialect, "dockermod") ? PROTO_DIALECT_DOCKERMOD : PROTO_DIALECT_DISPATCH;
+    ri.dialect = dialect && !strcmp(dialect, proto_dialect_name(PROTO_DIALECT_DOCKERMOD))
+                     ? PROTO_DIALECT_DOCKERMOD
+                     : PROTO_DIALECT_DISPATCH;
     ri.command = "run";
     json_t *reply = proto_reply_ok(&ri, result);
     json_decref(result);
@@ -853,27 +873,14 @@ static hres h_create(jctx *c)
     if (json_object_get(cmd->create_body, "Image") == NULL &&
         proto_json_get_ci(cmd->create_body, "Image") == NULL)
         return fail(c, PROTO_EUNSUPPORTED, "a create without an image needs a template");
-    json_t *body = json_deep_copy(cmd->create_body);
-    json_t *labels = json_object_get(body, "Labels");
-    if (!json_is_object(labels)) {
-        labels = json_object();
-        json_object_set_new(body, "Labels", labels);
-    }
-    json_object_set_new(labels, LBL "node", json_string(c->e->cfg->node));
-    if (c->request_id)
-        json_object_set_new(labels, LBL "request", json_string(c->request_id));
+    json_t *labels = NULL;
+    json_t *body = labelled_body(c, &labels);
     char *id = NULL;
     json_t *warn = NULL;
-    hres res = admit(c, body);
-    if (res != H_OK) {
-        json_decref(body);
-        return res;
-    }
-    int rc = dkc_container_create_json(c->cli, cmd->name, body, &id, &warn);
-    release(c);
+    hres res = create_admitted(c, body, &id, &warn);
     json_decref(body);
-    if (rc != 0)
-        return dfail(c, rc);
+    if (res != H_OK)
+        return res;
     c->result = json_pack("{s:s, s:s?, s:O?}", "id", id, "name", cmd->name, "warnings",
                           warn ? warn : json_null());
     free(id);
@@ -1019,10 +1026,8 @@ static hres h_logs(jctx *c)
                         .until = cmd->logs_until,
                         .tail = cmd->logs_tail < 0 ? 0 : cmd->logs_tail};
     hres res = H_OK;
-    if (cmd->logs_tail == 0) {
-        lo.tail = 0; /* dkc: <= 0 means all; Tail 0 means none */
-        goto build;
-    }
+    if (cmd->logs_tail == 0)
+        goto build; /* Tail 0 means no lines (to dkc, tail <= 0 means all) */
     int rc = dkc_container_logs(c->cli, cmd->container, &lo, capture_cb, &cap);
     if (rc != 0) {
         res = dfail(c, rc);
@@ -1101,23 +1106,17 @@ static hres h_pull(jctx *c)
 {
     proto_cmd *cmd = c->cmd;
     pull_state ps = {""};
-    char want[700];
-    snprintf(want, sizeof want, "%s%s%s", cmd->image, cmd->tag ? ":" : "",
-             cmd->tag ? cmd->tag : "");
+    char ref[700];
+    snprintf(ref, sizeof ref, "%s%s%s", cmd->image, cmd->tag ? ":" : "", cmd->tag ? cmd->tag : "");
     proto_error perr;
     proto_error_clear(&perr);
-    if (policy_check_image(c->e->policy, want, &perr) != 0) {
+    if (policy_check_image(c->e->policy, ref, &perr) != 0) {
         snprintf(c->field, sizeof c->field, "%s", perr.field);
         return fail(c, perr.code, "%s", perr.message);
     }
     int rc = dkc_image_pull(c->cli, cmd->image, cmd->tag, NULL, pull_cb, &ps);
     if (rc != 0)
         return dfail(c, rc);
-    char ref[700];
-    if (cmd->tag)
-        snprintf(ref, sizeof ref, "%s:%s", cmd->image, cmd->tag);
-    else
-        snprintf(ref, sizeof ref, "%s", cmd->image);
     c->result = json_pack("{s:s, s:s}", "image", ref, "status", ps.status);
     return H_OK;
 }
@@ -1250,8 +1249,12 @@ static void msg_job(engine *e, dkc_client *cli, broker_delivery *d)
     if (e->cfg->output_limit > 0)
         lim.default_output = (int64_t)e->cfg->output_limit;
     int rc = proto_parse((const char *)d->body, d->len, &lim, &cmd, &perr);
-    proto_summary_request(cmd, rid, line, sizeof line);
-    json_t *lj = proto_summary_request_json(cmd, rid);
+    json_t *lj = NULL;
+    line[0] = '\0';
+    if (log_is_json())
+        lj = proto_summary_request_json(cmd, rid);
+    else
+        proto_summary_request(cmd, rid, line, sizeof line);
     log_record(line, lj);
     json_decref(lj);
     if (rc != 0) {
@@ -1265,7 +1268,6 @@ static void msg_job(engine *e, dkc_client *cli, broker_delivery *d)
     jctx c = {.e = e, .cli = cli, .d = d, .cmd = cmd, .request_id = rid, .t0 = t0};
     handler h = handlers[cmd->kind];
     hres res = h ? h(&c) : h_unsupported(&c);
-    release(&c);
     switch (res) {
     case H_TRANSIENT:
         log_msg(LOG_WARN, "Docker unavailable for request %s: requeued",
@@ -1421,9 +1423,7 @@ static void queue_finish(engine *e, const char *id)
 /* One supervision pass: reconcile this node's labelled containers. */
 static void supervise_once(engine *e, dkc_client *cli)
 {
-    char l[300];
-    snprintf(l, sizeof l, LBL "node=%s", e->cfg->node);
-    dkc_list_opts lo = {.all = true, .filters = label_filter(l, NULL)};
+    dkc_list_opts lo = {.all = true, .filters = label_filter(e->node_label, NULL)};
     json_t *arr = NULL;
     int rc = dkc_container_list(cli, &lo, &arr);
     json_decref(lo.filters);
@@ -1469,58 +1469,43 @@ static void supervise_once(engine *e, dkc_client *cli)
     check_waiters(e, cli);
 }
 
-typedef struct die_state {
-    engine *e;
-    int64_t last; /* time_nano of the last `die` acted on */
-} die_state;
-
-/* Stops the event wait at the first `die` newer than the last one seen
- * (the window is replayed from a whole second back, so older ones repeat).
- * A container that owes a final reply gets its FINISH job right here:
- * Docker sends `die` before its container list shows the container as
- * exited (the list is a copy brought up to date after the event), so the
- * pass that follows may still see it running, while inspect (which
- * finish_job uses) waits for the container's own state. */
-static int on_die(void *ud, const dkc_event *ev)
+/* Asks the supervisor for a pass now (a container of this node died and
+ * `wait` requests are waiting). */
+static void wake_supervisor(engine *e)
 {
-    die_state *ds = ud;
-    if (ev->time_nano <= ds->last)
-        return 0;
-    ds->last = ev->time_nano;
-    if (ev->id[0] != '\0' && json_object_get(ev->attributes, LBL "final") != NULL)
-        queue_finish(ds->e, ev->id);
-    return 1;
+    pthread_mutex_lock(&e->mu);
+    if (e->waiters != NULL) {
+        e->sup_wake = 1;
+        pthread_cond_signal(&e->sup_cv);
+    }
+    pthread_mutex_unlock(&e->mu);
 }
 
-/* The supervisor: a pass over this node's containers, then a wait on
- * Docker's event stream for the next `die` of one of them, at most about a
- * second (SUPERVISE_PERIOD_MS when Docker is not answering), so that a final
- * reply leaves as soon as its container exits and deadlines and waiters are
- * still checked every second. */
+/* The supervisor: a pass over this node's containers at least once a
+ * second (every SUPERVISE_PERIOD_MS while Docker is not answering, to see it
+ * come back), and at once when the watcher wakes it.  Final replies do not
+ * wait for a pass: the watcher queues them from the `die` event. */
 static void *sup_main(void *arg)
 {
     engine *e = arg;
-    char lab[320];
-    snprintf(lab, sizeof lab, LBL "node=%s", e->cfg->node);
-    json_t *filters =
-        json_pack("{s:[s], s:[s], s:[s]}", "type", "container", "event", "die", "label", lab);
-    if (filters == NULL)
-        abort(); /* out of memory at start-up */
-    die_state ds = {.e = e, .last = (int64_t)time(NULL) * 1000000000LL};
     while (!e->sup_stop) {
         supervise_once(e, e->sup_cli);
-        if (e->sup_stop)
-            break;
-        int64_t now = (int64_t)time(NULL);
-        /* Only a trigger: correctness rests on the passes, which read the
-         * containers' state, so a short replay window is enough. */
-        dkc_events_opts o = {.since = now - 1, .until = now + 1, .filters = filters};
-        int rc = dkc_events(e->sup_cli, &o, on_die, &ds);
-        if (rc != 0 && rc != DKC_ECANCELED)
-            for (int t = 0; t < SUPERVISE_PERIOD_MS / 20 && !e->sup_stop; t++)
-                usleep(20 * 1000);
+        pthread_mutex_lock(&e->mu);
+        if (!e->sup_wake && !e->sup_stop) {
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            long ms = e->docker_down ? SUPERVISE_PERIOD_MS : 1000;
+            until.tv_sec += ms / 1000;
+            until.tv_nsec += (ms % 1000) * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&e->sup_cv, &e->mu, &until);
+        }
+        e->sup_wake = 0;
+        pthread_mutex_unlock(&e->mu);
     }
-    json_decref(filters);
     return NULL;
 }
 
@@ -1537,6 +1522,15 @@ static int on_watched(void *ud, const dkc_event *ev)
     if (ev->time_nano <= ws->last)
         return 0;
     ws->last = ev->time_nano;
+    if (strcmp(ev->action, "die") == 0 && ev->id[0] != '\0') {
+        /* Docker sends `die` before its container list shows the container
+         * as exited (the list is a copy brought up to date after the
+         * event), so a pass now could still see it running; inspect, which
+         * finish_job uses, waits for the container's own state. */
+        if (json_object_get(ev->attributes, LBL "final") != NULL)
+            queue_finish(ws->e, ev->id);
+        wake_supervisor(ws->e);
+    }
     json_t *out =
         proto_event_container(ws->e->cfg->node, ev->action, ev->id, ev->time_nano, ev->attributes);
     if (out)
@@ -1545,16 +1539,15 @@ static int on_watched(void *ud, const dkc_event *ev)
 }
 
 /* The watcher: follows Docker's event stream for this node's containers
- * (start, die, destroy) from the engine's start on, and publishes each as
- * our event.  When the stream breaks (Docker restarted or away) it resumes
- * from the second of the last event it turned, skipping those it has. */
+ * (start, die, destroy) from the engine's start on, publishes each as our
+ * event, and on `die` queues the final reply and wakes the supervisor.  When the stream breaks
+ * (Docker restarted or away) it resumes from the second of the last event it turned, skipping those
+ * it has. */
 static void *watch_main(void *arg)
 {
     engine *e = arg;
-    char lab[320];
-    snprintf(lab, sizeof lab, LBL "node=%s", e->cfg->node);
     json_t *filters = json_pack("{s:[s], s:[s,s,s], s:[s]}", "type", "container", "event", "start",
-                                "die", "destroy", "label", lab);
+                                "die", "destroy", "label", e->node_label);
     if (filters == NULL)
         abort(); /* out of memory at start-up */
     struct timespec ts;
@@ -1589,13 +1582,20 @@ engine *engine_start(const dd_config *cfg, const dd_policy *policy, const dkc_op
     e->cfg = cfg;
     e->policy = policy;
     e->dopt = dopt;
+    snprintf(e->node_label, sizeof e->node_label, LBL "node=%s", cfg->node);
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&e->sup_cv, &ca);
+    pthread_condattr_destroy(&ca);
     if (dkc_client_new(dopt, &e->sup_cli, errbuf, errlen) != 0 ||
         dkc_client_new(dopt, &e->watch_cli, errbuf, errlen) != 0) {
         dkc_client_free(e->sup_cli);
         pthread_mutex_destroy(&e->mu);
         pthread_cond_destroy(&e->cv);
+        pthread_cond_destroy(&e->sup_cv);
         free(e);
         return NULL;
     }
@@ -1622,8 +1622,11 @@ engine *engine_start(const dd_config *cfg, const dd_policy *policy, const dkc_op
 void engine_begin_shutdown(engine *e)
 {
     if (e->sup_started) {
+        pthread_mutex_lock(&e->mu);
         e->sup_stop = 1;
-        dkc_client_cancel(e->sup_cli);
+        pthread_cond_signal(&e->sup_cv);
+        pthread_mutex_unlock(&e->mu);
+        dkc_client_cancel(e->sup_cli); /* a pass may be waiting on Docker */
         pthread_join(e->sup, NULL);
         e->sup_started = 0;
     }
@@ -1668,5 +1671,6 @@ void engine_free(engine *e)
         free(e->claimed[i]);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
+    pthread_cond_destroy(&e->sup_cv);
     free(e);
 }

@@ -6,11 +6,13 @@
  * done on the broker comes back as an outbox list (engine_take_outbox()),
  * which the caller carries out in order and then frees.  Inside, worker
  * threads (each with its own dkc_client) take jobs from one queue, and a
- * supervisor thread (its own dkc_client) watches the containers labelled
- * with this node: owed final replies, run deadlines, `wait` waiters, and
- * Docker coming back after an outage.  A watcher thread (its own
- * dkc_client) follows Docker's event stream for those containers and turns
- * their starts, exits and removals into ENGINE_OUT_EVENT items; at most
+ * supervisor thread (its own dkc_client) passes over the containers
+ * labelled with this node at least once a second: owed final replies, run
+ * deadlines, `wait` waiters, and Docker coming back after an outage.  A
+ * watcher thread (its own dkc_client) follows Docker's event stream for
+ * those containers: a `die` queues the final reply at once and wakes the
+ * supervisor for waiters, and starts, exits and removals become
+ * ENGINE_OUT_EVENT items; at most
  * ENGINE_MAX_PENDING_EVENTS wait in the outbox (while RabbitMQ is away),
  * later ones are dropped and counted: events are a live feed, replies are
  * the record.

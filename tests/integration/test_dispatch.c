@@ -54,8 +54,10 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Starts the daemon; waits until it consumes the work queue. */
-static int start_daemon(void)
+/* Starts a daemon on queue/node with config file cfg, its output
+ * appended to log; waits until it consumes the queue.  Returns its pid, or
+ * -1 (it exited early or never consumed). */
+static pid_t spawn_daemon(const char *queue, const char *node, const char *cfg, const char *log)
 {
     const char *bin = getenv("DISPATCH_BIN");
     if (bin == NULL) {
@@ -66,29 +68,71 @@ static int start_daemon(void)
     if (pid < 0)
         return -1;
     if (pid == 0) {
-        FILE *f = fopen(g_log, "a");
+        FILE *f = fopen(log, "a");
         if (f) {
             dup2(fileno(f), 1);
             dup2(fileno(f), 2);
         }
-        execl(bin, bin, "-q", g_queue, "--node", g_node, "--workers", "6", "--queue-type",
-              "classic", "--config", g_cfg, "unix:///var/run/docker.sock", AMQP_URL, (char *)NULL);
+        execl(bin, bin, "-q", queue, "--node", node, "--workers", "6", "--queue-type", "classic",
+              "--config", cfg, "unix:///var/run/docker.sock", AMQP_URL, (char *)NULL);
         _exit(127);
     }
-    g_pid = pid;
     for (int i = 0; i < 200; i++) {
         uint32_t consumers = 0;
-        if (broker_queue_counts(g_cli, g_queue, NULL, &consumers) == 0 && consumers >= 1)
-            return 0;
+        if (broker_queue_counts(g_cli, queue, NULL, &consumers) == 0 && consumers >= 1)
+            return pid;
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid) {
-            g_pid = 0;
-            fprintf(stderr, "daemon exited early; see %s\n", g_log);
+            fprintf(stderr, "daemon exited early; see %s\n", log);
             return -1;
         }
         usleep(50 * 1000);
     }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    fprintf(stderr, "daemon does not consume %s; see %s\n", queue, log);
     return -1;
+}
+
+/* Starts the daemon of this run (g_queue, g_node). */
+static int start_daemon(void)
+{
+    g_pid = spawn_daemon(g_queue, g_node, g_cfg, g_log);
+    if (g_pid < 0) {
+        g_pid = 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* Removes the containers of node (by its label) and the topology of
+ * queue/node (through a node-role handle of the same names). */
+static void remove_node(const char *queue, const char *node)
+{
+    char l[128];
+    snprintf(l, sizeof l, "io.docker-dispatch.node=%s", node);
+    json_t *f = json_pack("{s:[s]}", "label", l);
+    dkc_list_opts lo = {.all = true, .filters = f};
+    json_t *arr = NULL;
+    if (g_dkc && dkc_container_list(g_dkc, &lo, &arr) == 0) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(arr, i, c)
+            dkc_container_remove(g_dkc, json_string_value(json_object_get(c, "Id")), true, true);
+    }
+    json_decref(arr);
+    json_decref(f);
+    broker_conf bc;
+    broker_conf_init(&bc);
+    bc.url = AMQP_URL;
+    bc.queue = queue;
+    bc.node = node;
+    bc.queue_type = BROKER_QUEUE_CLASSIC;
+    broker *nb = NULL;
+    if (broker_open(&bc, &nb, NULL) == 0) {
+        broker_topology_delete(nb);
+        broker_free(nb);
+    }
 }
 
 /* Sends sig to the daemon and waits for it; returns its wait status. */
@@ -226,39 +270,13 @@ static int setup(void **state)
     return start_daemon();
 }
 
-/* Removes this run's containers (by node label), stops the daemon, deletes
- * the topology through a node-role handle of the same names. */
+/* Stops the daemon, removes this run's containers and topology. */
 static int teardown(void **state)
 {
     (void)state;
     stop_daemon(SIGTERM);
-    if (g_dkc) {
-        char l[128];
-        snprintf(l, sizeof l, "io.docker-dispatch.node=%s", g_node);
-        json_t *f = json_pack("{s:[s]}", "label", l);
-        dkc_list_opts lo = {.all = true, .filters = f};
-        json_t *arr = NULL;
-        if (dkc_container_list(g_dkc, &lo, &arr) == 0) {
-            size_t i;
-            json_t *c;
-            json_array_foreach(arr, i, c) dkc_container_remove(
-                g_dkc, json_string_value(json_object_get(c, "Id")), true, true);
-        }
-        json_decref(arr);
-        json_decref(f);
-        dkc_client_free(g_dkc);
-    }
-    broker_conf c;
-    broker_conf_init(&c);
-    c.url = AMQP_URL;
-    c.queue = g_queue;
-    c.node = g_node;
-    c.queue_type = BROKER_QUEUE_CLASSIC;
-    broker *nb = NULL;
-    if (broker_open(&c, &nb, NULL) == 0) {
-        broker_topology_delete(nb);
-        broker_free(nb);
-    }
+    remove_node(g_queue, g_node);
+    dkc_client_free(g_dkc);
     broker_free(g_cli);
     unlink(g_cfg);
     for (int i = 0; i < MAX_STASH; i++) {
@@ -797,24 +815,8 @@ static void test_policy_max_containers(void **state)
     assert_non_null(f);
     fputs("{\"policy\": {\"max_containers\": 1}}\n", f);
     fclose(f);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        FILE *lf = fopen(log, "a");
-        if (lf) {
-            dup2(fileno(lf), 1);
-            dup2(fileno(lf), 2);
-        }
-        execl(getenv("DISPATCH_BIN"), "docker-dispatch", "-q", queue, "--node", node,
-              "--queue-type", "classic", "--config", cfg, "unix:///var/run/docker.sock", AMQP_URL,
-              (char *)NULL);
-        _exit(127);
-    }
-    uint32_t consumers = 0;
-    for (int i = 0; i < 200 && consumers == 0; i++)
-        if (broker_queue_counts(g_cli, queue, NULL, &consumers) != 0 || consumers == 0)
-            usleep(50 * 1000);
-    assert_int_equal(consumers, 1);
+    pid_t pid = spawn_daemon(queue, node, cfg, log);
+    assert_true(pid > 0);
 
     static const char run[] =
         "{\"Dockercmd\":\"run\",\"Options\":{\"NetworkMode\":\"none\"},\"Image\":"
@@ -858,20 +860,9 @@ static void test_policy_max_containers(void **state)
     for (int i = 0; i < 3; i++)
         json_decref(r[i]);
 
-    int st;
     kill(pid, SIGTERM);
-    waitpid(pid, &st, 0);
-    broker_conf c;
-    broker_conf_init(&c);
-    c.url = AMQP_URL;
-    c.queue = queue;
-    c.node = node;
-    c.queue_type = BROKER_QUEUE_CLASSIC;
-    broker *nb = NULL;
-    if (broker_open(&c, &nb, NULL) == 0) {
-        broker_topology_delete(nb);
-        broker_free(nb);
-    }
+    waitpid(pid, NULL, 0);
+    remove_node(queue, node);
     unlink(cfg);
 }
 
