@@ -291,7 +291,9 @@ static int check_binds(const dd_policy *p, const json_t *binds, proto_error *err
         if (s == NULL)
             return deny(err, PROTO_EBADREQUEST, field, "must be a string");
         const char *colon = strchr(s, ':');
-        size_t n = colon ? (size_t)(colon - s) : strlen(s);
+        if (colon == NULL)
+            continue; /* "/data" alone is an anonymous volume at /data */
+        size_t n = (size_t)(colon - s);
         char src[1024];
         if (n >= sizeof src)
             return deny(err, PROTO_EBADREQUEST, field, "is too long");
@@ -420,10 +422,18 @@ static int check_namespaces(const dd_policy *p, const json_t *hc, proto_error *e
             continue;
         if (!json_is_string(v))
             return deny(err, PROTO_EBADREQUEST, field, "must be a string");
-        if (!p->allow_host_namespaces && strcasecmp(json_string_value(v), "host") == 0)
+        /* "container:<id>" joins any container of the host, not only ours */
+        const char *mode = json_string_value(v);
+        if (!p->allow_host_namespaces &&
+            (strcasecmp(mode, "host") == 0 || strncasecmp(mode, "container:", 10) == 0))
             return deny(err, PROTO_EPOLICY, field,
-                        "the host's namespaces are not allowed (policy allow_host_namespaces)");
+                        "the host's or another container's namespaces are not allowed (policy "
+                        "allow_host_namespaces)");
     }
+    const json_t *cg = proto_json_get_ci(hc, "Cgroup"); /* "container:<id>" */
+    if (!p->allow_host_namespaces && asks(cg))
+        return deny(err, PROTO_EPOLICY, "HostConfig.Cgroup",
+                    "another container's cgroup is not allowed (policy allow_host_namespaces)");
     return 0;
 }
 
@@ -473,10 +483,19 @@ static int check_resources(const dd_policy *p, json_t *hc, proto_error *err)
                     "%" PRId64 " bytes is above the maximum of %" PRId64 " (policy max_memory)",
                     mem, p->max_memory);
 
-    /* CpuQuota/CpuPeriod is the other way to say NanoCpus */
+    /* CpuQuota/CpuPeriod is the other way to say NanoCpus; the ranges are
+     * Docker's own (microseconds), and keep the division below sound */
+    if (period != 0 && (period < 1000 || period > 1000000))
+        return deny(err, PROTO_EBADREQUEST, "HostConfig.CpuPeriod",
+                    "must be from 1000 to 1000000 (microseconds)");
+    if (quota > 0 && quota < 1000)
+        return deny(err, PROTO_EBADREQUEST, "HostConfig.CpuQuota",
+                    "must be at least 1000 (microseconds), or -1");
     int64_t cpus = nano;
-    if (quota > 0)
-        cpus = quota * (NANO_PER_CPU / 1000) / ((period > 0 ? period : 100000) / 1000);
+    if (quota > 0) {
+        __int128 c = (__int128)quota * NANO_PER_CPU / (period > 0 ? period : 100000);
+        cpus = c > INT64_MAX ? INT64_MAX : (int64_t)c;
+    }
     if (cpus <= 0 && (p->default_nano_cpus > 0 || p->max_nano_cpus > 0))
         set_int(hc, "NanoCpus",
                 cpus = p->default_nano_cpus > 0 ? p->default_nano_cpus : p->max_nano_cpus);
@@ -550,6 +569,18 @@ int policy_check_create(const dd_policy *p, json_t *body, proto_error *err)
         {"OomKillDisable", "would let the container hold memory the host needs"},
         {"Runtime", "would choose another container runtime"},
     };
+    /* Even empty lists count here: [] unmasks /proc and /sys (what
+     * systempaths=unconfined does), e.g. a writable /proc/sys. */
+    static const char *const paths[] = {"MaskedPaths", "ReadonlyPaths"};
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *v = proto_json_get_ci(hc, paths[i]);
+        if (v != NULL && !json_is_null(v)) {
+            char field[64];
+            snprintf(field, sizeof field, "HostConfig.%s", paths[i]);
+            return deny(err, PROTO_EPOLICY, field,
+                        "is not allowed: it changes which host paths the container sees");
+        }
+    }
     for (size_t i = 0; i < sizeof never / sizeof never[0]; i++) {
         const json_t *v = proto_json_get_ci(hc, never[i].key);
         if (asks(v) && !(json_is_string(v) && !strcmp(never[i].key, "Runtime") &&

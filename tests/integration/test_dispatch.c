@@ -473,15 +473,16 @@ static void test_crash_recovery(void **state)
                  "\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","
                  "\"Cmd\":[\"sh\",\"-c\",\"sleep 3; echo done\"]}",
                  ids[i], sizeof ids[i]);
-    /* wait until all three exist */
-    for (int t = 0; t < 100; t++) {
-        size_t n = 0;
+    /* wait until all three exist, so that the crash comes mid-run */
+    size_t n = 0;
+    for (int t = 0; t < 100 && n < 3; t++) {
+        n = 0;
         for (int i = 0; i < 3; i++)
             n += count_label("io.docker-dispatch.request", ids[i]);
-        if (n == 3)
-            break;
-        usleep(50 * 1000);
+        if (n < 3)
+            usleep(50 * 1000);
     }
+    assert_int_equal(n, 3);
     stop_daemon(SIGKILL);
     assert_int_equal(start_daemon(), 0);
     for (int i = 0; i < 3; i++) {
@@ -803,20 +804,49 @@ static void test_policy(void **state)
 /* max_containers: a second daemon of its own (queue, node, config file)
  * that may hold one container; the second run is refused until the first
  * container is gone. */
+/* The second daemon of test_policy_max_containers; its teardown stops it
+ * and removes what it made, also when the case failed half-way. */
+static struct {
+    char queue[64], node[64], cfg[96], log[96];
+    pid_t pid;
+} g_max;
+
+static int max_teardown(void **state)
+{
+    (void)state;
+    if (g_max.pid > 0) {
+        kill(g_max.pid, SIGTERM);
+        int st;
+        bool reaped = false;
+        for (int i = 0; i < 300 && !reaped; i++)
+            if (!(reaped = waitpid(g_max.pid, &st, WNOHANG) == g_max.pid))
+                usleep(50 * 1000);
+        if (!reaped) {
+            kill(g_max.pid, SIGKILL);
+            waitpid(g_max.pid, &st, 0);
+        }
+        g_max.pid = 0;
+    }
+    if (g_max.node[0])
+        remove_node(g_max.queue, g_max.node);
+    unlink(g_max.cfg);
+    return 0;
+}
+
 static void test_policy_max_containers(void **state)
 {
     (void)state;
-    char queue[64], node[64], cfg[96], log[96];
-    snprintf(queue, sizeof queue, "dd-itest-max-%ld", (long)getpid());
-    snprintf(node, sizeof node, "itest-max-%ld", (long)getpid());
-    snprintf(cfg, sizeof cfg, "/tmp/dd-itest-max-%ld.json", (long)getpid());
-    snprintf(log, sizeof log, "/tmp/dd-itest-max-%ld.log", (long)getpid());
-    FILE *f = fopen(cfg, "w");
+    const char *queue = g_max.queue, *node = g_max.node;
+    snprintf(g_max.queue, sizeof g_max.queue, "dd-itest-max-%ld", (long)getpid());
+    snprintf(g_max.node, sizeof g_max.node, "itest-max-%ld", (long)getpid());
+    snprintf(g_max.cfg, sizeof g_max.cfg, "/tmp/dd-itest-max-%ld.json", (long)getpid());
+    snprintf(g_max.log, sizeof g_max.log, "/tmp/dd-itest-max-%ld.log", (long)getpid());
+    FILE *f = fopen(g_max.cfg, "w");
     assert_non_null(f);
     fputs("{\"policy\": {\"max_containers\": 1}}\n", f);
     fclose(f);
-    pid_t pid = spawn_daemon(queue, node, cfg, log);
-    assert_true(pid > 0);
+    g_max.pid = spawn_daemon(queue, node, g_max.cfg, g_max.log);
+    assert_true(g_max.pid > 0);
 
     static const char run[] =
         "{\"Dockercmd\":\"run\",\"Options\":{\"NetworkMode\":\"none\"},\"Image\":"
@@ -859,11 +889,60 @@ static void test_policy_max_containers(void **state)
     assert_int_equal(dkc_container_remove(g_dkc, cid, true, false), 0);
     for (int i = 0; i < 3; i++)
         json_decref(r[i]);
+}
 
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
-    remove_node(queue, node);
+/* Runs the daemon with args (NULL-terminated, after the program name)
+ * to its end; returns its exit status and its output in out. */
+static int run_daemon_once(char *out, size_t outlen, const char *const *args)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/tmp/dd-itest-once-%ld.log", (long)getpid());
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        FILE *f = fopen(path, "w");
+        if (f) {
+            dup2(fileno(f), 1);
+            dup2(fileno(f), 2);
+        }
+        const char *argv[16] = {getenv("DISPATCH_BIN")};
+        for (int i = 0; args[i] && i < 14; i++)
+            argv[i + 1] = args[i];
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(out, 1, outlen - 1, f) : 0;
+    out[n] = '\0';
+    if (f)
+        fclose(f);
+    unlink(path);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* What stops the daemon at start: a policy it cannot use (exit 2, the
+ * reason named) and a broker it cannot reach (exit 1, never the password). */
+static void test_startup_refusals(void **state)
+{
+    (void)state;
+    char out[4096], cfg[96];
+    snprintf(cfg, sizeof cfg, "/tmp/dd-itest-badpol-%ld.json", (long)getpid());
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fputs("{\"policy\": {\"allow_privileged\": \"yes\"}}\n", f);
+    fclose(f);
+    const char *bad_policy[] = {"--config", cfg, AMQP_URL, NULL};
+    assert_int_equal(run_daemon_once(out, sizeof out, bad_policy), 2);
     unlink(cfg);
+    assert_non_null(strstr(out, "policy.allow_privileged must be true or false"));
+
+    const char *no_broker[] = {"-q", "dd-itest-nobroker", "unix:///var/run/docker.sock",
+                               "amqp://user:s3cr3t@127.0.0.1:1/", NULL};
+    assert_int_equal(run_daemon_once(out, sizeof out, no_broker), 1);
+    assert_non_null(strstr(out, "RabbitMQ at amqp://user:***@127.0.0.1:1/"));
+    assert_null(strstr(out, "s3cr3t"));
 }
 
 /* Takes events from watcher w for up to timeout_ms, keeping (appended to
@@ -970,7 +1049,8 @@ int main(void)
         cmocka_unit_test(test_events),
         cmocka_unit_test(test_container_commands),
         cmocka_unit_test(test_policy),
-        cmocka_unit_test(test_policy_max_containers),
+        cmocka_unit_test_teardown(test_policy_max_containers, max_teardown),
+        cmocka_unit_test(test_startup_refusals),
         cmocka_unit_test(test_crash_recovery),
         cmocka_unit_test(test_sigterm_readopt),
         cmocka_unit_test(test_answered_once_across_restarts),

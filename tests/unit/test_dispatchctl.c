@@ -58,6 +58,18 @@ static void test_run_options_after_image(void **state)
     json_decref(req.msg);
 }
 
+/* The builder of command argv[0] refuses its arguments (send's builder
+ * makes no message even when it accepts, so build() cannot tell). */
+static void assert_refused(int argc, char **argv)
+{
+    const ctl_cmd *c = find_cmd(argv[0]);
+    assert_non_null(c);
+    ctl_req req;
+    memset(&req, 0, sizeof req);
+    assert_int_equal(c->build(argc, argv, &req), -1);
+    json_decref(req.msg);
+}
+
 static void test_usage_errors(void **state)
 {
     char *run0[] = {"run", "--rm", NULL};
@@ -68,16 +80,22 @@ static void test_usage_errors(void **state)
     char *ps0[] = {"ps", "extra", NULL};
     char *ping0[] = {"ping", "x", NULL};
     char *send0[] = {"send", NULL};
+    char *send1[] = {"send", "{}", NULL};
     ctl_req req;
 
-    assert_null(build(&req, 2, run0));
-    assert_null(build(&req, 4, run1));
-    assert_null(build(&req, 4, stop0));
-    assert_null(build(&req, 3, stop1));
-    assert_null(build(&req, 3, rm0));
-    assert_null(build(&req, 2, ps0));
-    assert_null(build(&req, 2, ping0));
-    assert_null(build(&req, 1, send0));
+    assert_refused(2, run0);
+    assert_refused(4, run1);
+    assert_refused(4, stop0);
+    assert_refused(3, stop1);
+    assert_refused(3, rm0);
+    assert_refused(2, ps0);
+    assert_refused(2, ping0);
+    assert_refused(1, send0);
+    /* and the one form of send that is accepted */
+    const ctl_cmd *c = find_cmd("send");
+    memset(&req, 0, sizeof req);
+    assert_int_equal(c->build(2, send1, &req), 0);
+    assert_string_equal(req.raw, "{}");
     assert_null(find_cmd("frob"));
 }
 

@@ -187,6 +187,20 @@ static void t_defaults_deny_the_host(void **state)
                   "HostConfig.OomKillDisable", "memory");
     assert_denied(&p, "{'Image':'x','HostConfig':{'Runtime':'sysbox'}}", "HostConfig.Runtime",
                   "runtime");
+    /* another container's namespaces: any container of the host */
+    assert_denied(&p, "{'Image':'x','HostConfig':{'NetworkMode':'container:agent'}}",
+                  "HostConfig.NetworkMode", "another container's");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'PidMode':'Container:abc'}}",
+                  "HostConfig.PidMode", "allow_host_namespaces");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'Cgroup':'container:abc'}}", "HostConfig.Cgroup",
+                  "allow_host_namespaces");
+    /* an empty list unmasks /proc and /sys */
+    assert_denied(&p, "{'Image':'x','HostConfig':{'MaskedPaths':[]}}", "HostConfig.MaskedPaths",
+                  "host paths");
+    assert_denied(&p, "{'Image':'x','hostconfig':{'readonlypaths':[]}}", "HostConfig.ReadonlyPaths",
+                  "host paths");
+    /* an anonymous volume is no host path */
+    assert_allowed(&p, "{'Image':'x','HostConfig':{'Binds':['/data'],'MaskedPaths':null}}");
 
     /* values Docker could not read either */
     proto_error err;
@@ -274,6 +288,18 @@ static void t_resources(void **state)
                   "max_pids");
     assert_int_equal(check(&p, "{'Image':'x','HostConfig':{'Memory':'1g'}}", &err),
                      PROTO_EBADREQUEST);
+    /* periods and quotas Docker refuses too (a short period once divided by 0) */
+    assert_int_equal(
+        check(&p, "{'Image':'x','HostConfig':{'CpuQuota':50000,'CpuPeriod':999}}", &err),
+        PROTO_EBADREQUEST);
+    assert_string_equal(err.field, "HostConfig.CpuPeriod");
+    assert_int_equal(
+        check(&p, "{'Image':'x','HostConfig':{'CpuQuota':5,'CpuPeriod':100000}}", &err),
+        PROTO_EBADREQUEST);
+    assert_string_equal(err.field, "HostConfig.CpuQuota");
+    assert_denied(&p,
+                  "{'Image':'x','HostConfig':{'CpuQuota':9223372036854775807,'CpuPeriod':1000}}",
+                  "HostConfig.CpuQuota", "max_cpus");
     policy_free(&p);
 
     /* only a maximum: it is also the default */
