@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -1014,7 +1015,10 @@ static void print_event(FILE *f, const broker_delivery *d)
     static const char *const ckeys[] = {"name", "image"};
     const char *id = json_string_value(json_object_get(c, "id"));
     if (id) {
-        fprintf(f, " container=%.12s", id);
+        char sid[16];
+        short_id(id, sid, sizeof sid);
+        fputs(" container=", f);
+        put_safe(f, sid);
         for (size_t i = 0; i < 2; i++) {
             const char *v = json_string_value(json_object_get(c, ckeys[i]));
             if (v) {
@@ -1074,16 +1078,19 @@ static int watch(const ctl_opts *o, int argc, char **argv)
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     long seen = 0;
-    long waited_ms = 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t end_ms =
+        (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + (int64_t)o->timeout_s * 1000;
     status = 0;
     while (count == 0 || seen < count) {
-        if (o->timeout_set && waited_ms >= (long)o->timeout_s * 1000) {
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        if (o->timeout_set && (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 >= end_ms) {
             status = count ? EXIT_NOREPLY : 0;
             break;
         }
         broker_delivery d = {0};
         rc = broker_poll(b, 200, &d);
-        waited_ms += 200; /* an upper bound is enough for a give-up time */
         if (rc == 1 && d.source == BROKER_SRC_EVENT) {
             if (o->json) {
                 put_safe(stdout, (const char *)d.body);
@@ -1133,6 +1140,8 @@ static int call(const ctl_opts *o, ctl_req *req, const char *body, size_t len)
     int wait_s = o->timeout_s;
     if (!o->timeout_set && req->min_wait_s > wait_s)
         wait_s = req->min_wait_s;
+    if (wait_s > MAX_TIMEOUT)
+        wait_s = MAX_TIMEOUT; /* a run's limit may be longer; milliseconds fit an int */
     broker_props props = {
         .content_type = "application/json",
         .correlation_id = corr,

@@ -334,6 +334,10 @@ static void test_events_rendering(void **state)
     t = render_event("{\"event\":\"x\\u001b[2J\",\"node\":\"\\u0007\"}");
     assert_string_equal(t, "- x\\x1b[2J node=\\x07\n");
     free(t);
+    t = render_event("{\"event\":\"container.started\",\"node\":\"n\",\"container\":{\"id\":"
+                     "\"ab\\u001b[2Jcd\"}}");
+    assert_string_equal(t, "- container.started node=n container=ab\\x1b[2Jcd\n");
+    free(t);
     t = render_event("not json \x1b");
     assert_string_equal(t, "(not an event) not json \\x1b\n");
     free(t);
