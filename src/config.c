@@ -99,6 +99,18 @@ static void set_cause(char **cause, const char *fmt, ...)
     va_end(ap);
 }
 
+int cfg_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > CFG_NAME_MAX)
+        return 0;
+    for (; *s; s++)
+        if (!(*s == '-' || *s == '_' || *s == '.' || (*s >= '0' && *s <= '9') ||
+              (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+            return 0;
+    return 1;
+}
+
 char *cfg_redact_url(const char *url)
 {
     if (url == NULL)
@@ -368,16 +380,13 @@ int cfg_load(dd_config *cfg, int argc, char **argv, char **cause)
         gethostname(host, sizeof host - 1);
         cfg->node = strdup(host);
     }
-    for (const char *p = cfg->queue; *p; p++)
-        if (!(*p == '-' || *p == '_' || *p == '.' || (*p >= '0' && *p <= '9') ||
-              (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
-            set_cause(cause, "queue name may only hold letters, digits, '-', '_' and '.'");
-            return -1;
-        }
-    for (const char *p = cfg->node; *p; p++)
-        if (!(*p == '-' || *p == '_' || *p == '.' || (*p >= '0' && *p <= '9') ||
-              (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
-            set_cause(cause, "node name may only hold letters, digits, '-', '_' and '.'");
+    const struct {
+        const char *what, *name;
+    } names[] = {{"queue", cfg->queue}, {"node", cfg->node}};
+    for (size_t i = 0; i < 2; i++)
+        if (!cfg_name_ok(names[i].name)) {
+            set_cause(cause, "%s name may only hold letters, digits, '-', '_' and '.' (1 to %d)",
+                      names[i].what, CFG_NAME_MAX);
             return -1;
         }
     if (cfg->workers == 0)

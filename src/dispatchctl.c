@@ -43,7 +43,6 @@
 #define MAX_TIMEOUT     2000000     /* seconds; keeps milliseconds in an int */
 #define MAX_REPLY       (64u << 20) /* largest reply read into memory */
 #define RUN_GRACE       30          /* seconds of reply wait beyond a run limit */
-#define NAME_MAX_LEN    200         /* queue and node names */
 
 /* Global settings from flags and environment. */
 typedef struct ctl_opts {
@@ -113,19 +112,6 @@ static int parse_int(const char *s, long lo, long hi, long *out)
         return -1;
     *out = v;
     return 0;
-}
-
-/* 1 if s is a usable queue or node name: 1..NAME_MAX_LEN of [A-Za-z0-9_.-]. */
-static int name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > NAME_MAX_LEN)
-        return 0;
-    for (; *s; s++)
-        if (!(*s == '-' || *s == '_' || *s == '.' || (*s >= '0' && *s <= '9') ||
-              (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
-            return 0;
-    return 1;
 }
 
 /* Fills buf (at least 2 * nbytes + 1 bytes) with nbytes random bytes from
@@ -934,12 +920,12 @@ static int parse_globals(int argc, char **argv, ctl_opts *o, bool *help)
             return -1;
         }
     }
-    if (!name_ok(o->queue)) {
+    if (!cfg_name_ok(o->queue)) {
         fprintf(stderr, "dispatchctl: queue name may only hold letters, digits, '-', '_' and "
                         "'.'\n");
         return -1;
     }
-    if (o->node && !name_ok(o->node)) {
+    if (o->node && !cfg_name_ok(o->node)) {
         fprintf(stderr, "dispatchctl: node name may only hold letters, digits, '-', '_' and "
                         "'.'\n");
         return -1;
@@ -1118,7 +1104,7 @@ static int watch(const ctl_opts *o, int argc, char **argv)
 /* Publishes the request and handles the reply; returns the exit status. */
 static int call(const ctl_opts *o, ctl_req *req, const char *body, size_t len)
 {
-    char msg_id[4 + 32 + 1] = "ctl-", corr[32 + 1], route[2 * NAME_MAX_LEN + 8];
+    char msg_id[4 + 32 + 1] = "ctl-", corr[32 + 1], route[2 * CFG_NAME_MAX + 8];
     broker *b = NULL;
     broker_delivery reply = {0};
     int status = EXIT_BROKER;

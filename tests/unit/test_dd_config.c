@@ -153,6 +153,11 @@ static void refusals(void **state)
         {NULL, "--queue-type", "stream", "queue type must be quorum or classic"},
         {NULL, "-q", "bad/name", "queue name may only hold"},
         {NULL, "--node", "a b", "node name may only hold"},
+        {NULL, "--node",
+         "n123456789n123456789n123456789n123456789n123456789n123456789n123456789n123456789n1234"
+         "56789n123456789n123456789n123456789n123456789n123456789n123456789n123456789n123456789"
+         "n123456789n123456789n123456789n12",
+         "(1 to 200)"},
         {NULL, "--frob", NULL, "unknown or incomplete option \"--frob\""},
         {NULL, "--amqp", "http://u:secret@h/", "must start with amqp:// or amqps://"},
     };
