@@ -32,7 +32,6 @@
 
 #define LBL                 PROTO_RESERVED_LABEL_PREFIX
 #define SUPERVISE_PERIOD_MS 200
-#define MAX_CLAIMED         4096
 
 /* ---- x-allocators: abort on out-of-memory (daemon only) ---- */
 static void *xmalloc(size_t n)
@@ -118,8 +117,7 @@ struct engine {
     int stop_workers;
     engine_out *ohead, *otail;
     waiter *waiters;
-    char *claimed[MAX_CLAIMED]; /* container ids with a FINISH queued/done */
-    size_t n_claimed;
+    json_t *claimed; /* container id -> when claimed (ms): FINISH queued or done (under mu) */
     int docker_down;
     pthread_t *workers;
     int n_workers;
@@ -297,23 +295,16 @@ int engine_idle(engine *e)
     return idle;
 }
 
-/* Claim set: 1 if id was newly claimed, 0 if it already was. */
+/* Claim set (a jansson object used as a hash set): 1 if id was newly
+ * claimed, 0 if it already was.  A claim lasts while the container exists
+ * (see prune_claims), so a kept, answered container is looked at once. */
 static int claim(engine *e, const char *id)
 {
-    int fresh = 1;
     pthread_mutex_lock(&e->mu);
-    for (size_t i = 0; i < e->n_claimed; i++)
-        if (!strcmp(e->claimed[i], id)) {
-            fresh = 0;
-            break;
-        }
-    if (fresh) {
-        if (e->n_claimed == MAX_CLAIMED) {
-            free(e->claimed[0]);
-            memmove(e->claimed, e->claimed + 1, (MAX_CLAIMED - 1) * sizeof e->claimed[0]);
-            e->n_claimed--;
-        }
-        e->claimed[e->n_claimed++] = xstrdup(id);
+    int fresh = json_object_get(e->claimed, id) == NULL;
+    if (fresh && json_object_set_new(e->claimed, id, json_integer(now_ms())) != 0) {
+        log_msg(LOG_ERROR, "out of memory");
+        abort();
     }
     pthread_mutex_unlock(&e->mu);
     return fresh;
@@ -322,12 +313,7 @@ static int claim(engine *e, const char *id)
 static void unclaim(engine *e, const char *id)
 {
     pthread_mutex_lock(&e->mu);
-    for (size_t i = 0; i < e->n_claimed; i++)
-        if (!strcmp(e->claimed[i], id)) {
-            free(e->claimed[i]);
-            e->claimed[i] = e->claimed[--e->n_claimed];
-            break;
-        }
+    json_object_del(e->claimed, id);
     pthread_mutex_unlock(&e->mu);
 }
 
@@ -1420,13 +1406,44 @@ static void queue_finish(engine *e, const char *id)
     push_job(e, j);
 }
 
+/* Forgets the claims on containers missing from list (the node's
+ * containers as Docker listed them from listed_at on): they are gone.
+ * Claims made since then stay, as their containers may be newer than the
+ * list. */
+static void prune_claims(engine *e, json_t *list, int64_t listed_at)
+{
+    json_t *present = json_object();
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c)
+    {
+        const char *id = jstr(c, "Id");
+        if (id)
+            json_object_set_new(present, id, json_true());
+    }
+    pthread_mutex_lock(&e->mu);
+    const char *id;
+    json_t *when;
+    void *tmp;
+    json_object_foreach_safe(e->claimed, tmp, id, when)
+    {
+        if (json_integer_value(when) < listed_at && json_object_get(present, id) == NULL)
+            json_object_del(e->claimed, id);
+    }
+    pthread_mutex_unlock(&e->mu);
+    json_decref(present);
+}
+
 /* One supervision pass: reconcile this node's labelled containers. */
 static void supervise_once(engine *e, dkc_client *cli)
 {
     dkc_list_opts lo = {.all = true, .filters = label_filter(e->node_label, NULL)};
     json_t *arr = NULL;
+    int64_t listed_at = now_ms();
     int rc = dkc_container_list(cli, &lo, &arr);
     json_decref(lo.filters);
+    if (rc == 0)
+        prune_claims(e, arr, listed_at);
     if (rc != 0) {
         if (rc == DKC_EUNAVAILABLE || rc == DKC_ETIMEOUT)
             docker_down(e);
@@ -1583,6 +1600,7 @@ engine *engine_start(const dd_config *cfg, const dd_policy *policy, const dkc_op
     e->policy = policy;
     e->dopt = dopt;
     snprintf(e->node_label, sizeof e->node_label, LBL "node=%s", cfg->node);
+    e->claimed = json_object();
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     pthread_condattr_t ca;
@@ -1593,6 +1611,7 @@ engine *engine_start(const dd_config *cfg, const dd_policy *policy, const dkc_op
     if (dkc_client_new(dopt, &e->sup_cli, errbuf, errlen) != 0 ||
         dkc_client_new(dopt, &e->watch_cli, errbuf, errlen) != 0) {
         dkc_client_free(e->sup_cli);
+        json_decref(e->claimed);
         pthread_mutex_destroy(&e->mu);
         pthread_cond_destroy(&e->cv);
         pthread_cond_destroy(&e->sup_cv);
@@ -1667,8 +1686,7 @@ void engine_free(engine *e)
         e->waiters = w->next;
         waiter_free(w);
     }
-    for (size_t i = 0; i < e->n_claimed; i++)
-        free(e->claimed[i]);
+    json_decref(e->claimed);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
     pthread_cond_destroy(&e->sup_cv);
