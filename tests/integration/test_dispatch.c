@@ -943,6 +943,62 @@ static void test_startup_refusals(void **state)
     assert_int_equal(run_daemon_once(out, sizeof out, no_broker), 1);
     assert_non_null(strstr(out, "RabbitMQ at amqp://user:***@127.0.0.1:1/"));
     assert_null(strstr(out, "s3cr3t"));
+
+    /* the same as JSON lines */
+    const char *json_logs[] = {"--log-format",
+                               "json",
+                               "-q",
+                               "dd-itest-nobroker",
+                               "unix:///var/run/docker.sock",
+                               "amqp://user:s3cr3t@127.0.0.1:1/",
+                               NULL};
+    assert_int_equal(run_daemon_once(out, sizeof out, json_logs), 1);
+    assert_null(strstr(out, "s3cr3t"));
+    int lines = 0, errors = 0;
+    for (char *line = out, *nl; *line; line = nl + 1) {
+        if ((nl = strchr(line, '\n')) == NULL)
+            break;
+        *nl = '\0';
+        json_t *j = json_loads(line, 0, NULL);
+        assert_non_null(j);
+        lines++;
+        errors += !strcmp(json_string_value(json_object_get(j, "level")), "error");
+        json_decref(j);
+    }
+    assert_true(lines >= 2);
+    assert_int_equal(errors, 1);
+}
+
+/* A request without reply_to is still carried out (and logged); nobody
+ * gets the reply. */
+static void test_no_reply_to(void **state)
+{
+    (void)state;
+    char id[64];
+    snprintf(id, sizeof id, "noreply-%ld", (long)getpid());
+    static const char body[] = "{\"Dockercmd\":\"run\",\"Options\":{\"NetworkMode\":\"none\"},"
+                               "\"Image\":\"busybox:latest\",\"Cmd\":[\"true\"]}";
+    broker_props p = {.message_id = id, .content_type = "application/json"};
+    assert_int_equal(broker_publish(g_cli, "", g_queue, &p, body, strlen(body), 0), 0);
+    size_t n = 0;
+    for (int i = 0; i < 200 && n == 0; i++)
+        if ((n = count_label("io.docker-dispatch.request", id)) == 0)
+            usleep(50 * 1000);
+    assert_int_equal(n, 1);
+    /* and it was logged as a request and an outcome */
+    int seen = 0;
+    for (int i = 0; i < 100 && seen < 2; i++) {
+        FILE *f = fopen(g_log, "r");
+        char line[2048];
+        seen = 0;
+        while (f && fgets(line, sizeof line, f))
+            seen += strstr(line, id) != NULL;
+        if (f)
+            fclose(f);
+        if (seen < 2)
+            usleep(50 * 1000);
+    }
+    assert_int_equal(seen, 2);
 }
 
 /* Takes events from watcher w for up to timeout_ms, keeping (appended to
@@ -1051,6 +1107,7 @@ int main(void)
         cmocka_unit_test(test_policy),
         cmocka_unit_test_teardown(test_policy_max_containers, max_teardown),
         cmocka_unit_test(test_startup_refusals),
+        cmocka_unit_test(test_no_reply_to),
         cmocka_unit_test(test_crash_recovery),
         cmocka_unit_test(test_sigterm_readopt),
         cmocka_unit_test(test_answered_once_across_restarts),
