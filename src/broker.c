@@ -76,6 +76,7 @@ struct broker {
     int port, tls;
     char *redacted;
     char *n_work, *n_dead, *n_dlx, *n_node, *n_events;
+    char *n_owner; /* <q>.node.<name>.owner: the identity lock (hold_identity) */
 
     amqp_connection_state_t conn;
     int up;                 /* connection usable */
@@ -141,6 +142,7 @@ const char *broker_strerror(int err)
         [-BROKER_ETOOBIG] = "limit exceeded",
         [-BROKER_EPROTO] = "protocol error",
         [-BROKER_ESTOPPED] = "stopped",
+        [-BROKER_EINUSE] = "node identity in use by another connection",
     };
     if (err > 0 || -err >= (int)(sizeof text / sizeof text[0]) || !text[-err])
         return "unknown error";
@@ -1159,6 +1161,31 @@ static int declare_exchange(broker *b, const char *name, const char *type)
     return rc;
 }
 
+/* Holds this node's identity (queue + node name) for the connection's
+ * lifetime: an exclusive, auto-delete queue <q>.node.<name>.owner, which
+ * RabbitMQ lets only one connection own.  A second dispatcher with the same
+ * identity gets RESOURCE_LOCKED and BROKER_EINUSE, instead of both
+ * consuming the node queue and answering each other's containers.  The
+ * connection going away (clean close, crash, missed heartbeats) frees it.
+ * Declaring it again on the owning connection is a no-op. */
+static int hold_identity(broker *b)
+{
+    char what[MAX_NAME + 32];
+    snprintf(what, sizeof what, "declaring queue '%s'", b->n_owner);
+    amqp_queue_declare(b->conn, b->ch, amqp_cstring_bytes(b->n_owner), 0, 0, 1, 1,
+                       amqp_empty_table);
+    int rc = rpc_result(b, b->ch, what);
+    if (rc < 0 && b->up && b->close_code == AMQP_RESOURCE_LOCKED) {
+        set_err(b,
+                "another dispatcher is connected as node '%s' of queue '%s' (it holds '%s'): "
+                "two dispatchers with one queue and node name would answer for each other's "
+                "containers; stop the other one or give this one another --node",
+                b->s_node, b->n_work, b->n_owner);
+        return BROKER_EINUSE;
+    }
+    return rc;
+}
+
 /* Declares the node role's topology on the main channel (see broker.h). */
 static int declare_topology(broker *b)
 {
@@ -1177,6 +1204,8 @@ static int declare_topology(broker *b)
     if ((rc = declare_queue(b, b->n_work, 1)) < 0)
         return rc;
     if ((rc = declare_queue(b, b->n_node, 1)) < 0)
+        return rc;
+    if ((rc = hold_identity(b)) < 0)
         return rc;
     return declare_exchange(b, b->n_events, "topic");
 }
@@ -1466,7 +1495,7 @@ static int setup(broker *b, const broker_conf *conf)
         set_err(b, "heartbeat, timeouts, backoff or max_body out of range");
         return BROKER_EINVAL;
     }
-    if (strlen(conf->queue) + (conf->node ? strlen(conf->node) : 0) + 6 > MAX_NAME) {
+    if (strlen(conf->queue) + (conf->node ? strlen(conf->node) + 12 : 6) > MAX_NAME) {
         set_err(b, "queue name and node name are too long (queue names are at most %d bytes)",
                 MAX_NAME);
         return BROKER_EINVAL;
@@ -1492,7 +1521,9 @@ static int setup(broker *b, const broker_conf *conf)
     b->n_events = join3(conf->queue, ".events", "");
     if (conf->node)
         b->n_node = join3(conf->queue, ".node.", conf->node);
-    if (!b->s_url || !b->s_queue || (conf->node && (!b->s_node || !b->n_node)) ||
+    if (b->n_node)
+        b->n_owner = join3(b->n_node, ".owner", "");
+    if (!b->s_url || !b->s_queue || (conf->node && (!b->s_node || !b->n_node || !b->n_owner)) ||
         (conf->tls_ca_file && !b->s_ca) || (conf->tls_cert_file && !b->s_cert) ||
         (conf->tls_key_file && !b->s_key) || !b->s_conn_name || !b->n_work || !b->n_dead ||
         !b->n_dlx || !b->n_events) {
@@ -1797,6 +1828,7 @@ void broker_free(broker *b)
     free(b->n_dead);
     free(b->n_dlx);
     free(b->n_node);
+    free(b->n_owner);
     free(b->n_events);
     free(b->watch_pattern);
     free(b);

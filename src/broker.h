@@ -110,6 +110,7 @@ typedef enum broker_err {
     BROKER_ETOOBIG = -18,     /* a capped buffer would overflow */
     BROKER_EPROTO = -19,      /* unexpected protocol state or handshake failure */
     BROKER_ESTOPPED = -20,    /* broker_reconnect() was told to stop */
+    BROKER_EINUSE = -21,      /* another connection holds this queue + node identity */
 } broker_err;
 
 /* A static description of err; never NULL.  Any thread. */

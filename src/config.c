@@ -55,6 +55,8 @@ static const setting settings[] = {
      "work queue name; other names derive from it (default dispatch)"},
     {"node", "DISPATCH_NODE", "node", K_STR, OFF(node), 0, 0,
      "this node's name (default: the host name)"},
+    {"cluster", "DISPATCH_CLUSTER", "cluster", K_STR, OFF(cluster), 0, 0,
+     "deployment name: what this dispatcher owns on its Docker host (default: the queue name)"},
     {"queue-type", "DISPATCH_QUEUE_TYPE", "queue_type", K_QTYPE, OFF(classic_queue), 0, 0,
      "quorum (default) or classic"},
     {"delivery-limit", "DISPATCH_DELIVERY_LIMIT", "delivery_limit", K_INT, OFF(delivery_limit), 1,
@@ -75,6 +77,8 @@ static const setting settings[] = {
      "text (default) or json"},
     {"verbose", "DISPATCH_VERBOSE", "verbose", K_BOOL, OFF(verbose), 0, 0,
      "debug diagnostics on stderr"},
+    {"quiet-output", "DISPATCH_QUIET_OUTPUT", "quiet_output", K_BOOL, OFF(quiet_output), 0, 0,
+     "do not copy the attached output of runs to stdout (it is copied by default)"},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
@@ -380,10 +384,12 @@ int cfg_load(dd_config *cfg, int argc, char **argv, char **cause)
         gethostname(host, sizeof host - 1);
         cfg->node = strdup(host);
     }
+    if (cfg->cluster == NULL)
+        cfg->cluster = strdup(cfg->queue);
     const struct {
         const char *what, *name;
-    } names[] = {{"queue", cfg->queue}, {"node", cfg->node}};
-    for (size_t i = 0; i < 2; i++)
+    } names[] = {{"queue", cfg->queue}, {"node", cfg->node}, {"cluster", cfg->cluster}};
+    for (size_t i = 0; i < 3; i++)
         if (!cfg_name_ok(names[i].name)) {
             set_cause(cause, "%s name may only hold letters, digits, '-', '_' and '.' (1 to %d)",
                       names[i].what, CFG_NAME_MAX);
@@ -406,6 +412,7 @@ void cfg_cleanup(dd_config *cfg)
     free(cfg->amqp_key);
     free(cfg->queue);
     free(cfg->node);
+    free(cfg->cluster);
     free(cfg->config_file);
     json_decref(cfg->policy);
     memset(cfg, 0, sizeof *cfg);

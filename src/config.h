@@ -19,6 +19,7 @@ typedef struct dd_config {
     bool amqp_noverify;  /* amqps without peer verification (tests only) */
     char *queue;         /* base queue name (-q) */
     char *node;          /* node name; default: the host name */
+    char *cluster;       /* deployment name in container labels; default: queue */
     bool classic_queue;  /* classic instead of quorum work queue */
     int delivery_limit;  /* quorum x-delivery-limit */
     int prefetch;        /* unacked deliveries in flight */
@@ -29,6 +30,7 @@ typedef struct dd_config {
     int max_run_seconds; /* upper bound on any run's time limit; 0: none */
     bool json_logs;
     bool verbose;
+    bool quiet_output;   /* do not copy the attached output of runs to stdout */
     char *config_file;
     json_t *policy; /* the config file's "policy" object (see policy.h); NULL: defaults */
 } dd_config;

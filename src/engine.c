@@ -32,6 +32,11 @@
 
 #define LBL                 PROTO_RESERVED_LABEL_PREFIX
 #define SUPERVISE_PERIOD_MS 200
+/* Answered request ids remembered per process for in-flight idempotence:
+ * about 100 bytes each. */
+#define ANSWERED_MAX 8192
+/* Longest request id (message_id, else correlation_id) taken into labels. */
+#define REQUEST_ID_MAX 200
 
 /* ---- x-allocators: abort on out-of-memory (daemon only) ---- */
 static void *xmalloc(size_t n)
@@ -127,7 +132,16 @@ struct engine {
     dkc_client *sup_cli;
     pthread_cond_t sup_cv; /* wakes the supervisor for its next pass (with mu) */
     int sup_wake;          /* a pass is wanted now (under mu) */
-    char node_label[320];  /* LBL "node=<node>": the filter for this node's containers */
+    char node_label[320];    /* LBL "node=<node>" */
+    char cluster_label[320]; /* LBL "cluster=<cluster>"; with node_label, the filter for
+                                the containers this dispatcher owns */
+    /* Idempotence by request id within this process (the request label on
+     * containers covers the rest; see request_begin). */
+    json_t *inflight;     /* request id -> true while a worker handles its run/create */
+    job *parked;          /* copies of in-flight requests, waiting for the first (FIFO) */
+    json_t *answered;     /* request id -> container id ("" when none): answered runs */
+    char **answered_ring; /* ANSWERED_MAX ids, oldest first out */
+    size_t answered_pos;
     /* the event watcher */
     pthread_t watch;
     int watch_started;
@@ -290,9 +304,113 @@ void engine_after(engine *e, const char *container_id, int remove)
 int engine_idle(engine *e)
 {
     pthread_mutex_lock(&e->mu);
-    int idle = e->jhead == NULL && e->busy == 0 && e->ohead == NULL;
+    int idle = e->jhead == NULL && e->busy == 0 && e->ohead == NULL && e->parked == NULL;
     pthread_mutex_unlock(&e->mu);
     return idle;
+}
+
+/*
+ * Idempotence by request id, the in-process half.  A run or create is
+ * "in flight" from the moment a worker takes it until its outcome is
+ * posted; a second copy taken meanwhile (a publisher's retry, or the same
+ * message redelivered after a channel was lost) waits, parked, and is
+ * looked at again once the first one is settled, when the request label on
+ * its container (or the answered record below) tells what happened.  Ids
+ * of answered runs and creates are remembered (the newest ANSWERED_MAX) so
+ * that a copy arriving after a Remove container is gone still makes no
+ * second container.  Both live only as long as the process; across a
+ * restart the container label is what deduplicates.
+ */
+typedef enum req_state { REQ_FRESH, REQ_PARKED, REQ_ANSWERED } req_state;
+
+/* Starts handling request rid for job j (a MSG job): REQ_FRESH (now in
+ * flight: call request_end() when settled), REQ_PARKED (j now belongs to
+ * the parked list) or REQ_ANSWERED (*container: malloc'd id of the
+ * container that answered it, "" when none). */
+static req_state request_begin(engine *e, const char *rid, job *j, char **container)
+{
+    req_state st = REQ_FRESH;
+    pthread_mutex_lock(&e->mu);
+    json_t *ans = json_object_get(e->answered, rid);
+    if (json_object_get(e->inflight, rid) != NULL) {
+        j->next = NULL;
+        job **pp = &e->parked;
+        while (*pp)
+            pp = &(*pp)->next;
+        *pp = j;
+        st = REQ_PARKED;
+    } else if (ans != NULL) {
+        *container = xstrdup(json_string_value(ans));
+        st = REQ_ANSWERED;
+    } else if (json_object_set_new(e->inflight, rid, json_true()) != 0) {
+        log_msg(LOG_ERROR, "out of memory");
+        abort();
+    }
+    pthread_mutex_unlock(&e->mu);
+    return st;
+}
+
+/* Records that request rid was answered, by container (NULL or "" when it
+ * made none).  Caller holds e->mu. */
+static void remember_answered_locked(engine *e, const char *rid, const char *container)
+{
+    if (json_object_get(e->answered, rid) == NULL) {
+        char *old = e->answered_ring[e->answered_pos];
+        if (old != NULL) {
+            json_object_del(e->answered, old);
+            free(old);
+        }
+        e->answered_ring[e->answered_pos] = xstrdup(rid);
+        e->answered_pos = (e->answered_pos + 1) % ANSWERED_MAX;
+    }
+    if (json_object_set_new(e->answered, rid, json_string(container ? container : "")) != 0) {
+        log_msg(LOG_ERROR, "out of memory");
+        abort();
+    }
+}
+
+static void remember_answered(engine *e, const char *rid, const char *container)
+{
+    if (rid == NULL)
+        return;
+    pthread_mutex_lock(&e->mu);
+    remember_answered_locked(e, rid, container);
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Ends the in-flight state of rid (begun with REQ_FRESH): when answered,
+ * remembers it (container may be NULL); then queues the copies parked
+ * behind it, at the head of the job queue. */
+static void request_end(engine *e, const char *rid, int answered, const char *container)
+{
+    pthread_mutex_lock(&e->mu);
+    json_object_del(e->inflight, rid);
+    if (answered)
+        remember_answered_locked(e, rid, container);
+    job *keep = NULL, **kt = &keep, *wake = NULL, **wt = &wake;
+    for (job *j = e->parked, *next; j; j = next) {
+        next = j->next;
+        j->next = NULL;
+        const char *jr = j->d.message_id ? j->d.message_id : j->d.correlation_id;
+        if (jr && !strcmp(jr, rid)) {
+            *wt = j;
+            wt = &j->next;
+        } else {
+            *kt = j;
+            kt = &j->next;
+        }
+    }
+    e->parked = keep;
+    if (wake) {
+        *wt = e->jhead; /* the queue goes on after them */
+        e->jhead = wake;
+        job *t = wake;
+        while (t->next)
+            t = t->next;
+        e->jtail = t;
+        pthread_cond_broadcast(&e->cv);
+    }
+    pthread_mutex_unlock(&e->mu);
 }
 
 /* Claim set (a jansson object used as a hash set): 1 if id was newly
@@ -387,6 +505,8 @@ typedef struct jctx {
     char msg[PROTO_MESSAGE_MAX];
     char field[PROTO_FIELD_MAX]; /* the refused field, "" when none */
     long http;
+    json_t *err_extra;  /* members added to the reply's error object, or NULL */
+    char container[80]; /* run/create: the container that answers the request */
 } jctx;
 
 static hres fail(jctx *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -502,6 +622,13 @@ static json_t *label_filter(const char *l1, const char *l2)
     return f;
 }
 
+/* The filter for the containers this dispatcher owns: its cluster and its
+ * node (Docker ANDs label filters).  New reference. */
+static json_t *owner_filter(const engine *e)
+{
+    return label_filter(e->cluster_label, e->node_label);
+}
+
 /* The container's name without Docker's leading '/'. */
 static const char *cname(json_t *inspect)
 {
@@ -512,6 +639,45 @@ static const char *cname(json_t *inspect)
 }
 
 /* ---- run ---- */
+
+/* A fresh copy of a request received before (its container exists, or this
+ * node answered it): it is not carried out again.  The copy is answered
+ * with a `duplicate` error naming the original, and acked. */
+static hres duplicate(jctx *c, const char *container, const char *state)
+{
+    const char *cid = container && *container ? container : NULL;
+    c->err_extra = json_pack("{s:{s:s, s:s?, s:s?}}", "original", "request_id", c->request_id,
+                             "container", cid, "state", state);
+    if (c->err_extra == NULL) {
+        log_msg(LOG_ERROR, "out of memory");
+        abort();
+    }
+    snprintf(c->field, sizeof c->field, "message_id");
+    if (cid)
+        return fail(c, PROTO_EDUPLICATE,
+                    "request id was received before (container %.12s, %s): this copy is not "
+                    "carried out again; the first copy's reply is the answer",
+                    cid, state ? state : "?");
+    return fail(c, PROTO_EDUPLICATE,
+                "request id was received and answered before: this copy is not carried out "
+                "again; the first copy's reply is the answer");
+}
+
+/* The containers this cluster made for c's request (by its request label),
+ * into *found (an array, possibly empty). */
+static hres find_request(jctx *c, json_t **found)
+{
+    char l[600];
+    snprintf(l, sizeof l, LBL "request=%s", c->request_id);
+    dkc_list_opts lo = {.all = true, .filters = label_filter(c->e->cluster_label, l)};
+    if (lo.filters == NULL) {
+        log_msg(LOG_ERROR, "out of memory");
+        abort();
+    }
+    int rc = dkc_container_list(c->cli, &lo, found);
+    json_decref(lo.filters);
+    return rc == 0 ? H_OK : dfail(c, rc);
+}
 
 static bool owes_final(const proto_cmd *cmd)
 {
@@ -543,6 +709,7 @@ static hres run_adopt(jctx *c, json_t *summary)
             id ? id : "?", state ? state : "?");
     if (id == NULL)
         return fail(c, PROTO_EINTERNAL, "container summary without Id");
+    snprintf(c->container, sizeof c->container, "%s", id);
     if (state && !strcmp(state, "created")) {
         int rc = dkc_container_start(c->cli, id);
         if (rc != 0 && rc != DKC_ENOTMODIFIED)
@@ -568,6 +735,7 @@ static json_t *labelled_body(jctx *c, json_t **labels)
         l = json_object();
         json_object_set_new(body, "Labels", l);
     }
+    json_object_set_new(l, LBL "cluster", json_string(c->e->cfg->cluster));
     json_object_set_new(l, LBL "node", json_string(c->e->cfg->node));
     if (c->request_id)
         json_object_set_new(l, LBL "request", json_string(c->request_id));
@@ -600,7 +768,7 @@ static hres create_admitted(jctx *c, json_t *body, char **id, json_t **warnings)
         uint64_t created_before = e->created;
         pthread_mutex_unlock(&e->mu);
         json_t *arr = NULL;
-        dkc_list_opts lo = {.all = true, .filters = label_filter(e->node_label, NULL)};
+        dkc_list_opts lo = {.all = true, .filters = owner_filter(e)};
         rc = dkc_container_list(c->cli, &lo, &arr);
         json_decref(lo.filters);
         size_t n = json_array_size(arr);
@@ -641,17 +809,14 @@ static hres h_run(jctx *c)
     int rc;
 
     if (c->request_id) {
-        char l[600];
-        snprintf(l, sizeof l, LBL "request=%s", c->request_id);
-        dkc_list_opts lo = {.all = true, .filters = label_filter(l, NULL)};
-        rc = dkc_container_list(c->cli, &lo, &found);
-        json_decref(lo.filters);
-        if (rc != 0) {
-            res = dfail(c, rc);
+        if ((res = find_request(c, &found)) != H_OK)
             goto out;
-        }
-        if (json_array_size(found) > 0) {
-            res = run_adopt(c, json_array_get(found, 0));
+        json_t *first = json_array_get(found, 0);
+        if (first != NULL) {
+            /* redelivered: the same message coming back, so carry on with
+             * what its first delivery began; otherwise a second message */
+            res = c->d->redelivered ? run_adopt(c, first)
+                                    : duplicate(c, jstr(first, "Id"), jstr(first, "State"));
             goto out;
         }
     }
@@ -690,6 +855,7 @@ static hres h_run(jctx *c)
 
     if ((res = create_admitted(c, body, &id, &warnings)) != H_OK)
         goto out;
+    snprintf(c->container, sizeof c->container, "%s", id);
     rc = dkc_container_start(c->cli, id);
     if (rc != 0) {
         res = dfail(c, rc);
@@ -767,6 +933,44 @@ static int is_answered(dkc_client *cli, const char *id)
     return dkc_container_archive_get(cli, id, MARKER_PATH, discard, NULL, NULL) == 0;
 }
 
+/* Copies a run's captured output (data, len bytes, already bounded by the
+ * run's output limit) to stdout, one record per line, so that the
+ * dispatcher's stdout shows what the original docker-dispatch showed:
+ * "output id=<request> stdout| <line>" (escaped like every untrusted text),
+ * or in JSON mode {"event":"output","id":..,"stream":..,"line":..}. */
+static void echo_output(const char *rid, const char *stream, const char *data, size_t len)
+{
+    char eid[128], text[4096 + 160];
+    char *esc = xmalloc(4096);
+    log_escape(eid, sizeof eid, rid ? rid : "-");
+    size_t pos = 0;
+    while (pos < len) {
+        const char *nl = memchr(data + pos, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - (data + pos)) : len - pos;
+        char *one = xmalloc(n + 1);
+        memcpy(one, data + pos, n);
+        one[n] = '\0'; /* a NUL inside the line ends it here: fine for a log */
+        pos += n + (nl ? 1 : 0);
+        json_t *obj = NULL;
+        if (log_is_json()) {
+            json_t *lv = json_string(one);
+            if (lv == NULL) { /* not UTF-8: the escaped form */
+                log_escape(esc, 4096, one);
+                lv = json_string(esc);
+            }
+            obj = json_pack("{s:s, s:s?, s:s, s:o?}", "event", "output", "id", rid, "stream",
+                            stream, "line", lv);
+        } else {
+            log_escape(esc, 4096, one);
+            snprintf(text, sizeof text, "output id=%s %s| %s", eid, stream, esc);
+        }
+        log_record(text, obj);
+        json_decref(obj);
+        free(one);
+    }
+    free(esc);
+}
+
 /* FINISH: a supervised container exited and owes its final reply. */
 static void finish_job(engine *e, dkc_client *cli, const char *id)
 {
@@ -792,8 +996,14 @@ static void finish_job(engine *e, dkc_client *cli, const char *id)
     const char *dialect = label(labels, "dialect");
     bool remove = label(labels, "remove") != NULL;
     bool captured = att && *att;
-    if (!remove && is_answered(cli, id))
-        goto out; /* answered before a restart: stays claimed, never again */
+    if (is_answered(cli, id)) {
+        /* answered before a restart: stays claimed, never again; a Remove
+         * container the crash left behind goes now */
+        if (remove && (rc = dkc_container_remove(cli, id, true, false)) != 0 &&
+            rc != DKC_ENOTFOUND)
+            log_msg(LOG_WARN, "removing container %.12s: %s", id, dkc_strerror(rc));
+        goto out;
+    }
     cap.limit = ol ? (size_t)strtoull(ol, NULL, 10) : (size_t)e->cfg->output_limit;
     if (captured) {
         dkc_logs_opts lo = {.stdout_ = strstr(att, "stdout") != NULL,
@@ -842,6 +1052,11 @@ static void finish_job(engine *e, dkc_client *cli, const char *id)
         log_msg(LOG_ERROR, "out of memory");
         abort();
     }
+    if (captured && !e->cfg->quiet_output) {
+        echo_output(label(labels, "request"), "stdout", r.out, r.out_len);
+        echo_output(label(labels, "request"), "stderr", r.err, r.err_len);
+    }
+    remember_answered(e, label(labels, "request"), id);
     post_reply(e, reply, -1, label(labels, "reply-to"), label(labels, "correlation-id"), 0, NULL,
                NULL, id, !remove);
 out:
@@ -859,6 +1074,22 @@ static hres h_create(jctx *c)
     if (json_object_get(cmd->create_body, "Image") == NULL &&
         proto_json_get_ci(cmd->create_body, "Image") == NULL)
         return fail(c, PROTO_EUNSUPPORTED, "a create without an image needs a template");
+    if (c->request_id) {
+        json_t *found = NULL;
+        hres fr = find_request(c, &found);
+        json_t *first = json_array_get(found, 0);
+        const char *fid = jstr(first, "Id");
+        if (fr == H_OK && fid != NULL) {
+            snprintf(c->container, sizeof c->container, "%s", fid);
+            if (c->d->redelivered)
+                c->result = json_pack("{s:s, s:s?, s:n}", "id", fid, "name", cmd->name, "warnings");
+            else
+                fr = duplicate(c, fid, jstr(first, "State"));
+        }
+        json_decref(found);
+        if (fr != H_OK || c->container[0])
+            return fr;
+    }
     json_t *labels = NULL;
     json_t *body = labelled_body(c, &labels);
     char *id = NULL;
@@ -867,6 +1098,7 @@ static hres h_create(jctx *c)
     json_decref(body);
     if (res != H_OK)
         return res;
+    snprintf(c->container, sizeof c->container, "%s", id);
     c->result = json_pack("{s:s, s:s?, s:O?}", "id", id, "name", cmd->name, "warnings",
                           warn ? warn : json_null());
     free(id);
@@ -1212,9 +1444,50 @@ static const handler handlers[PROTO_CMD__COUNT] = {
     [PROTO_CMD_UNREGISTER] = h_unsupported,
 };
 
-/* MSG: parse, log, run the handler, post the outcome. */
-static void msg_job(engine *e, dkc_client *cli, broker_delivery *d)
+/* 1 if a request id may become part of labels and filters: valid UTF-8
+ * (jansson checks), no control characters, at most REQUEST_ID_MAX bytes. */
+static int rid_ok(const char *rid)
 {
+    size_t n = strlen(rid);
+    if (n == 0 || n > REQUEST_ID_MAX)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)rid; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 0;
+    json_t *probe = json_string(rid);
+    json_decref(probe);
+    return probe != NULL;
+}
+
+/* Posts the reply for a handled message: ok with c->result, or the error
+ * recorded in c (with c->err_extra merged into the error object). */
+static void post_outcome(engine *e, jctx *c, hres res)
+{
+    proto_reply_info ri;
+    proto_reply_info_init(&ri, c->cmd, NULL, e->cfg->node, c->request_id);
+    if (res == H_ERR)
+        ri.http_status = c->http;
+    json_t *r = res == H_OK ? proto_reply_ok(&ri, c->result)
+                            : proto_reply_error(&ri, c->code, c->msg, c->field[0] ? c->field : NULL,
+                                                c->http);
+    if (r == NULL) {
+        log_msg(LOG_ERROR, "out of memory");
+        abort();
+    }
+    if (res == H_ERR && c->err_extra != NULL &&
+        json_object_update(json_object_get(r, "error"), c->err_extra) != 0) {
+        log_msg(LOG_ERROR, "out of memory");
+        abort();
+    }
+    post_reply(e, r, c->t0, c->d->reply_to, c->d->correlation_id, c->d->tag, NULL, NULL, NULL, 0);
+}
+
+/* MSG: parse, log, run the handler, post the outcome.  Returns 1 when the
+ * job was parked behind an in-flight copy of its request (it now belongs
+ * to the parked list), else 0 (the caller frees it). */
+static int msg_job(engine *e, dkc_client *cli, job *j)
+{
+    broker_delivery *d = &j->d;
     int64_t t0 = now_ms();
     const char *rid = d->message_id ? d->message_id : d->correlation_id;
     proto_cmd *cmd = NULL;
@@ -1227,7 +1500,25 @@ static void msg_job(engine *e, dkc_client *cli, broker_delivery *d)
         json_t *r =
             proto_reply_error(&ri, PROTO_ETOOLARGE, "message body over the size cap", NULL, 0);
         post_reply(e, r, t0, d->reply_to, d->correlation_id, 0, NULL, NULL, NULL, 0);
-        return;
+        return 0;
+    }
+    if (rid != NULL && !rid_ok(rid)) {
+        /* it would reach labels and filters: refuse it, never guess */
+        proto_error_clear(&perr);
+        perr.code = PROTO_EBADREQUEST;
+        perr.code_name = proto_code_name(PROTO_EBADREQUEST);
+        snprintf(perr.field, sizeof perr.field, "message_id");
+        snprintf(perr.message, sizeof perr.message,
+                 "the message id (or correlation id) must be 1 to %d bytes of UTF-8 without "
+                 "control characters",
+                 REQUEST_ID_MAX);
+        log_record("request id=(invalid) refused: bad message id", NULL);
+        char reason[PROTO_MESSAGE_MAX + 64];
+        snprintf(reason, sizeof reason, "%s: %s", perr.code_name, perr.message);
+        proto_reply_info_init(&ri, NULL, &perr, e->cfg->node, NULL);
+        json_t *r = proto_reply_parse_error(&ri, &perr);
+        post_reply(e, r, t0, d->reply_to, d->correlation_id, d->tag, d, reason, NULL, 0);
+        return 0;
     }
     proto_limits lim;
     proto_limits_init(&lim);
@@ -1235,6 +1526,18 @@ static void msg_job(engine *e, dkc_client *cli, broker_delivery *d)
     if (e->cfg->output_limit > 0)
         lim.default_output = (int64_t)e->cfg->output_limit;
     int rc = proto_parse((const char *)d->body, d->len, &lim, &cmd, &perr);
+
+    /* Commands that make containers are deduplicated by request id. */
+    bool dedup = rc == 0 && rid != NULL &&
+                 (cmd->kind == PROTO_CMD_RUN || cmd->kind == PROTO_CMD_CREATE);
+    char *prev = NULL;
+    req_state rs = REQ_FRESH;
+    if (dedup && (rs = request_begin(e, rid, j, &prev)) == REQ_PARKED) {
+        log_msg(LOG_DEBUG, "a copy of a request in flight waits for it");
+        proto_cmd_free(cmd);
+        return 1;
+    }
+
     json_t *lj = NULL;
     line[0] = '\0';
     if (log_is_json())
@@ -1249,11 +1552,22 @@ static void msg_job(engine *e, dkc_client *cli, broker_delivery *d)
         proto_reply_info_init(&ri, NULL, &perr, e->cfg->node, rid);
         json_t *r = proto_reply_parse_error(&ri, &perr);
         post_reply(e, r, t0, d->reply_to, d->correlation_id, d->tag, d, reason, NULL, 0);
-        return;
+        return 0;
     }
     jctx c = {.e = e, .cli = cli, .d = d, .cmd = cmd, .request_id = rid, .t0 = t0};
-    handler h = handlers[cmd->kind];
-    hres res = h ? h(&c) : h_unsupported(&c);
+    hres res;
+    if (rs == REQ_ANSWERED && d->redelivered) {
+        /* the same message back after its reply went out (its ack was lost
+         * with a connection): that reply was the answer */
+        log_msg(LOG_INFO, "request was answered before; its redelivered copy is acked");
+        post_simple(e, ENGINE_OUT_ACK, d->tag, 0);
+        res = H_DONE;
+    } else if (rs == REQ_ANSWERED) {
+        res = duplicate(&c, prev, "answered");
+    } else {
+        handler h = handlers[cmd->kind];
+        res = h ? h(&c) : h_unsupported(&c);
+    }
     switch (res) {
     case H_TRANSIENT:
         log_msg(LOG_WARN, "Docker unavailable for request %s: requeued",
@@ -1264,23 +1578,19 @@ static void msg_job(engine *e, dkc_client *cli, broker_delivery *d)
     case H_DONE:
         break;
     case H_OK:
-    case H_ERR: {
-        proto_reply_info_init(&ri, cmd, NULL, e->cfg->node, rid);
-        if (res == H_ERR)
-            ri.http_status = c.http;
-        json_t *r = res == H_OK ? proto_reply_ok(&ri, c.result)
-                                : proto_reply_error(&ri, c.code, c.msg, c.field[0] ? c.field : NULL,
-                                                    c.http);
-        if (r == NULL) {
-            log_msg(LOG_ERROR, "out of memory");
-            abort();
-        }
-        post_reply(e, r, t0, d->reply_to, d->correlation_id, d->tag, NULL, NULL, NULL, 0);
+    case H_ERR:
+        post_outcome(e, &c, res);
         break;
     }
+    if (dedup && rs == REQ_FRESH) {
+        bool answered = (res == H_OK || res == H_ERR) && c.code != PROTO_EDUPLICATE;
+        request_end(e, rid, answered, c.container);
     }
+    free(prev);
+    json_decref(c.err_extra);
     json_decref(c.result);
     proto_cmd_free(cmd);
+    return 0;
 }
 
 /* ---- threads ---- */
@@ -1309,16 +1619,22 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&e->mu);
 
         if (j->kind == JOB_MSG) {
-            if (draining)
+            if (draining) {
                 post_simple(e, ENGINE_OUT_NACK, j->d.tag, 1);
-            else
-                msg_job(e, cli, &j->d);
+            } else if (msg_job(e, cli, j)) {
+                pthread_mutex_lock(&e->mu);
+                e->busy--;
+                continue; /* parked: mu is held, as the loop expects */
+            }
             broker_delivery_cleanup(&j->d);
         } else if (j->kind == JOB_FINISH) {
             finish_job(e, cli, j->id);
         } else if (j->kind == JOB_AFTER && j->mark) {
             mark_answered(cli, j->id);
         } else if (j->kind == JOB_AFTER) {
+            /* the mark first: a fast call that closes most of the window in
+             * which a crash would make a restarted node answer again */
+            mark_answered(cli, j->id);
             int rc = dkc_container_remove(cli, j->id, true, false);
             if (rc != 0 && rc != DKC_ENOTFOUND)
                 log_msg(LOG_WARN, "removing container %.12s: %s", j->id, dkc_strerror(rc));
@@ -1437,7 +1753,7 @@ static void prune_claims(engine *e, json_t *list, int64_t listed_at)
 /* One supervision pass: reconcile this node's labelled containers. */
 static void supervise_once(engine *e, dkc_client *cli)
 {
-    dkc_list_opts lo = {.all = true, .filters = label_filter(e->node_label, NULL)};
+    dkc_list_opts lo = {.all = true, .filters = owner_filter(e)};
     json_t *arr = NULL;
     int64_t listed_at = now_ms();
     int rc = dkc_container_list(cli, &lo, &arr);
@@ -1563,8 +1879,9 @@ static int on_watched(void *ud, const dkc_event *ev)
 static void *watch_main(void *arg)
 {
     engine *e = arg;
-    json_t *filters = json_pack("{s:[s], s:[s,s,s], s:[s]}", "type", "container", "event", "start",
-                                "die", "destroy", "label", e->node_label);
+    json_t *filters = json_pack("{s:[s], s:[s,s,s], s:[s,s]}", "type", "container", "event",
+                                "start", "die", "destroy", "label", e->cluster_label,
+                                e->node_label);
     if (filters == NULL)
         abort(); /* out of memory at start-up */
     struct timespec ts;
@@ -1600,7 +1917,15 @@ engine *engine_start(const dd_config *cfg, const dd_policy *policy, const dkc_op
     e->policy = policy;
     e->dopt = dopt;
     snprintf(e->node_label, sizeof e->node_label, LBL "node=%s", cfg->node);
+    snprintf(e->cluster_label, sizeof e->cluster_label, LBL "cluster=%s", cfg->cluster);
     e->claimed = json_object();
+    e->inflight = json_object();
+    e->answered = json_object();
+    e->answered_ring = xcalloc(ANSWERED_MAX, sizeof *e->answered_ring);
+    if (e->claimed == NULL || e->inflight == NULL || e->answered == NULL) {
+        log_msg(LOG_ERROR, "out of memory");
+        abort();
+    }
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     pthread_condattr_t ca;
@@ -1686,6 +2011,17 @@ void engine_free(engine *e)
         e->waiters = w->next;
         waiter_free(w);
     }
+    while (e->parked) {
+        job *j = e->parked;
+        e->parked = j->next;
+        broker_delivery_cleanup(&j->d);
+        free(j);
+    }
+    for (size_t i = 0; i < ANSWERED_MAX; i++)
+        free(e->answered_ring[i]);
+    free(e->answered_ring);
+    json_decref(e->answered);
+    json_decref(e->inflight);
     json_decref(e->claimed);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);

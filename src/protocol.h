@@ -67,9 +67,10 @@ typedef enum proto_code {
     PROTO_EINTERNAL = -12,         /* "internal": a bug or out of memory on the node */
     PROTO_EUNSUPPORTED = -13,      /* "unsupported": valid, but this node cannot do it */
     PROTO_EUNAVAILABLE = -14,      /* "unavailable": no node could take the request */
+    PROTO_EDUPLICATE = -15,        /* "duplicate": this request id was received before */
 } proto_code;
 
-#define PROTO_CODE_MIN PROTO_EUNAVAILABLE
+#define PROTO_CODE_MIN PROTO_EDUPLICATE
 
 /* Stable name of a code ("ok" for 0, "internal" for anything unknown). */
 const char *proto_code_name(int code);

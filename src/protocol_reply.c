@@ -44,6 +44,7 @@ static const code_info codes[] = {
     {PROTO_EINTERNAL, "internal", 500},
     {PROTO_EUNSUPPORTED, "unsupported", 501},
     {PROTO_EUNAVAILABLE, "unavailable", 503},
+    {PROTO_EDUPLICATE, "duplicate", 409},
 };
 
 #define N_CODES (sizeof codes / sizeof codes[0])

@@ -911,15 +911,25 @@ static int run_daemon_once(char *out, size_t outlen, const char *const *args)
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
+    /* bounded: a daemon that should have refused to start would run on */
     int st = 0;
-    waitpid(pid, &st, 0);
+    int64_t end = now_ms() + 20000;
+    while (waitpid(pid, &st, WNOHANG) == 0) {
+        if (now_ms() > end) {
+            kill(pid, SIGTERM);
+            waitpid(pid, &st, 0);
+            st = -1;
+            break;
+        }
+        usleep(50 * 1000);
+    }
     FILE *f = fopen(path, "r");
     size_t n = f ? fread(out, 1, outlen - 1, f) : 0;
     out[n] = '\0';
     if (f)
         fclose(f);
     unlink(path);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* What stops the daemon at start: a policy it cannot use (exit 2, the
@@ -1091,6 +1101,213 @@ static void test_events(void **state)
     broker_free(w);
 }
 
+/* The text of file path (malloc'd, "" when missing). */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return strdup("");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = calloc(1, (size_t)(n > 0 ? n : 0) + 1);
+    if (buf && n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n)
+        buf[0] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* Event callback: counts the events it sees in *(int *)ud. */
+static int count_cb(void *ud, const dkc_event *ev)
+{
+    (void)ev;
+    (*(int *)ud)++;
+    return 0;
+}
+
+/* Containers Docker created for request id since since_s (unix seconds),
+ * from its event history. */
+static int count_creates(const char *id, int64_t since_s)
+{
+    char l[160];
+    snprintf(l, sizeof l, "io.docker-dispatch.request=%s", id);
+    json_t *flt =
+        json_pack("{s:[s], s:[s], s:[s]}", "type", "container", "event", "create", "label", l);
+    dkc_events_opts eo = {.since = since_s, .until = (int64_t)time(NULL) + 1, .filters = flt};
+    int count = 0;
+    int rc = dkc_events(g_dkc, &eo, count_cb, &count);
+    json_decref(flt);
+    assert_int_equal(rc, 0);
+    return count;
+}
+
+/* Two dispatchers of different queues on one Docker host, both with the
+ * same node name (as two with default names on one host have): each
+ * answers only its own requests, once. */
+static void test_neighbours_answer_only_their_own(void **state)
+{
+    (void)state;
+    char nq[96], nlog[128];
+    snprintf(nq, sizeof nq, "%s-neighbour", g_queue);
+    snprintf(nlog, sizeof nlog, "/tmp/dd-itest-neighbour-%ld.log", (long)getpid());
+    unlink(nlog);
+    pid_t nb = spawn_daemon(nq, g_node, g_cfg, nlog);
+    assert_true(nb > 0);
+    char ids[3][64];
+    for (int i = 0; i < 3; i++)
+        send_msg("{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\",\"STDERR\"],"
+                 "\"Remove\":true,\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","
+                 "\"Cmd\":[\"sh\",\"-c\",\"sleep 1; echo ok\"]}",
+                 ids[i], sizeof ids[i]);
+    for (int i = 0; i < 3; i++) {
+        json_t *r = recv_reply(ids[i], 30000);
+        assert_non_null(r);
+        assert_true(json_is_true(json_object_get(r, "ok")));
+        assert_string_equal(json_string_value(json_object_get(result(r), "stdout")), "ok\n");
+        json_decref(r);
+    }
+    /* a second answer would come within a supervision pass or two */
+    int extra = 0;
+    for (int i = 0; i < 3; i++) {
+        json_t *again = recv_reply(ids[i], i == 0 ? 2500 : 10);
+        if (again) {
+            char *t = json_dumps(again, 0);
+            fprintf(stderr, "second reply to %s: %s\n", ids[i], t);
+            free(t);
+            extra++;
+        }
+        json_decref(again);
+    }
+    kill(nb, SIGTERM);
+    waitpid(nb, NULL, 0);
+    char *text = slurp(nlog);
+    for (int i = 0; i < 3; i++)
+        if (strstr(text, ids[i])) {
+            fprintf(stderr, "the neighbour's log names %s:\n%s\n", ids[i], text);
+            extra++;
+        }
+    free(text);
+    unlink(nlog);
+    broker_conf bc;
+    broker_conf_init(&bc);
+    bc.url = AMQP_URL;
+    bc.queue = nq;
+    bc.node = g_node;
+    bc.queue_type = BROKER_QUEUE_CLASSIC;
+    broker *nbk = NULL;
+    if (broker_open(&bc, &nbk, NULL) == 0) {
+        broker_topology_delete(nbk);
+        broker_free(nbk);
+    }
+    assert_int_equal(extra, 0);
+}
+
+/* A second dispatcher with the queue and node name of a running one is
+ * refused at start, with the reason; the first goes on working. */
+static void test_same_identity_refused(void **state)
+{
+    (void)state;
+    char out[4096];
+    const char *args[] = {"-q",           g_queue, "--node",
+                          g_node,         "--queue-type",
+                          "classic",      "unix:///var/run/docker.sock",
+                          AMQP_URL,       NULL};
+    int64_t t0 = now_ms();
+    int st = run_daemon_once(out, sizeof out, args);
+    fprintf(stderr, "# second start: exit %d after %lld ms: %s", st, (long long)(now_ms() - t0),
+            out);
+    assert_int_equal(st, 1);
+    assert_non_null(strstr(out, "another dispatcher is connected as node"));
+    json_t *r = call("{\"Dockercmd\":\"ping\"}", 10000);
+    assert_non_null(r);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+}
+
+/* Publishes body with message_id = correlation_id = id (a copy of an
+ * earlier message when id is reused). */
+static void send_copy(const char *body, const char *id)
+{
+    broker_props p = {.reply_to = BROKER_REPLY_TO,
+                      .correlation_id = id,
+                      .message_id = id,
+                      .content_type = "application/json"};
+    assert_int_equal(broker_publish(g_cli, "", g_queue, &p, body, strlen(body), 0), 0);
+}
+
+/* A request published again with the same message id, while the first copy
+ * is in flight and after it was answered: one container, one final reply;
+ * each copy is answered `duplicate`, naming the original. */
+static void test_duplicate_copies(void **state)
+{
+    (void)state;
+    static const char body[] =
+        "{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],\"Remove\":true,"
+        "\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","
+        "\"Cmd\":[\"sh\",\"-c\",\"sleep 2; echo once\"]}";
+    int64_t since = (int64_t)time(NULL) - 1;
+    char id[64];
+    send_msg(body, id, sizeof id);
+    send_copy(body, id); /* at once: the first is still being created */
+    usleep(800 * 1000);
+    send_copy(body, id); /* while the first runs */
+    int finals = 0, dups = 0;
+    for (int k = 0; k < 3; k++) {
+        json_t *r = recv_reply(id, 30000);
+        assert_non_null(r);
+        const char *code = err_code(r);
+        if (code && !strcmp(code, "duplicate")) {
+            dups++;
+            json_t *orig = json_object_get(json_object_get(r, "error"), "original");
+            assert_string_equal(json_string_value(json_object_get(orig, "request_id")), id);
+            assert_non_null(json_string_value(json_object_get(orig, "container")));
+        } else {
+            finals++;
+            assert_true(json_is_true(json_object_get(r, "ok")));
+            assert_string_equal(json_string_value(json_object_get(result(r), "stdout")),
+                                "once\n");
+        }
+        json_decref(r);
+    }
+    assert_int_equal(finals, 1);
+    assert_int_equal(dups, 2);
+    /* after the answer and the removal: still no second container */
+    usleep(500 * 1000);
+    send_copy(body, id);
+    json_t *r = recv_reply(id, 30000);
+    assert_non_null(r);
+    assert_string_equal(err_code(r), "duplicate");
+    json_decref(r);
+    assert_null(recv_reply(id, 1500));
+    assert_int_equal(count_creates(id, since), 1);
+}
+
+/* The seed's stdout: a run's attached output is copied to the
+ * dispatcher's stdout, each line prefixed with the request id and stream. */
+static void test_output_on_stdout(void **state)
+{
+    (void)state;
+    char id[64];
+    send_msg("{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\",\"STDERR\"],"
+             "\"Remove\":true,\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","
+             "\"Cmd\":[\"sh\",\"-c\",\"echo line one; echo line two; echo warn >&2\"]}",
+             id, sizeof id);
+    json_t *r = recv_reply(id, 30000);
+    assert_non_null(r);
+    json_decref(r);
+    char *text = slurp(g_log);
+    char want[3][160];
+    snprintf(want[0], sizeof want[0], "output id=%s stdout| line one\n", id);
+    snprintf(want[1], sizeof want[1], "output id=%s stdout| line two\n", id);
+    snprintf(want[2], sizeof want[2], "output id=%s stderr| warn\n", id);
+    for (int i = 0; i < 3; i++) {
+        if (strstr(text, want[i]) == NULL)
+            fprintf(stderr, "missing in %s: %s", g_log, want[i]);
+        assert_non_null(strstr(text, want[i]));
+    }
+    free(text);
+}
+
 int main(void)
 {
     dkc_global_init();
@@ -1111,7 +1328,13 @@ int main(void)
         cmocka_unit_test(test_crash_recovery),
         cmocka_unit_test(test_sigterm_readopt),
         cmocka_unit_test(test_answered_once_across_restarts),
+        cmocka_unit_test(test_neighbours_answer_only_their_own),
+        cmocka_unit_test(test_same_identity_refused),
+        cmocka_unit_test(test_duplicate_copies),
+        cmocka_unit_test(test_output_on_stdout),
     };
+    if (getenv("CMOCKA_TEST_FILTER")) /* e.g. "test_dup*" while working on one case */
+        cmocka_set_test_filter(getenv("CMOCKA_TEST_FILTER"));
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     dkc_global_cleanup();
     return rc;

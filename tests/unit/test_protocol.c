@@ -1744,7 +1744,7 @@ static void t_codes(void **state)
     static const char *const names[] = {
         "bad_request",  "too_large",     "unknown_command",    "not_found",    "conflict",
         "not_modified", "policy_denied", "docker_unavailable", "docker_error", "timeout",
-        "canceled",     "internal",      "unsupported",        "unavailable"};
+        "canceled",     "internal",      "unsupported",        "unavailable",  "duplicate"};
     for (int c = -1; c >= PROTO_CODE_MIN; c--) {
         assert_string_equal(proto_code_name(c), names[-c - 1]);
         assert_int_equal(proto_code_from_name(names[-c - 1]), c);
