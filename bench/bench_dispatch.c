@@ -16,7 +16,9 @@
  * Prints each round's ratio, both total times, their ratio, the median
  * round ratio, the dispatcher's added time per message, its resident
  * memory idle and its peak under load, and checks that every container it
- * created was removed.
+ * created was removed and that every request was answered exactly once
+ * (replies are counted per request id, not in total: a second reply to one
+ * request fails the benchmark).
  *
  * Environment: DOCKER_HOST (default socket), BENCH_AMQP_URL (default
  * amqp://guest:guest@127.0.0.1:5672/), BENCH_IMAGE (default busybox:latest).
@@ -37,6 +39,8 @@
 static const char *image;
 static atomic_int raw_left;
 static atomic_int raw_failed;
+static int *replies_per; /* replies counted per request (by seq) */
+static int n_requests;
 
 static double now_s(void)
 {
@@ -105,6 +109,17 @@ static int publish_run(broker *b, const char *queue, int seq)
     return broker_publish(b, "", queue, &p, body, strlen(body), BROKER_PUBLISH_MANDATORY);
 }
 
+/* Counts reply d against its request (correlation id bench-<pid>-<seq>);
+ * 1 for the request's first reply, 0 for a later one or a stranger. */
+static int count_reply(const broker_delivery *d)
+{
+    const char *dash = d->correlation_id ? strrchr(d->correlation_id, '-') : NULL;
+    long seq = dash ? strtol(dash + 1, NULL, 10) : -1;
+    if (seq < 0 || seq >= n_requests)
+        return 0;
+    return ++replies_per[seq] == 1;
+}
+
 /* Runs count raw lifecycles on conc threads; returns the seconds taken. */
 static double raw_phase(int count, int conc)
 {
@@ -141,6 +156,11 @@ static double dispatch_phase(broker *b, const char *queue, int count, int conc, 
         if (rc == 0)
             continue;
         if (d.source == BROKER_SRC_REPLY) {
+            int first = count_reply(&d);
+            if (!first) { /* a second answer: counted, does not stand for another run */
+                broker_delivery_cleanup(&d);
+                continue;
+            }
             done++;
             (*got)++;
             if (d.body == NULL || strstr((const char *)d.body, "\"ok\":true") == NULL) {
@@ -187,6 +207,10 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     dkc_global_init();
+    n_requests = n;
+    replies_per = calloc((size_t)n, sizeof *replies_per);
+    if (replies_per == NULL)
+        return 1;
 
     /* The dispatcher on a private queue, idle at first. */
     char queue[64], node[64], conc_s[16];
@@ -254,6 +278,19 @@ int main(int argc, char **argv)
     }
     long load_rss, load_hwm;
     rss_of(pid, &load_rss, &load_hwm);
+    /* A second reply would come within a supervision pass: listen a while. */
+    for (double t0 = now_s(); now_s() - t0 < 2.0;) {
+        broker_delivery d = {0};
+        if (broker_poll(b, 200, &d) == 1 && d.source == BROKER_SRC_REPLY)
+            count_reply(&d);
+        broker_delivery_cleanup(&d);
+    }
+    int unanswered = 0, once = 0, twice = 0;
+    for (int i = 0; i < n; i++) {
+        unanswered += replies_per[i] == 0;
+        once += replies_per[i] == 1;
+        twice += replies_per[i] >= 2;
+    }
 
     kill(pid, SIGTERM);
     int st = 0;
@@ -295,8 +332,13 @@ int main(int argc, char **argv)
     printf("dispatcher overhead per message: %.1f ms\n", (disp - raw) * 1000 / n);
     printf("dispatcher RSS idle: %.1f MB, peak under load: %.1f MB\n", idle_rss / 1024.0,
            load_hwm / 1024.0);
+    printf("replies per request: %d answered once, %d more than once, %d never\n", once, twice,
+           unanswered);
     printf("containers left by the dispatcher: %ld\n", left);
     printf("dispatcher exit status: %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
     dkc_global_cleanup();
-    return (failed == 0 && got == n && left == 0 && atomic_load(&raw_failed) == 0) ? 0 : 1;
+    free(replies_per);
+    return (failed == 0 && got == n && once == n && left == 0 && atomic_load(&raw_failed) == 0)
+               ? 0
+               : 1;
 }

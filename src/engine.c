@@ -123,6 +123,8 @@ struct engine {
     engine_out *ohead, *otail;
     waiter *waiters;
     json_t *claimed; /* container id -> when claimed (ms): FINISH queued or done (under mu) */
+    json_t *mine;    /* container id -> when created (ms): made by this process and not yet
+                        answered, so surely not answered before a restart (under mu) */
     int docker_down;
     pthread_t *workers;
     int n_workers;
@@ -433,6 +435,32 @@ static void unclaim(engine *e, const char *id)
     pthread_mutex_lock(&e->mu);
     json_object_del(e->claimed, id);
     pthread_mutex_unlock(&e->mu);
+}
+
+/* The `mine` set (see struct engine): add, drop, test. */
+static void mine_add(engine *e, const char *id)
+{
+    pthread_mutex_lock(&e->mu);
+    if (json_object_set_new(e->mine, id, json_integer(now_ms())) != 0) {
+        log_msg(LOG_ERROR, "out of memory");
+        abort();
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
+static void mine_del(engine *e, const char *id)
+{
+    pthread_mutex_lock(&e->mu);
+    json_object_del(e->mine, id);
+    pthread_mutex_unlock(&e->mu);
+}
+
+static int mine_has(engine *e, const char *id)
+{
+    pthread_mutex_lock(&e->mu);
+    int has = json_object_get(e->mine, id) != NULL;
+    pthread_mutex_unlock(&e->mu);
+    return has;
 }
 
 /* Docker unreachable: say so once and stop consuming until it is back. */
@@ -856,6 +884,7 @@ static hres h_run(jctx *c)
     if ((res = create_admitted(c, body, &id, &warnings)) != H_OK)
         goto out;
     snprintf(c->container, sizeof c->container, "%s", id);
+    mine_add(c->e, id);
     rc = dkc_container_start(c->cli, id);
     if (rc != 0) {
         res = dfail(c, rc);
@@ -920,6 +949,31 @@ static void mark_answered(dkc_client *cli, const char *id)
                 "cannot mark container %.12s as answered (%s): a restarted node may send its "
                 "final reply again",
                 id, dkc_strerror(rc));
+}
+
+/* A Remove container is marked before its removal by a rename to
+ * "answered-<its full id>": a metadata call, much faster than the archive
+ * marker (which mounts the container's filesystem), and a name no request
+ * can give a container, since its id does not exist before it is made. */
+#define ANSWERED_NAME_PREFIX "answered-"
+
+static int has_answered_name(const char *name, const char *id)
+{
+    size_t n = strlen(ANSWERED_NAME_PREFIX);
+    return name && id && !strncmp(name, ANSWERED_NAME_PREFIX, n) && !strcmp(name + n, id);
+}
+
+/* Marks and removes an answered Remove container. */
+static void remove_answered(dkc_client *cli, const char *id)
+{
+    char name[160];
+    snprintf(name, sizeof name, ANSWERED_NAME_PREFIX "%s", id);
+    int rc = dkc_container_rename(cli, id, name);
+    if (rc != 0 && rc != DKC_ENOTFOUND)
+        log_msg(LOG_WARN, "marking container %.12s as answered: %s", id, dkc_strerror(rc));
+    rc = dkc_container_remove(cli, id, true, false);
+    if (rc != 0 && rc != DKC_ENOTFOUND)
+        log_msg(LOG_WARN, "removing container %.12s: %s", id, dkc_strerror(rc));
 }
 
 static int discard(void *ud, const char *data, size_t len)
@@ -996,7 +1050,11 @@ static void finish_job(engine *e, dkc_client *cli, const char *id)
     const char *dialect = label(labels, "dialect");
     bool remove = label(labels, "remove") != NULL;
     bool captured = att && *att;
-    if (is_answered(cli, id)) {
+    /* Only a container this process did not make can have been answered
+     * by an earlier one (the archive check mounts its filesystem: not on
+     * every run). */
+    int answered = has_answered_name(cname(ins), id) || (!mine_has(e, id) && is_answered(cli, id));
+    if (answered) {
         /* answered before a restart: stays claimed, never again; a Remove
          * container the crash left behind goes now */
         if (remove && (rc = dkc_container_remove(cli, id, true, false)) != 0 &&
@@ -1631,13 +1689,12 @@ static void *worker_main(void *arg)
             finish_job(e, cli, j->id);
         } else if (j->kind == JOB_AFTER && j->mark) {
             mark_answered(cli, j->id);
+            mine_del(e, j->id);
         } else if (j->kind == JOB_AFTER) {
-            /* the mark first: a fast call that closes most of the window in
-             * which a crash would make a restarted node answer again */
-            mark_answered(cli, j->id);
-            int rc = dkc_container_remove(cli, j->id, true, false);
-            if (rc != 0 && rc != DKC_ENOTFOUND)
-                log_msg(LOG_WARN, "removing container %.12s: %s", j->id, dkc_strerror(rc));
+            /* marked first by a fast call: that closes most of the window
+             * in which a crash would make a restarted node answer again */
+            remove_answered(cli, j->id);
+            mine_del(e, j->id);
         }
         free(j->id);
         free(j);
@@ -1745,6 +1802,11 @@ static void prune_claims(engine *e, json_t *list, int64_t listed_at)
     {
         if (json_integer_value(when) < listed_at && json_object_get(present, id) == NULL)
             json_object_del(e->claimed, id);
+    }
+    json_object_foreach_safe(e->mine, tmp, id, when)
+    {
+        if (json_integer_value(when) < listed_at && json_object_get(present, id) == NULL)
+            json_object_del(e->mine, id);
     }
     pthread_mutex_unlock(&e->mu);
     json_decref(present);
@@ -1919,10 +1981,11 @@ engine *engine_start(const dd_config *cfg, const dd_policy *policy, const dkc_op
     snprintf(e->node_label, sizeof e->node_label, LBL "node=%s", cfg->node);
     snprintf(e->cluster_label, sizeof e->cluster_label, LBL "cluster=%s", cfg->cluster);
     e->claimed = json_object();
+    e->mine = json_object();
     e->inflight = json_object();
     e->answered = json_object();
     e->answered_ring = xcalloc(ANSWERED_MAX, sizeof *e->answered_ring);
-    if (e->claimed == NULL || e->inflight == NULL || e->answered == NULL) {
+    if (e->claimed == NULL || e->mine == NULL || e->inflight == NULL || e->answered == NULL) {
         log_msg(LOG_ERROR, "out of memory");
         abort();
     }
@@ -2022,6 +2085,7 @@ void engine_free(engine *e)
     free(e->answered_ring);
     json_decref(e->answered);
     json_decref(e->inflight);
+    json_decref(e->mine);
     json_decref(e->claimed);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);

@@ -1308,6 +1308,49 @@ static void test_output_on_stdout(void **state)
     free(text);
 }
 
+/* A kill -9 after a Remove run's reply went out and its container was
+ * marked (renamed answered-<id>), before the removal: the next start
+ * removes the container and does not answer again.  A run killed without
+ * the mark (the control) is answered after the restart. */
+static void test_marked_remove_container_not_answered_again(void **state)
+{
+    (void)state;
+    static const char body[] =
+        "{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],\"Remove\":true,"
+        "\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","
+        "\"Cmd\":[\"sh\",\"-c\",\"sleep 2; echo late\"]}";
+    char marked[64], control[64];
+    send_msg(body, marked, sizeof marked);
+    send_msg(body, control, sizeof control);
+    char l[128];
+    snprintf(l, sizeof l, "io.docker-dispatch.request=%s", marked);
+    json_t *f = json_pack("{s:[s]}", "label", l);
+    json_t *arr = NULL;
+    for (int t = 0; t < 100 && json_array_size(arr) == 0; t++) {
+        json_decref(arr);
+        arr = NULL;
+        dkc_list_opts lo = {.all = true, .filters = f};
+        assert_int_equal(dkc_container_list(g_dkc, &lo, &arr), 0);
+        if (json_array_size(arr) == 0 || count_label("io.docker-dispatch.request", control) == 0)
+            usleep(50 * 1000);
+    }
+    assert_int_equal(json_array_size(arr), 1);
+    char cid[80], name[100];
+    snprintf(cid, sizeof cid, "%s", json_string_value(json_object_get(json_array_get(arr, 0), "Id")));
+    json_decref(arr);
+    json_decref(f);
+    stop_daemon(SIGKILL);
+    snprintf(name, sizeof name, "answered-%s", cid);
+    assert_int_equal(dkc_container_rename(g_dkc, cid, name), 0);
+    assert_int_equal(start_daemon(), 0);
+    json_t *r = recv_reply(control, 30000);
+    assert_non_null(r);
+    assert_string_equal(json_string_value(json_object_get(result(r), "stdout")), "late\n");
+    json_decref(r);
+    assert_null(recv_reply(marked, 3000));
+    assert_int_equal(count_label("io.docker-dispatch.request", marked), 0);
+}
+
 int main(void)
 {
     dkc_global_init();
@@ -1332,6 +1375,7 @@ int main(void)
         cmocka_unit_test(test_same_identity_refused),
         cmocka_unit_test(test_duplicate_copies),
         cmocka_unit_test(test_output_on_stdout),
+        cmocka_unit_test(test_marked_remove_container_not_answered_again),
     };
     if (getenv("CMOCKA_TEST_FILTER")) /* e.g. "test_dup*" while working on one case */
         cmocka_set_test_filter(getenv("CMOCKA_TEST_FILTER"));
