@@ -990,13 +990,14 @@ static int is_answered(dkc_client *cli, const char *id)
 /* Copies a run's captured output (data, len bytes, already bounded by the
  * run's output limit) to stdout, one record per line, so that the
  * dispatcher's stdout shows what the original docker-dispatch showed:
- * "output id=<request> stdout| <line>" (escaped like every untrusted text),
+ * "output id=<request> stdout| <line>" (the id as in every log line, the
+ * line with control characters, quotes and backslashes escaped),
  * or in JSON mode {"event":"output","id":..,"stream":..,"line":..}. */
 static void echo_output(const char *rid, const char *stream, const char *data, size_t len)
 {
     char eid[128], text[4096 + 160];
     char *esc = xmalloc(4096);
-    log_escape(eid, sizeof eid, rid ? rid : "-");
+    proto_escape(eid, sizeof eid, rid ? rid : "-", rid ? strlen(rid) : 1, 64);
     size_t pos = 0;
     while (pos < len) {
         const char *nl = memchr(data + pos, '\n', len - pos);
