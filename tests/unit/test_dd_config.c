@@ -24,6 +24,7 @@ static const char *const env_vars[] = {
     "DISPATCH_CONFIG",         "DISPATCH_DOCKER_HOST",  "DISPATCH_AMQP_URL", "DISPATCH_QUEUE",
     "DISPATCH_NODE",           "DISPATCH_QUEUE_TYPE",   "DISPATCH_PREFETCH", "DISPATCH_WORKERS",
     "DISPATCH_DELIVERY_LIMIT", "DISPATCH_MAX_RUN_TIME", "DISPATCH_VERBOSE",
+    "DISPATCH_CLUSTER",        "DISPATCH_QUIET_OUTPUT",
 };
 
 static int clear_env(void **state)
@@ -192,6 +193,41 @@ static void refusals(void **state)
     cfg_cleanup(&c);
 }
 
+/* The cluster name defaults to the queue name, comes from any source like
+ * the others and is checked like a queue name; output echo is on unless
+ * turned off. */
+static void cluster_and_output(void **state)
+{
+    (void)state;
+    dd_config c;
+    char *cause = NULL;
+    assert_int_equal(load(&c, &cause, "-q", "jobs", NULL), 0);
+    assert_string_equal(c.cluster, "jobs");
+    assert_false(c.quiet_output);
+    cfg_cleanup(&c);
+
+    write_file("{\"cluster\": \"from-file\", \"quiet_output\": true}");
+    assert_int_equal(load(&c, &cause, "--config", g_file, "-q", "jobs", NULL), 0);
+    assert_string_equal(c.cluster, "from-file");
+    assert_true(c.quiet_output);
+    cfg_cleanup(&c);
+
+    setenv("DISPATCH_CLUSTER", "from-env", 1);
+    assert_int_equal(load(&c, &cause, "--config", g_file, NULL), 0);
+    assert_string_equal(c.cluster, "from-env");
+    cfg_cleanup(&c);
+    assert_int_equal(load(&c, &cause, "--cluster", "from-flag", "--quiet-output", NULL), 0);
+    assert_string_equal(c.cluster, "from-flag");
+    assert_true(c.quiet_output);
+    cfg_cleanup(&c);
+
+    assert_int_equal(load(&c, &cause, "--cluster", "a b", NULL), -1);
+    assert_non_null(cause);
+    assert_non_null(strstr(cause, "cluster name"));
+    free(cause);
+    cfg_cleanup(&c);
+}
+
 static void redaction(void **state)
 {
     (void)state;
@@ -213,6 +249,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(precedence, clear_env, remove_file),
         cmocka_unit_test_setup_teardown(refusals, clear_env, remove_file),
         cmocka_unit_test_setup_teardown(redaction, clear_env, remove_file),
+        cmocka_unit_test_setup_teardown(cluster_and_output, clear_env, remove_file),
     };
     return cmocka_run_group_tests_name("daemon settings", tests, NULL, NULL);
 }
