@@ -155,7 +155,7 @@ void broker_conf_init(broker_conf *c)
     c->queue = "docker-dispatch";
     c->queue_type = BROKER_QUEUE_QUORUM;
     c->delivery_limit = 5;
-    c->prefetch = 8;
+    c->prefetch = BROKER_DEFAULT_PREFETCH;
     c->heartbeat = 30;
     c->role = BROKER_ROLE_NODE;
     c->connect_timeout_ms = 10000;
@@ -2348,12 +2348,12 @@ int broker_call(broker *b, const char *exchange, const char *routing_key, const 
  * ceiling doubling from reconnect_min_ms up to reconnect_max_ms ("full
  * jitter": nodes that lost the broker together do not return together). */
 /* The stop flag may be set by another thread: read it atomically. */
-static int stop_requested(const volatile int *stop)
+static int stop_requested(const volatile sig_atomic_t *stop)
 {
     return stop != NULL && __atomic_load_n(stop, __ATOMIC_ACQUIRE) != 0;
 }
 
-int broker_reconnect(broker *b, const volatile int *stop)
+int broker_reconnect(broker *b, const volatile sig_atomic_t *stop)
 {
     unsigned attempt = 0;
     int64_t ceiling;

@@ -75,6 +75,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -84,6 +85,7 @@ extern "C" {
 #define BROKER_MAX_HEADERS      64   /* headers kept per delivery */
 #define BROKER_MAX_HEADER_VALUE 4096 /* bytes kept per header value */
 #define BROKER_REPLY_SLACK      64   /* queued replies beyond the prefetch windows */
+#define BROKER_DEFAULT_PREFETCH 16   /* broker_conf.prefetch, and the daemon's --prefetch */
 #define BROKER_DEFAULT_MAX_BODY (16u * 1024u * 1024u)
 #define BROKER_REPLY_TO         "amq.rabbitmq.reply-to"
 
@@ -133,7 +135,7 @@ typedef struct broker_conf {
     const char *queue;            /* <q>; default "docker-dispatch" */
     broker_queue_type queue_type; /* default quorum */
     int delivery_limit;           /* quorum x-delivery-limit, >= 1; default 5 */
-    int prefetch;                 /* basic.qos per consumer, >= 1; default 8 */
+    int prefetch;                 /* basic.qos per consumer, >= 1; BROKER_DEFAULT_PREFETCH */
     const char *node;             /* node name; required in the node role */
     int heartbeat;                /* seconds; 0 disables; default 30 */
     const char *connection_name;  /* client property; default "docker-dispatch <node>" */
@@ -359,7 +361,7 @@ int broker_call(broker *b, const char *exchange, const char *routing_key, const 
  * until it succeeds (0) or *stop becomes non-zero (BROKER_ESTOPPED; stop
  * may be NULL).  conf.on_retry hears about every failed attempt.  Deliveries
  * queued inside the handle are dropped (they are requeued by the broker). */
-int broker_reconnect(broker *b, const volatile int *stop);
+int broker_reconnect(broker *b, const volatile sig_atomic_t *stop);
 
 /* Passive declare of queue on the side channel: *messages (ready, not
  * unacked) and *consumers, either may be NULL.  BROKER_ENOTFOUND if there is

@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "broker.h"
 #include "config.h"
 
 #define DD_VERSION "0.1.0"
@@ -289,7 +290,7 @@ int cfg_load(dd_config *cfg, int argc, char **argv, char **cause)
     memset(cfg, 0, sizeof *cfg);
     cfg->docker_tls = -1;
     cfg->delivery_limit = 5;
-    cfg->prefetch = 16;
+    cfg->prefetch = BROKER_DEFAULT_PREFETCH;
     cfg->heartbeat = 30;
     cfg->max_body = 1u << 20;
     cfg->output_limit = 1u << 20;

@@ -1086,7 +1086,7 @@ static int watch(const ctl_opts *o, int argc, char **argv)
             }
             seen++;
         } else if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN) {
-            static const volatile int no_stop;
+            static const volatile sig_atomic_t no_stop;
             fprintf(stderr, "dispatchctl: connection lost; reconnecting (events meanwhile are "
                             "missed)\n");
             if (broker_reconnect(b, &no_stop) != 0) {

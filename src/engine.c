@@ -43,7 +43,7 @@ static void *xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
     if (p == NULL) {
-        log_msg(LOG_ERROR, "out of memory");
+        log_msg(LOG_LVL_ERROR, "out of memory");
         abort();
     }
     return p;
@@ -53,7 +53,7 @@ static void *xcalloc(size_t n, size_t sz)
 {
     void *p = calloc(n ? n : 1, sz ? sz : 1);
     if (p == NULL) {
-        log_msg(LOG_ERROR, "out of memory");
+        log_msg(LOG_LVL_ERROR, "out of memory");
         abort();
     }
     return p;
@@ -214,7 +214,7 @@ static void post_event(engine *e, json_t *ev)
     o->body = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(ev);
     if (o->body == NULL) {
-        log_msg(LOG_ERROR, "out of memory");
+        log_msg(LOG_LVL_ERROR, "out of memory");
         abort();
     }
     pthread_mutex_lock(&e->mu);
@@ -230,7 +230,7 @@ static void post_event(engine *e, json_t *ev)
     if (o != NULL) {
         engine_out_free(o);
         if ((lost & (lost - 1)) == 0) /* 1, 2, 4, ...: a line, not a flood */
-            log_msg(LOG_WARN, "%d events wait for RabbitMQ: %llu dropped so far",
+            log_msg(LOG_LVL_WARN, "%d events wait for RabbitMQ: %llu dropped so far",
                     ENGINE_MAX_PENDING_EVENTS, (unsigned long long)lost);
     }
 }
@@ -345,7 +345,7 @@ static req_state request_begin(engine *e, const char *rid, job *j, char **contai
         *container = xstrdup(json_string_value(ans));
         st = REQ_ANSWERED;
     } else if (json_object_set_new(e->inflight, rid, json_true()) != 0) {
-        log_msg(LOG_ERROR, "out of memory");
+        log_msg(LOG_LVL_ERROR, "out of memory");
         abort();
     }
     pthread_mutex_unlock(&e->mu);
@@ -366,7 +366,7 @@ static void remember_answered_locked(engine *e, const char *rid, const char *con
         e->answered_pos = (e->answered_pos + 1) % ANSWERED_MAX;
     }
     if (json_object_set_new(e->answered, rid, json_string(container ? container : "")) != 0) {
-        log_msg(LOG_ERROR, "out of memory");
+        log_msg(LOG_LVL_ERROR, "out of memory");
         abort();
     }
 }
@@ -423,7 +423,7 @@ static int claim(engine *e, const char *id)
     pthread_mutex_lock(&e->mu);
     int fresh = json_object_get(e->claimed, id) == NULL;
     if (fresh && json_object_set_new(e->claimed, id, json_integer(now_ms())) != 0) {
-        log_msg(LOG_ERROR, "out of memory");
+        log_msg(LOG_LVL_ERROR, "out of memory");
         abort();
     }
     pthread_mutex_unlock(&e->mu);
@@ -442,7 +442,7 @@ static void mine_add(engine *e, const char *id)
 {
     pthread_mutex_lock(&e->mu);
     if (json_object_set_new(e->mine, id, json_integer(now_ms())) != 0) {
-        log_msg(LOG_ERROR, "out of memory");
+        log_msg(LOG_LVL_ERROR, "out of memory");
         abort();
     }
     pthread_mutex_unlock(&e->mu);
@@ -471,7 +471,7 @@ static void docker_down(engine *e)
     e->docker_down = 1;
     pthread_mutex_unlock(&e->mu);
     if (!was) {
-        log_msg(LOG_WARN, "Docker is unreachable: pausing consumption until it answers");
+        log_msg(LOG_LVL_WARN, "Docker is unreachable: pausing consumption until it answers");
         post_simple(e, ENGINE_OUT_PAUSE, 0, 0);
     }
 }
@@ -502,7 +502,7 @@ static void post_reply(engine *e, json_t *reply, int64_t t0, const char *reply_t
     o->correlation_id = xstrdup(corr);
     o->body = proto_reply_dumps(reply);
     if (o->body == NULL) {
-        log_msg(LOG_ERROR, "out of memory");
+        log_msg(LOG_LVL_ERROR, "out of memory");
         abort();
     }
     if (dl) {
@@ -582,7 +582,7 @@ static void cap_add(capbuf *b, const char *p, size_t n)
             nc *= 2;
         char *nd = realloc(b->data, nc);
         if (nd == NULL) {
-            log_msg(LOG_ERROR, "out of memory");
+            log_msg(LOG_LVL_ERROR, "out of memory");
             abort();
         }
         b->data = nd;
@@ -677,7 +677,7 @@ static hres duplicate(jctx *c, const char *container, const char *state)
     c->err_extra = json_pack("{s:{s:s, s:s?, s:s?}}", "original", "request_id", c->request_id,
                              "container", cid, "state", state);
     if (c->err_extra == NULL) {
-        log_msg(LOG_ERROR, "out of memory");
+        log_msg(LOG_LVL_ERROR, "out of memory");
         abort();
     }
     snprintf(c->field, sizeof c->field, "message_id");
@@ -699,7 +699,7 @@ static hres find_request(jctx *c, json_t **found)
     snprintf(l, sizeof l, LBL "request=%s", c->request_id);
     dkc_list_opts lo = {.all = true, .filters = label_filter(c->e->cluster_label, l)};
     if (lo.filters == NULL) {
-        log_msg(LOG_ERROR, "out of memory");
+        log_msg(LOG_LVL_ERROR, "out of memory");
         abort();
     }
     int rc = dkc_container_list(c->cli, &lo, found);
@@ -733,7 +733,7 @@ static hres run_adopt(jctx *c, json_t *summary)
 {
     const char *id = jstr(summary, "Id");
     const char *state = jstr(summary, "State");
-    log_msg(LOG_INFO, "request already has container %.12s (%s): not creating another",
+    log_msg(LOG_LVL_INFO, "request already has container %.12s (%s): not creating another",
             id ? id : "?", state ? state : "?");
     if (id == NULL)
         return fail(c, PROTO_EINTERNAL, "container summary without Id");
@@ -890,7 +890,7 @@ static hres h_run(jctx *c)
         res = dfail(c, rc);
         int rrc = dkc_container_remove(c->cli, id, true, true);
         if (rrc != 0)
-            log_msg(LOG_WARN, "removing container %.12s after a failed start: %s", id,
+            log_msg(LOG_LVL_WARN, "removing container %.12s after a failed start: %s", id,
                     dkc_strerror(rrc));
         goto out;
     }
@@ -945,7 +945,7 @@ static void mark_answered(dkc_client *cli, const char *id)
     dkc_membuf_reader rd = {.data = tar, .len = sizeof tar, .pos = 0};
     int rc = dkc_container_archive_put(cli, id, "/", dkc_membuf_read, &rd);
     if (rc != 0)
-        log_msg(LOG_WARN,
+        log_msg(LOG_LVL_WARN,
                 "cannot mark container %.12s as answered (%s): a restarted node may send its "
                 "final reply again",
                 id, dkc_strerror(rc));
@@ -970,10 +970,10 @@ static void remove_answered(dkc_client *cli, const char *id)
     snprintf(name, sizeof name, ANSWERED_NAME_PREFIX "%s", id);
     int rc = dkc_container_rename(cli, id, name);
     if (rc != 0 && rc != DKC_ENOTFOUND)
-        log_msg(LOG_WARN, "marking container %.12s as answered: %s", id, dkc_strerror(rc));
+        log_msg(LOG_LVL_WARN, "marking container %.12s as answered: %s", id, dkc_strerror(rc));
     rc = dkc_container_remove(cli, id, true, false);
     if (rc != 0 && rc != DKC_ENOTFOUND)
-        log_msg(LOG_WARN, "removing container %.12s: %s", id, dkc_strerror(rc));
+        log_msg(LOG_LVL_WARN, "removing container %.12s: %s", id, dkc_strerror(rc));
 }
 
 static int discard(void *ud, const char *data, size_t len)
@@ -1060,7 +1060,7 @@ static void finish_job(engine *e, dkc_client *cli, const char *id)
          * container the crash left behind goes now */
         if (remove && (rc = dkc_container_remove(cli, id, true, false)) != 0 &&
             rc != DKC_ENOTFOUND)
-            log_msg(LOG_WARN, "removing container %.12s: %s", id, dkc_strerror(rc));
+            log_msg(LOG_LVL_WARN, "removing container %.12s: %s", id, dkc_strerror(rc));
         goto out;
     }
     cap.limit = ol ? (size_t)strtoull(ol, NULL, 10) : (size_t)e->cfg->output_limit;
@@ -1069,7 +1069,7 @@ static void finish_job(engine *e, dkc_client *cli, const char *id)
                             .stderr_ = strstr(att, "stderr") != NULL};
         rc = dkc_container_logs(cli, id, &lo, capture_cb, &cap);
         if (rc != 0) {
-            log_msg(LOG_WARN, "logs of %.12s: %s", id, dkc_strerror(rc));
+            log_msg(LOG_LVL_WARN, "logs of %.12s: %s", id, dkc_strerror(rc));
             if (rc == DKC_EUNAVAILABLE || rc == DKC_ETIMEOUT) {
                 docker_down(e);
                 unclaim(e, id);
@@ -1108,7 +1108,7 @@ static void finish_job(engine *e, dkc_client *cli, const char *id)
     json_t *reply = proto_reply_ok(&ri, result);
     json_decref(result);
     if (reply == NULL) {
-        log_msg(LOG_ERROR, "out of memory");
+        log_msg(LOG_LVL_ERROR, "out of memory");
         abort();
     }
     if (captured && !e->cfg->quiet_output) {
@@ -1349,7 +1349,7 @@ static hres h_exec(jctx *c)
     if (timed_out) {
         char who[160];
         log_escape(who, sizeof who, cmd->container);
-        log_msg(LOG_WARN, "exec in %s: no end after %lld s; stopped waiting (it may still run)",
+        log_msg(LOG_LVL_WARN, "exec in %s: no end after %lld s; stopped waiting (it may still run)",
                 who, (long long)cmd->timeout_s);
     }
     proto_run_result r = {.waited = !timed_out,
@@ -1530,12 +1530,12 @@ static void post_outcome(engine *e, jctx *c, hres res)
                             : proto_reply_error(&ri, c->code, c->msg, c->field[0] ? c->field : NULL,
                                                 c->http);
     if (r == NULL) {
-        log_msg(LOG_ERROR, "out of memory");
+        log_msg(LOG_LVL_ERROR, "out of memory");
         abort();
     }
     if (res == H_ERR && c->err_extra != NULL &&
         json_object_update(json_object_get(r, "error"), c->err_extra) != 0) {
-        log_msg(LOG_ERROR, "out of memory");
+        log_msg(LOG_LVL_ERROR, "out of memory");
         abort();
     }
     post_reply(e, r, c->t0, c->d->reply_to, c->d->correlation_id, c->d->tag, NULL, NULL, NULL, 0);
@@ -1592,7 +1592,7 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
     char *prev = NULL;
     req_state rs = REQ_FRESH;
     if (dedup && (rs = request_begin(e, rid, j, &prev)) == REQ_PARKED) {
-        log_msg(LOG_DEBUG, "a copy of a request in flight waits for it");
+        log_msg(LOG_LVL_DEBUG, "a copy of a request in flight waits for it");
         proto_cmd_free(cmd);
         return 1;
     }
@@ -1618,7 +1618,7 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
     if (rs == REQ_ANSWERED && d->redelivered) {
         /* the same message back after its reply went out (its ack was lost
          * with a connection): that reply was the answer */
-        log_msg(LOG_INFO, "request was answered before; its redelivered copy is acked");
+        log_msg(LOG_LVL_INFO, "request was answered before; its redelivered copy is acked");
         post_simple(e, ENGINE_OUT_ACK, d->tag, 0);
         res = H_DONE;
     } else if (rs == REQ_ANSWERED) {
@@ -1629,7 +1629,7 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
     }
     switch (res) {
     case H_TRANSIENT:
-        log_msg(LOG_WARN, "Docker unavailable for request %s: requeued",
+        log_msg(LOG_LVL_WARN, "Docker unavailable for request %s: requeued",
                 rid ? "with id" : "without id");
         post_simple(e, ENGINE_OUT_NACK, d->tag, 1);
         docker_down(e);
@@ -1660,7 +1660,7 @@ static void *worker_main(void *arg)
     dkc_client *cli = NULL;
     char why[256] = "";
     if (dkc_client_new(e->dopt, &cli, why, sizeof why) != 0) {
-        log_msg(LOG_ERROR, "worker: Docker client: %s", why);
+        log_msg(LOG_LVL_ERROR, "worker: Docker client: %s", why);
         return NULL;
     }
     pthread_mutex_lock(&e->mu);
@@ -1827,7 +1827,7 @@ static void supervise_once(engine *e, dkc_client *cli)
         if (rc == DKC_EUNAVAILABLE || rc == DKC_ETIMEOUT)
             docker_down(e);
         else if (rc != DKC_ECANCELED)
-            log_msg(LOG_WARN, "supervision: listing containers: %s", dkc_strerror(rc));
+            log_msg(LOG_LVL_WARN, "supervision: listing containers: %s", dkc_strerror(rc));
         return;
     }
     pthread_mutex_lock(&e->mu);
@@ -1835,7 +1835,7 @@ static void supervise_once(engine *e, dkc_client *cli)
     e->docker_down = 0;
     pthread_mutex_unlock(&e->mu);
     if (was_down) {
-        log_msg(LOG_INFO, "Docker answers again: resuming consumption");
+        log_msg(LOG_LVL_INFO, "Docker answers again: resuming consumption");
         post_simple(e, ENGINE_OUT_RESUME, 0, 0);
     }
     int64_t now = time(NULL);
@@ -1851,10 +1851,10 @@ static void supervise_once(engine *e, dkc_client *cli)
         const char *dl = label(labels, "deadline");
         if (!strcmp(state, "running") || !strcmp(state, "paused")) {
             if (dl && now >= strtoll(dl, NULL, 10)) {
-                log_msg(LOG_INFO, "container %.12s reached its deadline: killing", id);
+                log_msg(LOG_LVL_INFO, "container %.12s reached its deadline: killing", id);
                 int krc = dkc_container_kill(cli, id, NULL);
                 if (krc != 0 && krc != DKC_ECONFLICT && krc != DKC_ENOTFOUND)
-                    log_msg(LOG_WARN, "killing %.12s: %s", id, dkc_strerror(krc));
+                    log_msg(LOG_LVL_WARN, "killing %.12s: %s", id, dkc_strerror(krc));
             }
             continue;
         }
@@ -1954,7 +1954,7 @@ static void *watch_main(void *arg)
         dkc_events_opts o = {.since = ws.last / 1000000000LL, .filters = filters};
         int rc = dkc_events(e->watch_cli, &o, on_watched, &ws);
         if (rc != 0 && rc != DKC_ECANCELED)
-            log_msg(LOG_DEBUG, "Docker event stream: %s; resuming", dkc_strerror(rc));
+            log_msg(LOG_LVL_DEBUG, "Docker event stream: %s; resuming", dkc_strerror(rc));
         for (int t = 0; t < SUPERVISE_PERIOD_MS / 20 && !e->watch_stop; t++)
             usleep(20 * 1000);
     }
@@ -1987,7 +1987,7 @@ engine *engine_start(const dd_config *cfg, const dd_policy *policy, const dkc_op
     e->answered = json_object();
     e->answered_ring = xcalloc(ANSWERED_MAX, sizeof *e->answered_ring);
     if (e->claimed == NULL || e->mine == NULL || e->inflight == NULL || e->answered == NULL) {
-        log_msg(LOG_ERROR, "out of memory");
+        log_msg(LOG_LVL_ERROR, "out of memory");
         abort();
     }
     pthread_mutex_init(&e->mu, NULL);
@@ -2011,16 +2011,16 @@ engine *engine_start(const dd_config *cfg, const dd_policy *policy, const dkc_op
     e->workers = xcalloc((size_t)e->n_workers, sizeof *e->workers);
     for (int i = 0; i < e->n_workers; i++)
         if (pthread_create(&e->workers[i], NULL, worker_main, e) != 0) {
-            log_msg(LOG_ERROR, "cannot start worker thread: %s", strerror(errno));
+            log_msg(LOG_LVL_ERROR, "cannot start worker thread: %s", strerror(errno));
             abort();
         }
     if (pthread_create(&e->sup, NULL, sup_main, e) != 0) {
-        log_msg(LOG_ERROR, "cannot start supervisor thread: %s", strerror(errno));
+        log_msg(LOG_LVL_ERROR, "cannot start supervisor thread: %s", strerror(errno));
         abort();
     }
     e->sup_started = 1;
     if (pthread_create(&e->watch, NULL, watch_main, e) != 0) {
-        log_msg(LOG_ERROR, "cannot start event watcher thread: %s", strerror(errno));
+        log_msg(LOG_LVL_ERROR, "cannot start event watcher thread: %s", strerror(errno));
         abort();
     }
     e->watch_started = 1;

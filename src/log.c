@@ -12,7 +12,7 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static bool json_mode;
-static log_level min_level = LOG_INFO;
+static log_level min_level = LOG_LVL_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 

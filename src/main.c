@@ -28,7 +28,7 @@
 
 #define POLL_MS 10
 
-static volatile int g_stop;
+static volatile sig_atomic_t g_stop;
 
 static void on_signal(int sig)
 {
@@ -60,13 +60,13 @@ static int publish_reply(broker *b, const engine_out *o)
                            .persistent = 1,
                            .headers = &h,
                            .n_headers = 1};
-        log_msg(LOG_WARN, "reply unroutable: kept in %s", broker_name_dead(b));
+        log_msg(LOG_LVL_WARN, "reply unroutable: kept in %s", broker_name_dead(b));
         rc = broker_publish(b, "", broker_name_dead(b), &dp, o->body, strlen(o->body), 0);
     }
     if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
         return rc;
     if (rc != 0)
-        log_msg(LOG_WARN, "publishing a reply: %s: %s", broker_strerror(rc), broker_error(b));
+        log_msg(LOG_LVL_WARN, "publishing a reply: %s: %s", broker_strerror(rc), broker_error(b));
     return 0;
 }
 
@@ -81,7 +81,7 @@ static int publish_event(broker *b, const char *key, const char *body)
     if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
         return rc;
     if (rc != 0)
-        log_msg(LOG_WARN, "publishing event %s: %s: %s", key, broker_strerror(rc), broker_error(b));
+        log_msg(LOG_LVL_WARN, "publishing event %s: %s: %s", key, broker_strerror(rc), broker_error(b));
     return 0;
 }
 
@@ -143,7 +143,7 @@ static int do_item(broker *b, engine *e, engine_out *o)
     if (rc == BROKER_ESTALE)
         rc = 0;
     if (rc != 0 && rc != BROKER_ECONNLOST && rc != BROKER_ENOTCONN) {
-        log_msg(LOG_WARN, "broker: %s: %s", broker_strerror(rc), broker_error(b));
+        log_msg(LOG_LVL_WARN, "broker: %s: %s", broker_strerror(rc), broker_error(b));
         rc = 0;
     }
     return rc;
@@ -171,18 +171,18 @@ static int drain_outbox(broker *b, engine *e)
 static void on_retry(void *arg, unsigned attempt, int err, const char *cause, unsigned delay_ms)
 {
     (void)arg;
-    log_msg(LOG_WARN, "RabbitMQ reconnect attempt %u failed: %s (%s); next in %u ms", attempt,
+    log_msg(LOG_LVL_WARN, "RabbitMQ reconnect attempt %u failed: %s (%s); next in %u ms", attempt,
             broker_strerror(err), cause ? cause : "", delay_ms);
 }
 
 /* Reconnects after a lost connection; 0 or -1 when stopped meanwhile. */
 static int reconnect(broker *b)
 {
-    log_msg(LOG_WARN, "RabbitMQ connection lost (%s): reconnecting", broker_error(b));
+    log_msg(LOG_LVL_WARN, "RabbitMQ connection lost (%s): reconnecting", broker_error(b));
     int rc = broker_reconnect(b, &g_stop);
     if (rc != 0)
         return -1;
-    log_msg(LOG_INFO, "RabbitMQ connection restored");
+    log_msg(LOG_LVL_INFO, "RabbitMQ connection restored");
     return 0;
 }
 
@@ -193,19 +193,19 @@ static int check_docker(const dkc_options *o)
     char why[256] = "";
     int rc = dkc_client_new(o, &c, why, sizeof why);
     if (rc != 0) {
-        log_msg(LOG_ERROR, "Docker address: %s: %s", dkc_strerror(rc), why);
+        log_msg(LOG_LVL_ERROR, "Docker address: %s: %s", dkc_strerror(rc), why);
         return -1;
     }
     rc = dkc_ping(c);
     if (rc != 0) {
         char msg[256];
         log_escape(msg, sizeof msg, dkc_client_last_error(c)->message);
-        log_msg(LOG_ERROR, "Docker at %s is unreachable: %s: %s", dkc_client_host(c),
+        log_msg(LOG_LVL_ERROR, "Docker at %s is unreachable: %s: %s", dkc_client_host(c),
                 dkc_strerror(rc), msg);
         dkc_client_free(c);
         return -1;
     }
-    log_msg(LOG_INFO, "Docker at %s answers (API %s)", dkc_client_host(c),
+    log_msg(LOG_LVL_INFO, "Docker at %s answers (API %s)", dkc_client_host(c),
             dkc_client_api_version(c));
     dkc_client_free(c);
     return 0;
@@ -229,7 +229,7 @@ int main(int argc, char **argv)
         cfg_cleanup(&cfg);
         return lr < 0 ? 2 : 0;
     }
-    log_setup(cfg.json_logs, cfg.verbose ? LOG_DEBUG : LOG_INFO);
+    log_setup(cfg.json_logs, cfg.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     struct sigaction sa;
@@ -241,12 +241,12 @@ int main(int argc, char **argv)
 
     char perr[256] = "";
     if (policy_from_json(&policy, cfg.policy, perr, sizeof perr) != 0) {
-        log_msg(LOG_ERROR, "config file %s: %s", cfg.config_file ? cfg.config_file : "?", perr);
+        log_msg(LOG_LVL_ERROR, "config file %s: %s", cfg.config_file ? cfg.config_file : "?", perr);
         status = 2;
         goto out;
     }
     if (dkc_global_init() != 0) {
-        log_msg(LOG_ERROR, "cannot initialise the HTTP library");
+        log_msg(LOG_LVL_ERROR, "cannot initialise the HTTP library");
         goto out;
     }
     dkc_options dopt;
@@ -284,18 +284,18 @@ int main(int argc, char **argv)
                            : rc == BROKER_EUNREACHABLE ? "is unreachable"
                            : rc == BROKER_EVHOST       ? "refused the virtual host"
                                                        : "cannot be used";
-        log_msg(LOG_ERROR, "RabbitMQ at %s %s: %s", red ? red : "?", what,
+        log_msg(LOG_LVL_ERROR, "RabbitMQ at %s %s: %s", red ? red : "?", what,
                 cause ? cause : broker_strerror(rc));
         free(red);
         goto out;
     }
-    log_msg(LOG_INFO, "consuming %s and %s as node %s (%d workers)", broker_name_work(b),
+    log_msg(LOG_LVL_INFO, "consuming %s and %s as node %s (%d workers)", broker_name_work(b),
             broker_name_node(b), cfg.node, cfg.workers);
 
     char why[256] = "";
     e = engine_start(&cfg, &policy, &dopt, why, sizeof why);
     if (e == NULL) {
-        log_msg(LOG_ERROR, "engine: %s", why);
+        log_msg(LOG_LVL_ERROR, "engine: %s", why);
         goto out;
     }
     publish_node_event(b, cfg.node, "up");
@@ -311,7 +311,7 @@ int main(int argc, char **argv)
                 break;
             continue;
         } else if (pr < 0 && pr != BROKER_ECHANNEL) {
-            log_msg(LOG_WARN, "broker: %s: %s", broker_strerror(pr), broker_error(b));
+            log_msg(LOG_LVL_WARN, "broker: %s: %s", broker_strerror(pr), broker_error(b));
         }
         broker_delivery_cleanup(&d);
         if (drain_outbox(b, e) != 0 && reconnect(b) != 0)
@@ -320,7 +320,7 @@ int main(int argc, char **argv)
 
     /* Shutdown: stop taking work, hand back what has not started, let
      * running jobs finish and publish their replies. */
-    log_msg(LOG_INFO, "stopping: no new work; finishing what is in flight");
+    log_msg(LOG_LVL_INFO, "stopping: no new work; finishing what is in flight");
     if (broker_connected(b))
         broker_consume_pause(b);
     engine_begin_shutdown(e);
