@@ -125,6 +125,7 @@ struct engine {
     json_t *claimed; /* container id -> when claimed (ms): FINISH queued or done (under mu) */
     json_t *mine;    /* container id -> when created (ms): made by this process and not yet
                         answered, so surely not answered before a restart (under mu) */
+    json_t *removals; /* ids of answered containers to remove once Docker is back (under mu) */
     int docker_down;
     pthread_t *workers;
     int n_workers;
@@ -535,6 +536,7 @@ typedef struct jctx {
     long http;
     json_t *err_extra;  /* members added to the reply's error object, or NULL */
     char container[80]; /* run/create: the container that answers the request */
+    char discard[80];   /* a container to remove once the reply is confirmed, "" none */
 } jctx;
 
 static hres fail(jctx *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -668,6 +670,14 @@ static const char *cname(json_t *inspect)
 
 /* ---- run ---- */
 
+/* 1 if an inspected container never ran (State.StartedAt is Docker's zero
+ * time): it was created, and its start failed or never came. */
+static int never_started(json_t *inspect)
+{
+    const char *at = jstr(json_object_get(inspect, "State"), "StartedAt");
+    return at == NULL || !strncmp(at, "0001-", 5);
+}
+
 /* A fresh copy of a request received before (its container exists, or this
  * node answered it): it is not carried out again.  The copy is answered
  * with a `duplicate` error naming the original, and acked. */
@@ -738,7 +748,18 @@ static hres run_adopt(jctx *c, json_t *summary)
     if (id == NULL)
         return fail(c, PROTO_EINTERNAL, "container summary without Id");
     snprintf(c->container, sizeof c->container, "%s", id);
-    if (state && !strcmp(state, "created")) {
+    bool start = state && !strcmp(state, "created");
+    if (state && (!strcmp(state, "exited") || !strcmp(state, "dead"))) {
+        /* a Docker restart during the first start can leave it exited
+         * without ever having run: start it now, it is this request's run */
+        json_t *ins = NULL;
+        int rc = dkc_container_inspect(c->cli, id, &ins);
+        if (rc != 0)
+            return dfail(c, rc);
+        start = never_started(ins);
+        json_decref(ins);
+    }
+    if (start) {
         int rc = dkc_container_start(c->cli, id);
         if (rc != 0 && rc != DKC_ENOTMODIFIED)
             return dfail(c, rc);
@@ -887,11 +908,14 @@ static hres h_run(jctx *c)
     mine_add(c->e, id);
     rc = dkc_container_start(c->cli, id);
     if (rc != 0) {
+        /* Transient (Docker going away): the container stays for the
+         * redelivered message to adopt and start, so that one request
+         * never makes two.  Refused: the error is the answer, and the
+         * container goes once that answer is confirmed (marked first, like
+         * a Remove run, so that nothing answers it again). */
         res = dfail(c, rc);
-        int rrc = dkc_container_remove(c->cli, id, true, true);
-        if (rrc != 0)
-            log_msg(LOG_LVL_WARN, "removing container %.12s after a failed start: %s", id,
-                    dkc_strerror(rrc));
+        if (res == H_ERR)
+            snprintf(c->discard, sizeof c->discard, "%s", id);
         goto out;
     }
     if (owes_final(cmd)) {
@@ -963,17 +987,49 @@ static int has_answered_name(const char *name, const char *id)
     return name && id && !strncmp(name, ANSWERED_NAME_PREFIX, n) && !strcmp(name + n, id);
 }
 
-/* Marks and removes an answered Remove container. */
-static void remove_answered(dkc_client *cli, const char *id)
+/* Marks and removes an answered container.  While Docker does not answer,
+ * the id waits in e->removals for a supervision pass that finds Docker
+ * back. */
+static void remove_answered(engine *e, dkc_client *cli, const char *id)
 {
     char name[160];
     snprintf(name, sizeof name, ANSWERED_NAME_PREFIX "%s", id);
     int rc = dkc_container_rename(cli, id, name);
-    if (rc != 0 && rc != DKC_ENOTFOUND)
+    if (rc == DKC_EUNAVAILABLE || rc == DKC_ETIMEOUT)
+        goto later;
+    if (rc != 0 && rc != DKC_ENOTFOUND && rc != DKC_ECONFLICT)
         log_msg(LOG_LVL_WARN, "marking container %.12s as answered: %s", id, dkc_strerror(rc));
     rc = dkc_container_remove(cli, id, true, false);
+    if (rc == DKC_EUNAVAILABLE || rc == DKC_ETIMEOUT)
+        goto later;
     if (rc != 0 && rc != DKC_ENOTFOUND)
         log_msg(LOG_LVL_WARN, "removing container %.12s: %s", id, dkc_strerror(rc));
+    return;
+later:
+    log_msg(LOG_LVL_INFO, "Docker is away: container %.12s will be removed when it is back", id);
+    pthread_mutex_lock(&e->mu);
+    if (json_array_append_new(e->removals, json_string(id)) != 0) {
+        log_msg(LOG_LVL_ERROR, "out of memory");
+        abort();
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Retries the removals that waited for Docker (supervisor, Docker up). */
+static void retry_removals(engine *e, dkc_client *cli)
+{
+    pthread_mutex_lock(&e->mu);
+    json_t *list = e->removals;
+    e->removals = json_array();
+    if (e->removals == NULL) {
+        log_msg(LOG_LVL_ERROR, "out of memory");
+        abort();
+    }
+    pthread_mutex_unlock(&e->mu);
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v) remove_answered(e, cli, json_string_value(v));
+    json_decref(list);
 }
 
 static int discard(void *ud, const char *data, size_t len)
@@ -1026,6 +1082,26 @@ static void echo_output(const char *rid, const char *stream, const char *data, s
     free(esc);
 }
 
+/* An exited container of ours that never ran (see finish_job): removed
+ * when it is older than NEVER_STARTED_GRACE_S and its request is not in
+ * flight here, else looked at again on a later pass. */
+#define NEVER_STARTED_GRACE_S 60
+
+static void finish_never_started(engine *e, dkc_client *cli, const char *id, json_t *ins,
+                                 const char *rid)
+{
+    int64_t at = rfc3339_secs(jstr(ins, "Created"));
+    pthread_mutex_lock(&e->mu);
+    bool busy = rid && json_object_get(e->inflight, rid) != NULL;
+    pthread_mutex_unlock(&e->mu);
+    if (busy || at == 0 || (int64_t)time(NULL) - at < NEVER_STARTED_GRACE_S) {
+        unclaim(e, id);
+        return;
+    }
+    log_msg(LOG_LVL_INFO, "container %.12s never ran and nothing waits for it: removing it", id);
+    remove_answered(e, cli, id);
+}
+
 /* FINISH: a supervised container exited and owes its final reply. */
 static void finish_job(engine *e, dkc_client *cli, const char *id)
 {
@@ -1045,6 +1121,15 @@ static void finish_job(engine *e, dkc_client *cli, const char *id)
         goto out;
     }
     json_t *labels = json_object_get(json_object_get(ins, "Config"), "Labels");
+    if (never_started(ins)) {
+        /* Nothing ran, so there is no final reply to give: its request was
+         * answered with the start's error (and the container is removed
+         * after that reply), or its message is still unacked and its
+         * redelivery will start it.  One left behind by a crash in between
+         * goes once it is old enough that no redelivery is coming. */
+        finish_never_started(e, cli, id, ins, label(labels, "request"));
+        goto out;
+    }
     const char *att = label(labels, "attach");
     const char *dl = label(labels, "deadline");
     const char *ol = label(labels, "output-limit");
@@ -1538,7 +1623,8 @@ static void post_outcome(engine *e, jctx *c, hres res)
         log_msg(LOG_LVL_ERROR, "out of memory");
         abort();
     }
-    post_reply(e, r, c->t0, c->d->reply_to, c->d->correlation_id, c->d->tag, NULL, NULL, NULL, 0);
+    post_reply(e, r, c->t0, c->d->reply_to, c->d->correlation_id, c->d->tag, NULL, NULL,
+               c->discard[0] ? c->discard : NULL, 0);
 }
 
 /* MSG: parse, log, run the handler, post the outcome.  Returns 1 when the
@@ -1694,7 +1780,7 @@ static void *worker_main(void *arg)
         } else if (j->kind == JOB_AFTER) {
             /* marked first by a fast call: that closes most of the window
              * in which a crash would make a restarted node answer again */
-            remove_answered(cli, j->id);
+            remove_answered(e, cli, j->id);
             mine_del(e, j->id);
         }
         free(j->id);
@@ -1838,6 +1924,7 @@ static void supervise_once(engine *e, dkc_client *cli)
         log_msg(LOG_LVL_INFO, "Docker answers again: resuming consumption");
         post_simple(e, ENGINE_OUT_RESUME, 0, 0);
     }
+    retry_removals(e, cli);
     int64_t now = time(NULL);
     size_t i;
     json_t *c;
@@ -1983,10 +2070,12 @@ engine *engine_start(const dd_config *cfg, const dd_policy *policy, const dkc_op
     snprintf(e->cluster_label, sizeof e->cluster_label, LBL "cluster=%s", cfg->cluster);
     e->claimed = json_object();
     e->mine = json_object();
+    e->removals = json_array();
     e->inflight = json_object();
     e->answered = json_object();
     e->answered_ring = xcalloc(ANSWERED_MAX, sizeof *e->answered_ring);
-    if (e->claimed == NULL || e->mine == NULL || e->inflight == NULL || e->answered == NULL) {
+    if (e->claimed == NULL || e->mine == NULL || e->removals == NULL || e->inflight == NULL ||
+        e->answered == NULL) {
         log_msg(LOG_LVL_ERROR, "out of memory");
         abort();
     }
@@ -2087,6 +2176,7 @@ void engine_free(engine *e)
     json_decref(e->answered);
     json_decref(e->inflight);
     json_decref(e->mine);
+    json_decref(e->removals);
     json_decref(e->claimed);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);

@@ -1557,7 +1557,7 @@ static void t_reply_untrusted_text(void **state)
     assert_printable(t);
     assert_null(strchr(t, '\n'));
     if (strstr(t, "\"id\":\"id\\uFFFD\\\"\\n\\u007f\"") == NULL)
-        print_error("%s\n", t);
+        print_error("%s\n", t ? t : "(null)");
     assert_non_null(strstr(t, "\"id\":\"id\\uFFFD\\\"\\n\\u007f\""));
     free(t);
     json_decref(lj);
