@@ -139,6 +139,29 @@ remove_bridge() {
 }
 
 # Stops this daemon (dockerd, then its own containerd if it outlived it).
+# Kills, by pid, the containerd shims of this daemon's containerd that
+# outlived it (a daemon stopped under load leaves some behind, and they
+# keep container filesystems mounted, so that removals fail with EBUSY
+# after the next start), found by the containerd address under our exec
+# root; then unmounts (lazily) what is still mounted below our state
+# directory: with the daemon and its containerd gone, nothing uses it.
+reap_shims() {
+    local p cmd n=0 mp
+    for p in /proc/[0-9]*; do
+        cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+        case "$cmd" in
+        *containerd-shim*"$D/x/containerd/"*)
+            kill -KILL "${p#/proc/}" 2>/dev/null && n=$((n + 1))
+            ;;
+        esac
+    done
+    [ "$n" -eq 0 ] || say "killed $n containerd shims left behind"
+    # the newest mounts first
+    awk -v d="$D/" 'index($2, d) == 1 { print $2 }' /proc/mounts | tac | while read -r mp; do
+        umount -l "$mp" 2>/dev/null || true
+    done
+}
+
 stop_daemon() {
     local pid cpid i
     pid=$(running_pid)
@@ -170,6 +193,7 @@ stop_daemon() {
         pid_is "$cpid" containerd && kill -KILL "$cpid" 2>/dev/null || true
         say "stopped its containerd (pid $cpid)"
     fi
+    reap_shims
     remove_bridge
     rm -f "$D/started.pid" "$D/args"
 }

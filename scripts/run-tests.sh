@@ -16,6 +16,9 @@
 #                        requiring client certificates
 #   dispatch     dispatcher programs (suite "dispatch"), once, against the main
 #                dockerd and RabbitMQ
+#   invariants   the invariant suite (suite "invariants"): a seeded stream of
+#                requests through kills and restarts, on private services;
+#                INVARIANT_SEED replays a run, INVARIANT_REQUESTS sets its size
 #   valgrind     the unit programs of a plain build (build-plain) under
 #                valgrind memcheck: one test case per program
 #   tsan         integration (unix socket) and dispatch programs of a
@@ -54,22 +57,27 @@ STARTED_PRIVATE=()
 # ---- suites -----------------------------------------------------------------
 
 want_unit=0 want_integration=0 want_dispatch=0 want_valgrind=0 want_fuzz=0 want_tsan=0
+want_invariants=0
 [ $# -gt 0 ] || set -- all
 for s in "$@"; do
     case "$s" in
     unit) want_unit=1 ;;
     integration) want_integration=1 ;;
     dispatch) want_dispatch=1 ;;
+    invariants) want_invariants=1 ;;
     valgrind) want_valgrind=1 ;;
     tsan) want_tsan=1 ;;
     fuzz) want_fuzz=1 ;;
-    all) want_unit=1 want_integration=1 want_dispatch=1 want_valgrind=1 want_fuzz=1 want_tsan=1 ;;
+    all)
+        want_unit=1 want_integration=1 want_dispatch=1 want_valgrind=1 want_fuzz=1 want_tsan=1
+        want_invariants=1
+        ;;
     -h | --help)
         sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
         exit 0
         ;;
     *)
-        echo "run-tests: unknown suite '$s' (unit integration dispatch valgrind tsan fuzz all)" >&2
+        echo "run-tests: unknown suite '$s' (unit integration dispatch invariants valgrind tsan fuzz all)" >&2
         exit 2
         ;;
     esac
@@ -292,7 +300,7 @@ rm -rf "$LOG_DIR"
 # ---- build and run ----------------------------------------------------------
 
 asan_ok=0
-if [ $((want_unit + want_integration + want_dispatch)) -gt 0 ]; then
+if [ $((want_unit + want_integration + want_dispatch + want_invariants)) -gt 0 ]; then
     if build "$ASAN_DIR" asan -Dbuildtype=debug -Db_sanitize=address,undefined \
         -Db_lundef=false; then
         asan_ok=1
@@ -335,6 +343,11 @@ if [ "$want_dispatch" -eq 1 ] && [ "$asan_ok" -eq 1 ]; then
     note "== dispatch"
     run_suite "$ASAN_DIR" dispatch dispatch \
         "DOCKER_HOST=$MAIN_DOCKER" ITEST_NETWORK_MODE=bridge ITEST_MODE=unix
+fi
+
+if [ "$want_invariants" -eq 1 ] && [ "$asan_ok" -eq 1 ]; then
+    note "== invariants"
+    run_suite "$ASAN_DIR" invariants invariants
 fi
 
 if [ "$want_valgrind" -eq 1 ]; then

@@ -301,7 +301,15 @@ void engine_after(engine *e, const char *container_id, int remove)
     j->kind = JOB_AFTER;
     j->id = xstrdup(container_id);
     j->mark = !remove;
-    push_job(e, j);
+    /* ahead of the queue: until the mark is in, a crash would make a
+     * restarted node answer this container again */
+    pthread_mutex_lock(&e->mu);
+    j->next = e->jhead;
+    e->jhead = j;
+    if (e->jtail == NULL)
+        e->jtail = j;
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
 }
 
 int engine_idle(engine *e)
@@ -1158,6 +1166,18 @@ static void finish_job(engine *e, dkc_client *cli, const char *id)
             if (rc == DKC_EUNAVAILABLE || rc == DKC_ETIMEOUT) {
                 docker_down(e);
                 unclaim(e, id);
+                goto out;
+            }
+            if ((rc == DKC_ENOTFOUND || rc == DKC_ECONFLICT) && !mine_has(e, id)) {
+                /* An earlier process's container, removed while we read
+                 * it: a client removes a run's container once it has the
+                 * reply, so that process answered and died before its
+                 * mark.  A second answer without the output would not be
+                 * the same answer: none is sent. */
+                log_msg(LOG_LVL_WARN,
+                        "container %.12s of an earlier process went away before its output "
+                        "could be read: not answering it again",
+                        id);
                 goto out;
             }
         }
