@@ -46,7 +46,7 @@ done
 msg='{"Dockercmd":"run","Image":"busybox:latest","Cmd":["echo","hello world!"],"Options":{"Attach":["STDOUT","STDERR"],"Remove":true}}'
 echo
 echo "demo: sending    $msg"
-reply=$("$BUILD_DIR/src/dispatchctl" --amqp "$AMQP" -q "$QUEUE" --json send "$msg" || true)
+reply=$("$BUILD_DIR/src/dispatchctl/dispatchctl" --amqp "$AMQP" -q "$QUEUE" --json send "$msg" || true)
 echo "demo: reply      $reply"
 echo
 
@@ -56,5 +56,5 @@ if [ "${DEMO_ONESHOT:-0}" = 1 ]; then
     exit 0
 fi
 echo "demo: docker-dispatch is running (pid $dispatcher, queue $QUEUE); send more with"
-echo "      $BUILD_DIR/src/dispatchctl -q $QUEUE run --rm --attach busybox:latest echo hi"
+echo "      $BUILD_DIR/src/dispatchctl/dispatchctl -q $QUEUE run --rm --attach busybox:latest echo hi"
 wait "$dispatcher"
