@@ -81,7 +81,8 @@ static int publish_event(broker *b, const char *key, const char *body)
     if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
         return rc;
     if (rc != 0)
-        log_msg(LOG_LVL_WARN, "publishing event %s: %s: %s", key, broker_strerror(rc), broker_error(b));
+        log_msg(LOG_LVL_WARN, "publishing event %s: %s: %s", key, broker_strerror(rc),
+                broker_error(b));
     return 0;
 }
 
@@ -293,7 +294,15 @@ int main(int argc, char **argv)
             broker_name_node(b), cfg.node, cfg.workers);
 
     char why[256] = "";
-    e = engine_start(&cfg, &policy, &dopt, why, sizeof why);
+    engine_conf ec = {.node = cfg.node,
+                      .cluster = cfg.cluster,
+                      .workers = cfg.workers,
+                      .max_body = cfg.max_body,
+                      .output_limit = cfg.output_limit,
+                      .max_run_seconds = cfg.max_run_seconds,
+                      .quiet_output = cfg.quiet_output};
+    engine_client_factory factory = {.make = engine_client_from_options, .ud = &dopt};
+    e = engine_start(&ec, &policy, &factory, why, sizeof why);
     if (e == NULL) {
         log_msg(LOG_LVL_ERROR, "engine: %s", why);
         goto out;

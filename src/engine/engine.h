@@ -27,8 +27,10 @@
 
 #include <jansson.h>
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "broker.h"
-#include "config.h"
 #include "dkc.h"
 #include "policy.h"
 
@@ -69,13 +71,37 @@ typedef struct engine_out {
 
 typedef struct engine engine;
 
-/* Makes an engine for cfg and policy (borrowed; must outlive the engine:
- * every create body passes the policy just before it is sent) talking to
- * Docker with dopt (strings borrowed likewise).  Starts cfg->workers
- * workers and the supervisor.  Returns NULL with a reason in errbuf if a
- * Docker client could not be made. */
-engine *engine_start(const dd_config *cfg, const dd_policy *policy, const dkc_options *dopt,
-                     char *errbuf, size_t errlen);
+/* What the engine needs of the daemon's settings. */
+typedef struct engine_conf {
+    const char *node;    /* this node's name (container labels) */
+    const char *cluster; /* the deployment's name (container labels) */
+    int workers;         /* worker threads, >= 1 */
+    size_t max_body;     /* largest message read */
+    size_t output_limit; /* default captured output per run */
+    int max_run_seconds; /* upper bound on a run's time limit; 0: none */
+    bool quiet_output;   /* do not copy runs' attached output to stdout */
+} engine_conf;
+
+/* Where the engine's threads get their Docker clients: make() is called
+ * once per worker, supervisor and watcher, from the thread that starts the
+ * engine or from the worker itself; 0 and *out, or non-zero with a reason
+ * in errbuf.  The daemon uses engine_client_from_options (ud: a
+ * const dkc_options *, which must outlive the engine); unit tests hand out
+ * clients with a fake transport. */
+typedef struct engine_client_factory {
+    int (*make)(void *ud, dkc_client **out, char *errbuf, size_t errlen);
+    void *ud;
+} engine_client_factory;
+
+int engine_client_from_options(void *ud, dkc_client **out, char *errbuf, size_t errlen);
+
+/* Makes an engine for conf (copied) and policy (borrowed; must outlive the
+ * engine: every create body passes the policy just before it is sent) with
+ * Docker clients from factory (copied).  Starts conf->workers workers, the
+ * supervisor and the event watcher.  Returns NULL with a reason in errbuf
+ * if a Docker client could not be made. */
+engine *engine_start(const engine_conf *conf, const dd_policy *policy,
+                     const engine_client_factory *factory, char *errbuf, size_t errlen);
 
 /* Hands a delivery to the engine: *d is moved (zeroed here). */
 void engine_submit(engine *e, broker_delivery *d);

@@ -79,8 +79,6 @@ const char *proto_code_name(int code);
  * unknown or NULL. */
 int proto_code_from_name(const char *name);
 
-/* Maps a dkc_err (libdkc) to the reply code a client should see. */
-int proto_code_from_dkc(int dkc_err);
 
 /* The HTTP status a gateway answers with for a code (200 for 0). */
 int proto_code_http_status(int code);

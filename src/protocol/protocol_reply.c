@@ -14,185 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dkc.h"
 #include "protocol.h"
 
 /* ------------------------------------------------------------------------
  * Codes
  * ------------------------------------------------------------------------ */
-
-typedef struct code_info {
-    int code;
-    const char *name;
-    int http; /* gateway status */
-} code_info;
-
-/* Append-only, like the enum. */
-static const code_info codes[] = {
-    {PROTO_OK, "ok", 200},
-    {PROTO_EBADREQUEST, "bad_request", 400},
-    {PROTO_ETOOLARGE, "too_large", 413},
-    {PROTO_EUNKNOWNCMD, "unknown_command", 400},
-    {PROTO_ENOTFOUND, "not_found", 404},
-    {PROTO_ECONFLICT, "conflict", 409},
-    {PROTO_ENOTMODIFIED, "not_modified", 409},
-    {PROTO_EPOLICY, "policy_denied", 403},
-    {PROTO_EDOCKERUNAVAILABLE, "docker_unavailable", 503},
-    {PROTO_EDOCKER, "docker_error", 502},
-    {PROTO_ETIMEOUT, "timeout", 504},
-    {PROTO_ECANCELED, "canceled", 503},
-    {PROTO_EINTERNAL, "internal", 500},
-    {PROTO_EUNSUPPORTED, "unsupported", 501},
-    {PROTO_EUNAVAILABLE, "unavailable", 503},
-    {PROTO_EDUPLICATE, "duplicate", 409},
-};
-
-#define N_CODES (sizeof codes / sizeof codes[0])
-
-static const code_info *code_lookup(int code)
-{
-    for (size_t i = 0; i < N_CODES; i++) {
-        if (codes[i].code == code)
-            return &codes[i];
-    }
-    return NULL;
-}
-
-const char *proto_code_name(int code)
-{
-    const code_info *ci = code_lookup(code);
-    return ci != NULL ? ci->name : "internal";
-}
-
-int proto_code_from_name(const char *name)
-{
-    if (name == NULL)
-        return 1;
-    for (size_t i = 0; i < N_CODES; i++) {
-        if (strcmp(codes[i].name, name) == 0)
-            return codes[i].code;
-    }
-    return 1;
-}
-
-int proto_code_http_status(int code)
-{
-    const code_info *ci = code_lookup(code);
-    return ci != NULL ? ci->http : 500;
-}
-
-int proto_code_from_dkc(int err)
-{
-    switch (err) {
-    case DKC_OK:
-        return PROTO_OK;
-    case DKC_EADDR:
-    case DKC_EUNAVAILABLE:
-    case DKC_ETLS:
-    case DKC_EVERSION:
-        return PROTO_EDOCKERUNAVAILABLE;
-    case DKC_ETIMEOUT:
-        return PROTO_ETIMEOUT;
-    case DKC_EBADREQUEST:
-        return PROTO_EBADREQUEST;
-    case DKC_ENOTFOUND:
-        return PROTO_ENOTFOUND;
-    case DKC_ENOTMODIFIED:
-        return PROTO_ENOTMODIFIED;
-    case DKC_ECONFLICT:
-    case DKC_EFORBIDDEN: /* 403: not allowed in the current state */
-        return PROTO_ECONFLICT;
-    case DKC_ECANCELED:
-        return PROTO_ECANCELED;
-    case DKC_EPROTO:
-    case DKC_ETOOBIG:
-    case DKC_EAUTH:
-    case DKC_ESERVER:
-    case DKC_ESTREAM:
-    case DKC_EHTTP:
-        return PROTO_EDOCKER;
-    default: /* DKC_EINVAL, DKC_ENOMEM, DKC_EIO: our side */
-        return PROTO_EINTERNAL;
-    }
-}
-
-/* ------------------------------------------------------------------------
- * Text
- * ------------------------------------------------------------------------ */
-
-static int bare_ok(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           strchr("_.:/@+=,-", ch) != NULL;
-}
-
-size_t proto_escape(char *dst, size_t dstlen, const char *src, size_t srclen, size_t max_chars)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t shown, o = 0;
-    bool trunc, bare;
-
-    if (dst == NULL || dstlen == 0)
-        return 0;
-    if (src == NULL) {
-        src = "";
-        srclen = 0;
-    }
-    shown = srclen < max_chars ? srclen : max_chars;
-    trunc = shown < srclen;
-    bare = srclen > 0 && !trunc && srclen < dstlen;
-    for (size_t i = 0; bare && i < srclen; i++)
-        bare = src[i] != '\0' && bare_ok((unsigned char)src[i]);
-    if (bare) {
-        memcpy(dst, src, srclen);
-        dst[srclen] = '\0';
-        return srclen;
-    }
-    if (dstlen < 6) { /* no room for even "" plus the marker */
-        dst[0] = '\0';
-        return 0;
-    }
-    dst[o++] = '"';
-    for (size_t i = 0; i < shown; i++) {
-        unsigned char ch = (unsigned char)src[i];
-        char tok[5];
-        size_t tn = 0;
-        if (ch == '"' || ch == '\\') {
-            tok[tn++] = '\\';
-            tok[tn++] = (char)ch;
-        } else if (ch == '\n') {
-            tok[tn++] = '\\';
-            tok[tn++] = 'n';
-        } else if (ch == '\r') {
-            tok[tn++] = '\\';
-            tok[tn++] = 'r';
-        } else if (ch == '\t') {
-            tok[tn++] = '\\';
-            tok[tn++] = 't';
-        } else if (ch < 0x20 || ch >= 0x7f) {
-            tok[tn++] = '\\';
-            tok[tn++] = 'x';
-            tok[tn++] = hex[ch >> 4];
-            tok[tn++] = hex[ch & 15];
-        } else {
-            tok[tn++] = (char)ch;
-        }
-        /* keep room for the closing quote, "..." and the NUL */
-        if (o + tn + 5 > dstlen) {
-            trunc = true;
-            break;
-        }
-        memcpy(dst + o, tok, tn);
-        o += tn;
-    }
-    dst[o++] = '"';
-    if (trunc) {
-        memcpy(dst + o, "...", 3);
-        o += 3;
-    }
-    dst[o] = '\0';
-    return o;
-}
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
 static size_t utf8_seq(const unsigned char *s, size_t n)
@@ -442,7 +268,7 @@ json_t *proto_reply_error(const proto_reply_info *ri, int code, const char *mess
 
     if (ri == NULL)
         return NULL;
-    if (code >= 0 || code_lookup(code) == NULL)
+    if (code >= 0 || code < PROTO_CODE_MIN)
         code = PROTO_EINTERNAL;
     r = reply_base(ri, false);
     if (r == NULL)

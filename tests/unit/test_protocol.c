@@ -15,7 +15,6 @@
 
 #include <cmocka.h>
 
-#include "dkc.h"
 #include "protocol.h"
 
 /* ------------------------------------------------------------------------
@@ -1757,19 +1756,6 @@ static void t_codes(void **state)
     assert_int_equal(proto_code_http_status(PROTO_ENOTFOUND), 404);
     assert_int_equal(proto_code_http_status(PROTO_ETOOLARGE), 413);
     assert_int_equal(proto_code_http_status(PROTO_EPOLICY), 403);
-
-    assert_int_equal(proto_code_from_dkc(DKC_OK), 0);
-    assert_int_equal(proto_code_from_dkc(DKC_ENOTFOUND), PROTO_ENOTFOUND);
-    assert_int_equal(proto_code_from_dkc(DKC_ECONFLICT), PROTO_ECONFLICT);
-    assert_int_equal(proto_code_from_dkc(DKC_ENOTMODIFIED), PROTO_ENOTMODIFIED);
-    assert_int_equal(proto_code_from_dkc(DKC_EUNAVAILABLE), PROTO_EDOCKERUNAVAILABLE);
-    assert_int_equal(proto_code_from_dkc(DKC_ETLS), PROTO_EDOCKERUNAVAILABLE);
-    assert_int_equal(proto_code_from_dkc(DKC_ETIMEOUT), PROTO_ETIMEOUT);
-    assert_int_equal(proto_code_from_dkc(DKC_ECANCELED), PROTO_ECANCELED);
-    assert_int_equal(proto_code_from_dkc(DKC_EBADREQUEST), PROTO_EBADREQUEST);
-    assert_int_equal(proto_code_from_dkc(DKC_ESERVER), PROTO_EDOCKER);
-    assert_int_equal(proto_code_from_dkc(DKC_ESTREAM), PROTO_EDOCKER);
-    assert_int_equal(proto_code_from_dkc(DKC_ENOMEM), PROTO_EINTERNAL);
 
     assert_string_equal(proto_kind_name(PROTO_CMD_IMAGE_REMOVE), "image-remove");
     assert_string_equal(proto_kind_name(PROTO_CMD__COUNT), "");

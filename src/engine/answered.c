@@ -1,0 +1,121 @@
+/*
+ * answered.c -- the marks that keep an answered container from being answered
+ * again by a restarted node.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine_internal.h"
+
+/*
+ * The "answered" marker.  A run with Attach but without Remove leaves its
+ * exited container behind, and container labels cannot change after
+ * creation, so the fact that its final reply went out is kept in the
+ * container itself: once the reply is confirmed, a small file MARKER_PATH
+ * is put into its filesystem (PUT /containers/{id}/archive works on stopped
+ * containers).  A restarted node checks for it before answering again.  A
+ * container with a read-only root filesystem cannot be marked: the warning
+ * says that its reply may be sent again after a restart.  The tar is built
+ * here by hand because it is one fixed 512-byte header: no tar library is
+ * worth a dependency for that.
+ */
+#define MARKER_PATH "/.docker-dispatch-answered"
+
+/* A Remove container is marked before its removal by a rename to
+ * "answered-<its full id>": a metadata call, much faster than the archive
+ * marker (which mounts the container's filesystem), and a name no request
+ * can give a container, since its id does not exist before it is made. */
+#define ANSWERED_NAME_PREFIX "answered-"
+
+void eng_mark_answered(dkc_client *cli, const char *id)
+{
+    static const char content[] = "answered\n";
+    char tar[2048];
+    memset(tar, 0, sizeof tar);
+    snprintf(tar, 100, "%s", &MARKER_PATH[1]); /* without the leading slash */
+    snprintf(tar + 100, 8, "%07o", 0644u);
+    snprintf(tar + 108, 8, "%07o", 0u);
+    snprintf(tar + 116, 8, "%07o", 0u);
+    snprintf(tar + 124, 12, "%011o", (unsigned)(sizeof content - 1));
+    snprintf(tar + 136, 12, "%011o", (unsigned)time(NULL) & 07777777777u);
+    tar[156] = '0';
+    memcpy(tar + 257, "ustar", 6);
+    memcpy(tar + 263, "00", 2);
+    memset(tar + 148, ' ', 8); /* the checksum counts its own field as spaces */
+    unsigned sum = 0;
+    for (int i = 0; i < 512; i++)
+        sum += (unsigned char)tar[i];
+    snprintf(tar + 148, 8, "%06o", sum & 0777777u);
+    memcpy(tar + 512, content, sizeof content - 1);
+    dkc_membuf_reader rd = {.data = tar, .len = sizeof tar, .pos = 0};
+    int rc = dkc_container_archive_put(cli, id, "/", dkc_membuf_read, &rd);
+    if (rc != 0)
+        log_msg(LOG_LVL_WARN,
+                "cannot mark container %.12s as answered (%s): a restarted node may send its "
+                "final reply again",
+                id, dkc_strerror(rc));
+}
+
+int eng_has_answered_name(const char *name, const char *id)
+{
+    size_t n = strlen(ANSWERED_NAME_PREFIX);
+    return name && id && !strncmp(name, ANSWERED_NAME_PREFIX, n) && !strcmp(name + n, id);
+}
+
+/* Marks and removes an answered container.  While Docker does not answer,
+ * the id waits in e->removals for a supervision pass that finds Docker
+ * back. */
+void eng_remove_answered(engine *e, dkc_client *cli, const char *id)
+{
+    char name[160];
+    snprintf(name, sizeof name, ANSWERED_NAME_PREFIX "%s", id);
+    int rc = dkc_container_rename(cli, id, name);
+    if (rc == DKC_EUNAVAILABLE || rc == DKC_ETIMEOUT)
+        goto later;
+    if (rc != 0 && rc != DKC_ENOTFOUND && rc != DKC_ECONFLICT)
+        log_msg(LOG_LVL_WARN, "marking container %.12s as answered: %s", id, dkc_strerror(rc));
+    rc = dkc_container_remove(cli, id, true, false);
+    if (rc == DKC_EUNAVAILABLE || rc == DKC_ETIMEOUT)
+        goto later;
+    if (rc != 0 && rc != DKC_ENOTFOUND)
+        log_msg(LOG_LVL_WARN, "removing container %.12s: %s", id, dkc_strerror(rc));
+    return;
+later:
+    log_msg(LOG_LVL_INFO, "Docker is away: container %.12s will be removed when it is back", id);
+    pthread_mutex_lock(&e->mu);
+    if (json_array_append_new(e->removals, json_string(id)) != 0) {
+        log_msg(LOG_LVL_ERROR, "out of memory");
+        abort();
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Retries the removals that waited for Docker (supervisor, Docker up). */
+void eng_retry_removals(engine *e, dkc_client *cli)
+{
+    pthread_mutex_lock(&e->mu);
+    json_t *list = e->removals;
+    e->removals = json_array();
+    if (e->removals == NULL) {
+        log_msg(LOG_LVL_ERROR, "out of memory");
+        abort();
+    }
+    pthread_mutex_unlock(&e->mu);
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v) eng_remove_answered(e, cli, json_string_value(v));
+    json_decref(list);
+}
+
+static int discard(void *ud, const char *data, size_t len)
+{
+    return 0;
+}
+
+/* 1 if the container carries the answered marker. */
+int eng_is_answered(dkc_client *cli, const char *id)
+{
+    return dkc_container_archive_get(cli, id, MARKER_PATH, discard, NULL, NULL) == 0;
+}

@@ -1,0 +1,95 @@
+/*
+ * cmd_query.c -- the commands whose result is Docker's JSON as it comes
+ * (inspect, list, top, changes, images, image-inspect, image-remove,
+ * volume-list, volume-inspect, info, version): a row each, sharing one
+ * handler.
+ */
+#include <stdlib.h>
+
+#include "engine_internal.h"
+
+/* Runs c->desc->query; its JSON (null when none) is the reply's result. */
+hres eng_handle_query(jctx *c)
+{
+    json_t *out = NULL;
+    int rc = c->desc->query(c->cli, c->cmd, &out);
+    if (rc != 0) {
+        json_decref(out);
+        return eng_dfail(c, rc);
+    }
+    c->result = out ? out : json_null();
+    return H_OK;
+}
+
+static int inspect(dkc_client *cli, const proto_cmd *cmd, json_t **out)
+{
+    return dkc_container_inspect(cli, cmd->container, out);
+}
+
+static int list(dkc_client *cli, const proto_cmd *cmd, json_t **out)
+{
+    dkc_list_opts lo = {.all = cmd->all, .limit = cmd->limit, .filters = cmd->filters};
+    return dkc_container_list(cli, &lo, out);
+}
+
+static int top(dkc_client *cli, const proto_cmd *cmd, json_t **out)
+{
+    return dkc_container_top(cli, cmd->container, cmd->ps_args, out);
+}
+
+static int changes(dkc_client *cli, const proto_cmd *cmd, json_t **out)
+{
+    return dkc_container_changes(cli, cmd->container, out);
+}
+
+static int images(dkc_client *cli, const proto_cmd *cmd, json_t **out)
+{
+    return dkc_image_list(cli, cmd->all, cmd->filters, out);
+}
+
+static int image_inspect(dkc_client *cli, const proto_cmd *cmd, json_t **out)
+{
+    return dkc_image_inspect(cli, cmd->image, out);
+}
+
+static int image_remove(dkc_client *cli, const proto_cmd *cmd, json_t **out)
+{
+    return dkc_image_remove(cli, cmd->image, cmd->force, cmd->noprune, out);
+}
+
+static int volume_list(dkc_client *cli, const proto_cmd *cmd, json_t **out)
+{
+    return dkc_volume_list(cli, cmd->filters, out);
+}
+
+static int volume_inspect(dkc_client *cli, const proto_cmd *cmd, json_t **out)
+{
+    return dkc_volume_inspect(cli, cmd->volume, out);
+}
+
+static int info(dkc_client *cli, const proto_cmd *cmd, json_t **out)
+{
+    (void)cmd;
+    return dkc_info(cli, out);
+}
+
+static int version(dkc_client *cli, const proto_cmd *cmd, json_t **out)
+{
+    (void)cmd;
+    return dkc_version(cli, out);
+}
+
+#define QUERY(name, k, fn)                                                                         \
+    const engine_cmd eng_cmd_##name = {.kind = (k), .handle = eng_handle_query, .query = (fn)}
+
+QUERY(inspect, PROTO_CMD_INSPECT, inspect);
+QUERY(list, PROTO_CMD_LIST, list);
+QUERY(top, PROTO_CMD_TOP, top);
+QUERY(changes, PROTO_CMD_CHANGES, changes);
+QUERY(images, PROTO_CMD_IMAGES, images);
+QUERY(image_inspect, PROTO_CMD_IMAGE_INSPECT, image_inspect);
+QUERY(image_remove, PROTO_CMD_IMAGE_REMOVE, image_remove);
+QUERY(volume_list, PROTO_CMD_VOLUME_LIST, volume_list);
+QUERY(volume_inspect, PROTO_CMD_VOLUME_INSPECT, volume_inspect);
+QUERY(info, PROTO_CMD_INFO, info);
+QUERY(version, PROTO_CMD_VERSION, version);

@@ -1,0 +1,82 @@
+/*
+ * cmd_verbs.c -- the commands that are one Docker call with no result
+ * (start, stop, restart, kill, pause, unpause, rename, remove, image-tag,
+ * volume-remove): a row each, sharing one handler.
+ */
+#include <stdlib.h>
+
+#include "engine_internal.h"
+
+/* Runs c->desc->verb; the reply's result is null. */
+hres eng_handle_verb(jctx *c)
+{
+    int rc = c->desc->verb(c->cli, c->cmd);
+    if (rc != 0)
+        return eng_dfail(c, rc);
+    c->result = json_null();
+    return H_OK;
+}
+
+static int start(dkc_client *cli, const proto_cmd *cmd)
+{
+    return dkc_container_start(cli, cmd->container);
+}
+
+static int stop(dkc_client *cli, const proto_cmd *cmd)
+{
+    return dkc_container_stop(cli, cmd->container, cmd->has_time ? cmd->time_s : -1);
+}
+
+static int restart(dkc_client *cli, const proto_cmd *cmd)
+{
+    return dkc_container_restart(cli, cmd->container, cmd->has_time ? cmd->time_s : -1);
+}
+
+static int kill_(dkc_client *cli, const proto_cmd *cmd)
+{
+    return dkc_container_kill(cli, cmd->container, cmd->signal);
+}
+
+static int pause_(dkc_client *cli, const proto_cmd *cmd)
+{
+    return dkc_container_pause(cli, cmd->container);
+}
+
+static int unpause(dkc_client *cli, const proto_cmd *cmd)
+{
+    return dkc_container_unpause(cli, cmd->container);
+}
+
+static int rename_(dkc_client *cli, const proto_cmd *cmd)
+{
+    return dkc_container_rename(cli, cmd->container, cmd->new_name);
+}
+
+static int remove_(dkc_client *cli, const proto_cmd *cmd)
+{
+    return dkc_container_remove(cli, cmd->container, cmd->force, cmd->volumes);
+}
+
+static int image_tag(dkc_client *cli, const proto_cmd *cmd)
+{
+    return dkc_image_tag(cli, cmd->image, cmd->repo, cmd->tag);
+}
+
+static int volume_remove(dkc_client *cli, const proto_cmd *cmd)
+{
+    return dkc_volume_remove(cli, cmd->volume, cmd->force);
+}
+
+#define VERB(name, k, fn)                                                                          \
+    const engine_cmd eng_cmd_##name = {.kind = (k), .handle = eng_handle_verb, .verb = (fn)}
+
+VERB(start, PROTO_CMD_START, start);
+VERB(stop, PROTO_CMD_STOP, stop);
+VERB(restart, PROTO_CMD_RESTART, restart);
+VERB(kill, PROTO_CMD_KILL, kill_);
+VERB(pause, PROTO_CMD_PAUSE, pause_);
+VERB(unpause, PROTO_CMD_UNPAUSE, unpause);
+VERB(rename, PROTO_CMD_RENAME, rename_);
+VERB(remove, PROTO_CMD_REMOVE, remove_);
+VERB(image_tag, PROTO_CMD_IMAGE_TAG, image_tag);
+VERB(volume_remove, PROTO_CMD_VOLUME_REMOVE, volume_remove);

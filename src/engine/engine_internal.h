@@ -1,0 +1,243 @@
+/*
+ * engine_internal.h -- what the engine's files share (see engine.h for the
+ * interface the daemon uses).  Nothing here is seen outside src/engine/.
+ *
+ * The files, in reading order:
+ *   engine.c     start and shutdown, the workers, a delivery through the
+ *                command table to its reply
+ *   outbox.c     the job queue and the outbox the broker thread drains
+ *   requests.c   idempotence by request id within the process
+ *   make.c       what run and create share: labels, admission, duplicates
+ *   supervise.c  the supervisor and the event watcher: final replies,
+ *                deadlines, waiters, re-adoption after a restart
+ *   answered.c   the marks that keep an answered container from being
+ *                answered again after a restart
+ *   util.c       bounded output capture, small JSON and label helpers
+ *   commands.c   the command table: one descriptor per command, each
+ *                defined in its cmd_*.c file
+ *
+ * Locking: everything in struct engine marked "under mu" is read and
+ * written with e->mu held; the rest is set before the threads start.
+ * Out of memory: the daemon aborts through the eng_x* allocators rather
+ * than threading ENOMEM through every path (daemon code, not library code).
+ */
+#ifndef DD_ENGINE_INTERNAL_H
+#define DD_ENGINE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "dkc.h"
+#include "engine.h"
+#include "log.h"
+#include "policy.h"
+#include "protocol.h"
+
+#define LBL                 PROTO_RESERVED_LABEL_PREFIX
+#define SUPERVISE_PERIOD_MS 200
+/* Answered request ids remembered per process for in-flight idempotence:
+ * about 100 bytes each. */
+#define ANSWERED_MAX 8192
+/* Longest request id (message_id, else correlation_id) taken into labels. */
+#define REQUEST_ID_MAX 200
+
+/* ---- jobs ---- */
+typedef enum job_kind { JOB_MSG, JOB_FINISH, JOB_AFTER } job_kind;
+
+typedef struct job {
+    struct job *next;
+    job_kind kind;
+    broker_delivery d; /* MSG */
+    char *id;          /* FINISH / AFTER: container id */
+    int mark;          /* AFTER: mark answered instead of removing */
+} job;
+
+/* A `wait` request answered when its container stops. */
+typedef struct waiter {
+    struct waiter *next;
+    char *container;
+    char *condition;
+    char *finished_at; /* next-exit: State.FinishedAt when the wait began */
+    char *reply_to, *correlation_id, *request_id;
+    proto_dialect dialect;
+    int64_t deadline_ms; /* 0: none */
+    int64_t t0;
+} waiter;
+
+struct engine {
+    engine_conf conf; /* strings copied */
+    const dd_policy *policy;
+    engine_client_factory factory;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    job *jhead, *jtail;
+    int busy;
+    int draining;
+    int stop_workers;
+    engine_out *ohead, *otail;
+    waiter *waiters;
+    json_t *claimed;  /* container id -> when claimed (ms): FINISH queued or done (under mu) */
+    json_t *mine;     /* container id -> when created (ms): made by this process and not yet
+                         answered, so surely not answered before a restart (under mu) */
+    json_t *removals; /* ids of answered containers to remove once Docker is back (under mu) */
+    int docker_down;
+    pthread_t *workers;
+    int n_workers;
+    pthread_t sup;
+    int sup_started;
+    _Atomic int sup_stop; /* set by the main thread, read by the supervisor */
+    dkc_client *sup_cli;
+    pthread_cond_t sup_cv;   /* wakes the supervisor for its next pass (with mu) */
+    int sup_wake;            /* a pass is wanted now (under mu) */
+    char node_label[320];    /* LBL "node=<node>" */
+    char cluster_label[320]; /* LBL "cluster=<cluster>"; with node_label, the filter for
+                                the containers this dispatcher owns */
+    /* Idempotence by request id within this process (the request label on
+     * containers covers the rest; see requests.c). */
+    json_t *inflight;     /* request id -> true while a worker handles its run/create */
+    job *parked;          /* copies of in-flight requests, waiting for the first (FIFO) */
+    json_t *answered;     /* request id -> container id ("" when none): answered runs */
+    char **answered_ring; /* ANSWERED_MAX ids, oldest first out */
+    size_t answered_pos;
+    /* the event watcher */
+    pthread_t watch;
+    int watch_started;
+    _Atomic int watch_stop; /* set by the main thread, read by the watcher */
+    dkc_client *watch_cli;
+    int creating;         /* max_containers: creates admitted, Docker not answered yet */
+    uint64_t created;     /* max_containers: creates Docker has answered, ever */
+    size_t n_events;      /* EVENT items in the outbox */
+    uint64_t events_lost; /* dropped because n_events was at its cap */
+};
+
+/* ---- per-message context and outcome ---- */
+typedef enum hres {
+    H_OK,        /* reply ok with c->result */
+    H_ERR,       /* reply the error recorded in c */
+    H_TRANSIENT, /* Docker unreachable: requeue the message, pause consuming */
+    H_DONE       /* the handler settled the delivery itself (acked; a reply follows later) */
+} hres;
+
+struct engine_cmd;
+
+typedef struct jctx {
+    engine *e;
+    dkc_client *cli;
+    broker_delivery *d;
+    proto_cmd *cmd;
+    const struct engine_cmd *desc; /* the command's table entry */
+    const char *request_id;
+    int64_t t0;
+    /* outcome */
+    json_t *result;
+    int code;
+    char msg[PROTO_MESSAGE_MAX];
+    char field[PROTO_FIELD_MAX]; /* the refused field, "" when none */
+    long http;
+    json_t *err_extra;  /* members added to the reply's error object, or NULL */
+    char container[80]; /* run/create: the container that answers the request */
+    char discard[80];   /* a container to remove once the reply is confirmed, "" none */
+} jctx;
+
+/*
+ * The command table.  Each command is one descriptor, defined in the
+ * cmd_*.c file that carries it out and listed in commands.c: adding a
+ * command is a file (or a row in one) and a line in the table.  A handler
+ * gets the parsed command in c->cmd and its descriptor in c->desc; simple
+ * Docker calls share one handler and differ by `verb` or `query`.
+ */
+typedef struct engine_cmd {
+    proto_kind kind;
+    hres (*handle)(jctx *c);
+    /* for eng_handle_verb: one Docker call whose result is null */
+    int (*verb)(dkc_client *cli, const proto_cmd *cmd);
+    /* for eng_handle_query: one Docker call whose JSON is the result */
+    int (*query)(dkc_client *cli, const proto_cmd *cmd, json_t **out);
+} engine_cmd;
+
+/* The descriptor of kind, or NULL when the engine cannot do it. */
+const engine_cmd *eng_cmd_find(proto_kind kind);
+hres eng_handle_verb(jctx *c);
+hres eng_handle_query(jctx *c);
+hres eng_handle_unsupported(jctx *c);
+
+/* ---- engine.c ---- */
+void *eng_xmalloc(size_t n);
+void *eng_xcalloc(size_t n, size_t sz);
+char *eng_xstrdup(const char *s);
+void eng_oom(void) __attribute__((noreturn));
+int64_t eng_now_ms(void);
+int eng_claim(engine *e, const char *id);
+void eng_unclaim(engine *e, const char *id);
+void eng_mine_add(engine *e, const char *id);
+void eng_mine_del(engine *e, const char *id);
+int eng_mine_has(engine *e, const char *id);
+void eng_docker_down(engine *e);
+void eng_post_reply(engine *e, json_t *reply, int64_t t0, const char *reply_to, const char *corr,
+                    uint64_t tag, broker_delivery *dl, const char *reason, const char *after_remove,
+                    int after_mark);
+hres eng_fail(jctx *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+hres eng_dfail(jctx *c, int rc);
+int eng_code_from_dkc(int dkc_err);
+
+/* ---- outbox.c ---- */
+void eng_waiter_free(waiter *w);
+void eng_post(engine *e, engine_out *o);
+void eng_post_simple(engine *e, engine_out_kind k, uint64_t tag, int requeue);
+void eng_post_event(engine *e, json_t *ev);
+void eng_push_job(engine *e, job *j);
+
+/* ---- requests.c ---- */
+typedef enum req_state { REQ_FRESH, REQ_PARKED, REQ_ANSWERED } req_state;
+req_state eng_request_begin(engine *e, const char *rid, job *j, char **container);
+void eng_remember_answered(engine *e, const char *rid, const char *container);
+void eng_request_end(engine *e, const char *rid, int answered, const char *container);
+int eng_rid_ok(const char *rid);
+
+/* ---- make.c ---- */
+hres eng_duplicate(jctx *c, const char *container, const char *state);
+hres eng_find_request(jctx *c, json_t **found);
+json_t *eng_labelled_body(jctx *c, json_t **labels);
+hres eng_create_admitted(jctx *c, json_t *body, char **id, json_t **warnings);
+
+/* ---- supervise.c ---- */
+void eng_finish_job(engine *e, dkc_client *cli, const char *id);
+void *eng_sup_main(void *arg);
+void *eng_watch_main(void *arg);
+void eng_stop_watcher(engine *e);
+
+/* ---- answered.c ---- */
+void eng_mark_answered(dkc_client *cli, const char *id);
+int eng_has_answered_name(const char *name, const char *id);
+void eng_remove_answered(engine *e, dkc_client *cli, const char *id);
+void eng_retry_removals(engine *e, dkc_client *cli);
+int eng_is_answered(dkc_client *cli, const char *id);
+
+/* ---- util.c ---- */
+typedef struct capbuf {
+    char *data;
+    size_t len, cap;
+} capbuf;
+
+/* Output captured up to `limit` bytes in all (the rest counted in
+ * truncated); fed by eng_capture_cb, freed by eng_capture_free. */
+typedef struct capture {
+    capbuf out, err;
+    size_t limit;
+    bool truncated;
+} capture;
+
+int eng_capture_cb(void *ud, int stream, const char *data, size_t len);
+void eng_capture_free(capture *c);
+const char *eng_jstr(json_t *o, const char *k);
+const char *eng_label(json_t *labels, const char *suffix);
+int64_t eng_rfc3339_secs(const char *s);
+json_t *eng_label_filter(const char *l1, const char *l2);
+json_t *eng_owner_filter(const engine *e);
+const char *eng_cname(json_t *inspect);
+int eng_never_started(json_t *inspect);
+
+#endif

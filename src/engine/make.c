@@ -1,0 +1,125 @@
+/*
+ * make.c -- what the commands that make containers (run, create) share:
+ * the labels, admission under the policy and max_containers, finding a
+ * request's container, the `duplicate` answer.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+/* A fresh copy of a request received before (its container exists, or this
+ * node answered it): it is not carried out again.  The copy is answered
+ * with a `duplicate` error naming the original, and acked. */
+hres eng_duplicate(jctx *c, const char *container, const char *state)
+{
+    const char *cid = container && *container ? container : NULL;
+    c->err_extra = json_pack("{s:{s:s, s:s?, s:s?}}", "original", "request_id", c->request_id,
+                             "container", cid, "state", state);
+    if (c->err_extra == NULL) {
+        log_msg(LOG_LVL_ERROR, "out of memory");
+        abort();
+    }
+    snprintf(c->field, sizeof c->field, "message_id");
+    if (cid)
+        return eng_fail(c, PROTO_EDUPLICATE,
+                        "request id was received before (container %.12s, %s): this copy is not "
+                        "carried out again; the first copy's reply is the answer",
+                        cid, state ? state : "?");
+    return eng_fail(c, PROTO_EDUPLICATE,
+                    "request id was received and answered before: this copy is not carried out "
+                    "again; the first copy's reply is the answer");
+}
+
+/* The containers this cluster made for c's request (by its request label),
+ * into *found (an array, possibly empty). */
+hres eng_find_request(jctx *c, json_t **found)
+{
+    char l[600];
+    snprintf(l, sizeof l, LBL "request=%s", c->request_id);
+    dkc_list_opts lo = {.all = true, .filters = eng_label_filter(c->e->cluster_label, l)};
+    if (lo.filters == NULL) {
+        log_msg(LOG_LVL_ERROR, "out of memory");
+        abort();
+    }
+    int rc = dkc_container_list(c->cli, &lo, found);
+    json_decref(lo.filters);
+    return rc == 0 ? H_OK : eng_dfail(c, rc);
+}
+
+/* A copy of cmd's create body carrying the labels every container of this
+ * node has (node, and the request when there is one); *labels is its
+ * Labels object, for more.  NULL when the command has no body. */
+json_t *eng_labelled_body(jctx *c, json_t **labels)
+{
+    json_t *body = json_deep_copy(c->cmd->create_body);
+    if (body == NULL)
+        return NULL;
+    json_t *l = json_object_get(body, "Labels");
+    if (!json_is_object(l)) {
+        l = json_object();
+        json_object_set_new(body, "Labels", l);
+    }
+    json_object_set_new(l, LBL "cluster", json_string(c->e->conf.cluster));
+    json_object_set_new(l, LBL "node", json_string(c->e->conf.node));
+    if (c->request_id)
+        json_object_set_new(l, LBL "request", json_string(c->request_id));
+    *labels = l;
+    return body;
+}
+
+/* Creates body if the policy admits it (completing it with the policy's
+ * defaults) and, under max_containers, if the node has room: H_OK with
+ * *id and *warnings, or the outcome recorded in c.
+ *
+ * Room is the node's labelled containers as Docker lists them plus the
+ * creates other workers have in flight.  A create that Docker answers
+ * while this one lists may be missing from the list, so those (counted
+ * by `created`) count as well: near the limit a request may be refused a
+ * moment early, never admitted one too many. */
+hres eng_create_admitted(jctx *c, json_t *body, char **id, json_t **warnings)
+{
+    engine *e = c->e;
+    proto_error perr;
+    proto_error_clear(&perr);
+    int rc = policy_check_create(e->policy, body, &perr);
+    if (rc != 0) {
+        snprintf(c->field, sizeof c->field, "%s", perr.field);
+        return eng_fail(c, rc, "%s", perr.message);
+    }
+    int max = e->policy->max_containers;
+    if (max > 0) {
+        pthread_mutex_lock(&e->mu);
+        uint64_t created_before = e->created;
+        pthread_mutex_unlock(&e->mu);
+        json_t *arr = NULL;
+        dkc_list_opts lo = {.all = true, .filters = eng_owner_filter(e)};
+        rc = dkc_container_list(c->cli, &lo, &arr);
+        json_decref(lo.filters);
+        size_t n = json_array_size(arr);
+        json_decref(arr);
+        if (rc != 0)
+            return eng_dfail(c, rc);
+        pthread_mutex_lock(&e->mu);
+        size_t pending = (size_t)e->creating + (size_t)(e->created - created_before);
+        bool room = n + pending < (size_t)max;
+        if (room)
+            e->creating++;
+        pthread_mutex_unlock(&e->mu);
+        if (!room)
+            return eng_fail(c, PROTO_EPOLICY,
+                            "this node has %zu containers (%zu more being made), the most it may "
+                            "have (policy max_containers)",
+                            n, pending);
+    }
+    rc = dkc_container_create_json(c->cli, c->cmd->name, body, id, warnings);
+    if (max > 0) {
+        pthread_mutex_lock(&e->mu);
+        e->creating--;
+        e->created++;
+        pthread_mutex_unlock(&e->mu);
+    }
+    return rc == 0 ? H_OK : eng_dfail(c, rc);
+}

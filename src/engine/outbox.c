@@ -1,0 +1,184 @@
+/*
+ * outbox.c -- the job queue the workers take from and the outbox the broker
+ * thread drains (engine.h: engine_submit, engine_take_outbox...).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+void eng_waiter_free(waiter *w)
+{
+    free(w->container);
+    free(w->condition);
+    free(w->finished_at);
+    free(w->reply_to);
+    free(w->correlation_id);
+    free(w->request_id);
+    free(w);
+}
+
+/* Frees one outbox item and what it owns. */
+void engine_out_free(engine_out *o)
+{
+    if (o == NULL)
+        return;
+    free(o->reply_to);
+    free(o->correlation_id);
+    free(o->body);
+    if (o->dl) {
+        broker_delivery_cleanup(o->dl);
+        free(o->dl);
+    }
+    free(o->reason);
+    free(o->after_remove);
+    free(o->key);
+    free(o);
+}
+
+/* Appends o to the outbox; the caller holds e->mu. */
+static void append_locked(engine *e, engine_out *o)
+{
+    o->next = NULL;
+    if (e->otail)
+        e->otail->next = o;
+    else
+        e->ohead = o;
+    e->otail = o;
+}
+
+/* Appends o to the outbox (takes ownership). */
+void eng_post(engine *e, engine_out *o)
+{
+    pthread_mutex_lock(&e->mu);
+    append_locked(e, o);
+    pthread_mutex_unlock(&e->mu);
+}
+
+void eng_post_simple(engine *e, engine_out_kind k, uint64_t tag, int requeue)
+{
+    engine_out *o = eng_xcalloc(1, sizeof *o);
+    o->kind = k;
+    o->tag = tag;
+    o->requeue = requeue;
+    eng_post(e, o);
+}
+
+/* Queues a state-change event for the broker thread, unless
+ * ENGINE_MAX_PENDING_EVENTS already wait (then it is dropped and counted).
+ * Takes ownership of ev. */
+void eng_post_event(engine *e, json_t *ev)
+{
+    char key[320];
+    proto_event_key(ev, key, sizeof key);
+    engine_out *o = eng_xcalloc(1, sizeof *o);
+    o->kind = ENGINE_OUT_EVENT;
+    o->key = eng_xstrdup(key);
+    o->body = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(ev);
+    if (o->body == NULL) {
+        log_msg(LOG_LVL_ERROR, "out of memory");
+        abort();
+    }
+    pthread_mutex_lock(&e->mu);
+    uint64_t lost = 0;
+    if (e->n_events >= ENGINE_MAX_PENDING_EVENTS) {
+        lost = ++e->events_lost;
+    } else {
+        e->n_events++;
+        append_locked(e, o);
+        o = NULL;
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (o != NULL) {
+        engine_out_free(o);
+        if ((lost & (lost - 1)) == 0) /* 1, 2, 4, ...: a line, not a flood */
+            log_msg(LOG_LVL_WARN, "%d events wait for RabbitMQ: %llu dropped so far",
+                    ENGINE_MAX_PENDING_EVENTS, (unsigned long long)lost);
+    }
+}
+
+/* Number of EVENT items in list. */
+static size_t count_events(const engine_out *l)
+{
+    size_t n = 0;
+    for (; l; l = l->next)
+        n += l->kind == ENGINE_OUT_EVENT;
+    return n;
+}
+
+engine_out *engine_take_outbox(engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    engine_out *l = e->ohead;
+    e->ohead = e->otail = NULL;
+    e->n_events = 0;
+    pthread_mutex_unlock(&e->mu);
+    return l;
+}
+
+void engine_requeue_outbox(engine *e, engine_out *list)
+{
+    if (list == NULL)
+        return;
+    engine_out *last = list;
+    while (last->next)
+        last = last->next;
+    size_t n = count_events(list);
+    pthread_mutex_lock(&e->mu);
+    e->n_events += n;
+    last->next = e->ohead;
+    e->ohead = list;
+    if (e->otail == NULL)
+        e->otail = last;
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Queues a job (takes ownership). */
+void eng_push_job(engine *e, job *j)
+{
+    j->next = NULL;
+    pthread_mutex_lock(&e->mu);
+    if (e->jtail)
+        e->jtail->next = j;
+    else
+        e->jhead = j;
+    e->jtail = j;
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+void engine_submit(engine *e, broker_delivery *d)
+{
+    job *j = eng_xcalloc(1, sizeof *j);
+    j->kind = JOB_MSG;
+    j->d = *d;
+    memset(d, 0, sizeof *d);
+    eng_push_job(e, j);
+}
+
+void engine_after(engine *e, const char *container_id, int remove)
+{
+    job *j = eng_xcalloc(1, sizeof *j);
+    j->kind = JOB_AFTER;
+    j->id = eng_xstrdup(container_id);
+    j->mark = !remove;
+    /* ahead of the queue: until the mark is in, a crash would make a
+     * restarted node answer this container again */
+    pthread_mutex_lock(&e->mu);
+    j->next = e->jhead;
+    e->jhead = j;
+    if (e->jtail == NULL)
+        e->jtail = j;
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+int engine_idle(engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    int idle = e->jhead == NULL && e->busy == 0 && e->ohead == NULL && e->parked == NULL;
+    pthread_mutex_unlock(&e->mu);
+    return idle;
+}

@@ -1,0 +1,113 @@
+/*
+ * requests.c -- idempotence by request id within the process.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+/* Starts handling request rid for job j (a MSG job): REQ_FRESH (now in
+ * flight: call eng_request_end() when settled), REQ_PARKED (j now belongs to
+ * the parked list) or REQ_ANSWERED (*container: malloc'd id of the
+ * container that answered it, "" when none). */
+req_state eng_request_begin(engine *e, const char *rid, job *j, char **container)
+{
+    req_state st = REQ_FRESH;
+    pthread_mutex_lock(&e->mu);
+    json_t *ans = json_object_get(e->answered, rid);
+    if (json_object_get(e->inflight, rid) != NULL) {
+        j->next = NULL;
+        job **pp = &e->parked;
+        while (*pp)
+            pp = &(*pp)->next;
+        *pp = j;
+        st = REQ_PARKED;
+    } else if (ans != NULL) {
+        *container = eng_xstrdup(json_string_value(ans));
+        st = REQ_ANSWERED;
+    } else if (json_object_set_new(e->inflight, rid, json_true()) != 0) {
+        log_msg(LOG_LVL_ERROR, "out of memory");
+        abort();
+    }
+    pthread_mutex_unlock(&e->mu);
+    return st;
+}
+
+/* Records that request rid was answered, by container (NULL or "" when it
+ * made none).  Caller holds e->mu. */
+static void remember_answered_locked(engine *e, const char *rid, const char *container)
+{
+    if (json_object_get(e->answered, rid) == NULL) {
+        char *old = e->answered_ring[e->answered_pos];
+        if (old != NULL) {
+            json_object_del(e->answered, old);
+            free(old);
+        }
+        e->answered_ring[e->answered_pos] = eng_xstrdup(rid);
+        e->answered_pos = (e->answered_pos + 1) % ANSWERED_MAX;
+    }
+    if (json_object_set_new(e->answered, rid, json_string(container ? container : "")) != 0) {
+        log_msg(LOG_LVL_ERROR, "out of memory");
+        abort();
+    }
+}
+
+void eng_remember_answered(engine *e, const char *rid, const char *container)
+{
+    if (rid == NULL)
+        return;
+    pthread_mutex_lock(&e->mu);
+    remember_answered_locked(e, rid, container);
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Ends the in-flight state of rid (begun with REQ_FRESH): when answered,
+ * remembers it (container may be NULL); then queues the copies parked
+ * behind it, at the head of the job queue. */
+void eng_request_end(engine *e, const char *rid, int answered, const char *container)
+{
+    pthread_mutex_lock(&e->mu);
+    json_object_del(e->inflight, rid);
+    if (answered)
+        remember_answered_locked(e, rid, container);
+    job *keep = NULL, **kt = &keep, *wake = NULL, **wt = &wake;
+    for (job *j = e->parked, *next; j; j = next) {
+        next = j->next;
+        j->next = NULL;
+        const char *jr = j->d.message_id ? j->d.message_id : j->d.correlation_id;
+        if (jr && !strcmp(jr, rid)) {
+            *wt = j;
+            wt = &j->next;
+        } else {
+            *kt = j;
+            kt = &j->next;
+        }
+    }
+    e->parked = keep;
+    if (wake) {
+        *wt = e->jhead; /* the queue goes on after them */
+        e->jhead = wake;
+        job *t = wake;
+        while (t->next)
+            t = t->next;
+        e->jtail = t;
+        pthread_cond_broadcast(&e->cv);
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* 1 if a request id may become part of labels and filters: valid UTF-8
+ * (jansson checks), no control characters, at most REQUEST_ID_MAX bytes. */
+int eng_rid_ok(const char *rid)
+{
+    size_t n = strlen(rid);
+    if (n == 0 || n > REQUEST_ID_MAX)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)rid; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 0;
+    json_t *probe = json_string(rid);
+    json_decref(probe);
+    return probe != NULL;
+}

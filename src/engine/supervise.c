@@ -1,0 +1,455 @@
+/*
+ * supervise.c -- supervision: the supervisor thread's passes over this node's
+ * containers (final replies, deadlines, `wait` waiters, Docker coming back)
+ * and the watcher thread following Docker's event stream.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine_internal.h"
+
+/* An exited container of ours that never ran (see eng_finish_job) is
+ * removed once it is this old and its request is not in flight here. */
+#define NEVER_STARTED_GRACE_S 60
+
+/* The watcher's place in Docker's event stream. */
+typedef struct watch_state {
+    engine *e;
+    int64_t last; /* time_nano of the last event turned into ours */
+} watch_state;
+
+/* Copies a run's captured output (data, len bytes, already bounded by the
+ * run's output limit) to stdout, one record per line, so that the
+ * dispatcher's stdout shows what the original docker-dispatch showed:
+ * "output id=<request> stdout| <line>" (the id as in every log line, the
+ * line with control characters, quotes and backslashes escaped),
+ * or in JSON mode {"event":"output","id":..,"stream":..,"line":..}. */
+static void echo_output(const char *rid, const char *stream, const char *data, size_t len)
+{
+    char eid[128], text[4096 + 160];
+    char *esc = eng_xmalloc(4096);
+    proto_escape(eid, sizeof eid, rid ? rid : "-", rid ? strlen(rid) : 1, 64);
+    size_t pos = 0;
+    while (pos < len) {
+        const char *nl = memchr(data + pos, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - (data + pos)) : len - pos;
+        char *one = eng_xmalloc(n + 1);
+        memcpy(one, data + pos, n);
+        one[n] = '\0'; /* a NUL inside the line ends it here: fine for a log */
+        pos += n + (nl ? 1 : 0);
+        json_t *obj = NULL;
+        if (log_is_json()) {
+            json_t *lv = json_string(one);
+            if (lv == NULL) { /* not UTF-8: the escaped form */
+                log_escape(esc, 4096, one);
+                lv = json_string(esc);
+            }
+            obj = json_pack("{s:s, s:s?, s:s, s:o?}", "event", "output", "id", rid, "stream",
+                            stream, "line", lv);
+        } else {
+            log_escape(esc, 4096, one);
+            snprintf(text, sizeof text, "output id=%s %s| %s", eid, stream, esc);
+        }
+        log_record(text, obj);
+        json_decref(obj);
+        free(one);
+    }
+    free(esc);
+}
+
+static void finish_never_started(engine *e, dkc_client *cli, const char *id, json_t *ins,
+                                 const char *rid)
+{
+    int64_t at = eng_rfc3339_secs(eng_jstr(ins, "Created"));
+    pthread_mutex_lock(&e->mu);
+    bool busy = rid && json_object_get(e->inflight, rid) != NULL;
+    pthread_mutex_unlock(&e->mu);
+    if (busy || at == 0 || (int64_t)time(NULL) - at < NEVER_STARTED_GRACE_S) {
+        eng_unclaim(e, id);
+        return;
+    }
+    log_msg(LOG_LVL_INFO, "container %.12s never ran and nothing waits for it: removing it", id);
+    eng_remove_answered(e, cli, id);
+}
+
+/* FINISH: a supervised container exited and owes its final reply. */
+void eng_finish_job(engine *e, dkc_client *cli, const char *id)
+{
+    json_t *ins = NULL;
+    capture cap = {0};
+    int rc = dkc_container_inspect(cli, id, &ins);
+    if (rc != 0) {
+        if (rc == DKC_EUNAVAILABLE || rc == DKC_ETIMEOUT)
+            eng_docker_down(e);
+        if (rc != DKC_ENOTFOUND)
+            eng_unclaim(e, id); /* try again on a later pass */
+        goto out;
+    }
+    json_t *state = json_object_get(ins, "State");
+    if (json_is_true(json_object_get(state, "Running"))) {
+        eng_unclaim(e, id);
+        goto out;
+    }
+    json_t *labels = json_object_get(json_object_get(ins, "Config"), "Labels");
+    if (eng_never_started(ins)) {
+        /* Nothing ran, so there is no final reply to give: its request was
+         * answered with the start's error (and the container is removed
+         * after that reply), or its message is still unacked and its
+         * redelivery will start it.  One left behind by a crash in between
+         * goes once it is old enough that no redelivery is coming. */
+        finish_never_started(e, cli, id, ins, eng_label(labels, "request"));
+        goto out;
+    }
+    const char *att = eng_label(labels, "attach");
+    const char *dl = eng_label(labels, "deadline");
+    const char *ol = eng_label(labels, "output-limit");
+    const char *dialect = eng_label(labels, "dialect");
+    bool remove = eng_label(labels, "remove") != NULL;
+    bool captured = att && *att;
+    /* Only a container this process did not make can have been answered
+     * by an earlier one (the archive check mounts its filesystem: not on
+     * every run). */
+    int answered = eng_has_answered_name(eng_cname(ins), id) ||
+                   (!eng_mine_has(e, id) && eng_is_answered(cli, id));
+    if (answered) {
+        /* answered before a restart: stays claimed, never again; a Remove
+         * container the crash left behind goes now */
+        if (remove && (rc = dkc_container_remove(cli, id, true, false)) != 0 && rc != DKC_ENOTFOUND)
+            log_msg(LOG_LVL_WARN, "removing container %.12s: %s", id, dkc_strerror(rc));
+        goto out;
+    }
+    cap.limit = ol ? (size_t)strtoull(ol, NULL, 10) : (size_t)e->conf.output_limit;
+    if (captured) {
+        dkc_logs_opts lo = {.stdout_ = strstr(att, "stdout") != NULL,
+                            .stderr_ = strstr(att, "stderr") != NULL};
+        rc = dkc_container_logs(cli, id, &lo, eng_capture_cb, &cap);
+        if (rc != 0) {
+            log_msg(LOG_LVL_WARN, "logs of %.12s: %s", id, dkc_strerror(rc));
+            if (rc == DKC_EUNAVAILABLE || rc == DKC_ETIMEOUT) {
+                eng_docker_down(e);
+                eng_unclaim(e, id);
+                goto out;
+            }
+            if ((rc == DKC_ENOTFOUND || rc == DKC_ECONFLICT) && !eng_mine_has(e, id)) {
+                /* An earlier process's container, removed while we read
+                 * it: a client removes a run's container once it has the
+                 * reply, so that process answered and died before its
+                 * mark.  A second answer without the output would not be
+                 * the same answer: none is sent. */
+                log_msg(LOG_LVL_WARN,
+                        "container %.12s of an earlier process went away before its output "
+                        "could be read: not answering it again",
+                        id);
+                goto out;
+            }
+        }
+    }
+    const char *fin = eng_jstr(state, "FinishedAt");
+    int64_t deadline = dl ? strtoll(dl, NULL, 10) : 0;
+    proto_run_result r = {
+        .container_id = id,
+        .container_name = eng_cname(ins),
+        .waited = true,
+        .exit_code = json_integer_value(json_object_get(state, "ExitCode")),
+        .captured = captured,
+        .out = cap.out.data ? cap.out.data : "",
+        .out_len = cap.out.len,
+        .err = cap.err.data ? cap.err.data : "",
+        .err_len = cap.err.len,
+        .truncated = cap.truncated,
+        .timed_out = deadline > 0 && eng_rfc3339_secs(fin) >= deadline,
+        .removed = remove,
+        .started_at = eng_jstr(state, "StartedAt"),
+        .finished_at = fin,
+    };
+    const char *err = eng_jstr(state, "Error");
+    if (err && *err)
+        r.error = err;
+    json_t *result = proto_result_run(&r);
+    proto_reply_info ri;
+    proto_reply_info_init(&ri, NULL, NULL, e->conf.node, eng_label(labels, "request"));
+    ri.dialect = dialect && !strcmp(dialect, proto_dialect_name(PROTO_DIALECT_DOCKERMOD))
+                     ? PROTO_DIALECT_DOCKERMOD
+                     : PROTO_DIALECT_DISPATCH;
+    ri.command = "run";
+    json_t *reply = proto_reply_ok(&ri, result);
+    json_decref(result);
+    if (reply == NULL) {
+        log_msg(LOG_LVL_ERROR, "out of memory");
+        abort();
+    }
+    if (captured && !e->conf.quiet_output) {
+        echo_output(eng_label(labels, "request"), "stdout", r.out, r.out_len);
+        echo_output(eng_label(labels, "request"), "stderr", r.err, r.err_len);
+    }
+    eng_remember_answered(e, eng_label(labels, "request"), id);
+    eng_post_reply(e, reply, -1, eng_label(labels, "reply-to"), eng_label(labels, "correlation-id"),
+                   0, NULL, NULL, id, !remove);
+out:
+    json_decref(ins);
+    eng_capture_free(&cap);
+}
+
+/* Answers waiters whose container stopped (or vanished, or timed out). */
+static void check_waiters(engine *e, dkc_client *cli)
+{
+    pthread_mutex_lock(&e->mu);
+    waiter *list = e->waiters;
+    e->waiters = NULL;
+    pthread_mutex_unlock(&e->mu);
+    waiter *keep = NULL;
+    while (list) {
+        waiter *w = list;
+        list = w->next;
+        json_t *ins = NULL;
+        json_t *reply = NULL;
+        proto_reply_info ri;
+        proto_reply_info_init(&ri, NULL, NULL, e->conf.node, w->request_id);
+        ri.dialect = w->dialect;
+        ri.command = "wait";
+        int rc = dkc_container_inspect(cli, w->container, &ins);
+        bool want_removed = w->condition && !strcmp(w->condition, "removed");
+        bool next_exit = w->condition && !strcmp(w->condition, "next-exit");
+        if (rc == DKC_ENOTFOUND) {
+            if (want_removed) {
+                json_t *res = json_pack("{s:i, s:n}", "exit_code", 0, "error");
+                reply = proto_reply_ok(&ri, res);
+                json_decref(res);
+            } else {
+                reply = proto_reply_error(&ri, PROTO_ENOTFOUND, "container disappeared", NULL, 404);
+            }
+        } else if (rc == 0) {
+            json_t *state = json_object_get(ins, "State");
+            const char *fin = eng_jstr(state, "FinishedAt");
+            bool exited_since =
+                !next_exit || (fin && (w->finished_at == NULL || strcmp(fin, w->finished_at) != 0));
+            if (!want_removed && exited_since && !json_is_true(json_object_get(state, "Running"))) {
+                json_t *res = json_pack(
+                    "{s:I, s:n}", "exit_code",
+                    (json_int_t)json_integer_value(json_object_get(state, "ExitCode")), "error");
+                reply = proto_reply_ok(&ri, res);
+                json_decref(res);
+            }
+        }
+        if (reply == NULL && w->deadline_ms && eng_now_ms() >= w->deadline_ms)
+            reply = proto_reply_error(&ri, PROTO_ETIMEOUT, "wait timed out", NULL, 0);
+        json_decref(ins);
+        if (reply) {
+            eng_post_reply(e, reply, w->t0, w->reply_to, w->correlation_id, 0, NULL, NULL, NULL, 0);
+            eng_waiter_free(w);
+        } else {
+            w->next = keep;
+            keep = w;
+        }
+    }
+    pthread_mutex_lock(&e->mu);
+    while (keep) {
+        waiter *w = keep;
+        keep = w->next;
+        w->next = e->waiters;
+        e->waiters = w;
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Queues the final reply of container id unless it is claimed already. */
+static void queue_finish(engine *e, const char *id)
+{
+    if (!eng_claim(e, id))
+        return;
+    job *j = eng_xcalloc(1, sizeof *j);
+    j->kind = JOB_FINISH;
+    j->id = eng_xstrdup(id);
+    eng_push_job(e, j);
+}
+
+/* Forgets the claims on containers missing from list (the node's
+ * containers as Docker listed them from listed_at on): they are gone.
+ * Claims made since then stay, as their containers may be newer than the
+ * list. */
+static void prune_claims(engine *e, json_t *list, int64_t listed_at)
+{
+    json_t *present = json_object();
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c)
+    {
+        const char *id = eng_jstr(c, "Id");
+        if (id)
+            json_object_set_new(present, id, json_true());
+    }
+    pthread_mutex_lock(&e->mu);
+    const char *id;
+    json_t *when;
+    void *tmp;
+    json_object_foreach_safe(e->claimed, tmp, id, when)
+    {
+        if (json_integer_value(when) < listed_at && json_object_get(present, id) == NULL)
+            json_object_del(e->claimed, id);
+    }
+    json_object_foreach_safe(e->mine, tmp, id, when)
+    {
+        if (json_integer_value(when) < listed_at && json_object_get(present, id) == NULL)
+            json_object_del(e->mine, id);
+    }
+    pthread_mutex_unlock(&e->mu);
+    json_decref(present);
+}
+
+/* One supervision pass: reconcile this node's labelled containers. */
+static void supervise_once(engine *e, dkc_client *cli)
+{
+    dkc_list_opts lo = {.all = true, .filters = eng_owner_filter(e)};
+    json_t *arr = NULL;
+    int64_t listed_at = eng_now_ms();
+    int rc = dkc_container_list(cli, &lo, &arr);
+    json_decref(lo.filters);
+    if (rc == 0)
+        prune_claims(e, arr, listed_at);
+    if (rc != 0) {
+        if (rc == DKC_EUNAVAILABLE || rc == DKC_ETIMEOUT)
+            eng_docker_down(e);
+        else if (rc != DKC_ECANCELED)
+            log_msg(LOG_LVL_WARN, "supervision: listing containers: %s", dkc_strerror(rc));
+        return;
+    }
+    pthread_mutex_lock(&e->mu);
+    int was_down = e->docker_down;
+    e->docker_down = 0;
+    pthread_mutex_unlock(&e->mu);
+    if (was_down) {
+        log_msg(LOG_LVL_INFO, "Docker answers again: resuming consumption");
+        eng_post_simple(e, ENGINE_OUT_RESUME, 0, 0);
+    }
+    eng_retry_removals(e, cli);
+    int64_t now = time(NULL);
+    size_t i;
+    json_t *c;
+    json_array_foreach(arr, i, c)
+    {
+        const char *id = eng_jstr(c, "Id");
+        const char *state = eng_jstr(c, "State");
+        json_t *labels = json_object_get(c, "Labels");
+        if (id == NULL || state == NULL)
+            continue;
+        const char *dl = eng_label(labels, "deadline");
+        if (!strcmp(state, "running") || !strcmp(state, "paused")) {
+            if (dl && now >= strtoll(dl, NULL, 10)) {
+                log_msg(LOG_LVL_INFO, "container %.12s reached its deadline: killing", id);
+                int krc = dkc_container_kill(cli, id, NULL);
+                if (krc != 0 && krc != DKC_ECONFLICT && krc != DKC_ENOTFOUND)
+                    log_msg(LOG_LVL_WARN, "killing %.12s: %s", id, dkc_strerror(krc));
+            }
+            continue;
+        }
+        if ((!strcmp(state, "exited") || !strcmp(state, "dead")) && eng_label(labels, "final"))
+            queue_finish(e, id);
+    }
+    json_decref(arr);
+    check_waiters(e, cli);
+}
+
+/* Asks the supervisor for a pass now (a container of this node died and
+ * `wait` requests are waiting). */
+static void wake_supervisor(engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    if (e->waiters != NULL) {
+        e->sup_wake = 1;
+        pthread_cond_signal(&e->sup_cv);
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* The supervisor: a pass over this node's containers at least once a
+ * second (every SUPERVISE_PERIOD_MS while Docker is not answering, to see it
+ * come back), and at once when the watcher wakes it.  Final replies do not
+ * wait for a pass: the watcher queues them from the `die` event. */
+void *eng_sup_main(void *arg)
+{
+    engine *e = arg;
+    while (!e->sup_stop) {
+        supervise_once(e, e->sup_cli);
+        pthread_mutex_lock(&e->mu);
+        if (!e->sup_wake && !e->sup_stop) {
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            long ms = e->docker_down ? SUPERVISE_PERIOD_MS : 1000;
+            until.tv_sec += ms / 1000;
+            until.tv_nsec += (ms % 1000) * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&e->sup_cv, &e->mu, &until);
+        }
+        e->sup_wake = 0;
+        pthread_mutex_unlock(&e->mu);
+    }
+    return NULL;
+}
+
+static int on_watched(void *ud, const dkc_event *ev)
+{
+    watch_state *ws = ud;
+    /* a resumed stream replays from a whole second back */
+    if (ev->time_nano <= ws->last)
+        return 0;
+    ws->last = ev->time_nano;
+    if (strcmp(ev->action, "die") == 0 && ev->id[0] != '\0') {
+        /* Docker sends `die` before its container list shows the container
+         * as exited (the list is a copy brought up to date after the
+         * event), so a pass now could still see it running; inspect, which
+         * finish_job uses, waits for the container's own state. */
+        if (json_object_get(ev->attributes, LBL "final") != NULL)
+            queue_finish(ws->e, ev->id);
+        wake_supervisor(ws->e);
+    }
+    json_t *out =
+        proto_event_container(ws->e->conf.node, ev->action, ev->id, ev->time_nano, ev->attributes);
+    if (out)
+        eng_post_event(ws->e, out);
+    return 0;
+}
+
+/* The watcher: follows Docker's event stream for this node's containers
+ * (start, die, destroy) from the engine's start on, publishes each as our
+ * event, and on `die` queues the final reply and wakes the supervisor.  When the stream breaks
+ * (Docker restarted or away) it resumes from the second of the last event it turned, skipping those
+ * it has. */
+void *eng_watch_main(void *arg)
+{
+    engine *e = arg;
+    json_t *filters =
+        json_pack("{s:[s], s:[s,s,s], s:[s,s]}", "type", "container", "event", "start", "die",
+                  "destroy", "label", e->cluster_label, e->node_label);
+    if (filters == NULL)
+        abort(); /* out of memory at start-up */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    watch_state ws = {.e = e, .last = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec};
+    while (!e->watch_stop) {
+        dkc_events_opts o = {.since = ws.last / 1000000000LL, .filters = filters};
+        int rc = dkc_events(e->watch_cli, &o, on_watched, &ws);
+        if (rc != 0 && rc != DKC_ECANCELED)
+            log_msg(LOG_LVL_DEBUG, "Docker event stream: %s; resuming", dkc_strerror(rc));
+        for (int t = 0; t < SUPERVISE_PERIOD_MS / 20 && !e->watch_stop; t++)
+            usleep(20 * 1000);
+    }
+    json_decref(filters);
+    return NULL;
+}
+
+void eng_stop_watcher(engine *e)
+{
+    if (!e->watch_started)
+        return;
+    e->watch_stop = 1;
+    dkc_client_cancel(e->watch_cli);
+    pthread_join(e->watch, NULL);
+    e->watch_started = 0;
+}

@@ -1,0 +1,108 @@
+/*
+ * util.c -- bounded output capture and small JSON and label helpers.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine_internal.h"
+
+static void cap_add(capbuf *b, const char *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap : 256;
+        while (nc < b->len + n + 1)
+            nc *= 2;
+        char *nd = realloc(b->data, nc);
+        if (nd == NULL) {
+            log_msg(LOG_LVL_ERROR, "out of memory");
+            abort();
+        }
+        b->data = nd;
+        b->cap = nc;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+/* dkc_output_cb: keeps at most limit bytes in total, then sets truncated
+ * and keeps reading (so the call ends normally). */
+int eng_capture_cb(void *ud, int stream, const char *data, size_t len)
+{
+    capture *c = ud;
+    size_t used = c->out.len + c->err.len;
+    size_t room = used < c->limit ? c->limit - used : 0;
+    if (len > room) {
+        c->truncated = true;
+        len = room;
+    }
+    if (len > 0)
+        cap_add(stream == 2 ? &c->err : &c->out, data, len);
+    return 0;
+}
+
+void eng_capture_free(capture *c)
+{
+    free(c->out.data);
+    free(c->err.data);
+}
+
+const char *eng_jstr(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+const char *eng_label(json_t *labels, const char *suffix)
+{
+    char k[128];
+    snprintf(k, sizeof k, LBL "%s", suffix);
+    return json_string_value(json_object_get(labels, k));
+}
+
+/* "2024-05-01T10:00:00.123Z" -> unix seconds; 0 when unparseable. */
+int64_t eng_rfc3339_secs(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (s == NULL || strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
+        return 0;
+    return (int64_t)timegm(&tm);
+}
+
+/* A filter object {"label":[l1, l2?]}.  New reference. */
+json_t *eng_label_filter(const char *l1, const char *l2)
+{
+    json_t *arr = json_array();
+    json_array_append_new(arr, json_string(l1));
+    if (l2)
+        json_array_append_new(arr, json_string(l2));
+    json_t *f = json_object();
+    json_object_set_new(f, "label", arr);
+    return f;
+}
+
+/* The filter for the containers this dispatcher owns: its cluster and its
+ * node (Docker ANDs label filters).  New reference. */
+json_t *eng_owner_filter(const engine *e)
+{
+    return eng_label_filter(e->cluster_label, e->node_label);
+}
+
+/* The container's name without Docker's leading '/'. */
+const char *eng_cname(json_t *inspect)
+{
+    const char *n = eng_jstr(inspect, "Name");
+    if (n && n[0] == '/')
+        n++;
+    return n;
+}
+
+/* 1 if an inspected container never ran (State.StartedAt is Docker's zero
+ * time): it was created, and its start failed or never came. */
+int eng_never_started(json_t *inspect)
+{
+    const char *at = eng_jstr(json_object_get(inspect, "State"), "StartedAt");
+    return at == NULL || !strncmp(at, "0001-", 5);
+}
