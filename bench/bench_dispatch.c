@@ -338,7 +338,6 @@ int main(int argc, char **argv)
     printf("dispatcher exit status: %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
     dkc_global_cleanup();
     free(replies_per);
-    return (failed == 0 && got == n && once == n && left == 0 && atomic_load(&raw_failed) == 0)
-               ? 0
-               : 1;
+    return (failed == 0 && got == n && once == n && left == 0 && atomic_load(&raw_failed) == 0) ? 0
+                                                                                                : 1;
 }

@@ -30,7 +30,7 @@ typedef struct dd_config {
     int max_run_seconds; /* upper bound on any run's time limit; 0: none */
     bool json_logs;
     bool verbose;
-    bool quiet_output;   /* do not copy the attached output of runs to stdout */
+    bool quiet_output; /* do not copy the attached output of runs to stdout */
     char *config_file;
     json_t *policy; /* the config file's "policy" object (see policy.h); NULL: defaults */
 } dd_config;

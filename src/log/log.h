@@ -13,7 +13,12 @@
 
 #include <jansson.h>
 
-typedef enum log_level { LOG_LVL_DEBUG = 0, LOG_LVL_INFO = 1, LOG_LVL_WARN = 2, LOG_LVL_ERROR = 3 } log_level;
+typedef enum log_level {
+    LOG_LVL_DEBUG = 0,
+    LOG_LVL_INFO = 1,
+    LOG_LVL_WARN = 2,
+    LOG_LVL_ERROR = 3
+} log_level;
 
 /* json: JSON lines instead of text.  min: lowest level written to stderr. */
 void log_setup(bool json, log_level min);

@@ -79,7 +79,6 @@ const char *proto_code_name(int code);
  * unknown or NULL. */
 int proto_code_from_name(const char *name);
 
-
 /* The HTTP status a gateway answers with for a code (200 for 0). */
 int proto_code_http_status(int code);
 

@@ -1208,10 +1208,15 @@ static void test_same_identity_refused(void **state)
 {
     (void)state;
     char out[4096];
-    const char *args[] = {"-q",           g_queue, "--node",
-                          g_node,         "--queue-type",
-                          "classic",      "unix:///var/run/docker.sock",
-                          AMQP_URL,       NULL};
+    const char *args[] = {"-q",
+                          g_queue,
+                          "--node",
+                          g_node,
+                          "--queue-type",
+                          "classic",
+                          "unix:///var/run/docker.sock",
+                          AMQP_URL,
+                          NULL};
     int64_t t0 = now_ms();
     int st = run_daemon_once(out, sizeof out, args);
     fprintf(stderr, "# second start: exit %d after %lld ms: %s", st, (long long)(now_ms() - t0),
@@ -1264,8 +1269,7 @@ static void test_duplicate_copies(void **state)
         } else {
             finals++;
             assert_true(json_is_true(json_object_get(r, "ok")));
-            assert_string_equal(json_string_value(json_object_get(result(r), "stdout")),
-                                "once\n");
+            assert_string_equal(json_string_value(json_object_get(result(r), "stdout")), "once\n");
         }
         json_decref(r);
     }
@@ -1336,7 +1340,8 @@ static void test_marked_remove_container_not_answered_again(void **state)
     }
     assert_int_equal(json_array_size(arr), 1);
     char cid[80], name[100];
-    snprintf(cid, sizeof cid, "%s", json_string_value(json_object_get(json_array_get(arr, 0), "Id")));
+    snprintf(cid, sizeof cid, "%s",
+             json_string_value(json_object_get(json_array_get(arr, 0), "Id")));
     json_decref(arr);
     json_decref(f);
     stop_daemon(SIGKILL);
