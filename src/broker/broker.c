@@ -36,6 +36,7 @@
  * in order.
  */
 #include "broker.h"
+#include "broker_internal.h"
 
 #include <amqp.h>
 #include <amqp_ssl_socket.h>
@@ -1373,23 +1374,6 @@ static int ensure_side(broker *b)
  * Handle lifecycle and connecting
  * ------------------------------------------------------------------------ */
 
-/* Percent-encodes s into buf for the redacted URL's path. */
-static void url_escape(char *buf, size_t cap, const char *s)
-{
-    size_t o = 0;
-    for (; *s && o + 4 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~') {
-            buf[o++] = (char)c;
-        } else {
-            snprintf(buf + o, cap - o, "%%%02X", c);
-            o += 3;
-        }
-    }
-    buf[o] = '\0';
-}
-
 /* a, b and c concatenated, malloc'd (caller frees); NULL without memory. */
 static char *join3(const char *a, const char *b, const char *c)
 {
@@ -1406,57 +1390,25 @@ static void set_cause(char **cause, const char *msg)
         *cause = strdup(msg);
 }
 
-/* Parses the URL into b (host, port, user, password, vhost, TLS) and builds
- * the redacted form.  The password lives only in b->pass. */
+/* Parses the URL into b (host, port, user, password, vhost, TLS and the
+ * redacted form; broker_url.c).  The password lives only in b->pass. */
 static int parse_url(broker *b, const char *url)
 {
-    struct amqp_connection_info ci;
-    char *copy = strdup(url);
-    char vesc[3 * MAX_NAME + 1], hostpart[300];
-    int rc = BROKER_ENOMEM;
-
-    if (!copy)
-        return BROKER_ENOMEM;
-    amqp_default_connection_info(&ci);
-    if (amqp_parse_url(copy, &ci) != AMQP_STATUS_OK) {
-        set_err(b, "cannot parse the AMQP URL (expected amqp://user:password@host:port/vhost "
-                   "or amqps://...)");
-        rc = BROKER_EURL;
-        goto out;
+    broker_url u;
+    char err[BROKER_ERRMAX];
+    int rc = broker__url_parse(url, &u, err, sizeof err);
+    if (rc != 0) {
+        set_err(b, "%s", err);
+        return rc;
     }
-    b->host = dupstr(ci.host);
-    b->user = dupstr(ci.user);
-    b->pass = dupstr(ci.password);
-    /* "amqp://host:5672/" names the empty vhost in the URI spec, which
-     * RabbitMQ cannot have; users mean the default one. */
-    b->vhost = dupstr(ci.vhost && ci.vhost[0] ? ci.vhost : "/");
-    b->port = ci.port;
-    b->tls = ci.ssl != 0;
-    if (!b->host || !b->user || !b->pass || !b->vhost)
-        goto out;
-    if (!b->host[0]) {
-        set_err(b, "the AMQP URL has no host");
-        rc = BROKER_EURL;
-        goto out;
-    }
-    if (strcmp(b->vhost, "/") == 0)
-        vesc[0] = '\0';
-    else
-        url_escape(vesc, sizeof vesc, b->vhost);
-    snprintf(hostpart, sizeof hostpart, strchr(b->host, ':') ? "[%s]:%d" : "%s:%d", b->host,
-             b->port);
-    size_t n = strlen(b->user) + strlen(hostpart) + strlen(vesc) + 32;
-    b->redacted = malloc(n);
-    if (!b->redacted)
-        goto out;
-    snprintf(b->redacted, n, "%s://%s:***@%s/%s", b->tls ? "amqps" : "amqp", b->user, hostpart,
-             vesc);
-    rc = 0;
-out:
-    if (rc == BROKER_ENOMEM)
-        set_err(b, "out of memory");
-    free(copy);
-    return rc;
+    b->host = u.host;
+    b->user = u.user;
+    b->pass = u.pass;
+    b->vhost = u.vhost;
+    b->port = u.port;
+    b->tls = u.tls;
+    b->redacted = u.redacted;
+    return 0;
 }
 
 /* Copies and checks the configuration, derives the names. */

@@ -79,6 +79,18 @@
 
 #ifdef __cplusplus
 extern "C" {
+/* Queue, node and cluster names: 1..BROKER_NAME_MAX of [A-Za-z0-9_.-]
+ * (they end up in AMQP names of at most 255 bytes and in container
+ * labels).  1 or 0.  Any thread. */
+int broker_name_ok(const char *s);
+
+/* The one form of an AMQP URL fit for logs and messages (malloc'd; NULL
+ * without memory): scheme://user:***@host:port/vhost as the broker reads
+ * it, or, for text that is no URL, the text with everything between the
+ * first ':' after the scheme and the last '@' replaced by "***".  Any
+ * thread. */
+char *broker_url_redact(const char *url);
+
 #endif
 
 #define BROKER_ERRMAX           512  /* size of the handle's reason buffer */
@@ -86,6 +98,7 @@ extern "C" {
 #define BROKER_MAX_HEADER_VALUE 4096 /* bytes kept per header value */
 #define BROKER_REPLY_SLACK      64   /* queued replies beyond the prefetch windows */
 #define BROKER_DEFAULT_PREFETCH 16   /* broker_conf.prefetch, and the daemon's --prefetch */
+#define BROKER_NAME_MAX         200  /* queue, node and cluster names (broker_name_ok) */
 #define BROKER_DEFAULT_MAX_BODY (16u * 1024u * 1024u)
 #define BROKER_REPLY_TO         "amq.rabbitmq.reply-to"
 
@@ -386,6 +399,30 @@ int broker_get(broker *b, const char *queue, broker_delivery *out);
 
 #ifdef __cplusplus
 }
+/* Queue, node and cluster names: 1..BROKER_NAME_MAX of [A-Za-z0-9_.-]
+ * (they end up in AMQP names of at most 255 bytes and in container
+ * labels).  1 or 0.  Any thread. */
+int broker_name_ok(const char *s);
+
+/* The one form of an AMQP URL fit for logs and messages (malloc'd; NULL
+ * without memory): scheme://user:***@host:port/vhost as the broker reads
+ * it, or, for text that is no URL, the text with everything between the
+ * first ':' after the scheme and the last '@' replaced by "***".  Any
+ * thread. */
+char *broker_url_redact(const char *url);
+
 #endif
+
+/* Queue, node and cluster names: 1..BROKER_NAME_MAX of [A-Za-z0-9_.-]
+ * (they end up in AMQP names of at most 255 bytes and in container
+ * labels).  1 or 0.  Any thread. */
+int broker_name_ok(const char *s);
+
+/* The one form of an AMQP URL fit for logs and messages (malloc'd; NULL
+ * without memory): scheme://user:***@host:port/vhost as the broker reads
+ * it, or, for text that is no URL, the text with everything between the
+ * first ':' after the scheme and the last '@' replaced by "***".  Any
+ * thread. */
+char *broker_url_redact(const char *url);
 
 #endif

@@ -104,35 +104,6 @@ static void set_cause(char **cause, const char *fmt, ...)
     va_end(ap);
 }
 
-int cfg_name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > CFG_NAME_MAX)
-        return 0;
-    for (; *s; s++)
-        if (!(*s == '-' || *s == '_' || *s == '.' || (*s >= '0' && *s <= '9') ||
-              (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
-            return 0;
-    return 1;
-}
-
-char *cfg_redact_url(const char *url)
-{
-    if (url == NULL)
-        return strdup("");
-    const char *scheme = strstr(url, "://");
-    const char *at = strrchr(url, '@');
-    const char *start = scheme ? scheme + 3 : url;
-    const char *colon = at ? memchr(start, ':', (size_t)(at - start)) : NULL;
-    char *out = NULL;
-    if (colon == NULL) {
-        out = strdup(url);
-    } else if (asprintf(&out, "%.*s:***%s", (int)(colon - url), url, at) < 0) {
-        out = NULL;
-    }
-    return out;
-}
-
 /* Applies one textual value to a setting.  source names where it came from,
  * for the message. */
 static int apply(dd_config *cfg, const setting *s, const char *value, const char *source,
@@ -372,7 +343,7 @@ int cfg_load(dd_config *cfg, int argc, char **argv, char **cause)
     if (cfg->amqp_url == NULL)
         cfg->amqp_url = strdup("amqp://guest:guest@127.0.0.1:5672/");
     if (strncmp(cfg->amqp_url, "amqp://", 7) && strncmp(cfg->amqp_url, "amqps://", 8)) {
-        char *red = cfg_redact_url(cfg->amqp_url);
+        char *red = broker_url_redact(cfg->amqp_url);
         set_cause(cause, "AMQP address \"%s\" must start with amqp:// or amqps://",
                   red ? red : "?");
         free(red);
@@ -391,9 +362,9 @@ int cfg_load(dd_config *cfg, int argc, char **argv, char **cause)
         const char *what, *name;
     } names[] = {{"queue", cfg->queue}, {"node", cfg->node}, {"cluster", cfg->cluster}};
     for (size_t i = 0; i < 3; i++)
-        if (!cfg_name_ok(names[i].name)) {
+        if (!broker_name_ok(names[i].name)) {
             set_cause(cause, "%s name may only hold letters, digits, '-', '_' and '.' (1 to %d)",
-                      names[i].what, CFG_NAME_MAX);
+                      names[i].what, BROKER_NAME_MAX);
             return -1;
         }
     if (cfg->workers == 0)

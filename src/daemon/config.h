@@ -42,12 +42,4 @@ typedef struct dd_config {
 int cfg_load(dd_config *cfg, int argc, char **argv, char **cause);
 void cfg_cleanup(dd_config *cfg);
 
-/* Queue and node names: 1..CFG_NAME_MAX of [A-Za-z0-9_.-] (they end up in
- * AMQP names of at most 255 bytes and in container labels).  1 or 0. */
-#define CFG_NAME_MAX 200
-int cfg_name_ok(const char *s);
-
-/* The AMQP URL with its password replaced by "***" (malloc'd). */
-char *cfg_redact_url(const char *url);
-
 #endif

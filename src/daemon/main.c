@@ -280,7 +280,7 @@ int main(int argc, char **argv)
     bc.on_retry = on_retry;
     int rc = broker_open(&bc, &b, &cause);
     if (rc != 0) {
-        char *red = cfg_redact_url(cfg.amqp_url);
+        char *red = broker_url_redact(cfg.amqp_url);
         const char *what = rc == BROKER_EAUTH          ? "refused the credentials"
                            : rc == BROKER_EUNREACHABLE ? "is unreachable"
                            : rc == BROKER_EVHOST       ? "refused the virtual host"

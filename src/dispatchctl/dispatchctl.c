@@ -29,7 +29,6 @@
 #include <jansson.h>
 
 #include "broker.h"
-#include "config.h"
 #include "protocol.h"
 
 #define EXIT_REFUSED 1
@@ -920,18 +919,18 @@ static int parse_globals(int argc, char **argv, ctl_opts *o, bool *help)
             return -1;
         }
     }
-    if (!cfg_name_ok(o->queue)) {
+    if (!broker_name_ok(o->queue)) {
         fprintf(stderr, "dispatchctl: queue name may only hold letters, digits, '-', '_' and "
                         "'.'\n");
         return -1;
     }
-    if (o->node && !cfg_name_ok(o->node)) {
+    if (o->node && !broker_name_ok(o->node)) {
         fprintf(stderr, "dispatchctl: node name may only hold letters, digits, '-', '_' and "
                         "'.'\n");
         return -1;
     }
     if (strncmp(o->url, "amqp://", 7) != 0 && strncmp(o->url, "amqps://", 8) != 0) {
-        char *red = cfg_redact_url(o->url);
+        char *red = broker_url_redact(o->url);
         fprintf(stderr, "dispatchctl: AMQP address \"");
         put_safe(stderr, red ? red : "?");
         fprintf(stderr, "\" must start with amqp:// or amqps://\n");
@@ -1104,7 +1103,7 @@ static int watch(const ctl_opts *o, int argc, char **argv)
 /* Publishes the request and handles the reply; returns the exit status. */
 static int call(const ctl_opts *o, ctl_req *req, const char *body, size_t len)
 {
-    char msg_id[4 + 32 + 1] = "ctl-", corr[32 + 1], route[2 * CFG_NAME_MAX + 8];
+    char msg_id[4 + 32 + 1] = "ctl-", corr[32 + 1], route[2 * BROKER_NAME_MAX + 8];
     broker *b = NULL;
     broker_delivery reply = {0};
     int status = EXIT_BROKER;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broker.h"
 #include "config.h"
 
 static char g_file[64];
@@ -231,13 +232,13 @@ static void cluster_and_output(void **state)
 static void redaction(void **state)
 {
     (void)state;
-    char *r = cfg_redact_url("amqp://user:s3cret@host:5672/vh");
+    char *r = broker_url_redact("amqp://user:s3cret@host:5672/vh");
     assert_string_equal(r, "amqp://user:***@host:5672/vh");
     free(r);
-    r = cfg_redact_url("amqps://host/");
-    assert_string_equal(r, "amqps://host/");
+    r = broker_url_redact("amqps://host/");
+    assert_string_equal(r, "amqps://host:5671/");
     free(r);
-    r = cfg_redact_url("amqp://user:p@ss:w@rd@host/");
+    r = broker_url_redact("amqp://user:p@ss:w@rd@host/");
     assert_null(strstr(r, "ss:w"));
     free(r);
 }

@@ -275,10 +275,10 @@ static void test_helpers(void **state)
     char buf[64], a[33], b[33];
     long v;
 
-    assert_true(cfg_name_ok("dispatch.node.n-1_x"));
-    assert_false(cfg_name_ok(""));
-    assert_false(cfg_name_ok("a b"));
-    assert_false(cfg_name_ok("a/b"));
+    assert_true(broker_name_ok("dispatch.node.n-1_x"));
+    assert_false(broker_name_ok(""));
+    assert_false(broker_name_ok("a b"));
+    assert_false(broker_name_ok("a/b"));
     assert_int_equal(parse_int("42", 0, 100, &v), 0);
     assert_int_equal(v, 42);
     assert_int_equal(parse_int("101", 0, 100, &v), -1);
