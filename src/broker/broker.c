@@ -37,6 +37,7 @@
  */
 #include "broker.h"
 #include "broker_internal.h"
+#include "text.h"
 
 #include <amqp.h>
 #include <amqp_ssl_socket.h>
@@ -202,23 +203,17 @@ static char *dupbytes(amqp_bytes_t v, size_t cap, int *oom)
     return s;
 }
 
-/* Appends src to dst (size cap, NUL-terminated) with control and non-ASCII
- * bytes escaped as \xNN: for text that came from the network. */
+/* Appends the network bytes src (len) to dst (size cap, NUL-terminated) by
+ * text_line's rule (text.h); a NUL byte ends the text. */
 static void append_escaped(char *dst, size_t cap, const void *src, size_t len)
 {
+    char tmp[512];
+    size_t n = len < sizeof tmp - 1 ? len : sizeof tmp - 1;
+    memcpy(tmp, src, n);
+    tmp[n] = '\0';
     size_t o = strlen(dst);
-    const unsigned char *p = src;
-    for (size_t i = 0; i < len && o + 1 < cap; i++) {
-        if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\') {
-            dst[o++] = (char)p[i];
-        } else {
-            if (o + 5 >= cap)
-                break;
-            snprintf(dst + o, cap - o, "\\x%02x", p[i]);
-            o += 4;
-        }
-    }
-    dst[o] = '\0';
+    if (o + 1 < cap)
+        text_line(dst + o, cap - o, tmp);
 }
 
 /* Server text (reply_text) escaped into buf, with the password, should the

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "policy.h"
 #include "protocol.h"
+#include "text.h"
 
 #define POLL_MS 10
 
@@ -200,7 +201,7 @@ static int check_docker(const dkc_options *o)
     rc = dkc_ping(c);
     if (rc != 0) {
         char msg[256];
-        log_escape(msg, sizeof msg, dkc_client_last_error(c)->message);
+        text_line(msg, sizeof msg, dkc_client_last_error(c)->message);
         log_msg(LOG_LVL_ERROR, "Docker at %s is unreachable: %s: %s", dkc_client_host(c),
                 dkc_strerror(rc), msg);
         dkc_client_free(c);

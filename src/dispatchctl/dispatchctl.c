@@ -30,6 +30,7 @@
 
 #include "broker.h"
 #include "protocol.h"
+#include "text.h"
 
 #define EXIT_REFUSED 1
 #define EXIT_BROKER  2
@@ -87,19 +88,6 @@ static void usage(FILE *f);
 /* ------------------------------------------------------------------------
  * Small helpers
  * ------------------------------------------------------------------------ */
-
-/* Writes s to f with control bytes (and DEL) as \xNN, so that text from the
- * network cannot drive the terminal.  UTF-8 passes through. */
-static void put_safe(FILE *f, const char *s)
-{
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c < 0x20 || c == 0x7f)
-            fprintf(f, "\\x%02x", c);
-        else
-            fputc(c, f);
-    }
-}
 
 /* Parses a decimal integer in [lo, hi] from s.  Returns 0 or -1. */
 static int parse_int(const char *s, long lo, long hi, long *out)
@@ -457,7 +445,7 @@ static int render_output(const json_t *r, const ctl_req *req)
         fprintf(stderr, "dispatchctl: killed at the run time limit\n");
     if (json_is_string(json_object_get(r, "error"))) {
         fprintf(stderr, "dispatchctl: ");
-        put_safe(stderr, json_string_value(json_object_get(r, "error")));
+        text_put_terminal(stderr, json_string_value(json_object_get(r, "error")));
         fputc('\n', stderr);
     }
     if (json_is_integer(code)) {
@@ -465,7 +453,7 @@ static int render_output(const json_t *r, const ctl_req *req)
         status = v < 0 || v > 255 ? 255 : (int)v;
     } else if (json_is_object(ctr)) {
         /* started, not waited for: say which container, like `docker run -d` */
-        put_safe(stdout, json_string_value(json_object_get(ctr, "id")));
+        text_put_terminal(stdout, json_string_value(json_object_get(ctr, "id")));
         fputc('\n', stdout);
     }
     (void)req;
@@ -648,11 +636,11 @@ static int render_pull(const json_t *r, const ctl_req *req)
     const char *image = json_string_value(json_object_get(r, "image"));
     (void)req;
     if (status) {
-        put_safe(stdout, status);
+        text_put_terminal(stdout, status);
         fputc('\n', stdout);
     }
     if (image) {
-        put_safe(stdout, image);
+        text_put_terminal(stdout, image);
         fputc('\n', stdout);
     }
     return 0;
@@ -666,7 +654,7 @@ static int render_ping(const json_t *r, const ctl_req *req)
     printf("OK");
     if (api) {
         printf(" (Docker API ");
-        put_safe(stdout, api);
+        text_put_terminal(stdout, api);
         printf(")");
     }
     printf("\n");
@@ -685,7 +673,7 @@ static int render_default(const json_t *r, const ctl_req *req)
 {
     if (r == NULL || json_is_null(r)) {
         if (req->echo) {
-            put_safe(stdout, req->echo);
+            text_put_terminal(stdout, req->echo);
             fputc('\n', stdout);
         }
         return 0;
@@ -705,12 +693,12 @@ static void print_reply_error(const json_t *reply)
     const char *field = json_string_value(json_object_get(e, "field"));
 
     fputs("error: ", stderr);
-    put_safe(stderr, code ? code : "unknown");
+    text_put_terminal(stderr, code ? code : "unknown");
     fputs(": ", stderr);
-    put_safe(stderr, msg ? msg : "(no message)");
+    text_put_terminal(stderr, msg ? msg : "(no message)");
     if (field && (msg == NULL || strstr(msg, field) == NULL)) {
         fputs(" (field ", stderr);
-        put_safe(stderr, field);
+        text_put_terminal(stderr, field);
         fputc(')', stderr);
     }
     fputc('\n', stderr);
@@ -731,7 +719,7 @@ static int handle_reply(const ctl_opts *o, const ctl_req *req, const broker_deli
     reply = json_loadb((const char *)d->body, d->len, 0, &jerr);
     if (!json_is_object(reply)) {
         fprintf(stderr, "dispatchctl: the reply is not a JSON object: ");
-        put_safe(stderr, reply ? "other JSON" : jerr.text);
+        text_put_terminal(stderr, reply ? "other JSON" : jerr.text);
         fputc('\n', stderr);
         json_decref(reply);
         return EXIT_REFUSED;
@@ -812,7 +800,7 @@ static int check_local(ctl_req *req, const char *body, size_t len)
         if (v == NULL) {
             fprintf(stderr, "error: bad_request: invalid JSON at line %d column %d: ", jerr.line,
                     jerr.column);
-            put_safe(stderr, jerr.text);
+            text_put_terminal(stderr, jerr.text);
             fprintf(stderr, " (not sent)\n");
             return EXIT_REFUSED;
         }
@@ -829,10 +817,10 @@ static int check_local(ctl_req *req, const char *body, size_t len)
         proto_error perr;
         if (proto_parse(body, len, NULL, &cmd, &perr) < 0) {
             fprintf(stderr, "error: %s: ", perr.code_name);
-            put_safe(stderr, perr.message);
+            text_put_terminal(stderr, perr.message);
             if (perr.field[0] && strstr(perr.message, perr.field) == NULL) {
                 fputs(" (field ", stderr);
-                put_safe(stderr, perr.field);
+                text_put_terminal(stderr, perr.field);
                 fputc(')', stderr);
             }
             fprintf(stderr, " (not sent)\n");
@@ -932,7 +920,7 @@ static int parse_globals(int argc, char **argv, ctl_opts *o, bool *help)
     if (strncmp(o->url, "amqp://", 7) != 0 && strncmp(o->url, "amqps://", 8) != 0) {
         char *red = broker_url_redact(o->url);
         fprintf(stderr, "dispatchctl: AMQP address \"");
-        put_safe(stderr, red ? red : "?");
+        text_put_terminal(stderr, red ? red : "?");
         fprintf(stderr, "\" must start with amqp:// or amqps://\n");
         free(red);
         return -1;
@@ -964,7 +952,7 @@ static int open_broker(const ctl_opts *o, broker **out)
     int rc = broker_open(&conf, out, &cause);
     if (rc < 0) {
         fprintf(stderr, "dispatchctl: cannot connect to the broker: ");
-        put_safe(stderr, cause ? cause : broker_strerror(rc));
+        text_put_terminal(stderr, cause ? cause : broker_strerror(rc));
         fputc('\n', stderr);
         free(cause);
         *out = NULL;
@@ -983,7 +971,7 @@ static void print_event(FILE *f, const broker_delivery *d)
     const char *name = json_string_value(json_object_get(ev, "event"));
     if (name == NULL) {
         fputs("(not an event) ", f);
-        put_safe(f, (const char *)d->body);
+        text_put_terminal(f, (const char *)d->body);
         fputc('\n', f);
         json_decref(ev);
         return;
@@ -991,11 +979,11 @@ static void print_event(FILE *f, const broker_delivery *d)
     static const char *const top[] = {"time", "event"};
     for (size_t i = 0; i < 2; i++) {
         const char *v = json_string_value(json_object_get(ev, top[i]));
-        put_safe(f, v ? v : "-");
+        text_put_terminal(f, v ? v : "-");
         fputc(' ', f);
     }
     fputs("node=", f);
-    put_safe(f, json_string_value(json_object_get(ev, "node")));
+    text_put_terminal(f, json_string_value(json_object_get(ev, "node")));
     json_t *c = json_object_get(ev, "container");
     static const char *const ckeys[] = {"name", "image"};
     const char *id = json_string_value(json_object_get(c, "id"));
@@ -1003,19 +991,19 @@ static void print_event(FILE *f, const broker_delivery *d)
         char sid[16];
         short_id(id, sid, sizeof sid);
         fputs(" container=", f);
-        put_safe(f, sid);
+        text_put_terminal(f, sid);
         for (size_t i = 0; i < 2; i++) {
             const char *v = json_string_value(json_object_get(c, ckeys[i]));
             if (v) {
                 fprintf(f, " %s=", ckeys[i]);
-                put_safe(f, v);
+                text_put_terminal(f, v);
             }
         }
     }
     const char *req = json_string_value(json_object_get(ev, "request_id"));
     if (req) {
         fputs(" request=", f);
-        put_safe(f, req);
+        text_put_terminal(f, req);
     }
     json_t *code = json_object_get(ev, "exit_code");
     if (json_is_integer(code))
@@ -1055,7 +1043,7 @@ static int watch(const ctl_opts *o, int argc, char **argv)
     int rc = broker_watch(b, pattern);
     if (rc < 0) {
         fprintf(stderr, "dispatchctl: cannot watch %s.events: ", o->queue);
-        put_safe(stderr, broker_error(b)[0] ? broker_error(b) : broker_strerror(rc));
+        text_put_terminal(stderr, broker_error(b)[0] ? broker_error(b) : broker_strerror(rc));
         fprintf(stderr, "%s\n",
                 rc == BROKER_ENOTFOUND ? " (is docker-dispatch running on that queue?)" : "");
         broker_free(b);
@@ -1078,7 +1066,7 @@ static int watch(const ctl_opts *o, int argc, char **argv)
         rc = broker_poll(b, 200, &d);
         if (rc == 1 && d.source == BROKER_SRC_EVENT) {
             if (o->json) {
-                put_safe(stdout, (const char *)d.body);
+                text_put_terminal(stdout, (const char *)d.body);
                 fputc('\n', stdout);
             } else {
                 print_event(stdout, &d);
@@ -1152,7 +1140,7 @@ static int call(const ctl_opts *o, ctl_req *req, const char *body, size_t len)
         break;
     default:
         fprintf(stderr, "dispatchctl: request to queue %s failed: ", route);
-        put_safe(stderr, broker_error(b)[0] ? broker_error(b) : broker_strerror(rc));
+        text_put_terminal(stderr, broker_error(b)[0] ? broker_error(b) : broker_strerror(rc));
         fputc('\n', stderr);
         status = EXIT_BROKER;
         break;
@@ -1185,7 +1173,7 @@ int main(int argc, char **argv)
         return watch(&o, argc - at, argv + at);
     if (cmd == NULL) {
         fprintf(stderr, "dispatchctl: unknown command \"");
-        put_safe(stderr, argv[at]);
+        text_put_terminal(stderr, argv[at]);
         fprintf(stderr, "\"\n");
         usage(stderr);
         return EXIT_USAGE;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "engine_internal.h"
+#include "text.h"
 
 static hres h_exec(jctx *c)
 {
@@ -32,7 +33,7 @@ static hres h_exec(jctx *c)
     }
     if (timed_out) {
         char who[160];
-        log_escape(who, sizeof who, cmd->container);
+        text_line(who, sizeof who, cmd->container);
         log_msg(LOG_LVL_WARN, "exec in %s: no end after %lld s; stopped waiting (it may still run)",
                 who, (long long)cmd->timeout_s);
     }

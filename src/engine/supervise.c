@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "engine_internal.h"
+#include "text.h"
 
 /* An exited container of ours that never ran (see eng_finish_job) is
  * removed once it is this old and its request is not in flight here. */
@@ -32,7 +33,7 @@ static void echo_output(const char *rid, const char *stream, const char *data, s
 {
     char eid[128], text[4096 + 160];
     char *esc = eng_xmalloc(4096);
-    proto_escape(eid, sizeof eid, rid ? rid : "-", rid ? strlen(rid) : 1, 64);
+    text_token(eid, sizeof eid, rid ? rid : "-", rid ? strlen(rid) : 1, 64);
     size_t pos = 0;
     while (pos < len) {
         const char *nl = memchr(data + pos, '\n', len - pos);
@@ -45,13 +46,13 @@ static void echo_output(const char *rid, const char *stream, const char *data, s
         if (log_is_json()) {
             json_t *lv = json_string(one);
             if (lv == NULL) { /* not UTF-8: the escaped form */
-                log_escape(esc, 4096, one);
+                text_line(esc, 4096, one);
                 lv = json_string(esc);
             }
             obj = json_pack("{s:s, s:s?, s:s, s:o?}", "event", "output", "id", rid, "stream",
                             stream, "line", lv);
         } else {
-            log_escape(esc, 4096, one);
+            text_line(esc, 4096, one);
             snprintf(text, sizeof text, "output id=%s %s| %s", eid, stream, esc);
         }
         log_record(text, obj);

@@ -37,42 +37,6 @@ static void timestamp(char *buf, size_t cap)
     snprintf(buf + n, cap - n, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
-void log_escape(char *dst, size_t cap, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t n = 0;
-    if (cap == 0)
-        return;
-    if (s == NULL)
-        s = "";
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        char tmp[5];
-        size_t k = 0;
-        if (ch == '"' || ch == '\\') {
-            tmp[k++] = '\\';
-            tmp[k++] = (char)ch;
-        } else if (ch < 0x20 || ch == 0x7f) {
-            tmp[k++] = '\\';
-            tmp[k++] = 'x';
-            tmp[k++] = hex[ch >> 4];
-            tmp[k++] = hex[ch & 15];
-        } else {
-            tmp[k++] = (char)ch;
-        }
-        if (n + k + 4 > cap) { /* room for "..." and NUL */
-            if (cap >= 4) {
-                memcpy(dst + (n > cap - 4 ? cap - 4 : n), "...", 3);
-                n = (n > cap - 4 ? cap - 4 : n) + 3;
-            }
-            break;
-        }
-        memcpy(dst + n, tmp, k);
-        n += k;
-    }
-    dst[n < cap ? n : cap - 1] = '\0';
-}
-
 void log_msg(log_level level, const char *fmt, ...)
 {
     if (level < min_level)

@@ -31,9 +31,4 @@ void log_msg(log_level level, const char *fmt, ...) __attribute__((format(printf
  * text mode); obj (borrowed) is written in JSON mode with "ts" added. */
 void log_record(const char *text, json_t *obj);
 
-/* Copies s into dst (cap bytes) with control characters, quotes and
- * backslashes escaped and the result truncated with "..." -- for untrusted
- * text in log lines. */
-void log_escape(char *dst, size_t cap, const char *s);
-
 #endif

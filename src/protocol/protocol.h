@@ -398,13 +398,6 @@ size_t proto_event_key(const json_t *event, char *buf, size_t len);
  * One-line summaries for stdout.
  * ------------------------------------------------------------------------ */
 
-/* Writes src (srclen bytes; may hold any bytes) to dst as a log-safe token:
- * bare when it is non-empty and only [A-Za-z0-9_.:/@+=,-], else in double
- * quotes with \" \\ \n \r \t and \xNN for every other byte outside printable
- * ASCII.  At most max_chars source bytes are shown, then "...".  Always
- * NUL-terminates dst (dstlen > 0).  Returns strlen(dst). */
-size_t proto_escape(char *dst, size_t dstlen, const char *src, size_t srclen, size_t max_chars);
-
 /* "request id=r1 dialect=docker-dispatch cmd=run image=busybox name=x"
  * into buf (always NUL-terminated).  cmd may be NULL ("cmd=-").  Returns
  * strlen(buf). */

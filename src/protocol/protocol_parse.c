@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "protocol.h"
+#include "text.h"
 
 /* ------------------------------------------------------------------------
  * Tables
@@ -502,7 +503,7 @@ static const char *q(char *buf, size_t len, const char *s)
     char tmp[96];
     size_t n = strlen(s);
     /* Always quoted, so the reader sees where the value starts and ends. */
-    proto_escape(tmp, sizeof tmp, s, n, 40);
+    text_token(tmp, sizeof tmp, s, n, 40);
     if (tmp[0] == '"')
         bfmt(buf, len, "%s", tmp);
     else
@@ -579,7 +580,7 @@ static void field_path(const field_spec *f, char *buf, size_t len)
 static void key_path(char *buf, size_t len, const char *parent, const char *key)
 {
     char ek[64];
-    proto_escape(ek, sizeof ek, key, strlen(key), 40);
+    text_token(ek, sizeof ek, key, strlen(key), 40);
     if (parent == NULL || parent[0] == '\0')
         bfmt(buf, len, "%s", ek);
     else
@@ -2042,7 +2043,7 @@ int proto_parse(const char *body, size_t len, const proto_limits *lim, proto_cmd
     if (root == NULL) {
         if (json_error_code(&jerr) == json_error_out_of_memory)
             return fail(&c, PROTO_EINTERNAL, NULL, "out of memory");
-        proto_escape(d, sizeof d, jerr.text, strlen(jerr.text), 80);
+        text_token(d, sizeof d, jerr.text, strlen(jerr.text), 80);
         return fail(&c, PROTO_EBADREQUEST, NULL, "invalid JSON at line %d column %d: %s", jerr.line,
                     jerr.column, d);
     }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "protocol.h"
+#include "text.h"
 
 /* ------------------------------------------------------------------------
  * Codes
@@ -414,7 +415,7 @@ static void line_kv(line *l, const char *key, const char *value, size_t max)
 
     if (value == NULL)
         return;
-    proto_escape(esc, sizeof esc, value, strlen(value), max);
+    text_token(esc, sizeof esc, value, strlen(value), max);
     line_add(l, " %s=%s", key, esc);
 }
 

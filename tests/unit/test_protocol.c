@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "protocol.h"
+#include "text.h"
 
 /* ------------------------------------------------------------------------
  * Helpers
@@ -1680,7 +1681,7 @@ static void t_escape_case(void **state)
     size_t n;
 
     memset(buf, 'X', sizeof buf);
-    n = proto_escape(buf, tc->dstlen, tc->in, strlen(tc->in), tc->max);
+    n = text_token(buf, tc->dstlen, tc->in, strlen(tc->in), tc->max);
     assert_string_equal(buf, tc->out);
     assert_int_equal(n, strlen(tc->out));
     assert_true(n < tc->dstlen);

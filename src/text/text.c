@@ -1,13 +1,13 @@
 /*
- * protocol_text.c -- log-safe tokens (proto_escape; the rule is in
- * protocol.h).  Apart so that the parser and the reply builder both use it
- * without depending on each other.
+ * text.c -- the escapers for text that came from the network, one per
+ * output kind (the rules are in text.h).
  */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "protocol.h"
+#include "text.h"
 
 /* ------------------------------------------------------------------------
  * Text
@@ -19,7 +19,7 @@ static int bare_ok(unsigned char ch)
            strchr("_.:/@+=,-", ch) != NULL;
 }
 
-size_t proto_escape(char *dst, size_t dstlen, const char *src, size_t srclen, size_t max_chars)
+size_t text_token(char *dst, size_t dstlen, const char *src, size_t srclen, size_t max_chars)
 {
     static const char hex[] = "0123456789abcdef";
     size_t shown, o = 0;
@@ -85,4 +85,51 @@ size_t proto_escape(char *dst, size_t dstlen, const char *src, size_t srclen, si
     }
     dst[o] = '\0';
     return o;
+}
+
+void text_line(char *dst, size_t cap, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    if (cap == 0)
+        return;
+    if (s == NULL)
+        s = "";
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        char tmp[5];
+        size_t k = 0;
+        if (ch == '"' || ch == '\\') {
+            tmp[k++] = '\\';
+            tmp[k++] = (char)ch;
+        } else if (ch < 0x20 || ch == 0x7f) {
+            tmp[k++] = '\\';
+            tmp[k++] = 'x';
+            tmp[k++] = hex[ch >> 4];
+            tmp[k++] = hex[ch & 15];
+        } else {
+            tmp[k++] = (char)ch;
+        }
+        if (n + k + 4 > cap) { /* room for "..." and NUL */
+            if (cap >= 4) {
+                memcpy(dst + (n > cap - 4 ? cap - 4 : n), "...", 3);
+                n = (n > cap - 4 ? cap - 4 : n) + 3;
+            }
+            break;
+        }
+        memcpy(dst + n, tmp, k);
+        n += k;
+    }
+    dst[n < cap ? n : cap - 1] = '\0';
+}
+
+void text_put_terminal(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f)
+            fprintf(f, "\\x%02x", c);
+        else
+            fputc(c, f);
+    }
 }
