@@ -411,6 +411,12 @@ int dkc__client_do(dkc_client *c, const dkc__req *req, dkc__resp *resp)
 int dkc__client_json(dkc_client *c, const char *method, const char *path, json_t *body,
                      json_t **out)
 {
+    return dkc__client_json_ex(c, method, path, body, false, out);
+}
+
+int dkc__client_json_ex(dkc_client *c, const char *method, const char *path, json_t *body,
+                        bool stream, json_t **out)
+{
     char *text = NULL;
     dkc__resp resp;
     int rc;
@@ -422,8 +428,11 @@ int dkc__client_json(dkc_client *c, const char *method, const char *path, json_t
         if (text == NULL)
             return dkc__client_fail(c, DKC_EINVAL, 0, "request body cannot be encoded");
     }
-    dkc__req req = {
-        .method = method, .path = path, .body = text, .body_len = text ? strlen(text) : 0};
+    dkc__req req = {.method = method,
+                    .path = path,
+                    .body = text,
+                    .body_len = text ? strlen(text) : 0,
+                    .stream = stream};
     dkc__client_resp_init(c, &resp);
     rc = dkc__client_do(c, &req, &resp);
     if (rc != 0 || out == NULL)

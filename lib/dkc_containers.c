@@ -50,41 +50,7 @@ static int container_path(dkc_client *c, dkc__buf *b, const char *id, const char
 static int request_json(dkc_client *c, const char *method, const char *path, json_t *body,
                         bool stream, json_t **out)
 {
-    char *text = NULL;
-    dkc__resp resp;
-    int rc;
-
-    if (out != NULL)
-        *out = NULL;
-    if (!stream)
-        return dkc__client_json(c, method, path, body, out);
-    if (body != NULL) {
-        text = json_dumps(body, JSON_COMPACT);
-        if (text == NULL)
-            return dkc__client_fail(c, DKC_EINVAL, 0, "request body cannot be encoded");
-    }
-    dkc__req req = {.method = method,
-                    .path = path,
-                    .body = text,
-                    .body_len = text ? strlen(text) : 0,
-                    .stream = true};
-    dkc__client_resp_init(c, &resp);
-    rc = dkc__client_do(c, &req, &resp);
-    if (rc != 0 || out == NULL)
-        goto out;
-    if (resp.body.len == 0) {
-        *out = json_null();
-        goto out;
-    }
-    json_error_t jerr;
-    *out = json_loadb(resp.body.data, resp.body.len, JSON_DECODE_ANY, &jerr);
-    if (*out == NULL)
-        rc = dkc__client_fail(c, DKC_EPROTO, resp.status, "%s %s: response is not JSON: %s", method,
-                              path, jerr.text);
-out:
-    dkc__resp_cleanup(&resp);
-    free(text);
-    return rc;
+    return dkc__client_json_ex(c, method, path, body, stream, out);
 }
 
 /* A request on /containers/<id><suffix>[?k1=v1] (k1 NULL: no query) with
@@ -562,18 +528,8 @@ int dkc_container_stats_stream(dkc_client *c, const char *id, dkc_json_cb cb, vo
     dkc__req req = {
         .method = "GET", .path = path.data, .sink = stats_sink, .sink_ud = &st, .stream = true};
     rc = dkc__client_do(c, &req, &resp);
-    if (rc == 0) {
-        /* The stream ends when the container stops: a last value may lack
-         * its newline. */
-        int frc = dkc__jsonl_finish(&st.lines, stats_value, &st);
-        if (frc == DKC_ECANCELED)
-            rc = dkc__client_fail(c, DKC_ECANCELED, resp.status, "stopped by the callback");
-        else if (frc != 0)
-            st.rc = frc;
-    }
-    if ((rc == 0 || rc == DKC_ECANCELED) && st.rc != 0)
-        rc = dkc__client_fail(c, st.rc, resp.status, "malformed stats stream: %s",
-                              dkc_strerror(st.rc));
+    /* the stream ends when the container stops */
+    rc = dkc__jsonl_settle(c, &st.lines, rc, &st.rc, resp.status, stats_value, &st, "stats stream");
 out:
     dkc__resp_cleanup(&resp);
     dkc__jsonl_cleanup(&st.lines);

@@ -92,19 +92,7 @@ int dkc_events(dkc_client *c, const dkc_events_opts *opts, dkc_event_cb cb, void
     dkc__req req = {
         .method = "GET", .path = path.data, .sink = sink, .sink_ud = &st, .stream = true};
     rc = dkc__client_do(c, &req, &resp);
-    if (rc == 0 || rc == DKC_ECANCELED) {
-        /* A stream that ended normally may still hold a last value. */
-        if (rc == 0 && st.rc == 0) {
-            int frc = dkc__jsonl_finish(&st.lines, on_value, &st);
-            if (frc == DKC_ECANCELED)
-                rc = DKC_ECANCELED;
-            else if (frc != 0)
-                st.rc = frc;
-        }
-        if (st.rc != 0)
-            rc = dkc__client_fail(c, st.rc, resp.status, "malformed event stream: %s",
-                                  dkc_strerror(st.rc));
-    }
+    rc = dkc__jsonl_settle(c, &st.lines, rc, &st.rc, resp.status, on_value, &st, "event stream");
 out:
     dkc__resp_cleanup(&resp);
     dkc__jsonl_cleanup(&st.lines);

@@ -56,6 +56,17 @@ int dkc__jsonl_feed(dkc__jsonl *j, const char *data, size_t len, dkc__jsonl_cb c
 /* End of stream: a final value without a trailing newline is delivered. */
 int dkc__jsonl_finish(dkc__jsonl *j, dkc__jsonl_cb cb, void *ud);
 
+/* The end of a JSON-lines stream request that returned rc (status: the
+ * response's): when it ended normally and nothing went wrong yet
+ * (*st_rc == 0), feeds the last value, which may lack its newline; a
+ * callback stopping there is DKC_ECANCELED ("stopped by the callback"); a
+ * malformed stream (*st_rc set here or by the caller's callback) is
+ * recorded on c as "malformed <what>: ...".  Returns the request's
+ * result.  Shared by the event, stats and progress streams. */
+struct dkc_client;
+int dkc__jsonl_settle(struct dkc_client *c, dkc__jsonl *j, int rc, int *st_rc, long status,
+                      dkc__jsonl_cb cb, void *ud, const char *what);
+
 /* ---- references and query strings (dkc_query.c) ----------------------- */
 
 /* Checks that a container / volume / network / exec reference is safe to put
@@ -150,6 +161,10 @@ void dkc__client_resp_init(const dkc_client *c, dkc__resp *resp);
  * null for an empty body).  DKC_EPROTO when the body is not JSON. */
 int dkc__client_json(dkc_client *c, const char *method, const char *path, json_t *body,
                      json_t **out);
+/* The same, with stream set: no request timeout (calls that last as long as
+ * the daemon needs: stop, restart, wait, a forced remove). */
+int dkc__client_json_ex(dkc_client *c, const char *method, const char *path, json_t *body,
+                        bool stream, json_t **out);
 
 /* Records a failure on c (for errors found before or after the transport). */
 int dkc__client_fail(dkc_client *c, int code, long http_status, const char *fmt, ...)
