@@ -44,6 +44,7 @@
 #include <amqp_tcp_socket.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -78,7 +79,9 @@ struct broker {
     int port, tls;
     char *redacted;
     char *n_work, *n_dead, *n_dlx, *n_node, *n_events;
-    char *n_owner; /* <q>.node.<name>.owner: the identity lock (hold_identity) */
+    char *n_owner;  /* <q>.node.<name>.owner: the identity lock (hold_identity) */
+    int wake_fd;    /* broker_set_wake_fd(), -1: none */
+    int wake_armed; /* inside broker_poll: the wake fd may end a wait between frames */
 
     amqp_connection_state_t conn;
     int up;                 /* connection usable */
@@ -682,10 +685,13 @@ static int pend_push(broker *b, const amqp_frame_t *f)
     return 0;
 }
 
+static int wait_socket_or_wake(broker *b, int64_t deadline);
+
 /* Takes the next frame: set-aside frames first, then the library's (its
- * queue, then the socket).  deadline in now_ms() time, -1 for none.
- * Returns 1 with *f, 0 on timeout, BROKER_ECONNLOST on failure. */
-static int next_frame(broker *b, amqp_frame_t *f, int64_t deadline)
+ * queue, then the socket).  deadline in now_ms() time, -1 for none.  With
+ * wakeable, the wake fd (broker_set_wake_fd) ends the wait too.  Returns 1
+ * with *f, 0 on timeout or wake-up, BROKER_ECONNLOST on failure. */
+static int next_frame_ex(broker *b, amqp_frame_t *f, int64_t deadline, int wakeable)
 {
     if (b->pend_len) {
         *f = b->pend[0];
@@ -701,6 +707,19 @@ static int next_frame(broker *b, amqp_frame_t *f, int64_t deadline)
         tv.tv_sec = (time_t)(left / 1000);
         tv.tv_usec = (suseconds_t)((left % 1000) * 1000);
         tvp = &tv;
+    }
+    if (wakeable && b->wake_fd >= 0 && !amqp_frames_enqueued(b->conn) &&
+        !amqp_data_in_buffer(b->conn)) {
+        int w = wait_socket_or_wake(b, deadline);
+        if (w < 0)
+            return 0; /* woken: the caller has other work */
+        if (w == 0) {
+            /* nothing arrived: enter the library without waiting, so that
+             * it sends a heartbeat that is due */
+            tv.tv_sec = 0;
+            tv.tv_usec = 0;
+            tvp = &tv;
+        }
     }
     int64_t away = now_ms() - b->last_wait;
     int st = amqp_simple_wait_frame_noblock(b->conn, f, tvp);
@@ -719,6 +738,38 @@ static int next_frame(broker *b, amqp_frame_t *f, int64_t deadline)
         return lib_failed(b, what, st);
     }
     return 1;
+}
+
+static int next_frame(broker *b, amqp_frame_t *f, int64_t deadline)
+{
+    return next_frame_ex(b, f, deadline, 0);
+}
+
+/* Blocks in poll() until the AMQP socket is readable (1), the wake fd is
+ * (-1; drained here), or the deadline or half the heartbeat interval has
+ * passed (0): the library must be entered that often to keep heartbeats
+ * going.  Why by hand: rabbitmq-c waits on its own socket only, and the
+ * main loop must also wake for the engine's outbox and for signals. */
+static int wait_socket_or_wake(broker *b, int64_t deadline)
+{
+    struct pollfd pf[2] = {{.fd = amqp_get_sockfd(b->conn), .events = POLLIN},
+                           {.fd = b->wake_fd, .events = POLLIN}};
+    int64_t cap = b->conf.heartbeat > 0 ? (int64_t)b->conf.heartbeat * 500 : 60000;
+    int64_t left = deadline >= 0 ? deadline - now_ms() : cap;
+    if (left < 0)
+        left = 0;
+    if (left > cap)
+        left = cap;
+    int n = poll(pf, 2, (int)left);
+    if (n > 0 && (pf[1].revents & POLLIN)) {
+        char buf[64];
+        while (read(b->wake_fd, buf, sizeof buf) > 0)
+            ;
+        return -1;
+    }
+    if (n < 0 && errno == EINTR)
+        return -1; /* a signal: let the caller look at its flags */
+    return n > 0 ? 1 : 0;
 }
 
 /* A frame on channel 0 (connection.close, blocked, unblocked). */
@@ -1004,7 +1055,8 @@ static int pump(broker *b, int64_t deadline)
 
     if (!b->up)
         return BROKER_ENOTCONN;
-    rc = next_frame(b, &f, deadline);
+    /* only here, between frames, may the wake fd end the wait */
+    rc = next_frame_ex(b, &f, deadline, b->wake_armed);
     if (rc <= 0)
         return rc;
     amqp_channel_t ch = f.channel;
@@ -1513,6 +1565,8 @@ int broker_new(const broker_conf *conf, broker **out, char **cause)
     }
     *out = NULL;
     b = calloc(1, sizeof *b);
+    if (b != NULL)
+        b->wake_fd = -1;
     if (!b) {
         set_cause(cause, "out of memory");
         return BROKER_ENOMEM;
@@ -1837,13 +1891,12 @@ const char *broker_name_events(const broker *b)
 
 /* Queued deliveries first; then frames until a delivery is queued or the
  * deadline passes.  Channel losses are repaired before returning. */
-int broker_poll(broker *b, int timeout_ms, broker_delivery *out)
+/* broker_poll() without the argument check; wake_armed is set. */
+static int poll_once(broker *b, int timeout_ms, broker_delivery *out)
 {
     int64_t deadline;
     int rc;
 
-    if (!b || !out)
-        return BROKER_EINVAL;
     delivery_init(out);
     if (b->dq_len) {
         dq_take(b, 0, out);
@@ -1876,6 +1929,24 @@ int broker_poll(broker *b, int timeout_ms, broker_delivery *out)
         if (rc == 0)
             return 0;
     }
+}
+
+int broker_set_wake_fd(broker *b, int fd)
+{
+    if (b == NULL || fd < -1)
+        return BROKER_EINVAL;
+    b->wake_fd = fd;
+    return 0;
+}
+
+int broker_poll(broker *b, int timeout_ms, broker_delivery *out)
+{
+    if (!b || !out)
+        return BROKER_EINVAL;
+    b->wake_armed = 1;
+    int rc = poll_once(b, timeout_ms, out);
+    b->wake_armed = 0;
+    return rc;
 }
 
 /* Shared body of ack and nack. */

@@ -292,6 +292,15 @@ const char *broker_name_dlx(const broker *b);
 const char *broker_name_node(const broker *b);
 const char *broker_name_events(const broker *b);
 
+/* Makes broker_poll() also return 0 as soon as fd is readable (fd: an
+ * eventfd or the read end of a non-blocking pipe, which broker_poll
+ * drains; -1: none).  With it, broker_poll waits in poll() on the AMQP
+ * socket and fd together, entering the library at least every half
+ * heartbeat interval, so the owner's loop wakes for its own work (an
+ * outbox, a signal) and not on a timer.  Owning thread only; fd stays the
+ * caller's. */
+int broker_set_wake_fd(broker *b, int fd);
+
 /* Waits up to timeout_ms (0: only what is already there; negative: forever,
  * which defeats the heartbeat rule above) for the next delivery.  Returns 1
  * and fills *out (caller cleans it up), 0 on timeout, or a negative error:

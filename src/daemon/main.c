@@ -10,11 +10,15 @@
  * Exit status: 0 after SIGTERM/SIGINT (or --help), 1 when Docker or
  * RabbitMQ cannot be used at start, 2 on a usage error.
  */
+#include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -27,14 +31,32 @@
 #include "protocol.h"
 #include "text.h"
 
-#define POLL_MS 10
+/* The main loop sleeps until a frame, an outbox item or a signal wakes it
+ * (broker_set_wake_fd); this bounds one sleep all the same. */
+#define IDLE_WAIT_MS 60000
+/* While stopping: how often to look whether the engine is idle. */
+#define STOP_POLL_MS 100
 
 static volatile sig_atomic_t g_stop;
+static volatile sig_atomic_t g_wake_fd =
+    -1; /* eventfd: the engine's outbox and signals wake the main loop */
+
+/* Wakes the main loop (engine threads, signal handler: write() is
+ * async-signal-safe). */
+static void wake_main(void *ud)
+{
+    (void)ud;
+    uint64_t one = 1;
+    if (g_wake_fd >= 0 && write(g_wake_fd, &one, sizeof one) < 0) {
+        /* the counter is full: the main loop is awake anyway */
+    }
+}
 
 static void on_signal(int sig)
 {
     (void)sig;
     g_stop = 1;
+    wake_main(NULL);
 }
 
 /* Publishes the reply of item o; an unroutable reply (its queue is gone)
@@ -291,6 +313,11 @@ int main(int argc, char **argv)
         free(red);
         goto out;
     }
+    g_wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (g_wake_fd < 0 || broker_set_wake_fd(b, g_wake_fd) != 0) {
+        log_msg(LOG_LVL_ERROR, "cannot make the main loop's eventfd: %s", strerror(errno));
+        goto out;
+    }
     log_msg(LOG_LVL_INFO, "consuming %s and %s as node %s (%d workers)", broker_name_work(b),
             broker_name_node(b), cfg.node, cfg.workers);
 
@@ -301,7 +328,8 @@ int main(int argc, char **argv)
                       .max_body = cfg.max_body,
                       .output_limit = cfg.output_limit,
                       .max_run_seconds = cfg.max_run_seconds,
-                      .quiet_output = cfg.quiet_output};
+                      .quiet_output = cfg.quiet_output,
+                      .notify = wake_main};
     engine_client_factory factory = {.make = engine_client_from_options, .ud = &dopt};
     e = engine_start(&ec, &policy, &factory, why, sizeof why);
     if (e == NULL) {
@@ -313,7 +341,7 @@ int main(int argc, char **argv)
     while (!g_stop) {
         broker_delivery d;
         memset(&d, 0, sizeof d);
-        int pr = broker_poll(b, POLL_MS, &d);
+        int pr = broker_poll(b, IDLE_WAIT_MS, &d);
         if (pr == 1) {
             engine_submit(e, &d);
         } else if (pr == BROKER_ECONNLOST || pr == BROKER_ENOTCONN) {
@@ -334,10 +362,10 @@ int main(int argc, char **argv)
     if (broker_connected(b))
         broker_consume_pause(b);
     engine_begin_shutdown(e);
-    for (int spins = 0; spins < 60 * 1000 / POLL_MS; spins++) {
+    for (int spins = 0; spins < 60 * 1000 / STOP_POLL_MS; spins++) {
         broker_delivery d;
         memset(&d, 0, sizeof d);
-        int pr = broker_poll(b, POLL_MS, &d);
+        int pr = broker_poll(b, STOP_POLL_MS, &d);
         if (pr == 1)
             broker_nack(b, d.tag, 1);
         broker_delivery_cleanup(&d);
@@ -354,6 +382,11 @@ out:
     engine_free(e);
     policy_free(&policy);
     broker_free(b);
+    if (g_wake_fd >= 0) {
+        int fd = g_wake_fd;
+        g_wake_fd = -1; /* the engine's threads are gone; a late signal writes nowhere */
+        close(fd);
+    }
     free(cause);
     cfg_cleanup(&cfg);
     dkc_global_cleanup();

@@ -80,6 +80,11 @@ typedef struct engine_conf {
     size_t output_limit; /* default captured output per run */
     int max_run_seconds; /* upper bound on a run's time limit; 0: none */
     bool quiet_output;   /* do not copy runs' attached output to stdout */
+    /* Called (from any engine thread, without engine locks held) after an
+     * item is added to the outbox, so that the broker thread can sleep until
+     * there is work; NULL: the broker thread polls. */
+    void (*notify)(void *ud);
+    void *notify_ud;
 } engine_conf;
 
 /* Where the engine's threads get their Docker clients: make() is called

@@ -54,6 +54,8 @@ void eng_post(engine *e, engine_out *o)
     pthread_mutex_lock(&e->mu);
     append_locked(e, o);
     pthread_mutex_unlock(&e->mu);
+    if (e->conf.notify)
+        e->conf.notify(e->conf.notify_ud);
 }
 
 void eng_post_simple(engine *e, engine_out_kind k, uint64_t tag, int requeue)
@@ -91,6 +93,8 @@ void eng_post_event(engine *e, json_t *ev)
         o = NULL;
     }
     pthread_mutex_unlock(&e->mu);
+    if (o == NULL && e->conf.notify)
+        e->conf.notify(e->conf.notify_ud);
     if (o != NULL) {
         engine_out_free(o);
         if ((lost & (lost - 1)) == 0) /* 1, 2, 4, ...: a line, not a flood */
