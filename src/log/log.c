@@ -13,6 +13,7 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static bool json_mode;
 static log_level min_level = LOG_LVL_INFO;
+static FILE *record_out; /* NULL: stdout */
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -20,6 +21,13 @@ void log_setup(bool json, log_level min)
 {
     json_mode = json;
     min_level = min;
+}
+
+void log_set_record_stream(FILE *f)
+{
+    pthread_mutex_lock(&lock);
+    record_out = f;
+    pthread_mutex_unlock(&lock);
 }
 
 bool log_is_json(void)
@@ -75,12 +83,12 @@ void log_record(const char *text, json_t *obj)
             json_object_set_new(copy, "ts", json_string(ts));
         char *line = copy ? json_dumps(copy, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
         if (line != NULL)
-            fprintf(stdout, "%s\n", line);
+            fprintf(record_out ? record_out : stdout, "%s\n", line);
         free(line);
         json_decref(copy);
     } else {
-        fprintf(stdout, "%s %s\n", ts, text ? text : "");
+        fprintf(record_out ? record_out : stdout, "%s %s\n", ts, text ? text : "");
     }
-    fflush(stdout);
+    fflush(record_out ? record_out : stdout);
     pthread_mutex_unlock(&lock);
 }

@@ -10,6 +10,7 @@
 #define DD_LOG_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -23,6 +24,11 @@ typedef enum log_level {
 /* json: JSON lines instead of text.  min: lowest level written to stderr. */
 void log_setup(bool json, log_level min);
 bool log_is_json(void);
+
+/* Writes the request/outcome records (log_record) to f instead of stdout
+ * (NULL: stdout again), e.g. where stdout carries something else, like a
+ * test's TAP output.  f stays the caller's. */
+void log_set_record_stream(FILE *f);
 
 /* A diagnostic line on stderr: "2026-11-23T10:00:00.123Z warn  text". */
 void log_msg(log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,0 +1,919 @@
+/*
+ * test_engine.c -- the dispatch engine's error paths, with Docker replaced by
+ * a fake transport handed to the engine through its client factory.
+ *
+ * Each case drives the engine as the daemon's main loop does: a delivery
+ * goes in with engine_submit(), the outbox is polled with
+ * engine_take_outbox() until the expected items are there (bounded waits),
+ * and the items are checked.  The fake is a small router: a request's
+ * method and path (version prefix and query string stripped, '*' standing
+ * for one path segment, optionally a substring the query must hold) pick a
+ * scripted answer: a status and a body, or a transport failure.  Every
+ * engine thread (workers, supervisor, watcher) calls it, so its state is
+ * under one mutex.  The real daemon is exercised by tests/integration.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dkc_internal.h"
+#include "engine_internal.h"
+
+#define WAIT_MS   5000 /* the longest any expected item may take */
+#define SETTLE_MS 300  /* how long "nothing else comes" is watched */
+
+#define ID1 "c0ffee0000000000000000000000000000000000000000000000000000000001"
+#define ID2 "c0ffee0000000000000000000000000000000000000000000000000000000002"
+
+/* ------------------------------------------------------------------------
+ * The fake Docker
+ * ------------------------------------------------------------------------ */
+
+typedef struct route {
+    struct route *next;
+    char method[8];
+    char pattern[160]; /* a path; '*' stands for one segment (a container id) */
+    char query[64];    /* substring the query string must hold; "" any */
+    long status;
+    char *body; /* malloc'd, body_len bytes (may hold NULs) */
+    size_t body_len;
+    int rc;   /* non-zero: fail like a broken connection with this dkc_err */
+    int hits; /* requests answered by this route */
+} route;
+
+typedef struct fake {
+    pthread_mutex_t mu;
+    route *routes; /* first match wins */
+    int down;      /* non-zero: every request fails with this dkc_err */
+    int unrouted;  /* requests no route matched (answered 404) */
+    char last_unrouted[256];
+} fake;
+
+/* 1 if path (no query) matches pattern, '*' being one non-empty segment. */
+static int path_match(const char *pat, const char *path)
+{
+    while (*pat && *path) {
+        if (*pat == '*') {
+            if (*path == '/')
+                return 0;
+            while (*path && *path != '/')
+                path++;
+            pat++;
+            continue;
+        }
+        if (*pat != *path)
+            return 0;
+        pat++;
+        path++;
+    }
+    return *pat == '\0' && *path == '\0';
+}
+
+static route *find_route(fake *f, const char *method, const char *pattern, const char *query)
+{
+    for (route *r = f->routes; r; r = r->next)
+        if (!strcmp(r->method, method) && !strcmp(r->pattern, pattern) &&
+            !strcmp(r->query, query ? query : ""))
+            return r;
+    return NULL;
+}
+
+/* Scripts the answer to method + pattern (+ query substring): replaces the
+ * route with that key (keeping its hit count) or adds it ahead of the
+ * others.  body (len bytes, or strlen when len is 0) is copied. */
+static void fake_route_n(fake *f, const char *method, const char *pattern, const char *query,
+                         long status, const char *body, size_t len, int rc)
+{
+    pthread_mutex_lock(&f->mu);
+    route *r = find_route(f, method, pattern, query);
+    if (r == NULL) {
+        r = calloc(1, sizeof *r);
+        assert_non_null(r);
+        snprintf(r->method, sizeof r->method, "%s", method);
+        snprintf(r->pattern, sizeof r->pattern, "%s", pattern);
+        snprintf(r->query, sizeof r->query, "%s", query ? query : "");
+        r->next = f->routes;
+        f->routes = r;
+    }
+    free(r->body);
+    r->body = NULL;
+    r->body_len = body ? (len ? len : strlen(body)) : 0;
+    if (body) {
+        r->body = malloc(r->body_len + 1);
+        assert_non_null(r->body);
+        memcpy(r->body, body, r->body_len);
+        r->body[r->body_len] = '\0';
+    }
+    r->status = status;
+    r->rc = rc;
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void fake_route(fake *f, const char *method, const char *pattern, long status,
+                       const char *body)
+{
+    fake_route_n(f, method, pattern, NULL, status, body, 0, 0);
+}
+
+/* A route that fails like a broken connection (DKC_EUNAVAILABLE, ...). */
+static void fake_fail(fake *f, const char *method, const char *pattern, int rc)
+{
+    fake_route_n(f, method, pattern, NULL, 0, NULL, 0, rc);
+}
+
+static int fake_hits_q(fake *f, const char *method, const char *pattern, const char *query)
+{
+    pthread_mutex_lock(&f->mu);
+    route *r = find_route(f, method, pattern, query);
+    int n = r ? r->hits : 0;
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
+static int fake_hits(fake *f, const char *method, const char *pattern)
+{
+    return fake_hits_q(f, method, pattern, NULL);
+}
+
+static void fake_set_down(fake *f, int rc)
+{
+    pthread_mutex_lock(&f->mu);
+    f->down = rc;
+    pthread_mutex_unlock(&f->mu);
+}
+
+/* The transport: routes one request.  Stream bodies (logs, events) go to
+ * the request's sink outside the mutex, since the sink calls back into the
+ * engine, which takes its own lock. */
+static int fake_perform(void *impl, const dkc__req *req, const char *vpath, dkc__resp *resp,
+                        char *errbuf, size_t errlen)
+{
+    fake *f = impl;
+    char path[512];
+    const char *p = vpath;
+    if (!strncmp(p, "/v1.", 4)) /* the version prefix */
+        p = strchr(p + 1, '/') ? strchr(p + 1, '/') : "";
+    snprintf(path, sizeof path, "%s", p);
+    char *q = strchr(path, '?');
+    const char *query = "";
+    if (q) {
+        *q = '\0';
+        query = q + 1;
+    }
+
+    pthread_mutex_lock(&f->mu);
+    route *r = NULL;
+    if (strcmp(path, "/_ping") != 0)
+        for (r = f->routes; r; r = r->next)
+            if (!strcmp(r->method, req->method) && path_match(r->pattern, path) &&
+                (r->query[0] == '\0' || strstr(query, r->query) != NULL))
+                break;
+    int rc = f->down;
+    if (r)
+        r->hits++;
+    else if (strcmp(path, "/_ping") != 0) {
+        f->unrouted++;
+        snprintf(f->last_unrouted, sizeof f->last_unrouted, "%s %.200s", req->method, path);
+    }
+    if (rc == 0 && r)
+        rc = r->rc;
+    long status = r ? r->status : strcmp(path, "/_ping") ? 404 : 200;
+    size_t len = r ? r->body_len : 0;
+    char *body = NULL;
+    if (r && r->body) {
+        body = malloc(len + 1);
+        if (body)
+            memcpy(body, r->body, len + 1);
+    }
+    pthread_mutex_unlock(&f->mu);
+
+    if (rc != 0) {
+        snprintf(errbuf, errlen, "connection reset by fake");
+        free(body);
+        return rc;
+    }
+    resp->status = status;
+    if (strcmp(path, "/_ping") == 0) {
+        snprintf(resp->api_version, sizeof resp->api_version, "1.41");
+        return dkc__buf_append(&resp->body, "OK", 2);
+    }
+    if (r == NULL) {
+        static const char msg[] = "{\"message\":\"fake: no route\"}";
+        return dkc__buf_append(&resp->body, msg, sizeof msg - 1);
+    }
+    if (body == NULL)
+        return 0;
+    if (req->sink != NULL && status < 300) {
+        rc = req->sink(req->sink_ud, body, len) ? DKC_ECANCELED : 0;
+    } else {
+        rc = dkc__buf_append(&resp->body, body, len);
+        if (rc != 0)
+            snprintf(errbuf, errlen, "too big");
+    }
+    free(body);
+    return rc;
+}
+
+/* The engine's client factory: a client for a dummy address with the fake
+ * as its transport.  Called from several threads. */
+static int fake_make(void *ud, dkc_client **out, char *errbuf, size_t errlen)
+{
+    dkc_options o;
+    dkc_options_init(&o);
+    o.host = "unix:///fake.sock";
+    int rc = dkc_client_new(&o, out, errbuf, errlen);
+    if (rc != 0)
+        return rc;
+    dkc__transport t = {.perform = fake_perform, .free = NULL, .impl = ud};
+    dkc__client_set_transport(*out, &t);
+    return 0;
+}
+
+/* A healthy, empty Docker: creates answer ID1, starts work, inspected
+ * containers run, nothing is listed, the event stream ends at once (the
+ * watcher comes back every 200 ms), nothing carries an answered mark. */
+static void fake_defaults(fake *f)
+{
+    fake_route(f, "GET", "/events", 200, "");
+    fake_route(f, "GET", "/containers/json", 200, "[]");
+    fake_route(f, "POST", "/containers/create", 201, "{\"Id\":\"" ID1 "\",\"Warnings\":[]}");
+    fake_route(f, "POST", "/containers/*/start", 204, NULL);
+    fake_route(f, "GET", "/containers/*/json", 200,
+               "{\"Id\":\"" ID1 "\",\"Name\":\"/fake_name\",\"State\":{\"Running\":true,"
+               "\"ExitCode\":0,\"StartedAt\":\"2024-01-01T00:00:00Z\","
+               "\"FinishedAt\":\"0001-01-01T00:00:00Z\"},\"Config\":{\"Tty\":false,"
+               "\"Labels\":{}}}");
+    fake_route(f, "POST", "/containers/*/rename", 204, NULL);
+    fake_route(f, "DELETE", "/containers/*", 204, NULL);
+    fake_route(f, "POST", "/containers/*/kill", 204, NULL);
+    fake_route(f, "PUT", "/containers/*/archive", 200, NULL);
+    fake_route(f, "GET", "/containers/*/archive", 404, "{\"message\":\"no such file\"}");
+    fake_route(f, "GET", "/containers/*/logs", 200, NULL);
+}
+
+static void fake_cleanup(fake *f)
+{
+    while (f->routes) {
+        route *r = f->routes;
+        f->routes = r->next;
+        free(r->body);
+        free(r);
+    }
+    pthread_mutex_destroy(&f->mu);
+}
+
+/* ------------------------------------------------------------------------
+ * The engine under test and what came out of it
+ * ------------------------------------------------------------------------ */
+
+typedef struct fixture {
+    fake f;
+    dd_policy policy;
+    engine *e;
+    engine_out **got; /* every item taken from the outbox, in order */
+    size_t n_got, cap_got;
+} fixture;
+
+static int fx_setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    pthread_mutex_init(&fx->f.mu, NULL);
+    fake_defaults(&fx->f);
+    policy_init(&fx->policy);
+    *state = fx;
+    return 0;
+}
+
+/* Stops the engine and frees everything.  A request the fake had no route
+ * for fails the case: the engine asked Docker something unexpected. */
+static int fx_teardown(void **state)
+{
+    fixture *fx = *state;
+    if (fx->e) {
+        engine_begin_shutdown(fx->e);
+        engine_free(fx->e);
+    }
+    int rc = 0;
+    if (fx->f.unrouted > 0) {
+        print_error("%d request(s) without a route, the last: %s\n", fx->f.unrouted,
+                    fx->f.last_unrouted);
+        rc = -1;
+    }
+    for (size_t i = 0; i < fx->n_got; i++)
+        engine_out_free(fx->got[i]);
+    free(fx->got);
+    policy_free(&fx->policy);
+    fake_cleanup(&fx->f);
+    free(fx);
+    return rc;
+}
+
+static void fx_start(fixture *fx)
+{
+    engine_conf conf = {.node = "n1",
+                        .cluster = "c1",
+                        .workers = 2,
+                        .max_body = 1 << 20,
+                        .output_limit = 1 << 16,
+                        .quiet_output = true};
+    engine_client_factory fac = {.make = fake_make, .ud = &fx->f};
+    char why[256] = "";
+    fx->e = engine_start(&conf, &fx->policy, &fac, why, sizeof why);
+    if (fx->e == NULL)
+        print_error("engine_start: %s\n", why);
+    assert_non_null(fx->e);
+}
+
+/* Hands a delivery to the engine as the main loop does (strings copied;
+ * message_id may be any bytes). */
+static void fx_submit(fixture *fx, uint64_t tag, const char *message_id, const char *body)
+{
+    broker_delivery d;
+    memset(&d, 0, sizeof d);
+    d.tag = tag;
+    d.source = BROKER_SRC_WORK;
+    d.delivery_count = -1;
+    d.death_count = -1;
+    d.message_id = message_id ? strdup(message_id) : NULL;
+    d.correlation_id = strdup("corr-1");
+    d.reply_to = strdup("replies");
+    d.len = strlen(body);
+    d.body = malloc(d.len + 1);
+    assert_non_null(d.correlation_id);
+    assert_non_null(d.reply_to);
+    assert_non_null(d.body);
+    memcpy(d.body, body, d.len + 1);
+    engine_submit(fx->e, &d);
+    assert_null(d.body); /* moved */
+}
+
+/* Takes what the outbox holds now into fx->got. */
+static void fx_take(fixture *fx)
+{
+    engine_out *l = engine_take_outbox(fx->e);
+    while (l) {
+        engine_out *o = l;
+        l = o->next;
+        o->next = NULL;
+        if (fx->n_got == fx->cap_got) {
+            fx->cap_got = fx->cap_got ? 2 * fx->cap_got : 16;
+            fx->got = realloc(fx->got, fx->cap_got * sizeof *fx->got);
+            assert_non_null(fx->got);
+        }
+        fx->got[fx->n_got++] = o;
+    }
+}
+
+static size_t fx_count(const fixture *fx, engine_out_kind kind)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < fx->n_got; i++)
+        n += fx->got[i]->kind == kind;
+    return n;
+}
+
+/* The nth (from 0) item of kind taken so far, or NULL. */
+static engine_out *fx_nth(const fixture *fx, engine_out_kind kind, size_t nth)
+{
+    for (size_t i = 0; i < fx->n_got; i++)
+        if (fx->got[i]->kind == kind && nth-- == 0)
+            return fx->got[i];
+    return NULL;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Polls the outbox until n items of kind were taken (then returns the nth,
+ * counting from 1) or WAIT_MS pass (fails the test). */
+static engine_out *fx_wait(fixture *fx, engine_out_kind kind, size_t n)
+{
+    int64_t until = eng_now_ms() + WAIT_MS;
+    for (;;) {
+        fx_take(fx);
+        if (fx_count(fx, kind) >= n)
+            return fx_nth(fx, kind, n - 1);
+        if (eng_now_ms() >= until)
+            break;
+        sleep_ms(5);
+    }
+    print_error("waited %d ms for %zu item(s) of kind %d, got %zu (%zu items in all)\n", WAIT_MS, n,
+                (int)kind, fx_count(fx, kind), fx->n_got);
+    fail();
+    return NULL;
+}
+
+/* Polls route hits until at least n or WAIT_MS pass (fails the test). */
+static void wait_hits(fixture *fx, const char *method, const char *pattern, int n)
+{
+    int64_t until = eng_now_ms() + WAIT_MS;
+    while (fake_hits(&fx->f, method, pattern) < n && eng_now_ms() < until)
+        sleep_ms(5);
+    int got = fake_hits(&fx->f, method, pattern);
+    if (got < n)
+        print_error("%s %s: waited for %d call(s), saw %d\n", method, pattern, n, got);
+    assert_true(got >= n);
+}
+
+/* Keeps taking the outbox for SETTLE_MS (to show that something does not
+ * come). */
+static void fx_settle(fixture *fx)
+{
+    int64_t until = eng_now_ms() + SETTLE_MS;
+    while (eng_now_ms() < until) {
+        fx_take(fx);
+        sleep_ms(10);
+    }
+    fx_take(fx);
+}
+
+/* The reply body of a REPLY item, parsed (json_decref). */
+static json_t *reply_json(const engine_out *o)
+{
+    assert_non_null(o);
+    assert_int_equal(o->kind, ENGINE_OUT_REPLY);
+    assert_non_null(o->body);
+    json_error_t jerr;
+    json_t *r = json_loads(o->body, 0, &jerr);
+    if (r == NULL)
+        print_error("reply is not JSON (%s): %s\n", jerr.text, o->body);
+    assert_non_null(r);
+    return r;
+}
+
+#define assert_str(a, b)                                                                           \
+    do {                                                                                           \
+        const char *a_ = (a), *b_ = (b);                                                           \
+        if (a_ == NULL || strcmp(a_, b_) != 0)                                                     \
+            print_error("expected \"%s\", got \"%s\"\n", b_, a_ ? a_ : "(null)");                  \
+        assert_non_null(a_);                                                                       \
+        assert_string_equal(a_, b_);                                                               \
+    } while (0)
+
+/* Checks an error reply: ok false, error.code, and error.http_status (0:
+ * null, -1: not checked).  Returns the error object (borrowed from r). */
+static json_t *check_error(json_t *r, const char *code, long http)
+{
+    assert_true(json_is_false(json_object_get(r, "ok")));
+    json_t *err = json_object_get(r, "error");
+    assert_true(json_is_object(err));
+    assert_str(json_string_value(json_object_get(err, "code")), code);
+    json_t *hs = json_object_get(err, "http_status");
+    if (http == 0) {
+        assert_true(json_is_null(hs));
+    } else if (http > 0) {
+        assert_true(json_is_integer(hs));
+        assert_int_equal(json_integer_value(hs), http);
+    }
+    return err;
+}
+
+static const char RUN[] = "{\"Dockercmd\":\"run\",\"Image\":\"busybox:latest\",\"Cmd\":[\"true\"]}";
+static const char RUN_ATTACH[] = "{\"Dockercmd\":\"run\",\"Image\":\"busybox:latest\","
+                                 "\"Cmd\":[\"true\"],\"Options\":{\"Attach\":[\"STDOUT\"]}}";
+
+/* ------------------------------------------------------------------------
+ * Cases
+ * ------------------------------------------------------------------------ */
+
+/* libdkc's errors map onto the reply codes a client sees (was in
+ * test_protocol.c). */
+static void dkc_errors_map_to_reply_codes(void **state)
+{
+    (void)state;
+    assert_int_equal(eng_code_from_dkc(DKC_OK), 0);
+    assert_int_equal(eng_code_from_dkc(DKC_ENOTFOUND), PROTO_ENOTFOUND);
+    assert_int_equal(eng_code_from_dkc(DKC_ECONFLICT), PROTO_ECONFLICT);
+    assert_int_equal(eng_code_from_dkc(DKC_ENOTMODIFIED), PROTO_ENOTMODIFIED);
+    assert_int_equal(eng_code_from_dkc(DKC_EUNAVAILABLE), PROTO_EDOCKERUNAVAILABLE);
+    assert_int_equal(eng_code_from_dkc(DKC_ETLS), PROTO_EDOCKERUNAVAILABLE);
+    assert_int_equal(eng_code_from_dkc(DKC_ETIMEOUT), PROTO_ETIMEOUT);
+    assert_int_equal(eng_code_from_dkc(DKC_ECANCELED), PROTO_ECANCELED);
+    assert_int_equal(eng_code_from_dkc(DKC_EBADREQUEST), PROTO_EBADREQUEST);
+    assert_int_equal(eng_code_from_dkc(DKC_ESERVER), PROTO_EDOCKER);
+    assert_int_equal(eng_code_from_dkc(DKC_ESTREAM), PROTO_EDOCKER);
+    assert_int_equal(eng_code_from_dkc(DKC_ENOMEM), PROTO_EINTERNAL);
+}
+
+/* Docker refusing a create: an error reply carrying Docker's status and
+ * message, the message acked (no dead letter), nothing started. */
+static void a_refused_create_is_answered_docker_error(void **state)
+{
+    fixture *fx = *state;
+    fake_route(&fx->f, "POST", "/containers/create", 500,
+               "{\"message\":\"the fake daemon is out of order\"}");
+    fx_start(fx);
+    fx_submit(fx, 11, "req-500", RUN);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    assert_int_equal(o->tag, 11); /* acked once published */
+    assert_null(o->dl);
+    assert_str(o->reply_to, "replies");
+    assert_str(o->correlation_id, "corr-1");
+    assert_null(o->after_remove);
+    json_t *r = reply_json(o);
+    json_t *err = check_error(r, "docker_error", 500);
+    assert_str(json_string_value(json_object_get(err, "message")),
+               "the fake daemon is out of order");
+    assert_str(json_string_value(json_object_get(r, "request_id")), "req-500");
+    json_decref(r);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 1);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/*/start"), 0);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_NACK), 0);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_PAUSE), 0);
+}
+
+/* An image Docker does not have: not_found with Docker's 404 and message. */
+static void a_missing_image_is_answered_not_found(void **state)
+{
+    fixture *fx = *state;
+    fake_route(&fx->f, "POST", "/containers/create", 404,
+               "{\"message\":\"No such image: busybox:latest\"}");
+    fx_start(fx);
+    fx_submit(fx, 12, "req-404", RUN);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    assert_int_equal(o->tag, 12);
+    assert_null(o->dl);
+    json_t *r = reply_json(o);
+    json_t *err = check_error(r, "not_found", 404);
+    assert_str(json_string_value(json_object_get(err, "message")), "No such image: busybox:latest");
+    json_decref(r);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/*/start"), 0);
+}
+
+/* Docker unreachable: the run is requeued (NACK requeue), consumption
+ * paused, nobody is answered and nothing created; once Docker answers
+ * again, consumption resumes. */
+static void docker_unreachable_requeues_and_pauses(void **state)
+{
+    fixture *fx = *state;
+    fake_set_down(&fx->f, DKC_EUNAVAILABLE);
+    fx_start(fx);
+    fx_submit(fx, 13, "req-down", RUN);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_NACK, 1);
+    assert_int_equal(o->tag, 13);
+    assert_int_equal(o->requeue, 1);
+    fx_wait(fx, ENGINE_OUT_PAUSE, 1);
+    fx_settle(fx);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 0);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_ACK), 0);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_PAUSE), 1); /* said once */
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 0);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_RESUME), 0);
+
+    fake_set_down(&fx->f, 0);
+    fx_wait(fx, ENGINE_OUT_RESUME, 1);
+}
+
+/* Docker timing out on the create: like unreachable (requeue, pause, no
+ * reply), nothing started. */
+static void a_create_timing_out_requeues_and_pauses(void **state)
+{
+    fixture *fx = *state;
+    fake_fail(&fx->f, "POST", "/containers/create", DKC_ETIMEOUT);
+    fx_start(fx);
+    fx_submit(fx, 14, "req-tmo", RUN);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_NACK, 1);
+    assert_int_equal(o->tag, 14);
+    assert_int_equal(o->requeue, 1);
+    fx_wait(fx, ENGINE_OUT_PAUSE, 1);
+    fx_settle(fx);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 0);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 1);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/*/start"), 0);
+}
+
+/* Docker timing out on the start of a created container: requeued without
+ * a reply, and the container is kept (neither renamed nor removed) for the
+ * redelivered message to adopt. */
+static void a_start_timing_out_requeues_and_keeps_the_container(void **state)
+{
+    fixture *fx = *state;
+    fake_fail(&fx->f, "POST", "/containers/*/start", DKC_ETIMEOUT);
+    fx_start(fx);
+    fx_submit(fx, 15, "req-start-tmo", RUN);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_NACK, 1);
+    assert_int_equal(o->tag, 15);
+    assert_int_equal(o->requeue, 1);
+    fx_wait(fx, ENGINE_OUT_PAUSE, 1);
+    fx_settle(fx);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 0);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/*/start"), 1);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/*/rename"), 0);
+    assert_int_equal(fake_hits(&fx->f, "DELETE", "/containers/*"), 0);
+}
+
+/* Docker answering a create with 200 and a body that is not JSON: an error
+ * reply (docker_error: the Engine answered, but not in its protocol), no
+ * start, no crash.  (http_status is left unchecked: today it is the 200 of
+ * that answer, which a DockerMod client also gets as its statusCode.) */
+static void a_garbage_create_answer_is_answered_docker_error(void **state)
+{
+    fixture *fx = *state;
+    fake_route(&fx->f, "POST", "/containers/create", 200, "<html>502 Bad Gateway</html>");
+    fx_start(fx);
+    fx_submit(fx, 16, "req-garbage", RUN);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    assert_int_equal(o->tag, 16);
+    assert_null(o->dl);
+    json_t *r = reply_json(o);
+    json_t *err = check_error(r, "docker_error", -1);
+    const char *msg = json_string_value(json_object_get(err, "message"));
+    if (msg == NULL || strstr(msg, "not JSON") == NULL)
+        print_error("message: %s\n", msg ? msg : "(null)");
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "not JSON"));
+    json_decref(r);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/*/start"), 0);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_NACK), 0);
+}
+
+/* A start refused after a successful create: the error is the answer, and
+ * the container goes once that answer is out -- the REPLY names it in
+ * after_remove (remove, not mark), nothing touches it before, and
+ * engine_after() renames it "answered-<id>" and removes it. */
+static void a_refused_start_is_answered_then_removed(void **state)
+{
+    fixture *fx = *state;
+    fake_route(&fx->f, "POST", "/containers/*/start", 500,
+               "{\"message\":\"OCI runtime create failed: no such file\"}");
+    fake_route(&fx->f, "DELETE", "/containers/" ID1, 204, NULL);
+    fake_route(&fx->f, "POST", "/containers/" ID1 "/rename", 204, NULL);
+    fx_start(fx);
+    fx_submit(fx, 17, "req-start-500", RUN);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    assert_int_equal(o->tag, 17);
+    assert_null(o->dl);
+    json_t *r = reply_json(o);
+    json_t *err = check_error(r, "docker_error", 500);
+    assert_str(json_string_value(json_object_get(err, "message")),
+               "OCI runtime create failed: no such file");
+    json_decref(r);
+    assert_str(o->after_remove, ID1);
+    assert_int_equal(o->after_mark, 0);
+    fx_settle(fx);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/" ID1 "/rename"), 0);
+    assert_int_equal(fake_hits(&fx->f, "DELETE", "/containers/" ID1), 0);
+
+    /* the reply is published: the main loop hands the follow-up back */
+    engine_after(fx->e, o->after_remove, !o->after_mark);
+    wait_hits(fx, "DELETE", "/containers/" ID1, 1);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/" ID1 "/rename"), 1);
+    assert_int_equal(fake_hits(&fx->f, "PUT", "/containers/*/archive"), 0); /* not marked */
+}
+
+/* A die event for a run container owing its final reply ("final" label).
+ * time_nano is now, so that the watcher (which started earlier) takes it. */
+static void script_die_event(fake *f, const char *id)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long nano = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    char ev[1024];
+    snprintf(ev, sizeof ev,
+             "{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"%s\","
+             "\"Attributes\":{\"" LBL "final\":\"1\",\"" LBL "node\":\"n1\"}},"
+             "\"time\":%lld,\"timeNano\":%lld}\n",
+             id, nano / 1000000000LL, nano);
+    fake_route(f, "GET", "/events", 200, ev);
+}
+
+/* An exited run container's inspect, with the labels a run with Attach
+ * carries. */
+static void script_exited_inspect(fake *f, const char *id, const char *rid, int exit_code)
+{
+    char ins[2048];
+    snprintf(ins, sizeof ins,
+             "{\"Id\":\"%s\",\"Name\":\"/fake_name\",\"State\":{\"Running\":false,"
+             "\"ExitCode\":%d,\"StartedAt\":\"2024-01-01T00:00:00Z\","
+             "\"FinishedAt\":\"2024-01-01T00:00:01Z\",\"Error\":\"\"},"
+             "\"Config\":{\"Tty\":false,\"Labels\":{\"" LBL "cluster\":\"c1\",\"" LBL
+             "node\":\"n1\",\"" LBL "request\":\"%s\",\"" LBL "final\":\"1\",\"" LBL
+             "attach\":\"stdout\",\"" LBL "reply-to\":\"replies\",\"" LBL
+             "correlation-id\":\"corr-1\",\"" LBL "output-limit\":\"65536\"}}}",
+             id, exit_code, rid);
+    char pat[160];
+    snprintf(pat, sizeof pat, "/containers/%s/json", id);
+    fake_route(f, "GET", pat, 200, ins);
+}
+
+/* The supervisor's list of this node's containers: one exited run
+ * container owing its final reply. */
+static void script_exited_in_list(fake *f, const char *id, const char *rid)
+{
+    char list[1024];
+    snprintf(list, sizeof list,
+             "[{\"Id\":\"%s\",\"State\":\"exited\",\"Labels\":{\"" LBL "cluster\":\"c1\",\"" LBL
+             "node\":\"n1\",\"" LBL "final\":\"1\",\"" LBL "request\":\"%s\"}}]",
+             id, rid);
+    fake_route(f, "GET", "/containers/json", 200, list);
+}
+
+/* A run with Attach whose container vanishes before its final reply:
+ * started and acked, then the supervisor lists it as exited but inspecting
+ * it answers 404.  No reply (nothing is known to answer with), no crash, no
+ * logs read, and it is not looked at again on the next pass. */
+static void a_container_vanishing_before_its_final_reply_gets_none(void **state)
+{
+    fixture *fx = *state;
+    fake_route_n(&fx->f, "GET", "/containers/json", "dispatch.request", 200, "[]", 0, 0);
+    fake_route(&fx->f, "GET", "/containers/" ID1 "/json", 404,
+               "{\"message\":\"No such container: " ID1 "\"}");
+    fx_start(fx);
+    fx_submit(fx, 18, "req-vanish", RUN_ATTACH);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_ACK, 1);
+    assert_int_equal(o->tag, 18);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/*/start"), 1);
+    assert_int_equal(fake_hits(&fx->f, "GET", "/containers/" ID1 "/json"), 0);
+
+    script_exited_in_list(&fx->f, ID1, "req-vanish");
+    wait_hits(fx, "GET", "/containers/" ID1 "/json", 1);
+    /* one more supervision pass (at most a second away) */
+    wait_hits(fx, "GET", "/containers/json", fake_hits(&fx->f, "GET", "/containers/json") + 1);
+    fx_settle(fx);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 0);
+    assert_int_equal(fake_hits(&fx->f, "GET", "/containers/*/logs"), 0);
+    assert_int_equal(fake_hits(&fx->f, "GET", "/containers/" ID1 "/json"), 1);
+}
+
+/* A run of this process whose logs answer 404 when its final reply is
+ * made (removed by someone between its exit and the read): it is still
+ * answered once, from its inspect (exit code, empty output), and marked
+ * afterwards since it is not a Remove run. */
+static void a_run_whose_logs_vanish_is_answered_without_output(void **state)
+{
+    fixture *fx = *state;
+    fake_route(&fx->f, "GET", "/containers/*/logs", 404,
+               "{\"message\":\"No such container: " ID1 "\"}");
+    fx_start(fx);
+    fx_submit(fx, 19, "req-logs-gone", RUN_ATTACH);
+    fx_wait(fx, ENGINE_OUT_ACK, 1);
+    script_exited_inspect(&fx->f, ID1, "req-logs-gone", 3);
+    script_die_event(&fx->f, ID1);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    assert_int_equal(o->tag, 0); /* the message was acked when started */
+    assert_null(o->dl);
+    assert_str(o->reply_to, "replies");
+    assert_str(o->correlation_id, "corr-1");
+    assert_str(o->after_remove, ID1);
+    assert_int_equal(o->after_mark, 1);
+    json_t *r = reply_json(o);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    assert_str(json_string_value(json_object_get(r, "request_id")), "req-logs-gone");
+    json_t *res = json_object_get(r, "result");
+    assert_int_equal(json_integer_value(json_object_get(res, "exit_code")), 3);
+    assert_str(json_string_value(json_object_get(res, "stdout")), "");
+    json_decref(r);
+    assert_int_equal(fake_hits(&fx->f, "GET", "/containers/*/logs"), 1);
+    fx_settle(fx);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 1);
+}
+
+/* A container of an earlier process (found exited by the supervisor's
+ * first pass, never made here, not marked answered) whose logs answer 404:
+ * that process answered and died before marking it, so no second,
+ * output-less answer is sent. */
+static void an_adopted_container_whose_logs_vanish_is_not_answered_again(void **state)
+{
+    fixture *fx = *state;
+    fake_route(&fx->f, "GET", "/containers/json", 200,
+               "[{\"Id\":\"" ID2 "\",\"State\":\"exited\",\"Labels\":{\"" LBL
+               "cluster\":\"c1\",\"" LBL "node\":\"n1\",\"" LBL "final\":\"1\",\"" LBL
+               "request\":\"req-old\"}}]");
+    script_exited_inspect(&fx->f, ID2, "req-old", 0);
+    fake_route(&fx->f, "GET", "/containers/*/logs", 404,
+               "{\"message\":\"No such container: " ID2 "\"}");
+    fx_start(fx);
+    wait_hits(fx, "GET", "/containers/*/logs", 1);
+    fx_settle(fx);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 0);
+    assert_true(fake_hits(&fx->f, "GET", "/containers/*/archive") >= 1); /* mark looked for */
+}
+
+/* A body that is not JSON: bad_request, and the delivery dead-lettered
+ * with the reason after the reply (REPLY with dl); Docker is not asked. */
+static void a_message_that_is_not_json_is_dead_lettered(void **state)
+{
+    fixture *fx = *state;
+    fake_route_n(&fx->f, "GET", "/containers/json", "dispatch.request", 200, "[]", 0, 0);
+    fx_start(fx);
+    fx_submit(fx, 20, "req-notjson", "this is { not JSON");
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    assert_non_null(o->dl);
+    assert_int_equal(o->dl->tag, 20);
+    assert_non_null(o->dl->body); /* the delivery itself, moved */
+    assert_non_null(o->reason);
+    if (strncmp(o->reason, "bad_request", 11) != 0)
+        print_error("reason: %s\n", o->reason);
+    assert_int_equal(strncmp(o->reason, "bad_request", 11), 0);
+    assert_str(o->reply_to, "replies");
+    json_t *r = reply_json(o);
+    check_error(r, "bad_request", 0);
+    json_decref(r);
+    fx_settle(fx);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_ACK), 0);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_NACK), 0);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 0);
+    assert_int_equal(fake_hits_q(&fx->f, "GET", "/containers/json", "dispatch.request"), 0);
+}
+
+/* A message id that is not UTF-8 would reach labels and filters: refused
+ * as bad_request on field message_id, dead-lettered, Docker not asked. */
+static void a_message_id_that_is_not_utf8_is_refused(void **state)
+{
+    fixture *fx = *state;
+    fake_route_n(&fx->f, "GET", "/containers/json", "dispatch.request", 200, "[]", 0, 0);
+    fx_start(fx);
+    fx_submit(fx, 21, "id-\xc3\x28-bad", RUN);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    assert_non_null(o->dl);
+    assert_int_equal(o->dl->tag, 21);
+    json_t *r = reply_json(o);
+    json_t *err = check_error(r, "bad_request", 0);
+    assert_str(json_string_value(json_object_get(err, "field")), "message_id");
+    assert_true(json_is_null(json_object_get(r, "request_id")));
+    json_decref(r);
+    assert_int_equal(fake_hits_q(&fx->f, "GET", "/containers/json", "dispatch.request"), 0);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 0);
+}
+
+/* A second message with the request id of a run whose container exists
+ * (Docker lists it by its request label): answered duplicate naming the
+ * original, acked, and no second container made. */
+static void a_copy_of_a_running_request_is_answered_duplicate(void **state)
+{
+    fixture *fx = *state;
+    fake_route_n(&fx->f, "GET", "/containers/json", "dispatch.request", 200, "[]", 0, 0);
+    fx_start(fx);
+    fx_submit(fx, 22, "req-dup", RUN_ATTACH);
+    fx_wait(fx, ENGINE_OUT_ACK, 1);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 1);
+
+    fake_route_n(&fx->f, "GET", "/containers/json", "dispatch.request", 200,
+                 "[{\"Id\":\"" ID1 "\",\"State\":\"running\",\"Labels\":{\"" LBL
+                 "request\":\"req-dup\"}}]",
+                 0, 0);
+    fx_submit(fx, 23, "req-dup", RUN_ATTACH);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    assert_int_equal(o->tag, 23);
+    assert_null(o->dl);
+    assert_null(o->after_remove);
+    json_t *r = reply_json(o);
+    json_t *err = check_error(r, "duplicate", 0);
+    assert_str(json_string_value(json_object_get(err, "field")), "message_id");
+    json_t *orig = json_object_get(err, "original");
+    assert_str(json_string_value(json_object_get(orig, "request_id")), "req-dup");
+    assert_str(json_string_value(json_object_get(orig, "container")), ID1);
+    assert_str(json_string_value(json_object_get(orig, "state")), "running");
+    assert_str(json_string_value(json_object_get(r, "request_id")), "req-dup");
+    json_decref(r);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 1);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/*/start"), 1);
+}
+
+/* ------------------------------------------------------------------------
+ * Output
+ * ------------------------------------------------------------------------ */
+
+int main(void)
+{
+    /* curl's global state before any thread (the clients are made with the
+     * libcurl transport, then given the fake) */
+    if (dkc_global_init() != 0)
+        return 1;
+    log_setup(false, LOG_LVL_ERROR);
+    log_set_record_stream(stderr); /* stdout carries the TAP */
+#define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(dkc_errors_map_to_reply_codes),
+        T(a_refused_create_is_answered_docker_error),
+        T(a_missing_image_is_answered_not_found),
+        T(docker_unreachable_requeues_and_pauses),
+        T(a_create_timing_out_requeues_and_pauses),
+        T(a_start_timing_out_requeues_and_keeps_the_container),
+        T(a_garbage_create_answer_is_answered_docker_error),
+        T(a_refused_start_is_answered_then_removed),
+        T(a_container_vanishing_before_its_final_reply_gets_none),
+        T(a_run_whose_logs_vanish_is_answered_without_output),
+        T(an_adopted_container_whose_logs_vanish_is_not_answered_again),
+        T(a_message_that_is_not_json_is_dead_lettered),
+        T(a_message_id_that_is_not_utf8_is_refused),
+        T(a_copy_of_a_running_request_is_answered_duplicate),
+    };
+#undef T
+    int failed = cmocka_run_group_tests_name("engine", tests, NULL, NULL);
+    dkc_global_cleanup();
+    return failed;
+}
