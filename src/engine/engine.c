@@ -204,7 +204,8 @@ hres eng_dfail(jctx *c, int rc)
     if (rc == DKC_EUNAVAILABLE || rc == DKC_ETIMEOUT)
         return H_TRANSIENT;
     const dkc_error_info *ei = dkc_client_last_error(c->cli);
-    c->http = ei->http_status;
+    /* a 2xx whose body was unusable is no status of a failure */
+    c->http = ei->http_status >= 300 ? ei->http_status : 0;
     return eng_fail(c, eng_code_from_dkc(rc), "%s",
                     ei->message && *ei->message ? ei->message : dkc_strerror(rc));
 }
