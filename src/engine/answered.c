@@ -85,10 +85,8 @@ void eng_remove_answered(engine *e, dkc_client *cli, const char *id)
 later:
     log_msg(LOG_LVL_INFO, "Docker is away: container %.12s will be removed when it is back", id);
     pthread_mutex_lock(&e->mu);
-    if (json_array_append_new(e->removals, json_string(id)) != 0) {
-        log_msg(LOG_LVL_ERROR, "out of memory");
-        abort();
-    }
+    if (json_array_append_new(e->removals, json_string(id)) != 0)
+        eng_oom();
     pthread_mutex_unlock(&e->mu);
 }
 
@@ -98,10 +96,8 @@ void eng_retry_removals(engine *e, dkc_client *cli)
     pthread_mutex_lock(&e->mu);
     json_t *list = e->removals;
     e->removals = json_array();
-    if (e->removals == NULL) {
-        log_msg(LOG_LVL_ERROR, "out of memory");
-        abort();
-    }
+    if (e->removals == NULL)
+        eng_oom();
     pthread_mutex_unlock(&e->mu);
     size_t i;
     json_t *v;

@@ -13,23 +13,26 @@
 
 #include "engine_internal.h"
 
+/* Out of memory in the daemon: say so and abort (see engine_internal.h). */
+void eng_oom(void)
+{
+    log_msg(LOG_LVL_ERROR, "out of memory");
+    abort();
+}
+
 void *eng_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
-    if (p == NULL) {
-        log_msg(LOG_LVL_ERROR, "out of memory");
-        abort();
-    }
+    if (p == NULL)
+        eng_oom();
     return p;
 }
 
 void *eng_xcalloc(size_t n, size_t sz)
 {
     void *p = calloc(n ? n : 1, sz ? sz : 1);
-    if (p == NULL) {
-        log_msg(LOG_LVL_ERROR, "out of memory");
-        abort();
-    }
+    if (p == NULL)
+        eng_oom();
     return p;
 }
 
@@ -57,10 +60,8 @@ int eng_claim(engine *e, const char *id)
 {
     pthread_mutex_lock(&e->mu);
     int fresh = json_object_get(e->claimed, id) == NULL;
-    if (fresh && json_object_set_new(e->claimed, id, json_integer(eng_now_ms())) != 0) {
-        log_msg(LOG_LVL_ERROR, "out of memory");
-        abort();
-    }
+    if (fresh && json_object_set_new(e->claimed, id, json_integer(eng_now_ms())) != 0)
+        eng_oom();
     pthread_mutex_unlock(&e->mu);
     return fresh;
 }
@@ -76,10 +77,8 @@ void eng_unclaim(engine *e, const char *id)
 void eng_mine_add(engine *e, const char *id)
 {
     pthread_mutex_lock(&e->mu);
-    if (json_object_set_new(e->mine, id, json_integer(eng_now_ms())) != 0) {
-        log_msg(LOG_LVL_ERROR, "out of memory");
-        abort();
-    }
+    if (json_object_set_new(e->mine, id, json_integer(eng_now_ms())) != 0)
+        eng_oom();
     pthread_mutex_unlock(&e->mu);
 }
 
@@ -134,10 +133,8 @@ void eng_post_reply(engine *e, json_t *reply, int64_t t0, const char *reply_to, 
     o->reply_to = eng_xstrdup(reply_to);
     o->correlation_id = eng_xstrdup(corr);
     o->body = proto_reply_dumps(reply);
-    if (o->body == NULL) {
-        log_msg(LOG_LVL_ERROR, "out of memory");
-        abort();
-    }
+    if (o->body == NULL)
+        eng_oom();
     if (dl) {
         o->dl = eng_xmalloc(sizeof *o->dl);
         *o->dl = *dl;
@@ -221,22 +218,122 @@ static void post_outcome(engine *e, jctx *c, hres res)
     json_t *r = res == H_OK ? proto_reply_ok(&ri, c->result)
                             : proto_reply_error(&ri, c->code, c->msg, c->field[0] ? c->field : NULL,
                                                 c->http);
-    if (r == NULL) {
-        log_msg(LOG_LVL_ERROR, "out of memory");
-        abort();
-    }
+    if (r == NULL)
+        eng_oom();
     if (res == H_ERR && c->err_extra != NULL &&
         json_object_update(json_object_get(r, "error"), c->err_extra) != 0) {
-        log_msg(LOG_LVL_ERROR, "out of memory");
-        abort();
+        eng_oom();
     }
     eng_post_reply(e, r, c->t0, c->d->reply_to, c->d->correlation_id, c->d->tag, NULL, NULL,
                    c->discard[0] ? c->discard : NULL, 0);
 }
 
-/* MSG: parse, log, run the handler, post the outcome.  Returns 1 when the
- * job was parked behind an in-flight copy of its request (it now belongs
- * to the parked list), else 0 (the caller frees it). */
+/* Answers d with the parse error perr and dead-letters it with the reason
+ * (d is moved into the outbox item). */
+static void refuse(engine *e, broker_delivery *d, const proto_error *perr, const char *rid,
+                   int64_t t0)
+{
+    char reason[PROTO_MESSAGE_MAX + 64];
+    proto_reply_info ri;
+    snprintf(reason, sizeof reason, "%s: %s", perr->code_name, perr->message);
+    proto_reply_info_init(&ri, NULL, perr, e->conf.node, rid);
+    json_t *r = proto_reply_parse_error(&ri, perr);
+    eng_post_reply(e, r, t0, d->reply_to, d->correlation_id, d->tag, d, reason, NULL, 0);
+}
+
+/* Refuses what cannot be read at all: a body over the cap (the broker has
+ * dead-lettered it already) or a request id that would reach labels and
+ * filters unchecked.  1 when d was answered here. */
+static int refuse_unreadable(engine *e, broker_delivery *d, const char *rid, int64_t t0)
+{
+    if (d->oversize) {
+        proto_reply_info ri;
+        proto_reply_info_init(&ri, NULL, NULL, e->conf.node, rid);
+        json_t *r =
+            proto_reply_error(&ri, PROTO_ETOOLARGE, "message body over the size cap", NULL, 0);
+        eng_post_reply(e, r, t0, d->reply_to, d->correlation_id, 0, NULL, NULL, NULL, 0);
+        return 1;
+    }
+    if (rid == NULL || eng_rid_ok(rid))
+        return 0;
+    proto_error perr;
+    proto_error_clear(&perr);
+    perr.code = PROTO_EBADREQUEST;
+    perr.code_name = proto_code_name(PROTO_EBADREQUEST);
+    snprintf(perr.field, sizeof perr.field, "message_id");
+    snprintf(perr.message, sizeof perr.message,
+             "the message id (or correlation id) must be 1 to %d bytes of UTF-8 without control "
+             "characters",
+             REQUEST_ID_MAX);
+    log_record("request id=(invalid) refused: bad message id", NULL);
+    refuse(e, d, &perr, NULL, t0);
+    return 1;
+}
+
+/* Parses d's body under the engine's limits: proto_parse's result. */
+static int parse(engine *e, const broker_delivery *d, proto_cmd **cmd, proto_error *perr)
+{
+    proto_limits lim;
+    proto_limits_init(&lim);
+    lim.max_body = e->conf.max_body;
+    if (e->conf.output_limit > 0)
+        lim.default_output = (int64_t)e->conf.output_limit;
+    return proto_parse((const char *)d->body, d->len, &lim, cmd, perr);
+}
+
+/* The request line on stdout (cmd NULL: what could not be parsed). */
+static void log_request(const proto_cmd *cmd, const char *rid)
+{
+    char line[1024] = "";
+    json_t *lj = NULL;
+    if (log_is_json())
+        lj = proto_summary_request_json(cmd, rid);
+    else
+        proto_summary_request(cmd, rid, line, sizeof line);
+    log_record(line, lj);
+    json_decref(lj);
+}
+
+/* Carries out c's command, or answers a copy of a request this process
+ * answered already (rs, prev: from eng_request_begin). */
+static hres carry_out(jctx *c, req_state rs, const char *prev)
+{
+    if (rs == REQ_ANSWERED && c->d->redelivered) {
+        /* the same message back after its reply went out (its ack was lost
+         * with a connection): that reply was the answer */
+        log_msg(LOG_LVL_INFO, "request was answered before; its redelivered copy is acked");
+        eng_post_simple(c->e, ENGINE_OUT_ACK, c->d->tag, 0);
+        return H_DONE;
+    }
+    if (rs == REQ_ANSWERED)
+        return eng_duplicate(c, prev, "answered");
+    return c->desc ? c->desc->handle(c) : eng_handle_unsupported(c);
+}
+
+/* Settles c's delivery by the outcome: requeue (Docker away), nothing
+ * (the handler did), or the reply. */
+static void settle(jctx *c, hres res)
+{
+    switch (res) {
+    case H_TRANSIENT:
+        log_msg(LOG_LVL_WARN, "Docker unavailable for request %s: requeued",
+                c->request_id ? "with id" : "without id");
+        eng_post_simple(c->e, ENGINE_OUT_NACK, c->d->tag, 1);
+        eng_docker_down(c->e);
+        break;
+    case H_DONE:
+        break;
+    case H_OK:
+    case H_ERR:
+        post_outcome(c->e, c, res);
+        break;
+    }
+}
+
+/* MSG: refuse what cannot be read, parse, pass the idempotence gate, log,
+ * carry out, settle.  Returns 1 when the job was parked behind an
+ * in-flight copy of its request (it now belongs to the parked list), else
+ * 0 (the caller frees it). */
 static int msg_job(engine *e, dkc_client *cli, job *j)
 {
     broker_delivery *d = &j->d;
@@ -244,41 +341,10 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
     const char *rid = d->message_id ? d->message_id : d->correlation_id;
     proto_cmd *cmd = NULL;
     proto_error perr;
-    proto_reply_info ri;
-    char line[1024];
 
-    if (d->oversize) {
-        proto_reply_info_init(&ri, NULL, NULL, e->conf.node, rid);
-        json_t *r =
-            proto_reply_error(&ri, PROTO_ETOOLARGE, "message body over the size cap", NULL, 0);
-        eng_post_reply(e, r, t0, d->reply_to, d->correlation_id, 0, NULL, NULL, NULL, 0);
+    if (refuse_unreadable(e, d, rid, t0))
         return 0;
-    }
-    if (rid != NULL && !eng_rid_ok(rid)) {
-        /* it would reach labels and filters: refuse it, never guess */
-        proto_error_clear(&perr);
-        perr.code = PROTO_EBADREQUEST;
-        perr.code_name = proto_code_name(PROTO_EBADREQUEST);
-        snprintf(perr.field, sizeof perr.field, "message_id");
-        snprintf(perr.message, sizeof perr.message,
-                 "the message id (or correlation id) must be 1 to %d bytes of UTF-8 without "
-                 "control characters",
-                 REQUEST_ID_MAX);
-        log_record("request id=(invalid) refused: bad message id", NULL);
-        char reason[PROTO_MESSAGE_MAX + 64];
-        snprintf(reason, sizeof reason, "%s: %s", perr.code_name, perr.message);
-        proto_reply_info_init(&ri, NULL, &perr, e->conf.node, NULL);
-        json_t *r = proto_reply_parse_error(&ri, &perr);
-        eng_post_reply(e, r, t0, d->reply_to, d->correlation_id, d->tag, d, reason, NULL, 0);
-        return 0;
-    }
-    proto_limits lim;
-    proto_limits_init(&lim);
-    lim.max_body = e->conf.max_body;
-    if (e->conf.output_limit > 0)
-        lim.default_output = (int64_t)e->conf.output_limit;
-    int rc = proto_parse((const char *)d->body, d->len, &lim, &cmd, &perr);
-
+    int rc = parse(e, d, &cmd, &perr);
     /* Commands that make containers are deduplicated by request id. */
     bool dedup =
         rc == 0 && rid != NULL && (cmd->kind == PROTO_CMD_RUN || cmd->kind == PROTO_CMD_CREATE);
@@ -289,21 +355,9 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
         proto_cmd_free(cmd);
         return 1;
     }
-
-    json_t *lj = NULL;
-    line[0] = '\0';
-    if (log_is_json())
-        lj = proto_summary_request_json(cmd, rid);
-    else
-        proto_summary_request(cmd, rid, line, sizeof line);
-    log_record(line, lj);
-    json_decref(lj);
+    log_request(cmd, rid);
     if (rc != 0) {
-        char reason[PROTO_MESSAGE_MAX + 64];
-        snprintf(reason, sizeof reason, "%s: %s", perr.code_name, perr.message);
-        proto_reply_info_init(&ri, NULL, &perr, e->conf.node, rid);
-        json_t *r = proto_reply_parse_error(&ri, &perr);
-        eng_post_reply(e, r, t0, d->reply_to, d->correlation_id, d->tag, d, reason, NULL, 0);
+        refuse(e, d, &perr, rid, t0);
         return 0;
     }
     jctx c = {.e = e,
@@ -313,32 +367,8 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
               .desc = eng_cmd_find(cmd->kind),
               .request_id = rid,
               .t0 = t0};
-    hres res;
-    if (rs == REQ_ANSWERED && d->redelivered) {
-        /* the same message back after its reply went out (its ack was lost
-         * with a connection): that reply was the answer */
-        log_msg(LOG_LVL_INFO, "request was answered before; its redelivered copy is acked");
-        eng_post_simple(e, ENGINE_OUT_ACK, d->tag, 0);
-        res = H_DONE;
-    } else if (rs == REQ_ANSWERED) {
-        res = eng_duplicate(&c, prev, "answered");
-    } else {
-        res = c.desc ? c.desc->handle(&c) : eng_handle_unsupported(&c);
-    }
-    switch (res) {
-    case H_TRANSIENT:
-        log_msg(LOG_LVL_WARN, "Docker unavailable for request %s: requeued",
-                rid ? "with id" : "without id");
-        eng_post_simple(e, ENGINE_OUT_NACK, d->tag, 1);
-        eng_docker_down(e);
-        break;
-    case H_DONE:
-        break;
-    case H_OK:
-    case H_ERR:
-        post_outcome(e, &c, res);
-        break;
-    }
+    hres res = carry_out(&c, rs, prev);
+    settle(&c, res);
     if (dedup && rs == REQ_FRESH) {
         bool answered = (res == H_OK || res == H_ERR) && c.code != PROTO_EDUPLICATE;
         eng_request_end(e, rid, answered, c.container);
@@ -431,8 +461,7 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
     e->answered_ring = eng_xcalloc(ANSWERED_MAX, sizeof *e->answered_ring);
     if (e->claimed == NULL || e->mine == NULL || e->removals == NULL || e->inflight == NULL ||
         e->answered == NULL) {
-        log_msg(LOG_LVL_ERROR, "out of memory");
-        abort();
+        eng_oom();
     }
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);

@@ -18,10 +18,8 @@ hres eng_duplicate(jctx *c, const char *container, const char *state)
     const char *cid = container && *container ? container : NULL;
     c->err_extra = json_pack("{s:{s:s, s:s?, s:s?}}", "original", "request_id", c->request_id,
                              "container", cid, "state", state);
-    if (c->err_extra == NULL) {
-        log_msg(LOG_LVL_ERROR, "out of memory");
-        abort();
-    }
+    if (c->err_extra == NULL)
+        eng_oom();
     snprintf(c->field, sizeof c->field, "message_id");
     if (cid)
         return eng_fail(c, PROTO_EDUPLICATE,
@@ -40,10 +38,8 @@ hres eng_find_request(jctx *c, json_t **found)
     char l[600];
     snprintf(l, sizeof l, LBL "request=%s", c->request_id);
     dkc_list_opts lo = {.all = true, .filters = eng_label_filter(c->e->cluster_label, l)};
-    if (lo.filters == NULL) {
-        log_msg(LOG_LVL_ERROR, "out of memory");
-        abort();
-    }
+    if (lo.filters == NULL)
+        eng_oom();
     int rc = dkc_container_list(c->cli, &lo, found);
     json_decref(lo.filters);
     return rc == 0 ? H_OK : eng_dfail(c, rc);

@@ -79,10 +79,8 @@ void eng_post_event(engine *e, json_t *ev)
     o->key = eng_xstrdup(key);
     o->body = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(ev);
-    if (o->body == NULL) {
-        log_msg(LOG_LVL_ERROR, "out of memory");
-        abort();
-    }
+    if (o->body == NULL)
+        eng_oom();
     pthread_mutex_lock(&e->mu);
     uint64_t lost = 0;
     if (e->n_events >= ENGINE_MAX_PENDING_EVENTS) {

@@ -26,10 +26,8 @@ req_state eng_request_begin(engine *e, const char *rid, job *j, char **container
     } else if (ans != NULL) {
         *container = eng_xstrdup(json_string_value(ans));
         st = REQ_ANSWERED;
-    } else if (json_object_set_new(e->inflight, rid, json_true()) != 0) {
-        log_msg(LOG_LVL_ERROR, "out of memory");
-        abort();
-    }
+    } else if (json_object_set_new(e->inflight, rid, json_true()) != 0)
+        eng_oom();
     pthread_mutex_unlock(&e->mu);
     return st;
 }
@@ -47,10 +45,8 @@ static void remember_answered_locked(engine *e, const char *rid, const char *con
         e->answered_ring[e->answered_pos] = eng_xstrdup(rid);
         e->answered_pos = (e->answered_pos + 1) % ANSWERED_MAX;
     }
-    if (json_object_set_new(e->answered, rid, json_string(container ? container : "")) != 0) {
-        log_msg(LOG_LVL_ERROR, "out of memory");
-        abort();
-    }
+    if (json_object_set_new(e->answered, rid, json_string(container ? container : "")) != 0)
+        eng_oom();
 }
 
 void eng_remember_answered(engine *e, const char *rid, const char *container)

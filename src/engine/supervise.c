@@ -77,78 +77,80 @@ static void finish_never_started(engine *e, dkc_client *cli, const char *id, jso
     eng_remove_answered(e, cli, id);
 }
 
-/* FINISH: a supervised container exited and owes its final reply. */
-void eng_finish_job(engine *e, dkc_client *cli, const char *id)
+/* Inspects id for its final reply: 1 with *ins (new reference) when it has
+ * exited; 0 when there is nothing to do now (still running, gone, Docker
+ * away: unclaimed where a later pass should look again). */
+static int inspect_exited(engine *e, dkc_client *cli, const char *id, json_t **ins)
 {
-    json_t *ins = NULL;
-    capture cap = {0};
-    int rc = dkc_container_inspect(cli, id, &ins);
+    int rc = dkc_container_inspect(cli, id, ins);
     if (rc != 0) {
         if (rc == DKC_EUNAVAILABLE || rc == DKC_ETIMEOUT)
             eng_docker_down(e);
         if (rc != DKC_ENOTFOUND)
             eng_unclaim(e, id); /* try again on a later pass */
-        goto out;
+        return 0;
     }
-    json_t *state = json_object_get(ins, "State");
-    if (json_is_true(json_object_get(state, "Running"))) {
+    if (json_is_true(json_object_get(json_object_get(*ins, "State"), "Running"))) {
         eng_unclaim(e, id);
-        goto out;
+        return 0;
     }
+    return 1;
+}
+
+/* 1 when an earlier process answered id already (then a Remove container
+ * the crash left behind is removed now).  Only a container this process
+ * did not make can have been answered by an earlier one (the archive check
+ * mounts its filesystem: not on every run). */
+static int answered_before(engine *e, dkc_client *cli, const char *id, json_t *ins, bool remove)
+{
+    if (!eng_has_answered_name(eng_cname(ins), id) &&
+        (eng_mine_has(e, id) || !eng_is_answered(cli, id)))
+        return 0;
+    int rc;
+    if (remove && (rc = dkc_container_remove(cli, id, true, false)) != 0 && rc != DKC_ENOTFOUND)
+        log_msg(LOG_LVL_WARN, "removing container %.12s: %s", id, dkc_strerror(rc));
+    return 1;
+}
+
+/* Reads the attached streams (att: "stdout", "stderr" or both) of id into
+ * cap.  0, or -1 when no reply is to be sent now (Docker away: unclaimed
+ * for a later pass; an earlier process's container removed meanwhile). */
+static int read_output(engine *e, dkc_client *cli, const char *id, const char *att, capture *cap)
+{
+    dkc_logs_opts lo = {.stdout_ = strstr(att, "stdout") != NULL,
+                        .stderr_ = strstr(att, "stderr") != NULL};
+    int rc = dkc_container_logs(cli, id, &lo, eng_capture_cb, cap);
+    if (rc == 0)
+        return 0;
+    log_msg(LOG_LVL_WARN, "logs of %.12s: %s", id, dkc_strerror(rc));
+    if (rc == DKC_EUNAVAILABLE || rc == DKC_ETIMEOUT) {
+        eng_docker_down(e);
+        eng_unclaim(e, id);
+        return -1;
+    }
+    if ((rc == DKC_ENOTFOUND || rc == DKC_ECONFLICT) && !eng_mine_has(e, id)) {
+        /* An earlier process's container, removed while we read it: a
+         * client removes a run's container once it has the reply, so that
+         * process answered and died before its mark.  A second answer
+         * without the output would not be the same answer: none is sent. */
+        log_msg(LOG_LVL_WARN,
+                "container %.12s of an earlier process went away before its output could be "
+                "read: not answering it again",
+                id);
+        return -1;
+    }
+    return 0; /* answered with what could be read */
+}
+
+/* The final reply of an exited run container (ins: its inspect), in the
+ * dialect its request came in.  New reference. */
+static json_t *final_reply(engine *e, const char *id, json_t *ins, const capture *cap,
+                           bool captured, bool remove)
+{
+    json_t *state = json_object_get(ins, "State");
     json_t *labels = json_object_get(json_object_get(ins, "Config"), "Labels");
-    if (eng_never_started(ins)) {
-        /* Nothing ran, so there is no final reply to give: its request was
-         * answered with the start's error (and the container is removed
-         * after that reply), or its message is still unacked and its
-         * redelivery will start it.  One left behind by a crash in between
-         * goes once it is old enough that no redelivery is coming. */
-        finish_never_started(e, cli, id, ins, eng_label(labels, "request"));
-        goto out;
-    }
-    const char *att = eng_label(labels, "attach");
     const char *dl = eng_label(labels, "deadline");
-    const char *ol = eng_label(labels, "output-limit");
     const char *dialect = eng_label(labels, "dialect");
-    bool remove = eng_label(labels, "remove") != NULL;
-    bool captured = att && *att;
-    /* Only a container this process did not make can have been answered
-     * by an earlier one (the archive check mounts its filesystem: not on
-     * every run). */
-    int answered = eng_has_answered_name(eng_cname(ins), id) ||
-                   (!eng_mine_has(e, id) && eng_is_answered(cli, id));
-    if (answered) {
-        /* answered before a restart: stays claimed, never again; a Remove
-         * container the crash left behind goes now */
-        if (remove && (rc = dkc_container_remove(cli, id, true, false)) != 0 && rc != DKC_ENOTFOUND)
-            log_msg(LOG_LVL_WARN, "removing container %.12s: %s", id, dkc_strerror(rc));
-        goto out;
-    }
-    cap.limit = ol ? (size_t)strtoull(ol, NULL, 10) : (size_t)e->conf.output_limit;
-    if (captured) {
-        dkc_logs_opts lo = {.stdout_ = strstr(att, "stdout") != NULL,
-                            .stderr_ = strstr(att, "stderr") != NULL};
-        rc = dkc_container_logs(cli, id, &lo, eng_capture_cb, &cap);
-        if (rc != 0) {
-            log_msg(LOG_LVL_WARN, "logs of %.12s: %s", id, dkc_strerror(rc));
-            if (rc == DKC_EUNAVAILABLE || rc == DKC_ETIMEOUT) {
-                eng_docker_down(e);
-                eng_unclaim(e, id);
-                goto out;
-            }
-            if ((rc == DKC_ENOTFOUND || rc == DKC_ECONFLICT) && !eng_mine_has(e, id)) {
-                /* An earlier process's container, removed while we read
-                 * it: a client removes a run's container once it has the
-                 * reply, so that process answered and died before its
-                 * mark.  A second answer without the output would not be
-                 * the same answer: none is sent. */
-                log_msg(LOG_LVL_WARN,
-                        "container %.12s of an earlier process went away before its output "
-                        "could be read: not answering it again",
-                        id);
-                goto out;
-            }
-        }
-    }
     const char *fin = eng_jstr(state, "FinishedAt");
     int64_t deadline = dl ? strtoll(dl, NULL, 10) : 0;
     proto_run_result r = {
@@ -157,11 +159,11 @@ void eng_finish_job(engine *e, dkc_client *cli, const char *id)
         .waited = true,
         .exit_code = json_integer_value(json_object_get(state, "ExitCode")),
         .captured = captured,
-        .out = cap.out.data ? cap.out.data : "",
-        .out_len = cap.out.len,
-        .err = cap.err.data ? cap.err.data : "",
-        .err_len = cap.err.len,
-        .truncated = cap.truncated,
+        .out = cap->out.data ? cap->out.data : "",
+        .out_len = cap->out.len,
+        .err = cap->err.data ? cap->err.data : "",
+        .err_len = cap->err.len,
+        .truncated = cap->truncated,
         .timed_out = deadline > 0 && eng_rfc3339_secs(fin) >= deadline,
         .removed = remove,
         .started_at = eng_jstr(state, "StartedAt"),
@@ -179,15 +181,46 @@ void eng_finish_job(engine *e, dkc_client *cli, const char *id)
     ri.command = "run";
     json_t *reply = proto_reply_ok(&ri, result);
     json_decref(result);
-    if (reply == NULL) {
-        log_msg(LOG_LVL_ERROR, "out of memory");
-        abort();
+    if (reply == NULL)
+        eng_oom();
+    return reply;
+}
+
+/* FINISH: a supervised container exited and owes its final reply.  Steps:
+ * is it exited; did it ever run; was it answered before a restart; its
+ * output; the reply, posted with the mark or removal that follows it. */
+void eng_finish_job(engine *e, dkc_client *cli, const char *id)
+{
+    json_t *ins = NULL;
+    capture cap = {0};
+    if (!inspect_exited(e, cli, id, &ins))
+        goto out;
+    json_t *labels = json_object_get(json_object_get(ins, "Config"), "Labels");
+    const char *rid = eng_label(labels, "request");
+    if (eng_never_started(ins)) {
+        /* Nothing ran, so there is no final reply to give: its request was
+         * answered with the start's error (and the container is removed
+         * after that reply), or its message is still unacked and its
+         * redelivery will start it.  One left behind by a crash in between
+         * goes once it is old enough that no redelivery is coming. */
+        finish_never_started(e, cli, id, ins, rid);
+        goto out;
     }
+    const char *att = eng_label(labels, "attach");
+    const char *ol = eng_label(labels, "output-limit");
+    bool remove = eng_label(labels, "remove") != NULL;
+    bool captured = att && *att;
+    if (answered_before(e, cli, id, ins, remove))
+        goto out; /* stays claimed: never again */
+    cap.limit = ol ? (size_t)strtoull(ol, NULL, 10) : (size_t)e->conf.output_limit;
+    if (captured && read_output(e, cli, id, att, &cap) != 0)
+        goto out;
+    json_t *reply = final_reply(e, id, ins, &cap, captured, remove);
     if (captured && !e->conf.quiet_output) {
-        echo_output(eng_label(labels, "request"), "stdout", r.out, r.out_len);
-        echo_output(eng_label(labels, "request"), "stderr", r.err, r.err_len);
+        echo_output(rid, "stdout", cap.out.data ? cap.out.data : "", cap.out.len);
+        echo_output(rid, "stderr", cap.err.data ? cap.err.data : "", cap.err.len);
     }
-    eng_remember_answered(e, eng_label(labels, "request"), id);
+    eng_remember_answered(e, rid, id);
     eng_post_reply(e, reply, -1, eng_label(labels, "reply-to"), eng_label(labels, "correlation-id"),
                    0, NULL, NULL, id, !remove);
 out:

@@ -15,10 +15,8 @@ static void cap_add(capbuf *b, const char *p, size_t n)
         while (nc < b->len + n + 1)
             nc *= 2;
         char *nd = realloc(b->data, nc);
-        if (nd == NULL) {
-            log_msg(LOG_LVL_ERROR, "out of memory");
-            abort();
-        }
+        if (nd == NULL)
+            eng_oom();
         b->data = nd;
         b->cap = nc;
     }
