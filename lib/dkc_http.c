@@ -166,6 +166,145 @@ static int map_curl_error(CURLcode cc, bool tls)
     }
 }
 
+/* Resets the handle and sets what does not depend on the request: the
+ * URL, the error buffer, the protocol, no redirects, the connect timeout.
+ * The handle borrows url and curl_err until the exchange ends.  Cannot
+ * fail. */
+static void set_transport(http *h, const char *url, char *curl_err)
+{
+    CURL *c = h->curl;
+    /* Keeps the connection cache; forgets the previous request's options. */
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, h->tls ? "https" : "http");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
+}
+
+/* Sets the exchange's time limit: the request timeout (not for streams),
+ * cut to what is left of the call's deadline.  0, or DKC_ETIMEOUT with a
+ * reason in errbuf when the deadline has passed. */
+static int set_time_limit(http *h, const dkc__req *req, char *errbuf, size_t errlen)
+{
+    long limit = !req->stream && h->request_timeout_ms > 0 ? h->request_timeout_ms : 0;
+    if (h->deadline != NULL && *h->deadline != 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t left = *h->deadline - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+        if (left <= 0) {
+            snprintf(errbuf, errlen, "the call's deadline has passed");
+            return DKC_ETIMEOUT;
+        }
+        if (limit == 0 || left < limit)
+            limit = (long)left;
+    }
+    if (limit > 0)
+        curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, limit);
+    return 0;
+}
+
+/* Points the handle at the daemon: the unix socket path, or TLS with peer
+ * and host verification and the client's CA, certificate and key files
+ * (borrowed from h).  Cannot fail. */
+static void set_endpoint(http *h)
+{
+    CURL *c = h->curl;
+    if (h->addr.kind == DKC_ADDR_UNIX)
+        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, h->addr.path);
+    if (h->tls) {
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (h->ca_file)
+            curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
+        if (h->cert_file)
+            curl_easy_setopt(c, CURLOPT_SSLCERT, h->cert_file);
+        if (h->key_file)
+            curl_easy_setopt(c, CURLOPT_SSLKEY, h->key_file);
+    }
+}
+
+/* Routes the body, header and progress callbacks to x (borrowed until the
+ * exchange ends).  Cannot fail. */
+static void set_callbacks(CURL *c, xfer *x)
+{
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
+}
+
+/* Sets method m and the request body: buffered (borrowed from req) or
+ * streamed through x's reader, chunked.  Returns the header list hdrs with
+ * the chunked header appended when streaming (NULL without memory; the
+ * caller frees the list). */
+static struct curl_slist *set_method(CURL *c, const dkc__req *req, const char *m, xfer *x,
+                                     struct curl_slist *hdrs)
+{
+    if (strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0) {
+        if (req->reader != NULL) {
+            curl_easy_setopt(c, CURLOPT_UPLOAD, 1L); /* PUT with a streamed body */
+            curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+            curl_easy_setopt(c, CURLOPT_READDATA, x);
+            hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
+        } else {
+            curl_easy_setopt(c, CURLOPT_POST, 1L);
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                             (curl_off_t)(req->body ? req->body_len : 0));
+        }
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, m);
+    } else if (strcmp(m, "HEAD") == 0) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(m, "GET") != 0) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, m);
+    }
+    return hdrs;
+}
+
+/* Appends the request headers (no Expect, the Content-Type of a body, the
+ * request's extra header) to hdrs.  Returns the list (the caller frees
+ * it), NULL without memory. */
+static struct curl_slist *add_headers(const dkc__req *req, const char *m, struct curl_slist *hdrs)
+{
+    bool has_body = req->body != NULL || req->reader != NULL;
+    /* Docker does not need 100-continue round trips. */
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    if (has_body || strcmp(m, "POST") == 0) {
+        char ct[160];
+        snprintf(ct, sizeof ct, "Content-Type: %s",
+                 req->content_type ? req->content_type : "application/json");
+        hdrs = curl_slist_append(hdrs, ct);
+    }
+    if (req->extra_header != NULL)
+        hdrs = curl_slist_append(hdrs, req->extra_header);
+    return hdrs;
+}
+
+/* Runs the exchange and records the status in resp.  0, or a DKC_ error
+ * (a callback's reason first, else curl's code mapped) with the reason in
+ * errbuf. */
+static int run_exchange(http *h, const xfer *x, dkc__resp *resp, const char *curl_err, char *errbuf,
+                        size_t errlen)
+{
+    CURLcode cc = curl_easy_perform(h->curl);
+    if (cc != CURLE_OK) {
+        int rc = x->stop_code != 0 ? x->stop_code : map_curl_error(cc, h->tls);
+        snprintf(errbuf, errlen, "%s", curl_err[0] ? curl_err : curl_easy_strerror(cc));
+        if (x->stop_code == DKC_ETOOBIG)
+            snprintf(errbuf, errlen, "response body larger than %zu bytes", resp->body.max);
+        return rc;
+    }
+    long status = 0;
+    curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
+    resp->status = status;
+    return 0;
+}
+
 /* Performs one exchange.  See dkc__transport in dkc_internal.h. */
 static int http_perform(void *impl, const dkc__req *req, const char *path, dkc__resp *resp,
                         char *errbuf, size_t errlen)
@@ -183,96 +322,21 @@ static int http_perform(void *impl, const dkc__req *req, const char *path, dkc__
         rc = DKC_ENOMEM;
         goto out;
     }
-    /* Keeps the connection cache; forgets the previous request's options. */
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, url.data);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, h->tls ? "https" : "http");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
-    long limit = !req->stream && h->request_timeout_ms > 0 ? h->request_timeout_ms : 0;
-    if (h->deadline != NULL && *h->deadline != 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t left = *h->deadline - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-        if (left <= 0) {
-            rc = DKC_ETIMEOUT;
-            snprintf(errbuf, errlen, "the call's deadline has passed");
-            goto out;
-        }
-        if (limit == 0 || left < limit)
-            limit = (long)left;
-    }
-    if (limit > 0)
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, limit);
-    if (h->addr.kind == DKC_ADDR_UNIX)
-        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, h->addr.path);
-    if (h->tls) {
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-        if (h->ca_file)
-            curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
-        if (h->cert_file)
-            curl_easy_setopt(c, CURLOPT_SSLCERT, h->cert_file);
-        if (h->key_file)
-            curl_easy_setopt(c, CURLOPT_SSLKEY, h->key_file);
-    }
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
+    set_transport(h, url.data, curl_err);
+    if ((rc = set_time_limit(h, req, errbuf, errlen)) != 0)
+        goto out;
+    set_endpoint(h);
+    set_callbacks(c, &x);
 
     const char *m = req->method ? req->method : "GET";
-    bool has_body = req->body != NULL || req->reader != NULL;
-    if (strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0) {
-        if (req->reader != NULL) {
-            curl_easy_setopt(c, CURLOPT_UPLOAD, 1L); /* PUT with a streamed body */
-            curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
-            curl_easy_setopt(c, CURLOPT_READDATA, &x);
-            hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
-        } else {
-            curl_easy_setopt(c, CURLOPT_POST, 1L);
-            curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
-            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-                             (curl_off_t)(req->body ? req->body_len : 0));
-        }
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, m);
-    } else if (strcmp(m, "HEAD") == 0) {
-        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    } else if (strcmp(m, "GET") != 0) {
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, m);
-    }
-    /* Docker does not need 100-continue round trips. */
-    hdrs = curl_slist_append(hdrs, "Expect:");
-    if (has_body || strcmp(m, "POST") == 0) {
-        char ct[160];
-        snprintf(ct, sizeof ct, "Content-Type: %s",
-                 req->content_type ? req->content_type : "application/json");
-        hdrs = curl_slist_append(hdrs, ct);
-    }
-    if (req->extra_header != NULL)
-        hdrs = curl_slist_append(hdrs, req->extra_header);
+    hdrs = set_method(c, req, m, &x, hdrs);
+    hdrs = add_headers(req, m, hdrs);
     if (hdrs == NULL) {
         rc = DKC_ENOMEM;
         goto out;
     }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-
-    CURLcode cc = curl_easy_perform(c);
-    if (cc != CURLE_OK) {
-        rc = x.stop_code != 0 ? x.stop_code : map_curl_error(cc, h->tls);
-        snprintf(errbuf, errlen, "%s", curl_err[0] ? curl_err : curl_easy_strerror(cc));
-        if (x.stop_code == DKC_ETOOBIG)
-            snprintf(errbuf, errlen, "response body larger than %zu bytes", resp->body.max);
-        goto out;
-    }
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    resp->status = status;
+    rc = run_exchange(h, &x, resp, curl_err, errbuf, errlen);
 out:
     curl_slist_free_all(hdrs);
     /* The options point at this frame's buffers: drop them before leaving. */

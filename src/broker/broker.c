@@ -507,12 +507,11 @@ int broker_new(const broker_conf *conf, broker **out, char **cause)
     }
     *out = NULL;
     b = calloc(1, sizeof *b);
-    if (b != NULL)
-        b->wake_fd = -1;
     if (!b) {
         set_cause(cause, "out of memory");
         return BROKER_ENOMEM;
     }
+    b->wake_fd = -1;
     if (getrandom(&b->rng, sizeof b->rng, GRND_NONBLOCK) != (ssize_t)sizeof b->rng)
         b->rng = (uint64_t)brk_now_ms() ^ ((uint64_t)getpid() << 32);
     b->rng |= 1;
@@ -610,6 +609,121 @@ static int login_failed(broker *b, amqp_rpc_reply_t r)
     return BROKER_EPROTO;
 }
 
+/* Makes the TLS socket of b->conn in *out (owned by the connection): the CA
+ * file (or the system's bundle), the client certificate and key, peer and
+ * host name verification as configured.  0, or BROKER_ETLS with the reason
+ * in b->err. */
+static int new_tls_socket(broker *b, amqp_socket_t **out)
+{
+    amqp_socket_t *sock;
+    int st;
+
+    sock = amqp_ssl_socket_new(b->conn);
+    if (!sock) {
+        brk_set_err(b, "cannot set up TLS (OpenSSL initialisation failed)");
+        return BROKER_ETLS;
+    }
+    /* rabbitmq-c loads no trust store by itself: without a CA file,
+     * verify against the system's bundle */
+    const char *ca = b->conf.tls_ca_file;
+    if (!ca && !b->conf.tls_no_verify_peer && access(SYSTEM_CA_BUNDLE, R_OK) == 0)
+        ca = SYSTEM_CA_BUNDLE;
+    if (ca && (st = amqp_ssl_socket_set_cacert(sock, ca)) != AMQP_STATUS_OK) {
+        brk_set_err(b, "cannot load TLS CA file '%s': %s", ca, lib_error(st));
+        return BROKER_ETLS;
+    }
+    if (b->conf.tls_cert_file &&
+        (st = amqp_ssl_socket_set_key(sock, b->conf.tls_cert_file, b->conf.tls_key_file)) !=
+            AMQP_STATUS_OK) {
+        brk_set_err(b, "cannot load TLS client certificate '%s' / key '%s': %s",
+                    b->conf.tls_cert_file, b->conf.tls_key_file, lib_error(st));
+        return BROKER_ETLS;
+    }
+    amqp_ssl_socket_set_verify_peer(sock, !b->conf.tls_no_verify_peer);
+    amqp_ssl_socket_set_verify_hostname(sock, !b->conf.tls_no_verify_hostname);
+    *out = sock;
+    return 0;
+}
+
+/* Makes the socket of b->conn in *out (owned by the connection): TLS for
+ * amqps://, else TCP.  0, or BROKER_ETLS / BROKER_ENOMEM with the reason in
+ * b->err. */
+static int new_socket(broker *b, amqp_socket_t **out)
+{
+    if (b->tls)
+        return new_tls_socket(b, out);
+    *out = amqp_tcp_socket_new(b->conn);
+    if (!*out) {
+        brk_set_err(b, "out of memory");
+        return BROKER_ENOMEM;
+    }
+    return 0;
+}
+
+/* Sets the handshake and RPC timeouts and opens sock within the connect
+ * timeout.  0, or the open_failed() error with the reason in b->err. */
+static int open_socket(broker *b, amqp_socket_t *sock)
+{
+    struct timeval ctv, rtv;
+    int st;
+
+    ctv.tv_sec = b->conf.connect_timeout_ms / 1000;
+    ctv.tv_usec = (b->conf.connect_timeout_ms % 1000) * 1000;
+    rtv.tv_sec = b->conf.rpc_timeout_ms / 1000;
+    rtv.tv_usec = (b->conf.rpc_timeout_ms % 1000) * 1000;
+    amqp_set_handshake_timeout(b->conn, &ctv);
+    amqp_set_rpc_timeout(b->conn, &rtv);
+    st = amqp_socket_open_noblock(sock, b->host, b->port, &ctv);
+    if (st != AMQP_STATUS_OK)
+        return open_failed(b, st);
+    return 0;
+}
+
+/* Logs in with our client properties: connection_name, role, and the
+ * capabilities that make the broker send basic.cancel, basic.nack and
+ * connection.blocked.  0, or the login_failed() error with the reason in
+ * b->err. */
+static int log_in(broker *b)
+{
+    amqp_table_entry_t caps[5], props[4];
+    amqp_table_t caps_t, props_t;
+    caps[0] = brk_entry_bool("consumer_cancel_notify", 1);
+    caps[1] = brk_entry_bool("connection.blocked", 1);
+    caps[2] = brk_entry_bool("basic.nack", 1);
+    caps[3] = brk_entry_bool("publisher_confirms", 1);
+    caps[4] = brk_entry_bool("authentication_failure_close", 1);
+    caps_t.num_entries = 5;
+    caps_t.entries = caps;
+    props[0] = brk_entry_str("product", "docker-dispatch");
+    props[1] = brk_entry_str("connection_name", b->conf.connection_name);
+    props[2].key = amqp_cstring_bytes("capabilities");
+    props[2].value.kind = AMQP_FIELD_KIND_TABLE;
+    props[2].value.value.table = caps_t;
+    props[3] = brk_entry_str("role", b->conf.role == BROKER_ROLE_NODE ? "node" : "client");
+    props_t.num_entries = 4;
+    props_t.entries = props;
+    amqp_rpc_reply_t r =
+        amqp_login_with_properties(b->conn, b->vhost, 0, FRAME_MAX, b->conf.heartbeat, &props_t,
+                                   AMQP_SASL_METHOD_PLAIN, b->user, b->pass);
+    if (r.reply_type != AMQP_RESPONSE_NORMAL)
+        return login_failed(b, r);
+    return 0;
+}
+
+/* Reads the channel limit the broker negotiated into b->channel_max.  0, or
+ * BROKER_EPROTO when it allows fewer than the two channels we use. */
+static int check_channel_max(broker *b)
+{
+    b->channel_max = amqp_get_channel_max(b->conn);
+    if (b->channel_max <= 0 || b->channel_max > 65535)
+        b->channel_max = 65535;
+    if (b->channel_max < 2) {
+        brk_set_err(b, "the broker allows fewer than 2 channels per connection");
+        return BROKER_EPROTO;
+    }
+    return 0;
+}
+
 /* Connect sequence: socket (TLS), login with our client properties
  * (connection_name, capabilities so that the broker sends basic.cancel,
  * basic.nack and connection.blocked), then brk_open_main().  Any failure tears
@@ -617,8 +731,7 @@ static int login_failed(broker *b, amqp_rpc_reply_t r)
 int broker_connect(broker *b)
 {
     amqp_socket_t *sock;
-    struct timeval ctv, rtv;
-    int st, rc;
+    int rc;
 
     if (!b)
         return BROKER_EINVAL;
@@ -626,93 +739,20 @@ int broker_connect(broker *b)
         return 0;
     teardown(b);
     b->err[0] = '\0';
-    ctv.tv_sec = b->conf.connect_timeout_ms / 1000;
-    ctv.tv_usec = (b->conf.connect_timeout_ms % 1000) * 1000;
-    rtv.tv_sec = b->conf.rpc_timeout_ms / 1000;
-    rtv.tv_usec = (b->conf.rpc_timeout_ms % 1000) * 1000;
 
     b->conn = amqp_new_connection();
     if (!b->conn) {
         brk_set_err(b, "out of memory");
         return BROKER_ENOMEM;
     }
-    if (b->tls) {
-        sock = amqp_ssl_socket_new(b->conn);
-        if (!sock) {
-            brk_set_err(b, "cannot set up TLS (OpenSSL initialisation failed)");
-            rc = BROKER_ETLS;
-            goto fail;
-        }
-        /* rabbitmq-c loads no trust store by itself: without a CA file,
-         * verify against the system's bundle */
-        const char *ca = b->conf.tls_ca_file;
-        if (!ca && !b->conf.tls_no_verify_peer && access(SYSTEM_CA_BUNDLE, R_OK) == 0)
-            ca = SYSTEM_CA_BUNDLE;
-        if (ca && (st = amqp_ssl_socket_set_cacert(sock, ca)) != AMQP_STATUS_OK) {
-            brk_set_err(b, "cannot load TLS CA file '%s': %s", ca, lib_error(st));
-            rc = BROKER_ETLS;
-            goto fail;
-        }
-        if (b->conf.tls_cert_file &&
-            (st = amqp_ssl_socket_set_key(sock, b->conf.tls_cert_file, b->conf.tls_key_file)) !=
-                AMQP_STATUS_OK) {
-            brk_set_err(b, "cannot load TLS client certificate '%s' / key '%s': %s",
-                        b->conf.tls_cert_file, b->conf.tls_key_file, lib_error(st));
-            rc = BROKER_ETLS;
-            goto fail;
-        }
-        amqp_ssl_socket_set_verify_peer(sock, !b->conf.tls_no_verify_peer);
-        amqp_ssl_socket_set_verify_hostname(sock, !b->conf.tls_no_verify_hostname);
-    } else {
-        sock = amqp_tcp_socket_new(b->conn);
-        if (!sock) {
-            brk_set_err(b, "out of memory");
-            rc = BROKER_ENOMEM;
-            goto fail;
-        }
-    }
-    amqp_set_handshake_timeout(b->conn, &ctv);
-    amqp_set_rpc_timeout(b->conn, &rtv);
-    st = amqp_socket_open_noblock(sock, b->host, b->port, &ctv);
-    if (st != AMQP_STATUS_OK) {
-        rc = open_failed(b, st);
+    if ((rc = new_socket(b, &sock)) != 0)
         goto fail;
-    }
-
-    {
-        amqp_table_entry_t caps[5], props[4];
-        amqp_table_t caps_t, props_t;
-        caps[0] = brk_entry_bool("consumer_cancel_notify", 1);
-        caps[1] = brk_entry_bool("connection.blocked", 1);
-        caps[2] = brk_entry_bool("basic.nack", 1);
-        caps[3] = brk_entry_bool("publisher_confirms", 1);
-        caps[4] = brk_entry_bool("authentication_failure_close", 1);
-        caps_t.num_entries = 5;
-        caps_t.entries = caps;
-        props[0] = brk_entry_str("product", "docker-dispatch");
-        props[1] = brk_entry_str("connection_name", b->conf.connection_name);
-        props[2].key = amqp_cstring_bytes("capabilities");
-        props[2].value.kind = AMQP_FIELD_KIND_TABLE;
-        props[2].value.value.table = caps_t;
-        props[3] = brk_entry_str("role", b->conf.role == BROKER_ROLE_NODE ? "node" : "client");
-        props_t.num_entries = 4;
-        props_t.entries = props;
-        amqp_rpc_reply_t r =
-            amqp_login_with_properties(b->conn, b->vhost, 0, FRAME_MAX, b->conf.heartbeat, &props_t,
-                                       AMQP_SASL_METHOD_PLAIN, b->user, b->pass);
-        if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-            rc = login_failed(b, r);
-            goto fail;
-        }
-    }
-    b->channel_max = amqp_get_channel_max(b->conn);
-    if (b->channel_max <= 0 || b->channel_max > 65535)
-        b->channel_max = 65535;
-    if (b->channel_max < 2) {
-        brk_set_err(b, "the broker allows fewer than 2 channels per connection");
-        rc = BROKER_EPROTO;
+    if ((rc = open_socket(b, sock)) != 0)
         goto fail;
-    }
+    if ((rc = log_in(b)) != 0)
+        goto fail;
+    if ((rc = check_channel_max(b)) != 0)
+        goto fail;
     b->up = 1;
     b->last_wait = brk_now_ms();
     b->last_ch = 0;
@@ -831,15 +871,15 @@ const char *broker_name_events(const broker *b)
     return b->n_events;
 }
 
-/* Backoff: attempt n waits a uniformly random time in [0, ceiling], the
- * ceiling doubling from reconnect_min_ms up to reconnect_max_ms ("full
- * jitter": nodes that lost the broker together do not return together). */
 /* The stop flag may be set by another thread: read it atomically. */
 static int stop_requested(const volatile sig_atomic_t *stop)
 {
     return stop != NULL && __atomic_load_n(stop, __ATOMIC_ACQUIRE) != 0;
 }
 
+/* Backoff: attempt n waits a uniformly random time in [0, ceiling], the
+ * ceiling doubling from reconnect_min_ms up to reconnect_max_ms ("full
+ * jitter": nodes that lost the broker together do not return together). */
 int broker_reconnect(broker *b, const volatile sig_atomic_t *stop)
 {
     unsigned attempt = 0;

@@ -4,20 +4,11 @@
  * reply-to.  See the DESIGN note in broker.c.
  */
 #include <amqp.h>
-#include <amqp_ssl_socket.h>
-#include <amqp_tcp_socket.h>
 
-#include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/time.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "broker.h"
 #include "broker_internal.h"
@@ -90,6 +81,119 @@ static int wait_confirm(broker *b, const char *what)
     return 0;
 }
 
+/* Copies the headers of props into a new array in *hdr (the caller frees
+ * it after the publish; it borrows the strings) and points p at it.  0, or
+ * BROKER_ENOMEM / BROKER_EINVAL (a header without key or value) with the
+ * reason in b->err and nothing to free. */
+static int build_headers(broker *b, const broker_props *props, amqp_basic_properties_t *p,
+                         amqp_table_entry_t **hdr)
+{
+    *hdr = calloc(props->n_headers, sizeof **hdr);
+    if (!*hdr) {
+        brk_set_err(b, "out of memory");
+        return BROKER_ENOMEM;
+    }
+    for (size_t i = 0; i < props->n_headers; i++) {
+        if (!props->headers[i].key || !props->headers[i].value) {
+            free(*hdr);
+            *hdr = NULL;
+            brk_set_err(b, "header %zu has no key or value", i);
+            return BROKER_EINVAL;
+        }
+        (*hdr)[i] = brk_entry_str(props->headers[i].key, props->headers[i].value);
+    }
+    p->_flags |= AMQP_BASIC_HEADERS_FLAG;
+    p->headers.num_entries = (int)props->n_headers;
+    p->headers.entries = *hdr;
+    return 0;
+}
+
+/* The AMQP basic properties in p for props (NULL: none), borrowing the
+ * caller's strings; the headers array goes to *hdr (NULL when there are
+ * none; the caller frees it).  Fails as build_headers(). */
+static int build_props(broker *b, const broker_props *props, amqp_basic_properties_t *p,
+                       amqp_table_entry_t **hdr)
+{
+    memset(p, 0, sizeof *p);
+    *hdr = NULL;
+    if (!props)
+        return 0;
+    if (props->content_type) {
+        p->_flags |= AMQP_BASIC_CONTENT_TYPE_FLAG;
+        p->content_type = amqp_cstring_bytes(props->content_type);
+    }
+    if (props->correlation_id) {
+        p->_flags |= AMQP_BASIC_CORRELATION_ID_FLAG;
+        p->correlation_id = amqp_cstring_bytes(props->correlation_id);
+    }
+    if (props->message_id) {
+        p->_flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
+        p->message_id = amqp_cstring_bytes(props->message_id);
+    }
+    if (props->reply_to) {
+        p->_flags |= AMQP_BASIC_REPLY_TO_FLAG;
+        p->reply_to = amqp_cstring_bytes(props->reply_to);
+    }
+    if (props->expiration) {
+        p->_flags |= AMQP_BASIC_EXPIRATION_FLAG;
+        p->expiration = amqp_cstring_bytes(props->expiration);
+    }
+    if (props->type) {
+        p->_flags |= AMQP_BASIC_TYPE_FLAG;
+        p->type = amqp_cstring_bytes(props->type);
+    }
+    if (props->persistent) {
+        p->_flags |= AMQP_BASIC_DELIVERY_MODE_FLAG;
+        p->delivery_mode = AMQP_DELIVERY_PERSISTENT;
+    }
+    if (props->n_headers)
+        return build_headers(b, props, p, hdr);
+    return 0;
+}
+
+/* Sends the publish with the next confirm sequence number, which becomes
+ * the one awaited (b->wait_seq); p and body are borrowed for the call
+ * only.  0, or BROKER_ECONNLOST with the reason in b->err. */
+static int send_publish(broker *b, const char *exchange, const char *routing_key,
+                        const amqp_basic_properties_t *p, const void *body, size_t len,
+                        unsigned flags, const char *what)
+{
+    amqp_bytes_t bb;
+    int st;
+
+    bb.len = len;
+    bb.bytes = (void *)body;
+    b->wait_seq = ++b->pub_seq;
+    b->wait_state = CONFIRM_PENDING;
+    b->wait_returned = 0;
+    st = amqp_basic_publish(b->conn, b->ch, amqp_cstring_bytes(exchange),
+                            amqp_cstring_bytes(routing_key),
+                            (flags & BROKER_PUBLISH_MANDATORY) != 0, 0, p, bb);
+    if (st != AMQP_STATUS_OK)
+        return brk_lib_failed(b, what, st);
+    return 0;
+}
+
+/* wait_confirm() for the publish just sent; when the broker closed the
+ * main channel over it, reopens the channel and reports the publish's
+ * error (or the reopen's, should that fail). */
+static int confirm_publish(broker *b, const char *what)
+{
+    int rc = wait_confirm(b, what);
+    if (rc < 0 && b->up && !b->ch) {
+        /* the broker closed the channel over this publish (e.g. no such
+         * exchange): reopen it, report the publish's error */
+        char keep[BROKER_ERRMAX];
+        snprintf(keep, sizeof keep, "%s", b->err);
+        int r2 = brk_maintain(b);
+        if (r2 < 0)
+            rc = r2;
+        else
+            brk_set_err(b, "%s: %s", what, keep);
+    }
+    return rc;
+}
+
 /* Builds the properties (borrowing the caller's strings), publishes with
  * the next confirm sequence number and waits for its confirm. */
 int broker_publish(broker *b, const char *exchange, const char *routing_key,
@@ -97,9 +201,8 @@ int broker_publish(broker *b, const char *exchange, const char *routing_key,
 {
     amqp_basic_properties_t p;
     amqp_table_entry_t *hdr = NULL;
-    amqp_bytes_t bb;
     char what[2 * MAX_NAME + 64];
-    int rc, st;
+    int rc;
 
     if (!b || !routing_key || (len && !body))
         return BROKER_EINVAL;
@@ -122,83 +225,13 @@ int broker_publish(broker *b, const char *exchange, const char *routing_key,
     snprintf(what, sizeof what, "publishing to exchange '%s' with routing key '%s'", exchange,
              routing_key);
 
-    memset(&p, 0, sizeof p);
-    if (props) {
-        if (props->content_type) {
-            p._flags |= AMQP_BASIC_CONTENT_TYPE_FLAG;
-            p.content_type = amqp_cstring_bytes(props->content_type);
-        }
-        if (props->correlation_id) {
-            p._flags |= AMQP_BASIC_CORRELATION_ID_FLAG;
-            p.correlation_id = amqp_cstring_bytes(props->correlation_id);
-        }
-        if (props->message_id) {
-            p._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
-            p.message_id = amqp_cstring_bytes(props->message_id);
-        }
-        if (props->reply_to) {
-            p._flags |= AMQP_BASIC_REPLY_TO_FLAG;
-            p.reply_to = amqp_cstring_bytes(props->reply_to);
-        }
-        if (props->expiration) {
-            p._flags |= AMQP_BASIC_EXPIRATION_FLAG;
-            p.expiration = amqp_cstring_bytes(props->expiration);
-        }
-        if (props->type) {
-            p._flags |= AMQP_BASIC_TYPE_FLAG;
-            p.type = amqp_cstring_bytes(props->type);
-        }
-        if (props->persistent) {
-            p._flags |= AMQP_BASIC_DELIVERY_MODE_FLAG;
-            p.delivery_mode = AMQP_DELIVERY_PERSISTENT;
-        }
-        if (props->n_headers) {
-            hdr = calloc(props->n_headers, sizeof *hdr);
-            if (!hdr) {
-                brk_set_err(b, "out of memory");
-                return BROKER_ENOMEM;
-            }
-            for (size_t i = 0; i < props->n_headers; i++) {
-                if (!props->headers[i].key || !props->headers[i].value) {
-                    free(hdr);
-                    brk_set_err(b, "header %zu has no key or value", i);
-                    return BROKER_EINVAL;
-                }
-                hdr[i] = brk_entry_str(props->headers[i].key, props->headers[i].value);
-            }
-            p._flags |= AMQP_BASIC_HEADERS_FLAG;
-            p.headers.num_entries = (int)props->n_headers;
-            p.headers.entries = hdr;
-        }
-    }
-    bb.len = len;
-    bb.bytes = (void *)body;
-
-    b->wait_seq = ++b->pub_seq;
-    b->wait_state = CONFIRM_PENDING;
-    b->wait_returned = 0;
-    st = amqp_basic_publish(b->conn, b->ch, amqp_cstring_bytes(exchange),
-                            amqp_cstring_bytes(routing_key),
-                            (flags & BROKER_PUBLISH_MANDATORY) != 0, 0, &p, bb);
+    if ((rc = build_props(b, props, &p, &hdr)) < 0)
+        return rc;
+    rc = send_publish(b, exchange, routing_key, &p, body, len, flags, what);
     free(hdr);
-    if (st != AMQP_STATUS_OK) {
-        rc = brk_lib_failed(b, what, st);
-        goto out;
-    }
-    rc = wait_confirm(b, what);
-    if (rc < 0 && b->up && !b->ch) {
-        /* the broker closed the channel over this publish (e.g. no such
-         * exchange): reopen it, report the publish's error */
-        char keep[BROKER_ERRMAX];
-        snprintf(keep, sizeof keep, "%s", b->err);
-        int r2 = brk_maintain(b);
-        if (r2 < 0)
-            rc = r2;
-        else
-            brk_set_err(b, "%s: %s", what, keep);
-    }
-out:
-    return rc;
+    if (rc < 0)
+        return rc;
+    return confirm_publish(b, what);
 }
 
 /* Copy, confirm, then ack; on any failure of the copy, nack with requeue. */

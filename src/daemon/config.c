@@ -21,6 +21,15 @@
 
 #define DD_VERSION "0.1.0"
 
+/* strdup that aborts: the daemon treats out-of-memory at start-up as fatal. */
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (p == NULL)
+        abort();
+    return p;
+}
+
 typedef enum kind { K_STR, K_INT, K_SIZE, K_BOOL, K_QTYPE, K_LOGFMT, K_TRISTATE } kind;
 
 typedef struct setting {
@@ -118,9 +127,7 @@ static int apply(dd_config *cfg, const setting *s, const char *value, const char
             set_cause(cause, "%s: %s must not be empty", source, s->flag);
             return -1;
         }
-        char *copy = strdup(value);
-        if (copy == NULL)
-            abort(); /* the daemon treats out-of-memory at start-up as fatal */
+        char *copy = xstrdup(value);
         free(*dst);
         *dst = copy;
         return 0;
@@ -252,12 +259,14 @@ static void usage(FILE *f)
     fprintf(f, "\nPrecedence: flags, then environment, then the config file.\n");
 }
 
-int cfg_load(dd_config *cfg, int argc, char **argv, char **cause)
-{
-    struct option longopts[N_SETTINGS + 5];
-    size_t n = 0;
-    *cause = NULL;
+/* getopt_long's table: one row per setting (val 1000 + its index), then
+ * --config, --help, --version, --json and the terminator. */
+#define N_LONGOPTS (N_SETTINGS + 5)
 
+/* Clears cfg and sets the defaults that do not depend on other settings.
+ * Cannot fail. */
+static void set_defaults(dd_config *cfg)
+{
     memset(cfg, 0, sizeof *cfg);
     cfg->docker_tls = -1;
     cfg->delivery_limit = 5;
@@ -265,7 +274,13 @@ int cfg_load(dd_config *cfg, int argc, char **argv, char **cause)
     cfg->heartbeat = 30;
     cfg->max_body = 1u << 20;
     cfg->output_limit = 1u << 20;
+}
 
+/* Fills longopts (N_LONGOPTS rows, borrowing the table's names).  Cannot
+ * fail. */
+static void make_longopts(struct option *longopts)
+{
+    size_t n = 0;
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const setting *s = &settings[i];
         bool noarg = s->kind == K_BOOL || s->kind == K_TRISTATE;
@@ -277,16 +292,22 @@ int cfg_load(dd_config *cfg, int argc, char **argv, char **cause)
     longopts[n++] = (struct option){"version", no_argument, NULL, 'V'};
     longopts[n++] = (struct option){"json", no_argument, NULL, 'j'};
     longopts[n] = (struct option){NULL, 0, NULL, 0};
+}
 
-    /* First pass: only --config, --help, --version, so that the file can be
-     * applied before the environment and the flags. */
-    const char *file = getenv("DISPATCH_CONFIG");
+/* First pass: only --config, --help, --version, so that the file can be
+ * applied before the environment and the flags.  Sets *file (borrowed from
+ * argv or the environment) to the config file named, if any.  Returns 0, 1
+ * after printing the help or version, or -1 with *cause set. */
+static int first_pass(int argc, char **argv, const struct option *longopts, const char **file,
+                      char **cause)
+{
+    *file = getenv("DISPATCH_CONFIG");
     opterr = 0;
     optind = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "q:c:hvV", longopts, NULL)) != -1) {
         if (ch == 'c')
-            file = optarg;
+            *file = optarg;
         else if (ch == 'h') {
             usage(stdout);
             return 1;
@@ -298,11 +319,23 @@ int cfg_load(dd_config *cfg, int argc, char **argv, char **cause)
             return -1;
         }
     }
-    if (file != NULL && *file) {
-        cfg->config_file = strdup(file);
-        if (load_file(cfg, file, cause) != 0)
-            return -1;
-    }
+    return 0;
+}
+
+/* Applies the config file named file (borrowed; NULL or empty: none) and
+ * records its name in cfg->config_file.  0, or -1 with *cause set. */
+static int apply_file(dd_config *cfg, const char *file, char **cause)
+{
+    if (file == NULL || !*file)
+        return 0;
+    cfg->config_file = xstrdup(file);
+    return load_file(cfg, file, cause);
+}
+
+/* Applies every setting whose environment variable is set and not empty.
+ * 0, or -1 with *cause set. */
+static int apply_environment(dd_config *cfg, char **cause)
+{
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const char *v = settings[i].env ? getenv(settings[i].env) : NULL;
         if (v != NULL && *v) {
@@ -312,6 +345,15 @@ int cfg_load(dd_config *cfg, int argc, char **argv, char **cause)
                 return -1;
         }
     }
+    return 0;
+}
+
+/* Second pass over the options: applies every flag, leaving optind at the
+ * first positional argument.  0, or -1 with *cause set. */
+static int apply_flags(dd_config *cfg, int argc, char **argv, const struct option *longopts,
+                       char **cause)
+{
+    int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "q:c:hvV", longopts, NULL)) != -1) {
         if (ch >= 1000) {
@@ -328,8 +370,13 @@ int cfg_load(dd_config *cfg, int argc, char **argv, char **cause)
             cfg->json_logs = true;
         }
     }
-    /* Positional addresses, classified by scheme as the seed CLI allowed
-     * "[dockerHostAddr] amqpAddr". */
+    return 0;
+}
+
+/* Positional addresses from optind on, classified by scheme as the seed CLI
+ * allowed "[dockerHostAddr] amqpAddr".  0, or -1 with *cause set. */
+static int apply_positional(dd_config *cfg, int argc, char **argv, char **cause)
+{
     if (argc - optind > 2) {
         set_cause(cause, "too many arguments: expected [dockerHostAddr] amqpAddr");
         return -1;
@@ -340,8 +387,15 @@ int cfg_load(dd_config *cfg, int argc, char **argv, char **cause)
         if (apply(cfg, find_setting(amqp ? "amqp" : "docker"), a, "argument", cause) != 0)
             return -1;
     }
+    return 0;
+}
+
+/* Fills in the defaults that depend on other settings (AMQP URL, queue,
+ * node, cluster) and checks the AMQP scheme.  0, or -1 with *cause set. */
+static int derive_defaults(dd_config *cfg, char **cause)
+{
     if (cfg->amqp_url == NULL)
-        cfg->amqp_url = strdup("amqp://guest:guest@127.0.0.1:5672/");
+        cfg->amqp_url = xstrdup("amqp://guest:guest@127.0.0.1:5672/");
     if (strncmp(cfg->amqp_url, "amqp://", 7) && strncmp(cfg->amqp_url, "amqps://", 8)) {
         char *red = broker_url_redact(cfg->amqp_url);
         set_cause(cause, "AMQP address \"%s\" must start with amqp:// or amqps://",
@@ -350,14 +404,21 @@ int cfg_load(dd_config *cfg, int argc, char **argv, char **cause)
         return -1;
     }
     if (cfg->queue == NULL)
-        cfg->queue = strdup("dispatch");
+        cfg->queue = xstrdup("dispatch");
     if (cfg->node == NULL) {
         char host[256] = "node";
         gethostname(host, sizeof host - 1);
-        cfg->node = strdup(host);
+        cfg->node = xstrdup(host);
     }
     if (cfg->cluster == NULL)
-        cfg->cluster = strdup(cfg->queue);
+        cfg->cluster = xstrdup(cfg->queue);
+    return 0;
+}
+
+/* Checks the queue, node and cluster names against the broker's rule.
+ * 0, or -1 with *cause set. */
+static int check_names(const dd_config *cfg, char **cause)
+{
     const struct {
         const char *what, *name;
     } names[] = {{"queue", cfg->queue}, {"node", cfg->node}, {"cluster", cfg->cluster}};
@@ -367,6 +428,31 @@ int cfg_load(dd_config *cfg, int argc, char **argv, char **cause)
                       names[i].what, BROKER_NAME_MAX);
             return -1;
         }
+    return 0;
+}
+
+int cfg_load(dd_config *cfg, int argc, char **argv, char **cause)
+{
+    struct option longopts[N_LONGOPTS];
+    const char *file;
+    *cause = NULL;
+
+    set_defaults(cfg);
+    make_longopts(longopts);
+    int rc = first_pass(argc, argv, longopts, &file, cause);
+    if (rc != 0)
+        return rc;
+    /* Precedence: each source overrides the ones applied before it. */
+    if (apply_file(cfg, file, cause) != 0)
+        return -1;
+    if (apply_environment(cfg, cause) != 0)
+        return -1;
+    if (apply_flags(cfg, argc, argv, longopts, cause) != 0)
+        return -1;
+    if (apply_positional(cfg, argc, argv, cause) != 0)
+        return -1;
+    if (derive_defaults(cfg, cause) != 0 || check_names(cfg, cause) != 0)
+        return -1;
     if (cfg->workers == 0)
         cfg->workers = cfg->prefetch;
     return 0;

@@ -235,25 +235,24 @@ static int check_docker(const dkc_options *o)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* Reports a cfg_load() result lr that ends the run before it starts (help,
+ * version, usage error) and frees cause and cfg.  Returns the exit status:
+ * 2 on a usage error, 0 otherwise. */
+static int exit_early(dd_config *cfg, int lr, char *cause)
 {
-    dd_config cfg;
-    char *cause = NULL;
-    broker *b = NULL;
-    engine *e = NULL;
-    dd_policy policy;
-    policy_init(&policy);
-    int status = 1;
-    memset(&cfg, 0, sizeof cfg);
-    int lr = cfg_load(&cfg, argc, argv, &cause);
-    if (lr != 0) {
-        if (lr < 0)
-            fprintf(stderr, "docker-dispatch: %s\n", cause ? cause : "bad usage");
-        free(cause);
-        cfg_cleanup(&cfg);
-        return lr < 0 ? 2 : 0;
-    }
-    log_setup(cfg.json_logs, cfg.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+    if (lr < 0)
+        fprintf(stderr, "docker-dispatch: %s\n", cause ? cause : "bad usage");
+    free(cause);
+    cfg_cleanup(cfg);
+    return lr < 0 ? 2 : 0;
+}
+
+/* Sets up logging and line-buffered stdout, and installs the SIGTERM/SIGINT
+ * handlers (they only set g_stop and wake the loop); SIGPIPE is ignored.
+ * Cannot fail. */
+static void setup_process(const dd_config *cfg)
+{
+    log_setup(cfg->json_logs, cfg->verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     struct sigaction sa;
@@ -262,48 +261,66 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
 
+/* Loads the config file's "policy" into policy (the caller's; freed with
+ * policy_free()).  0, or -1 after logging why. */
+static int load_policy(const dd_config *cfg, dd_policy *policy)
+{
     char perr[256] = "";
-    if (policy_from_json(&policy, cfg.policy, perr, sizeof perr) != 0) {
-        log_msg(LOG_LVL_ERROR, "config file %s: %s", cfg.config_file ? cfg.config_file : "?", perr);
-        status = 2;
-        goto out;
+    if (policy_from_json(policy, cfg->policy, perr, sizeof perr) != 0) {
+        log_msg(LOG_LVL_ERROR, "config file %s: %s", cfg->config_file ? cfg->config_file : "?",
+                perr);
+        return -1;
     }
+    return 0;
+}
+
+/* Initialises the HTTP library, fills dopt (borrowing cfg's strings) and
+ * pings Docker once.  0, or -1 after logging why; the caller runs
+ * dkc_global_cleanup() either way. */
+static int start_docker(const dd_config *cfg, dkc_options *dopt)
+{
     if (dkc_global_init() != 0) {
         log_msg(LOG_LVL_ERROR, "cannot initialise the HTTP library");
-        goto out;
+        return -1;
     }
-    dkc_options dopt;
-    dkc_options_init(&dopt);
-    dopt.host = cfg.docker_host;
-    dopt.tls_verify = cfg.docker_tls;
-    dopt.cert_path = cfg.docker_cert_path;
-    if (check_docker(&dopt) != 0)
-        goto out;
+    dkc_options_init(dopt);
+    dopt->host = cfg->docker_host;
+    dopt->tls_verify = cfg->docker_tls;
+    dopt->cert_path = cfg->docker_cert_path;
+    return check_docker(dopt);
+}
 
+/* Opens the broker connection from cfg into *out (broker_free()).  0, or
+ * -1 after logging a message that says whether RabbitMQ refused the
+ * credentials or the virtual host, or cannot be reached. */
+static int open_broker(const dd_config *cfg, broker **out)
+{
+    char *cause = NULL;
     broker_conf bc;
     broker_conf_init(&bc);
-    bc.url = cfg.amqp_url;
-    bc.queue = cfg.queue;
-    bc.node = cfg.node;
-    bc.queue_type = cfg.classic_queue ? BROKER_QUEUE_CLASSIC : BROKER_QUEUE_QUORUM;
-    if (cfg.delivery_limit > 0)
-        bc.delivery_limit = cfg.delivery_limit;
-    if (cfg.prefetch > 0)
-        bc.prefetch = cfg.prefetch;
-    if (cfg.heartbeat > 0)
-        bc.heartbeat = cfg.heartbeat;
-    if (cfg.max_body > 0)
-        bc.max_body = cfg.max_body;
-    bc.tls_ca_file = cfg.amqp_cacert;
-    bc.tls_cert_file = cfg.amqp_cert;
-    bc.tls_key_file = cfg.amqp_key;
-    bc.tls_no_verify_peer = cfg.amqp_noverify;
-    bc.tls_no_verify_hostname = cfg.amqp_noverify;
+    bc.url = cfg->amqp_url;
+    bc.queue = cfg->queue;
+    bc.node = cfg->node;
+    bc.queue_type = cfg->classic_queue ? BROKER_QUEUE_CLASSIC : BROKER_QUEUE_QUORUM;
+    if (cfg->delivery_limit > 0)
+        bc.delivery_limit = cfg->delivery_limit;
+    if (cfg->prefetch > 0)
+        bc.prefetch = cfg->prefetch;
+    if (cfg->heartbeat > 0)
+        bc.heartbeat = cfg->heartbeat;
+    if (cfg->max_body > 0)
+        bc.max_body = cfg->max_body;
+    bc.tls_ca_file = cfg->amqp_cacert;
+    bc.tls_cert_file = cfg->amqp_cert;
+    bc.tls_key_file = cfg->amqp_key;
+    bc.tls_no_verify_peer = cfg->amqp_noverify;
+    bc.tls_no_verify_hostname = cfg->amqp_noverify;
     bc.on_retry = on_retry;
-    int rc = broker_open(&bc, &b, &cause);
+    int rc = broker_open(&bc, out, &cause);
     if (rc != 0) {
-        char *red = broker_url_redact(cfg.amqp_url);
+        char *red = broker_url_redact(cfg->amqp_url);
         const char *what = rc == BROKER_EAUTH          ? "refused the credentials"
                            : rc == BROKER_EUNREACHABLE ? "is unreachable"
                            : rc == BROKER_EVHOST       ? "refused the virtual host"
@@ -311,33 +328,60 @@ int main(int argc, char **argv)
         log_msg(LOG_LVL_ERROR, "RabbitMQ at %s %s: %s", red ? red : "?", what,
                 cause ? cause : broker_strerror(rc));
         free(red);
-        goto out;
     }
+    free(cause);
+    return rc != 0 ? -1 : 0;
+}
+
+/* Makes the eventfd that wakes the main loop (g_wake_fd, closed by
+ * close_wake_fd()) and hands it to b.  0, or -1 after logging why. */
+static int open_wake_fd(broker *b)
+{
     g_wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (g_wake_fd < 0 || broker_set_wake_fd(b, g_wake_fd) != 0) {
         log_msg(LOG_LVL_ERROR, "cannot make the main loop's eventfd: %s", strerror(errno));
-        goto out;
+        return -1;
     }
-    log_msg(LOG_LVL_INFO, "consuming %s and %s as node %s (%d workers)", broker_name_work(b),
-            broker_name_node(b), cfg.node, cfg.workers);
+    return 0;
+}
 
+/* Closes the main loop's eventfd, if open.  Call only after the engine's
+ * threads are gone. */
+static void close_wake_fd(void)
+{
+    if (g_wake_fd >= 0) {
+        int fd = g_wake_fd;
+        g_wake_fd = -1; /* the engine's threads are gone; a late signal writes nowhere */
+        close(fd);
+    }
+}
+
+/* Starts the engine's threads.  dopt must outlive the engine: its client
+ * factory keeps a pointer to it.  Returns the engine (engine_free()), or
+ * NULL after logging why. */
+static engine *start_engine(const dd_config *cfg, const dd_policy *policy, dkc_options *dopt)
+{
     char why[256] = "";
-    engine_conf ec = {.node = cfg.node,
-                      .cluster = cfg.cluster,
-                      .workers = cfg.workers,
-                      .max_body = cfg.max_body,
-                      .output_limit = cfg.output_limit,
-                      .max_run_seconds = cfg.max_run_seconds,
-                      .quiet_output = cfg.quiet_output,
+    engine_conf ec = {.node = cfg->node,
+                      .cluster = cfg->cluster,
+                      .workers = cfg->workers,
+                      .max_body = cfg->max_body,
+                      .output_limit = cfg->output_limit,
+                      .max_run_seconds = cfg->max_run_seconds,
+                      .quiet_output = cfg->quiet_output,
                       .notify = wake_main};
-    engine_client_factory factory = {.make = engine_client_from_options, .ud = &dopt};
-    e = engine_start(&ec, &policy, &factory, why, sizeof why);
-    if (e == NULL) {
+    engine_client_factory factory = {.make = engine_client_from_options, .ud = dopt};
+    engine *e = engine_start(&ec, policy, &factory, why, sizeof why);
+    if (e == NULL)
         log_msg(LOG_LVL_ERROR, "engine: %s", why);
-        goto out;
-    }
-    publish_node_event(b, cfg.node, "up");
+    return e;
+}
 
+/* The main loop: hands deliveries to the engine and carries out its
+ * outbox, reconnecting when the connection is lost, until SIGTERM/SIGINT
+ * (or a stop during a reconnect). */
+static void run_loop(broker *b, engine *e)
+{
     while (!g_stop) {
         broker_delivery d;
         memset(&d, 0, sizeof d);
@@ -355,9 +399,13 @@ int main(int argc, char **argv)
         if (drain_outbox(b, e) != 0 && reconnect(b) != 0)
             break;
     }
+}
 
-    /* Shutdown: stop taking work, hand back what has not started, let
-     * running jobs finish and publish their replies. */
+/* Shutdown: stop taking work, hand back what has not started, let
+ * running jobs finish and publish their replies.  Gives up after about a
+ * minute or when the connection is lost. */
+static void drain_for_shutdown(broker *b, engine *e)
+{
     log_msg(LOG_LVL_INFO, "stopping: no new work; finishing what is in flight");
     if (broker_connected(b))
         broker_consume_pause(b);
@@ -375,6 +423,40 @@ int main(int argc, char **argv)
         if (engine_idle(e))
             break;
     }
+}
+
+int main(int argc, char **argv)
+{
+    dd_config cfg;
+    char *cause = NULL;
+    broker *b = NULL;
+    engine *e = NULL;
+    dd_policy policy;
+    dkc_options dopt; /* the engine's client factory points at it */
+    policy_init(&policy);
+    int status = 1;
+    memset(&cfg, 0, sizeof cfg);
+    int lr = cfg_load(&cfg, argc, argv, &cause);
+    if (lr != 0)
+        return exit_early(&cfg, lr, cause);
+    setup_process(&cfg);
+
+    if (load_policy(&cfg, &policy) != 0) {
+        status = 2;
+        goto out;
+    }
+    if (start_docker(&cfg, &dopt) != 0)
+        goto out;
+    if (open_broker(&cfg, &b) != 0 || open_wake_fd(b) != 0)
+        goto out;
+    log_msg(LOG_LVL_INFO, "consuming %s and %s as node %s (%d workers)", broker_name_work(b),
+            broker_name_node(b), cfg.node, cfg.workers);
+    e = start_engine(&cfg, &policy, &dopt);
+    if (e == NULL)
+        goto out;
+    publish_node_event(b, cfg.node, "up");
+    run_loop(b, e);
+    drain_for_shutdown(b, e);
     if (broker_connected(b))
         publish_node_event(b, cfg.node, "down");
     status = 0;
@@ -382,11 +464,7 @@ out:
     engine_free(e);
     policy_free(&policy);
     broker_free(b);
-    if (g_wake_fd >= 0) {
-        int fd = g_wake_fd;
-        g_wake_fd = -1; /* the engine's threads are gone; a late signal writes nowhere */
-        close(fd);
-    }
+    close_wake_fd();
     free(cause);
     cfg_cleanup(&cfg);
     dkc_global_cleanup();

@@ -1515,69 +1515,76 @@ static int body_set(parse_ctx *c, json_t *body, const char *key, json_t *val)
     return 0;
 }
 
-/* Builds cmd->create_body from the config fields present (both dialects). */
-static int build_create_body(parse_ctx *c)
+/* Sets the container config fields present (both dialects) in body:
+ * image, command, entrypoint, environment, labels, working directory,
+ * user, tty, host name, attach flags.  0, or the error set in c (values
+ * are copied, body stays the caller's). */
+static int set_config_fields(parse_ctx *c, json_t *body)
 {
-    json_t *body = json_object(), *hc = NULL, *v;
+    json_t *v;
     int rc = 0;
 
-    if (body == NULL)
-        return oom(c);
     if (c->cmd->image != NULL && (rc = body_set(c, body, "Image", json_string(c->cmd->image))))
-        goto out;
+        return rc;
     if ((v = either(c, F_CMD, F_DM_CMD)) != NULL &&
         (rc = body_set(c, body, "Cmd", json_deep_copy(v))))
-        goto out;
+        return rc;
     if ((v = c->val[F_ENTRYPOINT]) != NULL) {
         json_t *ep = json_is_string(v) ? json_pack("[O]", v) : json_deep_copy(v);
         if ((rc = body_set(c, body, "Entrypoint", ep)))
-            goto out;
+            return rc;
     }
     if ((v = either(c, F_ENV, F_DM_ENV)) != NULL && (rc = body_set(c, body, "Env", env_array(v))))
-        goto out;
+        return rc;
     if ((v = c->val[F_LABELS]) != NULL && (rc = body_set(c, body, "Labels", json_deep_copy(v))))
-        goto out;
+        return rc;
     if ((v = c->val[F_WORKINGDIR]) != NULL &&
         (rc = body_set(c, body, "WorkingDir", json_deep_copy(v))))
-        goto out;
+        return rc;
     if ((v = c->val[F_USER]) != NULL && (rc = body_set(c, body, "User", json_deep_copy(v))))
-        goto out;
+        return rc;
     if ((v = c->val[F_TTY]) != NULL && (rc = body_set(c, body, "Tty", json_deep_copy(v))))
-        goto out;
+        return rc;
     if ((v = c->val[F_HOSTNAME]) != NULL && (rc = body_set(c, body, "Hostname", json_deep_copy(v))))
-        goto out;
+        return rc;
     if (c->cmd->attach_stdin && (rc = body_set(c, body, "AttachStdin", json_true())))
-        goto out;
+        return rc;
     if (c->cmd->attach_stdout && (rc = body_set(c, body, "AttachStdout", json_true())))
-        goto out;
+        return rc;
     if (c->cmd->attach_stderr && (rc = body_set(c, body, "AttachStderr", json_true())))
-        goto out;
+        return rc;
+    return 0;
+}
 
-    hc = c->val[F_HOSTCONFIG] != NULL ? json_deep_copy(c->val[F_HOSTCONFIG]) : json_object();
-    if (hc == NULL) {
-        rc = oom(c);
-        goto out;
-    }
+/* Sets the host config fields present in hc (the HostConfig being built):
+ * memory, CPUs, pids limit, network mode, binds, restart policy.  0, or the
+ * error set in c, also when the HostConfig passthrough spells one of them
+ * (hc_set()). */
+static int set_host_fields(parse_ctx *c, json_t *hc)
+{
+    json_t *v;
+    int rc = 0;
+
     if ((v = c->val[F_MEMORY]) != NULL) {
         int64_t x = 0;
         get_int(v, &x);
         if ((rc = hc_set(c, hc, "Memory", F_MEMORY, json_integer(x))))
-            goto out;
+            return rc;
     }
     if ((v = c->val[F_CPUS]) != NULL &&
         (rc = hc_set(c, hc, "NanoCpus", F_CPUS, json_integer(llround(json_number_value(v) * 1e9)))))
-        goto out;
+        return rc;
     if ((v = c->val[F_PIDSLIMIT]) != NULL) {
         int64_t x = 0;
         get_int(v, &x);
         if ((rc = hc_set(c, hc, "PidsLimit", F_PIDSLIMIT, json_integer(x))))
-            goto out;
+            return rc;
     }
     if ((v = c->val[F_NETWORKMODE]) != NULL &&
         (rc = hc_set(c, hc, "NetworkMode", F_NETWORKMODE, json_deep_copy(v))))
-        goto out;
+        return rc;
     if ((v = c->val[F_BINDS]) != NULL && (rc = hc_set(c, hc, "Binds", F_BINDS, json_deep_copy(v))))
-        goto out;
+        return rc;
     if ((v = c->val[F_RESTARTPOLICY]) != NULL) {
         const char *s = json_string_value(v);
         const char *colon = strchr(s, ':');
@@ -1586,44 +1593,71 @@ static int build_create_body(parse_ctx *c)
             json_pack("{s:s%,s:i}", "Name", s, colon != NULL ? (size_t)(colon - s) : strlen(s),
                       "MaximumRetryCount", (int)retries);
         if ((rc = hc_set(c, hc, "RestartPolicy", F_RESTARTPOLICY, rp)))
-            goto out;
+            return rc;
     }
-    if ((v = c->val[F_PORTS]) != NULL) {
-        json_t *exposed = json_object(), *bindings = json_object(), *e;
-        size_t i;
-        port_spec ps;
-        if (exposed == NULL || bindings == NULL) {
+    return 0;
+}
+
+/* Sets the Ports field, if present, as ExposedPorts in body and
+ * PortBindings in hc.  0, or the error set in c (what was built and not
+ * yet handed to body or hc is freed). */
+static int set_ports(parse_ctx *c, json_t *body, json_t *hc)
+{
+    json_t *v = c->val[F_PORTS];
+    int rc = 0;
+
+    if (v == NULL)
+        return 0;
+    json_t *exposed = json_object(), *bindings = json_object(), *e;
+    size_t i;
+    port_spec ps;
+    if (exposed == NULL || bindings == NULL) {
+        json_decref(exposed);
+        json_decref(bindings);
+        return oom(c);
+    }
+    json_array_foreach(v, i, e)
+    {
+        json_t *list, *b;
+        parse_port_spec(json_string_value(e), &ps); /* checked already */
+        list = json_object_get(bindings, ps.container);
+        if (list == NULL) {
+            list = json_array();
+            if (json_object_set_new(bindings, ps.container, list) != 0)
+                list = NULL;
+        }
+        b = json_pack("{s:s,s:s}", "HostIp", ps.host_ip, "HostPort", ps.host_port);
+        if (list == NULL || b == NULL || json_array_append_new(list, b) != 0 ||
+            json_object_set_new(exposed, ps.container, json_object()) != 0) {
             json_decref(exposed);
             json_decref(bindings);
-            rc = oom(c);
-            goto out;
+            return oom(c);
         }
-        json_array_foreach(v, i, e)
-        {
-            json_t *list, *b;
-            parse_port_spec(json_string_value(e), &ps); /* checked already */
-            list = json_object_get(bindings, ps.container);
-            if (list == NULL) {
-                list = json_array();
-                if (json_object_set_new(bindings, ps.container, list) != 0)
-                    list = NULL;
-            }
-            b = json_pack("{s:s,s:s}", "HostIp", ps.host_ip, "HostPort", ps.host_port);
-            if (list == NULL || b == NULL || json_array_append_new(list, b) != 0 ||
-                json_object_set_new(exposed, ps.container, json_object()) != 0) {
-                json_decref(exposed);
-                json_decref(bindings);
-                rc = oom(c);
-                goto out;
-            }
-        }
-        if ((rc = body_set(c, body, "ExposedPorts", exposed))) {
-            json_decref(bindings);
-            goto out;
-        }
-        if ((rc = hc_set(c, hc, "PortBindings", F_PORTS, bindings)))
-            goto out;
     }
+    if ((rc = body_set(c, body, "ExposedPorts", exposed))) {
+        json_decref(bindings);
+        return rc;
+    }
+    return hc_set(c, hc, "PortBindings", F_PORTS, bindings);
+}
+
+/* Builds cmd->create_body from the config fields present (both dialects). */
+static int build_create_body(parse_ctx *c)
+{
+    json_t *body = json_object(), *hc = NULL;
+    int rc = 0;
+
+    if (body == NULL)
+        return oom(c);
+    if ((rc = set_config_fields(c, body)))
+        goto out;
+    hc = c->val[F_HOSTCONFIG] != NULL ? json_deep_copy(c->val[F_HOSTCONFIG]) : json_object();
+    if (hc == NULL) {
+        rc = oom(c);
+        goto out;
+    }
+    if ((rc = set_host_fields(c, hc)) || (rc = set_ports(c, body, hc)))
+        goto out;
     if (json_object_size(hc) > 0) {
         rc = body_set(c, body, "HostConfig", hc);
         hc = NULL;
