@@ -238,6 +238,16 @@ static void set_callbacks(CURL *c, xfer *x)
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
 }
 
+/* Appends line to the header list l.  Returns the list, or NULL without
+ * memory, having freed l (curl_slist_append keeps l on failure). */
+static struct curl_slist *slist_add(struct curl_slist *l, const char *line)
+{
+    struct curl_slist *n = curl_slist_append(l, line);
+    if (n == NULL)
+        curl_slist_free_all(l);
+    return n;
+}
+
 /* Sets method m and the request body: buffered (borrowed from req) or
  * streamed through x's reader, chunked.  Returns the header list hdrs with
  * the chunked header appended when streaming (NULL without memory; the
@@ -250,7 +260,7 @@ static struct curl_slist *set_method(CURL *c, const dkc__req *req, const char *m
             curl_easy_setopt(c, CURLOPT_UPLOAD, 1L); /* PUT with a streamed body */
             curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
             curl_easy_setopt(c, CURLOPT_READDATA, x);
-            hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
+            hdrs = slist_add(hdrs, "Transfer-Encoding: chunked");
         } else {
             curl_easy_setopt(c, CURLOPT_POST, 1L);
             curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
@@ -273,15 +283,17 @@ static struct curl_slist *add_headers(const dkc__req *req, const char *m, struct
 {
     bool has_body = req->body != NULL || req->reader != NULL;
     /* Docker does not need 100-continue round trips. */
-    hdrs = curl_slist_append(hdrs, "Expect:");
+    if ((hdrs = slist_add(hdrs, "Expect:")) == NULL)
+        return NULL;
     if (has_body || strcmp(m, "POST") == 0) {
         char ct[160];
         snprintf(ct, sizeof ct, "Content-Type: %s",
                  req->content_type ? req->content_type : "application/json");
-        hdrs = curl_slist_append(hdrs, ct);
+        if ((hdrs = slist_add(hdrs, ct)) == NULL)
+            return NULL;
     }
     if (req->extra_header != NULL)
-        hdrs = curl_slist_append(hdrs, req->extra_header);
+        hdrs = slist_add(hdrs, req->extra_header);
     return hdrs;
 }
 
@@ -294,9 +306,10 @@ static int run_exchange(http *h, const xfer *x, dkc__resp *resp, const char *cur
     CURLcode cc = curl_easy_perform(h->curl);
     if (cc != CURLE_OK) {
         int rc = x->stop_code != 0 ? x->stop_code : map_curl_error(cc, h->tls);
-        snprintf(errbuf, errlen, "%s", curl_err[0] ? curl_err : curl_easy_strerror(cc));
         if (x->stop_code == DKC_ETOOBIG)
             snprintf(errbuf, errlen, "response body larger than %zu bytes", resp->body.max);
+        else
+            snprintf(errbuf, errlen, "%s", curl_err[0] ? curl_err : curl_easy_strerror(cc));
         return rc;
     }
     long status = 0;
@@ -330,7 +343,9 @@ static int http_perform(void *impl, const dkc__req *req, const char *path, dkc__
 
     const char *m = req->method ? req->method : "GET";
     hdrs = set_method(c, req, m, &x, hdrs);
-    hdrs = add_headers(req, m, hdrs);
+    bool chunked = req->reader != NULL && (strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0);
+    if (!(chunked && hdrs == NULL)) /* NULL after a chunked header: out of memory */
+        hdrs = add_headers(req, m, hdrs);
     if (hdrs == NULL) {
         rc = DKC_ENOMEM;
         goto out;
