@@ -264,7 +264,7 @@ static void setup_process(const dd_config *cfg)
 }
 
 /* Loads the config file's "policy" into policy (the caller's; freed with
- * policy_free()).  0, or -1 after logging why. */
+ * policy_cleanup()).  0, or -1 after logging why. */
 static int load_policy(const dd_config *cfg, dd_policy *policy)
 {
     char perr[256] = "";
@@ -462,7 +462,7 @@ int main(int argc, char **argv)
     status = 0;
 out:
     engine_free(e);
-    policy_free(&policy);
+    policy_cleanup(&policy);
     broker_free(b);
     close_wake_fd();
     free(cause);

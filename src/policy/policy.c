@@ -35,7 +35,7 @@ static void strv_free(char **v)
     free(v);
 }
 
-void policy_free(dd_policy *p)
+void policy_cleanup(dd_policy *p)
 {
     if (p == NULL)
         return;
@@ -181,7 +181,7 @@ int policy_from_json(dd_policy *p, const json_t *obj, char *errbuf, size_t errle
             rc = -1;
         }
         if (rc != 0) {
-            policy_free(p);
+            policy_cleanup(p);
             return -1;
         }
     }
@@ -195,7 +195,7 @@ int policy_from_json(dd_policy *p, const json_t *obj, char *errbuf, size_t errle
         if (pairs[i].max > 0 && pairs[i].def > pairs[i].max) {
             snprintf(errbuf, errlen, "policy.default_%s is above policy.max_%s", pairs[i].name,
                      pairs[i].name);
-            policy_free(p);
+            policy_cleanup(p);
             return -1;
         }
     return 0;

@@ -63,7 +63,8 @@ void policy_init(dd_policy *p);
  * left at its defaults). */
 int policy_from_json(dd_policy *p, const json_t *obj, char *errbuf, size_t errlen);
 
-void policy_free(dd_policy *p);
+/* Frees what policy_from_json() allocated; p is back at the defaults.  NULL is fine. */
+void policy_cleanup(dd_policy *p);
 
 /* Checks create body (a Docker create body, as sent) against p and fills
  * in the resource defaults.  Returns 0, or PROTO_EPOLICY / PROTO_EBADREQUEST

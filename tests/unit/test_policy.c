@@ -95,7 +95,7 @@ static void t_reading(void **state)
     assert_int_equal(p.default_nano_cpus, 500000000);
     assert_int_equal(p.max_nano_cpus, 2000000000);
     assert_int_equal(p.max_containers, 7);
-    policy_free(&p);
+    policy_cleanup(&p);
 
     static const struct {
         const char *text, *why;
@@ -240,14 +240,14 @@ static void t_binds_and_caps_allowed(void **state)
                   "HostConfig.CapAdd[1]", "SYS_PTRACE");
     assert_denied(&p, "{'Image':'x','HostConfig':{'CapAdd':['ALL']}}", "HostConfig.CapAdd[0]",
                   "capabilities");
-    policy_free(&p);
+    policy_cleanup(&p);
 
     p = load("{'capabilities':['ALL'],'allow_privileged':true,'allow_host_namespaces':true,"
              "'allow_devices':true}");
     assert_allowed(&p, "{'Image':'x','HostConfig':{'CapAdd':['SYS_ADMIN'],'Privileged':true,"
                        "'NetworkMode':'host','PidMode':'host','Devices':[{'PathOnHost':"
                        "'/dev/null'}]}}");
-    policy_free(&p);
+    policy_cleanup(&p);
 }
 
 /* Resource defaults are filled in (in the body's own spelling), maxima
@@ -300,7 +300,7 @@ static void t_resources(void **state)
     assert_denied(&p,
                   "{'Image':'x','HostConfig':{'CpuQuota':9223372036854775807,'CpuPeriod':1000}}",
                   "HostConfig.CpuQuota", "max_cpus");
-    policy_free(&p);
+    policy_cleanup(&p);
 
     /* only a maximum: it is also the default */
     p = load("{'max_memory':4096}");
@@ -309,7 +309,7 @@ static void t_resources(void **state)
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(b, "HostConfig"), "Memory")), 4096);
     json_decref(b);
-    policy_free(&p);
+    policy_cleanup(&p);
 }
 
 static void t_images(void **state)
@@ -329,7 +329,7 @@ static void t_images(void **state)
     assert_int_equal(policy_check_image(&p, NULL, &err), PROTO_EPOLICY);
     assert_denied(&p, "{'Image':'alpine','Cmd':['sh']}", "Image", "policy images");
     assert_allowed(&p, "{'image':'busybox:musl'}");
-    policy_free(&p);
+    policy_cleanup(&p);
 
     policy_init(&p); /* no list: any image */
     assert_int_equal(policy_check_image(&p, "anything/at:all", &err), 0);
