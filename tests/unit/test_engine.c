@@ -312,7 +312,7 @@ static int fx_teardown(void **state)
     for (size_t i = 0; i < fx->n_got; i++)
         engine_out_free(fx->got[i]);
     free(fx->got);
-    policy_free(&fx->policy);
+    policy_cleanup(&fx->policy);
     fake_cleanup(&fx->f);
     free(fx);
     return rc;
