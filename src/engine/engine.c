@@ -307,6 +307,9 @@ static hres carry_out(jctx *c, req_state rs, const char *prev)
     }
     if (rs == REQ_ANSWERED)
         return eng_duplicate(c, prev, "answered");
+    hres scope = eng_scope_check(c);
+    if (scope != H_OK)
+        return scope;
     return c->desc ? c->desc->handle(c) : eng_handle_unsupported(c);
 }
 

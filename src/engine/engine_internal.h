@@ -216,6 +216,10 @@ void eng_remove_answered(engine *e, dkc_client *cli, const char *id);
 void eng_retry_removals(engine *e, dkc_client *cli);
 int eng_is_answered(dkc_client *cli, const char *id);
 
+/* ---- scope.c ---- */
+hres eng_scope_check(jctx *c);
+hres eng_scope_check_volumes(jctx *c, json_t *body);
+
 /* ---- util.c ---- */
 typedef struct capbuf {
     char *data;

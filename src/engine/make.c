@@ -85,6 +85,9 @@ hres eng_create_admitted(jctx *c, json_t *body, char **id, json_t **warnings)
         snprintf(c->field, sizeof c->field, "%s", perr.field);
         return eng_fail(c, rc, "%s", perr.message);
     }
+    hres vr = eng_scope_check_volumes(c, body);
+    if (vr != H_OK)
+        return vr;
     int max = e->policy->max_containers;
     if (max > 0) {
         pthread_mutex_lock(&e->mu);

@@ -7,7 +7,6 @@
  * policy key that relaxes them, so a refusal says what to change.
  */
 #include <ctype.h>
-#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,6 +41,8 @@ void policy_cleanup(dd_policy *p)
     strv_free(p->images);
     strv_free(p->bind_prefixes);
     strv_free(p->capabilities);
+    strv_free(p->networks);
+    strv_free(p->log_drivers);
     policy_init(p);
 }
 
@@ -58,7 +59,7 @@ static void cap_norm(const char *in, char *out, size_t len)
 
 /* A list of non-empty strings into a NULL-terminated array; kind says how
  * each is checked.  0 or -1 with errbuf. */
-enum list_kind { L_IMAGE, L_PREFIX, L_CAP };
+enum list_kind { L_IMAGE, L_PREFIX, L_CAP, L_NAME };
 
 static int read_list(const json_t *v, const char *key, enum list_kind kind, char ***out,
                      char *errbuf, size_t errlen)
@@ -144,8 +145,29 @@ int policy_from_json(dd_policy *p, const json_t *obj, char *errbuf, size_t errle
             rc = read_list(v, key, L_PREFIX, &p->bind_prefixes, errbuf, errlen);
         else if (!strcmp(key, "capabilities"))
             rc = read_list(v, key, L_CAP, &p->capabilities, errbuf, errlen);
-        else if (!strcmp(key, "allow_privileged") || !strcmp(key, "allow_host_namespaces") ||
-                 !strcmp(key, "allow_devices")) {
+        else if (!strcmp(key, "networks"))
+            rc = read_list(v, key, L_NAME, &p->networks, errbuf, errlen);
+        else if (!strcmp(key, "log_drivers"))
+            rc = read_list(v, key, L_NAME, &p->log_drivers, errbuf, errlen);
+        else if (!strcmp(key, "allow_log_options") || !strcmp(key, "allow_ports")) {
+            if (!json_is_boolean(v)) {
+                snprintf(errbuf, errlen, "policy.%s must be true or false", key);
+                rc = -1;
+            } else if (!strcmp(key, "allow_ports")) {
+                p->allow_ports = json_is_true(v);
+            } else {
+                p->allow_log_options = json_is_true(v);
+            }
+        } else if (!strcmp(key, "scope")) {
+            const char *sc = json_string_value(v);
+            if (sc == NULL || (strcmp(sc, "cluster") && strcmp(sc, "host"))) {
+                snprintf(errbuf, errlen, "policy.scope must be \"cluster\" or \"host\"");
+                rc = -1;
+            } else {
+                p->scope_host = !strcmp(sc, "host");
+            }
+        } else if (!strcmp(key, "allow_privileged") || !strcmp(key, "allow_host_namespaces") ||
+                   !strcmp(key, "allow_devices")) {
             if (!json_is_boolean(v)) {
                 snprintf(errbuf, errlen, "policy.%s must be true or false", key);
                 rc = -1;
@@ -236,6 +258,34 @@ static void image_norm(const char *image, char *out, size_t len)
         snprintf(out, len, "%s:latest", image);
 }
 
+/* Written by hand rather than with fnmatch(): no fnmatch flag keeps `*`
+ * from crossing ':' (FNM_PATHNAME stops it at '/' only), and a tag
+ * pattern that can swallow a registry port is the hole this closes.
+ * Recursion depth is bounded by the pattern's length (at most 512). */
+int policy_image_match(const char *pat, const char *ref)
+{
+    for (;; pat++, ref++) {
+        if (*pat == '\0')
+            return *ref == '\0';
+        if (*pat == '*') {
+            for (const char *r = ref;; r++) {
+                if (policy_image_match(pat + 1, r))
+                    return 1;
+                if (*r == '\0' || *r == '/' || *r == ':')
+                    return 0;
+            }
+        }
+        if (*ref == '\0')
+            return 0;
+        if (*pat == '?') {
+            if (*ref == '/' || *ref == ':')
+                return 0;
+        } else if (*pat != *ref) {
+            return 0;
+        }
+    }
+}
+
 int policy_check_image(const dd_policy *p, const char *image, proto_error *err)
 {
     if (p->images == NULL)
@@ -245,7 +295,7 @@ int policy_check_image(const dd_policy *p, const char *image, proto_error *err)
     char ref[600];
     image_norm(image, ref, sizeof ref);
     for (size_t i = 0; p->images[i]; i++)
-        if (fnmatch(p->images[i], ref, 0) == 0 || fnmatch(p->images[i], image, 0) == 0)
+        if (policy_image_match(p->images[i], ref) || policy_image_match(p->images[i], image))
             return 0;
     return deny(err, PROTO_EPOLICY, "Image", "image %.200s is not allowed (policy images)", ref);
 }
@@ -437,6 +487,87 @@ static int check_namespaces(const dd_policy *p, const json_t *hc, proto_error *e
     return 0;
 }
 
+/* 1 if name is in the NULL-terminated list (NULL: empty). */
+static bool listed(char *const *list, const char *name)
+{
+    for (size_t i = 0; list && list[i]; i++)
+        if (strcmp(list[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* A network a container may join: none, Docker's default bridge, or one
+ * the policy lists.  Anything else could reach services on a network that
+ * is not the dispatcher's to hand out (an --internal one, say). */
+static bool network_allowed(const dd_policy *p, const char *name)
+{
+    return !strcmp(name, "none") || !strcmp(name, "bridge") || !strcmp(name, "default") ||
+           listed(p->networks, name);
+}
+
+/* NetworkMode (namespaces aside: check_namespaces) and the networks of
+ * NetworkingConfig.EndpointsConfig. */
+static int check_networks(const dd_policy *p, const json_t *body, const json_t *hc,
+                          proto_error *err)
+{
+    const char *mode = json_string_value(proto_json_get_ci(hc, "NetworkMode"));
+    if (mode && *mode && strcasecmp(mode, "host") && strncasecmp(mode, "container:", 10) &&
+        !network_allowed(p, mode))
+        return deny(err, PROTO_EPOLICY, "HostConfig.NetworkMode",
+                    "network %.100s is not allowed (policy networks)", mode);
+    const json_t *nc = proto_json_get_ci(body, "NetworkingConfig");
+    const json_t *eps = nc ? proto_json_get_ci(nc, "EndpointsConfig") : NULL;
+    if (eps != NULL && !json_is_null(eps) && !json_is_object(eps))
+        return deny(err, PROTO_EBADREQUEST, "NetworkingConfig.EndpointsConfig",
+                    "must be an object");
+    const char *name;
+    json_t *ep;
+    json_object_foreach((json_t *)eps, name, ep)
+    {
+        if (!network_allowed(p, name))
+            return deny(err, PROTO_EPOLICY, "NetworkingConfig.EndpointsConfig",
+                        "network %.100s is not allowed (policy networks)", name);
+    }
+    return 0;
+}
+
+/* LogConfig: a log driver other than the daemon's default makes dockerd
+ * (root, host network) write to wherever its options say, so the type
+ * must be listed and options allowed. */
+static int check_log(const dd_policy *p, const json_t *hc, proto_error *err)
+{
+    const json_t *lc = proto_json_get_ci(hc, "LogConfig");
+    if (lc == NULL || json_is_null(lc))
+        return 0;
+    if (!json_is_object(lc))
+        return deny(err, PROTO_EBADREQUEST, "HostConfig.LogConfig", "must be an object");
+    const json_t *type = proto_json_get_ci(lc, "Type");
+    const char *t = json_string_value(type);
+    if (type != NULL && !json_is_null(type) && t == NULL)
+        return deny(err, PROTO_EBADREQUEST, "HostConfig.LogConfig.Type", "must be a string");
+    if (t && *t && !listed(p->log_drivers, t))
+        return deny(err, PROTO_EPOLICY, "HostConfig.LogConfig.Type",
+                    "log driver %.60s is not allowed (policy log_drivers)", t);
+    if (asks(proto_json_get_ci(lc, "Config")) && !p->allow_log_options)
+        return deny(err, PROTO_EPOLICY, "HostConfig.LogConfig.Config",
+                    "log driver options are not allowed (policy allow_log_options)");
+    return 0;
+}
+
+/* Published ports listen on the host's addresses: off unless allowed. */
+static int check_ports(const dd_policy *p, const json_t *hc, proto_error *err)
+{
+    if (p->allow_ports)
+        return 0;
+    if (asks(proto_json_get_ci(hc, "PortBindings")))
+        return deny(err, PROTO_EPOLICY, "HostConfig.PortBindings",
+                    "publishing ports on the host is not allowed (policy allow_ports)");
+    if (json_is_true(proto_json_get_ci(hc, "PublishAllPorts")))
+        return deny(err, PROTO_EPOLICY, "HostConfig.PublishAllPorts",
+                    "publishing ports on the host is not allowed (policy allow_ports)");
+    return 0;
+}
+
 /* An integer field of hc (absent: 0).  -1 when it is there but not one. */
 static int get_int(const json_t *hc, const char *key, int64_t *out)
 {
@@ -467,6 +598,32 @@ static void set_int(json_t *hc, const char *key, int64_t v)
 
 /* Memory, CPUs and pids: a default where the body has none, a maximum
  * that an explicit value (or "unlimited") may not pass. */
+/* What else can take memory the host needs: swap (-1 is unlimited), the
+ * /dev/shm tmpfs, and an OOM score below 0 (the kernel then kills host
+ * processes first).  Bounded by max_memory when it is set; a negative OOM
+ * score is never allowed. */
+static int check_memory_extras(const dd_policy *p, const json_t *hc, int64_t mem, proto_error *err)
+{
+    int64_t swap, shm, oom;
+    if (get_int(hc, "MemorySwap", &swap) || get_int(hc, "ShmSize", &shm) ||
+        get_int(hc, "OomScoreAdj", &oom))
+        return deny(err, PROTO_EBADREQUEST, "HostConfig",
+                    "MemorySwap, ShmSize and OomScoreAdj must be integers");
+    if (oom < 0)
+        return deny(err, PROTO_EPOLICY, "HostConfig.OomScoreAdj",
+                    "a negative OOM score would have the kernel kill host processes first");
+    if (p->max_memory <= 0)
+        return 0;
+    if (swap < 0 || (swap > 0 && swap > 2 * (mem > 0 ? mem : p->max_memory)))
+        return deny(err, PROTO_EPOLICY, "HostConfig.MemorySwap",
+                    "swap beyond twice the memory limit is not allowed (policy max_memory)");
+    if (shm > p->max_memory)
+        return deny(err, PROTO_EPOLICY, "HostConfig.ShmSize",
+                    "%" PRId64 " bytes is above the maximum of %" PRId64 " (policy max_memory)",
+                    shm, p->max_memory);
+    return 0;
+}
+
 static int check_resources(const dd_policy *p, json_t *hc, proto_error *err)
 {
     int64_t mem, nano, quota, period, pids;
@@ -514,7 +671,7 @@ static int check_resources(const dd_policy *p, json_t *hc, proto_error *err)
         return deny(err, PROTO_EPOLICY, "HostConfig.PidsLimit",
                     "%" PRId64 " is above the maximum of %" PRId64 " (policy max_pids)", pids,
                     p->max_pids);
-    return 0;
+    return check_memory_extras(p, hc, mem, err);
 }
 
 int policy_check_create(const dd_policy *p, json_t *body, proto_error *err)
@@ -556,7 +713,9 @@ int policy_check_create(const dd_policy *p, json_t *body, proto_error *err)
     if ((rc = check_binds(p, proto_json_get_ci(hc, "Binds"), err)) != 0 ||
         (rc = check_mounts(p, proto_json_get_ci(hc, "Mounts"), err)) != 0 ||
         (rc = check_caps(p, proto_json_get_ci(hc, "CapAdd"), err)) != 0 ||
-        (rc = check_security_opt(proto_json_get_ci(hc, "SecurityOpt"), err)) != 0)
+        (rc = check_security_opt(proto_json_get_ci(hc, "SecurityOpt"), err)) != 0 ||
+        (rc = check_networks(p, body, hc, err)) != 0 || (rc = check_log(p, hc, err)) != 0 ||
+        (rc = check_ports(p, hc, err)) != 0)
         return rc;
     /* Each of these lifts isolation in a way no rule above covers; none has
      * a policy key to allow it. */
@@ -568,6 +727,7 @@ int policy_check_create(const dd_policy *p, json_t *body, proto_error *err)
         {"CgroupParent", "would move the container out of Docker's cgroup"},
         {"OomKillDisable", "would let the container hold memory the host needs"},
         {"Runtime", "would choose another container runtime"},
+        {"Ulimits", "would raise the container's limits past the daemon's defaults"},
     };
     /* Even empty lists count here: [] unmasks /proc and /sys (what
      * systempaths=unconfined does), e.g. a writable /proc/sys. */

@@ -32,10 +32,16 @@
 #include "protocol.h"
 
 typedef struct dd_policy {
-    char **images;              /* fnmatch patterns over "name:tag"; NULL: any image */
-    char **bind_prefixes;       /* host directories bind mounts may come from; NULL: none */
-    char **capabilities;        /* CapAdd allow-list ("NET_ADMIN"; "ALL"); NULL: none */
-    bool allow_privileged;      /* HostConfig.Privileged */
+    char **images;          /* fnmatch patterns over "name:tag"; NULL: any image */
+    char **bind_prefixes;   /* host directories bind mounts may come from; NULL: none */
+    char **capabilities;    /* CapAdd allow-list ("NET_ADMIN"; "ALL"); NULL: none */
+    char **networks;        /* networks a container may join besides none/bridge/default */
+    char **log_drivers;     /* LogConfig.Type allowed besides the daemon's default; NULL: none */
+    bool allow_log_options; /* LogConfig.Config (driver options: addresses, paths) */
+    bool allow_ports;       /* PortBindings, PublishAllPorts */
+    bool scope_host;        /* scope "host": commands act on every container of the host;
+                               default "cluster": only on this cluster's */
+    bool allow_privileged;  /* HostConfig.Privileged */
     bool allow_host_namespaces; /* NetworkMode/PidMode/IpcMode/UTSMode/UsernsMode/CgroupnsMode host
                                  */
     bool allow_devices;         /* Devices, DeviceRequests, DeviceCgroupRules */
@@ -53,6 +59,8 @@ void policy_init(dd_policy *p);
 
 /* Reads a policy object (the config file's "policy"):
  *   {"images": ["busybox:*", "localhost:5000/jobs-*"], "bind_prefixes": ["/srv/jobs"],
+ *    "networks": ["jobs-net"], "log_drivers": ["json-file"], "allow_log_options": false,
+ *    "allow_ports": false, "scope": "cluster",
  *    "capabilities": ["NET_ADMIN"], "allow_privileged": false,
  *    "allow_host_namespaces": false, "allow_devices": false,
  *    "default_memory": 268435456, "max_memory": 1073741824,
@@ -72,7 +80,17 @@ void policy_cleanup(dd_policy *p);
 int policy_check_create(const dd_policy *p, json_t *body, proto_error *err);
 
 /* Checks an image reference ("busybox", "busybox:1.36", "host:5000/x@sha256:..")
- * against p->images.  0 or PROTO_EPOLICY with *err filled. */
+ * against p->images.  0 or PROTO_EPOLICY with *err filled.
+ *
+ * Pattern grammar: a pattern is matched against the whole reference, with
+ * ":latest" made explicit when no tag or digest is given.  `*` matches any
+ * run of characters except '/' and ':', `?` one such character; every
+ * other character stands for itself.  So "busybox:*" admits every tag of
+ * busybox and nothing else: not "busybox:5000/evil" (a registry at host
+ * busybox), not "library/busybox". */
 int policy_check_image(const dd_policy *p, const char *image, proto_error *err);
+
+/* 1 if image pattern pat matches ref by the grammar above. */
+int policy_image_match(const char *pat, const char *ref);
 
 #endif

@@ -315,7 +315,7 @@ static void t_resources(void **state)
 static void t_images(void **state)
 {
     (void)state;
-    dd_policy p = load("{'images':['busybox:*','localhost:5000/jobs/*']}");
+    dd_policy p = load("{'images':['busybox:*','localhost:5000/jobs/*:*']}");
     proto_error err;
     assert_int_equal(policy_check_image(&p, "busybox", &err), 0); /* busybox:latest */
     assert_int_equal(policy_check_image(&p, "busybox:1.36", &err), 0);
@@ -326,6 +326,16 @@ static void t_images(void **state)
     assert_non_null(strstr(err.message, "image debian:latest is not allowed (policy images)"));
     assert_int_equal(policy_check_image(&p, "localhost:5000/other", &err), PROTO_EPOLICY);
     assert_int_equal(policy_check_image(&p, "evil/busybox", &err), PROTO_EPOLICY);
+    /* `*` crosses neither ':' nor '/': no registry at host "busybox", no
+     * deeper path under jobs/ */
+    assert_int_equal(policy_check_image(&p, "busybox:5000/evil", &err), PROTO_EPOLICY);
+    assert_int_equal(policy_check_image(&p, "busybox:5000/evil:latest", &err), PROTO_EPOLICY);
+    assert_int_equal(policy_check_image(&p, "localhost:5000/jobs/a/b:1", &err), PROTO_EPOLICY);
+    assert_true(policy_image_match("a?c:*", "abc:1"));
+    assert_false(policy_image_match("a?c:*", "a/c:1"));
+    assert_false(policy_image_match("a*", "ab:c"));
+    assert_true(policy_image_match("*", "abc"));
+    assert_true(policy_image_match("*", "")); /* as in shell globs */
     assert_int_equal(policy_check_image(&p, NULL, &err), PROTO_EPOLICY);
     assert_denied(&p, "{'Image':'alpine','Cmd':['sh']}", "Image", "policy images");
     assert_allowed(&p, "{'image':'busybox:musl'}");
@@ -333,6 +343,106 @@ static void t_images(void **state)
 
     policy_init(&p); /* no list: any image */
     assert_int_equal(policy_check_image(&p, "anything/at:all", &err), 0);
+}
+
+/* The attack table: what a publisher with nothing but publish rights might
+ * send in a create body, under the default policy (images open), with the
+ * code and the field the refusal must name. */
+static void t_attacks(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body, *field;
+        int code;
+    } attacks[] = {
+        {"{'Image':'x','HostConfig':{'Privileged':true}}", "HostConfig.Privileged", PROTO_EPOLICY},
+        {"{'image':'x','hostconfig':{'privileged':true}}", "HostConfig.Privileged", PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'Privileged':'yes'}}", "HostConfig.Privileged",
+         PROTO_EBADREQUEST},
+        {"{'Image':'x','HostConfig':{'NetworkMode':'host'}}", "HostConfig.NetworkMode",
+         PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'NetworkMode':'container:victim'}}", "HostConfig.NetworkMode",
+         PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'PidMode':'host'}}", "HostConfig.PidMode", PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'IpcMode':'host'}}", "HostConfig.IpcMode", PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'UsernsMode':'host'}}", "HostConfig.UsernsMode",
+         PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'Devices':[{'PathOnHost':'/dev/sda'}]}}", "HostConfig.Devices",
+         PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'CapAdd':['SYS_ADMIN']}}", "HostConfig.CapAdd", PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'CapAdd':['ALL']}}", "HostConfig.CapAdd", PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'Binds':['/:/host']}}", "HostConfig.Binds", PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'Binds':['/var/run/docker.sock:/s']}}", "HostConfig.Binds",
+         PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'Mounts':[{'Type':'bind','Source':'/etc','Target':'/e'}]}}",
+         "HostConfig.Mounts", PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'SecurityOpt':['seccomp=unconfined']}}",
+         "HostConfig.SecurityOpt", PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'SecurityOpt':['apparmor=unconfined']}}",
+         "HostConfig.SecurityOpt", PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'Runtime':'nvidia'}}", "HostConfig.Runtime", PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'MaskedPaths':[]}}", "HostConfig.MaskedPaths", PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'Sysctls':{'net.ipv4.ip_forward':'1'}}}", "HostConfig.Sysctls",
+         PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'VolumesFrom':['victim']}}", "HostConfig.VolumesFrom",
+         PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'CgroupParent':'/'}}", "HostConfig.CgroupParent",
+         PROTO_EPOLICY},
+        /* a log driver makes dockerd itself connect where its options say */
+        {"{'Image':'x','HostConfig':{'LogConfig':{'Type':'syslog','Config':{'syslog-address':"
+         "'tcp://10.0.0.1:514'}}}}",
+         "HostConfig.LogConfig.Type", PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'LogConfig':{'Type':'gelf'}}}", "HostConfig.LogConfig.Type",
+         PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'LogConfig':{'Config':{'max-size':'1g'}}}}",
+         "HostConfig.LogConfig.Config", PROTO_EPOLICY},
+        /* networks other than none/bridge/default */
+        {"{'Image':'x','HostConfig':{'NetworkMode':'internal-net'}}", "HostConfig.NetworkMode",
+         PROTO_EPOLICY},
+        {"{'Image':'x','NetworkingConfig':{'EndpointsConfig':{'internal-net':{}}}}",
+         "NetworkingConfig.EndpointsConfig", PROTO_EPOLICY},
+        /* published ports listen on the host */
+        {"{'Image':'x','HostConfig':{'PortBindings':{'80/tcp':[{'HostIp':'0.0.0.0',"
+         "'HostPort':'80'}]}}}",
+         "HostConfig.PortBindings", PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'PublishAllPorts':true}}", "HostConfig.PublishAllPorts",
+         PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'Ulimits':[{'Name':'nofile','Soft':1048576,"
+         "'Hard':1048576}]}}",
+         "HostConfig.Ulimits", PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'OomScoreAdj':-1000}}", "HostConfig.OomScoreAdj",
+         PROTO_EPOLICY},
+    };
+    dd_policy p;
+    policy_init(&p);
+    for (size_t i = 0; i < sizeof attacks / sizeof attacks[0]; i++) {
+        proto_error err;
+        int rc = check(&p, attacks[i].body, &err);
+        /* the field, or an element of it ("HostConfig.Binds[0]") */
+        if (rc != attacks[i].code ||
+            strncmp(err.field, attacks[i].field, strlen(attacks[i].field)) != 0)
+            fail_msg("attack %zu: got %d on \"%s\" (%s), want %d on \"%s\": %s", i, rc, err.field,
+                     err.message, attacks[i].code, attacks[i].field, attacks[i].body);
+    }
+    print_message("# attack table: %zu bodies refused as expected\n",
+                  sizeof attacks / sizeof attacks[0]);
+    /* with max_memory: unlimited swap and a huge /dev/shm are refused too */
+    policy_cleanup(&p);
+    p = load("{'max_memory':1048576}");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'MemorySwap':-1}}", "HostConfig.MemorySwap",
+                  "max_memory");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'ShmSize':1073741824}}", "HostConfig.ShmSize",
+                  "max_memory");
+    policy_cleanup(&p);
+    /* and what the config opens, it opens */
+    p = load("{'networks':['jobs-net'],'log_drivers':['json-file'],'allow_ports':true}");
+    assert_allowed(&p, "{'Image':'x','HostConfig':{'NetworkMode':'jobs-net','LogConfig':"
+                       "{'Type':'json-file'},'PortBindings':{'80/tcp':[{'HostPort':'8080'}]}}}");
+    assert_denied(&p,
+                  "{'Image':'x','HostConfig':{'LogConfig':{'Type':'json-file','Config':"
+                  "{'max-size':'1g'}}}}",
+                  "HostConfig.LogConfig.Config", "allow_log_options");
+    policy_cleanup(&p);
 }
 
 int main(void)
@@ -343,6 +453,7 @@ int main(void)
         cmocka_unit_test(t_binds_and_caps_allowed),
         cmocka_unit_test(t_resources),
         cmocka_unit_test(t_images),
+        cmocka_unit_test(t_attacks),
     };
     return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }

@@ -1,0 +1,181 @@
+/*
+ * scope.c -- ownership: what a publisher's command may act on.
+ *
+ * By default (policy scope "cluster") a command that names an existing
+ * object acts only on what this dispatcher cluster made: containers and
+ * volumes carrying its cluster label.  Anything else is `not_found`, not
+ * `forbidden`, so that the existence of other workloads does not leak.
+ * Lists show only what is in scope.  The resolved container's full id
+ * replaces the name the command gave, so that what was checked is what is
+ * acted on (a name could be taken by another container in between).
+ * Scope "host" turns this off: the operator manages the whole host.
+ * Images are held to the policy's image list whatever the scope.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+/* 1 if labels (a Docker Labels object) name this cluster. */
+static int ours(const engine *e, json_t *labels)
+{
+    const char *c = eng_label(labels, "cluster");
+    return c != NULL && strcmp(c, e->conf.cluster) == 0;
+}
+
+/* Adds this cluster's label to the "label" list of *filters (made when
+ * NULL). */
+static void add_cluster_filter(engine *e, json_t **filters)
+{
+    if (*filters == NULL && (*filters = json_object()) == NULL)
+        eng_oom();
+    json_t *l = json_object_get(*filters, "label");
+    if (!json_is_array(l)) {
+        if ((l = json_array()) == NULL || json_object_set_new(*filters, "label", l) != 0)
+            eng_oom();
+    }
+    if (json_array_append_new(l, json_string(e->cluster_label)) != 0)
+        eng_oom();
+}
+
+/* The container c names, if it is in scope: its full id replaces the name.
+ * H_OK, H_ERR (not_found) or H_TRANSIENT. */
+static hres resolve_container(jctx *c)
+{
+    json_t *ins = NULL;
+    int rc = dkc_container_inspect(c->cli, c->cmd->container, &ins);
+    hres res = H_OK;
+    if (rc == DKC_ENOTFOUND ||
+        (rc == 0 && !ours(c->e, json_object_get(json_object_get(ins, "Config"), "Labels")))) {
+        c->http = 404;
+        res = eng_fail(c, PROTO_ENOTFOUND, "No such container: %.200s", c->cmd->container);
+    } else if (rc != 0) {
+        res = eng_dfail(c, rc);
+    } else {
+        const char *id = eng_jstr(ins, "Id");
+        if (id == NULL) {
+            res = eng_fail(c, PROTO_EDOCKER, "Docker's inspect gave no Id");
+        } else {
+            free(c->cmd->container);
+            c->cmd->container = eng_xstrdup(id);
+        }
+    }
+    json_decref(ins);
+    return res;
+}
+
+/* The volume c names, if it is in scope.  H_OK, H_ERR or H_TRANSIENT. */
+static hres resolve_volume(jctx *c)
+{
+    json_t *ins = NULL;
+    int rc = dkc_volume_inspect(c->cli, c->cmd->volume, &ins);
+    hres res = H_OK;
+    if (rc == DKC_ENOTFOUND || (rc == 0 && !ours(c->e, json_object_get(ins, "Labels")))) {
+        c->http = 404;
+        res = eng_fail(c, PROTO_ENOTFOUND, "No such volume: %.200s", c->cmd->volume);
+    } else if (rc != 0) {
+        res = eng_dfail(c, rc);
+    }
+    json_decref(ins);
+    return res;
+}
+
+/* An image named by an image command, held to the image list. */
+static hres check_image(jctx *c, const char *image)
+{
+    proto_error perr;
+    proto_error_clear(&perr);
+    if (image == NULL || policy_check_image(c->e->policy, image, &perr) == 0)
+        return H_OK;
+    snprintf(c->field, sizeof c->field, "%s", perr.field);
+    return eng_fail(c, PROTO_EPOLICY, "%s", perr.message);
+}
+
+hres eng_scope_check(jctx *c)
+{
+    engine *e = c->e;
+    proto_cmd *cmd = c->cmd;
+    if (cmd->kind == PROTO_CMD_IMAGE_REMOVE)
+        return check_image(c, cmd->image);
+    if (cmd->kind == PROTO_CMD_IMAGE_TAG) {
+        char target[600];
+        snprintf(target, sizeof target, "%s:%s", cmd->repo ? cmd->repo : "",
+                 cmd->tag && *cmd->tag ? cmd->tag : "latest");
+        hres r = check_image(c, cmd->image);
+        return r != H_OK ? r : check_image(c, target);
+    }
+    if (e->policy->scope_host)
+        return H_OK;
+    switch (cmd->kind) {
+    case PROTO_CMD_LIST:
+    case PROTO_CMD_VOLUME_LIST:
+        add_cluster_filter(e, &cmd->filters);
+        return H_OK;
+    case PROTO_CMD_VOLUME_CREATE:
+        if (cmd->volume_labels == NULL && (cmd->volume_labels = json_object()) == NULL)
+            eng_oom();
+        if (json_object_set_new(cmd->volume_labels, LBL "cluster", json_string(e->conf.cluster)) !=
+            0)
+            eng_oom();
+        return H_OK;
+    case PROTO_CMD_VOLUME_INSPECT:
+    case PROTO_CMD_VOLUME_REMOVE:
+        return resolve_volume(c);
+    default:
+        return cmd->container != NULL ? resolve_container(c) : H_OK;
+    }
+}
+
+/* The named volumes a create body mounts (Binds "name:/path", Mounts of
+ * type volume), each of which must be this cluster's: a volume someone
+ * else made can be a host directory in disguise (the local driver's bind
+ * options).  H_OK, or H_ERR (policy_denied, the same for a missing and a
+ * foreign volume) or H_TRANSIENT. */
+hres eng_scope_check_volumes(jctx *c, json_t *body)
+{
+    if (c->e->policy->scope_host)
+        return H_OK;
+    json_t *hc = proto_json_get_ci(body, "HostConfig");
+    const char *names[512];
+    const char *fields[512];
+    size_t n = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(proto_json_get_ci(hc, "Binds"), i, v)
+    {
+        const char *s = json_string_value(v);
+        if (s && s[0] != '/' && n < 512) {
+            fields[n] = "HostConfig.Binds";
+            names[n++] = s;
+        }
+    }
+    json_array_foreach(proto_json_get_ci(hc, "Mounts"), i, v)
+    {
+        const char *type = json_string_value(proto_json_get_ci(v, "Type"));
+        const char *src = json_string_value(proto_json_get_ci(v, "Source"));
+        if (type && !strcmp(type, "volume") && src && *src && n < 512) {
+            fields[n] = "HostConfig.Mounts";
+            names[n++] = src;
+        }
+    }
+    for (size_t k = 0; k < n; k++) {
+        char name[256];
+        size_t len = strcspn(names[k], ":");
+        snprintf(name, sizeof name, "%.*s", (int)(len < 255 ? len : 255), names[k]);
+        json_t *ins = NULL;
+        int rc = dkc_volume_inspect(c->cli, name, &ins);
+        int mine = rc == 0 && ours(c->e, json_object_get(ins, "Labels"));
+        json_decref(ins);
+        if (rc != 0 && rc != DKC_ENOTFOUND)
+            return eng_dfail(c, rc);
+        if (!mine) {
+            snprintf(c->field, sizeof c->field, "%s", fields[k]);
+            return eng_fail(c, PROTO_EPOLICY,
+                            "%s: volume %.100s is not one this cluster made (make it with "
+                            "volume-create; policy scope)",
+                            fields[k], name);
+        }
+    }
+    return H_OK;
+}
