@@ -149,18 +149,3 @@ int dkc__jsonl_finish(dkc__jsonl *j, dkc__jsonl_cb cb, void *ud)
     dkc__buf_reset(&j->line);
     return rc != 0 ? stick(j, rc) : 0;
 }
-
-int dkc__jsonl_settle(dkc_client *c, dkc__jsonl *j, int rc, int *st_rc, long status,
-                      dkc__jsonl_cb cb, void *ud, const char *what)
-{
-    if (rc == 0 && *st_rc == 0) {
-        int frc = dkc__jsonl_finish(j, cb, ud);
-        if (frc == DKC_ECANCELED)
-            rc = dkc__client_fail(c, DKC_ECANCELED, status, "stopped by the callback");
-        else if (frc != 0)
-            *st_rc = frc;
-    }
-    if ((rc == 0 || rc == DKC_ECANCELED) && *st_rc != 0)
-        rc = dkc__client_fail(c, *st_rc, status, "malformed %s: %s", what, dkc_strerror(*st_rc));
-    return rc;
-}

@@ -27,10 +27,9 @@
 #include <jansson.h>
 
 #include "broker.h"
+#include "daemon_fx.h"
 #include "dkc.h"
 #include "itest.h"
-
-#define AMQP_URL "amqp://guest:guest@127.0.0.1:5672/"
 
 static char g_queue[64], g_node[64], g_log[128], g_cfg[128];
 static pid_t g_pid;
@@ -47,50 +46,24 @@ static struct {
     char *body;
 } g_stash[MAX_STASH];
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Starts a daemon on queue/node with config file cfg, its output
  * appended to log; waits until it consumes the queue.  Returns its pid, or
  * -1 (it exited early or never consumed). */
 static pid_t spawn_daemon(const char *queue, const char *node, const char *cfg, const char *log)
 {
-    const char *bin = getenv("DISPATCH_BIN");
-    if (bin == NULL) {
-        fprintf(stderr, "DISPATCH_BIN is not set\n");
-        return -1;
-    }
-    pid_t pid = fork();
+    const char *args[] = {"-q",        queue, "--node",        node,
+                          "--workers", "6",   "--queue-type",  "classic",
+                          "--config",  cfg,   DFX_MAIN_DOCKER, DFX_AMQP_URL,
+                          NULL};
+    pid_t pid = dfx_spawn(args, log, NULL);
     if (pid < 0)
         return -1;
-    if (pid == 0) {
-        FILE *f = fopen(log, "a");
-        if (f) {
-            dup2(fileno(f), 1);
-            dup2(fileno(f), 2);
-        }
-        execl(bin, bin, "-q", queue, "--node", node, "--workers", "6", "--queue-type", "classic",
-              "--config", cfg, "unix:///var/run/docker.sock", AMQP_URL, (char *)NULL);
-        _exit(127);
+    if (dfx_wait_consuming(g_cli, queue, &pid, 10000, log) == 0)
+        return pid;
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
     }
-    for (int i = 0; i < 200; i++) {
-        uint32_t consumers = 0;
-        if (broker_queue_counts(g_cli, queue, NULL, &consumers) == 0 && consumers >= 1)
-            return pid;
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            fprintf(stderr, "daemon exited early; see %s\n", log);
-            return -1;
-        }
-        usleep(50 * 1000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    fprintf(stderr, "daemon does not consume %s; see %s\n", queue, log);
     return -1;
 }
 
@@ -109,50 +82,21 @@ static int start_daemon(void)
  * queue/node (through a node-role handle of the same names). */
 static void remove_node(const char *queue, const char *node)
 {
-    char l[128];
-    snprintf(l, sizeof l, "io.docker-dispatch.node=%s", node);
-    json_t *f = json_pack("{s:[s]}", "label", l);
-    dkc_list_opts lo = {.all = true, .filters = f};
-    json_t *arr = NULL;
-    if (g_dkc && dkc_container_list(g_dkc, &lo, &arr) == 0) {
-        size_t i;
-        json_t *c;
-        json_array_foreach(arr, i, c)
-            dkc_container_remove(g_dkc, json_string_value(json_object_get(c, "Id")), true, true);
-    }
-    json_decref(arr);
-    json_decref(f);
+    dfx_remove_containers(g_dkc, DFX_NODE_LABEL, node);
     broker_conf bc;
     broker_conf_init(&bc);
-    bc.url = AMQP_URL;
+    bc.url = DFX_AMQP_URL;
     bc.queue = queue;
     bc.node = node;
     bc.queue_type = BROKER_QUEUE_CLASSIC;
-    broker *nb = NULL;
-    if (broker_open(&bc, &nb, NULL) == 0) {
-        broker_topology_delete(nb);
-        broker_free(nb);
-    }
+    dfx_delete_topology(&bc, NULL);
 }
 
-/* Sends sig to the daemon and waits for it; returns its wait status. */
+/* Sends sig to the daemon and waits for it (SIGKILL after 15 s); returns
+ * its wait status. */
 static int stop_daemon(int sig)
 {
-    int st = -1;
-    if (g_pid <= 0)
-        return -1;
-    kill(g_pid, sig);
-    for (int i = 0; i < 300; i++) {
-        if (waitpid(g_pid, &st, WNOHANG) == g_pid) {
-            g_pid = 0;
-            return st;
-        }
-        usleep(50 * 1000);
-    }
-    kill(g_pid, SIGKILL);
-    waitpid(g_pid, &st, 0);
-    g_pid = 0;
-    return st;
+    return dfx_stop(&g_pid, sig, 15000);
 }
 
 /* Publishes body to the work queue with message_id = correlation_id = id
@@ -179,8 +123,8 @@ static json_t *recv_reply(const char *id, int timeout_ms)
             g_stash[i].corr = g_stash[i].body = NULL;
             return j;
         }
-    int64_t end = now_ms() + timeout_ms;
-    while (now_ms() < end) {
+    int64_t end = dfx_now_ms() + timeout_ms;
+    while (dfx_now_ms() < end) {
         broker_delivery d;
         memset(&d, 0, sizeof d);
         int rc = broker_poll(g_cli, 100, &d);
@@ -251,17 +195,9 @@ static int setup(void **state)
             " \"default_pids\": 256, \"max_pids\": 512}}\n",
             POLICY_MAX_MEMORY);
     fclose(cf);
-    broker_conf c;
-    broker_conf_init(&c);
-    c.url = AMQP_URL;
-    c.role = BROKER_ROLE_CLIENT;
-    c.queue = g_queue;
-    char *cause = NULL;
-    if (broker_open(&c, &g_cli, &cause) != 0) {
-        fprintf(stderr, "broker: %s\n", cause ? cause : "?");
-        free(cause);
+    g_cli = dfx_client_open(DFX_AMQP_URL, g_queue, 0);
+    if (g_cli == NULL)
         return -1;
-    }
     if (broker_rpc_begin(g_cli) != 0)
         return -1;
     g_dkc = itest_client();
@@ -364,7 +300,7 @@ static void test_run_stop_remove(void **state)
 static void test_run_timeout(void **state)
 {
     (void)state;
-    int64_t t0 = now_ms();
+    int64_t t0 = dfx_now_ms();
     json_t *r = call("{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],\"Remove\":true,"
                      "\"Timeout\":2,\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","
                      "\"Cmd\":[\"sleep\",\"60\"]}",
@@ -373,7 +309,7 @@ static void test_run_timeout(void **state)
     assert_true(json_is_true(json_object_get(r, "ok")));
     assert_true(json_is_true(json_object_get(result(r), "timed_out")));
     assert_int_equal(json_integer_value(json_object_get(result(r), "exit_code")), 137);
-    assert_true(now_ms() - t0 < 15000);
+    assert_true(dfx_now_ms() - t0 < 15000);
     json_decref(r);
 }
 
@@ -669,12 +605,12 @@ static void test_container_commands(void **state)
     json_decref(r);
 
     /* exec with Timeout: the wait ends at the deadline with what came */
-    int64_t t0 = now_ms();
+    int64_t t0 = dfx_now_ms();
     r = callf(30000,
               "{\"Dockercmd\":\"exec\",\"Container\":\"%s\",\"Cmd\":[\"sh\",\"-c\","
               "\"echo started; sleep 60\"],\"Options\":{\"Timeout\":1}}",
               name);
-    int64_t took = now_ms() - t0;
+    int64_t took = dfx_now_ms() - t0;
     assert_ok_reply(r);
     assert_true(json_is_true(json_object_get(result(r), "timed_out")));
     assert_true(json_is_null(json_object_get(result(r), "exit_code")));
@@ -814,19 +750,7 @@ static struct {
 static int max_teardown(void **state)
 {
     (void)state;
-    if (g_max.pid > 0) {
-        kill(g_max.pid, SIGTERM);
-        int st;
-        bool reaped = false;
-        for (int i = 0; i < 300 && !reaped; i++)
-            if (!(reaped = waitpid(g_max.pid, &st, WNOHANG) == g_max.pid))
-                usleep(50 * 1000);
-        if (!reaped) {
-            kill(g_max.pid, SIGKILL);
-            waitpid(g_max.pid, &st, 0);
-        }
-        g_max.pid = 0;
-    }
+    dfx_stop(&g_max.pid, SIGTERM, 15000);
     if (g_max.node[0])
         remove_node(g_max.queue, g_max.node);
     unlink(g_max.cfg);
@@ -897,25 +821,14 @@ static int run_daemon_once(char *out, size_t outlen, const char *const *args)
 {
     char path[96];
     snprintf(path, sizeof path, "/tmp/dd-itest-once-%ld.log", (long)getpid());
-    pid_t pid = fork();
+    unlink(path);
+    pid_t pid = dfx_spawn(args, path, NULL);
     assert_true(pid >= 0);
-    if (pid == 0) {
-        FILE *f = fopen(path, "w");
-        if (f) {
-            dup2(fileno(f), 1);
-            dup2(fileno(f), 2);
-        }
-        const char *argv[16] = {getenv("DISPATCH_BIN")};
-        for (int i = 0; args[i] && i < 14; i++)
-            argv[i + 1] = args[i];
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
     /* bounded: a daemon that should have refused to start would run on */
     int st = 0;
-    int64_t end = now_ms() + 20000;
+    int64_t end = dfx_now_ms() + 20000;
     while (waitpid(pid, &st, WNOHANG) == 0) {
-        if (now_ms() > end) {
+        if (dfx_now_ms() > end) {
             kill(pid, SIGTERM);
             waitpid(pid, &st, 0);
             st = -1;
@@ -943,7 +856,7 @@ static void test_startup_refusals(void **state)
     assert_non_null(f);
     fputs("{\"policy\": {\"allow_privileged\": \"yes\"}}\n", f);
     fclose(f);
-    const char *bad_policy[] = {"--config", cfg, AMQP_URL, NULL};
+    const char *bad_policy[] = {"--config", cfg, DFX_AMQP_URL, NULL};
     assert_int_equal(run_daemon_once(out, sizeof out, bad_policy), 2);
     unlink(cfg);
     assert_non_null(strstr(out, "policy.allow_privileged must be true or false"));
@@ -1016,8 +929,8 @@ static void test_no_reply_to(void **state)
  * last arrives. */
 static void collect_events(broker *w, const char *id, const char *last, json_t *got, int timeout_ms)
 {
-    int64_t end = now_ms() + timeout_ms;
-    while (now_ms() < end) {
+    int64_t end = dfx_now_ms() + timeout_ms;
+    while (dfx_now_ms() < end) {
         broker_delivery d;
         memset(&d, 0, sizeof d);
         int rc = broker_poll(w, 100, &d);
@@ -1047,7 +960,7 @@ static void test_events(void **state)
     (void)state;
     broker_conf c;
     broker_conf_init(&c);
-    c.url = AMQP_URL;
+    c.url = DFX_AMQP_URL;
     c.role = BROKER_ROLE_CLIENT;
     c.queue = g_queue;
     broker *w = NULL;
@@ -1101,46 +1014,6 @@ static void test_events(void **state)
     broker_free(w);
 }
 
-/* The text of file path (malloc'd, "" when missing). */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return strdup("");
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = calloc(1, (size_t)(n > 0 ? n : 0) + 1);
-    if (buf && n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n)
-        buf[0] = '\0';
-    fclose(f);
-    return buf;
-}
-
-/* Event callback: counts the events it sees in *(int *)ud. */
-static int count_cb(void *ud, const dkc_event *ev)
-{
-    (void)ev;
-    (*(int *)ud)++;
-    return 0;
-}
-
-/* Containers Docker created for request id since since_s (unix seconds),
- * from its event history. */
-static int count_creates(const char *id, int64_t since_s)
-{
-    char l[160];
-    snprintf(l, sizeof l, "io.docker-dispatch.request=%s", id);
-    json_t *flt =
-        json_pack("{s:[s], s:[s], s:[s]}", "type", "container", "event", "create", "label", l);
-    dkc_events_opts eo = {.since = since_s, .until = (int64_t)time(NULL) + 1, .filters = flt};
-    int count = 0;
-    int rc = dkc_events(g_dkc, &eo, count_cb, &count);
-    json_decref(flt);
-    assert_int_equal(rc, 0);
-    return count;
-}
-
 /* Two dispatchers of different queues on one Docker host, both with the
  * same node name (as two with default names on one host have): each
  * answers only its own requests, once. */
@@ -1180,7 +1053,7 @@ static void test_neighbours_answer_only_their_own(void **state)
     }
     kill(nb, SIGTERM);
     waitpid(nb, NULL, 0);
-    char *text = slurp(nlog);
+    char *text = dfx_read_file(nlog);
     for (int i = 0; i < 3; i++)
         if (strstr(text, ids[i])) {
             fprintf(stderr, "the neighbour's log names %s:\n%s\n", ids[i], text);
@@ -1190,15 +1063,11 @@ static void test_neighbours_answer_only_their_own(void **state)
     unlink(nlog);
     broker_conf bc;
     broker_conf_init(&bc);
-    bc.url = AMQP_URL;
+    bc.url = DFX_AMQP_URL;
     bc.queue = nq;
     bc.node = g_node;
     bc.queue_type = BROKER_QUEUE_CLASSIC;
-    broker *nbk = NULL;
-    if (broker_open(&bc, &nbk, NULL) == 0) {
-        broker_topology_delete(nbk);
-        broker_free(nbk);
-    }
+    dfx_delete_topology(&bc, NULL);
     assert_int_equal(extra, 0);
 }
 
@@ -1215,11 +1084,11 @@ static void test_same_identity_refused(void **state)
                           "--queue-type",
                           "classic",
                           "unix:///var/run/docker.sock",
-                          AMQP_URL,
+                          DFX_AMQP_URL,
                           NULL};
-    int64_t t0 = now_ms();
+    int64_t t0 = dfx_now_ms();
     int st = run_daemon_once(out, sizeof out, args);
-    fprintf(stderr, "# second start: exit %d after %lld ms: %s", st, (long long)(now_ms() - t0),
+    fprintf(stderr, "# second start: exit %d after %lld ms: %s", st, (long long)(dfx_now_ms() - t0),
             out);
     assert_int_equal(st, 1);
     assert_non_null(strstr(out, "another dispatcher is connected as node"));
@@ -1283,7 +1152,7 @@ static void test_duplicate_copies(void **state)
     assert_string_equal(err_code(r), "duplicate");
     json_decref(r);
     assert_null(recv_reply(id, 1500));
-    assert_int_equal(count_creates(id, since), 1);
+    assert_int_equal(dfx_count_creates(g_dkc, id, since), 1);
 }
 
 /* The seed's stdout: a run's attached output is copied to the
@@ -1299,7 +1168,7 @@ static void test_output_on_stdout(void **state)
     json_t *r = recv_reply(id, 30000);
     assert_non_null(r);
     json_decref(r);
-    char *text = slurp(g_log);
+    char *text = dfx_read_file(g_log);
     char want[3][160];
     snprintf(want[0], sizeof want[0], "output id=%s stdout| line one\n", id);
     snprintf(want[1], sizeof want[1], "output id=%s stdout| line two\n", id);

@@ -17,13 +17,10 @@
 
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,11 +30,9 @@
 #include <jansson.h>
 
 #include "broker.h"
+#include "daemon_fx.h"
 #include "dkc.h"
 
-#define SHARED_AMQP_URL "amqp://guest:guest@127.0.0.1:5672/"
-#define SHARED_DOCKER   "unix:///var/run/docker.sock"
-#define STATE_DIR       "/var/tmp/docker-dispatch"
 #define RUN_ECHO_REMOVE                                                                            \
     "{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\",\"STDERR\"],"                      \
     "\"Remove\":true,\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","                      \
@@ -68,109 +63,21 @@ typedef struct fx {
 
 static char g_dockerd_name[32]; /* private dockerd, "" when not started */
 static char g_rabbit_name[32];  /* private RabbitMQ node, "" when not started */
-static char g_scripts[512];
 static int g_seq;
 static fx g_fx; /* the current case; its teardown cleans up */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Runs scripts/<script> <cmd> <name> [port]; returns its exit status (0
- * success), -1 when it could not run. */
-static int run_script(const char *script, const char *cmd, const char *name, int port)
-{
-    char line[1024];
-    if (port > 0)
-        snprintf(line, sizeof line, "%s/%s %s %s %d >&2", g_scripts, script, cmd, name, port);
-    else
-        snprintf(line, sizeof line, "%s/%s %s %s >&2", g_scripts, script, cmd, name);
-    int st = system(line);
-    if (st == -1 || !WIFEXITED(st))
-        return -1;
-    return WEXITSTATUS(st);
-}
-
-/* A new Docker client for host, negotiated; NULL if it does not answer. */
-static dkc_client *docker_client(const char *host)
-{
-    dkc_options o;
-    dkc_options_init(&o);
-    o.host = host;
-    o.tls_verify = 0;
-    dkc_client *c = NULL;
-    char why[256] = "";
-    if (dkc_client_new(&o, &c, why, sizeof why) != 0) {
-        fprintf(stderr, "dkc_client_new(%s): %s\n", host, why);
-        return NULL;
-    }
-    if (dkc_client_negotiate(c) != 0) {
-        fprintf(stderr, "negotiate with %s: %s\n", host, dkc_client_last_error(c)->message);
-        dkc_client_free(c);
-        return NULL;
-    }
-    return c;
-}
-
-/* Opens a client-role handle on url for queue; NULL on failure. */
-static broker *client_open(const char *url, const char *queue)
-{
-    broker_conf c;
-    broker_conf_init(&c);
-    c.url = url;
-    c.role = BROKER_ROLE_CLIENT;
-    c.queue = queue;
-    c.connect_timeout_ms = 3000;
-    broker *b = NULL;
-    char *cause = NULL;
-    if (broker_open(&c, &b, &cause) != 0) {
-        fprintf(stderr, "broker %s: %s\n", url, cause ? cause : "?");
-        free(cause);
-        return NULL;
-    }
-    return b;
-}
-
 /* Starts the daemon of f; waits until it consumes its work queue.
- * Returns 0 or -1 (the daemon is stopped then). */
+ * Returns 0 or -1 (one that still runs is stopped by fx_cleanup). */
 static int daemon_start(fx *f)
 {
-    const char *bin = getenv("DISPATCH_BIN");
-    if (bin == NULL) {
-        fprintf(stderr, "DISPATCH_BIN is not set\n");
+    const char *args[] = {"-q",           f->queue,  "--node",       f->node,     "--workers", "4",
+                          "--queue-type", "classic", f->docker_host, f->amqp_url, NULL};
+    f->pid = dfx_spawn(args, f->log, NULL);
+    if (f->pid < 0) {
+        f->pid = 0;
         return -1;
     }
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        FILE *lf = fopen(f->log, "a");
-        if (lf) {
-            dup2(fileno(lf), 1);
-            dup2(fileno(lf), 2);
-        }
-        execl(bin, bin, "-q", f->queue, "--node", f->node, "--workers", "4", "--queue-type",
-              "classic", f->docker_host, f->amqp_url, (char *)NULL);
-        _exit(127);
-    }
-    f->pid = pid;
-    for (int i = 0; i < 300; i++) {
-        uint32_t consumers = 0;
-        if (broker_queue_counts(f->cli, f->queue, NULL, &consumers) == 0 && consumers >= 1)
-            return 0;
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            f->pid = 0;
-            fprintf(stderr, "daemon exited early; see %s\n", f->log);
-            return -1;
-        }
-        usleep(50 * 1000);
-    }
-    fprintf(stderr, "daemon does not consume %s; see %s\n", f->queue, f->log);
-    return -1;
+    return dfx_wait_consuming(f->cli, f->queue, &f->pid, 15000, f->log);
 }
 
 /* 1 while the daemon of f runs. */
@@ -189,20 +96,7 @@ static int daemon_alive(fx *f)
 /* SIGTERM to the daemon of f, SIGKILL after 15 s; reaps it. */
 static void daemon_stop(fx *f)
 {
-    int st;
-    if (f->pid <= 0)
-        return;
-    kill(f->pid, SIGTERM);
-    for (int i = 0; i < 300; i++) {
-        if (waitpid(f->pid, &st, WNOHANG) == f->pid) {
-            f->pid = 0;
-            return;
-        }
-        usleep(50 * 1000);
-    }
-    kill(f->pid, SIGKILL);
-    waitpid(f->pid, &st, 0);
-    f->pid = 0;
+    dfx_stop(&f->pid, SIGTERM, 15000);
 }
 
 /* Fills the names of a case; tag makes them unique within the run. */
@@ -221,23 +115,9 @@ static void fx_init(fx *f, const char *tag, const char *docker_host, const char 
 static void fx_cleanup(fx *f)
 {
     daemon_stop(f);
-    if (f->dkc) {
-        char l[128];
-        snprintf(l, sizeof l, "io.docker-dispatch.node=%s", f->node);
-        json_t *flt = json_pack("{s:[s]}", "label", l);
-        dkc_list_opts lo = {.all = true, .filters = flt};
-        json_t *arr = NULL;
-        if (dkc_container_list(f->dkc, &lo, &arr) == 0) {
-            size_t i;
-            json_t *c;
-            json_array_foreach(arr, i, c) dkc_container_remove(
-                f->dkc, json_string_value(json_object_get(c, "Id")), true, true);
-        }
-        json_decref(arr);
-        json_decref(flt);
-        dkc_client_free(f->dkc);
-        f->dkc = NULL;
-    }
+    dfx_remove_containers(f->dkc, DFX_NODE_LABEL, f->node);
+    dkc_client_free(f->dkc);
+    f->dkc = NULL;
     broker_free(f->cli);
     f->cli = NULL;
     broker_conf c;
@@ -247,14 +127,9 @@ static void fx_cleanup(fx *f)
     c.node = f->node;
     c.queue_type = BROKER_QUEUE_CLASSIC;
     c.connect_timeout_ms = 3000;
-    broker *nb = NULL;
-    if (broker_open(&c, &nb, NULL) == 0) {
-        char rq[96];
-        snprintf(rq, sizeof rq, "%.63s.replies", f->queue);
-        broker_queue_delete(nb, rq);
-        broker_topology_delete(nb);
-        broker_free(nb);
-    }
+    char rq[96];
+    snprintf(rq, sizeof rq, "%.63s.replies", f->queue);
+    dfx_delete_topology(&c, rq);
 }
 
 /* Publishes body to f's work queue with message_id = correlation_id = a
@@ -274,9 +149,9 @@ static void send_msg(fx *f, const char *reply_to, const char *body, char *idbuf,
  * kept, a second one counts in *dups). */
 static void recv_replies(fx *f, char ids[][64], json_t **out, size_t n, int timeout_ms, int *dups)
 {
-    int64_t end = now_ms() + timeout_ms;
+    int64_t end = dfx_now_ms() + timeout_ms;
     size_t got = 0;
-    while (now_ms() < end && got < n) {
+    while (dfx_now_ms() < end && got < n) {
         broker_delivery d;
         memset(&d, 0, sizeof d);
         if (broker_poll(f->cli, 100, &d) == 1 && d.correlation_id) {
@@ -295,68 +170,11 @@ static void recv_replies(fx *f, char ids[][64], json_t **out, size_t n, int time
     }
 }
 
-/* Event callback: counts the events it sees in *(int *)ud. */
-static int count_cb(void *ud, const dkc_event *ev)
-{
-    (void)ev;
-    (*(int *)ud)++;
-    return 0;
-}
-
-/* Counts "create" events of containers labelled with request id on f's
- * Docker since since_s (unix seconds) up to now. */
-static int count_creates(fx *f, const char *id, int64_t since_s)
-{
-    char l[160];
-    snprintf(l, sizeof l, "io.docker-dispatch.request=%s", id);
-    json_t *flt =
-        json_pack("{s:[s], s:[s], s:[s]}", "type", "container", "event", "create", "label", l);
-    dkc_events_opts eo = {.since = since_s, .until = (int64_t)time(NULL) + 1, .filters = flt};
-    int count = 0;
-    int rc = dkc_events(f->dkc, &eo, count_cb, &count);
-    json_decref(flt);
-    assert_int_equal(rc, 0);
-    return count;
-}
-
-/* Declares a durable classic queue name on the broker at 127.0.0.1:port as
- * guest (a plain AMQP connection of its own, closed again).  0 or -1. */
-static int declare_durable_queue(int port, const char *name)
-{
-    int ret = -1;
-    amqp_connection_state_t conn = amqp_new_connection();
-    if (conn == NULL)
-        return -1;
-    amqp_socket_t *sock = amqp_tcp_socket_new(conn);
-    struct timeval tv = {.tv_sec = 5};
-    if (sock == NULL || amqp_socket_open_noblock(sock, "127.0.0.1", port, &tv) != AMQP_STATUS_OK)
-        goto out;
-    amqp_rpc_reply_t r =
-        amqp_login(conn, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest");
-    if (r.reply_type != AMQP_RESPONSE_NORMAL)
-        goto out;
-    amqp_channel_open(conn, 1);
-    if (amqp_get_rpc_reply(conn).reply_type != AMQP_RESPONSE_NORMAL)
-        goto out;
-    amqp_queue_declare(conn, 1, amqp_cstring_bytes(name), 0, 1, 0, 0, amqp_empty_table);
-    if (amqp_get_rpc_reply(conn).reply_type == AMQP_RESPONSE_NORMAL)
-        ret = 0;
-    amqp_channel_close(conn, 1, AMQP_REPLY_SUCCESS);
-    amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
-out:
-    amqp_destroy_connection(conn);
-    return ret;
-}
-
 /* Sets rabbit's key to value on the private node (scripts/
  * private-rabbitmq.sh set); 0 or the script's failure. */
 static int rabbit_set(const char *key, int value)
 {
-    char line[1024];
-    snprintf(line, sizeof line, "%s/private-rabbitmq.sh set %s %s %d >&2", g_scripts, g_rabbit_name,
-             key, value);
-    int st = system(line);
-    return (st != -1 && WIFEXITED(st)) ? WEXITSTATUS(st) : -1;
+    return dfx_run_script("private-rabbitmq.sh", "set %s %s %d", g_rabbit_name, key, value);
 }
 
 /* The control for the consumer timeout: a consumer of its own on the broker
@@ -396,8 +214,8 @@ static int unacked_consumer_is_cut_off(int port, const char *queue, int timeout_
     amqp_destroy_envelope(&env);
     /* held, never acked: wait for the broker to close the channel */
     ret = 0;
-    int64_t end = now_ms() + timeout_ms;
-    while (ret == 0 && now_ms() < end) {
+    int64_t end = dfx_now_ms() + timeout_ms;
+    while (ret == 0 && dfx_now_ms() < end) {
         amqp_frame_t fr;
         struct timeval slice = {.tv_usec = 200 * 1000};
         int rc = amqp_simple_wait_frame_noblock(conn, &fr, &slice);
@@ -419,19 +237,6 @@ out:
     return ret;
 }
 
-/* 1 if nothing listens on 127.0.0.1:port (a bind succeeds). */
-static int port_free(int port)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    if (s < 0)
-        return 0;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int ok = bind(s, (struct sockaddr *)&a, sizeof a) == 0;
-    close(s);
-    return ok;
-}
-
 /* The port of the private RabbitMQ node: chosen free (with its
  * distribution port) at the first call, the same for every later case since
  * the node keeps running between them.  0 when none is free. */
@@ -439,7 +244,7 @@ static int rabbit_port(void)
 {
     static int port;
     for (int p = 5682; p < 5700 && port == 0; p++)
-        if (port_free(p) && port_free(p + 20000))
+        if (dfx_port_free(p) && dfx_port_free(p + 20000))
             port = p;
     return port;
 }
@@ -452,8 +257,8 @@ static int wait_running(fx *f, const char *id, int timeout_ms)
     snprintf(l, sizeof l, "io.docker-dispatch.request=%s", id);
     json_t *flt = json_pack("{s:[s], s:[s]}", "label", l, "status", "running");
     int running = 0;
-    int64_t end = now_ms() + timeout_ms;
-    while (!running && now_ms() < end) {
+    int64_t end = dfx_now_ms() + timeout_ms;
+    while (!running && dfx_now_ms() < end) {
         json_t *arr = NULL;
         dkc_list_opts lo = {.all = false, .filters = flt};
         if (dkc_container_list(f->dkc, &lo, &arr) == 0)
@@ -489,12 +294,12 @@ static void test_docker_stopped(void **state)
     (void)state;
     fx *f = &g_fx;
     char host[160];
-    snprintf(host, sizeof host, "unix://" STATE_DIR "/p/%s/docker.sock", g_dockerd_name);
-    fx_init(f, "dk", host, SHARED_AMQP_URL);
-    assert_int_equal(run_script("private-dockerd.sh", "start", g_dockerd_name, 0), 0);
-    f->dkc = docker_client(host);
+    snprintf(host, sizeof host, "unix://" DFX_STATE_DIR "/p/%s/docker.sock", g_dockerd_name);
+    fx_init(f, "dk", host, DFX_AMQP_URL);
+    assert_int_equal(dfx_run_script("private-dockerd.sh", "start %s", g_dockerd_name), 0);
+    f->dkc = dfx_docker_client(host);
     assert_non_null(f->dkc);
-    f->cli = client_open(f->amqp_url, f->queue);
+    f->cli = dfx_client_open(f->amqp_url, f->queue, 3000);
     assert_non_null(f->cli);
     assert_int_equal(broker_rpc_begin(f->cli), 0);
     assert_int_equal(daemon_start(f), 0);
@@ -510,7 +315,7 @@ static void test_docker_stopped(void **state)
     r[0] = NULL;
 
     /* Docker goes away; two runs come in */
-    assert_int_equal(run_script("private-dockerd.sh", "stop", g_dockerd_name, 0), 0);
+    assert_int_equal(dfx_run_script("private-dockerd.sh", "stop %s", g_dockerd_name), 0);
     for (int i = 1; i <= 2; i++) {
         char word[32];
         snprintf(word, sizeof word, "fault-%d", i);
@@ -533,7 +338,7 @@ static void test_docker_stopped(void **state)
 
     /* Docker comes back (same data): both runs are answered */
     int64_t back = (int64_t)time(NULL) - 1;
-    assert_int_equal(run_script("private-dockerd.sh", "start", g_dockerd_name, 0), 0);
+    assert_int_equal(dfx_run_script("private-dockerd.sh", "start %s", g_dockerd_name), 0);
     int dups = 0;
     recv_replies(f, ids + 1, r + 1, 2, 30000, &dups);
     assert_run_ok(r[1], "fault-1\n");
@@ -546,8 +351,8 @@ static void test_docker_stopped(void **state)
     assert_null(late[0]);
     assert_null(late[1]);
     assert_int_equal(dups, 0);
-    assert_int_equal(count_creates(f, ids[1], back), 1);
-    assert_int_equal(count_creates(f, ids[2], back), 1);
+    assert_int_equal(dfx_count_creates(f->dkc, ids[1], back), 1);
+    assert_int_equal(dfx_count_creates(f->dkc, ids[2], back), 1);
     assert_true(daemon_alive(f));
 }
 
@@ -556,8 +361,8 @@ static void test_docker_stopped(void **state)
  * *others. */
 static json_t *get_reply(fx *f, const char *rq, const char *id, int timeout_ms, int *others)
 {
-    int64_t end = now_ms() + timeout_ms;
-    while (now_ms() < end) {
+    int64_t end = dfx_now_ms() + timeout_ms;
+    while (dfx_now_ms() < end) {
         broker_delivery d;
         memset(&d, 0, sizeof d);
         int rc = broker_get(f->cli, rq, &d);
@@ -587,14 +392,14 @@ static int rabbit_case(fx *f, const char *tag, char *rq, size_t rqlen)
     assert_true(port != 0);
     char url[96];
     snprintf(url, sizeof url, "amqp://guest:guest@127.0.0.1:%d/", port);
-    fx_init(f, tag, SHARED_DOCKER, url);
-    assert_int_equal(run_script("private-rabbitmq.sh", "start", g_rabbit_name, port), 0);
-    f->dkc = docker_client(SHARED_DOCKER);
+    fx_init(f, tag, DFX_MAIN_DOCKER, url);
+    assert_int_equal(dfx_run_script("private-rabbitmq.sh", "start %s %d", g_rabbit_name, port), 0);
+    f->dkc = dfx_docker_client(DFX_MAIN_DOCKER);
     assert_non_null(f->dkc);
-    f->cli = client_open(url, f->queue);
+    f->cli = dfx_client_open(url, f->queue, 3000);
     assert_non_null(f->cli);
     snprintf(rq, rqlen, "%.63s.replies", f->queue);
-    assert_int_equal(declare_durable_queue(port, rq), 0);
+    assert_int_equal(dfx_declare_durable_queue(port, rq), 0);
     return port;
 }
 
@@ -617,10 +422,10 @@ static void test_rabbit_restarted(void **state)
     /* the broker goes away and comes back while the container runs */
     broker_free(f->cli);
     f->cli = NULL;
-    assert_int_equal(run_script("private-rabbitmq.sh", "stop", g_rabbit_name, 0), 0);
+    assert_int_equal(dfx_run_script("private-rabbitmq.sh", "stop %s", g_rabbit_name), 0);
     assert_true(daemon_alive(f));
-    assert_int_equal(run_script("private-rabbitmq.sh", "start", g_rabbit_name, port), 0);
-    f->cli = client_open(url, f->queue);
+    assert_int_equal(dfx_run_script("private-rabbitmq.sh", "start %s %d", g_rabbit_name, port), 0);
+    f->cli = dfx_client_open(url, f->queue, 3000);
     assert_non_null(f->cli);
 
     int others = 0;
@@ -640,7 +445,7 @@ static void test_rabbit_restarted(void **state)
     assert_int_equal(consumers, 1);
     assert_null(get_reply(f, rq, id, 1500, &others));
     assert_int_equal(others, 0);
-    assert_int_equal(count_creates(f, id, t0), 1);
+    assert_int_equal(dfx_count_creates(f->dkc, id, t0), 1);
     assert_true(daemon_alive(f));
 }
 
@@ -675,9 +480,9 @@ static void test_consumer_timeout(void **state)
     /* the control: a consumer that holds a message is cut off */
     char held[96];
     snprintf(held, sizeof held, "%.63s.held", f->queue);
-    int64_t t = now_ms();
+    int64_t t = dfx_now_ms();
     assert_int_equal(unacked_consumer_is_cut_off(port, held, 4 * CONSUMER_TIMEOUT_MS), 1);
-    fprintf(stderr, "# unacked consumer cut off after %lld ms\n", (long long)(now_ms() - t));
+    fprintf(stderr, "# unacked consumer cut off after %lld ms\n", (long long)(dfx_now_ms() - t));
 
     assert_int_equal(daemon_start(f), 0);
 
@@ -685,7 +490,7 @@ static void test_consumer_timeout(void **state)
     char id[64], quick[64], body[512];
     send_msg(f, rq, RUN_LONG_REMOVE, id, sizeof id);
     assert_true(wait_running(f, id, 20000));
-    int64_t started = now_ms();
+    int64_t started = dfx_now_ms();
 
     /* past the timeout and a few checks, the daemon still takes work */
     usleep((CONSUMER_TIMEOUT_MS + 4 * CHANNEL_TICK_MS + 1000) * 1000);
@@ -702,11 +507,11 @@ static void test_consumer_timeout(void **state)
     if (r == NULL)
         fprintf(stderr, "no reply in %s; see %s\n", rq, f->log);
     assert_run_ok(r, "done\n");
-    assert_true(now_ms() - started > CONSUMER_TIMEOUT_MS + 4 * CHANNEL_TICK_MS);
+    assert_true(dfx_now_ms() - started > CONSUMER_TIMEOUT_MS + 4 * CHANNEL_TICK_MS);
     json_decref(r);
     assert_null(get_reply(f, rq, id, 1500, &others));
     assert_int_equal(others, 0);
-    assert_int_equal(count_creates(f, id, t0), 1);
+    assert_int_equal(dfx_count_creates(f->dkc, id, t0), 1);
     /* the daemon kept its connection and its consumer throughout */
     assert_int_equal(log_count(f, "connection lost"), 0);
     uint32_t consumers = 0, messages = 0;
@@ -719,8 +524,6 @@ static void test_consumer_timeout(void **state)
 static int group_setup(void **state)
 {
     (void)state;
-    const char *s = getenv("DD_SCRIPTS");
-    snprintf(g_scripts, sizeof g_scripts, "%s", (s && *s) ? s : "scripts");
     snprintf(g_dockerd_name, sizeof g_dockerd_name, "ft%ld", (long)getpid());
     snprintf(g_rabbit_name, sizeof g_rabbit_name, "ft%ld", (long)getpid());
     return 0;
@@ -739,16 +542,10 @@ static int case_teardown(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    run_script("private-rabbitmq.sh", "stop", g_rabbit_name, 0);
-    run_script("private-dockerd.sh", "stop", g_dockerd_name, 0);
+    dfx_run_script("private-rabbitmq.sh", "stop %s", g_rabbit_name);
+    dfx_run_script("private-dockerd.sh", "stop %s", g_dockerd_name);
     /* their state, once nothing is mounted below it any more */
-    char line[512];
-    snprintf(line, sizeof line,
-             "rm -rf " STATE_DIR "/r/%s; grep -q ' " STATE_DIR "/p/%s/' /proc/mounts || "
-             "rm -rf " STATE_DIR "/p/%s",
-             g_rabbit_name, g_dockerd_name, g_dockerd_name);
-    if (system(line) != 0)
-        fprintf(stderr, "could not remove the private services' state\n");
+    dfx_remove_private_state(g_rabbit_name, g_dockerd_name);
     return 0;
 }
 

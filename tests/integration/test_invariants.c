@@ -35,9 +35,6 @@
 
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -46,22 +43,18 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/mount.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <amqp.h>
-#include <amqp_tcp_socket.h>
 #include <jansson.h>
 
 #include "broker.h"
+#include "daemon_fx.h"
 #include "dkc.h"
 
 extern char **environ;
 
-#define STATE_DIR     "/var/tmp/docker-dispatch"
-#define REQ_LABEL     "io.docker-dispatch.request"
 #define IMAGE         "busybox:latest"
 #define MISSING_IMAGE "inv-missing-image:latest"
 #define QUIET_MAX     50          /* requests of the quiet final phase */
@@ -145,7 +138,6 @@ static struct {
     /* settings */
     uint64_t seed;
     int n_requests, quiet, fault_phase, concurrency;
-    char scripts[512];
     char svc[24]; /* private dockerd and RabbitMQ node name */
     int port;
     char docker_host[160], amqp_url[96];
@@ -196,14 +188,6 @@ static struct {
 } g_ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- small helpers ---- */
-
-/* Monotonic milliseconds. */
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Wall clock nanoseconds (Docker's event time base). */
 static int64_t wall_ns(void)
@@ -318,21 +302,6 @@ static void note(const char *fmt, ...)
 
 /* ---- services, processes ---- */
 
-/* Runs scripts/<script> <cmd> <name> [port] and waits; its exit status (0
- * success), -1 when it could not run. */
-static int run_script(const char *script, const char *cmd, const char *name, int port)
-{
-    char line[1024];
-    if (port > 0)
-        snprintf(line, sizeof line, "%s/%s %s %s %d >&2", g.scripts, script, cmd, name, port);
-    else
-        snprintf(line, sizeof line, "%s/%s %s %s >&2", g.scripts, script, cmd, name);
-    int st = system(line);
-    if (st == -1 || !WIFEXITED(st))
-        return -1;
-    return WEXITSTATUS(st);
-}
-
 /* Starts /bin/sh -c line in the background; its pid or -1. */
 static pid_t spawn_shell(const char *line)
 {
@@ -347,101 +316,19 @@ static pid_t spawn_shell(const char *line)
     return rc == 0 ? pid : -1;
 }
 
-/* 1 if nothing listens on 127.0.0.1:port (a bind succeeds). */
-static int port_free(int port)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    if (s < 0)
-        return 0;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int ok = bind(s, (struct sockaddr *)&a, sizeof a) == 0;
-    close(s);
-    return ok;
-}
-
-/* A new Docker client for host, negotiated; NULL if it does not answer. */
-static dkc_client *docker_client(const char *host)
-{
-    dkc_options o;
-    dkc_options_init(&o);
-    o.host = host;
-    o.tls_verify = 0;
-    dkc_client *c = NULL;
-    char why[256] = "";
-    if (dkc_client_new(&o, &c, why, sizeof why) != 0) {
-        fprintf(stderr, "dkc_client_new(%s): %s\n", host, why);
-        return NULL;
-    }
-    if (dkc_client_negotiate(c) != 0) {
-        fprintf(stderr, "negotiate with %s: %s\n", host, dkc_client_last_error(c)->message);
-        dkc_client_free(c);
-        return NULL;
-    }
-    return c;
-}
-
-/* Opens a client-role handle on the private node; NULL on failure. */
-static broker *client_open(void)
-{
-    broker_conf c;
-    broker_conf_init(&c);
-    c.url = g.amqp_url;
-    c.role = BROKER_ROLE_CLIENT;
-    c.queue = g.queue;
-    c.connect_timeout_ms = 3000;
-    broker *b = NULL;
-    char *cause = NULL;
-    if (broker_open(&c, &b, &cause) != 0) {
-        fprintf(stderr, "broker %s: %s\n", g.amqp_url, cause ? cause : "?");
-        free(cause);
-        return NULL;
-    }
-    return b;
-}
-
 /* Replaces the client handle with a new connection, trying for up to
  * timeout_ms; 0 or -1. */
 static int client_reopen(int timeout_ms)
 {
     broker_free(g.cli);
     g.cli = NULL;
-    int64_t end = now_ms() + timeout_ms;
-    while (g.cli == NULL && now_ms() < end) {
-        g.cli = client_open();
+    int64_t end = dfx_now_ms() + timeout_ms;
+    while (g.cli == NULL && dfx_now_ms() < end) {
+        g.cli = dfx_client_open(g.amqp_url, g.queue, 3000);
         if (g.cli == NULL)
             usleep(500 * 1000);
     }
     return g.cli ? 0 : -1;
-}
-
-/* Declares a durable classic queue name on the private node (a plain AMQP
- * connection of its own, closed again).  0 or -1. */
-static int declare_durable_queue(const char *name)
-{
-    int ret = -1;
-    amqp_connection_state_t conn = amqp_new_connection();
-    if (conn == NULL)
-        return -1;
-    amqp_socket_t *sock = amqp_tcp_socket_new(conn);
-    struct timeval tv = {.tv_sec = 5};
-    if (sock == NULL || amqp_socket_open_noblock(sock, "127.0.0.1", g.port, &tv) != AMQP_STATUS_OK)
-        goto out;
-    amqp_rpc_reply_t r =
-        amqp_login(conn, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest");
-    if (r.reply_type != AMQP_RESPONSE_NORMAL)
-        goto out;
-    amqp_channel_open(conn, 1);
-    if (amqp_get_rpc_reply(conn).reply_type != AMQP_RESPONSE_NORMAL)
-        goto out;
-    amqp_queue_declare(conn, 1, amqp_cstring_bytes(name), 0, 1, 0, 0, amqp_empty_table);
-    if (amqp_get_rpc_reply(conn).reply_type == AMQP_RESPONSE_NORMAL)
-        ret = 0;
-    amqp_channel_close(conn, 1, AMQP_REPLY_SUCCESS);
-    amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
-out:
-    amqp_destroy_connection(conn);
-    return ret;
 }
 
 /* Builds the children's environment: ours, with ASAN_OPTIONS extended by a
@@ -482,49 +369,18 @@ static void log_note(const char *log, const char *text)
  * appended to log; its pid or -1. */
 static pid_t spawn_dispatcher(const char *q, const char *workers, const char *log)
 {
-    const char *bin = getenv("DISPATCH_BIN");
-    if (bin == NULL) {
-        fprintf(stderr, "DISPATCH_BIN is not set\n");
-        return -1;
-    }
-    char a_bin[512], a_q[] = "-q", a_queue[64], a_w[] = "--workers", a_wn[16],
-                     a_dl[] = "--delivery-limit", a_dln[] = "50", a_dh[160], a_url[96];
-    snprintf(a_bin, sizeof a_bin, "%s", bin);
-    snprintf(a_queue, sizeof a_queue, "%s", q);
-    snprintf(a_wn, sizeof a_wn, "%s", workers);
-    snprintf(a_dh, sizeof a_dh, "%s", g.docker_host);
-    snprintf(a_url, sizeof a_url, "%s", g.amqp_url);
-    char *argv[] = {a_bin, a_q, a_queue, a_w, a_wn, a_dl, a_dln, a_dh, a_url, NULL};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    pid_t pid;
-    int rc = posix_spawn(&pid, a_bin, &fa, NULL, argv, g.child_env);
-    posix_spawn_file_actions_destroy(&fa);
-    return rc == 0 ? pid : -1;
+    const char *args[] = {"-q",          q,          "--workers", workers, "--delivery-limit", "50",
+                          g.docker_host, g.amqp_url, NULL};
+    return dfx_spawn(args, log, g.child_env);
 }
 
 /* SIGTERM to *pid, SIGKILL after 70 s; reaps it.  Its exit status (128 +
  * signal when killed), -1 when there was none. */
 static int dispatcher_stop(pid_t *pid)
 {
-    int st = 0;
-    if (*pid <= 0)
+    int st = dfx_stop(pid, SIGTERM, 70000);
+    if (st == -1)
         return -1;
-    kill(*pid, SIGTERM);
-    int i;
-    for (i = 0; i < 1400; i++) {
-        if (waitpid(*pid, &st, WNOHANG) == *pid)
-            break;
-        usleep(50 * 1000);
-    }
-    if (i == 1400) {
-        kill(*pid, SIGKILL);
-        waitpid(*pid, &st, 0);
-    }
-    *pid = 0;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
@@ -551,7 +407,7 @@ static long rss_kb(pid_t pid)
 static int ev_cb(void *ud, const dkc_event *ev)
 {
     (void)ud;
-    const char *rid = json_string_value(json_object_get(ev->attributes, REQ_LABEL));
+    const char *rid = json_string_value(json_object_get(ev->attributes, DFX_REQUEST_LABEL));
     int idx = req_index(rid);
     pthread_mutex_lock(&g_ev.mu);
     if (ev->time_nano > g_ev.last_ns)
@@ -612,7 +468,7 @@ static void ev_start(void)
 {
     g_ev.sum = calloc((size_t)g.cap, sizeof *g_ev.sum);
     g_ev.seen = json_object();
-    g_ev.cli = docker_client(g.docker_host);
+    g_ev.cli = dfx_docker_client(g.docker_host);
     assert_non_null(g_ev.sum);
     assert_non_null(g_ev.seen);
     assert_non_null(g_ev.cli);
@@ -800,7 +656,7 @@ static int publish(req *r)
     for (int attempt = 0; attempt < 3; attempt++) {
         if (g.cli == NULL && client_reopen(30000) != 0)
             break;
-        int64_t t = now_ms();
+        int64_t t = dfx_now_ms();
         int64_t tn = wall_ns();
         int rc =
             broker_publish(g.cli, "", neigh ? g.nqueue : g.queue, &p, r->body, strlen(r->body), 0);
@@ -809,7 +665,7 @@ static int publish(req *r)
             r->sent_ns = tn;
         }
         if (rc == 0) {
-            g.last_active = now_ms();
+            g.last_active = dfx_now_ms();
             return 0;
         }
         fprintf(stderr, "publish %s: %s: %s\n", r->id, broker_strerror(rc), broker_error(g.cli));
@@ -838,12 +694,12 @@ static int kill_between(int64_t from, int64_t to)
 static int fault_overlaps(int fk, int64_t from, int64_t to)
 {
     if (to <= 0)
-        to = now_ms();
+        to = dfx_now_ms();
     for (int i = 0; i < g.nplan; i++) {
         const fault *f = &g.plan[i];
         if (f->start == 0 || (fk >= 0 && (int)f->kind != fk))
             continue;
-        int64_t fe = f->end > 0 ? f->end : now_ms();
+        int64_t fe = f->end > 0 ? f->end : dfx_now_ms();
         if (f->start <= to && fe >= from)
             return 1;
     }
@@ -865,7 +721,7 @@ static void on_first_final(int idx)
     const char *cid = json_string_value(json_object_get(json_object_get(res, "container"), "id"));
     if (cid)
         snprintf(r->cid, sizeof r->cid, "%s", cid);
-    int64_t t = now_ms();
+    int64_t t = dfx_now_ms();
     if (r->kind == K_RUN_KEEP && cid)
         r->rm = add_followup(K_REMOVE, idx, t + rnd_for(idx, 1, 0, 1000));
     else if (r->kind == K_RUN_DETACH && cid)
@@ -897,7 +753,7 @@ static void on_reply(const broker_delivery *d, int nb)
         json_decref(j);
         return;
     }
-    int64_t t = now_ms();
+    int64_t t = dfx_now_ms();
     g.last_active = t;
     if (r->n_final++ == 0) {
         r->first = j;
@@ -952,8 +808,8 @@ static int drain_replies(void)
 /* Drains replies for ms milliseconds. */
 static void pump_for(int ms)
 {
-    int64_t end = now_ms() + ms;
-    while (now_ms() < end)
+    int64_t end = dfx_now_ms() + ms;
+    while (dfx_now_ms() < end)
         if (drain_replies() == 0)
             usleep(20 * 1000);
 }
@@ -965,8 +821,8 @@ static void pump_for(int ms)
  * *pid (if not NULL) exits. */
 static int wait_consumers(const char *q, int want, int timeout_ms, pid_t *pid)
 {
-    int64_t end = now_ms() + timeout_ms;
-    while (now_ms() < end) {
+    int64_t end = dfx_now_ms() + timeout_ms;
+    while (dfx_now_ms() < end) {
         uint32_t consumers = 0;
         if (g.cli && broker_queue_counts(g.cli, q, NULL, &consumers) == 0 &&
             (want ? consumers >= 1 : consumers == 0))
@@ -998,13 +854,13 @@ static void main_start(void)
 static void fault_kill(fault *f)
 {
     drain_replies(); /* what arrived before the kill has arrived before it */
-    f->start = now_ms();
+    f->start = dfx_now_ms();
     kill(g.main_pid, SIGKILL);
     waitpid(g.main_pid, NULL, 0);
     g.main_pid = 0;
     wait_consumers(g.queue, 0, 5000, NULL);
     main_start();
-    f->end = now_ms();
+    f->end = dfx_now_ms();
 }
 
 /* Starts fault f in the background (Docker or RabbitMQ restart). */
@@ -1014,17 +870,17 @@ static void fault_begin_async(fault *f)
     if (f->kind == F_DOCKER)
         snprintf(line, sizeof line,
                  "%s/private-dockerd.sh stop %s >&2 && %s/private-dockerd.sh start %s >&2",
-                 g.scripts, g.svc, g.scripts, g.svc);
+                 dfx_scripts_dir(), g.svc, dfx_scripts_dir(), g.svc);
     else
         snprintf(line, sizeof line,
                  "%s/private-rabbitmq.sh stop %s >&2 && %s/private-rabbitmq.sh start %s %d >&2",
-                 g.scripts, g.svc, g.scripts, g.svc, g.port);
+                 dfx_scripts_dir(), g.svc, dfx_scripts_dir(), g.svc, g.port);
     if (f->kind == F_RABBIT) {
         drain_replies();
         broker_free(g.cli);
         g.cli = NULL;
     }
-    f->start = now_ms();
+    f->start = dfx_now_ms();
     g.fault_child = spawn_shell(line);
     assert_true(g.fault_child > 0);
 }
@@ -1044,7 +900,7 @@ static int fault_step(int sent)
             fail_msg("%s failed (status %d)", fault_names[f->kind], st);
         if (f->kind == F_RABBIT && client_reopen(60000) != 0)
             fail_msg("RabbitMQ does not come back after its restart");
-        f->end = now_ms();
+        f->end = dfx_now_ms();
         f->done = 1;
         g.active = -1;
         g.last_active = f->end;
@@ -1056,14 +912,14 @@ static int fault_step(int sent)
     if (sent < f->pos)
         return 0;
     if (f->armed == 0)
-        f->armed = now_ms();
-    if (now_ms() < f->armed + f->delay)
+        f->armed = dfx_now_ms();
+    if (dfx_now_ms() < f->armed + f->delay)
         return 0;
     g.next_fault++;
     if (f->kind == F_KILL) {
         fault_kill(f);
         f->done = 1;
-        g.last_active = now_ms();
+        g.last_active = dfx_now_ms();
     } else {
         fault_begin_async(f);
         g.active = (int)(f - g.plan);
@@ -1084,15 +940,15 @@ static int faults_done(void)
 static int check_alive(void)
 {
     int st, n = 0;
-    if (g.active >= 0 || now_ms() - g.last_alive_check < 500)
+    if (g.active >= 0 || dfx_now_ms() - g.last_alive_check < 500)
         return 0;
-    g.last_alive_check = now_ms();
+    g.last_alive_check = dfx_now_ms();
     if (g.main_pid > 0 && waitpid(g.main_pid, &st, WNOHANG) == g.main_pid) {
         g.main_pid = 0;
         g.main_crashes++;
         note("the main dispatcher ended on its own (%s %d) at %.1fs; see %s",
              WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
-             rel_s(now_ms()), g.main_log);
+             rel_s(dfx_now_ms()), g.main_log);
         main_start();
         n++;
     }
@@ -1101,7 +957,7 @@ static int check_alive(void)
         g.nb_crashes++;
         note("the neighbour ended on its own (%s %d) at %.1fs; see %s",
              WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
-             rel_s(now_ms()), g.nb_log);
+             rel_s(dfx_now_ms()), g.nb_log);
         log_note(g.nb_log, "restarted");
         g.nb_pid = spawn_dispatcher(g.nqueue, "2", g.nb_log);
         if (g.nb_pid <= 0 || !wait_consumers(g.nqueue, 1, 60000, &g.nb_pid))
@@ -1118,7 +974,7 @@ static int check_alive(void)
 static int publish_due(void)
 {
     int n = 0;
-    int64_t t = now_ms();
+    int64_t t = dfx_now_ms();
     for (int i = 0; i < g.nr && g.cli; i++) {
         req *r = &g.r[i];
         if (r->parent >= 0 && r->sent == 0 && t >= r->due) {
@@ -1133,7 +989,7 @@ static int publish_due(void)
             } else if (ev_get(i).starts > 0) {
                 publish(r);
                 r->copy_state = 1;
-                r->copy_at = now_ms();
+                r->copy_at = dfx_now_ms();
                 g.copies_sent++;
                 n++;
             }
@@ -1163,7 +1019,7 @@ static int settled(int upto)
 static int drive(int from, int to, int with_faults)
 {
     int next = from;
-    g.last_active = now_ms();
+    g.last_active = dfx_now_ms();
     for (;;) {
         int busy = drain_replies();
         busy += check_alive();
@@ -1177,7 +1033,7 @@ static int drive(int from, int to, int with_faults)
         }
         if (next >= to && settled(to) && (!with_faults || faults_done()))
             return 0;
-        if (now_ms() - g.last_active > WAIT_MS && (!with_faults || g.active < 0)) {
+        if (dfx_now_ms() - g.last_active > WAIT_MS && (!with_faults || g.active < 0)) {
             note("no progress for %d s: giving up on the missing replies", WAIT_MS / 1000);
             return -1;
         }
@@ -1258,7 +1114,7 @@ static int remove_leftovers(int print)
 {
     if (g.dkc == NULL)
         return 0;
-    json_t *flt = json_pack("{s:[s]}", "label", REQ_LABEL);
+    json_t *flt = json_pack("{s:[s]}", "label", DFX_REQUEST_LABEL);
     dkc_list_opts lo = {.all = true, .filters = flt};
     json_t *arr = NULL;
     int n = 0;
@@ -1269,7 +1125,7 @@ static int remove_leftovers(int print)
         {
             const char *id = json_string_value(json_object_get(c, "Id"));
             const char *rid =
-                json_string_value(json_object_get(json_object_get(c, "Labels"), REQ_LABEL));
+                json_string_value(json_object_get(json_object_get(c, "Labels"), DFX_REQUEST_LABEL));
             int idx = req_index(rid);
             if (id == NULL || idx < 0)
                 continue;
@@ -1410,14 +1266,14 @@ static void test_stream(void **state)
          (unsigned long long)g.seed, g.n_requests, g.quiet, g.concurrency);
     note("replay with INVARIANT_SEED=%llu INVARIANT_REQUESTS=%d", (unsigned long long)g.seed,
          g.n_requests);
-    assert_int_equal(run_script("private-dockerd.sh", "start", g.svc, 0), 0);
-    assert_int_equal(run_script("private-rabbitmq.sh", "start", g.svc, g.port), 0);
-    g.dkc = docker_client(g.docker_host);
+    assert_int_equal(dfx_run_script("private-dockerd.sh", "start %s", g.svc), 0);
+    assert_int_equal(dfx_run_script("private-rabbitmq.sh", "start %s %d", g.svc, g.port), 0);
+    g.dkc = dfx_docker_client(g.docker_host);
     assert_non_null(g.dkc);
-    g.cli = client_open();
+    g.cli = dfx_client_open(g.amqp_url, g.queue, 3000);
     assert_non_null(g.cli);
-    assert_int_equal(declare_durable_queue(g.rq), 0);
-    assert_int_equal(declare_durable_queue(g.nrq), 0);
+    assert_int_equal(dfx_declare_durable_queue(g.port, g.rq), 0);
+    assert_int_equal(dfx_declare_durable_queue(g.port, g.nrq), 0);
     ev_start();
 
     g.nb_pid = spawn_dispatcher(g.nqueue, "2", g.nb_log);
@@ -1426,7 +1282,7 @@ static void test_stream(void **state)
         fail_msg("the neighbour does not consume %s; see %s", g.nqueue, g.nb_log);
     main_start();
 
-    g.t_begin = now_ms();
+    g.t_begin = dfx_now_ms();
     if (drive(0, g.fault_phase, 1) != 0)
         g.stream_stuck = 1;
     if (!faults_done())
@@ -1437,13 +1293,13 @@ static void test_stream(void **state)
         !wait_consumers(g.nqueue, 1, 60000, &g.nb_pid))
         fail_msg("a dispatcher is not consuming after the fault phase; see %s, %s", g.main_log,
                  g.nb_log);
-    g.t_quiet = now_ms();
+    g.t_quiet = dfx_now_ms();
     g.rss_pid_before = g.main_pid;
     g.rss_before = rss_kb(g.main_pid);
     if (!g.stream_stuck && drive(g.fault_phase, g.n_requests, 0) != 0)
         g.stream_stuck = 1;
     pump_for(3000); /* late doubles */
-    g.t_end = now_ms();
+    g.t_end = dfx_now_ms();
     g.rss_pid_after = g.main_pid;
     g.rss_after = rss_kb(g.main_pid);
     g.nb_rss = rss_kb(g.nb_pid);
@@ -1840,8 +1696,6 @@ static void test_dispatchers_stay_up(void **state)
 static int group_setup(void **state)
 {
     (void)state;
-    const char *s = getenv("DD_SCRIPTS");
-    snprintf(g.scripts, sizeof g.scripts, "%s", (s && *s) ? s : "scripts");
     const char *seed = getenv("INVARIANT_SEED");
     if (seed && *seed) {
         g.seed = strtoull(seed, NULL, 0);
@@ -1867,11 +1721,12 @@ static int group_setup(void **state)
     long pid = (long)getpid();
     snprintf(g.svc, sizeof g.svc, "inv%ld", pid);
     for (int p = 35673; p < 35773 && g.port == 0; p++)
-        if (port_free(p) && port_free(p + 20000))
+        if (dfx_port_free(p) && dfx_port_free(p + 20000))
             g.port = p;
     if (g.port == 0)
         return -1;
-    snprintf(g.docker_host, sizeof g.docker_host, "unix://" STATE_DIR "/p/%s/docker.sock", g.svc);
+    snprintf(g.docker_host, sizeof g.docker_host, "unix://" DFX_STATE_DIR "/p/%s/docker.sock",
+             g.svc);
     snprintf(g.amqp_url, sizeof g.amqp_url, "amqp://guest:guest@127.0.0.1:%d/", g.port);
     snprintf(g.queue, sizeof g.queue, "dd-inv-%ld", pid);
     snprintf(g.nqueue, sizeof g.nqueue, "dd-inv-%ld-nb", pid);
@@ -1906,11 +1761,7 @@ static void delete_topology(const char *q)
     c.node = host;
     c.delivery_limit = 50;
     c.connect_timeout_ms = 3000;
-    broker *nb = NULL;
-    if (broker_open(&c, &nb, NULL) == 0) {
-        broker_topology_delete(nb);
-        broker_free(nb);
-    }
+    dfx_delete_topology(&c, NULL);
 }
 
 /* After the private dockerd stopped: kills, by pid, the containerd shims
@@ -1921,7 +1772,7 @@ static void delete_topology(const char *q)
 static void reap_private_dockerd(void)
 {
     char dir[256], addr[300];
-    snprintf(dir, sizeof dir, STATE_DIR "/p/%s/", g.svc);
+    snprintf(dir, sizeof dir, DFX_STATE_DIR "/p/%s/", g.svc);
     snprintf(addr, sizeof addr, "%sx/containerd/", dir);
     DIR *pd = opendir("/proc");
     struct dirent *de;
@@ -1983,7 +1834,7 @@ static int group_teardown(void **state)
     dkc_client_free(g.dkc);
     g.dkc = NULL;
     if (g.cli == NULL)
-        g.cli = client_open();
+        g.cli = dfx_client_open(g.amqp_url, g.queue, 3000);
     if (g.cli) {
         broker_queue_delete(g.cli, g.rq);
         broker_queue_delete(g.cli, g.nrq);
@@ -1992,16 +1843,10 @@ static int group_teardown(void **state)
     }
     delete_topology(g.queue);
     delete_topology(g.nqueue);
-    run_script("private-rabbitmq.sh", "stop", g.svc, 0);
-    run_script("private-dockerd.sh", "stop", g.svc, 0);
+    dfx_run_script("private-rabbitmq.sh", "stop %s", g.svc);
+    dfx_run_script("private-dockerd.sh", "stop %s", g.svc);
     reap_private_dockerd();
-    char line[512];
-    snprintf(line, sizeof line,
-             "rm -rf " STATE_DIR "/r/%s; grep -q ' " STATE_DIR "/p/%s/' /proc/mounts || "
-             "rm -rf " STATE_DIR "/p/%s",
-             g.svc, g.svc, g.svc);
-    if (system(line) != 0)
-        fprintf(stderr, "could not remove the private services' state\n");
+    dfx_remove_private_state(g.svc, g.svc);
     for (int i = 0; i < g.nr; i++) {
         json_decref(g.r[i].first);
         json_decref(g.r[i].bad_double);
