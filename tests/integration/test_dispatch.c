@@ -1225,6 +1225,113 @@ static void test_marked_remove_container_not_answered_again(void **state)
     assert_int_equal(count_label("io.docker-dispatch.request", marked), 0);
 }
 
+/* A victim container and volume made outside the dispatcher (as another
+ * workload of the host would be): no command of the default policy reaches
+ * them, by name or id; lists do not show them; a run cannot mount the
+ * volume.  A volume made through the dispatcher can be mounted. */
+static void test_foreign_objects_are_out_of_reach(void **state)
+{
+    (void)state;
+    char vname[64], vol[64], own[64];
+    snprintf(vname, sizeof vname, "dd-victim-%ld", (long)getpid());
+    snprintf(vol, sizeof vol, "dd-victim-vol-%ld", (long)getpid());
+    snprintf(own, sizeof own, "dd-own-vol-%ld", (long)getpid());
+    const char *cmd[] = {"sleep", "300", NULL};
+    dkc_container_config cc = {.image = "busybox:latest", .cmd = cmd, .network_mode = "none"};
+    char *vid = NULL;
+    assert_int_equal(dkc_container_create(g_dkc, vname, &cc, &vid, NULL), 0);
+    assert_int_equal(dkc_container_start(g_dkc, vid), 0);
+    json_t *vout = NULL;
+    assert_int_equal(dkc_volume_create(g_dkc, vol, NULL, NULL, &vout), 0);
+    json_decref(vout);
+
+    static const char *const verbs[] = {
+        "{\"Dockercmd\":\"stop\",\"Container\":\"%s\"}",
+        "{\"Dockercmd\":\"kill\",\"Container\":\"%s\"}",
+        "{\"Dockercmd\":\"remove\",\"Container\":\"%s\",\"Options\":{\"Force\":true}}",
+        "{\"Dockercmd\":\"inspect\",\"Container\":\"%s\"}",
+        "{\"Dockercmd\":\"logs\",\"Container\":\"%s\"}",
+        "{\"Dockercmd\":\"exec\",\"Container\":\"%s\",\"Cmd\":[\"cat\",\"/etc/passwd\"]}",
+        "{\"Dockercmd\":\"rename\",\"Container\":\"%s\",\"Options\":{\"Name\":\"renamed\"}}",
+        "{\"action\":\"delete-container\",\"id\":\"%s\"}",
+    };
+    const char *refs[] = {vname, vid};
+    for (size_t k = 0; k < 2; k++)
+        for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
+            char body[512];
+            snprintf(body, sizeof body, verbs[i], refs[k]);
+            json_t *r = call(body, 30000);
+            assert_non_null(r);
+            if (err_code(r) == NULL || strcmp(err_code(r), "not_found") != 0) {
+                char *t = json_dumps(r, 0);
+                fprintf(stderr, "reached the victim: %s -> %s\n", body, t);
+                free(t);
+            }
+            assert_string_equal(err_code(r), "not_found");
+            json_decref(r);
+        }
+    /* still running, untouched */
+    json_t *ins = NULL;
+    assert_int_equal(dkc_container_inspect(g_dkc, vid, &ins), 0);
+    assert_true(json_is_true(json_object_get(json_object_get(ins, "State"), "Running")));
+    json_decref(ins);
+    /* lists show only the cluster's containers and volumes */
+    json_t *r = call("{\"Dockercmd\":\"list\",\"Options\":{\"All\":true}}", 30000);
+    assert_ok_reply(r);
+    char *text = json_dumps(result(r), 0);
+    assert_null(strstr(text, vid));
+    free(text);
+    json_decref(r);
+    char body[512];
+    snprintf(body, sizeof body, "{\"Dockercmd\":\"volume-inspect\",\"Volume\":\"%s\"}", vol);
+    r = call(body, 30000);
+    assert_string_equal(err_code(r), "not_found");
+    json_decref(r);
+    snprintf(body, sizeof body, "{\"Dockercmd\":\"volume-remove\",\"Volume\":\"%s\"}", vol);
+    r = call(body, 30000);
+    assert_string_equal(err_code(r), "not_found");
+    json_decref(r);
+    /* the foreign volume cannot be mounted; one made through the dispatcher can */
+    snprintf(body, sizeof body,
+             "{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],\"Remove\":true,"
+             "\"NetworkMode\":\"none\",\"Binds\":[\"%s:/x\"]},\"Image\":\"busybox:latest\","
+             "\"Cmd\":[\"ls\",\"/x\"]}",
+             vol);
+    r = call(body, 30000);
+    assert_string_equal(err_code(r), "policy_denied");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "field")),
+                        "HostConfig.Binds");
+    json_decref(r);
+    snprintf(body, sizeof body, "{\"Dockercmd\":\"volume-create\",\"Volume\":\"%s\"}", own);
+    r = call(body, 30000);
+    assert_ok_reply(r);
+    json_decref(r);
+    snprintf(body, sizeof body,
+             "{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],\"Remove\":true,"
+             "\"NetworkMode\":\"none\",\"Binds\":[\"%s:/x\"]},\"Image\":\"busybox:latest\","
+             "\"Cmd\":[\"sh\",\"-c\",\"echo mounted\"]}",
+             own);
+    r = call(body, 30000);
+    assert_ok_reply(r);
+    assert_string_equal(json_string_value(json_object_get(result(r), "stdout")), "mounted\n");
+    json_decref(r);
+    /* the run's container goes just after its reply: the volume is free then */
+    snprintf(body, sizeof body, "{\"Dockercmd\":\"volume-remove\",\"Volume\":\"%s\"}", own);
+    for (int t = 0; t < 50; t++) {
+        r = call(body, 30000);
+        if (err_code(r) == NULL || strcmp(err_code(r), "conflict") != 0)
+            break;
+        json_decref(r);
+        usleep(100 * 1000);
+    }
+    assert_ok_reply(r);
+    json_decref(r);
+
+    assert_int_equal(dkc_container_remove(g_dkc, vid, true, true), 0);
+    assert_int_equal(dkc_volume_remove(g_dkc, vol, true), 0);
+    free(vid);
+}
+
 int main(void)
 {
     dkc_global_init();
@@ -1250,6 +1357,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_copies),
         cmocka_unit_test(test_output_on_stdout),
         cmocka_unit_test(test_marked_remove_container_not_answered_again),
+        cmocka_unit_test(test_foreign_objects_are_out_of_reach),
     };
     if (getenv("CMOCKA_TEST_FILTER")) /* e.g. "test_dup*" while working on one case */
         cmocka_set_test_filter(getenv("CMOCKA_TEST_FILTER"));
