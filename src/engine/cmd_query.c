@@ -21,15 +21,33 @@ hres eng_handle_query(jctx *c)
     return H_OK;
 }
 
+/* The labels where a run keeps its reply address for supervision (who
+ * gets the final reply after a restart).  They stay in Docker, which only
+ * the host's root reads, and never leave the dispatcher: another publisher
+ * who learnt them could read or forge someone else's replies. */
+static void hide_reply_address(json_t *labels)
+{
+    json_object_del(labels, LBL "reply-to");
+    json_object_del(labels, LBL "correlation-id");
+}
+
 static int inspect(dkc_client *cli, const proto_cmd *cmd, json_t **out)
 {
-    return dkc_container_inspect(cli, cmd->container, out);
+    int rc = dkc_container_inspect(cli, cmd->container, out);
+    if (rc == 0)
+        hide_reply_address(json_object_get(json_object_get(*out, "Config"), "Labels"));
+    return rc;
 }
 
 static int list(dkc_client *cli, const proto_cmd *cmd, json_t **out)
 {
     dkc_list_opts lo = {.all = cmd->all, .limit = cmd->limit, .filters = cmd->filters};
-    return dkc_container_list(cli, &lo, out);
+    int rc = dkc_container_list(cli, &lo, out);
+    size_t i;
+    json_t *c;
+    if (rc == 0)
+        json_array_foreach(*out, i, c) hide_reply_address(json_object_get(c, "Labels"));
+    return rc;
 }
 
 static int top(dkc_client *cli, const proto_cmd *cmd, json_t **out)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "engine_internal.h"
 
@@ -92,10 +93,30 @@ static hres check_image(jctx *c, const char *image)
     return eng_fail(c, PROTO_EPOLICY, "%s", perr.message);
 }
 
+/* 1 if a list filter asks about the labels that hold reply addresses
+ * (cmd_query.c hides them; a filter would probe them one guess at a time). */
+static int probes_reply_address(const json_t *filters)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(filters, "label"), i, v)
+    {
+        const char *s = json_string_value(v);
+        if (s && (!strncasecmp(s, LBL "reply-to", strlen(LBL "reply-to")) ||
+                  !strncasecmp(s, LBL "correlation-id", strlen(LBL "correlation-id"))))
+            return 1;
+    }
+    return 0;
+}
+
 hres eng_scope_check(jctx *c)
 {
     engine *e = c->e;
     proto_cmd *cmd = c->cmd;
+    if (cmd->kind == PROTO_CMD_LIST && probes_reply_address(cmd->filters)) {
+        snprintf(c->field, sizeof c->field, "Options.Filters");
+        return eng_fail(c, PROTO_EPOLICY, "labels of reply addresses cannot be filtered on");
+    }
     if (cmd->kind == PROTO_CMD_IMAGE_REMOVE)
         return check_image(c, cmd->image);
     if (cmd->kind == PROTO_CMD_IMAGE_TAG) {

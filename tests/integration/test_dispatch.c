@@ -1332,6 +1332,48 @@ static void test_foreign_objects_are_out_of_reach(void **state)
     free(vid);
 }
 
+/* The reply address a run keeps in its labels for supervision never leaves
+ * the dispatcher: not in inspect, not in list, not by a label filter; the
+ * final reply still comes (and after a restart: test_sigterm_readopt). */
+static void test_reply_address_hidden(void **state)
+{
+    (void)state;
+    char id[64];
+    send_msg("{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],"
+             "\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\",\"Cmd\":[\"echo\",\"kept\"]}",
+             id, sizeof id);
+    json_t *r = recv_reply(id, 30000);
+    assert_ok_reply(r);
+    char cid[80];
+    const char *c0 =
+        json_string_value(json_object_get(json_object_get(result(r), "container"), "id"));
+    assert_non_null(c0);
+    snprintf(cid, sizeof cid, "%s", c0);
+    char body[512];
+    snprintf(body, sizeof body, "{\"Dockercmd\":\"inspect\",\"Container\":\"%s\"}", cid);
+    json_decref(r);
+    r = call(body, 30000);
+    assert_ok_reply(r);
+    json_t *labels = json_object_get(json_object_get(result(r), "Config"), "Labels");
+    assert_non_null(json_object_get(labels, "io.docker-dispatch.request"));
+    assert_null(json_object_get(labels, "io.docker-dispatch.reply-to"));
+    assert_null(json_object_get(labels, "io.docker-dispatch.correlation-id"));
+    json_decref(r);
+    r = call("{\"Dockercmd\":\"list\",\"Options\":{\"All\":true}}", 30000);
+    assert_ok_reply(r);
+    char *text = json_dumps(result(r), 0);
+    assert_null(strstr(text, "reply-to"));
+    assert_null(strstr(text, "correlation-id"));
+    free(text);
+    json_decref(r);
+    r = call("{\"Dockercmd\":\"list\",\"Options\":{\"All\":true,\"Filters\":{\"label\":"
+             "[\"io.docker-dispatch.reply-to=amq.rabbitmq.reply-to\"]}}}",
+             30000);
+    assert_string_equal(err_code(r), "policy_denied");
+    json_decref(r);
+    verb_ok("{\"Dockercmd\":\"remove\",\"Container\":\"%s\"}", cid);
+}
+
 int main(void)
 {
     dkc_global_init();
@@ -1358,6 +1400,7 @@ int main(void)
         cmocka_unit_test(test_output_on_stdout),
         cmocka_unit_test(test_marked_remove_container_not_answered_again),
         cmocka_unit_test(test_foreign_objects_are_out_of_reach),
+        cmocka_unit_test(test_reply_address_hidden),
     };
     if (getenv("CMOCKA_TEST_FILTER")) /* e.g. "test_dup*" while working on one case */
         cmocka_set_test_filter(getenv("CMOCKA_TEST_FILTER"));
