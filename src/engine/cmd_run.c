@@ -24,7 +24,7 @@ static hres run_started_reply(jctx *c, const char *id)
     proto_run_result r = {.container_id = id, .container_name = eng_cname(ins)};
     c->result = proto_result_run(&r);
     if (c->result)
-        json_object_set_new(c->result, "status", json_string("running"));
+        eng_set(c->result, "status", json_string("running"));
     json_decref(ins);
     return H_OK;
 }
@@ -95,19 +95,19 @@ static hres h_run(jctx *c)
         goto out;
     }
     if (c->d->reply_to)
-        json_object_set_new(labels, LBL "reply-to", json_string(c->d->reply_to));
+        eng_set(labels, LBL "reply-to", json_string(c->d->reply_to));
     if (c->d->correlation_id)
-        json_object_set_new(labels, LBL "correlation-id", json_string(c->d->correlation_id));
-    json_object_set_new(labels, LBL "dialect", json_string(proto_dialect_name(cmd->dialect)));
+        eng_set(labels, LBL "correlation-id", json_string(c->d->correlation_id));
+    eng_set(labels, LBL "dialect", json_string(proto_dialect_name(cmd->dialect)));
     if (owes_final(cmd)) {
         const char *att = cmd->attach_stdout && cmd->attach_stderr ? "stdout,stderr"
                           : cmd->attach_stdout                     ? "stdout"
                           : cmd->attach_stderr                     ? "stderr"
                                                                    : "";
-        json_object_set_new(labels, LBL "final", json_string("1"));
-        json_object_set_new(labels, LBL "attach", json_string(att));
+        eng_set(labels, LBL "final", json_string("1"));
+        eng_set(labels, LBL "attach", json_string(att));
         if (cmd->remove)
-            json_object_set_new(labels, LBL "remove", json_string("1"));
+            eng_set(labels, LBL "remove", json_string("1"));
     }
     int64_t tmo = cmd->timeout_s;
     if (e->conf.max_run_seconds > 0 && (tmo == 0 || tmo > e->conf.max_run_seconds))
@@ -115,10 +115,10 @@ static hres h_run(jctx *c)
     char num[32];
     if (tmo > 0) {
         snprintf(num, sizeof num, "%lld", (long long)(time(NULL) + tmo));
-        json_object_set_new(labels, LBL "deadline", json_string(num));
+        eng_set(labels, LBL "deadline", json_string(num));
     }
     snprintf(num, sizeof num, "%lld", (long long)cmd->output_limit);
-    json_object_set_new(labels, LBL "output-limit", json_string(num));
+    eng_set(labels, LBL "output-limit", json_string(num));
 
     if ((res = eng_create_admitted(c, body, &id, &warnings)) != H_OK)
         goto out;

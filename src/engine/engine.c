@@ -20,6 +20,12 @@ void eng_oom(void)
     abort();
 }
 
+void eng_set(json_t *obj, const char *key, json_t *v)
+{
+    if (v == NULL || json_object_set_new(obj, key, v) != 0)
+        eng_oom();
+}
+
 void *eng_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
@@ -254,7 +260,10 @@ static int refuse_unreadable(engine *e, broker_delivery *d, const char *rid, int
         eng_post_reply(e, r, t0, d->reply_to, d->correlation_id, 0, NULL, NULL, NULL, 0);
         return 1;
     }
-    if (rid == NULL || eng_rid_ok(rid))
+    /* every id from the wire that reaches labels must be clean text */
+    if ((rid == NULL || eng_rid_ok(rid)) &&
+        (d->correlation_id == NULL || eng_rid_ok(d->correlation_id)) &&
+        (d->reply_to == NULL || eng_rid_ok(d->reply_to)))
         return 0;
     proto_error perr;
     proto_error_clear(&perr);
@@ -262,8 +271,8 @@ static int refuse_unreadable(engine *e, broker_delivery *d, const char *rid, int
     perr.code_name = proto_code_name(PROTO_EBADREQUEST);
     snprintf(perr.field, sizeof perr.field, "message_id");
     snprintf(perr.message, sizeof perr.message,
-             "the message id (or correlation id) must be 1 to %d bytes of UTF-8 without control "
-             "characters",
+             "the message id, correlation id and reply_to must be 1 to %d bytes of UTF-8 "
+             "without control characters",
              REQUEST_ID_MAX);
     log_record("request id=(invalid) refused: bad message id", NULL);
     refuse(e, d, &perr, NULL, t0);

@@ -181,6 +181,9 @@ void eng_post_reply(engine *e, json_t *reply, int64_t t0, const char *reply_to, 
                     int after_mark);
 hres eng_fail(jctx *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 hres eng_dfail(jctx *c, int rc);
+/* json_object_set_new that aborts when memory runs out (v NULL counts: a
+ * string jansson refused, which validated input never is). */
+void eng_set(json_t *obj, const char *key, json_t *v);
 int eng_code_from_dkc(int dkc_err);
 
 /* ---- outbox.c ---- */

@@ -56,12 +56,12 @@ json_t *eng_labelled_body(jctx *c, json_t **labels)
     json_t *l = json_object_get(body, "Labels");
     if (!json_is_object(l)) {
         l = json_object();
-        json_object_set_new(body, "Labels", l);
+        eng_set(body, "Labels", l);
     }
-    json_object_set_new(l, LBL "cluster", json_string(c->e->conf.cluster));
-    json_object_set_new(l, LBL "node", json_string(c->e->conf.node));
+    eng_set(l, LBL "cluster", json_string(c->e->conf.cluster));
+    eng_set(l, LBL "node", json_string(c->e->conf.node));
     if (c->request_id)
-        json_object_set_new(l, LBL "request", json_string(c->request_id));
+        eng_set(l, LBL "request", json_string(c->request_id));
     *labels = l;
     return body;
 }

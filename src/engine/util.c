@@ -73,11 +73,15 @@ int64_t eng_rfc3339_secs(const char *s)
 json_t *eng_label_filter(const char *l1, const char *l2)
 {
     json_t *arr = json_array();
-    json_array_append_new(arr, json_string(l1));
+    if (arr == NULL || json_array_append_new(arr, json_string(l1)) != 0)
+        eng_oom();
     if (l2)
-        json_array_append_new(arr, json_string(l2));
+        if (json_array_append_new(arr, json_string(l2)) != 0)
+            eng_oom();
     json_t *f = json_object();
-    json_object_set_new(f, "label", arr);
+    if (f == NULL)
+        eng_oom();
+    eng_set(f, "label", arr);
     return f;
 }
 
