@@ -193,7 +193,8 @@ typedef struct broker_props {
     const char *reply_to;
     const char *expiration; /* per-message TTL in ms, as a decimal string */
     const char *type;
-    int persistent; /* 1: delivery_mode 2 (survives a broker restart) */
+    const char *user_id; /* must be the connection's user: RabbitMQ checks it */
+    int persistent;      /* 1: delivery_mode 2 (survives a broker restart) */
     const broker_header *headers;
     size_t n_headers;
 } broker_props;
@@ -230,6 +231,7 @@ typedef struct broker_delivery {
     char *message_id;
     char *reply_to;
     char *type;
+    char *user_id; /* the publisher's user, as RabbitMQ verified it; NULL: none given */
     unsigned char *body;
     size_t len;
     long delivery_count; /* x-delivery-count header, -1 if absent */

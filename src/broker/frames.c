@@ -36,6 +36,7 @@ void broker_delivery_cleanup(broker_delivery *d)
     free(d->correlation_id);
     free(d->message_id);
     free(d->reply_to);
+    free(d->user_id);
     free(d->type);
     free(d->body);
     for (size_t i = 0; i < d->n_headers; i++) {
@@ -193,6 +194,8 @@ static int copy_props(broker_delivery *d, const amqp_basic_properties_t *p)
         d->reply_to = brk_dupbytes(p->reply_to, MAX_NAME, &oom);
     if (p->_flags & AMQP_BASIC_TYPE_FLAG)
         d->type = brk_dupbytes(p->type, MAX_NAME, &oom);
+    if (p->_flags & AMQP_BASIC_USER_ID_FLAG)
+        d->user_id = brk_dupbytes(p->user_id, MAX_NAME, &oom);
     if (p->_flags & AMQP_BASIC_DELIVERY_MODE_FLAG)
         d->persistent = p->delivery_mode == AMQP_DELIVERY_PERSISTENT;
     if (oom)

@@ -142,6 +142,10 @@ static int build_props(broker *b, const broker_props *props, amqp_basic_properti
         p->_flags |= AMQP_BASIC_TYPE_FLAG;
         p->type = amqp_cstring_bytes(props->type);
     }
+    if (props->user_id) {
+        p->_flags |= AMQP_BASIC_USER_ID_FLAG;
+        p->user_id = amqp_cstring_bytes(props->user_id);
+    }
     if (props->persistent) {
         p->_flags |= AMQP_BASIC_DELIVERY_MODE_FLAG;
         p->delivery_mode = AMQP_DELIVERY_PERSISTENT;

@@ -17,8 +17,20 @@ hres eng_handle_query(jctx *c)
         json_decref(out);
         return eng_dfail(c, rc);
     }
+    if (out != NULL && c->desc->visible != NULL)
+        c->desc->visible(c, out);
     c->result = out ? out : json_null();
     return H_OK;
+}
+
+static void visible_containers(const jctx *c, json_t *out)
+{
+    eng_scope_filter_list(c, out);
+}
+
+static void visible_volumes(const jctx *c, json_t *out)
+{
+    eng_scope_filter_list(c, json_object_get(out, "Volumes"));
 }
 
 /* The labels where a run keeps its reply address for supervision (who
@@ -101,13 +113,19 @@ static int version(dkc_client *cli, const proto_cmd *cmd, json_t **out)
     const engine_cmd eng_cmd_##name = {.kind = (k), .handle = eng_handle_query, .query = (fn)}
 
 QUERY(inspect, PROTO_CMD_INSPECT, inspect);
-QUERY(list, PROTO_CMD_LIST, list);
+const engine_cmd eng_cmd_list = {.kind = PROTO_CMD_LIST,
+                                 .handle = eng_handle_query,
+                                 .query = list,
+                                 .visible = visible_containers};
 QUERY(top, PROTO_CMD_TOP, top);
 QUERY(changes, PROTO_CMD_CHANGES, changes);
 QUERY(images, PROTO_CMD_IMAGES, images);
 QUERY(image_inspect, PROTO_CMD_IMAGE_INSPECT, image_inspect);
 QUERY(image_remove, PROTO_CMD_IMAGE_REMOVE, image_remove);
-QUERY(volume_list, PROTO_CMD_VOLUME_LIST, volume_list);
+const engine_cmd eng_cmd_volume_list = {.kind = PROTO_CMD_VOLUME_LIST,
+                                        .handle = eng_handle_query,
+                                        .query = volume_list,
+                                        .visible = visible_volumes};
 QUERY(volume_inspect, PROTO_CMD_VOLUME_INSPECT, volume_inspect);
 QUERY(info, PROTO_CMD_INFO, info);
 QUERY(version, PROTO_CMD_VERSION, version);

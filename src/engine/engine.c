@@ -263,7 +263,8 @@ static int refuse_unreadable(engine *e, broker_delivery *d, const char *rid, int
     /* every id from the wire that reaches labels must be clean text */
     if ((rid == NULL || eng_rid_ok(rid)) &&
         (d->correlation_id == NULL || eng_rid_ok(d->correlation_id)) &&
-        (d->reply_to == NULL || eng_rid_ok(d->reply_to)))
+        (d->reply_to == NULL || eng_rid_ok(d->reply_to)) &&
+        (d->user_id == NULL || eng_rid_ok(d->user_id)))
         return 0;
     proto_error perr;
     proto_error_clear(&perr);
@@ -271,8 +272,8 @@ static int refuse_unreadable(engine *e, broker_delivery *d, const char *rid, int
     perr.code_name = proto_code_name(PROTO_EBADREQUEST);
     snprintf(perr.field, sizeof perr.field, "message_id");
     snprintf(perr.message, sizeof perr.message,
-             "the message id, correlation id and reply_to must be 1 to %d bytes of UTF-8 "
-             "without control characters",
+             "the message id, correlation id, reply_to and user_id must be 1 to %d bytes of "
+             "UTF-8 without control characters",
              REQUEST_ID_MAX);
     log_record("request id=(invalid) refused: bad message id", NULL);
     refuse(e, d, &perr, NULL, t0);

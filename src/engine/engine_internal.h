@@ -156,6 +156,8 @@ typedef struct engine_cmd {
     int (*verb)(dkc_client *cli, const proto_cmd *cmd);
     /* for eng_handle_query: one Docker call whose JSON is the result */
     int (*query)(dkc_client *cli, const proto_cmd *cmd, json_t **out);
+    /* for eng_handle_query: trims the result to what the publisher may see */
+    void (*visible)(const jctx *c, json_t *out);
 } engine_cmd;
 
 /* The descriptor of kind, or NULL when the engine cannot do it. */
@@ -222,6 +224,8 @@ int eng_is_answered(dkc_client *cli, const char *id);
 /* ---- scope.c ---- */
 hres eng_scope_check(jctx *c);
 hres eng_scope_check_volumes(jctx *c, json_t *body);
+/* Drops from a container or volume list what c's publisher may not see. */
+void eng_scope_filter_list(const jctx *c, json_t *list);
 
 /* ---- util.c ---- */
 typedef struct capbuf {

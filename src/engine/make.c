@@ -60,6 +60,8 @@ json_t *eng_labelled_body(jctx *c, json_t **labels)
     }
     eng_set(l, LBL "cluster", json_string(c->e->conf.cluster));
     eng_set(l, LBL "node", json_string(c->e->conf.node));
+    if (c->d->user_id) /* RabbitMQ verified it: the container is that user's */
+        eng_set(l, LBL "user", json_string(c->d->user_id));
     if (c->request_id)
         eng_set(l, LBL "request", json_string(c->request_id));
     *labels = l;

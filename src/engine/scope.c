@@ -25,6 +25,29 @@ static int ours(const engine *e, json_t *labels)
     return c != NULL && strcmp(c, e->conf.cluster) == 0;
 }
 
+/* 1 if the publisher of c may act on an object with labels: it is this
+ * cluster's and, when a user made it (its user label), the same user or
+ * an admin user.  Objects made by anonymous messages are anyone's in the
+ * cluster; a message without a user_id is anonymous. */
+static int may(const jctx *c, json_t *labels)
+{
+    if (!ours(c->e, labels))
+        return 0;
+    const char *owner = eng_label(labels, "user");
+    const char *me = c->d->user_id;
+    return owner == NULL || policy_is_admin(c->e->policy, me) || (me && !strcmp(owner, me));
+}
+
+/* Drops from a list result (an array of objects with Labels) what the
+ * publisher of c may not see: Docker's filters cannot say "this user's or
+ * nobody's". */
+static void keep_visible(const jctx *c, json_t *list)
+{
+    for (size_t i = json_array_size(list); i-- > 0;)
+        if (!may(c, json_object_get(json_array_get(list, i), "Labels")))
+            json_array_remove(list, i);
+}
+
 /* Adds this cluster's label to the "label" list of *filters (made when
  * NULL). */
 static void add_cluster_filter(engine *e, json_t **filters)
@@ -48,7 +71,7 @@ static hres resolve_container(jctx *c)
     int rc = dkc_container_inspect(c->cli, c->cmd->container, &ins);
     hres res = H_OK;
     if (rc == DKC_ENOTFOUND ||
-        (rc == 0 && !ours(c->e, json_object_get(json_object_get(ins, "Config"), "Labels")))) {
+        (rc == 0 && !may(c, json_object_get(json_object_get(ins, "Config"), "Labels")))) {
         c->http = 404;
         res = eng_fail(c, PROTO_ENOTFOUND, "No such container: %.200s", c->cmd->container);
     } else if (rc != 0) {
@@ -72,7 +95,7 @@ static hres resolve_volume(jctx *c)
     json_t *ins = NULL;
     int rc = dkc_volume_inspect(c->cli, c->cmd->volume, &ins);
     hres res = H_OK;
-    if (rc == DKC_ENOTFOUND || (rc == 0 && !ours(c->e, json_object_get(ins, "Labels")))) {
+    if (rc == DKC_ENOTFOUND || (rc == 0 && !may(c, json_object_get(ins, "Labels")))) {
         c->http = 404;
         res = eng_fail(c, PROTO_ENOTFOUND, "No such volume: %.200s", c->cmd->volume);
     } else if (rc != 0) {
@@ -109,6 +132,12 @@ static int probes_reply_address(const json_t *filters)
     return 0;
 }
 
+void eng_scope_filter_list(const jctx *c, json_t *list)
+{
+    if (!c->e->policy->scope_host)
+        keep_visible(c, list);
+}
+
 hres eng_scope_check(jctx *c)
 {
     engine *e = c->e;
@@ -126,6 +155,11 @@ hres eng_scope_check(jctx *c)
         hres r = check_image(c, cmd->image);
         return r != H_OK ? r : check_image(c, target);
     }
+    if (e->policy->require_user_id && c->d->user_id == NULL) {
+        snprintf(c->field, sizeof c->field, "user_id");
+        return eng_fail(c, PROTO_EPOLICY,
+                        "user_id: messages must carry an AMQP user_id (policy require_user_id)");
+    }
     if (e->policy->scope_host)
         return H_OK;
     switch (cmd->kind) {
@@ -136,9 +170,9 @@ hres eng_scope_check(jctx *c)
     case PROTO_CMD_VOLUME_CREATE:
         if (cmd->volume_labels == NULL && (cmd->volume_labels = json_object()) == NULL)
             eng_oom();
-        if (json_object_set_new(cmd->volume_labels, LBL "cluster", json_string(e->conf.cluster)) !=
-            0)
-            eng_oom();
+        eng_set(cmd->volume_labels, LBL "cluster", json_string(e->conf.cluster));
+        if (c->d->user_id)
+            eng_set(cmd->volume_labels, LBL "user", json_string(c->d->user_id));
         return H_OK;
     case PROTO_CMD_VOLUME_INSPECT:
     case PROTO_CMD_VOLUME_REMOVE:
@@ -186,7 +220,7 @@ hres eng_scope_check_volumes(jctx *c, json_t *body)
         snprintf(name, sizeof name, "%.*s", (int)(len < 255 ? len : 255), names[k]);
         json_t *ins = NULL;
         int rc = dkc_volume_inspect(c->cli, name, &ins);
-        int mine = rc == 0 && ours(c->e, json_object_get(ins, "Labels"));
+        int mine = rc == 0 && may(c, json_object_get(ins, "Labels"));
         json_decref(ins);
         if (rc != 0 && rc != DKC_ENOTFOUND)
             return eng_dfail(c, rc);

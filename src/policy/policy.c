@@ -43,6 +43,7 @@ void policy_cleanup(dd_policy *p)
     strv_free(p->capabilities);
     strv_free(p->networks);
     strv_free(p->log_drivers);
+    strv_free(p->admin_users);
     policy_init(p);
 }
 
@@ -149,12 +150,17 @@ int policy_from_json(dd_policy *p, const json_t *obj, char *errbuf, size_t errle
             rc = read_list(v, key, L_NAME, &p->networks, errbuf, errlen);
         else if (!strcmp(key, "log_drivers"))
             rc = read_list(v, key, L_NAME, &p->log_drivers, errbuf, errlen);
-        else if (!strcmp(key, "allow_log_options") || !strcmp(key, "allow_ports")) {
+        else if (!strcmp(key, "admin_users"))
+            rc = read_list(v, key, L_NAME, &p->admin_users, errbuf, errlen);
+        else if (!strcmp(key, "allow_log_options") || !strcmp(key, "allow_ports") ||
+                 !strcmp(key, "require_user_id")) {
             if (!json_is_boolean(v)) {
                 snprintf(errbuf, errlen, "policy.%s must be true or false", key);
                 rc = -1;
             } else if (!strcmp(key, "allow_ports")) {
                 p->allow_ports = json_is_true(v);
+            } else if (!strcmp(key, "require_user_id")) {
+                p->require_user_id = json_is_true(v);
             } else {
                 p->allow_log_options = json_is_true(v);
             }
@@ -256,6 +262,20 @@ static void image_norm(const char *image, char *out, size_t len)
         snprintf(out, len, "%s", image);
     else
         snprintf(out, len, "%s:latest", image);
+}
+
+/* 1 if name is in the NULL-terminated list (NULL: empty). */
+static bool listed(char *const *list, const char *name)
+{
+    for (size_t i = 0; list && list[i]; i++)
+        if (strcmp(list[i], name) == 0)
+            return true;
+    return false;
+}
+
+int policy_is_admin(const dd_policy *p, const char *user)
+{
+    return user != NULL && listed(p->admin_users, user);
 }
 
 /* Written by hand rather than with fnmatch(): no fnmatch flag keeps `*`
@@ -485,15 +505,6 @@ static int check_namespaces(const dd_policy *p, const json_t *hc, proto_error *e
         return deny(err, PROTO_EPOLICY, "HostConfig.Cgroup",
                     "another container's cgroup is not allowed (policy allow_host_namespaces)");
     return 0;
-}
-
-/* 1 if name is in the NULL-terminated list (NULL: empty). */
-static bool listed(char *const *list, const char *name)
-{
-    for (size_t i = 0; list && list[i]; i++)
-        if (strcmp(list[i], name) == 0)
-            return true;
-    return false;
 }
 
 /* A network a container may join: none, Docker's default bridge, or one

@@ -41,6 +41,8 @@ typedef struct dd_policy {
     bool allow_ports;       /* PortBindings, PublishAllPorts */
     bool scope_host;        /* scope "host": commands act on every container of the host;
                                default "cluster": only on this cluster's */
+    char **admin_users;     /* AMQP users who act on every user's objects; NULL: none */
+    bool require_user_id;   /* refuse messages without an AMQP user_id */
     bool allow_privileged;  /* HostConfig.Privileged */
     bool allow_host_namespaces; /* NetworkMode/PidMode/IpcMode/UTSMode/UsernsMode/CgroupnsMode host
                                  */
@@ -60,7 +62,8 @@ void policy_init(dd_policy *p);
 /* Reads a policy object (the config file's "policy"):
  *   {"images": ["busybox:*", "localhost:5000/jobs-*"], "bind_prefixes": ["/srv/jobs"],
  *    "networks": ["jobs-net"], "log_drivers": ["json-file"], "allow_log_options": false,
- *    "allow_ports": false, "scope": "cluster",
+ *    "allow_ports": false, "scope": "cluster", "admin_users": ["ops"],
+ *    "require_user_id": false,
  *    "capabilities": ["NET_ADMIN"], "allow_privileged": false,
  *    "allow_host_namespaces": false, "allow_devices": false,
  *    "default_memory": 268435456, "max_memory": 1073741824,
@@ -89,6 +92,9 @@ int policy_check_create(const dd_policy *p, json_t *body, proto_error *err);
  * busybox and nothing else: not "busybox:5000/evil" (a registry at host
  * busybox), not "library/busybox". */
 int policy_check_image(const dd_policy *p, const char *image, proto_error *err);
+
+/* 1 if user (an AMQP user id) is one of p->admin_users. */
+int policy_is_admin(const dd_policy *p, const char *user);
 
 /* 1 if image pattern pat matches ref by the grammar above. */
 int policy_image_match(const char *pat, const char *ref);

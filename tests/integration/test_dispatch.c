@@ -192,7 +192,7 @@ static int setup(void **state)
         return -1;
     fprintf(cf,
             "{\"policy\": {\"images\": [\"busybox:*\"], \"max_memory\": %d,"
-            " \"default_pids\": 256, \"max_pids\": 512}}\n",
+            " \"default_pids\": 256, \"max_pids\": 512, \"admin_users\": [\"guest\"]}}\n",
             POLICY_MAX_MEMORY);
     fclose(cf);
     g_cli = dfx_client_open(DFX_AMQP_URL, g_queue, 0);
@@ -1374,6 +1374,114 @@ static void test_reply_address_hidden(void **state)
     verb_ok("{\"Dockercmd\":\"remove\",\"Container\":\"%s\"}", cid);
 }
 
+/* Runs rabbitmqctl with args (a printf format); 0 on success. */
+static int rabbitmqctl(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int rabbitmqctl(const char *fmt, ...)
+{
+    char args[256], line[320];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(line, sizeof line, "rabbitmqctl -q %s >/dev/null 2>&1", args);
+    int st = system(line);
+    return st == 0 ? 0 : -1;
+}
+
+/* A user's request: published by b (connected as that user) with user_id
+ * (NULL: anonymous), the reply returned (json_decref). */
+static json_t *user_call(broker *b, const char *user_id, const char *body)
+{
+    char id[64];
+    snprintf(id, sizeof id, "u-%ld-%d", (long)getpid(), ++g_seq);
+    broker_props p = {.correlation_id = id,
+                      .message_id = id,
+                      .content_type = "application/json",
+                      .user_id = user_id};
+    broker_delivery reply;
+    memset(&reply, 0, sizeof reply);
+    int rc = broker_call(b, "", g_queue, &p, body, strlen(body), 30000, &reply);
+    if (rc != 0)
+        fprintf(stderr, "broker_call as %s: %s\n", user_id ? user_id : "(anonymous)",
+                broker_error(b));
+    assert_int_equal(rc, 0);
+    json_t *j = json_loadb((const char *)reply.body, reply.len, 0, NULL);
+    broker_delivery_cleanup(&reply);
+    return j;
+}
+
+/* Two RabbitMQ users: what one creates, the other cannot reach (nor can
+ * an anonymous message); an admin user can; lists show each user theirs. */
+static void test_users_own_their_containers(void **state)
+{
+    (void)state;
+    char alice[32], bob[32], url[128];
+    snprintf(alice, sizeof alice, "dd-alice-%ld", (long)getpid());
+    snprintf(bob, sizeof bob, "dd-bob-%ld", (long)getpid());
+    const char *users[] = {alice, bob};
+    broker *b[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(rabbitmqctl("add_user %s pw-%s", users[i], users[i]), 0);
+        assert_int_equal(rabbitmqctl("set_permissions -p / %s '.*' '.*' '.*'", users[i]), 0);
+        snprintf(url, sizeof url, "amqp://%s:pw-%s@127.0.0.1:5672/", users[i], users[i]);
+        b[i] = dfx_client_open(url, g_queue, 0);
+        assert_non_null(b[i]);
+        assert_int_equal(broker_rpc_begin(b[i]), 0);
+    }
+    /* alice's detached container */
+    json_t *r = user_call(b[0], alice,
+                          "{\"Dockercmd\":\"run\",\"Options\":{\"NetworkMode\":\"none\"},"
+                          "\"Image\":\"busybox:latest\",\"Cmd\":[\"sleep\",\"300\"]}");
+    assert_ok_reply(r);
+    char cid[80], body[256];
+    snprintf(cid, sizeof cid, "%s",
+             json_string_value(json_object_get(json_object_get(result(r), "container"), "id")));
+    json_decref(r);
+    /* bob, and an anonymous message, cannot reach it */
+    snprintf(body, sizeof body, "{\"Dockercmd\":\"inspect\",\"Container\":\"%s\"}", cid);
+    r = user_call(b[1], bob, body);
+    assert_string_equal(err_code(r), "not_found");
+    json_decref(r);
+    r = user_call(b[1], NULL, body);
+    assert_string_equal(err_code(r), "not_found");
+    json_decref(r);
+    /* a message may not claim another user: RabbitMQ refuses it */
+    broker_props forged = {.message_id = "forged", .user_id = alice};
+    assert_true(broker_publish(b[1], "", g_queue, &forged, body, strlen(body), 0) != 0);
+    broker_free(b[1]);
+    snprintf(url, sizeof url, "amqp://%s:pw-%s@127.0.0.1:5672/", bob, bob);
+    b[1] = dfx_client_open(url, g_queue, 0);
+    assert_non_null(b[1]);
+    assert_int_equal(broker_rpc_begin(b[1]), 0);
+    /* lists: alice sees it, bob does not */
+    r = user_call(b[0], alice, "{\"Dockercmd\":\"list\"}");
+    assert_ok_reply(r);
+    char *text = json_dumps(result(r), 0);
+    assert_non_null(strstr(text, cid));
+    free(text);
+    json_decref(r);
+    r = user_call(b[1], bob, "{\"Dockercmd\":\"list\"}");
+    assert_ok_reply(r);
+    text = json_dumps(result(r), 0);
+    assert_null(strstr(text, cid));
+    free(text);
+    json_decref(r);
+    /* the admin user (guest here) can */
+    r = user_call(g_cli, "guest", body);
+    assert_ok_reply(r);
+    json_decref(r);
+    /* alice can */
+    snprintf(body, sizeof body,
+             "{\"Dockercmd\":\"remove\",\"Container\":\"%s\",\"Options\":{\"Force\":true}}", cid);
+    r = user_call(b[0], alice, body);
+    assert_ok_reply(r);
+    json_decref(r);
+    for (int i = 0; i < 2; i++) {
+        broker_free(b[i]);
+        rabbitmqctl("delete_user %s", users[i]);
+    }
+}
+
 int main(void)
 {
     dkc_global_init();
@@ -1401,6 +1509,7 @@ int main(void)
         cmocka_unit_test(test_marked_remove_container_not_answered_again),
         cmocka_unit_test(test_foreign_objects_are_out_of_reach),
         cmocka_unit_test(test_reply_address_hidden),
+        cmocka_unit_test(test_users_own_their_containers),
     };
     if (getenv("CMOCKA_TEST_FILTER")) /* e.g. "test_dup*" while working on one case */
         cmocka_set_test_filter(getenv("CMOCKA_TEST_FILTER"));
