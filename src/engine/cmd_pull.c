@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "engine_internal.h"
+#include "text.h"
 
 typedef struct pull_state {
     char status[256];
@@ -27,13 +28,25 @@ static hres h_pull(jctx *c)
     snprintf(ref, sizeof ref, "%s%s%s", cmd->image, cmd->tag ? ":" : "", cmd->tag ? cmd->tag : "");
     proto_error perr;
     proto_error_clear(&perr);
-    if (policy_check_image(c->e->policy, ref, &perr) != 0) {
+    if (policy_check_image(c->e->policy, ref, &perr) != 0 ||
+        policy_check_registry(c->e->policy, ref, &perr) != 0) {
         snprintf(c->field, sizeof c->field, "%s", perr.field);
         return eng_fail(c, perr.code, "%s", perr.message);
     }
     int rc = dkc_image_pull(c->cli, cmd->image, cmd->tag, NULL, pull_cb, &ps);
-    if (rc != 0)
-        return eng_dfail(c, rc);
+    if (rc == DKC_EUNAVAILABLE || rc == DKC_ETIMEOUT)
+        return eng_dfail(c, rc); /* Docker itself: transient */
+    if (rc != 0) {
+        /* Docker's text would tell how the registry's host and port
+         * answered (refused, timed out, not HTTP): a port scanner for
+         * whoever may publish.  The reply says only that it failed. */
+        char why[512];
+        text_line(why, sizeof why, dkc_client_last_error(c->cli)->message);
+        log_msg(LOG_LVL_INFO, "pull of %.200s failed: %s", ref, why);
+        c->http = dkc_client_last_error(c->cli)->http_status;
+        return eng_fail(c, rc == DKC_ENOTFOUND ? PROTO_ENOTFOUND : PROTO_EDOCKER,
+                        "pulling %.200s failed", ref);
+    }
     c->result = json_pack("{s:s, s:s}", "image", ref, "status", ps.status);
     return H_OK;
 }

@@ -44,6 +44,7 @@ void policy_cleanup(dd_policy *p)
     strv_free(p->networks);
     strv_free(p->log_drivers);
     strv_free(p->admin_users);
+    strv_free(p->registries);
     policy_init(p);
 }
 
@@ -150,6 +151,8 @@ int policy_from_json(dd_policy *p, const json_t *obj, char *errbuf, size_t errle
             rc = read_list(v, key, L_NAME, &p->networks, errbuf, errlen);
         else if (!strcmp(key, "log_drivers"))
             rc = read_list(v, key, L_NAME, &p->log_drivers, errbuf, errlen);
+        else if (!strcmp(key, "registries"))
+            rc = read_list(v, key, L_NAME, &p->registries, errbuf, errlen);
         else if (!strcmp(key, "admin_users"))
             rc = read_list(v, key, L_NAME, &p->admin_users, errbuf, errlen);
         else if (!strcmp(key, "allow_log_options") || !strcmp(key, "allow_ports") ||
@@ -271,6 +274,22 @@ static bool listed(char *const *list, const char *name)
         if (strcmp(list[i], name) == 0)
             return true;
     return false;
+}
+
+int policy_check_registry(const dd_policy *p, const char *image, proto_error *err)
+{
+    char reg[256] = "docker.io";
+    const char *slash = image ? strchr(image, '/') : NULL;
+    if (slash != NULL) {
+        size_t n = (size_t)(slash - image);
+        if (n < sizeof reg && (memchr(image, '.', n) || memchr(image, ':', n) ||
+                               (n == 9 && !strncmp(image, "localhost", 9))))
+            snprintf(reg, sizeof reg, "%.*s", (int)n, image);
+    }
+    if (listed(p->registries, reg))
+        return 0;
+    return deny(err, PROTO_EPOLICY, "Image",
+                "pulling from registry %.100s is not allowed (policy registries)", reg);
 }
 
 int policy_is_admin(const dd_policy *p, const char *user)

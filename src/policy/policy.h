@@ -42,6 +42,8 @@ typedef struct dd_policy {
     bool scope_host;        /* scope "host": commands act on every container of the host;
                                default "cluster": only on this cluster's */
     char **admin_users;     /* AMQP users who act on every user's objects; NULL: none */
+    char **registries;      /* registries `pull` may fetch from ("localhost:5000",
+                               "docker.io"); NULL: none, only images already present */
     bool require_user_id;   /* refuse messages without an AMQP user_id */
     bool allow_privileged;  /* HostConfig.Privileged */
     bool allow_host_namespaces; /* NetworkMode/PidMode/IpcMode/UTSMode/UsernsMode/CgroupnsMode host
@@ -92,6 +94,11 @@ int policy_check_create(const dd_policy *p, json_t *body, proto_error *err);
  * busybox and nothing else: not "busybox:5000/evil" (a registry at host
  * busybox), not "library/busybox". */
 int policy_check_image(const dd_policy *p, const char *image, proto_error *err);
+
+/* Checks that `pull` may fetch image (a reference) from its registry: the
+ * first path component when it holds a '.' or ':' or is "localhost", else
+ * Docker Hub ("docker.io").  0 or PROTO_EPOLICY with *err filled. */
+int policy_check_registry(const dd_policy *p, const char *image, proto_error *err);
 
 /* 1 if user (an AMQP user id) is one of p->admin_users. */
 int policy_is_admin(const dd_policy *p, const char *user);

@@ -336,6 +336,17 @@ static void t_images(void **state)
     assert_false(policy_image_match("a*", "ab:c"));
     assert_true(policy_image_match("*", "abc"));
     assert_true(policy_image_match("*", "")); /* as in shell globs */
+    /* pulls: no registry by default (only what is present); a listed one */
+    assert_int_equal(policy_check_registry(&p, "busybox:1", &err), PROTO_EPOLICY);
+    assert_non_null(strstr(err.message, "registry docker.io is not allowed"));
+    assert_int_equal(policy_check_registry(&p, "127.0.0.1:9/x:1", &err), PROTO_EPOLICY);
+    assert_non_null(strstr(err.message, "registry 127.0.0.1:9 is not allowed"));
+    dd_policy q = load("{'registries':['localhost:5000','docker.io']}");
+    assert_int_equal(policy_check_registry(&q, "localhost:5000/busybox:latest", &err), 0);
+    assert_int_equal(policy_check_registry(&q, "library/busybox", &err), 0);
+    assert_int_equal(policy_check_registry(&q, "localhost:5001/busybox", &err), PROTO_EPOLICY);
+    assert_int_equal(policy_check_registry(&q, "evil.example/x", &err), PROTO_EPOLICY);
+    policy_cleanup(&q);
     assert_int_equal(policy_check_image(&p, NULL, &err), PROTO_EPOLICY);
     assert_denied(&p, "{'Image':'alpine','Cmd':['sh']}", "Image", "policy images");
     assert_allowed(&p, "{'image':'busybox:musl'}");
