@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,95 +128,87 @@ static int read_amount(const json_t *v, const char *key, bool cpus, int64_t *out
     return -1;
 }
 
-int policy_from_json(dd_policy *p, const json_t *obj, char *errbuf, size_t errlen)
+/* The config keys, one row each: what the value is and where it goes.
+ * Adding a key is a row here (and a field in dd_policy). */
+typedef enum key_kind { KEY_LIST, KEY_BOOL, KEY_AMOUNT, KEY_CPUS, KEY_COUNT, KEY_SCOPE } key_kind;
+
+typedef struct policy_key {
+    const char *name;
+    key_kind kind;
+    size_t off;          /* offsetof(dd_policy, ...) */
+    enum list_kind list; /* KEY_LIST */
+} policy_key;
+
+#define AT(f) offsetof(dd_policy, f)
+
+static const policy_key keys[] = {
+    {"images", KEY_LIST, AT(images), L_IMAGE},
+    {"bind_prefixes", KEY_LIST, AT(bind_prefixes), L_PREFIX},
+    {"capabilities", KEY_LIST, AT(capabilities), L_CAP},
+    {"networks", KEY_LIST, AT(networks), L_NAME},
+    {"log_drivers", KEY_LIST, AT(log_drivers), L_NAME},
+    {"registries", KEY_LIST, AT(registries), L_NAME},
+    {"admin_users", KEY_LIST, AT(admin_users), L_NAME},
+    {"allow_privileged", KEY_BOOL, AT(allow_privileged), 0},
+    {"allow_host_namespaces", KEY_BOOL, AT(allow_host_namespaces), 0},
+    {"allow_devices", KEY_BOOL, AT(allow_devices), 0},
+    {"allow_log_options", KEY_BOOL, AT(allow_log_options), 0},
+    {"allow_ports", KEY_BOOL, AT(allow_ports), 0},
+    {"require_user_id", KEY_BOOL, AT(require_user_id), 0},
+    {"scope", KEY_SCOPE, AT(scope_host), 0},
+    {"default_memory", KEY_AMOUNT, AT(default_memory), 0},
+    {"max_memory", KEY_AMOUNT, AT(max_memory), 0},
+    {"default_cpus", KEY_CPUS, AT(default_nano_cpus), 0},
+    {"max_cpus", KEY_CPUS, AT(max_nano_cpus), 0},
+    {"default_pids", KEY_AMOUNT, AT(default_pids), 0},
+    {"max_pids", KEY_AMOUNT, AT(max_pids), 0},
+    {"max_containers", KEY_COUNT, AT(max_containers), 0},
+};
+
+/* Reads one key's value into p.  0 or -1 with errbuf. */
+static int read_key(dd_policy *p, const policy_key *k, const json_t *v, char *errbuf, size_t errlen)
 {
-    policy_init(p);
-    if (obj == NULL)
-        return 0;
-    if (!json_is_object(obj)) {
-        snprintf(errbuf, errlen, "policy must be a JSON object");
-        return -1;
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)obj, key, v)
-    {
-        int rc = 0;
-        if (!strcmp(key, "images"))
-            rc = read_list(v, key, L_IMAGE, &p->images, errbuf, errlen);
-        else if (!strcmp(key, "bind_prefixes"))
-            rc = read_list(v, key, L_PREFIX, &p->bind_prefixes, errbuf, errlen);
-        else if (!strcmp(key, "capabilities"))
-            rc = read_list(v, key, L_CAP, &p->capabilities, errbuf, errlen);
-        else if (!strcmp(key, "networks"))
-            rc = read_list(v, key, L_NAME, &p->networks, errbuf, errlen);
-        else if (!strcmp(key, "log_drivers"))
-            rc = read_list(v, key, L_NAME, &p->log_drivers, errbuf, errlen);
-        else if (!strcmp(key, "registries"))
-            rc = read_list(v, key, L_NAME, &p->registries, errbuf, errlen);
-        else if (!strcmp(key, "admin_users"))
-            rc = read_list(v, key, L_NAME, &p->admin_users, errbuf, errlen);
-        else if (!strcmp(key, "allow_log_options") || !strcmp(key, "allow_ports") ||
-                 !strcmp(key, "require_user_id")) {
-            if (!json_is_boolean(v)) {
-                snprintf(errbuf, errlen, "policy.%s must be true or false", key);
-                rc = -1;
-            } else if (!strcmp(key, "allow_ports")) {
-                p->allow_ports = json_is_true(v);
-            } else if (!strcmp(key, "require_user_id")) {
-                p->require_user_id = json_is_true(v);
-            } else {
-                p->allow_log_options = json_is_true(v);
-            }
-        } else if (!strcmp(key, "scope")) {
-            const char *sc = json_string_value(v);
-            if (sc == NULL || (strcmp(sc, "cluster") && strcmp(sc, "host"))) {
-                snprintf(errbuf, errlen, "policy.scope must be \"cluster\" or \"host\"");
-                rc = -1;
-            } else {
-                p->scope_host = !strcmp(sc, "host");
-            }
-        } else if (!strcmp(key, "allow_privileged") || !strcmp(key, "allow_host_namespaces") ||
-                   !strcmp(key, "allow_devices")) {
-            if (!json_is_boolean(v)) {
-                snprintf(errbuf, errlen, "policy.%s must be true or false", key);
-                rc = -1;
-            } else if (!strcmp(key, "allow_privileged")) {
-                p->allow_privileged = json_is_true(v);
-            } else if (!strcmp(key, "allow_host_namespaces")) {
-                p->allow_host_namespaces = json_is_true(v);
-            } else {
-                p->allow_devices = json_is_true(v);
-            }
-        } else if (!strcmp(key, "default_memory"))
-            rc = read_amount(v, key, false, &p->default_memory, errbuf, errlen);
-        else if (!strcmp(key, "max_memory"))
-            rc = read_amount(v, key, false, &p->max_memory, errbuf, errlen);
-        else if (!strcmp(key, "default_cpus"))
-            rc = read_amount(v, key, true, &p->default_nano_cpus, errbuf, errlen);
-        else if (!strcmp(key, "max_cpus"))
-            rc = read_amount(v, key, true, &p->max_nano_cpus, errbuf, errlen);
-        else if (!strcmp(key, "default_pids"))
-            rc = read_amount(v, key, false, &p->default_pids, errbuf, errlen);
-        else if (!strcmp(key, "max_pids"))
-            rc = read_amount(v, key, false, &p->max_pids, errbuf, errlen);
-        else if (!strcmp(key, "max_containers")) {
-            int64_t n = 0;
-            rc = read_amount(v, key, false, &n, errbuf, errlen);
-            if (rc == 0 && n > 1000000) {
-                snprintf(errbuf, errlen, "policy.max_containers must be at most 1000000");
-                rc = -1;
-            }
-            p->max_containers = (int)n;
-        } else {
-            snprintf(errbuf, errlen, "policy: unknown key \"%.60s\"", key);
-            rc = -1;
-        }
-        if (rc != 0) {
-            policy_cleanup(p);
+    char *at = (char *)p + k->off;
+    switch (k->kind) {
+    case KEY_LIST:
+        return read_list(v, k->name, k->list, (char ***)at, errbuf, errlen);
+    case KEY_BOOL:
+        if (!json_is_boolean(v)) {
+            snprintf(errbuf, errlen, "policy.%s must be true or false", k->name);
             return -1;
         }
+        *(bool *)at = json_is_true(v);
+        return 0;
+    case KEY_SCOPE: {
+        const char *sc = json_string_value(v);
+        if (sc == NULL || (strcmp(sc, "cluster") && strcmp(sc, "host"))) {
+            snprintf(errbuf, errlen, "policy.scope must be \"cluster\" or \"host\"");
+            return -1;
+        }
+        *(bool *)at = !strcmp(sc, "host");
+        return 0;
     }
+    case KEY_AMOUNT:
+    case KEY_CPUS:
+        return read_amount(v, k->name, k->kind == KEY_CPUS, (int64_t *)at, errbuf, errlen);
+    case KEY_COUNT: {
+        int64_t n = 0;
+        if (read_amount(v, k->name, false, &n, errbuf, errlen) != 0)
+            return -1;
+        if (n > 1000000) {
+            snprintf(errbuf, errlen, "policy.%s must be at most 1000000", k->name);
+            return -1;
+        }
+        *(int *)at = (int)n;
+        return 0;
+    }
+    }
+    return -1;
+}
+
+/* Each default within its maximum.  0 or -1 with errbuf. */
+static int check_pairs(const dd_policy *p, char *errbuf, size_t errlen)
+{
     const struct {
         int64_t def, max;
         const char *name;
@@ -226,9 +219,42 @@ int policy_from_json(dd_policy *p, const json_t *obj, char *errbuf, size_t errle
         if (pairs[i].max > 0 && pairs[i].def > pairs[i].max) {
             snprintf(errbuf, errlen, "policy.default_%s is above policy.max_%s", pairs[i].name,
                      pairs[i].name);
+            return -1;
+        }
+    return 0;
+}
+
+int policy_from_json(dd_policy *p, const json_t *obj, char *errbuf, size_t errlen)
+{
+    policy_init(p);
+    if (obj == NULL)
+        return 0;
+    if (!json_is_object(obj)) {
+        snprintf(errbuf, errlen, "policy must be a JSON object");
+        return -1;
+    }
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)obj, name, v)
+    {
+        const policy_key *k = NULL;
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0] && k == NULL; i++)
+            if (!strcmp(keys[i].name, name))
+                k = &keys[i];
+        if (k == NULL) {
+            snprintf(errbuf, errlen, "policy: unknown key \"%.60s\"", name);
             policy_cleanup(p);
             return -1;
         }
+        if (read_key(p, k, v, errbuf, errlen) != 0) {
+            policy_cleanup(p);
+            return -1;
+        }
+    }
+    if (check_pairs(p, errbuf, errlen) != 0) {
+        policy_cleanup(p);
+        return -1;
+    }
     return 0;
 }
 
