@@ -37,10 +37,15 @@ if [ -n "$SEED" ] && ! [[ "$SEED" =~ ^[0-9]+$ ]]; then
     exit 2
 fi
 
-if [ ! -d "$BUILD" ]; then
-    meson setup "$BUILD" -Db_sanitize=address,undefined -Db_lundef=false
+setup_build() { meson setup "$BUILD" -Db_sanitize=address,undefined -Db_lundef=false; }
+[ -d "$BUILD" ] || setup_build
+if ! ninja -C "$BUILD" src/docker-dispatch tests/test_invariants; then
+    # a build dir made for an older source tree may not regenerate: once afresh
+    echo "soak: the build in $BUILD failed; building it afresh" >&2
+    rm -rf "$BUILD"
+    setup_build
+    ninja -C "$BUILD" src/docker-dispatch tests/test_invariants
 fi
-ninja -C "$BUILD" src/docker-dispatch tests/test_invariants
 
 if ! scripts/services.sh status >/dev/null 2>&1; then
     scripts/services.sh up
