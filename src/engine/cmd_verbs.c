@@ -11,6 +11,8 @@
 hres eng_handle_verb(jctx *c)
 {
     int rc = c->desc->verb(c->cli, c->cmd);
+    if (rc != 0 && c->d->redelivered && rc == c->desc->done_already)
+        rc = 0;
     if (rc != 0)
         return eng_dfail(c, rc);
     c->result = json_null();
@@ -67,16 +69,19 @@ static int volume_remove(dkc_client *cli, const proto_cmd *cmd)
     return dkc_volume_remove(cli, cmd->volume, cmd->force);
 }
 
-#define VERB(name, k, fn)                                                                          \
-    const engine_cmd eng_cmd_##name = {.kind = (k), .handle = eng_handle_verb, .verb = (fn)}
+/* name, command, the call, and the error that means its effect exists
+ * already (for redelivered messages, see engine_internal.h) */
+#define VERB(name, k, fn, done)                                                                    \
+    const engine_cmd eng_cmd_##name = {                                                            \
+        .kind = (k), .handle = eng_handle_verb, .verb = (fn), .done_already = (done)}
 
-VERB(start, PROTO_CMD_START, start);
-VERB(stop, PROTO_CMD_STOP, stop);
-VERB(restart, PROTO_CMD_RESTART, restart);
-VERB(kill, PROTO_CMD_KILL, kill_);
-VERB(pause, PROTO_CMD_PAUSE, pause_);
-VERB(unpause, PROTO_CMD_UNPAUSE, unpause);
-VERB(rename, PROTO_CMD_RENAME, rename_);
-VERB(remove, PROTO_CMD_REMOVE, remove_);
-VERB(image_tag, PROTO_CMD_IMAGE_TAG, image_tag);
-VERB(volume_remove, PROTO_CMD_VOLUME_REMOVE, volume_remove);
+VERB(start, PROTO_CMD_START, start, DKC_ENOTMODIFIED);
+VERB(stop, PROTO_CMD_STOP, stop, DKC_ENOTMODIFIED);
+VERB(restart, PROTO_CMD_RESTART, restart, 0);
+VERB(kill, PROTO_CMD_KILL, kill_, DKC_ECONFLICT);
+VERB(pause, PROTO_CMD_PAUSE, pause_, DKC_ECONFLICT);
+VERB(unpause, PROTO_CMD_UNPAUSE, unpause, DKC_ECONFLICT);
+VERB(rename, PROTO_CMD_RENAME, rename_, 0);
+VERB(remove, PROTO_CMD_REMOVE, remove_, DKC_ENOTFOUND);
+VERB(image_tag, PROTO_CMD_IMAGE_TAG, image_tag, 0);
+VERB(volume_remove, PROTO_CMD_VOLUME_REMOVE, volume_remove, DKC_ENOTFOUND);

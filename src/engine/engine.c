@@ -318,8 +318,8 @@ static hres carry_out(jctx *c, req_state rs, const char *prev)
     if (rs == REQ_ANSWERED)
         return eng_duplicate(c, prev, "answered");
     hres scope = eng_scope_check(c);
-    if (scope != H_OK)
-        return scope;
+    if (scope != H_OK || c->result != NULL)
+        return scope; /* refused, or answered already (a redelivered remove) */
     return c->desc ? c->desc->handle(c) : eng_handle_unsupported(c);
 }
 

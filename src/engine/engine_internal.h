@@ -158,6 +158,10 @@ typedef struct engine_cmd {
     int (*query)(dkc_client *cli, const proto_cmd *cmd, json_t **out);
     /* for eng_handle_query: trims the result to what the publisher may see */
     void (*visible)(const jctx *c, json_t *out);
+    /* the libdkc error that means "done already" (0: none): a redelivered
+     * message meeting it (its first delivery did the work, then the
+     * process died before the ack) is answered as the first was, ok */
+    int done_already;
 } engine_cmd;
 
 /* The descriptor of kind, or NULL when the engine cannot do it. */

@@ -70,8 +70,12 @@ static hres resolve_container(jctx *c)
     json_t *ins = NULL;
     int rc = dkc_container_inspect(c->cli, c->cmd->container, &ins);
     hres res = H_OK;
-    if (rc == DKC_ENOTFOUND ||
-        (rc == 0 && !may(c, json_object_get(json_object_get(ins, "Config"), "Labels")))) {
+    if (rc == DKC_ENOTFOUND && c->d->redelivered && c->desc &&
+        c->desc->done_already == DKC_ENOTFOUND) {
+        /* removed by this message's first delivery: answered as then */
+        c->result = json_null();
+    } else if (rc == DKC_ENOTFOUND ||
+               (rc == 0 && !may(c, json_object_get(json_object_get(ins, "Config"), "Labels")))) {
         c->http = 404;
         res = eng_fail(c, PROTO_ENOTFOUND, "No such container: %.200s", c->cmd->container);
     } else if (rc != 0) {
@@ -95,7 +99,10 @@ static hres resolve_volume(jctx *c)
     json_t *ins = NULL;
     int rc = dkc_volume_inspect(c->cli, c->cmd->volume, &ins);
     hres res = H_OK;
-    if (rc == DKC_ENOTFOUND || (rc == 0 && !may(c, json_object_get(ins, "Labels")))) {
+    if (rc == DKC_ENOTFOUND && c->d->redelivered && c->desc &&
+        c->desc->done_already == DKC_ENOTFOUND) {
+        c->result = json_null(); /* removed by this message's first delivery */
+    } else if (rc == DKC_ENOTFOUND || (rc == 0 && !may(c, json_object_get(ins, "Labels")))) {
         c->http = 404;
         res = eng_fail(c, PROTO_ENOTFOUND, "No such volume: %.200s", c->cmd->volume);
     } else if (rc != 0) {

@@ -887,6 +887,81 @@ static void a_copy_of_a_running_request_is_answered_duplicate(void **state)
  * Output
  * ------------------------------------------------------------------------ */
 
+/* Like fx_submit, with the redelivered flag (the broker's second delivery
+ * of one message). */
+static void fx_submit_again(fixture *fx, uint64_t tag, const char *message_id, const char *body)
+{
+    broker_delivery d;
+    memset(&d, 0, sizeof d);
+    d.tag = tag;
+    d.source = BROKER_SRC_WORK;
+    d.delivery_count = -1;
+    d.death_count = -1;
+    d.redelivered = 1;
+    d.message_id = strdup(message_id);
+    d.correlation_id = strdup("corr-1");
+    d.reply_to = strdup("replies");
+    d.len = strlen(body);
+    d.body = malloc(d.len + 1);
+    assert_non_null(d.message_id);
+    assert_non_null(d.body);
+    memcpy(d.body, body, d.len + 1);
+    engine_submit(fx->e, &d);
+}
+
+#define OURS_RUNNING                                                                               \
+    "{\"Id\":\"" ID1 "\",\"Name\":\"/fake_name\",\"State\":{\"Running\":false,\"ExitCode\":0,"     \
+    "\"StartedAt\":\"2024-01-01T00:00:00Z\",\"FinishedAt\":\"2024-01-01T00:00:01Z\"},"             \
+    "\"Config\":{\"Tty\":false,\"Labels\":{\"" LBL "cluster\":\"c1\"}}}"
+
+/* A command on a container of another cluster (or none) is not_found,
+ * and Docker is not asked to act. */
+static void a_foreign_container_is_not_found(void **state)
+{
+    fixture *fx = *state;
+    fx_start(fx); /* the default inspect answers a container without our labels */
+    fx_submit(fx, 30, "req-foreign", "{\"Dockercmd\":\"stop\",\"Container\":\"victim\"}");
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    json_t *r = reply_json(o);
+    check_error(r, "not_found", 404);
+    json_decref(r);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/*/stop"), 0);
+}
+
+/* A stop or remove whose first delivery did the work (then the process
+ * died before the ack) is answered ok again, as the first time, not with
+ * Docker's "already stopped" / "no such container". */
+static void a_redelivered_stop_or_remove_is_answered_as_before(void **state)
+{
+    fixture *fx = *state;
+    fake_route(&fx->f, "GET", "/containers/*/json", 200, OURS_RUNNING);
+    fake_route(&fx->f, "POST", "/containers/*/stop", 304, NULL);
+    fx_start(fx);
+    fx_submit_again(fx, 31, "req-stop", "{\"Dockercmd\":\"stop\",\"Container\":\"mine\"}");
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    json_t *r = reply_json(o);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    /* a fresh message meeting the same answer hears it */
+    fx_submit(fx, 32, "req-stop-2", "{\"Dockercmd\":\"stop\",\"Container\":\"mine\"}");
+    o = fx_wait(fx, ENGINE_OUT_REPLY, 2);
+    r = reply_json(o);
+    check_error(r, "not_modified", 304);
+    json_decref(r);
+    /* remove: the container is gone */
+    fake_route(&fx->f, "GET", "/containers/*/json", 404, "{\"message\":\"No such container\"}");
+    fx_submit_again(fx, 33, "req-rm", "{\"Dockercmd\":\"remove\",\"Container\":\"mine\"}");
+    o = fx_wait(fx, ENGINE_OUT_REPLY, 3);
+    r = reply_json(o);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    fx_submit(fx, 34, "req-rm-2", "{\"Dockercmd\":\"remove\",\"Container\":\"mine\"}");
+    o = fx_wait(fx, ENGINE_OUT_REPLY, 4);
+    r = reply_json(o);
+    check_error(r, "not_found", 404);
+    json_decref(r);
+}
+
 int main(void)
 {
     /* curl's global state before any thread (the clients are made with the
@@ -911,6 +986,8 @@ int main(void)
         T(a_message_that_is_not_json_is_dead_lettered),
         T(a_message_id_that_is_not_utf8_is_refused),
         T(a_copy_of_a_running_request_is_answered_duplicate),
+        T(a_foreign_container_is_not_found),
+        T(a_redelivered_stop_or_remove_is_answered_as_before),
     };
 #undef T
     int failed = cmocka_run_group_tests_name("engine", tests, NULL, NULL);
