@@ -349,7 +349,7 @@ static void build_child_env(void)
             g.child_env[k++] = environ[i];
     char *asan = malloc(1024);
     assert_non_null(asan);
-    snprintf(asan, 1024, "ASAN_OPTIONS=%s%squarantine_size_mb=16", old ? old : "",
+    snprintf(asan, 1024, "ASAN_OPTIONS=%s%squarantine_size_mb=1", old ? old : "",
              old && *old ? ":" : "");
     g.child_env[k++] = asan;
     g.child_env[k] = NULL;
