@@ -730,11 +730,183 @@ static int check_resources(const dd_policy *p, json_t *hc, proto_error *err)
     return check_memory_extras(p, hc, mem, err);
 }
 
+/*
+ * The closed body.  Every key a create body may carry is listed here (the
+ * Engine API 1.41 create body): the ones with a rule are checked further
+ * down, the rest are harmless as Docker reads them.  A key not listed is
+ * refused, so a field Docker adds later cannot slip past the policy
+ * unchecked; one listed as refused has no policy key that allows it.
+ */
+typedef enum key_rule { K_OPEN, K_CHECKED, K_REFUSED } key_rule;
+
+typedef struct body_key {
+    const char *name;
+    key_rule rule;
+    const char *why; /* K_REFUSED */
+} body_key;
+
+static const body_key top_keys[] = {
+    {"Hostname", K_OPEN, NULL},
+    {"Domainname", K_OPEN, NULL},
+    {"User", K_OPEN, NULL},
+    {"AttachStdin", K_OPEN, NULL},
+    {"AttachStdout", K_OPEN, NULL},
+    {"AttachStderr", K_OPEN, NULL},
+    {"ExposedPorts", K_OPEN, NULL},
+    {"Tty", K_OPEN, NULL},
+    {"OpenStdin", K_OPEN, NULL},
+    {"StdinOnce", K_OPEN, NULL},
+    {"Env", K_OPEN, NULL},
+    {"Cmd", K_OPEN, NULL},
+    {"Healthcheck", K_OPEN, NULL},
+    {"ArgsEscaped", K_OPEN, NULL},
+    {"Image", K_CHECKED, NULL},
+    {"Volumes", K_OPEN, NULL},
+    {"WorkingDir", K_CHECKED, NULL},
+    {"Entrypoint", K_OPEN, NULL},
+    {"NetworkDisabled", K_OPEN, NULL},
+    {"MacAddress", K_OPEN, NULL},
+    {"OnBuild", K_OPEN, NULL},
+    {"Labels", K_OPEN, NULL},
+    {"StopSignal", K_OPEN, NULL},
+    {"StopTimeout", K_OPEN, NULL},
+    {"Shell", K_OPEN, NULL},
+    {"HostConfig", K_CHECKED, NULL},
+    {"NetworkingConfig", K_CHECKED, NULL},
+};
+
+static const body_key host_keys[] = {
+    {"Binds", K_CHECKED, NULL},
+    {"ContainerIDFile", K_REFUSED, "would have dockerd write a file on the host"},
+    {"LogConfig", K_CHECKED, NULL},
+    {"NetworkMode", K_CHECKED, NULL},
+    {"PortBindings", K_CHECKED, NULL},
+    {"RestartPolicy", K_OPEN, NULL},
+    {"AutoRemove", K_REFUSED, "would remove the container before its output is read (use Remove)"},
+    {"VolumeDriver", K_REFUSED, "would choose a volume plugin"},
+    {"VolumesFrom", K_CHECKED, NULL},
+    {"CapAdd", K_CHECKED, NULL},
+    {"CapDrop", K_OPEN, NULL},
+    {"CgroupnsMode", K_CHECKED, NULL},
+    {"Dns", K_OPEN, NULL},
+    {"DnsOptions", K_OPEN, NULL},
+    {"DnsSearch", K_OPEN, NULL},
+    {"ExtraHosts", K_OPEN, NULL},
+    {"GroupAdd", K_OPEN, NULL},
+    {"IpcMode", K_CHECKED, NULL},
+    {"Cgroup", K_CHECKED, NULL},
+    {"Links", K_REFUSED, "would reach other containers of the host by name"},
+    {"OomScoreAdj", K_CHECKED, NULL},
+    {"PidMode", K_CHECKED, NULL},
+    {"Privileged", K_CHECKED, NULL},
+    {"PublishAllPorts", K_CHECKED, NULL},
+    {"ReadonlyRootfs", K_OPEN, NULL},
+    {"SecurityOpt", K_CHECKED, NULL},
+    {"StorageOpt", K_REFUSED, "would set the storage driver's options"},
+    {"Tmpfs", K_OPEN, NULL},
+    {"UTSMode", K_CHECKED, NULL},
+    {"UsernsMode", K_CHECKED, NULL},
+    {"ShmSize", K_CHECKED, NULL},
+    {"Sysctls", K_CHECKED, NULL},
+    {"Runtime", K_CHECKED, NULL},
+    {"ConsoleSize", K_OPEN, NULL},
+    {"Isolation", K_REFUSED, "chooses the isolation technology (Windows)"},
+    {"CpuShares", K_OPEN, NULL},
+    {"Memory", K_CHECKED, NULL},
+    {"NanoCpus", K_CHECKED, NULL},
+    {"CgroupParent", K_CHECKED, NULL},
+    {"BlkioWeight", K_OPEN, NULL},
+    {"BlkioWeightDevice", K_REFUSED, "names host devices"},
+    {"BlkioDeviceReadBps", K_REFUSED, "names host devices"},
+    {"BlkioDeviceWriteBps", K_REFUSED, "names host devices"},
+    {"BlkioDeviceReadIOps", K_REFUSED, "names host devices"},
+    {"BlkioDeviceWriteIOps", K_REFUSED, "names host devices"},
+    {"CpuPeriod", K_CHECKED, NULL},
+    {"CpuQuota", K_CHECKED, NULL},
+    {"CpuRealtimePeriod", K_REFUSED, "would take real-time CPU time from the host"},
+    {"CpuRealtimeRuntime", K_REFUSED, "would take real-time CPU time from the host"},
+    {"CpusetCpus", K_OPEN, NULL},
+    {"CpusetMems", K_OPEN, NULL},
+    {"Devices", K_CHECKED, NULL},
+    {"DeviceCgroupRules", K_CHECKED, NULL},
+    {"DeviceRequests", K_CHECKED, NULL},
+    {"KernelMemory", K_OPEN, NULL},
+    {"KernelMemoryTCP", K_OPEN, NULL},
+    {"MemoryReservation", K_OPEN, NULL},
+    {"MemorySwap", K_CHECKED, NULL},
+    {"MemorySwappiness", K_OPEN, NULL},
+    {"OomKillDisable", K_CHECKED, NULL},
+    {"PidsLimit", K_CHECKED, NULL},
+    {"Ulimits", K_CHECKED, NULL},
+    {"CpuCount", K_REFUSED, "is a Windows setting"},
+    {"CpuPercent", K_REFUSED, "is a Windows setting"},
+    {"IOMaximumIOps", K_REFUSED, "is a Windows setting"},
+    {"IOMaximumBandwidth", K_REFUSED, "is a Windows setting"},
+    {"Mounts", K_CHECKED, NULL},
+    {"MaskedPaths", K_CHECKED, NULL},
+    {"ReadonlyPaths", K_CHECKED, NULL},
+    {"Init", K_OPEN, NULL},
+};
+
+static const body_key networking_keys[] = {
+    {"EndpointsConfig", K_CHECKED, NULL},
+};
+
+/* Refuses keys of obj that the table does not know, and known ones that
+ * are never allowed (null or false values of those ask for nothing). */
+static int check_known(const json_t *obj, const body_key *table, size_t n, const char *where,
+                       proto_error *err)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        const body_key *k = NULL;
+        for (size_t i = 0; i < n && k == NULL; i++)
+            if (strcasecmp(table[i].name, key) == 0)
+                k = &table[i];
+        char field[PROTO_FIELD_MAX];
+        snprintf(field, sizeof field, "%s%.80s", where, k ? k->name : key);
+        if (k == NULL)
+            return deny(err, PROTO_EPOLICY, field,
+                        "is not a field the policy knows, so it is not allowed");
+        if (k->rule == K_REFUSED && asks(v))
+            return deny(err, PROTO_EPOLICY, field, "is not allowed: it %s", k->why);
+    }
+    return 0;
+}
+
+/* WorkingDir: absolute, no "..", not under /proc or /sys. */
+static int check_workdir(const json_t *body, proto_error *err)
+{
+    const json_t *v = proto_json_get_ci(body, "WorkingDir");
+    if (v == NULL || json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0))
+        return 0;
+    const char *w = json_string_value(v);
+    if (w == NULL)
+        return deny(err, PROTO_EBADREQUEST, "WorkingDir", "must be a string");
+    bool dots = false;
+    for (const char *s = w; (s = strstr(s, "..")) != NULL; s += 2)
+        if ((s == w || s[-1] == '/') && (s[2] == '\0' || s[2] == '/'))
+            dots = true;
+    if (w[0] != '/' || dots || !strncmp(w, "/proc", 5) || !strncmp(w, "/sys", 4))
+        return deny(err, PROTO_EPOLICY, "WorkingDir",
+                    "must be an absolute path without \"..\", outside /proc and /sys");
+    return 0;
+}
+
 int policy_check_create(const dd_policy *p, json_t *body, proto_error *err)
 {
     int rc;
     if (!json_is_object(body))
         return deny(err, PROTO_EBADREQUEST, "body", "must be an object");
+    if ((rc = check_known(body, top_keys, sizeof top_keys / sizeof top_keys[0], "", err)) != 0 ||
+        (rc = check_workdir(body, err)) != 0)
+        return rc;
+    const json_t *ncfg = proto_json_get_ci(body, "NetworkingConfig");
+    if (json_is_object(ncfg) &&
+        (rc = check_known(ncfg, networking_keys, 1, "NetworkingConfig.", err)) != 0)
+        return rc;
     const json_t *img = proto_json_get_ci(body, "Image");
     if (img != NULL && !json_is_string(img))
         return deny(err, PROTO_EBADREQUEST, "Image", "must be a string");
@@ -749,6 +921,9 @@ int policy_check_create(const dd_policy *p, json_t *body, proto_error *err)
     }
     if (!json_is_object(hc))
         return deny(err, PROTO_EBADREQUEST, "HostConfig", "must be an object");
+    if ((rc = check_known(hc, host_keys, sizeof host_keys / sizeof host_keys[0], "HostConfig.",
+                          err)) != 0)
+        return rc;
 
     const json_t *priv = proto_json_get_ci(hc, "Privileged");
     if (priv != NULL && !json_is_boolean(priv) && !json_is_null(priv))

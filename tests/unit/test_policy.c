@@ -423,6 +423,24 @@ static void t_attacks(void **state)
          "HostConfig.Ulimits", PROTO_EPOLICY},
         {"{'Image':'x','HostConfig':{'OomScoreAdj':-1000}}", "HostConfig.OomScoreAdj",
          PROTO_EPOLICY},
+        /* the closed body: what the policy does not know is refused */
+        {"{'Image':'x','HostConfig':{'SomeFutureField':true}}", "HostConfig.SomeFutureField",
+         PROTO_EPOLICY},
+        {"{'Image':'x','SomethingNew':{}}", "SomethingNew", PROTO_EPOLICY},
+        {"{'Image':'x','NetworkingConfig':{'Other':{}}}", "NetworkingConfig.Other", PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'ContainerIDFile':'/etc/cron.d/x'}}",
+         "HostConfig.ContainerIDFile", PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'Links':['victim:v']}}", "HostConfig.Links", PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'AutoRemove':true}}", "HostConfig.AutoRemove", PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'VolumeDriver':'evil'}}", "HostConfig.VolumeDriver",
+         PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'StorageOpt':{'size':'1T'}}}", "HostConfig.StorageOpt",
+         PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'BlkioDeviceReadBps':[{'Path':'/dev/sda','Rate':1}]}}",
+         "HostConfig.BlkioDeviceReadBps", PROTO_EPOLICY},
+        {"{'Image':'x','WorkingDir':'/proc/self/root'}", "WorkingDir", PROTO_EPOLICY},
+        {"{'Image':'x','WorkingDir':'/srv/../etc'}", "WorkingDir", PROTO_EPOLICY},
+        {"{'Image':'x','WorkingDir':'relative'}", "WorkingDir", PROTO_EPOLICY},
     };
     dd_policy p;
     policy_init(&p);
@@ -445,6 +463,10 @@ static void t_attacks(void **state)
     assert_denied(&p, "{'Image':'x','HostConfig':{'ShmSize':1073741824}}", "HostConfig.ShmSize",
                   "max_memory");
     policy_cleanup(&p);
+    /* harmless fields pass, in any case */
+    assert_allowed(&p, "{'Image':'x','workingdir':'/srv/a..b','Hostname':'h','Tty':true,"
+                       "'HostConfig':{'ReadonlyRootfs':true,'Tmpfs':{'/t':''},'AutoRemove':false,"
+                       "'Links':null,'Init':true}}");
     /* and what the config opens, it opens */
     p = load("{'networks':['jobs-net'],'log_drivers':['json-file'],'allow_ports':true}");
     assert_allowed(&p, "{'Image':'x','HostConfig':{'NetworkMode':'jobs-net','LogConfig':"
