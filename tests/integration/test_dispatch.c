@@ -1374,6 +1374,50 @@ static void test_reply_address_hidden(void **state)
     verb_ok("{\"Dockercmd\":\"remove\",\"Container\":\"%s\"}", cid);
 }
 
+/* What needs the real daemon to matter: an --internal network of the host
+ * (made outside the dispatcher) cannot be joined, a log driver that would
+ * have dockerd connect to an address cannot be chosen, and a field the
+ * policy does not know cannot be sent; the refusal names the field, and
+ * no container is made. */
+static void test_host_network_and_log_driver_refused(void **state)
+{
+    (void)state;
+    char net[64], body[768];
+    snprintf(net, sizeof net, "dd-internal-%ld", (long)getpid());
+    char *nid = NULL;
+    assert_int_equal(dkc_network_create(g_dkc, net, "bridge", true, NULL, &nid), 0);
+    int64_t since = (int64_t)time(NULL) - 1;
+    static const struct {
+        const char *options, *field;
+    } cases[] = {
+        {"\"NetworkMode\":\"%s\"", "HostConfig.NetworkMode"},
+        {"\"HostConfig\":{\"LogConfig\":{\"Type\":\"syslog\",\"Config\":{\"syslog-address\":"
+         "\"tcp://127.0.0.1:1\"}}}%.0s",
+         "HostConfig.LogConfig.Type"},
+        {"\"HostConfig\":{\"NewDockerField\":1}%.0s", "HostConfig.NewDockerField"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char opts[384];
+        snprintf(opts, sizeof opts, cases[i].options, net);
+        snprintf(body, sizeof body,
+                 "{\"Dockercmd\":\"run\",\"Options\":{%s},\"Image\":\"busybox:latest\","
+                 "\"Cmd\":[\"true\"]}",
+                 opts);
+        char id[64];
+        send_msg(body, id, sizeof id);
+        json_t *r = recv_reply(id, 30000);
+        assert_non_null(r);
+        assert_string_equal(err_code(r), "policy_denied");
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(r, "error"), "field")),
+            cases[i].field);
+        json_decref(r);
+        assert_int_equal(dfx_count_creates(g_dkc, id, since), 0);
+    }
+    assert_int_equal(dkc_network_remove(g_dkc, nid), 0);
+    free(nid);
+}
+
 /* Runs rabbitmqctl with args (a printf format); 0 on success. */
 static int rabbitmqctl(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int rabbitmqctl(const char *fmt, ...)
@@ -1510,6 +1554,7 @@ int main(void)
         cmocka_unit_test(test_foreign_objects_are_out_of_reach),
         cmocka_unit_test(test_reply_address_hidden),
         cmocka_unit_test(test_users_own_their_containers),
+        cmocka_unit_test(test_host_network_and_log_driver_refused),
     };
     if (getenv("CMOCKA_TEST_FILTER")) /* e.g. "test_dup*" while working on one case */
         cmocka_set_test_filter(getenv("CMOCKA_TEST_FILTER"));
