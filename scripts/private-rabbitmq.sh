@@ -3,7 +3,13 @@
 # one, for tests that stop and restart the broker.
 #
 # Usage:
-#   private-rabbitmq.sh start NAME PORT   starts node NAME on 127.0.0.1:PORT
+#   private-rabbitmq.sh start NAME PORT [TLSPORT CERTDIR]
+#                                         starts node NAME on 127.0.0.1:PORT,
+#                                         and an amqps listener on TLSPORT
+#                                         with CERTDIR's server-cert.pem,
+#                                         server-key.pem and ca.pem (client
+#                                         certificates required, signed by
+#                                         ca.pem; see gen-certs.sh)
 #   private-rabbitmq.sh stop NAME
 #   private-rabbitmq.sh set NAME KEY N    sets the rabbit setting KEY (a
 #                                         number) on the running node
@@ -24,7 +30,7 @@ STATE_DIR=${DD_STATE_DIR:-/var/tmp/docker-dispatch}
 RMQ=/usr/lib/rabbitmq/bin
 
 usage() {
-    sed -n '5,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '5,15p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -57,7 +63,7 @@ ctl() { timeout 60 "$RMQ/rabbitmqctl" -n "$NODE" "$@"; }
 answers() { ctl -q status >/dev/null 2>&1; }
 
 start_node() {
-    local port=$1 start
+    local port=$1 tlsport=${2:-} certdir=${3:-} start
     [[ "$port" =~ ^[0-9]{1,5}$ ]] || usage
     mkdir -p "$D/home" "$D/m" "$D/l"
     node_env
@@ -67,6 +73,17 @@ start_node() {
     fi
     echo "[]." >"$D/enabled_plugins"
     printf 'listeners.tcp.1 = 127.0.0.1:%s\nloopback_users.guest = true\n' "$port" >"$D/rabbitmq.conf"
+    if [ -n "$tlsport" ]; then
+        [[ "$tlsport" =~ ^[0-9]{1,5}$ && -f "$certdir/server-cert.pem" ]] || usage
+        cat >>"$D/rabbitmq.conf" <<EOF
+listeners.ssl.1 = 127.0.0.1:$tlsport
+ssl_options.cacertfile = $certdir/ca.pem
+ssl_options.certfile = $certdir/server-cert.pem
+ssl_options.keyfile = $certdir/server-key.pem
+ssl_options.verify = verify_peer
+ssl_options.fail_if_no_peer_cert = true
+EOF
+    fi
     echo "[]." >"$D/advanced.config"
     if answers; then
         echo "private-rabbitmq: $NAME: already running ($NODE)"
@@ -119,8 +136,8 @@ set_key() {
 
 case "$CMD" in
 start)
-    [ $# -eq 3 ] || usage
-    start_node "$3"
+    [ $# -eq 3 ] || [ $# -eq 5 ] || usage
+    start_node "$3" "${4:-}" "${5:-}"
     ;;
 stop) stop_node ;;
 set)

@@ -593,7 +593,11 @@ static int login_failed(broker *b, amqp_rpc_reply_t r)
     if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
         int st = r.library_error;
         if (st <= AMQP_STATUS_SSL_ERROR && st > _AMQP_STATUS_SSL_NEXT_VALUE) {
-            brk_set_err(b, "TLS to %s failed during the AMQP handshake: %s", ep, lib_error(st));
+            /* the usual cause: a broker that asks for a client certificate */
+            brk_set_err(b, "TLS to %s failed during the AMQP handshake: %s%s", ep, lib_error(st),
+                        b->conf.tls_cert_file ? ""
+                                              : " (does the broker require a client certificate? "
+                                                "give one with --amqp-cert and --amqp-key)");
             return BROKER_ETLS;
         }
         if (st == AMQP_STATUS_TIMEOUT) {

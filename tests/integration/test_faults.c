@@ -63,6 +63,9 @@ typedef struct fx {
 
 static char g_dockerd_name[32]; /* private dockerd, "" when not started */
 static char g_rabbit_name[32];  /* private RabbitMQ node, "" when not started */
+static char g_certs[96];        /* gen-certs.sh output: the node's TLS listener uses it */
+static char g_other_ca[96];     /* a second CA, which did not sign the node's certificate */
+static int g_tls_port;          /* the node's amqps listener */
 static int g_seq;
 static fx g_fx; /* the current case; its teardown cleans up */
 
@@ -393,7 +396,9 @@ static int rabbit_case(fx *f, const char *tag, char *rq, size_t rqlen)
     char url[96];
     snprintf(url, sizeof url, "amqp://guest:guest@127.0.0.1:%d/", port);
     fx_init(f, tag, DFX_MAIN_DOCKER, url);
-    assert_int_equal(dfx_run_script("private-rabbitmq.sh", "start %s %d", g_rabbit_name, port), 0);
+    assert_int_equal(dfx_run_script("private-rabbitmq.sh", "start %s %d %d %s", g_rabbit_name, port,
+                                    g_tls_port, g_certs),
+                     0);
     f->dkc = dfx_docker_client(DFX_MAIN_DOCKER);
     assert_non_null(f->dkc);
     f->cli = dfx_client_open(url, f->queue, 3000);
@@ -424,7 +429,9 @@ static void test_rabbit_restarted(void **state)
     f->cli = NULL;
     assert_int_equal(dfx_run_script("private-rabbitmq.sh", "stop %s", g_rabbit_name), 0);
     assert_true(daemon_alive(f));
-    assert_int_equal(dfx_run_script("private-rabbitmq.sh", "start %s %d", g_rabbit_name, port), 0);
+    assert_int_equal(dfx_run_script("private-rabbitmq.sh", "start %s %d %d %s", g_rabbit_name, port,
+                                    g_tls_port, g_certs),
+                     0);
     f->cli = dfx_client_open(url, f->queue, 3000);
     assert_non_null(f->cli);
 
@@ -521,11 +528,126 @@ static void test_consumer_timeout(void **state)
     assert_true(daemon_alive(f));
 }
 
+/* Runs the daemon with args to its end (at most 20 s); its exit status
+ * (-1: killed at the limit) and what it printed, in out. */
+static int daemon_once(const char *const *args, char *out, size_t outlen)
+{
+    char log[96];
+    snprintf(log, sizeof log, "/tmp/dd-ftest-once-%ld.log", (long)getpid());
+    unlink(log);
+    pid_t pid = dfx_spawn(args, log, NULL);
+    assert_true(pid > 0);
+    int st = 0, done = 0;
+    for (int i = 0; i < 400 && !done; i++) {
+        done = waitpid(pid, &st, WNOHANG) == pid;
+        if (!done)
+            usleep(50 * 1000);
+    }
+    if (!done) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+    }
+    char *text = dfx_read_file(log);
+    snprintf(out, outlen, "%s", text ? text : "");
+    free(text);
+    unlink(log);
+    return done && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* amqps for real: the dispatcher connects to a RabbitMQ TLS listener that
+ * requires client certificates, consumes, runs and replies over it; a
+ * broker certificate from another CA is refused, and so is the connection
+ * without a client certificate, each with the reason. */
+static void test_amqps(void **state)
+{
+    (void)state;
+    fx *f = &g_fx;
+    char rq[96], url[128], ca[160], cert[160], key[160], other[160], out[4096];
+    rabbit_case(f, "tls", rq, sizeof rq);
+    /* the certificate names "localhost" (rabbitmq-c 0.11 checks DNS names only) */
+    snprintf(url, sizeof url, "amqps://guest:guest@localhost:%d/", g_tls_port);
+    snprintf(ca, sizeof ca, "%s/ca.pem", g_certs);
+    snprintf(cert, sizeof cert, "%s/cert.pem", g_certs);
+    snprintf(key, sizeof key, "%s/key.pem", g_certs);
+    snprintf(other, sizeof other, "%s/ca.pem", g_other_ca);
+
+    const char *args[] = {"-q",
+                          f->queue,
+                          "--node",
+                          f->node,
+                          "--queue-type",
+                          "classic",
+                          "--amqp-cacert",
+                          ca,
+                          "--amqp-cert",
+                          cert,
+                          "--amqp-key",
+                          key,
+                          DFX_MAIN_DOCKER,
+                          url,
+                          NULL};
+    f->pid = dfx_spawn(args, f->log, NULL);
+    assert_true(f->pid > 0);
+    assert_int_equal(dfx_wait_consuming(f->cli, f->queue, &f->pid, 15000, f->log), 0);
+    /* a client over TLS too */
+    broker_conf bc;
+    broker_conf_init(&bc);
+    bc.url = url;
+    bc.role = BROKER_ROLE_CLIENT;
+    bc.queue = f->queue;
+    bc.tls_ca_file = ca;
+    bc.tls_cert_file = cert;
+    bc.tls_key_file = key;
+    broker *tls = NULL;
+    char *cause = NULL;
+    if (broker_open(&bc, &tls, &cause) != 0)
+        fprintf(stderr, "TLS client: %s\n", cause ? cause : "?");
+    free(cause);
+    assert_non_null(tls);
+    char id[64], body[512];
+    snprintf(id, sizeof id, "tls-%ld", (long)getpid());
+    snprintf(body, sizeof body, RUN_ECHO_REMOVE, "over tls");
+    broker_props p = {.reply_to = rq, .correlation_id = id, .message_id = id};
+    assert_int_equal(broker_publish(tls, "", f->queue, &p, body, strlen(body), 0), 0);
+    broker_free(tls);
+    int others = 0;
+    json_t *r = get_reply(f, rq, id, 30000, &others);
+    assert_run_ok(r, "over tls\n");
+    json_decref(r);
+    dfx_stop(&f->pid, SIGTERM, 15000);
+
+    /* a broker certificate the given CA did not sign */
+    const char *untrusted[] = {
+        "-q",          f->queue, "--node",     f->node, "--amqp-cacert", other,
+        "--amqp-cert", cert,     "--amqp-key", key,     DFX_MAIN_DOCKER, url,
+        NULL};
+    assert_int_equal(daemon_once(untrusted, out, sizeof out), 1);
+    if (strstr(out, "not trusted by the given CA file") == NULL)
+        fprintf(stderr, "untrusted broker: %s\n", out);
+    assert_non_null(strstr(out, "not trusted by the given CA file"));
+    /* no client certificate, where the broker requires one */
+    const char *nocert[] = {"-q", f->queue,        "--node", f->node, "--amqp-cacert",
+                            ca,   DFX_MAIN_DOCKER, url,      NULL};
+    assert_int_equal(daemon_once(nocert, out, sizeof out), 1);
+    if (strstr(out, "client certificate") == NULL)
+        fprintf(stderr, "without a client certificate: %s\n", out);
+    assert_non_null(strstr(out, "client certificate"));
+    assert_null(strstr(out, "guest:guest"));
+}
+
 static int group_setup(void **state)
 {
     (void)state;
     snprintf(g_dockerd_name, sizeof g_dockerd_name, "ft%ld", (long)getpid());
     snprintf(g_rabbit_name, sizeof g_rabbit_name, "ft%ld", (long)getpid());
+    snprintf(g_certs, sizeof g_certs, "/tmp/dd-ftest-certs-%ld", (long)getpid());
+    snprintf(g_other_ca, sizeof g_other_ca, "/tmp/dd-ftest-other-ca-%ld", (long)getpid());
+    for (int p = 5782; p < 5800 && g_tls_port == 0; p++)
+        if (dfx_port_free(p))
+            g_tls_port = p;
+    if (g_tls_port == 0 || dfx_run_script("gen-certs.sh", "%s", g_certs) != 0 ||
+        dfx_run_script("gen-certs.sh", "%s", g_other_ca) != 0)
+        return -1;
     return 0;
 }
 
@@ -546,6 +668,10 @@ static int group_teardown(void **state)
     dfx_run_script("private-dockerd.sh", "stop %s", g_dockerd_name);
     /* their state, once nothing is mounted below it any more */
     dfx_remove_private_state(g_rabbit_name, g_dockerd_name);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", g_certs, g_other_ca);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s, %s\n", g_certs, g_other_ca);
     return 0;
 }
 
@@ -556,6 +682,7 @@ int main(void)
         cmocka_unit_test_teardown(test_docker_stopped, case_teardown),
         cmocka_unit_test_teardown(test_rabbit_restarted, case_teardown),
         cmocka_unit_test_teardown(test_consumer_timeout, case_teardown),
+        cmocka_unit_test_teardown(test_amqps, case_teardown),
     };
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
     dkc_global_cleanup();
