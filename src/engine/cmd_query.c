@@ -112,7 +112,21 @@ static int version(dkc_client *cli, const proto_cmd *cmd, json_t **out)
 #define QUERY(name, k, fn)                                                                         \
     const engine_cmd eng_cmd_##name = {.kind = (k), .handle = eng_handle_query, .query = (fn)}
 
-QUERY(inspect, PROTO_CMD_INSPECT, inspect);
+/* inspect: the ownership check inspected the container already (scope.c);
+ * that answer is the result, unless the scope is the host's. */
+static hres h_inspect(jctx *c)
+{
+    if (c->resolved == NULL)
+        return eng_handle_query(c);
+    c->result = json_deep_copy(c->resolved);
+    if (c->result == NULL)
+        eng_oom();
+    hide_reply_address(json_object_get(json_object_get(c->result, "Config"), "Labels"));
+    return H_OK;
+}
+
+const engine_cmd eng_cmd_inspect = {
+    .kind = PROTO_CMD_INSPECT, .handle = h_inspect, .query = inspect};
 const engine_cmd eng_cmd_list = {.kind = PROTO_CMD_LIST,
                                  .handle = eng_handle_query,
                                  .query = list,

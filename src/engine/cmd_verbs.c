@@ -7,11 +7,16 @@
 
 #include "engine_internal.h"
 
+int eng_done_already(const jctx *c, int rc)
+{
+    return rc != 0 && c->d->redelivered && c->desc != NULL && rc == c->desc->done_already;
+}
+
 /* Runs c->desc->verb; the reply's result is null. */
 hres eng_handle_verb(jctx *c)
 {
     int rc = c->desc->verb(c->cli, c->cmd);
-    if (rc != 0 && c->d->redelivered && rc == c->desc->done_already)
+    if (eng_done_already(c, rc))
         rc = 0;
     if (rc != 0)
         return eng_dfail(c, rc);

@@ -388,6 +388,7 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
     }
     free(prev);
     json_decref(c.err_extra);
+    json_decref(c.resolved);
     json_decref(c.result);
     proto_cmd_free(cmd);
     return 0;

@@ -140,6 +140,7 @@ typedef struct jctx {
     json_t *err_extra;  /* members added to the reply's error object, or NULL */
     char container[80]; /* run/create: the container that answers the request */
     char discard[80];   /* a container to remove once the reply is confirmed, "" none */
+    json_t *resolved;   /* the container's inspect, when scope.c resolved it (owned) */
 } jctx;
 
 /*
@@ -169,6 +170,9 @@ const engine_cmd *eng_cmd_find(proto_kind kind);
 hres eng_handle_verb(jctx *c);
 hres eng_handle_query(jctx *c);
 hres eng_handle_unsupported(jctx *c);
+/* 1 when libdkc error rc means c's command is done already and c's
+ * delivery is a redelivery (see engine_cmd.done_already): answered ok. */
+int eng_done_already(const jctx *c, int rc);
 
 /* ---- engine.c ---- */
 void *eng_xmalloc(size_t n);

@@ -70,10 +70,8 @@ static hres resolve_container(jctx *c)
     json_t *ins = NULL;
     int rc = dkc_container_inspect(c->cli, c->cmd->container, &ins);
     hres res = H_OK;
-    if (rc == DKC_ENOTFOUND && c->d->redelivered && c->desc &&
-        c->desc->done_already == DKC_ENOTFOUND) {
-        /* removed by this message's first delivery: answered as then */
-        c->result = json_null();
+    if (eng_done_already(c, rc)) {
+        c->result = json_null(); /* removed by this message's first delivery */
     } else if (rc == DKC_ENOTFOUND ||
                (rc == 0 && !may(c, json_object_get(json_object_get(ins, "Config"), "Labels")))) {
         c->http = 404;
@@ -87,6 +85,7 @@ static hres resolve_container(jctx *c)
         } else {
             free(c->cmd->container);
             c->cmd->container = eng_xstrdup(id);
+            c->resolved = json_incref(ins); /* `inspect` answers with it: no second call */
         }
     }
     json_decref(ins);
@@ -99,8 +98,7 @@ static hres resolve_volume(jctx *c)
     json_t *ins = NULL;
     int rc = dkc_volume_inspect(c->cli, c->cmd->volume, &ins);
     hres res = H_OK;
-    if (rc == DKC_ENOTFOUND && c->d->redelivered && c->desc &&
-        c->desc->done_already == DKC_ENOTFOUND) {
+    if (eng_done_already(c, rc)) {
         c->result = json_null(); /* removed by this message's first delivery */
     } else if (rc == DKC_ENOTFOUND || (rc == 0 && !may(c, json_object_get(ins, "Labels")))) {
         c->http = 404;

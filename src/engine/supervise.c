@@ -301,6 +301,20 @@ static void queue_finish(engine *e, const char *id)
     eng_push_job(e, j);
 }
 
+/* Drops from set (container id -> when added, ms) the ids added before
+ * listed_at that present (a set of the ids Docker listed then) lacks. */
+static void forget_gone(json_t *set, const json_t *present, int64_t listed_at)
+{
+    const char *id;
+    json_t *when;
+    void *tmp;
+    json_object_foreach_safe(set, tmp, id, when)
+    {
+        if (json_integer_value(when) < listed_at && json_object_get(present, id) == NULL)
+            json_object_del(set, id);
+    }
+}
+
 /* Forgets the claims on containers missing from list (the node's
  * containers as Docker listed them from listed_at on): they are gone.
  * Claims made since then stay, as their containers may be newer than the
@@ -317,19 +331,8 @@ static void prune_claims(engine *e, json_t *list, int64_t listed_at)
             json_object_set_new(present, id, json_true());
     }
     pthread_mutex_lock(&e->mu);
-    const char *id;
-    json_t *when;
-    void *tmp;
-    json_object_foreach_safe(e->claimed, tmp, id, when)
-    {
-        if (json_integer_value(when) < listed_at && json_object_get(present, id) == NULL)
-            json_object_del(e->claimed, id);
-    }
-    json_object_foreach_safe(e->mine, tmp, id, when)
-    {
-        if (json_integer_value(when) < listed_at && json_object_get(present, id) == NULL)
-            json_object_del(e->mine, id);
-    }
+    forget_gone(e->claimed, present, listed_at);
+    forget_gone(e->mine, present, listed_at);
     pthread_mutex_unlock(&e->mu);
     json_decref(present);
 }

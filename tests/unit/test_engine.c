@@ -336,11 +336,13 @@ static void fx_start(fixture *fx)
 
 /* Hands a delivery to the engine as the main loop does (strings copied;
  * message_id may be any bytes). */
-static void fx_submit(fixture *fx, uint64_t tag, const char *message_id, const char *body)
+static void fx_submit_ex(fixture *fx, uint64_t tag, const char *message_id, const char *body,
+                         int redelivered)
 {
     broker_delivery d;
     memset(&d, 0, sizeof d);
     d.tag = tag;
+    d.redelivered = redelivered;
     d.source = BROKER_SRC_WORK;
     d.delivery_count = -1;
     d.death_count = -1;
@@ -355,6 +357,17 @@ static void fx_submit(fixture *fx, uint64_t tag, const char *message_id, const c
     memcpy(d.body, body, d.len + 1);
     engine_submit(fx->e, &d);
     assert_null(d.body); /* moved */
+}
+
+static void fx_submit(fixture *fx, uint64_t tag, const char *message_id, const char *body)
+{
+    fx_submit_ex(fx, tag, message_id, body, 0);
+}
+
+/* The broker's second delivery of one message. */
+static void fx_submit_again(fixture *fx, uint64_t tag, const char *message_id, const char *body)
+{
+    fx_submit_ex(fx, tag, message_id, body, 1);
 }
 
 /* Takes what the outbox holds now into fx->got. */
@@ -887,28 +900,6 @@ static void a_copy_of_a_running_request_is_answered_duplicate(void **state)
  * Output
  * ------------------------------------------------------------------------ */
 
-/* Like fx_submit, with the redelivered flag (the broker's second delivery
- * of one message). */
-static void fx_submit_again(fixture *fx, uint64_t tag, const char *message_id, const char *body)
-{
-    broker_delivery d;
-    memset(&d, 0, sizeof d);
-    d.tag = tag;
-    d.source = BROKER_SRC_WORK;
-    d.delivery_count = -1;
-    d.death_count = -1;
-    d.redelivered = 1;
-    d.message_id = strdup(message_id);
-    d.correlation_id = strdup("corr-1");
-    d.reply_to = strdup("replies");
-    d.len = strlen(body);
-    d.body = malloc(d.len + 1);
-    assert_non_null(d.message_id);
-    assert_non_null(d.body);
-    memcpy(d.body, body, d.len + 1);
-    engine_submit(fx->e, &d);
-}
-
 #define OURS_RUNNING                                                                               \
     "{\"Id\":\"" ID1 "\",\"Name\":\"/fake_name\",\"State\":{\"Running\":false,\"ExitCode\":0,"     \
     "\"StartedAt\":\"2024-01-01T00:00:00Z\",\"FinishedAt\":\"2024-01-01T00:00:01Z\"},"             \
@@ -948,15 +939,23 @@ static void a_redelivered_stop_or_remove_is_answered_as_before(void **state)
     r = reply_json(o);
     check_error(r, "not_modified", 304);
     json_decref(r);
-    /* remove: the container is gone */
-    fake_route(&fx->f, "GET", "/containers/*/json", 404, "{\"message\":\"No such container\"}");
-    fx_submit_again(fx, 33, "req-rm", "{\"Dockercmd\":\"remove\",\"Container\":\"mine\"}");
+    /* kill: no longer running (409) */
+    fake_route(&fx->f, "POST", "/containers/*/kill", 409,
+               "{\"message\":\"Container is not running\"}");
+    fx_submit_again(fx, 35, "req-kill", "{\"Dockercmd\":\"kill\",\"Container\":\"mine\"}");
     o = fx_wait(fx, ENGINE_OUT_REPLY, 3);
     r = reply_json(o);
     assert_true(json_is_true(json_object_get(r, "ok")));
     json_decref(r);
-    fx_submit(fx, 34, "req-rm-2", "{\"Dockercmd\":\"remove\",\"Container\":\"mine\"}");
+    /* remove: the container is gone */
+    fake_route(&fx->f, "GET", "/containers/*/json", 404, "{\"message\":\"No such container\"}");
+    fx_submit_again(fx, 33, "req-rm", "{\"Dockercmd\":\"remove\",\"Container\":\"mine\"}");
     o = fx_wait(fx, ENGINE_OUT_REPLY, 4);
+    r = reply_json(o);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    fx_submit(fx, 34, "req-rm-2", "{\"Dockercmd\":\"remove\",\"Container\":\"mine\"}");
+    o = fx_wait(fx, ENGINE_OUT_REPLY, 5);
     r = reply_json(o);
     check_error(r, "not_found", 404);
     json_decref(r);
