@@ -9,6 +9,12 @@ set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 ./scripts/install-deps.sh
 ./scripts/services.sh up
-[ -d build-bench ] || meson setup build-bench --buildtype=release >/dev/null
-ninja -C build-bench bench/bench_dispatch src/docker-dispatch >/dev/null
+setup() { meson setup build-bench --buildtype=release >/dev/null; }
+[ -d build-bench ] || setup
+if ! ninja -C build-bench bench/bench_dispatch src/docker-dispatch >/dev/null; then
+    # a build dir made for an older source tree may not regenerate: once afresh
+    rm -rf build-bench
+    setup
+    ninja -C build-bench bench/bench_dispatch src/docker-dispatch >/dev/null
+fi
 exec build-bench/bench/bench_dispatch build-bench/src/docker-dispatch "${1:-100}" "${2:-4}" "${3:-5}"
