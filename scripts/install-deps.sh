@@ -17,7 +17,7 @@ PACKAGES=(
     gcc libc6-dev meson ninja-build pkg-config python3
     librabbitmq-dev libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev
     # tests and analysis (valgrind reads libc6-dbg for glibc's symbols)
-    libcmocka-dev clang-14 libclang-rt-14-dev valgrind libc6-dbg
+    libcmocka-dev nettle-dev clang-14 libclang-rt-14-dev valgrind libc6-dbg
     # services used by the integration tests (docker.io brings iptables,
     # containerd, runc and tini)
     docker.io rabbitmq-server docker-registry busybox-static

@@ -14,7 +14,9 @@ extern const engine_cmd eng_cmd_run, eng_cmd_create, eng_cmd_start, eng_cmd_stop
     eng_cmd_pull, eng_cmd_images, eng_cmd_image_inspect, eng_cmd_image_tag, eng_cmd_image_remove,
     eng_cmd_volume_create, eng_cmd_volume_list, eng_cmd_volume_inspect, eng_cmd_volume_remove,
     eng_cmd_info, eng_cmd_version, eng_cmd_ping, eng_cmd_nodes, eng_cmd_register,
-    eng_cmd_unregister;
+    eng_cmd_unregister, eng_cmd_commit, eng_cmd_archive_get, eng_cmd_archive_put,
+    eng_cmd_network_create, eng_cmd_network_list, eng_cmd_network_inspect, eng_cmd_network_connect,
+    eng_cmd_network_disconnect, eng_cmd_network_remove;
 
 static const engine_cmd *const table[] = {
     &eng_cmd_run,
@@ -49,6 +51,15 @@ static const engine_cmd *const table[] = {
     &eng_cmd_nodes,
     &eng_cmd_register,
     &eng_cmd_unregister,
+    &eng_cmd_commit,
+    &eng_cmd_archive_get,
+    &eng_cmd_archive_put,
+    &eng_cmd_network_create,
+    &eng_cmd_network_list,
+    &eng_cmd_network_inspect,
+    &eng_cmd_network_connect,
+    &eng_cmd_network_disconnect,
+    &eng_cmd_network_remove,
 };
 
 const engine_cmd *eng_cmd_find(proto_kind kind)

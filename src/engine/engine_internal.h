@@ -232,6 +232,9 @@ int eng_is_answered(dkc_client *cli, const char *id);
 /* ---- scope.c ---- */
 hres eng_scope_check(jctx *c);
 hres eng_scope_check_volumes(jctx *c, json_t *body);
+/* The Config.Labels of c's container: the ownership check's inspect, or a
+ * new one (scope host).  New reference in *labels.  H_OK or a failure. */
+hres eng_container_labels(jctx *c, json_t **labels);
 /* Drops from a container or volume list what c's publisher may not see. */
 void eng_scope_filter_list(const jctx *c, json_t *list);
 
@@ -249,6 +252,8 @@ typedef struct capture {
     bool truncated;
 } capture;
 
+/* Appends n bytes to b, keeping it NUL-terminated. */
+void eng_capbuf_add(capbuf *b, const char *p, size_t n);
 int eng_capture_cb(void *ud, int stream, const char *data, size_t len);
 void eng_capture_free(capture *c);
 const char *eng_jstr(json_t *o, const char *k);
@@ -257,6 +262,10 @@ int64_t eng_rfc3339_secs(const char *s);
 json_t *eng_label_filter(const char *l1, const char *l2);
 json_t *eng_owner_filter(const engine *e);
 const char *eng_cname(json_t *inspect);
+/* "k=v" strings of a labels object (NULL: none), NULL-terminated; free
+ * with eng_strv_free. */
+char **eng_label_strings(json_t *labels);
+void eng_strv_free(char **v);
 int eng_never_started(json_t *inspect);
 
 #endif

@@ -2,12 +2,14 @@
  * scope.c -- ownership: what a publisher's command may act on.
  *
  * By default (policy scope "cluster") a command that names an existing
- * object acts only on what this dispatcher cluster made: containers and
- * volumes carrying its cluster label.  Anything else is `not_found`, not
+ * object acts only on what this dispatcher cluster made: containers,
+ * volumes and networks carrying its cluster label.  Anything else is `not_found`, not
  * `forbidden`, so that the existence of other workloads does not leak.
  * Lists show only what is in scope.  The resolved container's full id
  * replaces the name the command gave, so that what was checked is what is
  * acted on (a name could be taken by another container in between).
+ * Networks go the same way; images a commit made are their cluster's and
+ * user's, other images the host's, which no command may re-point.
  * Scope "host" turns this off: the operator manages the whole host.
  * Images are held to the policy's image list whatever the scope.
  */
@@ -110,6 +112,43 @@ static hres resolve_volume(jctx *c)
     return res;
 }
 
+/* 1 if the policy lists network name for containers to join. */
+static int listed_network(const dd_policy *p, const char *name)
+{
+    for (size_t i = 0; name && p->networks && p->networks[i]; i++)
+        if (strcmp(p->networks[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* The network c names, if it is in scope: this cluster's (and the
+ * publisher's), or, for connect and disconnect, one the policy lists for
+ * containers to join.  Its full id replaces the name.  H_OK, H_ERR
+ * (not_found) or H_TRANSIENT. */
+static hres resolve_network(jctx *c)
+{
+    json_t *ins = NULL;
+    int rc = dkc_network_inspect(c->cli, c->cmd->network, &ins);
+    hres res = H_OK;
+    proto_kind k = c->cmd->kind;
+    int joinable = (k == PROTO_CMD_NETWORK_CONNECT || k == PROTO_CMD_NETWORK_DISCONNECT) &&
+                   rc == 0 && listed_network(c->e->policy, eng_jstr(ins, "Name"));
+    if (eng_done_already(c, rc)) {
+        c->result = json_null(); /* removed by this message's first delivery */
+    } else if (rc == DKC_ENOTFOUND ||
+               (rc == 0 && !joinable && !may(c, json_object_get(ins, "Labels")))) {
+        c->http = 404;
+        res = eng_fail(c, PROTO_ENOTFOUND, "No such network: %.200s", c->cmd->network);
+    } else if (rc != 0) {
+        res = eng_dfail(c, rc);
+    } else if (eng_jstr(ins, "Id") != NULL) {
+        free(c->cmd->network);
+        c->cmd->network = eng_xstrdup(eng_jstr(ins, "Id"));
+    }
+    json_decref(ins);
+    return res;
+}
+
 /* An image named by an image command, held to the image list. */
 static hres check_image(jctx *c, const char *image)
 {
@@ -119,6 +158,81 @@ static hres check_image(jctx *c, const char *image)
         return H_OK;
     snprintf(c->field, sizeof c->field, "%s", perr.field);
     return eng_fail(c, PROTO_EPOLICY, "%s", perr.message);
+}
+
+/* Image ownership.  An image a commit made carries image-cluster and
+ * image-user labels (cmd_commit.c): it is its cluster's and user's, like a
+ * container.  Any other image (pulled, built by the operator) belongs to
+ * the host: usable as the image list allows, never re-pointed.
+ * IMG_ABSENT when there is no such image. */
+typedef enum img_owner { IMG_ABSENT, IMG_SHARED, IMG_MINE, IMG_OTHERS } img_owner;
+
+static hres image_owner(jctx *c, const char *ref, img_owner *who)
+{
+    json_t *ins = NULL;
+    int rc = dkc_image_inspect(c->cli, ref, &ins);
+    if (rc == DKC_ENOTFOUND) {
+        *who = IMG_ABSENT;
+        return H_OK;
+    }
+    if (rc != 0)
+        return eng_dfail(c, rc);
+    json_t *labels = json_object_get(json_object_get(ins, "Config"), "Labels");
+    const char *cl = eng_label(labels, "image-cluster");
+    const char *owner = eng_label(labels, "image-user");
+    const char *me = c->d->user_id;
+    if (cl == NULL)
+        *who = IMG_SHARED;
+    else if (strcmp(cl, c->e->conf.cluster) == 0 &&
+             (owner == NULL || policy_is_admin(c->e->policy, me) || (me && !strcmp(owner, me))))
+        *who = IMG_MINE;
+    else
+        *who = IMG_OTHERS;
+    json_decref(ins);
+    return H_OK;
+}
+
+/* The name an image-tag or commit writes must be one the image list
+ * allows and must not already name an image that is not the publisher's:
+ * re-pointing `busybox:latest` would change what every other workload
+ * runs. */
+static hres check_target(jctx *c, const char *repo, const char *tag, const char *field)
+{
+    char target[700];
+    snprintf(target, sizeof target, "%s:%s", repo ? repo : "", tag && *tag ? tag : "latest");
+    hres r = check_image(c, target);
+    if (r != H_OK)
+        snprintf(c->field, sizeof c->field, "%s", field);
+    if (r != H_OK || c->e->policy->scope_host)
+        return r;
+    img_owner who;
+    if ((r = image_owner(c, target, &who)) != H_OK)
+        return r;
+    if (who == IMG_SHARED || who == IMG_OTHERS) {
+        snprintf(c->field, sizeof c->field, "%s", field);
+        return eng_fail(c, PROTO_EPOLICY,
+                        "%s: image %.300s exists and is not this publisher's: it would be "
+                        "re-pointed (policy scope)",
+                        field, target);
+    }
+    return H_OK;
+}
+
+/* An image an image command acts on: allowed by the image list and, when a
+ * commit made it, the publisher's.  Another's is not_found. */
+static hres check_image_owned(jctx *c, const char *image)
+{
+    hres r = check_image(c, image);
+    if (r != H_OK || c->e->policy->scope_host)
+        return r;
+    img_owner who;
+    if ((r = image_owner(c, image, &who)) != H_OK)
+        return r;
+    if (who == IMG_OTHERS) {
+        c->http = 404;
+        return eng_fail(c, PROTO_ENOTFOUND, "No such image: %.300s", image);
+    }
+    return H_OK;
 }
 
 /* 1 if a list filter asks about the labels that hold reply addresses
@@ -151,37 +265,52 @@ hres eng_scope_check(jctx *c)
         snprintf(c->field, sizeof c->field, "Options.Filters");
         return eng_fail(c, PROTO_EPOLICY, "labels of reply addresses cannot be filtered on");
     }
-    if (cmd->kind == PROTO_CMD_IMAGE_REMOVE)
-        return check_image(c, cmd->image);
-    if (cmd->kind == PROTO_CMD_IMAGE_TAG) {
-        char target[600];
-        snprintf(target, sizeof target, "%s:%s", cmd->repo ? cmd->repo : "",
-                 cmd->tag && *cmd->tag ? cmd->tag : "latest");
-        hres r = check_image(c, cmd->image);
-        return r != H_OK ? r : check_image(c, target);
-    }
     if (e->policy->require_user_id && c->d->user_id == NULL) {
         snprintf(c->field, sizeof c->field, "user_id");
         return eng_fail(c, PROTO_EPOLICY,
                         "user_id: messages must carry an AMQP user_id (policy require_user_id)");
+    }
+    hres r;
+    switch (cmd->kind) {
+    case PROTO_CMD_IMAGE_REMOVE:
+        return check_image_owned(c, cmd->image);
+    case PROTO_CMD_IMAGE_TAG:
+        r = check_image_owned(c, cmd->image);
+        return r != H_OK ? r : check_target(c, cmd->repo, cmd->tag, "Options.Repo");
+    case PROTO_CMD_COMMIT:
+        r = check_target(c, cmd->repo, cmd->tag, "Options.Repo");
+        if (r != H_OK)
+            return r;
+        break;
+    default:
+        break;
     }
     if (e->policy->scope_host)
         return H_OK;
     switch (cmd->kind) {
     case PROTO_CMD_LIST:
     case PROTO_CMD_VOLUME_LIST:
+    case PROTO_CMD_NETWORK_LIST:
         add_cluster_filter(e, &cmd->filters);
         return H_OK;
+    case PROTO_CMD_NETWORK_CREATE:
     case PROTO_CMD_VOLUME_CREATE:
-        if (cmd->volume_labels == NULL && (cmd->volume_labels = json_object()) == NULL)
+        if (cmd->labels == NULL && (cmd->labels = json_object()) == NULL)
             eng_oom();
-        eng_set(cmd->volume_labels, LBL "cluster", json_string(e->conf.cluster));
+        eng_set(cmd->labels, LBL "cluster", json_string(e->conf.cluster));
         if (c->d->user_id)
-            eng_set(cmd->volume_labels, LBL "user", json_string(c->d->user_id));
+            eng_set(cmd->labels, LBL "user", json_string(c->d->user_id));
         return H_OK;
     case PROTO_CMD_VOLUME_INSPECT:
     case PROTO_CMD_VOLUME_REMOVE:
         return resolve_volume(c);
+    case PROTO_CMD_NETWORK_INSPECT:
+    case PROTO_CMD_NETWORK_REMOVE:
+        return resolve_network(c);
+    case PROTO_CMD_NETWORK_CONNECT:
+    case PROTO_CMD_NETWORK_DISCONNECT:
+        r = resolve_network(c);
+        return r != H_OK ? r : resolve_container(c);
     default:
         return cmd->container != NULL ? resolve_container(c) : H_OK;
     }

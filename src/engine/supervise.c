@@ -442,7 +442,7 @@ static int on_watched(void *ud, const dkc_event *ev)
          * as exited (the list is a copy brought up to date after the
          * event), so a pass now could still see it running; inspect, which
          * finish_job uses, waits for the container's own state. */
-        if (json_object_get(ev->attributes, LBL "final") != NULL)
+        if (eng_label(ev->attributes, "final") != NULL)
             queue_finish(ws->e, ev->id);
         wake_supervisor(ws->e);
     }

@@ -8,7 +8,7 @@
 
 #include "engine_internal.h"
 
-static void cap_add(capbuf *b, const char *p, size_t n)
+void eng_capbuf_add(capbuf *b, const char *p, size_t n)
 {
     if (b->len + n + 1 > b->cap) {
         size_t nc = b->cap ? b->cap : 256;
@@ -37,7 +37,7 @@ int eng_capture_cb(void *ud, int stream, const char *data, size_t len)
         len = room;
     }
     if (len > 0)
-        cap_add(stream == 2 ? &c->err : &c->out, data, len);
+        eng_capbuf_add(stream == 2 ? &c->err : &c->out, data, len);
     return 0;
 }
 
@@ -56,7 +56,10 @@ const char *eng_label(json_t *labels, const char *suffix)
 {
     char k[128];
     snprintf(k, sizeof k, LBL "%s", suffix);
-    return json_string_value(json_object_get(labels, k));
+    const char *v = json_string_value(json_object_get(labels, k));
+    /* empty is absent: an image committed from a run carries the run's
+     * labels emptied (cmd_commit.c), and so do containers made from it */
+    return v && *v ? v : NULL;
 }
 
 /* "2024-05-01T10:00:00.123Z" -> unix seconds; 0 when unparseable. */
@@ -107,4 +110,28 @@ int eng_never_started(json_t *inspect)
 {
     const char *at = eng_jstr(json_object_get(inspect, "State"), "StartedAt");
     return at == NULL || !strncmp(at, "0001-", 5);
+}
+
+char **eng_label_strings(json_t *labels)
+{
+    char **out = eng_xcalloc(json_object_size(labels) + 1, sizeof *out);
+    size_t i = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(labels, k, v)
+    {
+        const char *s = json_string_value(v);
+        size_t len = strlen(k) + (s ? strlen(s) : 0) + 2;
+        out[i] = eng_xmalloc(len);
+        snprintf(out[i], len, "%s=%s", k, s ? s : "");
+        i++;
+    }
+    return out;
+}
+
+void eng_strv_free(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
 }

@@ -26,6 +26,7 @@
 void policy_init(dd_policy *p)
 {
     memset(p, 0, sizeof *p);
+    p->max_archive = POLICY_DEFAULT_MAX_ARCHIVE;
 }
 
 static void strv_free(char **v)
@@ -46,6 +47,7 @@ void policy_cleanup(dd_policy *p)
     strv_free(p->log_drivers);
     strv_free(p->admin_users);
     strv_free(p->registries);
+    strv_free(p->network_drivers);
     policy_init(p);
 }
 
@@ -149,6 +151,8 @@ static const policy_key keys[] = {
     {"log_drivers", KEY_LIST, AT(log_drivers), L_NAME},
     {"registries", KEY_LIST, AT(registries), L_NAME},
     {"admin_users", KEY_LIST, AT(admin_users), L_NAME},
+    {"network_drivers", KEY_LIST, AT(network_drivers), L_NAME},
+    {"max_archive", KEY_AMOUNT, AT(max_archive), 0},
     {"allow_privileged", KEY_BOOL, AT(allow_privileged), 0},
     {"allow_host_namespaces", KEY_BOOL, AT(allow_host_namespaces), 0},
     {"allow_devices", KEY_BOOL, AT(allow_devices), 0},
@@ -321,6 +325,15 @@ int policy_check_registry(const dd_policy *p, const char *image, proto_error *er
 int policy_is_admin(const dd_policy *p, const char *user)
 {
     return user != NULL && listed(p->admin_users, user);
+}
+
+int policy_check_network_driver(const dd_policy *p, const char *driver, proto_error *err)
+{
+    if (driver == NULL || strcmp(driver, "bridge") == 0 || listed(p->network_drivers, driver))
+        return 0;
+    /* macvlan, ipvlan and plugins put containers on the host's own links */
+    return deny(err, PROTO_EPOLICY, "Options.Driver",
+                "network driver %.100s is not allowed (policy network_drivers)", driver);
 }
 
 /* Written by hand rather than with fnmatch(): no fnmatch flag keeps `*`

@@ -31,6 +31,10 @@
 
 #include "protocol.h"
 
+/* archive-get / archive-put: tar bytes at most, by default.  Base64 makes
+ * 768 KiB into 1 MiB, the default message size cap (max_body). */
+#define POLICY_DEFAULT_MAX_ARCHIVE (768 * 1024)
+
 typedef struct dd_policy {
     char **images;          /* fnmatch patterns over "name:tag"; NULL: any image */
     char **bind_prefixes;   /* host directories bind mounts may come from; NULL: none */
@@ -45,6 +49,8 @@ typedef struct dd_policy {
     char **registries;      /* registries `pull` may fetch from ("localhost:5000",
                                "docker.io"); NULL: none, only images already present */
     bool require_user_id;   /* refuse messages without an AMQP user_id */
+    char **network_drivers; /* network-create drivers besides "bridge"; NULL: none */
+    int64_t max_archive;    /* archive-get/-put: bytes of tar at most */
     bool allow_privileged;  /* HostConfig.Privileged */
     bool allow_host_namespaces; /* NetworkMode/PidMode/IpcMode/UTSMode/UsernsMode/CgroupnsMode host
                                  */
@@ -70,7 +76,7 @@ void policy_init(dd_policy *p);
  *    "allow_host_namespaces": false, "allow_devices": false,
  *    "default_memory": 268435456, "max_memory": 1073741824,
  *    "default_cpus": 1, "max_cpus": 2, "default_pids": 256, "max_pids": 1024,
- *    "max_containers": 50}
+ *    "max_containers": 50, "network_drivers": [], "max_archive": 786432}
  * Every key is optional (absent: the default); unknown keys and wrong types
  * are refused.  Returns 0, or -1 with the reason in errbuf (*p is then
  * left at its defaults). */
@@ -99,6 +105,10 @@ int policy_check_image(const dd_policy *p, const char *image, proto_error *err);
  * first path component when it holds a '.' or ':' or is "localhost", else
  * Docker Hub ("docker.io").  0 or PROTO_EPOLICY with *err filled. */
 int policy_check_registry(const dd_policy *p, const char *image, proto_error *err);
+
+/* Checks a network-create driver (NULL: bridge): bridge, or one of
+ * p->network_drivers.  0 or PROTO_EPOLICY with *err filled. */
+int policy_check_network_driver(const dd_policy *p, const char *driver, proto_error *err);
 
 /* 1 if user (an AMQP user id) is one of p->admin_users. */
 int policy_is_admin(const dd_policy *p, const char *user);

@@ -139,6 +139,15 @@ typedef enum proto_kind {
     PROTO_CMD_NODES,
     PROTO_CMD_REGISTER,
     PROTO_CMD_UNREGISTER,
+    PROTO_CMD_COMMIT,
+    PROTO_CMD_ARCHIVE_GET,
+    PROTO_CMD_ARCHIVE_PUT,
+    PROTO_CMD_NETWORK_CREATE,
+    PROTO_CMD_NETWORK_LIST,
+    PROTO_CMD_NETWORK_INSPECT,
+    PROTO_CMD_NETWORK_CONNECT,
+    PROTO_CMD_NETWORK_DISCONNECT,
+    PROTO_CMD_NETWORK_REMOVE,
     PROTO_CMD__COUNT
 } proto_kind;
 
@@ -208,14 +217,26 @@ typedef struct proto_cmd {
 
     char *condition; /* wait: "not-running", "next-exit", "removed" or NULL */
 
-    /* pull / image-tag */
+    /* pull / image-tag / commit */
     char *tag;
     char *repo;
+    bool pause; /* commit: pause the container meanwhile (default true) */
+
+    /* archive-get / archive-put: a path in the container (absolute, no
+     * "..", not under /proc, /sys or /dev) and, for put, the tar decoded
+     * from the message's base64 */
+    char *path;
+    unsigned char *archive;
+    size_t archive_len;
+
+    /* network-* */
+    char *network;
+    bool internal; /* network-create */
 
     /* volumes */
     char *volume;
     char *driver;
-    json_t *volume_labels; /* object of strings */
+    json_t *labels; /* volume-create, network-create: object of strings */
 
     /* DockerMod extras, carried for the engine to honour or refuse */
     int instances;       /* 0: not given; else 1..1000 */

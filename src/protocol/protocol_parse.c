@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nettle/base64.h>
+
 #include "protocol.h"
 #include "text.h"
 
@@ -82,6 +84,11 @@ enum field_id {
     F_NOPRUNE,
     F_DRIVER,
     F_CONDITION,
+    F_NETWORK,
+    F_PATH,
+    F_ARCHIVE,
+    F_PAUSE,
+    F_INTERNAL,
     /* DockerMod, all top level */
     F_DM_ID,
     F_DM_IMAGE,
@@ -111,6 +118,9 @@ typedef enum vtype {
     V_SIGNAL,    /* signal name or number */
     V_USER,      /* user[:group] */
     V_PATH,      /* absolute path */
+    V_CPATH,     /* a path in a container for archives: absolute, no "..",
+                    not under /proc, /sys or /dev */
+    V_BASE64,    /* base64 text (decoded by the command's mapper) */
     V_NETMODE,   /* bridge, none, host, container:<id>, a network name */
     V_PSARGS,    /* ps arguments */
     V_DRIVER,    /* volume driver (may be a plugin reference) */
@@ -205,6 +215,12 @@ static const field_spec field_specs[F__COUNT] = {
     [F_NOPRUNE] = {"NoPrune", D, OPT, V_BOOL, 0, 0, S_BOOL, AT(noprune)},
     [F_DRIVER] = {"Driver", D, OPT, V_DRIVER, 1, 256, S_STR, AT(driver)},
     [F_CONDITION] = {"Condition", D, OPT, V_CONDITION, 1, 16, S_STR, AT(condition)},
+    [F_NETWORK] = {"Network", D, TOP, V_REF, 1, 255, S_STR, AT(network)},
+    [F_PATH] = {"Path", D, OPT, V_CPATH, 1, 4096, S_STR, AT(path)},
+    /* bounded by the message size cap (proto_limits.max_body) */
+    [F_ARCHIVE] = {"Archive", D, OPT, V_BASE64, 1, MAX_I64, S_NONE, 0},
+    [F_PAUSE] = {"Pause", D, OPT, V_BOOL, 0, 0, S_NONE, 0},
+    [F_INTERNAL] = {"Internal", D, OPT, V_BOOL, 0, 0, S_BOOL, AT(internal)},
 
     [F_DM_ID] = {"id", M, TOP, V_REF, 1, 128, S_STR, AT(container)},
     [F_DM_IMAGE] = {"image", M, TOP, V_IMAGE, 1, 512, S_STR, AT(image)},
@@ -243,6 +259,8 @@ static int map_logs(parse_ctx *c);
 static int map_exec(parse_ctx *c);
 static int map_pull(parse_ctx *c);
 static int map_volume_create(parse_ctx *c);
+static int map_commit(parse_ctx *c);
+static int map_archive_put(parse_ctx *c);
 static int map_dm_create(parse_ctx *c);
 static int map_dm_raw(parse_ctx *c);
 static int map_dm_list(parse_ctx *c);
@@ -307,6 +325,40 @@ static const command_spec command_specs[] = {
     {"version", NULL, D, PROTO_CMD_VERSION, NULL, {0}},
     {"ping", NULL, D, PROTO_CMD_PING, NULL, {0}},
     {"nodes", NULL, D, PROTO_CMD_NODES, NULL, {0}},
+    {"commit",
+     NULL,
+     D,
+     PROTO_CMD_COMMIT,
+     map_commit,
+     {REQ | F_CONTAINER, REQ | F_REPO, F_TAG, F_PAUSE}},
+    {"archive-get", NULL, D, PROTO_CMD_ARCHIVE_GET, NULL, {REQ | F_CONTAINER, REQ | F_PATH}},
+    {"archive-put",
+     NULL,
+     D,
+     PROTO_CMD_ARCHIVE_PUT,
+     map_archive_put,
+     {REQ | F_CONTAINER, REQ | F_PATH, REQ | F_ARCHIVE}},
+    {"network-create",
+     NULL,
+     D,
+     PROTO_CMD_NETWORK_CREATE,
+     map_volume_create,
+     {REQ | F_NETWORK, F_DRIVER, F_INTERNAL, F_LABELS}},
+    {"network-list", NULL, D, PROTO_CMD_NETWORK_LIST, NULL, {F_FILTERS}},
+    {"network-inspect", NULL, D, PROTO_CMD_NETWORK_INSPECT, NULL, {REQ | F_NETWORK}},
+    {"network-connect",
+     NULL,
+     D,
+     PROTO_CMD_NETWORK_CONNECT,
+     NULL,
+     {REQ | F_NETWORK, REQ | F_CONTAINER}},
+    {"network-disconnect",
+     NULL,
+     D,
+     PROTO_CMD_NETWORK_DISCONNECT,
+     NULL,
+     {REQ | F_NETWORK, REQ | F_CONTAINER, F_FORCE}},
+    {"network-remove", NULL, D, PROTO_CMD_NETWORK_REMOVE, NULL, {REQ | F_NETWORK}},
 
     /* DockerMod dialect */
     {"create-container",
@@ -373,6 +425,15 @@ static const char *const kind_names[PROTO_CMD__COUNT] = {
     [PROTO_CMD_NODES] = "nodes",
     [PROTO_CMD_REGISTER] = "register",
     [PROTO_CMD_UNREGISTER] = "unregister",
+    [PROTO_CMD_COMMIT] = "commit",
+    [PROTO_CMD_ARCHIVE_GET] = "archive-get",
+    [PROTO_CMD_ARCHIVE_PUT] = "archive-put",
+    [PROTO_CMD_NETWORK_CREATE] = "network-create",
+    [PROTO_CMD_NETWORK_LIST] = "network-list",
+    [PROTO_CMD_NETWORK_INSPECT] = "network-inspect",
+    [PROTO_CMD_NETWORK_CONNECT] = "network-connect",
+    [PROTO_CMD_NETWORK_DISCONNECT] = "network-disconnect",
+    [PROTO_CMD_NETWORK_REMOVE] = "network-remove",
 };
 
 /* ------------------------------------------------------------------------
@@ -473,9 +534,12 @@ void proto_cmd_free(proto_cmd *cmd)
     free(cmd->repo);
     free(cmd->volume);
     free(cmd->driver);
-    json_decref(cmd->volume_labels);
+    json_decref(cmd->labels);
     free(cmd->template_name);
     free(cmd->hostname);
+    free(cmd->path);
+    free(cmd->archive);
+    free(cmd->network);
     free(cmd);
 }
 
@@ -847,6 +911,30 @@ static int has_control(const char *s, size_t n)
     return 0;
 }
 
+/* 1 if path s has a ".." component. */
+static int has_dotdot(const char *s)
+{
+    for (const char *p = s; (p = strstr(p, "..")) != NULL; p += 2)
+        if ((p == s || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
+            return 1;
+    return 0;
+}
+
+/* 1 if path s is /proc, /sys or /dev or under one: what an archive of a
+ * running container reads there is the kernel's, not the image's. */
+static int under_kernel_fs(const char *s)
+{
+    static const char *const roots[] = {"/proc", "/sys", "/dev"};
+    while (s[0] == '/' && s[1] == '/')
+        s++;
+    for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
+        size_t n = strlen(roots[i]);
+        if (strncmp(s, roots[i], n) == 0 && (s[n] == '\0' || s[n] == '/'))
+            return 1;
+    }
+    return 0;
+}
+
 /* Checks a string field: type, length, NUL, then its type's character set
  * or vocabulary.  Returns 0 or a bad_request recorded in c->err. */
 static int check_string(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
@@ -877,6 +965,15 @@ static int check_string(parse_ctx *c, const field_spec *f, const char *path, con
                         "must be an absolute path without control characters, got %s",
                         q(d, sizeof d, s));
         return 0;
+    case V_CPATH:
+        if (s[0] != '/' || has_control(s, n) || has_dotdot(s) || under_kernel_fs(s))
+            return fail(c, PROTO_EBADREQUEST, path,
+                        "must be an absolute path without control characters or \"..\", "
+                        "not under /proc, /sys or /dev, got %s",
+                        q(d, sizeof d, s));
+        return 0;
+    case V_BASE64:
+        return 0; /* decoded, and so checked, by the mapper */
     case V_CONDITION:
         if (strcmp(s, "not-running") != 0 && strcmp(s, "next-exit") != 0 &&
             strcmp(s, "removed") != 0)
@@ -1784,12 +1881,45 @@ static int map_pull(parse_ctx *c)
     return 0;
 }
 
-/* volume-create: labels (owned copy). */
+/* commit: Docker pauses the container by default. */
+static int map_commit(parse_ctx *c)
+{
+    json_t *p = c->val[F_PAUSE];
+    c->cmd->pause = p == NULL || json_is_true(p);
+    return 0;
+}
+
+/* archive-put: the tar, decoded from base64 (RFC 4648, padded; nettle's
+ * decoder, which also skips white space). */
+static int map_archive_put(parse_ctx *c)
+{
+    const char *text = json_string_value(c->val[F_ARCHIVE]);
+    size_t n = json_string_length(c->val[F_ARCHIVE]);
+    struct base64_decode_ctx b64;
+    size_t out_len = BASE64_DECODE_LENGTH(n);
+    unsigned char *out = malloc(out_len ? out_len : 1);
+    if (out == NULL)
+        return oom(c);
+    base64_decode_init(&b64);
+    if (!base64_decode_update(&b64, &out_len, out, n, text) || !base64_decode_final(&b64)) {
+        free(out);
+        return fail(c, PROTO_EBADREQUEST, "Options.Archive", "is not valid base64");
+    }
+    if (out_len == 0) {
+        free(out);
+        return fail(c, PROTO_EBADREQUEST, "Options.Archive", "must not be empty");
+    }
+    c->cmd->archive = out;
+    c->cmd->archive_len = out_len;
+    return 0;
+}
+
+/* volume-create, network-create: labels (owned copy). */
 static int map_volume_create(parse_ctx *c)
 {
     if (c->val[F_LABELS] != NULL) {
-        c->cmd->volume_labels = json_deep_copy(c->val[F_LABELS]);
-        if (c->cmd->volume_labels == NULL)
+        c->cmd->labels = json_deep_copy(c->val[F_LABELS]);
+        if (c->cmd->labels == NULL)
             return oom(c);
     }
     return 0;

@@ -1526,6 +1526,344 @@ static void test_users_own_their_containers(void **state)
     }
 }
 
+static json_t *callv(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static json_t *callv(const char *fmt, ...)
+{
+    char *body = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&body, fmt, ap);
+    va_end(ap);
+    assert_true(n > 0);
+    json_t *r = call(body, 60000);
+    free(body);
+    return r;
+}
+
+static const char *err_field(json_t *r)
+{
+    return json_string_value(json_object_get(json_object_get(r, "error"), "field"));
+}
+
+/* A detached busybox container through the dispatcher (sleeping, on
+ * network mode net); its id into id. */
+static void run_sleeper(char *id, size_t len, const char *net)
+{
+    json_t *r = callv("{\"Dockercmd\":\"run\",\"Options\":{\"NetworkMode\":\"%s\"},"
+                      "\"Image\":\"busybox:latest\",\"Cmd\":[\"sleep\",\"300\"]}",
+                      net);
+    assert_ok_reply(r);
+    snprintf(id, len, "%s",
+             json_string_value(json_object_get(json_object_get(result(r), "container"), "id")));
+    json_decref(r);
+}
+
+/* A container made outside the dispatcher (the host's other workload). */
+static char *foreign_sleeper(const char *name)
+{
+    const char *cmd[] = {"sleep", "300", NULL};
+    dkc_container_config cc = {.image = "busybox:latest", .cmd = cmd, .network_mode = "none"};
+    char *id = NULL;
+    assert_int_equal(dkc_container_create(g_dkc, name, &cc, &id, NULL), 0);
+    assert_int_equal(dkc_container_start(g_dkc, id), 0);
+    return id;
+}
+
+/* The base64 of a tar holding one file, name, with text (made by tar). */
+static char *tar_base64(const char *name, const char *text)
+{
+    char dir[] = "/tmp/dd-tar-XXXXXX", path[128], line[512];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    snprintf(line, sizeof line, "tar -C %s -cf - %s | base64 -w0; rm -rf %s", dir, name, dir);
+    FILE *p = popen(line, "r");
+    assert_non_null(p);
+    char *out = calloc(1, 65536);
+    assert_non_null(out);
+    size_t n = fread(out, 1, 65535, p);
+    assert_int_equal(pclose(p), 0);
+    assert_true(n > 0);
+    return out;
+}
+
+/* archive-put and archive-get through the queue: a file in, the same
+ * file out (its tar decoded by tar); too large, foreign, kernel paths and
+ * bad base64 refused, nothing written. */
+static void test_archives(void **state)
+{
+    (void)state;
+    char cid[80];
+    run_sleeper(cid, sizeof cid, "none");
+    char *b64 = tar_base64("note.txt", "carried by the queue\n");
+    json_t *r = callv("{\"Dockercmd\":\"archive-put\",\"Container\":\"%s\","
+                      "\"Options\":{\"Path\":\"/tmp\",\"Archive\":\"%s\"}}",
+                      cid, b64);
+    assert_ok_reply(r);
+    json_decref(r);
+    free(b64);
+    r = callv("{\"Dockercmd\":\"exec\",\"Container\":\"%s\",\"Cmd\":[\"cat\",\"/tmp/note.txt\"]}",
+              cid);
+    assert_ok_reply(r);
+    assert_string_equal(json_string_value(json_object_get(result(r), "stdout")),
+                        "carried by the queue\n");
+    json_decref(r);
+    r = callv("{\"Dockercmd\":\"archive-get\",\"Container\":\"%s\","
+              "\"Options\":{\"Path\":\"/tmp/note.txt\"}}",
+              cid);
+    assert_ok_reply(r);
+    assert_string_equal(json_string_value(json_object_get(result(r), "Path")), "/tmp/note.txt");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(result(r), "Stat"), "name")), "note.txt");
+    const char *got = json_string_value(json_object_get(result(r), "Archive"));
+    assert_non_null(got);
+    char line[65536 + 128];
+    snprintf(line, sizeof line, "echo '%s' | base64 -d | tar -xOf - note.txt", got);
+    FILE *p = popen(line, "r");
+    char text[128] = "";
+    size_t n = fread(text, 1, sizeof text - 1, p);
+    text[n] = '\0';
+    assert_int_equal(pclose(p), 0);
+    assert_string_equal(text, "carried by the queue\n");
+    json_decref(r);
+    /* the busybox binary is over the default limit (768 KiB) */
+    r = callv("{\"Dockercmd\":\"archive-get\",\"Container\":\"%s\","
+              "\"Options\":{\"Path\":\"/bin/busybox\"}}",
+              cid);
+    assert_string_equal(err_code(r), "too_large");
+    json_decref(r);
+    r = callv("{\"Dockercmd\":\"archive-get\",\"Container\":\"%s\","
+              "\"Options\":{\"Path\":\"/proc/1/environ\"}}",
+              cid);
+    assert_string_equal(err_code(r), "bad_request");
+    assert_string_equal(err_field(r), "Options.Path");
+    json_decref(r);
+    r = callv("{\"Dockercmd\":\"archive-put\",\"Container\":\"%s\","
+              "\"Options\":{\"Path\":\"/tmp\",\"Archive\":\"not base64!\"}}",
+              cid);
+    assert_string_equal(err_code(r), "bad_request");
+    assert_string_equal(err_field(r), "Options.Archive");
+    json_decref(r);
+    /* another workload's container: neither read nor written */
+    char vname[64];
+    snprintf(vname, sizeof vname, "dd-arch-victim-%ld", (long)getpid());
+    char *vid = foreign_sleeper(vname);
+    b64 = tar_base64("planted", "x\n");
+    r = callv("{\"Dockercmd\":\"archive-put\",\"Container\":\"%s\","
+              "\"Options\":{\"Path\":\"/tmp\",\"Archive\":\"%s\"}}",
+              vname, b64);
+    assert_string_equal(err_code(r), "not_found");
+    json_decref(r);
+    free(b64);
+    r = callv("{\"Dockercmd\":\"archive-get\",\"Container\":\"%s\","
+              "\"Options\":{\"Path\":\"/etc/passwd\"}}",
+              vname);
+    assert_string_equal(err_code(r), "not_found");
+    json_decref(r);
+    json_t *stat = NULL;
+    assert_int_equal(dkc_container_archive_get(g_dkc, vid, "/tmp/planted", NULL, NULL, &stat),
+                     DKC_ENOTFOUND);
+    dkc_container_remove(g_dkc, vid, true, true);
+    free(vid);
+    dkc_container_remove(g_dkc, cid, true, true);
+}
+
+/* The labels of image ref (new reference; fails the test when missing). */
+static json_t *image_labels(const char *ref)
+{
+    json_t *ins = NULL;
+    assert_int_equal(dkc_image_inspect(g_dkc, ref, &ins), 0);
+    json_t *l = json_incref(json_object_get(json_object_get(ins, "Config"), "Labels"));
+    json_decref(ins);
+    return l;
+}
+
+/* commit: a container of this cluster into an allowed name; the image
+ * carries none of the run's labels (a container made from it is not
+ * answered for) and is this cluster's; names outside the image list,
+ * existing names of the host and foreign containers are refused. */
+static void test_commit(void **state)
+{
+    (void)state;
+    char cid[80], tag[64], ref[96];
+    snprintf(tag, sizeof tag, "dd-commit-%ld", (long)getpid());
+    snprintf(ref, sizeof ref, "busybox:%s", tag);
+    run_sleeper(cid, sizeof cid, "none");
+    char *b64 = tar_base64("made-here", "committed\n");
+    json_t *r = callv("{\"Dockercmd\":\"archive-put\",\"Container\":\"%s\","
+                      "\"Options\":{\"Path\":\"/\",\"Archive\":\"%s\"}}",
+                      cid, b64);
+    assert_ok_reply(r);
+    json_decref(r);
+    free(b64);
+    r = callv("{\"Dockercmd\":\"commit\",\"Container\":\"%s\","
+              "\"Options\":{\"Repo\":\"busybox\",\"Tag\":\"%s\"}}",
+              cid, tag);
+    assert_ok_reply(r);
+    assert_string_equal(json_string_value(json_object_get(result(r), "Image")), ref);
+    json_decref(r);
+    json_t *l = image_labels(ref);
+    assert_string_equal(json_string_value(json_object_get(l, "io.docker-dispatch.image-cluster")),
+                        g_queue);
+    assert_string_equal(json_string_value(json_object_get(l, "io.docker-dispatch.request")), "");
+    assert_string_equal(json_string_value(json_object_get(l, "io.docker-dispatch.reply-to")), "");
+    json_decref(l);
+    /* the image runs, with the file, answered once like any run */
+    r = callv("{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],\"Remove\":true,"
+              "\"NetworkMode\":\"none\"},\"Image\":\"%s\",\"Cmd\":[\"cat\",\"/made-here\"]}",
+              ref);
+    assert_ok_reply(r);
+    assert_string_equal(json_string_value(json_object_get(result(r), "stdout")), "committed\n");
+    json_decref(r);
+    /* a second commit to the same name re-points the cluster's own image */
+    r = callv("{\"Dockercmd\":\"commit\",\"Container\":\"%s\","
+              "\"Options\":{\"Repo\":\"busybox\",\"Tag\":\"%s\",\"Pause\":false}}",
+              cid, tag);
+    assert_ok_reply(r);
+    json_decref(r);
+    /* refused: a name outside the image list, a name of the host's */
+    r = callv("{\"Dockercmd\":\"commit\",\"Container\":\"%s\",\"Options\":{\"Repo\":\"alpine\"}}",
+              cid);
+    assert_string_equal(err_code(r), "policy_denied");
+    assert_string_equal(err_field(r), "Options.Repo");
+    json_decref(r);
+    r = callv("{\"Dockercmd\":\"commit\",\"Container\":\"%s\",\"Options\":{\"Repo\":\"busybox\"}}",
+              cid);
+    assert_string_equal(err_code(r), "policy_denied");
+    assert_non_null(strstr(
+        json_string_value(json_object_get(json_object_get(r, "error"), "message")), "re-pointed"));
+    json_decref(r);
+    r = callv("{\"Dockercmd\":\"image-tag\",\"Image\":\"%s\",\"Options\":{\"Repo\":\"busybox\","
+              "\"Tag\":\"latest\"}}",
+              ref);
+    assert_string_equal(err_code(r), "policy_denied");
+    json_decref(r);
+    /* a foreign container cannot be committed */
+    char vname[64], vref[96];
+    snprintf(vname, sizeof vname, "dd-commit-victim-%ld", (long)getpid());
+    char *vid = foreign_sleeper(vname);
+    r = callv("{\"Dockercmd\":\"commit\",\"Container\":\"%s\","
+              "\"Options\":{\"Repo\":\"busybox\",\"Tag\":\"%s-v\"}}",
+              vname, tag);
+    assert_string_equal(err_code(r), "not_found");
+    json_decref(r);
+    /* an image another cluster committed is out of reach */
+    snprintf(vref, sizeof vref, "busybox:%s-other", tag);
+    json_t *cfg = json_pack("{s:{s:s}}", "Labels", "io.docker-dispatch.image-cluster", "other");
+    char vtag[80];
+    snprintf(vtag, sizeof vtag, "%s-other", tag);
+    dkc_commit_opts o = {.repo = "busybox", .tag = vtag, .config = cfg};
+    char *img = NULL;
+    assert_int_equal(dkc_container_commit(g_dkc, vid, &o, &img), 0);
+    free(img);
+    json_decref(cfg);
+    r = callv("{\"Dockercmd\":\"image-remove\",\"Image\":\"%s\"}", vref);
+    assert_string_equal(err_code(r), "not_found");
+    json_decref(r);
+    json_t *out = NULL;
+    assert_int_equal(dkc_image_remove(g_dkc, vref, true, false, &out), 0);
+    json_decref(out);
+    /* the cluster's own image can be removed through the queue */
+    r = callv("{\"Dockercmd\":\"image-remove\",\"Image\":\"%s\",\"Options\":{\"Force\":true}}",
+              ref);
+    assert_ok_reply(r);
+    json_decref(r);
+    dkc_container_remove(g_dkc, vid, true, true);
+    free(vid);
+    dkc_container_remove(g_dkc, cid, true, true);
+}
+
+/* 1 if container id is attached to network (by name). */
+static int on_network(const char *id, const char *network)
+{
+    json_t *ins = NULL;
+    assert_int_equal(dkc_container_inspect(g_dkc, id, &ins), 0);
+    int on = json_object_get(json_object_get(json_object_get(ins, "NetworkSettings"), "Networks"),
+                             network) != NULL;
+    json_decref(ins);
+    return on;
+}
+
+/* Networks through the queue: create (this cluster's), list, connect and
+ * disconnect of the cluster's containers, remove; other workloads'
+ * networks and containers out of reach; drivers other than bridge
+ * refused. */
+static void test_networks(void **state)
+{
+    (void)state;
+    char net[64], vnet[64], vname[64], cid[80];
+    snprintf(net, sizeof net, "dd-net-%ld", (long)getpid());
+    snprintf(vnet, sizeof vnet, "dd-victim-net-%ld", (long)getpid());
+    snprintf(vname, sizeof vname, "dd-net-victim-%ld", (long)getpid());
+    char *vnid = NULL;
+    assert_int_equal(dkc_network_create(g_dkc, vnet, NULL, true, NULL, &vnid), 0);
+    char *vid = foreign_sleeper(vname);
+    run_sleeper(cid, sizeof cid, "bridge");
+
+    json_t *r = callv("{\"Dockercmd\":\"network-create\",\"Network\":\"%s\","
+                      "\"Options\":{\"Internal\":true}}",
+                      net);
+    assert_ok_reply(r);
+    json_decref(r);
+    r = callv("{\"Dockercmd\":\"network-create\",\"Network\":\"%s-m\","
+              "\"Options\":{\"Driver\":\"macvlan\"}}",
+              net);
+    assert_string_equal(err_code(r), "policy_denied");
+    assert_string_equal(err_field(r), "Options.Driver");
+    json_decref(r);
+    /* the list shows the cluster's network, not the victim's */
+    r = callv("{\"Dockercmd\":\"network-list\"}");
+    assert_ok_reply(r);
+    char *text = json_dumps(result(r), 0);
+    assert_non_null(strstr(text, net));
+    assert_null(strstr(text, vnet));
+    free(text);
+    json_decref(r);
+    /* connect and disconnect the cluster's container */
+    r = callv("{\"Dockercmd\":\"network-connect\",\"Network\":\"%s\",\"Container\":\"%s\"}", net,
+              cid);
+    assert_ok_reply(r);
+    json_decref(r);
+    assert_true(on_network(cid, net));
+    /* out of reach: the victim's network, the victim's container, and a
+     * network of the host's (bridge is not a listed network) */
+    const char *pairs[][2] = {{vnet, cid}, {net, vname}, {vnid, cid}, {"bridge", cid}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        r = callv("{\"Dockercmd\":\"network-connect\",\"Network\":\"%s\",\"Container\":\"%s\"}",
+                  pairs[i][0], pairs[i][1]);
+        assert_string_equal(err_code(r), "not_found");
+        json_decref(r);
+    }
+    assert_false(on_network(vid, net));
+    assert_false(on_network(cid, vnet));
+    r = callv("{\"Dockercmd\":\"network-inspect\",\"Network\":\"%s\"}", vnet);
+    assert_string_equal(err_code(r), "not_found");
+    json_decref(r);
+    r = callv("{\"Dockercmd\":\"network-remove\",\"Network\":\"%s\"}", vnet);
+    assert_string_equal(err_code(r), "not_found");
+    json_decref(r);
+    r = callv("{\"Dockercmd\":\"network-disconnect\",\"Network\":\"%s\",\"Container\":\"%s\"}", net,
+              cid);
+    assert_ok_reply(r);
+    json_decref(r);
+    assert_false(on_network(cid, net));
+    r = callv("{\"Dockercmd\":\"network-remove\",\"Network\":\"%s\"}", net);
+    assert_ok_reply(r);
+    json_decref(r);
+    json_t *ins = NULL;
+    assert_int_equal(dkc_network_inspect(g_dkc, net, &ins), DKC_ENOTFOUND);
+    assert_int_equal(dkc_network_inspect(g_dkc, vnet, &ins), 0); /* untouched */
+    json_decref(ins);
+    dkc_container_remove(g_dkc, vid, true, true);
+    dkc_container_remove(g_dkc, cid, true, true);
+    dkc_network_remove(g_dkc, vnid);
+    free(vid);
+    free(vnid);
+}
+
 int main(void)
 {
     dkc_global_init();
@@ -1555,6 +1893,9 @@ int main(void)
         cmocka_unit_test(test_reply_address_hidden),
         cmocka_unit_test(test_users_own_their_containers),
         cmocka_unit_test(test_host_network_and_log_driver_refused),
+        cmocka_unit_test(test_archives),
+        cmocka_unit_test(test_commit),
+        cmocka_unit_test(test_networks),
     };
     if (getenv("CMOCKA_TEST_FILTER")) /* e.g. "test_dup*" while working on one case */
         cmocka_set_test_filter(getenv("CMOCKA_TEST_FILTER"));

@@ -478,6 +478,34 @@ static void t_attacks(void **state)
     policy_cleanup(&p);
 }
 
+/* network-create drivers: bridge only unless listed (macvlan and ipvlan
+ * put containers on the host's links); the archive bound: its default and
+ * its key. */
+static void t_networks_archives(void **state)
+{
+    (void)state;
+    dd_policy p;
+    policy_init(&p);
+    proto_error err;
+    assert_int_equal(policy_check_network_driver(&p, NULL, &err), 0);
+    assert_int_equal(policy_check_network_driver(&p, "bridge", &err), 0);
+    static const char *const refused[] = {"macvlan", "ipvlan", "host", "overlay", "weave/net"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        proto_error_clear(&err);
+        assert_int_equal(policy_check_network_driver(&p, refused[i], &err), PROTO_EPOLICY);
+        assert_string_equal(err.field, "Options.Driver");
+        assert_non_null(strstr(err.message, "policy network_drivers"));
+    }
+    assert_int_equal(p.max_archive, 768 * 1024);
+    policy_cleanup(&p);
+    p = load("{'network_drivers':['overlay'],'max_archive':4096}");
+    assert_int_equal(policy_check_network_driver(&p, "overlay", &err), 0);
+    assert_int_equal(policy_check_network_driver(&p, "macvlan", &err), PROTO_EPOLICY);
+    assert_int_equal(p.max_archive, 4096);
+    policy_cleanup(&p);
+    assert_int_equal(p.max_archive, 768 * 1024); /* back at the defaults */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -487,6 +515,7 @@ int main(void)
         cmocka_unit_test(t_resources),
         cmocka_unit_test(t_images),
         cmocka_unit_test(t_attacks),
+        cmocka_unit_test(t_networks_archives),
     };
     return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }

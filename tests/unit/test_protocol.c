@@ -194,6 +194,26 @@ static const ok_case ok_cases[] = {
     {"version", "{'Dockercmd':'version'}", DD, PROTO_CMD_VERSION, "version", "version", NULL, NULL},
     {"ping", "{'Dockercmd':'ping'}", DD, PROTO_CMD_PING, "ping", "ping", NULL, NULL},
     {"nodes", "{'Dockercmd':'nodes'}", DD, PROTO_CMD_NODES, "nodes", "nodes", NULL, NULL},
+    {"commit", "{'Dockercmd':'commit','Container':'c1','Options':{'Repo':'jobs/out'}}", DD,
+     PROTO_CMD_COMMIT, "commit", "commit", "c1", NULL},
+    {"archive-get", "{'Dockercmd':'archive-get','Container':'c1','Options':{'Path':'/etc/x'}}", DD,
+     PROTO_CMD_ARCHIVE_GET, "archive-get", "archive-get", "c1", NULL},
+    {"archive-put",
+     "{'Dockercmd':'archive-put','Container':'c1','Options':{'Path':'/tmp','Archive':'aGk='}}", DD,
+     PROTO_CMD_ARCHIVE_PUT, "archive-put", "archive-put", "c1", NULL},
+    {"network-create", "{'Dockercmd':'network-create','Network':'n1'}", DD,
+     PROTO_CMD_NETWORK_CREATE, "network-create", "network-create", NULL, NULL},
+    {"network-list", "{'Dockercmd':'network-list'}", DD, PROTO_CMD_NETWORK_LIST, "network-list",
+     "network-list", NULL, NULL},
+    {"network-inspect", "{'Dockercmd':'network-inspect','Network':'n1'}", DD,
+     PROTO_CMD_NETWORK_INSPECT, "network-inspect", "network-inspect", NULL, NULL},
+    {"network-connect", "{'Dockercmd':'network-connect','Network':'n1','Container':'c1'}", DD,
+     PROTO_CMD_NETWORK_CONNECT, "network-connect", "network-connect", "c1", NULL},
+    {"network-disconnect",
+     "{'Dockercmd':'network-disconnect','Network':'n1','Container':'c1','Options':{'Force':true}}",
+     DD, PROTO_CMD_NETWORK_DISCONNECT, "network-disconnect", "network-disconnect", "c1", NULL},
+    {"network-remove", "{'Dockercmd':'network-remove','Network':'n1'}", DD,
+     PROTO_CMD_NETWORK_REMOVE, "network-remove", "network-remove", NULL, NULL},
 
     /* DockerMod */
     {"dm create-container image", "{'action':'create-container','image':'ubuntu'}", DM,
@@ -670,6 +690,43 @@ static const err_case err_cases[] = {
      "{'action':'create-raw-container','body':{'Image':'a1',"
      "'x\\ty':1}}",
      BAD, "body.\"x\\ty\"", "printable ASCII"},
+    /* commit, archives, networks */
+    {"commit without Repo", "{'Dockercmd':'commit','Container':'c1'}", BAD, "Options.Repo",
+     "required"},
+    {"commit bad Repo", "{'Dockercmd':'commit','Container':'c1','Options':{'Repo':'a b'}}", BAD,
+     "Options.Repo", NULL},
+    {"archive relative path",
+     "{'Dockercmd':'archive-get','Container':'c1','Options':{'Path':'etc/passwd'}}", BAD,
+     "Options.Path", "absolute"},
+    {"archive dotdot",
+     "{'Dockercmd':'archive-get','Container':'c1','Options':{'Path':'/srv/../../etc'}}", BAD,
+     "Options.Path", "\"..\""},
+    {"archive proc",
+     "{'Dockercmd':'archive-get','Container':'c1','Options':{'Path':'/proc/1/root'}}", BAD,
+     "Options.Path", "/proc"},
+    {"archive sys doubled slash",
+     "{'Dockercmd':'archive-get','Container':'c1','Options':{'Path':'//sys'}}", BAD, "Options.Path",
+     "/proc"},
+    {"archive-put bad base64",
+     "{'Dockercmd':'archive-put','Container':'c1','Options':{'Path':'/t','Archive':'a*b='}}", BAD,
+     "Options.Archive", "base64"},
+    {"archive-put truncated base64",
+     "{'Dockercmd':'archive-put','Container':'c1','Options':{'Path':'/t','Archive':'aGk'}}", BAD,
+     "Options.Archive", "base64"},
+    {"archive-put without archive",
+     "{'Dockercmd':'archive-put','Container':'c1','Options':{'Path':'/t'}}", BAD, "Options.Archive",
+     "required"},
+    {"archive-put archive not string",
+     "{'Dockercmd':'archive-put','Container':'c1','Options':{'Path':'/t','Archive':[1]}}", BAD,
+     "Options.Archive", "string"},
+    {"network-connect without container", "{'Dockercmd':'network-connect','Network':'n1'}", BAD,
+     "Container", "required"},
+    {"network-create bad name", "{'Dockercmd':'network-create','Network':'-n'}", BAD, "Network",
+     NULL},
+    {"network label reserved",
+     "{'Dockercmd':'network-create','Network':'n1','Options':{'Labels':{'io.docker-dispatch."
+     "cluster':'x'}}}",
+     BAD, "Options.Labels.io.docker-dispatch.cluster", "reserved"},
     {"raw body name with instances",
      "{'action':'create-raw-container','body':{'Image':'a1'},"
      "'name':'web','instances':3}",
@@ -967,7 +1024,7 @@ static void t_other_models(void **state)
                    "'Labels':{'a':'b'}}}");
     assert_string_equal(cmd->volume, "v1");
     assert_string_equal(cmd->driver, "local");
-    assert_json_eq(cmd->volume_labels, "{'a':'b'}");
+    assert_json_eq(cmd->labels, "{'a':'b'}");
     assert_null(cmd->create_body);
     proto_cmd_free(cmd);
 
@@ -977,6 +1034,32 @@ static void t_other_models(void **state)
 
     cmd = parse_ok("{'Dockercmd':'images','Options':{'All':true}}");
     assert_true(cmd->all);
+    proto_cmd_free(cmd);
+
+    /* commit pauses unless told not to */
+    cmd = parse_ok("{'Dockercmd':'commit','Container':'c1','Options':{'Repo':'r1','Tag':'t1'}}");
+    assert_true(cmd->pause);
+    assert_string_equal(cmd->repo, "r1");
+    assert_string_equal(cmd->tag, "t1");
+    proto_cmd_free(cmd);
+    cmd = parse_ok("{'Dockercmd':'commit','Container':'c1','Options':{'Repo':'r1','Pause':false}}");
+    assert_false(cmd->pause);
+    proto_cmd_free(cmd);
+
+    /* the archive arrives decoded, any bytes */
+    cmd = parse_ok("{'Dockercmd':'archive-put','Container':'c1','Options':{'Path':'/a..b/c',"
+                   "'Archive':'AAH/\\n/w=='}}");
+    assert_string_equal(cmd->path, "/a..b/c");
+    assert_int_equal(cmd->archive_len, 4);
+    assert_memory_equal(cmd->archive, "\x00\x01\xff\xff", 4);
+    proto_cmd_free(cmd);
+
+    cmd = parse_ok("{'Dockercmd':'network-create','Network':'n1','Options':{'Driver':'bridge',"
+                   "'Internal':true,'Labels':{'a':'b'}}}");
+    assert_string_equal(cmd->network, "n1");
+    assert_string_equal(cmd->driver, "bridge");
+    assert_true(cmd->internal);
+    assert_json_eq(cmd->labels, "{'a':'b'}");
     proto_cmd_free(cmd);
 }
 
