@@ -460,6 +460,8 @@ static int setup(broker *b, const broker_conf *conf)
     b->n_dead = join3(conf->queue, ".dead", "");
     b->n_dlx = join3(conf->queue, ".dlx", "");
     b->n_events = join3(conf->queue, ".events", "");
+    b->n_containers = join3(conf->queue, ".containers", "");
+    b->n_all = join3(conf->queue, ".all", "");
     if (conf->node)
         b->n_node = join3(conf->queue, ".node.", conf->node);
     if (b->n_node)
@@ -467,7 +469,7 @@ static int setup(broker *b, const broker_conf *conf)
     if (!b->s_url || !b->s_queue || (conf->node && (!b->s_node || !b->n_node || !b->n_owner)) ||
         (conf->tls_ca_file && !b->s_ca) || (conf->tls_cert_file && !b->s_cert) ||
         (conf->tls_key_file && !b->s_key) || !b->s_conn_name || !b->n_work || !b->n_dead ||
-        !b->n_dlx || !b->n_events) {
+        !b->n_dlx || !b->n_events || !b->n_containers || !b->n_all) {
         brk_set_err(b, "out of memory");
         return BROKER_ENOMEM;
     }
@@ -821,6 +823,8 @@ void broker_free(broker *b)
     free(b->n_node);
     free(b->n_owner);
     free(b->n_events);
+    free(b->n_containers);
+    free(b->n_all);
     free(b->watch_pattern);
     free(b);
 }
@@ -873,6 +877,21 @@ const char *broker_name_node(const broker *b)
 const char *broker_name_events(const broker *b)
 {
     return b->n_events;
+}
+
+const char *broker_user(const broker *b)
+{
+    return b && b->user ? b->user : "";
+}
+
+const char *broker_name_containers(const broker *b)
+{
+    return b->n_containers;
+}
+
+const char *broker_name_all(const broker *b)
+{
+    return b->n_all;
 }
 
 /* The stop flag may be set by another thread: read it atomically. */

@@ -61,9 +61,11 @@ struct broker {
     int port, tls;
     char *redacted;
     char *n_work, *n_dead, *n_dlx, *n_node, *n_events;
-    char *n_owner;  /* <q>.node.<name>.owner: the identity lock (hold_identity) */
-    int wake_fd;    /* broker_set_wake_fd(), -1: none */
-    int wake_armed; /* inside broker_poll: the wake fd may end a wait between frames */
+    char *n_containers; /* <q>.containers: direct, node queues bound by container id and name */
+    char *n_all;        /* <q>.all: fanout to every node queue (cluster-wide queries) */
+    char *n_owner;      /* <q>.node.<name>.owner: the identity lock (hold_identity) */
+    int wake_fd;        /* broker_set_wake_fd(), -1: none */
+    int wake_armed;     /* inside broker_poll: the wake fd may end a wait between frames */
 
     amqp_connection_state_t conn;
     int up;                 /* connection usable */
@@ -75,6 +77,7 @@ struct broker {
     int close_code; /* reply code of the last channel.close from the broker */
 
     int paused, rpc_wanted;
+    int draining; /* broker_drain(): no work queue consumer, the node queue still consumed */
     int work_on, node_on, reply_on, watch_on;
     char *watch_pattern; /* broker_watch(): binding key on <q>.events; NULL: none */
     int resubscribe;     /* the broker cancelled a consumer of ours */

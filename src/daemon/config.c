@@ -19,8 +19,6 @@
 #include "broker.h"
 #include "config.h"
 
-#define DD_VERSION "0.1.0"
-
 /* strdup that aborts: the daemon treats out-of-memory at start-up as fatal. */
 static char *xstrdup(const char *s)
 {
@@ -89,6 +87,14 @@ static const setting settings[] = {
      "debug diagnostics on stderr"},
     {"quiet-output", "DISPATCH_QUIET_OUTPUT", "quiet_output", K_BOOL, OFF(quiet_output), 0, 0,
      "do not copy the attached output of runs to stdout (it is copied by default)"},
+    {"membership-interval", "DISPATCH_MEMBERSHIP_INTERVAL", "membership_interval", K_INT,
+     OFF(membership_interval_ms), 100, 60000,
+     "cluster heartbeat interval, milliseconds (default 2000)"},
+    {"membership-expiry", "DISPATCH_MEMBERSHIP_EXPIRY", "membership_expiry", K_INT,
+     OFF(membership_expiry), 2, 100,
+     "heartbeat intervals of silence after which a node leaves the view (default 3)"},
+    {"gather-timeout", "DISPATCH_GATHER_TIMEOUT", "gather_timeout", K_INT, OFF(gather_ms), 100,
+     600000, "how long a cluster-wide query waits for the other nodes, ms (default 3000)"},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
@@ -274,6 +280,9 @@ static void set_defaults(dd_config *cfg)
     cfg->heartbeat = 30;
     cfg->max_body = 1u << 20;
     cfg->output_limit = 1u << 20;
+    cfg->membership_interval_ms = 2000;
+    cfg->membership_expiry = 3;
+    cfg->gather_ms = 3000;
 }
 
 /* Fills longopts (N_LONGOPTS rows, borrowing the table's names).  Cannot

@@ -27,6 +27,7 @@
 #include "dkc.h"
 #include "engine.h"
 #include "log.h"
+#include "node.h"
 #include "policy.h"
 #include "protocol.h"
 #include "text.h"
@@ -126,7 +127,7 @@ static void publish_node_event(broker *b, const char *node, const char *state)
 
 /* Carries out one outbox item.  Returns 0, or a connection error when the
  * item must be kept for after the reconnect. */
-static int do_item(broker *b, engine *e, engine_out *o)
+static int do_item(broker *b, engine *e, cluster *cl, engine_out *o)
 {
     int rc = 0;
     switch (o->kind) {
@@ -163,6 +164,12 @@ static int do_item(broker *b, engine *e, engine_out *o)
         if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
             rc = 0; /* stale now: the broker requeued the message */
         break;
+    case ENGINE_OUT_ROUTE:
+    case ENGINE_OUT_DRAIN:
+    case ENGINE_OUT_PUBLISH:
+    case ENGINE_OUT_FORWARD:
+        rc = node_do_item(b, cl, o);
+        break;
     }
     if (rc == BROKER_ESTALE)
         rc = 0;
@@ -175,12 +182,12 @@ static int do_item(broker *b, engine *e, engine_out *o)
 
 /* Drains the outbox.  Returns 0, or a connection error (the rest of the
  * outbox was put back). */
-static int drain_outbox(broker *b, engine *e)
+static int drain_outbox(broker *b, engine *e, cluster *cl)
 {
     engine_out *l = engine_take_outbox(e);
     while (l) {
         engine_out *o = l;
-        int rc = do_item(b, e, o);
+        int rc = do_item(b, e, cl, o);
         if (rc != 0) {
             /* acks/nacks of this generation are stale after a reconnect */
             engine_requeue_outbox(e, l);
@@ -359,7 +366,8 @@ static void close_wake_fd(void)
 /* Starts the engine's threads.  dopt must outlive the engine: its client
  * factory keeps a pointer to it.  Returns the engine (engine_free()), or
  * NULL after logging why. */
-static engine *start_engine(const dd_config *cfg, const dd_policy *policy, dkc_options *dopt)
+static engine *start_engine(const dd_config *cfg, const dd_policy *policy, dkc_options *dopt,
+                            cluster *cl, const char *amqp_user)
 {
     char why[256] = "";
     engine_conf ec = {.node = cfg->node,
@@ -369,6 +377,9 @@ static engine *start_engine(const dd_config *cfg, const dd_policy *policy, dkc_o
                       .output_limit = cfg->output_limit,
                       .max_run_seconds = cfg->max_run_seconds,
                       .quiet_output = cfg->quiet_output,
+                      .members = cl,
+                      .amqp_user = amqp_user,
+                      .gather_ms = cfg->gather_ms,
                       .notify = wake_main};
     engine_client_factory factory = {.make = engine_client_from_options, .ud = dopt};
     engine *e = engine_start(&ec, policy, &factory, why, sizeof why);
@@ -380,13 +391,16 @@ static engine *start_engine(const dd_config *cfg, const dd_policy *policy, dkc_o
 /* The main loop: hands deliveries to the engine and carries out its
  * outbox, reconnecting when the connection is lost, until SIGTERM/SIGINT
  * (or a stop during a reconnect). */
-static void run_loop(broker *b, engine *e)
+static void run_loop(broker *b, engine *e, cluster *cl)
 {
     while (!g_stop) {
         broker_delivery d;
         memset(&d, 0, sizeof d);
-        int pr = broker_poll(b, IDLE_WAIT_MS, &d);
-        if (pr == 1) {
+        int due = node_tick(b, cl, e);
+        int pr = broker_poll(b, due < IDLE_WAIT_MS ? due : IDLE_WAIT_MS, &d);
+        if (pr == 1 && node_heard(cl, &d)) {
+            ; /* membership or a gather's reply: taken */
+        } else if (pr == 1) {
             engine_submit(e, &d);
         } else if (pr == BROKER_ECONNLOST || pr == BROKER_ENOTCONN) {
             if (reconnect(b) != 0)
@@ -396,7 +410,7 @@ static void run_loop(broker *b, engine *e)
             log_msg(LOG_LVL_WARN, "broker: %s: %s", broker_strerror(pr), broker_error(b));
         }
         broker_delivery_cleanup(&d);
-        if (drain_outbox(b, e) != 0 && reconnect(b) != 0)
+        if (drain_outbox(b, e, cl) != 0 && reconnect(b) != 0)
             break;
     }
 }
@@ -404,7 +418,7 @@ static void run_loop(broker *b, engine *e)
 /* Shutdown: stop taking work, hand back what has not started, let
  * running jobs finish and publish their replies.  Gives up after about a
  * minute or when the connection is lost. */
-static void drain_for_shutdown(broker *b, engine *e)
+static void drain_for_shutdown(broker *b, engine *e, cluster *cl)
 {
     log_msg(LOG_LVL_INFO, "stopping: no new work; finishing what is in flight");
     if (broker_connected(b))
@@ -414,12 +428,12 @@ static void drain_for_shutdown(broker *b, engine *e)
         broker_delivery d;
         memset(&d, 0, sizeof d);
         int pr = broker_poll(b, STOP_POLL_MS, &d);
-        if (pr == 1)
+        if (pr == 1 && !node_heard(cl, &d))
             broker_nack(b, d.tag, 1);
         broker_delivery_cleanup(&d);
         if (!broker_connected(b))
             break;
-        drain_outbox(b, e);
+        drain_outbox(b, e, cl);
         if (engine_idle(e))
             break;
     }
@@ -431,6 +445,7 @@ int main(int argc, char **argv)
     char *cause = NULL;
     broker *b = NULL;
     engine *e = NULL;
+    cluster *cl = NULL;
     dd_policy policy;
     dkc_options dopt; /* the engine's client factory points at it */
     policy_init(&policy);
@@ -451,17 +466,19 @@ int main(int argc, char **argv)
         goto out;
     log_msg(LOG_LVL_INFO, "consuming %s and %s as node %s (%d workers)", broker_name_work(b),
             broker_name_node(b), cfg.node, cfg.workers);
-    e = start_engine(&cfg, &policy, &dopt);
+    cl = node_start(b, &cfg, DD_VERSION);
+    e = start_engine(&cfg, &policy, &dopt, cl, broker_user(b));
     if (e == NULL)
         goto out;
     publish_node_event(b, cfg.node, "up");
-    run_loop(b, e);
-    drain_for_shutdown(b, e);
+    run_loop(b, e, cl);
+    drain_for_shutdown(b, e, cl);
     if (broker_connected(b))
         publish_node_event(b, cfg.node, "down");
     status = 0;
 out:
     engine_free(e);
+    cluster_free(cl);
     policy_cleanup(&policy);
     broker_free(b);
     close_wake_fd();

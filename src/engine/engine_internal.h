@@ -111,6 +111,9 @@ struct engine {
     uint64_t created;     /* max_containers: creates Docker has answered, ever */
     size_t n_events;      /* EVENT items in the outbox */
     uint64_t events_lost; /* dropped because n_events was at its cap */
+    /* this node's containers at the last supervision pass (heartbeats) */
+    int n_running, n_containers;
+    json_t *routes; /* routing keys bound for this node's containers (supervisor only) */
 };
 
 /* ---- per-message context and outcome ---- */
@@ -118,7 +121,8 @@ typedef enum hres {
     H_OK,        /* reply ok with c->result */
     H_ERR,       /* reply the error recorded in c */
     H_TRANSIENT, /* Docker unreachable: requeue the message, pause consuming */
-    H_DONE       /* the handler settled the delivery itself (acked; a reply follows later) */
+    H_DONE,      /* the handler settled the delivery itself (acked; a reply follows later) */
+    H_FORWARD    /* not this node's: forward the delivery (c->fwd_*) to the owner */
 } hres;
 
 struct engine_cmd;
@@ -141,6 +145,9 @@ typedef struct jctx {
     char container[80]; /* run/create: the container that answers the request */
     char discard[80];   /* a container to remove once the reply is confirmed, "" none */
     json_t *resolved;   /* the container's inspect, when scope.c resolved it (owned) */
+    /* H_FORWARD: where to (routing key on <q>.containers, or a node's queue) */
+    char fwd_key[300];
+    char fwd_node[256];
 } jctx;
 
 /*
@@ -237,6 +244,26 @@ hres eng_scope_check_volumes(jctx *c, json_t *body);
 hres eng_container_labels(jctx *c, json_t **labels);
 /* Drops from a container or volume list what c's publisher may not see. */
 void eng_scope_filter_list(const jctx *c, json_t *list);
+
+/* ---- cluster_ops.c ---- */
+/* 1 when c's command may go to another node: a cluster of more than this
+ * node, and a delivery that is neither a part of a cluster query nor
+ * forwarded already. */
+int eng_may_forward(const jctx *c);
+/* The container reference c names is not here: forward it to its owner
+ * (H_FORWARD), resolve a short prefix across the cluster first, or answer
+ * not_found (H_ERR) when no node can have it. */
+hres eng_forward_container(jctx *c);
+void eng_post_forward(jctx *c);
+/* 1 when d was this node's own part of a query it asked (acked here). */
+int eng_from_cluster(engine *e, broker_delivery *d);
+/* Queues the routes of container id (full id, short id) for binding. */
+void eng_routes_add(engine *e, const char *id);
+/* Brings the bound routes in line with the containers listed at
+ * listed_at (a supervision pass). */
+void eng_routes_reconcile(engine *e, json_t *containers, int64_t listed_at);
+/* A cluster-wide list or images: the merged answer of every node. */
+hres eng_cluster_query(jctx *c);
 
 /* ---- util.c ---- */
 typedef struct capbuf {

@@ -122,5 +122,10 @@ hres eng_create_admitted(jctx *c, json_t *body, char **id, json_t **warnings)
         e->created++;
         pthread_mutex_unlock(&e->mu);
     }
-    return rc == 0 ? H_OK : eng_dfail(c, rc);
+    if (rc != 0)
+        return eng_dfail(c, rc);
+    /* bound before the reply goes out (the outbox is in order), so that a
+     * command naming the new container finds it from any node */
+    eng_routes_add(e, *id);
+    return H_OK;
 }
