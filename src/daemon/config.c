@@ -95,6 +95,8 @@ static const setting settings[] = {
      "heartbeat intervals of silence after which a node leaves the view (default 3)"},
     {"gather-timeout", "DISPATCH_GATHER_TIMEOUT", "gather_timeout", K_INT, OFF(gather_ms), 100,
      600000, "how long a cluster-wide query waits for the other nodes, ms (default 3000)"},
+    {"bulk-timeout", "DISPATCH_BULK_TIMEOUT", "bulk_timeout", K_INT, OFF(bulk_seconds), 1, 86400,
+     "how long a request with instances waits for its pieces, seconds (default 600)"},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
@@ -283,6 +285,7 @@ static void set_defaults(dd_config *cfg)
     cfg->membership_interval_ms = 2000;
     cfg->membership_expiry = 3;
     cfg->gather_ms = 3000;
+    cfg->bulk_seconds = 600;
 }
 
 /* Fills longopts (N_LONGOPTS rows, borrowing the table's names).  Cannot

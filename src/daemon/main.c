@@ -380,6 +380,7 @@ static engine *start_engine(const dd_config *cfg, const dd_policy *policy, dkc_o
                       .members = cl,
                       .amqp_user = amqp_user,
                       .gather_ms = cfg->gather_ms,
+                      .bulk_ms = cfg->bulk_seconds * 1000,
                       .notify = wake_main};
     engine_client_factory factory = {.make = engine_client_from_options, .ud = dopt};
     engine *e = engine_start(&ec, policy, &factory, why, sizeof why);

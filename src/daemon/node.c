@@ -101,7 +101,7 @@ static int publish_part(broker *b, cluster *cl, const engine_out *o)
     destination(b, o, &exchange, key, sizeof key);
     broker_props p = {.content_type = "application/json",
                       .correlation_id = o->correlation_id,
-                      .message_id = o->correlation_id,
+                      .message_id = o->message_id ? o->message_id : o->correlation_id,
                       .reply_to = BROKER_REPLY_TO,
                       .user_id = broker_user(b),
                       .expiration = o->expiration,

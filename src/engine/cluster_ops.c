@@ -74,8 +74,7 @@ static int is_hex(const char *s)
     return 1;
 }
 
-/* Adds header k: v to item o (both copied). */
-static void add_header(engine_out *o, const char *k, const char *v)
+void eng_add_header(engine_out *o, const char *k, const char *v)
 {
     broker_header *h = realloc(o->headers, (o->n_headers + 1) * sizeof *h);
     if (h == NULL)
@@ -98,10 +97,10 @@ static void post_part(jctx *c, cluster_gather *g, const char *body)
     snprintf(corr, sizeof corr, "%sall", cluster_gather_id(g));
     o->correlation_id = eng_xstrdup(corr);
     o->body = eng_xstrdup(body);
-    add_header(o, CLUSTER_H_PART, "1");
-    add_header(o, CLUSTER_H_FROM, c->e->conf.node);
+    eng_add_header(o, CLUSTER_H_PART, "1");
+    eng_add_header(o, CLUSTER_H_FROM, c->e->conf.node);
     if (c->d->user_id)
-        add_header(o, CLUSTER_H_USER, c->d->user_id);
+        eng_add_header(o, CLUSTER_H_USER, c->d->user_id);
     eng_post(c->e, o);
 }
 
@@ -109,7 +108,7 @@ static void post_part(jctx *c, cluster_gather *g, const char *body)
  * each has answered, has left the view, or gather_ms passed.  *answers
  * gets {node: reply} (new), *missing the nodes that did not answer (new
  * array). */
-static void ask_all(jctx *c, const char *body, json_t **answers, json_t **missing)
+void eng_ask_all(jctx *c, const char *body, json_t **answers, json_t **missing)
 {
     cluster *cl = c->e->conf.members;
     size_t n = 0;
@@ -168,7 +167,7 @@ static void ask_owners(jctx *c, const char *ref, int by_id, json_t *found)
         "{\"Dockercmd\":\"list\",\"Options\":{\"All\":true,\"Filters\":{\"%s\":[\"%s%s%s\"]}}}",
         by_id ? "id" : "name", by_id ? "" : "^/", ref, by_id ? "" : "$");
     json_t *answers, *missing;
-    ask_all(c, body, &answers, &missing);
+    eng_ask_all(c, body, &answers, &missing);
     char want[300];
     snprintf(want, sizeof want, "/%s", ref);
     const char *node;
@@ -256,9 +255,9 @@ void eng_post_forward(jctx *c)
         o->dest = ENGINE_TO_CONTAINERS;
         o->key = eng_xstrdup(c->fwd_key);
     }
-    add_header(o, CLUSTER_H_HOP, e->conf.node);
+    eng_add_header(o, CLUSTER_H_HOP, e->conf.node);
     if (c->d->user_id)
-        add_header(o, CLUSTER_H_USER, c->d->user_id);
+        eng_add_header(o, CLUSTER_H_USER, c->d->user_id);
     /* the answer when no node has it */
     proto_reply_info ri;
     proto_reply_info_init(&ri, c->cmd, NULL, e->conf.node, c->request_id);
@@ -400,7 +399,7 @@ hres eng_cluster_query(jctx *c)
     json_t *nodes = json_pack("[s]", c->e->conf.node);
     json_t *answers, *missing;
     char *body = part_body(c);
-    ask_all(c, body, &answers, &missing);
+    eng_ask_all(c, body, &answers, &missing);
     free(body);
     const char *node;
     json_t *reply;

@@ -74,6 +74,8 @@ static hres h_run(jctx *c)
     char *id = NULL;
     int rc;
 
+    if (cmd->instances > 1)
+        return eng_bulk(c);
     if (c->request_id) {
         if ((res = eng_find_request(c, &found)) != H_OK)
             goto out;

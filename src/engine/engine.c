@@ -317,6 +317,9 @@ static hres carry_out(jctx *c, req_state rs, const char *prev)
     }
     if (rs == REQ_ANSWERED)
         return eng_duplicate(c, prev, "answered");
+    hres inc = eng_check_incarnation(c);
+    if (inc != H_OK)
+        return inc;
     hres scope = eng_scope_check(c);
     if (scope != H_OK || c->result != NULL)
         return scope; /* refused, or answered already (a redelivered remove) */
@@ -471,6 +474,8 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
     e->conf.amqp_user = conf->amqp_user ? eng_xstrdup(conf->amqp_user) : NULL;
     if (e->conf.gather_ms <= 0)
         e->conf.gather_ms = 3000;
+    if (e->conf.bulk_ms <= 0)
+        e->conf.bulk_ms = 600000;
     e->policy = policy;
     e->factory = *factory;
     snprintf(e->node_label, sizeof e->node_label, LBL "node=%s", conf->node);

@@ -94,6 +94,7 @@ typedef struct engine_out {
     broker_header *headers; /* each key and value owned */
     size_t n_headers;
     char *expiration; /* PUBLISH: per-message TTL (ms, decimal), NULL: none */
+    char *message_id; /* PUBLISH: NULL: the correlation id */
 } engine_out;
 
 typedef struct engine engine;
@@ -115,6 +116,7 @@ typedef struct engine_conf {
      * (x-dd-user) who published them first.  NULL: trust none. */
     const char *amqp_user;
     int gather_ms; /* how long a cluster-wide query waits for other nodes */
+    int bulk_ms;   /* how long a bulk request waits for its pieces */
     /* Called (from any engine thread, without engine locks held) after an
      * item is added to the outbox, so that the broker thread can sleep until
      * there is work; NULL: the broker thread polls. */

@@ -264,6 +264,19 @@ void eng_routes_add(engine *e, const char *id);
 void eng_routes_reconcile(engine *e, json_t *containers, int64_t listed_at);
 /* A cluster-wide list or images: the merged answer of every node. */
 hres eng_cluster_query(jctx *c);
+/* Adds header k: v to outbox item o (both copied). */
+void eng_add_header(engine_out *o, const char *k, const char *v);
+/* Asks every other node of the view for its part of body (a command, as
+ * c's publisher) and waits until each answered, left the view or
+ * gather_ms passed: *answers {node: reply}, *missing [nodes] (both new). */
+void eng_ask_all(jctx *c, const char *body, json_t **answers, json_t **missing);
+
+/* ---- bulk.c ---- */
+/* instances > 1: the pieces placed over the cluster, the reply listing
+ * each (always H_OK, or unsupported without a cluster). */
+hres eng_bulk(jctx *c);
+/* A bulk piece placed on an earlier process of this node: unavailable. */
+hres eng_check_incarnation(jctx *c);
 
 /* ---- util.c ---- */
 typedef struct capbuf {

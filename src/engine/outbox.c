@@ -41,6 +41,7 @@ void engine_out_free(engine_out *o)
     }
     free(o->headers);
     free(o->expiration);
+    free(o->message_id);
     free(o);
 }
 

@@ -239,7 +239,8 @@ typedef struct proto_cmd {
     json_t *labels; /* volume-create, network-create: object of strings */
 
     /* DockerMod extras, carried for the engine to honour or refuse */
-    int instances;       /* 0: not given; else 1..1000 */
+    int instances;       /* 0: not given; else 1..1000 (run, create, create-container) */
+    char *placement;     /* instances: "spread" (NULL: the default) or "binpack" */
     char *template_name; /* create-container "template" */
     char *hostname;      /* register / unregister */
 } proto_cmd;

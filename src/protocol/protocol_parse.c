@@ -89,6 +89,8 @@ enum field_id {
     F_ARCHIVE,
     F_PAUSE,
     F_INTERNAL,
+    F_INSTANCES,
+    F_PLACEMENT,
     /* DockerMod, all top level */
     F_DM_ID,
     F_DM_IMAGE,
@@ -103,6 +105,7 @@ enum field_id {
     F_DM_FORCE,
     F_DM_VOLUMES,
     F_DM_TIME,
+    F_DM_PLACEMENT,
     F__COUNT
 };
 
@@ -121,6 +124,7 @@ typedef enum vtype {
     V_CPATH,     /* a path in a container for archives: absolute, no "..",
                     not under /proc, /sys or /dev */
     V_BASE64,    /* base64 text (decoded by the command's mapper) */
+    V_PLACEMENT, /* "spread" or "binpack" */
     V_NETMODE,   /* bridge, none, host, container:<id>, a network name */
     V_PSARGS,    /* ps arguments */
     V_DRIVER,    /* volume driver (may be a plugin reference) */
@@ -221,6 +225,8 @@ static const field_spec field_specs[F__COUNT] = {
     [F_ARCHIVE] = {"Archive", D, OPT, V_BASE64, 1, MAX_I64, S_NONE, 0},
     [F_PAUSE] = {"Pause", D, OPT, V_BOOL, 0, 0, S_NONE, 0},
     [F_INTERNAL] = {"Internal", D, OPT, V_BOOL, 0, 0, S_BOOL, AT(internal)},
+    [F_INSTANCES] = {"Instances", D, OPT, V_INT, 1, 1000, S_INT, AT(instances)},
+    [F_PLACEMENT] = {"Placement", D, OPT, V_PLACEMENT, 1, 16, S_STR, AT(placement)},
 
     [F_DM_ID] = {"id", M, TOP, V_REF, 1, 128, S_STR, AT(container)},
     [F_DM_IMAGE] = {"image", M, TOP, V_IMAGE, 1, 512, S_STR, AT(image)},
@@ -235,6 +241,7 @@ static const field_spec field_specs[F__COUNT] = {
     [F_DM_FORCE] = {"force", M, TOP, V_BOOL, 0, 0, S_BOOL, AT(force)},
     [F_DM_VOLUMES] = {"volumes", M, TOP, V_BOOL, 0, 0, S_BOOL, AT(volumes)},
     [F_DM_TIME] = {"time", M, TOP, V_INT, 0, DAY_S, S_TIME, AT(time_s)},
+    [F_DM_PLACEMENT] = {"placement", M, TOP, V_PLACEMENT, 1, 16, S_STR, AT(placement)},
 };
 
 typedef struct parse_ctx parse_ctx;
@@ -278,8 +285,14 @@ static const command_spec command_specs[] = {
      D,
      PROTO_CMD_RUN,
      map_run,
-     {REQ | F_IMAGE, CONFIG_FIELDS, F_ATTACH, F_REMOVE, F_TIMEOUT, F_OUTPUTLIMIT}},
-    {"create", NULL, D, PROTO_CMD_CREATE, map_create, {REQ | F_IMAGE, CONFIG_FIELDS}},
+     {REQ | F_IMAGE, CONFIG_FIELDS, F_ATTACH, F_REMOVE, F_TIMEOUT, F_OUTPUTLIMIT, F_INSTANCES,
+      F_PLACEMENT}},
+    {"create",
+     NULL,
+     D,
+     PROTO_CMD_CREATE,
+     map_create,
+     {REQ | F_IMAGE, CONFIG_FIELDS, F_INSTANCES, F_PLACEMENT}},
     {"start", NULL, D, PROTO_CMD_START, NULL, {REQ | F_CONTAINER}},
     {"stop", NULL, D, PROTO_CMD_STOP, NULL, {REQ | F_CONTAINER, F_TIME}},
     {"restart", NULL, D, PROTO_CMD_RESTART, NULL, {REQ | F_CONTAINER, F_TIME}},
@@ -366,7 +379,7 @@ static const command_spec command_specs[] = {
      M,
      PROTO_CMD_CREATE,
      map_dm_create,
-     {F_DM_IMAGE, F_DM_TEMPLATE, F_DM_INSTANCES, F_DM_NAME, F_DM_CMD, F_DM_ENV}},
+     {F_DM_IMAGE, F_DM_TEMPLATE, F_DM_INSTANCES, F_DM_NAME, F_DM_CMD, F_DM_ENV, F_DM_PLACEMENT}},
     {"start-container", NULL, M, PROTO_CMD_START, NULL, {REQ | F_DM_ID}},
     {"stop-container", NULL, M, PROTO_CMD_STOP, NULL, {REQ | F_DM_ID, F_DM_TIME}},
     {"restart-container", NULL, M, PROTO_CMD_RESTART, NULL, {REQ | F_DM_ID, F_DM_TIME}},
@@ -384,7 +397,7 @@ static const command_spec command_specs[] = {
      M,
      PROTO_CMD_CREATE,
      map_dm_raw,
-     {REQ | F_DM_BODY, F_DM_NAME, F_DM_INSTANCES}},
+     {REQ | F_DM_BODY, F_DM_NAME, F_DM_INSTANCES, F_DM_PLACEMENT}},
     {"register", NULL, M, PROTO_CMD_REGISTER, NULL, {REQ | F_DM_HOSTNAME}},
     {"unregister", NULL, M, PROTO_CMD_UNREGISTER, NULL, {REQ | F_DM_HOSTNAME}},
 };
@@ -540,6 +553,7 @@ void proto_cmd_free(proto_cmd *cmd)
     free(cmd->path);
     free(cmd->archive);
     free(cmd->network);
+    free(cmd->placement);
     free(cmd);
 }
 
@@ -974,6 +988,11 @@ static int check_string(parse_ctx *c, const field_spec *f, const char *path, con
         return 0;
     case V_BASE64:
         return 0; /* decoded, and so checked, by the mapper */
+    case V_PLACEMENT:
+        if (strcmp(s, "spread") != 0 && strcmp(s, "binpack") != 0)
+            return fail(c, PROTO_EBADREQUEST, path, "must be \"spread\" or \"binpack\", got %s",
+                        q(d, sizeof d, s));
+        return 0;
     case V_CONDITION:
         if (strcmp(s, "not-running") != 0 && strcmp(s, "next-exit") != 0 &&
             strcmp(s, "removed") != 0)
@@ -1773,6 +1792,8 @@ out:
 /* create: the create body. */
 static int map_create(parse_ctx *c)
 {
+    if (c->cmd->name != NULL && c->cmd->instances > 1)
+        return fail(c, PROTO_EBADREQUEST, "Options.Name", "cannot name more than one instance");
     return build_create_body(c);
 }
 
@@ -1795,6 +1816,8 @@ static int map_run(parse_ctx *c)
                 c->cmd->attach_stderr = true;
         }
     }
+    if (c->cmd->name != NULL && c->cmd->instances > 1)
+        return fail(c, PROTO_EBADREQUEST, "Options.Name", "cannot name more than one instance");
     v = c->val[F_RESTARTPOLICY];
     if (c->cmd->remove && v != NULL && strcmp(json_string_value(v), "no") != 0)
         return fail(c, PROTO_EBADREQUEST, "Options.RestartPolicy",
