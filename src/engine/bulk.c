@@ -291,3 +291,84 @@ hres eng_bulk(jctx *c)
     free(body);
     return H_OK;
 }
+
+/* The piece containers of other nodes, as user_id sees them: a set of
+ * their request ids. */
+static json_t *pieces_elsewhere(engine *e, dkc_client *cli, const char *user_id)
+{
+    broker_delivery d;
+    memset(&d, 0, sizeof d);
+    d.user_id = (char *)user_id; /* borrowed: d is never cleaned up */
+    jctx c = {.e = e, .cli = cli, .d = &d};
+    json_t *answers = NULL, *missing = NULL;
+    eng_ask_all(&c,
+                "{\"Dockercmd\":\"list\",\"Options\":{\"All\":true,\"Filters\":{\"label\":[\"" LBL
+                "piece\"]}}}",
+                &answers, &missing);
+    json_t *set = json_object();
+    if (set == NULL)
+        eng_oom();
+    const char *node;
+    json_t *r;
+    json_object_foreach(answers, node, r)
+    {
+        size_t i;
+        json_t *ct;
+        json_array_foreach(json_object_get(r, "result"), i, ct)
+        {
+            const char *req = eng_label(json_object_get(ct, "Labels"), "request");
+            if (req)
+                eng_set(set, req, json_string(node));
+        }
+    }
+    json_decref(answers);
+    json_decref(missing);
+    return set;
+}
+
+void eng_sweep_pieces(engine *e, dkc_client *cli)
+{
+    cluster *cl = e->conf.members;
+    if (cl == NULL)
+        return;
+    char inc[32];
+    snprintf(inc, sizeof inc, "%" PRId64, cluster_incarnation(cl));
+    dkc_list_opts lo = {.all = true, .filters = eng_owner_filter(e)};
+    json_t *arr = NULL;
+    int rc = dkc_container_list(cli, &lo, &arr);
+    json_decref(lo.filters);
+    if (rc != 0)
+        return;
+    json_t *users = json_object(); /* user ("" anonymous) -> their pieces elsewhere */
+    if (users == NULL)
+        eng_oom();
+    size_t i;
+    json_t *ct;
+    json_array_foreach(arr, i, ct)
+    {
+        json_t *labels = json_object_get(ct, "Labels");
+        const char *made_by = eng_label(labels, "piece");
+        const char *req = eng_label(labels, "request");
+        const char *id = eng_jstr(ct, "Id");
+        if (!made_by || !req || !id || !strcmp(made_by, inc))
+            continue;
+        const char *user = eng_label(labels, "user");
+        json_t *elsewhere = json_object_get(users, user ? user : "");
+        if (elsewhere == NULL) {
+            elsewhere = pieces_elsewhere(e, cli, user);
+            eng_set(users, user ? user : "", elsewhere);
+        }
+        const char *other = json_string_value(json_object_get(elsewhere, req));
+        if (other == NULL)
+            continue;
+        log_msg(LOG_LVL_WARN,
+                "container %.12s of piece %s was made by an earlier process of this node that "
+                "went away before answering; node %s made the piece since: removed here",
+                id, req, other);
+        rc = dkc_container_remove(cli, id, true, true);
+        if (rc != 0 && rc != DKC_ENOTFOUND)
+            log_msg(LOG_LVL_WARN, "removing %.12s: %s", id, dkc_strerror(rc));
+    }
+    json_decref(users);
+    json_decref(arr);
+}

@@ -277,6 +277,10 @@ void eng_ask_all(jctx *c, const char *body, json_t **answers, json_t **missing);
 hres eng_bulk(jctx *c);
 /* A bulk piece placed on an earlier process of this node: unavailable. */
 hres eng_check_incarnation(jctx *c);
+/* Once after a start: removes this node's piece containers made by an
+ * earlier process whose piece another node has too (placed again there
+ * when this node went away before answering). */
+void eng_sweep_pieces(engine *e, dkc_client *cli);
 
 /* ---- util.c ---- */
 typedef struct capbuf {

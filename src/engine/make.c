@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "engine_internal.h"
 
 /* A fresh copy of a request received before (its container exists, or this
@@ -64,6 +65,10 @@ json_t *eng_labelled_body(jctx *c, json_t **labels)
         eng_set(l, LBL "user", json_string(c->d->user_id));
     if (c->request_id)
         eng_set(l, LBL "request", json_string(c->request_id));
+    /* a bulk piece: the incarnation it was placed on (bulk.c) */
+    const char *inc = broker_delivery_header(c->d, CLUSTER_H_INCARNATION);
+    if (inc)
+        eng_set(l, LBL "piece", json_string(inc));
     *labels = l;
     return body;
 }

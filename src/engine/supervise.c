@@ -416,8 +416,15 @@ static void wake_supervisor(engine *e)
 void *eng_sup_main(void *arg)
 {
     engine *e = arg;
+    int64_t started = eng_now_ms();
+    int swept = 0;
     while (!e->sup_stop) {
         supervise_once(e, e->sup_cli);
+        if (!swept && eng_now_ms() - started >= e->conf.gather_ms) {
+            /* the view has the other nodes by now */
+            eng_sweep_pieces(e, e->sup_cli);
+            swept = 1;
+        }
         pthread_mutex_lock(&e->mu);
         if (!e->sup_wake && !e->sup_stop) {
             struct timespec until;
