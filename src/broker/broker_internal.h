@@ -57,11 +57,14 @@ enum confirm_state { CONFIRM_NONE, CONFIRM_PENDING, CONFIRM_ACKED, CONFIRM_NACKE
 struct broker {
     broker_conf conf; /* string fields point at the copies below */
     char *s_url, *s_queue, *s_node, *s_conn_name, *s_ca, *s_cert, *s_key;
+    /* the endpoint in use: borrowed from eps[cur_ep] */
     char *host, *user, *pass, *vhost;
     int port, tls;
     char *redacted;
+    broker_url *eps; /* every URL of conf.url (comma-separated), in order */
+    size_t n_eps, cur_ep;
     char *n_work, *n_dead, *n_dlx, *n_node, *n_events;
-    char *n_containers; /* <q>.containers: direct, node queues bound by container id and name */
+    char *n_containers; /* <q>.containers: direct, node queues bound by container id */
     char *n_all;        /* <q>.all: fanout to every node queue (cluster-wide queries) */
     char *n_owner;      /* <q>.node.<name>.owner: the identity lock (hold_identity) */
     int wake_fd;        /* broker_set_wake_fd(), -1: none */

@@ -50,7 +50,8 @@ static const setting settings[] = {
     {"tls-cert-path", NULL, "docker_cert_path", K_STR, OFF(docker_cert_path), 0, 0,
      "directory holding ca.pem, cert.pem, key.pem (default $DOCKER_CERT_PATH)"},
     {"amqp", "DISPATCH_AMQP_URL", "amqp_url", K_STR, OFF(amqp_url), 0, 0,
-     "RabbitMQ URL amqp[s]://user:pass@host:port/vhost"},
+     "RabbitMQ URL amqp[s]://user:pass@host:port/vhost, or several separated by commas (the "
+     "nodes of a RabbitMQ cluster, tried in turn)"},
     {"amqp-cacert", "DISPATCH_AMQP_CACERT", "amqp_cacert", K_STR, OFF(amqp_cacert), 0, 0,
      "CA bundle for amqps://"},
     {"amqp-cert", "DISPATCH_AMQP_CERT", "amqp_cert", K_STR, OFF(amqp_cert), 0, 0,

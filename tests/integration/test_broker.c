@@ -505,6 +505,36 @@ static void unreachable_port_is_reported_as_such(void **state)
     free(cause);
 }
 
+/* Several URLs (the nodes of a RabbitMQ cluster): a node that does not
+ * answer is passed over for the next; the one in use is reported. */
+static void url_list_falls_over_to_the_next_node(void **state)
+{
+    broker_conf c;
+    broker *b = NULL;
+    char *cause = NULL;
+    char url[256], dead[64];
+    int port = free_port();
+    snprintf(dead, sizeof dead, "127.0.0.1:%d", port);
+    snprintf(url, sizeof url, "amqp://guest:guest@%s/, amqp://guest:guest@127.0.0.1:5672/", dead);
+    conf_for(&c, uniq(), BROKER_ROLE_CLIENT);
+    c.url = url;
+    int rc = broker_open(&c, &b, &cause);
+    if (rc != 0)
+        fprintf(stderr, "# cause: %s\n", cause ? cause : "?");
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(broker_url_redacted(b), "127.0.0.1:5672"));
+    assert_null(strstr(broker_url_redacted(b), "guest:guest"));
+    broker_free(b);
+    /* every node away: the last reason, without a password */
+    snprintf(url, sizeof url, "amqp://guest:guest@%s/,amqp://guest:guest@%s/", dead, dead);
+    conf_for(&c, uniq(), BROKER_ROLE_CLIENT);
+    c.url = url;
+    assert_int_equal(broker_open(&c, &b, &cause), BROKER_EUNREACHABLE);
+    assert_non_null(strstr(cause, dead));
+    assert_null(strstr(cause, ":guest@"));
+    free(cause);
+}
+
 static void unknown_vhost_is_reported_as_such(void **state)
 {
     broker_conf c;
@@ -1217,6 +1247,7 @@ int main(void)
         cmocka_unit_test(mandatory_unroutable_and_missing_exchange),
         cmocka_unit_test(wrong_password_is_an_auth_error_without_the_password),
         cmocka_unit_test(unreachable_port_is_reported_as_such),
+        cmocka_unit_test(url_list_falls_over_to_the_next_node),
         cmocka_unit_test(unknown_vhost_is_reported_as_such),
         cmocka_unit_test(tls_to_a_plain_port_is_a_tls_error),
         cmocka_unit_test(bad_configuration_is_refused),
