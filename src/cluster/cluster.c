@@ -201,7 +201,7 @@ char **cluster_expire(cluster *c, int64_t now_ms)
             continue;
         json_int_t seen = json_integer_value(json_object_get(hb, "seen"));
         json_int_t every = json_integer_value(json_object_get(hb, "interval_ms"));
-        if (every <= 0)
+        if (every < 100 || every > 60000) /* as the daemon's setting allows */
             every = c->interval_ms;
         if (now_ms - seen < (int64_t)every * c->expiry)
             continue;
@@ -235,8 +235,10 @@ json_t *cluster_nodes_json(cluster *c, int64_t now_ms)
     json_t *hb;
     json_object_foreach(c->view, name, hb)
     {
+        /* heartbeats are anyone's text on the events exchange: a field missing
+         * or of another type is shown as it came, null when absent */
         json_t *n = json_pack(
-            "{s:s, s:b, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:I}", "name", name, "self",
+            "{s:s, s:b, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:I}", "name", name, "self",
             strcmp(name, c->node) == 0, "version", json_object_get(hb, "version"), "started",
             json_object_get(hb, "started"), "docker", json_object_get(hb, "docker"), "draining",
             json_object_get(hb, "draining"), "running", json_object_get(hb, "running"),

@@ -100,7 +100,10 @@ static int publish_reply(broker *b, const engine_out *o)
  * other failures are logged and the event is dropped. */
 static int publish_event(broker *b, const char *key, const char *body)
 {
-    broker_props p = {.content_type = "application/json", .type = "event"};
+    /* user_id: the dispatchers' own, which is how other nodes tell events
+     * of the cluster from anyone's */
+    broker_props p = {
+        .content_type = "application/json", .type = "event", .user_id = broker_user(b)};
     int rc = broker_publish(b, broker_name_events(b), key, &p, body, strlen(body), 0);
     if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
         return rc;
@@ -399,7 +402,7 @@ static void run_loop(broker *b, engine *e, cluster *cl)
         memset(&d, 0, sizeof d);
         int due = node_tick(b, cl, e);
         int pr = broker_poll(b, due < IDLE_WAIT_MS ? due : IDLE_WAIT_MS, &d);
-        if (pr == 1 && node_heard(cl, &d)) {
+        if (pr == 1 && node_heard(b, cl, &d)) {
             ; /* membership or a gather's reply: taken */
         } else if (pr == 1) {
             engine_submit(e, &d);
@@ -429,7 +432,7 @@ static void drain_for_shutdown(broker *b, engine *e, cluster *cl)
         broker_delivery d;
         memset(&d, 0, sizeof d);
         int pr = broker_poll(b, STOP_POLL_MS, &d);
-        if (pr == 1 && !node_heard(cl, &d))
+        if (pr == 1 && !node_heard(b, cl, &d))
             broker_nack(b, d.tag, 1);
         broker_delivery_cleanup(&d);
         if (!broker_connected(b))

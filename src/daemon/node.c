@@ -40,7 +40,9 @@ int node_tick(broker *b, cluster *cl, engine *e)
         load.draining = broker_draining(b) != 0;
         char key[300];
         char *body = cluster_heartbeat(cl, &load, now, key, sizeof key);
-        broker_props p = {.content_type = "application/json", .type = "event"};
+        /* with the dispatchers' user: node_heard believes no one else */
+        broker_props p = {
+            .content_type = "application/json", .type = "event", .user_id = broker_user(b)};
         int rc = broker_publish(b, broker_name_events(b), key, &p, body, strlen(body), 0);
         if (rc != 0 && rc != BROKER_ECONNLOST && rc != BROKER_ENOTCONN)
             log_msg(LOG_LVL_WARN, "heartbeat: %s: %s", broker_strerror(rc), broker_error(b));
@@ -53,7 +55,7 @@ int node_tick(broker *b, cluster *cl, engine *e)
     return cluster_due_in(cl, cluster_now_ms());
 }
 
-int node_heard(cluster *cl, const broker_delivery *d)
+int node_heard(broker *b, cluster *cl, const broker_delivery *d)
 {
     if (d->source == BROKER_SRC_REPLY) {
         cluster_gather_offer(cl, d); /* unknown correlation ids: late, dropped */
@@ -61,6 +63,10 @@ int node_heard(cluster *cl, const broker_delivery *d)
     }
     if (d->source != BROKER_SRC_EVENT)
         return 0;
+    /* anyone who may publish on the events exchange could claim to be a
+     * node: only the dispatchers' own RabbitMQ user is believed */
+    if (d->user_id == NULL || strcmp(d->user_id, broker_user(b)) != 0)
+        return 1;
     char joined[256] = "";
     int rc = cluster_heard(cl, d->routing_key, (const char *)d->body, d->len, cluster_now_ms(),
                            joined, sizeof joined);

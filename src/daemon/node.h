@@ -18,9 +18,10 @@ cluster *node_start(broker *b, const dd_config *cfg, const char *version);
 int node_tick(broker *b, cluster *cl, engine *e);
 
 /* A delivery from the watch (membership) or reply consumer: taken into the
- * view or offered to the gathers; returns 1 when d was one of those (the
- * caller then only cleans it up), 0 for work. */
-int node_heard(cluster *cl, const broker_delivery *d);
+ * view (when published by the dispatchers' RabbitMQ user, the user of b)
+ * or offered to the gathers; returns 1 when d was one of those (the caller
+ * then only cleans it up), 0 for work. */
+int node_heard(broker *b, cluster *cl, const broker_delivery *d);
 
 /* Carries out the cluster's outbox items (ROUTE, DRAIN, PUBLISH,
  * FORWARD).  0, or BROKER_ECONNLOST/ENOTCONN to retry after a reconnect. */
