@@ -96,6 +96,8 @@ static const setting settings[] = {
      "heartbeat intervals of silence after which a node leaves the view (default 3)"},
     {"gather-timeout", "DISPATCH_GATHER_TIMEOUT", "gather_timeout", K_INT, OFF(gather_ms), 100,
      600000, "how long a cluster-wide query waits for the other nodes, ms (default 3000)"},
+    {"templates", "DISPATCH_TEMPLATES", "templates", K_STR, OFF(templates_dir), 0, 0,
+     "directory of container templates, <name>.json each (checked at start)"},
     {"bulk-timeout", "DISPATCH_BULK_TIMEOUT", "bulk_timeout", K_INT, OFF(bulk_seconds), 1, 86400,
      "how long a request with instances waits for its pieces, seconds (default 600)"},
 };
@@ -485,6 +487,7 @@ void cfg_cleanup(dd_config *cfg)
     free(cfg->node);
     free(cfg->cluster);
     free(cfg->config_file);
+    free(cfg->templates_dir);
     json_decref(cfg->policy);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -35,6 +35,7 @@ typedef struct dd_config {
     int membership_expiry;      /* intervals of silence before a node leaves the view */
     int gather_ms;              /* how long cluster-wide queries wait for other nodes */
     int bulk_seconds;           /* how long a bulk request waits for its pieces */
+    char *templates_dir;        /* directory of <name>.json templates; NULL: none */
     char *config_file;
     json_t *policy; /* the config file's "policy" object (see policy.h); NULL: defaults */
 } dd_config;

@@ -30,6 +30,7 @@
 #include "node.h"
 #include "policy.h"
 #include "protocol.h"
+#include "templates.h"
 #include "text.h"
 
 /* The main loop sleeps until a frame, an outbox item or a signal wakes it
@@ -289,6 +290,22 @@ static int load_policy(const dd_config *cfg, dd_policy *policy)
 /* Initialises the HTTP library, fills dopt (borrowing cfg's strings) and
  * pings Docker once.  0, or -1 after logging why; the caller runs
  * dkc_global_cleanup() either way. */
+/* Loads and checks the templates directory, if one is set.  0, or -1
+ * after logging which file is wrong and why (the start stops). */
+static int load_templates(const dd_config *cfg, const dd_policy *policy, dd_templates **out)
+{
+    char why[600];
+    *out = NULL;
+    if (cfg->templates_dir == NULL)
+        return 0;
+    if (templates_load(cfg->templates_dir, policy, out, why, sizeof why) != 0) {
+        log_msg(LOG_LVL_ERROR, "%s", why);
+        return -1;
+    }
+    log_msg(LOG_LVL_INFO, "%zu templates from %s", templates_count(*out), cfg->templates_dir);
+    return 0;
+}
+
 static int start_docker(const dd_config *cfg, dkc_options *dopt)
 {
     if (dkc_global_init() != 0) {
@@ -370,7 +387,7 @@ static void close_wake_fd(void)
  * factory keeps a pointer to it.  Returns the engine (engine_free()), or
  * NULL after logging why. */
 static engine *start_engine(const dd_config *cfg, const dd_policy *policy, dkc_options *dopt,
-                            cluster *cl, const char *amqp_user)
+                            cluster *cl, const char *amqp_user, const dd_templates *tpl)
 {
     char why[256] = "";
     engine_conf ec = {.node = cfg->node,
@@ -384,6 +401,7 @@ static engine *start_engine(const dd_config *cfg, const dd_policy *policy, dkc_o
                       .amqp_user = amqp_user,
                       .gather_ms = cfg->gather_ms,
                       .bulk_ms = cfg->bulk_seconds * 1000,
+                      .templates = tpl,
                       .notify = wake_main};
     engine_client_factory factory = {.make = engine_client_from_options, .ud = dopt};
     engine *e = engine_start(&ec, policy, &factory, why, sizeof why);
@@ -450,6 +468,7 @@ int main(int argc, char **argv)
     broker *b = NULL;
     engine *e = NULL;
     cluster *cl = NULL;
+    dd_templates *tpl = NULL;
     dd_policy policy;
     dkc_options dopt; /* the engine's client factory points at it */
     policy_init(&policy);
@@ -460,7 +479,7 @@ int main(int argc, char **argv)
         return exit_early(&cfg, lr, cause);
     setup_process(&cfg);
 
-    if (load_policy(&cfg, &policy) != 0) {
+    if (load_policy(&cfg, &policy) != 0 || load_templates(&cfg, &policy, &tpl) != 0) {
         status = 2;
         goto out;
     }
@@ -471,7 +490,7 @@ int main(int argc, char **argv)
     log_msg(LOG_LVL_INFO, "consuming %s and %s as node %s (%d workers)", broker_name_work(b),
             broker_name_node(b), cfg.node, cfg.workers);
     cl = node_start(b, &cfg, DD_VERSION);
-    e = start_engine(&cfg, &policy, &dopt, cl, broker_user(b));
+    e = start_engine(&cfg, &policy, &dopt, cl, broker_user(b), tpl);
     if (e == NULL)
         goto out;
     publish_node_event(b, cfg.node, "up");
@@ -483,6 +502,7 @@ int main(int argc, char **argv)
 out:
     engine_free(e);
     cluster_free(cl);
+    templates_free(tpl);
     policy_cleanup(&policy);
     broker_free(b);
     close_wake_fd();

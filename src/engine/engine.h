@@ -117,6 +117,8 @@ typedef struct engine_conf {
     const char *amqp_user;
     int gather_ms; /* how long a cluster-wide query waits for other nodes */
     int bulk_ms;   /* how long a bulk request waits for its pieces */
+    /* named create bodies for `template` (read-only; NULL: none) */
+    const struct dd_templates *templates;
     /* Called (from any engine thread, without engine locks held) after an
      * item is added to the outbox, so that the broker thread can sleep until
      * there is work; NULL: the broker thread polls. */

@@ -34,6 +34,7 @@
 #include "engine.h"
 #include "log.h"
 #include "policy.h"
+#include "templates.h"
 #include "protocol.h"
 
 #define LBL                 PROTO_RESERVED_LABEL_PREFIX
@@ -222,6 +223,10 @@ hres eng_duplicate(jctx *c, const char *container, const char *state);
 hres eng_find_request(jctx *c, json_t **found);
 json_t *eng_labelled_body(jctx *c, json_t **labels);
 hres eng_create_admitted(jctx *c, json_t *body, char **id, json_t **warnings);
+/* A run or create naming a template: its create body becomes the template
+ * filled with the request's params, with the request's own fields laid
+ * over it.  H_OK (also without a template) or H_ERR. */
+hres eng_apply_template(jctx *c);
 
 /* ---- supervise.c ---- */
 void eng_finish_job(engine *e, dkc_client *cli, const char *id);

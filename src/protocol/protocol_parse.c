@@ -91,6 +91,8 @@ enum field_id {
     F_INTERNAL,
     F_INSTANCES,
     F_PLACEMENT,
+    F_TEMPLATE,
+    F_PARAMS,
     /* DockerMod, all top level */
     F_DM_ID,
     F_DM_IMAGE,
@@ -106,6 +108,7 @@ enum field_id {
     F_DM_VOLUMES,
     F_DM_TIME,
     F_DM_PLACEMENT,
+    F_DM_PARAMS,
     F__COUNT
 };
 
@@ -227,6 +230,8 @@ static const field_spec field_specs[F__COUNT] = {
     [F_INTERNAL] = {"Internal", D, OPT, V_BOOL, 0, 0, S_BOOL, AT(internal)},
     [F_INSTANCES] = {"Instances", D, OPT, V_INT, 1, 1000, S_INT, AT(instances)},
     [F_PLACEMENT] = {"Placement", D, OPT, V_PLACEMENT, 1, 16, S_STR, AT(placement)},
+    [F_TEMPLATE] = {"Template", D, OPT, V_REF, 1, 128, S_STR, AT(template_name)},
+    [F_PARAMS] = {"Params", D, OPT, V_LABELS, 0, 256, S_JSON, AT(params)},
 
     [F_DM_ID] = {"id", M, TOP, V_REF, 1, 128, S_STR, AT(container)},
     [F_DM_IMAGE] = {"image", M, TOP, V_IMAGE, 1, 512, S_STR, AT(image)},
@@ -242,6 +247,7 @@ static const field_spec field_specs[F__COUNT] = {
     [F_DM_VOLUMES] = {"volumes", M, TOP, V_BOOL, 0, 0, S_BOOL, AT(volumes)},
     [F_DM_TIME] = {"time", M, TOP, V_INT, 0, DAY_S, S_TIME, AT(time_s)},
     [F_DM_PLACEMENT] = {"placement", M, TOP, V_PLACEMENT, 1, 16, S_STR, AT(placement)},
+    [F_DM_PARAMS] = {"params", M, TOP, V_LABELS, 0, 256, S_JSON, AT(params)},
 };
 
 typedef struct parse_ctx parse_ctx;
@@ -285,14 +291,14 @@ static const command_spec command_specs[] = {
      D,
      PROTO_CMD_RUN,
      map_run,
-     {REQ | F_IMAGE, CONFIG_FIELDS, F_ATTACH, F_REMOVE, F_TIMEOUT, F_OUTPUTLIMIT, F_INSTANCES,
-      F_PLACEMENT}},
+     {F_IMAGE, CONFIG_FIELDS, F_ATTACH, F_REMOVE, F_TIMEOUT, F_OUTPUTLIMIT, F_INSTANCES,
+      F_PLACEMENT, F_TEMPLATE, F_PARAMS}},
     {"create",
      NULL,
      D,
      PROTO_CMD_CREATE,
      map_create,
-     {REQ | F_IMAGE, CONFIG_FIELDS, F_INSTANCES, F_PLACEMENT}},
+     {F_IMAGE, CONFIG_FIELDS, F_INSTANCES, F_PLACEMENT, F_TEMPLATE, F_PARAMS}},
     {"start", NULL, D, PROTO_CMD_START, NULL, {REQ | F_CONTAINER}},
     {"stop", NULL, D, PROTO_CMD_STOP, NULL, {REQ | F_CONTAINER, F_TIME}},
     {"restart", NULL, D, PROTO_CMD_RESTART, NULL, {REQ | F_CONTAINER, F_TIME}},
@@ -379,7 +385,8 @@ static const command_spec command_specs[] = {
      M,
      PROTO_CMD_CREATE,
      map_dm_create,
-     {F_DM_IMAGE, F_DM_TEMPLATE, F_DM_INSTANCES, F_DM_NAME, F_DM_CMD, F_DM_ENV, F_DM_PLACEMENT}},
+     {F_DM_IMAGE, F_DM_TEMPLATE, F_DM_INSTANCES, F_DM_NAME, F_DM_CMD, F_DM_ENV, F_DM_PLACEMENT,
+      F_DM_PARAMS}},
     {"start-container", NULL, M, PROTO_CMD_START, NULL, {REQ | F_DM_ID}},
     {"stop-container", NULL, M, PROTO_CMD_STOP, NULL, {REQ | F_DM_ID, F_DM_TIME}},
     {"restart-container", NULL, M, PROTO_CMD_RESTART, NULL, {REQ | F_DM_ID, F_DM_TIME}},
@@ -554,6 +561,7 @@ void proto_cmd_free(proto_cmd *cmd)
     free(cmd->archive);
     free(cmd->network);
     free(cmd->placement);
+    json_decref(cmd->params);
     free(cmd);
 }
 
@@ -1789,9 +1797,23 @@ out:
     return rc;
 }
 
+/* run, create: an image, or a template to take it from. */
+static int need_image(parse_ctx *c)
+{
+    if (c->cmd->image == NULL && c->cmd->template_name == NULL)
+        return fail(c, PROTO_EBADREQUEST, "Image",
+                    "required by \"%s\" unless Options.Template names a template", c->spec->name);
+    if (c->cmd->params != NULL && c->cmd->template_name == NULL)
+        return fail(c, PROTO_EBADREQUEST, "Options.Params", "only with Options.Template");
+    return 0;
+}
+
 /* create: the create body. */
 static int map_create(parse_ctx *c)
 {
+    int rc = need_image(c);
+    if (rc != 0)
+        return rc;
     if (c->cmd->name != NULL && c->cmd->instances > 1)
         return fail(c, PROTO_EBADREQUEST, "Options.Name", "cannot name more than one instance");
     return build_create_body(c);
@@ -1816,6 +1838,9 @@ static int map_run(parse_ctx *c)
                 c->cmd->attach_stderr = true;
         }
     }
+    int rc = need_image(c);
+    if (rc != 0)
+        return rc;
     if (c->cmd->name != NULL && c->cmd->instances > 1)
         return fail(c, PROTO_EBADREQUEST, "Options.Name", "cannot name more than one instance");
     v = c->val[F_RESTARTPOLICY];

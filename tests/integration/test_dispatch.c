@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,7 +32,7 @@
 #include "dkc.h"
 #include "itest.h"
 
-static char g_queue[64], g_node[64], g_log[128], g_cfg[128];
+static char g_queue[64], g_node[64], g_log[128], g_cfg[128], g_tpl[128];
 static pid_t g_pid;
 static broker *g_cli;
 static dkc_client *g_dkc;
@@ -190,10 +191,22 @@ static int setup(void **state)
     FILE *cf = fopen(g_cfg, "w");
     if (cf == NULL)
         return -1;
+    /* a templates directory with one template */
+    snprintf(g_tpl, sizeof g_tpl, "/tmp/dd-itest-tpl-%ld", (long)getpid());
+    mkdir(g_tpl, 0755);
+    char tp[160];
+    snprintf(tp, sizeof tp, "%s/greeter.json", g_tpl);
+    FILE *tf = fopen(tp, "w");
+    if (tf == NULL)
+        return -1;
+    fputs("{\"Image\": \"busybox:${TAG:-latest}\", \"Cmd\": [\"echo\", \"${GREETING}\"],"
+          " \"HostConfig\": {\"NetworkMode\": \"none\"}}\n",
+          tf);
+    fclose(tf);
     fprintf(cf,
-            "{\"policy\": {\"images\": [\"busybox:*\"], \"max_memory\": %d,"
+            "{\"templates\": \"%s\", \"policy\": {\"images\": [\"busybox:*\"], \"max_memory\": %d,"
             " \"default_pids\": 256, \"max_pids\": 512, \"admin_users\": [\"guest\"]}}\n",
-            POLICY_MAX_MEMORY);
+            g_tpl, POLICY_MAX_MEMORY);
     fclose(cf);
     g_cli = dfx_client_open(DFX_AMQP_URL, g_queue, 0);
     if (g_cli == NULL)
@@ -215,6 +228,10 @@ static int teardown(void **state)
     dkc_client_free(g_dkc);
     broker_free(g_cli);
     unlink(g_cfg);
+    char tp[160];
+    snprintf(tp, sizeof tp, "%s/greeter.json", g_tpl);
+    unlink(tp);
+    rmdir(g_tpl);
     for (int i = 0; i < MAX_STASH; i++) {
         free(g_stash[i].corr);
         free(g_stash[i].body);
@@ -860,6 +877,22 @@ static void test_startup_refusals(void **state)
     assert_int_equal(run_daemon_once(out, sizeof out, bad_policy), 2);
     unlink(cfg);
     assert_non_null(strstr(out, "policy.allow_privileged must be true or false"));
+
+    /* a template the policy refuses stops the start, its file named */
+    char tdir[96], tfile[128];
+    snprintf(tdir, sizeof tdir, "/tmp/dd-itest-badtpl-%ld", (long)getpid());
+    mkdir(tdir, 0755);
+    snprintf(tfile, sizeof tfile, "%s/root.json", tdir);
+    f = fopen(tfile, "w");
+    assert_non_null(f);
+    fputs("{\"Image\": \"busybox\", \"HostConfig\": {\"Privileged\": true}}\n", f);
+    fclose(f);
+    const char *bad_tpl[] = {"--templates", tdir, DFX_AMQP_URL, NULL};
+    assert_int_equal(run_daemon_once(out, sizeof out, bad_tpl), 2);
+    unlink(tfile);
+    rmdir(tdir);
+    assert_non_null(strstr(out, "root.json"));
+    assert_non_null(strstr(out, "HostConfig.Privileged"));
 
     const char *no_broker[] = {"-q", "dd-itest-nobroker", "unix:///var/run/docker.sock",
                                "amqp://user:s3cr3t@127.0.0.1:1/", NULL};
@@ -1864,6 +1897,54 @@ static void test_networks(void **state)
     free(vnid);
 }
 
+/* Templates: a run from a template with its parameter, the DockerMod
+ * create-container from it, a missing parameter and an unknown template
+ * refused; the request's own fields lay over the template's. */
+static void test_templates(void **state)
+{
+    (void)state;
+    json_t *r = callv("{\"Dockercmd\":\"run\",\"Options\":{\"Template\":\"greeter\","
+                      "\"Params\":{\"GREETING\":\"hi from a template\"},\"Attach\":[\"STDOUT\"],"
+                      "\"Remove\":true}}");
+    assert_ok_reply(r);
+    assert_string_equal(json_string_value(json_object_get(result(r), "stdout")),
+                        "hi from a template\n");
+    json_decref(r);
+    /* the request's Cmd replaces the template's */
+    r = callv("{\"Dockercmd\":\"run\",\"Cmd\":[\"echo\",\"mine\"],\"Options\":{\"Template\":"
+              "\"greeter\",\"Params\":{\"GREETING\":\"unused\"},\"Attach\":[\"STDOUT\"],"
+              "\"Remove\":true}}");
+    assert_ok_reply(r);
+    assert_string_equal(json_string_value(json_object_get(result(r), "stdout")), "mine\n");
+    json_decref(r);
+    r = callv("{\"action\":\"create-container\",\"template\":\"greeter\","
+              "\"params\":{\"GREETING\":\"x\"}}");
+    assert_ok_reply(r);
+    assert_int_equal(json_integer_value(json_object_get(r, "statusCode")), 201);
+    const char *id = json_string_value(json_object_get(result(r), "id"));
+    assert_non_null(id);
+    json_t *ins = NULL;
+    assert_int_equal(dkc_container_inspect(g_dkc, id, &ins), 0);
+    assert_string_equal(json_string_value(json_array_get(
+                            json_object_get(json_object_get(ins, "Config"), "Cmd"), 1)),
+                        "x");
+    json_decref(ins);
+    dkc_container_remove(g_dkc, id, true, true);
+    json_decref(r);
+    r = callv("{\"action\":\"create-container\",\"template\":\"greeter\"}");
+    assert_string_equal(err_code(r), "bad_request");
+    assert_string_equal(err_field(r), "params.GREETING");
+    json_decref(r);
+    r = callv("{\"action\":\"create-container\",\"template\":\"nosuch\"}");
+    assert_string_equal(err_code(r), "not_found");
+    json_decref(r);
+    /* a parameter cannot open what the policy closes: the tag must match busybox:* */
+    r = callv("{\"action\":\"create-container\",\"template\":\"greeter\","
+              "\"params\":{\"GREETING\":\"x\",\"TAG\":\"5000/evil\"}}");
+    assert_string_equal(err_code(r), "policy_denied");
+    json_decref(r);
+}
+
 int main(void)
 {
     dkc_global_init();
@@ -1896,6 +1977,7 @@ int main(void)
         cmocka_unit_test(test_archives),
         cmocka_unit_test(test_commit),
         cmocka_unit_test(test_networks),
+        cmocka_unit_test(test_templates),
     };
     if (getenv("CMOCKA_TEST_FILTER")) /* e.g. "test_dup*" while working on one case */
         cmocka_set_test_filter(getenv("CMOCKA_TEST_FILTER"));
