@@ -188,6 +188,10 @@ stop) stop_node ;;
 ctl)
     shift 2
     [ $# -ge 1 ] || usage
+    [ -d "$D" ] || {
+        echo "private-rabbitmq: $NAME: FAILED: no such node" >&2
+        exit 1
+    }
     node_env
     ctl "$@"
     ;;
