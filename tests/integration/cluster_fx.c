@@ -66,6 +66,7 @@ struct cfx {
     broker *admin; /* client-role handle for queue counts; any running node */
     int admin_on;  /* the node it is connected to */
     int64_t services_ms, dispatchers_ms;
+    int services; /* the services were started (and may be running) */
     /* the event record, shared with the followers */
     pthread_mutex_t mu;
     _Atomic int stop_followers;
@@ -260,9 +261,15 @@ int cfx_sweep(void)
         if (de->d_name[0] == '.' || strlen(de->d_name) > 20)
             continue;
         char path[600];
+        struct stat sb;
         snprintf(path, sizeof path, "%s/%s/owner", dir, de->d_name);
         if (read_live_pid(path) > 0)
             continue; /* its test still runs */
+        if (access(path, F_OK) != 0) {
+            snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+            if (stat(path, &sb) == 0 && time(NULL) - sb.st_mtime < 60)
+                continue; /* being made right now: no owner written yet */
+        }
         int n = CFX_MAX_NODES;
         snprintf(path, sizeof path, "%s/%s/nodes", dir, de->d_name);
         FILE *f = fopen(path, "r");
@@ -651,6 +658,16 @@ int cfx_dispatcher_args(cfx *env, int i, const char *const *args)
     return 0;
 }
 
+/* Starts dispatcher i without waiting; 0 or -1. */
+static int spawn_and_record(cfx *env, int i)
+{
+    pid_t pid = spawn_dispatcher(env, i);
+    if (pid < 0)
+        return -1;
+    env->nd[i - 1].pid = pid;
+    return 0;
+}
+
 int cfx_dispatcher_start(cfx *env, int i)
 {
     if (!valid(env, i))
@@ -659,10 +676,8 @@ int cfx_dispatcher_start(cfx *env, int i)
         fprintf(stderr, "cluster_fx: dispatcher %d runs already\n", i);
         return -1;
     }
-    pid_t pid = spawn_dispatcher(env, i);
-    if (pid < 0)
+    if (spawn_and_record(env, i) != 0)
         return -1;
-    env->nd[i - 1].pid = pid;
     if (cfx_wait_dispatcher(env, i, START_WAIT_MS) != 0) {
         cfx_dispatcher_stop(env, i, SIGKILL, 0);
         return -1;
@@ -683,6 +698,31 @@ int cfx_dispatcher_restart(cfx *env, int i, int sig)
         return -1;
     cfx_dispatcher_stop(env, i, sig, 30000);
     return cfx_dispatcher_start(env, i);
+}
+
+int cfx_restore(cfx *env)
+{
+    if (env == NULL)
+        return -1;
+    int rc = 0;
+    for (int i = 1; i <= env->n; i++)
+        if (!env->nd[i - 1].rabbit_up && cfx_rabbit_start(env, i) != 0)
+            rc = -1;
+    for (int i = 1; i <= env->n; i++) {
+        int st;
+        if (cfx_dispatcher_pid(env, i, &st) == 0) {
+            if (st != -1)
+                fprintf(stderr, "cluster_fx: dispatcher %d had ended (wait status %d)\n", i, st);
+            if (spawn_and_record(env, i) != 0)
+                rc = -1;
+        }
+    }
+    for (int i = 1; i <= env->n; i++)
+        if (cfx_wait_dispatcher(env, i, START_WAIT_MS) != 0)
+            rc = -1;
+    if (rc == 0 && cfx_wait_consumers(env, env->queue, (unsigned)env->n, START_WAIT_MS) != 0)
+        rc = -1;
+    return rc;
 }
 
 /* ---- RabbitMQ nodes ---- */
@@ -878,6 +918,7 @@ cfx *cfx_start(const cfx_conf *conf)
                  "amqp://guest:guest@127.0.0.1:%d/", env->port + i - 1);
 
     int64_t t0 = dfx_now_ms();
+    env->services = 1;
     if (services_up(env) != 0 || check_images(env) != 0 || followers_start(env) != 0) {
         cfx_stop(env);
         return NULL;
@@ -887,9 +928,7 @@ cfx *cfx_start(const cfx_conf *conf)
     if (!conf->no_dispatchers) {
         /* all at once, then wait for each: their starts overlap */
         for (int i = 1; i <= env->n; i++) {
-            env->nd[i - 1].pid = spawn_dispatcher(env, i);
-            if (env->nd[i - 1].pid < 0) {
-                env->nd[i - 1].pid = 0;
+            if (spawn_and_record(env, i) != 0) {
                 cfx_stop(env);
                 return NULL;
             }
@@ -913,18 +952,18 @@ void cfx_stop(cfx *env)
 {
     if (env == NULL)
         return;
+    for (int i = 1; i <= env->n; i++) /* all at once, then wait for each */
+        if (cfx_dispatcher_pid(env, i, NULL) > 0)
+            kill(env->nd[i - 1].pid, SIGTERM);
     for (int i = 1; i <= env->n; i++)
         cfx_dispatcher_stop(env, i, SIGTERM, STOP_GRACE_MS);
     followers_stop(env);
     broker_free(env->admin);
     env->admin = NULL;
-    if (env->port > 0) {
-        char l[200];
-        snprintf(l, sizeof l, "%s", env->queue);
+    if (env->services) {
         for (int i = 1; i <= env->n; i++) {
             /* removed by force now, or dockerd's shutdown waits for them */
-            if (env->nd[i - 1].dkc)
-                dfx_remove_containers(env->nd[i - 1].dkc, CFX_CLUSTER_LABEL, l);
+            dfx_remove_containers(cfx_docker(env, i), CFX_CLUSTER_LABEL, env->queue);
             dkc_client_free(env->nd[i - 1].dkc);
             env->nd[i - 1].dkc = NULL;
         }

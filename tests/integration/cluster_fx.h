@@ -41,9 +41,11 @@
  * the cluster on every dockerd, the dockerds and their state, the RabbitMQ
  * nodes and their state (queues go with it).  Call it from a cmocka
  * teardown so that a failing test still cleans up.  If the test process
- * dies instead, its dispatchers die with it (they get SIGKILL when their
- * parent goes) and the next cfx_start() on this machine stops and removes
- * what a dead test process left (the record in <state dir>/c/<name>).
+ * dies instead, its dispatchers die with it (they get SIGKILL when the
+ * thread that started them ends: start and stop them from the thread that
+ * owns the environment) and the next cfx_start() on this machine stops and
+ * removes what a dead test process left (the record in <state
+ * dir>/c/<name>).
  *
  * Errors.  Functions return 0 or -1 (or a count) and say why on stderr;
  * none fails the current cmocka test by itself, so all may be used from
@@ -105,6 +107,14 @@ cfx *cfx_start(const cfx_conf *conf);
 /* Stops and removes everything env made (see "Cleanup" above) and frees
  * env.  NULL is fine.  Never fails the test. */
 void cfx_stop(cfx *env);
+
+/* Brings env back to whole: starts every RabbitMQ node that is stopped
+ * and every dispatcher that is not running (one that ended by itself is
+ * reported on stderr), and waits until each dispatcher consumes its node
+ * queue and the work queue has N consumers (a dispatcher whose node was
+ * down may take up to 30 s to reconnect).  For a test's setup, so that a
+ * test that failed halfway does not fail the next.  0 or -1. */
+int cfx_restore(cfx *env);
 
 /* Stops and removes what test processes that are gone left behind (their
  * dispatchers by recorded pid, dockerds and RabbitMQ nodes by name, their

@@ -454,6 +454,14 @@ static void test_restarts(void **state)
     assert_int_equal(cfx_wait_consumers(g.env, cfx_queue(g.env), 3, 20000), 0);
 }
 
+/* Each test starts from the whole environment, even after one that
+ * failed halfway (a RabbitMQ node or a dispatcher left stopped). */
+static int restore(void **state)
+{
+    (void)state;
+    return cfx_restore(g.env);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -487,16 +495,16 @@ static int group_teardown(void **state)
 
 int main(void)
 {
-    const char *only = getenv("CLUSTER_TESTS"), *skip = getenv("CLUSTER_SKIP");
-    if (only && *only)
+    const char *only = getenv("CMOCKA_TEST_FILTER"), *skip = getenv("CMOCKA_SKIP_FILTER");
+    if (only && *only) /* e.g. "test_node_down" while working on one case */
         cmocka_set_test_filter(only);
     if (skip && *skip)
         cmocka_set_skip_filter(skip);
     dkc_global_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spread),
-        cmocka_unit_test(test_node_down),
-        cmocka_unit_test(test_restarts),
+        cmocka_unit_test_setup(test_spread, restore),
+        cmocka_unit_test_setup(test_node_down, restore),
+        cmocka_unit_test_setup(test_restarts, restore),
     };
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
     dkc_global_cleanup();
