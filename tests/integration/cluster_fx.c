@@ -239,10 +239,12 @@ static int services_down(const char *name, int n, const char *logdir)
         snprintf(dlog, sizeof dlog, "%s/dockerd.log", logdir);
     }
     const char *s = dfx_scripts_dir(), *st = state_dir();
-    return shell("r=0; %s/rabbitmq-cluster.sh purge %s >>%s 2>&1 & rp=$!; "
-                 "for i in $(seq 1 %d); do %s/private-dockerd.sh stop %s-$i || r=1; "
-                 "grep -q ' %s/p/%s-'$i'/' /proc/mounts || rm -rf %s/p/%s-$i; done >>%s 2>&1; "
-                 "wait $rp || r=1; exit $r",
+    /* all at once: each dockerd has its own bridge and state */
+    return shell("r=0; %s/rabbitmq-cluster.sh purge %s >>%s 2>&1 & pids=$!; "
+                 "for i in $(seq 1 %d); do (%s/private-dockerd.sh stop %s-$i; x=$?; "
+                 "grep -q ' %s/p/%s-'$i'/' /proc/mounts || rm -rf %s/p/%s-$i; exit $x) "
+                 ">>%s 2>&1 & pids=\"$pids $!\"; done; "
+                 "for p in $pids; do wait $p || r=1; done; exit $r",
                  s, name, rlog, n, s, name, st, name, st, name, dlog) == 0
                ? 0
                : -1;
@@ -725,6 +727,34 @@ int cfx_restore(cfx *env)
     return rc;
 }
 
+int cfx_delete_queues(cfx *env)
+{
+    broker *b = env ? admin(env) : NULL;
+    if (b == NULL)
+        return -1;
+    /* the names broker.h's topology table derives from the queue name (the
+     * <q>.node.<n>.owner locks go with their dispatchers' connections) */
+    static const char *const queues[] = {"", ".dead"};
+    static const char *const exchanges[] = {".dlx", ".events"};
+    char name[300];
+    int rc = 0;
+    for (size_t k = 0; k < sizeof queues / sizeof queues[0]; k++) {
+        snprintf(name, sizeof name, "%s%s", env->queue, queues[k]);
+        rc |= broker_queue_delete(b, name);
+    }
+    for (int i = 1; i <= env->n; i++) {
+        snprintf(name, sizeof name, "%s.node.n%d", env->queue, i);
+        rc |= broker_queue_delete(b, name);
+    }
+    for (size_t k = 0; k < sizeof exchanges / sizeof exchanges[0]; k++) {
+        snprintf(name, sizeof name, "%s%s", env->queue, exchanges[k]);
+        rc |= broker_exchange_delete(b, name);
+    }
+    if (rc != 0)
+        fprintf(stderr, "cluster_fx: deleting the queues of %s: %s\n", env->queue, broker_error(b));
+    return rc != 0 ? -1 : 0;
+}
+
 /* ---- RabbitMQ nodes ---- */
 
 int cfx_rabbit_stop(cfx *env, int i)
@@ -860,16 +890,19 @@ static int env_names(cfx *env, const cfx_conf *conf)
         snprintf(env->queue, sizeof env->queue, "%s", conf->queue);
     else
         snprintf(env->queue, sizeof env->queue, "dd-cfx-%ld", pid);
-    snprintf(env->state, sizeof env->state, "%s/c/%s", state_dir(), env->name);
+    snprintf(env->state, sizeof env->state, "%s/c/cfx%ld", state_dir(), pid);
     snprintf(env->logdir, sizeof env->logdir, "/tmp/dd-cfx-%ld", pid);
     env->extra_args = copy_args(conf->extra_args);
     for (int i = 1; i <= env->n; i++) {
+        /* each string is made from the pid, not from another field of env
+         * (snprintf from one part of an object into another trips
+         * -Werror=restrict at -O0) */
         node *nd = &env->nd[i - 1];
         snprintf(nd->name, sizeof nd->name, "n%d", i);
-        snprintf(nd->svc, sizeof nd->svc, "%s-%d", env->name, i);
-        snprintf(nd->docker_host, sizeof nd->docker_host, "unix://%s/p/%s/docker.sock", state_dir(),
-                 nd->svc);
-        snprintf(nd->log, sizeof nd->log, "%s/%s.log", env->logdir, nd->name);
+        snprintf(nd->svc, sizeof nd->svc, "cfx%ld-%d", pid, i);
+        snprintf(nd->docker_host, sizeof nd->docker_host, "unix://%s/p/cfx%ld-%d/docker.sock",
+                 state_dir(), pid, i);
+        snprintf(nd->log, sizeof nd->log, "/tmp/dd-cfx-%ld/n%d.log", pid, i);
         nd->args = copy_args(conf->node_args[i - 1]);
     }
     return 0;

@@ -31,10 +31,12 @@
  *
  * Needs: root (dockerd, bridges), the shared dockerd holding busybox:latest
  * (scripts/services.sh up), RabbitMQ's and Docker's packages, $DISPATCH_BIN
- * and $DD_SCRIPTS (tests/meson.build sets both).  Time on a 2-core machine:
- * cfx_start about 25-30 s (the three RabbitMQ nodes start at once, about
- * 12 s, and the two joins take about 4 s each; the dockerds start
- * meanwhile), cfx_stop about 5 s, a RabbitMQ node's restart about 6 s.
+ * and $DD_SCRIPTS (tests/meson.build sets both).  Time on a 2-core machine
+ * (measured): cfx_start 23-27 s, up to 40 s when the machine is busy (the
+ * three RabbitMQ nodes start at once, 10-12 s, then two join node 1, 3-4 s
+ * each; the dockerds start meanwhile; the dispatchers then consume within
+ * 0.3 s); cfx_stop 6-13 s; stopping a RabbitMQ node 2-3 s, starting it again
+ * until it runs in the cluster 6-8 s; a dispatcher's restart 0.2-1 s.
  *
  * Cleanup.  cfx_stop() removes everything the environment made: the
  * dispatchers (SIGTERM, SIGKILL after 10 s), every container labelled with
@@ -200,6 +202,13 @@ int cfx_wait_consumers(cfx *env, const char *queue, unsigned want, int timeout_m
 /* Waits up to timeout_ms until dispatcher i consumes its node queue.  0,
  * or -1 when it exited or on timeout. */
 int cfx_wait_dispatcher(cfx *env, int i, int timeout_ms);
+
+/* Deletes the dispatchers' topology on the cluster (<queue>, <queue>.dead,
+ * <queue>.node.n<i>, the exchanges <queue>.dlx and <queue>.events), for a
+ * test that starts its dispatchers again with other queue arguments.  Stop
+ * the dispatchers first, or they declare it again.  cfx_stop() need not be
+ * preceded by it: the cluster's state goes as a whole.  0 or -1. */
+int cfx_delete_queues(cfx *env);
 
 /* ---- Docker's event history, followed live ---- */
 

@@ -479,7 +479,12 @@ static int group_setup(void **state)
     char rq[200];
     snprintf(rq, sizeof rq, "%s.replies", cfx_queue(g.env));
     g.rep = cfx_replies_new(g.env, 1, rq);
-    return g.rep ? 0 : -1;
+    if (g.rep == NULL) { /* no group teardown after a failed group setup */
+        cfx_stop(g.env);
+        g.env = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 static int group_teardown(void **state)
