@@ -1214,6 +1214,69 @@ static void test_output_on_stdout(void **state)
     free(text);
 }
 
+/* The daemon of test_replies_not_held_by_heartbeats, stopped and removed
+ * by its teardown. */
+static struct {
+    char queue[96], node[96], log[160];
+    pid_t pid;
+} g_hb;
+
+static int hb_teardown(void **state)
+{
+    (void)state;
+    dfx_stop(&g_hb.pid, SIGTERM, 15000);
+    if (g_hb.node[0])
+        remove_node(g_hb.queue, g_hb.node);
+    return 0;
+}
+
+/* Replies are not held back by the broker's heartbeats: with a 2 s
+ * heartbeat RabbitMQ sends a heartbeat frame every second, and each run
+ * below (1.5 s) finishes while the daemon's main loop waits on a quiet
+ * connection.  (The main loop used to hand such a wait to rabbitmq-c,
+ * which takes heartbeat frames itself and waits on, deaf to the outbox, so
+ * that a reply could wait a whole minute.) */
+static void test_replies_not_held_by_heartbeats(void **state)
+{
+    (void)state;
+    snprintf(g_hb.queue, sizeof g_hb.queue, "%s-hb", g_queue);
+    snprintf(g_hb.node, sizeof g_hb.node, "%s-hb", g_node);
+    snprintf(g_hb.log, sizeof g_hb.log, "/tmp/dd-itest-%ld-hb.log", (long)getpid());
+    const char *args[] = {"-q", g_hb.queue,     "--node",  g_hb.node,       "--heartbeat",
+                          "2",  "--queue-type", "classic", DFX_MAIN_DOCKER, DFX_AMQP_URL,
+                          NULL};
+    g_hb.pid = dfx_spawn(args, g_hb.log, NULL);
+    assert_true(g_hb.pid > 0);
+    assert_int_equal(dfx_wait_consuming(g_cli, g_hb.queue, &g_hb.pid, 10000, g_hb.log), 0);
+    int64_t slowest = 0;
+    for (int k = 0; k < 5; k++) {
+        char id[64];
+        snprintf(id, sizeof id, "r-%ld-%d", (long)getpid(), ++g_seq);
+        const char *body =
+            "{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],\"Remove\":true,"
+            "\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","
+            "\"Cmd\":[\"sh\",\"-c\",\"sleep 1.5; echo hb\"]}";
+        broker_props p = {.reply_to = BROKER_REPLY_TO,
+                          .correlation_id = id,
+                          .message_id = id,
+                          .content_type = "application/json"};
+        int64_t t = dfx_now_ms();
+        assert_int_equal(broker_publish(g_cli, "", g_hb.queue, &p, body, strlen(body), 0), 0);
+        json_t *r = recv_reply(id, 70000);
+        int64_t ms = dfx_now_ms() - t;
+        if (ms > slowest)
+            slowest = ms;
+        if (r == NULL || ms > 15000)
+            fprintf(stderr, "run %d answered after %lld ms (%s); see %s\n", k, (long long)ms,
+                    r ? "late" : "no reply", g_hb.log);
+        assert_non_null(r);
+        json_decref(r);
+        assert_true(ms <= 15000);
+    }
+    fprintf(stderr, "slowest of 5 runs of 1.5 s with a 2 s heartbeat: %lld ms\n",
+            (long long)slowest);
+}
+
 /* A kill -9 after a Remove run's reply went out and its container was
  * marked (renamed answered-<id>), before the removal: the next start
  * removes the container and does not answer again.  A run killed without
@@ -1969,6 +2032,7 @@ int main(void)
         cmocka_unit_test(test_same_identity_refused),
         cmocka_unit_test(test_duplicate_copies),
         cmocka_unit_test(test_output_on_stdout),
+        cmocka_unit_test_teardown(test_replies_not_held_by_heartbeats, hb_teardown),
         cmocka_unit_test(test_marked_remove_container_not_answered_again),
         cmocka_unit_test(test_foreign_objects_are_out_of_reach),
         cmocka_unit_test(test_reply_address_hidden),
