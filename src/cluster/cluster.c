@@ -329,11 +329,10 @@ size_t cluster_slots(cluster *c, char *const *skip, cluster_slot **slots)
             json_is_true(json_object_get(hb, "draining")))
             continue;
         s[k].name = xstrdup(names[i]);
-        s[k].load = (int)(json_integer_value(json_object_get(hb, "running")) +
-                          json_integer_value(json_object_get(hb, "inflight")));
+        /* the node's containers in any state: what max_containers counts,
+         * and what a spread of created (not started) pieces evens out */
+        s[k].load = (int)json_integer_value(json_object_get(hb, "containers"));
         s[k].capacity = (int)json_integer_value(json_object_get(hb, "capacity"));
-        if (s[k].capacity > 0) /* capacity counts containers in any state */
-            s[k].load = (int)json_integer_value(json_object_get(hb, "containers"));
         k++;
     }
     pthread_mutex_unlock(&c->mu);
@@ -430,10 +429,17 @@ size_t cluster_gather_wait(cluster *c, cluster_gather *g, size_t have, int64_t u
     return n;
 }
 
-json_t *cluster_gather_answers(cluster *c, cluster_gather *g)
+json_t *cluster_gather_answers(cluster *c, cluster_gather *g, size_t from)
 {
-    (void)c;
-    return g->answers;
+    json_t *out = json_array();
+    if (out == NULL)
+        abort();
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = from; i < json_array_size(g->answers); i++)
+        if (json_array_append(out, json_array_get(g->answers, i)) != 0)
+            abort();
+    pthread_mutex_unlock(&c->mu);
+    return out;
 }
 
 void cluster_gather_free(cluster *c, cluster_gather *g)

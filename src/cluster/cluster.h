@@ -108,7 +108,7 @@ int64_t cluster_started_of(cluster *c, const char *name);
 
 typedef struct cluster_slot {
     const char *name; /* borrowed */
-    int load;         /* running containers plus work in flight */
+    int load;         /* the node's containers, in any state */
     int capacity;     /* 0: no limit */
 } cluster_slot;
 
@@ -149,10 +149,11 @@ void cluster_gather_failed(cluster *c, const char *corr, int rc);
  * (a node left), or until_ms (monotonic); returns the answer count. */
 size_t cluster_gather_wait(cluster *c, cluster_gather *g, size_t have, int64_t until_ms);
 
-/* The answers so far: [{"corr", "node", "reply"}...] (reply: the parsed
- * reply, null when it was not JSON; failures as above).  Borrowed; valid
- * until the gather is freed; read it only between waits. */
-json_t *cluster_gather_answers(cluster *c, cluster_gather *g);
+/* The answers from the from-th on: a new array (a snapshot taken under
+ * the lock; the broker thread keeps adding) of {"corr", "node", "reply"}
+ * (reply: the parsed reply, null when it was not JSON; failures as
+ * above). */
+json_t *cluster_gather_answers(cluster *c, cluster_gather *g, size_t from);
 
 /* Unregisters and frees g (later replies are dropped).  NULL is fine. */
 void cluster_gather_free(cluster *c, cluster_gather *g);

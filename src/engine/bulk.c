@@ -217,9 +217,10 @@ hres eng_bulk(jctx *c)
     size_t seen = 0;
     for (;;) {
         /* answers */
-        json_t *got = cluster_gather_answers(cl, g);
+        json_t *got = cluster_gather_answers(cl, g, seen);
+        seen += json_array_size(got);
         nt = 0;
-        for (size_t i = seen; i < json_array_size(got); i++) {
+        for (size_t i = 0; i < json_array_size(got); i++) {
             json_t *a = json_array_get(got, i);
             const char *corr = json_string_value(json_object_get(a, "corr"));
             for (int k = 0; k < n; k++) {
@@ -244,7 +245,7 @@ hres eng_bulk(jctx *c)
                 }
             }
         }
-        seen = json_array_size(got);
+        json_decref(got);
         /* pieces whose node left the view */
         for (int k = 0; k < n; k++) {
             piece *p = &ps[k];

@@ -122,7 +122,8 @@ void eng_ask_all(jctx *c, const char *body, json_t **answers, json_t **missing)
         eng_oom();
     size_t have = 0;
     for (;;) {
-        json_t *got = cluster_gather_answers(cl, g);
+        json_t *got = cluster_gather_answers(cl, g, have);
+        have += json_array_size(got);
         size_t i;
         json_t *a;
         json_array_foreach(got, i, a)
@@ -131,6 +132,7 @@ void eng_ask_all(jctx *c, const char *body, json_t **answers, json_t **missing)
             if (node && json_object_get(*answers, node) == NULL)
                 eng_set(*answers, node, json_incref(json_object_get(a, "reply")));
         }
+        json_decref(got);
         int waiting = 0;
         for (size_t k = 0; k < n; k++)
             if (strcmp(names[k], c->e->conf.node) && !json_object_get(*answers, names[k]) &&
@@ -138,7 +140,7 @@ void eng_ask_all(jctx *c, const char *body, json_t **answers, json_t **missing)
                 waiting = 1;
         if (!waiting || cluster_now_ms() >= until)
             break;
-        have = cluster_gather_wait(cl, g, have, until);
+        cluster_gather_wait(cl, g, have, until);
     }
     for (size_t k = 0; k < n; k++)
         if (strcmp(names[k], c->e->conf.node) && !json_object_get(*answers, names[k]))
