@@ -16,7 +16,7 @@
 #   dispatch     dispatch and faults                        [build-asan, unix]
 #   invariants   invariants                                 [build-asan, asan]
 #   cluster      cluster: three dispatchers, three dockerd and a three-node
-#                RabbitMQ cluster on this machine, ~2 min  [build-plain, plain]
+#                RabbitMQ cluster on this machine, ~90 s   [build-plain, plain]
 #   valgrind     unit, one case per program               [build-plain, valgrind]
 #   tsan         integration, dispatch and faults           [build-tsan, tsan]
 #   fuzz         fuzz: scripts/fuzz.sh                      [build-asan, bare]

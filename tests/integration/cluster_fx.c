@@ -691,7 +691,15 @@ int cfx_dispatcher_stop(cfx *env, int i, int sig, int grace_ms)
 {
     if (cfx_dispatcher_pid(env, i, NULL) <= 0)
         return -1;
-    return dfx_stop(&env->nd[i - 1].pid, sig, grace_ms);
+    int st = dfx_stop(&env->nd[i - 1].pid, sig, grace_ms);
+    /* RabbitMQ drops the consumers of a killed process a moment after the
+     * socket closes; until then a new instance would be refused the node's
+     * identity, and a count of consumers would still see the old one */
+    char q[200];
+    snprintf(q, sizeof q, "%s.node.%s", env->queue, env->nd[i - 1].name);
+    for (int k = 0; k < 50 && env->nd[i - 1].rabbit_up && consumers_of(env, q) > 0; k++)
+        usleep(100 * 1000);
+    return st;
 }
 
 int cfx_dispatcher_restart(cfx *env, int i, int sig)

@@ -157,7 +157,9 @@ int cfx_dispatcher_args(cfx *env, int i, const char *const *args);
 int cfx_dispatcher_start(cfx *env, int i);
 
 /* Sends sig to dispatcher i and waits up to grace_ms for it to exit, then
- * SIGKILL; reaps it.  Its wait status, or -1 when it was not running. */
+ * SIGKILL; reaps it, and waits (at most 5 s) until RabbitMQ no longer
+ * counts its consumer on its node queue.  Its wait status, or -1 when it
+ * was not running. */
 int cfx_dispatcher_stop(cfx *env, int i, int sig, int grace_ms);
 
 /* cfx_dispatcher_stop() with sig (grace 30 s), then cfx_dispatcher_start().
