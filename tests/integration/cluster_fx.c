@@ -46,6 +46,7 @@ typedef struct node {
     char name[16]; /* "n<i>" */
     char svc[32];  /* the private services' name, <name>-<i> */
     char amqp_url[96];
+    char amqp_list[96 * CFX_MAX_NODES]; /* its dispatcher's URLs: its node first, then the others */
     char docker_host[200];
     char log[200];
     char **args; /* its own dispatcher arguments (NULL-terminated) or NULL */
@@ -522,7 +523,7 @@ static pid_t spawn_dispatcher(cfx *env, int i)
     for (size_t j = 0; j < nn; j++)
         argv[k++] = nd->args[j];
     argv[k++] = nd->docker_host;
-    argv[k++] = nd->amqp_url;
+    argv[k++] = nd->amqp_list;
     argv[k] = NULL;
 
     FILE *lf = fopen(nd->log, "a");
@@ -957,6 +958,16 @@ cfx *cfx_start(const cfx_conf *conf)
     for (int i = 1; i <= env->n; i++)
         snprintf(env->nd[i - 1].amqp_url, sizeof env->nd[i - 1].amqp_url,
                  "amqp://guest:guest@127.0.0.1:%d/", env->port + i - 1);
+    for (int i = 1; i <= env->n; i++) {
+        node *nd = &env->nd[i - 1];
+        snprintf(nd->amqp_list, sizeof nd->amqp_list, "%s", nd->amqp_url);
+        for (int j = 1; j <= env->n; j++) {
+            size_t used = strlen(nd->amqp_list);
+            if (j != i)
+                snprintf(nd->amqp_list + used, sizeof nd->amqp_list - used, ",%s",
+                         env->nd[j - 1].amqp_url);
+        }
+    }
 
     int64_t t0 = dfx_now_ms();
     env->services = 1;

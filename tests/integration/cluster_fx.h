@@ -12,8 +12,10 @@
  *                    busybox:latest copied from the main daemon
  *   dispatcher i     $DISPATCH_BIN -q <queue> --node n<i> --queue-type quorum
  *                    --workers <w> [conf extra_args] [its own args]
- *                    unix://<dockerd i> amqp://guest:guest@127.0.0.1:<port
- *                    of node i>/, its output in <log dir>/n<i>.log
+ *                    unix://<dockerd i> <URL of node i>,<URLs of the other
+ *                    nodes> (amqp://guest:guest@127.0.0.1:<port>/ each: it
+ *                    connects to node i, and to another node while node i is
+ *                    down), its output in <log dir>/n<i>.log
  *
  * so dispatcher i talks to dockerd i and RabbitMQ node i only, and the
  * node name "n<i>" is what its replies carry in "node" and its containers
@@ -174,8 +176,8 @@ pid_t cfx_dispatcher_pid(cfx *env, int i, int *status);
 /* ---- RabbitMQ nodes ---- */
 
 /* Stops RabbitMQ node i (rabbitmqctl stop, by its name), waiting until its
- * VM is gone.  Its dispatcher's connection drops; the dispatcher retries
- * its one URL with backoff (up to 30 s between tries).  0 or -1. */
+ * VM is gone.  Its dispatcher's connection drops; the dispatcher connects
+ * to the next node of its URL list.  0 or -1. */
 int cfx_rabbit_stop(cfx *env, int i);
 
 /* Starts RabbitMQ node i again and waits until it runs as a member of the
