@@ -290,24 +290,33 @@ static int next_frame_ex(broker *b, amqp_frame_t *f, int64_t deadline, int wakea
         tv.tv_usec = (suseconds_t)((left % 1000) * 1000);
         tvp = &tv;
     }
-    if (wakeable && b->wake_fd >= 0 && !amqp_frames_enqueued(b->conn) &&
-        !amqp_data_in_buffer(b->conn)) {
-        int w = wait_socket_or_wake(b, deadline);
-        if (w < 0)
-            return 0; /* woken: the caller has other work */
-        if (w == 0) {
-            /* nothing arrived: enter the library without waiting, so that
-             * it sends a heartbeat that is due */
+    int wake_wait = wakeable && b->wake_fd >= 0;
+    int st;
+    int64_t away;
+    for (;;) {
+        if (wake_wait) {
+            /* Wait in poll() on the socket and the wake fd, and enter the
+             * library only without blocking: what made the socket readable
+             * may be a heartbeat, which rabbitmq-c swallows before waiting
+             * on for the next frame, blind to the wake fd, until the
+             * deadline (or only part of a frame). */
+            if (!amqp_frames_enqueued(b->conn) && !amqp_data_in_buffer(b->conn) &&
+                wait_socket_or_wake(b, deadline) < 0)
+                return 0; /* woken: the caller has other work */
             tv.tv_sec = 0;
             tv.tv_usec = 0;
             tvp = &tv;
         }
+        away = brk_now_ms() - b->last_wait;
+        st = amqp_simple_wait_frame_noblock(b->conn, f, tvp);
+        b->last_wait = brk_now_ms();
+        if (st != AMQP_STATUS_TIMEOUT)
+            break;
+        /* no whole frame yet (a heartbeat, part of a frame, or nothing):
+         * wait on until the deadline */
+        if (!wake_wait || (deadline >= 0 && brk_now_ms() >= deadline))
+            return 0;
     }
-    int64_t away = brk_now_ms() - b->last_wait;
-    int st = amqp_simple_wait_frame_noblock(b->conn, f, tvp);
-    b->last_wait = brk_now_ms();
-    if (st == AMQP_STATUS_TIMEOUT)
-        return 0;
     if (st != AMQP_STATUS_OK) {
         char what[384];
         if (b->conf.heartbeat > 0 && away > (int64_t)b->conf.heartbeat * 500)
