@@ -328,8 +328,8 @@ static void *bridge_main(void *arg)
     pthread_mutex_lock(&br->mu);
     br->stopping = 1;
     br->up = 0;
-    fail_list(br, &br->queued, GATEWAY_EUNAVAILABLE);
-    fail_list(br, &br->waiting, GATEWAY_EUNAVAILABLE);
+    fail_list(br, &br->queued, GATEWAY_ESTOPPING);
+    fail_list(br, &br->waiting, GATEWAY_ESTOPPING);
     pthread_mutex_unlock(&br->mu);
     return NULL;
 }
@@ -422,10 +422,11 @@ int gateway_bridge_submit(void *ud, const char *request_id, const char *body, si
     }
 
     pthread_mutex_lock(&br->mu);
-    if (!br->up || br->stopping || br->inflight >= MAX_INFLIGHT) {
+    if (br->stopping || !br->up || br->inflight >= MAX_INFLIGHT) {
+        int rc = br->stopping ? GATEWAY_ESTOPPING : GATEWAY_EUNAVAILABLE;
         pthread_mutex_unlock(&br->mu);
         pending_free(p);
-        return GATEWAY_EUNAVAILABLE;
+        return rc;
     }
     p->refs = 2;
     p->state = P_QUEUED;
@@ -489,8 +490,8 @@ void gateway_bridge_free(gateway_bridge *br)
         return;
     gateway_bridge_stop(br);
     pthread_mutex_lock(&br->mu);
-    fail_list(br, &br->queued, GATEWAY_EUNAVAILABLE);
-    fail_list(br, &br->waiting, GATEWAY_EUNAVAILABLE);
+    fail_list(br, &br->queued, GATEWAY_ESTOPPING);
+    fail_list(br, &br->waiting, GATEWAY_ESTOPPING);
     pthread_mutex_unlock(&br->mu);
     /* the thread is gone: the handle is ours again */
     broker_free(br->b);

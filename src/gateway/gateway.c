@@ -137,6 +137,8 @@ const char *gateway_strerror(int err)
         return "cannot connect to RabbitMQ";
     case GATEWAY_EREPLY:
         return "reply unusable";
+    case GATEWAY_ESTOPPING:
+        return "the gateway is stopping";
     }
     return "unknown gateway error";
 }
@@ -270,14 +272,15 @@ static unsigned route_submit(gateway *gw, request *rq, struct MHD_Response **res
         status = respond_error(gw, rq, resp, 502, CODE_BAD_GATEWAY,
                                "the reply from the cluster was over the size cap");
     } else {
+        const char *why =
+            rc == GATEWAY_EUNAVAILABLE
+                ? "RabbitMQ is not reachable from this node, or the connection was lost before "
+                  "the reply came (the request may have been carried out)"
+            : rc == GATEWAY_ESTOPPING ? "the gateway is stopping; the request may have been "
+                                        "carried out (a run goes on, its container stays)"
+                                      : gateway_strerror(rc);
         snprintf(rq->code, sizeof rq->code, "%s", proto_code_name(PROTO_EUNAVAILABLE));
-        *resp = respond_json(
-            rq, proto_reply_error(&ri, PROTO_EUNAVAILABLE,
-                                  rc == GATEWAY_EUNAVAILABLE
-                                      ? "RabbitMQ is not reachable from this node, or the "
-                                        "request was cut off from its reply"
-                                      : gateway_strerror(rc),
-                                  NULL, 0));
+        *resp = respond_json(rq, proto_reply_error(&ri, PROTO_EUNAVAILABLE, why, NULL, 0));
         status = 503;
     }
     free(reply);

@@ -66,6 +66,7 @@ typedef enum gateway_err {
     GATEWAY_EUNAVAILABLE = -8, /* the broker is not connected, or the gateway is stopping */
     GATEWAY_EBROKER = -9,      /* the bridge's broker connection could not be opened */
     GATEWAY_EREPLY = -10,      /* a reply came but cannot be used (over the size cap) */
+    GATEWAY_ESTOPPING = -11,   /* the gateway stopped before the reply came */
 } gateway_err;
 
 /* A static description of err; never NULL.  Any thread. */
@@ -77,7 +78,7 @@ const char *gateway_strerror(int err);
  * body is len bytes of JSON (a message proto_parse() accepted); timeout_ms
  * > 0 bounds the wait.  Returns 0 with *reply set to the reply's JSON text
  * (NUL-terminated, malloc'd, the caller frees it), or GATEWAY_ETIMEOUT,
- * GATEWAY_EUNAVAILABLE, GATEWAY_EREPLY with *reply NULL.  Called on
+ * GATEWAY_EUNAVAILABLE, GATEWAY_EREPLY, GATEWAY_ESTOPPING with *reply NULL.  Called on
  * libmicrohttpd's connection threads, many at once.
  */
 typedef int (*gateway_submit_fn)(void *ud, const char *request_id, const char *body, size_t len,
@@ -156,14 +157,15 @@ int gateway_bridge_start(const broker_conf *bc, gateway_bridge **out, char **cau
  * in time is dead-lettered instead of run late) and waits for the reply.
  * GATEWAY_EUNAVAILABLE while the connection is down (and for requests whose
  * connection was lost before their reply came: they may have been carried
- * out), when no queue took the message, or when the bridge is stopping. */
+ * out) and when no queue took the message; GATEWAY_ESTOPPING once the
+ * bridge is stopping. */
 int gateway_bridge_submit(void *ud, const char *request_id, const char *body, size_t len,
                           int timeout_ms, char **reply);
 
 /* 1 while the bridge's connection is up.  Any thread. */
 int gateway_bridge_up(gateway_bridge *br);
 
-/* Answers every waiting request GATEWAY_EUNAVAILABLE, refuses new ones and
+/* Answers every waiting request GATEWAY_ESTOPPING, refuses new ones and
  * ends the bridge's thread (it may take up to a reconnect delay when the
  * broker is down).  Idempotent; NULL is fine. */
 void gateway_bridge_stop(gateway_bridge *br);
