@@ -12,8 +12,10 @@
  * is gathered under the cap; the route's handler answers once it is
  * complete; on_completed() writes the access line and frees the request.
  * The gateway itself keeps no state per request beyond that, and the only
- * state shared between the threads is the rate table (its own mutex) and
- * the quiesced flag (atomic).
+ * state shared between the threads is the rate table (its own mutex), the
+ * count of requests under way (gw->mu; gateway_free waits for it to reach
+ * 0 before it stops libmicrohttpd, so that answers already made are sent)
+ * and the quiesced flag (atomic).
  *
  * Routes are a table: method, path, whether they need the token and read a
  * body, and the handler.  A handler fills *resp and returns the status.
@@ -27,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
@@ -44,6 +47,8 @@
 #define PEM_MAX (1u << 20)
 /* Escaped path and method kept for the access line. */
 #define LOG_PATH_MAX 64
+/* gateway_free waits this long for requests being answered to finish. */
+#define STOP_GRACE_MS 3000
 
 /* Codes of answers the gateway makes itself that no queue reply has
  * (docs/protocol.md, "Gateway"). */
@@ -67,8 +72,10 @@ struct gateway {
     int port;
     int https;
     atomic_int quiesced;
-    pthread_mutex_t err_mu; /* guards mhd_err */
-    char mhd_err[256];      /* libmicrohttpd's last message: a failed start's reason */
+    pthread_mutex_t mu;  /* guards active and mhd_err */
+    pthread_cond_t idle; /* active went to 0 */
+    int active;          /* requests from their headers to on_completed() */
+    char mhd_err[256];   /* libmicrohttpd's last message: a failed start's reason */
 };
 
 typedef struct request request;
@@ -458,6 +465,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (rq == NULL) {
         rq = request_new(url, method);
         *con_cls = rq;
+        pthread_mutex_lock(&gw->mu);
+        gw->active++;
+        pthread_mutex_unlock(&gw->mu);
         return admit(gw, conn, rq, url, method);
     }
     if (rq->status != 0) { /* answered already: drop whatever still comes */
@@ -518,7 +528,7 @@ static void log_request(const request *rq, enum MHD_RequestTerminationCode toe)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    gateway *gw = cls;
     (void)conn;
     request *rq = *con_cls;
     if (rq == NULL)
@@ -527,6 +537,29 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(rq->body);
     free(rq);
     *con_cls = NULL;
+    pthread_mutex_lock(&gw->mu);
+    if (--gw->active == 0)
+        pthread_cond_broadcast(&gw->idle);
+    pthread_mutex_unlock(&gw->mu);
+}
+
+/* Waits up to STOP_GRACE_MS for the requests under way to be answered
+ * and sent (the bridge has answered those that waited for it). */
+static void wait_idle(gateway *gw)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += STOP_GRACE_MS / 1000;
+    until.tv_nsec += (long)(STOP_GRACE_MS % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&gw->mu);
+    while (gw->active > 0)
+        if (pthread_cond_timedwait(&gw->idle, &gw->mu, &until) != 0)
+            break;
+    pthread_mutex_unlock(&gw->mu);
 }
 
 /* libmicrohttpd's diagnostics: kept as the reason of a failed start, and
@@ -539,9 +572,9 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '.'))
         msg[--n] = '\0';
-    pthread_mutex_lock(&gw->err_mu);
+    pthread_mutex_lock(&gw->mu);
     snprintf(gw->mhd_err, sizeof gw->mhd_err, "%s", msg);
-    pthread_mutex_unlock(&gw->err_mu);
+    pthread_mutex_unlock(&gw->mu);
     log_msg(LOG_LVL_DEBUG, "gateway: libmicrohttpd: %s", msg);
 }
 
@@ -603,17 +636,16 @@ static int listen_on(gateway *gw, const gw_addr *addr, char **cause)
         flags |= MHD_USE_TLS;
     else
         tls[0].option = MHD_OPTION_END;
-    gw->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_access, gw, MHD_OPTION_SOCK_ADDR,
-                               (const struct sockaddr *)&addr->sa, MHD_OPTION_CONNECTION_LIMIT,
-                               (unsigned)GATEWAY_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-                               (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-                               gw, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, gw, MHD_OPTION_ARRAY,
-                               tls, MHD_OPTION_END);
+    gw->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, gw, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, gw,
+        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&addr->sa, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)GATEWAY_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (gw->mhd == NULL) {
-        pthread_mutex_lock(&gw->err_mu);
+        pthread_mutex_lock(&gw->mu);
         gw_cause(cause, "cannot listen on %s: %s", addr->text,
                  gw->mhd_err[0] ? gw->mhd_err : "libmicrohttpd would not start");
-        pthread_mutex_unlock(&gw->err_mu);
+        pthread_mutex_unlock(&gw->mu);
         return GATEWAY_ELISTEN;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(gw->mhd, MHD_DAEMON_INFO_BIND_PORT);
@@ -633,7 +665,12 @@ int gateway_start(const gateway_conf *c, gateway **out, char **cause)
     if ((rc = gw_addr_parse(c->listen, &addr, cause)) != 0)
         return rc;
     gateway *gw = gw_xcalloc(1, sizeof *gw);
-    pthread_mutex_init(&gw->err_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&gw->idle, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&gw->mu, NULL);
     atomic_init(&gw->quiesced, 0);
     gw->max_body = c->max_body ? c->max_body : GATEWAY_DEFAULT_MAX_BODY;
     gw->timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : GATEWAY_DEFAULT_TIMEOUT_MS;
@@ -702,11 +739,13 @@ void gateway_free(gateway *gw)
     if (gw == NULL)
         return;
     atomic_store(&gw->quiesced, 1);
-    /* first the bridge, so that requests waiting for replies are answered
-     * and their connection threads can end; then those threads */
+    /* first the bridge, so that requests waiting for replies are answered;
+     * then, once those answers are sent, the connection threads */
     gateway_bridge_stop(gw->bridge);
-    if (gw->mhd != NULL)
+    if (gw->mhd != NULL) {
+        wait_idle(gw);
         MHD_stop_daemon(gw->mhd);
+    }
     gateway_bridge_free(gw->bridge);
     gw_rate_free(gw->rate);
     if (gw->key_pem != NULL) {
@@ -716,6 +755,7 @@ void gateway_free(gateway *gw)
     free(gw->cert_pem);
     free(gw->node);
     explicit_bzero(gw->token_digest, sizeof gw->token_digest);
-    pthread_mutex_destroy(&gw->err_mu);
+    pthread_cond_destroy(&gw->idle);
+    pthread_mutex_destroy(&gw->mu);
     free(gw);
 }

@@ -20,12 +20,15 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -46,7 +49,8 @@
     "\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\",\"Cmd\":[\"echo\",\"hello world!\"]}"
 
 static char g_queue[64], g_node[64], g_log[128], g_cfg[128], g_certs[128], g_token[128];
-static int g_port; /* the main daemon's gateway */
+static char g_rabbit[32]; /* the private RabbitMQ node of rabbit_restarted */
+static int g_port;        /* the main daemon's gateway */
 static pid_t g_pid;
 static broker *g_cli;
 static dkc_client *g_dkc;
@@ -125,6 +129,8 @@ static void post_on(CURL *c, const char *url, const char *body, const char *toke
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
     if (cafile)
         curl_easy_setopt(c, CURLOPT_CAINFO, cafile);
+    if (getenv("GWTEST_VERBOSE"))
+        curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
     r->err = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
@@ -192,12 +198,30 @@ static void expect(const res *r, long status, const char *code)
 
 /* ---- daemons ------------------------------------------------------------- */
 
+/* 1 once something accepts connections on 127.0.0.1:port, within
+ * timeout_ms. */
+static int wait_listening(int port, int timeout_ms)
+{
+    for (int64_t end = dfx_now_ms() + timeout_ms; dfx_now_ms() < end; usleep(50 * 1000))
+        if (!dfx_port_free(port)) {
+            int fd = socket(AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+            sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            int ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+            if (fd >= 0)
+                close(fd);
+            if (ok)
+                return 1;
+        }
+    return 0;
+}
+
 /* Starts a daemon for g_queue as node with the gateway options gw (NULL
  * terminated, appended), its output to log, on amqp url; waits until its
- * node queue has a consumer (its gateway listens before it consumes).
- * Returns its pid, or -1. */
+ * node queue has a consumer and its gateway takes connections on port
+ * (it consumes before the gateway starts).  Returns its pid, or -1. */
 static pid_t spawn_daemon(const char *node, const char *log, const char *url, broker *cli,
-                          const char *const *gw)
+                          const char *const *gw, int port)
 {
     const char *args[40] = {"-q", g_queue,        "--node",  node,       "--workers",
                             "6",  "--queue-type", "classic", "--config", g_cfg};
@@ -212,8 +236,9 @@ static pid_t spawn_daemon(const char *node, const char *log, const char *url, br
         return -1;
     char nq[160];
     snprintf(nq, sizeof nq, "%s.node.%s", g_queue, node);
-    if (dfx_wait_consuming(cli, nq, &pid, 20000, log) == 0)
+    if (dfx_wait_consuming(cli, nq, &pid, 20000, log) == 0 && wait_listening(port, 10000))
         return pid;
+    fprintf(stderr, "daemon %s did not come up; see %s\n", node, log);
     if (pid > 0)
         dfx_stop(&pid, SIGKILL, 0);
     return -1;
@@ -225,7 +250,7 @@ static int start_main(void)
     char port[16];
     snprintf(port, sizeof port, "%d", g_port);
     const char *gw[] = {"--gateway", port, "--gateway-rate", "200", NULL};
-    g_pid = spawn_daemon(g_node, g_log, DFX_AMQP_URL, g_cli, gw);
+    g_pid = spawn_daemon(g_node, g_log, DFX_AMQP_URL, g_cli, gw, g_port);
     if (g_pid < 0) {
         g_pid = 0;
         return -1;
@@ -577,7 +602,7 @@ static void https_token_timeout(void **state)
                         "--gateway-timeout",
                         "2",
                         NULL};
-    pid_t pid = spawn_daemon(node, log, DFX_AMQP_URL, g_cli, gw);
+    pid_t pid = spawn_daemon(node, log, DFX_AMQP_URL, g_cli, gw, port);
     assert_true(pid > 0);
 
     res r;
@@ -732,8 +757,8 @@ static void sigterm_in_flight(void **state)
 static void rabbit_restarted(void **state)
 {
     (void)state;
-    char rabbit[32], url[96], node[80], log[128], http[64], pstr[16];
-    snprintf(rabbit, sizeof rabbit, "gw%ld", (long)getpid());
+    char url[96], node[80], log[128], http[64], pstr[16];
+    const char *rabbit = g_rabbit;
     int rport = 0;
     for (int p = 5702; p < 5740 && rport == 0; p++)
         if (dfx_port_free(p) && dfx_port_free(p + 20000))
@@ -748,8 +773,9 @@ static void rabbit_restarted(void **state)
     snprintf(node, sizeof node, "%s-mq", g_node);
     snprintf(log, sizeof log, "/tmp/dd-gwtest-mq-%ld.log", (long)getpid());
     const char *gw[] = {"--gateway", pstr, "--gateway-timeout", "20", NULL};
-    pid_t pid = spawn_daemon(node, log, url, cli, gw);
+    pid_t pid = spawn_daemon(node, log, url, cli, gw, port);
     assert_true(pid > 0);
+    fprintf(stderr, "# node %s, gateway on %d, log %s\n", node, port, log);
     snprintf(http, sizeof http, "http://127.0.0.1:%d/", port);
     res r;
     post_on(NULL, http, PING, NULL, NULL, 30, &r);
@@ -790,8 +816,6 @@ static void rabbit_restarted(void **state)
     bc.node = node;
     bc.queue_type = BROKER_QUEUE_CLASSIC;
     dfx_delete_topology(&bc, NULL);
-    dfx_run_script("private-rabbitmq.sh", "stop %s", rabbit);
-    dfx_remove_private_state(rabbit, "gw-none");
     dfx_remove_containers(g_dkc, DFX_NODE_LABEL, node);
     unlink(log);
 }
@@ -809,6 +833,7 @@ static int group_setup(void **state)
     snprintf(g_cfg, sizeof g_cfg, "/tmp/dd-gwtest-%ld.json", me);
     snprintf(g_certs, sizeof g_certs, "/tmp/dd-gwtest-certs-%ld", me);
     snprintf(g_token, sizeof g_token, "/tmp/dd-gwtest-token-%ld", me);
+    snprintf(g_rabbit, sizeof g_rabbit, "gw%ld", me);
     FILE *f = fopen(g_cfg, "w");
     if (f == NULL)
         return -1;
@@ -840,8 +865,8 @@ static int group_teardown(void **state)
     dfx_stop(&g_pid, SIGTERM, 15000);
     char tls_node[80];
     snprintf(tls_node, sizeof tls_node, "%s-tls", g_node);
-    const char *nodes[] = {g_node, tls_node};
-    for (size_t i = 0; i < 2; i++) {
+    const char *nodes[] = {g_node, tls_node, "gw-once"};
+    for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
         dfx_remove_containers(g_dkc, DFX_NODE_LABEL, nodes[i]);
         broker_conf bc;
         broker_conf_init(&bc);
@@ -851,6 +876,9 @@ static int group_teardown(void **state)
         bc.queue_type = BROKER_QUEUE_CLASSIC;
         dfx_delete_topology(&bc, NULL);
     }
+    /* the private RabbitMQ node, if a case left it running (a no-op if not) */
+    dfx_run_script("private-rabbitmq.sh", "stop %s", g_rabbit);
+    dfx_remove_private_state(g_rabbit, "gw-none");
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_certs);
     if (system(cmd) != 0)
@@ -873,6 +901,8 @@ int main(void)
         cmocka_unit_test(startup_refusals),         cmocka_unit_test(sigterm_in_flight),
         cmocka_unit_test(rabbit_restarted),
     };
+    if (getenv("GWTEST_ONLY")) /* one case by name, when looking into it */
+        cmocka_set_test_filter(getenv("GWTEST_ONLY"));
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
     dkc_global_cleanup();
     return rc;
