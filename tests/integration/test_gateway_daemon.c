@@ -741,7 +741,8 @@ static void sigterm_in_flight(void **state)
     assert_true(ms < 4000);
     res r;
     post(PING, &r);
-    assert_int_equal(r.err, CURLE_COULDNT_CONNECT);
+    assert_int_not_equal(r.err, CURLE_OK);
+    assert_int_equal(r.status, 0);
     res_free(&r);
     /* the next start adopts the run (its reply has nowhere to go: the
      * gateway's connection is gone) and serves again */

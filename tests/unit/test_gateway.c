@@ -577,6 +577,7 @@ static void rate_bound(void **state)
     res r;
     char hdr[32];
     int ok = 0, limited = 0;
+    int64_t t0 = gw_now_ms();
     for (int i = 0; i < 14; i++) {
         http(gw, "GET", "/nowhere", NULL, 0, NULL, &r); /* every request counts */
         if (r.status == 429) {
@@ -588,9 +589,14 @@ static void rate_bound(void **state)
             ok++;
         }
     }
-    /* 10 in the burst, at most one more refilled while they ran */
-    assert_true(ok >= 10 && ok <= 11);
-    assert_true(limited >= 3);
+    /* 10 in the burst, and what was refilled while they ran (5 a second:
+     * slow runs, under valgrind, get a few more) */
+    int64_t ms = gw_now_ms() - t0;
+    int most = 10 + (int)(ms * 5 / 1000) + 1;
+    if (ok < 10 || ok > most)
+        fprintf(stderr, "%d passed in %lld ms (expected 10 to %d)\n", ok, (long long)ms, most);
+    assert_true(ok >= 10 && ok <= most);
+    assert_true(limited >= 1 && ok + limited == 14);
     usleep(1100 * 1000);
     post(gw, "{\"Dockercmd\":\"ping\"}", NULL, &r);
     expect(&r, 200, "");
@@ -687,9 +693,10 @@ static void concurrent_requests(void **state)
     int64_t ms = gw_now_ms() - t0;
     assert_int_equal(ok, 4 * N);
     assert_int_equal(atomic_load(&fake.calls), 4 * N);
-    /* 40 calls of 200 ms took far less than 8 s: they overlapped */
+    /* 40 calls of 200 ms overlapped: several were under way at once, and
+     * together they took well under the 8 s of one after the other */
     assert_true(atomic_load(&fake.most_active) >= N / 2);
-    assert_true(ms < 4000);
+    assert_true(ms < 6000);
     gateway_free(gw);
 }
 
@@ -801,9 +808,12 @@ static void quiesce(void **state)
     expect(&r, 200, "");
     gateway_quiesce(gw);
     gateway_quiesce(gw);
+    /* refused, or reset when the connection raced libmicrohttpd leaving
+     * its last poll on the listening socket: either way, not served */
     post(gw, "{\"Dockercmd\":\"ping\"}", NULL, &r);
     assert_int_equal(r.status, 0);
-    assert_int_equal(r.err, CURLE_COULDNT_CONNECT);
+    assert_int_not_equal(r.err, CURLE_OK);
+    assert_int_equal(atomic_load(&fake.calls), 1);
     gateway_free(gw);
     gateway_free(NULL);
 }
