@@ -115,7 +115,9 @@ int gw_addr_is_loopback(const struct sockaddr *sa)
 }
 
 /* Splits spec into host and port (both into the caller's buffers).  0, or
- * -1 with *cause set. */
+ * -1 with *cause set.  By hand because getaddrinfo() takes the two apart
+ * and nothing in libc or our dependencies splits "HOST:PORT" (with IPv6's
+ * brackets); resolving is left to getaddrinfo(). */
 static int split_spec(const char *spec, char *host, size_t hostlen, char *port, size_t portlen,
                       char **cause)
 {
@@ -302,6 +304,9 @@ int gw_bearer(const char *header, const char **tok, size_t *len)
 
 /* ---- the rate bound ---------------------------------------------------- */
 
+/* A token bucket per address, by hand: none of the dependencies
+ * (libmicrohttpd bounds connections per address, not requests over time)
+ * offers one, and it is a few lines of arithmetic under a mutex. */
 typedef struct bucket {
     unsigned char key[16];
     size_t keylen; /* 0: free slot */
