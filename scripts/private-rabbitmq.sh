@@ -13,6 +13,7 @@
 #   private-rabbitmq.sh stop NAME
 #   private-rabbitmq.sh set NAME KEY N    sets the rabbit setting KEY (a
 #                                         number) on the running node
+#   private-rabbitmq.sh ctl NAME ARGS...  runs rabbitmqctl ARGS on the node
 #
 # Node NAME is the Erlang node dd<NAME>@<short hostname>; it keeps
 # everything under $DD_STATE_DIR/r/NAME (default /var/tmp/docker-dispatch/r/
@@ -20,17 +21,22 @@
 # with the node's own .erlang.cookie (0400) and the port it was started
 # with.  Its distribution port is PORT + 20000.  start is idempotent (an
 # answering node is left alone) and the same NAME keeps its data across
-# stop and start; stop only ever stops that node, by its own name.  Only
+# stop and start; stop only ever stops that node, by its own name, and
+# waits until its process is gone (after 30 s it kills that process, by
+# the pid the node recorded, when its environment names the node).  Only
 # the guest user exists, and it may log in from localhost.  set changes
 # the running node only (a restart forgets it); channels opened after it
 # see the new value, e.g. consumer_timeout or channel_tick_interval.
+# $DD_RABBIT_COOKIE (16 to 64 letters and digits), when set at start,
+# is the node's Erlang cookie instead of a random one of its own: nodes
+# that share it can form a cluster (scripts/rabbitmq-cluster.sh).
 set -euo pipefail
 
 STATE_DIR=${DD_STATE_DIR:-/var/tmp/docker-dispatch}
 RMQ=/usr/lib/rabbitmq/bin
 
 usage() {
-    sed -n '5,15p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '5,16p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -67,9 +73,20 @@ start_node() {
     [[ "$port" =~ ^[0-9]{1,5}$ ]] || usage
     mkdir -p "$D/home" "$D/m" "$D/l"
     node_env
-    if [ ! -f "$D/home/.erlang.cookie" ]; then
-        head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$D/home/.erlang.cookie"
-        chmod 0400 "$D/home/.erlang.cookie"
+    local cookie=$D/home/.erlang.cookie
+    if [ -n "${DD_RABBIT_COOKIE:-}" ]; then
+        [[ "$DD_RABBIT_COOKIE" =~ ^[A-Za-z0-9]{16,64}$ ]] || {
+            echo "private-rabbitmq: $NAME: bad DD_RABBIT_COOKIE (16 to 64 letters and digits)" >&2
+            exit 2
+        }
+        if [ "$(cat "$cookie" 2>/dev/null || true)" != "$DD_RABBIT_COOKIE" ]; then
+            rm -f "$cookie"
+            printf '%s' "$DD_RABBIT_COOKIE" >"$cookie"
+            chmod 0400 "$cookie"
+        fi
+    elif [ ! -f "$cookie" ]; then
+        head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$cookie"
+        chmod 0400 "$cookie"
     fi
     echo "[]." >"$D/enabled_plugins"
     printf 'listeners.tcp.1 = 127.0.0.1:%s\nloopback_users.guest = true\n' "$port" >"$D/rabbitmq.conf"
@@ -93,6 +110,10 @@ EOF
         echo "private-rabbitmq: $NAME: FAILED: port $port is already in use" >&2
         exit 1
     fi
+    if [ -n "$(ss -Hltn "sport = :$((port + 20000))" 2>/dev/null)" ]; then
+        echo "private-rabbitmq: $NAME: FAILED: distribution port $((port + 20000)) is already in use" >&2
+        exit 1
+    fi
     echo "$port" >"$D/port"
     export RABBITMQ_NODE_PORT=$port
     export RABBITMQ_DIST_PORT=$((port + 20000))
@@ -108,18 +129,42 @@ EOF
     echo "private-rabbitmq: $NAME: started ($NODE on 127.0.0.1:$port) in $((SECONDS - start)) s"
 }
 
+# True when PID is alive and is this node's Erlang VM (its environment
+# names the node).
+is_node_vm() {
+    local pid=$1 env
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" = beam.smp ] || return 1
+    env=$({ tr '\0' '\n' <"/proc/$pid/environ"; } 2>/dev/null) || return 1
+    grep -qxF "RABBITMQ_NODENAME=$NODE" <<<"$env"
+}
+
 stop_node() {
+    local pid i
     [ -d "$D" ] || {
         echo "private-rabbitmq: $NAME: not running"
         return 0
     }
     node_env
+    pid=$(cat "$D/rabbit.pid" 2>/dev/null || true)
+    is_node_vm "$pid" || pid=
     if answers; then
         ctl stop >/dev/null 2>&1 || true
-        echo "private-rabbitmq: $NAME: stopped ($NODE)"
-    else
+    elif [ -z "$pid" ]; then
         echo "private-rabbitmq: $NAME: not running"
+        return 0
     fi
+    # rabbitmqctl stop may return before the VM has quite gone; wait for it
+    for ((i = 0; i < 300; i++)); do
+        is_node_vm "$pid" || break
+        sleep 0.1
+    done
+    if is_node_vm "$pid"; then
+        echo "private-rabbitmq: $NAME: $NODE (pid $pid) still running after 30 s, killing it" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+        sleep 0.5
+    fi
+    echo "private-rabbitmq: $NAME: stopped ($NODE)"
 }
 
 set_key() {
@@ -140,6 +185,16 @@ start)
     start_node "$3" "${4:-}" "${5:-}"
     ;;
 stop) stop_node ;;
+ctl)
+    shift 2
+    [ $# -ge 1 ] || usage
+    [ -d "$D" ] || {
+        echo "private-rabbitmq: $NAME: FAILED: no such node" >&2
+        exit 1
+    }
+    node_env
+    ctl "$@"
+    ;;
 set)
     [ $# -eq 4 ] || usage
     set_key "$3" "$4"

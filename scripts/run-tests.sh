@@ -15,6 +15,8 @@
 #                $ITEST_TLS_PORT requiring client certificates]
 #   dispatch     dispatch and faults                        [build-asan, unix]
 #   invariants   invariants                                 [build-asan, asan]
+#   cluster      cluster: three dispatchers, three dockerd and a three-node
+#                RabbitMQ cluster on this machine, ~2 min  [build-plain, plain]
 #   valgrind     unit, one case per program               [build-plain, valgrind]
 #   tsan         integration, dispatch and faults           [build-tsan, tsan]
 #   fuzz         fuzz: scripts/fuzz.sh                      [build-asan, bare]
@@ -32,7 +34,7 @@ TSAN_DIR=${TSAN_DIR:-build-tsan} STATE_DIR=${DD_STATE_DIR:-/var/tmp/docker-dispa
 LOG_DIR=$REPO/$ASAN_DIR/test-logs COUNTS=$LOG_DIR/counts FAILS=$LOG_DIR/failures
 TCP_PORT=${ITEST_TCP_PORT:-42375} TLS_PORT=${ITEST_TLS_PORT:-42376}
 OPTIONS=(-Ditest_tcp_port="$TCP_PORT" -Ditest_tls_port="$TLS_PORT" -Dstate_dir="$STATE_DIR")
-SUITES="style unit integration dispatch invariants valgrind tsan fuzz" want=" " STARTED=()
+SUITES="style unit integration dispatch invariants cluster valgrind tsan fuzz" want=" " STARTED=()
 unset DOCKER_HOST DOCKER_TLS_VERIFY DOCKER_CERT_PATH DOCKER_CONTEXT ITEST_NETWORK_MODE ITEST_MODE \
     ITEST_TLS_NOCERT_HOST ITEST_TLS_CA
 
@@ -151,9 +153,12 @@ if [ "$asan" -eq 1 ] && wants integration; then
 fi
 [ "$asan" -eq 0 ] || ! wants dispatch || run "$ASAN_DIR" dispatch 0 unix dispatch faults
 [ "$asan" -eq 0 ] || ! wants invariants || run "$ASAN_DIR" invariants 0 asan invariants
-if wants valgrind && build "$PLAIN_DIR" plain -Dbuildtype=debug; then
-    run "$PLAIN_DIR" valgrind 1 valgrind unit
+plain=0
+if wants cluster valgrind && build "$PLAIN_DIR" plain -Dbuildtype=debug; then
+    plain=1
 fi
+[ "$plain" -eq 0 ] || ! wants cluster || run "$PLAIN_DIR" cluster 0 plain cluster
+[ "$plain" -eq 0 ] || ! wants valgrind || run "$PLAIN_DIR" valgrind 1 valgrind unit
 if wants tsan && build "$TSAN_DIR" tsan -Dbuildtype=debug -Db_sanitize=thread -Db_lundef=false; then
     run "$TSAN_DIR" tsan 0 tsan integration dispatch faults
 fi

@@ -379,24 +379,51 @@ static void set_cause(char **cause, const char *msg)
         *cause = strdup(msg);
 }
 
-/* Parses the URL into b (host, port, user, password, vhost, TLS and the
- * redacted form; broker_url.c).  The password lives only in b->pass. */
-static int parse_url(broker *b, const char *url)
+/* Makes endpoint i the one connections go to. */
+static void use_endpoint(broker *b, size_t i)
 {
-    broker_url u;
-    char err[BROKER_ERRMAX];
-    int rc = broker__url_parse(url, &u, err, sizeof err);
-    if (rc != 0) {
-        brk_set_err(b, "%s", err);
-        return rc;
+    broker_url *u = &b->eps[i];
+    b->cur_ep = i;
+    b->host = u->host;
+    b->user = u->user;
+    b->pass = u->pass;
+    b->vhost = u->vhost;
+    b->port = u->port;
+    b->tls = u->tls;
+    b->redacted = u->redacted;
+}
+
+/* Parses the URL, or the comma-separated URLs (the nodes of a RabbitMQ
+ * cluster, tried in turn), into b->eps (host, port, user, password,
+ * vhost, TLS and the redacted form; broker_url.c) and uses the first.
+ * Passwords live only there. */
+static int parse_url(broker *b, char *url)
+{
+    size_t n = 1;
+    for (const char *p = url; *p; p++)
+        n += *p == ',';
+    b->eps = calloc(n, sizeof *b->eps);
+    if (!b->eps) {
+        brk_set_err(b, "out of memory");
+        return BROKER_ENOMEM;
     }
-    b->host = u.host;
-    b->user = u.user;
-    b->pass = u.pass;
-    b->vhost = u.vhost;
-    b->port = u.port;
-    b->tls = u.tls;
-    b->redacted = u.redacted;
+    char *save = NULL;
+    for (char *one = strtok_r(url, ",", &save); one; one = strtok_r(NULL, ",", &save)) {
+        while (*one == ' ')
+            one++;
+        char err[BROKER_ERRMAX];
+        int rc = broker__url_parse(one, &b->eps[b->n_eps], err, sizeof err);
+        if (rc != 0) {
+            brk_set_err(b, "%s", err);
+            return rc;
+        }
+        b->n_eps++;
+    }
+    if (b->n_eps == 0) {
+        brk_set_err(b, "the AMQP URL is empty");
+        return BROKER_EURL;
+    }
+    use_endpoint(b, 0);
     return 0;
 }
 
@@ -460,6 +487,8 @@ static int setup(broker *b, const broker_conf *conf)
     b->n_dead = join3(conf->queue, ".dead", "");
     b->n_dlx = join3(conf->queue, ".dlx", "");
     b->n_events = join3(conf->queue, ".events", "");
+    b->n_containers = join3(conf->queue, ".containers", "");
+    b->n_all = join3(conf->queue, ".all", "");
     if (conf->node)
         b->n_node = join3(conf->queue, ".node.", conf->node);
     if (b->n_node)
@@ -467,7 +496,7 @@ static int setup(broker *b, const broker_conf *conf)
     if (!b->s_url || !b->s_queue || (conf->node && (!b->s_node || !b->n_node || !b->n_owner)) ||
         (conf->tls_ca_file && !b->s_ca) || (conf->tls_cert_file && !b->s_cert) ||
         (conf->tls_key_file && !b->s_key) || !b->s_conn_name || !b->n_work || !b->n_dead ||
-        !b->n_dlx || !b->n_events) {
+        !b->n_dlx || !b->n_events || !b->n_containers || !b->n_all) {
         brk_set_err(b, "out of memory");
         return BROKER_ENOMEM;
     }
@@ -478,9 +507,10 @@ static int setup(broker *b, const broker_conf *conf)
     b->conf.tls_ca_file = b->s_ca;
     b->conf.tls_cert_file = b->s_cert;
     b->conf.tls_key_file = b->s_key;
+    size_t url_len = strlen(b->s_url);
     rc = parse_url(b, b->s_url);
     /* the URL copy holds the password in clear: drop it now */
-    explicit_bzero(b->s_url, strlen(b->s_url));
+    explicit_bzero(b->s_url, url_len);
     free(b->s_url);
     b->s_url = NULL;
     if (rc < 0)
@@ -732,15 +762,12 @@ static int check_channel_max(broker *b)
  * (connection_name, capabilities so that the broker sends basic.cancel,
  * basic.nack and connection.blocked), then brk_open_main().  Any failure tears
  * the connection down and keeps the reason. */
-int broker_connect(broker *b)
+/* One attempt at the endpoint in use (broker_connect). */
+static int connect_one(broker *b)
 {
     amqp_socket_t *sock;
     int rc;
 
-    if (!b)
-        return BROKER_EINVAL;
-    if (b->up && b->ch)
-        return 0;
     teardown(b);
     b->err[0] = '\0';
 
@@ -773,6 +800,27 @@ fail:
     return rc;
 }
 
+int broker_connect(broker *b)
+{
+    if (!b)
+        return BROKER_EINVAL;
+    if (b->up && b->ch)
+        return 0;
+    /* each endpoint once, from the one in use: a node of a RabbitMQ cluster
+     * that went away is replaced by the next that answers */
+    int rc = BROKER_EUNREACHABLE;
+    size_t first = b->cur_ep;
+    for (size_t k = 0; k < b->n_eps; k++) {
+        use_endpoint(b, (first + k) % b->n_eps);
+        rc = connect_one(b);
+        if (rc == 0 || rc == BROKER_EINUSE || rc == BROKER_ETOPOLOGY)
+            return rc; /* connected, or a refusal no other node would change */
+    }
+    if (b->n_eps > 1)
+        use_endpoint(b, (first + 1) % b->n_eps); /* the next attempt starts elsewhere */
+    return rc;
+}
+
 int broker_open(const broker_conf *conf, broker **out, char **cause)
 {
     broker *b = NULL;
@@ -801,9 +849,9 @@ void broker_free(broker *b)
         broker_delivery_cleanup(&b->dq[i]);
     free(b->dq);
     free(b->pend);
-    if (b->pass)
-        explicit_bzero(b->pass, strlen(b->pass));
-    free(b->pass);
+    for (size_t i = 0; i < b->n_eps; i++)
+        broker__url_cleanup(&b->eps[i]); /* zeroes the password */
+    free(b->eps);
     free(b->s_url);
     free(b->s_queue);
     free(b->s_node);
@@ -811,16 +859,14 @@ void broker_free(broker *b)
     free(b->s_ca);
     free(b->s_cert);
     free(b->s_key);
-    free(b->host);
-    free(b->user);
-    free(b->vhost);
-    free(b->redacted);
     free(b->n_work);
     free(b->n_dead);
     free(b->n_dlx);
     free(b->n_node);
     free(b->n_owner);
     free(b->n_events);
+    free(b->n_containers);
+    free(b->n_all);
     free(b->watch_pattern);
     free(b);
 }
@@ -873,6 +919,21 @@ const char *broker_name_node(const broker *b)
 const char *broker_name_events(const broker *b)
 {
     return b->n_events;
+}
+
+const char *broker_user(const broker *b)
+{
+    return b && b->user ? b->user : "";
+}
+
+const char *broker_name_containers(const broker *b)
+{
+    return b->n_containers;
+}
+
+const char *broker_name_all(const broker *b)
+{
+    return b->n_all;
 }
 
 /* The stop flag may be set by another thread: read it atomically. */

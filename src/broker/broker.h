@@ -293,6 +293,27 @@ const char *broker_name_dead(const broker *b);
 const char *broker_name_dlx(const broker *b);
 const char *broker_name_node(const broker *b);
 const char *broker_name_events(const broker *b);
+/* The user name of the connection's URL (what RabbitMQ checks a
+ * message's user_id against).  Owned by b. */
+const char *broker_user(const broker *b);
+
+/* <q>.containers (direct: each node binds its node queue with the ids and
+ * names of its containers) and <q>.all (fanout to every node queue). */
+const char *broker_name_containers(const broker *b);
+const char *broker_name_all(const broker *b);
+
+/* Binds (add) or unbinds (!add) this node's queue to <q>.containers with
+ * routing key key (a container id, short id or name), on the main channel.
+ * Bindings of the durable node queue outlive the connection.  0 or an
+ * error (BROKER_EINVAL without a node queue). */
+int broker_route(broker *b, const char *key, int add);
+
+/* Drains (on) or resumes (!on) the node: while draining, the shared work
+ * queue is not consumed, the node queue still is (commands for this node's
+ * containers and cluster queries keep being answered).  Survives
+ * reconnects.  0 or an error. */
+int broker_drain(broker *b, int on);
+int broker_draining(const broker *b);
 
 /* Makes broker_poll() also return 0 as soon as fd is readable (fd: an
  * eventfd or the read end of a non-blocking pipe, which broker_poll

@@ -57,13 +57,18 @@ enum confirm_state { CONFIRM_NONE, CONFIRM_PENDING, CONFIRM_ACKED, CONFIRM_NACKE
 struct broker {
     broker_conf conf; /* string fields point at the copies below */
     char *s_url, *s_queue, *s_node, *s_conn_name, *s_ca, *s_cert, *s_key;
+    /* the endpoint in use: borrowed from eps[cur_ep] */
     char *host, *user, *pass, *vhost;
     int port, tls;
     char *redacted;
+    broker_url *eps; /* every URL of conf.url (comma-separated), in order */
+    size_t n_eps, cur_ep;
     char *n_work, *n_dead, *n_dlx, *n_node, *n_events;
-    char *n_owner;  /* <q>.node.<name>.owner: the identity lock (hold_identity) */
-    int wake_fd;    /* broker_set_wake_fd(), -1: none */
-    int wake_armed; /* inside broker_poll: the wake fd may end a wait between frames */
+    char *n_containers; /* <q>.containers: direct, node queues bound by container id */
+    char *n_all;        /* <q>.all: fanout to every node queue (cluster-wide queries) */
+    char *n_owner;      /* <q>.node.<name>.owner: the identity lock (hold_identity) */
+    int wake_fd;        /* broker_set_wake_fd(), -1: none */
+    int wake_armed;     /* inside broker_poll: the wake fd may end a wait between frames */
 
     amqp_connection_state_t conn;
     int up;                 /* connection usable */
@@ -75,6 +80,7 @@ struct broker {
     int close_code; /* reply code of the last channel.close from the broker */
 
     int paused, rpc_wanted;
+    int draining; /* broker_drain(): no work queue consumer, the node queue still consumed */
     int work_on, node_on, reply_on, watch_on;
     char *watch_pattern; /* broker_watch(): binding key on <q>.events; NULL: none */
     int resubscribe;     /* the broker cancelled a consumer of ours */

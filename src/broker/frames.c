@@ -269,54 +269,15 @@ static int pend_push(broker *b, const amqp_frame_t *f)
     return 0;
 }
 
-/* Takes the next frame: set-aside frames first, then the library's (its
- * queue, then the socket).  deadline in brk_now_ms() time, -1 for none.  With
- * wakeable, the wake fd (broker_set_wake_fd) ends the wait too.  Returns 1
- * with *f, 0 on timeout or wake-up, BROKER_ECONNLOST on failure. */
-static int next_frame_ex(broker *b, amqp_frame_t *f, int64_t deadline, int wakeable)
+/* One amqp_simple_wait_frame_noblock() with timeout tvp (NULL: none).
+ * Returns 1 with *f, 0 on timeout, BROKER_ECONNLOST on failure. */
+static int lib_frame(broker *b, amqp_frame_t *f, struct timeval *tvp)
 {
-    if (b->pend_len) {
-        *f = b->pend[0];
-        memmove(&b->pend[0], &b->pend[1], (b->pend_len - 1) * sizeof *b->pend);
-        b->pend_len--;
-        return 1;
-    }
-    struct timeval tv, *tvp = NULL;
-    if (deadline >= 0) {
-        int64_t left = deadline - brk_now_ms();
-        if (left < 0)
-            left = 0;
-        tv.tv_sec = (time_t)(left / 1000);
-        tv.tv_usec = (suseconds_t)((left % 1000) * 1000);
-        tvp = &tv;
-    }
-    int wake_wait = wakeable && b->wake_fd >= 0;
-    int st;
-    int64_t away;
-    for (;;) {
-        if (wake_wait) {
-            /* Wait in poll() on the socket and the wake fd, and enter the
-             * library only without blocking: what made the socket readable
-             * may be a heartbeat, which rabbitmq-c swallows before waiting
-             * on for the next frame, blind to the wake fd, until the
-             * deadline (or only part of a frame). */
-            if (!amqp_frames_enqueued(b->conn) && !amqp_data_in_buffer(b->conn) &&
-                wait_socket_or_wake(b, deadline) < 0)
-                return 0; /* woken: the caller has other work */
-            tv.tv_sec = 0;
-            tv.tv_usec = 0;
-            tvp = &tv;
-        }
-        away = brk_now_ms() - b->last_wait;
-        st = amqp_simple_wait_frame_noblock(b->conn, f, tvp);
-        b->last_wait = brk_now_ms();
-        if (st != AMQP_STATUS_TIMEOUT)
-            break;
-        /* no whole frame yet (a heartbeat, part of a frame, or nothing):
-         * wait on until the deadline */
-        if (!wake_wait || (deadline >= 0 && brk_now_ms() >= deadline))
-            return 0;
-    }
+    int64_t away = brk_now_ms() - b->last_wait;
+    int st = amqp_simple_wait_frame_noblock(b->conn, f, tvp);
+    b->last_wait = brk_now_ms();
+    if (st == AMQP_STATUS_TIMEOUT)
+        return 0;
     if (st != AMQP_STATUS_OK) {
         char what[384];
         if (b->conf.heartbeat > 0 && away > (int64_t)b->conf.heartbeat * 500)
@@ -329,6 +290,54 @@ static int next_frame_ex(broker *b, amqp_frame_t *f, int64_t deadline, int wakea
         return brk_lib_failed(b, what, st);
     }
     return 1;
+}
+
+/* Takes the next frame: set-aside frames first, then the library's (its
+ * queue, then the socket).  deadline in brk_now_ms() time, -1 for none.  With
+ * wakeable, the wake fd (broker_set_wake_fd) ends the wait too.  Returns 1
+ * with *f, 0 on timeout or wake-up, BROKER_ECONNLOST on failure. */
+static int next_frame_ex(broker *b, amqp_frame_t *f, int64_t deadline, int wakeable)
+{
+    if (b->pend_len) {
+        *f = b->pend[0];
+        memmove(&b->pend[0], &b->pend[1], (b->pend_len - 1) * sizeof *b->pend);
+        b->pend_len--;
+        return 1;
+    }
+    struct timeval tv = {0, 0};
+    if (wakeable && b->wake_fd >= 0) {
+        /* The library is entered without waiting, for what poll() saw or
+         * what it holds already: waiting inside it would be deaf to the
+         * wake fd, and it waits on after a heartbeat frame (which it takes
+         * itself), so that an outbox item queued meanwhile -- a reply --
+         * would sit there until the deadline (up to a minute in the
+         * daemon's main loop).  After a heartbeat or part of a frame, back
+         * to poll() until the deadline. */
+        for (;;) {
+            int w = 1;
+            if (!amqp_frames_enqueued(b->conn) && !amqp_data_in_buffer(b->conn)) {
+                w = wait_socket_or_wake(b, deadline);
+                if (w < 0)
+                    return 0; /* woken: the caller has other work */
+            }
+            /* w == 0: nothing arrived; the call sends a heartbeat that is due */
+            tv.tv_sec = 0;
+            tv.tv_usec = 0;
+            int rc = lib_frame(b, f, &tv);
+            if (rc != 0 || w == 0 || (deadline >= 0 && brk_now_ms() >= deadline))
+                return rc;
+        }
+    }
+    struct timeval *tvp = NULL;
+    if (deadline >= 0) {
+        int64_t left = deadline - brk_now_ms();
+        if (left < 0)
+            left = 0;
+        tv.tv_sec = (time_t)(left / 1000);
+        tv.tv_usec = (suseconds_t)((left % 1000) * 1000);
+        tvp = &tv;
+    }
+    return lib_frame(b, f, tvp);
 }
 
 static int next_frame(broker *b, amqp_frame_t *f, int64_t deadline)

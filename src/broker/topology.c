@@ -208,10 +208,16 @@ typedef struct topo_row {
 #define NAME(f) offsetof(broker, f)
 
 static const topo_row node_topology[] = {
-    {TOPO_EXCHANGE, NAME(n_dlx), 0, "fanout", 0},    {TOPO_QUEUE, NAME(n_dead), 0, NULL, 0},
-    {TOPO_BIND, NAME(n_dead), NAME(n_dlx), NULL, 0}, {TOPO_QUEUE, NAME(n_work), 0, NULL, 1},
-    {TOPO_QUEUE, NAME(n_node), 0, NULL, 1},          {TOPO_LOCK, NAME(n_owner), 0, NULL, 0},
+    {TOPO_EXCHANGE, NAME(n_dlx), 0, "fanout", 0},
+    {TOPO_QUEUE, NAME(n_dead), 0, NULL, 0},
+    {TOPO_BIND, NAME(n_dead), NAME(n_dlx), NULL, 0},
+    {TOPO_QUEUE, NAME(n_work), 0, NULL, 1},
+    {TOPO_QUEUE, NAME(n_node), 0, NULL, 1},
+    {TOPO_LOCK, NAME(n_owner), 0, NULL, 0},
     {TOPO_EXCHANGE, NAME(n_events), 0, "topic", 0},
+    {TOPO_EXCHANGE, NAME(n_containers), 0, "direct", 0},
+    {TOPO_EXCHANGE, NAME(n_all), 0, "fanout", 0},
+    {TOPO_BIND, NAME(n_node), NAME(n_all), NULL, 0},
 };
 
 #define N_TOPOLOGY (sizeof node_topology / sizeof node_topology[0])
@@ -308,7 +314,7 @@ static int subscribe(broker *b)
 {
     int rc;
     if (b->conf.role == BROKER_ROLE_NODE && !b->paused) {
-        if (!b->work_on) {
+        if (!b->work_on && !b->draining) {
             if ((rc = consume(b, b->n_work, CT_WORK, 0)) < 0)
                 return rc;
             b->work_on = 1;
@@ -454,6 +460,49 @@ int broker_consume_resume(broker *b)
 int broker_consume_paused(const broker *b)
 {
     return b ? b->paused : 0;
+}
+
+int broker_route(broker *b, const char *key, int add)
+{
+    if (!b || !b->n_node || !key || !*key || strlen(key) > MAX_NAME)
+        return BROKER_EINVAL;
+    if (!b->up || !b->ch) {
+        brk_set_err(b, "not connected to %s", b->redacted);
+        return BROKER_ENOTCONN;
+    }
+    char what[2 * MAX_NAME + 48];
+    snprintf(what, sizeof what, "%s route '%s'", add ? "binding" : "unbinding", key);
+    if (add)
+        amqp_queue_bind(b->conn, b->ch, amqp_cstring_bytes(b->n_node),
+                        amqp_cstring_bytes(b->n_containers), amqp_cstring_bytes(key),
+                        amqp_empty_table);
+    else
+        amqp_queue_unbind(b->conn, b->ch, amqp_cstring_bytes(b->n_node),
+                          amqp_cstring_bytes(b->n_containers), amqp_cstring_bytes(key),
+                          amqp_empty_table);
+    return brk_rpc_result(b, b->ch, what);
+}
+
+int broker_drain(broker *b, int on)
+{
+    int rc;
+    if (!b || b->conf.role != BROKER_ROLE_NODE)
+        return BROKER_EINVAL;
+    b->draining = on != 0;
+    if (!b->up || !b->ch)
+        return 0;
+    if (on && b->work_on) {
+        if ((rc = cancel(b, CT_WORK)) < 0)
+            return rc;
+        b->work_on = 0;
+        return 0;
+    }
+    return on ? 0 : subscribe(b);
+}
+
+int broker_draining(const broker *b)
+{
+    return b ? b->draining : 0;
 }
 
 /* Starts the consumers just asked for now, if connected (else on the

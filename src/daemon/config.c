@@ -19,8 +19,6 @@
 #include "broker.h"
 #include "config.h"
 
-#define DD_VERSION "0.1.0"
-
 /* strdup that aborts: the daemon treats out-of-memory at start-up as fatal. */
 static char *xstrdup(const char *s)
 {
@@ -52,7 +50,8 @@ static const setting settings[] = {
     {"tls-cert-path", NULL, "docker_cert_path", K_STR, OFF(docker_cert_path), 0, 0,
      "directory holding ca.pem, cert.pem, key.pem (default $DOCKER_CERT_PATH)"},
     {"amqp", "DISPATCH_AMQP_URL", "amqp_url", K_STR, OFF(amqp_url), 0, 0,
-     "RabbitMQ URL amqp[s]://user:pass@host:port/vhost"},
+     "RabbitMQ URL amqp[s]://user:pass@host:port/vhost, or several separated by commas (the "
+     "nodes of a RabbitMQ cluster, tried in turn)"},
     {"amqp-cacert", "DISPATCH_AMQP_CACERT", "amqp_cacert", K_STR, OFF(amqp_cacert), 0, 0,
      "CA bundle for amqps://"},
     {"amqp-cert", "DISPATCH_AMQP_CERT", "amqp_cert", K_STR, OFF(amqp_cert), 0, 0,
@@ -106,6 +105,18 @@ static const setting settings[] = {
      "debug diagnostics on stderr"},
     {"quiet-output", "DISPATCH_QUIET_OUTPUT", "quiet_output", K_BOOL, OFF(quiet_output), 0, 0,
      "do not copy the attached output of runs to stdout (it is copied by default)"},
+    {"membership-interval", "DISPATCH_MEMBERSHIP_INTERVAL", "membership_interval", K_INT,
+     OFF(membership_interval_ms), 100, 60000,
+     "cluster heartbeat interval, milliseconds (default 2000)"},
+    {"membership-expiry", "DISPATCH_MEMBERSHIP_EXPIRY", "membership_expiry", K_INT,
+     OFF(membership_expiry), 2, 100,
+     "heartbeat intervals of silence after which a node leaves the view (default 3)"},
+    {"gather-timeout", "DISPATCH_GATHER_TIMEOUT", "gather_timeout", K_INT, OFF(gather_ms), 100,
+     600000, "how long a cluster-wide query waits for the other nodes, ms (default 3000)"},
+    {"templates", "DISPATCH_TEMPLATES", "templates", K_STR, OFF(templates_dir), 0, 0,
+     "directory of container templates, <name>.json each (checked at start)"},
+    {"bulk-timeout", "DISPATCH_BULK_TIMEOUT", "bulk_timeout", K_INT, OFF(bulk_seconds), 1, 86400,
+     "how long a request with instances waits for its pieces, seconds (default 600)"},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
@@ -291,6 +302,10 @@ static void set_defaults(dd_config *cfg)
     cfg->heartbeat = 30;
     cfg->max_body = 1u << 20;
     cfg->output_limit = 1u << 20;
+    cfg->membership_interval_ms = 2000;
+    cfg->membership_expiry = 3;
+    cfg->gather_ms = 3000;
+    cfg->bulk_seconds = 600;
     cfg->gateway_rate = -1; /* the gateway's defaults: this, max_body and timeout 0 */
 }
 
@@ -497,6 +512,7 @@ void cfg_cleanup(dd_config *cfg)
     free(cfg->gateway_cert);
     free(cfg->gateway_key);
     free(cfg->config_file);
+    free(cfg->templates_dir);
     json_decref(cfg->policy);
     memset(cfg, 0, sizeof *cfg);
 }

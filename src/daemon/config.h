@@ -37,10 +37,17 @@ typedef struct dd_config {
     int gateway_timeout;              /* seconds a request waits for its reply; 0: default */
     bool json_logs;
     bool verbose;
-    bool quiet_output; /* do not copy the attached output of runs to stdout */
+    bool quiet_output;          /* do not copy the attached output of runs to stdout */
+    int membership_interval_ms; /* cluster heartbeat interval */
+    int membership_expiry;      /* intervals of silence before a node leaves the view */
+    int gather_ms;              /* how long cluster-wide queries wait for other nodes */
+    int bulk_seconds;           /* how long a bulk request waits for its pieces */
+    char *templates_dir;        /* directory of <name>.json templates; NULL: none */
     char *config_file;
     json_t *policy; /* the config file's "policy" object (see policy.h); NULL: defaults */
 } dd_config;
+
+#define DD_VERSION "0.1.0"
 
 /* Fills defaults, then the config file ($DISPATCH_CONFIG or --config), then
  * the environment, then argv.  Returns 0, 1 when --help / --version was

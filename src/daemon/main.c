@@ -32,8 +32,10 @@
 #include "engine.h"
 #include "gateway.h"
 #include "log.h"
+#include "node.h"
 #include "policy.h"
 #include "protocol.h"
+#include "templates.h"
 #include "text.h"
 
 /* The main loop sleeps until a frame, an outbox item or a signal wakes it
@@ -104,7 +106,10 @@ static int publish_reply(broker *b, const engine_out *o)
  * other failures are logged and the event is dropped. */
 static int publish_event(broker *b, const char *key, const char *body)
 {
-    broker_props p = {.content_type = "application/json", .type = "event"};
+    /* user_id: the dispatchers' own, which is how other nodes tell events
+     * of the cluster from anyone's */
+    broker_props p = {
+        .content_type = "application/json", .type = "event", .user_id = broker_user(b)};
     int rc = broker_publish(b, broker_name_events(b), key, &p, body, strlen(body), 0);
     if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
         return rc;
@@ -131,7 +136,7 @@ static void publish_node_event(broker *b, const char *node, const char *state)
 
 /* Carries out one outbox item.  Returns 0, or a connection error when the
  * item must be kept for after the reconnect. */
-static int do_item(broker *b, engine *e, engine_out *o)
+static int do_item(broker *b, engine *e, cluster *cl, engine_out *o)
 {
     int rc = 0;
     switch (o->kind) {
@@ -168,6 +173,12 @@ static int do_item(broker *b, engine *e, engine_out *o)
         if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
             rc = 0; /* stale now: the broker requeued the message */
         break;
+    case ENGINE_OUT_ROUTE:
+    case ENGINE_OUT_DRAIN:
+    case ENGINE_OUT_PUBLISH:
+    case ENGINE_OUT_FORWARD:
+        rc = node_do_item(b, cl, o);
+        break;
     }
     if (rc == BROKER_ESTALE)
         rc = 0;
@@ -180,12 +191,12 @@ static int do_item(broker *b, engine *e, engine_out *o)
 
 /* Drains the outbox.  Returns 0, or a connection error (the rest of the
  * outbox was put back). */
-static int drain_outbox(broker *b, engine *e)
+static int drain_outbox(broker *b, engine *e, cluster *cl)
 {
     engine_out *l = engine_take_outbox(e);
     while (l) {
         engine_out *o = l;
-        int rc = do_item(b, e, o);
+        int rc = do_item(b, e, cl, o);
         if (rc != 0) {
             /* acks/nacks of this generation are stale after a reconnect */
             engine_requeue_outbox(e, l);
@@ -284,6 +295,22 @@ static int load_policy(const dd_config *cfg, dd_policy *policy)
 /* Initialises the HTTP library, fills dopt (borrowing cfg's strings) and
  * pings Docker once.  0, or -1 after logging why; the caller runs
  * dkc_global_cleanup() either way. */
+/* Loads and checks the templates directory, if one is set.  0, or -1
+ * after logging which file is wrong and why (the start stops). */
+static int load_templates(const dd_config *cfg, const dd_policy *policy, dd_templates **out)
+{
+    char why[600];
+    *out = NULL;
+    if (cfg->templates_dir == NULL)
+        return 0;
+    if (templates_load(cfg->templates_dir, policy, out, why, sizeof why) != 0) {
+        log_msg(LOG_LVL_ERROR, "%s", why);
+        return -1;
+    }
+    log_msg(LOG_LVL_INFO, "%zu templates from %s", templates_count(*out), cfg->templates_dir);
+    return 0;
+}
+
 static int start_docker(const dd_config *cfg, dkc_options *dopt)
 {
     if (dkc_global_init() != 0) {
@@ -411,7 +438,8 @@ static void close_wake_fd(void)
 /* Starts the engine's threads.  dopt must outlive the engine: its client
  * factory keeps a pointer to it.  Returns the engine (engine_free()), or
  * NULL after logging why. */
-static engine *start_engine(const dd_config *cfg, const dd_policy *policy, dkc_options *dopt)
+static engine *start_engine(const dd_config *cfg, const dd_policy *policy, dkc_options *dopt,
+                            cluster *cl, const char *amqp_user, const dd_templates *tpl)
 {
     char why[256] = "";
     engine_conf ec = {.node = cfg->node,
@@ -421,6 +449,11 @@ static engine *start_engine(const dd_config *cfg, const dd_policy *policy, dkc_o
                       .output_limit = cfg->output_limit,
                       .max_run_seconds = cfg->max_run_seconds,
                       .quiet_output = cfg->quiet_output,
+                      .members = cl,
+                      .amqp_user = amqp_user,
+                      .gather_ms = cfg->gather_ms,
+                      .bulk_ms = cfg->bulk_seconds * 1000,
+                      .templates = tpl,
                       .notify = wake_main};
     engine_client_factory factory = {.make = engine_client_from_options, .ud = dopt};
     engine *e = engine_start(&ec, policy, &factory, why, sizeof why);
@@ -432,13 +465,16 @@ static engine *start_engine(const dd_config *cfg, const dd_policy *policy, dkc_o
 /* The main loop: hands deliveries to the engine and carries out its
  * outbox, reconnecting when the connection is lost, until SIGTERM/SIGINT
  * (or a stop during a reconnect). */
-static void run_loop(broker *b, engine *e)
+static void run_loop(broker *b, engine *e, cluster *cl)
 {
     while (!g_stop) {
         broker_delivery d;
         memset(&d, 0, sizeof d);
-        int pr = broker_poll(b, IDLE_WAIT_MS, &d);
-        if (pr == 1) {
+        int due = node_tick(b, cl, e);
+        int pr = broker_poll(b, due < IDLE_WAIT_MS ? due : IDLE_WAIT_MS, &d);
+        if (pr == 1 && node_heard(b, cl, &d)) {
+            ; /* membership or a gather's reply: taken */
+        } else if (pr == 1) {
             engine_submit(e, &d);
         } else if (pr == BROKER_ECONNLOST || pr == BROKER_ENOTCONN) {
             if (reconnect(b) != 0)
@@ -448,7 +484,7 @@ static void run_loop(broker *b, engine *e)
             log_msg(LOG_LVL_WARN, "broker: %s: %s", broker_strerror(pr), broker_error(b));
         }
         broker_delivery_cleanup(&d);
-        if (drain_outbox(b, e) != 0 && reconnect(b) != 0)
+        if (drain_outbox(b, e, cl) != 0 && reconnect(b) != 0)
             break;
     }
 }
@@ -456,7 +492,7 @@ static void run_loop(broker *b, engine *e)
 /* Shutdown: stop taking work, hand back what has not started, let
  * running jobs finish and publish their replies.  Gives up after about a
  * minute or when the connection is lost. */
-static void drain_for_shutdown(broker *b, engine *e)
+static void drain_for_shutdown(broker *b, engine *e, cluster *cl)
 {
     log_msg(LOG_LVL_INFO, "stopping: no new work; finishing what is in flight");
     if (broker_connected(b))
@@ -466,12 +502,12 @@ static void drain_for_shutdown(broker *b, engine *e)
         broker_delivery d;
         memset(&d, 0, sizeof d);
         int pr = broker_poll(b, STOP_POLL_MS, &d);
-        if (pr == 1)
+        if (pr == 1 && !node_heard(b, cl, &d))
             broker_nack(b, d.tag, 1);
         broker_delivery_cleanup(&d);
         if (!broker_connected(b))
             break;
-        drain_outbox(b, e);
+        drain_outbox(b, e, cl);
         if (engine_idle(e))
             break;
     }
@@ -483,6 +519,8 @@ int main(int argc, char **argv)
     char *cause = NULL;
     broker *b = NULL;
     engine *e = NULL;
+    cluster *cl = NULL;
+    dd_templates *tpl = NULL;
     gateway *gw = NULL;
     dd_policy policy;
     dkc_options dopt; /* the engine's client factory points at it */
@@ -494,7 +532,7 @@ int main(int argc, char **argv)
         return exit_early(&cfg, lr, cause);
     setup_process(&cfg);
 
-    if (load_policy(&cfg, &policy) != 0) {
+    if (load_policy(&cfg, &policy) != 0 || load_templates(&cfg, &policy, &tpl) != 0) {
         status = 2;
         goto out;
     }
@@ -509,19 +547,22 @@ int main(int argc, char **argv)
     }
     log_msg(LOG_LVL_INFO, "consuming %s and %s as node %s (%d workers)", broker_name_work(b),
             broker_name_node(b), cfg.node, cfg.workers);
-    e = start_engine(&cfg, &policy, &dopt);
+    cl = node_start(b, &cfg, DD_VERSION);
+    e = start_engine(&cfg, &policy, &dopt, cl, broker_user(b), tpl);
     if (e == NULL)
         goto out;
     publish_node_event(b, cfg.node, "up");
-    run_loop(b, e);
+    run_loop(b, e, cl);
     gateway_quiesce(gw); /* no new HTTP requests; those in flight get their replies */
-    drain_for_shutdown(b, e);
+    drain_for_shutdown(b, e, cl);
     if (broker_connected(b))
         publish_node_event(b, cfg.node, "down");
     status = 0;
 out:
     gateway_free(gw);
     engine_free(e);
+    cluster_free(cl);
+    templates_free(tpl);
     policy_cleanup(&policy);
     broker_free(b);
     close_wake_fd();

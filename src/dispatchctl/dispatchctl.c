@@ -235,6 +235,11 @@ static int build_version(int argc, char **argv, ctl_req *req)
     return build_simple(argc, argv, req, "version", NULL);
 }
 
+static int build_nodes(int argc, char **argv, ctl_req *req)
+{
+    return build_simple(argc, argv, req, "nodes", NULL);
+}
+
 /* stop [-t SECONDS] CONTAINER */
 static int build_stop(int argc, char **argv, ctl_req *req)
 {
@@ -296,21 +301,27 @@ static int build_rm(int argc, char **argv, ctl_req *req)
 /* ps [-a] */
 static int build_ps(int argc, char **argv, ctl_req *req)
 {
-    static const struct option lo[] = {{"all", no_argument, NULL, 'a'}, {0}};
-    bool all = false;
+    static const struct option lo[] = {
+        {"all", no_argument, NULL, 'a'}, {"cluster", no_argument, NULL, 'c'}, {0}};
+    bool all = false, cluster = false;
     int c;
 
     getopt_reset();
-    while ((c = getopt_long(argc, argv, "+a", lo, NULL)) != -1) {
-        if (c != 'a')
+    while ((c = getopt_long(argc, argv, "+ac", lo, NULL)) != -1) {
+        if (c == 'a')
+            all = true;
+        else if (c == 'c')
+            cluster = true;
+        else
             return cmd_usage(argv[0]);
-        all = true;
     }
     if (argc != optind)
         return cmd_usage(argv[0]);
     req->msg = msg_new("ps");
     if (all)
         opt_set(req->msg, "All", json_true());
+    if (cluster)
+        opt_set(req->msg, "Cluster", json_true());
     req->local_check = true;
     return 0;
 }
@@ -396,7 +407,8 @@ static const ctl_cmd commands[] = {
     {"run", "[--rm] [--attach] [--name NAME] [--timeout SECONDS] IMAGE [CMD...]", build_run},
     {"stop", "[-t SECONDS] CONTAINER", build_stop},
     {"rm", "[-f] [-v] CONTAINER", build_rm},
-    {"ps", "[-a]", build_ps},
+    {"ps", "[-a] [-c|--cluster]", build_ps},
+    {"nodes", "", build_nodes},
     {"inspect", "CONTAINER", build_inspect},
     {"logs", "CONTAINER", build_logs},
     {"images", "", build_images},
@@ -661,10 +673,47 @@ static int render_ping(const json_t *r, const ctl_req *req)
     return 0;
 }
 
+/* nodes: the membership view as a table. */
+static int render_nodes(const json_t *r, const ctl_req *req)
+{
+    table t = {.ncols = 7};
+    size_t i;
+    const json_t *n;
+
+    (void)req;
+    if (!json_is_array(r)) {
+        fprintf(stderr, "dispatchctl: unexpected result for nodes\n");
+        return EXIT_REFUSED;
+    }
+    table_add(&t, (const char *const[]){"NODE", "STATE", "DOCKER", "RUNNING", "CONTAINERS",
+                                        "IN FLIGHT", "SEEN"});
+    json_array_foreach(r, i, n)
+    {
+        char name[300], running[24], containers[24], inflight[24], seen[32];
+        snprintf(name, sizeof name, "%s%s", json_string_value(json_object_get(n, "name")),
+                 json_is_true(json_object_get(n, "self")) ? " *" : "");
+        snprintf(running, sizeof running, "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(json_object_get(n, "running")));
+        snprintf(containers, sizeof containers, "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(json_object_get(n, "containers")));
+        snprintf(inflight, sizeof inflight, "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(json_object_get(n, "inflight")));
+        snprintf(seen, sizeof seen, "%.1fs ago",
+                 (double)json_integer_value(json_object_get(n, "seen_ms_ago")) / 1000.0);
+        table_add(&t,
+                  (const char *const[]){
+                      name, json_is_true(json_object_get(n, "draining")) ? "draining" : "active",
+                      json_is_true(json_object_get(n, "docker")) ? "up" : "down", running,
+                      containers, inflight, seen});
+    }
+    table_flush(&t);
+    return 0;
+}
+
 static const ctl_render renderers[] = {
     {"run", render_output}, {"exec", render_output},   {"logs", render_output},
     {"list", render_ps},    {"images", render_images}, {"pull", render_pull},
-    {"ping", render_ping},
+    {"ping", render_ping},  {"nodes", render_nodes},
 };
 
 /* Default rendering: the echo (container name) for a null result, else the

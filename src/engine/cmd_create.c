@@ -10,8 +10,11 @@
 static hres h_create(jctx *c)
 {
     proto_cmd *cmd = c->cmd;
-    if (cmd->template_name || cmd->instances > 1)
-        return eng_fail(c, PROTO_EUNSUPPORTED, "templates and instances are not supported here");
+    hres tr = eng_apply_template(c);
+    if (tr != H_OK)
+        return tr;
+    if (cmd->instances > 1)
+        return eng_bulk(c);
     if (json_object_get(cmd->create_body, "Image") == NULL &&
         proto_json_get_ci(cmd->create_body, "Image") == NULL)
         return eng_fail(c, PROTO_EUNSUPPORTED, "a create without an image needs a template");

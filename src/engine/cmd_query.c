@@ -128,12 +128,13 @@ static hres h_inspect(jctx *c)
 const engine_cmd eng_cmd_inspect = {
     .kind = PROTO_CMD_INSPECT, .handle = h_inspect, .query = inspect};
 const engine_cmd eng_cmd_list = {.kind = PROTO_CMD_LIST,
-                                 .handle = eng_handle_query,
+                                 .handle = eng_cluster_query,
                                  .query = list,
                                  .visible = visible_containers};
 QUERY(top, PROTO_CMD_TOP, top);
 QUERY(changes, PROTO_CMD_CHANGES, changes);
-QUERY(images, PROTO_CMD_IMAGES, images);
+const engine_cmd eng_cmd_images = {
+    .kind = PROTO_CMD_IMAGES, .handle = eng_cluster_query, .query = images};
 QUERY(image_inspect, PROTO_CMD_IMAGE_INSPECT, image_inspect);
 QUERY(image_remove, PROTO_CMD_IMAGE_REMOVE, image_remove);
 const engine_cmd eng_cmd_volume_list = {.kind = PROTO_CMD_VOLUME_LIST,

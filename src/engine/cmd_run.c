@@ -74,6 +74,10 @@ static hres h_run(jctx *c)
     char *id = NULL;
     int rc;
 
+    if ((res = eng_apply_template(c)) != H_OK)
+        return res;
+    if (cmd->instances > 1)
+        return eng_bulk(c);
     if (c->request_id) {
         if ((res = eng_find_request(c, &found)) != H_OK)
             goto out;

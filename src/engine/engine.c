@@ -317,6 +317,9 @@ static hres carry_out(jctx *c, req_state rs, const char *prev)
     }
     if (rs == REQ_ANSWERED)
         return eng_duplicate(c, prev, "answered");
+    hres inc = eng_check_incarnation(c);
+    if (inc != H_OK)
+        return inc;
     hres scope = eng_scope_check(c);
     if (scope != H_OK || c->result != NULL)
         return scope; /* refused, or answered already (a redelivered remove) */
@@ -335,6 +338,9 @@ static void settle(jctx *c, hres res)
         eng_docker_down(c->e);
         break;
     case H_DONE:
+        break;
+    case H_FORWARD:
+        eng_post_forward(c);
         break;
     case H_OK:
     case H_ERR:
@@ -357,6 +363,8 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
 
     if (refuse_unreadable(e, d, rid, t0))
         return 0;
+    if (eng_from_cluster(e, d))
+        return 0; /* this node's own part of a cluster query: answered by the asker */
     int rc = parse(e, d, &cmd, &perr);
     /* Commands that make containers are deduplicated by request id. */
     bool dedup =
@@ -463,6 +471,11 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
     e->conf = *conf;
     e->conf.node = eng_xstrdup(conf->node);
     e->conf.cluster = eng_xstrdup(conf->cluster);
+    e->conf.amqp_user = conf->amqp_user ? eng_xstrdup(conf->amqp_user) : NULL;
+    if (e->conf.gather_ms <= 0)
+        e->conf.gather_ms = 3000;
+    if (e->conf.bulk_ms <= 0)
+        e->conf.bulk_ms = 600000;
     e->policy = policy;
     e->factory = *factory;
     snprintf(e->node_label, sizeof e->node_label, LBL "node=%s", conf->node);
@@ -567,6 +580,8 @@ void engine_free(engine *e)
         free(e->answered_ring[i]);
     free(e->answered_ring);
     json_decref(e->answered);
+    json_decref(e->routes);
+    free((char *)e->conf.amqp_user);
     json_decref(e->inflight);
     json_decref(e->mine);
     free((char *)e->conf.node);

@@ -44,7 +44,24 @@ typedef enum engine_out_kind {
     ENGINE_OUT_PAUSE,      /* Docker is down: stop consuming */
     ENGINE_OUT_RESUME,     /* Docker is back: consume again */
     ENGINE_OUT_EVENT,      /* publish body on <q>.events with routing key `key` */
+    ENGINE_OUT_ROUTE,      /* broker_route(key, add): a container's id or name */
+    ENGINE_OUT_DRAIN,      /* broker_drain(add): DockerMod unregister (1) / register (0) */
+    /* publish body to `dest` with routing key `key`, correlation and message id
+     * `correlation_id`, reply_to direct reply-to, headers; on failure tell
+     * the cluster's gather (cluster_gather_failed) */
+    ENGINE_OUT_PUBLISH,
+    /* forward delivery dl to its owner: publish it (mandatory) to `dest`
+     * with routing key `key` and headers added,
+     * then ack it; unroutable: publish body (a not_found reply) to its
+     * reply_to, then ack */
+    ENGINE_OUT_FORWARD,
 } engine_out_kind;
+
+typedef enum engine_dest {
+    ENGINE_TO_ALL = 0,    /* <q>.all: every node queue */
+    ENGINE_TO_CONTAINERS, /* <q>.containers: the node bound to `key` */
+    ENGINE_TO_NODE,       /* <q>.node.<node> through the default exchange */
+} engine_dest;
 
 /* One thing for the broker thread to do.  Every pointer is owned by the
  * item and freed by engine_out_free(). */
@@ -65,8 +82,19 @@ typedef struct engine_out {
      * when after_mark is set, mark it as answered (see engine.c) */
     char *after_remove;
     int after_mark;
-    /* EVENT: routing key (body is the event JSON) */
+    /* EVENT, ROUTE, PUBLISH, FORWARD: routing key (EVENT: body is the event
+     * JSON) */
     char *key;
+    /* ROUTE: add (1) or remove (0); DRAIN: on (1) or off (0) */
+    int add;
+    /* PUBLISH, FORWARD: where to: <q>.all, <q>.containers, or the queue of
+     * `node` */
+    engine_dest dest;
+    char *node;
+    broker_header *headers; /* each key and value owned */
+    size_t n_headers;
+    char *expiration; /* PUBLISH: per-message TTL (ms, decimal), NULL: none */
+    char *message_id; /* PUBLISH: NULL: the correlation id */
 } engine_out;
 
 typedef struct engine engine;
@@ -80,6 +108,17 @@ typedef struct engine_conf {
     size_t output_limit; /* default captured output per run */
     int max_run_seconds; /* upper bound on a run's time limit; 0: none */
     bool quiet_output;   /* do not copy runs' attached output to stdout */
+    /* The cluster (membership, gathers); NULL: this node alone, commands are
+     * never forwarded nor fanned out. */
+    struct cluster *members;
+    /* The RabbitMQ user this dispatcher connects as: messages it forwards
+     * carry it as user_id, and only messages with it are trusted to say
+     * (x-dd-user) who published them first.  NULL: trust none. */
+    const char *amqp_user;
+    int gather_ms; /* how long a cluster-wide query waits for other nodes */
+    int bulk_ms;   /* how long a bulk request waits for its pieces */
+    /* named create bodies for `template` (read-only; NULL: none) */
+    const struct dd_templates *templates;
     /* Called (from any engine thread, without engine locks held) after an
      * item is added to the outbox, so that the broker thread can sleep until
      * there is work; NULL: the broker thread polls. */
@@ -121,6 +160,10 @@ void engine_requeue_outbox(engine *e, engine_out *list);
 /* A reply was published: queue the follow-up for container id: remove it
  * (remove non-zero) or mark it as answered. */
 void engine_after(engine *e, const char *container_id, int remove);
+
+/* This node's figures for its heartbeat (cluster.h); any thread. */
+struct cluster_load;
+void engine_load(engine *e, struct cluster_load *out);
 
 /* Frees one item (not its successors). */
 void engine_out_free(engine_out *o);

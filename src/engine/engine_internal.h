@@ -34,6 +34,7 @@
 #include "engine.h"
 #include "log.h"
 #include "policy.h"
+#include "templates.h"
 #include "protocol.h"
 
 #define LBL                 PROTO_RESERVED_LABEL_PREFIX
@@ -111,6 +112,9 @@ struct engine {
     uint64_t created;     /* max_containers: creates Docker has answered, ever */
     size_t n_events;      /* EVENT items in the outbox */
     uint64_t events_lost; /* dropped because n_events was at its cap */
+    /* this node's containers at the last supervision pass (heartbeats) */
+    int n_running, n_containers;
+    json_t *routes; /* routing keys bound for this node's containers (supervisor only) */
 };
 
 /* ---- per-message context and outcome ---- */
@@ -118,7 +122,8 @@ typedef enum hres {
     H_OK,        /* reply ok with c->result */
     H_ERR,       /* reply the error recorded in c */
     H_TRANSIENT, /* Docker unreachable: requeue the message, pause consuming */
-    H_DONE       /* the handler settled the delivery itself (acked; a reply follows later) */
+    H_DONE,      /* the handler settled the delivery itself (acked; a reply follows later) */
+    H_FORWARD    /* not this node's: forward the delivery (c->fwd_*) to the owner */
 } hres;
 
 struct engine_cmd;
@@ -141,6 +146,9 @@ typedef struct jctx {
     char container[80]; /* run/create: the container that answers the request */
     char discard[80];   /* a container to remove once the reply is confirmed, "" none */
     json_t *resolved;   /* the container's inspect, when scope.c resolved it (owned) */
+    /* H_FORWARD: where to (routing key on <q>.containers, or a node's queue) */
+    char fwd_key[300];
+    char fwd_node[256];
 } jctx;
 
 /*
@@ -215,6 +223,10 @@ hres eng_duplicate(jctx *c, const char *container, const char *state);
 hres eng_find_request(jctx *c, json_t **found);
 json_t *eng_labelled_body(jctx *c, json_t **labels);
 hres eng_create_admitted(jctx *c, json_t *body, char **id, json_t **warnings);
+/* A run or create naming a template: its create body becomes the template
+ * filled with the request's params, with the request's own fields laid
+ * over it.  H_OK (also without a template) or H_ERR. */
+hres eng_apply_template(jctx *c);
 
 /* ---- supervise.c ---- */
 void eng_finish_job(engine *e, dkc_client *cli, const char *id);
@@ -237,6 +249,43 @@ hres eng_scope_check_volumes(jctx *c, json_t *body);
 hres eng_container_labels(jctx *c, json_t **labels);
 /* Drops from a container or volume list what c's publisher may not see. */
 void eng_scope_filter_list(const jctx *c, json_t *list);
+
+/* ---- cluster_ops.c ---- */
+/* 1 when c's command may go to another node: a cluster of more than this
+ * node, and a delivery that is neither a part of a cluster query nor
+ * forwarded already. */
+int eng_may_forward(const jctx *c);
+/* The container reference c names is not here: forward it to its owner
+ * (H_FORWARD), resolve a short prefix across the cluster first, or answer
+ * not_found (H_ERR) when no node can have it. */
+hres eng_forward_container(jctx *c);
+void eng_post_forward(jctx *c);
+/* 1 when d was this node's own part of a query it asked (acked here). */
+int eng_from_cluster(engine *e, broker_delivery *d);
+/* Queues the routes of container id (full id, short id) for binding. */
+void eng_routes_add(engine *e, const char *id);
+/* Brings the bound routes in line with the containers listed at
+ * listed_at (a supervision pass). */
+void eng_routes_reconcile(engine *e, json_t *containers, int64_t listed_at);
+/* A cluster-wide list or images: the merged answer of every node. */
+hres eng_cluster_query(jctx *c);
+/* Adds header k: v to outbox item o (both copied). */
+void eng_add_header(engine_out *o, const char *k, const char *v);
+/* Asks every other node of the view for its part of body (a command, as
+ * c's publisher) and waits until each answered, left the view or
+ * gather_ms passed: *answers {node: reply}, *missing [nodes] (both new). */
+void eng_ask_all(jctx *c, const char *body, json_t **answers, json_t **missing);
+
+/* ---- bulk.c ---- */
+/* instances > 1: the pieces placed over the cluster, the reply listing
+ * each (always H_OK, or unsupported without a cluster). */
+hres eng_bulk(jctx *c);
+/* A bulk piece placed on an earlier process of this node: unavailable. */
+hres eng_check_incarnation(jctx *c);
+/* Once after a start: removes this node's piece containers made by an
+ * earlier process whose piece another node has too (placed again there
+ * when this node went away before answering). */
+void eng_sweep_pieces(engine *e, dkc_client *cli);
 
 /* ---- util.c ---- */
 typedef struct capbuf {

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <strings.h>
+
+#include "cluster.h"
 #include "engine_internal.h"
 
 /* A fresh copy of a request received before (its container exists, or this
@@ -64,6 +67,10 @@ json_t *eng_labelled_body(jctx *c, json_t **labels)
         eng_set(l, LBL "user", json_string(c->d->user_id));
     if (c->request_id)
         eng_set(l, LBL "request", json_string(c->request_id));
+    /* a bulk piece: the incarnation it was placed on (bulk.c) */
+    const char *inc = broker_delivery_header(c->d, CLUSTER_H_INCARNATION);
+    if (inc)
+        eng_set(l, LBL "piece", json_string(inc));
     *labels = l;
     return body;
 }
@@ -122,5 +129,67 @@ hres eng_create_admitted(jctx *c, json_t *body, char **id, json_t **warnings)
         e->created++;
         pthread_mutex_unlock(&e->mu);
     }
-    return rc == 0 ? H_OK : eng_dfail(c, rc);
+    if (rc != 0)
+        return eng_dfail(c, rc);
+    /* bound before the reply goes out (the outbox is in order), so that a
+     * command naming the new container finds it from any node */
+    eng_routes_add(e, *id);
+    return H_OK;
+}
+
+/* Sets key of obj to v (a new reference taken), replacing any key that
+ * differs only in case: Docker reads keys case-insensitively. */
+static void set_ci(json_t *obj, const char *key, json_t *v)
+{
+    const char *k;
+    json_t *x, *tmp;
+    json_object_foreach_safe(obj, tmp, k, x)
+    {
+        if (strcasecmp(k, key) == 0)
+            json_object_del(obj, k);
+    }
+    eng_set(obj, key, v);
+}
+
+hres eng_apply_template(jctx *c)
+{
+    proto_cmd *cmd = c->cmd;
+    if (cmd->template_name == NULL)
+        return H_OK;
+    int code = 0;
+    char why[PROTO_MESSAGE_MAX];
+    json_t *base = templates_render(c->e->conf.templates, cmd->template_name, cmd->params, &code,
+                                    why, sizeof why, c->field, sizeof c->field);
+    if (base == NULL) {
+        if (code == PROTO_ENOTFOUND)
+            c->http = 404;
+        return eng_fail(c, code, "%s", why);
+    }
+    /* what the request gives lays over the template: top-level keys
+     * replaced, HostConfig and Labels merged key by key */
+    const char *k;
+    json_t *v;
+    json_object_foreach(cmd->create_body, k, v)
+    {
+        json_t *mine = proto_json_get_ci(base, k);
+        if ((!strcasecmp(k, "HostConfig") || !strcasecmp(k, "Labels")) && json_is_object(mine) &&
+            json_is_object(v)) {
+            const char *hk;
+            json_t *hv;
+            json_object_foreach(v, hk, hv) set_ci(mine, hk, json_incref(hv));
+        } else {
+            set_ci(base, k, json_incref(v));
+        }
+    }
+    const char *image = json_string_value(proto_json_get_ci(base, "Image"));
+    if (image == NULL) {
+        json_decref(base);
+        return eng_fail(c, PROTO_EBADREQUEST, "template %.200s gives no Image and the request none",
+                        cmd->template_name);
+    }
+    json_decref(cmd->create_body);
+    cmd->create_body = base;
+    if (cmd->image == NULL)
+        cmd->image = eng_xstrdup(image);
+    return H_OK;
 }

@@ -34,6 +34,14 @@ void engine_out_free(engine_out *o)
     free(o->reason);
     free(o->after_remove);
     free(o->key);
+    free(o->node);
+    for (size_t i = 0; i < o->n_headers; i++) {
+        free((char *)o->headers[i].key);
+        free((char *)o->headers[i].value);
+    }
+    free(o->headers);
+    free(o->expiration);
+    free(o->message_id);
     free(o);
 }
 

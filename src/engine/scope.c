@@ -76,8 +76,12 @@ static hres resolve_container(jctx *c)
         c->result = json_null(); /* removed by this message's first delivery */
     } else if (rc == DKC_ENOTFOUND ||
                (rc == 0 && !may(c, json_object_get(json_object_get(ins, "Config"), "Labels")))) {
-        c->http = 404;
-        res = eng_fail(c, PROTO_ENOTFOUND, "No such container: %.200s", c->cmd->container);
+        if (eng_may_forward(c)) {
+            res = eng_forward_container(c); /* another node's, perhaps */
+        } else {
+            c->http = 404;
+            res = eng_fail(c, PROTO_ENOTFOUND, "No such container: %.200s", c->cmd->container);
+        }
     } else if (rc != 0) {
         res = eng_dfail(c, rc);
     } else {

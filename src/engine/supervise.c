@@ -363,6 +363,8 @@ static void supervise_once(engine *e, dkc_client *cli)
         eng_post_simple(e, ENGINE_OUT_RESUME, 0, 0);
     }
     eng_retry_removals(e, cli);
+    eng_routes_reconcile(e, arr, listed_at);
+    int running = 0;
     int64_t now = time(NULL);
     size_t i;
     json_t *c;
@@ -375,6 +377,7 @@ static void supervise_once(engine *e, dkc_client *cli)
             continue;
         const char *dl = eng_label(labels, "deadline");
         if (!strcmp(state, "running") || !strcmp(state, "paused")) {
+            running++;
             if (dl && now >= strtoll(dl, NULL, 10)) {
                 log_msg(LOG_LVL_INFO, "container %.12s reached its deadline: killing", id);
                 int krc = dkc_container_kill(cli, id, NULL);
@@ -386,6 +389,10 @@ static void supervise_once(engine *e, dkc_client *cli)
         if ((!strcmp(state, "exited") || !strcmp(state, "dead")) && eng_label(labels, "final"))
             queue_finish(e, id);
     }
+    pthread_mutex_lock(&e->mu);
+    e->n_running = running;
+    e->n_containers = (int)json_array_size(arr);
+    pthread_mutex_unlock(&e->mu);
     json_decref(arr);
     check_waiters(e, cli);
 }
@@ -409,8 +416,15 @@ static void wake_supervisor(engine *e)
 void *eng_sup_main(void *arg)
 {
     engine *e = arg;
+    int64_t started = eng_now_ms();
+    int swept = 0;
     while (!e->sup_stop) {
         supervise_once(e, e->sup_cli);
+        if (!swept && eng_now_ms() - started >= e->conf.gather_ms) {
+            /* the view has the other nodes by now */
+            eng_sweep_pieces(e, e->sup_cli);
+            swept = 1;
+        }
         pthread_mutex_lock(&e->mu);
         if (!e->sup_wake && !e->sup_stop) {
             struct timespec until;

@@ -239,8 +239,10 @@ typedef struct proto_cmd {
     json_t *labels; /* volume-create, network-create: object of strings */
 
     /* DockerMod extras, carried for the engine to honour or refuse */
-    int instances;       /* 0: not given; else 1..1000 */
-    char *template_name; /* create-container "template" */
+    int instances;       /* 0: not given; else 1..1000 (run, create, create-container) */
+    char *placement;     /* instances: "spread" (NULL: the default) or "binpack" */
+    char *template_name; /* create-container "template", run/create Options.Template */
+    json_t *params;      /* the template's parameters: object of strings, or NULL */
     char *hostname;      /* register / unregister */
 } proto_cmd;
 

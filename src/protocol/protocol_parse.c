@@ -89,6 +89,10 @@ enum field_id {
     F_ARCHIVE,
     F_PAUSE,
     F_INTERNAL,
+    F_INSTANCES,
+    F_PLACEMENT,
+    F_TEMPLATE,
+    F_PARAMS,
     /* DockerMod, all top level */
     F_DM_ID,
     F_DM_IMAGE,
@@ -103,6 +107,8 @@ enum field_id {
     F_DM_FORCE,
     F_DM_VOLUMES,
     F_DM_TIME,
+    F_DM_PLACEMENT,
+    F_DM_PARAMS,
     F__COUNT
 };
 
@@ -121,6 +127,7 @@ typedef enum vtype {
     V_CPATH,     /* a path in a container for archives: absolute, no "..",
                     not under /proc, /sys or /dev */
     V_BASE64,    /* base64 text (decoded by the command's mapper) */
+    V_PLACEMENT, /* "spread" or "binpack" */
     V_NETMODE,   /* bridge, none, host, container:<id>, a network name */
     V_PSARGS,    /* ps arguments */
     V_DRIVER,    /* volume driver (may be a plugin reference) */
@@ -221,6 +228,10 @@ static const field_spec field_specs[F__COUNT] = {
     [F_ARCHIVE] = {"Archive", D, OPT, V_BASE64, 1, MAX_I64, S_NONE, 0},
     [F_PAUSE] = {"Pause", D, OPT, V_BOOL, 0, 0, S_NONE, 0},
     [F_INTERNAL] = {"Internal", D, OPT, V_BOOL, 0, 0, S_BOOL, AT(internal)},
+    [F_INSTANCES] = {"Instances", D, OPT, V_INT, 1, 1000, S_INT, AT(instances)},
+    [F_PLACEMENT] = {"Placement", D, OPT, V_PLACEMENT, 1, 16, S_STR, AT(placement)},
+    [F_TEMPLATE] = {"Template", D, OPT, V_REF, 1, 128, S_STR, AT(template_name)},
+    [F_PARAMS] = {"Params", D, OPT, V_LABELS, 0, 256, S_JSON, AT(params)},
 
     [F_DM_ID] = {"id", M, TOP, V_REF, 1, 128, S_STR, AT(container)},
     [F_DM_IMAGE] = {"image", M, TOP, V_IMAGE, 1, 512, S_STR, AT(image)},
@@ -235,6 +246,8 @@ static const field_spec field_specs[F__COUNT] = {
     [F_DM_FORCE] = {"force", M, TOP, V_BOOL, 0, 0, S_BOOL, AT(force)},
     [F_DM_VOLUMES] = {"volumes", M, TOP, V_BOOL, 0, 0, S_BOOL, AT(volumes)},
     [F_DM_TIME] = {"time", M, TOP, V_INT, 0, DAY_S, S_TIME, AT(time_s)},
+    [F_DM_PLACEMENT] = {"placement", M, TOP, V_PLACEMENT, 1, 16, S_STR, AT(placement)},
+    [F_DM_PARAMS] = {"params", M, TOP, V_LABELS, 0, 256, S_JSON, AT(params)},
 };
 
 typedef struct parse_ctx parse_ctx;
@@ -278,8 +291,14 @@ static const command_spec command_specs[] = {
      D,
      PROTO_CMD_RUN,
      map_run,
-     {REQ | F_IMAGE, CONFIG_FIELDS, F_ATTACH, F_REMOVE, F_TIMEOUT, F_OUTPUTLIMIT}},
-    {"create", NULL, D, PROTO_CMD_CREATE, map_create, {REQ | F_IMAGE, CONFIG_FIELDS}},
+     {F_IMAGE, CONFIG_FIELDS, F_ATTACH, F_REMOVE, F_TIMEOUT, F_OUTPUTLIMIT, F_INSTANCES,
+      F_PLACEMENT, F_TEMPLATE, F_PARAMS}},
+    {"create",
+     NULL,
+     D,
+     PROTO_CMD_CREATE,
+     map_create,
+     {F_IMAGE, CONFIG_FIELDS, F_INSTANCES, F_PLACEMENT, F_TEMPLATE, F_PARAMS}},
     {"start", NULL, D, PROTO_CMD_START, NULL, {REQ | F_CONTAINER}},
     {"stop", NULL, D, PROTO_CMD_STOP, NULL, {REQ | F_CONTAINER, F_TIME}},
     {"restart", NULL, D, PROTO_CMD_RESTART, NULL, {REQ | F_CONTAINER, F_TIME}},
@@ -308,7 +327,7 @@ static const command_spec command_specs[] = {
      {REQ | F_CONTAINER, REQ | F_CMD, F_ENV, F_USER, F_WORKINGDIR, F_TTY, F_TIMEOUT,
       F_OUTPUTLIMIT}},
     {"pull", NULL, D, PROTO_CMD_PULL, map_pull, {REQ | F_IMAGE, F_TAG}},
-    {"images", NULL, D, PROTO_CMD_IMAGES, NULL, {F_ALL, F_FILTERS}},
+    {"images", NULL, D, PROTO_CMD_IMAGES, NULL, {F_ALL, F_FILTERS, F_CLUSTER}},
     {"image-inspect", NULL, D, PROTO_CMD_IMAGE_INSPECT, NULL, {REQ | F_IMAGE}},
     {"image-tag", NULL, D, PROTO_CMD_IMAGE_TAG, NULL, {REQ | F_IMAGE, REQ | F_REPO, F_TAG}},
     {"image-remove", "rmi", D, PROTO_CMD_IMAGE_REMOVE, NULL, {REQ | F_IMAGE, F_FORCE, F_NOPRUNE}},
@@ -366,7 +385,8 @@ static const command_spec command_specs[] = {
      M,
      PROTO_CMD_CREATE,
      map_dm_create,
-     {F_DM_IMAGE, F_DM_TEMPLATE, F_DM_INSTANCES, F_DM_NAME, F_DM_CMD, F_DM_ENV}},
+     {F_DM_IMAGE, F_DM_TEMPLATE, F_DM_INSTANCES, F_DM_NAME, F_DM_CMD, F_DM_ENV, F_DM_PLACEMENT,
+      F_DM_PARAMS}},
     {"start-container", NULL, M, PROTO_CMD_START, NULL, {REQ | F_DM_ID}},
     {"stop-container", NULL, M, PROTO_CMD_STOP, NULL, {REQ | F_DM_ID, F_DM_TIME}},
     {"restart-container", NULL, M, PROTO_CMD_RESTART, NULL, {REQ | F_DM_ID, F_DM_TIME}},
@@ -378,13 +398,13 @@ static const command_spec command_specs[] = {
      {REQ | F_DM_ID, F_DM_FORCE, F_DM_VOLUMES}},
     {"inspect-container", NULL, M, PROTO_CMD_INSPECT, NULL, {REQ | F_DM_ID}},
     {"list-containers", NULL, M, PROTO_CMD_LIST, map_dm_list, {F_DM_ALL}},
-    {"list-images", NULL, M, PROTO_CMD_IMAGES, NULL, {0}},
+    {"list-images", NULL, M, PROTO_CMD_IMAGES, NULL, {F_DM_ALL}},
     {"create-raw-container",
      NULL,
      M,
      PROTO_CMD_CREATE,
      map_dm_raw,
-     {REQ | F_DM_BODY, F_DM_NAME, F_DM_INSTANCES}},
+     {REQ | F_DM_BODY, F_DM_NAME, F_DM_INSTANCES, F_DM_PLACEMENT}},
     {"register", NULL, M, PROTO_CMD_REGISTER, NULL, {REQ | F_DM_HOSTNAME}},
     {"unregister", NULL, M, PROTO_CMD_UNREGISTER, NULL, {REQ | F_DM_HOSTNAME}},
 };
@@ -540,6 +560,8 @@ void proto_cmd_free(proto_cmd *cmd)
     free(cmd->path);
     free(cmd->archive);
     free(cmd->network);
+    free(cmd->placement);
+    json_decref(cmd->params);
     free(cmd);
 }
 
@@ -974,6 +996,11 @@ static int check_string(parse_ctx *c, const field_spec *f, const char *path, con
         return 0;
     case V_BASE64:
         return 0; /* decoded, and so checked, by the mapper */
+    case V_PLACEMENT:
+        if (strcmp(s, "spread") != 0 && strcmp(s, "binpack") != 0)
+            return fail(c, PROTO_EBADREQUEST, path, "must be \"spread\" or \"binpack\", got %s",
+                        q(d, sizeof d, s));
+        return 0;
     case V_CONDITION:
         if (strcmp(s, "not-running") != 0 && strcmp(s, "next-exit") != 0 &&
             strcmp(s, "removed") != 0)
@@ -1770,9 +1797,25 @@ out:
     return rc;
 }
 
+/* run, create: an image, or a template to take it from. */
+static int need_image(parse_ctx *c)
+{
+    if (c->cmd->image == NULL && c->cmd->template_name == NULL)
+        return fail(c, PROTO_EBADREQUEST, "Image",
+                    "required by \"%s\" unless Options.Template names a template", c->spec->name);
+    if (c->cmd->params != NULL && c->cmd->template_name == NULL)
+        return fail(c, PROTO_EBADREQUEST, "Options.Params", "only with Options.Template");
+    return 0;
+}
+
 /* create: the create body. */
 static int map_create(parse_ctx *c)
 {
+    int rc = need_image(c);
+    if (rc != 0)
+        return rc;
+    if (c->cmd->name != NULL && c->cmd->instances > 1)
+        return fail(c, PROTO_EBADREQUEST, "Options.Name", "cannot name more than one instance");
     return build_create_body(c);
 }
 
@@ -1795,6 +1838,11 @@ static int map_run(parse_ctx *c)
                 c->cmd->attach_stderr = true;
         }
     }
+    int rc = need_image(c);
+    if (rc != 0)
+        return rc;
+    if (c->cmd->name != NULL && c->cmd->instances > 1)
+        return fail(c, PROTO_EBADREQUEST, "Options.Name", "cannot name more than one instance");
     v = c->val[F_RESTARTPOLICY];
     if (c->cmd->remove && v != NULL && strcmp(json_string_value(v), "no") != 0)
         return fail(c, PROTO_EBADREQUEST, "Options.RestartPolicy",

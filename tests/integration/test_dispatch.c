@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,7 +32,7 @@
 #include "dkc.h"
 #include "itest.h"
 
-static char g_queue[64], g_node[64], g_log[128], g_cfg[128];
+static char g_queue[64], g_node[64], g_log[128], g_cfg[128], g_tpl[128];
 static pid_t g_pid;
 static broker *g_cli;
 static dkc_client *g_dkc;
@@ -190,10 +191,22 @@ static int setup(void **state)
     FILE *cf = fopen(g_cfg, "w");
     if (cf == NULL)
         return -1;
+    /* a templates directory with one template */
+    snprintf(g_tpl, sizeof g_tpl, "/tmp/dd-itest-tpl-%ld", (long)getpid());
+    mkdir(g_tpl, 0755);
+    char tp[160];
+    snprintf(tp, sizeof tp, "%s/greeter.json", g_tpl);
+    FILE *tf = fopen(tp, "w");
+    if (tf == NULL)
+        return -1;
+    fputs("{\"Image\": \"busybox:${TAG:-latest}\", \"Cmd\": [\"echo\", \"${GREETING}\"],"
+          " \"HostConfig\": {\"NetworkMode\": \"none\"}}\n",
+          tf);
+    fclose(tf);
     fprintf(cf,
-            "{\"policy\": {\"images\": [\"busybox:*\"], \"max_memory\": %d,"
+            "{\"templates\": \"%s\", \"policy\": {\"images\": [\"busybox:*\"], \"max_memory\": %d,"
             " \"default_pids\": 256, \"max_pids\": 512, \"admin_users\": [\"guest\"]}}\n",
-            POLICY_MAX_MEMORY);
+            g_tpl, POLICY_MAX_MEMORY);
     fclose(cf);
     g_cli = dfx_client_open(DFX_AMQP_URL, g_queue, 0);
     if (g_cli == NULL)
@@ -215,6 +228,10 @@ static int teardown(void **state)
     dkc_client_free(g_dkc);
     broker_free(g_cli);
     unlink(g_cfg);
+    char tp[160];
+    snprintf(tp, sizeof tp, "%s/greeter.json", g_tpl);
+    unlink(tp);
+    rmdir(g_tpl);
     for (int i = 0; i < MAX_STASH; i++) {
         free(g_stash[i].corr);
         free(g_stash[i].body);
@@ -861,6 +878,22 @@ static void test_startup_refusals(void **state)
     unlink(cfg);
     assert_non_null(strstr(out, "policy.allow_privileged must be true or false"));
 
+    /* a template the policy refuses stops the start, its file named */
+    char tdir[96], tfile[128];
+    snprintf(tdir, sizeof tdir, "/tmp/dd-itest-badtpl-%ld", (long)getpid());
+    mkdir(tdir, 0755);
+    snprintf(tfile, sizeof tfile, "%s/root.json", tdir);
+    f = fopen(tfile, "w");
+    assert_non_null(f);
+    fputs("{\"Image\": \"busybox\", \"HostConfig\": {\"Privileged\": true}}\n", f);
+    fclose(f);
+    const char *bad_tpl[] = {"--templates", tdir, DFX_AMQP_URL, NULL};
+    assert_int_equal(run_daemon_once(out, sizeof out, bad_tpl), 2);
+    unlink(tfile);
+    rmdir(tdir);
+    assert_non_null(strstr(out, "root.json"));
+    assert_non_null(strstr(out, "HostConfig.Privileged"));
+
     const char *no_broker[] = {"-q", "dd-itest-nobroker", "unix:///var/run/docker.sock",
                                "amqp://user:s3cr3t@127.0.0.1:1/", NULL};
     assert_int_equal(run_daemon_once(out, sizeof out, no_broker), 1);
@@ -1179,6 +1212,69 @@ static void test_output_on_stdout(void **state)
         assert_non_null(strstr(text, want[i]));
     }
     free(text);
+}
+
+/* The daemon of test_replies_not_held_by_heartbeats, stopped and removed
+ * by its teardown. */
+static struct {
+    char queue[96], node[96], log[160];
+    pid_t pid;
+} g_hb;
+
+static int hb_teardown(void **state)
+{
+    (void)state;
+    dfx_stop(&g_hb.pid, SIGTERM, 15000);
+    if (g_hb.node[0])
+        remove_node(g_hb.queue, g_hb.node);
+    return 0;
+}
+
+/* Replies are not held back by the broker's heartbeats: with a 2 s
+ * heartbeat RabbitMQ sends a heartbeat frame every second, and each run
+ * below (1.5 s) finishes while the daemon's main loop waits on a quiet
+ * connection.  (The main loop used to hand such a wait to rabbitmq-c,
+ * which takes heartbeat frames itself and waits on, deaf to the outbox, so
+ * that a reply could wait a whole minute.) */
+static void test_replies_not_held_by_heartbeats(void **state)
+{
+    (void)state;
+    snprintf(g_hb.queue, sizeof g_hb.queue, "%s-hb", g_queue);
+    snprintf(g_hb.node, sizeof g_hb.node, "%s-hb", g_node);
+    snprintf(g_hb.log, sizeof g_hb.log, "/tmp/dd-itest-%ld-hb.log", (long)getpid());
+    const char *args[] = {"-q", g_hb.queue,     "--node",  g_hb.node,       "--heartbeat",
+                          "2",  "--queue-type", "classic", DFX_MAIN_DOCKER, DFX_AMQP_URL,
+                          NULL};
+    g_hb.pid = dfx_spawn(args, g_hb.log, NULL);
+    assert_true(g_hb.pid > 0);
+    assert_int_equal(dfx_wait_consuming(g_cli, g_hb.queue, &g_hb.pid, 10000, g_hb.log), 0);
+    int64_t slowest = 0;
+    for (int k = 0; k < 5; k++) {
+        char id[64];
+        snprintf(id, sizeof id, "r-%ld-%d", (long)getpid(), ++g_seq);
+        const char *body =
+            "{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],\"Remove\":true,"
+            "\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","
+            "\"Cmd\":[\"sh\",\"-c\",\"sleep 1.5; echo hb\"]}";
+        broker_props p = {.reply_to = BROKER_REPLY_TO,
+                          .correlation_id = id,
+                          .message_id = id,
+                          .content_type = "application/json"};
+        int64_t t = dfx_now_ms();
+        assert_int_equal(broker_publish(g_cli, "", g_hb.queue, &p, body, strlen(body), 0), 0);
+        json_t *r = recv_reply(id, 70000);
+        int64_t ms = dfx_now_ms() - t;
+        if (ms > slowest)
+            slowest = ms;
+        if (r == NULL || ms > 15000)
+            fprintf(stderr, "run %d answered after %lld ms (%s); see %s\n", k, (long long)ms,
+                    r ? "late" : "no reply", g_hb.log);
+        assert_non_null(r);
+        json_decref(r);
+        assert_true(ms <= 15000);
+    }
+    fprintf(stderr, "slowest of 5 runs of 1.5 s with a 2 s heartbeat: %lld ms\n",
+            (long long)slowest);
 }
 
 /* A kill -9 after a Remove run's reply went out and its container was
@@ -1864,6 +1960,54 @@ static void test_networks(void **state)
     free(vnid);
 }
 
+/* Templates: a run from a template with its parameter, the DockerMod
+ * create-container from it, a missing parameter and an unknown template
+ * refused; the request's own fields lay over the template's. */
+static void test_templates(void **state)
+{
+    (void)state;
+    json_t *r = callv("{\"Dockercmd\":\"run\",\"Options\":{\"Template\":\"greeter\","
+                      "\"Params\":{\"GREETING\":\"hi from a template\"},\"Attach\":[\"STDOUT\"],"
+                      "\"Remove\":true}}");
+    assert_ok_reply(r);
+    assert_string_equal(json_string_value(json_object_get(result(r), "stdout")),
+                        "hi from a template\n");
+    json_decref(r);
+    /* the request's Cmd replaces the template's */
+    r = callv("{\"Dockercmd\":\"run\",\"Cmd\":[\"echo\",\"mine\"],\"Options\":{\"Template\":"
+              "\"greeter\",\"Params\":{\"GREETING\":\"unused\"},\"Attach\":[\"STDOUT\"],"
+              "\"Remove\":true}}");
+    assert_ok_reply(r);
+    assert_string_equal(json_string_value(json_object_get(result(r), "stdout")), "mine\n");
+    json_decref(r);
+    r = callv("{\"action\":\"create-container\",\"template\":\"greeter\","
+              "\"params\":{\"GREETING\":\"x\"}}");
+    assert_ok_reply(r);
+    assert_int_equal(json_integer_value(json_object_get(r, "statusCode")), 201);
+    const char *id = json_string_value(json_object_get(result(r), "id"));
+    assert_non_null(id);
+    json_t *ins = NULL;
+    assert_int_equal(dkc_container_inspect(g_dkc, id, &ins), 0);
+    assert_string_equal(json_string_value(json_array_get(
+                            json_object_get(json_object_get(ins, "Config"), "Cmd"), 1)),
+                        "x");
+    json_decref(ins);
+    dkc_container_remove(g_dkc, id, true, true);
+    json_decref(r);
+    r = callv("{\"action\":\"create-container\",\"template\":\"greeter\"}");
+    assert_string_equal(err_code(r), "bad_request");
+    assert_string_equal(err_field(r), "params.GREETING");
+    json_decref(r);
+    r = callv("{\"action\":\"create-container\",\"template\":\"nosuch\"}");
+    assert_string_equal(err_code(r), "not_found");
+    json_decref(r);
+    /* a parameter cannot open what the policy closes: the tag must match busybox:* */
+    r = callv("{\"action\":\"create-container\",\"template\":\"greeter\","
+              "\"params\":{\"GREETING\":\"x\",\"TAG\":\"5000/evil\"}}");
+    assert_string_equal(err_code(r), "policy_denied");
+    json_decref(r);
+}
+
 int main(void)
 {
     dkc_global_init();
@@ -1888,6 +2032,7 @@ int main(void)
         cmocka_unit_test(test_same_identity_refused),
         cmocka_unit_test(test_duplicate_copies),
         cmocka_unit_test(test_output_on_stdout),
+        cmocka_unit_test_teardown(test_replies_not_held_by_heartbeats, hb_teardown),
         cmocka_unit_test(test_marked_remove_container_not_answered_again),
         cmocka_unit_test(test_foreign_objects_are_out_of_reach),
         cmocka_unit_test(test_reply_address_hidden),
@@ -1896,6 +2041,7 @@ int main(void)
         cmocka_unit_test(test_archives),
         cmocka_unit_test(test_commit),
         cmocka_unit_test(test_networks),
+        cmocka_unit_test(test_templates),
     };
     if (getenv("CMOCKA_TEST_FILTER")) /* e.g. "test_dup*" while working on one case */
         cmocka_set_test_filter(getenv("CMOCKA_TEST_FILTER"));

@@ -1,0 +1,163 @@
+/*
+ * cluster.h -- what a node knows of the cluster: the membership view built
+ * from heartbeats, placement of bulk pieces over it, and the gathers that
+ * collect the answers of other nodes.
+ *
+ * Every node is equal and RabbitMQ is the only shared thing (DESIGN.md
+ * "The cluster").  Each node publishes a heartbeat every interval on
+ * <q>.events (routing key node.heartbeat.<name>) with its load; every node
+ * hears all of them through its own watch queue and keeps a view; a node
+ * not heard from for `expiry` intervals leaves the view, and one that
+ * stops cleanly says so (node.down).
+ *
+ * Threads.  The broker thread feeds the view (cluster_heard, cluster_left,
+ * cluster_expire) and offers replies to gathers (cluster_gather_offer);
+ * any thread reads the view (cluster_nodes_json, cluster_place) and waits
+ * on a gather.  Everything is under one mutex inside.  The daemon aborts
+ * when memory runs out (as the engine does).
+ */
+#ifndef DD_CLUSTER_H
+#define DD_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "broker.h"
+
+/* Headers of messages between nodes. */
+#define CLUSTER_H_PART                                                                             \
+    "x-dd-part"                    /* "1": answer this node's part only: no forwarding, no         \
+                                      fan-out (cluster queries, bulk pieces) */
+#define CLUSTER_H_HOP  "x-dd-hop"  /* the node that forwarded the message to its owner */
+#define CLUSTER_H_USER "x-dd-user" /* the original publisher's verified user_id */
+#define CLUSTER_H_FROM "x-dd-from" /* the node that asked (parts: it answers its own) */
+#define CLUSTER_H_INCARNATION                                                                      \
+    "x-dd-incarnation" /* a bulk piece: the start time (ns) of the process it was placed on */
+
+typedef struct cluster cluster;
+
+typedef struct cluster_conf {
+    const char *node;    /* this node's name */
+    const char *cluster; /* the deployment (base queue) name */
+    const char *version; /* this build's version */
+    int interval_ms;     /* heartbeat interval (> 0) */
+    int expiry;          /* intervals of silence after which a node is gone (>= 2) */
+} cluster_conf;
+
+/* This node's figures for its heartbeat. */
+typedef struct cluster_load {
+    int running;    /* running containers of this node */
+    int containers; /* containers of this node, any state */
+    int inflight;   /* messages being worked on */
+    int capacity;   /* containers it may hold at most (0: no limit) */
+    bool docker;    /* Docker answers */
+    bool draining;  /* takes no shared work */
+} cluster_load;
+
+/* A new cluster object (conf's strings copied); this node is in its own
+ * view from the start.  Free with cluster_free (NULL is fine). */
+cluster *cluster_new(const cluster_conf *conf);
+void cluster_free(cluster *c);
+
+/* This process's start time (ns since the epoch): its incarnation. */
+int64_t cluster_incarnation(const cluster *c);
+
+/* ---- membership (the broker thread) ---- */
+
+/* The heartbeat to publish now for load (JSON text, free()), with its
+ * routing key in key; also refreshes this node's own entry. */
+char *cluster_heartbeat(cluster *c, const cluster_load *load, int64_t now_ms, char *key,
+                        size_t keylen);
+
+/* An event heard on <q>.events (routing key, JSON body).  Heartbeats of
+ * this cluster add or refresh a node, node.down removes one.  Returns 1
+ * when a node joined (its name in joined, when not NULL), -1 when one
+ * left, 0 otherwise. */
+int cluster_heard(cluster *c, const char *key, const char *body, size_t len, int64_t now_ms,
+                  char *joined, size_t joinedlen);
+
+/* Drops nodes silent for `expiry` intervals.  Returns their names (a
+ * NULL-terminated array, free with cluster_names_free) or NULL when none. */
+char **cluster_expire(cluster *c, int64_t now_ms);
+
+/* Milliseconds from now_ms until the next heartbeat or expiry is due. */
+int cluster_due_in(const cluster *c, int64_t now_ms);
+
+/* ---- reading (any thread) ---- */
+
+/* The view: [{"name", "self", "version", "started", "docker", "draining",
+ * "running", "containers", "inflight", "capacity", "seen_ms_ago"}, ...]
+ * sorted by name.  New reference. */
+json_t *cluster_nodes_json(cluster *c, int64_t now_ms);
+
+/* Names of the nodes in the view (NULL-terminated, sorted; free with
+ * cluster_names_free); *n gets the count. */
+char **cluster_names(cluster *c, size_t *n);
+void cluster_names_free(char **names);
+
+/* 1 if name is in the view. */
+int cluster_has(cluster *c, const char *name);
+
+/* The incarnation name last announced (0 when unknown). */
+int64_t cluster_started_of(cluster *c, const char *name);
+
+/* ---- placement ---- */
+
+typedef struct cluster_slot {
+    const char *name; /* borrowed */
+    int load;         /* running containers plus work in flight */
+    int capacity;     /* 0: no limit */
+} cluster_slot;
+
+/* Places n pieces over slots (pure): spread (binpack false) gives each
+ * piece to the slot with the least load counting the pieces placed so far
+ * (ties by order), so loads end even within one; binpack fills the most
+ * loaded slot that has capacity left first.  A slot at its capacity takes
+ * no more.  out[k] is the slot index of piece k, -1 when no slot had room.
+ * Returns the number placed. */
+int cluster_place_pieces(const cluster_slot *slots, size_t nslots, int n, bool binpack, int *out);
+
+/* Slots for placement from the view: nodes that answer Docker and do not
+ * drain, except those named in skip (NULL-terminated or NULL).  *slots and
+ * each name are new (free with cluster_slots_free).  Returns the count. */
+size_t cluster_slots(cluster *c, char *const *skip, cluster_slot **slots);
+void cluster_slots_free(cluster_slot *slots, size_t n);
+
+/* ---- gathers ---- */
+
+/* A gather collects replies whose correlation id starts with prefix
+ * (cluster_gather_new makes a unique one). */
+typedef struct cluster_gather cluster_gather;
+
+/* A new gather with a unique correlation id prefix (cluster_gather_id). */
+cluster_gather *cluster_gather_new(cluster *c);
+const char *cluster_gather_id(const cluster_gather *g);
+
+/* The broker thread: a reply (source BROKER_SRC_REPLY).  Returns 1 if a
+ * gather took it (its body is kept), 0 if none wanted it. */
+int cluster_gather_offer(cluster *c, const broker_delivery *d);
+
+/* The broker thread: a message of gather corr could not be sent (rc a
+ * broker error, e.g. BROKER_EUNROUTABLE): recorded as a failed answer
+ * {"corr", "node": null, "failed": rc}. */
+void cluster_gather_failed(cluster *c, const char *corr, int rc);
+
+/* Waits until the gather has more than `have` answers, the view changed
+ * (a node left), or until_ms (monotonic); returns the answer count. */
+size_t cluster_gather_wait(cluster *c, cluster_gather *g, size_t have, int64_t until_ms);
+
+/* The answers so far: [{"corr", "node", "reply"}...] (reply: the parsed
+ * reply, null when it was not JSON; failures as above).  Borrowed; valid
+ * until the gather is freed; read it only between waits. */
+json_t *cluster_gather_answers(cluster *c, cluster_gather *g);
+
+/* Unregisters and frees g (later replies are dropped).  NULL is fine. */
+void cluster_gather_free(cluster *c, cluster_gather *g);
+
+/* Monotonic milliseconds (the clock all _ms arguments above use). */
+int64_t cluster_now_ms(void);
+
+#endif

@@ -1,0 +1,196 @@
+/*
+ * node.c -- the broker thread's part in the cluster: heartbeats out and in,
+ * expiry of silent nodes, replies handed to the engine's gathers, and the
+ * outbox items that publish to other nodes (forwards, parts of cluster
+ * queries), bind routes and drain this node.  Called only from the main
+ * thread, which owns the broker.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster.h"
+#include "log.h"
+#include "node.h"
+
+cluster *node_start(broker *b, const dd_config *cfg, const char *version)
+{
+    cluster_conf cc = {.node = cfg->node,
+                       .cluster = cfg->cluster,
+                       .version = version,
+                       .interval_ms = cfg->membership_interval_ms,
+                       .expiry = cfg->membership_expiry};
+    cluster *cl = cluster_new(&cc);
+    /* heartbeats and node.down of every node; replies of gathers */
+    int rc = broker_watch(b, "node.#");
+    if (rc == 0)
+        rc = broker_rpc_begin(b);
+    if (rc != 0)
+        log_msg(LOG_LVL_WARN, "cluster: %s: %s (this node will not see the others)",
+                broker_strerror(rc), broker_error(b));
+    return cl;
+}
+
+int node_tick(broker *b, cluster *cl, engine *e)
+{
+    int64_t now = cluster_now_ms();
+    if (cluster_due_in(cl, now) == 0 && broker_connected(b)) {
+        cluster_load load;
+        engine_load(e, &load);
+        load.draining = broker_draining(b) != 0;
+        char key[300];
+        char *body = cluster_heartbeat(cl, &load, now, key, sizeof key);
+        /* with the dispatchers' user: node_heard believes no one else */
+        broker_props p = {
+            .content_type = "application/json", .type = "event", .user_id = broker_user(b)};
+        int rc = broker_publish(b, broker_name_events(b), key, &p, body, strlen(body), 0);
+        if (rc != 0 && rc != BROKER_ECONNLOST && rc != BROKER_ENOTCONN)
+            log_msg(LOG_LVL_WARN, "heartbeat: %s: %s", broker_strerror(rc), broker_error(b));
+        free(body);
+    }
+    char **gone = cluster_expire(cl, now);
+    for (size_t i = 0; gone && gone[i]; i++)
+        log_msg(LOG_LVL_WARN, "node %s left the view: no heartbeat for %d intervals", gone[i], 3);
+    cluster_names_free(gone);
+    return cluster_due_in(cl, cluster_now_ms());
+}
+
+int node_heard(broker *b, cluster *cl, const broker_delivery *d)
+{
+    if (d->source == BROKER_SRC_REPLY) {
+        cluster_gather_offer(cl, d); /* unknown correlation ids: late, dropped */
+        return 1;
+    }
+    if (d->source != BROKER_SRC_EVENT)
+        return 0;
+    /* anyone who may publish on the events exchange could claim to be a
+     * node: only the dispatchers' own RabbitMQ user is believed */
+    if (d->user_id == NULL || strcmp(d->user_id, broker_user(b)) != 0)
+        return 1;
+    char joined[256] = "";
+    int rc = cluster_heard(cl, d->routing_key, (const char *)d->body, d->len, cluster_now_ms(),
+                           joined, sizeof joined);
+    if (rc > 0)
+        log_msg(LOG_LVL_INFO, "node %s joined the view", joined);
+    else if (rc < 0)
+        log_msg(LOG_LVL_INFO, "a node left the view (it stopped)");
+    return 1;
+}
+
+/* The exchange and routing key of item o's destination (node queues are
+ * reached through the default exchange by their name). */
+static void destination(broker *b, const engine_out *o, const char **exchange, char *key,
+                        size_t keylen)
+{
+    switch (o->dest) {
+    case ENGINE_TO_ALL:
+        *exchange = broker_name_all(b);
+        snprintf(key, keylen, "%s", o->key ? o->key : "");
+        break;
+    case ENGINE_TO_CONTAINERS:
+        *exchange = broker_name_containers(b);
+        snprintf(key, keylen, "%s", o->key ? o->key : "");
+        break;
+    case ENGINE_TO_NODE:
+        *exchange = "";
+        snprintf(key, keylen, "%s.node.%s", broker_name_work(b), o->node ? o->node : "");
+        break;
+    }
+}
+
+/* Publishes a part query or a bulk piece (PUBLISH).  A failure is
+ * told to the gather waiting for it. */
+static int publish_part(broker *b, cluster *cl, const engine_out *o)
+{
+    const char *exchange;
+    char key[600];
+    destination(b, o, &exchange, key, sizeof key);
+    broker_props p = {.content_type = "application/json",
+                      .correlation_id = o->correlation_id,
+                      .message_id = o->message_id ? o->message_id : o->correlation_id,
+                      .reply_to = BROKER_REPLY_TO,
+                      .user_id = broker_user(b),
+                      .expiration = o->expiration,
+                      .persistent = 1,
+                      .headers = o->headers,
+                      .n_headers = o->n_headers};
+    int rc =
+        broker_publish(b, exchange, key, &p, o->body, strlen(o->body), BROKER_PUBLISH_MANDATORY);
+    if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
+        return rc;
+    if (rc != 0)
+        cluster_gather_failed(cl, o->correlation_id, rc);
+    return 0;
+}
+
+/* Forwards delivery o->dl to its owner (FORWARD), then settles it: acked
+ * once the owner's queue has it, answered not_found when no queue took
+ * it. */
+static int forward(broker *b, const engine_out *o)
+{
+    const broker_delivery *d = o->dl;
+    const char *exchange;
+    char key[600];
+    destination(b, o, &exchange, key, sizeof key);
+    size_t n = d->n_headers + o->n_headers;
+    broker_header *h = calloc(n ? n : 1, sizeof *h);
+    if (h == NULL)
+        abort();
+    size_t k = 0;
+    for (size_t i = 0; i < d->n_headers; i++)
+        h[k++] = d->headers[i];
+    for (size_t i = 0; i < o->n_headers; i++)
+        h[k++] = o->headers[i];
+    broker_props p = {.content_type = d->content_type,
+                      .correlation_id = d->correlation_id,
+                      .message_id = d->message_id,
+                      .reply_to = d->reply_to,
+                      .type = d->type,
+                      .user_id = broker_user(b),
+                      .persistent = d->persistent,
+                      .headers = h,
+                      .n_headers = k};
+    int rc = broker_publish(b, exchange, key, &p, d->body, d->len, BROKER_PUBLISH_MANDATORY);
+    free(h);
+    if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
+        return rc;
+    if (rc == BROKER_EUNROUTABLE && d->reply_to) {
+        broker_props rp = {.correlation_id = d->correlation_id,
+                           .content_type = "application/json",
+                           .persistent = 1};
+        rc = broker_publish(b, "", d->reply_to, &rp, o->body, strlen(o->body), 0);
+    } else if (rc != 0) {
+        log_msg(LOG_LVL_WARN, "forwarding: %s: %s: the message is requeued", broker_strerror(rc),
+                broker_error(b));
+        rc = broker_nack(b, o->tag, 1);
+        return rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN ? rc : 0;
+    }
+    if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
+        return rc;
+    broker_ack(b, o->tag); /* when the connection is gone, the broker requeued it */
+    return 0;
+}
+
+int node_do_item(broker *b, cluster *cl, engine_out *o)
+{
+    int rc = 0;
+    switch (o->kind) {
+    case ENGINE_OUT_ROUTE:
+        rc = broker_route(b, o->key, o->add);
+        break;
+    case ENGINE_OUT_DRAIN:
+        rc = broker_drain(b, o->add);
+        break;
+    case ENGINE_OUT_PUBLISH:
+        return publish_part(b, cl, o);
+    case ENGINE_OUT_FORWARD:
+        return forward(b, o);
+    default:
+        return 0;
+    }
+    if (rc != 0 && rc != BROKER_ECONNLOST && rc != BROKER_ENOTCONN) {
+        log_msg(LOG_LVL_WARN, "cluster: %s: %s", broker_strerror(rc), broker_error(b));
+        rc = 0;
+    }
+    return rc;
+}

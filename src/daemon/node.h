@@ -1,0 +1,30 @@
+/*
+ * node.h -- the main thread's cluster duties (node.c).
+ */
+#ifndef DD_NODE_H
+#define DD_NODE_H
+
+#include "broker.h"
+#include "cluster.h"
+#include "config.h"
+#include "engine.h"
+
+/* The cluster object of this node (cluster_free) after subscribing b to
+ * the membership events and to direct replies.  Never NULL. */
+cluster *node_start(broker *b, const dd_config *cfg, const char *version);
+
+/* Publishes the heartbeat when due and drops silent nodes; returns the
+ * milliseconds until it should be called again. */
+int node_tick(broker *b, cluster *cl, engine *e);
+
+/* A delivery from the watch (membership) or reply consumer: taken into the
+ * view (when published by the dispatchers' RabbitMQ user, the user of b)
+ * or offered to the gathers; returns 1 when d was one of those (the caller
+ * then only cleans it up), 0 for work. */
+int node_heard(broker *b, cluster *cl, const broker_delivery *d);
+
+/* Carries out the cluster's outbox items (ROUTE, DRAIN, PUBLISH,
+ * FORWARD).  0, or BROKER_ECONNLOST/ENOTCONN to retry after a reconnect. */
+int node_do_item(broker *b, cluster *cl, engine_out *o);
+
+#endif

@@ -1,0 +1,374 @@
+/*
+ * bulk.c -- `instances: N`: one request made into N pieces over the
+ * cluster (DESIGN.md "Bulk").
+ *
+ * The node that takes the request places the pieces from its membership
+ * view (spread: fewest containers and work first, so loads end even
+ * within one; binpack: the busiest node with room first) and sends each
+ * to its node's queue as a request of its own: the same message without
+ * `instances`, request id <request id>.<k> (so that a piece is idempotent
+ * like any request), answered into a gather.  A piece whose node leaves
+ * the view before answering, or answers that it cannot take work
+ * (unavailable, docker_unavailable, max_containers), is placed again on
+ * another node; each piece carries the incarnation (start time) of the
+ * process it was placed on, and a node refuses pieces placed on an
+ * earlier process of its own, so a node that comes back after its pieces
+ * went elsewhere does not run them too.  A redelivered bulk request first
+ * asks every node for the pieces made already.  The reply lists every
+ * piece, where it landed and its outcome.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster.h"
+#include "engine_internal.h"
+
+#define PIECE_ATTEMPTS 4
+
+typedef struct piece {
+    char node[256];
+    char corr[128];
+    int attempts;
+    int done;
+    json_t *record; /* {"node","ok","id","name","warnings","error"?,"result"?} */
+} piece;
+
+hres eng_check_incarnation(jctx *c)
+{
+    const char *inc = broker_delivery_header(c->d, CLUSTER_H_INCARNATION);
+    cluster *cl = c->e->conf.members;
+    if (inc == NULL || cl == NULL || strtoll(inc, NULL, 10) == cluster_incarnation(cl))
+        return H_OK;
+    return eng_fail(c, PROTO_EUNAVAILABLE,
+                    "this piece was placed on an earlier process of node %s; it is placed again "
+                    "elsewhere",
+                    c->e->conf.node);
+}
+
+/* The message without its instance count: what each piece carries. */
+static char *piece_body(const jctx *c)
+{
+    json_t *m = json_loadb((const char *)c->d->body, c->d->len, 0, NULL);
+    if (m == NULL)
+        eng_oom(); /* it parsed a moment ago */
+    json_object_del(m, "instances");
+    json_object_del(m, "placement");
+    json_t *opt = json_object_get(m, "Options");
+    json_object_del(opt, "Instances");
+    json_object_del(opt, "Placement");
+    char *s = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(m);
+    if (s == NULL)
+        eng_oom();
+    return s;
+}
+
+/* Sends piece k to p->node. */
+static void send_piece(jctx *c, cluster_gather *g, piece *p, int k, const char *rid,
+                       const char *body)
+{
+    cluster *cl = c->e->conf.members;
+    p->attempts++;
+    snprintf(p->corr, sizeof p->corr, "%s%d.%d", cluster_gather_id(g), k, p->attempts);
+    engine_out *o = eng_xcalloc(1, sizeof *o);
+    o->kind = ENGINE_OUT_PUBLISH;
+    o->dest = ENGINE_TO_NODE;
+    o->node = eng_xstrdup(p->node);
+    o->correlation_id = eng_xstrdup(p->corr);
+    char mid[300];
+    snprintf(mid, sizeof mid, "%s.%d", rid, k);
+    o->message_id = eng_xstrdup(mid);
+    o->body = eng_xstrdup(body);
+    char inc[32];
+    snprintf(inc, sizeof inc, "%" PRId64, cluster_started_of(cl, p->node));
+    eng_add_header(o, CLUSTER_H_PART, "1");
+    eng_add_header(o, CLUSTER_H_INCARNATION, inc);
+    if (c->d->user_id)
+        eng_add_header(o, CLUSTER_H_USER, c->d->user_id);
+    eng_post(c->e, o);
+}
+
+/* Places the pieces listed in todo (indexes, -1 ended) on the view's nodes,
+ * skipping for each the node it failed on; pieces no node has room for
+ * are done with error unavailable. */
+static void place(jctx *c, cluster_gather *g, piece *ps, const int *todo, int n, bool binpack,
+                  const char *rid, const char *body)
+{
+    cluster *cl = c->e->conf.members;
+    for (int t = 0; t < n; t++) {
+        piece *p = &ps[todo[t]];
+        char *skip[2] = {p->node[0] ? p->node : NULL, NULL};
+        cluster_slot *slots = NULL;
+        size_t ns = cluster_slots(cl, skip[0] ? skip : NULL, &slots);
+        int where = -1;
+        /* one at a time, counting the pieces already sent (in flight) */
+        for (size_t i = 0; i < ns; i++)
+            for (int q = 0; q < n; q++)
+                if (q != t && !ps[todo[q]].done && ps[todo[q]].node[0] &&
+                    !strcmp(ps[todo[q]].node, slots[i].name) && q < t)
+                    slots[i].load++;
+        cluster_place_pieces(slots, ns, 1, binpack, &where);
+        if (where < 0) {
+            p->done = 1;
+            p->record = json_pack("{s:n, s:b, s:{s:s, s:s}}", "node", "ok", 0, "error", "code",
+                                  "unavailable", "message", "no node of the cluster has room");
+        } else {
+            snprintf(p->node, sizeof p->node, "%s", slots[where].name);
+            send_piece(c, g, p, todo[t], rid, body);
+        }
+        cluster_slots_free(slots, ns);
+    }
+}
+
+/* 1 if the error code of a failed piece means "try another node". */
+static int retryable(const char *code, const char *msg)
+{
+    return code && (!strcmp(code, "unavailable") || !strcmp(code, "docker_unavailable") ||
+                    !strcmp(code, "canceled") ||
+                    (!strcmp(code, "policy_denied") && msg && strstr(msg, "max_containers")));
+}
+
+/* The record of a piece answered by node with reply r. */
+static json_t *record_of(const char *node, json_t *r)
+{
+    json_t *res = json_object_get(r, "result");
+    json_t *err = json_object_get(r, "error");
+    const char *code = json_string_value(json_object_get(err, "code"));
+    if (json_is_true(json_object_get(r, "ok"))) {
+        json_t *ct = json_object_get(res, "container"); /* run */
+        json_t *src = ct ? ct : res;
+        return json_pack("{s:s, s:b, s:O?, s:O?, s:O?, s:O?}", "node", node, "ok", 1, "id",
+                         json_object_get(src, "id"), "name", json_object_get(src, "name"),
+                         "warnings", json_object_get(res, "warnings"), "result", ct ? res : NULL);
+    }
+    if (code && !strcmp(code, "duplicate")) { /* made by an earlier delivery: it exists */
+        json_t *orig = json_object_get(err, "original");
+        return json_pack("{s:s, s:b, s:O?, s:n, s:n}", "node", node, "ok", 1, "id",
+                         json_object_get(orig, "container"), "name", "warnings");
+    }
+    return json_pack("{s:s, s:b, s:O?}", "node", node, "ok", 0, "error", err);
+}
+
+/* A redelivered bulk request: the pieces some node made already (by their
+ * request label <rid>.<k>) are done. */
+static void find_made(jctx *c, piece *ps, int n, const char *rid)
+{
+    json_t *answers = NULL, *missing = NULL;
+    eng_ask_all(c,
+                "{\"Dockercmd\":\"list\",\"Options\":{\"All\":true,\"Filters\":{\"label\":[\"" LBL
+                "request\"]}}}",
+                &answers, &missing);
+    json_t *mine = NULL;
+    dkc_list_opts lo = {.all = true, .filters = eng_owner_filter(c->e)};
+    if (dkc_container_list(c->cli, &lo, &mine) == 0)
+        eng_set(answers, c->e->conf.node, json_pack("{s:o}", "result", mine));
+    json_decref(lo.filters);
+    size_t plen = strlen(rid);
+    const char *node;
+    json_t *r;
+    json_object_foreach(answers, node, r)
+    {
+        size_t i;
+        json_t *ct;
+        json_array_foreach(json_object_get(r, "result"), i, ct)
+        {
+            const char *req = eng_label(json_object_get(ct, "Labels"), "request");
+            if (!req || strncmp(req, rid, plen) || req[plen] != '.')
+                continue;
+            int k = atoi(req + plen + 1);
+            if (k < 0 || k >= n || ps[k].done)
+                continue;
+            const char *name = json_string_value(json_array_get(json_object_get(ct, "Names"), 0));
+            ps[k].done = 1;
+            snprintf(ps[k].node, sizeof ps[k].node, "%s", node);
+            ps[k].record = json_pack("{s:s, s:b, s:O?, s:s?, s:n}", "node", node, "ok", 1, "id",
+                                     json_object_get(ct, "Id"), "name",
+                                     name && *name == '/' ? name + 1 : name, "warnings");
+        }
+    }
+    json_decref(answers);
+    json_decref(missing);
+}
+
+hres eng_bulk(jctx *c)
+{
+    engine *e = c->e;
+    cluster *cl = e->conf.members;
+    if (cl == NULL)
+        return eng_fail(c, PROTO_EUNSUPPORTED, "instances need the cluster");
+    int n = c->cmd->instances;
+    bool binpack = c->cmd->placement && !strcmp(c->cmd->placement, "binpack");
+    char rid[256];
+    cluster_gather *g = cluster_gather_new(cl);
+    snprintf(rid, sizeof rid, "%s", c->request_id ? c->request_id : cluster_gather_id(g));
+    char *body = piece_body(c);
+    piece *ps = eng_xcalloc((size_t)n, sizeof *ps);
+    int *todo = eng_xcalloc((size_t)n, sizeof *todo);
+    if (c->d->redelivered)
+        find_made(c, ps, n, rid);
+    int nt = 0;
+    for (int k = 0; k < n; k++)
+        if (!ps[k].done)
+            todo[nt++] = k;
+    place(c, g, ps, todo, nt, binpack, rid, body);
+    int64_t until = cluster_now_ms() + e->conf.bulk_ms;
+    size_t seen = 0;
+    for (;;) {
+        /* answers */
+        json_t *got = cluster_gather_answers(cl, g);
+        nt = 0;
+        for (size_t i = seen; i < json_array_size(got); i++) {
+            json_t *a = json_array_get(got, i);
+            const char *corr = json_string_value(json_object_get(a, "corr"));
+            for (int k = 0; k < n; k++) {
+                piece *p = &ps[k];
+                if (p->done || strcmp(p->corr, corr ? corr : ""))
+                    continue;
+                json_t *r = json_object_get(a, "reply");
+                json_t *err = json_object_get(r, "error");
+                const char *code = json_string_value(json_object_get(err, "code"));
+                int failed_send = json_object_get(a, "failed") != NULL;
+                if ((failed_send ||
+                     retryable(code, json_string_value(json_object_get(err, "message")))) &&
+                    p->attempts < PIECE_ATTEMPTS) {
+                    todo[nt++] = k; /* again, elsewhere */
+                } else {
+                    p->done = 1;
+                    p->record = failed_send
+                                    ? json_pack("{s:s, s:b, s:{s:s, s:s}}", "node", p->node, "ok",
+                                                0, "error", "code", "unavailable", "message",
+                                                "the node's queue could not be reached")
+                                    : record_of(p->node, r);
+                }
+            }
+        }
+        seen = json_array_size(got);
+        /* pieces whose node left the view */
+        for (int k = 0; k < n; k++) {
+            piece *p = &ps[k];
+            int queued = 0;
+            for (int t = 0; t < nt; t++)
+                queued |= todo[t] == k;
+            if (!p->done && !queued && !cluster_has(cl, p->node)) {
+                log_msg(LOG_LVL_WARN, "bulk %s: node %s left the view: piece %d placed again", rid,
+                        p->node, k);
+                todo[nt++] = k;
+            }
+        }
+        if (nt > 0)
+            place(c, g, ps, todo, nt, binpack, rid, body);
+        int open = 0;
+        for (int k = 0; k < n; k++)
+            open += !ps[k].done;
+        if (open == 0 || cluster_now_ms() >= until)
+            break;
+        cluster_gather_wait(cl, g, seen, until);
+    }
+    int created = 0;
+    json_t *list = json_array();
+    if (list == NULL)
+        eng_oom();
+    for (int k = 0; k < n; k++) {
+        piece *p = &ps[k];
+        if (!p->done)
+            p->record = json_pack("{s:s, s:b, s:{s:s, s:s}}", "node", p->node, "ok", 0, "error",
+                                  "code", "timeout", "message", "no answer before the deadline");
+        if (p->record == NULL)
+            eng_oom();
+        created += json_is_true(json_object_get(p->record, "ok"));
+        json_array_append_new(list, p->record);
+    }
+    c->result = json_pack("{s:i, s:i, s:s, s:o}", "requested", n, "created", created, "placement",
+                          binpack ? "binpack" : "spread", "containers", list);
+    if (c->result == NULL)
+        eng_oom();
+    log_msg(LOG_LVL_INFO, "bulk %s: %d of %d pieces made", rid, created, n);
+    cluster_gather_free(cl, g);
+    free(todo);
+    free(ps);
+    free(body);
+    return H_OK;
+}
+
+/* The piece containers of other nodes, as user_id sees them: a set of
+ * their request ids. */
+static json_t *pieces_elsewhere(engine *e, dkc_client *cli, const char *user_id)
+{
+    broker_delivery d;
+    memset(&d, 0, sizeof d);
+    d.user_id = (char *)user_id; /* borrowed: d is never cleaned up */
+    jctx c = {.e = e, .cli = cli, .d = &d};
+    json_t *answers = NULL, *missing = NULL;
+    eng_ask_all(&c,
+                "{\"Dockercmd\":\"list\",\"Options\":{\"All\":true,\"Filters\":{\"label\":[\"" LBL
+                "piece\"]}}}",
+                &answers, &missing);
+    json_t *set = json_object();
+    if (set == NULL)
+        eng_oom();
+    const char *node;
+    json_t *r;
+    json_object_foreach(answers, node, r)
+    {
+        size_t i;
+        json_t *ct;
+        json_array_foreach(json_object_get(r, "result"), i, ct)
+        {
+            const char *req = eng_label(json_object_get(ct, "Labels"), "request");
+            if (req)
+                eng_set(set, req, json_string(node));
+        }
+    }
+    json_decref(answers);
+    json_decref(missing);
+    return set;
+}
+
+void eng_sweep_pieces(engine *e, dkc_client *cli)
+{
+    cluster *cl = e->conf.members;
+    if (cl == NULL)
+        return;
+    char inc[32];
+    snprintf(inc, sizeof inc, "%" PRId64, cluster_incarnation(cl));
+    dkc_list_opts lo = {.all = true, .filters = eng_owner_filter(e)};
+    json_t *arr = NULL;
+    int rc = dkc_container_list(cli, &lo, &arr);
+    json_decref(lo.filters);
+    if (rc != 0)
+        return;
+    json_t *users = json_object(); /* user ("" anonymous) -> their pieces elsewhere */
+    if (users == NULL)
+        eng_oom();
+    size_t i;
+    json_t *ct;
+    json_array_foreach(arr, i, ct)
+    {
+        json_t *labels = json_object_get(ct, "Labels");
+        const char *made_by = eng_label(labels, "piece");
+        const char *req = eng_label(labels, "request");
+        const char *id = eng_jstr(ct, "Id");
+        if (!made_by || !req || !id || !strcmp(made_by, inc))
+            continue;
+        const char *user = eng_label(labels, "user");
+        json_t *elsewhere = json_object_get(users, user ? user : "");
+        if (elsewhere == NULL) {
+            elsewhere = pieces_elsewhere(e, cli, user);
+            eng_set(users, user ? user : "", elsewhere);
+        }
+        const char *other = json_string_value(json_object_get(elsewhere, req));
+        if (other == NULL)
+            continue;
+        log_msg(LOG_LVL_WARN,
+                "container %.12s of piece %s was made by an earlier process of this node that "
+                "went away before answering; node %s made the piece since: removed here",
+                id, req, other);
+        rc = dkc_container_remove(cli, id, true, true);
+        if (rc != 0 && rc != DKC_ENOTFOUND)
+            log_msg(LOG_LVL_WARN, "removing %.12s: %s", id, dkc_strerror(rc));
+    }
+    json_decref(users);
+    json_decref(arr);
+}

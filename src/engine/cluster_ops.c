@@ -1,0 +1,486 @@
+/*
+ * cluster_ops.c -- the engine's side of the cluster: forwarding a command
+ * to the node that owns its container, the routes that make that work,
+ * cluster-wide queries, and the commands about nodes.
+ *
+ * A command naming a container can be taken from the shared work queue by
+ * any node.  The node that takes it and does not have the container
+ * forwards the message, unchanged, to <q>.containers with the container's
+ * id as routing key: each node binds its queue there with the full id and
+ * the short id of each of its containers (added when it makes one,
+ * reconciled on every supervision pass).  RabbitMQ then hands it to the
+ * owner, whose reply goes straight to the client; an id no node bound
+ * comes back (mandatory publish) and the client is answered not_found.  A
+ * forwarded message carries x-dd-hop, so it is forwarded at most once.  A
+ * name or another id prefix is first resolved by asking every node which
+ * of its containers it names (one owner: forwarded by full id; several:
+ * conflict).
+ *
+ * Who sent a forwarded message.  RabbitMQ lets a connection publish only
+ * with its own user_id, so the forwarding node publishes as itself and
+ * puts the original user_id in x-dd-user.  A receiving node believes
+ * x-dd-user only from messages whose verified user_id is the dispatchers'
+ * own RabbitMQ user (engine_conf.amqp_user), which publishers must not
+ * share.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster.h"
+#include "engine_internal.h"
+
+static int has_header(const broker_delivery *d, const char *k)
+{
+    return broker_delivery_header(d, k) != NULL;
+}
+
+int eng_from_cluster(engine *e, broker_delivery *d)
+{
+    int forwarded = has_header(d, CLUSTER_H_HOP) || has_header(d, CLUSTER_H_PART);
+    if (forwarded && d->user_id && e->conf.amqp_user && !strcmp(d->user_id, e->conf.amqp_user)) {
+        const char *u = broker_delivery_header(d, CLUSTER_H_USER);
+        free(d->user_id);
+        d->user_id = u ? eng_xstrdup(u) : NULL;
+    }
+    const char *from = broker_delivery_header(d, CLUSTER_H_FROM);
+    if (has_header(d, CLUSTER_H_PART) && from && !strcmp(from, e->conf.node)) {
+        eng_post_simple(e, ENGINE_OUT_ACK, d->tag, 0);
+        return 1;
+    }
+    return 0;
+}
+
+int eng_may_forward(const jctx *c)
+{
+    cluster *cl = c->e->conf.members;
+    if (cl == NULL || c->d->source != BROKER_SRC_WORK || has_header(c->d, CLUSTER_H_HOP) ||
+        has_header(c->d, CLUSTER_H_PART))
+        return 0;
+    size_t n = 0;
+    cluster_names_free(cluster_names(cl, &n));
+    return n > 1;
+}
+
+/* 1 if s is all lower-case hex. */
+static int is_hex(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s; s++)
+        if (!isxdigit((unsigned char)*s) || isupper((unsigned char)*s))
+            return 0;
+    return 1;
+}
+
+void eng_add_header(engine_out *o, const char *k, const char *v)
+{
+    broker_header *h = realloc(o->headers, (o->n_headers + 1) * sizeof *h);
+    if (h == NULL)
+        eng_oom();
+    o->headers = h;
+    h[o->n_headers].key = eng_xstrdup(k);
+    h[o->n_headers].value = eng_xstrdup(v);
+    o->n_headers++;
+}
+
+/* A part query to every other node: body (a command) published to <q>.all
+ * as the publisher of c, answered into gather g. */
+static void post_part(jctx *c, cluster_gather *g, const char *body)
+{
+    engine_out *o = eng_xcalloc(1, sizeof *o);
+    o->kind = ENGINE_OUT_PUBLISH;
+    o->dest = ENGINE_TO_ALL;
+    o->key = eng_xstrdup("");
+    char corr[64];
+    snprintf(corr, sizeof corr, "%sall", cluster_gather_id(g));
+    o->correlation_id = eng_xstrdup(corr);
+    o->body = eng_xstrdup(body);
+    eng_add_header(o, CLUSTER_H_PART, "1");
+    eng_add_header(o, CLUSTER_H_FROM, c->e->conf.node);
+    if (c->d->user_id)
+        eng_add_header(o, CLUSTER_H_USER, c->d->user_id);
+    eng_post(c->e, o);
+}
+
+/* Asks every other node of the view for its part of body and waits until
+ * each has answered, has left the view, or gather_ms passed.  *answers
+ * gets {node: reply} (new), *missing the nodes that did not answer (new
+ * array). */
+void eng_ask_all(jctx *c, const char *body, json_t **answers, json_t **missing)
+{
+    cluster *cl = c->e->conf.members;
+    size_t n = 0;
+    char **names = cluster_names(cl, &n);
+    cluster_gather *g = cluster_gather_new(cl);
+    post_part(c, g, body);
+    int64_t until = cluster_now_ms() + c->e->conf.gather_ms;
+    *answers = json_object();
+    *missing = json_array();
+    if (*answers == NULL || *missing == NULL)
+        eng_oom();
+    size_t have = 0;
+    for (;;) {
+        json_t *got = cluster_gather_answers(cl, g);
+        size_t i;
+        json_t *a;
+        json_array_foreach(got, i, a)
+        {
+            const char *node = json_string_value(json_object_get(a, "node"));
+            if (node && json_object_get(*answers, node) == NULL)
+                eng_set(*answers, node, json_incref(json_object_get(a, "reply")));
+        }
+        int waiting = 0;
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(names[k], c->e->conf.node) && !json_object_get(*answers, names[k]) &&
+                cluster_has(cl, names[k]))
+                waiting = 1;
+        if (!waiting || cluster_now_ms() >= until)
+            break;
+        have = cluster_gather_wait(cl, g, have, until);
+    }
+    for (size_t k = 0; k < n; k++)
+        if (strcmp(names[k], c->e->conf.node) && !json_object_get(*answers, names[k]))
+            json_array_append_new(*missing, json_string(names[k]));
+    cluster_gather_free(cl, g);
+    cluster_names_free(names);
+}
+
+/* The message c carries, as text (NUL-terminated, free()). */
+static char *part_body(const jctx *c)
+{
+    char *b = eng_xmalloc(c->d->len + 1);
+    memcpy(b, c->d->body, c->d->len);
+    b[c->d->len] = '\0';
+    return b;
+}
+
+/* Asks every other node for the containers (in the publisher's scope)
+ * that ref names by id prefix (by_id) or by exact name, and puts their
+ * full ids and owners into found ({id: node}). */
+static void ask_owners(jctx *c, const char *ref, int by_id, json_t *found)
+{
+    char body[512];
+    snprintf(
+        body, sizeof body,
+        "{\"Dockercmd\":\"list\",\"Options\":{\"All\":true,\"Filters\":{\"%s\":[\"%s%s%s\"]}}}",
+        by_id ? "id" : "name", by_id ? "" : "^/", ref, by_id ? "" : "$");
+    json_t *answers, *missing;
+    eng_ask_all(c, body, &answers, &missing);
+    char want[300];
+    snprintf(want, sizeof want, "/%s", ref);
+    const char *node;
+    json_t *r;
+    json_object_foreach(answers, node, r)
+    {
+        size_t i, j;
+        json_t *ct, *nm;
+        json_array_foreach(json_object_get(r, "result"), i, ct)
+        {
+            const char *id = eng_jstr(ct, "Id");
+            int match = 0;
+            if (id && by_id)
+                match = strncmp(id, ref, strlen(ref)) == 0;
+            json_array_foreach(json_object_get(ct, "Names"), j, nm)
+            {
+                const char *name = json_string_value(nm);
+                if (!by_id && name && strcmp(name, want) == 0)
+                    match = 1;
+            }
+            if (id && match)
+                eng_set(found, id, json_string(node));
+        }
+    }
+    json_decref(answers);
+    json_decref(missing);
+}
+
+/* Finds the node that has the container c names, among the others: by
+ * id prefix when the reference is hex, else (or when no id matched) by
+ * name.  H_FORWARD to it by full id; not_found for none; conflict when
+ * several containers answer to it (names are unique per Docker host, not
+ * per cluster). */
+static hres resolve_owner(jctx *c)
+{
+    const char *ref = c->cmd->container;
+    json_t *found = json_object();
+    if (found == NULL)
+        eng_oom();
+    if (is_hex(ref))
+        ask_owners(c, ref, 1, found);
+    if (json_object_size(found) == 0)
+        ask_owners(c, ref, 0, found);
+    size_t n = json_object_size(found);
+    const char *id = NULL;
+    json_t *v;
+    json_object_foreach(found, id, v)
+    {
+        snprintf(c->fwd_key, sizeof c->fwd_key, "%s", id);
+        break;
+    }
+    json_decref(found);
+    if (n == 1)
+        return H_FORWARD;
+    if (n > 1) {
+        c->http = 409;
+        return eng_fail(c, PROTO_ECONFLICT, "%.100s names %zu containers of the cluster", ref, n);
+    }
+    c->http = 404;
+    return eng_fail(c, PROTO_ENOTFOUND, "No such container: %.200s", ref);
+}
+
+hres eng_forward_container(jctx *c)
+{
+    const char *ref = c->cmd->container;
+    size_t len = strlen(ref);
+    if (is_hex(ref) && (len == 12 || len == 64)) {
+        /* ids are bound on <q>.containers by their owner: one hop */
+        snprintf(c->fwd_key, sizeof c->fwd_key, "%s", ref);
+        return H_FORWARD;
+    }
+    return resolve_owner(c);
+}
+
+void eng_post_forward(jctx *c)
+{
+    engine *e = c->e;
+    engine_out *o = eng_xcalloc(1, sizeof *o);
+    o->kind = ENGINE_OUT_FORWARD;
+    if (c->fwd_node[0]) {
+        o->dest = ENGINE_TO_NODE;
+        o->node = eng_xstrdup(c->fwd_node);
+        o->key = eng_xstrdup("");
+    } else {
+        o->dest = ENGINE_TO_CONTAINERS;
+        o->key = eng_xstrdup(c->fwd_key);
+    }
+    eng_add_header(o, CLUSTER_H_HOP, e->conf.node);
+    if (c->d->user_id)
+        eng_add_header(o, CLUSTER_H_USER, c->d->user_id);
+    /* the answer when no node has it */
+    proto_reply_info ri;
+    proto_reply_info_init(&ri, c->cmd, NULL, e->conf.node, c->request_id);
+    char msg[400];
+    snprintf(msg, sizeof msg, "No such %s: %.300s", c->fwd_node[0] ? "node" : "container",
+             c->fwd_node[0] ? c->fwd_node : c->fwd_key);
+    json_t *r = proto_reply_error(&ri, PROTO_ENOTFOUND, msg, NULL, 404);
+    o->body = r ? json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(r);
+    if (o->body == NULL)
+        eng_oom();
+    o->reply_to = c->d->reply_to ? eng_xstrdup(c->d->reply_to) : NULL;
+    o->correlation_id = c->d->correlation_id ? eng_xstrdup(c->d->correlation_id) : NULL;
+    o->tag = c->d->tag;
+    o->dl = eng_xcalloc(1, sizeof *o->dl);
+    *o->dl = *c->d; /* moved: the worker's copy is zeroed */
+    memset(c->d, 0, sizeof *c->d);
+    c->d->tag = o->tag;
+    log_msg(LOG_LVL_INFO, "forwarded to %s %.100s", c->fwd_node[0] ? "node" : "the owner of",
+            c->fwd_node[0] ? c->fwd_node : c->fwd_key);
+    eng_post(e, o);
+}
+
+/* ---- routes ---- */
+
+/* The routing keys of a container: its full id and short id.  Not its
+ * name: names are unique per Docker host only, and a direct exchange
+ * would hand a command to every node bound with the name; names are
+ * resolved by asking the nodes (resolve_owner). */
+static void keys_of(const char *id, json_t *into)
+{
+    if (id == NULL || strlen(id) < 12)
+        return;
+    char shortid[13];
+    snprintf(shortid, sizeof shortid, "%.12s", id);
+    eng_set(into, id, json_true());
+    eng_set(into, shortid, json_true());
+}
+
+static void post_route(engine *e, const char *key, int add)
+{
+    engine_out *o = eng_xcalloc(1, sizeof *o);
+    o->kind = ENGINE_OUT_ROUTE;
+    o->key = eng_xstrdup(key);
+    o->add = add;
+    eng_post(e, o);
+}
+
+/* Adds want's keys to e->routes and, when listed_at > 0, drops the keys
+ * not in want that were bound before listed_at (a key bound since is of a
+ * container the list could not show yet); posts the binds and unbinds
+ * that takes, after releasing e->mu (eng_post takes it). */
+static void routes_update(engine *e, json_t *want, int64_t listed_at)
+{
+    json_t *add = json_array(), *del = json_array();
+    if (add == NULL || del == NULL)
+        eng_oom();
+    const char *k;
+    json_t *v, *tmp;
+    pthread_mutex_lock(&e->mu);
+    if (e->routes == NULL && (e->routes = json_object()) == NULL)
+        eng_oom();
+    json_object_foreach(want, k, v)
+    {
+        if (json_object_get(e->routes, k) == NULL) {
+            eng_set(e->routes, k, json_integer(eng_now_ms()));
+            json_array_append_new(add, json_string(k));
+        }
+    }
+    if (listed_at > 0)
+        json_object_foreach_safe(e->routes, tmp, k, v)
+        {
+            if (json_object_get(want, k) == NULL && json_integer_value(v) < listed_at) {
+                json_array_append_new(del, json_string(k));
+                json_object_del(e->routes, k);
+            }
+        }
+    pthread_mutex_unlock(&e->mu);
+    size_t i;
+    json_array_foreach(add, i, v) post_route(e, json_string_value(v), 1);
+    json_array_foreach(del, i, v) post_route(e, json_string_value(v), 0);
+    json_decref(add);
+    json_decref(del);
+}
+
+void eng_routes_add(engine *e, const char *id)
+{
+    if (e->conf.members == NULL)
+        return;
+    json_t *keys = json_object();
+    if (keys == NULL)
+        eng_oom();
+    keys_of(id, keys);
+    routes_update(e, keys, 0);
+    json_decref(keys);
+}
+
+void eng_routes_reconcile(engine *e, json_t *containers, int64_t listed_at)
+{
+    if (e->conf.members == NULL)
+        return;
+    json_t *want = json_object();
+    if (want == NULL)
+        eng_oom();
+    size_t i;
+    json_t *ct;
+    json_array_foreach(containers, i, ct)
+    {
+        keys_of(eng_jstr(ct, "Id"), want);
+    }
+    routes_update(e, want, listed_at);
+    json_decref(want);
+}
+
+/* ---- cluster-wide queries ---- */
+
+/* Adds "Node": node to every object of array items. */
+static void tag_node(json_t *items, const char *node)
+{
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        if (json_is_object(it))
+            eng_set(it, "Node", json_string(node));
+    }
+}
+
+hres eng_cluster_query(jctx *c)
+{
+    hres r = eng_handle_query(c);
+    if (r != H_OK || !c->cmd->cluster || has_header(c->d, CLUSTER_H_PART) ||
+        c->e->conf.members == NULL)
+        return r;
+    const char *what = c->cmd->kind == PROTO_CMD_IMAGES ? "images" : "containers";
+    json_t *items = c->result;
+    c->result = NULL;
+    tag_node(items, c->e->conf.node);
+    json_t *nodes = json_pack("[s]", c->e->conf.node);
+    json_t *answers, *missing;
+    char *body = part_body(c);
+    eng_ask_all(c, body, &answers, &missing);
+    free(body);
+    const char *node;
+    json_t *reply;
+    json_object_foreach(answers, node, reply)
+    {
+        json_t *part = json_object_get(reply, "result");
+        if (!json_is_true(json_object_get(reply, "ok")) || !json_is_array(part)) {
+            json_array_append_new(missing, json_string(node));
+            continue;
+        }
+        tag_node(part, node);
+        json_array_extend(items, part);
+        json_array_append_new(nodes, json_string(node));
+    }
+    json_decref(answers);
+    c->result = json_pack("{s:o, s:o, s:o}", what, items, "nodes", nodes, "missing", missing);
+    if (c->result == NULL)
+        eng_oom();
+    return H_OK;
+}
+
+/* ---- nodes, register, unregister ---- */
+
+static hres h_nodes(jctx *c)
+{
+    if (c->e->conf.members == NULL)
+        c->result = json_pack("[{s:s, s:b}]", "name", c->e->conf.node, "self", 1);
+    else
+        c->result = cluster_nodes_json(c->e->conf.members, cluster_now_ms());
+    if (c->result == NULL)
+        eng_oom();
+    return H_OK;
+}
+
+/* register (drain 0) / unregister (drain 1) of node hostname: this node
+ * acts, another node is sent the message, an unknown one is not_found. */
+static hres drain_node(jctx *c, int drain)
+{
+    engine *e = c->e;
+    const char *host = c->cmd->hostname;
+    if (strcmp(host, e->conf.node) == 0) {
+        engine_out *o = eng_xcalloc(1, sizeof *o);
+        o->kind = ENGINE_OUT_DRAIN;
+        o->add = drain;
+        eng_post(e, o);
+        log_msg(LOG_LVL_INFO, "%s: %s", drain ? "unregister" : "register",
+                drain ? "draining: no more shared work" : "taking shared work again");
+        c->result = json_null();
+        return H_OK;
+    }
+    if (e->conf.members && cluster_has(e->conf.members, host) && c->d->source == BROKER_SRC_WORK &&
+        !has_header(c->d, CLUSTER_H_HOP)) {
+        snprintf(c->fwd_node, sizeof c->fwd_node, "%s", host);
+        return H_FORWARD;
+    }
+    c->http = 404;
+    return eng_fail(c, PROTO_ENOTFOUND, "No such node: %.200s", host);
+}
+
+static hres h_register(jctx *c)
+{
+    return drain_node(c, 0);
+}
+
+static hres h_unregister(jctx *c)
+{
+    return drain_node(c, 1);
+}
+
+const engine_cmd eng_cmd_nodes = {.kind = PROTO_CMD_NODES, .handle = h_nodes};
+const engine_cmd eng_cmd_register = {.kind = PROTO_CMD_REGISTER, .handle = h_register};
+const engine_cmd eng_cmd_unregister = {.kind = PROTO_CMD_UNREGISTER, .handle = h_unregister};
+
+void engine_load(engine *e, cluster_load *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&e->mu);
+    out->running = e->n_running;
+    out->containers = e->n_containers + e->creating;
+    out->inflight = e->busy;
+    out->docker = !e->docker_down;
+    pthread_mutex_unlock(&e->mu);
+    out->capacity = e->policy->max_containers;
+}

@@ -1,0 +1,220 @@
+/*
+ * test_cluster_view.c -- the cluster module without a broker: placement (spread
+ * even within one, binpack, capacity), the membership view (heartbeats,
+ * other clusters, expiry, node.down, slots) and gathers (answers matched
+ * by correlation id prefix, failures, waits that end on a leaving node).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster.h"
+
+static cluster *new_cluster(const char *node)
+{
+    cluster_conf cc = {
+        .node = node, .cluster = "jobs", .version = "t", .interval_ms = 100, .expiry = 3};
+    return cluster_new(&cc);
+}
+
+/* A heartbeat of another node as it would be heard. */
+static int hear(cluster *c, const char *node, const char *cl, int running, int64_t now)
+{
+    char body[512], key[128];
+    snprintf(body, sizeof body,
+             "{\"event\":\"node.heartbeat\",\"node\":\"%s\",\"cluster\":\"%s\",\"docker\":true,"
+             "\"draining\":false,\"running\":%d,\"containers\":%d,\"inflight\":0,"
+             "\"capacity\":0,\"interval_ms\":100,\"started\":7}",
+             node, cl, running, running);
+    snprintf(key, sizeof key, "node.heartbeat.%s", node);
+    return cluster_heard(c, key, body, strlen(body), now, NULL, 0);
+}
+
+static void t_spread_even(void **state)
+{
+    (void)state;
+    cluster_slot s[3] = {{"a", 0, 0}, {"b", 0, 0}, {"c", 0, 0}};
+    int out[300];
+    assert_int_equal(cluster_place_pieces(s, 3, 300, false, out), 300);
+    int n[3] = {0};
+    for (int k = 0; k < 300; k++)
+        n[out[k]]++;
+    assert_int_equal(n[0], 100);
+    assert_int_equal(n[1], 100);
+    assert_int_equal(n[2], 100);
+    /* an uneven start is evened out: loads end within one */
+    cluster_slot u[3] = {{"a", 40, 0}, {"b", 0, 0}, {"c", 7, 0}};
+    assert_int_equal(cluster_place_pieces(u, 3, 101, false, out), 101);
+    int load[3] = {40, 0, 7};
+    for (int k = 0; k < 101; k++)
+        load[out[k]]++;
+    int lo = load[0], hi = load[0];
+    for (int i = 1; i < 3; i++) {
+        lo = load[i] < lo ? load[i] : lo;
+        hi = load[i] > hi ? load[i] : hi;
+    }
+    assert_true(hi - lo <= 1);
+}
+
+static void t_binpack_capacity(void **state)
+{
+    (void)state;
+    cluster_slot s[3] = {{"a", 1, 5}, {"b", 3, 5}, {"c", 0, 0}};
+    int out[10];
+    assert_int_equal(cluster_place_pieces(s, 3, 10, true, out), 10);
+    /* the busiest with room first: b up to 5, then c (no limit, but a has 1 < c's growing
+     * load only once c passes it) */
+    assert_int_equal(out[0], 1);
+    assert_int_equal(out[1], 1);
+    int n[3] = {0};
+    for (int k = 0; k < 10; k++)
+        n[out[k]]++;
+    assert_int_equal(n[1], 2); /* b: 3 + 2 = its capacity 5 */
+    /* capacity everywhere: what has no room is not placed */
+    cluster_slot f[2] = {{"a", 4, 5}, {"b", 5, 5}};
+    assert_int_equal(cluster_place_pieces(f, 2, 3, false, out), 1);
+    assert_int_equal(out[0], 0);
+    assert_int_equal(out[1], -1);
+    assert_int_equal(out[2], -1);
+    /* no slots at all */
+    assert_int_equal(cluster_place_pieces(NULL, 0, 2, false, out), 0);
+    assert_int_equal(out[0], -1);
+}
+
+static void t_view(void **state)
+{
+    (void)state;
+    cluster *c = new_cluster("a");
+    int64_t t = 1000;
+    cluster_load load = {.running = 2, .docker = true};
+    char key[128];
+    free(cluster_heartbeat(c, &load, t, key, sizeof key));
+    assert_string_equal(key, "node.heartbeat.a");
+    assert_int_equal(hear(c, "b", "jobs", 5, t), 1);  /* joined */
+    assert_int_equal(hear(c, "b", "jobs", 6, t), 0);  /* refreshed */
+    assert_int_equal(hear(c, "x", "other", 0, t), 0); /* another cluster */
+    assert_int_equal(hear(c, "a", "jobs", 0, t), 0);  /* our own, heard back */
+    size_t n = 0;
+    char **names = cluster_names(c, &n);
+    assert_int_equal(n, 2);
+    assert_string_equal(names[0], "a");
+    assert_string_equal(names[1], "b");
+    cluster_names_free(names);
+    json_t *nodes = cluster_nodes_json(c, t);
+    assert_int_equal(json_array_size(nodes), 2);
+    assert_true(json_is_true(json_object_get(json_array_get(nodes, 0), "self")));
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(nodes, 1), "running")), 6);
+    json_decref(nodes);
+    /* slots: both; a draining node takes none */
+    cluster_slot *s = NULL;
+    size_t k = cluster_slots(c, NULL, &s);
+    assert_int_equal(k, 2);
+    cluster_slots_free(s, k);
+    char *skip[] = {"b", NULL};
+    k = cluster_slots(c, skip, &s);
+    assert_int_equal(k, 1);
+    assert_string_equal(s[0].name, "a");
+    cluster_slots_free(s, k);
+    /* expiry: silent for three intervals; never this node itself */
+    assert_null(cluster_expire(c, t + 299));
+    char **gone = cluster_expire(c, t + 300);
+    assert_non_null(gone);
+    assert_string_equal(gone[0], "b");
+    assert_null(gone[1]);
+    cluster_names_free(gone);
+    assert_false(cluster_has(c, "b"));
+    assert_true(cluster_has(c, "a"));
+    /* node.down: gone at once */
+    hear(c, "c", "jobs", 0, t + 400);
+    const char *down = "{\"event\":\"node.down\",\"node\":\"c\"}";
+    assert_int_equal(cluster_heard(c, "node.down.c", down, strlen(down), t + 401, NULL, 0), -1);
+    assert_false(cluster_has(c, "c"));
+    /* not JSON, other keys: ignored */
+    assert_int_equal(cluster_heard(c, "node.heartbeat.z", "{", 1, t, NULL, 0), 0);
+    assert_int_equal(cluster_heard(c, "container.started.z", "{}", 2, t, NULL, 0), 0);
+    cluster_free(c);
+}
+
+static broker_delivery reply(const char *corr, const char *body)
+{
+    broker_delivery d;
+    memset(&d, 0, sizeof d);
+    d.source = BROKER_SRC_REPLY;
+    d.correlation_id = (char *)corr;
+    d.body = (unsigned char *)body;
+    d.len = strlen(body);
+    return d;
+}
+
+typedef struct {
+    cluster *c;
+    char corr[128];
+} late_arg;
+
+static void *answer_later(void *p)
+{
+    late_arg *a = p;
+    struct timespec ts = {0, 50 * 1000000L};
+    nanosleep(&ts, NULL);
+    broker_delivery d = reply(a->corr, "{\"ok\":true,\"node\":\"b\"}");
+    cluster_gather_offer(a->c, &d);
+    return NULL;
+}
+
+static void t_gathers(void **state)
+{
+    (void)state;
+    cluster *c = new_cluster("a");
+    cluster_gather *g = cluster_gather_new(c), *h = cluster_gather_new(c);
+    assert_string_not_equal(cluster_gather_id(g), cluster_gather_id(h));
+    char corr[128];
+    snprintf(corr, sizeof corr, "%sall", cluster_gather_id(g));
+    broker_delivery d = reply(corr, "{\"ok\":true,\"node\":\"b\",\"result\":[1]}");
+    assert_int_equal(cluster_gather_offer(c, &d), 1);
+    d = reply("someone-else", "{}");
+    assert_int_equal(cluster_gather_offer(c, &d), 0);
+    cluster_gather_failed(c, corr, -3);
+    json_t *a = cluster_gather_answers(c, g);
+    assert_int_equal(json_array_size(a), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "node")), "b");
+    assert_true(json_is_null(json_object_get(json_array_get(a, 1), "node")));
+    assert_int_equal(json_array_size(cluster_gather_answers(c, h)), 0);
+    /* a wait returns at the deadline without answers ... */
+    int64_t t0 = cluster_now_ms();
+    assert_int_equal(cluster_gather_wait(c, h, 0, t0 + 80), 0);
+    assert_true(cluster_now_ms() - t0 >= 70);
+    /* ... and as soon as one comes from another thread */
+    late_arg la = {.c = c};
+    snprintf(la.corr, sizeof la.corr, "%s0.1", cluster_gather_id(h));
+    pthread_t th;
+    pthread_create(&th, NULL, answer_later, &la);
+    t0 = cluster_now_ms();
+    assert_int_equal(cluster_gather_wait(c, h, 0, t0 + 5000), 1);
+    assert_true(cluster_now_ms() - t0 < 4000);
+    pthread_join(th, NULL);
+    cluster_gather_free(c, g);
+    /* freed gathers take nothing */
+    assert_int_equal(cluster_gather_offer(c, &d), 0);
+    cluster_gather_free(c, h);
+    cluster_gather_free(c, NULL);
+    cluster_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(t_spread_even),
+        cmocka_unit_test(t_binpack_capacity),
+        cmocka_unit_test(t_view),
+        cmocka_unit_test(t_gathers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
