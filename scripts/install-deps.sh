@@ -15,7 +15,7 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 PACKAGES=(
     # build
     gcc libc6-dev meson ninja-build pkg-config python3
-    librabbitmq-dev libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev
+    librabbitmq-dev libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev libgnutls28-dev
     # tests and analysis (valgrind reads libc6-dbg for glibc's symbols)
     libcmocka-dev nettle-dev clang-14 libclang-rt-14-dev valgrind libc6-dbg
     # services used by the integration tests (docker.io brings iptables,

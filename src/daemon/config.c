@@ -82,6 +82,23 @@ static const setting settings[] = {
      64 << 20, "output captured per run, bytes (default 1048576)"},
     {"max-run-time", "DISPATCH_MAX_RUN_TIME", "max_run_time", K_INT, OFF(max_run_seconds), 0,
      100000000, "upper bound on any run's time limit, seconds (0: none)"},
+    {"gateway", "DISPATCH_GATEWAY", "gateway", K_STR, OFF(gateway), 0, 0,
+     "HTTP gateway address ADDR:PORT, or PORT for 127.0.0.1:PORT (default: off)"},
+    {"gateway-token", "DISPATCH_GATEWAY_TOKEN", "gateway_token", K_STR, OFF(gateway_token), 0, 0,
+     "bearer token the gateway requires (required off loopback)"},
+    {"gateway-token-file", "DISPATCH_GATEWAY_TOKEN_FILE", "gateway_token_file", K_STR,
+     OFF(gateway_token_file), 0, 0, "file whose first line is the gateway's bearer token"},
+    {"gateway-cert", "DISPATCH_GATEWAY_CERT", "gateway_cert", K_STR, OFF(gateway_cert), 0, 0,
+     "PEM certificate (chain): the gateway serves HTTPS"},
+    {"gateway-key", "DISPATCH_GATEWAY_KEY", "gateway_key", K_STR, OFF(gateway_key), 0, 0,
+     "PEM private key of the gateway's certificate"},
+    {"gateway-max-body", "DISPATCH_GATEWAY_MAX_BODY", "gateway_max_body", K_SIZE,
+     OFF(gateway_max_body), 64, 64 << 20, "largest gateway request body, bytes (default 1048576)"},
+    {"gateway-rate", "DISPATCH_GATEWAY_RATE", "gateway_rate", K_INT, OFF(gateway_rate), 0, 1000000,
+     "gateway requests per second per client address, bursts of twice that; 0: no bound "
+     "(default 50)"},
+    {"gateway-timeout", "DISPATCH_GATEWAY_TIMEOUT", "gateway_timeout", K_INT, OFF(gateway_timeout),
+     1, 86400, "seconds a gateway request waits for its reply (default 60)"},
     {"log-format", "DISPATCH_LOG_FORMAT", "log_format", K_LOGFMT, OFF(json_logs), 0, 0,
      "text (default) or json"},
     {"verbose", "DISPATCH_VERBOSE", "verbose", K_BOOL, OFF(verbose), 0, 0,
@@ -289,6 +306,7 @@ static void set_defaults(dd_config *cfg)
     cfg->membership_expiry = 3;
     cfg->gather_ms = 3000;
     cfg->bulk_seconds = 600;
+    cfg->gateway_rate = -1; /* the gateway's defaults: this, max_body and timeout 0 */
 }
 
 /* Fills longopts (N_LONGOPTS rows, borrowing the table's names).  Cannot
@@ -486,6 +504,13 @@ void cfg_cleanup(dd_config *cfg)
     free(cfg->queue);
     free(cfg->node);
     free(cfg->cluster);
+    free(cfg->gateway);
+    if (cfg->gateway_token != NULL)
+        explicit_bzero(cfg->gateway_token, strlen(cfg->gateway_token));
+    free(cfg->gateway_token);
+    free(cfg->gateway_token_file);
+    free(cfg->gateway_cert);
+    free(cfg->gateway_key);
     free(cfg->config_file);
     free(cfg->templates_dir);
     json_decref(cfg->policy);

@@ -28,6 +28,13 @@ typedef struct dd_config {
     size_t max_body;     /* largest accepted message */
     size_t output_limit; /* default captured output per run */
     int max_run_seconds; /* upper bound on any run's time limit; 0: none */
+    /* the HTTP gateway (src/gateway/); off while gateway is NULL */
+    char *gateway; /* "ADDR:PORT", or "PORT" for 127.0.0.1:PORT */
+    char *gateway_token, *gateway_token_file;
+    char *gateway_cert, *gateway_key; /* HTTPS */
+    size_t gateway_max_body;          /* largest request body; 0: the gateway's default */
+    int gateway_rate;                 /* requests per second per client; 0: no bound; -1: default */
+    int gateway_timeout;              /* seconds a request waits for its reply; 0: default */
     bool json_logs;
     bool verbose;
     bool quiet_output;          /* do not copy the attached output of runs to stdout */

@@ -7,8 +7,12 @@
  * replies, dead letters, pause/resume).  It never calls Docker except for
  * the one ping at start-up.
  *
+ * With --gateway it also serves HTTP (src/gateway/: its own threads and
+ * broker connection); it starts once RabbitMQ answers and stops first.
+ *
  * Exit status: 0 after SIGTERM/SIGINT (or --help), 1 when Docker or
- * RabbitMQ cannot be used at start, 2 on a usage error.
+ * RabbitMQ cannot be used at start, 2 on a usage error (a gateway setting
+ * that cannot be used included).
  */
 #include <errno.h>
 #include <signal.h>
@@ -26,6 +30,7 @@
 #include "config.h"
 #include "dkc.h"
 #include "engine.h"
+#include "gateway.h"
 #include "log.h"
 #include "node.h"
 #include "policy.h"
@@ -360,6 +365,53 @@ static int open_broker(const dd_config *cfg, broker **out)
     return rc != 0 ? -1 : 0;
 }
 
+/* Starts the HTTP gateway when cfg asks for one, with a client-role broker
+ * connection of its own to the same RabbitMQ as the node's.  Returns 0
+ * (also when there is none; *out stays NULL), or the exit status after
+ * logging why: 2 for a setting to fix (address, token, certificate, port
+ * in use), 1 when RabbitMQ cannot be used. */
+static int start_gateway(const dd_config *cfg, gateway **out)
+{
+    *out = NULL;
+    if (cfg->gateway == NULL)
+        return 0;
+    broker_conf bc;
+    broker_conf_init(&bc);
+    bc.url = cfg->amqp_url;
+    bc.queue = cfg->queue;
+    bc.node = cfg->node;
+    bc.role = BROKER_ROLE_CLIENT;
+    char name[300];
+    snprintf(name, sizeof name, "docker-dispatch gateway %s", cfg->node);
+    bc.connection_name = name;
+    if (cfg->heartbeat > 0)
+        bc.heartbeat = cfg->heartbeat;
+    bc.tls_ca_file = cfg->amqp_cacert;
+    bc.tls_cert_file = cfg->amqp_cert;
+    bc.tls_key_file = cfg->amqp_key;
+    bc.tls_no_verify_peer = cfg->amqp_noverify;
+    bc.tls_no_verify_hostname = cfg->amqp_noverify;
+    gateway_conf gc;
+    gateway_conf_init(&gc);
+    gc.listen = cfg->gateway;
+    gc.token = cfg->gateway_token;
+    gc.token_file = cfg->gateway_token_file;
+    gc.cert_file = cfg->gateway_cert;
+    gc.key_file = cfg->gateway_key;
+    gc.max_body = cfg->gateway_max_body;
+    if (cfg->gateway_rate >= 0)
+        gc.rate = cfg->gateway_rate;
+    gc.timeout_ms = cfg->gateway_timeout * 1000;
+    gc.node = cfg->node;
+    gc.broker = &bc;
+    char *cause = NULL;
+    int rc = gateway_start(&gc, out, &cause);
+    if (rc != 0)
+        log_msg(LOG_LVL_ERROR, "%s", cause ? cause : gateway_strerror(rc));
+    free(cause);
+    return rc == 0 ? 0 : rc == GATEWAY_EBROKER ? 1 : 2;
+}
+
 /* Makes the eventfd that wakes the main loop (g_wake_fd, closed by
  * close_wake_fd()) and hands it to b.  0, or -1 after logging why. */
 static int open_wake_fd(broker *b)
@@ -469,6 +521,7 @@ int main(int argc, char **argv)
     engine *e = NULL;
     cluster *cl = NULL;
     dd_templates *tpl = NULL;
+    gateway *gw = NULL;
     dd_policy policy;
     dkc_options dopt; /* the engine's client factory points at it */
     policy_init(&policy);
@@ -487,6 +540,11 @@ int main(int argc, char **argv)
         goto out;
     if (open_broker(&cfg, &b) != 0 || open_wake_fd(b) != 0)
         goto out;
+    int gs = start_gateway(&cfg, &gw);
+    if (gs != 0) {
+        status = gs;
+        goto out;
+    }
     log_msg(LOG_LVL_INFO, "consuming %s and %s as node %s (%d workers)", broker_name_work(b),
             broker_name_node(b), cfg.node, cfg.workers);
     cl = node_start(b, &cfg, DD_VERSION);
@@ -495,11 +553,13 @@ int main(int argc, char **argv)
         goto out;
     publish_node_event(b, cfg.node, "up");
     run_loop(b, e, cl);
+    gateway_quiesce(gw); /* no new HTTP requests; those in flight get their replies */
     drain_for_shutdown(b, e, cl);
     if (broker_connected(b))
         publish_node_event(b, cfg.node, "down");
     status = 0;
 out:
+    gateway_free(gw);
     engine_free(e);
     cluster_free(cl);
     templates_free(tpl);

@@ -177,7 +177,7 @@ static void find_made(jctx *c, piece *ps, int n, const char *rid)
             const char *req = eng_label(json_object_get(ct, "Labels"), "request");
             if (!req || strncmp(req, rid, plen) || req[plen] != '.')
                 continue;
-            int k = atoi(req + plen + 1);
+            int k = (int)strtol(req + plen + 1, NULL, 10);
             if (k < 0 || k >= n || ps[k].done)
                 continue;
             const char *name = json_string_value(json_array_get(json_object_get(ct, "Names"), 0));

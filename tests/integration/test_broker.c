@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -1155,6 +1156,53 @@ static void long_poll_is_kept_alive_by_heartbeats(void **state)
     broker_free(b);
 }
 
+/* Writes to the eventfd *arg after 2.5 s. */
+static void *wake_later(void *arg)
+{
+    uint64_t one = 1;
+    sleep_ms(2500);
+    if (write(*(int *)arg, &one, sizeof one) != (ssize_t)sizeof one)
+        fprintf(stderr, "# could not write the eventfd\n");
+    return NULL;
+}
+
+/* The wake fd ends a poll at once even after heartbeats came in meanwhile
+ * (rabbitmq-c swallows a heartbeat and waits on for the next frame, deaf
+ * to the fd, so a poll entered with the socket readable must not block in
+ * the library). */
+static void wake_fd_ends_a_poll_after_heartbeats(void **state)
+{
+    const char *q = uniq();
+    broker_conf c;
+    broker_delivery d;
+    conf_for(&c, q, BROKER_ROLE_CLIENT);
+    c.heartbeat = 1;
+    broker *b = open_or_fail(&c);
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(broker_set_wake_fd(b, fd), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, wake_later, &fd), 0);
+    /* poll until the wake-up (a poll may also end early, after half a
+     * heartbeat interval with nothing on the socket); the one under way
+     * at the wake-up must end with it, not at its 20 s timeout */
+    long long t0 = mono_ms(), ms;
+    int rc;
+    do {
+        rc = broker_poll(b, 20000, &d);
+        ms = mono_ms() - t0;
+    } while (rc == 0 && ms < 2400);
+    pthread_join(t, NULL);
+    if (ms >= 4000)
+        fprintf(stderr, "# the poll ended after %lld ms, not at the wake-up after 2500 ms\n", ms);
+    assert_int_equal(rc, 0);
+    assert_true(ms < 4000);
+    assert_int_equal(broker_connected(b), 1);
+    assert_int_equal(broker_set_wake_fd(b, -1), 0);
+    close(fd);
+    broker_free(b);
+}
+
 static void neglected_connection_is_lost(void **state)
 {
     const char *q = uniq();
@@ -1267,6 +1315,7 @@ int main(void)
         cmocka_unit_test(missing_queue_inspection_leaves_consumers_alone),
         cmocka_unit_test(deliveries_during_a_publish_wait_are_kept),
         cmocka_unit_test(long_poll_is_kept_alive_by_heartbeats),
+        cmocka_unit_test(wake_fd_ends_a_poll_after_heartbeats),
         cmocka_unit_test(neglected_connection_is_lost),
         cmocka_unit_test(refused_publish_is_nacked),
     };

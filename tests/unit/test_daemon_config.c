@@ -229,6 +229,62 @@ static void cluster_and_output(void **state)
     cfg_cleanup(&c);
 }
 
+/* The gateway's settings: off by default (the gateway's own defaults for
+ * the rest), from the file, the environment and flags, and checked. */
+static void gateway_settings(void **state)
+{
+    (void)state;
+    const char *vars[] = {"DISPATCH_GATEWAY",          "DISPATCH_GATEWAY_TOKEN",
+                          "DISPATCH_GATEWAY_RATE",     "DISPATCH_GATEWAY_TOKEN_FILE",
+                          "DISPATCH_GATEWAY_CERT",     "DISPATCH_GATEWAY_KEY",
+                          "DISPATCH_GATEWAY_MAX_BODY", "DISPATCH_GATEWAY_TIMEOUT"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        unsetenv(vars[i]);
+    dd_config c;
+    char *cause = NULL;
+    assert_int_equal(load(&c, &cause, NULL), 0);
+    assert_null(c.gateway);
+    assert_null(c.gateway_token);
+    assert_int_equal(c.gateway_rate, -1);
+    assert_int_equal(c.gateway_max_body, 0);
+    assert_int_equal(c.gateway_timeout, 0);
+    cfg_cleanup(&c);
+
+    write_file("{\"gateway\": \"127.0.0.1:8080\", \"gateway_token_file\": \"/etc/t\","
+               " \"gateway_cert\": \"/c.pem\", \"gateway_key\": \"/k.pem\","
+               " \"gateway_max_body\": 4096, \"gateway_rate\": 0, \"gateway_timeout\": 5}");
+    setenv("DISPATCH_GATEWAY", "9090", 1);
+    setenv("DISPATCH_GATEWAY_RATE", "7", 1);
+    assert_int_equal(load(&c, &cause, "--config", g_file, "--gateway-timeout", "9", NULL), 0);
+    assert_string_equal(c.gateway, "9090");
+    assert_string_equal(c.gateway_token_file, "/etc/t");
+    assert_string_equal(c.gateway_cert, "/c.pem");
+    assert_string_equal(c.gateway_key, "/k.pem");
+    assert_int_equal(c.gateway_max_body, 4096);
+    assert_int_equal(c.gateway_rate, 7);
+    assert_int_equal(c.gateway_timeout, 9);
+    cfg_cleanup(&c);
+    unsetenv("DISPATCH_GATEWAY");
+    unsetenv("DISPATCH_GATEWAY_RATE");
+
+    assert_int_equal(
+        load(&c, &cause, "--gateway", "0.0.0.0:80", "--gateway-token", "0123456789abcdef", NULL),
+        0);
+    assert_string_equal(c.gateway_token, "0123456789abcdef");
+    cfg_cleanup(&c);
+    assert_int_equal(load(&c, &cause, "--gateway-timeout", "0", NULL), -1);
+    assert_non_null(strstr(cause, "gateway-timeout"));
+    free(cause);
+    cfg_cleanup(&c);
+    assert_int_equal(load(&c, &cause, "--gateway-max-body", "1", NULL), -1);
+    assert_non_null(strstr(cause, "gateway-max-body"));
+    free(cause);
+    cfg_cleanup(&c);
+    assert_int_equal(load(&c, &cause, "--gateway", "", NULL), -1);
+    free(cause);
+    cfg_cleanup(&c);
+}
+
 static void redaction(void **state)
 {
     (void)state;
@@ -251,6 +307,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(refusals, clear_env, remove_file),
         cmocka_unit_test_setup_teardown(redaction, clear_env, remove_file),
         cmocka_unit_test_setup_teardown(cluster_and_output, clear_env, remove_file),
+        cmocka_unit_test_setup_teardown(gateway_settings, clear_env, remove_file),
     };
     return cmocka_run_group_tests_name("daemon settings", tests, NULL, NULL);
 }
