@@ -57,8 +57,8 @@ static void stats(double *v, int n, double *med, double *p90)
 
 int main(int argc, char **argv)
 {
-    int instances = argc > 1 ? atoi(argv[1]) : 1000;
-    int rounds = argc > 2 ? atoi(argv[2]) : 100;
+    int instances = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 1000;
+    int rounds = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 100;
     if (instances < 1 || instances > 1000 || rounds < 1 || rounds > 10000) {
         fprintf(stderr, "usage: bench_cluster [INSTANCES (1-1000) [ROUNDS]]\n");
         return 2;
