@@ -68,7 +68,8 @@
  * BROKER_MAX_HEADERS headers of at most BROKER_MAX_HEADER_VALUE bytes each
  * are kept, and deliveries queued inside the handle are bounded by
  * 2 * prefetch (one prefetch window per consumer) plus BROKER_REPLY_SLACK
- * replies.
+ * replies, a bound that grows for replies and events up to
+ * BROKER_MAX_QUEUED.
  */
 #ifndef BROKER_H
 #define BROKER_H
@@ -93,12 +94,13 @@ char *broker_url_redact(const char *url);
 
 #endif
 
-#define BROKER_ERRMAX           512  /* size of the handle's reason buffer */
-#define BROKER_MAX_HEADERS      64   /* headers kept per delivery */
-#define BROKER_MAX_HEADER_VALUE 4096 /* bytes kept per header value */
-#define BROKER_REPLY_SLACK      64   /* queued replies beyond the prefetch windows */
-#define BROKER_DEFAULT_PREFETCH 16   /* broker_conf.prefetch, and the daemon's --prefetch */
-#define BROKER_NAME_MAX         200  /* queue, node and cluster names (broker_name_ok) */
+#define BROKER_ERRMAX           512   /* size of the handle's reason buffer */
+#define BROKER_MAX_HEADERS      64    /* headers kept per delivery */
+#define BROKER_MAX_HEADER_VALUE 4096  /* bytes kept per header value */
+#define BROKER_REPLY_SLACK      64    /* queued replies beyond the prefetch windows */
+#define BROKER_MAX_QUEUED       65536 /* replies and events waiting to be polled, at most */
+#define BROKER_DEFAULT_PREFETCH 16    /* broker_conf.prefetch, and the daemon's --prefetch */
+#define BROKER_NAME_MAX         200   /* queue, node and cluster names (broker_name_ok) */
 #define BROKER_DEFAULT_MAX_BODY (16u * 1024u * 1024u)
 #define BROKER_REPLY_TO         "amq.rabbitmq.reply-to"
 

@@ -485,16 +485,31 @@ int brk_read_content(broker *b, amqp_channel_t ch, broker_delivery *d, int keep_
     return 0;
 }
 
-/* Queues a received delivery (moved from *d) for broker_poll().  When the
- * queue is at its cap -- for acked deliveries only possible if the broker
- * ignored the prefetch window; replies and events (no-ack) are not bounded
- * by it -- an acked delivery goes back to the broker (nack + requeue) and a
- * reply or event is dropped. */
+/* Queues a received delivery (moved from *d) for broker_poll().  Replies
+ * and events (no-ack) are not bounded by the prefetch window: a node that
+ * asked many questions at once (a bulk request's pieces) gets as many
+ * answers while it is still publishing, so for them the queue grows, up
+ * to BROKER_MAX_QUEUED.  When the queue is at its cap -- for acked
+ * deliveries only possible if the broker ignored the prefetch window -- an
+ * acked delivery goes back to the broker (nack + requeue) and a reply or
+ * event is dropped (and said so). */
 static int dq_push(broker *b, broker_delivery *d)
 {
+    if (b->dq_len == b->dq_cap && d->tag == 0 && b->dq_cap < BROKER_MAX_QUEUED) {
+        size_t cap = b->dq_cap * 2 < BROKER_MAX_QUEUED ? b->dq_cap * 2 : BROKER_MAX_QUEUED;
+        broker_delivery *q = realloc(b->dq, cap * sizeof *q);
+        if (q != NULL) {
+            b->dq = q;
+            b->dq_cap = cap;
+        }
+    }
     if (b->dq_len == b->dq_cap) {
         if (d->tag != 0 && b->ch)
             amqp_basic_nack(b->conn, b->ch, d->tag & TAG_MASK, 0, 1);
+        else
+            fprintf(stderr,
+                    "broker: %zu deliveries wait to be polled: a reply or event is dropped\n",
+                    b->dq_len);
         broker_delivery_cleanup(d);
         return 0;
     }

@@ -645,6 +645,47 @@ static void direct_reply_to_round_trip(void **state)
     broker_free(n);
 }
 
+/* Many replies arriving while the asker is busy publishing (a bulk
+ * request's pieces answering): every one is kept for broker_poll(), not
+ * only a prefetch window's worth. */
+static void many_replies_during_a_publish_are_kept(void **state)
+{
+    enum { N = 400 };
+    const char *q = uniq();
+    broker *n = open_node(q);
+    broker *c = open_client(q);
+    assert_int_equal(broker_rpc_begin(c), 0);
+    for (int i = 0; i < N; i++) {
+        char corr[32];
+        snprintf(corr, sizeof corr, "many-%d", i);
+        broker_props p = {.reply_to = BROKER_REPLY_TO, .correlation_id = corr};
+        publish_ok(c, q, "ask", &p);
+    }
+    for (int i = 0; i < N; i++) {
+        broker_delivery d;
+        assert_int_equal(poll_one(n, 5000, &d), 1);
+        broker_props rp = {.correlation_id = d.correlation_id};
+        publish_ok(n, d.reply_to, "answer", &rp);
+        assert_int_equal(broker_ack(n, d.tag), 0);
+        broker_delivery_cleanup(&d);
+    }
+    /* every answer is on c's socket by now; one more publish reads them
+     * all while it waits for its confirm */
+    usleep(300 * 1000);
+    broker_props p = {.correlation_id = "last"};
+    publish_ok(c, q, "last", &p);
+    int got = 0;
+    broker_delivery r;
+    while (got < N && poll_one(c, 2000, &r) == 1) {
+        got += r.source == BROKER_SRC_REPLY;
+        broker_delivery_cleanup(&r);
+    }
+    assert_int_equal(got, N);
+    broker_free(c);
+    assert_int_equal(broker_topology_delete(n), 0);
+    broker_free(n);
+}
+
 struct responder {
     const char *q;
     int answered;
@@ -1300,6 +1341,7 @@ int main(void)
         cmocka_unit_test(tls_to_a_plain_port_is_a_tls_error),
         cmocka_unit_test(bad_configuration_is_refused),
         cmocka_unit_test(direct_reply_to_round_trip),
+        cmocka_unit_test(many_replies_during_a_publish_are_kept),
         cmocka_unit_test(call_waits_for_its_reply),
         cmocka_unit_test(call_times_out_without_an_answer),
         cmocka_unit_test(queue_type_mismatch_is_explained),
