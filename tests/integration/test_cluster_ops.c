@@ -7,7 +7,8 @@
  *               every view within three intervals (+1 s), and rejoins
  *   routing     a command for a container reaches its owner from whichever
  *               node takes it off the shared queue, by full id, short id,
- *               7-character prefix and name; unknown is not_found
+ *               7-character prefix and name, and through the HTTP gateway
+ *               of each node; unknown is not_found (404)
  *   list_all    list with Cluster returns every node's containers; with a
  *               node SIGKILLed it returns by the deadline naming it missing
  *   bulk        300 instances land 100/100/100; an uneven start is evened
@@ -46,7 +47,36 @@ static struct {
     cfx *env;
     cfx_replies *rep;
     int seq;
+    int gw_port[N_NODES + 1]; /* each dispatcher's HTTP gateway on 127.0.0.1 */
 } g;
+
+/* POSTs body to the gateway of dispatcher i (curl); the parsed reply
+ * (json_decref) or NULL, the HTTP status into *status. */
+static json_t *post(int i, const char *body, int *status)
+{
+    char file[64], line[1024];
+    snprintf(file, sizeof file, "/tmp/dd-cops-post-%ld.json", (long)getpid());
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fputs(body, f);
+    fclose(f);
+    snprintf(line, sizeof line,
+             "curl -s -o /tmp/dd-cops-out-%ld.json -w '%%{http_code}' -X POST --data @%s "
+             "http://127.0.0.1:%d/",
+             (long)getpid(), file, g.gw_port[i]);
+    FILE *p = popen(line, "r");
+    assert_non_null(p);
+    char code[16] = "";
+    if (fgets(code, sizeof code, p) == NULL)
+        code[0] = '\0';
+    pclose(p);
+    unlink(file);
+    *status = (int)strtol(code, NULL, 10);
+    snprintf(file, sizeof file, "/tmp/dd-cops-out-%ld.json", (long)getpid());
+    json_t *r = json_load_file(file, 0, NULL);
+    unlink(file);
+    return r;
+}
 
 static void figure(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void figure(const char *fmt, ...)
@@ -297,6 +327,26 @@ static void test_routing(void **state)
            "took them",
            asked, forwarded_away);
     assert_true(forwarded_away > 0);
+    /* through the HTTP gateway of every node: DockerMod's REST shape */
+    for (int i = 1; i <= N_NODES; i++)
+        for (int via = 1; via <= N_NODES; via++) {
+            char body[200];
+            snprintf(body, sizeof body, "{\"action\":\"inspect-container\",\"id\":\"%.7s\"}",
+                     id[i]);
+            int status = 0;
+            json_t *h = post(via, body, &status);
+            assert_int_equal(status, 200);
+            assert_non_null(h);
+            assert_string_equal(json_string_value(json_object_get(h, "dockerInstance")),
+                                cfx_node_name(g.env, i));
+            json_decref(h);
+        }
+    int status = 0;
+    json_t *h = post(2, "{\"action\":\"inspect-container\",\"id\":\"nosuchcontainer\"}", &status);
+    assert_int_equal(status, 404);
+    json_decref(h);
+    figure("routing: 9 inspects by 7-character prefix through the HTTP gateway of each node, each "
+           "answered by the container's owner; unknown: HTTP 404");
     json_t *r = askf("{\"Dockercmd\":\"inspect\",\"Container\":\"no-such-%ld\"}", (long)getpid());
     assert_string_equal(code_of(r), "not_found");
     r = askf("{\"Dockercmd\":\"stop\",\"Container\":\"%s\",\"Options\":{\"Time\":0}}", name[2]);
@@ -561,6 +611,18 @@ static int group_setup(void **state)
     cfx_conf_init(&conf);
     static const char *const extra[] = {"--membership-interval", "1000", "--quiet-output", NULL};
     conf.extra_args = extra;
+    static char addr[N_NODES + 1][32];
+    static const char *args[N_NODES + 1][3];
+    for (int i = 1, port = 18480 + (int)(getpid() % 500); i <= N_NODES; i++, port++) {
+        while (!dfx_port_free(port))
+            port++;
+        g.gw_port[i] = port;
+        snprintf(addr[i], sizeof addr[i], "127.0.0.1:%d", port);
+        args[i][0] = "--gateway";
+        args[i][1] = addr[i];
+        args[i][2] = NULL;
+        conf.node_args[i - 1] = args[i];
+    }
     int64_t t0 = dfx_now_ms();
     g.env = cfx_start(&conf);
     if (g.env == NULL)
