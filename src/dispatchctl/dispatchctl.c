@@ -3,7 +3,9 @@
  *
  * Builds one JSON command from its command line (or takes one verbatim with
  * `send`), publishes it to the dispatcher's work queue <q> (or a node's
- * queue <q>.node.<name>) with direct reply-to, waits for the one reply and
+ * queue <q>.node.<name>; a command naming a container by id straight to
+ * the node that owns it, through <q>.containers) with direct reply-to,
+ * waits for the one reply and
  * renders it: readable by default, the raw reply on one line with --json.
  *
  * Commands are rows of a table (name, usage, builder); renderers are rows
@@ -1137,7 +1139,25 @@ static int watch(const ctl_opts *o, int argc, char **argv)
     return status;
 }
 
-/* Publishes the request and handles the reply; returns the exit status. */
+/* The container id body names (Container, or DockerMod's id) when it is a
+ * full or short id, which its owner binds on <q>.containers; into id. */
+static int container_id_of(const char *body, size_t len, char *id, size_t idlen)
+{
+    json_t *m = json_loadb(body, len, 0, NULL);
+    const char *c = json_string_value(json_object_get(m, "Container"));
+    if (c == NULL)
+        c = json_string_value(json_object_get(m, "id"));
+    size_t n = c ? strlen(c) : 0;
+    int ok = (n == 12 || n == 64) && strspn(c, "0123456789abcdef") == n;
+    if (ok)
+        snprintf(id, idlen, "%s", c);
+    json_decref(m);
+    return ok;
+}
+
+/* Publishes the request and handles the reply; returns the exit status.
+ * A command for a container id goes straight to its owner through
+ * <q>.containers; when no node has bound the id, to the work queue. */
 static int call(const ctl_opts *o, ctl_req *req, const char *body, size_t len)
 {
     char msg_id[4 + 32 + 1] = "ctl-", corr[32 + 1], route[2 * BROKER_NAME_MAX + 8];
@@ -1170,7 +1190,14 @@ static int call(const ctl_opts *o, ctl_req *req, const char *body, size_t len)
         .message_id = msg_id,
         .persistent = 1,
     };
-    rc = broker_call(b, "", route, &props, body, len, wait_s * 1000, &reply);
+    char id[80], exchange[BROKER_NAME_MAX + 16];
+    rc = BROKER_EUNROUTABLE;
+    if (!o->node && container_id_of(body, len, id, sizeof id)) {
+        snprintf(exchange, sizeof exchange, "%s.containers", o->queue);
+        rc = broker_call(b, exchange, id, &props, body, len, wait_s * 1000, &reply);
+    }
+    if (rc == BROKER_EUNROUTABLE || rc == BROKER_ENOTFOUND)
+        rc = broker_call(b, "", route, &props, body, len, wait_s * 1000, &reply);
     switch (rc) {
     case 0:
         status = handle_reply(o, req, &reply);
