@@ -959,14 +959,18 @@ cfx *cfx_start(const cfx_conf *conf)
         snprintf(env->nd[i - 1].amqp_url, sizeof env->nd[i - 1].amqp_url,
                  "amqp://guest:guest@127.0.0.1:%d/", env->port + i - 1);
     for (int i = 1; i <= env->n; i++) {
-        node *nd = &env->nd[i - 1];
-        snprintf(nd->amqp_list, sizeof nd->amqp_list, "%s", nd->amqp_url);
-        for (int j = 1; j <= env->n; j++) {
-            size_t used = strlen(nd->amqp_list);
-            if (j != i)
-                snprintf(nd->amqp_list + used, sizeof nd->amqp_list - used, ",%s",
-                         env->nd[j - 1].amqp_url);
+        /* built in a buffer of its own: source and target in one struct
+         * are an overlap to -Werror=restrict at -O0 */
+        char list[sizeof env->nd[0].amqp_list] = "";
+        size_t used = 0;
+        for (int k = 0; k < env->n; k++) {
+            int j = (i - 1 + k) % env->n; /* its own node first */
+            int w = snprintf(list + used, sizeof list - used, "%s%s", k ? "," : "",
+                             env->nd[j].amqp_url);
+            if (w > 0 && (size_t)w < sizeof list - used)
+                used += (size_t)w;
         }
+        memcpy(env->nd[i - 1].amqp_list, list, used + 1);
     }
 
     int64_t t0 = dfx_now_ms();
