@@ -99,9 +99,16 @@ static void place(jctx *c, cluster_gather *g, piece *ps, const int *todo, int n,
     cluster *cl = c->e->conf.members;
     for (int t = 0; t < n; t++) {
         piece *p = &ps[todo[t]];
-        char *skip[2] = {p->node[0] ? p->node : NULL, NULL};
+        /* not where it failed; not this node when it has one worker (held
+         * by this request) */
+        char *skip[3] = {NULL, NULL, NULL};
+        int nsk = 0;
+        if (p->node[0])
+            skip[nsk++] = p->node;
+        if (c->e->n_workers < 2)
+            skip[nsk++] = (char *)c->e->conf.node;
         cluster_slot *slots = NULL;
-        size_t ns = cluster_slots(cl, skip[0] ? skip : NULL, &slots);
+        size_t ns = cluster_slots(cl, nsk ? skip : NULL, &slots);
         int where = -1;
         /* one at a time, counting the pieces already sent (in flight) */
         for (size_t i = 0; i < ns; i++)
@@ -372,4 +379,41 @@ void eng_sweep_pieces(engine *e, dkc_client *cli)
     }
     json_decref(users);
     json_decref(arr);
+}
+
+int eng_bulk_begin(engine *e, job *j)
+{
+    int limit = e->n_workers > 1 ? e->n_workers - 1 : 1;
+    pthread_mutex_lock(&e->mu);
+    int run = j->bulk_slot || e->bulk_running < limit;
+    if (run && !j->bulk_slot)
+        e->bulk_running++;
+    j->bulk_slot = 0;
+    if (!run) {
+        j->next = NULL;
+        if (e->bulk_parked_tail)
+            e->bulk_parked_tail->next = j;
+        else
+            e->bulk_parked = j;
+        e->bulk_parked_tail = j;
+    }
+    pthread_mutex_unlock(&e->mu);
+    return run;
+}
+
+void eng_bulk_end(engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    job *next = e->bulk_parked;
+    if (next) { /* the slot passes to it */
+        e->bulk_parked = next->next;
+        if (e->bulk_parked == NULL)
+            e->bulk_parked_tail = NULL;
+        next->bulk_slot = 1;
+    } else {
+        e->bulk_running--;
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (next)
+        eng_push_job(e, next);
 }

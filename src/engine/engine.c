@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "engine_internal.h"
 
 /* Out of memory in the daemon: say so and abort (see engine_internal.h). */
@@ -366,6 +367,16 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
     if (eng_from_cluster(e, d))
         return 0; /* this node's own part of a cluster query: answered by the asker */
     int rc = parse(e, d, &cmd, &perr);
+    /* A bulk request holds its worker while its pieces run (on this node's
+     * other workers too): at most workers - 1 at once. */
+    bool bulk = rc == 0 && cmd->instances > 1 &&
+                (cmd->kind == PROTO_CMD_RUN || cmd->kind == PROTO_CMD_CREATE) &&
+                broker_delivery_header(d, CLUSTER_H_PART) == NULL;
+    if (bulk && !eng_bulk_begin(e, j)) {
+        log_msg(LOG_LVL_DEBUG, "a bulk request waits for another to end");
+        proto_cmd_free(cmd);
+        return 1;
+    }
     /* Commands that make containers are deduplicated by request id. */
     bool dedup =
         rc == 0 && rid != NULL && (cmd->kind == PROTO_CMD_RUN || cmd->kind == PROTO_CMD_CREATE);
@@ -373,6 +384,8 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
     req_state rs = REQ_FRESH;
     if (dedup && (rs = eng_request_begin(e, rid, j, &prev)) == REQ_PARKED) {
         log_msg(LOG_LVL_DEBUG, "a copy of a request in flight waits for it");
+        if (bulk)
+            eng_bulk_end(e); /* it will come back through the gate */
         proto_cmd_free(cmd);
         return 1;
     }
@@ -394,6 +407,8 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
         bool answered = (res == H_OK || res == H_ERR) && c.code != PROTO_EDUPLICATE;
         eng_request_end(e, rid, answered, c.container);
     }
+    if (bulk)
+        eng_bulk_end(e);
     free(prev);
     json_decref(c.err_extra);
     json_decref(c.resolved);
@@ -573,6 +588,12 @@ void engine_free(engine *e)
     while (e->parked) {
         job *j = e->parked;
         e->parked = j->next;
+        broker_delivery_cleanup(&j->d);
+        free(j);
+    }
+    while (e->bulk_parked) { /* unacked: the broker hands them out again */
+        job *j = e->bulk_parked;
+        e->bulk_parked = j->next;
         broker_delivery_cleanup(&j->d);
         free(j);
     }

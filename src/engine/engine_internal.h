@@ -54,6 +54,7 @@ typedef struct job {
     broker_delivery d; /* MSG */
     char *id;          /* FINISH / AFTER: container id */
     int mark;          /* AFTER: mark answered instead of removing */
+    int bulk_slot;     /* MSG: a bulk request handed a running slot (bulk.c) */
 } job;
 
 /* A `wait` request answered when its container stops. */
@@ -115,6 +116,10 @@ struct engine {
     /* this node's containers at the last supervision pass (heartbeats) */
     int n_running, n_containers;
     json_t *routes; /* routing keys bound for this node's containers (supervisor only) */
+    /* bulk requests: each holds a worker while its pieces run, so at most
+     * workers - 1 run at once and the others wait here (under mu) */
+    int bulk_running;
+    job *bulk_parked, *bulk_parked_tail;
 };
 
 /* ---- per-message context and outcome ---- */
@@ -280,6 +285,11 @@ void eng_ask_all(jctx *c, const char *body, json_t **answers, json_t **missing);
 /* instances > 1: the pieces placed over the cluster, the reply listing
  * each (always H_OK, or unsupported without a cluster). */
 hres eng_bulk(jctx *c);
+/* Admits bulk request job j to run (1), or parks it until one ends (0;
+ * j then belongs to the parked list). */
+int eng_bulk_begin(engine *e, job *j);
+/* A bulk request ended: hands its slot to a parked one, if any. */
+void eng_bulk_end(engine *e);
 /* A bulk piece placed on an earlier process of this node: unavailable. */
 hres eng_check_incarnation(jctx *c);
 /* Once after a start: removes this node's piece containers made by an

@@ -565,6 +565,32 @@ static void test_bulk_kill(void **state)
     }
 }
 
+/* As many bulk requests at once on one node as it has workers (4): each
+ * holds a worker while its pieces run, and that node's own pieces still
+ * find one (at most workers - 1 bulk requests run, the others wait). */
+static void test_bulk_burst(void **state)
+{
+    (void)state;
+    char ids[4][64];
+    int64_t t0 = dfx_now_ms();
+    for (int k = 0; k < 4; k++)
+        send_to(node_queue(1),
+                "{\"Dockercmd\":\"create\",\"Image\":\"busybox:latest\",\"Cmd\":[\"true\"],"
+                "\"Options\":{\"Instances\":30,\"NetworkMode\":\"none\"}}",
+                ids[k], sizeof ids[k]);
+    const char *idp[] = {ids[0], ids[1], ids[2], ids[3]};
+    assert_int_equal(cfx_replies_wait(g.rep, idp, 4, 120000, 0), 0);
+    int made = 0;
+    for (int k = 0; k < 4; k++) {
+        int per[N_NODES + 1] = {0};
+        made += pieces_per_node(cfx_replies_first(g.rep, ids[k]), per);
+    }
+    figure("4 bulk requests of 30 at once on one node (4 workers): %d of 120 pieces made in "
+           "%.1f s",
+           made, (double)(dfx_now_ms() - t0) / 1000.0);
+    assert_int_equal(made, 120);
+}
+
 static void test_drain(void **state)
 {
     (void)state;
@@ -609,7 +635,8 @@ static int group_setup(void **state)
     (void)state;
     cfx_conf conf;
     cfx_conf_init(&conf);
-    static const char *const extra[] = {"--membership-interval", "1000", "--quiet-output", NULL};
+    static const char *const extra[] = {"--membership-interval", "1000", "--quiet-output",
+                                        "--bulk-timeout",        "60",   NULL};
     conf.extra_args = extra;
     static char addr[N_NODES + 1][32];
     static const char *args[N_NODES + 1][3];
@@ -661,6 +688,7 @@ int main(void)
         cmocka_unit_test_setup(test_list_all, restore),
         cmocka_unit_test_setup(test_bulk, restore),
         cmocka_unit_test_setup(test_bulk_kill, restore),
+        cmocka_unit_test_setup(test_bulk_burst, restore),
         cmocka_unit_test_setup(test_drain, restore),
     };
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
