@@ -292,6 +292,14 @@ void cluster_names_free(char **names)
     free(names);
 }
 
+size_t cluster_size(cluster *c)
+{
+    pthread_mutex_lock(&c->mu);
+    size_t n = json_object_size(c->view);
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
 int cluster_has(cluster *c, const char *name)
 {
     pthread_mutex_lock(&c->mu);

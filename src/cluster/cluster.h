@@ -98,6 +98,9 @@ json_t *cluster_nodes_json(cluster *c, int64_t now_ms);
 char **cluster_names(cluster *c, size_t *n);
 void cluster_names_free(char **names);
 
+/* The number of nodes in the view. */
+size_t cluster_size(cluster *c);
+
 /* 1 if name is in the view. */
 int cluster_has(cluster *c, const char *name);
 

@@ -90,43 +90,43 @@ static void send_piece(jctx *c, cluster_gather *g, piece *p, int k, const char *
     eng_post(c->e, o);
 }
 
-/* Places the pieces listed in todo (indexes, -1 ended) on the view's nodes,
- * skipping for each the node it failed on; pieces no node has room for
- * are done with error unavailable. */
+/* Places the pieces listed in todo (n of them) over one snapshot of the
+ * view, counting the pieces placed here as they go (spread or binpack); a
+ * piece never goes back to the node it failed on, and this node takes none
+ * when its only worker is the one this request holds.  Pieces no node has
+ * room for are done with error unavailable. */
 static void place(jctx *c, cluster_gather *g, piece *ps, const int *todo, int n, bool binpack,
                   const char *rid, const char *body)
 {
-    cluster *cl = c->e->conf.members;
+    char *self[2] = {c->e->n_workers < 2 ? (char *)c->e->conf.node : NULL, NULL};
+    cluster_slot *slots = NULL;
+    size_t ns = cluster_slots(c->e->conf.members, self[0] ? self : NULL, &slots);
+    cluster_slot *open = eng_xcalloc(ns ? ns : 1, sizeof *open);
+    size_t *at = eng_xcalloc(ns ? ns : 1, sizeof *at); /* open[k] is slots[at[k]] */
     for (int t = 0; t < n; t++) {
         piece *p = &ps[todo[t]];
-        /* not where it failed; not this node when it has one worker (held
-         * by this request) */
-        char *skip[3] = {NULL, NULL, NULL};
-        int nsk = 0;
-        if (p->node[0])
-            skip[nsk++] = p->node;
-        if (c->e->n_workers < 2)
-            skip[nsk++] = (char *)c->e->conf.node;
-        cluster_slot *slots = NULL;
-        size_t ns = cluster_slots(cl, nsk ? skip : NULL, &slots);
-        int where = -1;
-        /* one at a time, counting the pieces already sent (in flight) */
+        size_t k = 0;
         for (size_t i = 0; i < ns; i++)
-            for (int q = 0; q < n; q++)
-                if (q != t && !ps[todo[q]].done && ps[todo[q]].node[0] &&
-                    !strcmp(ps[todo[q]].node, slots[i].name) && q < t)
-                    slots[i].load++;
-        cluster_place_pieces(slots, ns, 1, binpack, &where);
+            if (p->node[0] == '\0' || strcmp(slots[i].name, p->node) != 0) {
+                open[k] = slots[i];
+                at[k++] = i;
+            }
+        int where = -1;
+        cluster_place_pieces(open, k, 1, binpack, &where);
         if (where < 0) {
             p->done = 1;
             p->record = json_pack("{s:n, s:b, s:{s:s, s:s}}", "node", "ok", 0, "error", "code",
                                   "unavailable", "message", "no node of the cluster has room");
-        } else {
-            snprintf(p->node, sizeof p->node, "%s", slots[where].name);
-            send_piece(c, g, p, todo[t], rid, body);
+            continue;
         }
-        cluster_slots_free(slots, ns);
+        cluster_slot *s = &slots[at[where]];
+        s->load++;
+        snprintf(p->node, sizeof p->node, "%s", s->name);
+        send_piece(c, g, p, todo[t], rid, body);
     }
+    free(at);
+    free(open);
+    cluster_slots_free(slots, ns);
 }
 
 /* 1 if the error code of a failed piece means "try another node". */

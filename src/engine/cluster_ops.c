@@ -58,9 +58,7 @@ int eng_may_forward(const jctx *c)
     if (cl == NULL || c->d->source != BROKER_SRC_WORK || has_header(c->d, CLUSTER_H_HOP) ||
         has_header(c->d, CLUSTER_H_PART))
         return 0;
-    size_t n = 0;
-    cluster_names_free(cluster_names(cl, &n));
-    return n > 1;
+    return cluster_size(cl) > 1;
 }
 
 /* 1 if s is all lower-case hex. */

@@ -116,15 +116,6 @@ static hres resolve_volume(jctx *c)
     return res;
 }
 
-/* 1 if the policy lists network name for containers to join. */
-static int listed_network(const dd_policy *p, const char *name)
-{
-    for (size_t i = 0; name && p->networks && p->networks[i]; i++)
-        if (strcmp(p->networks[i], name) == 0)
-            return 1;
-    return 0;
-}
-
 /* The network c names, if it is in scope: this cluster's (and the
  * publisher's), or, for connect and disconnect, one the policy lists for
  * containers to join.  Its full id replaces the name.  H_OK, H_ERR
@@ -136,7 +127,7 @@ static hres resolve_network(jctx *c)
     hres res = H_OK;
     proto_kind k = c->cmd->kind;
     int joinable = (k == PROTO_CMD_NETWORK_CONNECT || k == PROTO_CMD_NETWORK_DISCONNECT) &&
-                   rc == 0 && listed_network(c->e->policy, eng_jstr(ins, "Name"));
+                   rc == 0 && policy_network_listed(c->e->policy, eng_jstr(ins, "Name"));
     if (eng_done_already(c, rc)) {
         c->result = json_null(); /* removed by this message's first delivery */
     } else if (rc == DKC_ENOTFOUND ||

@@ -327,6 +327,11 @@ int policy_is_admin(const dd_policy *p, const char *user)
     return user != NULL && listed(p->admin_users, user);
 }
 
+int policy_network_listed(const dd_policy *p, const char *name)
+{
+    return name != NULL && listed(p->networks, name);
+}
+
 int policy_check_network_driver(const dd_policy *p, const char *driver, proto_error *err)
 {
     if (driver == NULL || strcmp(driver, "bridge") == 0 || listed(p->network_drivers, driver))

@@ -110,6 +110,10 @@ int policy_check_registry(const dd_policy *p, const char *image, proto_error *er
  * p->network_drivers.  0 or PROTO_EPOLICY with *err filled. */
 int policy_check_network_driver(const dd_policy *p, const char *driver, proto_error *err);
 
+/* 1 if the policy lists network name (key "networks") for containers to
+ * join. */
+int policy_network_listed(const dd_policy *p, const char *name);
+
 /* 1 if user (an AMQP user id) is one of p->admin_users. */
 int policy_is_admin(const dd_policy *p, const char *user);
 
