@@ -802,7 +802,12 @@ static void rabbit_restarted(void **state)
         post_on(NULL, http, PING, NULL, NULL, 30, &r);
         status = r.status;
         if (status != 200) {
-            assert_int_equal(r.status, 503);
+            /* 503 while the bridge is away; 504 when the bridge is back
+             * but the dispatcher, still in its reconnect backoff, did not
+             * answer within the gateway's timeout (the message expires
+             * unanswered, it is not run later) */
+            if (r.status != 503 && r.status != 504)
+                fail_msg("while RabbitMQ came back: HTTP %ld", r.status);
             sleep(1);
         } else {
             expect(&r, 200, "");
