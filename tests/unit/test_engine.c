@@ -770,6 +770,15 @@ static void a_run_whose_logs_vanish_is_answered_without_output(void **state)
     fixture *fx = *state;
     fake_route(&fx->f, "GET", "/containers/*/logs", 404,
                "{\"message\":\"No such container: " ID1 "\"}");
+    /* Docker lists the run's container from its creation on; a list
+     * without it would tell the supervisor it is gone (and no longer this
+     * process's), as a pass between the start and the die event did here
+     * under load.  (The request's own look-up finds nothing: it is new.) */
+    fake_route_n(&fx->f, "GET", "/containers/json", "dispatch.request", 200, "[]", 0, 0);
+    fake_route(&fx->f, "GET", "/containers/json", 200,
+               "[{\"Id\":\"" ID1 "\",\"State\":\"running\",\"Labels\":{\"" LBL
+               "cluster\":\"c1\",\"" LBL "node\":\"n1\",\"" LBL "final\":\"1\",\"" LBL
+               "request\":\"req-logs-gone\"}}]");
     fx_start(fx);
     fx_submit(fx, 19, "req-logs-gone", RUN_ATTACH);
     fx_wait(fx, ENGINE_OUT_ACK, 1);
