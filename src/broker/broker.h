@@ -310,6 +310,12 @@ const char *broker_name_all(const broker *b);
  * error (BROKER_EINVAL without a node queue). */
 int broker_route(broker *b, const char *key, int add);
 
+/* The same for the queue of node (<q>.node.<node>; NULL: this node's): a
+ * node that adopts a departed sibling's containers moves their keys to its
+ * own queue, so that commands stop waiting in the departed one's.
+ * Unbinding a key that is not bound is not an error. */
+int broker_route_node(broker *b, const char *node, const char *key, int add);
+
 /* Drains (on) or resumes (!on) the node: while draining, the shared work
  * queue is not consumed, the node queue still is (commands for this node's
  * containers and cluster queries keep being answered).  Survives

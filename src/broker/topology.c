@@ -464,8 +464,21 @@ int broker_consume_paused(const broker *b)
 
 int broker_route(broker *b, const char *key, int add)
 {
+    return broker_route_node(b, NULL, key, add);
+}
+
+int broker_route_node(broker *b, const char *node, const char *key, int add)
+{
     if (!b || !b->n_node || !key || !*key || strlen(key) > MAX_NAME)
         return BROKER_EINVAL;
+    char other[2 * MAX_NAME + 16];
+    const char *queue = b->n_node;
+    if (node != NULL) {
+        if (!*node || strlen(node) > MAX_NAME)
+            return BROKER_EINVAL;
+        snprintf(other, sizeof other, "%s.node.%s", b->n_work, node);
+        queue = other;
+    }
     if (!b->up || !b->ch) {
         brk_set_err(b, "not connected to %s", b->redacted);
         return BROKER_ENOTCONN;
@@ -473,11 +486,11 @@ int broker_route(broker *b, const char *key, int add)
     char what[2 * MAX_NAME + 48];
     snprintf(what, sizeof what, "%s route '%s'", add ? "binding" : "unbinding", key);
     if (add)
-        amqp_queue_bind(b->conn, b->ch, amqp_cstring_bytes(b->n_node),
+        amqp_queue_bind(b->conn, b->ch, amqp_cstring_bytes(queue),
                         amqp_cstring_bytes(b->n_containers), amqp_cstring_bytes(key),
                         amqp_empty_table);
     else
-        amqp_queue_unbind(b->conn, b->ch, amqp_cstring_bytes(b->n_node),
+        amqp_queue_unbind(b->conn, b->ch, amqp_cstring_bytes(queue),
                           amqp_cstring_bytes(b->n_containers), amqp_cstring_bytes(key),
                           amqp_empty_table);
     return brk_rpc_result(b, b->ch, what);

@@ -25,13 +25,16 @@ struct cluster_gather {
 };
 
 struct cluster {
-    char *node, *name, *version;
+    char *node, *name, *version, *host;
     int interval_ms, expiry;
     int64_t started_ns;
     int64_t next_beat; /* monotonic ms: when the next heartbeat is due */
+    int64_t beat_sent; /* monotonic ms: the last heartbeat the broker took (0: none yet) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     json_t *view;            /* name -> {heartbeat fields..., "seen": ms} (under mu) */
+    json_t *departed;        /* name -> {"host", "since": ms}: nodes of this Docker
+                                host that left the view (under mu) */
     unsigned epoch;          /* bumped when a node leaves (under mu) */
     cluster_gather *gathers; /* (under mu) */
     uint64_t seq;            /* gather ids (under mu) */
@@ -73,6 +76,7 @@ cluster *cluster_new(const cluster_conf *conf)
     c->node = xstrdup(conf->node);
     c->name = xstrdup(conf->cluster);
     c->version = xstrdup(conf->version);
+    c->host = xstrdup(conf->host);
     c->interval_ms = conf->interval_ms > 0 ? conf->interval_ms : 2000;
     c->expiry = conf->expiry >= 2 ? conf->expiry : 3;
     struct timespec ts;
@@ -84,7 +88,7 @@ cluster *cluster_new(const cluster_conf *conf)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&c->cv, &ca);
     pthread_condattr_destroy(&ca);
-    if ((c->view = json_object()) == NULL)
+    if ((c->view = json_object()) == NULL || (c->departed = json_object()) == NULL)
         abort();
     uint64_t r = 0;
     if (getrandom(&r, sizeof r, 0) != sizeof r)
@@ -104,12 +108,34 @@ void cluster_free(cluster *c)
         free(g);
     }
     json_decref(c->view);
+    json_decref(c->departed);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
     free(c->node);
     free(c->name);
     free(c->version);
+    free(c->host);
     free(c);
+}
+
+void cluster_beat_sent(cluster *c, int64_t now_ms)
+{
+    c->beat_sent = now_ms;
+}
+
+int64_t cluster_last_beat_sent(const cluster *c)
+{
+    return c->beat_sent;
+}
+
+int cluster_interval_ms(const cluster *c)
+{
+    return c->interval_ms;
+}
+
+int cluster_expiry(const cluster *c)
+{
+    return c->expiry;
 }
 
 int64_t cluster_incarnation(const cluster *c)
@@ -125,13 +151,14 @@ char *cluster_heartbeat(cluster *c, const cluster_load *l, int64_t now_ms, char 
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    json_t *hb = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:b, s:i, s:i, s:i, s:i, s:i, s:i}",
-                           "event", "node.heartbeat", "node", c->node, "cluster", c->name,
-                           "version", c->version, "started", (json_int_t)c->started_ns, "time_nano",
-                           (json_int_t)((int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec), "docker",
-                           l->docker, "draining", l->draining, "running", l->running, "containers",
-                           l->containers, "inflight", l->inflight, "capacity", l->capacity,
-                           "interval_ms", c->interval_ms, "expiry", c->expiry);
+    json_t *hb = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:b, s:i, s:i, s:i, s:i, s:i, "
+        "s:i}",
+        "event", "node.heartbeat", "node", c->node, "cluster", c->name, "version", c->version,
+        "host", c->host, "started", (json_int_t)c->started_ns, "time_nano",
+        (json_int_t)((int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec), "docker", l->docker,
+        "draining", l->draining, "running", l->running, "containers", l->containers, "inflight",
+        l->inflight, "capacity", l->capacity, "interval_ms", c->interval_ms, "expiry", c->expiry);
     if (hb == NULL)
         abort();
     char *text = json_dumps(hb, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -146,11 +173,16 @@ char *cluster_heartbeat(cluster *c, const cluster_load *l, int64_t now_ms, char 
     return text;
 }
 
-/* Removes name from the view (under mu); 1 if it was there. */
-static int drop(cluster *c, const char *name)
+/* Removes name from the view (under mu); 1 if it was there.  A node of
+ * this node's Docker host is remembered as departed (cluster_to_adopt). */
+static int drop(cluster *c, const char *name, int64_t now_ms)
 {
-    if (json_object_get(c->view, name) == NULL)
+    json_t *hb = json_object_get(c->view, name);
+    if (hb == NULL)
         return 0;
+    const char *host = json_string_value(json_object_get(hb, "host"));
+    if (host && *host && *c->host && strcmp(host, c->host) == 0)
+        set(c->departed, name, json_pack("{s:s, s:I}", "host", host, "since", (json_int_t)now_ms));
     json_object_del(c->view, name);
     c->epoch++;
     pthread_cond_broadcast(&c->cv);
@@ -175,13 +207,14 @@ int cluster_heard(cluster *c, const char *key, const char *body, size_t len, int
         const char *cl = json_string_value(json_object_get(ev, "cluster"));
         if (cl != NULL && strcmp(cl, c->name) == 0) {
             rc = json_object_get(c->view, node) == NULL;
+            json_object_del(c->departed, node); /* back: its containers are its own again */
             set(ev, "seen", json_integer(now_ms));
             set(c->view, node, json_incref(ev));
             if (rc && joined)
                 snprintf(joined, joinedlen, "%s", node);
         }
     } else if (strcmp(event, "node.down") == 0) {
-        rc = drop(c, node) ? -1 : 0;
+        rc = drop(c, node, now_ms) ? -1 : 0;
     }
     pthread_mutex_unlock(&c->mu);
     json_decref(ev);
@@ -211,7 +244,7 @@ char **cluster_expire(cluster *c, int64_t now_ms)
         gone = g;
         gone[n++] = xstrdup(name);
         gone[n] = NULL;
-        drop(c, name);
+        drop(c, name, now_ms);
     }
     pthread_mutex_unlock(&c->mu);
     return gone;
@@ -238,13 +271,14 @@ json_t *cluster_nodes_json(cluster *c, int64_t now_ms)
         /* heartbeats are anyone's text on the events exchange: a field missing
          * or of another type is shown as it came, null when absent */
         json_t *n = json_pack(
-            "{s:s, s:b, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:I}", "name", name, "self",
-            strcmp(name, c->node) == 0, "version", json_object_get(hb, "version"), "started",
-            json_object_get(hb, "started"), "docker", json_object_get(hb, "docker"), "draining",
-            json_object_get(hb, "draining"), "running", json_object_get(hb, "running"),
-            "containers", json_object_get(hb, "containers"), "inflight",
-            json_object_get(hb, "inflight"), "capacity", json_object_get(hb, "capacity"),
-            "seen_ms_ago", (json_int_t)(now_ms - json_integer_value(json_object_get(hb, "seen"))));
+            "{s:s, s:b, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:I}", "name", name,
+            "self", strcmp(name, c->node) == 0, "version", json_object_get(hb, "version"), "host",
+            json_object_get(hb, "host"), "started", json_object_get(hb, "started"), "docker",
+            json_object_get(hb, "docker"), "draining", json_object_get(hb, "draining"), "running",
+            json_object_get(hb, "running"), "containers", json_object_get(hb, "containers"),
+            "inflight", json_object_get(hb, "inflight"), "capacity",
+            json_object_get(hb, "capacity"), "seen_ms_ago",
+            (json_int_t)(now_ms - json_integer_value(json_object_get(hb, "seen"))));
         if (n == NULL || json_array_append_new(out, n) != 0)
             abort();
     }
@@ -314,6 +348,41 @@ int64_t cluster_started_of(cluster *c, const char *name)
     int64_t s = json_integer_value(json_object_get(json_object_get(c->view, name), "started"));
     pthread_mutex_unlock(&c->mu);
     return s;
+}
+
+char **cluster_to_adopt(cluster *c, int64_t now_ms, int64_t holdback_ms)
+{
+    char **out = NULL;
+    size_t n = 0;
+    pthread_mutex_lock(&c->mu);
+    if (*c->host == '\0')
+        goto out;
+    /* the first live node of this host by name adopts: every sibling
+     * computes the same from the same view */
+    const char *name;
+    json_t *v;
+    json_object_foreach(c->view, name, v)
+    {
+        const char *host = json_string_value(json_object_get(v, "host"));
+        if (strcmp(name, c->node) < 0 && host && strcmp(host, c->host) == 0)
+            goto out;
+    }
+    json_object_foreach(c->departed, name, v)
+    {
+        if (now_ms - json_integer_value(json_object_get(v, "since")) < holdback_ms)
+            continue;
+        char **g = realloc(out, (n + 2) * sizeof *g);
+        if (g == NULL)
+            abort();
+        out = g;
+        out[n++] = xstrdup(name);
+        out[n] = NULL;
+    }
+out:
+    pthread_mutex_unlock(&c->mu);
+    if (out)
+        qsort(out, n, sizeof *out, by_name);
+    return out;
 }
 
 static int listed(char *const *names, const char *name)

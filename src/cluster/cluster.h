@@ -43,6 +43,8 @@ typedef struct cluster_conf {
     const char *node;    /* this node's name */
     const char *cluster; /* the deployment (base queue) name */
     const char *version; /* this build's version */
+    const char *host;    /* the Docker daemon's ID (Docker's /info "ID"): nodes with the
+                            same one share a Docker host; NULL or "": unknown */
     int interval_ms;     /* heartbeat interval (> 0) */
     int expiry;          /* intervals of silence after which a node is gone (>= 2) */
 } cluster_conf;
@@ -61,6 +63,15 @@ typedef struct cluster_load {
  * view from the start.  Free with cluster_free (NULL is fine). */
 cluster *cluster_new(const cluster_conf *conf);
 void cluster_free(cluster *c);
+
+/* The broker thread: the heartbeat went out at now_ms; and when the last
+ * one did (0: none yet). */
+void cluster_beat_sent(cluster *c, int64_t now_ms);
+int64_t cluster_last_beat_sent(const cluster *c);
+
+/* The heartbeat interval and the expiry (in intervals) in use. */
+int cluster_interval_ms(const cluster *c);
+int cluster_expiry(const cluster *c);
 
 /* This process's start time (ns since the epoch): its incarnation. */
 int64_t cluster_incarnation(const cluster *c);
@@ -106,6 +117,15 @@ int cluster_has(cluster *c, const char *name);
 
 /* The incarnation name last announced (0 when unknown). */
 int64_t cluster_started_of(cluster *c, const char *name);
+
+/* Nodes whose containers this node should supervise and route now
+ * (NULL-terminated, sorted, free with cluster_names_free; NULL when none):
+ * nodes of this node's Docker host that left the view (silent for `expiry`
+ * intervals, or stopped) at least holdback_ms ago and have not come back,
+ * when this node is the first by name of the live nodes on that host.  A
+ * departed node that comes back (its heartbeat heard) is no longer
+ * listed. */
+char **cluster_to_adopt(cluster *c, int64_t now_ms, int64_t holdback_ms);
 
 /* ---- placement ---- */
 

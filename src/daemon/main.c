@@ -226,8 +226,10 @@ static int reconnect(broker *b)
     return 0;
 }
 
-/* Checks Docker once at start: 0 or -1 with a clear message. */
-static int check_docker(const dkc_options *o)
+/* Checks Docker once at start: 0 or -1 with a clear message.  host gets
+ * the Docker daemon's ID ("" when its /info does not say): the nodes that
+ * share a Docker host know each other by it. */
+static int check_docker(const dkc_options *o, char *host, size_t hostlen)
 {
     dkc_client *c = NULL;
     char why[256] = "";
@@ -247,6 +249,11 @@ static int check_docker(const dkc_options *o)
     }
     log_msg(LOG_LVL_INFO, "Docker at %s answers (API %s)", dkc_client_host(c),
             dkc_client_api_version(c));
+    json_t *info = NULL;
+    host[0] = '\0';
+    if (dkc_info(c, &info) == 0)
+        text_line(host, hostlen, json_string_value(json_object_get(info, "ID")) ?: "");
+    json_decref(info);
     dkc_client_free(c);
     return 0;
 }
@@ -311,7 +318,7 @@ static int load_templates(const dd_config *cfg, const dd_policy *policy, dd_temp
     return 0;
 }
 
-static int start_docker(const dd_config *cfg, dkc_options *dopt)
+static int start_docker(const dd_config *cfg, dkc_options *dopt, char *host, size_t hostlen)
 {
     if (dkc_global_init() != 0) {
         log_msg(LOG_LVL_ERROR, "cannot initialise the HTTP library");
@@ -321,7 +328,7 @@ static int start_docker(const dd_config *cfg, dkc_options *dopt)
     dopt->host = cfg->docker_host;
     dopt->tls_verify = cfg->docker_tls;
     dopt->cert_path = cfg->docker_cert_path;
-    return check_docker(dopt);
+    return check_docker(dopt, host, hostlen);
 }
 
 /* Opens the broker connection from cfg into *out (broker_free()).  0, or
@@ -462,6 +469,15 @@ static engine *start_engine(const dd_config *cfg, const dd_policy *policy, dkc_o
     return e;
 }
 
+/* reconnect(), then the cluster's part (node_reconnected); 0 or -1. */
+static int rejoin(broker *b, engine *e, cluster *cl)
+{
+    if (reconnect(b) != 0)
+        return -1;
+    node_reconnected(cl, e);
+    return 0;
+}
+
 /* The main loop: hands deliveries to the engine and carries out its
  * outbox, reconnecting when the connection is lost, until SIGTERM/SIGINT
  * (or a stop during a reconnect). */
@@ -477,14 +493,14 @@ static void run_loop(broker *b, engine *e, cluster *cl)
         } else if (pr == 1) {
             engine_submit(e, &d);
         } else if (pr == BROKER_ECONNLOST || pr == BROKER_ENOTCONN) {
-            if (reconnect(b) != 0)
+            if (rejoin(b, e, cl) != 0)
                 break;
             continue;
         } else if (pr < 0 && pr != BROKER_ECHANNEL) {
             log_msg(LOG_LVL_WARN, "broker: %s: %s", broker_strerror(pr), broker_error(b));
         }
         broker_delivery_cleanup(&d);
-        if (drain_outbox(b, e, cl) != 0 && reconnect(b) != 0)
+        if (drain_outbox(b, e, cl) != 0 && rejoin(b, e, cl) != 0)
             break;
     }
 }
@@ -524,6 +540,7 @@ int main(int argc, char **argv)
     gateway *gw = NULL;
     dd_policy policy;
     dkc_options dopt; /* the engine's client factory points at it */
+    char docker_id[128] = "";
     policy_init(&policy);
     int status = 1;
     memset(&cfg, 0, sizeof cfg);
@@ -536,7 +553,7 @@ int main(int argc, char **argv)
         status = 2;
         goto out;
     }
-    if (start_docker(&cfg, &dopt) != 0)
+    if (start_docker(&cfg, &dopt, docker_id, sizeof docker_id) != 0)
         goto out;
     if (open_broker(&cfg, &b) != 0 || open_wake_fd(b) != 0)
         goto out;
@@ -547,7 +564,7 @@ int main(int argc, char **argv)
     }
     log_msg(LOG_LVL_INFO, "consuming %s and %s as node %s (%d workers)", broker_name_work(b),
             broker_name_node(b), cfg.node, cfg.workers);
-    cl = node_start(b, &cfg, DD_VERSION);
+    cl = node_start(b, &cfg, DD_VERSION, docker_id);
     e = start_engine(&cfg, &policy, &dopt, cl, broker_user(b), tpl);
     if (e == NULL)
         goto out;

@@ -13,11 +13,12 @@
 #include "log.h"
 #include "node.h"
 
-cluster *node_start(broker *b, const dd_config *cfg, const char *version)
+cluster *node_start(broker *b, const dd_config *cfg, const char *version, const char *host)
 {
     cluster_conf cc = {.node = cfg->node,
                        .cluster = cfg->cluster,
                        .version = version,
+                       .host = host,
                        .interval_ms = cfg->membership_interval_ms,
                        .expiry = cfg->membership_expiry};
     cluster *cl = cluster_new(&cc);
@@ -29,6 +30,29 @@ cluster *node_start(broker *b, const dd_config *cfg, const char *version)
         log_msg(LOG_LVL_WARN, "cluster: %s: %s (this node will not see the others)",
                 broker_strerror(rc), broker_error(b));
     return cl;
+}
+
+/* Hands the engine the departed siblings to take care of: nodes of this
+ * Docker host gone for one more expiry period after they left the view
+ * (a restart of theirs is over by then), when this node is the first live
+ * one of the host by name.  Logs each change. */
+static void adopt(cluster *cl, engine *e, int64_t now)
+{
+    int64_t holdback = (int64_t)cluster_interval_ms(cl) * cluster_expiry(cl);
+    char **names = cluster_to_adopt(cl, now, holdback);
+    if (engine_adopt(e, names)) {
+        char list[512] = "";
+        size_t o = 0;
+        for (size_t i = 0; names && names[i] && o < sizeof list; i++)
+            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "", names[i]);
+        if (names)
+            log_msg(LOG_LVL_WARN,
+                    "taking care of the containers of departed node(s) of this Docker host: %s",
+                    list);
+        else
+            log_msg(LOG_LVL_INFO, "no departed node's containers to take care of any more");
+    }
+    cluster_names_free(names);
 }
 
 int node_tick(broker *b, cluster *cl, engine *e)
@@ -44,15 +68,29 @@ int node_tick(broker *b, cluster *cl, engine *e)
         broker_props p = {
             .content_type = "application/json", .type = "event", .user_id = broker_user(b)};
         int rc = broker_publish(b, broker_name_events(b), key, &p, body, strlen(body), 0);
+        if (rc == 0)
+            cluster_beat_sent(cl, now);
         if (rc != 0 && rc != BROKER_ECONNLOST && rc != BROKER_ENOTCONN)
             log_msg(LOG_LVL_WARN, "heartbeat: %s: %s", broker_strerror(rc), broker_error(b));
         free(body);
     }
     char **gone = cluster_expire(cl, now);
     for (size_t i = 0; gone && gone[i]; i++)
-        log_msg(LOG_LVL_WARN, "node %s left the view: no heartbeat for %d intervals", gone[i], 3);
+        log_msg(LOG_LVL_WARN, "node %s left the view: no heartbeat for %d intervals", gone[i],
+                cluster_expiry(cl));
     cluster_names_free(gone);
+    adopt(cl, e, now);
     return cluster_due_in(cl, cluster_now_ms());
+}
+
+void node_reconnected(cluster *cl, engine *e)
+{
+    int64_t last = cluster_last_beat_sent(cl);
+    int64_t lease = (int64_t)cluster_interval_ms(cl) * cluster_expiry(cl);
+    /* the others drop a node after `lease` of silence and adopt it one more
+     * `lease` later: from `lease` on, its containers may be another's */
+    if (last > 0 && cluster_now_ms() - last >= lease)
+        engine_fence(e, (int)lease);
 }
 
 int node_heard(broker *b, cluster *cl, const broker_delivery *d)
@@ -176,7 +214,7 @@ int node_do_item(broker *b, cluster *cl, engine_out *o)
     int rc = 0;
     switch (o->kind) {
     case ENGINE_OUT_ROUTE:
-        rc = broker_route(b, o->key, o->add);
+        rc = broker_route_node(b, o->node, o->key, o->add);
         break;
     case ENGINE_OUT_DRAIN:
         rc = broker_drain(b, o->add);

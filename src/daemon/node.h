@@ -10,12 +10,19 @@
 #include "engine.h"
 
 /* The cluster object of this node (cluster_free) after subscribing b to
- * the membership events and to direct replies.  Never NULL. */
-cluster *node_start(broker *b, const dd_config *cfg, const char *version);
+ * the membership events and to direct replies.  host: the Docker daemon's
+ * ID ("" when unknown).  Never NULL. */
+cluster *node_start(broker *b, const dd_config *cfg, const char *version, const char *host);
 
 /* Publishes the heartbeat when due and drops silent nodes; returns the
  * milliseconds until it should be called again. */
 int node_tick(broker *b, cluster *cl, engine *e);
+
+/* After a reconnect: when no heartbeat went out for as long as the others
+ * take to drop this node, a sibling may have adopted its containers
+ * (engine_adopt): the engine is fenced (engine_fence) until the sibling
+ * has heard it again. */
+void node_reconnected(cluster *cl, engine *e);
 
 /* A delivery from the watch (membership) or reply consumer: taken into the
  * view (when published by the dispatchers' RabbitMQ user, the user of b)

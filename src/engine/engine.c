@@ -500,9 +500,11 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
     e->removals = json_array();
     e->inflight = json_object();
     e->answered = json_object();
+    e->adopted = json_array();
+    e->adopted_keys = json_object();
     e->answered_ring = eng_xcalloc(ANSWERED_MAX, sizeof *e->answered_ring);
     if (e->claimed == NULL || e->mine == NULL || e->removals == NULL || e->inflight == NULL ||
-        e->answered == NULL) {
+        e->answered == NULL || e->adopted == NULL || e->adopted_keys == NULL) {
         eng_oom();
     }
     pthread_mutex_init(&e->mu, NULL);
@@ -602,6 +604,8 @@ void engine_free(engine *e)
     free(e->answered_ring);
     json_decref(e->answered);
     json_decref(e->routes);
+    json_decref(e->adopted);
+    json_decref(e->adopted_keys);
     free((char *)e->conf.amqp_user);
     json_decref(e->inflight);
     json_decref(e->mine);

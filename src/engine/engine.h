@@ -88,7 +88,8 @@ typedef struct engine_out {
     /* ROUTE: add (1) or remove (0); DRAIN: on (1) or off (0) */
     int add;
     /* PUBLISH, FORWARD: where to: <q>.all, <q>.containers, or the queue of
-     * `node` */
+     * `node`.  ROUTE: node NULL binds this node's queue, else the queue of
+     * `node` (a departed node's keys taken over: engine_adopt) */
     engine_dest dest;
     char *node;
     broker_header *headers; /* each key and value owned */
@@ -164,6 +165,25 @@ void engine_after(engine *e, const char *container_id, int remove);
 /* This node's figures for its heartbeat (cluster.h); any thread. */
 struct cluster_load;
 void engine_load(engine *e, struct cluster_load *out);
+
+/* The departed nodes of this Docker host whose containers this node takes
+ * care of from now on besides its own (cluster_to_adopt): their exited runs
+ * get their final replies from here, their deadlines are kept, and their
+ * routing keys move from their queues to this node's.  names is copied
+ * (NULL-terminated; NULL: none).  A node no longer named is released: its
+ * keys are unbound here at the next pass (it binds them again itself).
+ * Returns 1 when the set changed.  Any thread. */
+int engine_adopt(engine *e, char *const *names);
+
+/* This node was out of touch with the cluster (no heartbeat out) long
+ * enough for a sibling to take care of its containers (engine_adopt on
+ * the sibling), and is back.  The final replies made meanwhile and still
+ * in the outbox are dropped, no final reply is made for hold_ms (the
+ * sibling hears this node again and lets go), and from then on every
+ * final reply is first checked against the answered marks, as after a
+ * restart: a run the sibling answered is not answered again.  Any
+ * thread. */
+void engine_fence(engine *e, int hold_ms);
 
 /* Frees one item (not its successors). */
 void engine_out_free(engine_out *o);

@@ -116,6 +116,13 @@ struct engine {
     /* this node's containers at the last supervision pass (heartbeats) */
     int n_running, n_containers;
     json_t *routes; /* routing keys bound for this node's containers (supervisor only) */
+    /* Departed nodes of this Docker host whose containers this node
+     * supervises and routes (engine_adopt; under mu), and the routing keys
+     * taken over from their queues, key -> node (supervisor only). */
+    json_t *adopted;
+    json_t *adopted_keys;
+    /* engine_fence: no final reply is made before this (eng_now_ms; under mu) */
+    int64_t finish_after;
     /* bulk requests: each holds a worker while its pieces run, so at most
      * workers - 1 run at once and the others wait here (under mu) */
     int bulk_running;

@@ -193,6 +193,13 @@ void eng_finish_job(engine *e, dkc_client *cli, const char *id)
 {
     json_t *ins = NULL;
     capture cap = {0};
+    pthread_mutex_lock(&e->mu);
+    int hold = eng_now_ms() < e->finish_after;
+    pthread_mutex_unlock(&e->mu);
+    if (hold) {
+        eng_unclaim(e, id); /* a pass after the hold looks again */
+        return;
+    }
     if (!inspect_exited(e, cli, id, &ins))
         goto out;
     json_t *labels = json_object_get(json_object_get(ins, "Config"), "Labels");
@@ -337,7 +344,135 @@ static void prune_claims(engine *e, json_t *list, int64_t listed_at)
     json_decref(present);
 }
 
-/* One supervision pass: reconcile this node's labelled containers. */
+int engine_adopt(engine *e, char *const *names)
+{
+    json_t *now = json_array();
+    if (now == NULL)
+        eng_oom();
+    for (size_t i = 0; names && names[i]; i++)
+        if (json_array_append_new(now, json_string(names[i])) != 0)
+            eng_oom();
+    pthread_mutex_lock(&e->mu);
+    int changed = !json_equal(now, e->adopted);
+    json_decref(e->adopted);
+    e->adopted = now;
+    pthread_mutex_unlock(&e->mu);
+    return changed;
+}
+
+void engine_fence(engine *e, int hold_ms)
+{
+    engine_out *dropped = NULL;
+    pthread_mutex_lock(&e->mu);
+    json_object_clear(e->mine);
+    e->finish_after = eng_now_ms() + hold_ms;
+    engine_out **pp = &e->ohead;
+    e->otail = NULL;
+    while (*pp) {
+        engine_out *o = *pp;
+        if (o->kind == ENGINE_OUT_REPLY && o->tag == 0 && o->after_remove && o->dl == NULL) {
+            /* a final reply: made again after the hold, if still owed */
+            *pp = o->next;
+            json_object_del(e->claimed, o->after_remove);
+            o->next = dropped;
+            dropped = o;
+        } else {
+            e->otail = o;
+            pp = &o->next;
+        }
+    }
+    pthread_mutex_unlock(&e->mu);
+    int n = 0;
+    while (dropped) {
+        engine_out *o = dropped;
+        dropped = o->next;
+        engine_out_free(o);
+        n++;
+    }
+    log_msg(LOG_LVL_WARN,
+            "out of touch with the cluster long enough to be taken for dead: %d final repl%s "
+            "made meanwhile dropped; final replies wait %d ms, then are checked against the "
+            "answered marks",
+            n, n == 1 ? "y" : "ies", hold_ms);
+}
+
+/* Appends to arr the containers of the adopted nodes (engine_adopt), each
+ * with "Node": its node.  0, or a dkc error of a list. */
+static int list_adopted(engine *e, dkc_client *cli, json_t *arr)
+{
+    pthread_mutex_lock(&e->mu);
+    json_t *names = json_deep_copy(e->adopted);
+    pthread_mutex_unlock(&e->mu);
+    if (names == NULL)
+        eng_oom();
+    int rc = 0;
+    size_t i;
+    json_t *n;
+    json_array_foreach(names, i, n)
+    {
+        char label[sizeof e->node_label];
+        snprintf(label, sizeof label, LBL "node=%s", json_string_value(n));
+        dkc_list_opts lo = {.all = true, .filters = eng_label_filter(e->cluster_label, label)};
+        json_t *theirs = NULL;
+        rc = dkc_container_list(cli, &lo, &theirs);
+        json_decref(lo.filters);
+        if (rc != 0)
+            break;
+        size_t k;
+        json_t *c;
+        json_array_foreach(theirs, k, c)
+        {
+            eng_set(c, "Node", json_incref(n));
+            if (json_array_append(arr, c) != 0)
+                eng_oom();
+        }
+        json_decref(theirs);
+    }
+    json_decref(names);
+    return rc;
+}
+
+/* The routing keys of the adopted containers in arr (those with "Node")
+ * are unbound from their departed node's queue once (this node's own
+ * binding comes with eng_routes_reconcile); keys of released nodes are
+ * forgotten, so that a node departing again is taken over again. */
+static void move_adopted_routes(engine *e, json_t *arr)
+{
+    if (e->conf.members == NULL)
+        return;
+    json_t *seen = json_object();
+    if (seen == NULL)
+        eng_oom();
+    size_t i;
+    json_t *c;
+    json_array_foreach(arr, i, c)
+    {
+        const char *id = eng_jstr(c, "Id");
+        const char *node = eng_jstr(c, "Node");
+        if (id == NULL || node == NULL || strlen(id) < 12)
+            continue;
+        char shortid[13];
+        snprintf(shortid, sizeof shortid, "%.12s", id);
+        const char *keys[] = {id, shortid};
+        for (size_t k = 0; k < 2; k++) {
+            eng_set(seen, keys[k], json_string(node));
+            if (json_object_get(e->adopted_keys, keys[k]) != NULL)
+                continue;
+            eng_set(e->adopted_keys, keys[k], json_string(node));
+            engine_out *o = eng_xcalloc(1, sizeof *o);
+            o->kind = ENGINE_OUT_ROUTE;
+            o->key = eng_xstrdup(keys[k]);
+            o->node = eng_xstrdup(node);
+            o->add = 0;
+            eng_post(e, o);
+        }
+    }
+    json_decref(e->adopted_keys);
+    e->adopted_keys = seen;
+}
+
+/* One supervision pass: reconcile this node's labelled containers, and
+ * those of the departed nodes it adopted. */
 static void supervise_once(engine *e, dkc_client *cli)
 {
     dkc_list_opts lo = {.all = true, .filters = eng_owner_filter(e)};
@@ -346,8 +481,11 @@ static void supervise_once(engine *e, dkc_client *cli)
     int rc = dkc_container_list(cli, &lo, &arr);
     json_decref(lo.filters);
     if (rc == 0)
+        rc = list_adopted(e, cli, arr);
+    if (rc == 0)
         prune_claims(e, arr, listed_at);
     if (rc != 0) {
+        json_decref(arr);
         if (rc == DKC_EUNAVAILABLE || rc == DKC_ETIMEOUT)
             eng_docker_down(e);
         else if (rc != DKC_ECANCELED)
@@ -363,7 +501,8 @@ static void supervise_once(engine *e, dkc_client *cli)
         eng_post_simple(e, ENGINE_OUT_RESUME, 0, 0);
     }
     eng_retry_removals(e, cli);
-    eng_routes_reconcile(e, arr, listed_at);
+    eng_routes_reconcile(e, arr, listed_at); /* bound here first, then unbound there */
+    move_adopted_routes(e, arr);
     int running = 0;
     int64_t now = time(NULL);
     size_t i;

@@ -1104,6 +1104,178 @@ static void test_neighbours_answer_only_their_own(void **state)
     assert_int_equal(extra, 0);
 }
 
+/* Starts a daemon of queue/node with a short membership interval (300 ms:
+ * a node is gone after 0.9 s and adopted 0.9 s later); does not wait. */
+static pid_t spawn_member(const char *queue, const char *node, const char *log)
+{
+    const char *args[] = {"-q",
+                          queue,
+                          "--node",
+                          node,
+                          "--workers",
+                          "6",
+                          "--queue-type",
+                          "classic",
+                          "--membership-interval",
+                          "300",
+                          "--config",
+                          g_cfg,
+                          DFX_MAIN_DOCKER,
+                          DFX_AMQP_URL,
+                          NULL};
+    return dfx_spawn(args, log, NULL);
+}
+
+/* Waits up to timeout_ms until node has n containers that Docker lists as
+ * running; 0 or -1. */
+static int wait_running(const char *node, size_t n, int timeout_ms)
+{
+    char l[256];
+    snprintf(l, sizeof l, "%s=%s", DFX_NODE_LABEL, node);
+    int64_t end = dfx_now_ms() + timeout_ms;
+    while (dfx_now_ms() < end) {
+        json_t *f = json_pack("{s:[s], s:[s]}", "label", l, "status", "running");
+        dkc_list_opts lo = {.all = true, .filters = f};
+        json_t *arr = NULL;
+        int rc = dkc_container_list(g_dkc, &lo, &arr);
+        json_decref(f);
+        size_t have = rc == 0 ? json_array_size(arr) : 0;
+        json_decref(arr);
+        if (have == n)
+            return 0;
+        usleep(100 * 1000);
+    }
+    return -1;
+}
+
+/* Two dispatchers of one cluster on one Docker host: the one that dies
+ * (SIGKILL) with runs still going leaves them to the other, which sends
+ * each run's final reply once (with and without Remove), answers a
+ * command for the dead node's container sent by short id to the
+ * containers exchange, and takes the key over from the dead node's queue:
+ * the dead node restarted answers none of them again, and each request
+ * made one container. */
+static void test_sibling_adopts_a_dead_nodes_containers(void **state)
+{
+    (void)state;
+    char q[96], na[96], nd[96], la[128], ld[128];
+    snprintf(q, sizeof q, "%s-adopt", g_queue);
+    snprintf(na, sizeof na, "%s-a", g_node);
+    snprintf(nd, sizeof nd, "%s-d", g_node);
+    snprintf(la, sizeof la, "/tmp/dd-itest-adopt-a-%ld.log", (long)getpid());
+    snprintf(ld, sizeof ld, "/tmp/dd-itest-adopt-d-%ld.log", (long)getpid());
+    unlink(la);
+    unlink(ld);
+    int64_t since = time(NULL) - 1;
+    pid_t pd = spawn_member(q, nd, ld);
+    assert_true(pd > 0);
+    assert_int_equal(dfx_wait_consuming(g_cli, q, &pd, 10000, ld), 0);
+    enum { RUNS = 4 };
+    char ids[RUNS][64], want[RUNS][32];
+    for (int i = 0; i < RUNS; i++) {
+        char body[512];
+        snprintf(want[i], sizeof want[i], "adopted-%d\n", i);
+        snprintf(body, sizeof body,
+                 "{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],\"Remove\":%s,"
+                 "\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","
+                 "\"Cmd\":[\"sh\",\"-c\",\"sleep 4; echo adopted-%d\"]}",
+                 i % 2 ? "true" : "false", i);
+        snprintf(ids[i], sizeof ids[i], "adopt-%ld-%d", (long)getpid(), i);
+        broker_props p = {.reply_to = BROKER_REPLY_TO,
+                          .correlation_id = ids[i],
+                          .message_id = ids[i],
+                          .content_type = "application/json"};
+        assert_int_equal(broker_publish(g_cli, "", q, &p, body, strlen(body), 0), 0);
+    }
+    assert_int_equal(wait_running(nd, RUNS, 20000), 0);
+    pid_t pa = spawn_member(q, na, la);
+    assert_true(pa > 0);
+    usleep(1500 * 1000); /* the two see each other */
+    dfx_stop(&pd, SIGKILL, 0);
+
+    int answers = 0;
+    for (int i = 0; i < RUNS; i++) {
+        json_t *r = recv_reply(ids[i], 30000);
+        if (r == NULL) {
+            fprintf(stderr, "no final reply for %s\n", ids[i]);
+            continue;
+        }
+        if (json_is_true(json_object_get(r, "ok")) &&
+            !strcmp(json_string_value(json_object_get(result(r), "stdout")) ?: "", want[i]) &&
+            !strcmp(json_string_value(json_object_get(r, "node")) ?: "", na))
+            answers++;
+        else {
+            char *t = json_dumps(r, 0);
+            fprintf(stderr, "reply for %s: %s\n", ids[i], t);
+            free(t);
+        }
+        json_decref(r);
+    }
+    assert_int_equal(answers, RUNS);
+
+    /* a command for the dead node's container by short id reaches the adopter */
+    char l[256];
+    snprintf(l, sizeof l, "%s=%s", DFX_REQUEST_LABEL, ids[0]);
+    json_t *f = json_pack("{s:[s]}", "label", l);
+    dkc_list_opts lo = {.all = true, .filters = f};
+    json_t *arr = NULL;
+    assert_int_equal(dkc_container_list(g_dkc, &lo, &arr), 0);
+    json_decref(f);
+    assert_int_equal(json_array_size(arr), 1);
+    char shortid[13], xq[128], iid[64];
+    snprintf(shortid, sizeof shortid, "%.12s",
+             json_string_value(json_object_get(json_array_get(arr, 0), "Id")));
+    json_decref(arr);
+    snprintf(xq, sizeof xq, "%s.containers", q);
+    snprintf(iid, sizeof iid, "adopt-inspect-%ld", (long)getpid());
+    char ib[128];
+    snprintf(ib, sizeof ib, "{\"Dockercmd\":\"inspect\",\"Container\":\"%s\"}", shortid);
+    broker_props ip = {.reply_to = BROKER_REPLY_TO,
+                       .correlation_id = iid,
+                       .message_id = iid,
+                       .content_type = "application/json"};
+    assert_int_equal(broker_publish(g_cli, xq, shortid, &ip, ib, strlen(ib), 0), 0);
+    json_t *ir = recv_reply(iid, 10000);
+    assert_non_null(ir);
+    assert_true(json_is_true(json_object_get(ir, "ok")));
+    assert_string_equal(json_string_value(json_object_get(ir, "node")), na);
+    json_decref(ir);
+
+    /* the dead node back: it answers none of them again */
+    pd = spawn_member(q, nd, ld);
+    assert_true(pd > 0);
+    int extra = 0;
+    for (int i = 0; i <= RUNS; i++) {
+        const char *id = i < RUNS ? ids[i] : iid;
+        json_t *again = recv_reply(id, i == 0 ? 4000 : 10);
+        if (again) {
+            char *t = json_dumps(again, 0);
+            fprintf(stderr, "second reply to %s: %s\n", id, t);
+            free(t);
+            extra++;
+        }
+        json_decref(again);
+    }
+    int creates = 0;
+    for (int i = 0; i < RUNS; i++)
+        creates += dfx_count_creates(g_dkc, ids[i], since) == 1;
+    dfx_stop(&pd, SIGTERM, 15000);
+    dfx_stop(&pa, SIGTERM, 15000);
+    char *text = dfx_read_file(la);
+    int told = strstr(text, "taking care of the containers of departed node") != NULL;
+    if (!told)
+        fprintf(stderr, "the adopter's log:\n%s\n", text);
+    free(text);
+    dfx_remove_containers(g_dkc, DFX_NODE_LABEL, na);
+    remove_node(q, nd);
+    remove_node(q, na);
+    unlink(la);
+    unlink(ld);
+    assert_int_equal(extra, 0);
+    assert_int_equal(creates, RUNS);
+    assert_true(told);
+}
+
 /* A second dispatcher with the queue and node name of a running one is
  * refused at start, with the reason; the first goes on working. */
 static void test_same_identity_refused(void **state)
@@ -2029,6 +2201,7 @@ int main(void)
         cmocka_unit_test(test_sigterm_readopt),
         cmocka_unit_test(test_answered_once_across_restarts),
         cmocka_unit_test(test_neighbours_answer_only_their_own),
+        cmocka_unit_test(test_sibling_adopts_a_dead_nodes_containers),
         cmocka_unit_test(test_same_identity_refused),
         cmocka_unit_test(test_duplicate_copies),
         cmocka_unit_test(test_output_on_stdout),

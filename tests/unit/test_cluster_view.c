@@ -159,6 +159,82 @@ typedef struct {
     char corr[128];
 } late_arg;
 
+/* A heartbeat of node on Docker host `host`. */
+static void hear_on(cluster *c, const char *node, const char *host, int64_t now)
+{
+    char body[512], key[128];
+    snprintf(body, sizeof body,
+             "{\"event\":\"node.heartbeat\",\"node\":\"%s\",\"cluster\":\"jobs\",\"host\":"
+             "\"%s\",\"docker\":true,\"interval_ms\":100,\"started\":7}",
+             node, host);
+    snprintf(key, sizeof key, "node.heartbeat.%s", node);
+    cluster_heard(c, key, body, strlen(body), now, NULL, 0);
+}
+
+/* Departed nodes of this node's Docker host are adopted after the
+ * hold-back by the first live node of the host by name, never those of
+ * another host, and released when they come back. */
+static void t_adoption(void **state)
+{
+    (void)state;
+    cluster_conf cc = {.node = "m",
+                       .cluster = "jobs",
+                       .version = "t",
+                       .host = "H1",
+                       .interval_ms = 100,
+                       .expiry = 3};
+    cluster *c = cluster_new(&cc);
+    int64_t t = 1000;
+    hear_on(c, "d", "H1", t); /* a sibling that will die */
+    hear_on(c, "x", "H2", t); /* another host's node that will die */
+    hear_on(c, "z", "H1", t); /* a live sibling after us by name */
+    assert_null(cluster_to_adopt(c, t, 300));
+    /* d and x silent, z goes on */
+    hear_on(c, "z", "H1", t + 250);
+    char **gone = cluster_expire(c, t + 300);
+    assert_non_null(gone);
+    assert_string_equal(gone[0], "d");
+    assert_string_equal(gone[1], "x");
+    assert_null(gone[2]);
+    cluster_names_free(gone);
+    assert_null(cluster_to_adopt(c, t + 400, 300)); /* the hold-back */
+    hear_on(c, "z", "H1", t + 500);
+    char **a = cluster_to_adopt(c, t + 600, 300);
+    assert_non_null(a);
+    assert_string_equal(a[0], "d");
+    assert_null(a[1]);
+    cluster_names_free(a);
+    /* z does not adopt while m lives: m comes first by name */
+    cluster_conf zc = cc;
+    zc.node = "z";
+    cluster *cz = cluster_new(&zc);
+    hear_on(cz, "m", "H1", t);
+    hear_on(cz, "d", "H1", t);
+    hear_on(cz, "m", "H1", t + 250);
+    cluster_names_free(cluster_expire(cz, t + 300));
+    assert_null(cluster_to_adopt(cz, t + 700, 300));
+    cluster_names_free(cluster_expire(cz, t + 600)); /* m dies too: z takes both */
+    char **b = cluster_to_adopt(cz, t + 1000, 300);
+    assert_non_null(b);
+    assert_string_equal(b[0], "d");
+    assert_string_equal(b[1], "m");
+    assert_null(b[2]);
+    cluster_names_free(b);
+    cluster_free(cz);
+    /* d back: released */
+    hear_on(c, "d", "H1", t + 700);
+    assert_null(cluster_to_adopt(c, t + 800, 300));
+    /* a node that stops cleanly is adopted as well, after the hold-back */
+    const char *down = "{\"event\":\"node.down\",\"node\":\"d\"}";
+    assert_int_equal(cluster_heard(c, "node.down.d", down, strlen(down), t + 900, NULL, 0), -1);
+    assert_null(cluster_to_adopt(c, t + 1000, 300));
+    a = cluster_to_adopt(c, t + 1200, 300);
+    assert_non_null(a);
+    assert_string_equal(a[0], "d");
+    cluster_names_free(a);
+    cluster_free(c);
+}
+
 static void *answer_later(void *p)
 {
     late_arg *a = p;
@@ -217,9 +293,8 @@ static void t_gathers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_spread_even),
-        cmocka_unit_test(t_binpack_capacity),
-        cmocka_unit_test(t_view),
+        cmocka_unit_test(t_spread_even), cmocka_unit_test(t_binpack_capacity),
+        cmocka_unit_test(t_view),        cmocka_unit_test(t_adoption),
         cmocka_unit_test(t_gathers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -803,6 +803,69 @@ static void a_run_whose_logs_vanish_is_answered_without_output(void **state)
     assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 1);
 }
 
+/* A node back after being out of touch long enough to be adopted
+ * (engine_fence): the final reply it made meanwhile is dropped from the
+ * outbox, none is made during the hold, and afterwards the run is answered
+ * only if the answered mark says nobody did (archive 404: answered once;
+ * 200: a sibling answered it, no reply). */
+static void fenced_final(fixture *fx, long archive_status)
+{
+    fake_route(&fx->f, "GET", "/containers/*/logs", 200, "");
+    fake_route_n(&fx->f, "GET", "/containers/json", "dispatch.request", 200, "[]", 0, 0);
+    fake_route(&fx->f, "GET", "/containers/json", 200,
+               "[{\"Id\":\"" ID1 "\",\"State\":\"running\",\"Labels\":{\"" LBL
+               "cluster\":\"c1\",\"" LBL "node\":\"n1\",\"" LBL "final\":\"1\",\"" LBL
+               "request\":\"req-fenced\"}}]");
+    fake_route(&fx->f, "GET", "/containers/*/archive", archive_status,
+               archive_status == 200 ? "" : "{\"message\":\"no such file\"}");
+    fx_start(fx);
+    fx_submit(fx, 21, "req-fenced", RUN_ATTACH);
+    fx_wait(fx, ENGINE_OUT_ACK, 1);
+    script_exited_inspect(&fx->f, ID1, "req-fenced", 0);
+    script_die_event(&fx->f, ID1);
+    /* the final reply is made (in the outbox, not taken yet) */
+    int64_t until = eng_now_ms() + WAIT_MS;
+    int made = 0;
+    while (!made && eng_now_ms() < until) {
+        pthread_mutex_lock(&fx->e->mu);
+        for (engine_out *o = fx->e->ohead; o; o = o->next)
+            made |= o->kind == ENGINE_OUT_REPLY;
+        pthread_mutex_unlock(&fx->e->mu);
+        sleep_ms(5);
+    }
+    assert_true(made);
+    engine_fence(fx->e, 1500);
+    int64_t fenced = eng_now_ms();
+    script_exited_in_list(&fx->f, ID1, "req-fenced");
+    while (eng_now_ms() - fenced < 1200) {
+        fx_take(fx);
+        sleep_ms(10);
+    }
+    assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 0);
+    assert_int_equal(fake_hits(&fx->f, "GET", "/containers/*/archive"), 0);
+    if (archive_status != 200) {
+        engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+        assert_str(o->correlation_id, "corr-1");
+        fx_settle(fx);
+        assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 1);
+    } else {
+        wait_hits(fx, "GET", "/containers/*/archive", 1);
+        fx_settle(fx);
+        assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 0);
+    }
+    assert_true(fake_hits(&fx->f, "GET", "/containers/*/archive") >= 1);
+}
+
+static void a_fenced_node_answers_a_run_nobody_answered_once(void **state)
+{
+    fenced_final(*state, 404);
+}
+
+static void a_fenced_node_leaves_a_run_its_sibling_answered(void **state)
+{
+    fenced_final(*state, 200);
+}
+
 /* A container of an earlier process (found exited by the supervisor's
  * first pass, never made here, not marked answered) whose logs answer 404:
  * that process answered and died before marking it, so no second,
@@ -990,6 +1053,8 @@ int main(void)
         T(a_refused_start_is_answered_then_removed),
         T(a_container_vanishing_before_its_final_reply_gets_none),
         T(a_run_whose_logs_vanish_is_answered_without_output),
+        T(a_fenced_node_answers_a_run_nobody_answered_once),
+        T(a_fenced_node_leaves_a_run_its_sibling_answered),
         T(an_adopted_container_whose_logs_vanish_is_not_answered_again),
         T(a_message_that_is_not_json_is_dead_lettered),
         T(a_message_id_that_is_not_utf8_is_refused),
