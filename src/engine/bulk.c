@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cluster.h"
 #include "engine_internal.h"
@@ -207,6 +208,13 @@ hres eng_bulk(jctx *c)
         return eng_fail(c, PROTO_EUNSUPPORTED, "instances need the cluster");
     int n = c->cmd->instances;
     bool binpack = c->cmd->placement && !strcmp(c->cmd->placement, "binpack");
+    /* Just started, this node's view may have only itself: placing now
+     * would put every piece here, and a redelivered request would miss the
+     * pieces other nodes made.  The view has the others after gather_ms
+     * (the sweep of orphan pieces waits as long). */
+    int64_t wait = e->started_ms + e->conf.gather_ms - eng_now_ms();
+    if (wait > 0)
+        usleep((useconds_t)wait * 1000);
     char rid[256];
     cluster_gather *g = cluster_gather_new(cl);
     snprintf(rid, sizeof rid, "%s", c->request_id ? c->request_id : cluster_gather_id(g));

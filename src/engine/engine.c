@@ -404,7 +404,10 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
     hres res = carry_out(&c, rs, prev);
     settle(&c, res);
     if (dedup && rs == REQ_FRESH) {
-        bool answered = (res == H_OK || res == H_ERR) && c.code != PROTO_EDUPLICATE;
+        /* `unavailable` (a piece placed on an earlier process of this node)
+         * carried nothing out: a later copy, placed here again, is new work */
+        bool answered = (res == H_OK || res == H_ERR) && c.code != PROTO_EDUPLICATE &&
+                        c.code != PROTO_EUNAVAILABLE;
         eng_request_end(e, rid, answered, c.container);
     }
     if (bulk)
@@ -500,6 +503,7 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
     e->removals = json_array();
     e->inflight = json_object();
     e->answered = json_object();
+    e->started_ms = eng_now_ms();
     e->adopted = json_array();
     e->adopted_keys = json_object();
     e->answered_ring = eng_xcalloc(ANSWERED_MAX, sizeof *e->answered_ring);

@@ -121,6 +121,7 @@ struct engine {
      * taken over from their queues, key -> node (supervisor only). */
     json_t *adopted;
     json_t *adopted_keys;
+    int64_t started_ms; /* eng_now_ms at engine_start */
     /* engine_fence: no final reply is made before this (eng_now_ms; under mu) */
     int64_t finish_after;
     /* bulk requests: each holds a worker while its pieces run, so at most

@@ -581,6 +581,54 @@ static void test_bulk_kill(void **state)
     }
 }
 
+/* The node that took a bulk request dies with the request half done:
+ * the request goes back to its queue, and the node restarted finds the
+ * pieces made already (it asks every node) and places only the others:
+ * one reply, every piece once. */
+static void test_bulk_taker_dies(void **state)
+{
+    (void)state;
+    char id[64];
+    send_to(node_queue(1),
+            "{\"Dockercmd\":\"create\",\"Image\":\"busybox:latest\",\"Cmd\":[\"true\"],"
+            "\"Options\":{\"Instances\":120,\"NetworkMode\":\"none\"}}",
+            id, sizeof id);
+    char prefix[80];
+    snprintf(prefix, sizeof prefix, "%s.", id);
+    int64_t t0 = dfx_now_ms();
+    int made = 0;
+    while (made < 30 && dfx_now_ms() - t0 < 60000) {
+        usleep(50 * 1000);
+        made = 0;
+        for (int i = 1; i <= N_NODES; i++)
+            made += count_on(i, prefix);
+    }
+    cfx_dispatcher_stop(g.env, 1, SIGKILL, 0);
+    int before = 0;
+    for (int i = 1; i <= N_NODES; i++)
+        before += count_on(i, prefix);
+    assert_int_equal(cfx_dispatcher_start(g.env, 1), 0);
+    const char *ids[] = {id};
+    assert_int_equal(cfx_replies_wait(g.rep, ids, 1, 300000, 0), 0);
+    json_t *r = cfx_replies_first(g.rep, id);
+    assert_ok(r);
+    int per[N_NODES + 1] = {0};
+    int created = pieces_per_node(r, per);
+    int wrong = -1;
+    for (int tries = 0; tries < 60 && wrong != 0; tries++) {
+        usleep(500 * 1000);
+        wrong = pieces_not_once(prefix, 120, 0);
+    }
+    usleep(2000 * 1000); /* a second reply would come by now */
+    int replies = cfx_replies_count(g.rep, id);
+    figure("bulk of 120 whose taker (n1) was SIGKILLed after %d pieces existed: restarted, it "
+           "answered %d time(s), %d created (%d/%d/%d), %d of 120 pieces other than once",
+           before, replies, created, per[1], per[2], per[3], wrong);
+    assert_int_equal(replies, 1);
+    assert_int_equal(created, 120);
+    assert_int_equal(pieces_not_once(prefix, 120, 1), 0);
+}
+
 /* As many bulk requests at once on one node as it has workers (4): each
  * holds a worker while its pieces run, and that node's own pieces still
  * find one (at most workers - 1 bulk requests run, the others wait). */
@@ -709,6 +757,7 @@ int main(void)
         cmocka_unit_test_setup(test_list_all, restore),
         cmocka_unit_test_setup(test_bulk, restore),
         cmocka_unit_test_setup(test_bulk_kill, restore),
+        cmocka_unit_test_setup(test_bulk_taker_dies, restore),
         cmocka_unit_test_setup(test_bulk_burst, restore),
         cmocka_unit_test_setup(test_drain, restore),
     };
