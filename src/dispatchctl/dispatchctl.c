@@ -650,8 +650,8 @@ static void ports_text(const json_t *ports, char *buf, size_t len)
         json_int_t pub = json_integer_value(json_object_get(p, "PublicPort"));
         int k;
         if (pub > 0)
-            k = snprintf(buf + used, len - used, "%s%s:%" JSON_INTEGER_FORMAT "->%" JSON_INTEGER_FORMAT
-                         "/%s",
+            k = snprintf(buf + used, len - used,
+                         "%s%s:%" JSON_INTEGER_FORMAT "->%" JSON_INTEGER_FORMAT "/%s",
                          used ? ", " : "", ip ? ip : "", pub, priv, type ? type : "tcp");
         else
             k = snprintf(buf + used, len - used, "%s%" JSON_INTEGER_FORMAT "/%s", used ? ", " : "",
@@ -756,7 +756,8 @@ static int render_images(FILE *out, const json_t *r, const ctl_req *req)
         fprintf(stderr, "dispatchctl: unexpected result for images\n");
         return EXIT_REFUSED;
     }
-    table_add(&t, (const char *const[]){"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "NODE"});
+    table_add(&t,
+              (const char *const[]){"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "NODE"});
     json_array_foreach(list, i, img)
     {
         char id[16], size[32], repo[512], created[40];
@@ -764,8 +765,7 @@ static int render_images(FILE *out, const json_t *r, const ctl_req *req)
         const char *node = json_string_value(json_object_get(img, "Node"));
         short_id(json_string_value(json_object_get(img, "Id")), id, sizeof id);
         human_size(json_integer_value(json_object_get(img, "Size")), size, sizeof size);
-        ago(req->now, json_integer_value(json_object_get(img, "Created")), created,
-            sizeof created);
+        ago(req->now, json_integer_value(json_object_get(img, "Created")), created, sizeof created);
         if (json_array_size(tags) == 0) {
             table_add(&t, (const char *const[]){"<none>", "<none>", id, created, size, node});
             continue;
@@ -887,18 +887,16 @@ static int render_inspect(FILE *out, const json_t *r, const ctl_req *req)
         finished = "-"; /* Docker's zero time: not finished */
     table_add(&t, (const char *const[]){"ID:", json_string_value(json_object_get(r, "Id"))});
     table_add(&t, (const char *const[]){"Name:", name && *name == '/' ? name + 1 : name});
-    table_add(&t, (const char *const[]){
-                      "Image:", json_string_value(json_object_get(json_object_get(r, "Config"),
-                                                                  "Image"))});
+    table_add(&t, (const char *const[]){"Image:", json_string_value(json_object_get(
+                                                      json_object_get(r, "Config"), "Image"))});
     table_add(&t,
               (const char *const[]){"State:", json_string_value(json_object_get(state, "Status"))});
     table_add(&t, (const char *const[]){"Exit code:", code});
-    table_add(&t, (const char *const[]){
-                      "Started:", json_string_value(json_object_get(state, "StartedAt"))});
+    table_add(&t, (const char *const[]){"Started:",
+                                        json_string_value(json_object_get(state, "StartedAt"))});
     table_add(&t, (const char *const[]){"Finished:", finished});
-    table_add(&t, (const char *const[]){
-                      "Node:", json_string_value(json_object_get(
-                                   labels, PROTO_RESERVED_LABEL_PREFIX "node"))});
+    table_add(&t, (const char *const[]){"Node:", json_string_value(json_object_get(
+                                                     labels, PROTO_RESERVED_LABEL_PREFIX "node"))});
     json_object_foreach((json_t *)labels, key, v)
     {
         char cell[320];
@@ -966,9 +964,9 @@ static int render_create(FILE *out, const json_t *r, const ctl_req *req)
 }
 
 static const ctl_render renderers[] = {
-    {"run", render_output},   {"exec", render_output},       {"logs", render_output},
-    {"list", render_ps},      {"images", render_images},     {"pull", render_pull},
-    {"ping", render_ping},    {"nodes", render_nodes},       {"inspect", render_inspect},
+    {"run", render_output},    {"exec", render_output},   {"logs", render_output},
+    {"list", render_ps},       {"images", render_images}, {"pull", render_pull},
+    {"ping", render_ping},     {"nodes", render_nodes},   {"inspect", render_inspect},
     {"create", render_create},
 };
 
@@ -1054,10 +1052,11 @@ static void progress_show(FILE *out, pull_view *v, const json_t *p, bool tty, in
                  " on %s: %s%s",
                  json_integer_value(json_object_get(p, "done")),
                  json_integer_value(json_object_get(p, "of")),
-                 json_integer_value(json_object_get(p, "piece")),
-                 node ? node : "?",
+                 json_integer_value(json_object_get(p, "piece")), node ? node : "?",
                  json_is_true(json_object_get(p, "ok")) ? "ok " : "failed: ",
-                 json_is_true(json_object_get(p, "ok")) ? sid : err ? err : "error");
+                 json_is_true(json_object_get(p, "ok")) ? sid
+                 : err                                  ? err
+                                                        : "error");
         text_put_terminal(out, line);
         fputc('\n', out);
         return;
@@ -1507,7 +1506,8 @@ static int ev_filter_one(const char *key, const char *value, const json_t *ev)
     if (name == NULL)
         return 0;
     if (strcmp(key, "type") == 0)
-        return dot && strlen(value) == (size_t)(dot - name) && strncmp(name, value, dot - name) == 0;
+        return dot && strlen(value) == (size_t)(dot - name) &&
+               strncmp(name, value, dot - name) == 0;
     if (strcmp(key, "event") == 0) {
         const char *action = dot ? dot + 1 : name;
         return strcmp(value, name) == 0 || strcmp(value, action) == 0 ||

@@ -32,7 +32,7 @@ typedef struct piece {
     char corr[128];
     int attempts;
     int done;
-    int told; /* a progress message said it is done */
+    int told;       /* a progress message said it is done */
     json_t *record; /* {"node","ok","id","name","warnings","error"?,"result"?} */
 } piece;
 
@@ -219,11 +219,11 @@ static void tell_done(jctx *c, piece *ps, int n)
             continue;
         p->told = 1;
         const json_t *r = p->record;
-        eng_post_progress(
-            c, json_pack("{s:i, s:i, s:i, s:s, s:b, s:O?, s:O?}", "piece", k, "of", n, "done", done,
-                         "node", p->node, "ok", json_is_true(json_object_get(r, "ok")), "id",
-                         json_object_get(r, "id"), "error",
-                         json_object_get(json_object_get(r, "error"), "code")));
+        eng_post_progress(c, json_pack("{s:i, s:i, s:i, s:s, s:b, s:O?, s:O?}", "piece", k, "of", n,
+                                       "done", done, "node", p->node, "ok",
+                                       json_is_true(json_object_get(r, "ok")), "id",
+                                       json_object_get(r, "id"), "error",
+                                       json_object_get(json_object_get(r, "error"), "code")));
     }
 }
 

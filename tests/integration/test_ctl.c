@@ -130,10 +130,9 @@ static int setup(void **state)
     g_dkc = itest_client();
     if (g_dkc == NULL)
         return -1;
-    const char *args[] = {"-q",        g_queue, "--node",        g_node,
-                          "--workers", "4",     "--queue-type",  "classic",
-                          "--config",  g_cfg,   DFX_MAIN_DOCKER, DFX_AMQP_URL,
-                          NULL};
+    const char *args[] = {
+        "-q",      g_queue,    "--node", g_node,          "--workers",  "4", "--queue-type",
+        "classic", "--config", g_cfg,    DFX_MAIN_DOCKER, DFX_AMQP_URL, NULL};
     g_pid = dfx_spawn(args, g_log, NULL);
     if (g_pid < 0 || dfx_wait_consuming(g_cli, g_queue, &g_pid, 10000, g_log) != 0) {
         dfx_stop(&g_pid, SIGKILL, 0);
@@ -181,8 +180,8 @@ static void test_pull_progress(void **state)
         assert_true(json_is_integer(json_object_get(p, "total")));
     }
     const json_t *last = json_array_get(got, interim);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(last, "result"), "image")),
-                        PULL_REF);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(last, "result"), "image")), PULL_REF);
     json_decref(got);
 }
 

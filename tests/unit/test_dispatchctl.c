@@ -462,26 +462,31 @@ static void test_render_ps(void **state)
     int st;
     char *t = render_to_string(
         render_ps,
-        "[{\"Id\":\"0123456789abcdef\",\"Image\":\"busybox\",\"Command\":\"sleep 100000000000000000\","
-        "\"Created\":940,\"Status\":\"Up 1 minute\",\"Ports\":[{\"IP\":\"0.0.0.0\",\"PrivatePort\":80,"
+        "[{\"Id\":\"0123456789abcdef\",\"Image\":\"busybox\",\"Command\":\"sleep "
+        "100000000000000000\","
+        "\"Created\":940,\"Status\":\"Up 1 "
+        "minute\",\"Ports\":[{\"IP\":\"0.0.0.0\",\"PrivatePort\":80,"
         "\"PublicPort\":8080,\"Type\":\"tcp\"},{\"PrivatePort\":443,\"Type\":\"tcp\"}],"
         "\"Names\":[\"/web\"]}]",
         1000, &st);
     assert_int_equal(st, 0);
-    assert_string_equal(t, "CONTAINER ID   IMAGE     COMMAND                    CREATED              "
-                           "STATUS        PORTS                           NAMES\n"
-                           "0123456789ab   busybox   \"sleep 1000000000000...\"   "
-                           "About a minute ago   Up 1 minute   0.0.0.0:8080->80/tcp, 443/tcp   web\n");
+    assert_string_equal(t,
+                        "CONTAINER ID   IMAGE     COMMAND                    CREATED              "
+                        "STATUS        PORTS                           NAMES\n"
+                        "0123456789ab   busybox   \"sleep 1000000000000...\"   "
+                        "About a minute ago   Up 1 minute   0.0.0.0:8080->80/tcp, 443/tcp   web\n");
     free(t);
     /* cluster-wide: a NODE column */
-    t = render_to_string(render_ps,
-                         "{\"containers\":[{\"Id\":\"ab\",\"Image\":\"i\",\"Command\":\"c\","
-                         "\"Status\":\"Up\",\"Names\":[\"/n\"],\"Node\":\"n2\"}],\"nodes\":[\"n2\"],"
-                         "\"missing\":[]}",
-                         1000, &st);
+    t = render_to_string(
+        render_ps,
+        "{\"containers\":[{\"Id\":\"ab\",\"Image\":\"i\",\"Command\":\"c\","
+        "\"Status\":\"Up\",\"Names\":[\"/n\"],\"Node\":\"n2\"}],\"nodes\":[\"n2\"],"
+        "\"missing\":[]}",
+        1000, &st);
     assert_int_equal(st, 0);
-    assert_string_equal(t, "CONTAINER ID   IMAGE   COMMAND   CREATED   STATUS   PORTS   NAMES   NODE\n"
-                           "ab             i       \"c\"                 Up               n       n2\n");
+    assert_string_equal(
+        t, "CONTAINER ID   IMAGE   COMMAND   CREATED   STATUS   PORTS   NAMES   NODE\n"
+           "ab             i       \"c\"                 Up               n       n2\n");
     free(t);
     t = render_to_string(render_ps, "{\"x\":1}", 0, &st);
     assert_int_equal(st, EXIT_REFUSED);
@@ -497,8 +502,9 @@ static void test_render_images_nodes(void **state)
                                "1000,\"Node\":\"n1\"}],\"nodes\":[\"n1\"],\"missing\":[]}",
                                1000 + 3 * 86400, &st);
     assert_int_equal(st, 0);
-    assert_string_equal(t, "REPOSITORY               TAG      IMAGE ID       CREATED      SIZE     NODE\n"
-                           "localhost:5000/busybox   latest   0123456789ab   3 days ago   4.26MB   n1\n");
+    assert_string_equal(
+        t, "REPOSITORY               TAG      IMAGE ID       CREATED      SIZE     NODE\n"
+           "localhost:5000/busybox   latest   0123456789ab   3 days ago   4.26MB   n1\n");
     free(t);
     /* seven columns (past the old table width) */
     t = render_to_string(render_nodes,
@@ -506,8 +512,9 @@ static void test_render_images_nodes(void **state)
                          "\"running\":2,\"containers\":3,\"inflight\":1,\"seen_ms_ago\":1500}]",
                          0, &st);
     assert_int_equal(st, 0);
-    assert_string_equal(t, "NODE   STATE    DOCKER   RUNNING   CONTAINERS   IN FLIGHT   SEEN\n"
-                           "n1 *   active   up       2         3            1           1.5s ago\n");
+    assert_string_equal(t,
+                        "NODE   STATE    DOCKER   RUNNING   CONTAINERS   IN FLIGHT   SEEN\n"
+                        "n1 *   active   up       2         3            1           1.5s ago\n");
     free(t);
 }
 
@@ -517,8 +524,10 @@ static void test_render_inspect_bulk(void **state)
     char *t = render_to_string(
         render_inspect,
         "{\"Id\":\"0123\",\"Name\":\"/web\",\"Config\":{\"Image\":\"busybox\",\"Labels\":{"
-        "\"io.docker-dispatch.node\":\"n1\",\"io.docker-dispatch.request\":\"r1\",\"other\":\"x\"}},"
-        "\"State\":{\"Status\":\"exited\",\"ExitCode\":3,\"StartedAt\":\"S\",\"FinishedAt\":\"F\"}}",
+        "\"io.docker-dispatch.node\":\"n1\",\"io.docker-dispatch.request\":\"r1\",\"other\":\"x\"}}"
+        ","
+        "\"State\":{\"Status\":\"exited\",\"ExitCode\":3,\"StartedAt\":\"S\",\"FinishedAt\":\"F\"}"
+        "}",
         0, &st);
     assert_int_equal(st, 0);
     assert_string_equal(t, "ID:          0123\n"
@@ -552,12 +561,16 @@ static void test_progress_line(void **state)
     char b[512];
     progress_line(b, sizeof b, "a3ed95caeb02", "Downloading", 500000, 1000000, 80);
     /* 80 - 1 columns: the bar takes the 40 left, half of it done */
-    assert_string_equal(b, "a3ed95caeb02: Downloading [" "====================>" "                   "
+    assert_string_equal(b, "a3ed95caeb02: Downloading ["
+                           "====================>"
+                           "                   "
                            "]  500kB/1MB");
     assert_true(strlen(b) <= 79);
     /* a narrow terminal: a shorter bar, then none */
     progress_line(b, sizeof b, "a3ed95caeb02", "Downloading", 1000000, 1000000, 60);
-    assert_string_equal(b, "a3ed95caeb02: Downloading [" "======================" "]  1MB/1MB");
+    assert_string_equal(b, "a3ed95caeb02: Downloading ["
+                           "======================"
+                           "]  1MB/1MB");
     assert_true(strlen(b) <= 59);
     progress_line(b, sizeof b, "a3ed95caeb02", "Downloading", 10, 1000000, 40);
     assert_string_equal(b, "a3ed95caeb02: Downloading 10B/1MB");
@@ -677,16 +690,26 @@ int main(void)
     (void)read_stdin;
     (void)usage;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_run_message),      cmocka_unit_test(test_run_options_after_image),
-        cmocka_unit_test(test_usage_errors),     cmocka_unit_test(test_stop_rm_ps_messages),
-        cmocka_unit_test(test_local_refusals),   cmocka_unit_test(test_globals),
-        cmocka_unit_test(test_reply_status),     cmocka_unit_test(test_helpers),
-        cmocka_unit_test(test_events_rendering), cmocka_unit_test(test_events_usage),
-        cmocka_unit_test(test_listing_options),  cmocka_unit_test(test_run_instances),
-        cmocka_unit_test(test_ago),              cmocka_unit_test(test_render_ps),
-        cmocka_unit_test(test_render_images_nodes), cmocka_unit_test(test_render_inspect_bulk),
-        cmocka_unit_test(test_progress_line),    cmocka_unit_test(test_progress_show),
-        cmocka_unit_test(test_events_filters),   cmocka_unit_test(test_overview),
+        cmocka_unit_test(test_run_message),
+        cmocka_unit_test(test_run_options_after_image),
+        cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_stop_rm_ps_messages),
+        cmocka_unit_test(test_local_refusals),
+        cmocka_unit_test(test_globals),
+        cmocka_unit_test(test_reply_status),
+        cmocka_unit_test(test_helpers),
+        cmocka_unit_test(test_events_rendering),
+        cmocka_unit_test(test_events_usage),
+        cmocka_unit_test(test_listing_options),
+        cmocka_unit_test(test_run_instances),
+        cmocka_unit_test(test_ago),
+        cmocka_unit_test(test_render_ps),
+        cmocka_unit_test(test_render_images_nodes),
+        cmocka_unit_test(test_render_inspect_bulk),
+        cmocka_unit_test(test_progress_line),
+        cmocka_unit_test(test_progress_show),
+        cmocka_unit_test(test_events_filters),
+        cmocka_unit_test(test_overview),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

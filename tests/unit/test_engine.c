@@ -977,9 +977,12 @@ static void a_redelivered_stop_or_remove_is_answered_as_before(void **state)
 static const char PULL_STREAM[] =
     "{\"status\":\"Pulling from library/busybox\",\"id\":\"latest\"}\r\n"
     "{\"status\":\"Pulling fs layer\",\"id\":\"aaa\"}\r\n"
-    "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":1,\"total\":10},\"id\":\"aaa\"}\r\n"
-    "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":2,\"total\":10},\"id\":\"aaa\"}\r\n"
-    "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":3,\"total\":10},\"id\":\"aaa\"}\r\n"
+    "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":1,\"total\":10},\"id\":\"aaa\"}"
+    "\r\n"
+    "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":2,\"total\":10},\"id\":\"aaa\"}"
+    "\r\n"
+    "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":3,\"total\":10},\"id\":\"aaa\"}"
+    "\r\n"
     "{\"status\":\"Pull complete\",\"id\":\"aaa\"}\r\n"
     "{\"status\":\"Already exists\",\"id\":\"bbb\"}\r\n"
     "{\"status\":\"Status: Downloaded newer image for busybox:latest\"}\r\n";
@@ -1000,7 +1003,8 @@ static void a_pull_asked_for_progress_tells_it_before_the_reply(void **state)
     fake_route(&fx->f, "POST", "/images/create", 200, PULL_STREAM);
     fx_start(fx);
     fx_submit(fx, 21, "req-pull",
-              "{\"Dockercmd\":\"pull\",\"Image\":\"localhost:5000/busybox:latest\",\"Options\":{\"Progress\":true}}");
+              "{\"Dockercmd\":\"pull\",\"Image\":\"localhost:5000/"
+              "busybox:latest\",\"Options\":{\"Progress\":true}}");
     engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
     json_t *r = reply_json(o);
     assert_true(json_is_true(json_object_get(r, "ok")));
@@ -1024,7 +1028,8 @@ static void a_pull_asked_for_progress_tells_it_before_the_reply(void **state)
         assert_true(json_is_false(json_object_get(m, "final")));
         assert_str(json_string_value(json_object_get(m, "command")), "pull");
         assert_str(json_string_value(json_object_get(m, "request_id")), "req-pull");
-        const char *st = json_string_value(json_object_get(json_object_get(m, "progress"), "status"));
+        const char *st =
+            json_string_value(json_object_get(json_object_get(m, "progress"), "status"));
         assert_non_null(st);
         complete += strcmp(st, "Pull complete") == 0;
         exists += strcmp(st, "Already exists") == 0;
@@ -1040,7 +1045,8 @@ static void a_pull_not_asking_gets_no_progress(void **state)
     allow_local_registry(fx);
     fake_route(&fx->f, "POST", "/images/create", 200, PULL_STREAM);
     fx_start(fx);
-    fx_submit(fx, 22, "req-pull2", "{\"Dockercmd\":\"pull\",\"Image\":\"localhost:5000/busybox:latest\"}");
+    fx_submit(fx, 22, "req-pull2",
+              "{\"Dockercmd\":\"pull\",\"Image\":\"localhost:5000/busybox:latest\"}");
     engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
     json_t *r = reply_json(o);
     assert_true(json_is_true(json_object_get(r, "ok")));
