@@ -5,17 +5,21 @@
  * `send`), publishes it to the dispatcher's work queue <q> (or a node's
  * queue <q>.node.<name>; a command naming a container by id straight to
  * the node that owns it, through <q>.containers) with direct reply-to,
- * waits for the one reply and
+ * waits for the one final reply and
  * renders it: readable by default, the raw reply on one line with --json.
+ * `pull` and `run --instances` ask for progress messages (interim messages
+ * with the same correlation id, "final": false) and show them as they
+ * come: bars redrawn in place on a terminal, plain lines when piped.
  *
  * Commands are rows of a table (name, usage, builder); renderers are rows
  * of a second table keyed by the canonical command name of the reply, so
  * that `send` renders the commands it knows like the built ones.
  *
- * Exit status: 0 success; 1 the dispatcher (or the local check) refused the
- * request; 2 the broker cannot be used (unreachable, login refused, no such
- * queue); 3 no reply in time; 64 usage.  `run` that waited for its container
- * exits with the container's exit code.
+ * Exit status: 0 success; 1 the reply was an error (or the local check
+ * refused the request; a bulk run: a piece failed); 2 the broker cannot be
+ * used (unreachable, login refused, no such queue); 3 no reply in time; 64
+ * usage, and no arguments at all (the overview).  `run` that waited for its
+ * container exits with the container's exit code.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -1672,8 +1677,11 @@ static int past_progress(const ctl_opts *o, const ctl_req *req, broker *b, const
     bool tty = isatty(STDOUT_FILENO);
     int width = 80;
     const char *cols = getenv("COLUMNS");
+    struct winsize ws;
     long w;
-    if (cols && parse_int(cols, 20, 1000, &w) == 0)
+    if (tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
+        width = ws.ws_col;
+    else if (cols && parse_int(cols, 20, 1000, &w) == 0)
         width = (int)w;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
