@@ -620,6 +620,8 @@ static void ago(time_t now, json_int_t t, char *buf, size_t len)
     json_int_t m = s / 60, h = s / 3600;
     if (s < 1)
         snprintf(buf, len, "Less than a second ago");
+    else if (s == 1)
+        snprintf(buf, len, "1 second ago");
     else if (s < 60)
         snprintf(buf, len, "%d seconds ago", (int)s);
     else if (m == 1)

@@ -441,6 +441,8 @@ static void test_ago(void **state)
     assert_string_equal(b, "");
     ago(now, now, b, sizeof b);
     assert_string_equal(b, "Less than a second ago");
+    ago(now, now - 1, b, sizeof b);
+    assert_string_equal(b, "1 second ago");
     ago(now, now - 5, b, sizeof b);
     assert_string_equal(b, "5 seconds ago");
     ago(now, now - 90, b, sizeof b);
