@@ -410,6 +410,10 @@ static int build_run(int argc, char **argv, ctl_req *req)
     }
     if (argc - optind < 1)
         return cmd_usage(argv[0]);
+    if (placement && instances == 0) {
+        fprintf(stderr, "dispatchctl: run: --placement goes with --instances\n");
+        return cmd_usage(argv[0]);
+    }
     req->msg = msg_new("run");
     top_set(req->msg, "Image", argv[optind]);
     if (argc - optind > 1) {
@@ -432,10 +436,6 @@ static int build_run(int argc, char **argv, ctl_req *req)
     if (timeout > 0) {
         opt_set(req->msg, "Timeout", json_integer(timeout));
         req->min_wait_s = (int)timeout + RUN_GRACE;
-    }
-    if (placement && instances == 0) {
-        fprintf(stderr, "dispatchctl: run: --placement goes with --instances\n");
-        return cmd_usage(argv[0]);
     }
     if (instances > 0) {
         opt_set(req->msg, "Instances", json_integer(instances));
