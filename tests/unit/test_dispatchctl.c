@@ -1,8 +1,10 @@
 /*
  * test_dispatchctl.c -- dispatchctl's command line: the messages its
  * commands build, the local checks before publishing, the global options,
- * and how replies turn into exit statuses.  No broker involved: the program
- * is compiled in without its main().
+ * how replies turn into exit statuses, and the renderers (tables, progress
+ * lines with a given terminal width, events and their filters) into memory
+ * streams.  No broker involved: the program is compiled in without its
+ * main().
  */
 #include <setjmp.h>
 #include <stdarg.h>
