@@ -55,6 +55,9 @@ typedef enum engine_out_kind {
      * then ack it; unroutable: publish body (a not_found reply) to its
      * reply_to, then ack */
     ENGINE_OUT_FORWARD,
+    /* publish body (an interim progress message, docs/protocol.md) to
+     * reply_to with correlation_id; nothing is settled */
+    ENGINE_OUT_PROGRESS,
 } engine_out_kind;
 
 typedef enum engine_dest {

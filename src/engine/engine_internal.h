@@ -222,6 +222,18 @@ void eng_waiter_free(waiter *w);
 void eng_post(engine *e, engine_out *o);
 void eng_post_simple(engine *e, engine_out_kind k, uint64_t tag, int requeue);
 void eng_post_event(engine *e, json_t *ev);
+
+/* Interim progress messages (docs/protocol.md, "Progress messages"): only
+ * for a request that asked with Options.Progress / DockerMod "progress"
+ * and has a reply_to.  eng_progress_due() says whether one may go now (at
+ * most ENG_PROGRESS_PER_S a second per request; a milestone always may)
+ * and, when it may, records the time in *last_ms.  eng_post_progress()
+ * posts {"schema", "final": false, "node", "command", "request_id",
+ * "progress": p} to the request's reply_to; p is consumed; strings in it
+ * must be bounded by the caller.  Worker threads. */
+#define ENG_PROGRESS_PER_S 5
+bool eng_progress_due(const jctx *c, int64_t *last_ms, bool milestone);
+void eng_post_progress(jctx *c, json_t *p);
 void eng_push_job(engine *e, job *j);
 
 /* ---- requests.c ---- */

@@ -1033,6 +1033,92 @@ static void a_redelivered_stop_or_remove_is_answered_as_before(void **state)
     json_decref(r);
 }
 
+/* Docker's pull stream for two layers: progress messages go to the
+ * request's reply_to with its correlation id, before the final reply and
+ * marked "final": false, at most ENG_PROGRESS_PER_S a second but every
+ * layer's completion; only when Options.Progress asks for them. */
+static const char PULL_STREAM[] =
+    "{\"status\":\"Pulling from library/busybox\",\"id\":\"latest\"}\r\n"
+    "{\"status\":\"Pulling fs layer\",\"id\":\"aaa\"}\r\n"
+    "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":1,\"total\":10},\"id\":\"aaa\"}"
+    "\r\n"
+    "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":2,\"total\":10},\"id\":\"aaa\"}"
+    "\r\n"
+    "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":3,\"total\":10},\"id\":\"aaa\"}"
+    "\r\n"
+    "{\"status\":\"Pull complete\",\"id\":\"aaa\"}\r\n"
+    "{\"status\":\"Already exists\",\"id\":\"bbb\"}\r\n"
+    "{\"status\":\"Status: Downloaded newer image for busybox:latest\"}\r\n";
+
+/* The policy with registry localhost:5000 allowed. */
+static void allow_local_registry(fixture *fx)
+{
+    char why[256] = "";
+    json_t *pol = json_pack("{s:[s]}", "registries", "localhost:5000");
+    assert_int_equal(policy_from_json(&fx->policy, pol, why, sizeof why), 0);
+    json_decref(pol);
+}
+
+static void a_pull_asked_for_progress_tells_it_before_the_reply(void **state)
+{
+    fixture *fx = *state;
+    allow_local_registry(fx);
+    fake_route(&fx->f, "POST", "/images/create", 200, PULL_STREAM);
+    fx_start(fx);
+    fx_submit(fx, 21, "req-pull",
+              "{\"Dockercmd\":\"pull\",\"Image\":\"localhost:5000/"
+              "busybox:latest\",\"Options\":{\"Progress\":true}}");
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    json_t *r = reply_json(o);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    /* the first message, then within the rate limit only the milestones */
+    size_t n = fx_count(fx, ENGINE_OUT_PROGRESS);
+    assert_in_range(n, 3, 8);
+    int complete = 0, exists = 0;
+    for (size_t i = 0; i < fx->n_got; i++) {
+        engine_out *p = fx->got[i];
+        if (p->kind == ENGINE_OUT_REPLY)
+            assert_int_equal(i, fx->n_got - 1); /* the final reply comes last */
+        if (p->kind != ENGINE_OUT_PROGRESS)
+            continue;
+        assert_int_equal(p->tag, 0); /* settles nothing */
+        assert_str(p->reply_to, "replies");
+        assert_str(p->correlation_id, "corr-1");
+        json_error_t jerr;
+        json_t *m = json_loads(p->body, 0, &jerr);
+        assert_non_null(m);
+        assert_true(json_is_false(json_object_get(m, "final")));
+        assert_str(json_string_value(json_object_get(m, "command")), "pull");
+        assert_str(json_string_value(json_object_get(m, "request_id")), "req-pull");
+        const char *st =
+            json_string_value(json_object_get(json_object_get(m, "progress"), "status"));
+        assert_non_null(st);
+        complete += strcmp(st, "Pull complete") == 0;
+        exists += strcmp(st, "Already exists") == 0;
+        json_decref(m);
+    }
+    assert_int_equal(complete, 1);
+    assert_int_equal(exists, 1);
+}
+
+static void a_pull_not_asking_gets_no_progress(void **state)
+{
+    fixture *fx = *state;
+    allow_local_registry(fx);
+    fake_route(&fx->f, "POST", "/images/create", 200, PULL_STREAM);
+    fx_start(fx);
+    fx_submit(fx, 22, "req-pull2",
+              "{\"Dockercmd\":\"pull\",\"Image\":\"localhost:5000/busybox:latest\"}");
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    json_t *r = reply_json(o);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    assert_str(json_string_value(json_object_get(json_object_get(r, "result"), "status")),
+               "Status: Downloaded newer image for busybox:latest");
+    json_decref(r);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_PROGRESS), 0);
+}
+
 int main(void)
 {
     /* curl's global state before any thread (the clients are made with the
@@ -1061,6 +1147,8 @@ int main(void)
         T(a_copy_of_a_running_request_is_answered_duplicate),
         T(a_foreign_container_is_not_found),
         T(a_redelivered_stop_or_remove_is_answered_as_before),
+        T(a_pull_asked_for_progress_tells_it_before_the_reply),
+        T(a_pull_not_asking_gets_no_progress),
     };
 #undef T
     int failed = cmocka_run_group_tests_name("engine", tests, NULL, NULL);
