@@ -39,6 +39,12 @@
 
 #define LBL                 PROTO_RESERVED_LABEL_PREFIX
 #define SUPERVISE_PERIOD_MS 200
+/* A pass this soon after an event of ours (several events, one pass). */
+#define SUPERVISE_SOON_MS 50
+/* A container to look at again (Docker raced, or was away): this soon. */
+#define SUPERVISE_RETRY_MS 500
+/* The pass that runs even when nothing happened (engine_conf.supervise_ms). */
+#define SUPERVISE_SAFETY_MS 30000
 /* Answered request ids remembered per process for in-flight idempotence:
  * about 100 bytes each. */
 #define ANSWERED_MAX 8192
@@ -93,7 +99,10 @@ struct engine {
     _Atomic int sup_stop; /* set by the main thread, read by the supervisor */
     dkc_client *sup_cli;
     pthread_cond_t sup_cv;   /* wakes the supervisor for its next pass (with mu) */
-    int sup_wake;            /* a pass is wanted now (under mu) */
+    int64_t sup_due;         /* eng_now_ms by which a pass is wanted (eng_sup_soon;
+                                INT64_MAX: none asked for; under mu) */
+    int64_t sup_next;        /* the earliest run deadline or `wait` timeout the last
+                                pass saw (INT64_MAX: none; under mu) */
     char node_label[320];    /* LBL "node=<node>" */
     char cluster_label[320]; /* LBL "cluster=<cluster>"; with node_label, the filter for
                                 the containers this dispatcher owns */
@@ -216,6 +225,9 @@ hres eng_dfail(jctx *c, int rc);
  * string jansson refused, which validated input never is). */
 void eng_set(json_t *obj, const char *key, json_t *v);
 int eng_code_from_dkc(int dkc_err);
+
+/* Asks the supervisor for a pass within delay_ms (any thread). */
+void eng_sup_soon(engine *e, int delay_ms);
 
 /* ---- outbox.c ---- */
 void eng_waiter_free(waiter *w);

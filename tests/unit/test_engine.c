@@ -281,6 +281,7 @@ typedef struct fixture {
     engine *e;
     engine_out **got; /* every item taken from the outbox, in order */
     size_t n_got, cap_got;
+    int supervise_ms; /* engine_conf.supervise_ms; 0: 1000 */
 } fixture;
 
 static int fx_setup(void **state)
@@ -325,7 +326,8 @@ static void fx_start(fixture *fx)
                         .workers = 2,
                         .max_body = 1 << 20,
                         .output_limit = 1 << 16,
-                        .quiet_output = true};
+                        .quiet_output = true,
+                        .supervise_ms = fx->supervise_ms ? fx->supervise_ms : 1000};
     engine_client_factory fac = {.make = fake_make, .ud = &fx->f};
     char why[256] = "";
     fx->e = engine_start(&conf, &fx->policy, &fac, why, sizeof why);
@@ -866,6 +868,36 @@ static void a_fenced_node_leaves_a_run_its_sibling_answered(void **state)
     fenced_final(*state, 200);
 }
 
+/* Idle, the supervisor lists Docker's containers once at start and then
+ * only when its safety period comes (30 s by default, 20 s here): no pass a
+ * second.  An event of one of its containers brings a pass at once (and
+ * the final reply from the event itself). */
+static void an_idle_engine_does_not_poll_docker(void **state)
+{
+    fixture *fx = *state;
+    fx->supervise_ms = 20000;
+    fake_route(&fx->f, "GET", "/containers/*/logs", 200, "");
+    fake_route_n(&fx->f, "GET", "/containers/json", "dispatch.request", 200, "[]", 0, 0);
+    fake_route(&fx->f, "GET", "/containers/json", 200,
+               "[{\"Id\":\"" ID1 "\",\"State\":\"running\",\"Labels\":{\"" LBL
+               "cluster\":\"c1\",\"" LBL "node\":\"n1\",\"" LBL "final\":\"1\",\"" LBL
+               "request\":\"req-idle\"}}]");
+    fx_start(fx);
+    wait_hits(fx, "GET", "/containers/json", 1);
+    sleep_ms(2500);
+    int idle = fake_hits_q(&fx->f, "GET", "/containers/json", NULL);
+    assert_int_equal(idle, 1); /* the pass at start, none since */
+    fx_submit(fx, 22, "req-idle", RUN_ATTACH);
+    fx_wait(fx, ENGINE_OUT_ACK, 1);
+    int before = fake_hits(&fx->f, "GET", "/containers/json");
+    script_exited_inspect(&fx->f, ID1, "req-idle", 0);
+    script_die_event(&fx->f, ID1);
+    fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    wait_hits(fx, "GET", "/containers/json", before + 1); /* the event's pass */
+    fx_settle(fx);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 1);
+}
+
 /* A container of an earlier process (found exited by the supervisor's
  * first pass, never made here, not marked answered) whose logs answer 404:
  * that process answered and died before marking it, so no second,
@@ -1140,6 +1172,7 @@ int main(void)
         T(a_container_vanishing_before_its_final_reply_gets_none),
         T(a_run_whose_logs_vanish_is_answered_without_output),
         T(a_fenced_node_answers_a_run_nobody_answered_once),
+        T(an_idle_engine_does_not_poll_docker),
         T(a_fenced_node_leaves_a_run_its_sibling_answered),
         T(an_adopted_container_whose_logs_vanish_is_not_answered_again),
         T(a_message_that_is_not_json_is_dead_lettered),
