@@ -397,13 +397,86 @@ static void routes_404_405(void **state)
     char hdr[64];
     http(gw, "POST", "/nothing/here", "{\"Dockercmd\":\"ping\"}", 20, NULL, &r);
     expect(&r, 404, "not_found");
-    http(gw, "GET", "/", NULL, 0, NULL, &r);
+    http(gw, "PUT", "/", NULL, 0, NULL, &r);
     expect(&r, 405, "method_not_allowed");
     assert_non_null(header_of(&r, "Allow", hdr, sizeof hdr));
-    assert_string_equal(hdr, "POST");
+    assert_string_equal(hdr, "POST, GET");
     http(gw, "DELETE", "/", NULL, 0, NULL, &r);
     expect(&r, 405, "method_not_allowed");
+    http(gw, "POST", "/nodes", "{}", 2, NULL, &r);
+    expect(&r, 405, "method_not_allowed");
+    assert_non_null(header_of(&r, "Allow", hdr, sizeof hdr));
+    assert_string_equal(hdr, "GET");
+    /* /containers/{id}: one segment, not empty, not two */
+    http(gw, "GET", "/containers/a/b", NULL, 0, NULL, &r);
+    expect(&r, 404, "not_found");
+    http(gw, "GET", "/containers/", NULL, 0, NULL, &r);
+    expect(&r, 404, "not_found");
     assert_int_equal(atomic_load(&fake.calls), 0);
+    gateway_free(gw);
+}
+
+/* The resource routes: each is the one message it stands for, handed to
+ * the submit function like POST /'s, answered with its reply; they need
+ * the token, the page (GET /) does not; without a broker there are no
+ * events nor queue depths (503). */
+static void resource_routes(void **state)
+{
+    (void)state;
+    gateway *gw = start(TOKEN, 0, 0);
+    fake_reset();
+    res r;
+    char hdr[256];
+    const char *auth = "Authorization: Bearer " TOKEN;
+    static const struct {
+        const char *path, *cmd, *opt, *container;
+    } want[] = {
+        {"/nodes", "nodes", NULL, NULL},
+        {"/containers", "list", "Cluster", NULL},
+        {"/containers/web-1", "inspect", NULL, "web-1"},
+        {"/images", "images", "Cluster", NULL},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        http(gw, "GET", want[i].path, NULL, 0, NULL, &r);
+        expect(&r, 401, "unauthorized");
+        http(gw, "GET", want[i].path, NULL, 0, auth, &r);
+        expect(&r, 200, "");
+        json_t *m = json_loads(fake.last_body, 0, NULL);
+        assert_non_null(m);
+        assert_string_equal(json_string_value(json_object_get(m, "Dockercmd")), want[i].cmd);
+        if (want[i].opt)
+            assert_true(json_is_true(json_object_get(json_object_get(m, "Options"), want[i].opt)));
+        if (want[i].container)
+            assert_string_equal(json_string_value(json_object_get(m, "Container")),
+                                want[i].container);
+        json_decref(m);
+        /* the reply as the cluster gave it, under the request id given */
+        json_t *j = json_loads(r.body, 0, NULL);
+        assert_string_equal(json_string_value(json_object_get(j, "request_id")), fake.last_id);
+        json_decref(j);
+    }
+    assert_int_equal(atomic_load(&fake.calls), 4);
+    /* /containers/{id} with a bad reference: the parser's 400, nothing sent */
+    http(gw, "GET", "/containers/a%20b", NULL, 0, auth, &r);
+    expect(&r, 400, "bad_request");
+    assert_int_equal(atomic_load(&fake.calls), 4);
+    /* the page: no token, HTML, a policy that allows nothing from elsewhere */
+    http(gw, "GET", "/", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(header_of(&r, "Content-Type", hdr, sizeof hdr));
+    assert_int_equal(strncmp(hdr, "text/html", 9), 0);
+    assert_non_null(header_of(&r, "Content-Security-Policy", hdr, sizeof hdr));
+    assert_non_null(strstr(hdr, "default-src 'none'"));
+    assert_non_null(strstr(r.body, "id=\"node-count\""));
+    assert_non_null(header_of(&r, "Content-Length", hdr, sizeof hdr));
+    assert_true(strtol(hdr, NULL, 10) > 1000); /* the whole page (the body kept here is cut) */
+    /* no broker here: no events nor depths */
+    http(gw, "GET", "/events", NULL, 0, NULL, &r);
+    expect(&r, 401, "unauthorized");
+    http(gw, "GET", "/events", NULL, 0, auth, &r);
+    expect(&r, 503, "unavailable");
+    http(gw, "GET", "/queues", NULL, 0, auth, &r);
+    expect(&r, 503, "unavailable");
     gateway_free(gw);
 }
 
@@ -842,21 +915,14 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(post_ok),
-        cmocka_unit_test(reply_status_from_code),
-        cmocka_unit_test(bad_body_400),
-        cmocka_unit_test(routes_404_405),
-        cmocka_unit_test(token_required),
-        cmocka_unit_test(token_compare),
-        cmocka_unit_test(token_settings),
-        cmocka_unit_test(body_cap),
-        cmocka_unit_test(rate_bound),
-        cmocka_unit_test(submit_failures),
-        cmocka_unit_test(concurrent_requests),
-        cmocka_unit_test(access_line),
-        cmocka_unit_test(listen_addresses),
-        cmocka_unit_test(start_refusals),
-        cmocka_unit_test(quiesce),
+        cmocka_unit_test(post_ok),         cmocka_unit_test(reply_status_from_code),
+        cmocka_unit_test(bad_body_400),    cmocka_unit_test(routes_404_405),
+        cmocka_unit_test(resource_routes), cmocka_unit_test(token_required),
+        cmocka_unit_test(token_compare),   cmocka_unit_test(token_settings),
+        cmocka_unit_test(body_cap),        cmocka_unit_test(rate_bound),
+        cmocka_unit_test(submit_failures), cmocka_unit_test(concurrent_requests),
+        cmocka_unit_test(access_line),     cmocka_unit_test(listen_addresses),
+        cmocka_unit_test(start_refusals),  cmocka_unit_test(quiesce),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
