@@ -6,7 +6,8 @@
  * DESIGN.  libmicrohttpd runs a thread per connection, so a stream's
  * content reader may block: it waits on the hub's condition variable until
  * its client's buffer holds something, the keep-alive is due or the hub
- * closes.  The subscriber's thread only appends to the buffers (never
+ * closes, looking every SSE_CHECK_MS whether the client has hung up.
+ * The subscriber's thread only appends to the buffers (never
  * blocking on a client): an event that does not fit a client's buffer is
  * dropped for that client and counted, and the count goes out as an event
  * `dropped` before the next event that fits.  One mutex guards the client
@@ -20,6 +21,7 @@
  * preceded by "retry: 3000" once, and ": keep-alive" comments.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,9 @@
 #include "gateway_internal.h"
 #include "log.h"
 
+/* How often a waiting stream looks whether its client has gone. */
+#define SSE_CHECK_MS 1000
+
 typedef struct sse_client sse_client;
 
 struct sse_client {
@@ -37,6 +42,7 @@ struct sse_client {
     gw_hub *hub;
     char type[GW_SSE_FILTER_MAX + 1]; /* "" or an event name or its first word(s) */
     char node[GW_SSE_FILTER_MAX + 1]; /* "" or a node name */
+    int fd;                           /* the connection's socket, -1: unknown */
     char *buf;                        /* GW_SSE_BUFFER bytes */
     size_t len;                       /* waiting to be sent */
     uint64_t dropped;                 /* events lost since the last `dropped` event */
@@ -156,6 +162,18 @@ void gw_hub_publish(gw_hub *h, const char *event, const char *node, const char *
     pthread_mutex_unlock(&h->mu);
 }
 
+/* 1 when the client has closed its side of the connection.  A stream's
+ * client sends nothing after its request, so without this a closed one
+ * would keep its place (and its slot under GW_SSE_MAX_CLIENTS) until the
+ * next write failed, up to a keep-alive period later. */
+static int peer_gone(const sse_client *c)
+{
+    if (c->fd < 0)
+        return 0;
+    struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 /* libmicrohttpd's content reader: blocks (its connection's own thread)
  * until there is something to send. */
 static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
@@ -177,7 +195,13 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
             put(c, ": keep-alive\n\n", 14);
             break;
         }
+        if (peer_gone(c)) {
+            pthread_mutex_unlock(&h->mu);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
         int64_t until = c->last_send_ms + GW_SSE_KEEPALIVE_MS;
+        if (until > now + SSE_CHECK_MS)
+            until = now + SSE_CHECK_MS;
         struct timespec ts = {.tv_sec = (time_t)(until / 1000),
                               .tv_nsec = (long)(until % 1000) * 1000000L};
         pthread_cond_timedwait(&h->cv, &h->mu, &ts);
@@ -243,6 +267,9 @@ unsigned gw_route_events(gateway *gw, request *rq, struct MHD_Response **resp)
                                          GW_SSE_MAX_CLIENTS);
     }
     c->hub = h;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    c->fd = ci ? ci->connect_fd : -1;
     c->buf = gw_xmalloc(GW_SSE_BUFFER);
     c->last_send_ms = gw_now_ms();
     static const char hello[] = "retry: 3000\n: docker-dispatch events\n\n";
