@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <microhttpd.h>
 
@@ -225,6 +226,26 @@ void gw_hub_free(gw_hub *h);
 void gw_hub_publish(gw_hub *h, const char *event, const char *node, const char *json, size_t len);
 /* Streams open now.  Any thread. */
 size_t gw_hub_clients(gw_hub *h);
+
+/* One stream (GET /events makes them; the unit tests use them directly). */
+typedef struct gw_sse gw_sse;
+
+/* A new stream with the filters type and node ("" or NULL: any; each at
+ * most GW_SSE_FILTER_MAX bytes, longer ones are cut), on the connection's
+ * socket fd (-1: unknown; it is looked at for a hang-up, never read).
+ * NULL with *err GATEWAY_EUNAVAILABLE when GW_SSE_MAX_CLIENTS are open,
+ * GATEWAY_ESTOPPING once the hub is closed. */
+gw_sse *gw_hub_join(gw_hub *h, const char *type, const char *node, int fd, int *err);
+
+/* libmicrohttpd's content reader of the stream: blocks until there is
+ * something to send (events, a `dropped` notice, a keep-alive), copies at
+ * most max bytes of it to out and returns their count, or
+ * MHD_CONTENT_READER_END_OF_STREAM once the hub is closed,
+ * MHD_CONTENT_READER_END_WITH_ERROR once the client hung up. */
+ssize_t gw_sse_read(gw_sse *c, char *out, size_t max);
+
+/* The stream leaves the hub and is freed (libmicrohttpd's free callback). */
+void gw_sse_leave(gw_sse *c);
 
 /* ---- the events subscriber and queue depths (events.c) -------------------
  * One client-role broker connection of its own, owned by one thread: it

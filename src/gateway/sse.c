@@ -35,10 +35,10 @@
 /* How often a waiting stream looks whether its client has gone. */
 #define SSE_CHECK_MS 1000
 
-typedef struct sse_client sse_client;
+typedef struct gw_sse sse_client;
 
-struct sse_client {
-    LIST_ENTRY(sse_client) link;
+struct gw_sse {
+    LIST_ENTRY(gw_sse) link;
     gw_hub *hub;
     char type[GW_SSE_FILTER_MAX + 1]; /* "" or an event name or its first word(s) */
     char node[GW_SSE_FILTER_MAX + 1]; /* "" or a node name */
@@ -52,7 +52,7 @@ struct sse_client {
 struct gw_hub {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* a buffer grew, or the hub closed */
-    LIST_HEAD(, sse_client) clients;
+    LIST_HEAD(, gw_sse) clients;
     size_t n;
     int closed;
 };
@@ -119,16 +119,24 @@ static int put(sse_client *c, const char *s, size_t n)
     return 1;
 }
 
+/* The `dropped` notice of c into line (size >= 96); its length, 0 when
+ * there is nothing to tell. */
+static size_t dropped_notice(const sse_client *c, char *line, size_t size)
+{
+    if (c->dropped == 0)
+        return 0;
+    int n = snprintf(line, size, "event: dropped\ndata: {\"dropped\":%llu}\n\n",
+                     (unsigned long long)c->dropped);
+    return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
 /* The `dropped` notice, when there is one to give and room for it.  Under
  * mu. */
 static void put_dropped(sse_client *c)
 {
-    if (c->dropped == 0)
-        return;
     char line[96];
-    int n = snprintf(line, sizeof line, "event: dropped\ndata: {\"dropped\":%llu}\n\n",
-                     (unsigned long long)c->dropped);
-    if (n > 0 && put(c, line, (size_t)n))
+    size_t n = dropped_notice(c, line, sizeof line);
+    if (n > 0 && put(c, line, n))
         c->dropped = 0;
 }
 
@@ -143,13 +151,17 @@ void gw_hub_publish(gw_hub *h, const char *event, const char *node, const char *
     {
         if (!type_matches(c->type, event) || (c->node[0] && strcmp(c->node, node) != 0))
             continue;
-        put_dropped(c);
-        /* "event: " name "\ndata: " json "\n\n", all or nothing */
-        size_t need = 7 + strlen(event) + 7 + len + 2;
-        if (c->dropped != 0 || need > GW_SSE_BUFFER - c->len) {
+        /* the notice of what was lost before it, then "event: " name
+         * "\ndata: " json "\n\n": all or nothing */
+        char notice[96];
+        size_t nlen = dropped_notice(c, notice, sizeof notice);
+        size_t need = nlen + 7 + strlen(event) + 7 + len + 2;
+        if (need > GW_SSE_BUFFER - c->len) {
             c->dropped++;
             continue;
         }
+        put(c, notice, nlen);
+        c->dropped = 0;
         put(c, "event: ", 7);
         put(c, event, strlen(event));
         put(c, "\ndata: ", 7);
@@ -243,33 +255,19 @@ static int filter_arg(request *rq, const char *key, char *out)
 }
 
 /* GET /events[?type=T][&node=N] */
-unsigned gw_route_events(gateway *gw, request *rq, struct MHD_Response **resp)
+gw_sse *gw_hub_join(gw_hub *h, const char *type, const char *node, int fd, int *err)
 {
-    if (gw->events == NULL)
-        return gw_respond_error(gw, rq, resp, 503, proto_code_name(PROTO_EUNAVAILABLE),
-                                "this gateway has no connection to the events exchange");
-    sse_client *c = gw_xcalloc(1, sizeof *c);
-    if (filter_arg(rq, "type", c->type) != 0 || filter_arg(rq, "node", c->node) != 0) {
-        free(c);
-        return gw_respond_error(gw, rq, resp, 400, proto_code_name(PROTO_EBADREQUEST),
-                                "a filter is longer than %d bytes", GW_SSE_FILTER_MAX);
-    }
-    gw_hub *h = gw->hub;
     pthread_mutex_lock(&h->mu);
     if (h->closed || h->n >= GW_SSE_MAX_CLIENTS) {
-        int closed = h->closed;
+        *err = h->closed ? GATEWAY_ESTOPPING : GATEWAY_EUNAVAILABLE;
         pthread_mutex_unlock(&h->mu);
-        free(c);
-        return closed ? gw_respond_error(gw, rq, resp, 503, proto_code_name(PROTO_EUNAVAILABLE),
-                                         "the gateway is stopping")
-                      : gw_respond_error(gw, rq, resp, 503, proto_code_name(PROTO_EUNAVAILABLE),
-                                         "already %d event streams open on this gateway",
-                                         GW_SSE_MAX_CLIENTS);
+        return NULL;
     }
+    sse_client *c = gw_xcalloc(1, sizeof *c);
+    snprintf(c->type, sizeof c->type, "%s", type ? type : "");
+    snprintf(c->node, sizeof c->node, "%s", node ? node : "");
     c->hub = h;
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    c->fd = ci ? ci->connect_fd : -1;
+    c->fd = fd;
     c->buf = gw_xmalloc(GW_SSE_BUFFER);
     c->last_send_ms = gw_now_ms();
     static const char hello[] = "retry: 3000\n: docker-dispatch events\n\n";
@@ -277,7 +275,41 @@ unsigned gw_route_events(gateway *gw, request *rq, struct MHD_Response **resp)
     LIST_INSERT_HEAD(&h->clients, c, link);
     h->n++;
     pthread_mutex_unlock(&h->mu);
+    *err = 0;
+    return c;
+}
 
+ssize_t gw_sse_read(gw_sse *c, char *out, size_t max)
+{
+    return sse_read(c, 0, out, max);
+}
+
+void gw_sse_leave(gw_sse *c)
+{
+    sse_free(c);
+}
+
+/* GET /events[?type=T][&node=N] */
+unsigned gw_route_events(gateway *gw, request *rq, struct MHD_Response **resp)
+{
+    if (gw->events == NULL)
+        return gw_respond_error(gw, rq, resp, 503, proto_code_name(PROTO_EUNAVAILABLE),
+                                "this gateway has no connection to the events exchange");
+    char type[GW_SSE_FILTER_MAX + 1], node[GW_SSE_FILTER_MAX + 1];
+    if (filter_arg(rq, "type", type) != 0 || filter_arg(rq, "node", node) != 0)
+        return gw_respond_error(gw, rq, resp, 400, proto_code_name(PROTO_EBADREQUEST),
+                                "a filter is longer than %d bytes", GW_SSE_FILTER_MAX);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int err;
+    sse_client *c = gw_hub_join(gw->hub, type, node, ci ? ci->connect_fd : -1, &err);
+    if (c == NULL)
+        return err == GATEWAY_ESTOPPING
+                   ? gw_respond_error(gw, rq, resp, 503, proto_code_name(PROTO_EUNAVAILABLE),
+                                      "the gateway is stopping")
+                   : gw_respond_error(gw, rq, resp, 503, proto_code_name(PROTO_EUNAVAILABLE),
+                                      "already %d event streams open on this gateway",
+                                      GW_SSE_MAX_CLIENTS);
     *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, c, sse_free);
     if (*resp == NULL)
         gw_oom();

@@ -480,6 +480,101 @@ static void resource_routes(void **state)
     gateway_free(gw);
 }
 
+/* The hub of GET /events: filters, a slow stream's bounded buffer and the
+ * `dropped` notice, the cap on streams, a hung-up client, the close. */
+static void sse_hub(void **state)
+{
+    (void)state;
+    gw_hub *h = gw_hub_new();
+    int err = 0;
+    static char out[4 * GW_SSE_BUFFER];
+    gw_sse *cont = gw_hub_join(h, "container", NULL, -1, &err);
+    gw_sse *n2 = gw_hub_join(h, "", "n2", -1, &err);
+    gw_sse *slow = gw_hub_join(h, NULL, NULL, -1, &err);
+    assert_non_null(cont);
+    assert_non_null(n2);
+    assert_non_null(slow);
+    assert_int_equal(gw_hub_clients(h), 3);
+    const char *ev = "{\"event\":\"container.started\",\"node\":\"n1\"}";
+    gw_hub_publish(h, "container.started", "n1", ev, strlen(ev));
+    gw_hub_publish(h, "containerx.odd", "n1", ev, strlen(ev)); /* "container" is a word */
+    ssize_t n = gw_sse_read(cont, out, sizeof out);
+    assert_true(n > 0);
+    out[n] = '\0';
+    assert_int_equal(strncmp(out, "retry: 3000\n", 12), 0);
+    assert_non_null(strstr(out, "\n\nevent: container.started\ndata: {\"event\""));
+    assert_null(strstr(out, "containerx"));
+    /* n2 saw none of n1's: its first event is n2's */
+    gw_hub_publish(h, "node.up", "n2", "{}", 2);
+    n = gw_sse_read(n2, out, sizeof out);
+    out[n] = '\0';
+    assert_null(strstr(out, "container"));
+    assert_non_null(strstr(out, "event: node.up\ndata: {}\n\n"));
+
+    /* slow has not read at all: 1000 events of ~300 bytes do not fit */
+    char big[300];
+    memset(big, 'x', sizeof big);
+    big[0] = '"';
+    big[sizeof big - 1] = '"';
+    for (int i = 0; i < 1000; i++)
+        gw_hub_publish(h, "container.exited", "n1", big, sizeof big);
+    n = gw_sse_read(slow, out, sizeof out);
+    assert_true(n > 0 && n <= GW_SSE_BUFFER);
+    out[n] = '\0';
+    int kept = 0;
+    for (const char *p = out; (p = strstr(p, "event: container.exited")) != NULL; p++)
+        kept++;
+    assert_true(kept > 100 && kept < 1000);
+    /* the reader tells of the loss as soon as there is room: at the end of
+     * what was kept, or at the start of the next read */
+    char want[96];
+    snprintf(want, sizeof want, "event: dropped\ndata: {\"dropped\":%d}\n\n", 1000 - kept);
+    int told = n > (ssize_t)strlen(want) && strcmp(out + n - strlen(want), want) == 0;
+    gw_hub_publish(h, "node.down", "n1", "{}", 2);
+    n = gw_sse_read(slow, out, sizeof out);
+    out[n] = '\0';
+    if (!told) {
+        assert_int_equal(strncmp(out, want, strlen(want)), 0);
+        memmove(out, out + strlen(want), strlen(out + strlen(want)) + 1);
+    }
+    assert_string_equal(out, "event: node.down\ndata: {}\n\n");
+    assert_null(strstr(out, "dropped"));
+
+    /* the cap */
+    gw_sse *more[GW_SSE_MAX_CLIENTS];
+    size_t k = 0;
+    while (k < GW_SSE_MAX_CLIENTS && (more[k] = gw_hub_join(h, NULL, NULL, -1, &err)) != NULL)
+        k++;
+    assert_int_equal(k + 3, GW_SSE_MAX_CLIENTS);
+    assert_int_equal(err, GATEWAY_EUNAVAILABLE);
+    while (k > 0)
+        gw_sse_leave(more[--k]);
+
+    /* a client that hung up: its stream ends at once */
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    gw_sse *gone = gw_hub_join(h, NULL, NULL, sv[0], &err);
+    assert_non_null(gone);
+    assert_true(gw_sse_read(gone, out, sizeof out) > 0); /* the greeting */
+    close(sv[1]);
+    int64_t t0 = gw_now_ms();
+    assert_int_equal(gw_sse_read(gone, out, sizeof out), MHD_CONTENT_READER_END_WITH_ERROR);
+    assert_true(gw_now_ms() - t0 < 3000);
+    gw_sse_leave(gone);
+    close(sv[0]);
+
+    /* closing ends every stream and refuses new ones */
+    gw_hub_close(h);
+    assert_int_equal(gw_sse_read(cont, out, sizeof out), MHD_CONTENT_READER_END_OF_STREAM);
+    assert_null(gw_hub_join(h, NULL, NULL, -1, &err));
+    assert_int_equal(err, GATEWAY_ESTOPPING);
+    gw_sse_leave(cont);
+    gw_sse_leave(n2);
+    gw_sse_leave(slow);
+    assert_int_equal(gw_hub_clients(h), 0);
+    gw_hub_free(h);
+}
+
 /* With a token: none, a wrong one, a prefix and an extension of it are
  * 401 with WWW-Authenticate: Bearer; the token (scheme in any case) goes
  * through. */
@@ -915,14 +1010,23 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(post_ok),         cmocka_unit_test(reply_status_from_code),
-        cmocka_unit_test(bad_body_400),    cmocka_unit_test(routes_404_405),
-        cmocka_unit_test(resource_routes), cmocka_unit_test(token_required),
-        cmocka_unit_test(token_compare),   cmocka_unit_test(token_settings),
-        cmocka_unit_test(body_cap),        cmocka_unit_test(rate_bound),
-        cmocka_unit_test(submit_failures), cmocka_unit_test(concurrent_requests),
-        cmocka_unit_test(access_line),     cmocka_unit_test(listen_addresses),
-        cmocka_unit_test(start_refusals),  cmocka_unit_test(quiesce),
+        cmocka_unit_test(post_ok),
+        cmocka_unit_test(reply_status_from_code),
+        cmocka_unit_test(bad_body_400),
+        cmocka_unit_test(routes_404_405),
+        cmocka_unit_test(resource_routes),
+        cmocka_unit_test(sse_hub),
+        cmocka_unit_test(token_required),
+        cmocka_unit_test(token_compare),
+        cmocka_unit_test(token_settings),
+        cmocka_unit_test(body_cap),
+        cmocka_unit_test(rate_bound),
+        cmocka_unit_test(submit_failures),
+        cmocka_unit_test(concurrent_requests),
+        cmocka_unit_test(access_line),
+        cmocka_unit_test(listen_addresses),
+        cmocka_unit_test(start_refusals),
+        cmocka_unit_test(quiesce),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
