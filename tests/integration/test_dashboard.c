@@ -71,8 +71,9 @@ typedef struct res {
     char *body; /* malloc'd, NUL-terminated */
     size_t len;
     char ctype[128];
-    atomic_int stop;   /* a stream's reader gives up when set */
-    const char *until; /* a stream's reader stops once the body holds it */
+    atomic_int stop;     /* a stream's reader gives up when set */
+    const char *until;   /* a stream's reader stops once the body holds it */
+    pthread_mutex_t *mu; /* a stream's: guards body and len while it runs */
 } res;
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
@@ -81,16 +82,21 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     size_t k = size * n;
     if (atomic_load(&r->stop))
         return 0;
+    if (r->mu)
+        pthread_mutex_lock(r->mu);
     char *nb = realloc(r->body, r->len + k + 1);
-    if (nb == NULL)
-        return 0;
-    r->body = nb;
-    memcpy(r->body + r->len, p, k);
-    r->len += k;
-    r->body[r->len] = '\0';
-    if (r->until && strstr(r->body, r->until))
-        return 0; /* enough: ends the transfer */
-    return k;
+    size_t ret = 0;
+    if (nb != NULL) {
+        r->body = nb;
+        memcpy(r->body + r->len, p, k);
+        r->len += k;
+        r->body[r->len] = '\0';
+        /* enough once the body holds until: 0 ends the transfer */
+        ret = r->until && strstr(r->body, r->until) ? 0 : k;
+    }
+    if (r->mu)
+        pthread_mutex_unlock(r->mu);
+    return ret;
 }
 
 /* Ends a transfer whose reader was told to stop, even while no data
@@ -184,6 +190,7 @@ typedef struct stream {
     pthread_t t;
     char path[128];
     long timeout_s;
+    pthread_mutex_t mu;
     res r;
 } stream;
 
@@ -202,13 +209,20 @@ static void stream_open(stream *s, const char *path, const char *until, long tim
     snprintf(s->path, sizeof s->path, "%s", path);
     s->timeout_s = timeout_s;
     s->r.until = until;
+    pthread_mutex_init(&s->mu, NULL);
+    s->r.mu = &s->mu;
     assert_int_equal(pthread_create(&s->t, NULL, stream_main, s), 0);
 }
 
-static void stream_join(stream *s)
+/* Ends the stream (stop: at once; else when its reader ends it, on its
+ * text or its timeout). */
+static void stream_join(stream *s, int stop)
 {
-    atomic_store(&s->r.stop, 1);
+    if (stop)
+        atomic_store(&s->r.stop, 1);
     pthread_join(s->t, NULL);
+    s->r.mu = NULL;
+    pthread_mutex_destroy(&s->mu);
 }
 
 /* 1 once the stream's body holds text (the retry line: it is connected),
@@ -216,9 +230,10 @@ static void stream_join(stream *s)
 static int stream_wait(stream *s, const char *text, int timeout_ms)
 {
     for (int64_t end = dfx_now_ms() + timeout_ms; dfx_now_ms() < end; usleep(50 * 1000)) {
-        /* the reader appends under no lock: copy what is there by length */
-        size_t len = s->r.len;
-        if (s->r.body && len > 0 && memmem(s->r.body, len, text, strlen(text)))
+        pthread_mutex_lock(&s->mu);
+        int found = s->r.body && memmem(s->r.body, s->r.len, text, strlen(text)) != NULL;
+        pthread_mutex_unlock(&s->mu);
+        if (found)
             return 1;
     }
     return 0;
@@ -468,15 +483,15 @@ static void events_stream(void **state)
     assert_true(stream_wait(&mine, "retry: 3000", 10000));
     assert_true(stream_wait(&other, "retry: 3000", 10000));
     start_container(name);
-    pthread_join(mine.t, NULL); /* ends once the event came (or after its timeout) */
+    stream_join(&mine, 0); /* ended once the event came (or after its timeout) */
     assert_non_null(strstr(mine.r.body, "event: container.started\ndata: {"));
     assert_non_null(strstr(mine.r.body, want));
     assert_int_equal(strncmp(mine.r.ctype, "text/event-stream", 17), 0);
     /* the heartbeats (every membership interval) are not passed on */
     assert_true(stream_wait(&all, want, 5000));
     sleep(3);
-    stream_join(&all);
-    stream_join(&other);
+    stream_join(&all, 1);
+    stream_join(&other, 1);
     assert_null(strstr(all.r.body, "heartbeat"));
     assert_null(strstr(other.r.body, "event: container"));
     res_free(&all.r);
