@@ -1,7 +1,7 @@
 /*
  * gateway.c -- the gateway's HTTP server on libmicrohttpd: the route
  * table, the protections every request passes, POST / and the access log.
- * See gateway.h.
+ * The other routes' handlers live in dashboard.c and sse.c.  See gateway.h.
  *
  * DESIGN.  libmicrohttpd runs a thread per connection (thread-per-connection
  * mode, bounded by GATEWAY_MAX_CONNECTIONS), so a handler may block: POST /
@@ -17,8 +17,9 @@
  * 0 before it stops libmicrohttpd, so that answers already made are sent)
  * and the quiesced flag (atomic).
  *
- * Routes are a table: method, path, whether they need the token and read a
- * body, and the handler.  A handler fills *resp and returns the status.
+ * Routes are a table: method, path (or a path prefix followed by one more
+ * segment), whether they need the token and read a body, and the handler.
+ * A handler fills *resp and returns the status.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
