@@ -20,7 +20,6 @@
  *     <empty line>
  * preceded by "retry: 3000" once, and ": keep-alive" comments.
  */
-#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,7 +29,6 @@
 #include <time.h>
 
 #include "gateway_internal.h"
-#include "log.h"
 
 /* How often a waiting stream looks whether its client has gone. */
 #define SSE_CHECK_MS 1000
