@@ -58,14 +58,14 @@
 
 /* The routes.  GET /metrics, /healthz and /readyz come as more rows. */
 static const route routes[] = {
-    {"POST", "/", true, true, false, gw_route_submit},
-    {"GET", "/", false, false, false, gw_route_dashboard},
-    {"GET", "/nodes", true, false, false, gw_route_nodes},
-    {"GET", "/containers", true, false, false, gw_route_containers},
-    {"GET", "/containers/", true, false, true, gw_route_container},
-    {"GET", "/images", true, false, false, gw_route_images},
-    {"GET", "/queues", true, false, false, gw_route_queues},
-    {"GET", "/events", true, false, false, gw_route_events},
+    {"POST", "/", true, true, gw_route_submit, false},
+    {"GET", "/", false, false, gw_route_dashboard, false},
+    {"GET", "/nodes", true, false, gw_route_nodes, false},
+    {"GET", "/containers", true, false, gw_route_containers, false},
+    {"GET", "/containers/", true, false, gw_route_container, true},
+    {"GET", "/images", true, false, gw_route_images, false},
+    {"GET", "/queues", true, false, gw_route_queues, false},
+    {"GET", "/events", true, false, gw_route_events, false},
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])

@@ -150,10 +150,10 @@ typedef unsigned (*route_fn)(gateway *gw, request *rq, struct MHD_Response **res
 struct route {
     const char *method;
     const char *path;
-    bool auth;   /* needs the bearer token, when one is set */
-    bool body;   /* reads a request body (capped by max_body) */
-    bool prefix; /* path is a prefix followed by one more non-empty segment */
+    bool auth; /* needs the bearer token, when one is set */
+    bool body; /* reads a request body (capped by max_body) */
     route_fn fn;
+    bool prefix; /* path is a prefix followed by one more non-empty segment */
 };
 
 /* One HTTP request, from its headers to the access line. */
