@@ -323,6 +323,7 @@ static void log_file_and_policy_reread(void **state)
     cfg_cleanup(&c);
     assert_int_equal(load(&c, &cause, "--log-file", "", NULL), -1);
     assert_non_null(strstr(cause, "log-file"));
+    cfg_cleanup(&c);
     free(cause);
     cause = NULL;
 
