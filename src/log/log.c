@@ -258,10 +258,14 @@ void log_record(const char *text, json_t *obj)
         json_t *o = json_pack("{s:s, s:s, s:s}", "ts", ts, "level", "info", "msg",
                               event ? event : "record");
         if (o != NULL) {
-            const char *id = json_string_value(json_object_get(obj, "id"));
-            json_object_update_missing(o, obj);
-            put_id(o, "node", node_name);
+            /* the stable keys first, then the record's own */
+            const char *node = json_string_value(json_object_get(obj, "node"));
+            const char *id = json_string_value(json_object_get(obj, "request_id"));
+            if (id == NULL)
+                id = json_string_value(json_object_get(obj, "id"));
+            put_id(o, "node", node ? node : node_name);
             put_id(o, "request_id", id ? id : rid);
+            json_object_update_missing(o, obj);
         }
         put_json(f, o);
         json_decref(o);

@@ -1374,7 +1374,7 @@ static void test_output_on_stdout(void **state)
     assert_non_null(r);
     json_decref(r);
     char *text = dfx_read_file(g_log);
-    char want[3][160];
+    char want[3][240];
     /* the node comes after the request id, as on every line about a request */
     snprintf(want[0], sizeof want[0], "output id=%s node=%s stdout| line one\n", id, g_node);
     snprintf(want[1], sizeof want[1], "output id=%s node=%s stdout| line two\n", id, g_node);
