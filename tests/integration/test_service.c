@@ -413,12 +413,67 @@ static void sighup_reopens_and_reloads(void **state)
     assert_int_equal(g_ready, 7);
 }
 
+/* Reloads while workers carry out requests: every request is answered,
+ * under one policy or the other, and the swap is clean under the
+ * sanitizers (a rules set freed while a job still reads it would show). */
+static void reload_under_load(void **state)
+{
+    (void)state;
+    char env_sock[160];
+    snprintf(env_sock, sizeof env_sock, "NOTIFY_SOCKET=%s", g_sock);
+    const char *env[] = {env_sock, NULL};
+    const char *extra[] = {"--log-file", g_logfile, "--workers", "4", NULL};
+    start(extra, env);
+    enum { N = 40 };
+    char ids[N][64];
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "svc-load-%ld-%d", (long)getpid(), i);
+        broker_props p = {.reply_to = BROKER_REPLY_TO,
+                          .correlation_id = ids[i],
+                          .message_id = ids[i],
+                          .content_type = "application/json"};
+        /* list: the scope check reads the policy; pull of a denied image:
+         * the image check reads it */
+        const char *body = i % 2 ? "{\"Dockercmd\":\"list\",\"Options\":{\"All\":true}}"
+                                 : "{\"Dockercmd\":\"pull\",\"Image\":\"nginx:1\"}";
+        assert_int_equal(broker_publish(g_cli, "", g_queue, &p, body, strlen(body), 0), 0);
+        if (i % 4 == 0) {
+            write_config(i % 8 ? "busybox:*" : "alpine:*");
+            assert_int_equal(kill(g_pid, SIGHUP), 0);
+        }
+        drain_notify();
+    }
+    int answered = 0;
+    int64_t end = dfx_now_ms() + 60000;
+    while (answered < N && dfx_now_ms() < end) {
+        drain_notify();
+        broker_delivery d;
+        memset(&d, 0, sizeof d);
+        int rc = broker_poll(g_cli, 100, &d);
+        if (rc == 1 && d.correlation_id && !strncmp(d.correlation_id, "svc-load-", 9)) {
+            json_t *r = json_loadb((const char *)d.body, d.len, 0, NULL);
+            long idx = strtol(strrchr(d.correlation_id, '-') + 1, NULL, 10);
+            if (idx % 2)
+                assert_true(json_is_true(json_object_get(r, "ok")));
+            else /* nginx is in neither policy */
+                assert_string_equal(err_code(r), "policy_denied");
+            json_decref(r);
+            answered++;
+        }
+        broker_delivery_cleanup(&d);
+    }
+    assert_int_equal(answered, N);
+    /* signals close together may make one reload */
+    assert_true(wait_in_file(g_logfile, "reloaded", 1, 10000));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(notify_ready_watchdog_stopping, setup, teardown),
         cmocka_unit_test_setup_teardown(no_watchdog_unless_asked, setup, teardown),
         cmocka_unit_test_setup_teardown(sighup_reopens_and_reloads, setup, teardown),
+        cmocka_unit_test_setup_teardown(reload_under_load, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
