@@ -108,8 +108,3 @@ void service_watchdog_tick(void)
     sd_notify(0, "WATCHDOG=1");
     wd_next_ms = now + half_interval_ms();
 }
-
-unsigned long long service_watchdog_usec(void)
-{
-    return wd_usec;
-}

@@ -43,7 +43,4 @@ int service_watchdog_due_ms(int cap);
  * asked for after the last one).  Does nothing without a watchdog. */
 void service_watchdog_tick(void);
 
-/* The watchdog interval in microseconds, 0 when there is none. */
-unsigned long long service_watchdog_usec(void);
-
 #endif
