@@ -233,15 +233,18 @@ void log_msg(log_level level, const char *fmt, ...)
  * (at the end when it has none) (under lock). */
 static void put_text_record(FILE *f, const char *ts, const char *text)
 {
-    if (node_name == NULL || strstr(text, "node=") != NULL) {
-        fprintf(f, "%s %s\n", ts, text);
-        return;
-    }
-    const char *id = strncmp(text, "id=", 3) == 0 ? text : strstr(text, " id=");
+    /* the key=value part: up to a quoted value or an output line's "| " */
+    size_t head = strcspn(text, "\"|");
     size_t cut = strlen(text);
-    if (id != NULL) {
+    const char *id = strncmp(text, "id=", 3) == 0 ? text : strstr(text, " id=");
+    if (id != NULL && (size_t)(id - text) < head) {
         const char *end = strchr(id + 1, ' ');
         cut = end ? (size_t)(end - text) : cut;
+    }
+    const char *own = strncmp(text, "node=", 5) == 0 ? text : strstr(text, " node=");
+    if (node_name == NULL || (own != NULL && (size_t)(own - text) < head)) {
+        fprintf(f, "%s %s\n", ts, text);
+        return;
     }
     fprintf(f, "%s %.*s node=%.*s%s\n", ts, (int)cut, text, ID_MAX, node_name, text + cut);
 }

@@ -165,6 +165,9 @@ static void text_lines(void **state)
     log_record("request id=r-1 dialect=docker-dispatch cmd=run", NULL);
     log_record("reply id=r-1 cmd=run node=n9 ok", NULL); /* names its node already */
     log_record("something without an id", NULL);
+    /* node= and id= inside an output line's text or a quoted value are not the line's */
+    log_record("output id=r-3 stdout| a node=x id=y", NULL);
+    log_record("reply id=r-4 cmd=run error=x msg=\"node=q\"", NULL);
     log_msg(LOG_LVL_INFO, "plain");
     log_bind_request("r-2");
     log_msg(LOG_LVL_WARN, "about a request");
@@ -179,6 +182,12 @@ static void text_lines(void **state)
     free(l);
     l = line_of(g_rec, 2);
     assert_non_null(strstr(l, "Z something without an id node=n1"));
+    free(l);
+    l = line_of(g_rec, 3);
+    assert_non_null(strstr(l, "Z output id=r-3 node=n1 stdout| a node=x id=y"));
+    free(l);
+    l = line_of(g_rec, 4);
+    assert_non_null(strstr(l, "Z reply id=r-4 node=n1 cmd=run error=x msg=\"node=q\""));
     free(l);
     l = line_of(g_diag, 0);
     assert_non_null(strstr(l, "Z info  plain"));
