@@ -41,15 +41,23 @@
  * removed at the end (also after a failure or a signal), and so are the
  * queues and exchanges of the private queue <tag>.
  *
- * Options: --rounds R (5; 3 quick), --clients K (AMQP client connections
- * of the load, 16: broker_publish waits for each confirm, so with one
- * request in flight per connection the client never holds a request back
- * while another one's confirm is on its way), --pin N (run the dispatcher on CPUs 0..N-1, as
- * `taskset -c 0-<N-1>` would), --runs N (messages per concurrency and
- * side; default R rounds of max(6, 3 x concurrency), quick: of
- * max(2, concurrency)), --control N
- * (commands per kind and side, 3000), --backlog-raw N (raw lifecycles of
- * the backlog's comparison, default min(backlog, 1000)), --cpu-runs N (300).
+ * Options:
+ *   --rounds R        alternating rounds per comparison (5; 3 quick)
+ *   --clients K       AMQP client connections of the load (16):
+ *                     broker_publish waits for each confirm, so with one
+ *                     request in flight per connection the client never
+ *                     holds a request back behind another one's confirm
+ *   --pin N           the dispatcher on CPUs 0..N-1 (what `taskset -c`
+ *                     does), to see how the figures scale with cores
+ *   --runs N          `run`s per concurrency and side (R rounds of
+ *                     max(6, 3 x concurrency); quick: of max(2, conc.))
+ *   --control N       commands per kind and side (6000; 1500 quick)
+ *   --backlog N       queued runs (10,000; 1,000 quick)
+ *   --backlog-raw N   raw lifecycles of the backlog's comparison
+ *                     (min(backlog, 1000))
+ *   --supervised N    supervised containers (500; 50 quick)
+ *   --idle-seconds S  the idle window (30)
+ *   --cpu-runs N      runs of the cpu section (300; 100 quick)
  * Environment: DOCKER_HOST (default socket), BENCH_AMQP_URL (default
  * amqp://guest:guest@127.0.0.1:5672/), BENCH_IMAGE (default
  * busybox:latest), BENCH_BACKLOG (as --backlog), BENCH_TAG (the tag; default
@@ -1610,7 +1618,7 @@ int main(int argc, char **argv)
     if (G.rounds < 0)
         G.rounds = G.quick ? 3 : 5;
     if (G.control_n < 0)
-        G.control_n = G.quick ? 300 : 3000;
+        G.control_n = G.quick ? 1500 : 6000;
     if (G.backlog < 0)
         G.backlog = G.quick ? 1000 : 10000;
     if (G.supervised < 0)
