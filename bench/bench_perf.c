@@ -278,6 +278,7 @@ typedef struct pstat {
     long rss_kb;        /* VmRSS */
     long hwm_kb;        /* VmHWM */
     int threads;        /* Threads */
+    char cpus[64];      /* Cpus_allowed_list */
     long vcs, nvcs;     /* context switches summed over the tasks */
     double run_s;       /* time on a CPU summed over the tasks (schedstat, ns precision) */
     int ntask;          /* tasks below */
@@ -314,6 +315,8 @@ static int pstat_read(pid_t pid, pstat *p)
             p->hwm_kb = strtol(line + 6, NULL, 10);
         else if (!strncmp(line, "Threads:", 8))
             p->threads = (int)strtol(line + 8, NULL, 10);
+        else if (!strncmp(line, "Cpus_allowed_list:", 18))
+            snprintf(p->cpus, sizeof p->cpus, "%.*s", (int)strcspn(line + 19, "\n"), line + 19);
     }
     fclose(f);
     snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
@@ -1440,7 +1443,9 @@ static int section_idle(void)
     broker_free(b);
     b = NULL;
     long wake = z.vcs - a.vcs, maxw = 0;
-    printf("  per thread (voluntary context switches over %d s):", win);
+    printf("  RSS %.1f MB, %d threads, on CPUs %s; per thread (voluntary context switches over "
+           "%d s):",
+           MB(a.rss_kb), a.threads, a.cpus, win);
     for (int i = 0; i < z.ntask; i++) {
         long before = 0;
         for (int j = 0; j < a.ntask; j++)
