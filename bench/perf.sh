@@ -6,7 +6,8 @@
 # reply), the idle dispatcher (RSS, CPU, threads, wake-ups) and CPU per 100
 # runs; then one table of figure | raw | dispatcher | ratio | target | met.
 #
-#   bench/perf.sh                      everything, full size (tens of minutes)
+#   bench/perf.sh                      everything, full size (about an hour on
+#                                      2 cores, most of it the backlog)
 #   bench/perf.sh --quick              everything, small counts
 #   bench/perf.sh --only ping,idle     some sections (runs ping inspect list
 #                                      control backlog supervised idle cpu)
