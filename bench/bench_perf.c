@@ -1467,7 +1467,7 @@ static int section_idle(void)
     char fig[80];
     snprintf(fig, sizeof fig, "idle CPU over %d s", win);
     /* "about 0": at most 0.05 % of one CPU, by the precise count (ticks are 10 ms) */
-    snprintf(tg, sizeof tg, "~0 (on CPU <= %.0f ms)", win * 0.5);
+    snprintf(tg, sizeof tg, "~0 (on CPU <= %.1f ms)", win * 0.5);
     row_add(fig, "-", vb, "-", tg, (z.run_s - a.run_s) * 1000 <= win * 0.5);
     snprintf(vb, sizeof vb, "%d", z.threads);
     row_add("threads", "-", vb, "-", "-", -1);
