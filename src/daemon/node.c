@@ -126,6 +126,7 @@ int node_heard(broker *b, cluster *cl, const broker_delivery *d)
 static void destination(broker *b, const engine_out *o, const char **exchange, char *key,
                         size_t keylen)
 {
+    *exchange = ""; /* the default exchange, should dest be out of range */
     switch (o->dest) {
     case ENGINE_TO_ALL:
         *exchange = broker_name_all(b);
