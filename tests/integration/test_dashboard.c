@@ -206,7 +206,8 @@ static void *stream_main(void *arg)
 static void stream_open(stream *s, const char *path, const char *until, long timeout_s)
 {
     memset(s, 0, sizeof *s);
-    snprintf(s->path, sizeof s->path, "%s", path);
+    if (snprintf(s->path, sizeof s->path, "%s", path) >= (int)sizeof s->path)
+        fail_msg("path too long: %s", path);
     s->timeout_s = timeout_s;
     s->r.until = until;
     pthread_mutex_init(&s->mu, NULL);

@@ -17,6 +17,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +48,9 @@ static int g_seq;
 /* Writes text to path (replacing it). */
 static void write_file(const char *path, const char *text)
 {
-    char tmp[200];
-    snprintf(tmp, sizeof tmp, "%s.new", path);
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
+        fail_msg("path too long: %s", path);
     FILE *f = fopen(tmp, "w");
     assert_non_null(f);
     fputs(text, f);
