@@ -68,6 +68,10 @@ struct gateway {
     gateway_submit_fn submit;
     void *submit_ud;
     gateway_bridge *bridge; /* ours when made from conf->broker */
+    int loopback;           /* the listener is on a loopback address */
+    metrics *metrics;       /* GET /metrics (borrowed), or NULL */
+    gateway_ready_fn ready; /* GET /readyz, or NULL */
+    void *ready_ud;
     char *cert_pem, *key_pem;
     int port;
     int https;
@@ -85,10 +89,16 @@ typedef struct route route;
  * one of the respond_* helpers) and returns the HTTP status. */
 typedef unsigned (*route_fn)(gateway *gw, request *rq, struct MHD_Response **resp);
 
+/* When a route needs the bearer token (if one is set). */
+typedef enum route_auth {
+    AUTH_ALWAYS = 0, /* always */
+    AUTH_REMOTE,     /* only on a listener that is not loopback (ops.c's routes) */
+} route_auth;
+
 struct route {
     const char *method;
     const char *path;
-    bool auth; /* needs the bearer token, when one is set */
+    route_auth auth;
     bool body; /* reads a request body (capped by max_body) */
     route_fn fn;
 };
@@ -110,11 +120,14 @@ struct request {
 };
 
 static unsigned route_submit(gateway *gw, request *rq, struct MHD_Response **resp);
+static unsigned route_ops(gateway *gw, request *rq, struct MHD_Response **resp);
 
-/* The routes.  GET /metrics, /healthz, /readyz, /events and the resource
- * routes come as more rows. */
+/* The routes.  /events and the resource routes come as more rows. */
 static const route routes[] = {
-    {"POST", "/", true, true, route_submit},
+    {"POST", "/", AUTH_ALWAYS, true, route_submit},
+    {"GET", "/metrics", AUTH_REMOTE, false, route_ops},
+    {"GET", "/healthz", AUTH_REMOTE, false, route_ops},
+    {"GET", "/readyz", AUTH_REMOTE, false, route_ops},
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])
@@ -295,6 +308,33 @@ static unsigned route_submit(gateway *gw, request *rq, struct MHD_Response **res
     return status;
 }
 
+/* ---- GET /metrics, /healthz, /readyz ------------------------------------ */
+
+/* The operations routes: ops.c formats, this sends (text, not JSON). */
+static unsigned route_ops(gateway *gw, request *rq, struct MHD_Response **resp)
+{
+    gw_ops_answer a;
+    if (strcmp(rq->route->path, "/healthz") == 0) {
+        gw_ops_healthz(&a);
+    } else if (strcmp(rq->route->path, "/readyz") == 0) {
+        gw_ops_readyz(gw->ready, gw->ready_ud, gw->bridge ? gateway_bridge_up(gw->bridge) : -1, &a);
+    } else if (gw->metrics != NULL) {
+        gw_ops_metrics(gw->metrics, &a);
+    } else {
+        return respond_error(gw, rq, resp, 404, proto_code_name(PROTO_ENOTFOUND),
+                             "this gateway keeps no metrics");
+    }
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(a.body), a.body, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL)
+        gw_oom();
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a.content_type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, "X-Request-Id", rq->id);
+    *resp = r;
+    return a.status;
+}
+
 /* ---- admission ---------------------------------------------------------- */
 
 /* The raw address of conn's client (for the rate table) into key, and its
@@ -394,7 +434,8 @@ static enum MHD_Result admit(gateway *gw, struct MHD_Connection *conn, request *
                                "no route %s %s", rq->method, rq->path);
         return answer(conn, rq, status, resp);
     }
-    if (rq->route->auth && !authorized(gw, conn, &token_given)) {
+    bool need = rq->route->auth == AUTH_ALWAYS || !gw->loopback;
+    if (need && !authorized(gw, conn, &token_given)) {
         status = respond_error(gw, rq, &resp, 401, CODE_UNAUTHORIZED,
                                token_given ? "the bearer token is not the gateway's"
                                            : "this gateway needs a bearer token "
@@ -676,6 +717,10 @@ int gateway_start(const gateway_conf *c, gateway **out, char **cause)
     gw->timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : GATEWAY_DEFAULT_TIMEOUT_MS;
     gw->node = gw_xstrdup(c->node);
     gw->rate = gw_rate_new(c->rate, GATEWAY_RATE_SLOTS);
+    gw->loopback = addr.loopback;
+    gw->metrics = c->metrics;
+    gw->ready = c->ready;
+    gw->ready_ud = c->ready_ud;
 
     rc = gw_token_load(c->token, c->token_file, gw->token_digest, cause);
     if (rc < 0)

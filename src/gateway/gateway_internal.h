@@ -90,6 +90,30 @@ void gw_rate_free(gw_rate *r);
  * there again.  A NULL r lets everything through. */
 int gw_rate_take(gw_rate *r, const void *key, size_t keylen, int64_t now_ms, int *retry_s);
 
+/* ---- the operations routes (ops.c) -------------------------------------- */
+
+/* The answer of one of the GET routes: a status, the content type (a
+ * static string) and the body (malloc'd, NUL-terminated, the caller frees
+ * it).  No I/O: these only format. */
+typedef struct gw_ops_answer {
+    unsigned status;
+    const char *content_type;
+    char *body;
+} gw_ops_answer;
+
+/* GET /healthz: 200, "ok\n". */
+void gw_ops_healthz(gw_ops_answer *a);
+
+/* GET /readyz: 200 "ready\n", or 503 "not ready\n" followed by the
+ * reasons, one a line: those of ready(ud) (when ready is not NULL), then
+ * "gateway: RabbitMQ connection down" when bridge_up is 0 (-1: no
+ * bridge). */
+void gw_ops_readyz(gateway_ready_fn ready, void *ud, int bridge_up, gw_ops_answer *a);
+
+/* GET /metrics: 200 with m rendered (METRICS_CONTENT_TYPE), or 404 when m
+ * is NULL. */
+void gw_ops_metrics(metrics *m, gw_ops_answer *a);
+
 /* ---- files ------------------------------------------------------------- */
 
 /* The content of path, at most max bytes, NUL-terminated (malloc'd; *len
