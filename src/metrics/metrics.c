@@ -151,6 +151,8 @@ static metrics_family *reg(metrics *m, metrics_type t, const char *name, const c
             if (strcmp(f->labels[i], f->labels[f->n_labels]) == 0)
                 goto bad;
         f->n_labels++;
+        if (comma != NULL && comma[1] == '\0')
+            goto bad; /* "a," */
         p = comma ? comma + 1 : p + n;
     }
     if (t == METRICS_HISTOGRAM) {
