@@ -187,14 +187,16 @@ static json_t *final_reply(engine *e, const char *id, json_t *ins, const capture
 }
 
 /* Observes the run's time from State.StartedAt to State.FinishedAt of its
- * inspect ins (metrics' run_duration), when both can be read. */
+ * inspect ins (metrics' run_duration), when both can be read.  A run that
+ * ends at once may have a FinishedAt before its StartedAt (Docker records
+ * the start after the process began): that counts as 0. */
 static void count_duration(engine *e, json_t *ins)
 {
     json_t *state = json_object_get(ins, "State");
     double t0 = eng_rfc3339_time(eng_jstr(state, "StartedAt"));
     double t1 = eng_rfc3339_time(eng_jstr(state, "FinishedAt"));
-    if (e->conf.metrics != NULL && t0 > 0 && t1 >= t0)
-        metrics_observe(e->conf.metrics->run_duration, NULL, t1 - t0);
+    if (e->conf.metrics != NULL && t0 > 0 && t1 > 0)
+        metrics_observe(e->conf.metrics->run_duration, NULL, t1 > t0 ? t1 - t0 : 0);
 }
 
 /* FINISH: a supervised container exited and owes its final reply.  Steps:
