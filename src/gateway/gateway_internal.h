@@ -110,8 +110,8 @@ void gw_ops_healthz(gw_ops_answer *a);
  * bridge). */
 void gw_ops_readyz(gateway_ready_fn ready, void *ud, int bridge_up, gw_ops_answer *a);
 
-/* GET /metrics: 200 with m rendered (METRICS_CONTENT_TYPE), or 404 when m
- * is NULL. */
+/* GET /metrics: 200 with m (not NULL; the route answers 404 itself when
+ * the gateway has no metrics) rendered, METRICS_CONTENT_TYPE. */
 void gw_ops_metrics(metrics *m, gw_ops_answer *a);
 
 /* ---- files ------------------------------------------------------------- */
