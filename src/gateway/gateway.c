@@ -17,8 +17,12 @@
  * 0 before it stops libmicrohttpd, so that answers already made are sent)
  * and the quiesced flag (atomic).
  *
- * Routes are a table: method, path, whether they need the token and read a
- * body, and the handler.  A handler fills *resp and returns the status.
+ * Routes are a table: method, path, when they need the token (always, or
+ * only on a listener that is not loopback), whether they read a body, and
+ * the handler.  A handler fills *resp and returns the status.  The
+ * operations routes (GET /metrics, /healthz, /readyz) are formatted in
+ * ops.c; the gateway reads the daemon's state only through conf->metrics
+ * and conf->ready, so it depends on no engine.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
