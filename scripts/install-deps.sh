@@ -23,6 +23,8 @@ PACKAGES=(
     docker.io rabbitmq-server docker-registry busybox-static
     # helpers used by the scripts
     openssl curl iproute2
+    # the dashboard's test loads the page in a real browser (headless)
+    chromium
 )
 
 # Prints the packages from the list that are not fully installed.

@@ -30,6 +30,7 @@ struct cluster {
     int64_t started_ns;
     int64_t next_beat; /* monotonic ms: when the next heartbeat is due */
     int64_t beat_sent; /* monotonic ms: the last heartbeat the broker took (0: none yet) */
+    int64_t last_tick; /* monotonic ms: the broker thread's last cluster_ticked (0: none) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     json_t *view;            /* name -> {heartbeat fields..., "seen": ms} (under mu) */
@@ -126,6 +127,27 @@ void cluster_beat_sent(cluster *c, int64_t now_ms)
 int64_t cluster_last_beat_sent(const cluster *c)
 {
     return c->beat_sent;
+}
+
+int64_t cluster_ticked(cluster *c, int64_t now_ms)
+{
+    int64_t gap = c->last_tick > 0 ? now_ms - c->last_tick : 0;
+    c->last_tick = now_ms;
+    int64_t credit = gap - c->interval_ms;
+    if (credit <= 0)
+        return 0;
+    /* the heartbeats of that time wait unread in our own socket: nobody
+     * is silent for the time we did not listen */
+    pthread_mutex_lock(&c->mu);
+    const char *name;
+    json_t *hb;
+    json_object_foreach(c->view, name, hb)
+    {
+        if (strcmp(name, c->node) != 0)
+            set(hb, "seen", json_integer(json_integer_value(json_object_get(hb, "seen")) + credit));
+    }
+    pthread_mutex_unlock(&c->mu);
+    return credit;
 }
 
 int cluster_interval_ms(const cluster *c)

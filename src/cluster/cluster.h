@@ -90,6 +90,14 @@ char *cluster_heartbeat(cluster *c, const cluster_load *load, int64_t now_ms, ch
 int cluster_heard(cluster *c, const char *key, const char *body, size_t len, int64_t now_ms,
                   char *joined, size_t joinedlen);
 
+/* The broker thread, once per turn of its loop, before cluster_expire:
+ * when more than an interval passed since its last call (the loop was
+ * busy, e.g. publishing a bulk request's pieces, or reconnecting), the
+ * heartbeats of that time are still unread, so every other node's
+ * silence is shortened by the excess.  Returns the excess credited (ms),
+ * 0 on a normal turn. */
+int64_t cluster_ticked(cluster *c, int64_t now_ms);
+
 /* Drops nodes silent for `expiry` intervals.  Returns their names (a
  * NULL-terminated array, free with cluster_names_free) or NULL when none. */
 char **cluster_expire(cluster *c, int64_t now_ms);

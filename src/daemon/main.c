@@ -86,6 +86,8 @@ static int publish_reply(broker *b, const engine_out *o)
                          ? 0
                          : BROKER_PUBLISH_MANDATORY;
     int rc = broker_publish(b, "", o->reply_to, &p, o->body, strlen(o->body), flags);
+    if (rc == BROKER_EUNROUTABLE && o->kind == ENGINE_OUT_PROGRESS)
+        return 0; /* an interim message for nobody: nothing to keep */
     if (rc == BROKER_EUNROUTABLE) {
         broker_header h = {"x-dd-reason", "reply_to queue does not exist: reply not delivered"};
         broker_props dp = {.correlation_id = o->correlation_id,
@@ -195,6 +197,9 @@ static int do_item(broker *b, engine *e, cluster *cl, engine_out *o)
             rc = broker_ack(b, o->tag);
         if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
             rc = 0; /* stale now: the broker requeued the message */
+        break;
+    case ENGINE_OUT_PROGRESS:
+        rc = publish_reply(b, o);
         break;
     case ENGINE_OUT_ROUTE:
     case ENGINE_OUT_DRAIN:

@@ -74,6 +74,12 @@ int node_tick(broker *b, cluster *cl, engine *e)
             log_msg(LOG_LVL_WARN, "heartbeat: %s: %s", broker_strerror(rc), broker_error(b));
         free(body);
     }
+    int64_t stalled = cluster_ticked(cl, now);
+    if (stalled > 0)
+        log_msg(LOG_LVL_DEBUG,
+                "cluster: this node did not listen for %lld ms more than an "
+                "interval: the others' silence is counted without it",
+                (long long)stalled);
     char **gone = cluster_expire(cl, now);
     for (size_t i = 0; gone && gone[i]; i++)
         log_msg(LOG_LVL_WARN, "node %s left the view: no heartbeat for %d intervals", gone[i],

@@ -5,17 +5,21 @@
  * `send`), publishes it to the dispatcher's work queue <q> (or a node's
  * queue <q>.node.<name>; a command naming a container by id straight to
  * the node that owns it, through <q>.containers) with direct reply-to,
- * waits for the one reply and
+ * waits for the one final reply and
  * renders it: readable by default, the raw reply on one line with --json.
+ * `pull` and `run --instances` ask for progress messages (interim messages
+ * with the same correlation id, "final": false) and show them as they
+ * come: bars redrawn in place on a terminal, plain lines when piped.
  *
  * Commands are rows of a table (name, usage, builder); renderers are rows
  * of a second table keyed by the canonical command name of the reply, so
  * that `send` renders the commands it knows like the built ones.
  *
- * Exit status: 0 success; 1 the dispatcher (or the local check) refused the
- * request; 2 the broker cannot be used (unreachable, login refused, no such
- * queue); 3 no reply in time; 64 usage.  `run` that waited for its container
- * exits with the container's exit code.
+ * Exit status: 0 success; 1 the reply was an error (or the local check
+ * refused the request; a bulk run: a piece failed); 2 the broker cannot be
+ * used (unreachable, login refused, no such queue); 3 no reply in time; 64
+ * usage, and no arguments at all (the overview).  `run` that waited for its
+ * container exits with the container's exit code.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -64,6 +69,8 @@ typedef struct ctl_req {
     bool local_check; /* run proto_parse() on it before publishing */
     const char *raw;  /* send: the body exactly as given (borrowed) */
     size_t raw_len;
+    bool progress; /* the request asks for progress messages (pull, bulk) */
+    time_t now;    /* the time the renderers count "ago" from */
 } ctl_req;
 
 /* Builds a request from argv (argv[0] is the command name).  Returns 0, or
@@ -73,11 +80,13 @@ typedef int (*ctl_build_fn)(int argc, char **argv, ctl_req *req);
 typedef struct ctl_cmd {
     const char *name;
     const char *args;
+    const char *what; /* one line for the overview */
     ctl_build_fn build;
 } ctl_cmd;
 
-/* Renders a successful reply's result; returns the exit status. */
-typedef int (*ctl_render_fn)(const json_t *result, const ctl_req *req);
+/* Renders a successful reply's result on out (errors and warnings go to
+ * stderr); returns the exit status.  No other I/O. */
+typedef int (*ctl_render_fn)(FILE *out, const json_t *result, const ctl_req *req);
 
 typedef struct ctl_render {
     const char *command; /* canonical name as the reply carries it */
@@ -86,6 +95,8 @@ typedef struct ctl_render {
 
 static const ctl_cmd *find_cmd(const char *name);
 static void usage(FILE *f);
+static void overview(FILE *f);
+static int render_bulk(FILE *out, const json_t *r, const ctl_req *req);
 
 /* ------------------------------------------------------------------------
  * Small helpers
@@ -212,14 +223,15 @@ static int build_logs(int argc, char **argv, ctl_req *req)
     return build_simple(argc, argv, req, "logs", "Container");
 }
 
+/* pull IMAGE: asks for progress messages (shown unless --json). */
 static int build_pull(int argc, char **argv, ctl_req *req)
 {
-    return build_simple(argc, argv, req, "pull", "Image");
-}
-
-static int build_images(int argc, char **argv, ctl_req *req)
-{
-    return build_simple(argc, argv, req, "images", NULL);
+    if (build_simple(argc, argv, req, "pull", "Image") < 0)
+        return -1;
+    opt_set(req->msg, "Progress", json_true());
+    req->progress = true;
+    req->echo = NULL;
+    return 0;
 }
 
 static int build_ping(int argc, char **argv, ctl_req *req)
@@ -300,8 +312,16 @@ static int build_rm(int argc, char **argv, ctl_req *req)
     return 0;
 }
 
-/* ps [-a] */
-static int build_ps(int argc, char **argv, ctl_req *req)
+/* Set by main() from --node: -a stays on that node. */
+static bool g_one_node;
+
+/* ps [-a] [-c] and images [-a] [-c]: what the listing covers.
+ *   -c, --cluster  every node of the cluster (Options.Cluster)
+ *   -a, --all      everything: every node (unless --node names one) and,
+ *                  as with Docker's -a, stopped containers / intermediate
+ *                  images too (Options.All, and Options.Cluster)
+ * Without either, the node that takes the request answers for itself. */
+static int build_listing(int argc, char **argv, ctl_req *req, const char *verb)
 {
     static const struct option lo[] = {
         {"all", no_argument, NULL, 'a'}, {"cluster", no_argument, NULL, 'c'}, {0}};
@@ -319,7 +339,9 @@ static int build_ps(int argc, char **argv, ctl_req *req)
     }
     if (argc != optind)
         return cmd_usage(argv[0]);
-    req->msg = msg_new("ps");
+    if (all && !g_one_node)
+        cluster = true;
+    req->msg = msg_new(verb);
     if (all)
         opt_set(req->msg, "All", json_true());
     if (cluster)
@@ -328,17 +350,30 @@ static int build_ps(int argc, char **argv, ctl_req *req)
     return 0;
 }
 
-/* run [--rm] [--attach] [--name N] [--timeout S] IMAGE [CMD...] */
+static int build_ps(int argc, char **argv, ctl_req *req)
+{
+    return build_listing(argc, argv, req, "ps");
+}
+
+static int build_images(int argc, char **argv, ctl_req *req)
+{
+    return build_listing(argc, argv, req, "images");
+}
+
+/* run [--rm] [--attach] [--name N] [--timeout S] [--instances N
+ * [--placement P]] IMAGE [CMD...] */
 static int build_run(int argc, char **argv, ctl_req *req)
 {
     static const struct option lo[] = {{"rm", no_argument, NULL, 'r'},
                                        {"attach", no_argument, NULL, 'a'},
                                        {"name", required_argument, NULL, 'n'},
                                        {"timeout", required_argument, NULL, 't'},
+                                       {"instances", required_argument, NULL, 'i'},
+                                       {"placement", required_argument, NULL, 'p'},
                                        {0}};
     bool rm = false, attach = false;
-    const char *name = NULL;
-    long timeout = 0;
+    const char *name = NULL, *placement = NULL;
+    long timeout = 0, instances = 0;
     json_t *cmd;
     int c;
 
@@ -360,12 +395,25 @@ static int build_run(int argc, char **argv, ctl_req *req)
                 return cmd_usage(argv[0]);
             }
             break;
+        case 'i':
+            if (parse_int(optarg, 1, 1000, &instances) < 0) {
+                fprintf(stderr, "dispatchctl: run: --instances takes 1..1000\n");
+                return cmd_usage(argv[0]);
+            }
+            break;
+        case 'p':
+            placement = optarg;
+            break;
         default:
             return cmd_usage(argv[0]);
         }
     }
     if (argc - optind < 1)
         return cmd_usage(argv[0]);
+    if (placement && instances == 0) {
+        fprintf(stderr, "dispatchctl: run: --placement goes with --instances\n");
+        return cmd_usage(argv[0]);
+    }
     req->msg = msg_new("run");
     top_set(req->msg, "Image", argv[optind]);
     if (argc - optind > 1) {
@@ -389,6 +437,15 @@ static int build_run(int argc, char **argv, ctl_req *req)
         opt_set(req->msg, "Timeout", json_integer(timeout));
         req->min_wait_s = (int)timeout + RUN_GRACE;
     }
+    if (instances > 0) {
+        opt_set(req->msg, "Instances", json_integer(instances));
+        if (placement) {
+            json_t *p = json_string(placement);
+            opt_set(req->msg, "Placement", p ? p : json_null());
+        }
+        opt_set(req->msg, "Progress", json_true());
+        req->progress = true;
+    }
     req->local_check = true;
     return 0;
 }
@@ -405,20 +462,25 @@ static int build_send(int argc, char **argv, ctl_req *req)
 }
 
 static const ctl_cmd commands[] = {
-    {"send", "JSON|-", build_send},
-    {"run", "[--rm] [--attach] [--name NAME] [--timeout SECONDS] IMAGE [CMD...]", build_run},
-    {"stop", "[-t SECONDS] CONTAINER", build_stop},
-    {"rm", "[-f] [-v] CONTAINER", build_rm},
-    {"ps", "[-a] [-c|--cluster]", build_ps},
-    {"nodes", "", build_nodes},
-    {"inspect", "CONTAINER", build_inspect},
-    {"logs", "CONTAINER", build_logs},
-    {"images", "", build_images},
-    {"pull", "IMAGE", build_pull},
-    {"ping", "", build_ping},
-    {"info", "", build_info},
-    {"version", "", build_version},
-    {"events", "[-n COUNT] [PATTERN]", NULL}, /* not a request: watch() */
+    {"run",
+     "[--rm] [--attach] [--name NAME] [--timeout SECONDS] [--instances N [--placement "
+     "spread|binpack]] IMAGE [CMD...]",
+     "start a container (N of them over the cluster)", build_run},
+    {"stop", "[-t SECONDS] CONTAINER", "stop a container", build_stop},
+    {"rm", "[-f] [-v] CONTAINER", "remove a container", build_rm},
+    {"ps", "[-a|--all] [-c|--cluster]", "list running containers (-a: all, cluster-wide)",
+     build_ps},
+    {"images", "[-a|--all] [-c|--cluster]", "list images (-a: all, cluster-wide)", build_images},
+    {"pull", "IMAGE", "pull an image, with progress", build_pull},
+    {"inspect", "CONTAINER", "show a container's state (--json: everything)", build_inspect},
+    {"logs", "CONTAINER", "print a container's output", build_logs},
+    {"nodes", "", "list the nodes of the cluster", build_nodes},
+    {"events", "[-n COUNT] [-f|--filter KEY=VALUE]... [PATTERN]", "watch the cluster's events",
+     NULL}, /* not a request: watch() */
+    {"ping", "", "check that a node and its Docker answer", build_ping},
+    {"info", "", "Docker's system information", build_info},
+    {"version", "", "Docker's version", build_version},
+    {"send", "JSON|-", "send a message as given", build_send},
 };
 
 /* The table row of a command name, or NULL. */
@@ -442,16 +504,19 @@ static void put_raw(FILE *f, const json_t *s)
         fwrite(json_string_value(s), 1, json_string_length(s), f);
 }
 
-/* run, exec, logs: the captured output on our stdout/stderr; the exit code
- * of the container when it was waited for, else its id. */
-static int render_output(const json_t *r, const ctl_req *req)
+/* run, exec, logs: the captured output on out and stderr; the exit code
+ * of the container when it was waited for, else its id.  A bulk run (a
+ * result with "requested") is a table of its pieces. */
+static int render_output(FILE *out, const json_t *r, const ctl_req *req)
 {
     const json_t *code = json_object_get(r, "exit_code");
     const json_t *ctr = json_object_get(r, "container");
     int status = 0;
 
-    put_raw(stdout, json_object_get(r, "stdout"));
-    fflush(stdout);
+    if (json_object_get(r, "requested"))
+        return render_bulk(out, r, req);
+    put_raw(out, json_object_get(r, "stdout"));
+    fflush(out);
     put_raw(stderr, json_object_get(r, "stderr"));
     if (json_is_true(json_object_get(r, "truncated")))
         fprintf(stderr, "dispatchctl: output truncated at the output limit\n");
@@ -467,25 +532,26 @@ static int render_output(const json_t *r, const ctl_req *req)
         status = v < 0 || v > 255 ? 255 : (int)v;
     } else if (json_is_object(ctr)) {
         /* started, not waited for: say which container, like `docker run -d` */
-        text_put_terminal(stdout, json_string_value(json_object_get(ctr, "id")));
-        fputc('\n', stdout);
+        text_put_terminal(out, json_string_value(json_object_get(ctr, "id")));
+        fputc('\n', out);
     }
-    (void)req;
     return status;
 }
 
 /* A small text table: rows of at most TABLE_COLS cells, columns padded to
  * their widest cell.  Cells are copied. */
-#define TABLE_COLS 6
+#define TABLE_COLS 10
 typedef struct table {
     size_t ncols, nrows, cap;
     char **cells; /* nrows * ncols */
 } table;
 
-/* Appends a row of t->ncols cells (NULL prints as ""); aborts when out of
- * memory. */
+/* Appends a row of t->ncols (at most TABLE_COLS) cells (NULL prints as "");
+ * aborts when out of memory. */
 static void table_add(table *t, const char *const *row)
 {
+    if (t->ncols == 0 || t->ncols > TABLE_COLS)
+        abort();
     if (t->nrows == t->cap) {
         size_t cap = t->cap ? 2 * t->cap : 16;
         char **n = realloc(t->cells, cap * t->ncols * sizeof *n);
@@ -506,8 +572,8 @@ static void table_add(table *t, const char *const *row)
     t->nrows++;
 }
 
-/* Prints t to stdout and frees its cells. */
-static void table_flush(table *t)
+/* Prints t to out and frees its cells. */
+static void table_flush(table *t, FILE *out)
 {
     size_t w[TABLE_COLS] = {0};
     for (size_t r = 0; r < t->nrows; r++)
@@ -520,9 +586,9 @@ static void table_flush(table *t)
         for (size_t c = 0; c < t->ncols; c++) {
             const char *s = t->cells[r * t->ncols + c];
             if (c + 1 < t->ncols)
-                printf("%-*s   ", (int)w[c], s);
+                fprintf(out, "%-*s   ", (int)w[c], s);
             else
-                printf("%s\n", s);
+                fprintf(out, "%s\n", s);
         }
     }
     for (size_t i = 0; i < t->nrows * t->ncols; i++)
@@ -542,23 +608,102 @@ static void short_id(const char *id, char *buf, size_t len)
     snprintf(buf, len, "%.12s", id);
 }
 
-/* ps: Docker's container summaries as a table. */
-static int render_ps(const json_t *r, const ctl_req *req)
+/* How long ago unix time t was at now, the way Docker's CLI says it
+ * ("5 seconds ago", "About an hour ago", "3 days ago"); "" when t is 0. */
+static void ago(time_t now, json_int_t t, char *buf, size_t len)
 {
-    const json_t *list = json_is_object(r) ? json_object_get(r, "containers") : r;
-    table t = {.ncols = 5};
+    if (t <= 0) {
+        snprintf(buf, len, "%s", "");
+        return;
+    }
+    json_int_t s = (json_int_t)now - t;
+    json_int_t m = s / 60, h = s / 3600;
+    if (s < 1)
+        snprintf(buf, len, "Less than a second ago");
+    else if (s == 1)
+        snprintf(buf, len, "1 second ago");
+    else if (s < 60)
+        snprintf(buf, len, "%d seconds ago", (int)s);
+    else if (m == 1)
+        snprintf(buf, len, "About a minute ago");
+    else if (m < 60)
+        snprintf(buf, len, "%d minutes ago", (int)m);
+    else if (h == 1)
+        snprintf(buf, len, "About an hour ago");
+    else if (h < 48)
+        snprintf(buf, len, "%d hours ago", (int)h);
+    else if (h < 24 * 7 * 2)
+        snprintf(buf, len, "%d days ago", (int)(h / 24));
+    else if (h < 24 * 30 * 2)
+        snprintf(buf, len, "%d weeks ago", (int)(h / 24 / 7));
+    else if (h < 24 * 365 * 2)
+        snprintf(buf, len, "%d months ago", (int)(h / 24 / 30));
+    else
+        snprintf(buf, len, "%d years ago", (int)(h / 24 / 365));
+}
+
+/* Docker's container summary Ports as `docker ps` shows them:
+ * "0.0.0.0:8080->80/tcp, 443/tcp". */
+static void ports_text(const json_t *ports, char *buf, size_t len)
+{
+    size_t used = 0, i;
+    const json_t *p;
+    buf[0] = '\0';
+    json_array_foreach(ports, i, p)
+    {
+        const char *ip = json_string_value(json_object_get(p, "IP"));
+        const char *type = json_string_value(json_object_get(p, "Type"));
+        json_int_t priv = json_integer_value(json_object_get(p, "PrivatePort"));
+        json_int_t pub = json_integer_value(json_object_get(p, "PublicPort"));
+        int k;
+        if (pub > 0)
+            k = snprintf(buf + used, len - used,
+                         "%s%s:%" JSON_INTEGER_FORMAT "->%" JSON_INTEGER_FORMAT "/%s",
+                         used ? ", " : "", ip ? ip : "", pub, priv, type ? type : "tcp");
+        else
+            k = snprintf(buf + used, len - used, "%s%" JSON_INTEGER_FORMAT "/%s", used ? ", " : "",
+                         priv, type ? type : "tcp");
+        if (k < 0 || (size_t)k >= len - used) {
+            buf[used] = '\0';
+            break;
+        }
+        used += (size_t)k;
+    }
+}
+
+/* A cluster-wide answer ({"<what>": [...], "nodes", "missing"}) names the
+ * nodes that did not answer: said on stderr. */
+static void say_missing(const json_t *r)
+{
+    size_t i;
+    const json_t *n;
+    json_array_foreach(json_object_get(r, "missing"), i, n)
+    {
+        fputs("dispatchctl: no answer from node ", stderr);
+        text_put_terminal(stderr, json_string_value(n));
+        fputs(" (its part is missing)\n", stderr);
+    }
+}
+
+/* ps: Docker's container summaries as `docker ps` shows them; a
+ * cluster-wide answer adds the NODE column. */
+static int render_ps(FILE *out, const json_t *r, const ctl_req *req)
+{
+    bool cluster = json_is_object(r);
+    const json_t *list = cluster ? json_object_get(r, "containers") : r;
+    table t = {.ncols = cluster ? 8 : 7};
     size_t i;
     const json_t *c;
 
-    (void)req;
     if (!json_is_array(list)) {
         fprintf(stderr, "dispatchctl: unexpected result for ps\n");
         return EXIT_REFUSED;
     }
-    table_add(&t, (const char *const[]){"CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "NAMES"});
+    table_add(&t, (const char *const[]){"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS",
+                                        "PORTS", "NAMES", "NODE"});
     json_array_foreach(list, i, c)
     {
-        char id[16], cmd[40], names[256] = "";
+        char id[16], cmd[40], names[256] = "", created[40], ports[256];
         const json_t *n;
         size_t j, used = 0;
         short_id(json_string_value(json_object_get(c, "Id")), id, sizeof id);
@@ -579,11 +724,15 @@ static int render_ps(const json_t *r, const ctl_req *req)
                 break;
             used += (size_t)k;
         }
-        table_add(&t,
-                  (const char *const[]){id, json_string_value(json_object_get(c, "Image")), cmd,
-                                        json_string_value(json_object_get(c, "Status")), names});
+        ago(req->now, json_integer_value(json_object_get(c, "Created")), created, sizeof created);
+        ports_text(json_object_get(c, "Ports"), ports, sizeof ports);
+        table_add(&t, (const char *const[]){id, json_string_value(json_object_get(c, "Image")), cmd,
+                                            created,
+                                            json_string_value(json_object_get(c, "Status")), ports,
+                                            names, json_string_value(json_object_get(c, "Node"))});
     }
-    table_flush(&t);
+    table_flush(&t, out);
+    say_missing(r);
     return 0;
 }
 
@@ -600,27 +749,32 @@ static void human_size(json_int_t n, char *buf, size_t len)
     snprintf(buf, len, u ? "%.3g%s" : "%.0f%s", v, unit[u]);
 }
 
-/* images: Docker's image summaries as a table, one row per tag. */
-static int render_images(const json_t *r, const ctl_req *req)
+/* images: Docker's image summaries as `docker images` shows them, one row
+ * per tag; a cluster-wide answer adds the NODE column. */
+static int render_images(FILE *out, const json_t *r, const ctl_req *req)
 {
-    table t = {.ncols = 4};
+    bool cluster = json_is_object(r);
+    const json_t *list = cluster ? json_object_get(r, "images") : r;
+    table t = {.ncols = cluster ? 6 : 5};
     size_t i, j;
     const json_t *img, *tag;
 
-    (void)req;
-    if (!json_is_array(r)) {
+    if (!json_is_array(list)) {
         fprintf(stderr, "dispatchctl: unexpected result for images\n");
         return EXIT_REFUSED;
     }
-    table_add(&t, (const char *const[]){"REPOSITORY", "TAG", "IMAGE ID", "SIZE"});
-    json_array_foreach(r, i, img)
+    table_add(&t,
+              (const char *const[]){"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "NODE"});
+    json_array_foreach(list, i, img)
     {
-        char id[16], size[32], repo[512];
+        char id[16], size[32], repo[512], created[40];
         const json_t *tags = json_object_get(img, "RepoTags");
+        const char *node = json_string_value(json_object_get(img, "Node"));
         short_id(json_string_value(json_object_get(img, "Id")), id, sizeof id);
         human_size(json_integer_value(json_object_get(img, "Size")), size, sizeof size);
+        ago(req->now, json_integer_value(json_object_get(img, "Created")), created, sizeof created);
         if (json_array_size(tags) == 0) {
-            table_add(&t, (const char *const[]){"<none>", "<none>", id, size});
+            table_add(&t, (const char *const[]){"<none>", "<none>", id, created, size, node});
             continue;
         }
         json_array_foreach(tags, j, tag)
@@ -636,47 +790,49 @@ static int render_images(const json_t *r, const ctl_req *req)
                 n = sizeof repo - 1;
             memcpy(repo, s, n);
             repo[n] = '\0';
-            table_add(&t, (const char *const[]){repo, colon ? colon + 1 : "<none>", id, size});
+            table_add(&t, (const char *const[]){repo, colon ? colon + 1 : "<none>", id, created,
+                                                size, node});
         }
     }
-    table_flush(&t);
+    table_flush(&t, out);
+    say_missing(r);
     return 0;
 }
 
 /* pull: the last status line and the reference. */
-static int render_pull(const json_t *r, const ctl_req *req)
+static int render_pull(FILE *out, const json_t *r, const ctl_req *req)
 {
     const char *status = json_string_value(json_object_get(r, "status"));
     const char *image = json_string_value(json_object_get(r, "image"));
     (void)req;
     if (status) {
-        text_put_terminal(stdout, status);
-        fputc('\n', stdout);
+        text_put_terminal(out, status);
+        fputc('\n', out);
     }
     if (image) {
-        text_put_terminal(stdout, image);
-        fputc('\n', stdout);
+        text_put_terminal(out, image);
+        fputc('\n', out);
     }
     return 0;
 }
 
 /* ping: one line. */
-static int render_ping(const json_t *r, const ctl_req *req)
+static int render_ping(FILE *out, const json_t *r, const ctl_req *req)
 {
     const char *api = json_string_value(json_object_get(r, "api_version"));
     (void)req;
-    printf("OK");
+    fprintf(out, "OK");
     if (api) {
-        printf(" (Docker API ");
-        text_put_terminal(stdout, api);
-        printf(")");
+        fprintf(out, " (Docker API ");
+        text_put_terminal(out, api);
+        fprintf(out, ")");
     }
-    printf("\n");
+    fprintf(out, "\n");
     return 0;
 }
 
 /* nodes: the membership view as a table. */
-static int render_nodes(const json_t *r, const ctl_req *req)
+static int render_nodes(FILE *out, const json_t *r, const ctl_req *req)
 {
     table t = {.ncols = 7};
     size_t i;
@@ -692,7 +848,8 @@ static int render_nodes(const json_t *r, const ctl_req *req)
     json_array_foreach(r, i, n)
     {
         char name[300], running[24], containers[24], inflight[24], seen[32];
-        snprintf(name, sizeof name, "%s%s", json_string_value(json_object_get(n, "name")),
+        const char *nm = json_string_value(json_object_get(n, "name"));
+        snprintf(name, sizeof name, "%s%s", nm ? nm : "?",
                  json_is_true(json_object_get(n, "self")) ? " *" : "");
         snprintf(running, sizeof running, "%" JSON_INTEGER_FORMAT,
                  json_integer_value(json_object_get(n, "running")));
@@ -708,31 +865,238 @@ static int render_nodes(const json_t *r, const ctl_req *req)
                       json_is_true(json_object_get(n, "docker")) ? "up" : "down", running,
                       containers, inflight, seen});
     }
-    table_flush(&t);
+    table_flush(&t, out);
+    return 0;
+}
+
+/* inspect: a summary of Docker's container object, one field a line (the
+ * whole object with --json). */
+static int render_inspect(FILE *out, const json_t *r, const ctl_req *req)
+{
+    const json_t *state = json_object_get(r, "State");
+    const json_t *labels = json_object_get(json_object_get(r, "Config"), "Labels");
+    table t = {.ncols = 2};
+    char code[24] = "";
+    const char *name = json_string_value(json_object_get(r, "Name"));
+    const char *key;
+    const json_t *v;
+
+    (void)req;
+    if (!json_is_object(r)) {
+        fprintf(stderr, "dispatchctl: unexpected result for inspect\n");
+        return EXIT_REFUSED;
+    }
+    if (json_is_integer(json_object_get(state, "ExitCode")))
+        snprintf(code, sizeof code, "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(json_object_get(state, "ExitCode")));
+    const char *finished = json_string_value(json_object_get(state, "FinishedAt"));
+    if (finished && strncmp(finished, "0001-", 5) == 0)
+        finished = "-"; /* Docker's zero time: not finished */
+    table_add(&t, (const char *const[]){"ID:", json_string_value(json_object_get(r, "Id"))});
+    table_add(&t, (const char *const[]){"Name:", name && *name == '/' ? name + 1 : name});
+    table_add(&t, (const char *const[]){"Image:", json_string_value(json_object_get(
+                                                      json_object_get(r, "Config"), "Image"))});
+    table_add(&t,
+              (const char *const[]){"State:", json_string_value(json_object_get(state, "Status"))});
+    table_add(&t, (const char *const[]){"Exit code:", code});
+    table_add(&t, (const char *const[]){"Started:",
+                                        json_string_value(json_object_get(state, "StartedAt"))});
+    table_add(&t, (const char *const[]){"Finished:", finished});
+    table_add(&t, (const char *const[]){"Node:", json_string_value(json_object_get(
+                                                     labels, PROTO_RESERVED_LABEL_PREFIX "node"))});
+    json_object_foreach((json_t *)labels, key, v)
+    {
+        char cell[320];
+        if (strncmp(key, PROTO_RESERVED_LABEL_PREFIX, strlen(PROTO_RESERVED_LABEL_PREFIX)) != 0 ||
+            !json_is_string(v))
+            continue;
+        snprintf(cell, sizeof cell, "%s=%s", key + strlen(PROTO_RESERVED_LABEL_PREFIX),
+                 json_string_value(v));
+        table_add(&t, (const char *const[]){"Label:", cell});
+    }
+    table_flush(&t, out);
+    return 0;
+}
+
+/* create or run with instances: the pieces as a table (node, container,
+ * result); exit status 1 when a piece failed. */
+static int render_bulk(FILE *out, const json_t *r, const ctl_req *req)
+{
+    table t = {.ncols = 4};
+    size_t i;
+    const json_t *p;
+    int status = 0;
+
+    (void)req;
+    table_add(&t, (const char *const[]){"NODE", "CONTAINER ID", "NAME", "RESULT"});
+    json_array_foreach(json_object_get(r, "containers"), i, p)
+    {
+        char id[16], result[200];
+        const json_t *err = json_object_get(p, "error");
+        short_id(json_string_value(json_object_get(p, "id")), id, sizeof id);
+        if (json_is_true(json_object_get(p, "ok"))) {
+            const json_t *code = json_object_get(json_object_get(p, "result"), "exit_code");
+            if (json_is_integer(code))
+                snprintf(result, sizeof result, "exited (%" JSON_INTEGER_FORMAT ")",
+                         json_integer_value(code));
+            else
+                snprintf(result, sizeof result, "ok");
+        } else {
+            const char *c = json_string_value(json_object_get(err, "code"));
+            const char *m = json_string_value(json_object_get(err, "message"));
+            snprintf(result, sizeof result, "%s: %s", c ? c : "error", m ? m : "");
+            status = EXIT_REFUSED;
+        }
+        table_add(&t, (const char *const[]){json_string_value(json_object_get(p, "node")), id,
+                                            json_string_value(json_object_get(p, "name")), result});
+    }
+    table_flush(&t, out);
+    fprintf(out, "%" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " created\n",
+            json_integer_value(json_object_get(r, "created")),
+            json_integer_value(json_object_get(r, "requested")));
+    return status;
+}
+
+/* create: a bulk table, else the new container's id. */
+static int render_create(FILE *out, const json_t *r, const ctl_req *req)
+{
+    if (json_object_get(r, "requested"))
+        return render_bulk(out, r, req);
+    const char *id = json_string_value(json_object_get(r, "id"));
+    if (id) {
+        text_put_terminal(out, id);
+        fputc('\n', out);
+    }
     return 0;
 }
 
 static const ctl_render renderers[] = {
-    {"run", render_output}, {"exec", render_output},   {"logs", render_output},
-    {"list", render_ps},    {"images", render_images}, {"pull", render_pull},
-    {"ping", render_ping},  {"nodes", render_nodes},
+    {"run", render_output},    {"exec", render_output},   {"logs", render_output},
+    {"list", render_ps},       {"images", render_images}, {"pull", render_pull},
+    {"ping", render_ping},     {"nodes", render_nodes},   {"inspect", render_inspect},
+    {"create", render_create},
 };
 
 /* Default rendering: the echo (container name) for a null result, else the
  * result as indented JSON. */
-static int render_default(const json_t *r, const ctl_req *req)
+static int render_default(FILE *out, const json_t *r, const ctl_req *req)
 {
     if (r == NULL || json_is_null(r)) {
         if (req->echo) {
-            text_put_terminal(stdout, req->echo);
-            fputc('\n', stdout);
+            text_put_terminal(out, req->echo);
+            fputc('\n', out);
         }
         return 0;
     }
-    if (json_dumpf(r, stdout, JSON_INDENT(2)) < 0)
+    if (json_dumpf(r, out, JSON_INDENT(2)) < 0)
         return EXIT_REFUSED;
-    fputc('\n', stdout);
+    fputc('\n', out);
     return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Progress messages (docs/protocol.md, "Progress messages")
+ * ------------------------------------------------------------------------ */
+
+/* One line of a pull's progress, the way `docker pull` draws it:
+ * "<id>: <status> [=====>     ]  1.2MB/3.4MB" in at most width - 1
+ * columns (the bar shrinks, and goes when it would be under 10 columns;
+ * without a total there is no bar).  Pure. */
+static void progress_line(char *buf, size_t len, const char *id, const char *status,
+                          int64_t current, int64_t total, int width)
+{
+    char head[256], tail[64] = "";
+    snprintf(head, sizeof head, "%s%s%s", id && *id ? id : "", id && *id ? ": " : "",
+             status ? status : "");
+    if (total > 0 && current >= 0) {
+        char a[32], b[32];
+        human_size(current, a, sizeof a);
+        human_size(total, b, sizeof b);
+        snprintf(tail, sizeof tail, "%s/%s", a, b);
+    }
+    int room = width - 1 - (int)strlen(head) - 1 - 2 - 2 - (int)strlen(tail);
+    int bar = room > 50 ? 50 : room;
+    if (tail[0] == '\0' || bar < 10) {
+        snprintf(buf, len, "%s%s%s", head, tail[0] ? " " : "", tail);
+        if (width > 1 && strlen(buf) >= (size_t)width)
+            buf[width - 1] = '\0';
+        return;
+    }
+    char b[64];
+    int done = current >= total ? bar : (int)((double)current * bar / (double)total);
+    for (int i = 0; i < bar; i++)
+        b[i] = i < done ? '=' : i == done ? '>' : ' ';
+    b[bar] = '\0';
+    snprintf(buf, len, "%s [%s]  %s", head, b, tail);
+}
+
+/* What the client remembers of a pull's layers, to redraw them in place
+ * on a terminal or to print a line only when a layer's status changes. */
+#define VIEW_LAYERS 64
+typedef struct pull_view {
+    size_t n;
+    struct {
+        char id[80];
+        char status[128];
+    } l[VIEW_LAYERS];
+} pull_view;
+
+/* Renders one progress message (p: its "progress" object) on out.
+ * tty: redraw each layer's line in place with a bar (width columns);
+ * else one plain line each time a layer's status changes.  A bulk
+ * piece is one line either way.  No other I/O. */
+static void progress_show(FILE *out, pull_view *v, const json_t *p, bool tty, int width)
+{
+    char line[512];
+    if (json_object_get(p, "piece")) {
+        const json_t *id = json_object_get(p, "id");
+        const char *err = json_string_value(json_object_get(p, "error"));
+        const char *node = json_string_value(json_object_get(p, "node"));
+        char sid[16];
+        short_id(json_string_value(id), sid, sizeof sid);
+        snprintf(line, sizeof line,
+                 "[%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT "] piece %" JSON_INTEGER_FORMAT
+                 " on %s: %s%s",
+                 json_integer_value(json_object_get(p, "done")),
+                 json_integer_value(json_object_get(p, "of")),
+                 json_integer_value(json_object_get(p, "piece")), node ? node : "?",
+                 json_is_true(json_object_get(p, "ok")) ? "ok " : "failed: ",
+                 json_is_true(json_object_get(p, "ok")) ? sid
+                 : err                                  ? err
+                                                        : "error");
+        text_put_terminal(out, line);
+        fputc('\n', out);
+        return;
+    }
+    const char *id = json_string_value(json_object_get(p, "id"));
+    const char *status = json_string_value(json_object_get(p, "status"));
+    if (id == NULL)
+        id = "";
+    if (status == NULL)
+        status = "";
+    size_t i = 0;
+    while (i < v->n && strcmp(v->l[i].id, id) != 0)
+        i++;
+    bool is_new = i == v->n;
+    if (is_new && v->n == VIEW_LAYERS)
+        return; /* more layers than lines kept: the rest is not drawn */
+    if (!tty && !is_new && strcmp(v->l[i].status, status) == 0)
+        return; /* piped: only changes of status */
+    if (is_new) {
+        snprintf(v->l[i].id, sizeof v->l[i].id, "%s", id);
+        v->n++;
+    }
+    snprintf(v->l[i].status, sizeof v->l[i].status, "%s", status);
+    progress_line(line, sizeof line, id, status,
+                  tty ? json_integer_value(json_object_get(p, "current")) : 0,
+                  tty ? json_integer_value(json_object_get(p, "total")) : 0, width);
+    if (tty && !is_new)
+        fprintf(out, "\033[%zuA\r\033[2K", v->n - i); /* up to its line */
+    text_put_terminal(out, line);
+    fputc('\n', out);
+    if (tty && !is_new && v->n - i > 1)
+        fprintf(out, "\033[%zuB", v->n - i - 1); /* back below the last */
+    fflush(out);
 }
 
 /* Prints an error reply's error on stderr. */
@@ -799,7 +1163,7 @@ static int handle_reply(const ctl_opts *o, const ctl_req *req, const broker_deli
         for (size_t i = 0; command && i < sizeof renderers / sizeof renderers[0]; i++)
             if (strcmp(renderers[i].command, command) == 0)
                 fn = renderers[i].render;
-        status = fn(result, req);
+        status = fn(stdout, result, req);
     }
     json_decref(reply);
     return status;
@@ -882,6 +1246,29 @@ static int check_local(ctl_req *req, const char *body, size_t len)
     return 0;
 }
 
+/* What `dispatchctl` alone prints: enough to get going. */
+static void overview(FILE *f)
+{
+    const char *url = getenv("DISPATCH_AMQP_URL");
+    const char *q = getenv("DISPATCH_QUEUE");
+    char *red = broker_url_redact(url && *url ? url : DEFAULT_URL);
+    fprintf(f, "usage: dispatchctl [OPTIONS] COMMAND [ARGS...]\n"
+               "\n"
+               "Sends one command to docker-dispatch over RabbitMQ and prints the reply.\n"
+               "\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].what);
+    fprintf(f, "\nconnects to ");
+    text_put_terminal(f, red ? red : "?");
+    fprintf(f, ", queue %s (--amqp, -q; DISPATCH_AMQP_URL, DISPATCH_QUEUE)\n",
+            q && *q ? q : DEFAULT_QUEUE);
+    fprintf(f, "try: dispatchctl ping; dispatchctl ps -a; dispatchctl run --rm --attach busybox "
+               "echo hi\n"
+               "'dispatchctl --help' lists every option; man dispatchctl tells more.\n");
+    free(red);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: dispatchctl [--amqp URL] [-q QUEUE] [--node NAME] [--timeout SECONDS]\n"
@@ -901,8 +1288,14 @@ static void usage(FILE *f)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %s%s%s\n", commands[i].name, commands[i].args[0] ? " " : "",
                 commands[i].args);
-    fprintf(f, "\nexit status: 0 ok, 1 refused, 2 broker or queue unusable, 3 no reply in time,\n"
-               "64 usage; run that waited exits with the container's exit code.\n");
+    fprintf(f, "\nexit status:\n"
+               "  0   ok\n"
+               "  1   the reply was an error (or the local check refused the request); run\n"
+               "      --instances: a piece failed\n"
+               "  2   the broker cannot be used (unreachable, login refused, no such queue)\n"
+               "  3   no reply in time (events: fewer than COUNT events in time)\n"
+               "  64  usage (also dispatchctl without arguments)\n"
+               "  run that waited for its container exits with the container's exit code.\n");
 }
 
 /* Parses the global options into *o; returns the index of the command in
@@ -1063,17 +1456,126 @@ static void print_event(FILE *f, const broker_delivery *d)
     json_decref(ev);
 }
 
-/* events [-n COUNT] [PATTERN]: prints the events published on <q>.events
- * that match PATTERN (topic syntax; default every one) as they come.
+/* events --filter KEY=VALUE, as Docker's: the same key given again is
+ * an alternative (or), different keys must all match (and). */
+#define EV_FILTERS 32
+typedef struct ev_filters {
+    size_t n;
+    struct {
+        char key[16];
+        const char *value; /* borrowed from argv */
+    } f[EV_FILTERS];
+} ev_filters;
+
+static const char *const ev_keys[] = {"type", "event", "node", "container", "image"};
+
+/* Adds "KEY=VALUE" to fs.  Returns 0, or -1 (unknown key, no '=', too
+ * many) after saying why. */
+static int ev_filter_add(ev_filters *fs, const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    size_t kl = eq ? (size_t)(eq - kv) : 0;
+    bool known = false;
+    for (size_t i = 0; eq && i < sizeof ev_keys / sizeof ev_keys[0]; i++)
+        known |= strlen(ev_keys[i]) == kl && strncmp(ev_keys[i], kv, kl) == 0;
+    if (!known || eq[1] == '\0') {
+        fprintf(stderr, "dispatchctl: events: a filter is KEY=VALUE with KEY one of type, event, "
+                        "node, container, image\n");
+        return -1;
+    }
+    if (fs->n == EV_FILTERS) {
+        fprintf(stderr, "dispatchctl: events: at most %d filters\n", EV_FILTERS);
+        return -1;
+    }
+    snprintf(fs->f[fs->n].key, sizeof fs->f[fs->n].key, "%.*s", (int)kl, kv);
+    fs->f[fs->n].value = eq + 1;
+    fs->n++;
+    return 0;
+}
+
+/* Docker's event names for ours: `event=die` is container.exited. */
+static const char *ev_docker_name(const char *action)
+{
+    static const char *const map[][2] = {
+        {"started", "start"}, {"exited", "die"}, {"removed", "destroy"}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(map[i][0], action) == 0)
+            return map[i][1];
+    return action;
+}
+
+/* 1 if the filter key=value matches event ev. */
+static int ev_filter_one(const char *key, const char *value, const json_t *ev)
+{
+    const char *name = json_string_value(json_object_get(ev, "event"));
+    const char *dot = name ? strchr(name, '.') : NULL;
+    const json_t *c = json_object_get(ev, "container");
+    if (name == NULL)
+        return 0;
+    if (strcmp(key, "type") == 0)
+        return dot && strlen(value) == (size_t)(dot - name) &&
+               strncmp(name, value, dot - name) == 0;
+    if (strcmp(key, "event") == 0) {
+        const char *action = dot ? dot + 1 : name;
+        return strcmp(value, name) == 0 || strcmp(value, action) == 0 ||
+               strcmp(value, ev_docker_name(action)) == 0;
+    }
+    if (strcmp(key, "node") == 0) {
+        const char *n = json_string_value(json_object_get(ev, "node"));
+        return n && strcmp(n, value) == 0;
+    }
+    if (strcmp(key, "container") == 0) {
+        const char *id = json_string_value(json_object_get(c, "id"));
+        const char *nm = json_string_value(json_object_get(c, "name"));
+        return (id && strncmp(id, value, strlen(value)) == 0) || (nm && strcmp(nm, value) == 0);
+    }
+    if (strcmp(key, "image") == 0) {
+        const char *im = json_string_value(json_object_get(c, "image"));
+        return im && strcmp(im, value) == 0;
+    }
+    return 0;
+}
+
+/* 1 if event body matches every key of fs (any of a key's values).  Pure. */
+static int ev_matches(const ev_filters *fs, const void *body, size_t len)
+{
+    if (fs->n == 0)
+        return 1;
+    json_t *ev = json_loadb(body, len, 0, NULL);
+    int all = 1;
+    for (size_t k = 0; all && k < sizeof ev_keys / sizeof ev_keys[0]; k++) {
+        int given = 0, any = 0;
+        for (size_t i = 0; i < fs->n; i++) {
+            if (strcmp(fs->f[i].key, ev_keys[k]) != 0)
+                continue;
+            given = 1;
+            any |= ev_filter_one(fs->f[i].key, fs->f[i].value, ev);
+        }
+        all = !given || any;
+    }
+    json_decref(ev);
+    return all;
+}
+
+/* events [-n COUNT] [-f KEY=VALUE]... [PATTERN]: prints the events published on <q>.events
+ * that match PATTERN (topic syntax; default every one) and the filters as
+ * they come.
  * Stops after COUNT events, or after --timeout seconds when it was given
  * (exit 3 if COUNT events did not come by then).  Returns the exit
  * status. */
 static int watch(const ctl_opts *o, int argc, char **argv)
 {
+    static const struct option lo[] = {{"filter", required_argument, NULL, 'f'}, {0}};
+    ev_filters fs = {0};
     long count = 0;
     int c;
     getopt_reset();
-    while ((c = getopt_long(argc, argv, "+n:", NULL, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+n:f:", lo, NULL)) != -1) {
+        if (c == 'f') {
+            if (ev_filter_add(&fs, optarg) < 0)
+                return (cmd_usage(argv[0]), EXIT_USAGE);
+            continue;
+        }
         if (c != 'n' || parse_int(optarg, 1, 1000000000L, &count) < 0) {
             if (c == 'n')
                 fprintf(stderr, "dispatchctl: events: -n takes a count of 1 or more\n");
@@ -1115,7 +1617,7 @@ static int watch(const ctl_opts *o, int argc, char **argv)
         }
         broker_delivery d = {0};
         rc = broker_poll(b, 200, &d);
-        if (rc == 1 && d.source == BROKER_SRC_EVENT) {
+        if (rc == 1 && d.source == BROKER_SRC_EVENT && ev_matches(&fs, d.body, d.len)) {
             if (o->json) {
                 text_put_terminal(stdout, (const char *)d.body);
                 fputc('\n', stdout);
@@ -1153,6 +1655,61 @@ static int container_id_of(const char *body, size_t len, char *id, size_t idlen)
         snprintf(id, idlen, "%s", c);
     json_decref(m);
     return ok;
+}
+
+/* 1 when d is an interim progress message ("final": false), which the
+ * final reply never is. */
+static int is_interim(const broker_delivery *d)
+{
+    json_t *m = json_loadb((const char *)d->body, d->len, 0, NULL);
+    const json_t *f = json_object_get(m, "final");
+    int interim = json_is_false(f);
+    json_decref(m);
+    return interim;
+}
+
+/* While *reply is a progress message: shows it (not with --json) and waits
+ * for the next message with correlation id corr, within wait_s seconds of
+ * the start in all.  Returns 0 with the final reply in *reply, or a broker
+ * error (BROKER_ETIMEOUT when it did not come). */
+static int past_progress(const ctl_opts *o, const ctl_req *req, broker *b, const char *corr,
+                         int wait_s, broker_delivery *reply)
+{
+    pull_view view = {0};
+    bool tty = isatty(STDOUT_FILENO);
+    int width = 80;
+    const char *cols = getenv("COLUMNS");
+    struct winsize ws;
+    long w;
+    if (tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
+        width = ws.ws_col;
+    else if (cols && parse_int(cols, 20, 1000, &w) == 0)
+        width = (int)w;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t end = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + (int64_t)wait_s * 1000;
+    while (is_interim(reply)) {
+        if (!o->json && req->progress) {
+            json_t *m = json_loadb((const char *)reply->body, reply->len, 0, NULL);
+            progress_show(stdout, &view, json_object_get(m, "progress"), tty, width);
+            json_decref(m);
+        }
+        broker_delivery_cleanup(reply);
+        for (;;) {
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            int64_t left = end - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+            if (left <= 0)
+                return BROKER_ETIMEOUT;
+            int rc = broker_poll(b, left > 1000 ? 1000 : (int)left, reply);
+            if (rc < 0)
+                return rc;
+            if (rc == 1 && reply->source == BROKER_SRC_REPLY && reply->correlation_id &&
+                strcmp(reply->correlation_id, corr) == 0)
+                break;
+            broker_delivery_cleanup(reply);
+        }
+    }
+    return 0;
 }
 
 /* Publishes the request and handles the reply; returns the exit status.
@@ -1198,6 +1755,8 @@ static int call(const ctl_opts *o, ctl_req *req, const char *body, size_t len)
     }
     if (rc == BROKER_EUNROUTABLE || rc == BROKER_ENOTFOUND)
         rc = broker_call(b, "", route, &props, body, len, wait_s * 1000, &reply);
+    if (rc == 0)
+        rc = past_progress(o, req, b, corr, wait_s, &reply);
     switch (rc) {
     case 0:
         status = handle_reply(o, req, &reply);
@@ -1239,11 +1798,17 @@ int main(int argc, char **argv)
     int status = EXIT_USAGE;
     int at;
 
+    if (argc < 2) {
+        overview(stderr);
+        return EXIT_USAGE;
+    }
     at = parse_globals(argc, argv, &o, &help);
     if (at < 0) {
         usage(help ? stdout : stderr);
         return help ? 0 : EXIT_USAGE;
     }
+    g_one_node = o.node != NULL;
+    req.now = time(NULL);
     cmd = find_cmd(argv[at]);
     if (cmd && cmd->build == NULL)
         return watch(&o, argc - at, argv + at);
@@ -1256,6 +1821,11 @@ int main(int argc, char **argv)
     }
     if (cmd->build(argc - at, argv + at, &req) < 0)
         goto out;
+    if (o.json && req.progress) {
+        /* --json prints the final reply alone: no progress asked for */
+        json_object_del(json_object_get(req.msg, "Options"), "Progress");
+        req.progress = false;
+    }
 
     if (req.raw) {
         if (strcmp(req.raw, "-") == 0) {

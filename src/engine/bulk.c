@@ -33,6 +33,7 @@ typedef struct piece {
     char corr[128];
     int attempts;
     int done;
+    int told;       /* a progress message said it is done */
     json_t *record; /* {"node","ok","id","name","warnings","error"?,"result"?} */
 } piece;
 
@@ -56,9 +57,11 @@ static char *piece_body(const jctx *c)
         eng_oom(); /* it parsed a moment ago */
     json_object_del(m, "instances");
     json_object_del(m, "placement");
+    json_object_del(m, "progress");
     json_t *opt = json_object_get(m, "Options");
     json_object_del(opt, "Instances");
     json_object_del(opt, "Placement");
+    json_object_del(opt, "Progress");
     char *s = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(m);
     if (s == NULL)
@@ -200,6 +203,31 @@ static void find_made(jctx *c, piece *ps, int n, const char *rid)
     json_decref(missing);
 }
 
+/* With Options.Progress: one progress message per piece that is done and
+ * not told yet, {"piece": k, "of": n, "done": pieces done, "node", "ok",
+ * "id", "error": code}; each is a milestone (at most n of them). */
+static void tell_done(jctx *c, piece *ps, int n)
+{
+    if (!c->cmd->progress)
+        return;
+    int done = 0;
+    for (int k = 0; k < n; k++)
+        done += ps[k].done;
+    for (int k = 0; k < n; k++) {
+        piece *p = &ps[k];
+        int64_t last = 0;
+        if (!p->done || p->told || !eng_progress_due(c, &last, true))
+            continue;
+        p->told = 1;
+        const json_t *r = p->record;
+        eng_post_progress(c, json_pack("{s:i, s:i, s:i, s:s, s:b, s:O?, s:O?}", "piece", k, "of", n,
+                                       "done", done, "node", p->node, "ok",
+                                       json_is_true(json_object_get(r, "ok")), "id",
+                                       json_object_get(r, "id"), "error",
+                                       json_object_get(json_object_get(r, "error"), "code")));
+    }
+}
+
 hres eng_bulk(jctx *c)
 {
     engine *e = c->e;
@@ -275,6 +303,7 @@ hres eng_bulk(jctx *c)
         }
         if (nt > 0)
             place(c, g, ps, todo, nt, binpack, rid, body);
+        tell_done(c, ps, n);
         int open = 0;
         for (int k = 0; k < n; k++)
             open += !ps[k].done;

@@ -1,6 +1,8 @@
 /*
- * cmd_pull.c -- `pull`: an image from a registry, with Docker's progress stream.
+ * cmd_pull.c -- `pull`: an image from a registry, with Docker's progress stream
+ * (passed on as interim progress messages when the request asks for them).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,21 +11,40 @@
 #include "text.h"
 
 typedef struct pull_state {
+    jctx *c;
     char status[256];
+    int64_t last_ms; /* when the last progress message went */
 } pull_state;
 
+/* Docker's statuses that end a layer's part in the pull. */
+static bool layer_done(const char *status)
+{
+    return strcmp(status, "Pull complete") == 0 || strcmp(status, "Already exists") == 0 ||
+           strcmp(status, "Download complete") == 0;
+}
+
+/* Keeps the last status; with Options.Progress, passes Docker's messages
+ * on as progress (rate-limited; a layer's completion always). */
 static int pull_cb(void *ud, const dkc_progress *p)
 {
     pull_state *ps = ud;
-    if (p->status && *p->status)
-        snprintf(ps->status, sizeof ps->status, "%s", p->status);
+    const char *status = p->status ? p->status : "";
+    if (*status)
+        snprintf(ps->status, sizeof ps->status, "%s", status);
+    if (!eng_progress_due(ps->c, &ps->last_ms, layer_done(status)))
+        return 0;
+    char id[80], st[128];
+    text_line(id, sizeof id, p->id ? p->id : "");
+    text_line(st, sizeof st, status);
+    eng_post_progress(ps->c, json_pack("{s:s, s:s, s:I, s:I}", "id", id, "status", st, "current",
+                                       (json_int_t)p->current, "total", (json_int_t)p->total));
     return 0;
 }
 
 static hres h_pull(jctx *c)
 {
     proto_cmd *cmd = c->cmd;
-    pull_state ps = {""};
+    pull_state ps = {.c = c};
     char ref[700];
     snprintf(ref, sizeof ref, "%s%s%s", cmd->image, cmd->tag ? ":" : "", cmd->tag ? cmd->tag : "");
     proto_error perr;

@@ -50,6 +50,8 @@ static hres h_wait(jctx *c)
     w->next = c->e->waiters;
     c->e->waiters = w;
     pthread_mutex_unlock(&c->e->mu);
+    if (w->deadline_ms) /* the pass that answers its timeout */
+        eng_sup_soon(c->e, (int)(w->deadline_ms - eng_now_ms()));
     eng_post_simple(c->e, ENGINE_OUT_ACK, c->d->tag, 0);
     return H_DONE;
 }

@@ -78,6 +78,7 @@ void eng_unclaim(engine *e, const char *id)
     pthread_mutex_lock(&e->mu);
     json_object_del(e->claimed, id);
     pthread_mutex_unlock(&e->mu);
+    eng_sup_soon(e, SUPERVISE_RETRY_MS); /* a pass looks at it again */
 }
 
 /* The `mine` set (see struct engine): add, drop, test. */
@@ -511,6 +512,10 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
         e->conf.gather_ms = 3000;
     if (e->conf.bulk_ms <= 0)
         e->conf.bulk_ms = 600000;
+    if (e->conf.supervise_ms <= 0)
+        e->conf.supervise_ms = SUPERVISE_SAFETY_MS;
+    e->sup_due = INT64_MAX;
+    e->sup_next = INT64_MAX;
     e->policy = policy;
     e->factory = *factory;
     snprintf(e->node_label, sizeof e->node_label, LBL "node=%s", conf->node);

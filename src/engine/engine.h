@@ -55,6 +55,9 @@ typedef enum engine_out_kind {
      * then ack it; unroutable: publish body (a not_found reply) to its
      * reply_to, then ack */
     ENGINE_OUT_FORWARD,
+    /* publish body (an interim progress message, docs/protocol.md) to
+     * reply_to with correlation_id; nothing is settled */
+    ENGINE_OUT_PROGRESS,
 } engine_out_kind;
 
 typedef enum engine_dest {
@@ -117,7 +120,12 @@ typedef struct engine_conf {
      * (x-dd-user) who published them first.  NULL: trust none. */
     const char *amqp_user;
     int gather_ms; /* how long a cluster-wide query waits for other nodes */
-    int bulk_ms;   /* how long a bulk request waits for its pieces */
+    /* The supervision pass that runs when nothing asked for one (0:
+     * SUPERVISE_SAFETY_MS, 30 s).  Passes come from Docker's events, run
+     * deadlines, `wait` timeouts and retries; this only bounds how long a
+     * change nobody announced (a lost event) goes unseen. */
+    int supervise_ms;
+    int bulk_ms; /* how long a bulk request waits for its pieces */
     /* named create bodies for `template` (read-only; NULL: none) */
     const struct dd_templates *templates;
     /* Called (from any engine thread, without engine locks held) after an

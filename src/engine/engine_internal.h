@@ -40,6 +40,12 @@
 
 #define LBL                 PROTO_RESERVED_LABEL_PREFIX
 #define SUPERVISE_PERIOD_MS 200
+/* A pass this soon after an event of ours (several events, one pass). */
+#define SUPERVISE_SOON_MS 50
+/* A container to look at again (Docker raced, or was away): this soon. */
+#define SUPERVISE_RETRY_MS 500
+/* The pass that runs even when nothing happened (engine_conf.supervise_ms). */
+#define SUPERVISE_SAFETY_MS 30000
 /* Answered request ids remembered per process for in-flight idempotence:
  * about 100 bytes each. */
 #define ANSWERED_MAX 8192
@@ -95,7 +101,10 @@ struct engine {
     _Atomic int sup_stop; /* set by the main thread, read by the supervisor */
     dkc_client *sup_cli;
     pthread_cond_t sup_cv;   /* wakes the supervisor for its next pass (with mu) */
-    int sup_wake;            /* a pass is wanted now (under mu) */
+    int64_t sup_due;         /* eng_now_ms by which a pass is wanted (eng_sup_soon;
+                                INT64_MAX: none asked for; under mu) */
+    int64_t sup_next;        /* the earliest run deadline or `wait` timeout the last
+                                pass saw (INT64_MAX: none; under mu) */
     char node_label[320];    /* LBL "node=<node>" */
     char cluster_label[320]; /* LBL "cluster=<cluster>"; with node_label, the filter for
                                 the containers this dispatcher owns */
@@ -223,11 +232,26 @@ hres eng_dfail(jctx *c, int rc);
 void eng_set(json_t *obj, const char *key, json_t *v);
 int eng_code_from_dkc(int dkc_err);
 
+/* Asks the supervisor for a pass within delay_ms (any thread). */
+void eng_sup_soon(engine *e, int delay_ms);
+
 /* ---- outbox.c ---- */
 void eng_waiter_free(waiter *w);
 void eng_post(engine *e, engine_out *o);
 void eng_post_simple(engine *e, engine_out_kind k, uint64_t tag, int requeue);
 void eng_post_event(engine *e, json_t *ev);
+
+/* Interim progress messages (docs/protocol.md, "Progress messages"): only
+ * for a request that asked with Options.Progress / DockerMod "progress"
+ * and has a reply_to.  eng_progress_due() says whether one may go now (at
+ * most ENG_PROGRESS_PER_S a second per request; a milestone always may)
+ * and, when it may, records the time in *last_ms.  eng_post_progress()
+ * posts {"schema", "final": false, "node", "command", "request_id",
+ * "progress": p} to the request's reply_to; p is consumed; strings in it
+ * must be bounded by the caller.  Worker threads. */
+#define ENG_PROGRESS_PER_S 5
+bool eng_progress_due(const jctx *c, int64_t *last_ms, bool milestone);
+void eng_post_progress(jctx *c, json_t *p);
 void eng_push_job(engine *e, job *j);
 
 /* ---- requests.c ---- */

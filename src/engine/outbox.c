@@ -75,6 +75,41 @@ void eng_post_simple(engine *e, engine_out_kind k, uint64_t tag, int requeue)
     eng_post(e, o);
 }
 
+bool eng_progress_due(const jctx *c, int64_t *last_ms, bool milestone)
+{
+    if (!c->cmd->progress || c->d->reply_to == NULL)
+        return false;
+    int64_t now = eng_now_ms();
+    if (!milestone && *last_ms > 0 && now - *last_ms < 1000 / ENG_PROGRESS_PER_S)
+        return false;
+    *last_ms = now;
+    return true;
+}
+
+void eng_post_progress(jctx *c, json_t *p)
+{
+    if (p == NULL)
+        eng_oom();
+    if (!c->cmd->progress || c->d->reply_to == NULL) {
+        json_decref(p);
+        return;
+    }
+    json_t *m = json_pack("{s:i, s:b, s:s, s:s, s:s?, s:o}", "schema", 1, "final", 0, "node",
+                          c->e->conf.node, "command", proto_cmd_name(c->cmd), "request_id",
+                          c->request_id, "progress", p);
+    if (m == NULL)
+        eng_oom();
+    engine_out *o = eng_xcalloc(1, sizeof *o);
+    o->kind = ENGINE_OUT_PROGRESS;
+    o->reply_to = eng_xstrdup(c->d->reply_to);
+    o->correlation_id = eng_xstrdup(c->d->correlation_id);
+    o->body = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(m);
+    if (o->body == NULL)
+        eng_oom();
+    eng_post(c->e, o);
+}
+
 /* Queues a state-change event for the broker thread, unless
  * ENGINE_MAX_PENDING_EVENTS already wait (then it is dropped and counted).
  * Takes ownership of ev. */

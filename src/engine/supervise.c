@@ -371,6 +371,8 @@ int engine_adopt(engine *e, char *const *names)
     json_decref(e->adopted);
     e->adopted = now;
     pthread_mutex_unlock(&e->mu);
+    if (changed)
+        eng_sup_soon(e, 0);
     return changed;
 }
 
@@ -403,6 +405,7 @@ void engine_fence(engine *e, int hold_ms)
         engine_out_free(o);
         n++;
     }
+    eng_sup_soon(e, hold_ms + 10); /* the pass that answers what is still owed */
     log_msg(LOG_LVL_WARN,
             "out of touch with the cluster long enough to be taken for dead: %d final repl%s "
             "made meanwhile dropped; final replies wait %d ms, then are checked against the "
@@ -520,6 +523,7 @@ static void supervise_once(engine *e, dkc_client *cli)
     move_adopted_routes(e, arr);
     int running = 0;
     int64_t now = time(NULL);
+    int64_t next = INT64_MAX; /* eng_now_ms of the earliest deadline ahead */
     size_t i;
     json_t *c;
     json_array_foreach(arr, i, c)
@@ -532,6 +536,10 @@ static void supervise_once(engine *e, dkc_client *cli)
         const char *dl = eng_label(labels, "deadline");
         if (!strcmp(state, "running") || !strcmp(state, "paused")) {
             running++;
+            if (dl && now < strtoll(dl, NULL, 10)) {
+                int64_t at = eng_now_ms() + (strtoll(dl, NULL, 10) - now) * 1000;
+                next = at < next ? at : next;
+            }
             if (dl && now >= strtoll(dl, NULL, 10)) {
                 log_msg(LOG_LVL_INFO, "container %.12s reached its deadline: killing", id);
                 int krc = dkc_container_kill(cli, id, NULL);
@@ -549,30 +557,42 @@ static void supervise_once(engine *e, dkc_client *cli)
     pthread_mutex_unlock(&e->mu);
     json_decref(arr);
     check_waiters(e, cli);
+    pthread_mutex_lock(&e->mu);
+    for (waiter *w = e->waiters; w; w = w->next)
+        if (w->deadline_ms && w->deadline_ms < next)
+            next = w->deadline_ms;
+    e->sup_next = next;
+    pthread_mutex_unlock(&e->mu);
 }
 
-/* Asks the supervisor for a pass now (a container of this node died and
- * `wait` requests are waiting). */
-static void wake_supervisor(engine *e)
+void eng_sup_soon(engine *e, int delay_ms)
 {
+    int64_t at = eng_now_ms() + (delay_ms > 0 ? delay_ms : 0);
     pthread_mutex_lock(&e->mu);
-    if (e->waiters != NULL) {
-        e->sup_wake = 1;
+    if (at < e->sup_due) {
+        e->sup_due = at;
         pthread_cond_signal(&e->sup_cv);
     }
     pthread_mutex_unlock(&e->mu);
 }
 
-/* The supervisor: a pass over this node's containers at least once a
- * second (every SUPERVISE_PERIOD_MS while Docker is not answering, to see it
- * come back), and at once when the watcher wakes it.  Final replies do not
- * wait for a pass: the watcher queues them from the `die` event. */
+/* The supervisor: a pass over this node's containers when something asks
+ * for one (eng_sup_soon: Docker's events of our containers, retries, a new
+ * `wait`, adoption), when a run's deadline or a `wait` timeout comes, every
+ * SUPERVISE_PERIOD_MS while Docker is not answering (to see it come back),
+ * and otherwise once every conf.supervise_ms: an idle node does not wake
+ * up for it more often.  Final replies do not wait for a pass: the watcher
+ * queues them from the `die` event. */
 void *eng_sup_main(void *arg)
 {
     engine *e = arg;
     int64_t started = eng_now_ms();
     int swept = 0;
     while (!e->sup_stop) {
+        pthread_mutex_lock(&e->mu);
+        e->sup_due = INT64_MAX; /* asks from now on call for another pass */
+        pthread_mutex_unlock(&e->mu);
+        int64_t last = eng_now_ms();
         supervise_once(e, e->sup_cli);
         if (!swept && eng_now_ms() - started >= e->conf.gather_ms) {
             /* the view has the other nodes by now */
@@ -580,10 +600,22 @@ void *eng_sup_main(void *arg)
             swept = 1;
         }
         pthread_mutex_lock(&e->mu);
-        if (!e->sup_wake && !e->sup_stop) {
+        for (;;) {
+            int64_t due = last + e->conf.supervise_ms;
+            if (e->docker_down && last + SUPERVISE_PERIOD_MS < due)
+                due = last + SUPERVISE_PERIOD_MS;
+            if (!swept && started + e->conf.gather_ms < due)
+                due = started + e->conf.gather_ms;
+            if (e->sup_next < due)
+                due = e->sup_next;
+            if (e->sup_due < due)
+                due = e->sup_due;
+            int64_t now = eng_now_ms();
+            if (e->sup_stop || due <= now)
+                break;
             struct timespec until;
             clock_gettime(CLOCK_MONOTONIC, &until);
-            long ms = e->docker_down ? SUPERVISE_PERIOD_MS : 1000;
+            int64_t ms = due - now;
             until.tv_sec += ms / 1000;
             until.tv_nsec += (ms % 1000) * 1000000L;
             if (until.tv_nsec >= 1000000000L) {
@@ -592,10 +624,26 @@ void *eng_sup_main(void *arg)
             }
             pthread_cond_timedwait(&e->sup_cv, &e->mu, &until);
         }
-        e->sup_wake = 0;
         pthread_mutex_unlock(&e->mu);
     }
     return NULL;
+}
+
+/* 1 if a container of node is this node's to look after: its own or an
+ * adopted node's. */
+static int looked_after(engine *e, const char *node)
+{
+    if (node == NULL)
+        return 0;
+    if (strcmp(node, e->conf.node) == 0)
+        return 1;
+    pthread_mutex_lock(&e->mu);
+    int found = 0;
+    size_t i;
+    json_t *n;
+    json_array_foreach(e->adopted, i, n) found |= strcmp(json_string_value(n), node) == 0;
+    pthread_mutex_unlock(&e->mu);
+    return found;
 }
 
 static int on_watched(void *ud, const dkc_event *ev)
@@ -605,6 +653,9 @@ static int on_watched(void *ud, const dkc_event *ev)
     if (ev->time_nano <= ws->last)
         return 0;
     ws->last = ev->time_nano;
+    if (!looked_after(ws->e, eng_label(ev->attributes, "node")))
+        return 0;                           /* a neighbour's on this Docker host */
+    eng_sup_soon(ws->e, SUPERVISE_SOON_MS); /* counts, routes, `wait`s */
     if (strcmp(ev->action, "die") == 0 && ev->id[0] != '\0') {
         /* Docker sends `die` before its container list shows the container
          * as exited (the list is a copy brought up to date after the
@@ -612,7 +663,6 @@ static int on_watched(void *ud, const dkc_event *ev)
          * finish_job uses, waits for the container's own state. */
         if (eng_label(ev->attributes, "final") != NULL)
             queue_finish(ws->e, ev->id);
-        wake_supervisor(ws->e);
     }
     json_t *out =
         proto_event_container(ws->e->conf.node, ev->action, ev->id, ev->time_nano, ev->attributes);
@@ -629,9 +679,10 @@ static int on_watched(void *ud, const dkc_event *ev)
 void *eng_watch_main(void *arg)
 {
     engine *e = arg;
-    json_t *filters =
-        json_pack("{s:[s], s:[s,s,s], s:[s,s]}", "type", "container", "event", "start", "die",
-                  "destroy", "label", e->cluster_label, e->node_label);
+    /* the cluster's containers on this host: this node's and, once
+     * adopted, a departed neighbour's (on_watched picks them) */
+    json_t *filters = json_pack("{s:[s], s:[s,s,s], s:[s]}", "type", "container", "event", "start",
+                                "die", "destroy", "label", e->cluster_label);
     if (filters == NULL)
         abort(); /* out of memory at start-up */
     struct timespec ts;

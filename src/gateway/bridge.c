@@ -239,11 +239,25 @@ static int send_queued(gateway_bridge *br)
     }
 }
 
+/* 1 if d is an interim progress message ("final": false; docs/protocol.md,
+ * "Progress messages"), which comes only when the request asked for it:
+ * the gateway answers with the final reply. */
+static int interim(const broker_delivery *d)
+{
+    if (d->body == NULL || memmem(d->body, d->len, "\"final\"", 7) == NULL)
+        return 0;
+    json_t *m = json_loadb((const char *)d->body, d->len, 0, NULL);
+    int yes = json_is_false(json_object_get(m, "final"));
+    json_decref(m);
+    return yes;
+}
+
 /* Hands a direct reply-to delivery to its pending; a reply nobody waits
- * for any more (its submitter timed out) is dropped.  Bridge thread. */
+ * for any more (its submitter timed out) is dropped, and so is a progress
+ * message.  Bridge thread. */
 static void take_reply(gateway_bridge *br, broker_delivery *d)
 {
-    if (d->source != BROKER_SRC_REPLY || d->correlation_id == NULL)
+    if (d->source != BROKER_SRC_REPLY || d->correlation_id == NULL || interim(d))
         return;
     pthread_mutex_lock(&br->mu);
     pending *p;

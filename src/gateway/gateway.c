@@ -1,7 +1,7 @@
 /*
  * gateway.c -- the gateway's HTTP server on libmicrohttpd: the route
  * table, the protections every request passes, POST / and the access log.
- * See gateway.h.
+ * The other routes' handlers live in dashboard.c and sse.c.  See gateway.h.
  *
  * DESIGN.  libmicrohttpd runs a thread per connection (thread-per-connection
  * mode, bounded by GATEWAY_MAX_CONNECTIONS), so a handler may block: POST /
@@ -17,12 +17,13 @@
  * 0 before it stops libmicrohttpd, so that answers already made are sent)
  * and the quiesced flag (atomic).
  *
- * Routes are a table: method, path, when they need the token (always, or
- * only on a listener that is not loopback), whether they read a body, and
- * the handler.  A handler fills *resp and returns the status.  The
- * operations routes (GET /metrics, /healthz, /readyz) are formatted in
- * ops.c; the gateway reads the daemon's state only through conf->metrics
- * and conf->ready, so it depends on no engine.
+ * Routes are a table: method, path (or a path prefix followed by one more
+ * segment), when they need the token (always, never, or only on a
+ * listener that is not loopback), whether they read a body, and the
+ * handler.  A handler fills *resp and returns the status.  The operations
+ * routes (GET /metrics, /healthz, /readyz) are formatted in ops.c; the
+ * gateway reads the daemon's state only through conf->metrics and
+ * conf->ready, so it depends on no engine.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -49,8 +50,6 @@
 #define IDLE_TIMEOUT_S 30
 /* Largest certificate or key file read. */
 #define PEM_MAX (1u << 20)
-/* Escaped path and method kept for the access line. */
-#define LOG_PATH_MAX 64
 /* gateway_free waits this long for requests being answered to finish. */
 #define STOP_GRACE_MS 3000
 
@@ -61,77 +60,19 @@
 #define CODE_RATE         "rate_limited"
 #define CODE_BAD_GATEWAY  "bad_gateway"
 
-struct gateway {
-    struct MHD_Daemon *mhd;
-    gw_rate *rate; /* NULL: no bound */
-    int has_token;
-    uint8_t token_digest[GW_DIGEST_SIZE];
-    size_t max_body;
-    int timeout_ms;
-    char *node;
-    gateway_submit_fn submit;
-    void *submit_ud;
-    gateway_bridge *bridge; /* ours when made from conf->broker */
-    int loopback;           /* the listener is on a loopback address */
-    metrics *metrics;       /* GET /metrics (borrowed), or NULL */
-    gateway_ready_fn ready; /* GET /readyz, or NULL */
-    void *ready_ud;
-    char *cert_pem, *key_pem;
-    int port;
-    int https;
-    atomic_int quiesced;
-    pthread_mutex_t mu;  /* guards active and mhd_err */
-    pthread_cond_t idle; /* active went to 0 */
-    int active;          /* requests from their headers to on_completed() */
-    char mhd_err[256];   /* libmicrohttpd's last message: a failed start's reason */
-};
-
-typedef struct request request;
-typedef struct route route;
-
-/* A route's handler: answers rq (its body complete) with *resp (made with
- * one of the respond_* helpers) and returns the HTTP status. */
-typedef unsigned (*route_fn)(gateway *gw, request *rq, struct MHD_Response **resp);
-
-/* When a route needs the bearer token (if one is set). */
-typedef enum route_auth {
-    AUTH_ALWAYS = 0, /* always */
-    AUTH_REMOTE,     /* only on a listener that is not loopback (ops.c's routes) */
-} route_auth;
-
-struct route {
-    const char *method;
-    const char *path;
-    route_auth auth;
-    bool body; /* reads a request body (capped by max_body) */
-    route_fn fn;
-};
-
-/* One HTTP request, from its headers to the access line. */
-struct request {
-    char id[GW_ID_SIZE];
-    char client[INET6_ADDRSTRLEN];
-    char method[LOG_PATH_MAX];
-    char path[LOG_PATH_MAX];
-    const route *route;
-    int64_t t0;
-    char *body; /* gathered so far (route->body only) */
-    size_t len, cap;
-    bool too_big;             /* the body went over max_body: answered 413 at its end */
-    unsigned status;          /* the status answered, 0 before */
-    char code[32];            /* the error code answered, "" when ok */
-    char cmd[PROTO_VERB_MAX]; /* the command, once parsed */
-};
-
-static unsigned route_submit(gateway *gw, request *rq, struct MHD_Response **resp);
-static unsigned route_ops(gateway *gw, request *rq, struct MHD_Response **resp);
-
-/* The routes.  /events and the resource routes come as more rows. */
+/* The routes. */
 static const route routes[] = {
-    {"POST", "/", AUTH_ALWAYS, true, route_submit},
-    {"GET", "/metrics", AUTH_REMOTE, false, route_ops},
-    {"GET", "/healthz", AUTH_REMOTE, false, route_ops},
-    {"GET", "/readyz", AUTH_REMOTE, false, route_ops},
+    {"POST", "/", AUTH_TOKEN, true, gw_route_submit, false},
+    {"GET", "/", AUTH_NONE, false, gw_route_dashboard, false},
+    {"GET", "/nodes", AUTH_TOKEN, false, gw_route_nodes, false},
+    {"GET", "/containers", AUTH_TOKEN, false, gw_route_containers, false},
+    {"GET", "/containers/", AUTH_TOKEN, false, gw_route_container, true},
+    {"GET", "/images", AUTH_TOKEN, false, gw_route_images, false},
+    {"GET", "/queues", AUTH_TOKEN, false, gw_route_queues, false},
+    {"GET", "/events", AUTH_TOKEN, false, gw_route_events, false},
+    {"GET", "/metrics", AUTH_REMOTE, false, gw_route_ops, false},
+    {"GET", "/healthz", AUTH_REMOTE, false, gw_route_ops, false},
+    {"GET", "/readyz", AUTH_REMOTE, false, gw_route_ops, false},
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])
@@ -175,8 +116,7 @@ void gateway_conf_init(gateway_conf *c)
 
 /* ---- answers ----------------------------------------------------------- */
 
-/* A response owning text (malloc'd, moved), JSON, with the request id. */
-static struct MHD_Response *respond_text(request *rq, char *text)
+struct MHD_Response *gw_respond_text(request *rq, char *text)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
@@ -188,23 +128,19 @@ static struct MHD_Response *respond_text(request *rq, char *text)
     return r;
 }
 
-/* A response with reply (consumed) as its body. */
-static struct MHD_Response *respond_json(request *rq, json_t *reply)
+struct MHD_Response *gw_respond_json(request *rq, json_t *reply)
 {
     char *text = reply ? proto_reply_dumps(reply) : NULL;
     if (text == NULL)
         gw_oom();
     json_decref(reply);
-    return respond_text(rq, text);
+    return gw_respond_text(rq, text);
 }
 
 /* An error the gateway answers itself: a reply-shaped object with code
  * and message, and status. */
-static unsigned respond_error(gateway *gw, request *rq, struct MHD_Response **resp, unsigned status,
-                              const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
-static unsigned respond_error(gateway *gw, request *rq, struct MHD_Response **resp, unsigned status,
-                              const char *code, const char *fmt, ...)
+unsigned gw_respond_error(gateway *gw, request *rq, struct MHD_Response **resp, unsigned status,
+                          const char *code, const char *fmt, ...)
 {
     char msg[PROTO_MESSAGE_MAX];
     va_list ap;
@@ -217,7 +153,7 @@ static unsigned respond_error(gateway *gw, request *rq, struct MHD_Response **re
     if (o == NULL)
         gw_oom();
     snprintf(rq->code, sizeof rq->code, "%s", code);
-    *resp = respond_json(rq, o);
+    *resp = gw_respond_json(rq, o);
     return status;
 }
 
@@ -256,7 +192,7 @@ static unsigned reply_status(request *rq, const char *reply)
 
 /* POST /: one message of either dialect, checked here, answered by the
  * cluster. */
-static unsigned route_submit(gateway *gw, request *rq, struct MHD_Response **resp)
+unsigned gw_route_submit(gateway *gw, request *rq, struct MHD_Response **resp)
 {
     proto_cmd *cmd = NULL;
     proto_error perr;
@@ -270,7 +206,7 @@ static unsigned route_submit(gateway *gw, request *rq, struct MHD_Response **res
          * without a dead letter for what never was a message */
         proto_reply_info_init(&ri, NULL, &perr, gw->node, rq->id);
         snprintf(rq->code, sizeof rq->code, "%s", perr.code_name);
-        *resp = respond_json(rq, proto_reply_parse_error(&ri, &perr));
+        *resp = gw_respond_json(rq, proto_reply_parse_error(&ri, &perr));
         return (unsigned)proto_code_http_status(rc);
     }
     snprintf(rq->cmd, sizeof rq->cmd, "%s", proto_cmd_name(cmd));
@@ -280,21 +216,21 @@ static unsigned route_submit(gateway *gw, request *rq, struct MHD_Response **res
     unsigned status;
     rc = gw->submit(gw->submit_ud, rq->id, rq->body, rq->len, gw->timeout_ms, &reply);
     if (rc == 0 && reply != NULL && (status = reply_status(rq, reply)) != 0) {
-        *resp = respond_text(rq, reply);
+        *resp = gw_respond_text(rq, reply);
         reply = NULL;
     } else if (rc == 0) {
-        status = respond_error(gw, rq, resp, 502, CODE_BAD_GATEWAY,
-                               "the reply from the cluster is not a reply object");
+        status = gw_respond_error(gw, rq, resp, 502, CODE_BAD_GATEWAY,
+                                  "the reply from the cluster is not a reply object");
     } else if (rc == GATEWAY_ETIMEOUT) {
         snprintf(rq->code, sizeof rq->code, "%s", proto_code_name(PROTO_ETIMEOUT));
-        *resp = respond_json(rq, proto_reply_error(&ri, PROTO_ETIMEOUT,
-                                                   "no reply within the gateway's timeout; the "
-                                                   "request may still be carried out",
-                                                   NULL, 0));
+        *resp = gw_respond_json(rq, proto_reply_error(&ri, PROTO_ETIMEOUT,
+                                                      "no reply within the gateway's timeout; the "
+                                                      "request may still be carried out",
+                                                      NULL, 0));
         status = 504;
     } else if (rc == GATEWAY_EREPLY) {
-        status = respond_error(gw, rq, resp, 502, CODE_BAD_GATEWAY,
-                               "the reply from the cluster was over the size cap");
+        status = gw_respond_error(gw, rq, resp, 502, CODE_BAD_GATEWAY,
+                                  "the reply from the cluster was over the size cap");
     } else {
         const char *why =
             rc == GATEWAY_EUNAVAILABLE
@@ -304,39 +240,12 @@ static unsigned route_submit(gateway *gw, request *rq, struct MHD_Response **res
                                         "carried out (a run goes on, its container stays)"
                                       : gateway_strerror(rc);
         snprintf(rq->code, sizeof rq->code, "%s", proto_code_name(PROTO_EUNAVAILABLE));
-        *resp = respond_json(rq, proto_reply_error(&ri, PROTO_EUNAVAILABLE, why, NULL, 0));
+        *resp = gw_respond_json(rq, proto_reply_error(&ri, PROTO_EUNAVAILABLE, why, NULL, 0));
         status = 503;
     }
     free(reply);
     proto_cmd_free(cmd);
     return status;
-}
-
-/* ---- GET /metrics, /healthz, /readyz ------------------------------------ */
-
-/* The operations routes: ops.c formats, this sends (text, not JSON). */
-static unsigned route_ops(gateway *gw, request *rq, struct MHD_Response **resp)
-{
-    gw_ops_answer a;
-    if (strcmp(rq->route->path, "/healthz") == 0) {
-        gw_ops_healthz(&a);
-    } else if (strcmp(rq->route->path, "/readyz") == 0) {
-        gw_ops_readyz(gw->ready, gw->ready_ud, gw->bridge ? gateway_bridge_up(gw->bridge) : -1, &a);
-    } else if (gw->metrics != NULL) {
-        gw_ops_metrics(gw->metrics, &a);
-    } else {
-        return respond_error(gw, rq, resp, 404, proto_code_name(PROTO_ENOTFOUND),
-                             "this gateway keeps no metrics");
-    }
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(a.body), a.body, MHD_RESPMEM_MUST_FREE);
-    if (r == NULL)
-        gw_oom();
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a.content_type);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(r, "X-Request-Id", rq->id);
-    *resp = r;
-    return a.status;
 }
 
 /* ---- admission ---------------------------------------------------------- */
@@ -374,7 +283,11 @@ static const route *find_route(const char *method, const char *url, bool *path_k
     *path_known = false;
     allow[0] = '\0';
     for (size_t i = 0; i < N_ROUTES; i++) {
-        if (strcmp(routes[i].path, url) != 0)
+        size_t plen = strlen(routes[i].path);
+        bool match = routes[i].prefix ? strncmp(routes[i].path, url, plen) == 0 &&
+                                            url[plen] != '\0' && strchr(url + plen, '/') == NULL
+                                      : strcmp(routes[i].path, url) == 0;
+        if (!match)
             continue;
         if (strcmp(routes[i].method, method) == 0)
             return &routes[i];
@@ -414,36 +327,36 @@ static enum MHD_Result admit(gateway *gw, struct MHD_Connection *conn, request *
     char allow[64], hdr[16];
 
     if (atomic_load(&gw->quiesced)) {
-        status = respond_error(gw, rq, &resp, 503, proto_code_name(PROTO_EUNAVAILABLE),
-                               "the gateway is stopping");
+        status = gw_respond_error(gw, rq, &resp, 503, proto_code_name(PROTO_EUNAVAILABLE),
+                                  "the gateway is stopping");
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
         return answer(conn, rq, status, resp);
     }
     if (!gw_rate_take(gw->rate, key, keylen, gw_now_ms(), &retry)) {
-        status = respond_error(gw, rq, &resp, 429, CODE_RATE,
-                               "more than the allowed requests per second from %s", rq->client);
+        status = gw_respond_error(gw, rq, &resp, 429, CODE_RATE,
+                                  "more than the allowed requests per second from %s", rq->client);
         snprintf(hdr, sizeof hdr, "%d", retry);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, hdr);
         return answer(conn, rq, status, resp);
     }
     rq->route = find_route(method, url, &path_known, allow, sizeof allow);
     if (rq->route == NULL && path_known) {
-        status = respond_error(gw, rq, &resp, 405, CODE_METHOD, "%s is not served at %s",
-                               rq->method, rq->path);
+        status = gw_respond_error(gw, rq, &resp, 405, CODE_METHOD, "%s is not served at %s",
+                                  rq->method, rq->path);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
         return answer(conn, rq, status, resp);
     }
     if (rq->route == NULL) {
-        status = respond_error(gw, rq, &resp, 404, proto_code_name(PROTO_ENOTFOUND),
-                               "no route %s %s", rq->method, rq->path);
+        status = gw_respond_error(gw, rq, &resp, 404, proto_code_name(PROTO_ENOTFOUND),
+                                  "no route %s %s", rq->method, rq->path);
         return answer(conn, rq, status, resp);
     }
-    bool need = rq->route->auth == AUTH_ALWAYS || !gw->loopback;
+    bool need = rq->route->auth == AUTH_TOKEN || (rq->route->auth == AUTH_REMOTE && !gw->loopback);
     if (need && !authorized(gw, conn, &token_given)) {
-        status = respond_error(gw, rq, &resp, 401, CODE_UNAUTHORIZED,
-                               token_given ? "the bearer token is not the gateway's"
-                                           : "this gateway needs a bearer token "
-                                             "(Authorization: Bearer TOKEN)");
+        status = gw_respond_error(gw, rq, &resp, 401, CODE_UNAUTHORIZED,
+                                  token_given ? "the bearer token is not the gateway's"
+                                              : "this gateway needs a bearer token "
+                                                "(Authorization: Bearer TOKEN)");
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 token_given ? "Bearer realm=\"docker-dispatch\", "
                                               "error=\"invalid_token\""
@@ -453,8 +366,9 @@ static enum MHD_Result admit(gateway *gw, struct MHD_Connection *conn, request *
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl != NULL && strtoull(cl, NULL, 10) > gw->max_body) {
-        status = respond_error(gw, rq, &resp, 413, proto_code_name(PROTO_ETOOLARGE),
-                               "the body is over the gateway's limit of %zu bytes", gw->max_body);
+        status =
+            gw_respond_error(gw, rq, &resp, 413, proto_code_name(PROTO_ETOOLARGE),
+                             "the body is over the gateway's limit of %zu bytes", gw->max_body);
         return answer(conn, rq, status, resp);
     }
     return MHD_YES;
@@ -509,6 +423,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     (void)version;
     if (rq == NULL) {
         rq = request_new(url, method);
+        rq->conn = conn;
         *con_cls = rq;
         pthread_mutex_lock(&gw->mu);
         gw->active++;
@@ -527,13 +442,17 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     struct MHD_Response *resp = NULL;
     unsigned status;
     if (rq->too_big)
-        status = respond_error(gw, rq, &resp, 413, proto_code_name(PROTO_ETOOLARGE),
-                               "the body is over the gateway's limit of %zu bytes", gw->max_body);
+        status =
+            gw_respond_error(gw, rq, &resp, 413, proto_code_name(PROTO_ETOOLARGE),
+                             "the body is over the gateway's limit of %zu bytes", gw->max_body);
     else if (atomic_load(&gw->quiesced))
-        status = respond_error(gw, rq, &resp, 503, proto_code_name(PROTO_EUNAVAILABLE),
-                               "the gateway is stopping");
-    else
+        status = gw_respond_error(gw, rq, &resp, 503, proto_code_name(PROTO_EUNAVAILABLE),
+                                  "the gateway is stopping");
+    else {
+        rq->url = url;
         status = rq->route->fn(gw, rq, &resp);
+        rq->url = NULL;
+    }
     return answer(conn, rq, status, resp);
 }
 
@@ -740,11 +659,14 @@ int gateway_start(const gateway_conf *c, gateway **out, char **cause)
     }
     if ((rc = load_tls(gw, c, cause)) != 0)
         goto fail;
+    gw->hub = gw_hub_new();
     if (c->broker != NULL) {
         gw->submit = gateway_bridge_submit;
         if ((rc = gateway_bridge_start(c->broker, &gw->bridge, cause)) != 0)
             goto fail;
         gw->submit_ud = gw->bridge;
+        if ((rc = gw_events_start(c->broker, gw->hub, &gw->events, cause)) != 0)
+            goto fail;
     } else {
         gw->submit = c->submit;
         gw->submit_ud = c->submit_ud;
@@ -791,11 +713,14 @@ void gateway_free(gateway *gw)
     /* first the bridge, so that requests waiting for replies are answered;
      * then, once those answers are sent, the connection threads */
     gateway_bridge_stop(gw->bridge);
+    gw_hub_close(gw->hub); /* the event streams end */
     if (gw->mhd != NULL) {
         wait_idle(gw);
         MHD_stop_daemon(gw->mhd);
     }
     gateway_bridge_free(gw->bridge);
+    gw_events_free(gw->events);
+    gw_hub_free(gw->hub);
     gw_rate_free(gw->rate);
     if (gw->key_pem != NULL) {
         explicit_bzero(gw->key_pem, strlen(gw->key_pem));

@@ -13,6 +13,12 @@
  *            JSON with the HTTP status of its error code
  *            (proto_code_http_status(); 200 when ok), 504 when no reply
  *            came within the timeout, 503 while the broker is unreachable.
+ *   GET /    the dashboard page (dashboard.c), without the token.
+ *   GET /nodes, /containers, /containers/{id}, /images
+ *            each the one message it stands for (nodes; list All Cluster;
+ *            inspect; images Cluster), handed on like POST /'s.
+ *   GET /queues  the depths of <q> and <q>.dead, read every 2 s (events.c).
+ *   GET /events  the cluster's events as server-sent events (sse.c).
  *   GET /metrics  the metrics registry (conf->metrics) in Prometheus's
  *            text format 0.0.4 (404 when the gateway has none).
  *   GET /healthz  200 "ok": the process answers.
@@ -34,7 +40,10 @@
  * and blocks in it until the reply, the timeout or a failure.  The bridge
  * (bridge.c) owns one client-role broker connection on one thread of its
  * own; request threads hand it their requests through a queue and wait on
- * a condition variable each, so many requests are in flight at once.
+ * a condition variable each, so many requests are in flight at once.  The
+ * events have a client-role connection and a thread of their own
+ * (events.c); each GET /events stream's connection thread blocks in its
+ * content reader until its events come (sse.c).
  * gateway_start(), gateway_quiesce() and gateway_free() are for one
  * controlling thread; gateway_port() and gateway_strerror() for any.
  *

@@ -6,11 +6,19 @@
 #ifndef GATEWAY_INTERNAL_H
 #define GATEWAY_INTERNAL_H
 
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
+
+#include <microhttpd.h>
 
 #include "gateway.h"
+#include "protocol.h"
 
 /* Allocators that abort when memory runs out (the daemon's rule). */
 void *gw_xmalloc(size_t n);
@@ -120,5 +128,188 @@ void gw_ops_metrics(metrics *m, gw_ops_answer *a);
  * its length when len is not NULL).  NULL with *cause set ("what: path:
  * reason") when it cannot be read or is larger. */
 char *gw_read_file(const char *what, const char *path, size_t max, size_t *len, char **cause);
+
+/* ---- the server's state, shared with the route files --------------------
+ * gateway.c owns these; the route handlers of other files (dashboard.c,
+ * sse.c) read them.  Everything here but `mu`'s fields is set before
+ * libmicrohttpd starts and read-only afterwards. */
+
+/* Escaped path and method kept for the access line. */
+#define LOG_PATH_MAX 64
+
+typedef struct gw_hub gw_hub;
+typedef struct gw_events gw_events;
+
+struct gateway {
+    struct MHD_Daemon *mhd;
+    gw_rate *rate; /* NULL: no bound */
+    int has_token;
+    uint8_t token_digest[GW_DIGEST_SIZE];
+    size_t max_body;
+    int timeout_ms;
+    char *node;
+    gateway_submit_fn submit;
+    void *submit_ud;
+    gateway_bridge *bridge; /* ours when made from conf->broker */
+    gw_hub *hub;            /* the SSE clients of GET /events (sse.c) */
+    gw_events *events;      /* the events subscriber, when made from conf->broker */
+    int loopback;           /* the listener is on a loopback address */
+    metrics *metrics;       /* GET /metrics (borrowed), or NULL */
+    gateway_ready_fn ready; /* GET /readyz, or NULL */
+    void *ready_ud;
+    char *cert_pem, *key_pem;
+    int port;
+    int https;
+    atomic_int quiesced;
+    pthread_mutex_t mu;  /* guards active and mhd_err */
+    pthread_cond_t idle; /* active went to 0 */
+    int active;          /* requests from their headers to on_completed() */
+    char mhd_err[256];   /* libmicrohttpd's last message: a failed start's reason */
+};
+
+typedef struct request request;
+typedef struct route route;
+
+/* A route's handler: answers rq (its body complete) with *resp (made with
+ * one of the gw_respond_* helpers, or its own) and returns the HTTP
+ * status. */
+typedef unsigned (*route_fn)(gateway *gw, request *rq, struct MHD_Response **resp);
+
+/* When a route needs the bearer token (if one is set). */
+typedef enum route_auth {
+    AUTH_NONE = 0, /* never (the dashboard page) */
+    AUTH_TOKEN,    /* always */
+    AUTH_REMOTE,   /* only on a listener that is not loopback (ops.c's routes) */
+} route_auth;
+
+struct route {
+    const char *method;
+    const char *path;
+    route_auth auth;
+    bool body; /* reads a request body (capped by max_body) */
+    route_fn fn;
+    bool prefix; /* path is a prefix followed by one more non-empty segment */
+};
+
+/* One HTTP request, from its headers to the access line. */
+struct request {
+    char id[GW_ID_SIZE];
+    char client[INET6_ADDRSTRLEN];
+    char method[LOG_PATH_MAX];
+    char path[LOG_PATH_MAX];
+    const route *route;
+    struct MHD_Connection *conn; /* for query arguments and headers */
+    const char *url;             /* libmicrohttpd's, valid during the handler */
+    int64_t t0;
+    char *body; /* gathered so far (route->body only) */
+    size_t len, cap;
+    bool too_big;             /* the body went over max_body: answered 413 at its end */
+    unsigned status;          /* the status answered, 0 before */
+    char code[32];            /* the error code answered, "" when ok */
+    char cmd[PROTO_VERB_MAX]; /* the command, once parsed */
+};
+
+/* A response owning text (malloc'd, moved), JSON, with the request id. */
+struct MHD_Response *gw_respond_text(request *rq, char *text);
+
+/* A response with reply (consumed) as its body. */
+struct MHD_Response *gw_respond_json(request *rq, json_t *reply);
+
+/* An error the gateway answers itself: a reply-shaped object with code and
+ * message; returns status. */
+unsigned gw_respond_error(gateway *gw, request *rq, struct MHD_Response **resp, unsigned status,
+                          const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* POST /'s way: rq->body (rq->len bytes) is checked as a message, handed to
+ * the submit function and answered with the reply.  The resource routes
+ * put the message they make into rq->body and call it. */
+unsigned gw_route_submit(gateway *gw, request *rq, struct MHD_Response **resp);
+
+/* The routes of the other files. */
+unsigned gw_route_dashboard(gateway *gw, request *rq, struct MHD_Response **resp); /* GET / */
+unsigned gw_route_nodes(gateway *gw, request *rq, struct MHD_Response **resp);
+unsigned gw_route_containers(gateway *gw, request *rq, struct MHD_Response **resp);
+unsigned gw_route_container(gateway *gw, request *rq, struct MHD_Response **resp);
+unsigned gw_route_images(gateway *gw, request *rq, struct MHD_Response **resp);
+unsigned gw_route_queues(gateway *gw, request *rq, struct MHD_Response **resp);
+unsigned gw_route_events(gateway *gw, request *rq, struct MHD_Response **resp);
+/* GET /metrics, /healthz, /readyz (ops.c): text answers, not JSON; 404
+ * for /metrics when the gateway has no metrics. */
+unsigned gw_route_ops(gateway *gw, request *rq, struct MHD_Response **resp);
+
+/* ---- GET /events: the hub of SSE clients (sse.c) -------------------------
+ * The hub keeps the connected clients of GET /events, each with a buffer of
+ * at most GW_SSE_BUFFER bytes of events not yet sent.  gw_hub_publish() is
+ * called by the events subscriber's thread; each client's connection thread
+ * waits in libmicrohttpd's content reader for its buffer, sending a
+ * keep-alive comment every GW_SSE_KEEPALIVE_MS.  A client whose buffer is
+ * full loses the event and is told how many it lost (an event `dropped`)
+ * once there is room again.  All of it under the hub's one mutex. */
+#define GW_SSE_MAX_CLIENTS  32          /* GET /events streams at once; more: 503 */
+#define GW_SSE_BUFFER       (64 * 1024) /* bytes waiting to be sent, per client */
+#define GW_SSE_KEEPALIVE_MS 15000
+#define GW_SSE_FILTER_MAX   200 /* bytes of a type or node filter */
+
+gw_hub *gw_hub_new(void);
+/* Ends every stream (their readers return end of stream at once) and
+ * refuses new ones.  Idempotent; NULL is fine. */
+void gw_hub_close(gw_hub *h);
+/* gw_hub_close(); frees h once no stream refers to it any more (the last
+ * stream's end frees it otherwise).  NULL is fine. */
+void gw_hub_free(gw_hub *h);
+/* Hands one event to every client whose filters match: event is its name
+ * ("container.started"), node the node it is about, json the event as one
+ * line of JSON (len bytes, no newline).  Any thread. */
+void gw_hub_publish(gw_hub *h, const char *event, const char *node, const char *json, size_t len);
+/* Streams open now.  Any thread. */
+size_t gw_hub_clients(gw_hub *h);
+
+/* One stream (GET /events makes them; the unit tests use them directly). */
+typedef struct gw_sse gw_sse;
+
+/* A new stream with the filters type and node ("" or NULL: any; each at
+ * most GW_SSE_FILTER_MAX bytes, longer ones are cut), on the connection's
+ * socket fd (-1: unknown; it is looked at for a hang-up, never read).
+ * NULL with *err GATEWAY_EUNAVAILABLE when GW_SSE_MAX_CLIENTS are open,
+ * GATEWAY_ESTOPPING once the hub is closed. */
+gw_sse *gw_hub_join(gw_hub *h, const char *type, const char *node, int fd, int *err);
+
+/* libmicrohttpd's content reader of the stream: blocks until there is
+ * something to send (events, a `dropped` notice, a keep-alive), copies at
+ * most max bytes of it to out and returns their count, or
+ * MHD_CONTENT_READER_END_OF_STREAM once the hub is closed,
+ * MHD_CONTENT_READER_END_WITH_ERROR once the client hung up. */
+ssize_t gw_sse_read(gw_sse *c, char *out, size_t max);
+
+/* The stream leaves the hub and is freed (libmicrohttpd's free callback). */
+void gw_sse_leave(gw_sse *c);
+
+/* ---- the events subscriber and queue depths (events.c) -------------------
+ * One client-role broker connection of its own, owned by one thread: it
+ * watches <q>.events with a server-named exclusive auto-delete queue bound
+ * with "#", hands the events it passes on to the hub, and reads the depths
+ * of <q> and <q>.dead every GW_QUEUES_EVERY_MS with passive declares (on
+ * the handle's side channel). */
+#define GW_QUEUES_EVERY_MS 2000
+#define GW_EVENT_MAX       (64 * 1024) /* bytes of one event; larger ones are dropped */
+
+typedef struct gw_queue_depth {
+    bool known;         /* false: not read yet, or the queue is missing */
+    uint32_t messages;  /* ready messages */
+    uint32_t consumers; /* consumers */
+} gw_queue_depth;
+
+/* Opens the connection from bc (copied, role forced to client), starts
+ * watching and the thread.  0, or GATEWAY_EBROKER / GATEWAY_EINVAL with
+ * *cause. */
+int gw_events_start(const broker_conf *bc, gw_hub *hub, gw_events **out, char **cause);
+/* The last depths read of the work and dead-letter queues, their names
+ * (copied into work_name/dead_name, each of size namelen) and how long ago
+ * they were read (-1: never).  Any thread. */
+int64_t gw_events_queues(gw_events *ev, gw_queue_depth *work, gw_queue_depth *dead, char *work_name,
+                         char *dead_name, size_t namelen);
+/* Ends the thread and closes the connection.  NULL is fine. */
+void gw_events_free(gw_events *ev);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * ops.c -- the gateway's operations routes: GET /healthz, /readyz and
- * /metrics (gateway.h; docs/protocol.md, "Gateway").  They format their
- * answers here; gateway.c sends them.
+ * /metrics (gateway.h; docs/protocol.md, "Gateway"): the answers, formatted
+ * without I/O (gw_ops_*), and the route handler that sends them as text.
  *
  * Liveness is the answer itself: a connection thread that can format
  * "ok" shows that the process runs and its gateway takes connections.
@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <microhttpd.h>
 
 #include "gateway_internal.h"
 
@@ -57,4 +59,28 @@ void gw_ops_metrics(metrics *m, gw_ops_answer *a)
     a->status = 200;
     a->content_type = METRICS_CONTENT_TYPE;
     metrics_render(m, &a->body, NULL);
+}
+
+unsigned gw_route_ops(gateway *gw, request *rq, struct MHD_Response **resp)
+{
+    gw_ops_answer a;
+    if (strcmp(rq->route->path, "/healthz") == 0) {
+        gw_ops_healthz(&a);
+    } else if (strcmp(rq->route->path, "/readyz") == 0) {
+        gw_ops_readyz(gw->ready, gw->ready_ud, gw->bridge ? gateway_bridge_up(gw->bridge) : -1, &a);
+    } else if (gw->metrics != NULL) {
+        gw_ops_metrics(gw->metrics, &a);
+    } else {
+        return gw_respond_error(gw, rq, resp, 404, proto_code_name(PROTO_ENOTFOUND),
+                                "this gateway keeps no metrics");
+    }
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(a.body), a.body, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL)
+        gw_oom();
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a.content_type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, "X-Request-Id", rq->id);
+    *resp = r;
+    return a.status;
 }

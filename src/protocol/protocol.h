@@ -243,6 +243,7 @@ typedef struct proto_cmd {
     char *placement;     /* instances: "spread" (NULL: the default) or "binpack" */
     char *template_name; /* create-container "template", run/create Options.Template */
     json_t *params;      /* the template's parameters: object of strings, or NULL */
+    bool progress;       /* pull, bulk run/create: interim progress messages wanted */
     char *hostname;      /* register / unregister */
 } proto_cmd;
 

@@ -93,6 +93,7 @@ enum field_id {
     F_PLACEMENT,
     F_TEMPLATE,
     F_PARAMS,
+    F_PROGRESS,
     /* DockerMod, all top level */
     F_DM_ID,
     F_DM_IMAGE,
@@ -109,6 +110,7 @@ enum field_id {
     F_DM_TIME,
     F_DM_PLACEMENT,
     F_DM_PARAMS,
+    F_DM_PROGRESS,
     F__COUNT
 };
 
@@ -232,6 +234,7 @@ static const field_spec field_specs[F__COUNT] = {
     [F_PLACEMENT] = {"Placement", D, OPT, V_PLACEMENT, 1, 16, S_STR, AT(placement)},
     [F_TEMPLATE] = {"Template", D, OPT, V_REF, 1, 128, S_STR, AT(template_name)},
     [F_PARAMS] = {"Params", D, OPT, V_LABELS, 0, 256, S_JSON, AT(params)},
+    [F_PROGRESS] = {"Progress", D, OPT, V_BOOL, 0, 0, S_BOOL, AT(progress)},
 
     [F_DM_ID] = {"id", M, TOP, V_REF, 1, 128, S_STR, AT(container)},
     [F_DM_IMAGE] = {"image", M, TOP, V_IMAGE, 1, 512, S_STR, AT(image)},
@@ -248,6 +251,7 @@ static const field_spec field_specs[F__COUNT] = {
     [F_DM_TIME] = {"time", M, TOP, V_INT, 0, DAY_S, S_TIME, AT(time_s)},
     [F_DM_PLACEMENT] = {"placement", M, TOP, V_PLACEMENT, 1, 16, S_STR, AT(placement)},
     [F_DM_PARAMS] = {"params", M, TOP, V_LABELS, 0, 256, S_JSON, AT(params)},
+    [F_DM_PROGRESS] = {"progress", M, TOP, V_BOOL, 0, 0, S_BOOL, AT(progress)},
 };
 
 typedef struct parse_ctx parse_ctx;
@@ -292,13 +296,13 @@ static const command_spec command_specs[] = {
      PROTO_CMD_RUN,
      map_run,
      {F_IMAGE, CONFIG_FIELDS, F_ATTACH, F_REMOVE, F_TIMEOUT, F_OUTPUTLIMIT, F_INSTANCES,
-      F_PLACEMENT, F_TEMPLATE, F_PARAMS}},
+      F_PLACEMENT, F_TEMPLATE, F_PARAMS, F_PROGRESS}},
     {"create",
      NULL,
      D,
      PROTO_CMD_CREATE,
      map_create,
-     {F_IMAGE, CONFIG_FIELDS, F_INSTANCES, F_PLACEMENT, F_TEMPLATE, F_PARAMS}},
+     {F_IMAGE, CONFIG_FIELDS, F_INSTANCES, F_PLACEMENT, F_TEMPLATE, F_PARAMS, F_PROGRESS}},
     {"start", NULL, D, PROTO_CMD_START, NULL, {REQ | F_CONTAINER}},
     {"stop", NULL, D, PROTO_CMD_STOP, NULL, {REQ | F_CONTAINER, F_TIME}},
     {"restart", NULL, D, PROTO_CMD_RESTART, NULL, {REQ | F_CONTAINER, F_TIME}},
@@ -326,7 +330,7 @@ static const command_spec command_specs[] = {
      map_exec,
      {REQ | F_CONTAINER, REQ | F_CMD, F_ENV, F_USER, F_WORKINGDIR, F_TTY, F_TIMEOUT,
       F_OUTPUTLIMIT}},
-    {"pull", NULL, D, PROTO_CMD_PULL, map_pull, {REQ | F_IMAGE, F_TAG}},
+    {"pull", NULL, D, PROTO_CMD_PULL, map_pull, {REQ | F_IMAGE, F_TAG, F_PROGRESS}},
     {"images", NULL, D, PROTO_CMD_IMAGES, NULL, {F_ALL, F_FILTERS, F_CLUSTER}},
     {"image-inspect", NULL, D, PROTO_CMD_IMAGE_INSPECT, NULL, {REQ | F_IMAGE}},
     {"image-tag", NULL, D, PROTO_CMD_IMAGE_TAG, NULL, {REQ | F_IMAGE, REQ | F_REPO, F_TAG}},
@@ -386,7 +390,7 @@ static const command_spec command_specs[] = {
      PROTO_CMD_CREATE,
      map_dm_create,
      {F_DM_IMAGE, F_DM_TEMPLATE, F_DM_INSTANCES, F_DM_NAME, F_DM_CMD, F_DM_ENV, F_DM_PLACEMENT,
-      F_DM_PARAMS}},
+      F_DM_PARAMS, F_DM_PROGRESS}},
     {"start-container", NULL, M, PROTO_CMD_START, NULL, {REQ | F_DM_ID}},
     {"stop-container", NULL, M, PROTO_CMD_STOP, NULL, {REQ | F_DM_ID, F_DM_TIME}},
     {"restart-container", NULL, M, PROTO_CMD_RESTART, NULL, {REQ | F_DM_ID, F_DM_TIME}},
@@ -404,7 +408,7 @@ static const command_spec command_specs[] = {
      M,
      PROTO_CMD_CREATE,
      map_dm_raw,
-     {REQ | F_DM_BODY, F_DM_NAME, F_DM_INSTANCES, F_DM_PLACEMENT}},
+     {REQ | F_DM_BODY, F_DM_NAME, F_DM_INSTANCES, F_DM_PLACEMENT, F_DM_PROGRESS}},
     {"register", NULL, M, PROTO_CMD_REGISTER, NULL, {REQ | F_DM_HOSTNAME}},
     {"unregister", NULL, M, PROTO_CMD_UNREGISTER, NULL, {REQ | F_DM_HOSTNAME}},
 };

@@ -281,3 +281,28 @@ char *dfx_read_file(const char *path)
     fclose(f);
     return buf;
 }
+
+/* printf of fmt/ap after prefix, as one line on stdout, flushed. */
+static void tap_comment(const char *prefix, const char *fmt, va_list ap)
+{
+    printf("# %s", prefix);
+    vprintf(fmt, ap);
+    printf("\n");
+    fflush(stdout);
+}
+
+void dfx_note(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    tap_comment("", fmt, ap);
+    va_end(ap);
+}
+
+void dfx_figure(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    tap_comment("figure: ", fmt, ap);
+    va_end(ap);
+}

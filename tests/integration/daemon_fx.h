@@ -96,6 +96,12 @@ void dfx_remove_containers(dkc_client *dkc, const char *key, const char *value);
  * does not answer. */
 int dfx_delete_topology(const broker_conf *c, const char *also_queue);
 
+/* Prints one TAP comment line "# <text>" on stdout (flushed), so that it
+ * shows among a program's results: dfx_note for what a test did,
+ * dfx_figure ("# figure: <text>") for a measured figure the docs quote. */
+void dfx_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void dfx_figure(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* The text of file path (malloc'd, "" when missing; NULL only when out
  * of memory).  Free with free(). */
 char *dfx_read_file(const char *path);

@@ -69,34 +69,6 @@ static struct {
     int seq;
 } g;
 
-/* Prints one "# figure: ..." line. */
-static void figure(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void figure(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("# figure: ");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    fflush(stdout);
-}
-
-/* Prints one "# ..." comment line. */
-static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void note(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("# ");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    fflush(stdout);
-}
-
 /* The body of a run of kind k printing token:
  *   0  echo, attached and removed
  *   1  echo and exit 3
@@ -277,9 +249,9 @@ static tally judge(int from, int to, int64_t t_sent)
             t.creates[where]++;
         if ((n != 1 || why[0] || creates != 1 || by != where) && shown++ < MAX_SHOWN) {
             char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-            note("%s (kind %d): %d replies, %d creates (first on dockerd %d), answered by node "
-                 "%d%s%s: %.300s",
-                 r->id, r->kind, n, creates, where, by, why[0] ? ", " : "", why, s ? s : "-");
+            dfx_note("%s (kind %d): %d replies, %d creates (first on dockerd %d), answered by node "
+                     "%d%s%s: %.300s",
+                     r->id, r->kind, n, creates, where, by, why[0] ? ", " : "", why, s ? s : "-");
             free(s);
         }
     }
@@ -297,11 +269,11 @@ static void print_tally(const char *phase, int n, const tally *t)
         b += (size_t)snprintf(cre + b, sizeof cre - b, "%sdockerd %d: %d", i > 1 ? ", " : "", i,
                               t->creates[i]);
     }
-    figure("%s: %d runs answered in %.1f s; replies by node: %s; containers created: %s", phase, n,
-           (double)t->ms / 1000.0, rep, cre);
+    dfx_figure("%s: %d runs answered in %.1f s; replies by node: %s; containers created: %s", phase,
+               n, (double)t->ms / 1000.0, rep, cre);
     if (t->slowest >= 0)
-        figure("%s: the last reply (%s, kind %d) arrived %.1f s after the first publish", phase,
-               g.r[t->slowest].id, g.r[t->slowest].kind, (double)t->slowest_ms / 1000.0);
+        dfx_figure("%s: the last reply (%s, kind %d) arrived %.1f s after the first publish", phase,
+                   g.r[t->slowest].id, g.r[t->slowest].kind, (double)t->slowest_ms / 1000.0);
 }
 
 /* Fails unless the phase's tally is clean. */
@@ -355,8 +327,8 @@ static void test_spread(void **state)
     int64_t t = dfx_now_ms();
     for (int i = from; i < g.nr; i++)
         send_req(i, cfx_queue(g.env));
-    figure("spread: %d runs published through RabbitMQ node 1 in %.2f s", N_SPREAD,
-           (double)(dfx_now_ms() - t) / 1000.0);
+    dfx_figure("spread: %d runs published through RabbitMQ node 1 in %.2f s", N_SPREAD,
+               (double)(dfx_now_ms() - t) / 1000.0);
     tally tl = judge(from, g.nr, t);
     print_tally("spread", N_SPREAD, &tl);
     assert_clean("spread", N_SPREAD, &tl);
@@ -373,7 +345,8 @@ static void test_node_down(void **state)
     const int s = STOPPED;
     int64_t t = dfx_now_ms();
     assert_int_equal(cfx_rabbit_stop(g.env, s), 0);
-    figure("node_down: RabbitMQ node %d stopped in %.1f s", s, (double)(dfx_now_ms() - t) / 1000.0);
+    dfx_figure("node_down: RabbitMQ node %d stopped in %.1f s", s,
+               (double)(dfx_now_ms() - t) / 1000.0);
     /* its dispatcher lost its connection and retries; it must not exit */
     usleep(500 * 1000);
     int st;
@@ -383,7 +356,7 @@ static void test_node_down(void **state)
     char wq[160];
     snprintf(wq, sizeof wq, "%s", cfx_queue(g.env));
     if (cfx_wait_consumers(g.env, wq, (unsigned)cfx_nodes(g.env) - 1, 10000) != 0)
-        note("node_down: the work queue does not show %d consumers yet", cfx_nodes(g.env) - 1);
+        dfx_note("node_down: the work queue does not show %d consumers yet", cfx_nodes(g.env) - 1);
 
     /* the stream, while node 3 is down */
     int from = g.nr;
@@ -392,8 +365,8 @@ static void test_node_down(void **state)
     t = dfx_now_ms();
     for (int i = from; i < g.nr; i++)
         send_req(i, cfx_queue(g.env));
-    figure("node_down: %d runs published through RabbitMQ node 1 in %.2f s", N_DOWN,
-           (double)(dfx_now_ms() - t) / 1000.0);
+    dfx_figure("node_down: %d runs published through RabbitMQ node 1 in %.2f s", N_DOWN,
+               (double)(dfx_now_ms() - t) / 1000.0);
     tally tl = judge(from, g.nr, t);
     print_tally("node_down: with node 3 stopped", N_DOWN, &tl);
     assert_clean("node_down (node 3 stopped)", N_DOWN, &tl);
@@ -403,9 +376,9 @@ static void test_node_down(void **state)
     /* failover: dispatcher 3 has every node's URL; it reconnects to node 1
      * or 2 while node 3 is still down and serves its own queue there */
     int64_t fo = probe(s, 60000);
-    figure("node_down: dispatcher %d served through another RabbitMQ node while node %d was "
-           "down (%.1f s for the probe); it took %d of the %d runs",
-           s, s, (double)fo / 1000.0, tl.creates[s], N_DOWN);
+    dfx_figure("node_down: dispatcher %d served through another RabbitMQ node while node %d was "
+               "down (%.1f s for the probe); it took %d of the %d runs",
+               s, s, (double)fo / 1000.0, tl.creates[s], N_DOWN);
     if (cfx_wait_consumers(g.env, wq, (unsigned)cfx_nodes(g.env), 20000) != 0)
         fail_msg("with node %d down the work queue does not show %d consumers", s,
                  cfx_nodes(g.env));
@@ -414,11 +387,11 @@ static void test_node_down(void **state)
      * is up to 30 s by now) and serves its own queue and shared work */
     t = dfx_now_ms();
     assert_int_equal(cfx_rabbit_start(g.env, s), 0);
-    figure("node_down: RabbitMQ node %d started again and rejoined in %.1f s", s,
-           (double)(dfx_now_ms() - t) / 1000.0);
+    dfx_figure("node_down: RabbitMQ node %d started again and rejoined in %.1f s", s,
+               (double)(dfx_now_ms() - t) / 1000.0);
     int64_t ms = probe(s, 60000);
-    figure("node_down: dispatcher %d served again %.1f s after its node was back", s,
-           (double)ms / 1000.0);
+    dfx_figure("node_down: dispatcher %d served again %.1f s after its node was back", s,
+               (double)ms / 1000.0);
     if (cfx_wait_consumers(g.env, wq, (unsigned)cfx_nodes(g.env), 20000) != 0)
         fail_msg("the work queue does not show %d consumers again", cfx_nodes(g.env));
 
@@ -442,8 +415,8 @@ static void test_restarts(void **state)
     (void)state;
     int64_t t = dfx_now_ms();
     assert_int_equal(cfx_dispatcher_restart(g.env, 2, SIGKILL), 0);
-    figure("restarts: dispatcher 2 killed and consuming again in %.1f s",
-           (double)(dfx_now_ms() - t) / 1000.0);
+    dfx_figure("restarts: dispatcher 2 killed and consuming again in %.1f s",
+               (double)(dfx_now_ms() - t) / 1000.0);
     probe(2, 30000);
 
     t = dfx_now_ms();
@@ -452,8 +425,8 @@ static void test_restarts(void **state)
         fail_msg("dispatcher 1 did not exit 0 on SIGTERM (wait status %d); see %s", st,
                  cfx_log(g.env, 1));
     assert_int_equal(cfx_dispatcher_start(g.env, 1), 0);
-    figure("restarts: dispatcher 1 stopped (exit 0) and consuming again in %.1f s",
-           (double)(dfx_now_ms() - t) / 1000.0);
+    dfx_figure("restarts: dispatcher 1 stopped (exit 0) and consuming again in %.1f s",
+               (double)(dfx_now_ms() - t) / 1000.0);
     probe(1, 30000);
     assert_int_equal(cfx_wait_consumers(g.env, cfx_queue(g.env), 3, 20000), 0);
 }
@@ -476,10 +449,10 @@ static int group_setup(void **state)
     if (g.env == NULL)
         return -1;
     g.start_ms = dfx_now_ms() - g.t0;
-    figure("environment: 3 RabbitMQ nodes (ports %d-%d), 3 dockerd, 3 dispatchers up in %.1f s "
-           "(services %.1f s, then dispatchers %.1f s)",
-           cfx_amqp_port(g.env, 1), cfx_amqp_port(g.env, 3), (double)g.start_ms / 1000.0,
-           (double)cfx_services_ms(g.env) / 1000.0, (double)cfx_dispatchers_ms(g.env) / 1000.0);
+    dfx_figure("environment: 3 RabbitMQ nodes (ports %d-%d), 3 dockerd, 3 dispatchers up in %.1f s "
+               "(services %.1f s, then dispatchers %.1f s)",
+               cfx_amqp_port(g.env, 1), cfx_amqp_port(g.env, 3), (double)g.start_ms / 1000.0,
+               (double)cfx_services_ms(g.env) / 1000.0, (double)cfx_dispatchers_ms(g.env) / 1000.0);
     char rq[200];
     snprintf(rq, sizeof rq, "%s.replies", cfx_queue(g.env));
     g.rep = cfx_replies_new(g.env, 1, rq);
@@ -497,8 +470,8 @@ static int group_teardown(void **state)
     cfx_replies_free(g.rep);
     int64_t t = dfx_now_ms();
     cfx_stop(g.env);
-    figure("environment stopped and removed in %.1f s; the program took %.1f s",
-           (double)(dfx_now_ms() - t) / 1000.0, (double)(dfx_now_ms() - g.t0) / 1000.0);
+    dfx_figure("environment stopped and removed in %.1f s; the program took %.1f s",
+               (double)(dfx_now_ms() - t) / 1000.0, (double)(dfx_now_ms() - g.t0) / 1000.0);
     return 0;
 }
 

@@ -78,18 +78,6 @@ static json_t *post(int i, const char *body, int *status)
     return r;
 }
 
-static void figure(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void figure(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("# figure: ");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    fflush(stdout);
-}
-
 /* Publishes body to routing key rk (NULL: the work queue) with a new id
  * (into id). */
 static void send_to(const char *rk, const char *body, char *id, size_t idlen)
@@ -266,24 +254,24 @@ static void test_membership(void **state)
     int64_t ms = wait_views("n1,n2", skip, 20000);
     assert_true(ms >= 0);
     int64_t gone = dfx_now_ms() - t0;
-    figure("a SIGKILLed node left every view after %.1f s (interval %.1f s; bound 3 intervals "
-           "+ 1 s = %.1f s)",
-           (double)gone / 1000.0, INTERVAL_MS / 1000.0, (3.0 * INTERVAL_MS + 1000) / 1000.0);
+    dfx_figure("a SIGKILLed node left every view after %.1f s (interval %.1f s; bound 3 intervals "
+               "+ 1 s = %.1f s)",
+               (double)gone / 1000.0, INTERVAL_MS / 1000.0, (3.0 * INTERVAL_MS + 1000) / 1000.0);
     assert_true(gone <= 3 * INTERVAL_MS + 1000 + 1500); /* + the polling of this test */
     t0 = dfx_now_ms();
     assert_int_equal(cfx_dispatcher_start(g.env, 3), 0);
     ms = wait_views("n1,n2,n3", NULL, 20000);
     assert_true(ms >= 0);
-    figure("a restarted node was in every view %.1f s after its start",
-           (double)(dfx_now_ms() - t0) / 1000.0);
+    dfx_figure("a restarted node was in every view %.1f s after its start",
+               (double)(dfx_now_ms() - t0) / 1000.0);
     /* a clean stop leaves at once (node.down) */
     t0 = dfx_now_ms();
     cfx_dispatcher_stop(g.env, 2, SIGTERM, 30000);
     skip[3] = 0;
     skip[2] = 1;
     assert_true(wait_views("n1,n3", skip, 20000) >= 0);
-    figure("a node stopped with SIGTERM left every view %.1f s after the signal",
-           (double)(dfx_now_ms() - t0) / 1000.0);
+    dfx_figure("a node stopped with SIGTERM left every view %.1f s after the signal",
+               (double)(dfx_now_ms() - t0) / 1000.0);
 }
 
 static void test_routing(void **state)
@@ -322,10 +310,11 @@ static void test_routing(void **state)
             forwarded_away++;
         free(log);
     }
-    figure("routing: %d commands by full id, short id, 7-character prefix and name through the "
-           "shared queue, each answered by its container's owner; %d forwarded by the node that "
-           "took them",
-           asked, forwarded_away);
+    dfx_figure(
+        "routing: %d commands by full id, short id, 7-character prefix and name through the "
+        "shared queue, each answered by its container's owner; %d forwarded by the node that "
+        "took them",
+        asked, forwarded_away);
     assert_true(forwarded_away > 0);
     /* through the HTTP gateway of every node: DockerMod's REST shape */
     for (int i = 1; i <= N_NODES; i++)
@@ -345,8 +334,9 @@ static void test_routing(void **state)
     json_t *h = post(2, "{\"action\":\"inspect-container\",\"id\":\"nosuchcontainer\"}", &status);
     assert_int_equal(status, 404);
     json_decref(h);
-    figure("routing: 9 inspects by 7-character prefix through the HTTP gateway of each node, each "
-           "answered by the container's owner; unknown: HTTP 404");
+    dfx_figure(
+        "routing: 9 inspects by 7-character prefix through the HTTP gateway of each node, each "
+        "answered by the container's owner; unknown: HTTP 404");
     json_t *r = askf("{\"Dockercmd\":\"inspect\",\"Container\":\"no-such-%ld\"}", (long)getpid());
     assert_string_equal(code_of(r), "not_found");
     r = askf("{\"Dockercmd\":\"stop\",\"Container\":\"%s\",\"Options\":{\"Time\":0}}", name[2]);
@@ -386,9 +376,9 @@ static void test_list_all(void **state)
     int64_t ms = dfx_now_ms() - t0;
     json_t *missing = json_object_get(res, "missing");
     char *m = json_dumps(missing, 0);
-    figure("list with Cluster, one node SIGKILLed: answered in %.2f s, missing %s, %zu "
-           "containers of the others",
-           (double)ms / 1000.0, m, json_array_size(json_object_get(res, "containers")));
+    dfx_figure("list with Cluster, one node SIGKILLed: answered in %.2f s, missing %s, %zu "
+               "containers of the others",
+               (double)ms / 1000.0, m, json_array_size(json_object_get(res, "containers")));
     free(m);
     if (json_array_size(missing) == 1) { /* n2 still in the view: waited for it */
         assert_string_equal(json_string_value(json_array_get(missing, 0)), "n2");
@@ -483,9 +473,10 @@ static void test_bulk(void **state)
     snprintf(prefix, sizeof prefix, "%s.", id);
     for (int i = 1; i <= N_NODES; i++)
         on[i] = count_on(i, prefix);
-    figure("bulk: 300 instances in %.1f s (%.0f pieces/s): replies say %d/%d/%d, dockerds hold "
-           "%d/%d/%d",
-           (double)ms / 1000.0, 300000.0 / (double)ms, per[1], per[2], per[3], on[1], on[2], on[3]);
+    dfx_figure("bulk: 300 instances in %.1f s (%.0f pieces/s): replies say %d/%d/%d, dockerds hold "
+               "%d/%d/%d",
+               (double)ms / 1000.0, 300000.0 / (double)ms, per[1], per[2], per[3], on[1], on[2],
+               on[3]);
     for (int i = 1; i <= N_NODES; i++) {
         assert_int_equal(per[i], 100);
         assert_int_equal(on[i], 100);
@@ -518,9 +509,9 @@ static void test_bulk(void **state)
         lo = total[i] < lo ? total[i] : lo;
         hi = total[i] > hi ? total[i] : hi;
     }
-    figure("bulk on an uneven start (30 on n1): 60 pieces placed %d/%d/%d, containers now "
-           "%d/%d/%d",
-           per[1], per[2], per[3], total[1], total[2], total[3]);
+    dfx_figure("bulk on an uneven start (30 on n1): 60 pieces placed %d/%d/%d, containers now "
+               "%d/%d/%d",
+               per[1], per[2], per[3], total[1], total[2], total[3]);
     assert_true(hi - lo <= 1);
 }
 
@@ -546,14 +537,16 @@ static void test_bulk_kill(void **state)
     assert_ok(r);
     int per[N_NODES + 1] = {0};
     int created = pieces_per_node(r, per);
-    char *log = dfx_read_file(cfx_log(g.env, 1));
-    int again = 0;
-    for (char *p = log; (p = strstr(p, "placed again")) != NULL; p++)
-        again++;
-    free(log);
-    figure("bulk of 240 with node 3 SIGKILLed after it made %d: %d created (%d/%d/%d), pieces "
-           "placed again (seen in n1's log) %d",
-           made_before, created, per[1], per[2], per[3], again);
+    int again = 0; /* in the log of whichever node took the request */
+    for (int i = 1; i <= N_NODES; i++) {
+        char *log = dfx_read_file(cfx_log(g.env, i));
+        for (char *p = log; (p = strstr(p, "placed again")) != NULL; p++)
+            again++;
+        free(log);
+    }
+    dfx_figure("bulk of 240 with node 3 SIGKILLed after it made %d: %d created (%d/%d/%d), pieces "
+               "placed again (seen in the logs) %d",
+               made_before, created, per[1], per[2], per[3], again);
     assert_int_equal(created, 240);
     /* node 3 back: it removes its copies of pieces made elsewhere since */
     assert_int_equal(cfx_dispatcher_start(g.env, 3), 0);
@@ -562,7 +555,7 @@ static void test_bulk_kill(void **state)
         usleep(500 * 1000);
         wrong = pieces_not_once(prefix, 240, 0);
     }
-    figure("after node 3 came back: %d of 240 pieces exist other than exactly once", wrong);
+    dfx_figure("after node 3 came back: %d of 240 pieces exist other than exactly once", wrong);
     assert_int_equal(pieces_not_once(prefix, 240, 1), 0);
     /* and each piece exactly once, where the reply says */
     json_t *res = json_object_get(r, "result");
@@ -621,9 +614,9 @@ static void test_bulk_taker_dies(void **state)
     }
     usleep(2000 * 1000); /* a second reply would come by now */
     int replies = cfx_replies_count(g.rep, id);
-    figure("bulk of 120 whose taker (n1) was SIGKILLed after %d pieces existed: restarted, it "
-           "answered %d time(s), %d created (%d/%d/%d), %d of 120 pieces other than once",
-           before, replies, created, per[1], per[2], per[3], wrong);
+    dfx_figure("bulk of 120 whose taker (n1) was SIGKILLed after %d pieces existed: restarted, it "
+               "answered %d time(s), %d created (%d/%d/%d), %d of 120 pieces other than once",
+               before, replies, created, per[1], per[2], per[3], wrong);
     assert_int_equal(replies, 1);
     assert_int_equal(created, 120);
     assert_int_equal(pieces_not_once(prefix, 120, 1), 0);
@@ -649,9 +642,9 @@ static void test_bulk_burst(void **state)
         int per[N_NODES + 1] = {0};
         made += each[k] = pieces_per_node(cfx_replies_first(g.rep, ids[k]), per);
     }
-    figure("4 bulk requests of 30 at once on one node (4 workers): %d of 120 pieces made in "
-           "%.1f s",
-           made, (double)(dfx_now_ms() - t0) / 1000.0);
+    dfx_figure("4 bulk requests of 30 at once on one node (4 workers): %d of 120 pieces made in "
+               "%.1f s",
+               made, (double)(dfx_now_ms() - t0) / 1000.0);
     for (int k = 0; k < 4; k++) { /* per request, and each piece once */
         char prefix[sizeof ids[0] + 2];
         snprintf(prefix, sizeof prefix, "%.63s.", ids[k]);
@@ -680,8 +673,8 @@ static void test_drain(void **state)
              "\"Options\":{\"Instances\":6,\"NetworkMode\":\"none\"}}");
     int per[N_NODES + 1] = {0};
     assert_int_equal(pieces_per_node(r, per), 6);
-    figure("drained n3: 24 pings answered %d/%d/%d, 6 pieces placed %d/%d/%d", by[1], by[2], by[3],
-           per[1], per[2], per[3]);
+    dfx_figure("drained n3: 24 pings answered %d/%d/%d, 6 pieces placed %d/%d/%d", by[1], by[2],
+               by[3], per[1], per[2], per[3]);
     assert_int_equal(by[3], 0);
     assert_int_equal(per[3], 0);
     /* it still answers for its containers */
@@ -723,7 +716,7 @@ static int group_setup(void **state)
     g.env = cfx_start(&conf);
     if (g.env == NULL)
         return -1;
-    figure("environment up in %.1f s", (double)(dfx_now_ms() - t0) / 1000.0);
+    dfx_figure("environment up in %.1f s", (double)(dfx_now_ms() - t0) / 1000.0);
     char rq[200];
     snprintf(rq, sizeof rq, "%s.replies", cfx_queue(g.env));
     g.rep = cfx_replies_new(g.env, 1, rq);
@@ -733,7 +726,7 @@ static int group_setup(void **state)
         return -1;
     }
     int64_t ms = wait_views("n1,n2,n3", NULL, 30000);
-    figure("membership converged %.1f s after the dispatchers consumed", (double)ms / 1000.0);
+    dfx_figure("membership converged %.1f s after the dispatchers consumed", (double)ms / 1000.0);
     return ms < 0 ? -1 : 0;
 }
 

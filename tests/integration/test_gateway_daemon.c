@@ -572,6 +572,16 @@ static void run_with_output(void **state)
     assert_int_equal(json_integer_value(json_object_get(result_of(&r), "exit_code")), 3);
     assert_string_equal(json_string_value(json_object_get(result_of(&r), "stderr")), "oops\n");
     res_free(&r);
+
+    /* a request that asks for progress messages: the answer is still the
+     * final reply, not the first progress message */
+    post("{\"action\": \"create-container\", \"image\": \"busybox:latest\", \"cmd\": [\"true\"], "
+         "\"instances\": 2, \"progress\": true}",
+         &r);
+    expect(&r, 200, "");
+    assert_null(json_object_get(r.json, "final"));
+    assert_int_equal(json_integer_value(json_object_get(result_of(&r), "requested")), 2);
+    res_free(&r);
 }
 
 /* Bodies that are no message: 400 with the error reply, and nothing

@@ -263,38 +263,10 @@ static int is_bad(kind k)
     return k == K_BAD_JSON || k == K_BAD_CMD || k == K_BAD_TYPE;
 }
 
-/* Prints one "# figure: ..." line. */
-static void figure(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void figure(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("# figure: ");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    fflush(stdout);
-}
-
-/* Prints one "# ..." comment line. */
-static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void note(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("# ");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    fflush(stdout);
-}
-
 /* Fails the current test with a message ending in the seed. */
 #define INV_FAIL(fmt, ...)                                                                         \
     do {                                                                                           \
-        note("FAILED: " fmt " [seed %llu]", __VA_ARGS__, (unsigned long long)g.seed);              \
+        dfx_note("FAILED: " fmt " [seed %llu]", __VA_ARGS__, (unsigned long long)g.seed);          \
         fail_msg(fmt " [seed %llu: replay with INVARIANT_SEED=%llu INVARIANT_REQUESTS=%d]",        \
                  __VA_ARGS__, (unsigned long long)g.seed, (unsigned long long)g.seed,              \
                  g.n_requests);                                                                    \
@@ -946,18 +918,18 @@ static int check_alive(void)
     if (g.main_pid > 0 && waitpid(g.main_pid, &st, WNOHANG) == g.main_pid) {
         g.main_pid = 0;
         g.main_crashes++;
-        note("the main dispatcher ended on its own (%s %d) at %.1fs; see %s",
-             WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
-             rel_s(dfx_now_ms()), g.main_log);
+        dfx_note("the main dispatcher ended on its own (%s %d) at %.1fs; see %s",
+                 WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
+                 rel_s(dfx_now_ms()), g.main_log);
         main_start();
         n++;
     }
     if (g.nb_pid > 0 && waitpid(g.nb_pid, &st, WNOHANG) == g.nb_pid) {
         g.nb_pid = 0;
         g.nb_crashes++;
-        note("the neighbour ended on its own (%s %d) at %.1fs; see %s",
-             WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
-             rel_s(dfx_now_ms()), g.nb_log);
+        dfx_note("the neighbour ended on its own (%s %d) at %.1fs; see %s",
+                 WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
+                 rel_s(dfx_now_ms()), g.nb_log);
         log_note(g.nb_log, "restarted");
         g.nb_pid = spawn_dispatcher(g.nqueue, "2", g.nb_log);
         if (g.nb_pid <= 0 || !wait_consumers(g.nqueue, 1, 60000, &g.nb_pid))
@@ -1034,7 +1006,7 @@ static int drive(int from, int to, int with_faults)
         if (next >= to && settled(to) && (!with_faults || faults_done()))
             return 0;
         if (dfx_now_ms() - g.last_active > WAIT_MS && (!with_faults || g.active < 0)) {
-            note("no progress for %d s: giving up on the missing replies", WAIT_MS / 1000);
+            dfx_note("no progress for %d s: giving up on the missing replies", WAIT_MS / 1000);
             return -1;
         }
         if (!busy)
@@ -1057,11 +1029,12 @@ static void read_dead(const char *q)
                     g.dead_bad_found++;
             } else {
                 g.dead_other++;
-                note("dead letter not a bad message: message_id=%s correlation_id=%s reason=%s",
-                     d.message_id ? d.message_id : "-", d.correlation_id ? d.correlation_id : "-",
-                     broker_delivery_header(&d, "x-dd-reason")
-                         ? broker_delivery_header(&d, "x-dd-reason")
-                         : "-");
+                dfx_note("dead letter not a bad message: message_id=%s correlation_id=%s reason=%s",
+                         d.message_id ? d.message_id : "-",
+                         d.correlation_id ? d.correlation_id : "-",
+                         broker_delivery_header(&d, "x-dd-reason")
+                             ? broker_delivery_header(&d, "x-dd-reason")
+                             : "-");
             }
         }
         broker_delivery_cleanup(&d);
@@ -1099,8 +1072,8 @@ static int crossed_in_log(const char *log, int main_log)
         if ((g.r[idx].kind == K_NEIGH) == main_log) {
             n++;
             if (shown++ < MAX_SHOWN)
-                note("%s answered %s (%s): %.*s", main_log ? "main" : "neighbour", id,
-                     kind_names[g.r[idx].kind], (int)strcspn(line, "\n"), line);
+                dfx_note("%s answered %s (%s): %.*s", main_log ? "main" : "neighbour", id,
+                         kind_names[g.r[idx].kind], (int)strcspn(line, "\n"), line);
         }
     }
     free(line);
@@ -1132,9 +1105,9 @@ static int remove_leftovers(int print)
             if (idx < g.nr)
                 g.r[idx].left = 1;
             if (print && n < MAX_SHOWN)
-                note("left on Docker: %.12s of %s (%s), state %s", id, rid,
-                     idx < g.nr ? kind_names[g.r[idx].kind] : "?",
-                     json_string_value(json_object_get(c, "State")));
+                dfx_note("left on Docker: %.12s of %s (%s), state %s", id, rid,
+                         idx < g.nr ? kind_names[g.r[idx].kind] : "?",
+                         json_string_value(json_object_get(c, "State")));
             n++;
             dkc_container_remove(g.dkc, id, true, true);
         }
@@ -1178,9 +1151,9 @@ static void print_figures(void)
     int retries = 0;
     for (int i = 0; i < g.nr; i++)
         retries += g.r[i].retries;
-    figure("requests sent: %d (%s); copies published %d (missed %d); publisher retries %d "
-           "(given up %d)",
-           total, line, g.copies_sent, g.copies_missed, retries, g.publish_failures);
+    dfx_figure("requests sent: %d (%s); copies published %d (missed %d); publisher retries %d "
+               "(given up %d)",
+               total, line, g.copies_sent, g.copies_missed, retries, g.publish_failures);
     int nk = 0, nd = 0, nrb = 0;
     off = 0;
     line[0] = '\0';
@@ -1196,36 +1169,40 @@ static void print_figures(void)
                 (size_t)snprintf(line + off, sizeof line - off, "%s%s %.1f-%.1fs", off ? ", " : "",
                                  fault_names[f->kind], rel_s(f->start), rel_s(f->end));
     }
-    figure("faults: %d SIGKILLs, %d docker restarts, %d rabbit restarts (%s)", nk, nd, nrb, line);
-    figure("final replies per request: 0: %d, 1: %d, 2+: %d (tolerated doubles %d, "
-           "untolerated %d)",
-           hist[0], hist[1], hist[2], tolerated, untolerated);
-    figure("duplicate-notice replies: %d (copies published %d)", dups, g.copies_sent);
-    figure("containers per run request (create events): 0: %d (missing image %d), 1: %d, 2+: %d; "
-           "events counted %d, event stream resumed %d times",
-           cont[0], missing_zero, cont[1], cont[2], g_ev.total, g_ev.breaks);
-    figure("main dispatcher RSS before quiet phase %.1f MB (pid %ld), after %.1f MB (pid %ld), "
-           "growth %.1f MB; neighbour RSS %.1f MB",
-           g.rss_before / 1024.0, (long)g.rss_pid_before, g.rss_after / 1024.0,
-           (long)g.rss_pid_after, (g.rss_after - g.rss_before) / 1024.0, g.nb_rss / 1024.0);
-    figure("dead letters: bad messages found %d of %d, other dead letters %d", g.dead_bad_found,
-           by_kind[K_BAD_JSON] + by_kind[K_BAD_CMD] + by_kind[K_BAD_TYPE], g.dead_other);
-    figure("after SIGTERM: work queue ready %u consumers %u (exit %d); neighbour queue ready %u "
-           "consumers %u (exit %d)",
-           g.work_ready, g.work_consumers, g.main_exit, g.nb_ready, g.nb_consumers, g.nb_exit);
+    dfx_figure("faults: %d SIGKILLs, %d docker restarts, %d rabbit restarts (%s)", nk, nd, nrb,
+               line);
+    dfx_figure("final replies per request: 0: %d, 1: %d, 2+: %d (tolerated doubles %d, "
+               "untolerated %d)",
+               hist[0], hist[1], hist[2], tolerated, untolerated);
+    dfx_figure("duplicate-notice replies: %d (copies published %d)", dups, g.copies_sent);
+    dfx_figure(
+        "containers per run request (create events): 0: %d (missing image %d), 1: %d, 2+: %d; "
+        "events counted %d, event stream resumed %d times",
+        cont[0], missing_zero, cont[1], cont[2], g_ev.total, g_ev.breaks);
+    dfx_figure("main dispatcher RSS before quiet phase %.1f MB (pid %ld), after %.1f MB (pid %ld), "
+               "growth %.1f MB; neighbour RSS %.1f MB",
+               g.rss_before / 1024.0, (long)g.rss_pid_before, g.rss_after / 1024.0,
+               (long)g.rss_pid_after, (g.rss_after - g.rss_before) / 1024.0, g.nb_rss / 1024.0);
+    dfx_figure("dead letters: bad messages found %d of %d, other dead letters %d", g.dead_bad_found,
+               by_kind[K_BAD_JSON] + by_kind[K_BAD_CMD] + by_kind[K_BAD_TYPE], g.dead_other);
+    dfx_figure(
+        "after SIGTERM: work queue ready %u consumers %u (exit %d); neighbour queue ready %u "
+        "consumers %u (exit %d)",
+        g.work_ready, g.work_consumers, g.main_exit, g.nb_ready, g.nb_consumers, g.nb_exit);
     int wrongq = 0;
     for (int i = 0; i < g.nr; i++)
         wrongq += g.r[i].n_wrongq;
-    figure("crossed: replies in the wrong reply queue %d, main log answering neighbour requests "
-           "%d, neighbour log answering main requests %d; stray replies %d, unparsable %d",
-           wrongq, g.log_main_for_nb, g.log_nb_for_main, g.strays, g.unparsable);
-    figure("containers left at the end: %d; dispatchers ended on their own: main %d, "
-           "neighbour %d",
-           g.leftovers, g.main_crashes, g.nb_crashes);
-    figure("time: fault phase %.1f s, quiet phase %.1f s, total %.1f s (main dispatcher "
-           "started %d times)",
-           (g.t_quiet - g.t_begin) / 1000.0, (g.t_end - g.t_quiet) / 1000.0,
-           (g.t_end - g.t_begin) / 1000.0, g.main_starts);
+    dfx_figure(
+        "crossed: replies in the wrong reply queue %d, main log answering neighbour requests "
+        "%d, neighbour log answering main requests %d; stray replies %d, unparsable %d",
+        wrongq, g.log_main_for_nb, g.log_nb_for_main, g.strays, g.unparsable);
+    dfx_figure("containers left at the end: %d; dispatchers ended on their own: main %d, "
+               "neighbour %d",
+               g.leftovers, g.main_crashes, g.nb_crashes);
+    dfx_figure("time: fault phase %.1f s, quiet phase %.1f s, total %.1f s (main dispatcher "
+               "started %d times)",
+               (g.t_quiet - g.t_begin) / 1000.0, (g.t_end - g.t_quiet) / 1000.0,
+               (g.t_end - g.t_begin) / 1000.0, g.main_starts);
 }
 
 /* Writes every request, its replies' summary and its Docker events as
@@ -1262,10 +1239,10 @@ static void dump_requests(const char *path)
 static void test_stream(void **state)
 {
     (void)state;
-    note("seed %llu, %d requests (%d in the quiet phase), concurrency %d",
-         (unsigned long long)g.seed, g.n_requests, g.quiet, g.concurrency);
-    note("replay with INVARIANT_SEED=%llu INVARIANT_REQUESTS=%d", (unsigned long long)g.seed,
-         g.n_requests);
+    dfx_note("seed %llu, %d requests (%d in the quiet phase), concurrency %d",
+             (unsigned long long)g.seed, g.n_requests, g.quiet, g.concurrency);
+    dfx_note("replay with INVARIANT_SEED=%llu INVARIANT_REQUESTS=%d", (unsigned long long)g.seed,
+             g.n_requests);
     assert_int_equal(dfx_run_script("private-dockerd.sh", "start %s", g.svc), 0);
     assert_int_equal(dfx_run_script("private-rabbitmq.sh", "start %s %d", g.svc, g.port), 0);
     g.dkc = dfx_docker_client(g.docker_host);
@@ -1286,7 +1263,7 @@ static void test_stream(void **state)
     if (drive(0, g.fault_phase, 1) != 0)
         g.stream_stuck = 1;
     if (!faults_done())
-        note("only %d of %d planned faults happened", g.next_fault, g.nplan);
+        dfx_note("only %d of %d planned faults happened", g.next_fault, g.nplan);
     /* both back on their queues (after a late RabbitMQ restart they may
      * still be in their reconnect backoff) before the quiet phase */
     if (!wait_consumers(g.queue, 1, 60000, &g.main_pid) ||
@@ -1327,11 +1304,11 @@ static void test_stream(void **state)
     g.log_main_for_nb = crossed_in_log(g.main_log, 1);
     g.log_nb_for_main = crossed_in_log(g.nb_log, 0);
     print_figures();
-    note("logs: %s, %s", g.main_log, g.nb_log);
+    dfx_note("logs: %s, %s", g.main_log, g.nb_log);
     const char *dump = getenv("INVARIANT_DUMP");
     if (dump && *dump) {
         dump_requests(dump);
-        note("requests written to %s", dump);
+        dfx_note("requests written to %s", dump);
     }
     g.stream_done = 1;
 }
@@ -1357,8 +1334,8 @@ static void test_every_request_answered(void **state)
         if (r->n_final > 0)
             continue;
         if (lost++ < MAX_SHOWN)
-            note("no final reply: %s (%s, sent at %.1fs, %d duplicate notices)", r->id,
-                 kind_names[r->kind], rel_s(r->sent), r->n_dup);
+            dfx_note("no final reply: %s (%s, sent at %.1fs, %d duplicate notices)", r->id,
+                     kind_names[r->kind], rel_s(r->sent), r->n_dup);
     }
     int unsent = 0;
     for (int i = 0; i < g.nr; i++)
@@ -1384,17 +1361,17 @@ static void test_doubles_only_across_kills(void **state)
             char *a = json_dumps(r->first, JSON_COMPACT);
             char *b = json_dumps(r->bad_double, JSON_COMPACT);
             int same = json_equal(r->first, r->bad_double);
-            note("%s (%s): %d final replies, %s, rabbit restart in between: %s", r->id,
-                 kind_names[r->kind], r->n_final,
-                 same ? "identical, no SIGKILL in between" : "different",
-                 fault_overlaps(F_RABBIT, r->first_at, r->bad_at) ? "yes" : "no");
-            note("  first:  %.400s", a ? a : "?");
-            note("  second: %.400s", b ? b : "?");
+            dfx_note("%s (%s): %d final replies, %s, rabbit restart in between: %s", r->id,
+                     kind_names[r->kind], r->n_final,
+                     same ? "identical, no SIGKILL in between" : "different",
+                     fault_overlaps(F_RABBIT, r->first_at, r->bad_at) ? "yes" : "no");
+            dfx_note("  first:  %.400s", a ? a : "?");
+            dfx_note("  second: %.400s", b ? b : "?");
             free(a);
             free(b);
         }
     }
-    note("tolerated doubles (identical, a SIGKILL between): %d", tolerated);
+    dfx_note("tolerated doubles (identical, a SIGKILL between): %d", tolerated);
     if (bad)
         INV_FAIL("%d requests got more than one final reply without a SIGKILL between identical "
                  "replies (tolerated doubles: %d)",
@@ -1412,10 +1389,10 @@ static void test_one_container_per_request(void **state)
         if (s.creates <= 1)
             continue;
         if (bad++ < MAX_SHOWN)
-            note("%s (%s): %d containers created (%.12s, %.12s, ...), copy published: %s, "
-                 "publisher retries %d",
-                 g.r[i].id, kind_names[g.r[i].kind], s.creates, s.cid, s.cid2,
-                 g.r[i].copy_state == 1 ? "yes" : "no", g.r[i].retries);
+            dfx_note("%s (%s): %d containers created (%.12s, %.12s, ...), copy published: %s, "
+                     "publisher retries %d",
+                     g.r[i].id, kind_names[g.r[i].kind], s.creates, s.cid, s.cid2,
+                     g.r[i].copy_state == 1 ? "yes" : "no", g.r[i].retries);
     }
     if (bad)
         INV_FAIL("%d request ids made more than one container", bad);
@@ -1447,8 +1424,8 @@ static void test_container_lifecycles(void **state)
         int refused =
             (r->kind == K_RUN_KEEP || r->kind == K_RUN_DETACH) && removal_refused_by_docker(r);
         if (r->left && !refused && left++ < MAX_SHOWN)
-            note("%s (%s): its container %.12s was left on Docker", r->id, kind_names[r->kind],
-                 ev_get(i).cid);
+            dfx_note("%s (%s): its container %.12s was left on Docker", r->id, kind_names[r->kind],
+                     ev_get(i).cid);
         if (r->kind != K_RUN_KEEP && r->kind != K_RUN_DETACH)
             continue;
         evsum s = ev_get(i);
@@ -1459,8 +1436,8 @@ static void test_container_lifecycles(void **state)
         const req *st = r->stop >= 0 ? &g.r[r->stop] : NULL;
         if (refused) {
             excused++;
-            note("%s (%s, container %.12s): Docker refused its removal after a Docker restart",
-                 r->id, kind_names[r->kind], s.cid);
+            dfx_note("%s (%s, container %.12s): Docker refused its removal after a Docker restart",
+                     r->id, kind_names[r->kind], s.cid);
             continue;
         }
         if (rm == NULL || rm->sent == 0) {
@@ -1482,9 +1459,9 @@ static void test_container_lifecycles(void **state)
                 snprintf(why, sizeof why, "its remove request failed: %s", code ? code : "?");
         }
         if (why[0] && bad++ < MAX_SHOWN)
-            note("%s (%s, container %.12s): %s", r->id, kind_names[r->kind], s.cid, why);
+            dfx_note("%s (%s, container %.12s): %s", r->id, kind_names[r->kind], s.cid, why);
     }
-    note("removals Docker refused after a Docker restart: %d", excused);
+    dfx_note("removals Docker refused after a Docker restart: %d", excused);
     if (bad || left)
         INV_FAIL("%d kept/detached containers not removed as requested; %d containers left at "
                  "the end (all removed now)",
@@ -1503,7 +1480,7 @@ static void test_dead_letters_and_drained_queue(void **state)
             continue;
         bad++;
         if (g.dead_hits[i] == 0 && missing++ < MAX_SHOWN)
-            note("not in %s.dead: %s (%s)", g.queue, g.r[i].id, kind_names[g.r[i].kind]);
+            dfx_note("not in %s.dead: %s (%s)", g.queue, g.r[i].id, kind_names[g.r[i].kind]);
     }
     if (missing || g.work_ready || g.work_consumers || g.nb_ready || g.nb_consumers)
         INV_FAIL("%d of %d bad messages missing from the dead letters; after SIGTERM the work "
@@ -1519,8 +1496,8 @@ static void test_no_crossed_replies(void **state)
     int wrongq = 0;
     for (int i = 0; i < g.nr; i++) {
         if (g.r[i].n_wrongq && wrongq < MAX_SHOWN)
-            note("%s (%s): reply in the other dispatcher's reply queue", g.r[i].id,
-                 kind_names[g.r[i].kind]);
+            dfx_note("%s (%s): reply in the other dispatcher's reply queue", g.r[i].id,
+                     kind_names[g.r[i].kind]);
         wrongq += g.r[i].n_wrongq;
     }
     if (wrongq || g.log_main_for_nb || g.log_nb_for_main)
@@ -1549,20 +1526,20 @@ static void test_copies_answered_duplicate(void **state)
                 ev_get(i).creates <= 1) {
                 excused++;
             } else if (r->n_dup == 0 && unanswered++ < MAX_SHOWN) {
-                note("%s: copy published at %.1fs got no duplicate notice (%d final replies)",
-                     r->id, rel_s(r->copy_at), r->n_final);
+                dfx_note("%s: copy published at %.1fs got no duplicate notice (%d final replies)",
+                         r->id, rel_s(r->copy_at), r->n_final);
             }
             if (r->n_dup > 1 && !fault_overlaps(-1, r->copy_at, 0) && unexpected++ < MAX_SHOWN)
-                note("%s: %d duplicate notices for one copy", r->id, r->n_dup);
+                dfx_note("%s: %d duplicate notices for one copy", r->id, r->n_dup);
         } else if (r->n_dup > 0 && r->retries == 0 &&
                    !fault_overlaps(F_KILL, r->sent, r->first_at + 1000) &&
                    !fault_overlaps(F_RABBIT, r->sent, r->first_at + 1000)) {
             if (unexpected++ < MAX_SHOWN)
-                note("%s (%s): published once, yet %d duplicate notices", r->id,
-                     kind_names[r->kind], r->n_dup);
+                dfx_note("%s (%s): published once, yet %d duplicate notices", r->id,
+                         kind_names[r->kind], r->n_dup);
         }
     }
-    note("copies without a notice because a SIGKILL caught them in flight: %d", excused);
+    dfx_note("copies without a notice because a SIGKILL caught them in flight: %d", excused);
     if (unanswered || unexpected)
         INV_FAIL("%d of %d copies got no \"duplicate\" reply (%d excused by a SIGKILL); %d "
                  "unexpected duplicate notices",
@@ -1657,11 +1634,11 @@ static void test_replies_carry_results(void **state)
         }
         if (bad++ < MAX_SHOWN) {
             char *t = json_dumps(r->first, JSON_COMPACT);
-            note("%s (%s): %s: %.400s", r->id, kind_names[r->kind], why, t ? t : "?");
+            dfx_note("%s (%s): %s: %.400s", r->id, kind_names[r->kind], why, t ? t : "?");
             free(t);
         }
     }
-    note("replies off because a fault hit them: %d", excused);
+    dfx_note("replies off because a fault hit them: %d", excused);
     if (bad)
         INV_FAIL("%d final replies do not carry what their request asked for", bad);
 }
@@ -1793,7 +1770,7 @@ static void reap_private_dockerd(void)
                 buf[i] = ' ';
         buf[n] = '\0';
         if (strstr(buf, "containerd-shim") != NULL && strstr(buf, addr) != NULL) {
-            note("killing containerd shim %ld left by the private dockerd", pid);
+            dfx_note("killing containerd shim %ld left by the private dockerd", pid);
             kill((pid_t)pid, SIGKILL);
         }
     }

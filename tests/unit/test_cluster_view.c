@@ -125,7 +125,12 @@ static void t_view(void **state)
     cluster_slots_free(s, k);
     /* expiry: silent for three intervals; never this node itself */
     assert_null(cluster_expire(c, t + 299));
-    char **gone = cluster_expire(c, t + 300);
+    /* a turn of the loop that did not listen for 250 ms beyond an
+     * interval: the others' silence is counted without it */
+    assert_int_equal(cluster_ticked(c, t + 50), 0);
+    assert_int_equal(cluster_ticked(c, t + 400), 250);
+    assert_null(cluster_expire(c, t + 549));
+    char **gone = cluster_expire(c, t + 550);
     assert_non_null(gone);
     assert_string_equal(gone[0], "b");
     assert_null(gone[1]);

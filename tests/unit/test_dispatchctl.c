@@ -1,8 +1,10 @@
 /*
  * test_dispatchctl.c -- dispatchctl's command line: the messages its
  * commands build, the local checks before publishing, the global options,
- * and how replies turn into exit statuses.  No broker involved: the program
- * is compiled in without its main().
+ * how replies turn into exit statuses, and the renderers (tables, progress
+ * lines with a given terminal width, events and their filters) into memory
+ * streams.  No broker involved: the program is compiled in without its
+ * main().
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -124,12 +126,14 @@ static void test_stop_rm_ps_messages(void **state)
     json_decref(req.msg);
 
     s = build(&req, 2, ps);
-    assert_string_equal(s, "{\"Dockercmd\":\"ps\",\"Options\":{\"All\":true}}");
+    assert_string_equal(s, "{\"Dockercmd\":\"ps\",\"Options\":{\"All\":true,\"Cluster\":true}}");
     free(s);
     json_decref(req.msg);
 
     s = build(&req, 2, pull);
-    assert_string_equal(s, "{\"Dockercmd\":\"pull\",\"Image\":\"localhost:5000/busybox:latest\"}");
+    assert_string_equal(s, "{\"Dockercmd\":\"pull\",\"Image\":\"localhost:5000/busybox:latest\","
+                           "\"Options\":{\"Progress\":true}}");
+    assert_true(req.progress);
     assert_int_equal(check_local(&req, s, strlen(s)), 0);
     free(s);
     json_decref(req.msg);
@@ -358,17 +362,358 @@ static void test_events_usage(void **state)
     assert_null(c->build);
 }
 
+/* Renders result with fn into a string (caller frees). */
+static char *render_to_string(ctl_render_fn fn, const char *result_json, time_t now, int *status)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    json_t *r = json_loads(result_json, 0, NULL);
+    assert_non_null(r);
+    ctl_req req = {.now = now};
+    *status = fn(f, r, &req);
+    json_decref(r);
+    fclose(f);
+    return text;
+}
+
+/* -a is everything (every state, every node unless --node names one); -c
+ * every node; the same for ps and images. */
+static void test_listing_options(void **state)
+{
+    char *ps[] = {"ps", NULL};
+    char *psc[] = {"ps", "--cluster", NULL};
+    char *psa[] = {"ps", "--all", NULL};
+    char *ima[] = {"images", "-a", NULL};
+    char *imc[] = {"images", "-c", NULL};
+    char *bad[] = {"images", "x", NULL};
+    ctl_req req;
+    char *s;
+    struct {
+        char **argv;
+        int argc;
+        bool one_node;
+        const char *want;
+    } cases[] = {
+        {ps, 1, false, "{\"Dockercmd\":\"ps\"}"},
+        {psc, 2, false, "{\"Dockercmd\":\"ps\",\"Options\":{\"Cluster\":true}}"},
+        {psa, 2, false, "{\"Dockercmd\":\"ps\",\"Options\":{\"All\":true,\"Cluster\":true}}"},
+        {psa, 2, true, "{\"Dockercmd\":\"ps\",\"Options\":{\"All\":true}}"},
+        {ima, 2, false, "{\"Dockercmd\":\"images\",\"Options\":{\"All\":true,\"Cluster\":true}}"},
+        {imc, 2, false, "{\"Dockercmd\":\"images\",\"Options\":{\"Cluster\":true}}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        g_one_node = cases[i].one_node;
+        s = build(&req, cases[i].argc, cases[i].argv);
+        assert_non_null(s);
+        assert_string_equal(s, cases[i].want);
+        assert_int_equal(check_local(&req, s, strlen(s)), 0);
+        free(s);
+        json_decref(req.msg);
+    }
+    g_one_node = false;
+    assert_null(build(&req, 2, bad));
+}
+
+static void test_run_instances(void **state)
+{
+    char *argv[] = {"run", "--instances", "3", "--placement", "binpack", "busybox", "true", NULL};
+    char *zero[] = {"run", "--instances", "0", "busybox", NULL};
+    char *lone[] = {"run", "--placement", "spread", "busybox", NULL};
+    ctl_req req;
+    char *s = build(&req, 7, argv);
+    assert_non_null(s);
+    assert_string_equal(s, "{\"Dockercmd\":\"run\",\"Image\":\"busybox\",\"Cmd\":[\"true\"],"
+                           "\"Options\":{\"Instances\":3,\"Placement\":\"binpack\","
+                           "\"Progress\":true}}");
+    assert_true(req.progress);
+    assert_int_equal(check_local(&req, s, strlen(s)), 0);
+    free(s);
+    json_decref(req.msg);
+    assert_null(build(&req, 4, zero));
+    assert_null(build(&req, 4, lone));
+}
+
+static void test_ago(void **state)
+{
+    char b[40];
+    time_t now = 100000000;
+    ago(now, 0, b, sizeof b);
+    assert_string_equal(b, "");
+    ago(now, now, b, sizeof b);
+    assert_string_equal(b, "Less than a second ago");
+    ago(now, now - 1, b, sizeof b);
+    assert_string_equal(b, "1 second ago");
+    ago(now, now - 5, b, sizeof b);
+    assert_string_equal(b, "5 seconds ago");
+    ago(now, now - 90, b, sizeof b);
+    assert_string_equal(b, "About a minute ago");
+    ago(now, now - 600, b, sizeof b);
+    assert_string_equal(b, "10 minutes ago");
+    ago(now, now - 3700, b, sizeof b);
+    assert_string_equal(b, "About an hour ago");
+    ago(now, now - 5 * 3600, b, sizeof b);
+    assert_string_equal(b, "5 hours ago");
+    ago(now, now - 3 * 86400, b, sizeof b);
+    assert_string_equal(b, "3 days ago");
+    ago(now, now - 21 * 86400, b, sizeof b);
+    assert_string_equal(b, "3 weeks ago");
+}
+
+static void test_render_ps(void **state)
+{
+    int st;
+    char *t = render_to_string(
+        render_ps,
+        "[{\"Id\":\"0123456789abcdef\",\"Image\":\"busybox\",\"Command\":\"sleep "
+        "100000000000000000\","
+        "\"Created\":940,\"Status\":\"Up 1 "
+        "minute\",\"Ports\":[{\"IP\":\"0.0.0.0\",\"PrivatePort\":80,"
+        "\"PublicPort\":8080,\"Type\":\"tcp\"},{\"PrivatePort\":443,\"Type\":\"tcp\"}],"
+        "\"Names\":[\"/web\"]}]",
+        1000, &st);
+    assert_int_equal(st, 0);
+    assert_string_equal(t,
+                        "CONTAINER ID   IMAGE     COMMAND                    CREATED              "
+                        "STATUS        PORTS                           NAMES\n"
+                        "0123456789ab   busybox   \"sleep 1000000000000...\"   "
+                        "About a minute ago   Up 1 minute   0.0.0.0:8080->80/tcp, 443/tcp   web\n");
+    free(t);
+    /* cluster-wide: a NODE column */
+    t = render_to_string(
+        render_ps,
+        "{\"containers\":[{\"Id\":\"ab\",\"Image\":\"i\",\"Command\":\"c\","
+        "\"Status\":\"Up\",\"Names\":[\"/n\"],\"Node\":\"n2\"}],\"nodes\":[\"n2\"],"
+        "\"missing\":[]}",
+        1000, &st);
+    assert_int_equal(st, 0);
+    assert_string_equal(
+        t, "CONTAINER ID   IMAGE   COMMAND   CREATED   STATUS   PORTS   NAMES   NODE\n"
+           "ab             i       \"c\"                 Up               n       n2\n");
+    free(t);
+    t = render_to_string(render_ps, "{\"x\":1}", 0, &st);
+    assert_int_equal(st, EXIT_REFUSED);
+    free(t);
+}
+
+static void test_render_images_nodes(void **state)
+{
+    int st;
+    char *t = render_to_string(render_images,
+                               "{\"images\":[{\"Id\":\"sha256:0123456789abcdef\",\"RepoTags\":["
+                               "\"localhost:5000/busybox:latest\"],\"Size\":4261550,\"Created\":"
+                               "1000,\"Node\":\"n1\"}],\"nodes\":[\"n1\"],\"missing\":[]}",
+                               1000 + 3 * 86400, &st);
+    assert_int_equal(st, 0);
+    assert_string_equal(
+        t, "REPOSITORY               TAG      IMAGE ID       CREATED      SIZE     NODE\n"
+           "localhost:5000/busybox   latest   0123456789ab   3 days ago   4.26MB   n1\n");
+    free(t);
+    /* seven columns (past the old table width) */
+    t = render_to_string(render_nodes,
+                         "[{\"name\":\"n1\",\"self\":true,\"docker\":true,\"draining\":false,"
+                         "\"running\":2,\"containers\":3,\"inflight\":1,\"seen_ms_ago\":1500}]",
+                         0, &st);
+    assert_int_equal(st, 0);
+    assert_string_equal(t,
+                        "NODE   STATE    DOCKER   RUNNING   CONTAINERS   IN FLIGHT   SEEN\n"
+                        "n1 *   active   up       2         3            1           1.5s ago\n");
+    free(t);
+}
+
+static void test_render_inspect_bulk(void **state)
+{
+    int st;
+    char *t = render_to_string(
+        render_inspect,
+        "{\"Id\":\"0123\",\"Name\":\"/web\",\"Config\":{\"Image\":\"busybox\",\"Labels\":{"
+        "\"io.docker-dispatch.node\":\"n1\",\"io.docker-dispatch.request\":\"r1\",\"other\":\"x\"}}"
+        ","
+        "\"State\":{\"Status\":\"exited\",\"ExitCode\":3,\"StartedAt\":\"S\",\"FinishedAt\":\"F\"}"
+        "}",
+        0, &st);
+    assert_int_equal(st, 0);
+    assert_string_equal(t, "ID:          0123\n"
+                           "Name:        web\n"
+                           "Image:       busybox\n"
+                           "State:       exited\n"
+                           "Exit code:   3\n"
+                           "Started:     S\n"
+                           "Finished:    F\n"
+                           "Node:        n1\n"
+                           "Label:       node=n1\n"
+                           "Label:       request=r1\n");
+    free(t);
+    t = render_to_string(
+        render_output,
+        "{\"requested\":2,\"created\":1,\"placement\":\"spread\",\"containers\":["
+        "{\"node\":\"n1\",\"ok\":true,\"id\":\"0123456789abcdef\",\"name\":\"a\",\"result\":{"
+        "\"exit_code\":0}},{\"node\":\"n2\",\"ok\":false,\"error\":{\"code\":\"unavailable\","
+        "\"message\":\"full\"}}]}",
+        0, &st);
+    assert_int_equal(st, EXIT_REFUSED);
+    assert_string_equal(t, "NODE   CONTAINER ID   NAME   RESULT\n"
+                           "n1     0123456789ab   a      exited (0)\n"
+                           "n2                           unavailable: full\n"
+                           "1 of 2 created\n");
+    free(t);
+}
+
+static void test_progress_line(void **state)
+{
+    char b[512];
+    progress_line(b, sizeof b, "a3ed95caeb02", "Downloading", 500000, 1000000, 80);
+    /* 80 - 1 columns: the bar takes the 40 left, half of it done */
+    assert_string_equal(b, "a3ed95caeb02: Downloading ["
+                           "====================>"
+                           "                   "
+                           "]  500kB/1MB");
+    assert_true(strlen(b) <= 79);
+    /* a narrow terminal: a shorter bar, then none */
+    progress_line(b, sizeof b, "a3ed95caeb02", "Downloading", 1000000, 1000000, 60);
+    assert_string_equal(b, "a3ed95caeb02: Downloading ["
+                           "======================"
+                           "]  1MB/1MB");
+    assert_true(strlen(b) <= 59);
+    progress_line(b, sizeof b, "a3ed95caeb02", "Downloading", 10, 1000000, 40);
+    assert_string_equal(b, "a3ed95caeb02: Downloading 10B/1MB");
+    progress_line(b, sizeof b, "a3ed95caeb02", "Pull complete", 0, 0, 80);
+    assert_string_equal(b, "a3ed95caeb02: Pull complete");
+    progress_line(b, sizeof b, "", "Digest: sha256:abc", 0, 0, 12);
+    assert_string_equal(b, "Digest: sha");
+}
+
+/* Feeds progress objects to progress_show() and returns what it wrote. */
+static char *show_all(const char *const *msgs, size_t n, bool tty)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    pull_view v = {0};
+    for (size_t i = 0; i < n; i++) {
+        json_t *p = json_loads(msgs[i], 0, NULL);
+        assert_non_null(p);
+        progress_show(f, &v, p, tty, 40);
+        json_decref(p);
+    }
+    fclose(f);
+    return text;
+}
+
+static void test_progress_show(void **state)
+{
+    static const char *const msgs[] = {
+        "{\"id\":\"l1\",\"status\":\"Pulling fs layer\",\"current\":0,\"total\":0}",
+        "{\"id\":\"l2\",\"status\":\"Pulling fs layer\",\"current\":0,\"total\":0}",
+        "{\"id\":\"l1\",\"status\":\"Downloading\",\"current\":5,\"total\":10}",
+        "{\"id\":\"l1\",\"status\":\"Downloading\",\"current\":10,\"total\":10}",
+        "{\"id\":\"l2\",\"status\":\"Pull complete\",\"current\":0,\"total\":0}",
+    };
+    char *t = show_all(msgs, 5, false);
+    assert_string_equal(t, "l1: Pulling fs layer\nl2: Pulling fs layer\nl1: Downloading\n"
+                           "l2: Pull complete\n");
+    free(t);
+    t = show_all(msgs, 5, true);
+    assert_string_equal(t, "l1: Pulling fs layer\n"
+                           "l2: Pulling fs layer\n"
+                           /* 40 - 1 columns leave 13 and 12 for the bar */
+                           "\033[2A\r\033[2Kl1: Downloading [======>      ]  5B/10B\n\033[1B"
+                           "\033[2A\r\033[2Kl1: Downloading [============]  10B/10B\n\033[1B"
+                           "\033[1A\r\033[2Kl2: Pull complete\n");
+    free(t);
+    /* a bulk piece; and what anyone may publish is escaped */
+    static const char *const pieces[] = {
+        "{\"piece\":1,\"of\":3,\"done\":1,\"node\":\"n\\u001b2\",\"ok\":true,\"id\":"
+        "\"0123456789abcdef\"}",
+        "{\"piece\":0,\"of\":3,\"done\":2,\"node\":\"n1\",\"ok\":false,\"error\":\"unavailable\"}",
+    };
+    t = show_all(pieces, 2, true);
+    assert_string_equal(t, "[1/3] piece 1 on n\\x1b2: ok 0123456789ab\n"
+                           "[2/3] piece 0 on n1: failed: unavailable\n");
+    free(t);
+}
+
+static void test_events_filters(void **state)
+{
+    const char *ev = "{\"event\":\"container.exited\",\"node\":\"n1\",\"container\":{\"id\":"
+                     "\"0123456789abcdef\",\"name\":\"web\",\"image\":\"busybox\"}}";
+    const char *up = "{\"event\":\"node.up\",\"node\":\"n2\"}";
+    struct {
+        const char *filters[3];
+        int ev, up;
+    } cases[] = {
+        {{NULL}, 1, 1},
+        {{"type=container"}, 1, 0},
+        {{"type=node"}, 0, 1},
+        {{"event=die"}, 1, 0},
+        {{"event=exited"}, 1, 0},
+        {{"event=container.exited"}, 1, 0},
+        {{"event=start"}, 0, 0},
+        {{"event=start", "event=die"}, 1, 0},
+        {{"node=n2"}, 0, 1},
+        {{"container=0123"}, 1, 0},
+        {{"container=web", "node=n1"}, 1, 0},
+        {{"container=web", "node=n2"}, 0, 0},
+        {{"image=busybox"}, 1, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ev_filters fs = {0};
+        for (size_t j = 0; j < 3 && cases[i].filters[j]; j++)
+            assert_int_equal(ev_filter_add(&fs, cases[i].filters[j]), 0);
+        assert_int_equal(ev_matches(&fs, ev, strlen(ev)), cases[i].ev);
+        assert_int_equal(ev_matches(&fs, up, strlen(up)), cases[i].up);
+    }
+    ev_filters fs = {0};
+    assert_int_equal(ev_filter_add(&fs, "colour=red"), -1);
+    assert_int_equal(ev_filter_add(&fs, "type"), -1);
+    assert_int_equal(ev_filter_add(&fs, "type="), -1);
+    ctl_opts o = {.url = "amqp://127.0.0.1:1/", .queue = "q"};
+    char *bad[] = {"events", "--filter", "since=1", NULL};
+    assert_int_equal(watch(&o, 3, bad), EXIT_USAGE);
+}
+
+static void test_overview(void **state)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    overview(f);
+    fclose(f);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        assert_non_null(strstr(text, commands[i].name));
+    assert_non_null(strstr(text, "--help"));
+    assert_non_null(strstr(text, "connects to amqp://"));
+    assert_null(strstr(text, "guest:guest")); /* the password is not shown */
+    free(text);
+}
+
 int main(void)
 {
     (void)call; /* the parts that need a broker are tested by hand and in the dispatch suite */
     (void)read_stdin;
     (void)usage;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_run_message),      cmocka_unit_test(test_run_options_after_image),
-        cmocka_unit_test(test_usage_errors),     cmocka_unit_test(test_stop_rm_ps_messages),
-        cmocka_unit_test(test_local_refusals),   cmocka_unit_test(test_globals),
-        cmocka_unit_test(test_reply_status),     cmocka_unit_test(test_helpers),
-        cmocka_unit_test(test_events_rendering), cmocka_unit_test(test_events_usage),
+        cmocka_unit_test(test_run_message),
+        cmocka_unit_test(test_run_options_after_image),
+        cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_stop_rm_ps_messages),
+        cmocka_unit_test(test_local_refusals),
+        cmocka_unit_test(test_globals),
+        cmocka_unit_test(test_reply_status),
+        cmocka_unit_test(test_helpers),
+        cmocka_unit_test(test_events_rendering),
+        cmocka_unit_test(test_events_usage),
+        cmocka_unit_test(test_listing_options),
+        cmocka_unit_test(test_run_instances),
+        cmocka_unit_test(test_ago),
+        cmocka_unit_test(test_render_ps),
+        cmocka_unit_test(test_render_images_nodes),
+        cmocka_unit_test(test_render_inspect_bulk),
+        cmocka_unit_test(test_progress_line),
+        cmocka_unit_test(test_progress_show),
+        cmocka_unit_test(test_events_filters),
+        cmocka_unit_test(test_overview),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

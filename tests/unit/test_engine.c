@@ -281,6 +281,7 @@ typedef struct fixture {
     engine *e;
     engine_out **got; /* every item taken from the outbox, in order */
     size_t n_got, cap_got;
+    int supervise_ms; /* engine_conf.supervise_ms; 0: 1000 */
 } fixture;
 
 static int fx_setup(void **state)
@@ -325,7 +326,8 @@ static void fx_start(fixture *fx)
                         .workers = 2,
                         .max_body = 1 << 20,
                         .output_limit = 1 << 16,
-                        .quiet_output = true};
+                        .quiet_output = true,
+                        .supervise_ms = fx->supervise_ms ? fx->supervise_ms : 1000};
     engine_client_factory fac = {.make = fake_make, .ud = &fx->f};
     char why[256] = "";
     fx->e = engine_start(&conf, &fx->policy, &fac, why, sizeof why);
@@ -866,6 +868,36 @@ static void a_fenced_node_leaves_a_run_its_sibling_answered(void **state)
     fenced_final(*state, 200);
 }
 
+/* Idle, the supervisor lists Docker's containers once at start and then
+ * only when its safety period comes (30 s by default, 20 s here): no pass a
+ * second.  An event of one of its containers brings a pass at once (and
+ * the final reply from the event itself). */
+static void an_idle_engine_does_not_poll_docker(void **state)
+{
+    fixture *fx = *state;
+    fx->supervise_ms = 20000;
+    fake_route(&fx->f, "GET", "/containers/*/logs", 200, "");
+    fake_route_n(&fx->f, "GET", "/containers/json", "dispatch.request", 200, "[]", 0, 0);
+    fake_route(&fx->f, "GET", "/containers/json", 200,
+               "[{\"Id\":\"" ID1 "\",\"State\":\"running\",\"Labels\":{\"" LBL
+               "cluster\":\"c1\",\"" LBL "node\":\"n1\",\"" LBL "final\":\"1\",\"" LBL
+               "request\":\"req-idle\"}}]");
+    fx_start(fx);
+    wait_hits(fx, "GET", "/containers/json", 1);
+    sleep_ms(2500);
+    int idle = fake_hits_q(&fx->f, "GET", "/containers/json", NULL);
+    assert_int_equal(idle, 1); /* the pass at start, none since */
+    fx_submit(fx, 22, "req-idle", RUN_ATTACH);
+    fx_wait(fx, ENGINE_OUT_ACK, 1);
+    int before = fake_hits(&fx->f, "GET", "/containers/json");
+    script_exited_inspect(&fx->f, ID1, "req-idle", 0);
+    script_die_event(&fx->f, ID1);
+    fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    wait_hits(fx, "GET", "/containers/json", before + 1); /* the event's pass */
+    fx_settle(fx);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 1);
+}
+
 /* A container of an earlier process (found exited by the supervisor's
  * first pass, never made here, not marked answered) whose logs answer 404:
  * that process answered and died before marking it, so no second,
@@ -1033,6 +1065,92 @@ static void a_redelivered_stop_or_remove_is_answered_as_before(void **state)
     json_decref(r);
 }
 
+/* Docker's pull stream for two layers: progress messages go to the
+ * request's reply_to with its correlation id, before the final reply and
+ * marked "final": false, at most ENG_PROGRESS_PER_S a second but every
+ * layer's completion; only when Options.Progress asks for them. */
+static const char PULL_STREAM[] =
+    "{\"status\":\"Pulling from library/busybox\",\"id\":\"latest\"}\r\n"
+    "{\"status\":\"Pulling fs layer\",\"id\":\"aaa\"}\r\n"
+    "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":1,\"total\":10},\"id\":\"aaa\"}"
+    "\r\n"
+    "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":2,\"total\":10},\"id\":\"aaa\"}"
+    "\r\n"
+    "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":3,\"total\":10},\"id\":\"aaa\"}"
+    "\r\n"
+    "{\"status\":\"Pull complete\",\"id\":\"aaa\"}\r\n"
+    "{\"status\":\"Already exists\",\"id\":\"bbb\"}\r\n"
+    "{\"status\":\"Status: Downloaded newer image for busybox:latest\"}\r\n";
+
+/* The policy with registry localhost:5000 allowed. */
+static void allow_local_registry(fixture *fx)
+{
+    char why[256] = "";
+    json_t *pol = json_pack("{s:[s]}", "registries", "localhost:5000");
+    assert_int_equal(policy_from_json(&fx->policy, pol, why, sizeof why), 0);
+    json_decref(pol);
+}
+
+static void a_pull_asked_for_progress_tells_it_before_the_reply(void **state)
+{
+    fixture *fx = *state;
+    allow_local_registry(fx);
+    fake_route(&fx->f, "POST", "/images/create", 200, PULL_STREAM);
+    fx_start(fx);
+    fx_submit(fx, 21, "req-pull",
+              "{\"Dockercmd\":\"pull\",\"Image\":\"localhost:5000/"
+              "busybox:latest\",\"Options\":{\"Progress\":true}}");
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    json_t *r = reply_json(o);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    /* the first message, then within the rate limit only the milestones */
+    size_t n = fx_count(fx, ENGINE_OUT_PROGRESS);
+    assert_in_range(n, 3, 8);
+    int complete = 0, exists = 0;
+    for (size_t i = 0; i < fx->n_got; i++) {
+        engine_out *p = fx->got[i];
+        if (p->kind == ENGINE_OUT_REPLY)
+            assert_int_equal(i, fx->n_got - 1); /* the final reply comes last */
+        if (p->kind != ENGINE_OUT_PROGRESS)
+            continue;
+        assert_int_equal(p->tag, 0); /* settles nothing */
+        assert_str(p->reply_to, "replies");
+        assert_str(p->correlation_id, "corr-1");
+        json_error_t jerr;
+        json_t *m = json_loads(p->body, 0, &jerr);
+        assert_non_null(m);
+        assert_true(json_is_false(json_object_get(m, "final")));
+        assert_str(json_string_value(json_object_get(m, "command")), "pull");
+        assert_str(json_string_value(json_object_get(m, "request_id")), "req-pull");
+        const char *st =
+            json_string_value(json_object_get(json_object_get(m, "progress"), "status"));
+        assert_non_null(st);
+        complete += strcmp(st, "Pull complete") == 0;
+        exists += strcmp(st, "Already exists") == 0;
+        json_decref(m);
+    }
+    assert_int_equal(complete, 1);
+    assert_int_equal(exists, 1);
+}
+
+static void a_pull_not_asking_gets_no_progress(void **state)
+{
+    fixture *fx = *state;
+    allow_local_registry(fx);
+    fake_route(&fx->f, "POST", "/images/create", 200, PULL_STREAM);
+    fx_start(fx);
+    fx_submit(fx, 22, "req-pull2",
+              "{\"Dockercmd\":\"pull\",\"Image\":\"localhost:5000/busybox:latest\"}");
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    json_t *r = reply_json(o);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    assert_str(json_string_value(json_object_get(json_object_get(r, "result"), "status")),
+               "Status: Downloaded newer image for busybox:latest");
+    json_decref(r);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_PROGRESS), 0);
+}
+
 int main(void)
 {
     /* curl's global state before any thread (the clients are made with the
@@ -1054,6 +1172,7 @@ int main(void)
         T(a_container_vanishing_before_its_final_reply_gets_none),
         T(a_run_whose_logs_vanish_is_answered_without_output),
         T(a_fenced_node_answers_a_run_nobody_answered_once),
+        T(an_idle_engine_does_not_poll_docker),
         T(a_fenced_node_leaves_a_run_its_sibling_answered),
         T(an_adopted_container_whose_logs_vanish_is_not_answered_again),
         T(a_message_that_is_not_json_is_dead_lettered),
@@ -1061,6 +1180,8 @@ int main(void)
         T(a_copy_of_a_running_request_is_answered_duplicate),
         T(a_foreign_container_is_not_found),
         T(a_redelivered_stop_or_remove_is_answered_as_before),
+        T(a_pull_asked_for_progress_tells_it_before_the_reply),
+        T(a_pull_not_asking_gets_no_progress),
     };
 #undef T
     int failed = cmocka_run_group_tests_name("engine", tests, NULL, NULL);

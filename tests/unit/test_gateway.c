@@ -397,14 +397,182 @@ static void routes_404_405(void **state)
     char hdr[64];
     http(gw, "POST", "/nothing/here", "{\"Dockercmd\":\"ping\"}", 20, NULL, &r);
     expect(&r, 404, "not_found");
-    http(gw, "GET", "/", NULL, 0, NULL, &r);
+    http(gw, "PUT", "/", NULL, 0, NULL, &r);
     expect(&r, 405, "method_not_allowed");
     assert_non_null(header_of(&r, "Allow", hdr, sizeof hdr));
-    assert_string_equal(hdr, "POST");
+    assert_string_equal(hdr, "POST, GET");
     http(gw, "DELETE", "/", NULL, 0, NULL, &r);
     expect(&r, 405, "method_not_allowed");
+    http(gw, "POST", "/nodes", "{}", 2, NULL, &r);
+    expect(&r, 405, "method_not_allowed");
+    assert_non_null(header_of(&r, "Allow", hdr, sizeof hdr));
+    assert_string_equal(hdr, "GET");
+    /* /containers/{id}: one segment, not empty, not two */
+    http(gw, "GET", "/containers/a/b", NULL, 0, NULL, &r);
+    expect(&r, 404, "not_found");
+    http(gw, "GET", "/containers/", NULL, 0, NULL, &r);
+    expect(&r, 404, "not_found");
     assert_int_equal(atomic_load(&fake.calls), 0);
     gateway_free(gw);
+}
+
+/* The resource routes: each is the one message it stands for, handed to
+ * the submit function like POST /'s, answered with its reply; they need
+ * the token, the page (GET /) does not; without a broker there are no
+ * events nor queue depths (503). */
+static void resource_routes(void **state)
+{
+    (void)state;
+    gateway *gw = start(TOKEN, 0, 0);
+    fake_reset();
+    res r;
+    char hdr[256];
+    const char *auth = "Authorization: Bearer " TOKEN;
+    static const struct {
+        const char *path, *cmd, *opt, *container;
+    } want[] = {
+        {"/nodes", "nodes", NULL, NULL},
+        {"/containers", "list", "Cluster", NULL},
+        {"/containers/web-1", "inspect", NULL, "web-1"},
+        {"/images", "images", "Cluster", NULL},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        http(gw, "GET", want[i].path, NULL, 0, NULL, &r);
+        expect(&r, 401, "unauthorized");
+        http(gw, "GET", want[i].path, NULL, 0, auth, &r);
+        expect(&r, 200, "");
+        json_t *m = json_loads(fake.last_body, 0, NULL);
+        assert_non_null(m);
+        assert_string_equal(json_string_value(json_object_get(m, "Dockercmd")), want[i].cmd);
+        if (want[i].opt)
+            assert_true(json_is_true(json_object_get(json_object_get(m, "Options"), want[i].opt)));
+        if (want[i].container)
+            assert_string_equal(json_string_value(json_object_get(m, "Container")),
+                                want[i].container);
+        json_decref(m);
+        /* the reply as the cluster gave it, under the request id given */
+        json_t *j = json_loads(r.body, 0, NULL);
+        assert_string_equal(json_string_value(json_object_get(j, "request_id")), fake.last_id);
+        json_decref(j);
+    }
+    assert_int_equal(atomic_load(&fake.calls), 4);
+    /* /containers/{id} with a bad reference: the parser's 400, nothing sent */
+    http(gw, "GET", "/containers/a%20b", NULL, 0, auth, &r);
+    expect(&r, 400, "bad_request");
+    assert_int_equal(atomic_load(&fake.calls), 4);
+    /* the page: no token, HTML, a policy that allows nothing from elsewhere */
+    http(gw, "GET", "/", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(header_of(&r, "Content-Type", hdr, sizeof hdr));
+    assert_int_equal(strncmp(hdr, "text/html", 9), 0);
+    assert_non_null(header_of(&r, "Content-Security-Policy", hdr, sizeof hdr));
+    assert_non_null(strstr(hdr, "default-src 'none'"));
+    assert_non_null(strstr(r.body, "id=\"node-count\""));
+    assert_non_null(header_of(&r, "Content-Length", hdr, sizeof hdr));
+    assert_true(strtol(hdr, NULL, 10) > 1000); /* the whole page (the body kept here is cut) */
+    /* no broker here: no events nor depths */
+    http(gw, "GET", "/events", NULL, 0, NULL, &r);
+    expect(&r, 401, "unauthorized");
+    http(gw, "GET", "/events", NULL, 0, auth, &r);
+    expect(&r, 503, "unavailable");
+    http(gw, "GET", "/queues", NULL, 0, auth, &r);
+    expect(&r, 503, "unavailable");
+    gateway_free(gw);
+}
+
+/* The hub of GET /events: filters, a slow stream's bounded buffer and the
+ * `dropped` notice, the cap on streams, a hung-up client, the close. */
+static void sse_hub(void **state)
+{
+    (void)state;
+    gw_hub *h = gw_hub_new();
+    int err = 0;
+    static char out[4 * GW_SSE_BUFFER];
+    gw_sse *cont = gw_hub_join(h, "container", NULL, -1, &err);
+    gw_sse *n2 = gw_hub_join(h, "", "n2", -1, &err);
+    gw_sse *slow = gw_hub_join(h, NULL, NULL, -1, &err);
+    assert_non_null(cont);
+    assert_non_null(n2);
+    assert_non_null(slow);
+    assert_int_equal(gw_hub_clients(h), 3);
+    const char *ev = "{\"event\":\"container.started\",\"node\":\"n1\"}";
+    gw_hub_publish(h, "container.started", "n1", ev, strlen(ev));
+    gw_hub_publish(h, "containerx.odd", "n1", ev, strlen(ev)); /* "container" is a word */
+    ssize_t n = gw_sse_read(cont, out, sizeof out);
+    assert_true(n > 0);
+    out[n] = '\0';
+    assert_int_equal(strncmp(out, "retry: 3000\n", 12), 0);
+    assert_non_null(strstr(out, "\n\nevent: container.started\ndata: {\"event\""));
+    assert_null(strstr(out, "containerx"));
+    /* n2 saw none of n1's: its first event is n2's */
+    gw_hub_publish(h, "node.up", "n2", "{}", 2);
+    n = gw_sse_read(n2, out, sizeof out);
+    out[n] = '\0';
+    assert_null(strstr(out, "container"));
+    assert_non_null(strstr(out, "event: node.up\ndata: {}\n\n"));
+
+    /* slow has not read at all: 1000 events of ~300 bytes do not fit */
+    char big[300];
+    memset(big, 'x', sizeof big);
+    big[0] = '"';
+    big[sizeof big - 1] = '"';
+    for (int i = 0; i < 1000; i++)
+        gw_hub_publish(h, "container.exited", "n1", big, sizeof big);
+    n = gw_sse_read(slow, out, sizeof out);
+    assert_true(n > 0 && n <= GW_SSE_BUFFER);
+    out[n] = '\0';
+    int kept = 0;
+    for (const char *p = out; (p = strstr(p, "event: container.exited")) != NULL; p++)
+        kept++;
+    assert_true(kept > 100 && kept < 1000);
+    /* the reader tells of the loss as soon as there is room: at the end of
+     * what was kept, or at the start of the next read */
+    char want[96];
+    snprintf(want, sizeof want, "event: dropped\ndata: {\"dropped\":%d}\n\n", 1000 - kept);
+    int told = n > (ssize_t)strlen(want) && strcmp(out + n - strlen(want), want) == 0;
+    gw_hub_publish(h, "node.down", "n1", "{}", 2);
+    n = gw_sse_read(slow, out, sizeof out);
+    out[n] = '\0';
+    if (!told) {
+        assert_int_equal(strncmp(out, want, strlen(want)), 0);
+        memmove(out, out + strlen(want), strlen(out + strlen(want)) + 1);
+    }
+    assert_string_equal(out, "event: node.down\ndata: {}\n\n");
+    assert_null(strstr(out, "dropped"));
+
+    /* the cap */
+    gw_sse *more[GW_SSE_MAX_CLIENTS];
+    size_t k = 0;
+    while (k < GW_SSE_MAX_CLIENTS && (more[k] = gw_hub_join(h, NULL, NULL, -1, &err)) != NULL)
+        k++;
+    assert_int_equal(k + 3, GW_SSE_MAX_CLIENTS);
+    assert_int_equal(err, GATEWAY_EUNAVAILABLE);
+    while (k > 0)
+        gw_sse_leave(more[--k]);
+
+    /* a client that hung up: its stream ends at once */
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    gw_sse *gone = gw_hub_join(h, NULL, NULL, sv[0], &err);
+    assert_non_null(gone);
+    assert_true(gw_sse_read(gone, out, sizeof out) > 0); /* the greeting */
+    close(sv[1]);
+    int64_t t0 = gw_now_ms();
+    assert_int_equal(gw_sse_read(gone, out, sizeof out), MHD_CONTENT_READER_END_WITH_ERROR);
+    assert_true(gw_now_ms() - t0 < 3000);
+    gw_sse_leave(gone);
+    close(sv[0]);
+
+    /* closing ends every stream and refuses new ones */
+    gw_hub_close(h);
+    assert_int_equal(gw_sse_read(cont, out, sizeof out), MHD_CONTENT_READER_END_OF_STREAM);
+    assert_null(gw_hub_join(h, NULL, NULL, -1, &err));
+    assert_int_equal(err, GATEWAY_ESTOPPING);
+    gw_sse_leave(cont);
+    gw_sse_leave(n2);
+    gw_sse_leave(slow);
+    assert_int_equal(gw_hub_clients(h), 0);
+    gw_hub_free(h);
 }
 
 /* With a token: none, a wrong one, a prefix and an extension of it are
@@ -947,6 +1115,8 @@ int main(void)
         cmocka_unit_test(reply_status_from_code),
         cmocka_unit_test(bad_body_400),
         cmocka_unit_test(routes_404_405),
+        cmocka_unit_test(resource_routes),
+        cmocka_unit_test(sse_hub),
         cmocka_unit_test(token_required),
         cmocka_unit_test(token_compare),
         cmocka_unit_test(token_settings),
