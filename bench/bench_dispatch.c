@@ -229,6 +229,7 @@ int main(int argc, char **argv)
     broker_conf bc;
     broker_conf_init(&bc);
     bc.url = amqp;
+    bc.queue = queue; /* broker_topology_delete below deletes this name's topology */
     bc.role = BROKER_ROLE_CLIENT;
     broker *b = NULL;
     char *cause = NULL;

@@ -224,8 +224,11 @@ const dkc_error_info *dkc_client_last_error(const dkc_client *c)
 
 void dkc_client_cancel(dkc_client *c)
 {
-    if (c != NULL)
-        atomic_store(&c->cancel, 1);
+    if (c == NULL)
+        return;
+    atomic_store(&c->cancel, 1);
+    if (c->tr.wake != NULL)
+        c->tr.wake(c->tr.impl);
 }
 
 void dkc_client_set_deadline(dkc_client *c, long timeout_ms)

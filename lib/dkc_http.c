@@ -6,8 +6,15 @@
  * requests.  The transport knows nothing about Docker: status mapping and
  * version prefixes live in dkc_client.c.
  *
+ * The handle runs in a multi handle of its own rather than through
+ * curl_easy_perform(), which wakes up every second while it waits (to call
+ * the progress function): a client following Docker's event stream would
+ * wake its thread once a second for nothing.  curl_multi_poll() sleeps
+ * until the socket, one of libcurl's own timers (timeouts) or
+ * curl_multi_wakeup() from dkc_client_cancel() wakes it.
+ *
  * Thread contract: a transport belongs to its client's owning thread.  The
- * cancel flag is the only field another thread touches (atomically).
+ * cancel flag and the wake-up are the only things another thread touches.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -22,6 +29,7 @@
 
 typedef struct http {
     CURL *curl;
+    CURLM *multi;   /* runs curl, alone */
     char base[320]; /* "http://localhost", "https://127.0.0.1:2376", ... */
     dkc_addr addr;
     bool tls;
@@ -300,10 +308,50 @@ static struct curl_slist *add_headers(const dkc__req *req, const char *m, struct
 /* Runs the exchange and records the status in resp.  0, or a DKC_ error
  * (a callback's reason first, else curl's code mapped) with the reason in
  * errbuf. */
-static int run_exchange(http *h, const xfer *x, dkc__resp *resp, const char *curl_err, char *errbuf,
+/* curl_easy_perform() of h->curl through h->multi, which sleeps until
+ * something happens (see the top of the file).  The transfer's result, or
+ * CURLE_ABORTED_BY_CALLBACK with x->stop_code DKC_ECANCELED once the
+ * cancel flag is seen. */
+static CURLcode perform_quietly(http *h, xfer *x)
+{
+    CURLcode cc = CURLE_OK;
+    if (curl_multi_add_handle(h->multi, h->curl) != CURLM_OK)
+        return CURLE_OUT_OF_MEMORY;
+    int running = 1;
+    for (;;) {
+        CURLMcode mc = curl_multi_perform(h->multi, &running);
+        if (mc != CURLM_OK) {
+            cc = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_RECV_ERROR;
+            break;
+        }
+        if (!running)
+            break;
+        if (x->cancel_flag != NULL && atomic_load(x->cancel_flag)) {
+            if (x->stop_code == 0)
+                x->stop_code = DKC_ECANCELED;
+            cc = CURLE_ABORTED_BY_CALLBACK;
+            break;
+        }
+        /* the longest sleep: libcurl wakes sooner for its own timers */
+        mc = curl_multi_poll(h->multi, NULL, 0, 24 * 3600 * 1000, NULL);
+        if (mc != CURLM_OK) {
+            cc = CURLE_RECV_ERROR;
+            break;
+        }
+    }
+    int left = 0;
+    CURLMsg *msg;
+    while ((msg = curl_multi_info_read(h->multi, &left)) != NULL)
+        if (msg->msg == CURLMSG_DONE && msg->easy_handle == h->curl && !running)
+            cc = msg->data.result;
+    curl_multi_remove_handle(h->multi, h->curl);
+    return cc;
+}
+
+static int run_exchange(http *h, xfer *x, dkc__resp *resp, const char *curl_err, char *errbuf,
                         size_t errlen)
 {
-    CURLcode cc = curl_easy_perform(h->curl);
+    CURLcode cc = perform_quietly(h, x);
     if (cc != CURLE_OK) {
         int rc = x->stop_code != 0 ? x->stop_code : map_curl_error(cc, h->tls);
         if (x->stop_code == DKC_ETOOBIG)
@@ -361,11 +409,18 @@ out:
     return rc;
 }
 
+static void http_wake(void *impl)
+{
+    http *h = impl;
+    curl_multi_wakeup(h->multi);
+}
+
 static void http_free(void *impl)
 {
     http *h = impl;
     if (h == NULL)
         return;
+    curl_multi_cleanup(h->multi);
     curl_easy_cleanup(h->curl);
     free(h->ca_file);
     free(h->cert_file);
@@ -409,13 +464,15 @@ int dkc__http_transport_new(const dkc__http_conf *conf, dkc__transport *out, cha
                  v6 ? "[" : "", conf->addr.host, v6 ? "]" : "", conf->addr.port);
     }
     h->curl = curl_easy_init();
-    if (h->curl == NULL) {
-        snprintf(errbuf, errlen, "curl_easy_init failed");
+    h->multi = curl_multi_init();
+    if (h->curl == NULL || h->multi == NULL) {
+        snprintf(errbuf, errlen, "curl_easy_init or curl_multi_init failed");
         rc = DKC_ENOMEM;
         goto fail;
     }
     out->perform = http_perform;
     out->free = http_free;
+    out->wake = http_wake;
     out->impl = h;
     return 0;
 fail:

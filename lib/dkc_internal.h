@@ -130,6 +130,9 @@ typedef struct dkc__transport {
                    char *errbuf, size_t errlen);
     void (*free)(void *impl);
     void *impl;
+    /* Wakes a perform waiting on the network so that it sees the cancel
+     * flag (any thread); NULL: the transport looks at the flag by itself. */
+    void (*wake)(void *impl);
 } dkc__transport;
 
 /* libcurl transport for a parsed address.  *out->impl freed by out->free. */

@@ -16,8 +16,11 @@ PACKAGES=(
     # build
     gcc libc6-dev meson ninja-build pkg-config python3
     librabbitmq-dev libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev libgnutls28-dev
+    libsystemd-dev
     # tests and analysis (valgrind reads libc6-dbg for glibc's symbols)
     libcmocka-dev nettle-dev clang-14 libclang-rt-14-dev valgrind libc6-dbg
+    # systemd-analyze verify checks the unit file (tests/service)
+    systemd
     # services used by the integration tests (docker.io brings iptables,
     # containerd, runc and tini)
     docker.io rabbitmq-server docker-registry busybox-static

@@ -101,6 +101,9 @@ static const setting settings[] = {
      1, 86400, "seconds a gateway request waits for its reply (default 60)"},
     {"log-format", "DISPATCH_LOG_FORMAT", "log_format", K_LOGFMT, OFF(json_logs), 0, 0,
      "text (default) or json"},
+    {"log-file", "DISPATCH_LOG_FILE", "log_file", K_STR, OFF(log_file), 0, 0,
+     "append records and diagnostics to this file instead of stdout/stderr (SIGHUP reopens "
+     "it)"},
     {"verbose", "DISPATCH_VERBOSE", "verbose", K_BOOL, OFF(verbose), 0, 0,
      "debug diagnostics on stderr"},
     {"quiet-output", "DISPATCH_QUIET_OUTPUT", "quiet_output", K_BOOL, OFF(quiet_output), 0, 0,
@@ -491,6 +494,25 @@ int cfg_load(dd_config *cfg, int argc, char **argv, char **cause)
     return 0;
 }
 
+int cfg_read_policy(const char *path, json_t **policy, char **cause)
+{
+    json_error_t jerr;
+    *policy = NULL;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        set_cause(cause, "config file %s: %s (line %d)", path, jerr.text, jerr.line);
+        return -1;
+    }
+    if (!json_is_object(root)) {
+        set_cause(cause, "config file %s: must hold a JSON object", path);
+        json_decref(root);
+        return -1;
+    }
+    *policy = json_incref(json_object_get(root, "policy"));
+    json_decref(root);
+    return 0;
+}
+
 void cfg_cleanup(dd_config *cfg)
 {
     if (cfg == NULL)
@@ -513,6 +535,7 @@ void cfg_cleanup(dd_config *cfg)
     free(cfg->gateway_key);
     free(cfg->config_file);
     free(cfg->templates_dir);
+    free(cfg->log_file);
     json_decref(cfg->policy);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -43,6 +43,7 @@ typedef struct dd_config {
     int gather_ms;              /* how long cluster-wide queries wait for other nodes */
     int bulk_seconds;           /* how long a bulk request waits for its pieces */
     char *templates_dir;        /* directory of <name>.json templates; NULL: none */
+    char *log_file;             /* records and diagnostics go here; NULL: stdout/stderr */
     char *config_file;
     json_t *policy; /* the config file's "policy" object (see policy.h); NULL: defaults */
 } dd_config;
@@ -55,5 +56,11 @@ typedef struct dd_config {
  * error (exit 2).  The password in amqp_url is never copied into *cause. */
 int cfg_load(dd_config *cfg, int argc, char **argv, char **cause);
 void cfg_cleanup(dd_config *cfg);
+
+/* Reads the config file path again for its "policy" object (SIGHUP):
+ * *policy is a new reference to it, NULL when the file has none.  0, or -1
+ * with *cause (malloc'd) saying what is wrong with the file.  Does no
+ * checks of the policy itself (policy_from_json). */
+int cfg_read_policy(const char *path, json_t **policy, char **cause);
 
 #endif

@@ -10,6 +10,11 @@
  * With --gateway it also serves HTTP (src/gateway/: its own threads and
  * broker connection); it starts once RabbitMQ answers and stops first.
  *
+ * Under systemd (Type=notify) it says READY=1 once it consumes, STATUS=
+ * lines, STOPPING=1, and pings the watchdog from the main loop
+ * (service.c).  SIGHUP reopens the log file and reloads the policy and
+ * the templates (reload.c).
+ *
  * Exit status: 0 after SIGTERM/SIGINT (or --help), 1 when Docker or
  * RabbitMQ cannot be used at start, 2 on a usage error (a gateway setting
  * that cannot be used included).
@@ -35,6 +40,8 @@
 #include "node.h"
 #include "policy.h"
 #include "protocol.h"
+#include "reload.h"
+#include "service.h"
 #include "status.h"
 #include "templates.h"
 #include "text.h"
@@ -46,6 +53,7 @@
 #define STOP_POLL_MS 100
 
 static volatile sig_atomic_t g_stop;
+static volatile sig_atomic_t g_reload; /* SIGHUP seen: reload at the next turn */
 /* metrics and readiness (status.h); made before the gateway, freed last */
 static dd_status *g_status;
 static volatile sig_atomic_t g_wake_fd =
@@ -64,8 +72,10 @@ static void wake_main(void *ud)
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    g_stop = 1;
+    if (sig == SIGHUP)
+        g_reload = 1;
+    else
+        g_stop = 1;
     wake_main(NULL);
 }
 
@@ -173,10 +183,12 @@ static int do_item(broker *b, engine *e, cluster *cl, engine_out *o)
         break;
     case ENGINE_OUT_PAUSE:
         rc = broker_consume_pause(b);
+        service_status("Docker away: consuming paused");
         break;
     case ENGINE_OUT_RESUME:
         if (!g_stop)
             rc = broker_consume_resume(b);
+        service_status("consuming from %s", broker_name_work(b));
         break;
     case ENGINE_OUT_EVENT:
         rc = publish_event(b, o->key, o->body);
@@ -239,6 +251,7 @@ static int drain_outbox(broker *b, engine *e, cluster *cl)
 static void on_retry(void *arg, unsigned attempt, int err, const char *cause, unsigned delay_ms)
 {
     (void)arg;
+    service_watchdog_tick(); /* the main thread, between attempts: still turning */
     log_msg(LOG_LVL_WARN, "RabbitMQ reconnect attempt %u failed: %s (%s); next in %u ms", attempt,
             broker_strerror(err), cause ? cause : "", delay_ms);
 }
@@ -248,10 +261,12 @@ static int reconnect(broker *b)
 {
     log_msg(LOG_LVL_WARN, "RabbitMQ connection lost (%s): reconnecting", broker_error(b));
     status_broker(g_status, 0);
+    service_status("broker reconnecting");
     int rc = broker_reconnect(b, &g_stop);
     if (rc != 0)
         return -1;
     log_msg(LOG_LVL_INFO, "RabbitMQ connection restored");
+    service_status("consuming from %s", broker_name_work(b));
     status_broker(g_status, 1);
     return 0;
 }
@@ -300,20 +315,34 @@ static int exit_early(dd_config *cfg, int lr, char *cause)
     return lr < 0 ? 2 : 0;
 }
 
-/* Sets up logging and line-buffered stdout, and installs the SIGTERM/SIGINT
- * handlers (they only set g_stop and wake the loop); SIGPIPE is ignored.
- * Cannot fail. */
-static void setup_process(const dd_config *cfg)
+/* Sets up logging (the log file, when set) and line-buffered stdout,
+ * reads the systemd watchdog setting, and installs the SIGTERM/SIGINT
+ * handlers (they only set g_stop and wake the loop) and SIGHUP's (it only
+ * sets g_reload and wakes the loop); SIGPIPE is ignored.  0, or -1 when
+ * the log file cannot be opened (the reason on stderr). */
+static int setup_process(const dd_config *cfg)
 {
     log_setup(cfg->json_logs, cfg->verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+    log_set_node(cfg->node);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (cfg->log_file != NULL) {
+        char *cause = NULL;
+        if (log_open_file(cfg->log_file, &cause) != 0) {
+            log_msg(LOG_LVL_ERROR, "%s", cause ? cause : "log file: cannot open");
+            free(cause);
+            return -1;
+        }
+    }
+    service_init();
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    return 0;
 }
 
 /* Loads the config file's "policy" into policy (the caller's; freed with
@@ -515,13 +544,21 @@ static int rejoin(broker *b, engine *e, cluster *cl)
 /* The main loop: hands deliveries to the engine and carries out its
  * outbox, reconnecting when the connection is lost, until SIGTERM/SIGINT
  * (or a stop during a reconnect). */
-static void run_loop(broker *b, engine *e, cluster *cl)
+static void run_loop(const dd_config *cfg, broker *b, engine *e, cluster *cl)
 {
     while (!g_stop) {
         broker_delivery d;
         memset(&d, 0, sizeof d);
+        service_watchdog_tick();
+        if (g_reload) {
+            g_reload = 0;
+            service_reloading();
+            reload_rules(cfg, e);
+            service_reloaded();
+        }
         int due = node_tick(b, cl, e);
-        int pr = broker_poll(b, due < IDLE_WAIT_MS ? due : IDLE_WAIT_MS, &d);
+        int wait = service_watchdog_due_ms(due < IDLE_WAIT_MS ? due : IDLE_WAIT_MS);
+        int pr = broker_poll(b, wait, &d);
         if (pr == 1 && node_heard(b, cl, &d)) {
             ; /* membership or a gather's reply: taken */
         } else if (pr == 1) {
@@ -545,12 +582,14 @@ static void run_loop(broker *b, engine *e, cluster *cl)
 static void drain_for_shutdown(broker *b, engine *e, cluster *cl)
 {
     log_msg(LOG_LVL_INFO, "stopping: no new work; finishing what is in flight");
+    service_stopping();
     if (broker_connected(b))
         broker_consume_pause(b);
     engine_begin_shutdown(e);
     for (int spins = 0; spins < 60 * 1000 / STOP_POLL_MS; spins++) {
         broker_delivery d;
         memset(&d, 0, sizeof d);
+        service_watchdog_tick();
         int pr = broker_poll(b, STOP_POLL_MS, &d);
         if (pr == 1 && !node_heard(b, cl, &d))
             broker_nack(b, d.tag, 1);
@@ -581,7 +620,10 @@ int main(int argc, char **argv)
     int lr = cfg_load(&cfg, argc, argv, &cause);
     if (lr != 0)
         return exit_early(&cfg, lr, cause);
-    setup_process(&cfg);
+    if (setup_process(&cfg) != 0) {
+        status = 2;
+        goto out;
+    }
     g_status = status_new(DD_VERSION, cfg.node);
 
     if (load_policy(&cfg, &policy) != 0 || load_templates(&cfg, &policy, &tpl) != 0) {
@@ -605,7 +647,8 @@ int main(int argc, char **argv)
         goto out;
     status_set_engine(g_status, e, cl);
     publish_node_event(b, cfg.node, "up");
-    run_loop(b, e, cl);
+    service_ready("consuming from %s as node %s", broker_name_work(b), cfg.node);
+    run_loop(&cfg, b, e, cl);
     status_stopping(g_status);
     gateway_quiesce(gw); /* no new HTTP requests; those in flight get their replies */
     drain_for_shutdown(b, e, cl);
@@ -625,5 +668,6 @@ out:
     free(cause);
     cfg_cleanup(&cfg);
     dkc_global_cleanup();
+    log_close_file();
     return status;
 }

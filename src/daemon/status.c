@@ -70,6 +70,8 @@ metrics_dd *status_metrics(dd_status *s)
 
 void status_set_engine(dd_status *s, engine *e, cluster *cl)
 {
+    if (s == NULL)
+        return;
     atomic_store(&s->cl, cl);
     atomic_store(&s->e, e);
 }

@@ -30,7 +30,7 @@ void status_free(dd_status *s);
 metrics_dd *status_metrics(dd_status *s);
 
 /* The engine and cluster are running (borrowed; set them to NULL before
- * freeing them). */
+ * freeing them).  s may be NULL (a start that ended early). */
 void status_set_engine(dd_status *s, engine *e, cluster *cl);
 
 /* The node's RabbitMQ connection went down (0) or came back (1; counts a

@@ -344,7 +344,7 @@ static json_t *pieces_elsewhere(engine *e, dkc_client *cli, const char *user_id)
     broker_delivery d;
     memset(&d, 0, sizeof d);
     d.user_id = (char *)user_id; /* borrowed: d is never cleaned up */
-    jctx c = {.e = e, .cli = cli, .d = &d};
+    jctx c = {.e = e, .rules = eng_rules_take(e), .cli = cli, .d = &d};
     json_t *answers = NULL, *missing = NULL;
     eng_ask_all(&c,
                 "{\"Dockercmd\":\"list\",\"Options\":{\"All\":true,\"Filters\":{\"label\":[\"" LBL
@@ -368,6 +368,7 @@ static json_t *pieces_elsewhere(engine *e, dkc_client *cli, const char *user_id)
     }
     json_decref(answers);
     json_decref(missing);
+    eng_rules_drop(e, c.rules);
     return set;
 }
 

@@ -482,5 +482,7 @@ void engine_load(engine *e, cluster_load *out)
     out->inflight = e->busy;
     out->docker = !e->docker_down;
     pthread_mutex_unlock(&e->mu);
-    out->capacity = e->policy->max_containers;
+    eng_rules *r = eng_rules_take(e);
+    out->capacity = r->policy->max_containers;
+    eng_rules_drop(e, r);
 }

@@ -33,7 +33,7 @@ static int collect(void *ud, const char *data, size_t len)
 
 static hres h_archive_get(jctx *c)
 {
-    size_t limit = (size_t)c->e->policy->max_archive;
+    size_t limit = (size_t)c->rules->policy->max_archive;
     tar_buf t = {.limit = limit};
     json_t *stat = NULL;
     int rc = dkc_container_archive_get(c->cli, c->cmd->container, c->cmd->path, collect, &t, &stat);
@@ -64,7 +64,7 @@ static hres h_archive_get(jctx *c)
 
 static hres h_archive_put(jctx *c)
 {
-    size_t limit = (size_t)c->e->policy->max_archive;
+    size_t limit = (size_t)c->rules->policy->max_archive;
     if (c->cmd->archive_len > limit) {
         snprintf(c->field, sizeof c->field, "Options.Archive");
         return eng_fail(c, PROTO_ETOOLARGE,

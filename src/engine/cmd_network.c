@@ -15,7 +15,7 @@ static hres h_network_create(jctx *c)
     proto_cmd *cmd = c->cmd;
     proto_error perr;
     proto_error_clear(&perr);
-    if (policy_check_network_driver(c->e->policy, cmd->driver, &perr) != 0) {
+    if (policy_check_network_driver(c->rules->policy, cmd->driver, &perr) != 0) {
         snprintf(c->field, sizeof c->field, "%s", perr.field);
         return eng_fail(c, PROTO_EPOLICY, "%s", perr.message);
     }

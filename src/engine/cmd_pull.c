@@ -49,8 +49,8 @@ static hres h_pull(jctx *c)
     snprintf(ref, sizeof ref, "%s%s%s", cmd->image, cmd->tag ? ":" : "", cmd->tag ? cmd->tag : "");
     proto_error perr;
     proto_error_clear(&perr);
-    if (policy_check_image(c->e->policy, ref, &perr) != 0 ||
-        policy_check_registry(c->e->policy, ref, &perr) != 0) {
+    if (policy_check_image(c->rules->policy, ref, &perr) != 0 ||
+        policy_check_registry(c->rules->policy, ref, &perr) != 0) {
         snprintf(c->field, sizeof c->field, "%s", perr.field);
         return eng_fail(c, perr.code, "%s", perr.message);
     }

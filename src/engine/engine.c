@@ -412,6 +412,7 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
         return 0;
     }
     jctx c = {.e = e,
+              .rules = eng_rules_take(e),
               .cli = cli,
               .d = d,
               .cmd = cmd,
@@ -431,6 +432,7 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
     if (bulk)
         eng_bulk_end(e);
     free(prev);
+    eng_rules_drop(e, c.rules);
     json_decref(c.err_extra);
     json_decref(c.resolved);
     json_decref(c.result);
@@ -462,9 +464,13 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&e->mu);
 
         if (j->kind == JOB_MSG) {
+            /* the job's diagnostics name its request */
+            log_bind_request(j->d.message_id ? j->d.message_id : j->d.correlation_id);
+            int parked = draining ? 0 : msg_job(e, cli, j);
+            log_bind_request(NULL);
             if (draining) {
                 eng_post_simple(e, ENGINE_OUT_NACK, j->d.tag, 1);
-            } else if (msg_job(e, cli, j)) {
+            } else if (parked) {
                 pthread_mutex_lock(&e->mu);
                 e->busy--;
                 continue; /* parked: mu is held, as the loop expects */
@@ -516,7 +522,11 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
         e->conf.supervise_ms = SUPERVISE_SAFETY_MS;
     e->sup_due = INT64_MAX;
     e->sup_next = INT64_MAX;
-    e->policy = policy;
+    pthread_mutex_init(&e->rules_mu, NULL);
+    e->rules = eng_xcalloc(1, sizeof *e->rules);
+    e->rules->refs = 1;
+    e->rules->policy = policy;
+    e->rules->templates = conf->templates;
     e->factory = *factory;
     snprintf(e->node_label, sizeof e->node_label, LBL "node=%s", conf->node);
     snprintf(e->cluster_label, sizeof e->cluster_label, LBL "cluster=%s", conf->cluster);
@@ -639,8 +649,50 @@ void engine_free(engine *e)
     free((char *)e->conf.cluster);
     json_decref(e->removals);
     json_decref(e->claimed);
+    if (e->rules != NULL)
+        eng_rules_drop(e, e->rules);
+    pthread_mutex_destroy(&e->rules_mu);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
     pthread_cond_destroy(&e->sup_cv);
     free(e);
+}
+
+eng_rules *eng_rules_take(engine *e)
+{
+    pthread_mutex_lock(&e->rules_mu);
+    eng_rules *r = e->rules;
+    r->refs++;
+    pthread_mutex_unlock(&e->rules_mu);
+    return r;
+}
+
+void eng_rules_drop(engine *e, eng_rules *r)
+{
+    if (r == NULL)
+        return;
+    pthread_mutex_lock(&e->rules_mu);
+    int left = --r->refs;
+    pthread_mutex_unlock(&e->rules_mu);
+    if (left > 0)
+        return;
+    if (r->own_policy != NULL) {
+        policy_cleanup(r->own_policy);
+        free(r->own_policy);
+    }
+    templates_free(r->own_templates);
+    free(r);
+}
+
+void engine_set_rules(engine *e, dd_policy *policy, dd_templates *templates)
+{
+    eng_rules *r = eng_xcalloc(1, sizeof *r);
+    r->refs = 1;
+    r->policy = r->own_policy = policy;
+    r->templates = r->own_templates = templates;
+    pthread_mutex_lock(&e->rules_mu);
+    eng_rules *old = e->rules;
+    e->rules = r;
+    pthread_mutex_unlock(&e->rules_mu);
+    eng_rules_drop(e, old); /* freed here, or by the last job that still uses it */
 }

@@ -161,6 +161,12 @@ int engine_client_from_options(void *ud, dkc_client **out, char *errbuf, size_t 
 engine *engine_start(const engine_conf *conf, const dd_policy *policy,
                      const engine_client_factory *factory, char *errbuf, size_t errlen);
 
+/* Replaces the policy and the templates (SIGHUP): both are moved (policy
+ * malloc'd and filled by policy_from_json; templates may be NULL for none)
+ * and freed by the engine.  Jobs already running finish under the rules
+ * they started with; jobs taken from now on use these.  Any thread. */
+void engine_set_rules(engine *e, dd_policy *policy, struct dd_templates *templates);
+
 /* Hands a delivery to the engine: *d is moved (zeroed here). */
 void engine_submit(engine *e, broker_delivery *d);
 

@@ -77,9 +77,23 @@ typedef struct waiter {
     int64_t t0;
 } waiter;
 
-struct engine {
-    engine_conf conf; /* strings copied */
+/* The rules a job is carried out under: the policy and the templates.
+ * SIGHUP may replace them while jobs run (engine_set_rules), so each job
+ * takes a reference at its start (eng_rules_take) and keeps reading the
+ * same ones until it drops it (eng_rules_drop); the last drop of replaced
+ * rules frees what they own. */
+typedef struct eng_rules {
+    int refs; /* under engine.rules_mu */
     const dd_policy *policy;
+    const dd_templates *templates; /* NULL: none */
+    dd_policy *own_policy;         /* freed with the rules; NULL: borrowed */
+    dd_templates *own_templates;   /* freed with the rules; NULL: borrowed or none */
+} eng_rules;
+
+struct engine {
+    engine_conf conf;         /* strings copied */
+    pthread_mutex_t rules_mu; /* guards rules and every eng_rules.refs; taken alone */
+    eng_rules *rules;         /* the current rules (one reference is the engine's) */
     engine_client_factory factory;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -154,6 +168,7 @@ struct engine_cmd;
 
 typedef struct jctx {
     engine *e;
+    eng_rules *rules; /* the job's reference: policy and templates for this job */
     dkc_client *cli;
     broker_delivery *d;
     proto_cmd *cmd;
@@ -208,6 +223,9 @@ hres eng_handle_unsupported(jctx *c);
 int eng_done_already(const jctx *c, int rc);
 
 /* ---- engine.c ---- */
+/* A reference to e's current rules; give it back with eng_rules_drop(). */
+eng_rules *eng_rules_take(engine *e);
+void eng_rules_drop(engine *e, eng_rules *r);
 void *eng_xmalloc(size_t n);
 void *eng_xcalloc(size_t n, size_t sz);
 char *eng_xstrdup(const char *s);

@@ -89,7 +89,7 @@ hres eng_create_admitted(jctx *c, json_t *body, char **id, json_t **warnings)
     engine *e = c->e;
     proto_error perr;
     proto_error_clear(&perr);
-    int rc = policy_check_create(e->policy, body, &perr);
+    int rc = policy_check_create(c->rules->policy, body, &perr);
     if (rc != 0) {
         snprintf(c->field, sizeof c->field, "%s", perr.field);
         return eng_fail(c, rc, "%s", perr.message);
@@ -97,7 +97,7 @@ hres eng_create_admitted(jctx *c, json_t *body, char **id, json_t **warnings)
     hres vr = eng_scope_check_volumes(c, body);
     if (vr != H_OK)
         return vr;
-    int max = e->policy->max_containers;
+    int max = c->rules->policy->max_containers;
     if (max > 0) {
         pthread_mutex_lock(&e->mu);
         uint64_t created_before = e->created;
@@ -158,7 +158,7 @@ hres eng_apply_template(jctx *c)
         return H_OK;
     int code = 0;
     char why[PROTO_MESSAGE_MAX];
-    json_t *base = templates_render(c->e->conf.templates, cmd->template_name, cmd->params, &code,
+    json_t *base = templates_render(c->rules->templates, cmd->template_name, cmd->params, &code,
                                     why, sizeof why, c->field, sizeof c->field);
     if (base == NULL) {
         if (code == PROTO_ENOTFOUND)

@@ -37,7 +37,7 @@ static int may(const jctx *c, json_t *labels)
         return 0;
     const char *owner = eng_label(labels, "user");
     const char *me = c->d->user_id;
-    return owner == NULL || policy_is_admin(c->e->policy, me) || (me && !strcmp(owner, me));
+    return owner == NULL || policy_is_admin(c->rules->policy, me) || (me && !strcmp(owner, me));
 }
 
 /* Drops from a list result (an array of objects with Labels) what the
@@ -127,7 +127,7 @@ static hres resolve_network(jctx *c)
     hres res = H_OK;
     proto_kind k = c->cmd->kind;
     int joinable = (k == PROTO_CMD_NETWORK_CONNECT || k == PROTO_CMD_NETWORK_DISCONNECT) &&
-                   rc == 0 && policy_network_listed(c->e->policy, eng_jstr(ins, "Name"));
+                   rc == 0 && policy_network_listed(c->rules->policy, eng_jstr(ins, "Name"));
     if (eng_done_already(c, rc)) {
         c->result = json_null(); /* removed by this message's first delivery */
     } else if (rc == DKC_ENOTFOUND ||
@@ -149,7 +149,7 @@ static hres check_image(jctx *c, const char *image)
 {
     proto_error perr;
     proto_error_clear(&perr);
-    if (image == NULL || policy_check_image(c->e->policy, image, &perr) == 0)
+    if (image == NULL || policy_check_image(c->rules->policy, image, &perr) == 0)
         return H_OK;
     snprintf(c->field, sizeof c->field, "%s", perr.field);
     return eng_fail(c, PROTO_EPOLICY, "%s", perr.message);
@@ -179,7 +179,7 @@ static hres image_owner(jctx *c, const char *ref, img_owner *who)
     if (cl == NULL)
         *who = IMG_SHARED;
     else if (strcmp(cl, c->e->conf.cluster) == 0 &&
-             (owner == NULL || policy_is_admin(c->e->policy, me) || (me && !strcmp(owner, me))))
+             (owner == NULL || policy_is_admin(c->rules->policy, me) || (me && !strcmp(owner, me))))
         *who = IMG_MINE;
     else
         *who = IMG_OTHERS;
@@ -198,7 +198,7 @@ static hres check_target(jctx *c, const char *repo, const char *tag, const char 
     hres r = check_image(c, target);
     if (r != H_OK)
         snprintf(c->field, sizeof c->field, "%s", field);
-    if (r != H_OK || c->e->policy->scope_host)
+    if (r != H_OK || c->rules->policy->scope_host)
         return r;
     img_owner who;
     if ((r = image_owner(c, target, &who)) != H_OK)
@@ -218,7 +218,7 @@ static hres check_target(jctx *c, const char *repo, const char *tag, const char 
 static hres check_image_owned(jctx *c, const char *image)
 {
     hres r = check_image(c, image);
-    if (r != H_OK || c->e->policy->scope_host)
+    if (r != H_OK || c->rules->policy->scope_host)
         return r;
     img_owner who;
     if ((r = image_owner(c, image, &who)) != H_OK)
@@ -248,7 +248,7 @@ static int probes_reply_address(const json_t *filters)
 
 void eng_scope_filter_list(const jctx *c, json_t *list)
 {
-    if (!c->e->policy->scope_host)
+    if (!c->rules->policy->scope_host)
         keep_visible(c, list);
 }
 
@@ -260,7 +260,7 @@ hres eng_scope_check(jctx *c)
         snprintf(c->field, sizeof c->field, "Options.Filters");
         return eng_fail(c, PROTO_EPOLICY, "labels of reply addresses cannot be filtered on");
     }
-    if (e->policy->require_user_id && c->d->user_id == NULL) {
+    if (c->rules->policy->require_user_id && c->d->user_id == NULL) {
         snprintf(c->field, sizeof c->field, "user_id");
         return eng_fail(c, PROTO_EPOLICY,
                         "user_id: messages must carry an AMQP user_id (policy require_user_id)");
@@ -280,7 +280,7 @@ hres eng_scope_check(jctx *c)
     default:
         break;
     }
-    if (e->policy->scope_host)
+    if (c->rules->policy->scope_host)
         return H_OK;
     switch (cmd->kind) {
     case PROTO_CMD_LIST:
@@ -318,7 +318,7 @@ hres eng_scope_check(jctx *c)
  * foreign volume) or H_TRANSIENT. */
 hres eng_scope_check_volumes(jctx *c, json_t *body)
 {
-    if (c->e->policy->scope_host)
+    if (c->rules->policy->scope_host)
         return H_OK;
     json_t *hc = proto_json_get_ci(body, "HostConfig");
     const char *names[512];

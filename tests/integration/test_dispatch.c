@@ -1374,10 +1374,11 @@ static void test_output_on_stdout(void **state)
     assert_non_null(r);
     json_decref(r);
     char *text = dfx_read_file(g_log);
-    char want[3][160];
-    snprintf(want[0], sizeof want[0], "output id=%s stdout| line one\n", id);
-    snprintf(want[1], sizeof want[1], "output id=%s stdout| line two\n", id);
-    snprintf(want[2], sizeof want[2], "output id=%s stderr| warn\n", id);
+    char want[3][240];
+    /* the node comes after the request id, as on every line about a request */
+    snprintf(want[0], sizeof want[0], "output id=%s node=%s stdout| line one\n", id, g_node);
+    snprintf(want[1], sizeof want[1], "output id=%s node=%s stdout| line two\n", id, g_node);
+    snprintf(want[2], sizeof want[2], "output id=%s node=%s stderr| warn\n", id, g_node);
     for (int i = 0; i < 3; i++) {
         if (strstr(text, want[i]) == NULL)
             fprintf(stderr, "missing in %s: %s", g_log, want[i]);

@@ -25,7 +25,7 @@ static const char *const env_vars[] = {
     "DISPATCH_CONFIG",         "DISPATCH_DOCKER_HOST",  "DISPATCH_AMQP_URL", "DISPATCH_QUEUE",
     "DISPATCH_NODE",           "DISPATCH_QUEUE_TYPE",   "DISPATCH_PREFETCH", "DISPATCH_WORKERS",
     "DISPATCH_DELIVERY_LIMIT", "DISPATCH_MAX_RUN_TIME", "DISPATCH_VERBOSE",  "DISPATCH_CLUSTER",
-    "DISPATCH_QUIET_OUTPUT",
+    "DISPATCH_QUIET_OUTPUT",   "DISPATCH_LOG_FILE",
 };
 
 static int clear_env(void **state)
@@ -299,6 +299,54 @@ static void redaction(void **state)
     free(r);
 }
 
+/* --log-file from the file, the environment and a flag; the policy read
+ * again (SIGHUP) from the file alone. */
+static void log_file_and_policy_reread(void **state)
+{
+    (void)state;
+    dd_config c;
+    char *cause = NULL;
+    assert_int_equal(load(&c, &cause, NULL), 0);
+    assert_null(c.log_file);
+    cfg_cleanup(&c);
+
+    write_file("{\"log_file\": \"/var/log/a.log\", \"policy\": {\"images\": [\"busybox:*\"]}}");
+    assert_int_equal(load(&c, &cause, "--config", g_file, NULL), 0);
+    assert_string_equal(c.log_file, "/var/log/a.log");
+    cfg_cleanup(&c);
+    setenv("DISPATCH_LOG_FILE", "/var/log/b.log", 1);
+    assert_int_equal(load(&c, &cause, "--config", g_file, NULL), 0);
+    assert_string_equal(c.log_file, "/var/log/b.log");
+    cfg_cleanup(&c);
+    assert_int_equal(load(&c, &cause, "--config", g_file, "--log-file", "/var/log/c.log", NULL), 0);
+    assert_string_equal(c.log_file, "/var/log/c.log");
+    cfg_cleanup(&c);
+    assert_int_equal(load(&c, &cause, "--log-file", "", NULL), -1);
+    assert_non_null(strstr(cause, "log-file"));
+    cfg_cleanup(&c);
+    free(cause);
+    cause = NULL;
+
+    json_t *p = NULL;
+    assert_int_equal(cfg_read_policy(g_file, &p, &cause), 0);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(p, "images"), 0)),
+                        "busybox:*");
+    json_decref(p);
+    write_file("{\"queue\": \"q\"}");
+    assert_int_equal(cfg_read_policy(g_file, &p, &cause), 0);
+    assert_null(p);
+    write_file("{\"policy\": ");
+    assert_int_equal(cfg_read_policy(g_file, &p, &cause), -1);
+    assert_null(p);
+    assert_non_null(strstr(cause, g_file));
+    free(cause);
+    cause = NULL;
+    write_file("[1]");
+    assert_int_equal(cfg_read_policy(g_file, &p, &cause), -1);
+    assert_non_null(strstr(cause, "JSON object"));
+    free(cause);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +356,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(redaction, clear_env, remove_file),
         cmocka_unit_test_setup_teardown(cluster_and_output, clear_env, remove_file),
         cmocka_unit_test_setup_teardown(gateway_settings, clear_env, remove_file),
+        cmocka_unit_test_setup_teardown(log_file_and_policy_reread, clear_env, remove_file),
     };
     return cmocka_run_group_tests_name("daemon settings", tests, NULL, NULL);
 }
