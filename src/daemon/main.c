@@ -42,6 +42,7 @@
 #include "protocol.h"
 #include "reload.h"
 #include "service.h"
+#include "status.h"
 #include "templates.h"
 #include "text.h"
 
@@ -53,6 +54,8 @@
 
 static volatile sig_atomic_t g_stop;
 static volatile sig_atomic_t g_reload; /* SIGHUP seen: reload at the next turn */
+/* metrics and readiness (status.h); made before the gateway, freed last */
+static dd_status *g_status;
 static volatile sig_atomic_t g_wake_fd =
     -1; /* eventfd: the engine's outbox and signals wake the main loop */
 
@@ -104,6 +107,11 @@ static int publish_reply(broker *b, const engine_out *o)
                            .n_headers = 1};
         log_msg(LOG_LVL_WARN, "reply unroutable: kept in %s", broker_name_dead(b));
         rc = broker_publish(b, "", broker_name_dead(b), &dp, o->body, strlen(o->body), 0);
+        if (rc == 0)
+            metrics_add(status_metrics(g_status)->dead_letters,
+                        (const char *[]){"reply_unroutable"}, 1);
+    } else if (rc == 0) {
+        metrics_add(status_metrics(g_status)->replies, NULL, 1);
     }
     if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
         return rc;
@@ -125,9 +133,11 @@ static int publish_event(broker *b, const char *key, const char *body)
     int rc = broker_publish(b, broker_name_events(b), key, &p, body, strlen(body), 0);
     if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
         return rc;
-    if (rc != 0)
+    if (rc != 0) {
         log_msg(LOG_LVL_WARN, "publishing event %s: %s: %s", key, broker_strerror(rc),
                 broker_error(b));
+        metrics_add(status_metrics(g_status)->events_dropped, NULL, 1);
+    }
     return 0;
 }
 
@@ -144,6 +154,19 @@ static void publish_node_event(broker *b, const char *node, const char *state)
         publish_event(b, key, body);
     free(body);
     json_decref(ev);
+}
+
+/* Dead-letters o->dl with o->reason, counted by the reason's code. */
+static int dead_letter(broker *b, const engine_out *o)
+{
+    const char *reason = o->reason ? o->reason : "rejected";
+    char code[48];
+    int rc = broker_dead_letter(b, o->dl, reason);
+    if (rc == 0) {
+        metrics_dd_reason(reason, code, sizeof code);
+        metrics_add(status_metrics(g_status)->dead_letters, (const char *[]){code}, 1);
+    }
+    return rc;
 }
 
 /* Carries out one outbox item.  Returns 0, or a connection error when the
@@ -172,7 +195,7 @@ static int do_item(broker *b, engine *e, cluster *cl, engine_out *o)
         break;
     case ENGINE_OUT_DEADLETTER:
         if (o->dl)
-            rc = broker_dead_letter(b, o->dl, o->reason ? o->reason : "rejected");
+            rc = dead_letter(b, o);
         break;
     case ENGINE_OUT_REPLY:
         rc = publish_reply(b, o);
@@ -181,7 +204,7 @@ static int do_item(broker *b, engine *e, cluster *cl, engine_out *o)
         if (o->after_remove)
             engine_after(e, o->after_remove, !o->after_mark);
         if (o->dl)
-            rc = broker_dead_letter(b, o->dl, o->reason ? o->reason : "rejected");
+            rc = dead_letter(b, o);
         else
             rc = broker_ack(b, o->tag);
         if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
@@ -237,12 +260,14 @@ static void on_retry(void *arg, unsigned attempt, int err, const char *cause, un
 static int reconnect(broker *b)
 {
     log_msg(LOG_LVL_WARN, "RabbitMQ connection lost (%s): reconnecting", broker_error(b));
+    status_broker(g_status, 0);
     service_status("broker reconnecting");
     int rc = broker_reconnect(b, &g_stop);
     if (rc != 0)
         return -1;
     log_msg(LOG_LVL_INFO, "RabbitMQ connection restored");
     service_status("consuming from %s", broker_name_work(b));
+    status_broker(g_status, 1);
     return 0;
 }
 
@@ -445,6 +470,9 @@ static int start_gateway(const dd_config *cfg, gateway **out)
     gc.timeout_ms = cfg->gateway_timeout * 1000;
     gc.node = cfg->node;
     gc.broker = &bc;
+    gc.metrics = status_metrics(g_status)->reg;
+    gc.ready = status_ready;
+    gc.ready_ud = g_status;
     char *cause = NULL;
     int rc = gateway_start(&gc, out, &cause);
     if (rc != 0)
@@ -495,7 +523,8 @@ static engine *start_engine(const dd_config *cfg, const dd_policy *policy, dkc_o
                       .gather_ms = cfg->gather_ms,
                       .bulk_ms = cfg->bulk_seconds * 1000,
                       .templates = tpl,
-                      .notify = wake_main};
+                      .notify = wake_main,
+                      .metrics = status_metrics(g_status)};
     engine_client_factory factory = {.make = engine_client_from_options, .ud = dopt};
     engine *e = engine_start(&ec, policy, &factory, why, sizeof why);
     if (e == NULL)
@@ -595,6 +624,7 @@ int main(int argc, char **argv)
         status = 2;
         goto out;
     }
+    g_status = status_new(DD_VERSION, cfg.node);
 
     if (load_policy(&cfg, &policy) != 0 || load_templates(&cfg, &policy, &tpl) != 0) {
         status = 2;
@@ -615,9 +645,11 @@ int main(int argc, char **argv)
     e = start_engine(&cfg, &policy, &dopt, cl, broker_user(b), tpl);
     if (e == NULL)
         goto out;
+    status_set_engine(g_status, e, cl);
     publish_node_event(b, cfg.node, "up");
     service_ready("consuming from %s as node %s", broker_name_work(b), cfg.node);
     run_loop(&cfg, b, e, cl);
+    status_stopping(g_status);
     gateway_quiesce(gw); /* no new HTTP requests; those in flight get their replies */
     drain_for_shutdown(b, e, cl);
     if (broker_connected(b))
@@ -625,12 +657,14 @@ int main(int argc, char **argv)
     status = 0;
 out:
     gateway_free(gw);
+    status_set_engine(g_status, NULL, NULL);
     engine_free(e);
     cluster_free(cl);
     templates_free(tpl);
     policy_cleanup(&policy);
     broker_free(b);
     close_wake_fd();
+    status_free(g_status);
     free(cause);
     cfg_cleanup(&cfg);
     dkc_global_cleanup();

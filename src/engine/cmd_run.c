@@ -55,6 +55,8 @@ static hres run_adopt(jctx *c, json_t *summary)
         int rc = dkc_container_start(c->cli, id);
         if (rc != 0 && rc != DKC_ENOTMODIFIED)
             return eng_dfail(c, rc);
+        if (rc == 0)
+            eng_count_start(c);
     }
     if (owes_final(c->cmd)) {
         eng_post_simple(c->e, ENGINE_OUT_ACK, c->d->tag, 0);
@@ -140,6 +142,7 @@ static hres h_run(jctx *c)
             snprintf(c->discard, sizeof c->discard, "%s", id);
         goto out;
     }
+    eng_count_start(c);
     if (owes_final(cmd)) {
         eng_post_simple(c->e, ENGINE_OUT_ACK, c->d->tag, 0);
         res = H_DONE;

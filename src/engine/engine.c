@@ -118,7 +118,15 @@ void eng_docker_down(engine *e)
     }
 }
 
-/* Logs the outcome line and posts a REPLY item.  reply is consumed.  dl
+void eng_count_start(const jctx *c)
+{
+    if (c->e->conf.metrics != NULL && c->arrived > 0)
+        metrics_observe(c->e->conf.metrics->queue_to_start, NULL,
+                        (double)(eng_now_ms() - c->arrived) / 1000.0);
+}
+
+/* Logs the outcome line, counts the outcome (metrics' requests and
+ * policy denials) and posts a REPLY item.  reply is consumed.  dl
  * (moved when not NULL) is dead-lettered with reason after the reply;
  * otherwise tag is acked. */
 void eng_post_reply(engine *e, json_t *reply, int64_t t0, const char *reply_to, const char *corr,
@@ -134,6 +142,14 @@ void eng_post_reply(engine *e, json_t *reply, int64_t t0, const char *reply_to, 
         proto_summary_reply(reply, dur, line, sizeof line);
     log_record(line, lj);
     json_decref(lj);
+    if (e->conf.metrics != NULL) {
+        json_t *err = json_object_get(reply, "error");
+        metrics_dd_reply(e->conf.metrics, json_string_value(json_object_get(reply, "command")),
+                         json_is_true(json_object_get(reply, "ok"))
+                             ? NULL
+                             : json_string_value(json_object_get(err, "code")),
+                         json_string_value(json_object_get(err, "field")));
+    }
 
     engine_out *o = eng_xcalloc(1, sizeof *o);
     o->kind = ENGINE_OUT_REPLY;
@@ -402,7 +418,8 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
               .cmd = cmd,
               .desc = eng_cmd_find(cmd->kind),
               .request_id = rid,
-              .t0 = t0};
+              .t0 = t0,
+              .arrived = j->arrived};
     hres res = carry_out(&c, rs, prev);
     settle(&c, res);
     if (dedup && rs == REQ_FRESH) {

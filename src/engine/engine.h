@@ -133,6 +133,11 @@ typedef struct engine_conf {
      * there is work; NULL: the broker thread polls. */
     void (*notify)(void *ud);
     void *notify_ud;
+    /* Where the engine counts what it does (requests and their outcomes,
+     * policy denials, run durations, the wait to start, Docker coming
+     * back, dropped events); borrowed, must outlive the engine; NULL:
+     * nothing is counted. */
+    const struct metrics_dd *metrics;
 } engine_conf;
 
 /* Where the engine's threads get their Docker clients: make() is called

@@ -33,6 +33,7 @@
 #include "dkc.h"
 #include "engine.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "templates.h"
 #include "protocol.h"
@@ -61,6 +62,7 @@ typedef struct job {
     char *id;          /* FINISH / AFTER: container id */
     int mark;          /* AFTER: mark answered instead of removing */
     int bulk_slot;     /* MSG: a bulk request handed a running slot (bulk.c) */
+    int64_t arrived;   /* MSG: when engine_submit() took it (eng_now_ms) */
 } job;
 
 /* A `wait` request answered when its container stops. */
@@ -173,6 +175,7 @@ typedef struct jctx {
     const struct engine_cmd *desc; /* the command's table entry */
     const char *request_id;
     int64_t t0;
+    int64_t arrived; /* when the message reached the engine (eng_now_ms) */
     /* outcome */
     json_t *result;
     int code;
@@ -234,6 +237,9 @@ void eng_mine_add(engine *e, const char *id);
 void eng_mine_del(engine *e, const char *id);
 int eng_mine_has(engine *e, const char *id);
 void eng_docker_down(engine *e);
+/* run: c's container started now: observes the wait since the message
+ * arrived (metrics' queue_to_start). */
+void eng_count_start(const jctx *c);
 void eng_post_reply(engine *e, json_t *reply, int64_t t0, const char *reply_to, const char *corr,
                     uint64_t tag, broker_delivery *dl, const char *reason, const char *after_remove,
                     int after_mark);
@@ -368,6 +374,10 @@ void eng_capture_free(capture *c);
 const char *eng_jstr(json_t *o, const char *k);
 const char *eng_label(json_t *labels, const char *suffix);
 int64_t eng_rfc3339_secs(const char *s);
+/* The same with the fraction of a second ("2024-01-02T03:04:05.123Z" ->
+ * seconds since the epoch); 0 when s is NULL or not such a time.  Read as
+ * UTC, as Docker writes them. */
+double eng_rfc3339_time(const char *s);
 json_t *eng_label_filter(const char *l1, const char *l2);
 json_t *eng_owner_filter(const engine *e);
 const char *eng_cname(json_t *inspect);

@@ -137,6 +137,7 @@ void eng_post_event(engine *e, json_t *ev)
     if (o == NULL && e->conf.notify)
         e->conf.notify(e->conf.notify_ud);
     if (o != NULL) {
+        metrics_add(e->conf.metrics ? e->conf.metrics->events_dropped : NULL, NULL, 1);
         engine_out_free(o);
         if ((lost & (lost - 1)) == 0) /* 1, 2, 4, ...: a line, not a flood */
             log_msg(LOG_LVL_WARN, "%d events wait for RabbitMQ: %llu dropped so far",
@@ -198,6 +199,7 @@ void engine_submit(engine *e, broker_delivery *d)
 {
     job *j = eng_xcalloc(1, sizeof *j);
     j->kind = JOB_MSG;
+    j->arrived = eng_now_ms();
     j->d = *d;
     memset(d, 0, sizeof *d);
     eng_push_job(e, j);

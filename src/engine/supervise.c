@@ -186,6 +186,19 @@ static json_t *final_reply(engine *e, const char *id, json_t *ins, const capture
     return reply;
 }
 
+/* Observes the run's time from State.StartedAt to State.FinishedAt of its
+ * inspect ins (metrics' run_duration), when both can be read.  A run that
+ * ends at once may have a FinishedAt before its StartedAt (Docker records
+ * the start after the process began): that counts as 0. */
+static void count_duration(engine *e, json_t *ins)
+{
+    json_t *state = json_object_get(ins, "State");
+    double t0 = eng_rfc3339_time(eng_jstr(state, "StartedAt"));
+    double t1 = eng_rfc3339_time(eng_jstr(state, "FinishedAt"));
+    if (e->conf.metrics != NULL && t0 > 0 && t1 > 0)
+        metrics_observe(e->conf.metrics->run_duration, NULL, t1 > t0 ? t1 - t0 : 0);
+}
+
 /* FINISH: a supervised container exited and owes its final reply.  Steps:
  * is it exited; did it ever run; was it answered before a restart; its
  * output; the reply, posted with the mark or removal that follows it. */
@@ -223,6 +236,7 @@ void eng_finish_job(engine *e, dkc_client *cli, const char *id)
     if (captured && read_output(e, cli, id, att, &cap) != 0)
         goto out;
     json_t *reply = final_reply(e, id, ins, &cap, captured, remove);
+    count_duration(e, ins);
     if (captured && !e->conf.quiet_output) {
         echo_output(rid, "stdout", cap.out.data ? cap.out.data : "", cap.out.len);
         echo_output(rid, "stderr", cap.err.data ? cap.err.data : "", cap.err.len);
@@ -500,6 +514,7 @@ static void supervise_once(engine *e, dkc_client *cli)
     e->docker_down = 0;
     pthread_mutex_unlock(&e->mu);
     if (was_down) {
+        metrics_add(e->conf.metrics ? e->conf.metrics->docker_reconnects : NULL, NULL, 1);
         log_msg(LOG_LVL_INFO, "Docker answers again: resuming consumption");
         eng_post_simple(e, ENGINE_OUT_RESUME, 0, 0);
     }

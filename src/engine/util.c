@@ -72,6 +72,20 @@ int64_t eng_rfc3339_secs(const char *s)
     return (int64_t)timegm(&tm);
 }
 
+double eng_rfc3339_time(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *p = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (p == NULL)
+        return 0;
+    double frac = 0, scale = 0.1;
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+            frac += (*p - '0') * scale;
+    return (double)timegm(&tm) + frac;
+}
+
 /* A filter object {"label":[l1, l2?]}.  New reference. */
 json_t *eng_label_filter(const char *l1, const char *l2)
 {

@@ -18,8 +18,12 @@
  * and the quiesced flag (atomic).
  *
  * Routes are a table: method, path (or a path prefix followed by one more
- * segment), whether they need the token and read a body, and the handler.
- * A handler fills *resp and returns the status.
+ * segment), when they need the token (always, never, or only on a
+ * listener that is not loopback), whether they read a body, and the
+ * handler.  A handler fills *resp and returns the status.  The operations
+ * routes (GET /metrics, /healthz, /readyz) are formatted in ops.c; the
+ * gateway reads the daemon's state only through conf->metrics and
+ * conf->ready, so it depends on no engine.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -56,16 +60,19 @@
 #define CODE_RATE         "rate_limited"
 #define CODE_BAD_GATEWAY  "bad_gateway"
 
-/* The routes.  GET /metrics, /healthz and /readyz come as more rows. */
+/* The routes. */
 static const route routes[] = {
-    {"POST", "/", true, true, gw_route_submit, false},
-    {"GET", "/", false, false, gw_route_dashboard, false},
-    {"GET", "/nodes", true, false, gw_route_nodes, false},
-    {"GET", "/containers", true, false, gw_route_containers, false},
-    {"GET", "/containers/", true, false, gw_route_container, true},
-    {"GET", "/images", true, false, gw_route_images, false},
-    {"GET", "/queues", true, false, gw_route_queues, false},
-    {"GET", "/events", true, false, gw_route_events, false},
+    {"POST", "/", AUTH_TOKEN, true, gw_route_submit, false},
+    {"GET", "/", AUTH_NONE, false, gw_route_dashboard, false},
+    {"GET", "/nodes", AUTH_TOKEN, false, gw_route_nodes, false},
+    {"GET", "/containers", AUTH_TOKEN, false, gw_route_containers, false},
+    {"GET", "/containers/", AUTH_TOKEN, false, gw_route_container, true},
+    {"GET", "/images", AUTH_TOKEN, false, gw_route_images, false},
+    {"GET", "/queues", AUTH_TOKEN, false, gw_route_queues, false},
+    {"GET", "/events", AUTH_TOKEN, false, gw_route_events, false},
+    {"GET", "/metrics", AUTH_REMOTE, false, gw_route_ops, false},
+    {"GET", "/healthz", AUTH_REMOTE, false, gw_route_ops, false},
+    {"GET", "/readyz", AUTH_REMOTE, false, gw_route_ops, false},
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])
@@ -344,7 +351,8 @@ static enum MHD_Result admit(gateway *gw, struct MHD_Connection *conn, request *
                                   "no route %s %s", rq->method, rq->path);
         return answer(conn, rq, status, resp);
     }
-    if (rq->route->auth && !authorized(gw, conn, &token_given)) {
+    bool need = rq->route->auth == AUTH_TOKEN || (rq->route->auth == AUTH_REMOTE && !gw->loopback);
+    if (need && !authorized(gw, conn, &token_given)) {
         status = gw_respond_error(gw, rq, &resp, 401, CODE_UNAUTHORIZED,
                                   token_given ? "the bearer token is not the gateway's"
                                               : "this gateway needs a bearer token "
@@ -632,6 +640,10 @@ int gateway_start(const gateway_conf *c, gateway **out, char **cause)
     gw->timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : GATEWAY_DEFAULT_TIMEOUT_MS;
     gw->node = gw_xstrdup(c->node);
     gw->rate = gw_rate_new(c->rate, GATEWAY_RATE_SLOTS);
+    gw->loopback = addr.loopback;
+    gw->metrics = c->metrics;
+    gw->ready = c->ready;
+    gw->ready_ud = c->ready_ud;
 
     rc = gw_token_load(c->token, c->token_file, gw->token_digest, cause);
     if (rc < 0)

@@ -19,6 +19,12 @@
  *            inspect; images Cluster), handed on like POST /'s.
  *   GET /queues  the depths of <q> and <q>.dead, read every 2 s (events.c).
  *   GET /events  the cluster's events as server-sent events (sse.c).
+ *   GET /metrics  the metrics registry (conf->metrics) in Prometheus's
+ *            text format 0.0.4 (404 when the gateway has none).
+ *   GET /healthz  200 "ok": the process answers.
+ *   GET /readyz   200 "ready", or 503 "not ready" and one line per reason:
+ *            the daemon's ready function (conf->ready) and the gateway's
+ *            own broker connection (ops.c).
  * Every answer carries X-Request-Id; every error answer is a reply-shaped
  * JSON object ({"schema":1,"ok":false,...,"error":{"code":...}}).
  *
@@ -53,6 +59,7 @@
 #include <stddef.h>
 
 #include "broker.h"
+#include "metrics.h"
 
 #define GATEWAY_DEFAULT_MAX_BODY   (1u << 20) /* bytes of one request body */
 #define GATEWAY_DEFAULT_RATE       50         /* requests per second per client address */
@@ -93,6 +100,15 @@ const char *gateway_strerror(int err);
 typedef int (*gateway_submit_fn)(void *ud, const char *request_id, const char *body, size_t len,
                                  int timeout_ms, char **reply);
 
+/*
+ * Whether the daemon is ready for work (GET /readyz).  Returns 1 when it
+ * is; 0 when not, with one line per reason written into why (len bytes,
+ * NUL-terminated, lines ending in '\n', e.g. "docker: unreachable\n").
+ * Called on libmicrohttpd's connection threads, many at once, from the
+ * gateway's start to its gateway_free().
+ */
+typedef int (*gateway_ready_fn)(void *ud, char *why, size_t len);
+
 /* Settings.  Fill with gateway_conf_init(), then override.  Strings are
  * borrowed for the duration of gateway_start() only. */
 typedef struct gateway_conf {
@@ -114,6 +130,13 @@ typedef struct gateway_conf {
     /* ... or, when broker is NULL, this function (tests). */
     gateway_submit_fn submit;
     void *submit_ud;
+    /* What GET /metrics renders (borrowed; must outlive the gateway), or
+     * NULL: the route answers 404. */
+    metrics *metrics;
+    /* The daemon's readiness for GET /readyz, or NULL: ready as long as
+     * the gateway's own broker connection (if any) is up. */
+    gateway_ready_fn ready;
+    void *ready_ud;
 } gateway_conf;
 
 /* Fills c with the defaults (listen NULL, rate GATEWAY_DEFAULT_RATE). */

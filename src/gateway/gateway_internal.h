@@ -98,6 +98,30 @@ void gw_rate_free(gw_rate *r);
  * there again.  A NULL r lets everything through. */
 int gw_rate_take(gw_rate *r, const void *key, size_t keylen, int64_t now_ms, int *retry_s);
 
+/* ---- the operations routes (ops.c) -------------------------------------- */
+
+/* The answer of one of the GET routes: a status, the content type (a
+ * static string) and the body (malloc'd, NUL-terminated, the caller frees
+ * it).  No I/O: these only format. */
+typedef struct gw_ops_answer {
+    unsigned status;
+    const char *content_type;
+    char *body;
+} gw_ops_answer;
+
+/* GET /healthz: 200, "ok\n". */
+void gw_ops_healthz(gw_ops_answer *a);
+
+/* GET /readyz: 200 "ready\n", or 503 "not ready\n" followed by the
+ * reasons, one a line: those of ready(ud) (when ready is not NULL), then
+ * "gateway: RabbitMQ connection down" when bridge_up is 0 (-1: no
+ * bridge). */
+void gw_ops_readyz(gateway_ready_fn ready, void *ud, int bridge_up, gw_ops_answer *a);
+
+/* GET /metrics: 200 with m (not NULL; the route answers 404 itself when
+ * the gateway has no metrics) rendered, METRICS_CONTENT_TYPE. */
+void gw_ops_metrics(metrics *m, gw_ops_answer *a);
+
 /* ---- files ------------------------------------------------------------- */
 
 /* The content of path, at most max bytes, NUL-terminated (malloc'd; *len
@@ -129,6 +153,10 @@ struct gateway {
     gateway_bridge *bridge; /* ours when made from conf->broker */
     gw_hub *hub;            /* the SSE clients of GET /events (sse.c) */
     gw_events *events;      /* the events subscriber, when made from conf->broker */
+    int loopback;           /* the listener is on a loopback address */
+    metrics *metrics;       /* GET /metrics (borrowed), or NULL */
+    gateway_ready_fn ready; /* GET /readyz, or NULL */
+    void *ready_ud;
     char *cert_pem, *key_pem;
     int port;
     int https;
@@ -147,10 +175,17 @@ typedef struct route route;
  * status. */
 typedef unsigned (*route_fn)(gateway *gw, request *rq, struct MHD_Response **resp);
 
+/* When a route needs the bearer token (if one is set). */
+typedef enum route_auth {
+    AUTH_NONE = 0, /* never (the dashboard page) */
+    AUTH_TOKEN,    /* always */
+    AUTH_REMOTE,   /* only on a listener that is not loopback (ops.c's routes) */
+} route_auth;
+
 struct route {
     const char *method;
     const char *path;
-    bool auth; /* needs the bearer token, when one is set */
+    route_auth auth;
     bool body; /* reads a request body (capped by max_body) */
     route_fn fn;
     bool prefix; /* path is a prefix followed by one more non-empty segment */
@@ -199,6 +234,9 @@ unsigned gw_route_container(gateway *gw, request *rq, struct MHD_Response **resp
 unsigned gw_route_images(gateway *gw, request *rq, struct MHD_Response **resp);
 unsigned gw_route_queues(gateway *gw, request *rq, struct MHD_Response **resp);
 unsigned gw_route_events(gateway *gw, request *rq, struct MHD_Response **resp);
+/* GET /metrics, /healthz, /readyz (ops.c): text answers, not JSON; 404
+ * for /metrics when the gateway has no metrics. */
+unsigned gw_route_ops(gateway *gw, request *rq, struct MHD_Response **resp);
 
 /* ---- GET /events: the hub of SSE clients (sse.c) -------------------------
  * The hub keeps the connected clients of GET /events, each with a buffer of

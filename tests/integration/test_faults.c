@@ -1,7 +1,8 @@
 /*
  * test_faults.c -- the docker-dispatch daemon under injected faults: its
  * Docker daemon stops and comes back, its RabbitMQ node stops and comes
- * back, a run outlives the broker's consumer timeout.  Both services are
+ * back, a run outlives the broker's consumer timeout; the gateway's
+ * GET /readyz says not ready, and why, while Docker is away.  Both services are
  * private ones started here (scripts/private-dockerd.sh,
  * scripts/private-rabbitmq.sh), never the shared ones, and are stopped by
  * their own names at the end.
@@ -17,10 +18,14 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,6 +62,7 @@ typedef struct fx {
     char docker_host[160]; /* unix://... */
     char amqp_url[96];
     pid_t pid;
+    int gw_port;     /* the daemon's gateway on 127.0.0.1 (0: none) */
     broker *cli;     /* client-role handle on the daemon's broker */
     dkc_client *dkc; /* client of the daemon's Docker */
 } fx;
@@ -73,8 +79,18 @@ static fx g_fx; /* the current case; its teardown cleans up */
  * Returns 0 or -1 (one that still runs is stopped by fx_cleanup). */
 static int daemon_start(fx *f)
 {
-    const char *args[] = {"-q",           f->queue,  "--node",       f->node,     "--workers", "4",
-                          "--queue-type", "classic", f->docker_host, f->amqp_url, NULL};
+    char port[16];
+    snprintf(port, sizeof port, "%d", f->gw_port);
+    const char *args[14] = {"-q",        f->queue, "--node",       f->node,
+                            "--workers", "4",      "--queue-type", "classic"};
+    size_t n = 8;
+    if (f->gw_port > 0) { /* the gateway, for GET /readyz and /metrics */
+        args[n++] = "--gateway";
+        args[n++] = port;
+    }
+    args[n++] = f->docker_host;
+    args[n++] = f->amqp_url;
+    args[n] = NULL;
     f->pid = dfx_spawn(args, f->log, NULL);
     if (f->pid < 0) {
         f->pid = 0;
@@ -292,6 +308,47 @@ static void assert_run_ok(json_t *r, const char *stdout_text)
 
 /* Docker stops under the daemon: runs wait in the queue, the daemon lives,
  * and once Docker is back each gets exactly one container and one reply. */
+/* GET path from the gateway on 127.0.0.1:port over HTTP/1.0: the status
+ * (0 when no answer came within 5 s), the body into body (len bytes). */
+static int http_get(int port, const char *path, char *body, size_t len)
+{
+    char buf[8192], req[128];
+    body[0] = '\0';
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    size_t n = 0;
+    ssize_t k;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        write(fd, req, strlen(req)) == (ssize_t)strlen(req))
+        while (n < sizeof buf - 1 && (k = read(fd, buf + n, sizeof buf - 1 - n)) > 0)
+            n += (size_t)k;
+    close(fd);
+    buf[n] = '\0';
+    int status = 0;
+    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+        return 0;
+    const char *b = strstr(buf, "\r\n\r\n");
+    snprintf(body, len, "%s", b ? b + 4 : "");
+    return status;
+}
+
+/* The value of the sample line "name value" in a scrape (-1 when absent). */
+static double scrape_value(int port, const char *name)
+{
+    char body[16384], want[128];
+    if (http_get(port, "/metrics", body, sizeof body) != 200)
+        return -1;
+    snprintf(want, sizeof want, "\n%s ", name);
+    const char *p = strstr(body, want);
+    return p ? strtod(p + strlen(want), NULL) : -1;
+}
+
 static void test_docker_stopped(void **state)
 {
     (void)state;
@@ -299,6 +356,10 @@ static void test_docker_stopped(void **state)
     char host[160];
     snprintf(host, sizeof host, "unix://" DFX_STATE_DIR "/p/%s/docker.sock", g_dockerd_name);
     fx_init(f, "dk", host, DFX_AMQP_URL);
+    for (int p = 18600 + (int)(getpid() % 300); p < 19000 && f->gw_port == 0; p++)
+        if (dfx_port_free(p))
+            f->gw_port = p;
+    assert_true(f->gw_port > 0);
     assert_int_equal(dfx_run_script("private-dockerd.sh", "start %s", g_dockerd_name), 0);
     f->dkc = dfx_docker_client(host);
     assert_non_null(f->dkc);
@@ -316,6 +377,10 @@ static void test_docker_stopped(void **state)
     assert_run_ok(r[0], "before\n");
     json_decref(r[0]);
     r[0] = NULL;
+    char text[2048];
+    int st = http_get(f->gw_port, "/readyz", text, sizeof text);
+    if (st != 200)
+        fail_msg("GET /readyz with Docker up: %d: %s", st, text);
 
     /* Docker goes away; two runs come in */
     assert_int_equal(dfx_run_script("private-dockerd.sh", "stop %s", g_dockerd_name), 0);
@@ -338,6 +403,19 @@ static void test_docker_stopped(void **state)
     }
     assert_int_equal(messages, 2);
     assert_true(daemon_alive(f));
+    /* not ready, saying why (the flag is set just after the nack, so
+     * allow it a moment); alive all the same */
+    for (int i = 0; i < 50; i++) {
+        st = http_get(f->gw_port, "/readyz", text, sizeof text);
+        if (st == 503 && strncmp(text, "not ready\n", 10) == 0 &&
+            strstr(text, "docker: unreachable") != NULL)
+            break;
+        if (i == 49)
+            fail_msg("GET /readyz with Docker away: %d: %s", st, text);
+        usleep(100 * 1000);
+    }
+    assert_int_equal(http_get(f->gw_port, "/healthz", text, sizeof text), 200);
+    assert_true(scrape_value(f->gw_port, "docker_dispatch_docker_up") == 0);
 
     /* Docker comes back (same data): both runs are answered */
     int64_t back = (int64_t)time(NULL) - 1;
@@ -357,6 +435,12 @@ static void test_docker_stopped(void **state)
     assert_int_equal(dfx_count_creates(f->dkc, ids[1], back), 1);
     assert_int_equal(dfx_count_creates(f->dkc, ids[2], back), 1);
     assert_true(daemon_alive(f));
+    /* ready again; the outage counted */
+    st = http_get(f->gw_port, "/readyz", text, sizeof text);
+    if (st != 200)
+        fail_msg("GET /readyz with Docker back: %d: %s", st, text);
+    assert_true(scrape_value(f->gw_port, "docker_dispatch_docker_up") == 1);
+    assert_true(scrape_value(f->gw_port, "docker_dispatch_docker_reconnects_total") >= 1);
 }
 
 /* Takes the message with correlation id from queue rq, waiting up to

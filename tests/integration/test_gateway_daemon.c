@@ -6,7 +6,10 @@
  * requests at once each answered once with its own reply, a slow request
  * not holding up a quick one, HTTPS with a bearer token and a timeout,
  * the settings that stop a start, SIGTERM with a request in flight, and
- * RabbitMQ going away and coming back (503 meanwhile).
+ * RabbitMQ going away and coming back (503 meanwhile); GET /metrics read
+ * with a strict reader of the text format (tests/prom_text.h) and its
+ * counters moved by exactly the requests sent, /healthz, and /readyz
+ * ready, then not ready while RabbitMQ is away.
  *
  * The daemons are the built program ($DISPATCH_BIN), started as children
  * on a queue and node names unique to this run, with the gateway on free
@@ -37,6 +40,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "../prom_text.h"
 #include "broker.h"
 #include "daemon_fx.h"
 #include "dkc.h"
@@ -167,6 +171,62 @@ static const char *header_of(const res *r, const char *name, char *buf, size_t l
         l = e + 2;
     }
     return NULL;
+}
+
+/* GET url (with the bearer token and CA when given) into r. */
+static void get_on(const char *url, const char *token, const char *cafile, res *r)
+{
+    memset(r, 0, sizeof *r);
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    struct curl_slist *h = NULL;
+    char auth[256];
+    if (token) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        h = curl_slist_append(h, auth);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    if (cafile)
+        curl_easy_setopt(c, CURLOPT_CAINFO, cafile);
+    r->err = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    if (r->body == NULL)
+        r->body = strdup("");
+    r->json = json_loads(r->body, 0, NULL);
+}
+
+/* GET path from the gateway on 127.0.0.1:port (plain HTTP, no token). */
+static void get_local(int port, const char *path, res *r)
+{
+    char url[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    get_on(url, NULL, NULL, r);
+}
+
+/* A scrape of GET /metrics on port, read strictly into d (prom_doc_free);
+ * fails the case when the answer is not 200 with the format's content
+ * type, or does not read. */
+static void scrape(int port, prom_doc *d)
+{
+    res r;
+    char err[256], ct[128];
+    get_local(port, "/metrics", &r);
+    if (r.status != 200)
+        fail_msg("GET /metrics: %ld (curl: %s): %s", r.status, curl_easy_strerror(r.err), r.body);
+    assert_non_null(header_of(&r, "Content-Type", ct, sizeof ct));
+    assert_string_equal(ct, "text/plain; version=0.0.4; charset=utf-8");
+    if (prom_parse(r.body, d, err, sizeof err) != 0)
+        fail_msg("the scrape does not read: %s\n%s", err, r.body);
+    res_free(&r);
 }
 
 static const char *code_of(const res *r)
@@ -314,6 +374,87 @@ static int count_lines(const char *path, const char *text)
 }
 
 /* ---- cases --------------------------------------------------------------- */
+
+/* GET /healthz and /readyz of the main daemon, then its metrics: a
+ * scrape read strictly, a few requests (two runs, a policy denial, a
+ * not_found), another scrape, and every counter they touch moved by
+ * exactly what they did. */
+static void metrics_and_health(void **state)
+{
+    (void)state;
+    res r;
+    get_local(g_port, "/healthz", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "ok\n");
+    res_free(&r);
+    get_local(g_port, "/readyz", &r);
+    if (r.status != 200)
+        fail_msg("GET /readyz: %ld: %s", r.status, r.body);
+    assert_string_equal(r.body, "ready\n");
+    res_free(&r);
+
+    prom_doc a, b;
+    scrape(g_port, &a);
+    post(RUN_HELLO, &r);
+    expect(&r, 200, "");
+    res_free(&r);
+    post(RUN_HELLO, &r);
+    expect(&r, 200, "");
+    res_free(&r);
+    post("{\"Dockercmd\":\"run\",\"Image\":\"alpine:latest\",\"Cmd\":[\"true\"]}", &r);
+    expect(&r, 403, "policy_denied");
+    const char *field =
+        json_string_value(json_object_get(json_object_get(r.json, "error"), "field"));
+    char rule[160];
+    snprintf(rule, sizeof rule, "rule=%s", field && *field ? field : "unknown");
+    res_free(&r);
+    post("{\"action\": \"inspect-container\", \"id\": \"dd-gwtest-no-such-container\"}", &r);
+    expect(&r, 404, "not_found");
+    res_free(&r);
+    scrape(g_port, &b);
+
+    static const struct {
+        const char *name, *labels;
+        double delta;
+    } want[] = {
+        {"docker_dispatch_requests_total", "command=run,outcome=ok", 2},
+        {"docker_dispatch_requests_total", "command=run,outcome=policy_denied", 1},
+        {"docker_dispatch_requests_total", "command=inspect,outcome=not_found", 1},
+        {"docker_dispatch_requests_total", "command=ping,outcome=ok", 0},
+        {"docker_dispatch_replies_total", "", 4},
+        {"docker_dispatch_run_duration_seconds_count", "", 2},
+        {"docker_dispatch_queue_to_start_seconds_count", "", 2},
+        {"docker_dispatch_queue_to_start_seconds_bucket", "le=+Inf", 2},
+        {"docker_dispatch_events_dropped_total", "", 0},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        int found;
+        double before = prom_get(&a, want[i].name, want[i].labels, NULL);
+        double after = prom_get(&b, want[i].name, want[i].labels, &found);
+        if ((want[i].delta > 0 && !found) || after - before != want[i].delta)
+            fail_msg("%s{%s}: %g -> %g, expected +%g", want[i].name, want[i].labels, before, after,
+                     want[i].delta);
+    }
+    double d0 = prom_get(&a, "docker_dispatch_policy_denials_total", rule, NULL);
+    double d1 = prom_get(&b, "docker_dispatch_policy_denials_total", rule, NULL);
+    if (d1 - d0 != 1)
+        fail_msg("policy_denials_total{%s}: %g -> %g", rule, d0, d1);
+    assert_true(prom_get(&b, "docker_dispatch_docker_up", "", NULL) == 1);
+    assert_true(prom_get(&b, "docker_dispatch_broker_up", "", NULL) == 1);
+    assert_true(prom_get(&b, "docker_dispatch_cluster_nodes", "", NULL) >= 1);
+    assert_true(prom_get(&b, "docker_dispatch_broker_reconnects_total", "", NULL) == 0);
+    char bi[160];
+    snprintf(bi, sizeof bi, "node=%s,version=", g_node);
+    int seen = 0;
+    for (size_t i = 0; i < b.n; i++)
+        seen += !strcmp(b.s[i].name, "docker_dispatch_build_info") &&
+                !strncmp(b.s[i].labels, bi, strlen(bi)) && b.s[i].value == 1;
+    assert_int_equal(seen, 1);
+    double start = prom_get(&b, "docker_dispatch_start_time_seconds", "", NULL);
+    assert_true(start > (double)time(NULL) - 3600 && start <= (double)time(NULL));
+    prom_doc_free(&a);
+    prom_doc_free(&b);
+}
 
 /* The DockerMod REST examples of the seed, as written there (with busybox
  * for ubuntu and a 7-character id prefix where the seed used one): each is
@@ -633,6 +774,17 @@ static void https_token_timeout(void **state)
     post_on(NULL, url, PING, TOKEN, ca, 30, &r);
     expect(&r, 200, "");
     res_free(&r);
+    /* on a loopback listener the operations routes need no token */
+    char ops[96];
+    snprintf(ops, sizeof ops, "https://127.0.0.1:%d/healthz", port);
+    get_on(ops, NULL, ca, &r);
+    assert_int_equal(r.status, 200);
+    res_free(&r);
+    snprintf(ops, sizeof ops, "https://127.0.0.1:%d/metrics", port);
+    get_on(ops, NULL, ca, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "# TYPE docker_dispatch_requests_total counter\n"));
+    res_free(&r);
     post_on(NULL, url, RUN_HELLO, TOKEN, ca, 30, &r);
     expect(&r, 200, "");
     assert_string_equal(json_string_value(json_object_get(result_of(&r), "stdout")),
@@ -805,6 +957,29 @@ static void rabbit_restarted(void **state)
     expect(&r, 503, "unavailable");
     assert_true(dfx_now_ms() - t0 < 2000); /* at once, not after the timeout */
     res_free(&r);
+    /* not ready, saying why: the node's connection and the gateway's */
+    int why = 0;
+    for (int i = 0; i < 100 && why != 2; i++) {
+        get_local(port, "/readyz", &r);
+        why = r.status == 503 && strncmp(r.body, "not ready\n", 10) == 0 &&
+                      strstr(r.body, "rabbitmq: connection down")
+                  ? 1
+                  : 0;
+        why += why && strstr(r.body, "gateway: RabbitMQ connection down") != NULL;
+        if (why != 2) {
+            if (i == 99)
+                fail_msg("GET /readyz with RabbitMQ away: %ld: %s", r.status, r.body);
+            usleep(100 * 1000);
+        }
+        res_free(&r);
+    }
+    get_local(port, "/healthz", &r); /* alive all the same */
+    assert_int_equal(r.status, 200);
+    res_free(&r);
+    prom_doc pd;
+    scrape(port, &pd);
+    assert_true(prom_get(&pd, "docker_dispatch_broker_up", "", NULL) == 0);
+    prom_doc_free(&pd);
 
     assert_int_equal(dfx_run_script("private-rabbitmq.sh", "start %s %d", rabbit, rport), 0);
     long status = 0;
@@ -826,6 +1001,15 @@ static void rabbit_restarted(void **state)
     }
     assert_int_equal(status, 200);
     assert_true(count_lines(log, "gateway: RabbitMQ connection restored") >= 1);
+    /* ready again, and the reconnect counted */
+    get_local(port, "/readyz", &r);
+    if (r.status != 200)
+        fail_msg("GET /readyz after RabbitMQ came back: %ld: %s", r.status, r.body);
+    res_free(&r);
+    scrape(port, &pd);
+    assert_true(prom_get(&pd, "docker_dispatch_broker_up", "", NULL) == 1);
+    assert_true(prom_get(&pd, "docker_dispatch_broker_reconnects_total", "", NULL) >= 1);
+    prom_doc_free(&pd);
 
     int st = dfx_stop(&pid, SIGTERM, 15000);
     assert_true(WIFEXITED(st));
@@ -915,11 +1099,11 @@ int main(void)
 {
     dkc_global_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(seed_rest_examples),       cmocka_unit_test(run_with_output),
-        cmocka_unit_test(bad_bodies_and_errors),    cmocka_unit_test(concurrent_pings),
-        cmocka_unit_test(no_head_of_line_blocking), cmocka_unit_test(https_token_timeout),
-        cmocka_unit_test(startup_refusals),         cmocka_unit_test(sigterm_in_flight),
-        cmocka_unit_test(rabbit_restarted),
+        cmocka_unit_test(seed_rest_examples),  cmocka_unit_test(metrics_and_health),
+        cmocka_unit_test(run_with_output),     cmocka_unit_test(bad_bodies_and_errors),
+        cmocka_unit_test(concurrent_pings),    cmocka_unit_test(no_head_of_line_blocking),
+        cmocka_unit_test(https_token_timeout), cmocka_unit_test(startup_refusals),
+        cmocka_unit_test(sigterm_in_flight),   cmocka_unit_test(rabbit_restarted),
     };
     const char *only = getenv("GWTEST_ONLY"); /* one case by name, when looking into it */
     if (only != NULL && *only != '\0')

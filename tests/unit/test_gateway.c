@@ -928,6 +928,107 @@ static void listen_addresses(void **state)
     free(cause);
 }
 
+/* The daemon's readiness as the ops case sets it. */
+static atomic_int g_ready = 1;
+static int fake_ready(void *ud, char *why, size_t len)
+{
+    (void)ud;
+    if (atomic_load(&g_ready))
+        return 1;
+    snprintf(why, len, "docker: unreachable\nrabbitmq: connection down"); /* no final \n */
+    return 0;
+}
+
+/* A gateway on listen with the fake, token, metrics m and the ready
+ * function. */
+static gateway *start_ops(const char *listen, const char *token, metrics *m)
+{
+    gateway_conf c;
+    gateway_conf_init(&c);
+    c.listen = listen;
+    c.token = token;
+    c.rate = 0;
+    c.node = "unit";
+    c.submit = fake_submit;
+    c.metrics = m;
+    c.ready = fake_ready;
+    gateway *gw = NULL;
+    char *cause = NULL;
+    int rc = gateway_start(&c, &gw, &cause);
+    if (rc != 0)
+        fprintf(stderr, "gateway_start: %s: %s\n", gateway_strerror(rc), cause ? cause : "");
+    free(cause);
+    assert_int_equal(rc, 0);
+    return gw;
+}
+
+/* GET /healthz, /readyz and /metrics: text answers, open on a loopback
+ * listener even with a token set, 503 with the reasons when not ready,
+ * 405 for other methods, 404 for metrics when the gateway has none; on a
+ * listener that is not loopback they need the token. */
+static void ops_routes(void **state)
+{
+    (void)state;
+    metrics *m = metrics_new("unit_overflow_total");
+    metrics_family *c = metrics_counter(m, "unit_things_total", "Things.", "kind");
+    metrics_add(c, (const char *[]){"a \"b\""}, 3);
+    gateway *gw = start_ops("127.0.0.1:0", TOKEN, m);
+    fake_reset();
+    res r;
+    char hdr[128];
+    http(gw, "GET", "/healthz", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "ok\n");
+    assert_non_null(header_of(&r, "X-Request-Id", hdr, sizeof hdr));
+    atomic_store(&g_ready, 1);
+    http(gw, "GET", "/readyz", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "ready\n");
+    atomic_store(&g_ready, 0);
+    http(gw, "GET", "/readyz", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(r.body, "not ready\ndocker: unreachable\nrabbitmq: connection down\n");
+    assert_non_null(header_of(&r, "Content-Type", hdr, sizeof hdr));
+    assert_int_equal(strncmp(hdr, "text/plain", 10), 0);
+    atomic_store(&g_ready, 1);
+    http(gw, "GET", "/metrics", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(header_of(&r, "Content-Type", hdr, sizeof hdr));
+    assert_string_equal(hdr, METRICS_CONTENT_TYPE);
+    assert_non_null(strstr(r.body, "# TYPE unit_things_total counter\n"
+                                   "unit_things_total{kind=\"a \\\"b\\\"\"} 3\n"));
+    http(gw, "POST", "/healthz", "{}", 2, NULL, &r);
+    expect(&r, 405, "method_not_allowed");
+    assert_non_null(header_of(&r, "Allow", hdr, sizeof hdr));
+    assert_string_equal(hdr, "GET");
+    /* POST / still needs the token */
+    post(gw, "{\"Dockercmd\":\"ping\"}", NULL, &r);
+    expect(&r, 401, "unauthorized");
+    assert_int_equal(atomic_load(&fake.calls), 0);
+    gateway_free(gw);
+
+    gw = start_ops("127.0.0.1:0", NULL, NULL);
+    http(gw, "GET", "/metrics", NULL, 0, NULL, &r);
+    expect(&r, 404, "not_found");
+    http(gw, "GET", "/healthz", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    gateway_free(gw);
+
+    /* every address, so not loopback: the token is needed (reached here
+     * over 127.0.0.1, which the listener's address decides, not the
+     * client's) */
+    gw = start_ops("0.0.0.0:0", TOKEN, m);
+    const char *paths[] = {"/healthz", "/readyz", "/metrics"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        http(gw, "GET", paths[i], NULL, 0, NULL, &r);
+        expect(&r, 401, "unauthorized");
+        http(gw, "GET", paths[i], NULL, 0, "Authorization: Bearer " TOKEN, &r);
+        assert_int_equal(r.status, 200);
+    }
+    gateway_free(gw);
+    metrics_free(m);
+}
+
 /* A port in use, an unreadable certificate, half a TLS pair: each refused
  * with its reason. */
 static void start_refusals(void **state)
@@ -1027,6 +1128,7 @@ int main(void)
         cmocka_unit_test(listen_addresses),
         cmocka_unit_test(start_refusals),
         cmocka_unit_test(quiesce),
+        cmocka_unit_test(ops_routes),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
