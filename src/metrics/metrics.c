@@ -189,7 +189,7 @@ metrics_family *metrics_histogram(metrics *m, const char *name, const char *help
 static series *find_locked(metrics_family *f, const char *const *values, bool make)
 {
     char want[METRICS_MAX_LABELS][METRICS_VALUE_MAX + 1];
-    for (size_t i = 0; i < f->n_labels; i++) {
+    for (size_t i = 0; i < f->n_labels && i < METRICS_MAX_LABELS; i++) {
         const char *v = values && values[i] ? values[i] : "";
         size_t n = strnlen(v, METRICS_VALUE_MAX);
         memcpy(want[i], v, n);
@@ -197,7 +197,9 @@ static series *find_locked(metrics_family *f, const char *const *values, bool ma
     }
     for (size_t s = 0; s < f->n_series; s++) {
         size_t i = 0;
-        while (i < f->n_labels && strcmp(f->series[s].values[i], want[i]) == 0)
+        /* (the second bound is n_labels' own; GCC at -O3 cannot see it) */
+        while (i < f->n_labels && i < METRICS_MAX_LABELS &&
+               strcmp(f->series[s].values[i], want[i]) == 0)
             i++;
         if (i == f->n_labels)
             return &f->series[s];
