@@ -215,6 +215,7 @@ void brk_conn_lost(broker *b)
     if (b->wait_state == CONFIRM_PENDING)
         b->wait_state = CONFIRM_NONE;
     b->wait_seq = 0;
+    b->batch_n = 0; /* the batch's outcomes are unknown */
     brk_dq_drop_acked(b);
 }
 
@@ -310,6 +311,7 @@ int brk_on_channel_close(broker *b, amqp_channel_t ch, const char *what,
         if (b->wait_state == CONFIRM_PENDING)
             b->wait_state = CONFIRM_NONE;
         b->wait_seq = 0;
+        b->batch_n = 0;
         brk_dq_drop_acked(b);
     } else if (ch == b->side) {
         b->side = 0;

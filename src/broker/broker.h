@@ -350,6 +350,25 @@ int broker_poll(broker *b, int timeout_ms, broker_delivery *out);
 int broker_ack(broker *b, uint64_t tag);
 int broker_nack(broker *b, uint64_t tag, int requeue);
 
+/* Publishes without waiting, for a batch whose confirms are awaited
+ * together by broker_confirm_batch(): one round trip to the broker for up
+ * to BROKER_BATCH_MAX messages instead of one each.  Not mandatory (a
+ * return could not be told apart within a batch: publish to real queues
+ * with broker_publish()).  *slot gets the message's place in the batch.
+ * 0; BROKER_EINVAL, BROKER_ENOMEM; BROKER_ETOOBIG when the batch holds
+ * BROKER_BATCH_MAX already; BROKER_ECONNLOST/ENOTCONN: the batch is void
+ * (outcomes unknown). */
+#define BROKER_BATCH_MAX 256
+int broker_publish_batched(broker *b, const char *exchange, const char *routing_key,
+                           const broker_props *props, const void *body, size_t len, size_t *slot);
+
+/* Waits for the confirms of the batch (broker_publish_batched) and ends
+ * it: out[k] (n entries, the batch's size) is 0 when message k was acked,
+ * BROKER_ENACKED when refused.  Returns 0; or BROKER_ETIMEOUT after
+ * conf.confirm_timeout_ms (outcomes unknown; the channel is reopened as
+ * for broker_publish()), BROKER_ECONNLOST/ENOTCONN: out is not set. */
+int broker_confirm_batch(broker *b, int *out, size_t n);
+
 /* Publishes body (len bytes, copied) to exchange ("" = default exchange)
  * with routing_key and props, flags BROKER_PUBLISH_*, and waits for the
  * broker's confirm.  Returns 0 once acked; BROKER_ENACKED,

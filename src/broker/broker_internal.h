@@ -88,6 +88,11 @@ struct broker {
     int64_t last_wait;   /* when the library last waited for frames (heartbeats) */
 
     uint64_t pub_seq; /* sequence number of the last publish on ch */
+    /* broker_publish_batched(): publishes batch_first .. batch_first +
+     * batch_n - 1 on ch, each CONFIRM_PENDING until its confirm comes */
+    uint64_t batch_first;
+    size_t batch_n;
+    unsigned char batch_state[BROKER_BATCH_MAX];
     uint64_t wait_seq;
     int wait_state;
     int wait_returned;

@@ -570,6 +570,11 @@ static int on_deliver(broker *b, const amqp_basic_deliver_t *m)
 /* basic.ack / basic.nack for our publishes (confirm mode). */
 static void on_confirm(broker *b, uint64_t tag, int multiple, int acked)
 {
+    for (size_t i = 0; i < b->batch_n; i++) {
+        uint64_t seq = b->batch_first + i;
+        if (b->batch_state[i] == CONFIRM_PENDING && (seq == tag || (multiple && seq <= tag)))
+            b->batch_state[i] = acked ? CONFIRM_ACKED : CONFIRM_NACKED;
+    }
     if (b->wait_state != CONFIRM_PENDING || b->wait_seq == 0)
         return;
     if (tag == b->wait_seq || (multiple && tag >= b->wait_seq))

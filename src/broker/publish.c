@@ -238,6 +238,100 @@ int broker_publish(broker *b, const char *exchange, const char *routing_key,
     return confirm_publish(b, what);
 }
 
+int broker_publish_batched(broker *b, const char *exchange, const char *routing_key,
+                           const broker_props *props, const void *body, size_t len, size_t *slot)
+{
+    amqp_basic_properties_t p;
+    amqp_table_entry_t *hdr = NULL;
+    int rc;
+
+    if (!b || !routing_key || !slot || (len && !body))
+        return BROKER_EINVAL;
+    if (!exchange)
+        exchange = "";
+    if (strlen(exchange) > MAX_NAME || strlen(routing_key) > MAX_NAME ||
+        (props && props->n_headers > BROKER_MAX_HEADERS)) {
+        brk_set_err(b, "exchange or routing key longer than %d bytes, or more than %d headers",
+                    MAX_NAME, BROKER_MAX_HEADERS);
+        return BROKER_EINVAL;
+    }
+    if (!b->up) {
+        brk_set_err(b, "not connected to %s", b->redacted);
+        return BROKER_ENOTCONN;
+    }
+    if (b->batch_n == BROKER_BATCH_MAX) {
+        brk_set_err(b, "a batch holds at most %d publishes", BROKER_BATCH_MAX);
+        return BROKER_ETOOBIG;
+    }
+    if (b->batch_n == 0 && (rc = brk_maintain(b)) < 0)
+        return rc;
+    if ((rc = build_props(b, props, &p, &hdr)) < 0)
+        return rc;
+    amqp_bytes_t bb = {.len = len, .bytes = (void *)body};
+    uint64_t seq = ++b->pub_seq;
+    if (b->batch_n == 0)
+        b->batch_first = seq;
+    b->batch_state[b->batch_n] = CONFIRM_PENDING;
+    int st = amqp_basic_publish(b->conn, b->ch, amqp_cstring_bytes(exchange),
+                                amqp_cstring_bytes(routing_key), 0, 0, &p, bb);
+    free(hdr);
+    if (st != AMQP_STATUS_OK) {
+        b->batch_n = 0;
+        return brk_lib_failed(b, "publishing a batch", st);
+    }
+    *slot = b->batch_n++;
+    return 0;
+}
+
+int broker_confirm_batch(broker *b, int *out, size_t n)
+{
+    if (!b || (n && !out))
+        return BROKER_EINVAL;
+    if (n != b->batch_n) {
+        brk_set_err(b, "the batch holds %zu publishes, not %zu (a reconnect voided it)", b->batch_n,
+                    n);
+        b->batch_n = 0;
+        return b->up ? BROKER_EINVAL : BROKER_ENOTCONN;
+    }
+    int64_t deadline = brk_deadline_after(b->conf.confirm_timeout_ms);
+    for (;;) {
+        size_t open = 0;
+        for (size_t i = 0; i < b->batch_n; i++)
+            open += b->batch_state[i] == CONFIRM_PENDING;
+        if (open == 0)
+            break;
+        int rc = brk_pump(b, deadline);
+        if (rc >= 0 && b->batch_n != n) /* the channel went away meanwhile */
+            rc = b->up ? BROKER_ECHANNEL : BROKER_ECONNLOST;
+        if (rc < 0) {
+            b->batch_n = 0;
+            if (b->up && !b->ch) {
+                /* the broker closed the channel over one of them (e.g. no
+                 * such exchange): a new one for what follows */
+                int r2 = brk_maintain(b);
+                return r2 < 0 ? r2 : BROKER_ECHANNEL;
+            }
+            return rc;
+        }
+        if (rc == 0) {
+            int blocked = b->blocked;
+            b->batch_n = 0;
+            if ((rc = retire_main(b)) < 0)
+                return rc;
+            brk_set_err(b,
+                        "publishing a batch of %zu: no confirm from the broker within %d ms%s "
+                        "(outcomes unknown; the channel was reopened)",
+                        n, b->conf.confirm_timeout_ms,
+                        blocked ? "; the broker has blocked publishers (resource alarm)" : "");
+            return BROKER_ETIMEOUT;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = b->batch_state[i] == CONFIRM_ACKED ? 0 : BROKER_ENACKED;
+    b->batch_n = 0;
+    return 0;
+}
+
 /* Copy, confirm, then ack; on any failure of the copy, nack with requeue. */
 int broker_dead_letter(broker *b, const broker_delivery *d, const char *reason)
 {

@@ -354,6 +354,7 @@ int brk_open_main(broker *b, int with_topology)
     b->pub_seq = 0;
     b->wait_seq = 0;
     b->wait_state = CONFIRM_NONE;
+    b->batch_n = 0;
     b->work_on = b->node_on = b->reply_on = b->watch_on = 0;
     amqp_confirm_select(b->conn, ch);
     if ((rc = brk_rpc_result(b, ch, "enabling publisher confirms")) < 0)

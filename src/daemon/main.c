@@ -231,10 +231,80 @@ static int do_item(broker *b, engine *e, cluster *cl, engine_out *o)
 
 /* Drains the outbox.  Returns 0, or a connection error (the rest of the
  * outbox was put back). */
+/* 1 if o is a reply that may go in a batch: to a direct reply-to address
+ * (never mandatory: see publish_reply), settled by an ack. */
+static int batchable(const engine_out *o)
+{
+    return o->kind == ENGINE_OUT_REPLY && o->reply_to != NULL && o->dl == NULL &&
+           strncmp(o->reply_to, BROKER_REPLY_TO, strlen(BROKER_REPLY_TO)) == 0;
+}
+
+/* Publishes up to n batchable replies from l on as one batch, waits once
+ * for all their confirms, then settles each as do_item() does (follow-up,
+ * ack): a reply costs one round trip to RabbitMQ per batch instead of one
+ * each.  Returns how many items it settled from l on (fewer than n when a
+ * publish was refused before it went out: the rest take the single way,
+ * which reports it), or a connection error (nothing settled: the caller
+ * puts the items back, as for one). */
+static int reply_batch(broker *b, engine *e, engine_out *l, size_t n)
+{
+    int out[BROKER_BATCH_MAX];
+    engine_out *o = l;
+    size_t sent = 0;
+    for (; sent < n; sent++, o = o->next) {
+        broker_props p = {.correlation_id = o->correlation_id,
+                          .content_type = "application/json",
+                          .persistent = 1};
+        size_t slot;
+        int rc = broker_publish_batched(b, "", o->reply_to, &p, o->body, strlen(o->body), &slot);
+        if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
+            return rc;
+        if (rc != 0)
+            break;
+    }
+    if (sent == 0)
+        return 0;
+    int rc = broker_confirm_batch(b, out, sent);
+    if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
+        return rc;
+    o = l;
+    for (size_t i = 0; i < sent; i++, o = o->next) {
+        int r = rc != 0 ? rc : out[i];
+        if (r == 0)
+            metrics_add(status_metrics(g_status)->replies, NULL, 1);
+        else
+            log_msg(LOG_LVL_WARN, "publishing a reply: %s: %s", broker_strerror(r),
+                    broker_error(b));
+        if (o->after_remove)
+            engine_after(e, o->after_remove, !o->after_mark);
+        broker_ack(b, o->tag); /* stale after a new channel: the broker requeued it */
+    }
+    return (int)sent;
+}
+
 static int drain_outbox(broker *b, engine *e, cluster *cl)
 {
     engine_out *l = engine_take_outbox(e);
     while (l) {
+        size_t n = 0;
+        for (engine_out *o = l; o && n < BROKER_BATCH_MAX && batchable(o); o = o->next)
+            n++;
+        if (n > 1) {
+            int done = reply_batch(b, e, l, n);
+            if (done < 0) {
+                engine_requeue_outbox(e, l);
+                return done;
+            }
+            if (done > 0) {
+                for (; done > 0; done--) {
+                    engine_out *o = l;
+                    l = o->next;
+                    engine_out_free(o);
+                }
+                continue;
+            }
+            /* the first was refused before it went out: the single way says why */
+        }
         engine_out *o = l;
         int rc = do_item(b, e, cl, o);
         if (rc != 0) {

@@ -452,6 +452,49 @@ static void mandatory_unroutable_and_missing_exchange(void **state)
     broker_free(c);
 }
 
+/* Publishes in a batch are confirmed together and arrive in order; a
+ * batch is bounded; a batch the broker refuses (no such exchange) ends in
+ * BROKER_ECHANNEL with the handle working on. */
+static void batched_publishes_are_confirmed_together(void **state)
+{
+    const char *q = uniq();
+    broker *b = open_node(q);
+    char body[32];
+    size_t slot;
+    for (int i = 0; i < 5; i++) {
+        snprintf(body, sizeof body, "m%d", i);
+        broker_props p = {.correlation_id = body, .persistent = 1};
+        assert_int_equal(broker_publish_batched(b, "", q, &p, body, strlen(body), &slot), 0);
+        assert_int_equal(slot, (size_t)i);
+    }
+    int out[BROKER_BATCH_MAX];
+    assert_int_equal(broker_confirm_batch(b, out, 5), 0);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(out[i], 0);
+        broker_delivery d;
+        assert_int_equal(poll_one(b, 5000, &d), 1);
+        snprintf(body, sizeof body, "m%d", i);
+        assert_memory_equal(d.body, body, strlen(body));
+        assert_string_equal(d.correlation_id, body);
+        assert_int_equal(broker_ack(b, d.tag), 0);
+        broker_delivery_cleanup(&d);
+    }
+    /* at most BROKER_BATCH_MAX at once */
+    for (int i = 0; i < BROKER_BATCH_MAX; i++)
+        assert_int_equal(broker_publish_batched(b, "", q, NULL, "x", 1, &slot), 0);
+    assert_int_equal(broker_publish_batched(b, "", q, NULL, "x", 1, &slot), BROKER_ETOOBIG);
+    assert_int_equal(broker_confirm_batch(b, out, 3), BROKER_EINVAL); /* not its size */
+    /* a batch to an exchange that does not exist */
+    char ex[96];
+    snprintf(ex, sizeof ex, "%s-nosuchexchange", q);
+    assert_int_equal(broker_publish_batched(b, ex, "k", NULL, "x", 1, &slot), 0);
+    assert_int_equal(broker_publish_batched(b, "", q, NULL, "y", 1, &slot), 0);
+    assert_int_equal(broker_confirm_batch(b, out, 2), BROKER_ECHANNEL);
+    assert_int_equal(broker_connected(b), 1);
+    assert_int_equal(broker_publish(b, "", q, NULL, "z", 1, 0), 0);
+    broker_free(b);
+}
+
 static void wrong_password_is_an_auth_error_without_the_password(void **state)
 {
     broker_conf c;
@@ -1334,6 +1377,7 @@ int main(void)
         cmocka_unit_test(dead_letter_moves_a_copy_with_the_reason),
         cmocka_unit_test(dead_letter_failure_requeues_the_original),
         cmocka_unit_test(mandatory_unroutable_and_missing_exchange),
+        cmocka_unit_test(batched_publishes_are_confirmed_together),
         cmocka_unit_test(wrong_password_is_an_auth_error_without_the_password),
         cmocka_unit_test(unreachable_port_is_reported_as_such),
         cmocka_unit_test(url_list_falls_over_to_the_next_node),
