@@ -88,6 +88,7 @@ later:
     if (json_array_append_new(e->removals, json_string(id)) != 0)
         eng_oom();
     pthread_mutex_unlock(&e->mu);
+    eng_sup_soon(e, SUPERVISE_RETRY_MS); /* the pass that retries it */
 }
 
 /* Retries the removals that waited for Docker (supervisor, Docker up). */
