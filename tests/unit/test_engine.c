@@ -824,6 +824,7 @@ static void fenced_final(fixture *fx, long archive_status)
     fx_submit(fx, 21, "req-fenced", RUN_ATTACH);
     fx_wait(fx, ENGINE_OUT_ACK, 1);
     script_exited_inspect(&fx->f, ID1, "req-fenced", 0);
+    script_exited_in_list(&fx->f, ID1, "req-fenced"); /* a pass finds it too */
     script_die_event(&fx->f, ID1);
     /* the final reply is made (in the outbox, not taken yet) */
     int64_t until = eng_now_ms() + WAIT_MS;
@@ -838,7 +839,6 @@ static void fenced_final(fixture *fx, long archive_status)
     assert_true(made);
     engine_fence(fx->e, 1500);
     int64_t fenced = eng_now_ms();
-    script_exited_in_list(&fx->f, ID1, "req-fenced");
     while (eng_now_ms() - fenced < 1200) {
         fx_take(fx);
         sleep_ms(10);
