@@ -1155,21 +1155,41 @@ static int wait_running(const char *node, size_t n, int timeout_ms)
  * containers exchange, and takes the key over from the dead node's queue:
  * the dead node restarted answers none of them again, and each request
  * made one container. */
+/* What test_sibling_adopts_a_dead_nodes_containers started, for its
+ * teardown (which runs when it fails too). */
+static struct {
+    char q[96], na[96], nd[96], la[128], ld[128];
+    pid_t pa, pd;
+} g_adopt;
+
+static int adopt_teardown(void **state)
+{
+    (void)state;
+    dfx_stop(&g_adopt.pd, SIGTERM, 15000);
+    dfx_stop(&g_adopt.pa, SIGTERM, 15000);
+    dfx_remove_containers(g_dkc, DFX_NODE_LABEL, g_adopt.na);
+    remove_node(g_adopt.q, g_adopt.nd);
+    remove_node(g_adopt.q, g_adopt.na);
+    unlink(g_adopt.la);
+    unlink(g_adopt.ld);
+    return 0;
+}
+
 static void test_sibling_adopts_a_dead_nodes_containers(void **state)
 {
     (void)state;
-    char q[96], na[96], nd[96], la[128], ld[128];
-    snprintf(q, sizeof q, "%s-adopt", g_queue);
-    snprintf(na, sizeof na, "%s-a", g_node);
-    snprintf(nd, sizeof nd, "%s-d", g_node);
-    snprintf(la, sizeof la, "/tmp/dd-itest-adopt-a-%ld.log", (long)getpid());
-    snprintf(ld, sizeof ld, "/tmp/dd-itest-adopt-d-%ld.log", (long)getpid());
+    char *q = g_adopt.q, *na = g_adopt.na, *nd = g_adopt.nd, *la = g_adopt.la, *ld = g_adopt.ld;
+    snprintf(q, sizeof g_adopt.q, "%s-adopt", g_queue);
+    snprintf(na, sizeof g_adopt.na, "%s-a", g_node);
+    snprintf(nd, sizeof g_adopt.nd, "%s-d", g_node);
+    snprintf(la, sizeof g_adopt.la, "/tmp/dd-itest-adopt-a-%ld.log", (long)getpid());
+    snprintf(ld, sizeof g_adopt.ld, "/tmp/dd-itest-adopt-d-%ld.log", (long)getpid());
     unlink(la);
     unlink(ld);
     int64_t since = time(NULL) - 1;
-    pid_t pd = spawn_member(q, nd, ld);
-    assert_true(pd > 0);
-    assert_int_equal(dfx_wait_consuming(g_cli, q, &pd, 10000, ld), 0);
+    g_adopt.pd = spawn_member(q, nd, ld);
+    assert_true(g_adopt.pd > 0);
+    assert_int_equal(dfx_wait_consuming(g_cli, q, &g_adopt.pd, 10000, ld), 0);
     enum { RUNS = 4 };
     char ids[RUNS][64], want[RUNS][32];
     for (int i = 0; i < RUNS; i++) {
@@ -1188,10 +1208,10 @@ static void test_sibling_adopts_a_dead_nodes_containers(void **state)
         assert_int_equal(broker_publish(g_cli, "", q, &p, body, strlen(body), 0), 0);
     }
     assert_int_equal(wait_running(nd, RUNS, 20000), 0);
-    pid_t pa = spawn_member(q, na, la);
-    assert_true(pa > 0);
+    g_adopt.pa = spawn_member(q, na, la);
+    assert_true(g_adopt.pa > 0);
     usleep(1500 * 1000); /* the two see each other */
-    dfx_stop(&pd, SIGKILL, 0);
+    dfx_stop(&g_adopt.pd, SIGKILL, 0);
 
     int answers = 0;
     for (int i = 0; i < RUNS; i++) {
@@ -1242,8 +1262,8 @@ static void test_sibling_adopts_a_dead_nodes_containers(void **state)
     json_decref(ir);
 
     /* the dead node back: it answers none of them again */
-    pd = spawn_member(q, nd, ld);
-    assert_true(pd > 0);
+    g_adopt.pd = spawn_member(q, nd, ld);
+    assert_true(g_adopt.pd > 0);
     int extra = 0;
     for (int i = 0; i <= RUNS; i++) {
         const char *id = i < RUNS ? ids[i] : iid;
@@ -1259,18 +1279,11 @@ static void test_sibling_adopts_a_dead_nodes_containers(void **state)
     int creates = 0;
     for (int i = 0; i < RUNS; i++)
         creates += dfx_count_creates(g_dkc, ids[i], since) == 1;
-    dfx_stop(&pd, SIGTERM, 15000);
-    dfx_stop(&pa, SIGTERM, 15000);
     char *text = dfx_read_file(la);
     int told = strstr(text, "taking care of the containers of departed node") != NULL;
     if (!told)
         fprintf(stderr, "the adopter's log:\n%s\n", text);
     free(text);
-    dfx_remove_containers(g_dkc, DFX_NODE_LABEL, na);
-    remove_node(q, nd);
-    remove_node(q, na);
-    unlink(la);
-    unlink(ld);
     assert_int_equal(extra, 0);
     assert_int_equal(creates, RUNS);
     assert_true(told);
@@ -2202,7 +2215,7 @@ int main(void)
         cmocka_unit_test(test_sigterm_readopt),
         cmocka_unit_test(test_answered_once_across_restarts),
         cmocka_unit_test(test_neighbours_answer_only_their_own),
-        cmocka_unit_test(test_sibling_adopts_a_dead_nodes_containers),
+        cmocka_unit_test_teardown(test_sibling_adopts_a_dead_nodes_containers, adopt_teardown),
         cmocka_unit_test(test_same_identity_refused),
         cmocka_unit_test(test_duplicate_copies),
         cmocka_unit_test(test_output_on_stdout),
