@@ -82,6 +82,13 @@ static void on_signal(int sig)
 /* Publishes the reply of item o; an unroutable reply (its queue is gone)
  * goes to <q>.dead with the reason so that nothing is dropped silently.
  * Returns 0 or BROKER_ECONNLOST/ENOTCONN (retry after reconnect). */
+/* 1 if o's reply goes to a direct reply-to address (not a queue). */
+static int direct_reply(const engine_out *o)
+{
+    return o->reply_to != NULL &&
+           strncmp(o->reply_to, BROKER_REPLY_TO, strlen(BROKER_REPLY_TO)) == 0;
+}
+
 static int publish_reply(broker *b, const engine_out *o)
 {
     if (o->reply_to == NULL)
@@ -92,9 +99,7 @@ static int publish_reply(broker *b, const engine_out *o)
      * (amq.rabbitmq.reply-to.*) with basic.return even when it delivered the
      * reply, so the mandatory check only works for real queues.  A direct
      * reply whose requester has gone is dropped by the broker. */
-    unsigned flags = strncmp(o->reply_to, BROKER_REPLY_TO, strlen(BROKER_REPLY_TO)) == 0
-                         ? 0
-                         : BROKER_PUBLISH_MANDATORY;
+    unsigned flags = direct_reply(o) ? 0 : BROKER_PUBLISH_MANDATORY;
     int rc = broker_publish(b, "", o->reply_to, &p, o->body, strlen(o->body), flags);
     if (rc == BROKER_EUNROUTABLE && o->kind == ENGINE_OUT_PROGRESS)
         return 0; /* an interim message for nobody: nothing to keep */
@@ -235,8 +240,7 @@ static int do_item(broker *b, engine *e, cluster *cl, engine_out *o)
  * (never mandatory: see publish_reply), settled by an ack. */
 static int batchable(const engine_out *o)
 {
-    return o->kind == ENGINE_OUT_REPLY && o->reply_to != NULL && o->dl == NULL &&
-           strncmp(o->reply_to, BROKER_REPLY_TO, strlen(BROKER_REPLY_TO)) == 0;
+    return o->kind == ENGINE_OUT_REPLY && o->dl == NULL && direct_reply(o);
 }
 
 /* Publishes up to n batchable replies from l on as one batch, waits once

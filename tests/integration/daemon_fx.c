@@ -306,3 +306,15 @@ void dfx_figure(const char *fmt, ...)
     tap_comment("figure: ", fmt, ap);
     va_end(ap);
 }
+
+void dfx_forget_node(dkc_client *dkc, const char *queue, const char *node)
+{
+    dfx_remove_containers(dkc, DFX_NODE_LABEL, node);
+    broker_conf bc;
+    broker_conf_init(&bc);
+    bc.url = DFX_AMQP_URL;
+    bc.queue = queue;
+    bc.node = node;
+    bc.queue_type = BROKER_QUEUE_CLASSIC;
+    dfx_delete_topology(&bc, NULL);
+}

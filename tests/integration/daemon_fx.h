@@ -102,6 +102,11 @@ int dfx_delete_topology(const broker_conf *c, const char *also_queue);
 void dfx_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void dfx_figure(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* What a test's dispatcher of queue/node left behind, gone: its
+ * containers on dkc (by node label; dkc may be NULL) and its topology on
+ * the shared RabbitMQ (classic queues, as the tests run them). */
+void dfx_forget_node(dkc_client *dkc, const char *queue, const char *node);
+
 /* The text of file path (malloc'd, "" when missing; NULL only when out
  * of memory).  Free with free(). */
 char *dfx_read_file(const char *path);

@@ -145,14 +145,7 @@ static int teardown(void **state)
 {
     (void)state;
     dfx_stop(&g_pid, SIGTERM, 15000);
-    dfx_remove_containers(g_dkc, DFX_NODE_LABEL, g_node);
-    broker_conf bc;
-    broker_conf_init(&bc);
-    bc.url = DFX_AMQP_URL;
-    bc.queue = g_queue;
-    bc.node = g_node;
-    bc.queue_type = BROKER_QUEUE_CLASSIC;
-    dfx_delete_topology(&bc, NULL);
+    dfx_forget_node(g_dkc, g_queue, g_node);
     dkc_client_free(g_dkc);
     broker_free(g_cli);
     unlink(g_cfg);

@@ -79,20 +79,6 @@ static int start_daemon(void)
     return 0;
 }
 
-/* Removes the containers of node (by its label) and the topology of
- * queue/node (through a node-role handle of the same names). */
-static void remove_node(const char *queue, const char *node)
-{
-    dfx_remove_containers(g_dkc, DFX_NODE_LABEL, node);
-    broker_conf bc;
-    broker_conf_init(&bc);
-    bc.url = DFX_AMQP_URL;
-    bc.queue = queue;
-    bc.node = node;
-    bc.queue_type = BROKER_QUEUE_CLASSIC;
-    dfx_delete_topology(&bc, NULL);
-}
-
 /* Sends sig to the daemon and waits for it (SIGKILL after 15 s); returns
  * its wait status. */
 static int stop_daemon(int sig)
@@ -224,7 +210,7 @@ static int teardown(void **state)
 {
     (void)state;
     stop_daemon(SIGTERM);
-    remove_node(g_queue, g_node);
+    dfx_forget_node(g_dkc, g_queue, g_node);
     dkc_client_free(g_dkc);
     broker_free(g_cli);
     unlink(g_cfg);
@@ -769,7 +755,7 @@ static int max_teardown(void **state)
     (void)state;
     dfx_stop(&g_max.pid, SIGTERM, 15000);
     if (g_max.node[0])
-        remove_node(g_max.queue, g_max.node);
+        dfx_forget_node(g_dkc, g_max.queue, g_max.node);
     unlink(g_max.cfg);
     return 0;
 }
@@ -1168,8 +1154,8 @@ static int adopt_teardown(void **state)
     dfx_stop(&g_adopt.pd, SIGTERM, 15000);
     dfx_stop(&g_adopt.pa, SIGTERM, 15000);
     dfx_remove_containers(g_dkc, DFX_NODE_LABEL, g_adopt.na);
-    remove_node(g_adopt.q, g_adopt.nd);
-    remove_node(g_adopt.q, g_adopt.na);
+    dfx_forget_node(g_dkc, g_adopt.q, g_adopt.nd);
+    dfx_forget_node(g_dkc, g_adopt.q, g_adopt.na);
     unlink(g_adopt.la);
     unlink(g_adopt.ld);
     return 0;
@@ -1412,7 +1398,7 @@ static int hb_teardown(void **state)
     (void)state;
     dfx_stop(&g_hb.pid, SIGTERM, 15000);
     if (g_hb.node[0])
-        remove_node(g_hb.queue, g_hb.node);
+        dfx_forget_node(g_dkc, g_hb.queue, g_hb.node);
     return 0;
 }
 

@@ -1071,14 +1071,7 @@ static int group_teardown(void **state)
     snprintf(tls_node, sizeof tls_node, "%s-tls", g_node);
     const char *nodes[] = {g_node, tls_node, "gw-once"};
     for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
-        dfx_remove_containers(g_dkc, DFX_NODE_LABEL, nodes[i]);
-        broker_conf bc;
-        broker_conf_init(&bc);
-        bc.url = DFX_AMQP_URL;
-        bc.queue = g_queue;
-        bc.node = nodes[i];
-        bc.queue_type = BROKER_QUEUE_CLASSIC;
-        dfx_delete_topology(&bc, NULL);
+        dfx_forget_node(g_dkc, g_queue, nodes[i]);
     }
     /* the private RabbitMQ node, if a case left it running (a no-op if not) */
     dfx_run_script("private-rabbitmq.sh", "stop %s", g_rabbit);
