@@ -73,6 +73,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -284,6 +285,7 @@ typedef struct pstat {
     int ntask;          /* tasks below */
     int tid[128];       /* per task: id, */
     long tvcs[128];     /* voluntary switches, */
+    double trun[128];   /* time on a CPU (schedstat, seconds), */
     char comm[128][20]; /* and name */
 } pstat;
 
@@ -346,8 +348,10 @@ static int pstat_read(pid_t pid, pstat *p)
         snprintf(path, sizeof path, "/proc/%d/task/%d/schedstat", (int)pid, tid);
         if ((f = fopen(path, "r")) != NULL) {
             unsigned long long ns = 0;
-            if (fscanf(f, "%llu", &ns) == 1)
+            if (fscanf(f, "%llu", &ns) == 1) {
                 p->run_s += (double)ns / 1e9;
+                p->trun[k] = (double)ns / 1e9;
+            }
             fclose(f);
         }
         snprintf(path, sizeof path, "/proc/%d/task/%d/comm", (int)pid, tid);
@@ -1483,6 +1487,45 @@ fail:
     return -1;
 }
 
+static double tv_s(const struct timeval *tv)
+{
+    return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
+/* Prints the dispatcher's time on a CPU between a and z per run, by
+ * thread name (the workers summed): where the CPU of a run goes. */
+static void print_cpu_by_thread(const pstat *a, const pstat *z, int n)
+{
+    char names[16][20];
+    double ms[16] = {0};
+    int count[16] = {0}, ng = 0;
+    for (int k = 0; k < z->ntask; k++) {
+        double before = 0;
+        for (int j = 0; j < a->ntask; j++)
+            if (a->tid[j] == z->tid[k])
+                before = a->trun[j];
+        int g;
+        for (g = 0; g < ng; g++)
+            if (!strcmp(names[g], z->comm[k]))
+                break;
+        if (g == ng) {
+            if (ng == 16)
+                continue;
+            snprintf(names[ng++], sizeof names[0], "%s", z->comm[k]);
+        }
+        ms[g] += (z->trun[k] - before) * 1000.0 / n;
+        count[g]++;
+    }
+    printf("  on CPU per run, by thread:");
+    for (int g = 0; g < ng; g++) {
+        if (count[g] > 1)
+            printf(" %s (%d) %.3f ms", names[g], count[g], ms[g]);
+        else
+            printf(" %s %.3f ms", names[g], ms[g]);
+    }
+    printf("\n");
+}
+
 static int section_cpu(void)
 {
     int n = G.cpu_runs, conc = 4;
@@ -1501,9 +1544,26 @@ static int section_cpu(void)
         goto out;
     double per100 = (z.cpu - a.cpu) * 100.0 / n;
     printf("  %.2f s CPU over %d runs in %.1f s\n", z.cpu - a.cpu, n, t);
+    print_cpu_by_thread(&a, &z, n);
+    /* the same lifecycles made by this process's own Engine API client
+     * (one libdkc client per thread, as a worker has): what the Docker
+     * calls alone cost a client */
+    struct rusage ra, rz;
+    getrusage(RUSAGE_SELF, &ra);
+    double tr = raw_phase(K_RUN, NULL, n, conc);
+    getrusage(RUSAGE_SELF, &rz);
+    if (tr < 0)
+        goto out;
+    double raw100 = (tv_s(&rz.ru_utime) + tv_s(&rz.ru_stime) - tv_s(&ra.ru_utime) -
+                     tv_s(&ra.ru_stime)) *
+                    100.0 / n;
+    printf("  raw client: %.3f s CPU per 100 lifecycles (create, start, wait, remove)\n", raw100);
     char vb[48];
     snprintf(vb, sizeof vb, "%.3f s", per100);
-    row_add("CPU per 100 runs (utime+stime)", "-", vb, "-", "<= 0.12 s", per100 <= 0.12);
+    char rb[48], ratio[48];
+    snprintf(rb, sizeof rb, "%.3f s", raw100);
+    snprintf(ratio, sizeof ratio, "%.2f", raw100 > 0 ? per100 / raw100 : 0.0);
+    row_add("CPU per 100 runs (utime+stime)", rb, vb, ratio, "<= 0.12 s", per100 <= 0.12);
     rc = 0;
 out:
     pool_close(&p);

@@ -561,16 +561,19 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
         if (pthread_create(&e->workers[i], NULL, worker_main, e) != 0) {
             log_msg(LOG_LVL_ERROR, "cannot start worker thread: %s", strerror(errno));
             abort();
-        }
+        } else
+            pthread_setname_np(e->workers[i], "dd-worker"); /* for top -H, perf, bench */
     if (pthread_create(&e->sup, NULL, eng_sup_main, e) != 0) {
         log_msg(LOG_LVL_ERROR, "cannot start supervisor thread: %s", strerror(errno));
         abort();
     }
+    pthread_setname_np(e->sup, "dd-supervise");
     e->sup_started = 1;
     if (pthread_create(&e->watch, NULL, eng_watch_main, e) != 0) {
         log_msg(LOG_LVL_ERROR, "cannot start event watcher thread: %s", strerror(errno));
         abort();
     }
+    pthread_setname_np(e->watch, "dd-watch");
     e->watch_started = 1;
     return e;
 }

@@ -42,6 +42,10 @@
 #define SUPERVISE_PERIOD_MS 200
 /* A pass this soon after an event of ours (several events, one pass). */
 #define SUPERVISE_SOON_MS 50
+/* ... when the event matters to no one waiting: the counts and routing
+ * keys a pass keeps may lag this much, and a busy node's events share one
+ * pass (a list of all its containers) instead of making one each. */
+#define SUPERVISE_LAZY_MS 1000
 /* A container to look at again (Docker raced, or was away): this soon. */
 #define SUPERVISE_RETRY_MS 500
 /* The pass that runs even when nothing happened (engine_conf.supervise_ms). */

@@ -653,9 +653,15 @@ static int on_watched(void *ud, const dkc_event *ev)
     if (ev->time_nano <= ws->last)
         return 0;
     ws->last = ev->time_nano;
-    if (!looked_after(ws->e, eng_label(ev->attributes, "node")))
-        return 0;                           /* a neighbour's on this Docker host */
-    eng_sup_soon(ws->e, SUPERVISE_SOON_MS); /* counts, routes, `wait`s */
+    const char *node = eng_label(ev->attributes, "node");
+    if (!looked_after(ws->e, node))
+        return 0; /* a neighbour's on this Docker host */
+    /* a pass keeps the counts and routes; it answers `wait`s and an
+     * adopted node's containers, which cannot wait */
+    pthread_mutex_lock(&ws->e->mu);
+    int urgent = ws->e->waiters != NULL || strcmp(node, ws->e->conf.node) != 0;
+    pthread_mutex_unlock(&ws->e->mu);
+    eng_sup_soon(ws->e, urgent ? SUPERVISE_SOON_MS : SUPERVISE_LAZY_MS);
     if (strcmp(ev->action, "die") == 0 && ev->id[0] != '\0') {
         /* Docker sends `die` before its container list shows the container
          * as exited (the list is a copy brought up to date after the

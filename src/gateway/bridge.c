@@ -408,6 +408,7 @@ int gateway_bridge_start(const broker_conf *bc, gateway_bridge **out, char **cau
         gw_cause(cause, "gateway: cannot start the bridge thread");
         goto fail;
     }
+    pthread_setname_np(br->thread, "dd-gw-bridge");
     br->started = 1;
     free(why);
     *out = br;

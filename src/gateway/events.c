@@ -173,6 +173,7 @@ int gw_events_start(const broker_conf *bc, gw_hub *hub, gw_events **out, char **
         gw_cause(cause, "gateway: cannot start the events thread");
         goto fail;
     }
+    pthread_setname_np(ev->thread, "dd-gw-events");
     ev->started = 1;
     free(why);
     *out = ev;
