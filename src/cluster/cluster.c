@@ -27,6 +27,8 @@ struct cluster_gather {
 struct cluster {
     char *node, *name, *version, *host;
     int interval_ms, expiry;
+    int alone_ms;     /* the interval while alone in the view */
+    int announced_ms; /* the interval the last heartbeat announced */
     int64_t started_ns;
     int64_t next_beat; /* monotonic ms: when the next heartbeat is due */
     int64_t beat_sent; /* monotonic ms: the last heartbeat the broker took (0: none yet) */
@@ -80,6 +82,10 @@ cluster *cluster_new(const cluster_conf *conf)
     c->host = xstrdup(conf->host);
     c->interval_ms = conf->interval_ms > 0 ? conf->interval_ms : 2000;
     c->expiry = conf->expiry >= 2 ? conf->expiry : 3;
+    c->alone_ms = conf->alone_interval_ms > 0 ? conf->alone_interval_ms : CLUSTER_ALONE_INTERVAL_MS;
+    if (c->alone_ms < c->interval_ms)
+        c->alone_ms = c->interval_ms;
+    c->announced_ms = c->interval_ms;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     c->started_ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
@@ -137,14 +143,17 @@ int64_t cluster_ticked(cluster *c, int64_t now_ms)
     if (credit <= 0)
         return 0;
     /* the heartbeats of that time wait unread in our own socket: nobody
-     * is silent for the time we did not listen */
+     * is silent for the time we did not listen (a node heard since the
+     * last call was read, and may be one that just joined this node,
+     * which was waiting alone) */
     pthread_mutex_lock(&c->mu);
     const char *name;
     json_t *hb;
     json_object_foreach(c->view, name, hb)
     {
-        if (strcmp(name, c->node) != 0)
-            set(hb, "seen", json_integer(json_integer_value(json_object_get(hb, "seen")) + credit));
+        json_int_t seen = json_integer_value(json_object_get(hb, "seen"));
+        if (strcmp(name, c->node) != 0 && seen <= now_ms - gap)
+            set(hb, "seen", json_integer(seen + credit));
     }
     pthread_mutex_unlock(&c->mu);
     return credit;
@@ -160,6 +169,11 @@ int cluster_expiry(const cluster *c)
     return c->expiry;
 }
 
+int cluster_announced_ms(const cluster *c)
+{
+    return c->announced_ms;
+}
+
 int64_t cluster_incarnation(const cluster *c)
 {
     return c->started_ns;
@@ -173,6 +187,10 @@ char *cluster_heartbeat(cluster *c, const cluster_load *l, int64_t now_ms, char 
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    pthread_mutex_lock(&c->mu);
+    size_t others = json_object_size(c->view) - (json_object_get(c->view, c->node) != NULL);
+    int every = others == 0 ? c->alone_ms : c->interval_ms;
+    pthread_mutex_unlock(&c->mu);
     json_t *hb = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:b, s:i, s:i, s:i, s:i, s:i, "
         "s:i}",
@@ -180,7 +198,7 @@ char *cluster_heartbeat(cluster *c, const cluster_load *l, int64_t now_ms, char 
         "host", c->host, "started", (json_int_t)c->started_ns, "time_nano",
         (json_int_t)((int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec), "docker", l->docker,
         "draining", l->draining, "running", l->running, "containers", l->containers, "inflight",
-        l->inflight, "capacity", l->capacity, "interval_ms", c->interval_ms, "expiry", c->expiry);
+        l->inflight, "capacity", l->capacity, "interval_ms", every, "expiry", c->expiry);
     if (hb == NULL)
         abort();
     char *text = json_dumps(hb, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -189,7 +207,8 @@ char *cluster_heartbeat(cluster *c, const cluster_load *l, int64_t now_ms, char 
     pthread_mutex_lock(&c->mu);
     set(hb, "seen", json_integer(now_ms));
     set(c->view, c->node, hb);
-    c->next_beat = now_ms + c->interval_ms;
+    c->next_beat = now_ms + every;
+    c->announced_ms = every;
     pthread_mutex_unlock(&c->mu);
     snprintf(key, keylen, "node.heartbeat.%s", c->node);
     return text;
@@ -229,6 +248,8 @@ int cluster_heard(cluster *c, const char *key, const char *body, size_t len, int
         const char *cl = json_string_value(json_object_get(ev, "cluster"));
         if (cl != NULL && strcmp(cl, c->name) == 0) {
             rc = json_object_get(c->view, node) == NULL;
+            if (rc && c->next_beat > now_ms)
+                c->next_beat = now_ms;          /* tell it we are here, at our busy interval */
             json_object_del(c->departed, node); /* back: its containers are its own again */
             set(ev, "seen", json_integer(now_ms));
             set(c->view, node, json_incref(ev));
@@ -272,12 +293,32 @@ char **cluster_expire(cluster *c, int64_t now_ms)
     return gone;
 }
 
-int cluster_due_in(const cluster *c, int64_t now_ms)
+int64_t cluster_holdback_ms(const cluster *c)
+{
+    return (int64_t)c->interval_ms * c->expiry;
+}
+
+int cluster_due_in(cluster *c, int64_t now_ms)
 {
     int64_t due = c->next_beat - now_ms;
-    if (due < 0)
-        return 0;
-    return due > c->interval_ms ? c->interval_ms : (int)due;
+    if (due > c->announced_ms)
+        due = c->announced_ms;
+    pthread_mutex_lock(&c->mu);
+    /* with others in the view, their expiry is checked every interval */
+    size_t others = json_object_size(c->view) - (json_object_get(c->view, c->node) != NULL);
+    if (others > 0 && due > c->interval_ms)
+        due = c->interval_ms;
+    /* a departed sibling is adopted once its hold-back is over */
+    const char *name;
+    json_t *v;
+    json_object_foreach(c->departed, name, v)
+    {
+        int64_t at = json_integer_value(json_object_get(v, "since")) + cluster_holdback_ms(c);
+        if (at > now_ms && at - now_ms < due)
+            due = at - now_ms;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return due < 0 ? 0 : (int)due;
 }
 
 json_t *cluster_nodes_json(cluster *c, int64_t now_ms)

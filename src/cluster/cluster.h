@@ -40,14 +40,24 @@
 typedef struct cluster cluster;
 
 typedef struct cluster_conf {
-    const char *node;    /* this node's name */
-    const char *cluster; /* the deployment (base queue) name */
-    const char *version; /* this build's version */
-    const char *host;    /* the Docker daemon's ID (Docker's /info "ID"): nodes with the
-                            same one share a Docker host; NULL or "": unknown */
-    int interval_ms;     /* heartbeat interval (> 0) */
-    int expiry;          /* intervals of silence after which a node is gone (>= 2) */
+    const char *node;      /* this node's name */
+    const char *cluster;   /* the deployment (base queue) name */
+    const char *version;   /* this build's version */
+    const char *host;      /* the Docker daemon's ID (Docker's /info "ID"): nodes with the
+                              same one share a Docker host; NULL or "": unknown */
+    int interval_ms;       /* heartbeat interval (> 0) */
+    int expiry;            /* intervals of silence after which a node is gone (>= 2) */
+    int alone_interval_ms; /* the interval while the view holds only this node
+                              (0: CLUSTER_ALONE_INTERVAL_MS; at least interval_ms) */
 } cluster_conf;
+
+/* A node alone in its view beats this seldom: its heartbeats only tell
+ * nodes that start later that it is there, and a node that joins makes it
+ * beat at once and every interval_ms again (cluster_heard).  Each
+ * heartbeat wakes the node twice (it hears its own), so an idle node
+ * alone wakes about once a minute instead of once a second.  Others
+ * expire a node by the interval it announced, up to a minute. */
+#define CLUSTER_ALONE_INTERVAL_MS 60000
 
 /* This node's figures for its heartbeat. */
 typedef struct cluster_load {
@@ -73,6 +83,11 @@ int64_t cluster_last_beat_sent(const cluster *c);
 int cluster_interval_ms(const cluster *c);
 int cluster_expiry(const cluster *c);
 
+/* The interval the last heartbeat announced (interval_ms, or the alone
+ * interval): the others drop this node after that many ms times expiry of
+ * silence. */
+int cluster_announced_ms(const cluster *c);
+
 /* This process's start time (ns since the epoch): its incarnation. */
 int64_t cluster_incarnation(const cluster *c);
 
@@ -86,7 +101,8 @@ char *cluster_heartbeat(cluster *c, const cluster_load *load, int64_t now_ms, ch
 /* An event heard on <q>.events (routing key, JSON body).  Heartbeats of
  * this cluster add or refresh a node, node.down removes one.  Returns 1
  * when a node joined (its name in joined, when not NULL), -1 when one
- * left, 0 otherwise. */
+ * left, 0 otherwise.  A node joining makes this node's next heartbeat due
+ * at once (it may have been beating at the alone interval). */
 int cluster_heard(cluster *c, const char *key, const char *body, size_t len, int64_t now_ms,
                   char *joined, size_t joinedlen);
 
@@ -94,7 +110,8 @@ int cluster_heard(cluster *c, const char *key, const char *body, size_t len, int
  * when more than an interval passed since its last call (the loop was
  * busy, e.g. publishing a bulk request's pieces, or reconnecting), the
  * heartbeats of that time are still unread, so every other node's
- * silence is shortened by the excess.  Returns the excess credited (ms),
+ * silence is shortened by the excess (not of nodes heard since the last
+ * call: their heartbeats were read).  Returns the excess credited (ms),
  * 0 on a normal turn. */
 int64_t cluster_ticked(cluster *c, int64_t now_ms);
 
@@ -102,8 +119,14 @@ int64_t cluster_ticked(cluster *c, int64_t now_ms);
  * NULL-terminated array, free with cluster_names_free) or NULL when none. */
 char **cluster_expire(cluster *c, int64_t now_ms);
 
-/* Milliseconds from now_ms until the next heartbeat or expiry is due. */
-int cluster_due_in(const cluster *c, int64_t now_ms);
+/* Milliseconds from now_ms until the broker thread has something to do:
+ * the next heartbeat, the others' expiry (checked every interval while
+ * there are others), or the end of a departed sibling's hold-back. */
+int cluster_due_in(cluster *c, int64_t now_ms);
+
+/* How long a departed sibling stays departed before it is adopted
+ * (cluster_to_adopt): one expiry period, interval times expiry. */
+int64_t cluster_holdback_ms(const cluster *c);
 
 /* ---- reading (any thread) ---- */
 

@@ -110,7 +110,8 @@ static const setting settings[] = {
      "do not copy the attached output of runs to stdout (it is copied by default)"},
     {"membership-interval", "DISPATCH_MEMBERSHIP_INTERVAL", "membership_interval", K_INT,
      OFF(membership_interval_ms), 100, 60000,
-     "cluster heartbeat interval, milliseconds (default 2000)"},
+     "cluster heartbeat interval, milliseconds (default 2000; once a minute while "
+     "the node is alone in its view)"},
     {"membership-expiry", "DISPATCH_MEMBERSHIP_EXPIRY", "membership_expiry", K_INT,
      OFF(membership_expiry), 2, 100,
      "heartbeat intervals of silence after which a node leaves the view (default 3)"},

@@ -222,7 +222,7 @@ static int do_item(broker *b, engine *e, cluster *cl, engine_out *o)
     case ENGINE_OUT_DRAIN:
     case ENGINE_OUT_PUBLISH:
     case ENGINE_OUT_FORWARD:
-        rc = node_do_item(b, cl, o);
+        rc = node_do_item(b, cl, e, o);
         break;
     }
     if (rc == BROKER_ESTALE)
@@ -633,7 +633,7 @@ static void run_loop(const dd_config *cfg, broker *b, engine *e, cluster *cl)
         int due = node_tick(b, cl, e);
         int wait = service_watchdog_due_ms(due < IDLE_WAIT_MS ? due : IDLE_WAIT_MS);
         int pr = broker_poll(b, wait, &d);
-        if (pr == 1 && node_heard(b, cl, &d)) {
+        if (pr == 1 && node_heard(b, cl, e, &d)) {
             ; /* membership or a gather's reply: taken */
         } else if (pr == 1) {
             engine_submit(e, &d);
@@ -665,7 +665,7 @@ static void drain_for_shutdown(broker *b, engine *e, cluster *cl)
         memset(&d, 0, sizeof d);
         service_watchdog_tick();
         int pr = broker_poll(b, STOP_POLL_MS, &d);
-        if (pr == 1 && !node_heard(b, cl, &d))
+        if (pr == 1 && !node_heard(b, cl, e, &d))
             broker_nack(b, d.tag, 1);
         broker_delivery_cleanup(&d);
         if (!broker_connected(b))

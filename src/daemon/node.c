@@ -38,8 +38,7 @@ cluster *node_start(broker *b, const dd_config *cfg, const char *version, const 
  * one of the host by name.  Logs each change. */
 static void adopt(cluster *cl, engine *e, int64_t now)
 {
-    int64_t holdback = (int64_t)cluster_interval_ms(cl) * cluster_expiry(cl);
-    char **names = cluster_to_adopt(cl, now, holdback);
+    char **names = cluster_to_adopt(cl, now, cluster_holdback_ms(cl));
     if (engine_adopt(e, names)) {
         char list[512] = "";
         size_t o = 0;
@@ -84,6 +83,8 @@ int node_tick(broker *b, cluster *cl, engine *e)
     for (size_t i = 0; gone && gone[i]; i++)
         log_msg(LOG_LVL_WARN, "node %s left the view: no heartbeat for %d intervals", gone[i],
                 cluster_expiry(cl));
+    if (gone && gone[0])
+        engine_view_changed(e);
     cluster_names_free(gone);
     adopt(cl, e, now);
     return cluster_due_in(cl, cluster_now_ms());
@@ -92,14 +93,15 @@ int node_tick(broker *b, cluster *cl, engine *e)
 void node_reconnected(cluster *cl, engine *e)
 {
     int64_t last = cluster_last_beat_sent(cl);
-    int64_t lease = (int64_t)cluster_interval_ms(cl) * cluster_expiry(cl);
+    /* the others drop this node after the interval it last announced */
+    int64_t lease = (int64_t)cluster_announced_ms(cl) * cluster_expiry(cl);
     /* the others drop a node after `lease` of silence and adopt it one more
      * `lease` later: from `lease` on, its containers may be another's */
     if (last > 0 && cluster_now_ms() - last >= lease)
         engine_fence(e, (int)lease);
 }
 
-int node_heard(broker *b, cluster *cl, const broker_delivery *d)
+int node_heard(broker *b, cluster *cl, engine *e, const broker_delivery *d)
 {
     if (d->source == BROKER_SRC_REPLY) {
         cluster_gather_offer(cl, d); /* unknown correlation ids: late, dropped */
@@ -118,6 +120,8 @@ int node_heard(broker *b, cluster *cl, const broker_delivery *d)
         log_msg(LOG_LVL_INFO, "node %s joined the view", joined);
     else if (rc < 0)
         log_msg(LOG_LVL_INFO, "a node left the view (it stopped)");
+    if (rc != 0 && e != NULL)
+        engine_view_changed(e);
     return 1;
 }
 
@@ -171,7 +175,7 @@ static int publish_part(broker *b, cluster *cl, const engine_out *o)
 /* Forwards delivery o->dl to its owner (FORWARD), then settles it: acked
  * once the owner's queue has it, answered not_found when no queue took
  * it. */
-static int forward(broker *b, const engine_out *o)
+static int forward(broker *b, engine *e, const engine_out *o)
 {
     const broker_delivery *d = o->dl;
     const char *exchange;
@@ -199,6 +203,14 @@ static int forward(broker *b, const engine_out *o)
     free(h);
     if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
         return rc;
+    if (rc == BROKER_EUNROUTABLE && o->dest == ENGINE_TO_CONTAINERS && e != NULL) {
+        /* No node has bound the id: its container may be one made while
+         * its node was alone, or one that lives shorter than a supervision
+         * pass (cluster_ops.c binds neither at once).  The engine finds its owner
+         * by asking the nodes; the delivery stays unsettled meanwhile. */
+        engine_submit_unrouted(e, o->dl);
+        return 0;
+    }
     if (rc == BROKER_EUNROUTABLE && d->reply_to) {
         broker_props rp = {.correlation_id = d->correlation_id,
                            .content_type = "application/json",
@@ -216,7 +228,7 @@ static int forward(broker *b, const engine_out *o)
     return 0;
 }
 
-int node_do_item(broker *b, cluster *cl, engine_out *o)
+int node_do_item(broker *b, cluster *cl, engine *e, engine_out *o)
 {
     int rc = 0;
     switch (o->kind) {
@@ -229,7 +241,7 @@ int node_do_item(broker *b, cluster *cl, engine_out *o)
     case ENGINE_OUT_PUBLISH:
         return publish_part(b, cl, o);
     case ENGINE_OUT_FORWARD:
-        return forward(b, o);
+        return forward(b, e, o);
     default:
         return 0;
     }

@@ -27,11 +27,14 @@ void node_reconnected(cluster *cl, engine *e);
 /* A delivery from the watch (membership) or reply consumer: taken into the
  * view (when published by the dispatchers' RabbitMQ user, the user of b)
  * or offered to the gathers; returns 1 when d was one of those (the caller
- * then only cleans it up), 0 for work. */
-int node_heard(broker *b, cluster *cl, const broker_delivery *d);
+ * then only cleans it up), 0 for work.  A node joining or leaving the view
+ * is told to e (engine_view_changed). */
+int node_heard(broker *b, cluster *cl, engine *e, const broker_delivery *d);
 
 /* Carries out the cluster's outbox items (ROUTE, DRAIN, PUBLISH,
- * FORWARD).  0, or BROKER_ECONNLOST/ENOTCONN to retry after a reconnect. */
-int node_do_item(broker *b, cluster *cl, engine_out *o);
+ * FORWARD).  A FORWARD by container id that no queue took goes back to e
+ * (engine_submit_unrouted).  0, or BROKER_ECONNLOST/ENOTCONN to retry
+ * after a reconnect. */
+int node_do_item(broker *b, cluster *cl, engine *e, engine_out *o);
 
 #endif

@@ -6,11 +6,14 @@
  * A command naming a container can be taken from the shared work queue by
  * any node.  The node that takes it and does not have the container
  * forwards the message, unchanged, to <q>.containers with the container's
- * id as routing key: each node binds its queue there with the full id and
- * the short id of each of its containers (added when it makes one,
- * reconciled on every supervision pass).  RabbitMQ then hands it to the
- * owner, whose reply goes straight to the client; an id no node bound
- * comes back (mandatory publish) and the client is answered not_found.  A
+ * id as routing key: while the view has other nodes, each node binds its
+ * queue there with the full id and the short id of each of its containers
+ * (added when it makes one, reconciled on every supervision pass and when
+ * the view changes).  RabbitMQ then hands it to the owner, whose reply goes
+ * straight to the client; an id no node bound comes back (mandatory
+ * publish) and its owner is found by asking the nodes, as for a name
+ * (a container made while its node was alone, before the pass that binds
+ * it), and forwarded to the owner's own queue; none: not_found.  A
  * forwarded message carries x-dd-hop, so it is forwarded at most once.  A
  * name or another id prefix is first resolved by asking every node which
  * of its containers it names (one owner: forwarded by full id; several:
@@ -217,6 +220,10 @@ static hres resolve_owner(jctx *c)
     json_object_foreach(found, id, v)
     {
         snprintf(c->fwd_key, sizeof c->fwd_key, "%s", id);
+        /* its id is not bound (or was not a moment ago): to the node's own
+         * queue */
+        if (c->unrouted)
+            snprintf(c->fwd_node, sizeof c->fwd_node, "%s", json_string_value(v));
         break;
     }
     json_decref(found);
@@ -234,7 +241,7 @@ hres eng_forward_container(jctx *c)
 {
     const char *ref = c->cmd->container;
     size_t len = strlen(ref);
-    if (is_hex(ref) && (len == 12 || len == 64)) {
+    if (is_hex(ref) && (len == 12 || len == 64) && !c->unrouted) {
         /* ids are bound on <q>.containers by their owner: one hop */
         snprintf(c->fwd_key, sizeof c->fwd_key, "%s", ref);
         return H_FORWARD;
@@ -262,8 +269,9 @@ void eng_post_forward(jctx *c)
     proto_reply_info ri;
     proto_reply_info_init(&ri, c->cmd, NULL, e->conf.node, c->request_id);
     char msg[400];
-    snprintf(msg, sizeof msg, "No such %s: %.300s", c->fwd_node[0] ? "node" : "container",
-             c->fwd_node[0] ? c->fwd_node : c->fwd_key);
+    int about_node = c->fwd_node[0] && !c->unrouted; /* a command about a node */
+    snprintf(msg, sizeof msg, "No such %s: %.300s", about_node ? "node" : "container",
+             about_node ? c->fwd_node : c->fwd_key);
     json_t *r = proto_reply_error(&ri, PROTO_ENOTFOUND, msg, NULL, 404);
     o->body = r ? json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(r);
@@ -343,9 +351,25 @@ static void routes_update(engine *e, json_t *want, int64_t listed_at)
     json_decref(del);
 }
 
+/* 1 while the view has other nodes: only they forward to <q>.containers
+ * (eng_may_forward), so a node alone binds nothing and saves RabbitMQ a
+ * bind and an unbind per container; a node joining asks for a pass
+ * (engine_view_changed), which binds them all, and a forward by an id
+ * not bound yet comes back and finds its owner by asking the nodes
+ * (engine_submit_unrouted). */
+static int routes_wanted(const engine *e)
+{
+    return e->conf.members != NULL && cluster_size(e->conf.members) > 1;
+}
+
+void engine_view_changed(engine *e)
+{
+    eng_sup_soon(e, 0);
+}
+
 void eng_routes_add(engine *e, const char *id)
 {
-    if (e->conf.members == NULL)
+    if (!routes_wanted(e))
         return;
     json_t *keys = json_object();
     if (keys == NULL)
@@ -364,10 +388,11 @@ void eng_routes_reconcile(engine *e, json_t *containers, int64_t listed_at)
         eng_oom();
     size_t i;
     json_t *ct;
-    json_array_foreach(containers, i, ct)
-    {
-        keys_of(eng_jstr(ct, "Id"), want);
-    }
+    if (routes_wanted(e))
+        json_array_foreach(containers, i, ct)
+        {
+            keys_of(eng_jstr(ct, "Id"), want);
+        }
     routes_update(e, want, listed_at);
     json_decref(want);
 }
@@ -431,6 +456,22 @@ static hres h_nodes(jctx *c)
         c->result = cluster_nodes_json(c->e->conf.members, cluster_now_ms());
     if (c->result == NULL)
         eng_oom();
+    /* this node's own row with its figures now, not as of its last
+     * heartbeat (up to a minute old when it is alone: cluster.h) */
+    cluster_load l;
+    engine_load(c->e, &l);
+    size_t i;
+    json_t *n;
+    json_array_foreach(c->result, i, n)
+    {
+        if (!json_is_true(json_object_get(n, "self")) || c->e->conf.members == NULL)
+            continue;
+        eng_set(n, "running", json_integer(l.running));
+        eng_set(n, "containers", json_integer(l.containers));
+        eng_set(n, "inflight", json_integer(l.inflight));
+        eng_set(n, "docker", json_boolean(l.docker));
+        eng_set(n, "seen_ms_ago", json_integer(0));
+    }
     return H_OK;
 }
 

@@ -419,7 +419,8 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
               .desc = eng_cmd_find(cmd->kind),
               .request_id = rid,
               .t0 = t0,
-              .arrived = j->arrived};
+              .arrived = j->arrived,
+              .unrouted = j->unrouted};
     hres res = carry_out(&c, rs, prev);
     settle(&c, res);
     if (dedup && rs == REQ_FRESH) {

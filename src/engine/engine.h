@@ -170,6 +170,16 @@ void engine_set_rules(engine *e, dd_policy *policy, struct dd_templates *templat
 /* Hands a delivery to the engine: *d is moved (zeroed here). */
 void engine_submit(engine *e, broker_delivery *d);
 
+/* The view of the cluster changed (a node joined or left): a supervision
+ * pass binds or unbinds the routing keys of this node's containers now
+ * (they are bound only while the view has other nodes).  Any thread. */
+void engine_view_changed(engine *e);
+
+/* Hands back a delivery this node forwarded by container id to
+ * <q>.containers that no queue took (ENGINE_OUT_FORWARD, unroutable): its
+ * owner is found by asking the nodes, as for a name.  *d is moved. */
+void engine_submit_unrouted(engine *e, broker_delivery *d);
+
 /* Takes the whole outbox (FIFO list, NULL if empty). */
 engine_out *engine_take_outbox(engine *e);
 

@@ -67,6 +67,7 @@ typedef struct job {
     int mark;          /* AFTER: mark answered instead of removing */
     int bulk_slot;     /* MSG: a bulk request handed a running slot (bulk.c) */
     int64_t arrived;   /* MSG: when engine_submit() took it (eng_now_ms) */
+    int unrouted;      /* MSG: came back from <q>.containers (engine_submit_unrouted) */
 } job;
 
 /* A `wait` request answered when its container stops. */
@@ -180,6 +181,7 @@ typedef struct jctx {
     const char *request_id;
     int64_t t0;
     int64_t arrived; /* when the message reached the engine (eng_now_ms) */
+    int unrouted;    /* no node had bound the container's id: find its owner by asking */
     /* outcome */
     json_t *result;
     int code;

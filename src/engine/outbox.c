@@ -195,14 +195,25 @@ void eng_push_job(engine *e, job *j)
     pthread_mutex_unlock(&e->mu);
 }
 
-void engine_submit(engine *e, broker_delivery *d)
+static void submit(engine *e, broker_delivery *d, int unrouted)
 {
     job *j = eng_xcalloc(1, sizeof *j);
     j->kind = JOB_MSG;
     j->arrived = eng_now_ms();
+    j->unrouted = unrouted;
     j->d = *d;
     memset(d, 0, sizeof *d);
     eng_push_job(e, j);
+}
+
+void engine_submit(engine *e, broker_delivery *d)
+{
+    submit(e, d, 0);
+}
+
+void engine_submit_unrouted(engine *e, broker_delivery *d)
+{
+    submit(e, d, 1);
 }
 
 void engine_after(engine *e, const char *container_id, int remove)

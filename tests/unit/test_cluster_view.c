@@ -148,6 +148,63 @@ static void t_view(void **state)
     cluster_free(c);
 }
 
+/* The interval a heartbeat body announces. */
+static int announced(const char *body)
+{
+    json_t *hb = json_loads(body, 0, NULL);
+    int every = (int)json_integer_value(json_object_get(hb, "interval_ms"));
+    json_decref(hb);
+    return every;
+}
+
+/* A node alone in its view beats at the alone interval; one joining makes
+ * it beat at once and every interval again; alone again, seldom again.  A
+ * node heard during a long wait is not credited with the wait. */
+static void t_alone(void **state)
+{
+    (void)state;
+    cluster *c = new_cluster("a");
+    int64_t t = 1000;
+    cluster_load load = {.docker = true};
+    char key[128];
+    char *hb = cluster_heartbeat(c, &load, t, key, sizeof key);
+    assert_int_equal(announced(hb), CLUSTER_ALONE_INTERVAL_MS);
+    free(hb);
+    assert_int_equal(cluster_announced_ms(c), CLUSTER_ALONE_INTERVAL_MS);
+    assert_int_equal(cluster_due_in(c, t + 1), CLUSTER_ALONE_INTERVAL_MS - 1);
+    assert_int_equal(cluster_ticked(c, t), 0);
+    /* b starts 30 s later: heard in the wait, it joins and a beats at once */
+    int64_t j = t + 30000;
+    assert_int_equal(hear(c, "b", "jobs", 0, j), 1);
+    assert_int_equal(cluster_due_in(c, j), 0);
+    assert_int_equal(cluster_ticked(c, j + 1), 30001 - 100); /* a long turn... */
+    assert_null(cluster_expire(c, j + 299));                 /* ...not counted for b */
+    hb = cluster_heartbeat(c, &load, j + 1, key, sizeof key);
+    assert_int_equal(announced(hb), 100);
+    free(hb);
+    assert_int_equal(cluster_due_in(c, j + 1), 100);
+    /* b goes silent: dropped, and a is alone again */
+    char **gone = cluster_expire(c, j + 300);
+    assert_non_null(gone);
+    cluster_names_free(gone);
+    hb = cluster_heartbeat(c, &load, j + 301, key, sizeof key);
+    assert_int_equal(announced(hb), CLUSTER_ALONE_INTERVAL_MS);
+    free(hb);
+    cluster_free(c);
+    /* an alone interval below the interval is the interval */
+    cluster_conf cc = {.node = "a",
+                       .cluster = "jobs",
+                       .version = "t",
+                       .interval_ms = 100,
+                       .expiry = 3,
+                       .alone_interval_ms = 50};
+    c = cluster_new(&cc);
+    hb = cluster_heartbeat(c, &load, t, key, sizeof key);
+    assert_int_equal(announced(hb), 100);
+    free(hb);
+    cluster_free(c);
+}
+
 static broker_delivery reply(const char *corr, const char *body)
 {
     broker_delivery d;
@@ -209,6 +266,24 @@ static void t_adoption(void **state)
     assert_string_equal(a[0], "d");
     assert_null(a[1]);
     cluster_names_free(a);
+    assert_int_equal(cluster_holdback_ms(c), 300);
+    /* alone with a departed sibling: the broker thread is due back when its
+     * hold-back ends, not a (long) alone interval later */
+    cluster_conf lc = cc;
+    lc.node = "l";
+    cluster *cl = cluster_new(&lc);
+    cluster_load load = {.docker = true};
+    char key[128];
+    hear_on(cl, "d", "H1", t);
+    free(cluster_heartbeat(cl, &load, t, key, sizeof key));
+    cluster_names_free(cluster_expire(cl, t + 300)); /* d left at t + 300 */
+    free(cluster_heartbeat(cl, &load, t + 350, key, sizeof key));
+    assert_int_equal(cluster_announced_ms(cl), CLUSTER_ALONE_INTERVAL_MS);
+    assert_int_equal(cluster_due_in(cl, t + 350), 250);
+    assert_int_equal(cluster_due_in(cl, t + 599), 1);
+    cluster_names_free(cluster_to_adopt(cl, t + 600, cluster_holdback_ms(cl)));
+    assert_true(cluster_due_in(cl, t + 600) > 1000); /* adopted: nothing due but the beat */
+    cluster_free(cl);
     /* z does not adopt while m lives: m comes first by name */
     cluster_conf zc = cc;
     zc.node = "z";
@@ -299,8 +374,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_spread_even), cmocka_unit_test(t_binpack_capacity),
-        cmocka_unit_test(t_view),        cmocka_unit_test(t_adoption),
-        cmocka_unit_test(t_gathers),
+        cmocka_unit_test(t_view),        cmocka_unit_test(t_alone),
+        cmocka_unit_test(t_adoption),    cmocka_unit_test(t_gathers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
