@@ -120,6 +120,7 @@ static struct {
     unsigned sections;
     int quick, rounds, clients, pin, runs_n, control_n, control_conc;
     int backlog, backlog_raw, supervised, idle_s, cpu_runs;
+    int classic; /* the dispatcher's work queue is a classic queue (ping_classic) */
 } G;
 
 static volatile sig_atomic_t g_stop;
@@ -242,8 +243,22 @@ static pid_t disp_start(int prefetch, int workers)
         }
         if (freopen("/dev/null", "w", stdout) == NULL)
             _exit(127);
-        execl(G.bin, G.bin, "-q", G.queue, "--node", G.node, "--prefetch", pf, "--workers", wk,
-              "--quiet-output", G.docker_host, G.amqp, (char *)NULL);
+        const char *argv[] = {G.bin,
+                              "-q",
+                              G.queue,
+                              "--node",
+                              G.node,
+                              "--prefetch",
+                              pf,
+                              "--workers",
+                              wk,
+                              "--quiet-output",
+                              "--queue-type",
+                              G.classic ? "classic" : "quorum",
+                              G.docker_host,
+                              G.amqp,
+                              NULL};
+        execv(G.bin, (char *const *)argv);
         _exit(127);
     }
     g_disp = pid;
@@ -1149,6 +1164,32 @@ static int control_one(pool *p, int kind, const char *arg, const char *name, int
     return 0;
 }
 
+/* ping once more against a dispatcher whose work queue is a classic queue
+ * (its own queue and node names): what the quorum queue's replicated log
+ * costs a command.  A row without a target. */
+static int ping_classic(void)
+{
+    char q[sizeof G.queue], n[sizeof G.node];
+    snprintf(q, sizeof q, "%s", G.queue);
+    snprintf(n, sizeof n, "%s", G.node);
+    snprintf(G.queue, sizeof G.queue, "%.70s-classic", q);
+    snprintf(G.node, sizeof G.node, "%.80s-classic", n);
+    G.classic = 1;
+    pool p = {0};
+    int rc = -1;
+    if (disp_start(16, 16) >= 0 && pool_open(&p, G.clients) == 0 && wait_consuming(p.b[0]) == 0)
+        rc = control_one(&p, K_PING, NULL, "ping, classic work queue", 0);
+    pool_close(&p);
+    int st = disp_stop();
+    if (st != 0)
+        fprintf(stderr, "bench_perf: the dispatcher exited with %d\n", st);
+    delete_queues();
+    G.classic = 0;
+    snprintf(G.queue, sizeof G.queue, "%s", q);
+    snprintf(G.node, sizeof G.node, "%s", n);
+    return rc;
+}
+
 static int section_control(void)
 {
     pool p;
@@ -1185,6 +1226,8 @@ static int section_control(void)
     if (st != 0)
         fprintf(stderr, "bench_perf: the dispatcher exited with %d\n", st);
     remove_ours();
+    if (rc == 0 && (G.sections & S_PING) && !g_stop)
+        rc = ping_classic();
     return rc;
 }
 

@@ -39,7 +39,8 @@ if [ "$rc" -ge 128 ]; then
     ids=$(docker ps -aq --filter "label=ddperf.run=$BENCH_TAG"
         docker ps -aq --filter "label=io.docker-dispatch.cluster=$BENCH_TAG")
     [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
-    for q in "$BENCH_TAG" "$BENCH_TAG.dead" "$BENCH_TAG.node.$BENCH_TAG-node"; do
+    for q in "$BENCH_TAG" "$BENCH_TAG.dead" "$BENCH_TAG.node.$BENCH_TAG-node" \
+        "$BENCH_TAG-classic" "$BENCH_TAG-classic.dead" "$BENCH_TAG-classic.node.$BENCH_TAG-node-classic"; do
         rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true
     done
 fi

@@ -12,9 +12,10 @@
  *
  * Topology (node role; every name derives from conf.queue, written <q>):
  *   <q>.dlx          fanout exchange, durable: the dead-letter exchange
- *   <q>.dead         classic durable queue bound to <q>.dlx: dead letters,
- *                    both the broker's own (rejected, delivery limit) and
- *                    copies published by broker_dead_letter()
+ *   <q>.dead         durable queue of the work queue's type bound to <q>.dlx:
+ *                    dead letters, both the broker's own (rejected, delivery
+ *                    limit) and copies published by broker_dead_letter(); one
+ *                    an earlier version declared classic is kept as it is
  *   <q>              the shared work queue, durable, quorum (default) or
  *                    classic, x-dead-letter-exchange <q>.dlx; quorum queues
  *                    also get x-delivery-limit and at-least-once

@@ -59,13 +59,13 @@ static const char *type_name(broker_queue_type t)
 }
 
 /* Fills e (room for 6) with the arguments of a queue of type t: the work
- * and node queues when typed, else the classic dead-letter queue.  Returns
- * the number of entries. */
+ * and node queues when typed (DLX, delivery limit), else the dead-letter
+ * queue (the type alone).  Returns the number of entries. */
 static int queue_args(const broker *b, int typed, broker_queue_type t, amqp_table_entry_t *e)
 {
     int n = 0;
     if (!typed) {
-        e[n++] = brk_entry_str("x-queue-type", "classic");
+        e[n++] = brk_entry_str("x-queue-type", type_name(t));
         return n;
     }
     e[n++] = brk_entry_str("x-queue-type", type_name(t));
@@ -109,6 +109,25 @@ static int declare_queue(broker *b, const char *name, int typed)
     amqp_table_t args;
     int rc;
     char what[MAX_NAME + 32], server[BROKER_ERRMAX];
+
+    if (!typed) {
+        /* The dead-letter queue, of the work queue's type: a quorum one is
+         * replicated over a RabbitMQ cluster, where a classic one lives on
+         * the node that declared it first, and while that node is down no
+         * dispatcher can declare it and connect.  One an earlier version
+         * made classic is used as it is: declared on the side channel,
+         * whose refusal (the arguments differ) leaves the main one open. */
+        args.num_entries = queue_args(b, 0, b->conf.queue_type, e);
+        args.entries = e;
+        snprintf(what, sizeof what, "declaring queue '%s'", name);
+        if ((rc = ensure_side(b)) < 0)
+            return rc;
+        amqp_queue_declare(b->conn, b->side, amqp_cstring_bytes(name), 0, 1, 0, 0, args);
+        rc = brk_rpc_result(b, b->side, what);
+        if (rc < 0 && b->up && b->close_code == AMQP_PRECONDITION_FAILED)
+            return 0;
+        return rc;
+    }
 
     args.num_entries = queue_args(b, typed, b->conf.queue_type, e);
     args.entries = e;

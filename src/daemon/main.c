@@ -236,31 +236,42 @@ static int do_item(broker *b, engine *e, cluster *cl, engine_out *o)
 
 /* Drains the outbox.  Returns 0, or a connection error (the rest of the
  * outbox was put back). */
-/* 1 if o is a reply that may go in a batch: to a direct reply-to address
- * (never mandatory: see publish_reply), settled by an ack. */
+/* 1 if o may go in a batch: a reply to a direct reply-to address (never
+ * mandatory: see publish_reply), settled by an ack, or an event (never
+ * mandatory either). */
 static int batchable(const engine_out *o)
 {
-    return o->kind == ENGINE_OUT_REPLY && o->dl == NULL && direct_reply(o);
+    return (o->kind == ENGINE_OUT_REPLY && o->dl == NULL && direct_reply(o)) ||
+           o->kind == ENGINE_OUT_EVENT;
 }
 
-/* Publishes up to n batchable replies from l on as one batch, waits once
- * for all their confirms, then settles each as do_item() does (follow-up,
- * ack): a reply costs one round trip to RabbitMQ per batch instead of one
- * each.  Returns how many items it settled from l on (fewer than n when a
- * publish was refused before it went out: the rest take the single way,
- * which reports it), or a connection error (nothing settled: the caller
- * puts the items back, as for one). */
-static int reply_batch(broker *b, engine *e, engine_out *l, size_t n)
+/* Publishes up to n batchable items from l on as one batch, waits once
+ * for all their confirms, then settles each reply as do_item() does
+ * (follow-up, ack): a reply or an event costs one round trip to RabbitMQ
+ * per batch instead of one each (a `run` makes three events and a reply).
+ * Returns how many items it settled from l on (fewer than n when a publish
+ * was refused before it went out: the rest take the single way, which
+ * reports it), or a connection error (nothing settled: the caller puts the
+ * items back, as for one). */
+static int publish_batch(broker *b, engine *e, engine_out *l, size_t n)
 {
     int out[BROKER_BATCH_MAX];
     engine_out *o = l;
     size_t sent = 0;
     for (; sent < n; sent++, o = o->next) {
-        broker_props p = {.correlation_id = o->correlation_id,
-                          .content_type = "application/json",
-                          .persistent = 1};
         size_t slot;
-        int rc = broker_publish_batched(b, "", o->reply_to, &p, o->body, strlen(o->body), &slot);
+        int rc;
+        if (o->kind == ENGINE_OUT_EVENT) {
+            broker_props p = {
+                .content_type = "application/json", .type = "event", .user_id = broker_user(b)};
+            rc = broker_publish_batched(b, broker_name_events(b), o->key, &p, o->body,
+                                        strlen(o->body), &slot);
+        } else {
+            broker_props p = {.correlation_id = o->correlation_id,
+                              .content_type = "application/json",
+                              .persistent = 1};
+            rc = broker_publish_batched(b, "", o->reply_to, &p, o->body, strlen(o->body), &slot);
+        }
         if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
             return rc;
         if (rc != 0)
@@ -274,6 +285,14 @@ static int reply_batch(broker *b, engine *e, engine_out *l, size_t n)
     o = l;
     for (size_t i = 0; i < sent; i++, o = o->next) {
         int r = rc != 0 ? rc : out[i];
+        if (o->kind == ENGINE_OUT_EVENT) {
+            if (r != 0) {
+                log_msg(LOG_LVL_WARN, "publishing event %s: %s: %s", o->key, broker_strerror(r),
+                        broker_error(b));
+                metrics_add(status_metrics(g_status)->events_dropped, NULL, 1);
+            }
+            continue;
+        }
         if (r == 0)
             metrics_add(status_metrics(g_status)->replies, NULL, 1);
         else
@@ -294,7 +313,7 @@ static int drain_outbox(broker *b, engine *e, cluster *cl)
         for (engine_out *o = l; o && n < BROKER_BATCH_MAX && batchable(o); o = o->next)
             n++;
         if (n > 1) {
-            int done = reply_batch(b, e, l, n);
+            int done = publish_batch(b, e, l, n);
             if (done < 0) {
                 engine_requeue_outbox(e, l);
                 return done;

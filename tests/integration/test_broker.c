@@ -224,7 +224,7 @@ static void topology_is_declared_with_its_arguments(void **state)
     assert_non_null(strstr(line, "\tquorum\ttrue\t"));
     assert_non_null(strstr(line, broker_name_dlx(b)));
     assert_true(find_line(out, broker_name_dead(b), line, sizeof line));
-    assert_non_null(strstr(line, "\tclassic\ttrue\t"));
+    assert_non_null(strstr(line, "\tquorum\ttrue\t")); /* as the work queue */
     free(out);
 
     out = rabbitmqctl("list_exchanges name type durable");
@@ -864,6 +864,61 @@ static void queue_type_mismatch_is_explained(void **state)
     cleanup_topology(q);
 }
 
+/* The type RabbitMQ gives queue name ("classic", "quorum"), into type; 0
+ * when it is not listed. */
+static int queue_type_of(const char *name, char *type, size_t cap)
+{
+    char *out = rabbitmqctl("list_queues name type");
+    int found = 0;
+    for (char *p = out; p && *p && !found;) {
+        char *e = strchr(p, '\n');
+        if (e)
+            *e = '\0';
+        size_t n = strcspn(p, "\t");
+        if (strlen(name) == n && strncmp(p, name, n) == 0 && p[n] == '\t') {
+            snprintf(type, cap, "%s", p + n + 1);
+            found = 1;
+        }
+        p = e ? e + 1 : NULL;
+    }
+    free(out);
+    return found;
+}
+
+/* The dead-letter queue has the work queue's type (a quorum one is
+ * replicated over a RabbitMQ cluster); a classic one an earlier version
+ * made is used as it is. */
+static void dead_letter_queue_follows_the_queue_type(void **state)
+{
+    (void)state;
+    /* quorum by default: topology_is_declared_with_its_arguments; an
+     * earlier version's classic one is kept, and the node connects */
+    const char *q = uniq();
+    broker_conf c;
+    char dead[128], type[32];
+    conf_for(&c, q, BROKER_ROLE_NODE);
+    c.queue_type = BROKER_QUEUE_CLASSIC;
+    broker *b = open_or_fail(&c);
+    char node_q[128];
+    snprintf(node_q, sizeof node_q, "%s.node.n1", q);
+    broker_free(b);
+    broker_conf cc;
+    conf_for(&cc, q, BROKER_ROLE_CLIENT);
+    b = open_or_fail(&cc);
+    assert_int_equal(broker_queue_delete(b, q), 0);
+    assert_int_equal(broker_queue_delete(b, node_q), 0);
+    broker_free(b);
+    snprintf(dead, sizeof dead, "%s.dead", q);
+    c.queue_type = BROKER_QUEUE_QUORUM;
+    b = open_or_fail(&c);
+    assert_true(queue_type_of(dead, type, sizeof type));
+    assert_string_equal(type, "classic");
+    assert_true(queue_type_of(q, type, sizeof type));
+    assert_string_equal(type, "quorum");
+    broker_free(b);
+    cleanup_topology(q);
+}
+
 /* The pid of the connection named name, from rabbitmqctl (copied into pid). */
 static int connection_pid(const char *name, char *pid, size_t cap)
 {
@@ -1389,6 +1444,7 @@ int main(void)
         cmocka_unit_test(call_waits_for_its_reply),
         cmocka_unit_test(call_times_out_without_an_answer),
         cmocka_unit_test(queue_type_mismatch_is_explained),
+        cmocka_unit_test(dead_letter_queue_follows_the_queue_type),
         cmocka_unit_test(reconnects_after_the_broker_closes_the_connection),
         cmocka_unit_test(reconnect_retries_and_can_be_stopped),
         cmocka_unit_test(reconnect_backs_off_until_stopped),
