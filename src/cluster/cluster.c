@@ -298,16 +298,27 @@ int64_t cluster_holdback_ms(const cluster *c)
     return (int64_t)c->interval_ms * c->expiry;
 }
 
+int cluster_beat_due(const cluster *c, int64_t now_ms)
+{
+    return c->next_beat <= now_ms;
+}
+
 int cluster_due_in(cluster *c, int64_t now_ms)
 {
-    int64_t due = c->next_beat - now_ms;
-    if (due > c->announced_ms)
-        due = c->announced_ms;
     pthread_mutex_lock(&c->mu);
-    /* with others in the view, their expiry is checked every interval */
     size_t others = json_object_size(c->view) - (json_object_get(c->view, c->node) != NULL);
-    if (others > 0 && due > c->interval_ms)
-        due = c->interval_ms;
+    /* with others in the view: the next heartbeat, and their expiry checked
+     * every interval.  Alone, the heartbeat waits for a turn of the loop
+     * that comes anyway (RabbitMQ's heartbeat frames wake an idle
+     * connection every half AMQP heartbeat), so that it costs no wake-up
+     * of its own: late by that much at most, well inside the expiry the
+     * others would give it. */
+    int64_t due = c->alone_ms;
+    if (others > 0) {
+        due = c->next_beat - now_ms;
+        if (due > c->interval_ms)
+            due = c->interval_ms;
+    }
     /* a departed sibling is adopted once its hold-back is over */
     const char *name;
     json_t *v;

@@ -119,9 +119,14 @@ int64_t cluster_ticked(cluster *c, int64_t now_ms);
  * NULL-terminated array, free with cluster_names_free) or NULL when none. */
 char **cluster_expire(cluster *c, int64_t now_ms);
 
+/* 1 when this node's next heartbeat is due at now_ms. */
+int cluster_beat_due(const cluster *c, int64_t now_ms);
+
 /* Milliseconds from now_ms until the broker thread has something to do:
- * the next heartbeat, the others' expiry (checked every interval while
- * there are others), or the end of a departed sibling's hold-back. */
+ * the next heartbeat and the others' expiry (checked every interval) while
+ * there are others, the end of a departed sibling's hold-back.  A node
+ * alone is not woken for its heartbeat (the alone interval is returned):
+ * it beats at the first turn of its loop after it is due. */
 int cluster_due_in(cluster *c, int64_t now_ms);
 
 /* How long a departed sibling stays departed before it is adopted

@@ -57,7 +57,7 @@ static void adopt(cluster *cl, engine *e, int64_t now)
 int node_tick(broker *b, cluster *cl, engine *e)
 {
     int64_t now = cluster_now_ms();
-    if (cluster_due_in(cl, now) == 0 && broker_connected(b)) {
+    if (cluster_beat_due(cl, now) && broker_connected(b)) {
         cluster_load load;
         engine_load(e, &load);
         load.draining = broker_draining(b) != 0;

@@ -171,12 +171,16 @@ static void t_alone(void **state)
     assert_int_equal(announced(hb), CLUSTER_ALONE_INTERVAL_MS);
     free(hb);
     assert_int_equal(cluster_announced_ms(c), CLUSTER_ALONE_INTERVAL_MS);
-    assert_int_equal(cluster_due_in(c, t + 1), CLUSTER_ALONE_INTERVAL_MS - 1);
+    /* alone: not woken for the beat, which waits for a turn that comes anyway */
+    assert_int_equal(cluster_due_in(c, t + 1), CLUSTER_ALONE_INTERVAL_MS);
+    assert_false(cluster_beat_due(c, t + CLUSTER_ALONE_INTERVAL_MS - 1));
+    assert_true(cluster_beat_due(c, t + CLUSTER_ALONE_INTERVAL_MS));
     assert_int_equal(cluster_ticked(c, t), 0);
     /* b starts 30 s later: heard in the wait, it joins and a beats at once */
     int64_t j = t + 30000;
     assert_int_equal(hear(c, "b", "jobs", 0, j), 1);
     assert_int_equal(cluster_due_in(c, j), 0);
+    assert_true(cluster_beat_due(c, j));
     assert_int_equal(cluster_ticked(c, j + 1), 30001 - 100); /* a long turn... */
     assert_null(cluster_expire(c, j + 299));                 /* ...not counted for b */
     hb = cluster_heartbeat(c, &load, j + 1, key, sizeof key);
