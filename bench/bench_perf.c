@@ -1702,13 +1702,16 @@ static double tv_s(const struct timeval *tv)
 static void print_cpu_by_thread(const pstat *a, const pstat *z, int n)
 {
     char names[16][20];
-    double ms[16] = {0};
+    double ms[16] = {0}, wakes[16] = {0};
     int count[16] = {0}, ng = 0;
     for (int k = 0; k < z->ntask; k++) {
         double before = 0;
+        long vbefore = 0;
         for (int j = 0; j < a->ntask; j++)
-            if (a->tid[j] == z->tid[k])
+            if (a->tid[j] == z->tid[k]) {
                 before = a->trun[j];
+                vbefore = a->tvcs[j];
+            }
         int g;
         for (g = 0; g < ng; g++)
             if (!strcmp(names[g], z->comm[k]))
@@ -1719,14 +1722,15 @@ static void print_cpu_by_thread(const pstat *a, const pstat *z, int n)
             snprintf(names[ng++], sizeof names[0], "%s", z->comm[k]);
         }
         ms[g] += (z->trun[k] - before) * 1000.0 / n;
+        wakes[g] += (double)(z->tvcs[k] - vbefore) / n;
         count[g]++;
     }
-    printf("  on CPU per run, by thread:");
+    printf("  on CPU per run, by thread (and wake-ups per run):");
     for (int g = 0; g < ng; g++) {
         if (count[g] > 1)
-            printf(" %s (%d) %.3f ms", names[g], count[g], ms[g]);
+            printf(" %s (%d) %.3f ms (%.1f)", names[g], count[g], ms[g], wakes[g]);
         else
-            printf(" %s %.3f ms", names[g], ms[g]);
+            printf(" %s %.3f ms (%.1f)", names[g], ms[g], wakes[g]);
     }
     printf("\n");
 }
