@@ -173,8 +173,8 @@ static int publish_part(broker *b, cluster *cl, const engine_out *o)
 }
 
 /* Forwards delivery o->dl to its owner (FORWARD), then settles it: acked
- * once the owner's queue has it, answered not_found when no queue took
- * it. */
+ * once the owner's queue has it; when no queue took it, handed back to e
+ * to ask the nodes (by container id) or answered not_found (by node). */
 static int forward(broker *b, engine *e, const engine_out *o)
 {
     const broker_delivery *d = o->dl;
@@ -205,9 +205,9 @@ static int forward(broker *b, engine *e, const engine_out *o)
         return rc;
     if (rc == BROKER_EUNROUTABLE && o->dest == ENGINE_TO_CONTAINERS && e != NULL) {
         /* No node has bound the id: its container may be one made while
-         * its node was alone, or one that lives shorter than a supervision
-         * pass (cluster_ops.c binds neither at once).  The engine finds its owner
-         * by asking the nodes; the delivery stays unsettled meanwhile. */
+         * its node was alone, whose key the node binds at its next pass
+         * (cluster_ops.c, routes).  The engine finds the owner by asking
+         * the nodes; the delivery stays unsettled meanwhile. */
         engine_submit_unrouted(e, o->dl);
         return 0;
     }

@@ -277,6 +277,11 @@ void eng_post_event(engine *e, json_t *ev);
 bool eng_progress_due(const jctx *c, int64_t *last_ms, bool milestone);
 void eng_post_progress(jctx *c, json_t *p);
 void eng_push_job(engine *e, job *j);
+/* Queues j ahead of every message (after the FINISH and AFTER jobs already
+ * ahead): what a started container owes -- its final reply, its removal
+ * -- goes before work that would start more, so that a backlog does not
+ * pile up exited containers while new ones start. */
+void eng_push_job_first(engine *e, job *j);
 
 /* ---- requests.c ---- */
 typedef enum req_state { REQ_FRESH, REQ_PARKED, REQ_ANSWERED } req_state;

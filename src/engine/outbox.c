@@ -195,6 +195,20 @@ void eng_push_job(engine *e, job *j)
     pthread_mutex_unlock(&e->mu);
 }
 
+void eng_push_job_first(engine *e, job *j)
+{
+    pthread_mutex_lock(&e->mu);
+    job **pp = &e->jhead;
+    while (*pp && (*pp)->kind != JOB_MSG)
+        pp = &(*pp)->next;
+    j->next = *pp;
+    *pp = j;
+    if (j->next == NULL)
+        e->jtail = j;
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
 static void submit(engine *e, broker_delivery *d, int unrouted)
 {
     job *j = eng_xcalloc(1, sizeof *j);

@@ -319,7 +319,7 @@ static void queue_finish(engine *e, const char *id)
     job *j = eng_xcalloc(1, sizeof *j);
     j->kind = JOB_FINISH;
     j->id = eng_xstrdup(id);
-    eng_push_job(e, j);
+    eng_push_job_first(e, j);
 }
 
 /* Drops from set (container id -> when added, ms) the ids added before
