@@ -961,6 +961,80 @@ static void delete_queues(void)
     broker_free(b);
 }
 
+/* utime+stime (s) of process pid from /proc/<pid>/stat; 0 when gone. */
+static double pid_cpu(const char *pid)
+{
+    char path[300], line[1024];
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(line, 1, sizeof line - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    const char *rp = strrchr(line, ')');
+    unsigned long ut = 0, st = 0;
+    if (rp == NULL ||
+        sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU time (s) of the processes a command passes through: RabbitMQ
+ * (every beam.smp), dockerd (every one), the dispatcher, this process;
+ * and of the whole machine (/proc/stat: every CPU's busy time, which takes
+ * in containerd, runc and the kernel's work for them). */
+enum { CPU_RABBIT, CPU_DOCKERD, CPU_DISP, CPU_SELF, CPU_ALL, CPU_N };
+static void cpu_sample(double out[CPU_N])
+{
+    memset(out, 0, CPU_N * sizeof out[0]);
+    FILE *st = fopen("/proc/stat", "r");
+    unsigned long long v[8] = {0};
+    if (st != NULL && fscanf(st, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+                             &v[3], &v[4], &v[5], &v[6], &v[7]) == 8)
+        /* user nice system (idle iowait) irq softirq steal */
+        out[CPU_ALL] =
+            (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+    if (st != NULL)
+        fclose(st);
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/%s/comm", de->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        if (fgets(comm, sizeof comm, f))
+            comm[strcspn(comm, "\n")] = '\0';
+        fclose(f);
+        if (!strcmp(comm, "beam.smp"))
+            out[CPU_RABBIT] += pid_cpu(de->d_name);
+        else if (!strcmp(comm, "dockerd"))
+            out[CPU_DOCKERD] += pid_cpu(de->d_name);
+    }
+    if (d)
+        closedir(d);
+    char me[32];
+    if (g_disp > 0) {
+        snprintf(me, sizeof me, "%d", (int)g_disp);
+        out[CPU_DISP] = pid_cpu(me);
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    out[CPU_SELF] = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* acc += b - a */
+static void cpu_add(double acc[CPU_N], const double a[CPU_N], const double b[CPU_N])
+{
+    for (int i = 0; i < CPU_N; i++)
+        acc[i] += b[i] - a[i];
+}
+
 /* ------------------------------------------------------------------------
  * Sections.
  * ------------------------------------------------------------------------ */
@@ -969,16 +1043,28 @@ static int runs_at(pool *p, int conc, int n)
 {
     int rounds = G.rounds > n ? n : G.rounds;
     double ratios[MAX_ROUNDS], raw = 0, disp = 0;
+    double cpu_raw[CPU_N] = {0}, cpu_disp[CPU_N] = {0}, c0[CPU_N], c1[CPU_N];
     int done = 0;
     for (int r = 0; r < rounds && !g_stop; r++) {
         int count = n / rounds + (r < n % rounds);
         double tr = 0, td = 0;
         tracker *t = NULL;
-        if (r % 2 == 0)
+        if (r % 2 == 0) {
+            cpu_sample(c0);
             tr = raw_phase(K_RUN, NULL, count, conc);
+            cpu_sample(c1);
+            cpu_add(cpu_raw, c0, c1);
+        }
+        cpu_sample(c0);
         td = disp_phase(p, K_RUN, NULL, count, conc, &t);
-        if (r % 2 == 1)
+        cpu_sample(c1);
+        cpu_add(cpu_disp, c0, c1);
+        if (r % 2 == 1) {
+            cpu_sample(c0);
             tr = raw_phase(K_RUN, NULL, count, conc);
+            cpu_sample(c1);
+            cpu_add(cpu_raw, c0, c1);
+        }
         if (td < 0 || t == NULL)
             return -1;
         raw += tr;
@@ -991,6 +1077,15 @@ static int runs_at(pool *p, int conc, int n)
     }
     if (done == 0)
         return -1;
+    /* where a run's CPU goes on either side (ms per run): at 16 in flight
+     * the machine is saturated, and whatever a dispatched run costs beyond
+     * the raw one comes out of Docker's time */
+    double k = 1000.0 / n;
+    printf("  run c=%d, CPU ms per run: raw: machine %.1f (dockerd %.1f, client %.1f); "
+           "dispatcher: machine %.1f (RabbitMQ %.1f, dockerd %.1f, dispatcher %.1f, client %.1f)\n",
+           conc, cpu_raw[CPU_ALL] * k, cpu_raw[CPU_DOCKERD] * k, cpu_raw[CPU_SELF] * k,
+           cpu_disp[CPU_ALL] * k, cpu_disp[CPU_RABBIT] * k, cpu_disp[CPU_DOCKERD] * k,
+           cpu_disp[CPU_DISP] * k, cpu_disp[CPU_SELF] * k);
     double m = median(ratios, done);
     char fig[80], a[40], b[40], c[24];
     snprintf(fig, sizeof fig, "run c=%d (ms per run, wall / n)", conc);
@@ -1030,70 +1125,6 @@ static int section_runs(void)
     if (st != 0)
         fprintf(stderr, "bench_perf: the dispatcher exited with %d\n", st);
     return rc;
-}
-
-/* utime+stime (s) of process pid from /proc/<pid>/stat; 0 when gone. */
-static double pid_cpu(const char *pid)
-{
-    char path[300], line[1024];
-    snprintf(path, sizeof path, "/proc/%s/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return 0;
-    size_t n = fread(line, 1, sizeof line - 1, f);
-    fclose(f);
-    line[n] = '\0';
-    const char *rp = strrchr(line, ')');
-    unsigned long ut = 0, st = 0;
-    if (rp == NULL ||
-        sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        return 0;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* CPU time (s) of the processes a command passes through: [0] RabbitMQ
- * (every beam.smp), [1] dockerd (every one), [2] the dispatcher, [3] this
- * process. */
-enum { CPU_RABBIT, CPU_DOCKERD, CPU_DISP, CPU_SELF, CPU_N };
-static void cpu_sample(double out[CPU_N])
-{
-    memset(out, 0, CPU_N * sizeof out[0]);
-    DIR *d = opendir("/proc");
-    struct dirent *de;
-    while (d && (de = readdir(d)) != NULL) {
-        if (de->d_name[0] < '0' || de->d_name[0] > '9')
-            continue;
-        char path[300], comm[32] = "";
-        snprintf(path, sizeof path, "/proc/%s/comm", de->d_name);
-        FILE *f = fopen(path, "r");
-        if (f == NULL)
-            continue;
-        if (fgets(comm, sizeof comm, f))
-            comm[strcspn(comm, "\n")] = '\0';
-        fclose(f);
-        if (!strcmp(comm, "beam.smp"))
-            out[CPU_RABBIT] += pid_cpu(de->d_name);
-        else if (!strcmp(comm, "dockerd"))
-            out[CPU_DOCKERD] += pid_cpu(de->d_name);
-    }
-    if (d)
-        closedir(d);
-    char me[32];
-    if (g_disp > 0) {
-        snprintf(me, sizeof me, "%d", (int)g_disp);
-        out[CPU_DISP] = pid_cpu(me);
-    }
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    out[CPU_SELF] = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-                    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-/* acc += b - a */
-static void cpu_add(double acc[CPU_N], const double a[CPU_N], const double b[CPU_N])
-{
-    for (int i = 0; i < CPU_N; i++)
-        acc[i] += b[i] - a[i];
 }
 
 /* Prints what a command cost each process on either side (ms of CPU per
