@@ -1316,22 +1316,41 @@ static int section_backlog(void)
     if (tp < 0)
         return -1;
     printf("  published %d in %.1f s (%.0f/s, confirmed)\n", n, tp, n / tp);
+    double cr[CPU_N] = {0}, cd[CPU_N] = {0}, c0[CPU_N], c1[CPU_N];
+    cpu_sample(c0);
     double tr1 = raw_phase(K_RUN, NULL, nraw / 2, workers);
+    cpu_sample(c1);
+    cpu_add(cr, c0, c1);
     printf("  raw, before: %d in %.1f s\n", nraw / 2, tr1);
     fflush(stdout);
 
     sampler s = {.t = l.t};
     double t0 = now_s();
+    cpu_sample(c0);
     if (disp_start(workers, workers) < 0)
         return -1;
     pthread_create(&s.th, NULL, sample_main, &s);
     l.mode = L_WAIT;
     load_run(&p, &l, p.n, 600 + 10.0 * n / workers);
+    cpu_sample(c1);
+    cpu_add(cd, c0, c1);
+    double t1 = now_s();
     double td = atomic_load(&l.done) == n ? l.t->last - t0 : -1;
     atomic_store(&s.stop, 1);
     pthread_join(s.th, NULL);
+    cpu_sample(c0);
     double tr2 = raw_phase(K_RUN, NULL, nraw - nraw / 2, workers);
+    cpu_sample(c1);
+    cpu_add(cr, c0, c1);
     printf("  raw, after: %d in %.1f s\n", nraw - nraw / 2, tr2);
+    printf("  CPU ms per run: raw: machine %.1f (dockerd %.1f); drain: machine %.1f (RabbitMQ "
+           "%.1f, dockerd %.1f, dispatcher %.1f, client %.1f); the machine busy %.0f %% of the "
+           "raw time, %.0f %% of the drain's\n",
+           cr[CPU_ALL] * 1000 / nraw, cr[CPU_DOCKERD] * 1000 / nraw, cd[CPU_ALL] * 1000 / n,
+           cd[CPU_RABBIT] * 1000 / n, cd[CPU_DOCKERD] * 1000 / n, cd[CPU_DISP] * 1000 / n,
+           cd[CPU_SELF] * 1000 / n,
+           100.0 * cr[CPU_ALL] / ((tr1 + tr2) * sysconf(_SC_NPROCESSORS_ONLN)),
+           100.0 * cd[CPU_ALL] / ((t1 - t0) * sysconf(_SC_NPROCESSORS_ONLN)));
     pool_close(&p);
     watcher_stop(&w);
     int bad = tracker_check(l.t, "backlog");
