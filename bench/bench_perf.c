@@ -304,12 +304,12 @@ typedef struct pstat {
     char comm[128][20]; /* and name */
 } pstat;
 
-/* Reads what /proc says of pid into *p; 0, or -1 when the process is gone. */
-static int pstat_read(pid_t pid, pstat *p)
+/* utime+stime (s) of process pid (as text: a /proc entry's name) from
+ * /proc/<pid>/stat; -1 when it is gone. */
+static double pid_cpu(const char *pid)
 {
-    char path[96], line[1024];
-    memset(p, 0, sizeof *p);
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    char path[300], line[1024];
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
     FILE *f = fopen(path, "r");
     if (f == NULL)
         return -1;
@@ -321,9 +321,20 @@ static int pstat_read(pid_t pid, pstat *p)
     if (rp == NULL ||
         sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
         return -1;
-    p->cpu = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Reads what /proc says of pid into *p; 0, or -1 when the process is gone. */
+static int pstat_read(pid_t pid, pstat *p)
+{
+    char path[96], line[1024];
+    memset(p, 0, sizeof *p);
+    snprintf(path, sizeof path, "%d", (int)pid);
+    if ((p->cpu = pid_cpu(path)) < 0)
+        return -1;
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    if ((f = fopen(path, "r")) == NULL)
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
         return -1;
     while (fgets(line, sizeof line, f)) {
         if (!strncmp(line, "VmRSS:", 6))
@@ -961,23 +972,10 @@ static void delete_queues(void)
     broker_free(b);
 }
 
-/* utime+stime (s) of process pid from /proc/<pid>/stat; 0 when gone. */
-static double pid_cpu(const char *pid)
+/* A struct timeval in seconds. */
+static double tv_s(const struct timeval *tv)
 {
-    char path[300], line[1024];
-    snprintf(path, sizeof path, "/proc/%s/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return 0;
-    size_t n = fread(line, 1, sizeof line - 1, f);
-    fclose(f);
-    line[n] = '\0';
-    const char *rp = strrchr(line, ')');
-    unsigned long ut = 0, st = 0;
-    if (rp == NULL ||
-        sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        return 0;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
 }
 
 /* CPU time (s) of the processes a command passes through: RabbitMQ
@@ -1011,21 +1009,20 @@ static void cpu_sample(double out[CPU_N])
             comm[strcspn(comm, "\n")] = '\0';
         fclose(f);
         if (!strcmp(comm, "beam.smp"))
-            out[CPU_RABBIT] += pid_cpu(de->d_name);
+            out[CPU_RABBIT] += fmax(0, pid_cpu(de->d_name));
         else if (!strcmp(comm, "dockerd"))
-            out[CPU_DOCKERD] += pid_cpu(de->d_name);
+            out[CPU_DOCKERD] += fmax(0, pid_cpu(de->d_name));
     }
     if (d)
         closedir(d);
     char me[32];
     if (g_disp > 0) {
         snprintf(me, sizeof me, "%d", (int)g_disp);
-        out[CPU_DISP] = pid_cpu(me);
+        out[CPU_DISP] = fmax(0, pid_cpu(me));
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    out[CPU_SELF] = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-                    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    out[CPU_SELF] = tv_s(&ru.ru_utime) + tv_s(&ru.ru_stime);
 }
 
 /* acc += b - a */
@@ -1033,6 +1030,28 @@ static void cpu_add(double acc[CPU_N], const double a[CPU_N], const double b[CPU
 {
     for (int i = 0; i < CPU_N; i++)
         acc[i] += b[i] - a[i];
+}
+
+/* raw_phase() and disp_phase() with the CPU they cost added to acc. */
+static double raw_phase_cpu(int kind, const char *arg, int n, int conc, double acc[CPU_N])
+{
+    double a[CPU_N], z[CPU_N];
+    cpu_sample(a);
+    double t = raw_phase(kind, arg, n, conc);
+    cpu_sample(z);
+    cpu_add(acc, a, z);
+    return t;
+}
+
+static double disp_phase_cpu(pool *p, int kind, const char *arg, int n, int conc, tracker **tout,
+                             double acc[CPU_N])
+{
+    double a[CPU_N], z[CPU_N];
+    cpu_sample(a);
+    double t = disp_phase(p, kind, arg, n, conc, tout);
+    cpu_sample(z);
+    cpu_add(acc, a, z);
+    return t;
 }
 
 /* ------------------------------------------------------------------------
@@ -1043,28 +1062,17 @@ static int runs_at(pool *p, int conc, int n)
 {
     int rounds = G.rounds > n ? n : G.rounds;
     double ratios[MAX_ROUNDS], raw = 0, disp = 0;
-    double cpu_raw[CPU_N] = {0}, cpu_disp[CPU_N] = {0}, c0[CPU_N], c1[CPU_N];
+    double cpu_raw[CPU_N] = {0}, cpu_disp[CPU_N] = {0};
     int done = 0;
     for (int r = 0; r < rounds && !g_stop; r++) {
         int count = n / rounds + (r < n % rounds);
         double tr = 0, td = 0;
         tracker *t = NULL;
-        if (r % 2 == 0) {
-            cpu_sample(c0);
-            tr = raw_phase(K_RUN, NULL, count, conc);
-            cpu_sample(c1);
-            cpu_add(cpu_raw, c0, c1);
-        }
-        cpu_sample(c0);
-        td = disp_phase(p, K_RUN, NULL, count, conc, &t);
-        cpu_sample(c1);
-        cpu_add(cpu_disp, c0, c1);
-        if (r % 2 == 1) {
-            cpu_sample(c0);
-            tr = raw_phase(K_RUN, NULL, count, conc);
-            cpu_sample(c1);
-            cpu_add(cpu_raw, c0, c1);
-        }
+        if (r % 2 == 0)
+            tr = raw_phase_cpu(K_RUN, NULL, count, conc, cpu_raw);
+        td = disp_phase_cpu(p, K_RUN, NULL, count, conc, &t, cpu_disp);
+        if (r % 2 == 1)
+            tr = raw_phase_cpu(K_RUN, NULL, count, conc, cpu_raw);
         if (td < 0 || t == NULL)
             return -1;
         raw += tr;
@@ -1151,28 +1159,17 @@ static int control_one(pool *p, int kind, const char *arg, const char *name, int
     int n = G.control_n, conc = G.control_conc;
     int rounds = G.rounds;
     double ratios[MAX_ROUNDS], raw = 0, disp = 0;
-    double cpu_raw[CPU_N] = {0}, cpu_disp[CPU_N] = {0}, c0[CPU_N], c1[CPU_N];
+    double cpu_raw[CPU_N] = {0}, cpu_disp[CPU_N] = {0};
     int done = 0;
     for (int r = 0; r < rounds && !g_stop; r++) {
         int count = n / rounds + (r < n % rounds);
         double tr = 0, td;
         tracker *t = NULL;
-        if (r % 2 == 0) {
-            cpu_sample(c0);
-            tr = raw_phase(kind, arg, count, conc);
-            cpu_sample(c1);
-            cpu_add(cpu_raw, c0, c1);
-        }
-        cpu_sample(c0);
-        td = disp_phase(p, kind, arg, count, conc, &t);
-        cpu_sample(c1);
-        cpu_add(cpu_disp, c0, c1);
-        if (r % 2 == 1) {
-            cpu_sample(c0);
-            tr = raw_phase(kind, arg, count, conc);
-            cpu_sample(c1);
-            cpu_add(cpu_raw, c0, c1);
-        }
+        if (r % 2 == 0)
+            tr = raw_phase_cpu(kind, arg, count, conc, cpu_raw);
+        td = disp_phase_cpu(p, kind, arg, count, conc, &t, cpu_disp);
+        if (r % 2 == 1)
+            tr = raw_phase_cpu(kind, arg, count, conc, cpu_raw);
         if (td <= 0)
             return -1;
         raw += tr;
@@ -1317,10 +1314,7 @@ static int section_backlog(void)
         return -1;
     printf("  published %d in %.1f s (%.0f/s, confirmed)\n", n, tp, n / tp);
     double cr[CPU_N] = {0}, cd[CPU_N] = {0}, c0[CPU_N], c1[CPU_N];
-    cpu_sample(c0);
-    double tr1 = raw_phase(K_RUN, NULL, nraw / 2, workers);
-    cpu_sample(c1);
-    cpu_add(cr, c0, c1);
+    double tr1 = raw_phase_cpu(K_RUN, NULL, nraw / 2, workers, cr);
     printf("  raw, before: %d in %.1f s\n", nraw / 2, tr1);
     fflush(stdout);
 
@@ -1338,10 +1332,7 @@ static int section_backlog(void)
     double td = atomic_load(&l.done) == n ? l.t->last - t0 : -1;
     atomic_store(&s.stop, 1);
     pthread_join(s.th, NULL);
-    cpu_sample(c0);
-    double tr2 = raw_phase(K_RUN, NULL, nraw - nraw / 2, workers);
-    cpu_sample(c1);
-    cpu_add(cr, c0, c1);
+    double tr2 = raw_phase_cpu(K_RUN, NULL, nraw - nraw / 2, workers, cr);
     printf("  raw, after: %d in %.1f s\n", nraw - nraw / 2, tr2);
     printf("  CPU ms per run: raw: machine %.1f (dockerd %.1f); drain: machine %.1f (RabbitMQ "
            "%.1f, dockerd %.1f, dispatcher %.1f, client %.1f); the machine busy %.0f %% of the "
@@ -1742,11 +1733,6 @@ fail:
     return -1;
 }
 
-static double tv_s(const struct timeval *tv)
-{
-    return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
-}
-
 /* Prints the dispatcher's time on a CPU between a and z per run, by
  * thread name (the workers summed): where the CPU of a run goes. */
 static void print_cpu_by_thread(const pstat *a, const pstat *z, int n)
@@ -1807,15 +1793,10 @@ static int section_cpu(void)
     /* the same lifecycles made by this process's own Engine API client
      * (one libdkc client per thread, as a worker has): what the Docker
      * calls alone cost a client */
-    struct rusage ra, rz;
-    getrusage(RUSAGE_SELF, &ra);
-    double tr = raw_phase(K_RUN, NULL, n, conc);
-    getrusage(RUSAGE_SELF, &rz);
-    if (tr < 0)
+    double cr[CPU_N] = {0};
+    if (raw_phase_cpu(K_RUN, NULL, n, conc, cr) < 0)
         goto out;
-    double raw100 =
-        (tv_s(&rz.ru_utime) + tv_s(&rz.ru_stime) - tv_s(&ra.ru_utime) - tv_s(&ra.ru_stime)) *
-        100.0 / n;
+    double raw100 = cr[CPU_SELF] * 100.0 / n;
     printf("  raw client: %.3f s CPU per 100 lifecycles (create, start, wait, remove)\n", raw100);
     char vb[48];
     snprintf(vb, sizeof vb, "%.3f s", per100);

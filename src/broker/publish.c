@@ -35,6 +35,22 @@ static int retire_main(broker *b)
     return brk_maintain(b);
 }
 
+/* No confirm came within conf.confirm_timeout_ms for what (outcome: "outcome
+ * unknown" or its plural): the channel is retired, as its late confirms
+ * could no longer be matched, and a new one opened.  BROKER_ETIMEOUT with
+ * why, or the reopen's error. */
+static int confirm_timed_out(broker *b, const char *what, const char *outcome)
+{
+    int blocked = b->blocked;
+    int rc = retire_main(b);
+    if (rc < 0)
+        return rc;
+    brk_set_err(b, "%s: no confirm from the broker within %d ms%s (%s; the channel was reopened)",
+                what, b->conf.confirm_timeout_ms,
+                blocked ? "; the broker has blocked publishers (resource alarm)" : "", outcome);
+    return BROKER_ETIMEOUT;
+}
+
 /* Waits for the confirm of publish b->wait_seq.  0 once acked. */
 static int wait_confirm(broker *b, const char *what)
 {
@@ -54,17 +70,9 @@ static int wait_confirm(broker *b, const char *what)
             return rc;
         }
         if (rc == 0 && b->wait_state == CONFIRM_PENDING) {
-            int blocked = b->blocked;
             b->wait_seq = 0;
             b->wait_state = CONFIRM_NONE;
-            if ((rc = retire_main(b)) < 0)
-                return rc;
-            brk_set_err(b,
-                        "%s: no confirm from the broker within %d ms%s (outcome unknown; the "
-                        "channel was reopened)",
-                        what, b->conf.confirm_timeout_ms,
-                        blocked ? "; the broker has blocked publishers (resource alarm)" : "");
-            return BROKER_ETIMEOUT;
+            return confirm_timed_out(b, what, "outcome unknown");
         }
     }
     rc = b->wait_state;
@@ -198,6 +206,27 @@ static int confirm_publish(broker *b, const char *what)
     return rc;
 }
 
+/* What broker_publish() and broker_publish_batched() refuse before
+ * anything goes out (b and routing_key given, exchange not NULL).
+ * BROKER_EINVAL or BROKER_ENOTCONN with why, else 0. */
+static int publish_refused(broker *b, const char *exchange, const char *routing_key,
+                           const broker_props *props)
+{
+    if (strlen(exchange) > MAX_NAME || strlen(routing_key) > MAX_NAME) {
+        brk_set_err(b, "exchange or routing key longer than %d bytes", MAX_NAME);
+        return BROKER_EINVAL;
+    }
+    if (props && props->n_headers > BROKER_MAX_HEADERS) {
+        brk_set_err(b, "more than %d headers", BROKER_MAX_HEADERS);
+        return BROKER_EINVAL;
+    }
+    if (!b->up) {
+        brk_set_err(b, "not connected to %s", b->redacted);
+        return BROKER_ENOTCONN;
+    }
+    return 0;
+}
+
 /* Builds the properties (borrowing the caller's strings), publishes with
  * the next confirm sequence number and waits for its confirm. */
 int broker_publish(broker *b, const char *exchange, const char *routing_key,
@@ -212,18 +241,8 @@ int broker_publish(broker *b, const char *exchange, const char *routing_key,
         return BROKER_EINVAL;
     if (!exchange)
         exchange = "";
-    if (strlen(exchange) > MAX_NAME || strlen(routing_key) > MAX_NAME) {
-        brk_set_err(b, "exchange or routing key longer than %d bytes", MAX_NAME);
-        return BROKER_EINVAL;
-    }
-    if (props && props->n_headers > BROKER_MAX_HEADERS) {
-        brk_set_err(b, "more than %d headers", BROKER_MAX_HEADERS);
-        return BROKER_EINVAL;
-    }
-    if (!b->up) {
-        brk_set_err(b, "not connected to %s", b->redacted);
-        return BROKER_ENOTCONN;
-    }
+    if ((rc = publish_refused(b, exchange, routing_key, props)) < 0)
+        return rc;
     if ((rc = brk_maintain(b)) < 0)
         return rc;
     snprintf(what, sizeof what, "publishing to exchange '%s' with routing key '%s'", exchange,
@@ -249,16 +268,8 @@ int broker_publish_batched(broker *b, const char *exchange, const char *routing_
         return BROKER_EINVAL;
     if (!exchange)
         exchange = "";
-    if (strlen(exchange) > MAX_NAME || strlen(routing_key) > MAX_NAME ||
-        (props && props->n_headers > BROKER_MAX_HEADERS)) {
-        brk_set_err(b, "exchange or routing key longer than %d bytes, or more than %d headers",
-                    MAX_NAME, BROKER_MAX_HEADERS);
-        return BROKER_EINVAL;
-    }
-    if (!b->up) {
-        brk_set_err(b, "not connected to %s", b->redacted);
-        return BROKER_ENOTCONN;
-    }
+    if ((rc = publish_refused(b, exchange, routing_key, props)) < 0)
+        return rc;
     if (b->batch_n == BROKER_BATCH_MAX) {
         brk_set_err(b, "a batch holds at most %d publishes", BROKER_BATCH_MAX);
         return BROKER_ETOOBIG;
@@ -314,16 +325,10 @@ int broker_confirm_batch(broker *b, int *out, size_t n)
             return rc;
         }
         if (rc == 0) {
-            int blocked = b->blocked;
             b->batch_n = 0;
-            if ((rc = retire_main(b)) < 0)
-                return rc;
-            brk_set_err(b,
-                        "publishing a batch of %zu: no confirm from the broker within %d ms%s "
-                        "(outcomes unknown; the channel was reopened)",
-                        n, b->conf.confirm_timeout_ms,
-                        blocked ? "; the broker has blocked publishers (resource alarm)" : "");
-            return BROKER_ETIMEOUT;
+            char what[64];
+            snprintf(what, sizeof what, "publishing a batch of %zu", n);
+            return confirm_timed_out(b, what, "outcomes unknown");
         }
     }
     for (size_t i = 0; i < n; i++)

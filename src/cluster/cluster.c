@@ -159,6 +159,12 @@ int64_t cluster_ticked(cluster *c, int64_t now_ms)
     return credit;
 }
 
+/* The nodes in the view other than this one (under mu). */
+static size_t others_locked(const cluster *c)
+{
+    return json_object_size(c->view) - (json_object_get(c->view, c->node) != NULL);
+}
+
 int cluster_interval_ms(const cluster *c)
 {
     return c->interval_ms;
@@ -188,7 +194,7 @@ char *cluster_heartbeat(cluster *c, const cluster_load *l, int64_t now_ms, char 
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     pthread_mutex_lock(&c->mu);
-    size_t others = json_object_size(c->view) - (json_object_get(c->view, c->node) != NULL);
+    size_t others = others_locked(c);
     int every = others == 0 ? c->alone_ms : c->interval_ms;
     pthread_mutex_unlock(&c->mu);
     json_t *hb = json_pack(
@@ -306,7 +312,7 @@ int cluster_beat_due(const cluster *c, int64_t now_ms)
 int cluster_due_in(cluster *c, int64_t now_ms)
 {
     pthread_mutex_lock(&c->mu);
-    size_t others = json_object_size(c->view) - (json_object_get(c->view, c->node) != NULL);
+    size_t others = others_locked(c);
     /* with others in the view: the next heartbeat, and their expiry checked
      * every interval.  Alone, the heartbeat waits for a turn of the loop
      * that comes anyway (RabbitMQ's heartbeat frames wake an idle

@@ -79,9 +79,6 @@ static void on_signal(int sig)
     wake_main(NULL);
 }
 
-/* Publishes the reply of item o; an unroutable reply (its queue is gone)
- * goes to <q>.dead with the reason so that nothing is dropped silently.
- * Returns 0 or BROKER_ECONNLOST/ENOTCONN (retry after reconnect). */
 /* 1 if o's reply goes to a direct reply-to address (not a queue). */
 static int direct_reply(const engine_out *o)
 {
@@ -89,12 +86,45 @@ static int direct_reply(const engine_out *o)
            strncmp(o->reply_to, BROKER_REPLY_TO, strlen(BROKER_REPLY_TO)) == 0;
 }
 
+/* The properties of item o's reply, and of an event (user_id: the
+ * dispatchers' own, which is how other nodes tell events of the cluster
+ * from anyone's).  One place for the single and the batched way. */
+static broker_props reply_props(const engine_out *o)
+{
+    return (broker_props){
+        .correlation_id = o->correlation_id, .content_type = "application/json", .persistent = 1};
+}
+
+static broker_props event_props(broker *b)
+{
+    return (broker_props){
+        .content_type = "application/json", .type = "event", .user_id = broker_user(b)};
+}
+
+/* Counts a published reply, or logs why it failed (rc: a broker error). */
+static void reply_outcome(broker *b, int rc)
+{
+    if (rc == 0)
+        metrics_add(status_metrics(g_status)->replies, NULL, 1);
+    else
+        log_msg(LOG_LVL_WARN, "publishing a reply: %s: %s", broker_strerror(rc), broker_error(b));
+}
+
+/* Logs and counts an event that did not go out (rc: a broker error). */
+static void event_dropped(broker *b, const char *key, int rc)
+{
+    log_msg(LOG_LVL_WARN, "publishing event %s: %s: %s", key, broker_strerror(rc), broker_error(b));
+    metrics_add(status_metrics(g_status)->events_dropped, NULL, 1);
+}
+
+/* Publishes the reply of item o; an unroutable reply (its queue is gone)
+ * goes to <q>.dead with the reason so that nothing is dropped silently.
+ * Returns 0 or BROKER_ECONNLOST/ENOTCONN (retry after reconnect). */
 static int publish_reply(broker *b, const engine_out *o)
 {
     if (o->reply_to == NULL)
         return 0;
-    broker_props p = {
-        .correlation_id = o->correlation_id, .content_type = "application/json", .persistent = 1};
+    broker_props p = reply_props(o);
     /* RabbitMQ 3.10 answers a mandatory publish to a direct reply-to name
      * (amq.rabbitmq.reply-to.*) with basic.return even when it delivered the
      * reply, so the mandatory check only works for real queues.  A direct
@@ -115,14 +145,12 @@ static int publish_reply(broker *b, const engine_out *o)
         if (rc == 0)
             metrics_add(status_metrics(g_status)->dead_letters,
                         (const char *[]){"reply_unroutable"}, 1);
-    } else if (rc == 0) {
-        metrics_add(status_metrics(g_status)->replies, NULL, 1);
+        else if (rc != BROKER_ECONNLOST && rc != BROKER_ENOTCONN)
+            reply_outcome(b, rc);
+    } else if (rc != BROKER_ECONNLOST && rc != BROKER_ENOTCONN) {
+        reply_outcome(b, rc);
     }
-    if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
-        return rc;
-    if (rc != 0)
-        log_msg(LOG_LVL_WARN, "publishing a reply: %s: %s", broker_strerror(rc), broker_error(b));
-    return 0;
+    return rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN ? rc : 0;
 }
 
 /* Publishes a state-change event (JSON text body) on <q>.events.  Events
@@ -131,18 +159,12 @@ static int publish_reply(broker *b, const engine_out *o)
  * other failures are logged and the event is dropped. */
 static int publish_event(broker *b, const char *key, const char *body)
 {
-    /* user_id: the dispatchers' own, which is how other nodes tell events
-     * of the cluster from anyone's */
-    broker_props p = {
-        .content_type = "application/json", .type = "event", .user_id = broker_user(b)};
+    broker_props p = event_props(b);
     int rc = broker_publish(b, broker_name_events(b), key, &p, body, strlen(body), 0);
     if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
         return rc;
-    if (rc != 0) {
-        log_msg(LOG_LVL_WARN, "publishing event %s: %s: %s", key, broker_strerror(rc),
-                broker_error(b));
-        metrics_add(status_metrics(g_status)->events_dropped, NULL, 1);
-    }
+    if (rc != 0)
+        event_dropped(b, key, rc);
     return 0;
 }
 
@@ -234,8 +256,6 @@ static int do_item(broker *b, engine *e, cluster *cl, engine_out *o)
     return rc;
 }
 
-/* Drains the outbox.  Returns 0, or a connection error (the rest of the
- * outbox was put back). */
 /* 1 if o may go in a batch: a reply to a direct reply-to address (never
  * mandatory: see publish_reply), settled by an ack, or an event (never
  * mandatory either). */
@@ -260,18 +280,11 @@ static int publish_batch(broker *b, engine *e, engine_out *l, size_t n)
     size_t sent = 0;
     for (; sent < n; sent++, o = o->next) {
         size_t slot;
-        int rc;
-        if (o->kind == ENGINE_OUT_EVENT) {
-            broker_props p = {
-                .content_type = "application/json", .type = "event", .user_id = broker_user(b)};
-            rc = broker_publish_batched(b, broker_name_events(b), o->key, &p, o->body,
-                                        strlen(o->body), &slot);
-        } else {
-            broker_props p = {.correlation_id = o->correlation_id,
-                              .content_type = "application/json",
-                              .persistent = 1};
-            rc = broker_publish_batched(b, "", o->reply_to, &p, o->body, strlen(o->body), &slot);
-        }
+        int ev = o->kind == ENGINE_OUT_EVENT;
+        broker_props p = ev ? event_props(b) : reply_props(o);
+        int rc =
+            broker_publish_batched(b, ev ? broker_name_events(b) : "", ev ? o->key : o->reply_to,
+                                   &p, o->body, strlen(o->body), &slot);
         if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
             return rc;
         if (rc != 0)
@@ -286,18 +299,11 @@ static int publish_batch(broker *b, engine *e, engine_out *l, size_t n)
     for (size_t i = 0; i < sent; i++, o = o->next) {
         int r = rc != 0 ? rc : out[i];
         if (o->kind == ENGINE_OUT_EVENT) {
-            if (r != 0) {
-                log_msg(LOG_LVL_WARN, "publishing event %s: %s: %s", o->key, broker_strerror(r),
-                        broker_error(b));
-                metrics_add(status_metrics(g_status)->events_dropped, NULL, 1);
-            }
+            if (r != 0)
+                event_dropped(b, o->key, r);
             continue;
         }
-        if (r == 0)
-            metrics_add(status_metrics(g_status)->replies, NULL, 1);
-        else
-            log_msg(LOG_LVL_WARN, "publishing a reply: %s: %s", broker_strerror(r),
-                    broker_error(b));
+        reply_outcome(b, r);
         if (o->after_remove)
             engine_after(e, o->after_remove, !o->after_mark);
         broker_ack(b, o->tag); /* stale after a new channel: the broker requeued it */
@@ -305,6 +311,8 @@ static int publish_batch(broker *b, engine *e, engine_out *l, size_t n)
     return (int)sent;
 }
 
+/* Drains the outbox.  Returns 0, or a connection error (the rest of the
+ * outbox was put back). */
 static int drain_outbox(broker *b, engine *e, cluster *cl)
 {
     engine_out *l = engine_take_outbox(e);

@@ -450,10 +450,13 @@ hres eng_cluster_query(jctx *c)
 
 static hres h_nodes(jctx *c)
 {
-    if (c->e->conf.members == NULL)
+    if (c->e->conf.members == NULL) {
         c->result = json_pack("[{s:s, s:b}]", "name", c->e->conf.node, "self", 1);
-    else
-        c->result = cluster_nodes_json(c->e->conf.members, cluster_now_ms());
+        if (c->result == NULL)
+            eng_oom();
+        return H_OK;
+    }
+    c->result = cluster_nodes_json(c->e->conf.members, cluster_now_ms());
     if (c->result == NULL)
         eng_oom();
     /* this node's own row with its figures now, not as of its last
@@ -464,7 +467,7 @@ static hres h_nodes(jctx *c)
     json_t *n;
     json_array_foreach(c->result, i, n)
     {
-        if (!json_is_true(json_object_get(n, "self")) || c->e->conf.members == NULL)
+        if (!json_is_true(json_object_get(n, "self")))
             continue;
         eng_set(n, "running", json_integer(l.running));
         eng_set(n, "containers", json_integer(l.containers));

@@ -307,14 +307,19 @@ void dfx_figure(const char *fmt, ...)
     va_end(ap);
 }
 
-void dfx_forget_node(dkc_client *dkc, const char *queue, const char *node)
+void dfx_forget_topology(const char *url, const char *queue, const char *node)
 {
-    dfx_remove_containers(dkc, DFX_NODE_LABEL, node);
     broker_conf bc;
     broker_conf_init(&bc);
-    bc.url = DFX_AMQP_URL;
+    bc.url = url;
     bc.queue = queue;
     bc.node = node;
     bc.queue_type = BROKER_QUEUE_CLASSIC;
     dfx_delete_topology(&bc, NULL);
+}
+
+void dfx_forget_node(dkc_client *dkc, const char *queue, const char *node)
+{
+    dfx_remove_containers(dkc, DFX_NODE_LABEL, node);
+    dfx_forget_topology(DFX_AMQP_URL, queue, node);
 }

@@ -107,6 +107,9 @@ void dfx_figure(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * the shared RabbitMQ (classic queues, as the tests run them). */
 void dfx_forget_node(dkc_client *dkc, const char *queue, const char *node);
 
+/* Its topology alone, on the RabbitMQ at url. */
+void dfx_forget_topology(const char *url, const char *queue, const char *node);
+
 /* The text of file path (malloc'd, "" when missing; NULL only when out
  * of memory).  Free with free(). */
 char *dfx_read_file(const char *path);

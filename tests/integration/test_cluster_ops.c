@@ -279,6 +279,17 @@ static void test_membership(void **state)
                (double)(dfx_now_ms() - t0) / 1000.0);
 }
 
+/* Counts "needle" in dispatcher i's log. */
+static int log_count(int i, const char *needle)
+{
+    int n = 0;
+    char *log = dfx_read_file(cfx_log(g.env, i));
+    for (char *p = log; p && (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    free(log);
+    return n;
+}
+
 static void test_routing(void **state)
 {
     (void)state;
@@ -309,12 +320,8 @@ static void test_routing(void **state)
         assert_string_equal(json_string_value(json_object_get(r, "dockerInstance")),
                             cfx_node_name(g.env, i));
     }
-    for (int i = 1; i <= N_NODES; i++) {
-        char *log = dfx_read_file(cfx_log(g.env, i));
-        for (char *p = log; (p = strstr(p, "forwarded to")) != NULL; p++)
-            forwarded_away++;
-        free(log);
-    }
+    for (int i = 1; i <= N_NODES; i++)
+        forwarded_away += log_count(i, "forwarded to");
     dfx_figure(
         "routing: %d commands by full id, short id, 7-character prefix and name through the "
         "shared queue, each answered by its container's owner; %d forwarded by the node that "
@@ -382,17 +389,6 @@ static void unbind_key(int i, const char *key)
     amqp_channel_close(conn, 1, AMQP_REPLY_SUCCESS);
     amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
     amqp_destroy_connection(conn);
-}
-
-/* Counts "needle" in dispatcher i's log. */
-static int log_count(int i, const char *needle)
-{
-    int n = 0;
-    char *log = dfx_read_file(cfx_log(g.env, i));
-    for (char *p = log; p && (p = strstr(p, needle)) != NULL; p++)
-        n++;
-    free(log);
-    return n;
 }
 
 /* A container whose id its node has not bound on <q>.containers (as when
@@ -622,12 +618,8 @@ static void test_bulk_kill(void **state)
     int per[N_NODES + 1] = {0};
     int created = pieces_per_node(r, per);
     int again = 0; /* in the log of whichever node took the request */
-    for (int i = 1; i <= N_NODES; i++) {
-        char *log = dfx_read_file(cfx_log(g.env, i));
-        for (char *p = log; (p = strstr(p, "placed again")) != NULL; p++)
-            again++;
-        free(log);
-    }
+    for (int i = 1; i <= N_NODES; i++)
+        again += log_count(i, "placed again");
     dfx_figure("bulk of 240 with node 3 SIGKILLed after it made %d: %d created (%d/%d/%d), pieces "
                "placed again (seen in the logs) %d",
                made_before, created, per[1], per[2], per[3], again);

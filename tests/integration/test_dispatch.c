@@ -1080,13 +1080,7 @@ static void test_neighbours_answer_only_their_own(void **state)
         }
     free(text);
     unlink(nlog);
-    broker_conf bc;
-    broker_conf_init(&bc);
-    bc.url = DFX_AMQP_URL;
-    bc.queue = nq;
-    bc.node = g_node;
-    bc.queue_type = BROKER_QUEUE_CLASSIC;
-    dfx_delete_topology(&bc, NULL);
+    dfx_forget_topology(DFX_AMQP_URL, nq, g_node); /* its containers are the main node's */
     assert_int_equal(extra, 0);
 }
 

@@ -1013,13 +1013,7 @@ static void rabbit_restarted(void **state)
 
     int st = dfx_stop(&pid, SIGTERM, 15000);
     assert_true(WIFEXITED(st));
-    broker_conf bc;
-    broker_conf_init(&bc);
-    bc.url = url;
-    bc.queue = g_queue;
-    bc.node = node;
-    bc.queue_type = BROKER_QUEUE_CLASSIC;
-    dfx_delete_topology(&bc, NULL);
+    dfx_forget_topology(url, g_queue, node);
     dfx_remove_containers(g_dkc, DFX_NODE_LABEL, node);
     unlink(log);
 }
