@@ -19,7 +19,10 @@
 # everything under $DD_STATE_DIR/r/NAME (default /var/tmp/docker-dispatch/r/
 # NAME): its database (m/), logs (l/), enabled plugins file (none), HOME
 # with the node's own .erlang.cookie (0400) and the port it was started
-# with.  Its distribution port is PORT + 20000.  start is idempotent (an
+# with.  Its distribution port is PORT + 20000; both must lie below the
+# kernel's ephemeral range (net.ipv4.ip_local_port_range), where any
+# outgoing connection could take one between the check and the bind, and
+# start refuses a PORT that does not.  start is idempotent (an
 # answering node is left alone) and the same NAME keeps its data across
 # stop and start; stop only ever stops that node, by its own name, and
 # waits until its process is gone (after 30 s it kills that process, by
@@ -58,6 +61,7 @@ node_env() {
     export RABBITMQ_LOG_BASE=$D/l
     export RABBITMQ_ENABLED_PLUGINS_FILE=$D/enabled_plugins
     export RABBITMQ_PID_FILE=$D/rabbit.pid
+    export ERL_CRASH_DUMP=$D/l/erl_crash.dump
     export RABBITMQ_CONFIG_FILE=$D/rabbitmq
     export RABBITMQ_ADVANCED_CONFIG_FILE=$D/advanced.config
     export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none"
@@ -106,6 +110,12 @@ EOF
         echo "private-rabbitmq: $NAME: already running ($NODE)"
         return 0
     fi
+    local lo hi
+    read -r lo hi </proc/sys/net/ipv4/ip_local_port_range || { lo=32768 hi=60999; }
+    if [ $((port + 20000)) -ge "$lo" ] && [ "$port" -le "$hi" ]; then
+        echo "private-rabbitmq: $NAME: FAILED: port $port or its distribution port $((port + 20000)) is in the ephemeral range $lo-$hi; choose a port below $((lo - 20000))" >&2
+        exit 1
+    fi
     if [ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]; then
         echo "private-rabbitmq: $NAME: FAILED: port $port is already in use" >&2
         exit 1
@@ -117,16 +127,37 @@ EOF
     echo "$port" >"$D/port"
     export RABBITMQ_NODE_PORT=$port
     export RABBITMQ_DIST_PORT=$((port + 20000))
-    "$RMQ/rabbitmq-server" -detached >>"$D/start.log" 2>&1
+    # In the foreground, in a session of its own, rather than -detached:
+    # the wrapper's pid tells at once when the node gave up (a port taken
+    # between the check above and the bind, say), and what the VM says
+    # on the way out lands in start.log.
+    local wrapper
+    setsid "$RMQ/rabbitmq-server" >>"$D/start.log" 2>&1 </dev/null &
+    wrapper=$!
     start=$SECONDS
     until ctl -q await_startup >/dev/null 2>&1; do
+        if ! kill -0 "$wrapper" 2>/dev/null; then
+            start_failed "the node exited after $((SECONDS - start)) s"
+        fi
         if [ $((SECONDS - start)) -ge 90 ]; then
-            echo "private-rabbitmq: $NAME: FAILED: no answer after 90 s, see $D/l" >&2
-            exit 1
+            start_failed "no answer after 90 s"
         fi
         sleep 1
     done
     echo "private-rabbitmq: $NAME: started ($NODE on 127.0.0.1:$port) in $((SECONDS - start)) s"
+}
+
+# Reports a start that failed, with the end of what the node wrote, and
+# exits 1.
+start_failed() {
+    local f
+    echo "private-rabbitmq: $NAME: FAILED: $1, see $D/l" >&2
+    for f in "$D/start.log" "$D/l/$NODE.log"; do
+        [ -s "$f" ] || continue
+        echo "---- last lines of $f ----" >&2
+        tail -n 25 "$f" | cut -c1-300 >&2
+    done
+    exit 1
 }
 
 # True when PID is alive and is this node's Erlang VM (its environment

@@ -27,8 +27,11 @@
  * "dd-cfx-<pid>".  The AMQP ports are the first run of N free ports in
  * 5710..5779 whose distribution ports (+20000, 25710..25799) are free too;
  * nothing else of the project uses that range (test_faults: 5682..5699 and
- * 5782..5799, test_invariants: 35673..35772, the shared RabbitMQ: 5672 and
- * 25672).  Logs: /tmp/dd-cfx-<pid>/ (rabbitmq.log, dockerd.log, n<i>.log),
+ * 5782..5799, test_invariants: 5800..5839, test_gateway_daemon:
+ * 5840..5879, the shared RabbitMQ: 5672 and 25672).  All lie, with their
+ * distribution ports, below the kernel's ephemeral range (32768 up), where
+ * an outgoing connection could take one; private-rabbitmq.sh refuses
+ * others.  Logs: /tmp/dd-cfx-<pid>/ (rabbitmq.log, dockerd.log, n<i>.log),
  * left in place for a failed run to be read.
  *
  * Needs: root (dockerd, bridges), the shared dockerd holding busybox:latest

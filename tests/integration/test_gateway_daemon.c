@@ -927,7 +927,7 @@ static void rabbit_restarted(void **state)
     char url[96], node[80], log[128], http[64], pstr[16];
     const char *rabbit = g_rabbit;
     int rport = 0;
-    for (int p = 5702; p < 5740 && rport == 0; p++)
+    for (int p = 5840; p < 5880 && rport == 0; p++)
         if (dfx_port_free(p) && dfx_port_free(p + 20000))
             rport = p;
     assert_true(rport != 0);

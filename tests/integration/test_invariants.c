@@ -1697,7 +1697,7 @@ static int group_setup(void **state)
         return -1;
     long pid = (long)getpid();
     snprintf(g.svc, sizeof g.svc, "inv%ld", pid);
-    for (int p = 35673; p < 35773 && g.port == 0; p++)
+    for (int p = 5800; p < 5840 && g.port == 0; p++)
         if (dfx_port_free(p) && dfx_port_free(p + 20000))
             g.port = p;
     if (g.port == 0)
