@@ -325,6 +325,14 @@ int dkc_container_remove(dkc_client *c, const char *id, bool force, bool volumes
 int dkc_container_wait(dkc_client *c, const char *id, const char *condition, int64_t *exit_code,
                        char **error_msg);
 
+/* Whether a container's output is one raw stream (it has a TTY) or
+ * stdout and stderr multiplexed: the Engine's logs answer does not say. */
+typedef enum dkc_tty {
+    DKC_TTY_ASK = 0, /* the library inspects the container first */
+    DKC_TTY_NO,      /* the caller knows (from its own inspect): no TTY */
+    DKC_TTY_YES,     /* ...: a TTY */
+} dkc_tty;
+
 typedef struct dkc_logs_opts {
     bool stdout_; /* if neither is set, both are */
     bool stderr_;
@@ -332,7 +340,8 @@ typedef struct dkc_logs_opts {
     bool timestamps;
     int64_t since; /* unix seconds, 0: none */
     int64_t until;
-    int tail; /* lines from the end; <= 0: all */
+    int tail;    /* lines from the end; <= 0: all */
+    dkc_tty tty; /* DKC_TTY_ASK costs an inspect per call */
 } dkc_logs_opts;
 
 /* Streams logs to cb, demultiplexed (raw for TTY containers).  opts may be

@@ -425,8 +425,10 @@ int dkc_container_logs(dkc_client *c, const char *id, const dkc_logs_opts *opts,
         rc = fail_build(c, rc);
         goto out;
     }
-    if ((rc = dkc__container_is_tty(c, id, &tty)) != 0)
+    if (opts->tty == DKC_TTY_ASK && (rc = dkc__container_is_tty(c, id, &tty)) != 0)
         goto out;
+    if (opts->tty != DKC_TTY_ASK)
+        tty = opts->tty == DKC_TTY_YES;
     rc = dkc__output_request(c, "GET", path.data, NULL, 0, tty, cb, ud);
 out:
     dkc__buf_cleanup(&path);

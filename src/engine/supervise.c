@@ -112,13 +112,19 @@ static int answered_before(engine *e, dkc_client *cli, const char *id, json_t *i
     return 1;
 }
 
-/* Reads the attached streams (att: "stdout", "stderr" or both) of id into
- * cap.  0, or -1 when no reply is to be sent now (Docker away: unclaimed
- * for a later pass; an earlier process's container removed meanwhile). */
-static int read_output(engine *e, dkc_client *cli, const char *id, const char *att, capture *cap)
+/* Reads the attached streams (att: "stdout", "stderr" or both) of id
+ * (ins: its inspect) into cap.  0, or -1 when no reply is to be sent now
+ * (Docker away: unclaimed for a later pass; an earlier process's container
+ * removed meanwhile). */
+static int read_output(engine *e, dkc_client *cli, const char *id, json_t *ins, const char *att,
+                       capture *cap)
 {
+    json_t *tty = json_object_get(json_object_get(ins, "Config"), "Tty");
     dkc_logs_opts lo = {.stdout_ = strstr(att, "stdout") != NULL,
-                        .stderr_ = strstr(att, "stderr") != NULL};
+                        .stderr_ = strstr(att, "stderr") != NULL,
+                        .tty = !json_is_boolean(tty) ? DKC_TTY_ASK
+                               : json_is_true(tty)   ? DKC_TTY_YES
+                                                     : DKC_TTY_NO};
     int rc = dkc_container_logs(cli, id, &lo, eng_capture_cb, cap);
     if (rc == 0)
         return 0;
@@ -233,7 +239,7 @@ void eng_finish_job(engine *e, dkc_client *cli, const char *id)
     if (answered_before(e, cli, id, ins, remove))
         goto out; /* stays claimed: never again */
     cap.limit = ol ? (size_t)strtoull(ol, NULL, 10) : (size_t)e->conf.output_limit;
-    if (captured && read_output(e, cli, id, att, &cap) != 0)
+    if (captured && read_output(e, cli, id, ins, att, &cap) != 0)
         goto out;
     json_t *reply = final_reply(e, id, ins, &cap, captured, remove);
     count_duration(e, ins);

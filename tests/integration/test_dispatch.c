@@ -266,6 +266,24 @@ static void test_run_exit_code_stderr(void **state)
     json_decref(r);
 }
 
+/* A run with a TTY: its output is one raw stream, reported as stdout
+ * (the final reply reads it the way the container's inspect says). */
+static void test_run_tty(void **state)
+{
+    (void)state;
+    json_t *r = call("{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\",\"STDERR\"],"
+                     "\"Tty\":true,\"Remove\":true,\"NetworkMode\":\"none\"},"
+                     "\"Image\":\"busybox:latest\","
+                     "\"Cmd\":[\"sh\",\"-c\",\"echo hi; echo there >&2; exit 4\"]}",
+                     30000);
+    assert_non_null(r);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    assert_int_equal(json_integer_value(json_object_get(result(r), "exit_code")), 4);
+    assert_string_equal(json_string_value(json_object_get(result(r), "stdout")), "hi\r\nthere\r\n");
+    assert_string_equal(json_string_value(json_object_get(result(r), "stderr")), "");
+    json_decref(r);
+}
+
 /* Seed run without Attach (reply on start), then seed stop and remove. */
 static void test_run_stop_remove(void **state)
 {
@@ -2195,6 +2213,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_attach_remove),
         cmocka_unit_test(test_run_exit_code_stderr),
+        cmocka_unit_test(test_run_tty),
         cmocka_unit_test(test_run_stop_remove),
         cmocka_unit_test(test_run_timeout),
         cmocka_unit_test(test_bad_messages),

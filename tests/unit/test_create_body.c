@@ -658,6 +658,34 @@ static void tty_output_is_raw(void **state)
     dkc_client_free(c);
 }
 
+/* A caller that knows whether the container has a TTY says so: one
+ * request, no inspect, and the output read the way it said. */
+static void logs_with_a_known_tty_make_one_request(void **state)
+{
+    (void)state;
+    fake f = {.answers = {{.status = 200, .body = frames, .body_len = FRAMES_LEN}}};
+    dkc_client *c = fake_client(&f);
+    collected o = {0};
+    dkc_logs_opts no = {.tty = DKC_TTY_NO};
+    assert_int_equal(dkc_container_logs(c, "abc", &no, collect, &o), 0);
+    assert_int_equal(f.calls, 1);
+    assert_string_equal(f.req[0].path, "/v1.41/containers/abc/logs?stdout=1&stderr=1");
+    assert_string_equal(o.out, "out\n");
+    assert_string_equal(o.err, "err\n");
+    dkc_client_free(c);
+
+    fake g = {.answers = {{.status = 200, .body = frames, .body_len = FRAMES_LEN}}};
+    c = fake_client(&g);
+    collected r = {0};
+    dkc_logs_opts yes = {.tty = DKC_TTY_YES};
+    assert_int_equal(dkc_container_logs(c, "abc", &yes, collect, &r), 0);
+    assert_int_equal(g.calls, 1);
+    assert_int_equal(r.out_len, FRAMES_LEN); /* raw: the frames as they came */
+    assert_memory_equal(r.out, frames, FRAMES_LEN);
+    assert_int_equal(r.err_len, 0);
+    dkc_client_free(c);
+}
+
 static void truncated_stream_is_a_protocol_error(void **state)
 {
     /* The stream ends 2 bytes into the second frame's payload. */
@@ -946,6 +974,7 @@ int main(void)
         cmocka_unit_test(wait_reports_code_and_message),
         cmocka_unit_test(logs_are_demultiplexed),
         cmocka_unit_test(tty_output_is_raw),
+        cmocka_unit_test(logs_with_a_known_tty_make_one_request),
         cmocka_unit_test(truncated_stream_is_a_protocol_error),
         cmocka_unit_test(callback_can_stop_output),
         cmocka_unit_test(stats_requests),
