@@ -141,6 +141,28 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The wall clock, Docker's events' clock (seconds). */
+static double now_rt(void)
+{
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    return (double)rt.tv_sec + (double)rt.tv_nsec / 1e9;
+}
+
+/* Waits on cv (mu held) for at most 100 ms: the caller checks its
+ * condition, g_stop and its own deadline again. */
+static void cond_wait_100ms(pthread_cond_t *cv, pthread_mutex_t *mu)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 100 * 1000 * 1000;
+    if (ts.tv_nsec >= NSEC_PER_SEC) {
+        ts.tv_sec++;
+        ts.tv_nsec -= NSEC_PER_SEC;
+    }
+    pthread_cond_timedwait(cv, mu, &ts);
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -468,9 +490,7 @@ static tracker *reply_count(const broker_delivery *d, int *idx)
     pthread_mutex_unlock(&g_tr_mu);
     if (t == NULL || *end != '\0' || i < 0 || i >= t->n)
         return NULL;
-    double at = now_s();
-    struct timespec rt;
-    clock_gettime(CLOCK_REALTIME, &rt);
+    double at = now_s(), at_rt = now_rt();
     if (atomic_fetch_add(&t->count[i], 1) != 0)
         return NULL;
     json_t *r = json_loadb((const char *)d->body, d->len, 0, NULL);
@@ -480,7 +500,7 @@ static tracker *reply_count(const broker_delivery *d, int *idx)
     }
     pthread_mutex_lock(&t->mu);
     t->arrival[i] = at;
-    t->arrival_rt[i] = (double)rt.tv_sec + (double)rt.tv_nsec / 1e9;
+    t->arrival_rt[i] = at_rt;
     if (at > t->last)
         t->last = at;
     if (t->keep_container) {
@@ -1383,20 +1403,11 @@ typedef struct raw_exit {
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int n;         /* containers */
-    char **ids;    /* theirs, in kill order */
-    double *lat;   /* die event to both calls answered, ms, by kill order */
-    double *t_die; /* the event's time (s) */
-    int done;      /* answered so far */
-    int rc;        /* the event stream's end */
+    int n;       /* containers */
+    char **ids;  /* theirs, in kill order */
+    double *lat; /* die event to both calls answered, ms, by kill order; 0: not yet */
+    int rc;      /* the event stream's end */
 } raw_exit;
-
-static double now_rt(void)
-{
-    struct timespec rt;
-    clock_gettime(CLOCK_REALTIME, &rt);
-    return (double)rt.tv_sec + (double)rt.tv_nsec / 1e9;
-}
 
 static int discard_output(void *ud, int stream, const char *data, size_t len)
 {
@@ -1423,9 +1434,7 @@ static int on_raw_die(void *ud, const dkc_event *ev)
     if (rc != 0)
         raw_fail(r->c, "inspect and logs after die", rc);
     pthread_mutex_lock(&r->mu);
-    r->t_die[i] = (double)ev->time_nano / 1e9;
-    r->lat[i] = (now_rt() - r->t_die[i]) * 1000;
-    r->done++;
+    r->lat[i] = (now_rt() - (double)ev->time_nano / 1e9) * 1000;
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
     return 0;
@@ -1457,8 +1466,7 @@ static int raw_exit_start(raw_exit *r, int n)
     pthread_cond_init(&r->cv, NULL);
     r->ids = calloc((size_t)n, sizeof *r->ids);
     r->lat = calloc((size_t)n, sizeof *r->lat);
-    r->t_die = calloc((size_t)n, sizeof *r->t_die);
-    if (!r->ids || !r->lat || !r->t_die || dkc_client_new(NULL, &r->c, NULL, 0) != 0 ||
+    if (!r->ids || !r->lat || dkc_client_new(NULL, &r->c, NULL, 0) != 0 ||
         dkc_client_new(NULL, &r->ev, NULL, 0) != 0)
         return -1;
     for (; r->n < n; r->n++) {
@@ -1494,14 +1502,7 @@ static void raw_exit_kill(raw_exit *r, dkc_client *c, int i)
     double t0 = now_s();
     pthread_mutex_lock(&r->mu);
     while (r->lat[i] == 0 && !g_stop && now_s() - t0 < 30) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000 * 1000;
-        if (ts.tv_nsec >= NSEC_PER_SEC) {
-            ts.tv_sec++;
-            ts.tv_nsec -= NSEC_PER_SEC;
-        }
-        pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+        cond_wait_100ms(&r->cv, &r->mu);
     }
     pthread_mutex_unlock(&r->mu);
 }
@@ -1520,7 +1521,6 @@ static void raw_exit_stop(raw_exit *r)
         free(r->ids[i]);
     free(r->ids);
     free(r->lat);
-    free(r->t_die);
 }
 
 /* Supervised section: the killer thread and what it shares with main. */
@@ -1558,14 +1558,7 @@ static void *killer_main(void *arg)
         /* the next one only once this one is answered (or 30 s passed) */
         pthread_mutex_lock(&s->mu);
         while (atomic_load(&s->t->count[s->req[i]]) == 0 && !g_stop && now_s() - t0 < 30) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 100 * 1000 * 1000;
-            if (ts.tv_nsec >= NSEC_PER_SEC) {
-                ts.tv_sec++;
-                ts.tv_nsec -= NSEC_PER_SEC;
-            }
-            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+            cond_wait_100ms(&s->cv, &s->mu);
         }
         pthread_mutex_unlock(&s->mu);
         /* raw container k after dispatched one (k + 1/2) * n / raw->n:
@@ -1741,8 +1734,12 @@ static int section_supervised(void)
     double mx = quantile(lat, answered, 1.0), kc = median(call, n);
     double p99f = quantile(lat_first, nfirst, 0.99);
     double k50 = quantile(lat_kill, answered, 0.5), k99 = quantile(lat_kill, answered, 0.99);
+    /* the answered ones (a failed kill leaves a 0, counted as a failure) */
+    int rdone = 0;
     pthread_mutex_lock(&raw.mu);
-    int rdone = raw.done;
+    for (int i = 0; i < raw.n; i++)
+        if (raw.lat[i] > 0)
+            raw.lat[rdone++] = raw.lat[i];
     pthread_mutex_unlock(&raw.mu);
     double r50 = quantile(raw.lat, rdone, 0.5), r99 = quantile(raw.lat, rdone, 0.99);
     double rmx = quantile(raw.lat, rdone, 1.0);

@@ -333,6 +333,10 @@ typedef enum dkc_tty {
     DKC_TTY_YES,     /* ...: a TTY */
 } dkc_tty;
 
+/* What a container's inspect (dkc_container_inspect's answer) says of its
+ * TTY; DKC_TTY_ASK when it does not say (no Config.Tty boolean). */
+dkc_tty dkc_tty_of(const json_t *info);
+
 typedef struct dkc_logs_opts {
     bool stdout_; /* if neither is set, both are */
     bool stderr_;

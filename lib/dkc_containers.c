@@ -211,13 +211,19 @@ int dkc__container_is_tty(dkc_client *c, const char *id, bool *tty)
     int rc = dkc_container_inspect(c, id, &info);
     if (rc != 0)
         return rc;
-    json_t *v = json_object_get(json_object_get(info, "Config"), "Tty");
-    if (v != NULL && !json_is_boolean(v))
+    dkc_tty t = dkc_tty_of(info);
+    if (t == DKC_TTY_ASK && json_object_get(json_object_get(info, "Config"), "Tty") != NULL)
         rc = dkc__client_fail(c, DKC_EPROTO, 0, "inspect: Config.Tty is not a boolean");
     else
-        *tty = json_is_true(v);
+        *tty = t == DKC_TTY_YES;
     json_decref(info);
     return rc;
+}
+
+dkc_tty dkc_tty_of(const json_t *info)
+{
+    json_t *v = json_object_get(json_object_get(info, "Config"), "Tty");
+    return !json_is_boolean(v) ? DKC_TTY_ASK : json_is_true(v) ? DKC_TTY_YES : DKC_TTY_NO;
 }
 
 /* ---- lifecycle ------------------------------------------------------- */
@@ -425,10 +431,10 @@ int dkc_container_logs(dkc_client *c, const char *id, const dkc_logs_opts *opts,
         rc = fail_build(c, rc);
         goto out;
     }
-    if (opts->tty == DKC_TTY_ASK && (rc = dkc__container_is_tty(c, id, &tty)) != 0)
-        goto out;
     if (opts->tty != DKC_TTY_ASK)
         tty = opts->tty == DKC_TTY_YES;
+    else if ((rc = dkc__container_is_tty(c, id, &tty)) != 0)
+        goto out;
     rc = dkc__output_request(c, "GET", path.data, NULL, 0, tty, cb, ud);
 out:
     dkc__buf_cleanup(&path);

@@ -119,12 +119,9 @@ static int answered_before(engine *e, dkc_client *cli, const char *id, json_t *i
 static int read_output(engine *e, dkc_client *cli, const char *id, json_t *ins, const char *att,
                        capture *cap)
 {
-    json_t *tty = json_object_get(json_object_get(ins, "Config"), "Tty");
     dkc_logs_opts lo = {.stdout_ = strstr(att, "stdout") != NULL,
                         .stderr_ = strstr(att, "stderr") != NULL,
-                        .tty = !json_is_boolean(tty) ? DKC_TTY_ASK
-                               : json_is_true(tty)   ? DKC_TTY_YES
-                                                     : DKC_TTY_NO};
+                        .tty = dkc_tty_of(ins)};
     int rc = dkc_container_logs(cli, id, &lo, eng_capture_cb, cap);
     if (rc == 0)
         return 0;

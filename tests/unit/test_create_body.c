@@ -684,6 +684,21 @@ static void logs_with_a_known_tty_make_one_request(void **state)
     assert_memory_equal(r.out, frames, FRAMES_LEN);
     assert_int_equal(r.err_len, 0);
     dkc_client_free(c);
+
+    /* what a caller passes on from its own inspect */
+    json_t *tty_yes = json_pack("{s:{s:b}}", "Config", "Tty", 1);
+    json_t *tty_no = json_pack("{s:{s:b}}", "Config", "Tty", 0);
+    json_t *odd = json_pack("{s:{s:s}}", "Config", "Tty", "yes");
+    json_t *none = json_pack("{s:{}}", "Config");
+    assert_int_equal(dkc_tty_of(tty_yes), DKC_TTY_YES);
+    assert_int_equal(dkc_tty_of(tty_no), DKC_TTY_NO);
+    assert_int_equal(dkc_tty_of(odd), DKC_TTY_ASK);
+    assert_int_equal(dkc_tty_of(none), DKC_TTY_ASK);
+    assert_int_equal(dkc_tty_of(NULL), DKC_TTY_ASK);
+    json_decref(tty_yes);
+    json_decref(tty_no);
+    json_decref(odd);
+    json_decref(none);
 }
 
 static void truncated_stream_is_a_protocol_error(void **state)
