@@ -26,6 +26,9 @@ PACKAGES=(
     docker.io rabbitmq-server docker-registry busybox-static
     # helpers used by the scripts
     openssl curl iproute2
+    # the test lanes of today's stacks: Podman's Docker-compatible service,
+    # and the Debian 13 root RabbitMQ 4 runs from (scripts/debian13.sh)
+    podman debootstrap
     # the dashboard's test loads the page in a real browser (headless)
     chromium
 )
