@@ -4,6 +4,7 @@
 #
 # Usage:
 #   private-dockerd.sh start NAME [--tcp 127.0.0.1:PORT] [--tls CERTDIR]
+#                                 [--engine docker20|docker26]
 #   private-dockerd.sh stop NAME
 #   private-dockerd.sh status NAME
 #   private-dockerd.sh host NAME       prints unix://<socket> of NAME
@@ -18,9 +19,15 @@
 # host's docker0, breaking the main daemon's default network.)
 # --tcp also listens on a loopback TCP address; --tls
 # (needs --tcp) requires client certificates signed by CERTDIR/ca.pem and
-# serves CERTDIR/server-cert.pem (see gen-certs.sh).  start is idempotent
-# and loads busybox:latest from the main daemon when missing; stop only ever
-# signals the pids recorded by start.  Needs root.
+# serves CERTDIR/server-cert.pem (see gen-certs.sh).  --engine (default
+# $DD_DOCKER_ENGINE, else docker20) chooses the Docker: docker20 is the
+# machine's own (Debian 12, API 1.41); docker26 is Debian 13's Docker 26.1
+# (API 1.45, fetched once by debian13.sh), its usr/sbin and usr/bin first
+# on PATH, with DOCKER_MIN_API_VERSION=1.44 so that it refuses clients
+# below 1.44 as Docker 29 does.  start is idempotent (a daemon running
+# with other settings is restarted) and loads busybox:latest from the main
+# daemon when missing; stop only ever signals the pids recorded by start.
+# Needs root.
 set -euo pipefail
 
 cd "$(dirname "$(readlink -f "$0")")/.."
@@ -31,7 +38,7 @@ IMAGE=busybox:latest
 unset DOCKER_HOST DOCKER_TLS_VERIFY DOCKER_CERT_PATH DOCKER_CONTEXT
 
 usage() {
-    sed -n '5,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '5,10p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -58,18 +65,20 @@ running_pid() {
     fi
 }
 
-dk() { docker -H "unix://$SOCK" "$@"; }
+# The client for this daemon: the engine's own (Docker 26 refuses the
+# machine's client, which speaks at most API 1.41).
+dk() { "$CLI" -H "unix://$SOCK" "$@"; }
 
-answers() { timeout 10 docker -H "unix://$SOCK" version --format '{{.Server.Version}}' \
+answers() { timeout 10 "$CLI" -H "unix://$SOCK" version --format '{{.Server.Version}}' \
     >/dev/null 2>&1; }
 
 # Checks the TCP listener, with the client certificate when TLS is on.
 tcp_answers() {
     if [ -n "$TLSDIR" ]; then
-        timeout 10 docker --tlsverify --tlscacert "$TLSDIR/ca.pem" --tlscert "$TLSDIR/cert.pem" \
+        timeout 10 "$CLI" --tlsverify --tlscacert "$TLSDIR/ca.pem" --tlscert "$TLSDIR/cert.pem" \
             --tlskey "$TLSDIR/key.pem" -H "tcp://$TCP" version >/dev/null 2>&1
     else
-        timeout 10 docker -H "tcp://$TCP" version >/dev/null 2>&1
+        timeout 10 "$CLI" -H "tcp://$TCP" version >/dev/null 2>&1
     fi
 }
 
@@ -200,12 +209,12 @@ stop_daemon() {
 
 start_daemon() {
     local args pid start port host
-    args="tcp=$TCP tls=$TLSDIR"
+    args="tcp=$TCP tls=$TLSDIR engine=$ENGINE"
     pid=$(running_pid)
     if [ -n "$pid" ]; then
         if [ "$(cat "$D/args" 2>/dev/null || true)" = "$args" ] && answers; then
             ensure_image
-            say "already running (pid $pid, unix://$SOCK${TCP:+, tcp://$TCP}${TLSDIR:+ with TLS})"
+            say "already running (pid $pid, $ENGINE, unix://$SOCK${TCP:+, tcp://$TCP}${TLSDIR:+ with TLS})"
             return 0
         fi
         say "running with other settings, restarting"
@@ -225,7 +234,7 @@ start_daemon() {
     # own identity key, so "docker info" shows a different ID per daemon.
     printf '{"deprecated-key-path": "%s"}\n' "$D/key.json" >"$D/daemon.json"
     make_bridge
-    local cmd=(dockerd --config-file "$D/daemon.json" --data-root "$D/data" --exec-root "$D/x"
+    local cmd=("${ENGINE_ENV[@]}" dockerd --config-file "$D/daemon.json" --data-root "$D/data" --exec-root "$D/x"
         --pidfile "$D/dockerd.pid" -H "unix://$SOCK"
         --bridge "$(bridge_name)" --iptables=false --ip-masq=false --ip-forward=false)
     if [ -n "$TCP" ]; then
@@ -259,7 +268,7 @@ start_daemon() {
         sleep 0.3
     done
     ensure_image
-    say "started (pid $pid, unix://$SOCK${TCP:+, tcp://$TCP}${TLSDIR:+ with TLS}) in $((SECONDS - start)) s"
+    say "started (pid $pid, $ENGINE, unix://$SOCK${TCP:+, tcp://$TCP}${TLSDIR:+ with TLS}) in $((SECONDS - start)) s"
 }
 
 # ---- arguments --------------------------------------------------------------
@@ -276,8 +285,14 @@ D=$STATE_DIR/p/$NAME
 SOCK=$D/docker.sock
 TCP=
 TLSDIR=
+ENGINE=${DD_DOCKER_ENGINE:-docker20}
 while [ $# -gt 0 ]; do
     case "$1" in
+    --engine)
+        [ $# -ge 2 ] || usage
+        ENGINE=$2
+        shift 2
+        ;;
     --tcp)
         [ $# -ge 2 ] || usage
         TCP=$2
@@ -310,6 +325,27 @@ if [ "$CMD" != host ] && [ "$(id -u)" -ne 0 ]; then
     echo "private-dockerd: must run as root" >&2
     exit 1
 fi
+
+# The engine: ENGINE_ENV goes before dockerd on its command line, CLI talks
+# to it.  status asks with the client of the engine the daemon was started
+# with.
+if [ "$CMD" = status ]; then
+    ENGINE=$(sed -n 's/.* engine=\([a-z0-9]*\).*/\1/p' "$D/args" 2>/dev/null || true)
+    ENGINE=${ENGINE:-docker20}
+fi
+CLI=docker
+ENGINE_ENV=(env)
+case "$ENGINE" in
+docker20) ;;
+docker26)
+    if [ "$CMD" = start ] || [ "$CMD" = status ]; then
+        E=$("$PWD/scripts/debian13.sh" docker) || die "could not fetch Docker 26 (scripts/debian13.sh docker)"
+        CLI=$E/usr/bin/docker
+        ENGINE_ENV=(env "PATH=$E/usr/sbin:$E/usr/bin:$PATH" DOCKER_MIN_API_VERSION=1.44)
+    fi
+    ;;
+*) die "unknown engine '$ENGINE' (docker20, docker26)" ;;
+esac
 
 case "$CMD" in
 start) start_daemon ;;
