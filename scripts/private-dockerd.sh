@@ -157,7 +157,7 @@ remove_bridge() {
 reap_shims() {
     local p cmd n=0 mp
     for p in /proc/[0-9]*; do
-        cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+        cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
         case "$cmd" in
         *containerd-shim*"$D/x/containerd/"*)
             kill -KILL "${p#/proc/}" 2>/dev/null && n=$((n + 1))
@@ -193,7 +193,7 @@ stop_daemon() {
     # our exec root, so another daemon's containerd is never touched.
     cpid=$(cat "$D/x/containerd/containerd.pid" 2>/dev/null || true)
     if pid_is "$cpid" containerd &&
-        tr '\0' ' ' <"/proc/$cpid/cmdline" 2>/dev/null | grep -qF "$D/x/containerd/"; then
+        tr '\0' ' ' 2>/dev/null <"/proc/$cpid/cmdline" | grep -qF "$D/x/containerd/"; then
         kill -TERM "$cpid" 2>/dev/null || true
         for ((i = 0; i < 100; i++)); do
             pid_is "$cpid" containerd || break
