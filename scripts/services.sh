@@ -31,9 +31,10 @@ RABBITMQ_LOG=/var/log/rabbitmq.out
 # that machines holding an older import get a fresh one.
 BUSYBOX_IMAGE=busybox:latest
 BUSYBOX_LABEL=org.docker-dispatch.busybox
-BUSYBOX_REV=2
+BUSYBOX_REV=3
 BUSYBOX_APPLETS="sh echo sleep cat ls true false env id hostname head wc ps grep
 printf kill date touch mkdir rm seq yes dd stat test expr"
+BUSYBOX_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 # Always talk to the machine's main daemon, whatever the caller's environment.
 export DOCKER_HOST=unix://$DOCKER_SOCK
@@ -167,7 +168,9 @@ busybox_up() {
     done
     printf 'root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$dir/etc/passwd"
     printf 'root:x:0:\nnogroup:x:65534:\n' >"$dir/etc/group"
-    if ! id=$(tar -C "$dir" -c . | docker import \
+    # The same Cmd and PATH as Docker Hub's busybox, so that a create naming
+    # only the image (DockerMod's own example) runs a shell as it would there.
+    if ! id=$(tar -C "$dir" -c . | docker import -c 'CMD ["sh"]' -c "ENV PATH=$BUSYBOX_PATH" \
         -c "LABEL $BUSYBOX_LABEL=$BUSYBOX_REV" - "$BUSYBOX_IMAGE"); then
         rm -rf "$dir"
         die busybox "docker import failed"
