@@ -177,9 +177,11 @@ int main(int argc, char **argv)
         return 2;
     }
     char port[16];
-    int p = 23800;
-    while (!dfx_port_free(p))
-        p++;
+    int p = dfx_pick_port(DD_PORTS_BENCH_STUB, 0);
+    if (p == 0) {
+        fprintf(stderr, "bench_sim: no free port in the stub's range (tests/ports.h)\n");
+        return 2;
+    }
     snprintf(port, sizeof port, "%d", p);
     const char *sargs[] = {port, NULL};
     setenv("DISPATCH_BIN_SAVED", getenv("DISPATCH_BIN"), 1);

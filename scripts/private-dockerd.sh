@@ -309,7 +309,15 @@ done
 
 if [ "$CMD" = start ]; then
     if [ -n "$TCP" ] && ! [[ "$TCP" =~ ^(127\.[0-9]+\.[0-9]+\.[0-9]+|localhost):[0-9]{1,5}$ ]]; then
-        die "--tcp must be a loopback address with a port, e.g. 127.0.0.1:42375"
+        die "--tcp must be a loopback address with a port, e.g. 127.0.0.1:22375"
+    fi
+    # A port in the kernel's ephemeral range may be taken by an outgoing
+    # connection between the choice and dockerd's bind ("address already in
+    # use"): refuse it (tests/ports.h holds the ports the tests use).
+    if [ -n "$TCP" ]; then
+        read -r lo hi </proc/sys/net/ipv4/ip_local_port_range || { lo=32768 hi=60999; }
+        [ "${TCP##*:}" -lt "$lo" ] || [ "${TCP##*:}" -gt "$hi" ] ||
+            die "--tcp port ${TCP##*:} is in the ephemeral range $lo-$hi; choose one below $lo (tests/ports.h)"
     fi
     if [ -n "$TLSDIR" ]; then
         [ -n "$TCP" ] || die "--tls needs --tcp"

@@ -25,14 +25,16 @@
 # The services must be up (scripts/services.sh up).  Logs: one per program in
 # build-asan/test-logs/, meson's in <build>/meson-logs/.  Private dockerds
 # started here are stopped at the end, also on failure.  Environment:
-# ITEST_TCP_PORT (42375), ITEST_TLS_PORT (42376), ASAN_DIR, PLAIN_DIR, TSAN_DIR
+# ITEST_TCP_PORT, ITEST_TLS_PORT (from tests/ports.h, the table of every
+# port the tests bind: scripts/ports.sh itest_tcp itest_tls), ASAN_DIR, PLAIN_DIR, TSAN_DIR
 # (build-asan, -plain, -tsan), DD_STATE_DIR (/var/tmp/docker-dispatch).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 REPO=$PWD ASAN_DIR=${ASAN_DIR:-build-asan} PLAIN_DIR=${PLAIN_DIR:-build-plain}
 TSAN_DIR=${TSAN_DIR:-build-tsan} STATE_DIR=${DD_STATE_DIR:-/var/tmp/docker-dispatch}
 LOG_DIR=$REPO/$ASAN_DIR/test-logs COUNTS=$LOG_DIR/counts FAILS=$LOG_DIR/failures
-TCP_PORT=${ITEST_TCP_PORT:-42375} TLS_PORT=${ITEST_TLS_PORT:-42376}
+TCP_PORT=${ITEST_TCP_PORT:-$(scripts/ports.sh itest_tcp)}
+TLS_PORT=${ITEST_TLS_PORT:-$(scripts/ports.sh itest_tls)}
 OPTIONS=(-Ditest_tcp_port="$TCP_PORT" -Ditest_tls_port="$TLS_PORT" -Dstate_dir="$STATE_DIR")
 SUITES="style unit integration dispatch invariants cluster valgrind tsan fuzz" want=" " STARTED=()
 unset DOCKER_HOST DOCKER_TLS_VERIFY DOCKER_CERT_PATH DOCKER_CONTEXT ITEST_NETWORK_MODE ITEST_MODE \

@@ -305,7 +305,7 @@ static int choose_ports(cfx *env)
     for (int p = CFX_PORT_FIRST; p + env->n - 1 <= CFX_PORT_LAST; p++) {
         int ok = 1;
         for (int k = 0; k < env->n && ok; k++)
-            ok = dfx_port_free(p + k) && dfx_port_free(p + k + 20000);
+            ok = dfx_port_free(p + k) && dfx_port_free(p + k + DD_PORT_DIST_OFFSET);
         if (ok) {
             env->port = p;
             return 0;

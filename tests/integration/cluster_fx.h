@@ -25,13 +25,10 @@
  *
  * Names and ports.  <name> is "cfx<pid>"; <queue> defaults to
  * "dd-cfx-<pid>".  The AMQP ports are the first run of N free ports in
- * 5710..5779 whose distribution ports (+20000, 25710..25799) are free too;
- * nothing else of the project uses that range (test_faults: 5682..5699 and
- * 5782..5799, test_invariants: 5800..5839, test_gateway_daemon:
- * 5840..5879, the shared RabbitMQ: 5672 and 25672).  All lie, with their
- * distribution ports, below the kernel's ephemeral range (32768 up), where
- * an outgoing connection could take one; private-rabbitmq.sh refuses
- * others.  Logs: /tmp/dd-cfx-<pid>/ (rabbitmq.log, dockerd.log, n<i>.log),
+ * DD_PORTS_CLUSTER_RABBIT whose distribution ports are free too; that range
+ * is the cluster's own in tests/ports.h, the table of every port the tests
+ * bind, all below the kernel's ephemeral range (private-rabbitmq.sh
+ * refuses others).  Logs: /tmp/dd-cfx-<pid>/ (rabbitmq.log, dockerd.log, n<i>.log),
  * left in place for a failed run to be read.
  *
  * Needs: root (dockerd, bridges), the shared dockerd holding busybox:latest
@@ -68,12 +65,13 @@
 
 #include <jansson.h>
 
+#include "../ports.h"
 #include "broker.h"
 #include "dkc.h"
 
 #define CFX_MAX_NODES  5
-#define CFX_PORT_FIRST 5710 /* AMQP ports are chosen in CFX_PORT_FIRST..CFX_PORT_LAST */
-#define CFX_PORT_LAST  5779
+#define CFX_PORT_FIRST DD_FIRST(DD_PORTS_CLUSTER_RABBIT) /* AMQP ports, tests/ports.h */
+#define CFX_PORT_LAST  DD_LAST(DD_PORTS_CLUSTER_RABBIT)
 #define CFX_IMAGE      "busybox:latest"
 /* The labels the daemon puts on its containers. */
 #define CFX_REQUEST_LABEL "io.docker-dispatch.request"

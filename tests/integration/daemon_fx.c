@@ -187,6 +187,19 @@ int dfx_port_free(int port)
     return ok;
 }
 
+int dfx_pick_port(int first, int last, int with_dist)
+{
+    int span = last - first + 1;
+    if (span <= 0)
+        return 0;
+    for (int i = 0, start = (int)(getpid() % span); i < span; i++) {
+        int p = first + (start + i) % span;
+        if (dfx_port_free(p) && (!with_dist || dfx_port_free(p + DD_PORT_DIST_OFFSET)))
+            return p;
+    }
+    return 0;
+}
+
 int dfx_declare_durable_queue(int port, const char *name)
 {
     int ret = -1;

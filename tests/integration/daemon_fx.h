@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../ports.h"
 #include "broker.h"
 #include "dkc.h"
 
@@ -75,6 +76,12 @@ void dfx_remove_private_state(const char *rabbit, const char *dockerd);
 
 /* 1 if nothing listens on 127.0.0.1:port (a bind succeeds). */
 int dfx_port_free(int port);
+
+/* A free loopback port of the range first..last of tests/ports.h (called as
+ * dfx_pick_port(DD_PORTS_...)), looked for from an offset given by our pid
+ * and wrapping round; with_dist: port + DD_PORT_DIST_OFFSET is free too (a
+ * private RabbitMQ node's distribution port).  0 when none is. */
+int dfx_pick_port(int first, int last, int with_dist);
 
 /* Declares the durable classic queue name on the broker at
  * 127.0.0.1:port as guest (a plain AMQP connection of its own, closed

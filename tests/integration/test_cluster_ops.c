@@ -778,9 +778,12 @@ static int group_setup(void **state)
     conf.extra_args = extra;
     static char addr[N_NODES + 1][32];
     static const char *args[N_NODES + 1][3];
-    for (int i = 1, port = 18480 + (int)(getpid() % 500); i <= N_NODES; i++, port++) {
-        while (!dfx_port_free(port))
+    for (int i = 1, port = dfx_pick_port(DD_FIRST(DD_PORTS_CLUSTER_OPS),
+                                         DD_LAST(DD_PORTS_CLUSTER_OPS) - 100, 0);
+         i <= N_NODES; i++, port++) {
+        while (port > 0 && port <= DD_LAST(DD_PORTS_CLUSTER_OPS) && !dfx_port_free(port))
             port++;
+        assert_true(port > 0 && port <= DD_LAST(DD_PORTS_CLUSTER_OPS));
         g.gw_port[i] = port;
         snprintf(addr[i], sizeof addr[i], "127.0.0.1:%d", port);
         args[i][0] = "--gateway";

@@ -537,10 +537,7 @@ static void browser_shows_cluster(void **state)
     char url[160], name[96], dport_s[48], title[512];
     snprintf(url, sizeof url, "%s/#token=%s", g_base, TOKEN);
     snprintf(name, sizeof name, "%s-web", g_node);
-    int dport = 0;
-    for (int p = 19300 + (int)(getpid() % 500); p < 19900 && dport == 0; p++)
-        if (dfx_port_free(p))
-            dport = p;
+    int dport = dfx_pick_port(DD_PORTS_DASHBOARD_CDP, 0);
     assert_true(dport > 0);
     snprintf(dport_s, sizeof dport_s, "--remote-debugging-port=%d", dport);
 
@@ -654,9 +651,7 @@ static int group_setup(void **state)
     fputs(TOKEN "\n", f);
     fclose(f);
     chmod(g_token, 0600);
-    for (int p = 18600 + (int)(me % 1000); p < 18600 + (int)(me % 1000) + 200 && !g_port; p++)
-        if (dfx_port_free(p))
-            g_port = p;
+    g_port = dfx_pick_port(DD_PORTS_DASHBOARD, 0);
     if (g_port == 0)
         return -1;
     snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", g_port);

@@ -262,9 +262,8 @@ out:
 static int rabbit_port(void)
 {
     static int port;
-    for (int p = 5682; p < 5700 && port == 0; p++)
-        if (dfx_port_free(p) && dfx_port_free(p + 20000))
-            port = p;
+    if (port == 0)
+        port = dfx_pick_port(DD_PORTS_FAULTS_RABBIT, 1);
     return port;
 }
 
@@ -356,9 +355,7 @@ static void test_docker_stopped(void **state)
     char host[160];
     snprintf(host, sizeof host, "unix://" DFX_STATE_DIR "/p/%s/docker.sock", g_dockerd_name);
     fx_init(f, "dk", host, DFX_AMQP_URL);
-    for (int p = 18600 + (int)(getpid() % 300); p < 19000 && f->gw_port == 0; p++)
-        if (dfx_port_free(p))
-            f->gw_port = p;
+    f->gw_port = dfx_pick_port(DD_PORTS_FAULTS_GATEWAY, 0);
     assert_true(f->gw_port > 0);
     assert_int_equal(dfx_run_script("private-dockerd.sh", "start %s", g_dockerd_name), 0);
     f->dkc = dfx_docker_client(host);
@@ -726,9 +723,7 @@ static int group_setup(void **state)
     snprintf(g_rabbit_name, sizeof g_rabbit_name, "ft%ld", (long)getpid());
     snprintf(g_certs, sizeof g_certs, "/tmp/dd-ftest-certs-%ld", (long)getpid());
     snprintf(g_other_ca, sizeof g_other_ca, "/tmp/dd-ftest-other-ca-%ld", (long)getpid());
-    for (int p = 5782; p < 5800 && g_tls_port == 0; p++)
-        if (dfx_port_free(p))
-            g_tls_port = p;
+    g_tls_port = dfx_pick_port(DD_PORTS_FAULTS_AMQPS, 0);
     if (g_tls_port == 0 || dfx_run_script("gen-certs.sh", "%s", g_certs) != 0 ||
         dfx_run_script("gen-certs.sh", "%s", g_other_ca) != 0)
         return -1;

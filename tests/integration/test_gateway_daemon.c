@@ -318,10 +318,10 @@ static int start_main(void)
     return 0;
 }
 
-/* A free loopback port from base on. */
+/* A free loopback port from base on, within the suite's range. */
 static int free_port(int base)
 {
-    for (int p = base; p < base + 200; p++)
+    for (int p = base; p <= DD_LAST(DD_PORTS_GATEWAY_DAEMON); p++)
         if (dfx_port_free(p))
             return p;
     return 0;
@@ -926,10 +926,7 @@ static void rabbit_restarted(void **state)
     (void)state;
     char url[96], node[80], log[128], http[64], pstr[16];
     const char *rabbit = g_rabbit;
-    int rport = 0;
-    for (int p = 5840; p < 5880 && rport == 0; p++)
-        if (dfx_port_free(p) && dfx_port_free(p + 20000))
-            rport = p;
+    int rport = dfx_pick_port(DD_PORTS_GATEWAY_RABBIT, 1);
     assert_true(rport != 0);
     snprintf(url, sizeof url, "amqp://guest:guest@127.0.0.1:%d/", rport);
     assert_int_equal(dfx_run_script("private-rabbitmq.sh", "start %s %d", rabbit, rport), 0);
@@ -1047,7 +1044,9 @@ static int group_setup(void **state)
     chmod(g_token, 0600);
     if (dfx_run_script("gen-certs.sh", "%s", g_certs) != 0)
         return -1;
-    g_port = free_port(18400 + (int)(me % 1000));
+    /* the cases take ports up to g_port + 40 and on from there */
+    g_port =
+        dfx_pick_port(DD_FIRST(DD_PORTS_GATEWAY_DAEMON), DD_LAST(DD_PORTS_GATEWAY_DAEMON) - 300, 0);
     if (g_port == 0)
         return -1;
     g_cli = dfx_client_open(DFX_AMQP_URL, g_queue, 0);

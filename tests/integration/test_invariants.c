@@ -1697,9 +1697,7 @@ static int group_setup(void **state)
         return -1;
     long pid = (long)getpid();
     snprintf(g.svc, sizeof g.svc, "inv%ld", pid);
-    for (int p = 5800; p < 5840 && g.port == 0; p++)
-        if (dfx_port_free(p) && dfx_port_free(p + 20000))
-            g.port = p;
+    g.port = dfx_pick_port(DD_PORTS_INVARIANTS_RABBIT, 1);
     if (g.port == 0)
         return -1;
     snprintf(g.docker_host, sizeof g.docker_host, "unix://" DFX_STATE_DIR "/p/%s/docker.sock",
