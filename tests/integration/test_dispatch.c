@@ -561,6 +561,33 @@ static void test_dockermod(void **state)
     assert_int_equal(dkc_container_inspect(g_dkc, id, &ins), DKC_ENOTFOUND);
 }
 
+/* DockerMod's own example, an image and nothing else, makes a container
+ * that runs the image's command (the test image has busybox's Cmd, sh). */
+static void test_dockermod_example(void **state)
+{
+    (void)state;
+    json_t *r = call("{\"action\":\"create-container\",\"image\":\"busybox\"}", 30000);
+    assert_non_null(r);
+    if (!json_is_true(json_object_get(r, "ok"))) {
+        char *t = json_dumps(r, 0);
+        fail_msg("the example was refused: %s", t ? t : "?");
+    }
+    char id[80], body[256];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(result(r), "id")));
+    json_decref(r);
+    json_t *ins = NULL;
+    assert_int_equal(dkc_container_inspect(g_dkc, id, &ins), 0);
+    json_t *cmd = json_object_get(json_object_get(ins, "Config"), "Cmd");
+    assert_int_equal(json_array_size(cmd), 1);
+    assert_string_equal(json_string_value(json_array_get(cmd, 0)), "sh");
+    json_decref(ins);
+    snprintf(body, sizeof body, "{\"action\":\"delete-container\",\"id\":\"%s\"}", id);
+    r = call(body, 30000);
+    assert_non_null(r);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+}
+
 /* Builds a message from fmt (every %s is the container name) and calls. */
 static json_t *callf(int timeout_ms, const char *fmt, const char *name)
 {
@@ -2219,6 +2246,7 @@ int main(void)
         cmocka_unit_test(test_bad_messages),
         cmocka_unit_test(test_no_head_of_line_blocking),
         cmocka_unit_test(test_dockermod),
+        cmocka_unit_test(test_dockermod_example),
         cmocka_unit_test(test_events),
         cmocka_unit_test(test_container_commands),
         cmocka_unit_test(test_policy),
