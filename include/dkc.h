@@ -43,11 +43,13 @@ extern "C" {
 
 #define DKC_VERSION_STRING "0.1.0"
 
-/* The API versions this library speaks.  Negotiation picks the lower of
- * DKC_API_MAX and what the daemon offers; a daemon below DKC_API_MIN is
- * refused with DKC_EVERSION. */
-#define DKC_API_MIN "1.25"
-#define DKC_API_MAX "1.41"
+/* The API versions this library speaks: 1.24 (Docker 1.12) up to the
+ * newest in the Engine API's version history.  Negotiation picks the lower
+ * of DKC_API_MAX and what the daemon offers; a daemon below DKC_API_MIN is
+ * refused with DKC_EVERSION.  What the library does differently by version
+ * is listed in docs/libdkc.md. */
+#define DKC_API_MIN "1.24"
+#define DKC_API_MAX "1.56"
 
 #define DKC_MAX_FRAME (16u * 1024u * 1024u) /* one multiplexed stream frame */
 #define DKC_MAX_LINE  (1u * 1024u * 1024u)  /* one line of a JSON stream */
