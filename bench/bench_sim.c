@@ -28,8 +28,6 @@
 #define MAX_NODES 64
 #define INTERVAL  2000
 
-static const char *url = DFX_AMQP_URL;
-
 /* The reply to body on queue rk through client b (borrowed JSON in *out,
  * json_decref), or NULL. */
 static json_t *ask(broker *b, const char *rk, const char *body, int timeout_ms)
@@ -72,13 +70,13 @@ static int round_n(int n, const char *stub_port, broker *cli)
                               "--queue-type",
                               "classic",
                               host,
-                              url,
+                              lane_amqp_url(),
                               NULL};
         pid[i] = dfx_spawn(args, logf, NULL);
         if (pid[i] <= 0)
             return -1;
     }
-    broker *w = dfx_client_open(url, queue, 0);
+    broker *w = dfx_client_open(lane_amqp_url(), queue, 0);
     int rc = -1;
     if (w == NULL)
         goto out;
@@ -99,7 +97,7 @@ static int round_n(int n, const char *stub_port, broker *cli)
             conv = dfx_now_ms() - up;
     }
     /* heartbeats: a watch of node.heartbeat.# for 10 s */
-    broker *hw = dfx_client_open(url, queue, 0);
+    broker *hw = dfx_client_open(lane_amqp_url(), queue, 0);
     long msgs = 0, bytes = 0;
     if (hw && broker_watch(hw, "node.heartbeat.#") == 0) {
         int64_t until = dfx_now_ms() + 10000;
@@ -156,7 +154,7 @@ out:
     for (int i = 0; i < n; i++) {
         broker_conf bc;
         broker_conf_init(&bc);
-        bc.url = url;
+        bc.url = lane_amqp_url();
         bc.queue = queue;
         bc.node = names[i];
         bc.role = BROKER_ROLE_NODE;
@@ -191,7 +189,7 @@ int main(int argc, char **argv)
     if (sp <= 0)
         return 1;
     usleep(300 * 1000);
-    broker *cli = dfx_client_open(url, "sim", 0);
+    broker *cli = dfx_client_open(lane_amqp_url(), "sim", 0);
     if (cli == NULL || broker_rpc_begin(cli) != 0)
         return 1;
     printf("cluster simulation: nodes against a stand-in Engine API, one RabbitMQ, heartbeat "

@@ -202,16 +202,27 @@ int dfx_pick_port(int first, int last, int with_dist)
 
 int dfx_declare_durable_queue(int port, const char *name)
 {
+    char url[64];
+    snprintf(url, sizeof url, "amqp://guest:guest@127.0.0.1:%d/", port);
+    return dfx_declare_durable_queue_at(url, name);
+}
+
+int dfx_declare_durable_queue_at(const char *url, const char *name)
+{
     int ret = -1;
-    amqp_connection_state_t conn = amqp_new_connection();
-    if (conn == NULL)
-        return -1;
+    struct amqp_connection_info ci;
+    char *copy = strdup(url);
+    amqp_connection_state_t conn = copy ? amqp_new_connection() : NULL;
+    if (conn == NULL || amqp_parse_url(copy, &ci) != AMQP_STATUS_OK || ci.ssl) {
+        fprintf(stderr, "dfx: cannot declare %s at %s (a plain amqp:// URL)\n", name, url);
+        goto out;
+    }
     amqp_socket_t *sock = amqp_tcp_socket_new(conn);
     struct timeval tv = {.tv_sec = 5};
-    if (sock == NULL || amqp_socket_open_noblock(sock, "127.0.0.1", port, &tv) != AMQP_STATUS_OK)
+    if (sock == NULL || amqp_socket_open_noblock(sock, ci.host, ci.port, &tv) != AMQP_STATUS_OK)
         goto out;
     amqp_rpc_reply_t r =
-        amqp_login(conn, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest");
+        amqp_login(conn, ci.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
     if (r.reply_type != AMQP_RESPONSE_NORMAL)
         goto out;
     amqp_channel_open(conn, 1);
@@ -223,7 +234,9 @@ int dfx_declare_durable_queue(int port, const char *name)
     amqp_channel_close(conn, 1, AMQP_REPLY_SUCCESS);
     amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
 out:
-    amqp_destroy_connection(conn);
+    if (conn)
+        amqp_destroy_connection(conn);
+    free(copy);
     return ret;
 }
 
@@ -334,5 +347,5 @@ void dfx_forget_topology(const char *url, const char *queue, const char *node)
 void dfx_forget_node(dkc_client *dkc, const char *queue, const char *node)
 {
     dfx_remove_containers(dkc, DFX_NODE_LABEL, node);
-    dfx_forget_topology(DFX_AMQP_URL, queue, node);
+    dfx_forget_topology(lane_amqp_url(), queue, node);
 }

@@ -21,10 +21,8 @@
 #include "../ports.h"
 #include "broker.h"
 #include "dkc.h"
+#include "lane.h" /* the lane's services: lane_docker_host(), lane_amqp_url() */
 
-/* The shared services (scripts/services.sh). */
-#define DFX_AMQP_URL    "amqp://guest:guest@127.0.0.1:5672/"
-#define DFX_MAIN_DOCKER "unix:///var/run/docker.sock"
 /* Where private-dockerd.sh and private-rabbitmq.sh keep their state. */
 #define DFX_STATE_DIR "/var/tmp/docker-dispatch"
 /* The labels the daemon puts on its containers. */
@@ -87,6 +85,9 @@ int dfx_pick_port(int first, int last, int with_dist);
  * 127.0.0.1:port as guest (a plain AMQP connection of its own, closed
  * again).  0 or -1. */
 int dfx_declare_durable_queue(int port, const char *name);
+/* The same on the broker at url (a plain amqp:// URL, its user and
+ * vhost). */
+int dfx_declare_durable_queue_at(const char *url, const char *name);
 
 /* The number of "create" events of containers labelled with request id
  * request_id on dkc from since_s (unix seconds) up to now, from Docker's

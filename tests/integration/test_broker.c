@@ -4,8 +4,8 @@
  *
  * Every test works on its own queue base name "dd-test-<pid>-<n>" and
  * deletes what it declared.  Checks that RabbitMQ does not expose over AMQP
- * (queue types and arguments, connection names) use rabbitmqctl, which
- * talks to the local node only.
+ * (queue types and arguments, connection names) use rabbitmqctl
+ * ($DD_RABBITMQCTL, lane.h), which talks to the lane's node.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,13 +27,13 @@
 
 #include "../ports.h"
 #include "broker.h"
+#include "lane.h"
 
 #define PASSWORD "guest"
 
 static const char *amqp_url(void)
 {
-    const char *u = getenv("DD_AMQP_URL");
-    return (u && *u) ? u : "amqp://guest:" PASSWORD "@127.0.0.1:5672/";
+    return lane_amqp_url();
 }
 
 #define MAX_NAMES 128
@@ -155,8 +155,8 @@ static long wait_count(broker *b, const char *queue, uint32_t want, int timeout_
 /* Runs a rabbitmqctl command line and returns its output (caller frees). */
 static char *rabbitmqctl(const char *args)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rabbitmqctl -q %s 2>&1", args);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s -q %s 2>&1", lane_rabbitmqctl(), args);
     FILE *f = popen(cmd, "r");
     if (!f)
         return NULL;
@@ -501,9 +501,10 @@ static void wrong_password_is_an_auth_error_without_the_password(void **state)
     broker_conf c;
     broker *b = NULL;
     char *cause = NULL;
-    char url[128];
+    char url[256], shown[256];
     const char *secret = "wrong-Secret-4711";
-    snprintf(url, sizeof url, "amqp://guest:%s@127.0.0.1:5672/", secret);
+    lane_amqp_url_as(url, sizeof url, "guest", secret, "");
+    lane_amqp_url_as(shown, sizeof shown, "guest", "***", "");
     conf_for(&c, uniq(), BROKER_ROLE_CLIENT);
     c.url = url;
     int rc = broker_open(&c, &b, &cause);
@@ -513,7 +514,7 @@ static void wrong_password_is_an_auth_error_without_the_password(void **state)
     fprintf(stderr, "# cause: %s\n", cause);
     assert_null(strstr(cause, secret));
     assert_null(strstr(cause, "4711"));
-    assert_non_null(strstr(cause, "amqp://guest:***@127.0.0.1:5672/"));
+    assert_non_null(strstr(cause, shown));
     assert_non_null(strstr(cause, "authentication refused"));
     free(cause);
 }
@@ -563,17 +564,17 @@ static void url_list_falls_over_to_the_next_node(void **state)
     broker_conf c;
     broker *b = NULL;
     char *cause = NULL;
-    char url[256], dead[64];
+    char url[512], dead[64];
     int port = free_port();
     snprintf(dead, sizeof dead, "127.0.0.1:%d", port);
-    snprintf(url, sizeof url, "amqp://guest:guest@%s/, amqp://guest:guest@127.0.0.1:5672/", dead);
+    snprintf(url, sizeof url, "amqp://guest:guest@%s/, %s", dead, amqp_url());
     conf_for(&c, uniq(), BROKER_ROLE_CLIENT);
     c.url = url;
     int rc = broker_open(&c, &b, &cause);
     if (rc != 0)
         fprintf(stderr, "# cause: %s\n", cause ? cause : "?");
     assert_int_equal(rc, 0);
-    assert_non_null(strstr(broker_url_redacted(b), "127.0.0.1:5672"));
+    assert_non_null(strstr(broker_url_redacted(b), lane_amqp_hostport()));
     assert_null(strstr(broker_url_redacted(b), "guest:guest"));
     broker_free(b);
     /* every node away: the last reason, without a password */
@@ -591,8 +592,9 @@ static void unknown_vhost_is_reported_as_such(void **state)
     broker_conf c;
     broker *b = NULL;
     char *cause = NULL;
-    char url[128];
-    snprintf(url, sizeof url, "amqp://guest:guest@127.0.0.1:5672/dd-no-vhost-%ld", (long)getpid());
+    char url[256], vhost[64];
+    snprintf(vhost, sizeof vhost, "dd-no-vhost-%ld", (long)getpid());
+    lane_amqp_url_as(url, sizeof url, NULL, NULL, vhost);
     conf_for(&c, uniq(), BROKER_ROLE_CLIENT);
     c.url = url;
     int rc = broker_open(&c, &b, &cause);
@@ -608,14 +610,17 @@ static void tls_to_a_plain_port_is_a_tls_error(void **state)
     broker_conf c;
     broker *b = NULL;
     char *cause = NULL;
+    char url[256], shown[256];
+    snprintf(url, sizeof url, "amqps://guest:guest@%s/", lane_amqp_hostport());
+    snprintf(shown, sizeof shown, "amqps://guest:***@%s/", lane_amqp_hostport());
     conf_for(&c, uniq(), BROKER_ROLE_CLIENT);
-    c.url = "amqps://guest:guest@127.0.0.1:5672/";
+    c.url = url;
     c.connect_timeout_ms = 3000;
     int rc = broker_open(&c, &b, &cause);
     assert_int_equal(rc, BROKER_ETLS);
     assert_non_null(cause);
     fprintf(stderr, "# cause: %s\n", cause);
-    assert_non_null(strstr(cause, "amqps://guest:***@127.0.0.1:5672/"));
+    assert_non_null(strstr(cause, shown));
     free(cause);
 
     c.tls_ca_file = "/nonexistent/ca.pem";

@@ -124,15 +124,16 @@ static int setup(void **state)
           " \"registries\": [\"localhost:5000\"]}}\n",
           cf);
     fclose(cf);
-    g_cli = dfx_client_open(DFX_AMQP_URL, g_queue, 0);
+    g_cli = dfx_client_open(lane_amqp_url(), g_queue, 0);
     if (g_cli == NULL || broker_rpc_begin(g_cli) != 0)
         return -1;
     g_dkc = itest_client();
     if (g_dkc == NULL)
         return -1;
-    const char *args[] = {
-        "-q",      g_queue,    "--node", g_node,          "--workers",  "4", "--queue-type",
-        "classic", "--config", g_cfg,    DFX_MAIN_DOCKER, DFX_AMQP_URL, NULL};
+    const char *args[] = {"-q",        g_queue, "--node",           g_node,
+                          "--workers", "4",     "--queue-type",     "classic",
+                          "--config",  g_cfg,   lane_docker_host(), lane_amqp_url(),
+                          NULL};
     g_pid = dfx_spawn(args, g_log, NULL);
     if (g_pid < 0 || dfx_wait_consuming(g_cli, g_queue, &g_pid, 10000, g_log) != 0) {
         dfx_stop(&g_pid, SIGKILL, 0);
@@ -225,7 +226,7 @@ static int ctl(char *out, size_t outlen, const char *args)
     char cmd[1024];
     if (bin == NULL)
         bin = "dispatchctl";
-    snprintf(cmd, sizeof cmd, "%s --amqp %s -q %s --timeout 120 %s", bin, DFX_AMQP_URL, g_queue,
+    snprintf(cmd, sizeof cmd, "%s --amqp %s -q %s --timeout 120 %s", bin, lane_amqp_url(), g_queue,
              args);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);

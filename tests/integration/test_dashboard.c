@@ -655,8 +655,8 @@ static int group_setup(void **state)
     if (g_port == 0)
         return -1;
     snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", g_port);
-    g_cli = dfx_client_open(DFX_AMQP_URL, g_queue, 0);
-    g_dkc = dfx_docker_client(DFX_MAIN_DOCKER);
+    g_cli = dfx_client_open(lane_amqp_url(), g_queue, 0);
+    g_dkc = dfx_docker_client(lane_docker_host());
     if (g_cli == NULL || g_dkc == NULL)
         return -1;
     char port[16];
@@ -677,8 +677,8 @@ static int group_setup(void **state)
                           g_token,
                           "--membership-interval",
                           "1000",
-                          DFX_MAIN_DOCKER,
-                          DFX_AMQP_URL,
+                          lane_docker_host(),
+                          lane_amqp_url(),
                           NULL};
     g_pid = dfx_spawn(args, g_log, NULL);
     if (g_pid < 0)

@@ -1,6 +1,7 @@
 /*
  * test_dispatch.c -- the docker-dispatch daemon end to end, against the real
- * RabbitMQ (amqp://guest:guest@127.0.0.1:5672/) and the real Docker daemon.
+ * RabbitMQ and the real Docker daemon of the lane (lane.h: $DD_AMQP_URL,
+ * $DOCKER_HOST; rabbitmqctl through $DD_RABBITMQCTL).
  *
  * The daemon under test is the built program ($DISPATCH_BIN), started as a
  * child with a queue and node name unique to this run; the test talks to it
@@ -52,9 +53,9 @@ static struct {
  * -1 (it exited early or never consumed). */
 static pid_t spawn_daemon(const char *queue, const char *node, const char *cfg, const char *log)
 {
-    const char *args[] = {"-q",        queue, "--node",        node,
-                          "--workers", "6",   "--queue-type",  "classic",
-                          "--config",  cfg,   DFX_MAIN_DOCKER, DFX_AMQP_URL,
+    const char *args[] = {"-q",        queue, "--node",           node,
+                          "--workers", "6",   "--queue-type",     "classic",
+                          "--config",  cfg,   lane_docker_host(), lane_amqp_url(),
                           NULL};
     pid_t pid = dfx_spawn(args, log, NULL);
     if (pid < 0)
@@ -194,7 +195,7 @@ static int setup(void **state)
             " \"default_pids\": 256, \"max_pids\": 512, \"admin_users\": [\"guest\"]}}\n",
             g_tpl, POLICY_MAX_MEMORY);
     fclose(cf);
-    g_cli = dfx_client_open(DFX_AMQP_URL, g_queue, 0);
+    g_cli = dfx_client_open(lane_amqp_url(), g_queue, 0);
     if (g_cli == NULL)
         return -1;
     if (broker_rpc_begin(g_cli) != 0)
@@ -904,7 +905,7 @@ static void test_startup_refusals(void **state)
     assert_non_null(f);
     fputs("{\"policy\": {\"allow_privileged\": \"yes\"}}\n", f);
     fclose(f);
-    const char *bad_policy[] = {"--config", cfg, DFX_AMQP_URL, NULL};
+    const char *bad_policy[] = {"--config", cfg, lane_amqp_url(), NULL};
     assert_int_equal(run_daemon_once(out, sizeof out, bad_policy), 2);
     unlink(cfg);
     assert_non_null(strstr(out, "policy.allow_privileged must be true or false"));
@@ -918,14 +919,14 @@ static void test_startup_refusals(void **state)
     assert_non_null(f);
     fputs("{\"Image\": \"busybox\", \"HostConfig\": {\"Privileged\": true}}\n", f);
     fclose(f);
-    const char *bad_tpl[] = {"--templates", tdir, DFX_AMQP_URL, NULL};
+    const char *bad_tpl[] = {"--templates", tdir, lane_amqp_url(), NULL};
     assert_int_equal(run_daemon_once(out, sizeof out, bad_tpl), 2);
     unlink(tfile);
     rmdir(tdir);
     assert_non_null(strstr(out, "root.json"));
     assert_non_null(strstr(out, "HostConfig.Privileged"));
 
-    const char *no_broker[] = {"-q", "dd-itest-nobroker", "unix:///var/run/docker.sock",
+    const char *no_broker[] = {"-q", "dd-itest-nobroker", lane_docker_host(),
                                "amqp://user:s3cr3t@127.0.0.1:1/", NULL};
     assert_int_equal(run_daemon_once(out, sizeof out, no_broker), 1);
     assert_non_null(strstr(out, "RabbitMQ at amqp://user:***@127.0.0.1:1/"));
@@ -936,7 +937,7 @@ static void test_startup_refusals(void **state)
                                "json",
                                "-q",
                                "dd-itest-nobroker",
-                               "unix:///var/run/docker.sock",
+                               lane_docker_host(),
                                "amqp://user:s3cr3t@127.0.0.1:1/",
                                NULL};
     assert_int_equal(run_daemon_once(out, sizeof out, json_logs), 1);
@@ -1024,7 +1025,7 @@ static void test_events(void **state)
     (void)state;
     broker_conf c;
     broker_conf_init(&c);
-    c.url = DFX_AMQP_URL;
+    c.url = lane_amqp_url();
     c.role = BROKER_ROLE_CLIENT;
     c.queue = g_queue;
     broker *w = NULL;
@@ -1125,7 +1126,7 @@ static void test_neighbours_answer_only_their_own(void **state)
         }
     free(text);
     unlink(nlog);
-    dfx_forget_topology(DFX_AMQP_URL, nq, g_node); /* its containers are the main node's */
+    dfx_forget_topology(lane_amqp_url(), nq, g_node); /* its containers are the main node's */
     assert_int_equal(extra, 0);
 }
 
@@ -1145,8 +1146,8 @@ static pid_t spawn_member(const char *queue, const char *node, const char *log)
                           "300",
                           "--config",
                           g_cfg,
-                          DFX_MAIN_DOCKER,
-                          DFX_AMQP_URL,
+                          lane_docker_host(),
+                          lane_amqp_url(),
                           NULL};
     return dfx_spawn(args, log, NULL);
 }
@@ -1341,8 +1342,8 @@ static void test_same_identity_refused(void **state)
                           g_node,
                           "--queue-type",
                           "classic",
-                          "unix:///var/run/docker.sock",
-                          DFX_AMQP_URL,
+                          lane_docker_host(),
+                          lane_amqp_url(),
                           NULL};
     int64_t t0 = dfx_now_ms();
     int st = run_daemon_once(out, sizeof out, args);
@@ -1468,8 +1469,8 @@ static void test_replies_not_held_by_heartbeats(void **state)
     snprintf(g_hb.queue, sizeof g_hb.queue, "%s-hb", g_queue);
     snprintf(g_hb.node, sizeof g_hb.node, "%s-hb", g_node);
     snprintf(g_hb.log, sizeof g_hb.log, "/tmp/dd-itest-%ld-hb.log", (long)getpid());
-    const char *args[] = {"-q", g_hb.queue,     "--node",  g_hb.node,       "--heartbeat",
-                          "2",  "--queue-type", "classic", DFX_MAIN_DOCKER, DFX_AMQP_URL,
+    const char *args[] = {"-q", g_hb.queue,     "--node",  g_hb.node,          "--heartbeat",
+                          "2",  "--queue-type", "classic", lane_docker_host(), lane_amqp_url(),
                           NULL};
     g_hb.pid = dfx_spawn(args, g_hb.log, NULL);
     assert_true(g_hb.pid > 0);
@@ -1740,16 +1741,17 @@ static void test_host_network_and_log_driver_refused(void **state)
     free(nid);
 }
 
-/* Runs rabbitmqctl with args (a printf format); 0 on success. */
+/* Runs rabbitmqctl ($DD_RABBITMQCTL) with args (a printf format); 0 on
+ * success. */
 static int rabbitmqctl(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int rabbitmqctl(const char *fmt, ...)
 {
-    char args[256], line[320];
+    char args[256], line[768];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(line, sizeof line, "rabbitmqctl -q %s >/dev/null 2>&1", args);
+    snprintf(line, sizeof line, "%s -q %s >/dev/null 2>&1", lane_rabbitmqctl(), args);
     int st = system(line);
     return st == 0 ? 0 : -1;
 }
@@ -1781,7 +1783,7 @@ static json_t *user_call(broker *b, const char *user_id, const char *body)
 static void test_users_own_their_containers(void **state)
 {
     (void)state;
-    char alice[32], bob[32], url[128];
+    char alice[32], bob[32], pw[40], url[256];
     snprintf(alice, sizeof alice, "dd-alice-%ld", (long)getpid());
     snprintf(bob, sizeof bob, "dd-bob-%ld", (long)getpid());
     const char *users[] = {alice, bob};
@@ -1789,7 +1791,8 @@ static void test_users_own_their_containers(void **state)
     for (int i = 0; i < 2; i++) {
         assert_int_equal(rabbitmqctl("add_user %s pw-%s", users[i], users[i]), 0);
         assert_int_equal(rabbitmqctl("set_permissions -p / %s '.*' '.*' '.*'", users[i]), 0);
-        snprintf(url, sizeof url, "amqp://%s:pw-%s@127.0.0.1:5672/", users[i], users[i]);
+        snprintf(pw, sizeof pw, "pw-%s", users[i]);
+        lane_amqp_url_as(url, sizeof url, users[i], pw, "");
         b[i] = dfx_client_open(url, g_queue, 0);
         assert_non_null(b[i]);
         assert_int_equal(broker_rpc_begin(b[i]), 0);
@@ -1815,7 +1818,8 @@ static void test_users_own_their_containers(void **state)
     broker_props forged = {.message_id = "forged", .user_id = alice};
     assert_true(broker_publish(b[1], "", g_queue, &forged, body, strlen(body), 0) != 0);
     broker_free(b[1]);
-    snprintf(url, sizeof url, "amqp://%s:pw-%s@127.0.0.1:5672/", bob, bob);
+    snprintf(pw, sizeof pw, "pw-%s", bob);
+    lane_amqp_url_as(url, sizeof url, bob, pw, "");
     b[1] = dfx_client_open(url, g_queue, 0);
     assert_non_null(b[1]);
     assert_int_equal(broker_rpc_begin(b[1]), 0);

@@ -354,7 +354,7 @@ static void test_docker_stopped(void **state)
     fx *f = &g_fx;
     char host[160];
     snprintf(host, sizeof host, "unix://" DFX_STATE_DIR "/p/%s/docker.sock", g_dockerd_name);
-    fx_init(f, "dk", host, DFX_AMQP_URL);
+    fx_init(f, "dk", host, lane_amqp_url());
     f->gw_port = dfx_pick_port(DD_PORTS_FAULTS_GATEWAY, 0);
     assert_true(f->gw_port > 0);
     assert_int_equal(dfx_run_script("private-dockerd.sh", "start %s", g_dockerd_name), 0);
@@ -476,11 +476,11 @@ static int rabbit_case(fx *f, const char *tag, char *rq, size_t rqlen)
     assert_true(port != 0);
     char url[96];
     snprintf(url, sizeof url, "amqp://guest:guest@127.0.0.1:%d/", port);
-    fx_init(f, tag, DFX_MAIN_DOCKER, url);
+    fx_init(f, tag, lane_docker_host(), url);
     assert_int_equal(dfx_run_script("private-rabbitmq.sh", "start %s %d %d %s", g_rabbit_name, port,
                                     g_tls_port, g_certs),
                      0);
-    f->dkc = dfx_docker_client(DFX_MAIN_DOCKER);
+    f->dkc = dfx_docker_client(lane_docker_host());
     assert_non_null(f->dkc);
     f->cli = dfx_client_open(url, f->queue, 3000);
     assert_non_null(f->cli);
@@ -664,7 +664,7 @@ static void test_amqps(void **state)
                           cert,
                           "--amqp-key",
                           key,
-                          DFX_MAIN_DOCKER,
+                          lane_docker_host(),
                           url,
                           NULL};
     f->pid = dfx_spawn(args, f->log, NULL);
@@ -699,16 +699,16 @@ static void test_amqps(void **state)
 
     /* a broker certificate the given CA did not sign */
     const char *untrusted[] = {
-        "-q",          f->queue, "--node",     f->node, "--amqp-cacert", other,
-        "--amqp-cert", cert,     "--amqp-key", key,     DFX_MAIN_DOCKER, url,
+        "-q",          f->queue, "--node",     f->node, "--amqp-cacert",    other,
+        "--amqp-cert", cert,     "--amqp-key", key,     lane_docker_host(), url,
         NULL};
     assert_int_equal(daemon_once(untrusted, out, sizeof out), 1);
     if (strstr(out, "not trusted by the given CA file") == NULL)
         fprintf(stderr, "untrusted broker: %s\n", out);
     assert_non_null(strstr(out, "not trusted by the given CA file"));
     /* no client certificate, where the broker requires one */
-    const char *nocert[] = {"-q", f->queue,        "--node", f->node, "--amqp-cacert",
-                            ca,   DFX_MAIN_DOCKER, url,      NULL};
+    const char *nocert[] = {"-q", f->queue,           "--node", f->node, "--amqp-cacert",
+                            ca,   lane_docker_host(), url,      NULL};
     assert_int_equal(daemon_once(nocert, out, sizeof out), 1);
     if (strstr(out, "client certificate") == NULL)
         fprintf(stderr, "without a client certificate: %s\n", out);

@@ -288,7 +288,7 @@ static pid_t spawn_daemon(const char *node, const char *log, const char *url, br
     size_t n = 10;
     while (gw && *gw && n < 36)
         args[n++] = *gw++;
-    args[n++] = DFX_MAIN_DOCKER;
+    args[n++] = lane_docker_host();
     args[n++] = url;
     args[n] = NULL;
     pid_t pid = dfx_spawn(args, log, NULL);
@@ -310,7 +310,7 @@ static int start_main(void)
     char port[16];
     snprintf(port, sizeof port, "%d", g_port);
     const char *gw[] = {"--gateway", port, "--gateway-rate", "200", NULL};
-    g_pid = spawn_daemon(g_node, g_log, DFX_AMQP_URL, g_cli, gw, g_port);
+    g_pid = spawn_daemon(g_node, g_log, lane_amqp_url(), g_cli, gw, g_port);
     if (g_pid < 0) {
         g_pid = 0;
         return -1;
@@ -338,8 +338,8 @@ static int run_once(const char *const *gw, char *out, size_t len)
     size_t n = 6;
     while (*gw && n < 20)
         args[n++] = *gw++;
-    args[n++] = DFX_MAIN_DOCKER;
-    args[n++] = DFX_AMQP_URL;
+    args[n++] = lane_docker_host();
+    args[n++] = lane_amqp_url();
     args[n] = NULL;
     pid_t pid = dfx_spawn(args, log, NULL);
     assert_true(pid > 0);
@@ -757,7 +757,7 @@ static void https_token_timeout(void **state)
                         "--gateway-timeout",
                         "2",
                         NULL};
-    pid_t pid = spawn_daemon(node, log, DFX_AMQP_URL, g_cli, gw, port);
+    pid_t pid = spawn_daemon(node, log, lane_amqp_url(), g_cli, gw, port);
     assert_true(pid > 0);
 
     res r;
@@ -1049,8 +1049,8 @@ static int group_setup(void **state)
         dfx_pick_port(DD_FIRST(DD_PORTS_GATEWAY_DAEMON), DD_LAST(DD_PORTS_GATEWAY_DAEMON) - 300, 0);
     if (g_port == 0)
         return -1;
-    g_cli = dfx_client_open(DFX_AMQP_URL, g_queue, 0);
-    g_dkc = dfx_docker_client(DFX_MAIN_DOCKER);
+    g_cli = dfx_client_open(lane_amqp_url(), g_queue, 0);
+    g_dkc = dfx_docker_client(lane_docker_host());
     if (g_cli == NULL || g_dkc == NULL)
         return -1;
     return start_main();

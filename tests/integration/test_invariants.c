@@ -23,7 +23,10 @@
  * test_faults.c.  INVARIANT_DUMP=FILE writes every request with its
  * replies and Docker events as JSON lines.  Both services are private ones
  * (scripts/private-dockerd.sh, scripts/private-rabbitmq.sh) named
- * inv<pid>, stopped by name at the end; the dispatchers are stopped by
+ * inv<pid>, stopped by name at the end, unless the lane names its own
+ * (lane.h: $DOCKER_HOST, $DD_AMQP_URL other than the shared services):
+ * the stream then runs on the lane's service, which is not restarted (no
+ * such fault is planned).  The dispatchers are stopped by
  * pid, their containers removed by id.  Logs stay in
  * /tmp/dd-inv-<pid>-*.log.  scripts/soak.sh runs the suite with a long
  * stream.
@@ -140,7 +143,8 @@ static struct {
     int n_requests, quiet, fault_phase, concurrency;
     char svc[24]; /* private dockerd and RabbitMQ node name */
     int port;
-    char docker_host[160], amqp_url[96];
+    int lane_docker, lane_rabbit; /* the lane's own service, not a private one */
+    char docker_host[160], amqp_url[256];
     char queue[64], nqueue[64], rq[80], nrq[80], prefix[40];
     char main_log[96], nb_log[96];
     char **child_env;
@@ -579,8 +583,8 @@ static void make_plan(void)
     uint64_t rs = g.seed ^ 0x5eedfa17ULL;
     int f = g.fault_phase;
     int kills = (int)env_long("INVARIANT_KILLS", f / 50 > 3 ? f / 50 : 3);
-    int dockers = (int)env_long("INVARIANT_DOCKER_RESTARTS", 1);
-    int rabbits = (int)env_long("INVARIANT_RABBIT_RESTARTS", 1);
+    int dockers = g.lane_docker ? 0 : (int)env_long("INVARIANT_DOCKER_RESTARTS", 1);
+    int rabbits = g.lane_rabbit ? 0 : (int)env_long("INVARIANT_RABBIT_RESTARTS", 1);
     g.nplan = 0;
     for (int i = 0; i < kills && g.nplan < MAX_FAULTS; i++)
         g.plan[g.nplan++] = (fault){F_KILL, rnd_range(&rs, f / 20, f * 9 / 10), 0, 0, 0, 0, 0};
@@ -1243,14 +1247,20 @@ static void test_stream(void **state)
              (unsigned long long)g.seed, g.n_requests, g.quiet, g.concurrency);
     dfx_note("replay with INVARIANT_SEED=%llu INVARIANT_REQUESTS=%d", (unsigned long long)g.seed,
              g.n_requests);
-    assert_int_equal(dfx_run_script("private-dockerd.sh", "start %s", g.svc), 0);
-    assert_int_equal(dfx_run_script("private-rabbitmq.sh", "start %s %d", g.svc, g.port), 0);
+    if (g.lane_docker)
+        dfx_note("Docker: the lane's at %s, not restarted", g.docker_host);
+    else
+        assert_int_equal(dfx_run_script("private-dockerd.sh", "start %s", g.svc), 0);
+    if (g.lane_rabbit)
+        dfx_note("RabbitMQ: the lane's at %s, not restarted", lane_amqp_hostport());
+    else
+        assert_int_equal(dfx_run_script("private-rabbitmq.sh", "start %s %d", g.svc, g.port), 0);
     g.dkc = dfx_docker_client(g.docker_host);
     assert_non_null(g.dkc);
     g.cli = dfx_client_open(g.amqp_url, g.queue, 3000);
     assert_non_null(g.cli);
-    assert_int_equal(dfx_declare_durable_queue(g.port, g.rq), 0);
-    assert_int_equal(dfx_declare_durable_queue(g.port, g.nrq), 0);
+    assert_int_equal(dfx_declare_durable_queue_at(g.amqp_url, g.rq), 0);
+    assert_int_equal(dfx_declare_durable_queue_at(g.amqp_url, g.nrq), 0);
     ev_start();
 
     g.nb_pid = spawn_dispatcher(g.nqueue, "2", g.nb_log);
@@ -1700,9 +1710,19 @@ static int group_setup(void **state)
     g.port = dfx_pick_port(DD_PORTS_INVARIANTS_RABBIT, 1);
     if (g.port == 0)
         return -1;
-    snprintf(g.docker_host, sizeof g.docker_host, "unix://" DFX_STATE_DIR "/p/%s/docker.sock",
-             g.svc);
-    snprintf(g.amqp_url, sizeof g.amqp_url, "amqp://guest:guest@127.0.0.1:%d/", g.port);
+    /* A lane naming services other than the shared ones (lane.h): the
+     * stream runs there, and what cannot be restarted is not. */
+    g.lane_docker = strcmp(lane_docker_host(), LANE_DEFAULT_DOCKER) != 0;
+    g.lane_rabbit = strcmp(lane_amqp_url(), LANE_DEFAULT_AMQP) != 0;
+    if (g.lane_docker)
+        snprintf(g.docker_host, sizeof g.docker_host, "%s", lane_docker_host());
+    else
+        snprintf(g.docker_host, sizeof g.docker_host, "unix://" DFX_STATE_DIR "/p/%s/docker.sock",
+                 g.svc);
+    if (g.lane_rabbit)
+        snprintf(g.amqp_url, sizeof g.amqp_url, "%s", lane_amqp_url());
+    else
+        snprintf(g.amqp_url, sizeof g.amqp_url, "amqp://guest:guest@127.0.0.1:%d/", g.port);
     snprintf(g.queue, sizeof g.queue, "dd-inv-%ld", pid);
     snprintf(g.nqueue, sizeof g.nqueue, "dd-inv-%ld-nb", pid);
     snprintf(g.rq, sizeof g.rq, "%s.replies", g.queue);
@@ -1818,9 +1838,12 @@ static int group_teardown(void **state)
     }
     delete_topology(g.queue);
     delete_topology(g.nqueue);
-    dfx_run_script("private-rabbitmq.sh", "stop %s", g.svc);
-    dfx_run_script("private-dockerd.sh", "stop %s", g.svc);
-    reap_private_dockerd();
+    if (!g.lane_rabbit)
+        dfx_run_script("private-rabbitmq.sh", "stop %s", g.svc);
+    if (!g.lane_docker) {
+        dfx_run_script("private-dockerd.sh", "stop %s", g.svc);
+        reap_private_dockerd();
+    }
     dfx_remove_private_state(g.svc, g.svc);
     for (int i = 0; i < g.nr; i++) {
         json_decref(g.r[i].first);

@@ -100,8 +100,8 @@ static void start(const char *const *extra, const char *const *env)
     size_t n = 8;
     for (size_t i = 0; extra && extra[i] && n < 28; i++)
         args[n++] = extra[i];
-    args[n++] = DFX_MAIN_DOCKER;
-    args[n++] = DFX_AMQP_URL;
+    args[n++] = lane_docker_host();
+    args[n++] = lane_amqp_url();
     args[n] = NULL;
     size_t ne = 0;
     while (environ[ne])
@@ -253,10 +253,10 @@ static int setup(void **state)
     write_template(GOOD_TEMPLATE);
     if (open_notify_socket() != 0)
         return -1;
-    g_cli = dfx_client_open(DFX_AMQP_URL, g_queue, 0);
+    g_cli = dfx_client_open(lane_amqp_url(), g_queue, 0);
     if (g_cli == NULL || broker_rpc_begin(g_cli) != 0)
         return -1;
-    g_dkc = dfx_docker_client(DFX_MAIN_DOCKER);
+    g_dkc = dfx_docker_client(lane_docker_host());
     return g_dkc ? 0 : -1;
 }
 
