@@ -78,6 +78,9 @@ static const setting settings[] = {
      "AMQP heartbeat in seconds (default 30)"},
     {"max-body", "DISPATCH_MAX_BODY", "max_body", K_SIZE, OFF(max_body), 64, 64 << 20,
      "largest message accepted, bytes (default 1048576)"},
+    {"max-reply", "DISPATCH_MAX_REPLY", "max_reply", K_SIZE, OFF(max_reply), 4096, 64 << 20,
+     "largest reply sent, bytes; a bigger one is answered too_large (default 15728640, under "
+     "RabbitMQ 4's 16 MiB message limit)"},
     {"output-limit", "DISPATCH_OUTPUT_LIMIT", "output_limit", K_SIZE, OFF(output_limit), 0,
      64 << 20, "output captured per run, bytes (default 1048576)"},
     {"max-run-time", "DISPATCH_MAX_RUN_TIME", "max_run_time", K_INT, OFF(max_run_seconds), 0,
@@ -305,6 +308,7 @@ static void set_defaults(dd_config *cfg)
     cfg->prefetch = BROKER_DEFAULT_PREFETCH;
     cfg->heartbeat = 30;
     cfg->max_body = 1u << 20;
+    cfg->max_reply = 15u << 20; /* ENGINE_DEFAULT_MAX_REPLY */
     cfg->output_limit = 1u << 20;
     cfg->membership_interval_ms = 2000;
     cfg->membership_expiry = 3;

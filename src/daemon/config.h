@@ -26,6 +26,7 @@ typedef struct dd_config {
     int workers;         /* worker threads */
     int heartbeat;       /* AMQP heartbeat seconds */
     size_t max_body;     /* largest accepted message */
+    size_t max_reply;    /* largest reply sent (engine_conf.max_reply) */
     size_t output_limit; /* default captured output per run */
     int max_run_seconds; /* upper bound on any run's time limit; 0: none */
     /* the HTTP gateway (src/gateway/); off while gateway is NULL */

@@ -616,6 +616,7 @@ static engine *start_engine(const dd_config *cfg, const dd_policy *policy, dkc_o
                       .cluster = cfg->cluster,
                       .workers = cfg->workers,
                       .max_body = cfg->max_body,
+                      .max_reply = cfg->max_reply,
                       .output_limit = cfg->output_limit,
                       .max_run_seconds = cfg->max_run_seconds,
                       .quiet_output = cfg->quiet_output,

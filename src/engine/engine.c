@@ -126,13 +126,32 @@ void eng_count_start(const jctx *c)
 }
 
 /* Logs the outcome line, counts the outcome (metrics' requests and
- * policy denials) and posts a REPLY item.  reply is consumed.  dl
- * (moved when not NULL) is dead-lettered with reason after the reply;
- * otherwise tag is acked. */
+ * policy denials) and posts a REPLY item.  reply is consumed.  A reply
+ * over conf.max_reply is replaced by its too_large answer (the broker
+ * would refuse it, and the request would get none): that is what is
+ * logged, counted and sent, settled the same way.  dl (moved when not
+ * NULL) is dead-lettered with reason after the reply; otherwise tag is
+ * acked. */
 void eng_post_reply(engine *e, json_t *reply, int64_t t0, const char *reply_to, const char *corr,
                     uint64_t tag, broker_delivery *dl, const char *reason, const char *after_remove,
                     int after_mark)
 {
+    char *body = proto_reply_dumps(reply);
+    if (body == NULL)
+        eng_oom();
+    size_t size = strlen(body);
+    if (size > e->conf.max_reply) {
+        json_t *small = proto_reply_too_large(reply, size, e->conf.max_reply);
+        if (small == NULL)
+            eng_oom();
+        log_msg(LOG_LVL_WARN, "a reply of %zu bytes is over max_reply (%zu): answered too_large",
+                size, e->conf.max_reply);
+        json_decref(reply);
+        reply = small;
+        free(body);
+        if ((body = proto_reply_dumps(reply)) == NULL)
+            eng_oom();
+    }
     char line[1024] = "";
     int64_t dur = t0 > 0 ? eng_now_ms() - t0 : -1;
     json_t *lj = NULL;
@@ -156,9 +175,7 @@ void eng_post_reply(engine *e, json_t *reply, int64_t t0, const char *reply_to, 
     o->tag = tag;
     o->reply_to = eng_xstrdup(reply_to);
     o->correlation_id = eng_xstrdup(corr);
-    o->body = proto_reply_dumps(reply);
-    if (o->body == NULL)
-        eng_oom();
+    o->body = body;
     if (dl) {
         o->dl = eng_xmalloc(sizeof *o->dl);
         *o->dl = *dl;
@@ -521,6 +538,8 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
         e->conf.bulk_ms = 600000;
     if (e->conf.supervise_ms <= 0)
         e->conf.supervise_ms = SUPERVISE_SAFETY_MS;
+    if (e->conf.max_reply == 0)
+        e->conf.max_reply = ENGINE_DEFAULT_MAX_REPLY;
     e->sup_due = INT64_MAX;
     e->sup_next = INT64_MAX;
     pthread_mutex_init(&e->rules_mu, NULL);

@@ -35,6 +35,9 @@
 #include "policy.h"
 
 #define ENGINE_MAX_PENDING_EVENTS 1024
+/* The largest reply by default: under RabbitMQ 4's default largest message
+ * (16 MiB), with room to spare for the properties. */
+#define ENGINE_DEFAULT_MAX_REPLY (15u * 1024u * 1024u)
 
 typedef enum engine_out_kind {
     ENGINE_OUT_ACK = 0,    /* broker_ack(tag) */
@@ -109,6 +112,9 @@ typedef struct engine_conf {
     const char *cluster; /* the deployment's name (container labels) */
     int workers;         /* worker threads, >= 1 */
     size_t max_body;     /* largest message read */
+    /* largest reply sent (bytes of JSON text; 0: ENGINE_DEFAULT_MAX_REPLY):
+     * a bigger one is answered too_large instead (proto_reply_too_large) */
+    size_t max_reply;
     size_t output_limit; /* default captured output per run */
     int max_run_seconds; /* upper bound on a run's time limit; 0: none */
     bool quiet_output;   /* do not copy runs' attached output to stdout */

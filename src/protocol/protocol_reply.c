@@ -307,6 +307,43 @@ char *proto_reply_dumps(const json_t *reply)
     return json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER);
 }
 
+json_t *proto_reply_too_large(const json_t *reply, size_t size, size_t max)
+{
+    char msg[160];
+    proto_reply_info ri;
+    bool ok = true;
+
+    if (reply == NULL)
+        return NULL;
+    memset(&ri, 0, sizeof ri);
+    ri.node = json_string_value(json_object_get(reply, "node"));
+    ri.command = json_string_value(json_object_get(reply, "command"));
+    ri.request_id = json_string_value(json_object_get(reply, "request_id"));
+    /* only replies to DockerMod's dialect carry its status field */
+    ri.dialect = json_object_get(reply, "statusCode") != NULL ? PROTO_DIALECT_DOCKERMOD
+                                                              : PROTO_DIALECT_DISPATCH;
+    snprintf(msg, sizeof msg,
+             "the reply is %zu bytes, more than max_reply (%zu bytes) allows: "
+             "it was not sent",
+             size, max);
+    json_t *r = proto_reply_error(&ri, PROTO_ETOOLARGE, msg, NULL, 0);
+    json_t *e = json_object_get(r, "error");
+    if (r == NULL || e == NULL) {
+        json_decref(r);
+        return NULL;
+    }
+    put(e, "size", json_integer((json_int_t)size), &ok);
+    put(e, "max", json_integer((json_int_t)max), &ok);
+    json_t *container = json_object_get(json_object_get(reply, "result"), "container");
+    if (ri.command != NULL && strcmp(ri.command, "run") == 0 && json_is_object(container))
+        put(e, "container", json_deep_copy(container), &ok);
+    if (!ok) {
+        json_decref(r);
+        return NULL;
+    }
+    return r;
+}
+
 /* ------------------------------------------------------------------------
  * Results
  * ------------------------------------------------------------------------ */

@@ -1441,8 +1441,9 @@ static void test_output_on_stdout(void **state)
     free(text);
 }
 
-/* The daemon of test_replies_not_held_by_heartbeats, stopped and removed
- * by its teardown. */
+/* The second daemon of a case that needs settings of its own
+ * (test_replies_not_held_by_heartbeats, test_reply_over_max_reply), stopped
+ * and removed by hb_teardown. */
 static struct {
     char queue[96], node[96], log[160];
     pid_t pid;
@@ -1502,6 +1503,75 @@ static void test_replies_not_held_by_heartbeats(void **state)
     }
     fprintf(stderr, "slowest of 5 runs of 1.5 s with a 2 s heartbeat: %lld ms\n",
             (long long)slowest);
+}
+
+/* A run whose reply would be over --max-reply is answered too_large, once,
+ * with both sizes and its container (the broker would have refused the
+ * reply: RabbitMQ 4 takes at most 16 MiB by default); the container goes
+ * as asked and the daemon answers the next run as usual. */
+static void test_reply_over_max_reply(void **state)
+{
+    (void)state;
+    snprintf(g_hb.queue, sizeof g_hb.queue, "%s-mr", g_queue);
+    snprintf(g_hb.node, sizeof g_hb.node, "%s-mr", g_node);
+    snprintf(g_hb.log, sizeof g_hb.log, "/tmp/dd-itest-%ld-mr.log", (long)getpid());
+    const char *args[] = {
+        "-q",      g_hb.queue, "--node", g_hb.node,       "--max-reply", "65536", "--queue-type",
+        "classic", "--config", g_cfg,    DFX_MAIN_DOCKER, DFX_AMQP_URL,  NULL};
+    g_hb.pid = dfx_spawn(args, g_hb.log, NULL);
+    assert_true(g_hb.pid > 0);
+    assert_int_equal(dfx_wait_consuming(g_cli, g_hb.queue, &g_hb.pid, 10000, g_hb.log), 0);
+    /* 1500 lines of 100 bytes: 150000 bytes of output, under the output
+     * limit (1 MiB), over the reply limit */
+    const char *big = "{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],\"Remove\":true,"
+                      "\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","
+                      "\"Cmd\":[\"sh\",\"-c\",\"i=0; while [ $i -lt 1500 ]; do echo "
+                      "012345678901234567890123456789012345678901234567890123456789012345678901234"
+                      "567890123456789012345678; i=$((i+1)); done\"]}";
+    const char *small = "{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],"
+                        "\"Remove\":true,\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","
+                        "\"Cmd\":[\"echo\",\"fits\"]}";
+    char id[64], id2[64];
+    const char *bodies[2] = {big, small};
+    char *ids[2] = {id, id2};
+    for (int k = 0; k < 2; k++) {
+        snprintf(ids[k], sizeof id, "r-%ld-%d", (long)getpid(), ++g_seq);
+        broker_props p = {.reply_to = BROKER_REPLY_TO,
+                          .correlation_id = ids[k],
+                          .message_id = ids[k],
+                          .content_type = "application/json"};
+        assert_int_equal(broker_publish(g_cli, "", g_hb.queue, &p, bodies[k], strlen(bodies[k]), 0),
+                         0);
+    }
+    json_t *r = recv_reply(id, 60000);
+    if (r == NULL)
+        fprintf(stderr, "no reply; see %s\n", g_hb.log);
+    assert_non_null(r);
+    char *text = json_dumps(r, JSON_COMPACT);
+    fprintf(stderr, "# %s\n", text);
+    free(text);
+    assert_true(json_is_false(json_object_get(r, "ok")));
+    assert_string_equal(err_code(r), "too_large");
+    json_t *err = json_object_get(r, "error");
+    assert_true(json_integer_value(json_object_get(err, "size")) > 150000);
+    assert_int_equal(json_integer_value(json_object_get(err, "max")), 65536);
+    const char *cid = json_string_value(json_object_get(json_object_get(err, "container"), "id"));
+    assert_non_null(cid);
+    json_decref(r);
+    r = recv_reply(id2, 30000);
+    assert_non_null(r);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    assert_string_equal(json_string_value(json_object_get(result(r), "stdout")), "fits\n");
+    json_decref(r);
+    /* one answer only, and the container removed as the run asked */
+    assert_null(recv_reply(id, 2000));
+    size_t n = 1;
+    for (int i = 0; i < 50 && n; i++) {
+        n = count_label("io.docker-dispatch.request", id);
+        if (n)
+            usleep(100 * 1000);
+    }
+    assert_int_equal(n, 0);
 }
 
 /* A kill -9 after a Remove run's reply went out and its container was
@@ -2266,6 +2336,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_copies),
         cmocka_unit_test(test_output_on_stdout),
         cmocka_unit_test_teardown(test_replies_not_held_by_heartbeats, hb_teardown),
+        cmocka_unit_test_teardown(test_reply_over_max_reply, hb_teardown),
         cmocka_unit_test(test_marked_remove_container_not_answered_again),
         cmocka_unit_test(test_foreign_objects_are_out_of_reach),
         cmocka_unit_test(test_reply_address_hidden),

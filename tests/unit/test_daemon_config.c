@@ -22,10 +22,10 @@ static char g_file[64];
 
 /* Every variable cfg_load reads, cleared before each case. */
 static const char *const env_vars[] = {
-    "DISPATCH_CONFIG",         "DISPATCH_DOCKER_HOST",  "DISPATCH_AMQP_URL", "DISPATCH_QUEUE",
-    "DISPATCH_NODE",           "DISPATCH_QUEUE_TYPE",   "DISPATCH_PREFETCH", "DISPATCH_WORKERS",
-    "DISPATCH_DELIVERY_LIMIT", "DISPATCH_MAX_RUN_TIME", "DISPATCH_VERBOSE",  "DISPATCH_CLUSTER",
-    "DISPATCH_QUIET_OUTPUT",   "DISPATCH_LOG_FILE",
+    "DISPATCH_CONFIG",         "DISPATCH_DOCKER_HOST",  "DISPATCH_AMQP_URL",  "DISPATCH_QUEUE",
+    "DISPATCH_NODE",           "DISPATCH_QUEUE_TYPE",   "DISPATCH_PREFETCH",  "DISPATCH_WORKERS",
+    "DISPATCH_DELIVERY_LIMIT", "DISPATCH_MAX_RUN_TIME", "DISPATCH_VERBOSE",   "DISPATCH_CLUSTER",
+    "DISPATCH_QUIET_OUTPUT",   "DISPATCH_LOG_FILE",     "DISPATCH_MAX_REPLY",
 };
 
 static int clear_env(void **state)
@@ -229,6 +229,43 @@ static void cluster_and_output(void **state)
     cfg_cleanup(&c);
 }
 
+/* The largest reply: by default under RabbitMQ 4's default message size
+ * limit (16 MiB), from any source like the others, and checked. */
+static void max_reply(void **state)
+{
+    (void)state;
+    dd_config c;
+    char *cause = NULL;
+    assert_int_equal(load(&c, &cause, NULL), 0);
+    assert_int_equal(c.max_reply, 15u << 20);
+    assert_true(c.max_reply < 16u << 20);
+    cfg_cleanup(&c);
+
+    write_file("{\"max_reply\": 65536}");
+    assert_int_equal(load(&c, &cause, "--config", g_file, NULL), 0);
+    assert_int_equal(c.max_reply, 65536);
+    cfg_cleanup(&c);
+    setenv("DISPATCH_MAX_REPLY", "131072", 1);
+    assert_int_equal(load(&c, &cause, "--config", g_file, NULL), 0);
+    assert_int_equal(c.max_reply, 131072);
+    cfg_cleanup(&c);
+    assert_int_equal(load(&c, &cause, "--config", g_file, "--max-reply", "262144", NULL), 0);
+    assert_int_equal(c.max_reply, 262144);
+    cfg_cleanup(&c);
+    unsetenv("DISPATCH_MAX_REPLY");
+
+    /* too small to hold even the too_large answer, or over 64 MiB */
+    assert_int_equal(load(&c, &cause, "--max-reply", "100", NULL), -1);
+    assert_non_null(cause);
+    assert_non_null(strstr(cause, "max-reply"));
+    free(cause);
+    cause = NULL;
+    cfg_cleanup(&c);
+    assert_int_equal(load(&c, &cause, "--max-reply", "67108865", NULL), -1);
+    free(cause);
+    cfg_cleanup(&c);
+}
+
 /* The gateway's settings: off by default (the gateway's own defaults for
  * the rest), from the file, the environment and flags, and checked. */
 static void gateway_settings(void **state)
@@ -356,6 +393,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(redaction, clear_env, remove_file),
         cmocka_unit_test_setup_teardown(cluster_and_output, clear_env, remove_file),
         cmocka_unit_test_setup_teardown(gateway_settings, clear_env, remove_file),
+        cmocka_unit_test_setup_teardown(max_reply, clear_env, remove_file),
         cmocka_unit_test_setup_teardown(log_file_and_policy_reread, clear_env, remove_file),
     };
     return cmocka_run_group_tests_name("daemon settings", tests, NULL, NULL);

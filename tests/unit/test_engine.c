@@ -282,6 +282,7 @@ typedef struct fixture {
     engine_out **got; /* every item taken from the outbox, in order */
     size_t n_got, cap_got;
     int supervise_ms; /* engine_conf.supervise_ms; 0: 1000 */
+    size_t max_reply; /* engine_conf.max_reply; 0: the engine's default */
 } fixture;
 
 static int fx_setup(void **state)
@@ -327,6 +328,7 @@ static void fx_start(fixture *fx)
                         .max_body = 1 << 20,
                         .output_limit = 1 << 16,
                         .quiet_output = true,
+                        .max_reply = fx->max_reply,
                         .supervise_ms = fx->supervise_ms ? fx->supervise_ms : 1000};
     engine_client_factory fac = {.make = fake_make, .ud = &fx->f};
     char why[256] = "";
@@ -1151,6 +1153,54 @@ static void a_pull_not_asking_gets_no_progress(void **state)
     assert_int_equal(fx_count(fx, ENGINE_OUT_PROGRESS), 0);
 }
 
+/* A reply over max_reply is not sent: its request is answered too_large,
+ * with both sizes and in the request's dialect, and its delivery is settled
+ * as usual (acked: one final reply, nothing requeued to come back as big). */
+static void a_reply_over_max_reply_is_answered_too_large(void **state)
+{
+    fixture *fx = *state;
+    fx->max_reply = 4096;
+    size_t big = 3 * fx->max_reply;
+    char *name = malloc(big + 1), *text = malloc(big + 32);
+    assert_non_null(name);
+    assert_non_null(text);
+    memset(name, 'a', big);
+    name[big] = '\0';
+    snprintf(text, big + 32, "{\"Name\":\"%s\"}", name);
+    fake_route(&fx->f, "GET", "/info", 200, text);
+    snprintf(text, big + 32, "[{\"Id\":\"%s\"}]", name);
+    fake_route(&fx->f, "GET", "/images/json", 200, text);
+    free(name);
+    free(text);
+    fx_start(fx);
+    fx_submit(fx, 41, "req-big", "{\"Dockercmd\":\"info\"}");
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    if (strlen(o->body) > fx->max_reply)
+        print_error("reply of %zu bytes went out: %.200s...\n", strlen(o->body), o->body);
+    assert_true(strlen(o->body) <= fx->max_reply);
+    assert_int_equal(o->tag, 41);
+    assert_null(o->dl);
+    json_t *r = reply_json(o);
+    json_t *err = check_error(r, "too_large", 0);
+    assert_str(json_string_value(json_object_get(r, "command")), "info");
+    assert_str(json_string_value(json_object_get(r, "request_id")), "req-big");
+    assert_true(json_integer_value(json_object_get(err, "size")) > (json_int_t)big);
+    assert_int_equal(json_integer_value(json_object_get(err, "max")), fx->max_reply);
+    assert_non_null(strstr(json_string_value(json_object_get(err, "message")), "4096"));
+    json_decref(r);
+
+    /* DockerMod's dialect gets DockerMod's fields, 413 */
+    fx_submit(fx, 42, "req-big-dm", "{\"action\":\"list-images\"}");
+    o = fx_wait(fx, ENGINE_OUT_REPLY, 2);
+    assert_true(strlen(o->body) <= fx->max_reply);
+    r = reply_json(o);
+    check_error(r, "too_large", 0);
+    assert_int_equal(json_integer_value(json_object_get(r, "statusCode")), 413);
+    json_decref(r);
+    fx_settle(fx);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 2);
+}
+
 int main(void)
 {
     /* curl's global state before any thread (the clients are made with the
@@ -1182,6 +1232,7 @@ int main(void)
         T(a_redelivered_stop_or_remove_is_answered_as_before),
         T(a_pull_asked_for_progress_tells_it_before_the_reply),
         T(a_pull_not_asking_gets_no_progress),
+        T(a_reply_over_max_reply_is_answered_too_large),
     };
 #undef T
     int failed = cmocka_run_group_tests_name("engine", tests, NULL, NULL);

@@ -1577,6 +1577,54 @@ static void t_reply_dockermod(void **state)
     json_decref(reply);
 }
 
+/* A reply over the node's reply limit becomes a too_large error of the same
+ * request: its node, command, request id and dialect, both sizes, and the
+ * container of a run (it ran; its output is what did not fit). */
+static void t_reply_too_large(void **state)
+{
+    (void)state;
+    proto_cmd *cmd = parse_ok("{'Dockercmd':'run','Image':'busybox'}");
+    proto_reply_info ri;
+    proto_reply_info_init(&ri, cmd, NULL, "node-1", "r-1");
+    json_t *result = json_pack("{s:{s:s,s:s},s:i}", "container", "id", "4f3e2d", "name", "hello",
+                               "exit_code", 0);
+    json_t *reply = proto_reply_ok(&ri, result);
+    json_t *big = proto_reply_too_large(reply, 20000, 4096);
+    assert_json_eq(big, "{'schema':1,'ok':false,'node':'node-1','command':'run',"
+                        "'request_id':'r-1','error':{'code':'too_large','message':"
+                        "'the reply is 20000 bytes, more than max_reply (4096 bytes) "
+                        "allows: it was not sent','field':null,'http_status':null,"
+                        "'size':20000,'max':4096,"
+                        "'container':{'id':'4f3e2d','name':'hello'}}}");
+    json_decref(big);
+    json_decref(reply);
+    json_decref(result);
+    proto_cmd_free(cmd);
+
+    /* DockerMod's shape, 413; no container for other commands */
+    cmd = parse_ok("{'action':'list-images'}");
+    proto_reply_info_init(&ri, cmd, NULL, "host-a", "c-9");
+    result = json_pack("[{s:s}]", "Id", "sha256:1");
+    reply = proto_reply_ok(&ri, result);
+    big = proto_reply_too_large(reply, 99999, 4096);
+    assert_int_equal(json_integer_value(json_object_get(big, "statusCode")), 413);
+    assert_string_equal(json_string_value(json_object_get(big, "dockerInstance")), "host-a");
+    assert_string_equal(json_string_value(json_object_get(big, "command")), "images");
+    assert_string_equal(json_string_value(json_object_get(big, "request_id")), "c-9");
+    json_t *err = json_object_get(big, "error");
+    assert_string_equal(json_string_value(json_object_get(err, "code")), "too_large");
+    assert_null(json_object_get(err, "container"));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(
+                   json_object_get(json_object_get(big, "Response"), "Body"), "message")),
+               "99999 bytes"));
+    json_decref(big);
+    json_decref(reply);
+    json_decref(result);
+    proto_cmd_free(cmd);
+    assert_null(proto_reply_too_large(NULL, 1, 1));
+}
+
 static void t_reply_bulk(void **state)
 {
     proto_cmd *cmd = parse_ok("{'action':'create-container','template':'test','instances':2}");
@@ -1966,6 +2014,7 @@ int main(void)
         cmocka_unit_test(t_reply_error),
         cmocka_unit_test(t_reply_dockermod),
         cmocka_unit_test(t_reply_bulk),
+        cmocka_unit_test(t_reply_too_large),
         cmocka_unit_test(t_reply_untrusted_text),
         cmocka_unit_test(t_results),
         cmocka_unit_test(t_summary_request),
