@@ -1515,9 +1515,10 @@ static void test_reply_over_max_reply(void **state)
     snprintf(g_hb.queue, sizeof g_hb.queue, "%s-mr", g_queue);
     snprintf(g_hb.node, sizeof g_hb.node, "%s-mr", g_node);
     snprintf(g_hb.log, sizeof g_hb.log, "/tmp/dd-itest-%ld-mr.log", (long)getpid());
-    const char *args[] = {
-        "-q",      g_hb.queue, "--node", g_hb.node,       "--max-reply", "65536", "--queue-type",
-        "classic", "--config", g_cfg,    DFX_MAIN_DOCKER, DFX_AMQP_URL,  NULL};
+    const char *args[] = {"-q",          g_hb.queue, "--node",           g_hb.node,
+                          "--max-reply", "65536",    "--queue-type",     "classic",
+                          "--config",    g_cfg,      lane_docker_host(), lane_amqp_url(),
+                          NULL};
     g_hb.pid = dfx_spawn(args, g_hb.log, NULL);
     assert_true(g_hb.pid > 0);
     assert_int_equal(dfx_wait_consuming(g_cli, g_hb.queue, &g_hb.pid, 10000, g_hb.log), 0);
