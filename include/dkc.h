@@ -67,7 +67,8 @@ typedef enum dkc_err {
     DKC_ETLS = -6,          /* TLS handshake or certificate problem */
     DKC_EPROTO = -7,        /* daemon sent something we cannot understand */
     DKC_ETOOBIG = -8,       /* a network-fed buffer hit its cap */
-    DKC_EVERSION = -9,      /* daemon API older than DKC_API_MIN */
+    DKC_EVERSION = -9,      /* daemon API older than DKC_API_MIN, or than
+                               what a call or option needs */
     DKC_EBADREQUEST = -10,  /* HTTP 400 */
     DKC_EAUTH = -11,        /* HTTP 401 */
     DKC_ENOTFOUND = -12,    /* HTTP 404 */
@@ -295,7 +296,12 @@ int dkc_container_config_to_json(const dkc_container_config *cfg, json_t **out);
 int dkc_container_create(dkc_client *c, const char *name, const dkc_container_config *cfg,
                          char **id, json_t **warnings);
 
-/* Same, with a raw create body (borrowed). */
+/* Same, with a raw create body (borrowed).  Both send the body as the
+ * negotiated API version reads it: a container-wide "MacAddress" goes to
+ * the endpoint of the container's network from API 1.44 on (1.52 dropped
+ * the container-wide field), and an endpoint's back to the container
+ * before 1.44.  What the version cannot say (several networks before
+ * 1.44, AutoRemove before 1.25) is DKC_EVERSION before any request. */
 int dkc_container_create_json(dkc_client *c, const char *name, json_t *body, char **id,
                               json_t **warnings);
 
@@ -313,6 +319,11 @@ int dkc_container_start(dkc_client *c, const char *id);
 /* timeout < 0: daemon default. */
 int dkc_container_stop(dkc_client *c, const char *id, int timeout);
 int dkc_container_restart(dkc_client *c, const char *id, int timeout);
+/* The same with signal (e.g. "SIGINT") sent first instead of the
+ * container's StopSignal; NULL: that one, as above.  A signal needs API
+ * 1.42: an older daemon gives DKC_EVERSION before any request. */
+int dkc_container_stop_signal(dkc_client *c, const char *id, int timeout, const char *signal);
+int dkc_container_restart_signal(dkc_client *c, const char *id, int timeout, const char *signal);
 /* signal NULL: SIGKILL. */
 int dkc_container_kill(dkc_client *c, const char *id, const char *signal);
 int dkc_container_pause(dkc_client *c, const char *id);
@@ -321,9 +332,9 @@ int dkc_container_rename(dkc_client *c, const char *id, const char *new_name);
 int dkc_container_remove(dkc_client *c, const char *id, bool force, bool volumes);
 
 /* Blocks until the container stops.  condition NULL: "not-running"; also
- * "next-exit", "removed".  *exit_code set on success; *error_msg (may be
- * NULL) gets a new string when Docker reports one (free()).  Has no request
- * timeout; use dkc_client_cancel() to give up. */
+ * "next-exit", "removed" (API 1.30, else DKC_EVERSION).  *exit_code set on success; *error_msg (may
+ * be NULL) gets a new string when Docker reports one (free()).  Has no request timeout; use
+ * dkc_client_cancel() to give up. */
 int dkc_container_wait(dkc_client *c, const char *id, const char *condition, int64_t *exit_code,
                        char **error_msg);
 

@@ -47,20 +47,6 @@ void dkc_options_init(dkc_options *opts)
     opts->tls_verify = -1;
 }
 
-/* Parses "1.41" into a comparable number (1 * 1000 + 41).  -1 if malformed. */
-static int version_number(const char *v)
-{
-    char *end;
-    long major = strtol(v, &end, 10);
-    if (end == v || *end != '.' || major < 0 || major > 99)
-        return -1;
-    const char *p = end + 1;
-    long minor = strtol(p, &end, 10);
-    if (end == p || *end != '\0' || minor < 0 || minor > 999)
-        return -1;
-    return (int)(major * 1000 + minor);
-}
-
 static bool env_true(const char *name)
 {
     const char *v = getenv(name);
@@ -164,7 +150,7 @@ int dkc_client_new(const dkc_options *opts, dkc_client **out, char *errbuf, size
                  v6 ? "]" : "", hc.addr.port);
     }
     if (opts->api_version != NULL) {
-        if (version_number(opts->api_version) < 0) {
+        if (dkc__version_number(opts->api_version) < 0) {
             snprintf(errbuf, errlen, "malformed API version \"%.32s\"", opts->api_version);
             rc = DKC_EINVAL;
             goto out;
@@ -376,7 +362,7 @@ int dkc_client_negotiate(dkc_client *c)
     int rc = perform(c, &req, &resp);
     if (rc != 0)
         goto out;
-    int offered = version_number(resp.api_version);
+    int offered = dkc__version_number(resp.api_version);
     if (offered < 0) {
         rc = dkc__client_fail(c, DKC_EVERSION, resp.status,
                               "%s sent no usable API-Version header: daemon too old (this "
@@ -384,7 +370,7 @@ int dkc_client_negotiate(dkc_client *c)
                               c->host, DKC_API_MIN);
         goto out;
     }
-    if (offered < version_number(DKC_API_MIN)) {
+    if (offered < dkc__version_number(DKC_API_MIN)) {
         rc = dkc__client_fail(c, DKC_EVERSION, resp.status,
                               "%s speaks Docker API %s, older than the minimum %s this client "
                               "supports",
@@ -392,10 +378,20 @@ int dkc_client_negotiate(dkc_client *c)
         goto out;
     }
     snprintf(c->api_version, sizeof c->api_version, "%s",
-             offered > version_number(DKC_API_MAX) ? DKC_API_MAX : resp.api_version);
+             offered > dkc__version_number(DKC_API_MAX) ? DKC_API_MAX : resp.api_version);
 out:
     dkc__resp_cleanup(&resp);
     return rc;
+}
+
+int dkc__client_api(dkc_client *c)
+{
+    if (c->api_version[0] == '\0') {
+        int rc = dkc_client_negotiate(c);
+        if (rc != 0)
+            return rc;
+    }
+    return dkc__version_number(c->api_version);
 }
 
 int dkc__client_do(dkc_client *c, const dkc__req *req, dkc__resp *resp)

@@ -107,6 +107,7 @@ int dkc_container_create_json(dkc_client *c, const char *name, json_t *body, cha
                               json_t **warnings)
 {
     dkc__buf path;
+    json_t *send = NULL;
     json_t *res = NULL;
     int rc;
 
@@ -126,7 +127,8 @@ int dkc_container_create_json(dkc_client *c, const char *name, json_t *body, cha
         rc = fail_build(c, rc);
         goto out;
     }
-    if ((rc = dkc__client_json(c, "POST", path.data, body, &res)) != 0)
+    if ((rc = dkc__api_create_body(c, body, &send)) != 0 ||
+        (rc = dkc__client_json(c, "POST", path.data, send, &res)) != 0)
         goto out;
     const char *new_id = json_string_value(json_object_get(res, "Id"));
     if (new_id == NULL || new_id[0] == '\0') {
@@ -142,6 +144,7 @@ int dkc_container_create_json(dkc_client *c, const char *name, json_t *body, cha
     if (warnings != NULL && json_is_array(w))
         *warnings = json_incref(w);
 out:
+    json_decref(send);
     json_decref(res);
     dkc__buf_cleanup(&path);
     return rc;
@@ -233,24 +236,53 @@ int dkc_container_start(dkc_client *c, const char *id)
     return container_simple(c, id, "POST", "/start", NULL, NULL, false);
 }
 
-/* stop and restart: ?t=N when timeout >= 0.  Docker may wait that long (or
- * the container's own StopTimeout) before killing, so the request has no
- * timeout of its own. */
-static int stop_like(dkc_client *c, const char *id, const char *verb, int timeout)
+/* stop and restart: ?t=N when timeout >= 0, ?signal=S when signal is set
+ * (API 1.42).  Docker may wait that long (or the container's own
+ * StopTimeout) before killing, so the request has no timeout of its own. */
+static int stop_like(dkc_client *c, const char *id, const char *verb, int timeout,
+                     const char *signal)
 {
-    char t[16];
-    snprintf(t, sizeof t, "%d", timeout);
-    return container_simple(c, id, "POST", verb, timeout >= 0 ? "t" : NULL, t, true);
+    dkc__buf path;
+    int rc;
+
+    if (c == NULL)
+        return DKC_EINVAL;
+    if (signal != NULL && signal[0] == '\0')
+        return fail_arg(c, "empty signal");
+    dkc__buf_init(&path, 0);
+    if ((rc = container_path(c, &path, id, verb)) != 0)
+        goto out;
+    if (signal != NULL && (rc = dkc__api_require(c, DKC__F_STOP_SIGNAL)) != 0)
+        goto out;
+    if ((timeout >= 0 && (rc = dkc__query_addf(&path, "t", "%d", timeout)) != 0) ||
+        (rc = dkc__query_add(&path, "signal", signal)) != 0) {
+        rc = fail_build(c, rc);
+        goto out;
+    }
+    rc = request_json(c, "POST", path.data, NULL, true, NULL);
+out:
+    dkc__buf_cleanup(&path);
+    return rc;
 }
 
 int dkc_container_stop(dkc_client *c, const char *id, int timeout)
 {
-    return stop_like(c, id, "/stop", timeout);
+    return stop_like(c, id, "/stop", timeout, NULL);
 }
 
 int dkc_container_restart(dkc_client *c, const char *id, int timeout)
 {
-    return stop_like(c, id, "/restart", timeout);
+    return stop_like(c, id, "/restart", timeout, NULL);
+}
+
+int dkc_container_stop_signal(dkc_client *c, const char *id, int timeout, const char *signal)
+{
+    return stop_like(c, id, "/stop", timeout, signal);
+}
+
+int dkc_container_restart_signal(dkc_client *c, const char *id, int timeout, const char *signal)
+{
+    return stop_like(c, id, "/restart", timeout, signal);
 }
 
 int dkc_container_kill(dkc_client *c, const char *id, const char *signal)
@@ -317,6 +349,9 @@ int dkc_container_wait(dkc_client *c, const char *id, const char *condition, int
         return fail_arg(c, "wait condition");
     dkc__buf_init(&path, 0);
     if ((rc = container_path(c, &path, id, "/wait")) != 0)
+        goto out;
+    if (condition != NULL && strcmp(condition, "not-running") != 0 &&
+        (rc = dkc__api_require(c, DKC__F_WAIT_CONDITION)) != 0)
         goto out;
     if ((rc = dkc__query_add(&path, "condition", condition)) != 0) {
         rc = fail_build(c, rc);

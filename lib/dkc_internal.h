@@ -183,6 +183,37 @@ int dkc__status_to_err(long status);
 int dkc__output_request(dkc_client *c, const char *method, const char *path, const char *body,
                         size_t body_len, bool tty, dkc_output_cb cb, void *ud);
 
+/* ---- API versions (dkc_version.c) ------------------------------------ */
+
+/* "1.41" -> 1041 (major * 1000 + minor); -1 when malformed. */
+int dkc__version_number(const char *v);
+#define DKC__API(minor) (1000 + (minor))
+
+/* The negotiated (or forced) version of c as a number, negotiating first
+ * when that has not happened yet; a negative dkc_err when negotiation
+ * fails (recorded on c). */
+int dkc__client_api(dkc_client *c);
+
+/* What a call or an option needs a newer API than DKC_API_MIN for. */
+typedef enum dkc__feature {
+    DKC__F_AUTO_REMOVE,    /* HostConfig.AutoRemove: 1.25 */
+    DKC__F_WAIT_CONDITION, /* wait ?condition=: 1.30 */
+    DKC__F_STOP_SIGNAL,    /* stop / restart ?signal=: 1.42 */
+    DKC__F_NETWORKS,       /* several EndpointsConfig at create: 1.44 */
+} dkc__feature;
+
+/* 0 when c's API has f, else DKC_EVERSION recorded on c with what needs
+ * which version (or negotiation's own failure). */
+int dkc__api_require(dkc_client *c, dkc__feature f);
+
+/* The create body to send at c's API version for the caller's body
+ * (borrowed): *send is a new reference, body itself when nothing differs,
+ * else an adapted copy (the container-wide MacAddress moves to the main
+ * network's endpoint from 1.44 on, and back before).  Fails, recorded on
+ * c, with DKC_EVERSION when the version cannot say what body asks for,
+ * DKC_EINVAL when body contradicts itself, DKC_ENOMEM. */
+int dkc__api_create_body(dkc_client *c, json_t *body, json_t **send);
+
 /* True if the container was created with a TTY (inspect Config.Tty). */
 int dkc__container_is_tty(dkc_client *c, const char *id, bool *tty);
 
