@@ -211,9 +211,9 @@ int dkc_info(dkc_client *c, json_t **out);
 typedef struct dkc_event {
     const char *type;   /* "container", "image", "network", "volume", ... */
     const char *action; /* "create", "start", "die", "destroy", ... */
-    const char *id;     /* Actor.ID; "" when absent */
+    const char *id;     /* Actor.ID (else the oldest form's "id"); "" when absent */
     int64_t time;       /* seconds */
-    int64_t time_nano;
+    int64_t time_nano;  /* nanoseconds (time * 10^9 when the daemon sent seconds only) */
     json_t *attributes; /* Actor.Attributes (object, borrowed; may be empty) */
     json_t *raw;        /* the whole event (borrowed) */
 } dkc_event;

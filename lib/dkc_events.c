@@ -23,8 +23,10 @@ static const char *str_field(json_t *o, const char *key)
     return v ? v : "";
 }
 
-/* Maps one decoded event object onto dkc_event.  Older daemons send only
- * status/id/from; newer ones Type/Action/Actor -- both are understood. */
+/* Maps one decoded event object onto dkc_event.  API 1.52 and newer send
+ * only Type/Action/Actor; 1.22 to 1.51 both those and status/id/from; the
+ * oldest daemons status/id/from alone, and the time in seconds only -- all
+ * are understood. */
 static int on_value(void *ud, json_t *v)
 {
     events_state *st = ud;
@@ -49,6 +51,11 @@ static int on_value(void *ud, json_t *v)
         ev.id = str_field(v, "id");
     if (ev.type[0] == '\0')
         ev.type = "container";
+    /* The oldest form has the time in seconds only. */
+    if (ev.time_nano == 0)
+        ev.time_nano = ev.time * 1000000000LL;
+    else if (ev.time == 0)
+        ev.time = ev.time_nano / 1000000000LL;
     json_t *empty = NULL;
     if (ev.attributes == NULL)
         ev.attributes = empty = json_object();

@@ -657,6 +657,13 @@ static int on_watched(void *ud, const dkc_event *ev)
         return 0;
     ws->last = ev->time_nano;
     const char *node = eng_label(ev->attributes, "node");
+    if (node == NULL && json_object_get(ev->raw, "Actor") == NULL) {
+        /* The oldest form (status/id/from alone) passed the cluster's
+         * label filter but does not say whose container it is: the pass,
+         * which lists this node's, tells. */
+        eng_sup_soon(ws->e, SUPERVISE_SOON_MS);
+        return 0;
+    }
     if (!looked_after(ws->e, node))
         return 0; /* a neighbour's on this Docker host */
     /* a pass keeps the counts and routes; it answers `wait`s and an

@@ -385,6 +385,18 @@ static void events_of_every_version_give_the_same_event(void **state)
         assert_string_equal(g.image[0], i < 3 ? "busybox" : "");
         fake_done(&f, c);
     }
+    /* the oldest form has the time in seconds alone */
+    fake o = {.ping_version = "1.24",
+              .body =
+                  "{\"status\":\"die\",\"id\":\"c1\",\"from\":\"busybox\",\"time\":1700000000}\n"};
+    dkc_client *oc = fake_client(&o);
+    got_events og = {0};
+    assert_int_equal(dkc_events(oc, NULL, on_event, &og), 0);
+    assert_int_equal(og.n, 1);
+    assert_string_equal(og.action[0], "die");
+    assert_true(og.time_nano[0] == 1700000000000000000LL);
+    fake_done(&o, oc);
+
     /* an image event of 1.52 and one of 1.41 */
     fake f = {.ping_version = "1.52",
               .body =

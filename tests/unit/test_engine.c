@@ -55,6 +55,7 @@ typedef struct fake {
     route *routes; /* first match wins */
     int down;      /* non-zero: every request fails with this dkc_err */
     int unrouted;  /* requests no route matched (answered 404) */
+    char ping[16]; /* the API version /_ping offers; "": 1.41 */
     char last_unrouted[256];
 } fake;
 
@@ -203,7 +204,7 @@ static int fake_perform(void *impl, const dkc__req *req, const char *vpath, dkc_
     }
     resp->status = status;
     if (strcmp(path, "/_ping") == 0) {
-        snprintf(resp->api_version, sizeof resp->api_version, "1.41");
+        snprintf(resp->api_version, sizeof resp->api_version, "%s", f->ping[0] ? f->ping : "1.41");
         return dkc__buf_append(&resp->body, "OK", 2);
     }
     if (r == NULL) {
@@ -807,6 +808,124 @@ static void a_run_whose_logs_vanish_is_answered_without_output(void **state)
     assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 1);
 }
 
+/* Die events in the form of each Engine API version (built from moby's
+ * api/docs): 1.52 and newer without status/id/from, 1.22 to 1.51 with
+ * both forms.  Each, at the daemon's version, finishes the run that
+ * died: its final reply is published once, from the watcher alone (the
+ * supervisor's list still shows it running, and passes are a minute
+ * apart). */
+static void a_die_event_of_every_version_finishes_its_run(void **state)
+{
+    static const struct {
+        const char *ping, *status_id_from;
+    } shapes[] = {
+        {"1.52", ""},
+        {"1.56", ""},
+        {"1.45", "\"status\":\"die\",\"id\":\"" ID1 "\",\"from\":\"busybox:latest\","},
+        {"1.41", "\"status\":\"die\",\"id\":\"" ID1 "\",\"from\":\"busybox:latest\","},
+    };
+    fixture *fx = *state;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        if (i > 0) {
+            fx_teardown(state);
+            fx_setup(state);
+            fx = *state;
+        }
+        snprintf(fx->f.ping, sizeof fx->f.ping, "%s", shapes[i].ping);
+        fx->supervise_ms = 60000;
+        fake_route(&fx->f, "GET", "/containers/*/logs", 200, "");
+        fake_route_n(&fx->f, "GET", "/containers/json", "dispatch.request", 200, "[]", 0, 0);
+        fake_route(&fx->f, "GET", "/containers/json", 200,
+                   "[{\"Id\":\"" ID1 "\",\"State\":\"running\",\"Labels\":{\"" LBL
+                   "cluster\":\"c1\",\"" LBL "node\":\"n1\",\"" LBL "final\":\"1\",\"" LBL
+                   "request\":\"req-shape\"}}]");
+        fx_start(fx);
+        fx_submit(fx, 30, "req-shape", RUN_ATTACH);
+        fx_wait(fx, ENGINE_OUT_ACK, 1);
+        script_exited_inspect(&fx->f, ID1, "req-shape", 4);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        long long nano = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+        char ev[1024];
+        snprintf(ev, sizeof ev,
+                 "{%s\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"" ID1 "\","
+                 "\"Attributes\":{\"exitCode\":\"4\",\"image\":\"busybox:latest\",\"" LBL
+                 "final\":\"1\",\"" LBL "node\":\"n1\"}},\"scope\":\"local\","
+                 "\"time\":%lld,\"timeNano\":%lld}\n",
+                 shapes[i].status_id_from, nano / 1000000000LL, nano);
+        fake_route(&fx->f, "GET", "/events", 200, ev);
+        engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+        json_t *r = reply_json(o);
+        assert_true(json_is_true(json_object_get(r, "ok")));
+        assert_str(json_string_value(json_object_get(r, "request_id")), "req-shape");
+        assert_int_equal(
+            json_integer_value(json_object_get(json_object_get(r, "result"), "exit_code")), 4);
+        json_decref(r);
+        /* and the die is published as this node's event, what the
+         * gateway's event stream and `dispatchctl events` pass on */
+        json_t *exited = NULL;
+        for (size_t k = 0; k < fx_count(fx, ENGINE_OUT_EVENT) && exited == NULL; k++) {
+            json_t *pub = json_loads(fx_nth(fx, ENGINE_OUT_EVENT, k)->body, 0, NULL);
+            if (pub != NULL &&
+                !strcmp(json_string_value(json_object_get(pub, "event")) ?: "", "container.exited"))
+                exited = pub;
+            else
+                json_decref(pub);
+        }
+        assert_non_null(exited);
+        json_t *ct = json_object_get(exited, "container");
+        assert_str(json_string_value(json_object_get(ct, "id")), ID1);
+        assert_str(json_string_value(json_object_get(ct, "image")), "busybox:latest");
+        assert_int_equal(json_integer_value(json_object_get(exited, "exit_code")), 4);
+        assert_str(json_string_value(json_object_get(exited, "node")), "n1");
+        json_decref(exited);
+        fx_settle(fx);
+        assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 1);
+    }
+}
+
+/* The oldest form of event (status/id/from alone, the time in seconds):
+ * it does not say whose container died, so it wakes the supervisor, whose
+ * pass finds the exited run and publishes its final reply. */
+static void a_die_event_of_the_oldest_form_wakes_the_supervisor(void **state)
+{
+    fixture *fx = *state;
+    fx->supervise_ms = 60000;
+    fake_route(&fx->f, "GET", "/containers/*/logs", 200, "");
+    fake_route_n(&fx->f, "GET", "/containers/json", "dispatch.request", 200, "[]", 0, 0);
+    fake_route(&fx->f, "GET", "/containers/json", 200,
+               "[{\"Id\":\"" ID1 "\",\"State\":\"running\",\"Labels\":{\"" LBL
+               "cluster\":\"c1\",\"" LBL "node\":\"n1\",\"" LBL "final\":\"1\",\"" LBL
+               "request\":\"req-old\"}}]");
+    fx_start(fx);
+    fx_submit(fx, 31, "req-old", RUN_ATTACH);
+    fx_wait(fx, ENGINE_OUT_ACK, 1);
+    /* the passes of the start: the first, and the one once the cluster's
+     * view is gathered (gather_ms, 3 s by default); none comes after them
+     * for a minute */
+    int64_t until = eng_now_ms() + 3000 + WAIT_MS;
+    while (fake_hits(&fx->f, "GET", "/containers/json") < 2 && eng_now_ms() < until)
+        sleep_ms(10);
+    fx_settle(fx);
+    int passes = fake_hits(&fx->f, "GET", "/containers/json");
+    assert_int_equal(passes, 2);
+    script_exited_inspect(&fx->f, ID1, "req-old", 0);
+    script_exited_in_list(&fx->f, ID1, "req-old");
+    char ev[256];
+    snprintf(ev, sizeof ev,
+             "{\"status\":\"die\",\"id\":\"" ID1 "\",\"from\":\"busybox\","
+             "\"time\":%lld}\n",
+             (long long)time(NULL) + 1);
+    fake_route(&fx->f, "GET", "/events", 200, ev);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    json_t *r = reply_json(o);
+    assert_str(json_string_value(json_object_get(r, "request_id")), "req-old");
+    json_decref(r);
+    assert_true(fake_hits(&fx->f, "GET", "/containers/json") > passes);
+    fx_settle(fx);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 1);
+}
+
 /* A node back after being out of touch long enough to be adopted
  * (engine_fence): the final reply it made meanwhile is dropped from the
  * outbox, none is made during the hold, and afterwards the run is answered
@@ -1221,6 +1340,8 @@ int main(void)
         T(a_refused_start_is_answered_then_removed),
         T(a_container_vanishing_before_its_final_reply_gets_none),
         T(a_run_whose_logs_vanish_is_answered_without_output),
+        T(a_die_event_of_every_version_finishes_its_run),
+        T(a_die_event_of_the_oldest_form_wakes_the_supervisor),
         T(a_fenced_node_answers_a_run_nobody_answered_once),
         T(an_idle_engine_does_not_poll_docker),
         T(a_fenced_node_leaves_a_run_its_sibling_answered),
