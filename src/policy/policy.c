@@ -579,8 +579,23 @@ static bool network_allowed(const dd_policy *p, const char *name)
            listed(p->networks, name);
 }
 
-/* NetworkMode (namespaces aside: check_namespaces) and the networks of
- * NetworkingConfig.EndpointsConfig. */
+/* The network a NetworkMode puts a container on, as EndpointsConfig names
+ * it: "" and "default" are Docker's default bridge. */
+static bool same_network(const char *mode, const char *name)
+{
+    bool mode_bridge =
+        mode == NULL || !*mode || !strcmp(mode, "default") || !strcmp(mode, "bridge");
+    bool name_bridge = !strcmp(name, "default") || !strcmp(name, "bridge");
+    return mode_bridge ? name_bridge : !strcmp(mode, name);
+}
+
+/* NetworkMode (namespaces aside: check_namespaces) and
+ * NetworkingConfig.EndpointsConfig: a container is on one network, its
+ * NetworkMode's.  From API 1.44 on Docker connects a container to every
+ * network EndpointsConfig names, so an entry for another network (or a
+ * second entry) would join one the container's NetworkMode does not
+ * name: refused like any other network, even a listed one.  (Each
+ * endpoint's settings are checked with the closed body.) */
 static int check_networks(const dd_policy *p, const json_t *body, const json_t *hc,
                           proto_error *err)
 {
@@ -601,6 +616,11 @@ static int check_networks(const dd_policy *p, const json_t *body, const json_t *
         if (!network_allowed(p, name))
             return deny(err, PROTO_EPOLICY, "NetworkingConfig.EndpointsConfig",
                         "network %.100s is not allowed (policy networks)", name);
+        if (json_object_size(eps) > 1 || !same_network(mode, name))
+            return deny(err, PROTO_EPOLICY, "NetworkingConfig.EndpointsConfig",
+                        "network %.100s is not the container's NetworkMode (%.100s): a container "
+                        "joins one network, its NetworkMode's (policy networks)",
+                        name, mode && *mode ? mode : "default");
     }
     return 0;
 }
@@ -750,10 +770,12 @@ static int check_resources(const dd_policy *p, json_t *hc, proto_error *err)
 
 /*
  * The closed body.  Every key a create body may carry is listed here (the
- * Engine API 1.41 create body): the ones with a rule are checked further
- * down, the rest are harmless as Docker reads them.  A key not listed is
- * refused, so a field Docker adds later cannot slip past the policy
- * unchecked; one listed as refused has no policy key that allows it.
+ * Engine API create body up to 1.56; keys of older versions stay known):
+ * the ones with a rule are checked further down, the rest are harmless as
+ * Docker reads them.  A key not listed is refused, so a field Docker adds
+ * (1.43's HostConfig.Annotations, handed to the OCI runtime, and 1.56's
+ * HostConfig.Umask among them) cannot slip past the policy unchecked; one
+ * listed as refused has no policy key that allows it.
  */
 typedef enum key_rule { K_OPEN, K_CHECKED, K_REFUSED } key_rule;
 
@@ -870,6 +892,30 @@ static const body_key networking_keys[] = {
     {"EndpointsConfig", K_CHECKED, NULL},
 };
 
+/* One network's endpoint (EndpointSettings). */
+static const body_key endpoint_keys[] = {
+    {"IPAMConfig", K_OPEN, NULL},
+    {"Links", K_REFUSED, "would reach other containers of the host by name"},
+    {"Aliases", K_OPEN, NULL},
+    {"MacAddress", K_OPEN, NULL}, /* API 1.44: the container-wide one's place */
+    {"DriverOpts", K_REFUSED,
+     "sets the network driver's options, kernel settings of the container's interface among "
+     "them"},
+    /* API 1.48: which of the container's networks routes by default; it
+     * has one */
+    {"GwPriority", K_OPEN, NULL},
+    /* what inspect reports of an endpoint; ignored at create */
+    {"NetworkID", K_OPEN, NULL},
+    {"EndpointID", K_OPEN, NULL},
+    {"Gateway", K_OPEN, NULL},
+    {"IPAddress", K_OPEN, NULL},
+    {"IPPrefixLen", K_OPEN, NULL},
+    {"IPv6Gateway", K_OPEN, NULL},
+    {"GlobalIPv6Address", K_OPEN, NULL},
+    {"GlobalIPv6PrefixLen", K_OPEN, NULL},
+    {"DNSNames", K_OPEN, NULL},
+};
+
 /* Refuses keys of obj that the table does not know, and known ones that
  * are never allowed (null or false values of those ask for nothing). */
 static int check_known(const json_t *obj, const body_key *table, size_t n, const char *where,
@@ -925,6 +971,22 @@ int policy_check_create(const dd_policy *p, json_t *body, proto_error *err)
     if (json_is_object(ncfg) &&
         (rc = check_known(ncfg, networking_keys, 1, "NetworkingConfig.", err)) != 0)
         return rc;
+    const json_t *eps = json_is_object(ncfg) ? proto_json_get_ci(ncfg, "EndpointsConfig") : NULL;
+    const char *net;
+    json_t *ep;
+    json_object_foreach((json_t *)(json_is_object(eps) ? eps : NULL), net, ep)
+    {
+        if (json_is_null(ep))
+            continue;
+        if (!json_is_object(ep))
+            return deny(err, PROTO_EBADREQUEST, "NetworkingConfig.EndpointsConfig",
+                        "an endpoint must be an object");
+        char where[PROTO_FIELD_MAX];
+        snprintf(where, sizeof where, "NetworkingConfig.EndpointsConfig.%.40s.", net);
+        if ((rc = check_known(ep, endpoint_keys, sizeof endpoint_keys / sizeof endpoint_keys[0],
+                              where, err)) != 0)
+            return rc;
+    }
     const json_t *img = proto_json_get_ci(body, "Image");
     if (img != NULL && !json_is_string(img))
         return deny(err, PROTO_EBADREQUEST, "Image", "must be a string");

@@ -478,6 +478,71 @@ static void t_attacks(void **state)
     policy_cleanup(&p);
 }
 
+/* The create body of API 1.44 and newer: a container joins every network
+ * EndpointsConfig names, so only its NetworkMode's may be there; an
+ * endpoint's settings are a closed set (DriverOpts carries per-interface
+ * sysctls since 1.46); the MAC address may sit on the endpoint (1.44) or
+ * the container (before); keys newer than the policy are refused. */
+static void t_networks_at_create(void **state)
+{
+    (void)state;
+    dd_policy p = load("{'networks':['jobs-net']}");
+    /* a second network, even an allowed one; one that is not NetworkMode's */
+    assert_denied(&p,
+                  "{'Image':'x','HostConfig':{'NetworkMode':'jobs-net'},'NetworkingConfig':"
+                  "{'EndpointsConfig':{'jobs-net':{},'bridge':{}}}}",
+                  "NetworkingConfig.EndpointsConfig", "one network, its NetworkMode's");
+    assert_denied(&p,
+                  "{'Image':'x','NetworkingConfig':{'EndpointsConfig':{'bridge':{},"
+                  "'jobs-net':{}}}}",
+                  "NetworkingConfig.EndpointsConfig", "one network, its NetworkMode's");
+    assert_denied(&p, "{'Image':'x','NetworkingConfig':{'EndpointsConfig':{'jobs-net':{}}}}",
+                  "NetworkingConfig.EndpointsConfig", "one network, its NetworkMode's");
+    assert_denied(&p,
+                  "{'Image':'x','HostConfig':{'NetworkMode':'none'},'NetworkingConfig':"
+                  "{'EndpointsConfig':{'bridge':{}}}}",
+                  "NetworkingConfig.EndpointsConfig", "one network, its NetworkMode's");
+    /* the endpoint's settings */
+    assert_denied(&p,
+                  "{'Image':'x','NetworkingConfig':{'EndpointsConfig':{'bridge':{'DriverOpts':"
+                  "{'com.docker.network.endpoint.sysctls':'net.ipv4.conf.IFNAME.forwarding=1'}}}}}",
+                  "NetworkingConfig.EndpointsConfig.bridge.DriverOpts", "kernel settings");
+    assert_denied(&p,
+                  "{'Image':'x','NetworkingConfig':{'EndpointsConfig':{'bridge':{'links':"
+                  "['db:db']}}}}",
+                  "NetworkingConfig.EndpointsConfig.bridge.Links", "other containers");
+    assert_denied(&p,
+                  "{'Image':'x','NetworkingConfig':{'EndpointsConfig':{'bridge':{'Future':1}}}}",
+                  "NetworkingConfig.EndpointsConfig.bridge.Future", "not a field the policy knows");
+    /* HostConfig keys of 1.43 and 1.56 stay refused until the policy names
+     * them; 1.52's body has no KernelMemoryTCP, older ones may */
+    assert_denied(&p, "{'Image':'x','HostConfig':{'Annotations':{'run.oci.hooks':'x'}}}",
+                  "HostConfig.Annotations", "not a field the policy knows");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'Umask':18}}", "HostConfig.Umask",
+                  "not a field the policy knows");
+    proto_error err;
+    assert_int_equal(
+        check(&p, "{'Image':'x','NetworkingConfig':{'EndpointsConfig':{'bridge':1}}}", &err),
+        PROTO_EBADREQUEST);
+
+    /* what one network's container may say */
+    assert_allowed(&p, "{'Image':'x','MacAddress':'02:42:ac:11:00:09'}");
+    assert_allowed(&p, "{'Image':'x','HostConfig':{'NetworkMode':'jobs-net'},'NetworkingConfig':"
+                       "{'EndpointsConfig':{'jobs-net':{'MacAddress':'02:42:ac:11:00:09',"
+                       "'Aliases':['web'],'GwPriority':0,'IPAMConfig':null}}}}");
+    assert_allowed(&p, "{'Image':'x','HostConfig':{'NetworkMode':'default'},'NetworkingConfig':"
+                       "{'EndpointsConfig':{'bridge':{}}}}");
+    assert_allowed(&p, "{'Image':'x','HostConfig':{'NetworkMode':'none'},'NetworkingConfig':"
+                       "{'EndpointsConfig':{'none':null}}}");
+    /* an endpoint as Go's types write it: every operational field, empty */
+    assert_allowed(&p, "{'Image':'x','NetworkingConfig':{'EndpointsConfig':{'bridge':"
+                       "{'IPAMConfig':null,'Links':null,'Aliases':null,'MacAddress':'',"
+                       "'DriverOpts':null,'GwPriority':0,'NetworkID':'','EndpointID':'',"
+                       "'Gateway':'','IPAddress':'','IPPrefixLen':0,'IPv6Gateway':'',"
+                       "'GlobalIPv6Address':'','GlobalIPv6PrefixLen':0,'DNSNames':null}}}}");
+    policy_cleanup(&p);
+}
+
 /* network-create drivers: bridge only unless listed (macvlan and ipvlan
  * put containers on the host's links); the archive bound: its default and
  * its key. */
@@ -516,6 +581,7 @@ int main(void)
         cmocka_unit_test(t_images),
         cmocka_unit_test(t_attacks),
         cmocka_unit_test(t_networks_archives),
+        cmocka_unit_test(t_networks_at_create),
     };
     return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }
