@@ -221,8 +221,11 @@ int dfx_declare_durable_queue_at(const char *url, const char *name)
     struct timeval tv = {.tv_sec = 5};
     if (sock == NULL || amqp_socket_open_noblock(sock, ci.host, ci.port, &tv) != AMQP_STATUS_OK)
         goto out;
+    /* rabbitmq-c reads the vhost of "amqp://host:port/" as "", which the
+     * broker refuses; the project's own URL parser takes it as "/" */
+    const char *vhost = ci.vhost && *ci.vhost ? ci.vhost : "/";
     amqp_rpc_reply_t r =
-        amqp_login(conn, ci.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
+        amqp_login(conn, vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
     if (r.reply_type != AMQP_RESPONSE_NORMAL)
         goto out;
     amqp_channel_open(conn, 1);
