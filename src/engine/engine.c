@@ -141,7 +141,7 @@ void eng_post_reply(engine *e, json_t *reply, int64_t t0, const char *reply_to, 
         eng_oom();
     size_t size = strlen(body);
     if (size > e->conf.max_reply) {
-        json_t *small = proto_reply_too_large(reply, size, e->conf.max_reply);
+        json_t *small = proto_reply_too_large(reply, size, e->conf.max_reply, NULL);
         if (small == NULL)
             eng_oom();
         log_msg(LOG_LVL_WARN, "a reply of %zu bytes is over max_reply (%zu): answered too_large",

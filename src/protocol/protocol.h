@@ -356,13 +356,14 @@ json_t *proto_reply_parse_error(const proto_reply_info *ri, const proto_error *e
 char *proto_reply_dumps(const json_t *reply);
 
 /* The answer that takes the place of reply (borrowed) when its text, size
- * bytes, is over the node's reply limit max (a message broker refuses
- * messages over its own limit: RabbitMQ 4's default is 16 MiB): a
- * too_large error of the same request (node, command, request_id,
- * dialect) whose error also says "size" and "max" and, for a run, names
- * the run's "container" (it ran; only its reply did not fit).  A new
- * object, or NULL when out of memory or reply is NULL. */
-json_t *proto_reply_too_large(const json_t *reply, size_t size, size_t max);
+ * bytes, is over a limit of max bytes (0: not known) named limit (NULL:
+ * "max_reply", the node's own; a message broker refuses messages over its
+ * own limit too: RabbitMQ 4's default is 16 MiB): a too_large error of the
+ * same request (node, command, request_id, dialect) whose error also says
+ * "size" and "max" (null: not known) and, for a run, names the run's
+ * "container" (it ran; only its reply did not fit).  A new object, or NULL
+ * when out of memory or reply is NULL. */
+json_t *proto_reply_too_large(const json_t *reply, size_t size, size_t max, const char *limit);
 
 /* ------------------------------------------------------------------------
  * Result builders (the engine fills the struct; the shapes are documented

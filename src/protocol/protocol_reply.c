@@ -307,7 +307,7 @@ char *proto_reply_dumps(const json_t *reply)
     return json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER);
 }
 
-json_t *proto_reply_too_large(const json_t *reply, size_t size, size_t max)
+json_t *proto_reply_too_large(const json_t *reply, size_t size, size_t max, const char *limit)
 {
     char msg[160];
     proto_reply_info ri;
@@ -322,10 +322,16 @@ json_t *proto_reply_too_large(const json_t *reply, size_t size, size_t max)
     /* only replies to DockerMod's dialect carry its status field */
     ri.dialect = json_object_get(reply, "statusCode") != NULL ? PROTO_DIALECT_DOCKERMOD
                                                               : PROTO_DIALECT_DISPATCH;
-    snprintf(msg, sizeof msg,
-             "the reply is %zu bytes, more than max_reply (%zu bytes) allows: "
-             "it was not sent",
-             size, max);
+    if (limit == NULL)
+        limit = "max_reply";
+    if (max > 0)
+        snprintf(msg, sizeof msg,
+                 "the reply is %zu bytes, more than %s (%zu bytes) allows: it was "
+                 "not sent",
+                 size, limit, max);
+    else
+        snprintf(msg, sizeof msg, "the reply is %zu bytes, more than %s allows: it was not sent",
+                 size, limit);
     json_t *r = proto_reply_error(&ri, PROTO_ETOOLARGE, msg, NULL, 0);
     json_t *e = json_object_get(r, "error");
     if (r == NULL || e == NULL) {
@@ -333,7 +339,7 @@ json_t *proto_reply_too_large(const json_t *reply, size_t size, size_t max)
         return NULL;
     }
     put(e, "size", json_integer((json_int_t)size), &ok);
-    put(e, "max", json_integer((json_int_t)max), &ok);
+    put(e, "max", max > 0 ? json_integer((json_int_t)max) : json_null(), &ok);
     json_t *container = json_object_get(json_object_get(reply, "result"), "container");
     if (ri.command != NULL && strcmp(ri.command, "run") == 0 && json_is_object(container))
         put(e, "container", json_deep_copy(container), &ok);

@@ -1589,7 +1589,7 @@ static void t_reply_too_large(void **state)
     json_t *result = json_pack("{s:{s:s,s:s},s:i}", "container", "id", "4f3e2d", "name", "hello",
                                "exit_code", 0);
     json_t *reply = proto_reply_ok(&ri, result);
-    json_t *big = proto_reply_too_large(reply, 20000, 4096);
+    json_t *big = proto_reply_too_large(reply, 20000, 4096, NULL);
     assert_json_eq(big, "{'schema':1,'ok':false,'node':'node-1','command':'run',"
                         "'request_id':'r-1','error':{'code':'too_large','message':"
                         "'the reply is 20000 bytes, more than max_reply (4096 bytes) "
@@ -1606,7 +1606,7 @@ static void t_reply_too_large(void **state)
     proto_reply_info_init(&ri, cmd, NULL, "host-a", "c-9");
     result = json_pack("[{s:s}]", "Id", "sha256:1");
     reply = proto_reply_ok(&ri, result);
-    big = proto_reply_too_large(reply, 99999, 4096);
+    big = proto_reply_too_large(reply, 99999, 4096, "the broker's max_message_size");
     assert_int_equal(json_integer_value(json_object_get(big, "statusCode")), 413);
     assert_string_equal(json_string_value(json_object_get(big, "dockerInstance")), "host-a");
     assert_string_equal(json_string_value(json_object_get(big, "command")), "images");
@@ -1622,7 +1622,7 @@ static void t_reply_too_large(void **state)
     json_decref(reply);
     json_decref(result);
     proto_cmd_free(cmd);
-    assert_null(proto_reply_too_large(NULL, 1, 1));
+    assert_null(proto_reply_too_large(NULL, 1, 1, NULL));
 }
 
 static void t_reply_bulk(void **state)
