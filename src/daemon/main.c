@@ -643,11 +643,31 @@ static int rejoin(broker *b, engine *e, cluster *cl)
     return 0;
 }
 
+/* After any call on the broker: when its generation moved on from *gen
+ * (it closed the channel -- RabbitMQ does when a delivery stays unacked
+ * past its consumer timeout -- or the connection was lost and made
+ * again), every delivery not yet acked is back in its queue and comes
+ * again, so the engine drops the copies it has not begun (engine.h). */
+static void follow_generation(broker *b, engine *e, uint32_t *gen)
+{
+    uint32_t now = broker_generation(b);
+    if (now == *gen)
+        return;
+    *gen = now;
+    size_t n = engine_forget_generations(e, now);
+    if (n > 0)
+        log_msg(LOG_LVL_WARN,
+                "broker: %zu deliveries not begun yet were requeued with the old channel; "
+                "they come again",
+                n);
+}
+
 /* The main loop: hands deliveries to the engine and carries out its
  * outbox, reconnecting when the connection is lost, until SIGTERM/SIGINT
  * (or a stop during a reconnect). */
 static void run_loop(const dd_config *cfg, broker *b, engine *e, cluster *cl)
 {
+    uint32_t gen = broker_generation(b);
     while (!g_stop) {
         broker_delivery d;
         memset(&d, 0, sizeof d);
@@ -669,12 +689,16 @@ static void run_loop(const dd_config *cfg, broker *b, engine *e, cluster *cl)
             if (rejoin(b, e, cl) != 0)
                 break;
             continue;
-        } else if (pr < 0 && pr != BROKER_ECHANNEL) {
+        } else if (pr == BROKER_ECHANNEL) {
+            log_msg(LOG_LVL_WARN, "broker: %s; reopened", broker_error(b));
+        } else if (pr < 0) {
             log_msg(LOG_LVL_WARN, "broker: %s: %s", broker_strerror(pr), broker_error(b));
         }
         broker_delivery_cleanup(&d);
+        follow_generation(b, e, &gen);
         if (drain_outbox(b, e, cl) != 0 && rejoin(b, e, cl) != 0)
             break;
+        follow_generation(b, e, &gen);
     }
 }
 

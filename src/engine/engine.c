@@ -339,6 +339,13 @@ static void log_request(const proto_cmd *cmd, const char *rid)
     json_decref(lj);
 }
 
+/* 1 for the commands that make containers (run, create): copies of their
+ * requests are refused, not carried out again. */
+static int makes_containers(const proto_cmd *cmd)
+{
+    return cmd->kind == PROTO_CMD_RUN || cmd->kind == PROTO_CMD_CREATE;
+}
+
 /* Carries out c's command, or answers a copy of a request this process
  * answered already (rs, prev: from eng_request_begin). */
 static hres carry_out(jctx *c, req_state rs, const char *prev)
@@ -350,7 +357,7 @@ static hres carry_out(jctx *c, req_state rs, const char *prev)
         eng_post_simple(c->e, ENGINE_OUT_ACK, c->d->tag, 0);
         return H_DONE;
     }
-    if (rs == REQ_ANSWERED)
+    if (rs == REQ_ANSWERED && makes_containers(c->cmd))
         return eng_duplicate(c, prev, "answered");
     hres inc = eng_check_incarnation(c);
     if (inc != H_OK)
@@ -411,9 +418,14 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
         proto_cmd_free(cmd);
         return 1;
     }
-    /* Commands that make containers are deduplicated by request id. */
-    bool dedup =
-        rc == 0 && rid != NULL && (cmd->kind == PROTO_CMD_RUN || cmd->kind == PROTO_CMD_CREATE);
+    /* Every request with an id is known while in flight and once answered:
+     * a redelivered copy (the broker requeued the first when it closed the
+     * channel, for its consumer timeout say, or lost the connection) waits
+     * for the first and is then acked, not carried out again.  A copy the
+     * client sent again is refused (duplicate) by the commands that make
+     * containers, and carried out again by the others, once the first is
+     * done. */
+    bool dedup = rc == 0 && rid != NULL;
     char *prev = NULL;
     req_state rs = REQ_FRESH;
     if (dedup && (rs = eng_request_begin(e, rid, j, &prev)) == REQ_PARKED) {

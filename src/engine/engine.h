@@ -186,6 +186,16 @@ void engine_view_changed(engine *e);
  * owner is found by asking the nodes, as for a name.  *d is moved. */
 void engine_submit_unrouted(engine *e, broker_delivery *d);
 
+/* The broker's channel changed (it closed the channel, e.g. for its
+ * consumer timeout, or the connection was lost): every delivery of an
+ * earlier generation not yet acked is back in its queue and comes again,
+ * marked redelivered.  Drops the queued and parked messages of
+ * generations other than gen that no worker has begun (their copies are
+ * on the way) and returns how many; what a worker carries out already goes
+ * on, and its redelivered copy waits for it and is then acked without
+ * being carried out again (requests.c).  Main thread. */
+size_t engine_forget_generations(engine *e, uint32_t gen);
+
 /* Takes the whole outbox (FIFO list, NULL if empty). */
 engine_out *engine_take_outbox(engine *e);
 

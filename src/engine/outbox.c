@@ -225,6 +225,41 @@ void engine_submit(engine *e, broker_delivery *d)
     submit(e, d, 0);
 }
 
+/* Removes from list *head (tail *tail, may be NULL) the message jobs of
+ * deliveries to settle that arrived before generation gen, freeing them.
+ * Returns how many.  Caller holds e->mu. */
+static size_t drop_stale(job **head, job **tail, uint32_t gen)
+{
+    size_t n = 0;
+    job *last = NULL;
+    for (job **pp = head; *pp;) {
+        job *j = *pp;
+        if (j->kind == JOB_MSG && j->d.tag != 0 && j->d.generation != gen) {
+            *pp = j->next;
+            broker_delivery_cleanup(&j->d);
+            free(j->id);
+            free(j);
+            n++;
+            continue;
+        }
+        last = j;
+        pp = &j->next;
+    }
+    if (tail)
+        *tail = last;
+    return n;
+}
+
+size_t engine_forget_generations(engine *e, uint32_t gen)
+{
+    pthread_mutex_lock(&e->mu);
+    size_t n = drop_stale(&e->jhead, &e->jtail, gen);
+    n += drop_stale(&e->parked, NULL, gen);
+    n += drop_stale(&e->bulk_parked, &e->bulk_parked_tail, gen);
+    pthread_mutex_unlock(&e->mu);
+    return n;
+}
+
 void engine_submit_unrouted(engine *e, broker_delivery *d)
 {
     submit(e, d, 1);

@@ -63,6 +63,8 @@ typedef struct fx {
     char amqp_url[96];
     pid_t pid;
     int gw_port;     /* the daemon's gateway on 127.0.0.1 (0: none) */
+    int workers;     /* the daemon's --workers (0: 4) */
+    int quorum;      /* 1: the daemon's queues are quorum queues (else classic) */
     broker *cli;     /* client-role handle on the daemon's broker */
     dkc_client *dkc; /* client of the daemon's Docker */
 } fx;
@@ -79,10 +81,12 @@ static fx g_fx; /* the current case; its teardown cleans up */
  * Returns 0 or -1 (one that still runs is stopped by fx_cleanup). */
 static int daemon_start(fx *f)
 {
-    char port[16];
+    char port[16], workers[16];
     snprintf(port, sizeof port, "%d", f->gw_port);
-    const char *args[14] = {"-q",        f->queue, "--node",       f->node,
-                            "--workers", "4",      "--queue-type", "classic"};
+    snprintf(workers, sizeof workers, "%d", f->workers > 0 ? f->workers : 4);
+    const char *args[14] = {
+        "-q",        f->queue, "--node",       f->node,
+        "--workers", workers,  "--queue-type", f->quorum ? "quorum" : "classic"};
     size_t n = 8;
     if (f->gw_port > 0) { /* the gateway, for GET /readyz and /metrics */
         args[n++] = "--gateway";
@@ -609,6 +613,137 @@ static void test_consumer_timeout(void **state)
     assert_true(daemon_alive(f));
 }
 
+/* Takes every message of reply queue rq for timeout_ms, or until each of
+ * ids[0..n-1] has a reply and settle_ms more passed: counts[i] is how many
+ * replies came for ids[i], out[i] the first (parsed; NULL: none); a reply
+ * for no id of these counts in *others. */
+static void collect_replies(fx *f, const char *rq, char ids[][64], size_t n, int *counts,
+                            json_t **out, int timeout_ms, int settle_ms, int *others)
+{
+    int64_t end = dfx_now_ms() + timeout_ms, settle_end = 0;
+    while (dfx_now_ms() < end && (settle_end == 0 || dfx_now_ms() < settle_end)) {
+        broker_delivery d;
+        memset(&d, 0, sizeof d);
+        int rc = broker_get(f->cli, rq, &d);
+        if (rc == 1) {
+            size_t i = 0;
+            while (i < n && (d.correlation_id == NULL || strcmp(d.correlation_id, ids[i]) != 0))
+                i++;
+            if (i == n)
+                (*others)++;
+            else if (counts[i]++ == 0)
+                out[i] = json_loadb((const char *)d.body, d.len, 0, NULL);
+        }
+        broker_delivery_cleanup(&d);
+        size_t have = 0;
+        for (size_t i = 0; i < n; i++)
+            have += counts[i] > 0;
+        if (have == n && settle_end == 0)
+            settle_end = dfx_now_ms() + settle_ms;
+        if (rc != 1)
+            usleep(100 * 1000);
+    }
+}
+
+/* Deliveries wait in the daemon longer than RabbitMQ's consumer timeout
+ * (one worker, busy with an exec that outlasts it, and quick requests
+ * queued behind it in the prefetch window): RabbitMQ closes the daemon's
+ * channel (PRECONDITION_FAILED, "delivery acknowledgement timed out") and
+ * requeues every unacked delivery, so each comes again, redelivered, while
+ * the daemon still holds its first copy.  The daemon reopens the channel
+ * and goes on: every request gets exactly one reply, the exec ran once,
+ * each run made one container, and the queue ends empty with the daemon
+ * consuming it. */
+static void test_consumer_timeout_closes_the_channel(void **state)
+{
+    (void)state;
+    fx *f = &g_fx;
+    char rq[96];
+    int port = rabbit_case(f, "cc", rq, sizeof rq);
+    assert_int_equal(rabbit_set("consumer_timeout", CONSUMER_TIMEOUT_MS), 0);
+    assert_int_equal(rabbit_set("channel_tick_interval", CHANNEL_TICK_MS), 0);
+    char held[96];
+    snprintf(held, sizeof held, "%.63s.held", f->queue);
+    assert_int_equal(unacked_consumer_is_cut_off(port, held, 4 * CONSUMER_TIMEOUT_MS), 1);
+    f->workers = 1;
+    f->quorum = 1;
+    assert_int_equal(daemon_start(f), 0);
+
+    /* a container to exec in (a run without Attach is answered at its start) */
+    char sid[1][64], body[512];
+    int count[6] = {0}, others = 0;
+    json_t *r[6] = {NULL};
+    send_msg(f, rq,
+             "{\"Dockercmd\":\"run\",\"Options\":{\"NetworkMode\":\"none\"},"
+             "\"Image\":\"busybox:latest\",\"Cmd\":[\"sleep\",\"300\"]}",
+             sid[0], sizeof sid[0]);
+    collect_replies(f, rq, sid, 1, count, r, 30000, 0, &others);
+    assert_non_null(r[0]);
+    assert_true(json_is_true(json_object_get(r[0], "ok")));
+    char cid[80];
+    snprintf(cid, sizeof cid, "%s",
+             json_string_value(json_object_get(
+                 json_object_get(json_object_get(r[0], "result"), "container"), "id")));
+    json_decref(r[0]);
+    r[0] = NULL;
+    count[0] = 0;
+
+    /* the exec counts its runs in a file, then holds the one worker for
+     * twice the consumer timeout; four requests wait behind it */
+    int64_t t0 = (int64_t)time(NULL) - 1;
+    char ids[6][64];
+    snprintf(body, sizeof body,
+             "{\"Dockercmd\":\"exec\",\"Container\":\"%s\",\"Cmd\":[\"sh\",\"-c\","
+             "\"echo x >> /tmp/runs; sleep %d; echo done\"],\"Options\":{\"Timeout\":120}}",
+             cid, 2 * CONSUMER_TIMEOUT_MS / 1000);
+    send_msg(f, rq, body, ids[0], sizeof ids[0]);
+    for (int i = 1; i <= 3; i++) {
+        char word[32];
+        snprintf(word, sizeof word, "queued-%d", i);
+        snprintf(body, sizeof body, RUN_ECHO_REMOVE, word);
+        send_msg(f, rq, body, ids[i], sizeof ids[i]);
+    }
+    send_msg(f, rq, "{\"Dockercmd\":\"ping\"}", ids[4], sizeof ids[4]);
+    collect_replies(f, rq, ids, 5, count, r, 90000, 3000, &others);
+    for (int i = 0; i < 5; i++)
+        if (count[i] != 1)
+            fprintf(stderr, "request %d (%s): %d replies; see %s\n", i, ids[i], count[i], f->log);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(count[i], 1);
+    assert_int_equal(others, 0);
+    assert_run_ok(r[0], "done\n");
+    for (int i = 1; i <= 3; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "queued-%d\n", i);
+        assert_run_ok(r[i], want);
+        assert_int_equal(dfx_count_creates(f->dkc, ids[i], t0), 1);
+    }
+    assert_true(json_is_true(json_object_get(r[4], "ok")));
+    /* the broker did close the channel over the timeout */
+    if (log_count(f, "acknowledgement") == 0)
+        fprintf(stderr, "no channel closed for the consumer timeout; see %s\n", f->log);
+    assert_true(log_count(f, "acknowledgement") >= 1);
+
+    /* the exec ran once */
+    snprintf(body, sizeof body,
+             "{\"Dockercmd\":\"exec\",\"Container\":\"%s\",\"Cmd\":[\"cat\",\"/tmp/runs\"]}", cid);
+    send_msg(f, rq, body, ids[5], sizeof ids[5]);
+    collect_replies(f, rq, ids + 5, 1, count + 5, r + 5, 30000, 0, &others);
+    assert_run_ok(r[5], "x\n");
+    for (int i = 0; i < 6; i++)
+        json_decref(r[i]);
+
+    /* nothing left behind, still consuming */
+    uint32_t consumers = 0, messages = 1;
+    for (int i = 0; i < 50 && (messages != 0 || consumers != 1); i++) {
+        assert_int_equal(broker_queue_counts(f->cli, f->queue, &messages, &consumers), 0);
+        usleep(100 * 1000);
+    }
+    assert_int_equal(messages, 0);
+    assert_int_equal(consumers, 1);
+    assert_true(daemon_alive(f));
+}
+
 /* Runs the daemon with args to its end (at most 20 s); its exit status
  * (-1: killed at the limit) and what it printed, in out. */
 static int daemon_once(const char *const *args, char *out, size_t outlen)
@@ -761,8 +896,11 @@ int main(void)
         cmocka_unit_test_teardown(test_docker_stopped, case_teardown),
         cmocka_unit_test_teardown(test_rabbit_restarted, case_teardown),
         cmocka_unit_test_teardown(test_consumer_timeout, case_teardown),
+        cmocka_unit_test_teardown(test_consumer_timeout_closes_the_channel, case_teardown),
         cmocka_unit_test_teardown(test_amqps, case_teardown),
     };
+    if (getenv("CMOCKA_TEST_FILTER")) /* e.g. "test_consumer*" while working on one case */
+        cmocka_set_test_filter(getenv("CMOCKA_TEST_FILTER"));
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
     dkc_global_cleanup();
     return rc;

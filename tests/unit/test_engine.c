@@ -1320,6 +1320,32 @@ static void a_reply_over_max_reply_is_answered_too_large(void **state)
     assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 2);
 }
 
+/* A request the broker hands out again (it requeued the first copy with a
+ * closed channel: its consumer timeout, a lost connection) is not carried
+ * out again, whatever the command: the redelivered copy is acked without a
+ * second reply.  A copy the client sent again is carried out again (only
+ * the commands that make containers refuse those, as duplicate). */
+static void a_redelivered_copy_of_an_answered_request_is_acked(void **state)
+{
+    fixture *fx = *state;
+    fake_route(&fx->f, "GET", "/info", 200, "{}");
+    fx_start(fx);
+    fx_submit(fx, 51, "req-info", "{\"Dockercmd\":\"info\"}");
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    assert_int_equal(o->tag, 51);
+    fx_submit_again(fx, 52, "req-info", "{\"Dockercmd\":\"info\"}");
+    o = fx_wait(fx, ENGINE_OUT_ACK, 1);
+    assert_int_equal(o->tag, 52);
+    fx_settle(fx);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 1);
+    assert_int_equal(fake_hits(&fx->f, "GET", "/info"), 1);
+    int calls = fake_hits(&fx->f, "GET", "/info");
+    fx_submit(fx, 53, "req-info", "{\"Dockercmd\":\"info\"}");
+    o = fx_wait(fx, ENGINE_OUT_REPLY, 2);
+    assert_int_equal(o->tag, 53);
+    assert_int_equal(fake_hits(&fx->f, "GET", "/info"), calls + 1);
+}
+
 int main(void)
 {
     /* curl's global state before any thread (the clients are made with the
@@ -1354,6 +1380,7 @@ int main(void)
         T(a_pull_asked_for_progress_tells_it_before_the_reply),
         T(a_pull_not_asking_gets_no_progress),
         T(a_reply_over_max_reply_is_answered_too_large),
+        T(a_redelivered_copy_of_an_answered_request_is_acked),
     };
 #undef T
     int failed = cmocka_run_group_tests_name("engine", tests, NULL, NULL);
