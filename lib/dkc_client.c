@@ -394,6 +394,34 @@ int dkc__client_api(dkc_client *c)
     return dkc__version_number(c->api_version);
 }
 
+int dkc__api_require(dkc_client *c, dkc__feature f)
+{
+    const char *what;
+    int v = dkc__client_api(c);
+    if (v < 0)
+        return v;
+    const char *need = dkc__api_needs(v, f, &what);
+    if (need == NULL)
+        return 0;
+    return dkc__client_fail(c, DKC_EVERSION, 0, "%s needs Docker API %s; %s speaks %s", what, need,
+                            c->host, c->api_version);
+}
+
+int dkc__api_create_body(dkc_client *c, json_t *body, json_t **send)
+{
+    char why[512];
+    *send = NULL;
+    int v = dkc__client_api(c);
+    if (v < 0)
+        return v;
+    int rc = dkc__create_body_adapt(body, v, send, why, sizeof why);
+    if (rc == DKC_EVERSION)
+        return dkc__client_fail(c, rc, 0, "%s; %s speaks %s", why, c->host, c->api_version);
+    if (rc != 0)
+        return dkc__client_fail(c, rc, 0, "invalid create body: %s", why);
+    return 0;
+}
+
 int dkc__client_do(dkc_client *c, const dkc__req *req, dkc__resp *resp)
 {
     clear_error(c);

@@ -202,16 +202,25 @@ typedef enum dkc__feature {
     DKC__F_NETWORKS,       /* several EndpointsConfig at create: 1.44 */
 } dkc__feature;
 
-/* 0 when c's API has f, else DKC_EVERSION recorded on c with what needs
- * which version (or negotiation's own failure). */
+/* NULL when API version has f, else the version f needs ("1.42"); *what
+ * (may be NULL) gets f's name for messages.  Pure. */
+const char *dkc__api_needs(int version, dkc__feature f, const char **what);
+
+/* The create body to send at API version for the caller's body (borrowed,
+ * never changed): *send is a new reference, body itself when nothing
+ * differs, else an adapted copy (the container-wide MacAddress moves to the
+ * main network's endpoint from 1.44 on, an endpoint's to the container
+ * before).  Pure.  0, or with *send NULL and a reason in why: DKC_EVERSION
+ * when the version cannot say what body asks for, DKC_EINVAL when body
+ * contradicts itself (or is not an object), DKC_ENOMEM. */
+int dkc__create_body_adapt(json_t *body, int version, json_t **send, char *why, size_t len);
+
+/* dkc__api_needs for c's version (negotiating first): 0, or DKC_EVERSION
+ * recorded on c with what needs which version (or negotiation's own
+ * failure). */
 int dkc__api_require(dkc_client *c, dkc__feature f);
 
-/* The create body to send at c's API version for the caller's body
- * (borrowed): *send is a new reference, body itself when nothing differs,
- * else an adapted copy (the container-wide MacAddress moves to the main
- * network's endpoint from 1.44 on, and back before).  Fails, recorded on
- * c, with DKC_EVERSION when the version cannot say what body asks for,
- * DKC_EINVAL when body contradicts itself, DKC_ENOMEM. */
+/* dkc__create_body_adapt at c's version, a failure recorded on c. */
 int dkc__api_create_body(dkc_client *c, json_t *body, json_t **send);
 
 /* True if the container was created with a TTY (inspect Config.Tty). */

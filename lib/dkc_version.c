@@ -2,13 +2,18 @@
  * dkc_version.c -- what the library does differently by Engine API version.
  *
  * The one place the library branches on the negotiated version: a table of
- * what a call or option needs (dkc__api_require) and the create body as the
- * negotiated version wants it (dkc__api_create_body).  Everything else the
+ * what a call or option needs (dkc__api_needs) and the create body as the
+ * negotiated version wants it (dkc__create_body_adapt).  Pure: no I/O, no
+ * handle (dkc_client.c's dkc__api_require and dkc__api_create_body apply
+ * them to a handle's version), so the adaptation of bodies that arrive
+ * from the message queue is fuzzed (fuzz/fuzz_create_body.c).  Everything
+ * else the
  * Engine changed between 1.24 and 1.56 is read in a form every version
  * shares (events by Type/Action/Actor, progress by errorDetail and
  * progressDetail, output streams by the container's TTY), so it needs no
  * branch.  docs/libdkc.md has the table for readers.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -44,40 +49,43 @@ static const struct {
     [DKC__F_NETWORKS] = {DKC__API(44), "1.44", "creating a container on several networks"},
 };
 
-int dkc__api_require(dkc_client *c, dkc__feature f)
+const char *dkc__api_needs(int version, dkc__feature f, const char **what)
 {
-    int v = dkc__client_api(c);
-    if (v < 0)
-        return v;
-    if (v >= features[f].since)
-        return 0;
-    return dkc__client_fail(c, DKC_EVERSION, 0, "%s needs Docker API %s; %s speaks %s",
-                            features[f].what, features[f].version, dkc_client_host(c),
-                            dkc_client_api_version(c));
+    if (what != NULL)
+        *what = features[f].what;
+    return version >= features[f].since ? NULL : features[f].version;
 }
 
-/* The value of key in obj as Docker reads it: the exact spelling, else
- * the first spelling that differs only in case (Go's encoding/json).
- * *name (may be NULL) gets the key as spelt in obj.  NULL when absent or
- * obj is not an object. */
+/* The value of key in obj as Docker reads it: Go's encoding/json matches
+ * keys without regard to case and the last match wins.  *name (may be
+ * NULL) gets the key as spelt in obj.  NULL when absent or obj is not an
+ * object. */
 static json_t *get_ci(json_t *obj, const char *key, const char **name)
 {
     const char *k;
-    json_t *v = json_object_get(obj, key);
-    if (v != NULL) {
-        if (name != NULL)
-            *name = key;
-        return v;
-    }
+    json_t *v, *found = NULL;
     json_object_foreach(obj, k, v)
     {
         if (strcasecmp(k, key) == 0) {
+            found = v;
             if (name != NULL)
                 *name = k;
-            return v;
         }
     }
-    return NULL;
+    return found;
+}
+
+/* Removes every key of obj that reads as key. */
+static void del_ci(json_t *obj, const char *key)
+{
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(obj, tmp, k, v)
+    {
+        if (strcasecmp(k, key) == 0)
+            json_object_del(obj, k);
+    }
 }
 
 /* The object under key in obj, created (as key) when absent.  NULL when
@@ -87,9 +95,21 @@ static json_t *object_at(json_t *obj, const char *key)
     json_t *v = get_ci(obj, key, NULL);
     if (v != NULL && !json_is_null(v))
         return json_is_object(v) ? v : NULL;
+    del_ci(obj, key);
     if (json_object_set_new(obj, key, json_object()) != 0)
         return NULL;
     return json_object_get(obj, key);
+}
+
+/* Untrusted text (a name or an address from the body) made fit for a
+ * one-line reason: at most cap - 1 bytes, control characters as '?'. */
+static const char *shown(const char *text, char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = text ? text : ""; *p != '\0' && n + 1 < cap; p++)
+        buf[n++] = ((unsigned char)*p < 0x20 || *p == 0x7f) ? '?' : *p;
+    buf[n] = '\0';
+    return buf;
 }
 
 static const char *nonempty(json_t *v)
@@ -105,7 +125,7 @@ static const char *nonempty(json_t *v)
 static const char *main_network(json_t *eps, const char *mode)
 {
     if (mode == NULL || mode[0] == '\0' || strcmp(mode, "default") == 0)
-        return get_ci(eps, "default", NULL) != NULL && get_ci(eps, "bridge", NULL) == NULL
+        return json_object_get(eps, "default") != NULL && json_object_get(eps, "bridge") == NULL
                    ? "default"
                    : "bridge";
     if (strcmp(mode, "host") == 0 || strcmp(mode, "none") == 0 ||
@@ -116,108 +136,135 @@ static const char *main_network(json_t *eps, const char *mode)
 
 /* API 1.44 and newer: the container-wide MAC address (deprecated in 1.44,
  * gone in 1.52) moves to the endpoint of the container's main network,
- * where these versions read it.  body is the caller's copy. */
-static int mac_to_endpoint(dkc_client *c, json_t *body, const char *mac_key, const char *mac,
-                           const char *mode)
+ * where these versions read it.  body is a copy of the caller's; mac is
+ * owned by the caller. */
+static int mac_to_endpoint(json_t *body, const char *mac, const char *mode, char *why, size_t len)
 {
     json_t *nc = object_at(body, "NetworkingConfig");
     json_t *eps = nc ? object_at(nc, "EndpointsConfig") : NULL;
-    if (eps == NULL)
-        return dkc__client_fail(c, DKC_EINVAL, 0,
-                                "invalid create body: NetworkingConfig.EndpointsConfig is not an "
-                                "object");
+    if (eps == NULL) {
+        snprintf(why, len, "NetworkingConfig.EndpointsConfig is not an object");
+        return DKC_EINVAL;
+    }
     const char *net = main_network(eps, mode);
-    if (net == NULL)
-        return dkc__client_fail(c, DKC_EINVAL, 0,
-                                "invalid create body: a MacAddress needs a bridge or user-defined "
-                                "network, not NetworkMode %.100s",
-                                mode);
+    if (net == NULL) {
+        char m[101];
+        snprintf(why, len,
+                 "a MacAddress needs a bridge or user-defined network, not NetworkMode %s",
+                 shown(mode, m, sizeof m));
+        return DKC_EINVAL;
+    }
     json_t *ep = object_at(eps, net);
-    if (ep == NULL)
-        return dkc__client_fail(
-            c, DKC_EINVAL, 0, "invalid create body: the endpoint of %.100s is not an object", net);
-    const char *ep_key = "MacAddress";
-    const char *had = nonempty(get_ci(ep, "MacAddress", &ep_key));
-    if (had != NULL && strcasecmp(had, mac) != 0)
-        return dkc__client_fail(c, DKC_EINVAL, 0,
-                                "invalid create body: MacAddress %.40s differs from the one of "
-                                "network %.100s (%.40s)",
-                                mac, net, had);
-    if (had == NULL && json_object_set_new(ep, ep_key, json_string(mac)) != 0)
-        return dkc__client_fail(c, DKC_ENOMEM, 0, "out of memory");
-    json_object_del(body, mac_key);
+    if (ep == NULL) {
+        char n[101];
+        snprintf(why, len, "the endpoint of network %s is not an object", shown(net, n, sizeof n));
+        return DKC_EINVAL;
+    }
+    const char *had = nonempty(get_ci(ep, "MacAddress", NULL));
+    if (had != NULL && strcasecmp(had, mac) != 0) {
+        char a[41], b[41], n[101];
+        snprintf(why, len, "MacAddress %s differs from the one of network %s (%s)",
+                 shown(mac, a, sizeof a), shown(net, n, sizeof n), shown(had, b, sizeof b));
+        return DKC_EINVAL;
+    }
+    if (had == NULL) {
+        del_ci(ep, "MacAddress");
+        if (json_object_set_new(ep, "MacAddress", json_string(mac)) != 0) {
+            snprintf(why, len, "out of memory");
+            return DKC_ENOMEM;
+        }
+    }
+    del_ci(body, "MacAddress");
     return 0;
 }
 
 /* Before API 1.44 only the container-wide MAC address exists (a daemon
  * ignores one on an endpoint): the main network's moves there.  One on any
  * other network cannot be said. */
-static int mac_to_config(dkc_client *c, json_t *body, json_t *eps, const char *mode)
+static int mac_to_config(json_t *body, json_t *eps, const char *mode, char *why, size_t len)
 {
     const char *net = main_network(eps, mode);
     const char *name;
     json_t *ep;
     json_object_foreach(eps, name, ep)
     {
-        const char *key = "MacAddress";
-        const char *mac = nonempty(get_ci(ep, "MacAddress", &key));
+        const char *mac = nonempty(get_ci(ep, "MacAddress", NULL));
         if (mac == NULL)
             continue;
         bool main = (net != NULL && strcmp(name, net) == 0) || json_object_size(eps) == 1;
-        if (!main)
-            return dkc__client_fail(c, DKC_EVERSION, 0,
-                                    "a MacAddress on network %.100s, which is not the "
-                                    "container's NetworkMode, needs Docker API 1.44; %s speaks %s",
-                                    name, dkc_client_host(c), dkc_client_api_version(c));
-        if (json_object_set_new(body, "MacAddress", json_string(mac)) != 0)
-            return dkc__client_fail(c, DKC_ENOMEM, 0, "out of memory");
-        json_object_del(ep, key);
+        if (!main) {
+            char n[101];
+            snprintf(why, len,
+                     "a MacAddress on network %s, which is not the container's NetworkMode, "
+                     "needs Docker API 1.44",
+                     shown(name, n, sizeof n));
+            return DKC_EVERSION;
+        }
+        del_ci(body, "MacAddress");
+        if (json_object_set_new(body, "MacAddress", json_string(mac)) != 0) {
+            snprintf(why, len, "out of memory");
+            return DKC_ENOMEM;
+        }
+        del_ci(ep, "MacAddress");
         return 0;
     }
     return 0;
 }
 
-int dkc__api_create_body(dkc_client *c, json_t *body, json_t **send)
+int dkc__create_body_adapt(json_t *body, int version, json_t **send, char *why, size_t len)
 {
+    const char *need, *what;
     *send = NULL;
-    int v = dkc__client_api(c);
-    if (v < 0)
-        return v;
+    why[0] = '\0';
+    if (!json_is_object(body)) {
+        snprintf(why, len, "a create body must be a JSON object");
+        return DKC_EINVAL;
+    }
     json_t *hc = get_ci(body, "HostConfig", NULL);
     json_t *eps = get_ci(get_ci(body, "NetworkingConfig", NULL), "EndpointsConfig", NULL);
-    int rc;
     if (json_is_true(get_ci(hc, "AutoRemove", NULL)) &&
-        (rc = dkc__api_require(c, DKC__F_AUTO_REMOVE)) != 0)
-        return rc;
+        (need = dkc__api_needs(version, DKC__F_AUTO_REMOVE, &what)) != NULL) {
+        snprintf(why, len, "%s needs Docker API %s", what, need);
+        return DKC_EVERSION;
+    }
     if (json_is_object(eps) && json_object_size(eps) > 1 &&
-        (rc = dkc__api_require(c, DKC__F_NETWORKS)) != 0)
-        return rc;
+        (need = dkc__api_needs(version, DKC__F_NETWORKS, &what)) != NULL) {
+        snprintf(why, len, "%s needs Docker API %s", what, need);
+        return DKC_EVERSION;
+    }
 
-    const char *mac_key = "MacAddress";
-    const char *mac = nonempty(get_ci(body, "MacAddress", &mac_key));
+    const char *mac = nonempty(get_ci(body, "MacAddress", NULL));
     bool ep_mac = false;
     const char *name;
     json_t *ep;
     if (json_is_object(eps))
         json_object_foreach(eps, name, ep) ep_mac =
-            ep_mac || nonempty(get_ci(ep, "MacAddress", NULL));
-    bool move_down = v >= DKC__API(44) && mac != NULL;
-    bool move_up = v < DKC__API(44) && mac == NULL && ep_mac;
+            ep_mac || nonempty(get_ci(ep, "MacAddress", NULL)) != NULL;
+    bool move_down = version >= DKC__API(44) && get_ci(body, "MacAddress", NULL) != NULL;
+    bool move_up = version < DKC__API(44) && mac == NULL && ep_mac;
     if (!move_down && !move_up) {
         *send = json_incref(body);
         return 0;
     }
 
     json_t *copy = json_deep_copy(body);
-    if (copy == NULL)
-        return dkc__client_fail(c, DKC_ENOMEM, 0, "out of memory");
+    if (copy == NULL) {
+        snprintf(why, len, "out of memory");
+        return DKC_ENOMEM;
+    }
     const char *mode =
         json_string_value(get_ci(get_ci(copy, "HostConfig", NULL), "NetworkMode", NULL));
-    if (move_down)
-        rc = mac_to_endpoint(c, copy, mac_key, mac, mode);
-    else
-        rc = mac_to_config(
-            c, copy, get_ci(get_ci(copy, "NetworkingConfig", NULL), "EndpointsConfig", NULL), mode);
+    int rc;
+    if (move_down && mac == NULL) { /* an empty one: nothing to move */
+        del_ci(copy, "MacAddress");
+        rc = 0;
+    } else if (move_down) {
+        rc = mac_to_endpoint(copy, mac, mode, why, len);
+    } else {
+        rc = mac_to_config(copy,
+                           get_ci(get_ci(copy, "NetworkingConfig", NULL), "EndpointsConfig", NULL),
+                           mode, why, len);
+    }
     if (rc != 0) {
         json_decref(copy);
         return rc;

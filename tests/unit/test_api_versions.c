@@ -258,6 +258,15 @@ static void the_container_wide_mac_address_moves_to_its_network_from_1_44_on(voi
                       0);
         assert_null(json_object_get(s, "MacAddress"));
         json_decref(s);
+        /* keys are read as Docker reads them: in any case, the last one
+         * winning; none of them stays behind */
+        s = create_at(newer[i],
+                      "{\"Image\":\"busybox\",\"MacAddress\":\"02:42:ac:11:00:01\","
+                      "\"macADDRESS\":\"02:42:ac:11:00:09\"}",
+                      0);
+        assert_json(s, "{\"Image\":\"busybox\",\"NetworkingConfig\":{\"EndpointsConfig\":"
+                       "{\"bridge\":{\"MacAddress\":\"02:42:ac:11:00:09\"}}}}");
+        json_decref(s);
         /* two different ones contradict each other; a network mode
          * without an endpoint of its own has no MAC address */
         assert_null(create_at(newer[i],
@@ -270,6 +279,27 @@ static void the_container_wide_mac_address_moves_to_its_network_from_1_44_on(voi
                               "\"HostConfig\":{\"NetworkMode\":\"none\"}}",
                               DKC_EINVAL));
     }
+}
+
+/* A reason quotes the body's text only with its control characters
+ * replaced: it ends up in logs and replies. */
+static void a_refusal_shows_the_bodys_text_without_control_characters(void **state)
+{
+    fake f = {.ping_version = "1.52", .status = 201, .body = CREATED};
+    dkc_client *c = fake_client(&f);
+    json_t *body = json_loads("{\"Image\":\"busybox\",\"MacAddress\":\"02:42\\n:09\","
+                              "\"HostConfig\":{\"NetworkMode\":\"container:a\\u001b[31m\"}}",
+                              0, NULL);
+    assert_non_null(body);
+    char *id = NULL;
+    assert_int_equal(dkc_container_create_json(c, NULL, body, &id, NULL), DKC_EINVAL);
+    const char *m = dkc_client_last_error(c)->message;
+    assert_non_null(strstr(m, "not NetworkMode container:a?[31m"));
+    for (const char *p = m; *p; p++)
+        assert_true((unsigned char)*p >= 0x20);
+    assert_int_equal(f.n, 0);
+    json_decref(body);
+    fake_done(&f, c);
 }
 
 static void an_endpoint_mac_address_moves_to_the_container_before_1_44(void **state)
@@ -573,6 +603,7 @@ int main(void)
         cmocka_unit_test(stop_and_restart_send_a_signal_from_1_42_on),
         cmocka_unit_test(wait_conditions_need_1_30),
         cmocka_unit_test(the_container_wide_mac_address_moves_to_its_network_from_1_44_on),
+        cmocka_unit_test(a_refusal_shows_the_bodys_text_without_control_characters),
         cmocka_unit_test(an_endpoint_mac_address_moves_to_the_container_before_1_44),
         cmocka_unit_test(what_a_version_cannot_say_is_refused_before_sending),
         cmocka_unit_test(events_of_every_version_give_the_same_event),

@@ -1,0 +1,98 @@
+/*
+ * fuzz_create_body.c -- libFuzzer target for the create body as each API
+ * version reads it (dkc__create_body_adapt, lib/dkc_version.c).
+ *
+ * Create bodies arrive from the message queue (after the policy), so the
+ * adaptation runs on untrusted JSON.  Every input that decodes to JSON is
+ * adapted at versions on both sides of each branch.  Aborts on a broken
+ * invariant:
+ *   - the caller's body is never changed;
+ *   - the result is 0 with an object to send, or DKC_EVERSION / DKC_EINVAL /
+ *     DKC_ENOMEM with nothing to send and a printable reason;
+ *   - from API 1.44 on, a body sent has no container-wide MacAddress left
+ *     (in any spelling Docker reads), and a MAC address asked for is on an
+ *     endpoint;
+ *   - before 1.44, a body sent that had no container-wide MAC address has
+ *     none left on an endpoint: it moved to the container.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "dkc_internal.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check(int ok, const char *what)
+{
+    if (!ok) {
+        fprintf(stderr, "invariant broken: %s\n", what);
+        abort();
+    }
+}
+
+/* Whether obj sets key (read as Docker does: any case, the last one
+ * wins) to a non-empty string. */
+static int has_ci(json_t *obj, const char *key)
+{
+    const char *k;
+    json_t *v;
+    int set = 0;
+    json_object_foreach(obj, k, v)
+    {
+        const char *s = json_string_value(v);
+        if (strcasecmp(k, key) == 0)
+            set = s != NULL && s[0] != '\0';
+    }
+    return set;
+}
+
+/* Whether any endpoint of body carries a MAC address. */
+static int endpoint_mac(json_t *body)
+{
+    const char *k, *n;
+    json_t *v, *nc = NULL, *eps = NULL, *ep;
+    json_object_foreach(body, k, v) if (strcasecmp(k, "NetworkingConfig") == 0) nc = v;
+    json_object_foreach(nc, k, v) if (strcasecmp(k, "EndpointsConfig") == 0) eps = v;
+    json_object_foreach(eps, n, ep) if (has_ci(ep, "MacAddress")) return 1;
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const int versions[] = {DKC__API(24), DKC__API(41), DKC__API(43),
+                                   DKC__API(44), DKC__API(52), DKC__API(56)};
+    json_t *body = json_loadb((const char *)data, size, JSON_DECODE_ANY, NULL);
+    if (body == NULL)
+        return 0;
+    json_t *before = json_deep_copy(body);
+    check(before != NULL, "copy");
+    for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
+        char why[256];
+        json_t *send = NULL;
+        int rc = dkc__create_body_adapt(body, versions[i], &send, why, sizeof why);
+        check(json_equal(body, before), "the caller's body is unchanged");
+        if (rc != 0) {
+            check(rc == DKC_EVERSION || rc == DKC_EINVAL || rc == DKC_ENOMEM, "known code");
+            check(send == NULL, "nothing to send after a failure");
+            check(why[0] != '\0', "a reason");
+            for (const char *p = why; *p; p++)
+                check((unsigned char)*p >= 0x20 || *p == '\t', "a printable reason");
+            continue;
+        }
+        check(json_is_object(send), "an object to send");
+        if (versions[i] >= DKC__API(44)) {
+            check(!has_ci(send, "MacAddress"), "no container-wide MAC address from 1.44 on");
+            if (has_ci(body, "MacAddress"))
+                check(endpoint_mac(send), "the MAC address is on an endpoint");
+        } else if (!has_ci(body, "MacAddress")) {
+            check(!endpoint_mac(send), "an endpoint's MAC address moved to the container");
+        }
+        json_decref(send);
+    }
+    json_decref(before);
+    json_decref(body);
+    return 0;
+}
