@@ -198,9 +198,10 @@ ensure_image() {
     fi
     # podman load names an archive's short name localhost/NAME; a pulled
     # image would be docker.io/library/NAME, which is what Podman users have
-    pm tag "localhost/$IMAGE" "docker.io/library/$IMAGE" &&
-        pm untag "localhost/$IMAGE" "localhost/$IMAGE" ||
+    if ! pm tag "localhost/$IMAGE" "docker.io/library/$IMAGE" ||
+        ! pm untag "localhost/$IMAGE" "localhost/$IMAGE"; then
         die "could not name $IMAGE docker.io/library/$IMAGE"
+    fi
     say "loaded $IMAGE"
 }
 
