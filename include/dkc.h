@@ -160,6 +160,14 @@ int dkc_client_negotiate(dkc_client *c);
  * negotiation. */
 const char *dkc_client_api_version(const dkc_client *c);
 
+/* True when the negotiation found Podman's Docker-compatible service
+ * instead of Docker (its /_ping names a Libpod API version); false before
+ * negotiation and with a forced version.  The library makes up for the
+ * differences of Podman's answers where it knows them (docs/libdkc.md);
+ * this says where a caller must too, e.g. Podman's /info has no stable
+ * ID. */
+bool dkc_client_is_podman(const dkc_client *c);
+
 /* The address in use, normalised (e.g. "unix:///var/run/docker.sock"). */
 const char *dkc_client_host(const dkc_client *c);
 

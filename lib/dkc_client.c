@@ -24,6 +24,7 @@ struct dkc_client {
     char host[400];       /* normalised address, for messages */
     char api_version[32]; /* "" until negotiated */
     bool forced_version;
+    bool libpod; /* the negotiation found Podman (dkc__client_libpod) */
     size_t max_response;
     _Atomic int cancel;
     int64_t deadline; /* dkc_client_set_deadline(); monotonic ms, 0: none */
@@ -191,6 +192,21 @@ void dkc__client_set_transport(dkc_client *c, const dkc__transport *t)
     if (c->tr.free)
         c->tr.free(c->tr.impl);
     c->tr = *t;
+}
+
+bool dkc__client_libpod(const dkc_client *c)
+{
+    return c->libpod;
+}
+
+int dkc__client_negotiated(dkc_client *c)
+{
+    return c->api_version[0] == '\0' ? dkc_client_negotiate(c) : 0;
+}
+
+bool dkc_client_is_podman(const dkc_client *c)
+{
+    return c != NULL && c->libpod;
 }
 
 const char *dkc_client_api_version(const dkc_client *c)
@@ -379,6 +395,7 @@ int dkc_client_negotiate(dkc_client *c)
     }
     snprintf(c->api_version, sizeof c->api_version, "%s",
              offered > dkc__version_number(DKC_API_MAX) ? DKC_API_MAX : resp.api_version);
+    c->libpod = resp.libpod;
 out:
     dkc__resp_cleanup(&resp);
     return rc;

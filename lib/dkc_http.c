@@ -99,10 +99,13 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
     static const char ct[] = "Content-Type:";
     static const char av[] = "Api-Version:";
     static const char ps[] = "X-Docker-Container-Path-Stat:";
+    static const char lp[] = "Libpod-Api-Version:";
     if (len > sizeof ct - 1 && strncasecmp(line, ct, sizeof ct - 1) == 0) {
         header_value(line, len, sizeof ct - 1, r->content_type, sizeof r->content_type);
     } else if (len > sizeof av - 1 && strncasecmp(line, av, sizeof av - 1) == 0) {
         header_value(line, len, sizeof av - 1, r->api_version, sizeof r->api_version);
+    } else if (len > sizeof lp - 1 && strncasecmp(line, lp, sizeof lp - 1) == 0) {
+        r->libpod = true;
     } else if (len > sizeof ps - 1 && strncasecmp(line, ps, sizeof ps - 1) == 0 &&
                len < 64 * 1024) {
         char *v = malloc(len);

@@ -115,6 +115,7 @@ typedef struct dkc__resp {
     dkc__buf body; /* buffered body when no sink, capped */
     char content_type[128];
     char api_version[32]; /* API-Version header */
+    bool libpod;          /* a Libpod-Api-Version header: Podman's service */
     char *path_stat;      /* X-Docker-Container-Path-Stat (malloc) */
 } dkc__resp;
 
@@ -148,6 +149,14 @@ typedef struct dkc__http_conf {
 
 int dkc__http_transport_new(const dkc__http_conf *conf, dkc__transport *out, char *errbuf,
                             size_t errlen);
+
+/* True when the negotiation found Podman's Docker-compatible service (its
+ * /_ping names a Libpod API version), whose answers differ from Docker's in
+ * ways the calls that care about make up for. */
+bool dkc__client_libpod(const dkc_client *c);
+/* Negotiates unless done already (or the version is forced): 0 or the
+ * error of dkc_client_negotiate, recorded on c. */
+int dkc__client_negotiated(dkc_client *c);
 
 /* Replaces the transport of c (tests only).  Takes ownership of t. */
 void dkc__client_set_transport(dkc_client *c, const dkc__transport *t);
