@@ -730,6 +730,86 @@ out:
 
 /* ---- commit ---------------------------------------------------------- */
 
+/* Podman's commit reads no config body, only Dockerfile instructions in
+ * `changes`: appends one per setting of config (borrowed) to path.  0, or
+ * DKC_EINVAL (why says which key or value) for what they cannot carry:
+ * keys other than Labels, Env, Cmd, Entrypoint, WorkingDir and User, and
+ * text with a line break, an '=' in a label's name or quotes around a
+ * value. */
+static int podman_changes(json_t *config, dkc__buf *path, const char **why)
+{
+    const char *key;
+    json_t *v;
+    int rc = 0;
+    json_object_foreach(config, key, v)
+    {
+        if (json_is_null(v))
+            continue;
+        const char *k, *x;
+        json_t *e;
+        size_t i;
+        if (strcmp(key, "Labels") == 0) {
+            if (!json_is_object(v)) {
+                *why = "Labels must be an object of strings";
+                return DKC_EINVAL;
+            }
+            json_object_foreach(v, k, e)
+            {
+                x = json_string_value(e);
+                if (x == NULL || strpbrk(x, "\r\n") || x[0] == '"' || strpbrk(k, "=\r\n \"")) {
+                    *why = "a label Podman's commit cannot carry (a line break, quotes or '=' "
+                           "in its name)";
+                    return DKC_EINVAL;
+                }
+                if ((rc = dkc__query_addf(path, "changes", "LABEL %s=%s", k, x)) != 0)
+                    return rc;
+            }
+        } else if (strcmp(key, "Env") == 0) {
+            if (!json_is_array(v)) {
+                *why = "Env must be an array of strings";
+                return DKC_EINVAL;
+            }
+            json_array_foreach(v, i, e)
+            {
+                x = json_string_value(e);
+                if (x == NULL || strpbrk(x, "\r\n") || strchr(x, '=') == NULL) {
+                    *why = "an Env entry Podman's commit cannot carry (not NAME=value, or a "
+                           "line break)";
+                    return DKC_EINVAL;
+                }
+                if ((rc = dkc__query_addf(path, "changes", "ENV %s", x)) != 0)
+                    return rc;
+            }
+        } else if (strcmp(key, "Cmd") == 0 || strcmp(key, "Entrypoint") == 0) {
+            char *list = json_is_array(v) ? json_dumps(v, JSON_COMPACT) : NULL;
+            if (list == NULL || strpbrk(list, "\r\n") != NULL) {
+                free(list);
+                *why = "Cmd and Entrypoint must be arrays of strings";
+                return DKC_EINVAL;
+            }
+            rc = dkc__query_addf(path, "changes", "%s %s", key[0] == 'C' ? "CMD" : "ENTRYPOINT",
+                                 list);
+            free(list);
+        } else if (strcmp(key, "WorkingDir") == 0 || strcmp(key, "User") == 0) {
+            const char *s = json_string_value(v);
+            if (s == NULL || strpbrk(s, "\r\n") != NULL) {
+                *why = "WorkingDir and User must be strings of one line";
+                return DKC_EINVAL;
+            }
+            if (s[0] != '\0')
+                rc = dkc__query_addf(path, "changes", "%s %s", key[0] == 'W' ? "WORKDIR" : "USER",
+                                     s);
+        } else {
+            *why = "a commit config key Podman's commit cannot set (it takes Labels, Env, Cmd, "
+                   "Entrypoint, WorkingDir and User)";
+            return DKC_EINVAL;
+        }
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 int dkc_container_commit(dkc_client *c, const char *id, const dkc_commit_opts *opts,
                          char **image_id)
 {
@@ -745,6 +825,9 @@ int dkc_container_commit(dkc_client *c, const char *id, const dkc_commit_opts *o
         return fail_arg(c, "container id or name");
     if (opts != NULL && opts->config != NULL && !json_is_object(opts->config))
         return fail_arg(c, "commit config must be a JSON object");
+    if ((rc = dkc__client_negotiated(c)) != 0)
+        return rc;
+    bool libpod = dkc__client_libpod(c);
     dkc__buf_init(&path, 0);
     rc = dkc__buf_printf(&path, "/commit");
     if (rc == 0)
@@ -760,11 +843,22 @@ int dkc_container_commit(dkc_client *c, const char *id, const dkc_commit_opts *o
         if (rc == 0)
             rc = dkc__query_add(&path, "pause", opts->pause ? "1" : "0");
     }
+    if (rc == 0 && libpod && opts != NULL && opts->config != NULL) {
+        const char *why = NULL;
+        rc = podman_changes(opts->config, &path, &why);
+        if (why != NULL) {
+            rc = dkc__client_fail(c, rc, 0, "commit config: %s", why);
+            goto out;
+        }
+    }
     if (rc != 0) {
         rc = fail_build(c, rc);
         goto out;
     }
-    rc = dkc__client_json(c, "POST", path.data, opts ? opts->config : NULL, &res);
+    /* Podman reads a JSON body even when it uses none */
+    json_t *empty = libpod ? json_object() : NULL;
+    rc = dkc__client_json(c, "POST", path.data, libpod ? empty : opts ? opts->config : NULL, &res);
+    json_decref(empty);
     if (rc != 0)
         goto out;
     const char *img = json_string_value(json_object_get(res, "Id"));
@@ -772,7 +866,14 @@ int dkc_container_commit(dkc_client *c, const char *id, const dkc_commit_opts *o
         rc = dkc__client_fail(c, DKC_EPROTO, 0, "commit response carries no Id");
         goto out;
     }
-    *image_id = strdup(img);
+    /* Podman answers the bare hex digits of what Docker calls sha256:... */
+    if (strchr(img, ':') == NULL && strlen(img) == 64) {
+        char full[80];
+        snprintf(full, sizeof full, "sha256:%s", img);
+        *image_id = strdup(full);
+    } else {
+        *image_id = strdup(img);
+    }
     if (*image_id == NULL)
         rc = dkc__client_fail(c, DKC_ENOMEM, 0, "out of memory");
 out:
