@@ -373,8 +373,9 @@ static int reconnect(broker *b)
 }
 
 /* Checks Docker once at start: 0 or -1 with a clear message.  host gets
- * the Docker daemon's ID ("" when its /info does not say): the nodes that
- * share a Docker host know each other by it. */
+ * the Docker daemon's ID ("" when its /info does not say; for Podman, whose
+ * ID is new at every call, "podman:" with its host name and store): the
+ * nodes that share a Docker host know each other by it. */
 static int check_docker(const dkc_options *o, char *host, size_t hostlen)
 {
     dkc_client *c = NULL;
@@ -397,8 +398,16 @@ static int check_docker(const dkc_options *o, char *host, size_t hostlen)
             dkc_client_api_version(c));
     json_t *info = NULL;
     host[0] = '\0';
-    if (dkc_info(c, &info) == 0)
+    if (dkc_info(c, &info) == 0 && !dkc_client_is_podman(c)) {
         text_line(host, hostlen, json_string_value(json_object_get(info, "ID")) ?: "");
+    } else if (info != NULL) {
+        /* Podman's ID is new at every call: its machine and store instead */
+        char id[512];
+        snprintf(id, sizeof id, "podman:%s:%s",
+                 json_string_value(json_object_get(info, "Name")) ?: "",
+                 json_string_value(json_object_get(info, "DockerRootDir")) ?: "");
+        text_line(host, hostlen, id);
+    }
     json_decref(info);
     dkc_client_free(c);
     return 0;
