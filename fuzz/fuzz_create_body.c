@@ -7,7 +7,7 @@
  * adapted at versions on both sides of each branch.  Aborts on a broken
  * invariant:
  *   - the caller's body is never changed;
- *   - the result is 0 with an object to send, or DKC_EVERSION / DKC_EINVAL /
+ *   - the result is 0 with an object to send, or DKC_EUNSUPPORTED / DKC_EINVAL /
  *     DKC_ENOMEM with nothing to send and a printable reason;
  *   - from API 1.44 on, a body sent has no container-wide MacAddress left
  *     (in any spelling Docker reads), and a MAC address asked for is on an
@@ -75,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int rc = dkc__create_body_adapt(body, versions[i], &send, why, sizeof why);
         check(json_equal(body, before), "the caller's body is unchanged");
         if (rc != 0) {
-            check(rc == DKC_EVERSION || rc == DKC_EINVAL || rc == DKC_ENOMEM, "known code");
+            check(rc == DKC_EUNSUPPORTED || rc == DKC_EINVAL || rc == DKC_ENOMEM, "known code");
             check(send == NULL, "nothing to send after a failure");
             check(why[0] != '\0', "a reason");
             for (const char *p = why; *p; p++)

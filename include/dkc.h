@@ -67,8 +67,7 @@ typedef enum dkc_err {
     DKC_ETLS = -6,          /* TLS handshake or certificate problem */
     DKC_EPROTO = -7,        /* daemon sent something we cannot understand */
     DKC_ETOOBIG = -8,       /* a network-fed buffer hit its cap */
-    DKC_EVERSION = -9,      /* daemon API older than DKC_API_MIN, or than
-                               what a call or option needs */
+    DKC_EVERSION = -9,      /* daemon API older than DKC_API_MIN */
     DKC_EBADREQUEST = -10,  /* HTTP 400 */
     DKC_EAUTH = -11,        /* HTTP 401 */
     DKC_ENOTFOUND = -12,    /* HTTP 404 */
@@ -81,6 +80,8 @@ typedef enum dkc_err {
     DKC_EHTTP = -19,        /* any other unexpected HTTP status */
     DKC_EFORBIDDEN = -20,   /* HTTP 403: not allowed in the current state
                                (e.g. a network with active endpoints) */
+    DKC_EUNSUPPORTED = -21, /* the negotiated API version lacks a call or
+                               option asked for (nothing was sent) */
 } dkc_err;
 
 /* Returns a static, human-readable name for a dkc_err code.  Never NULL. */
@@ -309,7 +310,7 @@ int dkc_container_create(dkc_client *c, const char *name, const dkc_container_co
  * the endpoint of the container's network from API 1.44 on (1.52 dropped
  * the container-wide field), and an endpoint's back to the container
  * before 1.44.  What the version cannot say (several networks before
- * 1.44, AutoRemove before 1.25) is DKC_EVERSION before any request. */
+ * 1.44, AutoRemove before 1.25) is DKC_EUNSUPPORTED before any request. */
 int dkc_container_create_json(dkc_client *c, const char *name, json_t *body, char **id,
                               json_t **warnings);
 
@@ -329,7 +330,7 @@ int dkc_container_stop(dkc_client *c, const char *id, int timeout);
 int dkc_container_restart(dkc_client *c, const char *id, int timeout);
 /* The same with signal (e.g. "SIGINT") sent first instead of the
  * container's StopSignal; NULL: that one, as above.  A signal needs API
- * 1.42: an older daemon gives DKC_EVERSION before any request. */
+ * 1.42: an older daemon gives DKC_EUNSUPPORTED before any request. */
 int dkc_container_stop_signal(dkc_client *c, const char *id, int timeout, const char *signal);
 int dkc_container_restart_signal(dkc_client *c, const char *id, int timeout, const char *signal);
 /* signal NULL: SIGKILL. */
@@ -340,9 +341,10 @@ int dkc_container_rename(dkc_client *c, const char *id, const char *new_name);
 int dkc_container_remove(dkc_client *c, const char *id, bool force, bool volumes);
 
 /* Blocks until the container stops.  condition NULL: "not-running"; also
- * "next-exit", "removed" (API 1.30, else DKC_EVERSION).  *exit_code set on success; *error_msg (may
- * be NULL) gets a new string when Docker reports one (free()).  Has no request timeout; use
- * dkc_client_cancel() to give up. */
+ * "next-exit", "removed" (API 1.30, else DKC_EUNSUPPORTED).  *exit_code
+ * set on success; *error_msg (may be NULL) gets a new string when Docker
+ * reports one (free()).  Has no request timeout; use dkc_client_cancel()
+ * to give up. */
 int dkc_container_wait(dkc_client *c, const char *id, const char *condition, int64_t *exit_code,
                        char **error_msg);
 

@@ -420,8 +420,8 @@ int dkc__api_require(dkc_client *c, dkc__feature f)
     const char *need = dkc__api_needs(v, f, &what);
     if (need == NULL)
         return 0;
-    return dkc__client_fail(c, DKC_EVERSION, 0, "%s needs Docker API %s; %s speaks %s", what, need,
-                            c->host, c->api_version);
+    return dkc__client_fail(c, DKC_EUNSUPPORTED, 0, "%s needs Docker API %s; %s speaks %s", what,
+                            need, c->host, c->api_version);
 }
 
 int dkc__api_create_body(dkc_client *c, json_t *body, json_t **send)
@@ -432,7 +432,7 @@ int dkc__api_create_body(dkc_client *c, json_t *body, json_t **send)
     if (v < 0)
         return v;
     int rc = dkc__create_body_adapt(body, v, send, why, sizeof why);
-    if (rc == DKC_EVERSION)
+    if (rc == DKC_EUNSUPPORTED)
         return dkc__client_fail(c, rc, 0, "%s; %s speaks %s", why, c->host, c->api_version);
     if (rc != 0)
         return dkc__client_fail(c, rc, 0, "invalid create body: %s", why);

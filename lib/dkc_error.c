@@ -26,6 +26,7 @@ static const char *const names[] = {
     [18] = "local I/O error",
     [19] = "unexpected HTTP status",
     [20] = "forbidden by the Docker daemon",
+    [21] = "not supported by the Docker daemon's API version",
 };
 
 const char *dkc_strerror(int err)

@@ -198,7 +198,7 @@ static int mac_to_config(json_t *body, json_t *eps, const char *mode, char *why,
                      "a MacAddress on network %s, which is not the container's NetworkMode, "
                      "needs Docker API 1.44",
                      shown(name, n, sizeof n));
-            return DKC_EVERSION;
+            return DKC_EUNSUPPORTED;
         }
         del_ci(body, "MacAddress");
         if (json_object_set_new(body, "MacAddress", json_string(mac)) != 0) {
@@ -225,12 +225,12 @@ int dkc__create_body_adapt(json_t *body, int version, json_t **send, char *why, 
     if (json_is_true(get_ci(hc, "AutoRemove", NULL)) &&
         (need = dkc__api_needs(version, DKC__F_AUTO_REMOVE, &what)) != NULL) {
         snprintf(why, len, "%s needs Docker API %s", what, need);
-        return DKC_EVERSION;
+        return DKC_EUNSUPPORTED;
     }
     if (json_is_object(eps) && json_object_size(eps) > 1 &&
         (need = dkc__api_needs(version, DKC__F_NETWORKS, &what)) != NULL) {
         snprintf(why, len, "%s needs Docker API %s", what, need);
-        return DKC_EVERSION;
+        return DKC_EUNSUPPORTED;
     }
 
     const char *mac = nonempty(get_ci(body, "MacAddress", NULL));

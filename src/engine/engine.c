@@ -214,6 +214,8 @@ int eng_code_from_dkc(int err)
         return PROTO_ETIMEOUT;
     case DKC_EBADREQUEST:
         return PROTO_EBADREQUEST;
+    case DKC_EUNSUPPORTED: /* what the host's Docker cannot do */
+        return PROTO_EUNSUPPORTED;
     case DKC_ENOTFOUND:
         return PROTO_ENOTFOUND;
     case DKC_ENOTMODIFIED:

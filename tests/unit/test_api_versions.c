@@ -161,11 +161,11 @@ static void stop_and_restart_send_a_signal_from_1_42_on(void **state)
      * before any request, naming both versions */
     fake g = {.ping_version = "1.41", .status = 204};
     c = fake_client(&g);
-    assert_int_equal(dkc_container_stop_signal(c, "abc", 5, "SIGINT"), DKC_EVERSION);
+    assert_int_equal(dkc_container_stop_signal(c, "abc", 5, "SIGINT"), DKC_EUNSUPPORTED);
     const char *m = dkc_client_last_error(c)->message;
     assert_non_null(strstr(m, "needs Docker API 1.42"));
     assert_non_null(strstr(m, "speaks 1.41"));
-    assert_int_equal(dkc_container_restart_signal(c, "abc", 5, "SIGINT"), DKC_EVERSION);
+    assert_int_equal(dkc_container_restart_signal(c, "abc", 5, "SIGINT"), DKC_EUNSUPPORTED);
     assert_int_equal(g.n, 0);
     assert_int_equal(dkc_container_stop(c, "abc", 5), 0);
     assert_string_equal(g.req[0].path, "/v1.41/containers/abc/stop?t=5");
@@ -177,8 +177,8 @@ static void wait_conditions_need_1_30(void **state)
     int64_t code = -1;
     fake f = {.ping_version = "1.29", .body = "{\"StatusCode\":0}"};
     dkc_client *c = fake_client(&f);
-    assert_int_equal(dkc_container_wait(c, "abc", "removed", &code, NULL), DKC_EVERSION);
-    assert_int_equal(dkc_container_wait(c, "abc", "next-exit", &code, NULL), DKC_EVERSION);
+    assert_int_equal(dkc_container_wait(c, "abc", "removed", &code, NULL), DKC_EUNSUPPORTED);
+    assert_int_equal(dkc_container_wait(c, "abc", "next-exit", &code, NULL), DKC_EUNSUPPORTED);
     assert_int_equal(f.n, 0);
     assert_int_equal(dkc_container_wait(c, "abc", "not-running", &code, NULL), 0);
     assert_int_equal(dkc_container_wait(c, "abc", NULL, &code, NULL), 0);
@@ -324,7 +324,7 @@ static void an_endpoint_mac_address_moves_to_the_container_before_1_44(void **st
                               "{\"Image\":\"busybox\",\"HostConfig\":{\"NetworkMode\":\"jobs\"},"
                               "\"NetworkingConfig\":{\"EndpointsConfig\":{\"jobs\":{},"
                               "\"other\":{\"MacAddress\":\"02:42:ac:11:00:09\"}}}}",
-                              DKC_EVERSION));
+                              DKC_EUNSUPPORTED));
     }
 }
 
@@ -333,7 +333,7 @@ static void what_a_version_cannot_say_is_refused_before_sending(void **state)
     /* several networks at create: 1.44 */
     const char *two = "{\"Image\":\"busybox\",\"HostConfig\":{\"NetworkMode\":\"a\"},"
                       "\"NetworkingConfig\":{\"EndpointsConfig\":{\"a\":{},\"b\":{}}}}";
-    assert_null(create_at("1.43", two, DKC_EVERSION));
+    assert_null(create_at("1.43", two, DKC_EUNSUPPORTED));
     json_t *s = create_at("1.44", two, 0);
     assert_int_equal(json_object_size(json_object_get(json_object_get(s, "NetworkingConfig"),
                                                       "EndpointsConfig")),
@@ -341,7 +341,7 @@ static void what_a_version_cannot_say_is_refused_before_sending(void **state)
     json_decref(s);
     /* AutoRemove: 1.25 (a 1.24 daemon would keep the container) */
     const char *ar = "{\"Image\":\"busybox\",\"HostConfig\":{\"AutoRemove\":true}}";
-    assert_null(create_at("1.24", ar, DKC_EVERSION));
+    assert_null(create_at("1.24", ar, DKC_EUNSUPPORTED));
     s = create_at("1.25", ar, 0);
     assert_json(s, ar);
     json_decref(s);

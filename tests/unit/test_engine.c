@@ -521,6 +521,8 @@ static void dkc_errors_map_to_reply_codes(void **state)
     assert_int_equal(eng_code_from_dkc(DKC_ETIMEOUT), PROTO_ETIMEOUT);
     assert_int_equal(eng_code_from_dkc(DKC_ECANCELED), PROTO_ECANCELED);
     assert_int_equal(eng_code_from_dkc(DKC_EBADREQUEST), PROTO_EBADREQUEST);
+    assert_int_equal(eng_code_from_dkc(DKC_EUNSUPPORTED), PROTO_EUNSUPPORTED);
+    assert_int_equal(eng_code_from_dkc(DKC_EVERSION), PROTO_EDOCKERUNAVAILABLE);
     assert_int_equal(eng_code_from_dkc(DKC_ESERVER), PROTO_EDOCKER);
     assert_int_equal(eng_code_from_dkc(DKC_ESTREAM), PROTO_EDOCKER);
     assert_int_equal(eng_code_from_dkc(DKC_ENOMEM), PROTO_EINTERNAL);
