@@ -1274,6 +1274,87 @@ static void a_pull_not_asking_gets_no_progress(void **state)
     assert_int_equal(fx_count(fx, ENGINE_OUT_PROGRESS), 0);
 }
 
+/* An image inspect of API 1.52 and newer: no Container, ContainerConfig
+ * (gone in 1.45) or VirtualSize (1.44), empty Config fields (Labels among
+ * them) and Parent, Comment, DockerVersion, Author omitted. */
+static const char IMAGE_1_52[] =
+    "{\"Id\":\"sha256:0123\",\"RepoTags\":[\"busybox:latest\"],\"RepoDigests\":[],"
+    "\"Created\":\"2026-01-01T00:00:00Z\",\"Config\":{\"Env\":[\"PATH=/bin\"],"
+    "\"Cmd\":[\"sh\"]},\"Architecture\":\"amd64\",\"Os\":\"linux\",\"Size\":1234,"
+    "\"RootFS\":{\"Type\":\"layers\",\"Layers\":[\"sha256:aa\"]},"
+    "\"Metadata\":{\"LastTagTime\":\"2026-01-01T00:00:00Z\"},"
+    "\"Descriptor\":{\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+    "\"digest\":\"sha256:bb\",\"size\":1}}";
+
+/* Image ownership read from 1.52-shaped inspects: an image without labels
+ * (Config.Labels omitted) is the host's, so re-pointing its name is
+ * refused and tagging it to a new name is allowed; one a commit of this
+ * cluster made carries its labels as before. */
+static void image_commands_read_image_inspects_of_1_52(void **state)
+{
+    fixture *fx = *state;
+    snprintf(fx->f.ping, sizeof fx->f.ping, "1.52");
+    fake_route(&fx->f, "GET", "/images/*/json", 200, IMAGE_1_52);
+    fake_route(&fx->f, "POST", "/images/*/tag", 201, NULL);
+    fx_start(fx);
+    fx_submit(fx, 51, "req-tag1",
+              "{\"Dockercmd\":\"image-tag\",\"Image\":\"busybox:latest\",\"Options\":"
+              "{\"Repo\":\"busybox\",\"Tag\":\"stable\"}}");
+    json_t *r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 1));
+    check_error(r, "policy_denied", -1);
+    assert_non_null(strstr(
+        json_string_value(json_object_get(json_object_get(r, "error"), "message")), "re-pointed"));
+    json_decref(r);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/images/*/tag"), 0);
+
+    /* a new name (404 for it): tagged */
+    fake_route(&fx->f, "GET", "/images/jobs:v1/json", 404, "{\"message\":\"No such image\"}");
+    fx_submit(fx, 52, "req-tag2",
+              "{\"Dockercmd\":\"image-tag\",\"Image\":\"busybox:latest\",\"Options\":"
+              "{\"Repo\":\"jobs\",\"Tag\":\"v1\"}}");
+    r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 2));
+    if (!json_is_true(json_object_get(r, "ok")))
+        print_error("tag: %s\n",
+                    json_string_value(json_object_get(json_object_get(r, "error"), "message")));
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/images/*/tag"), 1);
+
+    /* image-inspect answers Docker's object as it is */
+    fx_submit(fx, 53, "req-iinspect",
+              "{\"Dockercmd\":\"image-inspect\",\"Image\":\"busybox:latest\"}");
+    r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 3));
+    json_t *res = json_object_get(r, "result");
+    assert_str(json_string_value(json_object_get(res, "Id")), "sha256:0123");
+    assert_null(json_object_get(res, "ContainerConfig"));
+    assert_null(json_object_get(json_object_get(res, "Config"), "Labels"));
+    json_decref(r);
+}
+
+/* A pull failing half-way in the form of API 1.48 and newer (errorDetail
+ * alone, no "error" string) is answered as a failure, never a success. */
+static void a_pull_failing_with_only_error_detail_is_a_failure(void **state)
+{
+    fixture *fx = *state;
+    snprintf(fx->f.ping, sizeof fx->f.ping, "1.56");
+    allow_local_registry(fx);
+    fake_route(&fx->f, "POST", "/images/create", 200,
+               "{\"status\":\"Pulling from busybox\",\"id\":\"latest\"}\n"
+               "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":1,\"total\":9},"
+               "\"id\":\"aaa\"}\n"
+               "{\"errorDetail\":{\"message\":\"read tcp 127.0.0.1:5000: connection reset\"}}\n");
+    fx_start(fx);
+    fx_submit(fx, 54, "req-pull-fail",
+              "{\"Dockercmd\":\"pull\",\"Image\":\"localhost:5000/busybox:latest\"}");
+    json_t *r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 1));
+    assert_true(json_is_false(json_object_get(r, "ok")));
+    check_error(r, "docker_error", -1);
+    assert_non_null(
+        strstr(json_string_value(json_object_get(json_object_get(r, "error"), "message")),
+               "pulling localhost:5000/busybox:latest failed"));
+    json_decref(r);
+}
+
 /* A reply over max_reply is not sent: its request is answered too_large,
  * with both sizes and in the request's dialect, and its delivery is settled
  * as usual (acked: one final reply, nothing requeued to come back as big). */
@@ -1370,6 +1451,8 @@ int main(void)
         T(a_run_whose_logs_vanish_is_answered_without_output),
         T(a_die_event_of_every_version_finishes_its_run),
         T(a_die_event_of_the_oldest_form_wakes_the_supervisor),
+        T(image_commands_read_image_inspects_of_1_52),
+        T(a_pull_failing_with_only_error_detail_is_a_failure),
         T(a_fenced_node_answers_a_run_nobody_answered_once),
         T(an_idle_engine_does_not_poll_docker),
         T(a_fenced_node_leaves_a_run_its_sibling_answered),
