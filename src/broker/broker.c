@@ -715,6 +715,28 @@ static int open_socket(broker *b, amqp_socket_t *sock)
     return 0;
 }
 
+/* Reads the server's "version" property (RabbitMQ: "3.10.8", "4.0.5") into
+ * b->server_version and its leading number into b->server_major (0 and ""
+ * when it names none).  What the topology declares depends on it. */
+static void read_server_version(broker *b)
+{
+    const amqp_table_t *t = amqp_get_server_properties(b->conn);
+    b->server_version[0] = '\0';
+    b->server_major = 0;
+    for (int i = 0; t != NULL && i < t->num_entries; i++) {
+        const amqp_table_entry_t *e = &t->entries[i];
+        if (e->value.kind != AMQP_FIELD_KIND_UTF8 || e->key.len != 7 ||
+            memcmp(e->key.bytes, "version", 7) != 0)
+            continue;
+        size_t n = e->value.value.bytes.len;
+        if (n >= sizeof b->server_version)
+            n = sizeof b->server_version - 1;
+        memcpy(b->server_version, e->value.value.bytes.bytes, n);
+        b->server_version[n] = '\0';
+        b->server_major = (int)strtol(b->server_version, NULL, 10);
+    }
+}
+
 /* Logs in with our client properties: connection_name, role, and the
  * capabilities that make the broker send basic.cancel, basic.nack and
  * connection.blocked.  0, or the login_failed() error with the reason in
@@ -743,6 +765,7 @@ static int log_in(broker *b)
                                    AMQP_SASL_METHOD_PLAIN, b->user, b->pass);
     if (r.reply_type != AMQP_RESPONSE_NORMAL)
         return login_failed(b, r);
+    read_server_version(b);
     return 0;
 }
 
@@ -876,6 +899,11 @@ void broker_free(broker *b)
 const char *broker_error(const broker *b)
 {
     return b ? b->err : "no broker handle";
+}
+
+const char *broker_server_version(const broker *b)
+{
+    return b ? b->server_version : "";
 }
 
 const char *broker_url_redacted(const broker *b)

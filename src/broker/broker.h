@@ -15,7 +15,16 @@
  *   <q>.dead         durable queue of the work queue's type bound to <q>.dlx:
  *                    dead letters, both the broker's own (rejected, delivery
  *                    limit) and copies published by broker_dead_letter(); one
- *                    an earlier version declared classic is kept as it is
+ *                    an earlier version declared classic is kept as it is.
+ *                    A quorum one has no delivery limit: on RabbitMQ 4, whose
+ *                    quorum queues have a limit of 20 unless told, it is
+ *                    declared with x-delivery-limit -1 (none; RabbitMQ 3
+ *                    reads -1 as "drop at the first return" and has no
+ *                    default, so it gets no argument there), so that
+ *                    looking at a dead letter and putting it back never
+ *                    drops it.  One declared without it under RabbitMQ 3
+ *                    keeps RabbitMQ 4's default after an upgrade (its
+ *                    arguments cannot change; delete it when it is empty)
  *   <q>              the shared work queue, durable, quorum (default) or
  *                    classic, x-dead-letter-exchange <q>.dlx; quorum queues
  *                    also get x-delivery-limit and at-least-once
@@ -275,6 +284,10 @@ void broker_free(broker *b);
 /* The reason for the last failure on b ("" if none).  Valid until the next
  * call on b. */
 const char *broker_error(const broker *b);
+
+/* The broker's version as it said at the last login (RabbitMQ: "3.10.8",
+ * "4.0.5"; "" before a login or when it said none). */
+const char *broker_server_version(const broker *b);
 
 /* The URL with the password replaced by "***". */
 const char *broker_url_redacted(const broker *b);

@@ -78,6 +78,10 @@ struct broker {
     int channel_max;
     uint32_t generation;
     int close_code; /* reply code of the last channel.close from the broker */
+    /* the server's "version" property at the last login ("" before one),
+     * and its leading number (0: not known) */
+    char server_version[32];
+    int server_major;
 
     int paused, rpc_wanted;
     int draining; /* broker_drain(): no work queue consumer, the node queue still consumed */

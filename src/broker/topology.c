@@ -60,12 +60,15 @@ static const char *type_name(broker_queue_type t)
 
 /* Fills e (room for 6) with the arguments of a queue of type t: the work
  * and node queues when typed (DLX, delivery limit), else the dead-letter
- * queue (the type alone).  Returns the number of entries. */
+ * queue (the type; no delivery limit, which RabbitMQ 4 must be told).
+ * Returns the number of entries. */
 static int queue_args(const broker *b, int typed, broker_queue_type t, amqp_table_entry_t *e)
 {
     int n = 0;
     if (!typed) {
         e[n++] = brk_entry_str("x-queue-type", type_name(t));
+        if (t == BROKER_QUEUE_QUORUM && b->server_major >= 4)
+            e[n++] = entry_long("x-delivery-limit", -1); /* none (broker.h) */
         return n;
     }
     e[n++] = brk_entry_str("x-queue-type", type_name(t));

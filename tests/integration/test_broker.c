@@ -1111,6 +1111,39 @@ static void delivery_limit_ends_in_the_dead_letter_queue(void **state)
     broker_free(b);
 }
 
+/* The dead-letter queue keeps its messages however often they are looked
+ * at and put back: RabbitMQ 4 gives a quorum queue without a delivery
+ * limit a limit of 20, after which a message is dropped (the dead-letter
+ * queue has no dead-letter queue of its own), so it is declared with no
+ * limit on RabbitMQ 4 (-1, which RabbitMQ 3 reads as "none at all" and
+ * so is not sent there: without the argument RabbitMQ 3 has no limit). */
+static void dead_letters_survive_being_put_back(void **state)
+{
+    const char *q = uniq();
+    broker *b = open_node(q);
+    fprintf(stderr, "# RabbitMQ %s\n", broker_server_version(b));
+    publish_ok(b, broker_name_dead(b), "kept", NULL);
+    assert_int_equal(wait_count(b, broker_name_dead(b), 1, 5000), 1);
+    /* a reader whose body cap (1 byte) makes broker_get put it back */
+    broker_conf c;
+    conf_for(&c, q, BROKER_ROLE_CLIENT);
+    c.max_body = 1;
+    broker *peek = open_or_fail(&c);
+    broker_delivery d;
+    for (int i = 0; i < 25; i++) {
+        int rc = broker_get(peek, broker_name_dead(b), &d);
+        if (rc != BROKER_ETOOBIG)
+            fprintf(stderr, "look %d: %d: %s\n", i, rc, broker_error(peek));
+        assert_int_equal(rc, BROKER_ETOOBIG);
+    }
+    broker_free(peek);
+    assert_int_equal(broker_get(b, broker_name_dead(b), &d), 1);
+    assert_string_equal((char *)d.body, "kept");
+    broker_delivery_cleanup(&d);
+    assert_int_equal(broker_topology_delete(b), 0);
+    broker_free(b);
+}
+
 static void nack_without_requeue_dead_letters_through_the_dlx(void **state)
 {
     const char *q = uniq();
@@ -1461,6 +1494,7 @@ int main(void)
         cmocka_unit_test(reconnect_retries_and_can_be_stopped),
         cmocka_unit_test(reconnect_backs_off_until_stopped),
         cmocka_unit_test(delivery_limit_ends_in_the_dead_letter_queue),
+        cmocka_unit_test(dead_letters_survive_being_put_back),
         cmocka_unit_test(nack_without_requeue_dead_letters_through_the_dlx),
         cmocka_unit_test(pause_and_resume),
         cmocka_unit_test(deleted_work_queue_is_redeclared_and_consumed),
@@ -1473,5 +1507,7 @@ int main(void)
         cmocka_unit_test(neglected_connection_is_lost),
         cmocka_unit_test(refused_publish_is_nacked),
     };
+    if (getenv("CMOCKA_TEST_FILTER")) /* e.g. "dead_*" while working on one case */
+        cmocka_set_test_filter(getenv("CMOCKA_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, delete_everything);
 }
