@@ -391,7 +391,13 @@ int broker_confirm_batch(broker *b, int *out, size_t n);
  * BROKER_ETIMEOUT after conf.confirm_timeout_ms: the outcome is unknown,
  * and the handle reopens its channel so that a late confirm or return
  * cannot be taken for the next publish's (unacked deliveries are requeued;
- * new generation).  Deliveries arriving while waiting are kept for later
+ * new generation).  BROKER_ETOOBIG: the broker refused the message for its
+ * size (RabbitMQ's max_message_size, 16 MiB by default since 4.0; its
+ * words, with both sizes, are in broker_error()).  When the broker closed
+ * the channel over the publish (BROKER_ETOOBIG, BROKER_ENOTFOUND,
+ * BROKER_ECHANNEL: perhaps for another reason, such as its consumer
+ * timeout, with the outcome unknown) the channel is reopened (new
+ * generation).  Deliveries arriving while waiting are kept for later
  * broker_poll() calls. */
 int broker_publish(broker *b, const char *exchange, const char *routing_key,
                    const broker_props *props, const void *body, size_t len, unsigned flags);

@@ -197,6 +197,10 @@ static int confirm_publish(broker *b, const char *what)
          * exchange): reopen it, report the publish's error */
         char keep[BROKER_ERRMAX];
         snprintf(keep, sizeof keep, "%s", b->err);
+        /* RabbitMQ's words for a message over its max_message_size */
+        if (b->close_code == AMQP_PRECONDITION_FAILED && strstr(keep, "is larger than") &&
+            strstr(keep, "max size "))
+            rc = BROKER_ETOOBIG;
         int r2 = brk_maintain(b);
         if (r2 < 0)
             rc = r2;

@@ -117,6 +117,33 @@ static void event_dropped(broker *b, const char *key, int rc)
     metrics_add(status_metrics(g_status)->events_dropped, NULL, 1);
 }
 
+/* The broker refused reply o for its size (a RabbitMQ max_message_size
+ * below --max-reply): publishes the request's too_large answer in its
+ * place, with the broker's limit as RabbitMQ said it.  0 or
+ * BROKER_ECONNLOST/ENOTCONN, as publish_reply(). */
+static int publish_too_large(broker *b, const engine_out *o, unsigned flags)
+{
+    const char *at = strstr(broker_error(b), "max size ");
+    size_t max = at ? (size_t)strtoull(at + strlen("max size "), NULL, 10) : 0;
+    log_msg(LOG_LVL_WARN, "reply refused by the broker: %s; answering too_large", broker_error(b));
+    json_t *reply = json_loads(o->body, 0, NULL);
+    json_t *small =
+        proto_reply_too_large(reply, strlen(o->body), max, "the broker's max_message_size");
+    char *body = small ? proto_reply_dumps(small) : NULL;
+    json_decref(reply);
+    json_decref(small);
+    if (body == NULL) {
+        log_msg(LOG_LVL_ERROR, "the too_large answer could not be made");
+        return 0;
+    }
+    broker_props p = reply_props(o);
+    int rc = broker_publish(b, "", o->reply_to, &p, body, strlen(body), flags);
+    free(body);
+    if (rc != BROKER_ECONNLOST && rc != BROKER_ENOTCONN)
+        reply_outcome(b, rc);
+    return rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN ? rc : 0;
+}
+
 /* Publishes the reply of item o; an unroutable reply (its queue is gone)
  * goes to <q>.dead with the reason so that nothing is dropped silently.
  * Returns 0 or BROKER_ECONNLOST/ENOTCONN (retry after reconnect). */
@@ -131,6 +158,16 @@ static int publish_reply(broker *b, const engine_out *o)
      * reply whose requester has gone is dropped by the broker. */
     unsigned flags = direct_reply(o) ? 0 : BROKER_PUBLISH_MANDATORY;
     int rc = broker_publish(b, "", o->reply_to, &p, o->body, strlen(o->body), flags);
+    if (rc == BROKER_ECHANNEL) {
+        /* the broker closed the channel while the reply was out (for its
+         * consumer timeout, say) and it was reopened: whether the reply got
+         * through is unknown, and a second copy is better than none
+         * (replies carry their request_id) */
+        log_msg(LOG_LVL_WARN, "publishing a reply: %s; sending it again", broker_error(b));
+        rc = broker_publish(b, "", o->reply_to, &p, o->body, strlen(o->body), flags);
+    }
+    if (rc == BROKER_ETOOBIG && o->kind == ENGINE_OUT_REPLY)
+        return publish_too_large(b, o, flags);
     if (rc == BROKER_EUNROUTABLE && o->kind == ENGINE_OUT_PROGRESS)
         return 0; /* an interim message for nobody: nothing to keep */
     if (rc == BROKER_EUNROUTABLE) {
@@ -270,9 +307,10 @@ static int batchable(const engine_out *o)
  * (follow-up, ack): a reply or an event costs one round trip to RabbitMQ
  * per batch instead of one each (a `run` makes three events and a reply).
  * Returns how many items it settled from l on (fewer than n when a publish
- * was refused before it went out: the rest take the single way, which
- * reports it), or a connection error (nothing settled: the caller puts the
- * items back, as for one). */
+ * was refused before it went out, none when the broker closed the channel
+ * over the batch: the rest take the single way, which reports it), or a
+ * connection error (nothing settled: the caller puts the items back, as
+ * for one). */
 static int publish_batch(broker *b, engine *e, engine_out *l, size_t n)
 {
     int out[BROKER_BATCH_MAX];
@@ -295,6 +333,14 @@ static int publish_batch(broker *b, engine *e, engine_out *l, size_t n)
     int rc = broker_confirm_batch(b, out, sent);
     if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
         return rc;
+    if (rc == BROKER_ECHANNEL) {
+        /* the broker closed the channel over the batch (its consumer
+         * timeout, a message over its size limit) and it was reopened:
+         * which got through is unknown, so none is settled and each goes
+         * again, the first the single way, which tells a refusal */
+        log_msg(LOG_LVL_WARN, "publishing a batch: %s; sending it again", broker_error(b));
+        return 0;
+    }
     o = l;
     for (size_t i = 0; i < sent; i++, o = o->next) {
         int r = rc != 0 ? rc : out[i];

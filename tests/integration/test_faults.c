@@ -744,6 +744,52 @@ static void test_consumer_timeout_closes_the_channel(void **state)
     assert_true(daemon_alive(f));
 }
 
+/* RabbitMQ refuses a message over its max_message_size by closing the
+ * channel (4.0 lowered the default from 128 MiB to 16 MiB; set to 64 KiB
+ * here, under the daemon's --max-reply): a reply it refuses is answered
+ * too_large in its place, naming the broker's limit, once; the next reply
+ * goes out as usual. */
+static void test_reply_over_the_broker_limit(void **state)
+{
+    (void)state;
+    fx *f = &g_fx;
+    char rq[96];
+    rabbit_case(f, "ms", rq, sizeof rq);
+    assert_int_equal(rabbit_set("max_message_size", 65536), 0);
+    assert_int_equal(daemon_start(f), 0);
+    /* 1500 lines of 100 bytes: 150000 bytes of output */
+    const char *big = "{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],\"Remove\":true,"
+                      "\"NetworkMode\":\"none\"},\"Image\":\"busybox:latest\","
+                      "\"Cmd\":[\"sh\",\"-c\",\"i=0; while [ $i -lt 1500 ]; do echo "
+                      "012345678901234567890123456789012345678901234567890123456789012345678901234"
+                      "567890123456789012345678; i=$((i+1)); done\"]}";
+    char ids[2][64], body[512];
+    int count[2] = {0}, others = 0;
+    json_t *r[2] = {NULL};
+    send_msg(f, rq, big, ids[0], sizeof ids[0]);
+    snprintf(body, sizeof body, RUN_ECHO_REMOVE, "small");
+    send_msg(f, rq, body, ids[1], sizeof ids[1]);
+    collect_replies(f, rq, ids, 2, count, r, 60000, 2000, &others);
+    if (count[0] != 1)
+        fprintf(stderr, "%d replies to the big run; see %s\n", count[0], f->log);
+    assert_int_equal(count[0], 1);
+    assert_int_equal(count[1], 1);
+    assert_int_equal(others, 0);
+    char *text = json_dumps(r[0], JSON_COMPACT);
+    fprintf(stderr, "# %s\n", text ? text : "?");
+    free(text);
+    json_t *err = json_object_get(r[0], "error");
+    assert_string_equal(json_string_value(json_object_get(err, "code")), "too_large");
+    assert_int_equal(json_integer_value(json_object_get(err, "max")), 65536);
+    assert_true(json_integer_value(json_object_get(err, "size")) > 150000);
+    assert_non_null(strstr(json_string_value(json_object_get(err, "message")), "max_message_size"));
+    assert_run_ok(r[1], "small\n");
+    json_decref(r[0]);
+    json_decref(r[1]);
+    assert_true(daemon_alive(f));
+    assert_int_equal(rabbit_set("max_message_size", 134217728), 0); /* 3.10's default */
+}
+
 /* Runs the daemon with args to its end (at most 20 s); its exit status
  * (-1: killed at the limit) and what it printed, in out. */
 static int daemon_once(const char *const *args, char *out, size_t outlen)
@@ -897,6 +943,7 @@ int main(void)
         cmocka_unit_test_teardown(test_rabbit_restarted, case_teardown),
         cmocka_unit_test_teardown(test_consumer_timeout, case_teardown),
         cmocka_unit_test_teardown(test_consumer_timeout_closes_the_channel, case_teardown),
+        cmocka_unit_test_teardown(test_reply_over_the_broker_limit, case_teardown),
         cmocka_unit_test_teardown(test_amqps, case_teardown),
     };
     if (getenv("CMOCKA_TEST_FILTER")) /* e.g. "test_consumer*" while working on one case */
