@@ -246,8 +246,16 @@ typedef struct broker_delivery {
     char *user_id; /* the publisher's user, as RabbitMQ verified it; NULL: none given */
     unsigned char *body;
     size_t len;
-    long delivery_count; /* x-delivery-count header, -1 if absent */
-    long death_count;    /* count of the newest x-death entry, -1 if absent */
+    /* Informational only; nothing in the dispatcher decides on them.
+     * delivery_count: the x-delivery-count header of a quorum queue's
+     * redelivery, -1 if absent (RabbitMQ 3.10 sends 0 on a first delivery,
+     * 4.0 nothing).  death_count: the count of the newest x-death entry,
+     * -1 if absent: RabbitMQ sets it only when it dead-letters a message
+     * itself; a copy broker_dead_letter() publishes carries none, and
+     * RabbitMQ 3.13 and later do not count on from an x-death a client
+     * published. */
+    long delivery_count;
+    long death_count;
     broker_header *headers;
     size_t n_headers;
 } broker_delivery;
