@@ -306,9 +306,26 @@ void dkc__client_resp_init(const dkc_client *c, dkc__resp *resp)
     dkc__resp_init(resp, c->max_response);
 }
 
+/* The causes of Podman's 500 answers that Docker answers with a status of
+ * its own: the container's state does not allow the call (kill, pause,
+ * exec, remove without force) or the name is taken (409 Conflict), a bad
+ * value in a create body (400), a network that does not exist (404), a
+ * container already on a network or a network in use (403 Forbidden). */
+static const struct {
+    const char *cause;
+    int code;
+} podman_causes[] = {
+    {"container state improper", DKC_ECONFLICT}, {"that name is already in use", DKC_ECONFLICT},
+    {"invalid argument", DKC_EBADREQUEST},       {"network not found", DKC_ENOTFOUND},
+    {"network already exists", DKC_ECONFLICT},   {"network is already connected", DKC_EFORBIDDEN},
+    {"network is being used", DKC_EFORBIDDEN},
+};
+
 /* Records Docker's message for a failed status: {"message": "..."} when the
- * body is JSON, else the (printable part of the) body text. */
-static void record_status_error(dkc_client *c, int code, const dkc__resp *resp)
+ * body is JSON, else the (printable part of the) body text.  Returns code,
+ * or for a Podman 500 whose "cause" Docker answers otherwise, the code of
+ * Docker's status (podman_causes). */
+static int record_status_error(dkc_client *c, int code, const dkc__resp *resp)
 {
     const char *text = "";
     json_t *j = NULL;
@@ -317,6 +334,12 @@ static void record_status_error(dkc_client *c, int code, const dkc__resp *resp)
         json_t *m = j ? json_object_get(j, "message") : NULL;
         text = json_is_string(m) ? json_string_value(m) : resp->body.data;
     }
+    const char *cause = json_string_value(json_object_get(j, "cause"));
+    for (size_t i = 0; c->libpod && resp->status == 500 && cause != NULL &&
+                       i < sizeof podman_causes / sizeof podman_causes[0];
+         i++)
+        if (strcmp(cause, podman_causes[i].cause) == 0)
+            code = podman_causes[i].code;
     char clean[ERROR_MESSAGE_MAX];
     size_t n = 0;
     for (const char *p = text; *p && n + 1 < sizeof clean; p++)
@@ -328,6 +351,7 @@ static void record_status_error(dkc_client *c, int code, const dkc__resp *resp)
         snprintf(clean, sizeof clean, "HTTP status %ld", resp->status);
     dkc__client_fail(c, code, resp->status, "%s", clean);
     json_decref(j);
+    return code;
 }
 
 /* Takes a pending cancel request: true if there was one. */
@@ -362,7 +386,7 @@ static int perform(dkc_client *c, const dkc__req *req, dkc__resp *resp)
     }
     rc = dkc__status_to_err(resp->status);
     if (rc != 0)
-        record_status_error(c, rc, resp);
+        rc = record_status_error(c, rc, resp);
     return rc;
 }
 
