@@ -13,6 +13,7 @@
  * Container output is demultiplexed with dkc_demux unless the container has
  * a TTY, in which case it is raw and reported as stdout.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -485,6 +486,16 @@ int dkc_container_attach(dkc_client *c, const char *id, bool logs, dkc_output_cb
     if (c == NULL)
         return DKC_EINVAL;
     dkc__buf_init(&path, 0);
+    if ((rc = dkc__client_negotiated(c)) != 0)
+        goto out;
+    if (logs && dkc__client_libpod(c)) {
+        /* Podman 4's attach sends what was printed before it in frames one
+         * byte short (the line's newline is not counted); its followed logs
+         * are the same output, framed right, also up to the exit */
+        dkc_logs_opts lo = {.follow = true, .tty = DKC_TTY_ASK};
+        rc = dkc_container_logs(c, id, &lo, cb, ud);
+        goto out;
+    }
     if ((rc = container_path(c, &path, id, "/attach")) != 0)
         goto out;
     rc = dkc__query_add(&path, "stream", "1");
@@ -511,9 +522,67 @@ out:
 
 /* ---- top, changes, stats --------------------------------------------- */
 
+/* Appends to arr the whitespace-separated fields of s, at most n, the last
+ * one taking the rest of the line (as Docker splits ps output).  0 or
+ * DKC_ENOMEM. */
+static int split_fields(json_t *arr, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        s += strspn(s, " \t");
+        if (*s == '\0')
+            break;
+        size_t len = i + 1 < n ? strcspn(s, " \t") : strlen(s);
+        while (i + 1 == n && len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+            len--;
+        if (json_array_append_new(arr, json_stringn(s, len)) != 0)
+            return DKC_ENOMEM;
+        s += len;
+    }
+    return 0;
+}
+
+/* Podman passes ps options that are not its own descriptors to ps and
+ * answers its lines whole: one title "PID   COMMAND" and rows of one
+ * string.  Splits them into columns the way Docker does.  0 or
+ * DKC_ENOMEM. */
+static int top_columns(json_t *top)
+{
+    json_t *titles = json_object_get(top, "Titles");
+    const char *head = json_string_value(json_array_get(titles, 0));
+    if (json_array_size(titles) != 1 || head == NULL || strpbrk(head, " \t") == NULL)
+        return 0;
+    json_t *cols = json_array(), *rows = json_array();
+    int rc = cols && rows ? split_fields(cols, head, SIZE_MAX) : DKC_ENOMEM;
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(top, "Processes"), i, row)
+    {
+        json_t *r = json_array();
+        const char *line = json_string_value(json_array_get(row, 0));
+        if (rc == 0)
+            rc = r ? split_fields(r, line ? line : "", json_array_size(cols)) : DKC_ENOMEM;
+        if (rc == 0 && json_array_append_new(rows, r) != 0)
+            rc = DKC_ENOMEM;
+        else if (rc != 0)
+            json_decref(r);
+    }
+    if (rc == 0 &&
+        (json_object_set(top, "Titles", cols) != 0 || json_object_set(top, "Processes", rows) != 0))
+        rc = DKC_ENOMEM;
+    json_decref(cols);
+    json_decref(rows);
+    return rc;
+}
+
 int dkc_container_top(dkc_client *c, const char *id, const char *ps_args, json_t **out)
 {
-    return container_get(c, id, "/top", ps_args ? "ps_args" : NULL, ps_args, out);
+    int rc = container_get(c, id, "/top", ps_args ? "ps_args" : NULL, ps_args, out);
+    if (rc == 0 && dkc__client_libpod(c) && top_columns(*out) != 0) {
+        json_decref(*out);
+        *out = NULL;
+        rc = dkc__client_fail(c, DKC_ENOMEM, 0, "out of memory");
+    }
+    return rc;
 }
 
 int dkc_container_changes(dkc_client *c, const char *id, json_t **out)
