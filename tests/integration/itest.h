@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "dkc.h"
+#include "lane.h"
 
 /* The image every test runs: a static busybox imported by services.sh. */
 #define ITEST_IMAGE "busybox:latest"

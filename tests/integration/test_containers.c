@@ -366,21 +366,27 @@ static void create_with_full_config(void **state)
     assert_string_equal(str_at(info, "Config.WorkingDir"), "/work");
     assert_string_equal(str_at(info, "Config.User"), "1234:1234");
     assert_string_equal(str_at(info, "Config.Hostname"), "itesthost");
-    assert_string_equal(str_at(info, "Config.Domainname"), "example.test");
-    assert_string_equal(str_at(info, "Config.StopSignal"), "SIGUSR1");
+    if (lane_podman_differs("Podman 4.3's inspect shows no Config.Domainname, StdinOnce, "
+                            "AttachStd* or Volumes, the StopSignal by number, and Binds with "
+                            "mount options added")) {
+        assert_string_equal(str_at(info, "Config.StopSignal"), "10");
+    } else {
+        assert_string_equal(str_at(info, "Config.Domainname"), "example.test");
+        assert_string_equal(str_at(info, "Config.StopSignal"), "SIGUSR1");
+        assert_true(json_is_true(field(info, "Config.StdinOnce")));
+        assert_true(json_is_true(field(info, "Config.AttachStdin")));
+        assert_true(json_is_true(field(info, "Config.AttachStdout")));
+        assert_true(json_is_true(field(info, "Config.AttachStderr")));
+        assert_non_null(json_object_get(field(info, "Config.Volumes"), "/anon"));
+        assert_true(array_has(field(info, "HostConfig.Binds"), bind_host));
+        assert_true(array_has(field(info, "HostConfig.Binds"), bind_named));
+    }
     assert_int_equal(json_integer_value(field(info, "Config.StopTimeout")), 3);
     assert_true(json_is_true(field(info, "Config.Tty")));
     assert_true(json_is_true(field(info, "Config.OpenStdin")));
-    assert_true(json_is_true(field(info, "Config.StdinOnce")));
-    assert_true(json_is_true(field(info, "Config.AttachStdin")));
-    assert_true(json_is_true(field(info, "Config.AttachStdout")));
-    assert_true(json_is_true(field(info, "Config.AttachStderr")));
-    assert_non_null(json_object_get(field(info, "Config.Volumes"), "/anon"));
     assert_non_null(json_object_get(field(info, "Config.ExposedPorts"), "8080/tcp"));
     assert_non_null(json_object_get(field(info, "Config.ExposedPorts"), "9090/tcp"));
 
-    assert_true(array_has(field(info, "HostConfig.Binds"), bind_host));
-    assert_true(array_has(field(info, "HostConfig.Binds"), bind_named));
     json_t *pb = json_object_get(field(info, "HostConfig.PortBindings"), "9090/tcp");
     assert_string_equal(str_at(json_array_get(pb, 0), "HostIp"), "127.0.0.1");
     assert_string_equal(str_at(info, "HostConfig.NetworkMode"), itest_network_mode());
@@ -513,6 +519,13 @@ static void start_stop_and_not_modified(void **state)
     assert_int_equal(dkc_container_stop(f->c, id, -1), DKC_ENOTMODIFIED);
 }
 
+/* The HTTP status of a conflict (DKC_ECONFLICT): Docker's 409, or the 500
+ * Podman answers with a cause the library reads as a conflict. */
+static long conflict_status(void)
+{
+    return lane_podman_differs("Podman answers a conflict 500 with its cause") ? 500 : 409;
+}
+
 static void restart_kill_pause(void **state)
 {
     fx *f = *state;
@@ -544,7 +557,7 @@ static void restart_kill_pause(void **state)
     assert_int_equal(wait_exit(f, id), 137);
     /* Killing or pausing a stopped container is a conflict. */
     assert_int_equal(dkc_container_kill(f->c, id, NULL), DKC_ECONFLICT);
-    assert_int_equal(dkc_client_last_error(f->c)->http_status, 409);
+    assert_int_equal(dkc_client_last_error(f->c)->http_status, conflict_status());
     assert_int_equal(dkc_container_pause(f->c, id), DKC_ECONFLICT);
 
     /* A chosen signal reaches the process. */
@@ -1033,8 +1046,9 @@ static void archive_put_and_get(void **state)
                      DKC_ENOTFOUND);
     assert_null(stat);
     r.pos = 0;
-    assert_int_equal(dkc_container_archive_put(f->c, id, "/no/such/dir", dkc_membuf_read, &r),
-                     DKC_ENOTFOUND);
+    if (!lane_podman_differs("Podman's archive PUT creates a missing directory"))
+        assert_int_equal(dkc_container_archive_put(f->c, id, "/no/such/dir", dkc_membuf_read, &r),
+                         DKC_ENOTFOUND);
 }
 
 /* ---- commit ---------------------------------------------------------- */
@@ -1147,7 +1161,7 @@ static void remove_force_and_volumes(void **state)
 
     /* Running: refused without force. */
     assert_int_equal(dkc_container_remove(f->c, id, false, true), DKC_ECONFLICT);
-    assert_int_equal(dkc_client_last_error(f->c)->http_status, 409);
+    assert_int_equal(dkc_client_last_error(f->c)->http_status, conflict_status());
     assert_ok(f->c, dkc_container_remove(f->c, id, true, true));
     json_t *none = NULL;
     assert_int_equal(dkc_container_inspect(f->c, id, &none), DKC_ENOTFOUND);
@@ -1172,7 +1186,7 @@ static void error_vocabulary(void **state)
     assert_null(out);
     assert_int_equal(e->code, DKC_ENOTFOUND);
     assert_int_equal(e->http_status, 404);
-    assert_non_null(strstr(e->message, "No such container"));
+    assert_non_null(strcasestr(e->message, "No such container"));
     assert_non_null(strstr(e->message, "itest-no-such-container"));
 
     /* Duplicate name. */
@@ -1183,7 +1197,7 @@ static void error_vocabulary(void **state)
     char *id = NULL;
     assert_int_equal(dkc_container_create(f->c, name, &cfg, &id, NULL), DKC_ECONFLICT);
     assert_null(id);
-    assert_int_equal(e->http_status, 409);
+    assert_int_equal(e->http_status, conflict_status());
     assert_non_null(strstr(e->message, "already in use"));
 
     /* A body the daemon rejects. */
@@ -1192,7 +1206,9 @@ static void error_vocabulary(void **state)
     assert_int_equal(dkc_container_create_json(f->c, NULL, body, &id, NULL), DKC_EBADREQUEST);
     json_decref(body);
     assert_null(id);
-    assert_int_equal(e->http_status, 400);
+    assert_int_equal(e->http_status,
+                     lane_podman_differs("Podman answers a bad value 500 with its cause") ? 500
+                                                                                          : 400);
     assert_non_null(strstr(e->message, "bogus"));
 
     /* A missing image is not found. */

@@ -233,7 +233,9 @@ static void volume_shared_between_containers_and_removed(void **state)
     /* In use by (stopped) containers: a conflict, force or not. */
     int rc = dkc_volume_remove(f->c, name, false);
     expect_rc(f->c, rc, DKC_ECONFLICT);
-    assert_non_null(strstr(dkc_client_last_error(f->c)->message, "in use"));
+    assert_non_null(
+        strstr(dkc_client_last_error(f->c)->message,
+               lane_podman_differs("Podman says \"is being used\"") ? "being used" : "in use"));
     expect_rc(f->c, dkc_volume_remove(f->c, name, true), DKC_ECONFLICT);
 
     for (size_t i = 0; i < f->n_containers; i++)
@@ -358,13 +360,21 @@ static void network_connect_and_disconnect(void **state)
     /* Twice: Docker refuses with 403 Forbidden (DKC_EFORBIDDEN). */
     int rc = dkc_network_connect(f->c, other, ctr);
     expect_rc(f->c, rc, DKC_EFORBIDDEN);
-    assert_int_equal(dkc_client_last_error(f->c)->http_status, 403);
-    assert_non_null(strstr(dkc_client_last_error(f->c)->message, "already exists"));
+    if (lane_podman_differs("Podman answers a second connect 500 \"already connected\"")) {
+        assert_int_equal(dkc_client_last_error(f->c)->http_status, 500);
+        assert_non_null(strstr(dkc_client_last_error(f->c)->message, "already connected"));
+    } else {
+        assert_int_equal(dkc_client_last_error(f->c)->http_status, 403);
+        assert_non_null(strstr(dkc_client_last_error(f->c)->message, "already exists"));
+    }
 
     /* A network with an endpoint in use cannot go (403 again). */
-    rc = dkc_network_remove(f->c, other);
-    expect_rc(f->c, rc, DKC_EFORBIDDEN);
-    assert_non_null(strstr(dkc_client_last_error(f->c)->message, "active endpoints"));
+    if (!lane_podman_differs("Podman 4.3 removes a network by id with a container that "
+                             "joined it by connect, disconnecting it")) {
+        rc = dkc_network_remove(f->c, other);
+        expect_rc(f->c, rc, DKC_EFORBIDDEN);
+        assert_non_null(strstr(dkc_client_last_error(f->c)->message, "active endpoints"));
+    }
 
     expect_rc(f->c, dkc_network_disconnect(f->c, other, ctr, false), 0);
     assert_false(network_has(f, other, ctr));
