@@ -33,6 +33,17 @@
 # $DD_RABBIT_COOKIE (16 to 64 letters and digits), when set at start,
 # is the node's Erlang cookie instead of a random one of its own: nodes
 # that share it can form a cluster (scripts/rabbitmq-cluster.sh).
+#
+# $DD_RABBITMQ_ROOT, when set at start, names a root directory with
+# another RabbitMQ (e.g. Debian 13's 4.0, made by scripts/debian13.sh
+# root): the node then runs chrooted there, in a mount namespace of its
+# own where /proc and the node's directory are bind-mounted into the
+# root at their own paths (they go away with the node; nothing is left
+# mounted), sharing the machine's network and epmd.  The root is
+# recorded, so stop, set and ctl use its rabbitmqctl whatever the
+# environment says; a node running from another root than the one asked
+# for is restarted, and its data, made by another RabbitMQ, starts
+# afresh.
 set -euo pipefail
 
 STATE_DIR=${DD_STATE_DIR:-/var/tmp/docker-dispatch}
@@ -53,6 +64,21 @@ fi
 D=$STATE_DIR/r/$NAME
 NODE=dd$NAME@$(hostname -s)
 
+# IN_ROOT: the prefix that runs a command of $RMQ for this node: nothing,
+# or the mount namespace and chroot of the root the node runs from.
+IN_ROOT=()
+ROOT=
+use_root() {
+    ROOT=$1
+    IN_ROOT=()
+    [ -n "$ROOT" ] || return 0
+    # shellcheck disable=SC2016 # expanded by that shell
+    IN_ROOT=(unshare --mount --propagation private sh -c
+        'mount --bind /proc "$1/proc" && mount --bind "$2" "$1$2" && r=$1 && shift 2 &&
+         exec chroot "$r" "$@"' sh "$ROOT" "$D")
+}
+use_root "$(cat "$D/root" 2>/dev/null || true)"
+
 # Environment shared by the server and rabbitmqctl for this node.
 node_env() {
     export HOME=$D/home
@@ -68,15 +94,39 @@ node_env() {
     unset RABBITMQ_CONF_ENV_FILE || true
 }
 
-ctl() { timeout 60 "$RMQ/rabbitmqctl" -n "$NODE" "$@"; }
+ctl() { timeout 60 "${IN_ROOT[@]}" "$RMQ/rabbitmqctl" -n "$NODE" "$@"; }
 
 answers() { ctl -q status >/dev/null 2>&1; }
 
 start_node() {
-    local port=$1 tlsport=${2:-} certdir=${3:-} start
+    local port=$1 tlsport=${2:-} certdir=${3:-} start want=${DD_RABBITMQ_ROOT:-}
     [[ "$port" =~ ^[0-9]{1,5}$ ]] || usage
+    if [ -n "$want" ]; then
+        want=$(readlink -f "$want")
+        [ -x "$want$RMQ/rabbitmq-server" ] || {
+            echo "private-rabbitmq: $NAME: FAILED: DD_RABBITMQ_ROOT=$want has no $RMQ/rabbitmq-server (make one with scripts/debian13.sh root)" >&2
+            exit 1
+        }
+    fi
     mkdir -p "$D/home" "$D/m" "$D/l"
     node_env
+    if [ "$want" != "$ROOT" ]; then
+        if answers; then
+            echo "private-rabbitmq: $NAME: running from ${ROOT:-this machine}, restarting it from ${want:-this machine}"
+            stop_node
+        fi
+        if [ -n "$(ls -A "$D/m")" ]; then
+            echo "private-rabbitmq: $NAME: its data was made by the RabbitMQ of ${ROOT:-this machine}, starting afresh"
+            rm -rf "$D/m" && mkdir -p "$D/m"
+        fi
+        use_root "$want"
+        if [ -n "$ROOT" ]; then
+            echo "$ROOT" >"$D/root"
+        else
+            rm -f "$D/root"
+        fi
+    fi
+    [ -z "$ROOT" ] || mkdir -p "$ROOT$D"
     local cookie=$D/home/.erlang.cookie
     if [ -n "${DD_RABBIT_COOKIE:-}" ]; then
         [[ "$DD_RABBIT_COOKIE" =~ ^[A-Za-z0-9]{16,64}$ ]] || {
@@ -96,11 +146,14 @@ start_node() {
     printf 'listeners.tcp.1 = 127.0.0.1:%s\nloopback_users.guest = true\n' "$port" >"$D/rabbitmq.conf"
     if [ -n "$tlsport" ]; then
         [[ "$tlsport" =~ ^[0-9]{1,5}$ && -f "$certdir/server-cert.pem" ]] || usage
+        # copies in the node's directory, which a node in a root sees too
+        mkdir -p "$D/tls"
+        cp "$certdir/ca.pem" "$certdir/server-cert.pem" "$certdir/server-key.pem" "$D/tls/"
         cat >>"$D/rabbitmq.conf" <<EOF
 listeners.ssl.1 = 127.0.0.1:$tlsport
-ssl_options.cacertfile = $certdir/ca.pem
-ssl_options.certfile = $certdir/server-cert.pem
-ssl_options.keyfile = $certdir/server-key.pem
+ssl_options.cacertfile = $D/tls/ca.pem
+ssl_options.certfile = $D/tls/server-cert.pem
+ssl_options.keyfile = $D/tls/server-key.pem
 ssl_options.verify = verify_peer
 ssl_options.fail_if_no_peer_cert = true
 EOF
@@ -132,7 +185,7 @@ EOF
     # between the check above and the bind, say), and what the VM says
     # on the way out lands in start.log.
     local wrapper
-    setsid "$RMQ/rabbitmq-server" >>"$D/start.log" 2>&1 </dev/null &
+    setsid "${IN_ROOT[@]}" "$RMQ/rabbitmq-server" >>"$D/start.log" 2>&1 </dev/null &
     wrapper=$!
     start=$SECONDS
     until ctl -q await_startup >/dev/null 2>&1; do
@@ -144,7 +197,7 @@ EOF
         fi
         sleep 1
     done
-    echo "private-rabbitmq: $NAME: started ($NODE on 127.0.0.1:$port) in $((SECONDS - start)) s"
+    echo "private-rabbitmq: $NAME: started ($NODE on 127.0.0.1:$port${ROOT:+, from $ROOT}) in $((SECONDS - start)) s"
 }
 
 # Reports a start that failed, with the end of what the node wrote, and
