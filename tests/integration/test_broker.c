@@ -218,11 +218,12 @@ static void topology_is_declared_with_its_arguments(void **state)
     assert_non_null(out);
     assert_true(find_line(out, q, line, sizeof line));
     assert_non_null(strstr(line, "\tquorum\ttrue\t"));
-    assert_non_null(strstr(line, "x-delivery-limit"));
+    assert_non_null(strstr(line, "{\"x-delivery-limit\",3}"));
     assert_non_null(strstr(line, "x-dead-letter-strategy"));
     assert_non_null(strstr(line, broker_name_dlx(b)));
     assert_true(find_line(out, name, line, sizeof line));
     assert_non_null(strstr(line, "\tquorum\ttrue\t"));
+    assert_non_null(strstr(line, "{\"x-delivery-limit\",3}")); /* explicit: RabbitMQ 4 says 20 */
     assert_non_null(strstr(line, broker_name_dlx(b)));
     assert_true(find_line(out, broker_name_dead(b), line, sizeof line));
     assert_non_null(strstr(line, "\tquorum\ttrue\t")); /* as the work queue */
@@ -1149,6 +1150,44 @@ static void dead_letters_survive_being_put_back(void **state)
     broker_free(b);
 }
 
+/* No queue the module declares is transient and shared (not durable, not
+ * exclusive), which RabbitMQ 4.3 refuses (4.0 refuses it too with
+ * deprecated_features.permit.transient_nonexcl_queues = false, closing the
+ * whole connection): the node's topology, its identity lock and a watch
+ * queue, and a client's direct reply-to, which is no queue at all.
+ * (RabbitMQ 3.10 lists no "exclusive" column: an exclusive queue is one
+ * with an owner.) */
+static void no_queue_is_transient_and_shared(void **state)
+{
+    const char *q = uniq();
+    broker *b = open_node(q);
+    assert_int_equal(broker_watch(b, "#"), 0);
+    broker *cli = open_client(q);
+    assert_int_equal(broker_rpc_begin(cli), 0);
+    char *out = rabbitmqctl("list_queues name durable owner_pid");
+    assert_non_null(out);
+    int ours = 0, bad = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char name[256] = "", durable[16] = "", owner[128] = "";
+        if (sscanf(line, "%255[^\t]\t%15[^\t]\t%127[^\t]", name, durable, owner) < 2)
+            continue;
+        if (strncmp(name, q, strlen(q)) != 0 && strncmp(name, "amq.gen-", 8) != 0)
+            continue;
+        ours++;
+        if (strcmp(durable, "false") == 0 && owner[0] != '<') {
+            fprintf(stderr, "transient and shared: %s\n", line);
+            bad++;
+        }
+    }
+    free(out);
+    assert_true(ours >= 5); /* work, node, dead, the lock, the watch */
+    assert_int_equal(bad, 0);
+    broker_free(cli);
+    assert_int_equal(broker_topology_delete(b), 0);
+    broker_free(b);
+}
+
 static void nack_without_requeue_dead_letters_through_the_dlx(void **state)
 {
     const char *q = uniq();
@@ -1500,6 +1539,7 @@ int main(void)
         cmocka_unit_test(reconnect_backs_off_until_stopped),
         cmocka_unit_test(delivery_limit_ends_in_the_dead_letter_queue),
         cmocka_unit_test(dead_letters_survive_being_put_back),
+        cmocka_unit_test(no_queue_is_transient_and_shared),
         cmocka_unit_test(nack_without_requeue_dead_letters_through_the_dlx),
         cmocka_unit_test(pause_and_resume),
         cmocka_unit_test(deleted_work_queue_is_redeclared_and_consumed),
