@@ -743,6 +743,7 @@ static void run_loop(const dd_config *cfg, broker *b, engine *e, cluster *cl)
         } else if (pr == BROKER_ECONNLOST || pr == BROKER_ENOTCONN) {
             if (rejoin(b, e, cl) != 0)
                 break;
+            follow_generation(b, e, &gen);
             continue;
         } else if (pr == BROKER_ECHANNEL) {
             log_msg(LOG_LVL_WARN, "broker: %s; reopened", broker_error(b));
