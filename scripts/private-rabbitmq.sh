@@ -43,7 +43,9 @@
 # recorded, so stop, set and ctl use its rabbitmqctl whatever the
 # environment says; a node running from another root than the one asked
 # for is restarted, and its data, made by another RabbitMQ, starts
-# afresh.
+# afresh.  Such a node refuses queues that are neither durable nor
+# exclusive, as RabbitMQ 4.3 does by default
+# (deprecated_features.permit.transient_nonexcl_queues = false).
 set -euo pipefail
 
 STATE_DIR=${DD_STATE_DIR:-/var/tmp/docker-dispatch}
@@ -144,6 +146,11 @@ start_node() {
     fi
     echo "[]." >"$D/enabled_plugins"
     printf 'listeners.tcp.1 = 127.0.0.1:%s\nloopback_users.guest = true\n' "$port" >"$D/rabbitmq.conf"
+    # A RabbitMQ of another root (4.x) refuses now what RabbitMQ 4.3 refuses
+    # by default: queues neither durable nor exclusive (it closes the
+    # connection that declares one), so that the lane finds any.
+    [ -z "$ROOT" ] ||
+        echo 'deprecated_features.permit.transient_nonexcl_queues = false' >>"$D/rabbitmq.conf"
     if [ -n "$tlsport" ]; then
         [[ "$tlsport" =~ ^[0-9]{1,5}$ && -f "$certdir/server-cert.pem" ]] || usage
         # copies in the node's directory, which a node in a root sees too
