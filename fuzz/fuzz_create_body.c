@@ -13,7 +13,8 @@
  *     (in any spelling Docker reads), and a MAC address asked for is on an
  *     endpoint;
  *   - before 1.44, a body sent that had no container-wide MAC address has
- *     none left on an endpoint: it moved to the container.
+ *     none left on an endpoint: it moved to the container;
+ *   - from 1.53 on, no port of a body sent has an empty list of bindings.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -60,10 +61,23 @@ static int endpoint_mac(json_t *body)
     return 0;
 }
 
+/* Whether a port of body's HostConfig.PortBindings (as Docker reads the
+ * keys) has an empty list of bindings. */
+static int empty_binding(json_t *body)
+{
+    const char *k;
+    json_t *v, *hc = NULL, *pb = NULL;
+    json_object_foreach(body, k, v) if (strcasecmp(k, "HostConfig") == 0) hc = v;
+    json_object_foreach(hc, k, v) if (strcasecmp(k, "PortBindings") == 0) pb = v;
+    json_object_foreach(pb, k, v) if (json_is_null(v) ||
+                                      (json_is_array(v) && !json_array_size(v))) return 1;
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const int versions[] = {DKC__API(24), DKC__API(41), DKC__API(43),
-                                   DKC__API(44), DKC__API(52), DKC__API(56)};
+    static const int versions[] = {DKC__API(24), DKC__API(41), DKC__API(43), DKC__API(44),
+                                   DKC__API(52), DKC__API(53), DKC__API(56)};
     json_t *body = json_loadb((const char *)data, size, JSON_DECODE_ANY, NULL);
     if (body == NULL)
         return 0;
@@ -83,6 +97,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             continue;
         }
         check(json_is_object(send), "an object to send");
+        if (versions[i] >= DKC__API(53))
+            check(!empty_binding(send), "no empty port binding list from 1.53 on");
         if (versions[i] >= DKC__API(44)) {
             check(!has_ci(send, "MacAddress"), "no container-wide MAC address from 1.44 on");
             if (has_ci(body, "MacAddress"))

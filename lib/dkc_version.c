@@ -3,7 +3,8 @@
  *
  * The one place the library branches on the negotiated version: a table of
  * what a call or option needs (dkc__api_needs) and the create body as the
- * negotiated version wants it (dkc__create_body_adapt).  Pure: no I/O, no
+ * negotiated version wants it (dkc__create_body_adapt: the MAC address's
+ * place, 1.44; empty port binding lists, 1.53).  Pure: no I/O, no
  * handle (dkc_client.c's dkc__api_require and dkc__api_create_body apply
  * them to a handle's version), so the adaptation of bodies that arrive
  * from the message queue is fuzzed (fuzz/fuzz_create_body.c).  Everything
@@ -211,6 +212,42 @@ static int mac_to_config(json_t *body, json_t *eps, const char *mode, char *why,
     return 0;
 }
 
+/* Whether a port of HostConfig.PortBindings has an empty list (or null). */
+static bool empty_binding(json_t *bindings)
+{
+    const char *port;
+    json_t *list;
+    json_object_foreach(bindings, port, list)
+    {
+        if (json_is_null(list) || (json_is_array(list) && json_array_size(list) == 0))
+            return true;
+    }
+    return false;
+}
+
+/* API 1.53 and newer: a port with an empty list of bindings is no longer
+ * published on an ephemeral host port, as every version before did; it
+ * gets the one binding those versions filled in, so a body means the same
+ * to every daemon.  hc is the copy's. */
+static int fill_bindings(json_t *hc, char *why, size_t len)
+{
+    const char *port;
+    json_t *list;
+    void *tmp;
+    json_t *bindings = get_ci(hc, "PortBindings", NULL);
+    json_object_foreach_safe(bindings, tmp, port, list)
+    {
+        if (!json_is_null(list) && !(json_is_array(list) && json_array_size(list) == 0))
+            continue;
+        json_t *one = json_pack("[{s:s, s:s}]", "HostIp", "", "HostPort", "");
+        if (one == NULL || json_object_set_new(bindings, port, one) != 0) {
+            snprintf(why, len, "out of memory");
+            return DKC_ENOMEM;
+        }
+    }
+    return 0;
+}
+
 int dkc__create_body_adapt(json_t *body, int version, json_t **send, char *why, size_t len)
 {
     const char *need, *what;
@@ -242,7 +279,8 @@ int dkc__create_body_adapt(json_t *body, int version, json_t **send, char *why, 
             ep_mac || nonempty(get_ci(ep, "MacAddress", NULL)) != NULL;
     bool move_down = version >= DKC__API(44) && get_ci(body, "MacAddress", NULL) != NULL;
     bool move_up = version < DKC__API(44) && mac == NULL && ep_mac;
-    if (!move_down && !move_up) {
+    bool fill = version >= DKC__API(53) && empty_binding(get_ci(hc, "PortBindings", NULL));
+    if (!move_down && !move_up && !fill) {
         *send = json_incref(body);
         return 0;
     }
@@ -254,10 +292,11 @@ int dkc__create_body_adapt(json_t *body, int version, json_t **send, char *why, 
     }
     const char *mode =
         json_string_value(get_ci(get_ci(copy, "HostConfig", NULL), "NetworkMode", NULL));
-    int rc;
-    if (move_down && mac == NULL) { /* an empty one: nothing to move */
+    int rc = fill ? fill_bindings(get_ci(copy, "HostConfig", NULL), why, len) : 0;
+    if (rc != 0 || (!move_down && !move_up)) {
+        /* nothing (more) to move */
+    } else if (move_down && mac == NULL) { /* an empty one: nothing to move */
         del_ci(copy, "MacAddress");
-        rc = 0;
     } else if (move_down) {
         rc = mac_to_endpoint(copy, mac, mode, why, len);
     } else {

@@ -345,6 +345,26 @@ static void what_a_version_cannot_say_is_refused_before_sending(void **state)
     s = create_at("1.25", ar, 0);
     assert_json(s, ar);
     json_decref(s);
+    /* a port with an empty list of bindings: published on an ephemeral
+     * port by every version up to 1.52, so from 1.53 on (which would not
+     * publish it) it gets the binding they filled in */
+    const char *ports = "{\"Image\":\"busybox\",\"HostConfig\":{\"PortBindings\":"
+                        "{\"80/tcp\":[],\"81/tcp\":null,\"82/tcp\":[{\"HostPort\":\"8082\"}]}}}";
+    static const char *const upto[] = {"1.24", "1.41", "1.52"};
+    for (size_t i = 0; i < sizeof upto / sizeof upto[0]; i++) {
+        s = create_at(upto[i], ports, 0);
+        assert_json(s, ports);
+        json_decref(s);
+    }
+    static const char *const from[] = {"1.53", "1.56"};
+    for (size_t i = 0; i < sizeof from / sizeof from[0]; i++) {
+        s = create_at(from[i], ports, 0);
+        assert_json(s, "{\"Image\":\"busybox\",\"HostConfig\":{\"PortBindings\":"
+                       "{\"80/tcp\":[{\"HostIp\":\"\",\"HostPort\":\"\"}],"
+                       "\"81/tcp\":[{\"HostIp\":\"\",\"HostPort\":\"\"}],"
+                       "\"82/tcp\":[{\"HostPort\":\"8082\"}]}}}");
+        json_decref(s);
+    }
     /* a body without any of this goes as it is, at every version */
     const char *plain = "{\"Image\":\"busybox\",\"Cmd\":[\"true\"],\"HostConfig\":{\"Memory\":1}}";
     static const char *const all[] = {"1.24", "1.41", "1.44", "1.52", "1.56"};
