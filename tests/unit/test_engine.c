@@ -555,6 +555,36 @@ static void a_refused_create_is_answered_docker_error(void **state)
     assert_int_equal(fx_count(fx, ENGINE_OUT_PAUSE), 0);
 }
 
+/* From API 1.44 on Docker refuses at create, all at once, what it used to
+ * refuse at start one at a time (every version of this answer is
+ * bad_request: a start refusal with 400 is answered so too).  The run is
+ * answered bad_request with Docker's whole text on one line; nothing was
+ * made, so nothing is started or removed. */
+static void validation_errors_at_create_are_answered_bad_request(void **state)
+{
+    fixture *fx = *state;
+    snprintf(fx->f.ping, sizeof fx->f.ping, "1.52");
+    fake_route(&fx->f, "POST", "/containers/create", 400,
+               "{\"message\":\"invalid mount config for type \\\"bind\\\": bind source path "
+               "does not exist: /nope\\ninvalid port specification: \\\"99999\\\"\"}");
+    fx_start(fx);
+    fx_submit(fx, 12, "req-400", RUN);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    assert_int_equal(o->tag, 12);
+    assert_null(o->dl);
+    assert_null(o->after_remove);
+    json_t *r = reply_json(o);
+    json_t *err = check_error(r, "bad_request", 400);
+    assert_str(json_string_value(json_object_get(err, "message")),
+               "invalid mount config for type \"bind\": bind source path does not exist: /nope "
+               "invalid port specification: \"99999\"");
+    json_decref(r);
+    fx_settle(fx);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/*/start"), 0);
+    assert_int_equal(fake_hits(&fx->f, "DELETE", "/containers/*"), 0);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_NACK), 0);
+}
+
 /* An image Docker does not have: not_found with Docker's 404 and message. */
 static void a_missing_image_is_answered_not_found(void **state)
 {
@@ -1441,6 +1471,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dkc_errors_map_to_reply_codes),
         T(a_refused_create_is_answered_docker_error),
+        T(validation_errors_at_create_are_answered_bad_request),
         T(a_missing_image_is_answered_not_found),
         T(docker_unreachable_requeues_and_pauses),
         T(a_create_timing_out_requeues_and_pauses),
