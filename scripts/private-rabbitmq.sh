@@ -255,6 +255,9 @@ stop_node() {
         kill -KILL "$pid" 2>/dev/null || true
         sleep 0.5
     fi
+    # the mount point the node had in its root (empty, the mount was the
+    # node's own)
+    [ -z "$ROOT" ] || rmdir "$ROOT$D" 2>/dev/null || true
     echo "private-rabbitmq: $NAME: stopped ($NODE)"
 }
 
