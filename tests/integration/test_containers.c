@@ -573,6 +573,70 @@ static void restart_kill_pause(void **state)
     json_decref(info);
 }
 
+/* The negotiated API version as a number (1041 for "1.41"). */
+static int api_of(fx *f)
+{
+    const char *v = dkc_client_api_version(f->c);
+    int major = 0, minor = 0;
+    assert_int_equal(sscanf(v, "%d.%d", &major, &minor), 2);
+    return major * 1000 + minor;
+}
+
+/* stop with a signal (API 1.42): the signal reaches the process first;
+ * an older daemon's version is refused before anything is sent, and the
+ * container keeps running. */
+static void stop_and_restart_with_a_signal(void **state)
+{
+    fx *f = *state;
+    const char *trap[] = {"sh", "-c",
+                          "trap 'exit 7' INT; trap 'exit 9' HUP; echo ready; "
+                          "while :; do sleep 0.1; done",
+                          NULL};
+    const char *t = container(f, trap, true);
+    wait_for_output(f, t, "ready");
+    if (api_of(f) < 1042) {
+        assert_int_equal(dkc_container_stop_signal(f->c, t, 10, "SIGINT"), DKC_EUNSUPPORTED);
+        json_t *info = inspect(f, t);
+        assert_true(json_is_true(field(info, "State.Running")));
+        json_decref(info);
+        return;
+    }
+    /* restart: HUP first, then the container runs again */
+    assert_ok(f->c, dkc_container_restart_signal(f->c, t, 30, "SIGHUP"));
+    json_t *info = inspect(f, t);
+    assert_true(json_is_true(field(info, "State.Running")));
+    json_decref(info);
+    wait_for_output(f, t, "ready\nready"); /* the second run's traps are set */
+    /* stop: INT well before the 30 s timeout would kill it */
+    time_t t0 = time(NULL);
+    assert_ok(f->c, dkc_container_stop_signal(f->c, t, 30, "SIGINT"));
+    assert_true(time(NULL) - t0 < 20);
+    info = inspect(f, t);
+    assert_int_equal(json_integer_value(field(info, "State.ExitCode")), 7);
+    json_decref(info);
+}
+
+/* A container-wide MAC address reaches the container's network whatever
+ * the version: the library sends it on the endpoint from API 1.44 on
+ * (1.52 dropped the container-wide field).  The bridge: every daemon here
+ * has one (a private daemon's own). */
+static void mac_address_on_every_version(void **state)
+{
+    fx *f = *state;
+    json_t *extra = json_pack("{s:s}", "MacAddress", "02:42:ac:11:00:5a");
+    assert_non_null(extra);
+    const char *cmd[] = {"sleep", "30", NULL};
+    dkc_container_config cfg = {
+        .image = ITEST_IMAGE, .cmd = cmd, .network_mode = "bridge", .extra = extra};
+    const char *id = create(f, NULL, &cfg);
+    json_decref(extra);
+    assert_ok(f->c, dkc_container_start(f->c, id));
+    json_t *info = inspect(f, id);
+    assert_string_equal(str_at(info, "NetworkSettings.Networks.bridge.MacAddress"),
+                        "02:42:ac:11:00:5a");
+    json_decref(info);
+}
+
 static void rename_container(void **state)
 {
     fx *f = *state;
@@ -1240,6 +1304,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(start_stop_and_not_modified, setup, teardown),
         cmocka_unit_test_setup_teardown(restart_kill_pause, setup, teardown),
         cmocka_unit_test_setup_teardown(rename_container, setup, teardown),
+        cmocka_unit_test_setup_teardown(stop_and_restart_with_a_signal, setup, teardown),
+        cmocka_unit_test_setup_teardown(mac_address_on_every_version, setup, teardown),
         cmocka_unit_test_setup_teardown(wait_conditions, setup, teardown),
         cmocka_unit_test_setup_teardown(logs_streams_tail_timestamps, setup, teardown),
         cmocka_unit_test_setup_teardown(logs_follow_and_tty, setup, teardown),
