@@ -46,8 +46,9 @@ typedef struct route {
     long status;
     char *body; /* malloc'd, body_len bytes (may hold NULs) */
     size_t body_len;
-    int rc;   /* non-zero: fail like a broken connection with this dkc_err */
-    int hits; /* requests answered by this route */
+    int rc;       /* non-zero: fail like a broken connection with this dkc_err */
+    int hits;     /* requests answered by this route */
+    int delay_ms; /* the answer comes this much later (a busy Docker) */
 } route;
 
 typedef struct fake {
@@ -189,6 +190,7 @@ static int fake_perform(void *impl, const dkc__req *req, const char *vpath, dkc_
         rc = r->rc;
     long status = r ? r->status : strcmp(path, "/_ping") ? 404 : 200;
     size_t len = r ? r->body_len : 0;
+    int delay_ms = r ? r->delay_ms : 0;
     char *body = NULL;
     if (r && r->body) {
         body = malloc(len + 1);
@@ -196,6 +198,10 @@ static int fake_perform(void *impl, const dkc__req *req, const char *vpath, dkc_
             memcpy(body, r->body, len + 1);
     }
     pthread_mutex_unlock(&f->mu);
+    if (delay_ms > 0) {
+        struct timespec ts = {.tv_sec = delay_ms / 1000, .tv_nsec = (delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 
     if (rc != 0) {
         snprintf(errbuf, errlen, "connection reset by fake");
@@ -282,8 +288,9 @@ typedef struct fixture {
     engine *e;
     engine_out **got; /* every item taken from the outbox, in order */
     size_t n_got, cap_got;
-    int supervise_ms; /* engine_conf.supervise_ms; 0: 1000 */
-    size_t max_reply; /* engine_conf.max_reply; 0: the engine's default */
+    int supervise_ms;    /* engine_conf.supervise_ms; 0: 1000 */
+    size_t max_reply;    /* engine_conf.max_reply; 0: the engine's default */
+    uint32_t generation; /* of the deliveries fx_submit_ex hands over */
 } fixture;
 
 static int fx_setup(void **state)
@@ -347,6 +354,7 @@ static void fx_submit_ex(fixture *fx, uint64_t tag, const char *message_id, cons
     broker_delivery d;
     memset(&d, 0, sizeof d);
     d.tag = tag;
+    d.generation = fx->generation;
     d.redelivered = redelivered;
     d.source = BROKER_SRC_WORK;
     d.delivery_count = -1;
@@ -1459,6 +1467,36 @@ static void a_redelivered_copy_of_an_answered_request_is_acked(void **state)
     assert_int_equal(fake_hits(&fx->f, "GET", "/info"), calls + 1);
 }
 
+/* The broker closed the channel (its consumer timeout, a lost
+ * connection): the messages of the old generation that no worker has
+ * begun are dropped, since the broker hands them out again; those being
+ * carried out go on and are answered. */
+static void messages_of_a_closed_channel_not_begun_are_dropped(void **state)
+{
+    fixture *fx = *state;
+    fake_route(&fx->f, "GET", "/info", 200, "{}");
+    pthread_mutex_lock(&fx->f.mu);
+    fx->f.routes->delay_ms = 600; /* both workers busy a while */
+    pthread_mutex_unlock(&fx->f.mu);
+    fx_start(fx);
+    fx->generation = 1;
+    char id[32];
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof id, "req-old-%d", i);
+        fx_submit(fx, 60 + (uint64_t)i, id, "{\"Dockercmd\":\"info\"}");
+    }
+    wait_hits(fx, "GET", "/info", 2);
+    assert_int_equal(engine_forget_generations(fx->e, 2), 3);
+    assert_int_equal(engine_forget_generations(fx->e, 2), 0);
+    fx->generation = 2;
+    fx_submit(fx, 70, "req-new", "{\"Dockercmd\":\"info\"}");
+    fx_wait(fx, ENGINE_OUT_REPLY, 3);
+    fx_settle(fx);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 3);
+    assert_int_equal(fake_hits(&fx->f, "GET", "/info"), 3);
+    assert_int_equal(fx_nth(fx, ENGINE_OUT_REPLY, 2)->tag, 70);
+}
+
 int main(void)
 {
     /* curl's global state before any thread (the clients are made with the
@@ -1497,6 +1535,7 @@ int main(void)
         T(a_pull_not_asking_gets_no_progress),
         T(a_reply_over_max_reply_is_answered_too_large),
         T(a_redelivered_copy_of_an_answered_request_is_acked),
+        T(messages_of_a_closed_channel_not_begun_are_dropped),
     };
 #undef T
     int failed = cmocka_run_group_tests_name("engine", tests, NULL, NULL);
