@@ -151,6 +151,13 @@ void eng_post_reply(engine *e, json_t *reply, int64_t t0, const char *reply_to, 
         free(body);
         if ((body = proto_reply_dumps(reply)) == NULL)
             eng_oom();
+        if (strlen(body) > e->conf.max_reply) {
+            /* even the list of a bulk request's containers is too long */
+            json_object_del(json_object_get(reply, "error"), "containers");
+            free(body);
+            if ((body = proto_reply_dumps(reply)) == NULL)
+                eng_oom();
+        }
     }
     char line[1024] = "";
     int64_t dur = t0 > 0 ? eng_now_ms() - t0 : -1;

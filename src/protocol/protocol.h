@@ -361,8 +361,10 @@ char *proto_reply_dumps(const json_t *reply);
  * own limit too: RabbitMQ 4's default is 16 MiB): a too_large error of the
  * same request (node, command, request_id, dialect) whose error also says
  * "size" and "max" (null: not known) and, for a run, names the run's
- * "container" (it ran; only its reply did not fit).  A new object, or NULL
- * when out of memory or reply is NULL. */
+ * "container" (it ran; only its reply did not fit), for a bulk request its
+ * "containers" ({"node", "ok", "id", "name"} each, in piece order, without
+ * their results).  A new object, or NULL when out of memory or reply is
+ * NULL. */
 json_t *proto_reply_too_large(const json_t *reply, size_t size, size_t max, const char *limit);
 
 /* ------------------------------------------------------------------------

@@ -340,9 +340,27 @@ json_t *proto_reply_too_large(const json_t *reply, size_t size, size_t max, cons
     }
     put(e, "size", json_integer((json_int_t)size), &ok);
     put(e, "max", max > 0 ? json_integer((json_int_t)max) : json_null(), &ok);
-    json_t *container = json_object_get(json_object_get(reply, "result"), "container");
+    json_t *res = json_object_get(reply, "result");
+    json_t *container = json_object_get(res, "container");
+    json_t *pieces = json_object_get(res, "containers"), *p;
     if (ri.command != NULL && strcmp(ri.command, "run") == 0 && json_is_object(container))
         put(e, "container", json_deep_copy(container), &ok);
+    if (ok && json_is_array(pieces) && json_is_integer(json_object_get(res, "requested"))) {
+        /* a bulk request: its containers exist, so say which, without
+         * their results */
+        json_t *list = json_array();
+        size_t i;
+        ok = list != NULL;
+        json_array_foreach(pieces, i, p)
+        {
+            json_t *one = json_pack("{s:O?,s:O?,s:O?,s:O?}", "node", json_object_get(p, "node"),
+                                    "ok", json_object_get(p, "ok"), "id", json_object_get(p, "id"),
+                                    "name", json_object_get(p, "name"));
+            if (one == NULL || json_array_append_new(list, one) != 0)
+                ok = false;
+        }
+        put(e, "containers", list, &ok);
+    }
     if (!ok) {
         json_decref(r);
         return NULL;

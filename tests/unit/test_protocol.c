@@ -1622,6 +1622,23 @@ static void t_reply_too_large(void **state)
     json_decref(reply);
     json_decref(result);
     proto_cmd_free(cmd);
+    /* a bulk answer names its containers, without their results */
+    cmd = parse_ok("{'Dockercmd':'run','Image':'busybox','Options':{'Instances':2}}");
+    proto_reply_info_init(&ri, cmd, NULL, "node-1", "b-1");
+    result = json_pack("{s:i,s:i,s:s,s:[{s:s,s:b,s:s,s:s,s:{s:s}},{s:s,s:b,s:n,s:n}]}", "requested",
+                       2, "created", 1, "placement", "spread", "containers", "node", "node-1", "ok",
+                       1, "id", "c1", "name", "n1", "result", "stdout", "lots", "node", "node-2",
+                       "ok", 0, "id", "name");
+    reply = proto_reply_ok(&ri, result);
+    big = proto_reply_too_large(reply, 99999, 4096, NULL);
+    assert_json_eq(json_object_get(json_object_get(big, "error"), "containers"),
+                   "[{'node':'node-1','ok':true,'id':'c1','name':'n1'},"
+                   "{'node':'node-2','ok':false,'id':null,'name':null}]");
+    assert_null(json_object_get(json_object_get(big, "error"), "container"));
+    json_decref(big);
+    json_decref(reply);
+    json_decref(result);
+    proto_cmd_free(cmd);
     assert_null(proto_reply_too_large(NULL, 1, 1, NULL));
 }
 
