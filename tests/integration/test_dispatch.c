@@ -1773,6 +1773,36 @@ static void test_reply_address_hidden(void **state)
  * have dockerd connect to an address cannot be chosen, and a field the
  * policy does not know cannot be sent; the refusal names the field, and
  * no container is made. */
+/* A run whose create body the policy allows and the Docker daemon
+ * refuses (a swap limit below the memory limit: Docker answers 400 at
+ * create, which from API 1.44 on is where every check of the body is made)
+ * is answered with Docker's reason as bad_request, not as an error of
+ * ours, and leaves no container.  Podman answers it 500 with a cause of
+ * its own: docker_error, with the same reason. */
+static void test_run_refused_at_create(void **state)
+{
+    (void)state;
+    char id[64];
+    send_msg("{\"Dockercmd\":\"run\",\"Options\":{\"NetworkMode\":\"none\",\"HostConfig\":{"
+             "\"Memory\":10000000,\"MemorySwap\":5000000}},\"Image\":\"busybox:latest\","
+             "\"Cmd\":[\"true\"]}",
+             id, sizeof id);
+    json_t *r = recv_reply(id, 30000);
+    assert_non_null(r);
+    char *t = json_dumps(r, 0);
+    fprintf(stderr, "reply: %s\n", t ? t : "?");
+    free(t);
+    assert_false(json_is_true(json_object_get(r, "ok")));
+    assert_string_equal(err_code(r), lane_podman_differs("Podman answers it 500 with its cause")
+                                         ? "docker_error"
+                                         : "bad_request");
+    const char *msg = json_string_value(json_object_get(json_object_get(r, "error"), "message"));
+    assert_non_null(msg);
+    assert_non_null(strcasestr(msg, "memoryswap"));
+    assert_int_equal(count_label("io.docker-dispatch.request", id), 0);
+    json_decref(r);
+}
+
 static void test_host_network_and_log_driver_refused(void **state)
 {
     (void)state;
@@ -2343,6 +2373,7 @@ int main(void)
         cmocka_unit_test(test_reply_address_hidden),
         cmocka_unit_test(test_users_own_their_containers),
         cmocka_unit_test(test_host_network_and_log_driver_refused),
+        cmocka_unit_test(test_run_refused_at_create),
         cmocka_unit_test(test_archives),
         cmocka_unit_test(test_commit),
         cmocka_unit_test(test_networks),
