@@ -23,10 +23,13 @@
  * test_faults.c.  INVARIANT_DUMP=FILE writes every request with its
  * replies and Docker events as JSON lines.  Both services are private ones
  * (scripts/private-dockerd.sh, scripts/private-rabbitmq.sh) named
- * inv<pid>, stopped by name at the end, unless the lane names its own
- * (lane.h: $DOCKER_HOST, $DD_AMQP_URL other than the shared services):
- * the stream then runs on the lane's service, which is not restarted (no
- * such fault is planned).  The dispatchers are stopped by
+ * inv<pid>, stopped by name at the end, of the lane's kind: on the Podman
+ * lane a Podman service (scripts/private-podman.sh), the Docker engine
+ * $DD_DOCKER_ENGINE names, RabbitMQ from $DD_RABBITMQ_ROOT.  A lane that
+ * names other services than the shared ones and none of those (lane.h:
+ * $DOCKER_HOST, $DD_AMQP_URL) has the stream run on its own services,
+ * which are not restarted (no such fault is planned).  The dispatchers
+ * are stopped by
  * pid, their containers removed by id.  Logs stay in
  * /tmp/dd-inv-<pid>-*.log.  scripts/soak.sh runs the suite with a long
  * stream.
@@ -144,6 +147,7 @@ static struct {
     char svc[24]; /* private dockerd and RabbitMQ node name */
     int port;
     int lane_docker, lane_rabbit; /* the lane's own service, not a private one */
+    const char *docker_script;    /* private-dockerd.sh, or private-podman.sh */
     char docker_host[160], amqp_url[256];
     char queue[64], nqueue[64], rq[80], nrq[80], prefix[40];
     char main_log[96], nb_log[96];
@@ -844,9 +848,8 @@ static void fault_begin_async(fault *f)
 {
     char line[1200];
     if (f->kind == F_DOCKER)
-        snprintf(line, sizeof line,
-                 "%s/private-dockerd.sh stop %s >&2 && %s/private-dockerd.sh start %s >&2",
-                 dfx_scripts_dir(), g.svc, dfx_scripts_dir(), g.svc);
+        snprintf(line, sizeof line, "%s/%s stop %s >&2 && %s/%s start %s >&2", dfx_scripts_dir(),
+                 g.docker_script, g.svc, dfx_scripts_dir(), g.docker_script, g.svc);
     else
         snprintf(line, sizeof line,
                  "%s/private-rabbitmq.sh stop %s >&2 && %s/private-rabbitmq.sh start %s %d >&2",
@@ -1250,7 +1253,7 @@ static void test_stream(void **state)
     if (g.lane_docker)
         dfx_note("Docker: the lane's at %s, not restarted", g.docker_host);
     else
-        assert_int_equal(dfx_run_script("private-dockerd.sh", "start %s", g.svc), 0);
+        assert_int_equal(dfx_run_script(g.docker_script, "start %s", g.svc), 0);
     if (g.lane_rabbit)
         dfx_note("RabbitMQ: the lane's at %s, not restarted", lane_amqp_hostport());
     else
@@ -1710,12 +1713,21 @@ static int group_setup(void **state)
     g.port = dfx_pick_port(DD_PORTS_INVARIANTS_RABBIT, 1);
     if (g.port == 0)
         return -1;
-    /* A lane naming services other than the shared ones (lane.h): the
-     * stream runs there, and what cannot be restarted is not. */
-    g.lane_docker = strcmp(lane_docker_host(), LANE_DEFAULT_DOCKER) != 0;
-    g.lane_rabbit = strcmp(lane_amqp_url(), LANE_DEFAULT_AMQP) != 0;
+    /* The private services are of the lane's kind: a Podman service of
+     * its own on the Podman lane, the Docker engine $DD_DOCKER_ENGINE
+     * names (private-dockerd.sh), RabbitMQ from $DD_RABBITMQ_ROOT
+     * (private-rabbitmq.sh).  A lane naming other services than those
+     * (lane.h) has the stream run on its own, which is not restarted. */
+    g.docker_script = lane_is("podman") ? "private-podman.sh" : "private-dockerd.sh";
+    g.lane_docker = !lane_is("podman") && getenv("DD_DOCKER_ENGINE") == NULL &&
+                    strcmp(lane_docker_host(), LANE_DEFAULT_DOCKER) != 0;
+    g.lane_rabbit =
+        getenv("DD_RABBITMQ_ROOT") == NULL && strcmp(lane_amqp_url(), LANE_DEFAULT_AMQP) != 0;
     if (g.lane_docker)
         snprintf(g.docker_host, sizeof g.docker_host, "%s", lane_docker_host());
+    else if (lane_is("podman"))
+        snprintf(g.docker_host, sizeof g.docker_host, "unix://" DFX_STATE_DIR "/pm/%s/podman.sock",
+                 g.svc);
     else
         snprintf(g.docker_host, sizeof g.docker_host, "unix://" DFX_STATE_DIR "/p/%s/docker.sock",
                  g.svc);
@@ -1840,9 +1852,18 @@ static int group_teardown(void **state)
     delete_topology(g.nqueue);
     if (!g.lane_rabbit)
         dfx_run_script("private-rabbitmq.sh", "stop %s", g.svc);
-    if (!g.lane_docker) {
-        dfx_run_script("private-dockerd.sh", "stop %s", g.svc);
+    if (!g.lane_docker)
+        dfx_run_script(g.docker_script, "stop %s", g.svc);
+    if (!g.lane_docker && strcmp(g.docker_script, "private-dockerd.sh") == 0)
         reap_private_dockerd();
+    if (!g.lane_docker && lane_is("podman")) {
+        char line[512];
+        snprintf(line, sizeof line,
+                 "grep -q ' " DFX_STATE_DIR "/pm/%s/' /proc/mounts || rm -rf " DFX_STATE_DIR
+                 "/pm/%s",
+                 g.svc, g.svc);
+        if (system(line) != 0)
+            fprintf(stderr, "could not remove the private Podman's state\n");
     }
     dfx_remove_private_state(g.svc, g.svc);
     for (int i = 0; i < g.nr; i++) {
