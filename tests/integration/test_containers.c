@@ -384,11 +384,14 @@ static void create_with_full_config(void **state)
     assert_int_equal(json_integer_value(field(info, "Config.StopTimeout")), 3);
     assert_true(json_is_true(field(info, "Config.Tty")));
     assert_true(json_is_true(field(info, "Config.OpenStdin")));
-    assert_non_null(json_object_get(field(info, "Config.ExposedPorts"), "8080/tcp"));
-    assert_non_null(json_object_get(field(info, "Config.ExposedPorts"), "9090/tcp"));
-
-    json_t *pb = json_object_get(field(info, "HostConfig.PortBindings"), "9090/tcp");
-    assert_string_equal(str_at(json_array_get(pb, 0), "HostIp"), "127.0.0.1");
+    if (strcmp(itest_network_mode(), "none") != 0 ||
+        !lane_podman_differs("Podman 4.3 keeps no ExposedPorts or PortBindings without a "
+                             "network")) {
+        assert_non_null(json_object_get(field(info, "Config.ExposedPorts"), "8080/tcp"));
+        assert_non_null(json_object_get(field(info, "Config.ExposedPorts"), "9090/tcp"));
+        json_t *pb = json_object_get(field(info, "HostConfig.PortBindings"), "9090/tcp");
+        assert_string_equal(str_at(json_array_get(pb, 0), "HostIp"), "127.0.0.1");
+    }
     assert_string_equal(str_at(info, "HostConfig.NetworkMode"), itest_network_mode());
     assert_string_equal(str_at(info, "HostConfig.RestartPolicy.Name"), "on-failure");
     assert_int_equal(json_integer_value(field(info, "HostConfig.RestartPolicy.MaximumRetryCount")),
@@ -623,6 +626,11 @@ static void stop_and_restart_with_a_signal(void **state)
 static void mac_address_on_every_version(void **state)
 {
     fx *f = *state;
+    if (lane_podman_differs("Podman 4.3 ignores a container-wide MacAddress and names the "
+                            "bridge network \"podman\" (an endpoint of \"bridge\" is not "
+                            "found): skipped")) {
+        skip();
+    }
     json_t *extra = json_pack("{s:s}", "MacAddress", "02:42:ac:11:00:5a");
     assert_non_null(extra);
     const char *cmd[] = {"sleep", "30", NULL};
