@@ -19,6 +19,7 @@
 /* What the fake answers, and what it saw. */
 typedef struct fake {
     const char *ping_version; /* API-Version sent by /_ping; NULL: none */
+    bool libpod;              /* /_ping also names a Libpod API version (Podman) */
     long status;
     const char *body;
     int transport_rc; /* non-zero: fail like a broken connection */
@@ -42,6 +43,7 @@ static int fake_perform(void *impl, const dkc__req *req, const char *path, dkc__
         resp->status = 200;
         if (f->ping_version)
             snprintf(resp->api_version, sizeof resp->api_version, "%s", f->ping_version);
+        resp->libpod = f->libpod;
         return dkc__buf_append(&resp->body, "OK", 2);
     }
     resp->status = f->status;
@@ -244,6 +246,115 @@ static void empty_body_decodes_to_null(void **state)
     dkc_client_free(c);
 }
 
+/* Podman answers 500 with a "cause" where Docker answers 409, 400, 404 or
+ * 403: the cause gives Docker's code, on Podman only; the status stays. */
+static void podman_causes_give_dockers_codes(void **state)
+{
+    static const struct {
+        const char *cause;
+        int code;
+    } cases[] = {
+        {"container state improper", DKC_ECONFLICT},
+        {"that name is already in use", DKC_ECONFLICT},
+        {"invalid argument", DKC_EBADREQUEST},
+        {"network not found", DKC_ENOTFOUND},
+        {"network already exists", DKC_ECONFLICT},
+        {"network is already connected", DKC_EFORBIDDEN},
+        {"network is being used", DKC_EFORBIDDEN},
+        {"something else", DKC_ESERVER},
+    };
+    char body[256];
+    for (int podman = 0; podman < 2; podman++) {
+        fake f = {.ping_version = "1.41", .libpod = podman, .status = 500, .body = body};
+        dkc_client *c = fake_client(&f, 0);
+        assert_false(dkc_client_is_podman(c)); /* not negotiated yet */
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            snprintf(body, sizeof body,
+                     "{\"cause\":\"%s\",\"message\":\"it failed: %s\",\"response\":500}",
+                     cases[i].cause, cases[i].cause);
+            int rc = dkc__client_json(c, "POST", "/containers/x/kill", NULL, NULL);
+            assert_int_equal(rc, podman ? cases[i].code : DKC_ESERVER);
+            assert_int_equal(dkc_client_last_error(c)->http_status, 500);
+            assert_non_null(strstr(dkc_client_last_error(c)->message, cases[i].cause));
+        }
+        assert_int_equal(dkc_client_is_podman(c), podman);
+        dkc_client_free(c);
+    }
+}
+
+typedef struct seen_events {
+    char actions[256];
+} seen_events;
+
+static int collect_action(void *ud, const dkc_event *ev)
+{
+    seen_events *s = ud;
+    size_t n = strlen(s->actions);
+    snprintf(s->actions + n, sizeof s->actions - n, "%s%s", n ? "," : "", ev->action);
+    return 0;
+}
+
+/* Podman's event names (died, remove) are Docker's (die, destroy) in
+ * filters and in the stream; a window that ended is asked up to two
+ * seconds from now and cut at its end. */
+static void podman_events_read_as_dockers(void **state)
+{
+    const char *stream = "{\"Type\":\"container\",\"Action\":\"start\",\"time\":100}\n"
+                         "{\"Type\":\"container\",\"Action\":\"died\",\"time\":101}\n"
+                         "{\"Type\":\"container\",\"Action\":\"remove\",\"time\":102}\n"
+                         "{\"Type\":\"image\",\"Action\":\"remove\",\"time\":102}\n"
+                         "{\"Type\":\"container\",\"Action\":\"start\",\"time\":200}\n";
+    json_t *filters = json_pack("{s:[s,s,s]}", "event", "start", "die", "destroy");
+    for (int podman = 0; podman < 2; podman++) {
+        fake f = {.ping_version = "1.41", .libpod = podman, .status = 200, .body = stream};
+        dkc_client *c = fake_client(&f, 0);
+        seen_events s = {""};
+        dkc_events_opts o = {.since = 90, .until = 150, .filters = filters};
+        assert_int_equal(dkc_events(c, &o, collect_action, &s), 0);
+        if (podman) {
+            assert_non_null(strstr(f.last_path, "%22died%22"));
+            assert_non_null(strstr(f.last_path, "%22remove%22"));
+            assert_null(strstr(f.last_path, "until=150"));
+            assert_string_equal(s.actions, "start,die,destroy,remove");
+        } else {
+            assert_non_null(strstr(f.last_path, "%22die%22"));
+            assert_non_null(strstr(f.last_path, "until=150"));
+            assert_string_equal(s.actions, "start,died,remove,remove,start");
+        }
+        dkc_client_free(c);
+    }
+    json_decref(filters);
+}
+
+/* Podman's commit reads Dockerfile changes, not a config body: the
+ * settings it can carry go there; another key is refused unsent. */
+static void podman_commit_sends_changes(void **state)
+{
+    fake f = {.ping_version = "1.41", .libpod = true, .status = 201, .body = "{\"Id\":\"%s\"}"};
+    char body[128];
+    snprintf(body, sizeof body, "{\"Id\":\"%064d\"}", 7);
+    f.body = body;
+    dkc_client *c = fake_client(&f, 0);
+    json_t *config = json_pack("{s:{s:s}, s:[s,s]}", "Labels", "a.b", "", "Cmd", "cat", "/x");
+    dkc_commit_opts o = {.repo = "r", .config = config};
+    char *id = NULL;
+    assert_int_equal(dkc_container_commit(c, "abc", &o, &id), 0);
+    assert_non_null(strstr(f.last_path, "changes=LABEL%20a.b%3D"));
+    assert_non_null(strstr(f.last_path, "changes=CMD%20%5B%22cat%22%2C%22%2Fx%22%5D"));
+    assert_int_equal(strncmp(id, "sha256:0000", 11), 0);
+    free(id);
+    json_decref(config);
+    int calls = f.calls;
+    config = json_pack("{s:{}}", "Volumes");
+    o.config = config;
+    assert_int_equal(dkc_container_commit(c, "abc", &o, &id), DKC_EINVAL);
+    assert_null(id);
+    assert_int_equal(f.calls, calls);
+    assert_non_null(strstr(dkc_client_last_error(c)->message, "Podman"));
+    json_decref(config);
+    dkc_client_free(c);
+}
+
 static void invalid_arguments(void **state)
 {
     json_t *v = NULL;
@@ -273,6 +384,9 @@ int main(void)
         cmocka_unit_test(responses_over_the_cap_are_refused),
         cmocka_unit_test(a_pending_cancel_stops_the_next_call),
         cmocka_unit_test(empty_body_decodes_to_null),
+        cmocka_unit_test(podman_causes_give_dockers_codes),
+        cmocka_unit_test(podman_events_read_as_dockers),
+        cmocka_unit_test(podman_commit_sends_changes),
         cmocka_unit_test(invalid_arguments),
     };
     return cmocka_run_group_tests_name("client_errors", tests, NULL, NULL);
