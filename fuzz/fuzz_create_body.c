@@ -9,9 +9,9 @@
  *   - the caller's body is never changed;
  *   - the result is 0 with an object to send, or DKC_EUNSUPPORTED / DKC_EINVAL /
  *     DKC_ENOMEM with nothing to send and a printable reason;
- *   - from API 1.44 on, a body sent has no container-wide MacAddress left
- *     (in any spelling Docker reads), and a MAC address asked for is on an
- *     endpoint;
+ *   - from API 1.44 on, and for Podman at any version, a body sent has no
+ *     container-wide MacAddress left (in any spelling Docker reads), and a
+ *     MAC address asked for is on an endpoint;
  *   - before 1.44, a body sent that had no container-wide MAC address has
  *     none left on an endpoint: it moved to the container;
  *   - from 1.53 on, no port of a body sent has an empty list of bindings.
@@ -83,10 +83,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     json_t *before = json_deep_copy(body);
     check(before != NULL, "copy");
-    for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
+    for (size_t j = 0; j < 2 * sizeof versions / sizeof versions[0]; j++) {
+        size_t i = j % (sizeof versions / sizeof versions[0]);
+        unsigned flags = j >= sizeof versions / sizeof versions[0] ? DKC__ADAPT_PODMAN : 0;
         char why[256];
         json_t *send = NULL;
-        int rc = dkc__create_body_adapt(body, versions[i], &send, why, sizeof why);
+        int rc = dkc__create_body_adapt(body, versions[i], flags, &send, why, sizeof why);
         check(json_equal(body, before), "the caller's body is unchanged");
         if (rc != 0) {
             check(rc == DKC_EUNSUPPORTED || rc == DKC_EINVAL || rc == DKC_ENOMEM, "known code");
@@ -99,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(json_is_object(send), "an object to send");
         if (versions[i] >= DKC__API(53))
             check(!empty_binding(send), "no empty port binding list from 1.53 on");
-        if (versions[i] >= DKC__API(44)) {
+        if (versions[i] >= DKC__API(44) || flags != 0) {
             check(!has_ci(send, "MacAddress"), "no container-wide MAC address from 1.44 on");
             if (has_ci(body, "MacAddress"))
                 check(endpoint_mac(send), "the MAC address is on an endpoint");

@@ -455,7 +455,8 @@ int dkc__api_create_body(dkc_client *c, json_t *body, json_t **send)
     int v = dkc__client_api(c);
     if (v < 0)
         return v;
-    int rc = dkc__create_body_adapt(body, v, send, why, sizeof why);
+    int rc =
+        dkc__create_body_adapt(body, v, c->libpod ? DKC__ADAPT_PODMAN : 0, send, why, sizeof why);
     if (rc == DKC_EUNSUPPORTED)
         return dkc__client_fail(c, rc, 0, "%s; %s speaks %s", why, c->host, c->api_version);
     if (rc != 0)

@@ -219,11 +219,14 @@ const char *dkc__api_needs(int version, dkc__feature f, const char **what);
  * never changed): *send is a new reference, body itself when nothing
  * differs, else an adapted copy (the container-wide MacAddress moves to the
  * main network's endpoint from 1.44 on, an endpoint's to the container
- * before; from 1.53 on a port's empty binding list gets the one binding
- * older versions filled in).  Pure.  0, or with *send NULL and a reason in why: DKC_EUNSUPPORTED
- * when the version cannot say what body asks for, DKC_EINVAL when body
+ * before, but not for Podman (flags DKC__ADAPT_PODMAN), which reads one
+ * on a named network's endpoint only; from 1.53 on a port's empty binding
+ * list gets the one binding older versions filled in).  Pure.  0, or with *send NULL and a reason
+ * in why: DKC_EUNSUPPORTED when the version cannot say what body asks for, DKC_EINVAL when body
  * contradicts itself (or is not an object), DKC_ENOMEM. */
-int dkc__create_body_adapt(json_t *body, int version, json_t **send, char *why, size_t len);
+#define DKC__ADAPT_PODMAN 1u /* flags: the daemon is Podman (MAC on the endpoint) */
+int dkc__create_body_adapt(json_t *body, int version, unsigned flags, json_t **send, char *why,
+                           size_t len);
 
 /* dkc__api_needs for c's version (negotiating first): 0, or DKC_EUNSUPPORTED
  * recorded on c with what needs which version (or negotiation's own

@@ -4,7 +4,7 @@
  * The one place the library branches on the negotiated version: a table of
  * what a call or option needs (dkc__api_needs) and the create body as the
  * negotiated version wants it (dkc__create_body_adapt: the MAC address's
- * place, 1.44; empty port binding lists, 1.53).  Pure: no I/O, no
+ * place, 1.44, and Podman's; empty port binding lists, 1.53).  Pure: no I/O, no
  * handle (dkc_client.c's dkc__api_require and dkc__api_create_body apply
  * them to a handle's version), so the adaptation of bodies that arrive
  * from the message queue is fuzzed (fuzz/fuzz_create_body.c).  Everything
@@ -248,7 +248,8 @@ static int fill_bindings(json_t *hc, char *why, size_t len)
     return 0;
 }
 
-int dkc__create_body_adapt(json_t *body, int version, json_t **send, char *why, size_t len)
+int dkc__create_body_adapt(json_t *body, int version, unsigned flags, json_t **send, char *why,
+                           size_t len)
 {
     const char *need, *what;
     *send = NULL;
@@ -277,8 +278,12 @@ int dkc__create_body_adapt(json_t *body, int version, json_t **send, char *why, 
     if (json_is_object(eps))
         json_object_foreach(eps, name, ep) ep_mac =
             ep_mac || nonempty(get_ci(ep, "MacAddress", NULL)) != NULL;
-    bool move_down = version >= DKC__API(44) && get_ci(body, "MacAddress", NULL) != NULL;
-    bool move_up = version < DKC__API(44) && mac == NULL && ep_mac;
+    /* Podman (4.x, API 1.41) reads a MAC address on an endpoint only, and
+     * knows its default network by its own name, never "bridge" */
+    bool podman = (flags & DKC__ADAPT_PODMAN) != 0;
+    bool move_down =
+        (version >= DKC__API(44) || podman) && get_ci(body, "MacAddress", NULL) != NULL;
+    bool move_up = !podman && version < DKC__API(44) && mac == NULL && ep_mac;
     bool fill = version >= DKC__API(53) && empty_binding(get_ci(hc, "PortBindings", NULL));
     if (!move_down && !move_up && !fill) {
         *send = json_incref(body);
@@ -297,6 +302,13 @@ int dkc__create_body_adapt(json_t *body, int version, json_t **send, char *why, 
         /* nothing (more) to move */
     } else if (move_down && mac == NULL) { /* an empty one: nothing to move */
         del_ci(copy, "MacAddress");
+    } else if (move_down && podman && main_network(NULL, mode) != NULL &&
+               (mode == NULL || !strcmp(mode, "") || !strcmp(mode, "default") ||
+                !strcmp(mode, "bridge"))) {
+        snprintf(why, len,
+                 "Podman sets a MacAddress only on the endpoint of a network named in "
+                 "NetworkMode, not on its default network");
+        rc = DKC_EUNSUPPORTED;
     } else if (move_down) {
         rc = mac_to_endpoint(copy, mac, mode, why, len);
     } else {

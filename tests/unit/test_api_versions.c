@@ -34,6 +34,7 @@ typedef struct seen_req {
  * and body (a stream body goes to the sink), and records what it got. */
 typedef struct fake {
     const char *ping_version;
+    bool podman; /* the ping names a Libpod API version */
     long status;
     const char *body;
     const char *content_type; /* what the daemon says the body is */
@@ -54,6 +55,7 @@ static int fake_perform(void *impl, const dkc__req *req, const char *path, dkc__
     if (strcmp(path, "/_ping") == 0) {
         resp->status = 200;
         snprintf(resp->api_version, sizeof resp->api_version, "%s", f->ping_version);
+        resp->libpod = f->podman;
         return dkc__buf_append(&resp->body, "OK", 2);
     }
     assert_true(f->n < MAX_REQ);
@@ -198,9 +200,9 @@ static void wait_conditions_need_1_30(void **state)
 /* Creates with body (JSON text) at version and returns the body sent (a
  * new reference), or NULL when the call failed with want_rc before
  * sending. */
-static json_t *create_at(const char *version, const char *body_text, int want_rc)
+static json_t *create_on(const char *version, bool podman, const char *body_text, int want_rc)
 {
-    fake f = {.ping_version = version, .status = 201, .body = CREATED};
+    fake f = {.ping_version = version, .podman = podman, .status = 201, .body = CREATED};
     dkc_client *c = fake_client(&f);
     json_t *body = json_loads(body_text, 0, NULL);
     assert_non_null(body);
@@ -226,6 +228,11 @@ static json_t *create_at(const char *version, const char *body_text, int want_rc
     free(id);
     fake_done(&f, c);
     return sent;
+}
+
+static json_t *create_at(const char *version, const char *body_text, int want_rc)
+{
+    return create_on(version, false, body_text, want_rc);
 }
 
 static void the_container_wide_mac_address_moves_to_its_network_from_1_44_on(void **state)
@@ -326,6 +333,36 @@ static void an_endpoint_mac_address_moves_to_the_container_before_1_44(void **st
                               "\"other\":{\"MacAddress\":\"02:42:ac:11:00:09\"}}}}",
                               DKC_EUNSUPPORTED));
     }
+}
+
+/* Podman 4 (API 1.41) ignores a container-wide MAC address and reads one
+ * on the endpoint of a network it knows by name ("bridge" is not one of
+ * them): the address goes there, and stays there. */
+static void podman_reads_a_mac_address_on_a_named_networks_endpoint(void **state)
+{
+    json_t *s = create_on("1.41", true,
+                          "{\"Image\":\"busybox\",\"MacAddress\":\"02:42:ac:11:00:09\","
+                          "\"HostConfig\":{\"NetworkMode\":\"podman\"}}",
+                          0);
+    assert_json(s, "{\"Image\":\"busybox\",\"HostConfig\":{\"NetworkMode\":\"podman\"},"
+                   "\"NetworkingConfig\":{\"EndpointsConfig\":{\"podman\":"
+                   "{\"MacAddress\":\"02:42:ac:11:00:09\"}}}}");
+    json_decref(s);
+    const char *on_endpoint = "{\"Image\":\"busybox\",\"HostConfig\":{\"NetworkMode\":\"jobs\"},"
+                              "\"NetworkingConfig\":{\"EndpointsConfig\":{\"jobs\":"
+                              "{\"MacAddress\":\"02:42:ac:11:00:09\"}}}}";
+    s = create_on("1.41", true, on_endpoint, 0);
+    assert_json(s, on_endpoint);
+    json_decref(s);
+    /* its default network has a name of Podman's own: a clear refusal
+     * instead of an address silently dropped */
+    assert_null(create_on("1.41", true,
+                          "{\"Image\":\"busybox\",\"MacAddress\":\"02:42:ac:11:00:09\","
+                          "\"HostConfig\":{\"NetworkMode\":\"bridge\"}}",
+                          DKC_EUNSUPPORTED));
+    assert_null(create_on("1.41", true,
+                          "{\"Image\":\"busybox\",\"MacAddress\":\"02:42:ac:11:00:09\"}",
+                          DKC_EUNSUPPORTED));
 }
 
 static void what_a_version_cannot_say_is_refused_before_sending(void **state)
@@ -625,6 +662,7 @@ int main(void)
         cmocka_unit_test(the_container_wide_mac_address_moves_to_its_network_from_1_44_on),
         cmocka_unit_test(a_refusal_shows_the_bodys_text_without_control_characters),
         cmocka_unit_test(an_endpoint_mac_address_moves_to_the_container_before_1_44),
+        cmocka_unit_test(podman_reads_a_mac_address_on_a_named_networks_endpoint),
         cmocka_unit_test(what_a_version_cannot_say_is_refused_before_sending),
         cmocka_unit_test(events_of_every_version_give_the_same_event),
         cmocka_unit_test(pull_streams_with_only_the_detail_fields),
