@@ -26,9 +26,11 @@ PACKAGES=(
     docker.io rabbitmq-server docker-registry busybox-static
     # helpers used by the scripts
     openssl curl iproute2
-    # the test lanes of today's stacks: Podman's Docker-compatible service,
-    # and the Debian 13 root RabbitMQ 4 runs from (scripts/debian13.sh)
-    podman debootstrap
+    # the test lanes of today's stacks: Podman's Docker-compatible service
+    # (socat carries its registry connections out of its own network
+    # namespace, scripts/private-podman.sh), and the Debian 13 root
+    # RabbitMQ 4 runs from (scripts/debian13.sh)
+    podman socat debootstrap
     # the dashboard's test loads the page in a real browser (headless)
     chromium
 )

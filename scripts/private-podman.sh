@@ -20,18 +20,25 @@
 #
 # containers.conf sets default_ulimits nofile 16384 and nproc 4096: below
 # the hard limits of the machines this runs on, where Podman's defaults
-# fail every container with "error setting rlimit".  The default network
-# ("podman", for containers created without a network mode) is an
-# internal netavark bridge of its own ("ddpm" + 8 hex digits, a /24 in
-# 10.232.0.0/16, no DNS): internal networks get no NAT, no masquerading
-# and no route out, so containers' traffic stays on this machine; tests
-# use NetworkMode "none" anyway.  localhost:5000 (the local registry) is
-# an insecure registry.  start is idempotent and loads busybox:latest from
+# fail every container with "error setting rlimit".
+#
+# Networks: the service runs in a network namespace of its own
+# ("ddpm-NAME", made by start with only its loopback up, deleted by stop),
+# so the bridges, addresses and iptables rules netavark makes for any
+# network, the default one or those created through the API, live there
+# and never on the host, and two services never meet; no container has a
+# way out of it.  The one thing the service reaches outside is the local
+# registry: a socat inside the namespace listens on its 127.0.0.1:5000 and
+# carries each connection to the host's 127.0.0.1:5000 (the registry of
+# scripts/services.sh; an insecure registry in registries.conf).  The
+# default network ("podman", for containers created without a network
+# mode) is also internal (a bridge "ddpm" + 8 hex digits, a /24 in
+# 10.232.0.0/16, no DNS); tests use NetworkMode "none" anyway.  start is idempotent and loads busybox:latest from
 # the main daemon (`docker save | podman load`, named
 # docker.io/library/busybox:latest as a pull would) when missing; stop only
-# ever signals the pid recorded by start, then stops that service's
+# ever signals the pids recorded by start, then stops that service's
 # containers (they stay, exited, as a stopped dockerd leaves its own) and
-# removes the bridge it made.
+# deletes its network namespace.
 # Needs root.
 set -euo pipefail
 
@@ -71,10 +78,11 @@ running_pid() {
     fi
 }
 
-# podman with this service's configuration and storage.
+# podman with this service's configuration, storage and network namespace.
 pm() {
-    CONTAINERS_CONF=$D/containers.conf CONTAINERS_STORAGE_CONF=$D/storage.conf \
-        CONTAINERS_REGISTRIES_CONF=$D/registries.conf podman "$@"
+    nsenter --net="$NETNS_PATH" env CONTAINERS_CONF="$D/containers.conf" \
+        CONTAINERS_STORAGE_CONF="$D/storage.conf" CONTAINERS_REGISTRIES_CONF="$D/registries.conf" \
+        podman "$@"
 }
 
 answers() { timeout 10 curl -sf --unix-socket "$SOCK" http://d/_ping >/dev/null 2>&1; }
@@ -150,7 +158,7 @@ EOF
 unqualified-search-registries = ["docker.io"]
 
 [[registry]]
-location = "localhost:5000"
+location = "localhost:$REGISTRY_PORT"
 insecure = true
 EOF
     # The default network, internal: netavark then adds no NAT or
@@ -171,13 +179,44 @@ EOF
 EOF
 }
 
-# Removes the default network's bridge (only the one named for NAME),
-# which netavark leaves behind once its last container is gone.
-remove_bridge() {
-    local br
-    br=$(bridge_name)
-    if ip link show "$br" >/dev/null 2>&1; then
-        ip link del "$br" 2>/dev/null || say "warning: could not remove bridge $br"
+# Makes the service's network namespace (loopback up) and the registry
+# forwarder in it, unless they are there.  The host's namespace is kept by
+# a bind mount ($D/hostns) for the forwarder's connections out.
+make_netns() {
+    local pid
+    if [ ! -e "$NETNS_PATH" ]; then
+        ip netns add "$NETNS" || die "cannot create network namespace $NETNS"
+        ip -n "$NETNS" link set lo up
+    fi
+    if ! mountpoint -q "$D/hostns" 2>/dev/null; then
+        touch "$D/hostns"
+        mount --bind /proc/self/ns/net "$D/hostns" || die "cannot keep the host's network namespace"
+    fi
+    pid=$(cat "$D/forwarder.pid" 2>/dev/null || true)
+    if ! pid_is "$pid" socat; then
+        command -v socat >/dev/null || die "socat is not installed (apt-get install socat)"
+        (cd / && exec nsenter --net="$NETNS_PATH" setsid socat \
+            "TCP-LISTEN:$REGISTRY_PORT,bind=127.0.0.1,reuseaddr,fork" \
+            "EXEC:nsenter --net=$D/hostns socat STDIO TCP\:127.0.0.1\:$REGISTRY_PORT" \
+            >>"$D/forwarder.log" 2>&1 </dev/null) &
+        echo $! >"$D/forwarder.pid"
+    fi
+}
+
+# Stops the registry forwarder (by its recorded pid) and deletes the
+# network namespace (only ours, by its name) with all netavark made in it.
+remove_netns() {
+    local pid
+    pid=$(cat "$D/forwarder.pid" 2>/dev/null || true)
+    if pid_is "$pid" socat; then
+        kill -TERM "$pid" 2>/dev/null || true
+    fi
+    rm -f "$D/forwarder.pid"
+    if mountpoint -q "$D/hostns" 2>/dev/null; then
+        umount "$D/hostns" || say "warning: could not unmount $D/hostns"
+    fi
+    if [ -e "$NETNS_PATH" ]; then
+        ip netns del "$NETNS" 2>/dev/null || say "warning: could not delete network namespace $NETNS"
     fi
 }
 
@@ -230,13 +269,13 @@ stop_service() {
 
 # stop, then what dockerd does when it stops: the service's containers
 # stopped (by the service's own podman, with its storage; they stay, as
-# exited containers), and the default network's bridge gone.
+# exited containers), then the network namespace gone.
 stop_all() {
     stop_service
-    if [ -f "$D/storage.conf" ]; then
+    if [ -f "$D/storage.conf" ] && [ -e "$NETNS_PATH" ]; then
         pm stop -a -t 2 >/dev/null 2>&1 || say "warning: could not stop every container"
     fi
-    remove_bridge
+    remove_netns
 }
 
 start_service() {
@@ -253,8 +292,10 @@ start_service() {
     rm -f "$SOCK"
     local cmd=(podman system service --time=0 "unix://$SOCK")
     echo "==== $(date '+%F %T') ${cmd[*]}" >>"$D/podman.log"
-    (cd / && CONTAINERS_CONF=$D/containers.conf CONTAINERS_STORAGE_CONF=$D/storage.conf \
-        CONTAINERS_REGISTRIES_CONF=$D/registries.conf exec setsid "${cmd[@]}" \
+    make_netns
+    (cd / && exec nsenter --net="$NETNS_PATH" env CONTAINERS_CONF="$D/containers.conf" \
+        CONTAINERS_STORAGE_CONF="$D/storage.conf" CONTAINERS_REGISTRIES_CONF="$D/registries.conf" \
+        setsid "${cmd[@]}" \
         >>"$D/podman.log" 2>&1 </dev/null) &
     pid=$!
     echo "$pid" >"$D/started.pid"
@@ -287,6 +328,9 @@ if ! [[ "$NAME" =~ ^[a-z0-9][a-z0-9_-]{0,19}$ ]]; then
 fi
 D=$STATE_DIR/pm/$NAME
 SOCK=$D/podman.sock
+NETNS=ddpm-$NAME
+NETNS_PATH=/run/netns/$NETNS
+REGISTRY_PORT=$(scripts/ports.sh registry)
 if [ "$CMD" = start ] && [ ${#SOCK} -ge 100 ]; then
     die "socket path $SOCK is too long for a unix socket"
 fi
