@@ -626,11 +626,6 @@ static void stop_and_restart_with_a_signal(void **state)
 static void mac_address_on_every_version(void **state)
 {
     fx *f = *state;
-    if (lane_podman_differs("Podman 4.3 ignores a container-wide MacAddress and names the "
-                            "bridge network \"podman\" (an endpoint of \"bridge\" is not "
-                            "found): skipped")) {
-        skip();
-    }
     json_t *extra = json_pack("{s:s}", "MacAddress", "02:42:ac:11:00:5a");
     assert_non_null(extra);
     const char *cmd[] = {"sleep", "30", NULL};
