@@ -4,15 +4,14 @@
  * The one place the library branches on the negotiated version: a table of
  * what a call or option needs (dkc__api_needs) and the create body as the
  * negotiated version wants it (dkc__create_body_adapt: the MAC address's
- * place, 1.44, and Podman's; empty port binding lists, 1.53).  Pure: no I/O, no
- * handle (dkc_client.c's dkc__api_require and dkc__api_create_body apply
- * them to a handle's version), so the adaptation of bodies that arrive
- * from the message queue is fuzzed (fuzz/fuzz_create_body.c).  Everything
- * else the
- * Engine changed between 1.24 and 1.56 is read in a form every version
- * shares (events by Type/Action/Actor, progress by errorDetail and
- * progressDetail, output streams by the container's TTY), so it needs no
- * branch.  docs/libdkc.md has the table for readers.
+ * place, 1.44, and Podman's; empty port binding lists, 1.53).  Pure: no
+ * I/O, no handle (dkc_client.c's dkc__api_require and dkc__api_create_body
+ * apply them to a handle's version), so the adaptation of bodies that
+ * arrive from the message queue is fuzzed (fuzz/fuzz_create_body.c).
+ * Everything else the Engine changed between 1.24 and 1.56 is read in a
+ * form every version shares (events by Type/Action/Actor, progress by
+ * errorDetail and progressDetail, output streams by the container's TTY),
+ * so it needs no branch.  docs/libdkc.md has the table for readers.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,9 +274,11 @@ int dkc__create_body_adapt(json_t *body, int version, unsigned flags, json_t **s
     bool ep_mac = false;
     const char *name;
     json_t *ep;
-    if (json_is_object(eps))
-        json_object_foreach(eps, name, ep) ep_mac =
-            ep_mac || nonempty(get_ci(ep, "MacAddress", NULL)) != NULL;
+    json_object_foreach(json_is_object(eps) ? eps : NULL, name, ep)
+    {
+        if (nonempty(get_ci(ep, "MacAddress", NULL)) != NULL)
+            ep_mac = true;
+    }
     /* Podman (4.x, API 1.41) reads a MAC address on an endpoint only, and
      * knows its default network by its own name, never "bridge" */
     bool podman = (flags & DKC__ADAPT_PODMAN) != 0;
@@ -302,7 +303,7 @@ int dkc__create_body_adapt(json_t *body, int version, unsigned flags, json_t **s
         /* nothing (more) to move */
     } else if (move_down && mac == NULL) { /* an empty one: nothing to move */
         del_ci(copy, "MacAddress");
-    } else if (move_down && podman && main_network(NULL, mode) != NULL &&
+    } else if (move_down && podman &&
                (mode == NULL || !strcmp(mode, "") || !strcmp(mode, "default") ||
                 !strcmp(mode, "bridge"))) {
         snprintf(why, len,
