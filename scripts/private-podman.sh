@@ -78,9 +78,12 @@ running_pid() {
     fi
 }
 
-# podman with this service's configuration, storage and network namespace.
+# podman with this service's configuration, storage and network namespace
+# (the host's for a service an older version of this script started).
 pm() {
-    nsenter --net="$NETNS_PATH" env CONTAINERS_CONF="$D/containers.conf" \
+    local ns=(nsenter --net="$NETNS_PATH")
+    [ -e "$NETNS_PATH" ] || ns=()
+    "${ns[@]}" env CONTAINERS_CONF="$D/containers.conf" \
         CONTAINERS_STORAGE_CONF="$D/storage.conf" CONTAINERS_REGISTRIES_CONF="$D/registries.conf" \
         podman "$@"
 }
@@ -272,7 +275,7 @@ stop_service() {
 # exited containers), then the network namespace gone.
 stop_all() {
     stop_service
-    if [ -f "$D/storage.conf" ] && [ -e "$NETNS_PATH" ]; then
+    if [ -f "$D/storage.conf" ]; then
         pm stop -a -t 2 >/dev/null 2>&1 || say "warning: could not stop every container"
     fi
     remove_netns
