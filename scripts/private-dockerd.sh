@@ -24,10 +24,10 @@
 # machine's own (Debian 12, API 1.41); docker26 is Debian 13's Docker 26.1
 # (API 1.45, fetched once by debian13.sh), its usr/sbin and usr/bin first
 # on PATH, with DOCKER_MIN_API_VERSION=1.44 so that it refuses clients
-# below 1.44 as Docker 29 does.  start is idempotent (a daemon running
-# with other settings is restarted) and loads busybox:latest from the main
-# daemon when missing; stop only ever signals the pids recorded by start.
-# Needs root.
+# below 1.44 as Docker 29 does (start checks that it does).  start is
+# idempotent (a daemon running with other settings is restarted) and loads
+# busybox:latest from the main daemon when missing; stop only ever signals
+# the pids recorded by start.  Needs root.
 set -euo pipefail
 
 cd "$(dirname "$(readlink -f "$0")")/.."
@@ -107,6 +107,19 @@ ensure_image() {
         die "could not load $IMAGE from the main daemon"
     fi
     say "loaded $IMAGE"
+}
+
+# A docker26 daemon must refuse API 1.43 as Docker 29 does (what its lane
+# is for) and answer 1.44; stops it and fails otherwise.
+check_min_api() {
+    local old new
+    [ "$ENGINE" = docker26 ] || return 0
+    old=$(curl -s --max-time 10 --unix-socket "$SOCK" http://d/v1.43/version || true)
+    new=$(curl -sf --max-time 10 --unix-socket "$SOCK" http://d/v1.44/version || true)
+    if [[ "$old" != *"too old"* ]] || [[ "$new" != *ApiVersion* ]]; then
+        stop_daemon
+        die "Docker 26 does not refuse API 1.43 or does not answer 1.44 (DOCKER_MIN_API_VERSION=1.44 ignored?): ${old:0:200}"
+    fi
 }
 
 # Prints this daemon's bridge name: "ddp" and a hash of NAME (at most 15
@@ -208,7 +221,7 @@ stop_daemon() {
 }
 
 start_daemon() {
-    local args pid start port host
+    local args pid start port
     args="tcp=$TCP tls=$TLSDIR engine=$ENGINE"
     pid=$(running_pid)
     if [ -n "$pid" ]; then
@@ -268,6 +281,7 @@ start_daemon() {
         sleep 0.3
     done
     ensure_image
+    check_min_api
     say "started (pid $pid, $ENGINE, unix://$SOCK${TCP:+, tcp://$TCP}${TLSDIR:+ with TLS}) in $((SECONDS - start)) s"
 }
 
