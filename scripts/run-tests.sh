@@ -24,9 +24,10 @@
 #                docker26; debian13.sh fetches it once)  [build-asan, docker26]
 #   podman       the same against a private Podman service (private-podman.sh)
 #                                                           [build-asan, podman]
-#   rabbitmq4    dispatch and a short invariants run against a private
-#                RabbitMQ 4.0 node on 127.0.0.1:$ITEST_RABBITMQ4_PORT from a
-#                Debian 13 root (debian13.sh makes it once), with the main
+#   rabbitmq4    dispatch, faults and a short invariants run against a
+#                private RabbitMQ 4.0 node on 127.0.0.1:$ITEST_RABBITMQ4_PORT
+#                from a Debian 13 root (debian13.sh makes it once; the
+#                private nodes of faults run from it too), with the main
 #                dockerd                                    [build-asan, rabbitmq4]
 #   cluster      cluster: three dispatchers, three dockerd and a three-node
 #                RabbitMQ cluster on this machine, ~90 s   [build-plain, plain]
@@ -160,7 +161,7 @@ lane() {
     note "== lane $name"
     if "$@"; then
         case $name in
-        rabbitmq4) run "$ASAN_DIR" "$name" 0 "$name" dispatch invariants ;;
+        rabbitmq4) run "$ASAN_DIR" "$name" 0 "$name" dispatch faults invariants ;;
         *) run "$ASAN_DIR" "$name" 0 "$name" integration dispatch invariants ;;
         esac
     else
