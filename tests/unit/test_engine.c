@@ -442,6 +442,31 @@ static engine_out *fx_wait(fixture *fx, engine_out_kind kind, size_t n)
     return NULL;
 }
 
+/* Polls the outbox until an EVENT item whose "event" is name was taken or
+ * WAIT_MS pass (fails the test); returns it parsed (json_decref).  The
+ * event may come after the reply that the same exit made. */
+static json_t *fx_wait_event(fixture *fx, const char *name)
+{
+    int64_t until = eng_now_ms() + WAIT_MS;
+    for (;;) {
+        fx_take(fx);
+        for (size_t k = 0; k < fx_count(fx, ENGINE_OUT_EVENT); k++) {
+            json_t *pub = json_loads(fx_nth(fx, ENGINE_OUT_EVENT, k)->body, 0, NULL);
+            if (pub != NULL &&
+                !strcmp(json_string_value(json_object_get(pub, "event")) ?: "", name))
+                return pub;
+            json_decref(pub);
+        }
+        if (eng_now_ms() >= until)
+            break;
+        sleep_ms(5);
+    }
+    print_error("waited %d ms for a %s event, got %zu event(s)\n", WAIT_MS, name,
+                fx_count(fx, ENGINE_OUT_EVENT));
+    fail();
+    return NULL;
+}
+
 /* Polls route hits until at least n or WAIT_MS pass (fails the test). */
 static void wait_hits(fixture *fx, const char *method, const char *pattern, int n)
 {
@@ -903,16 +928,7 @@ static void a_die_event_of_every_version_finishes_its_run(void **state)
         json_decref(r);
         /* and the die is published as this node's event, what the
          * gateway's event stream and `dispatchctl events` pass on */
-        json_t *exited = NULL;
-        for (size_t k = 0; k < fx_count(fx, ENGINE_OUT_EVENT) && exited == NULL; k++) {
-            json_t *pub = json_loads(fx_nth(fx, ENGINE_OUT_EVENT, k)->body, 0, NULL);
-            if (pub != NULL &&
-                !strcmp(json_string_value(json_object_get(pub, "event")) ?: "", "container.exited"))
-                exited = pub;
-            else
-                json_decref(pub);
-        }
-        assert_non_null(exited);
+        json_t *exited = fx_wait_event(fx, "container.exited");
         json_t *ct = json_object_get(exited, "container");
         assert_str(json_string_value(json_object_get(ct, "id")), ID1);
         assert_str(json_string_value(json_object_get(ct, "image")), "busybox:latest");
