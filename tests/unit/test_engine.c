@@ -775,6 +775,22 @@ static void script_die_event(fake *f, const char *id)
 
 /* An exited run container's inspect, with the labels a run with Attach
  * carries. */
+/* Docker lists the run of request rid (ID1) as running from its creation
+ * on, with this node's labels; the request's own look-up finds nothing (it
+ * is new).  A list without the container would tell the supervisor it is
+ * gone and no longer this process's. */
+static void script_listed_running(fake *f, const char *rid)
+{
+    char list[1024];
+    snprintf(list, sizeof list,
+             "[{\"Id\":\"" ID1 "\",\"State\":\"running\",\"Labels\":{\"" LBL
+             "cluster\":\"c1\",\"" LBL "node\":\"n1\",\"" LBL "final\":\"1\",\"" LBL
+             "request\":\"%s\"}}]",
+             rid);
+    fake_route_n(f, "GET", "/containers/json", "dispatch.request", 200, "[]", 0, 0);
+    fake_route(f, "GET", "/containers/json", 200, list);
+}
+
 static void script_exited_inspect(fake *f, const char *id, const char *rid, int exit_code)
 {
     char ins[2048];
@@ -840,15 +856,9 @@ static void a_run_whose_logs_vanish_is_answered_without_output(void **state)
     fixture *fx = *state;
     fake_route(&fx->f, "GET", "/containers/*/logs", 404,
                "{\"message\":\"No such container: " ID1 "\"}");
-    /* Docker lists the run's container from its creation on; a list
-     * without it would tell the supervisor it is gone (and no longer this
-     * process's), as a pass between the start and the die event did here
-     * under load.  (The request's own look-up finds nothing: it is new.) */
-    fake_route_n(&fx->f, "GET", "/containers/json", "dispatch.request", 200, "[]", 0, 0);
-    fake_route(&fx->f, "GET", "/containers/json", 200,
-               "[{\"Id\":\"" ID1 "\",\"State\":\"running\",\"Labels\":{\"" LBL
-               "cluster\":\"c1\",\"" LBL "node\":\"n1\",\"" LBL "final\":\"1\",\"" LBL
-               "request\":\"req-logs-gone\"}}]");
+    /* (a list without the container made a pass between the start and the
+     * die event take it for gone, here under load) */
+    script_listed_running(&fx->f, "req-logs-gone");
     fx_start(fx);
     fx_submit(fx, 19, "req-logs-gone", RUN_ATTACH);
     fx_wait(fx, ENGINE_OUT_ACK, 1);
@@ -899,11 +909,7 @@ static void a_die_event_of_every_version_finishes_its_run(void **state)
         snprintf(fx->f.ping, sizeof fx->f.ping, "%s", shapes[i].ping);
         fx->supervise_ms = 60000;
         fake_route(&fx->f, "GET", "/containers/*/logs", 200, "");
-        fake_route_n(&fx->f, "GET", "/containers/json", "dispatch.request", 200, "[]", 0, 0);
-        fake_route(&fx->f, "GET", "/containers/json", 200,
-                   "[{\"Id\":\"" ID1 "\",\"State\":\"running\",\"Labels\":{\"" LBL
-                   "cluster\":\"c1\",\"" LBL "node\":\"n1\",\"" LBL "final\":\"1\",\"" LBL
-                   "request\":\"req-shape\"}}]");
+        script_listed_running(&fx->f, "req-shape");
         fx_start(fx);
         fx_submit(fx, 30, "req-shape", RUN_ATTACH);
         fx_wait(fx, ENGINE_OUT_ACK, 1);
@@ -948,11 +954,7 @@ static void a_die_event_of_the_oldest_form_wakes_the_supervisor(void **state)
     fixture *fx = *state;
     fx->supervise_ms = 60000;
     fake_route(&fx->f, "GET", "/containers/*/logs", 200, "");
-    fake_route_n(&fx->f, "GET", "/containers/json", "dispatch.request", 200, "[]", 0, 0);
-    fake_route(&fx->f, "GET", "/containers/json", 200,
-               "[{\"Id\":\"" ID1 "\",\"State\":\"running\",\"Labels\":{\"" LBL
-               "cluster\":\"c1\",\"" LBL "node\":\"n1\",\"" LBL "final\":\"1\",\"" LBL
-               "request\":\"req-old\"}}]");
+    script_listed_running(&fx->f, "req-old");
     fx_start(fx);
     fx_submit(fx, 31, "req-old", RUN_ATTACH);
     fx_wait(fx, ENGINE_OUT_ACK, 1);
@@ -990,11 +992,7 @@ static void a_die_event_of_the_oldest_form_wakes_the_supervisor(void **state)
 static void fenced_final(fixture *fx, long archive_status)
 {
     fake_route(&fx->f, "GET", "/containers/*/logs", 200, "");
-    fake_route_n(&fx->f, "GET", "/containers/json", "dispatch.request", 200, "[]", 0, 0);
-    fake_route(&fx->f, "GET", "/containers/json", 200,
-               "[{\"Id\":\"" ID1 "\",\"State\":\"running\",\"Labels\":{\"" LBL
-               "cluster\":\"c1\",\"" LBL "node\":\"n1\",\"" LBL "final\":\"1\",\"" LBL
-               "request\":\"req-fenced\"}}]");
+    script_listed_running(&fx->f, "req-fenced");
     fake_route(&fx->f, "GET", "/containers/*/archive", archive_status,
                archive_status == 200 ? "" : "{\"message\":\"no such file\"}");
     fx_start(fx);
@@ -1054,11 +1052,7 @@ static void an_idle_engine_does_not_poll_docker(void **state)
     fixture *fx = *state;
     fx->supervise_ms = 20000;
     fake_route(&fx->f, "GET", "/containers/*/logs", 200, "");
-    fake_route_n(&fx->f, "GET", "/containers/json", "dispatch.request", 200, "[]", 0, 0);
-    fake_route(&fx->f, "GET", "/containers/json", 200,
-               "[{\"Id\":\"" ID1 "\",\"State\":\"running\",\"Labels\":{\"" LBL
-               "cluster\":\"c1\",\"" LBL "node\":\"n1\",\"" LBL "final\":\"1\",\"" LBL
-               "request\":\"req-idle\"}}]");
+    script_listed_running(&fx->f, "req-idle");
     fx_start(fx);
     wait_hits(fx, "GET", "/containers/json", 1);
     sleep_ms(2500);
