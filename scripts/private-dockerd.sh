@@ -31,6 +31,7 @@
 set -euo pipefail
 
 cd "$(dirname "$(readlink -f "$0")")/.."
+. scripts/common.sh
 
 STATE_DIR=${DD_STATE_DIR:-/var/tmp/docker-dispatch}
 MAIN_HOST=unix:///var/run/docker.sock
@@ -48,13 +49,6 @@ die() {
     exit 1
 }
 
-# True when PID is alive and its command name is NAME.
-pid_is() {
-    local pid=$1 name=$2 comm
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
-    [ "$comm" = "$name" ]
-}
 
 # Prints the recorded dockerd pid of this daemon if that process is alive.
 running_pid() {
@@ -83,14 +77,7 @@ tcp_answers() {
 }
 
 # Prints the end of the log of the last start, to stderr.
-show_log() {
-    if [ -f "$D/dockerd.log" ]; then
-        echo "---- last lines of $D/dockerd.log ----" >&2
-        awk '/^==== / { n = 0 } { line[n++] = $0 } END { for (i = (n > 30 ? n - 30 : 0); i < n; i++) print line[i] }' \
-            "$D/dockerd.log" >&2 || true
-        echo "----" >&2
-    fi
-}
+show_log() { show_start_log "$D/dockerd.log"; }
 
 # Makes sure the daemon holds the same busybox:latest as the main daemon.
 ensure_image() {
@@ -329,7 +316,7 @@ if [ "$CMD" = start ]; then
     # connection between the choice and dockerd's bind ("address already in
     # use"): refuse it (tests/ports.h holds the ports the tests use).
     if [ -n "$TCP" ]; then
-        read -r lo hi </proc/sys/net/ipv4/ip_local_port_range || { lo=32768 hi=60999; }
+        read -r lo hi < <(ephemeral_range)
         [ "${TCP##*:}" -lt "$lo" ] || [ "${TCP##*:}" -gt "$hi" ] ||
             die "--tcp port ${TCP##*:} is in the ephemeral range $lo-$hi; choose one below $lo (tests/ports.h)"
     fi

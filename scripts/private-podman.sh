@@ -43,6 +43,7 @@
 set -euo pipefail
 
 cd "$(dirname "$(readlink -f "$0")")/.."
+. scripts/common.sh
 
 STATE_DIR=${DD_STATE_DIR:-/var/tmp/docker-dispatch}
 MAIN_HOST=unix:///var/run/docker.sock
@@ -60,13 +61,6 @@ die() {
     exit 1
 }
 
-# True when PID is alive and its command name is NAME.
-pid_is() {
-    local pid=$1 name=$2 comm
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
-    [ "$comm" = "$name" ]
-}
 
 # Prints the recorded service pid if that process is alive and serves our
 # socket.
@@ -91,14 +85,7 @@ pm() {
 answers() { timeout 10 curl -sf --unix-socket "$SOCK" http://d/_ping >/dev/null 2>&1; }
 
 # Prints the end of the log of the last start, to stderr.
-show_log() {
-    if [ -f "$D/podman.log" ]; then
-        echo "---- last lines of $D/podman.log ----" >&2
-        awk '/^==== / { n = 0 } { line[n++] = $0 } END { for (i = (n > 30 ? n - 30 : 0); i < n; i++) print line[i] }' \
-            "$D/podman.log" >&2 || true
-        echo "----" >&2
-    fi
-}
+show_log() { show_start_log "$D/podman.log"; }
 
 # This service's bridge name: "ddpm" and a hash of NAME (at most 15
 # characters, the kernel's limit).

@@ -47,6 +47,7 @@
 # exclusive, as RabbitMQ 4.3 does by default
 # (deprecated_features.permit.transient_nonexcl_queues = false).
 set -euo pipefail
+. "$(dirname "$(readlink -f "$0")")/common.sh"
 
 STATE_DIR=${DD_STATE_DIR:-/var/tmp/docker-dispatch}
 RMQ=/usr/lib/rabbitmq/bin
@@ -171,7 +172,7 @@ EOF
         return 0
     fi
     local lo hi
-    read -r lo hi </proc/sys/net/ipv4/ip_local_port_range || { lo=32768 hi=60999; }
+    read -r lo hi < <(ephemeral_range)
     if [ $((port + 20000)) -ge "$lo" ] && [ "$port" -le "$hi" ]; then
         echo "private-rabbitmq: $NAME: FAILED: port $port or its distribution port $((port + 20000)) is in the ephemeral range $lo-$hi; choose a port below $((lo - 20000))" >&2
         exit 1

@@ -18,6 +18,7 @@
 set -euo pipefail
 
 cd "$(dirname "$(readlink -f "$0")")/.."
+. scripts/common.sh
 REPO=$PWD
 
 STATE_DIR=${DD_STATE_DIR:-/var/tmp/docker-dispatch}
@@ -53,15 +54,6 @@ show_log() {
         tail -n "${2:-30}" "$1" >&2 || true
         echo "----" >&2
     fi
-}
-
-# True when PID is alive and its command name is NAME (guards against a
-# recycled pid).
-pid_is() {
-    local pid=$1 name=$2 comm
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
-    [ "$comm" = "$name" ]
 }
 
 py() {

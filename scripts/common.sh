@@ -1,0 +1,31 @@
+# common.sh -- helpers the service scripts share; sourced (never run) by
+# services.sh, private-dockerd.sh, private-podman.sh and private-rabbitmq.sh.
+
+# True when PID is alive and its command name is NAME (guards against a
+# recycled pid).
+pid_is() {
+    local pid=$1 name=$2 comm
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
+    [ "$comm" = "$name" ]
+}
+
+# Prints to stderr the last 30 lines that FILE got since the last start
+# (the line "==== ..." a start writes into it).
+show_start_log() {
+    if [ -f "$1" ]; then
+        echo "---- last lines of $1 ----" >&2
+        awk '/^==== / { n = 0 } { line[n++] = $0 } END { for (i = (n > 30 ? n - 30 : 0); i < n; i++) print line[i] }' \
+            "$1" >&2 || true
+        echo "----" >&2
+    fi
+}
+
+# Prints "LO HI", the kernel's ephemeral port range, where an outgoing
+# connection may take a port between the check that it is free and the
+# bind (tests/ports.h keeps every port the tests use below it).
+ephemeral_range() {
+    local lo hi
+    read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || { lo=32768 hi=60999; }
+    echo "$lo $hi"
+}
