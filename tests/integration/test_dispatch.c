@@ -157,6 +157,18 @@ static size_t count_label(const char *key, const char *value)
     return n;
 }
 
+/* Waits up to 5 s until no container of request id is left (a Remove
+ * run's is removed after its reply); returns how many are left. */
+static size_t wait_request_gone(const char *id)
+{
+    size_t n = count_label("io.docker-dispatch.request", id);
+    for (int i = 0; i < 50 && n; i++) {
+        usleep(100 * 1000);
+        n = count_label("io.docker-dispatch.request", id);
+    }
+    return n;
+}
+
 static const char *err_code(json_t *r)
 {
     return json_string_value(json_object_get(json_object_get(r, "error"), "code"));
@@ -243,13 +255,7 @@ static void test_run_attach_remove(void **state)
     assert_true(json_is_true(json_object_get(result(r), "removed")));
     assert_string_equal(json_string_value(json_object_get(r, "request_id")), id);
     json_decref(r);
-    size_t n = 1;
-    for (int i = 0; i < 50 && n; i++) {
-        n = count_label("io.docker-dispatch.request", id);
-        if (n)
-            usleep(100 * 1000);
-    }
-    assert_int_equal(n, 0);
+    assert_int_equal(wait_request_gone(id), 0);
 }
 
 static void test_run_exit_code_stderr(void **state)
@@ -1566,13 +1572,7 @@ static void test_reply_over_max_reply(void **state)
     json_decref(r);
     /* one answer only, and the container removed as the run asked */
     assert_null(recv_reply(id, 2000));
-    size_t n = 1;
-    for (int i = 0; i < 50 && n; i++) {
-        n = count_label("io.docker-dispatch.request", id);
-        if (n)
-            usleep(100 * 1000);
-    }
-    assert_int_equal(n, 0);
+    assert_int_equal(wait_request_gone(id), 0);
 }
 
 /* A kill -9 after a Remove run's reply went out and its container was
