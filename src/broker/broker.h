@@ -190,8 +190,7 @@ typedef struct broker_conf {
 void broker_conf_init(broker_conf *c);
 
 /* A header: key and string value.  Publishing sends string values;
- * deliveries carry string headers as they are, integers in decimal and
- * booleans as "true"/"false" (other kinds are skipped). */
+ * deliveries carry them as broker_delivery says. */
 typedef struct broker_header {
     const char *key;
     const char *value;
@@ -256,8 +255,20 @@ typedef struct broker_delivery {
      * published. */
     long delivery_count;
     long death_count;
+    /* The first BROKER_MAX_HEADERS headers, string values as they came,
+     * integers in decimal, booleans "true"/"false".  A header whose key
+     * holds a NUL byte, or whose value is not carried as it came (a string
+     * over BROKER_MAX_HEADER_VALUE or with a NUL byte, a table, an array,
+     * a decimal, void), is kept with its key and a NULL value, so that a
+     * reader of headers[] sees it and broker_delivery_header() finds no
+     * value.  headers_over: how many more the message had (not kept). */
     broker_header *headers;
     size_t n_headers;
+    size_t headers_over;
+    /* The first property holding a NUL byte ("message_id", "user_id",
+     * "reply_to", "correlation_id", "content_type", "type"; its copy ends
+     * there), NULL when none.  Static. */
+    const char *bad_property;
 } broker_delivery;
 
 /* Frees what d owns and zeroes it.  NULL and zeroed deliveries are fine. */

@@ -139,6 +139,13 @@ void brk_dq_drop_acked(broker *b);
 void brk_dq_take(broker *b, size_t i, broker_delivery *out);
 int brk_pump(broker *b, int64_t deadline);
 int brk_read_content(broker *b, amqp_channel_t ch, broker_delivery *d, int keep_body);
+
+/* Copies the basic properties p of a received message into d (d from
+ * brk_delivery_init): the strings, persistence and headers, and what could
+ * not be kept as it came (broker_delivery: bad_property, headers_over,
+ * headers with a NULL value).  0 or BROKER_ENOMEM (d keeps what it has).
+ * Pure: the frame pump's step and the delivery fuzz target's. */
+int brk_copy_props(broker_delivery *d, const amqp_basic_properties_t *p);
 void brk_release_channel(broker *b, amqp_channel_t ch);
 
 /* ---- topology.c ---- */

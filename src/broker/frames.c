@@ -106,10 +106,64 @@ static int bytes_is(amqp_bytes_t b, const char *s)
     return b.len == n && (n == 0 || memcmp(b.bytes, s, n) == 0);
 }
 
-/* Copies the headers of a received message into d (string, integer and
- * boolean values; at most BROKER_MAX_HEADERS), and picks out
- * x-delivery-count and the newest x-death count.  BROKER_ENOMEM on
- * allocation failure (d keeps what it has; cleanup frees it). */
+/* The text of header value v, new: a string (no NUL byte inside, at most
+ * BROKER_MAX_HEADER_VALUE bytes) as it is, an integer in decimal, a boolean
+ * as "true"/"false", a float by %g.  NULL for a value not carried as it
+ * came (a longer string, one with a NUL byte, a table, an array, a
+ * decimal, void), with *oom set when memory ran out instead. */
+static char *header_text(const amqp_field_value_t *v, int *oom)
+{
+    char num[64];
+    long long iv;
+    switch (v->kind) {
+    case AMQP_FIELD_KIND_UTF8:
+    case AMQP_FIELD_KIND_BYTES:
+        if (v->value.bytes.len > BROKER_MAX_HEADER_VALUE ||
+            (v->value.bytes.len && memchr(v->value.bytes.bytes, 0, v->value.bytes.len)))
+            return NULL;
+        return brk_dupbytes(v->value.bytes, BROKER_MAX_HEADER_VALUE, oom);
+    case AMQP_FIELD_KIND_BOOLEAN:
+        snprintf(num, sizeof num, "%s", v->value.boolean ? "true" : "false");
+        break;
+    case AMQP_FIELD_KIND_F32:
+    case AMQP_FIELD_KIND_F64:
+        snprintf(num, sizeof num, "%g",
+                 v->kind == AMQP_FIELD_KIND_F32 ? (double)v->value.f32 : v->value.f64);
+        break;
+    default:
+        if (!field_int(v, &iv))
+            return NULL;
+        snprintf(num, sizeof num, "%lld", iv);
+        break;
+    }
+    char *s = strdup(num);
+    *oom = s == NULL;
+    return s;
+}
+
+/* Picks the broker's own counts out of header e: x-delivery-count and the
+ * newest x-death count. */
+static void header_counts(broker_delivery *d, const amqp_table_entry_t *e)
+{
+    long long iv;
+    if (bytes_is(e->key, "x-delivery-count") && field_int(&e->value, &iv))
+        d->delivery_count = (long)iv;
+    if (bytes_is(e->key, "x-death") && e->value.kind == AMQP_FIELD_KIND_ARRAY &&
+        e->value.value.array.num_entries > 0 &&
+        e->value.value.array.entries[0].kind == AMQP_FIELD_KIND_TABLE) {
+        const amqp_table_t *x = &e->value.value.array.entries[0].value.table;
+        for (int j = 0; j < x->num_entries; j++)
+            if (bytes_is(x->entries[j].key, "count") && field_int(&x->entries[j].value, &iv))
+                d->death_count = (long)iv;
+    }
+}
+
+/* Copies the headers of a received message into d: the first
+ * BROKER_MAX_HEADERS (the rest are counted in d->headers_over), each with
+ * its key and the text of its value (header_text), or a NULL value when
+ * the key holds a NUL byte or the value is not carried as it came.
+ * BROKER_ENOMEM on allocation failure (d keeps what it has; cleanup frees
+ * it). */
 static int copy_headers(broker_delivery *d, const amqp_table_t *t)
 {
     int oom = 0;
@@ -123,55 +177,20 @@ static int copy_headers(broker_delivery *d, const amqp_table_t *t)
         return BROKER_ENOMEM;
     for (int i = 0; i < t->num_entries; i++) {
         const amqp_table_entry_t *e = &t->entries[i];
-        long long iv;
-        char num[64];
-        char *val = NULL;
-
-        if (bytes_is(e->key, "x-delivery-count") && field_int(&e->value, &iv))
-            d->delivery_count = (long)iv;
-        if (bytes_is(e->key, "x-death") && e->value.kind == AMQP_FIELD_KIND_ARRAY &&
-            e->value.value.array.num_entries > 0 &&
-            e->value.value.array.entries[0].kind == AMQP_FIELD_KIND_TABLE) {
-            const amqp_table_t *x = &e->value.value.array.entries[0].value.table;
-            for (int j = 0; j < x->num_entries; j++)
-                if (bytes_is(x->entries[j].key, "count") && field_int(&x->entries[j].value, &iv))
-                    d->death_count = (long)iv;
-        }
-        if (d->n_headers >= n)
+        header_counts(d, e);
+        if (d->n_headers >= n) {
+            d->headers_over++;
             continue;
-        switch (e->value.kind) {
-        case AMQP_FIELD_KIND_UTF8:
-        case AMQP_FIELD_KIND_BYTES:
-            val = brk_dupbytes(e->value.value.bytes, BROKER_MAX_HEADER_VALUE, &oom);
-            break;
-        case AMQP_FIELD_KIND_BOOLEAN:
-            val = strdup(e->value.value.boolean ? "true" : "false");
-            oom = val == NULL;
-            break;
-        case AMQP_FIELD_KIND_F32:
-        case AMQP_FIELD_KIND_F64:
-            snprintf(num, sizeof num, "%g",
-                     e->value.kind == AMQP_FIELD_KIND_F32 ? (double)e->value.value.f32
-                                                          : e->value.value.f64);
-            val = strdup(num);
-            oom = val == NULL;
-            break;
-        default:
-            if (field_int(&e->value, &iv)) {
-                snprintf(num, sizeof num, "%lld", iv);
-                val = strdup(num);
-                oom = val == NULL;
-            }
-            break;
         }
-        if (oom)
-            return BROKER_ENOMEM;
-        if (!val)
-            continue;
-        char *key = brk_dupbytes(e->key, MAX_NAME, &oom);
-        if (!key) {
+        char *val = header_text(&e->value, &oom);
+        char *key = oom ? NULL : brk_dupbytes(e->key, MAX_NAME, &oom);
+        if (oom) {
             free(val);
             return BROKER_ENOMEM;
+        }
+        if (e->key.len && memchr(e->key.bytes, 0, e->key.len)) {
+            free(val);
+            val = NULL;
         }
         d->headers[d->n_headers].key = key;
         d->headers[d->n_headers].value = val;
@@ -180,22 +199,30 @@ static int copy_headers(broker_delivery *d, const amqp_table_t *t)
     return 0;
 }
 
-/* Copies the basic properties p into d.  BROKER_ENOMEM on failure. */
-static int copy_props(broker_delivery *d, const amqp_basic_properties_t *p)
+/* Copies property v into *dst; a NUL byte inside (where the copy ends)
+ * makes it d->bad_property, unless an earlier one is. */
+static void copy_prop(broker_delivery *d, char **dst, amqp_bytes_t v, const char *name, int *oom)
+{
+    *dst = brk_dupbytes(v, MAX_NAME, oom);
+    if (v.len && memchr(v.bytes, 0, v.len) && d->bad_property == NULL)
+        d->bad_property = name;
+}
+
+int brk_copy_props(broker_delivery *d, const amqp_basic_properties_t *p)
 {
     int oom = 0;
     if (p->_flags & AMQP_BASIC_CONTENT_TYPE_FLAG)
-        d->content_type = brk_dupbytes(p->content_type, MAX_NAME, &oom);
+        copy_prop(d, &d->content_type, p->content_type, "content_type", &oom);
     if (p->_flags & AMQP_BASIC_CORRELATION_ID_FLAG)
-        d->correlation_id = brk_dupbytes(p->correlation_id, MAX_NAME, &oom);
+        copy_prop(d, &d->correlation_id, p->correlation_id, "correlation_id", &oom);
     if (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG)
-        d->message_id = brk_dupbytes(p->message_id, MAX_NAME, &oom);
+        copy_prop(d, &d->message_id, p->message_id, "message_id", &oom);
     if (p->_flags & AMQP_BASIC_REPLY_TO_FLAG)
-        d->reply_to = brk_dupbytes(p->reply_to, MAX_NAME, &oom);
+        copy_prop(d, &d->reply_to, p->reply_to, "reply_to", &oom);
     if (p->_flags & AMQP_BASIC_TYPE_FLAG)
-        d->type = brk_dupbytes(p->type, MAX_NAME, &oom);
+        copy_prop(d, &d->type, p->type, "type", &oom);
     if (p->_flags & AMQP_BASIC_USER_ID_FLAG)
-        d->user_id = brk_dupbytes(p->user_id, MAX_NAME, &oom);
+        copy_prop(d, &d->user_id, p->user_id, "user_id", &oom);
     if (p->_flags & AMQP_BASIC_DELIVERY_MODE_FLAG)
         d->persistent = p->delivery_mode == AMQP_DELIVERY_PERSISTENT;
     if (oom)
@@ -442,7 +469,7 @@ int brk_read_content(broker *b, amqp_channel_t ch, broker_delivery *d, int keep_
             }
             have_header = 1;
             d->body_size = f.payload.properties.body_size;
-            rc = copy_props(d, f.payload.properties.decoded);
+            rc = brk_copy_props(d, f.payload.properties.decoded);
             if (rc < 0) {
                 brk_set_err(b, "out of memory copying message properties");
                 return rc;

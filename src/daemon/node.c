@@ -174,22 +174,16 @@ static int publish_part(broker *b, cluster *cl, const engine_out *o)
 
 /* Forwards delivery o->dl to its owner (FORWARD), then settles it: acked
  * once the owner's queue has it; when no queue took it, handed back to e
- * to ask the nodes (by container id) or answered not_found (by node). */
+ * to ask the nodes (by container id) or answered not_found (by node).
+ * The copy carries the engine's headers only (x-dd-hop, x-dd-user): the
+ * publisher's mean nothing to the owner, and with them a message of
+ * BROKER_MAX_HEADERS headers could not be forwarded at all. */
 static int forward(broker *b, engine *e, const engine_out *o)
 {
     const broker_delivery *d = o->dl;
     const char *exchange;
     char key[600];
     destination(b, o, &exchange, key, sizeof key);
-    size_t n = d->n_headers + o->n_headers;
-    broker_header *h = calloc(n ? n : 1, sizeof *h);
-    if (h == NULL)
-        abort();
-    size_t k = 0;
-    for (size_t i = 0; i < d->n_headers; i++)
-        h[k++] = d->headers[i];
-    for (size_t i = 0; i < o->n_headers; i++)
-        h[k++] = o->headers[i];
     broker_props p = {.content_type = d->content_type,
                       .correlation_id = d->correlation_id,
                       .message_id = d->message_id,
@@ -197,10 +191,9 @@ static int forward(broker *b, engine *e, const engine_out *o)
                       .type = d->type,
                       .user_id = broker_user(b),
                       .persistent = d->persistent,
-                      .headers = h,
-                      .n_headers = k};
+                      .headers = o->headers,
+                      .n_headers = o->n_headers};
     int rc = broker_publish(b, exchange, key, &p, d->body, d->len, BROKER_PUBLISH_MANDATORY);
-    free(h);
     if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
         return rc;
     if (rc == BROKER_EUNROUTABLE && o->dest == ENGINE_TO_CONTAINERS && e != NULL) {

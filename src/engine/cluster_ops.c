@@ -24,9 +24,13 @@
  * puts the original user_id in x-dd-user.  A receiving node believes
  * x-dd-user only from messages whose verified user_id is the dispatchers'
  * own RabbitMQ user (engine_conf.amqp_user), which publishers must not
- * share.
+ * share.  The same holds for every header between nodes (cluster.h): a
+ * message from anyone else that carries one is refused before it is read
+ * (eng_check_headers), and from the dispatchers each value must have its
+ * form.
  */
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,10 +43,101 @@ static int has_header(const broker_delivery *d, const char *k)
     return broker_delivery_header(d, k) != NULL;
 }
 
+/* 1 if d's user_id is the dispatchers' own RabbitMQ user. */
+static int from_dispatcher(const engine *e, const broker_delivery *d)
+{
+    return d->user_id && e->conf.amqp_user && strcmp(d->user_id, e->conf.amqp_user) == 0;
+}
+
+/* x-dd-part says "1". */
+static int part_ok(const char *v)
+{
+    return strcmp(v, "1") == 0;
+}
+
+/* An incarnation: a start time in ns, 1 to 19 decimal digits. */
+static int incarnation_ok(const char *v)
+{
+    size_t n = strspn(v, "0123456789");
+    return n > 0 && n <= 19 && v[n] == '\0';
+}
+
+/* The headers between nodes (cluster.h) and the form of each value. */
+static const struct {
+    const char *key;
+    int (*ok)(const char *v);
+    const char *form;
+} cluster_headers[] = {
+    {CLUSTER_H_PART, part_ok, "\"1\""},
+    {CLUSTER_H_HOP, broker_name_ok, "a node name"},
+    {CLUSTER_H_USER, eng_rid_ok, "1 to 200 bytes of UTF-8 without control characters"},
+    {CLUSTER_H_FROM, broker_name_ok, "a node name"},
+    {CLUSTER_H_INCARNATION, incarnation_ok, "1 to 19 decimal digits"},
+};
+#define N_CLUSTER_HEADERS (sizeof cluster_headers / sizeof cluster_headers[0])
+
+/* Fills perr as a bad_request naming field; returns -1. */
+static int refused(proto_error *perr, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int refused(proto_error *perr, const char *field, const char *fmt, ...)
+{
+    proto_error_clear(perr);
+    perr->code = PROTO_EBADREQUEST;
+    perr->code_name = proto_code_name(PROTO_EBADREQUEST);
+    snprintf(perr->field, sizeof perr->field, "%s", field);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(perr->message, sizeof perr->message, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* 1 if the property s is absent, empty, or text as a request id is. */
+static int prop_text_ok(const char *s)
+{
+    return s == NULL || *s == '\0' || eng_rid_ok(s);
+}
+
+int eng_check_headers(const engine *e, const broker_delivery *d, proto_error *perr)
+{
+    if (d->bad_property != NULL)
+        return refused(perr, d->bad_property, "the %s property holds a NUL byte", d->bad_property);
+    if (!prop_text_ok(d->content_type) || !prop_text_ok(d->type))
+        return refused(perr, prop_text_ok(d->type) ? "content_type" : "type",
+                       "content_type and type must be at most 200 bytes of UTF-8 without "
+                       "control characters");
+    if (d->headers_over > 0)
+        return refused(perr, "headers", "more than %d headers (%zu more), counting RabbitMQ's own",
+                       BROKER_MAX_HEADERS, d->headers_over);
+    unsigned seen = 0;
+    for (size_t i = 0; i < d->n_headers; i++) {
+        size_t k = 0;
+        while (k < N_CLUSTER_HEADERS && strcmp(d->headers[i].key, cluster_headers[k].key) != 0)
+            k++;
+        if (k == N_CLUSTER_HEADERS)
+            continue; /* not read */
+        char field[64];
+        snprintf(field, sizeof field, "headers.%s", cluster_headers[k].key);
+        if (!from_dispatcher(e, d))
+            return refused(perr, field,
+                           "%s is a header between dispatchers: only their own RabbitMQ user "
+                           "may send it",
+                           cluster_headers[k].key);
+        const char *v = d->headers[i].value;
+        if (v == NULL || !cluster_headers[k].ok(v))
+            return refused(perr, field, "%s must be %s", cluster_headers[k].key,
+                           cluster_headers[k].form);
+        if (seen & (1u << k))
+            return refused(perr, field, "%s is given twice", cluster_headers[k].key);
+        seen |= 1u << k;
+    }
+    return 0;
+}
+
 int eng_from_cluster(engine *e, broker_delivery *d)
 {
     int forwarded = has_header(d, CLUSTER_H_HOP) || has_header(d, CLUSTER_H_PART);
-    if (forwarded && d->user_id && e->conf.amqp_user && !strcmp(d->user_id, e->conf.amqp_user)) {
+    if (forwarded && from_dispatcher(e, d)) {
         const char *u = broker_delivery_header(d, CLUSTER_H_USER);
         free(d->user_id);
         d->user_id = u ? eng_xstrdup(u) : NULL;

@@ -291,9 +291,22 @@ static void refuse(engine *e, broker_delivery *d, const proto_error *perr, const
     eng_post_reply(e, r, t0, d->reply_to, d->correlation_id, d->tag, d, reason, NULL, 0);
 }
 
+/* Refuses d when its properties or headers fail eng_check_headers: 1
+ * when d was answered here. */
+static int refuse_headers(engine *e, broker_delivery *d, const char *rid, int64_t t0)
+{
+    proto_error perr;
+    if (eng_check_headers(e, d, &perr) == 0)
+        return 0;
+    log_msg(LOG_LVL_WARN, "message refused: %s", perr.message);
+    refuse(e, d, &perr, rid, t0);
+    return 1;
+}
+
 /* Refuses what cannot be read at all: a body over the cap (the broker has
- * dead-lettered it already) or a request id that would reach labels and
- * filters unchecked.  1 when d was answered here. */
+ * dead-lettered it already), a request id that would reach labels and
+ * filters unchecked, or properties and headers it may not have
+ * (eng_check_headers).  1 when d was answered here. */
 static int refuse_unreadable(engine *e, broker_delivery *d, const char *rid, int64_t t0)
 {
     if (d->oversize) {
@@ -309,7 +322,7 @@ static int refuse_unreadable(engine *e, broker_delivery *d, const char *rid, int
         (d->correlation_id == NULL || eng_rid_ok(d->correlation_id)) &&
         (d->reply_to == NULL || eng_rid_ok(d->reply_to)) &&
         (d->user_id == NULL || eng_rid_ok(d->user_id)))
-        return 0;
+        return refuse_headers(e, d, rid, t0);
     proto_error perr;
     proto_error_clear(&perr);
     perr.code = PROTO_EBADREQUEST;

@@ -332,8 +332,17 @@ int eng_may_forward(const jctx *c);
  * not_found (H_ERR) when no node can have it. */
 hres eng_forward_container(jctx *c);
 void eng_post_forward(jctx *c);
-/* 1 when d was this node's own part of a query it asked (acked here). */
+/* 1 when d was this node's own part of a query it asked (acked here).
+ * Only after eng_check_headers admitted d. */
 int eng_from_cluster(engine *e, broker_delivery *d);
+/* What a delivery's properties and headers may say before anything reads
+ * them (docs/protocol.md, "Headers"): no property with a NUL byte, a
+ * content type and type of text, at most BROKER_MAX_HEADERS headers, and
+ * the headers between nodes (cluster.h) only from the dispatchers' own
+ * RabbitMQ user (engine_conf.amqp_user), once each, each in its form.
+ * 0, or -1 with perr a bad_request naming the property or header
+ * ("headers.x-dd-part").  Pure. */
+int eng_check_headers(const engine *e, const broker_delivery *d, proto_error *perr);
 /* Queues the routes of container id (full id, short id) for binding. */
 void eng_routes_add(engine *e, const char *id);
 /* Brings the bound routes in line with the containers listed at

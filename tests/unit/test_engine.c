@@ -25,6 +25,8 @@
 
 #include <cmocka.h>
 
+#include "broker_internal.h"
+#include "cluster.h"
 #include "dkc_internal.h"
 #include "engine_internal.h"
 
@@ -288,9 +290,10 @@ typedef struct fixture {
     engine *e;
     engine_out **got; /* every item taken from the outbox, in order */
     size_t n_got, cap_got;
-    int supervise_ms;    /* engine_conf.supervise_ms; 0: 1000 */
-    size_t max_reply;    /* engine_conf.max_reply; 0: the engine's default */
-    uint32_t generation; /* of the deliveries fx_submit_ex hands over */
+    int supervise_ms;      /* engine_conf.supervise_ms; 0: 1000 */
+    size_t max_reply;      /* engine_conf.max_reply; 0: the engine's default */
+    uint32_t generation;   /* of the deliveries fx_submit_ex hands over */
+    const char *amqp_user; /* engine_conf.amqp_user */
 } fixture;
 
 static int fx_setup(void **state)
@@ -337,6 +340,7 @@ static void fx_start(fixture *fx)
                         .output_limit = 1 << 16,
                         .quiet_output = true,
                         .max_reply = fx->max_reply,
+                        .amqp_user = fx->amqp_user,
                         .supervise_ms = fx->supervise_ms ? fx->supervise_ms : 1000};
     engine_client_factory fac = {.make = fake_make, .ud = &fx->f};
     char why[256] = "";
@@ -1507,6 +1511,218 @@ static void messages_of_a_closed_channel_not_begun_are_dropped(void **state)
     assert_int_equal(fx_nth(fx, ENGINE_OUT_REPLY, 2)->tag, 70);
 }
 
+/* ------------------------------------------------------------------------
+ * Properties and headers from the wire
+ * ------------------------------------------------------------------------ */
+
+#define DISPATCHERS "dd-nodes" /* the dispatchers' own RabbitMQ user here */
+static const char CREATE[] = "{\"Dockercmd\":\"create\",\"Image\":\"busybox:latest\"}";
+
+/* A header of a message as it arrives: key, and a value of len bytes (0:
+ * strlen) of kind (0: a long string). */
+typedef struct wire_header {
+    const char *key;
+    const char *value;
+    size_t len;
+    uint8_t kind;
+} wire_header;
+#define WH(k, v)                                                                                   \
+    {                                                                                              \
+        (k), (v), 0, 0                                                                             \
+    }
+
+/* Hands the engine a delivery made from AMQP properties the way the frame
+ * pump makes it (brk_copy_props): message id mid, user_id user (NULL:
+ * none), the n headers h, and body. */
+static void fx_submit_wire(fixture *fx, uint64_t tag, const char *mid, const char *user,
+                           const wire_header *h, size_t n, const char *body)
+{
+    amqp_table_entry_t *ents = calloc(n ? n : 1, sizeof *ents);
+    assert_non_null(ents);
+    for (size_t i = 0; i < n; i++) {
+        ents[i].key = amqp_cstring_bytes(h[i].key);
+        ents[i].value.kind = h[i].kind ? h[i].kind : AMQP_FIELD_KIND_UTF8;
+        if (ents[i].value.kind == AMQP_FIELD_KIND_ARRAY)
+            continue; /* an empty array */
+        ents[i].value.value.bytes.bytes = (void *)h[i].value;
+        ents[i].value.value.bytes.len = h[i].len ? h[i].len : strlen(h[i].value);
+    }
+    amqp_basic_properties_t p;
+    memset(&p, 0, sizeof p);
+    p._flags = AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_CORRELATION_ID_FLAG |
+               AMQP_BASIC_REPLY_TO_FLAG | AMQP_BASIC_HEADERS_FLAG;
+    p.message_id = amqp_cstring_bytes(mid);
+    p.correlation_id = amqp_cstring_bytes("corr-1");
+    p.reply_to = amqp_cstring_bytes("replies");
+    if (user) {
+        p._flags |= AMQP_BASIC_USER_ID_FLAG;
+        p.user_id = amqp_cstring_bytes(user);
+    }
+    p.headers.num_entries = (int)n;
+    p.headers.entries = ents;
+    broker_delivery d;
+    brk_delivery_init(&d);
+    assert_int_equal(brk_copy_props(&d, &p), 0);
+    free(ents);
+    d.tag = tag;
+    d.generation = fx->generation;
+    d.source = BROKER_SRC_WORK;
+    d.len = strlen(body);
+    d.body = (unsigned char *)strdup(body);
+    assert_non_null(d.body);
+    engine_submit(fx->e, &d);
+}
+
+/* Waits for the reply to tag: a bad_request naming field, dead-lettered,
+ * nothing made. */
+static void expect_refused(fixture *fx, uint64_t tag, size_t nth, const char *field)
+{
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, nth);
+    if (o->dl == NULL)
+        print_error("the reply to %llu was not dead-lettered: %s\n", (unsigned long long)tag,
+                    o->body);
+    assert_non_null(o->dl);
+    assert_int_equal(o->dl->tag, tag);
+    json_t *r = reply_json(o);
+    json_t *err = check_error(r, "bad_request", 0);
+    assert_str(json_string_value(json_object_get(err, "field")), field);
+    json_decref(r);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 0);
+}
+
+/* The attack that crashed a node: a create whose x-dd-incarnation is a
+ * number followed by a byte that is not UTF-8.  The number parsed, the
+ * raw value went into a container label and the node aborted.  Now the
+ * value is refused for its form, and from any other user for being a
+ * dispatchers' header; the node answers the next request. */
+static void an_incarnation_that_is_not_utf8_is_refused_not_fatal(void **state)
+{
+    fixture *fx = *state;
+    fx->amqp_user = DISPATCHERS;
+    fx_start(fx);
+    wire_header h = WH(CLUSTER_H_INCARNATION, "1765000000000000000\xff");
+    fx_submit_wire(fx, 31, "crash-1", DISPATCHERS, &h, 1, CREATE);
+    expect_refused(fx, 31, 1, "headers." CLUSTER_H_INCARNATION);
+    fx_submit_wire(fx, 32, "crash-2", NULL, &h, 1, CREATE);
+    expect_refused(fx, 32, 2, "headers." CLUSTER_H_INCARNATION);
+    fx_submit_wire(fx, 33, "crash-3", "mallory", &h, 1, CREATE);
+    expect_refused(fx, 33, 3, "headers." CLUSTER_H_INCARNATION);
+
+    fx_submit_wire(fx, 34, "after", NULL, NULL, 0, CREATE);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 4);
+    assert_int_equal(o->tag, 34);
+    json_t *r = reply_json(o);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+}
+
+/* Each header between dispatchers, sent by another user (or none), is
+ * refused naming it, answered and dead-lettered: an x-dd-part naming this
+ * node as the asker used to be acked with no reply, no dead letter and no
+ * log line. */
+static void dispatchers_headers_from_a_publisher_are_refused(void **state)
+{
+    fixture *fx = *state;
+    fx->amqp_user = DISPATCHERS;
+    fx_start(fx);
+    static const wire_header hs[] = {WH(CLUSTER_H_PART, "1"), WH(CLUSTER_H_HOP, "n2"),
+                                     WH(CLUSTER_H_USER, "alice"), WH(CLUSTER_H_FROM, "n1"),
+                                     WH(CLUSTER_H_INCARNATION, "1")};
+    uint64_t tag = 40;
+    size_t nth = 0;
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
+        char field[64];
+        snprintf(field, sizeof field, "headers.%s", hs[i].key);
+        wire_header two[2] = {WH(CLUSTER_H_PART, "1"), hs[i]};
+        fx_submit_wire(fx, ++tag, "spoof", "mallory", &hs[i], 1, CREATE);
+        expect_refused(fx, tag, ++nth, field);
+        fx_submit_wire(fx, ++tag, "spoof", NULL, &hs[i], 1, CREATE);
+        expect_refused(fx, tag, ++nth, field);
+        /* the part query this node asked itself, as a publisher sends it */
+        fx_submit_wire(fx, ++tag, "spoof", "mallory", two, i == 3 ? 2 : 1, CREATE);
+        expect_refused(fx, tag, ++nth, "headers." CLUSTER_H_PART);
+    }
+    assert_int_equal(fx_count(fx, ENGINE_OUT_ACK), 0);
+}
+
+/* From the dispatchers' own user the headers are believed when each has
+ * its form and comes once; a value of another form, one carrying a NUL
+ * byte or over the header cap is refused naming the header. */
+static void dispatchers_headers_must_have_their_form(void **state)
+{
+    fixture *fx = *state;
+    fx->amqp_user = DISPATCHERS;
+    fx_start(fx);
+    static const wire_header bad[] = {
+        WH(CLUSTER_H_PART, "2"),
+        {CLUSTER_H_PART, "1\0junk", 6, 0},
+        WH(CLUSTER_H_HOP, "n 2"),
+        WH(CLUSTER_H_USER, "al\x01ice"),
+        WH(CLUSTER_H_USER, "\xc3\x28"),
+        {CLUSTER_H_FROM, "", 0, AMQP_FIELD_KIND_BYTES},
+        WH(CLUSTER_H_INCARNATION, "12x"),
+        WH(CLUSTER_H_INCARNATION, "-5"),
+        WH(CLUSTER_H_INCARNATION, "12345678901234567890"),
+        {CLUSTER_H_HOP, "", 0, AMQP_FIELD_KIND_ARRAY}, /* not text */
+    };
+    uint64_t tag = 60;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char field[64];
+        snprintf(field, sizeof field, "headers.%s", bad[i].key);
+        fx_submit_wire(fx, ++tag, "form", DISPATCHERS, &bad[i], 1, CREATE);
+        expect_refused(fx, tag, i + 1, field);
+    }
+    wire_header twice[] = {WH(CLUSTER_H_HOP, "n2"), WH(CLUSTER_H_HOP, "n3")};
+    fx_submit_wire(fx, 80, "form", DISPATCHERS, twice, 2, CREATE);
+    expect_refused(fx, 80, sizeof bad / sizeof bad[0] + 1, "headers." CLUSTER_H_HOP);
+
+    /* every header in its form: a forwarded create of alice's is made */
+    wire_header good[] = {WH(CLUSTER_H_HOP, "n2"), WH(CLUSTER_H_USER, "alice")};
+    fx_submit_wire(fx, 81, "good", DISPATCHERS, good, 2, CREATE);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, sizeof bad / sizeof bad[0] + 2);
+    assert_int_equal(o->tag, 81);
+    json_t *r = reply_json(o);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+}
+
+/* A message with more headers than the copy keeps is refused whole (a
+ * header between dispatchers could hide past the cap); one at the cap is
+ * carried out, its headers unread.  A property holding a NUL byte is
+ * refused naming it (its copy would end there: "a\0b" would be "a"). */
+static void too_many_headers_or_a_nul_in_a_property_are_refused(void **state)
+{
+    fixture *fx = *state;
+    fx_start(fx);
+    wire_header h[BROKER_MAX_HEADERS + 1];
+    char keys[BROKER_MAX_HEADERS + 1][16];
+    for (size_t i = 0; i < BROKER_MAX_HEADERS + 1; i++) {
+        snprintf(keys[i], sizeof keys[i], "x-app-%zu", i);
+        h[i] = (wire_header)WH(keys[i], "v");
+    }
+    fx_submit_wire(fx, 90, "many", NULL, h, BROKER_MAX_HEADERS + 1, CREATE);
+    expect_refused(fx, 90, 1, "headers");
+    amqp_basic_properties_t p;
+    memset(&p, 0, sizeof p);
+    p._flags = AMQP_BASIC_MESSAGE_ID_FLAG;
+    p.message_id = (amqp_bytes_t){3, "a\0b"};
+    broker_delivery d;
+    brk_delivery_init(&d);
+    assert_int_equal(brk_copy_props(&d, &p), 0);
+    d.tag = 92;
+    d.source = BROKER_SRC_WORK;
+    d.body = (unsigned char *)strdup(CREATE);
+    d.len = strlen(CREATE);
+    engine_submit(fx->e, &d);
+    expect_refused(fx, 92, 2, "message_id");
+    fx_submit_wire(fx, 93, "at-cap", NULL, h, BROKER_MAX_HEADERS, CREATE);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 3);
+    assert_int_equal(o->tag, 93);
+    json_t *r = reply_json(o);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+}
+
 int main(void)
 {
     /* curl's global state before any thread (the clients are made with the
@@ -1546,6 +1762,10 @@ int main(void)
         T(a_reply_over_max_reply_is_answered_too_large),
         T(a_redelivered_copy_of_an_answered_request_is_acked),
         T(messages_of_a_closed_channel_not_begun_are_dropped),
+        T(an_incarnation_that_is_not_utf8_is_refused_not_fatal),
+        T(dispatchers_headers_from_a_publisher_are_refused),
+        T(dispatchers_headers_must_have_their_form),
+        T(too_many_headers_or_a_nul_in_a_property_are_refused),
     };
 #undef T
     int failed = cmocka_run_group_tests_name("engine", tests, NULL, NULL);
