@@ -185,9 +185,11 @@ static void find_made(jctx *c, piece *ps, int n, const char *rid)
         json_t *ct;
         json_array_foreach(json_object_get(r, "result"), i, ct)
         {
-            const char *req = eng_label(json_object_get(ct, "Labels"), "request");
-            if (!req || strncmp(req, rid, plen) || req[plen] != '.')
-                continue;
+            json_t *labels = json_object_get(ct, "Labels");
+            const char *req = eng_label(labels, "request");
+            if (!req || strncmp(req, rid, plen) || req[plen] != '.' ||
+                !eng_same_user(labels, c->d->user_id))
+                continue; /* request ids are per user (requests.c) */
             int k = (int)strtol(req + plen + 1, NULL, 10);
             if (k < 0 || k >= n || ps[k].done)
                 continue;

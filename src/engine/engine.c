@@ -448,12 +448,13 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
      * containers, and carried out again by the others, once the first is
      * done. */
     bool dedup = rc == 0 && rid != NULL;
-    char *prev = NULL;
+    char *prev = NULL, *key = dedup ? eng_request_key(d->user_id, rid) : NULL;
     req_state rs = REQ_FRESH;
-    if (dedup && (rs = eng_request_begin(e, rid, j, &prev)) == REQ_PARKED) {
+    if (dedup && (rs = eng_request_begin(e, key, j, &prev)) == REQ_PARKED) {
         log_msg(LOG_LVL_DEBUG, "a copy of a request in flight waits for it");
         if (bulk)
             eng_bulk_end(e); /* it will come back through the gate */
+        free(key);
         proto_cmd_free(cmd);
         return 1;
     }
@@ -479,8 +480,9 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
          * carried nothing out: a later copy, placed here again, is new work */
         bool answered = (res == H_OK || res == H_ERR) && c.code != PROTO_EDUPLICATE &&
                         c.code != PROTO_EUNAVAILABLE;
-        eng_request_end(e, rid, answered, c.container);
+        eng_request_end(e, key, answered, c.container);
     }
+    free(key);
     if (bulk)
         eng_bulk_end(e);
     free(prev);

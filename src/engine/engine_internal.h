@@ -129,10 +129,10 @@ struct engine {
                                 the containers this dispatcher owns */
     /* Idempotence by request id within this process (the request label on
      * containers covers the rest; see requests.c). */
-    json_t *inflight;     /* request id -> true while a worker handles its run/create */
+    json_t *inflight;     /* request key (user and id) -> true while a worker handles it */
     job *parked;          /* copies of in-flight requests, waiting for the first (FIFO) */
-    json_t *answered;     /* request id -> container id ("" when none): answered runs */
-    char **answered_ring; /* ANSWERED_MAX ids, oldest first out */
+    json_t *answered;     /* request key -> container id ("" when none): answered requests */
+    char **answered_ring; /* ANSWERED_MAX keys, oldest first out */
     size_t answered_pos;
     /* the event watcher */
     pthread_t watch;
@@ -285,6 +285,9 @@ void eng_push_job_first(engine *e, job *j);
 
 /* ---- requests.c ---- */
 typedef enum req_state { REQ_FRESH, REQ_PARKED, REQ_ANSWERED } req_state;
+/* The key the marks below use for request rid of user (NULL: anonymous):
+ * malloc'd, never the same for two users. */
+char *eng_request_key(const char *user, const char *rid);
 req_state eng_request_begin(engine *e, const char *rid, job *j, char **container);
 void eng_remember_answered(engine *e, const char *rid, const char *container);
 void eng_request_end(engine *e, const char *rid, int answered, const char *container);
@@ -293,6 +296,9 @@ int eng_rid_ok(const char *rid);
 /* ---- make.c ---- */
 hres eng_duplicate(jctx *c, const char *container, const char *state);
 hres eng_find_request(jctx *c, json_t **found);
+/* 1 when a container's labels name user as its maker (NULL: anonymous,
+ * which only a container without a user label matches). */
+int eng_same_user(json_t *labels, const char *user);
 json_t *eng_labelled_body(jctx *c, json_t **labels);
 hres eng_create_admitted(jctx *c, json_t *body, char **id, json_t **warnings);
 /* A run or create naming a template: its create body becomes the template

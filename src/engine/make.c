@@ -34,8 +34,17 @@ hres eng_duplicate(jctx *c, const char *container, const char *state)
                     "again; the first copy's reply is the answer");
 }
 
-/* The containers this cluster made for c's request (by its request label),
- * into *found (an array, possibly empty). */
+int eng_same_user(json_t *labels, const char *user)
+{
+    const char *made_by = eng_label(labels, "user");
+    return made_by == NULL ? user == NULL : user != NULL && !strcmp(made_by, user);
+}
+
+/* The containers this cluster made for c's request (by its request label)
+ * and c's user, into *found (an array, possibly empty).  Request ids are
+ * per user: another user's container with the same id is not this
+ * request's (Docker cannot filter on a missing label, so the user is
+ * compared here). */
 hres eng_find_request(jctx *c, json_t **found)
 {
     char l[600];
@@ -45,7 +54,12 @@ hres eng_find_request(jctx *c, json_t **found)
         eng_oom();
     int rc = dkc_container_list(c->cli, &lo, found);
     json_decref(lo.filters);
-    return rc == 0 ? H_OK : eng_dfail(c, rc);
+    if (rc != 0)
+        return eng_dfail(c, rc);
+    for (size_t i = json_array_size(*found); i-- > 0;)
+        if (!eng_same_user(json_object_get(json_array_get(*found, i), "Labels"), c->d->user_id))
+            json_array_remove(*found, i);
+    return H_OK;
 }
 
 /* A copy of cmd's create body carrying the labels every container of this

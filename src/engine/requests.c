@@ -1,13 +1,39 @@
 /*
  * requests.c -- idempotence by request id within the process.
+ *
+ * Request ids are the publisher's: two users may pick the same one.  So
+ * every mark kept here (in flight, answered) is keyed by the verified
+ * user and the id together (eng_request_key), and the container label
+ * that finds a request's container is read with the user label beside it
+ * (make.c): one user's id never matches another user's request.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine_internal.h"
 
-/* Starts handling request rid for job j (a MSG job): REQ_FRESH (now in
+/* The key of request rid of user (NULL: anonymous, a scope of its own):
+ * "<user>\x1f<rid>".  Neither may hold a control character
+ * (eng_rid_ok), and a user id is never empty, so no two pairs share a
+ * key.  Free with free(). */
+char *eng_request_key(const char *user, const char *rid)
+{
+    size_t n = (user ? strlen(user) : 0) + strlen(rid) + 2;
+    char *k = eng_xmalloc(n);
+    snprintf(k, n, "%s\x1f%s", user ? user : "", rid);
+    return k;
+}
+
+/* The key of delivery d's request, or NULL when it has no id. */
+static char *delivery_key(const broker_delivery *d)
+{
+    const char *rid = d->message_id ? d->message_id : d->correlation_id;
+    return rid ? eng_request_key(d->user_id, rid) : NULL;
+}
+
+/* Starts handling request key rid (eng_request_key) for job j (a MSG job): REQ_FRESH (now in
  * flight: call eng_request_end() when settled), REQ_PARKED (j now belongs to
  * the parked list) or REQ_ANSWERED (*container: malloc'd id of the
  * container that answered it, "" when none). */
@@ -32,7 +58,7 @@ req_state eng_request_begin(engine *e, const char *rid, job *j, char **container
     return st;
 }
 
-/* Records that request rid was answered, by container (NULL or "" when it
+/* Records that request key rid was answered, by container (NULL or "" when it
  * made none).  Caller holds e->mu. */
 static void remember_answered_locked(engine *e, const char *rid, const char *container)
 {
@@ -58,7 +84,7 @@ void eng_remember_answered(engine *e, const char *rid, const char *container)
     pthread_mutex_unlock(&e->mu);
 }
 
-/* Ends the in-flight state of rid (begun with REQ_FRESH): when answered,
+/* Ends the in-flight state of request key rid (begun with REQ_FRESH): when answered,
  * remembers it (container may be NULL); then queues the copies parked
  * behind it, at the head of the job queue. */
 void eng_request_end(engine *e, const char *rid, int answered, const char *container)
@@ -71,8 +97,10 @@ void eng_request_end(engine *e, const char *rid, int answered, const char *conta
     for (job *j = e->parked, *next; j; j = next) {
         next = j->next;
         j->next = NULL;
-        const char *jr = j->d.message_id ? j->d.message_id : j->d.correlation_id;
-        if (jr && !strcmp(jr, rid)) {
+        char *jk = delivery_key(&j->d);
+        bool same = jk && !strcmp(jk, rid);
+        free(jk);
+        if (same) {
             *wt = j;
             wt = &j->next;
         } else {

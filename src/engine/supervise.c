@@ -63,11 +63,11 @@ static void echo_output(const char *rid, const char *stream, const char *data, s
 }
 
 static void finish_never_started(engine *e, dkc_client *cli, const char *id, json_t *ins,
-                                 const char *rid)
+                                 const char *key)
 {
     int64_t at = eng_rfc3339_secs(eng_jstr(ins, "Created"));
     pthread_mutex_lock(&e->mu);
-    bool busy = rid && json_object_get(e->inflight, rid) != NULL;
+    bool busy = key && json_object_get(e->inflight, key) != NULL;
     pthread_mutex_unlock(&e->mu);
     if (busy || at == 0 || (int64_t)time(NULL) - at < NEVER_STARTED_GRACE_S) {
         eng_unclaim(e, id);
@@ -208,6 +208,7 @@ static void count_duration(engine *e, json_t *ins)
 void eng_finish_job(engine *e, dkc_client *cli, const char *id)
 {
     json_t *ins = NULL;
+    char *key = NULL;
     capture cap = {0};
     pthread_mutex_lock(&e->mu);
     int hold = eng_now_ms() < e->finish_after;
@@ -220,13 +221,15 @@ void eng_finish_job(engine *e, dkc_client *cli, const char *id)
         goto out;
     json_t *labels = json_object_get(json_object_get(ins, "Config"), "Labels");
     const char *rid = eng_label(labels, "request");
+    /* the request's marks are the user's (requests.c) */
+    key = rid ? eng_request_key(eng_label(labels, "user"), rid) : NULL;
     if (eng_never_started(ins)) {
         /* Nothing ran, so there is no final reply to give: its request was
          * answered with the start's error (and the container is removed
          * after that reply), or its message is still unacked and its
          * redelivery will start it.  One left behind by a crash in between
          * goes once it is old enough that no redelivery is coming. */
-        finish_never_started(e, cli, id, ins, rid);
+        finish_never_started(e, cli, id, ins, key);
         goto out;
     }
     const char *att = eng_label(labels, "attach");
@@ -244,10 +247,11 @@ void eng_finish_job(engine *e, dkc_client *cli, const char *id)
         echo_output(rid, "stdout", cap.out.data ? cap.out.data : "", cap.out.len);
         echo_output(rid, "stderr", cap.err.data ? cap.err.data : "", cap.err.len);
     }
-    eng_remember_answered(e, rid, id);
+    eng_remember_answered(e, key, id);
     eng_post_reply(e, reply, -1, eng_label(labels, "reply-to"), eng_label(labels, "correlation-id"),
                    0, NULL, NULL, id, !remove);
 out:
+    free(key);
     json_decref(ins);
     eng_capture_free(&cap);
 }

@@ -350,13 +350,14 @@ static void fx_start(fixture *fx)
     assert_non_null(fx->e);
 }
 
-/* Hands a delivery to the engine as the main loop does (strings copied;
- * message_id may be any bytes). */
-static void fx_submit_ex(fixture *fx, uint64_t tag, const char *message_id, const char *body,
-                         int redelivered)
+/* Hands a delivery of user (NULL: none) to the engine as the main loop
+ * does (strings copied; message_id may be any bytes). */
+static void fx_submit_as(fixture *fx, const char *user, uint64_t tag, const char *message_id,
+                         const char *body, int redelivered)
 {
     broker_delivery d;
     memset(&d, 0, sizeof d);
+    d.user_id = user ? strdup(user) : NULL;
     d.tag = tag;
     d.generation = fx->generation;
     d.redelivered = redelivered;
@@ -374,6 +375,12 @@ static void fx_submit_ex(fixture *fx, uint64_t tag, const char *message_id, cons
     memcpy(d.body, body, d.len + 1);
     engine_submit(fx->e, &d);
     assert_null(d.body); /* moved */
+}
+
+static void fx_submit_ex(fixture *fx, uint64_t tag, const char *message_id, const char *body,
+                         int redelivered)
+{
+    fx_submit_as(fx, NULL, tag, message_id, body, redelivered);
 }
 
 static void fx_submit(fixture *fx, uint64_t tag, const char *message_id, const char *body)
@@ -1175,6 +1182,83 @@ static void a_copy_of_a_running_request_is_answered_duplicate(void **state)
     assert_int_equal(fake_hits(&fx->f, "POST", "/containers/*/start"), 1);
 }
 
+/* A container alice's request req-x made, not started yet. */
+static void script_alices_request(fake *f)
+{
+    fake_route_n(f, "GET", "/containers/json", "dispatch.request", 200,
+                 "[{\"Id\":\"" ID1 "\",\"State\":\"created\",\"Labels\":{\"" LBL
+                 "cluster\":\"c1\",\"" LBL "request\":\"req-x\",\"" LBL "user\":\"alice\"}}]",
+                 0, 0);
+}
+
+/* Request ids are per user: another user's redelivered copy of alice's
+ * id makes a container of its own instead of adopting (starting) hers;
+ * alice's own redelivered copy still adopts it. */
+static void another_users_redelivered_id_does_not_adopt_theirs(void **state)
+{
+    fixture *fx = *state;
+    script_alices_request(&fx->f);
+    fx_start(fx);
+    fx_submit_as(fx, "mallory", 80, "req-x", RUN_ATTACH, 1);
+    fx_wait(fx, ENGINE_OUT_ACK, 1);
+    if (fake_hits(&fx->f, "POST", "/containers/create") != 1)
+        print_error("mallory's copy of alice's request id adopted her container\n");
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 1);
+    fx_submit_as(fx, "alice", 81, "req-x", RUN_ATTACH, 1);
+    fx_wait(fx, ENGINE_OUT_ACK, 2);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 1);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/*/start"), 2);
+}
+
+/* Nor is another user's fresh copy a `duplicate` naming alice's
+ * container, nor another user's id the same as an anonymous one; a copy
+ * of alice's own is. */
+static void another_users_id_is_no_duplicate(void **state)
+{
+    fixture *fx = *state;
+    script_alices_request(&fx->f);
+    fx_start(fx);
+    fx_submit_as(fx, "mallory", 82, "req-x", RUN, 0);
+    json_t *r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 1));
+    if (!json_is_true(json_object_get(r, "ok")))
+        print_error("mallory's request with alice's id: %s\n",
+                    fx_nth(fx, ENGINE_OUT_REPLY, 0)->body);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    fx_submit_as(fx, NULL, 83, "req-x", RUN, 0);
+    r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 2));
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    fx_submit_as(fx, "alice", 84, "req-x", RUN, 0);
+    r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 3));
+    json_t *err = check_error(r, "duplicate", 0);
+    assert_str(json_string_value(json_object_get(json_object_get(err, "original"), "container")),
+               ID1);
+    json_decref(r);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 2);
+}
+
+/* The answered marks are per user too: alice's answered id does not
+ * swallow mallory's redelivered message of the same id (acked without a
+ * reply), while alice's own copy is acked without one. */
+static void another_users_answered_id_is_carried_out(void **state)
+{
+    fixture *fx = *state;
+    fake_route(&fx->f, "GET", "/info", 200, "{}");
+    fx_start(fx);
+    fx_submit_as(fx, "alice", 85, "req-i", "{\"Dockercmd\":\"info\"}", 0);
+    fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    fx_submit_as(fx, "mallory", 86, "req-i", "{\"Dockercmd\":\"info\"}", 1);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 2);
+    assert_int_equal(o->tag, 86);
+    fx_submit_as(fx, "alice", 87, "req-i", "{\"Dockercmd\":\"info\"}", 1);
+    o = fx_wait(fx, ENGINE_OUT_ACK, 1);
+    assert_int_equal(o->tag, 87);
+    fx_settle(fx);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 2);
+    assert_int_equal(fake_hits(&fx->f, "GET", "/info"), 2);
+}
+
 /* ------------------------------------------------------------------------
  * Output
  * ------------------------------------------------------------------------ */
@@ -1766,6 +1850,9 @@ int main(void)
         T(dispatchers_headers_from_a_publisher_are_refused),
         T(dispatchers_headers_must_have_their_form),
         T(too_many_headers_or_a_nul_in_a_property_are_refused),
+        T(another_users_redelivered_id_does_not_adopt_theirs),
+        T(another_users_id_is_no_duplicate),
+        T(another_users_answered_id_is_carried_out),
     };
 #undef T
     int failed = cmocka_run_group_tests_name("engine", tests, NULL, NULL);
