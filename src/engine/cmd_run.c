@@ -115,7 +115,7 @@ static hres h_run(jctx *c)
         if (cmd->remove)
             eng_set(labels, LBL "remove", json_string("1"));
     }
-    int64_t tmo = cmd->timeout_s;
+    int64_t tmo = eng_quota_run_time(c, cmd->timeout_s);
     if (e->conf.max_run_seconds > 0 && (tmo == 0 || tmo > e->conf.max_run_seconds))
         tmo = e->conf.max_run_seconds;
     char num[32];

@@ -43,13 +43,21 @@ static hres h_wait(jctx *c)
     w->reply_to = eng_xstrdup(c->d->reply_to);
     w->correlation_id = eng_xstrdup(c->d->correlation_id);
     w->request_id = eng_xstrdup(c->request_id);
+    w->user = eng_xstrdup(c->d->user_id);
     w->dialect = cmd->dialect;
     w->t0 = c->t0;
     w->deadline_ms = cmd->timeout_s > 0 ? eng_now_ms() + cmd->timeout_s * 1000 : 0;
     pthread_mutex_lock(&c->e->mu);
-    w->next = c->e->waiters;
-    c->e->waiters = w;
+    hres q = eng_quota_wait_locked(c); /* bounded per user and per node */
+    if (q == H_OK) {
+        w->next = c->e->waiters;
+        c->e->waiters = w;
+    }
     pthread_mutex_unlock(&c->e->mu);
+    if (q != H_OK) {
+        eng_waiter_free(w);
+        return q;
+    }
     if (w->deadline_ms) /* the pass that answers its timeout */
         eng_sup_soon(c->e, (int)(w->deadline_ms - eng_now_ms()));
     eng_post_simple(c->e, ENGINE_OUT_ACK, c->d->tag, 0);

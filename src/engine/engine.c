@@ -473,13 +473,13 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
               .t0 = t0,
               .arrived = j->arrived,
               .unrouted = j->unrouted};
-    hres res = carry_out(&c, rs, prev);
+    hres res = j->over_in_flight ? eng_quota_in_flight(&c, j) : carry_out(&c, rs, prev);
     settle(&c, res);
     if (dedup && rs == REQ_FRESH) {
         /* `unavailable` (a piece placed on an earlier process of this node)
-         * carried nothing out: a later copy, placed here again, is new work */
+         * and `quota` carried nothing out: a later copy is new work */
         bool answered = (res == H_OK || res == H_ERR) && c.code != PROTO_EDUPLICATE &&
-                        c.code != PROTO_EUNAVAILABLE;
+                        c.code != PROTO_EUNAVAILABLE && c.code != PROTO_EQUOTA;
         eng_request_end(e, key, answered, c.container);
     }
     free(key);
@@ -505,14 +505,12 @@ static void *worker_main(void *arg)
     }
     pthread_mutex_lock(&e->mu);
     for (;;) {
-        while (e->jhead == NULL && !e->stop_workers)
+        /* the first job whose user is under its worker share (quota.c) */
+        job *j;
+        while ((j = eng_job_next_locked(e)) == NULL && !e->stop_workers)
             pthread_cond_wait(&e->cv, &e->mu);
-        if (e->jhead == NULL && e->stop_workers)
-            break;
-        job *j = e->jhead;
-        e->jhead = j->next;
-        if (e->jhead == NULL)
-            e->jtail = NULL;
+        if (j == NULL)
+            break; /* stopping: what is left is freed with the engine */
         int draining = e->draining;
         e->busy++;
         pthread_mutex_unlock(&e->mu);
@@ -522,6 +520,11 @@ static void *worker_main(void *arg)
             log_bind_request(j->d.message_id ? j->d.message_id : j->d.correlation_id);
             int parked = draining ? 0 : msg_job(e, cli, j);
             log_bind_request(NULL);
+            pthread_mutex_lock(&e->mu);
+            eng_job_leave_worker_locked(e, j);
+            if (!parked)
+                eng_quota_release_locked(e, j); /* parked: still in flight */
+            pthread_mutex_unlock(&e->mu);
             if (draining) {
                 eng_post_simple(e, ENGINE_OUT_NACK, j->d.tag, 1);
             } else if (parked) {
@@ -583,6 +586,9 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
     e->rules->refs = 1;
     e->rules->policy = policy;
     e->rules->templates = conf->templates;
+    e->rules->refs++;
+    e->sched_rules = e->rules;
+    pthread_mutex_init(&e->quota_mu, NULL);
     e->factory = *factory;
     snprintf(e->node_label, sizeof e->node_label, LBL "node=%s", conf->node);
     snprintf(e->cluster_label, sizeof e->cluster_label, LBL "cluster=%s", conf->cluster);
@@ -591,12 +597,15 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
     e->removals = json_array();
     e->inflight = json_object();
     e->answered = json_object();
+    e->user_jobs = json_object();
+    e->user_workers = json_object();
     e->started_ms = eng_now_ms();
     e->adopted = json_array();
     e->adopted_keys = json_object();
     e->answered_ring = eng_xcalloc(ANSWERED_MAX, sizeof *e->answered_ring);
     if (e->claimed == NULL || e->mine == NULL || e->removals == NULL || e->inflight == NULL ||
-        e->answered == NULL || e->adopted == NULL || e->adopted_keys == NULL) {
+        e->answered == NULL || e->adopted == NULL || e->adopted_keys == NULL ||
+        e->user_jobs == NULL || e->user_workers == NULL) {
         eng_oom();
     }
     pthread_mutex_init(&e->mu, NULL);
@@ -669,6 +678,7 @@ void engine_free(engine *e)
         job *j = e->jhead;
         e->jhead = j->next;
         broker_delivery_cleanup(&j->d);
+        free(j->user);
         free(j->id);
         free(j);
     }
@@ -686,12 +696,14 @@ void engine_free(engine *e)
         job *j = e->parked;
         e->parked = j->next;
         broker_delivery_cleanup(&j->d);
+        free(j->user);
         free(j);
     }
     while (e->bulk_parked) { /* unacked: the broker hands them out again */
         job *j = e->bulk_parked;
         e->bulk_parked = j->next;
         broker_delivery_cleanup(&j->d);
+        free(j->user);
         free(j);
     }
     for (size_t i = 0; i < ANSWERED_MAX; i++)
@@ -703,6 +715,8 @@ void engine_free(engine *e)
     json_decref(e->adopted_keys);
     free((char *)e->conf.amqp_user);
     json_decref(e->inflight);
+    json_decref(e->user_jobs);
+    json_decref(e->user_workers);
     json_decref(e->mine);
     free((char *)e->conf.node);
     free((char *)e->conf.cluster);
@@ -710,6 +724,8 @@ void engine_free(engine *e)
     json_decref(e->claimed);
     if (e->rules != NULL)
         eng_rules_drop(e, e->rules);
+    eng_rules_drop(e, e->sched_rules);
+    pthread_mutex_destroy(&e->quota_mu);
     pthread_mutex_destroy(&e->rules_mu);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
@@ -749,9 +765,16 @@ void engine_set_rules(engine *e, dd_policy *policy, dd_templates *templates)
     r->refs = 1;
     r->policy = r->own_policy = policy;
     r->templates = r->own_templates = templates;
+    r->refs = 2; /* the engine's and the job picking's (sched_rules) */
     pthread_mutex_lock(&e->rules_mu);
     eng_rules *old = e->rules;
     e->rules = r;
     pthread_mutex_unlock(&e->rules_mu);
+    pthread_mutex_lock(&e->mu);
+    eng_rules *old_sched = e->sched_rules;
+    e->sched_rules = r;
+    pthread_cond_broadcast(&e->cv); /* a share may have grown */
+    pthread_mutex_unlock(&e->mu);
     eng_rules_drop(e, old); /* freed here, or by the last job that still uses it */
+    eng_rules_drop(e, old_sched);
 }

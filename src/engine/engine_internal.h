@@ -62,12 +62,15 @@ typedef enum job_kind { JOB_MSG, JOB_FINISH, JOB_AFTER } job_kind;
 typedef struct job {
     struct job *next;
     job_kind kind;
-    broker_delivery d; /* MSG */
-    char *id;          /* FINISH / AFTER: container id */
-    int mark;          /* AFTER: mark answered instead of removing */
-    int bulk_slot;     /* MSG: a bulk request handed a running slot (bulk.c) */
-    int64_t arrived;   /* MSG: when engine_submit() took it (eng_now_ms) */
-    int unrouted;      /* MSG: came back from <q>.containers (engine_submit_unrouted) */
+    broker_delivery d;  /* MSG */
+    char *id;           /* FINISH / AFTER: container id */
+    int mark;           /* AFTER: mark answered instead of removing */
+    int bulk_slot;      /* MSG: a bulk request handed a running slot (bulk.c) */
+    int64_t arrived;    /* MSG: when engine_submit() took it (eng_now_ms) */
+    int unrouted;       /* MSG: came back from <q>.containers (engine_submit_unrouted) */
+    char *user;         /* MSG: the user it counts against ("" anonymous; quota.c) */
+    int over_in_flight; /* MSG: over its user's in_flight at submit: answered quota */
+    int holds_worker;   /* MSG: counted in its user's workers (quota.c) */
 } job;
 
 /* A `wait` request answered when its container stops. */
@@ -77,6 +80,7 @@ typedef struct waiter {
     char *condition;
     char *finished_at; /* next-exit: State.FinishedAt when the wait began */
     char *reply_to, *correlation_id, *request_id;
+    char *user; /* the verified user_id; NULL: anonymous (quotas.waits) */
     proto_dialect dialect;
     int64_t deadline_ms; /* 0: none */
     int64_t t0;
@@ -99,6 +103,10 @@ struct engine {
     engine_conf conf;         /* strings copied */
     pthread_mutex_t rules_mu; /* guards rules and every eng_rules.refs; taken alone */
     eng_rules *rules;         /* the current rules (one reference is the engine's) */
+    eng_rules *sched_rules;   /* the same, for picking jobs (under mu; a reference of its own) */
+    json_t *user_jobs;        /* user ("" anonymous) -> its MSG jobs in the engine (under mu) */
+    json_t *user_workers;     /* user -> workers its MSG jobs hold (under mu) */
+    pthread_mutex_t quota_mu; /* held from counting a user's containers to their create */
     engine_client_factory factory;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -292,6 +300,27 @@ req_state eng_request_begin(engine *e, const char *rid, job *j, char **container
 void eng_remember_answered(engine *e, const char *rid, const char *container);
 void eng_request_end(engine *e, const char *rid, int answered, const char *container);
 int eng_rid_ok(const char *rid);
+
+/* ---- quota.c ---- */
+/* A MSG job submitted: counts it against its user's in_flight (j->user). */
+void eng_quota_submit_locked(engine *e, job *j);
+/* A MSG job ends (answered, dropped): its count goes. */
+void eng_quota_release_locked(engine *e, job *j);
+/* The first queued job that may go to a worker (its user under the worker
+ * share), taken off the queue; NULL: none may. */
+job *eng_job_next_locked(engine *e);
+/* j no longer holds a worker: its user's share has room again. */
+void eng_job_leave_worker_locked(engine *e, job *j);
+/* H_ERR (quota) when j was over its user's in_flight. */
+hres eng_quota_in_flight(jctx *c, const job *j);
+/* H_ERR when one more `wait` is over the user's or the node's bound. */
+hres eng_quota_wait_locked(jctx *c);
+/* A run's Timeout (0: none) bounded by the user's run_time. */
+int64_t eng_quota_run_time(const jctx *c, int64_t timeout_s);
+/* Labels body with its memory and CPUs and checks the user's container
+ * bounds (run: it will run).  H_OK with *locked when e->quota_mu is held
+ * (the caller unlocks it once the container is made), or the refusal. */
+hres eng_quota_create(jctx *c, json_t *body, bool run, bool *locked);
 
 /* ---- make.c ---- */
 hres eng_duplicate(jctx *c, const char *container, const char *state);

@@ -89,6 +89,8 @@ json_t *eng_labelled_body(jctx *c, json_t **labels)
     return body;
 }
 
+static hres create_in_room(jctx *c, json_t *body, char **id, json_t **warnings);
+
 /* Creates body if the policy admits it (completing it with the policy's
  * defaults) and, under max_containers, if the node has room: H_OK with
  * *id and *warnings, or the outcome recorded in c.
@@ -97,7 +99,8 @@ json_t *eng_labelled_body(jctx *c, json_t **labels)
  * creates other workers have in flight.  A create that Docker answers
  * while this one lists may be missing from the list, so those (counted
  * by `created`) count as well: near the limit a request may be refused a
- * moment early, never admitted one too many. */
+ * moment early, never admitted one too many.  The user's quotas are
+ * checked between the policy and that (quota.c). */
 hres eng_create_admitted(jctx *c, json_t *body, char **id, json_t **warnings)
 {
     engine *e = c->e;
@@ -111,6 +114,20 @@ hres eng_create_admitted(jctx *c, json_t *body, char **id, json_t **warnings)
     hres vr = eng_scope_check_volumes(c, body);
     if (vr != H_OK)
         return vr;
+    bool qlocked = false;
+    if ((vr = eng_quota_create(c, body, c->cmd->kind == PROTO_CMD_RUN, &qlocked)) != H_OK)
+        return vr;
+    vr = create_in_room(c, body, id, warnings);
+    if (qlocked)
+        pthread_mutex_unlock(&e->quota_mu);
+    return vr;
+}
+
+/* The rest of eng_create_admitted: max_containers, then the create. */
+static hres create_in_room(jctx *c, json_t *body, char **id, json_t **warnings)
+{
+    engine *e = c->e;
+    int rc;
     int max = c->rules->policy->max_containers;
     if (max > 0) {
         pthread_mutex_lock(&e->mu);

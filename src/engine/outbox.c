@@ -16,6 +16,7 @@ void eng_waiter_free(waiter *w)
     free(w->reply_to);
     free(w->correlation_id);
     free(w->request_id);
+    free(w->user);
     free(w);
 }
 
@@ -217,6 +218,9 @@ static void submit(engine *e, broker_delivery *d, int unrouted)
     j->unrouted = unrouted;
     j->d = *d;
     memset(d, 0, sizeof *d);
+    pthread_mutex_lock(&e->mu);
+    eng_quota_submit_locked(e, j);
+    pthread_mutex_unlock(&e->mu);
     eng_push_job(e, j);
 }
 
@@ -228,7 +232,7 @@ void engine_submit(engine *e, broker_delivery *d)
 /* Removes from list *head (tail *tail, may be NULL) the message jobs of
  * deliveries to settle that arrived before generation gen, freeing them.
  * Returns how many.  Caller holds e->mu. */
-static size_t drop_stale(job **head, job **tail, uint32_t gen)
+static size_t drop_stale(engine *e, job **head, job **tail, uint32_t gen)
 {
     size_t n = 0;
     job *last = NULL;
@@ -236,6 +240,7 @@ static size_t drop_stale(job **head, job **tail, uint32_t gen)
         job *j = *pp;
         if (j->kind == JOB_MSG && j->d.tag != 0 && j->d.generation != gen) {
             *pp = j->next;
+            eng_quota_release_locked(e, j);
             broker_delivery_cleanup(&j->d);
             free(j->id);
             free(j);
@@ -253,9 +258,9 @@ static size_t drop_stale(job **head, job **tail, uint32_t gen)
 size_t engine_forget_generations(engine *e, uint32_t gen)
 {
     pthread_mutex_lock(&e->mu);
-    size_t n = drop_stale(&e->jhead, &e->jtail, gen);
-    n += drop_stale(&e->parked, NULL, gen);
-    n += drop_stale(&e->bulk_parked, &e->bulk_parked_tail, gen);
+    size_t n = drop_stale(e, &e->jhead, &e->jtail, gen);
+    n += drop_stale(e, &e->parked, NULL, gen);
+    n += drop_stale(e, &e->bulk_parked, &e->bulk_parked_tail, gen);
     pthread_mutex_unlock(&e->mu);
     return n;
 }

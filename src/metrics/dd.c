@@ -90,6 +90,12 @@ metrics_dd *metrics_dd_new(const char *version, const char *node)
         metrics_counter(m, P "policy_denials_total",
                         "Requests refused by the policy, by the refused field (rule).", "rule"),
         "policy_denials_total");
+    d->quota_refusals =
+        must(metrics_counter(m, P "quota_refusals_total",
+                             "Requests refused by a per-user bound of the policy's quotas, by "
+                             "the bound (rule).",
+                             "rule"),
+             "quota_refusals_total");
     d->cluster_nodes =
         must(metrics_gauge(m, P "cluster_nodes", "Nodes in this node's view of the cluster.", NULL),
              "cluster_nodes");
@@ -122,6 +128,19 @@ void metrics_dd_free(metrics_dd *d)
     free(d);
 }
 
+/* The rule label of a quota refusal: its field's key, from a fixed set. */
+static const char *quota_rule(const char *field)
+{
+    static const char *const rules[] = {"containers", "running",   "memory",
+                                        "cpus",       "run_time",  "in_flight",
+                                        "waits",      "max_waits", "worker_share"};
+    const char *k = field && !strncmp(field, "quotas.", 7) ? field + 7 : "";
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
+        if (!strcmp(rules[i], k))
+            return rules[i];
+    return "unknown";
+}
+
 void metrics_dd_reply(const metrics_dd *d, const char *command, const char *code, const char *field)
 {
     if (d == NULL)
@@ -130,6 +149,8 @@ void metrics_dd_reply(const metrics_dd *d, const char *command, const char *code
     metrics_add(d->requests, (const char *[]){cmd, code && *code ? code : "ok"}, 1);
     if (code && strcmp(code, "policy_denied") == 0)
         metrics_add(d->policy_denials, (const char *[]){field && *field ? field : "unknown"}, 1);
+    if (code && strcmp(code, "quota") == 0)
+        metrics_add(d->quota_refusals, (const char *[]){quota_rule(field)}, 1);
 }
 
 void metrics_dd_reason(const char *reason, char *buf, size_t len)

@@ -130,6 +130,7 @@ typedef struct metrics_dd {
     metrics_family *broker_reconnects; /* counter */
     metrics_family *docker_reconnects; /* counter */
     metrics_family *policy_denials;    /* counter {rule} */
+    metrics_family *quota_refusals;    /* counter {rule}: quotas.h keys */
     metrics_family *cluster_nodes;     /* gauge */
     metrics_family *events_dropped;    /* counter */
     metrics_family *build_info;        /* gauge {version, node}, always 1 */
@@ -144,7 +145,9 @@ void metrics_dd_free(metrics_dd *d);
 
 /* Counts one reply posted by the engine: requests{command, outcome} with
  * outcome "ok" or the error code, and, for policy_denied,
- * policy_denials{rule} with the refused field ("" -> "unknown").  command
+ * policy_denials{rule} with the refused field ("" -> "unknown"); for
+ * quota, quota_refusals{rule} with the bound (quotas.<key> -> <key>; one
+ * of a fixed set, else "unknown").  command
  * NULL (a message that could not be read) counts as "unknown".  d may be
  * NULL.  Any thread. */
 void metrics_dd_reply(const metrics_dd *d, const char *command, const char *code,

@@ -27,6 +27,7 @@ void policy_init(dd_policy *p)
 {
     memset(p, 0, sizeof *p);
     p->max_archive = POLICY_DEFAULT_MAX_ARCHIVE;
+    quotas_init(&p->quotas);
 }
 
 static void strv_free(char **v)
@@ -48,6 +49,7 @@ void policy_cleanup(dd_policy *p)
     strv_free(p->admin_users);
     strv_free(p->registries);
     strv_free(p->network_drivers);
+    quotas_cleanup(&p->quotas);
     policy_init(p);
 }
 
@@ -132,7 +134,15 @@ static int read_amount(const json_t *v, const char *key, bool cpus, int64_t *out
 
 /* The config keys, one row each: what the value is and where it goes.
  * Adding a key is a row here (and a field in dd_policy). */
-typedef enum key_kind { KEY_LIST, KEY_BOOL, KEY_AMOUNT, KEY_CPUS, KEY_COUNT, KEY_SCOPE } key_kind;
+typedef enum key_kind {
+    KEY_LIST,
+    KEY_BOOL,
+    KEY_AMOUNT,
+    KEY_CPUS,
+    KEY_COUNT,
+    KEY_SCOPE,
+    KEY_QUOTAS
+} key_kind;
 
 typedef struct policy_key {
     const char *name;
@@ -167,6 +177,7 @@ static const policy_key keys[] = {
     {"default_pids", KEY_AMOUNT, AT(default_pids), 0},
     {"max_pids", KEY_AMOUNT, AT(max_pids), 0},
     {"max_containers", KEY_COUNT, AT(max_containers), 0},
+    {"quotas", KEY_QUOTAS, AT(quotas), 0},
 };
 
 /* Reads one key's value into p.  0 or -1 with errbuf. */
@@ -192,6 +203,8 @@ static int read_key(dd_policy *p, const policy_key *k, const json_t *v, char *er
         *(bool *)at = !strcmp(sc, "host");
         return 0;
     }
+    case KEY_QUOTAS:
+        return quotas_from_json((dd_quotas *)at, v, errbuf, errlen);
     case KEY_AMOUNT:
     case KEY_CPUS:
         return read_amount(v, k->name, k->kind == KEY_CPUS, (int64_t *)at, errbuf, errlen);
@@ -718,6 +731,26 @@ static int check_memory_extras(const dd_policy *p, const json_t *hc, int64_t mem
     return 0;
 }
 
+/* CPUs (1e9 = one) of NanoCpus, or of CpuQuota per CpuPeriod (checked). */
+static int64_t cpus_of(int64_t nano, int64_t quota, int64_t period)
+{
+    if (quota <= 0)
+        return nano;
+    __int128 c = (__int128)quota * NANO_PER_CPU / (period > 0 ? period : 100000);
+    return c > INT64_MAX ? INT64_MAX : (int64_t)c;
+}
+
+void policy_body_resources(const json_t *body, int64_t *memory, int64_t *nano_cpus)
+{
+    const json_t *hc = proto_json_get_ci(body, "HostConfig");
+    int64_t nano, quota, period;
+    *memory = *nano_cpus = 0;
+    if (!json_is_object(hc) || get_int(hc, "Memory", memory) || get_int(hc, "NanoCpus", &nano) ||
+        get_int(hc, "CpuQuota", &quota) || get_int(hc, "CpuPeriod", &period))
+        return;
+    *nano_cpus = cpus_of(nano, quota, period);
+}
+
 static int check_resources(const dd_policy *p, json_t *hc, proto_error *err)
 {
     int64_t mem, nano, quota, period, pids;
@@ -742,11 +775,7 @@ static int check_resources(const dd_policy *p, json_t *hc, proto_error *err)
     if (quota > 0 && quota < 1000)
         return deny(err, PROTO_EBADREQUEST, "HostConfig.CpuQuota",
                     "must be at least 1000 (microseconds), or -1");
-    int64_t cpus = nano;
-    if (quota > 0) {
-        __int128 c = (__int128)quota * NANO_PER_CPU / (period > 0 ? period : 100000);
-        cpus = c > INT64_MAX ? INT64_MAX : (int64_t)c;
-    }
+    int64_t cpus = cpus_of(nano, quota, period);
     if (cpus <= 0 && (p->default_nano_cpus > 0 || p->max_nano_cpus > 0))
         set_int(hc, "NanoCpus",
                 cpus = p->default_nano_cpus > 0 ? p->default_nano_cpus : p->max_nano_cpus);

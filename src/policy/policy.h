@@ -30,6 +30,7 @@
 #include <jansson.h>
 
 #include "protocol.h"
+#include "quotas.h"
 
 /* archive-get / archive-put: tar bytes at most, by default.  Base64 makes
  * 768 KiB into 1 MiB, the default message size cap (max_body). */
@@ -62,6 +63,7 @@ typedef struct dd_policy {
     int64_t default_pids; /* PidsLimit */
     int64_t max_pids;
     int max_containers; /* this node's containers at a time; 0: no maximum */
+    dd_quotas quotas;   /* per-user bounds ("quotas", quotas.h) */
 } dd_policy;
 
 /* The defaults described above. */
@@ -76,7 +78,8 @@ void policy_init(dd_policy *p);
  *    "allow_host_namespaces": false, "allow_devices": false,
  *    "default_memory": 268435456, "max_memory": 1073741824,
  *    "default_cpus": 1, "max_cpus": 2, "default_pids": 256, "max_pids": 1024,
- *    "max_containers": 50, "network_drivers": [], "max_archive": 786432}
+ *    "max_containers": 50, "network_drivers": [], "max_archive": 786432,
+ *    "quotas": {...}}  (quotas.h)
  * Every key is optional (absent: the default); unknown keys and wrong types
  * are refused.  Returns 0, or -1 with the reason in errbuf (*p is then
  * left at its defaults). */
@@ -89,6 +92,10 @@ void policy_cleanup(dd_policy *p);
  * in the resource defaults.  Returns 0, or PROTO_EPOLICY / PROTO_EBADREQUEST
  * (a value Docker could not read either) with *err filled. */
 int policy_check_create(const dd_policy *p, json_t *body, proto_error *err);
+
+/* The memory (bytes) and CPUs (1e9 = one) body's HostConfig asks for, as
+ * policy_check_create() read them (a body it admitted); 0 when none. */
+void policy_body_resources(const json_t *body, int64_t *memory, int64_t *nano_cpus);
 
 /* Checks an image reference ("busybox", "busybox:1.36", "host:5000/x@sha256:..")
  * against p->images.  0 or PROTO_EPOLICY with *err filled.

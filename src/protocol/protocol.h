@@ -68,9 +68,10 @@ typedef enum proto_code {
     PROTO_EUNSUPPORTED = -13,      /* "unsupported": valid, but this node cannot do it */
     PROTO_EUNAVAILABLE = -14,      /* "unavailable": no node could take the request */
     PROTO_EDUPLICATE = -15,        /* "duplicate": this request id was received before */
+    PROTO_EQUOTA = -16,            /* "quota": over a per-user bound of the policy's quotas */
 } proto_code;
 
-#define PROTO_CODE_MIN PROTO_EDUPLICATE
+#define PROTO_CODE_MIN PROTO_EQUOTA
 
 /* Stable name of a code ("ok" for 0, "internal" for anything unknown). */
 const char *proto_code_name(int code);

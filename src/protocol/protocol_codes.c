@@ -32,6 +32,7 @@ static const code_info codes[] = {
     {PROTO_EUNSUPPORTED, "unsupported", 501},
     {PROTO_EUNAVAILABLE, "unavailable", 503},
     {PROTO_EDUPLICATE, "duplicate", 409},
+    {PROTO_EQUOTA, "quota", 429},
 };
 
 #define N_CODES (sizeof codes / sizeof codes[0])

@@ -1260,6 +1260,182 @@ static void another_users_answered_id_is_carried_out(void **state)
 }
 
 /* ------------------------------------------------------------------------
+ * Quotas
+ * ------------------------------------------------------------------------ */
+
+/* Loads policy text into the fixture's policy (before fx_start). */
+static void fx_policy(fixture *fx, const char *text)
+{
+    json_error_t jerr;
+    json_t *pol = json_loads(text, 0, &jerr);
+    assert_non_null(pol);
+    char why[256] = "";
+    int rc = policy_from_json(&fx->policy, pol, why, sizeof why);
+    if (rc != 0)
+        print_error("policy %s: %s\n", text, why);
+    json_decref(pol);
+    assert_int_equal(rc, 0);
+}
+
+/* Polls the outbox until n items of kinds ACK and REPLY were taken in all
+ * (fails the test after WAIT_MS). */
+static void fx_wait_settled(fixture *fx, size_t n)
+{
+    int64_t until = eng_now_ms() + WAIT_MS;
+    while (fx_count(fx, ENGINE_OUT_ACK) + fx_count(fx, ENGINE_OUT_REPLY) < n &&
+           eng_now_ms() < until) {
+        fx_take(fx);
+        sleep_ms(5);
+    }
+    size_t got = fx_count(fx, ENGINE_OUT_ACK) + fx_count(fx, ENGINE_OUT_REPLY);
+    if (got < n)
+        print_error("waited for %zu acks and replies, got %zu\n", n, got);
+    assert_true(got >= n);
+}
+
+/* The reply with delivery tag tag, parsed (json_decref); fails when none. */
+static json_t *reply_of(fixture *fx, uint64_t tag)
+{
+    for (size_t i = 0; i < fx_count(fx, ENGINE_OUT_REPLY); i++)
+        if (fx_nth(fx, ENGINE_OUT_REPLY, i)->tag == tag)
+            return reply_json(fx_nth(fx, ENGINE_OUT_REPLY, i));
+    print_error("no reply for delivery %llu (%zu replies)\n", (unsigned long long)tag,
+                fx_count(fx, ENGINE_OUT_REPLY));
+    fail();
+    return NULL;
+}
+
+/* Checks that r refuses with `quota` naming field. */
+static void check_quota(json_t *r, const char *field)
+{
+    json_t *err = check_error(r, "quota", 0);
+    assert_str(json_string_value(json_object_get(err, "field")), field);
+    json_decref(r);
+}
+
+#define WAIT_BODY "{\"Dockercmd\":\"wait\",\"Container\":\"mine\"}"
+
+/* `wait` registrations are bounded per user (quotas.waits) and per node
+ * (quotas.max_waits): one over is answered `quota` naming the bound. */
+static void waits_are_bounded_per_user_and_per_node(void **state)
+{
+    fixture *fx = *state;
+    fx_policy(fx, "{\"quotas\":{\"max_waits\":3,\"default\":{\"waits\":2}}}");
+    fake_route(&fx->f, "GET", "/containers/*/json", 200,
+               "{\"Id\":\"" ID1 "\",\"Name\":\"/mine\",\"State\":{\"Running\":true,"
+               "\"FinishedAt\":\"0001-01-01T00:00:00Z\"},\"Config\":{\"Labels\":{\"" LBL
+               "cluster\":\"c1\"}}}");
+    fx_start(fx);
+    fx_submit_as(fx, "alice", 90, "w-1", WAIT_BODY, 0);
+    fx_submit_as(fx, "alice", 91, "w-2", WAIT_BODY, 0);
+    fx_wait_settled(fx, 2);
+    fx_submit_as(fx, "alice", 92, "w-3", WAIT_BODY, 0);
+    fx_submit_as(fx, "bob", 93, "w-4", WAIT_BODY, 0);
+    fx_wait_settled(fx, 4);
+    fx_submit_as(fx, "carol", 94, "w-5", WAIT_BODY, 0);
+    fx_wait_settled(fx, 5);
+    fx_settle(fx);
+    if (fx_count(fx, ENGINE_OUT_REPLY) != 2)
+        print_error("5 waits, 3 may be held: %zu acked, %zu answered\n",
+                    fx_count(fx, ENGINE_OUT_ACK), fx_count(fx, ENGINE_OUT_REPLY));
+    assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 2);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_ACK), 3);
+    check_quota(reply_of(fx, 92), "quotas.waits");
+    check_quota(reply_of(fx, 94), "quotas.max_waits");
+}
+
+/* With a worker share of one half (of two workers), alice's slow
+ * messages hold one worker at most: bob's message goes on the other at
+ * once, and hers wait their turn, none lost. */
+static void a_users_messages_over_its_worker_share_wait_for_others(void **state)
+{
+    fixture *fx = *state;
+    fx_policy(fx, "{\"quotas\":{\"default\":{\"worker_share\":0.5}}}");
+    fake_route(&fx->f, "GET", "/info", 200, "{}");
+    pthread_mutex_lock(&fx->f.mu);
+    fx->f.routes->delay_ms = 400;
+    pthread_mutex_unlock(&fx->f.mu);
+    fx_start(fx);
+    for (uint64_t i = 0; i < 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "slow-%d", (int)i);
+        fx_submit_as(fx, "alice", 100 + i, id, "{\"Dockercmd\":\"info\"}", 0);
+    }
+    sleep_ms(50);
+    fx_submit_as(fx, "bob", 110, "quick", "{\"Dockercmd\":\"info\"}", 0);
+    fx_wait(fx, ENGINE_OUT_REPLY, 2);
+    uint64_t first = fx_nth(fx, ENGINE_OUT_REPLY, 0)->tag;
+    uint64_t second = fx_nth(fx, ENGINE_OUT_REPLY, 1)->tag;
+    if (first != 110 && second != 110)
+        print_error("bob's message waited behind alice's: replies %llu, %llu first\n",
+                    (unsigned long long)first, (unsigned long long)second);
+    assert_true(first == 110 || second == 110);
+    fx_wait(fx, ENGINE_OUT_REPLY, 4);
+    for (uint64_t i = 0; i < 3; i++) {
+        json_t *r = reply_of(fx, 100 + i);
+        assert_true(json_is_true(json_object_get(r, "ok")));
+        json_decref(r);
+    }
+}
+
+/* A user's messages in the engine are bounded (quotas.in_flight): one
+ * more is answered `quota` at once; another user's is carried out. */
+static void a_users_messages_in_flight_are_bounded(void **state)
+{
+    fixture *fx = *state;
+    fx_policy(fx, "{\"quotas\":{\"default\":{\"in_flight\":1}}}");
+    fake_route(&fx->f, "GET", "/info", 200, "{}");
+    pthread_mutex_lock(&fx->f.mu);
+    fx->f.routes->delay_ms = 300;
+    pthread_mutex_unlock(&fx->f.mu);
+    fx_start(fx);
+    fx_submit_as(fx, "alice", 120, "f-1", "{\"Dockercmd\":\"info\"}", 0);
+    fx_submit_as(fx, "alice", 121, "f-2", "{\"Dockercmd\":\"info\"}", 0);
+    fx_submit_as(fx, "bob", 122, "f-3", "{\"Dockercmd\":\"info\"}", 0);
+    fx_wait(fx, ENGINE_OUT_REPLY, 3);
+    check_quota(reply_of(fx, 121), "quotas.in_flight");
+    json_t *r = reply_of(fx, 122);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    assert_int_equal(fake_hits(&fx->f, "GET", "/info"), 2);
+}
+
+#define RUN_MEM(m)                                                                                 \
+    "{\"Dockercmd\":\"run\",\"Image\":\"busybox:latest\",\"Cmd\":[\"true\"],"                      \
+    "\"Options\":{\"Memory\":" #m "}}"
+#define HELD(user, mem)                                                                            \
+    "{\"Id\":\"" ID2 "\",\"State\":\"running\",\"Labels\":{\"" LBL "cluster\":\"c1\",\"" LBL       \
+    "node\":\"n1\",\"" LBL "user\":\"" user "\",\"" LBL "memory\":\"" #mem "\"}}"
+
+/* A user's containers and their memory are bounded (quotas.containers,
+ * quotas.memory), counted from Docker's list by the user label: alice,
+ * holding two, is refused a third; bob, holding 512 MiB of 1 GiB, is
+ * refused 768 MiB more and given 256 MiB.  The created body carries its
+ * memory as a label for the count after a restart. */
+static void a_users_containers_and_memory_are_bounded(void **state)
+{
+    fixture *fx = *state;
+    fx_policy(fx, "{\"default_memory\":134217728,\"quotas\":{\"default\":"
+                  "{\"containers\":2,\"memory\":1073741824}}}");
+    fake_route(&fx->f, "GET", "/containers/json", 200,
+               "[" HELD("alice", 1) "," HELD("alice", 1) "," HELD("bob", 536870912) "]");
+    fake_route_n(&fx->f, "GET", "/containers/json", "dispatch.request", 200, "[]", 0, 0);
+    fx_start(fx);
+    fx_submit_as(fx, "alice", 130, "q-1", RUN, 0);
+    check_quota(reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 1)), "quotas.containers");
+    fx_submit_as(fx, "bob", 131, "q-2", RUN_MEM(805306368), 0);
+    check_quota(reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 2)), "quotas.memory");
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 0);
+    fx_submit_as(fx, "bob", 132, "q-3", RUN_MEM(268435456), 0);
+    json_t *r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 3));
+    if (!json_is_true(json_object_get(r, "ok")))
+        print_error("bob's 256 MiB: %s\n", fx_nth(fx, ENGINE_OUT_REPLY, 2)->body);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 1);
+}
+
+/* ------------------------------------------------------------------------
  * Output
  * ------------------------------------------------------------------------ */
 
@@ -1853,6 +2029,10 @@ int main(void)
         T(another_users_redelivered_id_does_not_adopt_theirs),
         T(another_users_id_is_no_duplicate),
         T(another_users_answered_id_is_carried_out),
+        T(waits_are_bounded_per_user_and_per_node),
+        T(a_users_messages_over_its_worker_share_wait_for_others),
+        T(a_users_messages_in_flight_are_bounded),
+        T(a_users_containers_and_memory_are_bounded),
     };
 #undef T
     int failed = cmocka_run_group_tests_name("engine", tests, NULL, NULL);

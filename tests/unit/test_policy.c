@@ -123,6 +123,57 @@ static void t_reading(void **state)
     }
 }
 
+/* The quotas: the wait bounds by default, a row per named user over the
+ * default row, and a refusal naming the key of anything else. */
+static void t_quotas(void **state)
+{
+    (void)state;
+    dd_policy p = load("{}");
+    assert_int_equal(p.quotas.max_waits, QUOTAS_DEFAULT_MAX_WAITS);
+    assert_int_equal(quotas_for(&p.quotas, "anyone")->waits, QUOTAS_DEFAULT_WAITS);
+    assert_int_equal(quotas_for(&p.quotas, NULL)->containers, 0);
+    policy_cleanup(&p);
+
+    p = load("{'quotas':{'max_waits':9,'default':{'containers':3,'cpus':1.5,'worker_share':0.5},"
+             "'users':{'ci':{'containers':10,'run_time':60}}}}");
+    assert_int_equal(p.quotas.max_waits, 9);
+    const dd_quota *ci = quotas_for(&p.quotas, "ci");
+    const dd_quota *other = quotas_for(&p.quotas, "other");
+    assert_int_equal(ci->containers, 10);
+    assert_int_equal(ci->run_time, 60);
+    assert_int_equal(ci->nano_cpus, 1500000000); /* the default's, kept */
+    assert_int_equal(other->containers, 3);
+    assert_int_equal(other->run_time, 0);
+    assert_int_equal(quotas_workers(other->worker_share, 4), 2);
+    assert_int_equal(quotas_workers(other->worker_share, 1), 1); /* at least one */
+    assert_int_equal(quotas_workers(0, 4), 4);
+    policy_cleanup(&p);
+
+    static const struct {
+        const char *text, *why;
+    } bad[] = {
+        {"{'quotas':[]}", "policy.quotas must be an object"},
+        {"{'quotas':{'waits':1}}", "policy.quotas: unknown key \"waits\""},
+        {"{'quotas':{'max_waits':-1}}", "max_waits must be a non-negative integer"},
+        {"{'quotas':{'default':{'containerz':1}}}", "policy.quotas.default: unknown key"},
+        {"{'quotas':{'default':{'memory':1.5}}}", "default.memory must be a non-negative"},
+        {"{'quotas':{'default':{'worker_share':0}}}", "worker_share must be a number above 0"},
+        {"{'quotas':{'default':{'worker_share':1.5}}}", "and at most 1"},
+        {"{'quotas':{'users':{'ci':{'cpus':-1}}}}", "policy.quotas.users.ci.cpus must be"},
+        {"{'quotas':{'users':{'':{}}}}", "a user name is empty"},
+    };
+    char why[256];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *j = J(bad[i].text);
+        why[0] = '\0';
+        assert_int_equal(policy_from_json(&p, j, why, sizeof why), -1);
+        if (strstr(why, bad[i].why) == NULL)
+            fail_msg("%s: \"%s\" lacks \"%s\"", bad[i].text, why, bad[i].why);
+        assert_null(p.quotas.users); /* left at the defaults */
+        json_decref(j);
+    }
+}
+
 /* The defaults refuse everything that hands out the host. */
 static void t_defaults_deny_the_host(void **state)
 {
@@ -575,6 +626,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_reading),
+        cmocka_unit_test(t_quotas),
         cmocka_unit_test(t_defaults_deny_the_host),
         cmocka_unit_test(t_binds_and_caps_allowed),
         cmocka_unit_test(t_resources),

@@ -1890,9 +1890,10 @@ static void t_summary_request(void **state)
 static void t_codes(void **state)
 {
     static const char *const names[] = {
-        "bad_request",  "too_large",     "unknown_command",    "not_found",    "conflict",
-        "not_modified", "policy_denied", "docker_unavailable", "docker_error", "timeout",
-        "canceled",     "internal",      "unsupported",        "unavailable",  "duplicate"};
+        "bad_request",  "too_large",    "unknown_command", "not_found",
+        "conflict",     "not_modified", "policy_denied",   "docker_unavailable",
+        "docker_error", "timeout",      "canceled",        "internal",
+        "unsupported",  "unavailable",  "duplicate",       "quota"};
     for (int c = -1; c >= PROTO_CODE_MIN; c--) {
         assert_string_equal(proto_code_name(c), names[-c - 1]);
         assert_int_equal(proto_code_from_name(names[-c - 1]), c);
@@ -1905,6 +1906,7 @@ static void t_codes(void **state)
     assert_int_equal(proto_code_http_status(PROTO_ENOTFOUND), 404);
     assert_int_equal(proto_code_http_status(PROTO_ETOOLARGE), 413);
     assert_int_equal(proto_code_http_status(PROTO_EPOLICY), 403);
+    assert_int_equal(proto_code_http_status(PROTO_EQUOTA), 429);
 
     assert_string_equal(proto_kind_name(PROTO_CMD_IMAGE_REMOVE), "image-remove");
     assert_string_equal(proto_kind_name(PROTO_CMD__COUNT), "");
