@@ -60,6 +60,7 @@ typedef struct fake {
     int unrouted;  /* requests no route matched (answered 404) */
     char ping[16]; /* the API version /_ping offers; "": 1.41 */
     char last_unrouted[256];
+    char last_create[8192]; /* the body of the last POST /containers/create */
 } fake;
 
 /* 1 if path (no query) matches pattern, '*' being one non-empty segment. */
@@ -182,6 +183,8 @@ static int fake_perform(void *impl, const dkc__req *req, const char *vpath, dkc_
                 (r->query[0] == '\0' || strstr(query, r->query) != NULL))
                 break;
     int rc = f->down;
+    if (!strcmp(req->method, "POST") && !strcmp(path, "/containers/create") && req->body)
+        snprintf(f->last_create, sizeof f->last_create, "%.*s", (int)req->body_len, req->body);
     if (r)
         r->hits++;
     else if (strcmp(path, "/_ping") != 0) {
@@ -1435,6 +1438,42 @@ static void a_users_containers_and_memory_are_bounded(void **state)
     assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 1);
 }
 
+#define RUN_CPUS(cpus)                                                                             \
+    "{\"Dockercmd\":\"run\",\"Image\":\"busybox:latest\",\"Cmd\":[\"true\"],"                      \
+    "\"Options\":{\"Cpus\":" #cpus ",\"Timeout\":600}}"
+
+/* A user's running runs and CPUs are bounded (quotas.running,
+ * quotas.cpus), and its runs' time (quotas.run_time) cuts a longer
+ * Timeout: alice, running one, is refused a second run; bob is refused 2
+ * CPUs of 1 and given half of one, with a deadline 30 s away, not 600. */
+static void a_users_running_runs_cpus_and_run_time_are_bounded(void **state)
+{
+    fixture *fx = *state;
+    fx_policy(fx, "{\"quotas\":{\"default\":{\"running\":1,\"cpus\":1,\"run_time\":30}}}");
+    fake_route(&fx->f, "GET", "/containers/json", 200, "[" HELD("alice", 0) "]");
+    fake_route_n(&fx->f, "GET", "/containers/json", "dispatch.request", 200, "[]", 0, 0);
+    fx_start(fx);
+    fx_submit_as(fx, "alice", 140, "r-1", RUN_CPUS(0.5), 0);
+    check_quota(reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 1)), "quotas.running");
+    fx_submit_as(fx, "bob", 141, "r-2", RUN_CPUS(2), 0);
+    check_quota(reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 2)), "quotas.cpus");
+    fx_submit_as(fx, "bob", 142, "r-3", RUN_CPUS(0.5), 0);
+    json_t *r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 3));
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    json_t *body = json_loads(fx->f.last_create, 0, NULL);
+    assert_non_null(body);
+    json_t *labels = json_object_get(body, "Labels");
+    const char *dl = json_string_value(json_object_get(labels, LBL "deadline"));
+    assert_non_null(dl);
+    long long left = strtoll(dl, NULL, 10) - (long long)time(NULL);
+    if (left > 31 || left < 25)
+        print_error("the run's deadline is %lld s away, not 30\n", left);
+    assert_true(left <= 31 && left >= 25);
+    assert_str(json_string_value(json_object_get(labels, LBL "nano-cpus")), "500000000");
+    json_decref(body);
+}
+
 /* ------------------------------------------------------------------------
  * Output
  * ------------------------------------------------------------------------ */
@@ -2033,6 +2072,7 @@ int main(void)
         T(a_users_messages_over_its_worker_share_wait_for_others),
         T(a_users_messages_in_flight_are_bounded),
         T(a_users_containers_and_memory_are_bounded),
+        T(a_users_running_runs_cpus_and_run_time_are_bounded),
     };
 #undef T
     int failed = cmocka_run_group_tests_name("engine", tests, NULL, NULL);
