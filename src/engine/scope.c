@@ -311,55 +311,72 @@ hres eng_scope_check(jctx *c)
     }
 }
 
+/* Checks the named volume one mount names (the first len bytes of spec):
+ * H_OK when the publisher may mount it, else policy_denied naming field
+ * (the same for a missing, a foreign and an invalid name), or
+ * H_TRANSIENT.  seen holds the names found to be the publisher's, each
+ * inspected once. */
+static hres check_mounted_volume(jctx *c, const char *spec, size_t len, const char *field,
+                                 json_t *seen)
+{
+    char name[256] = "";
+    int mine = 0;
+    if (len > 0 && len < sizeof name) {
+        memcpy(name, spec, len);
+        name[len] = '\0';
+        if (json_object_get(seen, name) != NULL)
+            return H_OK;
+        json_t *ins = NULL;
+        int rc = dkc_volume_inspect(c->cli, name, &ins);
+        mine = rc == 0 && may(c, json_object_get(ins, "Labels"));
+        json_decref(ins);
+        if (rc != 0 && rc != DKC_ENOTFOUND && rc != DKC_EINVAL)
+            return eng_dfail(c, rc);
+        if (mine && json_object_set_new_nocheck(seen, name, json_true()) != 0)
+            eng_oom();
+    }
+    if (mine)
+        return H_OK;
+    snprintf(c->field, sizeof c->field, "%s", field);
+    return eng_fail(c, PROTO_EPOLICY,
+                    "%s: volume %.100s is not one this cluster made (make it with "
+                    "volume-create; policy scope)",
+                    field, len < sizeof name ? name : spec);
+}
+
 /* The named volumes a create body mounts (Binds "name:/path", Mounts of
- * type volume), each of which must be this cluster's: a volume someone
- * else made can be a host directory in disguise (the local driver's bind
- * options).  H_OK, or H_ERR (policy_denied, the same for a missing and a
+ * type volume with a Source), each of which must be this cluster's: a
+ * volume someone else made can be a host directory in disguise (the local
+ * driver's bind options).  Every entry is checked, however many there
+ * are.  H_OK, or H_ERR (policy_denied, the same for a missing and a
  * foreign volume) or H_TRANSIENT. */
 hres eng_scope_check_volumes(jctx *c, json_t *body)
 {
     if (c->rules->policy->scope_host)
         return H_OK;
     json_t *hc = proto_json_get_ci(body, "HostConfig");
-    const char *names[512];
-    const char *fields[512];
-    size_t n = 0;
+    json_t *seen = json_object();
+    if (seen == NULL)
+        eng_oom();
+    hres r = H_OK;
     size_t i;
     json_t *v;
     json_array_foreach(proto_json_get_ci(hc, "Binds"), i, v)
     {
         const char *s = json_string_value(v);
-        if (s && s[0] != '/' && n < 512) {
-            fields[n] = "HostConfig.Binds";
-            names[n++] = s;
-        }
+        if (s && s[0] != '/' &&
+            (r = check_mounted_volume(c, s, strcspn(s, ":"), "HostConfig.Binds", seen)) != H_OK)
+            goto out;
     }
     json_array_foreach(proto_json_get_ci(hc, "Mounts"), i, v)
     {
         const char *type = json_string_value(proto_json_get_ci(v, "Type"));
         const char *src = json_string_value(proto_json_get_ci(v, "Source"));
-        if (type && !strcmp(type, "volume") && src && *src && n < 512) {
-            fields[n] = "HostConfig.Mounts";
-            names[n++] = src;
-        }
+        if (type && !strcmp(type, "volume") && src && *src &&
+            (r = check_mounted_volume(c, src, strlen(src), "HostConfig.Mounts", seen)) != H_OK)
+            goto out;
     }
-    for (size_t k = 0; k < n; k++) {
-        char name[256];
-        size_t len = strcspn(names[k], ":");
-        snprintf(name, sizeof name, "%.*s", (int)(len < 255 ? len : 255), names[k]);
-        json_t *ins = NULL;
-        int rc = dkc_volume_inspect(c->cli, name, &ins);
-        int mine = rc == 0 && may(c, json_object_get(ins, "Labels"));
-        json_decref(ins);
-        if (rc != 0 && rc != DKC_ENOTFOUND)
-            return eng_dfail(c, rc);
-        if (!mine) {
-            snprintf(c->field, sizeof c->field, "%s", fields[k]);
-            return eng_fail(c, PROTO_EPOLICY,
-                            "%s: volume %.100s is not one this cluster made (make it with "
-                            "volume-create; policy scope)",
-                            fields[k], name);
-        }
-    }
-    return H_OK;
+out:
+    json_decref(seen);
+    return r;
 }

@@ -1972,6 +1972,73 @@ static const char *err_field(json_t *r)
     return json_string_value(json_object_get(json_object_get(r, "error"), "field"));
 }
 
+/* The victim deployment's volume (another cluster's label) holding a file
+ * "secret", made outside the dispatcher. */
+static void make_victim_volume(const char *vol)
+{
+    const char *labels[] = {"io.docker-dispatch.cluster=dd-victim-cluster", NULL};
+    json_t *out = NULL;
+    assert_int_equal(dkc_volume_create(g_dkc, vol, NULL, labels, &out), 0);
+    json_decref(out);
+    char bind[128];
+    snprintf(bind, sizeof bind, "%s:/v", vol);
+    const char *binds[] = {bind, NULL};
+    const char *cmd[] = {"sh", "-c", "echo s3cret > /v/secret", NULL};
+    dkc_container_config cc = {
+        .image = "busybox:latest", .cmd = cmd, .binds = binds, .network_mode = "none"};
+    char *id = NULL;
+    int64_t code = -1;
+    assert_int_equal(dkc_container_create(g_dkc, NULL, &cc, &id, NULL), 0);
+    assert_int_equal(dkc_container_start(g_dkc, id), 0);
+    assert_int_equal(dkc_container_wait(g_dkc, id, NULL, &code, NULL), 0);
+    assert_int_equal(code, 0);
+    dkc_container_remove(g_dkc, id, true, false);
+    free(id);
+}
+
+/* The volume check has no cut-off: a run binding its own volume 512 times
+ * and then the victim's is refused, and lists nothing of the victim's. */
+static void test_foreign_volume_after_512_binds(void **state)
+{
+    (void)state;
+    char vol[64], own[64];
+    snprintf(vol, sizeof vol, "dd-victim-vol513-%ld", (long)getpid());
+    snprintf(own, sizeof own, "dd-own-vol513-%ld", (long)getpid());
+    make_victim_volume(vol);
+    json_t *r = callv("{\"Dockercmd\":\"volume-create\",\"Volume\":\"%s\"}", own);
+    assert_ok_reply(r);
+    json_decref(r);
+    size_t cap = 512 * 96 + 512, n = 0;
+    char *binds = malloc(cap);
+    assert_non_null(binds);
+    for (int i = 0; i < 512; i++)
+        n += (size_t)snprintf(binds + n, cap - n, "\"%s:/m%d\",", own, i);
+    snprintf(binds + n, cap - n, "\"%s:/x\"", vol);
+    r = callv("{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],\"Remove\":true,"
+              "\"NetworkMode\":\"none\",\"HostConfig\":{\"Binds\":[%s]}},"
+              "\"Image\":\"busybox:latest\",\"Cmd\":[\"ls\",\"/x\"]}",
+              binds);
+    free(binds);
+    assert_non_null(r);
+    char code[32], field[64];
+    snprintf(code, sizeof code, "%s", err_code(r) ? err_code(r) : "(none)");
+    snprintf(field, sizeof field, "%s", err_field(r) ? err_field(r) : "(none)");
+    if (strcmp(code, "policy_denied") != 0) {
+        char *t = json_dumps(r, 0);
+        fprintf(stderr, "the 513th bind mounted the victim's volume: %s\n", t);
+        free(t);
+        wait_request_gone(json_string_value(json_object_get(r, "request_id")));
+    }
+    json_decref(r);
+    /* both volumes go before the verdict, which may end the test */
+    assert_int_equal(dkc_volume_remove(g_dkc, vol, true), 0);
+    r = callv("{\"Dockercmd\":\"volume-remove\",\"Volume\":\"%s\"}", own);
+    assert_ok_reply(r);
+    json_decref(r);
+    assert_string_equal(code, "policy_denied");
+    assert_string_equal(field, "HostConfig.Binds");
+}
+
 /* A detached busybox container through the dispatcher (sleeping, on
  * network mode net); its id into id. */
 static void run_sleeper(char *id, size_t len, const char *net)
@@ -2370,6 +2437,7 @@ int main(void)
         cmocka_unit_test_teardown(test_reply_over_max_reply, hb_teardown),
         cmocka_unit_test(test_marked_remove_container_not_answered_again),
         cmocka_unit_test(test_foreign_objects_are_out_of_reach),
+        cmocka_unit_test(test_foreign_volume_after_512_binds),
         cmocka_unit_test(test_reply_address_hidden),
         cmocka_unit_test(test_users_own_their_containers),
         cmocka_unit_test(test_host_network_and_log_driver_refused),

@@ -1497,6 +1497,85 @@ static void a_foreign_container_is_not_found(void **state)
     assert_int_equal(fake_hits(&fx->f, "POST", "/containers/*/stop"), 0);
 }
 
+/* Volumes: one of this cluster's (mine) and one of another's (victim). */
+#define VOLUME_MINE   "{\"Name\":\"mine\",\"Labels\":{\"" LBL "cluster\":\"c1\"}}"
+#define VOLUME_VICTIM "{\"Name\":\"victim\",\"Labels\":{\"" LBL "cluster\":\"c2\"}}"
+
+static void route_volumes(fake *f)
+{
+    fake_route(f, "GET", "/volumes/mine", 200, VOLUME_MINE);
+    fake_route(f, "GET", "/volumes/victim", 200, VOLUME_VICTIM);
+}
+
+/* A create's reply, parsed: ok (code NULL) or the error code and field. */
+static void expect_create(fixture *fx, size_t nth, const char *code, const char *field,
+                          const char *needle)
+{
+    json_t *r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, nth));
+    if (code == NULL) {
+        if (!json_is_true(json_object_get(r, "ok")))
+            print_error("expected ok, got %s\n", fx_nth(fx, ENGINE_OUT_REPLY, nth - 1)->body);
+        assert_true(json_is_true(json_object_get(r, "ok")));
+    } else {
+        if (!json_is_false(json_object_get(r, "ok")))
+            print_error("expected %s, got %s\n", code, fx_nth(fx, ENGINE_OUT_REPLY, nth - 1)->body);
+        json_t *err = check_error(r, code, -1);
+        assert_str(json_string_value(json_object_get(err, "field")), field);
+        const char *msg = json_string_value(json_object_get(err, "message"));
+        if (msg == NULL || strstr(msg, needle) == NULL)
+            print_error("the message does not name %s: %s\n", needle, msg ? msg : "(null)");
+        assert_non_null(msg);
+        assert_non_null(strstr(msg, needle));
+    }
+    json_decref(r);
+}
+
+/* The named volumes a create mounts are checked however many there are: a
+ * foreign volume after 600 binds of the cluster's own is refused like the
+ * first (each distinct name is inspected once), and nothing is created. */
+static void a_foreign_volume_after_many_binds_is_refused(void **state)
+{
+    fixture *fx = *state;
+    route_volumes(&fx->f);
+    fx_start(fx);
+    size_t cap = 64 + 601 * 24;
+    char *body = malloc(cap);
+    assert_non_null(body);
+    size_t n = (size_t)snprintf(body, cap,
+                                "{\"Dockercmd\":\"create\",\"Image\":\"busybox:latest\","
+                                "\"Options\":{\"HostConfig\":{\"Binds\":[");
+    for (int i = 0; i < 600; i++)
+        n += (size_t)snprintf(body + n, cap - n, "\"mine:/m%d\",", i);
+    snprintf(body + n, cap - n, "\"victim:/x\"]}}}");
+    fx_submit(fx, 36, "req-binds", body);
+    free(body);
+    expect_create(fx, 1, "policy_denied", "HostConfig.Binds", "victim");
+    assert_int_equal(fake_hits(&fx->f, "GET", "/volumes/mine"), 1);
+    assert_int_equal(fake_hits(&fx->f, "GET", "/volumes/victim"), 1);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 0);
+}
+
+/* A Mounts volume is the one its Source names: another cluster's is
+ * refused, the cluster's own is mounted (its Target is a path, not a
+ * volume). */
+static void a_mounts_volume_is_read_by_its_source(void **state)
+{
+    fixture *fx = *state;
+    route_volumes(&fx->f);
+    fx_start(fx);
+    fx_submit(fx, 37, "req-mount-victim",
+              "{\"Dockercmd\":\"create\",\"Image\":\"busybox:latest\",\"Options\":{\"HostConfig\":"
+              "{\"Mounts\":[{\"Type\":\"volume\",\"Source\":\"victim\",\"Target\":\"/x\"}]}}}");
+    expect_create(fx, 1, "policy_denied", "HostConfig.Mounts", "victim");
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 0);
+    fx_submit(fx, 38, "req-mount-mine",
+              "{\"Dockercmd\":\"create\",\"Image\":\"busybox:latest\",\"Options\":{\"HostConfig\":"
+              "{\"Mounts\":[{\"type\":\"volume\",\"source\":\"mine\",\"target\":\"/data\"}]}}}");
+    expect_create(fx, 2, NULL, NULL, NULL);
+    assert_int_equal(fake_hits(&fx->f, "GET", "/volumes/mine"), 1);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 1);
+}
+
 /* A stop or remove whose first delivery did the work (then the process
  * died before the ack) is answered ok again, as the first time, not with
  * Docker's "already stopped" / "no such container". */
@@ -2055,6 +2134,8 @@ int main(void)
         T(a_message_id_that_is_not_utf8_is_refused),
         T(a_copy_of_a_running_request_is_answered_duplicate),
         T(a_foreign_container_is_not_found),
+        T(a_foreign_volume_after_many_binds_is_refused),
+        T(a_mounts_volume_is_read_by_its_source),
         T(a_redelivered_stop_or_remove_is_answered_as_before),
         T(a_pull_asked_for_progress_tells_it_before_the_reply),
         T(a_pull_not_asking_gets_no_progress),
