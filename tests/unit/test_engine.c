@@ -1576,6 +1576,45 @@ static void a_mounts_volume_is_read_by_its_source(void **state)
     assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 1);
 }
 
+/* A network the policy lists for containers to join (made by someone
+ * else): a container of the cluster may be connected to it, but it is not
+ * the cluster's, so inspect and remove are not_found and Docker is not
+ * asked to remove it. */
+static void a_listed_network_is_joinable_only(void **state)
+{
+    fixture *fx = *state;
+    char why[256] = "";
+    json_t *pol = json_pack("{s:[s]}", "networks", "shared");
+    assert_int_equal(policy_from_json(&fx->policy, pol, why, sizeof why), 0);
+    json_decref(pol);
+    fake_route(&fx->f, "GET", "/networks/shared", 200,
+               "{\"Id\":\"" ID2 "\",\"Name\":\"shared\",\"Labels\":{}}");
+    fake_route(&fx->f, "DELETE", "/networks/*", 204, NULL);
+    fake_route(&fx->f, "POST", "/networks/*/connect", 200, NULL);
+    fake_route(&fx->f, "GET", "/containers/*/json", 200, OURS_RUNNING);
+    fx_start(fx);
+    static const char *const refused[] = {
+        "{\"Dockercmd\":\"network-inspect\",\"Network\":\"shared\"}",
+        "{\"Dockercmd\":\"network-remove\",\"Network\":\"shared\"}",
+    };
+    for (size_t i = 0; i < 2; i++) {
+        fx_submit(fx, 40 + i, i ? "req-net-rm" : "req-net-inspect", refused[i]);
+        engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, i + 1);
+        json_t *r = reply_json(o);
+        if (!json_is_false(json_object_get(r, "ok")))
+            print_error("a listed network reached: %s -> %s\n", refused[i], o->body);
+        check_error(r, "not_found", 404);
+        json_decref(r);
+    }
+    assert_int_equal(fake_hits(&fx->f, "DELETE", "/networks/*"), 0);
+    fx_submit(fx, 42, "req-net-connect",
+              "{\"Dockercmd\":\"network-connect\",\"Network\":\"shared\",\"Container\":\"mine\"}");
+    json_t *r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 3));
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/networks/*/connect"), 1);
+}
+
 /* A stop or remove whose first delivery did the work (then the process
  * died before the ack) is answered ok again, as the first time, not with
  * Docker's "already stopped" / "no such container". */
@@ -2136,6 +2175,7 @@ int main(void)
         T(a_foreign_container_is_not_found),
         T(a_foreign_volume_after_many_binds_is_refused),
         T(a_mounts_volume_is_read_by_its_source),
+        T(a_listed_network_is_joinable_only),
         T(a_redelivered_stop_or_remove_is_answered_as_before),
         T(a_pull_asked_for_progress_tells_it_before_the_reply),
         T(a_pull_not_asking_gets_no_progress),
