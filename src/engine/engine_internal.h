@@ -356,6 +356,9 @@ hres eng_scope_check_volumes(jctx *c, json_t *body);
 hres eng_container_labels(jctx *c, json_t **labels);
 /* Drops from a container or volume list what c's publisher may not see. */
 void eng_scope_filter_list(const jctx *c, json_t *list);
+/* 1 if c's publisher may act on an object with these Labels (always under
+ * scope host). */
+int eng_scope_owns(const jctx *c, json_t *labels);
 
 /* ---- cluster_ops.c ---- */
 /* 1 when c's command may go to another node: a cluster of more than this

@@ -246,6 +246,11 @@ static int probes_reply_address(const json_t *filters)
     return 0;
 }
 
+int eng_scope_owns(const jctx *c, json_t *labels)
+{
+    return c->rules->policy->scope_host || may(c, labels);
+}
+
 void eng_scope_filter_list(const jctx *c, json_t *list)
 {
     if (!c->rules->policy->scope_host)

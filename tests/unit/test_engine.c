@@ -1576,6 +1576,48 @@ static void a_mounts_volume_is_read_by_its_source(void **state)
     assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 1);
 }
 
+/* Submits volume-create of name and checks the reply: ok with the
+ * volume, or conflict naming Volume and nothing of the volume found. */
+static void expect_volume_create(fixture *fx, size_t nth, const char *name, int ok)
+{
+    char body[160];
+    snprintf(body, sizeof body, "{\"Dockercmd\":\"volume-create\",\"Volume\":\"%s\"}", name);
+    fx_submit(fx, 50 + nth, name, body);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, nth);
+    json_t *r = reply_json(o);
+    if (ok) {
+        assert_true(json_is_true(json_object_get(r, "ok")));
+        assert_str(json_string_value(json_object_get(json_object_get(r, "result"), "Name")), name);
+    } else {
+        if (!json_is_false(json_object_get(r, "ok")) || strstr(o->body, "c2") != NULL)
+            print_error("another's volume %s was handed out: %s\n", name, o->body);
+        json_t *err = check_error(r, "conflict", 409);
+        assert_str(json_string_value(json_object_get(err, "field")), "Volume");
+        assert_null(strstr(o->body, "c2"));
+    }
+    json_decref(r);
+}
+
+/* volume-create of a name another cluster's volume holds is refused, not
+ * answered with that volume (Docker's create is idempotent): whether the
+ * volume is there before the create or appears just before it.  The
+ * cluster's own volume is answered as Docker answers. */
+static void a_volume_create_never_hands_out_anothers_volume(void **state)
+{
+    fixture *fx = *state;
+    route_volumes(&fx->f);
+    fake_route(&fx->f, "GET", "/volumes/late", 404, "{\"message\":\"no such volume\"}");
+    fake_route(&fx->f, "POST", "/volumes/create", 201, VOLUME_VICTIM); /* Docker's answer */
+    fx_start(fx);
+    expect_volume_create(fx, 1, "victim", 0);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/volumes/create"), 0);
+    fake_route(&fx->f, "POST", "/volumes/create", 201,
+               "{\"Name\":\"late\",\"Labels\":{\"" LBL "cluster\":\"c2\"}}");
+    expect_volume_create(fx, 2, "late", 0);
+    fake_route(&fx->f, "POST", "/volumes/create", 201, VOLUME_MINE);
+    expect_volume_create(fx, 3, "mine", 1);
+}
+
 /* A network the policy lists for containers to join (made by someone
  * else): a container of the cluster may be connected to it, but it is not
  * the cluster's, so inspect and remove are not_found and Docker is not
@@ -2176,6 +2218,7 @@ int main(void)
         T(a_foreign_volume_after_many_binds_is_refused),
         T(a_mounts_volume_is_read_by_its_source),
         T(a_listed_network_is_joinable_only),
+        T(a_volume_create_never_hands_out_anothers_volume),
         T(a_redelivered_stop_or_remove_is_answered_as_before),
         T(a_pull_asked_for_progress_tells_it_before_the_reply),
         T(a_pull_not_asking_gets_no_progress),
