@@ -251,6 +251,75 @@ int eng_scope_owns(const jctx *c, json_t *labels)
     return c->rules->policy->scope_host || may(c, labels);
 }
 
+/* The container a list filter's before or since names, resolved among
+ * the publisher's own: its full id into *id (malloc'd).  Docker would
+ * resolve it among every container of the host and answer an error for a
+ * missing one, which would tell whether another's name exists; a missing
+ * and a foreign container are answered alike, not_found.  H_OK, H_ERR or
+ * H_TRANSIENT. */
+static hres resolve_anchor(jctx *c, const char *key, const char *ref, char **id)
+{
+    json_t *ins = NULL;
+    int rc = ref ? dkc_container_inspect(c->cli, ref, &ins) : DKC_EINVAL;
+    const char *full = rc == 0 ? eng_jstr(ins, "Id") : NULL;
+    hres r = H_OK;
+    if (rc != 0 && rc != DKC_ENOTFOUND && rc != DKC_EINVAL) {
+        r = eng_dfail(c, rc);
+    } else if (full == NULL || !may(c, json_object_get(json_object_get(ins, "Config"), "Labels"))) {
+        c->http = 404;
+        snprintf(c->field, sizeof c->field, "Options.Filters.%s", key);
+        r = eng_fail(c, PROTO_ENOTFOUND, "No such container: %.200s", ref ? ref : "");
+    } else {
+        *id = eng_xstrdup(full);
+    }
+    json_decref(ins);
+    return r;
+}
+
+/* A list's before and since filters, each value replaced by the full id
+ * of a container of the publisher's (in the array form Docker reads in
+ * every API version), so that they tell nothing of other containers. */
+static hres resolve_list_anchors(jctx *c)
+{
+    static const char *const keys[] = {"before", "since"};
+    for (size_t k = 0; k < 2; k++) {
+        json_t *f = json_object_get(c->cmd->filters, keys[k]);
+        if (f == NULL)
+            continue;
+        json_t *ids = json_array();
+        if (ids == NULL)
+            eng_oom();
+        size_t i;
+        const char *key;
+        json_t *v;
+        hres r = H_OK;
+        json_array_foreach(f, i, v)
+        {
+            char *id = NULL;
+            if ((r = resolve_anchor(c, keys[k], json_string_value(v), &id)) != H_OK)
+                break;
+            if (json_array_append_new(ids, json_string(id)) != 0)
+                eng_oom();
+            free(id);
+        }
+        json_object_foreach(json_is_object(f) ? f : NULL, key, v)
+        {
+            char *id = NULL;
+            if (r != H_OK || (r = resolve_anchor(c, keys[k], key, &id)) != H_OK)
+                break;
+            if (json_array_append_new(ids, json_string(id)) != 0)
+                eng_oom();
+            free(id);
+        }
+        if (r != H_OK) {
+            json_decref(ids);
+            return r;
+        }
+        eng_set(c->cmd->filters, keys[k], ids);
+    }
+    return H_OK;
+}
+
 void eng_scope_filter_list(const jctx *c, json_t *list)
 {
     if (!c->rules->policy->scope_host)
@@ -289,6 +358,10 @@ hres eng_scope_check(jctx *c)
         return H_OK;
     switch (cmd->kind) {
     case PROTO_CMD_LIST:
+        if ((r = resolve_list_anchors(c)) != H_OK)
+            return r;
+        add_cluster_filter(e, &cmd->filters);
+        return H_OK;
     case PROTO_CMD_VOLUME_LIST:
     case PROTO_CMD_NETWORK_LIST:
         add_cluster_filter(e, &cmd->filters);

@@ -1618,6 +1618,58 @@ static void a_volume_create_never_hands_out_anothers_volume(void **state)
     expect_volume_create(fx, 3, "mine", 1);
 }
 
+/* A list with a before or since filter: the container it names is looked
+ * for among the publisher's own, so that another's name is answered as a
+ * missing one is (not_found, Docker not asked to list), and the publisher's
+ * own is sent to Docker by its full id, in either filter form. */
+static void a_list_anchor_is_no_oracle(void **state)
+{
+    fixture *fx = *state;
+    fake_route(&fx->f, "GET", "/containers/nosuch/json", 404,
+               "{\"message\":\"No such container\"}");
+    fake_route(&fx->f, "GET", "/containers/mine/json", 200, OURS_RUNNING);
+    fake_route_n(&fx->f, "GET", "/containers/json", "before", 200, "[]", 0, 0);
+    fake_route_n(&fx->f, "GET", "/containers/json", "since", 200, "[]", 0, 0);
+    /* the end of ID1 as the encoded filter holds it */
+    fake_route_n(&fx->f, "GET", "/containers/json", "00001%22%5D", 200, "[]", 0, 0);
+    fx_start(fx); /* the default inspect answers a container without our labels */
+    static const char *const refs[] = {"victim", "nosuch"};
+    static const char *const forms[] = {"{\"before\":[\"%s\"]}", "{\"since\":{\"%s\":true}}"};
+    size_t n = 0;
+    char body[256], filters[64], first[512] = "";
+    for (size_t f = 0; f < 2; f++)
+        for (size_t i = 0; i < 2; i++) {
+            snprintf(filters, sizeof filters, forms[f], refs[i]);
+            snprintf(body, sizeof body, "{\"Dockercmd\":\"list\",\"Options\":{\"Filters\":%s}}",
+                     filters);
+            fx_submit(fx, 60 + n, refs[i], body);
+            engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, ++n);
+            json_t *r = reply_json(o);
+            if (!json_is_false(json_object_get(r, "ok")))
+                print_error("%s answered for another's container: %s\n", filters, o->body);
+            json_t *err = check_error(r, "not_found", 404);
+            /* the same answer for both, but for the name */
+            char *text = json_dumps(err, JSON_SORT_KEYS);
+            char *at = strstr(text, refs[i]);
+            assert_non_null(at);
+            memmove(at, at + strlen(refs[i]), strlen(at + strlen(refs[i])) + 1);
+            if (i == 0)
+                snprintf(first, sizeof first, "%s", text);
+            else
+                assert_string_equal(text, first);
+            free(text);
+            json_decref(r);
+        }
+    assert_int_equal(fake_hits_q(&fx->f, "GET", "/containers/json", "before"), 0);
+    assert_int_equal(fake_hits_q(&fx->f, "GET", "/containers/json", "since"), 0);
+    fx_submit(fx, 70, "req-list-mine",
+              "{\"Dockercmd\":\"list\",\"Options\":{\"Filters\":{\"before\":{\"mine\":true}}}}");
+    json_t *r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, ++n));
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    assert_int_equal(fake_hits_q(&fx->f, "GET", "/containers/json", "00001%22%5D"), 1);
+}
+
 /* A network the policy lists for containers to join (made by someone
  * else): a container of the cluster may be connected to it, but it is not
  * the cluster's, so inspect and remove are not_found and Docker is not
@@ -2219,6 +2271,7 @@ int main(void)
         T(a_mounts_volume_is_read_by_its_source),
         T(a_listed_network_is_joinable_only),
         T(a_volume_create_never_hands_out_anothers_volume),
+        T(a_list_anchor_is_no_oracle),
         T(a_redelivered_stop_or_remove_is_answered_as_before),
         T(a_pull_asked_for_progress_tells_it_before_the_reply),
         T(a_pull_not_asking_gets_no_progress),
