@@ -382,6 +382,16 @@ int policy_image_match(const char *pat, const char *ref)
     }
 }
 
+/* The hex digits of image when Docker may read it as an image id:
+ * "sha256:<hex>", or a bare run of lower-case hex digits (an id, or a
+ * prefix of one, when no image has that name); else NULL. */
+static const char *image_id_hex(const char *image)
+{
+    const char *hex = strncmp(image, "sha256:", 7) == 0 ? image + 7 : image;
+    size_t n = strspn(hex, "0123456789abcdef");
+    return n > 0 && hex[n] == '\0' ? hex : NULL;
+}
+
 int policy_check_image(const dd_policy *p, const char *image, proto_error *err)
 {
     if (p->images == NULL)
@@ -389,6 +399,18 @@ int policy_check_image(const dd_policy *p, const char *image, proto_error *err)
     if (image == NULL || *image == '\0')
         return deny(err, PROTO_EPOLICY, "Image", "an image is required (policy images)");
     char ref[600];
+    const char *hex = image_id_hex(image);
+    if (hex != NULL) {
+        /* an id names no repository: only patterns written for ids admit it */
+        snprintf(ref, sizeof ref, "sha256:%s", hex);
+        for (size_t i = 0; p->images[i]; i++)
+            if (strncmp(p->images[i], "sha256:", 7) == 0 && policy_image_match(p->images[i], ref))
+                return 0;
+        return deny(err, PROTO_EPOLICY, "Image",
+                    "image id %.200s is not allowed (policy images: only patterns that begin "
+                    "with \"sha256:\" admit ids)",
+                    image);
+    }
     image_norm(image, ref, sizeof ref);
     for (size_t i = 0; p->images[i]; i++)
         if (policy_image_match(p->images[i], ref) || policy_image_match(p->images[i], image))

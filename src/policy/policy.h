@@ -105,7 +105,13 @@ void policy_body_resources(const json_t *body, int64_t *memory, int64_t *nano_cp
  * run of characters except '/' and ':', `?` one such character; every
  * other character stands for itself.  So "busybox:*" admits every tag of
  * busybox and nothing else: not "busybox:5000/evil" (a registry at host
- * busybox), not "library/busybox". */
+ * busybox), not "library/busybox".
+ *
+ * An image id ("sha256:<hex>", or a bare run of lower-case hex digits,
+ * which Docker takes for an id or a prefix of one when no image has that
+ * name) is matched in its "sha256:<hex>" form against the patterns that
+ * begin with "sha256:" only: "*:latest" or "*:*" never admit one,
+ * "sha256:*" admits every id. */
 int policy_check_image(const dd_policy *p, const char *image, proto_error *err);
 
 /* Checks that `pull` may fetch image (a reference) from its registry: the

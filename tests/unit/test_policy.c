@@ -407,6 +407,66 @@ static void t_images(void **state)
     assert_int_equal(policy_check_image(&p, "anything/at:all", &err), 0);
 }
 
+/* The policy's verdict on image ref; a refusal must name the field Image
+ * and, in its message, rule. */
+static void assert_image_denied(const dd_policy *p, const char *ref, const char *rule)
+{
+    proto_error err;
+    proto_error_clear(&err);
+    int rc = policy_check_image(p, ref, &err);
+    if (rc != PROTO_EPOLICY)
+        fail_msg("image %s admitted (%d)", ref, rc);
+    assert_string_equal(err.field, "Image");
+    if (strstr(err.message, rule) == NULL)
+        fail_msg("message \"%s\" does not name \"%s\"", err.message, rule);
+}
+
+static void assert_image_allowed(const dd_policy *p, const char *ref)
+{
+    proto_error err;
+    proto_error_clear(&err);
+    if (policy_check_image(p, ref, &err) != 0)
+        fail_msg("image %s refused: %s", ref, err.message);
+}
+
+/* Docker reads a bare run of hex digits as an image id (or a prefix of
+ * one) when no image has that name, and "sha256:<hex>" always: such a
+ * reference names no repository, so a pattern for names (`*:latest`,
+ * `*:*`, `*`) never admits it; only patterns written for ids do. */
+static void t_image_ids(void **state)
+{
+    (void)state;
+    dd_policy p = load("{'images':['*:latest','*:*','*','busybox:*']}");
+    assert_image_allowed(&p, "busybox");
+    assert_image_allowed(&p, "jobs:v1");
+    static const char *const ids[] = {
+        "0123456789ab",
+        "abc",
+        "sha256:0123456789ab",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    };
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        assert_image_denied(&p, ids[i], "only patterns that begin with \"sha256:\" admit ids");
+    /* not ids: a tag, a name that is not hex, a tag that is not hex */
+    assert_image_allowed(&p, "abc:latest");
+    assert_image_allowed(&p, "abcg");
+    assert_image_allowed(&p, "sha256:latest");
+    policy_cleanup(&p);
+
+    /* listed explicitly: every id, or one */
+    p = load("{'images':['busybox:*','sha256:*']}");
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        assert_image_allowed(&p, ids[i]);
+    policy_cleanup(&p);
+    p = load("{'images':['sha256:0123456789ab']}");
+    assert_image_allowed(&p, "0123456789ab");
+    assert_image_allowed(&p, "sha256:0123456789ab");
+    assert_image_denied(&p, "0123456789ac", "admit ids");
+    assert_image_denied(&p, "busybox", "image busybox:latest is not allowed");
+    policy_cleanup(&p);
+}
+
 /* The attack table: what a publisher with nothing but publish rights might
  * send in a create body, under the default policy (images open), with the
  * code and the field the refusal must name. */
@@ -631,6 +691,7 @@ int main(void)
         cmocka_unit_test(t_binds_and_caps_allowed),
         cmocka_unit_test(t_resources),
         cmocka_unit_test(t_images),
+        cmocka_unit_test(t_image_ids),
         cmocka_unit_test(t_attacks),
         cmocka_unit_test(t_networks_archives),
         cmocka_unit_test(t_networks_at_create),
