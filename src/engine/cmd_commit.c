@@ -1,7 +1,8 @@
 /*
  * cmd_commit.c -- `commit`: a container this publisher may act on into an
- * image name the policy allows (scope.c checks both, and that the name
- * does not re-point someone else's image).
+ * image name under the cluster's commit prefix that the image list allows
+ * (scope.c checks both, and that the name is free or the publisher's own
+ * image, so that nobody else's is re-pointed).
  *
  * Docker copies the container's labels into the image, and a container
  * made from an image inherits the image's labels.  A committed run would

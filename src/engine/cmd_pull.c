@@ -54,6 +54,9 @@ static hres h_pull(jctx *c)
         snprintf(c->field, sizeof c->field, "%s", perr.field);
         return eng_fail(c, perr.code, "%s", perr.message);
     }
+    hres sr = eng_scope_check_pull(c, ref);
+    if (sr != H_OK)
+        return sr;
     int rc = dkc_image_pull(c->cli, cmd->image, cmd->tag, NULL, pull_cb, &ps);
     if (rc == DKC_EUNAVAILABLE || rc == DKC_ETIMEOUT)
         return eng_dfail(c, rc); /* Docker itself: transient */

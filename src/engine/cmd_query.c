@@ -77,9 +77,30 @@ static int images(dkc_client *cli, const proto_cmd *cmd, json_t **out)
     return dkc_image_list(cli, cmd->all, cmd->filters, out);
 }
 
-static int image_inspect(dkc_client *cli, const proto_cmd *cmd, json_t **out)
+/* images: another cluster's or user's committed images are left out. */
+static void visible_images(const jctx *c, json_t *out)
 {
-    return dkc_image_inspect(cli, cmd->image, out);
+    for (size_t i = json_array_size(out); i-- > 0;)
+        if (!eng_image_visible(c, json_object_get(json_array_get(out, i), "Labels")))
+            json_array_remove(out, i);
+}
+
+/* image-inspect: one inspect, answered only when the publisher may see the
+ * image; another's committed image is not_found, as if there were none. */
+static hres h_image_inspect(jctx *c)
+{
+    json_t *out = NULL;
+    int rc = dkc_image_inspect(c->cli, c->cmd->image, &out);
+    if (rc != 0) {
+        json_decref(out);
+        return eng_dfail(c, rc);
+    }
+    if (!eng_image_visible(c, json_object_get(json_object_get(out, "Config"), "Labels"))) {
+        json_decref(out);
+        return eng_no_such_image(c, c->cmd->image);
+    }
+    c->result = out;
+    return H_OK;
 }
 
 static int image_remove(dkc_client *cli, const proto_cmd *cmd, json_t **out)
@@ -133,9 +154,12 @@ const engine_cmd eng_cmd_list = {.kind = PROTO_CMD_LIST,
                                  .visible = visible_containers};
 QUERY(top, PROTO_CMD_TOP, top);
 QUERY(changes, PROTO_CMD_CHANGES, changes);
-const engine_cmd eng_cmd_images = {
-    .kind = PROTO_CMD_IMAGES, .handle = eng_cluster_query, .query = images};
-QUERY(image_inspect, PROTO_CMD_IMAGE_INSPECT, image_inspect);
+const engine_cmd eng_cmd_images = {.kind = PROTO_CMD_IMAGES,
+                                   .handle = eng_cluster_query,
+                                   .query = images,
+                                   .visible = visible_images};
+const engine_cmd eng_cmd_image_inspect = {.kind = PROTO_CMD_IMAGE_INSPECT,
+                                          .handle = h_image_inspect};
 QUERY(image_remove, PROTO_CMD_IMAGE_REMOVE, image_remove);
 const engine_cmd eng_cmd_volume_list = {.kind = PROTO_CMD_VOLUME_LIST,
                                         .handle = eng_handle_query,

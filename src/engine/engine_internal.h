@@ -359,6 +359,20 @@ void eng_scope_filter_list(const jctx *c, json_t *list);
 /* 1 if c's publisher may act on an object with these Labels (always under
  * scope host). */
 int eng_scope_owns(const jctx *c, json_t *labels);
+/* 1 if c's publisher may see an image with labels (its Config.Labels, or
+ * a list entry's Labels): not one another cluster or user committed. */
+int eng_image_visible(const jctx *c, json_t *labels);
+/* Answers not_found for image ref in Docker's words for an image it lacks
+ * (H_ERR), so that another's image reads as none. */
+hres eng_no_such_image(jctx *c, const char *ref);
+/* The image a run or create names (NULL: none): one that exists and is not
+ * another cluster's or user's commit.  H_OK, H_ERR (not_found) or
+ * H_TRANSIENT. */
+hres eng_scope_check_image_use(jctx *c, const char *image);
+/* The reference a pull writes: not another's committed image, which the
+ * pull would re-point (not_found, as a failed pull).  H_OK, H_ERR or
+ * H_TRANSIENT. */
+hres eng_scope_check_pull(jctx *c, const char *ref);
 
 /* ---- cluster_ops.c ---- */
 /* 1 when c's command may go to another node: a cluster of more than this

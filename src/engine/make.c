@@ -111,7 +111,9 @@ hres eng_create_admitted(jctx *c, json_t *body, char **id, json_t **warnings)
         snprintf(c->field, sizeof c->field, "%s", perr.field);
         return eng_fail(c, rc, "%s", perr.message);
     }
-    hres vr = eng_scope_check_volumes(c, body);
+    hres vr = eng_scope_check_image_use(c, json_string_value(proto_json_get_ci(body, "Image")));
+    if (vr == H_OK)
+        vr = eng_scope_check_volumes(c, body);
     if (vr != H_OK)
         return vr;
     bool qlocked = false;

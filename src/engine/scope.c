@@ -8,10 +8,14 @@
  * Lists show only what is in scope.  The resolved container's full id
  * replaces the name the command gave, so that what was checked is what is
  * acted on (a name could be taken by another container in between).
- * Networks go the same way; images a commit made are their cluster's and
- * user's, other images the host's, which no command may re-point.
- * Scope "host" turns this off: the operator manages the whole host.
- * Images are held to the policy's image list whatever the scope.
+ * Networks go the same way.  Images a commit made are their cluster's and
+ * user's: another's is not listed, inspected, run, removed, tagged or
+ * pulled over, and reads as no image at all.  Every other image is the
+ * host's: run as the image list allows, never removed, tagged or
+ * re-pointed.  Commit and image-tag write only free names (or the
+ * publisher's own) under the cluster's commit prefix.  Scope "host" turns
+ * this off: the operator manages the whole host.  Images are held to the
+ * policy's image list whatever the scope.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,24 +24,24 @@
 
 #include "engine_internal.h"
 
-/* 1 if labels (a Docker Labels object) name this cluster. */
-static int ours(const engine *e, json_t *labels)
+/* 1 if the publisher of c may act on an object of cluster made by owner
+ * (NULL: an anonymous message): it is this cluster's and owner is NULL,
+ * the publisher, or the publisher is an admin user.  Objects made by
+ * anonymous messages are anyone's in the cluster; a message without a
+ * user_id is anonymous. */
+static int mine(const jctx *c, const char *cluster, const char *owner)
 {
-    const char *c = eng_label(labels, "cluster");
-    return c != NULL && strcmp(c, e->conf.cluster) == 0;
-}
-
-/* 1 if the publisher of c may act on an object with labels: it is this
- * cluster's and, when a user made it (its user label), the same user or
- * an admin user.  Objects made by anonymous messages are anyone's in the
- * cluster; a message without a user_id is anonymous. */
-static int may(const jctx *c, json_t *labels)
-{
-    if (!ours(c->e, labels))
+    if (cluster == NULL || strcmp(cluster, c->e->conf.cluster) != 0)
         return 0;
-    const char *owner = eng_label(labels, "user");
     const char *me = c->d->user_id;
     return owner == NULL || policy_is_admin(c->rules->policy, me) || (me && !strcmp(owner, me));
+}
+
+/* 1 if the publisher of c may act on an object with labels (its cluster
+ * and user labels; see mine()). */
+static int may(const jctx *c, json_t *labels)
+{
+    return mine(c, eng_label(labels, "cluster"), eng_label(labels, "user"));
 }
 
 /* Drops from a list result (an array of objects with Labels) what the
@@ -158,10 +162,25 @@ static hres check_image(jctx *c, const char *image)
 /* Image ownership.  An image a commit made carries image-cluster and
  * image-user labels (cmd_commit.c): it is its cluster's and user's, like a
  * container.  Any other image (pulled, built by the operator) belongs to
- * the host: usable as the image list allows, never re-pointed.
+ * the host: usable as the image list allows, never removed or re-pointed.
  * IMG_ABSENT when there is no such image. */
-typedef enum img_owner { IMG_ABSENT, IMG_SHARED, IMG_MINE, IMG_OTHERS } img_owner;
+typedef enum img_owner { IMG_ABSENT, IMG_HOST, IMG_MINE, IMG_OTHERS } img_owner;
 
+static img_owner owner_by_labels(const jctx *c, json_t *labels)
+{
+    const char *cl = eng_label(labels, "image-cluster");
+    if (cl == NULL)
+        return IMG_HOST;
+    return mine(c, cl, eng_label(labels, "image-user")) ? IMG_MINE : IMG_OTHERS;
+}
+
+int eng_image_visible(const jctx *c, json_t *labels)
+{
+    return c->rules->policy->scope_host || owner_by_labels(c, labels) != IMG_OTHERS;
+}
+
+/* Whose image ref is, by one inspect.  H_OK with *who, or the failure
+ * (Docker unreachable, or an error other than "no such image"). */
 static hres image_owner(jctx *c, const char *ref, img_owner *who)
 {
     json_t *ins = NULL;
@@ -172,50 +191,69 @@ static hres image_owner(jctx *c, const char *ref, img_owner *who)
     }
     if (rc != 0)
         return eng_dfail(c, rc);
-    json_t *labels = json_object_get(json_object_get(ins, "Config"), "Labels");
-    const char *cl = eng_label(labels, "image-cluster");
-    const char *owner = eng_label(labels, "image-user");
-    const char *me = c->d->user_id;
-    if (cl == NULL)
-        *who = IMG_SHARED;
-    else if (strcmp(cl, c->e->conf.cluster) == 0 &&
-             (owner == NULL || policy_is_admin(c->rules->policy, me) || (me && !strcmp(owner, me))))
-        *who = IMG_MINE;
-    else
-        *who = IMG_OTHERS;
+    *who = owner_by_labels(c, json_object_get(json_object_get(ins, "Config"), "Labels"));
     json_decref(ins);
     return H_OK;
 }
 
-/* The name an image-tag or commit writes must be one the image list
- * allows and must not already name an image that is not the publisher's:
- * re-pointing `busybox:latest` would change what every other workload
- * runs. */
-static hres check_target(jctx *c, const char *repo, const char *tag, const char *field)
+hres eng_no_such_image(jctx *c, const char *ref)
 {
+    /* Docker's own words for a reference it lacks (a name gets its
+     * implied ":latest", a 64-hex id its "sha256:"), so that another's
+     * image and no image read alike */
+    static const char *const hub[] = {"docker.io/", "index.docker.io/"};
+    for (size_t i = 0; i < 2; i++)
+        if (strncmp(ref, hub[i], strlen(hub[i])) == 0) {
+            ref += strlen(hub[i]);
+            if (strncmp(ref, "library/", 8) == 0 && strchr(ref + 8, '/') == NULL)
+                ref += 8;
+        }
+    const char *last = strrchr(ref, '/');
+    last = last ? last + 1 : ref;
+    size_t hex = strspn(ref, "0123456789abcdef");
+    const char *pre = hex == 64 && ref[64] == '\0' ? "sha256:" : "";
+    const char *tag = *pre || strchr(last, ':') || strchr(ref, '@') ? "" : ":latest";
+    c->http = 404;
+    return eng_fail(c, PROTO_ENOTFOUND, "No such image: %s%.300s%s", pre, ref, tag);
+}
+
+/* The name an image-tag or commit writes, repo and tag: under the
+ * cluster's commit prefix, allowed by the image list, and free or an image
+ * this publisher committed: re-pointing `busybox:latest`, or a name
+ * someone else committed to, would change what their runs run. */
+static hres check_target(jctx *c, const char *repo, const char *tag)
+{
+    const dd_policy *p = c->rules->policy;
+    proto_error perr;
+    proto_error_clear(&perr);
+    if (!p->scope_host && policy_check_commit_repo(p, c->e->conf.cluster, repo, &perr) != 0) {
+        snprintf(c->field, sizeof c->field, "%s", perr.field);
+        return eng_fail(c, PROTO_EPOLICY, "%s", perr.message);
+    }
     char target[700];
     snprintf(target, sizeof target, "%s:%s", repo ? repo : "", tag && *tag ? tag : "latest");
     hres r = check_image(c, target);
     if (r != H_OK)
-        snprintf(c->field, sizeof c->field, "%s", field);
-    if (r != H_OK || c->rules->policy->scope_host)
+        snprintf(c->field, sizeof c->field, "Options.Repo");
+    if (r != H_OK || p->scope_host)
         return r;
     img_owner who;
     if ((r = image_owner(c, target, &who)) != H_OK)
         return r;
-    if (who == IMG_SHARED || who == IMG_OTHERS) {
-        snprintf(c->field, sizeof c->field, "%s", field);
+    if (who == IMG_HOST || who == IMG_OTHERS) {
+        snprintf(c->field, sizeof c->field, "Options.Repo");
         return eng_fail(c, PROTO_EPOLICY,
-                        "%s: image %.300s exists and is not this publisher's: it would be "
-                        "re-pointed (policy scope)",
-                        field, target);
+                        "Options.Repo: image %.300s exists and is not one this publisher "
+                        "committed: it would be re-pointed (policy scope)",
+                        target);
     }
     return H_OK;
 }
 
-/* An image an image command acts on: allowed by the image list and, when a
- * commit made it, the publisher's.  Another's is not_found. */
-static hres check_image_owned(jctx *c, const char *image)
+/* An image image-remove or image-tag (what, for the message) acts on:
+ * allowed by the image list and one this publisher committed.  Another's
+ * (or none) is not_found; the host's is refused. */
+static hres check_image_mine(jctx *c, const char *image, const char *what)
 {
     hres r = check_image(c, image);
     if (r != H_OK || c->rules->policy->scope_host)
@@ -223,11 +261,45 @@ static hres check_image_owned(jctx *c, const char *image)
     img_owner who;
     if ((r = image_owner(c, image, &who)) != H_OK)
         return r;
-    if (who == IMG_OTHERS) {
-        c->http = 404;
-        return eng_fail(c, PROTO_ENOTFOUND, "No such image: %.300s", image);
+    if (who == IMG_ABSENT || who == IMG_OTHERS)
+        return eng_no_such_image(c, image);
+    if (who == IMG_HOST) {
+        snprintf(c->field, sizeof c->field, "Image");
+        return eng_fail(c, PROTO_EPOLICY,
+                        "Image: image %.300s is the host's, not one this cluster committed: it "
+                        "cannot be %s (policy scope)",
+                        image, what);
     }
     return H_OK;
+}
+
+hres eng_scope_check_image_use(jctx *c, const char *image)
+{
+    if (image == NULL || c->rules->policy->scope_host)
+        return H_OK;
+    json_t *ins = NULL;
+    int rc = dkc_image_inspect(c->cli, image, &ins);
+    img_owner who =
+        rc == 0 ? owner_by_labels(c, json_object_get(json_object_get(ins, "Config"), "Labels"))
+                : IMG_ABSENT;
+    json_decref(ins);
+    if (rc != 0)
+        return eng_dfail(c, rc); /* none: Docker's not_found, as a create would say */
+    return who == IMG_OTHERS ? eng_no_such_image(c, image) : H_OK;
+}
+
+hres eng_scope_check_pull(jctx *c, const char *ref)
+{
+    if (c->rules->policy->scope_host)
+        return H_OK;
+    img_owner who;
+    hres r = image_owner(c, ref, &who);
+    if (r != H_OK || who != IMG_OTHERS)
+        return r;
+    /* the pull would re-point another's committed image: answered as a
+     * pull the registry could not serve, so that it tells nothing */
+    c->http = 404;
+    return eng_fail(c, PROTO_ENOTFOUND, "pulling %.200s failed", ref);
 }
 
 /* 1 if a list filter asks about the labels that hold reply addresses
@@ -342,12 +414,12 @@ hres eng_scope_check(jctx *c)
     hres r;
     switch (cmd->kind) {
     case PROTO_CMD_IMAGE_REMOVE:
-        return check_image_owned(c, cmd->image);
+        return check_image_mine(c, cmd->image, "removed");
     case PROTO_CMD_IMAGE_TAG:
-        r = check_image_owned(c, cmd->image);
-        return r != H_OK ? r : check_target(c, cmd->repo, cmd->tag, "Options.Repo");
+        r = check_image_mine(c, cmd->image, "tagged");
+        return r != H_OK ? r : check_target(c, cmd->repo, cmd->tag);
     case PROTO_CMD_COMMIT:
-        r = check_target(c, cmd->repo, cmd->tag, "Options.Repo");
+        r = check_target(c, cmd->repo, cmd->tag);
         if (r != H_OK)
             return r;
         break;

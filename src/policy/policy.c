@@ -50,6 +50,7 @@ void policy_cleanup(dd_policy *p)
     strv_free(p->registries);
     strv_free(p->network_drivers);
     quotas_cleanup(&p->quotas);
+    free(p->commit_prefix);
     policy_init(p);
 }
 
@@ -132,6 +133,55 @@ static int read_amount(const json_t *v, const char *key, bool cpus, int64_t *out
     return -1;
 }
 
+/* 1 if s[0..n) is a path component of a repository name: lower-case
+ * letters and digits, with '.', '_' or '-' between them. */
+static bool repo_component_ok(const char *s, size_t n)
+{
+    if (n == 0 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) &&
+            (s[i] == '\0' || strchr("._-", s[i]) == NULL))
+            return false;
+    return true;
+}
+
+/* A repository path prefix (commit_prefix) into *out, without a trailing
+ * '/': path components, the first of which may be a registry host with a
+ * port ("localhost:5000/jobs").  0 or -1 with errbuf. */
+static int read_repo(const json_t *v, const char *key, char **out, char *errbuf, size_t errlen)
+{
+    const char *s = json_string_value(v);
+    size_t n = s ? strlen(s) : 0;
+    while (n > 0 && s[n - 1] == '/')
+        n--;
+    bool ok = n > 0 && n <= 200;
+    for (size_t at = 0; ok && at < n;) {
+        size_t len = strcspn(s + at, "/");
+        if (at + len > n)
+            len = n - at;
+        const char *colon = at == 0 ? memchr(s, ':', len) : NULL;
+        size_t name = colon ? (size_t)(colon - s) : len;
+        ok = repo_component_ok(s + at, name) &&
+             (colon == NULL ||
+              (len > name + 1 && strspn(colon + 1, "0123456789") == len - name - 1));
+        at += len + 1;
+    }
+    if (!ok) {
+        snprintf(errbuf, errlen,
+                 "policy.%s must be a repository path such as \"localhost:5000/jobs\" (lower-case "
+                 "letters, digits, '.', '_', '-', '/'; at most 200)",
+                 key);
+        return -1;
+    }
+    free(*out);
+    if ((*out = strndup(s, n)) == NULL) {
+        snprintf(errbuf, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 /* The config keys, one row each: what the value is and where it goes.
  * Adding a key is a row here (and a field in dd_policy). */
 typedef enum key_kind {
@@ -141,7 +191,8 @@ typedef enum key_kind {
     KEY_CPUS,
     KEY_COUNT,
     KEY_SCOPE,
-    KEY_QUOTAS
+    KEY_QUOTAS,
+    KEY_REPO
 } key_kind;
 
 typedef struct policy_key {
@@ -163,6 +214,7 @@ static const policy_key keys[] = {
     {"admin_users", KEY_LIST, AT(admin_users), L_NAME},
     {"network_drivers", KEY_LIST, AT(network_drivers), L_NAME},
     {"max_archive", KEY_AMOUNT, AT(max_archive), 0},
+    {"commit_prefix", KEY_REPO, AT(commit_prefix), 0},
     {"allow_privileged", KEY_BOOL, AT(allow_privileged), 0},
     {"allow_host_namespaces", KEY_BOOL, AT(allow_host_namespaces), 0},
     {"allow_devices", KEY_BOOL, AT(allow_devices), 0},
@@ -205,6 +257,8 @@ static int read_key(dd_policy *p, const policy_key *k, const json_t *v, char *er
     }
     case KEY_QUOTAS:
         return quotas_from_json((dd_quotas *)at, v, errbuf, errlen);
+    case KEY_REPO:
+        return read_repo(v, k->name, (char **)at, errbuf, errlen);
     case KEY_AMOUNT:
     case KEY_CPUS:
         return read_amount(v, k->name, k->kind == KEY_CPUS, (int64_t *)at, errbuf, errlen);
@@ -416,6 +470,42 @@ int policy_check_image(const dd_policy *p, const char *image, proto_error *err)
         if (policy_image_match(p->images[i], ref) || policy_image_match(p->images[i], image))
             return 0;
     return deny(err, PROTO_EPOLICY, "Image", "image %.200s is not allowed (policy images)", ref);
+}
+
+void policy_commit_prefix(const dd_policy *p, const char *cluster, char *out, size_t len)
+{
+    if (p->commit_prefix != NULL) {
+        snprintf(out, len, "%s", p->commit_prefix);
+        return;
+    }
+    char name[256];
+    size_t n = 0;
+    for (const char *s = cluster ? cluster : ""; *s && n + 1 < sizeof name; s++) {
+        int ch = tolower((unsigned char)*s);
+        if (islower(ch) || isdigit(ch))
+            name[n++] = (char)ch;
+        else if (n > 0 && name[n - 1] != '-')
+            name[n++] = '-'; /* a run of '-' is a separator Docker accepts */
+    }
+    while (n > 0 && name[n - 1] == '-')
+        n--;
+    name[n] = '\0';
+    snprintf(out, len, "docker-dispatch/%s", n > 0 ? name : "cluster");
+}
+
+int policy_check_commit_repo(const dd_policy *p, const char *cluster, const char *repo,
+                             proto_error *err)
+{
+    char prefix[300];
+    policy_commit_prefix(p, cluster, prefix, sizeof prefix);
+    size_t n = strlen(prefix);
+    if (repo != NULL && strncmp(repo, prefix, n) == 0 && repo[n] == '/' && repo[n + 1] != '\0' &&
+        strpbrk(repo + n + 1, ":@") == NULL)
+        return 0;
+    return deny(err, PROTO_EPOLICY, "Options.Repo",
+                "%.200s is not a repository under %.200s/, where this cluster's images are "
+                "written (policy commit_prefix)",
+                repo ? repo : "", prefix);
 }
 
 /* 1 if path (absolute) lies in one of the allowed directories.  Paths

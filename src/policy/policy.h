@@ -52,6 +52,9 @@ typedef struct dd_policy {
     bool require_user_id;   /* refuse messages without an AMQP user_id */
     char **network_drivers; /* network-create drivers besides "bridge"; NULL: none */
     int64_t max_archive;    /* archive-get/-put: bytes of tar at most */
+    char *commit_prefix;    /* repository path that commit and image-tag targets lie
+                               under ("localhost:5000/jobs"); NULL: one derived from
+                               the cluster name (policy_commit_prefix) */
     bool allow_privileged;  /* HostConfig.Privileged */
     bool allow_host_namespaces; /* NetworkMode/PidMode/IpcMode/UTSMode/UsernsMode/CgroupnsMode host
                                  */
@@ -79,7 +82,7 @@ void policy_init(dd_policy *p);
  *    "default_memory": 268435456, "max_memory": 1073741824,
  *    "default_cpus": 1, "max_cpus": 2, "default_pids": 256, "max_pids": 1024,
  *    "max_containers": 50, "network_drivers": [], "max_archive": 786432,
- *    "quotas": {...}}  (quotas.h)
+ *    "commit_prefix": "localhost:5000/jobs", "quotas": {...}}  (quotas.h)
  * Every key is optional (absent: the default); unknown keys and wrong types
  * are refused.  Returns 0, or -1 with the reason in errbuf (*p is then
  * left at its defaults). */
@@ -113,6 +116,19 @@ void policy_body_resources(const json_t *body, int64_t *memory, int64_t *nano_cp
  * begin with "sha256:" only: "*:latest" or "*:*" never admit one,
  * "sha256:*" admits every id. */
 int policy_check_image(const dd_policy *p, const char *image, proto_error *err);
+
+/* The repository path commit and image-tag targets must lie under, into
+ * out (len bytes): p->commit_prefix, else "docker-dispatch/<cluster>" with
+ * the cluster name made a path component Docker accepts (lower case, every
+ * run of other characters one '-'). */
+void policy_commit_prefix(const dd_policy *p, const char *cluster, char *out, size_t len);
+
+/* Checks the repository a commit or image-tag writes (Options.Repo, the
+ * tag apart): "<prefix>/<name>" under policy_commit_prefix(), name without
+ * a tag or digest.  0 or PROTO_EPOLICY with *err filled (field
+ * Options.Repo). */
+int policy_check_commit_repo(const dd_policy *p, const char *cluster, const char *repo,
+                             proto_error *err);
 
 /* Checks that `pull` may fetch image (a reference) from its registry: the
  * first path component when it holds a '.' or ':' or is "localhost", else

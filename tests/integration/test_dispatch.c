@@ -87,16 +87,22 @@ static int stop_daemon(int sig)
     return dfx_stop(&g_pid, sig, 15000);
 }
 
-/* Publishes body to the work queue with message_id = correlation_id = id
- * (a new one written to idbuf). */
-static void send_msg(const char *body, char *idbuf, size_t idlen)
+/* Publishes body to the work queue queue with message_id =
+ * correlation_id = id (a new one written to idbuf). */
+static void send_msg_to(const char *queue, const char *body, char *idbuf, size_t idlen)
 {
     snprintf(idbuf, idlen, "r-%ld-%d", (long)getpid(), ++g_seq);
     broker_props p = {.reply_to = BROKER_REPLY_TO,
                       .correlation_id = idbuf,
                       .message_id = idbuf,
                       .content_type = "application/json"};
-    assert_int_equal(broker_publish(g_cli, "", g_queue, &p, body, strlen(body), 0), 0);
+    assert_int_equal(broker_publish(g_cli, "", queue, &p, body, strlen(body), 0), 0);
+}
+
+/* The same to this run's work queue. */
+static void send_msg(const char *body, char *idbuf, size_t idlen)
+{
+    send_msg_to(g_queue, body, idbuf, idlen);
 }
 
 /* Waits up to timeout_ms for the reply with correlation id; returns the
@@ -203,7 +209,8 @@ static int setup(void **state)
           tf);
     fclose(tf);
     fprintf(cf,
-            "{\"templates\": \"%s\", \"policy\": {\"images\": [\"busybox:*\"], \"max_memory\": %d,"
+            "{\"templates\": \"%s\", \"policy\": {\"images\": [\"busybox:*\", "
+            "\"docker-dispatch/*/*:*\"], \"max_memory\": %d,"
             " \"default_pids\": 256, \"max_pids\": 512, \"admin_users\": [\"guest\"]}}\n",
             g_tpl, POLICY_MAX_MEMORY);
     fclose(cf);
@@ -1879,25 +1886,49 @@ static json_t *user_call(broker *b, const char *user_id, const char *body)
     return j;
 }
 
+/* A broker handle connected as RabbitMQ user (password "pw-<user>"),
+ * ready for user_call(). */
+static broker *user_broker(const char *user)
+{
+    char pw[48], url[256];
+    snprintf(pw, sizeof pw, "pw-%s", user);
+    lane_amqp_url_as(url, sizeof url, user, pw, "");
+    broker *b = dfx_client_open(url, g_queue, 0);
+    assert_non_null(b);
+    assert_int_equal(broker_rpc_begin(b), 0);
+    return b;
+}
+
+/* The RabbitMQ users dd-alice-<pid> and dd-bob-<pid> (names into users),
+ * each with a handle connected as itself in b; users_close() deletes them. */
+static void users_open(char users[2][32], broker *b[2])
+{
+    snprintf(users[0], 32, "dd-alice-%ld", (long)getpid());
+    snprintf(users[1], 32, "dd-bob-%ld", (long)getpid());
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(rabbitmqctl("add_user %s pw-%s", users[i], users[i]), 0);
+        assert_int_equal(rabbitmqctl("set_permissions -p / %s '.*' '.*' '.*'", users[i]), 0);
+        b[i] = user_broker(users[i]);
+    }
+}
+
+static void users_close(char users[2][32], broker *b[2])
+{
+    for (int i = 0; i < 2; i++) {
+        broker_free(b[i]);
+        rabbitmqctl("delete_user %s", users[i]);
+    }
+}
+
 /* Two RabbitMQ users: what one creates, the other cannot reach (nor can
  * an anonymous message); an admin user can; lists show each user theirs. */
 static void test_users_own_their_containers(void **state)
 {
     (void)state;
-    char alice[32], bob[32], pw[40], url[256];
-    snprintf(alice, sizeof alice, "dd-alice-%ld", (long)getpid());
-    snprintf(bob, sizeof bob, "dd-bob-%ld", (long)getpid());
-    const char *users[] = {alice, bob};
+    char users[2][32];
     broker *b[2] = {NULL, NULL};
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(rabbitmqctl("add_user %s pw-%s", users[i], users[i]), 0);
-        assert_int_equal(rabbitmqctl("set_permissions -p / %s '.*' '.*' '.*'", users[i]), 0);
-        snprintf(pw, sizeof pw, "pw-%s", users[i]);
-        lane_amqp_url_as(url, sizeof url, users[i], pw, "");
-        b[i] = dfx_client_open(url, g_queue, 0);
-        assert_non_null(b[i]);
-        assert_int_equal(broker_rpc_begin(b[i]), 0);
-    }
+    users_open(users, b);
+    const char *alice = users[0], *bob = users[1];
     /* alice's detached container */
     json_t *r = user_call(b[0], alice,
                           "{\"Dockercmd\":\"run\",\"Options\":{\"NetworkMode\":\"none\"},"
@@ -1919,11 +1950,7 @@ static void test_users_own_their_containers(void **state)
     broker_props forged = {.message_id = "forged", .user_id = alice};
     assert_true(broker_publish(b[1], "", g_queue, &forged, body, strlen(body), 0) != 0);
     broker_free(b[1]);
-    snprintf(pw, sizeof pw, "pw-%s", bob);
-    lane_amqp_url_as(url, sizeof url, bob, pw, "");
-    b[1] = dfx_client_open(url, g_queue, 0);
-    assert_non_null(b[1]);
-    assert_int_equal(broker_rpc_begin(b[1]), 0);
+    b[1] = user_broker(bob);
     /* lists: alice sees it, bob does not */
     r = user_call(b[0], alice, "{\"Dockercmd\":\"list\"}");
     assert_ok_reply(r);
@@ -1947,10 +1974,7 @@ static void test_users_own_their_containers(void **state)
     r = user_call(b[0], alice, body);
     assert_ok_reply(r);
     json_decref(r);
-    for (int i = 0; i < 2; i++) {
-        broker_free(b[i]);
-        rabbitmqctl("delete_user %s", users[i]);
-    }
+    users_close(users, b);
 }
 
 static json_t *callv(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -2175,16 +2199,85 @@ static json_t *image_labels(const char *ref)
     return l;
 }
 
-/* commit: a container of this cluster into an allowed name; the image
- * carries none of the run's labels (a container made from it is not
- * answered for) and is this cluster's; names outside the image list,
- * existing names of the host and foreign containers are refused. */
+/* Reply r is the refusal code with field (NULL: not checked) and a
+ * message holding words; otherwise the test fails, showing the reply. */
+static void expect_refusal(json_t *r, const char *code, const char *field, const char *words)
+{
+    assert_non_null(r);
+    const char *msg = json_string_value(json_object_get(json_object_get(r, "error"), "message"));
+    const char *got = err_code(r), *f = err_field(r);
+    if (got == NULL || strcmp(got, code) != 0 || (field && (f == NULL || strcmp(f, field))) ||
+        msg == NULL || strstr(msg, words) == NULL) {
+        char *t = json_dumps(r, 0);
+        fail_msg("expected %s (field %s, \"%s\"), got %s", code, field ? field : "-", words,
+                 t ? t : "?");
+    }
+}
+
+/* Image references a test made, removed (forced) by images_teardown also
+ * when the test failed half-way; the neighbour deployment some tests start. */
+static char *g_made[16];
+static struct {
+    char queue[96], cfg[128], log[128];
+    pid_t pid;
+} g_nb;
+
+static void made_image(const char *ref)
+{
+    for (size_t i = 0; i < sizeof g_made / sizeof g_made[0]; i++)
+        if (g_made[i] == NULL) {
+            g_made[i] = strdup(ref);
+            return;
+        }
+    fail_msg("more than %zu images made", sizeof g_made / sizeof g_made[0]);
+}
+
+static int images_teardown(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof g_made / sizeof g_made[0]; i++) {
+        json_t *out = NULL;
+        if (g_made[i])
+            dkc_image_remove(g_dkc, g_made[i], true, false, &out);
+        json_decref(out);
+        free(g_made[i]);
+        g_made[i] = NULL;
+    }
+    if (g_nb.queue[0]) {
+        dfx_stop(&g_nb.pid, SIGTERM, 15000);
+        dfx_forget_node(g_dkc, g_nb.queue, g_node);
+        unlink(g_nb.cfg);
+        unlink(g_nb.log);
+        g_nb.queue[0] = '\0';
+    }
+    return 0;
+}
+
+/* The Id of image ref (malloc'd); fails the test when it is missing. */
+static char *image_id(const char *ref)
+{
+    json_t *ins = NULL;
+    int rc = dkc_image_inspect(g_dkc, ref, &ins);
+    if (rc != 0)
+        fail_msg("image %s: %s", ref, dkc_strerror(rc));
+    char *id = strdup(json_string_value(json_object_get(ins, "Id")));
+    json_decref(ins);
+    return id;
+}
+
+/* commit: a container of this cluster into a name under the cluster's
+ * commit prefix (docker-dispatch/<queue> by default); the image carries
+ * none of the run's labels (a container made from it is not answered for)
+ * and is this cluster's; names outside the prefix or the image list and
+ * foreign containers are refused; an image another cluster committed is
+ * out of reach. */
 static void test_commit(void **state)
 {
     (void)state;
-    char cid[80], tag[64], ref[96];
-    snprintf(tag, sizeof tag, "dd-commit-%ld", (long)getpid());
-    snprintf(ref, sizeof ref, "busybox:%s", tag);
+    char cid[80], ref[160], repo[128];
+    snprintf(repo, sizeof repo, "docker-dispatch/%s/out", g_queue);
+    snprintf(ref, sizeof ref, "%s:v1", repo);
+    made_image(ref);
     run_sleeper(cid, sizeof cid, "none");
     char *b64 = tar_base64("made-here", "committed\n");
     json_t *r = callv("{\"Dockercmd\":\"archive-put\",\"Container\":\"%s\","
@@ -2194,8 +2287,8 @@ static void test_commit(void **state)
     json_decref(r);
     free(b64);
     r = callv("{\"Dockercmd\":\"commit\",\"Container\":\"%s\","
-              "\"Options\":{\"Repo\":\"busybox\",\"Tag\":\"%s\"}}",
-              cid, tag);
+              "\"Options\":{\"Repo\":\"%s\",\"Tag\":\"v1\"}}",
+              cid, repo);
     assert_ok_reply(r);
     assert_string_equal(json_string_value(json_object_get(result(r), "Image")), ref);
     json_decref(r);
@@ -2214,52 +2307,42 @@ static void test_commit(void **state)
     json_decref(r);
     /* a second commit to the same name re-points the cluster's own image */
     r = callv("{\"Dockercmd\":\"commit\",\"Container\":\"%s\","
-              "\"Options\":{\"Repo\":\"busybox\",\"Tag\":\"%s\",\"Pause\":false}}",
-              cid, tag);
+              "\"Options\":{\"Repo\":\"%s\",\"Tag\":\"v1\",\"Pause\":false}}",
+              cid, repo);
     assert_ok_reply(r);
     json_decref(r);
-    /* refused: a name outside the image list, a name of the host's */
+    /* refused: a name outside the prefix, one under it the image list lacks */
     r = callv("{\"Dockercmd\":\"commit\",\"Container\":\"%s\",\"Options\":{\"Repo\":\"alpine\"}}",
               cid);
-    assert_string_equal(err_code(r), "policy_denied");
-    assert_string_equal(err_field(r), "Options.Repo");
+    expect_refusal(r, "policy_denied", "Options.Repo", "(policy commit_prefix)");
     json_decref(r);
-    r = callv("{\"Dockercmd\":\"commit\",\"Container\":\"%s\",\"Options\":{\"Repo\":\"busybox\"}}",
-              cid);
-    assert_string_equal(err_code(r), "policy_denied");
-    assert_non_null(strstr(
-        json_string_value(json_object_get(json_object_get(r, "error"), "message")), "re-pointed"));
-    json_decref(r);
-    r = callv("{\"Dockercmd\":\"image-tag\",\"Image\":\"%s\",\"Options\":{\"Repo\":\"busybox\","
-              "\"Tag\":\"latest\"}}",
-              ref);
-    assert_string_equal(err_code(r), "policy_denied");
+    r = callv(
+        "{\"Dockercmd\":\"commit\",\"Container\":\"%s\",\"Options\":{\"Repo\":\"%s/deeper\"}}", cid,
+        repo);
+    expect_refusal(r, "policy_denied", "Options.Repo", "(policy images)");
     json_decref(r);
     /* a foreign container cannot be committed */
-    char vname[64], vref[96];
+    char vname[64], vref[96], vtag[80];
     snprintf(vname, sizeof vname, "dd-commit-victim-%ld", (long)getpid());
     char *vid = foreign_sleeper(vname);
     r = callv("{\"Dockercmd\":\"commit\",\"Container\":\"%s\","
-              "\"Options\":{\"Repo\":\"busybox\",\"Tag\":\"%s-v\"}}",
-              vname, tag);
-    assert_string_equal(err_code(r), "not_found");
+              "\"Options\":{\"Repo\":\"%s\",\"Tag\":\"v\"}}",
+              vname, repo);
+    expect_refusal(r, "not_found", NULL, "No such container");
     json_decref(r);
     /* an image another cluster committed is out of reach */
-    snprintf(vref, sizeof vref, "busybox:%s-other", tag);
+    snprintf(vtag, sizeof vtag, "dd-commit-%ld-other", (long)getpid());
+    snprintf(vref, sizeof vref, "busybox:%s", vtag);
+    made_image(vref);
     json_t *cfg = json_pack("{s:{s:s}}", "Labels", "io.docker-dispatch.image-cluster", "other");
-    char vtag[80];
-    snprintf(vtag, sizeof vtag, "%s-other", tag);
     dkc_commit_opts o = {.repo = "busybox", .tag = vtag, .config = cfg};
     char *img = NULL;
     assert_int_equal(dkc_container_commit(g_dkc, vid, &o, &img), 0);
     free(img);
     json_decref(cfg);
     r = callv("{\"Dockercmd\":\"image-remove\",\"Image\":\"%s\"}", vref);
-    assert_string_equal(err_code(r), "not_found");
+    expect_refusal(r, "not_found", NULL, "No such image");
     json_decref(r);
-    json_t *out = NULL;
-    assert_int_equal(dkc_image_remove(g_dkc, vref, true, false, &out), 0);
-    json_decref(out);
     /* the cluster's own image can be removed through the queue */
     r = callv("{\"Dockercmd\":\"image-remove\",\"Image\":\"%s\",\"Options\":{\"Force\":true}}",
               ref);
@@ -2268,6 +2351,272 @@ static void test_commit(void **state)
     dkc_container_remove(g_dkc, vid, true, true);
     free(vid);
     dkc_container_remove(g_dkc, cid, true, true);
+}
+
+/* The host's images (a tag made with the docker CLI, here through the
+ * library) are used, never removed, tagged or re-pointed: image-remove
+ * and image-tag of one are refused, commit and image-tag write only under
+ * the cluster's commit prefix, so a free name elsewhere cannot be taken
+ * either (a later `docker run` of it on the host would run the
+ * publisher's content). */
+static void test_host_images_are_not_removed_or_re_pointed(void **state)
+{
+    (void)state;
+    char host_tag[64], host_ref[96], free_ref[96], own[160], cid[80];
+    snprintf(host_tag, sizeof host_tag, "dd-host-%ld", (long)getpid());
+    snprintf(host_ref, sizeof host_ref, "busybox:%s", host_tag);
+    snprintf(free_ref, sizeof free_ref, "busybox:dd-free-%ld", (long)getpid());
+    snprintf(own, sizeof own, "docker-dispatch/%s/kept", g_queue);
+    made_image(host_ref);
+    made_image(free_ref);
+    assert_int_equal(dkc_image_tag(g_dkc, "busybox:latest", "busybox", host_tag), 0);
+    char *busybox = image_id("busybox:latest");
+
+    json_t *r = callv("{\"Dockercmd\":\"image-remove\",\"Image\":\"%s\","
+                      "\"Options\":{\"Force\":true}}",
+                      host_ref);
+    expect_refusal(r, "policy_denied", "Image", "is the host's, not one this cluster committed");
+    json_decref(r);
+    r = callv("{\"Dockercmd\":\"image-tag\",\"Image\":\"%s\",\"Options\":{\"Repo\":\"%s\"}}",
+              host_ref, own);
+    expect_refusal(r, "policy_denied", "Image", "it cannot be tagged");
+    json_decref(r);
+    /* neither commit nor image-tag of the cluster's own image writes over
+     * the host's tag or to a free name outside the prefix */
+    run_sleeper(cid, sizeof cid, "none");
+    made_image(own);
+    r = callv("{\"Dockercmd\":\"commit\",\"Container\":\"%s\",\"Options\":{\"Repo\":\"%s\"}}", cid,
+              own);
+    assert_ok_reply(r);
+    json_decref(r);
+    const char *tags[] = {host_tag, free_ref + strlen("busybox:")};
+    static const char *const writes[] = {
+        "{\"Dockercmd\":\"commit\",\"Container\":\"%s\","
+        "\"Options\":{\"Repo\":\"busybox\",\"Tag\":\"%s\"}}",
+        "{\"Dockercmd\":\"image-tag\",\"Image\":\"%s\","
+        "\"Options\":{\"Repo\":\"busybox\",\"Tag\":\"%s\"}}",
+    };
+    for (int i = 0; i < 4; i++) {
+        char body[512];
+        snprintf(body, sizeof body, writes[i / 2], i < 2 ? cid : own, tags[i % 2]);
+        r = call(body, 60000);
+        expect_refusal(r, "policy_denied", "Options.Repo", "(policy commit_prefix)");
+        json_decref(r);
+    }
+    /* the host's tag still names busybox; the free name is still free */
+    char *now = image_id(host_ref);
+    assert_string_equal(now, busybox);
+    free(now);
+    json_t *ins = NULL;
+    assert_int_equal(dkc_image_inspect(g_dkc, free_ref, &ins), DKC_ENOTFOUND);
+    /* under the prefix the cluster's image takes a second name, removed again */
+    r = callv("{\"Dockercmd\":\"image-tag\",\"Image\":\"%s\","
+              "\"Options\":{\"Repo\":\"%s\",\"Tag\":\"v2\"}}",
+              own, own);
+    assert_ok_reply(r);
+    json_decref(r);
+    r = callv("{\"Dockercmd\":\"image-remove\",\"Image\":\"%s:v2\"}", own);
+    assert_ok_reply(r);
+    json_decref(r);
+    free(busybox);
+    dkc_container_remove(g_dkc, cid, true, true);
+}
+
+/* Publishes body to queue (another deployment's) and waits for its reply. */
+static json_t *call_on(const char *queue, const char *body)
+{
+    char id[64];
+    send_msg_to(queue, body, id, sizeof id);
+    return recv_reply(id, 60000);
+}
+
+/* Starts the neighbour deployment: a dispatcher of its own queue (and so
+ * its own cluster) on this Docker host, with policy (a JSON object). */
+static void nb_start(const char *policy)
+{
+    snprintf(g_nb.queue, sizeof g_nb.queue, "%s-nb", g_queue);
+    snprintf(g_nb.cfg, sizeof g_nb.cfg, "/tmp/dd-itest-nb-%ld.json", (long)getpid());
+    snprintf(g_nb.log, sizeof g_nb.log, "/tmp/dd-itest-nb-%ld.log", (long)getpid());
+    FILE *f = fopen(g_nb.cfg, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"policy\": %s}\n", policy);
+    fclose(f);
+    g_nb.pid = spawn_daemon(g_nb.queue, g_node, g_nb.cfg, g_nb.log);
+    assert_true(g_nb.pid > 0);
+}
+
+/* Two deployments on one Docker host: the image the neighbour committed
+ * (its environment holding a token) is not this cluster's to list,
+ * inspect (by name or id), run, remove, tag or commit over; it stays
+ * the neighbour's. */
+static void test_committed_images_of_another_cluster_are_out_of_reach(void **state)
+{
+    (void)state;
+    nb_start("{\"images\": [\"busybox:*\", \"docker-dispatch/*/*:*\"]}");
+    char body[512], token[64], victim[192], cid[80], own[160];
+    snprintf(token, sizeof token, "dd-token-%ld", (long)getpid());
+    snprintf(victim, sizeof victim, "docker-dispatch/%s/victim", g_nb.queue);
+    snprintf(body, sizeof body,
+             "{\"Dockercmd\":\"run\",\"Options\":{\"NetworkMode\":\"none\",\"Env\":[\"TOKEN=%s\"]},"
+             "\"Image\":\"busybox:latest\",\"Cmd\":[\"sleep\",\"300\"]}",
+             token);
+    json_t *r = call_on(g_nb.queue, body);
+    assert_ok_reply(r);
+    snprintf(cid, sizeof cid, "%s",
+             json_string_value(json_object_get(json_object_get(result(r), "container"), "id")));
+    json_decref(r);
+    made_image(victim);
+    snprintf(body, sizeof body,
+             "{\"Dockercmd\":\"commit\",\"Container\":\"%s\",\"Options\":{\"Repo\":\"%s\"}}", cid,
+             victim);
+    r = call_on(g_nb.queue, body);
+    assert_ok_reply(r);
+    char vid[80];
+    snprintf(vid, sizeof vid, "%s", json_string_value(json_object_get(result(r), "Id")));
+    json_decref(r);
+    /* the neighbour reads its own */
+    snprintf(body, sizeof body, "{\"Dockercmd\":\"image-inspect\",\"Image\":\"%s\"}", victim);
+    r = call_on(g_nb.queue, body);
+    assert_ok_reply(r);
+    json_decref(r);
+
+    r = callv("{\"Dockercmd\":\"images\"}");
+    assert_ok_reply(r);
+    char *text = json_dumps(result(r), 0);
+    if (strstr(text, victim) || strstr(text, vid + strlen("sha256:")))
+        fail_msg("the neighbour's image is listed: %s", text);
+    free(text);
+    json_decref(r);
+    const char *refs[] = {victim, vid};
+    for (int i = 0; i < 2; i++) {
+        r = callv("{\"Dockercmd\":\"image-inspect\",\"Image\":\"%s\"}", refs[i]);
+        expect_refusal(r, "not_found", NULL, "No such image");
+        text = json_dumps(r, 0);
+        assert_null(strstr(text, token));
+        free(text);
+        json_decref(r);
+    }
+    r = callv("{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],\"Remove\":true,"
+              "\"NetworkMode\":\"none\"},\"Image\":\"%s\",\"Cmd\":[\"env\"]}",
+              victim);
+    expect_refusal(r, "not_found", NULL, "No such image");
+    json_decref(r);
+    r = callv("{\"Dockercmd\":\"image-remove\",\"Image\":\"%s\",\"Options\":{\"Force\":true}}",
+              victim);
+    expect_refusal(r, "not_found", NULL, "No such image");
+    json_decref(r);
+    snprintf(own, sizeof own, "docker-dispatch/%s/stolen", g_queue);
+    r = callv("{\"Dockercmd\":\"image-tag\",\"Image\":\"%s\",\"Options\":{\"Repo\":\"%s\"}}",
+              victim, own);
+    expect_refusal(r, "not_found", NULL, "No such image");
+    json_decref(r);
+    char mine[80];
+    run_sleeper(mine, sizeof mine, "none");
+    r = callv("{\"Dockercmd\":\"commit\",\"Container\":\"%s\",\"Options\":{\"Repo\":\"%s\"}}", mine,
+              victim);
+    expect_refusal(r, "policy_denied", "Options.Repo", "(policy commit_prefix)");
+    json_decref(r);
+    char *still = image_id(victim);
+    assert_string_equal(still, vid);
+    free(still);
+    dkc_container_remove(g_dkc, mine, true, true);
+    dkc_container_remove(g_dkc, cid, true, true);
+}
+
+/* With images ["*:latest"] a name runs, an image id does not: Docker reads
+ * a bare run of hex digits as an id when no image has that name, and an id
+ * names no repository for a pattern to vouch for. */
+static void test_image_ids_need_a_pattern_of_their_own(void **state)
+{
+    (void)state;
+    nb_start("{\"images\": [\"*:latest\"]}");
+    char *id = image_id("busybox:latest");
+    char body[512];
+    const char *refs[] = {id + strlen("sha256:"), id};
+    for (int i = 0; i < 2; i++) {
+        snprintf(body, sizeof body,
+                 "{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],\"Remove\":true,"
+                 "\"NetworkMode\":\"none\"},\"Image\":\"%.*s\",\"Cmd\":[\"echo\",\"ran\"]}",
+                 i == 0 ? 12 : 200, refs[i]);
+        json_t *r = call_on(g_nb.queue, body);
+        expect_refusal(r, "policy_denied", "Image", "admit ids");
+        json_decref(r);
+    }
+    json_t *r = call_on(
+        g_nb.queue, "{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],\"Remove\":true,"
+                    "\"NetworkMode\":\"none\"},\"Image\":\"busybox\",\"Cmd\":[\"echo\",\"ran\"]}");
+    assert_ok_reply(r);
+    assert_string_equal(json_string_value(json_object_get(result(r), "stdout")), "ran\n");
+    json_decref(r);
+    free(id);
+}
+
+/* Users of one cluster: alice's committed image is hers; bob neither
+ * lists, inspects, runs, removes nor commits over it, nor does an
+ * anonymous message; the admin user inspects it; alice removes it. */
+static void test_users_own_their_committed_images(void **state)
+{
+    (void)state;
+    char users[2][32], ref[192], body[512], cid[2][80];
+    broker *b[2] = {NULL, NULL};
+    users_open(users, b);
+    snprintf(ref, sizeof ref, "docker-dispatch/%s/%s", g_queue, users[0]);
+    made_image(ref);
+    static const char sleeper[] = "{\"Dockercmd\":\"run\",\"Options\":{\"NetworkMode\":\"none\"},"
+                                  "\"Image\":\"busybox:latest\",\"Cmd\":[\"sleep\",\"300\"]}";
+    for (int i = 0; i < 2; i++) {
+        json_t *r = user_call(b[i], users[i], sleeper);
+        assert_ok_reply(r);
+        snprintf(cid[i], sizeof cid[i], "%s",
+                 json_string_value(json_object_get(json_object_get(result(r), "container"), "id")));
+        json_decref(r);
+    }
+    snprintf(body, sizeof body,
+             "{\"Dockercmd\":\"commit\",\"Container\":\"%s\",\"Options\":{\"Repo\":\"%s\"}}",
+             cid[0], ref);
+    json_t *r = user_call(b[0], users[0], body);
+    assert_ok_reply(r);
+    json_decref(r);
+
+    r = user_call(b[1], users[1], "{\"Dockercmd\":\"images\"}");
+    assert_ok_reply(r);
+    char *text = json_dumps(result(r), 0);
+    if (strstr(text, ref))
+        fail_msg("bob lists alice's image: %s", text);
+    free(text);
+    json_decref(r);
+    static const char *const reach[] = {
+        "{\"Dockercmd\":\"image-inspect\",\"Image\":\"%s\"}",
+        "{\"Dockercmd\":\"run\",\"Options\":{\"Attach\":[\"STDOUT\"],\"Remove\":true,"
+        "\"NetworkMode\":\"none\"},\"Image\":\"%s\",\"Cmd\":[\"true\"]}",
+        "{\"Dockercmd\":\"image-remove\",\"Image\":\"%s\",\"Options\":{\"Force\":true}}",
+    };
+    for (size_t i = 0; i < sizeof reach / sizeof reach[0]; i++) {
+        snprintf(body, sizeof body, reach[i], ref);
+        r = user_call(b[1], users[1], body);
+        expect_refusal(r, "not_found", NULL, "No such image");
+        json_decref(r);
+    }
+    snprintf(body, sizeof body, reach[0], ref);
+    r = user_call(b[1], NULL, body);
+    expect_refusal(r, "not_found", NULL, "No such image");
+    json_decref(r);
+    r = user_call(g_cli, "guest", body); /* the admin user */
+    assert_ok_reply(r);
+    json_decref(r);
+    snprintf(body, sizeof body,
+             "{\"Dockercmd\":\"commit\",\"Container\":\"%s\",\"Options\":{\"Repo\":\"%s\"}}",
+             cid[1], ref);
+    r = user_call(b[1], users[1], body);
+    expect_refusal(r, "policy_denied", "Options.Repo", "it would be re-pointed");
+    json_decref(r);
+    snprintf(body, sizeof body, reach[2], ref);
+    r = user_call(b[0], users[0], body);
+    assert_ok_reply(r);
+    json_decref(r);
+    users_close(users, b);
+    for (int i = 0; i < 2; i++)
+        dkc_container_remove(g_dkc, cid[i], true, true);
 }
 
 /* 1 if container id is attached to network (by name). */
@@ -2443,7 +2792,12 @@ int main(void)
         cmocka_unit_test(test_host_network_and_log_driver_refused),
         cmocka_unit_test(test_run_refused_at_create),
         cmocka_unit_test(test_archives),
-        cmocka_unit_test(test_commit),
+        cmocka_unit_test_teardown(test_commit, images_teardown),
+        cmocka_unit_test_teardown(test_host_images_are_not_removed_or_re_pointed, images_teardown),
+        cmocka_unit_test_teardown(test_committed_images_of_another_cluster_are_out_of_reach,
+                                  images_teardown),
+        cmocka_unit_test_teardown(test_image_ids_need_a_pattern_of_their_own, images_teardown),
+        cmocka_unit_test_teardown(test_users_own_their_committed_images, images_teardown),
         cmocka_unit_test(test_networks),
         cmocka_unit_test(test_templates),
     };

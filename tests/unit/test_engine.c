@@ -250,9 +250,15 @@ static int fake_make(void *ud, dkc_client **out, char *errbuf, size_t errlen)
     return 0;
 }
 
+/* An image inspect of an image the host has (no labels: nobody
+ * committed it). */
+static const char IMAGE_OF_HOST[] = "{\"Id\":\"sha256:feed\",\"RepoTags\":[\"busybox:latest\"],"
+                                    "\"Config\":{\"Labels\":null}}";
+
 /* A healthy, empty Docker: creates answer ID1, starts work, inspected
  * containers run, nothing is listed, the event stream ends at once (the
- * watcher comes back every 200 ms), nothing carries an answered mark. */
+ * watcher comes back every 200 ms), nothing carries an answered mark,
+ * every image inspected is the host's. */
 static void fake_defaults(fake *f)
 {
     fake_route(f, "GET", "/events", 200, "");
@@ -270,6 +276,8 @@ static void fake_defaults(fake *f)
     fake_route(f, "PUT", "/containers/*/archive", 200, NULL);
     fake_route(f, "GET", "/containers/*/archive", 404, "{\"message\":\"no such file\"}");
     fake_route(f, "GET", "/containers/*/logs", 200, NULL);
+    /* images are the host's: busybox:latest and the like, no labels */
+    fake_route(f, "GET", "/images/*/json", 200, IMAGE_OF_HOST);
 }
 
 static void fake_cleanup(fake *f)
@@ -1768,13 +1776,15 @@ static const char PULL_STREAM[] =
     "{\"status\":\"Already exists\",\"id\":\"bbb\"}\r\n"
     "{\"status\":\"Status: Downloaded newer image for busybox:latest\"}\r\n";
 
-/* The policy with registry localhost:5000 allowed. */
+/* The policy with registry localhost:5000 allowed; the image the pulls
+ * write, localhost:5000/busybox:latest, is there already (the host's). */
 static void allow_local_registry(fixture *fx)
 {
     char why[256] = "";
     json_t *pol = json_pack("{s:[s]}", "registries", "localhost:5000");
     assert_int_equal(policy_from_json(&fx->policy, pol, why, sizeof why), 0);
     json_decref(pol);
+    fake_route(&fx->f, "GET", "/images/localhost:5000/busybox:latest/json", 200, IMAGE_OF_HOST);
 }
 
 static void a_pull_asked_for_progress_tells_it_before_the_reply(void **state)
@@ -1849,49 +1859,265 @@ static const char IMAGE_1_52[] =
     "\"Descriptor\":{\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
     "\"digest\":\"sha256:bb\",\"size\":1}}";
 
+/* The error message of reply r ("" when none). */
+static const char *err_message(json_t *r)
+{
+    const char *m = json_string_value(json_object_get(json_object_get(r, "error"), "message"));
+    return m ? m : "";
+}
+
+/* Checks that reply r refuses with code, field (NULL: not checked) and a
+ * message holding words; prints the reply when it does not. */
+static void check_refusal(json_t *r, const char *code, const char *field, const char *words)
+{
+    json_t *err = json_object_get(r, "error");
+    const char *got = json_string_value(json_object_get(err, "code"));
+    const char *f = json_string_value(json_object_get(err, "field"));
+    if (got == NULL || strcmp(got, code) != 0 || (field && (f == NULL || strcmp(f, field))) ||
+        strstr(err_message(r), words) == NULL) {
+        char *t = json_dumps(r, 0);
+        print_error("expected %s (field %s, \"%s\"), got %s\n", code, field ? field : "-", words,
+                    t ? t : "?");
+        free(t);
+        fail();
+    }
+}
+
+/* Submits body of user (NULL: none) as the nth delivery (tag and request
+ * id "call-<n>") and returns its reply, the nth. */
+static json_t *fx_call_as(fixture *fx, const char *user, uint64_t n, const char *body)
+{
+    char id[32];
+    snprintf(id, sizeof id, "call-%llu", (unsigned long long)n);
+    fx_submit_as(fx, user, n, id, body, 0);
+    return reply_json(fx_wait(fx, ENGINE_OUT_REPLY, n));
+}
+
+static json_t *fx_call(fixture *fx, uint64_t n, const char *body)
+{
+    return fx_call_as(fx, NULL, n, body);
+}
+
 /* Image ownership read from 1.52-shaped inspects: an image without labels
- * (Config.Labels omitted) is the host's, so re-pointing its name is
- * refused and tagging it to a new name is allowed; one a commit of this
- * cluster made carries its labels as before. */
+ * (Config.Labels omitted) is the host's, so it is neither tagged nor
+ * removed, and its name is not re-pointed; image-inspect answers Docker's
+ * object as it is. */
 static void image_commands_read_image_inspects_of_1_52(void **state)
 {
     fixture *fx = *state;
     snprintf(fx->f.ping, sizeof fx->f.ping, "1.52");
     fake_route(&fx->f, "GET", "/images/*/json", 200, IMAGE_1_52);
     fake_route(&fx->f, "POST", "/images/*/tag", 201, NULL);
+    fake_route(&fx->f, "DELETE", "/images/*", 200, "[]");
     fx_start(fx);
-    fx_submit(fx, 51, "req-tag1",
-              "{\"Dockercmd\":\"image-tag\",\"Image\":\"busybox:latest\",\"Options\":"
-              "{\"Repo\":\"busybox\",\"Tag\":\"stable\"}}");
-    json_t *r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 1));
-    check_error(r, "policy_denied", -1);
-    assert_non_null(strstr(
-        json_string_value(json_object_get(json_object_get(r, "error"), "message")), "re-pointed"));
+    json_t *r = fx_call(fx, 1,
+                        "{\"Dockercmd\":\"image-tag\",\"Image\":\"busybox:latest\",\"Options\":"
+                        "{\"Repo\":\"docker-dispatch/c1/bb\",\"Tag\":\"stable\"}}");
+    check_refusal(r, "policy_denied", "Image", "is the host's, not one this cluster committed");
+    json_decref(r);
+    r = fx_call(fx, 2,
+                "{\"Dockercmd\":\"image-remove\",\"Image\":\"busybox:latest\","
+                "\"Options\":{\"Force\":true}}");
+    check_refusal(r, "policy_denied", "Image", "it cannot be removed (policy scope)");
     json_decref(r);
     assert_int_equal(fake_hits(&fx->f, "POST", "/images/*/tag"), 0);
+    assert_int_equal(fake_hits(&fx->f, "DELETE", "/images/*"), 0);
 
-    /* a new name (404 for it): tagged */
-    fake_route(&fx->f, "GET", "/images/jobs:v1/json", 404, "{\"message\":\"No such image\"}");
-    fx_submit(fx, 52, "req-tag2",
-              "{\"Dockercmd\":\"image-tag\",\"Image\":\"busybox:latest\",\"Options\":"
-              "{\"Repo\":\"jobs\",\"Tag\":\"v1\"}}");
-    r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 2));
-    if (!json_is_true(json_object_get(r, "ok")))
-        print_error("tag: %s\n",
-                    json_string_value(json_object_get(json_object_get(r, "error"), "message")));
-    assert_true(json_is_true(json_object_get(r, "ok")));
-    json_decref(r);
-    assert_int_equal(fake_hits(&fx->f, "POST", "/images/*/tag"), 1);
-
-    /* image-inspect answers Docker's object as it is */
-    fx_submit(fx, 53, "req-iinspect",
-              "{\"Dockercmd\":\"image-inspect\",\"Image\":\"busybox:latest\"}");
-    r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 3));
+    r = fx_call(fx, 3, "{\"Dockercmd\":\"image-inspect\",\"Image\":\"busybox:latest\"}");
     json_t *res = json_object_get(r, "result");
     assert_str(json_string_value(json_object_get(res, "Id")), "sha256:0123");
     assert_null(json_object_get(res, "ContainerConfig"));
     assert_null(json_object_get(json_object_get(res, "Config"), "Labels"));
     json_decref(r);
+}
+
+/* Inspects of images a commit made: this cluster's without a user (anyone's
+ * in the cluster), this cluster's by user bob, another cluster's. */
+static const char IMAGE_OURS[] =
+    "{\"Id\":\"sha256:0001\",\"Config\":{\"Labels\":{\"io.docker-dispatch.image-cluster\":"
+    "\"c1\"}}}";
+static const char IMAGE_OF_BOB[] =
+    "{\"Id\":\"sha256:0002\",\"Config\":{\"Labels\":{\"io.docker-dispatch.image-cluster\":"
+    "\"c1\",\"io.docker-dispatch.image-user\":\"bob\"}}}";
+static const char IMAGE_OF_C2[] =
+    "{\"Id\":\"sha256:0003\",\"Config\":{\"Env\":[\"TOKEN=secret\"],\"Labels\":"
+    "{\"io.docker-dispatch.image-cluster\":\"c2\"}}}";
+static const char NO_SUCH_IMAGE[] = "{\"message\":\"No such image: docker-dispatch/c1/new:v1\"}";
+#define COMMIT_ID "{\"Id\":\"sha256:0004\"}"
+
+/* commit writes only under the cluster's commit prefix (policy
+ * commit_prefix; docker-dispatch/c1 by default), to a free name or an
+ * image of the publisher's own: never over the host's images or another
+ * user's, which would re-point what their runs run. */
+static void commit_targets_are_free_names_under_the_commit_prefix(void **state)
+{
+    fixture *fx = *state;
+    fake_route(&fx->f, "GET", "/containers/*/json", 200,
+               "{\"Id\":\"" ID1 "\",\"Name\":\"/mine\",\"State\":{\"Running\":true},"
+               "\"Config\":{\"Labels\":{\"io.docker-dispatch.cluster\":\"c1\"}}}");
+    fake_route(&fx->f, "POST", "/commit", 201, COMMIT_ID);
+    fake_route(&fx->f, "GET", "/images/docker-dispatch/c1/new:v1/json", 404, NO_SUCH_IMAGE);
+    fake_route(&fx->f, "GET", "/images/docker-dispatch/c1/ours:latest/json", 200, IMAGE_OURS);
+    fake_route(&fx->f, "GET", "/images/docker-dispatch/c1/bobs:latest/json", 200, IMAGE_OF_BOB);
+    fake_route(&fx->f, "GET", "/images/docker-dispatch/c1/host:latest/json", 200, IMAGE_OF_HOST);
+    fx_start(fx);
+    static const struct {
+        const char *repo, *tag, *words;
+    } refused[] = {
+        {"busybox", "v1", "not a repository under docker-dispatch/c1/"},
+        {"docker-dispatch/c2/x", "v1", "(policy commit_prefix)"},
+        {"docker-dispatch/c1x/y", "v1", "(policy commit_prefix)"},
+        {"docker-dispatch/c1/bobs", "latest", "exists and is not one this publisher committed"},
+        {"docker-dispatch/c1/host", "latest", "it would be re-pointed (policy scope)"},
+    };
+    uint64_t n = 0;
+    char body[256];
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(body, sizeof body,
+                 "{\"Dockercmd\":\"commit\",\"Container\":\"mine\","
+                 "\"Options\":{\"Repo\":\"%s\",\"Tag\":\"%s\"}}",
+                 refused[i].repo, refused[i].tag);
+        json_t *r = fx_call(fx, ++n, body);
+        check_refusal(r, "policy_denied", "Options.Repo", refused[i].words);
+        json_decref(r);
+    }
+    assert_int_equal(fake_hits(&fx->f, "POST", "/commit"), 0);
+    /* a free name, and the cluster's own image (re-pointed: it is its own) */
+    static const char *const granted[][2] = {{"docker-dispatch/c1/new", "v1"},
+                                             {"docker-dispatch/c1/ours", "latest"}};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(body, sizeof body,
+                 "{\"Dockercmd\":\"commit\",\"Container\":\"mine\","
+                 "\"Options\":{\"Repo\":\"%s\",\"Tag\":\"%s\"}}",
+                 granted[i][0], granted[i][1]);
+        json_t *r = fx_call(fx, ++n, body);
+        if (!json_is_true(json_object_get(r, "ok")))
+            print_error("commit to %s refused: %s\n", granted[i][0], err_message(r));
+        assert_true(json_is_true(json_object_get(r, "ok")));
+        json_decref(r);
+    }
+    assert_int_equal(fake_hits(&fx->f, "POST", "/commit"), 2);
+    /* bob may write over his own */
+    json_t *r = fx_call_as(fx, "bob", ++n,
+                           "{\"Dockercmd\":\"commit\",\"Container\":\"mine\","
+                           "\"Options\":{\"Repo\":\"docker-dispatch/c1/bobs\"}}");
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+}
+
+/* Another cluster's committed image is not there for this one: not
+ * listed, not inspected (its Env stays unread), not run, removed, tagged
+ * or pulled over, each answered as for an image Docker lacks.  The
+ * host's images are listed and run but not removed; the cluster's own
+ * are removed. */
+static void images_of_another_cluster_are_out_of_reach(void **state)
+{
+    fixture *fx = *state;
+    static const char *const other = "docker-dispatch/c2/secret";
+    fake_route(&fx->f, "GET", "/images/json", 200,
+               "[{\"Id\":\"sha256:feed\",\"RepoTags\":[\"busybox:latest\"],\"Labels\":null},"
+               "{\"Id\":\"sha256:0001\",\"RepoTags\":[\"docker-dispatch/c1/ours:latest\"],"
+               "\"Labels\":{\"io.docker-dispatch.image-cluster\":\"c1\"}},"
+               "{\"Id\":\"sha256:0003\",\"RepoTags\":[\"docker-dispatch/c2/secret:latest\"],"
+               "\"Labels\":{\"io.docker-dispatch.image-cluster\":\"c2\"}}]");
+    fake_route(&fx->f, "GET", "/images/docker-dispatch/c2/secret/json", 200, IMAGE_OF_C2);
+    fake_route(&fx->f, "GET", "/images/docker-dispatch/c2/secret:latest/json", 200, IMAGE_OF_C2);
+    fake_route(&fx->f, "GET", "/images/docker-dispatch/c1/ours/json", 200, IMAGE_OURS);
+    fake_route(&fx->f, "GET", "/images/docker-dispatch/c1/gone/json", 404,
+               "{\"message\":\"No such image: docker-dispatch/c1/gone:latest\"}");
+    fake_route(&fx->f, "DELETE", "/images/docker-dispatch/c1/ours", 200, "[]");
+    fake_route(&fx->f, "POST", "/images/create", 200, PULL_STREAM);
+    char why[256] = "";
+    json_t *pol = json_pack("{s:[s]}", "registries", "docker.io");
+    assert_int_equal(policy_from_json(&fx->policy, pol, why, sizeof why), 0);
+    json_decref(pol);
+    fx_start(fx);
+
+    json_t *r = fx_call(fx, 1, "{\"Dockercmd\":\"images\"}");
+    char *text = json_dumps(json_object_get(r, "result"), 0);
+    if (strstr(text, "c2/secret") != NULL || strstr(text, "c1/ours") == NULL ||
+        strstr(text, "busybox") == NULL)
+        print_error("images: %s\n", text);
+    assert_null(strstr(text, "c2/secret"));
+    assert_non_null(strstr(text, "c1/ours"));
+    assert_non_null(strstr(text, "busybox"));
+    free(text);
+    json_decref(r);
+
+    static const char *const bodies[] = {
+        "{\"Dockercmd\":\"image-inspect\",\"Image\":\"%s\"}",
+        "{\"Dockercmd\":\"run\",\"Image\":\"%s\",\"Cmd\":[\"env\"]}",
+        "{\"Dockercmd\":\"create\",\"Image\":\"%s\"}",
+        "{\"Dockercmd\":\"image-remove\",\"Image\":\"%s\",\"Options\":{\"Force\":true}}",
+        "{\"Dockercmd\":\"image-tag\",\"Image\":\"%s\",\"Options\":"
+        "{\"Repo\":\"docker-dispatch/c1/stolen\"}}",
+    };
+    uint64_t n = 1;
+    char body[256];
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        snprintf(body, sizeof body, bodies[i], other);
+        r = fx_call(fx, ++n, body);
+        /* word for word what Docker says of an image it lacks */
+        check_refusal(r, "not_found", NULL, "No such image: docker-dispatch/c2/secret:latest");
+        text = json_dumps(r, 0);
+        assert_null(strstr(text, "TOKEN"));
+        free(text);
+        json_decref(r);
+    }
+    r = fx_call(fx, ++n, "{\"Dockercmd\":\"pull\",\"Image\":\"docker-dispatch/c2/secret\"}");
+    check_refusal(r, "not_found", NULL, "pulling docker-dispatch/c2/secret failed");
+    json_decref(r);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 0);
+    assert_int_equal(fake_hits(&fx->f, "DELETE", "/images/*"), 0);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/images/create"), 0);
+    /* an image that is not there: not run, not removed */
+    r = fx_call(fx, ++n,
+                "{\"Dockercmd\":\"run\",\"Image\":\"docker-dispatch/c1/gone\",\"Cmd\":[\"true\"]}");
+    check_refusal(r, "not_found", NULL, "No such image: docker-dispatch/c1/gone:latest");
+    json_decref(r);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 0);
+    /* the cluster's own is removed */
+    r = fx_call(fx, ++n, "{\"Dockercmd\":\"image-remove\",\"Image\":\"docker-dispatch/c1/ours\"}");
+    if (!json_is_true(json_object_get(r, "ok")))
+        print_error("image-remove of our own: %s\n", err_message(r));
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    assert_int_equal(fake_hits(&fx->f, "DELETE", "/images/docker-dispatch/c1/ours"), 1);
+}
+
+/* Users: bob's committed image is bob's; alice neither sees, runs nor
+ * removes it; an admin user does. */
+static void a_users_committed_image_is_theirs(void **state)
+{
+    fixture *fx = *state;
+    fake_route(&fx->f, "GET", "/images/docker-dispatch/c1/bobs/json", 200, IMAGE_OF_BOB);
+    fake_route(&fx->f, "DELETE", "/images/docker-dispatch/c1/bobs", 200, "[]");
+    char why[256] = "";
+    json_t *pol = json_pack("{s:[s]}", "admin_users", "ops");
+    assert_int_equal(policy_from_json(&fx->policy, pol, why, sizeof why), 0);
+    json_decref(pol);
+    fx_start(fx);
+    static const char inspect[] =
+        "{\"Dockercmd\":\"image-inspect\",\"Image\":\"docker-dispatch/c1/bobs\"}";
+    static const char rm[] =
+        "{\"Dockercmd\":\"image-remove\",\"Image\":\"docker-dispatch/c1/bobs\"}";
+    json_t *r = fx_call_as(fx, "alice", 1, inspect);
+    check_refusal(r, "not_found", NULL, "No such image: docker-dispatch/c1/bobs:latest");
+    json_decref(r);
+    r = fx_call_as(fx, "alice", 2, rm);
+    check_refusal(r, "not_found", NULL, "No such image");
+    json_decref(r);
+    r = fx_call(fx, 3, inspect); /* anonymous: no user's */
+    check_refusal(r, "not_found", NULL, "No such image");
+    json_decref(r);
+    assert_int_equal(fake_hits(&fx->f, "DELETE", "/images/*/*/*"), 0);
+    r = fx_call_as(fx, "bob", 4, inspect);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    r = fx_call_as(fx, "ops", 5, rm);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    assert_int_equal(fake_hits(&fx->f, "DELETE", "/images/docker-dispatch/c1/bobs"), 1);
 }
 
 /* A pull failing half-way in the form of API 1.48 and newer (errorDetail
@@ -2258,6 +2484,9 @@ int main(void)
         T(a_die_event_of_every_version_finishes_its_run),
         T(a_die_event_of_the_oldest_form_wakes_the_supervisor),
         T(image_commands_read_image_inspects_of_1_52),
+        T(commit_targets_are_free_names_under_the_commit_prefix),
+        T(images_of_another_cluster_are_out_of_reach),
+        T(a_users_committed_image_is_theirs),
         T(a_pull_failing_with_only_error_detail_is_a_failure),
         T(a_fenced_node_answers_a_run_nobody_answered_once),
         T(an_idle_engine_does_not_poll_docker),

@@ -467,6 +467,73 @@ static void t_image_ids(void **state)
     policy_cleanup(&p);
 }
 
+/* commit_prefix: where commit and image-tag may write.  By default a path
+ * of its own per cluster; a repository outside it, the prefix itself, a
+ * neighbour that merely begins alike, and a tag or digest in Repo are
+ * refused naming the key. */
+static void t_commit_prefix(void **state)
+{
+    (void)state;
+    dd_policy p;
+    policy_init(&p);
+    char pre[300];
+    policy_commit_prefix(&p, "jobs", pre, sizeof pre);
+    assert_string_equal(pre, "docker-dispatch/jobs");
+    policy_commit_prefix(&p, "Dd-itest..A_b.", pre, sizeof pre);
+    assert_string_equal(pre, "docker-dispatch/dd-itest-a-b");
+    policy_commit_prefix(&p, "._", pre, sizeof pre);
+    assert_string_equal(pre, "docker-dispatch/cluster");
+    proto_error err;
+    assert_int_equal(policy_check_commit_repo(&p, "jobs", "docker-dispatch/jobs/out", &err), 0);
+    assert_int_equal(policy_check_commit_repo(&p, "jobs", "docker-dispatch/jobs/a/b", &err), 0);
+    static const char *const outside[] = {
+        "busybox",
+        "docker-dispatch/jobs",
+        "docker-dispatch/jobs/",
+        "docker-dispatch/jobsx/out",
+        "docker-dispatch/other/out",
+        "docker-dispatch/jobs/out:v1",
+        "docker-dispatch/jobs/out@sha256:00",
+        "docker.io/docker-dispatch/jobs/out",
+    };
+    for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
+        proto_error_clear(&err);
+        if (policy_check_commit_repo(&p, "jobs", outside[i], &err) != PROTO_EPOLICY)
+            fail_msg("%s was granted as a commit target", outside[i]);
+        assert_string_equal(err.field, "Options.Repo");
+        if (strstr(err.message, "under docker-dispatch/jobs/") == NULL ||
+            strstr(err.message, "policy commit_prefix") == NULL)
+            fail_msg("message \"%s\" names neither the prefix nor the key", err.message);
+    }
+    assert_int_equal(policy_check_commit_repo(&p, "jobs", NULL, &err), PROTO_EPOLICY);
+
+    /* set by the operator: a trailing '/' is dropped; the cluster is not used */
+    p = load("{'commit_prefix':'localhost:5000/jobs/'}");
+    policy_commit_prefix(&p, "other", pre, sizeof pre);
+    assert_string_equal(pre, "localhost:5000/jobs");
+    assert_int_equal(policy_check_commit_repo(&p, "other", "localhost:5000/jobs/x", &err), 0);
+    assert_int_equal(policy_check_commit_repo(&p, "other", "docker-dispatch/other/x", &err),
+                     PROTO_EPOLICY);
+    policy_cleanup(&p);
+
+    static const char *const bad[] = {
+        "{'commit_prefix':''}",         "{'commit_prefix':'/'}",     "{'commit_prefix':'Jobs'}",
+        "{'commit_prefix':'a//b'}",     "{'commit_prefix':'a/b:1'}", "{'commit_prefix':'host:/x'}",
+        "{'commit_prefix':'-a/b'}",     "{'commit_prefix':'a b'}",   "{'commit_prefix':['a']}",
+        "{'commit_prefix':'x@sha256'}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char why[256] = "";
+        json_t *j = J(bad[i]);
+        if (policy_from_json(&p, j, why, sizeof why) != -1)
+            fail_msg("%s was read", bad[i]);
+        if (strstr(why, "policy.commit_prefix must be a repository path") == NULL)
+            fail_msg("%s: \"%s\"", bad[i], why);
+        assert_null(p.commit_prefix);
+        json_decref(j);
+    }
+}
+
 /* The attack table: what a publisher with nothing but publish rights might
  * send in a create body, under the default policy (images open), with the
  * code and the field the refusal must name. */
@@ -692,6 +759,7 @@ int main(void)
         cmocka_unit_test(t_resources),
         cmocka_unit_test(t_images),
         cmocka_unit_test(t_image_ids),
+        cmocka_unit_test(t_commit_prefix),
         cmocka_unit_test(t_attacks),
         cmocka_unit_test(t_networks_archives),
         cmocka_unit_test(t_networks_at_create),
