@@ -4,6 +4,7 @@
  * name taken by a volume the publisher may not act on is refused
  * (conflict, telling nothing of that volume), before the create and,
  * for a volume made in between, after it.
+ * The driver must be one the policy lists.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,12 @@ static hres refuse_taken(jctx *c)
 static hres h_volume_create(jctx *c)
 {
     proto_cmd *cmd = c->cmd;
+    proto_error perr;
+    proto_error_clear(&perr);
+    if (policy_check_volume_driver(c->rules->policy, cmd->driver, "Options.Driver", &perr) != 0) {
+        snprintf(c->field, sizeof c->field, "%s", perr.field);
+        return eng_fail(c, PROTO_EPOLICY, "%s", perr.message);
+    }
     if (cmd->volume != NULL) {
         json_t *ins = NULL;
         int rc = dkc_volume_inspect(c->cli, cmd->volume, &ins);

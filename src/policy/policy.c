@@ -16,8 +16,9 @@
 
 #include "policy.h"
 
-#define NANO_PER_CPU 1000000000LL
-#define MAX_LIST     256 /* entries of a policy list */
+#define NANO_PER_CPU     1000000000LL
+#define MAX_LIST         256 /* entries of a policy list */
+#define POLICY_MAX_IMAGE 512 /* an image reference's characters, as the protocol's */
 
 /* ------------------------------------------------------------------------
  * Building and freeing
@@ -28,6 +29,7 @@ void policy_init(dd_policy *p)
     memset(p, 0, sizeof *p);
     p->max_archive = POLICY_DEFAULT_MAX_ARCHIVE;
     quotas_init(&p->quotas);
+    p->min_health_interval = POLICY_DEFAULT_MIN_HEALTH_INTERVAL;
 }
 
 static void strv_free(char **v)
@@ -51,6 +53,7 @@ void policy_cleanup(dd_policy *p)
     strv_free(p->network_drivers);
     quotas_cleanup(&p->quotas);
     free(p->commit_prefix);
+    strv_free(p->volume_drivers);
     policy_init(p);
 }
 
@@ -116,20 +119,23 @@ fail:
     return -1;
 }
 
-/* A non-negative integer (or, for CPUs, a number of CPUs) into *out. */
-static int read_amount(const json_t *v, const char *key, bool cpus, int64_t *out, char *errbuf,
-                       size_t errlen)
+/* A non-negative integer, or (unit: "CPUs", "seconds") a number of them
+ * from 0 to 1024 in billionths, into *out. */
+static int read_amount(const json_t *v, const char *key, const char *unit, int64_t *out,
+                       char *errbuf, size_t errlen)
 {
-    if (cpus && json_is_number(v) && json_number_value(v) >= 0 && json_number_value(v) <= 1024) {
+    if (unit && json_is_number(v) && json_number_value(v) >= 0 && json_number_value(v) <= 1024) {
         *out = (int64_t)(json_number_value(v) * (double)NANO_PER_CPU + 0.5);
         return 0;
     }
-    if (!cpus && json_is_integer(v) && json_integer_value(v) >= 0) {
+    if (!unit && json_is_integer(v) && json_integer_value(v) >= 0) {
         *out = json_integer_value(v);
         return 0;
     }
-    snprintf(errbuf, errlen, "policy.%s must be %s", key,
-             cpus ? "a number of CPUs from 0 to 1024" : "a non-negative integer");
+    if (unit)
+        snprintf(errbuf, errlen, "policy.%s must be a number of %s from 0 to 1024", key, unit);
+    else
+        snprintf(errbuf, errlen, "policy.%s must be a non-negative integer", key);
     return -1;
 }
 
@@ -189,6 +195,7 @@ typedef enum key_kind {
     KEY_BOOL,
     KEY_AMOUNT,
     KEY_CPUS,
+    KEY_SECONDS,
     KEY_COUNT,
     KEY_SCOPE,
     KEY_QUOTAS,
@@ -230,6 +237,11 @@ static const policy_key keys[] = {
     {"max_pids", KEY_AMOUNT, AT(max_pids), 0},
     {"max_containers", KEY_COUNT, AT(max_containers), 0},
     {"quotas", KEY_QUOTAS, AT(quotas), 0},
+    {"volume_drivers", KEY_LIST, AT(volume_drivers), L_NAME},
+    {"allow_volume_options", KEY_BOOL, AT(allow_volume_options), 0},
+    {"allow_mac_address", KEY_BOOL, AT(allow_mac_address), 0},
+    {"allow_static_ip", KEY_BOOL, AT(allow_static_ip), 0},
+    {"min_health_interval", KEY_SECONDS, AT(min_health_interval), 0},
 };
 
 /* Reads one key's value into p.  0 or -1 with errbuf. */
@@ -260,11 +272,14 @@ static int read_key(dd_policy *p, const policy_key *k, const json_t *v, char *er
     case KEY_REPO:
         return read_repo(v, k->name, (char **)at, errbuf, errlen);
     case KEY_AMOUNT:
+        return read_amount(v, k->name, NULL, (int64_t *)at, errbuf, errlen);
     case KEY_CPUS:
-        return read_amount(v, k->name, k->kind == KEY_CPUS, (int64_t *)at, errbuf, errlen);
+    case KEY_SECONDS:
+        return read_amount(v, k->name, k->kind == KEY_CPUS ? "CPUs" : "seconds", (int64_t *)at,
+                           errbuf, errlen);
     case KEY_COUNT: {
         int64_t n = 0;
-        if (read_amount(v, k->name, false, &n, errbuf, errlen) != 0)
+        if (read_amount(v, k->name, NULL, &n, errbuf, errlen) != 0)
             return -1;
         if (n > 1000000) {
             snprintf(errbuf, errlen, "policy.%s must be at most 1000000", k->name);
@@ -379,8 +394,15 @@ int policy_check_registry(const dd_policy *p, const char *image, proto_error *er
     const char *slash = image ? strchr(image, '/') : NULL;
     if (slash != NULL) {
         size_t n = (size_t)(slash - image);
-        if (n < sizeof reg && (memchr(image, '.', n) || memchr(image, ':', n) ||
-                               (n == 9 && !strncmp(image, "localhost", 9))))
+        bool host = memchr(image, '.', n) || memchr(image, ':', n) ||
+                    (n == 9 && !strncmp(image, "localhost", 9));
+        /* a host too long to hold is refused, not read as Docker Hub */
+        if (host && n >= sizeof reg)
+            return deny(err, PROTO_EPOLICY, "Image",
+                        "a registry name longer than %zu characters is not allowed (policy "
+                        "registries)",
+                        sizeof reg - 1);
+        if (host)
             snprintf(reg, sizeof reg, "%.*s", (int)n, image);
     }
     if (listed(p->registries, reg))
@@ -397,6 +419,18 @@ int policy_is_admin(const dd_policy *p, const char *user)
 int policy_network_listed(const dd_policy *p, const char *name)
 {
     return name != NULL && listed(p->networks, name);
+}
+
+int policy_check_volume_driver(const dd_policy *p, const char *driver, const char *field,
+                               proto_error *err)
+{
+    if (driver == NULL || *driver == '\0')
+        return 0; /* the daemon's own, local */
+    if (p->volume_drivers ? listed(p->volume_drivers, driver) : !strcmp(driver, "local"))
+        return 0;
+    /* a plugin mounts whatever it is told to, as root */
+    return deny(err, PROTO_EPOLICY, field,
+                "volume driver %.100s is not allowed (policy volume_drivers)", driver);
 }
 
 int policy_check_network_driver(const dd_policy *p, const char *driver, proto_error *err)
@@ -452,7 +486,12 @@ int policy_check_image(const dd_policy *p, const char *image, proto_error *err)
         return 0;
     if (image == NULL || *image == '\0')
         return deny(err, PROTO_EPOLICY, "Image", "an image is required (policy images)");
-    char ref[600];
+    /* what ref cannot hold is refused whole, never matched cut short */
+    if (strlen(image) > POLICY_MAX_IMAGE)
+        return deny(err, PROTO_EPOLICY, "Image",
+                    "an image reference longer than %d characters is not allowed (policy images)",
+                    POLICY_MAX_IMAGE);
+    char ref[POLICY_MAX_IMAGE + sizeof ":latest"];
     const char *hex = image_id_hex(image);
     if (hex != NULL) {
         /* an id names no repository: only patterns written for ids admit it */
@@ -564,44 +603,6 @@ static int check_binds(const dd_policy *p, const json_t *binds, proto_error *err
     return 0;
 }
 
-/* HostConfig.Mounts: bind sources as for Binds; a volume with driver
- * options could be a bind in disguise (type=none,o=bind,device=/). */
-static int check_mounts(const dd_policy *p, const json_t *mounts, proto_error *err)
-{
-    if (mounts == NULL || json_is_null(mounts))
-        return 0;
-    if (!json_is_array(mounts))
-        return deny(err, PROTO_EBADREQUEST, "HostConfig.Mounts", "must be an array of objects");
-    size_t i;
-    json_t *m;
-    json_array_foreach(mounts, i, m)
-    {
-        char field[64];
-        snprintf(field, sizeof field, "HostConfig.Mounts[%zu]", i);
-        if (!json_is_object(m))
-            return deny(err, PROTO_EBADREQUEST, field, "must be an object");
-        const char *type = json_string_value(proto_json_get_ci(m, "Type"));
-        const char *src = json_string_value(proto_json_get_ci(m, "Source"));
-        if (type == NULL)
-            return deny(err, PROTO_EBADREQUEST, field, "needs a Type");
-        if (strcmp(type, "bind") == 0) {
-            if (src == NULL || !bind_allowed(p, src))
-                return deny(err, PROTO_EPOLICY, field,
-                            "host path %.200s may not be mounted (policy bind_prefixes)",
-                            src ? src : "(none)");
-        } else if (strcmp(type, "volume") == 0) {
-            const json_t *vo = proto_json_get_ci(m, "VolumeOptions");
-            const json_t *dc = vo ? proto_json_get_ci(vo, "DriverConfig") : NULL;
-            if (dc != NULL && !json_is_null(dc))
-                return deny(err, PROTO_EPOLICY, field,
-                            "volume driver options are not allowed (they can mount host paths)");
-        } else if (strcmp(type, "tmpfs") != 0) {
-            return deny(err, PROTO_EPOLICY, field, "mount type %.40s is not allowed", type);
-        }
-    }
-    return 0;
-}
-
 /* A present, non-empty array or object (a value that asks for something). */
 static bool asks(const json_t *v)
 {
@@ -613,6 +614,8 @@ static bool asks(const json_t *v)
         return json_object_size(v) > 0;
     if (json_is_string(v))
         return json_string_length(v) > 0;
+    if (json_is_number(v))
+        return json_number_value(v) != 0; /* Go's zero value: unset */
     return true;
 }
 
@@ -631,6 +634,11 @@ static int check_caps(const dd_policy *p, const json_t *caps, proto_error *err)
         const char *s = json_string_value(c);
         if (s == NULL)
             return deny(err, PROTO_EBADREQUEST, field, "must be a string");
+        if (strlen(s) >= sizeof name)
+            return deny(err, PROTO_EPOLICY, field,
+                        "a capability name longer than %zu characters is not allowed (policy "
+                        "capabilities)",
+                        sizeof name - 1);
         cap_norm(s, name, sizeof name);
         bool ok = false;
         for (size_t k = 0; p->capabilities && p->capabilities[k] && !ok; k++)
@@ -939,14 +947,14 @@ static const body_key top_keys[] = {
     {"StdinOnce", K_OPEN, NULL},
     {"Env", K_OPEN, NULL},
     {"Cmd", K_OPEN, NULL},
-    {"Healthcheck", K_OPEN, NULL},
+    {"Healthcheck", K_CHECKED, NULL},
     {"ArgsEscaped", K_OPEN, NULL},
     {"Image", K_CHECKED, NULL},
     {"Volumes", K_OPEN, NULL},
     {"WorkingDir", K_CHECKED, NULL},
     {"Entrypoint", K_OPEN, NULL},
     {"NetworkDisabled", K_OPEN, NULL},
-    {"MacAddress", K_OPEN, NULL},
+    {"MacAddress", K_CHECKED, NULL},
     {"OnBuild", K_OPEN, NULL},
     {"Labels", K_OPEN, NULL},
     {"StopSignal", K_OPEN, NULL},
@@ -1035,27 +1043,76 @@ static const body_key networking_keys[] = {
 
 /* One network's endpoint (EndpointSettings). */
 static const body_key endpoint_keys[] = {
-    {"IPAMConfig", K_OPEN, NULL},
+    {"IPAMConfig", K_CHECKED, NULL},
     {"Links", K_REFUSED, "would reach other containers of the host by name"},
-    {"Aliases", K_OPEN, NULL},
-    {"MacAddress", K_OPEN, NULL}, /* API 1.44: the container-wide one's place */
+    {"Aliases", K_CHECKED, NULL},
+    {"MacAddress", K_CHECKED, NULL}, /* API 1.44: the container-wide one's place */
     {"DriverOpts", K_REFUSED,
      "sets the network driver's options, kernel settings of the container's interface among "
      "them"},
     /* API 1.48: which of the container's networks routes by default; it
      * has one */
     {"GwPriority", K_OPEN, NULL},
-    /* what inspect reports of an endpoint; ignored at create */
-    {"NetworkID", K_OPEN, NULL},
-    {"EndpointID", K_OPEN, NULL},
-    {"Gateway", K_OPEN, NULL},
-    {"IPAddress", K_OPEN, NULL},
-    {"IPPrefixLen", K_OPEN, NULL},
-    {"IPv6Gateway", K_OPEN, NULL},
-    {"GlobalIPv6Address", K_OPEN, NULL},
-    {"GlobalIPv6PrefixLen", K_OPEN, NULL},
-    {"DNSNames", K_OPEN, NULL},
+    /* Docker joins the network NetworkID names, whatever the key says */
+    {"NetworkID", K_CHECKED, NULL},
+    /* what inspect reports of an endpoint: Go's types write them empty */
+    {"EndpointID", K_REFUSED, "is what inspect reports, not a setting"},
+    {"Gateway", K_REFUSED, "is what inspect reports, not a setting"},
+    {"IPAddress", K_REFUSED, "is what inspect reports, not a setting"},
+    {"IPPrefixLen", K_REFUSED, "is what inspect reports, not a setting"},
+    {"IPv6Gateway", K_REFUSED, "is what inspect reports, not a setting"},
+    {"GlobalIPv6Address", K_REFUSED, "is what inspect reports, not a setting"},
+    {"GlobalIPv6PrefixLen", K_REFUSED, "is what inspect reports, not a setting"},
+    {"DNSNames", K_REFUSED, "is what inspect reports, not a setting"},
 };
+
+/* One entry of HostConfig.Mounts, and its option objects. */
+static const body_key mount_keys[] = {
+    {"Type", K_CHECKED, NULL},
+    {"Source", K_CHECKED, NULL},
+    {"Target", K_OPEN, NULL},
+    {"ReadOnly", K_OPEN, NULL},
+    {"Consistency", K_OPEN, NULL},
+    {"BindOptions", K_CHECKED, NULL},
+    {"VolumeOptions", K_CHECKED, NULL},
+    {"TmpfsOptions", K_CHECKED, NULL},
+    {"ImageOptions", K_REFUSED, "belongs to image mounts, which are not allowed"},
+    {"ClusterOptions", K_REFUSED, "belongs to cluster volumes, which are not allowed"},
+};
+
+static const body_key bind_option_keys[] = {
+    {"Propagation", K_OPEN, NULL},
+    {"NonRecursive", K_OPEN, NULL},
+    {"CreateMountpoint", K_OPEN, NULL},
+    {"ReadOnlyNonRecursive", K_OPEN, NULL},
+    {"ReadOnlyForceRecursive", K_OPEN, NULL},
+};
+
+static const body_key volume_option_keys[] = {
+    {"NoCopy", K_OPEN, NULL},
+    {"Labels", K_CHECKED, NULL},
+    {"DriverConfig", K_CHECKED, NULL},
+    {"Subpath", K_CHECKED, NULL},
+};
+
+static const body_key driver_config_keys[] = {
+    {"Name", K_CHECKED, NULL},
+    {"Options", K_CHECKED, NULL},
+};
+
+static const body_key tmpfs_option_keys[] = {
+    {"SizeBytes", K_OPEN, NULL},
+    {"Mode", K_OPEN, NULL},
+    {"Options", K_OPEN, NULL},
+};
+
+static const body_key health_keys[] = {
+    {"Test", K_CHECKED, NULL},          {"Interval", K_CHECKED, NULL},
+    {"Timeout", K_CHECKED, NULL},       {"StartPeriod", K_CHECKED, NULL},
+    {"StartInterval", K_CHECKED, NULL}, {"Retries", K_CHECKED, NULL},
+};
+
+#define N_KEYS(t) (sizeof(t) / sizeof((t)[0]))
 
 /* Refuses keys of obj that the table does not know, and known ones that
  * are never allowed (null or false values of those ask for nothing). */
@@ -1078,6 +1135,278 @@ static int check_known(const json_t *obj, const body_key *table, size_t n, const
         if (k->rule == K_REFUSED && asks(v))
             return deny(err, PROTO_EPOLICY, field, "is not allowed: it %s", k->why);
     }
+    return 0;
+}
+
+/* check_known() on an optional object: null passes, anything else than an
+ * object is a value Docker could not read either. */
+static int check_object(const json_t *obj, const body_key *table, size_t n, const char *where,
+                        proto_error *err)
+{
+    if (obj == NULL || json_is_null(obj))
+        return 0;
+    char field[PROTO_FIELD_MAX];
+    snprintf(field, sizeof field, "%.*s", (int)strlen(where) - 1, where);
+    if (!json_is_object(obj))
+        return deny(err, PROTO_EBADREQUEST, field, "must be an object");
+    return check_known(obj, table, n, where, err);
+}
+
+/* A volume's labels: the ones under the dispatcher's prefix say whose the
+ * volume is (volume-list and the mount check read them), so only the
+ * dispatcher sets them. */
+static int check_volume_labels(const json_t *labels, const char *field, proto_error *err)
+{
+    if (labels == NULL || json_is_null(labels))
+        return 0;
+    if (!json_is_object(labels))
+        return deny(err, PROTO_EBADREQUEST, field, "must be an object of strings");
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)labels, key, v)
+    {
+        if (!strncasecmp(key, PROTO_RESERVED_LABEL_PREFIX, strlen(PROTO_RESERVED_LABEL_PREFIX)))
+            return deny(err, PROTO_EPOLICY, field,
+                        "labels under \"" PROTO_RESERVED_LABEL_PREFIX
+                        "\" are the dispatcher's: they say whose a volume is");
+        if (!json_is_string(v))
+            return deny(err, PROTO_EBADREQUEST, field, "must be an object of strings");
+    }
+    return 0;
+}
+
+/* VolumeOptions.DriverConfig: a listed driver; its options (the local
+ * driver's type, device and o) can mount a host path or an NFS share. */
+static int check_driver_config(const dd_policy *p, const json_t *dc, const char *where,
+                               proto_error *err)
+{
+    char field[PROTO_FIELD_MAX];
+    int rc = check_object(dc, driver_config_keys, N_KEYS(driver_config_keys), where, err);
+    if (rc != 0 || dc == NULL || json_is_null(dc))
+        return rc;
+    const json_t *name = proto_json_get_ci(dc, "Name");
+    snprintf(field, sizeof field, "%.100sName", where);
+    if (name != NULL && !json_is_null(name) && !json_is_string(name))
+        return deny(err, PROTO_EBADREQUEST, field, "must be a string");
+    if ((rc = policy_check_volume_driver(p, json_string_value(name), field, err)) != 0)
+        return rc;
+    snprintf(field, sizeof field, "%.100sOptions", where);
+    if (asks(proto_json_get_ci(dc, "Options")) && !p->allow_volume_options)
+        return deny(err, PROTO_EPOLICY, field,
+                    "volume driver options can mount host paths or network shares (policy "
+                    "allow_volume_options)");
+    return 0;
+}
+
+/* A mount's VolumeOptions (checked for every type: Docker refuses them
+ * on other types, the policy need not guess). */
+static int check_volume_options(const dd_policy *p, const json_t *vo, const char *where,
+                                proto_error *err)
+{
+    char sub[PROTO_FIELD_MAX], field[PROTO_FIELD_MAX];
+    snprintf(sub, sizeof sub, "%.100sVolumeOptions.", where);
+    int rc = check_object(vo, volume_option_keys, N_KEYS(volume_option_keys), sub, err);
+    if (rc != 0 || vo == NULL || json_is_null(vo))
+        return rc;
+    snprintf(field, sizeof field, "%.100sLabels", sub);
+    if ((rc = check_volume_labels(proto_json_get_ci(vo, "Labels"), field, err)) != 0)
+        return rc;
+    snprintf(field, sizeof field, "%.100sDriverConfig.", sub);
+    if ((rc = check_driver_config(p, proto_json_get_ci(vo, "DriverConfig"), field, err)) != 0)
+        return rc;
+    const json_t *sp = proto_json_get_ci(vo, "Subpath");
+    snprintf(field, sizeof field, "%.100sSubpath", sub);
+    if (sp == NULL || json_is_null(sp))
+        return 0;
+    const char *s = json_string_value(sp);
+    if (s == NULL)
+        return deny(err, PROTO_EBADREQUEST, field, "must be a string");
+    bool dots = false;
+    for (const char *d = s; (d = strstr(d, "..")) != NULL; d += 2)
+        if ((d == s || d[-1] == '/') && (d[2] == '\0' || d[2] == '/'))
+            dots = true;
+    if (s[0] == '/' || dots)
+        return deny(err, PROTO_EPOLICY, field,
+                    "must be a path inside the volume: relative, without \"..\"");
+    return 0;
+}
+
+/* One entry of HostConfig.Mounts: a closed set of keys; bind sources as
+ * for Binds; volumes with the options above; tmpfs. */
+static int check_mount(const dd_policy *p, const json_t *m, size_t i, proto_error *err)
+{
+    char field[64], where[PROTO_FIELD_MAX];
+    snprintf(field, sizeof field, "HostConfig.Mounts[%zu]", i);
+    snprintf(where, sizeof where, "%s.", field);
+    if (!json_is_object(m))
+        return deny(err, PROTO_EBADREQUEST, field, "must be an object");
+    int rc = check_known(m, mount_keys, N_KEYS(mount_keys), where, err);
+    if (rc != 0)
+        return rc;
+    const char *type = json_string_value(proto_json_get_ci(m, "Type"));
+    const json_t *source = proto_json_get_ci(m, "Source");
+    const char *src = json_string_value(source);
+    if (type == NULL)
+        return deny(err, PROTO_EBADREQUEST, field, "needs a Type");
+    if (source != NULL && !json_is_null(source) && src == NULL)
+        return deny(err, PROTO_EBADREQUEST, field, "Source must be a string");
+    snprintf(where, sizeof where, "%s.BindOptions.", field);
+    if ((rc = check_object(proto_json_get_ci(m, "BindOptions"), bind_option_keys,
+                           N_KEYS(bind_option_keys), where, err)) != 0)
+        return rc;
+    snprintf(where, sizeof where, "%s.TmpfsOptions.", field);
+    if ((rc = check_object(proto_json_get_ci(m, "TmpfsOptions"), tmpfs_option_keys,
+                           N_KEYS(tmpfs_option_keys), where, err)) != 0)
+        return rc;
+    snprintf(where, sizeof where, "%s.", field);
+    if ((rc = check_volume_options(p, proto_json_get_ci(m, "VolumeOptions"), where, err)) != 0)
+        return rc;
+    if (strcmp(type, "bind") == 0) {
+        if (src == NULL || !bind_allowed(p, src))
+            return deny(err, PROTO_EPOLICY, field,
+                        "host path %.200s may not be mounted (policy bind_prefixes)",
+                        src ? src : "(none)");
+    } else if (strcmp(type, "volume") != 0 && strcmp(type, "tmpfs") != 0) {
+        return deny(err, PROTO_EPOLICY, field, "mount type %.40s is not allowed", type);
+    }
+    return 0;
+}
+
+static int check_mounts(const dd_policy *p, const json_t *mounts, proto_error *err)
+{
+    if (mounts == NULL || json_is_null(mounts))
+        return 0;
+    if (!json_is_array(mounts))
+        return deny(err, PROTO_EBADREQUEST, "HostConfig.Mounts", "must be an array of objects");
+    size_t i;
+    json_t *m;
+    json_array_foreach(mounts, i, m)
+    {
+        int rc = check_mount(p, m, i, err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* An endpoint's Aliases: a few host names (each resolves to this
+ * container on the network). */
+static int check_aliases(const json_t *al, const char *field, proto_error *err)
+{
+    if (al == NULL || json_is_null(al))
+        return 0;
+    if (!json_is_array(al))
+        return deny(err, PROTO_EBADREQUEST, field, "must be an array of strings");
+    if (json_array_size(al) > POLICY_MAX_ALIASES)
+        return deny(err, PROTO_EPOLICY, field, "%zu aliases, at most %d are allowed",
+                    json_array_size(al), POLICY_MAX_ALIASES);
+    size_t i;
+    json_t *a;
+    json_array_foreach(al, i, a)
+    {
+        const char *s = json_string_value(a);
+        size_t n = s ? strlen(s) : 0;
+        bool ok = s != NULL && n >= 1 && n <= 253 && n == json_string_length(a) && isalnum(s[0]);
+        for (size_t k = 0; ok && k < n; k++)
+            ok = isalnum((unsigned char)s[k]) || s[k] == '.' || s[k] == '-' || s[k] == '_';
+        if (!ok)
+            return deny(err, PROTO_EBADREQUEST, field,
+                        "each alias must be a host name of 1 to 253 characters [A-Za-z0-9._-]");
+    }
+    return 0;
+}
+
+/* One network's endpoint settings: a closed set of keys; the network is
+ * the one the entry is for; no fixed addresses unless allowed. */
+static int check_endpoint(const dd_policy *p, const char *net, const json_t *ep, proto_error *err)
+{
+    char where[PROTO_FIELD_MAX], field[PROTO_FIELD_MAX];
+    snprintf(where, sizeof where, "NetworkingConfig.EndpointsConfig.%.40s.", net);
+    int rc = check_known(ep, endpoint_keys, N_KEYS(endpoint_keys), where, err);
+    if (rc != 0)
+        return rc;
+    const json_t *id = proto_json_get_ci(ep, "NetworkID");
+    snprintf(field, sizeof field, "%.100sNetworkID", where);
+    if (id != NULL && !json_is_null(id) && !json_is_string(id))
+        return deny(err, PROTO_EBADREQUEST, field, "must be a string");
+    if (asks(id) && strcmp(json_string_value(id), net) != 0)
+        return deny(err, PROTO_EPOLICY, field,
+                    "must be empty or the entry's own network (%.40s): it names the network "
+                    "the container joins (policy networks)",
+                    net);
+    snprintf(field, sizeof field, "%.100sMacAddress", where);
+    if (asks(proto_json_get_ci(ep, "MacAddress")) && !p->allow_mac_address)
+        return deny(err, PROTO_EPOLICY, field,
+                    "a fixed MAC address can take a neighbour's (policy allow_mac_address)");
+    snprintf(field, sizeof field, "%.100sIPAMConfig", where);
+    if (asks(proto_json_get_ci(ep, "IPAMConfig")) && !p->allow_static_ip)
+        return deny(err, PROTO_EPOLICY, field,
+                    "a fixed IP address can take a neighbour's (policy allow_static_ip)");
+    snprintf(field, sizeof field, "%.100sAliases", where);
+    return check_aliases(proto_json_get_ci(ep, "Aliases"), field, err);
+}
+
+/* NetworkingConfig's keys, each endpoint's settings, and the container's
+ * own MAC address (an endpoint's before API 1.44). */
+static int check_endpoints(const dd_policy *p, const json_t *body, proto_error *err)
+{
+    int rc;
+    const json_t *ncfg = proto_json_get_ci(body, "NetworkingConfig");
+    if (json_is_object(ncfg) &&
+        (rc = check_known(ncfg, networking_keys, 1, "NetworkingConfig.", err)) != 0)
+        return rc;
+    const json_t *eps = json_is_object(ncfg) ? proto_json_get_ci(ncfg, "EndpointsConfig") : NULL;
+    const char *net;
+    json_t *ep;
+    json_object_foreach((json_t *)(json_is_object(eps) ? eps : NULL), net, ep)
+    {
+        if (json_is_null(ep))
+            continue;
+        if (!json_is_object(ep))
+            return deny(err, PROTO_EBADREQUEST, "NetworkingConfig.EndpointsConfig",
+                        "an endpoint must be an object");
+        if ((rc = check_endpoint(p, net, ep, err)) != 0)
+            return rc;
+    }
+    if (asks(proto_json_get_ci(body, "MacAddress")) && !p->allow_mac_address)
+        return deny(err, PROTO_EPOLICY, "MacAddress",
+                    "a fixed MAC address can take a neighbour's (policy allow_mac_address)");
+    return 0;
+}
+
+/* Healthcheck: Docker runs its probe as often as Interval says (down to
+ * 1 ms); each duration other than 0 (the image's or Docker's default) is
+ * at least min_health_interval, retries are bounded. */
+static int check_health(const dd_policy *p, const json_t *body, proto_error *err)
+{
+    const json_t *h = proto_json_get_ci(body, "Healthcheck");
+    int rc = check_object(h, health_keys, N_KEYS(health_keys), "Healthcheck.", err);
+    if (rc != 0 || h == NULL || json_is_null(h))
+        return rc;
+    const json_t *test = proto_json_get_ci(h, "Test");
+    if (test != NULL && !json_is_null(test) && !json_is_array(test))
+        return deny(err, PROTO_EBADREQUEST, "Healthcheck.Test", "must be an array of strings");
+    static const char *const durations[] = {"Interval", "Timeout", "StartPeriod", "StartInterval"};
+    for (size_t i = 0; i < N_KEYS(durations); i++) {
+        char field[64];
+        int64_t ns;
+        snprintf(field, sizeof field, "Healthcheck.%s", durations[i]);
+        if (get_int(h, durations[i], &ns) != 0 || ns < 0)
+            return deny(err, PROTO_EBADREQUEST, field,
+                        "must be a non-negative integer (nanoseconds)");
+        if (ns > 0 && ns < p->min_health_interval)
+            return deny(err, PROTO_EPOLICY, field,
+                        "%.3f s is below the minimum of %.3f s (policy min_health_interval)",
+                        (double)ns / 1e9, (double)p->min_health_interval / 1e9);
+    }
+    int64_t retries;
+    if (get_int(h, "Retries", &retries) != 0 || retries < 0)
+        return deny(err, PROTO_EBADREQUEST, "Healthcheck.Retries",
+                    "must be a non-negative integer");
+    if (retries > POLICY_MAX_HEALTH_RETRIES)
+        return deny(err, PROTO_EPOLICY, "Healthcheck.Retries",
+                    "%" PRId64 " retries, at most %d are allowed", retries,
+                    POLICY_MAX_HEALTH_RETRIES);
     return 0;
 }
 
@@ -1108,26 +1437,8 @@ int policy_check_create(const dd_policy *p, json_t *body, proto_error *err)
     if ((rc = check_known(body, top_keys, sizeof top_keys / sizeof top_keys[0], "", err)) != 0 ||
         (rc = check_workdir(body, err)) != 0)
         return rc;
-    const json_t *ncfg = proto_json_get_ci(body, "NetworkingConfig");
-    if (json_is_object(ncfg) &&
-        (rc = check_known(ncfg, networking_keys, 1, "NetworkingConfig.", err)) != 0)
+    if ((rc = check_endpoints(p, body, err)) != 0 || (rc = check_health(p, body, err)) != 0)
         return rc;
-    const json_t *eps = json_is_object(ncfg) ? proto_json_get_ci(ncfg, "EndpointsConfig") : NULL;
-    const char *net;
-    json_t *ep;
-    json_object_foreach((json_t *)(json_is_object(eps) ? eps : NULL), net, ep)
-    {
-        if (json_is_null(ep))
-            continue;
-        if (!json_is_object(ep))
-            return deny(err, PROTO_EBADREQUEST, "NetworkingConfig.EndpointsConfig",
-                        "an endpoint must be an object");
-        char where[PROTO_FIELD_MAX];
-        snprintf(where, sizeof where, "NetworkingConfig.EndpointsConfig.%.40s.", net);
-        if ((rc = check_known(ep, endpoint_keys, sizeof endpoint_keys / sizeof endpoint_keys[0],
-                              where, err)) != 0)
-            return rc;
-    }
     const json_t *img = proto_json_get_ci(body, "Image");
     if (img != NULL && !json_is_string(img))
         return deny(err, PROTO_EBADREQUEST, "Image", "must be a string");

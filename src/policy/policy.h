@@ -17,7 +17,9 @@
  * The defaults (policy_init) deny everything that hands out the host:
  * privileged, host namespaces, devices, host bind mounts, added
  * capabilities, security options other than no-new-privileges, sysctls,
- * other runtimes, cgroup parents, volumes-from, volume driver options.
+ * other runtimes, cgroup parents, volumes-from, volume drivers other than
+ * "local" and their options, the dispatcher's labels on volumes, fixed MAC
+ * and IP addresses, health probes more often than once a second.
  * Images and resources are open until configured.  Pure: no I/O.
  */
 #ifndef DD_POLICY_H
@@ -65,9 +67,21 @@ typedef struct dd_policy {
     int64_t max_nano_cpus;
     int64_t default_pids; /* PidsLimit */
     int64_t max_pids;
-    int max_containers; /* this node's containers at a time; 0: no maximum */
-    dd_quotas quotas;   /* per-user bounds ("quotas", quotas.h) */
+    int max_containers;          /* this node's containers at a time; 0: no maximum */
+    dd_quotas quotas;            /* per-user bounds ("quotas", quotas.h) */
+    char **volume_drivers;       /* volume drivers (volume-create, Mounts); NULL: "local" */
+    bool allow_volume_options;   /* Mounts' VolumeOptions.DriverConfig.Options */
+    bool allow_mac_address;      /* MacAddress, the container's or an endpoint's */
+    bool allow_static_ip;        /* an endpoint's IPAMConfig (fixed addresses) */
+    int64_t min_health_interval; /* ns: Healthcheck durations other than 0 at least */
 } dd_policy;
+
+/* Healthcheck: the default floor of its durations (1 s), and the most
+ * retries.  Docker's own floor is 1 ms: a probe every few milliseconds. */
+#define POLICY_DEFAULT_MIN_HEALTH_INTERVAL 1000000000LL
+#define POLICY_MAX_HEALTH_RETRIES          100
+/* An endpoint's Aliases: at most this many names. */
+#define POLICY_MAX_ALIASES 16
 
 /* The defaults described above. */
 void policy_init(dd_policy *p);
@@ -82,7 +96,10 @@ void policy_init(dd_policy *p);
  *    "default_memory": 268435456, "max_memory": 1073741824,
  *    "default_cpus": 1, "max_cpus": 2, "default_pids": 256, "max_pids": 1024,
  *    "max_containers": 50, "network_drivers": [], "max_archive": 786432,
- *    "commit_prefix": "localhost:5000/jobs", "quotas": {...}}  (quotas.h)
+ *    "commit_prefix": "localhost:5000/jobs", "quotas": {...},  (quotas.h)
+ *    "volume_drivers": ["local"], "allow_volume_options": false,
+ *    "allow_mac_address": false, "allow_static_ip": false,
+ *    "min_health_interval": 1}
  * Every key is optional (absent: the default); unknown keys and wrong types
  * are refused.  Returns 0, or -1 with the reason in errbuf (*p is then
  * left at its defaults). */
@@ -138,6 +155,13 @@ int policy_check_registry(const dd_policy *p, const char *image, proto_error *er
 /* Checks a network-create driver (NULL: bridge): bridge, or one of
  * p->network_drivers.  0 or PROTO_EPOLICY with *err filled. */
 int policy_check_network_driver(const dd_policy *p, const char *driver, proto_error *err);
+
+/* Checks a volume driver (volume-create's Driver, a mount's
+ * VolumeOptions.DriverConfig.Name; NULL or "": the daemon's default):
+ * listed in p->volume_drivers, "local" when none are.  field names it in
+ * the refusal.  0 or PROTO_EPOLICY with *err filled. */
+int policy_check_volume_driver(const dd_policy *p, const char *driver, const char *field,
+                               proto_error *err);
 
 /* 1 if the policy lists network name (key "networks") for containers to
  * join. */

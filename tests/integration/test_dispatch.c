@@ -2707,6 +2707,80 @@ static void test_networks(void **state)
     free(vnid);
 }
 
+/* Volumes labelled with this forged owner (a label filter); each removed
+ * when remove is set.  Returns how many there were. */
+static size_t forged_volumes(const char *owner, bool remove)
+{
+    char l[128];
+    snprintf(l, sizeof l, "io.docker-dispatch.user=%s", owner);
+    json_t *f = json_pack("{s:[s]}", "label", l), *out = NULL;
+    assert_int_equal(dkc_volume_list(g_dkc, f, &out), 0);
+    json_decref(f);
+    json_t *vols = json_object_get(out, "Volumes");
+    size_t n = json_array_size(vols);
+    for (size_t i = 0; remove && i < n; i++)
+        dkc_volume_remove(
+            g_dkc, json_string_value(json_object_get(json_array_get(vols, i), "Name")), true);
+    json_decref(out);
+    return n;
+}
+
+/* What a create body may not say about a volume or a network, against the
+ * real daemon: a mount's VolumeOptions.Labels would make a volume with the
+ * dispatcher's ownership labels (a forged owner, shown in that user's
+ * volume-list), and an endpoint's NetworkID would join the network it
+ * names, an --internal one of the host, whatever the entry's key says;
+ * volume-create may not choose a volume plugin.  Each is refused naming
+ * the field, and nothing is made. */
+static void test_volume_labels_and_network_id_refused(void **state)
+{
+    (void)state;
+    char net[64], owner[64], body[2][768];
+    snprintf(net, sizeof net, "dd-hidden-%ld", (long)getpid());
+    snprintf(owner, sizeof owner, "dd-forged-%ld", (long)getpid());
+    char *nid = NULL;
+    assert_int_equal(dkc_network_create(g_dkc, net, "bridge", true, NULL, &nid), 0);
+    int64_t since = (int64_t)time(NULL) - 1;
+    snprintf(body[0], sizeof body[0],
+             "{\"Dockercmd\":\"run\",\"Options\":{\"NetworkMode\":\"none\",\"HostConfig\":"
+             "{\"Mounts\":[{\"Type\":\"volume\",\"Target\":\"/x\",\"VolumeOptions\":{\"Labels\":"
+             "{\"io.docker-dispatch.user\":\"%s\"}}}]}},\"Image\":\"busybox:latest\","
+             "\"Cmd\":[\"true\"]}",
+             owner);
+    snprintf(body[1], sizeof body[1],
+             "{\"action\":\"create-raw-container\",\"body\":{\"Image\":\"busybox:latest\","
+             "\"Cmd\":[\"true\"],\"HostConfig\":{\"NetworkMode\":\"bridge\"},"
+             "\"NetworkingConfig\":{\"EndpointsConfig\":{\"bridge\":{\"NetworkID\":\"%s\"}}}}}",
+             nid);
+    static const char *const fields[] = {"HostConfig.Mounts[0].VolumeOptions.Labels",
+                                         "NetworkingConfig.EndpointsConfig.bridge.NetworkID"};
+    for (size_t i = 0; i < 2; i++) {
+        char id[64];
+        send_msg(body[i], id, sizeof id);
+        json_t *r = recv_reply(id, 30000);
+        assert_non_null(r);
+        char *t = json_dumps(r, 0);
+        if (err_code(r) == NULL || strcmp(err_code(r), "policy_denied") != 0)
+            fail_msg("not refused: %s -> %s", body[i], t ? t : "?");
+        free(t);
+        assert_string_equal(err_field(r), fields[i]);
+        json_decref(r);
+        assert_int_equal(dfx_count_creates(g_dkc, id, since), 0);
+    }
+    /* volume-create: a volume plugin is not the policy's to hand out */
+    json_t *r = callv("{\"Dockercmd\":\"volume-create\",\"Volume\":\"%s\","
+                      "\"Options\":{\"Driver\":\"vieux/sshfs\"}}",
+                      owner);
+    assert_string_equal(err_code(r), "policy_denied");
+    assert_string_equal(err_field(r), "Options.Driver");
+    json_decref(r);
+    size_t forged = forged_volumes(owner, true);
+    if (forged != 0)
+        fail_msg("%zu volumes carry the forged owner %s", forged, owner);
+    assert_int_equal(dkc_network_remove(g_dkc, nid), 0);
+    free(nid);
+}
+
 /* Templates: a run from a template with its parameter, the DockerMod
  * create-container from it, a missing parameter and an unknown template
  * refused; the request's own fields lay over the template's. */
@@ -2799,6 +2873,7 @@ int main(void)
         cmocka_unit_test_teardown(test_image_ids_need_a_pattern_of_their_own, images_teardown),
         cmocka_unit_test_teardown(test_users_own_their_committed_images, images_teardown),
         cmocka_unit_test(test_networks),
+        cmocka_unit_test(test_volume_labels_and_network_id_refused),
         cmocka_unit_test(test_templates),
     };
     if (getenv("CMOCKA_TEST_FILTER")) /* e.g. "test_dup*" while working on one case */

@@ -82,6 +82,9 @@ static void t_reading(void **state)
     assert_null(p.images);
     assert_false(p.allow_privileged);
     assert_int_equal(p.max_memory, 0);
+    assert_int_equal(p.min_health_interval, 1000000000); /* 1 s */
+    assert_null(p.volume_drivers);                       /* "local" */
+    assert_false(p.allow_volume_options || p.allow_mac_address || p.allow_static_ip);
 
     p = load("{'images':['busybox:*'],'bind_prefixes':['/srv/jobs/'],'capabilities':"
              "['cap_net_admin'],'allow_privileged':true,'allow_host_namespaces':true,"
@@ -111,6 +114,9 @@ static void t_reading(void **state)
         {"{'max_cpus':'2'}", "policy.max_cpus must be a number of CPUs"},
         {"{'default_pids':30,'max_pids':20}", "default_pids is above policy.max_pids"},
         {"{'max_containers':2000000}", "at most 1000000"},
+        {"{'min_health_interval':'1s'}", "policy.min_health_interval must be a number of seconds"},
+        {"{'volume_drivers':'local'}", "policy.volume_drivers must be an array"},
+        {"{'allow_mac_address':'yes'}", "policy.allow_mac_address must be true or false"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         json_t *j = J(bad[i].text);
@@ -219,7 +225,8 @@ static void t_defaults_deny_the_host(void **state)
                   "{'Image':'x','HostConfig':{'Mounts':[{'type':'volume','source':'v','target':"
                   "'/v','volumeoptions':{'driverconfig':{'Name':'local','Options':{'type':'none',"
                   "'o':'bind','device':'/'}}}}]}}",
-                  "HostConfig.Mounts[0]", "volume driver options");
+                  "HostConfig.Mounts[0].VolumeOptions.DriverConfig.Options",
+                  "allow_volume_options");
     assert_denied(&p, "{'Image':'x','HostConfig':{'Mounts':[{'Type':'npipe','Source':'a'}]}}",
                   "HostConfig.Mounts[0]", "mount type npipe");
     assert_denied(&p, "{'Image':'x','HostConfig':{'CapAdd':['SYS_ADMIN']}}", "HostConfig.CapAdd[0]",
@@ -287,6 +294,11 @@ static void t_binds_and_caps_allowed(void **state)
                   "HostConfig.Binds[0]", "bind_prefixes");
     assert_denied(&p, "{'Image':'x','HostConfig':{'Binds':['/srv:/e']}}", "HostConfig.Binds[0]",
                   "bind_prefixes");
+    /* the source is what is checked, not the target */
+    assert_denied(&p,
+                  "{'Image':'x','HostConfig':{'Mounts':[{'Type':'bind','Source':'/etc',"
+                  "'Target':'/srv/jobs/e'}]}}",
+                  "HostConfig.Mounts[0]", "host path /etc");
     assert_denied(&p, "{'Image':'x','HostConfig':{'CapAdd':['NET_ADMIN','SYS_PTRACE']}}",
                   "HostConfig.CapAdd[1]", "SYS_PTRACE");
     assert_denied(&p, "{'Image':'x','HostConfig':{'CapAdd':['ALL']}}", "HostConfig.CapAdd[0]",
@@ -333,6 +345,11 @@ static void t_resources(void **state)
     assert_denied(&p, "{'Image':'x','HostConfig':{'CpuQuota':200000,'CpuPeriod':100000}}",
                   "HostConfig.CpuQuota", "2.000 CPUs");
     assert_allowed(&p, "{'Image':'x','HostConfig':{'CpuQuota':50000}}");
+    /* without CpuPeriod, Docker's period of 100000 us applies */
+    assert_denied(&p, "{'Image':'x','HostConfig':{'CpuQuota':200000}}", "HostConfig.CpuQuota",
+                  "2.000 CPUs");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'CpuQuota':150000,'CpuPeriod':0}}",
+                  "HostConfig.CpuQuota", "1.500 CPUs");
     assert_denied(&p, "{'Image':'x','HostConfig':{'PidsLimit':-1}}", "HostConfig.PidsLimit",
                   "unlimited");
     assert_denied(&p, "{'Image':'x','HostConfig':{'PidsLimit':101}}", "HostConfig.PidsLimit",
@@ -619,6 +636,51 @@ static void t_attacks(void **state)
         {"{'Image':'x','WorkingDir':'/proc/self/root'}", "WorkingDir", PROTO_EPOLICY},
         {"{'Image':'x','WorkingDir':'/srv/../etc'}", "WorkingDir", PROTO_EPOLICY},
         {"{'Image':'x','WorkingDir':'relative'}", "WorkingDir", PROTO_EPOLICY},
+        /* a volume with the dispatcher's ownership labels: a forged owner */
+        {"{'Image':'x','HostConfig':{'Mounts':[{'Type':'volume','Source':'v','Target':'/v',"
+         "'VolumeOptions':{'Labels':{'io.docker-dispatch.cluster':'c','io.docker-dispatch.user':"
+         "'victim'}}}]}}",
+         "HostConfig.Mounts[0].VolumeOptions.Labels", PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'Mounts':[{'Type':'volume','Target':'/v','VolumeOptions':"
+         "{'Labels':{'io.docker-dispatch.user':'victim'}}}]}}",
+         "HostConfig.Mounts[0].VolumeOptions.Labels", PROTO_EPOLICY},
+        /* volume plugins and the local driver's options: host paths, NFS */
+        {"{'Image':'x','HostConfig':{'Mounts':[{'Type':'volume','Target':'/v','VolumeOptions':"
+         "{'DriverConfig':{'Name':'vieux/sshfs'}}}]}}",
+         "HostConfig.Mounts[0].VolumeOptions.DriverConfig.Name", PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'Mounts':[{'Type':'volume','Target':'/v','VolumeOptions':"
+         "{'DriverConfig':{'Name':'local','Options':{'type':'none','o':'bind','device':'/'}}}}]}}",
+         "HostConfig.Mounts[0].VolumeOptions.DriverConfig.Options", PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'Mounts':[{'Type':'volume','Source':'v','Target':'/v',"
+         "'VolumeOptions':{'Subpath':'../../x'}}]}}",
+         "HostConfig.Mounts[0].VolumeOptions.Subpath", PROTO_EPOLICY},
+        {"{'Image':'x','HostConfig':{'Mounts':[{'Type':'volume','Target':'/v','VolumeOptions':"
+         "{'Future':true}}]}}",
+         "HostConfig.Mounts[0].VolumeOptions.Future", PROTO_EPOLICY},
+        /* an endpoint naming another network, addresses of a neighbour */
+        {"{'Image':'x','NetworkingConfig':{'EndpointsConfig':{'bridge':{'NetworkID':"
+         "'internal-net'}}}}",
+         "NetworkingConfig.EndpointsConfig.bridge.NetworkID", PROTO_EPOLICY},
+        {"{'Image':'x','NetworkingConfig':{'EndpointsConfig':{'bridge':{'MacAddress':"
+         "'02:42:ac:11:00:02'}}}}",
+         "NetworkingConfig.EndpointsConfig.bridge.MacAddress", PROTO_EPOLICY},
+        {"{'Image':'x','MacAddress':'02:42:ac:11:00:02'}", "MacAddress", PROTO_EPOLICY},
+        {"{'Image':'x','NetworkingConfig':{'EndpointsConfig':{'bridge':{'IPAMConfig':"
+         "{'IPv4Address':'172.17.0.2'}}}}}",
+         "NetworkingConfig.EndpointsConfig.bridge.IPAMConfig", PROTO_EPOLICY},
+        {"{'Image':'x','NetworkingConfig':{'EndpointsConfig':{'bridge':{'IPAddress':"
+         "'172.17.0.2'}}}}",
+         "NetworkingConfig.EndpointsConfig.bridge.IPAddress", PROTO_EPOLICY},
+        {"{'Image':'x','NetworkingConfig':{'EndpointsConfig':{'bridge':{'Aliases':['a','b','c',"
+         "'d','e','f','g','h','i','j','k','l','m','n','o','p','q']}}}}",
+         "NetworkingConfig.EndpointsConfig.bridge.Aliases", PROTO_EPOLICY},
+        /* a probe every millisecond */
+        {"{'Image':'x','Healthcheck':{'Test':['CMD','true'],'Interval':1000000}}",
+         "Healthcheck.Interval", PROTO_EPOLICY},
+        {"{'Image':'x','Healthcheck':{'Test':['CMD','true'],'StartInterval':1000000,"
+         "'StartPeriod':60000000000}}",
+         "Healthcheck.StartInterval", PROTO_EPOLICY},
+        {"{'Image':'x','Healthcheck':{'Retries':1000000}}", "Healthcheck.Retries", PROTO_EPOLICY},
     };
     dd_policy p;
     policy_init(&p);
@@ -704,9 +766,8 @@ static void t_networks_at_create(void **state)
         PROTO_EBADREQUEST);
 
     /* what one network's container may say */
-    assert_allowed(&p, "{'Image':'x','MacAddress':'02:42:ac:11:00:09'}");
     assert_allowed(&p, "{'Image':'x','HostConfig':{'NetworkMode':'jobs-net'},'NetworkingConfig':"
-                       "{'EndpointsConfig':{'jobs-net':{'MacAddress':'02:42:ac:11:00:09',"
+                       "{'EndpointsConfig':{'jobs-net':{'NetworkID':'jobs-net',"
                        "'Aliases':['web'],'GwPriority':0,'IPAMConfig':null}}}}");
     assert_allowed(&p, "{'Image':'x','HostConfig':{'NetworkMode':'default'},'NetworkingConfig':"
                        "{'EndpointsConfig':{'bridge':{}}}}");
@@ -749,6 +810,200 @@ static void t_networks_archives(void **state)
     assert_int_equal(p.max_archive, 768 * 1024); /* back at the defaults */
 }
 
+/* A mount's VolumeOptions: the dispatcher's labels are its own (they say
+ * whose a volume is), a driver only from volume_drivers ("local" by
+ * default), driver options (a host path or NFS share in disguise) only
+ * when allowed, a Subpath inside the volume; every level a closed set. */
+static void t_volume_options(void **state)
+{
+    (void)state;
+    dd_policy p;
+    policy_init(&p);
+#define VOL(opts) "{'Image':'x','HostConfig':{'Mounts':[{'Type':'volume','Target':'/v'" opts "}]}}"
+    assert_allowed(&p, VOL(",'Source':'v','VolumeOptions':{'NoCopy':true,'Labels':{'team':'a'},"
+                           "'DriverConfig':{'Name':'local'},'Subpath':'a/b'}"));
+    assert_allowed(&p, VOL(",'VolumeOptions':{'DriverConfig':{'Name':'','Options':{}}}"));
+    /* a named volume and an anonymous one, any case */
+    assert_denied(&p,
+                  VOL(",'Source':'v','VolumeOptions':{'Labels':{'io.docker-dispatch.cluster':"
+                      "'c','io.docker-dispatch.user':'victim'}}"),
+                  "HostConfig.Mounts[0].VolumeOptions.Labels", "the dispatcher's");
+    assert_denied(&p, VOL(",'volumeoptions':{'labels':{'IO.Docker-Dispatch.User':'victim'}}"),
+                  "HostConfig.Mounts[0].VolumeOptions.Labels", "whose a volume is");
+    assert_denied(&p, VOL(",'VolumeOptions':{'DriverConfig':{'Name':'rexray/ebs'}}"),
+                  "HostConfig.Mounts[0].VolumeOptions.DriverConfig.Name", "volume_drivers");
+    assert_denied(&p,
+                  VOL(",'VolumeOptions':{'DriverConfig':{'Name':'local','Options':{'type':"
+                      "'nfs','o':'addr=10.0.0.1','device':':/export'}}}"),
+                  "HostConfig.Mounts[0].VolumeOptions.DriverConfig.Options",
+                  "allow_volume_options");
+    assert_denied(&p, VOL(",'VolumeOptions':{'Subpath':'../other'}"),
+                  "HostConfig.Mounts[0].VolumeOptions.Subpath", "inside the volume");
+    assert_denied(&p, VOL(",'VolumeOptions':{'Subpath':'/etc'}"),
+                  "HostConfig.Mounts[0].VolumeOptions.Subpath", "inside the volume");
+    assert_denied(&p, VOL(",'VolumeOptions':{'Future':1}"),
+                  "HostConfig.Mounts[0].VolumeOptions.Future", "not a field the policy knows");
+    assert_denied(&p, VOL(",'VolumeOptions':{'DriverConfig':{'Plugin':'x'}}"),
+                  "HostConfig.Mounts[0].VolumeOptions.DriverConfig.Plugin",
+                  "not a field the policy knows");
+    assert_denied(&p, VOL(",'Future':1"), "HostConfig.Mounts[0].Future",
+                  "not a field the policy knows");
+    assert_denied(&p, VOL(",'ClusterOptions':{'a':1}"), "HostConfig.Mounts[0].ClusterOptions",
+                  "cluster volumes");
+    assert_denied(&p,
+                  "{'Image':'x','HostConfig':{'Mounts':[{'Type':'tmpfs','Target':'/t',"
+                  "'TmpfsOptions':{'SizeBytes':1,'Future':1}}]}}",
+                  "HostConfig.Mounts[0].TmpfsOptions.Future", "not a field the policy knows");
+    proto_error err;
+    assert_int_equal(check(&p, VOL(",'Source':7"), &err), PROTO_EBADREQUEST);
+    assert_string_equal(err.field, "HostConfig.Mounts[0]");
+    assert_int_equal(check(&p, VOL(",'VolumeOptions':[]"), &err), PROTO_EBADREQUEST);
+    assert_string_equal(err.field, "HostConfig.Mounts[0].VolumeOptions");
+    assert_int_equal(check(&p, VOL(",'VolumeOptions':{'Labels':{'a':1}}"), &err),
+                     PROTO_EBADREQUEST);
+    assert_int_equal(check(&p, VOL(",'VolumeOptions':{'DriverConfig':{'Name':1}}"), &err),
+                     PROTO_EBADREQUEST);
+
+    /* volume-create's Driver: the same list */
+    assert_int_equal(policy_check_volume_driver(&p, NULL, "Options.Driver", &err), 0);
+    assert_int_equal(policy_check_volume_driver(&p, "local", "Options.Driver", &err), 0);
+    assert_int_equal(policy_check_volume_driver(&p, "vieux/sshfs", "Options.Driver", &err),
+                     PROTO_EPOLICY);
+    assert_string_equal(err.field, "Options.Driver");
+    assert_non_null(strstr(err.message, "volume driver vieux/sshfs is not allowed (policy "
+                                        "volume_drivers)"));
+    policy_cleanup(&p);
+
+    p = load("{'volume_drivers':['nfs-driver'],'allow_volume_options':true}");
+    assert_allowed(&p, VOL(",'VolumeOptions':{'DriverConfig':{'Name':'nfs-driver','Options':"
+                           "{'share':'x'}}}"));
+    assert_int_equal(policy_check_volume_driver(&p, "nfs-driver", "Options.Driver", &err), 0);
+    /* a list replaces the default */
+    assert_int_equal(policy_check_volume_driver(&p, "local", "Options.Driver", &err),
+                     PROTO_EPOLICY);
+    /* the dispatcher's labels stay its own whatever the policy opens */
+    assert_denied(&p, VOL(",'VolumeOptions':{'Labels':{'io.docker-dispatch.cluster':'c'}}"),
+                  "HostConfig.Mounts[0].VolumeOptions.Labels", "the dispatcher's");
+#undef VOL
+    policy_cleanup(&p);
+}
+
+/* An endpoint's settings: NetworkID is the entry's own network or empty
+ * (Docker joins the one it names), fixed MAC and IP addresses only when
+ * allowed (they can take a neighbour's), a few aliases, no operational
+ * fields with values. */
+static void t_endpoint_settings(void **state)
+{
+    (void)state;
+    dd_policy p = load("{'networks':['jobs-net']}");
+#define EP(net, ep)                                                                                \
+    "{'Image':'x','HostConfig':{'NetworkMode':'" net "'},'NetworkingConfig':{'EndpointsConfig':"   \
+    "{'" net "':" ep "}}}"
+    assert_allowed(&p, EP("jobs-net", "{'NetworkID':'jobs-net','Aliases':['web','db-1']}"));
+    assert_allowed(&p, EP("bridge", "{'NetworkID':'','IPPrefixLen':0,'IPAddress':''}"));
+    assert_denied(&p, EP("bridge", "{'NetworkID':'3f2a9c0e1b7d'}"),
+                  "NetworkingConfig.EndpointsConfig.bridge.NetworkID", "policy networks");
+    assert_denied(&p, EP("jobs-net", "{'networkid':'internal-net'}"),
+                  "NetworkingConfig.EndpointsConfig.jobs-net.NetworkID", "entry's own network");
+    assert_denied(&p, EP("bridge", "{'MacAddress':'02:42:ac:11:00:02'}"),
+                  "NetworkingConfig.EndpointsConfig.bridge.MacAddress", "allow_mac_address");
+    assert_denied(&p, "{'Image':'x','MacAddress':'02:42:ac:11:00:02'}", "MacAddress",
+                  "allow_mac_address");
+    assert_denied(&p, EP("bridge", "{'IPAMConfig':{'IPv4Address':'172.17.0.2'}}"),
+                  "NetworkingConfig.EndpointsConfig.bridge.IPAMConfig", "allow_static_ip");
+    assert_denied(&p, EP("bridge", "{'IPAddress':'172.17.0.2'}"),
+                  "NetworkingConfig.EndpointsConfig.bridge.IPAddress", "what inspect reports");
+    assert_denied(&p,
+                  EP("bridge", "{'Aliases':['a1','a2','a3','a4','a5','a6','a7','a8','a9','a10',"
+                               "'a11','a12','a13','a14','a15','a16','a17']}"),
+                  "NetworkingConfig.EndpointsConfig.bridge.Aliases", "at most 16");
+    proto_error err;
+    assert_int_equal(check(&p, EP("bridge", "{'Aliases':['a b']}"), &err), PROTO_EBADREQUEST);
+    assert_string_equal(err.field, "NetworkingConfig.EndpointsConfig.bridge.Aliases");
+    assert_int_equal(check(&p, EP("bridge", "{'Aliases':'web'}"), &err), PROTO_EBADREQUEST);
+    assert_int_equal(check(&p, EP("bridge", "{'NetworkID':5}"), &err), PROTO_EBADREQUEST);
+    policy_cleanup(&p);
+
+    p = load("{'allow_mac_address':true,'allow_static_ip':true}");
+    assert_allowed(&p, "{'Image':'x','MacAddress':'02:42:ac:11:00:09'}");
+    assert_allowed(&p, EP("bridge", "{'MacAddress':'02:42:ac:11:00:09','IPAMConfig':"
+                                    "{'IPv4Address':'172.17.0.9'}}"));
+#undef EP
+    policy_cleanup(&p);
+}
+
+/* Healthcheck: durations other than 0 at least min_health_interval (1 s
+ * by default; Docker's own floor is 1 ms), retries bounded, keys known. */
+static void t_healthcheck(void **state)
+{
+    (void)state;
+    dd_policy p;
+    policy_init(&p);
+    assert_allowed(&p, "{'Image':'x','Healthcheck':{'Test':['CMD','true'],'Interval':1000000000,"
+                       "'Timeout':0,'StartPeriod':30000000000,'StartInterval':0,'Retries':3}}");
+    assert_allowed(&p, "{'Image':'x','Healthcheck':{'Test':['NONE']}}");
+    static const char *const durations[] = {"Interval", "Timeout", "StartPeriod", "StartInterval"};
+    for (size_t i = 0; i < 4; i++) {
+        char body[160], field[64];
+        snprintf(body, sizeof body,
+                 "{'Image':'x','healthcheck':{'Test':['CMD','true'],'%s':1000000}}", durations[i]);
+        snprintf(field, sizeof field, "Healthcheck.%s", durations[i]);
+        assert_denied(&p, body, field, "0.001 s is below the minimum of 1.000 s");
+    }
+    assert_denied(&p, "{'Image':'x','Healthcheck':{'Interval':999999999}}", "Healthcheck.Interval",
+                  "min_health_interval");
+    assert_denied(&p, "{'Image':'x','Healthcheck':{'Retries':101}}", "Healthcheck.Retries",
+                  "at most 100");
+    assert_denied(&p, "{'Image':'x','Healthcheck':{'Every':1}}", "Healthcheck.Every",
+                  "not a field the policy knows");
+    proto_error err;
+    assert_int_equal(check(&p, "{'Image':'x','Healthcheck':{'Interval':-1}}", &err),
+                     PROTO_EBADREQUEST);
+    assert_string_equal(err.field, "Healthcheck.Interval");
+    assert_int_equal(check(&p, "{'Image':'x','Healthcheck':{'Interval':'1s'}}", &err),
+                     PROTO_EBADREQUEST);
+    assert_int_equal(check(&p, "{'Image':'x','Healthcheck':{'Retries':-1}}", &err),
+                     PROTO_EBADREQUEST);
+    assert_int_equal(check(&p, "{'Image':'x','Healthcheck':{'Test':'true'}}", &err),
+                     PROTO_EBADREQUEST);
+    assert_int_equal(check(&p, "{'Image':'x','Healthcheck':[]}", &err), PROTO_EBADREQUEST);
+    policy_cleanup(&p);
+
+    p = load("{'min_health_interval':0.25}");
+    assert_int_equal(p.min_health_interval, 250000000);
+    assert_allowed(&p, "{'Image':'x','Healthcheck':{'Interval':250000000}}");
+    assert_denied(&p, "{'Image':'x','Healthcheck':{'Interval':249999999}}", "Healthcheck.Interval",
+                  "min_health_interval");
+    policy_cleanup(&p);
+}
+
+/* No check cuts a value short: what a buffer of the policy cannot hold is
+ * refused whole, never matched or compared in part. */
+static void t_no_cut_offs(void **state)
+{
+    (void)state;
+    dd_policy p = load("{'images':['busybox:*'],'registries':['docker.io'],"
+                       "'capabilities':['ALL']}");
+    proto_error err;
+    /* cut at 600 bytes, "busybox:aaa.../x" was "busybox:aaa...": one tag */
+    char image[700] = "busybox:";
+    memset(image + 8, 'a', 620);
+    memcpy(image + 628, "/evil", 6);
+    assert_int_equal(policy_check_image(&p, image, &err), PROTO_EPOLICY);
+    assert_non_null(strstr(err.message, "longer than 512"));
+    /* a registry host too long for the check is not Docker Hub */
+    char reg[400];
+    memset(reg, 'r', 300);
+    memcpy(reg + 300, ".example/x:1", 13);
+    assert_int_equal(policy_check_registry(&p, reg, &err), PROTO_EPOLICY);
+    assert_non_null(strstr(err.message, "policy registries"));
+    char body[256];
+    snprintf(body, sizeof body, "{'Image':'busybox','HostConfig':{'CapAdd':['NET_ADMIN%070d']}}",
+             0);
+    assert_denied(&p, body, "HostConfig.CapAdd[0]", "longer than 63");
+    policy_cleanup(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -763,6 +1018,10 @@ int main(void)
         cmocka_unit_test(t_attacks),
         cmocka_unit_test(t_networks_archives),
         cmocka_unit_test(t_networks_at_create),
+        cmocka_unit_test(t_volume_options),
+        cmocka_unit_test(t_endpoint_settings),
+        cmocka_unit_test(t_healthcheck),
+        cmocka_unit_test(t_no_cut_offs),
     };
     return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }
