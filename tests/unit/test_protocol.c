@@ -690,6 +690,17 @@ static const err_case err_cases[] = {
      "{'action':'create-raw-container','body':{'Image':'a1',"
      "'x\\ty':1}}",
      BAD, "body.\"x\\ty\"", "printable ASCII"},
+    /* DEL (0x7f) is a control character too */
+    {"raw body DEL key",
+     "{'action':'create-raw-container','body':{'Image':'a1',"
+     "'HostConfig':{'Bind\\u007fs':['/:/host']}}}",
+     BAD, "body.HostConfig.\"Bind\\x7fs\"", "printable ASCII"},
+    {"Labels DEL key", "{'Dockercmd':'run','Image':'b1','Options':{'Labels':{'a\\u007fb':'x'}}}",
+     BAD, "Options.Labels.\"a\\x7fb\"", "without control characters"},
+    {"Env DEL name", "{'Dockercmd':'run','Image':'b1','Options':{'Env':['A\\u007fB=1']}}", BAD,
+     "Options.Env[0]", "NAME=value"},
+    {"Env object DEL name", "{'Dockercmd':'run','Image':'b1','Options':{'Env':{'A\\u007f':'1'}}}",
+     BAD, "Options.Env.\"A\\x7f\"", "printable ASCII"},
     /* commit, archives, networks */
     {"commit without Repo", "{'Dockercmd':'commit','Container':'c1'}", BAD, "Options.Repo",
      "required"},
