@@ -394,8 +394,8 @@ int policy_check_registry(const dd_policy *p, const char *image, proto_error *er
     const char *slash = image ? strchr(image, '/') : NULL;
     if (slash != NULL) {
         size_t n = (size_t)(slash - image);
-        bool host = memchr(image, '.', n) || memchr(image, ':', n) ||
-                    (n == 9 && !strncmp(image, "localhost", 9));
+        bool dotted = memchr(image, '.', n) || memchr(image, ':', n);
+        bool host = dotted || (n == 9 && !strncmp(image, "localhost", 9));
         /* a host too long to hold is refused, not read as Docker Hub */
         if (host && n >= sizeof reg)
             return deny(err, PROTO_EPOLICY, "Image",
