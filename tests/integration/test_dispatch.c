@@ -1977,6 +1977,277 @@ static void test_users_own_their_containers(void **state)
     users_close(users, b);
 }
 
+/* A RabbitMQ user of this run ("dd-<who>-<pid>", into name), made with
+ * rabbitmqctl, and a client connection as that user ready for calls. */
+static broker *user_open(const char *who, char *name, size_t len)
+{
+    char pw[80], url[256];
+    snprintf(name, len, "dd-%s-%ld", who, (long)getpid());
+    assert_int_equal(rabbitmqctl("add_user %s pw-%s", name, name), 0);
+    assert_int_equal(rabbitmqctl("set_permissions -p / %s '.*' '.*' '.*'", name), 0);
+    snprintf(pw, sizeof pw, "pw-%s", name);
+    lane_amqp_url_as(url, sizeof url, name, pw, "");
+    broker *b = dfx_client_open(url, g_queue, 0);
+    assert_non_null(b);
+    assert_int_equal(broker_rpc_begin(b), 0);
+    return b;
+}
+
+static void user_close(broker *b, const char *name)
+{
+    broker_free(b);
+    rabbitmqctl("delete_user %s", name);
+}
+
+/* user's request with id to queue, its reply returned (json_decref; NULL
+ * when none came in timeout_ms). */
+static json_t *user_call_id(broker *b, const char *queue, const char *user_id, const char *id,
+                            const char *body, int timeout_ms)
+{
+    broker_props p = {.correlation_id = id,
+                      .message_id = id,
+                      .content_type = "application/json",
+                      .user_id = user_id};
+    broker_delivery reply;
+    memset(&reply, 0, sizeof reply);
+    int rc = broker_call(b, "", queue, &p, body, strlen(body), timeout_ms, &reply);
+    if (rc != 0) {
+        fprintf(stderr, "no reply to %s's %s: %s\n", user_id, id, broker_error(b));
+        return NULL;
+    }
+    json_t *j = json_loadb((const char *)reply.body, reply.len, 0, NULL);
+    broker_delivery_cleanup(&reply);
+    return j;
+}
+
+/* Takes the next message of g_queue as a dispatcher would and drops its
+ * connection without acking it: RabbitMQ hands it out again, redelivered
+ * (the daemon must be stopped). */
+static void redeliver_next(void)
+{
+    char node[64];
+    snprintf(node, sizeof node, "grab-%ld", (long)getpid());
+    broker_conf c;
+    broker_conf_init(&c);
+    c.url = lane_amqp_url();
+    c.queue = g_queue;
+    c.node = node;
+    c.queue_type = BROKER_QUEUE_CLASSIC;
+    broker *b = NULL;
+    char *cause = NULL;
+    if (broker_open(&c, &b, &cause) != 0)
+        fail_msg("grabbing consumer: %s", cause ? cause : "?");
+    broker_delivery d;
+    memset(&d, 0, sizeof d);
+    int got = 0;
+    for (int i = 0; i < 100 && got != 1; i++)
+        got = broker_poll(b, 100, &d);
+    assert_int_equal(got, 1);
+    broker_delivery_cleanup(&d);
+    broker_queue_delete(b, broker_name_node(b));
+    broker_free(b); /* unacked: requeued */
+}
+
+#define RUN_ECHO(word)                                                                             \
+    "{\"Dockercmd\":\"run\",\"Image\":\"busybox:latest\",\"Cmd\":[\"echo\",\"" word "\"],"         \
+    "\"Options\":{\"Attach\":[\"STDOUT\"],\"Remove\":true,\"NetworkMode\":\"none\"}}"
+
+/* Request ids are per user: mallory's request with the id of alice's
+ * container is carried out as mallory's, fresh (not `duplicate` naming
+ * hers) and redelivered (not adopting, i.e. starting, hers). */
+static void test_another_users_request_id_is_not_theirs(void **state)
+{
+    (void)state;
+    char alice[48], mallory[48], id[64];
+    broker *a = user_open("ids-alice", alice, sizeof alice);
+    broker *m = user_open("ids-mallory", mallory, sizeof mallory);
+    snprintf(id, sizeof id, "shared-%ld", (long)getpid());
+    json_t *r = user_call_id(a, g_queue, alice, id,
+                             "{\"Dockercmd\":\"create\",\"Image\":\"busybox:latest\",\"Cmd\":"
+                             "[\"echo\",\"alice\"],\"Options\":{\"NetworkMode\":\"none\"}}",
+                             30000);
+    assert_ok_reply(r);
+    char cid[80];
+    snprintf(cid, sizeof cid, "%s", json_string_value(json_object_get(result(r), "id")));
+    json_decref(r);
+    r = user_call_id(m, g_queue, mallory, id, RUN_ECHO("mallory"), 30000);
+    assert_ok_reply(r);
+    assert_string_equal(json_string_value(json_object_get(result(r), "stdout")), "mallory\n");
+    json_decref(r);
+
+    /* the same id redelivered: mallory's own run again, alice's untouched
+     * (once mallory's first container is gone, as a Remove run's goes) */
+    for (int i = 0; i < 50 && count_label("io.docker-dispatch.request", id) > 1; i++)
+        usleep(100 * 1000);
+    assert_int_equal(count_label("io.docker-dispatch.request", id), 1);
+    assert_int_equal(stop_daemon(SIGTERM), 0);
+    broker_props p = {.correlation_id = id,
+                      .message_id = id,
+                      .reply_to = BROKER_REPLY_TO,
+                      .content_type = "application/json",
+                      .user_id = mallory};
+    assert_int_equal(
+        broker_publish(m, "", g_queue, &p, RUN_ECHO("again"), strlen(RUN_ECHO("again")), 0), 0);
+    redeliver_next();
+    assert_int_equal(start_daemon(), 0);
+    json_t *again = NULL;
+    for (int i = 0; i < 300 && again == NULL; i++) {
+        broker_delivery d;
+        memset(&d, 0, sizeof d);
+        if (broker_poll(m, 100, &d) == 1 && d.correlation_id && !strcmp(d.correlation_id, id))
+            again = json_loadb((const char *)d.body, d.len, 0, NULL);
+        broker_delivery_cleanup(&d);
+    }
+    json_t *ins = NULL;
+    assert_int_equal(dkc_container_inspect(g_dkc, cid, &ins), 0);
+    const char *st = json_string_value(json_object_get(json_object_get(ins, "State"), "Status"));
+    if (again == NULL || strcmp(st, "created") != 0)
+        fprintf(stderr, "mallory's redelivered copy: %s; alice's container is %s\n",
+                again ? "answered" : "no reply", st);
+    assert_string_equal(st, "created");
+    json_decref(ins);
+    assert_ok_reply(again);
+    assert_string_equal(json_string_value(json_object_get(result(again), "stdout")), "again\n");
+    json_decref(again);
+    dkc_container_remove(g_dkc, cid, true, false);
+    user_close(a, alice);
+    user_close(m, mallory);
+}
+
+/* The dispatcher of the quota tests: its own queue (g_queue-quota), six
+ * workers, every user half of them, two containers and 256 MiB. */
+static char g_qqueue[96], g_qlog[128], g_qcfg[128];
+static pid_t g_qpid;
+
+static void quota_daemon_start(void)
+{
+    snprintf(g_qqueue, sizeof g_qqueue, "%s-quota", g_queue);
+    snprintf(g_qlog, sizeof g_qlog, "/tmp/dd-itest-quota-%ld.log", (long)getpid());
+    snprintf(g_qcfg, sizeof g_qcfg, "/tmp/dd-itest-quota-%ld.json", (long)getpid());
+    FILE *cf = fopen(g_qcfg, "w");
+    assert_non_null(cf);
+    fputs("{\"policy\": {\"images\": [\"busybox:*\"], \"default_memory\": 67108864,"
+          " \"quotas\": {\"default\": {\"worker_share\": 0.5, \"containers\": 2,"
+          " \"memory\": 268435456}}}}\n",
+          cf);
+    fclose(cf);
+    unlink(g_qlog);
+    g_qpid = spawn_daemon(g_qqueue, g_node, g_qcfg, g_qlog);
+    if (g_qpid <= 0) {
+        char *text = dfx_read_file(g_qlog);
+        fprintf(stderr, "the quota dispatcher did not start:\n%s\n", text ? text : "");
+        free(text);
+    }
+    assert_true(g_qpid > 0);
+}
+
+static int quota_teardown(void **state)
+{
+    (void)state;
+    if (g_qpid > 0)
+        dfx_stop(&g_qpid, SIGTERM, 15000);
+    dfx_remove_containers(g_dkc, "io.docker-dispatch.cluster", g_qqueue);
+    dfx_forget_topology(lane_amqp_url(), g_qqueue, g_node);
+    unlink(g_qcfg);
+    unlink(g_qlog);
+    return 0;
+}
+
+/* alice's six long execs may hold three of the six workers: bob's quick
+ * run is answered while they run, and every exec of hers is answered. */
+static void test_a_users_long_execs_leave_workers_to_others(void **state)
+{
+    (void)state;
+    quota_daemon_start();
+    char alice[48], bob[48], id[64], body[512];
+    broker *a = user_open("share-alice", alice, sizeof alice);
+    broker *b = user_open("share-bob", bob, sizeof bob);
+    snprintf(id, sizeof id, "sleeper-%ld", (long)getpid());
+    json_t *r = user_call_id(a, g_qqueue, alice, id,
+                             "{\"Dockercmd\":\"run\",\"Image\":\"busybox:latest\",\"Cmd\":"
+                             "[\"sleep\",\"120\"],\"Options\":{\"NetworkMode\":\"none\"}}",
+                             30000);
+    assert_ok_reply(r);
+    char cid[80];
+    snprintf(cid, sizeof cid, "%s",
+             json_string_value(json_object_get(json_object_get(result(r), "container"), "id")));
+    json_decref(r);
+    snprintf(body, sizeof body,
+             "{\"Dockercmd\":\"exec\",\"Container\":\"%s\",\"Cmd\":[\"sleep\",\"8\"]}", cid);
+    for (int i = 0; i < 6; i++) {
+        char eid[64];
+        snprintf(eid, sizeof eid, "exec-%d-%ld", i, (long)getpid());
+        broker_props p = {.correlation_id = eid,
+                          .message_id = eid,
+                          .reply_to = BROKER_REPLY_TO,
+                          .content_type = "application/json",
+                          .user_id = alice};
+        assert_int_equal(broker_publish(a, "", g_qqueue, &p, body, strlen(body), 0), 0);
+    }
+    usleep(500 * 1000); /* the execs on their workers */
+    int64_t t0 = dfx_now_ms();
+    snprintf(id, sizeof id, "quick-%ld", (long)getpid());
+    r = user_call_id(b, g_qqueue, bob, id, RUN_ECHO("quick"), 30000);
+    int64_t took = dfx_now_ms() - t0;
+    assert_ok_reply(r);
+    json_decref(r);
+    if (took > 6000)
+        fprintf(stderr, "bob's run waited %lld ms behind alice's execs\n", (long long)took);
+    assert_true(took <= 6000);
+    int answered = 0;
+    for (int i = 0; i < 400 && answered < 6; i++) {
+        broker_delivery d;
+        memset(&d, 0, sizeof d);
+        if (broker_poll(a, 100, &d) == 1 && d.correlation_id &&
+            !strncmp(d.correlation_id, "exec-", 5))
+            answered++;
+        broker_delivery_cleanup(&d);
+    }
+    assert_int_equal(answered, 6);
+    user_close(a, alice);
+    user_close(b, bob);
+}
+
+/* bob's containers and memory are bounded on the quota dispatcher: a
+ * create over either is answered `quota` naming the bound. */
+static void test_a_users_container_and_memory_bounds(void **state)
+{
+    (void)state;
+    quota_daemon_start();
+    char bob[48], id[64];
+    broker *b = user_open("bounds-bob", bob, sizeof bob);
+    const char *create =
+        "{\"Dockercmd\":\"create\",\"Image\":\"busybox:latest\",\"Cmd\":[\"true\"],"
+        "\"Options\":{\"NetworkMode\":\"none\"}}";
+    snprintf(id, sizeof id, "c1-%ld", (long)getpid());
+    json_t *r = user_call_id(b, g_qqueue, bob, id, create, 30000);
+    assert_ok_reply(r);
+    json_decref(r);
+    snprintf(id, sizeof id, "c2-%ld", (long)getpid());
+    r = user_call_id(b, g_qqueue, bob, id,
+                     "{\"Dockercmd\":\"create\",\"Image\":\"busybox:latest\",\"Cmd\":[\"true\"],"
+                     "\"Options\":{\"NetworkMode\":\"none\",\"Memory\":230686720}}",
+                     30000);
+    assert_non_null(r);
+    assert_string_equal(err_code(r), "quota");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "field")),
+                        "quotas.memory");
+    json_decref(r);
+    snprintf(id, sizeof id, "c3-%ld", (long)getpid());
+    r = user_call_id(b, g_qqueue, bob, id, create, 30000);
+    assert_ok_reply(r);
+    json_decref(r);
+    snprintf(id, sizeof id, "c4-%ld", (long)getpid());
+    r = user_call_id(b, g_qqueue, bob, id, create, 30000);
+    assert_non_null(r);
+    assert_string_equal(err_code(r), "quota");
+    json_t *err = json_object_get(r, "error");
+    assert_string_equal(json_string_value(json_object_get(err, "field")), "quotas.containers");
+    assert_non_null(strstr(json_string_value(json_object_get(err, "message")), "2 containers"));
+    json_decref(r);
+    user_close(b, bob);
+}
+
 static json_t *callv(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static json_t *callv(const char *fmt, ...)
 {
@@ -2863,6 +3134,9 @@ int main(void)
         cmocka_unit_test(test_foreign_volume_after_512_binds),
         cmocka_unit_test(test_reply_address_hidden),
         cmocka_unit_test(test_users_own_their_containers),
+        cmocka_unit_test(test_another_users_request_id_is_not_theirs),
+        cmocka_unit_test_teardown(test_a_users_long_execs_leave_workers_to_others, quota_teardown),
+        cmocka_unit_test_teardown(test_a_users_container_and_memory_bounds, quota_teardown),
         cmocka_unit_test(test_host_network_and_log_driver_refused),
         cmocka_unit_test(test_run_refused_at_create),
         cmocka_unit_test(test_archives),
