@@ -440,6 +440,11 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
         proto_cmd_free(cmd);
         return 1;
     }
+    if (bulk) { /* its pieces need its user's share: bulk_running bounds it */
+        pthread_mutex_lock(&e->mu);
+        eng_job_leave_worker_locked(e, j);
+        pthread_mutex_unlock(&e->mu);
+    }
     /* Every request with an id is known while in flight and once answered:
      * a redelivered copy (the broker requeued the first when it closed the
      * channel, for its consumer timeout say, or lost the connection) waits
