@@ -573,8 +573,21 @@ static hres h_nodes(jctx *c)
     return H_OK;
 }
 
+hres eng_check_admin(jctx *c)
+{
+    const char *user = c->d->user_id;
+    if (c->desc == NULL || !c->desc->admin || policy_is_admin(c->rules->policy, user))
+        return H_OK;
+    snprintf(c->field, sizeof c->field, "user_id");
+    return eng_fail(c, PROTO_EPOLICY,
+                    "%s changes a node: only the policy's admin_users may send it (%s%.100s%s)",
+                    proto_cmd_name(c->cmd), user ? "user " : "the message has no user_id",
+                    user ? user : "", user ? " is not one" : "");
+}
+
 /* register (drain 0) / unregister (drain 1) of node hostname: this node
- * acts, another node is sent the message, an unknown one is not_found. */
+ * acts, another node is sent the message, an unknown one is not_found.
+ * Only admin users get here (eng_check_admin). */
 static hres drain_node(jctx *c, int drain)
 {
     engine *e = c->e;
@@ -609,8 +622,9 @@ static hres h_unregister(jctx *c)
 }
 
 const engine_cmd eng_cmd_nodes = {.kind = PROTO_CMD_NODES, .handle = h_nodes};
-const engine_cmd eng_cmd_register = {.kind = PROTO_CMD_REGISTER, .handle = h_register};
-const engine_cmd eng_cmd_unregister = {.kind = PROTO_CMD_UNREGISTER, .handle = h_unregister};
+const engine_cmd eng_cmd_register = {.kind = PROTO_CMD_REGISTER, .handle = h_register, .admin = 1};
+const engine_cmd eng_cmd_unregister = {
+    .kind = PROTO_CMD_UNREGISTER, .handle = h_unregister, .admin = 1};
 
 void engine_load(engine *e, cluster_load *out)
 {

@@ -384,6 +384,9 @@ static hres carry_out(jctx *c, req_state rs, const char *prev)
     hres inc = eng_check_incarnation(c);
     if (inc != H_OK)
         return inc;
+    hres role = eng_check_admin(c);
+    if (role != H_OK)
+        return role;
     hres scope = eng_scope_check(c);
     if (scope != H_OK || c->result != NULL)
         return scope; /* refused, or answered already (a redelivered remove) */

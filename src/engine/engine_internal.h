@@ -225,6 +225,10 @@ typedef struct engine_cmd {
      * message meeting it (its first delivery did the work, then the
      * process died before the ack) is answered as the first was, ok */
     int done_already;
+    /* 1: the command changes a node, not a container (register,
+     * unregister): only the policy's admin_users may send it
+     * (eng_check_admin) */
+    int admin;
 } engine_cmd;
 
 /* The descriptor of kind, or NULL when the engine cannot do it. */
@@ -402,6 +406,10 @@ void eng_routes_add(engine *e, const char *id);
 void eng_routes_reconcile(engine *e, json_t *containers, int64_t listed_at);
 /* A cluster-wide list or images: the merged answer of every node. */
 hres eng_cluster_query(jctx *c);
+/* Refuses a command that changes a node (engine_cmd.admin) unless the
+ * message's verified user_id is one of the policy's admin_users:
+ * policy_denied naming user_id (H_ERR), else H_OK. */
+hres eng_check_admin(jctx *c);
 /* Adds header k: v to outbox item o (both copied). */
 void eng_add_header(engine_out *o, const char *k, const char *v);
 /* Asks every other node of the view for its part of body (a command, as

@@ -258,6 +258,18 @@ void cfx_replies_free(cfx_replies *r);
  * retry). */
 int cfx_send(cfx_replies *r, const char *routing_key, const char *id, const char *body);
 
+/* cfx_send() with the AMQP user_id property user (NULL: none; RabbitMQ
+ * accepts only the connection's user, "guest"). */
+int cfx_send_as(cfx_replies *r, const char *routing_key, const char *id, const char *body,
+                const char *user);
+
+/* The path of a config file (written once per process, in /tmp) whose
+ * policy lists "guest", the user the fixture publishes as, in admin_users:
+ * give it to the dispatchers ("--config", path in extra_args) so that
+ * messages sent with cfx_send_as(..., "guest") may drain and resume
+ * nodes.  NULL when it cannot be written (the cause on stderr). */
+const char *cfx_admin_config(void);
+
 /* Takes every reply waiting in r's queue.  Returns the number taken, or -1
  * when the queue cannot be read. */
 int cfx_replies_drain(cfx_replies *r);

@@ -91,16 +91,24 @@ static void send_to(const char *rk, const char *body, char *id, size_t idlen)
     assert_int_equal(cfx_send(g.rep, rk ? rk : cfx_queue(g.env), id, body), 0);
 }
 
-/* Sends body and waits for its one reply (borrowed from the collector). */
-static json_t *ask(const char *rk, const char *body, int timeout_ms)
+/* Sends body as user (NULL: no user_id) and waits for its one reply
+ * (borrowed from the collector). */
+static json_t *ask_as(const char *user, const char *rk, const char *body, int timeout_ms)
 {
     char id[64];
-    send_to(rk, body, id, sizeof id);
+    snprintf(id, sizeof id, "op-%ld-%d", (long)getpid(), ++g.seq);
+    assert_int_equal(cfx_send_as(g.rep, rk ? rk : cfx_queue(g.env), id, body, user), 0);
     const char *ids[] = {id};
     if (cfx_replies_wait(g.rep, ids, 1, timeout_ms, 0) != 0)
         fail_msg("no reply to %s within %d ms", body, timeout_ms);
     assert_int_equal(cfx_replies_count(g.rep, id), 1);
     return cfx_replies_first(g.rep, id);
+}
+
+/* Sends body and waits for its one reply (borrowed from the collector). */
+static json_t *ask(const char *rk, const char *body, int timeout_ms)
+{
+    return ask_as(NULL, rk, body, timeout_ms);
 }
 
 static json_t *askf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -732,7 +740,11 @@ static void test_bulk_burst(void **state)
 static void test_drain(void **state)
 {
     (void)state;
-    json_t *r = askf("{\"action\":\"unregister\",\"hostname\":\"n3\"}");
+    const char *drain = "{\"action\":\"unregister\",\"hostname\":\"n3\"}";
+    /* only the policy's admin_users: not a message without user_id */
+    json_t *r = ask(NULL, drain, 60000);
+    assert_string_equal(code_of(r), "policy_denied");
+    r = ask_as("guest", NULL, drain, 60000);
     assert_ok(r);
     usleep(2 * INTERVAL_MS * 1000);
     r = ask(node_queue(1), "{\"Dockercmd\":\"nodes\"}", 30000);
@@ -756,7 +768,7 @@ static void test_drain(void **state)
     /* it still answers for its containers */
     r = ask(node_queue(3), "{\"Dockercmd\":\"ping\"}", 30000);
     assert_ok(r);
-    r = askf("{\"action\":\"register\",\"hostname\":\"n3\"}");
+    r = ask_as("guest", NULL, "{\"action\":\"register\",\"hostname\":\"n3\"}", 60000);
     assert_ok(r);
     memset(by, 0, sizeof by);
     for (int k = 0; k < 30 && by[3] == 0; k++) {
@@ -764,7 +776,7 @@ static void test_drain(void **state)
         by[cfx_node_index(g.env, json_string_value(json_object_get(r, "node")))]++;
     }
     assert_true(by[3] > 0);
-    r = askf("{\"action\":\"register\",\"hostname\":\"no-such-node\"}");
+    r = ask_as("guest", NULL, "{\"action\":\"register\",\"hostname\":\"no-such-node\"}", 60000);
     assert_string_equal(code_of(r), "not_found");
 }
 
@@ -773,8 +785,18 @@ static int group_setup(void **state)
     (void)state;
     cfx_conf conf;
     cfx_conf_init(&conf);
-    static const char *const extra[] = {"--membership-interval", "1000", "--quiet-output",
-                                        "--bulk-timeout",        "60",   NULL};
+    const char *cfg = cfx_admin_config();
+    if (cfg == NULL)
+        return -1;
+    static const char *extra[] = {"--membership-interval",
+                                  "1000",
+                                  "--quiet-output",
+                                  "--bulk-timeout",
+                                  "60",
+                                  "--config",
+                                  NULL,
+                                  NULL};
+    extra[6] = cfg;
     conf.extra_args = extra;
     static char addr[N_NODES + 1][32];
     static const char *args[N_NODES + 1][3];
@@ -814,6 +836,7 @@ static int group_teardown(void **state)
     (void)state;
     cfx_replies_free(g.rep);
     cfx_stop(g.env);
+    unlink(cfx_admin_config());
     return 0;
 }
 

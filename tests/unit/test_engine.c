@@ -305,6 +305,7 @@ typedef struct fixture {
     size_t max_reply;      /* engine_conf.max_reply; 0: the engine's default */
     uint32_t generation;   /* of the deliveries fx_submit_ex hands over */
     const char *amqp_user; /* engine_conf.amqp_user */
+    metrics_dd *metrics;   /* engine_conf.metrics; NULL: none (freed with the fixture) */
 } fixture;
 
 static int fx_setup(void **state)
@@ -327,6 +328,7 @@ static int fx_teardown(void **state)
         engine_begin_shutdown(fx->e);
         engine_free(fx->e);
     }
+    metrics_dd_free(fx->metrics);
     int rc = 0;
     if (fx->f.unrouted > 0) {
         print_error("%d request(s) without a route, the last: %s\n", fx->f.unrouted,
@@ -352,6 +354,7 @@ static void fx_start(fixture *fx)
                         .quiet_output = true,
                         .max_reply = fx->max_reply,
                         .amqp_user = fx->amqp_user,
+                        .metrics = fx->metrics,
                         .supervise_ms = fx->supervise_ms ? fx->supervise_ms : 1000};
     engine_client_factory fac = {.make = fake_make, .ud = &fx->f};
     char why[256] = "";
@@ -2460,6 +2463,85 @@ static void too_many_headers_or_a_nul_in_a_property_are_refused(void **state)
     json_decref(r);
 }
 
+/* Hands the engine a delivery from source src as user (NULL: none). */
+static void fx_submit_src(fixture *fx, uint64_t tag, const char *id, const char *body,
+                          const char *user, broker_source src)
+{
+    broker_delivery d;
+    memset(&d, 0, sizeof d);
+    d.tag = tag;
+    d.generation = fx->generation;
+    d.source = src;
+    d.delivery_count = -1;
+    d.death_count = -1;
+    d.message_id = strdup(id);
+    d.correlation_id = strdup(id);
+    d.reply_to = strdup("replies");
+    d.user_id = user ? strdup(user) : NULL;
+    d.len = strlen(body);
+    d.body = (unsigned char *)strdup(body);
+    assert_non_null(d.body);
+    engine_submit(fx->e, &d);
+}
+
+/* register and unregister change a node: a user not in the policy's
+ * admin_users, and a message without user_id, are refused (policy_denied
+ * naming user_id, counted in the metrics) and nothing is drained; an
+ * admin user drains the node and resumes it, from its node queue too. */
+static void only_admin_users_drain_or_resume_a_node(void **state)
+{
+    fixture *fx = *state;
+    json_t *pol = json_pack("{s:[s]}", "admin_users", "ops");
+    char why[200] = "";
+    assert_int_equal(policy_from_json(&fx->policy, pol, why, sizeof why), 0);
+    json_decref(pol);
+    metrics_dd *m = metrics_dd_new("test", "n1");
+    fx->metrics = m;
+    fx_start(fx);
+    const char *unreg = "{\"action\":\"unregister\",\"hostname\":\"n1\"}";
+    const char *reg = "{\"action\":\"register\",\"hostname\":\"n1\"}";
+    const char *who[] = {"mallory", NULL, "Ops", "ops "};
+    for (size_t i = 0; i < sizeof who / sizeof who[0]; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "req-deny-%zu", i);
+        fx_submit_src(fx, 80 + i, id, i % 2 ? reg : unreg, who[i], BROKER_SRC_WORK);
+        json_t *r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, i + 1));
+        if (json_is_true(json_object_get(r, "ok")))
+            print_error("%s by %s was carried out, not refused\n",
+                        i % 2 ? "register" : "unregister",
+                        who[i] ? who[i] : "a message without user_id");
+        json_t *err = check_error(r, "policy_denied", 0);
+        assert_str(json_string_value(json_object_get(err, "field")), "user_id");
+        const char *msg = json_string_value(json_object_get(err, "message"));
+        if (msg == NULL || strstr(msg, "admin_users") == NULL)
+            print_error("the refusal does not name admin_users: %s\n", msg ? msg : "(none)");
+        assert_non_null(msg && strstr(msg, "admin_users") ? msg : NULL);
+        json_decref(r);
+    }
+    fx_settle(fx);
+    if (fx_count(fx, ENGINE_OUT_DRAIN) != 0)
+        print_error("a refused register/unregister drained or resumed the node\n");
+    assert_int_equal(fx_count(fx, ENGINE_OUT_DRAIN), 0);
+    char *text = NULL;
+    size_t len = 0;
+    metrics_render(m->reg, &text, &len);
+    const char *want = "docker_dispatch_policy_denials_total{rule=\"user_id\"} 4";
+    if (strstr(text, want) == NULL)
+        print_error("metrics lack %s:\n%s\n", want, text);
+    assert_non_null(strstr(text, want));
+    free(text);
+    /* the admin: drained from the work queue, resumed from its node queue */
+    fx_submit_src(fx, 90, "req-admin-1", unreg, "ops", BROKER_SRC_WORK);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_DRAIN, 1);
+    assert_int_equal(o->add, 1);
+    fx_submit_src(fx, 91, "req-admin-2", reg, "ops", BROKER_SRC_NODE);
+    o = fx_wait(fx, ENGINE_OUT_DRAIN, 2);
+    assert_int_equal(o->add, 0);
+    json_t *r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 6));
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+}
+
 int main(void)
 {
     /* curl's global state before any thread (the clients are made with the
@@ -2519,6 +2601,7 @@ int main(void)
         T(a_users_messages_in_flight_are_bounded),
         T(a_users_containers_and_memory_are_bounded),
         T(a_users_running_runs_cpus_and_run_time_are_bounded),
+        T(only_admin_users_drain_or_resume_a_node),
     };
 #undef T
     int failed = cmocka_run_group_tests_name("engine", tests, NULL, NULL);
