@@ -1864,9 +1864,9 @@ static int rabbitmqctl(const char *fmt, ...)
     return st == 0 ? 0 : -1;
 }
 
-/* A user's request: published by b (connected as that user) with user_id
- * (NULL: anonymous), the reply returned (json_decref). */
-static json_t *user_call(broker *b, const char *user_id, const char *body)
+/* A user's request to queue rk: published by b (connected as that user)
+ * with user_id (NULL: anonymous), the reply returned (json_decref). */
+static json_t *user_call_to(broker *b, const char *user_id, const char *rk, const char *body)
 {
     char id[64];
     snprintf(id, sizeof id, "u-%ld-%d", (long)getpid(), ++g_seq);
@@ -1876,7 +1876,7 @@ static json_t *user_call(broker *b, const char *user_id, const char *body)
                       .user_id = user_id};
     broker_delivery reply;
     memset(&reply, 0, sizeof reply);
-    int rc = broker_call(b, "", g_queue, &p, body, strlen(body), 30000, &reply);
+    int rc = broker_call(b, "", rk, &p, body, strlen(body), 30000, &reply);
     if (rc != 0)
         fprintf(stderr, "broker_call as %s: %s\n", user_id ? user_id : "(anonymous)",
                 broker_error(b));
@@ -1918,6 +1918,12 @@ static void users_close(char users[2][32], broker *b[2])
         broker_free(b[i]);
         rabbitmqctl("delete_user %s", users[i]);
     }
+}
+
+/* A user's request to the work queue (user_call_to). */
+static json_t *user_call(broker *b, const char *user_id, const char *body)
+{
+    return user_call_to(b, user_id, g_queue, body);
 }
 
 /* Two RabbitMQ users: what one creates, the other cannot reach (nor can
@@ -2246,6 +2252,84 @@ static void test_a_users_container_and_memory_bounds(void **state)
     assert_non_null(strstr(json_string_value(json_object_get(err, "message")), "2 containers"));
     json_decref(r);
     user_close(b, bob);
+}
+
+/* This run's node queue. */
+static const char *node_queue(void)
+{
+    static char q[160];
+    snprintf(q, sizeof q, "%s.node.%s", g_queue, g_node);
+    return q;
+}
+
+/* Resumes the node (the admin user, guest here, on its node queue), so
+ * that a failed drain case leaves the daemon taking work for the next. */
+static int drain_teardown(void **state)
+{
+    (void)state;
+    char body[200];
+    snprintf(body, sizeof body, "{\"action\":\"register\",\"hostname\":\"%s\"}", g_node);
+    broker_props p = {.message_id = "drain-teardown", .user_id = "guest"};
+    broker_publish(g_cli, "", node_queue(), &p, body, strlen(body), 0);
+    rabbitmqctl("delete_user dd-mallory-%ld", (long)getpid());
+    return 0;
+}
+
+/* Draining a node is an admin's: a user not in admin_users and an
+ * anonymous message are refused (policy_denied, field user_id) and the
+ * node goes on taking work; the admin user drains it, and then, though
+ * nothing consumes the work queue any more, resumes it through the
+ * node's own queue. */
+static void test_only_admins_drain_a_node(void **state)
+{
+    (void)state;
+    char mallory[32], unreg[200], reg[200];
+    broker *b = user_open("mallory", mallory, sizeof mallory);
+    snprintf(unreg, sizeof unreg, "{\"action\":\"unregister\",\"hostname\":\"%s\"}", g_node);
+    snprintf(reg, sizeof reg, "{\"action\":\"register\",\"hostname\":\"%s\"}", g_node);
+    const char *users[] = {mallory, NULL};
+    for (int i = 0; i < 2; i++) {
+        json_t *r = user_call(b, users[i], unreg);
+        if (err_code(r) == NULL || strcmp(err_code(r), "policy_denied") != 0) {
+            char *t = json_dumps(r, 0);
+            fail_msg("unregister by %s: not refused: %s", users[i] ? users[i] : "anonymous", t);
+        }
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(r, "error"), "field")), "user_id");
+        json_decref(r);
+    }
+    /* still taking work */
+    json_t *r = user_call(b, mallory, "{\"Dockercmd\":\"ping\"}");
+    assert_ok_reply(r);
+    json_decref(r);
+    /* the admin drains it: the work queue is not served any more (the
+     * admin's calls on a connection of their own, so that they do not
+     * read the reply of the ping sent meanwhile) */
+    broker *admin = dfx_client_open(lane_amqp_url(), g_queue, 0);
+    assert_non_null(admin);
+    assert_int_equal(broker_rpc_begin(admin), 0);
+    r = user_call(admin, "guest", unreg);
+    assert_ok_reply(r);
+    json_decref(r);
+    char id[64];
+    send_msg("{\"Dockercmd\":\"ping\"}", id, sizeof id);
+    r = recv_reply(id, 2000);
+    if (r != NULL)
+        fail_msg("a drained node answered from the work queue: %s", node_queue());
+    /* register there would never be answered; on the node queue it is */
+    r = user_call_to(b, mallory, node_queue(), reg);
+    assert_string_equal(err_code(r), "policy_denied");
+    json_decref(r);
+    r = user_call_to(admin, "guest", node_queue(), reg);
+    assert_ok_reply(r);
+    json_decref(r);
+    r = recv_reply(id, 30000); /* the waiting ping, now taken */
+    if (r == NULL)
+        fail_msg("the node took no work after register on %s", node_queue());
+    assert_ok_reply(r);
+    json_decref(r);
+    broker_free(admin);
+    user_close(b, mallory);
 }
 
 static json_t *callv(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -3137,6 +3221,7 @@ int main(void)
         cmocka_unit_test(test_another_users_request_id_is_not_theirs),
         cmocka_unit_test_teardown(test_a_users_long_execs_leave_workers_to_others, quota_teardown),
         cmocka_unit_test_teardown(test_a_users_container_and_memory_bounds, quota_teardown),
+        cmocka_unit_test_teardown(test_only_admins_drain_a_node, drain_teardown),
         cmocka_unit_test(test_host_network_and_log_driver_refused),
         cmocka_unit_test(test_run_refused_at_create),
         cmocka_unit_test(test_archives),
