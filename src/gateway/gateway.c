@@ -8,7 +8,8 @@
  * waits in the submit function until the reply comes.  One request is one
  * `request` (libmicrohttpd's per-request closure): made at the first call
  * of on_access(), when only the headers are there; admit() decides right
- * then whether it goes on (rate, route, token, declared length); the body
+ * then whether it goes on (rate, route, token, whether what is served
+ * without a token is addressed to the gateway, declared length); the body
  * is gathered under the cap; the route's handler answers once it is
  * complete; on_completed() writes the access line and frees the request.
  * The gateway itself keeps no state per request beyond that, and the only
@@ -59,6 +60,8 @@
 #define CODE_METHOD       "method_not_allowed"
 #define CODE_RATE         "rate_limited"
 #define CODE_BAD_GATEWAY  "bad_gateway"
+#define CODE_FORBIDDEN    "forbidden"
+#define CODE_MEDIA_TYPE   "unsupported_media_type"
 
 /* The routes. */
 static const route routes[] = {
@@ -313,6 +316,41 @@ static int authorized(gateway *gw, struct MHD_Connection *conn, bool *token_give
     return gw_token_equal(gw->token_digest, tok, len);
 }
 
+/* What is served without a token on a loopback listener must be asked
+ * for by a client of this host, not by a web page its browser opened
+ * (guard.c, "requests addressed to this gateway"): Host names the
+ * gateway, Origin (when a browser sends one) is its own, and a body is
+ * JSON.  0 when rq passes, else the status of the refusal in *resp. */
+static unsigned check_addressed(gateway *gw, struct MHD_Connection *conn, request *rq,
+                                struct MHD_Response **resp)
+{
+    char shown[128];
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (host == NULL || !gw_authority_ok(&gw->addr, gw->port, gw->https, host, strlen(host))) {
+        text_token(shown, sizeof shown, host ? host : "", host ? strlen(host) : 0, 80);
+        return gw_respond_error(gw, rq, resp, 403, CODE_FORBIDDEN,
+                                "Host %s does not name this gateway: without a token it answers "
+                                "only requests to localhost, 127.0.0.1, [::1] or %s, port %d",
+                                host ? shown : "(none)", gw->addr.name, gw->port);
+    }
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN);
+    if (origin != NULL && !gw_origin_ok(&gw->addr, gw->port, gw->https, origin)) {
+        text_token(shown, sizeof shown, origin, strlen(origin), 80);
+        return gw_respond_error(gw, rq, resp, 403, CODE_FORBIDDEN,
+                                "Origin %s is not this gateway's: without a token it serves no "
+                                "other site's pages",
+                                shown);
+    }
+    const char *ct =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (rq->route->body && !gw_content_type_json(ct))
+        return gw_respond_error(gw, rq, resp, 415, CODE_MEDIA_TYPE,
+                                "%s %s takes Content-Type: application/json on a gateway "
+                                "without a token",
+                                rq->method, rq->path);
+    return 0;
+}
+
 /* Decides, on the headers alone, whether rq goes on.  Returns MHD_YES to
  * read on, or the result of queueing the refusal. */
 static enum MHD_Result admit(gateway *gw, struct MHD_Connection *conn, request *rq, const char *url,
@@ -363,6 +401,10 @@ static enum MHD_Result admit(gateway *gw, struct MHD_Connection *conn, request *
                                             : "Bearer realm=\"docker-dispatch\"");
         return answer(conn, rq, status, resp);
     }
+    /* served without a token: only to requests addressed to the gateway */
+    if (gw->loopback && !(need && gw->has_token) &&
+        (status = check_addressed(gw, conn, rq, &resp)) != 0)
+        return answer(conn, rq, status, resp);
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl != NULL && strtoull(cl, NULL, 10) > gw->max_body) {
@@ -641,6 +683,7 @@ int gateway_start(const gateway_conf *c, gateway **out, char **cause)
     gw->node = gw_xstrdup(c->node);
     gw->rate = gw_rate_new(c->rate, GATEWAY_RATE_SLOTS);
     gw->loopback = addr.loopback;
+    gw->addr = addr;
     gw->metrics = c->metrics;
     gw->ready = c->ready;
     gw->ready_ud = c->ready_ud;

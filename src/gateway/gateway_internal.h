@@ -45,6 +45,11 @@ typedef struct gw_addr {
     socklen_t len;
     int loopback;  /* 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104 */
     char text[80]; /* "127.0.0.1:8080", "[::1]:8080" (numeric) */
+    /* The host as the spec wrote it ("localhost", "127.0.0.1", "::1"; no
+     * brackets) and as resolved, numeric: the names a request may give in
+     * its Host (gw_authority_ok). */
+    char name[256];
+    char num[INET6_ADDRSTRLEN];
 } gw_addr;
 
 /* Reads spec: "PORT" (127.0.0.1:PORT), "HOST:PORT" (HOST an IPv4 address
@@ -54,6 +59,30 @@ int gw_addr_parse(const char *spec, gw_addr *out, char **cause);
 
 /* 1 if sa (AF_INET or AF_INET6) is a loopback address. */
 int gw_addr_is_loopback(const struct sockaddr *sa);
+
+/* ---- requests addressed to this gateway --------------------------------
+ * What a loopback gateway serves without a token, any web page the host's
+ * browser opens could ask for, and read through DNS rebinding (a name of
+ * the page's site made to resolve to 127.0.0.1).  Such requests must name
+ * the gateway itself in Host, come from no other site's page (Origin) and,
+ * for a POST, be JSON (a page cannot send that type elsewhere without the
+ * gateway's leave, which it never gives).  Pure: no I/O, any thread. */
+
+/* 1 if authority (len bytes: a Host header, or an origin without its
+ * scheme) names this gateway: HOST[:PORT] where HOST is localhost,
+ * 127.0.0.1, [::1], or a's name or numeric address (in any case; an IPv6
+ * one in brackets), and PORT is port, or absent when port is the scheme's
+ * default (80, or 443 with https). */
+int gw_authority_ok(const gw_addr *a, int port, int https, const char *authority, size_t len);
+
+/* 1 if origin (an Origin header) is the gateway's own:
+ * "http://" (or "https://" with https) and an authority as above, nothing
+ * after it.  "null" and every other site are not. */
+int gw_origin_ok(const gw_addr *a, int port, int https, const char *origin);
+
+/* 1 if content_type (a Content-Type header, NULL: none) is
+ * application/json, in any case, with or without parameters. */
+int gw_content_type_json(const char *content_type);
 
 /* ---- the bearer token -------------------------------------------------- */
 
@@ -154,6 +183,7 @@ struct gateway {
     gw_hub *hub;            /* the SSE clients of GET /events (sse.c) */
     gw_events *events;      /* the events subscriber, when made from conf->broker */
     int loopback;           /* the listener is on a loopback address */
+    gw_addr addr;           /* the listen address (its names: gw_authority_ok) */
     metrics *metrics;       /* GET /metrics (borrowed), or NULL */
     gateway_ready_fn ready; /* GET /readyz, or NULL */
     void *ready_ud;

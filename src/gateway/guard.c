@@ -1,8 +1,9 @@
 /*
  * guard.c -- the gateway's protections and small helpers: the listen
- * address and whether it is loopback, the bearer token (loaded, checked,
- * compared in constant time), the per-address rate bound, request ids,
- * files, allocators.  See gateway_internal.h.
+ * address and whether it is loopback, whether a request is addressed to
+ * the gateway (Host, Origin, Content-Type), the bearer token (loaded,
+ * checked, compared in constant time), the per-address rate bound,
+ * request ids, files, allocators.  See gateway_internal.h.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -191,15 +192,83 @@ int gw_addr_parse(const char *spec, gw_addr *out, char **cause)
     out->len = res->ai_addrlen;
     freeaddrinfo(res);
     out->loopback = gw_addr_is_loopback((struct sockaddr *)&out->sa);
-    char num[INET6_ADDRSTRLEN] = "?";
+    char *num = out->num;
+    snprintf(num, sizeof out->num, "?");
+    snprintf(out->name, sizeof out->name, "%s", host);
     if (out->sa.ss_family == AF_INET6) {
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&out->sa)->sin6_addr, num, sizeof num);
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&out->sa)->sin6_addr, num, sizeof out->num);
         snprintf(out->text, sizeof out->text, "[%s]:%s", num, port);
     } else {
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&out->sa)->sin_addr, num, sizeof num);
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&out->sa)->sin_addr, num, sizeof out->num);
         snprintf(out->text, sizeof out->text, "%s:%s", num, port);
     }
     return 0;
+}
+
+/* ---- requests addressed to this gateway -------------------------------- */
+
+/* 1 if the n bytes at host are one of the gateway's names. */
+static int own_host(const gw_addr *a, const char *host, size_t n)
+{
+    const char *names[] = {"localhost", "127.0.0.1", "::1", a->name, a->num};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (n > 0 && strlen(names[i]) == n && strncasecmp(names[i], host, n) == 0)
+            return 1;
+    return 0;
+}
+
+int gw_authority_ok(const gw_addr *a, int port, int https, const char *authority, size_t len)
+{
+    const char *host = authority, *end = authority + len, *p;
+    size_t hl;
+    if (len > 0 && authority[0] == '[') { /* an IPv6 address, and only one */
+        const char *close = memchr(authority, ']', len);
+        if (close == NULL)
+            return 0;
+        host = authority + 1;
+        hl = (size_t)(close - host);
+        if (memchr(host, ':', hl) == NULL)
+            return 0;
+        p = close + 1;
+    } else {
+        const char *colon = memchr(authority, ':', len);
+        p = colon ? colon : end;
+        hl = (size_t)(p - host);
+    }
+    if (!own_host(a, host, hl))
+        return 0;
+    if (p == end) /* no port: the scheme's default */
+        return port == (https ? 443 : 80);
+    if (*p != ':' || end - p < 2 || end - p > 6)
+        return 0;
+    int given = 0;
+    for (const char *d = p + 1; d < end; d++) {
+        if (*d < '0' || *d > '9')
+            return 0;
+        given = given * 10 + (*d - '0');
+    }
+    return given == port;
+}
+
+int gw_origin_ok(const gw_addr *a, int port, int https, const char *origin)
+{
+    const char *scheme = https ? "https://" : "http://";
+    size_t sl = strlen(scheme);
+    if (origin == NULL || strncasecmp(origin, scheme, sl) != 0)
+        return 0;
+    return gw_authority_ok(a, port, https, origin + sl, strlen(origin + sl));
+}
+
+int gw_content_type_json(const char *ct)
+{
+    static const char json[] = "application/json";
+    if (ct == NULL)
+        return 0;
+    ct += strspn(ct, " \t");
+    if (strncasecmp(ct, json, sizeof json - 1) != 0)
+        return 0;
+    char next = ct[sizeof json - 1];
+    return next == '\0' || next == ';' || next == ' ' || next == '\t';
 }
 
 /* ---- the bearer token -------------------------------------------------- */

@@ -66,8 +66,8 @@ static json_t *post(int i, const char *body, int *status)
     fputs(body, f);
     fclose(f);
     snprintf(line, sizeof line,
-             "curl -s -o /tmp/dd-cops-out-%ld.json -w '%%{http_code}' -X POST --data @%s "
-             "http://127.0.0.1:%d/",
+             "curl -s -o /tmp/dd-cops-out-%ld.json -w '%%{http_code}' -X POST "
+             "-H 'Content-Type: application/json' --data @%s http://127.0.0.1:%d/",
              (long)getpid(), file, g.gw_port[i]);
     FILE *p = popen(line, "r");
     assert_non_null(p);

@@ -103,9 +103,12 @@ static void res_free(res *r)
     memset(r, 0, sizeof *r);
 }
 
-/* What `curl -X POST --data BODY URL` does (a form content type and all),
- * plus the bearer token and the CA when given; on handle c when not NULL
- * (kept alive between calls), else on a handle of its own. */
+/* What `curl -X POST --data BODY URL` does, plus the bearer token and the
+ * CA when given; on handle c when not NULL (kept alive between calls),
+ * else on a handle of its own.  With a token curl's form content type is
+ * kept (the gateway then reads any); without one the JSON type is sent,
+ * as a gateway without a token requires (`-H 'Content-Type:
+ * application/json'`). */
 static void post_on(CURL *c, const char *url, const char *body, const char *token,
                     const char *cafile, long timeout_s, res *r)
 {
@@ -119,6 +122,8 @@ static void post_on(CURL *c, const char *url, const char *body, const char *toke
     if (token) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
         h = curl_slist_append(h, auth);
+    } else {
+        h = curl_slist_append(h, "Content-Type: application/json");
     }
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
@@ -549,6 +554,97 @@ static void seed_rest_examples(void **state)
         expect(&r, want, code);
         res_free(&r);
     }
+}
+
+/* method path on the main daemon's gateway with exactly the headers h
+ * (NULL-terminated; curl's own otherwise) and body (NULL: none). */
+static void request_with(const char *method, const char *path, const char *const *h,
+                         const char *body, res *r)
+{
+    char url[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", g_port, path);
+    memset(r, 0, sizeof *r);
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    struct curl_slist *l = NULL;
+    for (; h && *h; h++)
+        l = curl_slist_append(l, *h);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, l);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    r->err = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_slist_free_all(l);
+    curl_easy_cleanup(c);
+    if (r->body == NULL)
+        r->body = strdup("");
+    r->json = json_loads(r->body, 0, NULL);
+}
+
+/* Checks a refusal the gateway made itself: status, code, a message
+ * naming what, and no request published for it (the daemon never logged
+ * its id). */
+static void expect_refused(res *r, long status, const char *code, const char *what)
+{
+    expect(r, status, code);
+    const char *msg =
+        json_string_value(json_object_get(json_object_get(r->json, "error"), "message"));
+    if (msg == NULL || strstr(msg, what) == NULL)
+        fail_msg("the refusal does not name %s: %s", what, r->body);
+    char id[64], line[96];
+    assert_non_null(header_of(r, "X-Request-Id", id, sizeof id));
+    snprintf(line, sizeof line, "request id=%s", id);
+    assert_int_equal(count_lines(g_log, line), 0);
+    res_free(r);
+}
+
+/* The main daemon's gateway has no token: a web page the host's browser
+ * opens may send it requests.  The seed's form-typed POST, a text/plain
+ * one (what a page may send anywhere), another site's Origin and a Host
+ * that is not the gateway's (DNS rebinding, reading too) are refused
+ * before anything is published; its own page's requests pass. */
+static void loopback_refuses_other_sites(void **state)
+{
+    (void)state;
+    res r;
+    char host[64], own[64], rebound[64];
+    snprintf(host, sizeof host, "Host: rebound.example:%d", g_port);
+    snprintf(own, sizeof own, "Origin: http://127.0.0.1:%d", g_port);
+    snprintf(rebound, sizeof rebound, "Origin: http://rebound.example:%d", g_port);
+    request_with("POST", "/", NULL, PING, &r); /* curl --data: a form type */
+    expect_refused(&r, 415, "unsupported_media_type", "application/json");
+    request_with("POST", "/", (const char *[]){"Content-Type: text/plain", NULL}, PING, &r);
+    expect_refused(&r, 415, "unsupported_media_type", "application/json");
+    const char *json = "Content-Type: application/json";
+    request_with("POST", "/", (const char *[]){json, "Origin: http://evil.example", NULL}, PING,
+                 &r);
+    expect_refused(&r, 403, "forbidden", "Origin");
+    request_with("POST", "/", (const char *[]){json, "Origin: null", NULL}, PING, &r);
+    expect_refused(&r, 403, "forbidden", "Origin");
+    request_with("POST", "/", (const char *[]){json, host, rebound, NULL}, PING, &r);
+    expect_refused(&r, 403, "forbidden", "Host");
+    request_with("GET", "/containers", (const char *[]){host, NULL}, NULL, &r);
+    expect_refused(&r, 403, "forbidden", "Host");
+    request_with("GET", "/metrics", (const char *[]){host, NULL}, NULL, &r);
+    expect_refused(&r, 403, "forbidden", "Host");
+    /* its own page: same origin, its own host */
+    request_with("POST", "/", (const char *[]){json, own, NULL}, PING, &r);
+    expect(&r, 200, "");
+    res_free(&r);
+    snprintf(host, sizeof host, "Host: localhost:%d", g_port);
+    request_with("GET", "/nodes", (const char *[]){host, NULL}, NULL, &r);
+    expect(&r, 200, "");
+    res_free(&r);
 }
 
 /* The seed's run through HTTP: 200 with exit code and output. */
@@ -1085,11 +1181,12 @@ int main(void)
 {
     dkc_global_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(seed_rest_examples),  cmocka_unit_test(metrics_and_health),
-        cmocka_unit_test(run_with_output),     cmocka_unit_test(bad_bodies_and_errors),
-        cmocka_unit_test(concurrent_pings),    cmocka_unit_test(no_head_of_line_blocking),
-        cmocka_unit_test(https_token_timeout), cmocka_unit_test(startup_refusals),
-        cmocka_unit_test(sigterm_in_flight),   cmocka_unit_test(rabbit_restarted),
+        cmocka_unit_test(seed_rest_examples),       cmocka_unit_test(loopback_refuses_other_sites),
+        cmocka_unit_test(metrics_and_health),       cmocka_unit_test(run_with_output),
+        cmocka_unit_test(bad_bodies_and_errors),    cmocka_unit_test(concurrent_pings),
+        cmocka_unit_test(no_head_of_line_blocking), cmocka_unit_test(https_token_timeout),
+        cmocka_unit_test(startup_refusals),         cmocka_unit_test(sigterm_in_flight),
+        cmocka_unit_test(rabbit_restarted),
     };
     const char *only = getenv("GWTEST_ONLY"); /* one case by name, when looking into it */
     if (only != NULL && *only != '\0')

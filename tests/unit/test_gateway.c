@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,7 +204,8 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud)
 }
 
 /* One request: method, path on gw, body (NULL: none; len < 0: chunked
- * upload of -len bytes), extra header (may be NULL). */
+ * upload of -len bytes), extra headers (may be NULL; several separated by
+ * newlines). */
 static void http(gateway *gw, const char *method, const char *path, const char *body, long len,
                  const char *header, res *r)
 {
@@ -214,8 +216,19 @@ static void http(gateway *gw, const char *method, const char *path, const char *
     assert_non_null(c);
     struct curl_slist *h = NULL;
     upload up = {0};
-    if (header)
-        h = curl_slist_append(h, header);
+    bool typed = false; /* the case sends a Content-Type of its own */
+    for (const char *l = header; l && *l;) {
+        size_t n = strcspn(l, "\n");
+        char one[512];
+        snprintf(one, sizeof one, "%.*s", (int)n, l);
+        h = curl_slist_append(h, one);
+        typed |= strncasecmp(one, "Content-Type:", 13) == 0;
+        l += n + (l[n] == '\n');
+    }
+    /* what a client of the gateway sends with a body (a token-less gateway
+     * needs it) */
+    if ((body != NULL || len < 0) && !typed)
+        h = curl_slist_append(h, "Content-Type: application/json");
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
@@ -724,9 +737,12 @@ static void body_cap(void **state)
     assert_int_equal(atomic_load(&fake.calls), 1);
     /* a declared length over the cap is refused on the headers, before
      * any of the body is sent */
-    char reply[1024];
-    raw_request(gw, "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000000\r\n\r\n", reply,
-                sizeof reply);
+    char reply[1024], text[256];
+    snprintf(text, sizeof text,
+             "POST / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+             "Content-Length: 1000000000\r\n\r\n",
+             gateway_port(gw));
+    raw_request(gw, text, reply, sizeof reply);
     assert_int_equal(strncmp(reply, "HTTP/1.1 413", 12), 0);
     /* and the gateway still serves */
     post(gw, msg, NULL, &r);
@@ -928,6 +944,189 @@ static void listen_addresses(void **state)
     free(cause);
 }
 
+/* Peers and listeners: 127.0.0.0/8, ::1 and IPv4-mapped 127.0.0.0/8 are
+ * loopback; other IPv4-mapped addresses are not. */
+static void mapped_ipv4_is_loopback_only_in_127(void **state)
+{
+    (void)state;
+    const struct {
+        const char *addr;
+        int loopback;
+    } cases[] = {{"::1", 1},
+                 {"::ffff:127.0.0.1", 1},
+                 {"::ffff:127.9.8.7", 1},
+                 {"::ffff:10.0.0.1", 0},
+                 {"::ffff:192.0.2.7", 0},
+                 {"::ffff:0.0.0.0", 0},
+                 {"::", 0},
+                 {"2001:db8::1", 0},
+                 {"::2", 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct sockaddr_in6 s6 = {.sin6_family = AF_INET6};
+        assert_int_equal(inet_pton(AF_INET6, cases[i].addr, &s6.sin6_addr), 1);
+        int got = gw_addr_is_loopback((const struct sockaddr *)&s6);
+        if (got != cases[i].loopback)
+            fail_msg("%s counted as %s", cases[i].addr, got ? "loopback" : "not loopback");
+    }
+    struct sockaddr_in s4 = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "128.0.0.1", &s4.sin_addr);
+    assert_false(gw_addr_is_loopback((const struct sockaddr *)&s4));
+    inet_pton(AF_INET, "127.255.0.1", &s4.sin_addr);
+    assert_true(gw_addr_is_loopback((const struct sockaddr *)&s4));
+}
+
+/* The names a token-less gateway answers to, as Host and Origin give
+ * them, and the JSON content type. */
+static void requests_addressed_to_the_gateway(void **state)
+{
+    (void)state;
+    gw_addr a;
+    char *cause = NULL;
+    assert_int_equal(gw_addr_parse("localhost:8080", &a, &cause), 0);
+    const struct {
+        const char *host;
+        int port, https, ok;
+    } hosts[] = {
+        {"127.0.0.1:8080", 8080, 0, 1},
+        {"localhost:8080", 8080, 0, 1},
+        {"LocalHost:8080", 8080, 0, 1},
+        {"[::1]:8080", 8080, 0, 1},
+        {"127.0.0.1", 80, 0, 1},
+        {"localhost", 443, 1, 1},
+        {"127.0.0.1", 8080, 0, 0},
+        {"127.0.0.1:8081", 8080, 0, 0},
+        {"127.0.0.1:80800", 8080, 0, 0},
+        {"127.0.0.1:", 8080, 0, 0},
+        {"127.0.0.1:80x", 8080, 0, 0},
+        {"evil.example:8080", 8080, 0, 0},
+        {"localhost.evil.example:8080", 8080, 0, 0},
+        {"127.0.0.2:8080", 8080, 0, 0},
+        {"[::2]:8080", 8080, 0, 0},
+        {"[localhost]:8080", 8080, 0, 0},
+        {"::1:8080", 8080, 0, 0},
+        {"", 8080, 0, 0},
+        {"[::1]x:8080", 8080, 0, 0},
+        {"localhost:8080 ", 8080, 0, 0},
+        {"localhost:8080/x", 8080, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) {
+        int got = gw_authority_ok(&a, hosts[i].port, hosts[i].https, hosts[i].host,
+                                  strlen(hosts[i].host));
+        if (got != hosts[i].ok)
+            fail_msg("Host \"%s\" (port %d%s) %s", hosts[i].host, hosts[i].port,
+                     hosts[i].https ? ", https" : "", got ? "taken" : "refused");
+    }
+    /* the configured name and its address */
+    assert_int_equal(gw_addr_parse("127.0.0.3:9", &a, &cause), 0);
+    assert_true(gw_authority_ok(&a, 9, 0, "127.0.0.3:9", 11));
+    const struct {
+        const char *origin;
+        int https, ok;
+    } origins[] = {
+        {"http://127.0.0.1:9", 0, 1},    {"http://localhost:9", 0, 1},
+        {"HTTP://[::1]:9", 0, 1},        {"https://127.0.0.1:9", 1, 1},
+        {"https://127.0.0.1:9", 0, 0},   {"http://127.0.0.1:9", 1, 0},
+        {"http://evil.example:9", 0, 0}, {"null", 0, 0},
+        {"http://127.0.0.1:9/", 0, 0},   {"http://127.0.0.1", 0, 0},
+        {"127.0.0.1:9", 0, 0},           {"", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof origins / sizeof origins[0]; i++) {
+        int got = gw_origin_ok(&a, 9, origins[i].https, origins[i].origin);
+        if (got != origins[i].ok)
+            fail_msg("Origin \"%s\"%s %s", origins[i].origin, origins[i].https ? " (https)" : "",
+                     got ? "taken" : "refused");
+    }
+    const struct {
+        const char *type;
+        int ok;
+    } types[] = {
+        {"application/json", 1},
+        {"Application/JSON", 1},
+        {"application/json; charset=utf-8", 1},
+        {" application/json", 1},
+        {"text/plain", 0},
+        {"application/x-www-form-urlencoded", 0},
+        {"multipart/form-data", 0},
+        {"application/jsonp", 0},
+        {"application/json-seq", 0},
+        {"", 0},
+        {NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        int got = gw_content_type_json(types[i].type);
+        if (got != types[i].ok)
+            fail_msg("Content-Type \"%s\" %s", types[i].type ? types[i].type : "(none)",
+                     got ? "taken as JSON" : "refused");
+    }
+    free(cause);
+}
+
+/* A token-less gateway on loopback (and what one with a token serves
+ * without it) answers only requests addressed to it: a web page the
+ * host's browser opens can neither post to it (no JSON type, another
+ * Origin) nor read it through DNS rebinding (another Host). */
+static void loopback_refuses_other_sites(void **state)
+{
+    (void)state;
+    gateway *gw = start(NULL, 0, 0);
+    int port = gateway_port(gw);
+    char hdr[256];
+    res r;
+    const char *msg = "{\"Dockercmd\":\"ping\"}";
+    const char *types[] = {"Content-Type: text/plain",
+                           "Content-Type: application/x-www-form-urlencoded",
+                           "Content-Type: multipart/form-data; boundary=x", "Content-Type:"};
+    fake_reset();
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        post(gw, msg, types[i], &r);
+        expect(&r, 415, "unsupported_media_type");
+        assert_non_null(strstr(r.body, "application/json"));
+    }
+    const char *hosts[] = {"Host: evil.example:%d", "Host: 127.0.0.1:%d1", "Host: 127.0.0.1",
+                           "Host: 127.0.0.2:%d"};
+    for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) {
+        snprintf(hdr, sizeof hdr, hosts[i], port);
+        post(gw, msg, hdr, &r);
+        expect(&r, 403, "forbidden");
+        assert_non_null(strstr(r.body, "Host"));
+        http(gw, "GET", "/nodes", NULL, 0, hdr, &r); /* DNS rebinding reads */
+        expect(&r, 403, "forbidden");
+    }
+    const char *origins[] = {"Origin: http://evil.example", "Origin: null",
+                             "Origin: https://127.0.0.1:%d", "Origin: http://127.0.0.1:%d1"};
+    for (size_t i = 0; i < sizeof origins / sizeof origins[0]; i++) {
+        snprintf(hdr, sizeof hdr, origins[i], port);
+        post(gw, msg, hdr, &r);
+        expect(&r, 403, "forbidden");
+        assert_non_null(strstr(r.body, "Origin"));
+    }
+    assert_int_equal(atomic_load(&fake.calls), 0);
+    /* its own names and pages pass */
+    const char *own[] = {"Host: localhost:%d", "Host: [::1]:%d", "Origin: http://127.0.0.1:%d",
+                         "Origin: http://localhost:%d\nHost: localhost:%d",
+                         "Content-Type: application/json; charset=utf-8"};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+        snprintf(hdr, sizeof hdr, own[i], port, port);
+        post(gw, msg, hdr, &r);
+        expect(&r, 200, "");
+    }
+    assert_int_equal(atomic_load(&fake.calls), 5);
+    gateway_free(gw);
+
+    /* with a token: what needs it is not held to this, what does not is */
+    gw = start(TOKEN, 0, 0);
+    snprintf(hdr, sizeof hdr,
+             "Authorization: Bearer " TOKEN "\nHost: evil.example:%d\n"
+             "Content-Type: text/plain\nOrigin: http://evil.example",
+             gateway_port(gw));
+    post(gw, msg, hdr, &r);
+    expect(&r, 200, "");
+    snprintf(hdr, sizeof hdr, "Host: evil.example:%d", gateway_port(gw));
+    http(gw, "GET", "/healthz", NULL, 0, hdr, &r);
+    expect(&r, 403, "forbidden");
+    gateway_free(gw);
+}
+
 /* The daemon's readiness as the ops case sets it. */
 static atomic_int g_ready = 1;
 static int fake_ready(void *ud, char *why, size_t len)
@@ -1126,6 +1325,9 @@ int main(void)
         cmocka_unit_test(concurrent_requests),
         cmocka_unit_test(access_line),
         cmocka_unit_test(listen_addresses),
+        cmocka_unit_test(mapped_ipv4_is_loopback_only_in_127),
+        cmocka_unit_test(requests_addressed_to_the_gateway),
+        cmocka_unit_test(loopback_refuses_other_sites),
         cmocka_unit_test(start_refusals),
         cmocka_unit_test(quiesce),
         cmocka_unit_test(ops_routes),
