@@ -59,6 +59,7 @@ typedef struct ctl_opts {
     int timeout_s;
     bool timeout_set;
     bool json;
+    bool user_id; /* send the AMQP user_id property: the --amqp URL's user */
 } ctl_opts;
 
 /* What a builder tells the rest about its request. */
@@ -1272,7 +1273,7 @@ static void overview(FILE *f)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: dispatchctl [--amqp URL] [-q QUEUE] [--node NAME] [--timeout SECONDS]\n"
-               "                   [--json] COMMAND [ARGS...]\n"
+               "                   [--json] [--user-id] COMMAND [ARGS...]\n"
                "\n"
                "Publishes one command to docker-dispatch over RabbitMQ and prints the reply.\n"
                "\n"
@@ -1282,6 +1283,8 @@ static void usage(FILE *f)
                "  --node NAME         send to QUEUE.node.NAME instead of the work queue\n"
                "  --timeout SECONDS   wait this long for the reply [60]\n"
                "  --json              print the raw reply on one line\n"
+               "  --user-id           send as the --amqp URL's user (AMQP user_id): what the\n"
+               "                      command makes is that user's; admin users drain nodes\n"
                "  -h, --help          this text\n"
                "\n"
                "commands:\n");
@@ -1302,13 +1305,11 @@ static void usage(FILE *f)
  * argv, or -1 (usage printed; *help set for --help). */
 static int parse_globals(int argc, char **argv, ctl_opts *o, bool *help)
 {
-    static const struct option lo[] = {{"amqp", required_argument, NULL, 'A'},
-                                       {"queue", required_argument, NULL, 'q'},
-                                       {"node", required_argument, NULL, 'N'},
-                                       {"timeout", required_argument, NULL, 'T'},
-                                       {"json", no_argument, NULL, 'J'},
-                                       {"help", no_argument, NULL, 'h'},
-                                       {0}};
+    static const struct option lo[] = {
+        {"amqp", required_argument, NULL, 'A'}, {"queue", required_argument, NULL, 'q'},
+        {"node", required_argument, NULL, 'N'}, {"timeout", required_argument, NULL, 'T'},
+        {"json", no_argument, NULL, 'J'},       {"user-id", no_argument, NULL, 'U'},
+        {"help", no_argument, NULL, 'h'},       {0}};
     long t;
     int c;
 
@@ -1343,6 +1344,9 @@ static int parse_globals(int argc, char **argv, ctl_opts *o, bool *help)
             break;
         case 'J':
             o->json = true;
+            break;
+        case 'U':
+            o->user_id = true;
             break;
         case 'h':
             *help = true;
@@ -1745,6 +1749,7 @@ static int call(const ctl_opts *o, ctl_req *req, const char *body, size_t len)
         .content_type = "application/json",
         .correlation_id = corr,
         .message_id = msg_id,
+        .user_id = o->user_id ? broker_user(b) : NULL,
         .persistent = 1,
     };
     char id[80], exchange[BROKER_NAME_MAX + 16];

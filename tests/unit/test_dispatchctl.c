@@ -191,8 +191,8 @@ static void test_globals(void **state)
     char *a0[] = {"dispatchctl", "--amqp",    "amqp://u:p@127.0.0.1:1/",
                   "-q",          "qq",        "--node",
                   "n-1",         "--timeout", "9",
-                  "--json",      "run",       "--rm",
-                  "busybox",     NULL};
+                  "--json",      "--user-id", "run",
+                  "--rm",        "busybox",   NULL};
     char *a1[] = {"dispatchctl", "-q", "bad/queue", "ping", NULL};
     char *a2[] = {"dispatchctl", "--timeout", "0", "ping", NULL};
     char *a3[] = {"dispatchctl", "--amqp", "http://x/", "ping", NULL};
@@ -203,16 +203,18 @@ static void test_globals(void **state)
     setenv("DISPATCH_AMQP_URL", "amqp://e:e@127.0.0.1:2/", 1);
     setenv("DISPATCH_QUEUE", "envq", 1);
     memset(&o, 0, sizeof o);
-    assert_int_equal(parse_globals(13, a0, &o, &help), 10);
+    assert_int_equal(parse_globals(14, a0, &o, &help), 11);
     assert_string_equal(o.url, "amqp://u:p@127.0.0.1:1/");
     assert_string_equal(o.queue, "qq");
     assert_string_equal(o.node, "n-1");
     assert_int_equal(o.timeout_s, 9);
     assert_true(o.timeout_set);
     assert_true(o.json);
+    assert_true(o.user_id);
 
     memset(&o, 0, sizeof o);
     assert_int_equal(parse_globals(2, a6, &o, &help), 1);
+    assert_false(o.user_id); /* anonymous unless asked */
     assert_string_equal(o.url, "amqp://e:e@127.0.0.1:2/");
     assert_string_equal(o.queue, "envq");
     assert_int_equal(o.timeout_s, DEFAULT_TIMEOUT);
