@@ -320,7 +320,7 @@ static void assert_run_ok(json_t *r, const char *stdout_text)
  * (0 when no answer came within 5 s), the body into body (len bytes). */
 static int http_get(int port, const char *path, char *body, size_t len)
 {
-    char buf[8192], req[128];
+    char buf[8192], req[160];
     body[0] = '\0';
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
@@ -329,7 +329,7 @@ static int http_get(int port, const char *path, char *body, size_t len)
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     struct timeval tv = {5, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\n\r\n", path, port);
     size_t n = 0;
     ssize_t k;
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
