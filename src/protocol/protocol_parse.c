@@ -946,16 +946,39 @@ static int has_dotdot(const char *s)
     return 0;
 }
 
-/* 1 if path s is /proc, /sys or /dev or under one: what an archive of a
- * running container reads there is the kernel's, not the image's. */
+/* Absolute path s (of at most 4096 bytes) as Docker reads it, into
+ * out: repeated slashes made one and "." segments dropped ("/./proc//1"
+ * is "/proc/1"); ".." segments stay, for has_dotdot() to refuse. */
+static void normal_path(const char *s, char *out, size_t len)
+{
+    size_t n = 0;
+    while (*s) {
+        while (*s == '/')
+            s++;
+        size_t seg = strcspn(s, "/");
+        if (seg > 0 && !(seg == 1 && s[0] == '.') && n + seg + 1 < len) {
+            out[n++] = '/';
+            memcpy(out + n, s, seg);
+            n += seg;
+        }
+        s += seg;
+    }
+    if (n == 0)
+        out[n++] = '/';
+    out[n] = '\0';
+}
+
+/* 1 if path s is /proc, /sys or /dev or under one, once normalised: what
+ * an archive of a running container reads there is the kernel's, not the
+ * image's. */
 static int under_kernel_fs(const char *s)
 {
     static const char *const roots[] = {"/proc", "/sys", "/dev"};
-    while (s[0] == '/' && s[1] == '/')
-        s++;
+    char p[4100];
+    normal_path(s, p, sizeof p);
     for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
         size_t n = strlen(roots[i]);
-        if (strncmp(s, roots[i], n) == 0 && (s[n] == '\0' || s[n] == '/'))
+        if (strncmp(p, roots[i], n) == 0 && (p[n] == '\0' || p[n] == '/'))
             return 1;
     }
     return 0;
