@@ -984,6 +984,69 @@ static int under_kernel_fs(const char *s)
     return 0;
 }
 
+/* PsArgs goes to the host's ps: Docker runs it with these words, then
+ * keeps the rows of the container's processes.  So they come from a
+ * closed set: words separated by one space, each option letters ("-" and
+ * some of "AefFjlLwyHc", or without "-" some of "auxjlvwfHmrSc": none
+ * takes an argument, none shows the environment); a word ending in "o"
+ * ("-o", "o", "-eo") is followed by a word of comma-separated fields of
+ * ps_fields (no "=": a column renamed PID would make Docker keep other
+ * processes' rows). */
+static const char *const ps_fields[] = {
+    "pid",     "ppid",  "pgid",   "sid",  "tid",     "lwp",   "uid",    "euid",  "ruid",
+    "user",    "euser", "ruser",  "gid",  "egid",    "group", "comm",   "args",  "cmd",
+    "command", "etime", "etimes", "time", "cputime", "pcpu",  "pmem",   "rss",   "vsz",
+    "sz",      "stat",  "state",  "s",    "tty",     "tt",    "lstart", "start", "stime",
+    "ni",      "nice",  "pri",    "nlwp", "psr",     "c",     "f",      "wchan"};
+
+/* 1 if the n bytes at w are comma-separated names of ps_fields. */
+static int ps_fields_ok(const char *w, size_t n)
+{
+    size_t at = 0;
+    while (at <= n) {
+        size_t k = at;
+        while (k < n && w[k] != ',')
+            k++;
+        size_t i = 0, nf = sizeof ps_fields / sizeof ps_fields[0];
+        while (i < nf &&
+               !(strlen(ps_fields[i]) == k - at && !strncmp(ps_fields[i], w + at, k - at)))
+            i++;
+        if (i == nf)
+            return 0;
+        at = k + 1;
+    }
+    return 1;
+}
+
+/* 1 if s is PsArgs of the closed set above. */
+static int ps_args_ok(const char *s)
+{
+    int want_fields = 0;
+    for (const char *w = s;; w++) {
+        size_t n = strcspn(w, " ");
+        if (n == 0)
+            return 0; /* a leading, trailing or doubled space */
+        if (want_fields) {
+            if (!ps_fields_ok(w, n))
+                return 0;
+            want_fields = 0;
+        } else {
+            int dash = w[0] == '-';
+            const char *set = dash ? "AefFjlLwyHc" : "auxjlvwfHmrSc";
+            want_fields = w[n - 1] == 'o'; /* "-o", "o", "-eo": fields next */
+            size_t end = n - (size_t)want_fields;
+            if (end == (size_t)dash && !want_fields)
+                return 0; /* a lone "-" */
+            for (size_t i = (size_t)dash; i < end; i++)
+                if (strchr(set, w[i]) == NULL)
+                    return 0;
+        }
+        w += n;
+        if (*w == '\0')
+            return !want_fields;
+    }
+}
+
 /* Checks a string field: type, length, NUL, then its type's character set
  * or vocabulary.  Returns 0 or a bad_request recorded in c->err. */
 static int check_string(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
@@ -1064,6 +1127,11 @@ static int check_string(parse_ctx *c, const field_spec *f, const char *path, con
             return fail(c, PROTO_EBADREQUEST, path, "must be %s, got %s", charset_text(f->type),
                         q(d, sizeof d, s));
     }
+    if (f->type == V_PSARGS && !ps_args_ok(s))
+        return fail(c, PROTO_EBADREQUEST, path,
+                    "must be ps options of a fixed set (letters of -AefFjlLwyHc or "
+                    "auxjlvwfHmrSc, then o and fields such as pid,user,args), got %s",
+                    q(d, sizeof d, s));
     if (f->type == V_IMAGE || f->type == V_DRIVER) {
         /* No empty, "." or ".." path segments: an image name ends up in a
          * URL path, where they would walk out of /images/. */
