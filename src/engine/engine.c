@@ -125,6 +125,27 @@ void eng_count_start(const jctx *c)
                         (double)(eng_now_ms() - c->arrived) / 1000.0);
 }
 
+/* Counts a reply in the node's metrics (when it has them).  A policy
+ * refusal is counted under the rule's name as the policy knows it, never
+ * a name the publisher chose (an index, a network, an unknown key). */
+static void count_reply(engine *e, json_t *reply)
+{
+    if (e->conf.metrics == NULL)
+        return;
+    json_t *err = json_object_get(reply, "error");
+    const char *code = json_is_true(json_object_get(reply, "ok"))
+                           ? NULL
+                           : json_string_value(json_object_get(err, "code"));
+    const char *field = json_string_value(json_object_get(err, "field"));
+    char rule[PROTO_FIELD_MAX];
+    if (code && strcmp(code, "policy_denied") == 0) {
+        policy_rule_label(field, rule, sizeof rule);
+        field = rule;
+    }
+    metrics_dd_reply(e->conf.metrics, json_string_value(json_object_get(reply, "command")), code,
+                     field);
+}
+
 /* Logs the outcome line, counts the outcome (metrics' requests and
  * policy denials) and posts a REPLY item.  reply is consumed.  A reply
  * over conf.max_reply is replaced by its too_large answer (the broker
@@ -168,14 +189,7 @@ void eng_post_reply(engine *e, json_t *reply, int64_t t0, const char *reply_to, 
         proto_summary_reply(reply, dur, line, sizeof line);
     log_record(line, lj);
     json_decref(lj);
-    if (e->conf.metrics != NULL) {
-        json_t *err = json_object_get(reply, "error");
-        metrics_dd_reply(e->conf.metrics, json_string_value(json_object_get(reply, "command")),
-                         json_is_true(json_object_get(reply, "ok"))
-                             ? NULL
-                             : json_string_value(json_object_get(err, "code")),
-                         json_string_value(json_object_get(err, "field")));
-    }
+    count_reply(e, reply);
 
     engine_out *o = eng_xcalloc(1, sizeof *o);
     o->kind = ENGINE_OUT_REPLY;

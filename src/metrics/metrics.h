@@ -145,7 +145,9 @@ void metrics_dd_free(metrics_dd *d);
 
 /* Counts one reply posted by the engine: requests{command, outcome} with
  * outcome "ok" or the error code, and, for policy_denied,
- * policy_denials{rule} with the refused field ("" -> "unknown"); for
+ * policy_denials{rule} with the refused field ("" -> "unknown"), which
+ * must be a rule's name from a fixed set (the engine passes
+ * policy_rule_label()'s, never the publisher's text); for
  * quota, quota_refusals{rule} with the bound (quotas.<key> -> <key>; one
  * of a fixed set, else "unknown").  command
  * NULL (a message that could not be read) counts as "unknown".  d may be

@@ -1515,3 +1515,95 @@ int policy_check_create(const dd_policy *p, json_t *body, proto_error *err)
     }
     return check_resources(p, hc, err);
 }
+
+/* ---- metric labels ---- */
+
+/* What refusals name besides the keys of the body's tables. */
+static const char *const other_rules[] = {
+    "body",
+    "HostConfig.LogConfig.Type",
+    "HostConfig.LogConfig.Config",
+    "Options.Driver",
+    "Options.Repo",
+    "Options.Filters",
+    "user_id",
+    "message_id",
+};
+
+#define N_KEYS(t) (sizeof(t) / sizeof((t)[0]))
+
+/* 1 if name is prefix followed by one of the n keys of table. */
+static int in_table(const char *name, const char *prefix, const body_key *table, size_t n)
+{
+    size_t pl = strlen(prefix);
+    if (strncmp(name, prefix, pl) != 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(name + pl, table[i].name) == 0)
+            return 1;
+    return 0;
+}
+
+/* 1 if name is a rule a refusal names: a key of the body (endpoint keys
+ * under "NetworkingConfig.EndpointsConfig.*.") or one of other_rules. */
+static int known_rule(const char *name)
+{
+    for (size_t i = 0; i < N_KEYS(other_rules); i++)
+        if (strcmp(name, other_rules[i]) == 0)
+            return 1;
+    return in_table(name, "", top_keys, N_KEYS(top_keys)) ||
+           in_table(name, "HostConfig.", host_keys, N_KEYS(host_keys)) ||
+           in_table(name, "NetworkingConfig.", networking_keys, N_KEYS(networking_keys)) ||
+           in_table(name, "NetworkingConfig.EndpointsConfig.*.", endpoint_keys,
+                    N_KEYS(endpoint_keys));
+}
+
+/* In f, a field under "NetworkingConfig.EndpointsConfig.<network>.", the
+ * network's name (the publisher's choice, dots allowed) becomes "*": up
+ * to the first segment that is an endpoint key. */
+static void hide_network_name(char *f)
+{
+    static const char ep[] = "NetworkingConfig.EndpointsConfig.";
+    if (strncmp(f, ep, sizeof ep - 1) != 0)
+        return;
+    char *net = f + sizeof ep - 1;
+    for (char *dot = strchr(net, '.'); dot != NULL; dot = strchr(dot + 1, '.')) {
+        size_t seg = strcspn(dot + 1, ".");
+        for (size_t i = 0; i < N_KEYS(endpoint_keys); i++)
+            if (strlen(endpoint_keys[i].name) == seg &&
+                strncmp(dot + 1, endpoint_keys[i].name, seg) == 0) {
+                net[0] = '*';
+                memmove(net + 1, dot, strlen(dot) + 1);
+                return;
+            }
+    }
+    net[-1] = '\0'; /* no endpoint key: the endpoint as a whole */
+}
+
+void policy_rule_label(const char *field, char *buf, size_t len)
+{
+    char f[PROTO_FIELD_MAX];
+    size_t n = 0;
+    if (len == 0)
+        return;
+    for (const char *s = field ? field : ""; *s && n + 1 < sizeof f; s++) {
+        size_t digits = s[0] == '[' ? strspn(s + 1, "0123456789") : 0;
+        if (digits > 0 && s[1 + digits] == ']')
+            s += digits + 1; /* an index, "[3]": one label for every entry */
+        else
+            f[n++] = *s;
+    }
+    f[n] = '\0';
+    hide_network_name(f);
+    /* the longest known rule the field is under: "HostConfig.Evil" is a
+     * refusal of HostConfig, not a label of its own */
+    while (!known_rule(f)) {
+        char *dot = strrchr(f, '.');
+        if (dot == NULL) {
+            snprintf(buf, len, "%s", f[0] ? "other" : "");
+            return;
+        }
+        *dot = '\0';
+    }
+    snprintf(buf, len, "%s", f);
+}

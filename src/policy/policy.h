@@ -170,6 +170,14 @@ int policy_network_listed(const dd_policy *p, const char *name);
 /* 1 if user (an AMQP user id) is one of p->admin_users. */
 int policy_is_admin(const dd_policy *p, const char *user);
 
+/* The metric label of a refusal's field (error.field), into buf (len
+ * bytes): the longest rule the policy knows that field is under, indexes
+ * ("[3]") and endpoint network names left out ("HostConfig.Binds[3]" is
+ * "HostConfig.Binds", "HostConfig.Bogus" is "HostConfig"); "other" for a
+ * field under none, "" for NULL or "".  Every label is a name of the
+ * policy's own, never the publisher's text.  Pure. */
+void policy_rule_label(const char *field, char *buf, size_t len);
+
 /* 1 if image pattern pat matches ref by the grammar above. */
 int policy_image_match(const char *pat, const char *ref);
 

@@ -1681,6 +1681,39 @@ static void a_list_anchor_is_no_oracle(void **state)
     assert_int_equal(fake_hits_q(&fx->f, "GET", "/containers/json", "00001%22%5D"), 1);
 }
 
+/* Policy refusals are counted by the rule's name as the policy knows it:
+ * 80 creates each with an unknown HostConfig key of its own are 80
+ * refusals of "HostConfig", not 80 label sets (the metric keeps 64, so
+ * a publisher could crowd out every other rule), and no key of theirs is
+ * shown. */
+static void policy_denials_are_counted_under_the_policys_names(void **state)
+{
+    fixture *fx = *state;
+    fx->metrics = metrics_dd_new("test", "n1");
+    fx_start(fx);
+    for (int i = 0; i < 80; i++) {
+        char body[192], id[32];
+        snprintf(body, sizeof body,
+                 "{\"Dockercmd\":\"create\",\"Image\":\"busybox:latest\","
+                 "\"Options\":{\"HostConfig\":{\"Chosen-%d\":1}}}",
+                 i);
+        snprintf(id, sizeof id, "req-label-%d", i);
+        fx_submit(fx, 100 + (uint64_t)i, id, body);
+    }
+    fx_wait(fx, ENGINE_OUT_REPLY, 80);
+    char *text = NULL;
+    size_t len = 0;
+    metrics_render(fx->metrics->reg, &text, &len);
+    assert_non_null(text);
+    const char *want = "docker_dispatch_policy_denials_total{rule=\"HostConfig\"} 80\n";
+    if (strstr(text, want) == NULL || strstr(text, "Chosen") != NULL)
+        print_error("expected %s without the publisher's keys, got:\n%s\n", want, text);
+    assert_non_null(strstr(text, want));
+    assert_null(strstr(text, "Chosen"));
+    free(text);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 0);
+}
+
 /* A network the policy lists for containers to join (made by someone
  * else): a container of the cluster may be connected to it, but it is not
  * the cluster's, so inspect and remove are not_found and Docker is not
@@ -2583,6 +2616,7 @@ int main(void)
         T(a_listed_network_is_joinable_only),
         T(a_volume_create_never_hands_out_anothers_volume),
         T(a_list_anchor_is_no_oracle),
+        T(policy_denials_are_counted_under_the_policys_names),
         T(a_redelivered_stop_or_remove_is_answered_as_before),
         T(a_pull_asked_for_progress_tells_it_before_the_reply),
         T(a_pull_not_asking_gets_no_progress),

@@ -1004,6 +1004,46 @@ static void t_no_cut_offs(void **state)
     policy_cleanup(&p);
 }
 
+/* Metric labels of refusals come from the policy's own names: indexes,
+ * network names and unknown keys of the publisher's never become a label
+ * of their own (each would be one more label set of a bounded metric). */
+static void t_rule_labels(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"HostConfig.Privileged", "HostConfig.Privileged"},
+        {"HostConfig.Binds[17]", "HostConfig.Binds"},
+        {"HostConfig.Binds[9999999]", "HostConfig.Binds"},
+        {"HostConfig.CapAdd[0]", "HostConfig.CapAdd"},
+        {"HostConfig.Mounts[2].VolumeOptions.Labels", "HostConfig.Mounts"},
+        {"HostConfig.X-attacker-chosen-1", "HostConfig"},
+        {"HostConfig.LogConfig.Type", "HostConfig.LogConfig.Type"},
+        {"NetworkingConfig.EndpointsConfig.my.net-1.Links",
+         "NetworkingConfig.EndpointsConfig.*.Links"},
+        {"NetworkingConfig.EndpointsConfig.n2.DriverOpts",
+         "NetworkingConfig.EndpointsConfig.*.DriverOpts"},
+        {"NetworkingConfig.EndpointsConfig.n3.Bogus", "NetworkingConfig.EndpointsConfig"},
+        {"NetworkingConfig.EndpointsConfig", "NetworkingConfig.EndpointsConfig"},
+        {"Image", "Image"},
+        {"Healthcheck.Interval", "Healthcheck"},
+        {"Options.Repo", "Options.Repo"},
+        {"user_id", "user_id"},
+        {"attacker_chosen_top_key", "other"},
+        {"Imagex", "other"},
+        {"HostConfig.Binds[1", "HostConfig"},
+        {"", ""},
+    };
+    char got[PROTO_FIELD_MAX];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        policy_rule_label(cases[i][0], got, sizeof got);
+        if (strcmp(got, cases[i][1]) != 0)
+            print_error("the label of %s: expected %s, got %s\n", cases[i][0], cases[i][1], got);
+        assert_string_equal(got, cases[i][1]);
+    }
+    policy_rule_label(NULL, got, sizeof got);
+    assert_string_equal(got, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1022,6 +1062,7 @@ int main(void)
         cmocka_unit_test(t_endpoint_settings),
         cmocka_unit_test(t_healthcheck),
         cmocka_unit_test(t_no_cut_offs),
+        cmocka_unit_test(t_rule_labels),
     };
     return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }
