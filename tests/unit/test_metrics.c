@@ -287,6 +287,8 @@ static void daemon_families(void **state)
     metrics_dd_reply(dd, "run", "policy_denied", "HostConfig.Privileged");
     metrics_dd_reply(dd, "run", "policy_denied", NULL);
     metrics_dd_reply(dd, NULL, "bad_request", "body");
+    metrics_dd_reply(dd, "wait", "quota", "quotas.waits");
+    metrics_dd_reply(dd, "run", "quota", "quotas.chosen-by-a-publisher");
     metrics_dd_reply(NULL, "run", NULL, NULL);
     metrics_set_collect(dd->reg, collect, dd->cluster_nodes);
     g_collected = 0;
@@ -305,6 +307,7 @@ static void daemon_families(void **state)
                                        "broker_reconnects_total",
                                        "docker_reconnects_total",
                                        "policy_denials_total",
+                                       "quota_refusals_total",
                                        "cluster_nodes",
                                        "events_dropped_total",
                                        "build_info",
@@ -326,6 +329,11 @@ static void daemon_families(void **state)
     assert_true(prom_get(&d, "docker_dispatch_policy_denials_total", "rule=HostConfig.Privileged",
                          NULL) == 1);
     assert_true(prom_get(&d, "docker_dispatch_policy_denials_total", "rule=unknown", NULL) == 1);
+    /* quota refusals by bound, the label from a fixed set */
+    assert_true(prom_get(&d, "docker_dispatch_quota_refusals_total", "rule=waits", NULL) == 1);
+    assert_true(prom_get(&d, "docker_dispatch_quota_refusals_total", "rule=unknown", NULL) == 1);
+    if (strstr(text, "chosen-by-a-publisher"))
+        fail_msg("a field not in the set became a label:\n%s", text);
     assert_true(
         prom_get(&d, "docker_dispatch_build_info", "node=node \"a\",version=1.2.3", &found) == 1);
     assert_true(found);
