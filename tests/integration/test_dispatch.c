@@ -2026,6 +2026,19 @@ static json_t *user_call_id(broker *b, const char *queue, const char *user_id, c
     return j;
 }
 
+/* user's run or create with id (to queue), answered ok: the id of its
+ * container into cid. */
+static void user_make(broker *b, const char *queue, const char *user_id, const char *id,
+                      const char *body, char *cid, size_t len)
+{
+    json_t *r = user_call_id(b, queue, user_id, id, body, 30000);
+    assert_ok_reply(r);
+    json_t *res = result(r);
+    json_t *ct = json_object_get(res, "container"); /* run; create: the result itself */
+    snprintf(cid, len, "%s", json_string_value(json_object_get(ct ? ct : res, "id")));
+    json_decref(r);
+}
+
 /* Takes the next message of g_queue as a dispatcher would and drops its
  * connection without acking it: RabbitMQ hands it out again, redelivered
  * (the daemon must be stopped). */
@@ -2068,15 +2081,12 @@ static void test_another_users_request_id_is_not_theirs(void **state)
     broker *a = user_open("ids-alice", alice, sizeof alice);
     broker *m = user_open("ids-mallory", mallory, sizeof mallory);
     snprintf(id, sizeof id, "shared-%ld", (long)getpid());
-    json_t *r = user_call_id(a, g_queue, alice, id,
-                             "{\"Dockercmd\":\"create\",\"Image\":\"busybox:latest\",\"Cmd\":"
-                             "[\"echo\",\"alice\"],\"Options\":{\"NetworkMode\":\"none\"}}",
-                             30000);
-    assert_ok_reply(r);
     char cid[80];
-    snprintf(cid, sizeof cid, "%s", json_string_value(json_object_get(result(r), "id")));
-    json_decref(r);
-    r = user_call_id(m, g_queue, mallory, id, RUN_ECHO("mallory"), 30000);
+    user_make(a, g_queue, alice, id,
+              "{\"Dockercmd\":\"create\",\"Image\":\"busybox:latest\",\"Cmd\":"
+              "[\"echo\",\"alice\"],\"Options\":{\"NetworkMode\":\"none\"}}",
+              cid, sizeof cid);
+    json_t *r = user_call_id(m, g_queue, mallory, id, RUN_ECHO("mallory"), 30000);
     assert_ok_reply(r);
     assert_string_equal(json_string_value(json_object_get(result(r), "stdout")), "mallory\n");
     json_decref(r);
@@ -2169,15 +2179,12 @@ static void test_a_users_long_execs_leave_workers_to_others(void **state)
     broker *a = user_open("share-alice", alice, sizeof alice);
     broker *b = user_open("share-bob", bob, sizeof bob);
     snprintf(id, sizeof id, "sleeper-%ld", (long)getpid());
-    json_t *r = user_call_id(a, g_qqueue, alice, id,
-                             "{\"Dockercmd\":\"run\",\"Image\":\"busybox:latest\",\"Cmd\":"
-                             "[\"sleep\",\"120\"],\"Options\":{\"NetworkMode\":\"none\"}}",
-                             30000);
-    assert_ok_reply(r);
     char cid[80];
-    snprintf(cid, sizeof cid, "%s",
-             json_string_value(json_object_get(json_object_get(result(r), "container"), "id")));
-    json_decref(r);
+    user_make(a, g_qqueue, alice, id,
+              "{\"Dockercmd\":\"run\",\"Image\":\"busybox:latest\",\"Cmd\":"
+              "[\"sleep\",\"120\"],\"Options\":{\"NetworkMode\":\"none\"}}",
+              cid, sizeof cid);
+    json_t *r;
     snprintf(body, sizeof body,
              "{\"Dockercmd\":\"exec\",\"Container\":\"%s\",\"Cmd\":[\"sleep\",\"8\"]}", cid);
     for (int i = 0; i < 6; i++) {
