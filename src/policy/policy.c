@@ -547,18 +547,22 @@ int policy_check_commit_repo(const dd_policy *p, const char *cluster, const char
                 repo ? repo : "", prefix);
 }
 
+/* True if path has a ".." component (it could climb out of where it
+ * starts). */
+static bool has_dotdot(const char *path)
+{
+    for (const char *s = path; (s = strstr(s, "..")) != NULL; s += 2)
+        if ((s == path || s[-1] == '/') && (s[2] == '\0' || s[2] == '/'))
+            return true;
+    return false;
+}
+
 /* 1 if path (absolute) lies in one of the allowed directories.  Paths
  * with ".." components are never allowed (they could climb out). */
 static bool bind_allowed(const dd_policy *p, const char *path)
 {
-    if (p->bind_prefixes == NULL || path[0] != '/')
+    if (p->bind_prefixes == NULL || path[0] != '/' || has_dotdot(path))
         return false;
-    for (const char *s = path; (s = strstr(s, "..")) != NULL; s += 2) {
-        bool starts = s == path || s[-1] == '/';
-        bool ends = s[2] == '\0' || s[2] == '/';
-        if (starts && ends)
-            return false;
-    }
     for (size_t i = 0; p->bind_prefixes[i]; i++) {
         const char *pre = p->bind_prefixes[i];
         size_t n = strlen(pre);
@@ -1221,11 +1225,7 @@ static int check_volume_options(const dd_policy *p, const json_t *vo, const char
     const char *s = json_string_value(sp);
     if (s == NULL)
         return deny(err, PROTO_EBADREQUEST, field, "must be a string");
-    bool dots = false;
-    for (const char *d = s; (d = strstr(d, "..")) != NULL; d += 2)
-        if ((d == s || d[-1] == '/') && (d[2] == '\0' || d[2] == '/'))
-            dots = true;
-    if (s[0] == '/' || dots)
+    if (s[0] == '/' || has_dotdot(s))
         return deny(err, PROTO_EPOLICY, field,
                     "must be a path inside the volume: relative, without \"..\"");
     return 0;
@@ -1419,11 +1419,7 @@ static int check_workdir(const json_t *body, proto_error *err)
     const char *w = json_string_value(v);
     if (w == NULL)
         return deny(err, PROTO_EBADREQUEST, "WorkingDir", "must be a string");
-    bool dots = false;
-    for (const char *s = w; (s = strstr(s, "..")) != NULL; s += 2)
-        if ((s == w || s[-1] == '/') && (s[2] == '\0' || s[2] == '/'))
-            dots = true;
-    if (w[0] != '/' || dots || !strncmp(w, "/proc", 5) || !strncmp(w, "/sys", 4))
+    if (w[0] != '/' || has_dotdot(w) || !strncmp(w, "/proc", 5) || !strncmp(w, "/sys", 4))
         return deny(err, PROTO_EPOLICY, "WorkingDir",
                     "must be an absolute path without \"..\", outside /proc and /sys");
     return 0;
