@@ -413,6 +413,77 @@ static void test_bad_messages(void **state)
     free(body);
 }
 
+/* Publishes body to the work queue as user (NULL: no user_id) with the
+ * header key: value, message and correlation id id. */
+static void send_with_header(const char *body, const char *id, const char *user, const char *key,
+                             const char *value)
+{
+    broker_header h = {key, value};
+    broker_props p = {.reply_to = BROKER_REPLY_TO,
+                      .correlation_id = id,
+                      .message_id = id,
+                      .content_type = "application/json",
+                      .user_id = user,
+                      .headers = &h,
+                      .n_headers = 1};
+    assert_int_equal(broker_publish(g_cli, "", g_queue, &p, body, strlen(body), 0), 0);
+}
+
+/* One message used to kill a node: a create whose x-dd-incarnation is the
+ * node's start time (every nodes reply shows it) followed by the byte
+ * 0xFF; the node aborted, and again for every redelivery.  Now it is
+ * answered bad_request naming the header and dead-lettered, from a
+ * publisher and from the dispatchers' own user alike (there the value's
+ * form refuses it), and the same process answers the next request.  An
+ * x-dd-part naming this node as the asker, which used to be acked without
+ * a word, is answered and dead-lettered the same way. */
+static void test_a_bad_header_does_not_kill_the_node(void **state)
+{
+    (void)state;
+    json_t *r = call("{\"Dockercmd\":\"nodes\"}", 30000);
+    assert_non_null(r);
+    json_int_t started =
+        json_integer_value(json_object_get(json_array_get(result(r), 0), "started"));
+    json_decref(r);
+    assert_true(started > 0);
+    char inc[64];
+    snprintf(inc, sizeof inc, "%lld\xff", (long long)started);
+    pid_t before = g_pid;
+    const char *users[] = {NULL, broker_user(g_cli), NULL};
+    for (int i = 0; i < 3; i++) {
+        char id[64], body[160];
+        snprintf(id, sizeof id, "hdr-%ld-%d", (long)getpid(), i);
+        snprintf(
+            body, sizeof body,
+            "{\"Dockercmd\":\"create\",\"Image\":\"busybox:latest\",\"Cmd\":[\"echo\",\"%s\"]}",
+            id);
+        if (i < 2)
+            send_with_header(body, id, users[i], "x-dd-incarnation", inc);
+        else
+            send_with_header(body, id, NULL, "x-dd-part", "1");
+        r = recv_reply(id, 30000);
+        if (r == NULL)
+            fail_msg("no reply to message %d: the node died? (log %s)", i, g_log);
+        assert_string_equal(err_code(r), "bad_request");
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(r, "error"), "field")),
+            i < 2 ? "headers.x-dd-incarnation" : "headers.x-dd-part");
+        json_decref(r);
+        char *reason = find_dead(body);
+        if (reason == NULL)
+            fail_msg("message %d was not dead-lettered", i);
+        assert_true(strncmp(reason, "bad_request", 11) == 0);
+        free(reason);
+        assert_int_equal(count_label("io.docker-dispatch.request", id), 0);
+    }
+    assert_int_equal(g_pid, before);
+    assert_int_equal(waitpid(g_pid, NULL, WNOHANG), 0); /* still running */
+    r = call("{\"Dockercmd\":\"ping\"}", 30000);
+    assert_non_null(r);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+}
+
 /* A long run does not hold up a quick one sent after it. */
 static void test_no_head_of_line_blocking(void **state)
 {
@@ -3205,6 +3276,7 @@ int main(void)
         cmocka_unit_test(test_run_stop_remove),
         cmocka_unit_test(test_run_timeout),
         cmocka_unit_test(test_bad_messages),
+        cmocka_unit_test(test_a_bad_header_does_not_kill_the_node),
         cmocka_unit_test(test_no_head_of_line_blocking),
         cmocka_unit_test(test_dockermod),
         cmocka_unit_test(test_dockermod_example),
