@@ -2545,6 +2545,89 @@ static char *tar_base64(const char *name, const char *text)
     return out;
 }
 
+/* The error code of r (or "ok"), and its message with name taken out,
+ * into code and msg. */
+static void outcome(json_t *r, const char *name, char *code, size_t clen, char *msg, size_t mlen)
+{
+    snprintf(code, clen, "%s", r == NULL ? "(no reply)" : err_code(r) ? err_code(r) : "ok");
+    const char *m = json_string_value(json_object_get(json_object_get(r, "error"), "message"));
+    snprintf(msg, mlen, "%s", m ? m : "");
+    char *at = strstr(msg, name);
+    if (at != NULL)
+        memmove(at, at + strlen(name), strlen(at + strlen(name)) + 1);
+    json_decref(r);
+}
+
+/* Against the real Docker: another workload's volume and container names
+ * tell nothing beyond being taken (volume-create is refused, not answered
+ * with the volume; a list before or since another's container is answered
+ * as for a missing one, the publisher's own works), top takes only known
+ * ps options, and a dot segment does not lead an archive into /proc. */
+static void test_foreign_names_tell_nothing(void **state)
+{
+    (void)state;
+    char vol[64], vname[64], nosuch[64], cid[80];
+    snprintf(vol, sizeof vol, "dd-oracle-vol-%ld", (long)getpid());
+    snprintf(vname, sizeof vname, "dd-oracle-victim-%ld", (long)getpid());
+    snprintf(nosuch, sizeof nosuch, "dd-oracle-nosuch-%ld", (long)getpid());
+    json_t *out = NULL;
+    assert_int_equal(dkc_volume_create(g_dkc, vol, NULL, NULL, &out), 0);
+    json_decref(out);
+    char *vid = foreign_sleeper(vname);
+    run_sleeper(cid, sizeof cid, "none");
+    char code[6][32], msg[6][320];
+    json_t *r = callv("{\"Dockercmd\":\"volume-create\",\"Volume\":\"%s\"}", vol);
+    char *text = json_dumps(r, 0);
+    int leaked = text != NULL && strstr(text, "Mountpoint") != NULL;
+    free(text);
+    outcome(r, vol, code[0], sizeof code[0], msg[0], sizeof msg[0]);
+    outcome(
+        callv("{\"Dockercmd\":\"list\",\"Options\":{\"Filters\":{\"before\":[\"%s\"]}}}", vname),
+        vname, code[1], sizeof code[1], msg[1], sizeof msg[1]);
+    outcome(
+        callv("{\"Dockercmd\":\"list\",\"Options\":{\"Filters\":{\"before\":[\"%s\"]}}}", nosuch),
+        nosuch, code[2], sizeof code[2], msg[2], sizeof msg[2]);
+    outcome(callv("{\"Dockercmd\":\"list\",\"Options\":{\"All\":true,"
+                  "\"Filters\":{\"since\":[\"%s\"]}}}",
+                  cid),
+            cid, code[3], sizeof code[3], msg[3], sizeof msg[3]);
+    r = callv(
+        "{\"Dockercmd\":\"top\",\"Container\":\"%s\",\"Options\":{\"PsArgs\":\"-o pid,args\"}}",
+        cid);
+    int titled = json_array_size(json_object_get(result(r), "Titles")) == 2;
+    outcome(r, cid, code[4], sizeof code[4], msg[4], sizeof msg[4]);
+    outcome(callv("{\"Dockercmd\":\"top\",\"Container\":\"%s\",\"Options\":{\"PsArgs\":\"aux e\"}}",
+                  cid),
+            cid, code[5], sizeof code[5], msg[5], sizeof msg[5]);
+    r = callv("{\"Dockercmd\":\"archive-get\",\"Container\":\"%s\","
+              "\"Options\":{\"Path\":\"/./proc/1/environ\"}}",
+              cid);
+    char acode[32], amsg[320];
+    outcome(r, cid, acode, sizeof acode, amsg, sizeof amsg);
+    /* what the test made goes before the verdicts, which may end it */
+    dkc_container_remove(g_dkc, vid, true, true);
+    free(vid);
+    dkc_container_remove(g_dkc, cid, true, true);
+    assert_int_equal(dkc_volume_remove(g_dkc, vol, true), 0);
+    static const char *const what[] = {"volume-create of another's volume",
+                                       "list before another's container",
+                                       "list before a missing container",
+                                       "list since the publisher's own",
+                                       "top -o pid,args",
+                                       "top aux e"};
+    static const char *const want[] = {"conflict", "not_found", "not_found",
+                                       "ok",       "ok",        "bad_request"};
+    int bad = leaked || !titled || strcmp(msg[1], msg[2]) != 0 || strcmp(acode, "bad_request");
+    for (size_t i = 0; i < 6; i++)
+        bad |= strcmp(code[i], want[i]) != 0;
+    for (size_t i = 0; bad && i < 6; i++)
+        fprintf(stderr, "%s: %s (want %s) %s\n", what[i], code[i], want[i], msg[i]);
+    if (bad)
+        fprintf(stderr, "archive-get /./proc/1/environ: %s (want bad_request); %s\n", acode,
+                leaked ? "volume-create answered with another's volume" : "");
+    assert_false(bad);
+}
+
 /* archive-put and archive-get through the queue: a file in, the same
  * file out (its tar decoded by tar); too large, foreign, kernel paths and
  * bad base64 refused, nothing written. */
@@ -3308,6 +3391,7 @@ int main(void)
         cmocka_unit_test(test_host_network_and_log_driver_refused),
         cmocka_unit_test(test_run_refused_at_create),
         cmocka_unit_test(test_archives),
+        cmocka_unit_test(test_foreign_names_tell_nothing),
         cmocka_unit_test_teardown(test_commit, images_teardown),
         cmocka_unit_test_teardown(test_host_images_are_not_removed_or_re_pointed, images_teardown),
         cmocka_unit_test_teardown(test_committed_images_of_another_cluster_are_out_of_reach,
