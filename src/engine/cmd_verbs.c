@@ -3,6 +3,7 @@
  * (start, stop, restart, kill, pause, unpause, rename, remove, image-tag,
  * volume-remove): a row each, sharing one handler.
  */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "engine_internal.h"
@@ -22,6 +23,19 @@ hres eng_handle_verb(jctx *c)
         return eng_dfail(c, rc);
     c->result = json_null();
     return H_OK;
+}
+
+/* start, restart: a stopped container runs again, under its user's
+ * quotas (quota.c). */
+static hres h_start(jctx *c)
+{
+    bool locked = false;
+    hres res = eng_quota_start(c, &locked);
+    if (res == H_OK)
+        res = eng_handle_verb(c);
+    if (locked)
+        pthread_mutex_unlock(&c->e->quota_mu);
+    return res;
 }
 
 static int start(dkc_client *cli, const proto_cmd *cmd)
@@ -80,9 +94,10 @@ static int volume_remove(dkc_client *cli, const proto_cmd *cmd)
     const engine_cmd eng_cmd_##name = {                                                            \
         .kind = (k), .handle = eng_handle_verb, .verb = (fn), .done_already = (done)}
 
-VERB(start, PROTO_CMD_START, start, DKC_ENOTMODIFIED);
+const engine_cmd eng_cmd_start = {
+    .kind = PROTO_CMD_START, .handle = h_start, .verb = start, .done_already = DKC_ENOTMODIFIED};
 VERB(stop, PROTO_CMD_STOP, stop, DKC_ENOTMODIFIED);
-VERB(restart, PROTO_CMD_RESTART, restart, 0);
+const engine_cmd eng_cmd_restart = {.kind = PROTO_CMD_RESTART, .handle = h_start, .verb = restart};
 VERB(kill, PROTO_CMD_KILL, kill_, DKC_ECONFLICT);
 VERB(pause, PROTO_CMD_PAUSE, pause_, DKC_ECONFLICT);
 VERB(unpause, PROTO_CMD_UNPAUSE, unpause, DKC_ECONFLICT);

@@ -325,6 +325,9 @@ int64_t eng_quota_run_time(const jctx *c, int64_t timeout_s);
  * bounds (run: it will run).  H_OK with *locked when e->quota_mu is held
  * (the caller unlocks it once the container is made), or the refusal. */
 hres eng_quota_create(jctx *c, json_t *body, bool run, bool *locked);
+/* The same for a start or restart of c's container: H_OK with *locked
+ * when e->quota_mu is held (unlocked by the caller once it started). */
+hres eng_quota_start(jctx *c, bool *locked);
 
 /* ---- make.c ---- */
 hres eng_duplicate(jctx *c, const char *container, const char *state);

@@ -20,6 +20,8 @@
  *                 what it made before; creates under these bounds are made
  *                 one at a time (quota_mu), so two cannot both take the last
  *                 room
+ *                 `start` and `restart` of a stopped container count
+ *                 against running, memory and cpus too
  *   run_time      bounds a run's Timeout, as max_run_time does
  * A refusal is the error `quota` with field "quotas.<key>"; metrics count
  * it by that field.
@@ -285,5 +287,47 @@ hres eng_quota_create(jctx *c, json_t *body, bool run, bool *locked)
         pthread_mutex_unlock(&c->e->quota_mu);
     else
         *locked = true;
+    return res;
+}
+
+/* The bounds a start of the container in ins would pass: it is this
+ * user's and stopped (created: its memory and CPUs count already; exited:
+ * they count again). */
+static hres start_admitted(jctx *c, const dd_quota *q, json_t *ins, bool *locked)
+{
+    json_t *labels = json_object_get(json_object_get(ins, "Config"), "Labels");
+    const char *st = eng_jstr(json_object_get(ins, "State"), "Status");
+    if (!eng_same_user(labels, c->d->user_id) || st == NULL ||
+        (strcmp(st, "created") && strcmp(st, "exited") && strcmp(st, "dead")))
+        return H_OK; /* running already, or another user's (an admin acts) */
+    bool back = strcmp(st, "created") != 0;
+    pthread_mutex_lock(&c->e->quota_mu);
+    held h = {0};
+    hres res = count_held(c, &h);
+    if (res == H_OK && q->running > 0 && h.running >= q->running)
+        res = over(c, "running",
+                   "this user has %" PRId64 " running containers on this node, the most it may "
+                   "have",
+                   h.running);
+    if (res == H_OK && back)
+        res = check_held(c, q, &(held){.memory = h.memory, .nano_cpus = h.nano_cpus},
+                         label_int(labels, "memory"), label_int(labels, "nano-cpus"), false);
+    if (res != H_OK)
+        pthread_mutex_unlock(&c->e->quota_mu);
+    else
+        *locked = true;
+    return res;
+}
+
+hres eng_quota_start(jctx *c, bool *locked)
+{
+    const dd_quota *q = row_of(c);
+    *locked = false;
+    if (q->running <= 0 && q->memory <= 0 && q->nano_cpus <= 0)
+        return H_OK;
+    json_t *ins = json_incref(c->resolved);
+    int rc = ins ? 0 : dkc_container_inspect(c->cli, c->cmd->container, &ins);
+    hres res = rc == 0 ? start_admitted(c, q, ins, locked) : eng_dfail(c, rc);
+    json_decref(ins);
     return res;
 }

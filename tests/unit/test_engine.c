@@ -1485,6 +1485,46 @@ static void a_users_running_runs_cpus_and_run_time_are_bounded(void **state)
     json_decref(body);
 }
 
+/* Docker's inspect of alice's container ID1 in state st, made with mem
+ * bytes. */
+static void script_alices_container(fake *f, const char *st, const char *mem)
+{
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"Id\":\"" ID1 "\",\"Name\":\"/mine\",\"State\":{\"Status\":\"%s\","
+             "\"Running\":false,\"FinishedAt\":\"0001-01-01T00:00:00Z\"},\"Config\":{\"Labels\":"
+             "{\"" LBL "cluster\":\"c1\",\"" LBL "node\":\"n1\",\"" LBL "user\":\"alice\",\"" LBL
+             "memory\":\"%s\"}}}",
+             st, mem);
+    fake_route(f, "GET", "/containers/*/json", 200, body);
+}
+
+#define START_MINE "{\"Dockercmd\":\"start\",\"Container\":\"mine\"}"
+
+/* A start of a stopped container counts too: an exited one's memory
+ * comes back (quotas.memory), and any start is one more running
+ * (quotas.running). */
+static void a_start_is_held_to_the_users_quotas(void **state)
+{
+    fixture *fx = *state;
+    fx_policy(fx, "{\"quotas\":{\"default\":{\"running\":2,\"memory\":536870912}}}");
+    fake_route(&fx->f, "GET", "/containers/json", 200, "[" HELD("alice", 209715200) "]");
+    script_alices_container(&fx->f, "exited", "419430400");
+    fx_start(fx);
+    fx_submit_as(fx, "alice", 150, "s-1", START_MINE, 0);
+    check_quota(reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 1)), "quotas.memory");
+    script_alices_container(&fx->f, "created", "419430400");
+    fx_submit_as(fx, "alice", 151, "s-2", START_MINE, 0);
+    json_t *r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 2));
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    fake_route(&fx->f, "GET", "/containers/json", 200,
+               "[" HELD("alice", 1) "," HELD("alice", 1) "]");
+    fx_submit_as(fx, "alice", 152, "s-3", START_MINE, 0);
+    check_quota(reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 3)), "quotas.running");
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/*/start"), 1);
+}
+
 /* ------------------------------------------------------------------------
  * Output
  * ------------------------------------------------------------------------ */
@@ -2635,6 +2675,7 @@ int main(void)
         T(a_users_messages_in_flight_are_bounded),
         T(a_users_containers_and_memory_are_bounded),
         T(a_users_running_runs_cpus_and_run_time_are_bounded),
+        T(a_start_is_held_to_the_users_quotas),
         T(only_admin_users_drain_or_resume_a_node),
     };
 #undef T
