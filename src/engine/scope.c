@@ -329,7 +329,7 @@ int eng_scope_owns(const jctx *c, json_t *labels)
  * missing one, which would tell whether another's name exists; a missing
  * and a foreign container are answered alike, not_found.  H_OK, H_ERR or
  * H_TRANSIENT. */
-static hres resolve_anchor(jctx *c, const char *key, const char *ref, char **id)
+static hres container_anchor(jctx *c, const char *key, const char *ref, char **id)
 {
     json_t *ins = NULL;
     int rc = ref ? dkc_container_inspect(c->cli, ref, &ins) : DKC_EINVAL;
@@ -348,10 +348,35 @@ static hres resolve_anchor(jctx *c, const char *key, const char *ref, char **id)
     return r;
 }
 
+/* The image an images filter's before or since names, if the publisher
+ * may see it: its id into *id (malloc'd).  Another's committed image is
+ * answered as a missing one is, in Docker's words (eng_no_such_image), so
+ * that the filter does not tell whether it exists.  H_OK, H_ERR or
+ * H_TRANSIENT. */
+static hres image_anchor(jctx *c, const char *key, const char *ref, char **id)
+{
+    (void)key;
+    json_t *ins = NULL;
+    int rc = ref ? dkc_image_inspect(c->cli, ref, &ins) : DKC_EINVAL;
+    const char *full = rc == 0 ? eng_jstr(ins, "Id") : NULL;
+    hres r = H_OK;
+    if (rc != 0 && rc != DKC_ENOTFOUND && rc != DKC_EINVAL)
+        r = eng_dfail(c, rc);
+    else if (full == NULL || owner_by_labels(c, json_object_get(json_object_get(ins, "Config"),
+                                                                "Labels")) == IMG_OTHERS)
+        r = eng_no_such_image(c, ref ? ref : "");
+    else
+        *id = eng_xstrdup(full);
+    json_decref(ins);
+    return r;
+}
+
+typedef hres (*anchor_fn)(jctx *c, const char *key, const char *ref, char **id);
+
 /* A list's before and since filters, each value replaced by the full id
- * of a container of the publisher's (in the array form Docker reads in
- * every API version), so that they tell nothing of other containers. */
-static hres resolve_list_anchors(jctx *c)
+ * resolve gives it (in the array form Docker reads in every API version),
+ * so that they tell nothing of what the publisher may not see. */
+static hres resolve_anchors(jctx *c, anchor_fn resolve)
 {
     static const char *const keys[] = {"before", "since"};
     for (size_t k = 0; k < 2; k++) {
@@ -368,7 +393,7 @@ static hres resolve_list_anchors(jctx *c)
         json_array_foreach(f, i, v)
         {
             char *id = NULL;
-            if ((r = resolve_anchor(c, keys[k], json_string_value(v), &id)) != H_OK)
+            if ((r = resolve(c, keys[k], json_string_value(v), &id)) != H_OK)
                 break;
             if (json_array_append_new(ids, json_string(id)) != 0)
                 eng_oom();
@@ -377,7 +402,7 @@ static hres resolve_list_anchors(jctx *c)
         json_object_foreach(json_is_object(f) ? f : NULL, key, v)
         {
             char *id = NULL;
-            if (r != H_OK || (r = resolve_anchor(c, keys[k], key, &id)) != H_OK)
+            if (r != H_OK || (r = resolve(c, keys[k], key, &id)) != H_OK)
                 break;
             if (json_array_append_new(ids, json_string(id)) != 0)
                 eng_oom();
@@ -430,10 +455,12 @@ hres eng_scope_check(jctx *c)
         return H_OK;
     switch (cmd->kind) {
     case PROTO_CMD_LIST:
-        if ((r = resolve_list_anchors(c)) != H_OK)
+        if ((r = resolve_anchors(c, container_anchor)) != H_OK)
             return r;
         add_cluster_filter(e, &cmd->filters);
         return H_OK;
+    case PROTO_CMD_IMAGES:
+        return resolve_anchors(c, image_anchor);
     case PROTO_CMD_VOLUME_LIST:
     case PROTO_CMD_NETWORK_LIST:
         add_cluster_filter(e, &cmd->filters);

@@ -2615,6 +2615,56 @@ static void only_admin_users_drain_or_resume_a_node(void **state)
     json_decref(r);
 }
 
+/* images with a before or since filter: another cluster's committed image
+ * is answered as a missing one, word for word (Docker would list for the
+ * one and refuse the other), and an image the publisher may see is sent
+ * to Docker by its id. */
+static void an_images_anchor_is_no_oracle(void **state)
+{
+    fixture *fx = *state;
+    fake_route(&fx->f, "GET", "/images/theirs/json", 200, IMAGE_OF_C2);
+    fake_route(&fx->f, "GET", "/images/nosuch/json", 404,
+               "{\"message\":\"No such image: nosuch:latest\"}");
+    fake_route_n(&fx->f, "GET", "/images/json", "before", 200, "[]", 0, 0);
+    fake_route_n(&fx->f, "GET", "/images/json", "since", 200, "[]", 0, 0);
+    fake_route_n(&fx->f, "GET", "/images/json", "sha256%3Afeed", 200, "[]", 0, 0);
+    fx_start(fx);
+    static const char *const bodies[] = {
+        "{\"Dockercmd\":\"images\",\"Options\":{\"Filters\":{\"before\":[\"theirs\"]}}}",
+        "{\"Dockercmd\":\"images\",\"Options\":{\"Filters\":{\"before\":[\"nosuch\"]}}}",
+        "{\"Dockercmd\":\"images\",\"Options\":{\"Filters\":{\"since\":{\"theirs\":true}}}}",
+    };
+    static const char *const names[] = {"theirs", "nosuch", "theirs"};
+    char first[512] = "";
+    for (size_t i = 0; i < 3; i++) {
+        fx_submit(fx, 80 + i, names[i], bodies[i]);
+        engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, i + 1);
+        json_t *r = reply_json(o);
+        if (!json_is_false(json_object_get(r, "ok")))
+            print_error("%s told another's image apart: %s\n", bodies[i], o->body);
+        json_t *err = check_error(r, "not_found", 404);
+        char *text = json_dumps(err, JSON_SORT_KEYS);
+        char *at = strstr(text, names[i]);
+        assert_non_null(at);
+        memmove(at, at + strlen(names[i]), strlen(at + strlen(names[i])) + 1);
+        if (i == 0)
+            snprintf(first, sizeof first, "%s", text);
+        else if (strcmp(text, first) != 0)
+            print_error("another's image and none read differently:\n%s\n%s\n", first, text);
+        assert_string_equal(text, first);
+        free(text);
+        json_decref(r);
+    }
+    assert_int_equal(fake_hits_q(&fx->f, "GET", "/images/json", "before"), 0);
+    assert_int_equal(fake_hits_q(&fx->f, "GET", "/images/json", "since"), 0);
+    fx_submit(fx, 90, "req-images-host",
+              "{\"Dockercmd\":\"images\",\"Options\":{\"Filters\":{\"since\":[\"busybox\"]}}}");
+    json_t *r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 4));
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    assert_int_equal(fake_hits_q(&fx->f, "GET", "/images/json", "sha256%3Afeed"), 1);
+}
+
 int main(void)
 {
     /* curl's global state before any thread (the clients are made with the
@@ -2656,6 +2706,7 @@ int main(void)
         T(a_listed_network_is_joinable_only),
         T(a_volume_create_never_hands_out_anothers_volume),
         T(a_list_anchor_is_no_oracle),
+        T(an_images_anchor_is_no_oracle),
         T(policy_denials_are_counted_under_the_policys_names),
         T(a_redelivered_stop_or_remove_is_answered_as_before),
         T(a_pull_asked_for_progress_tells_it_before_the_reply),
