@@ -6,7 +6,8 @@
  *   engine.c     start and shutdown, the workers, a delivery through the
  *                command table to its reply
  *   outbox.c     the job queue and the outbox the broker thread drains
- *   requests.c   idempotence by request id within the process
+ *   requests.c   idempotence by request id (and user) within the process
+ *   quota.c      the per-user quotas: counts, the worker share, refusals
  *   make.c       what run and create share: labels, admission, duplicates
  *   supervise.c  the supervisor and the event watcher: final replies,
  *                deadlines, waiters, re-adoption after a restart
