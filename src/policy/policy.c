@@ -1419,7 +1419,9 @@ static int check_workdir(const json_t *body, proto_error *err)
     const char *w = json_string_value(v);
     if (w == NULL)
         return deny(err, PROTO_EBADREQUEST, "WorkingDir", "must be a string");
-    if (w[0] != '/' || has_dotdot(w) || !strncmp(w, "/proc", 5) || !strncmp(w, "/sys", 4))
+    char n[4100]; /* "/./proc" and "//proc" are /proc too */
+    proto_path_normal(w, n, sizeof n);
+    if (w[0] != '/' || has_dotdot(w) || !strncmp(n, "/proc", 5) || !strncmp(n, "/sys", 4))
         return deny(err, PROTO_EPOLICY, "WorkingDir",
                     "must be an absolute path without \"..\", outside /proc and /sys");
     return 0;

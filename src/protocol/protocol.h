@@ -312,6 +312,12 @@ int proto_raw_check(const json_t *body, const char *path, int max_depth, proto_e
  * borrowed value or NULL. */
 json_t *proto_json_get_ci(const json_t *obj, const char *key);
 
+/* Absolute path s as Docker reads it, into out (len bytes, cut there):
+ * repeated slashes made one and "." segments dropped ("/./proc//1" is
+ * "/proc/1", "" is "/"); ".." segments stay, for the caller to refuse.
+ * For checks of a path against a directory.  Pure. */
+void proto_path_normal(const char *s, char *out, size_t len);
+
 /* ------------------------------------------------------------------------
  * Replies.
  *

@@ -946,10 +946,7 @@ static int has_dotdot(const char *s)
     return 0;
 }
 
-/* Absolute path s (of at most 4096 bytes) as Docker reads it, into
- * out: repeated slashes made one and "." segments dropped ("/./proc//1"
- * is "/proc/1"); ".." segments stay, for has_dotdot() to refuse. */
-static void normal_path(const char *s, char *out, size_t len)
+void proto_path_normal(const char *s, char *out, size_t len)
 {
     size_t n = 0;
     while (*s) {
@@ -975,7 +972,7 @@ static int under_kernel_fs(const char *s)
 {
     static const char *const roots[] = {"/proc", "/sys", "/dev"};
     char p[4100];
-    normal_path(s, p, sizeof p);
+    proto_path_normal(s, p, sizeof p);
     for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
         size_t n = strlen(roots[i]);
         if (strncmp(p, roots[i], n) == 0 && (p[n] == '\0' || p[n] == '/'))

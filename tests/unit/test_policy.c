@@ -621,6 +621,9 @@ static void t_attacks(void **state)
          "HostConfig.BlkioDeviceReadBps", PROTO_EPOLICY},
         {"{'Image':'x','WorkingDir':'/proc/self/root'}", "WorkingDir", PROTO_EPOLICY},
         {"{'Image':'x','WorkingDir':'/srv/../etc'}", "WorkingDir", PROTO_EPOLICY},
+        {"{'Image':'x','WorkingDir':'//proc/self/fd/8'}", "WorkingDir", PROTO_EPOLICY},
+        {"{'Image':'x','WorkingDir':'/./proc/self/fd/7'}", "WorkingDir", PROTO_EPOLICY},
+        {"{'Image':'x','WorkingDir':'/.//sys/fs/cgroup'}", "WorkingDir", PROTO_EPOLICY},
         {"{'Image':'x','WorkingDir':'relative'}", "WorkingDir", PROTO_EPOLICY},
         /* a volume with the dispatcher's ownership labels: a forged owner */
         {"{'Image':'x','HostConfig':{'Mounts':[{'Type':'volume','Source':'v','Target':'/v',"
