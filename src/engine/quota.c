@@ -60,13 +60,16 @@ static const dd_quota *row_of(const jctx *c)
     return quotas_for(&c->rules->policy->quotas, c->d->user_id);
 }
 
-/* Adds d to map[k] (an integer, absent when 0); the new value. */
+/* Adds d to map[k] (an integer, absent when 0); the new value.  k is the
+ * user as the message came, counted before the message is checked
+ * (engine.c, refuse_unreadable): any bytes, so it is set unchecked, or a
+ * user_id that is not UTF-8 would look like running out of memory. */
 static json_int_t bump(json_t *map, const char *k, json_int_t d)
 {
     json_int_t n = json_integer_value(json_object_get(map, k)) + d;
     if (n <= 0)
         json_object_del(map, k);
-    else if (json_object_set_new(map, k, json_integer(n)) != 0)
+    else if (json_object_set_new_nocheck(map, k, json_integer(n)) != 0)
         eng_oom();
     return n;
 }

@@ -2429,6 +2429,29 @@ static void an_incarnation_that_is_not_utf8_is_refused_not_fatal(void **state)
     json_decref(r);
 }
 
+/* The user a message counts against (quotas) is counted when it is
+ * handed over, before anything checks it: a user_id that is not UTF-8
+ * aborted the node there.  It is refused as every bad id is, and the node
+ * answers the next message.  Found by fuzz_delivery. */
+static void a_user_id_that_is_not_utf8_is_refused_not_fatal(void **state)
+{
+    fixture *fx = *state;
+    fx->amqp_user = DISPATCHERS;
+    fx_start(fx);
+    fx_submit_wire(fx, 35, "bad-user", "mal\x90lory", NULL, 0, CREATE);
+    expect_refused(fx, 35, 1, "message_id");
+    /* a forwarded message counts against its x-dd-user */
+    wire_header h[] = {WH(CLUSTER_H_HOP, "n2"), WH(CLUSTER_H_USER, "al\xc3\x28ice")};
+    fx_submit_wire(fx, 36, "bad-fwd", DISPATCHERS, h, 2, CREATE);
+    expect_refused(fx, 36, 2, "headers." CLUSTER_H_USER);
+    fx_submit_wire(fx, 37, "after", NULL, NULL, 0, CREATE);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 3);
+    assert_int_equal(o->tag, 37);
+    json_t *r = reply_json(o);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+}
+
 /* Each header between dispatchers, sent by another user (or none), is
  * refused naming it, answered and dead-lettered: an x-dd-part naming this
  * node as the asker used to be acked with no reply, no dead letter and no
@@ -2715,6 +2738,7 @@ int main(void)
         T(a_redelivered_copy_of_an_answered_request_is_acked),
         T(messages_of_a_closed_channel_not_begun_are_dropped),
         T(an_incarnation_that_is_not_utf8_is_refused_not_fatal),
+        T(a_user_id_that_is_not_utf8_is_refused_not_fatal),
         T(dispatchers_headers_from_a_publisher_are_refused),
         T(dispatchers_headers_must_have_their_form),
         T(too_many_headers_or_a_nul_in_a_property_are_refused),
