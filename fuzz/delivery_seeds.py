@@ -3,6 +3,7 @@
 (fuzz/corpus/fuzz_delivery/): deliveries as fuzz_delivery.c reads them,
 a flags byte, the length of the AMQP basic properties (big-endian, 2
 bytes), the properties as a content header frame carries them, the body.
+The found_* files beside them are inputs the fuzzer found, kept as they are.
 
     python3 fuzz/delivery_seeds.py [directory]
 """
