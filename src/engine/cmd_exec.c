@@ -1,7 +1,9 @@
 /*
  * cmd_exec.c -- `exec`: a command in a running container, its output and exit code.
  * Held unacked while it runs, so bounded below RabbitMQ's consumer timeout.
+ * Its working directory is held to the policy as a create's is.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +13,13 @@
 static hres h_exec(jctx *c)
 {
     proto_cmd *cmd = c->cmd;
+    proto_error perr;
+    proto_error_clear(&perr);
+    if (cmd->exec_workdir != NULL &&
+        policy_check_workdir(cmd->exec_workdir, "Options.WorkingDir", &perr) != 0) {
+        snprintf(c->field, sizeof c->field, "%s", perr.field);
+        return eng_fail(c, PROTO_EPOLICY, "%s", perr.message);
+    }
     capture cap = {.limit = (size_t)cmd->output_limit};
     dkc_exec_config ec = {.cmd = (const char *const *)cmd->exec_argv,
                           .env = (const char *const *)cmd->exec_env,

@@ -1411,6 +1411,16 @@ static int check_health(const dd_policy *p, const json_t *body, proto_error *err
 }
 
 /* WorkingDir: absolute, no "..", not under /proc or /sys. */
+int policy_check_workdir(const char *w, const char *field, proto_error *err)
+{
+    char n[4100]; /* "/./proc" and "//proc" are /proc too */
+    proto_path_normal(w, n, sizeof n);
+    if (w[0] != '/' || has_dotdot(w) || !strncmp(n, "/proc", 5) || !strncmp(n, "/sys", 4))
+        return deny(err, PROTO_EPOLICY, field,
+                    "must be an absolute path without \"..\", outside /proc and /sys");
+    return 0;
+}
+
 static int check_workdir(const json_t *body, proto_error *err)
 {
     const json_t *v = proto_json_get_ci(body, "WorkingDir");
@@ -1419,12 +1429,7 @@ static int check_workdir(const json_t *body, proto_error *err)
     const char *w = json_string_value(v);
     if (w == NULL)
         return deny(err, PROTO_EBADREQUEST, "WorkingDir", "must be a string");
-    char n[4100]; /* "/./proc" and "//proc" are /proc too */
-    proto_path_normal(w, n, sizeof n);
-    if (w[0] != '/' || has_dotdot(w) || !strncmp(n, "/proc", 5) || !strncmp(n, "/sys", 4))
-        return deny(err, PROTO_EPOLICY, "WorkingDir",
-                    "must be an absolute path without \"..\", outside /proc and /sys");
-    return 0;
+    return policy_check_workdir(w, "WorkingDir", err);
 }
 
 int policy_check_create(const dd_policy *p, json_t *body, proto_error *err)

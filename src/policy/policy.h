@@ -170,6 +170,12 @@ int policy_network_listed(const dd_policy *p, const char *name);
 /* 1 if user (an AMQP user id) is one of p->admin_users. */
 int policy_is_admin(const dd_policy *p, const char *user);
 
+/* A working directory (a create's WorkingDir, an exec's): absolute,
+ * without "..", outside /proc and /sys once normalised (a directory under
+ * /proc/self/fd is how a runtime's leaked descriptor reaches the host).
+ * 0, or policy_denied naming field. */
+int policy_check_workdir(const char *w, const char *field, proto_error *err);
+
 /* The metric label of a refusal's field (error.field), into buf (len
  * bytes): the longest rule the policy knows that field is under, indexes
  * ("[3]") and endpoint network names left out ("HostConfig.Binds[3]" is

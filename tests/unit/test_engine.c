@@ -1754,6 +1754,36 @@ static void policy_denials_are_counted_under_the_policys_names(void **state)
     assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 0);
 }
 
+/* An exec's working directory is held to the policy as a create's is: not
+ * under /proc or /sys, however written (a directory under /proc/self/fd
+ * is how a runtime's leaked descriptor reaches the host); Docker is not
+ * asked to exec. */
+static void an_exec_working_dir_in_proc_is_refused(void **state)
+{
+    fixture *fx = *state;
+    fake_route(&fx->f, "GET", "/containers/*/json", 200, OURS_RUNNING);
+    fake_route(&fx->f, "POST", "/containers/*/exec", 201, "{\"Id\":\"e1\"}");
+    fx_start(fx);
+    static const char *const dirs[] = {"/proc/self/fd/7", "//proc/self/fd/8", "/./sys/fs"};
+    for (size_t i = 0; i < 3; i++) {
+        char body[192];
+        snprintf(body, sizeof body,
+                 "{\"Dockercmd\":\"exec\",\"Container\":\"mine\",\"Cmd\":[\"ls\"],"
+                 "\"Options\":{\"WorkingDir\":\"%s\"}}",
+                 dirs[i]);
+        fx_submit(fx, 95 + i, dirs[i], body);
+        engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, i + 1);
+        json_t *r = reply_json(o);
+        if (!json_is_false(json_object_get(r, "ok")) ||
+            fake_hits(&fx->f, "POST", "/containers/*/exec") > 0)
+            print_error("an exec in %s went to Docker: %s\n", dirs[i], o->body);
+        json_t *err = check_error(r, "policy_denied", -1);
+        assert_str(json_string_value(json_object_get(err, "field")), "Options.WorkingDir");
+        json_decref(r);
+    }
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/*/exec"), 0);
+}
+
 /* A network the policy lists for containers to join (made by someone
  * else): a container of the cluster may be connected to it, but it is not
  * the cluster's, so inspect and remove are not_found and Docker is not
@@ -2729,6 +2759,7 @@ int main(void)
         T(a_listed_network_is_joinable_only),
         T(a_volume_create_never_hands_out_anothers_volume),
         T(a_list_anchor_is_no_oracle),
+        T(an_exec_working_dir_in_proc_is_refused),
         T(an_images_anchor_is_no_oracle),
         T(policy_denials_are_counted_under_the_policys_names),
         T(a_redelivered_stop_or_remove_is_answered_as_before),
