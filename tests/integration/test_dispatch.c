@@ -1414,6 +1414,93 @@ static void test_sibling_adopts_a_dead_nodes_containers(void **state)
     assert_true(told);
 }
 
+/* Publishes body to queue as the test's user (user 1) or as nobody, with
+ * the n headers h, reply to us under id; returns the reply (NULL after
+ * timeout_ms). */
+static json_t *call_queue(const char *queue, const char *body, const char *id, int user,
+                          const broker_header *h, size_t n, int timeout_ms)
+{
+    broker_props p = {.reply_to = BROKER_REPLY_TO,
+                      .correlation_id = id,
+                      .message_id = id,
+                      .content_type = "application/json",
+                      .user_id = user ? broker_user(g_cli) : NULL,
+                      .headers = h,
+                      .n_headers = n};
+    assert_int_equal(broker_publish(g_cli, "", queue, &p, body, strlen(body), 0), 0);
+    return recv_reply(id, timeout_ms);
+}
+
+/* What test_a_forward_carries_no_publisher_headers started. */
+static struct {
+    char q[96], na[96], nb[96], la[128], lb[128];
+    pid_t pa, pb;
+} g_fwd;
+
+static int fwd_teardown(void **state)
+{
+    (void)state;
+    dfx_stop(&g_fwd.pa, SIGTERM, 15000);
+    dfx_stop(&g_fwd.pb, SIGTERM, 15000);
+    dfx_forget_node(g_dkc, g_fwd.q, g_fwd.na);
+    dfx_forget_node(g_dkc, g_fwd.q, g_fwd.nb);
+    unlink(g_fwd.la);
+    unlink(g_fwd.lb);
+    return 0;
+}
+
+/* A message with as many headers as a delivery keeps (64), about another
+ * node (register, which the node that takes it forwards to that node's
+ * queue): it goes with the forwarding node's headers only, and the other
+ * node answers.  The forward used to add x-dd-hop (and x-dd-user) to the
+ * publisher's 64, the publish was refused, and the message was requeued
+ * again and again, never answered. */
+static void test_a_forward_carries_no_publisher_headers(void **state)
+{
+    (void)state;
+    snprintf(g_fwd.q, sizeof g_fwd.q, "%s-fwd", g_queue);
+    snprintf(g_fwd.na, sizeof g_fwd.na, "%s-fa", g_node);
+    snprintf(g_fwd.nb, sizeof g_fwd.nb, "%s-fb", g_node);
+    snprintf(g_fwd.la, sizeof g_fwd.la, "/tmp/dd-itest-fwd-a-%ld.log", (long)getpid());
+    snprintf(g_fwd.lb, sizeof g_fwd.lb, "/tmp/dd-itest-fwd-b-%ld.log", (long)getpid());
+    g_fwd.pb = spawn_member(g_fwd.q, g_fwd.nb, g_fwd.lb);
+    assert_true(g_fwd.pb > 0);
+    assert_int_equal(dfx_wait_consuming(g_cli, g_fwd.q, &g_fwd.pb, 10000, g_fwd.lb), 0);
+    /* b takes no shared work: only a reads the work queue */
+    char bq[256], id[64], body[200];
+    snprintf(bq, sizeof bq, "%s.node.%s", g_fwd.q, g_fwd.nb);
+    snprintf(id, sizeof id, "fwd-drain-%ld", (long)getpid());
+    snprintf(body, sizeof body, "{\"action\":\"unregister\",\"hostname\":\"%s\"}", g_fwd.nb);
+    json_t *r = call_queue(bq, body, id, 1, NULL, 0, 30000);
+    assert_non_null(r);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    g_fwd.pa = spawn_member(g_fwd.q, g_fwd.na, g_fwd.la);
+    assert_true(g_fwd.pa > 0);
+    assert_int_equal(dfx_wait_consuming(g_cli, g_fwd.q, &g_fwd.pa, 10000, g_fwd.la), 0);
+    usleep(1500 * 1000); /* the two see each other */
+
+    enum { N = 64 };
+    broker_header h[N];
+    char keys[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "x-app-%d", i);
+        h[i] = (broker_header){keys[i], "v"};
+    }
+    snprintf(id, sizeof id, "fwd-register-%ld", (long)getpid());
+    snprintf(body, sizeof body, "{\"action\":\"register\",\"hostname\":\"%s\"}", g_fwd.nb);
+    r = call_queue(g_fwd.q, body, id, 1, h, N, 20000);
+    if (r == NULL)
+        fail_msg("no answer to a message of %d headers for node %s (logs %s, %s)", N, g_fwd.nb,
+                 g_fwd.la, g_fwd.lb);
+    char *t = json_dumps(r, JSON_COMPACT);
+    if (!json_is_true(json_object_get(r, "ok")) ||
+        strcmp(json_string_value(json_object_get(r, "node")) ?: "", g_fwd.nb) != 0)
+        fail_msg("expected %s's ok, got %s", g_fwd.nb, t);
+    free(t);
+    json_decref(r);
+}
+
 /* A second dispatcher with the queue and node name of a running one is
  * refused at start, with the reason; the first goes on working. */
 static void test_same_identity_refused(void **state)
@@ -3375,6 +3462,7 @@ int main(void)
         cmocka_unit_test(test_neighbours_answer_only_their_own),
         cmocka_unit_test_teardown(test_sibling_adopts_a_dead_nodes_containers, adopt_teardown),
         cmocka_unit_test(test_same_identity_refused),
+        cmocka_unit_test_teardown(test_a_forward_carries_no_publisher_headers, fwd_teardown),
         cmocka_unit_test(test_duplicate_copies),
         cmocka_unit_test(test_output_on_stdout),
         cmocka_unit_test_teardown(test_replies_not_held_by_heartbeats, hb_teardown),
