@@ -1265,8 +1265,9 @@ static int wait_running(const char *node, size_t n, int timeout_ms)
  * containers exchange, and takes the key over from the dead node's queue:
  * the dead node restarted answers none of them again, and each request
  * made one container. */
-/* What test_sibling_adopts_a_dead_nodes_containers started, for its
- * teardown (which runs when it fails too). */
+/* What test_sibling_adopts_a_dead_nodes_containers (and
+ * test_a_forward_carries_no_publisher_headers) started, for their
+ * teardown (which runs when they fail too). */
 static struct {
     char q[96], na[96], nd[96], la[128], ld[128];
     pid_t pa, pd;
@@ -1431,24 +1432,6 @@ static json_t *call_queue(const char *queue, const char *body, const char *id, i
     return recv_reply(id, timeout_ms);
 }
 
-/* What test_a_forward_carries_no_publisher_headers started. */
-static struct {
-    char q[96], na[96], nb[96], la[128], lb[128];
-    pid_t pa, pb;
-} g_fwd;
-
-static int fwd_teardown(void **state)
-{
-    (void)state;
-    dfx_stop(&g_fwd.pa, SIGTERM, 15000);
-    dfx_stop(&g_fwd.pb, SIGTERM, 15000);
-    dfx_forget_node(g_dkc, g_fwd.q, g_fwd.na);
-    dfx_forget_node(g_dkc, g_fwd.q, g_fwd.nb);
-    unlink(g_fwd.la);
-    unlink(g_fwd.lb);
-    return 0;
-}
-
 /* A message with as many headers as a delivery keeps (64), about another
  * node (register, which the node that takes it forwards to that node's
  * queue): it goes with the forwarding node's headers only, and the other
@@ -1458,26 +1441,28 @@ static int fwd_teardown(void **state)
 static void test_a_forward_carries_no_publisher_headers(void **state)
 {
     (void)state;
-    snprintf(g_fwd.q, sizeof g_fwd.q, "%s-fwd", g_queue);
-    snprintf(g_fwd.na, sizeof g_fwd.na, "%s-fa", g_node);
-    snprintf(g_fwd.nb, sizeof g_fwd.nb, "%s-fb", g_node);
-    snprintf(g_fwd.la, sizeof g_fwd.la, "/tmp/dd-itest-fwd-a-%ld.log", (long)getpid());
-    snprintf(g_fwd.lb, sizeof g_fwd.lb, "/tmp/dd-itest-fwd-b-%ld.log", (long)getpid());
-    g_fwd.pb = spawn_member(g_fwd.q, g_fwd.nb, g_fwd.lb);
-    assert_true(g_fwd.pb > 0);
-    assert_int_equal(dfx_wait_consuming(g_cli, g_fwd.q, &g_fwd.pb, 10000, g_fwd.lb), 0);
+    /* the members, their logs and pids are kept where adopt_teardown
+     * stops and forgets them: b is g_adopt's second node */
+    snprintf(g_adopt.q, sizeof g_adopt.q, "%s-fwd", g_queue);
+    snprintf(g_adopt.na, sizeof g_adopt.na, "%s-fa", g_node);
+    snprintf(g_adopt.nd, sizeof g_adopt.nd, "%s-fb", g_node);
+    snprintf(g_adopt.la, sizeof g_adopt.la, "/tmp/dd-itest-fwd-a-%ld.log", (long)getpid());
+    snprintf(g_adopt.ld, sizeof g_adopt.ld, "/tmp/dd-itest-fwd-b-%ld.log", (long)getpid());
+    g_adopt.pd = spawn_member(g_adopt.q, g_adopt.nd, g_adopt.ld);
+    assert_true(g_adopt.pd > 0);
+    assert_int_equal(dfx_wait_consuming(g_cli, g_adopt.q, &g_adopt.pd, 10000, g_adopt.ld), 0);
     /* b takes no shared work: only a reads the work queue */
     char bq[256], id[64], body[200];
-    snprintf(bq, sizeof bq, "%s.node.%s", g_fwd.q, g_fwd.nb);
+    snprintf(bq, sizeof bq, "%s.node.%s", g_adopt.q, g_adopt.nd);
     snprintf(id, sizeof id, "fwd-drain-%ld", (long)getpid());
-    snprintf(body, sizeof body, "{\"action\":\"unregister\",\"hostname\":\"%s\"}", g_fwd.nb);
+    snprintf(body, sizeof body, "{\"action\":\"unregister\",\"hostname\":\"%s\"}", g_adopt.nd);
     json_t *r = call_queue(bq, body, id, 1, NULL, 0, 30000);
     assert_non_null(r);
     assert_true(json_is_true(json_object_get(r, "ok")));
     json_decref(r);
-    g_fwd.pa = spawn_member(g_fwd.q, g_fwd.na, g_fwd.la);
-    assert_true(g_fwd.pa > 0);
-    assert_int_equal(dfx_wait_consuming(g_cli, g_fwd.q, &g_fwd.pa, 10000, g_fwd.la), 0);
+    g_adopt.pa = spawn_member(g_adopt.q, g_adopt.na, g_adopt.la);
+    assert_true(g_adopt.pa > 0);
+    assert_int_equal(dfx_wait_consuming(g_cli, g_adopt.q, &g_adopt.pa, 10000, g_adopt.la), 0);
     usleep(1500 * 1000); /* the two see each other */
 
     enum { N = 64 };
@@ -1488,15 +1473,15 @@ static void test_a_forward_carries_no_publisher_headers(void **state)
         h[i] = (broker_header){keys[i], "v"};
     }
     snprintf(id, sizeof id, "fwd-register-%ld", (long)getpid());
-    snprintf(body, sizeof body, "{\"action\":\"register\",\"hostname\":\"%s\"}", g_fwd.nb);
-    r = call_queue(g_fwd.q, body, id, 1, h, N, 20000);
+    snprintf(body, sizeof body, "{\"action\":\"register\",\"hostname\":\"%s\"}", g_adopt.nd);
+    r = call_queue(g_adopt.q, body, id, 1, h, N, 20000);
     if (r == NULL)
-        fail_msg("no answer to a message of %d headers for node %s (logs %s, %s)", N, g_fwd.nb,
-                 g_fwd.la, g_fwd.lb);
+        fail_msg("no answer to a message of %d headers for node %s (logs %s, %s)", N, g_adopt.nd,
+                 g_adopt.la, g_adopt.ld);
     char *t = json_dumps(r, JSON_COMPACT);
     if (!json_is_true(json_object_get(r, "ok")) ||
-        strcmp(json_string_value(json_object_get(r, "node")) ?: "", g_fwd.nb) != 0)
-        fail_msg("expected %s's ok, got %s", g_fwd.nb, t);
+        strcmp(json_string_value(json_object_get(r, "node")) ?: "", g_adopt.nd) != 0)
+        fail_msg("expected %s's ok, got %s", g_adopt.nd, t);
     free(t);
     json_decref(r);
 }
@@ -3462,7 +3447,7 @@ int main(void)
         cmocka_unit_test(test_neighbours_answer_only_their_own),
         cmocka_unit_test_teardown(test_sibling_adopts_a_dead_nodes_containers, adopt_teardown),
         cmocka_unit_test(test_same_identity_refused),
-        cmocka_unit_test_teardown(test_a_forward_carries_no_publisher_headers, fwd_teardown),
+        cmocka_unit_test_teardown(test_a_forward_carries_no_publisher_headers, adopt_teardown),
         cmocka_unit_test(test_duplicate_copies),
         cmocka_unit_test(test_output_on_stdout),
         cmocka_unit_test_teardown(test_replies_not_held_by_heartbeats, hb_teardown),
