@@ -302,17 +302,59 @@ hres eng_scope_check_pull(jctx *c, const char *ref)
     return eng_fail(c, PROTO_ENOTFOUND, "pulling %.200s failed", ref);
 }
 
+/* Docker reads a filters object in one form or the other, never both:
+ * {"k":["v"]} or the older {"k":{"v":true}} (a mix is refused whole).
+ * What the dispatcher adds (its cluster's label, resolved before and
+ * since) is in the array form, so every entry given in the object form is
+ * turned into the array of its keys first. */
+static void filters_as_arrays(json_t *filters)
+{
+    const char *name;
+    json_t *v;
+    json_object_foreach(filters, name, v)
+    {
+        if (!json_is_object(v))
+            continue;
+        json_t *arr = json_array();
+        const char *key;
+        json_t *b;
+        if (arr == NULL)
+            eng_oom();
+        json_object_foreach(v, key, b)
+        {
+            if (json_array_append_new(arr, json_string(key)) != 0)
+                eng_oom();
+        }
+        if (json_object_set_new(filters, name, arr) != 0)
+            eng_oom();
+    }
+}
+
+/* 1 if label filter value s ("key" or "key=value") names a label that
+ * holds a reply address. */
+static int reply_label(const char *s)
+{
+    return s && (!strncasecmp(s, LBL "reply-to", strlen(LBL "reply-to")) ||
+                 !strncasecmp(s, LBL "correlation-id", strlen(LBL "correlation-id")));
+}
+
 /* 1 if a list filter asks about the labels that hold reply addresses
- * (cmd_query.c hides them; a filter would probe them one guess at a time). */
+ * (cmd_query.c hides them; a filter would probe them one guess at a time),
+ * in either form Docker reads: ["k=v"] or the older {"k=v": true}. */
 static int probes_reply_address(const json_t *filters)
 {
+    json_t *l = json_object_get(filters, "label");
     size_t i;
+    const char *key;
     json_t *v;
-    json_array_foreach(json_object_get(filters, "label"), i, v)
+    json_array_foreach(l, i, v)
     {
-        const char *s = json_string_value(v);
-        if (s && (!strncasecmp(s, LBL "reply-to", strlen(LBL "reply-to")) ||
-                  !strncasecmp(s, LBL "correlation-id", strlen(LBL "correlation-id"))))
+        if (reply_label(json_string_value(v)))
+            return 1;
+    }
+    json_object_foreach(json_is_object(l) ? l : NULL, key, v)
+    {
+        if (reply_label(key))
             return 1;
     }
     return 0;
@@ -427,6 +469,7 @@ hres eng_scope_check(jctx *c)
 {
     engine *e = c->e;
     proto_cmd *cmd = c->cmd;
+    filters_as_arrays(cmd->filters);
     if (cmd->kind == PROTO_CMD_LIST && probes_reply_address(cmd->filters)) {
         snprintf(c->field, sizeof c->field, "Options.Filters");
         return eng_fail(c, PROTO_EPOLICY, "labels of reply addresses cannot be filtered on");

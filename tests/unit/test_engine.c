@@ -1784,6 +1784,57 @@ static void an_exec_working_dir_in_proc_is_refused(void **state)
     assert_int_equal(fake_hits(&fx->f, "POST", "/containers/*/exec"), 0);
 }
 
+/* A list filter on the labels that hold a run's reply address is refused
+ * in both forms Docker reads, the array and the older object: either
+ * would let a publisher guess another's reply address. */
+static void a_reply_address_filter_is_refused_in_either_form(void **state)
+{
+    fixture *fx = *state;
+    fx_start(fx);
+    static const char *const bodies[] = {
+        "{\"Dockercmd\":\"list\",\"Options\":{\"Filters\":{\"label\":"
+        "[\"io.docker-dispatch.reply-to=amq.gen-x\"]}}}",
+        "{\"Dockercmd\":\"list\",\"Options\":{\"Filters\":{\"label\":"
+        "{\"io.docker-dispatch.reply-to=amq.gen-x\":true}}}}",
+        "{\"Dockercmd\":\"list\",\"Options\":{\"Filters\":{\"label\":"
+        "{\"IO.docker-dispatch.correlation-id\":true}}}}",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        fx_submit(fx, 110 + i, "req-probe", bodies[i]);
+        engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, i + 1);
+        json_t *r = reply_json(o);
+        if (!json_is_false(json_object_get(r, "ok")))
+            print_error("a reply address could be probed: %s -> %s\n", bodies[i], o->body);
+        json_t *err = check_error(r, "policy_denied", -1);
+        assert_str(json_string_value(json_object_get(err, "field")), "Options.Filters");
+        json_decref(r);
+    }
+}
+
+/* A list filter in Docker's older object form still filters: it reaches
+ * Docker in the array form of the cluster's own label filter (Docker
+ * refuses a filters object that mixes the two forms). */
+static void a_list_filter_in_the_object_form_is_kept(void **state)
+{
+    fixture *fx = *state;
+    /* "status":["exited"] and "label":["team=ops", <the cluster's>] */
+    fake_route_n(&fx->f, "GET", "/containers/json", "%22status%22%3A%5B%22exited%22%5D", 200, "[]",
+                 0, 0);
+    fx_start(fx);
+    fx_submit(fx, 120, "req-object-form",
+              "{\"Dockercmd\":\"list\",\"Options\":{\"Filters\":{\"status\":{\"exited\":true},"
+              "\"label\":{\"team=ops\":true}}}}");
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    json_t *r = reply_json(o);
+    if (!json_is_true(json_object_get(r, "ok")) ||
+        fake_hits_q(&fx->f, "GET", "/containers/json", "%22status%22%3A%5B%22exited%22%5D") != 1)
+        print_error("the object form did not reach Docker as arrays: %s\n", o->body);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    assert_int_equal(
+        fake_hits_q(&fx->f, "GET", "/containers/json", "%22status%22%3A%5B%22exited%22%5D"), 1);
+}
+
 /* A network the policy lists for containers to join (made by someone
  * else): a container of the cluster may be connected to it, but it is not
  * the cluster's, so inspect and remove are not_found and Docker is not
@@ -2759,6 +2810,8 @@ int main(void)
         T(a_listed_network_is_joinable_only),
         T(a_volume_create_never_hands_out_anothers_volume),
         T(a_list_anchor_is_no_oracle),
+        T(a_reply_address_filter_is_refused_in_either_form),
+        T(a_list_filter_in_the_object_form_is_kept),
         T(an_exec_working_dir_in_proc_is_refused),
         T(an_images_anchor_is_no_oracle),
         T(policy_denials_are_counted_under_the_policys_names),
