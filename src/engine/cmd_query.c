@@ -23,9 +23,14 @@ hres eng_handle_query(jctx *c)
     return H_OK;
 }
 
+/* The containers the publisher may see, then Limit of them (Docker's
+ * newest first): a Limit Docker applied before the dispatcher's filter
+ * would tell how many of the newest were someone else's. */
 static void visible_containers(const jctx *c, json_t *out)
 {
     eng_scope_filter_list(c, out);
+    while (c->cmd->limit > 0 && json_array_size(out) > (size_t)c->cmd->limit)
+        json_array_remove(out, json_array_size(out) - 1);
 }
 
 static void visible_volumes(const jctx *c, json_t *out)
@@ -53,7 +58,9 @@ static int inspect(dkc_client *cli, const proto_cmd *cmd, json_t **out)
 
 static int list(dkc_client *cli, const proto_cmd *cmd, json_t **out)
 {
-    dkc_list_opts lo = {.all = cmd->all, .limit = cmd->limit, .filters = cmd->filters};
+    /* Limit is applied after the scope's filter (visible_containers); a
+     * limit has Docker list stopped containers too, so all stands in */
+    dkc_list_opts lo = {.all = cmd->all || cmd->limit > 0, .filters = cmd->filters};
     int rc = dkc_container_list(cli, &lo, out);
     size_t i;
     json_t *c;

@@ -1835,6 +1835,32 @@ static void a_list_filter_in_the_object_form_is_kept(void **state)
         fake_hits_q(&fx->f, "GET", "/containers/json", "%22status%22%3A%5B%22exited%22%5D"), 1);
 }
 
+/* list with Limit: Docker is asked for every container of the cluster
+ * (stopped ones too, as a limit implies) and the limit is applied to what
+ * the publisher may see, so that it does not tell how many of the newest
+ * are another user's. */
+static void a_list_limit_counts_only_what_one_may_see(void **state)
+{
+    fixture *fx = *state;
+    fake_route_n(
+        &fx->f, "GET", "/containers/json", "all=1&filters", 200,
+        "[{\"Id\":\"" ID2 "\",\"Labels\":{\"" LBL "cluster\":\"c1\",\"" LBL "user\":\"bob\"}},"
+        "{\"Id\":\"" ID1 "\",\"Labels\":{\"" LBL "cluster\":\"c1\",\"" LBL "user\":\"alice\"}},"
+        "{\"Id\":\"c0ffee03\",\"Labels\":{\"" LBL "cluster\":\"c1\"}}]",
+        0, 0);
+    fx_start(fx);
+    fx_submit_as(fx, "alice", 130, "req-limit",
+                 "{\"Dockercmd\":\"list\",\"Options\":{\"Limit\":1}}", 0);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    json_t *r = reply_json(o);
+    json_t *res = json_object_get(r, "result");
+    if (json_array_size(res) != 1 || fake_hits_q(&fx->f, "GET", "/containers/json", "limit") > 0)
+        print_error("Limit 1 for alice, whose is the second newest: %s\n", o->body);
+    assert_int_equal(json_array_size(res), 1);
+    assert_str(json_string_value(json_object_get(json_array_get(res, 0), "Id")), ID1);
+    json_decref(r);
+}
+
 /* A network the policy lists for containers to join (made by someone
  * else): a container of the cluster may be connected to it, but it is not
  * the cluster's, so inspect and remove are not_found and Docker is not
@@ -2812,6 +2838,7 @@ int main(void)
         T(a_list_anchor_is_no_oracle),
         T(a_reply_address_filter_is_refused_in_either_form),
         T(a_list_filter_in_the_object_form_is_kept),
+        T(a_list_limit_counts_only_what_one_may_see),
         T(an_exec_working_dir_in_proc_is_refused),
         T(an_images_anchor_is_no_oracle),
         T(policy_denials_are_counted_under_the_policys_names),
