@@ -339,22 +339,15 @@ static int reply_label(const char *s)
 }
 
 /* 1 if a list filter asks about the labels that hold reply addresses
- * (cmd_query.c hides them; a filter would probe them one guess at a time),
- * in either form Docker reads: ["k=v"] or the older {"k=v": true}. */
+ * (cmd_query.c hides them; a filter would probe them one guess at a time).
+ * filters_as_arrays() has put every filter in the array form. */
 static int probes_reply_address(const json_t *filters)
 {
-    json_t *l = json_object_get(filters, "label");
     size_t i;
-    const char *key;
     json_t *v;
-    json_array_foreach(l, i, v)
+    json_array_foreach(json_object_get(filters, "label"), i, v)
     {
         if (reply_label(json_string_value(v)))
-            return 1;
-    }
-    json_object_foreach(json_is_object(l) ? l : NULL, key, v)
-    {
-        if (reply_label(key))
             return 1;
     }
     return 0;
