@@ -1044,6 +1044,18 @@ static int ps_args_ok(const char *s)
     }
 }
 
+/* PsArgs s (its characters checked already): 0, or a bad_request. */
+static int check_ps_args(parse_ctx *c, const char *path, const char *s)
+{
+    char d[96];
+    if (!ps_args_ok(s))
+        return fail(c, PROTO_EBADREQUEST, path,
+                    "must be ps options of a fixed set (letters of -AefFjlLwyHc or "
+                    "auxjlvwfHmrSc, then o and fields such as pid,user,args), got %s",
+                    q(d, sizeof d, s));
+    return 0;
+}
+
 /* Checks a string field: type, length, NUL, then its type's character set
  * or vocabulary.  Returns 0 or a bad_request recorded in c->err. */
 static int check_string(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
@@ -1124,11 +1136,8 @@ static int check_string(parse_ctx *c, const field_spec *f, const char *path, con
             return fail(c, PROTO_EBADREQUEST, path, "must be %s, got %s", charset_text(f->type),
                         q(d, sizeof d, s));
     }
-    if (f->type == V_PSARGS && !ps_args_ok(s))
-        return fail(c, PROTO_EBADREQUEST, path,
-                    "must be ps options of a fixed set (letters of -AefFjlLwyHc or "
-                    "auxjlvwfHmrSc, then o and fields such as pid,user,args), got %s",
-                    q(d, sizeof d, s));
+    if (f->type == V_PSARGS)
+        return check_ps_args(c, path, s);
     if (f->type == V_IMAGE || f->type == V_DRIVER) {
         /* No empty, "." or ".." path segments: an image name ends up in a
          * URL path, where they would walk out of /images/. */
