@@ -18,7 +18,8 @@
 #                (the five above are the lane of Debian 12's Docker 20.10 and
 #                RabbitMQ 3.10, docker20; the next three are the other lanes,
 #                each with services of its own, stopped after it)
-#   docker26     integration, dispatch and a short invariants run against a
+#   docker26     the engines suite (integration, the dispatch programs that
+#                run containers, a short invariants run) against a
 #                private Docker 26.1 from Debian 13 refusing API versions
 #                below 1.44 like Docker 29 (private-dockerd.sh --engine
 #                docker26; debian13.sh fetches it once)  [build-asan, docker26]
@@ -162,7 +163,7 @@ lane() {
     if "$@"; then
         case $name in
         rabbitmq4) run "$ASAN_DIR" "$name" 0 "$name" dispatch faults invariants ;;
-        *) run "$ASAN_DIR" "$name" 0 "$name" integration dispatch invariants ;;
+        *) run "$ASAN_DIR" "$name" 0 "$name" engines ;;
         esac
     else
         fail_case "$name: the lane's services did not start (see above)" "$name"
