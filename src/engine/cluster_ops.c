@@ -134,13 +134,21 @@ int eng_check_headers(const engine *e, const broker_delivery *d, proto_error *pe
     return 0;
 }
 
-int eng_from_cluster(engine *e, broker_delivery *d)
+const char *eng_original_user(const engine *e, const broker_delivery *d)
 {
     int forwarded = has_header(d, CLUSTER_H_HOP) || has_header(d, CLUSTER_H_PART);
-    if (forwarded && from_dispatcher(e, d)) {
-        const char *u = broker_delivery_header(d, CLUSTER_H_USER);
+    if (forwarded && from_dispatcher(e, d))
+        return broker_delivery_header(d, CLUSTER_H_USER);
+    return d->user_id;
+}
+
+int eng_from_cluster(engine *e, broker_delivery *d)
+{
+    const char *u = eng_original_user(e, d);
+    if (u != d->user_id) {
+        char *own = u ? eng_xstrdup(u) : NULL;
         free(d->user_id);
-        d->user_id = u ? eng_xstrdup(u) : NULL;
+        d->user_id = own;
     }
     const char *from = broker_delivery_header(d, CLUSTER_H_FROM);
     if (has_header(d, CLUSTER_H_PART) && from && !strcmp(from, e->conf.node)) {

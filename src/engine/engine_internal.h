@@ -392,6 +392,10 @@ int eng_may_forward(const jctx *c);
  * not_found (H_ERR) when no node can have it. */
 hres eng_forward_container(jctx *c);
 void eng_post_forward(jctx *c);
+/* The user d acts for: the original publisher (x-dd-user, possibly NULL)
+ * of a message another node forwarded as the dispatchers' own user, else
+ * d->user_id.  Points into d. */
+const char *eng_original_user(const engine *e, const broker_delivery *d);
 /* 1 when d was this node's own part of a query it asked (acked here).
  * Only after eng_check_headers admitted d. */
 int eng_from_cluster(engine *e, broker_delivery *d);

@@ -74,21 +74,10 @@ static json_int_t bump(json_t *map, const char *k, json_int_t d)
     return n;
 }
 
-/* The user d counts against: a message another node of the cluster
- * forwarded (published as the dispatchers' own user) counts against its
- * original publisher, as eng_from_cluster() believes it. */
-static const char *delivery_user(const engine *e, const broker_delivery *d)
-{
-    bool forwarded = broker_delivery_header(d, CLUSTER_H_HOP) != NULL ||
-                     broker_delivery_header(d, CLUSTER_H_PART) != NULL;
-    if (forwarded && d->user_id && e->conf.amqp_user && !strcmp(d->user_id, e->conf.amqp_user))
-        return broker_delivery_header(d, CLUSTER_H_USER);
-    return d->user_id;
-}
-
 void eng_quota_submit_locked(engine *e, job *j)
 {
-    const char *u = delivery_user(e, &j->d);
+    /* a forwarded message counts against its original publisher */
+    const char *u = eng_original_user(e, &j->d);
     j->user = eng_xstrdup(u ? u : "");
     json_int_t n = bump(e->user_jobs, j->user, 1);
     int64_t max = quotas_for(&e->sched_rules->policy->quotas, u)->in_flight;
