@@ -90,18 +90,6 @@
 
 #ifdef __cplusplus
 extern "C" {
-/* Queue, node and cluster names: 1..BROKER_NAME_MAX of [A-Za-z0-9_.-]
- * (they end up in AMQP names of at most 255 bytes and in container
- * labels).  1 or 0.  Any thread. */
-int broker_name_ok(const char *s);
-
-/* The one form of an AMQP URL fit for logs and messages (malloc'd; NULL
- * without memory): scheme://user:***@host:port/vhost as the broker reads
- * it, or, for text that is no URL, the text with everything between the
- * first ':' after the scheme and the last '@' replaced by "***".  Any
- * thread. */
-char *broker_url_redact(const char *url);
-
 #endif
 
 #define BROKER_ERRMAX           512   /* size of the handle's reason buffer */
@@ -495,32 +483,20 @@ int broker_topology_delete(broker *b);
  * inspection tools and tests. */
 int broker_get(broker *b, const char *queue, broker_delivery *out);
 
+/* Queue, node and cluster names: 1..BROKER_NAME_MAX of [A-Za-z0-9_.-]
+ * (they end up in AMQP names of at most 255 bytes and in container
+ * labels).  1 or 0.  Any thread. */
+int broker_name_ok(const char *s);
+
+/* The one form of an AMQP URL fit for logs and messages (malloc'd; NULL
+ * without memory): scheme://user:***@host:port/vhost as the broker reads
+ * it, or, for text that is no URL, the text with everything between the
+ * first ':' after the scheme and the last '@' replaced by "***".  Any
+ * thread. */
+char *broker_url_redact(const char *url);
+
 #ifdef __cplusplus
 }
-/* Queue, node and cluster names: 1..BROKER_NAME_MAX of [A-Za-z0-9_.-]
- * (they end up in AMQP names of at most 255 bytes and in container
- * labels).  1 or 0.  Any thread. */
-int broker_name_ok(const char *s);
-
-/* The one form of an AMQP URL fit for logs and messages (malloc'd; NULL
- * without memory): scheme://user:***@host:port/vhost as the broker reads
- * it, or, for text that is no URL, the text with everything between the
- * first ':' after the scheme and the last '@' replaced by "***".  Any
- * thread. */
-char *broker_url_redact(const char *url);
-
 #endif
-
-/* Queue, node and cluster names: 1..BROKER_NAME_MAX of [A-Za-z0-9_.-]
- * (they end up in AMQP names of at most 255 bytes and in container
- * labels).  1 or 0.  Any thread. */
-int broker_name_ok(const char *s);
-
-/* The one form of an AMQP URL fit for logs and messages (malloc'd; NULL
- * without memory): scheme://user:***@host:port/vhost as the broker reads
- * it, or, for text that is no URL, the text with everything between the
- * first ':' after the scheme and the last '@' replaced by "***".  Any
- * thread. */
-char *broker_url_redact(const char *url);
 
 #endif
