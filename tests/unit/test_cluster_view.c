@@ -148,6 +148,53 @@ static void t_view(void **state)
     cluster_free(c);
 }
 
+/* A heartbeat of node announcing interval `every` (ms). */
+static void hear_every(cluster *c, const char *node, int every, int64_t now)
+{
+    char body[512], key[128];
+    snprintf(body, sizeof body,
+             "{\"event\":\"node.heartbeat\",\"node\":\"%s\",\"cluster\":\"jobs\","
+             "\"docker\":true,\"interval_ms\":%d,\"started\":7}",
+             node, every);
+    snprintf(key, sizeof key, "node.heartbeat.%s", node);
+    cluster_heard(c, key, body, strlen(body), now, NULL, 0);
+}
+
+/* The names cluster_expire returns at now, space-separated ("" for none). */
+static const char *expired(cluster *c, int64_t now)
+{
+    static char out[256];
+    char **gone = cluster_expire(c, now);
+    out[0] = '\0';
+    for (size_t i = 0; gone && gone[i]; i++)
+        snprintf(out + strlen(out), sizeof out - strlen(out), "%s%s", i ? " " : "", gone[i]);
+    cluster_names_free(gone);
+    return out;
+}
+
+/* Each node leaves the view after `expiry` intervals of its own, the one
+ * its last heartbeat announced, not this node's: a peer alone until a
+ * moment ago beats seldom, one with a longer setting beats slower.  An
+ * interval outside the daemon's range (100 ms to a minute) counts as
+ * this node's. */
+static void t_expiry_by_announced_interval(void **state)
+{
+    (void)state;
+    cluster *c = new_cluster("a"); /* interval 100 ms, expiry 3 */
+    int64_t t = 1000;
+    hear_every(c, "fast", 100, t);
+    hear_every(c, "odd", 5, t);
+    hear_every(c, "slow", 1000, t);
+    hear_every(c, "alone", CLUSTER_ALONE_INTERVAL_MS, t);
+    assert_string_equal(expired(c, t + 299), "");
+    assert_string_equal(expired(c, t + 300), "fast odd");
+    assert_string_equal(expired(c, t + 2999), "");
+    assert_string_equal(expired(c, t + 3000), "slow");
+    assert_string_equal(expired(c, t + 3 * CLUSTER_ALONE_INTERVAL_MS - 1), "");
+    assert_string_equal(expired(c, t + 3 * CLUSTER_ALONE_INTERVAL_MS), "alone");
+    cluster_free(c);
+}
+
 /* The interval a heartbeat body announces. */
 static int announced(const char *body)
 {
@@ -377,9 +424,13 @@ static void t_gathers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_spread_even), cmocka_unit_test(t_binpack_capacity),
-        cmocka_unit_test(t_view),        cmocka_unit_test(t_alone),
-        cmocka_unit_test(t_adoption),    cmocka_unit_test(t_gathers),
+        cmocka_unit_test(t_spread_even),
+        cmocka_unit_test(t_binpack_capacity),
+        cmocka_unit_test(t_view),
+        cmocka_unit_test(t_alone),
+        cmocka_unit_test(t_adoption),
+        cmocka_unit_test(t_gathers),
+        cmocka_unit_test(t_expiry_by_announced_interval),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
