@@ -79,12 +79,72 @@ static int cert_file(const char *explicit_path, const char *dir, const char *nam
     return *out ? 0 : DKC_ENOMEM;
 }
 
+/* Fills hc's address, TLS flag and default port from opts and the
+ * environment (DOCKER_HOST, DOCKER_TLS_VERIFY); *verify is whether the
+ * daemon's certificate must be checked. */
+static int resolve_address(const dkc_options *opts, dkc__http_conf *hc, bool *verify, char *errbuf,
+                           size_t errlen)
+{
+    const char *host = opts->host;
+    if (host == NULL || host[0] == '\0')
+        host = getenv("DOCKER_HOST");
+    if (host == NULL || host[0] == '\0')
+        host = DEFAULT_SOCKET;
+    int rc = dkc_addr_parse(host, &hc->addr);
+    if (rc != 0) {
+        snprintf(errbuf, errlen, "cannot parse Docker address \"%.200s\"", host);
+        return rc;
+    }
+    *verify = opts->tls_verify < 0 ? env_true("DOCKER_TLS_VERIFY") : opts->tls_verify > 0;
+    hc->tls = hc->addr.kind == DKC_ADDR_TCP && (*verify || hc->addr.tls);
+    if (hc->addr.kind == DKC_ADDR_TCP && hc->addr.port == 0)
+        hc->addr.port = hc->tls ? 2376 : 2375;
+    return 0;
+}
+
+/* Finds the three TLS files (options, DOCKER_CERT_PATH, ~/.docker); the
+ * caller frees them from hc also on failure. */
+static int tls_files(const dkc_options *opts, bool verify, dkc__http_conf *hc, char *errbuf,
+                     size_t errlen)
+{
+    char dir[4096];
+    const char *cp = opts->cert_path;
+    if (cp == NULL || cp[0] == '\0')
+        cp = getenv("DOCKER_CERT_PATH");
+    if (cp == NULL || cp[0] == '\0') {
+        const char *home = getenv("HOME");
+        snprintf(dir, sizeof dir, "%s/.docker", home ? home : "");
+    } else {
+        snprintf(dir, sizeof dir, "%s", cp);
+    }
+    /* With verification, all three files are required, as docker does. */
+    int rc;
+    if ((rc = cert_file(opts->ca_file, dir, "ca.pem", verify, &hc->ca_file, errbuf, errlen)) ||
+        (rc =
+             cert_file(opts->cert_file, dir, "cert.pem", verify, &hc->cert_file, errbuf, errlen)) ||
+        (rc = cert_file(opts->key_file, dir, "key.pem", verify, &hc->key_file, errbuf, errlen)))
+        return rc;
+    return 0;
+}
+
+/* The normalised address of a, for messages: unix://path or tcp://host:port. */
+static void host_name(char *buf, size_t len, const dkc_addr *a)
+{
+    if (a->kind == DKC_ADDR_UNIX) {
+        snprintf(buf, len, "unix://%s", a->path);
+    } else {
+        bool v6 = strchr(a->host, ':') != NULL;
+        snprintf(buf, len, "tcp://%s%s%s:%d", v6 ? "[" : "", a->host, v6 ? "]" : "", a->port);
+    }
+}
+
 int dkc_client_new(const dkc_options *opts, dkc_client **out, char *errbuf, size_t errlen)
 {
     char dummy[8];
     dkc_options defaults;
     dkc__http_conf hc;
     dkc_client *c = NULL;
+    bool verify = false;
     int rc;
 
     if (errbuf == NULL || errlen == 0) {
@@ -101,39 +161,11 @@ int dkc_client_new(const dkc_options *opts, dkc_client **out, char *errbuf, size
     }
     memset(&hc, 0, sizeof hc);
 
-    const char *host = opts->host;
-    if (host == NULL || host[0] == '\0')
-        host = getenv("DOCKER_HOST");
-    if (host == NULL || host[0] == '\0')
-        host = DEFAULT_SOCKET;
-    rc = dkc_addr_parse(host, &hc.addr);
-    if (rc != 0) {
-        snprintf(errbuf, errlen, "cannot parse Docker address \"%.200s\"", host);
+    rc = resolve_address(opts, &hc, &verify, errbuf, errlen);
+    if (rc != 0)
         goto out;
-    }
-    bool verify = opts->tls_verify < 0 ? env_true("DOCKER_TLS_VERIFY") : opts->tls_verify > 0;
-    hc.tls = hc.addr.kind == DKC_ADDR_TCP && (verify || hc.addr.tls);
-    if (hc.addr.kind == DKC_ADDR_TCP && hc.addr.port == 0)
-        hc.addr.port = hc.tls ? 2376 : 2375;
-
-    if (hc.tls) {
-        char dir[4096];
-        const char *cp = opts->cert_path;
-        if (cp == NULL || cp[0] == '\0')
-            cp = getenv("DOCKER_CERT_PATH");
-        if (cp == NULL || cp[0] == '\0') {
-            const char *home = getenv("HOME");
-            snprintf(dir, sizeof dir, "%s/.docker", home ? home : "");
-        } else {
-            snprintf(dir, sizeof dir, "%s", cp);
-        }
-        /* With verification, all three files are required, as docker does. */
-        if ((rc = cert_file(opts->ca_file, dir, "ca.pem", verify, &hc.ca_file, errbuf, errlen)) ||
-            (rc = cert_file(opts->cert_file, dir, "cert.pem", verify, &hc.cert_file, errbuf,
-                            errlen)) ||
-            (rc = cert_file(opts->key_file, dir, "key.pem", verify, &hc.key_file, errbuf, errlen)))
-            goto out;
-    }
+    if (hc.tls && (rc = tls_files(opts, verify, &hc, errbuf, errlen)) != 0)
+        goto out;
 
     c = calloc(1, sizeof *c);
     if (c == NULL) {
@@ -143,13 +175,7 @@ int dkc_client_new(const dkc_options *opts, dkc_client **out, char *errbuf, size
     c->err.message = c->err_message;
     c->max_response = opts->max_response ? opts->max_response : DEFAULT_MAX_RESPONSE;
     atomic_init(&c->cancel, 0);
-    if (hc.addr.kind == DKC_ADDR_UNIX) {
-        snprintf(c->host, sizeof c->host, "unix://%s", hc.addr.path);
-    } else {
-        bool v6 = strchr(hc.addr.host, ':') != NULL;
-        snprintf(c->host, sizeof c->host, "tcp://%s%s%s:%d", v6 ? "[" : "", hc.addr.host,
-                 v6 ? "]" : "", hc.addr.port);
-    }
+    host_name(c->host, sizeof c->host, &hc.addr);
     if (opts->api_version != NULL) {
         if (dkc__version_number(opts->api_version) < 0) {
             snprintf(errbuf, errlen, "malformed API version \"%.32s\"", opts->api_version);
