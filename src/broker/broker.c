@@ -429,11 +429,9 @@ static int parse_url(broker *b, char *url)
     return 0;
 }
 
-/* Copies and checks the configuration, derives the names. */
-static int setup(broker *b, const broker_conf *conf)
+/* Checks the configuration: 0, or BROKER_EINVAL with the reason set. */
+static int check_conf(broker *b, const broker_conf *conf)
 {
-    int rc;
-    b->conf = *conf;
     if (!conf->url || !conf->queue || !conf->queue[0]) {
         brk_set_err(b, "an AMQP URL and a queue name are required");
         return BROKER_EINVAL;
@@ -474,6 +472,13 @@ static int setup(broker *b, const broker_conf *conf)
         brk_set_err(b, "a TLS client certificate needs its key, and the other way round");
         return BROKER_EINVAL;
     }
+    return 0;
+}
+
+/* Copies the strings of conf and derives the names of the topology from
+ * the queue and node: 0, or BROKER_ENOMEM. */
+static int copy_names(broker *b, const broker_conf *conf)
+{
     b->s_url = dupstr(conf->url);
     b->s_queue = dupstr(conf->queue);
     b->s_node = dupstr(conf->node);
@@ -502,6 +507,18 @@ static int setup(broker *b, const broker_conf *conf)
         brk_set_err(b, "out of memory");
         return BROKER_ENOMEM;
     }
+    return 0;
+}
+
+/* Copies and checks the configuration, derives the names. */
+static int setup(broker *b, const broker_conf *conf)
+{
+    b->conf = *conf;
+    int rc = check_conf(b, conf);
+    if (rc == 0)
+        rc = copy_names(b, conf);
+    if (rc != 0)
+        return rc;
     b->conf.url = NULL; /* only b->pass keeps the secret */
     b->conf.queue = b->s_queue;
     b->conf.node = b->s_node;
