@@ -418,6 +418,59 @@ static int handle_ch0(broker *b, const amqp_frame_t *f)
     }
 }
 
+/* The content header of a message into d: its properties, and room for
+ * its body when *keep_body and it is at most conf.max_body (else
+ * d->oversize and *keep_body cleared).  0 or a negative error. */
+static int take_header(broker *b, const amqp_frame_t *f, broker_delivery *d, int *keep_body)
+{
+    if (f->frame_type != AMQP_FRAME_HEADER) {
+        brk_set_err(b, "broker sent frame type %d where a content header belongs", f->frame_type);
+        brk_conn_lost(b);
+        return BROKER_EPROTO;
+    }
+    d->body_size = f->payload.properties.body_size;
+    int rc = brk_copy_props(d, f->payload.properties.decoded);
+    if (rc < 0) {
+        brk_set_err(b, "out of memory copying message properties");
+        return rc;
+    }
+    if (d->body_size > b->conf.max_body) {
+        d->oversize = 1;
+        *keep_body = 0;
+    }
+    if (*keep_body) {
+        d->body = malloc((size_t)d->body_size + 1);
+        if (!d->body) {
+            brk_set_err(b, "out of memory for a %" PRIu64 "-byte message", d->body_size);
+            return BROKER_ENOMEM;
+        }
+        d->body[0] = '\0';
+    }
+    return 0;
+}
+
+/* One body frame of a message into d (kept when keep_body); *got counts
+ * the bytes so far.  0 or BROKER_EPROTO (connection dropped). */
+static int take_body(broker *b, const amqp_frame_t *f, broker_delivery *d, int keep_body,
+                     uint64_t *got)
+{
+    if (f->frame_type != AMQP_FRAME_BODY) {
+        brk_set_err(b, "broker sent frame type %d inside a message body", f->frame_type);
+        brk_conn_lost(b);
+        return BROKER_EPROTO;
+    }
+    size_t n = f->payload.body_fragment.len;
+    if (n > d->body_size - *got) {
+        brk_set_err(b, "broker sent more body than announced");
+        brk_conn_lost(b);
+        return BROKER_EPROTO;
+    }
+    if (keep_body && n)
+        memcpy(d->body + *got, f->payload.body_fragment.bytes, n);
+    *got += n;
+    return 0;
+}
+
 /* Reads the content (header + body frames) that follows a deliver, get-ok
  * or return on channel ch into d: properties always, the body only when
  * keep_body and it is at most conf.max_body (else d->oversize when over the
@@ -461,47 +514,13 @@ int brk_read_content(broker *b, amqp_channel_t ch, broker_delivery *d, int keep_
             return BROKER_EPROTO;
         }
         if (!have_header) {
-            if (f.frame_type != AMQP_FRAME_HEADER) {
-                brk_set_err(b, "broker sent frame type %d where a content header belongs",
-                            f.frame_type);
-                brk_conn_lost(b);
-                return BROKER_EPROTO;
-            }
+            rc = take_header(b, &f, d, &keep_body);
             have_header = 1;
-            d->body_size = f.payload.properties.body_size;
-            rc = brk_copy_props(d, f.payload.properties.decoded);
-            if (rc < 0) {
-                brk_set_err(b, "out of memory copying message properties");
-                return rc;
-            }
-            if (d->body_size > b->conf.max_body) {
-                d->oversize = 1;
-                keep_body = 0;
-            }
-            if (keep_body) {
-                d->body = malloc((size_t)d->body_size + 1);
-                if (!d->body) {
-                    brk_set_err(b, "out of memory for a %" PRIu64 "-byte message", d->body_size);
-                    return BROKER_ENOMEM;
-                }
-                d->body[0] = '\0';
-            }
         } else {
-            if (f.frame_type != AMQP_FRAME_BODY) {
-                brk_set_err(b, "broker sent frame type %d inside a message body", f.frame_type);
-                brk_conn_lost(b);
-                return BROKER_EPROTO;
-            }
-            size_t n = f.payload.body_fragment.len;
-            if (n > d->body_size - got) {
-                brk_set_err(b, "broker sent more body than announced");
-                brk_conn_lost(b);
-                return BROKER_EPROTO;
-            }
-            if (keep_body && n)
-                memcpy(d->body + got, f.payload.body_fragment.bytes, n);
-            got += n;
+            rc = take_body(b, &f, d, keep_body, &got);
         }
+        if (rc < 0)
+            return rc;
         if (have_header && got == d->body_size)
             break;
     }
