@@ -2401,6 +2401,112 @@ static void a_redelivered_copy_of_an_answered_request_is_acked(void **state)
     assert_int_equal(fake_hits(&fx->f, "GET", "/info"), calls + 1);
 }
 
+/* An answered request that made no container (stop, volume-create) is
+ * remembered all the same: its redelivered copy is acked without a second
+ * reply, and Docker is not asked again. */
+static void a_redelivered_stop_or_volume_create_is_not_run_again(void **state)
+{
+    fixture *fx = *state;
+    fake_route(&fx->f, "GET", "/containers/*/json", 200, OURS_RUNNING);
+    fake_route(&fx->f, "POST", "/containers/*/stop", 204, NULL);
+    fake_route(&fx->f, "GET", "/volumes/mine", 404, "{\"message\":\"no such volume\"}");
+    fake_route(&fx->f, "POST", "/volumes/create", 201, VOLUME_MINE);
+    fx_start(fx);
+    static const char *const bodies[] = {"{\"Dockercmd\":\"stop\",\"Container\":\"mine\"}",
+                                         "{\"Dockercmd\":\"volume-create\",\"Volume\":\"mine\"}"};
+    static const char *const rids[] = {"req-stop", "req-vol"};
+    for (size_t i = 0; i < 2; i++) {
+        fx_submit(fx, 90 + 2 * i, rids[i], bodies[i]);
+        json_t *r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, i + 1));
+        assert_true(json_is_true(json_object_get(r, "ok")));
+        json_decref(r);
+        fx_submit_again(fx, 91 + 2 * i, rids[i], bodies[i]);
+        engine_out *o = fx_wait(fx, ENGINE_OUT_ACK, i + 1);
+        if (o->tag != 91 + 2 * i)
+            print_error("%s: the redelivered copy was carried out again\n", bodies[i]);
+        assert_int_equal(o->tag, 91 + 2 * i);
+    }
+    fx_settle(fx);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 2);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/containers/*/stop"), 1);
+    assert_int_equal(fake_hits(&fx->f, "POST", "/volumes/create"), 1);
+}
+
+/* The answered marks match a request id whole: "req-a" answered does not
+ * make a redelivered "req-ab" a copy of it, nor "req-ab" answered a
+ * redelivered "req-a" (each is carried out and answered). */
+static void an_answered_id_is_not_matched_by_its_prefix(void **state)
+{
+    fixture *fx = *state;
+    fake_route(&fx->f, "GET", "/info", 200, "{}");
+    fx_start(fx);
+    fx_submit(fx, 95, "req-a", "{\"Dockercmd\":\"info\"}");
+    fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    fx_submit_again(fx, 96, "req-ab", "{\"Dockercmd\":\"info\"}");
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 2);
+    if (o->tag != 96)
+        print_error("req-a answered made a redelivered req-ab its copy\n");
+    assert_int_equal(o->tag, 96);
+    fx_submit(fx, 97, "req-bc", "{\"Dockercmd\":\"info\"}");
+    fx_wait(fx, ENGINE_OUT_REPLY, 3);
+    fx_submit_again(fx, 98, "req-b", "{\"Dockercmd\":\"info\"}");
+    o = fx_wait(fx, ENGINE_OUT_REPLY, 4);
+    if (o->tag != 98)
+        print_error("req-bc answered made a redelivered req-b its copy\n");
+    assert_int_equal(o->tag, 98);
+    fx_settle(fx);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_ACK), 0);
+    assert_int_equal(fake_hits(&fx->f, "GET", "/info"), 4);
+}
+
+/* The supervisor's list: ID1 of request req-p in state, its run's
+ * deadline at epoch second deadline. */
+static void script_listed_with_deadline(fake *f, const char *state, long long deadline)
+{
+    char list[1024];
+    snprintf(list, sizeof list,
+             "[{\"Id\":\"" ID1 "\",\"State\":\"%s\",\"Labels\":{\"" LBL "cluster\":\"c1\",\"" LBL
+             "node\":\"n1\",\"" LBL "final\":\"1\",\"" LBL "request\":\"req-p\",\"" LBL
+             "deadline\":\"%lld\"}}]",
+             state, deadline);
+    fake_route(f, "GET", "/containers/json", 200, list);
+}
+
+/* A run paused past its Timeout is stopped as a running one is: the pass
+ * that lists it paused after its deadline kills it, and once it has
+ * exited it is answered timed_out. */
+static void a_run_paused_past_its_timeout_is_stopped_and_answered_timed_out(void **state)
+{
+    fixture *fx = *state;
+    long long deadline = (long long)time(NULL) - 1;
+    script_listed_with_deadline(&fx->f, "paused", deadline);
+    fx_start(fx);
+    wait_hits(fx, "POST", "/containers/*/kill", 1);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 0);
+
+    /* killed: Docker lists it exited, finished after its deadline */
+    char ins[2048], fin[32];
+    time_t now = time(NULL);
+    strftime(fin, sizeof fin, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    snprintf(ins, sizeof ins,
+             "{\"Id\":\"" ID1 "\",\"Name\":\"/fake_name\",\"State\":{\"Running\":false,"
+             "\"ExitCode\":137,\"StartedAt\":\"2024-01-01T00:00:00Z\",\"FinishedAt\":\"%s\","
+             "\"Error\":\"\"},\"Config\":{\"Tty\":false,\"Labels\":{\"" LBL
+             "cluster\":\"c1\",\"" LBL "node\":\"n1\",\"" LBL "request\":\"req-p\",\"" LBL
+             "final\":\"1\",\"" LBL "deadline\":\"%lld\",\"" LBL "reply-to\":\"replies\"}}}",
+             fin, deadline);
+    fake_route(&fx->f, "GET", "/containers/" ID1 "/json", 200, ins);
+    script_listed_with_deadline(&fx->f, "exited", deadline);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    json_t *r = reply_json(o);
+    json_t *res = json_object_get(r, "result");
+    if (!json_is_true(json_object_get(res, "timed_out")))
+        print_error("a run killed at its deadline answered: %s\n", o->body);
+    assert_true(json_is_true(json_object_get(res, "timed_out")));
+    assert_int_equal(json_integer_value(json_object_get(res, "exit_code")), 137);
+    json_decref(r);
+}
+
 /* The broker closed the channel (its consumer timeout, a lost
  * connection): the messages of the old generation that no worker has
  * begun are dropped, since the broker hands them out again; those being
@@ -2847,6 +2953,9 @@ int main(void)
         T(a_pull_not_asking_gets_no_progress),
         T(a_reply_over_max_reply_is_answered_too_large),
         T(a_redelivered_copy_of_an_answered_request_is_acked),
+        T(a_redelivered_stop_or_volume_create_is_not_run_again),
+        T(an_answered_id_is_not_matched_by_its_prefix),
+        T(a_run_paused_past_its_timeout_is_stopped_and_answered_timed_out),
         T(messages_of_a_closed_channel_not_begun_are_dropped),
         T(an_incarnation_that_is_not_utf8_is_refused_not_fatal),
         T(a_user_id_that_is_not_utf8_is_refused_not_fatal),
