@@ -295,29 +295,29 @@ static void daemon_families(void **state)
     prom_doc d;
     char *text = render_parse(dd->reg, &d);
     assert_int_equal(g_collected, 1);
-    static const char *const fams[] = {"requests_total",
-                                       "replies_total",
-                                       "dead_letters_total",
-                                       "runs_running",
-                                       "containers",
-                                       "run_duration_seconds",
-                                       "queue_to_start_seconds",
-                                       "docker_up",
-                                       "broker_up",
-                                       "broker_reconnects_total",
-                                       "docker_reconnects_total",
-                                       "policy_denials_total",
-                                       "quota_refusals_total",
-                                       "cluster_nodes",
-                                       "events_dropped_total",
-                                       "build_info",
-                                       "start_time_seconds"};
+    static const char *const fams[][2] = {{"requests_total", "counter"},
+                                          {"replies_total", "counter"},
+                                          {"dead_letters_total", "counter"},
+                                          {"runs_running", "gauge"},
+                                          {"containers", "gauge"},
+                                          {"run_duration_seconds", "histogram"},
+                                          {"queue_to_start_seconds", "histogram"},
+                                          {"docker_up", "gauge"},
+                                          {"broker_up", "gauge"},
+                                          {"broker_reconnects_total", "counter"},
+                                          {"docker_reconnects_total", "counter"},
+                                          {"policy_denials_total", "counter"},
+                                          {"quota_refusals_total", "counter"},
+                                          {"cluster_nodes", "gauge"},
+                                          {"events_dropped_total", "counter"},
+                                          {"build_info", "gauge"},
+                                          {"start_time_seconds", "gauge"}};
     for (size_t i = 0; i < sizeof fams / sizeof fams[0]; i++) {
         char help[128], type[128];
-        snprintf(help, sizeof help, "# HELP docker_dispatch_%s ", fams[i]);
-        snprintf(type, sizeof type, "# TYPE docker_dispatch_%s ", fams[i]);
+        snprintf(help, sizeof help, "# HELP docker_dispatch_%s ", fams[i][0]);
+        snprintf(type, sizeof type, "# TYPE docker_dispatch_%s %s\n", fams[i][0], fams[i][1]);
         if (!strstr(text, help) || !strstr(text, type))
-            fail_msg("%s lacks HELP or TYPE:\n%s", fams[i], text);
+            fail_msg("%s lacks HELP or its TYPE %s:\n%s", fams[i][0], fams[i][1], text);
     }
     int found;
     assert_true(prom_get(&d, "docker_dispatch_requests_total", "command=run,outcome=ok", NULL) ==
