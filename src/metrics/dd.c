@@ -2,6 +2,7 @@
  * dd.c -- the docker_dispatch_* families (metrics.h, metrics_dd; README,
  * "Metrics").
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,103 +17,93 @@ static const double start_bounds[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
-/* A family that must register: the names here are constants, so a
- * failure is a bug. */
-static metrics_family *must(metrics_family *f, const char *name)
+#define P "docker_dispatch_"
+
+/* One family of the set: where it goes in metrics_dd, its type, name,
+ * help and labels, and a histogram's bounds. */
+typedef struct family_row {
+    size_t field; /* offsetof(metrics_dd, ...) */
+    metrics_type type;
+    const char *name, *help, *labels;
+    const double *bounds;
+    size_t n_bounds;
+} family_row;
+
+/* clang-format off */
+#define ROW(f, t, n, h, l) {offsetof(metrics_dd, f), METRICS_##t, P n, h, l, NULL, 0}
+#define HIST(f, n, h, b)   {offsetof(metrics_dd, f), METRICS_HISTOGRAM, P n, h, NULL, b, N_OF(b)}
+/* clang-format on */
+
+/* The families in the order they are rendered. */
+static const family_row families[] = {
+    ROW(requests, COUNTER, "requests_total",
+        "Requests answered by this node's engine, by command and outcome (ok or the reply's "
+        "error code).",
+        "command,outcome"),
+    ROW(replies, COUNTER, "replies_total", "Replies published to RabbitMQ by this node.", NULL),
+    ROW(dead_letters, COUNTER, "dead_letters_total",
+        "Messages this node dead-lettered to <q>.dead, by reason.", "reason"),
+    ROW(runs_running, GAUGE, "runs_running",
+        "Running containers of this node (supervision's last pass).", NULL),
+    ROW(containers, GAUGE, "containers",
+        "Containers of this node in any state, with the creates under way.", NULL),
+    HIST(run_duration, "run_duration_seconds",
+         "Supervised runs (Attach or Remove): the container's start to its exit, as Docker "
+         "recorded them.",
+         run_bounds),
+    HIST(queue_to_start, "queue_to_start_seconds",
+         "Runs: the message's arrival at this node to its container's start.", start_bounds),
+    ROW(docker_up, GAUGE, "docker_up", "1 while Docker answers, else 0.", NULL),
+    ROW(broker_up, GAUGE, "broker_up", "1 while the node's RabbitMQ connection is up, else 0.",
+        NULL),
+    ROW(broker_reconnects, COUNTER, "broker_reconnects_total",
+        "Times the RabbitMQ connection was lost and reopened.", NULL),
+    ROW(docker_reconnects, COUNTER, "docker_reconnects_total",
+        "Times Docker answered again after being unreachable.", NULL),
+    ROW(policy_denials, COUNTER, "policy_denials_total",
+        "Requests refused by the policy, by the refused field (rule).", "rule"),
+    ROW(quota_refusals, COUNTER, "quota_refusals_total",
+        "Requests refused by a per-user bound of the policy's quotas, by the bound (rule).",
+        "rule"),
+    ROW(cluster_nodes, GAUGE, "cluster_nodes", "Nodes in this node's view of the cluster.", NULL),
+    ROW(events_dropped, COUNTER, "events_dropped_total",
+        "State-change events not published: over the outbox's cap while RabbitMQ was away, or "
+        "refused by RabbitMQ.",
+        NULL),
+    ROW(build_info, GAUGE, "build_info", "Always 1; the labels say the version and the node.",
+        "version,node"),
+    ROW(start_time, GAUGE, "start_time_seconds",
+        "When this process started, in seconds since the epoch.", NULL),
+};
+
+/* Registers row r in m.  The names are constants, so a failure is a bug
+ * and aborts. */
+static metrics_family *add_family(metrics *m, const family_row *r)
 {
+    metrics_family *f = NULL;
+    if (r->type == METRICS_COUNTER)
+        f = metrics_counter(m, r->name, r->help, r->labels);
+    else if (r->type == METRICS_GAUGE)
+        f = metrics_gauge(m, r->name, r->help, r->labels);
+    else
+        f = metrics_histogram(m, r->name, r->help, r->labels, r->bounds, r->n_bounds);
     if (f == NULL) {
-        fprintf(stderr, "docker-dispatch: metric %s cannot be registered\n", name);
+        fprintf(stderr, "docker-dispatch: metric %s cannot be registered\n", r->name);
         abort();
     }
     return f;
 }
-
-#define P "docker_dispatch_"
 
 metrics_dd *metrics_dd_new(const char *version, const char *node)
 {
     metrics_dd *d = calloc(1, sizeof *d);
     if (d == NULL)
         abort();
-    metrics *m = d->reg = metrics_new(P "metric_label_sets_dropped_total");
-    if (m == NULL)
+    d->reg = metrics_new(P "metric_label_sets_dropped_total");
+    if (d->reg == NULL)
         abort();
-    d->requests =
-        must(metrics_counter(m, P "requests_total",
-                             "Requests answered by this node's engine, by command and outcome "
-                             "(ok or the reply's error code).",
-                             "command,outcome"),
-             "requests_total");
-    d->replies = must(
-        metrics_counter(m, P "replies_total", "Replies published to RabbitMQ by this node.", NULL),
-        "replies_total");
-    d->dead_letters =
-        must(metrics_counter(m, P "dead_letters_total",
-                             "Messages this node dead-lettered to <q>.dead, by reason.", "reason"),
-             "dead_letters_total");
-    d->runs_running = must(metrics_gauge(m, P "runs_running",
-                                         "Running containers of this node (supervision's last "
-                                         "pass).",
-                                         NULL),
-                           "runs_running");
-    d->containers = must(metrics_gauge(m, P "containers",
-                                       "Containers of this node in any state, with the creates "
-                                       "under way.",
-                                       NULL),
-                         "containers");
-    d->run_duration =
-        must(metrics_histogram(m, P "run_duration_seconds",
-                               "Supervised runs (Attach or Remove): the container's start to its "
-                               "exit, as Docker recorded them.",
-                               NULL, run_bounds, N_OF(run_bounds)),
-             "run_duration_seconds");
-    d->queue_to_start =
-        must(metrics_histogram(m, P "queue_to_start_seconds",
-                               "Runs: the message's arrival at this node to its container's "
-                               "start.",
-                               NULL, start_bounds, N_OF(start_bounds)),
-             "queue_to_start_seconds");
-    d->docker_up =
-        must(metrics_gauge(m, P "docker_up", "1 while Docker answers, else 0.", NULL), "docker_up");
-    d->broker_up =
-        must(metrics_gauge(m, P "broker_up",
-                           "1 while the node's RabbitMQ connection is up, else 0.", NULL),
-             "broker_up");
-    d->broker_reconnects =
-        must(metrics_counter(m, P "broker_reconnects_total",
-                             "Times the RabbitMQ connection was lost and reopened.", NULL),
-             "broker_reconnects_total");
-    d->docker_reconnects =
-        must(metrics_counter(m, P "docker_reconnects_total",
-                             "Times Docker answered again after being unreachable.", NULL),
-             "docker_reconnects_total");
-    d->policy_denials = must(
-        metrics_counter(m, P "policy_denials_total",
-                        "Requests refused by the policy, by the refused field (rule).", "rule"),
-        "policy_denials_total");
-    d->quota_refusals =
-        must(metrics_counter(m, P "quota_refusals_total",
-                             "Requests refused by a per-user bound of the policy's quotas, by "
-                             "the bound (rule).",
-                             "rule"),
-             "quota_refusals_total");
-    d->cluster_nodes =
-        must(metrics_gauge(m, P "cluster_nodes", "Nodes in this node's view of the cluster.", NULL),
-             "cluster_nodes");
-    d->events_dropped =
-        must(metrics_counter(m, P "events_dropped_total",
-                             "State-change events not published: over the outbox's cap while "
-                             "RabbitMQ was away, or refused by RabbitMQ.",
-                             NULL),
-             "events_dropped_total");
-    d->build_info =
-        must(metrics_gauge(m, P "build_info", "Always 1; the labels say the version and the node.",
-                           "version,node"),
-             "build_info");
-    d->start_time =
-        must(metrics_gauge(m, P "start_time_seconds",
-                           "When this process started, in seconds since the epoch.", NULL),
-             "start_time_seconds");
+    for (size_t i = 0; i < N_OF(families); i++)
+        *(metrics_family **)((char *)d + families[i].field) = add_family(d->reg, &families[i]);
     metrics_set(d->build_info, (const char *[]){version, node}, 1);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
