@@ -130,7 +130,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* 1 if item o settles the delivery of tag. */
 static int settles(const engine_out *o, uint64_t tag)
 {
-    return o->tag == tag || (o->dl != NULL && o->dl->tag == tag);
+    switch (o->kind) {
+    case ENGINE_OUT_ACK:
+        return o->ack.tag == tag;
+    case ENGINE_OUT_NACK:
+        return o->nack.tag == tag;
+    case ENGINE_OUT_REPLY:
+        return o->reply.tag == tag || (o->reply.dl != NULL && o->reply.dl->tag == tag);
+    case ENGINE_OUT_FORWARD:
+        return o->forward.dl != NULL && o->forward.dl->tag == tag;
+    default:
+        return 0;
+    }
 }
 
 /* Takes and frees e's outbox until an item settles tag or SETTLE_MS

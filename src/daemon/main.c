@@ -82,8 +82,8 @@ static void on_signal(int sig)
 /* 1 if o's reply goes to a direct reply-to address (not a queue). */
 static int direct_reply(const engine_out *o)
 {
-    return o->reply_to != NULL &&
-           strncmp(o->reply_to, BROKER_REPLY_TO, strlen(BROKER_REPLY_TO)) == 0;
+    return o->reply.reply_to != NULL &&
+           strncmp(o->reply.reply_to, BROKER_REPLY_TO, strlen(BROKER_REPLY_TO)) == 0;
 }
 
 /* The properties of item o's reply, and of an event (user_id: the
@@ -91,8 +91,9 @@ static int direct_reply(const engine_out *o)
  * from anyone's).  One place for the single and the batched way. */
 static broker_props reply_props(const engine_out *o)
 {
-    return (broker_props){
-        .correlation_id = o->correlation_id, .content_type = "application/json", .persistent = 1};
+    return (broker_props){.correlation_id = o->reply.correlation_id,
+                          .content_type = "application/json",
+                          .persistent = 1};
 }
 
 static broker_props event_props(broker *b)
@@ -126,9 +127,9 @@ static int publish_too_large(broker *b, const engine_out *o, unsigned flags)
     const char *at = strstr(broker_error(b), "max size ");
     size_t max = at ? (size_t)strtoull(at + strlen("max size "), NULL, 10) : 0;
     log_msg(LOG_LVL_WARN, "reply refused by the broker: %s; answering too_large", broker_error(b));
-    json_t *reply = json_loads(o->body, 0, NULL);
+    json_t *reply = json_loads(o->reply.body, 0, NULL);
     json_t *small =
-        proto_reply_too_large(reply, strlen(o->body), max, "the broker's max_message_size");
+        proto_reply_too_large(reply, strlen(o->reply.body), max, "the broker's max_message_size");
     char *body = small ? proto_reply_dumps(small) : NULL;
     json_decref(reply);
     json_decref(small);
@@ -137,7 +138,7 @@ static int publish_too_large(broker *b, const engine_out *o, unsigned flags)
         return 0;
     }
     broker_props p = reply_props(o);
-    int rc = broker_publish(b, "", o->reply_to, &p, body, strlen(body), flags);
+    int rc = broker_publish(b, "", o->reply.reply_to, &p, body, strlen(body), flags);
     free(body);
     if (rc != BROKER_ECONNLOST && rc != BROKER_ENOTCONN)
         reply_outcome(b, rc);
@@ -149,7 +150,7 @@ static int publish_too_large(broker *b, const engine_out *o, unsigned flags)
  * Returns 0 or BROKER_ECONNLOST/ENOTCONN (retry after reconnect). */
 static int publish_reply(broker *b, const engine_out *o)
 {
-    if (o->reply_to == NULL)
+    if (o->reply.reply_to == NULL)
         return 0;
     broker_props p = reply_props(o);
     /* RabbitMQ 3.10 answers a mandatory publish to a direct reply-to name
@@ -157,14 +158,16 @@ static int publish_reply(broker *b, const engine_out *o)
      * reply, so the mandatory check only works for real queues.  A direct
      * reply whose requester has gone is dropped by the broker. */
     unsigned flags = direct_reply(o) ? 0 : BROKER_PUBLISH_MANDATORY;
-    int rc = broker_publish(b, "", o->reply_to, &p, o->body, strlen(o->body), flags);
+    int rc =
+        broker_publish(b, "", o->reply.reply_to, &p, o->reply.body, strlen(o->reply.body), flags);
     if (rc == BROKER_ECHANNEL) {
         /* the broker closed the channel while the reply was out (for its
          * consumer timeout, say) and it was reopened: whether the reply got
          * through is unknown, and a second copy is better than none
          * (replies carry their request_id) */
         log_msg(LOG_LVL_WARN, "publishing a reply: %s; sending it again", broker_error(b));
-        rc = broker_publish(b, "", o->reply_to, &p, o->body, strlen(o->body), flags);
+        rc = broker_publish(b, "", o->reply.reply_to, &p, o->reply.body, strlen(o->reply.body),
+                            flags);
     }
     if (rc == BROKER_ETOOBIG && o->kind == ENGINE_OUT_REPLY)
         return publish_too_large(b, o, flags);
@@ -172,13 +175,14 @@ static int publish_reply(broker *b, const engine_out *o)
         return 0; /* an interim message for nobody: nothing to keep */
     if (rc == BROKER_EUNROUTABLE) {
         broker_header h = {"x-dd-reason", "reply_to queue does not exist: reply not delivered"};
-        broker_props dp = {.correlation_id = o->correlation_id,
+        broker_props dp = {.correlation_id = o->reply.correlation_id,
                            .content_type = "application/json",
                            .persistent = 1,
                            .headers = &h,
                            .n_headers = 1};
         log_msg(LOG_LVL_WARN, "reply unroutable: kept in %s", broker_name_dead(b));
-        rc = broker_publish(b, "", broker_name_dead(b), &dp, o->body, strlen(o->body), 0);
+        rc = broker_publish(b, "", broker_name_dead(b), &dp, o->reply.body, strlen(o->reply.body),
+                            0);
         if (rc == 0)
             metrics_add(status_metrics(g_status)->dead_letters,
                         (const char *[]){"reply_unroutable"}, 1);
@@ -223,9 +227,9 @@ static void publish_node_event(broker *b, const char *node, const char *state)
 /* Dead-letters o->dl with o->reason, counted by the reason's code. */
 static int dead_letter(broker *b, const engine_out *o)
 {
-    const char *reason = o->reason ? o->reason : "rejected";
+    const char *reason = o->reply.reason ? o->reply.reason : "rejected";
     char code[48];
-    int rc = broker_dead_letter(b, o->dl, reason);
+    int rc = broker_dead_letter(b, o->reply.dl, reason);
     if (rc == 0) {
         metrics_dd_reason(reason, code, sizeof code);
         metrics_add(status_metrics(g_status)->dead_letters, (const char *[]){code}, 1);
@@ -240,10 +244,10 @@ static int do_item(broker *b, engine *e, cluster *cl, engine_out *o)
     int rc = 0;
     switch (o->kind) {
     case ENGINE_OUT_ACK:
-        rc = broker_ack(b, o->tag);
+        rc = broker_ack(b, o->ack.tag);
         break;
     case ENGINE_OUT_NACK:
-        rc = broker_nack(b, o->tag, o->requeue);
+        rc = broker_nack(b, o->nack.tag, o->nack.requeue);
         break;
     case ENGINE_OUT_PAUSE:
         rc = broker_consume_pause(b);
@@ -255,22 +259,18 @@ static int do_item(broker *b, engine *e, cluster *cl, engine_out *o)
         service_status("consuming from %s", broker_name_work(b));
         break;
     case ENGINE_OUT_EVENT:
-        rc = publish_event(b, o->key, o->body);
-        break;
-    case ENGINE_OUT_DEADLETTER:
-        if (o->dl)
-            rc = dead_letter(b, o);
+        rc = publish_event(b, o->event.key, o->event.body);
         break;
     case ENGINE_OUT_REPLY:
         rc = publish_reply(b, o);
         if (rc != 0)
             return rc;
-        if (o->after_remove)
-            engine_after(e, o->after_remove, !o->after_mark);
-        if (o->dl)
+        if (o->reply.after_remove)
+            engine_after(e, o->reply.after_remove, !o->reply.after_mark);
+        if (o->reply.dl)
             rc = dead_letter(b, o);
         else
-            rc = broker_ack(b, o->tag);
+            rc = broker_ack(b, o->reply.tag);
         if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
             rc = 0; /* stale now: the broker requeued the message */
         break;
@@ -298,7 +298,7 @@ static int do_item(broker *b, engine *e, cluster *cl, engine_out *o)
  * mandatory either). */
 static int batchable(const engine_out *o)
 {
-    return (o->kind == ENGINE_OUT_REPLY && o->dl == NULL && direct_reply(o)) ||
+    return (o->kind == ENGINE_OUT_REPLY && o->reply.dl == NULL && direct_reply(o)) ||
            o->kind == ENGINE_OUT_EVENT;
 }
 
@@ -320,9 +320,10 @@ static int publish_batch(broker *b, engine *e, engine_out *l, size_t n)
         size_t slot;
         int ev = o->kind == ENGINE_OUT_EVENT;
         broker_props p = ev ? event_props(b) : reply_props(o);
-        int rc =
-            broker_publish_batched(b, ev ? broker_name_events(b) : "", ev ? o->key : o->reply_to,
-                                   &p, o->body, strlen(o->body), &slot);
+        const char *body = ev ? o->event.body : o->reply.body;
+        int rc = broker_publish_batched(b, ev ? broker_name_events(b) : "",
+                                        ev ? o->event.key : o->reply.reply_to, &p, body,
+                                        strlen(body), &slot);
         if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
             return rc;
         if (rc != 0)
@@ -346,13 +347,13 @@ static int publish_batch(broker *b, engine *e, engine_out *l, size_t n)
         int r = rc != 0 ? rc : out[i];
         if (o->kind == ENGINE_OUT_EVENT) {
             if (r != 0)
-                event_dropped(b, o->key, r);
+                event_dropped(b, o->event.key, r);
             continue;
         }
         reply_outcome(b, r);
-        if (o->after_remove)
-            engine_after(e, o->after_remove, !o->after_mark);
-        broker_ack(b, o->tag); /* stale after a new channel: the broker requeued it */
+        if (o->reply.after_remove)
+            engine_after(e, o->reply.after_remove, !o->reply.after_mark);
+        broker_ack(b, o->reply.tag); /* stale after a new channel: the broker requeued it */
     }
     return (int)sent;
 }

@@ -125,24 +125,24 @@ int node_heard(broker *b, cluster *cl, engine *e, const broker_delivery *d)
     return 1;
 }
 
-/* The exchange and routing key of item o's destination (node queues are
+/* The exchange and routing key of destination to (node queues are
  * reached through the default exchange by their name). */
-static void destination(broker *b, const engine_out *o, const char **exchange, char *key,
+static void destination(broker *b, const engine_out_to *to, const char **exchange, char *key,
                         size_t keylen)
 {
     *exchange = ""; /* the default exchange, should dest be out of range */
-    switch (o->dest) {
+    switch (to->dest) {
     case ENGINE_TO_ALL:
         *exchange = broker_name_all(b);
-        snprintf(key, keylen, "%s", o->key ? o->key : "");
+        snprintf(key, keylen, "%s", to->key ? to->key : "");
         break;
     case ENGINE_TO_CONTAINERS:
         *exchange = broker_name_containers(b);
-        snprintf(key, keylen, "%s", o->key ? o->key : "");
+        snprintf(key, keylen, "%s", to->key ? to->key : "");
         break;
     case ENGINE_TO_NODE:
         *exchange = "";
-        snprintf(key, keylen, "%s.node.%s", broker_name_work(b), o->node ? o->node : "");
+        snprintf(key, keylen, "%s.node.%s", broker_name_work(b), to->node ? to->node : "");
         break;
     }
 }
@@ -153,22 +153,22 @@ static int publish_part(broker *b, cluster *cl, const engine_out *o)
 {
     const char *exchange;
     char key[600];
-    destination(b, o, &exchange, key, sizeof key);
+    destination(b, &o->publish.to, &exchange, key, sizeof key);
+    const char *corr = o->publish.correlation_id;
     broker_props p = {.content_type = "application/json",
-                      .correlation_id = o->correlation_id,
-                      .message_id = o->message_id ? o->message_id : o->correlation_id,
+                      .correlation_id = corr,
+                      .message_id = o->publish.message_id ? o->publish.message_id : corr,
                       .reply_to = BROKER_REPLY_TO,
                       .user_id = broker_user(b),
-                      .expiration = o->expiration,
                       .persistent = 1,
-                      .headers = o->headers,
-                      .n_headers = o->n_headers};
-    int rc =
-        broker_publish(b, exchange, key, &p, o->body, strlen(o->body), BROKER_PUBLISH_MANDATORY);
+                      .headers = o->publish.to.headers,
+                      .n_headers = o->publish.to.n_headers};
+    const char *body = o->publish.body;
+    int rc = broker_publish(b, exchange, key, &p, body, strlen(body), BROKER_PUBLISH_MANDATORY);
     if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
         return rc;
     if (rc != 0)
-        cluster_gather_failed(cl, o->correlation_id, rc);
+        cluster_gather_failed(cl, corr, rc);
     return 0;
 }
 
@@ -180,10 +180,10 @@ static int publish_part(broker *b, cluster *cl, const engine_out *o)
  * BROKER_MAX_HEADERS headers could not be forwarded at all. */
 static int forward(broker *b, engine *e, const engine_out *o)
 {
-    const broker_delivery *d = o->dl;
+    const broker_delivery *d = o->forward.dl;
     const char *exchange;
     char key[600];
-    destination(b, o, &exchange, key, sizeof key);
+    destination(b, &o->forward.to, &exchange, key, sizeof key);
     broker_props p = {.content_type = d->content_type,
                       .correlation_id = d->correlation_id,
                       .message_id = d->message_id,
@@ -191,33 +191,33 @@ static int forward(broker *b, engine *e, const engine_out *o)
                       .type = d->type,
                       .user_id = broker_user(b),
                       .persistent = d->persistent,
-                      .headers = o->headers,
-                      .n_headers = o->n_headers};
+                      .headers = o->forward.to.headers,
+                      .n_headers = o->forward.to.n_headers};
     int rc = broker_publish(b, exchange, key, &p, d->body, d->len, BROKER_PUBLISH_MANDATORY);
     if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
         return rc;
-    if (rc == BROKER_EUNROUTABLE && o->dest == ENGINE_TO_CONTAINERS && e != NULL) {
+    if (rc == BROKER_EUNROUTABLE && o->forward.to.dest == ENGINE_TO_CONTAINERS && e != NULL) {
         /* No node has bound the id: its container may be one made while
          * its node was alone, whose key the node binds at its next pass
          * (cluster_ops.c, routes).  The engine finds the owner by asking
          * the nodes; the delivery stays unsettled meanwhile. */
-        engine_submit_unrouted(e, o->dl);
+        engine_submit_unrouted(e, o->forward.dl);
         return 0;
     }
     if (rc == BROKER_EUNROUTABLE && d->reply_to) {
         broker_props rp = {.correlation_id = d->correlation_id,
                            .content_type = "application/json",
                            .persistent = 1};
-        rc = broker_publish(b, "", d->reply_to, &rp, o->body, strlen(o->body), 0);
+        rc = broker_publish(b, "", d->reply_to, &rp, o->forward.body, strlen(o->forward.body), 0);
     } else if (rc != 0) {
         log_msg(LOG_LVL_WARN, "forwarding: %s: %s: the message is requeued", broker_strerror(rc),
                 broker_error(b));
-        rc = broker_nack(b, o->tag, 1);
+        rc = broker_nack(b, d->tag, 1);
         return rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN ? rc : 0;
     }
     if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
         return rc;
-    broker_ack(b, o->tag); /* when the connection is gone, the broker requeued it */
+    broker_ack(b, d->tag); /* when the connection is gone, the broker requeued it */
     return 0;
 }
 
@@ -226,10 +226,10 @@ int node_do_item(broker *b, cluster *cl, engine *e, engine_out *o)
     int rc = 0;
     switch (o->kind) {
     case ENGINE_OUT_ROUTE:
-        rc = broker_route_node(b, o->node, o->key, o->add);
+        rc = broker_route_node(b, o->route.node, o->route.key, o->route.add);
         break;
     case ENGINE_OUT_DRAIN:
-        rc = broker_drain(b, o->add);
+        rc = broker_drain(b, o->drain.on);
         break;
     case ENGINE_OUT_PUBLISH:
         return publish_part(b, cl, o);

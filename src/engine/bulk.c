@@ -76,21 +76,16 @@ static void send_piece(jctx *c, cluster_gather *g, piece *p, int k, const char *
     cluster *cl = c->e->conf.members;
     p->attempts++;
     snprintf(p->corr, sizeof p->corr, "%s%d.%d", cluster_gather_id(g), k, p->attempts);
-    engine_out *o = eng_xcalloc(1, sizeof *o);
-    o->kind = ENGINE_OUT_PUBLISH;
-    o->dest = ENGINE_TO_NODE;
-    o->node = eng_xstrdup(p->node);
-    o->correlation_id = eng_xstrdup(p->corr);
     char mid[300];
     snprintf(mid, sizeof mid, "%s.%d", rid, k);
-    o->message_id = eng_xstrdup(mid);
-    o->body = eng_xstrdup(body);
+    engine_out *o =
+        engine_out_publish(ENGINE_TO_NODE, p->node, NULL, p->corr, mid, eng_xstrdup(body));
     char inc[32];
     snprintf(inc, sizeof inc, "%" PRId64, cluster_started_of(cl, p->node));
-    eng_add_header(o, CLUSTER_H_PART, "1");
-    eng_add_header(o, CLUSTER_H_INCARNATION, inc);
+    engine_out_add_header(o, CLUSTER_H_PART, "1");
+    engine_out_add_header(o, CLUSTER_H_INCARNATION, inc);
     if (c->d->user_id)
-        eng_add_header(o, CLUSTER_H_USER, c->d->user_id);
+        engine_out_add_header(o, CLUSTER_H_USER, c->d->user_id);
     eng_post(c->e, o);
 }
 

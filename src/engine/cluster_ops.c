@@ -152,7 +152,7 @@ int eng_from_cluster(engine *e, broker_delivery *d)
     }
     const char *from = broker_delivery_header(d, CLUSTER_H_FROM);
     if (has_header(d, CLUSTER_H_PART) && from && !strcmp(from, e->conf.node)) {
-        eng_post_simple(e, ENGINE_OUT_ACK, d->tag, 0);
+        eng_post(e, engine_out_ack(d->tag));
         return 1;
     }
     return 0;
@@ -178,33 +178,17 @@ static int is_hex(const char *s)
     return 1;
 }
 
-void eng_add_header(engine_out *o, const char *k, const char *v)
-{
-    broker_header *h = realloc(o->headers, (o->n_headers + 1) * sizeof *h);
-    if (h == NULL)
-        eng_oom();
-    o->headers = h;
-    h[o->n_headers].key = eng_xstrdup(k);
-    h[o->n_headers].value = eng_xstrdup(v);
-    o->n_headers++;
-}
-
 /* A part query to every other node: body (a command) published to <q>.all
  * as the publisher of c, answered into gather g. */
 static void post_part(jctx *c, cluster_gather *g, const char *body)
 {
-    engine_out *o = eng_xcalloc(1, sizeof *o);
-    o->kind = ENGINE_OUT_PUBLISH;
-    o->dest = ENGINE_TO_ALL;
-    o->key = eng_xstrdup("");
     char corr[64];
     snprintf(corr, sizeof corr, "%sall", cluster_gather_id(g));
-    o->correlation_id = eng_xstrdup(corr);
-    o->body = eng_xstrdup(body);
-    eng_add_header(o, CLUSTER_H_PART, "1");
-    eng_add_header(o, CLUSTER_H_FROM, c->e->conf.node);
+    engine_out *o = engine_out_publish(ENGINE_TO_ALL, NULL, "", corr, NULL, eng_xstrdup(body));
+    engine_out_add_header(o, CLUSTER_H_PART, "1");
+    engine_out_add_header(o, CLUSTER_H_FROM, c->e->conf.node);
     if (c->d->user_id)
-        eng_add_header(o, CLUSTER_H_USER, c->d->user_id);
+        engine_out_add_header(o, CLUSTER_H_USER, c->d->user_id);
     eng_post(c->e, o);
 }
 
@@ -355,19 +339,6 @@ hres eng_forward_container(jctx *c)
 void eng_post_forward(jctx *c)
 {
     engine *e = c->e;
-    engine_out *o = eng_xcalloc(1, sizeof *o);
-    o->kind = ENGINE_OUT_FORWARD;
-    if (c->fwd_node[0]) {
-        o->dest = ENGINE_TO_NODE;
-        o->node = eng_xstrdup(c->fwd_node);
-        o->key = eng_xstrdup("");
-    } else {
-        o->dest = ENGINE_TO_CONTAINERS;
-        o->key = eng_xstrdup(c->fwd_key);
-    }
-    eng_add_header(o, CLUSTER_H_HOP, e->conf.node);
-    if (c->d->user_id)
-        eng_add_header(o, CLUSTER_H_USER, c->d->user_id);
     /* the answer when no node has it */
     proto_reply_info ri;
     proto_reply_info_init(&ri, c->cmd, NULL, e->conf.node, c->request_id);
@@ -376,17 +347,19 @@ void eng_post_forward(jctx *c)
     snprintf(msg, sizeof msg, "No such %s: %.300s", about_node ? "node" : "container",
              about_node ? c->fwd_node : c->fwd_key);
     json_t *r = proto_reply_error(&ri, PROTO_ENOTFOUND, msg, NULL, 404);
-    o->body = r ? json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    char *body = r ? json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(r);
-    if (o->body == NULL)
+    if (body == NULL)
         eng_oom();
-    o->reply_to = c->d->reply_to ? eng_xstrdup(c->d->reply_to) : NULL;
-    o->correlation_id = c->d->correlation_id ? eng_xstrdup(c->d->correlation_id) : NULL;
-    o->tag = c->d->tag;
-    o->dl = eng_xcalloc(1, sizeof *o->dl);
-    *o->dl = *c->d; /* moved: the worker's copy is zeroed */
-    memset(c->d, 0, sizeof *c->d);
-    c->d->tag = o->tag;
+    uint64_t tag = c->d->tag;
+    /* the delivery is moved: the worker's copy is zeroed but for its tag */
+    engine_out *o = c->fwd_node[0]
+                        ? engine_out_forward(ENGINE_TO_NODE, c->fwd_node, "", c->d, body)
+                        : engine_out_forward(ENGINE_TO_CONTAINERS, NULL, c->fwd_key, c->d, body);
+    c->d->tag = tag;
+    engine_out_add_header(o, CLUSTER_H_HOP, e->conf.node);
+    if (o->forward.dl->user_id)
+        engine_out_add_header(o, CLUSTER_H_USER, o->forward.dl->user_id);
     log_msg(LOG_LVL_INFO, "forwarded to %s %.100s", c->fwd_node[0] ? "node" : "the owner of",
             c->fwd_node[0] ? c->fwd_node : c->fwd_key);
     eng_post(e, o);
@@ -410,11 +383,7 @@ static void keys_of(const char *id, json_t *into)
 
 static void post_route(engine *e, const char *key, int add)
 {
-    engine_out *o = eng_xcalloc(1, sizeof *o);
-    o->kind = ENGINE_OUT_ROUTE;
-    o->key = eng_xstrdup(key);
-    o->add = add;
-    eng_post(e, o);
+    eng_post(e, engine_out_route(NULL, key, add));
 }
 
 /* Adds want's keys to e->routes and, when listed_at > 0, drops the keys
@@ -601,10 +570,7 @@ static hres drain_node(jctx *c, int drain)
     engine *e = c->e;
     const char *host = c->cmd->hostname;
     if (strcmp(host, e->conf.node) == 0) {
-        engine_out *o = eng_xcalloc(1, sizeof *o);
-        o->kind = ENGINE_OUT_DRAIN;
-        o->add = drain;
-        eng_post(e, o);
+        eng_post(e, engine_out_drain(drain));
         log_msg(LOG_LVL_INFO, "%s: %s", drain ? "unregister" : "register",
                 drain ? "draining: no more shared work" : "taking shared work again");
         c->result = json_null();

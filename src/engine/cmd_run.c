@@ -59,7 +59,7 @@ static hres run_adopt(jctx *c, json_t *summary)
             eng_count_start(c);
     }
     if (owes_final(c->cmd)) {
-        eng_post_simple(c->e, ENGINE_OUT_ACK, c->d->tag, 0);
+        eng_post(c->e, engine_out_ack(c->d->tag));
         return H_DONE; /* the supervisor sends the final reply */
     }
     return run_started_reply(c, id);
@@ -144,7 +144,7 @@ static hres h_run(jctx *c)
     }
     eng_count_start(c);
     if (owes_final(cmd)) {
-        eng_post_simple(c->e, ENGINE_OUT_ACK, c->d->tag, 0);
+        eng_post(c->e, engine_out_ack(c->d->tag));
         res = H_DONE;
         goto out;
     }

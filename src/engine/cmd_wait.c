@@ -60,7 +60,7 @@ static hres h_wait(jctx *c)
     }
     if (w->deadline_ms) /* the pass that answers its timeout */
         eng_sup_soon(c->e, (int)(w->deadline_ms - eng_now_ms()));
-    eng_post_simple(c->e, ENGINE_OUT_ACK, c->d->tag, 0);
+    eng_post(c->e, engine_out_ack(c->d->tag));
     return H_DONE;
 }
 

@@ -114,7 +114,7 @@ void eng_docker_down(engine *e)
     pthread_mutex_unlock(&e->mu);
     if (!was) {
         log_msg(LOG_LVL_WARN, "Docker is unreachable: pausing consumption until it answers");
-        eng_post_simple(e, ENGINE_OUT_PAUSE, 0, 0);
+        eng_post(e, engine_out_pause());
     }
 }
 
@@ -191,20 +191,15 @@ void eng_post_reply(engine *e, json_t *reply, int64_t t0, const char *reply_to, 
     json_decref(lj);
     count_reply(e, reply);
 
-    engine_out *o = eng_xcalloc(1, sizeof *o);
-    o->kind = ENGINE_OUT_REPLY;
-    o->tag = tag;
-    o->reply_to = eng_xstrdup(reply_to);
-    o->correlation_id = eng_xstrdup(corr);
-    o->body = body;
+    engine_out *o = engine_out_reply(tag, reply_to, corr, body);
     if (dl) {
-        o->dl = eng_xmalloc(sizeof *o->dl);
-        *o->dl = *dl;
+        o->reply.dl = eng_xmalloc(sizeof *o->reply.dl);
+        *o->reply.dl = *dl;
         memset(dl, 0, sizeof *dl);
-        o->reason = eng_xstrdup(reason);
+        o->reply.reason = eng_xstrdup(reason);
     }
-    o->after_remove = eng_xstrdup(after_remove);
-    o->after_mark = after_mark;
+    o->reply.after_remove = eng_xstrdup(after_remove);
+    o->reply.after_mark = after_mark;
     json_decref(reply);
     eng_post(e, o);
 }
@@ -390,7 +385,7 @@ static hres carry_out(jctx *c, req_state rs, const char *prev)
         /* the same message back after its reply went out (its ack was lost
          * with a connection): that reply was the answer */
         log_msg(LOG_LVL_INFO, "request was answered before; its redelivered copy is acked");
-        eng_post_simple(c->e, ENGINE_OUT_ACK, c->d->tag, 0);
+        eng_post(c->e, engine_out_ack(c->d->tag));
         return H_DONE;
     }
     if (rs == REQ_ANSWERED && makes_containers(c->cmd))
@@ -415,7 +410,7 @@ static void settle(jctx *c, hres res)
     case H_TRANSIENT:
         log_msg(LOG_LVL_WARN, "Docker unavailable for request %s: requeued",
                 c->request_id ? "with id" : "without id");
-        eng_post_simple(c->e, ENGINE_OUT_NACK, c->d->tag, 1);
+        eng_post(c->e, engine_out_nack(c->d->tag, 1));
         eng_docker_down(c->e);
         break;
     case H_DONE:
@@ -548,7 +543,7 @@ static void *worker_main(void *arg)
                 eng_quota_release_locked(e, j); /* parked: still in flight */
             pthread_mutex_unlock(&e->mu);
             if (draining) {
-                eng_post_simple(e, ENGINE_OUT_NACK, j->d.tag, 1);
+                eng_post(e, engine_out_nack(j->d.tag, 1));
             } else if (parked) {
                 pthread_mutex_lock(&e->mu);
                 e->busy--;

@@ -40,27 +40,17 @@
 #define ENGINE_DEFAULT_MAX_REPLY (15u * 1024u * 1024u)
 
 typedef enum engine_out_kind {
-    ENGINE_OUT_ACK = 0,    /* broker_ack(tag) */
-    ENGINE_OUT_NACK,       /* broker_nack(tag, requeue) */
-    ENGINE_OUT_REPLY,      /* publish body to reply_to, then settle / follow up */
-    ENGINE_OUT_DEADLETTER, /* broker_dead_letter(dl, reason) */
-    ENGINE_OUT_PAUSE,      /* Docker is down: stop consuming */
-    ENGINE_OUT_RESUME,     /* Docker is back: consume again */
-    ENGINE_OUT_EVENT,      /* publish body on <q>.events with routing key `key` */
-    ENGINE_OUT_ROUTE,      /* broker_route(key, add): a container's id or name */
-    ENGINE_OUT_DRAIN,      /* broker_drain(add): DockerMod unregister (1) / register (0) */
-    /* publish body to `dest` with routing key `key`, correlation and message id
-     * `correlation_id`, reply_to direct reply-to, headers; on failure tell
-     * the cluster's gather (cluster_gather_failed) */
-    ENGINE_OUT_PUBLISH,
-    /* forward delivery dl to its owner: publish it (mandatory) to `dest`
-     * with routing key `key` and headers added,
-     * then ack it; unroutable: publish body (a not_found reply) to its
-     * reply_to, then ack */
-    ENGINE_OUT_FORWARD,
-    /* publish body (an interim progress message, docs/protocol.md) to
-     * reply_to with correlation_id; nothing is settled */
-    ENGINE_OUT_PROGRESS,
+    ENGINE_OUT_ACK = 0,  /* broker_ack(tag) */
+    ENGINE_OUT_NACK,     /* broker_nack(tag, requeue) */
+    ENGINE_OUT_REPLY,    /* publish body to reply_to, then settle / follow up */
+    ENGINE_OUT_PAUSE,    /* Docker is down: stop consuming */
+    ENGINE_OUT_RESUME,   /* Docker is back: consume again */
+    ENGINE_OUT_EVENT,    /* publish body on <q>.events with routing key `key` */
+    ENGINE_OUT_ROUTE,    /* bind or unbind a container's key to a node queue */
+    ENGINE_OUT_DRAIN,    /* broker_drain(on): DockerMod unregister (1) / register (0) */
+    ENGINE_OUT_PUBLISH,  /* a part query or bulk piece to other nodes */
+    ENGINE_OUT_FORWARD,  /* a delivery to the node that owns its container */
+    ENGINE_OUT_PROGRESS, /* an interim message to reply_to; nothing settled */
 } engine_out_kind;
 
 typedef enum engine_dest {
@@ -69,40 +59,95 @@ typedef enum engine_dest {
     ENGINE_TO_NODE,       /* <q>.node.<node> through the default exchange */
 } engine_dest;
 
-/* One thing for the broker thread to do.  Every pointer is owned by the
- * item and freed by engine_out_free(). */
+/* Where a PUBLISH or FORWARD goes, and the headers it adds. */
+typedef struct engine_out_to {
+    engine_dest dest;
+    char *node; /* ENGINE_TO_NODE: the node */
+    char *key;  /* ENGINE_TO_ALL, ENGINE_TO_CONTAINERS: the routing key */
+    broker_header *headers;
+    size_t n_headers;
+} engine_out_to;
+
+/* One thing for the broker thread to do: a kind and its fields.  Made by
+ * the engine_out_<kind>() constructors below.  Every pointer is owned by
+ * the item and freed by engine_out_free(). */
 typedef struct engine_out {
     struct engine_out *next;
     engine_out_kind kind;
-    uint64_t tag; /* delivery to settle (0: none) */
-    int requeue;  /* NACK */
-    /* REPLY */
-    char *reply_to; /* NULL: nobody to tell */
-    char *correlation_id;
-    char *body; /* reply JSON text */
-    /* REPLY / DEADLETTER: after the reply, dead-letter this delivery with
-     * reason (instead of acking tag) */
-    broker_delivery *dl;
-    char *reason;
-    /* REPLY: once the reply is out, remove this container (Remove), or,
-     * when after_mark is set, mark it as answered (see engine.c) */
-    char *after_remove;
-    int after_mark;
-    /* EVENT, ROUTE, PUBLISH, FORWARD: routing key (EVENT: body is the event
-     * JSON) */
-    char *key;
-    /* ROUTE: add (1) or remove (0); DRAIN: on (1) or off (0) */
-    int add;
-    /* PUBLISH, FORWARD: where to: <q>.all, <q>.containers, or the queue of
-     * `node`.  ROUTE: node NULL binds this node's queue, else the queue of
-     * `node` (a departed node's keys taken over: engine_adopt) */
-    engine_dest dest;
-    char *node;
-    broker_header *headers; /* each key and value owned */
-    size_t n_headers;
-    char *expiration; /* PUBLISH: per-message TTL (ms, decimal), NULL: none */
-    char *message_id; /* PUBLISH: NULL: the correlation id */
+    union {
+        struct {
+            uint64_t tag;
+        } ack;
+        struct {
+            uint64_t tag;
+            int requeue;
+        } nack;
+        /* REPLY and PROGRESS (which uses reply_to, correlation_id, body) */
+        struct {
+            uint64_t tag;   /* the delivery to ack once the reply is out (0: none) */
+            char *reply_to; /* NULL: nobody to tell */
+            char *correlation_id;
+            char *body; /* JSON text */
+            /* dead-letter this delivery with reason instead of acking tag */
+            broker_delivery *dl;
+            char *reason;
+            /* once the reply is out: remove this container, or mark it as
+             * answered when after_mark is set (engine_after) */
+            char *after_remove;
+            int after_mark;
+        } reply;
+        struct {
+            char *key;
+            char *body; /* the event's JSON text */
+        } event;
+        /* bind (add) or unbind key to the queue of node (NULL: this
+         * node's; else a departed node's, engine_adopt) */
+        struct {
+            char *node;
+            char *key;
+            int add;
+        } route;
+        struct {
+            int on;
+        } drain;
+        /* body to `to` with correlation and message id, reply_to direct
+         * reply-to; a failure is told to the cluster's gather */
+        struct {
+            engine_out_to to;
+            char *correlation_id;
+            char *message_id; /* NULL: the correlation id */
+            char *body;
+        } publish;
+        /* dl to its owner at `to` (mandatory), then acked; unroutable:
+         * body (a not_found reply) to its reply_to, then acked */
+        struct {
+            engine_out_to to;
+            broker_delivery *dl;
+            char *body;
+        } forward;
+    };
 } engine_out;
+
+/* The constructors, one per kind.  Each returns a new item (abort on
+ * out-of-memory) for engine_out_free().  Strings are copied, except body
+ * and dl, which are moved (body: malloc'd; *dl is zeroed). */
+engine_out *engine_out_ack(uint64_t tag);
+engine_out *engine_out_nack(uint64_t tag, int requeue);
+engine_out *engine_out_reply(uint64_t tag, const char *reply_to, const char *correlation_id,
+                             char *body);
+engine_out *engine_out_progress(const char *reply_to, const char *correlation_id, char *body);
+engine_out *engine_out_pause(void);
+engine_out *engine_out_resume(void);
+engine_out *engine_out_event(const char *key, char *body);
+engine_out *engine_out_route(const char *node, const char *key, int add);
+engine_out *engine_out_drain(int on);
+engine_out *engine_out_publish(engine_dest dest, const char *node, const char *key,
+                               const char *correlation_id, const char *message_id, char *body);
+engine_out *engine_out_forward(engine_dest dest, const char *node, const char *key,
+                               broker_delivery *dl, char *body);
+
+/* Adds header k: v (copied) to a PUBLISH or FORWARD item. */
+void engine_out_add_header(engine_out *o, const char *k, const char *v);
 
 typedef struct engine engine;
 

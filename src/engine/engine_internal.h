@@ -275,7 +275,6 @@ void eng_sup_soon(engine *e, int delay_ms);
 /* ---- outbox.c ---- */
 void eng_waiter_free(waiter *w);
 void eng_post(engine *e, engine_out *o);
-void eng_post_simple(engine *e, engine_out_kind k, uint64_t tag, int requeue);
 void eng_post_event(engine *e, json_t *ev);
 
 /* Interim progress messages (docs/protocol.md, "Progress messages"): only
@@ -418,8 +417,6 @@ hres eng_cluster_query(jctx *c);
  * message's verified user_id is one of the policy's admin_users:
  * policy_denied naming user_id (H_ERR), else H_OK. */
 hres eng_check_admin(jctx *c);
-/* Adds header k: v to outbox item o (both copied). */
-void eng_add_header(engine_out *o, const char *k, const char *v);
 /* Asks every other node of the view for its part of body (a command, as
  * c's publisher) and waits until each answered, left the view or
  * gather_ms passed: *answers {node: reply}, *missing [nodes] (both new). */

@@ -20,32 +20,6 @@ void eng_waiter_free(waiter *w)
     free(w);
 }
 
-/* Frees one outbox item and what it owns. */
-void engine_out_free(engine_out *o)
-{
-    if (o == NULL)
-        return;
-    free(o->reply_to);
-    free(o->correlation_id);
-    free(o->body);
-    if (o->dl) {
-        broker_delivery_cleanup(o->dl);
-        free(o->dl);
-    }
-    free(o->reason);
-    free(o->after_remove);
-    free(o->key);
-    free(o->node);
-    for (size_t i = 0; i < o->n_headers; i++) {
-        free((char *)o->headers[i].key);
-        free((char *)o->headers[i].value);
-    }
-    free(o->headers);
-    free(o->expiration);
-    free(o->message_id);
-    free(o);
-}
-
 /* Appends o to the outbox; the caller holds e->mu. */
 static void append_locked(engine *e, engine_out *o)
 {
@@ -65,15 +39,6 @@ void eng_post(engine *e, engine_out *o)
     pthread_mutex_unlock(&e->mu);
     if (e->conf.notify)
         e->conf.notify(e->conf.notify_ud);
-}
-
-void eng_post_simple(engine *e, engine_out_kind k, uint64_t tag, int requeue)
-{
-    engine_out *o = eng_xcalloc(1, sizeof *o);
-    o->kind = k;
-    o->tag = tag;
-    o->requeue = requeue;
-    eng_post(e, o);
 }
 
 bool eng_progress_due(const jctx *c, int64_t *last_ms, bool milestone)
@@ -100,14 +65,11 @@ void eng_post_progress(jctx *c, json_t *p)
                           c->request_id, "progress", p);
     if (m == NULL)
         eng_oom();
-    engine_out *o = eng_xcalloc(1, sizeof *o);
-    o->kind = ENGINE_OUT_PROGRESS;
-    o->reply_to = eng_xstrdup(c->d->reply_to);
-    o->correlation_id = eng_xstrdup(c->d->correlation_id);
-    o->body = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *body = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(m);
-    if (o->body == NULL)
+    if (body == NULL)
         eng_oom();
+    engine_out *o = engine_out_progress(c->d->reply_to, c->d->correlation_id, body);
     eng_post(c->e, o);
 }
 
@@ -118,13 +80,11 @@ void eng_post_event(engine *e, json_t *ev)
 {
     char key[320];
     proto_event_key(ev, key, sizeof key);
-    engine_out *o = eng_xcalloc(1, sizeof *o);
-    o->kind = ENGINE_OUT_EVENT;
-    o->key = eng_xstrdup(key);
-    o->body = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *body = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(ev);
-    if (o->body == NULL)
+    if (body == NULL)
         eng_oom();
+    engine_out *o = engine_out_event(key, body);
     pthread_mutex_lock(&e->mu);
     uint64_t lost = 0;
     if (e->n_events >= ENGINE_MAX_PENDING_EVENTS) {

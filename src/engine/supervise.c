@@ -393,10 +393,11 @@ void engine_fence(engine *e, int hold_ms)
     e->otail = NULL;
     while (*pp) {
         engine_out *o = *pp;
-        if (o->kind == ENGINE_OUT_REPLY && o->tag == 0 && o->after_remove && o->dl == NULL) {
+        if (o->kind == ENGINE_OUT_REPLY && o->reply.tag == 0 && o->reply.after_remove &&
+            o->reply.dl == NULL) {
             /* a final reply: made again after the hold, if still owed */
             *pp = o->next;
-            json_object_del(e->claimed, o->after_remove);
+            json_object_del(e->claimed, o->reply.after_remove);
             o->next = dropped;
             dropped = o;
         } else {
@@ -483,12 +484,7 @@ static void move_adopted_routes(engine *e, json_t *arr)
             if (json_object_get(e->adopted_keys, keys[k]) != NULL)
                 continue;
             eng_set(e->adopted_keys, keys[k], json_string(node));
-            engine_out *o = eng_xcalloc(1, sizeof *o);
-            o->kind = ENGINE_OUT_ROUTE;
-            o->key = eng_xstrdup(keys[k]);
-            o->node = eng_xstrdup(node);
-            o->add = 0;
-            eng_post(e, o);
+            eng_post(e, engine_out_route(node, keys[k], 0));
         }
     }
     json_decref(e->adopted_keys);
@@ -523,7 +519,7 @@ static void supervise_once(engine *e, dkc_client *cli)
     if (was_down) {
         metrics_add(e->conf.metrics ? e->conf.metrics->docker_reconnects : NULL, NULL, 1);
         log_msg(LOG_LVL_INFO, "Docker answers again: resuming consumption");
-        eng_post_simple(e, ENGINE_OUT_RESUME, 0, 0);
+        eng_post(e, engine_out_resume());
     }
     eng_retry_removals(e, cli);
     eng_routes_reconcile(e, arr, listed_at); /* bound here first, then unbound there */

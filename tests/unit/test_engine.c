@@ -476,7 +476,7 @@ static json_t *fx_wait_event(fixture *fx, const char *name)
     for (;;) {
         fx_take(fx);
         for (size_t k = 0; k < fx_count(fx, ENGINE_OUT_EVENT); k++) {
-            json_t *pub = json_loads(fx_nth(fx, ENGINE_OUT_EVENT, k)->body, 0, NULL);
+            json_t *pub = json_loads(fx_nth(fx, ENGINE_OUT_EVENT, k)->event.body, 0, NULL);
             if (pub != NULL &&
                 !strcmp(json_string_value(json_object_get(pub, "event")) ?: "", name))
                 return pub;
@@ -521,11 +521,11 @@ static json_t *reply_json(const engine_out *o)
 {
     assert_non_null(o);
     assert_int_equal(o->kind, ENGINE_OUT_REPLY);
-    assert_non_null(o->body);
+    assert_non_null(o->reply.body);
     json_error_t jerr;
-    json_t *r = json_loads(o->body, 0, &jerr);
+    json_t *r = json_loads(o->reply.body, 0, &jerr);
     if (r == NULL)
-        print_error("reply is not JSON (%s): %s\n", jerr.text, o->body);
+        print_error("reply is not JSON (%s): %s\n", jerr.text, o->reply.body);
     assert_non_null(r);
     return r;
 }
@@ -596,11 +596,11 @@ static void a_refused_create_is_answered_docker_error(void **state)
     fx_start(fx);
     fx_submit(fx, 11, "req-500", RUN);
     engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
-    assert_int_equal(o->tag, 11); /* acked once published */
-    assert_null(o->dl);
-    assert_str(o->reply_to, "replies");
-    assert_str(o->correlation_id, "corr-1");
-    assert_null(o->after_remove);
+    assert_int_equal(o->reply.tag, 11); /* acked once published */
+    assert_null(o->reply.dl);
+    assert_str(o->reply.reply_to, "replies");
+    assert_str(o->reply.correlation_id, "corr-1");
+    assert_null(o->reply.after_remove);
     json_t *r = reply_json(o);
     json_t *err = check_error(r, "docker_error", 500);
     assert_str(json_string_value(json_object_get(err, "message")),
@@ -628,9 +628,9 @@ static void validation_errors_at_create_are_answered_bad_request(void **state)
     fx_start(fx);
     fx_submit(fx, 12, "req-400", RUN);
     engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
-    assert_int_equal(o->tag, 12);
-    assert_null(o->dl);
-    assert_null(o->after_remove);
+    assert_int_equal(o->reply.tag, 12);
+    assert_null(o->reply.dl);
+    assert_null(o->reply.after_remove);
     json_t *r = reply_json(o);
     json_t *err = check_error(r, "bad_request", 400);
     assert_str(json_string_value(json_object_get(err, "message")),
@@ -652,8 +652,8 @@ static void a_missing_image_is_answered_not_found(void **state)
     fx_start(fx);
     fx_submit(fx, 12, "req-404", RUN);
     engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
-    assert_int_equal(o->tag, 12);
-    assert_null(o->dl);
+    assert_int_equal(o->reply.tag, 12);
+    assert_null(o->reply.dl);
     json_t *r = reply_json(o);
     json_t *err = check_error(r, "not_found", 404);
     assert_str(json_string_value(json_object_get(err, "message")), "No such image: busybox:latest");
@@ -671,8 +671,8 @@ static void docker_unreachable_requeues_and_pauses(void **state)
     fx_start(fx);
     fx_submit(fx, 13, "req-down", RUN);
     engine_out *o = fx_wait(fx, ENGINE_OUT_NACK, 1);
-    assert_int_equal(o->tag, 13);
-    assert_int_equal(o->requeue, 1);
+    assert_int_equal(o->nack.tag, 13);
+    assert_int_equal(o->nack.requeue, 1);
     fx_wait(fx, ENGINE_OUT_PAUSE, 1);
     fx_settle(fx);
     assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 0);
@@ -694,8 +694,8 @@ static void a_create_timing_out_requeues_and_pauses(void **state)
     fx_start(fx);
     fx_submit(fx, 14, "req-tmo", RUN);
     engine_out *o = fx_wait(fx, ENGINE_OUT_NACK, 1);
-    assert_int_equal(o->tag, 14);
-    assert_int_equal(o->requeue, 1);
+    assert_int_equal(o->nack.tag, 14);
+    assert_int_equal(o->nack.requeue, 1);
     fx_wait(fx, ENGINE_OUT_PAUSE, 1);
     fx_settle(fx);
     assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 0);
@@ -713,8 +713,8 @@ static void a_start_timing_out_requeues_and_keeps_the_container(void **state)
     fx_start(fx);
     fx_submit(fx, 15, "req-start-tmo", RUN);
     engine_out *o = fx_wait(fx, ENGINE_OUT_NACK, 1);
-    assert_int_equal(o->tag, 15);
-    assert_int_equal(o->requeue, 1);
+    assert_int_equal(o->nack.tag, 15);
+    assert_int_equal(o->nack.requeue, 1);
     fx_wait(fx, ENGINE_OUT_PAUSE, 1);
     fx_settle(fx);
     assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 0);
@@ -734,8 +734,8 @@ static void a_garbage_create_answer_is_answered_docker_error(void **state)
     fx_start(fx);
     fx_submit(fx, 16, "req-garbage", RUN);
     engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
-    assert_int_equal(o->tag, 16);
-    assert_null(o->dl);
+    assert_int_equal(o->reply.tag, 16);
+    assert_null(o->reply.dl);
     json_t *r = reply_json(o);
     json_t *err = check_error(r, "docker_error", 0); /* a 2xx is no status of a failure */
     const char *msg = json_string_value(json_object_get(err, "message"));
@@ -762,21 +762,21 @@ static void a_refused_start_is_answered_then_removed(void **state)
     fx_start(fx);
     fx_submit(fx, 17, "req-start-500", RUN);
     engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
-    assert_int_equal(o->tag, 17);
-    assert_null(o->dl);
+    assert_int_equal(o->reply.tag, 17);
+    assert_null(o->reply.dl);
     json_t *r = reply_json(o);
     json_t *err = check_error(r, "docker_error", 500);
     assert_str(json_string_value(json_object_get(err, "message")),
                "OCI runtime create failed: no such file");
     json_decref(r);
-    assert_str(o->after_remove, ID1);
-    assert_int_equal(o->after_mark, 0);
+    assert_str(o->reply.after_remove, ID1);
+    assert_int_equal(o->reply.after_mark, 0);
     fx_settle(fx);
     assert_int_equal(fake_hits(&fx->f, "POST", "/containers/" ID1 "/rename"), 0);
     assert_int_equal(fake_hits(&fx->f, "DELETE", "/containers/" ID1), 0);
 
     /* the reply is published: the main loop hands the follow-up back */
-    engine_after(fx->e, o->after_remove, !o->after_mark);
+    engine_after(fx->e, o->reply.after_remove, !o->reply.after_mark);
     wait_hits(fx, "DELETE", "/containers/" ID1, 1);
     assert_int_equal(fake_hits(&fx->f, "POST", "/containers/" ID1 "/rename"), 1);
     assert_int_equal(fake_hits(&fx->f, "PUT", "/containers/*/archive"), 0); /* not marked */
@@ -858,7 +858,7 @@ static void a_container_vanishing_before_its_final_reply_gets_none(void **state)
     fx_start(fx);
     fx_submit(fx, 18, "req-vanish", RUN_ATTACH);
     engine_out *o = fx_wait(fx, ENGINE_OUT_ACK, 1);
-    assert_int_equal(o->tag, 18);
+    assert_int_equal(o->ack.tag, 18);
     assert_int_equal(fake_hits(&fx->f, "POST", "/containers/*/start"), 1);
     assert_int_equal(fake_hits(&fx->f, "GET", "/containers/" ID1 "/json"), 0);
 
@@ -890,12 +890,12 @@ static void a_run_whose_logs_vanish_is_answered_without_output(void **state)
     script_exited_inspect(&fx->f, ID1, "req-logs-gone", 3);
     script_die_event(&fx->f, ID1);
     engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
-    assert_int_equal(o->tag, 0); /* the message was acked when started */
-    assert_null(o->dl);
-    assert_str(o->reply_to, "replies");
-    assert_str(o->correlation_id, "corr-1");
-    assert_str(o->after_remove, ID1);
-    assert_int_equal(o->after_mark, 1);
+    assert_int_equal(o->reply.tag, 0); /* the message was acked when started */
+    assert_null(o->reply.dl);
+    assert_str(o->reply.reply_to, "replies");
+    assert_str(o->reply.correlation_id, "corr-1");
+    assert_str(o->reply.after_remove, ID1);
+    assert_int_equal(o->reply.after_mark, 1);
     json_t *r = reply_json(o);
     assert_true(json_is_true(json_object_get(r, "ok")));
     assert_str(json_string_value(json_object_get(r, "request_id")), "req-logs-gone");
@@ -1047,7 +1047,7 @@ static void fenced_final(fixture *fx, long archive_status)
     assert_int_equal(fake_hits(&fx->f, "GET", "/containers/*/archive"), 0);
     if (archive_status != 200) {
         engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
-        assert_str(o->correlation_id, "corr-1");
+        assert_str(o->reply.correlation_id, "corr-1");
         fx_settle(fx);
         assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 1);
     } else {
@@ -1124,14 +1124,14 @@ static void a_message_that_is_not_json_is_dead_lettered(void **state)
     fx_start(fx);
     fx_submit(fx, 20, "req-notjson", "this is { not JSON");
     engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
-    assert_non_null(o->dl);
-    assert_int_equal(o->dl->tag, 20);
-    assert_non_null(o->dl->body); /* the delivery itself, moved */
-    assert_non_null(o->reason);
-    if (strncmp(o->reason, "bad_request", 11) != 0)
-        print_error("reason: %s\n", o->reason);
-    assert_int_equal(strncmp(o->reason, "bad_request", 11), 0);
-    assert_str(o->reply_to, "replies");
+    assert_non_null(o->reply.dl);
+    assert_int_equal(o->reply.dl->tag, 20);
+    assert_non_null(o->reply.dl->body); /* the delivery itself, moved */
+    assert_non_null(o->reply.reason);
+    if (strncmp(o->reply.reason, "bad_request", 11) != 0)
+        print_error("reason: %s\n", o->reply.reason);
+    assert_int_equal(strncmp(o->reply.reason, "bad_request", 11), 0);
+    assert_str(o->reply.reply_to, "replies");
     json_t *r = reply_json(o);
     check_error(r, "bad_request", 0);
     json_decref(r);
@@ -1151,8 +1151,8 @@ static void a_message_id_that_is_not_utf8_is_refused(void **state)
     fx_start(fx);
     fx_submit(fx, 21, "id-\xc3\x28-bad", RUN);
     engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
-    assert_non_null(o->dl);
-    assert_int_equal(o->dl->tag, 21);
+    assert_non_null(o->reply.dl);
+    assert_int_equal(o->reply.dl->tag, 21);
     json_t *r = reply_json(o);
     json_t *err = check_error(r, "bad_request", 0);
     assert_str(json_string_value(json_object_get(err, "field")), "message_id");
@@ -1180,9 +1180,9 @@ static void a_copy_of_a_running_request_is_answered_duplicate(void **state)
                  0, 0);
     fx_submit(fx, 23, "req-dup", RUN_ATTACH);
     engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
-    assert_int_equal(o->tag, 23);
-    assert_null(o->dl);
-    assert_null(o->after_remove);
+    assert_int_equal(o->reply.tag, 23);
+    assert_null(o->reply.dl);
+    assert_null(o->reply.after_remove);
     json_t *r = reply_json(o);
     json_t *err = check_error(r, "duplicate", 0);
     assert_str(json_string_value(json_object_get(err, "field")), "message_id");
@@ -1236,7 +1236,7 @@ static void another_users_id_is_no_duplicate(void **state)
     json_t *r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 1));
     if (!json_is_true(json_object_get(r, "ok")))
         print_error("mallory's request with alice's id: %s\n",
-                    fx_nth(fx, ENGINE_OUT_REPLY, 0)->body);
+                    fx_nth(fx, ENGINE_OUT_REPLY, 0)->reply.body);
     assert_true(json_is_true(json_object_get(r, "ok")));
     json_decref(r);
     fx_submit_as(fx, NULL, 83, "req-x", RUN, 0);
@@ -1264,10 +1264,10 @@ static void another_users_answered_id_is_carried_out(void **state)
     fx_wait(fx, ENGINE_OUT_REPLY, 1);
     fx_submit_as(fx, "mallory", 86, "req-i", "{\"Dockercmd\":\"info\"}", 1);
     engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 2);
-    assert_int_equal(o->tag, 86);
+    assert_int_equal(o->reply.tag, 86);
     fx_submit_as(fx, "alice", 87, "req-i", "{\"Dockercmd\":\"info\"}", 1);
     o = fx_wait(fx, ENGINE_OUT_ACK, 1);
-    assert_int_equal(o->tag, 87);
+    assert_int_equal(o->ack.tag, 87);
     fx_settle(fx);
     assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 2);
     assert_int_equal(fake_hits(&fx->f, "GET", "/info"), 2);
@@ -1311,7 +1311,7 @@ static void fx_wait_settled(fixture *fx, size_t n)
 static json_t *reply_of(fixture *fx, uint64_t tag)
 {
     for (size_t i = 0; i < fx_count(fx, ENGINE_OUT_REPLY); i++)
-        if (fx_nth(fx, ENGINE_OUT_REPLY, i)->tag == tag)
+        if (fx_nth(fx, ENGINE_OUT_REPLY, i)->reply.tag == tag)
             return reply_json(fx_nth(fx, ENGINE_OUT_REPLY, i));
     print_error("no reply for delivery %llu (%zu replies)\n", (unsigned long long)tag,
                 fx_count(fx, ENGINE_OUT_REPLY));
@@ -1378,8 +1378,8 @@ static void a_users_messages_over_its_worker_share_wait_for_others(void **state)
     sleep_ms(50);
     fx_submit_as(fx, "bob", 110, "quick", "{\"Dockercmd\":\"info\"}", 0);
     fx_wait(fx, ENGINE_OUT_REPLY, 2);
-    uint64_t first = fx_nth(fx, ENGINE_OUT_REPLY, 0)->tag;
-    uint64_t second = fx_nth(fx, ENGINE_OUT_REPLY, 1)->tag;
+    uint64_t first = fx_nth(fx, ENGINE_OUT_REPLY, 0)->reply.tag;
+    uint64_t second = fx_nth(fx, ENGINE_OUT_REPLY, 1)->reply.tag;
     if (first != 110 && second != 110)
         print_error("bob's message waited behind alice's: replies %llu, %llu first\n",
                     (unsigned long long)first, (unsigned long long)second);
@@ -1443,7 +1443,7 @@ static void a_users_containers_and_memory_are_bounded(void **state)
     fx_submit_as(fx, "bob", 132, "q-3", RUN_MEM(268435456), 0);
     json_t *r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 3));
     if (!json_is_true(json_object_get(r, "ok")))
-        print_error("bob's 256 MiB: %s\n", fx_nth(fx, ENGINE_OUT_REPLY, 2)->body);
+        print_error("bob's 256 MiB: %s\n", fx_nth(fx, ENGINE_OUT_REPLY, 2)->reply.body);
     assert_true(json_is_true(json_object_get(r, "ok")));
     json_decref(r);
     assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), 1);
@@ -1565,11 +1565,12 @@ static void expect_create(fixture *fx, size_t nth, const char *code, const char 
     json_t *r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, nth));
     if (code == NULL) {
         if (!json_is_true(json_object_get(r, "ok")))
-            print_error("expected ok, got %s\n", fx_nth(fx, ENGINE_OUT_REPLY, nth - 1)->body);
+            print_error("expected ok, got %s\n", fx_nth(fx, ENGINE_OUT_REPLY, nth - 1)->reply.body);
         assert_true(json_is_true(json_object_get(r, "ok")));
     } else {
         if (!json_is_false(json_object_get(r, "ok")))
-            print_error("expected %s, got %s\n", code, fx_nth(fx, ENGINE_OUT_REPLY, nth - 1)->body);
+            print_error("expected %s, got %s\n", code,
+                        fx_nth(fx, ENGINE_OUT_REPLY, nth - 1)->reply.body);
         json_t *err = check_error(r, code, -1);
         assert_str(json_string_value(json_object_get(err, "field")), field);
         const char *msg = json_string_value(json_object_get(err, "message"));
@@ -1640,11 +1641,11 @@ static void expect_volume_create(fixture *fx, size_t nth, const char *name, int 
         assert_true(json_is_true(json_object_get(r, "ok")));
         assert_str(json_string_value(json_object_get(json_object_get(r, "result"), "Name")), name);
     } else {
-        if (!json_is_false(json_object_get(r, "ok")) || strstr(o->body, "c2") != NULL)
-            print_error("another's volume %s was handed out: %s\n", name, o->body);
+        if (!json_is_false(json_object_get(r, "ok")) || strstr(o->reply.body, "c2") != NULL)
+            print_error("another's volume %s was handed out: %s\n", name, o->reply.body);
         json_t *err = check_error(r, "conflict", 409);
         assert_str(json_string_value(json_object_get(err, "field")), "Volume");
-        assert_null(strstr(o->body, "c2"));
+        assert_null(strstr(o->reply.body, "c2"));
     }
     json_decref(r);
 }
@@ -1697,7 +1698,7 @@ static void a_list_anchor_is_no_oracle(void **state)
             engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, ++n);
             json_t *r = reply_json(o);
             if (!json_is_false(json_object_get(r, "ok")))
-                print_error("%s answered for another's container: %s\n", filters, o->body);
+                print_error("%s answered for another's container: %s\n", filters, o->reply.body);
             json_t *err = check_error(r, "not_found", 404);
             /* the same answer for both, but for the name */
             char *text = json_dumps(err, JSON_SORT_KEYS);
@@ -1776,7 +1777,7 @@ static void an_exec_working_dir_in_proc_is_refused(void **state)
         json_t *r = reply_json(o);
         if (!json_is_false(json_object_get(r, "ok")) ||
             fake_hits(&fx->f, "POST", "/containers/*/exec") > 0)
-            print_error("an exec in %s went to Docker: %s\n", dirs[i], o->body);
+            print_error("an exec in %s went to Docker: %s\n", dirs[i], o->reply.body);
         json_t *err = check_error(r, "policy_denied", -1);
         assert_str(json_string_value(json_object_get(err, "field")), "Options.WorkingDir");
         json_decref(r);
@@ -1804,7 +1805,7 @@ static void a_reply_address_filter_is_refused_in_either_form(void **state)
         engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, i + 1);
         json_t *r = reply_json(o);
         if (!json_is_false(json_object_get(r, "ok")))
-            print_error("a reply address could be probed: %s -> %s\n", bodies[i], o->body);
+            print_error("a reply address could be probed: %s -> %s\n", bodies[i], o->reply.body);
         json_t *err = check_error(r, "policy_denied", -1);
         assert_str(json_string_value(json_object_get(err, "field")), "Options.Filters");
         json_decref(r);
@@ -1828,7 +1829,7 @@ static void a_list_filter_in_the_object_form_is_kept(void **state)
     json_t *r = reply_json(o);
     if (!json_is_true(json_object_get(r, "ok")) ||
         fake_hits_q(&fx->f, "GET", "/containers/json", "%22status%22%3A%5B%22exited%22%5D") != 1)
-        print_error("the object form did not reach Docker as arrays: %s\n", o->body);
+        print_error("the object form did not reach Docker as arrays: %s\n", o->reply.body);
     assert_true(json_is_true(json_object_get(r, "ok")));
     json_decref(r);
     assert_int_equal(
@@ -1855,7 +1856,7 @@ static void a_list_limit_counts_only_what_one_may_see(void **state)
     json_t *r = reply_json(o);
     json_t *res = json_object_get(r, "result");
     if (json_array_size(res) != 1 || fake_hits_q(&fx->f, "GET", "/containers/json", "limit") > 0)
-        print_error("Limit 1 for alice, whose is the second newest: %s\n", o->body);
+        print_error("Limit 1 for alice, whose is the second newest: %s\n", o->reply.body);
     assert_int_equal(json_array_size(res), 1);
     assert_str(json_string_value(json_object_get(json_array_get(res, 0), "Id")), ID1);
     json_decref(r);
@@ -1887,7 +1888,7 @@ static void a_listed_network_is_joinable_only(void **state)
         engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, i + 1);
         json_t *r = reply_json(o);
         if (!json_is_false(json_object_get(r, "ok")))
-            print_error("a listed network reached: %s -> %s\n", refused[i], o->body);
+            print_error("a listed network reached: %s -> %s\n", refused[i], o->reply.body);
         check_error(r, "not_found", 404);
         json_decref(r);
     }
@@ -1993,11 +1994,11 @@ static void a_pull_asked_for_progress_tells_it_before_the_reply(void **state)
             assert_int_equal(i, fx->n_got - 1); /* the final reply comes last */
         if (p->kind != ENGINE_OUT_PROGRESS)
             continue;
-        assert_int_equal(p->tag, 0); /* settles nothing */
-        assert_str(p->reply_to, "replies");
-        assert_str(p->correlation_id, "corr-1");
+        assert_int_equal(p->reply.tag, 0); /* settles nothing */
+        assert_str(p->reply.reply_to, "replies");
+        assert_str(p->reply.correlation_id, "corr-1");
         json_error_t jerr;
-        json_t *m = json_loads(p->body, 0, &jerr);
+        json_t *m = json_loads(p->reply.body, 0, &jerr);
         assert_non_null(m);
         assert_true(json_is_false(json_object_get(m, "final")));
         assert_str(json_string_value(json_object_get(m, "command")), "pull");
@@ -2349,11 +2350,12 @@ static void a_reply_over_max_reply_is_answered_too_large(void **state)
     fx_start(fx);
     fx_submit(fx, 41, "req-big", "{\"Dockercmd\":\"info\"}");
     engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
-    if (strlen(o->body) > fx->max_reply)
-        print_error("reply of %zu bytes went out: %.200s...\n", strlen(o->body), o->body);
-    assert_true(strlen(o->body) <= fx->max_reply);
-    assert_int_equal(o->tag, 41);
-    assert_null(o->dl);
+    if (strlen(o->reply.body) > fx->max_reply)
+        print_error("reply of %zu bytes went out: %.200s...\n", strlen(o->reply.body),
+                    o->reply.body);
+    assert_true(strlen(o->reply.body) <= fx->max_reply);
+    assert_int_equal(o->reply.tag, 41);
+    assert_null(o->reply.dl);
     json_t *r = reply_json(o);
     json_t *err = check_error(r, "too_large", 0);
     assert_str(json_string_value(json_object_get(r, "command")), "info");
@@ -2366,7 +2368,7 @@ static void a_reply_over_max_reply_is_answered_too_large(void **state)
     /* DockerMod's dialect gets DockerMod's fields, 413 */
     fx_submit(fx, 42, "req-big-dm", "{\"action\":\"list-images\"}");
     o = fx_wait(fx, ENGINE_OUT_REPLY, 2);
-    assert_true(strlen(o->body) <= fx->max_reply);
+    assert_true(strlen(o->reply.body) <= fx->max_reply);
     r = reply_json(o);
     check_error(r, "too_large", 0);
     assert_int_equal(json_integer_value(json_object_get(r, "statusCode")), 413);
@@ -2387,17 +2389,17 @@ static void a_redelivered_copy_of_an_answered_request_is_acked(void **state)
     fx_start(fx);
     fx_submit(fx, 51, "req-info", "{\"Dockercmd\":\"info\"}");
     engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
-    assert_int_equal(o->tag, 51);
+    assert_int_equal(o->reply.tag, 51);
     fx_submit_again(fx, 52, "req-info", "{\"Dockercmd\":\"info\"}");
     o = fx_wait(fx, ENGINE_OUT_ACK, 1);
-    assert_int_equal(o->tag, 52);
+    assert_int_equal(o->ack.tag, 52);
     fx_settle(fx);
     assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 1);
     assert_int_equal(fake_hits(&fx->f, "GET", "/info"), 1);
     int calls = fake_hits(&fx->f, "GET", "/info");
     fx_submit(fx, 53, "req-info", "{\"Dockercmd\":\"info\"}");
     o = fx_wait(fx, ENGINE_OUT_REPLY, 2);
-    assert_int_equal(o->tag, 53);
+    assert_int_equal(o->reply.tag, 53);
     assert_int_equal(fake_hits(&fx->f, "GET", "/info"), calls + 1);
 }
 
@@ -2422,9 +2424,9 @@ static void a_redelivered_stop_or_volume_create_is_not_run_again(void **state)
         json_decref(r);
         fx_submit_again(fx, 91 + 2 * i, rids[i], bodies[i]);
         engine_out *o = fx_wait(fx, ENGINE_OUT_ACK, i + 1);
-        if (o->tag != 91 + 2 * i)
+        if (o->ack.tag != 91 + 2 * i)
             print_error("%s: the redelivered copy was carried out again\n", bodies[i]);
-        assert_int_equal(o->tag, 91 + 2 * i);
+        assert_int_equal(o->ack.tag, 91 + 2 * i);
     }
     fx_settle(fx);
     assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 2);
@@ -2444,16 +2446,16 @@ static void an_answered_id_is_not_matched_by_its_prefix(void **state)
     fx_wait(fx, ENGINE_OUT_REPLY, 1);
     fx_submit_again(fx, 96, "req-ab", "{\"Dockercmd\":\"info\"}");
     engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 2);
-    if (o->tag != 96)
+    if (o->reply.tag != 96)
         print_error("req-a answered made a redelivered req-ab its copy\n");
-    assert_int_equal(o->tag, 96);
+    assert_int_equal(o->reply.tag, 96);
     fx_submit(fx, 97, "req-bc", "{\"Dockercmd\":\"info\"}");
     fx_wait(fx, ENGINE_OUT_REPLY, 3);
     fx_submit_again(fx, 98, "req-b", "{\"Dockercmd\":\"info\"}");
     o = fx_wait(fx, ENGINE_OUT_REPLY, 4);
-    if (o->tag != 98)
+    if (o->reply.tag != 98)
         print_error("req-bc answered made a redelivered req-b its copy\n");
-    assert_int_equal(o->tag, 98);
+    assert_int_equal(o->reply.tag, 98);
     fx_settle(fx);
     assert_int_equal(fx_count(fx, ENGINE_OUT_ACK), 0);
     assert_int_equal(fake_hits(&fx->f, "GET", "/info"), 4);
@@ -2501,7 +2503,7 @@ static void a_run_paused_past_its_timeout_is_stopped_and_answered_timed_out(void
     json_t *r = reply_json(o);
     json_t *res = json_object_get(r, "result");
     if (!json_is_true(json_object_get(res, "timed_out")))
-        print_error("a run killed at its deadline answered: %s\n", o->body);
+        print_error("a run killed at its deadline answered: %s\n", o->reply.body);
     assert_true(json_is_true(json_object_get(res, "timed_out")));
     assert_int_equal(json_integer_value(json_object_get(res, "exit_code")), 137);
     json_decref(r);
@@ -2534,7 +2536,7 @@ static void messages_of_a_closed_channel_not_begun_are_dropped(void **state)
     fx_settle(fx);
     assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 3);
     assert_int_equal(fake_hits(&fx->f, "GET", "/info"), 3);
-    assert_int_equal(fx_nth(fx, ENGINE_OUT_REPLY, 2)->tag, 70);
+    assert_int_equal(fx_nth(fx, ENGINE_OUT_REPLY, 2)->reply.tag, 70);
 }
 
 /* ------------------------------------------------------------------------
@@ -2604,11 +2606,11 @@ static void fx_submit_wire(fixture *fx, uint64_t tag, const char *mid, const cha
 static void expect_refused(fixture *fx, uint64_t tag, size_t nth, const char *field)
 {
     engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, nth);
-    if (o->dl == NULL)
+    if (o->reply.dl == NULL)
         print_error("the reply to %llu was not dead-lettered: %s\n", (unsigned long long)tag,
-                    o->body);
-    assert_non_null(o->dl);
-    assert_int_equal(o->dl->tag, tag);
+                    o->reply.body);
+    assert_non_null(o->reply.dl);
+    assert_int_equal(o->reply.dl->tag, tag);
     json_t *r = reply_json(o);
     json_t *err = check_error(r, "bad_request", 0);
     assert_str(json_string_value(json_object_get(err, "field")), field);
@@ -2636,7 +2638,7 @@ static void an_incarnation_that_is_not_utf8_is_refused_not_fatal(void **state)
 
     fx_submit_wire(fx, 34, "after", NULL, NULL, 0, CREATE);
     engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 4);
-    assert_int_equal(o->tag, 34);
+    assert_int_equal(o->reply.tag, 34);
     json_t *r = reply_json(o);
     assert_true(json_is_true(json_object_get(r, "ok")));
     json_decref(r);
@@ -2659,7 +2661,7 @@ static void a_user_id_that_is_not_utf8_is_refused_not_fatal(void **state)
     expect_refused(fx, 36, 2, "headers." CLUSTER_H_USER);
     fx_submit_wire(fx, 37, "after", NULL, NULL, 0, CREATE);
     engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 3);
-    assert_int_equal(o->tag, 37);
+    assert_int_equal(o->reply.tag, 37);
     json_t *r = reply_json(o);
     assert_true(json_is_true(json_object_get(r, "ok")));
     json_decref(r);
@@ -2729,7 +2731,7 @@ static void dispatchers_headers_must_have_their_form(void **state)
     wire_header good[] = {WH(CLUSTER_H_HOP, "n2"), WH(CLUSTER_H_USER, "alice")};
     fx_submit_wire(fx, 81, "good", DISPATCHERS, good, 2, CREATE);
     engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, sizeof bad / sizeof bad[0] + 2);
-    assert_int_equal(o->tag, 81);
+    assert_int_equal(o->reply.tag, 81);
     json_t *r = reply_json(o);
     assert_true(json_is_true(json_object_get(r, "ok")));
     json_decref(r);
@@ -2766,7 +2768,7 @@ static void too_many_headers_or_a_nul_in_a_property_are_refused(void **state)
     expect_refused(fx, 92, 2, "message_id");
     fx_submit_wire(fx, 93, "at-cap", NULL, h, BROKER_MAX_HEADERS, CREATE);
     engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 3);
-    assert_int_equal(o->tag, 93);
+    assert_int_equal(o->reply.tag, 93);
     json_t *r = reply_json(o);
     assert_true(json_is_true(json_object_get(r, "ok")));
     json_decref(r);
@@ -2842,10 +2844,10 @@ static void only_admin_users_drain_or_resume_a_node(void **state)
     /* the admin: drained from the work queue, resumed from its node queue */
     fx_submit_src(fx, 90, "req-admin-1", unreg, "ops", BROKER_SRC_WORK);
     engine_out *o = fx_wait(fx, ENGINE_OUT_DRAIN, 1);
-    assert_int_equal(o->add, 1);
+    assert_int_equal(o->drain.on, 1);
     fx_submit_src(fx, 91, "req-admin-2", reg, "ops", BROKER_SRC_NODE);
     o = fx_wait(fx, ENGINE_OUT_DRAIN, 2);
-    assert_int_equal(o->add, 0);
+    assert_int_equal(o->drain.on, 0);
     json_t *r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 6));
     assert_true(json_is_true(json_object_get(r, "ok")));
     json_decref(r);
@@ -2877,7 +2879,7 @@ static void an_images_anchor_is_no_oracle(void **state)
         engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, i + 1);
         json_t *r = reply_json(o);
         if (!json_is_false(json_object_get(r, "ok")))
-            print_error("%s told another's image apart: %s\n", bodies[i], o->body);
+            print_error("%s told another's image apart: %s\n", bodies[i], o->reply.body);
         json_t *err = check_error(r, "not_found", 404);
         char *text = json_dumps(err, JSON_SORT_KEYS);
         char *at = strstr(text, names[i]);
