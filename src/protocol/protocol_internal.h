@@ -174,4 +174,67 @@ typedef struct port_spec {
     char container[16]; /* "80/tcp" */
 } port_spec;
 
+/* The field table, indexed by enum field_id (protocol_parse.c). */
+extern const field_spec proto__field_specs[F__COUNT];
+
+/* The field of dialect d at loc spelled key (ignoring case), or NULL. */
+const field_spec *proto__find_field(proto_dialect d, field_loc loc, const char *key, int *fid);
+/* The command of dialect d named name or its alias (ignoring case). */
+const command_spec *proto__find_command(proto_dialect d, const char *name);
+/* 1 if command s takes field fid; *required (when not NULL) says if it must. */
+int proto__spec_accepts(const command_spec *s, int fid, int *required);
+
+/* The mappers: what the field table cannot say about a command.  0, or the
+ * failure recorded in c->err. */
+int proto__map_run(parse_ctx *c);
+int proto__map_create(parse_ctx *c);
+int proto__map_rename(parse_ctx *c);
+int proto__map_logs(parse_ctx *c);
+int proto__map_exec(parse_ctx *c);
+int proto__map_pull(parse_ctx *c);
+int proto__map_volume_create(parse_ctx *c);
+int proto__map_commit(parse_ctx *c);
+int proto__map_archive_put(parse_ctx *c);
+int proto__map_dm_create(parse_ctx *c);
+int proto__map_dm_raw(parse_ctx *c);
+int proto__map_dm_list(parse_ctx *c);
+
+/* snprintf into a fixed buffer, cut short on purpose (bounded texts). */
+void proto__bfmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Records the failure in c->err and returns code.  Untrusted text goes in
+ * only through proto__quote() or proto__describe(). */
+int proto__fail(parse_ctx *c, int code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* proto__fail() with "out of memory". */
+int proto__oom(parse_ctx *c);
+/* An untrusted string, quoted and escaped into buf (short). */
+const char *proto__quote(char *buf, size_t len, const char *s);
+/* A JSON value for a message: strings quoted, numbers as written,
+ * containers by kind. */
+const char *proto__describe(char *buf, size_t len, const json_t *v);
+/* The path of a field as errors name it: "Image", "Options.Time", "id". */
+void proto__field_path(const field_spec *f, char *buf, size_t len);
+/* parent + "." + an untrusted key, escaped and cut short. */
+void proto__key_path(char *buf, size_t len, const char *parent, const char *key);
+/* 1 if a and b are equal ignoring ASCII case. */
+int proto__ascii_ieq(const char *a, const char *b);
+/* Frees a NULL-terminated list of strings; NULL is fine. */
+void proto__strv_free(char **v);
+
+/* Fails with bad_request when obj holds keys equal ignoring case. */
+int proto__check_ci_duplicates(parse_ctx *c, const json_t *obj, const char *path);
+/* 1 if a label key is under the dispatcher's reserved prefix. */
+int proto__reserved_label(const char *key);
+/* Checks a raw Docker object: see proto_raw_check(). */
+int proto__raw_check(parse_ctx *c, const json_t *body, const char *path, int max_depth);
+
+/* Validates one field value.  0, or the failure recorded in c->err. */
+int proto__check_value(parse_ctx *c, int fid, const char *path, json_t *v);
+/* Checks a string field of type f->type.  0, or a bad_request. */
+int proto__check_string(parse_ctx *c, const field_spec *f, const char *path, const json_t *v);
+/* Reads an integer (or an integral real) into *out: 1, or 0 if v is none. */
+int proto__get_int(const json_t *v, int64_t *out);
+/* Parses "[ip:][hostPort:]containerPort[/proto]" into *ps: 1, or 0. */
+int proto__parse_port_spec(const char *s, port_spec *ps);
+
 #endif

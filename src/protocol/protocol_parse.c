@@ -2,7 +2,7 @@
  * protocol_parse.c -- a queued JSON message in, a validated proto_cmd out.
  *
  * Three tables drive everything:
- *   - field_specs: every field of both dialects: its spelling, where it lives
+ *   - proto__field_specs: every field of both dialects: its spelling, where it lives
  *     (top level or inside "Options"), its value type and range, and, when
  *     its meaning is the same for every command, the proto_cmd slot it fills;
  *   - command_specs: every command: name, alias, dialect, kind, the fields it
@@ -47,7 +47,7 @@
 #define YEAR_S    31536000
 #define DAY_S     86400
 
-static const field_spec field_specs[F__COUNT] = {
+const field_spec proto__field_specs[F__COUNT] = {
     [F_IMAGE] = {"Image", D, TOP, V_IMAGE, 1, 512, S_STR, AT(image)},
     [F_CMD] = {"Cmd", D, TOP, V_ARGV, 0, MAX_ITEMS, S_NONE, 0},
     [F_CONTAINER] = {"Container", D, TOP, V_REF, 1, 128, S_STR, AT(container)},
@@ -123,19 +123,6 @@ static const field_spec field_specs[F__COUNT] = {
     [F_DM_PROGRESS] = {"progress", M, TOP, V_BOOL, 0, 0, S_BOOL, AT(progress)},
 };
 
-static int map_run(parse_ctx *c);
-static int map_create(parse_ctx *c);
-static int map_rename(parse_ctx *c);
-static int map_logs(parse_ctx *c);
-static int map_exec(parse_ctx *c);
-static int map_pull(parse_ctx *c);
-static int map_volume_create(parse_ctx *c);
-static int map_commit(parse_ctx *c);
-static int map_archive_put(parse_ctx *c);
-static int map_dm_create(parse_ctx *c);
-static int map_dm_raw(parse_ctx *c);
-static int map_dm_list(parse_ctx *c);
-
 /* Fields that shape a new container (run, create). */
 #define CONFIG_FIELDS                                                                              \
     F_CMD, F_NAME, F_ENTRYPOINT, F_ENV, F_LABELS, F_WORKINGDIR, F_USER, F_TTY, F_HOSTNAME,         \
@@ -148,14 +135,14 @@ static const command_spec command_specs[] = {
      NULL,
      D,
      PROTO_CMD_RUN,
-     map_run,
+     proto__map_run,
      {F_IMAGE, CONFIG_FIELDS, F_ATTACH, F_REMOVE, F_TIMEOUT, F_OUTPUTLIMIT, F_INSTANCES,
       F_PLACEMENT, F_TEMPLATE, F_PARAMS, F_PROGRESS}},
     {"create",
      NULL,
      D,
      PROTO_CMD_CREATE,
-     map_create,
+     proto__map_create,
      {F_IMAGE, CONFIG_FIELDS, F_INSTANCES, F_PLACEMENT, F_TEMPLATE, F_PARAMS, F_PROGRESS}},
     {"start", NULL, D, PROTO_CMD_START, NULL, {REQ | F_CONTAINER}},
     {"stop", NULL, D, PROTO_CMD_STOP, NULL, {REQ | F_CONTAINER, F_TIME}},
@@ -163,7 +150,12 @@ static const command_spec command_specs[] = {
     {"kill", NULL, D, PROTO_CMD_KILL, NULL, {REQ | F_CONTAINER, F_SIGNAL}},
     {"pause", NULL, D, PROTO_CMD_PAUSE, NULL, {REQ | F_CONTAINER}},
     {"unpause", NULL, D, PROTO_CMD_UNPAUSE, NULL, {REQ | F_CONTAINER}},
-    {"rename", NULL, D, PROTO_CMD_RENAME, map_rename, {REQ | F_CONTAINER, F_NAME, F_NEWNAME}},
+    {"rename",
+     NULL,
+     D,
+     PROTO_CMD_RENAME,
+     proto__map_rename,
+     {REQ | F_CONTAINER, F_NAME, F_NEWNAME}},
     {"remove", "rm", D, PROTO_CMD_REMOVE, NULL, {REQ | F_CONTAINER, F_VOLUMES, F_FORCE}},
     {"wait", NULL, D, PROTO_CMD_WAIT, NULL, {REQ | F_CONTAINER, F_CONDITION, F_TIMEOUT}},
     {"inspect", NULL, D, PROTO_CMD_INSPECT, NULL, {REQ | F_CONTAINER}},
@@ -172,7 +164,7 @@ static const command_spec command_specs[] = {
      NULL,
      D,
      PROTO_CMD_LOGS,
-     map_logs,
+     proto__map_logs,
      {REQ | F_CONTAINER, F_TAIL, F_SINCE, F_UNTIL, F_TIMESTAMPS, F_STDOUT, F_STDERR,
       F_OUTPUTLIMIT}},
     {"top", NULL, D, PROTO_CMD_TOP, NULL, {REQ | F_CONTAINER, F_PSARGS}},
@@ -181,10 +173,10 @@ static const command_spec command_specs[] = {
      NULL,
      D,
      PROTO_CMD_EXEC,
-     map_exec,
+     proto__map_exec,
      {REQ | F_CONTAINER, REQ | F_CMD, F_ENV, F_USER, F_WORKINGDIR, F_TTY, F_TIMEOUT,
       F_OUTPUTLIMIT}},
-    {"pull", NULL, D, PROTO_CMD_PULL, map_pull, {REQ | F_IMAGE, F_TAG, F_PROGRESS}},
+    {"pull", NULL, D, PROTO_CMD_PULL, proto__map_pull, {REQ | F_IMAGE, F_TAG, F_PROGRESS}},
     {"images", NULL, D, PROTO_CMD_IMAGES, NULL, {F_ALL, F_FILTERS, F_CLUSTER}},
     {"image-inspect", NULL, D, PROTO_CMD_IMAGE_INSPECT, NULL, {REQ | F_IMAGE}},
     {"image-tag", NULL, D, PROTO_CMD_IMAGE_TAG, NULL, {REQ | F_IMAGE, REQ | F_REPO, F_TAG}},
@@ -193,7 +185,7 @@ static const command_spec command_specs[] = {
      NULL,
      D,
      PROTO_CMD_VOLUME_CREATE,
-     map_volume_create,
+     proto__map_volume_create,
      {F_VOLUME, F_DRIVER, F_LABELS}},
     {"volume-list", NULL, D, PROTO_CMD_VOLUME_LIST, NULL, {F_FILTERS}},
     {"volume-inspect", NULL, D, PROTO_CMD_VOLUME_INSPECT, NULL, {REQ | F_VOLUME}},
@@ -206,20 +198,20 @@ static const command_spec command_specs[] = {
      NULL,
      D,
      PROTO_CMD_COMMIT,
-     map_commit,
+     proto__map_commit,
      {REQ | F_CONTAINER, REQ | F_REPO, F_TAG, F_PAUSE}},
     {"archive-get", NULL, D, PROTO_CMD_ARCHIVE_GET, NULL, {REQ | F_CONTAINER, REQ | F_PATH}},
     {"archive-put",
      NULL,
      D,
      PROTO_CMD_ARCHIVE_PUT,
-     map_archive_put,
+     proto__map_archive_put,
      {REQ | F_CONTAINER, REQ | F_PATH, REQ | F_ARCHIVE}},
     {"network-create",
      NULL,
      D,
      PROTO_CMD_NETWORK_CREATE,
-     map_volume_create,
+     proto__map_volume_create,
      {REQ | F_NETWORK, F_DRIVER, F_INTERNAL, F_LABELS}},
     {"network-list", NULL, D, PROTO_CMD_NETWORK_LIST, NULL, {F_FILTERS}},
     {"network-inspect", NULL, D, PROTO_CMD_NETWORK_INSPECT, NULL, {REQ | F_NETWORK}},
@@ -242,7 +234,7 @@ static const command_spec command_specs[] = {
      NULL,
      M,
      PROTO_CMD_CREATE,
-     map_dm_create,
+     proto__map_dm_create,
      {F_DM_IMAGE, F_DM_TEMPLATE, F_DM_INSTANCES, F_DM_NAME, F_DM_CMD, F_DM_ENV, F_DM_PLACEMENT,
       F_DM_PARAMS, F_DM_PROGRESS}},
     {"start-container", NULL, M, PROTO_CMD_START, NULL, {REQ | F_DM_ID}},
@@ -255,13 +247,13 @@ static const command_spec command_specs[] = {
      NULL,
      {REQ | F_DM_ID, F_DM_FORCE, F_DM_VOLUMES}},
     {"inspect-container", NULL, M, PROTO_CMD_INSPECT, NULL, {REQ | F_DM_ID}},
-    {"list-containers", NULL, M, PROTO_CMD_LIST, map_dm_list, {F_DM_ALL}},
+    {"list-containers", NULL, M, PROTO_CMD_LIST, proto__map_dm_list, {F_DM_ALL}},
     {"list-images", NULL, M, PROTO_CMD_IMAGES, NULL, {F_DM_ALL}},
     {"create-raw-container",
      NULL,
      M,
      PROTO_CMD_CREATE,
-     map_dm_raw,
+     proto__map_dm_raw,
      {REQ | F_DM_BODY, F_DM_NAME, F_DM_INSTANCES, F_DM_PLACEMENT, F_DM_PROGRESS}},
     {"register", NULL, M, PROTO_CMD_REGISTER, NULL, {REQ | F_DM_HOSTNAME}},
     {"unregister", NULL, M, PROTO_CMD_UNREGISTER, NULL, {REQ | F_DM_HOSTNAME}},
@@ -320,9 +312,7 @@ static const char *const kind_names[PROTO_CMD__COUNT] = {
 
 /* snprintf into a fixed buffer where cutting the text short is intended
  * (error paths and messages are bounded on purpose). */
-static void bfmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void bfmt(char *buf, size_t len, const char *fmt, ...)
+void proto__bfmt(char *buf, size_t len, const char *fmt, ...)
 {
     va_list ap;
 
@@ -374,7 +364,7 @@ void proto_error_clear(proto_error *err)
     err->code_name = proto_code_name(PROTO_OK);
 }
 
-static void strv_free(char **v)
+void proto__strv_free(char **v)
 {
     if (v == NULL)
         return;
@@ -395,8 +385,8 @@ void proto_cmd_free(proto_cmd *cmd)
     free(cmd->new_name);
     json_decref(cmd->filters);
     free(cmd->ps_args);
-    strv_free(cmd->exec_argv);
-    strv_free(cmd->exec_env);
+    proto__strv_free(cmd->exec_argv);
+    proto__strv_free(cmd->exec_env);
     free(cmd->exec_user);
     free(cmd->exec_workdir);
     free(cmd->condition);
@@ -415,7 +405,7 @@ void proto_cmd_free(proto_cmd *cmd)
     free(cmd);
 }
 
-static int ascii_ieq(const char *a, const char *b)
+int proto__ascii_ieq(const char *a, const char *b)
 {
     for (; *a != '\0' && *b != '\0'; a++, b++) {
         if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
@@ -434,31 +424,31 @@ static int ascii_icmp(const char *a, const char *b)
 }
 
 /* Quotes and escapes an untrusted string for a message (short). */
-static const char *q(char *buf, size_t len, const char *s)
+const char *proto__quote(char *buf, size_t len, const char *s)
 {
     char tmp[96];
     size_t n = strlen(s);
     /* Always quoted, so the reader sees where the value starts and ends. */
     text_token(tmp, sizeof tmp, s, n, 40);
     if (tmp[0] == '"')
-        bfmt(buf, len, "%s", tmp);
+        proto__bfmt(buf, len, "%s", tmp);
     else
-        bfmt(buf, len, "\"%s\"", tmp);
+        proto__bfmt(buf, len, "\"%s\"", tmp);
     return buf;
 }
 
 /* Short description of a JSON value for messages: strings quoted and
  * escaped, numbers as written, containers by kind. */
-static const char *describe(char *buf, size_t len, const json_t *v)
+const char *proto__describe(char *buf, size_t len, const json_t *v)
 {
     switch (json_typeof(v)) {
     case JSON_STRING:
-        return q(buf, len, json_string_value(v));
+        return proto__quote(buf, len, json_string_value(v));
     case JSON_INTEGER:
-        bfmt(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        proto__bfmt(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         return buf;
     case JSON_REAL:
-        bfmt(buf, len, "%.17g", json_real_value(v));
+        proto__bfmt(buf, len, "%.17g", json_real_value(v));
         return buf;
     case JSON_TRUE:
         return "true";
@@ -475,11 +465,8 @@ static const char *describe(char *buf, size_t len, const json_t *v)
 }
 
 /* Records the failure in c->err and returns code.  fmt must not contain
- * untrusted text except through q() / describe(). */
-static int fail(parse_ctx *c, int code, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(parse_ctx *c, int code, const char *field, const char *fmt, ...)
+ * untrusted text except through proto__quote() / proto__describe(). */
+int proto__fail(parse_ctx *c, int code, const char *field, const char *fmt, ...)
 {
     proto_error *e = c->err;
     char reason[PROTO_MESSAGE_MAX];
@@ -490,37 +477,37 @@ static int fail(parse_ctx *c, int code, const char *field, const char *fmt, ...)
     va_end(ap);
     e->code = code;
     e->code_name = proto_code_name(code);
-    bfmt(e->field, sizeof e->field, "%s", field != NULL ? field : "");
+    proto__bfmt(e->field, sizeof e->field, "%s", field != NULL ? field : "");
     if (field != NULL && field[0] != '\0')
-        bfmt(e->message, sizeof e->message, "%s: %s", field, reason);
+        proto__bfmt(e->message, sizeof e->message, "%s: %s", field, reason);
     else
-        bfmt(e->message, sizeof e->message, "%s", reason);
+        proto__bfmt(e->message, sizeof e->message, "%s", reason);
     return code;
 }
 
-static int oom(parse_ctx *c)
+int proto__oom(parse_ctx *c)
 {
-    return fail(c, PROTO_EINTERNAL, NULL, "out of memory");
+    return proto__fail(c, PROTO_EINTERNAL, NULL, "out of memory");
 }
 
 /* The path of a field as errors name it: "Image", "Options.Time", "id". */
-static void field_path(const field_spec *f, char *buf, size_t len)
+void proto__field_path(const field_spec *f, char *buf, size_t len)
 {
     if (f->loc == LOC_OPTIONS)
-        bfmt(buf, len, "Options.%s", f->name);
+        proto__bfmt(buf, len, "Options.%s", f->name);
     else
-        bfmt(buf, len, "%s", f->name);
+        proto__bfmt(buf, len, "%s", f->name);
 }
 
 /* parent + "." + an untrusted key, escaped and truncated. */
-static void key_path(char *buf, size_t len, const char *parent, const char *key)
+void proto__key_path(char *buf, size_t len, const char *parent, const char *key)
 {
     char ek[64];
     text_token(ek, sizeof ek, key, strlen(key), 40);
     if (parent == NULL || parent[0] == '\0')
-        bfmt(buf, len, "%s", ek);
+        proto__bfmt(buf, len, "%s", ek);
     else
-        bfmt(buf, len, "%s.%s", parent, ek);
+        proto__bfmt(buf, len, "%s.%s", parent, ek);
 }
 
 /* ------------------------------------------------------------------------
@@ -577,19 +564,20 @@ static int find_ci_duplicate(const json_t *obj, const char **first, const char *
 }
 
 /* Fails with bad_request when obj holds keys equal ignoring case. */
-static int check_ci_duplicates(parse_ctx *c, const json_t *obj, const char *path)
+int proto__check_ci_duplicates(parse_ctx *c, const json_t *obj, const char *path)
 {
     const char *a = NULL, *b = NULL;
     char p[PROTO_FIELD_MAX], qa[64], qb[64];
     int r = find_ci_duplicate(obj, &a, &b);
 
     if (r < 0)
-        return oom(c);
+        return proto__oom(c);
     if (r == 0)
         return 0;
-    key_path(p, sizeof p, path, b);
-    return fail(c, PROTO_EBADREQUEST, p, "duplicate key: %s and %s (keys match ignoring case)",
-                q(qa, sizeof qa, a), q(qb, sizeof qb, b));
+    proto__key_path(p, sizeof p, path, b);
+    return proto__fail(c, PROTO_EBADREQUEST, p,
+                       "duplicate key: %s and %s (keys match ignoring case)",
+                       proto__quote(qa, sizeof qa, a), proto__quote(qb, sizeof qb, b));
 }
 
 json_t *proto_json_get_ci(const json_t *obj, const char *key)
@@ -604,14 +592,14 @@ json_t *proto_json_get_ci(const json_t *obj, const char *key)
         return v;
     json_object_foreach((json_t *)obj, k, v)
     {
-        if (ascii_ieq(k, key))
+        if (proto__ascii_ieq(k, key))
             return v;
     }
     return NULL;
 }
 
 /* True when a label key is under the dispatcher's reserved prefix. */
-static int reserved_label(const char *key)
+int proto__reserved_label(const char *key)
 {
     size_t n = strlen(PROTO_RESERVED_LABEL_PREFIX);
     return strncasecmp(key, PROTO_RESERVED_LABEL_PREFIX, n) == 0;
@@ -623,11 +611,11 @@ static int raw_walk(parse_ctx *c, const json_t *v, const char *path, int depth, 
     int rc;
 
     if (depth > max_depth)
-        return fail(c, PROTO_EBADREQUEST, path, "nested deeper than %d levels", max_depth);
+        return proto__fail(c, PROTO_EBADREQUEST, path, "nested deeper than %d levels", max_depth);
     if (json_is_object(v)) {
         const char *key;
         json_t *child;
-        rc = check_ci_duplicates(c, v, path);
+        rc = proto__check_ci_duplicates(c, v, path);
         if (rc != 0)
             return rc;
         json_object_foreach((json_t *)v, key, child)
@@ -636,11 +624,12 @@ static int raw_walk(parse_ctx *c, const json_t *v, const char *path, int depth, 
             for (size_t i = 0; i < klen; i++) {
                 unsigned char ch = (unsigned char)key[i];
                 if (ch < 0x20 || ch > 0x7e) {
-                    key_path(p, sizeof p, path, key);
-                    return fail(c, PROTO_EBADREQUEST, p, "key has a byte outside printable ASCII");
+                    proto__key_path(p, sizeof p, path, key);
+                    return proto__fail(c, PROTO_EBADREQUEST, p,
+                                       "key has a byte outside printable ASCII");
                 }
             }
-            key_path(p, sizeof p, path, key);
+            proto__key_path(p, sizeof p, path, key);
             rc = raw_walk(c, child, p, depth + 1, max_depth);
             if (rc != 0)
                 return rc;
@@ -650,7 +639,7 @@ static int raw_walk(parse_ctx *c, const json_t *v, const char *path, int depth, 
         json_t *child;
         json_array_foreach(v, i, child)
         {
-            bfmt(p, sizeof p, "%s[%zu]", path, i);
+            proto__bfmt(p, sizeof p, "%s[%zu]", path, i);
             rc = raw_walk(c, child, p, depth + 1, max_depth);
             if (rc != 0)
                 return rc;
@@ -660,15 +649,15 @@ static int raw_walk(parse_ctx *c, const json_t *v, const char *path, int depth, 
 }
 
 /* Checks a raw Docker object: see proto_raw_check(). */
-static int raw_check(parse_ctx *c, const json_t *body, const char *path, int max_depth)
+int proto__raw_check(parse_ctx *c, const json_t *body, const char *path, int max_depth)
 {
     json_t *labels;
     int rc;
 
     if (!json_is_object(body)) {
         char d[64];
-        return fail(c, PROTO_EBADREQUEST, path, "must be an object, got %s",
-                    describe(d, sizeof d, body));
+        return proto__fail(c, PROTO_EBADREQUEST, path, "must be an object, got %s",
+                           proto__describe(d, sizeof d, body));
     }
     rc = raw_walk(c, body, path, 1, max_depth);
     if (rc != 0)
@@ -679,13 +668,13 @@ static int raw_check(parse_ctx *c, const json_t *body, const char *path, int max
         json_t *lv;
         json_object_foreach(labels, key, lv)
         {
-            if (reserved_label(key)) {
+            if (proto__reserved_label(key)) {
                 char p[PROTO_FIELD_MAX], lp[PROTO_FIELD_MAX];
-                bfmt(lp, sizeof lp, "%s.Labels", path);
-                key_path(p, sizeof p, lp, key);
-                return fail(c, PROTO_EBADREQUEST, p,
-                            "labels under \"" PROTO_RESERVED_LABEL_PREFIX
-                            "\" are reserved for the dispatcher");
+                proto__bfmt(lp, sizeof lp, "%s.Labels", path);
+                proto__key_path(p, sizeof p, lp, key);
+                return proto__fail(c, PROTO_EBADREQUEST, p,
+                                   "labels under \"" PROTO_RESERVED_LABEL_PREFIX
+                                   "\" are reserved for the dispatcher");
             }
         }
     }
@@ -704,7 +693,7 @@ int proto_raw_check(const json_t *body, const char *path, int max_depth, proto_e
         max_depth = PROTO_DEFAULT_MAX_DEPTH;
     if (max_depth > JSON_PARSER_MAX_DEPTH)
         max_depth = JSON_PARSER_MAX_DEPTH;
-    return raw_check(&c, body, path != NULL ? path : "", max_depth);
+    return proto__raw_check(&c, body, path != NULL ? path : "", max_depth);
 }
 
 /* ------------------------------------------------------------------------
@@ -895,63 +884,64 @@ static int check_ps_args(parse_ctx *c, const char *path, const char *s)
 {
     char d[96];
     if (!ps_args_ok(s))
-        return fail(c, PROTO_EBADREQUEST, path,
-                    "must be ps options of a fixed set (letters of -AefFjlLwyHc or "
-                    "auxjlvwfHmrSc, then o and fields such as pid,user,args), got %s",
-                    q(d, sizeof d, s));
+        return proto__fail(c, PROTO_EBADREQUEST, path,
+                           "must be ps options of a fixed set (letters of -AefFjlLwyHc or "
+                           "auxjlvwfHmrSc, then o and fields such as pid,user,args), got %s",
+                           proto__quote(d, sizeof d, s));
     return 0;
 }
 
 /* Checks a string field: type, length, NUL, then its type's character set
  * or vocabulary.  Returns 0 or a bad_request recorded in c->err. */
-static int check_string(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
+int proto__check_string(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
 {
     char d[96];
     const char *s;
     size_t n;
 
     if (!json_is_string(v))
-        return fail(c, PROTO_EBADREQUEST, path, "must be a string, got %s",
-                    describe(d, sizeof d, v));
+        return proto__fail(c, PROTO_EBADREQUEST, path, "must be a string, got %s",
+                           proto__describe(d, sizeof d, v));
     s = json_string_value(v);
     n = json_string_length(v);
     if (n < (size_t)f->min || n > (size_t)f->max) {
         if (n == 0)
-            return fail(c, PROTO_EBADREQUEST, path, "must not be empty");
-        return fail(c, PROTO_EBADREQUEST, path,
-                    "must be %" PRId64 " to %" PRId64 " characters long, got %zu", f->min, f->max,
-                    n);
+            return proto__fail(c, PROTO_EBADREQUEST, path, "must not be empty");
+        return proto__fail(c, PROTO_EBADREQUEST, path,
+                           "must be %" PRId64 " to %" PRId64 " characters long, got %zu", f->min,
+                           f->max, n);
     }
     if (strlen(s) != n)
-        return fail(c, PROTO_EBADREQUEST, path, "must not contain NUL");
+        return proto__fail(c, PROTO_EBADREQUEST, path, "must not contain NUL");
 
     switch (f->type) {
     case V_PATH:
         if (s[0] != '/' || has_control(s, n))
-            return fail(c, PROTO_EBADREQUEST, path,
-                        "must be an absolute path without control characters, got %s",
-                        q(d, sizeof d, s));
+            return proto__fail(c, PROTO_EBADREQUEST, path,
+                               "must be an absolute path without control characters, got %s",
+                               proto__quote(d, sizeof d, s));
         return 0;
     case V_CPATH:
         if (s[0] != '/' || has_control(s, n) || has_dotdot(s) || under_kernel_fs(s))
-            return fail(c, PROTO_EBADREQUEST, path,
-                        "must be an absolute path without control characters or \"..\", "
-                        "not under /proc, /sys or /dev, got %s",
-                        q(d, sizeof d, s));
+            return proto__fail(c, PROTO_EBADREQUEST, path,
+                               "must be an absolute path without control characters or \"..\", "
+                               "not under /proc, /sys or /dev, got %s",
+                               proto__quote(d, sizeof d, s));
         return 0;
     case V_BASE64:
         return 0; /* decoded, and so checked, by the mapper */
     case V_PLACEMENT:
         if (strcmp(s, "spread") != 0 && strcmp(s, "binpack") != 0)
-            return fail(c, PROTO_EBADREQUEST, path, "must be \"spread\" or \"binpack\", got %s",
-                        q(d, sizeof d, s));
+            return proto__fail(c, PROTO_EBADREQUEST, path,
+                               "must be \"spread\" or \"binpack\", got %s",
+                               proto__quote(d, sizeof d, s));
         return 0;
     case V_CONDITION:
         if (strcmp(s, "not-running") != 0 && strcmp(s, "next-exit") != 0 &&
             strcmp(s, "removed") != 0)
-            return fail(c, PROTO_EBADREQUEST, path,
-                        "must be \"not-running\", \"next-exit\" or \"removed\", got %s",
-                        q(d, sizeof d, s));
+            return proto__fail(c, PROTO_EBADREQUEST, path,
+                               "must be \"not-running\", \"next-exit\" or \"removed\", got %s",
+                               proto__quote(d, sizeof d, s));
         return 0;
     case V_RESTART: {
         const char *colon = strchr(s, ':');
@@ -968,10 +958,10 @@ static int check_string(parse_ctx *c, const field_spec *f, const char *path, con
                     return 0;
             }
         }
-        return fail(c, PROTO_EBADREQUEST, path,
-                    "must be \"no\", \"always\", \"unless-stopped\", \"on-failure\" or "
-                    "\"on-failure:N\" (N 0..1000), got %s",
-                    q(d, sizeof d, s));
+        return proto__fail(c, PROTO_EBADREQUEST, path,
+                           "must be \"no\", \"always\", \"unless-stopped\", \"on-failure\" or "
+                           "\"on-failure:N\" (N 0..1000), got %s",
+                           proto__quote(d, sizeof d, s));
     }
     default:
         break;
@@ -979,8 +969,8 @@ static int check_string(parse_ctx *c, const field_spec *f, const char *path, con
 
     for (size_t i = 0; i < n; i++) {
         if (!char_ok(f->type, (unsigned char)s[i], i == 0))
-            return fail(c, PROTO_EBADREQUEST, path, "must be %s, got %s", charset_text(f->type),
-                        q(d, sizeof d, s));
+            return proto__fail(c, PROTO_EBADREQUEST, path, "must be %s, got %s",
+                               charset_text(f->type), proto__quote(d, sizeof d, s));
     }
     if (f->type == V_PSARGS)
         return check_ps_args(c, path, s);
@@ -988,14 +978,14 @@ static int check_string(parse_ctx *c, const field_spec *f, const char *path, con
         /* No empty, "." or ".." path segments: an image name ends up in a
          * URL path, where they would walk out of /images/. */
         if (strstr(s, "/.") != NULL || strstr(s, "//") != NULL || s[n - 1] == '/')
-            return fail(c, PROTO_EBADREQUEST, path, "has an empty or dot path segment: %s",
-                        q(d, sizeof d, s));
+            return proto__fail(c, PROTO_EBADREQUEST, path, "has an empty or dot path segment: %s",
+                               proto__quote(d, sizeof d, s));
     }
     return 0;
 }
 
 /* Reads an integer (or an integral real) into *out. */
-static int get_int(const json_t *v, int64_t *out)
+int proto__get_int(const json_t *v, int64_t *out)
 {
     if (json_is_integer(v)) {
         *out = json_integer_value(v);
@@ -1018,12 +1008,12 @@ static int check_int(parse_ctx *c, const field_spec *f, const char *path, const 
     char d[96];
     int64_t x, max = f->max == OUTPUT_MAX ? c->lim.max_output : f->max;
 
-    if (!get_int(v, &x))
-        return fail(c, PROTO_EBADREQUEST, path, "must be an integer, got %s",
-                    describe(d, sizeof d, v));
+    if (!proto__get_int(v, &x))
+        return proto__fail(c, PROTO_EBADREQUEST, path, "must be an integer, got %s",
+                           proto__describe(d, sizeof d, v));
     if (x < f->min || x > max)
-        return fail(c, PROTO_EBADREQUEST, path,
-                    "must be from %" PRId64 " to %" PRId64 ", got %" PRId64, f->min, max, x);
+        return proto__fail(c, PROTO_EBADREQUEST, path,
+                           "must be from %" PRId64 " to %" PRId64 ", got %" PRId64, f->min, max, x);
     return 0;
 }
 
@@ -1037,21 +1027,21 @@ static int check_strings(parse_ctx *c, const char *path, const json_t *v, int64_
     json_t *e;
 
     if (!json_is_array(v))
-        return fail(c, PROTO_EBADREQUEST, path, "must be an array of strings, got %s",
-                    describe(d, sizeof d, v));
+        return proto__fail(c, PROTO_EBADREQUEST, path, "must be an array of strings, got %s",
+                           proto__describe(d, sizeof d, v));
     if (json_array_size(v) > (size_t)max_items)
-        return fail(c, PROTO_EBADREQUEST, path, "has %zu items, at most %" PRId64 " allowed",
-                    json_array_size(v), max_items);
+        return proto__fail(c, PROTO_EBADREQUEST, path, "has %zu items, at most %" PRId64 " allowed",
+                           json_array_size(v), max_items);
     json_array_foreach(v, i, e)
     {
-        bfmt(p, sizeof p, "%s[%zu]", path, i);
+        proto__bfmt(p, sizeof p, "%s[%zu]", path, i);
         if (!json_is_string(e))
-            return fail(c, PROTO_EBADREQUEST, p, "must be a string, got %s",
-                        describe(d, sizeof d, e));
+            return proto__fail(c, PROTO_EBADREQUEST, p, "must be a string, got %s",
+                               proto__describe(d, sizeof d, e));
         if (json_string_length(e) > max_len)
-            return fail(c, PROTO_EBADREQUEST, p, "longer than %zu bytes", max_len);
+            return proto__fail(c, PROTO_EBADREQUEST, p, "longer than %zu bytes", max_len);
         if (strlen(json_string_value(e)) != json_string_length(e))
-            return fail(c, PROTO_EBADREQUEST, p, "must not contain NUL");
+            return proto__fail(c, PROTO_EBADREQUEST, p, "must not contain NUL");
     }
     return 0;
 }
@@ -1086,9 +1076,9 @@ static int check_env(parse_ctx *c, const field_spec *f, const char *path, const 
             const char *s = json_string_value(e);
             const char *eq = strchr(s, '=');
             if (eq == NULL || !env_key_ok(s, (size_t)(eq - s))) {
-                bfmt(p, sizeof p, "%s[%zu]", path, i);
-                return fail(c, PROTO_EBADREQUEST, p, "must be \"NAME=value\", got %s",
-                            q(d, sizeof d, s));
+                proto__bfmt(p, sizeof p, "%s[%zu]", path, i);
+                return proto__fail(c, PROTO_EBADREQUEST, p, "must be \"NAME=value\", got %s",
+                                   proto__quote(d, sizeof d, s));
             }
         }
         return 0;
@@ -1097,26 +1087,27 @@ static int check_env(parse_ctx *c, const field_spec *f, const char *path, const 
         const char *k;
         json_t *e;
         if (json_object_size(v) > (size_t)f->max)
-            return fail(c, PROTO_EBADREQUEST, path, "more than %" PRId64 " variables", f->max);
+            return proto__fail(c, PROTO_EBADREQUEST, path, "more than %" PRId64 " variables",
+                               f->max);
         json_object_foreach((json_t *)v, k, e)
         {
-            key_path(p, sizeof p, path, k);
+            proto__key_path(p, sizeof p, path, k);
             if (!env_key_ok(k, strlen(k)))
-                return fail(c, PROTO_EBADREQUEST, p,
-                            "variable name must be printable ASCII without '=' or spaces");
+                return proto__fail(c, PROTO_EBADREQUEST, p,
+                                   "variable name must be printable ASCII without '=' or spaces");
             if (!json_is_string(e))
-                return fail(c, PROTO_EBADREQUEST, p, "must be a string, got %s",
-                            describe(d, sizeof d, e));
+                return proto__fail(c, PROTO_EBADREQUEST, p, "must be a string, got %s",
+                                   proto__describe(d, sizeof d, e));
             if (json_string_length(e) > MAX_ARG ||
                 strlen(json_string_value(e)) != json_string_length(e))
-                return fail(c, PROTO_EBADREQUEST, p, "longer than %d bytes or contains NUL",
-                            MAX_ARG);
+                return proto__fail(c, PROTO_EBADREQUEST, p, "longer than %d bytes or contains NUL",
+                                   MAX_ARG);
         }
         return 0;
     }
-    return fail(c, PROTO_EBADREQUEST, path,
-                "must be an array of \"NAME=value\" strings or an object, got %s",
-                describe(d, sizeof d, v));
+    return proto__fail(c, PROTO_EBADREQUEST, path,
+                       "must be an array of \"NAME=value\" strings or an object, got %s",
+                       proto__describe(d, sizeof d, v));
 }
 
 /* Checks Labels: an object of strings with sane keys, none reserved.
@@ -1128,27 +1119,28 @@ static int check_labels(parse_ctx *c, const field_spec *f, const char *path, con
     json_t *e;
 
     if (!json_is_object(v))
-        return fail(c, PROTO_EBADREQUEST, path, "must be an object of strings, got %s",
-                    describe(d, sizeof d, v));
+        return proto__fail(c, PROTO_EBADREQUEST, path, "must be an object of strings, got %s",
+                           proto__describe(d, sizeof d, v));
     if (json_object_size(v) > (size_t)f->max)
-        return fail(c, PROTO_EBADREQUEST, path, "more than %" PRId64 " labels", f->max);
+        return proto__fail(c, PROTO_EBADREQUEST, path, "more than %" PRId64 " labels", f->max);
     json_object_foreach((json_t *)v, k, e)
     {
         size_t kn = strlen(k);
-        key_path(p, sizeof p, path, k);
+        proto__key_path(p, sizeof p, path, k);
         if (kn == 0 || kn > 1024 || has_control(k, kn))
-            return fail(c, PROTO_EBADREQUEST, p,
-                        "label key must be 1 to 1024 bytes without control characters");
-        if (reserved_label(k))
-            return fail(c, PROTO_EBADREQUEST, p,
-                        "labels under \"" PROTO_RESERVED_LABEL_PREFIX
-                        "\" are reserved for the dispatcher");
+            return proto__fail(c, PROTO_EBADREQUEST, p,
+                               "label key must be 1 to 1024 bytes without control characters");
+        if (proto__reserved_label(k))
+            return proto__fail(c, PROTO_EBADREQUEST, p,
+                               "labels under \"" PROTO_RESERVED_LABEL_PREFIX
+                               "\" are reserved for the dispatcher");
         if (!json_is_string(e))
-            return fail(c, PROTO_EBADREQUEST, p, "must be a string, got %s",
-                        describe(d, sizeof d, e));
+            return proto__fail(c, PROTO_EBADREQUEST, p, "must be a string, got %s",
+                               proto__describe(d, sizeof d, e));
         if (json_string_length(e) > MAX_ARG ||
             strlen(json_string_value(e)) != json_string_length(e))
-            return fail(c, PROTO_EBADREQUEST, p, "longer than %d bytes or contains NUL", MAX_ARG);
+            return proto__fail(c, PROTO_EBADREQUEST, p, "longer than %d bytes or contains NUL",
+                               MAX_ARG);
     }
     return 0;
 }
@@ -1162,19 +1154,19 @@ static int check_filters(parse_ctx *c, const field_spec *f, const char *path, co
     json_t *e;
 
     if (!json_is_object(v))
-        return fail(c, PROTO_EBADREQUEST, path, "must be an object, got %s",
-                    describe(d, sizeof d, v));
+        return proto__fail(c, PROTO_EBADREQUEST, path, "must be an object, got %s",
+                           proto__describe(d, sizeof d, v));
     if (json_object_size(v) > (size_t)f->max)
-        return fail(c, PROTO_EBADREQUEST, path, "more than %" PRId64 " filters", f->max);
+        return proto__fail(c, PROTO_EBADREQUEST, path, "more than %" PRId64 " filters", f->max);
     json_object_foreach((json_t *)v, k, e)
     {
         size_t kn = strlen(k);
-        key_path(p, sizeof p, path, k);
+        proto__key_path(p, sizeof p, path, k);
         if (kn == 0 || kn > 64)
-            return fail(c, PROTO_EBADREQUEST, p, "filter name must be 1 to 64 characters");
+            return proto__fail(c, PROTO_EBADREQUEST, p, "filter name must be 1 to 64 characters");
         for (size_t i = 0; i < kn; i++) {
             if (!char_ok(V_REF, (unsigned char)k[i], 0))
-                return fail(c, PROTO_EBADREQUEST, p, "filter name must be [A-Za-z0-9_.-]");
+                return proto__fail(c, PROTO_EBADREQUEST, p, "filter name must be [A-Za-z0-9_.-]");
         }
         if (json_is_array(e)) {
             int rc = check_strings(c, p, e, 256, 1024);
@@ -1185,19 +1177,19 @@ static int check_filters(parse_ctx *c, const field_spec *f, const char *path, co
             const char *vk;
             json_t *vv;
             if (json_object_size(e) > 256)
-                return fail(c, PROTO_EBADREQUEST, p, "more than 256 values");
+                return proto__fail(c, PROTO_EBADREQUEST, p, "more than 256 values");
             json_object_foreach(e, vk, vv)
             {
-                key_path(p2, sizeof p2, p, vk);
+                proto__key_path(p2, sizeof p2, p, vk);
                 if (strlen(vk) > 1024)
-                    return fail(c, PROTO_EBADREQUEST, p2, "longer than 1024 bytes");
+                    return proto__fail(c, PROTO_EBADREQUEST, p2, "longer than 1024 bytes");
                 if (!json_is_boolean(vv))
-                    return fail(c, PROTO_EBADREQUEST, p2, "must be true or false, got %s",
-                                describe(d, sizeof d, vv));
+                    return proto__fail(c, PROTO_EBADREQUEST, p2, "must be true or false, got %s",
+                                       proto__describe(d, sizeof d, vv));
             }
         } else {
-            return fail(c, PROTO_EBADREQUEST, p, "must be an array of strings, got %s",
-                        describe(d, sizeof d, e));
+            return proto__fail(c, PROTO_EBADREQUEST, p, "must be an array of strings, got %s",
+                               proto__describe(d, sizeof d, e));
         }
     }
     return 0;
@@ -1216,10 +1208,12 @@ static int check_attach(parse_ctx *c, const field_spec *f, const char *path, con
     json_array_foreach(v, i, e)
     {
         const char *s = json_string_value(e);
-        if (!ascii_ieq(s, "STDIN") && !ascii_ieq(s, "STDOUT") && !ascii_ieq(s, "STDERR")) {
-            bfmt(p, sizeof p, "%s[%zu]", path, i);
-            return fail(c, PROTO_EBADREQUEST, p,
-                        "must be \"STDIN\", \"STDOUT\" or \"STDERR\", got %s", q(d, sizeof d, s));
+        if (!proto__ascii_ieq(s, "STDIN") && !proto__ascii_ieq(s, "STDOUT") &&
+            !proto__ascii_ieq(s, "STDERR")) {
+            proto__bfmt(p, sizeof p, "%s[%zu]", path, i);
+            return proto__fail(c, PROTO_EBADREQUEST, p,
+                               "must be \"STDIN\", \"STDOUT\" or \"STDERR\", got %s",
+                               proto__quote(d, sizeof d, s));
         }
     }
     return 0;
@@ -1240,10 +1234,11 @@ static int check_binds(parse_ctx *c, const field_spec *f, const char *path, cons
     {
         const char *s = json_string_value(e);
         const char *colon = strchr(s, ':');
-        bfmt(p, sizeof p, "%s[%zu]", path, i);
+        proto__bfmt(p, sizeof p, "%s[%zu]", path, i);
         if (colon == NULL || colon == s || colon[1] != '/' || has_control(s, strlen(s)))
-            return fail(c, PROTO_EBADREQUEST, p,
-                        "must be \"source:/container/path[:options]\", got %s", q(d, sizeof d, s));
+            return proto__fail(c, PROTO_EBADREQUEST, p,
+                               "must be \"source:/container/path[:options]\", got %s",
+                               proto__quote(d, sizeof d, s));
     }
     return 0;
 }
@@ -1266,7 +1261,7 @@ static int parse_port(const char *s, size_t n, long *out)
 }
 
 /* Parses "[ip:][hostPort:]containerPort[/proto]"; ip may be "[v6]". */
-static int parse_port_spec(const char *s, port_spec *ps)
+int proto__parse_port_spec(const char *s, port_spec *ps)
 {
     char buf[128];
     char *proto, *cport, *rest;
@@ -1295,7 +1290,7 @@ static int parse_port_spec(const char *s, port_spec *ps)
     }
     if (!parse_port(cport, strlen(cport), &port))
         return 0;
-    bfmt(ps->container, sizeof ps->container, "%ld/%s", port, proto);
+    proto__bfmt(ps->container, sizeof ps->container, "%ld/%s", port, proto);
     if (rest == NULL)
         return 1;
 
@@ -1332,14 +1327,14 @@ static int parse_port_spec(const char *s, port_spec *ps)
     if (hp[0] != '\0') {
         if (!parse_port(hp, strlen(hp), &port))
             return 0;
-        bfmt(ps->host_port, sizeof ps->host_port, "%ld", port);
+        proto__bfmt(ps->host_port, sizeof ps->host_port, "%ld", port);
     } else if (ip == NULL) {
         return 0; /* ":80" */
     }
     return 1;
 }
 
-/* Checks every Ports entry with parse_port_spec().  Returns 0 or a
+/* Checks every Ports entry with proto__parse_port_spec().  Returns 0 or a
  * bad_request naming the entry. */
 static int check_ports(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
 {
@@ -1353,40 +1348,40 @@ static int check_ports(parse_ctx *c, const field_spec *f, const char *path, cons
         return rc;
     json_array_foreach(v, i, e)
     {
-        if (!parse_port_spec(json_string_value(e), &ps)) {
-            bfmt(p, sizeof p, "%s[%zu]", path, i);
-            return fail(c, PROTO_EBADREQUEST, p,
-                        "must be \"[ip:][hostPort:]containerPort[/tcp|udp|sctp]\", got %s",
-                        q(d, sizeof d, json_string_value(e)));
+        if (!proto__parse_port_spec(json_string_value(e), &ps)) {
+            proto__bfmt(p, sizeof p, "%s[%zu]", path, i);
+            return proto__fail(c, PROTO_EBADREQUEST, p,
+                               "must be \"[ip:][hostPort:]containerPort[/tcp|udp|sctp]\", got %s",
+                               proto__quote(d, sizeof d, json_string_value(e)));
         }
     }
     return 0;
 }
 
 /* Validates one field value.  Returns 0 or a failure recorded in c->err. */
-static int check_value(parse_ctx *c, int fid, const char *path, json_t *v)
+int proto__check_value(parse_ctx *c, int fid, const char *path, json_t *v)
 {
-    const field_spec *f = &field_specs[fid];
+    const field_spec *f = &proto__field_specs[fid];
     char d[96];
 
     switch (f->type) {
     case V_BOOL:
         if (!json_is_boolean(v))
-            return fail(c, PROTO_EBADREQUEST, path, "must be true or false, got %s",
-                        describe(d, sizeof d, v));
+            return proto__fail(c, PROTO_EBADREQUEST, path, "must be true or false, got %s",
+                               proto__describe(d, sizeof d, v));
         return 0;
     case V_INT:
         return check_int(c, f, path, v);
     case V_CPUS: {
         double x;
         if (!json_is_number(v))
-            return fail(c, PROTO_EBADREQUEST, path, "must be a number, got %s",
-                        describe(d, sizeof d, v));
+            return proto__fail(c, PROTO_EBADREQUEST, path, "must be a number, got %s",
+                               proto__describe(d, sizeof d, v));
         x = json_number_value(v);
         if (!(x > 0.0) || x > (double)f->max || llround(x * 1e9) < 1)
-            return fail(c, PROTO_EBADREQUEST, path,
-                        "must be a number above 0 and at most %" PRId64 ", got %s", f->max,
-                        describe(d, sizeof d, v));
+            return proto__fail(c, PROTO_EBADREQUEST, path,
+                               "must be a number above 0 and at most %" PRId64 ", got %s", f->max,
+                               proto__describe(d, sizeof d, v));
         return 0;
     }
     case V_ARGV:
@@ -1395,15 +1390,15 @@ static int check_value(parse_ctx *c, int fid, const char *path, json_t *v)
         if (json_is_string(v)) {
             if (json_string_length(v) > MAX_ARG ||
                 strlen(json_string_value(v)) != json_string_length(v))
-                return fail(c, PROTO_EBADREQUEST, path, "longer than %d bytes or contains NUL",
-                            MAX_ARG);
+                return proto__fail(c, PROTO_EBADREQUEST, path,
+                                   "longer than %d bytes or contains NUL", MAX_ARG);
             return 0;
         }
         if (!json_is_array(v))
-            return fail(c, PROTO_EBADREQUEST, path,
-                        "must be a string or an array of strings, "
-                        "got %s",
-                        describe(d, sizeof d, v));
+            return proto__fail(c, PROTO_EBADREQUEST, path,
+                               "must be a string or an array of strings, "
+                               "got %s",
+                               proto__describe(d, sizeof d, v));
         return check_strings(c, path, v, f->max, MAX_ARG);
     case V_ENV:
         return check_env(c, f, path, v);
@@ -1418,9 +1413,9 @@ static int check_value(parse_ctx *c, int fid, const char *path, json_t *v)
     case V_PORTS:
         return check_ports(c, f, path, v);
     case V_RAW:
-        return raw_check(c, v, path, c->lim.max_depth);
+        return proto__raw_check(c, v, path, c->lim.max_depth);
     default:
-        return check_string(c, f, path, v);
+        return proto__check_string(c, f, path, v);
     }
 }
 
@@ -1428,7 +1423,7 @@ static int check_value(parse_ctx *c, int fid, const char *path, json_t *v)
  * Generic slots
  * ------------------------------------------------------------------------ */
 
-static int spec_accepts(const command_spec *s, int fid, int *required)
+int proto__spec_accepts(const command_spec *s, int fid, int *required)
 {
     for (int i = 0; i < FIELD_MAX && s->fields[i] != 0; i++) {
         if ((s->fields[i] & ~REQ) == fid) {
@@ -1448,7 +1443,7 @@ static int store_fields(parse_ctx *c)
     char *base = (char *)c->cmd;
 
     for (int fid = 1; fid < F__COUNT; fid++) {
-        const field_spec *f = &field_specs[fid];
+        const field_spec *f = &proto__field_specs[fid];
         json_t *v = c->val[fid];
         int64_t x = 0;
         if (v == NULL || f->store == S_NONE)
@@ -1459,22 +1454,22 @@ static int store_fields(parse_ctx *c)
             free(*slot);
             *slot = strdup(json_string_value(v));
             if (*slot == NULL)
-                return oom(c);
+                return proto__oom(c);
             break;
         }
         case S_BOOL:
             *(bool *)(base + f->off) = json_is_true(v);
             break;
         case S_INT:
-            get_int(v, &x);
+            proto__get_int(v, &x);
             *(int *)(base + f->off) = (int)x;
             break;
         case S_I64:
-            get_int(v, &x);
+            proto__get_int(v, &x);
             *(int64_t *)(base + f->off) = x;
             break;
         case S_TIME:
-            get_int(v, &x);
+            proto__get_int(v, &x);
             *(int *)(base + f->off) = (int)x;
             c->cmd->has_time = true;
             break;
@@ -1483,7 +1478,7 @@ static int store_fields(parse_ctx *c)
             json_decref(*slot);
             *slot = json_deep_copy(v);
             if (*slot == NULL)
-                return oom(c);
+                return proto__oom(c);
             break;
         }
         default:
@@ -1536,7 +1531,7 @@ fail:
     return NULL;
 }
 
-/* A checked array of strings as a NULL-terminated list (strv_free()). */
+/* A checked array of strings as a NULL-terminated list (proto__strv_free()). */
 static char **strv_from(const json_t *arr)
 {
     size_t n = json_array_size(arr);
@@ -1547,7 +1542,7 @@ static char **strv_from(const json_t *arr)
     for (size_t i = 0; i < n; i++) {
         v[i] = strdup(json_string_value(json_array_get(arr, i)));
         if (v[i] == NULL) {
-            strv_free(v);
+            proto__strv_free(v);
             return NULL;
         }
     }
@@ -1561,22 +1556,22 @@ static int hc_set(parse_ctx *c, json_t *hc, const char *key, int fid, json_t *va
     char p[PROTO_FIELD_MAX], fp[PROTO_FIELD_MAX];
 
     if (val == NULL)
-        return oom(c);
+        return proto__oom(c);
     if (proto_json_get_ci(hc, key) != NULL) {
         json_decref(val);
-        field_path(&field_specs[fid], fp, sizeof fp);
-        bfmt(p, sizeof p, "Options.HostConfig.%s", key);
-        return fail(c, PROTO_EBADREQUEST, p, "also set by %s; give it once", fp);
+        proto__field_path(&proto__field_specs[fid], fp, sizeof fp);
+        proto__bfmt(p, sizeof p, "Options.HostConfig.%s", key);
+        return proto__fail(c, PROTO_EBADREQUEST, p, "also set by %s; give it once", fp);
     }
     if (json_object_set_new(hc, key, val) != 0)
-        return oom(c);
+        return proto__oom(c);
     return 0;
 }
 
 static int body_set(parse_ctx *c, json_t *body, const char *key, json_t *val)
 {
     if (val == NULL || json_object_set_new(body, key, val) != 0)
-        return oom(c);
+        return proto__oom(c);
     return 0;
 }
 
@@ -1632,7 +1627,7 @@ static int set_host_fields(parse_ctx *c, json_t *hc)
 
     if ((v = c->val[F_MEMORY]) != NULL) {
         int64_t x = 0;
-        get_int(v, &x);
+        proto__get_int(v, &x);
         if ((rc = hc_set(c, hc, "Memory", F_MEMORY, json_integer(x))))
             return rc;
     }
@@ -1641,7 +1636,7 @@ static int set_host_fields(parse_ctx *c, json_t *hc)
         return rc;
     if ((v = c->val[F_PIDSLIMIT]) != NULL) {
         int64_t x = 0;
-        get_int(v, &x);
+        proto__get_int(v, &x);
         if ((rc = hc_set(c, hc, "PidsLimit", F_PIDSLIMIT, json_integer(x))))
             return rc;
     }
@@ -1679,12 +1674,12 @@ static int set_ports(parse_ctx *c, json_t *body, json_t *hc)
     if (exposed == NULL || bindings == NULL) {
         json_decref(exposed);
         json_decref(bindings);
-        return oom(c);
+        return proto__oom(c);
     }
     json_array_foreach(v, i, e)
     {
         json_t *list, *b;
-        parse_port_spec(json_string_value(e), &ps); /* checked already */
+        proto__parse_port_spec(json_string_value(e), &ps); /* checked already */
         list = json_object_get(bindings, ps.container);
         if (list == NULL) {
             list = json_array();
@@ -1696,7 +1691,7 @@ static int set_ports(parse_ctx *c, json_t *body, json_t *hc)
             json_object_set_new(exposed, ps.container, json_object()) != 0) {
             json_decref(exposed);
             json_decref(bindings);
-            return oom(c);
+            return proto__oom(c);
         }
     }
     if ((rc = body_set(c, body, "ExposedPorts", exposed))) {
@@ -1713,12 +1708,12 @@ static int build_create_body(parse_ctx *c)
     int rc = 0;
 
     if (body == NULL)
-        return oom(c);
+        return proto__oom(c);
     if ((rc = set_config_fields(c, body)))
         goto out;
     hc = c->val[F_HOSTCONFIG] != NULL ? json_deep_copy(c->val[F_HOSTCONFIG]) : json_object();
     if (hc == NULL) {
-        rc = oom(c);
+        rc = proto__oom(c);
         goto out;
     }
     if ((rc = set_host_fields(c, hc)) || (rc = set_ports(c, body, hc)))
@@ -1742,26 +1737,28 @@ out:
 static int need_image(parse_ctx *c)
 {
     if (c->cmd->image == NULL && c->cmd->template_name == NULL)
-        return fail(c, PROTO_EBADREQUEST, "Image",
-                    "required by \"%s\" unless Options.Template names a template", c->spec->name);
+        return proto__fail(c, PROTO_EBADREQUEST, "Image",
+                           "required by \"%s\" unless Options.Template names a template",
+                           c->spec->name);
     if (c->cmd->params != NULL && c->cmd->template_name == NULL)
-        return fail(c, PROTO_EBADREQUEST, "Options.Params", "only with Options.Template");
+        return proto__fail(c, PROTO_EBADREQUEST, "Options.Params", "only with Options.Template");
     return 0;
 }
 
 /* create: the create body. */
-static int map_create(parse_ctx *c)
+int proto__map_create(parse_ctx *c)
 {
     int rc = need_image(c);
     if (rc != 0)
         return rc;
     if (c->cmd->name != NULL && c->cmd->instances > 1)
-        return fail(c, PROTO_EBADREQUEST, "Options.Name", "cannot name more than one instance");
+        return proto__fail(c, PROTO_EBADREQUEST, "Options.Name",
+                           "cannot name more than one instance");
     return build_create_body(c);
 }
 
 /* run: attach flags, the Remove/RestartPolicy conflict, the create body. */
-static int map_run(parse_ctx *c)
+int proto__map_run(parse_ctx *c)
 {
     json_t *v = c->val[F_ATTACH];
 
@@ -1771,9 +1768,9 @@ static int map_run(parse_ctx *c)
         json_array_foreach(v, i, e)
         {
             const char *s = json_string_value(e);
-            if (ascii_ieq(s, "STDIN"))
+            if (proto__ascii_ieq(s, "STDIN"))
                 c->cmd->attach_stdin = true;
-            else if (ascii_ieq(s, "STDOUT"))
+            else if (proto__ascii_ieq(s, "STDOUT"))
                 c->cmd->attach_stdout = true;
             else
                 c->cmd->attach_stderr = true;
@@ -1783,23 +1780,24 @@ static int map_run(parse_ctx *c)
     if (rc != 0)
         return rc;
     if (c->cmd->name != NULL && c->cmd->instances > 1)
-        return fail(c, PROTO_EBADREQUEST, "Options.Name", "cannot name more than one instance");
+        return proto__fail(c, PROTO_EBADREQUEST, "Options.Name",
+                           "cannot name more than one instance");
     v = c->val[F_RESTARTPOLICY];
     if (c->cmd->remove && v != NULL && strcmp(json_string_value(v), "no") != 0)
-        return fail(c, PROTO_EBADREQUEST, "Options.RestartPolicy",
-                    "a restart policy cannot be combined with Remove");
+        return proto__fail(c, PROTO_EBADREQUEST, "Options.RestartPolicy",
+                           "a restart policy cannot be combined with Remove");
     return build_create_body(c);
 }
 
 /* rename: the new name comes as NewName or Name, exactly once. */
-static int map_rename(parse_ctx *c)
+int proto__map_rename(parse_ctx *c)
 {
     if (c->cmd->name != NULL && c->cmd->new_name != NULL)
-        return fail(c, PROTO_EBADREQUEST, "Options.Name",
-                    "give the new name once, as NewName or as Name");
+        return proto__fail(c, PROTO_EBADREQUEST, "Options.Name",
+                           "give the new name once, as NewName or as Name");
     if (c->cmd->new_name == NULL) {
         if (c->cmd->name == NULL)
-            return fail(c, PROTO_EBADREQUEST, "Options.NewName", "required by \"rename\"");
+            return proto__fail(c, PROTO_EBADREQUEST, "Options.NewName", "required by \"rename\"");
         c->cmd->new_name = c->cmd->name;
         c->cmd->name = NULL;
     }
@@ -1807,49 +1805,50 @@ static int map_rename(parse_ctx *c)
 }
 
 /* logs: both streams unless told otherwise, never neither; Until >= Since. */
-static int map_logs(parse_ctx *c)
+int proto__map_logs(parse_ctx *c)
 {
     c->cmd->logs_stdout = c->val[F_STDOUT] == NULL || json_is_true(c->val[F_STDOUT]);
     c->cmd->logs_stderr = c->val[F_STDERR] == NULL || json_is_true(c->val[F_STDERR]);
     if (!c->cmd->logs_stdout && !c->cmd->logs_stderr)
-        return fail(c, PROTO_EBADREQUEST, "Options.Stdout",
-                    "Stdout and Stderr cannot both be false");
+        return proto__fail(c, PROTO_EBADREQUEST, "Options.Stdout",
+                           "Stdout and Stderr cannot both be false");
     if (c->cmd->logs_until != 0 && c->cmd->logs_until < c->cmd->logs_since)
-        return fail(c, PROTO_EBADREQUEST, "Options.Until", "is before Since");
+        return proto__fail(c, PROTO_EBADREQUEST, "Options.Until", "is before Since");
     return 0;
 }
 
 /* exec: argv, env, user, working dir and tty as NULL-terminated lists and
  * strings owned by the command. */
-static int map_exec(parse_ctx *c)
+int proto__map_exec(parse_ctx *c)
 {
     json_t *argv = c->val[F_CMD], *v;
     proto_cmd *cmd = c->cmd;
 
     if (json_array_size(argv) == 0 || json_string_length(json_array_get(argv, 0)) == 0)
-        return fail(c, PROTO_EBADREQUEST, "Cmd", "must name a program to run");
+        return proto__fail(c, PROTO_EBADREQUEST, "Cmd", "must name a program to run");
     cmd->exec_argv = strv_from(argv);
     if (cmd->exec_argv == NULL)
-        return oom(c);
+        return proto__oom(c);
     if ((v = c->val[F_ENV]) != NULL) {
         json_t *arr = env_array(v);
         if (arr == NULL)
-            return oom(c);
+            return proto__oom(c);
         cmd->exec_env = strv_from(arr);
         json_decref(arr);
         if (cmd->exec_env == NULL)
-            return oom(c);
+            return proto__oom(c);
     }
     if ((v = c->val[F_USER]) != NULL && (cmd->exec_user = strdup(json_string_value(v))) == NULL)
-        return oom(c);
+        return proto__oom(c);
     if ((v = c->val[F_WORKINGDIR]) != NULL &&
         (cmd->exec_workdir = strdup(json_string_value(v))) == NULL)
-        return oom(c);
+        return proto__oom(c);
     cmd->exec_tty = json_is_true(c->val[F_TTY]);
     if (cmd->timeout_s > PROTO_EXEC_MAX_TIMEOUT)
-        return fail(c, PROTO_EBADREQUEST, "Options.Timeout",
-                    "exec may take at most %d s (got %" PRId64 "); longer work belongs in a run",
-                    PROTO_EXEC_MAX_TIMEOUT, cmd->timeout_s);
+        return proto__fail(c, PROTO_EBADREQUEST, "Options.Timeout",
+                           "exec may take at most %d s (got %" PRId64
+                           "); longer work belongs in a run",
+                           PROTO_EXEC_MAX_TIMEOUT, cmd->timeout_s);
     if (cmd->timeout_s == 0)
         cmd->timeout_s = PROTO_EXEC_MAX_TIMEOUT;
     return 0;
@@ -1863,15 +1862,16 @@ static int image_has_tag(const char *ref)
 }
 
 /* pull: a tag may come in Image or in Tag, not both. */
-static int map_pull(parse_ctx *c)
+int proto__map_pull(parse_ctx *c)
 {
     if (c->cmd->tag != NULL && image_has_tag(c->cmd->image))
-        return fail(c, PROTO_EBADREQUEST, "Options.Tag", "Image already names a tag or digest");
+        return proto__fail(c, PROTO_EBADREQUEST, "Options.Tag",
+                           "Image already names a tag or digest");
     return 0;
 }
 
 /* commit: Docker pauses the container by default. */
-static int map_commit(parse_ctx *c)
+int proto__map_commit(parse_ctx *c)
 {
     json_t *p = c->val[F_PAUSE];
     c->cmd->pause = p == NULL || json_is_true(p);
@@ -1880,7 +1880,7 @@ static int map_commit(parse_ctx *c)
 
 /* archive-put: the tar, decoded from base64 (RFC 4648, padded; nettle's
  * decoder, which also skips white space). */
-static int map_archive_put(parse_ctx *c)
+int proto__map_archive_put(parse_ctx *c)
 {
     const char *text = json_string_value(c->val[F_ARCHIVE]);
     size_t n = json_string_length(c->val[F_ARCHIVE]);
@@ -1888,15 +1888,15 @@ static int map_archive_put(parse_ctx *c)
     size_t out_len = BASE64_DECODE_LENGTH(n);
     unsigned char *out = malloc(out_len ? out_len : 1);
     if (out == NULL)
-        return oom(c);
+        return proto__oom(c);
     base64_decode_init(&b64);
     if (!base64_decode_update(&b64, &out_len, out, n, text) || !base64_decode_final(&b64)) {
         free(out);
-        return fail(c, PROTO_EBADREQUEST, "Options.Archive", "is not valid base64");
+        return proto__fail(c, PROTO_EBADREQUEST, "Options.Archive", "is not valid base64");
     }
     if (out_len == 0) {
         free(out);
-        return fail(c, PROTO_EBADREQUEST, "Options.Archive", "must not be empty");
+        return proto__fail(c, PROTO_EBADREQUEST, "Options.Archive", "must not be empty");
     }
     c->cmd->archive = out;
     c->cmd->archive_len = out_len;
@@ -1904,30 +1904,30 @@ static int map_archive_put(parse_ctx *c)
 }
 
 /* volume-create, network-create: labels (owned copy). */
-static int map_volume_create(parse_ctx *c)
+int proto__map_volume_create(parse_ctx *c)
 {
     if (c->val[F_LABELS] != NULL) {
         c->cmd->labels = json_deep_copy(c->val[F_LABELS]);
         if (c->cmd->labels == NULL)
-            return oom(c);
+            return proto__oom(c);
     }
     return 0;
 }
 
 /* DockerMod create-container: image or template, a name only for one
  * instance, and the create body (only the overrides when templated). */
-static int map_dm_create(parse_ctx *c)
+int proto__map_dm_create(parse_ctx *c)
 {
     if (c->cmd->image == NULL && c->cmd->template_name == NULL)
-        return fail(c, PROTO_EBADREQUEST, "image", "\"image\" or \"template\" is required");
+        return proto__fail(c, PROTO_EBADREQUEST, "image", "\"image\" or \"template\" is required");
     if (c->cmd->name != NULL && c->cmd->instances > 1)
-        return fail(c, PROTO_EBADREQUEST, "name", "cannot name more than one instance");
+        return proto__fail(c, PROTO_EBADREQUEST, "name", "cannot name more than one instance");
     return build_create_body(c);
 }
 
 /* DockerMod create-raw-container: the body (already raw-checked) is the
  * create body as it is; its Image must be a valid reference. */
-static int map_dm_raw(parse_ctx *c)
+int proto__map_dm_raw(parse_ctx *c)
 {
     json_t *body = c->val[F_DM_BODY];
     json_t *image = proto_json_get_ci(body, "Image");
@@ -1935,21 +1935,21 @@ static int map_dm_raw(parse_ctx *c)
     int rc;
 
     if (image == NULL || json_is_null(image))
-        return fail(c, PROTO_EBADREQUEST, "body.Image", "required in a raw create body");
-    rc = check_string(&sub, &field_specs[F_DM_IMAGE], "body.Image", image);
+        return proto__fail(c, PROTO_EBADREQUEST, "body.Image", "required in a raw create body");
+    rc = proto__check_string(&sub, &proto__field_specs[F_DM_IMAGE], "body.Image", image);
     if (rc != 0)
         return rc;
     if (c->cmd->name != NULL && c->cmd->instances > 1)
-        return fail(c, PROTO_EBADREQUEST, "name", "cannot name more than one instance");
+        return proto__fail(c, PROTO_EBADREQUEST, "name", "cannot name more than one instance");
     c->cmd->image = strdup(json_string_value(image));
     c->cmd->create_body = json_deep_copy(body);
     if (c->cmd->image == NULL || c->cmd->create_body == NULL)
-        return oom(c);
+        return proto__oom(c);
     c->cmd->raw_body = true;
     return 0;
 }
 
-static int map_dm_list(parse_ctx *c)
+int proto__map_dm_list(parse_ctx *c)
 {
     /* DockerMod lists running and stopped containers; "all" widens the
      * query to the whole cluster. */
@@ -1990,11 +1990,11 @@ static int nesting_depth(const char *s, size_t n, int limit)
 }
 
 /* The field of dialect d at loc spelled key (ignoring case), or NULL. */
-static const field_spec *find_field(proto_dialect d, field_loc loc, const char *key, int *fid)
+const field_spec *proto__find_field(proto_dialect d, field_loc loc, const char *key, int *fid)
 {
     for (int i = 1; i < F__COUNT; i++) {
-        const field_spec *f = &field_specs[i];
-        if (f->dialect == d && f->loc == loc && ascii_ieq(f->name, key)) {
+        const field_spec *f = &proto__field_specs[i];
+        if (f->dialect == d && f->loc == loc && proto__ascii_ieq(f->name, key)) {
             *fid = i;
             return f;
         }
@@ -2003,13 +2003,14 @@ static const field_spec *find_field(proto_dialect d, field_loc loc, const char *
 }
 
 /* The command of dialect d named name or its alias (ignoring case). */
-static const command_spec *find_command(proto_dialect d, const char *name)
+const command_spec *proto__find_command(proto_dialect d, const char *name)
 {
     for (size_t i = 0; i < N_COMMANDS; i++) {
         const command_spec *s = &command_specs[i];
         if (s->dialect != d)
             continue;
-        if (ascii_ieq(s->name, name) || (s->alias != NULL && ascii_ieq(s->alias, name)))
+        if (proto__ascii_ieq(s->name, name) ||
+            (s->alias != NULL && proto__ascii_ieq(s->alias, name)))
             return s;
     }
     return NULL;
@@ -2020,21 +2021,21 @@ static int take_key(parse_ctx *c, field_loc loc, const char *parent, const char 
 {
     char p[PROTO_FIELD_MAX], name[64];
     int fid = 0;
-    const field_spec *f = find_field(c->spec->dialect, loc, key, &fid);
+    const field_spec *f = proto__find_field(c->spec->dialect, loc, key, &fid);
 
     if (f == NULL) {
-        key_path(p, sizeof p, parent, key);
-        return fail(c, PROTO_EBADREQUEST, p, "unknown field");
+        proto__key_path(p, sizeof p, parent, key);
+        return proto__fail(c, PROTO_EBADREQUEST, p, "unknown field");
     }
-    field_path(f, p, sizeof p);
-    if (!spec_accepts(c->spec, fid, NULL)) {
-        q(name, sizeof name, c->spec->name);
-        return fail(c, PROTO_EBADREQUEST, p, "not accepted by %s", name);
+    proto__field_path(f, p, sizeof p);
+    if (!proto__spec_accepts(c->spec, fid, NULL)) {
+        proto__quote(name, sizeof name, c->spec->name);
+        return proto__fail(c, PROTO_EBADREQUEST, p, "not accepted by %s", name);
     }
     if (json_is_null(v))
         return 0; /* null is "not given", as with the Go decoder */
     c->val[fid] = v;
-    return check_value(c, fid, p, v);
+    return proto__check_value(c, fid, p, v);
 }
 
 /* Takes the keys of the docker-dispatch "Options" object. */
@@ -2048,9 +2049,9 @@ static int parse_options(parse_ctx *c, json_t *opts)
     if (json_is_null(opts))
         return 0;
     if (!json_is_object(opts))
-        return fail(c, PROTO_EBADREQUEST, "Options", "must be an object, got %s",
-                    describe(d, sizeof d, opts));
-    rc = check_ci_duplicates(c, opts, "Options");
+        return proto__fail(c, PROTO_EBADREQUEST, "Options", "must be an object, got %s",
+                           proto__describe(d, sizeof d, opts));
+    rc = proto__check_ci_duplicates(c, opts, "Options");
     if (rc != 0)
         return rc;
     json_object_foreach(opts, key, v)
@@ -2074,7 +2075,7 @@ static int parse_root(parse_ctx *c, json_t *root)
     char d[96];
     int rc;
 
-    rc = check_ci_duplicates(c, root, "");
+    rc = proto__check_ci_duplicates(c, root, "");
     if (rc != 0)
         return rc;
 
@@ -2082,40 +2083,40 @@ static int parse_root(parse_ctx *c, json_t *root)
     json_object_foreach(root, key, v)
     {
         proto_dialect kd = PROTO_DIALECT_NONE;
-        if (ascii_ieq(key, "Dockercmd"))
+        if (proto__ascii_ieq(key, "Dockercmd"))
             kd = PROTO_DIALECT_DISPATCH;
-        else if (ascii_ieq(key, "action"))
+        else if (proto__ascii_ieq(key, "action"))
             kd = PROTO_DIALECT_DOCKERMOD;
         if (kd == PROTO_DIALECT_NONE)
             continue;
         if (dialect != PROTO_DIALECT_NONE)
-            return fail(c, PROTO_EBADREQUEST, "action",
-                        "a message has either Dockercmd (docker-dispatch) or action "
-                        "(DockerMod), not both");
+            return proto__fail(c, PROTO_EBADREQUEST, "action",
+                               "a message has either Dockercmd (docker-dispatch) or action "
+                               "(DockerMod), not both");
         dialect = kd;
         cmd_key = key;
         cmd_val = v;
     }
     if (dialect == PROTO_DIALECT_NONE)
-        return fail(c, PROTO_EBADREQUEST, "Dockercmd",
-                    "missing: a message names its command in \"Dockercmd\" "
-                    "(or \"action\" for DockerMod)");
+        return proto__fail(c, PROTO_EBADREQUEST, "Dockercmd",
+                           "missing: a message names its command in \"Dockercmd\" "
+                           "(or \"action\" for DockerMod)");
     c->err->dialect = dialect;
     cmd_field = dialect == PROTO_DIALECT_DISPATCH ? "Dockercmd" : "action";
     if (!json_is_string(cmd_val))
-        return fail(c, PROTO_EBADREQUEST, cmd_field, "must be a string, got %s",
-                    describe(d, sizeof d, cmd_val));
-    c->spec = find_command(dialect, json_string_value(cmd_val));
+        return proto__fail(c, PROTO_EBADREQUEST, cmd_field, "must be a string, got %s",
+                           proto__describe(d, sizeof d, cmd_val));
+    c->spec = proto__find_command(dialect, json_string_value(cmd_val));
     if (c->spec == NULL)
-        return fail(c, PROTO_EUNKNOWNCMD, cmd_field, "unknown command %s",
-                    q(d, sizeof d, json_string_value(cmd_val)));
-    bfmt(c->err->command, sizeof c->err->command, "%s", proto_kind_name(c->spec->kind));
+        return proto__fail(c, PROTO_EUNKNOWNCMD, cmd_field, "unknown command %s",
+                           proto__quote(d, sizeof d, json_string_value(cmd_val)));
+    proto__bfmt(c->err->command, sizeof c->err->command, "%s", proto_kind_name(c->spec->kind));
 
     json_object_foreach(root, key, v)
     {
         if (key == cmd_key)
             continue;
-        if (dialect == PROTO_DIALECT_DISPATCH && ascii_ieq(key, "Options"))
+        if (dialect == PROTO_DIALECT_DISPATCH && proto__ascii_ieq(key, "Options"))
             rc = parse_options(c, v);
         else
             rc = take_key(c, LOC_TOP, "", key, v);
@@ -2127,20 +2128,20 @@ static int parse_root(parse_ctx *c, json_t *root)
         int fid = c->spec->fields[i] & ~REQ;
         if ((c->spec->fields[i] & REQ) && c->val[fid] == NULL) {
             char p[PROTO_FIELD_MAX], name[64];
-            field_path(&field_specs[fid], p, sizeof p);
-            return fail(c, PROTO_EBADREQUEST, p, "required by %s",
-                        q(name, sizeof name, c->spec->name));
+            proto__field_path(&proto__field_specs[fid], p, sizeof p);
+            return proto__fail(c, PROTO_EBADREQUEST, p, "required by %s",
+                               proto__quote(name, sizeof name, c->spec->name));
         }
     }
 
     c->cmd = calloc(1, sizeof *c->cmd);
     if (c->cmd == NULL)
-        return oom(c);
+        return proto__oom(c);
     c->cmd->dialect = dialect;
     c->cmd->kind = c->spec->kind;
     c->cmd->verb = c->spec->name;
     c->cmd->logs_tail = -1;
-    if (spec_accepts(c->spec, F_OUTPUTLIMIT, NULL))
+    if (proto__spec_accepts(c->spec, F_OUTPUTLIMIT, NULL))
         c->cmd->output_limit = c->lim.default_output;
     rc = store_fields(c);
     if (rc == 0 && c->spec->map != NULL)
@@ -2177,32 +2178,32 @@ int proto_parse(const char *body, size_t len, const proto_limits *lim, proto_cmd
     if (c.lim.default_output > c.lim.max_output)
         c.lim.default_output = c.lim.max_output;
     if (out == NULL)
-        return fail(&c, PROTO_EINTERNAL, NULL, "no place for the result");
+        return proto__fail(&c, PROTO_EINTERNAL, NULL, "no place for the result");
     *out = NULL;
     if (body == NULL)
         len = 0;
 
     if (len > c.lim.max_body)
-        return fail(&c, PROTO_ETOOLARGE, NULL, "message is %zu bytes, the limit is %zu", len,
-                    c.lim.max_body);
+        return proto__fail(&c, PROTO_ETOOLARGE, NULL, "message is %zu bytes, the limit is %zu", len,
+                           c.lim.max_body);
     if (len == 0)
-        return fail(&c, PROTO_EBADREQUEST, NULL, "empty message");
+        return proto__fail(&c, PROTO_EBADREQUEST, NULL, "empty message");
     depth = nesting_depth(body, len, c.lim.max_depth);
     if (depth > c.lim.max_depth)
-        return fail(&c, PROTO_EBADREQUEST, NULL, "JSON nested deeper than %d levels",
-                    c.lim.max_depth);
+        return proto__fail(&c, PROTO_EBADREQUEST, NULL, "JSON nested deeper than %d levels",
+                           c.lim.max_depth);
 
     root = json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
         if (json_error_code(&jerr) == json_error_out_of_memory)
-            return fail(&c, PROTO_EINTERNAL, NULL, "out of memory");
+            return proto__fail(&c, PROTO_EINTERNAL, NULL, "out of memory");
         text_token(d, sizeof d, jerr.text, strlen(jerr.text), 80);
-        return fail(&c, PROTO_EBADREQUEST, NULL, "invalid JSON at line %d column %d: %s", jerr.line,
-                    jerr.column, d);
+        return proto__fail(&c, PROTO_EBADREQUEST, NULL, "invalid JSON at line %d column %d: %s",
+                           jerr.line, jerr.column, d);
     }
     if (!json_is_object(root)) {
-        rc = fail(&c, PROTO_EBADREQUEST, NULL, "message must be a JSON object, got %s",
-                  describe(d, sizeof d, root));
+        rc = proto__fail(&c, PROTO_EBADREQUEST, NULL, "message must be a JSON object, got %s",
+                         proto__describe(d, sizeof d, root));
         goto out;
     }
     rc = parse_root(&c, root);
