@@ -174,7 +174,7 @@ typedef struct port_spec {
     char container[16]; /* "80/tcp" */
 } port_spec;
 
-/* The field table, indexed by enum field_id (protocol_parse.c). */
+/* The field table, indexed by enum field_id (protocol_schema.c). */
 extern const field_spec proto__field_specs[F__COUNT];
 
 /* The field of dialect d at loc spelled key (ignoring case), or NULL. */
