@@ -72,6 +72,7 @@ typedef struct ctl_req {
     size_t raw_len;
     bool progress; /* the request asks for progress messages (pull, bulk) */
     time_t now;    /* the time the renderers count "ago" from */
+    bool one_node; /* set before the builder: --node names one node */
 } ctl_req;
 
 /* Builds a request from argv (argv[0] is the command name).  Returns 0, or
@@ -313,14 +314,12 @@ static int build_rm(int argc, char **argv, ctl_req *req)
     return 0;
 }
 
-/* Set by main() from --node: -a stays on that node. */
-static bool g_one_node;
-
 /* ps [-a] [-c] and images [-a] [-c]: what the listing covers.
  *   -c, --cluster  every node of the cluster (Options.Cluster)
- *   -a, --all      everything: every node (unless --node names one) and,
- *                  as with Docker's -a, stopped containers / intermediate
- *                  images too (Options.All, and Options.Cluster)
+ *   -a, --all      everything: every node (unless --node names one,
+ *                  req->one_node) and, as with Docker's -a, stopped
+ *                  containers / intermediate images too (Options.All,
+ *                  and Options.Cluster)
  * Without either, the node that takes the request answers for itself. */
 static int build_listing(int argc, char **argv, ctl_req *req, const char *verb)
 {
@@ -340,7 +339,7 @@ static int build_listing(int argc, char **argv, ctl_req *req, const char *verb)
     }
     if (argc != optind)
         return cmd_usage(argv[0]);
-    if (all && !g_one_node)
+    if (all && !req->one_node)
         cluster = true;
     req->msg = msg_new(verb);
     if (all)
@@ -1812,7 +1811,7 @@ int main(int argc, char **argv)
         usage(help ? stdout : stderr);
         return help ? 0 : EXIT_USAGE;
     }
-    g_one_node = o.node != NULL;
+    req.one_node = o.node != NULL;
     req.now = time(NULL);
     cmd = find_cmd(argv[at]);
     if (cmd && cmd->build == NULL)

@@ -16,18 +16,25 @@
 #define DISPATCHCTL_NO_MAIN
 #include "dispatchctl.c"
 
-/* Runs the builder of command argv[0] and returns its message as compact
- * JSON (caller frees), or NULL when the builder refused the arguments. */
-static char *build(ctl_req *req, int argc, char **argv)
+/* Runs the builder of command argv[0] (one_node: --node was given) and
+ * returns its message as compact JSON (caller frees), or NULL when the
+ * builder refused the arguments. */
+static char *build_as(ctl_req *req, int argc, char **argv, bool one_node)
 {
     const ctl_cmd *c = find_cmd(argv[0]);
     assert_non_null(c);
     memset(req, 0, sizeof *req);
+    req->one_node = one_node;
     if (c->build(argc, argv, req) < 0)
         return NULL;
     if (req->msg == NULL)
         return NULL;
     return json_dumps(req->msg, JSON_COMPACT);
+}
+
+static char *build(ctl_req *req, int argc, char **argv)
+{
+    return build_as(req, argc, argv, false);
 }
 
 static void test_run_message(void **state)
@@ -406,15 +413,13 @@ static void test_listing_options(void **state)
         {imc, 2, false, "{\"Dockercmd\":\"images\",\"Options\":{\"Cluster\":true}}"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        g_one_node = cases[i].one_node;
-        s = build(&req, cases[i].argc, cases[i].argv);
+        s = build_as(&req, cases[i].argc, cases[i].argv, cases[i].one_node);
         assert_non_null(s);
         assert_string_equal(s, cases[i].want);
         assert_int_equal(check_local(&req, s, strlen(s)), 0);
         free(s);
         json_decref(req.msg);
     }
-    g_one_node = false;
     assert_null(build(&req, 2, bad));
 }
 
