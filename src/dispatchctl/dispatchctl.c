@@ -1560,43 +1560,57 @@ static int ev_matches(const ev_filters *fs, const void *body, size_t len)
     return all;
 }
 
-/* events [-n COUNT] [-f KEY=VALUE]... [PATTERN]: prints the events published on <q>.events
- * that match PATTERN (topic syntax; default every one) and the filters as
- * they come.
- * Stops after COUNT events, or after --timeout seconds when it was given
- * (exit 3 if COUNT events did not come by then).  Returns the exit
- * status. */
-static int watch(const ctl_opts *o, int argc, char **argv)
+/* What `events` watches: its filters, how many events, the pattern. */
+typedef struct ev_watch {
+    ev_filters fs;
+    long count;          /* stop after this many; 0: never */
+    const char *pattern; /* topic syntax; borrowed from argv */
+} ev_watch;
+
+/* Parses events [-n COUNT] [-f KEY=VALUE]... [PATTERN] (argv[0] is the
+ * command) into *w.  Returns 0, or -1 after saying why. */
+static int ev_args(int argc, char **argv, ev_watch *w)
 {
     static const struct option lo[] = {{"filter", required_argument, NULL, 'f'}, {0}};
-    ev_filters fs = {0};
-    long count = 0;
     int c;
+    memset(w, 0, sizeof *w);
     getopt_reset();
     while ((c = getopt_long(argc, argv, "+n:f:", lo, NULL)) != -1) {
         if (c == 'f') {
-            if (ev_filter_add(&fs, optarg) < 0)
-                return (cmd_usage(argv[0]), EXIT_USAGE);
+            if (ev_filter_add(&w->fs, optarg) < 0)
+                return cmd_usage(argv[0]);
             continue;
         }
-        if (c != 'n' || parse_int(optarg, 1, 1000000000L, &count) < 0) {
+        if (c != 'n' || parse_int(optarg, 1, 1000000000L, &w->count) < 0) {
             if (c == 'n')
                 fprintf(stderr, "dispatchctl: events: -n takes a count of 1 or more\n");
-            return (cmd_usage(argv[0]), EXIT_USAGE);
+            return cmd_usage(argv[0]);
         }
     }
     if (argc - optind > 1)
-        return (cmd_usage(argv[0]), EXIT_USAGE);
-    const char *pattern = argc - optind == 1 ? argv[optind] : "#";
-    if (strlen(pattern) > 255) {
+        return cmd_usage(argv[0]);
+    w->pattern = argc - optind == 1 ? argv[optind] : "#";
+    if (strlen(w->pattern) > 255) {
         fprintf(stderr, "dispatchctl: events: the pattern is longer than 255 bytes\n");
-        return EXIT_USAGE;
+        return -1;
     }
+    return 0;
+}
+
+/* events: prints the events published on <q>.events that match the
+ * pattern (default every one) and the filters as they come.  Stops after
+ * COUNT events, or after --timeout seconds when it was given (exit 3 if
+ * COUNT events did not come by then).  Returns the exit status. */
+static int watch(const ctl_opts *o, int argc, char **argv)
+{
+    ev_watch w;
+    if (ev_args(argc, argv, &w) < 0)
+        return EXIT_USAGE;
     broker *b = NULL;
     int status = open_broker(o, &b);
     if (b == NULL)
         return status;
-    int rc = broker_watch(b, pattern);
+    int rc = broker_watch(b, w.pattern);
     if (rc < 0) {
         fprintf(stderr, "dispatchctl: cannot watch %s.events: ", o->queue);
         text_put_terminal(stderr, broker_error(b)[0] ? broker_error(b) : broker_strerror(rc));
@@ -1612,15 +1626,15 @@ static int watch(const ctl_opts *o, int argc, char **argv)
     int64_t end_ms =
         (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + (int64_t)o->timeout_s * 1000;
     status = 0;
-    while (count == 0 || seen < count) {
+    while (w.count == 0 || seen < w.count) {
         clock_gettime(CLOCK_MONOTONIC, &ts);
         if (o->timeout_set && (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 >= end_ms) {
-            status = count ? EXIT_NOREPLY : 0;
+            status = w.count ? EXIT_NOREPLY : 0;
             break;
         }
         broker_delivery d = {0};
         rc = broker_poll(b, 200, &d);
-        if (rc == 1 && d.source == BROKER_SRC_EVENT && ev_matches(&fs, d.body, d.len)) {
+        if (rc == 1 && d.source == BROKER_SRC_EVENT && ev_matches(&w.fs, d.body, d.len)) {
             if (o->json) {
                 text_put_terminal(stdout, (const char *)d.body);
                 fputc('\n', stdout);

@@ -356,16 +356,32 @@ static void test_events_rendering(void **state)
     free(t);
 }
 
-/* events refuses bad arguments before it connects anywhere. */
+/* events refuses bad arguments (before it connects anywhere). */
 static void test_events_usage(void **state)
 {
-    ctl_opts o = {.url = "amqp://127.0.0.1:1/", .queue = "q"};
     char *n0[] = {"events", "-n", "0", NULL};
     char *nx[] = {"events", "-n", "x", NULL};
     char *two[] = {"events", "a", "b", NULL};
-    assert_int_equal(watch(&o, 3, n0), EXIT_USAGE);
-    assert_int_equal(watch(&o, 3, nx), EXIT_USAGE);
-    assert_int_equal(watch(&o, 3, two), EXIT_USAGE);
+    char *ok[] = {"events", "-n", "2", "-f", "node=n1", "container.*", NULL};
+    char *dflt[] = {"events", NULL};
+    char long_pattern[257];
+    char *too_long[] = {"events", long_pattern, NULL};
+    ev_watch w;
+    assert_int_equal(ev_args(3, n0, &w), -1);
+    assert_int_equal(ev_args(3, nx, &w), -1);
+    assert_int_equal(ev_args(3, two, &w), -1);
+    memset(long_pattern, 'a', 256);
+    long_pattern[256] = '\0';
+    assert_int_equal(ev_args(2, too_long, &w), -1);
+    long_pattern[255] = '\0';
+    assert_int_equal(ev_args(2, too_long, &w), 0);
+    assert_int_equal(ev_args(6, ok, &w), 0);
+    assert_int_equal(w.count, 2);
+    assert_int_equal(w.fs.n, 1);
+    assert_string_equal(w.pattern, "container.*");
+    assert_int_equal(ev_args(1, dflt, &w), 0);
+    assert_int_equal(w.count, 0);
+    assert_string_equal(w.pattern, "#");
     const ctl_cmd *c = find_cmd("events");
     assert_non_null(c);
     assert_null(c->build);
@@ -675,9 +691,9 @@ static void test_events_filters(void **state)
     assert_int_equal(ev_filter_add(&fs, "colour=red"), -1);
     assert_int_equal(ev_filter_add(&fs, "type"), -1);
     assert_int_equal(ev_filter_add(&fs, "type="), -1);
-    ctl_opts o = {.url = "amqp://127.0.0.1:1/", .queue = "q"};
     char *bad[] = {"events", "--filter", "since=1", NULL};
-    assert_int_equal(watch(&o, 3, bad), EXIT_USAGE);
+    ev_watch w;
+    assert_int_equal(ev_args(3, bad, &w), -1);
 }
 
 static void test_overview(void **state)
@@ -699,6 +715,7 @@ int main(void)
 {
     (void)call; /* the parts that need a broker are tested by hand and in the dispatch suite */
     (void)read_stdin;
+    (void)watch;
     (void)usage;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_message),
