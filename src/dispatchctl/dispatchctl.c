@@ -360,92 +360,112 @@ static int build_images(int argc, char **argv, ctl_req *req)
     return build_listing(argc, argv, req, "images");
 }
 
-/* run [--rm] [--attach] [--name N] [--timeout S] [--instances N
- * [--placement P]] IMAGE [CMD...] */
-static int build_run(int argc, char **argv, ctl_req *req)
-{
-    static const struct option lo[] = {{"rm", no_argument, NULL, 'r'},
+/* What run's options ask for (the image and its command aside). */
+typedef struct run_args {
+    bool rm, attach;
+    const char *name, *placement; /* borrowed from argv */
+    long timeout, instances;      /* 0: not given */
+} run_args;
+
+static const struct option run_lo[] = {{"rm", no_argument, NULL, 'r'},
                                        {"attach", no_argument, NULL, 'a'},
                                        {"name", required_argument, NULL, 'n'},
                                        {"timeout", required_argument, NULL, 't'},
                                        {"instances", required_argument, NULL, 'i'},
                                        {"placement", required_argument, NULL, 'p'},
                                        {0}};
-    bool rm = false, attach = false;
-    const char *name = NULL, *placement = NULL;
-    long timeout = 0, instances = 0;
-    json_t *cmd;
-    int c;
 
-    getopt_reset();
-    while ((c = getopt_long(argc, argv, "+a", lo, NULL)) != -1) {
-        switch (c) {
-        case 'r':
-            rm = true;
-            break;
-        case 'a':
-            attach = true;
-            break;
-        case 'n':
-            name = optarg;
-            break;
-        case 't':
-            if (parse_int(optarg, 1, 31536000, &timeout) < 0) {
-                fprintf(stderr, "dispatchctl: run: --timeout takes 1..31536000 seconds\n");
-                return cmd_usage(argv[0]);
-            }
-            break;
-        case 'i':
-            if (parse_int(optarg, 1, 1000, &instances) < 0) {
-                fprintf(stderr, "dispatchctl: run: --instances takes 1..1000\n");
-                return cmd_usage(argv[0]);
-            }
-            break;
-        case 'p':
-            placement = optarg;
-            break;
-        default:
-            return cmd_usage(argv[0]);
-        }
+/* Takes run's option c (from getopt_long, its value in optarg) into *a.
+ * Returns 0, or -1 (after saying why when the value is wrong). */
+static int run_opt(int c, run_args *a)
+{
+    switch (c) {
+    case 'r':
+        a->rm = true;
+        return 0;
+    case 'a':
+        a->attach = true;
+        return 0;
+    case 'n':
+        a->name = optarg;
+        return 0;
+    case 't':
+        if (parse_int(optarg, 1, 31536000, &a->timeout) == 0)
+            return 0;
+        fprintf(stderr, "dispatchctl: run: --timeout takes 1..31536000 seconds\n");
+        return -1;
+    case 'i':
+        if (parse_int(optarg, 1, 1000, &a->instances) == 0)
+            return 0;
+        fprintf(stderr, "dispatchctl: run: --instances takes 1..1000\n");
+        return -1;
+    case 'p':
+        a->placement = optarg;
+        return 0;
+    default:
+        return -1;
     }
-    if (argc - optind < 1)
-        return cmd_usage(argv[0]);
-    if (placement && instances == 0) {
-        fprintf(stderr, "dispatchctl: run: --placement goes with --instances\n");
-        return cmd_usage(argv[0]);
-    }
+}
+
+/* Sets msg.Options.key to the string s (null for invalid UTF-8, which
+ * the local check refuses). */
+static void opt_set_str(json_t *msg, const char *key, const char *s)
+{
+    json_t *v = json_string(s);
+    opt_set(msg, key, v ? v : json_null());
+}
+
+/* The run message for a on image argv[0] with the command argv[1..]. */
+static void run_message(ctl_req *req, const run_args *a, int argc, char **argv)
+{
     req->msg = msg_new("run");
-    top_set(req->msg, "Image", argv[optind]);
-    if (argc - optind > 1) {
-        cmd = json_array();
+    top_set(req->msg, "Image", argv[0]);
+    if (argc > 1) {
+        json_t *cmd = json_array();
         if (cmd == NULL || json_object_set_new(req->msg, "Cmd", cmd) < 0)
             abort();
-        for (int i = optind + 1; i < argc; i++) {
+        for (int i = 1; i < argc; i++) {
             json_t *s = json_string(argv[i]);
             json_array_append_new(cmd, s ? s : json_null());
         }
     }
-    if (name) {
-        json_t *n = json_string(name); /* NULL for invalid UTF-8: the check refuses it */
-        opt_set(req->msg, "Name", n ? n : json_null());
-    }
-    if (attach)
+    if (a->name)
+        opt_set_str(req->msg, "Name", a->name);
+    if (a->attach)
         opt_set(req->msg, "Attach", json_pack("[ss]", "STDOUT", "STDERR"));
-    if (rm)
+    if (a->rm)
         opt_set(req->msg, "Remove", json_true());
-    if (timeout > 0) {
-        opt_set(req->msg, "Timeout", json_integer(timeout));
-        req->min_wait_s = (int)timeout + RUN_GRACE;
+    if (a->timeout > 0) {
+        opt_set(req->msg, "Timeout", json_integer(a->timeout));
+        req->min_wait_s = (int)a->timeout + RUN_GRACE;
     }
-    if (instances > 0) {
-        opt_set(req->msg, "Instances", json_integer(instances));
-        if (placement) {
-            json_t *p = json_string(placement);
-            opt_set(req->msg, "Placement", p ? p : json_null());
-        }
+    if (a->instances > 0) {
+        opt_set(req->msg, "Instances", json_integer(a->instances));
+        if (a->placement)
+            opt_set_str(req->msg, "Placement", a->placement);
         opt_set(req->msg, "Progress", json_true());
         req->progress = true;
     }
+}
+
+/* run [--rm] [--attach] [--name N] [--timeout S] [--instances N
+ * [--placement P]] IMAGE [CMD...] */
+static int build_run(int argc, char **argv, ctl_req *req)
+{
+    run_args a = {0};
+    int c;
+
+    getopt_reset();
+    while ((c = getopt_long(argc, argv, "+a", run_lo, NULL)) != -1)
+        if (run_opt(c, &a) < 0)
+            return cmd_usage(argv[0]);
+    if (argc - optind < 1)
+        return cmd_usage(argv[0]);
+    if (a.placement && a.instances == 0) {
+        fprintf(stderr, "dispatchctl: run: --placement goes with --instances\n");
+        return cmd_usage(argv[0]);
+    }
+    run_message(req, &a, argc - optind, argv + optind);
     req->local_check = true;
     return 0;
 }
