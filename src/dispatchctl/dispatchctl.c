@@ -1014,6 +1014,16 @@ static int render_default(FILE *out, const json_t *r, const ctl_req *req)
     return 0;
 }
 
+/* The renderer of the replies to command (their "command" field): its
+ * row's, or the default one (also for NULL). */
+static ctl_render_fn render_find(const char *command)
+{
+    for (size_t i = 0; command && i < sizeof renderers / sizeof renderers[0]; i++)
+        if (strcmp(renderers[i].command, command) == 0)
+            return renderers[i].render;
+    return render_default;
+}
+
 /* ------------------------------------------------------------------------
  * Progress messages (docs/protocol.md, "Progress messages")
  * ------------------------------------------------------------------------ */
@@ -1179,11 +1189,7 @@ static int handle_reply(const ctl_opts *o, const ctl_req *req, const broker_deli
         status = EXIT_REFUSED;
     } else {
         const char *command = json_string_value(json_object_get(reply, "command"));
-        ctl_render_fn fn = render_default;
-        for (size_t i = 0; command && i < sizeof renderers / sizeof renderers[0]; i++)
-            if (strcmp(renderers[i].command, command) == 0)
-                fn = renderers[i].render;
-        status = fn(stdout, result, req);
+        status = render_find(command)(stdout, result, req);
     }
     json_decref(reply);
     return status;

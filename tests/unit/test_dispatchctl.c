@@ -488,7 +488,7 @@ static void test_render_ps(void **state)
 {
     int st;
     char *t = render_to_string(
-        render_ps,
+        render_find("list"),
         "[{\"Id\":\"0123456789abcdef\",\"Image\":\"busybox\",\"Command\":\"sleep "
         "100000000000000000\","
         "\"Created\":940,\"Status\":\"Up 1 "
@@ -505,7 +505,7 @@ static void test_render_ps(void **state)
     free(t);
     /* cluster-wide: a NODE column */
     t = render_to_string(
-        render_ps,
+        render_find("list"),
         "{\"containers\":[{\"Id\":\"ab\",\"Image\":\"i\",\"Command\":\"c\","
         "\"Status\":\"Up\",\"Names\":[\"/n\"],\"Node\":\"n2\"}],\"nodes\":[\"n2\"],"
         "\"missing\":[]}",
@@ -515,7 +515,7 @@ static void test_render_ps(void **state)
         t, "CONTAINER ID   IMAGE   COMMAND   CREATED   STATUS   PORTS   NAMES   NODE\n"
            "ab             i       \"c\"                 Up               n       n2\n");
     free(t);
-    t = render_to_string(render_ps, "{\"x\":1}", 0, &st);
+    t = render_to_string(render_find("list"), "{\"x\":1}", 0, &st);
     assert_int_equal(st, EXIT_REFUSED);
     free(t);
 }
@@ -523,7 +523,7 @@ static void test_render_ps(void **state)
 static void test_render_images_nodes(void **state)
 {
     int st;
-    char *t = render_to_string(render_images,
+    char *t = render_to_string(render_find("images"),
                                "{\"images\":[{\"Id\":\"sha256:0123456789abcdef\",\"RepoTags\":["
                                "\"localhost:5000/busybox:latest\"],\"Size\":4261550,\"Created\":"
                                "1000,\"Node\":\"n1\"}],\"nodes\":[\"n1\"],\"missing\":[]}",
@@ -534,7 +534,7 @@ static void test_render_images_nodes(void **state)
            "localhost:5000/busybox   latest   0123456789ab   3 days ago   4.26MB   n1\n");
     free(t);
     /* seven columns (past the old table width) */
-    t = render_to_string(render_nodes,
+    t = render_to_string(render_find("nodes"),
                          "[{\"name\":\"n1\",\"self\":true,\"docker\":true,\"draining\":false,"
                          "\"running\":2,\"containers\":3,\"inflight\":1,\"seen_ms_ago\":1500}]",
                          0, &st);
@@ -549,7 +549,7 @@ static void test_render_inspect_bulk(void **state)
 {
     int st;
     char *t = render_to_string(
-        render_inspect,
+        render_find("inspect"),
         "{\"Id\":\"0123\",\"Name\":\"/web\",\"Config\":{\"Image\":\"busybox\",\"Labels\":{"
         "\"io.docker-dispatch.node\":\"n1\",\"io.docker-dispatch.request\":\"r1\",\"other\":\"x\"}}"
         ","
@@ -569,7 +569,7 @@ static void test_render_inspect_bulk(void **state)
                            "Label:       request=r1\n");
     free(t);
     t = render_to_string(
-        render_output,
+        render_find("run"),
         "{\"requested\":2,\"created\":1,\"placement\":\"spread\",\"containers\":["
         "{\"node\":\"n1\",\"ok\":true,\"id\":\"0123456789abcdef\",\"name\":\"a\",\"result\":{"
         "\"exit_code\":0}},{\"node\":\"n2\",\"ok\":false,\"error\":{\"code\":\"unavailable\","
