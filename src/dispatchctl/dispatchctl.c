@@ -18,7 +18,7 @@
  * Exit status: 0 success; 1 the reply was an error (or the local check
  * refused the request; a bulk run: a piece failed); 2 the broker cannot be
  * used (unreachable, login refused, no such queue); 3 no reply in time; 64
- * usage, and no arguments at all (the overview).  `run` that waited for its
+ * usage, and no arguments at all (the ctl_overview).  `run` that waited for its
  * container exits with the container's exit code.
  */
 #include <errno.h>
@@ -95,9 +95,9 @@ typedef struct ctl_render {
     ctl_render_fn render;
 } ctl_render;
 
-static const ctl_cmd *find_cmd(const char *name);
-static void usage(FILE *f);
-static void overview(FILE *f);
+static const ctl_cmd *ctl_find_cmd(const char *name);
+static void ctl_usage(FILE *f);
+static void ctl_overview(FILE *f);
 static int render_bulk(FILE *out, const json_t *r, const ctl_req *req);
 
 /* ------------------------------------------------------------------------
@@ -105,7 +105,7 @@ static int render_bulk(FILE *out, const json_t *r, const ctl_req *req);
  * ------------------------------------------------------------------------ */
 
 /* Parses a decimal integer in [lo, hi] from s.  Returns 0 or -1. */
-static int parse_int(const char *s, long lo, long hi, long *out)
+static int ctl_parse_int(const char *s, long lo, long hi, long *out)
 {
     char *end;
     errno = 0;
@@ -118,7 +118,7 @@ static int parse_int(const char *s, long lo, long hi, long *out)
 
 /* Fills buf (at least 2 * nbytes + 1 bytes) with nbytes random bytes from
  * /dev/urandom in hex.  Returns 0, or -1 when the device cannot be read. */
-static int random_hex(char *buf, size_t nbytes)
+static int ctl_random_hex(char *buf, size_t nbytes)
 {
     unsigned char raw[32];
     size_t got = 0;
@@ -147,9 +147,9 @@ out:
 }
 
 /* Prints the usage line of one command and returns -1 (for builders). */
-static int cmd_usage(const char *name)
+static int ctl_cmd_usage(const char *name)
 {
-    const ctl_cmd *c = find_cmd(name);
+    const ctl_cmd *c = ctl_find_cmd(name);
     const char *args = c ? c->args : "";
     fprintf(stderr, "usage: dispatchctl [OPTIONS] %s%s%s\n", name, args[0] ? " " : "", args);
     return -1;
@@ -189,7 +189,7 @@ static void top_set(json_t *msg, const char *key, const char *s)
 }
 
 /* Resets getopt for a command's own argv. */
-static void getopt_reset(void)
+static void ctl_getopt_reset(void)
 {
     optind = 0;
     opterr = 1;
@@ -205,7 +205,7 @@ static int build_simple(int argc, char **argv, ctl_req *req, const char *verb, c
 {
     int want = key ? 2 : 1;
     if (argc != want || (argc > 1 && argv[1][0] == '-' && argv[1][1] != '\0'))
-        return cmd_usage(argv[0]);
+        return ctl_cmd_usage(argv[0]);
     req->msg = msg_new(verb);
     if (key) {
         top_set(req->msg, key, argv[1]);
@@ -215,18 +215,18 @@ static int build_simple(int argc, char **argv, ctl_req *req, const char *verb, c
     return 0;
 }
 
-static int build_inspect(int argc, char **argv, ctl_req *req)
+static int ctl_build_inspect(int argc, char **argv, ctl_req *req)
 {
     return build_simple(argc, argv, req, "inspect", "Container");
 }
 
-static int build_logs(int argc, char **argv, ctl_req *req)
+static int ctl_build_logs(int argc, char **argv, ctl_req *req)
 {
     return build_simple(argc, argv, req, "logs", "Container");
 }
 
 /* pull IMAGE: asks for progress messages (shown unless --json). */
-static int build_pull(int argc, char **argv, ctl_req *req)
+static int ctl_build_pull(int argc, char **argv, ctl_req *req)
 {
     if (build_simple(argc, argv, req, "pull", "Image") < 0)
         return -1;
@@ -236,43 +236,43 @@ static int build_pull(int argc, char **argv, ctl_req *req)
     return 0;
 }
 
-static int build_ping(int argc, char **argv, ctl_req *req)
+static int ctl_build_ping(int argc, char **argv, ctl_req *req)
 {
     return build_simple(argc, argv, req, "ping", NULL);
 }
 
-static int build_info(int argc, char **argv, ctl_req *req)
+static int ctl_build_info(int argc, char **argv, ctl_req *req)
 {
     return build_simple(argc, argv, req, "info", NULL);
 }
 
-static int build_version(int argc, char **argv, ctl_req *req)
+static int ctl_build_version(int argc, char **argv, ctl_req *req)
 {
     return build_simple(argc, argv, req, "version", NULL);
 }
 
-static int build_nodes(int argc, char **argv, ctl_req *req)
+static int ctl_build_nodes(int argc, char **argv, ctl_req *req)
 {
     return build_simple(argc, argv, req, "nodes", NULL);
 }
 
 /* stop [-t SECONDS] CONTAINER */
-static int build_stop(int argc, char **argv, ctl_req *req)
+static int ctl_build_stop(int argc, char **argv, ctl_req *req)
 {
     static const struct option lo[] = {{"time", required_argument, NULL, 't'}, {0}};
     long t = -1;
     int c;
 
-    getopt_reset();
+    ctl_getopt_reset();
     while ((c = getopt_long(argc, argv, "+t:", lo, NULL)) != -1) {
-        if (c != 't' || parse_int(optarg, 0, 86400, &t) < 0) {
+        if (c != 't' || ctl_parse_int(optarg, 0, 86400, &t) < 0) {
             if (c == 't')
                 fprintf(stderr, "dispatchctl: stop: -t takes 0..86400 seconds\n");
-            return cmd_usage(argv[0]);
+            return ctl_cmd_usage(argv[0]);
         }
     }
     if (argc - optind != 1)
-        return cmd_usage(argv[0]);
+        return ctl_cmd_usage(argv[0]);
     req->msg = msg_new("stop");
     top_set(req->msg, "Container", argv[optind]);
     if (t >= 0)
@@ -285,24 +285,24 @@ static int build_stop(int argc, char **argv, ctl_req *req)
 }
 
 /* rm [-f] [-v] CONTAINER */
-static int build_rm(int argc, char **argv, ctl_req *req)
+static int ctl_build_rm(int argc, char **argv, ctl_req *req)
 {
     static const struct option lo[] = {
         {"force", no_argument, NULL, 'f'}, {"volumes", no_argument, NULL, 'v'}, {0}};
     bool force = false, volumes = false;
     int c;
 
-    getopt_reset();
+    ctl_getopt_reset();
     while ((c = getopt_long(argc, argv, "+fv", lo, NULL)) != -1) {
         if (c == 'f')
             force = true;
         else if (c == 'v')
             volumes = true;
         else
-            return cmd_usage(argv[0]);
+            return ctl_cmd_usage(argv[0]);
     }
     if (argc - optind != 1)
-        return cmd_usage(argv[0]);
+        return ctl_cmd_usage(argv[0]);
     req->msg = msg_new("rm");
     top_set(req->msg, "Container", argv[optind]);
     if (force)
@@ -328,17 +328,17 @@ static int build_listing(int argc, char **argv, ctl_req *req, const char *verb)
     bool all = false, cluster = false;
     int c;
 
-    getopt_reset();
+    ctl_getopt_reset();
     while ((c = getopt_long(argc, argv, "+ac", lo, NULL)) != -1) {
         if (c == 'a')
             all = true;
         else if (c == 'c')
             cluster = true;
         else
-            return cmd_usage(argv[0]);
+            return ctl_cmd_usage(argv[0]);
     }
     if (argc != optind)
-        return cmd_usage(argv[0]);
+        return ctl_cmd_usage(argv[0]);
     if (all && !req->one_node)
         cluster = true;
     req->msg = msg_new(verb);
@@ -350,12 +350,12 @@ static int build_listing(int argc, char **argv, ctl_req *req, const char *verb)
     return 0;
 }
 
-static int build_ps(int argc, char **argv, ctl_req *req)
+static int ctl_build_ps(int argc, char **argv, ctl_req *req)
 {
     return build_listing(argc, argv, req, "ps");
 }
 
-static int build_images(int argc, char **argv, ctl_req *req)
+static int ctl_build_images(int argc, char **argv, ctl_req *req)
 {
     return build_listing(argc, argv, req, "images");
 }
@@ -390,12 +390,12 @@ static int run_opt(int c, run_args *a)
         a->name = optarg;
         return 0;
     case 't':
-        if (parse_int(optarg, 1, 31536000, &a->timeout) == 0)
+        if (ctl_parse_int(optarg, 1, 31536000, &a->timeout) == 0)
             return 0;
         fprintf(stderr, "dispatchctl: run: --timeout takes 1..31536000 seconds\n");
         return -1;
     case 'i':
-        if (parse_int(optarg, 1, 1000, &a->instances) == 0)
+        if (ctl_parse_int(optarg, 1, 1000, &a->instances) == 0)
             return 0;
         fprintf(stderr, "dispatchctl: run: --instances takes 1..1000\n");
         return -1;
@@ -450,20 +450,20 @@ static void run_message(ctl_req *req, const run_args *a, int argc, char **argv)
 
 /* run [--rm] [--attach] [--name N] [--timeout S] [--instances N
  * [--placement P]] IMAGE [CMD...] */
-static int build_run(int argc, char **argv, ctl_req *req)
+static int ctl_build_run(int argc, char **argv, ctl_req *req)
 {
     run_args a = {0};
     int c;
 
-    getopt_reset();
+    ctl_getopt_reset();
     while ((c = getopt_long(argc, argv, "+a", run_lo, NULL)) != -1)
         if (run_opt(c, &a) < 0)
-            return cmd_usage(argv[0]);
+            return ctl_cmd_usage(argv[0]);
     if (argc - optind < 1)
-        return cmd_usage(argv[0]);
+        return ctl_cmd_usage(argv[0]);
     if (a.placement && a.instances == 0) {
         fprintf(stderr, "dispatchctl: run: --placement goes with --instances\n");
-        return cmd_usage(argv[0]);
+        return ctl_cmd_usage(argv[0]);
     }
     run_message(req, &a, argc - optind, argv + optind);
     req->local_check = true;
@@ -472,43 +472,44 @@ static int build_run(int argc, char **argv, ctl_req *req)
 
 /* send JSON | send - : the body exactly as given, checked locally for being
  * one JSON object within the size cap. */
-static int build_send(int argc, char **argv, ctl_req *req)
+static int ctl_build_send(int argc, char **argv, ctl_req *req)
 {
     if (argc != 2)
-        return cmd_usage(argv[0]);
+        return ctl_cmd_usage(argv[0]);
     req->raw = argv[1];
     req->raw_len = strlen(argv[1]);
     return 0;
 }
 
-static const ctl_cmd commands[] = {
+static const ctl_cmd ctl_commands[] = {
     {"run",
      "[--rm] [--attach] [--name NAME] [--timeout SECONDS] [--instances N [--placement "
      "spread|binpack]] IMAGE [CMD...]",
-     "start a container (N of them over the cluster)", build_run},
-    {"stop", "[-t SECONDS] CONTAINER", "stop a container", build_stop},
-    {"rm", "[-f] [-v] CONTAINER", "remove a container", build_rm},
+     "start a container (N of them over the cluster)", ctl_build_run},
+    {"stop", "[-t SECONDS] CONTAINER", "stop a container", ctl_build_stop},
+    {"rm", "[-f] [-v] CONTAINER", "remove a container", ctl_build_rm},
     {"ps", "[-a|--all] [-c|--cluster]", "list running containers (-a: all, cluster-wide)",
-     build_ps},
-    {"images", "[-a|--all] [-c|--cluster]", "list images (-a: all, cluster-wide)", build_images},
-    {"pull", "IMAGE", "pull an image, with progress", build_pull},
-    {"inspect", "CONTAINER", "show a container's state (--json: everything)", build_inspect},
-    {"logs", "CONTAINER", "print a container's output", build_logs},
-    {"nodes", "", "list the nodes of the cluster", build_nodes},
+     ctl_build_ps},
+    {"images", "[-a|--all] [-c|--cluster]", "list images (-a: all, cluster-wide)",
+     ctl_build_images},
+    {"pull", "IMAGE", "pull an image, with progress", ctl_build_pull},
+    {"inspect", "CONTAINER", "show a container's state (--json: everything)", ctl_build_inspect},
+    {"logs", "CONTAINER", "print a container's output", ctl_build_logs},
+    {"nodes", "", "list the nodes of the cluster", ctl_build_nodes},
     {"events", "[-n COUNT] [-f|--filter KEY=VALUE]... [PATTERN]", "watch the cluster's events",
-     NULL}, /* not a request: watch() */
-    {"ping", "", "check that a node and its Docker answer", build_ping},
-    {"info", "", "Docker's system information", build_info},
-    {"version", "", "Docker's version", build_version},
-    {"send", "JSON|-", "send a message as given", build_send},
+     NULL}, /* not a request: ctl_watch() */
+    {"ping", "", "check that a node and its Docker answer", ctl_build_ping},
+    {"info", "", "Docker's system information", ctl_build_info},
+    {"version", "", "Docker's version", ctl_build_version},
+    {"send", "JSON|-", "send a message as given", ctl_build_send},
 };
 
 /* The table row of a command name, or NULL. */
-static const ctl_cmd *find_cmd(const char *name)
+static const ctl_cmd *ctl_find_cmd(const char *name)
 {
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(commands[i].name, name) == 0)
-            return &commands[i];
+    for (size_t i = 0; i < sizeof ctl_commands / sizeof ctl_commands[0]; i++)
+        if (strcmp(ctl_commands[i].name, name) == 0)
+            return &ctl_commands[i];
     return NULL;
 }
 
@@ -558,19 +559,19 @@ static int render_output(FILE *out, const json_t *r, const ctl_req *req)
     return status;
 }
 
-/* A small text table: rows of at most TABLE_COLS cells, columns padded to
+/* A small text table: rows of at most CTL_TABLE_COLS cells, columns padded to
  * their widest cell.  Cells are copied. */
-#define TABLE_COLS 10
-typedef struct table {
+#define CTL_TABLE_COLS 10
+typedef struct ctl_table {
     size_t ncols, nrows, cap;
     char **cells; /* nrows * ncols */
-} table;
+} ctl_table;
 
-/* Appends a row of t->ncols (at most TABLE_COLS) cells (NULL prints as "");
+/* Appends a row of t->ncols (at most CTL_TABLE_COLS) cells (NULL prints as "");
  * aborts when out of memory. */
-static void table_add(table *t, const char *const *row)
+static void ctl_table_add(ctl_table *t, const char *const *row)
 {
-    if (t->ncols == 0 || t->ncols > TABLE_COLS)
+    if (t->ncols == 0 || t->ncols > CTL_TABLE_COLS)
         abort();
     if (t->nrows == t->cap) {
         size_t cap = t->cap ? 2 * t->cap : 16;
@@ -593,9 +594,9 @@ static void table_add(table *t, const char *const *row)
 }
 
 /* Prints t to out and frees its cells. */
-static void table_flush(table *t, FILE *out)
+static void ctl_table_flush(ctl_table *t, FILE *out)
 {
-    size_t w[TABLE_COLS] = {0};
+    size_t w[CTL_TABLE_COLS] = {0};
     for (size_t r = 0; r < t->nrows; r++)
         for (size_t c = 0; c < t->ncols; c++) {
             size_t l = strlen(t->cells[r * t->ncols + c]);
@@ -619,7 +620,7 @@ static void table_flush(table *t, FILE *out)
 }
 
 /* The first 12 hex digits of a Docker id, without "sha256:". */
-static void short_id(const char *id, char *buf, size_t len)
+static void ctl_short_id(const char *id, char *buf, size_t len)
 {
     if (id == NULL)
         id = "";
@@ -630,7 +631,7 @@ static void short_id(const char *id, char *buf, size_t len)
 
 /* How long ago unix time t was at now, the way Docker's CLI says it
  * ("5 seconds ago", "About an hour ago", "3 days ago"); "" when t is 0. */
-static void ago(time_t now, json_int_t t, char *buf, size_t len)
+static void ctl_ago(time_t now, json_int_t t, char *buf, size_t len)
 {
     if (t <= 0) {
         snprintf(buf, len, "%s", "");
@@ -711,7 +712,7 @@ static int render_ps(FILE *out, const json_t *r, const ctl_req *req)
 {
     bool cluster = json_is_object(r);
     const json_t *list = cluster ? json_object_get(r, "containers") : r;
-    table t = {.ncols = cluster ? 8 : 7};
+    ctl_table t = {.ncols = cluster ? 8 : 7};
     size_t i;
     const json_t *c;
 
@@ -719,14 +720,14 @@ static int render_ps(FILE *out, const json_t *r, const ctl_req *req)
         fprintf(stderr, "dispatchctl: unexpected result for ps\n");
         return EXIT_REFUSED;
     }
-    table_add(&t, (const char *const[]){"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS",
-                                        "PORTS", "NAMES", "NODE"});
+    ctl_table_add(&t, (const char *const[]){"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS",
+                                            "PORTS", "NAMES", "NODE"});
     json_array_foreach(list, i, c)
     {
         char id[16], cmd[40], names[256] = "", created[40], ports[256];
         const json_t *n;
         size_t j, used = 0;
-        short_id(json_string_value(json_object_get(c, "Id")), id, sizeof id);
+        ctl_short_id(json_string_value(json_object_get(c, "Id")), id, sizeof id);
         const char *command = json_string_value(json_object_get(c, "Command"));
         if (command && strlen(command) > 22)
             snprintf(cmd, sizeof cmd, "\"%.19s...\"", command);
@@ -744,20 +745,21 @@ static int render_ps(FILE *out, const json_t *r, const ctl_req *req)
                 break;
             used += (size_t)k;
         }
-        ago(req->now, json_integer_value(json_object_get(c, "Created")), created, sizeof created);
+        ctl_ago(req->now, json_integer_value(json_object_get(c, "Created")), created,
+                sizeof created);
         ports_text(json_object_get(c, "Ports"), ports, sizeof ports);
-        table_add(&t, (const char *const[]){id, json_string_value(json_object_get(c, "Image")), cmd,
-                                            created,
-                                            json_string_value(json_object_get(c, "Status")), ports,
-                                            names, json_string_value(json_object_get(c, "Node"))});
+        ctl_table_add(
+            &t, (const char *const[]){id, json_string_value(json_object_get(c, "Image")), cmd,
+                                      created, json_string_value(json_object_get(c, "Status")),
+                                      ports, names, json_string_value(json_object_get(c, "Node"))});
     }
-    table_flush(&t, out);
+    ctl_table_flush(&t, out);
     say_missing(r);
     return 0;
 }
 
 /* Docker's sizes the way `docker images` prints them (powers of 1000). */
-static void human_size(json_int_t n, char *buf, size_t len)
+static void ctl_human_size(json_int_t n, char *buf, size_t len)
 {
     static const char *const unit[] = {"B", "kB", "MB", "GB", "TB"};
     double v = (double)n;
@@ -775,7 +777,7 @@ static int render_images(FILE *out, const json_t *r, const ctl_req *req)
 {
     bool cluster = json_is_object(r);
     const json_t *list = cluster ? json_object_get(r, "images") : r;
-    table t = {.ncols = cluster ? 6 : 5};
+    ctl_table t = {.ncols = cluster ? 6 : 5};
     size_t i, j;
     const json_t *img, *tag;
 
@@ -783,18 +785,19 @@ static int render_images(FILE *out, const json_t *r, const ctl_req *req)
         fprintf(stderr, "dispatchctl: unexpected result for images\n");
         return EXIT_REFUSED;
     }
-    table_add(&t,
-              (const char *const[]){"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "NODE"});
+    ctl_table_add(
+        &t, (const char *const[]){"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "NODE"});
     json_array_foreach(list, i, img)
     {
         char id[16], size[32], repo[512], created[40];
         const json_t *tags = json_object_get(img, "RepoTags");
         const char *node = json_string_value(json_object_get(img, "Node"));
-        short_id(json_string_value(json_object_get(img, "Id")), id, sizeof id);
-        human_size(json_integer_value(json_object_get(img, "Size")), size, sizeof size);
-        ago(req->now, json_integer_value(json_object_get(img, "Created")), created, sizeof created);
+        ctl_short_id(json_string_value(json_object_get(img, "Id")), id, sizeof id);
+        ctl_human_size(json_integer_value(json_object_get(img, "Size")), size, sizeof size);
+        ctl_ago(req->now, json_integer_value(json_object_get(img, "Created")), created,
+                sizeof created);
         if (json_array_size(tags) == 0) {
-            table_add(&t, (const char *const[]){"<none>", "<none>", id, created, size, node});
+            ctl_table_add(&t, (const char *const[]){"<none>", "<none>", id, created, size, node});
             continue;
         }
         json_array_foreach(tags, j, tag)
@@ -810,11 +813,11 @@ static int render_images(FILE *out, const json_t *r, const ctl_req *req)
                 n = sizeof repo - 1;
             memcpy(repo, s, n);
             repo[n] = '\0';
-            table_add(&t, (const char *const[]){repo, colon ? colon + 1 : "<none>", id, created,
-                                                size, node});
+            ctl_table_add(&t, (const char *const[]){repo, colon ? colon + 1 : "<none>", id, created,
+                                                    size, node});
         }
     }
-    table_flush(&t, out);
+    ctl_table_flush(&t, out);
     say_missing(r);
     return 0;
 }
@@ -854,7 +857,7 @@ static int render_ping(FILE *out, const json_t *r, const ctl_req *req)
 /* nodes: the membership view as a table. */
 static int render_nodes(FILE *out, const json_t *r, const ctl_req *req)
 {
-    table t = {.ncols = 7};
+    ctl_table t = {.ncols = 7};
     size_t i;
     const json_t *n;
 
@@ -863,8 +866,8 @@ static int render_nodes(FILE *out, const json_t *r, const ctl_req *req)
         fprintf(stderr, "dispatchctl: unexpected result for nodes\n");
         return EXIT_REFUSED;
     }
-    table_add(&t, (const char *const[]){"NODE", "STATE", "DOCKER", "RUNNING", "CONTAINERS",
-                                        "IN FLIGHT", "SEEN"});
+    ctl_table_add(&t, (const char *const[]){"NODE", "STATE", "DOCKER", "RUNNING", "CONTAINERS",
+                                            "IN FLIGHT", "SEEN"});
     json_array_foreach(r, i, n)
     {
         char name[300], running[24], containers[24], inflight[24], seen[32];
@@ -879,13 +882,13 @@ static int render_nodes(FILE *out, const json_t *r, const ctl_req *req)
                  json_integer_value(json_object_get(n, "inflight")));
         snprintf(seen, sizeof seen, "%.1fs ago",
                  (double)json_integer_value(json_object_get(n, "seen_ms_ago")) / 1000.0);
-        table_add(&t,
-                  (const char *const[]){
-                      name, json_is_true(json_object_get(n, "draining")) ? "draining" : "active",
-                      json_is_true(json_object_get(n, "docker")) ? "up" : "down", running,
-                      containers, inflight, seen});
+        ctl_table_add(&t, (const char *const[]){
+                              name,
+                              json_is_true(json_object_get(n, "draining")) ? "draining" : "active",
+                              json_is_true(json_object_get(n, "docker")) ? "up" : "down", running,
+                              containers, inflight, seen});
     }
-    table_flush(&t, out);
+    ctl_table_flush(&t, out);
     return 0;
 }
 
@@ -895,7 +898,7 @@ static int render_inspect(FILE *out, const json_t *r, const ctl_req *req)
 {
     const json_t *state = json_object_get(r, "State");
     const json_t *labels = json_object_get(json_object_get(r, "Config"), "Labels");
-    table t = {.ncols = 2};
+    ctl_table t = {.ncols = 2};
     char code[24] = "";
     const char *name = json_string_value(json_object_get(r, "Name"));
     const char *key;
@@ -912,17 +915,18 @@ static int render_inspect(FILE *out, const json_t *r, const ctl_req *req)
     const char *finished = json_string_value(json_object_get(state, "FinishedAt"));
     if (finished && strncmp(finished, "0001-", 5) == 0)
         finished = "-"; /* Docker's zero time: not finished */
-    table_add(&t, (const char *const[]){"ID:", json_string_value(json_object_get(r, "Id"))});
-    table_add(&t, (const char *const[]){"Name:", name && *name == '/' ? name + 1 : name});
-    table_add(&t, (const char *const[]){"Image:", json_string_value(json_object_get(
-                                                      json_object_get(r, "Config"), "Image"))});
-    table_add(&t,
-              (const char *const[]){"State:", json_string_value(json_object_get(state, "Status"))});
-    table_add(&t, (const char *const[]){"Exit code:", code});
-    table_add(&t, (const char *const[]){"Started:",
-                                        json_string_value(json_object_get(state, "StartedAt"))});
-    table_add(&t, (const char *const[]){"Finished:", finished});
-    table_add(&t, (const char *const[]){"Node:", json_string_value(json_object_get(
+    ctl_table_add(&t, (const char *const[]){"ID:", json_string_value(json_object_get(r, "Id"))});
+    ctl_table_add(&t, (const char *const[]){"Name:", name && *name == '/' ? name + 1 : name});
+    ctl_table_add(&t, (const char *const[]){"Image:", json_string_value(json_object_get(
+                                                          json_object_get(r, "Config"), "Image"))});
+    ctl_table_add(
+        &t, (const char *const[]){"State:", json_string_value(json_object_get(state, "Status"))});
+    ctl_table_add(&t, (const char *const[]){"Exit code:", code});
+    ctl_table_add(&t, (const char *const[]){
+                          "Started:", json_string_value(json_object_get(state, "StartedAt"))});
+    ctl_table_add(&t, (const char *const[]){"Finished:", finished});
+    ctl_table_add(&t,
+                  (const char *const[]){"Node:", json_string_value(json_object_get(
                                                      labels, PROTO_RESERVED_LABEL_PREFIX "node"))});
     json_object_foreach((json_t *)labels, key, v)
     {
@@ -932,9 +936,9 @@ static int render_inspect(FILE *out, const json_t *r, const ctl_req *req)
             continue;
         snprintf(cell, sizeof cell, "%s=%s", key + strlen(PROTO_RESERVED_LABEL_PREFIX),
                  json_string_value(v));
-        table_add(&t, (const char *const[]){"Label:", cell});
+        ctl_table_add(&t, (const char *const[]){"Label:", cell});
     }
-    table_flush(&t, out);
+    ctl_table_flush(&t, out);
     return 0;
 }
 
@@ -942,18 +946,18 @@ static int render_inspect(FILE *out, const json_t *r, const ctl_req *req)
  * result); exit status 1 when a piece failed. */
 static int render_bulk(FILE *out, const json_t *r, const ctl_req *req)
 {
-    table t = {.ncols = 4};
+    ctl_table t = {.ncols = 4};
     size_t i;
     const json_t *p;
     int status = 0;
 
     (void)req;
-    table_add(&t, (const char *const[]){"NODE", "CONTAINER ID", "NAME", "RESULT"});
+    ctl_table_add(&t, (const char *const[]){"NODE", "CONTAINER ID", "NAME", "RESULT"});
     json_array_foreach(json_object_get(r, "containers"), i, p)
     {
         char id[16], result[200];
         const json_t *err = json_object_get(p, "error");
-        short_id(json_string_value(json_object_get(p, "id")), id, sizeof id);
+        ctl_short_id(json_string_value(json_object_get(p, "id")), id, sizeof id);
         if (json_is_true(json_object_get(p, "ok"))) {
             const json_t *code = json_object_get(json_object_get(p, "result"), "exit_code");
             if (json_is_integer(code))
@@ -967,10 +971,11 @@ static int render_bulk(FILE *out, const json_t *r, const ctl_req *req)
             snprintf(result, sizeof result, "%s: %s", c ? c : "error", m ? m : "");
             status = EXIT_REFUSED;
         }
-        table_add(&t, (const char *const[]){json_string_value(json_object_get(p, "node")), id,
+        ctl_table_add(&t,
+                      (const char *const[]){json_string_value(json_object_get(p, "node")), id,
                                             json_string_value(json_object_get(p, "name")), result});
     }
-    table_flush(&t, out);
+    ctl_table_flush(&t, out);
     fprintf(out, "%" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " created\n",
             json_integer_value(json_object_get(r, "created")),
             json_integer_value(json_object_get(r, "requested")));
@@ -1016,7 +1021,7 @@ static int render_default(FILE *out, const json_t *r, const ctl_req *req)
 
 /* The renderer of the replies to command (their "command" field): its
  * row's, or the default one (also for NULL). */
-static ctl_render_fn render_find(const char *command)
+static ctl_render_fn ctl_render_find(const char *command)
 {
     for (size_t i = 0; command && i < sizeof renderers / sizeof renderers[0]; i++)
         if (strcmp(renderers[i].command, command) == 0)
@@ -1032,16 +1037,16 @@ static ctl_render_fn render_find(const char *command)
  * "<id>: <status> [=====>     ]  1.2MB/3.4MB" in at most width - 1
  * columns (the bar shrinks, and goes when it would be under 10 columns;
  * without a total there is no bar).  Pure. */
-static void progress_line(char *buf, size_t len, const char *id, const char *status,
-                          int64_t current, int64_t total, int width)
+static void ctl_progress_line(char *buf, size_t len, const char *id, const char *status,
+                              int64_t current, int64_t total, int width)
 {
     char head[256], tail[64] = "";
     snprintf(head, sizeof head, "%s%s%s", id && *id ? id : "", id && *id ? ": " : "",
              status ? status : "");
     if (total > 0 && current >= 0) {
         char a[32], b[32];
-        human_size(current, a, sizeof a);
-        human_size(total, b, sizeof b);
+        ctl_human_size(current, a, sizeof a);
+        ctl_human_size(total, b, sizeof b);
         snprintf(tail, sizeof tail, "%s/%s", a, b);
     }
     int room = width - 1 - (int)strlen(head) - 1 - 2 - 2 - (int)strlen(tail);
@@ -1062,20 +1067,20 @@ static void progress_line(char *buf, size_t len, const char *id, const char *sta
 
 /* What the client remembers of a pull's layers, to redraw them in place
  * on a terminal or to print a line only when a layer's status changes. */
-#define VIEW_LAYERS 64
-typedef struct pull_view {
+#define CTL_VIEW_LAYERS 64
+typedef struct ctl_pull_view {
     size_t n;
     struct {
         char id[80];
         char status[128];
-    } l[VIEW_LAYERS];
-} pull_view;
+    } l[CTL_VIEW_LAYERS];
+} ctl_pull_view;
 
 /* Renders one progress message (p: its "progress" object) on out.
  * tty: redraw each layer's line in place with a bar (width columns);
  * else one plain line each time a layer's status changes.  A bulk
  * piece is one line either way.  No other I/O. */
-static void progress_show(FILE *out, pull_view *v, const json_t *p, bool tty, int width)
+static void ctl_progress_show(FILE *out, ctl_pull_view *v, const json_t *p, bool tty, int width)
 {
     char line[512];
     if (json_object_get(p, "piece")) {
@@ -1083,7 +1088,7 @@ static void progress_show(FILE *out, pull_view *v, const json_t *p, bool tty, in
         const char *err = json_string_value(json_object_get(p, "error"));
         const char *node = json_string_value(json_object_get(p, "node"));
         char sid[16];
-        short_id(json_string_value(id), sid, sizeof sid);
+        ctl_short_id(json_string_value(id), sid, sizeof sid);
         snprintf(line, sizeof line,
                  "[%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT "] piece %" JSON_INTEGER_FORMAT
                  " on %s: %s%s",
@@ -1108,7 +1113,7 @@ static void progress_show(FILE *out, pull_view *v, const json_t *p, bool tty, in
     while (i < v->n && strcmp(v->l[i].id, id) != 0)
         i++;
     bool is_new = i == v->n;
-    if (is_new && v->n == VIEW_LAYERS)
+    if (is_new && v->n == CTL_VIEW_LAYERS)
         return; /* more layers than lines kept: the rest is not drawn */
     if (!tty && !is_new && strcmp(v->l[i].status, status) == 0)
         return; /* piped: only changes of status */
@@ -1117,9 +1122,9 @@ static void progress_show(FILE *out, pull_view *v, const json_t *p, bool tty, in
         v->n++;
     }
     snprintf(v->l[i].status, sizeof v->l[i].status, "%s", status);
-    progress_line(line, sizeof line, id, status,
-                  tty ? json_integer_value(json_object_get(p, "current")) : 0,
-                  tty ? json_integer_value(json_object_get(p, "total")) : 0, width);
+    ctl_progress_line(line, sizeof line, id, status,
+                      tty ? json_integer_value(json_object_get(p, "current")) : 0,
+                      tty ? json_integer_value(json_object_get(p, "total")) : 0, width);
     if (tty && !is_new)
         fprintf(out, "\033[%zuA\r\033[2K", v->n - i); /* up to its line */
     text_put_terminal(out, line);
@@ -1150,7 +1155,7 @@ static void print_reply_error(const json_t *reply)
 }
 
 /* Turns a reply body into output and an exit status. */
-static int handle_reply(const ctl_opts *o, const ctl_req *req, const broker_delivery *d)
+static int ctl_handle_reply(const ctl_opts *o, const ctl_req *req, const broker_delivery *d)
 {
     json_error_t jerr;
     json_t *reply;
@@ -1189,7 +1194,7 @@ static int handle_reply(const ctl_opts *o, const ctl_req *req, const broker_deli
         status = EXIT_REFUSED;
     } else {
         const char *command = json_string_value(json_object_get(reply, "command"));
-        status = render_find(command)(stdout, result, req);
+        status = ctl_render_find(command)(stdout, result, req);
     }
     json_decref(reply);
     return status;
@@ -1227,7 +1232,7 @@ static char *read_stdin(size_t *len)
  * object within the size cap.  For built commands: proto_parse(), the
  * dispatcher's own validation.  Returns 0, or prints the refusal in the
  * reply's error format and returns EXIT_REFUSED. */
-static int check_local(ctl_req *req, const char *body, size_t len)
+static int ctl_check_local(ctl_req *req, const char *body, size_t len)
 {
     if (req->raw) {
         json_error_t jerr;
@@ -1273,7 +1278,7 @@ static int check_local(ctl_req *req, const char *body, size_t len)
 }
 
 /* What `dispatchctl` alone prints: enough to get going. */
-static void overview(FILE *f)
+static void ctl_overview(FILE *f)
 {
     const char *url = getenv("DISPATCH_AMQP_URL");
     const char *q = getenv("DISPATCH_QUEUE");
@@ -1283,8 +1288,8 @@ static void overview(FILE *f)
                "Sends one command to docker-dispatch over RabbitMQ and prints the reply.\n"
                "\n"
                "commands:\n");
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].what);
+    for (size_t i = 0; i < sizeof ctl_commands / sizeof ctl_commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", ctl_commands[i].name, ctl_commands[i].what);
     fprintf(f, "\nconnects to ");
     text_put_terminal(f, red ? red : "?");
     fprintf(f, ", queue %s (--amqp, -q; DISPATCH_AMQP_URL, DISPATCH_QUEUE)\n",
@@ -1295,7 +1300,7 @@ static void overview(FILE *f)
     free(red);
 }
 
-static void usage(FILE *f)
+static void ctl_usage(FILE *f)
 {
     fprintf(f, "usage: dispatchctl [--amqp URL] [-q QUEUE] [--node NAME] [--timeout SECONDS]\n"
                "                   [--json] [--user-id] COMMAND [ARGS...]\n"
@@ -1313,9 +1318,9 @@ static void usage(FILE *f)
                "  -h, --help          this text\n"
                "\n"
                "commands:\n");
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %s%s%s\n", commands[i].name, commands[i].args[0] ? " " : "",
-                commands[i].args);
+    for (size_t i = 0; i < sizeof ctl_commands / sizeof ctl_commands[0]; i++)
+        fprintf(f, "  %s%s%s\n", ctl_commands[i].name, ctl_commands[i].args[0] ? " " : "",
+                ctl_commands[i].args);
     fprintf(f, "\nexit status:\n"
                "  0   ok\n"
                "  1   the reply was an error (or the local check refused the request); run\n"
@@ -1328,7 +1333,7 @@ static void usage(FILE *f)
 
 /* Parses the global options into *o; returns the index of the command in
  * argv, or -1 (usage printed; *help set for --help). */
-static int parse_globals(int argc, char **argv, ctl_opts *o, bool *help)
+static int ctl_parse_globals(int argc, char **argv, ctl_opts *o, bool *help)
 {
     static const struct option lo[] = {
         {"amqp", required_argument, NULL, 'A'}, {"queue", required_argument, NULL, 'q'},
@@ -1347,7 +1352,7 @@ static int parse_globals(int argc, char **argv, ctl_opts *o, bool *help)
         o->queue = DEFAULT_QUEUE;
     o->timeout_s = DEFAULT_TIMEOUT;
 
-    getopt_reset();
+    ctl_getopt_reset();
     while ((c = getopt_long(argc, argv, "+q:h", lo, NULL)) != -1) {
         switch (c) {
         case 'A':
@@ -1360,7 +1365,7 @@ static int parse_globals(int argc, char **argv, ctl_opts *o, bool *help)
             o->node = optarg;
             break;
         case 'T':
-            if (parse_int(optarg, 1, MAX_TIMEOUT, &t) < 0) {
+            if (ctl_parse_int(optarg, 1, MAX_TIMEOUT, &t) < 0) {
                 fprintf(stderr, "dispatchctl: --timeout takes 1..%d seconds\n", MAX_TIMEOUT);
                 return -1;
             }
@@ -1408,7 +1413,7 @@ static int parse_globals(int argc, char **argv, ctl_opts *o, bool *help)
 /* Connects to the broker as a client of o->queue.  Sets *out and returns
  * EXIT_BROKER (the status should a later step fail), or leaves *out NULL
  * and returns the exit status after saying why. */
-static int open_broker(const ctl_opts *o, broker **out)
+static int ctl_open_broker(const ctl_opts *o, broker **out)
 {
     broker_conf conf;
     char *cause = NULL;
@@ -1438,7 +1443,7 @@ static int open_broker(const ctl_opts *o, broker **out)
 /* One event as a line: "TIME EVENT node=N [container=ID name=.. image=..
  * request=.. exit=..]"; anything that is not an event object is shown
  * as it came, made safe for the terminal. */
-static void print_event(FILE *f, const broker_delivery *d)
+static void ctl_print_event(FILE *f, const broker_delivery *d)
 {
     json_t *ev = json_loadb((const char *)d->body, d->len, 0, NULL);
     const char *name = json_string_value(json_object_get(ev, "event"));
@@ -1462,7 +1467,7 @@ static void print_event(FILE *f, const broker_delivery *d)
     const char *id = json_string_value(json_object_get(c, "id"));
     if (id) {
         char sid[16];
-        short_id(id, sid, sizeof sid);
+        ctl_short_id(id, sid, sizeof sid);
         fputs(" container=", f);
         text_put_terminal(f, sid);
         for (size_t i = 0; i < 2; i++) {
@@ -1487,20 +1492,20 @@ static void print_event(FILE *f, const broker_delivery *d)
 
 /* events --filter KEY=VALUE, as Docker's: the same key given again is
  * an alternative (or), different keys must all match (and). */
-#define EV_FILTERS 32
-typedef struct ev_filters {
+#define CTL_EV_FILTERS 32
+typedef struct ctl_ev_filters {
     size_t n;
     struct {
         char key[16];
         const char *value; /* borrowed from argv */
-    } f[EV_FILTERS];
-} ev_filters;
+    } f[CTL_EV_FILTERS];
+} ctl_ev_filters;
 
 static const char *const ev_keys[] = {"type", "event", "node", "container", "image"};
 
 /* Adds "KEY=VALUE" to fs.  Returns 0, or -1 (unknown key, no '=', too
  * many) after saying why. */
-static int ev_filter_add(ev_filters *fs, const char *kv)
+static int ctl_ev_filter_add(ctl_ev_filters *fs, const char *kv)
 {
     const char *eq = strchr(kv, '=');
     size_t kl = eq ? (size_t)(eq - kv) : 0;
@@ -1512,8 +1517,8 @@ static int ev_filter_add(ev_filters *fs, const char *kv)
                         "node, container, image\n");
         return -1;
     }
-    if (fs->n == EV_FILTERS) {
-        fprintf(stderr, "dispatchctl: events: at most %d filters\n", EV_FILTERS);
+    if (fs->n == CTL_EV_FILTERS) {
+        fprintf(stderr, "dispatchctl: events: at most %d filters\n", CTL_EV_FILTERS);
         return -1;
     }
     snprintf(fs->f[fs->n].key, sizeof fs->f[fs->n].key, "%.*s", (int)kl, kv);
@@ -1566,7 +1571,7 @@ static int ev_filter_one(const char *key, const char *value, const json_t *ev)
 }
 
 /* 1 if event body matches every key of fs (any of a key's values).  Pure. */
-static int ev_matches(const ev_filters *fs, const void *body, size_t len)
+static int ctl_ev_matches(const ctl_ev_filters *fs, const void *body, size_t len)
 {
     if (fs->n == 0)
         return 1;
@@ -1587,34 +1592,34 @@ static int ev_matches(const ev_filters *fs, const void *body, size_t len)
 }
 
 /* What `events` watches: its filters, how many events, the pattern. */
-typedef struct ev_watch {
-    ev_filters fs;
+typedef struct ctl_ev_watch {
+    ctl_ev_filters fs;
     long count;          /* stop after this many; 0: never */
     const char *pattern; /* topic syntax; borrowed from argv */
-} ev_watch;
+} ctl_ev_watch;
 
 /* Parses events [-n COUNT] [-f KEY=VALUE]... [PATTERN] (argv[0] is the
  * command) into *w.  Returns 0, or -1 after saying why. */
-static int ev_args(int argc, char **argv, ev_watch *w)
+static int ctl_ev_args(int argc, char **argv, ctl_ev_watch *w)
 {
     static const struct option lo[] = {{"filter", required_argument, NULL, 'f'}, {0}};
     int c;
     memset(w, 0, sizeof *w);
-    getopt_reset();
+    ctl_getopt_reset();
     while ((c = getopt_long(argc, argv, "+n:f:", lo, NULL)) != -1) {
         if (c == 'f') {
-            if (ev_filter_add(&w->fs, optarg) < 0)
-                return cmd_usage(argv[0]);
+            if (ctl_ev_filter_add(&w->fs, optarg) < 0)
+                return ctl_cmd_usage(argv[0]);
             continue;
         }
-        if (c != 'n' || parse_int(optarg, 1, 1000000000L, &w->count) < 0) {
+        if (c != 'n' || ctl_parse_int(optarg, 1, 1000000000L, &w->count) < 0) {
             if (c == 'n')
                 fprintf(stderr, "dispatchctl: events: -n takes a count of 1 or more\n");
-            return cmd_usage(argv[0]);
+            return ctl_cmd_usage(argv[0]);
         }
     }
     if (argc - optind > 1)
-        return cmd_usage(argv[0]);
+        return ctl_cmd_usage(argv[0]);
     w->pattern = argc - optind == 1 ? argv[optind] : "#";
     if (strlen(w->pattern) > 255) {
         fprintf(stderr, "dispatchctl: events: the pattern is longer than 255 bytes\n");
@@ -1627,13 +1632,13 @@ static int ev_args(int argc, char **argv, ev_watch *w)
  * pattern (default every one) and the filters as they come.  Stops after
  * COUNT events, or after --timeout seconds when it was given (exit 3 if
  * COUNT events did not come by then).  Returns the exit status. */
-static int watch(const ctl_opts *o, int argc, char **argv)
+static int ctl_watch(const ctl_opts *o, int argc, char **argv)
 {
-    ev_watch w;
-    if (ev_args(argc, argv, &w) < 0)
+    ctl_ev_watch w;
+    if (ctl_ev_args(argc, argv, &w) < 0)
         return EXIT_USAGE;
     broker *b = NULL;
-    int status = open_broker(o, &b);
+    int status = ctl_open_broker(o, &b);
     if (b == NULL)
         return status;
     int rc = broker_watch(b, w.pattern);
@@ -1660,12 +1665,12 @@ static int watch(const ctl_opts *o, int argc, char **argv)
         }
         broker_delivery d = {0};
         rc = broker_poll(b, 200, &d);
-        if (rc == 1 && d.source == BROKER_SRC_EVENT && ev_matches(&w.fs, d.body, d.len)) {
+        if (rc == 1 && d.source == BROKER_SRC_EVENT && ctl_ev_matches(&w.fs, d.body, d.len)) {
             if (o->json) {
                 text_put_terminal(stdout, (const char *)d.body);
                 fputc('\n', stdout);
             } else {
-                print_event(stdout, &d);
+                ctl_print_event(stdout, &d);
             }
             seen++;
         } else if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN) {
@@ -1718,7 +1723,7 @@ static int is_interim(const broker_delivery *d)
 static int past_progress(const ctl_opts *o, const ctl_req *req, broker *b, const char *corr,
                          int wait_s, broker_delivery *reply)
 {
-    pull_view view = {0};
+    ctl_pull_view view = {0};
     bool tty = isatty(STDOUT_FILENO);
     int width = 80;
     const char *cols = getenv("COLUMNS");
@@ -1726,7 +1731,7 @@ static int past_progress(const ctl_opts *o, const ctl_req *req, broker *b, const
     long w;
     if (tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
         width = ws.ws_col;
-    else if (cols && parse_int(cols, 20, 1000, &w) == 0)
+    else if (cols && ctl_parse_int(cols, 20, 1000, &w) == 0)
         width = (int)w;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1734,7 +1739,7 @@ static int past_progress(const ctl_opts *o, const ctl_req *req, broker *b, const
     while (is_interim(reply)) {
         if (!o->json && req->progress) {
             json_t *m = json_loadb((const char *)reply->body, reply->len, 0, NULL);
-            progress_show(stdout, &view, json_object_get(m, "progress"), tty, width);
+            ctl_progress_show(stdout, &view, json_object_get(m, "progress"), tty, width);
             json_decref(m);
         }
         broker_delivery_cleanup(reply);
@@ -1758,7 +1763,7 @@ static int past_progress(const ctl_opts *o, const ctl_req *req, broker *b, const
 /* Publishes the request and handles the reply; returns the exit status.
  * A command for a container id goes straight to its owner through
  * <q>.containers; when no node has bound the id, to the work queue. */
-static int call(const ctl_opts *o, ctl_req *req, const char *body, size_t len)
+static int ctl_call(const ctl_opts *o, ctl_req *req, const char *body, size_t len)
 {
     char msg_id[4 + 32 + 1] = "ctl-", corr[32 + 1], route[2 * BROKER_NAME_MAX + 8];
     broker *b = NULL;
@@ -1766,7 +1771,7 @@ static int call(const ctl_opts *o, ctl_req *req, const char *body, size_t len)
     int status = EXIT_BROKER;
     int rc;
 
-    if (random_hex(msg_id + 4, 16) < 0 || random_hex(corr, 16) < 0) {
+    if (ctl_random_hex(msg_id + 4, 16) < 0 || ctl_random_hex(corr, 16) < 0) {
         fprintf(stderr, "dispatchctl: cannot read /dev/urandom: %s\n", strerror(errno));
         return EXIT_REFUSED;
     }
@@ -1775,7 +1780,7 @@ static int call(const ctl_opts *o, ctl_req *req, const char *body, size_t len)
     else
         snprintf(route, sizeof route, "%s", o->queue);
 
-    status = open_broker(o, &b);
+    status = ctl_open_broker(o, &b);
     if (b == NULL)
         goto out;
 
@@ -1803,7 +1808,7 @@ static int call(const ctl_opts *o, ctl_req *req, const char *body, size_t len)
         rc = past_progress(o, req, b, corr, wait_s, &reply);
     switch (rc) {
     case 0:
-        status = handle_reply(o, req, &reply);
+        status = ctl_handle_reply(o, req, &reply);
         break;
     case BROKER_EUNROUTABLE:
         fprintf(stderr, "dispatchctl: queue %s does not exist: is docker-dispatch running?\n",
@@ -1843,24 +1848,24 @@ int main(int argc, char **argv)
     int at;
 
     if (argc < 2) {
-        overview(stderr);
+        ctl_overview(stderr);
         return EXIT_USAGE;
     }
-    at = parse_globals(argc, argv, &o, &help);
+    at = ctl_parse_globals(argc, argv, &o, &help);
     if (at < 0) {
-        usage(help ? stdout : stderr);
+        ctl_usage(help ? stdout : stderr);
         return help ? 0 : EXIT_USAGE;
     }
     req.one_node = o.node != NULL;
     req.now = time(NULL);
-    cmd = find_cmd(argv[at]);
+    cmd = ctl_find_cmd(argv[at]);
     if (cmd && cmd->build == NULL)
-        return watch(&o, argc - at, argv + at);
+        return ctl_watch(&o, argc - at, argv + at);
     if (cmd == NULL) {
         fprintf(stderr, "dispatchctl: unknown command \"");
         text_put_terminal(stderr, argv[at]);
         fprintf(stderr, "\"\n");
-        usage(stderr);
+        ctl_usage(stderr);
         return EXIT_USAGE;
     }
     if (cmd->build(argc - at, argv + at, &req) < 0)
@@ -1890,9 +1895,9 @@ int main(int argc, char **argv)
         len = strlen(body);
     }
     const char *text = body ? body : req.raw;
-    status = check_local(&req, text, len);
+    status = ctl_check_local(&req, text, len);
     if (status == 0)
-        status = call(&o, &req, text, len);
+        status = ctl_call(&o, &req, text, len);
 out:
     free(body);
     free(in);

@@ -21,7 +21,7 @@
  * builder refused the arguments. */
 static char *build_as(ctl_req *req, int argc, char **argv, bool one_node)
 {
-    const ctl_cmd *c = find_cmd(argv[0]);
+    const ctl_cmd *c = ctl_find_cmd(argv[0]);
     assert_non_null(c);
     memset(req, 0, sizeof *req);
     req->one_node = one_node;
@@ -49,7 +49,7 @@ static void test_run_message(void **state)
                            "\"STDOUT\",\"STDERR\"],\"Remove\":true,\"Timeout\":5}}");
     assert_int_equal(req.min_wait_s, 5 + RUN_GRACE);
     assert_true(req.local_check);
-    assert_int_equal(check_local(&req, s, strlen(s)), 0);
+    assert_int_equal(ctl_check_local(&req, s, strlen(s)), 0);
     free(s);
     json_decref(req.msg);
 }
@@ -71,7 +71,7 @@ static void test_run_options_after_image(void **state)
  * makes no message even when it accepts, so build() cannot tell). */
 static void assert_refused(int argc, char **argv)
 {
-    const ctl_cmd *c = find_cmd(argv[0]);
+    const ctl_cmd *c = ctl_find_cmd(argv[0]);
     assert_non_null(c);
     ctl_req req;
     memset(&req, 0, sizeof req);
@@ -101,11 +101,11 @@ static void test_usage_errors(void **state)
     assert_refused(2, ping0);
     assert_refused(1, send0);
     /* and the one form of send that is accepted */
-    const ctl_cmd *c = find_cmd("send");
+    const ctl_cmd *c = ctl_find_cmd("send");
     memset(&req, 0, sizeof req);
     assert_int_equal(c->build(2, send1, &req), 0);
     assert_string_equal(req.raw, "{}");
-    assert_null(find_cmd("frob"));
+    assert_null(ctl_find_cmd("frob"));
 }
 
 static void test_stop_rm_ps_messages(void **state)
@@ -121,14 +121,14 @@ static void test_stop_rm_ps_messages(void **state)
     assert_string_equal(s,
                         "{\"Dockercmd\":\"stop\",\"Container\":\"web1\",\"Options\":{\"Time\":7}}");
     assert_string_equal(req.echo, "web1");
-    assert_int_equal(check_local(&req, s, strlen(s)), 0);
+    assert_int_equal(ctl_check_local(&req, s, strlen(s)), 0);
     free(s);
     json_decref(req.msg);
 
     s = build(&req, 4, rm);
     assert_string_equal(s, "{\"Dockercmd\":\"rm\",\"Container\":\"web1\",\"Options\":{\"Force\":"
                            "true,\"Volumes\":true}}");
-    assert_int_equal(check_local(&req, s, strlen(s)), 0);
+    assert_int_equal(ctl_check_local(&req, s, strlen(s)), 0);
     free(s);
     json_decref(req.msg);
 
@@ -141,7 +141,7 @@ static void test_stop_rm_ps_messages(void **state)
     assert_string_equal(s, "{\"Dockercmd\":\"pull\",\"Image\":\"localhost:5000/busybox:latest\","
                            "\"Options\":{\"Progress\":true}}");
     assert_true(req.progress);
-    assert_int_equal(check_local(&req, s, strlen(s)), 0);
+    assert_int_equal(ctl_check_local(&req, s, strlen(s)), 0);
     free(s);
     json_decref(req.msg);
 }
@@ -157,11 +157,11 @@ static void test_local_refusals(void **state)
 
     s = build(&req, 2, run);
     assert_non_null(s);
-    assert_int_equal(check_local(&req, s, strlen(s)), EXIT_REFUSED);
+    assert_int_equal(ctl_check_local(&req, s, strlen(s)), EXIT_REFUSED);
     free(s);
     json_decref(req.msg);
     s = build(&req, 2, stop);
-    assert_int_equal(check_local(&req, s, strlen(s)), EXIT_REFUSED);
+    assert_int_equal(ctl_check_local(&req, s, strlen(s)), EXIT_REFUSED);
     free(s);
     json_decref(req.msg);
 
@@ -170,13 +170,13 @@ static void test_local_refusals(void **state)
         memset(&req, 0, sizeof req);
         req.raw = bad[i];
         req.raw_len = strlen(bad[i]);
-        assert_int_equal(check_local(&req, req.raw, req.raw_len), EXIT_REFUSED);
+        assert_int_equal(ctl_check_local(&req, req.raw, req.raw_len), EXIT_REFUSED);
     }
     /* send leaves the schema to the dispatcher */
     memset(&req, 0, sizeof req);
     req.raw = "{\"Dockercmd\":\"nonsense\"}";
     req.raw_len = strlen(req.raw);
-    assert_int_equal(check_local(&req, req.raw, req.raw_len), 0);
+    assert_int_equal(ctl_check_local(&req, req.raw, req.raw_len), 0);
 
     size_t big = PROTO_DEFAULT_MAX_BODY + 16;
     char *huge = malloc(big + 1);
@@ -187,7 +187,7 @@ static void test_local_refusals(void **state)
     huge[big] = '\0';
     req.raw = huge;
     req.raw_len = big;
-    assert_int_equal(check_local(&req, huge, big), EXIT_REFUSED);
+    assert_int_equal(ctl_check_local(&req, huge, big), EXIT_REFUSED);
     free(huge);
 }
 
@@ -210,7 +210,7 @@ static void test_globals(void **state)
     setenv("DISPATCH_AMQP_URL", "amqp://e:e@127.0.0.1:2/", 1);
     setenv("DISPATCH_QUEUE", "envq", 1);
     memset(&o, 0, sizeof o);
-    assert_int_equal(parse_globals(14, a0, &o, &help), 11);
+    assert_int_equal(ctl_parse_globals(14, a0, &o, &help), 11);
     assert_string_equal(o.url, "amqp://u:p@127.0.0.1:1/");
     assert_string_equal(o.queue, "qq");
     assert_string_equal(o.node, "n-1");
@@ -220,7 +220,7 @@ static void test_globals(void **state)
     assert_true(o.user_id);
 
     memset(&o, 0, sizeof o);
-    assert_int_equal(parse_globals(2, a6, &o, &help), 1);
+    assert_int_equal(ctl_parse_globals(2, a6, &o, &help), 1);
     assert_false(o.user_id); /* anonymous unless asked */
     assert_string_equal(o.url, "amqp://e:e@127.0.0.1:2/");
     assert_string_equal(o.queue, "envq");
@@ -229,20 +229,20 @@ static void test_globals(void **state)
     unsetenv("DISPATCH_AMQP_URL");
     unsetenv("DISPATCH_QUEUE");
     memset(&o, 0, sizeof o);
-    assert_int_equal(parse_globals(2, a6, &o, &help), 1);
+    assert_int_equal(ctl_parse_globals(2, a6, &o, &help), 1);
     assert_string_equal(o.url, DEFAULT_URL);
     assert_string_equal(o.queue, DEFAULT_QUEUE);
 
-    assert_int_equal(parse_globals(4, a1, &o, &help), -1);
-    assert_int_equal(parse_globals(4, a2, &o, &help), -1);
-    assert_int_equal(parse_globals(4, a3, &o, &help), -1);
-    assert_int_equal(parse_globals(2, a4, &o, &help), -1);
+    assert_int_equal(ctl_parse_globals(4, a1, &o, &help), -1);
+    assert_int_equal(ctl_parse_globals(4, a2, &o, &help), -1);
+    assert_int_equal(ctl_parse_globals(4, a3, &o, &help), -1);
+    assert_int_equal(ctl_parse_globals(2, a4, &o, &help), -1);
     assert_false(help);
-    assert_int_equal(parse_globals(2, a5, &o, &help), -1);
+    assert_int_equal(ctl_parse_globals(2, a5, &o, &help), -1);
     assert_true(help);
 }
 
-/* Feeds body to handle_reply() as if it had come from the broker. */
+/* Feeds body to ctl_handle_reply() as if it had come from the broker. */
 static int reply_status(const char *body, bool json)
 {
     ctl_opts o = {.json = json};
@@ -250,7 +250,7 @@ static int reply_status(const char *body, bool json)
     broker_delivery d = {0};
     d.body = (unsigned char *)body;
     d.len = strlen(body);
-    return handle_reply(&o, &req, &d);
+    return ctl_handle_reply(&o, &req, &d);
 }
 
 static void test_reply_status(void **state)
@@ -280,7 +280,7 @@ static void test_reply_status(void **state)
     ctl_req req = {0};
     d.oversize = 1;
     d.body_size = 1u << 30;
-    assert_int_equal(handle_reply(&o, &req, &d), EXIT_REFUSED);
+    assert_int_equal(ctl_handle_reply(&o, &req, &d), EXIT_REFUSED);
 }
 
 static void test_helpers(void **state)
@@ -292,29 +292,29 @@ static void test_helpers(void **state)
     assert_false(broker_name_ok(""));
     assert_false(broker_name_ok("a b"));
     assert_false(broker_name_ok("a/b"));
-    assert_int_equal(parse_int("42", 0, 100, &v), 0);
+    assert_int_equal(ctl_parse_int("42", 0, 100, &v), 0);
     assert_int_equal(v, 42);
-    assert_int_equal(parse_int("101", 0, 100, &v), -1);
-    assert_int_equal(parse_int("4x", 0, 100, &v), -1);
-    assert_int_equal(parse_int("", 0, 100, &v), -1);
+    assert_int_equal(ctl_parse_int("101", 0, 100, &v), -1);
+    assert_int_equal(ctl_parse_int("4x", 0, 100, &v), -1);
+    assert_int_equal(ctl_parse_int("", 0, 100, &v), -1);
 
-    human_size(4261550, buf, sizeof buf);
+    ctl_human_size(4261550, buf, sizeof buf);
     assert_string_equal(buf, "4.26MB");
-    human_size(12, buf, sizeof buf);
+    ctl_human_size(12, buf, sizeof buf);
     assert_string_equal(buf, "12B");
-    short_id("sha256:0123456789abcdef", buf, sizeof buf);
+    ctl_short_id("sha256:0123456789abcdef", buf, sizeof buf);
     assert_string_equal(buf, "0123456789ab");
-    short_id(NULL, buf, sizeof buf);
+    ctl_short_id(NULL, buf, sizeof buf);
     assert_string_equal(buf, "");
 
-    assert_int_equal(random_hex(a, 16), 0);
-    assert_int_equal(random_hex(b, 16), 0);
+    assert_int_equal(ctl_random_hex(a, 16), 0);
+    assert_int_equal(ctl_random_hex(b, 16), 0);
     assert_int_equal(strlen(a), 32);
     assert_int_equal(strspn(a, "0123456789abcdef"), 32);
     assert_string_not_equal(a, b);
 }
 
-/* Renders body with print_event() into a string (caller frees). */
+/* Renders body with ctl_print_event() into a string (caller frees). */
 static char *render_event(const char *body)
 {
     char *text = NULL;
@@ -324,7 +324,7 @@ static char *render_event(const char *body)
     broker_delivery d = {0};
     d.body = (unsigned char *)(uintptr_t)body;
     d.len = strlen(body);
-    print_event(f, &d);
+    ctl_print_event(f, &d);
     fclose(f);
     return text;
 }
@@ -366,23 +366,23 @@ static void test_events_usage(void **state)
     char *dflt[] = {"events", NULL};
     char long_pattern[257];
     char *too_long[] = {"events", long_pattern, NULL};
-    ev_watch w;
-    assert_int_equal(ev_args(3, n0, &w), -1);
-    assert_int_equal(ev_args(3, nx, &w), -1);
-    assert_int_equal(ev_args(3, two, &w), -1);
+    ctl_ev_watch w;
+    assert_int_equal(ctl_ev_args(3, n0, &w), -1);
+    assert_int_equal(ctl_ev_args(3, nx, &w), -1);
+    assert_int_equal(ctl_ev_args(3, two, &w), -1);
     memset(long_pattern, 'a', 256);
     long_pattern[256] = '\0';
-    assert_int_equal(ev_args(2, too_long, &w), -1);
+    assert_int_equal(ctl_ev_args(2, too_long, &w), -1);
     long_pattern[255] = '\0';
-    assert_int_equal(ev_args(2, too_long, &w), 0);
-    assert_int_equal(ev_args(6, ok, &w), 0);
+    assert_int_equal(ctl_ev_args(2, too_long, &w), 0);
+    assert_int_equal(ctl_ev_args(6, ok, &w), 0);
     assert_int_equal(w.count, 2);
     assert_int_equal(w.fs.n, 1);
     assert_string_equal(w.pattern, "container.*");
-    assert_int_equal(ev_args(1, dflt, &w), 0);
+    assert_int_equal(ctl_ev_args(1, dflt, &w), 0);
     assert_int_equal(w.count, 0);
     assert_string_equal(w.pattern, "#");
-    const ctl_cmd *c = find_cmd("events");
+    const ctl_cmd *c = ctl_find_cmd("events");
     assert_non_null(c);
     assert_null(c->build);
 }
@@ -432,7 +432,7 @@ static void test_listing_options(void **state)
         s = build_as(&req, cases[i].argc, cases[i].argv, cases[i].one_node);
         assert_non_null(s);
         assert_string_equal(s, cases[i].want);
-        assert_int_equal(check_local(&req, s, strlen(s)), 0);
+        assert_int_equal(ctl_check_local(&req, s, strlen(s)), 0);
         free(s);
         json_decref(req.msg);
     }
@@ -451,7 +451,7 @@ static void test_run_instances(void **state)
                            "\"Options\":{\"Instances\":3,\"Placement\":\"binpack\","
                            "\"Progress\":true}}");
     assert_true(req.progress);
-    assert_int_equal(check_local(&req, s, strlen(s)), 0);
+    assert_int_equal(ctl_check_local(&req, s, strlen(s)), 0);
     free(s);
     json_decref(req.msg);
     assert_null(build(&req, 4, zero));
@@ -462,25 +462,25 @@ static void test_ago(void **state)
 {
     char b[40];
     time_t now = 100000000;
-    ago(now, 0, b, sizeof b);
+    ctl_ago(now, 0, b, sizeof b);
     assert_string_equal(b, "");
-    ago(now, now, b, sizeof b);
+    ctl_ago(now, now, b, sizeof b);
     assert_string_equal(b, "Less than a second ago");
-    ago(now, now - 1, b, sizeof b);
+    ctl_ago(now, now - 1, b, sizeof b);
     assert_string_equal(b, "1 second ago");
-    ago(now, now - 5, b, sizeof b);
+    ctl_ago(now, now - 5, b, sizeof b);
     assert_string_equal(b, "5 seconds ago");
-    ago(now, now - 90, b, sizeof b);
+    ctl_ago(now, now - 90, b, sizeof b);
     assert_string_equal(b, "About a minute ago");
-    ago(now, now - 600, b, sizeof b);
+    ctl_ago(now, now - 600, b, sizeof b);
     assert_string_equal(b, "10 minutes ago");
-    ago(now, now - 3700, b, sizeof b);
+    ctl_ago(now, now - 3700, b, sizeof b);
     assert_string_equal(b, "About an hour ago");
-    ago(now, now - 5 * 3600, b, sizeof b);
+    ctl_ago(now, now - 5 * 3600, b, sizeof b);
     assert_string_equal(b, "5 hours ago");
-    ago(now, now - 3 * 86400, b, sizeof b);
+    ctl_ago(now, now - 3 * 86400, b, sizeof b);
     assert_string_equal(b, "3 days ago");
-    ago(now, now - 21 * 86400, b, sizeof b);
+    ctl_ago(now, now - 21 * 86400, b, sizeof b);
     assert_string_equal(b, "3 weeks ago");
 }
 
@@ -488,7 +488,7 @@ static void test_render_ps(void **state)
 {
     int st;
     char *t = render_to_string(
-        render_find("list"),
+        ctl_render_find("list"),
         "[{\"Id\":\"0123456789abcdef\",\"Image\":\"busybox\",\"Command\":\"sleep "
         "100000000000000000\","
         "\"Created\":940,\"Status\":\"Up 1 "
@@ -505,7 +505,7 @@ static void test_render_ps(void **state)
     free(t);
     /* cluster-wide: a NODE column */
     t = render_to_string(
-        render_find("list"),
+        ctl_render_find("list"),
         "{\"containers\":[{\"Id\":\"ab\",\"Image\":\"i\",\"Command\":\"c\","
         "\"Status\":\"Up\",\"Names\":[\"/n\"],\"Node\":\"n2\"}],\"nodes\":[\"n2\"],"
         "\"missing\":[]}",
@@ -515,7 +515,7 @@ static void test_render_ps(void **state)
         t, "CONTAINER ID   IMAGE   COMMAND   CREATED   STATUS   PORTS   NAMES   NODE\n"
            "ab             i       \"c\"                 Up               n       n2\n");
     free(t);
-    t = render_to_string(render_find("list"), "{\"x\":1}", 0, &st);
+    t = render_to_string(ctl_render_find("list"), "{\"x\":1}", 0, &st);
     assert_int_equal(st, EXIT_REFUSED);
     free(t);
 }
@@ -523,7 +523,7 @@ static void test_render_ps(void **state)
 static void test_render_images_nodes(void **state)
 {
     int st;
-    char *t = render_to_string(render_find("images"),
+    char *t = render_to_string(ctl_render_find("images"),
                                "{\"images\":[{\"Id\":\"sha256:0123456789abcdef\",\"RepoTags\":["
                                "\"localhost:5000/busybox:latest\"],\"Size\":4261550,\"Created\":"
                                "1000,\"Node\":\"n1\"}],\"nodes\":[\"n1\"],\"missing\":[]}",
@@ -534,7 +534,7 @@ static void test_render_images_nodes(void **state)
            "localhost:5000/busybox   latest   0123456789ab   3 days ago   4.26MB   n1\n");
     free(t);
     /* seven columns (past the old table width) */
-    t = render_to_string(render_find("nodes"),
+    t = render_to_string(ctl_render_find("nodes"),
                          "[{\"name\":\"n1\",\"self\":true,\"docker\":true,\"draining\":false,"
                          "\"running\":2,\"containers\":3,\"inflight\":1,\"seen_ms_ago\":1500}]",
                          0, &st);
@@ -549,7 +549,7 @@ static void test_render_inspect_bulk(void **state)
 {
     int st;
     char *t = render_to_string(
-        render_find("inspect"),
+        ctl_render_find("inspect"),
         "{\"Id\":\"0123\",\"Name\":\"/web\",\"Config\":{\"Image\":\"busybox\",\"Labels\":{"
         "\"io.docker-dispatch.node\":\"n1\",\"io.docker-dispatch.request\":\"r1\",\"other\":\"x\"}}"
         ","
@@ -569,7 +569,7 @@ static void test_render_inspect_bulk(void **state)
                            "Label:       request=r1\n");
     free(t);
     t = render_to_string(
-        render_find("run"),
+        ctl_render_find("run"),
         "{\"requested\":2,\"created\":1,\"placement\":\"spread\",\"containers\":["
         "{\"node\":\"n1\",\"ok\":true,\"id\":\"0123456789abcdef\",\"name\":\"a\",\"result\":{"
         "\"exit_code\":0}},{\"node\":\"n2\",\"ok\":false,\"error\":{\"code\":\"unavailable\","
@@ -586,7 +586,7 @@ static void test_render_inspect_bulk(void **state)
 static void test_progress_line(void **state)
 {
     char b[512];
-    progress_line(b, sizeof b, "a3ed95caeb02", "Downloading", 500000, 1000000, 80);
+    ctl_progress_line(b, sizeof b, "a3ed95caeb02", "Downloading", 500000, 1000000, 80);
     /* 80 - 1 columns: the bar takes the 40 left, half of it done */
     assert_string_equal(b, "a3ed95caeb02: Downloading ["
                            "====================>"
@@ -594,30 +594,30 @@ static void test_progress_line(void **state)
                            "]  500kB/1MB");
     assert_true(strlen(b) <= 79);
     /* a narrow terminal: a shorter bar, then none */
-    progress_line(b, sizeof b, "a3ed95caeb02", "Downloading", 1000000, 1000000, 60);
+    ctl_progress_line(b, sizeof b, "a3ed95caeb02", "Downloading", 1000000, 1000000, 60);
     assert_string_equal(b, "a3ed95caeb02: Downloading ["
                            "======================"
                            "]  1MB/1MB");
     assert_true(strlen(b) <= 59);
-    progress_line(b, sizeof b, "a3ed95caeb02", "Downloading", 10, 1000000, 40);
+    ctl_progress_line(b, sizeof b, "a3ed95caeb02", "Downloading", 10, 1000000, 40);
     assert_string_equal(b, "a3ed95caeb02: Downloading 10B/1MB");
-    progress_line(b, sizeof b, "a3ed95caeb02", "Pull complete", 0, 0, 80);
+    ctl_progress_line(b, sizeof b, "a3ed95caeb02", "Pull complete", 0, 0, 80);
     assert_string_equal(b, "a3ed95caeb02: Pull complete");
-    progress_line(b, sizeof b, "", "Digest: sha256:abc", 0, 0, 12);
+    ctl_progress_line(b, sizeof b, "", "Digest: sha256:abc", 0, 0, 12);
     assert_string_equal(b, "Digest: sha");
 }
 
-/* Feeds progress objects to progress_show() and returns what it wrote. */
+/* Feeds progress objects to ctl_progress_show() and returns what it wrote. */
 static char *show_all(const char *const *msgs, size_t n, bool tty)
 {
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    pull_view v = {0};
+    ctl_pull_view v = {0};
     for (size_t i = 0; i < n; i++) {
         json_t *p = json_loads(msgs[i], 0, NULL);
         assert_non_null(p);
-        progress_show(f, &v, p, tty, 40);
+        ctl_progress_show(f, &v, p, tty, 40);
         json_decref(p);
     }
     fclose(f);
@@ -681,19 +681,19 @@ static void test_events_filters(void **state)
         {{"image=busybox"}, 1, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        ev_filters fs = {0};
+        ctl_ev_filters fs = {0};
         for (size_t j = 0; j < 3 && cases[i].filters[j]; j++)
-            assert_int_equal(ev_filter_add(&fs, cases[i].filters[j]), 0);
-        assert_int_equal(ev_matches(&fs, ev, strlen(ev)), cases[i].ev);
-        assert_int_equal(ev_matches(&fs, up, strlen(up)), cases[i].up);
+            assert_int_equal(ctl_ev_filter_add(&fs, cases[i].filters[j]), 0);
+        assert_int_equal(ctl_ev_matches(&fs, ev, strlen(ev)), cases[i].ev);
+        assert_int_equal(ctl_ev_matches(&fs, up, strlen(up)), cases[i].up);
     }
-    ev_filters fs = {0};
-    assert_int_equal(ev_filter_add(&fs, "colour=red"), -1);
-    assert_int_equal(ev_filter_add(&fs, "type"), -1);
-    assert_int_equal(ev_filter_add(&fs, "type="), -1);
+    ctl_ev_filters fs = {0};
+    assert_int_equal(ctl_ev_filter_add(&fs, "colour=red"), -1);
+    assert_int_equal(ctl_ev_filter_add(&fs, "type"), -1);
+    assert_int_equal(ctl_ev_filter_add(&fs, "type="), -1);
     char *bad[] = {"events", "--filter", "since=1", NULL};
-    ev_watch w;
-    assert_int_equal(ev_args(3, bad, &w), -1);
+    ctl_ev_watch w;
+    assert_int_equal(ctl_ev_args(3, bad, &w), -1);
 }
 
 static void test_overview(void **state)
@@ -701,10 +701,10 @@ static void test_overview(void **state)
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    overview(f);
+    ctl_overview(f);
     fclose(f);
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        assert_non_null(strstr(text, commands[i].name));
+    for (size_t i = 0; i < sizeof ctl_commands / sizeof ctl_commands[0]; i++)
+        assert_non_null(strstr(text, ctl_commands[i].name));
     assert_non_null(strstr(text, "--help"));
     assert_non_null(strstr(text, "connects to amqp://"));
     assert_null(strstr(text, "guest:guest")); /* the password is not shown */
@@ -713,10 +713,10 @@ static void test_overview(void **state)
 
 int main(void)
 {
-    (void)call; /* the parts that need a broker are tested by hand and in the dispatch suite */
+    (void)ctl_call; /* the parts that need a broker are tested by hand and in the dispatch suite */
     (void)read_stdin;
-    (void)watch;
-    (void)usage;
+    (void)ctl_watch;
+    (void)ctl_usage;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_message),
         cmocka_unit_test(test_run_options_after_image),
