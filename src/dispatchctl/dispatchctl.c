@@ -54,7 +54,6 @@ static char *read_stdin(size_t *len)
     return buf;
 }
 
-#ifndef DISPATCHCTL_NO_MAIN
 int main(int argc, char **argv)
 {
     ctl_opts o = {0};
@@ -123,4 +122,3 @@ out:
     json_decref(req.msg);
     return status;
 }
-#endif
