@@ -42,6 +42,8 @@ int ctl_cmd_usage(const char *name)
     return -1;
 }
 
+/* The commands, in the order the overview lists them.  A row without a
+ * builder is not a request: main() runs the event watch for it. */
 const ctl_cmd ctl_commands[] = {
     {"run",
      "[--rm] [--attach] [--name NAME] [--timeout SECONDS] [--instances N [--placement "
@@ -58,7 +60,7 @@ const ctl_cmd ctl_commands[] = {
     {"logs", "CONTAINER", "print a container's output", ctl_build_logs},
     {"nodes", "", "list the nodes of the cluster", ctl_build_nodes},
     {"events", "[-n COUNT] [-f|--filter KEY=VALUE]... [PATTERN]", "watch the cluster's events",
-     NULL}, /* not a request: ctl_watch() */
+     NULL},
     {"ping", "", "check that a node and its Docker answer", ctl_build_ping},
     {"info", "", "Docker's system information", ctl_build_info},
     {"version", "", "Docker's version", ctl_build_version},
@@ -70,7 +72,7 @@ const size_t ctl_ncommands = sizeof ctl_commands / sizeof ctl_commands[0];
 /* The table row of a command name, or NULL. */
 const ctl_cmd *ctl_find_cmd(const char *name)
 {
-    for (size_t i = 0; i < sizeof ctl_commands / sizeof ctl_commands[0]; i++)
+    for (size_t i = 0; i < ctl_ncommands; i++)
         if (strcmp(ctl_commands[i].name, name) == 0)
             return &ctl_commands[i];
     return NULL;
@@ -87,7 +89,7 @@ void ctl_overview(FILE *f)
                "Sends one command to docker-dispatch over RabbitMQ and prints the reply.\n"
                "\n"
                "commands:\n");
-    for (size_t i = 0; i < sizeof ctl_commands / sizeof ctl_commands[0]; i++)
+    for (size_t i = 0; i < ctl_ncommands; i++)
         fprintf(f, "  %-10s %s\n", ctl_commands[i].name, ctl_commands[i].what);
     fprintf(f, "\nconnects to ");
     text_put_terminal(f, red ? red : "?");
@@ -117,7 +119,7 @@ void ctl_usage(FILE *f)
                "  -h, --help          this text\n"
                "\n"
                "commands:\n");
-    for (size_t i = 0; i < sizeof ctl_commands / sizeof ctl_commands[0]; i++)
+    for (size_t i = 0; i < ctl_ncommands; i++)
         fprintf(f, "  %s%s%s\n", ctl_commands[i].name, ctl_commands[i].args[0] ? " " : "",
                 ctl_commands[i].args);
     fprintf(f, "\nexit status:\n"
