@@ -116,3 +116,27 @@ int eng_is_answered(dkc_client *cli, const char *id)
 {
     return dkc_container_archive_get(cli, id, MARKER_PATH, discard, NULL, NULL) == 0;
 }
+
+/* The `mine` set (see struct engine): add, drop, test. */
+void eng_mine_add(engine *e, const char *id)
+{
+    pthread_mutex_lock(&e->mu);
+    if (json_object_set_new(e->mine, id, json_integer(eng_now_ms())) != 0)
+        eng_oom();
+    pthread_mutex_unlock(&e->mu);
+}
+
+void eng_mine_del(engine *e, const char *id)
+{
+    pthread_mutex_lock(&e->mu);
+    json_object_del(e->mine, id);
+    pthread_mutex_unlock(&e->mu);
+}
+
+int eng_mine_has(engine *e, const char *id)
+{
+    pthread_mutex_lock(&e->mu);
+    int has = json_object_get(e->mine, id) != NULL;
+    pthread_mutex_unlock(&e->mu);
+    return has;
+}

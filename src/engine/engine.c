@@ -60,64 +60,6 @@ int64_t eng_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Claim set (a jansson object used as a hash set): 1 if id was newly
- * claimed, 0 if it already was.  A claim lasts while the container exists
- * (see prune_claims), so a kept, answered container is looked at once. */
-int eng_claim(engine *e, const char *id)
-{
-    pthread_mutex_lock(&e->mu);
-    int fresh = json_object_get(e->claimed, id) == NULL;
-    if (fresh && json_object_set_new(e->claimed, id, json_integer(eng_now_ms())) != 0)
-        eng_oom();
-    pthread_mutex_unlock(&e->mu);
-    return fresh;
-}
-
-void eng_unclaim(engine *e, const char *id)
-{
-    pthread_mutex_lock(&e->mu);
-    json_object_del(e->claimed, id);
-    pthread_mutex_unlock(&e->mu);
-    eng_sup_soon(e, SUPERVISE_RETRY_MS); /* a pass looks at it again */
-}
-
-/* The `mine` set (see struct engine): add, drop, test. */
-void eng_mine_add(engine *e, const char *id)
-{
-    pthread_mutex_lock(&e->mu);
-    if (json_object_set_new(e->mine, id, json_integer(eng_now_ms())) != 0)
-        eng_oom();
-    pthread_mutex_unlock(&e->mu);
-}
-
-void eng_mine_del(engine *e, const char *id)
-{
-    pthread_mutex_lock(&e->mu);
-    json_object_del(e->mine, id);
-    pthread_mutex_unlock(&e->mu);
-}
-
-int eng_mine_has(engine *e, const char *id)
-{
-    pthread_mutex_lock(&e->mu);
-    int has = json_object_get(e->mine, id) != NULL;
-    pthread_mutex_unlock(&e->mu);
-    return has;
-}
-
-/* Docker unreachable: say so once and stop consuming until it is back. */
-void eng_docker_down(engine *e)
-{
-    pthread_mutex_lock(&e->mu);
-    int was = e->docker_down;
-    e->docker_down = 1;
-    pthread_mutex_unlock(&e->mu);
-    if (!was) {
-        log_msg(LOG_LVL_WARN, "Docker is unreachable: pausing consumption until it answers");
-        eng_post(e, engine_out_pause());
-    }
-}
-
 void eng_count_start(const jctx *c)
 {
     if (c->e->conf.metrics != NULL && c->arrived > 0)

@@ -250,12 +250,6 @@ void *eng_xcalloc(size_t n, size_t sz);
 char *eng_xstrdup(const char *s);
 void eng_oom(void) __attribute__((noreturn));
 int64_t eng_now_ms(void);
-int eng_claim(engine *e, const char *id);
-void eng_unclaim(engine *e, const char *id);
-void eng_mine_add(engine *e, const char *id);
-void eng_mine_del(engine *e, const char *id);
-int eng_mine_has(engine *e, const char *id);
-void eng_docker_down(engine *e);
 /* run: c's container started now: observes the wait since the message
  * arrived (metrics' queue_to_start). */
 void eng_count_start(const jctx *c);
@@ -347,6 +341,9 @@ void eng_finish_job(engine *e, dkc_client *cli, const char *id);
 void *eng_sup_main(void *arg);
 void *eng_watch_main(void *arg);
 void eng_stop_watcher(engine *e);
+int eng_claim(engine *e, const char *id);
+void eng_unclaim(engine *e, const char *id);
+void eng_docker_down(engine *e);
 
 /* ---- answered.c ---- */
 void eng_mark_answered(dkc_client *cli, const char *id);
@@ -354,6 +351,9 @@ int eng_has_answered_name(const char *name, const char *id);
 void eng_remove_answered(engine *e, dkc_client *cli, const char *id);
 void eng_retry_removals(engine *e, dkc_client *cli);
 int eng_is_answered(dkc_client *cli, const char *id);
+void eng_mine_add(engine *e, const char *id);
+void eng_mine_del(engine *e, const char *id);
+int eng_mine_has(engine *e, const char *id);
 
 /* ---- scope.c ---- */
 hres eng_scope_check(jctx *c);
