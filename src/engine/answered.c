@@ -1,7 +1,11 @@
 /*
- * answered.c -- the marks that keep an answered container from being answered
- * again by a restarted node.
+ * answered.c -- what was answered: the marks of answered requests in this
+ * process, the containers it made and has not answered yet, and the marks
+ * that keep an answered container from being answered again by a restarted
+ * node.  Its state is struct eng_answered, under its own lock (a leaf:
+ * nothing else is taken while it is held).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +69,7 @@ int eng_has_answered_name(const char *name, const char *id)
 }
 
 /* Marks and removes an answered container.  While Docker does not answer,
- * the id waits in e->removals for a supervision pass that finds Docker
+ * the id waits in the removals for a supervision pass that finds Docker
  * back. */
 void eng_remove_answered(engine *e, dkc_client *cli, const char *id)
 {
@@ -84,22 +88,23 @@ void eng_remove_answered(engine *e, dkc_client *cli, const char *id)
     return;
 later:
     log_msg(LOG_LVL_INFO, "Docker is away: container %.12s will be removed when it is back", id);
-    pthread_mutex_lock(&e->mu);
-    if (json_array_append_new(e->removals, json_string(id)) != 0)
+    pthread_mutex_lock(&e->answered.mu);
+    if (json_array_append_new(e->answered.removals, json_string(id)) != 0)
         eng_oom();
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_unlock(&e->answered.mu);
     eng_sup_soon(e, SUPERVISE_RETRY_MS); /* the pass that retries it */
 }
 
 /* Retries the removals that waited for Docker (supervisor, Docker up). */
 void eng_retry_removals(engine *e, dkc_client *cli)
 {
-    pthread_mutex_lock(&e->mu);
-    json_t *list = e->removals;
-    e->removals = json_array();
-    if (e->removals == NULL)
+    json_t *fresh = json_array();
+    if (fresh == NULL)
         eng_oom();
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_lock(&e->answered.mu);
+    json_t *list = e->answered.removals;
+    e->answered.removals = fresh;
+    pthread_mutex_unlock(&e->answered.mu);
     size_t i;
     json_t *v;
     json_array_foreach(list, i, v) eng_remove_answered(e, cli, json_string_value(v));
@@ -117,26 +122,91 @@ int eng_is_answered(dkc_client *cli, const char *id)
     return dkc_container_archive_get(cli, id, MARKER_PATH, discard, NULL, NULL) == 0;
 }
 
-/* The `mine` set (see struct engine): add, drop, test. */
+void eng_answered_init(eng_answered *a)
+{
+    pthread_mutex_init(&a->mu, NULL);
+    a->marks = json_object();
+    a->ring = eng_xcalloc(ANSWERED_MAX, sizeof *a->ring);
+    a->pos = 0;
+    a->mine = json_object();
+    a->removals = json_array();
+    if (a->marks == NULL || a->mine == NULL || a->removals == NULL)
+        eng_oom();
+}
+
+void eng_answered_cleanup(eng_answered *a)
+{
+    for (size_t i = 0; a->ring != NULL && i < ANSWERED_MAX; i++)
+        free(a->ring[i]);
+    free(a->ring);
+    json_decref(a->marks);
+    json_decref(a->mine);
+    json_decref(a->removals);
+    pthread_mutex_destroy(&a->mu);
+}
+
+void eng_remember_answered(engine *e, const char *key, const char *container)
+{
+    if (key == NULL)
+        return;
+    eng_answered *a = &e->answered;
+    pthread_mutex_lock(&a->mu);
+    if (json_object_get(a->marks, key) == NULL) {
+        char *old = a->ring[a->pos];
+        if (old != NULL) {
+            json_object_del(a->marks, old);
+            free(old);
+        }
+        a->ring[a->pos] = eng_xstrdup(key);
+        a->pos = (a->pos + 1) % ANSWERED_MAX;
+    }
+    if (json_object_set_new(a->marks, key, json_string(container ? container : "")) != 0)
+        eng_oom();
+    pthread_mutex_unlock(&a->mu);
+}
+
+char *eng_answered_find(engine *e, const char *key)
+{
+    pthread_mutex_lock(&e->answered.mu);
+    json_t *ans = json_object_get(e->answered.marks, key);
+    char *container = ans ? eng_xstrdup(json_string_value(ans)) : NULL;
+    pthread_mutex_unlock(&e->answered.mu);
+    return container;
+}
+
 void eng_mine_add(engine *e, const char *id)
 {
-    pthread_mutex_lock(&e->mu);
-    if (json_object_set_new(e->mine, id, json_integer(eng_now_ms())) != 0)
+    pthread_mutex_lock(&e->answered.mu);
+    if (json_object_set_new(e->answered.mine, id, json_integer(eng_now_ms())) != 0)
         eng_oom();
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_unlock(&e->answered.mu);
 }
 
 void eng_mine_del(engine *e, const char *id)
 {
-    pthread_mutex_lock(&e->mu);
-    json_object_del(e->mine, id);
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_lock(&e->answered.mu);
+    json_object_del(e->answered.mine, id);
+    pthread_mutex_unlock(&e->answered.mu);
 }
 
 int eng_mine_has(engine *e, const char *id)
 {
-    pthread_mutex_lock(&e->mu);
-    int has = json_object_get(e->mine, id) != NULL;
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_lock(&e->answered.mu);
+    int has = json_object_get(e->answered.mine, id) != NULL;
+    pthread_mutex_unlock(&e->answered.mu);
     return has;
+}
+
+void eng_mine_forget_gone(engine *e, const json_t *present, int64_t listed_at)
+{
+    pthread_mutex_lock(&e->answered.mu);
+    eng_forget_gone(e->answered.mine, present, listed_at);
+    pthread_mutex_unlock(&e->answered.mu);
+}
+
+void eng_mine_clear(engine *e)
+{
+    pthread_mutex_lock(&e->answered.mu);
+    json_object_clear(e->answered.mine);
+    pthread_mutex_unlock(&e->answered.mu);
 }

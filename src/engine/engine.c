@@ -552,19 +552,15 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
     snprintf(e->node_label, sizeof e->node_label, LBL "node=%s", conf->node);
     snprintf(e->cluster_label, sizeof e->cluster_label, LBL "cluster=%s", conf->cluster);
     e->claimed = json_object();
-    e->mine = json_object();
-    e->removals = json_array();
     e->inflight = json_object();
-    e->answered = json_object();
+    eng_answered_init(&e->answered);
     e->user_jobs = json_object();
     e->user_workers = json_object();
     e->started_ms = eng_now_ms();
     e->adopted = json_array();
     e->adopted_keys = json_object();
-    e->answered_ring = eng_xcalloc(ANSWERED_MAX, sizeof *e->answered_ring);
-    if (e->claimed == NULL || e->mine == NULL || e->removals == NULL || e->inflight == NULL ||
-        e->answered == NULL || e->adopted == NULL || e->adopted_keys == NULL ||
-        e->user_jobs == NULL || e->user_workers == NULL) {
+    if (e->claimed == NULL || e->inflight == NULL || e->adopted == NULL ||
+        e->adopted_keys == NULL || e->user_jobs == NULL || e->user_workers == NULL) {
         eng_oom();
     }
     pthread_mutex_init(&e->mu, NULL);
@@ -665,10 +661,7 @@ void engine_free(engine *e)
         free(j->user);
         free(j);
     }
-    for (size_t i = 0; i < ANSWERED_MAX; i++)
-        free(e->answered_ring[i]);
-    free(e->answered_ring);
-    json_decref(e->answered);
+    eng_answered_cleanup(&e->answered);
     json_decref(e->routes);
     json_decref(e->adopted);
     json_decref(e->adopted_keys);
@@ -676,10 +669,8 @@ void engine_free(engine *e)
     json_decref(e->inflight);
     json_decref(e->user_jobs);
     json_decref(e->user_workers);
-    json_decref(e->mine);
     free((char *)e->conf.node);
     free((char *)e->conf.cluster);
-    json_decref(e->removals);
     json_decref(e->claimed);
     if (e->rules != NULL)
         eng_rules_drop(e, e->rules);

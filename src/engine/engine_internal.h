@@ -87,6 +87,18 @@ typedef struct waiter {
     int64_t t0;
 } waiter;
 
+/* answered.c: what was answered.  The marks of answered requests keep a
+ * redelivered copy from being carried out again; `mine` says which
+ * containers no earlier process can have answered. */
+typedef struct eng_answered {
+    pthread_mutex_t mu;
+    json_t *marks;    /* request key -> container id ("" when none) */
+    char **ring;      /* the ANSWERED_MAX newest keys, oldest first out */
+    size_t pos;       /* the ring's next slot */
+    json_t *mine;     /* container id -> when made (ms): made here, not answered yet */
+    json_t *removals; /* ids of answered containers to remove once Docker is back */
+} eng_answered;
+
 /* The rules a job is carried out under: the policy and the templates.
  * SIGHUP may replace them while jobs run (engine_set_rules), so each job
  * takes a reference at its start (eng_rules_take) and keeps reading the
@@ -117,10 +129,7 @@ struct engine {
     int stop_workers;
     engine_out *ohead, *otail;
     waiter *waiters;
-    json_t *claimed;  /* container id -> when claimed (ms): FINISH queued or done (under mu) */
-    json_t *mine;     /* container id -> when created (ms): made by this process and not yet
-                         answered, so surely not answered before a restart (under mu) */
-    json_t *removals; /* ids of answered containers to remove once Docker is back (under mu) */
+    json_t *claimed; /* container id -> when claimed (ms): FINISH queued or done (under mu) */
     int docker_down;
     pthread_t *workers;
     int n_workers;
@@ -138,11 +147,8 @@ struct engine {
                                 the containers this dispatcher owns */
     /* Idempotence by request id within this process (the request label on
      * containers covers the rest; see requests.c). */
-    json_t *inflight;     /* request key (user and id) -> true while a worker handles it */
-    job *parked;          /* copies of in-flight requests, waiting for the first (FIFO) */
-    json_t *answered;     /* request key -> container id ("" when none): answered requests */
-    char **answered_ring; /* ANSWERED_MAX keys, oldest first out */
-    size_t answered_pos;
+    json_t *inflight; /* request key (user and id) -> true while a worker handles it */
+    job *parked;      /* copies of in-flight requests, waiting for the first (FIFO) */
     /* the event watcher */
     pthread_t watch;
     int watch_started;
@@ -167,6 +173,7 @@ struct engine {
      * workers - 1 run at once and the others wait here (under mu) */
     int bulk_running;
     job *bulk_parked, *bulk_parked_tail;
+    eng_answered answered; /* answered.c */
 };
 
 /* ---- per-message context and outcome ---- */
@@ -351,9 +358,21 @@ int eng_has_answered_name(const char *name, const char *id);
 void eng_remove_answered(engine *e, dkc_client *cli, const char *id);
 void eng_retry_removals(engine *e, dkc_client *cli);
 int eng_is_answered(dkc_client *cli, const char *id);
+void eng_answered_init(eng_answered *a);
+void eng_answered_cleanup(eng_answered *a);
+/* Marks request key as answered by container (NULL or "": none).  The
+ * ANSWERED_MAX newest marks are kept.  key NULL: nothing. */
+void eng_remember_answered(engine *e, const char *key, const char *container);
+/* The container that answered request key (malloc'd, "" when none), or
+ * NULL when key is not marked answered. */
+char *eng_answered_find(engine *e, const char *key);
+/* The `mine` set: add, drop, test; forget what Docker no longer lists
+ * (eng_forget_gone); forget all (engine_fence). */
 void eng_mine_add(engine *e, const char *id);
 void eng_mine_del(engine *e, const char *id);
 int eng_mine_has(engine *e, const char *id);
+void eng_mine_forget_gone(engine *e, const json_t *present, int64_t listed_at);
+void eng_mine_clear(engine *e);
 
 /* ---- scope.c ---- */
 hres eng_scope_check(jctx *c);
@@ -470,6 +489,9 @@ const char *eng_cname(json_t *inspect);
  * with eng_strv_free. */
 char **eng_label_strings(json_t *labels);
 void eng_strv_free(char **v);
+/* Drops from set (id -> when added, ms) the ids added before listed_at
+ * that present (a set of the ids Docker listed then) lacks. */
+void eng_forget_gone(json_t *set, const json_t *present, int64_t listed_at);
 int eng_never_started(json_t *inspect);
 
 #endif

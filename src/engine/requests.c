@@ -41,7 +41,6 @@ req_state eng_request_begin(engine *e, const char *rid, job *j, char **container
 {
     req_state st = REQ_FRESH;
     pthread_mutex_lock(&e->mu);
-    json_t *ans = json_object_get(e->answered, rid);
     if (json_object_get(e->inflight, rid) != NULL) {
         j->next = NULL;
         job **pp = &e->parked;
@@ -49,39 +48,12 @@ req_state eng_request_begin(engine *e, const char *rid, job *j, char **container
             pp = &(*pp)->next;
         *pp = j;
         st = REQ_PARKED;
-    } else if (ans != NULL) {
-        *container = eng_xstrdup(json_string_value(ans));
+    } else if ((*container = eng_answered_find(e, rid)) != NULL) {
         st = REQ_ANSWERED;
     } else if (json_object_set_new(e->inflight, rid, json_true()) != 0)
         eng_oom();
     pthread_mutex_unlock(&e->mu);
     return st;
-}
-
-/* Records that request key rid was answered, by container (NULL or "" when it
- * made none).  Caller holds e->mu. */
-static void remember_answered_locked(engine *e, const char *rid, const char *container)
-{
-    if (json_object_get(e->answered, rid) == NULL) {
-        char *old = e->answered_ring[e->answered_pos];
-        if (old != NULL) {
-            json_object_del(e->answered, old);
-            free(old);
-        }
-        e->answered_ring[e->answered_pos] = eng_xstrdup(rid);
-        e->answered_pos = (e->answered_pos + 1) % ANSWERED_MAX;
-    }
-    if (json_object_set_new(e->answered, rid, json_string(container ? container : "")) != 0)
-        eng_oom();
-}
-
-void eng_remember_answered(engine *e, const char *rid, const char *container)
-{
-    if (rid == NULL)
-        return;
-    pthread_mutex_lock(&e->mu);
-    remember_answered_locked(e, rid, container);
-    pthread_mutex_unlock(&e->mu);
 }
 
 /* Ends the in-flight state of request key rid (begun with REQ_FRESH): when answered,
@@ -90,9 +62,10 @@ void eng_remember_answered(engine *e, const char *rid, const char *container)
 void eng_request_end(engine *e, const char *rid, int answered, const char *container)
 {
     pthread_mutex_lock(&e->mu);
-    json_object_del(e->inflight, rid);
+    /* answered before the in-flight mark goes: a copy sees one of them */
     if (answered)
-        remember_answered_locked(e, rid, container);
+        eng_remember_answered(e, rid, container);
+    json_object_del(e->inflight, rid);
     job *keep = NULL, **kt = &keep, *wake = NULL, **wt = &wake;
     for (job *j = e->parked, *next; j; j = next) {
         next = j->next;

@@ -329,20 +329,6 @@ static void queue_finish(engine *e, const char *id)
     eng_push_job_first(e, j);
 }
 
-/* Drops from set (container id -> when added, ms) the ids added before
- * listed_at that present (a set of the ids Docker listed then) lacks. */
-static void forget_gone(json_t *set, const json_t *present, int64_t listed_at)
-{
-    const char *id;
-    json_t *when;
-    void *tmp;
-    json_object_foreach_safe(set, tmp, id, when)
-    {
-        if (json_integer_value(when) < listed_at && json_object_get(present, id) == NULL)
-            json_object_del(set, id);
-    }
-}
-
 /* Forgets the claims on containers missing from list (the node's
  * containers as Docker listed them from listed_at on): they are gone.
  * Claims made since then stay, as their containers may be newer than the
@@ -359,9 +345,9 @@ static void prune_claims(engine *e, json_t *list, int64_t listed_at)
             json_object_set_new(present, id, json_true());
     }
     pthread_mutex_lock(&e->mu);
-    forget_gone(e->claimed, present, listed_at);
-    forget_gone(e->mine, present, listed_at);
+    eng_forget_gone(e->claimed, present, listed_at);
     pthread_mutex_unlock(&e->mu);
+    eng_mine_forget_gone(e, present, listed_at);
     json_decref(present);
 }
 
@@ -386,8 +372,8 @@ int engine_adopt(engine *e, char *const *names)
 void engine_fence(engine *e, int hold_ms)
 {
     engine_out *dropped = NULL;
+    eng_mine_clear(e);
     pthread_mutex_lock(&e->mu);
-    json_object_clear(e->mine);
     e->finish_after = eng_now_ms() + hold_ms;
     engine_out **pp = &e->ohead;
     e->otail = NULL;

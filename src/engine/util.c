@@ -149,3 +149,15 @@ void eng_strv_free(char **v)
         free(v[i]);
     free(v);
 }
+
+void eng_forget_gone(json_t *set, const json_t *present, int64_t listed_at)
+{
+    const char *id;
+    json_t *when;
+    void *tmp;
+    json_object_foreach_safe(set, tmp, id, when)
+    {
+        if (json_integer_value(when) < listed_at && json_object_get(present, id) == NULL)
+            json_object_del(set, id);
+    }
+}
