@@ -552,15 +552,15 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
     snprintf(e->node_label, sizeof e->node_label, LBL "node=%s", conf->node);
     snprintf(e->cluster_label, sizeof e->cluster_label, LBL "cluster=%s", conf->cluster);
     e->claimed = json_object();
-    e->inflight = json_object();
+    eng_requests_init(&e->requests);
     eng_answered_init(&e->answered);
     e->user_jobs = json_object();
     e->user_workers = json_object();
     e->started_ms = eng_now_ms();
     e->adopted = json_array();
     e->adopted_keys = json_object();
-    if (e->claimed == NULL || e->inflight == NULL || e->adopted == NULL ||
-        e->adopted_keys == NULL || e->user_jobs == NULL || e->user_workers == NULL) {
+    if (e->claimed == NULL || e->adopted == NULL || e->adopted_keys == NULL ||
+        e->user_jobs == NULL || e->user_workers == NULL) {
         eng_oom();
     }
     pthread_mutex_init(&e->mu, NULL);
@@ -647,13 +647,7 @@ void engine_free(engine *e)
         e->waiters = w->next;
         eng_waiter_free(w);
     }
-    while (e->parked) {
-        job *j = e->parked;
-        e->parked = j->next;
-        broker_delivery_cleanup(&j->d);
-        free(j->user);
-        free(j);
-    }
+    eng_requests_cleanup(&e->requests);
     while (e->bulk_parked) { /* unacked: the broker hands them out again */
         job *j = e->bulk_parked;
         e->bulk_parked = j->next;
@@ -666,7 +660,6 @@ void engine_free(engine *e)
     json_decref(e->adopted);
     json_decref(e->adopted_keys);
     free((char *)e->conf.amqp_user);
-    json_decref(e->inflight);
     json_decref(e->user_jobs);
     json_decref(e->user_workers);
     free((char *)e->conf.node);

@@ -87,6 +87,14 @@ typedef struct waiter {
     int64_t t0;
 } waiter;
 
+/* requests.c: the requests (by request key, eng_request_key) that workers
+ * carry out now, and the copies that wait for them. */
+typedef struct eng_requests {
+    pthread_mutex_t mu;
+    json_t *inflight; /* request key -> true while a worker handles it */
+    job *parked;      /* copies of in-flight requests, waiting for the first (FIFO) */
+} eng_requests;
+
 /* answered.c: what was answered.  The marks of answered requests keep a
  * redelivered copy from being carried out again; `mine` says which
  * containers no earlier process can have answered. */
@@ -145,10 +153,6 @@ struct engine {
     char node_label[320];    /* LBL "node=<node>" */
     char cluster_label[320]; /* LBL "cluster=<cluster>"; with node_label, the filter for
                                 the containers this dispatcher owns */
-    /* Idempotence by request id within this process (the request label on
-     * containers covers the rest; see requests.c). */
-    json_t *inflight; /* request key (user and id) -> true while a worker handles it */
-    job *parked;      /* copies of in-flight requests, waiting for the first (FIFO) */
     /* the event watcher */
     pthread_t watch;
     int watch_started;
@@ -173,6 +177,9 @@ struct engine {
      * workers - 1 run at once and the others wait here (under mu) */
     int bulk_running;
     job *bulk_parked, *bulk_parked_tail;
+    /* Idempotence by request id within this process (the request label on
+     * containers covers the rest; see requests.c). */
+    eng_requests requests; /* requests.c */
     eng_answered answered; /* answered.c */
 };
 
@@ -290,6 +297,15 @@ void eng_post_event(engine *e, json_t *ev);
 bool eng_progress_due(const jctx *c, int64_t *last_ms, bool milestone);
 void eng_post_progress(jctx *c, json_t *p);
 void eng_push_job(engine *e, job *j);
+/* Queues the jobs of list (linked by next) ahead of every job, waking the
+ * workers. */
+void eng_push_jobs_front(engine *e, job *list);
+/* Takes off list *head (tail *tail, may be NULL) the message jobs of
+ * deliveries to settle that arrived before generation gen: the list of
+ * them, in order.  The caller holds the list's lock. */
+job *eng_jobs_unlink_stale(job **head, job **tail, uint32_t gen);
+/* Frees a job that is in no list, and what it owns. */
+void eng_job_free(job *j);
 /* Queues j ahead of every message (after the FINISH and AFTER jobs already
  * ahead): what a started container owes -- its final reply, its removal
  * -- goes before work that would start more, so that a backlog does not
@@ -301,9 +317,18 @@ typedef enum req_state { REQ_FRESH, REQ_PARKED, REQ_ANSWERED } req_state;
 /* The key the marks below use for request rid of user (NULL: anonymous):
  * malloc'd, never the same for two users. */
 char *eng_request_key(const char *user, const char *rid);
+void eng_requests_init(eng_requests *r);
+/* Frees the parked copies (unacked: the broker hands them out again). */
+void eng_requests_cleanup(eng_requests *r);
 req_state eng_request_begin(engine *e, const char *rid, job *j, char **container);
-void eng_remember_answered(engine *e, const char *rid, const char *container);
 void eng_request_end(engine *e, const char *rid, int answered, const char *container);
+/* 1 while request key is carried out by a worker. */
+int eng_request_in_flight(engine *e, const char *key);
+/* The parked copies of deliveries before generation gen, taken off the
+ * parked list (eng_jobs_unlink_stale). */
+job *eng_requests_take_stale(engine *e, uint32_t gen);
+/* 1 when a copy is parked. */
+int eng_requests_parked(engine *e);
 int eng_rid_ok(const char *rid);
 
 /* ---- quota.c ---- */

@@ -156,6 +156,20 @@ void eng_push_job(engine *e, job *j)
     pthread_mutex_unlock(&e->mu);
 }
 
+void eng_push_jobs_front(engine *e, job *list)
+{
+    job *last = list;
+    while (last->next)
+        last = last->next;
+    pthread_mutex_lock(&e->mu);
+    last->next = e->jhead;
+    e->jhead = list;
+    if (e->jtail == NULL)
+        e->jtail = last;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
 void eng_push_job_first(engine *e, job *j)
 {
     pthread_mutex_lock(&e->mu);
@@ -189,22 +203,16 @@ void engine_submit(engine *e, broker_delivery *d)
     submit(e, d, 0);
 }
 
-/* Removes from list *head (tail *tail, may be NULL) the message jobs of
- * deliveries to settle that arrived before generation gen, freeing them.
- * Returns how many.  Caller holds e->mu. */
-static size_t drop_stale(engine *e, job **head, job **tail, uint32_t gen)
+job *eng_jobs_unlink_stale(job **head, job **tail, uint32_t gen)
 {
-    size_t n = 0;
-    job *last = NULL;
+    job *stale = NULL, **st = &stale, *last = NULL;
     for (job **pp = head; *pp;) {
         job *j = *pp;
         if (j->kind == JOB_MSG && j->d.tag != 0 && j->d.generation != gen) {
             *pp = j->next;
-            eng_quota_release_locked(e, j);
-            broker_delivery_cleanup(&j->d);
-            free(j->id);
-            free(j);
-            n++;
+            j->next = NULL;
+            *st = j;
+            st = &j->next;
             continue;
         }
         last = j;
@@ -212,17 +220,40 @@ static size_t drop_stale(engine *e, job **head, job **tail, uint32_t gen)
     }
     if (tail)
         *tail = last;
+    return stale;
+}
+
+void eng_job_free(job *j)
+{
+    broker_delivery_cleanup(&j->d);
+    free(j->user);
+    free(j->id);
+    free(j);
+}
+
+/* Frees the jobs of list, each no longer counted against its user. */
+static size_t drop_jobs(engine *e, job *list)
+{
+    size_t n = 0;
+    for (job *j = list, *next; j; j = next, n++) {
+        next = j->next;
+        pthread_mutex_lock(&e->mu);
+        eng_quota_release_locked(e, j);
+        pthread_mutex_unlock(&e->mu);
+        eng_job_free(j);
+    }
     return n;
 }
 
 size_t engine_forget_generations(engine *e, uint32_t gen)
 {
     pthread_mutex_lock(&e->mu);
-    size_t n = drop_stale(e, &e->jhead, &e->jtail, gen);
-    n += drop_stale(e, &e->parked, NULL, gen);
-    n += drop_stale(e, &e->bulk_parked, &e->bulk_parked_tail, gen);
+    job *queued = eng_jobs_unlink_stale(&e->jhead, &e->jtail, gen);
+    job *bulk = eng_jobs_unlink_stale(&e->bulk_parked, &e->bulk_parked_tail, gen);
     pthread_mutex_unlock(&e->mu);
-    return n;
+    size_t n = drop_jobs(e, queued);
+    n += drop_jobs(e, eng_requests_take_stale(e, gen));
+    return n + drop_jobs(e, bulk);
 }
 
 void engine_submit_unrouted(engine *e, broker_delivery *d)
@@ -247,10 +278,12 @@ void engine_after(engine *e, const char *container_id, int remove)
     pthread_mutex_unlock(&e->mu);
 }
 
+/* The queue and the workers are looked at before the parked copies: a
+ * copy is parked and unparked by a busy worker. */
 int engine_idle(engine *e)
 {
     pthread_mutex_lock(&e->mu);
-    int idle = e->jhead == NULL && e->busy == 0 && e->ohead == NULL && e->parked == NULL;
+    int idle = e->jhead == NULL && e->busy == 0 && e->ohead == NULL;
     pthread_mutex_unlock(&e->mu);
-    return idle;
+    return idle && !eng_requests_parked(e);
 }

@@ -6,6 +6,9 @@
  * user and the id together (eng_request_key), and the container label
  * that finds a request's container is read with the user label beside it
  * (make.c): one user's id never matches another user's request.
+ *
+ * Its state is struct eng_requests, under its own lock; the answered marks
+ * (answered.c) are read and written with it held.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -39,20 +42,21 @@ static char *delivery_key(const broker_delivery *d)
  * container that answered it, "" when none). */
 req_state eng_request_begin(engine *e, const char *rid, job *j, char **container)
 {
+    eng_requests *r = &e->requests;
     req_state st = REQ_FRESH;
-    pthread_mutex_lock(&e->mu);
-    if (json_object_get(e->inflight, rid) != NULL) {
+    pthread_mutex_lock(&r->mu);
+    if (json_object_get(r->inflight, rid) != NULL) {
         j->next = NULL;
-        job **pp = &e->parked;
+        job **pp = &r->parked;
         while (*pp)
             pp = &(*pp)->next;
         *pp = j;
         st = REQ_PARKED;
     } else if ((*container = eng_answered_find(e, rid)) != NULL) {
         st = REQ_ANSWERED;
-    } else if (json_object_set_new(e->inflight, rid, json_true()) != 0)
+    } else if (json_object_set_new(r->inflight, rid, json_true()) != 0)
         eng_oom();
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_unlock(&r->mu);
     return st;
 }
 
@@ -61,13 +65,14 @@ req_state eng_request_begin(engine *e, const char *rid, job *j, char **container
  * behind it, at the head of the job queue. */
 void eng_request_end(engine *e, const char *rid, int answered, const char *container)
 {
-    pthread_mutex_lock(&e->mu);
+    eng_requests *r = &e->requests;
+    pthread_mutex_lock(&r->mu);
     /* answered before the in-flight mark goes: a copy sees one of them */
     if (answered)
         eng_remember_answered(e, rid, container);
-    json_object_del(e->inflight, rid);
+    json_object_del(r->inflight, rid);
     job *keep = NULL, **kt = &keep, *wake = NULL, **wt = &wake;
-    for (job *j = e->parked, *next; j; j = next) {
+    for (job *j = r->parked, *next; j; j = next) {
         next = j->next;
         j->next = NULL;
         char *jk = delivery_key(&j->d);
@@ -81,17 +86,53 @@ void eng_request_end(engine *e, const char *rid, int answered, const char *conta
             kt = &j->next;
         }
     }
-    e->parked = keep;
-    if (wake) {
-        *wt = e->jhead; /* the queue goes on after them */
-        e->jhead = wake;
-        job *t = wake;
-        while (t->next)
-            t = t->next;
-        e->jtail = t;
-        pthread_cond_broadcast(&e->cv);
+    r->parked = keep;
+    pthread_mutex_unlock(&r->mu);
+    if (wake)
+        eng_push_jobs_front(e, wake);
+}
+
+int eng_request_in_flight(engine *e, const char *key)
+{
+    pthread_mutex_lock(&e->requests.mu);
+    int busy = json_object_get(e->requests.inflight, key) != NULL;
+    pthread_mutex_unlock(&e->requests.mu);
+    return busy;
+}
+
+job *eng_requests_take_stale(engine *e, uint32_t gen)
+{
+    pthread_mutex_lock(&e->requests.mu);
+    job *stale = eng_jobs_unlink_stale(&e->requests.parked, NULL, gen);
+    pthread_mutex_unlock(&e->requests.mu);
+    return stale;
+}
+
+int eng_requests_parked(engine *e)
+{
+    pthread_mutex_lock(&e->requests.mu);
+    int any = e->requests.parked != NULL;
+    pthread_mutex_unlock(&e->requests.mu);
+    return any;
+}
+
+void eng_requests_init(eng_requests *r)
+{
+    pthread_mutex_init(&r->mu, NULL);
+    r->parked = NULL;
+    if ((r->inflight = json_object()) == NULL)
+        eng_oom();
+}
+
+void eng_requests_cleanup(eng_requests *r)
+{
+    while (r->parked) {
+        job *j = r->parked;
+        r->parked = j->next;
+        eng_job_free(j);
     }
-    pthread_mutex_unlock(&e->mu);
+    json_decref(r->inflight);
+    pthread_mutex_destroy(&r->mu);
 }
 
 /* 1 if a request id may become part of labels and filters: valid UTF-8

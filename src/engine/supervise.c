@@ -66,9 +66,7 @@ static void finish_never_started(engine *e, dkc_client *cli, const char *id, jso
                                  const char *key)
 {
     int64_t at = eng_rfc3339_secs(eng_jstr(ins, "Created"));
-    pthread_mutex_lock(&e->mu);
-    bool busy = key && json_object_get(e->inflight, key) != NULL;
-    pthread_mutex_unlock(&e->mu);
+    bool busy = key && eng_request_in_flight(e, key);
     if (busy || at == 0 || (int64_t)time(NULL) - at < NEVER_STARTED_GRACE_S) {
         eng_unclaim(e, id);
         return;
