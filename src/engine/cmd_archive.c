@@ -80,5 +80,7 @@ static hres h_archive_put(jctx *c)
     return H_OK;
 }
 
-const engine_cmd eng_cmd_archive_get = {.kind = PROTO_CMD_ARCHIVE_GET, .handle = h_archive_get};
-const engine_cmd eng_cmd_archive_put = {.kind = PROTO_CMD_ARCHIVE_PUT, .handle = h_archive_put};
+const engine_cmd eng_cmd_archive_get = {
+    .kind = PROTO_CMD_ARCHIVE_GET, .target = ENG_TARGET_CONTAINER, .handle = h_archive_get};
+const engine_cmd eng_cmd_archive_put = {
+    .kind = PROTO_CMD_ARCHIVE_PUT, .target = ENG_TARGET_CONTAINER, .handle = h_archive_put};

@@ -79,4 +79,7 @@ static hres h_commit(jctx *c)
     return H_OK;
 }
 
-const engine_cmd eng_cmd_commit = {.kind = PROTO_CMD_COMMIT, .handle = h_commit};
+const engine_cmd eng_cmd_commit = {.kind = PROTO_CMD_COMMIT,
+                                   .target = ENG_TARGET_CONTAINER,
+                                   .flags = ENG_CMD_WRITES_IMAGE,
+                                   .handle = h_commit};

@@ -50,4 +50,5 @@ static hres h_create(jctx *c)
     return H_OK;
 }
 
-const engine_cmd eng_cmd_create = {.kind = PROTO_CMD_CREATE, .handle = h_create};
+const engine_cmd eng_cmd_create = {
+    .kind = PROTO_CMD_CREATE, .flags = ENG_CMD_DEDUPE | ENG_CMD_BULK, .handle = h_create};

@@ -61,4 +61,5 @@ out:
     return res;
 }
 
-const engine_cmd eng_cmd_exec = {.kind = PROTO_CMD_EXEC, .handle = h_exec};
+const engine_cmd eng_cmd_exec = {
+    .kind = PROTO_CMD_EXEC, .target = ENG_TARGET_CONTAINER, .handle = h_exec};

@@ -37,4 +37,5 @@ out:
     return res;
 }
 
-const engine_cmd eng_cmd_logs = {.kind = PROTO_CMD_LOGS, .handle = h_logs};
+const engine_cmd eng_cmd_logs = {
+    .kind = PROTO_CMD_LOGS, .target = ENG_TARGET_CONTAINER, .handle = h_logs};

@@ -34,6 +34,8 @@ static hres h_network_create(jctx *c)
 }
 
 const engine_cmd eng_cmd_network_create = {.kind = PROTO_CMD_NETWORK_CREATE,
+                                           .target = ENG_TARGET_NETWORK,
+                                           .flags = ENG_CMD_LABELS_NEW,
                                            .handle = h_network_create};
 
 static int network_list(dkc_client *cli, const proto_cmd *cmd, json_t **out)
@@ -67,19 +69,30 @@ static int network_remove(dkc_client *cli, const proto_cmd *cmd)
 }
 
 const engine_cmd eng_cmd_network_list = {.kind = PROTO_CMD_NETWORK_LIST,
+                                         .target = ENG_TARGET_NETWORK,
+                                         .flags = ENG_CMD_LIST,
                                          .handle = eng_handle_query,
                                          .query = network_list,
                                          .visible = visible_networks};
-const engine_cmd eng_cmd_network_inspect = {
-    .kind = PROTO_CMD_NETWORK_INSPECT, .handle = eng_handle_query, .query = network_inspect};
+const engine_cmd eng_cmd_network_inspect = {.kind = PROTO_CMD_NETWORK_INSPECT,
+                                            .target = ENG_TARGET_NETWORK,
+                                            .handle = eng_handle_query,
+                                            .query = network_inspect};
 /* Docker answers a second connect with 403 "already exists in network"
  * (DKC_EFORBIDDEN) and a second disconnect with 404 or 403, so only the
  * remove has a "done already" error that cannot mean anything else. */
-const engine_cmd eng_cmd_network_connect = {
-    .kind = PROTO_CMD_NETWORK_CONNECT, .handle = eng_handle_verb, .verb = network_connect};
-const engine_cmd eng_cmd_network_disconnect = {
-    .kind = PROTO_CMD_NETWORK_DISCONNECT, .handle = eng_handle_verb, .verb = network_disconnect};
+const engine_cmd eng_cmd_network_connect = {.kind = PROTO_CMD_NETWORK_CONNECT,
+                                            .target = ENG_TARGET_NETWORK,
+                                            .flags = ENG_CMD_JOIN,
+                                            .handle = eng_handle_verb,
+                                            .verb = network_connect};
+const engine_cmd eng_cmd_network_disconnect = {.kind = PROTO_CMD_NETWORK_DISCONNECT,
+                                               .target = ENG_TARGET_NETWORK,
+                                               .flags = ENG_CMD_JOIN,
+                                               .handle = eng_handle_verb,
+                                               .verb = network_disconnect};
 const engine_cmd eng_cmd_network_remove = {.kind = PROTO_CMD_NETWORK_REMOVE,
+                                           .target = ENG_TARGET_NETWORK,
                                            .handle = eng_handle_verb,
                                            .verb = network_remove,
                                            .done_already = DKC_ENOTFOUND};

@@ -75,4 +75,5 @@ static hres h_pull(jctx *c)
     return H_OK;
 }
 
-const engine_cmd eng_cmd_pull = {.kind = PROTO_CMD_PULL, .handle = h_pull};
+const engine_cmd eng_cmd_pull = {
+    .kind = PROTO_CMD_PULL, .target = ENG_TARGET_IMAGE, .handle = h_pull};

@@ -137,8 +137,10 @@ static int version(dkc_client *cli, const proto_cmd *cmd, json_t **out)
     return dkc_version(cli, out);
 }
 
-#define QUERY(name, k, fn)                                                                         \
-    const engine_cmd eng_cmd_##name = {.kind = (k), .handle = eng_handle_query, .query = (fn)}
+/* name, command, what it names, the call */
+#define QUERY(name, k, target_, fn)                                                                \
+    const engine_cmd eng_cmd_##name = {                                                            \
+        .kind = (k), .target = ENG_TARGET_##target_, .handle = eng_handle_query, .query = (fn)}
 
 /* inspect: the ownership check inspected the container already (scope.c);
  * that answer is the result, unless the scope is the host's. */
@@ -153,25 +155,37 @@ static hres h_inspect(jctx *c)
     return H_OK;
 }
 
-const engine_cmd eng_cmd_inspect = {
-    .kind = PROTO_CMD_INSPECT, .handle = h_inspect, .query = inspect};
+const engine_cmd eng_cmd_inspect = {.kind = PROTO_CMD_INSPECT,
+                                    .target = ENG_TARGET_CONTAINER,
+                                    .handle = h_inspect,
+                                    .query = inspect};
 const engine_cmd eng_cmd_list = {.kind = PROTO_CMD_LIST,
+                                 .target = ENG_TARGET_CONTAINER,
+                                 .flags = ENG_CMD_LIST,
                                  .handle = eng_cluster_query,
                                  .query = list,
                                  .visible = visible_containers};
-QUERY(top, PROTO_CMD_TOP, top);
-QUERY(changes, PROTO_CMD_CHANGES, changes);
+QUERY(top, PROTO_CMD_TOP, CONTAINER, top);
+QUERY(changes, PROTO_CMD_CHANGES, CONTAINER, changes);
 const engine_cmd eng_cmd_images = {.kind = PROTO_CMD_IMAGES,
+                                   .target = ENG_TARGET_IMAGE,
+                                   .flags = ENG_CMD_LIST,
                                    .handle = eng_cluster_query,
                                    .query = images,
                                    .visible = visible_images};
-const engine_cmd eng_cmd_image_inspect = {.kind = PROTO_CMD_IMAGE_INSPECT,
-                                          .handle = h_image_inspect};
-QUERY(image_remove, PROTO_CMD_IMAGE_REMOVE, image_remove);
+const engine_cmd eng_cmd_image_inspect = {
+    .kind = PROTO_CMD_IMAGE_INSPECT, .target = ENG_TARGET_IMAGE, .handle = h_image_inspect};
+const engine_cmd eng_cmd_image_remove = {.kind = PROTO_CMD_IMAGE_REMOVE,
+                                         .target = ENG_TARGET_IMAGE,
+                                         .changes = "removed",
+                                         .handle = eng_handle_query,
+                                         .query = image_remove};
 const engine_cmd eng_cmd_volume_list = {.kind = PROTO_CMD_VOLUME_LIST,
+                                        .target = ENG_TARGET_VOLUME,
+                                        .flags = ENG_CMD_LIST,
                                         .handle = eng_handle_query,
                                         .query = volume_list,
                                         .visible = visible_volumes};
-QUERY(volume_inspect, PROTO_CMD_VOLUME_INSPECT, volume_inspect);
-QUERY(info, PROTO_CMD_INFO, info);
-QUERY(version, PROTO_CMD_VERSION, version);
+QUERY(volume_inspect, PROTO_CMD_VOLUME_INSPECT, VOLUME, volume_inspect);
+QUERY(info, PROTO_CMD_INFO, NONE, info);
+QUERY(version, PROTO_CMD_VERSION, NONE, version);

@@ -157,4 +157,6 @@ out:
     return res;
 }
 
-const engine_cmd eng_cmd_run = {.kind = PROTO_CMD_RUN, .handle = h_run};
+const engine_cmd eng_cmd_run = {.kind = PROTO_CMD_RUN,
+                                .flags = ENG_CMD_DEDUPE | ENG_CMD_BULK | ENG_CMD_STARTS,
+                                .handle = h_run};

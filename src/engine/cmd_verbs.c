@@ -88,20 +88,32 @@ static int volume_remove(dkc_client *cli, const proto_cmd *cmd)
     return dkc_volume_remove(cli, cmd->volume, cmd->force);
 }
 
-/* name, command, the call, and the error that means its effect exists
- * already (for redelivered messages, see engine_internal.h) */
-#define VERB(name, k, fn, done)                                                                    \
-    const engine_cmd eng_cmd_##name = {                                                            \
-        .kind = (k), .handle = eng_handle_verb, .verb = (fn), .done_already = (done)}
+/* name, command, what it names, the call, and the error that means its
+ * effect exists already (for redelivered messages, see engine_internal.h) */
+#define VERB(name, k, target_, fn, done)                                                           \
+    const engine_cmd eng_cmd_##name = {.kind = (k),                                                \
+                                       .target = ENG_TARGET_##target_,                             \
+                                       .handle = eng_handle_verb,                                  \
+                                       .verb = (fn),                                               \
+                                       .done_already = (done)}
 
-const engine_cmd eng_cmd_start = {
-    .kind = PROTO_CMD_START, .handle = h_start, .verb = start, .done_already = DKC_ENOTMODIFIED};
-VERB(stop, PROTO_CMD_STOP, stop, DKC_ENOTMODIFIED);
-const engine_cmd eng_cmd_restart = {.kind = PROTO_CMD_RESTART, .handle = h_start, .verb = restart};
-VERB(kill, PROTO_CMD_KILL, kill_, DKC_ECONFLICT);
-VERB(pause, PROTO_CMD_PAUSE, pause_, DKC_ECONFLICT);
-VERB(unpause, PROTO_CMD_UNPAUSE, unpause, DKC_ECONFLICT);
-VERB(rename, PROTO_CMD_RENAME, rename_, 0);
-VERB(remove, PROTO_CMD_REMOVE, remove_, DKC_ENOTFOUND);
-VERB(image_tag, PROTO_CMD_IMAGE_TAG, image_tag, 0);
-VERB(volume_remove, PROTO_CMD_VOLUME_REMOVE, volume_remove, DKC_ENOTFOUND);
+const engine_cmd eng_cmd_start = {.kind = PROTO_CMD_START,
+                                  .target = ENG_TARGET_CONTAINER,
+                                  .handle = h_start,
+                                  .verb = start,
+                                  .done_already = DKC_ENOTMODIFIED};
+VERB(stop, PROTO_CMD_STOP, CONTAINER, stop, DKC_ENOTMODIFIED);
+const engine_cmd eng_cmd_restart = {
+    .kind = PROTO_CMD_RESTART, .target = ENG_TARGET_CONTAINER, .handle = h_start, .verb = restart};
+VERB(kill, PROTO_CMD_KILL, CONTAINER, kill_, DKC_ECONFLICT);
+VERB(pause, PROTO_CMD_PAUSE, CONTAINER, pause_, DKC_ECONFLICT);
+VERB(unpause, PROTO_CMD_UNPAUSE, CONTAINER, unpause, DKC_ECONFLICT);
+VERB(rename, PROTO_CMD_RENAME, CONTAINER, rename_, 0);
+VERB(remove, PROTO_CMD_REMOVE, CONTAINER, remove_, DKC_ENOTFOUND);
+const engine_cmd eng_cmd_image_tag = {.kind = PROTO_CMD_IMAGE_TAG,
+                                      .target = ENG_TARGET_IMAGE,
+                                      .flags = ENG_CMD_WRITES_IMAGE,
+                                      .changes = "tagged",
+                                      .handle = eng_handle_verb,
+                                      .verb = image_tag};
+VERB(volume_remove, PROTO_CMD_VOLUME_REMOVE, VOLUME, volume_remove, DKC_ENOTFOUND);

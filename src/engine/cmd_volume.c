@@ -53,4 +53,6 @@ static hres h_volume_create(jctx *c)
 }
 
 const engine_cmd eng_cmd_volume_create = {.kind = PROTO_CMD_VOLUME_CREATE,
+                                          .target = ENG_TARGET_VOLUME,
+                                          .flags = ENG_CMD_LABELS_NEW,
                                           .handle = h_volume_create};

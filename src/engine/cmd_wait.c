@@ -64,4 +64,5 @@ static hres h_wait(jctx *c)
     return H_DONE;
 }
 
-const engine_cmd eng_cmd_wait = {.kind = PROTO_CMD_WAIT, .handle = h_wait};
+const engine_cmd eng_cmd_wait = {
+    .kind = PROTO_CMD_WAIT, .target = ENG_TARGET_CONTAINER, .handle = h_wait};

@@ -1,8 +1,8 @@
 /*
  * commands.c -- the engine's command table: every command the engine
- * carries out, by its descriptor (defined in the cmd_*.c file that does
- * the work).  Adding a command: its descriptor in a cmd_*.c file, a line
- * here.
+ * carries out, by its row (defined in the cmd_*.c file that does the
+ * work: what it names, its flags, its handler).  Adding a command: its row
+ * in a cmd_*.c file, a line here.
  */
 #include <stddef.h>
 
@@ -68,4 +68,10 @@ const engine_cmd *eng_cmd_find(proto_kind kind)
         if (table[i]->kind == kind)
             return table[i];
     return NULL;
+}
+
+int eng_cmd_has(proto_kind kind, unsigned flags)
+{
+    const engine_cmd *d = eng_cmd_find(kind);
+    return d != NULL && (d->flags & flags) == flags;
 }

@@ -312,13 +312,6 @@ static void log_request(const proto_cmd *cmd, const char *rid)
     json_decref(lj);
 }
 
-/* 1 for the commands that make containers (run, create): copies of their
- * requests are refused, not carried out again. */
-static int makes_containers(const proto_cmd *cmd)
-{
-    return cmd->kind == PROTO_CMD_RUN || cmd->kind == PROTO_CMD_CREATE;
-}
-
 /* Carries out c's command, or answers a copy of a request this process
  * answered already (rs, prev: from eng_request_begin). */
 static hres carry_out(jctx *c, req_state rs, const char *prev)
@@ -330,7 +323,7 @@ static hres carry_out(jctx *c, req_state rs, const char *prev)
         eng_post(c->e, engine_out_ack(c->d->tag));
         return H_DONE;
     }
-    if (rs == REQ_ANSWERED && makes_containers(c->cmd))
+    if (rs == REQ_ANSWERED && eng_cmd_has(c->cmd->kind, ENG_CMD_DEDUPE))
         return eng_duplicate(c, prev, "answered");
     hres inc = eng_check_incarnation(c);
     if (inc != H_OK)
@@ -386,8 +379,7 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
     int rc = parse(e, d, &cmd, &perr);
     /* A bulk request holds its worker while its pieces run (on this node's
      * other workers too): at most workers - 1 at once. */
-    bool bulk = rc == 0 && cmd->instances > 1 &&
-                (cmd->kind == PROTO_CMD_RUN || cmd->kind == PROTO_CMD_CREATE) &&
+    bool bulk = rc == 0 && cmd->instances > 1 && eng_cmd_has(cmd->kind, ENG_CMD_BULK) &&
                 broker_delivery_header(d, CLUSTER_H_PART) == NULL;
     if (bulk && !eng_bulk_begin(e, j)) {
         log_msg(LOG_LVL_DEBUG, "a bulk request waits for another to end");

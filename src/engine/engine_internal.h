@@ -221,14 +221,59 @@ typedef struct jctx {
 } jctx;
 
 /*
- * The command table.  Each command is one descriptor, defined in the
- * cmd_*.c file that carries it out and listed in commands.c: adding a
- * command is a file (or a row in one) and a line in the table.  A handler
- * gets the parsed command in c->cmd and its descriptor in c->desc; simple
- * Docker calls share one handler and differ by `verb` or `query`.
+ * The command table.  Each command is one row, defined in the cmd_*.c file
+ * that carries it out and listed in commands.c: adding a command is a file
+ * (or a row in one) and a line in the table.  A row says what the command
+ * names (target) and how it is treated (flags), as tmux's cmd_entry does:
+ * ownership (scope.c) and idempotence (engine.c) read them, never the
+ * command's kind.  A handler gets the parsed command in c->cmd and its row
+ * in c->desc; simple Docker calls share one handler and differ by `verb`
+ * or `query`.
  */
+
+/* What a command names: the object scope.c finds among those its
+ * publisher may act on before the handler runs (policy scope "cluster"). */
+typedef enum eng_target {
+    ENG_TARGET_NONE,      /* nothing that exists (run, create, info, nodes) */
+    ENG_TARGET_CONTAINER, /* cmd->container, replaced by its full id, or forwarded */
+    ENG_TARGET_VOLUME,    /* cmd->volume */
+    ENG_TARGET_NETWORK,   /* cmd->network, replaced by its full id */
+    ENG_TARGET_IMAGE      /* cmd->image: the host's and the publisher's are readable */
+} eng_target;
+
+/* engine_cmd.flags */
+enum {
+    /* makes a container: a copy of an answered request is a duplicate */
+    ENG_CMD_DEDUPE = 0x01,
+    /* Instances > 1 places pieces over the cluster (bulk.c) */
+    ENG_CMD_BULK = 0x02,
+    /* the container it makes runs at once: the user's running bounds */
+    ENG_CMD_STARTS = 0x04,
+    /* makes an object of its target kind, labelled as the cluster's and
+     * the publisher's */
+    ENG_CMD_LABELS_NEW = 0x08,
+    /* lists its target kind: only what the publisher may see */
+    ENG_CMD_LIST = 0x10,
+    /* names a network and cmd->container, to join or leave it: a network
+     * the policy lists may be named too */
+    ENG_CMD_JOIN = 0x20,
+    /* writes the image name cmd->repo:tag: a free one under the cluster's
+     * commit prefix, or the publisher's */
+    ENG_CMD_WRITES_IMAGE = 0x40,
+};
+
 typedef struct engine_cmd {
     proto_kind kind;
+    eng_target target;
+    unsigned flags; /* ENG_CMD_* */
+    /* what the command does to the image it names, in a refusal's words
+     * ("removed"): only an image this publisher committed may be.  NULL:
+     * it only reads it (the host's images may be read, never changed). */
+    const char *changes;
+    /* 1: the command changes a node, not a container (register,
+     * unregister): only the policy's admin_users may send it
+     * (eng_check_admin) */
+    int admin;
     hres (*handle)(jctx *c);
     /* for eng_handle_verb: one Docker call whose result is null */
     int (*verb)(dkc_client *cli, const proto_cmd *cmd);
@@ -240,14 +285,12 @@ typedef struct engine_cmd {
      * message meeting it (its first delivery did the work, then the
      * process died before the ack) is answered as the first was, ok */
     int done_already;
-    /* 1: the command changes a node, not a container (register,
-     * unregister): only the policy's admin_users may send it
-     * (eng_check_admin) */
-    int admin;
 } engine_cmd;
 
 /* The descriptor of kind, or NULL when the engine cannot do it. */
 const engine_cmd *eng_cmd_find(proto_kind kind);
+/* 1 when the row of kind has every flag of flags (ENG_CMD_*). */
+int eng_cmd_has(proto_kind kind, unsigned flags);
 hres eng_handle_verb(jctx *c);
 hres eng_handle_query(jctx *c);
 hres eng_handle_unsupported(jctx *c);

@@ -117,7 +117,8 @@ hres eng_create_admitted(jctx *c, json_t *body, char **id, json_t **warnings)
     if (vr != H_OK)
         return vr;
     bool qlocked = false;
-    if ((vr = eng_quota_create(c, body, c->cmd->kind == PROTO_CMD_RUN, &qlocked)) != H_OK)
+    bool starts = eng_cmd_has(c->cmd->kind, ENG_CMD_STARTS);
+    if ((vr = eng_quota_create(c, body, starts, &qlocked)) != H_OK)
         return vr;
     vr = create_in_room(c, body, id, warnings);
     if (qlocked)

@@ -1,21 +1,19 @@
 /*
  * scope.c -- ownership: what a publisher's command may act on.
  *
- * By default (policy scope "cluster") a command that names an existing
- * object acts only on what this dispatcher cluster made: containers,
- * volumes and networks carrying its cluster label.  Anything else is `not_found`, not
- * `forbidden`, so that the existence of other workloads does not leak.
- * Lists show only what is in scope.  The resolved container's full id
- * replaces the name the command gave, so that what was checked is what is
- * acted on (a name could be taken by another container in between).
- * Networks go the same way.  Images a commit made are their cluster's and
- * user's: another's is not listed, inspected, run, removed, tagged or
- * pulled over, and reads as no image at all.  Every other image is the
+ * A command's row in the command table says what it names (its target)
+ * and how (its flags); this file checks each kind.  By default (policy
+ * scope "cluster") a command acts only on what this dispatcher cluster
+ * made: containers, volumes and networks with its cluster label.
+ * Anything else is `not_found`, not `forbidden`, so that other workloads
+ * do not leak.  Lists show only what is in scope.  The full id of what
+ * was checked replaces the name the command gave, so that what is acted
+ * on is what was checked.  An image a commit made is its cluster's and
+ * user's: another's reads as no image at all.  Every other image is the
  * host's: run as the image list allows, never removed, tagged or
  * re-pointed.  Commit and image-tag write only free names (or the
  * publisher's own) under the cluster's commit prefix.  Scope "host" turns
- * this off: the operator manages the whole host.  Images are held to the
- * policy's image list whatever the scope.
+ * this off; the image list holds under any scope.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,10 +67,12 @@ static void add_cluster_filter(engine *e, json_t **filters)
         eng_oom();
 }
 
-/* The container c names, if it is in scope: its full id replaces the name.
- * H_OK, H_ERR (not_found) or H_TRANSIENT. */
+/* The container c names (none: H_OK), if it is in scope: its full id
+ * replaces the name.  H_OK, H_ERR (not_found), H_FORWARD or H_TRANSIENT. */
 static hres resolve_container(jctx *c)
 {
+    if (c->cmd->container == NULL)
+        return H_OK;
     json_t *ins = NULL;
     int rc = dkc_container_inspect(c->cli, c->cmd->container, &ins);
     hres res = H_OK;
@@ -121,17 +121,16 @@ static hres resolve_volume(jctx *c)
 }
 
 /* The network c names, if it is in scope: this cluster's (and the
- * publisher's), or, for connect and disconnect, one the policy lists for
- * containers to join.  Its full id replaces the name.  H_OK, H_ERR
- * (not_found) or H_TRANSIENT. */
+ * publisher's), or, for a command that joins a container to it or takes
+ * one off (ENG_CMD_JOIN), one the policy lists.  Its full id replaces the
+ * name.  H_OK, H_ERR (not_found) or H_TRANSIENT. */
 static hres resolve_network(jctx *c)
 {
     json_t *ins = NULL;
     int rc = dkc_network_inspect(c->cli, c->cmd->network, &ins);
     hres res = H_OK;
-    proto_kind k = c->cmd->kind;
-    int joinable = (k == PROTO_CMD_NETWORK_CONNECT || k == PROTO_CMD_NETWORK_DISCONNECT) &&
-                   rc == 0 && policy_network_listed(c->rules->policy, eng_jstr(ins, "Name"));
+    int joinable = (c->desc->flags & ENG_CMD_JOIN) && rc == 0 &&
+                   policy_network_listed(c->rules->policy, eng_jstr(ins, "Name"));
     if (eng_done_already(c, rc)) {
         c->result = json_null(); /* removed by this message's first delivery */
     } else if (rc == DKC_ENOTFOUND ||
@@ -458,12 +457,65 @@ void eng_scope_filter_list(const jctx *c, json_t *list)
         keep_visible(c, list);
 }
 
+/* The images c's command changes or writes, under any scope: held to the
+ * image list, and (scope cluster) only the publisher's changed or
+ * re-pointed.  H_OK, H_ERR or H_TRANSIENT. */
+static hres check_images(jctx *c, const engine_cmd *d)
+{
+    hres r = H_OK;
+    if (d->target == ENG_TARGET_IMAGE && d->changes != NULL)
+        r = check_image_mine(c, c->cmd->image, d->changes);
+    if (r == H_OK && (d->flags & ENG_CMD_WRITES_IMAGE))
+        r = check_target(c, c->cmd->repo, c->cmd->tag);
+    return r;
+}
+
+/* The scope check of each kind of object: how one a command names is
+ * resolved, how a list's before and since are, and whether Docker lists
+ * only the cluster's.  Images carry no cluster label: their lists are
+ * trimmed by their commit labels once listed (cmd_query.c). */
+static const struct kind_scope {
+    hres (*resolve)(jctx *c);
+    anchor_fn anchor;
+    bool cluster_filter;
+} kinds[] = {
+    [ENG_TARGET_NONE] = {NULL, NULL, false},
+    [ENG_TARGET_CONTAINER] = {resolve_container, container_anchor, true},
+    [ENG_TARGET_VOLUME] = {resolve_volume, NULL, true},
+    [ENG_TARGET_NETWORK] = {resolve_network, NULL, true},
+    [ENG_TARGET_IMAGE] = {NULL, image_anchor, false},
+};
+
+/* A list of kind k: its anchors resolved, the cluster's label added to
+ * its filters when Docker can filter by it. */
+static hres scope_list(jctx *c, const struct kind_scope *k)
+{
+    hres r = k->anchor ? resolve_anchors(c, k->anchor) : H_OK;
+    if (r == H_OK && k->cluster_filter)
+        add_cluster_filter(c->e, &c->cmd->filters);
+    return r;
+}
+
+/* The labels of an object c's command makes: this cluster's, and the
+ * publisher's user. */
+static void label_new(jctx *c)
+{
+    proto_cmd *cmd = c->cmd;
+    if (cmd->labels == NULL && (cmd->labels = json_object()) == NULL)
+        eng_oom();
+    eng_set(cmd->labels, LBL "cluster", json_string(c->e->conf.cluster));
+    if (c->d->user_id)
+        eng_set(cmd->labels, LBL "user", json_string(c->d->user_id));
+}
+
 hres eng_scope_check(jctx *c)
 {
-    engine *e = c->e;
+    static const engine_cmd none = {.kind = PROTO_CMD_NONE};
+    const engine_cmd *d = c->desc ? c->desc : &none;
     proto_cmd *cmd = c->cmd;
     filters_as_arrays(cmd->filters);
-    if (cmd->kind == PROTO_CMD_LIST && probes_reply_address(cmd->filters)) {
+    if ((d->flags & ENG_CMD_LIST) && d->target == ENG_TARGET_CONTAINER &&
+        probes_reply_address(cmd->filters)) {
         snprintf(c->field, sizeof c->field, "Options.Filters");
         return eng_fail(c, PROTO_EPOLICY, "labels of reply addresses cannot be filtered on");
     }
@@ -472,56 +524,18 @@ hres eng_scope_check(jctx *c)
         return eng_fail(c, PROTO_EPOLICY,
                         "user_id: messages must carry an AMQP user_id (policy require_user_id)");
     }
-    hres r;
-    switch (cmd->kind) {
-    case PROTO_CMD_IMAGE_REMOVE:
-        return check_image_mine(c, cmd->image, "removed");
-    case PROTO_CMD_IMAGE_TAG:
-        r = check_image_mine(c, cmd->image, "tagged");
-        return r != H_OK ? r : check_target(c, cmd->repo, cmd->tag);
-    case PROTO_CMD_COMMIT:
-        r = check_target(c, cmd->repo, cmd->tag);
-        if (r != H_OK)
-            return r;
-        break;
-    default:
-        break;
+    hres r = check_images(c, d);
+    if (r != H_OK || c->rules->policy->scope_host)
+        return r;
+    const struct kind_scope *k = &kinds[d->target];
+    if (d->flags & ENG_CMD_LIST)
+        return scope_list(c, k);
+    if (d->flags & ENG_CMD_LABELS_NEW) {
+        label_new(c);
+        return H_OK;
     }
-    if (c->rules->policy->scope_host)
-        return H_OK;
-    switch (cmd->kind) {
-    case PROTO_CMD_LIST:
-        if ((r = resolve_anchors(c, container_anchor)) != H_OK)
-            return r;
-        add_cluster_filter(e, &cmd->filters);
-        return H_OK;
-    case PROTO_CMD_IMAGES:
-        return resolve_anchors(c, image_anchor);
-    case PROTO_CMD_VOLUME_LIST:
-    case PROTO_CMD_NETWORK_LIST:
-        add_cluster_filter(e, &cmd->filters);
-        return H_OK;
-    case PROTO_CMD_NETWORK_CREATE:
-    case PROTO_CMD_VOLUME_CREATE:
-        if (cmd->labels == NULL && (cmd->labels = json_object()) == NULL)
-            eng_oom();
-        eng_set(cmd->labels, LBL "cluster", json_string(e->conf.cluster));
-        if (c->d->user_id)
-            eng_set(cmd->labels, LBL "user", json_string(c->d->user_id));
-        return H_OK;
-    case PROTO_CMD_VOLUME_INSPECT:
-    case PROTO_CMD_VOLUME_REMOVE:
-        return resolve_volume(c);
-    case PROTO_CMD_NETWORK_INSPECT:
-    case PROTO_CMD_NETWORK_REMOVE:
-        return resolve_network(c);
-    case PROTO_CMD_NETWORK_CONNECT:
-    case PROTO_CMD_NETWORK_DISCONNECT:
-        r = resolve_network(c);
-        return r != H_OK ? r : resolve_container(c);
-    default:
-        return cmd->container != NULL ? resolve_container(c) : H_OK;
-    }
+    r = k->resolve ? k->resolve(c) : H_OK;
+    return r == H_OK && (d->flags & ENG_CMD_JOIN) ? resolve_container(c) : r;
 }
 
 /* Checks the named volume one mount names (the first len bytes of spec):

@@ -2,8 +2,9 @@
  * test_commands.c -- what each command of the engine acts on, and who may.
  *
  * spec[] says, for every command, the kind of object it names (its
- * target) and how it is treated (its flags), as the engine decides today.
- * The cases drive the scope check (eng_scope_check) of every command on a
+ * target) and how it is treated (its flags), as the engine has always
+ * decided them; the engine's table (commands.c) must say the same.  The
+ * other cases drive the scope check (eng_scope_check) of every command on a
  * job context of its own, with Docker replaced by a fake that answers each
  * inspect with an object of the cluster and user a case picks, and check
  * what spec[] implies: a foreign object of every kind is not found, the
@@ -31,26 +32,24 @@
  * What every command names, and its flags
  * ------------------------------------------------------------------------ */
 
-/* Targets, by the letter of the inspect that resolves them. */
-#define T_NONE      '-'
-#define T_CONTAINER 'c'
-#define T_VOLUME    'v'
-#define T_NETWORK   'n'
-#define T_IMAGE     'i'
+/* The inspects the fake answers, by letter, and the letter of each
+ * target. */
+#define L_CONTAINER 'c'
+#define L_VOLUME    'v'
+#define L_NETWORK   'n'
+#define L_IMAGE     'i'
 
-#define F_DEDUPE     0x01 /* makes a container: a copy of an answered request is a duplicate */
-#define F_BULK       0x02 /* Instances > 1 places pieces over the cluster */
-#define F_STARTS     0x04 /* the container it makes runs: the user's running bounds */
-#define F_LABELS_NEW 0x08 /* makes an object labelled as the cluster's and the user's */
-#define F_LIST       0x10 /* a list of the target kind: only what the publisher may see */
-#define F_JOIN       0x20 /* a network and a container: a listed network may be joined */
-#define F_WRITES_IMG 0x40 /* writes repo:tag: a free name or the publisher's image */
+static const char letter_of[] = {[ENG_TARGET_NONE] = '-',
+                                 [ENG_TARGET_CONTAINER] = L_CONTAINER,
+                                 [ENG_TARGET_VOLUME] = L_VOLUME,
+                                 [ENG_TARGET_NETWORK] = L_NETWORK,
+                                 [ENG_TARGET_IMAGE] = L_IMAGE};
 
 typedef struct row {
     proto_kind kind;
-    const char *msg;    /* a message of the command naming objects "web", "v1", "net1" */
-    char target;        /* T_* */
-    unsigned flags;     /* F_* */
+    const char *msg; /* a message of the command naming objects "web", "v1", "net1" */
+    eng_target target;
+    unsigned flags;     /* ENG_CMD_* */
     const char *change; /* what it does to the image it names, for a refusal; NULL: reads */
     int admin;          /* only the policy's admin users may send it */
 } row;
@@ -66,66 +65,72 @@ typedef struct row {
     }
 
 static const row spec[] = {
-    R(PROTO_CMD_RUN, D("run", ",\"Image\":\"busybox\""), T_NONE, F_DEDUPE | F_BULK | F_STARTS),
-    R(PROTO_CMD_CREATE, D("create", ",\"Image\":\"busybox\""), T_NONE, F_DEDUPE | F_BULK),
-    R(PROTO_CMD_START, D("start", CTR), T_CONTAINER, 0),
-    R(PROTO_CMD_STOP, D("stop", CTR), T_CONTAINER, 0),
-    R(PROTO_CMD_RESTART, D("restart", CTR), T_CONTAINER, 0),
-    R(PROTO_CMD_KILL, D("kill", CTR), T_CONTAINER, 0),
-    R(PROTO_CMD_PAUSE, D("pause", CTR), T_CONTAINER, 0),
-    R(PROTO_CMD_UNPAUSE, D("unpause", CTR), T_CONTAINER, 0),
-    R(PROTO_CMD_RENAME, D("rename", CTR ",\"Options\":{\"NewName\":\"web2\"}"), T_CONTAINER, 0),
-    R(PROTO_CMD_REMOVE, D("remove", CTR), T_CONTAINER, 0),
-    R(PROTO_CMD_WAIT, D("wait", CTR), T_CONTAINER, 0),
-    R(PROTO_CMD_INSPECT, D("inspect", CTR), T_CONTAINER, 0),
-    R(PROTO_CMD_LIST, D("list", ""), T_CONTAINER, F_LIST),
-    R(PROTO_CMD_LOGS, D("logs", CTR), T_CONTAINER, 0),
-    R(PROTO_CMD_TOP, D("top", CTR), T_CONTAINER, 0),
-    R(PROTO_CMD_CHANGES, D("changes", CTR), T_CONTAINER, 0),
-    R(PROTO_CMD_EXEC, D("exec", CTR ",\"Cmd\":[\"true\"]"), T_CONTAINER, 0),
-    R(PROTO_CMD_PULL, D("pull", ",\"Image\":\"busybox\""), T_IMAGE, 0),
-    R(PROTO_CMD_IMAGES, D("images", ""), T_IMAGE, F_LIST),
-    R(PROTO_CMD_IMAGE_INSPECT, D("image-inspect", ",\"Image\":\"busybox\""), T_IMAGE, 0),
+    R(PROTO_CMD_RUN, D("run", ",\"Image\":\"busybox\""), ENG_TARGET_NONE,
+      ENG_CMD_DEDUPE | ENG_CMD_BULK | ENG_CMD_STARTS),
+    R(PROTO_CMD_CREATE, D("create", ",\"Image\":\"busybox\""), ENG_TARGET_NONE,
+      ENG_CMD_DEDUPE | ENG_CMD_BULK),
+    R(PROTO_CMD_START, D("start", CTR), ENG_TARGET_CONTAINER, 0),
+    R(PROTO_CMD_STOP, D("stop", CTR), ENG_TARGET_CONTAINER, 0),
+    R(PROTO_CMD_RESTART, D("restart", CTR), ENG_TARGET_CONTAINER, 0),
+    R(PROTO_CMD_KILL, D("kill", CTR), ENG_TARGET_CONTAINER, 0),
+    R(PROTO_CMD_PAUSE, D("pause", CTR), ENG_TARGET_CONTAINER, 0),
+    R(PROTO_CMD_UNPAUSE, D("unpause", CTR), ENG_TARGET_CONTAINER, 0),
+    R(PROTO_CMD_RENAME, D("rename", CTR ",\"Options\":{\"NewName\":\"web2\"}"),
+      ENG_TARGET_CONTAINER, 0),
+    R(PROTO_CMD_REMOVE, D("remove", CTR), ENG_TARGET_CONTAINER, 0),
+    R(PROTO_CMD_WAIT, D("wait", CTR), ENG_TARGET_CONTAINER, 0),
+    R(PROTO_CMD_INSPECT, D("inspect", CTR), ENG_TARGET_CONTAINER, 0),
+    R(PROTO_CMD_LIST, D("list", ""), ENG_TARGET_CONTAINER, ENG_CMD_LIST),
+    R(PROTO_CMD_LOGS, D("logs", CTR), ENG_TARGET_CONTAINER, 0),
+    R(PROTO_CMD_TOP, D("top", CTR), ENG_TARGET_CONTAINER, 0),
+    R(PROTO_CMD_CHANGES, D("changes", CTR), ENG_TARGET_CONTAINER, 0),
+    R(PROTO_CMD_EXEC, D("exec", CTR ",\"Cmd\":[\"true\"]"), ENG_TARGET_CONTAINER, 0),
+    R(PROTO_CMD_PULL, D("pull", ",\"Image\":\"busybox\""), ENG_TARGET_IMAGE, 0),
+    R(PROTO_CMD_IMAGES, D("images", ""), ENG_TARGET_IMAGE, ENG_CMD_LIST),
+    R(PROTO_CMD_IMAGE_INSPECT, D("image-inspect", ",\"Image\":\"busybox\""), ENG_TARGET_IMAGE, 0),
     {.kind = PROTO_CMD_IMAGE_TAG,
      .msg = D("image-tag", ",\"Image\":\"busybox\"" REPO),
-     .target = T_IMAGE,
-     .flags = F_WRITES_IMG,
+     .target = ENG_TARGET_IMAGE,
+     .flags = ENG_CMD_WRITES_IMAGE,
      .change = "tagged"},
     {.kind = PROTO_CMD_IMAGE_REMOVE,
      .msg = D("image-remove", ",\"Image\":\"busybox\""),
-     .target = T_IMAGE,
+     .target = ENG_TARGET_IMAGE,
      .change = "removed"},
-    R(PROTO_CMD_VOLUME_CREATE, D("volume-create", ",\"Volume\":\"v1\""), T_VOLUME, F_LABELS_NEW),
-    R(PROTO_CMD_VOLUME_LIST, D("volume-list", ""), T_VOLUME, F_LIST),
-    R(PROTO_CMD_VOLUME_INSPECT, D("volume-inspect", ",\"Volume\":\"v1\""), T_VOLUME, 0),
-    R(PROTO_CMD_VOLUME_REMOVE, D("volume-remove", ",\"Volume\":\"v1\""), T_VOLUME, 0),
-    R(PROTO_CMD_INFO, D("info", ""), T_NONE, 0),
-    R(PROTO_CMD_VERSION, D("version", ""), T_NONE, 0),
-    R(PROTO_CMD_PING, D("ping", ""), T_NONE, 0),
-    R(PROTO_CMD_NODES, D("nodes", ""), T_NONE, 0),
+    R(PROTO_CMD_VOLUME_CREATE, D("volume-create", ",\"Volume\":\"v1\""), ENG_TARGET_VOLUME,
+      ENG_CMD_LABELS_NEW),
+    R(PROTO_CMD_VOLUME_LIST, D("volume-list", ""), ENG_TARGET_VOLUME, ENG_CMD_LIST),
+    R(PROTO_CMD_VOLUME_INSPECT, D("volume-inspect", ",\"Volume\":\"v1\""), ENG_TARGET_VOLUME, 0),
+    R(PROTO_CMD_VOLUME_REMOVE, D("volume-remove", ",\"Volume\":\"v1\""), ENG_TARGET_VOLUME, 0),
+    R(PROTO_CMD_INFO, D("info", ""), ENG_TARGET_NONE, 0),
+    R(PROTO_CMD_VERSION, D("version", ""), ENG_TARGET_NONE, 0),
+    R(PROTO_CMD_PING, D("ping", ""), ENG_TARGET_NONE, 0),
+    R(PROTO_CMD_NODES, D("nodes", ""), ENG_TARGET_NONE, 0),
     {.kind = PROTO_CMD_REGISTER,
      .msg = "{\"action\":\"register\",\"hostname\":\"n2\"}",
-     .target = T_NONE,
+     .target = ENG_TARGET_NONE,
      .admin = 1},
     {.kind = PROTO_CMD_UNREGISTER,
      .msg = "{\"action\":\"unregister\",\"hostname\":\"n2\"}",
-     .target = T_NONE,
+     .target = ENG_TARGET_NONE,
      .admin = 1},
-    R(PROTO_CMD_COMMIT, D("commit", CTR REPO), T_CONTAINER, F_WRITES_IMG),
-    R(PROTO_CMD_ARCHIVE_GET, D("archive-get", CTR ",\"Options\":{\"Path\":\"/tmp\"}"), T_CONTAINER,
-      0),
+    R(PROTO_CMD_COMMIT, D("commit", CTR REPO), ENG_TARGET_CONTAINER, ENG_CMD_WRITES_IMAGE),
+    R(PROTO_CMD_ARCHIVE_GET, D("archive-get", CTR ",\"Options\":{\"Path\":\"/tmp\"}"),
+      ENG_TARGET_CONTAINER, 0),
     R(PROTO_CMD_ARCHIVE_PUT,
-      D("archive-put", CTR ",\"Options\":{\"Path\":\"/tmp\",\"Archive\":\"AAAA\"}"), T_CONTAINER,
+      D("archive-put", CTR ",\"Options\":{\"Path\":\"/tmp\",\"Archive\":\"AAAA\"}"),
+      ENG_TARGET_CONTAINER, 0),
+    R(PROTO_CMD_NETWORK_CREATE, D("network-create", ",\"Network\":\"net1\""), ENG_TARGET_NETWORK,
+      ENG_CMD_LABELS_NEW),
+    R(PROTO_CMD_NETWORK_LIST, D("network-list", ""), ENG_TARGET_NETWORK, ENG_CMD_LIST),
+    R(PROTO_CMD_NETWORK_INSPECT, D("network-inspect", ",\"Network\":\"net1\""), ENG_TARGET_NETWORK,
       0),
-    R(PROTO_CMD_NETWORK_CREATE, D("network-create", ",\"Network\":\"net1\""), T_NETWORK,
-      F_LABELS_NEW),
-    R(PROTO_CMD_NETWORK_LIST, D("network-list", ""), T_NETWORK, F_LIST),
-    R(PROTO_CMD_NETWORK_INSPECT, D("network-inspect", ",\"Network\":\"net1\""), T_NETWORK, 0),
-    R(PROTO_CMD_NETWORK_CONNECT, D("network-connect", ",\"Network\":\"net1\"" CTR), T_NETWORK,
-      F_JOIN),
-    R(PROTO_CMD_NETWORK_DISCONNECT, D("network-disconnect", ",\"Network\":\"net1\"" CTR), T_NETWORK,
-      F_JOIN),
-    R(PROTO_CMD_NETWORK_REMOVE, D("network-remove", ",\"Network\":\"net1\""), T_NETWORK, 0),
+    R(PROTO_CMD_NETWORK_CONNECT, D("network-connect", ",\"Network\":\"net1\"" CTR),
+      ENG_TARGET_NETWORK, ENG_CMD_JOIN),
+    R(PROTO_CMD_NETWORK_DISCONNECT, D("network-disconnect", ",\"Network\":\"net1\"" CTR),
+      ENG_TARGET_NETWORK, ENG_CMD_JOIN),
+    R(PROTO_CMD_NETWORK_REMOVE, D("network-remove", ",\"Network\":\"net1\""), ENG_TARGET_NETWORK,
+      0),
 };
 
 #define N_SPEC (sizeof spec / sizeof spec[0])
@@ -138,14 +143,15 @@ static const row spec[] = {
 static void expected_inspects(const row *r, char *out)
 {
     size_t n = 0;
-    if (r->target == T_IMAGE && r->change)
-        out[n++] = T_IMAGE;
-    if (r->flags & F_WRITES_IMG)
-        out[n++] = T_IMAGE;
-    if (!(r->flags & (F_LIST | F_LABELS_NEW)) && r->target != T_IMAGE && r->target != T_NONE)
-        out[n++] = r->target;
-    if (r->flags & F_JOIN)
-        out[n++] = T_CONTAINER;
+    if (r->target == ENG_TARGET_IMAGE && r->change)
+        out[n++] = L_IMAGE;
+    if (r->flags & ENG_CMD_WRITES_IMAGE)
+        out[n++] = L_IMAGE;
+    if (!(r->flags & (ENG_CMD_LIST | ENG_CMD_LABELS_NEW)) && r->target != ENG_TARGET_IMAGE &&
+        r->target != ENG_TARGET_NONE)
+        out[n++] = letter_of[r->target];
+    if (r->flags & ENG_CMD_JOIN)
+        out[n++] = L_CONTAINER;
     out[n] = '\0';
 }
 
@@ -184,12 +190,12 @@ static json_t *labels_of(const fake *f, const char *prefix)
 static json_t *inspect_of(const fake *f, char letter, const char *name)
 {
     switch (letter) {
-    case T_CONTAINER:
+    case L_CONTAINER:
         return json_pack("{s:s, s:s, s:{s:o}}", "Id", ID1, "Name", "/web", "Config", "Labels",
                          labels_of(f, ""));
-    case T_VOLUME:
+    case L_VOLUME:
         return json_pack("{s:s, s:o}", "Name", name, "Labels", labels_of(f, ""));
-    case T_NETWORK:
+    case L_NETWORK:
         if (f->listed && !strcmp(name, f->listed))
             return json_pack("{s:s, s:s, s:{s:s}}", "Id", ID2, "Name", name, "Labels",
                              LBL "cluster", "other");
@@ -207,10 +213,10 @@ static char inspect_kind(const char *method, const char *path, char *name, size_
         const char *pre, *post;
         char letter;
     } forms[] = {
-        {"/containers/", "/json", T_CONTAINER},
-        {"/images/", "/json", T_IMAGE},
-        {"/volumes/", "", T_VOLUME},
-        {"/networks/", "", T_NETWORK},
+        {"/containers/", "/json", L_CONTAINER},
+        {"/images/", "/json", L_IMAGE},
+        {"/volumes/", "", L_VOLUME},
+        {"/networks/", "", L_NETWORK},
     };
     if (strcmp(method, "GET") != 0)
         return 0;
@@ -221,7 +227,7 @@ static char inspect_kind(const char *method, const char *path, char *name, size_
             continue;
         snprintf(name, len, "%.*s", (int)(n - a - b), path + a);
         /* an image's name may hold '/', no other name may */
-        return strchr(name, '/') && forms[i].letter != T_IMAGE ? 0 : forms[i].letter;
+        return strchr(name, '/') && forms[i].letter != L_IMAGE ? 0 : forms[i].letter;
     }
     return 0;
 }
@@ -385,6 +391,43 @@ static void every_command_has_a_row(void **state)
     assert_int_equal(bad, 0);
 }
 
+static const char *str_or_null(const char *s)
+{
+    return s ? s : "(null)";
+}
+
+/* Each row of the engine's table says what spec[] says. */
+static void each_row_says_what_its_command_names(void **state)
+{
+    (void)state;
+    int bad = 0;
+    for (size_t i = 0; i < N_SPEC; i++) {
+        const row *r = &spec[i];
+        const engine_cmd *d = eng_cmd_find(r->kind);
+        const char *name = proto_kind_name(r->kind);
+        assert_non_null(d);
+        if (d->target != r->target) {
+            print_error("%s: target %c, not %c\n", name, letter_of[d->target],
+                        letter_of[r->target]);
+            bad++;
+        }
+        if (d->flags != r->flags) {
+            print_error("%s: flags 0x%02x, not 0x%02x\n", name, d->flags, r->flags);
+            bad++;
+        }
+        if (strcmp(str_or_null(d->changes), str_or_null(r->change))) {
+            print_error("%s: changes %s, not %s\n", name, str_or_null(d->changes),
+                        str_or_null(r->change));
+            bad++;
+        }
+        if (d->admin != r->admin) {
+            print_error("%s: admin %d, not %d\n", name, d->admin, r->admin);
+            bad++;
+        }
+    }
+    assert_int_equal(bad, 0);
+}
+
 /* Everything Docker has is another cluster's: every command naming an
  * object finds none (an image another committed, a name someone else's
  * image has); lists, new objects and the rest go on. */
@@ -402,9 +445,9 @@ static void a_foreign_object_of_every_kind_is_not_found(void **state)
         check_run(&k, r, &f, NULL);
         if (all[0] == '\0')
             bad += !expect(r, &k, H_OK, 0, "");
-        else if (r->target == T_IMAGE && r->change)
+        else if (r->target == ENG_TARGET_IMAGE && r->change)
             bad += !expect(r, &k, H_ERR, PROTO_ENOTFOUND, first);
-        else if (r->flags & F_WRITES_IMG)
+        else if (r->flags & ENG_CMD_WRITES_IMAGE)
             bad += !expect(r, &k, H_ERR, PROTO_EPOLICY, first);
         else
             bad += !expect(r, &k, H_ERR, PROTO_ENOTFOUND, first);
@@ -428,12 +471,12 @@ static void the_publishers_own_objects_are_resolved(void **state)
         check_run(&k, r, &f, NULL);
         bad += !expect(r, &k, H_OK, 0, all);
         const proto_cmd *cmd = k.c.cmd;
-        if (strchr(all, T_CONTAINER) && strcmp(cmd->container ? cmd->container : "", ID1)) {
+        if (strchr(all, L_CONTAINER) && strcmp(cmd->container ? cmd->container : "", ID1)) {
             print_error("%s: the container resolved as %s\n", proto_kind_name(r->kind),
                         cmd->container ? cmd->container : "(none)");
             bad++;
         }
-        if (strchr(all, T_NETWORK) && strcmp(cmd->network ? cmd->network : "", ID2)) {
+        if (strchr(all, L_NETWORK) && strcmp(cmd->network ? cmd->network : "", ID2)) {
             print_error("%s: the network resolved as %s\n", proto_kind_name(r->kind),
                         cmd->network ? cmd->network : "(none)");
             bad++;
@@ -454,7 +497,7 @@ static void the_hosts_images_are_not_changed(void **state)
         const row *r = &spec[i];
         char all[8], first[2] = "";
         expected_inspects(r, all);
-        if (all[0] != T_IMAGE)
+        if (all[0] != L_IMAGE)
             continue;
         first[0] = all[0];
         check k;
@@ -495,11 +538,11 @@ static void a_listed_network_is_joined_not_changed(void **state)
         const row *r = &spec[i];
         char all[8];
         expected_inspects(r, all);
-        if (all[0] != T_NETWORK)
+        if (all[0] != L_NETWORK)
             continue;
         check k;
         check_run(&k, r, &f, &p);
-        if (r->flags & F_JOIN)
+        if (r->flags & ENG_CMD_JOIN)
             bad += !expect(r, &k, H_OK, 0, all);
         else
             bad += !expect(r, &k, H_ERR, PROTO_ENOTFOUND, "n");
@@ -523,14 +566,14 @@ static void lists_show_the_clusters_only(void **state)
         check k;
         check_run(&k, r, &f, NULL);
         int filtered = filter_has(k.c.cmd->filters, LBL "cluster=c1");
-        int want = (r->flags & F_LIST) && r->target != T_IMAGE;
+        int want = (r->flags & ENG_CMD_LIST) && r->target != ENG_TARGET_IMAGE;
         if (filtered != want) {
             print_error("%s: %s by the cluster's label\n", proto_kind_name(r->kind),
                         filtered ? "filtered" : "not filtered");
             bad++;
         }
         check_free(&k, NULL);
-        if (!(r->flags & F_LIST))
+        if (!(r->flags & ENG_CMD_LIST))
             continue;
         /* the same list, filtering on a reply address */
         char msg[256];
@@ -539,7 +582,7 @@ static void lists_show_the_clusters_only(void **state)
                  (int)strlen(r->msg) - 1, r->msg, LBL "reply-to=q");
         probe.msg = msg;
         check_run(&k, &probe, &f, NULL);
-        if (r->target == T_CONTAINER)
+        if (r->target == ENG_TARGET_CONTAINER)
             bad += !expect(r, &k, H_ERR, PROTO_EPOLICY, "");
         else
             bad += !expect(r, &k, H_OK, 0, "");
@@ -562,7 +605,7 @@ static void new_objects_are_the_clusters_and_the_users(void **state)
         const char *cl = json_string_value(json_object_get(k.c.cmd->labels, LBL "cluster"));
         const char *us = json_string_value(json_object_get(k.c.cmd->labels, LBL "user"));
         int labelled = cl && !strcmp(cl, "c1") && us && !strcmp(us, "alice");
-        if (labelled != !!(r->flags & F_LABELS_NEW) || (!labelled && (cl || us))) {
+        if (labelled != !!(r->flags & ENG_CMD_LABELS_NEW) || (!labelled && (cl || us))) {
             print_error("%s: made with labels cluster=%s user=%s\n", proto_kind_name(r->kind),
                         cl ? cl : "(none)", us ? us : "(none)");
             bad++;
@@ -601,6 +644,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_command_has_a_row),
+        cmocka_unit_test(each_row_says_what_its_command_names),
         cmocka_unit_test(a_foreign_object_of_every_kind_is_not_found),
         cmocka_unit_test(the_publishers_own_objects_are_resolved),
         cmocka_unit_test(the_hosts_images_are_not_changed),
