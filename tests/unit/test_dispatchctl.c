@@ -717,6 +717,31 @@ static void test_overview(void **state)
     free(text);
 }
 
+/* --help: every global option, every command with its arguments, the
+ * exit statuses. */
+static void test_usage(void **state)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    ctl_usage(f);
+    fclose(f);
+    for (size_t i = 0; i < ctl_ncommands; i++) {
+        char line[256];
+        snprintf(line, sizeof line, "\n  %s%s%s\n", ctl_commands[i].name,
+                 ctl_commands[i].args[0] ? " " : "", ctl_commands[i].args);
+        assert_non_null(strstr(text, line));
+    }
+    static const char *const opts[] = {
+        "--amqp URL", "-q, --queue QUEUE", "--node NAME", "--timeout SECONDS",
+        "--json",     "--user-id",         "--help"};
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        assert_non_null(strstr(text, opts[i]));
+    assert_non_null(strstr(text, "exit status:"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -740,6 +765,7 @@ int main(void)
         cmocka_unit_test(test_progress_show),
         cmocka_unit_test(test_events_filters),
         cmocka_unit_test(test_overview),
+        cmocka_unit_test(test_usage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
