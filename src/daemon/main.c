@@ -40,6 +40,7 @@
 #include "node.h"
 #include "policy.h"
 #include "protocol.h"
+#include "relay.h"
 #include "reload.h"
 #include "service.h"
 #include "status.h"
@@ -79,321 +80,48 @@ static void on_signal(int sig)
     wake_main(NULL);
 }
 
-/* 1 if o's reply goes to a direct reply-to address (not a queue). */
-static int direct_reply(const engine_out *o)
+/* What the relay tells the engine and the cluster (relay_hooks). */
+typedef struct relay_ctx {
+    broker *b;
+    engine *e;
+    cluster *cl;
+} relay_ctx;
+
+static void relay_after(void *ud, const char *container, int remove)
 {
-    return o->reply.reply_to != NULL &&
-           strncmp(o->reply.reply_to, BROKER_REPLY_TO, strlen(BROKER_REPLY_TO)) == 0;
+    engine_after(((relay_ctx *)ud)->e, container, remove);
 }
 
-/* The properties of item o's reply, and of an event (user_id: the
- * dispatchers' own, which is how other nodes tell events of the cluster
- * from anyone's).  One place for the single and the batched way. */
-static broker_props reply_props(const engine_out *o)
+static void relay_unrouted(void *ud, broker_delivery *d)
 {
-    return (broker_props){.correlation_id = o->reply.correlation_id,
-                          .content_type = "application/json",
-                          .persistent = 1};
+    engine_submit_unrouted(((relay_ctx *)ud)->e, d);
 }
 
-static broker_props event_props(broker *b)
+static void relay_part_failed(void *ud, const char *correlation_id, int err)
 {
-    return (broker_props){
-        .content_type = "application/json", .type = "event", .user_id = broker_user(b)};
+    cluster_gather_failed(((relay_ctx *)ud)->cl, correlation_id, err);
 }
 
-/* Counts a published reply, or logs why it failed (rc: a broker error). */
-static void reply_outcome(broker *b, int rc)
+static void relay_consuming(void *ud, int on)
 {
-    if (rc == 0)
-        metrics_add(status_metrics(g_status)->replies, NULL, 1);
+    if (on)
+        service_status("consuming from %s", broker_name_work(((relay_ctx *)ud)->b));
     else
-        log_msg(LOG_LVL_WARN, "publishing a reply: %s: %s", broker_strerror(rc), broker_error(b));
-}
-
-/* Logs and counts an event that did not go out (rc: a broker error). */
-static void event_dropped(broker *b, const char *key, int rc)
-{
-    log_msg(LOG_LVL_WARN, "publishing event %s: %s: %s", key, broker_strerror(rc), broker_error(b));
-    metrics_add(status_metrics(g_status)->events_dropped, NULL, 1);
-}
-
-/* The broker refused reply o for its size (a RabbitMQ max_message_size
- * below --max-reply): publishes the request's too_large answer in its
- * place, with the broker's limit as RabbitMQ said it.  0 or
- * BROKER_ECONNLOST/ENOTCONN, as publish_reply(). */
-static int publish_too_large(broker *b, const engine_out *o, unsigned flags)
-{
-    const char *at = strstr(broker_error(b), "max size ");
-    size_t max = at ? (size_t)strtoull(at + strlen("max size "), NULL, 10) : 0;
-    log_msg(LOG_LVL_WARN, "reply refused by the broker: %s; answering too_large", broker_error(b));
-    json_t *reply = json_loads(o->reply.body, 0, NULL);
-    json_t *small =
-        proto_reply_too_large(reply, strlen(o->reply.body), max, "the broker's max_message_size");
-    char *body = small ? proto_reply_dumps(small) : NULL;
-    json_decref(reply);
-    json_decref(small);
-    if (body == NULL) {
-        log_msg(LOG_LVL_ERROR, "the too_large answer could not be made");
-        return 0;
-    }
-    broker_props p = reply_props(o);
-    int rc = broker_publish(b, "", o->reply.reply_to, &p, body, strlen(body), flags);
-    free(body);
-    if (rc != BROKER_ECONNLOST && rc != BROKER_ENOTCONN)
-        reply_outcome(b, rc);
-    return rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN ? rc : 0;
-}
-
-/* Publishes the reply of item o; an unroutable reply (its queue is gone)
- * goes to <q>.dead with the reason so that nothing is dropped silently.
- * Returns 0 or BROKER_ECONNLOST/ENOTCONN (retry after reconnect). */
-static int publish_reply(broker *b, const engine_out *o)
-{
-    if (o->reply.reply_to == NULL)
-        return 0;
-    broker_props p = reply_props(o);
-    /* RabbitMQ 3.10 answers a mandatory publish to a direct reply-to name
-     * (amq.rabbitmq.reply-to.*) with basic.return even when it delivered the
-     * reply, so the mandatory check only works for real queues.  A direct
-     * reply whose requester has gone is dropped by the broker. */
-    unsigned flags = direct_reply(o) ? 0 : BROKER_PUBLISH_MANDATORY;
-    int rc =
-        broker_publish(b, "", o->reply.reply_to, &p, o->reply.body, strlen(o->reply.body), flags);
-    if (rc == BROKER_ECHANNEL) {
-        /* the broker closed the channel while the reply was out (for its
-         * consumer timeout, say) and it was reopened: whether the reply got
-         * through is unknown, and a second copy is better than none
-         * (replies carry their request_id) */
-        log_msg(LOG_LVL_WARN, "publishing a reply: %s; sending it again", broker_error(b));
-        rc = broker_publish(b, "", o->reply.reply_to, &p, o->reply.body, strlen(o->reply.body),
-                            flags);
-    }
-    if (rc == BROKER_ETOOBIG && o->kind == ENGINE_OUT_REPLY)
-        return publish_too_large(b, o, flags);
-    if (rc == BROKER_EUNROUTABLE && o->kind == ENGINE_OUT_PROGRESS)
-        return 0; /* an interim message for nobody: nothing to keep */
-    if (rc == BROKER_EUNROUTABLE) {
-        broker_header h = {"x-dd-reason", "reply_to queue does not exist: reply not delivered"};
-        broker_props dp = {.correlation_id = o->reply.correlation_id,
-                           .content_type = "application/json",
-                           .persistent = 1,
-                           .headers = &h,
-                           .n_headers = 1};
-        log_msg(LOG_LVL_WARN, "reply unroutable: kept in %s", broker_name_dead(b));
-        rc = broker_publish(b, "", broker_name_dead(b), &dp, o->reply.body, strlen(o->reply.body),
-                            0);
-        if (rc == 0)
-            metrics_add(status_metrics(g_status)->dead_letters,
-                        (const char *[]){"reply_unroutable"}, 1);
-        else if (rc != BROKER_ECONNLOST && rc != BROKER_ENOTCONN)
-            reply_outcome(b, rc);
-    } else if (rc != BROKER_ECONNLOST && rc != BROKER_ENOTCONN) {
-        reply_outcome(b, rc);
-    }
-    return rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN ? rc : 0;
-}
-
-/* Publishes a state-change event (JSON text body) on <q>.events.  Events
- * are not persistent: they are a live feed for whoever is bound at the
- * moment.  Returns 0 or BROKER_ECONNLOST/ENOTCONN (retry after reconnect);
- * other failures are logged and the event is dropped. */
-static int publish_event(broker *b, const char *key, const char *body)
-{
-    broker_props p = event_props(b);
-    int rc = broker_publish(b, broker_name_events(b), key, &p, body, strlen(body), 0);
-    if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
-        return rc;
-    if (rc != 0)
-        event_dropped(b, key, rc);
-    return 0;
-}
-
-/* Publishes node.<state> for this node (up after start, down at exit). */
-static void publish_node_event(broker *b, const char *node, const char *state)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    json_t *ev = proto_event_node(node, state, (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec);
-    char key[320];
-    proto_event_key(ev, key, sizeof key);
-    char *body = ev ? json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    if (body)
-        publish_event(b, key, body);
-    free(body);
-    json_decref(ev);
-}
-
-/* Dead-letters o->dl with o->reason, counted by the reason's code. */
-static int dead_letter(broker *b, const engine_out *o)
-{
-    const char *reason = o->reply.reason ? o->reply.reason : "rejected";
-    char code[48];
-    int rc = broker_dead_letter(b, o->reply.dl, reason);
-    if (rc == 0) {
-        metrics_dd_reason(reason, code, sizeof code);
-        metrics_add(status_metrics(g_status)->dead_letters, (const char *[]){code}, 1);
-    }
-    return rc;
-}
-
-/* Carries out one outbox item.  Returns 0, or a connection error when the
- * item must be kept for after the reconnect. */
-static int do_item(broker *b, engine *e, cluster *cl, engine_out *o)
-{
-    int rc = 0;
-    switch (o->kind) {
-    case ENGINE_OUT_ACK:
-        rc = broker_ack(b, o->ack.tag);
-        break;
-    case ENGINE_OUT_NACK:
-        rc = broker_nack(b, o->nack.tag, o->nack.requeue);
-        break;
-    case ENGINE_OUT_PAUSE:
-        rc = broker_consume_pause(b);
         service_status("Docker away: consuming paused");
-        break;
-    case ENGINE_OUT_RESUME:
-        if (!g_stop)
-            rc = broker_consume_resume(b);
-        service_status("consuming from %s", broker_name_work(b));
-        break;
-    case ENGINE_OUT_EVENT:
-        rc = publish_event(b, o->event.key, o->event.body);
-        break;
-    case ENGINE_OUT_REPLY:
-        rc = publish_reply(b, o);
-        if (rc != 0)
-            return rc;
-        if (o->reply.after_remove)
-            engine_after(e, o->reply.after_remove, !o->reply.after_mark);
-        if (o->reply.dl)
-            rc = dead_letter(b, o);
-        else
-            rc = broker_ack(b, o->reply.tag);
-        if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
-            rc = 0; /* stale now: the broker requeued the message */
-        break;
-    case ENGINE_OUT_PROGRESS:
-        rc = publish_reply(b, o);
-        break;
-    case ENGINE_OUT_ROUTE:
-    case ENGINE_OUT_DRAIN:
-    case ENGINE_OUT_PUBLISH:
-    case ENGINE_OUT_FORWARD:
-        rc = node_do_item(b, cl, e, o);
-        break;
-    }
-    if (rc == BROKER_ESTALE)
-        rc = 0;
-    if (rc != 0 && rc != BROKER_ECONNLOST && rc != BROKER_ENOTCONN) {
-        log_msg(LOG_LVL_WARN, "broker: %s: %s", broker_strerror(rc), broker_error(b));
-        rc = 0;
-    }
-    return rc;
 }
 
-/* 1 if o may go in a batch: a reply to a direct reply-to address (never
- * mandatory: see publish_reply), settled by an ack, or an event (never
- * mandatory either). */
-static int batchable(const engine_out *o)
+/* The relay of b for e and cl; ctx (the caller's) must outlive it. */
+static relay make_relay(relay_ctx *ctx)
 {
-    return (o->kind == ENGINE_OUT_REPLY && o->reply.dl == NULL && direct_reply(o)) ||
-           o->kind == ENGINE_OUT_EVENT;
-}
-
-/* Publishes up to n batchable items from l on as one batch, waits once
- * for all their confirms, then settles each reply as do_item() does
- * (follow-up, ack): a reply or an event costs one round trip to RabbitMQ
- * per batch instead of one each (a `run` makes three events and a reply).
- * Returns how many items it settled from l on (fewer than n when a publish
- * was refused before it went out, none when the broker closed the channel
- * over the batch: the rest take the single way, which reports it), or a
- * connection error (nothing settled: the caller puts the items back, as
- * for one). */
-static int publish_batch(broker *b, engine *e, engine_out *l, size_t n)
-{
-    int out[BROKER_BATCH_MAX];
-    engine_out *o = l;
-    size_t sent = 0;
-    for (; sent < n; sent++, o = o->next) {
-        size_t slot;
-        int ev = o->kind == ENGINE_OUT_EVENT;
-        broker_props p = ev ? event_props(b) : reply_props(o);
-        const char *body = ev ? o->event.body : o->reply.body;
-        int rc = broker_publish_batched(b, ev ? broker_name_events(b) : "",
-                                        ev ? o->event.key : o->reply.reply_to, &p, body,
-                                        strlen(body), &slot);
-        if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
-            return rc;
-        if (rc != 0)
-            break;
-    }
-    if (sent == 0)
-        return 0;
-    int rc = broker_confirm_batch(b, out, sent);
-    if (rc == BROKER_ECONNLOST || rc == BROKER_ENOTCONN)
-        return rc;
-    if (rc == BROKER_ECHANNEL) {
-        /* the broker closed the channel over the batch (its consumer
-         * timeout, a message over its size limit) and it was reopened:
-         * which got through is unknown, so none is settled and each goes
-         * again, the first the single way, which tells a refusal */
-        log_msg(LOG_LVL_WARN, "publishing a batch: %s; sending it again", broker_error(b));
-        return 0;
-    }
-    o = l;
-    for (size_t i = 0; i < sent; i++, o = o->next) {
-        int r = rc != 0 ? rc : out[i];
-        if (o->kind == ENGINE_OUT_EVENT) {
-            if (r != 0)
-                event_dropped(b, o->event.key, r);
-            continue;
-        }
-        reply_outcome(b, r);
-        if (o->reply.after_remove)
-            engine_after(e, o->reply.after_remove, !o->reply.after_mark);
-        broker_ack(b, o->reply.tag); /* stale after a new channel: the broker requeued it */
-    }
-    return (int)sent;
-}
-
-/* Drains the outbox.  Returns 0, or a connection error (the rest of the
- * outbox was put back). */
-static int drain_outbox(broker *b, engine *e, cluster *cl)
-{
-    engine_out *l = engine_take_outbox(e);
-    while (l) {
-        size_t n = 0;
-        for (engine_out *o = l; o && n < BROKER_BATCH_MAX && batchable(o); o = o->next)
-            n++;
-        if (n > 1) {
-            int done = publish_batch(b, e, l, n);
-            if (done < 0) {
-                engine_requeue_outbox(e, l);
-                return done;
-            }
-            if (done > 0) {
-                for (; done > 0; done--) {
-                    engine_out *o = l;
-                    l = o->next;
-                    engine_out_free(o);
-                }
-                continue;
-            }
-            /* the first was refused before it went out: the single way says why */
-        }
-        engine_out *o = l;
-        int rc = do_item(b, e, cl, o);
-        if (rc != 0) {
-            /* acks/nacks of this generation are stale after a reconnect */
-            engine_requeue_outbox(e, l);
-            return rc;
-        }
-        l = o->next;
-        engine_out_free(o);
-    }
-    return 0;
+    relay r = {.hooks = {.ud = ctx,
+                         .after = relay_after,
+                         .unrouted = relay_unrouted,
+                         .part_failed = relay_part_failed,
+                         .consuming = relay_consuming},
+               .metrics = status_metrics(g_status),
+               .stop = &g_stop};
+    relay_bind_broker(&r, ctx->b);
+    return r;
 }
 
 static void on_retry(void *arg, unsigned attempt, int err, const char *cause, unsigned delay_ms)
@@ -721,7 +449,7 @@ static void follow_generation(broker *b, engine *e, uint32_t *gen)
 /* The main loop: hands deliveries to the engine and carries out its
  * outbox, reconnecting when the connection is lost, until SIGTERM/SIGINT
  * (or a stop during a reconnect). */
-static void run_loop(const dd_config *cfg, broker *b, engine *e, cluster *cl)
+static void run_loop(const dd_config *cfg, const relay *r, broker *b, engine *e, cluster *cl)
 {
     uint32_t gen = broker_generation(b);
     while (!g_stop) {
@@ -753,7 +481,7 @@ static void run_loop(const dd_config *cfg, broker *b, engine *e, cluster *cl)
         }
         broker_delivery_cleanup(&d);
         follow_generation(b, e, &gen);
-        if (drain_outbox(b, e, cl) != 0 && rejoin(b, e, cl) != 0)
+        if (relay_drain(r, e) != 0 && rejoin(b, e, cl) != 0)
             break;
         follow_generation(b, e, &gen);
     }
@@ -762,7 +490,7 @@ static void run_loop(const dd_config *cfg, broker *b, engine *e, cluster *cl)
 /* Shutdown: stop taking work, hand back what has not started, let
  * running jobs finish and publish their replies.  Gives up after about a
  * minute or when the connection is lost. */
-static void drain_for_shutdown(broker *b, engine *e, cluster *cl)
+static void drain_for_shutdown(const relay *r, broker *b, engine *e, cluster *cl)
 {
     log_msg(LOG_LVL_INFO, "stopping: no new work; finishing what is in flight");
     service_stopping();
@@ -779,7 +507,7 @@ static void drain_for_shutdown(broker *b, engine *e, cluster *cl)
         broker_delivery_cleanup(&d);
         if (!broker_connected(b))
             break;
-        drain_outbox(b, e, cl);
+        relay_drain(r, e);
         if (engine_idle(e))
             break;
     }
@@ -829,14 +557,16 @@ int main(int argc, char **argv)
     if (e == NULL)
         goto out;
     status_set_engine(g_status, e, cl);
-    publish_node_event(b, cfg.node, "up");
+    relay_ctx ctx = {.b = b, .e = e, .cl = cl};
+    relay r = make_relay(&ctx);
+    relay_node_event(&r, cfg.node, "up");
     service_ready("consuming from %s as node %s", broker_name_work(b), cfg.node);
-    run_loop(&cfg, b, e, cl);
+    run_loop(&cfg, &r, b, e, cl);
     status_stopping(g_status);
     gateway_quiesce(gw); /* no new HTTP requests; those in flight get their replies */
-    drain_for_shutdown(b, e, cl);
+    drain_for_shutdown(&r, b, e, cl);
     if (broker_connected(b))
-        publish_node_event(b, cfg.node, "down");
+        relay_node_event(&r, cfg.node, "down");
     status = 0;
 out:
     gateway_free(gw);

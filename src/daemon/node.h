@@ -31,10 +31,4 @@ void node_reconnected(cluster *cl, engine *e);
  * is told to e (engine_view_changed). */
 int node_heard(broker *b, cluster *cl, engine *e, const broker_delivery *d);
 
-/* Carries out the cluster's outbox items (ROUTE, DRAIN, PUBLISH,
- * FORWARD).  A FORWARD by container id that no queue took goes back to e
- * (engine_submit_unrouted).  0, or BROKER_ECONNLOST/ENOTCONN to retry
- * after a reconnect. */
-int node_do_item(broker *b, cluster *cl, engine *e, engine_out *o);
-
 #endif
