@@ -9,13 +9,19 @@
 #include "log.h"
 #include "relay_internal.h"
 
-/* Reply o is confirmed: its follow-up (Remove, the answered mark), then
- * its message acked, or dead-lettered when it was bad input.  A lost
- * connection now is no failure: the broker requeued the message. */
-static int settle_reply(const relay *r, const engine_out *o)
+/* Reply o is out: its container is removed or marked answered. */
+static void follow_up(const relay *r, const engine_out *o)
 {
     if (o->reply.after_remove && r->hooks.after)
         r->hooks.after(r->hooks.ud, o->reply.after_remove, !o->reply.after_mark);
+}
+
+/* Reply o is confirmed: its follow-up, then its message acked, or
+ * dead-lettered when it was bad input.  A lost connection now is no
+ * failure: the broker requeued the message. */
+static int settle_reply(const relay *r, const engine_out *o)
+{
+    follow_up(r, o);
     int rc;
     if (o->reply.dl)
         rc = relay_dead_letter(r, o);
@@ -59,10 +65,10 @@ static int do_item(const relay *r, engine_out *o)
         rc = relay_publish_event(r, o->event.key, o->event.body);
         break;
     case ENGINE_OUT_REPLY:
+        /* settled only once the reply is confirmed */
         rc = relay_publish_reply(r, o);
-        if (rc != 0)
-            return rc;
-        rc = settle_reply(r, o);
+        if (rc == 0)
+            rc = settle_reply(r, o);
         break;
     case ENGINE_OUT_PROGRESS:
         rc = relay_publish_reply(r, o);
@@ -110,8 +116,7 @@ static void settle_batch(const relay *r, const engine_out *l, size_t n, const in
             continue;
         }
         relay_reply_outcome(r, ri);
-        if (o->reply.after_remove && r->hooks.after)
-            r->hooks.after(r->hooks.ud, o->reply.after_remove, !o->reply.after_mark);
+        follow_up(r, o);
         r->port.ack(r->port.ud, o->reply.tag); /* stale after a new channel: requeued */
     }
 }
@@ -143,10 +148,10 @@ static int publish_batch(const relay *r, const engine_out *l, size_t n)
     }
     if (sent == 0)
         return 0;
-    int rc = r->port.confirm_batch(r->port.ud, out, sent);
-    if (relay_lost(rc))
-        return rc;
-    if (rc == BROKER_ECHANNEL) {
+    int confirm = r->port.confirm_batch(r->port.ud, out, sent);
+    if (relay_lost(confirm))
+        return confirm;
+    if (confirm == BROKER_ECHANNEL) {
         /* the broker closed the channel over the batch (its consumer
          * timeout, a message over its size limit) and it was reopened:
          * which got through is unknown, so none is settled and each goes
@@ -154,7 +159,7 @@ static int publish_batch(const relay *r, const engine_out *l, size_t n)
         log_msg(LOG_LVL_WARN, "publishing a batch: %s; sending it again", relay_why(r));
         return 0;
     }
-    settle_batch(r, l, sent, out, rc);
+    settle_batch(r, l, sent, out, confirm);
     return (int)sent;
 }
 
