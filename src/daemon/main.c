@@ -3,9 +3,9 @@
  * carries them out on a Docker daemon.
  *
  * The main thread owns the broker connection: it polls for deliveries,
- * hands them to the engine, and carries out the engine's outbox (acks,
- * replies, dead letters, pause/resume).  It never calls Docker except for
- * the one ping at start-up.
+ * hands them to the engine, and has the relay carry out the engine's
+ * outbox (src/relay).  Start-up steps are in startup.c.  It never calls
+ * Docker except for the one ping at start-up.
  *
  * With --gateway it also serves HTTP (src/gateway/: its own threads and
  * broker connection); it starts once RabbitMQ answers and stops first.
@@ -26,26 +26,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "broker.h"
-#include "config.h"
-#include "dkc.h"
 #include "engine.h"
-#include "gateway.h"
 #include "log.h"
 #include "node.h"
-#include "policy.h"
-#include "protocol.h"
 #include "relay.h"
 #include "reload.h"
 #include "service.h"
+#include "startup.h"
 #include "status.h"
-#include "templates.h"
-#include "text.h"
 
 /* The main loop sleeps until a frame, an outbox item or a signal wakes it
  * (broker_set_wake_fd); this bounds one sleep all the same. */
@@ -124,14 +115,6 @@ static relay make_relay(relay_ctx *ctx)
     return r;
 }
 
-static void on_retry(void *arg, unsigned attempt, int err, const char *cause, unsigned delay_ms)
-{
-    (void)arg;
-    service_watchdog_tick(); /* the main thread, between attempts: still turning */
-    log_msg(LOG_LVL_WARN, "RabbitMQ reconnect attempt %u failed: %s (%s); next in %u ms", attempt,
-            broker_strerror(err), cause ? cause : "", delay_ms);
-}
-
 /* Reconnects after a lost connection; 0 or -1 when stopped meanwhile. */
 static int reconnect(broker *b)
 {
@@ -144,47 +127,6 @@ static int reconnect(broker *b)
     log_msg(LOG_LVL_INFO, "RabbitMQ connection restored");
     service_status("consuming from %s", broker_name_work(b));
     status_broker(g_status, 1);
-    return 0;
-}
-
-/* Checks Docker once at start: 0 or -1 with a clear message.  host gets
- * the Docker daemon's ID ("" when its /info does not say; for Podman, whose
- * ID is new at every call, "podman:" with its host name and store): the
- * nodes that share a Docker host know each other by it. */
-static int check_docker(const dkc_options *o, char *host, size_t hostlen)
-{
-    dkc_client *c = NULL;
-    char why[256] = "";
-    int rc = dkc_client_new(o, &c, why, sizeof why);
-    if (rc != 0) {
-        log_msg(LOG_LVL_ERROR, "Docker address: %s: %s", dkc_strerror(rc), why);
-        return -1;
-    }
-    rc = dkc_ping(c);
-    if (rc != 0) {
-        char msg[256];
-        text_line(msg, sizeof msg, dkc_client_last_error(c)->message);
-        log_msg(LOG_LVL_ERROR, "Docker at %s is unreachable: %s: %s", dkc_client_host(c),
-                dkc_strerror(rc), msg);
-        dkc_client_free(c);
-        return -1;
-    }
-    log_msg(LOG_LVL_INFO, "Docker at %s answers (API %s)", dkc_client_host(c),
-            dkc_client_api_version(c));
-    json_t *info = NULL;
-    host[0] = '\0';
-    if (dkc_info(c, &info) == 0 && !dkc_client_is_podman(c)) {
-        text_line(host, hostlen, json_string_value(json_object_get(info, "ID")) ?: "");
-    } else if (info != NULL) {
-        /* Podman's ID is new at every call: its machine and store instead */
-        char id[512];
-        snprintf(id, sizeof id, "podman:%s:%s",
-                 json_string_value(json_object_get(info, "Name")) ?: "",
-                 json_string_value(json_object_get(info, "DockerRootDir")) ?: "");
-        text_line(host, hostlen, id);
-    }
-    json_decref(info);
-    dkc_client_free(c);
     return 0;
 }
 
@@ -228,142 +170,6 @@ static int setup_process(const dd_config *cfg)
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     return 0;
-}
-
-/* Loads the config file's "policy" into policy (the caller's; freed with
- * policy_cleanup()).  0, or -1 after logging why. */
-static int load_policy(const dd_config *cfg, dd_policy *policy)
-{
-    char perr[256] = "";
-    if (policy_from_json(policy, cfg->policy, perr, sizeof perr) != 0) {
-        log_msg(LOG_LVL_ERROR, "config file %s: %s", cfg->config_file ? cfg->config_file : "?",
-                perr);
-        return -1;
-    }
-    return 0;
-}
-
-/* Initialises the HTTP library, fills dopt (borrowing cfg's strings) and
- * pings Docker once.  0, or -1 after logging why; the caller runs
- * dkc_global_cleanup() either way. */
-/* Loads and checks the templates directory, if one is set.  0, or -1
- * after logging which file is wrong and why (the start stops). */
-static int load_templates(const dd_config *cfg, const dd_policy *policy, dd_templates **out)
-{
-    char why[600];
-    *out = NULL;
-    if (cfg->templates_dir == NULL)
-        return 0;
-    if (templates_load(cfg->templates_dir, policy, out, why, sizeof why) != 0) {
-        log_msg(LOG_LVL_ERROR, "%s", why);
-        return -1;
-    }
-    log_msg(LOG_LVL_INFO, "%zu templates from %s", templates_count(*out), cfg->templates_dir);
-    return 0;
-}
-
-static int start_docker(const dd_config *cfg, dkc_options *dopt, char *host, size_t hostlen)
-{
-    if (dkc_global_init() != 0) {
-        log_msg(LOG_LVL_ERROR, "cannot initialise the HTTP library");
-        return -1;
-    }
-    dkc_options_init(dopt);
-    dopt->host = cfg->docker_host;
-    dopt->tls_verify = cfg->docker_tls;
-    dopt->cert_path = cfg->docker_cert_path;
-    return check_docker(dopt, host, hostlen);
-}
-
-/* Opens the broker connection from cfg into *out (broker_free()).  0, or
- * -1 after logging a message that says whether RabbitMQ refused the
- * credentials or the virtual host, or cannot be reached. */
-static int open_broker(const dd_config *cfg, broker **out)
-{
-    char *cause = NULL;
-    broker_conf bc;
-    broker_conf_init(&bc);
-    bc.url = cfg->amqp_url;
-    bc.queue = cfg->queue;
-    bc.node = cfg->node;
-    bc.queue_type = cfg->classic_queue ? BROKER_QUEUE_CLASSIC : BROKER_QUEUE_QUORUM;
-    if (cfg->delivery_limit > 0)
-        bc.delivery_limit = cfg->delivery_limit;
-    if (cfg->prefetch > 0)
-        bc.prefetch = cfg->prefetch;
-    if (cfg->heartbeat > 0)
-        bc.heartbeat = cfg->heartbeat;
-    if (cfg->max_body > 0)
-        bc.max_body = cfg->max_body;
-    bc.tls_ca_file = cfg->amqp_cacert;
-    bc.tls_cert_file = cfg->amqp_cert;
-    bc.tls_key_file = cfg->amqp_key;
-    bc.tls_no_verify_peer = cfg->amqp_noverify;
-    bc.tls_no_verify_hostname = cfg->amqp_noverify;
-    bc.on_retry = on_retry;
-    int rc = broker_open(&bc, out, &cause);
-    if (rc != 0) {
-        char *red = broker_url_redact(cfg->amqp_url);
-        const char *what = rc == BROKER_EAUTH          ? "refused the credentials"
-                           : rc == BROKER_EUNREACHABLE ? "is unreachable"
-                           : rc == BROKER_EVHOST       ? "refused the virtual host"
-                                                       : "cannot be used";
-        log_msg(LOG_LVL_ERROR, "RabbitMQ at %s %s: %s", red ? red : "?", what,
-                cause ? cause : broker_strerror(rc));
-        free(red);
-    }
-    free(cause);
-    return rc != 0 ? -1 : 0;
-}
-
-/* Starts the HTTP gateway when cfg asks for one, with a client-role broker
- * connection of its own to the same RabbitMQ as the node's.  Returns 0
- * (also when there is none; *out stays NULL), or the exit status after
- * logging why: 2 for a setting to fix (address, token, certificate, port
- * in use), 1 when RabbitMQ cannot be used. */
-static int start_gateway(const dd_config *cfg, gateway **out)
-{
-    *out = NULL;
-    if (cfg->gateway == NULL)
-        return 0;
-    broker_conf bc;
-    broker_conf_init(&bc);
-    bc.url = cfg->amqp_url;
-    bc.queue = cfg->queue;
-    bc.node = cfg->node;
-    bc.role = BROKER_ROLE_CLIENT;
-    char name[300];
-    snprintf(name, sizeof name, "docker-dispatch gateway %s", cfg->node);
-    bc.connection_name = name;
-    if (cfg->heartbeat > 0)
-        bc.heartbeat = cfg->heartbeat;
-    bc.tls_ca_file = cfg->amqp_cacert;
-    bc.tls_cert_file = cfg->amqp_cert;
-    bc.tls_key_file = cfg->amqp_key;
-    bc.tls_no_verify_peer = cfg->amqp_noverify;
-    bc.tls_no_verify_hostname = cfg->amqp_noverify;
-    gateway_conf gc;
-    gateway_conf_init(&gc);
-    gc.listen = cfg->gateway;
-    gc.token = cfg->gateway_token;
-    gc.token_file = cfg->gateway_token_file;
-    gc.cert_file = cfg->gateway_cert;
-    gc.key_file = cfg->gateway_key;
-    gc.max_body = cfg->gateway_max_body;
-    if (cfg->gateway_rate >= 0)
-        gc.rate = cfg->gateway_rate;
-    gc.timeout_ms = cfg->gateway_timeout * 1000;
-    gc.node = cfg->node;
-    gc.broker = &bc;
-    gc.metrics = status_metrics(g_status)->reg;
-    gc.ready = status_ready;
-    gc.ready_ud = g_status;
-    char *cause = NULL;
-    int rc = gateway_start(&gc, out, &cause);
-    if (rc != 0)
-        log_msg(LOG_LVL_ERROR, "%s", cause ? cause : gateway_strerror(rc));
-    free(cause);
-    return rc == 0 ? 0 : rc == GATEWAY_EBROKER ? 1 : 2;
 }
 
 /* Makes the eventfd that wakes the main loop (g_wake_fd, closed by
@@ -537,15 +343,15 @@ int main(int argc, char **argv)
     }
     g_status = status_new(DD_VERSION, cfg.node);
 
-    if (load_policy(&cfg, &policy) != 0 || load_templates(&cfg, &policy, &tpl) != 0) {
+    if (startup_policy(&cfg, &policy) != 0 || startup_templates(&cfg, &policy, &tpl) != 0) {
         status = 2;
         goto out;
     }
-    if (start_docker(&cfg, &dopt, docker_id, sizeof docker_id) != 0)
+    if (startup_docker(&cfg, &dopt, docker_id, sizeof docker_id) != 0)
         goto out;
-    if (open_broker(&cfg, &b) != 0 || open_wake_fd(b) != 0)
+    if (startup_broker(&cfg, &b) != 0 || open_wake_fd(b) != 0)
         goto out;
-    int gs = start_gateway(&cfg, &gw);
+    int gs = startup_gateway(&cfg, g_status, &gw);
     if (gs != 0) {
         status = gs;
         goto out;
