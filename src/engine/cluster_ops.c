@@ -386,10 +386,10 @@ static void post_route(engine *e, const char *key, int add)
     eng_post(e, engine_out_route(NULL, key, add));
 }
 
-/* Adds want's keys to e->routes and, when listed_at > 0, drops the keys
+/* Adds want's keys to e->sup.routes and, when listed_at > 0, drops the keys
  * not in want that were bound before listed_at (a key bound since is of a
  * container the list could not show yet); posts the binds and unbinds
- * that takes, after releasing e->mu (eng_post takes it). */
+ * that takes, after releasing e->sup.mu (eng_post takes it). */
 static void routes_update(engine *e, json_t *want, int64_t listed_at)
 {
     json_t *add = json_array(), *del = json_array();
@@ -397,25 +397,25 @@ static void routes_update(engine *e, json_t *want, int64_t listed_at)
         eng_oom();
     const char *k;
     json_t *v, *tmp;
-    pthread_mutex_lock(&e->mu);
-    if (e->routes == NULL && (e->routes = json_object()) == NULL)
+    pthread_mutex_lock(&e->sup.mu);
+    if (e->sup.routes == NULL && (e->sup.routes = json_object()) == NULL)
         eng_oom();
     json_object_foreach(want, k, v)
     {
-        if (json_object_get(e->routes, k) == NULL) {
-            eng_set(e->routes, k, json_integer(eng_now_ms()));
+        if (json_object_get(e->sup.routes, k) == NULL) {
+            eng_set(e->sup.routes, k, json_integer(eng_now_ms()));
             json_array_append_new(add, json_string(k));
         }
     }
     if (listed_at > 0)
-        json_object_foreach_safe(e->routes, tmp, k, v)
+        json_object_foreach_safe(e->sup.routes, tmp, k, v)
         {
             if (json_object_get(want, k) == NULL && json_integer_value(v) < listed_at) {
                 json_array_append_new(del, json_string(k));
-                json_object_del(e->routes, k);
+                json_object_del(e->sup.routes, k);
             }
         }
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_unlock(&e->sup.mu);
     size_t i;
     json_array_foreach(add, i, v) post_route(e, json_string_value(v), 1);
     json_array_foreach(del, i, v) post_route(e, json_string_value(v), 0);
@@ -603,11 +603,14 @@ const engine_cmd eng_cmd_unregister = {
 void engine_load(engine *e, cluster_load *out)
 {
     memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&e->sup.mu);
+    out->running = e->sup.n_running;
+    out->containers = e->sup.n_containers;
+    out->docker = !e->sup.docker_down;
+    pthread_mutex_unlock(&e->sup.mu);
     pthread_mutex_lock(&e->mu);
-    out->running = e->n_running;
-    out->containers = e->n_containers + e->creating;
+    out->containers += e->creating;
     out->inflight = e->busy;
-    out->docker = !e->docker_down;
     pthread_mutex_unlock(&e->mu);
     eng_rules *r = eng_rules_take(e);
     out->capacity = r->policy->max_containers;

@@ -47,13 +47,7 @@ static hres h_wait(jctx *c)
     w->dialect = cmd->dialect;
     w->t0 = c->t0;
     w->deadline_ms = cmd->timeout_s > 0 ? eng_now_ms() + cmd->timeout_s * 1000 : 0;
-    pthread_mutex_lock(&c->e->mu);
-    hres q = eng_quota_wait_locked(c); /* bounded per user and per node */
-    if (q == H_OK) {
-        w->next = c->e->waiters;
-        c->e->waiters = w;
-    }
-    pthread_mutex_unlock(&c->e->mu);
+    hres q = eng_waiter_add(c, w);
     if (q != H_OK) {
         eng_waiter_free(w);
         return q;

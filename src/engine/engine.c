@@ -530,8 +530,6 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
         e->conf.supervise_ms = SUPERVISE_SAFETY_MS;
     if (e->conf.max_reply == 0)
         e->conf.max_reply = ENGINE_DEFAULT_MAX_REPLY;
-    e->sup_due = INT64_MAX;
-    e->sup_next = INT64_MAX;
     pthread_mutex_init(&e->rules_mu, NULL);
     e->rules = eng_xcalloc(1, sizeof *e->rules);
     e->rules->refs = 1;
@@ -543,27 +541,18 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
     e->factory = *factory;
     snprintf(e->node_label, sizeof e->node_label, LBL "node=%s", conf->node);
     snprintf(e->cluster_label, sizeof e->cluster_label, LBL "cluster=%s", conf->cluster);
-    e->claimed = json_object();
+    eng_sup_init(&e->sup);
     eng_requests_init(&e->requests);
     eng_answered_init(&e->answered);
     e->user_jobs = json_object();
     e->user_workers = json_object();
     e->started_ms = eng_now_ms();
-    e->adopted = json_array();
-    e->adopted_keys = json_object();
-    if (e->claimed == NULL || e->adopted == NULL || e->adopted_keys == NULL ||
-        e->user_jobs == NULL || e->user_workers == NULL) {
+    if (e->user_jobs == NULL || e->user_workers == NULL)
         eng_oom();
-    }
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&e->sup_cv, &ca);
-    pthread_condattr_destroy(&ca);
-    if (factory->make(factory->ud, &e->sup_cli, errbuf, errlen) != 0 ||
-        factory->make(factory->ud, &e->watch_cli, errbuf, errlen) != 0) {
+    if (factory->make(factory->ud, &e->sup.cli, errbuf, errlen) != 0 ||
+        factory->make(factory->ud, &e->sup.watch_cli, errbuf, errlen) != 0) {
         engine_free(e);
         return NULL;
     }
@@ -575,32 +564,13 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
             abort();
         } else
             pthread_setname_np(e->workers[i], "dd-worker"); /* for top -H, perf, bench */
-    if (pthread_create(&e->sup, NULL, eng_sup_main, e) != 0) {
-        log_msg(LOG_LVL_ERROR, "cannot start supervisor thread: %s", strerror(errno));
-        abort();
-    }
-    pthread_setname_np(e->sup, "dd-supervise");
-    e->sup_started = 1;
-    if (pthread_create(&e->watch, NULL, eng_watch_main, e) != 0) {
-        log_msg(LOG_LVL_ERROR, "cannot start event watcher thread: %s", strerror(errno));
-        abort();
-    }
-    pthread_setname_np(e->watch, "dd-watch");
-    e->watch_started = 1;
+    eng_sup_start(e);
     return e;
 }
 
 void engine_begin_shutdown(engine *e)
 {
-    if (e->sup_started) {
-        pthread_mutex_lock(&e->mu);
-        e->sup_stop = 1;
-        pthread_cond_signal(&e->sup_cv);
-        pthread_mutex_unlock(&e->mu);
-        dkc_client_cancel(e->sup_cli); /* a pass may be waiting on Docker */
-        pthread_join(e->sup, NULL);
-        e->sup_started = 0;
-    }
+    eng_sup_stop(e);
     pthread_mutex_lock(&e->mu);
     e->draining = 1;
     pthread_mutex_unlock(&e->mu);
@@ -619,8 +589,8 @@ void engine_free(engine *e)
     for (int i = 0; i < e->n_workers; i++)
         pthread_join(e->workers[i], NULL);
     free(e->workers);
-    dkc_client_free(e->sup_cli);
-    dkc_client_free(e->watch_cli);
+    dkc_client_free(e->sup.cli);
+    dkc_client_free(e->sup.watch_cli);
     while (e->jhead) {
         job *j = e->jhead;
         e->jhead = j->next;
@@ -634,11 +604,6 @@ void engine_free(engine *e)
         e->ohead = o->next;
         engine_out_free(o);
     }
-    while (e->waiters) {
-        waiter *w = e->waiters;
-        e->waiters = w->next;
-        eng_waiter_free(w);
-    }
     eng_requests_cleanup(&e->requests);
     while (e->bulk_parked) { /* unacked: the broker hands them out again */
         job *j = e->bulk_parked;
@@ -648,15 +613,12 @@ void engine_free(engine *e)
         free(j);
     }
     eng_answered_cleanup(&e->answered);
-    json_decref(e->routes);
-    json_decref(e->adopted);
-    json_decref(e->adopted_keys);
     free((char *)e->conf.amqp_user);
     json_decref(e->user_jobs);
     json_decref(e->user_workers);
     free((char *)e->conf.node);
     free((char *)e->conf.cluster);
-    json_decref(e->claimed);
+    eng_sup_cleanup(&e->sup);
     if (e->rules != NULL)
         eng_rules_drop(e, e->rules);
     eng_rules_drop(e, e->sched_rules);
@@ -664,7 +626,6 @@ void engine_free(engine *e)
     pthread_mutex_destroy(&e->rules_mu);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
-    pthread_cond_destroy(&e->sup_cv);
     free(e);
 }
 

@@ -87,6 +87,40 @@ typedef struct waiter {
     int64_t t0;
 } waiter;
 
+/* supervise.c: the supervisor's and the watcher's state.  Under mu unless
+ * marked; the supervisor sleeps on cv until `due`. */
+typedef struct eng_sup {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* wakes the supervisor for its next pass */
+    int64_t due;       /* eng_now_ms by which a pass is wanted (eng_sup_soon;
+                          INT64_MAX: none asked for) */
+    int64_t next;      /* the earliest run deadline or `wait` timeout the last
+                          pass saw (INT64_MAX: none) */
+    waiter *waiters;
+    json_t *claimed; /* container id -> when claimed (ms): FINISH queued or done */
+    int docker_down;
+    /* this node's containers at the last pass (heartbeats) */
+    int n_running, n_containers;
+    /* engine_fence: no final reply is made before this (eng_now_ms) */
+    int64_t finish_after;
+    /* Departed nodes of this Docker host whose containers this node
+     * supervises and routes (engine_adopt). */
+    json_t *adopted;
+    json_t *routes; /* routing keys bound for this node's containers */
+    /* the routing keys taken over from departed nodes' queues, key ->
+     * node (the supervisor's alone) */
+    json_t *adopted_keys;
+    /* the threads: started and stopped by the main thread */
+    pthread_t thread;
+    int started;
+    _Atomic int stop; /* set by the main thread, read by the supervisor */
+    dkc_client *cli;
+    pthread_t watch;
+    int watch_started;
+    _Atomic int watch_stop; /* set by the main thread, read by the watcher */
+    dkc_client *watch_cli;
+} eng_sup;
+
 /* requests.c: the requests (by request key, eng_request_key) that workers
  * carry out now, and the copies that wait for them. */
 typedef struct eng_requests {
@@ -136,43 +170,16 @@ struct engine {
     int draining;
     int stop_workers;
     engine_out *ohead, *otail;
-    waiter *waiters;
-    json_t *claimed; /* container id -> when claimed (ms): FINISH queued or done (under mu) */
-    int docker_down;
     pthread_t *workers;
     int n_workers;
-    pthread_t sup;
-    int sup_started;
-    _Atomic int sup_stop; /* set by the main thread, read by the supervisor */
-    dkc_client *sup_cli;
-    pthread_cond_t sup_cv;   /* wakes the supervisor for its next pass (with mu) */
-    int64_t sup_due;         /* eng_now_ms by which a pass is wanted (eng_sup_soon;
-                                INT64_MAX: none asked for; under mu) */
-    int64_t sup_next;        /* the earliest run deadline or `wait` timeout the last
-                                pass saw (INT64_MAX: none; under mu) */
     char node_label[320];    /* LBL "node=<node>" */
     char cluster_label[320]; /* LBL "cluster=<cluster>"; with node_label, the filter for
                                 the containers this dispatcher owns */
-    /* the event watcher */
-    pthread_t watch;
-    int watch_started;
-    _Atomic int watch_stop; /* set by the main thread, read by the watcher */
-    dkc_client *watch_cli;
-    int creating;         /* max_containers: creates admitted, Docker not answered yet */
-    uint64_t created;     /* max_containers: creates Docker has answered, ever */
-    size_t n_events;      /* EVENT items in the outbox */
-    uint64_t events_lost; /* dropped because n_events was at its cap */
-    /* this node's containers at the last supervision pass (heartbeats) */
-    int n_running, n_containers;
-    json_t *routes; /* routing keys bound for this node's containers (supervisor only) */
-    /* Departed nodes of this Docker host whose containers this node
-     * supervises and routes (engine_adopt; under mu), and the routing keys
-     * taken over from their queues, key -> node (supervisor only). */
-    json_t *adopted;
-    json_t *adopted_keys;
-    int64_t started_ms; /* eng_now_ms at engine_start */
-    /* engine_fence: no final reply is made before this (eng_now_ms; under mu) */
-    int64_t finish_after;
+    int creating;            /* max_containers: creates admitted, Docker not answered yet */
+    uint64_t created;        /* max_containers: creates Docker has answered, ever */
+    size_t n_events;         /* EVENT items in the outbox */
+    uint64_t events_lost;    /* dropped because n_events was at its cap */
+    int64_t started_ms;      /* eng_now_ms at engine_start */
     /* bulk requests: each holds a worker while its pieces run, so at most
      * workers - 1 run at once and the others wait here (under mu) */
     int bulk_running;
@@ -180,6 +187,7 @@ struct engine {
     /* Idempotence by request id within this process (the request label on
      * containers covers the rest; see requests.c). */
     eng_requests requests; /* requests.c */
+    eng_sup sup;           /* supervise.c */
     eng_answered answered; /* answered.c */
 };
 
@@ -339,6 +347,9 @@ void eng_post_event(engine *e, json_t *ev);
 #define ENG_PROGRESS_PER_S 5
 bool eng_progress_due(const jctx *c, int64_t *last_ms, bool milestone);
 void eng_post_progress(jctx *c, json_t *p);
+/* Takes the final replies (REPLY items of a finished run, tag 0 and an
+ * after_remove) off the outbox: the list of them (engine_fence). */
+engine_out *eng_outbox_take_finals(engine *e);
 void eng_push_job(engine *e, job *j);
 /* Queues the jobs of list (linked by next) ahead of every job, waking the
  * workers. */
@@ -386,7 +397,8 @@ job *eng_job_next_locked(engine *e);
 void eng_job_leave_worker_locked(engine *e, job *j);
 /* H_ERR (quota) when j was over its user's in_flight. */
 hres eng_quota_in_flight(jctx *c, const job *j);
-/* H_ERR when one more `wait` is over the user's or the node's bound. */
+/* H_ERR when one more `wait` is over the user's or the node's bound (the
+ * caller holds e->sup.mu: the waiters). */
 hres eng_quota_wait_locked(jctx *c);
 /* A run's Timeout (0: none) bounded by the user's run_time. */
 int64_t eng_quota_run_time(const jctx *c, int64_t timeout_s);
@@ -412,10 +424,20 @@ hres eng_create_admitted(jctx *c, json_t *body, char **id, json_t **warnings);
 hres eng_apply_template(jctx *c);
 
 /* ---- supervise.c ---- */
+void eng_sup_init(eng_sup *s);
+/* Frees the waiters and the sets (the threads are stopped). */
+void eng_sup_cleanup(eng_sup *s);
+/* Starts the supervisor and the watcher (their clients made); aborts
+ * when a thread cannot start. */
+void eng_sup_start(engine *e);
+/* Stops the supervisor (eng_stop_watcher: the watcher); main thread. */
+void eng_sup_stop(engine *e);
 void eng_finish_job(engine *e, dkc_client *cli, const char *id);
-void *eng_sup_main(void *arg);
-void *eng_watch_main(void *arg);
 void eng_stop_watcher(engine *e);
+/* Registers w for c's `wait` unless over the user's or the node's bound
+ * (eng_quota_wait_locked): H_OK (w is the supervisor's), or the refusal
+ * (w is still the caller's). */
+hres eng_waiter_add(jctx *c, waiter *w);
 int eng_claim(engine *e, const char *id);
 void eng_unclaim(engine *e, const char *id);
 void eng_docker_down(engine *e);

@@ -106,6 +106,28 @@ void eng_post_event(engine *e, json_t *ev)
     }
 }
 
+engine_out *eng_outbox_take_finals(engine *e)
+{
+    engine_out *finals = NULL;
+    pthread_mutex_lock(&e->mu);
+    engine_out **pp = &e->ohead;
+    e->otail = NULL;
+    while (*pp) {
+        engine_out *o = *pp;
+        if (o->kind == ENGINE_OUT_REPLY && o->reply.tag == 0 && o->reply.after_remove &&
+            o->reply.dl == NULL) {
+            *pp = o->next;
+            o->next = finals;
+            finals = o;
+        } else {
+            e->otail = o;
+            pp = &o->next;
+        }
+    }
+    pthread_mutex_unlock(&e->mu);
+    return finals;
+}
+
 /* Number of EVENT items in list. */
 static size_t count_events(const engine_out *l)
 {

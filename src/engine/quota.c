@@ -151,7 +151,7 @@ hres eng_quota_in_flight(jctx *c, const job *j)
 hres eng_quota_wait_locked(jctx *c)
 {
     int64_t total = 0, mine = 0;
-    for (const waiter *w = c->e->waiters; w; w = w->next) {
+    for (const waiter *w = c->e->sup.waiters; w; w = w->next) {
         total++;
         mine += (w->user == NULL) == (c->d->user_id == NULL) &&
                 (w->user == NULL || !strcmp(w->user, c->d->user_id));

@@ -3,6 +3,7 @@
  * containers (final replies, deadlines, `wait` waiters, Docker coming back)
  * and the watcher thread following Docker's event stream.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,9 +209,9 @@ void eng_finish_job(engine *e, dkc_client *cli, const char *id)
     json_t *ins = NULL;
     char *key = NULL;
     capture cap = {0};
-    pthread_mutex_lock(&e->mu);
-    int hold = eng_now_ms() < e->finish_after;
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_lock(&e->sup.mu);
+    int hold = eng_now_ms() < e->sup.finish_after;
+    pthread_mutex_unlock(&e->sup.mu);
     if (hold) {
         eng_unclaim(e, id); /* a pass after the hold looks again */
         return;
@@ -257,10 +258,10 @@ out:
 /* Answers waiters whose container stopped (or vanished, or timed out). */
 static void check_waiters(engine *e, dkc_client *cli)
 {
-    pthread_mutex_lock(&e->mu);
-    waiter *list = e->waiters;
-    e->waiters = NULL;
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_lock(&e->sup.mu);
+    waiter *list = e->sup.waiters;
+    e->sup.waiters = NULL;
+    pthread_mutex_unlock(&e->sup.mu);
     waiter *keep = NULL;
     while (list) {
         waiter *w = list;
@@ -306,14 +307,14 @@ static void check_waiters(engine *e, dkc_client *cli)
             keep = w;
         }
     }
-    pthread_mutex_lock(&e->mu);
+    pthread_mutex_lock(&e->sup.mu);
     while (keep) {
         waiter *w = keep;
         keep = w->next;
-        w->next = e->waiters;
-        e->waiters = w;
+        w->next = e->sup.waiters;
+        e->sup.waiters = w;
     }
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_unlock(&e->sup.mu);
 }
 
 /* Queues the final reply of container id unless it is claimed already. */
@@ -342,9 +343,9 @@ static void prune_claims(engine *e, json_t *list, int64_t listed_at)
         if (id)
             json_object_set_new(present, id, json_true());
     }
-    pthread_mutex_lock(&e->mu);
-    eng_forget_gone(e->claimed, present, listed_at);
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_lock(&e->sup.mu);
+    eng_forget_gone(e->sup.claimed, present, listed_at);
+    pthread_mutex_unlock(&e->sup.mu);
     eng_mine_forget_gone(e, present, listed_at);
     json_decref(present);
 }
@@ -357,11 +358,11 @@ int engine_adopt(engine *e, char *const *names)
     for (size_t i = 0; names && names[i]; i++)
         if (json_array_append_new(now, json_string(names[i])) != 0)
             eng_oom();
-    pthread_mutex_lock(&e->mu);
-    int changed = !json_equal(now, e->adopted);
-    json_decref(e->adopted);
-    e->adopted = now;
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_lock(&e->sup.mu);
+    int changed = !json_equal(now, e->sup.adopted);
+    json_decref(e->sup.adopted);
+    e->sup.adopted = now;
+    pthread_mutex_unlock(&e->sup.mu);
     if (changed)
         eng_sup_soon(e, 0);
     return changed;
@@ -369,27 +370,17 @@ int engine_adopt(engine *e, char *const *names)
 
 void engine_fence(engine *e, int hold_ms)
 {
-    engine_out *dropped = NULL;
     eng_mine_clear(e);
-    pthread_mutex_lock(&e->mu);
-    e->finish_after = eng_now_ms() + hold_ms;
-    engine_out **pp = &e->ohead;
-    e->otail = NULL;
-    while (*pp) {
-        engine_out *o = *pp;
-        if (o->kind == ENGINE_OUT_REPLY && o->reply.tag == 0 && o->reply.after_remove &&
-            o->reply.dl == NULL) {
-            /* a final reply: made again after the hold, if still owed */
-            *pp = o->next;
-            json_object_del(e->claimed, o->reply.after_remove);
-            o->next = dropped;
-            dropped = o;
-        } else {
-            e->otail = o;
-            pp = &o->next;
-        }
-    }
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_lock(&e->sup.mu);
+    e->sup.finish_after = eng_now_ms() + hold_ms;
+    pthread_mutex_unlock(&e->sup.mu);
+    /* the final replies made meanwhile: made again after the hold, if
+     * still owed */
+    engine_out *dropped = eng_outbox_take_finals(e);
+    pthread_mutex_lock(&e->sup.mu);
+    for (engine_out *o = dropped; o; o = o->next)
+        json_object_del(e->sup.claimed, o->reply.after_remove);
+    pthread_mutex_unlock(&e->sup.mu);
     int n = 0;
     while (dropped) {
         engine_out *o = dropped;
@@ -409,9 +400,9 @@ void engine_fence(engine *e, int hold_ms)
  * with "Node": its node.  0, or a dkc error of a list. */
 static int list_adopted(engine *e, dkc_client *cli, json_t *arr)
 {
-    pthread_mutex_lock(&e->mu);
-    json_t *names = json_deep_copy(e->adopted);
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_lock(&e->sup.mu);
+    json_t *names = json_deep_copy(e->sup.adopted);
+    pthread_mutex_unlock(&e->sup.mu);
     if (names == NULL)
         eng_oom();
     int rc = 0;
@@ -465,14 +456,14 @@ static void move_adopted_routes(engine *e, json_t *arr)
         const char *keys[] = {id, shortid};
         for (size_t k = 0; k < 2; k++) {
             eng_set(seen, keys[k], json_string(node));
-            if (json_object_get(e->adopted_keys, keys[k]) != NULL)
+            if (json_object_get(e->sup.adopted_keys, keys[k]) != NULL)
                 continue;
-            eng_set(e->adopted_keys, keys[k], json_string(node));
+            eng_set(e->sup.adopted_keys, keys[k], json_string(node));
             eng_post(e, engine_out_route(node, keys[k], 0));
         }
     }
-    json_decref(e->adopted_keys);
-    e->adopted_keys = seen;
+    json_decref(e->sup.adopted_keys);
+    e->sup.adopted_keys = seen;
 }
 
 /* One supervision pass: reconcile this node's labelled containers, and
@@ -496,10 +487,10 @@ static void supervise_once(engine *e, dkc_client *cli)
             log_msg(LOG_LVL_WARN, "supervision: listing containers: %s", dkc_strerror(rc));
         return;
     }
-    pthread_mutex_lock(&e->mu);
-    int was_down = e->docker_down;
-    e->docker_down = 0;
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_lock(&e->sup.mu);
+    int was_down = e->sup.docker_down;
+    e->sup.docker_down = 0;
+    pthread_mutex_unlock(&e->sup.mu);
     if (was_down) {
         metrics_add(e->conf.metrics ? e->conf.metrics->docker_reconnects : NULL, NULL, 1);
         log_msg(LOG_LVL_INFO, "Docker answers again: resuming consumption");
@@ -538,29 +529,29 @@ static void supervise_once(engine *e, dkc_client *cli)
         if ((!strcmp(state, "exited") || !strcmp(state, "dead")) && eng_label(labels, "final"))
             queue_finish(e, id);
     }
-    pthread_mutex_lock(&e->mu);
-    e->n_running = running;
-    e->n_containers = (int)json_array_size(arr);
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_lock(&e->sup.mu);
+    e->sup.n_running = running;
+    e->sup.n_containers = (int)json_array_size(arr);
+    pthread_mutex_unlock(&e->sup.mu);
     json_decref(arr);
     check_waiters(e, cli);
-    pthread_mutex_lock(&e->mu);
-    for (waiter *w = e->waiters; w; w = w->next)
+    pthread_mutex_lock(&e->sup.mu);
+    for (waiter *w = e->sup.waiters; w; w = w->next)
         if (w->deadline_ms && w->deadline_ms < next)
             next = w->deadline_ms;
-    e->sup_next = next;
-    pthread_mutex_unlock(&e->mu);
+    e->sup.next = next;
+    pthread_mutex_unlock(&e->sup.mu);
 }
 
 void eng_sup_soon(engine *e, int delay_ms)
 {
     int64_t at = eng_now_ms() + (delay_ms > 0 ? delay_ms : 0);
-    pthread_mutex_lock(&e->mu);
-    if (at < e->sup_due) {
-        e->sup_due = at;
-        pthread_cond_signal(&e->sup_cv);
+    pthread_mutex_lock(&e->sup.mu);
+    if (at < e->sup.due) {
+        e->sup.due = at;
+        pthread_cond_signal(&e->sup.cv);
     }
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_unlock(&e->sup.mu);
 }
 
 /* The supervisor: a pass over this node's containers when something asks
@@ -570,35 +561,35 @@ void eng_sup_soon(engine *e, int delay_ms)
  * and otherwise once every conf.supervise_ms: an idle node does not wake
  * up for it more often.  Final replies do not wait for a pass: the watcher
  * queues them from the `die` event. */
-void *eng_sup_main(void *arg)
+static void *sup_main(void *arg)
 {
     engine *e = arg;
     int64_t started = eng_now_ms();
     int swept = 0;
-    while (!e->sup_stop) {
-        pthread_mutex_lock(&e->mu);
-        e->sup_due = INT64_MAX; /* asks from now on call for another pass */
-        pthread_mutex_unlock(&e->mu);
+    while (!e->sup.stop) {
+        pthread_mutex_lock(&e->sup.mu);
+        e->sup.due = INT64_MAX; /* asks from now on call for another pass */
+        pthread_mutex_unlock(&e->sup.mu);
         int64_t last = eng_now_ms();
-        supervise_once(e, e->sup_cli);
+        supervise_once(e, e->sup.cli);
         if (!swept && eng_now_ms() - started >= e->conf.gather_ms) {
             /* the view has the other nodes by now */
-            eng_sweep_pieces(e, e->sup_cli);
+            eng_sweep_pieces(e, e->sup.cli);
             swept = 1;
         }
-        pthread_mutex_lock(&e->mu);
+        pthread_mutex_lock(&e->sup.mu);
         for (;;) {
             int64_t due = last + e->conf.supervise_ms;
-            if (e->docker_down && last + SUPERVISE_PERIOD_MS < due)
+            if (e->sup.docker_down && last + SUPERVISE_PERIOD_MS < due)
                 due = last + SUPERVISE_PERIOD_MS;
             if (!swept && started + e->conf.gather_ms < due)
                 due = started + e->conf.gather_ms;
-            if (e->sup_next < due)
-                due = e->sup_next;
-            if (e->sup_due < due)
-                due = e->sup_due;
+            if (e->sup.next < due)
+                due = e->sup.next;
+            if (e->sup.due < due)
+                due = e->sup.due;
             int64_t now = eng_now_ms();
-            if (e->sup_stop || due <= now)
+            if (e->sup.stop || due <= now)
                 break;
             struct timespec until;
             clock_gettime(CLOCK_MONOTONIC, &until);
@@ -609,9 +600,9 @@ void *eng_sup_main(void *arg)
                 until.tv_sec++;
                 until.tv_nsec -= 1000000000L;
             }
-            pthread_cond_timedwait(&e->sup_cv, &e->mu, &until);
+            pthread_cond_timedwait(&e->sup.cv, &e->sup.mu, &until);
         }
-        pthread_mutex_unlock(&e->mu);
+        pthread_mutex_unlock(&e->sup.mu);
     }
     return NULL;
 }
@@ -624,12 +615,12 @@ static int looked_after(engine *e, const char *node)
         return 0;
     if (strcmp(node, e->conf.node) == 0)
         return 1;
-    pthread_mutex_lock(&e->mu);
+    pthread_mutex_lock(&e->sup.mu);
     int found = 0;
     size_t i;
     json_t *n;
-    json_array_foreach(e->adopted, i, n) found |= strcmp(json_string_value(n), node) == 0;
-    pthread_mutex_unlock(&e->mu);
+    json_array_foreach(e->sup.adopted, i, n) found |= strcmp(json_string_value(n), node) == 0;
+    pthread_mutex_unlock(&e->sup.mu);
     return found;
 }
 
@@ -652,9 +643,9 @@ static int on_watched(void *ud, const dkc_event *ev)
         return 0; /* a neighbour's on this Docker host */
     /* a pass keeps the counts and routes; it answers `wait`s and an
      * adopted node's containers, which cannot wait */
-    pthread_mutex_lock(&ws->e->mu);
-    int urgent = ws->e->waiters != NULL || strcmp(node, ws->e->conf.node) != 0;
-    pthread_mutex_unlock(&ws->e->mu);
+    pthread_mutex_lock(&ws->e->sup.mu);
+    int urgent = ws->e->sup.waiters != NULL || strcmp(node, ws->e->conf.node) != 0;
+    pthread_mutex_unlock(&ws->e->sup.mu);
     eng_sup_soon(ws->e, urgent ? SUPERVISE_SOON_MS : SUPERVISE_LAZY_MS);
     if (strcmp(ev->action, "die") == 0 && ev->id[0] != '\0') {
         /* Docker sends `die` before its container list shows the container
@@ -676,7 +667,7 @@ static int on_watched(void *ud, const dkc_event *ev)
  * event, and on `die` queues the final reply and wakes the supervisor.  When the stream breaks
  * (Docker restarted or away) it resumes from the second of the last event it turned, skipping those
  * it has. */
-void *eng_watch_main(void *arg)
+static void *watch_main(void *arg)
 {
     engine *e = arg;
     /* the cluster's containers on this host: this node's and, once
@@ -688,12 +679,12 @@ void *eng_watch_main(void *arg)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     watch_state ws = {.e = e, .last = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec};
-    while (!e->watch_stop) {
+    while (!e->sup.watch_stop) {
         dkc_events_opts o = {.since = ws.last / 1000000000LL, .filters = filters};
-        int rc = dkc_events(e->watch_cli, &o, on_watched, &ws);
+        int rc = dkc_events(e->sup.watch_cli, &o, on_watched, &ws);
         if (rc != 0 && rc != DKC_ECANCELED)
             log_msg(LOG_LVL_DEBUG, "Docker event stream: %s; resuming", dkc_strerror(rc));
-        for (int t = 0; t < SUPERVISE_PERIOD_MS / 20 && !e->watch_stop; t++)
+        for (int t = 0; t < SUPERVISE_PERIOD_MS / 20 && !e->sup.watch_stop; t++)
             usleep(20 * 1000);
     }
     json_decref(filters);
@@ -702,12 +693,12 @@ void *eng_watch_main(void *arg)
 
 void eng_stop_watcher(engine *e)
 {
-    if (!e->watch_started)
+    if (!e->sup.watch_started)
         return;
-    e->watch_stop = 1;
-    dkc_client_cancel(e->watch_cli);
-    pthread_join(e->watch, NULL);
-    e->watch_started = 0;
+    e->sup.watch_stop = 1;
+    dkc_client_cancel(e->sup.watch_cli);
+    pthread_join(e->sup.watch, NULL);
+    e->sup.watch_started = 0;
 }
 
 /* Claim set (a jansson object used as a hash set): 1 if id was newly
@@ -715,31 +706,105 @@ void eng_stop_watcher(engine *e)
  * (see prune_claims), so a kept, answered container is looked at once. */
 int eng_claim(engine *e, const char *id)
 {
-    pthread_mutex_lock(&e->mu);
-    int fresh = json_object_get(e->claimed, id) == NULL;
-    if (fresh && json_object_set_new(e->claimed, id, json_integer(eng_now_ms())) != 0)
+    pthread_mutex_lock(&e->sup.mu);
+    int fresh = json_object_get(e->sup.claimed, id) == NULL;
+    if (fresh && json_object_set_new(e->sup.claimed, id, json_integer(eng_now_ms())) != 0)
         eng_oom();
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_unlock(&e->sup.mu);
     return fresh;
 }
 
 void eng_unclaim(engine *e, const char *id)
 {
-    pthread_mutex_lock(&e->mu);
-    json_object_del(e->claimed, id);
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_lock(&e->sup.mu);
+    json_object_del(e->sup.claimed, id);
+    pthread_mutex_unlock(&e->sup.mu);
     eng_sup_soon(e, SUPERVISE_RETRY_MS); /* a pass looks at it again */
 }
 
 /* Docker unreachable: say so once and stop consuming until it is back. */
 void eng_docker_down(engine *e)
 {
-    pthread_mutex_lock(&e->mu);
-    int was = e->docker_down;
-    e->docker_down = 1;
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_lock(&e->sup.mu);
+    int was = e->sup.docker_down;
+    e->sup.docker_down = 1;
+    pthread_mutex_unlock(&e->sup.mu);
     if (!was) {
         log_msg(LOG_LVL_WARN, "Docker is unreachable: pausing consumption until it answers");
         eng_post(e, engine_out_pause());
     }
+}
+
+void eng_sup_init(eng_sup *s)
+{
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    s->due = INT64_MAX;
+    s->next = INT64_MAX;
+    s->claimed = json_object();
+    s->adopted = json_array();
+    s->adopted_keys = json_object();
+    if (s->claimed == NULL || s->adopted == NULL || s->adopted_keys == NULL)
+        eng_oom();
+}
+
+void eng_sup_cleanup(eng_sup *s)
+{
+    while (s->waiters) {
+        waiter *w = s->waiters;
+        s->waiters = w->next;
+        eng_waiter_free(w);
+    }
+    json_decref(s->claimed);
+    json_decref(s->adopted);
+    json_decref(s->adopted_keys);
+    json_decref(s->routes);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+}
+
+void eng_sup_start(engine *e)
+{
+    if (pthread_create(&e->sup.thread, NULL, sup_main, e) != 0) {
+        log_msg(LOG_LVL_ERROR, "cannot start supervisor thread: %s", strerror(errno));
+        abort();
+    }
+    pthread_setname_np(e->sup.thread, "dd-supervise");
+    e->sup.started = 1;
+    if (pthread_create(&e->sup.watch, NULL, watch_main, e) != 0) {
+        log_msg(LOG_LVL_ERROR, "cannot start event watcher thread: %s", strerror(errno));
+        abort();
+    }
+    pthread_setname_np(e->sup.watch, "dd-watch");
+    e->sup.watch_started = 1;
+}
+
+void eng_sup_stop(engine *e)
+{
+    if (!e->sup.started)
+        return;
+    pthread_mutex_lock(&e->sup.mu);
+    e->sup.stop = 1;
+    pthread_cond_signal(&e->sup.cv);
+    pthread_mutex_unlock(&e->sup.mu);
+    dkc_client_cancel(e->sup.cli); /* a pass may be waiting on Docker */
+    pthread_join(e->sup.thread, NULL);
+    e->sup.started = 0;
+}
+
+hres eng_waiter_add(jctx *c, waiter *w)
+{
+    pthread_mutex_lock(&c->e->sup.mu);
+    hres q = eng_quota_wait_locked(c); /* bounded per user and per node */
+    if (q == H_OK) {
+        w->next = c->e->sup.waiters;
+        c->e->sup.waiters = w;
+    }
+    pthread_mutex_unlock(&c->e->sup.mu);
+    return q;
 }
