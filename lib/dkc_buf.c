@@ -69,22 +69,27 @@ int dkc__buf_append(dkc__buf *b, const void *data, size_t len)
     return 0;
 }
 
+int dkc__buf_vprintf(dkc__buf *b, const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    int rc = n < 0 ? DKC_EINVAL : reserve(b, (size_t)n);
+    if (rc == 0) {
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
+        b->len += (size_t)n;
+    }
+    va_end(again);
+    return rc;
+}
+
 int dkc__buf_printf(dkc__buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int rc = dkc__buf_vprintf(b, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return DKC_EINVAL;
-    int rc = reserve(b, (size_t)n);
-    if (rc != 0)
-        return rc;
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-    return 0;
+    return rc;
 }
 
 void dkc__buf_consume(dkc__buf *b, size_t n)

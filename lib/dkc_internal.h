@@ -31,6 +31,8 @@ void dkc__buf_reset(dkc__buf *b); /* len = 0, memory kept */
 /* 0, DKC_ENOMEM or DKC_ETOOBIG (nothing appended). */
 int dkc__buf_append(dkc__buf *b, const void *data, size_t len);
 int dkc__buf_printf(dkc__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int dkc__buf_vprintf(dkc__buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Removes the first n bytes. */
 void dkc__buf_consume(dkc__buf *b, size_t n);
 /* Hands the data to the caller (free()) and resets b. */
