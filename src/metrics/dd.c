@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base.h"
 #include "metrics.h"
 
 /* Seconds from a run's start to its exit: short jobs to an hour. */
@@ -96,9 +97,7 @@ static metrics_family *add_family(metrics *m, const family_row *r)
 
 metrics_dd *metrics_dd_new(const char *version, const char *node)
 {
-    metrics_dd *d = calloc(1, sizeof *d);
-    if (d == NULL)
-        abort();
+    metrics_dd *d = xcalloc(1, sizeof *d);
     d->reg = metrics_new(P "metric_label_sets_dropped_total");
     if (d->reg == NULL)
         abort();

@@ -12,12 +12,12 @@
  */
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base.h"
 #include "metrics.h"
 
 #define NAME_MAX_LEN  96  /* bytes of a metric name */
@@ -52,20 +52,6 @@ struct metrics {
     metrics_collect_fn collect;
     void *collect_ud;
 };
-
-static void oom(void)
-{
-    fputs("docker-dispatch: out of memory\n", stderr);
-    abort();
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (p == NULL)
-        oom();
-    return p;
-}
 
 /* 1 if s is a metric name (first) or a label name (!metric). */
 static int valid_name(const char *s, size_t n, bool metric)
@@ -283,48 +269,14 @@ uint64_t metrics_overflow(metrics *m)
 
 /* ---- rendering ---------------------------------------------------------- */
 
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-} buf;
-
-static void put(buf *b, const char *s, size_t n)
+static void puts_(xbuf *b, const char *s)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (np == NULL)
-            oom();
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void puts_(buf *b, const char *s)
-{
-    put(b, s, strlen(s));
-}
-
-static void putf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void putf(buf *b, const char *fmt, ...)
-{
-    char tmp[128];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+    xbuf_add(b, s, strlen(s));
 }
 
 /* s escaped: backslash and newline always, the double quote in label
  * values (quote) -- the format's two escaping rules. */
-static void put_escaped(buf *b, const char *s, bool quote)
+static void put_escaped(xbuf *b, const char *s, bool quote)
 {
     for (; *s; s++) {
         if (*s == '\\')
@@ -334,20 +286,20 @@ static void put_escaped(buf *b, const char *s, bool quote)
         else if (quote && *s == '"')
             puts_(b, "\\\"");
         else
-            put(b, s, 1);
+            xbuf_add(b, s, 1);
     }
 }
 
 /* A sample value: integers without a fraction, others in the shortest
  * form that reads back the same; +Inf, -Inf, NaN as the format spells them. */
-static void put_value(buf *b, double v)
+static void put_value(xbuf *b, double v)
 {
     if (isnan(v)) {
         puts_(b, "NaN");
     } else if (isinf(v)) {
         puts_(b, v > 0 ? "+Inf" : "-Inf");
     } else if (v == floor(v) && fabs(v) < 1e15) {
-        putf(b, "%.0f", v);
+        xbuf_printf(b, "%.0f", v);
     } else {
         char tmp[40];
         for (int prec = 6; prec <= 17; prec++) {
@@ -360,7 +312,7 @@ static void put_value(buf *b, double v)
 }
 
 /* name{labels of s[, le="le"]} (suffix after the name, when not NULL). */
-static void put_sample_name(buf *b, const metrics_family *f, const series *s, const char *suffix,
+static void put_sample_name(xbuf *b, const metrics_family *f, const series *s, const char *suffix,
                             const char *le)
 {
     puts_(b, f->name);
@@ -370,21 +322,21 @@ static void put_sample_name(buf *b, const metrics_family *f, const series *s, co
         return;
     puts_(b, "{");
     for (size_t i = 0; i < f->n_labels; i++) {
-        putf(b, "%s%s=\"", i ? "," : "", f->labels[i]);
+        xbuf_printf(b, "%s%s=\"", i ? "," : "", f->labels[i]);
         put_escaped(b, s->values[i], true);
         puts_(b, "\"");
     }
     if (le != NULL)
-        putf(b, "%sle=\"%s\"", f->n_labels ? "," : "", le);
+        xbuf_printf(b, "%sle=\"%s\"", f->n_labels ? "," : "", le);
     puts_(b, "}");
 }
 
-static void render_family(buf *b, const metrics_family *f)
+static void render_family(xbuf *b, const metrics_family *f)
 {
     static const char *const types[] = {"counter", "gauge", "histogram"};
-    putf(b, "# HELP %s ", f->name);
+    xbuf_printf(b, "# HELP %s ", f->name);
     put_escaped(b, f->help, false);
-    putf(b, "\n# TYPE %s %s\n", f->name, types[f->type]);
+    xbuf_printf(b, "\n# TYPE %s %s\n", f->name, types[f->type]);
     static const series zero;
     size_t n = f->n_series;
     if (n == 0 && f->n_labels != 0)
@@ -402,28 +354,29 @@ static void render_family(buf *b, const metrics_family *f)
         for (size_t k = 0; k <= f->n_bounds; k++) {
             char le[40] = "+Inf";
             if (k < f->n_bounds) {
-                buf lb = {0};
+                xbuf lb;
+                xbuf_init(&lb, 0);
                 put_value(&lb, f->bounds[k]);
-                snprintf(le, sizeof le, "%s", lb.p);
-                free(lb.p);
+                snprintf(le, sizeof le, "%s", lb.data);
+                xbuf_cleanup(&lb);
             }
             cum += s->buckets[k];
             put_sample_name(b, f, s, "_bucket", le);
-            putf(b, " %llu\n", (unsigned long long)cum);
+            xbuf_printf(b, " %llu\n", (unsigned long long)cum);
         }
         put_sample_name(b, f, s, "_sum", NULL);
         puts_(b, " ");
         put_value(b, s->value);
         puts_(b, "\n");
         put_sample_name(b, f, s, "_count", NULL);
-        putf(b, " %llu\n", (unsigned long long)s->count);
+        xbuf_printf(b, " %llu\n", (unsigned long long)s->count);
     }
 }
 
 void metrics_render(metrics *m, char **out, size_t *len)
 {
-    buf b = {0};
-    put(&b, "", 0);
+    xbuf b;
+    xbuf_init(&b, 0);
     if (m != NULL) {
         if (m->collect)
             m->collect(m->collect_ud);
@@ -432,7 +385,7 @@ void metrics_render(metrics *m, char **out, size_t *len)
             render_family(&b, m->fams[i]);
         pthread_mutex_unlock(&m->mu);
     }
-    *out = b.p;
     if (len)
         *len = b.len;
+    *out = xbuf_steal(&b);
 }
