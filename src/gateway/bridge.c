@@ -100,14 +100,14 @@ struct gateway_bridge {
 
 static pending *pending_new(const char *rid, const char *body, size_t len, int timeout_ms)
 {
-    pending *p = gw_xcalloc(1, sizeof *p);
+    pending *p = xcalloc(1, sizeof *p);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&p->cv, &ca);
     pthread_condattr_destroy(&ca);
-    p->rid = gw_xstrdup(rid);
-    p->body = gw_xmalloc(len + 1);
+    p->rid = xstrdup(rid);
+    p->body = xmalloc(len + 1);
     memcpy(p->body, body, len);
     p->body[len] = '\0';
     p->len = len;
@@ -363,7 +363,7 @@ int gateway_bridge_start(const broker_conf *bc, gateway_bridge **out, char **cau
         gw_cause(cause, "no broker settings");
         return GATEWAY_EINVAL;
     }
-    gateway_bridge *br = gw_xcalloc(1, sizeof *br);
+    gateway_bridge *br = xcalloc(1, sizeof *br);
     char *why = NULL;
     int rc = GATEWAY_EBROKER;
     pthread_mutex_init(&br->mu, NULL);
@@ -395,7 +395,7 @@ int gateway_bridge_start(const broker_conf *bc, gateway_bridge **out, char **cau
     if (brc != 0) {
         if (br->b != NULL) {
             free(why);
-            why = gw_xstrdup(broker_error(br->b));
+            why = xstrdup(broker_error(br->b));
         }
         gw_cause(cause, "gateway: RabbitMQ: %s: %s", broker_strerror(brc),
                  why ? why : "cannot connect");

@@ -31,7 +31,7 @@ static unsigned submit_message(gateway *gw, request *rq, json_t *m, struct MHD_R
 {
     char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
     if (text == NULL)
-        gw_oom();
+        xoom();
     json_decref(m);
     free(rq->body);
     rq->body = text;
@@ -105,7 +105,7 @@ unsigned gw_route_dashboard(gateway *gw, request *rq, struct MHD_Response **resp
     *resp = MHD_create_response_from_buffer(dashboard_page_len, (void *)dashboard_page,
                                             MHD_RESPMEM_PERSISTENT);
     if (*resp == NULL)
-        gw_oom();
+        xoom();
     MHD_add_response_header(*resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
     MHD_add_response_header(*resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(*resp, "X-Request-Id", rq->id);

@@ -68,7 +68,7 @@ static void pass_on(gw_events *ev, const broker_delivery *d)
     if (json_is_object(j) && name != NULL && node != NULL && strcmp(name, "node.heartbeat") != 0) {
         char *line = json_dumps(j, JSON_COMPACT);
         if (line == NULL)
-            gw_oom();
+            xoom();
         gw_hub_publish(ev->hub, name, node, line, strlen(line));
         free(line);
     }
@@ -138,7 +138,7 @@ static void *events_main(void *arg)
 int gw_events_start(const broker_conf *bc, gw_hub *hub, gw_events **out, char **cause)
 {
     *out = NULL;
-    gw_events *ev = gw_xcalloc(1, sizeof *ev);
+    gw_events *ev = xcalloc(1, sizeof *ev);
     char *why = NULL;
     int rc = GATEWAY_EBROKER;
     pthread_mutex_init(&ev->mu, NULL);
@@ -159,7 +159,7 @@ int gw_events_start(const broker_conf *bc, gw_hub *hub, gw_events **out, char **
     if (brc != 0) {
         if (ev->b != NULL) {
             free(why);
-            why = gw_xstrdup(broker_error(ev->b));
+            why = xstrdup(broker_error(ev->b));
         }
         gw_cause(cause, "gateway: events: RabbitMQ: %s: %s", broker_strerror(brc),
                  why ? why : "cannot connect");

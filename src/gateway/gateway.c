@@ -124,7 +124,7 @@ struct MHD_Response *gw_respond_text(request *rq, char *text)
     struct MHD_Response *r =
         MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     if (r == NULL)
-        gw_oom();
+        xoom();
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(r, "X-Request-Id", rq->id);
@@ -135,7 +135,7 @@ struct MHD_Response *gw_respond_json(request *rq, json_t *reply)
 {
     char *text = reply ? proto_reply_dumps(reply) : NULL;
     if (text == NULL)
-        gw_oom();
+        xoom();
     json_decref(reply);
     return gw_respond_text(rq, text);
 }
@@ -154,7 +154,7 @@ unsigned gw_respond_error(gateway *gw, request *rq, struct MHD_Response **resp, 
                           PROTO_SCHEMA_VERSION, "ok", 0, "node", gw->node, "command", "request_id",
                           rq->id, "error", "code", code, "message", msg, "field", "http_status");
     if (o == NULL)
-        gw_oom();
+        xoom();
     snprintf(rq->code, sizeof rq->code, "%s", code);
     *resp = gw_respond_json(rq, o);
     return status;
@@ -435,7 +435,7 @@ static void take_body(gateway *gw, request *rq, const char *data, size_t n)
             cap *= 2;
         char *nb = realloc(rq->body, cap);
         if (nb == NULL)
-            gw_oom();
+            xoom();
         rq->body = nb;
         rq->cap = cap;
     }
@@ -446,7 +446,7 @@ static void take_body(gateway *gw, request *rq, const char *data, size_t n)
 
 static request *request_new(const char *url, const char *method)
 {
-    request *rq = gw_xcalloc(1, sizeof *rq);
+    request *rq = xcalloc(1, sizeof *rq);
     rq->t0 = gw_now_ms();
     gw_request_id(rq->id, sizeof rq->id);
     text_token(rq->method, sizeof rq->method, method, strlen(method), 16);
@@ -508,7 +508,7 @@ static void log_request(const request *rq, enum MHD_RequestTerminationCode toe)
                               "client", rq->client, "method", rq->method, "path", rq->path,
                               "status", (int)rq->status, "duration_ms", (json_int_t)ms);
         if (o == NULL)
-            gw_oom();
+            xoom();
         if (rq->cmd[0])
             json_object_set_new(o, "cmd", json_string(rq->cmd));
         if (rq->code[0])
@@ -611,7 +611,7 @@ static int load_tls(gateway *gw, const gateway_conf *c, char **cause)
      * (libmicrohttpd would only fail to start). */
     gnutls_certificate_credentials_t cred;
     if (gnutls_certificate_allocate_credentials(&cred) < 0)
-        gw_oom();
+        xoom();
     gnutls_datum_t cd = {(unsigned char *)gw->cert_pem, (unsigned)clen};
     gnutls_datum_t kd = {(unsigned char *)gw->key_pem, (unsigned)klen};
     int rc = gnutls_certificate_set_x509_key_mem(cred, &cd, &kd, GNUTLS_X509_FMT_PEM);
@@ -670,7 +670,7 @@ int gateway_start(const gateway_conf *c, gateway **out, char **cause)
     }
     if ((rc = gw_addr_parse(c->listen, &addr, cause)) != 0)
         return rc;
-    gateway *gw = gw_xcalloc(1, sizeof *gw);
+    gateway *gw = xcalloc(1, sizeof *gw);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -680,7 +680,7 @@ int gateway_start(const gateway_conf *c, gateway **out, char **cause)
     atomic_init(&gw->quiesced, 0);
     gw->max_body = c->max_body ? c->max_body : GATEWAY_DEFAULT_MAX_BODY;
     gw->timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : GATEWAY_DEFAULT_TIMEOUT_MS;
-    gw->node = gw_xstrdup(c->node);
+    gw->node = xstrdup(c->node);
     gw->rate = gw_rate_new(c->rate, GATEWAY_RATE_SLOTS);
     gw->loopback = addr.loopback;
     gw->addr = addr;

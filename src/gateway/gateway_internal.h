@@ -17,14 +17,9 @@
 
 #include <microhttpd.h>
 
+#include "base.h"
 #include "gateway.h"
 #include "protocol.h"
-
-/* Allocators that abort when memory runs out (the daemon's rule). */
-void *gw_xmalloc(size_t n);
-void *gw_xcalloc(size_t n, size_t size);
-char *gw_xstrdup(const char *s);
-void gw_oom(void) __attribute__((noreturn));
 
 /* Monotonic milliseconds. */
 int64_t gw_now_ms(void);

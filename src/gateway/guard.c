@@ -3,7 +3,7 @@
  * address and whether it is loopback, whether a request is addressed to
  * the gateway (Host, Origin, Content-Type), the bearer token (loaded,
  * checked, compared in constant time), the per-address rate bound,
- * request ids, files, allocators.  See gateway_internal.h.
+ * request ids, files.  See gateway_internal.h.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -26,38 +26,6 @@
 #include "gateway_internal.h"
 #include "log.h"
 
-void gw_oom(void)
-{
-    log_msg(LOG_LVL_ERROR, "gateway: out of memory");
-    abort();
-}
-
-void *gw_xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (p == NULL)
-        gw_oom();
-    return p;
-}
-
-void *gw_xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (p == NULL)
-        gw_oom();
-    return p;
-}
-
-char *gw_xstrdup(const char *s)
-{
-    if (s == NULL)
-        return NULL;
-    char *p = strdup(s);
-    if (p == NULL)
-        gw_oom();
-    return p;
-}
-
 int64_t gw_now_ms(void)
 {
     struct timespec ts;
@@ -73,7 +41,7 @@ void gw_cause(char **cause, const char *fmt, ...)
     va_start(ap, fmt);
     free(*cause);
     if (vasprintf(cause, fmt, ap) < 0)
-        gw_oom();
+        xoom();
     va_end(ap);
 }
 
@@ -395,11 +363,11 @@ gw_rate *gw_rate_new(int per_second, size_t slots)
 {
     if (per_second <= 0 || slots == 0)
         return NULL;
-    gw_rate *r = gw_xcalloc(1, sizeof *r);
+    gw_rate *r = xcalloc(1, sizeof *r);
     pthread_mutex_init(&r->mu, NULL);
     r->per_ms = per_second / 1000.0;
     r->burst = 2.0 * per_second;
-    r->slots = gw_xcalloc(slots, sizeof *r->slots);
+    r->slots = xcalloc(slots, sizeof *r->slots);
     r->n = slots;
     return r;
 }
@@ -471,7 +439,7 @@ char *gw_read_file(const char *what, const char *path, size_t max, size_t *len, 
         gw_cause(cause, "%s %s: %s", what, path, strerror(errno));
         return NULL;
     }
-    char *buf = gw_xmalloc(max + 1);
+    char *buf = xmalloc(max + 1);
     size_t n = fread(buf, 1, max + 1, f);
     int err = ferror(f) ? errno : 0;
     fclose(f);

@@ -24,7 +24,7 @@ void gw_ops_healthz(gw_ops_answer *a)
 {
     a->status = 200;
     a->content_type = "text/plain; charset=utf-8";
-    a->body = gw_xstrdup("ok\n");
+    a->body = xstrdup("ok\n");
 }
 
 void gw_ops_readyz(gateway_ready_fn ready, void *ud, int bridge_up, gw_ops_answer *a)
@@ -46,11 +46,11 @@ void gw_ops_readyz(gateway_ready_fn ready, void *ud, int bridge_up, gw_ops_answe
     a->content_type = "text/plain; charset=utf-8";
     a->status = ok ? 200 : 503;
     if (ok) {
-        a->body = gw_xstrdup("ready\n");
+        a->body = xstrdup("ready\n");
         return;
     }
     size_t len = strlen("not ready\n") + strlen(why) + 1;
-    a->body = gw_xmalloc(len);
+    a->body = xmalloc(len);
     snprintf(a->body, len, "not ready\n%s", why);
 }
 
@@ -77,7 +77,7 @@ unsigned gw_route_ops(gateway *gw, request *rq, struct MHD_Response **resp)
     struct MHD_Response *r =
         MHD_create_response_from_buffer(strlen(a.body), a.body, MHD_RESPMEM_MUST_FREE);
     if (r == NULL)
-        gw_oom();
+        xoom();
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a.content_type);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(r, "X-Request-Id", rq->id);

@@ -57,7 +57,7 @@ struct gw_hub {
 
 gw_hub *gw_hub_new(void)
 {
-    gw_hub *h = gw_xcalloc(1, sizeof *h);
+    gw_hub *h = xcalloc(1, sizeof *h);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -261,12 +261,12 @@ gw_sse *gw_hub_join(gw_hub *h, const char *type, const char *node, int fd, int *
         pthread_mutex_unlock(&h->mu);
         return NULL;
     }
-    sse_client *c = gw_xcalloc(1, sizeof *c);
+    sse_client *c = xcalloc(1, sizeof *c);
     snprintf(c->type, sizeof c->type, "%s", type ? type : "");
     snprintf(c->node, sizeof c->node, "%s", node ? node : "");
     c->hub = h;
     c->fd = fd;
-    c->buf = gw_xmalloc(GW_SSE_BUFFER);
+    c->buf = xmalloc(GW_SSE_BUFFER);
     c->last_send_ms = gw_now_ms();
     static const char hello[] = "retry: 3000\n: docker-dispatch events\n\n";
     put(c, hello, sizeof hello - 1);
@@ -310,7 +310,7 @@ unsigned gw_route_events(gateway *gw, request *rq, struct MHD_Response **resp)
                                       GW_SSE_MAX_CLIENTS);
     *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, c, sse_free);
     if (*resp == NULL)
-        gw_oom();
+        xoom();
     MHD_add_response_header(*resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(*resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(*resp, "X-Request-Id", rq->id);
