@@ -33,9 +33,11 @@ static unsigned submit_message(gateway *gw, request *rq, json_t *m, struct MHD_R
     if (text == NULL)
         xoom();
     json_decref(m);
-    free(rq->body);
-    rq->body = text;
-    rq->len = rq->cap = strlen(text);
+    /* no cap: the gateway made it, and proto_parse holds it to max_body */
+    xbuf_cleanup(&rq->body);
+    xbuf_init(&rq->body, 0);
+    xbuf_add(&rq->body, text, strlen(text));
+    free(text);
     return gw_route_submit(gw, rq, resp);
 }
 

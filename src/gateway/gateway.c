@@ -203,7 +203,7 @@ unsigned gw_route_submit(gateway *gw, request *rq, struct MHD_Response **resp)
     proto_reply_info ri;
     proto_limits_init(&lim);
     lim.max_body = gw->max_body;
-    int rc = proto_parse(rq->body ? rq->body : "", rq->len, &lim, &cmd, &perr);
+    int rc = proto_parse(rq->body.data ? rq->body.data : "", rq->body.len, &lim, &cmd, &perr);
     if (rc != 0) {
         /* the answer the engine would give, without a round trip and
          * without a dead letter for what never was a message */
@@ -217,7 +217,7 @@ unsigned gw_route_submit(gateway *gw, request *rq, struct MHD_Response **resp)
 
     char *reply = NULL;
     unsigned status;
-    rc = gw->submit(gw->submit_ud, rq->id, rq->body, rq->len, gw->timeout_ms, &reply);
+    rc = gw->submit(gw->submit_ud, rq->id, rq->body.data, rq->body.len, gw->timeout_ms, &reply);
     if (rc == 0 && reply != NULL && (status = reply_status(rq, reply)) != 0) {
         *resp = gw_respond_text(rq, reply);
         reply = NULL;
@@ -418,35 +418,20 @@ static enum MHD_Result admit(gateway *gw, struct MHD_Connection *conn, request *
 
 /* Appends n bytes of body to rq, up to the cap; beyond it the rest is
  * read and dropped, and the request answered 413 at its end. */
-static void take_body(gateway *gw, request *rq, const char *data, size_t n)
+static void take_body(request *rq, const char *data, size_t n)
 {
     if (rq->too_big || !rq->route->body)
         return;
-    if (n > gw->max_body - rq->len) {
+    if (xbuf_add(&rq->body, data, n) != 0) {
         rq->too_big = true;
-        free(rq->body);
-        rq->body = NULL;
-        rq->len = rq->cap = 0;
-        return;
+        xbuf_cleanup(&rq->body);
     }
-    if (rq->len + n + 1 > rq->cap) {
-        size_t cap = rq->cap ? rq->cap : 1024;
-        while (cap < rq->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(rq->body, cap);
-        if (nb == NULL)
-            xoom();
-        rq->body = nb;
-        rq->cap = cap;
-    }
-    memcpy(rq->body + rq->len, data, n);
-    rq->len += n;
-    rq->body[rq->len] = '\0';
 }
 
-static request *request_new(const char *url, const char *method)
+static request *request_new(const char *url, const char *method, size_t max_body)
 {
     request *rq = xcalloc(1, sizeof *rq);
+    xbuf_init(&rq->body, max_body);
     rq->t0 = gw_now_ms();
     gw_request_id(rq->id, sizeof rq->id);
     text_token(rq->method, sizeof rq->method, method, strlen(method), 16);
@@ -464,7 +449,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     request *rq = *con_cls;
     (void)version;
     if (rq == NULL) {
-        rq = request_new(url, method);
+        rq = request_new(url, method, gw->max_body);
         rq->conn = conn;
         *con_cls = rq;
         pthread_mutex_lock(&gw->mu);
@@ -477,7 +462,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
-        take_body(gw, rq, upload_data, *upload_data_size);
+        take_body(rq, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -540,7 +525,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (rq == NULL)
         return;
     log_request(rq, toe);
-    free(rq->body);
+    xbuf_cleanup(&rq->body);
     free(rq);
     *con_cls = NULL;
     pthread_mutex_lock(&gw->mu);

@@ -226,8 +226,7 @@ struct request {
     struct MHD_Connection *conn; /* for query arguments and headers */
     const char *url;             /* libmicrohttpd's, valid during the handler */
     int64_t t0;
-    char *body; /* gathered so far (route->body only) */
-    size_t len, cap;
+    xbuf body;                /* gathered so far, capped at max_body (route->body only) */
     bool too_big;             /* the body went over max_body: answered 413 at its end */
     unsigned status;          /* the status answered, 0 before */
     char code[32];            /* the error code answered, "" when ok */
@@ -246,7 +245,7 @@ unsigned gw_respond_error(gateway *gw, request *rq, struct MHD_Response **resp, 
                           const char *code, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
-/* POST /'s way: rq->body (rq->len bytes) is checked as a message, handed to
+/* POST /'s way: rq->body is checked as a message, handed to
  * the submit function and answered with the reply.  The resource routes
  * put the message they make into rq->body and call it. */
 unsigned gw_route_submit(gateway *gw, request *rq, struct MHD_Response **resp);
