@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base.h"
 #include "log.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -50,7 +51,7 @@ void log_set_diag_stream(FILE *f)
 
 void log_set_node(const char *node)
 {
-    char *copy = node ? strdup(node) : NULL;
+    char *copy = xstrdup(node);
     pthread_mutex_lock(&lock);
     free(node_name);
     node_name = copy;
@@ -100,12 +101,7 @@ int log_open_file(const char *path, char **cause)
         set_cause(cause, "cannot open", path, errno);
         return -1;
     }
-    char *copy = strdup(path);
-    if (copy == NULL) {
-        fclose(f);
-        set_cause(cause, "cannot open", path, ENOMEM);
-        return -1;
-    }
+    char *copy = xstrdup(path);
     pthread_mutex_lock(&lock);
     FILE *old = file_out;
     free(file_path);

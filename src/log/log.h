@@ -26,6 +26,8 @@
  * Where lines go: records on stdout, diagnostics on stderr, or both to the
  * file of log_open_file() (reopened by log_reopen(), e.g. after logrotate
  * renamed it).
+ *
+ * Memory: part of the daemon, it aborts when memory runs out (base.h).
  */
 #ifndef DD_LOG_H
 #define DD_LOG_H
