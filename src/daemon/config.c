@@ -16,17 +16,9 @@
 
 #include <jansson.h>
 
+#include "base.h"
 #include "broker.h"
 #include "config.h"
-
-/* strdup that aborts: the daemon treats out-of-memory at start-up as fatal. */
-static char *xstrdup(const char *s)
-{
-    char *p = strdup(s);
-    if (p == NULL)
-        abort();
-    return p;
-}
 
 typedef enum kind { K_STR, K_INT, K_SIZE, K_BOOL, K_QTYPE, K_LOGFMT, K_TRISTATE } kind;
 

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "base.h"
 #include "log.h"
 #include "policy.h"
 #include "reload.h"
@@ -24,12 +25,7 @@ static dd_policy *read_policy(const dd_config *cfg)
         free(cause);
         return NULL;
     }
-    dd_policy *p = malloc(sizeof *p);
-    if (p == NULL) {
-        json_decref(obj);
-        log_msg(LOG_LVL_ERROR, "reload refused: out of memory");
-        return NULL;
-    }
+    dd_policy *p = xmalloc(sizeof *p);
     policy_init(p);
     char perr[256] = "";
     if (policy_from_json(p, obj, perr, sizeof perr) != 0) {

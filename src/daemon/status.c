@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base.h"
 #include "status.h"
 
 struct dd_status {
@@ -42,9 +43,7 @@ static void collect(void *ud)
 
 dd_status *status_new(const char *version, const char *node)
 {
-    dd_status *s = calloc(1, sizeof *s);
-    if (s == NULL)
-        abort();
+    dd_status *s = xcalloc(1, sizeof *s);
     s->m = metrics_dd_new(version, node);
     atomic_init(&s->e, NULL);
     atomic_init(&s->cl, NULL);
