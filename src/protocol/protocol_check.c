@@ -203,6 +203,27 @@ static int check_ps_args(parse_ctx *c, const char *path, const char *s)
     return 0;
 }
 
+/* 1 if s is a restart policy: "no", "always", "unless-stopped",
+ * "on-failure" or "on-failure:N" with N from 0 to 1000. */
+static int restart_ok(const char *s)
+{
+    const char *colon = strchr(s, ':');
+    if (strcmp(s, "no") == 0 || strcmp(s, "always") == 0 || strcmp(s, "unless-stopped") == 0 ||
+        strcmp(s, "on-failure") == 0)
+        return 1;
+    if (colon != NULL && (size_t)(colon - s) == strlen("on-failure") &&
+        strncmp(s, "on-failure", (size_t)(colon - s)) == 0) {
+        char *end;
+        long r;
+        if (colon[1] >= '0' && colon[1] <= '9') {
+            r = strtol(colon + 1, &end, 10);
+            if (*end == '\0' && r >= 0 && r <= 1000)
+                return 1;
+        }
+    }
+    return 0;
+}
+
 /* Checks a string field: type, length, NUL, then its type's character set
  * or vocabulary.  Returns 0 or a bad_request recorded in c->err. */
 int proto__check_string(parse_ctx *c, const field_spec *f, const char *path, const json_t *v)
@@ -255,26 +276,13 @@ int proto__check_string(parse_ctx *c, const field_spec *f, const char *path, con
                                "must be \"not-running\", \"next-exit\" or \"removed\", got %s",
                                proto__quote(d, sizeof d, s));
         return 0;
-    case V_RESTART: {
-        const char *colon = strchr(s, ':');
-        if (strcmp(s, "no") == 0 || strcmp(s, "always") == 0 || strcmp(s, "unless-stopped") == 0 ||
-            strcmp(s, "on-failure") == 0)
-            return 0;
-        if (colon != NULL && (size_t)(colon - s) == strlen("on-failure") &&
-            strncmp(s, "on-failure", (size_t)(colon - s)) == 0) {
-            char *end;
-            long r;
-            if (colon[1] >= '0' && colon[1] <= '9') {
-                r = strtol(colon + 1, &end, 10);
-                if (*end == '\0' && r >= 0 && r <= 1000)
-                    return 0;
-            }
-        }
-        return proto__fail(c, PROTO_EBADREQUEST, path,
-                           "must be \"no\", \"always\", \"unless-stopped\", \"on-failure\" or "
-                           "\"on-failure:N\" (N 0..1000), got %s",
-                           proto__quote(d, sizeof d, s));
-    }
+    case V_RESTART:
+        if (!restart_ok(s))
+            return proto__fail(c, PROTO_EBADREQUEST, path,
+                               "must be \"no\", \"always\", \"unless-stopped\", \"on-failure\" or "
+                               "\"on-failure:N\" (N 0..1000), got %s",
+                               proto__quote(d, sizeof d, s));
+        return 0;
     default:
         break;
     }
