@@ -1432,6 +1432,44 @@ static int check_workdir(const json_t *body, proto_error *err)
     return policy_check_workdir(w, "WorkingDir", err);
 }
 
+/* The HostConfig keys that lift isolation in a way no other rule covers;
+ * none has a policy key to allow it. */
+static int check_never(const json_t *hc, proto_error *err)
+{
+    static const struct {
+        const char *key, *why;
+    } never[] = {
+        {"VolumesFrom", "would inherit another container's mounts"},
+        {"Sysctls", "would change kernel settings"},
+        {"CgroupParent", "would move the container out of Docker's cgroup"},
+        {"OomKillDisable", "would let the container hold memory the host needs"},
+        {"Runtime", "would choose another container runtime"},
+        {"Ulimits", "would raise the container's limits past the daemon's defaults"},
+    };
+    /* Even empty lists count here: [] unmasks /proc and /sys (what
+     * systempaths=unconfined does), e.g. a writable /proc/sys. */
+    static const char *const paths[] = {"MaskedPaths", "ReadonlyPaths"};
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *v = proto_json_get_ci(hc, paths[i]);
+        if (v != NULL && !json_is_null(v)) {
+            char field[64];
+            snprintf(field, sizeof field, "HostConfig.%s", paths[i]);
+            return deny(err, PROTO_EPOLICY, field,
+                        "is not allowed: it changes which host paths the container sees");
+        }
+    }
+    for (size_t i = 0; i < sizeof never / sizeof never[0]; i++) {
+        const json_t *v = proto_json_get_ci(hc, never[i].key);
+        if (asks(v) && !(json_is_string(v) && !strcmp(never[i].key, "Runtime") &&
+                         !strcmp(json_string_value(v), "runc"))) {
+            char field[64];
+            snprintf(field, sizeof field, "HostConfig.%s", never[i].key);
+            return deny(err, PROTO_EPOLICY, field, "is not allowed: it %s", never[i].why);
+        }
+    }
+    return 0;
+}
+
 int policy_check_create(const dd_policy *p, json_t *body, proto_error *err)
 {
     int rc;
@@ -1483,39 +1521,8 @@ int policy_check_create(const dd_policy *p, json_t *body, proto_error *err)
         (rc = check_networks(p, body, hc, err)) != 0 || (rc = check_log(p, hc, err)) != 0 ||
         (rc = check_ports(p, hc, err)) != 0)
         return rc;
-    /* Each of these lifts isolation in a way no rule above covers; none has
-     * a policy key to allow it. */
-    static const struct {
-        const char *key, *why;
-    } never[] = {
-        {"VolumesFrom", "would inherit another container's mounts"},
-        {"Sysctls", "would change kernel settings"},
-        {"CgroupParent", "would move the container out of Docker's cgroup"},
-        {"OomKillDisable", "would let the container hold memory the host needs"},
-        {"Runtime", "would choose another container runtime"},
-        {"Ulimits", "would raise the container's limits past the daemon's defaults"},
-    };
-    /* Even empty lists count here: [] unmasks /proc and /sys (what
-     * systempaths=unconfined does), e.g. a writable /proc/sys. */
-    static const char *const paths[] = {"MaskedPaths", "ReadonlyPaths"};
-    for (size_t i = 0; i < 2; i++) {
-        const json_t *v = proto_json_get_ci(hc, paths[i]);
-        if (v != NULL && !json_is_null(v)) {
-            char field[64];
-            snprintf(field, sizeof field, "HostConfig.%s", paths[i]);
-            return deny(err, PROTO_EPOLICY, field,
-                        "is not allowed: it changes which host paths the container sees");
-        }
-    }
-    for (size_t i = 0; i < sizeof never / sizeof never[0]; i++) {
-        const json_t *v = proto_json_get_ci(hc, never[i].key);
-        if (asks(v) && !(json_is_string(v) && !strcmp(never[i].key, "Runtime") &&
-                         !strcmp(json_string_value(v), "runc"))) {
-            char field[64];
-            snprintf(field, sizeof field, "HostConfig.%s", never[i].key);
-            return deny(err, PROTO_EPOLICY, field, "is not allowed: it %s", never[i].why);
-        }
-    }
+    if ((rc = check_never(hc, err)) != 0)
+        return rc;
     return check_resources(p, hc, err);
 }
 
