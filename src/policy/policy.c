@@ -1156,6 +1156,18 @@ static int check_object(const json_t *obj, const body_key *table, size_t n, cons
     return check_known(obj, table, n, where, err);
 }
 
+/* A create body's own keys: the closed body's top level. */
+static int check_body_keys(const json_t *body, proto_error *err)
+{
+    return check_known(body, top_keys, N_KEYS(top_keys), "", err);
+}
+
+/* The keys of a create body's HostConfig. */
+static int check_host_keys(const json_t *hc, proto_error *err)
+{
+    return check_known(hc, host_keys, N_KEYS(host_keys), "HostConfig.", err);
+}
+
 /* A volume's labels: the ones under the dispatcher's prefix say whose the
  * volume is (volume-list and the mount check read them), so only the
  * dispatcher sets them. */
@@ -1475,8 +1487,7 @@ int policy_check_create(const dd_policy *p, json_t *body, proto_error *err)
     int rc;
     if (!json_is_object(body))
         return deny(err, PROTO_EBADREQUEST, "body", "must be an object");
-    if ((rc = check_known(body, top_keys, sizeof top_keys / sizeof top_keys[0], "", err)) != 0 ||
-        (rc = check_workdir(body, err)) != 0)
+    if ((rc = check_body_keys(body, err)) != 0 || (rc = check_workdir(body, err)) != 0)
         return rc;
     if ((rc = check_endpoints(p, body, err)) != 0 || (rc = check_health(p, body, err)) != 0)
         return rc;
@@ -1494,8 +1505,7 @@ int policy_check_create(const dd_policy *p, json_t *body, proto_error *err)
     }
     if (!json_is_object(hc))
         return deny(err, PROTO_EBADREQUEST, "HostConfig", "must be an object");
-    if ((rc = check_known(hc, host_keys, sizeof host_keys / sizeof host_keys[0], "HostConfig.",
-                          err)) != 0)
+    if ((rc = check_host_keys(hc, err)) != 0)
         return rc;
 
     const json_t *priv = proto_json_get_ci(hc, "Privileged");
