@@ -1550,8 +1550,6 @@ static const char *const other_rules[] = {
     "message_id",
 };
 
-#define N_KEYS(t) (sizeof(t) / sizeof((t)[0]))
-
 /* 1 if name is prefix followed by one of the n keys of table. */
 static int in_table(const char *name, const char *prefix, const body_key *table, size_t n)
 {
