@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "policy.h"
+#include "policy_internal.h"
 
-#define NANO_PER_CPU     1000000000LL
 #define MAX_LIST         256 /* entries of a policy list */
 #define POLICY_MAX_IMAGE 512 /* an image reference's characters, as the protocol's */
 
@@ -58,7 +58,7 @@ void policy_cleanup(dd_policy *p)
 }
 
 /* Capability name as Docker compares it: upper case, without "CAP_". */
-static void cap_norm(const char *in, char *out, size_t len)
+void policy__cap_norm(const char *in, char *out, size_t len)
 {
     if (strncasecmp(in, "CAP_", 4) == 0)
         in += 4;
@@ -105,7 +105,7 @@ static int read_list(const json_t *v, const char *key, enum list_kind kind, char
             while (n > 1 && buf[n - 1] == '/')
                 buf[--n] = '\0'; /* "/srv/" and "/srv" mean the same */
         } else if (kind == L_CAP) {
-            cap_norm(s, buf, sizeof buf);
+            policy__cap_norm(s, buf, sizeof buf);
         }
         if ((arr[i] = strdup(buf)) == NULL) {
             snprintf(errbuf, errlen, "out of memory");
@@ -348,10 +348,7 @@ int policy_from_json(dd_policy *p, const json_t *obj, char *errbuf, size_t errle
  * Checking
  * ------------------------------------------------------------------------ */
 
-static int deny(proto_error *err, int code, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int deny(proto_error *err, int code, const char *field, const char *fmt, ...)
+int policy__deny(proto_error *err, int code, const char *field, const char *fmt, ...)
 {
     char reason[PROTO_MESSAGE_MAX - PROTO_FIELD_MAX];
     va_list ap;
@@ -380,7 +377,7 @@ static void image_norm(const char *image, char *out, size_t len)
 }
 
 /* 1 if name is in the NULL-terminated list (NULL: empty). */
-static bool listed(char *const *list, const char *name)
+bool policy__listed(char *const *list, const char *name)
 {
     for (size_t i = 0; list && list[i]; i++)
         if (strcmp(list[i], name) == 0)
@@ -398,27 +395,27 @@ int policy_check_registry(const dd_policy *p, const char *image, proto_error *er
         bool host = dotted || (n == 9 && !strncmp(image, "localhost", 9));
         /* a host too long to hold is refused, not read as Docker Hub */
         if (host && n >= sizeof reg)
-            return deny(err, PROTO_EPOLICY, "Image",
-                        "a registry name longer than %zu characters is not allowed (policy "
-                        "registries)",
-                        sizeof reg - 1);
+            return policy__deny(err, PROTO_EPOLICY, "Image",
+                                "a registry name longer than %zu characters is not allowed (policy "
+                                "registries)",
+                                sizeof reg - 1);
         if (host)
             snprintf(reg, sizeof reg, "%.*s", (int)n, image);
     }
-    if (listed(p->registries, reg))
+    if (policy__listed(p->registries, reg))
         return 0;
-    return deny(err, PROTO_EPOLICY, "Image",
-                "pulling from registry %.100s is not allowed (policy registries)", reg);
+    return policy__deny(err, PROTO_EPOLICY, "Image",
+                        "pulling from registry %.100s is not allowed (policy registries)", reg);
 }
 
 int policy_is_admin(const dd_policy *p, const char *user)
 {
-    return user != NULL && listed(p->admin_users, user);
+    return user != NULL && policy__listed(p->admin_users, user);
 }
 
 int policy_network_listed(const dd_policy *p, const char *name)
 {
-    return name != NULL && listed(p->networks, name);
+    return name != NULL && policy__listed(p->networks, name);
 }
 
 int policy_check_volume_driver(const dd_policy *p, const char *driver, const char *field,
@@ -426,20 +423,21 @@ int policy_check_volume_driver(const dd_policy *p, const char *driver, const cha
 {
     if (driver == NULL || *driver == '\0')
         return 0; /* the daemon's own, local */
-    if (p->volume_drivers ? listed(p->volume_drivers, driver) : !strcmp(driver, "local"))
+    if (p->volume_drivers ? policy__listed(p->volume_drivers, driver) : !strcmp(driver, "local"))
         return 0;
     /* a plugin mounts whatever it is told to, as root */
-    return deny(err, PROTO_EPOLICY, field,
-                "volume driver %.100s is not allowed (policy volume_drivers)", driver);
+    return policy__deny(err, PROTO_EPOLICY, field,
+                        "volume driver %.100s is not allowed (policy volume_drivers)", driver);
 }
 
 int policy_check_network_driver(const dd_policy *p, const char *driver, proto_error *err)
 {
-    if (driver == NULL || strcmp(driver, "bridge") == 0 || listed(p->network_drivers, driver))
+    if (driver == NULL || strcmp(driver, "bridge") == 0 ||
+        policy__listed(p->network_drivers, driver))
         return 0;
     /* macvlan, ipvlan and plugins put containers on the host's own links */
-    return deny(err, PROTO_EPOLICY, "Options.Driver",
-                "network driver %.100s is not allowed (policy network_drivers)", driver);
+    return policy__deny(err, PROTO_EPOLICY, "Options.Driver",
+                        "network driver %.100s is not allowed (policy network_drivers)", driver);
 }
 
 /* Written by hand rather than with fnmatch(): no fnmatch flag keeps `*`
@@ -485,12 +483,13 @@ int policy_check_image(const dd_policy *p, const char *image, proto_error *err)
     if (p->images == NULL)
         return 0;
     if (image == NULL || *image == '\0')
-        return deny(err, PROTO_EPOLICY, "Image", "an image is required (policy images)");
+        return policy__deny(err, PROTO_EPOLICY, "Image", "an image is required (policy images)");
     /* what ref cannot hold is refused whole, never matched cut short */
     if (strlen(image) > POLICY_MAX_IMAGE)
-        return deny(err, PROTO_EPOLICY, "Image",
-                    "an image reference longer than %d characters is not allowed (policy images)",
-                    POLICY_MAX_IMAGE);
+        return policy__deny(
+            err, PROTO_EPOLICY, "Image",
+            "an image reference longer than %d characters is not allowed (policy images)",
+            POLICY_MAX_IMAGE);
     char ref[POLICY_MAX_IMAGE + sizeof ":latest"];
     const char *hex = image_id_hex(image);
     if (hex != NULL) {
@@ -499,16 +498,18 @@ int policy_check_image(const dd_policy *p, const char *image, proto_error *err)
         for (size_t i = 0; p->images[i]; i++)
             if (strncmp(p->images[i], "sha256:", 7) == 0 && policy_image_match(p->images[i], ref))
                 return 0;
-        return deny(err, PROTO_EPOLICY, "Image",
-                    "image id %.200s is not allowed (policy images: only patterns that begin "
-                    "with \"sha256:\" admit ids)",
-                    image);
+        return policy__deny(
+            err, PROTO_EPOLICY, "Image",
+            "image id %.200s is not allowed (policy images: only patterns that begin "
+            "with \"sha256:\" admit ids)",
+            image);
     }
     image_norm(image, ref, sizeof ref);
     for (size_t i = 0; p->images[i]; i++)
         if (policy_image_match(p->images[i], ref) || policy_image_match(p->images[i], image))
             return 0;
-    return deny(err, PROTO_EPOLICY, "Image", "image %.200s is not allowed (policy images)", ref);
+    return policy__deny(err, PROTO_EPOLICY, "Image", "image %.200s is not allowed (policy images)",
+                        ref);
 }
 
 void policy_commit_prefix(const dd_policy *p, const char *cluster, char *out, size_t len)
@@ -541,15 +542,15 @@ int policy_check_commit_repo(const dd_policy *p, const char *cluster, const char
     if (repo != NULL && strncmp(repo, prefix, n) == 0 && repo[n] == '/' && repo[n + 1] != '\0' &&
         strpbrk(repo + n + 1, ":@") == NULL)
         return 0;
-    return deny(err, PROTO_EPOLICY, "Options.Repo",
-                "%.200s is not a repository under %.200s/, where this cluster's images are "
-                "written (policy commit_prefix)",
-                repo ? repo : "", prefix);
+    return policy__deny(err, PROTO_EPOLICY, "Options.Repo",
+                        "%.200s is not a repository under %.200s/, where this cluster's images are "
+                        "written (policy commit_prefix)",
+                        repo ? repo : "", prefix);
 }
 
 /* True if path has a ".." component (it could climb out of where it
  * starts). */
-static bool has_dotdot(const char *path)
+bool policy__has_dotdot(const char *path)
 {
     for (const char *s = path; (s = strstr(s, "..")) != NULL; s += 2)
         if ((s == path || s[-1] == '/') && (s[2] == '\0' || s[2] == '/'))
@@ -559,9 +560,9 @@ static bool has_dotdot(const char *path)
 
 /* 1 if path (absolute) lies in one of the allowed directories.  Paths
  * with ".." components are never allowed (they could climb out). */
-static bool bind_allowed(const dd_policy *p, const char *path)
+bool policy__bind_allowed(const dd_policy *p, const char *path)
 {
-    if (p->bind_prefixes == NULL || path[0] != '/' || has_dotdot(path))
+    if (p->bind_prefixes == NULL || path[0] != '/' || policy__has_dotdot(path))
         return false;
     for (size_t i = 0; p->bind_prefixes[i]; i++) {
         const char *pre = p->bind_prefixes[i];
@@ -581,7 +582,8 @@ static int check_binds(const dd_policy *p, const json_t *binds, proto_error *err
     if (binds == NULL || json_is_null(binds))
         return 0;
     if (!json_is_array(binds))
-        return deny(err, PROTO_EBADREQUEST, "HostConfig.Binds", "must be an array of strings");
+        return policy__deny(err, PROTO_EBADREQUEST, "HostConfig.Binds",
+                            "must be an array of strings");
     size_t i;
     json_t *b;
     json_array_foreach(binds, i, b)
@@ -590,25 +592,25 @@ static int check_binds(const dd_policy *p, const json_t *binds, proto_error *err
         snprintf(field, sizeof field, "HostConfig.Binds[%zu]", i);
         const char *s = json_string_value(b);
         if (s == NULL)
-            return deny(err, PROTO_EBADREQUEST, field, "must be a string");
+            return policy__deny(err, PROTO_EBADREQUEST, field, "must be a string");
         const char *colon = strchr(s, ':');
         if (colon == NULL)
             continue; /* "/data" alone is an anonymous volume at /data */
         size_t n = (size_t)(colon - s);
         char src[1024];
         if (n >= sizeof src)
-            return deny(err, PROTO_EBADREQUEST, field, "is too long");
+            return policy__deny(err, PROTO_EBADREQUEST, field, "is too long");
         memcpy(src, s, n);
         src[n] = '\0';
-        if (src[0] == '/' && !bind_allowed(p, src))
-            return deny(err, PROTO_EPOLICY, field,
-                        "host path %.200s may not be mounted (policy bind_prefixes)", src);
+        if (src[0] == '/' && !policy__bind_allowed(p, src))
+            return policy__deny(err, PROTO_EPOLICY, field,
+                                "host path %.200s may not be mounted (policy bind_prefixes)", src);
     }
     return 0;
 }
 
 /* A present, non-empty array or object (a value that asks for something). */
-static bool asks(const json_t *v)
+bool policy__asks(const json_t *v)
 {
     if (v == NULL || json_is_null(v) || json_is_false(v))
         return false;
@@ -628,7 +630,8 @@ static int check_caps(const dd_policy *p, const json_t *caps, proto_error *err)
     if (caps == NULL || json_is_null(caps))
         return 0;
     if (!json_is_array(caps))
-        return deny(err, PROTO_EBADREQUEST, "HostConfig.CapAdd", "must be an array of strings");
+        return policy__deny(err, PROTO_EBADREQUEST, "HostConfig.CapAdd",
+                            "must be an array of strings");
     size_t i;
     json_t *c;
     json_array_foreach(caps, i, c)
@@ -637,19 +640,20 @@ static int check_caps(const dd_policy *p, const json_t *caps, proto_error *err)
         snprintf(field, sizeof field, "HostConfig.CapAdd[%zu]", i);
         const char *s = json_string_value(c);
         if (s == NULL)
-            return deny(err, PROTO_EBADREQUEST, field, "must be a string");
+            return policy__deny(err, PROTO_EBADREQUEST, field, "must be a string");
         if (strlen(s) >= sizeof name)
-            return deny(err, PROTO_EPOLICY, field,
-                        "a capability name longer than %zu characters is not allowed (policy "
-                        "capabilities)",
-                        sizeof name - 1);
-        cap_norm(s, name, sizeof name);
+            return policy__deny(
+                err, PROTO_EPOLICY, field,
+                "a capability name longer than %zu characters is not allowed (policy "
+                "capabilities)",
+                sizeof name - 1);
+        policy__cap_norm(s, name, sizeof name);
         bool ok = false;
         for (size_t k = 0; p->capabilities && p->capabilities[k] && !ok; k++)
             ok = !strcmp(p->capabilities[k], name) || !strcmp(p->capabilities[k], "ALL");
         if (!ok)
-            return deny(err, PROTO_EPOLICY, field,
-                        "capability %.60s is not allowed (policy capabilities)", name);
+            return policy__deny(err, PROTO_EPOLICY, field,
+                                "capability %.60s is not allowed (policy capabilities)", name);
     }
     return 0;
 }
@@ -659,8 +663,8 @@ static int check_security_opt(const json_t *opts, proto_error *err)
     if (opts == NULL || json_is_null(opts))
         return 0;
     if (!json_is_array(opts))
-        return deny(err, PROTO_EBADREQUEST, "HostConfig.SecurityOpt",
-                    "must be an array of strings");
+        return policy__deny(err, PROTO_EBADREQUEST, "HostConfig.SecurityOpt",
+                            "must be an array of strings");
     size_t i;
     json_t *o;
     json_array_foreach(opts, i, o)
@@ -669,12 +673,12 @@ static int check_security_opt(const json_t *opts, proto_error *err)
         snprintf(field, sizeof field, "HostConfig.SecurityOpt[%zu]", i);
         const char *s = json_string_value(o);
         if (s == NULL)
-            return deny(err, PROTO_EBADREQUEST, field, "must be a string");
+            return policy__deny(err, PROTO_EBADREQUEST, field, "must be a string");
         if (strcmp(s, "no-new-privileges") && strcmp(s, "no-new-privileges:true") &&
             strcmp(s, "no-new-privileges=true"))
-            return deny(err, PROTO_EPOLICY, field,
-                        "only no-new-privileges may be set (seccomp, AppArmor and SELinux "
-                        "options could lift confinement)");
+            return policy__deny(err, PROTO_EPOLICY, field,
+                                "only no-new-privileges may be set (seccomp, AppArmor and SELinux "
+                                "options could lift confinement)");
     }
     return 0;
 }
@@ -691,19 +695,21 @@ static int check_namespaces(const dd_policy *p, const json_t *hc, proto_error *e
         if (v == NULL || json_is_null(v))
             continue;
         if (!json_is_string(v))
-            return deny(err, PROTO_EBADREQUEST, field, "must be a string");
+            return policy__deny(err, PROTO_EBADREQUEST, field, "must be a string");
         /* "container:<id>" joins any container of the host, not only ours */
         const char *mode = json_string_value(v);
         if (!p->allow_host_namespaces &&
             (strcasecmp(mode, "host") == 0 || strncasecmp(mode, "container:", 10) == 0))
-            return deny(err, PROTO_EPOLICY, field,
-                        "the host's or another container's namespaces are not allowed (policy "
-                        "allow_host_namespaces)");
+            return policy__deny(
+                err, PROTO_EPOLICY, field,
+                "the host's or another container's namespaces are not allowed (policy "
+                "allow_host_namespaces)");
     }
     const json_t *cg = proto_json_get_ci(hc, "Cgroup"); /* "container:<id>" */
-    if (!p->allow_host_namespaces && asks(cg))
-        return deny(err, PROTO_EPOLICY, "HostConfig.Cgroup",
-                    "another container's cgroup is not allowed (policy allow_host_namespaces)");
+    if (!p->allow_host_namespaces && policy__asks(cg))
+        return policy__deny(
+            err, PROTO_EPOLICY, "HostConfig.Cgroup",
+            "another container's cgroup is not allowed (policy allow_host_namespaces)");
     return 0;
 }
 
@@ -713,7 +719,7 @@ static int check_namespaces(const dd_policy *p, const json_t *hc, proto_error *e
 static bool network_allowed(const dd_policy *p, const char *name)
 {
     return !strcmp(name, "none") || !strcmp(name, "bridge") || !strcmp(name, "default") ||
-           listed(p->networks, name);
+           policy__listed(p->networks, name);
 }
 
 /* The network a NetworkMode puts a container on, as EndpointsConfig names
@@ -739,25 +745,26 @@ static int check_networks(const dd_policy *p, const json_t *body, const json_t *
     const char *mode = json_string_value(proto_json_get_ci(hc, "NetworkMode"));
     if (mode && *mode && strcasecmp(mode, "host") && strncasecmp(mode, "container:", 10) &&
         !network_allowed(p, mode))
-        return deny(err, PROTO_EPOLICY, "HostConfig.NetworkMode",
-                    "network %.100s is not allowed (policy networks)", mode);
+        return policy__deny(err, PROTO_EPOLICY, "HostConfig.NetworkMode",
+                            "network %.100s is not allowed (policy networks)", mode);
     const json_t *nc = proto_json_get_ci(body, "NetworkingConfig");
     const json_t *eps = nc ? proto_json_get_ci(nc, "EndpointsConfig") : NULL;
     if (eps != NULL && !json_is_null(eps) && !json_is_object(eps))
-        return deny(err, PROTO_EBADREQUEST, "NetworkingConfig.EndpointsConfig",
-                    "must be an object");
+        return policy__deny(err, PROTO_EBADREQUEST, "NetworkingConfig.EndpointsConfig",
+                            "must be an object");
     const char *name;
     json_t *ep;
     json_object_foreach((json_t *)eps, name, ep)
     {
         if (!network_allowed(p, name))
-            return deny(err, PROTO_EPOLICY, "NetworkingConfig.EndpointsConfig",
-                        "network %.100s is not allowed (policy networks)", name);
+            return policy__deny(err, PROTO_EPOLICY, "NetworkingConfig.EndpointsConfig",
+                                "network %.100s is not allowed (policy networks)", name);
         if (json_object_size(eps) > 1 || !same_network(mode, name))
-            return deny(err, PROTO_EPOLICY, "NetworkingConfig.EndpointsConfig",
-                        "network %.100s is not the container's NetworkMode (%.100s): a container "
-                        "joins one network, its NetworkMode's (policy networks)",
-                        name, mode && *mode ? mode : "default");
+            return policy__deny(
+                err, PROTO_EPOLICY, "NetworkingConfig.EndpointsConfig",
+                "network %.100s is not the container's NetworkMode (%.100s): a container "
+                "joins one network, its NetworkMode's (policy networks)",
+                name, mode && *mode ? mode : "default");
     }
     return 0;
 }
@@ -771,17 +778,18 @@ static int check_log(const dd_policy *p, const json_t *hc, proto_error *err)
     if (lc == NULL || json_is_null(lc))
         return 0;
     if (!json_is_object(lc))
-        return deny(err, PROTO_EBADREQUEST, "HostConfig.LogConfig", "must be an object");
+        return policy__deny(err, PROTO_EBADREQUEST, "HostConfig.LogConfig", "must be an object");
     const json_t *type = proto_json_get_ci(lc, "Type");
     const char *t = json_string_value(type);
     if (type != NULL && !json_is_null(type) && t == NULL)
-        return deny(err, PROTO_EBADREQUEST, "HostConfig.LogConfig.Type", "must be a string");
-    if (t && *t && !listed(p->log_drivers, t))
-        return deny(err, PROTO_EPOLICY, "HostConfig.LogConfig.Type",
-                    "log driver %.60s is not allowed (policy log_drivers)", t);
-    if (asks(proto_json_get_ci(lc, "Config")) && !p->allow_log_options)
-        return deny(err, PROTO_EPOLICY, "HostConfig.LogConfig.Config",
-                    "log driver options are not allowed (policy allow_log_options)");
+        return policy__deny(err, PROTO_EBADREQUEST, "HostConfig.LogConfig.Type",
+                            "must be a string");
+    if (t && *t && !policy__listed(p->log_drivers, t))
+        return policy__deny(err, PROTO_EPOLICY, "HostConfig.LogConfig.Type",
+                            "log driver %.60s is not allowed (policy log_drivers)", t);
+    if (policy__asks(proto_json_get_ci(lc, "Config")) && !p->allow_log_options)
+        return policy__deny(err, PROTO_EPOLICY, "HostConfig.LogConfig.Config",
+                            "log driver options are not allowed (policy allow_log_options)");
     return 0;
 }
 
@@ -790,17 +798,17 @@ static int check_ports(const dd_policy *p, const json_t *hc, proto_error *err)
 {
     if (p->allow_ports)
         return 0;
-    if (asks(proto_json_get_ci(hc, "PortBindings")))
-        return deny(err, PROTO_EPOLICY, "HostConfig.PortBindings",
-                    "publishing ports on the host is not allowed (policy allow_ports)");
+    if (policy__asks(proto_json_get_ci(hc, "PortBindings")))
+        return policy__deny(err, PROTO_EPOLICY, "HostConfig.PortBindings",
+                            "publishing ports on the host is not allowed (policy allow_ports)");
     if (json_is_true(proto_json_get_ci(hc, "PublishAllPorts")))
-        return deny(err, PROTO_EPOLICY, "HostConfig.PublishAllPorts",
-                    "publishing ports on the host is not allowed (policy allow_ports)");
+        return policy__deny(err, PROTO_EPOLICY, "HostConfig.PublishAllPorts",
+                            "publishing ports on the host is not allowed (policy allow_ports)");
     return 0;
 }
 
 /* An integer field of hc (absent: 0).  -1 when it is there but not one. */
-static int get_int(const json_t *hc, const char *key, int64_t *out)
+int policy__get_int(const json_t *hc, const char *key, int64_t *out)
 {
     const json_t *v = proto_json_get_ci(hc, key);
     *out = 0;
@@ -836,22 +844,24 @@ static void set_int(json_t *hc, const char *key, int64_t v)
 static int check_memory_extras(const dd_policy *p, const json_t *hc, int64_t mem, proto_error *err)
 {
     int64_t swap, shm, oom;
-    if (get_int(hc, "MemorySwap", &swap) || get_int(hc, "ShmSize", &shm) ||
-        get_int(hc, "OomScoreAdj", &oom))
-        return deny(err, PROTO_EBADREQUEST, "HostConfig",
-                    "MemorySwap, ShmSize and OomScoreAdj must be integers");
+    if (policy__get_int(hc, "MemorySwap", &swap) || policy__get_int(hc, "ShmSize", &shm) ||
+        policy__get_int(hc, "OomScoreAdj", &oom))
+        return policy__deny(err, PROTO_EBADREQUEST, "HostConfig",
+                            "MemorySwap, ShmSize and OomScoreAdj must be integers");
     if (oom < 0)
-        return deny(err, PROTO_EPOLICY, "HostConfig.OomScoreAdj",
-                    "a negative OOM score would have the kernel kill host processes first");
+        return policy__deny(err, PROTO_EPOLICY, "HostConfig.OomScoreAdj",
+                            "a negative OOM score would have the kernel kill host processes first");
     if (p->max_memory <= 0)
         return 0;
     if (swap < 0 || (swap > 0 && swap > 2 * (mem > 0 ? mem : p->max_memory)))
-        return deny(err, PROTO_EPOLICY, "HostConfig.MemorySwap",
-                    "swap beyond twice the memory limit is not allowed (policy max_memory)");
+        return policy__deny(
+            err, PROTO_EPOLICY, "HostConfig.MemorySwap",
+            "swap beyond twice the memory limit is not allowed (policy max_memory)");
     if (shm > p->max_memory)
-        return deny(err, PROTO_EPOLICY, "HostConfig.ShmSize",
-                    "%" PRId64 " bytes is above the maximum of %" PRId64 " (policy max_memory)",
-                    shm, p->max_memory);
+        return policy__deny(err, PROTO_EPOLICY, "HostConfig.ShmSize",
+                            "%" PRId64 " bytes is above the maximum of %" PRId64
+                            " (policy max_memory)",
+                            shm, p->max_memory);
     return 0;
 }
 
@@ -869,8 +879,9 @@ void policy_body_resources(const json_t *body, int64_t *memory, int64_t *nano_cp
     const json_t *hc = proto_json_get_ci(body, "HostConfig");
     int64_t nano, quota, period;
     *memory = *nano_cpus = 0;
-    if (!json_is_object(hc) || get_int(hc, "Memory", memory) || get_int(hc, "NanoCpus", &nano) ||
-        get_int(hc, "CpuQuota", &quota) || get_int(hc, "CpuPeriod", &period))
+    if (!json_is_object(hc) || policy__get_int(hc, "Memory", memory) ||
+        policy__get_int(hc, "NanoCpus", &nano) || policy__get_int(hc, "CpuQuota", &quota) ||
+        policy__get_int(hc, "CpuPeriod", &period))
         return;
     *nano_cpus = cpus_of(nano, quota, period);
 }
@@ -878,46 +889,48 @@ void policy_body_resources(const json_t *body, int64_t *memory, int64_t *nano_cp
 static int check_resources(const dd_policy *p, json_t *hc, proto_error *err)
 {
     int64_t mem, nano, quota, period, pids;
-    if (get_int(hc, "Memory", &mem) || get_int(hc, "NanoCpus", &nano) ||
-        get_int(hc, "CpuQuota", &quota) || get_int(hc, "CpuPeriod", &period) ||
-        get_int(hc, "PidsLimit", &pids))
-        return deny(err, PROTO_EBADREQUEST, "HostConfig",
-                    "Memory, NanoCpus, CpuQuota, CpuPeriod and PidsLimit must be integers");
+    if (policy__get_int(hc, "Memory", &mem) || policy__get_int(hc, "NanoCpus", &nano) ||
+        policy__get_int(hc, "CpuQuota", &quota) || policy__get_int(hc, "CpuPeriod", &period) ||
+        policy__get_int(hc, "PidsLimit", &pids))
+        return policy__deny(err, PROTO_EBADREQUEST, "HostConfig",
+                            "Memory, NanoCpus, CpuQuota, CpuPeriod and PidsLimit must be integers");
 
     if (mem <= 0 && (p->default_memory > 0 || p->max_memory > 0))
         set_int(hc, "Memory", mem = p->default_memory > 0 ? p->default_memory : p->max_memory);
     if (p->max_memory > 0 && mem > p->max_memory)
-        return deny(err, PROTO_EPOLICY, "HostConfig.Memory",
-                    "%" PRId64 " bytes is above the maximum of %" PRId64 " (policy max_memory)",
-                    mem, p->max_memory);
+        return policy__deny(err, PROTO_EPOLICY, "HostConfig.Memory",
+                            "%" PRId64 " bytes is above the maximum of %" PRId64
+                            " (policy max_memory)",
+                            mem, p->max_memory);
 
     /* CpuQuota/CpuPeriod is the other way to say NanoCpus; the ranges are
      * Docker's own (microseconds), and keep the division below sound */
     if (period != 0 && (period < 1000 || period > 1000000))
-        return deny(err, PROTO_EBADREQUEST, "HostConfig.CpuPeriod",
-                    "must be from 1000 to 1000000 (microseconds)");
+        return policy__deny(err, PROTO_EBADREQUEST, "HostConfig.CpuPeriod",
+                            "must be from 1000 to 1000000 (microseconds)");
     if (quota > 0 && quota < 1000)
-        return deny(err, PROTO_EBADREQUEST, "HostConfig.CpuQuota",
-                    "must be at least 1000 (microseconds), or -1");
+        return policy__deny(err, PROTO_EBADREQUEST, "HostConfig.CpuQuota",
+                            "must be at least 1000 (microseconds), or -1");
     int64_t cpus = cpus_of(nano, quota, period);
     if (cpus <= 0 && (p->default_nano_cpus > 0 || p->max_nano_cpus > 0))
         set_int(hc, "NanoCpus",
                 cpus = p->default_nano_cpus > 0 ? p->default_nano_cpus : p->max_nano_cpus);
     if (p->max_nano_cpus > 0 && cpus > p->max_nano_cpus)
-        return deny(err, PROTO_EPOLICY, quota > 0 ? "HostConfig.CpuQuota" : "HostConfig.NanoCpus",
-                    "%.3f CPUs is above the maximum of %.3f (policy max_cpus)",
-                    (double)cpus / NANO_PER_CPU, (double)p->max_nano_cpus / NANO_PER_CPU);
+        return policy__deny(err, PROTO_EPOLICY,
+                            quota > 0 ? "HostConfig.CpuQuota" : "HostConfig.NanoCpus",
+                            "%.3f CPUs is above the maximum of %.3f (policy max_cpus)",
+                            (double)cpus / NANO_PER_CPU, (double)p->max_nano_cpus / NANO_PER_CPU);
 
     if (pids <= 0 && proto_json_get_ci(hc, "PidsLimit") != NULL &&
         !json_is_null(proto_json_get_ci(hc, "PidsLimit")) && p->max_pids > 0)
-        return deny(err, PROTO_EPOLICY, "HostConfig.PidsLimit",
-                    "an unlimited pids limit is not allowed (policy max_pids)");
+        return policy__deny(err, PROTO_EPOLICY, "HostConfig.PidsLimit",
+                            "an unlimited pids limit is not allowed (policy max_pids)");
     if (pids <= 0 && (p->default_pids > 0 || p->max_pids > 0))
         set_int(hc, "PidsLimit", pids = p->default_pids > 0 ? p->default_pids : p->max_pids);
     if (p->max_pids > 0 && pids > p->max_pids)
-        return deny(err, PROTO_EPOLICY, "HostConfig.PidsLimit",
-                    "%" PRId64 " is above the maximum of %" PRId64 " (policy max_pids)", pids,
-                    p->max_pids);
+        return policy__deny(err, PROTO_EPOLICY, "HostConfig.PidsLimit",
+                            "%" PRId64 " is above the maximum of %" PRId64 " (policy max_pids)",
+                            pids, p->max_pids);
     return check_memory_extras(p, hc, mem, err);
 }
 
@@ -1134,10 +1147,10 @@ static int check_known(const json_t *obj, const body_key *table, size_t n, const
         char field[PROTO_FIELD_MAX];
         snprintf(field, sizeof field, "%s%.80s", where, k ? k->name : key);
         if (k == NULL)
-            return deny(err, PROTO_EPOLICY, field,
-                        "is not a field the policy knows, so it is not allowed");
-        if (k->rule == K_REFUSED && asks(v))
-            return deny(err, PROTO_EPOLICY, field, "is not allowed: it %s", k->why);
+            return policy__deny(err, PROTO_EPOLICY, field,
+                                "is not a field the policy knows, so it is not allowed");
+        if (k->rule == K_REFUSED && policy__asks(v))
+            return policy__deny(err, PROTO_EPOLICY, field, "is not allowed: it %s", k->why);
     }
     return 0;
 }
@@ -1152,18 +1165,18 @@ static int check_object(const json_t *obj, const body_key *table, size_t n, cons
     char field[PROTO_FIELD_MAX];
     snprintf(field, sizeof field, "%.*s", (int)strlen(where) - 1, where);
     if (!json_is_object(obj))
-        return deny(err, PROTO_EBADREQUEST, field, "must be an object");
+        return policy__deny(err, PROTO_EBADREQUEST, field, "must be an object");
     return check_known(obj, table, n, where, err);
 }
 
 /* A create body's own keys: the closed body's top level. */
-static int check_body_keys(const json_t *body, proto_error *err)
+int policy__check_body_keys(const json_t *body, proto_error *err)
 {
     return check_known(body, top_keys, N_KEYS(top_keys), "", err);
 }
 
 /* The keys of a create body's HostConfig. */
-static int check_host_keys(const json_t *hc, proto_error *err)
+int policy__check_host_keys(const json_t *hc, proto_error *err)
 {
     return check_known(hc, host_keys, N_KEYS(host_keys), "HostConfig.", err);
 }
@@ -1176,17 +1189,17 @@ static int check_volume_labels(const json_t *labels, const char *field, proto_er
     if (labels == NULL || json_is_null(labels))
         return 0;
     if (!json_is_object(labels))
-        return deny(err, PROTO_EBADREQUEST, field, "must be an object of strings");
+        return policy__deny(err, PROTO_EBADREQUEST, field, "must be an object of strings");
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)labels, key, v)
     {
         if (!strncasecmp(key, PROTO_RESERVED_LABEL_PREFIX, strlen(PROTO_RESERVED_LABEL_PREFIX)))
-            return deny(err, PROTO_EPOLICY, field,
-                        "labels under \"" PROTO_RESERVED_LABEL_PREFIX
-                        "\" are the dispatcher's: they say whose a volume is");
+            return policy__deny(err, PROTO_EPOLICY, field,
+                                "labels under \"" PROTO_RESERVED_LABEL_PREFIX
+                                "\" are the dispatcher's: they say whose a volume is");
         if (!json_is_string(v))
-            return deny(err, PROTO_EBADREQUEST, field, "must be an object of strings");
+            return policy__deny(err, PROTO_EBADREQUEST, field, "must be an object of strings");
     }
     return 0;
 }
@@ -1203,14 +1216,14 @@ static int check_driver_config(const dd_policy *p, const json_t *dc, const char 
     const json_t *name = proto_json_get_ci(dc, "Name");
     snprintf(field, sizeof field, "%.100sName", where);
     if (name != NULL && !json_is_null(name) && !json_is_string(name))
-        return deny(err, PROTO_EBADREQUEST, field, "must be a string");
+        return policy__deny(err, PROTO_EBADREQUEST, field, "must be a string");
     if ((rc = policy_check_volume_driver(p, json_string_value(name), field, err)) != 0)
         return rc;
     snprintf(field, sizeof field, "%.100sOptions", where);
-    if (asks(proto_json_get_ci(dc, "Options")) && !p->allow_volume_options)
-        return deny(err, PROTO_EPOLICY, field,
-                    "volume driver options can mount host paths or network shares (policy "
-                    "allow_volume_options)");
+    if (policy__asks(proto_json_get_ci(dc, "Options")) && !p->allow_volume_options)
+        return policy__deny(err, PROTO_EPOLICY, field,
+                            "volume driver options can mount host paths or network shares (policy "
+                            "allow_volume_options)");
     return 0;
 }
 
@@ -1236,10 +1249,10 @@ static int check_volume_options(const dd_policy *p, const json_t *vo, const char
         return 0;
     const char *s = json_string_value(sp);
     if (s == NULL)
-        return deny(err, PROTO_EBADREQUEST, field, "must be a string");
-    if (s[0] == '/' || has_dotdot(s))
-        return deny(err, PROTO_EPOLICY, field,
-                    "must be a path inside the volume: relative, without \"..\"");
+        return policy__deny(err, PROTO_EBADREQUEST, field, "must be a string");
+    if (s[0] == '/' || policy__has_dotdot(s))
+        return policy__deny(err, PROTO_EPOLICY, field,
+                            "must be a path inside the volume: relative, without \"..\"");
     return 0;
 }
 
@@ -1251,7 +1264,7 @@ static int check_mount(const dd_policy *p, const json_t *m, size_t i, proto_erro
     snprintf(field, sizeof field, "HostConfig.Mounts[%zu]", i);
     snprintf(where, sizeof where, "%s.", field);
     if (!json_is_object(m))
-        return deny(err, PROTO_EBADREQUEST, field, "must be an object");
+        return policy__deny(err, PROTO_EBADREQUEST, field, "must be an object");
     int rc = check_known(m, mount_keys, N_KEYS(mount_keys), where, err);
     if (rc != 0)
         return rc;
@@ -1259,9 +1272,9 @@ static int check_mount(const dd_policy *p, const json_t *m, size_t i, proto_erro
     const json_t *source = proto_json_get_ci(m, "Source");
     const char *src = json_string_value(source);
     if (type == NULL)
-        return deny(err, PROTO_EBADREQUEST, field, "needs a Type");
+        return policy__deny(err, PROTO_EBADREQUEST, field, "needs a Type");
     if (source != NULL && !json_is_null(source) && src == NULL)
-        return deny(err, PROTO_EBADREQUEST, field, "Source must be a string");
+        return policy__deny(err, PROTO_EBADREQUEST, field, "Source must be a string");
     snprintf(where, sizeof where, "%s.BindOptions.", field);
     if ((rc = check_object(proto_json_get_ci(m, "BindOptions"), bind_option_keys,
                            N_KEYS(bind_option_keys), where, err)) != 0)
@@ -1274,22 +1287,23 @@ static int check_mount(const dd_policy *p, const json_t *m, size_t i, proto_erro
     if ((rc = check_volume_options(p, proto_json_get_ci(m, "VolumeOptions"), where, err)) != 0)
         return rc;
     if (strcmp(type, "bind") == 0) {
-        if (src == NULL || !bind_allowed(p, src))
-            return deny(err, PROTO_EPOLICY, field,
-                        "host path %.200s may not be mounted (policy bind_prefixes)",
-                        src ? src : "(none)");
+        if (src == NULL || !policy__bind_allowed(p, src))
+            return policy__deny(err, PROTO_EPOLICY, field,
+                                "host path %.200s may not be mounted (policy bind_prefixes)",
+                                src ? src : "(none)");
     } else if (strcmp(type, "volume") != 0 && strcmp(type, "tmpfs") != 0) {
-        return deny(err, PROTO_EPOLICY, field, "mount type %.40s is not allowed", type);
+        return policy__deny(err, PROTO_EPOLICY, field, "mount type %.40s is not allowed", type);
     }
     return 0;
 }
 
-static int check_mounts(const dd_policy *p, const json_t *mounts, proto_error *err)
+int policy__check_mounts(const dd_policy *p, const json_t *mounts, proto_error *err)
 {
     if (mounts == NULL || json_is_null(mounts))
         return 0;
     if (!json_is_array(mounts))
-        return deny(err, PROTO_EBADREQUEST, "HostConfig.Mounts", "must be an array of objects");
+        return policy__deny(err, PROTO_EBADREQUEST, "HostConfig.Mounts",
+                            "must be an array of objects");
     size_t i;
     json_t *m;
     json_array_foreach(mounts, i, m)
@@ -1308,10 +1322,10 @@ static int check_aliases(const json_t *al, const char *field, proto_error *err)
     if (al == NULL || json_is_null(al))
         return 0;
     if (!json_is_array(al))
-        return deny(err, PROTO_EBADREQUEST, field, "must be an array of strings");
+        return policy__deny(err, PROTO_EBADREQUEST, field, "must be an array of strings");
     if (json_array_size(al) > POLICY_MAX_ALIASES)
-        return deny(err, PROTO_EPOLICY, field, "%zu aliases, at most %d are allowed",
-                    json_array_size(al), POLICY_MAX_ALIASES);
+        return policy__deny(err, PROTO_EPOLICY, field, "%zu aliases, at most %d are allowed",
+                            json_array_size(al), POLICY_MAX_ALIASES);
     size_t i;
     json_t *a;
     json_array_foreach(al, i, a)
@@ -1322,8 +1336,9 @@ static int check_aliases(const json_t *al, const char *field, proto_error *err)
         for (size_t k = 0; ok && k < n; k++)
             ok = isalnum((unsigned char)s[k]) || s[k] == '.' || s[k] == '-' || s[k] == '_';
         if (!ok)
-            return deny(err, PROTO_EBADREQUEST, field,
-                        "each alias must be a host name of 1 to 253 characters [A-Za-z0-9._-]");
+            return policy__deny(
+                err, PROTO_EBADREQUEST, field,
+                "each alias must be a host name of 1 to 253 characters [A-Za-z0-9._-]");
     }
     return 0;
 }
@@ -1340,27 +1355,29 @@ static int check_endpoint(const dd_policy *p, const char *net, const json_t *ep,
     const json_t *id = proto_json_get_ci(ep, "NetworkID");
     snprintf(field, sizeof field, "%.100sNetworkID", where);
     if (id != NULL && !json_is_null(id) && !json_is_string(id))
-        return deny(err, PROTO_EBADREQUEST, field, "must be a string");
-    if (asks(id) && strcmp(json_string_value(id), net) != 0)
-        return deny(err, PROTO_EPOLICY, field,
-                    "must be empty or the entry's own network (%.40s): it names the network "
-                    "the container joins (policy networks)",
-                    net);
+        return policy__deny(err, PROTO_EBADREQUEST, field, "must be a string");
+    if (policy__asks(id) && strcmp(json_string_value(id), net) != 0)
+        return policy__deny(
+            err, PROTO_EPOLICY, field,
+            "must be empty or the entry's own network (%.40s): it names the network "
+            "the container joins (policy networks)",
+            net);
     snprintf(field, sizeof field, "%.100sMacAddress", where);
-    if (asks(proto_json_get_ci(ep, "MacAddress")) && !p->allow_mac_address)
-        return deny(err, PROTO_EPOLICY, field,
-                    "a fixed MAC address can take a neighbour's (policy allow_mac_address)");
+    if (policy__asks(proto_json_get_ci(ep, "MacAddress")) && !p->allow_mac_address)
+        return policy__deny(
+            err, PROTO_EPOLICY, field,
+            "a fixed MAC address can take a neighbour's (policy allow_mac_address)");
     snprintf(field, sizeof field, "%.100sIPAMConfig", where);
-    if (asks(proto_json_get_ci(ep, "IPAMConfig")) && !p->allow_static_ip)
-        return deny(err, PROTO_EPOLICY, field,
-                    "a fixed IP address can take a neighbour's (policy allow_static_ip)");
+    if (policy__asks(proto_json_get_ci(ep, "IPAMConfig")) && !p->allow_static_ip)
+        return policy__deny(err, PROTO_EPOLICY, field,
+                            "a fixed IP address can take a neighbour's (policy allow_static_ip)");
     snprintf(field, sizeof field, "%.100sAliases", where);
     return check_aliases(proto_json_get_ci(ep, "Aliases"), field, err);
 }
 
 /* NetworkingConfig's keys, each endpoint's settings, and the container's
  * own MAC address (an endpoint's before API 1.44). */
-static int check_endpoints(const dd_policy *p, const json_t *body, proto_error *err)
+int policy__check_endpoints(const dd_policy *p, const json_t *body, proto_error *err)
 {
     int rc;
     const json_t *ncfg = proto_json_get_ci(body, "NetworkingConfig");
@@ -1375,21 +1392,22 @@ static int check_endpoints(const dd_policy *p, const json_t *body, proto_error *
         if (json_is_null(ep))
             continue;
         if (!json_is_object(ep))
-            return deny(err, PROTO_EBADREQUEST, "NetworkingConfig.EndpointsConfig",
-                        "an endpoint must be an object");
+            return policy__deny(err, PROTO_EBADREQUEST, "NetworkingConfig.EndpointsConfig",
+                                "an endpoint must be an object");
         if ((rc = check_endpoint(p, net, ep, err)) != 0)
             return rc;
     }
-    if (asks(proto_json_get_ci(body, "MacAddress")) && !p->allow_mac_address)
-        return deny(err, PROTO_EPOLICY, "MacAddress",
-                    "a fixed MAC address can take a neighbour's (policy allow_mac_address)");
+    if (policy__asks(proto_json_get_ci(body, "MacAddress")) && !p->allow_mac_address)
+        return policy__deny(
+            err, PROTO_EPOLICY, "MacAddress",
+            "a fixed MAC address can take a neighbour's (policy allow_mac_address)");
     return 0;
 }
 
 /* Healthcheck: Docker runs its probe as often as Interval says (down to
  * 1 ms); each duration other than 0 (the image's or Docker's default) is
  * at least min_health_interval, retries are bounded. */
-static int check_health(const dd_policy *p, const json_t *body, proto_error *err)
+int policy__check_health(const dd_policy *p, const json_t *body, proto_error *err)
 {
     const json_t *h = proto_json_get_ci(body, "Healthcheck");
     int rc = check_object(h, health_keys, N_KEYS(health_keys), "Healthcheck.", err);
@@ -1397,28 +1415,30 @@ static int check_health(const dd_policy *p, const json_t *body, proto_error *err
         return rc;
     const json_t *test = proto_json_get_ci(h, "Test");
     if (test != NULL && !json_is_null(test) && !json_is_array(test))
-        return deny(err, PROTO_EBADREQUEST, "Healthcheck.Test", "must be an array of strings");
+        return policy__deny(err, PROTO_EBADREQUEST, "Healthcheck.Test",
+                            "must be an array of strings");
     static const char *const durations[] = {"Interval", "Timeout", "StartPeriod", "StartInterval"};
     for (size_t i = 0; i < N_KEYS(durations); i++) {
         char field[64];
         int64_t ns;
         snprintf(field, sizeof field, "Healthcheck.%s", durations[i]);
-        if (get_int(h, durations[i], &ns) != 0 || ns < 0)
-            return deny(err, PROTO_EBADREQUEST, field,
-                        "must be a non-negative integer (nanoseconds)");
+        if (policy__get_int(h, durations[i], &ns) != 0 || ns < 0)
+            return policy__deny(err, PROTO_EBADREQUEST, field,
+                                "must be a non-negative integer (nanoseconds)");
         if (ns > 0 && ns < p->min_health_interval)
-            return deny(err, PROTO_EPOLICY, field,
-                        "%.3f s is below the minimum of %.3f s (policy min_health_interval)",
-                        (double)ns / 1e9, (double)p->min_health_interval / 1e9);
+            return policy__deny(
+                err, PROTO_EPOLICY, field,
+                "%.3f s is below the minimum of %.3f s (policy min_health_interval)",
+                (double)ns / 1e9, (double)p->min_health_interval / 1e9);
     }
     int64_t retries;
-    if (get_int(h, "Retries", &retries) != 0 || retries < 0)
-        return deny(err, PROTO_EBADREQUEST, "Healthcheck.Retries",
-                    "must be a non-negative integer");
+    if (policy__get_int(h, "Retries", &retries) != 0 || retries < 0)
+        return policy__deny(err, PROTO_EBADREQUEST, "Healthcheck.Retries",
+                            "must be a non-negative integer");
     if (retries > POLICY_MAX_HEALTH_RETRIES)
-        return deny(err, PROTO_EPOLICY, "Healthcheck.Retries",
-                    "%" PRId64 " retries, at most %d are allowed", retries,
-                    POLICY_MAX_HEALTH_RETRIES);
+        return policy__deny(err, PROTO_EPOLICY, "Healthcheck.Retries",
+                            "%" PRId64 " retries, at most %d are allowed", retries,
+                            POLICY_MAX_HEALTH_RETRIES);
     return 0;
 }
 
@@ -1427,9 +1447,9 @@ int policy_check_workdir(const char *w, const char *field, proto_error *err)
 {
     char n[4100]; /* "/./proc" and "//proc" are /proc too */
     proto_path_normal(w, n, sizeof n);
-    if (w[0] != '/' || has_dotdot(w) || !strncmp(n, "/proc", 5) || !strncmp(n, "/sys", 4))
-        return deny(err, PROTO_EPOLICY, field,
-                    "must be an absolute path without \"..\", outside /proc and /sys");
+    if (w[0] != '/' || policy__has_dotdot(w) || !strncmp(n, "/proc", 5) || !strncmp(n, "/sys", 4))
+        return policy__deny(err, PROTO_EPOLICY, field,
+                            "must be an absolute path without \"..\", outside /proc and /sys");
     return 0;
 }
 
@@ -1440,7 +1460,7 @@ static int check_workdir(const json_t *body, proto_error *err)
         return 0;
     const char *w = json_string_value(v);
     if (w == NULL)
-        return deny(err, PROTO_EBADREQUEST, "WorkingDir", "must be a string");
+        return policy__deny(err, PROTO_EBADREQUEST, "WorkingDir", "must be a string");
     return policy_check_workdir(w, "WorkingDir", err);
 }
 
@@ -1466,17 +1486,17 @@ static int check_never(const json_t *hc, proto_error *err)
         if (v != NULL && !json_is_null(v)) {
             char field[64];
             snprintf(field, sizeof field, "HostConfig.%s", paths[i]);
-            return deny(err, PROTO_EPOLICY, field,
-                        "is not allowed: it changes which host paths the container sees");
+            return policy__deny(err, PROTO_EPOLICY, field,
+                                "is not allowed: it changes which host paths the container sees");
         }
     }
     for (size_t i = 0; i < sizeof never / sizeof never[0]; i++) {
         const json_t *v = proto_json_get_ci(hc, never[i].key);
-        if (asks(v) && !(json_is_string(v) && !strcmp(never[i].key, "Runtime") &&
-                         !strcmp(json_string_value(v), "runc"))) {
+        if (policy__asks(v) && !(json_is_string(v) && !strcmp(never[i].key, "Runtime") &&
+                                 !strcmp(json_string_value(v), "runc"))) {
             char field[64];
             snprintf(field, sizeof field, "HostConfig.%s", never[i].key);
-            return deny(err, PROTO_EPOLICY, field, "is not allowed: it %s", never[i].why);
+            return policy__deny(err, PROTO_EPOLICY, field, "is not allowed: it %s", never[i].why);
         }
     }
     return 0;
@@ -1486,14 +1506,15 @@ int policy_check_create(const dd_policy *p, json_t *body, proto_error *err)
 {
     int rc;
     if (!json_is_object(body))
-        return deny(err, PROTO_EBADREQUEST, "body", "must be an object");
-    if ((rc = check_body_keys(body, err)) != 0 || (rc = check_workdir(body, err)) != 0)
+        return policy__deny(err, PROTO_EBADREQUEST, "body", "must be an object");
+    if ((rc = policy__check_body_keys(body, err)) != 0 || (rc = check_workdir(body, err)) != 0)
         return rc;
-    if ((rc = check_endpoints(p, body, err)) != 0 || (rc = check_health(p, body, err)) != 0)
+    if ((rc = policy__check_endpoints(p, body, err)) != 0 ||
+        (rc = policy__check_health(p, body, err)) != 0)
         return rc;
     const json_t *img = proto_json_get_ci(body, "Image");
     if (img != NULL && !json_is_string(img))
-        return deny(err, PROTO_EBADREQUEST, "Image", "must be a string");
+        return policy__deny(err, PROTO_EBADREQUEST, "Image", "must be a string");
     if ((rc = policy_check_image(p, json_string_value(img), err)) != 0)
         return rc;
 
@@ -1501,31 +1522,32 @@ int policy_check_create(const dd_policy *p, json_t *body, proto_error *err)
     if (hc == NULL || json_is_null(hc)) {
         hc = json_object();
         if (hc == NULL || json_object_set_new(body, "HostConfig", hc) != 0)
-            return deny(err, PROTO_EINTERNAL, "HostConfig", "out of memory");
+            return policy__deny(err, PROTO_EINTERNAL, "HostConfig", "out of memory");
     }
     if (!json_is_object(hc))
-        return deny(err, PROTO_EBADREQUEST, "HostConfig", "must be an object");
-    if ((rc = check_host_keys(hc, err)) != 0)
+        return policy__deny(err, PROTO_EBADREQUEST, "HostConfig", "must be an object");
+    if ((rc = policy__check_host_keys(hc, err)) != 0)
         return rc;
 
     const json_t *priv = proto_json_get_ci(hc, "Privileged");
     if (priv != NULL && !json_is_boolean(priv) && !json_is_null(priv))
-        return deny(err, PROTO_EBADREQUEST, "HostConfig.Privileged", "must be true or false");
+        return policy__deny(err, PROTO_EBADREQUEST, "HostConfig.Privileged",
+                            "must be true or false");
     if (json_is_true(priv) && !p->allow_privileged)
-        return deny(err, PROTO_EPOLICY, "HostConfig.Privileged",
-                    "privileged containers are not allowed (policy allow_privileged)");
+        return policy__deny(err, PROTO_EPOLICY, "HostConfig.Privileged",
+                            "privileged containers are not allowed (policy allow_privileged)");
     if ((rc = check_namespaces(p, hc, err)) != 0)
         return rc;
     static const char *const devices[] = {"Devices", "DeviceRequests", "DeviceCgroupRules"};
     for (size_t i = 0; i < 3; i++)
-        if (!p->allow_devices && asks(proto_json_get_ci(hc, devices[i]))) {
+        if (!p->allow_devices && policy__asks(proto_json_get_ci(hc, devices[i]))) {
             char field[64];
             snprintf(field, sizeof field, "HostConfig.%s", devices[i]);
-            return deny(err, PROTO_EPOLICY, field,
-                        "host devices are not allowed (policy allow_devices)");
+            return policy__deny(err, PROTO_EPOLICY, field,
+                                "host devices are not allowed (policy allow_devices)");
         }
     if ((rc = check_binds(p, proto_json_get_ci(hc, "Binds"), err)) != 0 ||
-        (rc = check_mounts(p, proto_json_get_ci(hc, "Mounts"), err)) != 0 ||
+        (rc = policy__check_mounts(p, proto_json_get_ci(hc, "Mounts"), err)) != 0 ||
         (rc = check_caps(p, proto_json_get_ci(hc, "CapAdd"), err)) != 0 ||
         (rc = check_security_opt(proto_json_get_ci(hc, "SecurityOpt"), err)) != 0 ||
         (rc = check_networks(p, body, hc, err)) != 0 || (rc = check_log(p, hc, err)) != 0 ||
