@@ -224,7 +224,8 @@ static int check_known(const json_t *obj, const body_key *table, size_t n, const
             if (strcasecmp(table[i].name, key) == 0)
                 k = &table[i];
         char field[PROTO_FIELD_MAX];
-        snprintf(field, sizeof field, "%s%.80s", where, k ? k->name : key);
+        /* an empty key is named "", as the protocol names it */
+        snprintf(field, sizeof field, "%s%.80s", where, k ? k->name : *key ? key : "\"\"");
         if (k == NULL)
             return policy__deny(err, PROTO_EPOLICY, field,
                                 "is not a field the policy knows, so it is not allowed");

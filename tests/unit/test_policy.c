@@ -749,6 +749,10 @@ static void t_networks_at_create(void **state)
                   "HostConfig.Annotations", "not a field the policy knows");
     assert_denied(&p, "{'Image':'x','HostConfig':{'Umask':18}}", "HostConfig.Umask",
                   "not a field the policy knows");
+    /* an empty key is refused by a name, "", never by an empty field */
+    assert_denied(&p, "{'Image':'x','':{'x':'y'}}", "\"\"", "not a field the policy knows");
+    assert_denied(&p, "{'Image':'x','HostConfig':{'':1}}", "HostConfig.\"\"",
+                  "not a field the policy knows");
     proto_error err;
     assert_int_equal(
         check(&p, "{'Image':'x','NetworkingConfig':{'EndpointsConfig':{'bridge':1}}}", &err),
