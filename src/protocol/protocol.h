@@ -35,10 +35,10 @@ extern "C" {
 #define PROTO_DEFAULT_MAX_DEPTH    32                   /* nesting of [] and {} */
 #define PROTO_DEFAULT_OUTPUT_LIMIT (1 * 1024 * 1024)    /* captured output */
 #define PROTO_DEFAULT_MAX_OUTPUT   (16 * 1024 * 1024)   /* largest OutputLimit */
-/* exec holds its message unacknowledged while it runs (it is not repeatable
- * the way a labelled container is), so it must end well within RabbitMQ's
- * consumer timeout (30 min by default): its Timeout defaults to and may not
- * exceed this many seconds.  Longer work belongs in a run. */
+/* exec's Timeout: its default and its maximum, in seconds.  exec holds its
+ * message unacknowledged while it runs, since it cannot be repeated the way
+ * a labelled container can.  So it must end well within RabbitMQ's
+ * consumer timeout (30 min by default).  Longer work belongs in a run. */
 #define PROTO_EXEC_MAX_TIMEOUT 1200
 
 /* Labels under this prefix belong to the dispatcher (request tracking,
@@ -169,11 +169,12 @@ typedef struct proto_cmd {
                         image-inspect/-tag/-remove */
     char *name;      /* name for the new container (run/create) */
 
-    /* run / create: the body for POST /containers/create, in Docker's own key
-     * case, built from Image/Cmd/Entrypoint/Env/... with Options.HostConfig
-     * merged in, or the client's body verbatim (raw_body).  For a DockerMod
-     * create-container with a template it holds only the overrides (it may
-     * lack "Image"): the engine lays it over the template. */
+    /* run / create: the body for POST /containers/create, in Docker's key
+     * case.  It is built from Image, Cmd, Entrypoint, Env, ... with
+     * Options.HostConfig merged in, or is the client's body as it came
+     * (raw_body).  A DockerMod create-container with a template holds only
+     * the overrides, maybe without "Image": the engine lays them over the
+     * template. */
     json_t *create_body;
     bool raw_body;
 
@@ -284,26 +285,26 @@ typedef struct proto_error {
 void proto_error_clear(proto_error *err);
 
 /*
- * Parses and validates one message body (len bytes, need not be
- * NUL-terminated).  lim may be NULL (defaults).  On success returns 0 and
- * sets *out to a new command (proto_cmd_free()).  On failure returns a
- * negative proto_code (PROTO_EBADREQUEST, PROTO_ETOOLARGE, PROTO_EUNKNOWNCMD,
- * or PROTO_EINTERNAL when memory ran out), leaves *out NULL and fills *err
- * (err may be NULL).  Never reads past len, never aborts.
+ * Parses and validates one message body of len bytes, not necessarily
+ * NUL-terminated.  lim may be NULL (defaults).  Returns 0 and a new command
+ * in *out (proto_cmd_free()).  Else returns a negative proto_code, leaves
+ * *out NULL and fills *err (err may be NULL).  The codes are
+ * PROTO_EBADREQUEST, PROTO_ETOOLARGE, PROTO_EUNKNOWNCMD, and
+ * PROTO_EINTERNAL when memory ran out.  Never reads past len, never aborts.
  */
 int proto_parse(const char *body, size_t len, const proto_limits *lim, proto_cmd **out,
                 proto_error *err);
 
 /*
- * Checks a raw Docker body (create-raw-container "body", Options.HostConfig,
- * a template file) the way proto_parse() does: no object anywhere in it may
- * hold two keys that are equal ignoring ASCII case, or a key with a byte
- * outside printable ASCII (Docker's Go decoder folds case, and some
- * non-ASCII letters, when it matches keys, so either would let a second
- * spelling slip past a policy that looks up the first), nesting is bounded
- * by max_depth (0: default), and "Labels" (any case) may not use
- * PROTO_RESERVED_LABEL_PREFIX.  path names the body in error fields
- * ("body").  Returns 0 or PROTO_EBADREQUEST with *err filled (may be NULL).
+ * Checks a raw Docker body the way proto_parse() does: create-raw-container's
+ * "body", Options.HostConfig, a template file.  No object in it may hold two
+ * keys equal ignoring ASCII case, or a key with a byte outside printable
+ * ASCII.  Docker's Go decoder folds case, and some non-ASCII letters, when
+ * it matches keys: a second spelling would slip past a policy that looks up
+ * the first.  Nesting is bounded by max_depth (0: default).  "Labels" (any
+ * case) may not use PROTO_RESERVED_LABEL_PREFIX.  path names the body in
+ * error fields ("body").  Returns 0, or PROTO_EBADREQUEST with *err filled
+ * (err may be NULL).
  */
 int proto_raw_check(const json_t *body, const char *path, int max_depth, proto_error *err);
 
@@ -362,16 +363,16 @@ json_t *proto_reply_parse_error(const proto_reply_info *ri, const proto_error *e
  * string (free()) or NULL. */
 char *proto_reply_dumps(const json_t *reply);
 
-/* The answer that takes the place of reply (borrowed) when its text, size
- * bytes, is over a limit of max bytes (0: not known) named limit (NULL:
- * "max_reply", the node's own; a message broker refuses messages over its
- * own limit too: RabbitMQ 4's default is 16 MiB): a too_large error of the
- * same request (node, command, request_id, dialect) whose error also says
- * "size" and "max" (null: not known) and, for a run, names the run's
- * "container" (it ran; only its reply did not fit), for a bulk request its
- * "containers" ({"node", "ok", "id", "name"} each, in piece order, without
- * their results).  A new object, or NULL when out of memory or reply is
- * NULL. */
+/* The answer in place of reply (borrowed) when its text, size bytes, is over
+ * a limit of max bytes (0: not known).  limit names the limit; NULL is
+ * "max_reply", the node's own.  (A broker refuses messages over its own
+ * limit too: RabbitMQ 4's default is 16 MiB.)  The answer is a too_large
+ * error of the same request (node, command, request_id, dialect).  Its
+ * error also says "size" and "max" (null: not known).  For a run it names
+ * the run's "container": it ran, only its reply did not fit.  For a bulk
+ * request it lists the "containers", each {"node", "ok", "id", "name"} in
+ * piece order, without results.  A new object, or NULL when out of memory
+ * or reply is NULL. */
 json_t *proto_reply_too_large(const json_t *reply, size_t size, size_t max, const char *limit);
 
 /* ------------------------------------------------------------------------

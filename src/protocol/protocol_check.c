@@ -112,9 +112,8 @@ void proto_path_normal(const char *s, char *out, size_t len)
     out[n] = '\0';
 }
 
-/* 1 if path s is /proc, /sys or /dev or under one, once normalised: what
- * an archive of a running container reads there is the kernel's, not the
- * image's. */
+/* 1 if path s, normalised, is /proc, /sys or /dev or under one.  What an
+ * archive reads there is the kernel's, not the image's. */
 static int under_kernel_fs(const char *s)
 {
     static const char *const roots[] = {"/proc", "/sys", "/dev"};
@@ -128,14 +127,13 @@ static int under_kernel_fs(const char *s)
     return 0;
 }
 
-/* PsArgs goes to the host's ps: Docker runs it with these words, then
- * keeps the rows of the container's processes.  So they come from a
- * closed set: words separated by one space, each option letters ("-" and
- * some of "AefFjlLwyHc", or without "-" some of "auxjlvwfHmrSc": none
- * takes an argument, none shows the environment); a word ending in "o"
- * ("-o", "o", "-eo") is followed by a word of comma-separated fields of
- * ps_fields (no "=": a column renamed PID would make Docker keep other
- * processes' rows). */
+/* PsArgs goes to the host's ps, and Docker keeps the rows of the
+ * container's processes.  So its words come from a closed set, one space
+ * apart.  A word is option letters: "-" and some of "AefFjlLwyHc", or some
+ * of "auxjlvwfHmrSc" without "-".  None takes an argument or shows the
+ * environment.  A word ending in "o" ("-o", "o", "-eo") is followed by
+ * comma-separated names of ps_fields.  No "=": a column renamed PID would
+ * make Docker keep other processes' rows. */
 static const char *const ps_fields[] = {
     "pid",     "ppid",  "pgid",   "sid",  "tid",     "lwp",   "uid",    "euid",  "ruid",
     "user",    "euser", "ruser",  "gid",  "egid",    "group", "comm",   "args",  "cmd",

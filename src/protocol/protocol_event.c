@@ -1,12 +1,12 @@
 /*
  * protocol_event.c -- the state-change events a node publishes on its
- * events exchange (<q>.events, topic): a container of this node started,
+ * events exchange (<q>.events, topic).  A container of this node started,
  * exited or was removed; the node came up or goes down.
  *
- * The event is built from what Docker's own event stream says (action,
- * actor id, attributes: name, image, exitCode and the container's labels),
- * so the daemon never has to remember anything to publish it.  Pure: the
- * caller passes the time in.
+ * An event is built from what Docker's event stream says: the action, the
+ * actor id, and the name, image, exitCode and labels among its attributes.
+ * So the daemon remembers nothing to publish it.  Pure: the caller passes
+ * the time in.
  */
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /*
  * protocol_map.c -- the mappers: both dialects' fields onto the command
- * model, where the field table's generic slots are not enough (the Docker
- * create body, exec's argv, the archive's bytes, ...).
+ * model.  They do what the field table's generic slots cannot: the Docker
+ * create body, exec's argv, the archive's bytes.
  */
 #include <inttypes.h>
 #include <math.h>

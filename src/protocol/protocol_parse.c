@@ -1,10 +1,11 @@
 /*
  * protocol_parse.c -- a queued JSON message in, a validated proto_cmd out.
  *
- * Parsing goes: size cap, nesting pre-scan, jansson, dialect and command
- * lookup, then every key in document order (unknown key, key the command does
- * not take, value check), required fields, generic slots, the mapper.  The
- * first problem found is reported.  Pure: no I/O, no global state.
+ * First the size cap, a nesting pre-scan, jansson, and the dialect and
+ * command.  Then each key in document order: is it known, does the command
+ * take it, is its value valid.  Last come the required fields, the generic
+ * slots and the mapper.  The first problem found is reported.  Pure: no
+ * I/O, no global state.
  */
 #include <ctype.h>
 #include <stdarg.h>

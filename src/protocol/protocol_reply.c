@@ -1,12 +1,12 @@
 /*
  * protocol_reply.c -- codes, reply JSON, result shapes and log lines.
  *
- * Everything the dispatcher says back: the versioned reply object (with
- * DockerMod's own fields for DockerMod-dialect requests), result objects
- * built from the engine's raw material, and the one-line summaries written
- * to stdout.  Text that came from outside (request ids, Docker's messages,
- * container output) is made valid UTF-8 before it enters JSON and is escaped
- * before it enters a log line.  Pure: no I/O.
+ * Everything the dispatcher says back.  The reply object is versioned, with
+ * DockerMod's own fields for that dialect's requests.  Results are built
+ * from the engine's raw material; one-line summaries go to stdout.  Text
+ * from outside (request ids, Docker's messages, container output) is made
+ * valid UTF-8 before it enters JSON, and escaped before it enters a log
+ * line.  Pure: no I/O.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -198,9 +198,9 @@ static json_t *dm_piece(const json_t *piece)
     return out;
 }
 
-/* DockerMod's "Response" for a success: "" when there is no result (as its
- * 204 answers had), Docker's {"Id","Warnings"} for a single create (our
- * result says {"id","name","warnings"}), else {"Body": result}. */
+/* DockerMod's "Response" for a success.  It is "" without a result, as
+ * its 204 answers were.  A single create gives Docker's {"Id","Warnings"}
+ * (ours says {"id","name","warnings"}); anything else {"Body": result}. */
 static json_t *dm_response(const char *command, json_t *result)
 {
     json_t *id = json_object_get(result, "id");

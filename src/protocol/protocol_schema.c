@@ -1,17 +1,17 @@
 /*
  * protocol_schema.c -- the protocol's schema: every field and command of
- * both dialects.
+ * both dialects, in three tables.
  *
- * Three tables drive everything:
- *   - proto__field_specs: every field of both dialects: its spelling, where it lives
- *     (top level or inside "Options"), its value type and range, and, when
- *     its meaning is the same for every command, the proto_cmd slot it fills;
- *   - command_specs: every command: name, alias, dialect, kind, the fields it
- *     accepts (marked REQ when required) and a mapper for what the field
- *     table cannot say (building the Docker create body, exec argv, ...);
+ *   - proto__field_specs: a field's spelling, place (top level or
+ *     "Options"), value type and range.  A field that means the same for
+ *     every command also names the proto_cmd slot it fills.
+ *   - command_specs: a command's name, alias, dialect and kind, the fields
+ *     it accepts (REQ when required), and its mapper.  The mapper does what
+ *     the field table cannot, such as building the Docker create body.
  *   - kind_names: the canonical name of each proto_kind.
- * Adding a command is adding a command_specs entry (and a mapper if the
- * generic field slots are not enough).
+ *
+ * Adding a command is a command_specs row, and a mapper when the generic
+ * slots are not enough.
  */
 #include <stddef.h>
 #include <stdint.h>
