@@ -2,25 +2,26 @@
  * policy.h -- the security policy: what a create body may ask of Docker.
  *
  * Whoever can publish to the work queue can create containers, which on
- * most hosts means root on the host.  Every create body (run, create,
- * DockerMod's raw bodies, passthrough HostConfig alike) goes through
- * policy_check_create() just before it is sent, so the check sees exactly
- * what Docker will see; images named by pull go through
- * policy_check_image().  A refusal is PROTO_EPOLICY with the field and the
- * rule's name in the message, e.g. `HostConfig.Privileged: privileged
- * containers are not allowed (policy allow_privileged)`.
+ * most hosts means root on the host.  Every create body goes through
+ * policy_check_create() just before it is sent: run, create, DockerMod's
+ * raw bodies and passthrough HostConfig alike.  So the check sees what
+ * Docker will see.  Images named by pull go through policy_check_image().
+ * A refusal is PROTO_EPOLICY with the field and the rule's name in the
+ * message, e.g. `HostConfig.Privileged: privileged containers are not
+ * allowed (policy allow_privileged)`.
  *
  * Docker reads the body's keys case-insensitively (Go's decoder), so every
- * key here is looked up that way; proto_raw_check() has already refused
+ * key here is looked up that way.  proto_raw_check() has already refused
  * bodies whose keys differ only in case.
  *
- * The defaults (policy_init) deny everything that hands out the host:
- * privileged, host namespaces, devices, host bind mounts, added
- * capabilities, security options other than no-new-privileges, sysctls,
- * other runtimes, cgroup parents, volumes-from, volume drivers other than
- * "local" and their options, the dispatcher's labels on volumes, fixed MAC
- * and IP addresses, health probes more often than once a second.
- * Images and resources are open until configured.  Pure: no I/O.
+ * The defaults (policy_init) deny everything that hands out the host.
+ * That is privileged, host namespaces, devices, host bind mounts, added
+ * capabilities, and security options other than no-new-privileges.  It is
+ * also sysctls, other runtimes, cgroup parents, volumes-from, volume
+ * drivers other than "local" and their options, and the dispatcher's
+ * labels on volumes.  And fixed MAC and IP addresses, and health probes
+ * more often than once a second.  Images and resources are open until
+ * configured.  Pure: no I/O.
  */
 #ifndef DD_POLICY_H
 #define DD_POLICY_H
@@ -100,9 +101,9 @@ void policy_init(dd_policy *p);
  *    "volume_drivers": ["local"], "allow_volume_options": false,
  *    "allow_mac_address": false, "allow_static_ip": false,
  *    "min_health_interval": 1}
- * Every key is optional (absent: the default); unknown keys and wrong types
- * are refused.  Returns 0, or -1 with the reason in errbuf (*p is then
- * left at its defaults). */
+ * Every key is optional (absent: the default).  Unknown keys and wrong
+ * types are refused.  Returns 0, or -1 with the reason in errbuf; *p is
+ * then left at its defaults. */
 int policy_from_json(dd_policy *p, const json_t *obj, char *errbuf, size_t errlen);
 
 /* Frees what policy_from_json() allocated; p is back at the defaults.  NULL is fine. */
@@ -124,20 +125,20 @@ void policy_body_resources(const json_t *body, int64_t *memory, int64_t *nano_cp
  * ":latest" made explicit when no tag or digest is given.  `*` matches any
  * run of characters except '/' and ':', `?` one such character; every
  * other character stands for itself.  So "busybox:*" admits every tag of
- * busybox and nothing else: not "busybox:5000/evil" (a registry at host
- * busybox), not "library/busybox".
+ * busybox and nothing else.  It admits neither "busybox:5000/evil" (a
+ * registry at host busybox) nor "library/busybox".
  *
- * An image id ("sha256:<hex>", or a bare run of lower-case hex digits,
- * which Docker takes for an id or a prefix of one when no image has that
- * name) is matched in its "sha256:<hex>" form against the patterns that
- * begin with "sha256:" only: "*:latest" or "*:*" never admit one,
- * "sha256:*" admits every id. */
+ * An image id is "sha256:<hex>", or bare lower-case hex digits: Docker
+ * takes those for an id or its prefix when no image has that name.  An id
+ * is matched in its "sha256:<hex>" form, against the patterns that begin
+ * with "sha256:" only.  "*:latest" or "*:*" never admit one; "sha256:*"
+ * admits every id. */
 int policy_check_image(const dd_policy *p, const char *image, proto_error *err);
 
 /* The repository path commit and image-tag targets must lie under, into
- * out (len bytes): p->commit_prefix, else "docker-dispatch/<cluster>" with
- * the cluster name made a path component Docker accepts (lower case, every
- * run of other characters one '-'). */
+ * out (len bytes).  It is p->commit_prefix, else "docker-dispatch/<cluster>"
+ * with the cluster name made a path component Docker accepts: lower case,
+ * every run of other characters one '-'. */
 void policy_commit_prefix(const dd_policy *p, const char *cluster, char *out, size_t len);
 
 /* Checks the repository a commit or image-tag writes (Options.Repo, the
@@ -156,10 +157,10 @@ int policy_check_registry(const dd_policy *p, const char *image, proto_error *er
  * p->network_drivers.  0 or PROTO_EPOLICY with *err filled. */
 int policy_check_network_driver(const dd_policy *p, const char *driver, proto_error *err);
 
-/* Checks a volume driver (volume-create's Driver, a mount's
- * VolumeOptions.DriverConfig.Name; NULL or "": the daemon's default):
- * listed in p->volume_drivers, "local" when none are.  field names it in
- * the refusal.  0 or PROTO_EPOLICY with *err filled. */
+/* Checks a volume driver: volume-create's Driver, or a mount's
+ * VolumeOptions.DriverConfig.Name (NULL or "": the daemon's default).  It
+ * must be listed in p->volume_drivers, or be "local" when none are.  field
+ * names it in the refusal.  0 or PROTO_EPOLICY with *err filled. */
 int policy_check_volume_driver(const dd_policy *p, const char *driver, const char *field,
                                proto_error *err);
 
@@ -170,18 +171,18 @@ int policy_network_listed(const dd_policy *p, const char *name);
 /* 1 if user (an AMQP user id) is one of p->admin_users. */
 int policy_is_admin(const dd_policy *p, const char *user);
 
-/* A working directory (a create's WorkingDir, an exec's): absolute,
- * without "..", outside /proc and /sys once normalised (a directory under
- * /proc/self/fd is how a runtime's leaked descriptor reaches the host).
+/* Checks a working directory (a create's WorkingDir, an exec's): absolute,
+ * without "..", outside /proc and /sys once normalised.  A directory under
+ * /proc/self/fd is how a runtime's leaked descriptor reaches the host.
  * 0, or policy_denied naming field. */
 int policy_check_workdir(const char *w, const char *field, proto_error *err);
 
 /* The metric label of a refusal's field (error.field), into buf (len
- * bytes): the longest rule the policy knows that field is under, indexes
- * ("[3]") and endpoint network names left out ("HostConfig.Binds[3]" is
- * "HostConfig.Binds", "HostConfig.Bogus" is "HostConfig"); "other" for a
- * field under none, "" for NULL or "".  Every label is a name of the
- * policy's own, never the publisher's text.  Pure. */
+ * bytes).  It is the longest rule the policy knows that field is under,
+ * without indexes ("[3]") and endpoint network names.  So
+ * "HostConfig.Binds[3]" is "HostConfig.Binds" and "HostConfig.Bogus" is
+ * "HostConfig".  A field under none is "other"; NULL or "" is "".  Every
+ * label is a name of the policy's own, never the publisher's text.  Pure. */
 void policy_rule_label(const char *field, char *buf, size_t len);
 
 /* 1 if image pattern pat matches ref by the grammar above. */

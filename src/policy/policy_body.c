@@ -1,7 +1,7 @@
 /*
- * policy_body.c -- the closed body: every key a create body may carry, the
- * rules of its nested objects (Mounts, endpoints, Healthcheck), and the
- * rule a refusal is counted under.
+ * policy_body.c -- the closed body: every key a create body may carry.
+ * Also the rules of its nested objects (Mounts, endpoints, Healthcheck),
+ * and the rule a refusal is counted under.
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -14,13 +14,13 @@
 #include "policy_internal.h"
 
 /*
- * The closed body.  Every key a create body may carry is listed here (the
- * Engine API create body up to 1.56; keys of older versions stay known):
- * the ones with a rule are checked further down, the rest are harmless as
- * Docker reads them.  A key not listed is refused, so a field Docker adds
- * (1.43's HostConfig.Annotations, handed to the OCI runtime, and 1.56's
- * HostConfig.Umask among them) cannot slip past the policy unchecked; one
- * listed as refused has no policy key that allows it.
+ * The closed body.  Every key a create body may carry is listed here: the
+ * Engine API's up to 1.56, and those of older versions.  The keys with a
+ * rule are checked below; the rest are harmless as Docker reads them.  A
+ * key not listed is refused.  So a field Docker adds cannot slip past the
+ * policy unchecked, as 1.43's HostConfig.Annotations (handed to the OCI
+ * runtime) and 1.56's HostConfig.Umask would.  No policy key allows a key
+ * listed as refused.
  */
 typedef enum key_rule { K_OPEN, K_CHECKED, K_REFUSED } key_rule;
 
@@ -484,9 +484,9 @@ int policy__check_endpoints(const dd_policy *p, const json_t *body, proto_error 
     return 0;
 }
 
-/* Healthcheck: Docker runs its probe as often as Interval says (down to
- * 1 ms); each duration other than 0 (the image's or Docker's default) is
- * at least min_health_interval, retries are bounded. */
+/* Healthcheck: Docker runs its probe as often as Interval says, down to
+ * 1 ms.  Each duration is 0 (the image's or Docker's default) or at least
+ * min_health_interval; retries are bounded. */
 int policy__check_health(const dd_policy *p, const json_t *body, proto_error *err)
 {
     const json_t *h = proto_json_get_ci(body, "Healthcheck");

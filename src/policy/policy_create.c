@@ -2,10 +2,10 @@
  * policy_create.c -- policy_check_create: the rules every create body
  * passes before it is sent.
  *
- * One function per rule, each reading the body the way Docker will: keys
- * case-insensitively, values of the type Docker's decoder expects (anything
- * else is refused here rather than guessed at).  Rules are named after the
- * policy key that relaxes them, so a refusal says what to change.
+ * One function per rule, each reading the body the way Docker will.  Keys
+ * match case-insensitively; a value must have the type Docker's decoder
+ * expects, else it is refused rather than guessed at.  Rules are named
+ * after the policy key that relaxes them, so a refusal says what to change.
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -201,13 +201,12 @@ static bool same_network(const char *mode, const char *name)
     return mode_bridge ? name_bridge : !strcmp(mode, name);
 }
 
-/* NetworkMode (namespaces aside: check_namespaces) and
- * NetworkingConfig.EndpointsConfig: a container is on one network, its
- * NetworkMode's.  From API 1.44 on Docker connects a container to every
- * network EndpointsConfig names, so an entry for another network (or a
- * second entry) would join one the container's NetworkMode does not
- * name: refused like any other network, even a listed one.  (Each
- * endpoint's settings are checked with the closed body.) */
+/* NetworkMode and NetworkingConfig.EndpointsConfig: a container is on one
+ * network, its NetworkMode's.  (check_namespaces reads the host's and
+ * containers' namespaces.)  From API 1.44 on, Docker connects a container
+ * to every network EndpointsConfig names.  So an entry for another network,
+ * or a second entry, is refused, even for a listed network.  Each
+ * endpoint's settings are checked with the closed body. */
 static int check_networks(const dd_policy *p, const json_t *body, const json_t *hc,
                           proto_error *err)
 {
@@ -238,9 +237,9 @@ static int check_networks(const dd_policy *p, const json_t *body, const json_t *
     return 0;
 }
 
-/* LogConfig: a log driver other than the daemon's default makes dockerd
- * (root, host network) write to wherever its options say, so the type
- * must be listed and options allowed. */
+/* LogConfig: a log driver other than the daemon's default has dockerd
+ * (root, host network) write wherever its options say.  So the type must
+ * be listed, and options allowed. */
 static int check_log(const dd_policy *p, const json_t *hc, proto_error *err)
 {
     const json_t *lc = proto_json_get_ci(hc, "LogConfig");
@@ -304,12 +303,10 @@ static void set_int(json_t *hc, const char *key, int64_t v)
     json_object_set_new(hc, key, json_integer(v));
 }
 
-/* Memory, CPUs and pids: a default where the body has none, a maximum
- * that an explicit value (or "unlimited") may not pass. */
 /* What else can take memory the host needs: swap (-1 is unlimited), the
  * /dev/shm tmpfs, and an OOM score below 0 (the kernel then kills host
- * processes first).  Bounded by max_memory when it is set; a negative OOM
- * score is never allowed. */
+ * processes first).  Swap and shm are bounded by max_memory when it is set.
+ * A negative OOM score is never allowed. */
 static int check_memory_extras(const dd_policy *p, const json_t *hc, int64_t mem, proto_error *err)
 {
     int64_t swap, shm, oom;
@@ -355,6 +352,8 @@ void policy_body_resources(const json_t *body, int64_t *memory, int64_t *nano_cp
     *nano_cpus = cpus_of(nano, quota, period);
 }
 
+/* Memory, CPUs and pids: a default where the body has none, and a maximum
+ * that an explicit value (or "unlimited") may not pass. */
 static int check_resources(const dd_policy *p, json_t *hc, proto_error *err)
 {
     int64_t mem, nano, quota, period, pids;

@@ -106,10 +106,10 @@ int policy_check_network_driver(const dd_policy *p, const char *driver, proto_er
                         "network driver %.100s is not allowed (policy network_drivers)", driver);
 }
 
-/* Written by hand rather than with fnmatch(): no fnmatch flag keeps `*`
- * from crossing ':' (FNM_PATHNAME stops it at '/' only), and a tag
- * pattern that can swallow a registry port is the hole this closes.
- * Recursion depth is bounded by the pattern's length (at most 512). */
+/* Written by hand, not with fnmatch(): no fnmatch flag keeps `*` from
+ * crossing ':' (FNM_PATHNAME stops it at '/' only).  A tag pattern that
+ * swallows a registry port is the hole this closes.  Recursion depth is
+ * bounded by the pattern's length (at most 512). */
 int policy_image_match(const char *pat, const char *ref)
 {
     for (;; pat++, ref++) {
@@ -134,9 +134,9 @@ int policy_image_match(const char *pat, const char *ref)
     }
 }
 
-/* The hex digits of image when Docker may read it as an image id:
- * "sha256:<hex>", or a bare run of lower-case hex digits (an id, or a
- * prefix of one, when no image has that name); else NULL. */
+/* The hex digits of image when Docker may read it as an image id, else
+ * NULL.  An id is "sha256:<hex>", or bare lower-case hex digits: Docker
+ * takes those for an id or its prefix when no image has that name. */
 static const char *image_id_hex(const char *image)
 {
     const char *hex = strncmp(image, "sha256:", 7) == 0 ? image + 7 : image;

@@ -2,11 +2,11 @@
  * quotas.h -- per-user bounds: the policy's "quotas" object.
  *
  * One mechanism for every bound a user of the work queue is held to on a
- * node: a row of bounds (dd_quota) for every user by default, rows of
- * their own for named users (absent keys: the default's), and the
- * node-wide bounds beside them.  The engine counts what each user holds
- * from its own state and Docker's labels and compares it here; a refusal
- * names the key (quotas.<key>).  Pure: no I/O.
+ * node.  A row of bounds (dd_quota) holds for every user by default; named
+ * users have rows of their own (absent keys: the default's).  The
+ * node-wide bounds stand beside them.  The engine counts what each user
+ * holds from its own state and Docker's labels, and compares it here.  A
+ * refusal names the key (quotas.<key>).  Pure: no I/O.
  *
  *   "quotas": {"max_waits": 1024,
  *              "default": {"containers": 20, "running": 10, "memory": 4294967296,
