@@ -608,8 +608,8 @@ void engine_load(engine *e, cluster_load *out)
     out->containers = e->sup.n_containers;
     out->docker = !e->sup.docker_down;
     pthread_mutex_unlock(&e->sup.mu);
+    out->containers += eng_quota_creating(e);
     pthread_mutex_lock(&e->mu);
-    out->containers += e->creating;
     out->inflight = e->busy;
     pthread_mutex_unlock(&e->mu);
     eng_rules *r = eng_rules_take(e);

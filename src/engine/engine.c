@@ -386,11 +386,8 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
         proto_cmd_free(cmd);
         return 1;
     }
-    if (bulk) { /* its pieces need its user's share: bulk_running bounds it */
-        pthread_mutex_lock(&e->mu);
-        eng_job_leave_worker_locked(e, j);
-        pthread_mutex_unlock(&e->mu);
-    }
+    if (bulk) /* its pieces need its user's share: bulk_running bounds it */
+        eng_job_leave_worker(e, j);
     /* Every request with an id is known while in flight and once answered:
      * a redelivered copy (the broker requeued the first when it closed the
      * channel, for its consumer timeout say, or lost the connection) waits
@@ -471,11 +468,9 @@ static void *worker_main(void *arg)
             log_bind_request(j->d.message_id ? j->d.message_id : j->d.correlation_id);
             int parked = draining ? 0 : msg_job(e, cli, j);
             log_bind_request(NULL);
-            pthread_mutex_lock(&e->mu);
-            eng_job_leave_worker_locked(e, j);
+            eng_job_leave_worker(e, j);
             if (!parked)
-                eng_quota_release_locked(e, j); /* parked: still in flight */
-            pthread_mutex_unlock(&e->mu);
+                eng_quota_release(e, j); /* parked: still in flight */
             if (draining) {
                 eng_post(e, engine_out_nack(j->d.tag, 1));
             } else if (parked) {
@@ -536,19 +531,14 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
     e->rules->policy = policy;
     e->rules->templates = conf->templates;
     e->rules->refs++;
-    e->sched_rules = e->rules;
-    pthread_mutex_init(&e->quota_mu, NULL);
+    eng_quota_init(&e->quota, e->rules);
     e->factory = *factory;
     snprintf(e->node_label, sizeof e->node_label, LBL "node=%s", conf->node);
     snprintf(e->cluster_label, sizeof e->cluster_label, LBL "cluster=%s", conf->cluster);
     eng_sup_init(&e->sup);
     eng_requests_init(&e->requests);
     eng_answered_init(&e->answered);
-    e->user_jobs = json_object();
-    e->user_workers = json_object();
     e->started_ms = eng_now_ms();
-    if (e->user_jobs == NULL || e->user_workers == NULL)
-        eng_oom();
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     if (factory->make(factory->ud, &e->sup.cli, errbuf, errlen) != 0 ||
@@ -614,15 +604,13 @@ void engine_free(engine *e)
     }
     eng_answered_cleanup(&e->answered);
     free((char *)e->conf.amqp_user);
-    json_decref(e->user_jobs);
-    json_decref(e->user_workers);
     free((char *)e->conf.node);
     free((char *)e->conf.cluster);
     eng_sup_cleanup(&e->sup);
     if (e->rules != NULL)
         eng_rules_drop(e, e->rules);
-    eng_rules_drop(e, e->sched_rules);
-    pthread_mutex_destroy(&e->quota_mu);
+    eng_rules_drop(e, e->quota.rules);
+    eng_quota_cleanup(&e->quota);
     pthread_mutex_destroy(&e->rules_mu);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
@@ -661,16 +649,13 @@ void engine_set_rules(engine *e, dd_policy *policy, dd_templates *templates)
     r->refs = 1;
     r->policy = r->own_policy = policy;
     r->templates = r->own_templates = templates;
-    r->refs = 2; /* the engine's and the job picking's (sched_rules) */
+    r->refs = 2; /* the engine's and the job picking's (quota.rules) */
     pthread_mutex_lock(&e->rules_mu);
     eng_rules *old = e->rules;
     e->rules = r;
     pthread_mutex_unlock(&e->rules_mu);
-    pthread_mutex_lock(&e->mu);
-    eng_rules *old_sched = e->sched_rules;
-    e->sched_rules = r;
-    pthread_cond_broadcast(&e->cv); /* a share may have grown */
-    pthread_mutex_unlock(&e->mu);
+    eng_rules *old_sched = eng_quota_set_rules(e, r);
+    eng_jobs_wake(e);       /* a share may have grown */
     eng_rules_drop(e, old); /* freed here, or by the last job that still uses it */
     eng_rules_drop(e, old_sched);
 }

@@ -121,6 +121,20 @@ typedef struct eng_sup {
     dkc_client *watch_cli;
 } eng_sup;
 
+/* quota.c: what the per-user quotas and max_containers count on this
+ * node.  Under mu, except create_mu. */
+typedef struct eng_quota {
+    pthread_mutex_t mu;
+    struct eng_rules *rules; /* the rules for picking jobs (a reference of its own) */
+    json_t *user_jobs;       /* user ("" anonymous) -> its MSG jobs in the engine */
+    json_t *user_workers;    /* user -> workers its MSG jobs hold */
+    int creating;            /* max_containers: creates admitted, Docker not answered yet */
+    uint64_t created;        /* max_containers: creates Docker has answered, ever */
+    /* held from counting a user's containers to their create: the one lock
+     * held across Docker calls (it orders creates, it guards no field) */
+    pthread_mutex_t create_mu;
+} eng_quota;
+
 /* requests.c: the requests (by request key, eng_request_key) that workers
  * carry out now, and the copies that wait for them. */
 typedef struct eng_requests {
@@ -158,10 +172,6 @@ struct engine {
     engine_conf conf;         /* strings copied */
     pthread_mutex_t rules_mu; /* guards rules and every eng_rules.refs; taken alone */
     eng_rules *rules;         /* the current rules (one reference is the engine's) */
-    eng_rules *sched_rules;   /* the same, for picking jobs (under mu; a reference of its own) */
-    json_t *user_jobs;        /* user ("" anonymous) -> its MSG jobs in the engine (under mu) */
-    json_t *user_workers;     /* user -> workers its MSG jobs hold (under mu) */
-    pthread_mutex_t quota_mu; /* held from counting a user's containers to their create */
     engine_client_factory factory;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -175,8 +185,6 @@ struct engine {
     char node_label[320];    /* LBL "node=<node>" */
     char cluster_label[320]; /* LBL "cluster=<cluster>"; with node_label, the filter for
                                 the containers this dispatcher owns */
-    int creating;            /* max_containers: creates admitted, Docker not answered yet */
-    uint64_t created;        /* max_containers: creates Docker has answered, ever */
     size_t n_events;         /* EVENT items in the outbox */
     uint64_t events_lost;    /* dropped because n_events was at its cap */
     int64_t started_ms;      /* eng_now_ms at engine_start */
@@ -188,6 +196,7 @@ struct engine {
      * containers covers the rest; see requests.c). */
     eng_requests requests; /* requests.c */
     eng_sup sup;           /* supervise.c */
+    eng_quota quota;       /* quota.c */
     eng_answered answered; /* answered.c */
 };
 
@@ -351,6 +360,11 @@ void eng_post_progress(jctx *c, json_t *p);
  * after_remove) off the outbox: the list of them (engine_fence). */
 engine_out *eng_outbox_take_finals(engine *e);
 void eng_push_job(engine *e, job *j);
+/* The first queued job that may go to a worker (eng_quota_take_worker),
+ * taken off the queue; NULL: none may.  The caller holds e->mu. */
+job *eng_job_next_locked(engine *e);
+/* Wakes the workers: a job held back may go now. */
+void eng_jobs_wake(engine *e);
 /* Queues the jobs of list (linked by next) ahead of every job, waking the
  * workers. */
 void eng_push_jobs_front(engine *e, job *list);
@@ -386,15 +400,34 @@ int eng_requests_parked(engine *e);
 int eng_rid_ok(const char *rid);
 
 /* ---- quota.c ---- */
+/* The counts, under rules r (a reference taken for them). */
+void eng_quota_init(eng_quota *q, eng_rules *r);
+/* Frees the counts; the caller drops q->rules. */
+void eng_quota_cleanup(eng_quota *q);
+/* The rules for picking jobs become r (a reference taken for them): the
+ * old ones, for the caller to drop. */
+eng_rules *eng_quota_set_rules(engine *e, eng_rules *r);
 /* A MSG job submitted: counts it against its user's in_flight (j->user). */
-void eng_quota_submit_locked(engine *e, job *j);
+void eng_quota_submit(engine *e, job *j);
 /* A MSG job ends (answered, dropped): its count goes. */
-void eng_quota_release_locked(engine *e, job *j);
-/* The first queued job that may go to a worker (its user under the worker
- * share), taken off the queue; NULL: none may. */
-job *eng_job_next_locked(engine *e);
-/* j no longer holds a worker: its user's share has room again. */
-void eng_job_leave_worker_locked(engine *e, job *j);
+void eng_quota_release(engine *e, job *j);
+/* 1 when queued job j may go to a worker now (a MSG job then counts in
+ * its user's workers), 0 when its user's worker share is full. */
+int eng_quota_take_worker(engine *e, job *j);
+/* j no longer holds a worker: its user's share has room again (the
+ * workers are woken). */
+void eng_job_leave_worker(engine *e, job *j);
+/* max_containers: creates answered so far (eng_quota_admit_create). */
+uint64_t eng_quota_created(engine *e);
+/* max_containers: 1 when a create may go (counted until
+ * eng_quota_create_answered), listed containers being on the node and
+ * created_before (eng_quota_created) read before the list; else 0 with
+ * *pending the creates not in the list. */
+int eng_quota_admit_create(engine *e, size_t listed, uint64_t created_before, int max,
+                           size_t *pending);
+void eng_quota_create_answered(engine *e);
+/* The node's creates that Docker has not answered yet. */
+int eng_quota_creating(engine *e);
 /* H_ERR (quota) when j was over its user's in_flight. */
 hres eng_quota_in_flight(jctx *c, const job *j);
 /* H_ERR when one more `wait` is over the user's or the node's bound (the
@@ -403,11 +436,11 @@ hres eng_quota_wait_locked(jctx *c);
 /* A run's Timeout (0: none) bounded by the user's run_time. */
 int64_t eng_quota_run_time(const jctx *c, int64_t timeout_s);
 /* Labels body with its memory and CPUs and checks the user's container
- * bounds (run: it will run).  H_OK with *locked when e->quota_mu is held
+ * bounds (run: it will run).  H_OK with *locked when e->quota.create_mu is held
  * (the caller unlocks it once the container is made), or the refusal. */
 hres eng_quota_create(jctx *c, json_t *body, bool run, bool *locked);
 /* The same for a start or restart of c's container: H_OK with *locked
- * when e->quota_mu is held (unlocked by the caller once it started). */
+ * when e->quota.create_mu is held (unlocked by the caller once it started). */
 hres eng_quota_start(jctx *c, bool *locked);
 
 /* ---- make.c ---- */

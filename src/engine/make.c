@@ -122,7 +122,7 @@ hres eng_create_admitted(jctx *c, json_t *body, char **id, json_t **warnings)
         return vr;
     vr = create_in_room(c, body, id, warnings);
     if (qlocked)
-        pthread_mutex_unlock(&e->quota_mu);
+        pthread_mutex_unlock(&e->quota.create_mu);
     return vr;
 }
 
@@ -133,9 +133,7 @@ static hres create_in_room(jctx *c, json_t *body, char **id, json_t **warnings)
     int rc;
     int max = c->rules->policy->max_containers;
     if (max > 0) {
-        pthread_mutex_lock(&e->mu);
-        uint64_t created_before = e->created;
-        pthread_mutex_unlock(&e->mu);
+        uint64_t created_before = eng_quota_created(e);
         json_t *arr = NULL;
         dkc_list_opts lo = {.all = true, .filters = eng_owner_filter(e)};
         rc = dkc_container_list(c->cli, &lo, &arr);
@@ -144,25 +142,16 @@ static hres create_in_room(jctx *c, json_t *body, char **id, json_t **warnings)
         json_decref(arr);
         if (rc != 0)
             return eng_dfail(c, rc);
-        pthread_mutex_lock(&e->mu);
-        size_t pending = (size_t)e->creating + (size_t)(e->created - created_before);
-        bool room = n + pending < (size_t)max;
-        if (room)
-            e->creating++;
-        pthread_mutex_unlock(&e->mu);
-        if (!room)
+        size_t pending = 0;
+        if (!eng_quota_admit_create(e, n, created_before, max, &pending))
             return eng_fail(c, PROTO_EPOLICY,
                             "this node has %zu containers (%zu more being made), the most it may "
                             "have (policy max_containers)",
                             n, pending);
     }
     rc = dkc_container_create_json(c->cli, c->cmd->name, body, id, warnings);
-    if (max > 0) {
-        pthread_mutex_lock(&e->mu);
-        e->creating--;
-        e->created++;
-        pthread_mutex_unlock(&e->mu);
-    }
+    if (max > 0)
+        eng_quota_create_answered(e);
     if (rc != 0)
         return eng_dfail(c, rc);
     /* bound before the reply goes out (the outbox is in order), so that a

@@ -178,6 +178,31 @@ void eng_push_job(engine *e, job *j)
     pthread_mutex_unlock(&e->mu);
 }
 
+job *eng_job_next_locked(engine *e)
+{
+    job *prev = NULL;
+    for (job *j = e->jhead; j; prev = j, j = j->next) {
+        if (!eng_quota_take_worker(e, j))
+            continue;
+        if (prev)
+            prev->next = j->next;
+        else
+            e->jhead = j->next;
+        if (e->jtail == j)
+            e->jtail = prev;
+        j->next = NULL;
+        return j;
+    }
+    return NULL;
+}
+
+void eng_jobs_wake(engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
 void eng_push_jobs_front(engine *e, job *list)
 {
     job *last = list;
@@ -214,9 +239,7 @@ static void submit(engine *e, broker_delivery *d, int unrouted)
     j->unrouted = unrouted;
     j->d = *d;
     memset(d, 0, sizeof *d);
-    pthread_mutex_lock(&e->mu);
-    eng_quota_submit_locked(e, j);
-    pthread_mutex_unlock(&e->mu);
+    eng_quota_submit(e, j);
     eng_push_job(e, j);
 }
 
@@ -259,9 +282,7 @@ static size_t drop_jobs(engine *e, job *list)
     size_t n = 0;
     for (job *j = list, *next; j; j = next, n++) {
         next = j->next;
-        pthread_mutex_lock(&e->mu);
-        eng_quota_release_locked(e, j);
-        pthread_mutex_unlock(&e->mu);
+        eng_quota_release(e, j);
         eng_job_free(j);
     }
     return n;

@@ -18,7 +18,7 @@
  *                 their user label, memory and CPUs from the labels each
  *                 container gets when it is made, so a restarted node counts
  *                 what it made before; creates under these bounds are made
- *                 one at a time (quota_mu), so two cannot both take the last
+ *                 one at a time (create_mu), so two cannot both take the last
  *                 room
  *                 `start` and `restart` of a stopped container count
  *                 against running, memory and cpus too
@@ -26,9 +26,9 @@
  * A refusal is the error `quota` with field "quotas.<key>"; metrics count
  * it by that field.
  *
- * Locking: the in-flight and worker counts are under e->mu, and the job
- * picking reads e->sched_rules there; everything else reads the job's own
- * rules (c->rules).
+ * Locking: the counts are struct eng_quota's, under its own lock (a leaf:
+ * the job queue's lock may be held when it is taken); the job picking
+ * reads q->rules there, everything else the job's own rules (c->rules).
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -74,13 +74,45 @@ static json_int_t bump(json_t *map, const char *k, json_int_t d)
     return n;
 }
 
-void eng_quota_submit_locked(engine *e, job *j)
+void eng_quota_init(eng_quota *q, eng_rules *r)
+{
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_mutex_init(&q->create_mu, NULL);
+    q->rules = r;
+    q->user_jobs = json_object();
+    q->user_workers = json_object();
+    q->creating = 0;
+    q->created = 0;
+    if (q->user_jobs == NULL || q->user_workers == NULL)
+        eng_oom();
+}
+
+void eng_quota_cleanup(eng_quota *q)
+{
+    json_decref(q->user_jobs);
+    json_decref(q->user_workers);
+    pthread_mutex_destroy(&q->create_mu);
+    pthread_mutex_destroy(&q->mu);
+}
+
+eng_rules *eng_quota_set_rules(engine *e, eng_rules *r)
+{
+    pthread_mutex_lock(&e->quota.mu);
+    eng_rules *old = e->quota.rules;
+    e->quota.rules = r;
+    pthread_mutex_unlock(&e->quota.mu);
+    return old;
+}
+
+void eng_quota_submit(engine *e, job *j)
 {
     /* a forwarded message counts against its original publisher */
     const char *u = eng_original_user(e, &j->d);
     j->user = eng_xstrdup(u ? u : "");
-    json_int_t n = bump(e->user_jobs, j->user, 1);
-    int64_t max = quotas_for(&e->sched_rules->policy->quotas, u)->in_flight;
+    pthread_mutex_lock(&e->quota.mu);
+    json_int_t n = bump(e->quota.user_jobs, j->user, 1);
+    int64_t max = quotas_for(&e->quota.rules->policy->quotas, u)->in_flight;
+    pthread_mutex_unlock(&e->quota.mu);
     /* a piece of a bulk request (from another dispatcher: u is not the
      * message's own user_id) counts, but is never refused: its request
      * was admitted as a whole */
@@ -88,55 +120,87 @@ void eng_quota_submit_locked(engine *e, job *j)
     j->over_in_flight = !piece && max > 0 && n > max;
 }
 
-void eng_quota_release_locked(engine *e, job *j)
+void eng_quota_release(engine *e, job *j)
 {
+    pthread_mutex_lock(&e->quota.mu);
     if (j->user != NULL)
-        bump(e->user_jobs, j->user, -1);
+        bump(e->quota.user_jobs, j->user, -1);
     free(j->user);
     j->user = NULL;
+    pthread_mutex_unlock(&e->quota.mu);
 }
 
 /* 1 when j may go to a worker now: not a message, a refusal to make, or
- * its user under the worker share. */
+ * its user under the worker share.  Caller holds e->quota.mu. */
 static int may_start(engine *e, const job *j)
 {
     if (j->kind != JOB_MSG || j->user == NULL || j->over_in_flight)
         return 1;
     const char *u = *j->user ? j->user : NULL;
-    double share = quotas_for(&e->sched_rules->policy->quotas, u)->worker_share;
+    double share = quotas_for(&e->quota.rules->policy->quotas, u)->worker_share;
     int max = quotas_workers(share, e->n_workers);
-    return json_integer_value(json_object_get(e->user_workers, j->user)) < max;
+    return json_integer_value(json_object_get(e->quota.user_workers, j->user)) < max;
 }
 
-job *eng_job_next_locked(engine *e)
+int eng_quota_take_worker(engine *e, job *j)
 {
-    job *prev = NULL;
-    for (job *j = e->jhead; j; prev = j, j = j->next) {
-        if (!may_start(e, j))
-            continue;
-        if (prev)
-            prev->next = j->next;
-        else
-            e->jhead = j->next;
-        if (e->jtail == j)
-            e->jtail = prev;
-        j->next = NULL;
-        if (j->kind == JOB_MSG && j->user != NULL) {
-            bump(e->user_workers, j->user, 1);
-            j->holds_worker = 1;
-        }
-        return j;
+    pthread_mutex_lock(&e->quota.mu);
+    int may = may_start(e, j);
+    if (may && j->kind == JOB_MSG && j->user != NULL) {
+        bump(e->quota.user_workers, j->user, 1);
+        j->holds_worker = 1;
     }
-    return NULL;
+    pthread_mutex_unlock(&e->quota.mu);
+    return may;
 }
 
-void eng_job_leave_worker_locked(engine *e, job *j)
+void eng_job_leave_worker(engine *e, job *j)
 {
-    if (!j->holds_worker)
-        return;
-    j->holds_worker = 0;
-    bump(e->user_workers, j->user, -1);
-    pthread_cond_broadcast(&e->cv); /* a job its user's share held back may go now */
+    pthread_mutex_lock(&e->quota.mu);
+    int held = j->holds_worker;
+    if (held) {
+        j->holds_worker = 0;
+        bump(e->quota.user_workers, j->user, -1);
+    }
+    pthread_mutex_unlock(&e->quota.mu);
+    if (held)
+        eng_jobs_wake(e); /* a job its user's share held back may go now */
+}
+
+uint64_t eng_quota_created(engine *e)
+{
+    pthread_mutex_lock(&e->quota.mu);
+    uint64_t n = e->quota.created;
+    pthread_mutex_unlock(&e->quota.mu);
+    return n;
+}
+
+int eng_quota_admit_create(engine *e, size_t listed, uint64_t created_before, int max,
+                           size_t *pending)
+{
+    pthread_mutex_lock(&e->quota.mu);
+    *pending = (size_t)e->quota.creating + (size_t)(e->quota.created - created_before);
+    int room = listed + *pending < (size_t)max;
+    if (room)
+        e->quota.creating++;
+    pthread_mutex_unlock(&e->quota.mu);
+    return room;
+}
+
+void eng_quota_create_answered(engine *e)
+{
+    pthread_mutex_lock(&e->quota.mu);
+    e->quota.creating--;
+    e->quota.created++;
+    pthread_mutex_unlock(&e->quota.mu);
+}
+
+int eng_quota_creating(engine *e)
+{
+    pthread_mutex_lock(&e->quota.mu);
+    int n = e->quota.creating;
+    pthread_mutex_unlock(&e->quota.mu);
+    return n;
 }
 
 hres eng_quota_in_flight(jctx *c, const job *j)
@@ -270,13 +334,13 @@ hres eng_quota_create(jctx *c, json_t *body, bool run, bool *locked)
         return over(c, "cpus",
                     "a container without a CPU limit cannot be counted against this "
                     "user's CPUs; give HostConfig.NanoCpus or set policy default_cpus");
-    pthread_mutex_lock(&c->e->quota_mu);
+    pthread_mutex_lock(&c->e->quota.create_mu);
     held h = {0};
     hres res = count_held(c, &h);
     if (res == H_OK)
         res = check_held(c, q, &h, mem, cpus, run);
     if (res != H_OK)
-        pthread_mutex_unlock(&c->e->quota_mu);
+        pthread_mutex_unlock(&c->e->quota.create_mu);
     else
         *locked = true;
     return res;
@@ -293,7 +357,7 @@ static hres start_admitted(jctx *c, const dd_quota *q, json_t *ins, bool *locked
         (strcmp(st, "created") && strcmp(st, "exited") && strcmp(st, "dead")))
         return H_OK; /* running already, or another user's (an admin acts) */
     bool back = strcmp(st, "created") != 0;
-    pthread_mutex_lock(&c->e->quota_mu);
+    pthread_mutex_lock(&c->e->quota.create_mu);
     held h = {0};
     hres res = count_held(c, &h);
     if (res == H_OK && q->running > 0 && h.running >= q->running)
@@ -305,7 +369,7 @@ static hres start_admitted(jctx *c, const dd_quota *q, json_t *ins, bool *locked
         res = check_held(c, q, &(held){.memory = h.memory, .nano_cpus = h.nano_cpus},
                          label_int(labels, "memory"), label_int(labels, "nano-cpus"), false);
     if (res != H_OK)
-        pthread_mutex_unlock(&c->e->quota_mu);
+        pthread_mutex_unlock(&c->e->quota.create_mu);
     else
         *locked = true;
     return res;
