@@ -1,6 +1,14 @@
 /*
  * protocol_internal.h -- what the parser's files share; not for the
  * protocol's users (they include protocol.h).
+ *
+ * The parser's files, in reading order:
+ *   protocol_schema.c  the field and command tables, and their lookups
+ *   protocol_parse.c   proto_parse: a message in, a proto_cmd out; errors
+ *   protocol_keys.c    keys equal ignoring case; raw Docker bodies
+ *   protocol_check.c   what each field's value must look like
+ *   protocol_map.c     the mappers onto the command model
+ * All of it is pure and may be called from any thread.
  */
 #ifndef DD_PROTOCOL_INTERNAL_H
 #define DD_PROTOCOL_INTERNAL_H
@@ -160,6 +168,7 @@ typedef struct command_spec {
     short fields[FIELD_MAX]; /* accepted fields, REQ when required; 0 ends */
 } command_spec;
 
+/* One parse: its limits, where the error goes, the command being built. */
 struct parse_ctx {
     proto_limits lim;
     proto_error *err;
@@ -168,6 +177,7 @@ struct parse_ctx {
     json_t *val[F__COUNT]; /* borrowed from the parsed message; validated */
 };
 
+/* One Ports entry, read (proto__parse_port_spec). */
 typedef struct port_spec {
     char host_ip[48];
     char host_port[8];  /* "" : any */
