@@ -26,7 +26,8 @@ if [ ! -d "$DIR/.git" ] && [ ! -f "$DIR/.git" ]; then
     mkdir -p "$(dirname "$DIR")"
     git worktree add -q --detach "$DIR" HEAD || exit 1
 fi
-git -C "$DIR" checkout -q --detach "$(git rev-parse HEAD)" && git -C "$DIR" checkout -q -- . || exit 1
+# a run stopped half-way leaves its mutant in the tree: undo it first
+git -C "$DIR" checkout -q -- . && git -C "$DIR" checkout -q --detach "$(git rev-parse HEAD)" || exit 1
 if [ ! -f "$DIR/build/build.ninja" ]; then
     meson setup "$DIR/build" "$DIR" -Dbuildtype=debug >/dev/null || exit 1
 fi
@@ -61,6 +62,9 @@ lines[i] = lines[i][: len(lines[i]) - len(lines[i].lstrip())] + new.strip()
 open(path, "w").write("\n".join(lines))
 EOF
         echo "not ok $n - $name: the line is not in $file exactly once" && bad=$((bad + 1)) && continue
+    fi
+    if [ -z "$test" ]; then # it would run every program, services' too
+        echo "not ok $n - $name: names no test" && bad=$((bad + 1)) && continue
     fi
     filter= setup=
     read -r tname opts <<<"$test"
