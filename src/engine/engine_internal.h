@@ -341,7 +341,6 @@ int eng_code_from_dkc(int dkc_err);
 void eng_sup_soon(engine *e, int delay_ms);
 
 /* ---- outbox.c ---- */
-void eng_waiter_free(waiter *w);
 void eng_post(engine *e, engine_out *o);
 void eng_post_event(engine *e, json_t *ev);
 
@@ -457,6 +456,7 @@ hres eng_create_admitted(jctx *c, json_t *body, char **id, json_t **warnings);
 hres eng_apply_template(jctx *c);
 
 /* ---- supervise.c ---- */
+void eng_waiter_free(waiter *w);
 void eng_sup_init(eng_sup *s);
 /* Frees the waiters and the sets (the threads are stopped). */
 void eng_sup_cleanup(eng_sup *s);

@@ -8,18 +8,6 @@
 
 #include "engine_internal.h"
 
-void eng_waiter_free(waiter *w)
-{
-    free(w->container);
-    free(w->condition);
-    free(w->finished_at);
-    free(w->reply_to);
-    free(w->correlation_id);
-    free(w->request_id);
-    free(w->user);
-    free(w);
-}
-
 /* Appends o to the outbox; the caller holds e->mu. */
 static void append_locked(engine *e, engine_out *o)
 {

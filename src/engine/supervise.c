@@ -808,3 +808,15 @@ hres eng_waiter_add(jctx *c, waiter *w)
     pthread_mutex_unlock(&c->e->sup.mu);
     return q;
 }
+
+void eng_waiter_free(waiter *w)
+{
+    free(w->container);
+    free(w->condition);
+    free(w->finished_at);
+    free(w->reply_to);
+    free(w->correlation_id);
+    free(w->request_id);
+    free(w->user);
+    free(w);
+}
