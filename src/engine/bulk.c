@@ -419,7 +419,7 @@ void eng_sweep_pieces(engine *e, dkc_client *cli)
 int eng_bulk_begin(engine *e, job *j)
 {
     int limit = e->n_workers > 1 ? e->n_workers - 1 : 1;
-    pthread_mutex_lock(&e->mu);
+    pthread_mutex_lock(&e->jobs.mu);
     int run = j->bulk_slot || e->bulk_running < limit;
     if (run && !j->bulk_slot)
         e->bulk_running++;
@@ -432,13 +432,13 @@ int eng_bulk_begin(engine *e, job *j)
             e->bulk_parked = j;
         e->bulk_parked_tail = j;
     }
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_unlock(&e->jobs.mu);
     return run;
 }
 
 void eng_bulk_end(engine *e)
 {
-    pthread_mutex_lock(&e->mu);
+    pthread_mutex_lock(&e->jobs.mu);
     job *next = e->bulk_parked;
     if (next) { /* the slot passes to it */
         e->bulk_parked = next->next;
@@ -448,7 +448,7 @@ void eng_bulk_end(engine *e)
     } else {
         e->bulk_running--;
     }
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_unlock(&e->jobs.mu);
     if (next)
         eng_push_job(e, next);
 }

@@ -609,9 +609,9 @@ void engine_load(engine *e, cluster_load *out)
     out->docker = !e->sup.docker_down;
     pthread_mutex_unlock(&e->sup.mu);
     out->containers += eng_quota_creating(e);
-    pthread_mutex_lock(&e->mu);
-    out->inflight = e->busy;
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_lock(&e->jobs.mu);
+    out->inflight = e->jobs.busy;
+    pthread_mutex_unlock(&e->jobs.mu);
     eng_rules *r = eng_rules_take(e);
     out->capacity = r->policy->max_containers;
     eng_rules_drop(e, r);

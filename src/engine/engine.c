@@ -451,17 +451,11 @@ static void *worker_main(void *arg)
         log_msg(LOG_LVL_ERROR, "worker: Docker client: %s", why);
         return NULL;
     }
-    pthread_mutex_lock(&e->mu);
     for (;;) {
-        /* the first job whose user is under its worker share (quota.c) */
-        job *j;
-        while ((j = eng_job_next_locked(e)) == NULL && !e->stop_workers)
-            pthread_cond_wait(&e->cv, &e->mu);
+        int draining;
+        job *j = eng_jobs_take(e, &draining);
         if (j == NULL)
             break; /* stopping: what is left is freed with the engine */
-        int draining = e->draining;
-        e->busy++;
-        pthread_mutex_unlock(&e->mu);
 
         if (j->kind == JOB_MSG) {
             /* the job's diagnostics name its request */
@@ -474,9 +468,8 @@ static void *worker_main(void *arg)
             if (draining) {
                 eng_post(e, engine_out_nack(j->d.tag, 1));
             } else if (parked) {
-                pthread_mutex_lock(&e->mu);
-                e->busy--;
-                continue; /* parked: mu is held, as the loop expects */
+                eng_jobs_done(e);
+                continue;
             }
             broker_delivery_cleanup(&j->d);
         } else if (j->kind == JOB_FINISH) {
@@ -492,10 +485,8 @@ static void *worker_main(void *arg)
         }
         free(j->id);
         free(j);
-        pthread_mutex_lock(&e->mu);
-        e->busy--;
+        eng_jobs_done(e);
     }
-    pthread_mutex_unlock(&e->mu);
     dkc_client_free(cli);
     return NULL;
 }
@@ -535,12 +526,12 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
     e->factory = *factory;
     snprintf(e->node_label, sizeof e->node_label, LBL "node=%s", conf->node);
     snprintf(e->cluster_label, sizeof e->cluster_label, LBL "cluster=%s", conf->cluster);
+    eng_jobs_init(&e->jobs);
+    eng_outbox_init(&e->outbox);
     eng_sup_init(&e->sup);
     eng_requests_init(&e->requests);
     eng_answered_init(&e->answered);
     e->started_ms = eng_now_ms();
-    pthread_mutex_init(&e->mu, NULL);
-    pthread_cond_init(&e->cv, NULL);
     if (factory->make(factory->ud, &e->sup.cli, errbuf, errlen) != 0 ||
         factory->make(factory->ud, &e->sup.watch_cli, errbuf, errlen) != 0) {
         engine_free(e);
@@ -561,9 +552,7 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
 void engine_begin_shutdown(engine *e)
 {
     eng_sup_stop(e);
-    pthread_mutex_lock(&e->mu);
-    e->draining = 1;
-    pthread_mutex_unlock(&e->mu);
+    eng_jobs_drain(e);
 }
 
 void engine_free(engine *e)
@@ -572,28 +561,14 @@ void engine_free(engine *e)
         return;
     engine_begin_shutdown(e);
     eng_stop_watcher(e);
-    pthread_mutex_lock(&e->mu);
-    e->stop_workers = 1;
-    pthread_cond_broadcast(&e->cv);
-    pthread_mutex_unlock(&e->mu);
+    eng_jobs_stop(e);
     for (int i = 0; i < e->n_workers; i++)
         pthread_join(e->workers[i], NULL);
     free(e->workers);
     dkc_client_free(e->sup.cli);
     dkc_client_free(e->sup.watch_cli);
-    while (e->jhead) {
-        job *j = e->jhead;
-        e->jhead = j->next;
-        broker_delivery_cleanup(&j->d);
-        free(j->user);
-        free(j->id);
-        free(j);
-    }
-    while (e->ohead) {
-        engine_out *o = e->ohead;
-        e->ohead = o->next;
-        engine_out_free(o);
-    }
+    eng_jobs_cleanup(&e->jobs);
+    eng_outbox_cleanup(&e->outbox);
     eng_requests_cleanup(&e->requests);
     while (e->bulk_parked) { /* unacked: the broker hands them out again */
         job *j = e->bulk_parked;
@@ -612,8 +587,6 @@ void engine_free(engine *e)
     eng_rules_drop(e, e->quota.rules);
     eng_quota_cleanup(&e->quota);
     pthread_mutex_destroy(&e->rules_mu);
-    pthread_mutex_destroy(&e->mu);
-    pthread_cond_destroy(&e->cv);
     free(e);
 }
 

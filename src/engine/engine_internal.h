@@ -17,8 +17,15 @@
  *   commands.c   the command table: one descriptor per command, each
  *                defined in its cmd_*.c file
  *
- * Locking: everything in struct engine marked "under mu" is read and
- * written with e->mu held; the rest is set before the threads start.
+ * Locking: struct engine is made of parts, each a struct with its own lock
+ * and its init/cleanup in the file that owns it (jobs, outbox, requests,
+ * answered, sup, quota); the rest is set before the threads start.  Lock
+ * order, outer first: a lock may be held while taking one to its right.
+ *   quota.create_mu -> any other   (it orders creates across Docker calls)
+ *   jobs.mu         -> quota.mu    (picking a job counts its worker)
+ *   requests.mu     -> answered.mu (a request is in flight or answered)
+ * The others (outbox.mu, sup.mu, rules_mu) are taken alone.  No lock but
+ * quota.create_mu is held while calling Docker, the broker or conf.notify.
  * Out of memory: the daemon aborts through the eng_x* allocators rather
  * than threading ENOMEM through every path (daemon code, not library code).
  */
@@ -86,6 +93,24 @@ typedef struct waiter {
     int64_t deadline_ms; /* 0: none */
     int64_t t0;
 } waiter;
+
+/* outbox.c: the job queue the workers take from.  Under mu. */
+typedef struct eng_jobs {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* a job was queued, or one held back may go */
+    job *head, *tail;
+    int busy;         /* workers carrying out a job */
+    int draining;     /* engine_begin_shutdown: messages are requeued, not carried out */
+    int stop_workers; /* engine_free: the workers end */
+} eng_jobs;
+
+/* outbox.c: what the broker thread is to do, in order.  Under mu. */
+typedef struct eng_outbox {
+    pthread_mutex_t mu;
+    engine_out *head, *tail;
+    size_t n_events;      /* EVENT items in the outbox */
+    uint64_t events_lost; /* dropped because n_events was at its cap */
+} eng_outbox;
 
 /* supervise.c: the supervisor's and the watcher's state.  Under mu unless
  * marked; the supervisor sleeps on cv until `due`. */
@@ -173,27 +198,21 @@ struct engine {
     pthread_mutex_t rules_mu; /* guards rules and every eng_rules.refs; taken alone */
     eng_rules *rules;         /* the current rules (one reference is the engine's) */
     engine_client_factory factory;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    job *jhead, *jtail;
-    int busy;
-    int draining;
-    int stop_workers;
-    engine_out *ohead, *otail;
     pthread_t *workers;
     int n_workers;
     char node_label[320];    /* LBL "node=<node>" */
     char cluster_label[320]; /* LBL "cluster=<cluster>"; with node_label, the filter for
                                 the containers this dispatcher owns */
-    size_t n_events;         /* EVENT items in the outbox */
-    uint64_t events_lost;    /* dropped because n_events was at its cap */
     int64_t started_ms;      /* eng_now_ms at engine_start */
     /* bulk requests: each holds a worker while its pieces run, so at most
-     * workers - 1 run at once and the others wait here (under mu) */
+     * workers - 1 run at once and the others wait here (bulk.c; under
+     * jobs.mu, as they go back to the queue) */
     int bulk_running;
     job *bulk_parked, *bulk_parked_tail;
     /* Idempotence by request id within this process (the request label on
      * containers covers the rest; see requests.c). */
+    eng_jobs jobs;         /* outbox.c */
+    eng_outbox outbox;     /* outbox.c */
     eng_requests requests; /* requests.c */
     eng_sup sup;           /* supervise.c */
     eng_quota quota;       /* quota.c */
@@ -358,9 +377,23 @@ void eng_post_progress(jctx *c, json_t *p);
 /* Takes the final replies (REPLY items of a finished run, tag 0 and an
  * after_remove) off the outbox: the list of them (engine_fence). */
 engine_out *eng_outbox_take_finals(engine *e);
+void eng_jobs_init(eng_jobs *q);
+/* A worker's next job, counted busy until eng_jobs_done (*draining: the
+ * engine drains, the job is not to be carried out); NULL when the
+ * workers stop.  Waits for one. */
+job *eng_jobs_take(engine *e, int *draining);
+void eng_jobs_done(engine *e);
+/* engine_begin_shutdown: messages taken from now on are requeued. */
+void eng_jobs_drain(engine *e);
+/* engine_free: the workers end once their job is done. */
+void eng_jobs_stop(engine *e);
+/* Frees the queued jobs (unacked: the broker hands them out again). */
+void eng_jobs_cleanup(eng_jobs *q);
+void eng_outbox_init(eng_outbox *o);
+void eng_outbox_cleanup(eng_outbox *o);
 void eng_push_job(engine *e, job *j);
 /* The first queued job that may go to a worker (eng_quota_take_worker),
- * taken off the queue; NULL: none may.  The caller holds e->mu. */
+ * taken off the queue; NULL: none may.  The caller holds e->jobs.mu. */
 job *eng_job_next_locked(engine *e);
 /* Wakes the workers: a job held back may go now. */
 void eng_jobs_wake(engine *e);

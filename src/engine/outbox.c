@@ -1,6 +1,7 @@
 /*
  * outbox.c -- the job queue the workers take from and the outbox the broker
- * thread drains (engine.h: engine_submit, engine_take_outbox...).
+ * thread drains (engine.h: engine_submit, engine_take_outbox...).  Each is
+ * a struct with a lock of its own (eng_jobs, eng_outbox).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -8,23 +9,23 @@
 
 #include "engine_internal.h"
 
-/* Appends o to the outbox; the caller holds e->mu. */
+/* Appends o to the outbox; the caller holds e->outbox.mu. */
 static void append_locked(engine *e, engine_out *o)
 {
     o->next = NULL;
-    if (e->otail)
-        e->otail->next = o;
+    if (e->outbox.tail)
+        e->outbox.tail->next = o;
     else
-        e->ohead = o;
-    e->otail = o;
+        e->outbox.head = o;
+    e->outbox.tail = o;
 }
 
 /* Appends o to the outbox (takes ownership). */
 void eng_post(engine *e, engine_out *o)
 {
-    pthread_mutex_lock(&e->mu);
+    pthread_mutex_lock(&e->outbox.mu);
     append_locked(e, o);
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_unlock(&e->outbox.mu);
     if (e->conf.notify)
         e->conf.notify(e->conf.notify_ud);
 }
@@ -73,16 +74,16 @@ void eng_post_event(engine *e, json_t *ev)
     if (body == NULL)
         eng_oom();
     engine_out *o = engine_out_event(key, body);
-    pthread_mutex_lock(&e->mu);
+    pthread_mutex_lock(&e->outbox.mu);
     uint64_t lost = 0;
-    if (e->n_events >= ENGINE_MAX_PENDING_EVENTS) {
-        lost = ++e->events_lost;
+    if (e->outbox.n_events >= ENGINE_MAX_PENDING_EVENTS) {
+        lost = ++e->outbox.events_lost;
     } else {
-        e->n_events++;
+        e->outbox.n_events++;
         append_locked(e, o);
         o = NULL;
     }
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_unlock(&e->outbox.mu);
     if (o == NULL && e->conf.notify)
         e->conf.notify(e->conf.notify_ud);
     if (o != NULL) {
@@ -97,9 +98,9 @@ void eng_post_event(engine *e, json_t *ev)
 engine_out *eng_outbox_take_finals(engine *e)
 {
     engine_out *finals = NULL;
-    pthread_mutex_lock(&e->mu);
-    engine_out **pp = &e->ohead;
-    e->otail = NULL;
+    pthread_mutex_lock(&e->outbox.mu);
+    engine_out **pp = &e->outbox.head;
+    e->outbox.tail = NULL;
     while (*pp) {
         engine_out *o = *pp;
         if (o->kind == ENGINE_OUT_REPLY && o->reply.tag == 0 && o->reply.after_remove &&
@@ -108,11 +109,11 @@ engine_out *eng_outbox_take_finals(engine *e)
             o->next = finals;
             finals = o;
         } else {
-            e->otail = o;
+            e->outbox.tail = o;
             pp = &o->next;
         }
     }
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_unlock(&e->outbox.mu);
     return finals;
 }
 
@@ -127,11 +128,11 @@ static size_t count_events(const engine_out *l)
 
 engine_out *engine_take_outbox(engine *e)
 {
-    pthread_mutex_lock(&e->mu);
-    engine_out *l = e->ohead;
-    e->ohead = e->otail = NULL;
-    e->n_events = 0;
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_lock(&e->outbox.mu);
+    engine_out *l = e->outbox.head;
+    e->outbox.head = e->outbox.tail = NULL;
+    e->outbox.n_events = 0;
+    pthread_mutex_unlock(&e->outbox.mu);
     return l;
 }
 
@@ -143,41 +144,41 @@ void engine_requeue_outbox(engine *e, engine_out *list)
     while (last->next)
         last = last->next;
     size_t n = count_events(list);
-    pthread_mutex_lock(&e->mu);
-    e->n_events += n;
-    last->next = e->ohead;
-    e->ohead = list;
-    if (e->otail == NULL)
-        e->otail = last;
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_lock(&e->outbox.mu);
+    e->outbox.n_events += n;
+    last->next = e->outbox.head;
+    e->outbox.head = list;
+    if (e->outbox.tail == NULL)
+        e->outbox.tail = last;
+    pthread_mutex_unlock(&e->outbox.mu);
 }
 
 /* Queues a job (takes ownership). */
 void eng_push_job(engine *e, job *j)
 {
     j->next = NULL;
-    pthread_mutex_lock(&e->mu);
-    if (e->jtail)
-        e->jtail->next = j;
+    pthread_mutex_lock(&e->jobs.mu);
+    if (e->jobs.tail)
+        e->jobs.tail->next = j;
     else
-        e->jhead = j;
-    e->jtail = j;
-    pthread_cond_signal(&e->cv);
-    pthread_mutex_unlock(&e->mu);
+        e->jobs.head = j;
+    e->jobs.tail = j;
+    pthread_cond_signal(&e->jobs.cv);
+    pthread_mutex_unlock(&e->jobs.mu);
 }
 
 job *eng_job_next_locked(engine *e)
 {
     job *prev = NULL;
-    for (job *j = e->jhead; j; prev = j, j = j->next) {
+    for (job *j = e->jobs.head; j; prev = j, j = j->next) {
         if (!eng_quota_take_worker(e, j))
             continue;
         if (prev)
             prev->next = j->next;
         else
-            e->jhead = j->next;
-        if (e->jtail == j)
-            e->jtail = prev;
+            e->jobs.head = j->next;
+        if (e->jobs.tail == j)
+            e->jobs.tail = prev;
         j->next = NULL;
         return j;
     }
@@ -186,9 +187,9 @@ job *eng_job_next_locked(engine *e)
 
 void eng_jobs_wake(engine *e)
 {
-    pthread_mutex_lock(&e->mu);
-    pthread_cond_broadcast(&e->cv);
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_lock(&e->jobs.mu);
+    pthread_cond_broadcast(&e->jobs.cv);
+    pthread_mutex_unlock(&e->jobs.mu);
 }
 
 void eng_push_jobs_front(engine *e, job *list)
@@ -196,27 +197,27 @@ void eng_push_jobs_front(engine *e, job *list)
     job *last = list;
     while (last->next)
         last = last->next;
-    pthread_mutex_lock(&e->mu);
-    last->next = e->jhead;
-    e->jhead = list;
-    if (e->jtail == NULL)
-        e->jtail = last;
-    pthread_cond_broadcast(&e->cv);
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_lock(&e->jobs.mu);
+    last->next = e->jobs.head;
+    e->jobs.head = list;
+    if (e->jobs.tail == NULL)
+        e->jobs.tail = last;
+    pthread_cond_broadcast(&e->jobs.cv);
+    pthread_mutex_unlock(&e->jobs.mu);
 }
 
 void eng_push_job_first(engine *e, job *j)
 {
-    pthread_mutex_lock(&e->mu);
-    job **pp = &e->jhead;
+    pthread_mutex_lock(&e->jobs.mu);
+    job **pp = &e->jobs.head;
     while (*pp && (*pp)->kind != JOB_MSG)
         pp = &(*pp)->next;
     j->next = *pp;
     *pp = j;
     if (j->next == NULL)
-        e->jtail = j;
-    pthread_cond_signal(&e->cv);
-    pthread_mutex_unlock(&e->mu);
+        e->jobs.tail = j;
+    pthread_cond_signal(&e->jobs.cv);
+    pthread_mutex_unlock(&e->jobs.mu);
 }
 
 static void submit(engine *e, broker_delivery *d, int unrouted)
@@ -278,10 +279,10 @@ static size_t drop_jobs(engine *e, job *list)
 
 size_t engine_forget_generations(engine *e, uint32_t gen)
 {
-    pthread_mutex_lock(&e->mu);
-    job *queued = eng_jobs_unlink_stale(&e->jhead, &e->jtail, gen);
+    pthread_mutex_lock(&e->jobs.mu);
+    job *queued = eng_jobs_unlink_stale(&e->jobs.head, &e->jobs.tail, gen);
     job *bulk = eng_jobs_unlink_stale(&e->bulk_parked, &e->bulk_parked_tail, gen);
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_unlock(&e->jobs.mu);
     size_t n = drop_jobs(e, queued);
     n += drop_jobs(e, eng_requests_take_stale(e, gen));
     return n + drop_jobs(e, bulk);
@@ -300,21 +301,94 @@ void engine_after(engine *e, const char *container_id, int remove)
     j->mark = !remove;
     /* ahead of the queue: until the mark is in, a crash would make a
      * restarted node answer this container again */
-    pthread_mutex_lock(&e->mu);
-    j->next = e->jhead;
-    e->jhead = j;
-    if (e->jtail == NULL)
-        e->jtail = j;
-    pthread_cond_signal(&e->cv);
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_lock(&e->jobs.mu);
+    j->next = e->jobs.head;
+    e->jobs.head = j;
+    if (e->jobs.tail == NULL)
+        e->jobs.tail = j;
+    pthread_cond_signal(&e->jobs.cv);
+    pthread_mutex_unlock(&e->jobs.mu);
 }
 
 /* The queue and the workers are looked at before the parked copies: a
  * copy is parked and unparked by a busy worker. */
 int engine_idle(engine *e)
 {
-    pthread_mutex_lock(&e->mu);
-    int idle = e->jhead == NULL && e->busy == 0 && e->ohead == NULL;
-    pthread_mutex_unlock(&e->mu);
-    return idle && !eng_requests_parked(e);
+    pthread_mutex_lock(&e->jobs.mu);
+    int idle = e->jobs.head == NULL && e->jobs.busy == 0;
+    pthread_mutex_unlock(&e->jobs.mu);
+    idle = idle && !eng_requests_parked(e);
+    pthread_mutex_lock(&e->outbox.mu);
+    idle = idle && e->outbox.head == NULL;
+    pthread_mutex_unlock(&e->outbox.mu);
+    return idle;
+}
+
+job *eng_jobs_take(engine *e, int *draining)
+{
+    pthread_mutex_lock(&e->jobs.mu);
+    job *j;
+    while ((j = eng_job_next_locked(e)) == NULL && !e->jobs.stop_workers)
+        pthread_cond_wait(&e->jobs.cv, &e->jobs.mu);
+    *draining = e->jobs.draining;
+    if (j != NULL)
+        e->jobs.busy++;
+    pthread_mutex_unlock(&e->jobs.mu);
+    return j;
+}
+
+void eng_jobs_done(engine *e)
+{
+    pthread_mutex_lock(&e->jobs.mu);
+    e->jobs.busy--;
+    pthread_mutex_unlock(&e->jobs.mu);
+}
+
+void eng_jobs_drain(engine *e)
+{
+    pthread_mutex_lock(&e->jobs.mu);
+    e->jobs.draining = 1;
+    pthread_mutex_unlock(&e->jobs.mu);
+}
+
+void eng_jobs_stop(engine *e)
+{
+    pthread_mutex_lock(&e->jobs.mu);
+    e->jobs.stop_workers = 1;
+    pthread_cond_broadcast(&e->jobs.cv);
+    pthread_mutex_unlock(&e->jobs.mu);
+}
+
+void eng_jobs_init(eng_jobs *q)
+{
+    memset(q, 0, sizeof *q);
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+}
+
+void eng_jobs_cleanup(eng_jobs *q)
+{
+    while (q->head) {
+        job *j = q->head;
+        q->head = j->next;
+        eng_job_free(j);
+    }
+    pthread_cond_destroy(&q->cv);
+    pthread_mutex_destroy(&q->mu);
+}
+
+void eng_outbox_init(eng_outbox *o)
+{
+    memset(o, 0, sizeof *o);
+    pthread_mutex_init(&o->mu, NULL);
+}
+
+void eng_outbox_cleanup(eng_outbox *o)
+{
+    while (o->head) {
+        engine_out *x = o->head;
+        o->head = x->next;
+        engine_out_free(x);
+    }
+    pthread_mutex_destroy(&o->mu);
 }

@@ -1030,10 +1030,10 @@ static void fenced_final(fixture *fx, long archive_status)
     int64_t until = eng_now_ms() + WAIT_MS;
     int made = 0;
     while (!made && eng_now_ms() < until) {
-        pthread_mutex_lock(&fx->e->mu);
-        for (engine_out *o = fx->e->ohead; o; o = o->next)
+        pthread_mutex_lock(&fx->e->outbox.mu);
+        for (engine_out *o = fx->e->outbox.head; o; o = o->next)
             made |= o->kind == ENGINE_OUT_REPLY;
-        pthread_mutex_unlock(&fx->e->mu);
+        pthread_mutex_unlock(&fx->e->outbox.mu);
         sleep_ms(5);
     }
     assert_true(made);
