@@ -32,7 +32,7 @@ char *xstrdup(const char *s);
 
 /* Bytes, always NUL-terminated once something was added: data (NULL
  * before), len, and at most max bytes (0: no cap, only for buffers the
- * network does not feed). */
+ * network does not feed).  A zeroed xbuf is an empty one without a cap. */
 typedef dkc__buf xbuf;
 
 void xbuf_init(xbuf *b, size_t max);

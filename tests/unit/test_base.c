@@ -71,6 +71,23 @@ static void a_buffer_without_cap_grows_and_hands_over(void **state)
     free(s);
 }
 
+/* A zeroed xbuf is an empty one without a cap, as the structs that hold
+ * one start (calloc, = {0}). */
+static void a_zeroed_buffer_is_empty_and_uncapped(void **state)
+{
+    (void)state;
+    xbuf b = {0};
+    assert_null(b.data);
+    char big[5000];
+    memset(big, 'x', sizeof big);
+    assert_int_equal(xbuf_add(&b, big, sizeof big), 0);
+    assert_int_equal(xbuf_add(&b, "y", 1), 0);
+    assert_int_equal(b.len, sizeof big + 1);
+    assert_int_equal(b.data[b.len - 1], 'y');
+    assert_int_equal(b.data[b.len], '\0');
+    xbuf_cleanup(&b);
+}
+
 static void allocators_never_return_null(void **state)
 {
     (void)state;
@@ -119,6 +136,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_buffer_refuses_past_its_cap),
         cmocka_unit_test(a_buffer_without_cap_grows_and_hands_over),
+        cmocka_unit_test(a_zeroed_buffer_is_empty_and_uncapped),
         cmocka_unit_test(allocators_never_return_null),
         cmocka_unit_test(out_of_memory_aborts_with_a_line),
     };
