@@ -1196,6 +1196,38 @@ static void a_copy_of_a_running_request_is_answered_duplicate(void **state)
     assert_int_equal(fake_hits(&fx->f, "POST", "/containers/*/start"), 1);
 }
 
+/* A fresh copy of an answered request that made a container (run,
+ * create: ENG_CMD_DEDUPE) is refused as duplicate naming it, and no second
+ * container is made.  Copies of other commands are carried out again
+ * (a_redelivered_copy_of_an_answered_request_is_acked). */
+static void a_copy_of_an_answered_run_or_create_is_a_duplicate(void **state)
+{
+    fixture *fx = *state;
+    fx_start(fx);
+    static const char *const bodies[] = {"{\"Dockercmd\":\"create\",\"Image\":\"busybox\"}",
+                                         "{\"Dockercmd\":\"run\",\"Image\":\"busybox\"}"};
+    static const char *const rids[] = {"req-made-1", "req-made-2"};
+    for (size_t i = 0; i < 2; i++) {
+        fx_submit(fx, 70 + 2 * i, rids[i], bodies[i]);
+        json_t *r = reply_json(fx_wait(fx, ENGINE_OUT_REPLY, 2 * i + 1));
+        assert_true(json_is_true(json_object_get(r, "ok")));
+        json_decref(r);
+        int made = fake_hits(&fx->f, "POST", "/containers/create");
+        fx_submit(fx, 71 + 2 * i, rids[i], bodies[i]);
+        engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 2 * i + 2);
+        r = reply_json(o);
+        if (!json_is_false(json_object_get(r, "ok")))
+            print_error("a copy of an answered %s carried out again: %s\n", bodies[i],
+                        o->reply.body);
+        json_t *err = check_error(r, "duplicate", 0);
+        const char *orig =
+            json_string_value(json_object_get(json_object_get(err, "original"), "container"));
+        assert_str(orig, ID1);
+        json_decref(r);
+        assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), made);
+    }
+}
+
 /* A container alice's request req-x made, not started yet. */
 static void script_alices_request(fake *f)
 {
@@ -2938,6 +2970,7 @@ int main(void)
         T(a_message_that_is_not_json_is_dead_lettered),
         T(a_message_id_that_is_not_utf8_is_refused),
         T(a_copy_of_a_running_request_is_answered_duplicate),
+        T(a_copy_of_an_answered_run_or_create_is_a_duplicate),
         T(a_foreign_container_is_not_found),
         T(a_foreign_volume_after_many_binds_is_refused),
         T(a_mounts_volume_is_read_by_its_source),
