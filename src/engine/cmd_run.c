@@ -65,11 +65,43 @@ static hres run_adopt(jctx *c, json_t *summary)
     return run_started_reply(c, id);
 }
 
+/* The labels supervision reads to finish c's run: where its final reply
+ * goes, what it captures, its deadline. */
+static void run_labels(jctx *c, json_t *labels)
+{
+    const engine *e = c->e;
+    const proto_cmd *cmd = c->cmd;
+    if (c->d->reply_to)
+        eng_set(labels, LBL "reply-to", json_string(c->d->reply_to));
+    if (c->d->correlation_id)
+        eng_set(labels, LBL "correlation-id", json_string(c->d->correlation_id));
+    eng_set(labels, LBL "dialect", json_string(proto_dialect_name(cmd->dialect)));
+    if (owes_final(cmd)) {
+        const char *att = cmd->attach_stdout && cmd->attach_stderr ? "stdout,stderr"
+                          : cmd->attach_stdout                     ? "stdout"
+                          : cmd->attach_stderr                     ? "stderr"
+                                                                   : "";
+        eng_set(labels, LBL "final", json_string("1"));
+        eng_set(labels, LBL "attach", json_string(att));
+        if (cmd->remove)
+            eng_set(labels, LBL "remove", json_string("1"));
+    }
+    int64_t tmo = eng_quota_run_time(c, cmd->timeout_s);
+    if (e->conf.max_run_seconds > 0 && (tmo == 0 || tmo > e->conf.max_run_seconds))
+        tmo = e->conf.max_run_seconds;
+    char num[32];
+    if (tmo > 0) {
+        snprintf(num, sizeof num, "%lld", (long long)(time(NULL) + tmo));
+        eng_set(labels, LBL "deadline", json_string(num));
+    }
+    snprintf(num, sizeof num, "%lld", (long long)cmd->output_limit);
+    eng_set(labels, LBL "output-limit", json_string(num));
+}
+
 /* run: create with our labels, start; reply now (no Attach/Remove) or ack
  * and let supervision send the final reply. */
 static hres h_run(jctx *c)
 {
-    const engine *e = c->e;
     proto_cmd *cmd = c->cmd;
     hres res = H_OK;
     json_t *body = NULL, *warnings = NULL, *found = NULL;
@@ -100,32 +132,7 @@ static hres h_run(jctx *c)
         res = eng_fail(c, PROTO_EINTERNAL, "no create body");
         goto out;
     }
-    if (c->d->reply_to)
-        eng_set(labels, LBL "reply-to", json_string(c->d->reply_to));
-    if (c->d->correlation_id)
-        eng_set(labels, LBL "correlation-id", json_string(c->d->correlation_id));
-    eng_set(labels, LBL "dialect", json_string(proto_dialect_name(cmd->dialect)));
-    if (owes_final(cmd)) {
-        const char *att = cmd->attach_stdout && cmd->attach_stderr ? "stdout,stderr"
-                          : cmd->attach_stdout                     ? "stdout"
-                          : cmd->attach_stderr                     ? "stderr"
-                                                                   : "";
-        eng_set(labels, LBL "final", json_string("1"));
-        eng_set(labels, LBL "attach", json_string(att));
-        if (cmd->remove)
-            eng_set(labels, LBL "remove", json_string("1"));
-    }
-    int64_t tmo = eng_quota_run_time(c, cmd->timeout_s);
-    if (e->conf.max_run_seconds > 0 && (tmo == 0 || tmo > e->conf.max_run_seconds))
-        tmo = e->conf.max_run_seconds;
-    char num[32];
-    if (tmo > 0) {
-        snprintf(num, sizeof num, "%lld", (long long)(time(NULL) + tmo));
-        eng_set(labels, LBL "deadline", json_string(num));
-    }
-    snprintf(num, sizeof num, "%lld", (long long)cmd->output_limit);
-    eng_set(labels, LBL "output-limit", json_string(num));
-
+    run_labels(c, labels);
     if ((res = eng_create_admitted(c, body, &id, &warnings)) != H_OK)
         goto out;
     snprintf(c->container, sizeof c->container, "%s", id);
