@@ -306,6 +306,7 @@ typedef struct fixture {
     uint32_t generation;   /* of the deliveries fx_submit_ex hands over */
     const char *amqp_user; /* engine_conf.amqp_user */
     metrics_dd *metrics;   /* engine_conf.metrics; NULL: none (freed with the fixture) */
+    cluster *members;      /* engine_conf.members; NULL: none (freed with the fixture) */
 } fixture;
 
 static int fx_setup(void **state)
@@ -329,6 +330,7 @@ static int fx_teardown(void **state)
         engine_free(fx->e);
     }
     metrics_dd_free(fx->metrics);
+    cluster_free(fx->members);
     int rc = 0;
     if (fx->f.unrouted > 0) {
         print_error("%d request(s) without a route, the last: %s\n", fx->f.unrouted,
@@ -355,6 +357,7 @@ static void fx_start(fixture *fx)
                         .max_reply = fx->max_reply,
                         .amqp_user = fx->amqp_user,
                         .metrics = fx->metrics,
+                        .members = fx->members,
                         .supervise_ms = fx->supervise_ms ? fx->supervise_ms : 1000};
     engine_client_factory fac = {.make = fake_make, .ud = &fx->f};
     char why[256] = "";
@@ -1225,6 +1228,35 @@ static void a_copy_of_an_answered_run_or_create_is_a_duplicate(void **state)
         assert_str(orig, ID1);
         json_decref(r);
         assert_int_equal(fake_hits(&fx->f, "POST", "/containers/create"), made);
+    }
+}
+
+/* A cluster-wide list names what it lists by the kind its row names:
+ * containers for list, images for images (here with no other node to
+ * ask, so answered at once). */
+static void a_cluster_wide_list_names_its_kind(void **state)
+{
+    fixture *fx = *state;
+    cluster_conf cc = {
+        .node = "n1", .cluster = "q", .version = "t", .interval_ms = 1000, .expiry = 3};
+    fx->members = cluster_new(&cc);
+    fake_route(&fx->f, "GET", "/images/json", 200, "[{\"Id\":\"sha256:feed\",\"Labels\":null}]");
+    fx_start(fx);
+    static const char *const bodies[] = {
+        "{\"Dockercmd\":\"list\",\"Options\":{\"Cluster\":true}}",
+        "{\"Dockercmd\":\"images\",\"Options\":{\"Cluster\":true}}"};
+    static const char *const what[] = {"containers", "images"};
+    for (size_t i = 0; i < 2; i++) {
+        fx_submit(fx, 80 + i, what[i], bodies[i]);
+        engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, i + 1);
+        json_t *r = reply_json(o);
+        json_t *res = json_object_get(r, "result");
+        if (!json_is_array(json_object_get(res, what[i])))
+            print_error("%s: no %s in %s\n", bodies[i], what[i], o->reply.body);
+        assert_true(json_is_array(json_object_get(res, what[i])));
+        assert_int_equal(json_object_size(res), 3); /* what, nodes, missing */
+        assert_str(json_string_value(json_array_get(json_object_get(res, "nodes"), 0)), "n1");
+        json_decref(r);
     }
 }
 
@@ -2971,6 +3003,7 @@ int main(void)
         T(a_message_id_that_is_not_utf8_is_refused),
         T(a_copy_of_a_running_request_is_answered_duplicate),
         T(a_copy_of_an_answered_run_or_create_is_a_duplicate),
+        T(a_cluster_wide_list_names_its_kind),
         T(a_foreign_container_is_not_found),
         T(a_foreign_volume_after_many_binds_is_refused),
         T(a_mounts_volume_is_read_by_its_source),
