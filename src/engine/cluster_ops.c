@@ -489,7 +489,7 @@ hres eng_cluster_query(jctx *c)
     if (r != H_OK || !c->cmd->cluster || has_header(c->d, CLUSTER_H_PART) ||
         c->e->conf.members == NULL)
         return r;
-    const char *what = c->cmd->kind == PROTO_CMD_IMAGES ? "images" : "containers";
+    const char *what = c->desc->target == ENG_TARGET_IMAGE ? "images" : "containers";
     json_t *items = c->result;
     c->result = NULL;
     tag_node(items, c->e->conf.node);
