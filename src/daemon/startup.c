@@ -108,6 +108,23 @@ int startup_docker(const dd_config *cfg, dkc_options *dopt, char *host, size_t h
     return check_docker(dopt, host, hostlen);
 }
 
+/* Fills bc with what the node's and the gateway's connections share:
+ * cfg's URL, queue and node names, heartbeat and TLS settings. */
+static void fill_broker_conf(const dd_config *cfg, broker_conf *bc)
+{
+    broker_conf_init(bc);
+    bc->url = cfg->amqp_url;
+    bc->queue = cfg->queue;
+    bc->node = cfg->node;
+    if (cfg->heartbeat > 0)
+        bc->heartbeat = cfg->heartbeat;
+    bc->tls_ca_file = cfg->amqp_cacert;
+    bc->tls_cert_file = cfg->amqp_cert;
+    bc->tls_key_file = cfg->amqp_key;
+    bc->tls_no_verify_peer = cfg->amqp_noverify;
+    bc->tls_no_verify_hostname = cfg->amqp_noverify;
+}
+
 /* Opens the broker connection from cfg into *out (broker_free()).  0, or
  * -1 after logging a message that says whether RabbitMQ refused the
  * credentials or the virtual host, or cannot be reached. */
@@ -115,24 +132,14 @@ int startup_broker(const dd_config *cfg, broker **out)
 {
     char *cause = NULL;
     broker_conf bc;
-    broker_conf_init(&bc);
-    bc.url = cfg->amqp_url;
-    bc.queue = cfg->queue;
-    bc.node = cfg->node;
+    fill_broker_conf(cfg, &bc);
     bc.queue_type = cfg->classic_queue ? BROKER_QUEUE_CLASSIC : BROKER_QUEUE_QUORUM;
     if (cfg->delivery_limit > 0)
         bc.delivery_limit = cfg->delivery_limit;
     if (cfg->prefetch > 0)
         bc.prefetch = cfg->prefetch;
-    if (cfg->heartbeat > 0)
-        bc.heartbeat = cfg->heartbeat;
     if (cfg->max_body > 0)
         bc.max_body = cfg->max_body;
-    bc.tls_ca_file = cfg->amqp_cacert;
-    bc.tls_cert_file = cfg->amqp_cert;
-    bc.tls_key_file = cfg->amqp_key;
-    bc.tls_no_verify_peer = cfg->amqp_noverify;
-    bc.tls_no_verify_hostname = cfg->amqp_noverify;
     bc.on_retry = on_retry;
     int rc = broker_open(&bc, out, &cause);
     if (rc != 0) {
@@ -160,21 +167,11 @@ int startup_gateway(const dd_config *cfg, dd_status *status, gateway **out)
     if (cfg->gateway == NULL)
         return 0;
     broker_conf bc;
-    broker_conf_init(&bc);
-    bc.url = cfg->amqp_url;
-    bc.queue = cfg->queue;
-    bc.node = cfg->node;
+    fill_broker_conf(cfg, &bc);
     bc.role = BROKER_ROLE_CLIENT;
     char name[300];
     snprintf(name, sizeof name, "docker-dispatch gateway %s", cfg->node);
     bc.connection_name = name;
-    if (cfg->heartbeat > 0)
-        bc.heartbeat = cfg->heartbeat;
-    bc.tls_ca_file = cfg->amqp_cacert;
-    bc.tls_cert_file = cfg->amqp_cert;
-    bc.tls_key_file = cfg->amqp_key;
-    bc.tls_no_verify_peer = cfg->amqp_noverify;
-    bc.tls_no_verify_hostname = cfg->amqp_noverify;
     gateway_conf gc;
     gateway_conf_init(&gc);
     gc.listen = cfg->gateway;
