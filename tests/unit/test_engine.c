@@ -2967,6 +2967,28 @@ static void an_images_anchor_is_no_oracle(void **state)
     assert_int_equal(fake_hits_q(&fx->f, "GET", "/images/json", "sha256%3Afeed"), 1);
 }
 
+/* While RabbitMQ is away the outbox keeps at most ENGINE_MAX_PENDING_EVENTS
+ * events: later ones are dropped and counted, and the rest of the work
+ * goes on (events are a live feed, replies the record). */
+static void events_past_the_bound_are_dropped_and_counted(void **state)
+{
+    fixture *fx = *state;
+    fx->metrics = metrics_dd_new("test", "n1");
+    fake_route(&fx->f, "GET", "/info", 200, "{}");
+    fx_start(fx);
+    for (int i = 0; i < ENGINE_MAX_PENDING_EVENTS + 2; i++)
+        eng_post_event(fx->e, json_pack("{s:s, s:s}", "type", "container", "action", "start"));
+    double dropped = metrics_value(fx->metrics->events_dropped, NULL);
+    if (dropped != 2)
+        print_error("%d events past the bound of %d: %.0f counted as dropped\n",
+                    ENGINE_MAX_PENDING_EVENTS + 2, ENGINE_MAX_PENDING_EVENTS, dropped);
+    assert_true(dropped == 2);
+    fx_submit(fx, 61, "req-ev", "{\"Dockercmd\":\"info\"}");
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    assert_int_equal(o->reply.tag, 61);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_EVENT), ENGINE_MAX_PENDING_EVENTS);
+}
+
 int main(void)
 {
     /* curl's global state before any thread (the clients are made with the
@@ -3040,6 +3062,7 @@ int main(void)
         T(a_users_running_runs_cpus_and_run_time_are_bounded),
         T(a_start_is_held_to_the_users_quotas),
         T(only_admin_users_drain_or_resume_a_node),
+        T(events_past_the_bound_are_dropped_and_counted),
     };
 #undef T
     /* one case by name (scripts/mutants.sh's filter=): seconds, not the
