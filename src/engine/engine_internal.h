@@ -4,7 +4,10 @@
  *
  * The files, in reading order:
  *   engine.c     start and shutdown, the workers, a delivery through the
- *                command table to its reply
+ *                command table to its reply (the top: no other file
+ *                calls it)
+ *   outcome.c    an outcome recorded, its reply posted, logged, counted
+ *   rules.c      the policy and templates, one reference per job
  *   outbox.c     the job queue and the outbox the broker thread drains
  *   requests.c   idempotence by request id (and user) within the process
  *   quota.c      the per-user quotas: counts, the worker share, refusals
@@ -13,7 +16,8 @@
  *                deadlines, waiters, re-adoption after a restart
  *   answered.c   the marks that keep an answered container from being
  *                answered again after a restart
- *   util.c       bounded output capture, small JSON and label helpers
+ *   util.c       allocators that abort, bounded output capture, small JSON
+ *                and label helpers
  *   commands.c   the command table: one descriptor per command, each
  *                defined in its cmd_*.c file
  *
@@ -334,15 +338,12 @@ hres eng_handle_unsupported(jctx *c);
  * delivery is a redelivery (see engine_cmd.done_already): answered ok. */
 int eng_done_already(const jctx *c, int rc);
 
-/* ---- engine.c ---- */
+/* ---- rules.c ---- */
 /* A reference to e's current rules; give it back with eng_rules_drop(). */
 eng_rules *eng_rules_take(engine *e);
 void eng_rules_drop(engine *e, eng_rules *r);
-void *eng_xmalloc(size_t n);
-void *eng_xcalloc(size_t n, size_t sz);
-char *eng_xstrdup(const char *s);
-void eng_oom(void) __attribute__((noreturn));
-int64_t eng_now_ms(void);
+
+/* ---- outcome.c ---- */
 /* run: c's container started now: observes the wait since the message
  * arrived (metrics' queue_to_start). */
 void eng_count_start(const jctx *c);
@@ -351,13 +352,7 @@ void eng_post_reply(engine *e, json_t *reply, int64_t t0, const char *reply_to, 
                     int after_mark);
 hres eng_fail(jctx *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 hres eng_dfail(jctx *c, int rc);
-/* json_object_set_new that aborts when memory runs out (v NULL counts: a
- * string jansson refused, which validated input never is). */
-void eng_set(json_t *obj, const char *key, json_t *v);
 int eng_code_from_dkc(int dkc_err);
-
-/* Asks the supervisor for a pass within delay_ms (any thread). */
-void eng_sup_soon(engine *e, int delay_ms);
 
 /* ---- outbox.c ---- */
 void eng_post(engine *e, engine_out *o);
@@ -490,6 +485,8 @@ hres eng_apply_template(jctx *c);
 
 /* ---- supervise.c ---- */
 void eng_waiter_free(waiter *w);
+/* Asks the supervisor for a pass within delay_ms (any thread). */
+void eng_sup_soon(engine *e, int delay_ms);
 void eng_sup_init(eng_sup *s);
 /* Frees the waiters and the sets (the threads are stopped). */
 void eng_sup_cleanup(eng_sup *s);
@@ -614,6 +611,14 @@ hres eng_check_incarnation(jctx *c);
 void eng_sweep_pieces(engine *e, dkc_client *cli);
 
 /* ---- util.c ---- */
+void *eng_xmalloc(size_t n);
+void *eng_xcalloc(size_t n, size_t sz);
+char *eng_xstrdup(const char *s);
+void eng_oom(void) __attribute__((noreturn));
+/* json_object_set_new that aborts when memory runs out (v NULL counts: a
+ * string jansson refused, which validated input never is). */
+void eng_set(json_t *obj, const char *key, json_t *v);
+int64_t eng_now_ms(void);
 typedef struct capbuf {
     char *data;
     size_t len, cap;

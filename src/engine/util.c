@@ -161,3 +161,49 @@ void eng_forget_gone(json_t *set, const json_t *present, int64_t listed_at)
             json_object_del(set, id);
     }
 }
+
+/* Out of memory in the daemon: say so and abort (see engine_internal.h). */
+void eng_oom(void)
+{
+    log_msg(LOG_LVL_ERROR, "out of memory");
+    abort();
+}
+
+void eng_set(json_t *obj, const char *key, json_t *v)
+{
+    if (v == NULL || json_object_set_new(obj, key, v) != 0)
+        eng_oom();
+}
+
+void *eng_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (p == NULL)
+        eng_oom();
+    return p;
+}
+
+void *eng_xcalloc(size_t n, size_t sz)
+{
+    void *p = calloc(n ? n : 1, sz ? sz : 1);
+    if (p == NULL)
+        eng_oom();
+    return p;
+}
+
+char *eng_xstrdup(const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *p = eng_xmalloc(n);
+    memcpy(p, s, n);
+    return p;
+}
+
+int64_t eng_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
