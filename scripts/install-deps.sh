@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # install-deps.sh -- installs the Debian 12 packages needed to build, test and
 # run docker-dispatch (compiler and libraries, Docker Engine, RabbitMQ, a local
-# registry, test and analysis tools).
+# registry, test and analysis tools, what the client examples run on).
 #
 # Idempotent: asks dpkg-query which packages are missing and only then runs
 # apt-get update + apt-get install.  Must run as root (or via sudo).  Installing
@@ -33,7 +33,15 @@ PACKAGES=(
     podman socat debootstrap
     # the dashboard's test loads the page in a real browser (headless)
     chromium
+    # the Python client example (examples/python), under Debian's python3
+    python3-pika
 )
+# The Node client example (examples/node) needs node and npm: Debian's unless
+# both are there already (NodeSource's nodejs carries its own npm and
+# conflicts with Debian's npm package).  npm ci fetches amqplib at run time.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    PACKAGES+=(nodejs npm)
+fi
 
 # Prints the packages from the list that are not fully installed.
 missing_packages() {
