@@ -16,7 +16,7 @@ _dispatchctl()
     fi
 
     local commands="run stop rm ps images pull inspect logs nodes events ping info version send"
-    local globals="--amqp --queue -q --node --timeout --json --user-id --help -h"
+    local globals="--amqp --queue -q --node --timeout --json --user-id --help -h --version"
 
     # the command: the first word after the global options and their values
     local i cmd=""

@@ -49,8 +49,6 @@ typedef struct dd_config {
     json_t *policy; /* the config file's "policy" object (see policy.h); NULL: defaults */
 } dd_config;
 
-#define DD_VERSION "0.1.0"
-
 /* Fills defaults, then the config file ($DISPATCH_CONFIG or --config), then
  * the environment, then argv.  Returns 0, 1 when --help / --version was
  * printed (exit 0), or -1 with a message in *cause (malloc'd) for a usage

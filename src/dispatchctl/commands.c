@@ -117,6 +117,7 @@ void ctl_usage(FILE *f)
                "  --user-id           send as the --amqp URL's user (AMQP user_id): what the\n"
                "                      command makes is that user's; admin users drain nodes\n"
                "  -h, --help          this text\n"
+               "  --version           the version (alone)\n"
                "\n"
                "commands:\n");
     for (size_t i = 0; i < ctl_ncommands; i++)

@@ -69,6 +69,10 @@ int main(int argc, char **argv)
         ctl_overview(stderr);
         return EXIT_USAGE;
     }
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("dispatchctl %s\n", DD_VERSION);
+        return 0;
+    }
     at = ctl_parse_globals(argc, argv, &o, &help);
     if (at < 0) {
         ctl_usage(help ? stdout : stderr);

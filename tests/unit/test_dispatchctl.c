@@ -735,7 +735,7 @@ static void test_usage(void **state)
     }
     static const char *const opts[] = {
         "--amqp URL", "-q, --queue QUEUE", "--node NAME", "--timeout SECONDS",
-        "--json",     "--user-id",         "--help"};
+        "--json",     "--user-id",         "--help",      "--version"};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         assert_non_null(strstr(text, opts[i]));
     assert_non_null(strstr(text, "exit status:"));
