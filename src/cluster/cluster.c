@@ -180,6 +180,11 @@ int cluster_announced_ms(const cluster *c)
     return c->announced_ms;
 }
 
+const char *cluster_self(const cluster *c)
+{
+    return c->node;
+}
+
 int64_t cluster_incarnation(const cluster *c)
 {
     return c->started_ns;

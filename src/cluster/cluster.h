@@ -88,6 +88,9 @@ int cluster_expiry(const cluster *c);
  * silence. */
 int cluster_announced_ms(const cluster *c);
 
+/* This node's name. */
+const char *cluster_self(const cluster *c);
+
 /* This process's start time (ns since the epoch): its incarnation. */
 int64_t cluster_incarnation(const cluster *c);
 
@@ -216,6 +219,41 @@ json_t *cluster_gather_answers(cluster *c, cluster_gather *g, size_t from);
 
 /* Unregisters and frees g (later replies are dropped).  NULL is fine. */
 void cluster_gather_free(cluster *c, cluster_gather *g);
+
+/* ---- asking other nodes (ask.c) ---- */
+
+/* A message to other nodes whose answers a gather collects.  Everything is
+ * borrowed for the call. */
+typedef struct cluster_msg {
+    const char *node;           /* that node's queue; NULL: every node (<q>.all) */
+    const char *correlation_id; /* the gather's id and a suffix */
+    const char *message_id;     /* NULL: the correlation id */
+    const char *body;
+    const broker_header *headers;
+    size_t n_headers;
+} cluster_msg;
+
+/* How cluster functions publish: the caller queues m for the broker thread
+ * (a failure to send comes back as cluster_gather_failed).  Must not block
+ * on the cluster. */
+typedef void (*cluster_publish_fn)(void *ud, const cluster_msg *m);
+
+/* The answers-and-wait loop of every gather.  Hands each new answer of g
+ * to answer(ud, a) (borrowed), then asks awaiting(ud): while it says 1,
+ * waits for the next answer, a node leaving the view, or until_ms.
+ * Returns when awaiting says 0 or at until_ms.  Any thread but the
+ * broker thread. */
+void cluster_gather_collect(cluster *c, cluster_gather *g, int64_t until_ms,
+                            void (*answer)(void *ud, json_t *a), int (*awaiting)(void *ud),
+                            void *ud);
+
+/* Asks every other node of the view for its part of body (a command) as
+ * user (NULL: none), published through publish, and waits until each
+ * answered, left the view, or wait_ms passed.  *answers gets {node: reply}
+ * (new), *missing the nodes that did not answer (new array): a partial
+ * answer, never a hang. */
+void cluster_ask_all(cluster *c, cluster_publish_fn publish, void *ud, const char *user,
+                     const char *body, int wait_ms, json_t **answers, json_t **missing);
 
 /* Monotonic milliseconds (the clock all _ms arguments above use). */
 int64_t cluster_now_ms(void);

@@ -178,63 +178,20 @@ static int is_hex(const char *s)
     return 1;
 }
 
-/* A part query to every other node: body (a command) published to <q>.all
- * as the publisher of c, answered into gather g. */
-static void post_part(jctx *c, cluster_gather *g, const char *body)
+void eng_cluster_publish(void *ud, const cluster_msg *m)
 {
-    char corr[64];
-    snprintf(corr, sizeof corr, "%sall", cluster_gather_id(g));
-    engine_out *o = engine_out_publish(ENGINE_TO_ALL, NULL, "", corr, NULL, eng_xstrdup(body));
-    engine_out_add_header(o, CLUSTER_H_PART, "1");
-    engine_out_add_header(o, CLUSTER_H_FROM, c->e->conf.node);
-    if (c->d->user_id)
-        engine_out_add_header(o, CLUSTER_H_USER, c->d->user_id);
-    eng_post(c->e, o);
+    engine_out *o =
+        engine_out_publish(m->node ? ENGINE_TO_NODE : ENGINE_TO_ALL, m->node, m->node ? NULL : "",
+                           m->correlation_id, m->message_id, eng_xstrdup(m->body));
+    for (size_t i = 0; i < m->n_headers; i++)
+        engine_out_add_header(o, m->headers[i].key, m->headers[i].value);
+    eng_post(ud, o);
 }
 
-/* Asks every other node of the view for its part of body and waits until
- * each has answered, has left the view, or gather_ms passed.  *answers
- * gets {node: reply} (new), *missing the nodes that did not answer (new
- * array). */
 void eng_ask_all(jctx *c, const char *body, json_t **answers, json_t **missing)
 {
-    cluster *cl = c->e->conf.members;
-    size_t n = 0;
-    char **names = cluster_names(cl, &n);
-    cluster_gather *g = cluster_gather_new(cl);
-    post_part(c, g, body);
-    int64_t until = cluster_now_ms() + c->e->conf.gather_ms;
-    *answers = json_object();
-    *missing = json_array();
-    if (*answers == NULL || *missing == NULL)
-        eng_oom();
-    size_t have = 0;
-    for (;;) {
-        json_t *got = cluster_gather_answers(cl, g, have);
-        have += json_array_size(got);
-        size_t i;
-        json_t *a;
-        json_array_foreach(got, i, a)
-        {
-            const char *node = json_string_value(json_object_get(a, "node"));
-            if (node && json_object_get(*answers, node) == NULL)
-                eng_set(*answers, node, json_incref(json_object_get(a, "reply")));
-        }
-        json_decref(got);
-        int waiting = 0;
-        for (size_t k = 0; k < n; k++)
-            if (strcmp(names[k], c->e->conf.node) && !json_object_get(*answers, names[k]) &&
-                cluster_has(cl, names[k]))
-                waiting = 1;
-        if (!waiting || cluster_now_ms() >= until)
-            break;
-        cluster_gather_wait(cl, g, have, until);
-    }
-    for (size_t k = 0; k < n; k++)
-        if (strcmp(names[k], c->e->conf.node) && !json_object_get(*answers, names[k]))
-            json_array_append_new(*missing, json_string(names[k]));
-    cluster_gather_free(cl, g);
-    cluster_names_free(names);
+    cluster_ask_all(c->e->conf.members, eng_cluster_publish, c->e, c->d->user_id, body,
+                    c->e->conf.gather_ms, answers, missing);
 }
 
 /* The message c carries, as text (NUL-terminated, free()). */

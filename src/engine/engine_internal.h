@@ -589,9 +589,12 @@ hres eng_cluster_query(jctx *c);
  * message's verified user_id is one of the policy's admin_users:
  * policy_denied naming user_id (H_ERR), else H_OK. */
 hres eng_check_admin(jctx *c);
-/* Asks every other node of the view for its part of body (a command, as
- * c's publisher) and waits until each answered, left the view or
- * gather_ms passed: *answers {node: reply}, *missing [nodes] (both new). */
+/* The cluster's way out (cluster_publish_fn; ud: the engine): m as a
+ * PUBLISH item of the outbox. */
+struct cluster_msg;
+void eng_cluster_publish(void *ud, const struct cluster_msg *m);
+/* cluster_ask_all as c's publisher through the outbox, for gather_ms:
+ * *answers {node: reply}, *missing [nodes] (both new). */
 void eng_ask_all(jctx *c, const char *body, json_t **answers, json_t **missing);
 
 /* ---- bulk.c ---- */

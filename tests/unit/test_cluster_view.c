@@ -421,6 +421,145 @@ static void t_gathers(void **state)
     cluster_free(c);
 }
 
+/* The publisher of cluster_ask_all's tests: the nodes named in `answer`
+ * answer the message it publishes, at once or after late_ms from a thread;
+ * `leave` sends node.down late_ms later. */
+typedef struct fake_port {
+    cluster *c;
+    const char *answer[4]; /* NULL-terminated */
+    const char *leave;     /* NULL: none */
+    int late_ms;           /* 0: at once, in the publish */
+    int published;
+    char corr[128], headers[256];
+    pthread_t th;
+} fake_port;
+
+static void answer_all(fake_port *f)
+{
+    for (size_t i = 0; f->answer[i]; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"ok\":true,\"node\":\"%s\",\"result\":[%zu]}", f->answer[i],
+                 i);
+        broker_delivery d = reply(f->corr, body);
+        cluster_gather_offer(f->c, &d);
+    }
+    if (f->leave) {
+        char down[128], key[128];
+        snprintf(down, sizeof down, "{\"event\":\"node.down\",\"node\":\"%s\"}", f->leave);
+        snprintf(key, sizeof key, "node.down.%s", f->leave);
+        cluster_heard(f->c, key, down, strlen(down), cluster_now_ms(), NULL, 0);
+    }
+}
+
+static void *answer_late_all(void *p)
+{
+    fake_port *f = p;
+    struct timespec ts = {0, f->late_ms * 1000000L};
+    nanosleep(&ts, NULL);
+    answer_all(f);
+    return NULL;
+}
+
+static void fake_publish(void *ud, const cluster_msg *m)
+{
+    fake_port *f = ud;
+    f->published++;
+    snprintf(f->corr, sizeof f->corr, "%s", m->correlation_id);
+    assert_null(m->node); /* to every node */
+    for (size_t i = 0; i < m->n_headers; i++)
+        snprintf(f->headers + strlen(f->headers), sizeof f->headers - strlen(f->headers), "%s%s=%s",
+                 i ? " " : "", m->headers[i].key, m->headers[i].value);
+    if (f->late_ms == 0)
+        answer_all(f);
+    else
+        pthread_create(&f->th, NULL, answer_late_all, f);
+}
+
+/* Adds name to the space-separated list in out (64 bytes). */
+static void append(char *out, const char *name)
+{
+    size_t n = strlen(out);
+    snprintf(out + n, 64 - n, "%s%s", n ? " " : "", name);
+}
+
+/* Runs cluster_ask_all from node a to a view of a, b and c; returns the
+ * milliseconds it took, the answering nodes in got ("b c") and the
+ * missing ones in missing. */
+static int64_t ask_bc(fake_port *f, int wait_ms, char *got, char *missing)
+{
+    cluster *c = new_cluster("a");
+    f->c = c;
+    hear(c, "b", "jobs", 0, 1000);
+    hear(c, "c", "jobs", 0, 1000);
+    json_t *answers = NULL, *miss = NULL;
+    int64_t t0 = cluster_now_ms();
+    cluster_ask_all(c, fake_publish, f, "u1", "{\"Dockercmd\":\"list\"}", wait_ms, &answers, &miss);
+    int64_t took = cluster_now_ms() - t0;
+    if (f->late_ms > 0)
+        pthread_join(f->th, NULL);
+    got[0] = missing[0] = '\0';
+    const char *node;
+    json_t *r;
+    json_object_foreach(answers, node, r)
+    {
+        assert_true(json_is_true(json_object_get(r, "ok")));
+        append(got, node);
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach(miss, i, m) append(missing, json_string_value(m));
+    json_decref(answers);
+    json_decref(miss);
+    cluster_free(c);
+    assert_int_equal(f->published, 1);
+    assert_string_equal(f->headers, "x-dd-part=1 x-dd-from=a x-dd-user=u1");
+    return took;
+}
+
+/* A node that stays silent: the others' answers and its name as missing,
+ * at the deadline -- a partial answer, never a hang. */
+static void t_ask_all_partial(void **state)
+{
+    (void)state;
+    fake_port f = {.answer = {"b", NULL}};
+    char got[64], missing[64];
+    int64_t took = ask_bc(&f, 200, got, missing);
+    assert_string_equal(got, "b");
+    assert_string_equal(missing, "c");
+    if (took < 190)
+        fail_msg("returned after %lld ms, before the deadline (200 ms), c still silent",
+                 (long long)took);
+}
+
+/* Every node answers (late, from the broker's thread): every answer
+ * collected, and the ask ends with the last, not at the deadline. */
+static void t_ask_all_every_answer(void **state)
+{
+    (void)state;
+    fake_port f = {.answer = {"b", "c", NULL}, .late_ms = 50};
+    char got[64], missing[64];
+    int64_t took = ask_bc(&f, 5000, got, missing);
+    assert_string_equal(got, "b c");
+    assert_string_equal(missing, "");
+    if (took >= 2500)
+        fail_msg("took %lld ms though every node answered after 50 ms (deadline 5000)",
+                 (long long)took);
+}
+
+/* A node that leaves the view is awaited no longer: missing, at once. */
+static void t_ask_all_node_leaves(void **state)
+{
+    (void)state;
+    fake_port f = {.answer = {"b", NULL}, .leave = "c", .late_ms = 50};
+    char got[64], missing[64];
+    int64_t took = ask_bc(&f, 5000, got, missing);
+    assert_string_equal(got, "b");
+    assert_string_equal(missing, "c");
+    if (took >= 2500)
+        fail_msg("took %lld ms though c left the view after 50 ms (deadline 5000)",
+                 (long long)took);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -431,6 +570,9 @@ int main(void)
         cmocka_unit_test(t_adoption),
         cmocka_unit_test(t_gathers),
         cmocka_unit_test(t_expiry_by_announced_interval),
+        cmocka_unit_test(t_ask_all_partial),
+        cmocka_unit_test(t_ask_all_every_answer),
+        cmocka_unit_test(t_ask_all_node_leaves),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
