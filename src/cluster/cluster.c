@@ -591,6 +591,15 @@ size_t cluster_gather_wait(cluster *c, cluster_gather *g, size_t have, int64_t u
     return n;
 }
 
+void cluster_wait_until(cluster *c, int64_t until_ms)
+{
+    struct timespec ts = {.tv_sec = until_ms / 1000, .tv_nsec = (until_ms % 1000) * 1000000L};
+    pthread_mutex_lock(&c->mu);
+    while (cluster_now_ms() < until_ms)
+        pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+    pthread_mutex_unlock(&c->mu);
+}
+
 json_t *cluster_gather_answers(cluster *c, cluster_gather *g, size_t from)
 {
     json_t *out = json_array();

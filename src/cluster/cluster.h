@@ -255,6 +255,56 @@ void cluster_gather_collect(cluster *c, cluster_gather *g, int64_t until_ms,
 void cluster_ask_all(cluster *c, cluster_publish_fn publish, void *ud, const char *user,
                      const char *body, int wait_ms, json_t **answers, json_t **missing);
 
+/* ---- bulk pieces (pieces.c) ---- */
+
+/* One bulk request's pieces: each a request of its own (message id
+ * <rid>.<k>) sent to its node's queue with the incarnation of the process
+ * it was placed on, answered into a gather.  A piece whose node leaves the
+ * view, refuses (unavailable, docker_unavailable, canceled,
+ * max_containers) or cannot be reached is placed again on another node,
+ * up to 4 attempts.  Used by one thread. */
+typedef struct cluster_bulk cluster_bulk;
+
+typedef struct cluster_bulk_conf {
+    int n;            /* pieces (> 0) */
+    bool binpack;     /* else spread */
+    const char *rid;  /* the request id; NULL: the gather's id */
+    const char *body; /* what every piece carries (copied) */
+    const char *user; /* the publisher (x-dd-user); NULL: none */
+    bool skip_self;   /* this node takes no piece */
+    cluster_publish_fn publish;
+    void *ud;
+    /* called once for each piece as it is done: piece k of n, done of
+     * them so far, where, its record (borrowed); NULL: not told */
+    void (*done)(void *ud, int k, int n, int done, const char *node, const json_t *record);
+} cluster_bulk_conf;
+
+/* A new bulk (conf copied); free with cluster_bulk_free (NULL is fine). */
+cluster_bulk *cluster_bulk_new(cluster *c, const cluster_bulk_conf *conf);
+void cluster_bulk_free(cluster_bulk *b);
+
+/* The request id its pieces' ids start with. */
+const char *cluster_bulk_rid(const cluster_bulk *b);
+
+/* Piece k exists already on node (a redelivered request), as container
+ * id (borrowed) named name: done, not placed.  Out of range or done:
+ * nothing. */
+void cluster_bulk_made(cluster_bulk *b, int k, const char *node, json_t *id, const char *name);
+
+/* Places and sends the open pieces and collects their answers, placing
+ * again what failed, until every piece is done or until_ms. */
+void cluster_bulk_run(cluster_bulk *b, int64_t until_ms);
+
+/* The reply's result: {"requested", "created", "placement", "containers":
+ * [{"node", "ok", "id", "name", "warnings", "error"?, "result"?}]} (new),
+ * a piece still open a timeout; *created the pieces made. */
+json_t *cluster_bulk_result(cluster_bulk *b, int *created);
+
+/* Waits until until_ms on the view's condition variable: the time a
+ * node gives its view to fill in after it starts.  Changes of the view
+ * wake it; it returns at until_ms. */
+void cluster_wait_until(cluster *c, int64_t until_ms);
+
 /* Monotonic milliseconds (the clock all _ms arguments above use). */
 int64_t cluster_now_ms(void);
 
