@@ -222,39 +222,66 @@ void eng_sweep_pieces(engine *e, dkc_client *cli)
     json_decref(arr);
 }
 
+void eng_bulks_init(eng_bulks *b)
+{
+    pthread_mutex_init(&b->mu, NULL);
+    b->running = 0;
+    b->parked = b->parked_tail = NULL;
+}
+
+void eng_bulks_cleanup(eng_bulks *b)
+{
+    while (b->parked) {
+        job *j = b->parked;
+        b->parked = j->next;
+        eng_job_free(j);
+    }
+    pthread_mutex_destroy(&b->mu);
+}
+
+job *eng_bulks_take_stale(engine *e, uint32_t gen)
+{
+    pthread_mutex_lock(&e->bulks.mu);
+    job *stale = eng_jobs_unlink_stale(&e->bulks.parked, &e->bulks.parked_tail, gen);
+    pthread_mutex_unlock(&e->bulks.mu);
+    return stale;
+}
+
 int eng_bulk_begin(engine *e, job *j)
 {
+    eng_bulks *b = &e->bulks;
     int limit = e->n_workers > 1 ? e->n_workers - 1 : 1;
-    pthread_mutex_lock(&e->jobs.mu);
-    int run = j->bulk_slot || e->bulk_running < limit;
+    pthread_mutex_lock(&b->mu);
+    int run = j->bulk_slot || b->running < limit;
     if (run && !j->bulk_slot)
-        e->bulk_running++;
+        b->running++;
     j->bulk_slot = 0;
     if (!run) {
         j->next = NULL;
-        if (e->bulk_parked_tail)
-            e->bulk_parked_tail->next = j;
+        if (b->parked_tail)
+            b->parked_tail->next = j;
         else
-            e->bulk_parked = j;
-        e->bulk_parked_tail = j;
+            b->parked = j;
+        b->parked_tail = j;
     }
-    pthread_mutex_unlock(&e->jobs.mu);
+    pthread_mutex_unlock(&b->mu);
     return run;
 }
 
 void eng_bulk_end(engine *e)
 {
-    pthread_mutex_lock(&e->jobs.mu);
-    job *next = e->bulk_parked;
+    eng_bulks *b = &e->bulks;
+    pthread_mutex_lock(&b->mu);
+    job *next = b->parked;
     if (next) { /* the slot passes to it */
-        e->bulk_parked = next->next;
-        if (e->bulk_parked == NULL)
-            e->bulk_parked_tail = NULL;
+        b->parked = next->next;
+        if (b->parked == NULL)
+            b->parked_tail = NULL;
         next->bulk_slot = 1;
     } else {
-        e->bulk_running--;
+        b->running--;
     }
-    pthread_mutex_unlock(&e->jobs.mu);
+    pthread_mutex_unlock(&b->mu);
     if (next)
         eng_push_job(e, next);
 }

@@ -190,7 +190,7 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
         proto_cmd_free(cmd);
         return 1;
     }
-    if (bulk) /* its pieces need its user's share: bulk_running bounds it */
+    if (bulk) /* its pieces need its user's share: eng_bulk_begin bounds it */
         eng_job_leave_worker(e, j);
     /* Every request with an id is known while in flight and once answered:
      * a redelivered copy (the broker requeued the first when it closed the
@@ -335,6 +335,7 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
     eng_sup_init(&e->sup);
     eng_requests_init(&e->requests);
     eng_answered_init(&e->answered);
+    eng_bulks_init(&e->bulks);
     e->started_ms = eng_now_ms();
     if (factory->make(factory->ud, &e->sup.cli, errbuf, errlen) != 0 ||
         factory->make(factory->ud, &e->sup.watch_cli, errbuf, errlen) != 0) {
@@ -374,13 +375,7 @@ void engine_free(engine *e)
     eng_jobs_cleanup(&e->jobs);
     eng_outbox_cleanup(&e->outbox);
     eng_requests_cleanup(&e->requests);
-    while (e->bulk_parked) { /* unacked: the broker hands them out again */
-        job *j = e->bulk_parked;
-        e->bulk_parked = j->next;
-        broker_delivery_cleanup(&j->d);
-        free(j->user);
-        free(j);
-    }
+    eng_bulks_cleanup(&e->bulks);
     eng_answered_cleanup(&e->answered);
     free((char *)e->conf.amqp_user);
     free((char *)e->conf.node);

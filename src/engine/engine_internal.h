@@ -184,6 +184,16 @@ typedef struct eng_answered {
     json_t *removals; /* ids of answered containers to remove once Docker is back */
 } eng_answered;
 
+/* bulk.c: the bulk requests' share of the workers.  Each holds its
+ * worker while its pieces run, so at most workers - 1 run at once; the
+ * others wait here, first come first served.  Lock order: jobs.mu, then
+ * mu here. */
+typedef struct eng_bulks {
+    pthread_mutex_t mu;
+    int running; /* bulk requests holding a worker */
+    job *parked, *parked_tail;
+} eng_bulks;
+
 /* The rules a job is carried out under: the policy and the templates.
  * SIGHUP may replace them while jobs run (engine_set_rules), so each job
  * takes a reference at its start (eng_rules_take) and keeps reading the
@@ -208,11 +218,7 @@ struct engine {
     char cluster_label[320]; /* LBL "cluster=<cluster>"; with node_label, the filter for
                                 the containers this dispatcher owns */
     int64_t started_ms;      /* eng_now_ms at engine_start */
-    /* bulk requests: each holds a worker while its pieces run, so at most
-     * workers - 1 run at once and the others wait here (bulk.c; under
-     * jobs.mu, as they go back to the queue) */
-    int bulk_running;
-    job *bulk_parked, *bulk_parked_tail;
+    eng_bulks bulks;         /* bulk.c */
     /* Idempotence by request id within this process (the request label on
      * containers covers the rest; see requests.c). */
     eng_jobs jobs;         /* outbox.c */
@@ -601,6 +607,12 @@ void eng_ask_all(jctx *c, const char *body, json_t **answers, json_t **missing);
 /* instances > 1: the pieces placed over the cluster, the reply listing
  * each (always H_OK, or unsupported without a cluster). */
 hres eng_bulk(jctx *c);
+void eng_bulks_init(eng_bulks *b);
+/* Frees the parked requests (unacked: the broker hands them out again). */
+void eng_bulks_cleanup(eng_bulks *b);
+/* The parked bulk requests of deliveries before generation gen, taken
+ * off the parked list (eng_jobs_unlink_stale). */
+job *eng_bulks_take_stale(engine *e, uint32_t gen);
 /* Admits bulk request job j to run (1), or parks it until one ends (0;
  * j then belongs to the parked list). */
 int eng_bulk_begin(engine *e, job *j);

@@ -281,7 +281,7 @@ size_t engine_forget_generations(engine *e, uint32_t gen)
 {
     pthread_mutex_lock(&e->jobs.mu);
     job *queued = eng_jobs_unlink_stale(&e->jobs.head, &e->jobs.tail, gen);
-    job *bulk = eng_jobs_unlink_stale(&e->bulk_parked, &e->bulk_parked_tail, gen);
+    job *bulk = eng_bulks_take_stale(e, gen); /* with jobs.mu: none moves to the queue meanwhile */
     pthread_mutex_unlock(&e->jobs.mu);
     size_t n = drop_jobs(e, queued);
     n += drop_jobs(e, eng_requests_take_stale(e, gen));
