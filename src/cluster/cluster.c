@@ -30,9 +30,10 @@ struct cluster {
     int alone_ms;     /* the interval while alone in the view */
     int announced_ms; /* the interval the last heartbeat announced */
     int64_t started_ns;
-    int64_t next_beat; /* monotonic ms: when the next heartbeat is due */
-    int64_t beat_sent; /* monotonic ms: the last heartbeat the broker took (0: none yet) */
-    int64_t last_tick; /* monotonic ms: the broker thread's last cluster_ticked (0: none) */
+    int64_t next_beat;   /* monotonic ms: when the next heartbeat is due */
+    int64_t beat_sent;   /* monotonic ms: the last heartbeat the broker took (0: none yet) */
+    int64_t last_tick;   /* monotonic ms: the broker thread's last cluster_ticked (0: none) */
+    cluster_hooks hooks; /* set before the broker thread's loop */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     json_t *view;            /* name -> {heartbeat fields..., "seen": ms} (under mu) */
@@ -123,6 +124,16 @@ void cluster_free(cluster *c)
     free(c->version);
     free(c->host);
     free(c);
+}
+
+void cluster_set_hooks(cluster *c, const cluster_hooks *h)
+{
+    c->hooks = *h;
+}
+
+const cluster_hooks *cluster_get_hooks(const cluster *c)
+{
+    return &c->hooks;
 }
 
 void cluster_beat_sent(cluster *c, int64_t now_ms)

@@ -74,6 +74,22 @@ typedef struct cluster_load {
 cluster *cluster_new(const cluster_conf *conf);
 void cluster_free(cluster *c);
 
+/* What the membership tells this node's engine (ud: the engine).  Set
+ * once, before the broker thread's loop; until then, and for a NULL
+ * hook, nothing is told and the load is zero. */
+typedef struct cluster_hooks {
+    void (*load)(void *ud, cluster_load *out);  /* this node's figures for its heartbeat */
+    int (*adopt)(void *ud, char *const *names); /* departed siblings to take care of (NULL:
+                                                   none); 1 when the set changed */
+    void (*view_changed)(void *ud);             /* a node joined or left the view */
+    void (*fence)(void *ud, int hold_ms);       /* out of touch long enough to be adopted */
+    void *ud;
+} cluster_hooks;
+
+void cluster_set_hooks(cluster *c, const cluster_hooks *h);
+/* The hooks set (all NULL before cluster_set_hooks). */
+const cluster_hooks *cluster_get_hooks(const cluster *c);
+
 /* The broker thread: the heartbeat went out at now_ms; and when the last
  * one did (0: none yet). */
 void cluster_beat_sent(cluster *c, int64_t now_ms);

@@ -229,7 +229,7 @@ static int rejoin(broker *b, engine *e, cluster *cl)
 {
     if (reconnect(b) != 0)
         return -1;
-    node_reconnected(cl, e);
+    node_reconnected(cl);
     return 0;
 }
 
@@ -268,10 +268,10 @@ static void run_loop(const dd_config *cfg, const relay *r, broker *b, engine *e,
             reload_rules(cfg, e);
             service_reloaded();
         }
-        int due = node_tick(b, cl, e);
+        int due = node_tick(b, cl);
         int wait = service_watchdog_due_ms(due < IDLE_WAIT_MS ? due : IDLE_WAIT_MS);
         int pr = broker_poll(b, wait, &d);
-        if (pr == 1 && node_heard(b, cl, e, &d)) {
+        if (pr == 1 && node_heard(b, cl, &d)) {
             ; /* membership or a gather's reply: taken */
         } else if (pr == 1) {
             engine_submit(e, &d);
@@ -308,7 +308,7 @@ static void drain_for_shutdown(const relay *r, broker *b, engine *e, cluster *cl
         memset(&d, 0, sizeof d);
         service_watchdog_tick();
         int pr = broker_poll(b, STOP_POLL_MS, &d);
-        if (pr == 1 && !node_heard(b, cl, e, &d))
+        if (pr == 1 && !node_heard(b, cl, &d))
             broker_nack(b, d.tag, 1);
         broker_delivery_cleanup(&d);
         if (!broker_connected(b))
@@ -358,10 +358,19 @@ int main(int argc, char **argv)
     }
     log_msg(LOG_LVL_INFO, "consuming %s and %s as node %s (%d workers)", broker_name_work(b),
             broker_name_node(b), cfg.node, cfg.workers);
-    cl = node_start(b, &cfg, DD_VERSION, docker_id);
+    cluster_conf cc = {.node = cfg.node,
+                       .cluster = cfg.cluster,
+                       .version = DD_VERSION,
+                       .host = docker_id,
+                       .interval_ms = cfg.membership_interval_ms,
+                       .expiry = cfg.membership_expiry};
+    cl = node_start(b, &cc);
     e = start_engine(&cfg, &policy, &dopt, cl, broker_user(b), tpl);
     if (e == NULL)
         goto out;
+    cluster_hooks hooks;
+    engine_cluster_hooks(e, &hooks);
+    cluster_set_hooks(cl, &hooks);
     status_set_engine(g_status, e, cl);
     relay_ctx ctx = {.b = b, .e = e, .cl = cl};
     relay r = make_relay(&ctx);

@@ -12,15 +12,9 @@
 #include "log.h"
 #include "node.h"
 
-cluster *node_start(broker *b, const dd_config *cfg, const char *version, const char *host)
+cluster *node_start(broker *b, const cluster_conf *cc)
 {
-    cluster_conf cc = {.node = cfg->node,
-                       .cluster = cfg->cluster,
-                       .version = version,
-                       .host = host,
-                       .interval_ms = cfg->membership_interval_ms,
-                       .expiry = cfg->membership_expiry};
-    cluster *cl = cluster_new(&cc);
+    cluster *cl = cluster_new(cc);
     /* heartbeats and node.down of every node; replies of gathers */
     int rc = broker_watch(b, "node.#");
     if (rc == 0)
@@ -31,14 +25,23 @@ cluster *node_start(broker *b, const dd_config *cfg, const char *version, const 
     return cl;
 }
 
+/* Tells the engine that the view changed. */
+static void view_changed(cluster *cl)
+{
+    const cluster_hooks *h = cluster_get_hooks(cl);
+    if (h->view_changed)
+        h->view_changed(h->ud);
+}
+
 /* Hands the engine the departed siblings to take care of: nodes of this
  * Docker host gone for one more expiry period after they left the view
  * (a restart of theirs is over by then), when this node is the first live
  * one of the host by name.  Logs each change. */
-static void adopt(cluster *cl, engine *e, int64_t now)
+static void adopt(cluster *cl, int64_t now)
 {
+    const cluster_hooks *h = cluster_get_hooks(cl);
     char **names = cluster_to_adopt(cl, now, cluster_holdback_ms(cl));
-    if (engine_adopt(e, names)) {
+    if (h->adopt && h->adopt(h->ud, names)) {
         char list[512] = "";
         size_t o = 0;
         for (size_t i = 0; names && names[i] && o < sizeof list; i++)
@@ -53,25 +56,32 @@ static void adopt(cluster *cl, engine *e, int64_t now)
     cluster_names_free(names);
 }
 
-int node_tick(broker *b, cluster *cl, engine *e)
+/* Publishes this node's heartbeat. */
+static void beat(broker *b, cluster *cl, int64_t now)
+{
+    const cluster_hooks *h = cluster_get_hooks(cl);
+    cluster_load load = {0};
+    if (h->load)
+        h->load(h->ud, &load);
+    load.draining = broker_draining(b) != 0;
+    char key[300];
+    char *body = cluster_heartbeat(cl, &load, now, key, sizeof key);
+    /* with the dispatchers' user: node_heard believes no one else */
+    broker_props p = {
+        .content_type = "application/json", .type = "event", .user_id = broker_user(b)};
+    int rc = broker_publish(b, broker_name_events(b), key, &p, body, strlen(body), 0);
+    if (rc == 0)
+        cluster_beat_sent(cl, now);
+    if (rc != 0 && rc != BROKER_ECONNLOST && rc != BROKER_ENOTCONN)
+        log_msg(LOG_LVL_WARN, "heartbeat: %s: %s", broker_strerror(rc), broker_error(b));
+    free(body);
+}
+
+int node_tick(broker *b, cluster *cl)
 {
     int64_t now = cluster_now_ms();
-    if (cluster_beat_due(cl, now) && broker_connected(b)) {
-        cluster_load load;
-        engine_load(e, &load);
-        load.draining = broker_draining(b) != 0;
-        char key[300];
-        char *body = cluster_heartbeat(cl, &load, now, key, sizeof key);
-        /* with the dispatchers' user: node_heard believes no one else */
-        broker_props p = {
-            .content_type = "application/json", .type = "event", .user_id = broker_user(b)};
-        int rc = broker_publish(b, broker_name_events(b), key, &p, body, strlen(body), 0);
-        if (rc == 0)
-            cluster_beat_sent(cl, now);
-        if (rc != 0 && rc != BROKER_ECONNLOST && rc != BROKER_ENOTCONN)
-            log_msg(LOG_LVL_WARN, "heartbeat: %s: %s", broker_strerror(rc), broker_error(b));
-        free(body);
-    }
+    if (cluster_beat_due(cl, now) && broker_connected(b))
+        beat(b, cl, now);
     int64_t stalled = cluster_ticked(cl, now);
     if (stalled > 0)
         log_msg(LOG_LVL_DEBUG,
@@ -83,24 +93,25 @@ int node_tick(broker *b, cluster *cl, engine *e)
         log_msg(LOG_LVL_WARN, "node %s left the view: no heartbeat for %d intervals", gone[i],
                 cluster_expiry(cl));
     if (gone && gone[0])
-        engine_view_changed(e);
+        view_changed(cl);
     cluster_names_free(gone);
-    adopt(cl, e, now);
+    adopt(cl, now);
     return cluster_due_in(cl, cluster_now_ms());
 }
 
-void node_reconnected(cluster *cl, engine *e)
+void node_reconnected(cluster *cl)
 {
+    const cluster_hooks *h = cluster_get_hooks(cl);
     int64_t last = cluster_last_beat_sent(cl);
     /* the others drop this node after the interval it last announced */
     int64_t lease = (int64_t)cluster_announced_ms(cl) * cluster_expiry(cl);
     /* the others drop a node after `lease` of silence and adopt it one more
      * `lease` later: from `lease` on, its containers may be another's */
-    if (last > 0 && cluster_now_ms() - last >= lease)
-        engine_fence(e, (int)lease);
+    if (last > 0 && cluster_now_ms() - last >= lease && h->fence)
+        h->fence(h->ud, (int)lease);
 }
 
-int node_heard(broker *b, cluster *cl, engine *e, const broker_delivery *d)
+int node_heard(broker *b, cluster *cl, const broker_delivery *d)
 {
     if (d->source == BROKER_SRC_REPLY) {
         cluster_gather_offer(cl, d); /* unknown correlation ids: late, dropped */
@@ -119,7 +130,7 @@ int node_heard(broker *b, cluster *cl, engine *e, const broker_delivery *d)
         log_msg(LOG_LVL_INFO, "node %s joined the view", joined);
     else if (rc < 0)
         log_msg(LOG_LVL_INFO, "a node left the view (it stopped)");
-    if (rc != 0 && e != NULL)
-        engine_view_changed(e);
+    if (rc != 0)
+        view_changed(cl);
     return 1;
 }

@@ -573,3 +573,32 @@ void engine_load(engine *e, cluster_load *out)
     out->capacity = r->policy->max_containers;
     eng_rules_drop(e, r);
 }
+
+static void hook_load(void *ud, cluster_load *out)
+{
+    engine_load(ud, out);
+}
+
+static int hook_adopt(void *ud, char *const *names)
+{
+    return engine_adopt(ud, names);
+}
+
+static void hook_view_changed(void *ud)
+{
+    engine_view_changed(ud);
+}
+
+static void hook_fence(void *ud, int hold_ms)
+{
+    engine_fence(ud, hold_ms);
+}
+
+void engine_cluster_hooks(engine *e, cluster_hooks *out)
+{
+    *out = (cluster_hooks){.load = hook_load,
+                           .adopt = hook_adopt,
+                           .view_changed = hook_view_changed,
+                           .fence = hook_fence,
+                           .ud = e};
+}

@@ -256,6 +256,11 @@ void engine_after(engine *e, const char *container_id, int remove);
 struct cluster_load;
 void engine_load(engine *e, struct cluster_load *out);
 
+/* The membership's hooks into e (cluster.h: engine_load, engine_adopt,
+ * engine_view_changed, engine_fence) for cluster_set_hooks. */
+struct cluster_hooks;
+void engine_cluster_hooks(engine *e, struct cluster_hooks *out);
+
 /* The departed nodes of this Docker host whose containers this node takes
  * care of from now on besides its own (cluster_to_adopt): their exited runs
  * get their final replies from here, their deadlines are kept, and their
