@@ -29,9 +29,9 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "cluster.h"
 #include "engine.h"
 #include "log.h"
-#include "node.h"
 #include "relay.h"
 #include "reload.h"
 #include "service.h"

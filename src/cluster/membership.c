@@ -1,6 +1,6 @@
 /*
- * node.c -- the broker thread's part in the cluster: heartbeats out and in,
- * expiry of silent nodes, replies handed to the engine's gathers (the
+ * membership.c -- the broker thread's part in the cluster: heartbeats out
+ * and in, expiry of silent nodes, replies handed to the gathers (the
  * outbox items that reach other nodes are the relay's: src/relay).
  * Called only from the main thread, which owns the broker.
  */
@@ -10,7 +10,6 @@
 
 #include "cluster.h"
 #include "log.h"
-#include "node.h"
 
 cluster *node_start(broker *b, const cluster_conf *cc)
 {
