@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base.h"
 #include "cluster.h"
 
 void cluster_gather_collect(cluster *c, cluster_gather *g, int64_t until_ms,
@@ -41,7 +42,7 @@ static void take(void *ud, json_t *a)
     const char *node = json_string_value(json_object_get(a, "node"));
     if (node && json_object_get(k->answers, node) == NULL &&
         json_object_set(k->answers, node, json_object_get(a, "reply")) != 0)
-        abort();
+        xoom();
 }
 
 /* 1 while a node of the view, other than this one, has not answered and
@@ -63,7 +64,7 @@ void cluster_ask_all(cluster *c, cluster_publish_fn publish, void *ud, const cha
     cluster_gather *g = cluster_gather_new(c);
     *missing = json_array();
     if (k.answers == NULL || *missing == NULL)
-        abort();
+        xoom();
     char corr[64];
     snprintf(corr, sizeof corr, "%sall", cluster_gather_id(g));
     broker_header h[3] = {
@@ -75,7 +76,7 @@ void cluster_ask_all(cluster *c, cluster_publish_fn publish, void *ud, const cha
     for (size_t i = 0; k.names[i]; i++)
         if (strcmp(k.names[i], cluster_self(c)) && !json_object_get(k.answers, k.names[i]) &&
             json_array_append_new(*missing, json_string(k.names[i])) != 0)
-            abort();
+            xoom();
     cluster_gather_free(c, g);
     cluster_names_free(k.names);
     *answers = k.answers;

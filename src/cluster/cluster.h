@@ -1,20 +1,23 @@
 /*
- * cluster.h -- what a node knows of the cluster: the membership view built
- * from heartbeats, placement of bulk pieces over it, and the gathers that
- * collect the answers of other nodes.
+ * cluster.h -- what a node knows of the cluster and does in it: the
+ * membership view built from heartbeats (cluster.c, membership.c), the
+ * gathers that collect other nodes' answers and the scatter-gather of a
+ * command (ask.c), and bulk pieces and their placement (pieces.c,
+ * placement.c).
  *
  * Every node is equal and RabbitMQ is the only shared thing (DESIGN.md
  * "The cluster").  Each node publishes a heartbeat every interval on
  * <q>.events (routing key node.heartbeat.<name>) with its load; every node
  * hears all of them through its own watch queue and keeps a view; a node
- * not heard from for `expiry` intervals leaves the view, and one that
- * stops cleanly says so (node.down).
+ * not heard from for `expiry` of the intervals it announced leaves the
+ * view, and one that stops cleanly says so (node.down).
  *
- * Threads.  The broker thread feeds the view (cluster_heard, cluster_left,
- * cluster_expire) and offers replies to gathers (cluster_gather_offer);
- * any thread reads the view (cluster_nodes_json, cluster_place) and waits
- * on a gather.  Everything is under one mutex inside.  The daemon aborts
- * when memory runs out (as the engine does).
+ * Threads.  The broker thread feeds the view and publishes heartbeats
+ * (membership.c) and offers replies to gathers (cluster_gather_offer);
+ * any other thread reads the view, asks the nodes and runs bulk pieces,
+ * which publish through the caller's callback (cluster_publish_fn).
+ * Everything is under one mutex inside.  The daemon aborts when memory
+ * runs out (as the engine does).
  */
 #ifndef DD_CLUSTER_H
 #define DD_CLUSTER_H
@@ -325,24 +328,24 @@ void cluster_wait_until(cluster *c, int64_t until_ms);
 
 /* The cluster object of this node (cluster_free) after subscribing b to
  * the membership events and to direct replies.  Never NULL. */
-cluster *node_start(broker *b, const cluster_conf *cc);
+cluster *cluster_start(broker *b, const cluster_conf *cc);
 
 /* Publishes the heartbeat when due and drops silent nodes; returns the
  * milliseconds until it should be called again. */
-int node_tick(broker *b, cluster *cl);
+int cluster_tick(cluster *cl, broker *b);
 
 /* After a reconnect: when no heartbeat went out for as long as the others
  * take to drop this node, a sibling may have adopted its containers: the
  * engine is fenced (cluster_hooks.fence) until the sibling has heard it
  * again. */
-void node_reconnected(cluster *cl);
+void cluster_reconnected(cluster *cl);
 
 /* A delivery from the watch (membership) or reply consumer: taken into the
  * view (when published by the dispatchers' RabbitMQ user, the user of b)
  * or offered to the gathers; returns 1 when d was one of those (the caller
  * then only cleans it up), 0 for work.  A node joining or leaving the view
  * is told to the engine (cluster_hooks.view_changed). */
-int node_heard(broker *b, cluster *cl, const broker_delivery *d);
+int cluster_receive(cluster *cl, broker *b, const broker_delivery *d);
 
 /* Monotonic milliseconds (the clock all _ms arguments above use). */
 int64_t cluster_now_ms(void);

@@ -11,7 +11,7 @@
 #include "cluster.h"
 #include "log.h"
 
-cluster *node_start(broker *b, const cluster_conf *cc)
+cluster *cluster_start(broker *b, const cluster_conf *cc)
 {
     cluster *cl = cluster_new(cc);
     /* heartbeats and node.down of every node; replies of gathers */
@@ -65,7 +65,7 @@ static void beat(broker *b, cluster *cl, int64_t now)
     load.draining = broker_draining(b) != 0;
     char key[300];
     char *body = cluster_heartbeat(cl, &load, now, key, sizeof key);
-    /* with the dispatchers' user: node_heard believes no one else */
+    /* with the dispatchers' user: cluster_receive believes no one else */
     broker_props p = {
         .content_type = "application/json", .type = "event", .user_id = broker_user(b)};
     int rc = broker_publish(b, broker_name_events(b), key, &p, body, strlen(body), 0);
@@ -76,7 +76,7 @@ static void beat(broker *b, cluster *cl, int64_t now)
     free(body);
 }
 
-int node_tick(broker *b, cluster *cl)
+int cluster_tick(cluster *cl, broker *b)
 {
     int64_t now = cluster_now_ms();
     if (cluster_beat_due(cl, now) && broker_connected(b))
@@ -98,7 +98,7 @@ int node_tick(broker *b, cluster *cl)
     return cluster_due_in(cl, cluster_now_ms());
 }
 
-void node_reconnected(cluster *cl)
+void cluster_reconnected(cluster *cl)
 {
     const cluster_hooks *h = cluster_get_hooks(cl);
     int64_t last = cluster_last_beat_sent(cl);
@@ -110,7 +110,7 @@ void node_reconnected(cluster *cl)
         h->fence(h->ud, (int)lease);
 }
 
-int node_heard(broker *b, cluster *cl, const broker_delivery *d)
+int cluster_receive(cluster *cl, broker *b, const broker_delivery *d)
 {
     if (d->source == BROKER_SRC_REPLY) {
         cluster_gather_offer(cl, d); /* unknown correlation ids: late, dropped */

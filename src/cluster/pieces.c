@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base.h"
 #include "cluster.h"
 #include "log.h"
 
@@ -35,14 +36,6 @@ struct cluster_bulk {
     int nt;
 };
 
-static void *xcalloc(size_t n, size_t sz)
-{
-    void *p = calloc(n ? n : 1, sz);
-    if (p == NULL)
-        abort(); /* daemon code: out of memory ends the process (cluster.h) */
-    return p;
-}
-
 cluster_bulk *cluster_bulk_new(cluster *c, const cluster_bulk_conf *conf)
 {
     cluster_bulk *b = xcalloc(1, sizeof *b);
@@ -51,8 +44,7 @@ cluster_bulk *cluster_bulk_new(cluster *c, const cluster_bulk_conf *conf)
     b->g = cluster_gather_new(c);
     snprintf(b->rid, sizeof b->rid, "%s", conf->rid ? conf->rid : cluster_gather_id(b->g));
     b->conf.rid = b->rid;
-    if ((b->body = strdup(conf->body)) == NULL)
-        abort();
+    b->body = xstrdup(conf->body);
     b->conf.body = b->body;
     b->ps = xcalloc((size_t)conf->n, sizeof *b->ps);
     b->todo = xcalloc((size_t)conf->n, sizeof *b->todo);
@@ -246,7 +238,7 @@ json_t *cluster_bulk_result(cluster_bulk *b, int *created)
 {
     json_t *list = json_array();
     if (list == NULL)
-        abort();
+        xoom();
     *created = 0;
     for (int k = 0; k < b->conf.n; k++) {
         piece *p = &b->ps[k];
@@ -254,14 +246,14 @@ json_t *cluster_bulk_result(cluster_bulk *b, int *created)
             p->record = json_pack("{s:s, s:b, s:{s:s, s:s}}", "node", p->node, "ok", 0, "error",
                                   "code", "timeout", "message", "no answer before the deadline");
         if (p->record == NULL)
-            abort();
+            xoom();
         *created += json_is_true(json_object_get(p->record, "ok"));
         json_array_append(list, p->record);
     }
     json_t *r = json_pack("{s:i, s:i, s:s, s:o}", "requested", b->conf.n, "created", *created,
                           "placement", b->conf.binpack ? "binpack" : "spread", "containers", list);
     if (r == NULL)
-        abort();
+        xoom();
     return r;
 }
 

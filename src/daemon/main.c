@@ -224,12 +224,12 @@ static engine *start_engine(const dd_config *cfg, const dd_policy *policy, dkc_o
     return e;
 }
 
-/* reconnect(), then the cluster's part (node_reconnected); 0 or -1. */
+/* reconnect(), then the cluster's part (cluster_reconnected); 0 or -1. */
 static int rejoin(broker *b, engine *e, cluster *cl)
 {
     if (reconnect(b) != 0)
         return -1;
-    node_reconnected(cl);
+    cluster_reconnected(cl);
     return 0;
 }
 
@@ -268,10 +268,10 @@ static void run_loop(const dd_config *cfg, const relay *r, broker *b, engine *e,
             reload_rules(cfg, e);
             service_reloaded();
         }
-        int due = node_tick(b, cl);
+        int due = cluster_tick(cl, b);
         int wait = service_watchdog_due_ms(due < IDLE_WAIT_MS ? due : IDLE_WAIT_MS);
         int pr = broker_poll(b, wait, &d);
-        if (pr == 1 && node_heard(b, cl, &d)) {
+        if (pr == 1 && cluster_receive(cl, b, &d)) {
             ; /* membership or a gather's reply: taken */
         } else if (pr == 1) {
             engine_submit(e, &d);
@@ -308,7 +308,7 @@ static void drain_for_shutdown(const relay *r, broker *b, engine *e, cluster *cl
         memset(&d, 0, sizeof d);
         service_watchdog_tick();
         int pr = broker_poll(b, STOP_POLL_MS, &d);
-        if (pr == 1 && !node_heard(b, cl, &d))
+        if (pr == 1 && !cluster_receive(cl, b, &d))
             broker_nack(b, d.tag, 1);
         broker_delivery_cleanup(&d);
         if (!broker_connected(b))
@@ -364,7 +364,7 @@ int main(int argc, char **argv)
                        .host = docker_id,
                        .interval_ms = cfg.membership_interval_ms,
                        .expiry = cfg.membership_expiry};
-    cl = node_start(b, &cc);
+    cl = cluster_start(b, &cc);
     e = start_engine(&cfg, &policy, &dopt, cl, broker_user(b), tpl);
     if (e == NULL)
         goto out;
