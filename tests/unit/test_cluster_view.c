@@ -560,6 +560,109 @@ static void t_ask_all_node_leaves(void **state)
                  (long long)took);
 }
 
+/* The publisher of the bulk tests: every piece sent is answered by its
+ * node at once (made, "id-<k>"), except by `silent` (no answer) and by
+ * `refuses` for the first piece it gets (unavailable). */
+typedef struct fake_nodes {
+    cluster *c;
+    const char *silent, *refuses;
+    int leave_ms; /* > 0: silent leaves the view (node.down) this late */
+    int refused;
+    char sent[512]; /* "<message id>@<node>" of each send, space-separated */
+} fake_nodes;
+
+static void fake_piece(void *ud, const cluster_msg *m)
+{
+    fake_nodes *f = ud;
+    size_t n = strlen(f->sent);
+    snprintf(f->sent + n, sizeof f->sent - n, "%s%s@%s", n ? " " : "", m->message_id, m->node);
+    assert_string_equal(m->headers[0].key, CLUSTER_H_PART);
+    assert_string_equal(m->headers[1].key, CLUSTER_H_INCARNATION);
+    assert_string_equal(m->headers[1].value, "7"); /* the node's "started" */
+    if (f->silent && !strcmp(m->node, f->silent))
+        return;
+    char body[256];
+    if (f->refuses && !strcmp(m->node, f->refuses) && !f->refused++)
+        snprintf(body, sizeof body,
+                 "{\"ok\":false,\"node\":\"%s\",\"error\":{\"code\":\"unavailable\"}}", m->node);
+    else
+        snprintf(body, sizeof body, "{\"ok\":true,\"node\":\"%s\",\"result\":{\"id\":\"id-%s\"}}",
+                 m->node, strrchr(m->message_id, '.') + 1);
+    broker_delivery d = reply(m->correlation_id, body);
+    cluster_gather_offer(f->c, &d);
+}
+
+/* Runs a bulk of n pieces from node a (which takes none) over b and c;
+ * the node of each piece in where ("b c b c"), "-" for one not made. */
+static int bulk_bc(fake_nodes *f, int n, int wait_ms, char *where, size_t wlen)
+{
+    cluster *c = new_cluster("a");
+    f->c = c;
+    int64_t now = cluster_now_ms();
+    hear(c, "b", "jobs", 0, now);
+    hear(c, "c", "jobs", 0, now);
+    fake_port leave = {.c = c, .leave = f->silent, .late_ms = f->leave_ms};
+    if (f->leave_ms > 0)
+        pthread_create(&leave.th, NULL, answer_late_all, &leave);
+    cluster_bulk_conf bc = {.n = n,
+                            .rid = "r1",
+                            .body = "{\"Dockercmd\":\"run\"}",
+                            .skip_self = true,
+                            .publish = fake_piece,
+                            .ud = f};
+    cluster_bulk *b = cluster_bulk_new(c, &bc);
+    cluster_bulk_run(b, cluster_now_ms() + wait_ms);
+    int created = 0;
+    json_t *r = cluster_bulk_result(b, &created);
+    where[0] = '\0';
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(r, "containers"), i, p)
+    {
+        const char *node = json_string_value(json_object_get(p, "node"));
+        bool ok = json_is_true(json_object_get(p, "ok"));
+        size_t len = strlen(where);
+        snprintf(where + len, wlen - len, "%s%s", i ? " " : "", ok && node ? node : "-");
+    }
+    json_decref(r);
+    cluster_bulk_free(b);
+    if (f->leave_ms > 0)
+        pthread_join(leave.th, NULL);
+    cluster_free(c);
+    return created;
+}
+
+/* Spread over two nodes; a refused piece goes to the other node, never
+ * back to the one that refused it, and keeps its id. */
+static void t_bulk_refused_piece_placed_again(void **state)
+{
+    (void)state;
+    fake_nodes f = {.refuses = "b"};
+    char where[64];
+    assert_int_equal(bulk_bc(&f, 4, 5000, where, sizeof where), 4);
+    assert_string_equal(where, "c c b c");
+    assert_string_equal(f.sent, "r1.0@b r1.1@c r1.2@b r1.3@c r1.0@c");
+}
+
+/* A node that leaves the view before answering: its pieces go to the
+ * other node.  One that stays silent: its pieces time out. */
+static void t_bulk_piece_of_a_departed_node_placed_again(void **state)
+{
+    (void)state;
+    fake_nodes f = {.silent = "b", .leave_ms = 50};
+    char where[64];
+    int64_t t0 = cluster_now_ms();
+    assert_int_equal(bulk_bc(&f, 2, 5000, where, sizeof where), 2);
+    assert_string_equal(where, "c c");
+    assert_string_equal(f.sent, "r1.0@b r1.1@c r1.0@c");
+    if (cluster_now_ms() - t0 >= 2500)
+        fail_msg("took %lld ms though b left after 50 ms (deadline 5000)",
+                 (long long)(cluster_now_ms() - t0));
+    fake_nodes g = {.silent = "b"};
+    assert_int_equal(bulk_bc(&g, 2, 200, where, sizeof where), 1);
+    assert_string_equal(where, "- c");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -573,6 +676,8 @@ int main(void)
         cmocka_unit_test(t_ask_all_partial),
         cmocka_unit_test(t_ask_all_every_answer),
         cmocka_unit_test(t_ask_all_node_leaves),
+        cmocka_unit_test(t_bulk_refused_piece_placed_again),
+        cmocka_unit_test(t_bulk_piece_of_a_departed_node_placed_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
