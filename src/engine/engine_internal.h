@@ -27,6 +27,7 @@
  * order, outer first: a lock may be held while taking one to its right.
  *   quota.create_mu -> any other   (it orders creates across Docker calls)
  *   jobs.mu         -> quota.mu    (picking a job counts its worker)
+ *   jobs.mu         -> bulks.mu    (stale jobs leave both lists at once)
  *   requests.mu     -> answered.mu (a request is in flight or answered)
  * The others (outbox.mu, sup.mu, rules_mu) are taken alone.  No lock but
  * quota.create_mu is held while calling Docker, the broker or conf.notify.
@@ -186,8 +187,7 @@ typedef struct eng_answered {
 
 /* bulk.c: the bulk requests' share of the workers.  Each holds its
  * worker while its pieces run, so at most workers - 1 run at once; the
- * others wait here, first come first served.  Lock order: jobs.mu, then
- * mu here. */
+ * others wait here, first come first served. */
 typedef struct eng_bulks {
     pthread_mutex_t mu;
     int running; /* bulk requests holding a worker */
