@@ -12,7 +12,11 @@
  *   ping, inspect, list (or `control` for the three)
  *               commands per second at --control-conc in flight (16): the
  *               dispatcher's `ping`, `inspect` of a running container it made,
- *               `list`, against GET /_ping, inspect and container list.
+ *               `list`, against GET /_ping, inspect and container list, and
+ *               against the same requests answered by bench/rpc_echo (a bare
+ *               consumer with the dispatcher's queue type, prefetch, acks and
+ *               confirms, replying with as many bytes as the dispatcher),
+ *               the three sides in alternating rounds on the same clients.
  *   backlog     --backlog N (10,000; 1,000 quick) `run` messages published
  *               while no dispatcher runs, then drained by a dispatcher started
  *               on them: runs/s against raw lifecycles at the dispatcher's
@@ -76,6 +80,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -128,6 +133,7 @@ static struct {
 
 static volatile sig_atomic_t g_stop;
 static pid_t g_disp = -1;       /* the running dispatcher, or -1 */
+static pid_t g_echo = -1;       /* the running bench/rpc_echo, or -1 */
 static atomic_int g_failed;     /* error replies and failed raw calls */
 static atomic_int g_lost;       /* requests never answered */
 static atomic_int g_twice;      /* requests answered more than once */
@@ -246,6 +252,31 @@ static void table_print(void)
  * The dispatcher process and what /proc says about it.
  * ------------------------------------------------------------------------ */
 
+/* Forks and execs argv[0] with argv, its stdout to /dev/null and its
+ * stderr ours, pinned as --pin says; with die_with_us, it gets SIGTERM
+ * when this process dies.  The child's pid, or -1. */
+static pid_t spawn(const char *const *argv, int die_with_us)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    if (die_with_us && prctl(PR_SET_PDEATHSIG, SIGTERM) != 0)
+        _exit(126);
+    if (G.pin > 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        for (int i = 0; i < G.pin; i++)
+            CPU_SET(i, &set);
+        if (sched_setaffinity(0, sizeof set, &set) != 0)
+            _exit(126);
+    }
+    if (freopen("/dev/null", "w", stdout) == NULL)
+        _exit(127);
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+}
+
 /* Starts the dispatcher on the private queue with prefetch and workers;
  * its stdout goes to /dev/null, its stderr is ours.  Sets g_disp. */
 static pid_t disp_start(int prefetch, int workers)
@@ -253,65 +284,89 @@ static pid_t disp_start(int prefetch, int workers)
     char pf[16], wk[16];
     snprintf(pf, sizeof pf, "%d", prefetch);
     snprintf(wk, sizeof wk, "%d", workers);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        if (G.pin > 0) {
-            cpu_set_t set;
-            CPU_ZERO(&set);
-            for (int i = 0; i < G.pin; i++)
-                CPU_SET(i, &set);
-            if (sched_setaffinity(0, sizeof set, &set) != 0)
-                _exit(126);
-        }
-        if (freopen("/dev/null", "w", stdout) == NULL)
-            _exit(127);
-        const char *argv[] = {G.bin,
-                              "-q",
-                              G.queue,
-                              "--node",
-                              G.node,
-                              "--prefetch",
-                              pf,
-                              "--workers",
-                              wk,
-                              "--quiet-output",
-                              "--queue-type",
-                              G.classic ? "classic" : "quorum",
-                              G.docker_host,
-                              G.amqp,
-                              NULL};
-        execv(G.bin, (char *const *)argv);
-        _exit(127);
-    }
-    g_disp = pid;
+    const char *argv[] = {G.bin,
+                          "-q",
+                          G.queue,
+                          "--node",
+                          G.node,
+                          "--prefetch",
+                          pf,
+                          "--workers",
+                          wk,
+                          "--quiet-output",
+                          "--queue-type",
+                          G.classic ? "classic" : "quorum",
+                          G.docker_host,
+                          G.amqp,
+                          NULL};
+    pid_t pid = spawn(argv, 0);
+    if (pid > 0)
+        g_disp = pid;
     return pid;
 }
 
-/* Stops the dispatcher with SIGTERM (SIGKILL after 60 s); its exit
- * status, -1 when it did not exit by itself with one. */
-static int disp_stop(void)
+/* Stops process *pid (if > 0) with SIGTERM (SIGKILL after 60 s) and sets
+ * *pid to -1; its exit status, -1 when it did not exit by itself with one. */
+static int proc_stop(pid_t *pid)
 {
-    if (g_disp <= 0)
+    if (*pid <= 0)
         return -1;
     int st = 0, status = -1;
-    kill(g_disp, SIGTERM);
+    kill(*pid, SIGTERM);
     for (int i = 0; i < 600; i++) {
-        pid_t w = waitpid(g_disp, &st, WNOHANG);
-        if (w == g_disp) {
+        pid_t w = waitpid(*pid, &st, WNOHANG);
+        if (w == *pid) {
             status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
             break;
         }
         usleep(100 * 1000);
     }
-    if (status < 0 && kill(g_disp, 0) == 0) {
-        kill(g_disp, SIGKILL);
-        waitpid(g_disp, &st, 0);
+    if (status < 0 && kill(*pid, 0) == 0) {
+        kill(*pid, SIGKILL);
+        waitpid(*pid, &st, 0);
     }
-    g_disp = -1;
+    *pid = -1;
     return status;
+}
+
+/* Stops the dispatcher: proc_stop() of g_disp. */
+static int disp_stop(void)
+{
+    return proc_stop(&g_disp);
+}
+
+/* The path of program name next to this one (the build's bench/) in
+ * buf; 0, or -1 when it cannot be told. */
+static int sibling_path(const char *name, char *buf, size_t len)
+{
+    char self[512];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return -1;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash == NULL)
+        return -1;
+    *slash = '\0';
+    snprintf(buf, len, "%s/%s", self, name);
+    return 0;
+}
+
+/* Starts bench/rpc_echo, the bare consumer, on queue with prefetch (and
+ * the dispatcher's queue type); it dies with this process.  Sets g_echo. */
+static pid_t echo_start(const char *queue, int prefetch)
+{
+    char bin[600], pf[16];
+    if (sibling_path("rpc_echo", bin, sizeof bin) != 0)
+        return -1;
+    snprintf(pf, sizeof pf, "%d", prefetch);
+    const char *argv[] = {
+        bin, G.amqp, queue, "--prefetch", pf, "--queue-type", G.classic ? "classic" : "quorum",
+        NULL};
+    pid_t pid = spawn(argv, 1);
+    if (pid > 0)
+        g_echo = pid;
+    return pid;
 }
 
 typedef struct pstat {
@@ -428,8 +483,9 @@ typedef struct tracker {
     double *arrival_rt; /* the same on the wall clock (Docker's events' clock) */
     char **container;   /* the reply's result.container.id, when kept */
     int keep_container; /* keep it */
-    pthread_mutex_t mu; /* arrival, container, last */
+    pthread_mutex_t mu; /* arrival, container, last, bytes */
     double last;        /* latest first-reply arrival */
+    size_t bytes;       /* the first replies' bodies, summed */
 } tracker;
 
 static tracker *g_tr[MAX_PHASES];
@@ -501,6 +557,7 @@ static tracker *reply_count(const broker_delivery *d, int *idx)
     pthread_mutex_lock(&t->mu);
     t->arrival[i] = at;
     t->arrival_rt[i] = at_rt;
+    t->bytes += d->len;
     if (at > t->last)
         t->last = at;
     if (t->keep_container) {
@@ -594,25 +651,36 @@ static void pool_close(pool *p)
     p->n = 0;
 }
 
-/* Waits up to 20 s for the private queue to have a consumer. */
-static int wait_consuming(broker *b)
+/* Waits up to 20 s for queue to have a consumer, which process *pid
+ * (who, for messages) is to be; sets *pid to -1 when it exited. */
+static int wait_consumer(broker *b, const char *queue, pid_t *pid, const char *who)
 {
     for (int i = 0; i < 200 && !g_stop; i++) {
         uint32_t consumers = 0;
-        if (broker_queue_counts(b, G.queue, NULL, &consumers) == 0 && consumers > 0)
+        if (broker_queue_counts(b, queue, NULL, &consumers) == 0 && consumers > 0)
             return 0;
-        if (g_disp > 0 && waitpid(g_disp, NULL, WNOHANG) == g_disp) {
-            g_disp = -1;
-            fprintf(stderr, "bench_perf: the dispatcher exited at start\n");
+        if (*pid > 0 && waitpid(*pid, NULL, WNOHANG) == *pid) {
+            *pid = -1;
+            fprintf(stderr, "bench_perf: %s exited at start\n", who);
             return -1;
         }
         usleep(100 * 1000);
     }
-    fprintf(stderr, "bench_perf: %s never started consuming %s\n", G.bin, G.queue);
+    fprintf(stderr, "bench_perf: %s never started consuming %s\n", who, queue);
     return -1;
 }
 
-static int publish(broker *b, int kind, const char *arg, const char *rid)
+/* Waits up to 20 s for the private queue to have a consumer. */
+static int wait_consuming(broker *b)
+{
+    return wait_consumer(b, G.queue, &g_disp, G.bin);
+}
+
+/* Publishes request rid of kind (arg: its container) to queue (NULL: the
+ * private queue) and waits for its confirm; echo_bytes > 0 asks
+ * bench/rpc_echo for a reply of that length (header x-echo-bytes). */
+static int publish(broker *b, int kind, const char *arg, const char *queue, int echo_bytes,
+                   const char *rid)
 {
     char body[768];
     const char *opts_common = "\"NetworkMode\":\"none\",\"Labels\":{\"" RUN_LABEL "\":";
@@ -646,7 +714,15 @@ static int publish(broker *b, int kind, const char *arg, const char *rid)
                       .message_id = rid,
                       .reply_to = BROKER_REPLY_TO,
                       .persistent = 1};
-    int rc = broker_publish(b, "", G.queue, &p, body, strlen(body), BROKER_PUBLISH_MANDATORY);
+    char size[16];
+    broker_header h = {"x-echo-bytes", size};
+    if (echo_bytes > 0) {
+        snprintf(size, sizeof size, "%d", echo_bytes);
+        p.headers = &h;
+        p.n_headers = 1;
+    }
+    int rc = broker_publish(b, "", queue ? queue : G.queue, &p, body, strlen(body),
+                            BROKER_PUBLISH_MANDATORY);
     if (rc != 0) {
         atomic_fetch_add(&g_failed, 1);
         complain("publish", broker_error(b));
@@ -664,6 +740,8 @@ typedef struct load {
     tracker *t;
     int phase, n, kind, mode;
     const char *arg;
+    const char *queue; /* NULL: the dispatcher's private queue */
+    int echo_bytes;    /* > 0: bench/rpc_echo's reply length */
     atomic_int next;
     atomic_int done;
     atomic_int broken; /* a connection failed: the phase cannot finish */
@@ -685,7 +763,7 @@ static int load_send_one(load_thread *lt)
         return 0;
     char rid[128];
     request_id(rid, sizeof rid, l->phase, i);
-    if (publish(lt->b, l->kind, l->arg, rid) != 0)
+    if (publish(lt->b, l->kind, l->arg, l->queue, l->echo_bytes, rid) != 0)
         atomic_store(&l->broken, 1);
     return 1;
 }
@@ -753,17 +831,36 @@ static double load_run(pool *p, load *l, int conc, double timeout_s)
     return l->t->last - t0;
 }
 
-/* A phase of n requests of kind through the dispatcher, conc in flight;
- * its tracker in *tout (may be NULL).  Seconds, or -1. */
-static double disp_phase(pool *p, int kind, const char *arg, int n, int conc, tracker **tout)
+/* Where a phase's requests go other than to the dispatcher: a queue
+ * bench/rpc_echo consumes, and the length of the reply it is to give. */
+typedef struct echo_to {
+    const char *queue;
+    int bytes;
+} echo_to;
+
+/* A phase of n requests of kind through the dispatcher (to NULL) or to
+ * the echo, conc in flight; its tracker in *tout (may be NULL).  Seconds,
+ * or -1. */
+static double queue_phase(pool *p, const echo_to *to, int kind, const char *arg, int n, int conc,
+                          tracker **tout)
 {
     load l = {.n = n, .kind = kind, .arg = arg, .mode = L_SEND_WAIT};
+    if (to != NULL) {
+        l.queue = to->queue;
+        l.echo_bytes = to->bytes;
+    }
     l.t = tracker_new(n, &l.phase);
     if (l.t == NULL)
         return -1;
     if (tout)
         *tout = l.t;
     return load_run(p, &l, conc, 120.0 + 10.0 * n / conc);
+}
+
+/* queue_phase() through the dispatcher. */
+static double disp_phase(pool *p, int kind, const char *arg, int n, int conc, tracker **tout)
+{
+    return queue_phase(p, NULL, kind, arg, n, conc, tout);
 }
 
 /* ------------------------------------------------------------------------
@@ -1005,7 +1102,7 @@ static double tv_s(const struct timeval *tv)
  * (every beam.smp), dockerd (every one), the dispatcher, this process;
  * and of the whole machine (/proc/stat: every CPU's busy time, which takes
  * in containerd, runc and the kernel's work for them). */
-enum { CPU_RABBIT, CPU_DOCKERD, CPU_DISP, CPU_SELF, CPU_ALL, CPU_N };
+enum { CPU_RABBIT, CPU_DOCKERD, CPU_DISP, CPU_ECHO, CPU_SELF, CPU_ALL, CPU_N };
 static void cpu_sample(double out[CPU_N])
 {
     memset(out, 0, CPU_N * sizeof out[0]);
@@ -1043,6 +1140,10 @@ static void cpu_sample(double out[CPU_N])
         snprintf(me, sizeof me, "%d", (int)g_disp);
         out[CPU_DISP] = fmax(0, pid_cpu(me));
     }
+    if (g_echo > 0) {
+        snprintf(me, sizeof me, "%d", (int)g_echo);
+        out[CPU_ECHO] = fmax(0, pid_cpu(me));
+    }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     out[CPU_SELF] = tv_s(&ru.ru_utime) + tv_s(&ru.ru_stime);
@@ -1055,7 +1156,7 @@ static void cpu_add(double acc[CPU_N], const double a[CPU_N], const double b[CPU
         acc[i] += b[i] - a[i];
 }
 
-/* raw_phase() and disp_phase() with the CPU they cost added to acc. */
+/* raw_phase() and queue_phase() with the CPU they cost added to acc. */
 static double raw_phase_cpu(int kind, const char *arg, int n, int conc, double acc[CPU_N])
 {
     double a[CPU_N], z[CPU_N];
@@ -1066,12 +1167,12 @@ static double raw_phase_cpu(int kind, const char *arg, int n, int conc, double a
     return t;
 }
 
-static double disp_phase_cpu(pool *p, int kind, const char *arg, int n, int conc, tracker **tout,
-                             double acc[CPU_N])
+static double queue_phase_cpu(pool *p, const echo_to *to, int kind, const char *arg, int n,
+                              int conc, tracker **tout, double acc[CPU_N])
 {
     double a[CPU_N], z[CPU_N];
     cpu_sample(a);
-    double t = disp_phase(p, kind, arg, n, conc, tout);
+    double t = queue_phase(p, to, kind, arg, n, conc, tout);
     cpu_sample(z);
     cpu_add(acc, a, z);
     return t;
@@ -1093,7 +1194,7 @@ static int runs_at(pool *p, int conc, int n)
         tracker *t = NULL;
         if (r % 2 == 0)
             tr = raw_phase_cpu(K_RUN, NULL, count, conc, cpu_raw);
-        td = disp_phase_cpu(p, K_RUN, NULL, count, conc, &t, cpu_disp);
+        td = queue_phase_cpu(p, NULL, K_RUN, NULL, count, conc, &t, cpu_disp);
         if (r % 2 == 1)
             tr = raw_phase_cpu(K_RUN, NULL, count, conc, cpu_raw);
         if (td < 0 || t == NULL)
@@ -1158,11 +1259,12 @@ static int section_runs(void)
     return rc;
 }
 
-/* Prints what a command cost each process on either side (ms of CPU per
+/* Prints what a command cost each process on every side (ms of CPU per
  * 1000 commands) and the rate the machine's CPUs allow at that cost: a
- * command through the dispatcher passes through RabbitMQ twice. */
+ * command through the dispatcher (or the echo) passes through RabbitMQ
+ * twice.  echo is NULL when there was no echo side. */
 static void print_cpu_per_command(const char *name, const double raw[CPU_N],
-                                  const double disp[CPU_N], int n)
+                                  const double disp[CPU_N], const double echo[CPU_N], int n)
 {
     double k = 1000.0 / n * 1000.0; /* s over n -> ms per 1000 */
     double rs = (raw[CPU_DOCKERD] + raw[CPU_SELF]) * k;
@@ -1170,49 +1272,168 @@ static void print_cpu_per_command(const char *name, const double raw[CPU_N],
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     printf("  %s, CPU ms per 1000 commands: raw: dockerd %.0f, client %.0f (sum %.0f: at most "
            "%.0f/s on %ld CPUs); dispatcher: RabbitMQ %.0f, dockerd %.0f, dispatcher %.0f, "
-           "client %.0f (sum %.0f: at most %.0f/s)\n",
+           "client %.0f (sum %.0f: at most %.0f/s)",
            name, raw[CPU_DOCKERD] * k, raw[CPU_SELF] * k, rs, rs > 0 ? cpus * 1e6 / rs : 0.0, cpus,
            disp[CPU_RABBIT] * k, disp[CPU_DOCKERD] * k, disp[CPU_DISP] * k, disp[CPU_SELF] * k, ds,
            ds > 0 ? cpus * 1e6 / ds : 0.0);
+    if (echo != NULL) {
+        double es = (echo[CPU_RABBIT] + echo[CPU_ECHO] + echo[CPU_SELF]) * k;
+        printf("; echo: RabbitMQ %.0f, echo %.0f, client %.0f (sum %.0f: at most %.0f/s)",
+               echo[CPU_RABBIT] * k, echo[CPU_ECHO] * k, echo[CPU_SELF] * k, es,
+               es > 0 ? cpus * 1e6 / es : 0.0);
+    }
+    printf("\n");
 }
 
-/* One control command in alternating rounds; adds a row. */
-static int control_one(pool *p, int kind, const char *arg, const char *name, int with_target)
+/* The sides of a control comparison, and what its rounds gather. */
+enum { SIDE_RAW, SIDE_ECHO, SIDE_DISP, SIDES };
+
+typedef struct control_acc {
+    double t[SIDES];                                /* seconds, summed over the rounds */
+    double cpu[SIDES][CPU_N];                       /* CPU, summed over the rounds */
+    double vs_raw[MAX_ROUNDS], vs_echo[MAX_ROUNDS]; /* the dispatcher's rate / the other's */
+    int done;
+} control_acc;
+
+/* One side of a control round: count commands of kind; seconds, or -1. */
+static double control_side(pool *p, int side, const echo_to *echo, int kind, const char *arg,
+                           int count, control_acc *a)
+{
+    int conc = G.control_conc;
+    if (side == SIDE_RAW)
+        return raw_phase_cpu(kind, arg, count, conc, a->cpu[SIDE_RAW]);
+    if (side == SIDE_ECHO && echo == NULL)
+        return 0;
+    return queue_phase_cpu(p, side == SIDE_ECHO ? echo : NULL, kind, arg, count, conc, NULL,
+                           a->cpu[side]);
+}
+
+/* Round r of a control comparison: raw, echo, dispatcher in odd rounds,
+ * the other way round in even ones, so that each pair alternates which
+ * goes first.  Prints it; 0, or -1 when a side failed. */
+static int control_round(pool *p, const echo_to *echo, int kind, const char *arg, const char *name,
+                         int r, control_acc *a)
+{
+    int count = G.control_n / G.rounds + (r < G.control_n % G.rounds);
+    double t[SIDES];
+    for (int i = 0; i < SIDES && !g_stop; i++) {
+        int side = r % 2 == 0 ? i : SIDES - 1 - i;
+        if ((t[side] = control_side(p, side, echo, kind, arg, count, a)) < 0)
+            return -1;
+    }
+    if (g_stop || t[SIDE_DISP] <= 0)
+        return -1;
+    for (int i = 0; i < SIDES; i++)
+        a->t[i] += t[i];
+    a->vs_raw[a->done] = t[SIDE_RAW] / t[SIDE_DISP];
+    a->vs_echo[a->done] = echo ? t[SIDE_ECHO] / t[SIDE_DISP] : NAN;
+    a->done++;
+    printf("  %s round %d (%d each, %s first): raw %.0f/s, ", name, r + 1, count,
+           r % 2 == 0 ? "raw" : "dispatcher", count / t[SIDE_RAW]);
+    if (echo)
+        printf("echo %.0f/s, ", count / t[SIDE_ECHO]);
+    printf("dispatcher %.0f/s, ratio %.3f", count / t[SIDE_DISP], t[SIDE_RAW] / t[SIDE_DISP]);
+    if (echo)
+        printf(", to the echo %.3f", t[SIDE_ECHO] / t[SIDE_DISP]);
+    printf("\n");
+    fflush(stdout);
+    return 0;
+}
+
+/* One control command in alternating rounds against the raw Engine API
+ * and, with echo_q, bench/rpc_echo consuming echo_q; adds its rows.  A
+ * first wave through the dispatcher warms it up and gives the length of
+ * its reply, which the echo then answers with. */
+static int control_one(pool *p, int kind, const char *arg, const char *name, int with_target,
+                       const char *echo_q)
 {
     int n = G.control_n, conc = G.control_conc;
-    int rounds = G.rounds;
-    double ratios[MAX_ROUNDS], raw = 0, disp = 0;
-    double cpu_raw[CPU_N] = {0}, cpu_disp[CPU_N] = {0};
-    int done = 0;
-    for (int r = 0; r < rounds && !g_stop; r++) {
-        int count = n / rounds + (r < n % rounds);
-        double tr = 0, td;
-        tracker *t = NULL;
-        if (r % 2 == 0)
-            tr = raw_phase_cpu(kind, arg, count, conc, cpu_raw);
-        td = disp_phase_cpu(p, kind, arg, count, conc, &t, cpu_disp);
-        if (r % 2 == 1)
-            tr = raw_phase_cpu(kind, arg, count, conc, cpu_raw);
-        if (td <= 0)
-            return -1;
-        raw += tr;
-        disp += td;
-        ratios[done++] = tr / td; /* rate ratio */
-        printf("  %s round %d (%d each): raw %.0f/s, dispatcher %.0f/s, ratio %.3f\n", name, r + 1,
-               count, count / tr, count / td, tr / td);
-        fflush(stdout);
-    }
-    if (done == 0)
+    control_acc a = {0};
+    tracker *probe = NULL;
+    if (disp_phase(p, kind, arg, conc, conc, &probe) < 0)
         return -1;
-    print_cpu_per_command(name, cpu_raw, cpu_disp, n);
-    double m = median(ratios, done);
-    char fig[80], a[40], b[40], c[24];
+    echo_to to = {.queue = echo_q, .bytes = (int)(probe->bytes / (size_t)conc)};
+    if (echo_q != NULL) {
+        printf("  %s: the dispatcher's reply is %d bytes, and so is the echo's\n", name, to.bytes);
+        if (queue_phase(p, &to, kind, arg, conc, conc, NULL) < 0) /* its warm-up */
+            return -1;
+    }
+    for (int r = 0; r < G.rounds && !g_stop; r++)
+        if (control_round(p, echo_q ? &to : NULL, kind, arg, name, r, &a) != 0)
+            return -1;
+    if (a.done == 0)
+        return -1;
+    print_cpu_per_command(name, a.cpu[SIDE_RAW], a.cpu[SIDE_DISP], echo_q ? a.cpu[SIDE_ECHO] : NULL,
+                          n);
+    char fig[96], ra[40], rd[40], rr[24];
+    double m = median(a.vs_raw, a.done);
     snprintf(fig, sizeof fig, "%s, %d in flight (commands/s)", name, conc);
-    snprintf(a, sizeof a, "%.0f", n / raw);
-    snprintf(b, sizeof b, "%.0f", n / disp);
-    snprintf(c, sizeof c, "%.3f", m);
-    row_add(fig, a, b, c, with_target ? "rate >= 0.8x" : "-", with_target ? m >= 0.8 : -1);
+    snprintf(ra, sizeof ra, "%.0f", n / a.t[SIDE_RAW]);
+    snprintf(rd, sizeof rd, "%.0f", n / a.t[SIDE_DISP]);
+    snprintf(rr, sizeof rr, "%.3f", m);
+    row_add(fig, ra, rd, rr, with_target ? "rate >= 0.8x" : "-", with_target ? m >= 0.8 : -1);
+    if (echo_q == NULL)
+        return 0;
+    m = median(a.vs_echo, a.done);
+    snprintf(fig, sizeof fig, "%s against the echo (raw: the echo's commands/s)", name);
+    snprintf(ra, sizeof ra, "%.0f", n / a.t[SIDE_ECHO]);
+    snprintf(rr, sizeof rr, "%.3f", m);
+    row_add(fig, ra, rd, rr, "rate >= 0.9x", m >= 0.9);
     return 0;
+}
+
+/* The names of a private queue of its own: G.queue and G.node with
+ * suffix, the previous ones kept in *save; with suffix NULL, back to
+ * *save. */
+typedef struct queue_names {
+    char queue[sizeof G.queue], node[sizeof G.node];
+} queue_names;
+
+static void names_use(queue_names *save, const char *suffix)
+{
+    if (suffix == NULL) {
+        snprintf(G.queue, sizeof G.queue, "%s", save->queue);
+        snprintf(G.node, sizeof G.node, "%s", save->node);
+        return;
+    }
+    snprintf(save->queue, sizeof save->queue, "%s", G.queue);
+    snprintf(save->node, sizeof save->node, "%s", G.node);
+    snprintf(G.queue, sizeof G.queue, "%.60s%s", save->queue, suffix);
+    snprintf(G.node, sizeof G.node, "%.70s%s", save->node, suffix);
+}
+
+/* Starts bench/rpc_echo on the private queue <queue>-echo, its name in
+ * queue.  A dispatcher declares that queue first and is stopped, so the
+ * echo's own declaration (and this) fails when the echo's arguments are
+ * no longer the dispatcher's.  0 or -1. */
+static int echo_open(char *queue, size_t len)
+{
+    queue_names save;
+    names_use(&save, "-echo");
+    snprintf(queue, len, "%s", G.queue);
+    broker *b = NULL;
+    int rc = -1;
+    if (disp_start(16, 16) >= 0 && (b = client_open()) != NULL && wait_consuming(b) == 0) {
+        disp_stop();
+        if (echo_start(queue, 16) > 0 && wait_consumer(b, queue, &g_echo, "bench/rpc_echo") == 0)
+            rc = 0;
+    }
+    broker_free(b);
+    disp_stop();
+    names_use(&save, NULL);
+    return rc;
+}
+
+/* Stops bench/rpc_echo and removes what echo_open() declared. */
+static void echo_close(void)
+{
+    int st = g_echo > 0 ? proc_stop(&g_echo) : 0;
+    if (st != 0)
+        fprintf(stderr, "bench_perf: bench/rpc_echo exited with %d\n", st);
+    queue_names save;
+    names_use(&save, "-echo");
+    delete_queues();
+    names_use(&save, NULL);
 }
 
 /* ping once more against a dispatcher whose work queue is a classic queue
@@ -1220,35 +1441,27 @@ static int control_one(pool *p, int kind, const char *arg, const char *name, int
  * costs a command.  A row without a target. */
 static int ping_classic(void)
 {
-    char q[sizeof G.queue], n[sizeof G.node];
-    snprintf(q, sizeof q, "%s", G.queue);
-    snprintf(n, sizeof n, "%s", G.node);
-    snprintf(G.queue, sizeof G.queue, "%.70s-classic", q);
-    snprintf(G.node, sizeof G.node, "%.80s-classic", n);
+    queue_names save;
+    names_use(&save, "-classic");
     G.classic = 1;
     pool p = {0};
     int rc = -1;
     if (disp_start(16, 16) >= 0 && pool_open(&p, G.clients) == 0 && wait_consuming(p.b[0]) == 0)
-        rc = control_one(&p, K_PING, NULL, "ping, classic work queue", 0);
+        rc = control_one(&p, K_PING, NULL, "ping, classic work queue", 0, NULL);
     pool_close(&p);
     int st = disp_stop();
     if (st != 0)
         fprintf(stderr, "bench_perf: the dispatcher exited with %d\n", st);
     delete_queues();
     G.classic = 0;
-    snprintf(G.queue, sizeof G.queue, "%s", q);
-    snprintf(G.node, sizeof G.node, "%s", n);
+    names_use(&save, NULL);
     return rc;
 }
 
-static int section_control(void)
+/* Runs the dispatcher's ping, inspect and list (as --only says) on pool
+ * p against the raw Engine API and the echo on echo_q; 0 or -1. */
+static int control_all(pool *p, const char *echo_q)
 {
-    pool p;
-    int rc = 0;
-    printf("== control: ping, inspect, list at %d in flight, %d of each per side\n", G.control_conc,
-           G.control_n);
-    if (disp_start(16, 16) < 0 || pool_open(&p, G.clients) != 0 || wait_consuming(p.b[0]) != 0)
-        return -1;
     char target[80] = "";
     if (G.sections & S_INSPECT) { /* a running container of the dispatcher's own */
         load l = {.n = 1, .kind = K_RUN_DETACHED, .mode = L_SEND_WAIT};
@@ -1256,26 +1469,40 @@ static int section_control(void)
         if (l.t == NULL)
             return -1;
         l.t->keep_container = 1;
-        if (load_run(&p, &l, 1, 120) < 0 || l.t->container[0] == NULL) {
+        if (load_run(p, &l, 1, 120) < 0 || l.t->container[0] == NULL) {
             fprintf(stderr, "bench_perf: no container to inspect\n");
-            rc = -1;
-        } else {
-            snprintf(target, sizeof target, "%s", l.t->container[0]);
+            return -1;
         }
+        snprintf(target, sizeof target, "%s", l.t->container[0]);
     }
-    int first_phase = g_ntr;
+    int rc = 0;
     if (rc == 0 && (G.sections & S_PING))
-        rc = control_one(&p, K_PING, NULL, "ping", 1);
+        rc = control_one(p, K_PING, NULL, "ping", 1, echo_q);
     if (rc == 0 && (G.sections & S_INSPECT) && !g_stop)
-        rc = control_one(&p, K_INSPECT, target, "inspect", 0);
+        rc = control_one(p, K_INSPECT, target, "inspect", 0, echo_q);
     if (rc == 0 && (G.sections & S_LIST) && !g_stop)
-        rc = control_one(&p, K_LIST, NULL, "list", 0);
+        rc = control_one(p, K_LIST, NULL, "list", 0, echo_q);
+    return rc;
+}
+
+static int section_control(void)
+{
+    pool p = {0};
+    int rc = -1, first_phase = g_ntr;
+    char echo_q[sizeof G.queue];
+    printf("== control: ping, inspect, list at %d in flight, %d of each per side; against the raw "
+           "Engine API and bench/rpc_echo\n",
+           G.control_conc, G.control_n);
+    if (echo_open(echo_q, sizeof echo_q) == 0 && disp_start(16, 16) >= 0 &&
+        pool_open(&p, G.clients) == 0 && wait_consuming(p.b[0]) == 0)
+        rc = control_all(&p, echo_q);
     pool_close(&p);
     for (int ph = first_phase; ph < g_ntr; ph++)
         tracker_check(g_tr[ph], "control");
-    int st = disp_stop();
+    int st = g_disp > 0 ? disp_stop() : 0;
     if (st != 0)
         fprintf(stderr, "bench_perf: the dispatcher exited with %d\n", st);
+    echo_close();
     remove_ours();
     if (rc == 0 && (G.sections & S_PING) && !g_stop)
         rc = ping_classic();
@@ -1804,16 +2031,9 @@ static long private_kb(pid_t pid)
  * cannot be run. */
 static long floor_rss_kb(void)
 {
-    char self[512], bin[600];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
+    char bin[600];
+    if (sibling_path("rss_floor", bin, sizeof bin) != 0)
         return -1;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (slash == NULL)
-        return -1;
-    *slash = '\0';
-    snprintf(bin, sizeof bin, "%s/rss_floor", self);
     const char *sock = "/var/run/docker.sock";
     if (!strncmp(G.docker_host, "unix://", 7))
         sock = G.docker_host + 7;

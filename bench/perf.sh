@@ -25,22 +25,24 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 setup() { meson setup build-bench --buildtype=release -Dwerror=false >/dev/null; }
 [ -d build-bench ] || setup
 meson configure build-bench -Dwerror=false >/dev/null 2>&1 || true
-if ! ninja -C build-bench bench/bench_perf src/docker-dispatch >/dev/null; then
+if ! ninja -C build-bench bench/bench_perf bench/rpc_echo src/docker-dispatch >/dev/null; then
     # a build dir made for an older source tree may not regenerate: once afresh
     rm -rf build-bench
     setup
-    ninja -C build-bench bench/bench_perf src/docker-dispatch >/dev/null
+    ninja -C build-bench bench/bench_perf bench/rpc_echo src/docker-dispatch >/dev/null
 fi
 export BENCH_TAG=${BENCH_TAG:-ddperf-$$}
 rc=0
 build-bench/bench/bench_perf build-bench/src/docker-dispatch "$@" || rc=$?
 if [ "$rc" -ge 128 ]; then
     # bench_perf died without its own cleanup: what it labelled and named
+    # (bench/rpc_echo dies with it)
     ids=$(docker ps -aq --filter "label=ddperf.run=$BENCH_TAG"
         docker ps -aq --filter "label=io.docker-dispatch.cluster=$BENCH_TAG")
     [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
     for q in "$BENCH_TAG" "$BENCH_TAG.dead" "$BENCH_TAG.node.$BENCH_TAG-node" \
-        "$BENCH_TAG-classic" "$BENCH_TAG-classic.dead" "$BENCH_TAG-classic.node.$BENCH_TAG-node-classic"; do
+        "$BENCH_TAG-classic" "$BENCH_TAG-classic.dead" "$BENCH_TAG-classic.node.$BENCH_TAG-node-classic" \
+        "$BENCH_TAG-echo" "$BENCH_TAG-echo.dead" "$BENCH_TAG-echo.node.$BENCH_TAG-node-echo"; do
         rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true
     done
 fi

@@ -125,9 +125,12 @@ static int echo_open(echo *e, const char *url)
         free(u);
         return -1;
     }
-    /* no heartbeat: the dispatcher's (30 s) costs nothing at these rates */
+    /* amqp://host/ names the empty vhost: the default one, as the
+     * dispatcher reads it.  No heartbeat: the dispatcher's (30 s) costs
+     * nothing at these rates. */
+    const char *vhost = ci.vhost && *ci.vhost ? ci.vhost : "/";
     amqp_rpc_reply_t r =
-        amqp_login(e->conn, ci.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
+        amqp_login(e->conn, vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
     free(u);
     if (rpc_ok(r, "logging in") != 0)
         return -1;
