@@ -42,7 +42,9 @@ if [ "$rc" -ge 128 ]; then
     [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
     for q in "$BENCH_TAG" "$BENCH_TAG.dead" "$BENCH_TAG.node.$BENCH_TAG-node" \
         "$BENCH_TAG-classic" "$BENCH_TAG-classic.dead" "$BENCH_TAG-classic.node.$BENCH_TAG-node-classic" \
-        "$BENCH_TAG-echo" "$BENCH_TAG-echo.dead" "$BENCH_TAG-echo.node.$BENCH_TAG-node-echo"; do
+        "$BENCH_TAG-echo" "$BENCH_TAG-echo.dead" "$BENCH_TAG-echo.node.$BENCH_TAG-node-echo" \
+        "$BENCH_TAG-classic-echo" "$BENCH_TAG-classic-echo.dead" \
+        "$BENCH_TAG-classic-echo.node.$BENCH_TAG-node-classic-echo"; do
         rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true
     done
 fi
