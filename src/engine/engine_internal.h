@@ -494,6 +494,11 @@ void eng_waiter_free(waiter *w);
 /* Asks the supervisor for a pass within delay_ms (any thread). */
 void eng_sup_soon(engine *e, int delay_ms);
 void eng_sup_init(eng_sup *s);
+/* Queues the routes of container id (full id, short id) for binding. */
+void eng_routes_add(engine *e, const char *id);
+/* Brings the bound routes in line with the containers listed at
+ * listed_at (a supervision pass). */
+void eng_routes_reconcile(engine *e, json_t *containers, int64_t listed_at);
 /* Frees the waiters and the sets (the threads are stopped). */
 void eng_sup_cleanup(eng_sup *s);
 /* Starts the supervisor and the watcher (their clients made); aborts
@@ -584,11 +589,6 @@ int eng_from_cluster(engine *e, broker_delivery *d);
  * 0, or -1 with perr a bad_request naming the property or header
  * ("headers.x-dd-part").  Pure. */
 int eng_check_headers(const engine *e, const broker_delivery *d, proto_error *perr);
-/* Queues the routes of container id (full id, short id) for binding. */
-void eng_routes_add(engine *e, const char *id);
-/* Brings the bound routes in line with the containers listed at
- * listed_at (a supervision pass). */
-void eng_routes_reconcile(engine *e, json_t *containers, int64_t listed_at);
 /* A cluster-wide list or images: the merged answer of every node. */
 hres eng_cluster_query(jctx *c);
 /* Refuses a command that changes a node (engine_cmd.admin) unless the

@@ -1,7 +1,8 @@
 /*
  * supervise.c -- supervision: the supervisor thread's passes over this node's
  * containers (final replies, deadlines, `wait` waiters, Docker coming back)
- * and the watcher thread following Docker's event stream.
+ * and the watcher thread following Docker's event stream; the routing keys
+ * bound for this node's containers.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "engine_internal.h"
 #include "text.h"
 
@@ -819,4 +821,103 @@ void eng_waiter_free(waiter *w)
     free(w->request_id);
     free(w->user);
     free(w);
+}
+
+/* ---- routes ---- */
+
+/* The routing keys of a container: its full id and short id.  Not its
+ * name: names are unique per Docker host only, and a direct exchange
+ * would hand a command to every node bound with the name; names are
+ * resolved by asking the nodes (resolve_owner). */
+static void keys_of(const char *id, json_t *into)
+{
+    if (id == NULL || strlen(id) < 12)
+        return;
+    char shortid[13];
+    snprintf(shortid, sizeof shortid, "%.12s", id);
+    eng_set(into, id, json_true());
+    eng_set(into, shortid, json_true());
+}
+
+static void post_route(engine *e, const char *key, int add)
+{
+    eng_post(e, engine_out_route(NULL, key, add));
+}
+
+/* Adds want's keys to e->sup.routes and, when listed_at > 0, drops the keys
+ * not in want that were bound before listed_at (a key bound since is of a
+ * container the list could not show yet); posts the binds and unbinds
+ * that takes, after releasing e->sup.mu (eng_post takes it). */
+static void routes_update(engine *e, json_t *want, int64_t listed_at)
+{
+    json_t *add = json_array(), *del = json_array();
+    if (add == NULL || del == NULL)
+        eng_oom();
+    const char *k;
+    json_t *v, *tmp;
+    pthread_mutex_lock(&e->sup.mu);
+    if (e->sup.routes == NULL && (e->sup.routes = json_object()) == NULL)
+        eng_oom();
+    json_object_foreach(want, k, v)
+    {
+        if (json_object_get(e->sup.routes, k) == NULL) {
+            eng_set(e->sup.routes, k, json_integer(eng_now_ms()));
+            json_array_append_new(add, json_string(k));
+        }
+    }
+    if (listed_at > 0)
+        json_object_foreach_safe(e->sup.routes, tmp, k, v)
+        {
+            if (json_object_get(want, k) == NULL && json_integer_value(v) < listed_at) {
+                json_array_append_new(del, json_string(k));
+                json_object_del(e->sup.routes, k);
+            }
+        }
+    pthread_mutex_unlock(&e->sup.mu);
+    size_t i;
+    json_array_foreach(add, i, v) post_route(e, json_string_value(v), 1);
+    json_array_foreach(del, i, v) post_route(e, json_string_value(v), 0);
+    json_decref(add);
+    json_decref(del);
+}
+
+/* 1 while the view has other nodes: only they forward to <q>.containers
+ * (eng_may_forward), so a node alone binds nothing and saves RabbitMQ a
+ * bind and an unbind per container; a node joining asks for a pass
+ * (engine_view_changed), which binds them all, and a forward by an id
+ * not bound yet comes back and finds its owner by asking the nodes
+ * (engine_submit_unrouted). */
+static int routes_wanted(const engine *e)
+{
+    return e->conf.members != NULL && cluster_size(e->conf.members) > 1;
+}
+
+void eng_routes_add(engine *e, const char *id)
+{
+    if (!routes_wanted(e))
+        return;
+    json_t *keys = json_object();
+    if (keys == NULL)
+        eng_oom();
+    keys_of(id, keys);
+    routes_update(e, keys, 0);
+    json_decref(keys);
+}
+
+void eng_routes_reconcile(engine *e, json_t *containers, int64_t listed_at)
+{
+    if (e->conf.members == NULL)
+        return;
+    json_t *want = json_object();
+    if (want == NULL)
+        eng_oom();
+    size_t i;
+    json_t *ct;
+    if (routes_wanted(e))
+        json_array_foreach(containers, i, ct)
+        {
+            keys_of(eng_jstr(ct, "Id"), want);
+        }
+    routes_update(e, want, listed_at);
+    json_decref(want);
 }
