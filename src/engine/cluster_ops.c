@@ -464,15 +464,9 @@ const engine_cmd eng_cmd_unregister = {
 void engine_load(engine *e, cluster_load *out)
 {
     memset(out, 0, sizeof *out);
-    pthread_mutex_lock(&e->sup.mu);
-    out->running = e->sup.n_running;
-    out->containers = e->sup.n_containers;
-    out->docker = !e->sup.docker_down;
-    pthread_mutex_unlock(&e->sup.mu);
+    eng_sup_load(e, out);
     out->containers += eng_quota_creating(e);
-    pthread_mutex_lock(&e->jobs.mu);
-    out->inflight = e->jobs.busy;
-    pthread_mutex_unlock(&e->jobs.mu);
+    out->inflight = eng_jobs_busy(e);
     eng_rules *r = eng_rules_take(e);
     out->capacity = r->policy->max_containers;
     eng_rules_drop(e, r);

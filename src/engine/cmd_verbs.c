@@ -34,7 +34,7 @@ static hres h_start(jctx *c)
     if (res == H_OK)
         res = eng_handle_verb(c);
     if (locked)
-        pthread_mutex_unlock(&c->e->quota.create_mu);
+        eng_quota_create_done(c->e);
     return res;
 }
 

@@ -337,8 +337,7 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
     eng_answered_init(&e->answered);
     eng_bulks_init(&e->bulks);
     e->started_ms = eng_now_ms();
-    if (factory->make(factory->ud, &e->sup.cli, errbuf, errlen) != 0 ||
-        factory->make(factory->ud, &e->sup.watch_cli, errbuf, errlen) != 0) {
+    if (eng_sup_connect(e, errbuf, errlen) != 0) {
         engine_free(e);
         return NULL;
     }
@@ -370,8 +369,6 @@ void engine_free(engine *e)
     for (int i = 0; i < e->n_workers; i++)
         pthread_join(e->workers[i], NULL);
     free(e->workers);
-    dkc_client_free(e->sup.cli);
-    dkc_client_free(e->sup.watch_cli);
     eng_jobs_cleanup(&e->jobs);
     eng_outbox_cleanup(&e->outbox);
     eng_requests_cleanup(&e->requests);

@@ -384,6 +384,8 @@ void eng_jobs_init(eng_jobs *q);
  * workers stop.  Waits for one. */
 job *eng_jobs_take(engine *e, int *draining);
 void eng_jobs_done(engine *e);
+/* The workers carrying out a job now. */
+int eng_jobs_busy(engine *e);
 /* engine_begin_shutdown: messages taken from now on are requeued. */
 void eng_jobs_drain(engine *e);
 /* engine_free: the workers end once their job is done. */
@@ -459,6 +461,9 @@ uint64_t eng_quota_created(engine *e);
 int eng_quota_admit_create(engine *e, size_t listed, uint64_t created_before, int max,
                            size_t *pending);
 void eng_quota_create_answered(engine *e);
+/* Ends the hold of e->quota.create_mu that eng_quota_create or
+ * eng_quota_start gave (*locked). */
+void eng_quota_create_done(engine *e);
 /* The node's creates that Docker has not answered yet. */
 int eng_quota_creating(engine *e);
 /* H_ERR (quota) when j was over its user's in_flight. */
@@ -494,12 +499,17 @@ void eng_waiter_free(waiter *w);
 /* Asks the supervisor for a pass within delay_ms (any thread). */
 void eng_sup_soon(engine *e, int delay_ms);
 void eng_sup_init(eng_sup *s);
+/* Makes the supervisor's and the watcher's Docker clients (e->factory):
+ * 0, or -1 with the reason in errbuf. */
+int eng_sup_connect(engine *e, char *errbuf, size_t errlen);
+/* The counts of the last pass and Docker's state (engine_load). */
+void eng_sup_load(engine *e, struct cluster_load *out);
 /* Queues the routes of container id (full id, short id) for binding. */
 void eng_routes_add(engine *e, const char *id);
 /* Brings the bound routes in line with the containers listed at
  * listed_at (a supervision pass). */
 void eng_routes_reconcile(engine *e, json_t *containers, int64_t listed_at);
-/* Frees the waiters and the sets (the threads are stopped). */
+/* Frees the waiters, the sets and the clients (the threads are stopped). */
 void eng_sup_cleanup(eng_sup *s);
 /* Starts the supervisor and the watcher (their clients made); aborts
  * when a thread cannot start. */

@@ -122,7 +122,7 @@ hres eng_create_admitted(jctx *c, json_t *body, char **id, json_t **warnings)
         return vr;
     vr = create_in_room(c, body, id, warnings);
     if (qlocked)
-        pthread_mutex_unlock(&e->quota.create_mu);
+        eng_quota_create_done(e);
     return vr;
 }
 

@@ -344,6 +344,14 @@ void eng_jobs_done(engine *e)
     pthread_mutex_unlock(&e->jobs.mu);
 }
 
+int eng_jobs_busy(engine *e)
+{
+    pthread_mutex_lock(&e->jobs.mu);
+    int n = e->jobs.busy;
+    pthread_mutex_unlock(&e->jobs.mu);
+    return n;
+}
+
 void eng_jobs_drain(engine *e)
 {
     pthread_mutex_lock(&e->jobs.mu);

@@ -195,6 +195,11 @@ void eng_quota_create_answered(engine *e)
     pthread_mutex_unlock(&e->quota.mu);
 }
 
+void eng_quota_create_done(engine *e)
+{
+    pthread_mutex_unlock(&e->quota.create_mu);
+}
+
 int eng_quota_creating(engine *e)
 {
     pthread_mutex_lock(&e->quota.mu);

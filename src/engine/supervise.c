@@ -737,6 +737,24 @@ void eng_docker_down(engine *e)
     }
 }
 
+void eng_sup_load(engine *e, struct cluster_load *out)
+{
+    pthread_mutex_lock(&e->sup.mu);
+    out->running = e->sup.n_running;
+    out->containers = e->sup.n_containers;
+    out->docker = !e->sup.docker_down;
+    pthread_mutex_unlock(&e->sup.mu);
+}
+
+int eng_sup_connect(engine *e, char *errbuf, size_t errlen)
+{
+    const engine_client_factory *f = &e->factory;
+    if (f->make(f->ud, &e->sup.cli, errbuf, errlen) != 0 ||
+        f->make(f->ud, &e->sup.watch_cli, errbuf, errlen) != 0)
+        return -1;
+    return 0;
+}
+
 void eng_sup_init(eng_sup *s)
 {
     memset(s, 0, sizeof *s);
@@ -766,6 +784,8 @@ void eng_sup_cleanup(eng_sup *s)
     json_decref(s->adopted);
     json_decref(s->adopted_keys);
     json_decref(s->routes);
+    dkc_client_free(s->cli);
+    dkc_client_free(s->watch_cli);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
 }
