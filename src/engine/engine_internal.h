@@ -219,14 +219,13 @@ struct engine {
                                 the containers this dispatcher owns */
     int64_t started_ms;      /* eng_now_ms at engine_start */
     eng_bulks bulks;         /* bulk.c */
-    /* Idempotence by request id within this process (the request label on
-     * containers covers the rest; see requests.c). */
+    /* the parts, each under its own lock (the order at the top) */
     eng_jobs jobs;         /* outbox.c */
     eng_outbox outbox;     /* outbox.c */
-    eng_requests requests; /* requests.c */
+    eng_requests requests; /* requests.c: idempotence by request id */
+    eng_answered answered; /* answered.c */
     eng_sup sup;           /* supervise.c */
     eng_quota quota;       /* quota.c */
-    eng_answered answered; /* answered.c */
 };
 
 /* ---- per-message context and outcome ---- */
