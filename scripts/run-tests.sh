@@ -36,6 +36,9 @@
 #   tsan         integration, dispatch and faults           [build-tsan, tsan]
 #   fuzz         fuzz: scripts/fuzz.sh                      [build-asan, bare]
 #   all          all of the above
+#   deb          only when named, not in all: scripts/test-deb.sh, one case
+#                (builds the Debian packages, installs, runs and purges them
+#                on this machine; 2 to 4 minutes)
 #
 # The services must be up (scripts/services.sh up).  Logs: one per program in
 # build-asan/test-logs/, meson's in <build>/meson-logs/.  Private services
@@ -59,6 +62,7 @@ LANE_REQUESTS=${LANE_INVARIANT_REQUESTS:-60}
 OPTIONS=(-Ditest_tcp_port="$TCP_PORT" -Ditest_tls_port="$TLS_PORT" -Dstate_dir="$STATE_DIR"
     -Ditest_rabbitmq4_port="$RMQ4_PORT" -Dlane_invariant_requests="$LANE_REQUESTS")
 SUITES="style unit integration dispatch invariants docker26 podman rabbitmq4 cluster valgrind tsan fuzz"
+ONLY_NAMED="deb" # suites that run only when asked for
 want=" " STARTED=() TIMES=()
 unset DOCKER_HOST DOCKER_TLS_VERIFY DOCKER_CERT_PATH DOCKER_CONTEXT ITEST_NETWORK_MODE ITEST_MODE \
     ITEST_TLS_NOCERT_HOST ITEST_TLS_CA DD_LANE DD_AMQP_URL DD_RABBITMQCTL DD_RABBITMQ_ROOT \
@@ -69,8 +73,8 @@ for s in "${@:-all}"; do
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' && exit 0 ;;
     all) want+="$SUITES " ;;
     *)
-        [[ " $SUITES " == *" $s "* ]] ||
-            { echo "run-tests: unknown suite '$s' ($SUITES all)" >&2 && exit 2; }
+        [[ " $SUITES $ONLY_NAMED " == *" $s "* ]] ||
+            { echo "run-tests: unknown suite '$s' ($SUITES all $ONLY_NAMED)" >&2 && exit 2; }
         want+="$s "
         ;;
     esac
@@ -231,6 +235,16 @@ if wants tsan && build "$TSAN_DIR" tsan -Dbuildtype=debug -Db_sanitize=thread -D
     run "$TSAN_DIR" tsan 0 tsan integration dispatch faults
 fi
 [ "$asan" -eq 0 ] || ! wants fuzz || run "$ASAN_DIR" fuzz 0 bare fuzz
+if wants deb; then
+    t=$SECONDS
+    note "== deb: scripts/test-deb.sh"
+    if "$REPO/scripts/test-deb.sh" 9>&- 2>&1 | prefixed deb; then
+        echo "1 0 0" >>"$COUNTS" && echo "[deb] ok - scripts/test-deb.sh"
+    else
+        fail_case "deb: scripts/test-deb.sh failed (see above)" deb
+    fi
+    took deb "$t"
+fi
 
 # ---- summary -------------------------------------------------------------------
 
