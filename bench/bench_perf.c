@@ -86,6 +86,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_args.h"
 #include "broker.h"
 #include "dkc.h"
 
@@ -2246,17 +2247,6 @@ static int parse_sections(const char *s, unsigned *out)
         *out |= names[i].bits;
     }
     return *out ? 0 : -1;
-}
-
-static int int_arg(const char *s, int lo, int hi, int *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s ? s : "", &end, 10);
-    if (s == NULL || *s == '\0' || *end != '\0' || errno || v < lo || v > hi)
-        return -1;
-    *out = (int)v;
-    return 0;
 }
 
 static void usage(void)

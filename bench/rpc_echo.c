@@ -18,7 +18,6 @@
  * Runs until SIGTERM or SIGINT; exit status 0 then, 1 on any failure
  * (the connection or channel closed, a reply refused), 64 on bad usage.
  */
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +26,8 @@
 
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
+
+#include "bench_args.h"
 
 #define CH         1
 #define MAX_REPLY  (4 << 20) /* the largest x-echo-bytes honoured */
@@ -280,17 +281,6 @@ static int step(echo *e)
     }
 }
 
-static int int_opt(const char *s, int lo, int hi, int *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s ? s : "", &end, 10);
-    if (s == NULL || *s == '\0' || *end != '\0' || errno || v < lo || v > hi)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
 /* Reads the command line into e; 0, or -1 on bad usage. */
 static int parse_args(int argc, char **argv, echo *e)
 {
@@ -304,9 +294,9 @@ static int parse_args(int argc, char **argv, echo *e)
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = v == NULL;
         if (!bad && !strcmp(o, "--prefetch"))
-            bad = int_opt(v, 1, MAX_INTAKE, &e->prefetch);
+            bad = int_arg(v, 1, MAX_INTAKE, &e->prefetch);
         else if (!bad && !strcmp(o, "--delivery-limit"))
-            bad = int_opt(v, 1, 1000000, &e->delivery_limit);
+            bad = int_arg(v, 1, 1000000, &e->delivery_limit);
         else if (!bad && !strcmp(o, "--queue-type") &&
                  (!strcmp(v, "quorum") || !strcmp(v, "classic")))
             e->type = v;
