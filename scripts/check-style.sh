@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # check-style.sh -- the automated part of the code style (STYLE.md, point 16).
-# Two checks over the C sources and headers git tracks (every *.c and *.h
+# Three checks over the C sources and headers git tracks (every *.c and *.h
 # of the tree when it is not a git checkout):
 #
 #   format  every file is as clang-format leaves it (.clang-format), checked
@@ -19,6 +19,9 @@
 #           A call is the name as a whole word followed by "("; comments
 #           and string literals do not count.
 #
+#   size    in src/ and lib/, no function body over 80 lines and no file
+#           over 1200 lines: split by concern (README, "Source layout")
+#
 # Every finding is printed as FILE:LINE: what.  Exit status 0 when both
 # checks pass, 1 otherwise (2 when clang-format is missing).
 # $CLANG_FORMAT names the program (default clang-format, else
@@ -27,6 +30,7 @@ set -euo pipefail
 
 cd "$(dirname "$(readlink -f "$0")")/.."
 
+MAX_FUNCTION_LINES=80 MAX_FILE_LINES=1200
 BANNED='strcpy|strcat|sprintf|vsprintf|gets|strtok|atoi|atol'
 DIRS=(src lib include tests bench fuzz examples)
 
@@ -118,6 +122,35 @@ if [ "${#scan[@]}" -gt 0 ] && ! awk -v banned="$BANNED" '
     }
     END { exit found > 0 }' "${scan[@]}"; then
     echo "check-style: banned functions called"
+    status=1
+fi
+
+# size: no function over 80 lines, no file over 1200 lines in src/ and lib/.
+# A function body runs from a "{" at column 0 to the next "}" at column 0
+# (clang-format puts a function's braces there and nothing else's).
+sized=()
+for f in "${files[@]}"; do
+    case $f in src/*.c | src/*.h | lib/*.c | lib/*.h) sized+=("$f") ;; esac
+done
+if [ "${#sized[@]}" -gt 0 ] && ! awk -v maxfn="$MAX_FUNCTION_LINES" -v maxfile="$MAX_FILE_LINES" '
+    FNR == 1 { if (prevfile != "" && prevlines > maxfile) report(prevfile, prevlines); body = 0 }
+    /^\{$/ { body = FNR; name = last }
+    /^\}/ && body {
+        if (FNR - body - 1 > maxfn) {
+            printf "%s:%d: function of %d lines (at most %d): %s\n", FILENAME, body,
+                FNR - body - 1, maxfn, name
+            found++
+        }
+        body = 0
+    }
+    /^[A-Za-z_]/ { last = $0 }
+    { prevfile = FILENAME; prevlines = FNR }
+    function report(file, n) {
+        printf "%s: %d lines (at most %d): split it by concern\n", file, n, maxfile
+        found++
+    }
+    END { if (prevlines > maxfile) report(prevfile, prevlines); exit found > 0 }' "${sized[@]}"; then
+    echo "check-style: functions or files too long"
     status=1
 fi
 
