@@ -15,9 +15,9 @@
 
 /*
  * The "answered" marker.  A run with Attach but without Remove leaves its
- * exited container behind, and container labels cannot change after
+ * exited container behind.  Container labels cannot change after
  * creation, so the fact that its final reply went out is kept in the
- * container itself: once the reply is confirmed, a small file MARKER_PATH
+ * container itself.  Once the reply is confirmed, a small file MARKER_PATH
  * is put into its filesystem (PUT /containers/{id}/archive works on stopped
  * containers).  A restarted node checks for it before answering again.  A
  * container with a read-only root filesystem cannot be marked: the warning
@@ -28,9 +28,10 @@
 #define MARKER_PATH "/.docker-dispatch-answered"
 
 /* A Remove container is marked before its removal by a rename to
- * "answered-<its full id>": a metadata call, much faster than the archive
- * marker (which mounts the container's filesystem), and a name no request
- * can give a container, since its id does not exist before it is made. */
+ * "answered-<its full id>".  That is a metadata call, much faster than the
+ * archive marker (which mounts the container's filesystem).  No request can
+ * give a container that name, since its id does not exist before it is
+ * made. */
 #define ANSWERED_NAME_PREFIX "answered-"
 
 void eng_mark_answered(dkc_client *cli, const char *id)

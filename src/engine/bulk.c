@@ -2,7 +2,7 @@
  * bulk.c -- `instances: N`, the engine's side (DESIGN.md "Bulk").  The
  * cluster places the pieces, sends them and places again what fails
  * (src/cluster/pieces.c).  Here: the body each piece carries, the pieces
- * a redelivered request made already, progress and the reply; a piece
+ * a redelivered request made already, progress and the reply.  A piece
  * placed on an earlier process of this node is refused, and one such a
  * process made that another node made since is removed.  Bulk requests
  * also share the workers here: at most workers - 1 run at once.

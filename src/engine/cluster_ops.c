@@ -7,14 +7,15 @@
  * A command naming a container can be taken from the shared work queue by
  * any node.  The node that takes it and does not have the container
  * forwards the message, unchanged, to <q>.containers with the container's
- * id as routing key: while the view has other nodes, each node binds its
- * queue there with the full id and the short id of each of its containers
- * (added when it makes one, reconciled on every supervision pass and when
- * the view changes).  RabbitMQ then hands it to the owner, whose reply goes
- * straight to the client; an id no node bound comes back (mandatory
- * publish) and its owner is found by asking the nodes, as for a name
- * (a container made while its node was alone, before the pass that binds
- * it), and forwarded to the owner's own queue; none: not_found.  A
+ * id as routing key.  While the view has other nodes, each node binds its
+ * queue there with the full id and the short id of each of its containers.
+ * It adds them when it makes one, and reconciles them on every supervision
+ * pass and when the view changes.  RabbitMQ then hands the message to the
+ * owner, whose reply goes straight to the client.  A message for an id no
+ * node bound comes back (mandatory publish): a container made while its
+ * node was alone, before the pass that binds it.  Its owner is then found
+ * by asking the nodes, as for a name, and the message is forwarded to the
+ * owner's own queue.  No owner: not_found.  A
  * forwarded message carries x-dd-hop, so it is forwarded at most once.  A
  * name or another id prefix is first resolved by asking every node which
  * of its containers it names (one owner: forwarded by full id; several:

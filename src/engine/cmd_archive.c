@@ -1,9 +1,9 @@
 /*
  * cmd_archive.c -- `archive-get` and `archive-put`: a tar of a path in a
  * container this publisher may act on, carried base64 in the reply or
- * the message, at most the policy's max_archive bytes of tar either way
- * (Docker's archive is not streamed through the queue: a reply is one
- * message).
+ * the message.  Either way the tar is at most the policy's max_archive
+ * bytes.  Docker's archive is not streamed through the queue: a reply is
+ * one message.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,17 +1,17 @@
 /*
  * cmd_commit.c -- `commit`: a container this publisher may act on into an
- * image name under the cluster's commit prefix that the image list allows
- * (scope.c checks both, and that the name is free or the publisher's own
- * image, so that nobody else's is re-pointed).
+ * image name under the cluster's commit prefix that the image list allows.
+ * Both are checked in scope.c, and that the name is free or the
+ * publisher's own image, so that nobody else's is re-pointed.
  *
  * Docker copies the container's labels into the image, and a container
  * made from an image inherits the image's labels.  A committed run would
  * so hand its reply address, its request id and its "final" mark to every
  * container later made from the image, which the supervisor would then
  * answer for.  The commit therefore sets each of the dispatcher's labels
- * the container carries to "" (Docker merges the labels given with the
- * container's and cannot drop one; eng_label reads "" as absent) and marks
- * the image as this cluster's and this user's under labels that no
+ * the container carries to "".  (Docker merges the labels given with the
+ * container's and cannot drop one; eng_label reads "" as absent.)  It also
+ * marks the image as this cluster's and this user's, under labels that no
  * container ownership check reads.
  */
 #include <stdio.h>

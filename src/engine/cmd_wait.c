@@ -9,10 +9,10 @@
 
 /* wait: answer at once when the container is not running (condition
  * not-running), else register a waiter that the supervisor answers.
- * next-exit waits for an exit after this moment: a FinishedAt other than
- * the one seen now (the supervisor's pass is at most a second apart; a
- * container that starts and exits again within it still shows a new
- * FinishedAt). */
+ * Condition next-exit waits for an exit after this moment: a FinishedAt
+ * other than the one seen now.  The supervisor's passes are at most a
+ * second apart; a container that starts and exits again within one still
+ * shows a new FinishedAt. */
 static hres h_wait(jctx *c)
 {
     proto_cmd *cmd = c->cmd;

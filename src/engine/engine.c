@@ -58,10 +58,10 @@ static int refuse_headers(engine *e, broker_delivery *d, const char *rid, int64_
     return 1;
 }
 
-/* Refuses what cannot be read at all: a body over the cap (the broker has
- * dead-lettered it already), a request id that would reach labels and
- * filters unchecked, or properties and headers it may not have
- * (eng_check_headers).  1 when d was answered here. */
+/* Refuses what cannot be read at all: a body over the cap, a request id
+ * that would reach labels and filters unchecked, or properties and headers
+ * d may not have (eng_check_headers).  The broker has dead-lettered a body
+ * over the cap already.  1 when d was answered here. */
 static int refuse_unreadable(engine *e, broker_delivery *d, const char *rid, int64_t t0)
 {
     if (d->oversize) {
@@ -192,10 +192,10 @@ static int msg_job(engine *e, dkc_client *cli, job *j)
     }
     if (bulk) /* its pieces need its user's share: eng_bulk_begin bounds it */
         eng_job_leave_worker(e, j);
-    /* Every request with an id is known while in flight and once answered:
-     * a redelivered copy (the broker requeued the first when it closed the
-     * channel, for its consumer timeout say, or lost the connection) waits
-     * for the first and is then acked, not carried out again.  A copy the
+    /* Every request with an id is known while in flight and once answered.
+     * The broker requeues a message when it closes the channel (for its
+     * consumer timeout, say) or loses the connection.  The redelivered copy
+     * waits for the first and is then acked, not carried out again.  A copy the
      * client sent again is refused (duplicate) by the commands that make
      * containers, and carried out again by the others, once the first is
      * done. */

@@ -5,17 +5,16 @@
  * never touches it.  Deliveries go in with engine_submit(); what must be
  * done on the broker comes back as an outbox list (engine_take_outbox()),
  * which the caller carries out in order and then frees.  Inside, worker
- * threads (each with its own dkc_client) take jobs from one queue, and a
+ * threads (each with its own dkc_client) take jobs from one queue.  A
  * supervisor thread (its own dkc_client) passes over the containers
- * labelled with this node at least once a second: owed final replies, run
- * deadlines, `wait` waiters, and Docker coming back after an outage.  A
- * watcher thread (its own dkc_client) follows Docker's event stream for
- * those containers: a `die` queues the final reply at once and wakes the
- * supervisor for waiters, and starts, exits and removals become
- * ENGINE_OUT_EVENT items; at most
- * ENGINE_MAX_PENDING_EVENTS wait in the outbox (while RabbitMQ is away),
- * later ones are dropped and counted: events are a live feed, replies are
- * the record.
+ * labelled with this node at least once a second.  It looks for owed final
+ * replies, run deadlines, `wait` waiters, and Docker coming back after an
+ * outage.  A watcher thread (its own dkc_client) follows Docker's event
+ * stream for those containers.  A `die` queues the final reply at once and
+ * wakes the supervisor for waiters.  Starts, exits and removals become
+ * ENGINE_OUT_EVENT items.  At most ENGINE_MAX_PENDING_EVENTS wait in the
+ * outbox (while RabbitMQ is away); later ones are dropped and counted.
+ * Events are a live feed, replies are the record.
  *
  * Memory.  The daemon aborts on out-of-memory (small x-allocators in
  * engine.c); nothing here returns ENOMEM.
@@ -235,9 +234,9 @@ void engine_submit_unrouted(engine *e, broker_delivery *d);
  * consumer timeout, or the connection was lost): every delivery of an
  * earlier generation not yet acked is back in its queue and comes again,
  * marked redelivered.  Drops the queued and parked messages of
- * generations other than gen that no worker has begun (their copies are
- * on the way) and returns how many; what a worker carries out already goes
- * on, and its redelivered copy waits for it and is then acked without
+ * generations other than gen that no worker has begun, since their copies
+ * are on the way.  Returns how many.  What a worker carries out already
+ * goes on.  Its redelivered copy waits for it and is then acked without
  * being carried out again (requests.c).  Main thread. */
 size_t engine_forget_generations(engine *e, uint32_t gen);
 
@@ -262,9 +261,9 @@ struct cluster_hooks;
 void engine_cluster_hooks(engine *e, struct cluster_hooks *out);
 
 /* The departed nodes of this Docker host whose containers this node takes
- * care of from now on besides its own (cluster_to_adopt): their exited runs
- * get their final replies from here, their deadlines are kept, and their
- * routing keys move from their queues to this node's.  names is copied
+ * care of from now on, besides its own (cluster_to_adopt).  Their exited
+ * runs get their final replies from here, and their deadlines are kept.
+ * Their routing keys move from their queues to this node's.  names is copied
  * (NULL-terminated; NULL: none).  A node no longer named is released: its
  * keys are unbound here at the next pass (it binds them again itself).
  * Returns 1 when the set changed.  Any thread. */
@@ -273,11 +272,10 @@ int engine_adopt(engine *e, char *const *names);
 /* This node was out of touch with the cluster (no heartbeat out) long
  * enough for a sibling to take care of its containers (engine_adopt on
  * the sibling), and is back.  The final replies made meanwhile and still
- * in the outbox are dropped, no final reply is made for hold_ms (the
- * sibling hears this node again and lets go), and from then on every
- * final reply is first checked against the answered marks, as after a
- * restart: a run the sibling answered is not answered again.  Any
- * thread. */
+ * in the outbox are dropped.  No final reply is made for hold_ms, while the
+ * sibling hears this node again and lets go.  From then on every final
+ * reply is first checked against the answered marks, as after a restart:
+ * a run the sibling answered is not answered again.  Any thread. */
 void engine_fence(engine *e, int hold_ms);
 
 /* Frees one item (not its successors). */

@@ -3,32 +3,32 @@
  * interface the daemon uses).  Nothing here is seen outside src/engine/.
  *
  * The files, in reading order:
- *   engine.c     start and shutdown, the workers, a delivery through the
- *                command table to its reply (the top: no other file
- *                calls it)
- *   outcome.c    an outcome recorded, its reply posted, logged, counted
- *   rules.c      the policy and templates, one reference per job
- *   outbox.c     the job queue and the outbox the broker thread drains
- *   requests.c   idempotence by request id (and user) within the process
- *   quota.c      the per-user quotas: counts, the worker share, refusals
- *   make.c       what run and create share: labels, admission, duplicates
- *   supervise.c  the supervisor and the event watcher: final replies,
- *                deadlines, waiters, re-adoption after a restart
- *   answered.c   the marks that keep an answered container from being
- *                answered again after a restart
- *   util.c       allocators that abort, bounded output capture, small JSON
- *                and label helpers
- *   commands.c   the command table: one descriptor per command, each
- *                defined in its cmd_*.c file
+ *   engine.c:    Start and shutdown, the workers, a delivery through the
+ *                command table to its reply.  The top: no other file
+ *                calls it.
+ *   outcome.c:   An outcome recorded, its reply posted, logged, counted.
+ *   rules.c:     The policy and templates, one reference per job.
+ *   outbox.c:    The job queue and the outbox the broker thread drains.
+ *   requests.c:  Idempotence by request id (and user) within the process.
+ *   quota.c:     The per-user quotas: counts, the worker share, refusals.
+ *   make.c:      What run and create share: labels, admission, duplicates.
+ *   supervise.c: The supervisor and the event watcher: final replies,
+ *                deadlines, waiters, re-adoption after a restart.
+ *   answered.c:  The marks that keep an answered container from being
+ *                answered again after a restart.
+ *   util.c:      Allocators that abort, bounded output capture, small JSON
+ *                and label helpers.
+ *   commands.c:  The command table: one descriptor per command, each
+ *                defined in its cmd_*.c file.
  *
  * Locking: struct engine is made of parts, each a struct with its own lock
  * and its init/cleanup in the file that owns it (jobs, outbox, requests,
  * answered, sup, quota); the rest is set before the threads start.  Lock
  * order, outer first: a lock may be held while taking one to its right.
- *   quota.create_mu -> any other   (it orders creates across Docker calls)
- *   jobs.mu         -> quota.mu    (picking a job counts its worker)
- *   jobs.mu         -> bulks.mu    (stale jobs leave both lists at once)
- *   requests.mu     -> answered.mu (a request is in flight or answered)
+ *   quota.create_mu -> any other.    It orders creates across Docker calls.
+ *   jobs.mu         -> quota.mu.     Picking a job counts its worker.
+ *   jobs.mu         -> bulks.mu.     Stale jobs leave both lists at once.
+ *   requests.mu     -> answered.mu.  A request is in flight or answered.
  * The others (outbox.mu, sup.mu, rules_mu) are taken alone.  No lock but
  * quota.create_mu is held while calling Docker, the broker or conf.notify.
  * Out of memory: the daemon aborts through the eng_x* allocators rather
@@ -363,13 +363,13 @@ int eng_code_from_dkc(int dkc_err);
 void eng_post(engine *e, engine_out *o);
 void eng_post_event(engine *e, json_t *ev);
 
-/* Interim progress messages (docs/protocol.md, "Progress messages"): only
- * for a request that asked with Options.Progress / DockerMod "progress"
- * and has a reply_to.  eng_progress_due() says whether one may go now (at
- * most ENG_PROGRESS_PER_S a second per request; a milestone always may)
- * and, when it may, records the time in *last_ms.  eng_post_progress()
+/* Interim progress messages (docs/protocol.md, "Progress messages").  Only
+ * a request that asked with Options.Progress / DockerMod "progress" and has
+ * a reply_to gets them.  eng_progress_due() says whether one may go now: at
+ * most ENG_PROGRESS_PER_S a second per request, and a milestone always
+ * may.  When it may, it records the time in *last_ms.  eng_post_progress()
  * posts {"schema", "final": false, "node", "command", "request_id",
- * "progress": p} to the request's reply_to; p is consumed; strings in it
+ * "progress": p} to the request's reply_to.  p is consumed; strings in it
  * must be bounded by the caller.  Worker threads. */
 #define ENG_PROGRESS_PER_S 5
 bool eng_progress_due(const jctx *c, int64_t *last_ms, bool milestone);
@@ -408,10 +408,10 @@ void eng_push_jobs_front(engine *e, job *list);
 job *eng_jobs_unlink_stale(job **head, job **tail, uint32_t gen);
 /* Frees a job that is in no list, and what it owns. */
 void eng_job_free(job *j);
-/* Queues j ahead of every message (after the FINISH and AFTER jobs already
- * ahead): what a started container owes -- its final reply, its removal
- * -- goes before work that would start more, so that a backlog does not
- * pile up exited containers while new ones start. */
+/* Queues j ahead of every message, after the FINISH and AFTER jobs already
+ * ahead.  What a started container owes (its final reply, its removal)
+ * goes before work that would start more.  So a backlog does not pile up
+ * exited containers while new ones start. */
 void eng_push_job_first(engine *e, job *j);
 
 /* ---- requests.c ---- */
@@ -591,10 +591,10 @@ const char *eng_original_user(const engine *e, const broker_delivery *d);
  * Only after eng_check_headers admitted d. */
 int eng_from_cluster(engine *e, broker_delivery *d);
 /* What a delivery's properties and headers may say before anything reads
- * them (docs/protocol.md, "Headers"): no property with a NUL byte, a
- * content type and type of text, at most BROKER_MAX_HEADERS headers, and
- * the headers between nodes (cluster.h) only from the dispatchers' own
- * RabbitMQ user (engine_conf.amqp_user), once each, each in its form.
+ * them (docs/protocol.md, "Headers").  No property may hold a NUL byte;
+ * content type and type must be text; at most BROKER_MAX_HEADERS headers.
+ * The headers between nodes (cluster.h) come only from the dispatchers'
+ * own RabbitMQ user (engine_conf.amqp_user), once each, each in its form.
  * 0, or -1 with perr a bad_request naming the property or header
  * ("headers.x-dd-part").  Pure. */
 int eng_check_headers(const engine *e, const broker_delivery *d, proto_error *perr);

@@ -41,9 +41,9 @@ static void count_reply(engine *e, json_t *reply)
 
 /* Logs the outcome line, counts the outcome (metrics' requests and
  * policy denials) and posts a REPLY item.  reply is consumed.  A reply
- * over conf.max_reply is replaced by its too_large answer (the broker
- * would refuse it, and the request would get none): that is what is
- * logged, counted and sent, settled the same way.  dl (moved when not
+ * over conf.max_reply is replaced by its too_large answer, since the
+ * broker would refuse it and the request would get none.  That answer is
+ * what is logged, counted and sent, and it is settled the same way.  dl (moved when not
  * NULL) is dead-lettered with reason after the reply; otherwise tag is
  * acked. */
 void eng_post_reply(engine *e, json_t *reply, int64_t t0, const char *reply_to, const char *corr,

@@ -2,27 +2,26 @@
  * quota.c -- the per-user bounds of the policy's "quotas" (policy/quotas.h),
  * counted on this node.
  *
- * One mechanism for all of them.  A message counts against its user (the
- * verified user_id; a forwarded message's original publisher; anonymous
- * messages are one user, ""), and each bound is read from that user's row
- * of the rules in force:
- *   in_flight     the user's messages in the engine (queued, parked, on a
- *                 worker), counted from submit to the job's end; a message
- *                 over it is answered `quota` at once
- *   worker_share  the workers the user's messages hold; a message over it
+ * One mechanism for all of them.  A message counts against its user: the
+ * verified user_id, or a forwarded message's original publisher.
+ * Anonymous messages are one user, "".  Each bound is read from that
+ * user's row of the rules in force:
+ *   in_flight:    The user's messages in the engine (queued, parked, on a
+ *                 worker), counted from submit to the job's end.  A message
+ *                 over it is answered `quota` at once.
+ *   worker_share: The workers the user's messages hold.  A message over it
  *                 stays queued (not refused, not lost) while other users'
- *                 messages are picked before it
- *   waits         the user's `wait` registrations, and max_waits the node's
- *   containers, running, memory, cpus
- *                 counted from Docker's list of this node's containers by
- *                 their user label, memory and CPUs from the labels each
- *                 container gets when it is made, so a restarted node counts
- *                 what it made before; creates under these bounds are made
- *                 one at a time (create_mu), so two cannot both take the last
- *                 room
- *                 `start` and `restart` of a stopped container count
- *                 against running, memory and cpus too
- *   run_time      bounds a run's Timeout, as max_run_time does
+ *                 messages are picked before it.
+ *   waits:        The user's `wait` registrations, and max_waits the node's.
+ *   containers, running, memory, cpus:
+ *                 Counted from Docker's list of this node's containers by
+ *                 their user label.  Memory and CPUs come from the labels
+ *                 each container gets when it is made, so a restarted node
+ *                 counts what it made before.  Creates under these bounds
+ *                 are made one at a time (create_mu), so two cannot both
+ *                 take the last room.  `start` and `restart` of a stopped
+ *                 container count against running, memory and cpus too.
+ *   run_time:     Bounds a run's Timeout, as max_run_time does.
  * A refusal is the error `quota` with field "quotas.<key>"; metrics count
  * it by that field.
  *
@@ -62,8 +61,9 @@ static const dd_quota *row_of(const jctx *c)
 
 /* Adds d to map[k] (an integer, absent when 0); the new value.  k is the
  * user as the message came, counted before the message is checked
- * (engine.c, refuse_unreadable): any bytes, so it is set unchecked, or a
- * user_id that is not UTF-8 would look like running out of memory. */
+ * (engine.c, refuse_unreadable).  It may hold any bytes, so it is set
+ * unchecked: else a user_id that is not UTF-8 would look like running out
+ * of memory. */
 static json_int_t bump(json_t *map, const char *k, json_int_t d)
 {
     json_int_t n = json_integer_value(json_object_get(map, k)) + d;

@@ -3,9 +3,9 @@
  *
  * Request ids are the publisher's: two users may pick the same one.  So
  * every mark kept here (in flight, answered) is keyed by the verified
- * user and the id together (eng_request_key), and the container label
- * that finds a request's container is read with the user label beside it
- * (make.c): one user's id never matches another user's request.
+ * user and the id together (eng_request_key).  The container label that
+ * finds a request's container is read with the user label beside it
+ * (make.c).  One user's id never matches another user's request.
  *
  * Its state is struct eng_requests, under its own lock; the answered marks
  * (answered.c) are read and written with it held.

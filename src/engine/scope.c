@@ -216,9 +216,9 @@ hres eng_no_such_image(jctx *c, const char *ref)
     return eng_fail(c, PROTO_ENOTFOUND, "No such image: %s%.300s%s", pre, ref, tag);
 }
 
-/* The name an image-tag or commit writes, repo and tag: under the
- * cluster's commit prefix, allowed by the image list, and free or an image
- * this publisher committed: re-pointing `busybox:latest`, or a name
+/* The name an image-tag or commit writes, repo and tag.  It must be under
+ * the cluster's commit prefix, allowed by the image list, and free or an
+ * image this publisher committed.  Re-pointing `busybox:latest`, or a name
  * someone else committed to, would change what their runs run. */
 static hres check_target(jctx *c, const char *repo, const char *tag)
 {

@@ -27,11 +27,12 @@ typedef struct watch_state {
 } watch_state;
 
 /* Copies a run's captured output (data, len bytes, already bounded by the
- * run's output limit) to stdout, one record per line, so that the
- * dispatcher's stdout shows what the original docker-dispatch showed:
- * "output id=<request> stdout| <line>" (the id as in every log line, the
- * line with control characters, quotes and backslashes escaped),
- * or in JSON mode {"event":"output","id":..,"stream":..,"line":..}. */
+ * run's output limit) to stdout, one record per line.  So the dispatcher's
+ * stdout shows what the original docker-dispatch showed:
+ * "output id=<request> stdout| <line>", or in JSON mode
+ * {"event":"output","id":..,"stream":..,"line":..}.  The id is as in every
+ * log line; the line has control characters, quotes and backslashes
+ * escaped. */
 static void echo_output(const char *rid, const char *stream, const char *data, size_t len)
 {
     char eid[128], text[4096 + 160];
@@ -435,8 +436,8 @@ static int list_adopted(engine *e, dkc_client *cli, json_t *arr)
 }
 
 /* The routing keys of the adopted containers in arr (those with "Node")
- * are unbound from their departed node's queue once (this node's own
- * binding comes with eng_routes_reconcile); keys of released nodes are
+ * are unbound from their departed node's queue once.  This node's own
+ * binding comes with eng_routes_reconcile.  Keys of released nodes are
  * forgotten, so that a node departing again is taken over again. */
 static void move_adopted_routes(engine *e, json_t *arr)
 {
@@ -556,12 +557,13 @@ void eng_sup_soon(engine *e, int delay_ms)
     pthread_mutex_unlock(&e->sup.mu);
 }
 
-/* The supervisor: a pass over this node's containers when something asks
- * for one (eng_sup_soon: Docker's events of our containers, retries, a new
- * `wait`, adoption), when a run's deadline or a `wait` timeout comes, every
- * SUPERVISE_PERIOD_MS while Docker is not answering (to see it come back),
- * and otherwise once every conf.supervise_ms: an idle node does not wake
- * up for it more often.  Final replies do not wait for a pass: the watcher
+/* The supervisor makes a pass over this node's containers when something
+ * asks for one (eng_sup_soon: Docker's events of our containers, retries,
+ * a new `wait`, adoption).  It makes one when a run's deadline or a `wait`
+ * timeout comes, and every SUPERVISE_PERIOD_MS while Docker is not
+ * answering (to see it come back).  Otherwise it makes one every
+ * conf.supervise_ms: an idle node does not wake up for it more often.
+ * Final replies do not wait for a pass: the watcher
  * queues them from the `die` event. */
 static void *sup_main(void *arg)
 {
@@ -651,8 +653,8 @@ static int on_watched(void *ud, const dkc_event *ev)
     eng_sup_soon(ws->e, urgent ? SUPERVISE_SOON_MS : SUPERVISE_LAZY_MS);
     if (strcmp(ev->action, "die") == 0 && ev->id[0] != '\0') {
         /* Docker sends `die` before its container list shows the container
-         * as exited (the list is a copy brought up to date after the
-         * event), so a pass now could still see it running; inspect, which
+         * as exited: the list is a copy brought up to date after the
+         * event.  So a pass now could still see it running.  Inspect, which
          * finish_job uses, waits for the container's own state. */
         if (eng_label(ev->attributes, "final") != NULL)
             queue_finish(ws->e, ev->id);
@@ -864,9 +866,9 @@ static void post_route(engine *e, const char *key, int add)
     eng_post(e, engine_out_route(NULL, key, add));
 }
 
-/* Adds want's keys to e->sup.routes and, when listed_at > 0, drops the keys
- * not in want that were bound before listed_at (a key bound since is of a
- * container the list could not show yet); posts the binds and unbinds
+/* Adds want's keys to e->sup.routes.  When listed_at > 0, also drops the
+ * keys not in want that were bound before listed_at; a key bound since is
+ * of a container the list could not show yet.  Posts the binds and unbinds
  * that takes, after releasing e->sup.mu (eng_post takes it). */
 static void routes_update(engine *e, json_t *want, int64_t listed_at)
 {
@@ -901,11 +903,11 @@ static void routes_update(engine *e, json_t *want, int64_t listed_at)
     json_decref(del);
 }
 
-/* 1 while the view has other nodes: only they forward to <q>.containers
+/* 1 while the view has other nodes.  Only they forward to <q>.containers
  * (eng_may_forward), so a node alone binds nothing and saves RabbitMQ a
- * bind and an unbind per container; a node joining asks for a pass
- * (engine_view_changed), which binds them all, and a forward by an id
- * not bound yet comes back and finds its owner by asking the nodes
+ * bind and an unbind per container.  A node joining asks for a pass
+ * (engine_view_changed), which binds them all.  A forward by an id not
+ * bound yet comes back and finds its owner by asking the nodes
  * (engine_submit_unrouted). */
 static int routes_wanted(const engine *e)
 {

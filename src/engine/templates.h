@@ -30,9 +30,10 @@ void templates_free(dd_templates *t);
 size_t templates_count(const dd_templates *t);
 
 /* Template name filled with params (an object of strings, or NULL): a new
- * create body, or NULL with a PROTO_E* code in *code and the reason in err
- * (not_found: no such template; bad_request: a parameter without default
- * not given, or given but not used by the template, field in errfield). */
+ * create body, or NULL with a PROTO_E* code in *code and the reason in err.
+ * Codes: not_found when there is no such template.  bad_request when a
+ * parameter without default is not given, or is given but not used by the
+ * template; the field is in errfield. */
 json_t *templates_render(const dd_templates *t, const char *name, const json_t *params, int *code,
                          char *err, size_t errlen, char *errfield, size_t fieldlen);
 
