@@ -1,20 +1,22 @@
 /*
  * broker.c -- the dispatcher's AMQP connection on rabbitmq-c 0.11.
  *
- * DESIGN.  One handle, one owning thread, one connection with a main
- * channel (confirm mode; all consumers, publishes, acks) and a side channel
- * opened on demand for passive declares, deletes and basic.get, so that a
- * 404 there (which closes the channel) never costs the consumers.
+ * DESIGN.  One handle, one owning thread, one connection.  The main channel
+ * (confirm mode) carries all consumers, publishes and acks.  A side channel,
+ * opened on demand, carries passive declares, deletes and basic.get.  A 404
+ * there closes only that channel, so it never costs the consumers.
  *
  * Frames are read by hand.  rabbitmq-c 0.11 has no confirm wait, and
  * amqp_consume_message() gives up with AMQP_STATUS_UNEXPECTED_STATE on every
- * frame that is not a delivery; so every wait here goes through pump(),
- * which takes one frame and dispatches it: basic.deliver (read the content
- * into an owned broker_delivery, queue it), basic.ack / basic.nack
- * (confirms, maybe `multiple`), basic.return (remember it for the publish in
- * flight), basic.cancel (the broker dropped a consumer: re-declare and
- * re-subscribe), channel.close (answer, reopen the channel, new generation),
- * connection.close (answer, report why), connection.blocked/unblocked.
+ * frame that is not a delivery.  So every wait here goes through pump(),
+ * which takes one frame and dispatches it.
+ *   `basic.deliver`: read the content into an owned broker_delivery, queue it.
+ *   `basic.ack`, `basic.nack`: confirms, maybe `multiple`.
+ *   `basic.return`: remember it for the publish in flight.
+ *   `basic.cancel`: the broker dropped a consumer; re-declare, re-subscribe.
+ *   `channel.close`: answer, reopen the channel, new generation.
+ *   `connection.close`: answer, report why.
+ *   `connection.blocked`, `connection.unblocked`.
  * Heartbeat frames are answered and swallowed inside the library while it
  * waits.
  *
@@ -27,9 +29,9 @@
  *
  * Frame memory.  Decoded frames live in the library's per-channel pools.
  * Content of a basic.get-ok on the side channel can be preceded by frames of
- * the main channel that the library queued meanwhile; those are set aside
- * (b->pend) and handed to pump() first, and a channel's pool is recycled
- * only when neither the library nor b->pend holds a frame of it.
+ * the main channel that the library queued meanwhile.  Those are set aside
+ * (b->pend) and handed to pump() first.  A channel's pool is recycled only
+ * when neither the library nor b->pend holds a frame of it.
  *
  * Synchronous methods (declare, consume, ...) go through amqp_simple_rpc,
  * which queues unrelated frames inside the library; pump() sees them later

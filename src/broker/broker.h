@@ -11,32 +11,33 @@
  * RabbitMQ's direct reply-to.
  *
  * Topology (node role; every name derives from conf.queue, written <q>):
- *   <q>.dlx          fanout exchange, durable: the dead-letter exchange
- *   <q>.dead         durable queue of the work queue's type bound to <q>.dlx:
- *                    dead letters, both the broker's own (rejected, delivery
- *                    limit) and copies published by broker_dead_letter(); one
- *                    an earlier version declared classic is kept as it is.
- *                    A quorum one has no delivery limit: on RabbitMQ 4, whose
- *                    quorum queues have a limit of 20 unless told, it is
- *                    declared with x-delivery-limit -1 (none; RabbitMQ 3
- *                    reads -1 as "drop at the first return" and has no
- *                    default, so it gets no argument there), so that
- *                    looking at a dead letter and putting it back never
- *                    drops it.  One declared without it under RabbitMQ 3
- *                    keeps RabbitMQ 4's default after an upgrade (its
- *                    arguments cannot change; delete it when it is empty)
- *   <q>              the shared work queue, durable, quorum (default) or
- *                    classic, x-dead-letter-exchange <q>.dlx; quorum queues
+ *   <q>.dlx          fanout exchange, durable: the dead-letter exchange.
+ *   <q>.dead         durable queue of the work queue's type bound to <q>.dlx.
+ *                    It holds dead letters: the broker's own (rejected,
+ *                    delivery limit) and copies from broker_dead_letter().
+ *                    One an earlier version declared classic is kept.
+ *                    A quorum one has no delivery limit, so that looking at
+ *                    a dead letter and putting it back never drops it.
+ *                    RabbitMQ 4 gives quorum queues a limit of 20 unless
+ *                    told, so there it gets x-delivery-limit -1 (none).
+ *                    RabbitMQ 3 has no default and reads -1 as "drop at the
+ *                    first return", so there it gets no argument.  One
+ *                    declared without it under RabbitMQ 3 keeps RabbitMQ
+ *                    4's default after an upgrade.  Its arguments cannot
+ *                    change: delete it when it is empty.
+ *   <q>              the shared work queue: durable, quorum (default) or
+ *                    classic, x-dead-letter-exchange <q>.dlx.  Quorum queues
  *                    also get x-delivery-limit and at-least-once
- *                    dead-lettering (x-dead-letter-strategy at-least-once,
- *                    which RabbitMQ only allows with x-overflow reject-publish)
- *   <q>.node.<node>  this node's queue, the same type and arguments as <q>:
- *                    a command aimed at one node deserves the same poison
- *                    message protection (delivery limit) and, in a RabbitMQ
- *                    cluster, the same replication as untargeted work.  It is
- *                    durable and not exclusive: the node name is stable, and
- *                    commands sent while the node restarts must wait for it.
- *   <q>.events       topic exchange, durable: state-change events
+ *                    dead-lettering (x-dead-letter-strategy at-least-once).
+ *                    RabbitMQ only allows that with x-overflow reject-publish.
+ *   <q>.node.<node>  this node's queue, the same type and arguments as <q>.
+ *                    A command aimed at one node deserves the same poison
+ *                    message protection (delivery limit).  In a RabbitMQ
+ *                    cluster it deserves the same replication as untargeted
+ *                    work.  It is durable and not exclusive.  The node name
+ *                    is stable, and commands sent while the node restarts
+ *                    must wait for it.
+ *   <q>.events       topic exchange, durable: state-change events.
  * A queue or exchange that already exists with other arguments is refused by
  * RabbitMQ (PRECONDITION_FAILED); connecting then fails with BROKER_ETOPOLOGY
  * and a cause saying what differs and what to do.
@@ -47,9 +48,9 @@
  * the caller's own queues.
  *
  * Heartbeats.  rabbitmq-c services heartbeats only while the owner is inside
- * one of these calls.  The owner must come back into broker_poll() (or any
- * other call that talks to the broker) at least every conf.heartbeat / 2
- * seconds -- 15 s with the default of 30 -- or RabbitMQ will declare the
+ * one of these calls.  The owner must come back into broker_poll(), or any
+ * other call that talks to the broker, at least every conf.heartbeat / 2
+ * seconds (15 s with the default of 30).  Otherwise RabbitMQ declares the
  * connection dead.  broker_poll() with a timeout of at most that, in a loop,
  * is the intended shape.  A silent broker is detected after 2 * heartbeat.
  *
@@ -73,13 +74,12 @@
  * usable; if not, call broker_reconnect().
  *
  * Memory.  The module never aborts; allocation failure is BROKER_ENOMEM.
- * Network-fed buffers are capped: a message body over conf.max_body is not
- * read into memory (see broker_delivery.oversize), at most
+ * Network-fed buffers are capped.  A message body over conf.max_body is not
+ * read into memory (see broker_delivery.oversize).  At most
  * BROKER_MAX_HEADERS headers of at most BROKER_MAX_HEADER_VALUE bytes each
- * are kept, and deliveries queued inside the handle are bounded by
+ * are kept.  Deliveries queued inside the handle are bounded by
  * 2 * prefetch (one prefetch window per consumer) plus BROKER_REPLY_SLACK
- * replies, a bound that grows for replies and events up to
- * BROKER_MAX_QUEUED.
+ * replies; for replies and events that bound grows up to BROKER_MAX_QUEUED.
  */
 #ifndef BROKER_H
 #define BROKER_H
@@ -234,22 +234,25 @@ typedef struct broker_delivery {
     unsigned char *body;
     size_t len;
     /* Informational only; nothing in the dispatcher decides on them.
+     *
      * delivery_count: the x-delivery-count header of a quorum queue's
-     * redelivery, -1 if absent (RabbitMQ 3.10 sends 0 on a first delivery,
-     * 4.0 nothing).  death_count: the count of the newest x-death entry,
-     * -1 if absent: RabbitMQ sets it only when it dead-letters a message
-     * itself; a copy broker_dead_letter() publishes carries none, and
-     * RabbitMQ 3.13 and later do not count on from an x-death a client
-     * published. */
+     * redelivery, -1 if absent.  RabbitMQ 3.10 sends 0 on a first delivery,
+     * 4.0 nothing.
+     *
+     * death_count: the count of the newest x-death entry, -1 if absent.
+     * RabbitMQ sets it only when it dead-letters a message itself.  A copy
+     * broker_dead_letter() publishes carries none.  RabbitMQ 3.13 and later
+     * do not count on from an x-death a client published. */
     long delivery_count;
     long death_count;
     /* The first BROKER_MAX_HEADERS headers, string values as they came,
-     * integers in decimal, booleans "true"/"false".  A header whose key
-     * holds a NUL byte, or whose value is not carried as it came (a string
-     * over BROKER_MAX_HEADER_VALUE or with a NUL byte, a table, an array,
-     * a decimal, void), is kept with its key and a NULL value, so that a
-     * reader of headers[] sees it and broker_delivery_header() finds no
-     * value.  headers_over: how many more the message had (not kept). */
+     * integers in decimal, booleans "true"/"false".  Some headers are kept
+     * with their key and a NULL value: a key holding a NUL byte, or a value
+     * not carried as it came.  Such values are a string over
+     * BROKER_MAX_HEADER_VALUE or with a NUL byte, a table, an array, a
+     * decimal, void.  A reader of headers[] sees them, and
+     * broker_delivery_header() finds no value.  headers_over: how many more
+     * the message had (not kept). */
     broker_header *headers;
     size_t n_headers;
     size_t headers_over;
@@ -392,28 +395,33 @@ int broker_confirm_batch(broker *b, int *out, size_t n);
 
 /* Publishes body (len bytes, copied) to exchange ("" = default exchange)
  * with routing_key and props, flags BROKER_PUBLISH_*, and waits for the
- * broker's confirm.  Returns 0 once acked; BROKER_ENACKED,
- * BROKER_EUNROUTABLE (mandatory and no queue took it), BROKER_ENOTFOUND (no
- * such exchange; the channel is reopened), BROKER_ECONNLOST..., or
- * BROKER_ETIMEOUT after conf.confirm_timeout_ms: the outcome is unknown,
- * and the handle reopens its channel so that a late confirm or return
- * cannot be taken for the next publish's (unacked deliveries are requeued;
- * new generation).  BROKER_ETOOBIG: the broker refused the message for its
- * size (RabbitMQ's max_message_size, 16 MiB by default since 4.0; its
- * words, with both sizes, are in broker_error()).  When the broker closed
- * the channel over the publish (BROKER_ETOOBIG, BROKER_ENOTFOUND,
- * BROKER_ECHANNEL: perhaps for another reason, such as its consumer
- * timeout, with the outcome unknown) the channel is reopened (new
- * generation).  Deliveries arriving while waiting are kept for later
- * broker_poll() calls. */
+ * broker's confirm.  Returns 0 once acked.  Errors: BROKER_ENACKED;
+ * BROKER_EUNROUTABLE (mandatory and no queue took it); BROKER_ENOTFOUND (no
+ * such exchange; the channel is reopened); BROKER_ECONNLOST...
+ *
+ * BROKER_ETIMEOUT after conf.confirm_timeout_ms: the outcome is unknown.
+ * The handle then reopens its channel, so that a late confirm or return
+ * cannot be taken for the next publish's.  Unacked deliveries are requeued
+ * (new generation).
+ *
+ * BROKER_ETOOBIG: the broker refused the message for its size (RabbitMQ's
+ * max_message_size, 16 MiB by default since 4.0).  Its words, with both
+ * sizes, are in broker_error().
+ *
+ * When the broker closed the channel over the publish, the channel is
+ * reopened (new generation).  That is BROKER_ETOOBIG, BROKER_ENOTFOUND or
+ * BROKER_ECHANNEL; the last may have another reason, such as its consumer
+ * timeout, with the outcome unknown.  Deliveries arriving while waiting are
+ * kept for later broker_poll() calls. */
 int broker_publish(broker *b, const char *exchange, const char *routing_key,
                    const broker_props *props, const void *body, size_t len, unsigned flags);
 
-/* Moves d (from the work or node queue) to <q>.dead: publishes a persistent
- * copy of its body through the default exchange with its content type,
- * message id and correlation id, and headers x-dd-reason (reason),
- * x-dd-original-exchange, x-dd-original-routing-key, x-dd-original-reply-to,
- * x-dd-node; waits for the confirm; then acks d.  If the copy fails, d is
+/* Moves d (from the work or node queue) to <q>.dead.  It publishes a
+ * persistent copy of its body through the default exchange, with its
+ * content type, message id and correlation id.  The copy gets the headers
+ * x-dd-reason (reason), x-dd-original-exchange, x-dd-original-routing-key,
+ * x-dd-original-reply-to and x-dd-node.  It waits for the confirm, then
+ * acks d.  If the copy fails, d is
  * nacked with requeue (nothing is lost; a quorum queue's delivery limit
  * ends a loop) and the copy's error is returned.  If the ack after a good
  * copy fails, the message can show up twice in <q>.dead.  BROKER_ESTALE if
@@ -443,10 +451,10 @@ int broker_rpc_begin(broker *b);
  * pattern per handle: another one while watching is BROKER_EINVAL. */
 int broker_watch(broker *b, const char *pattern);
 
-/* Request/reply for dispatchctl: begins direct reply-to if needed,
+/* Request/reply for dispatchctl.  Begins direct reply-to if needed, then
  * publishes (mandatory, confirmed) with reply_to BROKER_REPLY_TO and the
- * correlation id from props (one is generated when absent), and waits up to
- * timeout_ms for the reply with that correlation id, which is moved into
+ * correlation id from props (one is generated when absent).  Waits up to
+ * timeout_ms for the reply with that correlation id, and moves it into
  * *reply.  Replies with other correlation ids (late answers to earlier
  * calls) are dropped; other deliveries stay queued for broker_poll().
  * BROKER_ETIMEOUT when no reply came; BROKER_EUNROUTABLE when no queue took
@@ -455,11 +463,12 @@ int broker_call(broker *b, const char *exchange, const char *routing_key, const 
                 const void *body, size_t len, int timeout_ms, broker_delivery *reply);
 
 /* Closes what is left of the connection and connects again (topology,
- * consumers, direct reply-to as before) with exponential backoff from
- * conf.reconnect_min_ms doubling to conf.reconnect_max_ms and full jitter,
- * until it succeeds (0) or *stop becomes non-zero (BROKER_ESTOPPED; stop
- * may be NULL).  conf.on_retry hears about every failed attempt.  Deliveries
- * queued inside the handle are dropped (they are requeued by the broker). */
+ * consumers, direct reply-to as before).  The backoff is exponential, from
+ * conf.reconnect_min_ms doubling to conf.reconnect_max_ms, with full jitter.
+ * It tries until it succeeds (0) or *stop becomes non-zero (BROKER_ESTOPPED;
+ * stop may be NULL).  conf.on_retry hears about every failed attempt.
+ * Deliveries queued inside the handle are dropped (they are requeued by the
+ * broker). */
 int broker_reconnect(broker *b, const volatile sig_atomic_t *stop);
 
 /* Passive declare of queue on the side channel: *messages (ready, not

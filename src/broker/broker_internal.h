@@ -5,14 +5,14 @@
 #define DD_BROKER_INTERNAL_H
 
 /*
- * The broker's files, in reading order:
- *   broker.c     the handle: settings, connecting, errors, reconnecting
- *   frames.c     the frame pump: deliveries, confirms, returns, cancels,
- *                channel and connection closes; broker_poll, ack/nack
- *   topology.c   what a node declares (a table), consumers, pause/resume,
- *                the side channel's admin calls
- *   publish.c    publishing with confirms, dead-lettering, request/reply
- *   broker_url.c AMQP URLs, the redacted form, names
+ * The broker's files, in reading order.
+ *   `broker.c`: the handle; settings, connecting, errors, reconnecting.
+ *   `frames.c`: the frame pump; deliveries, confirms, returns, cancels,
+ *     channel and connection closes; broker_poll, ack/nack.
+ *   `topology.c`: what a node declares (a table), consumers, pause/resume,
+ *     the side channel's admin calls.
+ *   `publish.c`: publishing with confirms, dead-lettering, request/reply.
+ *   `broker_url.c`: AMQP URLs, the redacted form, names.
  * The DESIGN note is at the top of broker.c.  Every function here is for
  * the handle's owning thread only, like the public ones.
  */
@@ -141,9 +141,10 @@ int brk_pump(broker *b, int64_t deadline);
 int brk_read_content(broker *b, amqp_channel_t ch, broker_delivery *d, int keep_body);
 
 /* Copies the basic properties p of a received message into d (d from
- * brk_delivery_init): the strings, persistence and headers, and what could
- * not be kept as it came (broker_delivery: bad_property, headers_over,
- * headers with a NULL value).  0 or BROKER_ENOMEM (d keeps what it has).
+ * brk_delivery_init): the strings, persistence and headers.  It also
+ * records what could not be kept as it came (broker_delivery:
+ * bad_property, headers_over, headers with a NULL value).  0 or
+ * BROKER_ENOMEM (d keeps what it has).
  * Pure: the frame pump's step and the delivery fuzz target's. */
 int brk_copy_props(broker_delivery *d, const amqp_basic_properties_t *p);
 void brk_release_channel(broker *b, amqp_channel_t ch);

@@ -159,8 +159,8 @@ static void header_counts(broker_delivery *d, const amqp_table_entry_t *e)
 }
 
 /* Copies the headers of a received message into d: the first
- * BROKER_MAX_HEADERS (the rest are counted in d->headers_over), each with
- * its key and the text of its value (header_text), or a NULL value when
+ * BROKER_MAX_HEADERS; the rest are counted in d->headers_over.  Each keeps
+ * its key and the text of its value (header_text).  The value is NULL when
  * the key holds a NUL byte or the value is not carried as it came.
  * BROKER_ENOMEM on allocation failure (d keeps what it has; cleanup frees
  * it). */
@@ -334,12 +334,12 @@ static int next_frame_ex(broker *b, amqp_frame_t *f, int64_t deadline, int wakea
     struct timeval tv = {0, 0};
     if (wakeable && b->wake_fd >= 0) {
         /* The library is entered without waiting, for what poll() saw or
-         * what it holds already: waiting inside it would be deaf to the
-         * wake fd, and it waits on after a heartbeat frame (which it takes
-         * itself), so that an outbox item queued meanwhile -- a reply --
-         * would sit there until the deadline (up to a minute in the
-         * daemon's main loop).  After a heartbeat or part of a frame, back
-         * to poll() until the deadline. */
+         * what it holds already.  Waiting inside it would be deaf to the
+         * wake fd.  It also waits on after a heartbeat frame (which it takes
+         * itself), so an outbox item queued meanwhile (a reply) would sit
+         * there until the deadline: up to a minute in the daemon's main
+         * loop.  After a heartbeat or part of a frame, back to poll() until
+         * the deadline. */
         for (;;) {
             int w = 1;
             if (!amqp_frames_enqueued(b->conn) && !amqp_data_in_buffer(b->conn)) {
@@ -532,13 +532,13 @@ int brk_read_content(broker *b, amqp_channel_t ch, broker_delivery *d, int keep_
 }
 
 /* Queues a received delivery (moved from *d) for broker_poll().  Replies
- * and events (no-ack) are not bounded by the prefetch window: a node that
+ * and events (no-ack) are not bounded by the prefetch window.  A node that
  * asked many questions at once (a bulk request's pieces) gets as many
- * answers while it is still publishing, so for them the queue grows, up
- * to BROKER_MAX_QUEUED.  When the queue is at its cap -- for acked
- * deliveries only possible if the broker ignored the prefetch window -- an
- * acked delivery goes back to the broker (nack + requeue) and a reply or
- * event is dropped (and said so). */
+ * answers while it is still publishing.  So for them the queue grows, up
+ * to BROKER_MAX_QUEUED.  When the queue is at its cap, an acked delivery
+ * goes back to the broker (nack + requeue), and a reply or event is
+ * dropped (and said so).  For acked deliveries the cap is only reached if
+ * the broker ignored the prefetch window. */
 static int dq_push(broker *b, broker_delivery *d)
 {
     if (b->dq_len == b->dq_cap && d->tag == 0 && b->dq_cap < BROKER_MAX_QUEUED) {

@@ -89,10 +89,10 @@ static int wait_confirm(broker *b, const char *what)
     return 0;
 }
 
-/* Copies the headers of props into a new array in *hdr (the caller frees
- * it after the publish; it borrows the strings) and points p at it.  0, or
- * BROKER_ENOMEM / BROKER_EINVAL (a header without key or value) with the
- * reason in b->err and nothing to free. */
+/* Copies the headers of props into a new array in *hdr and points p at it.
+ * The array borrows the strings; the caller frees it after the publish.
+ * Returns 0, or BROKER_ENOMEM / BROKER_EINVAL (a header without key or
+ * value) with the reason in b->err and nothing to free. */
 static int build_headers(broker *b, const broker_props *props, amqp_basic_properties_t *p,
                          amqp_table_entry_t **hdr)
 {

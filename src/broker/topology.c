@@ -114,12 +114,13 @@ static int declare_queue(broker *b, const char *name, int typed)
     char what[MAX_NAME + 32], server[BROKER_ERRMAX];
 
     if (!typed) {
-        /* The dead-letter queue, of the work queue's type: a quorum one is
-         * replicated over a RabbitMQ cluster, where a classic one lives on
-         * the node that declared it first, and while that node is down no
+        /* The dead-letter queue, of the work queue's type.  A quorum one is
+         * replicated over a RabbitMQ cluster.  A classic one lives on the
+         * node that declared it first; while that node is down, no
          * dispatcher can declare it and connect.  One an earlier version
-         * made classic is used as it is: declared on the side channel,
-         * whose refusal (the arguments differ) leaves the main one open. */
+         * made classic is used as it is.  It is declared on the side
+         * channel, whose refusal (the arguments differ) leaves the main one
+         * open. */
         args.num_entries = queue_args(b, 0, b->conf.queue_type, e);
         args.entries = e;
         snprintf(what, sizeof what, "declaring queue '%s'", name);
