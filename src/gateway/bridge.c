@@ -4,17 +4,17 @@
  * work queue and matches the replies to them.  See gateway.h.
  *
  * DESIGN.  rabbitmq-c handles must never be used from two threads, so the
- * connection belongs to the bridge thread alone (it is opened on the
- * starting thread and handed over before the bridge thread exists).
- * libmicrohttpd's connection threads call gateway_bridge_submit(): it puts
- * a `pending` on the `queued` list, wakes the bridge thread through an
- * eventfd (broker_set_wake_fd makes broker_poll return for it) and waits on
- * the pending's own condition variable.  The bridge thread publishes what
- * is queued (one confirm wait each), moves it to `waiting`, and hands each
- * direct reply-to delivery to the pending whose request id equals its
- * correlation id.  Nothing holds the mutex across a publish or a poll, so
- * any number of requests are in flight at once and replies are matched in
- * whatever order they come.
+ * connection belongs to the bridge thread alone.  It is opened on the
+ * starting thread and handed over before the bridge thread exists.
+ * libmicrohttpd's connection threads call gateway_bridge_submit().  It puts
+ * a `pending` on the `queued` list and wakes the bridge thread through an
+ * eventfd (broker_set_wake_fd makes broker_poll return for it).  Then it
+ * waits on the pending's own condition variable.  The bridge thread
+ * publishes what is queued (one confirm wait each) and moves it to
+ * `waiting`.  It hands each direct reply-to delivery to the pending whose
+ * request id equals its correlation id.  Nothing holds the mutex across a
+ * publish or a poll, so any number of requests are in flight at once and
+ * replies are matched in whatever order they come.
  *
  * A pending is shared by its submitter and the bridge (refs, under mu):
  * whichever lets go last frees it.  A submitter whose time runs out takes
@@ -23,11 +23,11 @@
  * after the publish.
  *
  * Replies travel over direct reply-to, which belongs to one channel of one
- * connection: when the connection or the channel is lost (the handle's
+ * connection.  When the connection or the channel is lost (the handle's
  * generation changes), the replies of everything published before can no
- * longer come, so those requests are answered GATEWAY_EUNAVAILABLE at once
- * (they may have been carried out).  While the connection is down every
- * new request is refused the same way; the bridge thread reconnects with
+ * longer come.  So those requests are answered GATEWAY_EUNAVAILABLE at once
+ * (they may have been carried out).  While the connection is down, every
+ * new request is refused the same way.  The bridge thread reconnects with
  * broker_reconnect()'s backoff.
  */
 #include <errno.h>
@@ -379,9 +379,9 @@ int gateway_bridge_start(const broker_conf *bc, gateway_bridge **out, char **cau
     broker_conf c = *bc;
     c.role = BROKER_ROLE_CLIENT;
     /* Replies that arrive while a publish waits for its confirm are queued
-     * inside the handle, which holds 2 * prefetch + BROKER_REPLY_SLACK of
-     * them (a client consumes nothing else, so prefetch sizes only that):
-     * room for one reply per request in flight. */
+     * inside the handle.  It holds 2 * prefetch + BROKER_REPLY_SLACK of
+     * them: room for one reply per request in flight.  A client consumes
+     * nothing else, so prefetch sizes only that. */
     c.prefetch = MAX_INFLIGHT / 2;
     c.max_body = BROKER_DEFAULT_MAX_BODY; /* a run's reply holds its output */
     c.reconnect_max_ms = RECONNECT_MAX_MS;

@@ -3,9 +3,9 @@
  * routes it uses: GET /nodes, /containers, /containers/{id}, /images and
  * /queues.  See docs/protocol.md, "Gateway".
  *
- * The resource routes are messages like any client's: each makes the one
+ * The resource routes are messages like any client's.  Each makes the one
  * message its route stands for (nodes; list with All and Cluster; inspect;
- * images with Cluster) and hands it to POST /'s way (gw_route_submit), so
+ * images with Cluster) and hands it to POST /'s way (gw_route_submit).  So
  * the answer is the reply of whichever node took it, with the same
  * statuses, timeouts and access lines.  GET /queues is the exception: the
  * depths of <q> and <q>.dead come from the events subscriber, which reads

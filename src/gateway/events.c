@@ -4,21 +4,23 @@
  * owned by one thread.  See gateway_internal.h.
  *
  * DESIGN.  rabbitmq-c handles have one owning thread, and the bridge's
- * thread is busy with requests, so the events have a connection and thread
- * of their own (opened on the starting thread and handed over before the
- * thread exists, like the bridge's).  broker_watch("#") binds a
- * server-named exclusive auto-delete queue to <q>.events; the broker
+ * thread is busy with requests.  So the events have a connection and thread
+ * of their own.  Like the bridge's, it is opened on the starting thread and
+ * handed over before the thread exists.  broker_watch("#") binds a
+ * server-named exclusive auto-delete queue to <q>.events.  The broker
  * renews it on every reconnect (events published meanwhile are missed, as
- * for `dispatchctl events`).  The thread polls at most POLL_MS at a time,
- * so it also reads the depths of <q> and <q>.dead every GW_QUEUES_EVERY_MS
- * (passive queue.declare: message_count, consumer_count) and keeps them
- * under mu for GET /queues: one small round trip per period for every
- * client of the dashboard together, instead of one per HTTP request.
+ * for `dispatchctl events`).
+ *
+ * The thread polls at most POLL_MS at a time, so it also reads the depths
+ * of <q> and <q>.dead every GW_QUEUES_EVERY_MS (passive queue.declare:
+ * message_count, consumer_count).  It keeps them under mu for GET /queues.
+ * That is one small round trip per period for every client of the
+ * dashboard together, instead of one per HTTP request.
  *
  * What is passed on.  Only events published by the dispatchers' own
- * RabbitMQ user (RabbitMQ checks user_id against the connection's user;
- * the gateway connects as that user too): anyone else who may publish on
- * the exchange could claim to be a node.  Heartbeats (node.heartbeat.*)
+ * RabbitMQ user: anyone else who may publish on the exchange could claim
+ * to be a node.  RabbitMQ checks user_id against the connection's user, and
+ * the gateway connects as that user too.  Heartbeats (node.heartbeat.*)
  * travel on the same exchange every membership interval from every node;
  * they are the membership's business and are not passed on (GET /nodes
  * has the load they carry).  Every other event -- container.started,

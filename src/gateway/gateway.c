@@ -5,18 +5,21 @@
  *
  * DESIGN.  libmicrohttpd runs a thread per connection (thread-per-connection
  * mode, bounded by GATEWAY_MAX_CONNECTIONS), so a handler may block: POST /
- * waits in the submit function until the reply comes.  One request is one
- * `request` (libmicrohttpd's per-request closure): made at the first call
- * of on_access(), when only the headers are there; admit() decides right
- * then whether it goes on (rate, route, token, whether what is served
- * without a token is addressed to the gateway, declared length); the body
- * is gathered under the cap; the route's handler answers once it is
- * complete; on_completed() writes the access line and frees the request.
- * The gateway itself keeps no state per request beyond that, and the only
+ * waits in the submit function until the reply comes.
+ *
+ * One request is one `request` (libmicrohttpd's per-request closure).  It
+ * is made at the first call of on_access(), when only the headers are
+ * there.  admit() decides right then whether it goes on: rate, route,
+ * token, whether what is served without a token is addressed to the
+ * gateway, declared length.  The body is gathered under the cap, and the
+ * route's handler answers once it is complete.  on_completed() writes the
+ * access line and frees the request.
+ *
+ * The gateway itself keeps no state per request beyond that.  The only
  * state shared between the threads is the rate table (its own mutex), the
- * count of requests under way (gw->mu; gateway_free waits for it to reach
- * 0 before it stops libmicrohttpd, so that answers already made are sent)
- * and the quiesced flag (atomic).
+ * count of requests under way (gw->mu) and the quiesced flag (atomic).
+ * Before it stops libmicrohttpd, gateway_free waits for the count to reach
+ * 0, so that answers already made are sent.
  *
  * Routes are a table: method, path (or a path prefix followed by one more
  * segment), when they need the token (always, never, or only on a

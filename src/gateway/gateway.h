@@ -6,13 +6,14 @@
  *
  * Routes (a table in gateway.c; docs/protocol.md, "Gateway"):
  *   POST /   the body is one message (docker-dispatch's Dockercmd or
- *            DockerMod's action).  It is checked with proto_parse() first
- *            (a bad one is answered 400 with the error reply the engine
- *            would give, and never published), then handed to the submit
- *            function under a fresh request id; the answer is the reply
- *            JSON with the HTTP status of its error code
- *            (proto_code_http_status(); 200 when ok), 504 when no reply
- *            came within the timeout, 503 while the broker is unreachable.
+ *            DockerMod's action).  It is checked with proto_parse() first.
+ *            A bad one is answered 400 with the error reply the engine
+ *            would give, and never published.  A good one is handed to the
+ *            submit function under a fresh request id.  The answer is the
+ *            reply JSON with the HTTP status of its error code
+ *            (proto_code_http_status(); 200 when ok).  It is 504 when no
+ *            reply came within the timeout, 503 while the broker is
+ *            unreachable.
  *   GET /    the dashboard page (dashboard.c), without the token.
  *   GET /nodes, /containers, /containers/{id}, /images
  *            each the one message it stands for (nodes; list All Cluster;
@@ -36,13 +37,13 @@
  * start without one.  HTTPS when a certificate and key are given.
  *
  * Threads.  libmicrohttpd runs one thread per connection (at most
- * GATEWAY_MAX_CONNECTIONS); a request's thread calls the submit function
+ * GATEWAY_MAX_CONNECTIONS).  A request's thread calls the submit function
  * and blocks in it until the reply, the timeout or a failure.  The bridge
  * (bridge.c) owns one client-role broker connection on one thread of its
- * own; request threads hand it their requests through a queue and wait on
+ * own.  Request threads hand it their requests through a queue and wait on
  * a condition variable each, so many requests are in flight at once.  The
  * events have a client-role connection and a thread of their own
- * (events.c); each GET /events stream's connection thread blocks in its
+ * (events.c).  Each GET /events stream's connection thread blocks in its
  * content reader until its events come (sse.c).
  * gateway_start(), gateway_quiesce() and gateway_free() are for one
  * controlling thread; gateway_port() and gateway_strerror() for any.
@@ -183,14 +184,16 @@ typedef struct gateway_bridge gateway_bridge;
 int gateway_bridge_start(const broker_conf *bc, gateway_bridge **out, char **cause);
 
 /* The gateway_submit_fn of a bridge (ud: the gateway_bridge).  Publishes
- * body to the work queue <q> (persistent, mandatory, content type
- * application/json, message id = correlation id = request_id, reply_to
- * direct reply-to, expiring after timeout_ms so that a request nobody took
- * in time is dead-lettered instead of run late) and waits for the reply.
- * GATEWAY_EUNAVAILABLE while the connection is down (and for requests whose
- * connection was lost before their reply came: they may have been carried
- * out) and when no queue took the message; GATEWAY_ESTOPPING once the
- * bridge is stopping. */
+ * body to the work queue <q> and waits for the reply.  The message is
+ * persistent and mandatory, content type application/json, message id =
+ * correlation id = request_id, reply_to direct reply-to.  It expires after
+ * timeout_ms, so that a request nobody took in time is dead-lettered
+ * instead of run late.
+ *
+ * GATEWAY_EUNAVAILABLE while the connection is down, and when no queue took
+ * the message.  It is also the answer for requests whose connection was
+ * lost before their reply came: they may have been carried out.
+ * GATEWAY_ESTOPPING once the bridge is stopping. */
 int gateway_bridge_submit(void *ud, const char *request_id, const char *body, size_t len,
                           int timeout_ms, char **reply);
 

@@ -56,9 +56,10 @@ int gw_addr_parse(const char *spec, gw_addr *out, char **cause);
 int gw_addr_is_loopback(const struct sockaddr *sa);
 
 /* ---- requests addressed to this gateway --------------------------------
- * What a loopback gateway serves without a token, any web page the host's
- * browser opens could ask for, and read through DNS rebinding (a name of
- * the page's site made to resolve to 127.0.0.1).  Such requests must name
+ * Any web page the host's browser opens could ask for what a loopback
+ * gateway serves without a token.  It could read the answer through DNS
+ * rebinding (a name of the page's site made to resolve to 127.0.0.1).
+ * Such requests must name
  * the gateway itself in Host, come from no other site's page (Origin) and,
  * for a POST, be JSON (a page cannot send that type elsewhere without the
  * gateway's leave, which it never gives).  Pure: no I/O, any thread. */
@@ -106,20 +107,21 @@ int gw_bearer(const char *header, const char **tok, size_t *len);
 /* ---- the rate bound ---------------------------------------------------- */
 
 /* A token bucket per client address: per_second tokens a second, holding
- * at most twice that (the burst); one request takes one.  slots addresses
- * are tracked; a new address beyond that takes the slot of the one seen
- * longest ago (whose bucket has most likely filled up again anyway).  The
- * mutex inside makes every call safe from any thread. */
+ * at most twice that (the burst).  One request takes one.  Up to slots
+ * addresses are tracked.  A new address beyond that takes the slot of the
+ * one seen longest ago, whose bucket has most likely filled up again
+ * anyway.  The mutex inside makes every call safe from any thread. */
 typedef struct gw_rate gw_rate;
 
 /* NULL when per_second <= 0 (no bound). */
 gw_rate *gw_rate_new(int per_second, size_t slots);
 void gw_rate_free(gw_rate *r);
 
-/* Takes one token for the address key (keylen <= 16 bytes: the raw IPv4 or
- * IPv6 address) at time now_ms.  1 if the request may go on; 0 if not,
- * with *retry_s (may be NULL) set to the whole seconds until a token is
- * there again.  A NULL r lets everything through. */
+/* Takes one token for the address key at time now_ms.  key is the raw IPv4
+ * or IPv6 address (keylen <= 16 bytes).  Returns 1 if the request may go
+ * on.  Returns 0 if not, with *retry_s (may be NULL) set to the whole
+ * seconds until a token is there again.  A NULL r lets everything
+ * through. */
 int gw_rate_take(gw_rate *r, const void *key, size_t keylen, int64_t now_ms, int *retry_s);
 
 /* ---- the operations routes (ops.c) -------------------------------------- */
@@ -263,10 +265,10 @@ unsigned gw_route_events(gateway *gw, request *rq, struct MHD_Response **resp);
 unsigned gw_route_ops(gateway *gw, request *rq, struct MHD_Response **resp);
 
 /* ---- GET /events: the hub of SSE clients (sse.c) -------------------------
- * The hub keeps the connected clients of GET /events, each with a buffer of
- * at most GW_SSE_BUFFER bytes of events not yet sent.  gw_hub_publish() is
- * called by the events subscriber's thread; each client's connection thread
- * waits in libmicrohttpd's content reader for its buffer, sending a
+ * The hub keeps the connected clients of GET /events.  Each has a buffer of
+ * at most GW_SSE_BUFFER bytes of events not yet sent.  The events
+ * subscriber's thread calls gw_hub_publish().  Each client's connection
+ * thread waits in libmicrohttpd's content reader for its buffer, sending a
  * keep-alive comment every GW_SSE_KEEPALIVE_MS.  A client whose buffer is
  * full loses the event and is told how many it lost (an event `dropped`)
  * once there is room again.  All of it under the hub's one mutex. */
@@ -299,9 +301,9 @@ typedef struct gw_sse gw_sse;
  * GATEWAY_ESTOPPING once the hub is closed. */
 gw_sse *gw_hub_join(gw_hub *h, const char *type, const char *node, int fd, int *err);
 
-/* libmicrohttpd's content reader of the stream: blocks until there is
- * something to send (events, a `dropped` notice, a keep-alive), copies at
- * most max bytes of it to out and returns their count, or
+/* libmicrohttpd's content reader of the stream.  Blocks until there is
+ * something to send (events, a `dropped` notice, a keep-alive).  Copies at
+ * most max bytes of it to out and returns their count.  Returns
  * MHD_CONTENT_READER_END_OF_STREAM once the hub is closed,
  * MHD_CONTENT_READER_END_WITH_ERROR once the client hung up. */
 ssize_t gw_sse_read(gw_sse *c, char *out, size_t max);
@@ -310,11 +312,11 @@ ssize_t gw_sse_read(gw_sse *c, char *out, size_t max);
 void gw_sse_leave(gw_sse *c);
 
 /* ---- the events subscriber and queue depths (events.c) -------------------
- * One client-role broker connection of its own, owned by one thread: it
+ * One client-role broker connection of its own, owned by one thread.  It
  * watches <q>.events with a server-named exclusive auto-delete queue bound
- * with "#", hands the events it passes on to the hub, and reads the depths
- * of <q> and <q>.dead every GW_QUEUES_EVERY_MS with passive declares (on
- * the handle's side channel). */
+ * with "#", and hands the events it passes on to the hub.  It reads the
+ * depths of <q> and <q>.dead every GW_QUEUES_EVERY_MS with passive
+ * declares (on the handle's side channel). */
 #define GW_QUEUES_EVERY_MS 2000
 #define GW_EVENT_MAX       (64 * 1024) /* bytes of one event; larger ones are dropped */
 

@@ -1,9 +1,9 @@
 /*
- * guard.c -- the gateway's protections and small helpers: the listen
- * address and whether it is loopback, whether a request is addressed to
- * the gateway (Host, Origin, Content-Type), the bearer token (loaded,
- * checked, compared in constant time), the per-address rate bound,
- * request ids, files.  See gateway_internal.h.
+ * guard.c -- the gateway's protections and small helpers.  The listen
+ * address and whether it is loopback; whether a request is addressed to
+ * the gateway (Host, Origin, Content-Type).  The bearer token (loaded,
+ * checked, compared in constant time); the per-address rate bound; request
+ * ids; files.  See gateway_internal.h.
  */
 #include <arpa/inet.h>
 #include <ctype.h>

@@ -4,13 +4,13 @@
  * to every connected client.  See gateway_internal.h, "the hub".
  *
  * DESIGN.  libmicrohttpd runs a thread per connection, so a stream's
- * content reader may block: it waits on the hub's condition variable until
+ * content reader may block.  It waits on the hub's condition variable until
  * its client's buffer holds something, the keep-alive is due or the hub
- * closes, looking every SSE_CHECK_MS whether the client has hung up.
- * The subscriber's thread only appends to the buffers (never
- * blocking on a client): an event that does not fit a client's buffer is
- * dropped for that client and counted, and the count goes out as an event
- * `dropped` before the next event that fits.  One mutex guards the client
+ * closes.  Every SSE_CHECK_MS it looks whether the client has hung up.
+ * The subscriber's thread only appends to the buffers, never blocking on a
+ * client.  An event that does not fit a client's buffer is dropped for
+ * that client and counted.  The count goes out as an event `dropped`
+ * before the next event that fits.  One mutex guards the client
  * list and every buffer; one condition variable wakes the readers (a
  * handful of clients at most: GW_SSE_MAX_CLIENTS).
  *
