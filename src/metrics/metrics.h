@@ -7,12 +7,12 @@
  * for Prometheus, and the text format is small (one "# HELP", one "# TYPE"
  * and the samples of each family).
  *
- * Two layers.  The registry (metrics, metrics_family) is generic: families
- * are registered once, before the threads that update them start; each
- * holds at most METRICS_MAX_SERIES label sets, and an update that would
- * make one more is dropped and counted in the registry's overflow counter
- * (a family of its own, rendered like the others).  metrics_dd is the set
- * of docker_dispatch_* families the daemon keeps (README, "Metrics").
+ * Two layers.  The registry (metrics, metrics_family) is generic.  Families
+ * are registered once, before the threads that update them start.  Each
+ * holds at most METRICS_MAX_SERIES label sets.  An update that would make
+ * one more is dropped and counted in the registry's overflow counter (a
+ * family of its own, rendered like the others).  metrics_dd is the set of
+ * docker_dispatch_* families the daemon keeps (README, "Metrics").
  *
  * Threads.  Registration (metrics_new, metrics_counter, ..., metrics_dd_new)
  * is for one thread before the others start.  Updates, reads and
@@ -62,13 +62,14 @@ void metrics_free(metrics *m);
 void metrics_set_collect(metrics *m, metrics_collect_fn fn, void *ud);
 
 /*
- * Registers a family: name ([a-zA-Z_:][a-zA-Z0-9_:]*, unique in m), help
- * (one line of text, escaped when rendered), and labels: a comma-separated
- * list of at most METRICS_MAX_LABELS label names ([a-zA-Z_][a-zA-Z0-9_]*,
- * not starting with "__", not "le" for a histogram), or NULL / "" for
- * none.  A histogram takes n_bounds (1..METRICS_MAX_BUCKETS) finite upper
- * bounds in increasing order.  Returns the family (owned by m), or NULL
- * when a name is invalid or taken, or m is full.
+ * Registers a family.  name: [a-zA-Z_:][a-zA-Z0-9_:]*, unique in m.  help:
+ * one line of text, escaped when rendered.  labels: NULL or "" for none,
+ * else a comma-separated list of at most METRICS_MAX_LABELS label names.
+ * A label name is [a-zA-Z_][a-zA-Z0-9_]*, not starting with "__", and not
+ * "le" for a histogram.  A histogram takes n_bounds
+ * (1..METRICS_MAX_BUCKETS) finite upper bounds in increasing order.
+ * Returns the family (owned by m), or NULL when a name is invalid or taken,
+ * or m is full.
  */
 metrics_family *metrics_counter(metrics *m, const char *name, const char *help, const char *labels);
 metrics_family *metrics_gauge(metrics *m, const char *name, const char *help, const char *labels);
@@ -76,13 +77,13 @@ metrics_family *metrics_histogram(metrics *m, const char *name, const char *help
                                   const char *labels, const double *bounds, size_t n_bounds);
 
 /*
- * Updates.  values holds one value per label name of f, in their order
- * (NULL when f has none; a NULL value is taken as ""); values are any
+ * Updates.  values holds one value per label name of f, in their order.
+ * It is NULL when f has none; a NULL value is taken as "".  Values are any
  * text, cut to METRICS_VALUE_MAX bytes, escaped when rendered.
- *   metrics_add      counter: adds v (>= 0; a negative v is ignored);
- *                    gauge: adds v (any sign)
- *   metrics_set      gauge: sets v
- *   metrics_observe  histogram: one observation of v
+ *   metrics_add      counter: adds v (>= 0; a negative v is ignored).
+ *                    Gauge: adds v (any sign).
+ *   metrics_set      gauge: sets v.
+ *   metrics_observe  histogram: one observation of v.
  * A call that does not fit f's type is ignored.  Any thread.
  */
 void metrics_add(metrics_family *f, const char *const *values, double v);
@@ -98,13 +99,14 @@ uint64_t metrics_overflow(metrics *m);
 
 /*
  * Renders every family of m in the text exposition format 0.0.4 into
- * *out (malloc'd, NUL-terminated, the caller frees it; *len its length
- * when len is not NULL): "# HELP", "# TYPE", then one line per sample;
- * families in the order of registration, series in the order of their
- * first update; a histogram's buckets cumulative, ending with le="+Inf",
- * then _sum and _count.  A family without any series yet renders only its
- * HELP and TYPE lines, except a family without labels, which renders its
- * zero.  Calls the collect function first.  Does no I/O.  Any thread.
+ * *out (malloc'd, NUL-terminated, the caller frees it).  *len is its length
+ * when len is not NULL.  Each family is "# HELP", "# TYPE", then one line
+ * per sample.  Families come in the order of registration, series in the
+ * order of their first update.  A histogram's buckets are cumulative,
+ * ending with le="+Inf", then _sum and _count.  A family without any
+ * series yet renders only its HELP and TYPE lines, except a family without
+ * labels, which renders its zero.  Calls the collect function first.
+ * Does no I/O.  Any thread.
  */
 void metrics_render(metrics *m, char **out, size_t *len);
 
@@ -144,14 +146,13 @@ metrics_dd *metrics_dd_new(const char *version, const char *node);
 void metrics_dd_free(metrics_dd *d);
 
 /* Counts one reply posted by the engine: requests{command, outcome} with
- * outcome "ok" or the error code, and, for policy_denied,
- * policy_denials{rule} with the refused field ("" -> "unknown"), which
- * must be a rule's name from a fixed set (the engine passes
- * policy_rule_label()'s, never the publisher's text); for
- * quota, quota_refusals{rule} with the bound (quotas.<key> -> <key>; one
- * of a fixed set, else "unknown").  command
- * NULL (a message that could not be read) counts as "unknown".  d may be
- * NULL.  Any thread. */
+ * outcome "ok" or the error code.  For policy_denied it also counts
+ * policy_denials{rule} with the refused field ("" -> "unknown").  That
+ * must be a rule's name from a fixed set: the engine passes
+ * policy_rule_label()'s, never the publisher's text.  For quota it counts
+ * quota_refusals{rule} with the bound (quotas.<key> -> <key>; one of a
+ * fixed set, else "unknown").  A NULL command (a message that could not be
+ * read) counts as "unknown".  d may be NULL.  Any thread. */
 void metrics_dd_reply(const metrics_dd *d, const char *command, const char *code,
                       const char *field);
 
