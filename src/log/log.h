@@ -11,16 +11,17 @@
  * thread (log_bind_request), and this node's name (log_set_node).
  *
  * Text lines:
- *   records      "<ts> <text>", " node=<node>" put after the text's "id=..."
+ *   records      "<ts> <text>", " node=<node>" put after the text's "id=...".
  *   diagnostics  "<ts> <level> <text>", with " id=<request id> node=<node>"
- *                at the end while the thread is bound to a request
- * JSON lines (--log-format json): one object per line, always with the keys
- *   ts          "2026-11-23T10:00:00.123Z" (UTC)
- *   level       "debug", "info", "warn" or "error" (records: "info")
- *   msg         the diagnostic's text; for a record its "event"
- *   node        this node's name (once log_set_node was called)
- *   request_id  the request the line concerns (only when it concerns one)
- * and a record's own fields besides (event, id, cmd, ...; see
+ *                at the end while the thread is bound to a request.
+ * JSON lines (--log-format json) are one object per line.  Every object has
+ * these keys:
+ *   `ts`: "2026-11-23T10:00:00.123Z" (UTC).
+ *   `level`: "debug", "info", "warn" or "error" (records: "info").
+ *   `msg`: the diagnostic's text; for a record its "event".
+ *   `node`: this node's name (once log_set_node was called).
+ *   `request_id`: the request the line concerns (only when it concerns one).
+ * A record has its own fields besides (event, id, cmd, ...; see
  * docs/docker-dispatch.8).
  *
  * Where lines go: records on stdout, diagnostics on stderr, or both to the
