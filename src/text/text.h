@@ -3,17 +3,15 @@
  * the broker, container output), one function per kind of output.  Pure
  * and thread-safe.
  *
- *   kind                      rule                                  use
- *   a value in a key=value    bare when non-empty and only          request/reply lines,
- *   line (text_token)         [A-Za-z0-9_.:/@+=,-]; else "quoted"   ids in output lines
- *                             with \" \\ \n \r \t and \xNN for
- *                             every other byte outside printable
- *                             ASCII; cut at max_chars, then ...
- *   free text inside a line   \" and \\; \xNN for control bytes     diagnostics, Docker and
- *   (text_line)               and DEL; UTF-8 passes; cut to the     broker messages, output
- *                             buffer with ...                       copied to stdout
- *   text for a terminal       \xNN for control bytes and DEL;      dispatchctl's output
- *   (text_put_terminal)       nothing else changes
+ * `text_token`: a value in a key=value line (request/reply lines, ids in
+ *     output lines).  Bare when non-empty and only [A-Za-z0-9_.:/@+=,-].
+ *     Else "quoted", with \" \\ \n \r \t, and \xNN for every other byte
+ *     outside printable ASCII.  Cut at max_chars, then "...".
+ * `text_line`: free text inside a line (diagnostics, Docker and broker
+ *     messages, output copied to stdout).  \" and \\; \xNN for control
+ *     bytes and DEL; UTF-8 passes.  Cut to the buffer with "...".
+ * `text_put_terminal`: text for a terminal (dispatchctl's output).  \xNN
+ *     for control bytes and DEL; nothing else changes.
  *
  * None of them lets a value end its line or send a terminal escape.
  */
