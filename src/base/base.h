@@ -2,7 +2,7 @@
  * base.h -- the bottom of the daemon: what every part of it shares.
  *
  * Out of memory.  The daemon's parts end the process when memory runs out
- * (STYLE.md, point 7): they allocate through the x functions here, which
+ * (STYLE.md, point 7).  They allocate through the x functions here, which
  * print one line on stderr and abort.  libdkc and the broker never abort;
  * they return an error instead (their headers say so).
  *
