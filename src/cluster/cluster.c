@@ -153,10 +153,10 @@ int64_t cluster_ticked(cluster *c, int64_t now_ms)
     int64_t credit = gap - c->interval_ms;
     if (credit <= 0)
         return 0;
-    /* the heartbeats of that time wait unread in our own socket: nobody
-     * is silent for the time we did not listen (a node heard since the
-     * last call was read, and may be one that just joined this node,
-     * which was waiting alone) */
+    /* The heartbeats of that time wait unread in our own socket: nobody
+     * is silent for the time we did not listen.  A node heard since the
+     * last call was read.  It may be one that just joined this node,
+     * which was waiting alone. */
     pthread_mutex_lock(&c->mu);
     const char *name;
     json_t *hb;
@@ -331,10 +331,10 @@ int cluster_due_in(cluster *c, int64_t now_ms)
     size_t others = others_locked(c);
     /* with others in the view: the next heartbeat, and their expiry checked
      * every interval.  Alone, the heartbeat waits for a turn of the loop
-     * that comes anyway (RabbitMQ's heartbeat frames wake an idle
-     * connection every half AMQP heartbeat), so that it costs no wake-up
-     * of its own: late by that much at most, well inside the expiry the
-     * others would give it. */
+     * that comes anyway, so that it costs no wake-up of its own.  RabbitMQ's
+     * heartbeat frames wake an idle connection every half AMQP heartbeat.
+     * The heartbeat is late by that much at most, well inside the expiry
+     * the others would give it. */
     int64_t due = c->alone_ms;
     if (others > 0) {
         due = c->next_beat - now_ms;

@@ -1,20 +1,20 @@
 /*
- * cluster.h -- what a node knows of the cluster and does in it: the
- * membership view built from heartbeats (cluster.c, membership.c), the
+ * cluster.h -- what a node knows of the cluster and does in it.  That is
+ * the membership view built from heartbeats (cluster.c, membership.c), the
  * gathers that collect other nodes' answers and the scatter-gather of a
  * command (ask.c), and bulk pieces and their placement (pieces.c,
  * placement.c).
  *
  * Every node is equal and RabbitMQ is the only shared thing (DESIGN.md
  * "The cluster").  Each node publishes a heartbeat every interval on
- * <q>.events (routing key node.heartbeat.<name>) with its load; every node
- * hears all of them through its own watch queue and keeps a view; a node
+ * <q>.events (routing key node.heartbeat.<name>) with its load.  Every node
+ * hears all of them through its own watch queue and keeps a view.  A node
  * not heard from for `expiry` of the intervals it announced leaves the
  * view, and one that stops cleanly says so (node.down).
  *
  * Threads.  The broker thread feeds the view and publishes heartbeats
- * (membership.c) and offers replies to gathers (cluster_gather_offer);
- * any other thread reads the view, asks the nodes and runs bulk pieces,
+ * (membership.c) and offers replies to gathers (cluster_gather_offer).
+ * Any other thread reads the view, asks the nodes and runs bulk pieces,
  * which publish through the caller's callback (cluster_publish_fn).
  * Everything is under one mutex inside.  The daemon aborts when memory
  * runs out (as the engine does).
@@ -128,12 +128,12 @@ char *cluster_heartbeat(cluster *c, const cluster_load *load, int64_t now_ms, ch
 int cluster_heard(cluster *c, const char *key, const char *body, size_t len, int64_t now_ms,
                   char *joined, size_t joinedlen);
 
-/* The broker thread, once per turn of its loop, before cluster_expire:
- * when more than an interval passed since its last call (the loop was
- * busy, e.g. publishing a bulk request's pieces, or reconnecting), the
- * heartbeats of that time are still unread, so every other node's
- * silence is shortened by the excess (not of nodes heard since the last
- * call: their heartbeats were read).  Returns the excess credited (ms),
+/* The broker thread calls this once per turn of its loop, before
+ * cluster_expire.  When more than an interval passed since its last call
+ * (the loop was busy, e.g. publishing a bulk request's pieces, or
+ * reconnecting), the heartbeats of that time are still unread.  So every
+ * other node's silence is shortened by the excess.  Nodes heard since the
+ * last call are left alone: their heartbeats were read.  Returns the excess credited (ms),
  * 0 on a normal turn. */
 int64_t cluster_ticked(cluster *c, int64_t now_ms);
 
@@ -177,10 +177,11 @@ int cluster_has(cluster *c, const char *name);
 int64_t cluster_started_of(cluster *c, const char *name);
 
 /* Nodes whose containers this node should supervise and route now
- * (NULL-terminated, sorted, free with cluster_names_free; NULL when none):
- * nodes of this node's Docker host that left the view (silent for `expiry`
- * intervals, or stopped) at least holdback_ms ago and have not come back,
- * when this node is the first by name of the live nodes on that host.  A
+ * (NULL-terminated, sorted, free with cluster_names_free; NULL when none).
+ * They are the nodes of this node's Docker host that left the view (silent
+ * for `expiry` intervals, or stopped) at least holdback_ms ago and have not
+ * come back.  There are none unless this node is the first by name of the
+ * live nodes on that host.  A
  * departed node that comes back (its heartbeat heard) is no longer
  * listed. */
 char **cluster_to_adopt(cluster *c, int64_t now_ms, int64_t holdback_ms);
@@ -193,9 +194,9 @@ typedef struct cluster_slot {
     int capacity;     /* 0: no limit */
 } cluster_slot;
 
-/* Places n pieces over slots (pure): spread (binpack false) gives each
+/* Places n pieces over slots (pure).  Spread (binpack false) gives each
  * piece to the slot with the least load counting the pieces placed so far
- * (ties by order), so loads end even within one; binpack fills the most
+ * (ties by order), so loads end even within one.  Binpack fills the most
  * loaded slot that has capacity left first.  A slot at its capacity takes
  * no more.  out[k] is the slot index of piece k, -1 when no slot had room.
  * Returns the number placed. */
@@ -267,9 +268,9 @@ void cluster_gather_collect(cluster *c, cluster_gather *g, int64_t until_ms,
                             void *ud);
 
 /* Asks every other node of the view for its part of body (a command) as
- * user (NULL: none), published through publish, and waits until each
- * answered, left the view, or wait_ms passed.  *answers gets {node: reply}
- * (new), *missing the nodes that did not answer (new array): a partial
+ * user (NULL: none), published through publish.  It waits until each
+ * answered, left the view, or wait_ms passed.  Then *answers gets
+ * {node: reply} (new), *missing the nodes that did not answer (new array): a partial
  * answer, never a hang. */
 void cluster_ask_all(cluster *c, cluster_publish_fn publish, void *ud, const char *user,
                      const char *body, int wait_ms, json_t **answers, json_t **missing);
@@ -340,10 +341,10 @@ int cluster_tick(cluster *cl, broker *b);
  * again. */
 void cluster_reconnected(cluster *cl);
 
-/* A delivery from the watch (membership) or reply consumer: taken into the
- * view (when published by the dispatchers' RabbitMQ user, the user of b)
- * or offered to the gathers; returns 1 when d was one of those (the caller
- * then only cleans it up), 0 for work.  A node joining or leaving the view
+/* A delivery from the watch (membership) or reply consumer is taken into
+ * the view (when published by the dispatchers' RabbitMQ user, the user of
+ * b) or offered to the gathers.  Returns 1 when d was one of those (the
+ * caller then only cleans it up), 0 for work.  A node joining or leaving the view
  * is told to the engine (cluster_hooks.view_changed). */
 int cluster_receive(cluster *cl, broker *b, const broker_delivery *d);
 

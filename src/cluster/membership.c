@@ -33,9 +33,9 @@ static void view_changed(cluster *cl)
 }
 
 /* Hands the engine the departed siblings to take care of: nodes of this
- * Docker host gone for one more expiry period after they left the view
- * (a restart of theirs is over by then), when this node is the first live
- * one of the host by name.  Logs each change. */
+ * Docker host gone for one more expiry period after they left the view.
+ * A restart of theirs is over by then.  This node hands them over only
+ * when it is the first live one of the host by name.  Logs each change. */
 static void adopt(cluster *cl, int64_t now)
 {
     const cluster_hooks *h = cluster_get_hooks(cl);

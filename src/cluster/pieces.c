@@ -88,7 +88,7 @@ static void send_piece(cluster_bulk *b, int k)
 }
 
 /* Places the pieces listed in todo over one snapshot of the view,
- * counting the pieces placed here as they go (spread or binpack); a piece
+ * counting the pieces placed here as they go (spread or binpack).  A piece
  * never goes back to the node it failed on, and this node takes none
  * with skip_self.  Pieces no node has room for are done with error
  * unavailable. */
