@@ -122,13 +122,13 @@ static void settle_batch(const relay *r, const engine_out *l, size_t n, const in
 }
 
 /* Publishes up to n batchable items from l on as one batch, waits once
- * for all their confirms, then settles each as do_item() does: a reply
+ * for all their confirms, then settles each as do_item() does.  So a reply
  * or an event costs one round trip to RabbitMQ per batch instead of one
  * each (a `run` makes three events and a reply).  Returns how many items
- * it settled from l on (fewer than n when a publish was refused before it
- * went out, none when the broker closed the channel over the batch: the
- * rest take the single way, which reports it), or a lost connection
- * (nothing settled: the caller keeps the items, as for one). */
+ * it settled from l on, or a lost connection (nothing settled: the caller
+ * keeps the items, as for one).  It settles fewer than n when a publish was
+ * refused before it went out, and none when the broker closed the channel
+ * over the batch.  The rest take the single way, which reports it. */
 static int publish_batch(const relay *r, const engine_out *l, size_t n)
 {
     int out[BROKER_BATCH_MAX];
@@ -152,10 +152,10 @@ static int publish_batch(const relay *r, const engine_out *l, size_t n)
     if (relay_lost(confirm))
         return confirm;
     if (confirm == BROKER_ECHANNEL) {
-        /* the broker closed the channel over the batch (its consumer
-         * timeout, a message over its size limit) and it was reopened:
-         * which got through is unknown, so none is settled and each goes
-         * again, the first the single way, which tells a refusal */
+        /* The broker closed the channel over the batch (its consumer
+         * timeout, a message over its size limit) and it was reopened.
+         * Which got through is unknown, so none is settled and each goes
+         * again: the first the single way, which tells a refusal. */
         log_msg(LOG_LVL_WARN, "publishing a batch: %s; sending it again", relay_why(r));
         return 0;
     }

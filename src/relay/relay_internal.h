@@ -39,10 +39,11 @@ int relay_dead_letter(const relay *r, const engine_out *o);
 /* Publishes a part query or a bulk piece (PUBLISH); a failure is told to
  * the gather waiting for it (hooks.part_failed).  0 or a lost connection. */
 int relay_publish_part(const relay *r, const engine_out *o);
-/* Forwards o's delivery to its owner (FORWARD), then settles it: acked
- * once the owner's queue has it; when no queue took it, handed back to
- * the engine to ask the nodes (by container id: hooks.unrouted) or
- * answered not_found (by node).  0 or a lost connection. */
+/* Forwards o's delivery to its owner (FORWARD), then settles it.  It is
+ * acked once the owner's queue has it.  When no queue took it, it is
+ * handed back to the engine to ask the nodes (by container id:
+ * hooks.unrouted) or answered not_found (by node).  0 or a lost
+ * connection. */
 int relay_forward(const relay *r, const engine_out *o);
 /* rc of a ROUTE or DRAIN: other failures than a lost connection are
  * logged and become 0. */
