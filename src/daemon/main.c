@@ -233,11 +233,12 @@ static int rejoin(broker *b, engine *e, cluster *cl)
     return 0;
 }
 
-/* After any call on the broker: when its generation moved on from *gen
- * (it closed the channel -- RabbitMQ does when a delivery stays unacked
- * past its consumer timeout -- or the connection was lost and made
- * again), every delivery not yet acked is back in its queue and comes
- * again, so the engine drops the copies it has not begun (engine.h). */
+/* Runs after any call on the broker.  When its generation moved on from
+ * *gen, every delivery not yet acked is back in its queue and comes again.
+ * That happens when the broker closed the channel (RabbitMQ does when a
+ * delivery stays unacked past its consumer timeout) or the connection was
+ * lost and made again.  So the engine drops the copies it has not begun
+ * (engine.h). */
 static void follow_generation(broker *b, engine *e, uint32_t *gen)
 {
     uint32_t now = broker_generation(b);

@@ -23,9 +23,9 @@ static void on_retry(void *arg, unsigned attempt, int err, const char *cause, un
 }
 
 /* Checks Docker once at start: 0 or -1 with a clear message.  host gets
- * the Docker daemon's ID ("" when its /info does not say; for Podman, whose
- * ID is new at every call, "podman:" with its host name and store): the
- * nodes that share a Docker host know each other by it. */
+ * the Docker daemon's ID, "" when its /info does not say.  For Podman,
+ * whose ID is new at every call, it gets "podman:" with its host name and
+ * store.  The nodes that share a Docker host know each other by it. */
 static int check_docker(const dkc_options *o, char *host, size_t hostlen)
 {
     dkc_client *c = NULL;
