@@ -4,15 +4,15 @@
  *
  * The library (dd_ctl) holds the parts that do no broker I/O, so the unit
  * test links them:
- *   commands.c  the command table, the overview and usage, the global
- *               options
- *   request.c   the builders: a command line into a request message; the
- *               local checks before publishing
- *   render.c    a reply into output and an exit status; the renderers,
- *               keyed by the command the reply names
- *   format.c    what the renderers share: text tables, ids, ages, sizes
- *   progress.c  progress messages as lines or bars redrawn in place
- *   events.c    events as lines, their filters, the arguments of `events`
+ *   commands.c:  The command table, the overview and usage, the global
+ *                options.
+ *   request.c:   The builders: a command line into a request message; the
+ *                local checks before publishing.
+ *   render.c:    A reply into output and an exit status; the renderers,
+ *                keyed by the command the reply names.
+ *   format.c:    What the renderers share: text tables, ids, ages, sizes.
+ *   progress.c:  Progress messages as lines or bars redrawn in place.
+ *   events.c:    Events as lines, their filters, the arguments of `events`.
  * The program adds the broker (client.h): the round trip of a request
  * (call.c), the event watch (watch.c) and main() (dispatchctl.c).
  *

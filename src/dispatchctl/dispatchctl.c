@@ -1,20 +1,25 @@
 /*
  * dispatchctl.c -- the command-line client of docker-dispatch: main().
  *
- * Builds one JSON command from its command line (request.c; or takes one
- * verbatim with `send`), publishes it to the dispatcher's work queue <q>
- * (or a node's queue <q>.node.<name>; a command naming a container by id
- * straight to the node that owns it, through <q>.containers) with direct
- * reply-to, waits for the one final reply (call.c) and renders it
- * (render.c): readable by default, the raw reply on one line with --json.
+ * Builds one JSON command from its command line (request.c), or takes one
+ * verbatim with `send`.  Publishes it with direct reply-to to the
+ * dispatcher's work queue <q>, or to a node's queue <q>.node.<name>.  A
+ * command naming a container by id goes straight to the node that owns it,
+ * through <q>.containers.  Waits for the one final reply (call.c) and
+ * renders it (render.c): readable by default, the raw reply on one line
+ * with --json.
  * `pull` and `run --instances` ask for progress messages and show them as
  * they come (progress.c).  `events` watches instead (watch.c).
  *
- * Exit status: 0 success; 1 the reply was an error (or the local check
- * refused the request; a bulk run: a piece failed); 2 the broker cannot be
- * used (unreachable, login refused, no such queue); 3 no reply in time; 64
- * usage, and no arguments at all (the overview).  `run` that waited for its
- * container exits with the container's exit code.
+ * Exit status:
+ *   0:  Success.
+ *   1:  The reply was an error, or the local check refused the request, or
+ *       a piece of a bulk run failed.
+ *   2:  The broker cannot be used (unreachable, login refused, no such
+ *       queue).
+ *   3:  No reply in time.
+ *   64: Usage, and no arguments at all (the overview).
+ * `run` that waited for its container exits with the container's exit code.
  */
 #include <errno.h>
 #include <stdbool.h>

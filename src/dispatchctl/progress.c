@@ -15,8 +15,8 @@
 
 /* One line of a pull's progress, the way `docker pull` draws it:
  * "<id>: <status> [=====>     ]  1.2MB/3.4MB" in at most width - 1
- * columns (the bar shrinks, and goes when it would be under 10 columns;
- * without a total there is no bar).  Pure. */
+ * columns.  The bar shrinks, and goes when it would be under 10 columns;
+ * without a total there is no bar.  Pure. */
 void ctl_progress_line(char *buf, size_t len, const char *id, const char *status, int64_t current,
                        int64_t total, int width)
 {

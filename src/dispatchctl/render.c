@@ -1,8 +1,8 @@
 /*
  * render.c -- a reply into output and an exit status.  A successful
- * reply's result goes to the renderer of the command the reply names
- * (the table `renderers`, so that `send` renders what it knows like the
- * built commands); an error reply prints its error; --json prints the
+ * reply's result goes to the renderer of the command the reply names, in
+ * the table `renderers`, so that `send` renders what it knows like the
+ * built commands.  An error reply prints its error; --json prints the
  * reply as it came.  No I/O beyond the streams written to.
  */
 #include <inttypes.h>

@@ -168,11 +168,11 @@ int ctl_build_rm(int argc, char **argv, ctl_req *req)
 }
 
 /* ps [-a] [-c] and images [-a] [-c]: what the listing covers.
- *   -c, --cluster  every node of the cluster (Options.Cluster)
- *   -a, --all      everything: every node (unless --node names one,
- *                  req->one_node) and, as with Docker's -a, stopped
- *                  containers / intermediate images too (Options.All,
- *                  and Options.Cluster)
+ *   -c, --cluster:  Every node of the cluster (Options.Cluster).
+ *   -a, --all:      Everything: every node (unless --node names one,
+ *                   req->one_node) and, as with Docker's -a, stopped
+ *                   containers / intermediate images too (Options.All,
+ *                   and Options.Cluster).
  * Without either, the node that takes the request answers for itself. */
 static int build_listing(int argc, char **argv, ctl_req *req, const char *verb)
 {
