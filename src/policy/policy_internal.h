@@ -3,13 +3,13 @@
  * (they include policy.h).
  *
  * The policy's files, in reading order:
- *   policy.c         its keys in the config file: defaults, reading, freeing
- *   policy_names.c   the rules on names: images, registries, repositories,
- *                    drivers, admins
- *   policy_create.c  policy_check_create and HostConfig's rules
- *   policy_body.c    the closed body: every key a body may carry, Mounts,
- *                    endpoints, Healthcheck, metric labels
- *   quotas.c         per-user bounds
+ *   policy.c:        Its keys in the config file: defaults, reading, freeing.
+ *   policy_names.c:  The rules on names: images, registries, repositories,
+ *                    drivers, admins.
+ *   policy_create.c: policy_check_create and HostConfig's rules.
+ *   policy_body.c:   The closed body: every key a body may carry, Mounts,
+ *                    endpoints, Healthcheck, metric labels.
+ *   quotas.c:        Per-user bounds.
  */
 #ifndef DD_POLICY_INTERNAL_H
 #define DD_POLICY_INTERNAL_H
