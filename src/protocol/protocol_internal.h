@@ -3,11 +3,11 @@
  * protocol's users (they include protocol.h).
  *
  * The parser's files, in reading order:
- *   protocol_schema.c  the field and command tables, and their lookups
- *   protocol_parse.c   proto_parse: a message in, a proto_cmd out; errors
- *   protocol_keys.c    keys equal ignoring case; raw Docker bodies
- *   protocol_check.c   what each field's value must look like
- *   protocol_map.c     the mappers onto the command model
+ *   protocol_schema.c: The field and command tables, and their lookups.
+ *   protocol_parse.c:  proto_parse: a message in, a proto_cmd out; errors.
+ *   protocol_keys.c:   Keys equal ignoring case; raw Docker bodies.
+ *   protocol_check.c:  What each field's value must look like.
+ *   protocol_map.c:    The mappers onto the command model.
  * All of it is pure and may be called from any thread.
  */
 #ifndef DD_PROTOCOL_INTERNAL_H
