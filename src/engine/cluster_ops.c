@@ -28,7 +28,7 @@
  * own RabbitMQ user (engine_conf.amqp_user), which publishers must not
  * share.  The same holds for every header between nodes (cluster.h): a
  * message from anyone else that carries one is refused before it is read
- * (eng_check_headers), and from the dispatchers each value must have its
+ * (eng_check_headers).  From the dispatchers, each value must have its
  * form.
  */
 #include <ctype.h>

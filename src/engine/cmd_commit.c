@@ -9,10 +9,10 @@
  * so hand its reply address, its request id and its "final" mark to every
  * container later made from the image, which the supervisor would then
  * answer for.  The commit therefore sets each of the dispatcher's labels
- * the container carries to "".  (Docker merges the labels given with the
- * container's and cannot drop one; eng_label reads "" as absent.)  It also
- * marks the image as this cluster's and this user's, under labels that no
- * container ownership check reads.
+ * the container carries to "".  Docker merges the labels given with the
+ * container's and cannot drop one, and eng_label reads "" as absent.  It
+ * also marks the image as this cluster's and this user's, under labels
+ * that no container ownership check reads.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -230,8 +230,8 @@ void engine_view_changed(engine *e);
  * owner is found by asking the nodes, as for a name.  *d is moved. */
 void engine_submit_unrouted(engine *e, broker_delivery *d);
 
-/* The broker's channel changed (it closed the channel, e.g. for its
- * consumer timeout, or the connection was lost): every delivery of an
+/* The broker's channel changed: it closed the channel (e.g. for its
+ * consumer timeout), or the connection was lost.  Every delivery of an
  * earlier generation not yet acked is back in its queue and comes again,
  * marked redelivered.  Drops the queued and parked messages of
  * generations other than gen that no worker has begun, since their copies

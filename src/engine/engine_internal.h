@@ -23,7 +23,7 @@
  *
  * Locking: struct engine is made of parts, each a struct with its own lock
  * and its init/cleanup in the file that owns it (jobs, outbox, requests,
- * answered, sup, quota); the rest is set before the threads start.  Lock
+ * answered, sup, quota).  The rest is set before the threads start.  Lock
  * order, outer first: a lock may be held while taking one to its right.
  *   quota.create_mu -> any other.    It orders creates across Docker calls.
  *   jobs.mu         -> quota.mu.     Picking a job counts its worker.

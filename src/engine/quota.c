@@ -25,9 +25,10 @@
  * A refusal is the error `quota` with field "quotas.<key>"; metrics count
  * it by that field.
  *
- * Locking: the counts are struct eng_quota's, under its own lock (a leaf:
- * the job queue's lock may be held when it is taken); the job picking
- * reads q->rules there, everything else the job's own rules (c->rules).
+ * Locking: the counts are struct eng_quota's, under its own lock.  It is a
+ * leaf: the job queue's lock may be held when it is taken.  The job
+ * picking reads q->rules there, everything else the job's own rules
+ * (c->rules).
  */
 #include <inttypes.h>
 #include <pthread.h>
