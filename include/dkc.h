@@ -9,9 +9,10 @@
  *
  * Data model.  Inputs that callers build by hand (container create config,
  * exec config, list options) are C structs.  Results are returned as jansson
- * values exactly as the Engine API sends them (json_t *, caller owns one
- * reference and releases it with json_decref()), because the Engine's JSON
- * grows with every API version and a C struct would silently drop fields.
+ * values exactly as the Engine API sends them.  The caller owns one
+ * reference of each json_t * and releases it with json_decref().  The
+ * Engine's JSON grows with every API version, and a C struct would silently
+ * drop fields.
  * The handful of values callers act on (container id, exit code, events,
  * pull progress, multiplexed output) are typed.
  *
@@ -181,13 +182,13 @@ const dkc_error_info *dkc_client_last_error(const dkc_client *c);
  * DKC_ECANCELED at once.  The request is consumed by the call it stops. */
 void dkc_client_cancel(dkc_client *c);
 
-/* Gives every call on c that runs in the next timeout_ms milliseconds,
- * streams included, that moment as its deadline: a call still running then
- * stops with DKC_ETIMEOUT (what a stream delivered so far has gone to its
- * callback), a call started after it fails with DKC_ETIMEOUT at once.
- * timeout_ms <= 0 clears it (plain requests keep request_timeout_ms either
- * way; the earlier of the two applies).  Set it between calls, from the
- * thread that makes them. */
+/* Sets a deadline timeout_ms milliseconds from now for every call on c,
+ * streams included.  A call still running then stops with DKC_ETIMEOUT;
+ * what a stream delivered so far has gone to its callback.  A call started
+ * after the deadline fails with DKC_ETIMEOUT at once.  timeout_ms <= 0
+ * clears it.  Plain requests keep request_timeout_ms either way; the
+ * earlier of the two applies.  Set it between calls, from the thread that
+ * makes them. */
 void dkc_client_set_deadline(dkc_client *c, long timeout_ms);
 
 /* ------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 /*
  * dkc_buf.c -- a growable byte buffer with a hard cap.
  *
- * Every buffer fed by the network is one of these, so that a daemon (or
- * anything pretending to be one) cannot make the library allocate without
- * bound: past `max` bytes an append fails with DKC_ETOOBIG and leaves the
+ * Every buffer fed by the network is one of these.  So a daemon, or
+ * anything pretending to be one, cannot make the library allocate without
+ * bound.  Past `max` bytes an append fails with DKC_ETOOBIG and leaves the
  * buffer as it was.
  */
 #include <stdio.h>

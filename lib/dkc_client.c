@@ -333,10 +333,10 @@ void dkc__client_resp_init(const dkc_client *c, dkc__resp *resp)
 }
 
 /* The causes of Podman's 500 answers that Docker answers with a status of
- * its own: the container's state does not allow the call (kill, pause,
- * exec, remove without force) or the name is taken (409 Conflict), a bad
- * value in a create body (400), a network that does not exist (404), a
- * container already on a network or a network in use (403 Forbidden). */
+ * its own.  A container state that does not allow the call (kill, pause,
+ * exec, remove without force) or a name that is taken: 409 Conflict.  A
+ * bad value in a create body: 400.  A network that does not exist: 404.  A
+ * container already on a network, or a network in use: 403 Forbidden. */
 static const struct {
     const char *cause;
     int code;

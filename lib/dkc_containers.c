@@ -800,11 +800,11 @@ out:
 /* ---- commit ---------------------------------------------------------- */
 
 /* Podman's commit reads no config body, only Dockerfile instructions in
- * `changes`: appends one per setting of config (borrowed) to path.  0, or
- * DKC_EINVAL (why says which key or value) for what they cannot carry:
- * keys other than Labels, Env, Cmd, Entrypoint, WorkingDir and User, and
- * text with a line break, an '=' in a label's name or quotes around a
- * value. */
+ * `changes`.  Appends one per setting of config (borrowed) to path.
+ * Returns 0, or DKC_EINVAL (why says which key or value) for what they
+ * cannot carry.  They cannot carry keys other than Labels, Env, Cmd,
+ * Entrypoint, WorkingDir and User, nor text with a line break, an '=' in a
+ * label's name or quotes around a value. */
 static int podman_changes(json_t *config, dkc__buf *path, const char **why)
 {
     const char *key;

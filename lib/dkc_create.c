@@ -1,13 +1,13 @@
 /*
- * dkc_config.c -- the container create body: dkc_container_config -> JSON.
+ * dkc_create.c -- the container create body: dkc_container_config -> JSON.
  *
- * A pure mapping with no I/O, so that every rule is unit-tested: unset
- * fields (NULL, 0, false) are left out so that the daemon's defaults apply,
- * the host-side fields go under "HostConfig" (left out when empty), and the
- * caller's `extra` object is merged last.  What Docker would certainly refuse
- * (no image, a label without '=', a port binding without a container port,
- * an unknown restart policy) is refused here with DKC_EINVAL before any
- * request is made.
+ * A pure mapping with no I/O, so that every rule is unit-tested.  Unset
+ * fields (NULL, 0, false) are left out, so that the daemon's defaults
+ * apply.  The host-side fields go under "HostConfig" (left out when empty).
+ * The caller's `extra` object is merged last.  What Docker would certainly
+ * refuse is refused here with DKC_EINVAL before any request is made: no
+ * image, a label without '=', a port binding without a container port, an
+ * unknown restart policy.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,23 +1,23 @@
 /*
  * dkc_demux.c -- splits Docker's multiplexed attach/logs/exec stream.
  *
- * A container without a TTY sends its output as frames:
+ * A container without a TTY sends its output as frames.
  *
- *     byte 0     stream: 0 stdin, 1 stdout, 2 stderr
- *     bytes 1-3  zero
- *     bytes 4-7  payload length, unsigned 32-bit big-endian
- *     then       the payload
+ *     byte 0     stream: 0 stdin, 1 stdout, 2 stderr.
+ *     bytes 1-3  zero.
+ *     bytes 4-7  payload length, unsigned 32-bit big-endian.
+ *     Then       the payload.
  *
  * The demuxer is a small state machine over the bytes it is fed.  It never
- * copies or buffers payload: each piece of payload present in a fed chunk is
- * handed to the callback straight from the caller's memory, so output flows
- * as soon as it arrives and the module allocates nothing.  Only the 8-byte
- * header is collected across chunks, in d->hdr.
+ * copies or buffers payload.  Each piece of payload present in a fed chunk
+ * is handed to the callback straight from the caller's memory.  So output
+ * flows as soon as it arrives, and the module allocates nothing.  Only the
+ * 8-byte header is collected across chunks, in d->hdr.
  *
- * States (fields of dkc_demux):
- *   hdr_len < 8                     collecting a header (0: at a boundary)
- *   hdr_len == 8, remaining > 0     inside the payload of a frame
- *   hdr_len == 8, remaining == 0    failed: stream holds the error code
+ * States (fields of dkc_demux).
+ *   `hdr_len < 8`: collecting a header (0: at a boundary).
+ *   `hdr_len == 8, remaining > 0`: inside the payload of a frame.
+ *   `hdr_len == 8, remaining == 0`: failed; stream holds the error code.
  * The last state cannot occur otherwise, because a header announcing an
  * empty frame returns the machine straight to a boundary.
  *

@@ -8,12 +8,12 @@
  *
  * Podman's service (dkc__client_libpod) names two container events its own
  * way, in filters as in the stream: `died` for Docker's `die` and `remove`
- * for `destroy`; and its `until` is the moment the stream ends rather than
- * the last event time to send: a window whose `until` has passed, or comes
- * before Podman has read its event log up to it, ends with nothing or with
- * a part.  The requests and events are translated, and a window ending
- * less than PODMAN_UNTIL_S seconds from now is asked up to then and cut at
- * `until` here, so that callers see Docker's events either way.
+ * for `destroy`.  Its `until` is the moment the stream ends, not the last
+ * event time to send.  A window whose `until` has passed, or comes before
+ * Podman has read its event log up to it, ends with nothing or with a
+ * part.  The requests and events are translated.  A window ending less
+ * than PODMAN_UNTIL_S seconds from now is asked up to then and cut at
+ * `until` here.  So callers see Docker's events either way.
  */
 #include <string.h>
 #include <time.h>

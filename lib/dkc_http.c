@@ -7,9 +7,9 @@
  * version prefixes live in dkc_client.c.
  *
  * The handle runs in a multi handle of its own rather than through
- * curl_easy_perform(), which wakes up every second while it waits (to call
- * the progress function): a client following Docker's event stream would
- * wake its thread once a second for nothing.  curl_multi_poll() sleeps
+ * curl_easy_perform().  That one wakes up every second while it waits, to
+ * call the progress function.  A client following Docker's event stream
+ * would wake its thread once a second for nothing.  curl_multi_poll() sleeps
  * until the socket, one of libcurl's own timers (timeouts) or
  * curl_multi_wakeup() from dkc_client_cancel() wakes it.
  *

@@ -4,8 +4,8 @@
  * Pull, import and load answer with a stream of JSON progress messages, one
  * per line, that ends when the work is done.  Failures found after the
  * daemon has already answered 200 arrive inside that stream as
- * {"error": "...", "errorDetail": {...}}; those become DKC_ESTREAM with
- * Docker's text as the handle's last error, so a caller never mistakes a
+ * {"error": "...", "errorDetail": {...}}.  Those become DKC_ESTREAM, with
+ * Docker's text as the handle's last error.  So a caller never mistakes a
  * failed pull for a successful one.
  *
  * Every reference reaches a URL only after dkc__check_ref(); every query
@@ -246,12 +246,12 @@ static bool valid_tag(const char *tag, bool digest_ok)
 }
 
 /* Splits an image reference into the fromImage and tag query values.
- * "repo:tag" and "repo@digest" carry their own tag; a ':' counts as a tag
- * separator only after the last '/', because "localhost:5000/busybox" names
- * a registry port.  tag (may be NULL) is used when image has none; giving
- * both is ambiguous and refused.  *repo is a new string (free()); *out_tag
- * points into it, at tag, or at "latest".  Returns 0, DKC_EINVAL or
- * DKC_ENOMEM. */
+ * References "repo:tag" and "repo@digest" carry their own tag.  A ':'
+ * counts as a tag separator only after the last '/', because
+ * "localhost:5000/busybox" names a registry port.  When image has no tag,
+ * tag (may be NULL) is used.  Giving both is ambiguous and refused.  The
+ * new string *repo is the caller's (free()).  *out_tag points into it, at
+ * tag, or at "latest".  Returns 0, DKC_EINVAL or DKC_ENOMEM. */
 static int split_reference(const char *image, const char *tag, char **repo, const char **out_tag)
 {
     *repo = NULL;

@@ -59,9 +59,9 @@ int dkc__jsonl_feed(dkc__jsonl *j, const char *data, size_t len, dkc__jsonl_cb c
 int dkc__jsonl_finish(dkc__jsonl *j, dkc__jsonl_cb cb, void *ud);
 
 /* The end of a JSON-lines stream request that returned rc (status: the
- * response's): when it ended normally and nothing went wrong yet
- * (*st_rc == 0), feeds the last value, which may lack its newline; a
- * callback stopping there is DKC_ECANCELED ("stopped by the callback"); a
+ * response's).  When it ended normally and nothing went wrong yet
+ * (*st_rc == 0), feeds the last value, which may lack its newline.  A
+ * callback stopping there is DKC_ECANCELED ("stopped by the callback").  A
  * malformed stream (*st_rc set here or by the caller's callback) is
  * recorded on c as "malformed <what>: ...".  Returns the request's
  * result.  Shared by the event, stats and progress streams. */
@@ -164,9 +164,9 @@ int dkc__client_negotiated(dkc_client *c);
 void dkc__client_set_transport(dkc_client *c, const dkc__transport *t);
 
 /* Performs req against c: negotiates the version first if needed, prefixes
- * /v<version>, clears the cancel flag, and maps the HTTP status to a dkc_err
- * (2xx -> 0) recording Docker's {"message":...} as the last error.
- * resp must be initialised by the caller (dkc__client_resp_init). */
+ * /v<version> and clears the cancel flag.  Maps the HTTP status to a
+ * dkc_err (2xx -> 0), recording Docker's {"message":...} as the last error.
+ * The caller initialises resp (dkc__client_resp_init). */
 int dkc__client_do(dkc_client *c, const dkc__req *req, dkc__resp *resp);
 void dkc__client_resp_init(const dkc_client *c, dkc__resp *resp);
 
@@ -218,14 +218,18 @@ typedef enum dkc__feature {
 const char *dkc__api_needs(int version, dkc__feature f, const char **what);
 
 /* The create body to send at API version for the caller's body (borrowed,
- * never changed): *send is a new reference, body itself when nothing
- * differs, else an adapted copy (the container-wide MacAddress moves to the
- * main network's endpoint from 1.44 on, an endpoint's to the container
- * before, but not for Podman (flags DKC__ADAPT_PODMAN), which reads one
- * on a named network's endpoint only; from 1.53 on a port's empty binding
- * list gets the one binding older versions filled in).  Pure.  0, or with *send NULL and a reason
- * in why: DKC_EUNSUPPORTED when the version cannot say what body asks for, DKC_EINVAL when body
- * contradicts itself (or is not an object), DKC_ENOMEM. */
+ * never changed).  *send is a new reference: body itself when nothing
+ * differs, else an adapted copy.  Pure.
+ *
+ * The adaptations: from 1.44 on, the container-wide MacAddress moves to
+ * the main network's endpoint.  Before 1.44, an endpoint's moves to the
+ * container, but not for Podman (flags DKC__ADAPT_PODMAN).  Podman reads
+ * one on a named network's endpoint only.  From 1.53 on, a port's empty
+ * binding list gets the one binding older versions filled in.
+ *
+ * Returns 0, or an error with *send NULL and a reason in why.
+ * DKC_EUNSUPPORTED: the version cannot say what body asks for.  DKC_EINVAL:
+ * body contradicts itself (or is not an object).  DKC_ENOMEM. */
 #define DKC__ADAPT_PODMAN 1u /* flags: the daemon is Podman (MAC on the endpoint) */
 int dkc__create_body_adapt(json_t *body, int version, unsigned flags, json_t **send, char *why,
                            size_t len);

@@ -7,21 +7,24 @@
  * cut anywhere, so a value may span many chunks and one chunk may hold many
  * values.
  *
- * Rules (the same however the input is cut):
- *  - A line ends at '\n'; one '\r' just before it is dropped.
- *  - A line holding only JSON whitespace (space, tab, '\r') is skipped.
- *  - Any other line must be exactly one JSON *object*.  Arrays, scalars, two
- *    values on one line, invalid UTF-8 or a NUL byte are DKC_EPROTO.  Every
- *    consumer of these streams reads fields out of an object, so refusing
- *    anything else here spares each of them the check, and a stream that
- *    starts with something else is not a stream we understand.  (jansson's
- *    default flags already refuse top-level scalars; arrays are refused
- *    explicitly.  Duplicate keys are accepted, the last one wins, as Go's
- *    encoding/json does.)
- *  - A line longer than DKC_MAX_LINE bytes (not counting "\r\n") is
- *    DKC_ETOOBIG: reported when the line ends, or earlier, as soon as an
- *    unfinished line passes DKC_MAX_LINE + 1 bytes, so nothing past that
- *    is ever buffered.
+ * Rules, the same however the input is cut.
+ *
+ * A line ends at '\n'; one '\r' just before it is dropped.  A line holding
+ * only JSON whitespace (space, tab, '\r') is skipped.
+ *
+ * Any other line must be exactly one JSON *object*.  Arrays, scalars, two
+ * values on one line, invalid UTF-8 or a NUL byte are DKC_EPROTO.  Every
+ * consumer of these streams reads fields out of an object.  So refusing
+ * anything else here spares each of them the check, and a stream that
+ * starts with something else is not a stream we understand.  The default
+ * flags of jansson already refuse top-level scalars; arrays are refused
+ * explicitly.  Duplicate keys are accepted and the last one wins, as with
+ * Go's encoding/json.
+ *
+ * A line longer than DKC_MAX_LINE bytes (not counting "\r\n") is
+ * DKC_ETOOBIG.  It is reported when the line ends, or earlier: as soon as
+ * an unfinished line passes DKC_MAX_LINE + 1 bytes.  So nothing past that
+ * is ever buffered.
  *
  * Errors are sticky: after feed or finish returns non-zero, every later
  * feed and finish returns the same code and delivers nothing, until

@@ -1,17 +1,22 @@
 /*
  * dkc_version.c -- what the library does differently by Engine API version.
  *
- * The one place the library branches on the negotiated version: a table of
- * what a call or option needs (dkc__api_needs) and the create body as the
- * negotiated version wants it (dkc__create_body_adapt: the MAC address's
- * place, 1.44, and Podman's; empty port binding lists, 1.53).  Pure: no
- * I/O, no handle (dkc_client.c's dkc__api_require and dkc__api_create_body
- * apply them to a handle's version), so the adaptation of bodies that
- * arrive from the message queue is fuzzed (fuzz/fuzz_create_body.c).
+ * The one place the library branches on the negotiated version.  It holds
+ * a table of what a call or option needs (dkc__api_needs).  It makes the
+ * create body as the negotiated version wants it (dkc__create_body_adapt):
+ * the MAC address's place (1.44, and Podman's) and empty port binding
+ * lists (1.53).
+ *
+ * Pure: no I/O, no handle.  dkc_client.c's dkc__api_require and
+ * dkc__api_create_body apply them to a handle's version.  So the
+ * adaptation of bodies that arrive from the message queue is fuzzed
+ * (fuzz/fuzz_create_body.c).
+ *
  * Everything else the Engine changed between 1.24 and 1.56 is read in a
- * form every version shares (events by Type/Action/Actor, progress by
- * errorDetail and progressDetail, output streams by the container's TTY),
- * so it needs no branch.  docs/libdkc.md has the table for readers.
+ * form every version shares, so it needs no branch.  Events are read by
+ * Type/Action/Actor, progress by errorDetail and progressDetail, output
+ * streams by the container's TTY.  docs/libdkc.md has the table for
+ * readers.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,10 +139,10 @@ static const char *main_network(json_t *eps, const char *mode)
     return mode;
 }
 
-/* API 1.44 and newer: the container-wide MAC address (deprecated in 1.44,
- * gone in 1.52) moves to the endpoint of the container's main network,
- * where these versions read it.  body is a copy of the caller's; mac is
- * owned by the caller. */
+/* API 1.44 and newer: the container-wide MAC address moves to the endpoint
+ * of the container's main network, where these versions read it.  It was
+ * deprecated in 1.44 and is gone in 1.52.  body is a copy of the caller's;
+ * mac is owned by the caller. */
 static int mac_to_endpoint(json_t *body, const char *mac, const char *mode, char *why, size_t len)
 {
     json_t *nc = object_at(body, "NetworkingConfig");
@@ -225,7 +230,7 @@ static bool empty_binding(json_t *bindings)
 }
 
 /* API 1.53 and newer: a port with an empty list of bindings is no longer
- * published on an ephemeral host port, as every version before did; it
+ * published on an ephemeral host port, as every version before did.  It
  * gets the one binding those versions filled in, so a body means the same
  * to every daemon.  hc is the copy's. */
 static int fill_bindings(json_t *hc, char *why, size_t len)
