@@ -16,13 +16,20 @@
 
 #define PIECE_ATTEMPTS 4
 
+/* One sending of a piece: attempt a is in sent[(a - 1) % PIECE_ATTEMPTS]. */
+typedef struct sent_to {
+    char node[256];
+    int64_t inc; /* the node's "started" when sent */
+    int open;    /* not answered yet */
+} sent_to;
+
 typedef struct piece {
     char node[256];
-    char corr[128];
     int attempts;
     int done;
     int told;       /* cluster_bulk_conf.done was called for it */
     json_t *record; /* {"node","ok","id","name","warnings","error"?,"result"?} */
+    sent_to sent[PIECE_ATTEMPTS];
 } piece;
 
 struct cluster_bulk {
@@ -34,6 +41,7 @@ struct cluster_bulk {
     piece *ps;
     int *todo; /* pieces to place (again) this turn */
     int nt;
+    int late; /* every piece settled: awaiting late answers only */
 };
 
 cluster_bulk *cluster_bulk_new(cluster *c, const cluster_bulk_conf *conf)
@@ -67,24 +75,54 @@ void cluster_bulk_made(cluster_bulk *b, int k, const char *node, json_t *id, con
                           name, "warnings");
 }
 
-/* Sends piece k to its node. */
-static void send_piece(cluster_bulk *b, int k)
+/* Sends body to the node of s, as the process s was sent to. */
+static void send_to(cluster_bulk *b, const sent_to *s, const char *corr, const char *mid,
+                    const char *body)
 {
-    piece *p = &b->ps[k];
-    p->attempts++;
-    snprintf(p->corr, sizeof p->corr, "%s%d.%d", cluster_gather_id(b->g), k, p->attempts);
-    char mid[300], inc[32];
-    snprintf(mid, sizeof mid, "%s.%d", b->rid, k);
-    snprintf(inc, sizeof inc, "%" PRId64, cluster_started_of(b->c, p->node));
+    char inc[32];
+    snprintf(inc, sizeof inc, "%" PRId64, s->inc);
     broker_header h[3] = {
         {CLUSTER_H_PART, "1"}, {CLUSTER_H_INCARNATION, inc}, {CLUSTER_H_USER, b->conf.user}};
-    cluster_msg m = {.node = p->node,
-                     .correlation_id = p->corr,
+    cluster_msg m = {.node = s->node,
+                     .correlation_id = corr,
                      .message_id = mid,
-                     .body = b->body,
+                     .body = body,
                      .headers = h,
                      .n_headers = b->conf.user ? 3 : 2};
     b->conf.publish(b->conf.ud, &m);
+}
+
+/* Sends piece k to its node, correlation id <gather id><k>.<attempt>. */
+static void send_piece(cluster_bulk *b, int k)
+{
+    piece *p = &b->ps[k];
+    sent_to *s = &p->sent[p->attempts++ % PIECE_ATTEMPTS];
+    snprintf(s->node, sizeof s->node, "%s", p->node);
+    s->inc = cluster_started_of(b->c, p->node);
+    s->open = 1;
+    char corr[160], mid[300];
+    snprintf(corr, sizeof corr, "%s%d.%d", cluster_gather_id(b->g), k, p->attempts);
+    snprintf(mid, sizeof mid, "%s.%d", b->rid, k);
+    send_to(b, s, corr, mid, b->body);
+}
+
+/* Removes container id, a second copy of piece k made by attempt at. */
+static void remove_copy(cluster_bulk *b, int k, int at, const char *id)
+{
+    const sent_to *s = &b->ps[k].sent[(at - 1) % PIECE_ATTEMPTS];
+    log_msg(LOG_LVL_WARN, "bulk %s: piece %d made twice: its copy %.12s on %s removed", b->rid, k,
+            id, s->node);
+    json_t *m =
+        json_pack("{s:s, s:s, s:{s:b}}", "Dockercmd", "rm", "Container", id, "Options", "Force", 1);
+    char *body = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    if (body == NULL)
+        xoom();
+    char corr[160], mid[300]; /* a corr answered() ignores */
+    snprintf(corr, sizeof corr, "%sx%d.%d", cluster_gather_id(b->g), k, at);
+    snprintf(mid, sizeof mid, "%s.%d.removed.%d", b->rid, k, at);
+    send_to(b, s, corr, mid, body);
+    free(body);
+    json_decref(m);
 }
 
 /* Places the pieces listed in todo over one snapshot of the view,
@@ -101,6 +139,8 @@ static void place(cluster_bulk *b)
     size_t *at = xcalloc(ns, sizeof *at); /* open[k] is slots[at[k]] */
     for (int t = 0; t < b->nt; t++) {
         piece *p = &b->ps[b->todo[t]];
+        if (p->done) /* a late answer made it meanwhile */
+            continue;
         size_t k = 0;
         for (size_t i = 0; i < ns; i++)
             if (p->node[0] == '\0' || strcmp(slots[i].name, p->node) != 0) {
@@ -155,31 +195,87 @@ static json_t *record_of(const char *node, json_t *r)
     return json_pack("{s:s, s:b, s:O?}", "node", node, "ok", 0, "error", err);
 }
 
+/* Piece k made by attempt at (answer r): its record, unless a copy made
+ * elsewhere is; then this copy is removed.  A node that left the view
+ * only for being slow makes its piece late, placed again meanwhile. */
+static void made(cluster_bulk *b, int k, int at, json_t *r)
+{
+    piece *p = &b->ps[k];
+    const char *node = p->sent[(at - 1) % PIECE_ATTEMPTS].node;
+    json_t *rec = record_of(node, r);
+    if (!p->done || !json_is_true(json_object_get(p->record, "ok"))) {
+        json_decref(p->record);
+        p->record = rec;
+        p->done = 1;
+        snprintf(p->node, sizeof p->node, "%s", node);
+        return;
+    }
+    json_t *id = json_object_get(rec, "id");
+    if (json_is_string(id) && !json_equal(id, json_object_get(p->record, "id")))
+        remove_copy(b, k, at, json_string_value(id));
+    json_decref(rec);
+}
+
+/* The piece and attempt of correlation id corr; 0 if not a piece's. */
+static int attempt_of(cluster_bulk *b, const char *corr, int *k, int *at)
+{
+    size_t len = strlen(cluster_gather_id(b->g));
+    if (corr == NULL || strncmp(corr, cluster_gather_id(b->g), len) ||
+        sscanf(corr + len, "%d.%d", k, at) != 2 || *k < 0 || *k >= b->conf.n)
+        return 0;
+    int last = b->ps[*k].attempts;
+    return *at <= last && *at > last - PIECE_ATTEMPTS && *at > 0;
+}
+
 /* An answer (cluster_gather_collect): its piece is done, or placed again
- * when its node refused or could not be reached. */
+ * when its node refused or could not be reached.  An earlier attempt's
+ * failure is the past: its piece went elsewhere. */
 static void answered(void *ud, json_t *a)
 {
     cluster_bulk *b = ud;
-    const char *corr = json_string_value(json_object_get(a, "corr"));
-    for (int k = 0; k < b->conf.n; k++) {
-        piece *p = &b->ps[k];
-        if (p->done || strcmp(p->corr, corr ? corr : ""))
-            continue;
-        json_t *r = json_object_get(a, "reply");
-        json_t *err = json_object_get(r, "error");
-        const char *code = json_string_value(json_object_get(err, "code"));
-        int failed_send = json_object_get(a, "failed") != NULL;
-        if ((failed_send || retryable(code, json_string_value(json_object_get(err, "message")))) &&
-            p->attempts < PIECE_ATTEMPTS) {
-            b->todo[b->nt++] = k; /* again, elsewhere */
-        } else {
-            p->done = 1;
-            p->record = failed_send ? json_pack("{s:s, s:b, s:{s:s, s:s}}", "node", p->node, "ok",
-                                                0, "error", "code", "unavailable", "message",
-                                                "the node's queue could not be reached")
-                                    : record_of(p->node, r);
-        }
+    int k, at;
+    if (!attempt_of(b, json_string_value(json_object_get(a, "corr")), &k, &at))
+        return;
+    piece *p = &b->ps[k];
+    sent_to *s = &p->sent[(at - 1) % PIECE_ATTEMPTS];
+    if (!s->open) /* each collect hands every answer so far */
+        return;
+    s->open = 0;
+    json_t *r = json_object_get(a, "reply");
+    json_t *err = json_object_get(r, "error");
+    const char *code = json_string_value(json_object_get(err, "code"));
+    int failed_send = json_object_get(a, "failed") != NULL;
+    if (!failed_send &&
+        (json_is_true(json_object_get(r, "ok")) || (code && !strcmp(code, "duplicate")))) {
+        made(b, k, at, r);
+    } else if (p->done || at != p->attempts) {
+        return;
+    } else if ((failed_send ||
+                retryable(code, json_string_value(json_object_get(err, "message")))) &&
+               p->attempts < PIECE_ATTEMPTS) {
+        b->todo[b->nt++] = k; /* again, elsewhere */
+    } else {
+        p->done = 1;
+        p->record = failed_send ? json_pack("{s:s, s:b, s:{s:s, s:s}}", "node", p->node, "ok", 0,
+                                            "error", "code", "unavailable", "message",
+                                            "the node's queue could not be reached")
+                                : record_of(p->node, r);
     }
+}
+
+/* 1 while an attempt of piece p may still answer: not answered, sent to
+ * the process its node runs now, or (late) to a node that left the view,
+ * maybe only slow. */
+static int awaited(cluster_bulk *b, const piece *p)
+{
+    for (int a = p->attempts > PIECE_ATTEMPTS ? p->attempts - PIECE_ATTEMPTS : 0; a < p->attempts;
+         a++) {
+        const sent_to *s = &p->sent[a % PIECE_ATTEMPTS];
+        int in_view = cluster_has(b->c, s->node);
+        if (s->open && (in_view ? cluster_started_of(b->c, s->node) == s->inc : b->late))
+            return 1;
+    }
+    return 0;
 }
 
 /* Tells conf.done of each piece done since the last turn. */
@@ -201,7 +297,7 @@ static void tell_done(cluster_bulk *b)
 
 /* After the answers of a turn (cluster_gather_collect): pieces whose node
  * left the view are placed again with those refused; 1 while a piece is
- * open. */
+ * open or an attempt awaited (a late copy is removed). */
 static int open_pieces(void *ud)
 {
     cluster_bulk *b = ud;
@@ -221,7 +317,7 @@ static int open_pieces(void *ud)
     tell_done(b);
     int open = 0;
     for (int k = 0; k < b->conf.n; k++)
-        open += !b->ps[k].done;
+        open += !b->ps[k].done || awaited(b, &b->ps[k]);
     return open > 0;
 }
 
@@ -232,6 +328,14 @@ void cluster_bulk_run(cluster_bulk *b, int64_t until_ms)
             b->todo[b->nt++] = k;
     place(b);
     cluster_gather_collect(b->c, b->g, until_ms, answered, open_pieces, b);
+    /* A node that left the view may be only slow: its answers are awaited
+     * as long as it took to drop it, and its late copies removed. */
+    int64_t now = cluster_now_ms();
+    int64_t grace = now + (int64_t)cluster_expiry(b->c) * cluster_interval_ms(b->c);
+    b->late = 1;
+    if (now < until_ms)
+        cluster_gather_collect(b->c, b->g, grace < until_ms ? grace : until_ms, answered,
+                               open_pieces, b);
 }
 
 json_t *cluster_bulk_result(cluster_bulk *b, int *created)

@@ -567,8 +567,12 @@ typedef struct fake_nodes {
     cluster *c;
     const char *silent, *refuses;
     int leave_ms; /* > 0: silent leaves the view (node.down) this late */
+    int back_ms;  /* > 0: and comes back this much later, answering late */
     int refused;
-    char sent[512]; /* "<message id>@<node>" of each send, space-separated */
+    char sent[512];    /* "<message id>@<node>" of each send, space-separated */
+    char held[128];    /* the correlation id of silent's first piece */
+    char removed[128]; /* "<container>@<node>" of the last removal sent */
+    int removals;
 } fake_nodes;
 
 static void fake_piece(void *ud, const cluster_msg *m)
@@ -579,8 +583,16 @@ static void fake_piece(void *ud, const cluster_msg *m)
     assert_string_equal(m->headers[0].key, CLUSTER_H_PART);
     assert_string_equal(m->headers[1].key, CLUSTER_H_INCARNATION);
     assert_string_equal(m->headers[1].value, "7"); /* the node's "started" */
-    if (f->silent && !strcmp(m->node, f->silent))
+    json_t *body_m = json_loads(m->body, 0, NULL);
+    if (!strcmp(json_string_value(json_object_get(body_m, "Dockercmd")), "rm") && ++f->removals)
+        snprintf(f->removed, sizeof f->removed, "%s@%s",
+                 json_string_value(json_object_get(body_m, "Container")), m->node);
+    json_decref(body_m);
+    if (f->silent && !strcmp(m->node, f->silent)) {
+        if (f->held[0] == '\0')
+            snprintf(f->held, sizeof f->held, "%s", m->correlation_id);
         return;
+    }
     char body[256];
     if (f->refuses && !strcmp(m->node, f->refuses) && !f->refused++)
         snprintf(body, sizeof body,
@@ -590,6 +602,28 @@ static void fake_piece(void *ud, const cluster_msg *m)
                  m->node, strrchr(m->message_id, '.') + 1);
     broker_delivery d = reply(m->correlation_id, body);
     cluster_gather_offer(f->c, &d);
+}
+
+/* The silent node that was only slow: it leaves the view, comes back
+ * (same process) and answers its first piece, made, late. */
+static void *slow_node(void *p)
+{
+    fake_nodes *f = p;
+    struct timespec ts = {0, f->leave_ms * 1000000L};
+    nanosleep(&ts, NULL);
+    char down[128], key[128], body[256];
+    snprintf(down, sizeof down, "{\"event\":\"node.down\",\"node\":\"%s\"}", f->silent);
+    snprintf(key, sizeof key, "node.down.%s", f->silent);
+    cluster_heard(f->c, key, down, strlen(down), cluster_now_ms(), NULL, 0);
+    ts.tv_nsec = f->back_ms * 1000000L;
+    nanosleep(&ts, NULL);
+    hear(f->c, f->silent, "jobs", 0, cluster_now_ms());
+    nanosleep(&ts, NULL);
+    snprintf(body, sizeof body, "{\"ok\":true,\"node\":\"%s\",\"result\":{\"id\":\"late-0\"}}",
+             f->silent);
+    broker_delivery d = reply(f->held, body);
+    cluster_gather_offer(f->c, &d);
+    return NULL;
 }
 
 /* Runs a bulk of n pieces from node a (which takes none) over b and c;
@@ -603,7 +637,8 @@ static int bulk_bc(fake_nodes *f, int n, int wait_ms, char *where, size_t wlen)
     hear(c, "c", "jobs", 0, now);
     fake_port leave = {.c = c, .leave = f->silent, .late_ms = f->leave_ms};
     if (f->leave_ms > 0)
-        pthread_create(&leave.th, NULL, answer_late_all, &leave);
+        pthread_create(&leave.th, NULL, f->back_ms > 0 ? slow_node : answer_late_all,
+                       f->back_ms > 0 ? (void *)f : (void *)&leave);
     cluster_bulk_conf bc = {.n = n,
                             .rid = "r1",
                             .body = "{\"Dockercmd\":\"run\"}",
@@ -663,6 +698,23 @@ static void t_bulk_piece_of_a_departed_node_placed_again(void **state)
     assert_string_equal(where, "- c");
 }
 
+/* A node that left the view only for being slow: it made its piece,
+ * which was placed again meanwhile.  Its late answer is awaited once it
+ * is back, and its copy removed: the piece exists once, where the reply
+ * says. */
+static void t_bulk_late_copy_of_a_slow_node_removed(void **state)
+{
+    (void)state;
+    fake_nodes f = {.silent = "b", .leave_ms = 50, .back_ms = 50};
+    char where[64];
+    assert_int_equal(bulk_bc(&f, 2, 5000, where, sizeof where), 2);
+    assert_string_equal(where, "c c");
+    if (strcmp(f.removed, "late-0@b") != 0)
+        fail_msg("piece 0 made on b (late) and on c: b's copy not removed (sent: %s)", f.sent);
+    if (f.removals != 1)
+        fail_msg("b's late copy removed %d times, not once", f.removals);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -678,6 +730,7 @@ int main(void)
         cmocka_unit_test(t_ask_all_node_leaves),
         cmocka_unit_test(t_bulk_refused_piece_placed_again),
         cmocka_unit_test(t_bulk_piece_of_a_departed_node_placed_again),
+        cmocka_unit_test(t_bulk_late_copy_of_a_slow_node_removed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
