@@ -29,8 +29,8 @@
  * Errors are sticky: after feed or finish returns non-zero, every later
  * feed and finish returns the same code and delivers nothing, until
  * dkc__jsonl_cleanup() + dkc__jsonl_init().  After a malformed or oversized
- * line the position of the next value is unknown, and after a cancel the
- * caller asked for nothing more; continuing would hand out values from a
+ * line the position of the next value is unknown.  After a cancel the
+ * caller asked for nothing more.  Continuing would hand out values from a
  * stream already known to be broken.
  *
  * Only a partial line is ever copied: complete lines inside a chunk are

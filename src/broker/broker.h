@@ -3,12 +3,12 @@
  * dispatchctl client (RabbitMQ, via rabbitmq-c).
  *
  * What it does.  A broker handle owns one connection with one main channel
- * in publisher-confirm mode (plus a lazily opened side channel for passive
+ * in publisher-confirm mode.  A side channel, opened lazily, carries passive
  * declares and deletes, so that a "no such queue" answer never disturbs the
- * consumers).  In the node role it declares the topology below on every
- * connect and consumes the work queue and the node's own queue with manual
- * acks; in the client role it declares nothing and can publish and use
- * RabbitMQ's direct reply-to.
+ * consumers.  In the node role the handle declares the topology below on
+ * every connect.  It consumes the work queue and the node's own queue with
+ * manual acks.  In the client role it declares nothing and can publish and
+ * use RabbitMQ's direct reply-to.
  *
  * Topology (node role; every name derives from conf.queue, written <q>):
  *   <q>.dlx          fanout exchange, durable: the dead-letter exchange.
@@ -421,11 +421,11 @@ int broker_publish(broker *b, const char *exchange, const char *routing_key,
  * content type, message id and correlation id.  The copy gets the headers
  * x-dd-reason (reason), x-dd-original-exchange, x-dd-original-routing-key,
  * x-dd-original-reply-to and x-dd-node.  It waits for the confirm, then
- * acks d.  If the copy fails, d is
- * nacked with requeue (nothing is lost; a quorum queue's delivery limit
- * ends a loop) and the copy's error is returned.  If the ack after a good
- * copy fails, the message can show up twice in <q>.dead.  BROKER_ESTALE if
- * d's generation is gone (then nothing is published). */
+ * acks d.  If the copy fails, d is nacked with requeue and the copy's
+ * error is returned.  Nothing is lost: a quorum queue's delivery limit
+ * ends a loop.  If the ack after a good copy fails, the message can show
+ * up twice in <q>.dead.  BROKER_ESTALE if d's generation is gone (then
+ * nothing is published). */
 int broker_dead_letter(broker *b, const broker_delivery *d, const char *reason);
 
 /* Stops / restarts taking work (basic.cancel / basic.consume on the work

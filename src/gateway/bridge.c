@@ -18,9 +18,9 @@
  *
  * A pending is shared by its submitter and the bridge (refs, under mu):
  * whichever lets go last frees it.  A submitter whose time runs out takes
- * its pending off the list it is on; if the bridge is publishing it right
- * then (P_SENDING), it only marks it abandoned and the bridge lets go
- * after the publish.
+ * its pending off the list it is on.  If the bridge is publishing it right
+ * then (P_SENDING), the submitter only marks it abandoned, and the bridge
+ * lets go after the publish.
  *
  * Replies travel over direct reply-to, which belongs to one channel of one
  * connection.  When the connection or the channel is lost (the handle's

@@ -25,7 +25,7 @@
  * segment), when they need the token (always, never, or only on a
  * listener that is not loopback), whether they read a body, and the
  * handler.  A handler fills *resp and returns the status.  The operations
- * routes (GET /metrics, /healthz, /readyz) are formatted in ops.c; the
+ * routes (GET /metrics, /healthz, /readyz) are formatted in ops.c.  The
  * gateway reads the daemon's state only through conf->metrics and
  * conf->ready, so it depends on no engine.
  */

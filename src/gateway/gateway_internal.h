@@ -59,10 +59,10 @@ int gw_addr_is_loopback(const struct sockaddr *sa);
  * Any web page the host's browser opens could ask for what a loopback
  * gateway serves without a token.  It could read the answer through DNS
  * rebinding (a name of the page's site made to resolve to 127.0.0.1).
- * Such requests must name
- * the gateway itself in Host, come from no other site's page (Origin) and,
- * for a POST, be JSON (a page cannot send that type elsewhere without the
- * gateway's leave, which it never gives).  Pure: no I/O, any thread. */
+ * Such requests must name the gateway itself in Host and come from no
+ * other site's page (Origin).  A POST must be JSON: a page cannot send that
+ * type elsewhere without the gateway's leave, which it never gives.  Pure:
+ * no I/O, any thread. */
 
 /* 1 if authority (len bytes: a Host header, or an origin without its
  * scheme) names this gateway: HOST[:PORT] where HOST is localhost,

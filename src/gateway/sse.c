@@ -10,9 +10,9 @@
  * The subscriber's thread only appends to the buffers, never blocking on a
  * client.  An event that does not fit a client's buffer is dropped for
  * that client and counted.  The count goes out as an event `dropped`
- * before the next event that fits.  One mutex guards the client
- * list and every buffer; one condition variable wakes the readers (a
- * handful of clients at most: GW_SSE_MAX_CLIENTS).
+ * before the next event that fits.  One mutex guards the client list and
+ * every buffer; one condition variable wakes the readers (a handful of
+ * clients at most: GW_SSE_MAX_CLIENTS).
  *
  * Wire format, one block per event:
  *     event: container.started
