@@ -210,6 +210,32 @@ static int apply(dd_config *cfg, const setting *s, const char *value, const char
     return -1;
 }
 
+/* The text of config-file value val for setting s, in text (len bytes) for
+ * a number.  NULL when val is not of the setting's JSON type; *want names
+ * that type. */
+static const char *file_value(const setting *s, const json_t *val, char *text, size_t len,
+                              const char **want)
+{
+    switch (s->kind) {
+    case K_INT:
+    case K_SIZE:
+        *want = "an integer";
+        if (!json_is_integer(val))
+            return NULL;
+        snprintf(text, len, "%" JSON_INTEGER_FORMAT, json_integer_value(val));
+        return text;
+    case K_BOOL:
+    case K_TRISTATE:
+        *want = "true or false";
+        if (!json_is_boolean(val))
+            return NULL;
+        return json_is_true(val) ? "true" : "false";
+    default:
+        *want = "a string";
+        return json_is_string(val) ? json_string_value(val) : NULL;
+    }
+}
+
 static int load_file(dd_config *cfg, const char *path, char **cause)
 {
     json_error_t jerr;
@@ -228,7 +254,12 @@ static int load_file(dd_config *cfg, const char *path, char **cause)
     json_object_foreach(root, key, val)
     {
         if (strcmp(key, "policy") == 0) {
-            /* checked by policy_from_json() when the daemon starts */
+            /* its keys are checked by policy_from_json() at start */
+            if (!json_is_object(val)) {
+                set_cause(cause, "config file %s: \"%s\" has the wrong type: it must be an object",
+                          path, key);
+                goto out;
+            }
             json_decref(cfg->policy);
             cfg->policy = json_incref(val);
             continue;
@@ -242,16 +273,11 @@ static int load_file(dd_config *cfg, const char *path, char **cause)
             goto out;
         }
         char text[64];
-        const char *v;
-        if (json_is_string(val))
-            v = json_string_value(val);
-        else if (json_is_integer(val)) {
-            snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT, json_integer_value(val));
-            v = text;
-        } else if (json_is_boolean(val))
-            v = json_is_true(val) ? "true" : "false";
-        else {
-            set_cause(cause, "config file %s: \"%s\" has the wrong type", path, key);
+        const char *want;
+        const char *v = file_value(s, val, text, sizeof text, &want);
+        if (v == NULL) {
+            set_cause(cause, "config file %s: \"%s\" has the wrong type: it must be %s", path, key,
+                      want);
             goto out;
         }
         char source[300];

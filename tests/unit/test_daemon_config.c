@@ -322,6 +322,72 @@ static void gateway_settings(void **state)
     cfg_cleanup(&c);
 }
 
+/* Each key of the config file has one JSON type; a value of another type is
+ * refused naming the key, never read as text (a queue named "5"). */
+static void file_values_of_the_wrong_type(void **state)
+{
+    (void)state;
+    static const char *const files[] = {
+        "{\"docker_host\": 5}",
+        "{\"docker_tls_verify\": 1}",
+        "{\"docker_cert_path\": true}",
+        "{\"amqp_url\": 5}",
+        "{\"amqp_cacert\": 5}",
+        "{\"amqp_cert\": 5}",
+        "{\"amqp_key\": 5}",
+        "{\"amqp_no_verify\": \"true\"}",
+        "{\"queue\": 5}",
+        "{\"node\": 5}",
+        "{\"cluster\": false}",
+        "{\"queue_type\": 1}",
+        "{\"delivery_limit\": \"5\"}",
+        "{\"prefetch\": \"4\"}",
+        "{\"workers\": true}",
+        "{\"heartbeat\": 30.5}",
+        "{\"max_body\": \"65536\"}",
+        "{\"max_reply\": \"65536\"}",
+        "{\"output_limit\": \"0\"}",
+        "{\"max_run_time\": \"60\"}",
+        "{\"gateway\": 8080}",
+        "{\"gateway_token\": 5}",
+        "{\"gateway_token_file\": 5}",
+        "{\"gateway_cert\": 5}",
+        "{\"gateway_key\": 5}",
+        "{\"gateway_max_body\": \"4096\"}",
+        "{\"gateway_rate\": \"7\"}",
+        "{\"gateway_timeout\": \"5\"}",
+        "{\"log_format\": 1}",
+        "{\"log_file\": 5}",
+        "{\"verbose\": 1}",
+        "{\"quiet_output\": \"yes\"}",
+        "{\"membership_interval\": \"100\"}",
+        "{\"membership_expiry\": \"3\"}",
+        "{\"gather_timeout\": \"100\"}",
+        "{\"templates\": 5}",
+        "{\"bulk_timeout\": \"60\"}",
+        "{\"policy\": 5}",
+        "{\"queue\": null}",
+        "{\"prefetch\": null}",
+        "{\"verbose\": null}",
+        "{\"policy\": [1]}",
+    };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        dd_config c;
+        char *cause = NULL;
+        write_file(files[i]);
+        if (load(&c, &cause, "-c", g_file, NULL) != -1)
+            fail_msg("%s: accepted", files[i]);
+        char key[40];
+        assert_int_equal(sscanf(files[i], "{\"%39[a-z_]\"", key), 1);
+        char want[64];
+        snprintf(want, sizeof want, "\"%s\" has the wrong type", key);
+        if (cause == NULL || strstr(cause, want) == NULL)
+            fail_msg("%s: \"%s\" lacks \"%s\"", files[i], cause ? cause : "(none)", want);
+        free(cause);
+        cfg_cleanup(&c);
+    }
+}
+
 static void redaction(void **state)
 {
     (void)state;
@@ -390,6 +456,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(seed_command_line, clear_env, remove_file),
         cmocka_unit_test_setup_teardown(precedence, clear_env, remove_file),
         cmocka_unit_test_setup_teardown(refusals, clear_env, remove_file),
+        cmocka_unit_test_setup_teardown(file_values_of_the_wrong_type, clear_env, remove_file),
         cmocka_unit_test_setup_teardown(redaction, clear_env, remove_file),
         cmocka_unit_test_setup_teardown(cluster_and_output, clear_env, remove_file),
         cmocka_unit_test_setup_teardown(gateway_settings, clear_env, remove_file),
