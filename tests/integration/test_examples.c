@@ -104,11 +104,14 @@ static const ex_run *run_example(const example *ex, const char *fmt, ...)
     return r;
 }
 
-/* Fails the test with what the example printed. */
+/* Fails the test with what the example printed; never returns, so no check
+ * after it reads a reply line that was not found. */
+static void show(const ex_run *r, const char *why) __attribute__((noreturn));
 static void show(const ex_run *r, const char *why)
 {
     print_error("%s\n--- stdout:\n%s--- stderr:\n%s---\n", why, r->out, r->err);
     fail();
+    abort(); /* fail() leaves the test by longjmp */
 }
 
 /* The number of lines of text that begin with prefix. */
@@ -137,13 +140,14 @@ static int published(const char *out, const char *request_id, char (*corrs)[33],
     return n;
 }
 
-/* The number of replies shown for corr, and in *line the first one. */
+/* The number of replies shown for corr, and in *line the first one (0
+ * and NULL when there is none). */
 static int replies(const char *out, const char *corr, const char **line)
 {
     char prefix[64];
     snprintf(prefix, sizeof prefix, "reply %s: ", corr);
     *line = strstr(out, prefix);
-    return count_lines(out, prefix);
+    return *line != NULL ? count_lines(out, prefix) : 0;
 }
 
 /* Whether ex can run here: the interpreter and its AMQP library, which
@@ -203,7 +207,7 @@ static void check_run(example *ex)
 {
     need(ex);
     char id[96], corrs[2][33];
-    const char *line;
+    const char *line = NULL;
     snprintf(id, sizeof id, "%s", request_id(ex, "run"));
     int64_t since = time(NULL) - 1;
     const ex_run *r = run_example(ex, "--id %s --linger 0.5", id);
@@ -222,7 +226,7 @@ static void check_duplicate(example *ex)
 {
     need(ex);
     char id[96], corrs[3][33], dup[160];
-    const char *a, *b;
+    const char *a = NULL, *b = NULL;
     snprintf(id, sizeof id, "%s", request_id(ex, "dup"));
     snprintf(dup, sizeof dup, ": duplicate of request %s (container ", id);
     int64_t since = time(NULL) - 1;
@@ -245,7 +249,7 @@ static void check_refused(example *ex)
 {
     need(ex);
     char id[96], corrs[2][33];
-    const char *line;
+    const char *line = NULL;
     snprintf(id, sizeof id, "%s", request_id(ex, "refused"));
     int64_t since = time(NULL) - 1;
     const ex_run *r = run_example(ex, "--id %s " REFUSED, id);
