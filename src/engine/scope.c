@@ -183,11 +183,10 @@ int eng_image_visible(const jctx *c, json_t *labels)
 static hres image_owner(jctx *c, const char *ref, img_owner *who)
 {
     json_t *ins = NULL;
+    *who = IMG_ABSENT; /* also on a failure: never left unset */
     int rc = dkc_image_inspect(c->cli, ref, &ins);
-    if (rc == DKC_ENOTFOUND) {
-        *who = IMG_ABSENT;
+    if (rc == DKC_ENOTFOUND)
         return H_OK;
-    }
     if (rc != 0)
         return eng_dfail(c, rc);
     *who = owner_by_labels(c, json_object_get(json_object_get(ins, "Config"), "Labels"));
