@@ -52,6 +52,7 @@
 #define DD_PORTS_FAULTS_GATEWAY 19900, 20199 /* test_faults */
 #define DD_PORTS_CLUSTER_OPS    20200, 20699 /* test_cluster_ops: one gateway a node */
 #define DD_PORTS_DEB_GATEWAY    20700, 20799 /* scripts/test-deb.sh: the installed daemon's */
+#define DD_PORTS_IMAGE_GATEWAY  20800, 20899 /* scripts/test-image.sh: the container's */
 
 /* Private dockerd of the tcp and tls test setups (run-tests.sh, meson.build) */
 #define DD_PORT_ITEST_TCP 22375
