@@ -39,6 +39,10 @@
 #   deb          only when named, not in all: scripts/test-deb.sh, one case
 #                (builds the Debian packages, installs, runs and purges them
 #                on this machine; 2 to 4 minutes)
+#   image        only when named, not in all: scripts/test-image.sh, one
+#                case (builds the container image from the packages, runs
+#                it against the machine's dockerd and RabbitMQ, removes
+#                it; 3 to 5 minutes)
 #
 # The services must be up (scripts/services.sh up).  Logs: one per program in
 # build-asan/test-logs/, meson's in <build>/meson-logs/.  Private services
@@ -62,7 +66,7 @@ LANE_REQUESTS=${LANE_INVARIANT_REQUESTS:-60}
 OPTIONS=(-Ditest_tcp_port="$TCP_PORT" -Ditest_tls_port="$TLS_PORT" -Dstate_dir="$STATE_DIR"
     -Ditest_rabbitmq4_port="$RMQ4_PORT" -Dlane_invariant_requests="$LANE_REQUESTS")
 SUITES="style unit integration dispatch invariants docker26 podman rabbitmq4 cluster valgrind tsan fuzz"
-ONLY_NAMED="deb" # suites that run only when asked for
+ONLY_NAMED="deb image" # suites that run only when asked for
 want=" " STARTED=() TIMES=()
 unset DOCKER_HOST DOCKER_TLS_VERIFY DOCKER_CERT_PATH DOCKER_CONTEXT ITEST_NETWORK_MODE ITEST_MODE \
     ITEST_TLS_NOCERT_HOST ITEST_TLS_CA DD_LANE DD_AMQP_URL DD_RABBITMQCTL DD_RABBITMQ_ROOT \
@@ -244,6 +248,16 @@ if wants deb; then
         fail_case "deb: scripts/test-deb.sh failed (see above)" deb
     fi
     took deb "$t"
+fi
+if wants image; then
+    t=$SECONDS
+    note "== image: scripts/test-image.sh"
+    if "$REPO/scripts/test-image.sh" 9>&- 2>&1 | prefixed image; then
+        echo "1 0 0" >>"$COUNTS" && echo "[image] ok - scripts/test-image.sh"
+    else
+        fail_case "image: scripts/test-image.sh failed (see above)" image
+    fi
+    took image "$t"
 fi
 
 # ---- summary -------------------------------------------------------------------
