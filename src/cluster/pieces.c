@@ -31,6 +31,8 @@ typedef struct piece {
     json_t *record; /* {"node","ok","id","name","warnings","error"?,"result"?} */
     sent_to sent[PIECE_ATTEMPTS];
 } piece;
+/* a node name is copied whole between the two */
+_Static_assert(sizeof((piece *)0)->node == sizeof((sent_to *)0)->node, "node names differ");
 
 struct cluster_bulk {
     cluster *c;
@@ -97,7 +99,7 @@ static void send_piece(cluster_bulk *b, int k)
 {
     piece *p = &b->ps[k];
     sent_to *s = &p->sent[p->attempts++ % PIECE_ATTEMPTS];
-    snprintf(s->node, sizeof s->node, "%s", p->node);
+    memcpy(s->node, p->node, sizeof s->node);
     s->inc = cluster_started_of(b->c, p->node);
     s->open = 1;
     char corr[160], mid[300];
@@ -207,7 +209,7 @@ static void made(cluster_bulk *b, int k, int at, json_t *r)
         json_decref(p->record);
         p->record = rec;
         p->done = 1;
-        snprintf(p->node, sizeof p->node, "%s", node);
+        memcpy(p->node, node, sizeof p->node);
         return;
     }
     json_t *id = json_object_get(rec, "id");
