@@ -101,7 +101,9 @@ static inline const char *lane_amqp_hostport(void)
 
 /* Writes to buf (size n) the broker URL with user and password instead of
  * the lane's ("amqp://user:pass@host:port/vhost"); user NULL keeps the
- * lane's user and password; vhost "" is the default vhost.  Returns buf. */
+ * lane's user and password; vhost "" is the default vhost.  Returns buf,
+ * or NULL when the URL does not fit: a URL cut short would reach another
+ * user or vhost. */
 static inline char *lane_amqp_url_as(char *buf, size_t n, const char *user, const char *pass,
                                      const char *vhost)
 {
@@ -111,14 +113,17 @@ static inline char *lane_amqp_url_as(char *buf, size_t n, const char *user, cons
     size_t m = strcspn(s, "/,? ");
     const char *at = memchr(s, '@', m);
     char who[256];
+    int w = 0;
     if (user)
-        snprintf(who, sizeof who, "%s:%s@", user, pass ? pass : "");
+        w = snprintf(who, sizeof who, "%s:%s@", user, pass ? pass : "");
     else if (at)
-        snprintf(who, sizeof who, "%.*s", (int)(at + 1 - s), s);
+        w = snprintf(who, sizeof who, "%.*s", (int)(at + 1 - s), s);
     else
         who[0] = '\0';
-    snprintf(buf, n, "%s%s%s/%s", strncmp(u, "amqps:", 6) == 0 ? "amqps://" : "amqp://", who,
-             lane_amqp_hostport(), vhost);
+    int len = snprintf(buf, n, "%s%s%s/%s", strncmp(u, "amqps:", 6) == 0 ? "amqps://" : "amqp://",
+                       who, lane_amqp_hostport(), vhost);
+    if (w < 0 || (size_t)w >= sizeof who || len < 0 || (size_t)len >= n)
+        return NULL;
     return buf;
 }
 

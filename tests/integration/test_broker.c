@@ -502,6 +502,21 @@ static void batched_publishes_are_confirmed_together(void **state)
     broker_free(b);
 }
 
+/* A URL that does not fit the caller's buffer is refused, never cut short:
+ * a cut password or vhost would reach another user or broker. */
+static void lane_url_that_does_not_fit_is_refused(void **state)
+{
+    (void)state;
+    char url[256], small[24];
+    assert_non_null(lane_amqp_url_as(url, sizeof url, "guest", "pw", "vh"));
+    assert_non_null(strstr(url, "guest:pw@"));
+    assert_null(lane_amqp_url_as(small, sizeof small, "guest", "pw", "vh"));
+    char user[300];
+    memset(user, 'u', sizeof user - 1);
+    user[sizeof user - 1] = '\0';
+    assert_null(lane_amqp_url_as(url, sizeof url, user, "pw", ""));
+}
+
 static void wrong_password_is_an_auth_error_without_the_password(void **state)
 {
     broker_conf c;
@@ -509,8 +524,8 @@ static void wrong_password_is_an_auth_error_without_the_password(void **state)
     char *cause = NULL;
     char url[256], shown[256];
     const char *secret = "wrong-Secret-4711";
-    lane_amqp_url_as(url, sizeof url, "guest", secret, "");
-    lane_amqp_url_as(shown, sizeof shown, "guest", "***", "");
+    assert_non_null(lane_amqp_url_as(url, sizeof url, "guest", secret, ""));
+    assert_non_null(lane_amqp_url_as(shown, sizeof shown, "guest", "***", ""));
     conf_for(&c, uniq(), BROKER_ROLE_CLIENT);
     c.url = url;
     int rc = broker_open(&c, &b, &cause);
@@ -600,7 +615,7 @@ static void unknown_vhost_is_reported_as_such(void **state)
     char *cause = NULL;
     char url[256], vhost[64];
     snprintf(vhost, sizeof vhost, "dd-no-vhost-%ld", (long)getpid());
-    lane_amqp_url_as(url, sizeof url, NULL, NULL, vhost);
+    assert_non_null(lane_amqp_url_as(url, sizeof url, NULL, NULL, vhost));
     conf_for(&c, uniq(), BROKER_ROLE_CLIENT);
     c.url = url;
     int rc = broker_open(&c, &b, &cause);
@@ -1551,6 +1566,7 @@ int main(void)
         cmocka_unit_test(wake_fd_ends_a_poll_after_heartbeats),
         cmocka_unit_test(neglected_connection_is_lost),
         cmocka_unit_test(refused_publish_is_nacked),
+        cmocka_unit_test(lane_url_that_does_not_fit_is_refused),
     };
     if (getenv("CMOCKA_TEST_FILTER")) /* e.g. "dead_*" while working on one case */
         cmocka_set_test_filter(getenv("CMOCKA_TEST_FILTER"));

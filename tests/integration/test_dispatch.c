@@ -2035,7 +2035,7 @@ static broker *user_broker(const char *user)
 {
     char pw[48], url[256];
     snprintf(pw, sizeof pw, "pw-%s", user);
-    lane_amqp_url_as(url, sizeof url, user, pw, "");
+    assert_non_null(lane_amqp_url_as(url, sizeof url, user, pw, ""));
     broker *b = dfx_client_open(url, g_queue, 0);
     assert_non_null(b);
     assert_int_equal(broker_rpc_begin(b), 0);
@@ -2135,7 +2135,7 @@ static broker *user_open(const char *who, char *name, size_t len)
     assert_int_equal(rabbitmqctl("add_user %s pw-%s", name, name), 0);
     assert_int_equal(rabbitmqctl("set_permissions -p / %s '.*' '.*' '.*'", name), 0);
     snprintf(pw, sizeof pw, "pw-%s", name);
-    lane_amqp_url_as(url, sizeof url, name, pw, "");
+    assert_non_null(lane_amqp_url_as(url, sizeof url, name, pw, ""));
     broker *b = dfx_client_open(url, g_queue, 0);
     assert_non_null(b);
     assert_int_equal(broker_rpc_begin(b), 0);
