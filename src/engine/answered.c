@@ -91,7 +91,7 @@ later:
     log_msg(LOG_LVL_INFO, "Docker is away: container %.12s will be removed when it is back", id);
     pthread_mutex_lock(&e->answered.mu);
     if (json_array_append_new(e->answered.removals, json_string(id)) != 0)
-        eng_oom();
+        xoom();
     pthread_mutex_unlock(&e->answered.mu);
     eng_sup_soon(e, SUPERVISE_RETRY_MS); /* the pass that retries it */
 }
@@ -101,7 +101,7 @@ void eng_retry_removals(engine *e, dkc_client *cli)
 {
     json_t *fresh = json_array();
     if (fresh == NULL)
-        eng_oom();
+        xoom();
     pthread_mutex_lock(&e->answered.mu);
     json_t *list = e->answered.removals;
     e->answered.removals = fresh;
@@ -127,12 +127,12 @@ void eng_answered_init(eng_answered *a)
 {
     pthread_mutex_init(&a->mu, NULL);
     a->marks = json_object();
-    a->ring = eng_xcalloc(ANSWERED_MAX, sizeof *a->ring);
+    a->ring = xcalloc(ANSWERED_MAX, sizeof *a->ring);
     a->pos = 0;
     a->mine = json_object();
     a->removals = json_array();
     if (a->marks == NULL || a->mine == NULL || a->removals == NULL)
-        eng_oom();
+        xoom();
 }
 
 void eng_answered_cleanup(eng_answered *a)
@@ -158,11 +158,11 @@ void eng_remember_answered(engine *e, const char *key, const char *container)
             json_object_del(a->marks, old);
             free(old);
         }
-        a->ring[a->pos] = eng_xstrdup(key);
+        a->ring[a->pos] = xstrdup(key);
         a->pos = (a->pos + 1) % ANSWERED_MAX;
     }
     if (json_object_set_new(a->marks, key, json_string(container ? container : "")) != 0)
-        eng_oom();
+        xoom();
     pthread_mutex_unlock(&a->mu);
 }
 
@@ -170,7 +170,7 @@ char *eng_answered_find(engine *e, const char *key)
 {
     pthread_mutex_lock(&e->answered.mu);
     json_t *ans = json_object_get(e->answered.marks, key);
-    char *container = ans ? eng_xstrdup(json_string_value(ans)) : NULL;
+    char *container = ans ? xstrdup(json_string_value(ans)) : NULL;
     pthread_mutex_unlock(&e->answered.mu);
     return container;
 }
@@ -179,7 +179,7 @@ void eng_mine_add(engine *e, const char *id)
 {
     pthread_mutex_lock(&e->answered.mu);
     if (json_object_set_new(e->answered.mine, id, json_integer(eng_now_ms())) != 0)
-        eng_oom();
+        xoom();
     pthread_mutex_unlock(&e->answered.mu);
 }
 

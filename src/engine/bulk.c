@@ -32,7 +32,7 @@ static char *piece_body(const jctx *c)
 {
     json_t *m = json_loadb((const char *)c->d->body, c->d->len, 0, NULL);
     if (m == NULL)
-        eng_oom(); /* it parsed a moment ago */
+        xoom(); /* it parsed a moment ago */
     json_object_del(m, "instances");
     json_object_del(m, "placement");
     json_object_del(m, "progress");
@@ -43,7 +43,7 @@ static char *piece_body(const jctx *c)
     char *s = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(m);
     if (s == NULL)
-        eng_oom();
+        xoom();
     return s;
 }
 
@@ -155,7 +155,7 @@ static json_t *pieces_elsewhere(engine *e, dkc_client *cli, const char *user_id)
                 &answers, &missing);
     json_t *set = json_object();
     if (set == NULL)
-        eng_oom();
+        xoom();
     const char *node;
     json_t *r;
     json_object_foreach(answers, node, r)
@@ -190,7 +190,7 @@ void eng_sweep_pieces(engine *e, dkc_client *cli)
         return;
     json_t *users = json_object(); /* user ("" anonymous) -> their pieces elsewhere */
     if (users == NULL)
-        eng_oom();
+        xoom();
     size_t i;
     json_t *ct;
     json_array_foreach(arr, i, ct)

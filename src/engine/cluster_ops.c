@@ -148,7 +148,7 @@ int eng_from_cluster(engine *e, broker_delivery *d)
 {
     const char *u = eng_original_user(e, d);
     if (u != d->user_id) {
-        char *own = u ? eng_xstrdup(u) : NULL;
+        char *own = u ? xstrdup(u) : NULL;
         free(d->user_id);
         d->user_id = own;
     }
@@ -184,7 +184,7 @@ void eng_cluster_publish(void *ud, const cluster_msg *m)
 {
     engine_out *o =
         engine_out_publish(m->node ? ENGINE_TO_NODE : ENGINE_TO_ALL, m->node, m->node ? NULL : "",
-                           m->correlation_id, m->message_id, eng_xstrdup(m->body));
+                           m->correlation_id, m->message_id, xstrdup(m->body));
     for (size_t i = 0; i < m->n_headers; i++)
         engine_out_add_header(o, m->headers[i].key, m->headers[i].value);
     eng_post(ud, o);
@@ -199,7 +199,7 @@ void eng_ask_all(jctx *c, const char *body, json_t **answers, json_t **missing)
 /* The message c carries, as text (NUL-terminated, free()). */
 static char *part_body(const jctx *c)
 {
-    char *b = eng_xmalloc(c->d->len + 1);
+    char *b = xmalloc(c->d->len + 1);
     memcpy(b, c->d->body, c->d->len);
     b[c->d->len] = '\0';
     return b;
@@ -255,7 +255,7 @@ static hres resolve_owner(jctx *c)
     const char *ref = c->cmd->container;
     json_t *found = json_object();
     if (found == NULL)
-        eng_oom();
+        xoom();
     if (is_hex(ref))
         ask_owners(c, ref, 1, found);
     if (json_object_size(found) == 0)
@@ -309,7 +309,7 @@ void eng_post_forward(jctx *c)
     char *body = r ? json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(r);
     if (body == NULL)
-        eng_oom();
+        xoom();
     uint64_t tag = c->d->tag;
     /* the delivery is moved: the worker's copy is zeroed but for its tag */
     engine_out *o = c->fwd_node[0]
@@ -376,7 +376,7 @@ hres eng_cluster_query(jctx *c)
     json_decref(answers);
     c->result = json_pack("{s:o, s:o, s:o}", what, items, "nodes", nodes, "missing", missing);
     if (c->result == NULL)
-        eng_oom();
+        xoom();
     return H_OK;
 }
 
@@ -387,12 +387,12 @@ static hres h_nodes(jctx *c)
     if (c->e->conf.members == NULL) {
         c->result = json_pack("[{s:s, s:b}]", "name", c->e->conf.node, "self", 1);
         if (c->result == NULL)
-            eng_oom();
+            xoom();
         return H_OK;
     }
     c->result = cluster_nodes_json(c->e->conf.members, cluster_now_ms());
     if (c->result == NULL)
-        eng_oom();
+        xoom();
     /* this node's own row with its figures now, not as of its last
      * heartbeat (up to a minute old when it is alone: cluster.h) */
     cluster_load l;

@@ -14,7 +14,7 @@
 #include "engine_internal.h"
 
 typedef struct tar_buf {
-    capbuf buf;
+    xbuf buf;
     size_t limit;
     int over; /* the tar was longer than limit: reading stopped */
 } tar_buf;
@@ -27,7 +27,7 @@ static int collect(void *ud, const char *data, size_t len)
         t->over = 1;
         return 1;
     }
-    eng_capbuf_add(&t->buf, data, len);
+    xbuf_add(&t->buf, data, len);
     return 0;
 }
 
@@ -45,12 +45,12 @@ static hres h_archive_get(jctx *c)
     } else if (rc != 0) {
         r = eng_dfail(c, rc);
     } else {
-        char *text = eng_xmalloc(BASE64_ENCODE_RAW_LENGTH(t.buf.len) + 1);
+        char *text = xmalloc(BASE64_ENCODE_RAW_LENGTH(t.buf.len) + 1);
         base64_encode_raw(text, t.buf.len, (const uint8_t *)t.buf.data);
         text[BASE64_ENCODE_RAW_LENGTH(t.buf.len)] = '\0';
         c->result = json_object();
         if (c->result == NULL)
-            eng_oom();
+            xoom();
         eng_set(c->result, "Path", json_string(c->cmd->path));
         eng_set(c->result, "Stat", stat ? json_incref(stat) : json_null());
         eng_set(c->result, "Size", json_integer((json_int_t)t.buf.len));

@@ -44,7 +44,7 @@ static hres h_commit(jctx *c)
         return r;
     json_t *labels = json_object();
     if (labels == NULL)
-        eng_oom();
+        xoom();
     const char *k;
     json_t *v;
     json_object_foreach(had, k, v)
@@ -58,7 +58,7 @@ static hres h_commit(jctx *c)
         eng_set(labels, LBL "image-user", json_string(c->d->user_id));
     json_t *config = json_object();
     if (config == NULL)
-        eng_oom();
+        xoom();
     eng_set(config, "Labels", labels);
 
     dkc_commit_opts o = {.repo = cmd->repo,
@@ -75,7 +75,7 @@ static hres h_commit(jctx *c)
     c->result = json_pack("{s:s, s:s}", "Id", id ? id : "", "Image", ref);
     free(id);
     if (c->result == NULL)
-        eng_oom();
+        xoom();
     return H_OK;
 }
 

@@ -29,7 +29,7 @@ static hres h_network_create(jctx *c)
     c->result = json_pack("{s:s, s:s}", "Id", id ? id : "", "Name", cmd->network);
     free(id);
     if (c->result == NULL)
-        eng_oom();
+        xoom();
     return H_OK;
 }
 

@@ -150,7 +150,7 @@ static hres h_inspect(jctx *c)
         return eng_handle_query(c);
     c->result = json_deep_copy(c->resolved);
     if (c->result == NULL)
-        eng_oom();
+        xoom();
     hide_reply_address(json_object_get(json_object_get(c->result, "Config"), "Labels"));
     return H_OK;
 }

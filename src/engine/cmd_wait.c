@@ -35,15 +35,15 @@ static hres h_wait(jctx *c)
         json_decref(ins);
         return H_OK;
     }
-    waiter *w = eng_xcalloc(1, sizeof *w);
-    w->finished_at = eng_xstrdup(eng_jstr(state, "FinishedAt"));
+    waiter *w = xcalloc(1, sizeof *w);
+    w->finished_at = xstrdup(eng_jstr(state, "FinishedAt"));
     json_decref(ins);
-    w->container = eng_xstrdup(cmd->container);
-    w->condition = eng_xstrdup(cmd->condition);
-    w->reply_to = eng_xstrdup(c->d->reply_to);
-    w->correlation_id = eng_xstrdup(c->d->correlation_id);
-    w->request_id = eng_xstrdup(c->request_id);
-    w->user = eng_xstrdup(c->d->user_id);
+    w->container = xstrdup(cmd->container);
+    w->condition = xstrdup(cmd->condition);
+    w->reply_to = xstrdup(c->d->reply_to);
+    w->correlation_id = xstrdup(c->d->correlation_id);
+    w->request_id = xstrdup(c->request_id);
+    w->user = xstrdup(c->d->user_id);
     w->dialect = cmd->dialect;
     w->t0 = c->t0;
     w->deadline_ms = cmd->timeout_s > 0 ? eng_now_ms() + cmd->timeout_s * 1000 : 0;

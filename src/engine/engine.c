@@ -24,10 +24,10 @@ static void post_outcome(engine *e, jctx *c, hres res)
                             : proto_reply_error(&ri, c->code, c->msg, c->field[0] ? c->field : NULL,
                                                 c->http);
     if (r == NULL)
-        eng_oom();
+        xoom();
     if (res == H_ERR && c->err_extra != NULL &&
         json_object_update(json_object_get(r, "error"), c->err_extra) != 0) {
-        eng_oom();
+        xoom();
     }
     eng_post_reply(e, r, c->t0, c->d->reply_to, c->d->correlation_id, c->d->tag, NULL, NULL,
                    c->discard[0] ? c->discard : NULL, 0);
@@ -307,11 +307,11 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
         snprintf(errbuf, errlen, "engine_start: node, cluster and a client factory are needed");
         return NULL;
     }
-    engine *e = eng_xcalloc(1, sizeof *e);
+    engine *e = xcalloc(1, sizeof *e);
     e->conf = *conf;
-    e->conf.node = eng_xstrdup(conf->node);
-    e->conf.cluster = eng_xstrdup(conf->cluster);
-    e->conf.amqp_user = conf->amqp_user ? eng_xstrdup(conf->amqp_user) : NULL;
+    e->conf.node = xstrdup(conf->node);
+    e->conf.cluster = xstrdup(conf->cluster);
+    e->conf.amqp_user = conf->amqp_user ? xstrdup(conf->amqp_user) : NULL;
     if (e->conf.gather_ms <= 0)
         e->conf.gather_ms = 3000;
     if (e->conf.bulk_ms <= 0)
@@ -321,7 +321,7 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
     if (e->conf.max_reply == 0)
         e->conf.max_reply = ENGINE_DEFAULT_MAX_REPLY;
     pthread_mutex_init(&e->rules_mu, NULL);
-    e->rules = eng_xcalloc(1, sizeof *e->rules);
+    e->rules = xcalloc(1, sizeof *e->rules);
     e->rules->refs = 1;
     e->rules->policy = policy;
     e->rules->templates = conf->templates;
@@ -342,7 +342,7 @@ engine *engine_start(const engine_conf *conf, const dd_policy *policy,
         return NULL;
     }
     e->n_workers = conf->workers > 0 ? conf->workers : 1;
-    e->workers = eng_xcalloc((size_t)e->n_workers, sizeof *e->workers);
+    e->workers = xcalloc((size_t)e->n_workers, sizeof *e->workers);
     for (int i = 0; i < e->n_workers; i++)
         if (pthread_create(&e->workers[i], NULL, worker_main, e) != 0) {
             log_msg(LOG_LVL_ERROR, "cannot start worker thread: %s", strerror(errno));

@@ -43,6 +43,7 @@
 
 #include <jansson.h>
 
+#include "base.h"
 #include "dkc.h"
 #include "engine.h"
 #include "log.h"
@@ -635,29 +636,18 @@ hres eng_check_incarnation(jctx *c);
 void eng_sweep_pieces(engine *e, dkc_client *cli);
 
 /* ---- util.c ---- */
-void *eng_xmalloc(size_t n);
-void *eng_xcalloc(size_t n, size_t sz);
-char *eng_xstrdup(const char *s);
-void eng_oom(void) __attribute__((noreturn));
 /* json_object_set_new that aborts when memory runs out (v NULL counts: a
  * string jansson refused, which validated input never is). */
 void eng_set(json_t *obj, const char *key, json_t *v);
 int64_t eng_now_ms(void);
-typedef struct capbuf {
-    char *data;
-    size_t len, cap;
-} capbuf;
-
 /* Output captured up to `limit` bytes in all (the rest counted in
  * truncated); fed by eng_capture_cb, freed by eng_capture_free. */
 typedef struct capture {
-    capbuf out, err;
+    xbuf out, err;
     size_t limit;
     bool truncated;
 } capture;
 
-/* Appends n bytes to b, keeping it NUL-terminated. */
-void eng_capbuf_add(capbuf *b, const char *p, size_t n);
 int eng_capture_cb(void *ud, int stream, const char *data, size_t len);
 void eng_capture_free(capture *c);
 const char *eng_jstr(json_t *o, const char *k);

@@ -22,7 +22,7 @@ hres eng_duplicate(jctx *c, const char *container, const char *state)
     c->err_extra = json_pack("{s:{s:s, s:s?, s:s?}}", "original", "request_id", c->request_id,
                              "container", cid, "state", state);
     if (c->err_extra == NULL)
-        eng_oom();
+        xoom();
     snprintf(c->field, sizeof c->field, "message_id");
     if (cid)
         return eng_fail(c, PROTO_EDUPLICATE,
@@ -51,7 +51,7 @@ hres eng_find_request(jctx *c, json_t **found)
     snprintf(l, sizeof l, LBL "request=%s", c->request_id);
     dkc_list_opts lo = {.all = true, .filters = eng_label_filter(c->e->cluster_label, l)};
     if (lo.filters == NULL)
-        eng_oom();
+        xoom();
     int rc = dkc_container_list(c->cli, &lo, found);
     json_decref(lo.filters);
     if (rc != 0)
@@ -213,6 +213,6 @@ hres eng_apply_template(jctx *c)
     json_decref(cmd->create_body);
     cmd->create_body = base;
     if (cmd->image == NULL)
-        cmd->image = eng_xstrdup(image);
+        cmd->image = xstrdup(image);
     return H_OK;
 }

@@ -1,7 +1,7 @@
 /*
  * out.c -- the outbox's items (engine.h, engine_out): one constructor per
  * kind, the headers of a PUBLISH or FORWARD, and engine_out_free().  Any
- * thread; out-of-memory aborts (eng_oom).
+ * thread; out-of-memory aborts (xoom).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +11,7 @@
 /* A new item of kind k, every field zero. */
 static engine_out *out_new(engine_out_kind k)
 {
-    engine_out *o = eng_xcalloc(1, sizeof *o);
+    engine_out *o = xcalloc(1, sizeof *o);
     o->kind = k;
     return o;
 }
@@ -19,7 +19,7 @@ static engine_out *out_new(engine_out_kind k)
 /* A copy of *dl on the heap; *dl is zeroed (moved). */
 static broker_delivery *move_delivery(broker_delivery *dl)
 {
-    broker_delivery *d = eng_xmalloc(sizeof *d);
+    broker_delivery *d = xmalloc(sizeof *d);
     *d = *dl;
     memset(dl, 0, sizeof *dl);
     return d;
@@ -28,8 +28,8 @@ static broker_delivery *move_delivery(broker_delivery *dl)
 static void to_init(engine_out_to *to, engine_dest dest, const char *node, const char *key)
 {
     to->dest = dest;
-    to->node = eng_xstrdup(node);
-    to->key = eng_xstrdup(key);
+    to->node = xstrdup(node);
+    to->key = xstrdup(key);
 }
 
 static void to_cleanup(engine_out_to *to)
@@ -71,8 +71,8 @@ engine_out *engine_out_reply(uint64_t tag, const char *reply_to, const char *cor
 {
     engine_out *o = out_new(ENGINE_OUT_REPLY);
     o->reply.tag = tag;
-    o->reply.reply_to = eng_xstrdup(reply_to);
-    o->reply.correlation_id = eng_xstrdup(correlation_id);
+    o->reply.reply_to = xstrdup(reply_to);
+    o->reply.correlation_id = xstrdup(correlation_id);
     o->reply.body = body;
     return o;
 }
@@ -97,7 +97,7 @@ engine_out *engine_out_resume(void)
 engine_out *engine_out_event(const char *key, char *body)
 {
     engine_out *o = out_new(ENGINE_OUT_EVENT);
-    o->event.key = eng_xstrdup(key);
+    o->event.key = xstrdup(key);
     o->event.body = body;
     return o;
 }
@@ -105,8 +105,8 @@ engine_out *engine_out_event(const char *key, char *body)
 engine_out *engine_out_route(const char *node, const char *key, int add)
 {
     engine_out *o = out_new(ENGINE_OUT_ROUTE);
-    o->route.node = eng_xstrdup(node);
-    o->route.key = eng_xstrdup(key);
+    o->route.node = xstrdup(node);
+    o->route.key = xstrdup(key);
     o->route.add = add;
     return o;
 }
@@ -123,8 +123,8 @@ engine_out *engine_out_publish(engine_dest dest, const char *node, const char *k
 {
     engine_out *o = out_new(ENGINE_OUT_PUBLISH);
     to_init(&o->publish.to, dest, node, key);
-    o->publish.correlation_id = eng_xstrdup(correlation_id);
-    o->publish.message_id = eng_xstrdup(message_id);
+    o->publish.correlation_id = xstrdup(correlation_id);
+    o->publish.message_id = xstrdup(message_id);
     o->publish.body = body;
     return o;
 }
@@ -144,10 +144,10 @@ void engine_out_add_header(engine_out *o, const char *k, const char *v)
     engine_out_to *to = o->kind == ENGINE_OUT_FORWARD ? &o->forward.to : &o->publish.to;
     broker_header *h = realloc(to->headers, (to->n_headers + 1) * sizeof *h);
     if (h == NULL)
-        eng_oom();
+        xoom();
     to->headers = h;
-    h[to->n_headers].key = eng_xstrdup(k);
-    h[to->n_headers].value = eng_xstrdup(v);
+    h[to->n_headers].key = xstrdup(k);
+    h[to->n_headers].value = xstrdup(v);
     to->n_headers++;
 }
 

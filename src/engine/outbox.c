@@ -44,7 +44,7 @@ bool eng_progress_due(const jctx *c, int64_t *last_ms, bool milestone)
 void eng_post_progress(jctx *c, json_t *p)
 {
     if (p == NULL)
-        eng_oom();
+        xoom();
     if (!c->cmd->progress || c->d->reply_to == NULL) {
         json_decref(p);
         return;
@@ -53,11 +53,11 @@ void eng_post_progress(jctx *c, json_t *p)
                           c->e->conf.node, "command", proto_cmd_name(c->cmd), "request_id",
                           c->request_id, "progress", p);
     if (m == NULL)
-        eng_oom();
+        xoom();
     char *body = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(m);
     if (body == NULL)
-        eng_oom();
+        xoom();
     engine_out *o = engine_out_progress(c->d->reply_to, c->d->correlation_id, body);
     eng_post(c->e, o);
 }
@@ -72,7 +72,7 @@ void eng_post_event(engine *e, json_t *ev)
     char *body = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(ev);
     if (body == NULL)
-        eng_oom();
+        xoom();
     engine_out *o = engine_out_event(key, body);
     pthread_mutex_lock(&e->outbox.mu);
     uint64_t lost = 0;
@@ -222,7 +222,7 @@ void eng_push_job_first(engine *e, job *j)
 
 static void submit(engine *e, broker_delivery *d, int unrouted)
 {
-    job *j = eng_xcalloc(1, sizeof *j);
+    job *j = xcalloc(1, sizeof *j);
     j->kind = JOB_MSG;
     j->arrived = eng_now_ms();
     j->unrouted = unrouted;
@@ -295,9 +295,9 @@ void engine_submit_unrouted(engine *e, broker_delivery *d)
 
 void engine_after(engine *e, const char *container_id, int remove)
 {
-    job *j = eng_xcalloc(1, sizeof *j);
+    job *j = xcalloc(1, sizeof *j);
     j->kind = JOB_AFTER;
-    j->id = eng_xstrdup(container_id);
+    j->id = xstrdup(container_id);
     j->mark = !remove;
     /* ahead of the queue: until the mark is in, a crash would make a
      * restarted node answer this container again */

@@ -52,25 +52,25 @@ void eng_post_reply(engine *e, json_t *reply, int64_t t0, const char *reply_to, 
 {
     char *body = proto_reply_dumps(reply);
     if (body == NULL)
-        eng_oom();
+        xoom();
     size_t size = strlen(body);
     if (size > e->conf.max_reply) {
         json_t *small = proto_reply_too_large(reply, size, e->conf.max_reply, NULL);
         if (small == NULL)
-            eng_oom();
+            xoom();
         log_msg(LOG_LVL_WARN, "a reply of %zu bytes is over max_reply (%zu): answered too_large",
                 size, e->conf.max_reply);
         json_decref(reply);
         reply = small;
         free(body);
         if ((body = proto_reply_dumps(reply)) == NULL)
-            eng_oom();
+            xoom();
         if (strlen(body) > e->conf.max_reply) {
             /* even the list of a bulk request's containers is too long */
             json_object_del(json_object_get(reply, "error"), "containers");
             free(body);
             if ((body = proto_reply_dumps(reply)) == NULL)
-                eng_oom();
+                xoom();
         }
     }
     char line[1024] = "";
@@ -86,12 +86,12 @@ void eng_post_reply(engine *e, json_t *reply, int64_t t0, const char *reply_to, 
 
     engine_out *o = engine_out_reply(tag, reply_to, corr, body);
     if (dl) {
-        o->reply.dl = eng_xmalloc(sizeof *o->reply.dl);
+        o->reply.dl = xmalloc(sizeof *o->reply.dl);
         *o->reply.dl = *dl;
         memset(dl, 0, sizeof *dl);
-        o->reply.reason = eng_xstrdup(reason);
+        o->reply.reason = xstrdup(reason);
     }
-    o->reply.after_remove = eng_xstrdup(after_remove);
+    o->reply.after_remove = xstrdup(after_remove);
     o->reply.after_mark = after_mark;
     json_decref(reply);
     eng_post(e, o);

@@ -71,7 +71,7 @@ static json_int_t bump(json_t *map, const char *k, json_int_t d)
     if (n <= 0)
         json_object_del(map, k);
     else if (json_object_set_new_nocheck(map, k, json_integer(n)) != 0)
-        eng_oom();
+        xoom();
     return n;
 }
 
@@ -85,7 +85,7 @@ void eng_quota_init(eng_quota *q, eng_rules *r)
     q->creating = 0;
     q->created = 0;
     if (q->user_jobs == NULL || q->user_workers == NULL)
-        eng_oom();
+        xoom();
 }
 
 void eng_quota_cleanup(eng_quota *q)
@@ -109,7 +109,7 @@ void eng_quota_submit(engine *e, job *j)
 {
     /* a forwarded message counts against its original publisher */
     const char *u = eng_original_user(e, &j->d);
-    j->user = eng_xstrdup(u ? u : "");
+    j->user = xstrdup(u ? u : "");
     pthread_mutex_lock(&e->quota.mu);
     json_int_t n = bump(e->quota.user_jobs, j->user, 1);
     int64_t max = quotas_for(&e->quota.rules->policy->quotas, u)->in_flight;

@@ -24,7 +24,7 @@
 char *eng_request_key(const char *user, const char *rid)
 {
     size_t n = (user ? strlen(user) : 0) + strlen(rid) + 2;
-    char *k = eng_xmalloc(n);
+    char *k = xmalloc(n);
     snprintf(k, n, "%s\x1f%s", user ? user : "", rid);
     return k;
 }
@@ -55,7 +55,7 @@ req_state eng_request_begin(engine *e, const char *rid, job *j, char **container
     } else if ((*container = eng_answered_find(e, rid)) != NULL) {
         st = REQ_ANSWERED;
     } else if (json_object_set_new(r->inflight, rid, json_true()) != 0)
-        eng_oom();
+        xoom();
     pthread_mutex_unlock(&r->mu);
     return st;
 }
@@ -121,7 +121,7 @@ void eng_requests_init(eng_requests *r)
     pthread_mutex_init(&r->mu, NULL);
     r->parked = NULL;
     if ((r->inflight = json_object()) == NULL)
-        eng_oom();
+        xoom();
 }
 
 void eng_requests_cleanup(eng_requests *r)

@@ -36,7 +36,7 @@ void eng_rules_drop(engine *e, eng_rules *r)
 
 void engine_set_rules(engine *e, dd_policy *policy, dd_templates *templates)
 {
-    eng_rules *r = eng_xcalloc(1, sizeof *r);
+    eng_rules *r = xcalloc(1, sizeof *r);
     r->refs = 1;
     r->policy = r->own_policy = policy;
     r->templates = r->own_templates = templates;

@@ -57,14 +57,14 @@ static void keep_visible(const jctx *c, json_t *list)
 static void add_cluster_filter(engine *e, json_t **filters)
 {
     if (*filters == NULL && (*filters = json_object()) == NULL)
-        eng_oom();
+        xoom();
     json_t *l = json_object_get(*filters, "label");
     if (!json_is_array(l)) {
         if ((l = json_array()) == NULL || json_object_set_new(*filters, "label", l) != 0)
-            eng_oom();
+            xoom();
     }
     if (json_array_append_new(l, json_string(e->cluster_label)) != 0)
-        eng_oom();
+        xoom();
 }
 
 /* The container c names (none: H_OK), if it is in scope: its full id
@@ -94,7 +94,7 @@ static hres resolve_container(jctx *c)
             res = eng_fail(c, PROTO_EDOCKER, "Docker's inspect gave no Id");
         } else {
             free(c->cmd->container);
-            c->cmd->container = eng_xstrdup(id);
+            c->cmd->container = xstrdup(id);
             c->resolved = json_incref(ins); /* `inspect` answers with it: no second call */
         }
     }
@@ -141,7 +141,7 @@ static hres resolve_network(jctx *c)
         res = eng_dfail(c, rc);
     } else if (eng_jstr(ins, "Id") != NULL) {
         free(c->cmd->network);
-        c->cmd->network = eng_xstrdup(eng_jstr(ins, "Id"));
+        c->cmd->network = xstrdup(eng_jstr(ins, "Id"));
     }
     json_decref(ins);
     return res;
@@ -317,14 +317,14 @@ static void filters_as_arrays(json_t *filters)
         const char *key;
         json_t *b;
         if (arr == NULL)
-            eng_oom();
+            xoom();
         json_object_foreach(v, key, b)
         {
             if (json_array_append_new(arr, json_string(key)) != 0)
-                eng_oom();
+                xoom();
         }
         if (json_object_set_new(filters, name, arr) != 0)
-            eng_oom();
+            xoom();
     }
 }
 
@@ -375,7 +375,7 @@ static hres container_anchor(jctx *c, const char *key, const char *ref, char **i
         snprintf(c->field, sizeof c->field, "Options.Filters.%s", key);
         r = eng_fail(c, PROTO_ENOTFOUND, "No such container: %.200s", ref ? ref : "");
     } else {
-        *id = eng_xstrdup(full);
+        *id = xstrdup(full);
     }
     json_decref(ins);
     return r;
@@ -399,7 +399,7 @@ static hres image_anchor(jctx *c, const char *key, const char *ref, char **id)
                                                                 "Labels")) == IMG_OTHERS)
         r = eng_no_such_image(c, ref ? ref : "");
     else
-        *id = eng_xstrdup(full);
+        *id = xstrdup(full);
     json_decref(ins);
     return r;
 }
@@ -418,7 +418,7 @@ static hres resolve_anchors(jctx *c, anchor_fn resolve)
             continue;
         json_t *ids = json_array();
         if (ids == NULL)
-            eng_oom();
+            xoom();
         size_t i;
         const char *key;
         json_t *v;
@@ -429,7 +429,7 @@ static hres resolve_anchors(jctx *c, anchor_fn resolve)
             if ((r = resolve(c, keys[k], json_string_value(v), &id)) != H_OK)
                 break;
             if (json_array_append_new(ids, json_string(id)) != 0)
-                eng_oom();
+                xoom();
             free(id);
         }
         json_object_foreach(json_is_object(f) ? f : NULL, key, v)
@@ -438,7 +438,7 @@ static hres resolve_anchors(jctx *c, anchor_fn resolve)
             if (r != H_OK || (r = resolve(c, keys[k], key, &id)) != H_OK)
                 break;
             if (json_array_append_new(ids, json_string(id)) != 0)
-                eng_oom();
+                xoom();
             free(id);
         }
         if (r != H_OK) {
@@ -501,7 +501,7 @@ static void label_new(jctx *c)
 {
     proto_cmd *cmd = c->cmd;
     if (cmd->labels == NULL && (cmd->labels = json_object()) == NULL)
-        eng_oom();
+        xoom();
     eng_set(cmd->labels, LBL "cluster", json_string(c->e->conf.cluster));
     if (c->d->user_id)
         eng_set(cmd->labels, LBL "user", json_string(c->d->user_id));
@@ -559,7 +559,7 @@ static hres check_mounted_volume(jctx *c, const char *spec, size_t len, const ch
         if (rc != 0 && rc != DKC_ENOTFOUND && rc != DKC_EINVAL)
             return eng_dfail(c, rc);
         if (mine && json_object_set_new_nocheck(seen, name, json_true()) != 0)
-            eng_oom();
+            xoom();
     }
     if (mine)
         return H_OK;
@@ -583,7 +583,7 @@ hres eng_scope_check_volumes(jctx *c, json_t *body)
     json_t *hc = proto_json_get_ci(body, "HostConfig");
     json_t *seen = json_object();
     if (seen == NULL)
-        eng_oom();
+        xoom();
     hres r = H_OK;
     size_t i;
     json_t *v;

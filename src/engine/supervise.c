@@ -36,13 +36,13 @@ typedef struct watch_state {
 static void echo_output(const char *rid, const char *stream, const char *data, size_t len)
 {
     char eid[128], text[4096 + 160];
-    char *esc = eng_xmalloc(4096);
+    char *esc = xmalloc(4096);
     text_token(eid, sizeof eid, rid ? rid : "-", rid ? strlen(rid) : 1, 64);
     size_t pos = 0;
     while (pos < len) {
         const char *nl = memchr(data + pos, '\n', len - pos);
         size_t n = nl ? (size_t)(nl - (data + pos)) : len - pos;
-        char *one = eng_xmalloc(n + 1);
+        char *one = xmalloc(n + 1);
         memcpy(one, data + pos, n);
         one[n] = '\0'; /* a NUL inside the line ends it here: fine for a log */
         pos += n + (nl ? 1 : 0);
@@ -187,7 +187,7 @@ static json_t *final_reply(engine *e, const char *id, json_t *ins, const capture
     json_t *reply = proto_reply_ok(&ri, result);
     json_decref(result);
     if (reply == NULL)
-        eng_oom();
+        xoom();
     return reply;
 }
 
@@ -325,9 +325,9 @@ static void queue_finish(engine *e, const char *id)
 {
     if (!eng_claim(e, id))
         return;
-    job *j = eng_xcalloc(1, sizeof *j);
+    job *j = xcalloc(1, sizeof *j);
     j->kind = JOB_FINISH;
-    j->id = eng_xstrdup(id);
+    j->id = xstrdup(id);
     eng_push_job_first(e, j);
 }
 
@@ -357,10 +357,10 @@ int engine_adopt(engine *e, char *const *names)
 {
     json_t *now = json_array();
     if (now == NULL)
-        eng_oom();
+        xoom();
     for (size_t i = 0; names && names[i]; i++)
         if (json_array_append_new(now, json_string(names[i])) != 0)
-            eng_oom();
+            xoom();
     pthread_mutex_lock(&e->sup.mu);
     int changed = !json_equal(now, e->sup.adopted);
     json_decref(e->sup.adopted);
@@ -407,7 +407,7 @@ static int list_adopted(engine *e, dkc_client *cli, json_t *arr)
     json_t *names = json_deep_copy(e->sup.adopted);
     pthread_mutex_unlock(&e->sup.mu);
     if (names == NULL)
-        eng_oom();
+        xoom();
     int rc = 0;
     size_t i;
     json_t *n;
@@ -427,7 +427,7 @@ static int list_adopted(engine *e, dkc_client *cli, json_t *arr)
         {
             eng_set(c, "Node", json_incref(n));
             if (json_array_append(arr, c) != 0)
-                eng_oom();
+                xoom();
         }
         json_decref(theirs);
     }
@@ -445,7 +445,7 @@ static void move_adopted_routes(engine *e, json_t *arr)
         return;
     json_t *seen = json_object();
     if (seen == NULL)
-        eng_oom();
+        xoom();
     size_t i;
     json_t *c;
     json_array_foreach(arr, i, c)
@@ -713,7 +713,7 @@ int eng_claim(engine *e, const char *id)
     pthread_mutex_lock(&e->sup.mu);
     int fresh = json_object_get(e->sup.claimed, id) == NULL;
     if (fresh && json_object_set_new(e->sup.claimed, id, json_integer(eng_now_ms())) != 0)
-        eng_oom();
+        xoom();
     pthread_mutex_unlock(&e->sup.mu);
     return fresh;
 }
@@ -772,7 +772,7 @@ void eng_sup_init(eng_sup *s)
     s->adopted = json_array();
     s->adopted_keys = json_object();
     if (s->claimed == NULL || s->adopted == NULL || s->adopted_keys == NULL)
-        eng_oom();
+        xoom();
 }
 
 void eng_sup_cleanup(eng_sup *s)
@@ -874,12 +874,12 @@ static void routes_update(engine *e, json_t *want, int64_t listed_at)
 {
     json_t *add = json_array(), *del = json_array();
     if (add == NULL || del == NULL)
-        eng_oom();
+        xoom();
     const char *k;
     json_t *v, *tmp;
     pthread_mutex_lock(&e->sup.mu);
     if (e->sup.routes == NULL && (e->sup.routes = json_object()) == NULL)
-        eng_oom();
+        xoom();
     json_object_foreach(want, k, v)
     {
         if (json_object_get(e->sup.routes, k) == NULL) {
@@ -920,7 +920,7 @@ void eng_routes_add(engine *e, const char *id)
         return;
     json_t *keys = json_object();
     if (keys == NULL)
-        eng_oom();
+        xoom();
     keys_of(id, keys);
     routes_update(e, keys, 0);
     json_decref(keys);
@@ -932,7 +932,7 @@ void eng_routes_reconcile(engine *e, json_t *containers, int64_t listed_at)
         return;
     json_t *want = json_object();
     if (want == NULL)
-        eng_oom();
+        xoom();
     size_t i;
     json_t *ct;
     if (routes_wanted(e))

@@ -8,23 +8,6 @@
 
 #include "engine_internal.h"
 
-void eng_capbuf_add(capbuf *b, const char *p, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->len + n + 1)
-            nc *= 2;
-        char *nd = realloc(b->data, nc);
-        if (nd == NULL)
-            eng_oom();
-        b->data = nd;
-        b->cap = nc;
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
 /* dkc_output_cb: keeps at most limit bytes in total, then sets truncated
  * and keeps reading (so the call ends normally). */
 int eng_capture_cb(void *ud, int stream, const char *data, size_t len)
@@ -37,7 +20,7 @@ int eng_capture_cb(void *ud, int stream, const char *data, size_t len)
         len = room;
     }
     if (len > 0)
-        eng_capbuf_add(stream == 2 ? &c->err : &c->out, data, len);
+        xbuf_add(stream == 2 ? &c->err : &c->out, data, len);
     return 0;
 }
 
@@ -91,13 +74,13 @@ json_t *eng_label_filter(const char *l1, const char *l2)
 {
     json_t *arr = json_array();
     if (arr == NULL || json_array_append_new(arr, json_string(l1)) != 0)
-        eng_oom();
+        xoom();
     if (l2)
         if (json_array_append_new(arr, json_string(l2)) != 0)
-            eng_oom();
+            xoom();
     json_t *f = json_object();
     if (f == NULL)
-        eng_oom();
+        xoom();
     eng_set(f, "label", arr);
     return f;
 }
@@ -128,7 +111,7 @@ int eng_never_started(json_t *inspect)
 
 char **eng_label_strings(json_t *labels)
 {
-    char **out = eng_xcalloc(json_object_size(labels) + 1, sizeof *out);
+    char **out = xcalloc(json_object_size(labels) + 1, sizeof *out);
     size_t i = 0;
     const char *k;
     json_t *v;
@@ -136,7 +119,7 @@ char **eng_label_strings(json_t *labels)
     {
         const char *s = json_string_value(v);
         size_t len = strlen(k) + (s ? strlen(s) : 0) + 2;
-        out[i] = eng_xmalloc(len);
+        out[i] = xmalloc(len);
         snprintf(out[i], len, "%s=%s", k, s ? s : "");
         i++;
     }
@@ -162,43 +145,10 @@ void eng_forget_gone(json_t *set, const json_t *present, int64_t listed_at)
     }
 }
 
-/* Out of memory in the daemon: say so and abort (see engine_internal.h). */
-void eng_oom(void)
-{
-    log_msg(LOG_LVL_ERROR, "out of memory");
-    abort();
-}
-
 void eng_set(json_t *obj, const char *key, json_t *v)
 {
     if (v == NULL || json_object_set_new(obj, key, v) != 0)
-        eng_oom();
-}
-
-void *eng_xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (p == NULL)
-        eng_oom();
-    return p;
-}
-
-void *eng_xcalloc(size_t n, size_t sz)
-{
-    void *p = calloc(n ? n : 1, sz ? sz : 1);
-    if (p == NULL)
-        eng_oom();
-    return p;
-}
-
-char *eng_xstrdup(const char *s)
-{
-    if (s == NULL)
-        return NULL;
-    size_t n = strlen(s) + 1;
-    char *p = eng_xmalloc(n);
-    memcpy(p, s, n);
-    return p;
+        xoom();
 }
 
 int64_t eng_now_ms(void)
