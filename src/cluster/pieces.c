@@ -21,6 +21,7 @@ typedef struct sent_to {
     char node[256];
     int64_t inc; /* the node's "started" when sent */
     int open;    /* not answered yet */
+    int failed;  /* reported failed: may have reached its node, not awaited */
 } sent_to;
 
 typedef struct piece {
@@ -102,6 +103,7 @@ static void send_piece(cluster_bulk *b, int k)
     memcpy(s->node, p->node, sizeof s->node);
     s->inc = cluster_started_of(b->c, p->node);
     s->open = 1;
+    s->failed = 0;
     char corr[160], mid[300];
     snprintf(corr, sizeof corr, "%s%d.%d", cluster_gather_id(b->g), k, p->attempts);
     snprintf(mid, sizeof mid, "%s.%d", b->rid, k);
@@ -240,13 +242,14 @@ static void answered(void *ud, json_t *a)
         return;
     piece *p = &b->ps[k];
     sent_to *s = &p->sent[(at - 1) % PIECE_ATTEMPTS];
-    if (!s->open) /* each collect hands every answer so far */
+    int failed_send = json_object_get(a, "failed") != NULL;
+    if (!s->open || (failed_send && s->failed)) /* each collect hands every answer so far */
         return;
-    s->open = 0;
+    s->open = failed_send; /* a failed send may have reached its node */
+    s->failed = failed_send;
     json_t *r = json_object_get(a, "reply");
     json_t *err = json_object_get(r, "error");
     const char *code = json_string_value(json_object_get(err, "code"));
-    int failed_send = json_object_get(a, "failed") != NULL;
     if (!failed_send &&
         (json_is_true(json_object_get(r, "ok")) || (code && !strcmp(code, "duplicate")))) {
         made(b, k, at, r);
@@ -274,7 +277,8 @@ static int awaited(cluster_bulk *b, const piece *p)
          a++) {
         const sent_to *s = &p->sent[a % PIECE_ATTEMPTS];
         int in_view = cluster_has(b->c, s->node);
-        if (s->open && (in_view ? cluster_started_of(b->c, s->node) == s->inc : b->late))
+        if (s->open && !s->failed &&
+            (in_view ? cluster_started_of(b->c, s->node) == s->inc : b->late))
             return 1;
     }
     return 0;

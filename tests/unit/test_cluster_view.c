@@ -566,8 +566,9 @@ static void t_ask_all_node_leaves(void **state)
 typedef struct fake_nodes {
     cluster *c;
     const char *silent, *refuses;
-    int leave_ms; /* > 0: silent leaves the view (node.down) this late */
-    int back_ms;  /* > 0: and comes back this much later, answering late */
+    const char *fails; /* its first send is reported failed, yet made */
+    int leave_ms;      /* > 0: silent leaves the view (node.down) this late */
+    int back_ms;       /* > 0: and comes back this much later, answering late */
     int refused;
     char sent[512];    /* "<message id>@<node>" of each send, space-separated */
     char held[128];    /* the correlation id of silent's first piece */
@@ -594,6 +595,8 @@ static void fake_piece(void *ud, const cluster_msg *m)
         return;
     }
     char body[256];
+    if (f->fails && !strcmp(m->node, f->fails) && !f->refused++)
+        cluster_gather_failed(f->c, m->correlation_id, -1);
     if (f->refuses && !strcmp(m->node, f->refuses) && !f->refused++)
         snprintf(body, sizeof body,
                  "{\"ok\":false,\"node\":\"%s\",\"error\":{\"code\":\"unavailable\"}}", m->node);
@@ -715,6 +718,18 @@ static void t_bulk_late_copy_of_a_slow_node_removed(void **state)
         fail_msg("b's late copy removed %d times, not once", f.removals);
 }
 
+/* A send reported failed that reached its node anyway: the piece made
+ * there is the piece, not made again elsewhere. */
+static void t_bulk_failed_send_made_anyway(void **state)
+{
+    (void)state;
+    fake_nodes f = {.fails = "b"};
+    char where[64];
+    assert_int_equal(bulk_bc(&f, 2, 5000, where, sizeof where), 2);
+    if (strcmp(f.sent, "r1.0@b r1.1@c") != 0 && f.removals != 1)
+        fail_msg("piece 0 made on b though its send failed, and made again: %s", f.sent);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -731,6 +746,7 @@ int main(void)
         cmocka_unit_test(t_bulk_refused_piece_placed_again),
         cmocka_unit_test(t_bulk_piece_of_a_departed_node_placed_again),
         cmocka_unit_test(t_bulk_late_copy_of_a_slow_node_removed),
+        cmocka_unit_test(t_bulk_failed_send_made_anyway),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
