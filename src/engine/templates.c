@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base.h"
 #include "protocol.h"
 #include "templates.h"
 
@@ -33,43 +34,20 @@ static int name_char(char ch, int first)
            (!first && ch >= '0' && ch <= '9');
 }
 
-/* Appends n bytes to the growing buffer (*buf, *len, *cap). */
-static int put(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
-{
-    if (*len + n + 1 > *cap) {
-        size_t nc = *cap ? *cap * 2 : 64;
-        while (nc < *len + n + 1)
-            nc *= 2;
-        char *nb = realloc(*buf, nc);
-        if (nb == NULL)
-            return -1;
-        *buf = nb;
-        *cap = nc;
-    }
-    memcpy(*buf + *len, s, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-    return 0;
-}
-
 /* s with its parameters filled; NULL on a syntax error (f->bad) or out
  * of memory. */
 static char *fill_string(const char *s, fill *f)
 {
-    char *out = NULL;
-    size_t len = 0, cap = 0;
-    if (put(&out, &len, &cap, "", 0) != 0)
-        return NULL;
+    xbuf out = {0};
+    xbuf_add(&out, "", 0);
     for (const char *p = s; *p;) {
         if (p[0] == '$' && p[1] == '$' && p[2] == '{') {
-            if (put(&out, &len, &cap, "${", 2) != 0)
-                goto fail;
+            xbuf_add(&out, "${", 2);
             p += 3;
             continue;
         }
         if (p[0] != '$' || p[1] != '{') {
-            if (put(&out, &len, &cap, p, 1) != 0)
-                goto fail;
+            xbuf_add(&out, p, 1);
             p++;
             continue;
         }
@@ -97,19 +75,17 @@ static char *fill_string(const char *s, fill *f)
             goto fail;
         const char *given = json_string_value(json_object_get(f->params, name));
         if (given) {
-            if (put(&out, &len, &cap, given, strlen(given)) != 0)
-                goto fail;
+            xbuf_add(&out, given, strlen(given));
         } else if (def) {
-            if (put(&out, &len, &cap, def, (size_t)(def_end - def)) != 0)
-                goto fail;
+            xbuf_add(&out, def, (size_t)(def_end - def));
         } else if (!f->missing++) {
             snprintf(f->missing_name, sizeof f->missing_name, "%s", name);
         }
         p = def_end + 1;
     }
-    return out;
+    return xbuf_steal(&out);
 fail:
-    free(out);
+    xbuf_cleanup(&out);
     return NULL;
 }
 
