@@ -16,6 +16,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "base.h"
 #include "cluster.h"
 
 struct cluster_gather {
@@ -44,22 +45,6 @@ struct cluster {
     uint64_t seq;            /* gather ids (under mu) */
 };
 
-static void *xmalloc(size_t n)
-{
-    void *p = calloc(1, n ? n : 1);
-    if (p == NULL)
-        abort(); /* daemon code: out of memory ends the process (engine.h) */
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *p = strdup(s ? s : "");
-    if (p == NULL)
-        abort();
-    return p;
-}
-
 /* json_object_set_new that aborts when memory runs out. */
 static void set(json_t *o, const char *k, json_t *v)
 {
@@ -76,11 +61,11 @@ int64_t cluster_now_ms(void)
 
 cluster *cluster_new(const cluster_conf *conf)
 {
-    cluster *c = xmalloc(sizeof *c);
-    c->node = xstrdup(conf->node);
-    c->name = xstrdup(conf->cluster);
-    c->version = xstrdup(conf->version);
-    c->host = xstrdup(conf->host);
+    cluster *c = xcalloc(1, sizeof *c);
+    c->node = xstrdup(conf->node ? conf->node : "");
+    c->name = xstrdup(conf->cluster ? conf->cluster : "");
+    c->version = xstrdup(conf->version ? conf->version : "");
+    c->host = xstrdup(conf->host ? conf->host : "");
     c->interval_ms = conf->interval_ms > 0 ? conf->interval_ms : 2000;
     c->expiry = conf->expiry >= 2 ? conf->expiry : 3;
     c->alone_ms = conf->alone_interval_ms > 0 ? conf->alone_interval_ms : CLUSTER_ALONE_INTERVAL_MS;
@@ -403,7 +388,7 @@ char **cluster_names(cluster *c, size_t *n)
 {
     pthread_mutex_lock(&c->mu);
     size_t k = json_object_size(c->view);
-    char **names = xmalloc((k + 1) * sizeof *names);
+    char **names = xcalloc(1, (k + 1) * sizeof *names);
     size_t i = 0;
     const char *name;
     json_t *hb;
@@ -493,7 +478,7 @@ size_t cluster_slots(cluster *c, char *const *skip, cluster_slot **slots)
 {
     size_t n = 0;
     char **names = cluster_names(c, &n);
-    cluster_slot *s = xmalloc((n ? n : 1) * sizeof *s);
+    cluster_slot *s = xcalloc(1, (n ? n : 1) * sizeof *s);
     size_t k = 0;
     pthread_mutex_lock(&c->mu);
     for (size_t i = 0; i < n; i++) {
@@ -527,7 +512,7 @@ void cluster_slots_free(cluster_slot *slots, size_t n)
 
 cluster_gather *cluster_gather_new(cluster *c)
 {
-    cluster_gather *g = xmalloc(sizeof *g);
+    cluster_gather *g = xcalloc(1, sizeof *g);
     if ((g->answers = json_array()) == NULL)
         abort();
     pthread_mutex_lock(&c->mu);
