@@ -31,7 +31,7 @@
  *   requests.mu     -> answered.mu.  A request is in flight or answered.
  * The others (outbox.mu, sup.mu, rules_mu) are taken alone.  No lock but
  * quota.create_mu is held while calling Docker, the broker or conf.notify.
- * Out of memory: the daemon aborts through the eng_x* allocators rather
+ * Out of memory: the daemon aborts through src/base's x allocators rather
  * than threading ENOMEM through every path (daemon code, not library code).
  */
 #ifndef DD_ENGINE_INTERNAL_H
