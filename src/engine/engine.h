@@ -7,17 +7,18 @@
  * which the caller carries out in order and then frees.  Inside, worker
  * threads (each with its own dkc_client) take jobs from one queue.  A
  * supervisor thread (its own dkc_client) passes over the containers
- * labelled with this node at least once a second.  It looks for owed final
- * replies, run deadlines, `wait` waiters, and Docker coming back after an
- * outage.  A watcher thread (its own dkc_client) follows Docker's event
- * stream for those containers.  A `die` queues the final reply at once and
- * wakes the supervisor for waiters.  Starts, exits and removals become
+ * labelled with this node when asked (an event, a deadline, a new `wait`),
+ * and at least every conf.supervise_ms.  It looks for owed final replies,
+ * run deadlines, `wait` waiters, and Docker coming back after an outage.  A
+ * watcher thread (its own dkc_client) follows Docker's event stream for
+ * those containers.  A `die` queues the final reply at once and wakes the
+ * supervisor for waiters.  Starts, exits and removals become
  * ENGINE_OUT_EVENT items.  At most ENGINE_MAX_PENDING_EVENTS wait in the
  * outbox (while RabbitMQ is away); later ones are dropped and counted.
  * Events are a live feed, replies are the record.
  *
- * Memory.  The daemon aborts on out-of-memory (small x-allocators in
- * engine.c); nothing here returns ENOMEM.
+ * Memory.  The daemon aborts on out-of-memory (src/base's x-allocators);
+ * nothing here returns ENOMEM.
  */
 #ifndef DD_ENGINE_H
 #define DD_ENGINE_H
