@@ -150,6 +150,9 @@ typedef struct eng_sup {
     int watch_started;
     _Atomic int watch_stop; /* set by the main thread, read by the watcher */
     dkc_client *watch_cli;
+    /* the engine's start (realtime ns, before any worker): the watcher
+     * takes the events after it */
+    int64_t watch_from;
 } eng_sup;
 
 /* quota.c: what the per-user quotas and max_containers count on this

@@ -680,9 +680,7 @@ static void *watch_main(void *arg)
                                 "die", "destroy", "label", e->cluster_label);
     if (filters == NULL)
         abort(); /* out of memory at start-up */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    watch_state ws = {.e = e, .last = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec};
+    watch_state ws = {.e = e, .last = e->sup.watch_from};
     while (!e->sup.watch_stop) {
         dkc_events_opts o = {.since = ws.last / 1000000000LL, .filters = filters};
         int rc = dkc_events(e->sup.watch_cli, &o, on_watched, &ws);
@@ -768,6 +766,10 @@ void eng_sup_init(eng_sup *s)
     pthread_condattr_destroy(&ca);
     s->due = INT64_MAX;
     s->next = INT64_MAX;
+    /* from here on: a run may die before the watcher's thread first runs */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    s->watch_from = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
     s->claimed = json_object();
     s->adopted = json_array();
     s->adopted_keys = json_object();

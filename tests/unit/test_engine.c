@@ -60,7 +60,8 @@ typedef struct fake {
     int unrouted;  /* requests no route matched (answered 404) */
     char ping[16]; /* the API version /_ping offers; "": 1.41 */
     char last_unrouted[256];
-    char last_create[8192]; /* the body of the last POST /containers/create */
+    char last_create[8192];  /* the body of the last POST /containers/create */
+    long long first_made_ns; /* realtime of the engine's first client (its start) */
 } fake;
 
 /* 1 if path (no query) matches pattern, '*' being one non-empty segment. */
@@ -247,6 +248,13 @@ static int fake_make(void *ud, dkc_client **out, char *errbuf, size_t errlen)
         return rc;
     dkc__transport t = {.perform = fake_perform, .free = NULL, .impl = ud};
     dkc__client_set_transport(*out, &t);
+    fake *f = ud;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    pthread_mutex_lock(&f->mu);
+    if (f->first_made_ns == 0)
+        f->first_made_ns = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    pthread_mutex_unlock(&f->mu);
     return 0;
 }
 
@@ -785,13 +793,10 @@ static void a_refused_start_is_answered_then_removed(void **state)
     assert_int_equal(fake_hits(&fx->f, "PUT", "/containers/*/archive"), 0); /* not marked */
 }
 
-/* A die event for a run container owing its final reply ("final" label).
- * time_nano is now, so that the watcher (which started earlier) takes it. */
-static void script_die_event(fake *f, const char *id)
+/* A die event at nano (realtime ns) for a run container owing its final
+ * reply ("final" label). */
+static void script_die_event_at(fake *f, const char *id, long long nano)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    long long nano = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
     char ev[1024];
     snprintf(ev, sizeof ev,
              "{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"%s\","
@@ -799,6 +804,14 @@ static void script_die_event(fake *f, const char *id)
              "\"time\":%lld,\"timeNano\":%lld}\n",
              id, nano / 1000000000LL, nano);
     fake_route(f, "GET", "/events", 200, ev);
+}
+
+/* The same, its time now: after the engine's start, so the watcher takes it. */
+static void script_die_event(fake *f, const char *id)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    script_die_event_at(f, id, (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
 }
 
 /* An exited run container's inspect, with the labels a run with Attach
@@ -972,6 +985,35 @@ static void a_die_event_of_every_version_finishes_its_run(void **state)
         fx_settle(fx);
         assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 1);
     }
+}
+
+/* A run that died while the engine was starting (its die dated when the
+ * engine made its first Docker client, before its threads ran): the
+ * watcher takes events from the engine's start on, so it finishes the run.
+ * Passes are a minute apart, so no pass answers it instead. */
+static void a_die_event_from_the_engines_start_finishes_its_run(void **state)
+{
+    fixture *fx = *state;
+    fx->supervise_ms = 60000;
+    fake_route(&fx->f, "GET", "/containers/*/logs", 200, "");
+    script_listed_running(&fx->f, "req-early");
+    fx_start(fx);
+    fx_submit(fx, 32, "req-early", RUN_ATTACH);
+    fx_wait(fx, ENGINE_OUT_ACK, 1);
+    script_exited_inspect(&fx->f, ID1, "req-early", 5);
+    pthread_mutex_lock(&fx->f.mu);
+    long long at = fx->f.first_made_ns;
+    pthread_mutex_unlock(&fx->f.mu);
+    assert_true(at > 0);
+    script_die_event_at(&fx->f, ID1, at);
+    engine_out *o = fx_wait(fx, ENGINE_OUT_REPLY, 1);
+    json_t *r = reply_json(o);
+    assert_str(json_string_value(json_object_get(r, "request_id")), "req-early");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "result"), "exit_code")),
+                     5);
+    json_decref(r);
+    fx_settle(fx);
+    assert_int_equal(fx_count(fx, ENGINE_OUT_REPLY), 1);
 }
 
 /* The oldest form of event (status/id/from alone, the time in seconds):
@@ -3011,6 +3053,7 @@ int main(void)
         T(a_container_vanishing_before_its_final_reply_gets_none),
         T(a_run_whose_logs_vanish_is_answered_without_output),
         T(a_die_event_of_every_version_finishes_its_run),
+        T(a_die_event_from_the_engines_start_finishes_its_run),
         T(a_die_event_of_the_oldest_form_wakes_the_supervisor),
         T(image_commands_read_image_inspects_of_1_52),
         T(commit_targets_are_free_names_under_the_commit_prefix),
