@@ -1,5 +1,6 @@
-# common.sh -- helpers the service scripts share; sourced (never run) by
-# services.sh, private-dockerd.sh, private-podman.sh and private-rabbitmq.sh.
+# common.sh -- helpers the scripts share; sourced (never run) by
+# services.sh, private-dockerd.sh, private-podman.sh, private-rabbitmq.sh,
+# test-deb.sh and test-image.sh.
 
 # True when PID is alive and its command name is NAME (guards against a
 # recycled pid).
@@ -28,4 +29,29 @@ ephemeral_range() {
     local lo hi
     read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || { lo=32768 hi=60999; }
     echo "$lo $hi"
+}
+
+# Deletes the queues and exchanges a daemon with queue Q declares (Q and
+# Q.*), on the local RabbitMQ.  Quiet; nothing to do without rabbitmqctl.
+delete_topology() {
+    command -v rabbitmqctl >/dev/null || return 0
+    local q e
+    for q in $(rabbitmqctl -q list_queues name 2>/dev/null | grep -E "^$1(\.|\$)"); do
+        rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1
+    done
+    for e in $(rabbitmqctl -q list_exchanges name 2>/dev/null | grep -E "^$1\."); do
+        rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, \
+<<\"$e\">>), false, <<\"guest\">>)." >/dev/null 2>&1
+    done
+}
+
+# Prints the first port of the tests/ports.h range NAME (scripts/ports.sh)
+# that nothing listens on; fails when every one is taken.
+free_port() {
+    local first last p
+    read -r first last < <(scripts/ports.sh "$1") || return 1
+    for p in $(seq "$first" "$last"); do
+        [ -n "$(ss -Htln "sport = :$p")" ] || { echo "$p" && return 0; }
+    done
+    return 1
 }

@@ -29,6 +29,7 @@
 # directory, default /var/tmp/docker-dispatch/deb), KEEP=1 (keep it).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
+. scripts/common.sh
 STATE_DIR=${DD_STATE_DIR:-/var/tmp/docker-dispatch}
 WORK=${DEB_WORK:-$STATE_DIR/deb}
 PKGS=(docker-dispatch libdkc1 libdkc-dev)
@@ -64,20 +65,8 @@ cleanup() {
     DAEMON_PID="" NOTIFY_PID=""
     [ "$INSTALLED" -eq 0 ] || apt-get purge -y -q "${PKGS[@]}" >/dev/null 2>&1
     INSTALLED=0
-    delete_topology
+    delete_topology "$Q"
     [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"
-}
-# The queues and exchanges a daemon with queue $Q declares.
-delete_topology() {
-    command -v rabbitmqctl >/dev/null || return 0
-    local q e
-    for q in $(rabbitmqctl -q list_queues name 2>/dev/null | grep -E "^$Q(\.|\$)"); do
-        rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1
-    done
-    for e in $(rabbitmqctl -q list_exchanges name 2>/dev/null | grep -E "^$Q\."); do
-        rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, \
-<<\"$e\">>), false, <<\"guest\">>)." >/dev/null 2>&1
-    done
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -192,12 +181,7 @@ took "broken config" "$t"
 
 # ---- 5. settings edited, package installed again: the edits stay -----------------
 t=$SECONDS
-read -r first last < <(scripts/ports.sh deb_gateway)
-PORT=""
-for p in $(seq "$first" "$last"); do
-    [ -n "$(ss -Htln "sport = :$p")" ] || { PORT=$p && break; }
-done
-[ -n "$PORT" ] || die "no free port in $first-$last (tests/ports.h DD_PORTS_DEB_GATEWAY)"
+PORT=$(free_port deb_gateway) || die "no free port in tests/ports.h DD_PORTS_DEB_GATEWAY"
 python3 -c '
 import json, sys
 c = json.load(open(sys.argv[1]))
@@ -306,5 +290,5 @@ for p in "${PKGS[@]}"; do
 done
 say "purged: no file, user, group, unit or statoverride left"
 took "purge" "$t"
-delete_topology
+delete_topology "$Q"
 say "passed in $((SECONDS - T0)) s"

@@ -22,6 +22,7 @@
 # (.debs built already, given to build-image.sh), KEEP_IMAGE=1 (keep it).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
+. scripts/common.sh
 STATE_DIR=${DD_STATE_DIR:-/var/tmp/docker-dispatch}
 IMAGE=docker-dispatch-imagetest:$$
 NAME=docker-dispatch-imagetest-$$
@@ -36,18 +37,6 @@ took() { say "$1 took $((SECONDS - $2)) s"; }
 [ "$(id -u)" -eq 0 ] || die "run as root"
 docker version >/dev/null 2>&1 || die "dockerd does not answer on $SOCK"
 
-# The queues and exchanges a daemon with queue $Q declares.
-delete_topology() {
-    command -v rabbitmqctl >/dev/null || return 0
-    local q e
-    for q in $(rabbitmqctl -q list_queues name 2>/dev/null | grep -E "^$Q(\.|\$)"); do
-        rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1
-    done
-    for e in $(rabbitmqctl -q list_exchanges name 2>/dev/null | grep -E "^$Q\."); do
-        rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, \
-<<\"$e\">>), false, <<\"guest\">>)." >/dev/null 2>&1
-    done
-}
 # Removes the container and the image this run made, and its queues.
 cleanup() {
     set +e
@@ -56,7 +45,7 @@ cleanup() {
         docker rm -f "$NAME" >/dev/null 2>&1
     fi
     [ "$BUILT" -eq 0 ] || [ "${KEEP_IMAGE:-0}" = 1 ] || docker rmi "$IMAGE" >/dev/null 2>&1
-    delete_topology
+    delete_topology "$Q"
     [ -z "$WORK" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -84,12 +73,7 @@ say "the image runs as $user and holds no build tool; $(($(docker image inspect 
 
 # ---- 3. run -------------------------------------------------------------------------------
 t=$SECONDS
-read -r first last < <(scripts/ports.sh image_gateway)
-PORT=""
-for p in $(seq "$first" "$last"); do
-    [ -n "$(ss -Htln "sport = :$p")" ] || { PORT=$p && break; }
-done
-[ -n "$PORT" ] || die "no free port in $first-$last (tests/ports.h DD_PORTS_IMAGE_GATEWAY)"
+PORT=$(free_port image_gateway) || die "no free port in tests/ports.h DD_PORTS_IMAGE_GATEWAY"
 python3 -c '
 import json, sys
 c = json.load(open(sys.argv[1]))
