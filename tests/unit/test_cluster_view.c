@@ -562,7 +562,7 @@ static void t_ask_all_node_leaves(void **state)
 
 /* The publisher of the bulk tests: every piece sent is answered by its
  * node at once (made, "id-<k>"), except by `silent` (no answer) and by
- * `refuses` for the first piece it gets (unavailable). */
+ * `refuses` for the first piece it receives (unavailable). */
 typedef struct fake_nodes {
     cluster *c;
     const char *silent, *refuses;
