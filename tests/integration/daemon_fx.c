@@ -27,6 +27,7 @@
 #include <jansson.h>
 
 #include "daemon_fx.h"
+#include "lane.h"
 
 extern char **environ;
 
@@ -351,4 +352,19 @@ void dfx_forget_node(dkc_client *dkc, const char *queue, const char *node)
 {
     dfx_remove_containers(dkc, DFX_NODE_LABEL, node);
     dfx_forget_topology(lane_amqp_url(), queue, node);
+}
+
+pid_t dfx_start_classic(broker *cli, const char *queue, const char *node, const char *cfg,
+                        const char *log)
+{
+    const char *args[] = {"-q",        queue, "--node",           node,
+                          "--workers", "4",   "--queue-type",     "classic",
+                          "--config",  cfg,   lane_docker_host(), lane_amqp_url(),
+                          NULL};
+    pid_t pid = dfx_spawn(args, log, NULL);
+    if (pid < 0 || dfx_wait_consuming(cli, queue, &pid, 10000, log) != 0) {
+        dfx_stop(&pid, SIGKILL, 0);
+        return -1;
+    }
+    return pid;
 }

@@ -49,6 +49,12 @@ int dfx_wait_consuming(broker *cli, const char *queue, pid_t *pid, int timeout_m
  * *pid is not a process of ours (<= 0). */
 int dfx_stop(pid_t *pid, int sig, int grace_ms);
 
+/* Starts a dispatcher on `queue` (classic, 4 workers) as `node` with the
+ * config file `cfg`, its output in `log`, and waits until it consumes
+ * (seen through cli).  Returns its pid, or -1 after killing it. */
+pid_t dfx_start_classic(broker *cli, const char *queue, const char *node, const char *cfg,
+                        const char *log);
+
 /* A client-role broker handle on url for queue (connect_timeout_ms 0: the
  * library's default).  NULL on failure, the cause on stderr.  Free with
  * broker_free(). */

@@ -300,16 +300,8 @@ static int setup(void **state)
     g_dkc = itest_client();
     if (g_cli == NULL || g_dkc == NULL || dfx_declare_durable_queue_at(lane_amqp_url(), g_idle))
         return -1;
-    const char *args[] = {"-q",        g_queue, "--node",           g_node,
-                          "--workers", "4",     "--queue-type",     "classic",
-                          "--config",  g_cfg,   lane_docker_host(), lane_amqp_url(),
-                          NULL};
-    g_pid = dfx_spawn(args, g_log, NULL);
-    if (g_pid < 0 || dfx_wait_consuming(g_cli, g_queue, &g_pid, 10000, g_log) != 0) {
-        dfx_stop(&g_pid, SIGKILL, 0);
-        return -1;
-    }
-    return 0;
+    g_pid = dfx_start_classic(g_cli, g_queue, g_node, g_cfg, g_log);
+    return g_pid < 0 ? -1 : 0;
 }
 
 static int teardown(void **state)
