@@ -55,3 +55,16 @@ free_port() {
     done
     return 1
 }
+
+# True when REPLY (dispatchctl --json) is the ok reply of
+# `run --rm --attach busybox:latest echo "hello from Q"`: exit code 0, that
+# output, the container removed.
+hello_reply_ok() {
+    python3 -c '
+import json, sys
+r = json.loads(sys.argv[1])
+assert r["ok"] is True, r
+assert r["result"]["exit_code"] == 0, r
+assert r["result"]["stdout"] == "hello from " + sys.argv[2] + "\n", r
+assert r["result"]["removed"] is True, r' "$1" "$2"
+}

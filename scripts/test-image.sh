@@ -115,13 +115,7 @@ say "the daemon (host pid $pid) runs as uid $uid (docker-dispatch), groups$group
 t=$SECONDS
 reply=$(docker exec "$NAME" dispatchctl -q "$Q" --timeout 120 --json run --rm --attach \
     busybox:latest echo "hello from $Q") || die "dispatchctl run failed: $reply"
-echo "$reply" | python3 -c '
-import json, sys
-r = json.load(sys.stdin)
-assert r["ok"] is True, r
-assert r["result"]["exit_code"] == 0, r
-assert r["result"]["stdout"] == "hello from " + sys.argv[1] + "\n", r
-assert r["result"]["removed"] is True, r' "$Q" || die "unexpected reply: $reply"
+hello_reply_ok "$reply" "$Q" || die "unexpected reply: $reply"
 say "run answered: exit_code 0, stdout \"hello from $Q\", container removed"
 [ "$(curl -sf "http://127.0.0.1:$PORT/healthz")" = ok ] || die "GET /healthz did not answer ok"
 health=""
